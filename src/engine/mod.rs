@@ -1,0 +1,451 @@
+//! Evaluating a compiled [`RuleSet`] against a [`Profile`] in a sandboxed Rhai engine.
+//!
+//! One [`rhai::Engine`] is built per process and shared by every rule set and thread.
+//! Scripts have no file, network, module or process access, no `print`/`debug` output
+//! (a script could otherwise leak profile data into a log), and every script runs under
+//! the limits of [`LIMITS`], so a runaway rule ends in an error for that rule alone.
+//!
+//! The hot path: one `Arc` of the profile is pushed as a scope constant once per
+//! evaluation; each rule then runs its precompiled AST and the scope is rewound.
+
+pub mod script_api;
+
+use std::sync::{Arc, LazyLock};
+
+use rhai::{Dynamic, Engine, EvalAltResult, OptimizationLevel, ParseError, Scope};
+
+use crate::profile::Profile;
+use crate::ruleset::{RuleMeta, RuleSet, Severity};
+
+/// Resource limits applied to every rule script. The default rules use at most ~150
+/// operations per profile; the operation limit ends an endless loop in well under
+/// 10 ms.
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_function_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    pub max_variables: usize,
+}
+
+pub const LIMITS: Limits = Limits {
+    max_operations: 100_000,
+    max_call_levels: 32,
+    max_expr_depth: 64,
+    max_function_expr_depth: 32,
+    max_string_size: 10_000,
+    max_array_size: 1_000,
+    max_map_size: 1_000,
+    max_variables: 200,
+};
+
+static ENGINE: LazyLock<Engine> = LazyLock::new(build_engine);
+
+fn build_engine() -> Engine {
+    let mut engine = Engine::new();
+    // Output from scripts would go to stdout or a log: drop it.
+    engine.on_print(|_| {});
+    engine.on_debug(|_, _, _| {});
+    engine.disable_symbol("eval");
+    engine.set_strict_variables(true);
+    engine.set_optimization_level(OptimizationLevel::Simple);
+    engine
+        .set_max_operations(LIMITS.max_operations)
+        .set_max_call_levels(LIMITS.max_call_levels)
+        .set_max_expr_depths(LIMITS.max_expr_depth, LIMITS.max_function_expr_depth)
+        .set_max_string_size(LIMITS.max_string_size)
+        .set_max_array_size(LIMITS.max_array_size)
+        .set_max_map_size(LIMITS.max_map_size)
+        .set_max_variables(LIMITS.max_variables);
+    script_api::register(&mut engine);
+    engine
+}
+
+/// Compiles one rule script in the sandbox. Unknown variables are compile errors.
+pub(crate) fn compile(script: &str) -> Result<rhai::AST, ParseError> {
+    // `profile` is declared as a plain variable here, not a constant: the optimiser
+    // would otherwise propagate the placeholder value into the compiled script.
+    let mut scope = Scope::new();
+    scope.push(script_api::PROFILE_VARIABLE, ());
+    ENGINE.compile_with_scope(&scope, script)
+}
+
+/// A parse error in words, without Rhai's trailing position (printed separately).
+pub(crate) fn describe_parse_error(err: &ParseError) -> String {
+    format!("syntaxfel: {}", err.0)
+}
+
+/// What one rule gave for one profile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RuleOutcome {
+    /// The rule ran and did not flag.
+    Clear,
+    /// The rule flagged; `message` is the script's own, if it gave one.
+    Flagged { message: Option<String> },
+    /// The rule did not run: disabled, or not in force on the profile's `checked_on`.
+    NotApplicable(NotApplicable),
+    /// The rule failed. Never to be read as "no flag".
+    Failed(RuleFailure),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NotApplicable {
+    Disabled,
+    NotInForce,
+}
+
+/// Why a rule failed, and where in its script.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleFailure {
+    pub kind: FailureKind,
+    /// In Swedish, for the rule author. May quote values from the profile, so it is
+    /// returned to the caller but never logged.
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The operation limit was hit (an endless or far too long loop).
+    TooManyOperations,
+    /// A size or depth limit was hit (string, array, map, call depth, variables).
+    LimitExceeded,
+    /// A runtime error in the script (wrong type, missing value, unknown property…).
+    Runtime,
+    /// The script ended with something other than `true`, `false`, `()` or a message.
+    BadResult,
+}
+
+impl FailureKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::TooManyOperations => "too_many_operations",
+            Self::LimitExceeded => "limit_exceeded",
+            Self::Runtime => "runtime",
+            Self::BadResult => "bad_result",
+        }
+    }
+}
+
+/// The result of evaluating a rule set: one outcome per rule, in rule-set order.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    pub outcomes: Vec<RuleOutcome>,
+}
+
+impl Evaluation {
+    pub fn has_failures(&self) -> bool {
+        self.outcomes
+            .iter()
+            .any(|o| matches!(o, RuleOutcome::Failed(_)))
+    }
+
+    pub fn flag_count(&self) -> usize {
+        self.outcomes
+            .iter()
+            .filter(|o| matches!(o, RuleOutcome::Flagged { .. }))
+            .count()
+    }
+}
+
+impl RuleSet {
+    /// Runs every rule on `profile`. Thread-safe; allocates one outcome vector and, for
+    /// flags, the messages scripts return.
+    pub fn evaluate(&self, profile: &Arc<Profile>) -> Evaluation {
+        let mut scope = Scope::new();
+        scope.push_constant(
+            script_api::PROFILE_VARIABLE,
+            script_api::ProfileView(Arc::clone(profile)),
+        );
+        let base = scope.len();
+        let outcomes = self
+            .rules
+            .iter()
+            .map(|rule| {
+                if !rule.meta.enabled {
+                    return RuleOutcome::NotApplicable(NotApplicable::Disabled);
+                }
+                if !rule.meta.in_force_on(profile.checked_on) {
+                    return RuleOutcome::NotApplicable(NotApplicable::NotInForce);
+                }
+                let result = ENGINE.eval_ast_with_scope::<Dynamic>(&mut scope, &rule.ast);
+                // Top-level `let`s stay in the scope; drop them before the next rule.
+                scope.rewind(base);
+                interpret(result)
+            })
+            .collect();
+        Evaluation { outcomes }
+    }
+}
+
+fn interpret(result: Result<Dynamic, Box<EvalAltResult>>) -> RuleOutcome {
+    match result {
+        Ok(value) => interpret_value(value),
+        Err(err) => RuleOutcome::Failed(failure_from(&err)),
+    }
+}
+
+fn interpret_value(value: Dynamic) -> RuleOutcome {
+    if value.is_unit() {
+        return RuleOutcome::Clear;
+    }
+    if let Ok(flag) = value.as_bool() {
+        return if flag {
+            RuleOutcome::Flagged { message: None }
+        } else {
+            RuleOutcome::Clear
+        };
+    }
+    let type_name = value.type_name();
+    match value.into_immutable_string() {
+        Ok(message) if !message.trim().is_empty() => RuleOutcome::Flagged {
+            message: Some(message.to_string()),
+        },
+        Ok(_) => RuleOutcome::Failed(RuleFailure {
+            kind: FailureKind::BadResult,
+            message: "regeln gav ett tomt meddelande; ge en text, true eller false".to_owned(),
+            line: None,
+            column: None,
+        }),
+        Err(_) => RuleOutcome::Failed(RuleFailure {
+            kind: FailureKind::BadResult,
+            message: format!(
+                "regeln gav ett värde av typen {type_name}; en regel ska sluta med true, false eller ett meddelande (text)"
+            ),
+            line: None,
+            column: None,
+        }),
+    }
+}
+
+fn failure_from(err: &EvalAltResult) -> RuleFailure {
+    let position = err.position();
+    let (kind, message) = match err {
+        EvalAltResult::ErrorTooManyOperations(_) => (
+            FailureKind::TooManyOperations,
+            format!(
+                "regeln avbröts efter {} operationer (trolig oändlig loop)",
+                LIMITS.max_operations
+            ),
+        ),
+        EvalAltResult::ErrorDataTooLarge(what, _) => (
+            FailureKind::LimitExceeded,
+            format!("regeln avbröts: för stort värde ({what})"),
+        ),
+        EvalAltResult::ErrorStackOverflow(_) => (
+            FailureKind::LimitExceeded,
+            "regeln avbröts: för djup rekursion".to_owned(),
+        ),
+        EvalAltResult::ErrorTooManyVariables(_) => (
+            FailureKind::LimitExceeded,
+            "regeln avbröts: för många variabler".to_owned(),
+        ),
+        EvalAltResult::ErrorRuntime(value, _) => (FailureKind::Runtime, value.to_string()),
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => return failure_from(inner),
+        other => (FailureKind::Runtime, strip_rhai_position(&other.to_string())),
+    };
+    RuleFailure {
+        kind,
+        message,
+        line: position.line(),
+        column: position.position(),
+    }
+}
+
+fn strip_rhai_position(message: &str) -> String {
+    match message.rfind(" (line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A flag, resolved against its rule's metadata.
+pub struct FlagView<'a> {
+    pub rule: &'a RuleMeta,
+    pub severity: Severity,
+    pub message: &'a str,
+}
+
+impl RuleSet {
+    /// The flags of `evaluation`, most severe first (rule-set order within a severity).
+    pub fn flags<'a>(&'a self, evaluation: &'a Evaluation, profile: &Profile) -> Vec<FlagView<'a>> {
+        let mut flags: Vec<FlagView<'a>> = self
+            .rules
+            .iter()
+            .zip(&evaluation.outcomes)
+            .filter_map(|(rule, outcome)| match outcome {
+                RuleOutcome::Flagged { message } => Some(FlagView {
+                    rule: &rule.meta,
+                    severity: rule.meta.severity.for_stage(profile.stage),
+                    message: message
+                        .as_deref()
+                        .or(rule.meta.default_message.as_deref())
+                        .unwrap_or(&rule.meta.title),
+                }),
+                _ => None,
+            })
+            .collect();
+        flags.sort_by(|a, b| b.severity.cmp(&a.severity));
+        flags
+    }
+
+    /// The failed rules of `evaluation`.
+    pub fn failures<'a>(
+        &'a self,
+        evaluation: &'a Evaluation,
+    ) -> impl Iterator<Item = (&'a RuleMeta, &'a RuleFailure)> {
+        self.rules
+            .iter()
+            .zip(&evaluation.outcomes)
+            .filter_map(|(rule, outcome)| match outcome {
+                RuleOutcome::Failed(failure) => Some((&rule.meta, failure)),
+                _ => None,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ruleset::MANIFEST_FILE;
+
+    /// Builds a one-rule set around `script` in a temporary directory.
+    fn one_rule(script: &str) -> RuleSet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        std::fs::write(dir.path().join("r.rhai"), script).expect("script");
+        RuleSet::load(dir.path()).expect("rule set loads")
+    }
+
+    fn run(script: &str, profile_json: &str) -> RuleOutcome {
+        let set = one_rule(script);
+        let profile = Arc::new(Profile::from_json(profile_json).expect("valid profile"));
+        set.evaluate(&profile).outcomes.remove(0)
+    }
+
+    const P: &str = r#"{"case_id":"X","checked_on":"2024-05-10","preparation":{"sassam_on":null,"consent_received_on":"2024-05-01"},"gk":{"requested_on":"2024-04-01"},"specialists":["psychologist"],"main_diagnosis":"M54.5"}"#;
+
+    #[test]
+    fn results_map_to_outcomes() {
+        assert_eq!(run("true", P), RuleOutcome::Flagged { message: None });
+        assert_eq!(run("false", P), RuleOutcome::Clear);
+        assert_eq!(run("()", P), RuleOutcome::Clear);
+        assert_eq!(
+            run(r#""se upp""#, P),
+            RuleOutcome::Flagged {
+                message: Some("se upp".into())
+            }
+        );
+        assert!(matches!(run("42", P), RuleOutcome::Failed(f) if f.kind == FailureKind::BadResult));
+    }
+
+    #[test]
+    fn endless_loop_fails_fast_with_its_kind() {
+        let started = std::time::Instant::now();
+        let outcome = run("loop { }", P);
+        assert!(
+            matches!(&outcome, RuleOutcome::Failed(f) if f.kind == FailureKind::TooManyOperations),
+            "{outcome:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn runaway_allocation_is_limited() {
+        let outcome = run(r#"let s = "x"; loop { s += s; }"#, P);
+        assert!(
+            matches!(&outcome, RuleOutcome::Failed(f) if f.kind == FailureKind::LimitExceeded),
+            "{outcome:?}"
+        );
+        let outcome = run("fn f(n) { f(n + 1) } f(0)", P);
+        assert!(
+            matches!(&outcome, RuleOutcome::Failed(f) if f.kind == FailureKind::LimitExceeded),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn absent_and_null_differ_in_scripts() {
+        assert_eq!(run("known(profile.preparation.sassam_on)", P), RuleOutcome::Flagged { message: None });
+        assert_eq!(run("has_value(profile.preparation.sassam_on)", P), RuleOutcome::Clear);
+        assert_eq!(run("known(profile.preparation.reconciliation_meeting_on)", P), RuleOutcome::Clear);
+    }
+
+    #[test]
+    fn comparing_a_missing_value_fails_visibly() {
+        let outcome = run("profile.gk.first_meeting_on > profile.gk.requested_on", P);
+        match outcome {
+            RuleOutcome::Failed(f) => {
+                assert!(f.message.contains("gk.first_meeting_on saknas"), "{}", f.message);
+                assert_eq!(f.line, Some(1));
+            }
+            other => panic!("expected failure, got {other:?}"),
+        }
+        let outcome = run("if profile.activity_level.documented { true }", P);
+        assert!(matches!(outcome, RuleOutcome::Failed(_)), "{outcome:?}");
+    }
+
+    #[test]
+    fn dates_and_helpers() {
+        assert_eq!(
+            run("days_between(profile.gk.requested_on, profile.checked_on) == 39", P),
+            RuleOutcome::Flagged { message: None }
+        );
+        assert_eq!(
+            run(r#"profile.preparation.consent_received_on > date("2024-04-30")"#, P),
+            RuleOutcome::Flagged { message: None }
+        );
+        assert_eq!(run(r#""psychologist" in profile.specialists"#, P), RuleOutcome::Flagged { message: None });
+        assert_eq!(run(r#"has(profile.specialists, "social_worker")"#, P), RuleOutcome::Clear);
+        assert_eq!(
+            run(r#"diagnosis_group(profile.main_diagnosis) == "musculoskeletal""#, P),
+            RuleOutcome::Flagged { message: None }
+        );
+        assert_eq!(run("is_true(profile.known_needs.interpreter_needed)", P), RuleOutcome::Clear);
+        assert_eq!(run(r#"profile.stage == "before_gk""#, P), RuleOutcome::Flagged { message: None });
+    }
+
+    #[test]
+    fn misspelt_list_item_fails() {
+        let outcome = run(r#"has(profile.specialists, "socialworker")"#, P);
+        assert!(matches!(&outcome, RuleOutcome::Failed(f) if f.message.contains("social_worker")), "{outcome:?}");
+    }
+
+    #[test]
+    fn unknown_property_fails() {
+        let outcome = run("profile.activity_level.documentd", P);
+        assert!(matches!(outcome, RuleOutcome::Failed(_)), "{outcome:?}");
+    }
+
+    #[test]
+    fn scripts_cannot_reach_outside() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: R\n    severity: info\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        for script in [r#"import "x" as y; true"#, r#"eval("true")"#, "undefined_variable"] {
+            std::fs::write(dir.path().join("r.rhai"), script).expect("script");
+            assert!(RuleSet::load(dir.path()).is_err(), "{script} should not compile");
+        }
+    }
+
+    #[test]
+    fn scope_does_not_grow_across_rules() {
+        let set = one_rule("let a = 1; let b = 2; a + b == 3");
+        let profile = Arc::new(Profile::from_json(P).expect("profile"));
+        for _ in 0..100 {
+            let evaluation = set.evaluate(&profile);
+            assert_eq!(evaluation.outcomes[0], RuleOutcome::Flagged { message: None });
+        }
+    }
+}

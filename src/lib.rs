@@ -1,0 +1,12 @@
+//! gk-regler: a decision-support rule engine for *gemensam kartläggning* (GK).
+//!
+//! Layout (see ARCHITECTURE.md for the map and the invariants):
+//! - [`profile`]: the participant profile of domain.md §3, parsed and validated once.
+//! - [`ruleset`]: loading a rules directory (manifest + Rhai scripts), all or nothing.
+//! - [`engine`]: the sandboxed Rhai engine and evaluation of a rule set on a profile.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod engine;
+pub mod profile;
+pub mod ruleset;

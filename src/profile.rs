@@ -1,0 +1,745 @@
+//! The participant profile of domain.md §3, parsed and validated once at the boundary.
+//!
+//! Everything past [`Profile::from_json`] sees only checked values: dates are real
+//! dates, enumerations are closed, unknown fields were refused, and "absent" is kept
+//! apart from "null" where the schema allows null ([`Field`]).
+//!
+//! Profiles are health data about real people, so [`Profile`] and [`CaseId`] print
+//! nothing personal through `Debug`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A value that may be absent from the profile (not known), explicitly `null`
+/// ("has not happened" / "none"), or present.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum Field<T> {
+    /// The officer left the field out: the value is not known.
+    #[default]
+    Absent,
+    /// The field is `null`: known not to have happened.
+    Null,
+    /// The field holds a value.
+    Value(T),
+}
+
+impl<T> Field<T> {
+    /// The value, if there is one.
+    pub fn value(&self) -> Option<&T> {
+        match self {
+            Field::Value(v) => Some(v),
+            Field::Absent | Field::Null => None,
+        }
+    }
+
+    /// Whether the field was given at all (null counts as given).
+    pub fn is_known(&self) -> bool {
+        !matches!(self, Field::Absent)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(Option::<T>::deserialize(deserializer)?.map_or(Field::Null, Field::Value))
+    }
+}
+
+impl<T: Serialize> Serialize for Field<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.value().serialize(serializer)
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Field<T> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        <Option<T>>::schema_name()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        <Option<T>>::json_schema(generator)
+    }
+}
+
+fn field_is_absent<T>(field: &Field<T>) -> bool {
+    matches!(field, Field::Absent)
+}
+
+/// A calendar date (`YYYY-MM-DD`), stored as a day number so rules compare and
+/// subtract dates without parsing.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Date {
+    days_since_epoch: i32,
+}
+
+impl Date {
+    const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
+
+    /// Parses strictly `YYYY-MM-DD`; no time part, no other format.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let shape_ok = text.len() == 10
+            && text.bytes().enumerate().all(|(i, b)| match i {
+                4 | 7 => b == b'-',
+                _ => b.is_ascii_digit(),
+            });
+        if !shape_ok {
+            return Err(format!("expected a date YYYY-MM-DD, got {text:?}"));
+        }
+        let date: jiff::civil::Date = text
+            .parse()
+            .map_err(|_| format!("not a valid calendar date: {text:?}"))?;
+        Ok(Self::from_civil(date))
+    }
+
+    /// Today's date in the machine's time zone.
+    pub fn today() -> Self {
+        Self::from_civil(jiff::Zoned::now().date())
+    }
+
+    /// The date `days` days after this one (before, when negative).
+    pub fn plus_days(self, days: i32) -> Self {
+        Self {
+            days_since_epoch: self.days_since_epoch.saturating_add(days),
+        }
+    }
+
+    fn from_civil(date: jiff::civil::Date) -> Self {
+        let seconds = date.duration_since(Self::EPOCH).as_secs();
+        Self {
+            // Civil dates lie within ±10,000 years, so the day count fits in i32.
+            days_since_epoch: i32::try_from(seconds / 86_400).unwrap_or(i32::MAX),
+        }
+    }
+
+    /// Days since 1970-01-01.
+    pub fn day_number(self) -> i32 {
+        self.days_since_epoch
+    }
+
+    /// Days from `self` to `later` (negative when `later` is earlier).
+    pub fn days_until(self, later: Date) -> i64 {
+        i64::from(later.days_since_epoch) - i64::from(self.days_since_epoch)
+    }
+
+    fn to_civil(self) -> jiff::civil::Date {
+        Self::EPOCH
+            .checked_add(jiff::Span::new().days(i64::from(self.days_since_epoch)))
+            .unwrap_or(Self::EPOCH)
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_civil())
+    }
+}
+
+impl fmt::Debug for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::str::FromStr for Date {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Date {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl JsonSchema for Date {
+    fn schema_name() -> Cow<'static, str> {
+        "Date".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "format": "date", "description": "YYYY-MM-DD" })
+    }
+}
+
+/// The case reference as the client sent it. It never prints through `Debug`;
+/// storage and logs only ever see its pseudonym.
+#[derive(Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct CaseId(#[schemars(length(min = 1, max = 128))] String);
+
+impl CaseId {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("case_id must not be empty".to_owned());
+        }
+        if trimmed.len() > Self::MAX_LEN {
+            return Err(format!("case_id is longer than {} bytes", Self::MAX_LEN));
+        }
+        if trimmed.chars().any(char::is_control) {
+            return Err("case_id must not contain control characters".to_owned());
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The raw reference, for pseudonymisation only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CaseId(<redacted>)")
+    }
+}
+
+impl<'de> Deserialize<'de> for CaseId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An ICD-10 code such as `F32.1`: a letter, two digits, optionally a dot and up to
+/// four more characters.
+#[derive(Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct DiagnosisCode(#[schemars(regex(pattern = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{1,4})?$"))] String);
+
+impl DiagnosisCode {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let code = text.trim().to_ascii_uppercase();
+        let bytes = code.as_bytes();
+        let head_ok = bytes.len() >= 3
+            && bytes[0].is_ascii_uppercase()
+            && bytes[1].is_ascii_digit()
+            && bytes[2].is_ascii_digit();
+        let tail = code.get(3..).unwrap_or("");
+        let tail = tail.strip_prefix('.').unwrap_or(tail);
+        let tail_ok = tail.len() <= 4 && tail.bytes().all(|b| b.is_ascii_alphanumeric());
+        if head_ok && tail_ok && !(code.ends_with('.')) {
+            Ok(Self(code))
+        } else {
+            Err("main_diagnosis must be an ICD-10 code such as F32.1".to_owned())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The diagnosis group the reports use (SFR 2018:11 tabell A5).
+    pub fn group(&self) -> DiagnosisGroup {
+        DiagnosisGroup::of_code(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for DiagnosisCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(deserializer)?;
+        // The error deliberately does not echo the value: a diagnosis is health data.
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Diagnosis groups as in the report: F psychiatric, M musculoskeletal, S/T injuries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DiagnosisGroup {
+    Psychiatric,
+    Musculoskeletal,
+    Injury,
+    Other,
+}
+
+impl DiagnosisGroup {
+    pub fn of_code(code: &str) -> Self {
+        match code.as_bytes().first().map(u8::to_ascii_uppercase) {
+            Some(b'F') => Self::Psychiatric,
+            Some(b'M') => Self::Musculoskeletal,
+            Some(b'S' | b'T') => Self::Injury,
+            _ => Self::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Psychiatric => "psychiatric",
+            Self::Musculoskeletal => "musculoskeletal",
+            Self::Injury => "injury",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// Declares a closed set of snake_case names with `as_str` and `ALL`, used both by
+/// serde and by the rule scripts (which see the same names).
+macro_rules! name_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn from_name(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
+name_enum!(
+    /// When the check is made.
+    Stage {
+        BeforeGk => "before_gk",
+        GkClosing => "gk_closing",
+    }
+);
+
+impl Default for Stage {
+    fn default() -> Self {
+        Self::BeforeGk
+    }
+}
+
+name_enum!(Benefit {
+    SicknessBenefit => "sickness_benefit",
+    ActivityCompensation => "activity_compensation",
+    SicknessCompensation => "sickness_compensation",
+    Other => "other",
+    None => "none",
+});
+
+name_enum!(Sex { Female => "female", Male => "male" });
+
+name_enum!(MaritalStatus {
+    Married => "married",
+    Unmarried => "unmarried",
+    Divorced => "divorced",
+    Widowed => "widowed",
+    Unknown => "unknown",
+});
+
+name_enum!(Education {
+    CompulsoryShort => "compulsory_short",
+    Compulsory => "compulsory",
+    UpperSecondary => "upper_secondary",
+    PostSecondaryShort => "post_secondary_short",
+    PostSecondaryLong => "post_secondary_long",
+    Doctoral => "doctoral",
+    Unknown => "unknown",
+});
+
+name_enum!(ExternalParticipant {
+    Physician => "physician",
+    Employer => "employer",
+    AfSpecialist => "af_specialist",
+    Union => "union",
+    Relative => "relative",
+    Other => "other",
+});
+
+name_enum!(Specialist {
+    OccupationalTherapist => "occupational_therapist",
+    Psychologist => "psychologist",
+    SocialWorker => "social_worker",
+    VisionSpecialist => "vision_specialist",
+    DeafCounsellor => "deaf_counsellor",
+    Audiologist => "audiologist",
+});
+
+/// Age in whole years, 0–130.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Age(#[schemars(range(min = 0, max = 130))] u8);
+
+impl Age {
+    pub fn years(self) -> u8 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Age {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let years = i64::deserialize(deserializer)?;
+        u8::try_from(years)
+            .ok()
+            .filter(|y| *y <= 130)
+            .map(Age)
+            .ok_or_else(|| serde::de::Error::custom("age must be a whole number from 0 to 130"))
+    }
+}
+
+/// Assessed activity level in hours per week, 0–168.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct HoursPerWeek(#[schemars(range(min = 0, max = 168))] f64);
+
+impl HoursPerWeek {
+    pub fn hours(self) -> f64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for HoursPerWeek {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hours = f64::deserialize(deserializer)?;
+        if hours.is_finite() && (0.0..=168.0).contains(&hours) {
+            Ok(Self(hours))
+        } else {
+            Err(serde::de::Error::custom(
+                "hours_per_week must be a number from 0 to 168",
+            ))
+        }
+    }
+}
+
+/// SGI, sickness-benefit-qualifying income in SEK per year (non-negative).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Sgi(u32);
+
+impl Sgi {
+    pub fn sek_per_year(self) -> u32 {
+        self.0
+    }
+}
+
+fn today() -> Date {
+    Date::today()
+}
+
+/// A participant profile (domain.md §3). Field names are the normative API names.
+#[derive(Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "GK participant profile", description = "domain.md §3")]
+pub struct Profile {
+    pub case_id: CaseId,
+    #[serde(default)]
+    pub stage: Stage,
+    #[serde(default = "today")]
+    pub checked_on: Date,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benefit: Option<Benefit>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sick_leave_started_on: Option<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub main_diagnosis: Option<DiagnosisCode>,
+    #[serde(default)]
+    pub person: Person,
+    #[serde(default)]
+    pub preparation: Preparation,
+    #[serde(default)]
+    pub gk: Gk,
+    #[serde(default)]
+    pub activity_level: ActivityLevel,
+    #[serde(default)]
+    pub known_needs: KnownNeeds,
+    #[serde(default)]
+    pub specialists: Vec<Specialist>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Person {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sex: Option<Sex>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age: Option<Age>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub born_abroad: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marital_status: Option<MaritalStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub children_0_17: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub education: Option<Education>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returner_ever: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sgi: Option<Sgi>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Preparation {
+    #[serde(default, skip_serializing_if = "field_is_absent")]
+    pub assessed_for_fs_on: Field<Date>,
+    #[serde(default, skip_serializing_if = "field_is_absent")]
+    pub consent_received_on: Field<Date>,
+    #[serde(default, skip_serializing_if = "field_is_absent")]
+    pub sassam_on: Field<Date>,
+    #[serde(default, skip_serializing_if = "field_is_absent")]
+    pub reconciliation_meeting_on: Field<Date>,
+    #[serde(default, skip_serializing_if = "field_is_absent")]
+    pub other_personal_meeting_on: Field<Date>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_contact: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub care_contact: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub employer_contact: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub in_depth_medical_assessment: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insurance_physician_consulted: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gk {
+    #[serde(default, skip_serializing_if = "field_is_absent")]
+    pub requested_on: Field<Date>,
+    #[serde(default, skip_serializing_if = "field_is_absent")]
+    pub first_meeting_on: Field<Date>,
+    #[serde(default)]
+    pub external_participants: Vec<ExternalParticipant>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter_booked: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityLevel {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub documented: Option<bool>,
+    #[serde(default, skip_serializing_if = "field_is_absent")]
+    pub hours_per_week: Field<HoursPerWeek>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KnownNeeds {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub social_or_family_problems: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hearing_impairment: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vision_impairment: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpreter_needed: Option<bool>,
+}
+
+impl fmt::Debug for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // A profile is health data: its Debug output must be safe to end up in a log.
+        f.write_str("Profile { <redacted> }")
+    }
+}
+
+/// Why a profile was refused: the JSON path of the offending field and what was wrong.
+/// The message never repeats the offending value (it may be personal data).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ProfileError {
+    /// Dotted path such as `activity_level.hours_per_week`; `.` for the whole document.
+    pub path: String,
+    pub message: String,
+}
+
+impl Profile {
+    /// Parses and validates a profile from JSON text.
+    pub fn from_json(text: &str) -> Result<Self, ProfileError> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let profile: Profile =
+            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+                let path = err.path().to_string();
+                ProfileError {
+                    message: redact_serde_message(&err.inner().to_string()),
+                    path,
+                }
+            })?;
+        deserializer.end().map_err(|err| ProfileError {
+            path: ".".to_owned(),
+            message: redact_serde_message(&err.to_string()),
+        })?;
+        Ok(profile)
+    }
+
+    /// Parses and validates a profile from an already-parsed JSON value.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, ProfileError> {
+        serde_path_to_error::deserialize(value).map_err(|err| ProfileError {
+            path: err.path().to_string(),
+            message: redact_serde_message(&err.inner().to_string()),
+        })
+    }
+
+    /// The JSON Schema of the profile, generated from these types.
+    pub fn json_schema() -> Schema {
+        schemars::schema_for!(Profile)
+    }
+}
+
+/// serde_json's messages quote offending string values (`invalid value: string "x"`).
+/// Keep the message's shape but drop quoted content and position suffixes, so a typo in
+/// a diagnosis or a case id never travels into an error trace.
+fn redact_serde_message(message: &str) -> String {
+    let without_position = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_owned();
+    let mut out = String::with_capacity(without_position.len());
+    let mut in_quotes = false;
+    for ch in without_position.chars() {
+        match ch {
+            '"' if !in_quotes => {
+                in_quotes = true;
+                out.push_str("\"…");
+            }
+            '"' => {
+                in_quotes = false;
+                out.push('"');
+            }
+            _ if in_quotes => {}
+            _ => out.push(ch),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Result<Profile, ProfileError> {
+        Profile::from_json(json)
+    }
+
+    #[test]
+    fn minimal_profile_takes_defaults() {
+        let p = parse(r#"{"case_id":"A-1","checked_on":"2024-03-01"}"#).expect("valid");
+        assert_eq!(p.stage, Stage::BeforeGk);
+        assert_eq!(p.checked_on.to_string(), "2024-03-01");
+        assert!(p.specialists.is_empty());
+        assert_eq!(p.preparation.sassam_on, Field::Absent);
+    }
+
+    #[test]
+    fn null_and_absent_dates_differ() {
+        let p = parse(r#"{"case_id":"A","preparation":{"sassam_on":null}}"#).expect("valid");
+        assert_eq!(p.preparation.sassam_on, Field::Null);
+        assert_eq!(p.preparation.reconciliation_meeting_on, Field::Absent);
+    }
+
+    #[test]
+    fn unknown_field_is_refused_with_its_path() {
+        let err = parse(r#"{"case_id":"A","activity_level":{"documentd":true}}"#).unwrap_err();
+        assert_eq!(err.path, "activity_level.documentd");
+        assert!(err.message.contains("documented"), "{}", err.message);
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let err = parse(r#"{"case_id":"A","person":{"age":"forty"}}"#).unwrap_err();
+        assert_eq!(err.path, "person.age");
+    }
+
+    #[test]
+    fn missing_case_id_is_refused() {
+        let err = parse(r#"{"stage":"before_gk"}"#).unwrap_err();
+        assert!(err.message.contains("case_id"), "{}", err.message);
+    }
+
+    #[test]
+    fn empty_case_id_is_refused() {
+        let err = parse(r#"{"case_id":"  "}"#).unwrap_err();
+        assert_eq!(err.path, "case_id");
+    }
+
+    #[test]
+    fn dates_are_strict() {
+        for bad in ["2024-2-01", "2024-02-30", "20240201", "2024-02-01T10:00"] {
+            let json = format!(r#"{{"case_id":"A","checked_on":"{bad}"}}"#);
+            let err = parse(&json).unwrap_err();
+            assert_eq!(err.path, "checked_on", "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_diagnosis_error_does_not_echo_the_value() {
+        let err = parse(r#"{"case_id":"A","main_diagnosis":"XYZ-secret"}"#).unwrap_err();
+        assert_eq!(err.path, "main_diagnosis");
+        assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn unknown_enum_value_names_the_valid_ones() {
+        let err = parse(r#"{"case_id":"A","specialists":["psykolog"]}"#).unwrap_err();
+        assert_eq!(err.path, "specialists[0]");
+        assert!(err.message.contains("psychologist"), "{}", err.message);
+    }
+
+    #[test]
+    fn trailing_garbage_is_refused() {
+        assert!(parse(r#"{"case_id":"A"} x"#).is_err());
+    }
+
+    #[test]
+    fn hours_out_of_range_are_refused() {
+        let err = parse(r#"{"case_id":"A","activity_level":{"hours_per_week":200}}"#).unwrap_err();
+        assert_eq!(err.path, "activity_level.hours_per_week");
+    }
+
+    #[test]
+    fn debug_output_is_redacted() {
+        let p = parse(r#"{"case_id":"SECRET-1","main_diagnosis":"F32.1"}"#).expect("valid");
+        let debug = format!("{p:?}");
+        assert!(!debug.contains("SECRET") && !debug.contains("F32"));
+    }
+
+    #[test]
+    fn diagnosis_groups_follow_the_report() {
+        assert_eq!(DiagnosisGroup::of_code("F32.1"), DiagnosisGroup::Psychiatric);
+        assert_eq!(DiagnosisGroup::of_code("M54"), DiagnosisGroup::Musculoskeletal);
+        assert_eq!(DiagnosisGroup::of_code("S82.2"), DiagnosisGroup::Injury);
+        assert_eq!(DiagnosisGroup::of_code("T14"), DiagnosisGroup::Injury);
+        assert_eq!(DiagnosisGroup::of_code("G35"), DiagnosisGroup::Other);
+    }
+
+    #[test]
+    fn date_arithmetic() {
+        let a = Date::parse("2024-02-28").expect("date");
+        let b = Date::parse("2024-03-01").expect("date");
+        assert_eq!(a.days_until(b), 2);
+        assert_eq!(a.plus_days(2), b);
+        assert_eq!(b.to_string(), "2024-03-01");
+    }
+
+    #[test]
+    fn profile_round_trips_through_json() {
+        let text = r#"{"case_id":"A","checked_on":"2024-01-02","preparation":{"sassam_on":null},"activity_level":{"hours_per_week":12.5}}"#;
+        let p = parse(text).expect("valid");
+        let again = parse(&serde_json::to_string(&p).expect("serialize")).expect("valid");
+        assert_eq!(again.preparation.sassam_on, Field::Null);
+        assert_eq!(again.preparation.consent_received_on, Field::Absent);
+        assert_eq!(
+            again.activity_level.hours_per_week.value().map(|h| h.hours()),
+            Some(12.5)
+        );
+    }
+}

@@ -1,0 +1,651 @@
+//! Loading a rule set from disk: the YAML manifest, one Rhai script per rule, all
+//! compiled up front. A load is all-or-nothing: any problem refuses the whole set and
+//! every problem found is reported with file, line and column.
+//!
+//! The layout of a rules directory is documented in `rules/README.md`.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::engine;
+use crate::profile::{Date, Stage};
+
+/// The manifest's file name inside a rules directory.
+pub const MANIFEST_FILE: &str = "manifest.yaml";
+
+/// A rule's identifier: lowercase ASCII letters, digits and `_`, starting with a letter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RuleId(String);
+
+impl RuleId {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut chars = text.chars();
+        let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if first_ok && rest_ok && text.len() <= 64 {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!(
+                "regel-id {text:?} är ogiltigt: använd små bokstäver a–z, siffror och _ (högst 64 tecken), börja med en bokstav"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// How serious a flag is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+
+    /// The word a case officer reads.
+    pub fn swedish(self) -> &'static str {
+        match self {
+            Self::Info => "information",
+            Self::Warning => "varning",
+            Self::Critical => "kritisk",
+        }
+    }
+
+    pub fn from_name(text: &str) -> Option<Self> {
+        match text {
+            "info" => Some(Self::Info),
+            "warning" => Some(Self::Warning),
+            "critical" => Some(Self::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// A severity that is either the same at every stage or given per stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeveritySpec {
+    Fixed(Severity),
+    PerStage {
+        before_gk: Severity,
+        gk_closing: Severity,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeverityPerStage {
+    before_gk: Severity,
+    gk_closing: Severity,
+}
+
+impl<'de> Deserialize<'de> for SeveritySpec {
+    // Written out rather than `#[serde(untagged)]`, so that a wrong value is reported
+    // at its own line and column instead of at the start of the rule.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SpecVisitor;
+        impl<'de> serde::de::Visitor<'de> for SpecVisitor {
+            type Value = SeveritySpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("info, warning or critical, or a map with before_gk and gk_closing")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SeveritySpec, E> {
+                Severity::from_name(text).map(SeveritySpec::Fixed).ok_or_else(|| {
+                    E::custom(format!(
+                        "okänd severity {text:?}: använd info, warning eller critical"
+                    ))
+                })
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<SeveritySpec, M::Error> {
+                let per_stage = SeverityPerStage::deserialize(
+                    serde::de::value::MapAccessDeserializer::new(map),
+                )?;
+                Ok(SeveritySpec::PerStage {
+                    before_gk: per_stage.before_gk,
+                    gk_closing: per_stage.gk_closing,
+                })
+            }
+        }
+        deserializer.deserialize_any(SpecVisitor)
+    }
+}
+
+impl SeveritySpec {
+    pub fn for_stage(self, stage: Stage) -> Severity {
+        match (self, stage) {
+            (Self::Fixed(s), _) => s,
+            (Self::PerStage { before_gk, .. }, Stage::BeforeGk) => before_gk,
+            (Self::PerStage { gk_closing, .. }, Stage::GkClosing) => gk_closing,
+        }
+    }
+}
+
+/// What a rule rests on (domain.md §5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grounds {
+    Empirical,
+    Policy,
+    Legal,
+}
+
+impl Grounds {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Empirical => "empirical",
+            Self::Policy => "policy",
+            Self::Legal => "legal",
+        }
+    }
+
+    pub fn swedish(self) -> &'static str {
+        match self {
+            Self::Empirical => "empiriskt stöd",
+            Self::Policy => "metodstöd/överenskommelse",
+            Self::Legal => "rättsligt krav",
+        }
+    }
+}
+
+fn one_or_many<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany<T> {
+        One(T),
+        Many(Vec<T>),
+    }
+    Ok(match OneOrMany::deserialize(deserializer)? {
+        OneOrMany::One(item) => vec![item],
+        OneOrMany::Many(items) => items,
+    })
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The manifest as written by policy staff.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Manifest {
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: Option<String>,
+    rules: Vec<ManifestRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestRule {
+    id: RuleId,
+    script: String,
+    title: String,
+    #[serde(default)]
+    message: Option<String>,
+    severity: SeveritySpec,
+    #[serde(deserialize_with = "one_or_many")]
+    grounds: Vec<Grounds>,
+    rationale: String,
+    #[serde(default, deserialize_with = "one_or_many")]
+    sources: Vec<String>,
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    valid_from: Option<Date>,
+    #[serde(default)]
+    valid_to: Option<Date>,
+}
+
+/// Everything about a rule except its compiled script.
+#[derive(Clone, Debug)]
+pub struct RuleMeta {
+    pub id: RuleId,
+    /// The script's file name, relative to the rules directory.
+    pub script: String,
+    pub title: String,
+    /// The message used when the script flags without giving one.
+    pub default_message: Option<String>,
+    pub severity: SeveritySpec,
+    pub grounds: Vec<Grounds>,
+    pub rationale: String,
+    pub sources: Vec<String>,
+    pub enabled: bool,
+    pub valid_from: Option<Date>,
+    pub valid_to: Option<Date>,
+}
+
+impl RuleMeta {
+    /// Whether the rule is in force on `date` (both ends inclusive).
+    pub fn in_force_on(&self, date: Date) -> bool {
+        self.valid_from.is_none_or(|from| from <= date) && self.valid_to.is_none_or(|to| date <= to)
+    }
+}
+
+/// One compiled rule.
+pub struct Rule {
+    pub meta: RuleMeta,
+    pub(crate) ast: rhai::AST,
+}
+
+/// A source file of the rule set, kept so any stored flag can be traced to its text.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub name: String,
+    pub text: String,
+}
+
+/// A loaded, fully compiled rule set. Immutable once built; share it behind an `Arc`.
+pub struct RuleSet {
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    /// SHA-256 over the manifest and every script, hex.
+    pub content_hash: String,
+    pub rules: Vec<Rule>,
+    /// Where it was loaded from.
+    pub dir: PathBuf,
+    /// The manifest first, then each script in manifest order.
+    pub sources: Vec<SourceFile>,
+}
+
+impl fmt::Debug for RuleSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RuleSet")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("content_hash", &self.content_hash)
+            .field("rules", &self.rules.len())
+            .finish()
+    }
+}
+
+/// One problem found while loading rules or rule tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Path as given by the user (rules directory joined with the file name).
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.display().to_string(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn at(mut self, line: Option<usize>, column: Option<usize>) -> Self {
+        self.line = line;
+        self.column = column;
+        self
+    }
+
+    /// A problem from a YAML parse error, with its position when the parser gave one.
+    pub fn from_yaml(file: &Path, err: &serde_yaml::Error) -> Self {
+        let location = err.location();
+        Self::new(file, strip_position_suffix(&err.to_string()))
+            .at(location.as_ref().map(|l| l.line()), location.as_ref().map(|l| l.column()))
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// The parser messages end in "at line L column C"; the position is printed up front
+/// instead.
+fn strip_position_suffix(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// A refused rule set: every problem found, in file order.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("regeluppsättningen kunde inte laddas ({} fel)", problems.len())]
+pub struct LoadError {
+    pub problems: Vec<Problem>,
+}
+
+/// Whether a manifest line is the `id:` line of rule `id` (`- id: x`, `id: "x"`, …).
+fn is_id_line(line: &str, id: &str) -> bool {
+    let line = line.trim().trim_start_matches('-').trim_start();
+    line.strip_prefix("id:")
+        .map(|rest| rest.split(" #").next().unwrap_or(rest).trim().trim_matches(['"', '\'']))
+        == Some(id)
+}
+
+/// The 1-based line of `key:` within the manifest entry of rule `id` (the entry's
+/// `id:` line when the key is not written). Used to place problems that the YAML
+/// parser cannot place, such as a missing script file.
+fn key_line(lines: &[&str], id: &str, key: &str) -> Option<usize> {
+    let start = lines.iter().position(|l| is_id_line(l, id))?;
+    let entry_end = lines[start + 1..]
+        .iter()
+        .position(|l| l.trim_start().starts_with("- id:"))
+        .map_or(lines.len(), |offset| start + 1 + offset);
+    let prefix = format!("{key}:");
+    let found = (start..entry_end).find(|&i| {
+        lines[i]
+            .trim()
+            .trim_start_matches('-')
+            .trim_start()
+            .starts_with(&prefix)
+    });
+    Some(found.unwrap_or(start) + 1)
+}
+
+impl RuleSet {
+    /// Loads, checks and compiles the rule set in `dir`. All or nothing.
+    pub fn load(dir: &Path) -> Result<Self, LoadError> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let manifest_text = std::fs::read_to_string(&manifest_path).map_err(|err| LoadError {
+            problems: vec![Problem::new(
+                &manifest_path,
+                format!("kan inte läsa manifestet: {err}"),
+            )],
+        })?;
+        let manifest: Manifest = serde_yaml::from_str(&manifest_text).map_err(|err| LoadError {
+            problems: vec![Problem::from_yaml(&manifest_path, &err)],
+        })?;
+
+        let mut problems = Vec::new();
+        let mut seen_ids = HashSet::new();
+        let mut hasher = Sha256::new();
+        hash_file(&mut hasher, MANIFEST_FILE, &manifest_text);
+        let mut sources = vec![SourceFile {
+            name: MANIFEST_FILE.to_owned(),
+            text: manifest_text.clone(),
+        }];
+        let mut rules = Vec::with_capacity(manifest.rules.len());
+        if manifest.rules.is_empty() {
+            problems.push(Problem::new(&manifest_path, "manifestet innehåller inga regler"));
+        }
+
+        let manifest_lines: Vec<&str> = manifest_text.lines().collect();
+        for entry in manifest.rules {
+            let line_of = |key: &str| key_line(&manifest_lines, entry.id.as_str(), key);
+            if !seen_ids.insert(entry.id.clone()) {
+                let last_entry = manifest_lines
+                    .iter()
+                    .rposition(|l| is_id_line(l, entry.id.as_str()))
+                    .map(|i| i + 1);
+                problems.push(
+                    Problem::new(
+                        &manifest_path,
+                        format!("regel-id {} förekommer mer än en gång", entry.id),
+                    )
+                    .at(last_entry, None),
+                );
+            }
+            if let (Some(from), Some(to)) = (entry.valid_from, entry.valid_to)
+                && from > to
+            {
+                problems.push(
+                    Problem::new(
+                        &manifest_path,
+                        format!("{}: valid_from ({from}) ligger efter valid_to ({to})", entry.id),
+                    )
+                    .at(line_of("valid_from"), None),
+                );
+            }
+            if entry.title.trim().is_empty() {
+                problems.push(
+                    Problem::new(&manifest_path, format!("{}: title får inte vara tom", entry.id))
+                        .at(line_of("title"), None),
+                );
+            }
+            if entry.grounds.is_empty() {
+                problems.push(
+                    Problem::new(&manifest_path, format!("{}: grounds får inte vara tom", entry.id))
+                        .at(line_of("grounds"), None),
+                );
+            }
+
+            let script_path = dir.join(&entry.script);
+            if !is_plain_file_name(&entry.script) {
+                problems.push(
+                    Problem::new(
+                        &manifest_path,
+                        format!(
+                            "{}: script {:?} måste vara ett filnamn i regelmappen som slutar på .rhai",
+                            entry.id, entry.script
+                        ),
+                    )
+                    .at(line_of("script"), None),
+                );
+                continue;
+            }
+            let script_text = match std::fs::read_to_string(&script_path) {
+                Ok(text) => text,
+                Err(err) => {
+                    problems.push(
+                        Problem::new(
+                            &manifest_path,
+                            format!("{}: kan inte läsa {}: {err}", entry.id, entry.script),
+                        )
+                        .at(line_of("script"), None),
+                    );
+                    continue;
+                }
+            };
+            hash_file(&mut hasher, &entry.script, &script_text);
+            let ast = match engine::compile(&script_text) {
+                Ok(ast) => ast,
+                Err(err) => {
+                    problems.push(
+                        Problem::new(&script_path, engine::describe_parse_error(&err))
+                            .at(err.1.line(), err.1.position()),
+                    );
+                    continue;
+                }
+            };
+            sources.push(SourceFile {
+                name: entry.script.clone(),
+                text: script_text,
+            });
+            rules.push(Rule {
+                meta: RuleMeta {
+                    id: entry.id,
+                    script: entry.script,
+                    title: entry.title,
+                    default_message: entry.message,
+                    severity: entry.severity,
+                    grounds: entry.grounds,
+                    rationale: entry.rationale,
+                    sources: entry.sources,
+                    enabled: entry.enabled,
+                    valid_from: entry.valid_from,
+                    valid_to: entry.valid_to,
+                },
+                ast,
+            });
+        }
+
+        if !problems.is_empty() {
+            return Err(LoadError { problems });
+        }
+        Ok(Self {
+            name: manifest.name,
+            version: manifest.version,
+            description: manifest.description,
+            content_hash: hex::encode(hasher.finalize()),
+            rules,
+            dir: dir.to_path_buf(),
+            sources,
+        })
+    }
+
+    /// `version+hash12`, the label shown to people.
+    pub fn label(&self) -> String {
+        format!("{} {} ({})", self.name, self.version, self.short_hash())
+    }
+
+    pub fn short_hash(&self) -> &str {
+        self.content_hash.get(..12).unwrap_or(&self.content_hash)
+    }
+
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.meta.id.as_str() == id)
+    }
+}
+
+fn is_plain_file_name(name: &str) -> bool {
+    let path = Path::new(name);
+    path.components().count() == 1
+        && path.extension().is_some_and(|e| e == "rhai")
+        && !name.starts_with('.')
+}
+
+fn hash_file(hasher: &mut Sha256, name: &str, text: &str) {
+    // Length-prefixed so that moving bytes between name and text changes the hash.
+    hasher.update((name.len() as u64).to_le_bytes());
+    hasher.update(name.as_bytes());
+    hasher.update((text.len() as u64).to_le_bytes());
+    hasher.update(text.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).expect("write test file");
+    }
+
+    const MANIFEST: &str = "name: t\nversion: '1'\nrules:\n  - id: a\n    script: a.rhai\n    title: A\n    severity: warning\n    grounds: policy\n    rationale: r\n";
+
+    #[test]
+    fn loads_and_hashes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), MANIFEST_FILE, MANIFEST);
+        write(dir.path(), "a.rhai", "true");
+        let set = RuleSet::load(dir.path()).expect("loads");
+        assert_eq!(set.rules.len(), 1);
+        assert_eq!(set.content_hash.len(), 64);
+        let first = set.content_hash.clone();
+        write(dir.path(), "a.rhai", "false");
+        let set = RuleSet::load(dir.path()).expect("loads");
+        assert_ne!(set.content_hash, first, "a script change changes the version");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_position() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = format!(
+            "{MANIFEST}  - id: b\n    script: b.rhai\n    title: B\n    severity: info\n    grounds: policy\n    rationale: r\n  - id: c\n    script: missing.rhai\n    title: C\n    severity: info\n    grounds: legal\n    rationale: r\n"
+        );
+        write(dir.path(), MANIFEST_FILE, &manifest);
+        write(dir.path(), "a.rhai", "let x = ;");
+        write(dir.path(), "b.rhai", "true\n  (((");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert_eq!(err.problems.len(), 3, "{:#?}", err.problems);
+        assert!(err.problems[0].file.ends_with("a.rhai"));
+        assert_eq!(err.problems[0].line, Some(1));
+        assert!(err.problems[1].file.ends_with("b.rhai"));
+        assert_eq!(err.problems[1].line, Some(2));
+        assert!(err.problems[2].message.contains("missing.rhai"));
+        assert_eq!(err.problems[2].line, Some(17));
+    }
+
+    #[test]
+    fn manifest_type_error_has_line_and_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), MANIFEST_FILE, &MANIFEST.replace("warning", "severe"));
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].line, Some(7), "{}", err.problems[0]);
+        assert!(err.problems[0].column.is_some());
+    }
+
+    #[test]
+    fn duplicate_ids_and_path_escapes_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = format!(
+            "{MANIFEST}  - id: a\n    script: ../a.rhai\n    title: A2\n    severity: info\n    grounds: policy\n    rationale: r\n"
+        );
+        write(dir.path(), MANIFEST_FILE, &manifest);
+        write(dir.path(), "a.rhai", "true");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|p| p.contains(":10: regel-id a förekommer")), "{text:#?}");
+        assert!(text.iter().any(|p| p.contains("../a.rhai")), "{text:#?}");
+    }
+
+    #[test]
+    fn rule_ids_are_checked() {
+        assert!(RuleId::parse("aktivitetsniva_saknas").is_ok());
+        assert!(RuleId::parse("Åtgärd").is_err());
+        assert!(RuleId::parse("1abc").is_err());
+        assert!(RuleId::parse("").is_err());
+    }
+
+    #[test]
+    fn validity_window_is_inclusive() {
+        let meta = RuleMeta {
+            id: RuleId::parse("a").expect("id"),
+            script: "a.rhai".into(),
+            title: "A".into(),
+            default_message: None,
+            severity: SeveritySpec::Fixed(Severity::Info),
+            grounds: vec![Grounds::Policy],
+            rationale: String::new(),
+            sources: vec![],
+            enabled: true,
+            valid_from: Some(Date::parse("2023-01-01").expect("date")),
+            valid_to: Some(Date::parse("2023-12-31").expect("date")),
+        };
+        assert!(meta.in_force_on(Date::parse("2023-01-01").expect("date")));
+        assert!(meta.in_force_on(Date::parse("2023-12-31").expect("date")));
+        assert!(!meta.in_force_on(Date::parse("2022-12-31").expect("date")));
+        assert!(!meta.in_force_on(Date::parse("2024-01-01").expect("date")));
+    }
+}

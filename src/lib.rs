@@ -10,3 +10,6 @@
 pub mod engine;
 pub mod profile;
 pub mod ruleset;
+pub mod contract;
+pub mod present;
+pub mod rule_tests;

@@ -1,0 +1,142 @@
+//! The JSON that programs outside the crate see: written on purpose, kept apart from
+//! the engine's internal types. `check --json` and the HTTP API both speak it.
+
+use serde::Serialize;
+
+use crate::engine::{Evaluation, NotApplicable, RuleOutcome};
+use crate::profile::Profile;
+use crate::ruleset::{Problem, RuleSet};
+
+/// Which rule set produced a result: name, version and content hash.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleSetRef {
+    pub name: String,
+    pub version: String,
+    /// SHA-256 over the manifest and every script: names the exact rule text.
+    pub content_hash: String,
+}
+
+impl RuleSetRef {
+    pub fn of(rules: &RuleSet) -> Self {
+        Self {
+            name: rules.name.clone(),
+            version: rules.version.clone(),
+            content_hash: rules.content_hash.clone(),
+        }
+    }
+}
+
+/// One raised flag with everything the officer needs to act on it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlagJson {
+    pub rule_id: String,
+    pub severity: &'static str,
+    pub title: String,
+    pub message: String,
+    pub grounds: Vec<&'static str>,
+    pub rationale: String,
+    pub sources: Vec<String>,
+}
+
+/// A rule that failed at run time: reported, never read as "no flag".
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleErrorJson {
+    pub rule_id: String,
+    pub kind: &'static str,
+    pub message: String,
+    pub script: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+/// A rule that did not run for this profile, and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotApplicableJson {
+    pub rule_id: String,
+    /// `disabled` or `not_in_force`.
+    pub reason: &'static str,
+}
+
+/// The result of checking one profile.
+#[derive(Clone, Debug, Serialize)]
+pub struct EvaluationReport {
+    pub ruleset: RuleSetRef,
+    pub stage: &'static str,
+    pub checked_on: String,
+    /// Most severe first.
+    pub flags: Vec<FlagJson>,
+    pub errors: Vec<RuleErrorJson>,
+    pub not_applicable: Vec<NotApplicableJson>,
+}
+
+impl EvaluationReport {
+    pub fn new(rules: &RuleSet, profile: &Profile, evaluation: &Evaluation) -> Self {
+        let flags = rules
+            .flags(evaluation, profile)
+            .into_iter()
+            .map(|flag| FlagJson {
+                rule_id: flag.rule.id.to_string(),
+                severity: flag.severity.as_str(),
+                title: flag.rule.title.clone(),
+                message: flag.message.to_owned(),
+                grounds: flag.rule.grounds.iter().map(|g| g.as_str()).collect(),
+                rationale: flag.rule.rationale.clone(),
+                sources: flag.rule.sources.clone(),
+            })
+            .collect();
+        let errors = rules
+            .failures(evaluation)
+            .map(|(rule, failure)| RuleErrorJson {
+                rule_id: rule.id.to_string(),
+                kind: failure.kind.as_str(),
+                message: failure.message.clone(),
+                script: rule.script.clone(),
+                line: failure.line,
+                column: failure.column,
+            })
+            .collect();
+        let not_applicable = rules
+            .rules
+            .iter()
+            .zip(&evaluation.outcomes)
+            .filter_map(|(rule, outcome)| match outcome {
+                RuleOutcome::NotApplicable(reason) => Some(NotApplicableJson {
+                    rule_id: rule.meta.id.to_string(),
+                    reason: match reason {
+                        NotApplicable::Disabled => "disabled",
+                        NotApplicable::NotInForce => "not_in_force",
+                    },
+                }),
+                _ => None,
+            })
+            .collect();
+        Self {
+            ruleset: RuleSetRef::of(rules),
+            stage: profile.stage.as_str(),
+            checked_on: profile.checked_on.to_string(),
+            flags,
+            errors,
+            not_applicable,
+        }
+    }
+}
+
+/// A problem in a rule set or rule test, with its position.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProblemJson {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl From<&Problem> for ProblemJson {
+    fn from(problem: &Problem) -> Self {
+        Self {
+            file: problem.file.clone(),
+            line: problem.line,
+            column: problem.column,
+            message: problem.message.clone(),
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! Rule tests written as YAML by policy staff: each case states only the fields that
+//! matter over a shared base profile, and what the rule should give.
+//!
+//! Layout (documented in `rules/README.md`): `tests/base-profile.yaml` beside the
+//! manifest holds the base profile; every other `tests/*.yaml` holds the cases of one
+//! rule.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::engine::RuleOutcome;
+use crate::profile::Profile;
+use crate::ruleset::{LoadError, Problem, RuleSet, Severity};
+
+pub const TESTS_DIR: &str = "tests";
+pub const BASE_PROFILE_FILE: &str = "base-profile.yaml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestFile {
+    rule: String,
+    cases: Vec<TestCaseSpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestCaseSpec {
+    name: String,
+    #[serde(default)]
+    profile: Option<serde_json::Value>,
+    #[serde(default)]
+    remove: Vec<String>,
+    expect: Expectation,
+}
+
+/// What a test case expects of its rule.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectation {
+    #[serde(default)]
+    pub flagged: Option<bool>,
+    #[serde(default)]
+    pub severity: Option<Severity>,
+    #[serde(default)]
+    pub message_contains: Vec<String>,
+    /// `true` when the rule is expected to fail (used for deliberately broken input).
+    #[serde(default)]
+    pub error: bool,
+}
+
+/// One test case, ready to run: its profile is already merged and validated.
+pub struct TestCase {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub rule: String,
+    pub name: String,
+    profile: Arc<Profile>,
+    pub expect: Expectation,
+}
+
+/// The outcome of one case.
+pub struct CaseResult {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub rule: String,
+    pub name: String,
+    /// `None` when the case passed; otherwise what was expected and what came out.
+    pub failure: Option<Mismatch>,
+}
+
+pub struct Mismatch {
+    pub expected: String,
+    pub actual: String,
+}
+
+/// All test cases of a rules directory, loaded and checked (nothing evaluated yet).
+pub struct TestSuite {
+    pub cases: Vec<TestCase>,
+    /// Rules that no test file covers.
+    pub untested_rules: Vec<String>,
+}
+
+impl TestSuite {
+    /// Reads the base profile and every test file under `rules_dir/tests`, checking
+    /// each case's profile against the schema and each rule id against `rules`.
+    pub fn load(rules_dir: &Path, rules: &RuleSet) -> Result<Self, LoadError> {
+        let tests_dir = rules_dir.join(TESTS_DIR);
+        let base_path = tests_dir.join(BASE_PROFILE_FILE);
+        let mut problems = Vec::new();
+        let base = match std::fs::read_to_string(&base_path) {
+            Ok(text) => match serde_yaml::from_str::<serde_json::Value>(&text) {
+                Ok(value @ serde_json::Value::Object(_)) => Some(value),
+                Ok(_) => {
+                    problems.push(Problem::new(&base_path, "basprofilen måste vara en mappning (fält: värde)"));
+                    None
+                }
+                Err(err) => {
+                    problems.push(Problem::from_yaml(&base_path, &err));
+                    None
+                }
+            },
+            Err(err) => {
+                problems.push(Problem::new(&base_path, format!("kan inte läsa basprofilen: {err}")));
+                None
+            }
+        };
+
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(&tests_dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.extension().is_some_and(|e| e == "yaml" || e == "yml")
+                        && p.file_name().is_some_and(|n| n != BASE_PROFILE_FILE)
+                })
+                .collect(),
+            Err(err) => {
+                problems.push(Problem::new(&tests_dir, format!("kan inte läsa testmappen: {err}")));
+                Vec::new()
+            }
+        };
+        files.sort();
+
+        let mut cases = Vec::new();
+        let mut tested = std::collections::HashSet::new();
+        for path in files {
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(err) => {
+                    problems.push(Problem::new(&path, format!("kan inte läsa filen: {err}")));
+                    continue;
+                }
+            };
+            let file: TestFile = match serde_yaml::from_str(&text) {
+                Ok(file) => file,
+                Err(err) => {
+                    problems.push(Problem::from_yaml(&path, &err));
+                    continue;
+                }
+            };
+            if rules.rule(&file.rule).is_none() {
+                problems.push(
+                    Problem::new(&path, format!("regeln {:?} finns inte i manifestet", file.rule))
+                        .at(line_of(&text, "rule:", &file.rule), None),
+                );
+                continue;
+            }
+            tested.insert(file.rule.clone());
+            let Some(base) = &base else { continue };
+            for spec in file.cases {
+                let line = line_of(&text, "name:", &spec.name);
+                let mut value = base.clone();
+                if let Some(overlay) = spec.profile {
+                    merge(&mut value, overlay);
+                }
+                for field in &spec.remove {
+                    if !remove_path(&mut value, field) {
+                        problems.push(
+                            Problem::new(
+                                &path,
+                                format!("{}: remove: fältet {field} finns inte i profilen", spec.name),
+                            )
+                            .at(line, None),
+                        );
+                    }
+                }
+                match Profile::from_value(value) {
+                    Ok(profile) => cases.push(TestCase {
+                        file: path.clone(),
+                        line,
+                        rule: file.rule.clone(),
+                        name: spec.name,
+                        profile: Arc::new(profile),
+                        expect: spec.expect,
+                    }),
+                    Err(err) => problems.push(
+                        Problem::new(
+                            &path,
+                            format!("{}: ogiltig profil: {err}", spec.name),
+                        )
+                        .at(line, None),
+                    ),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(LoadError { problems });
+        }
+        let untested_rules = rules
+            .rules
+            .iter()
+            .map(|r| r.meta.id.to_string())
+            .filter(|id| !tested.contains(id))
+            .collect();
+        Ok(Self {
+            cases,
+            untested_rules,
+        })
+    }
+
+    /// Runs every case against `rules`.
+    pub fn run(&self, rules: &RuleSet) -> Vec<CaseResult> {
+        self.cases
+            .iter()
+            .map(|case| CaseResult {
+                file: case.file.clone(),
+                line: case.line,
+                rule: case.rule.clone(),
+                name: case.name.clone(),
+                failure: check_case(case, rules),
+            })
+            .collect()
+    }
+}
+
+fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
+    let index = rules
+        .rules
+        .iter()
+        .position(|r| r.meta.id.as_str() == case.rule)?;
+    let rule = &rules.rules[index].meta;
+    let evaluation = rules.evaluate(&case.profile);
+    let outcome = &evaluation.outcomes[index];
+    let severity = rule.severity.for_stage(case.profile.stage);
+    let message = match outcome {
+        RuleOutcome::Flagged { message } => Some(
+            message
+                .as_deref()
+                .or(rule.default_message.as_deref())
+                .unwrap_or(&rule.title),
+        ),
+        _ => None,
+    };
+    let actual = describe_outcome(outcome, severity, message);
+    let expect = &case.expect;
+
+    let failed_as_expected = matches!(outcome, RuleOutcome::Failed(_)) == expect.error;
+    let flag_ok = expect
+        .flagged
+        .is_none_or(|want| want == matches!(outcome, RuleOutcome::Flagged { .. }));
+    let severity_ok = expect
+        .severity
+        .is_none_or(|want| message.is_some() && want == severity);
+    let message_ok = expect.message_contains.iter().all(|needle| {
+        message.is_some_and(|m| m.to_lowercase().contains(&needle.to_lowercase()))
+    });
+    if failed_as_expected && flag_ok && severity_ok && message_ok {
+        None
+    } else {
+        Some(Mismatch {
+            expected: describe_expectation(expect),
+            actual,
+        })
+    }
+}
+
+fn describe_expectation(expect: &Expectation) -> String {
+    if expect.error {
+        return "att regeln misslyckas".to_owned();
+    }
+    let mut parts = Vec::new();
+    match expect.flagged {
+        Some(true) => parts.push("flagga".to_owned()),
+        Some(false) => parts.push("ingen flagga".to_owned()),
+        None => {}
+    }
+    if let Some(severity) = expect.severity {
+        parts.push(format!("allvarlighet {}", severity.swedish()));
+    }
+    for needle in &expect.message_contains {
+        parts.push(format!("meddelande som innehåller {needle:?}"));
+    }
+    if parts.is_empty() {
+        "att regeln körs utan fel".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&str>) -> String {
+    match (outcome, message) {
+        (RuleOutcome::Flagged { .. }, Some(message)) => {
+            format!("flagga ({}): {message:?}", severity.swedish())
+        }
+        (RuleOutcome::Clear, _) | (RuleOutcome::Flagged { .. }, None) => "ingen flagga".to_owned(),
+        (RuleOutcome::NotApplicable(_), _) => "regeln gällde inte (avstängd eller utanför giltighetstid)".to_owned(),
+        (RuleOutcome::Failed(failure), _) => format!("fel: {}", failure.message),
+    }
+}
+
+/// Merges `overlay` into `base`: objects merge key by key, anything else replaces.
+fn merge(base: &mut serde_json::Value, overlay: serde_json::Value) {
+    match (base, overlay) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+/// Removes the field at a dotted path; false when there was no such field.
+fn remove_path(value: &mut serde_json::Value, path: &str) -> bool {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    let mut current = value;
+    for part in parts {
+        match current.get_mut(part) {
+            Some(next) => current = next,
+            None => return false,
+        }
+    }
+    current
+        .as_object_mut()
+        .is_some_and(|object| object.remove(last).is_some())
+}
+
+/// The 1-based line where `key` is followed by `value` (e.g. a case's `name:`).
+fn line_of(text: &str, key: &str, value: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| {
+            let line = line.trim().trim_start_matches('-').trim_start();
+            line.strip_prefix(key).is_some_and(|rest| {
+                rest.trim().trim_matches(['"', '\'']) == value
+            })
+        })
+        .map(|index| index + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn merge_is_deep_and_replaces_leaves() {
+        let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": 1});
+        merge(&mut base, json!({"a": {"c": [3]}, "e": null}));
+        assert_eq!(base, json!({"a": {"b": 1, "c": [3]}, "d": 1, "e": null}));
+    }
+
+    #[test]
+    fn remove_path_removes_nested_fields_only_when_present() {
+        let mut value = json!({"a": {"b": 1, "c": 2}});
+        assert!(remove_path(&mut value, "a.b"));
+        assert_eq!(value, json!({"a": {"c": 2}}));
+        assert!(!remove_path(&mut value, "a.x"));
+        assert!(!remove_path(&mut value, "x.y"));
+    }
+
+    #[test]
+    fn line_of_finds_quoted_and_plain_values() {
+        let text = "rule: r\ncases:\n  - name: first\n  - name: \"second one\"\n";
+        assert_eq!(line_of(text, "name:", "first"), Some(3));
+        assert_eq!(line_of(text, "name:", "second one"), Some(4));
+        assert_eq!(line_of(text, "rule:", "r"), Some(1));
+    }
+}

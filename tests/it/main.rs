@@ -1,0 +1,6 @@
+//! Black-box tests of the `gk-regler` binary: each test runs the real executable with
+//! arguments and standard input, and checks its exit code, stdout and stderr, against
+//! the shipped rules in `rules/` or throwaway rule sets built in temporary directories.
+
+mod cli;
+mod helpers;

@@ -8,7 +8,7 @@ use crate::profile::Profile;
 use crate::ruleset::{Problem, RuleSet};
 
 /// Which rule set produced a result: name, version and content hash.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RuleSetRef {
     pub name: String,
     pub version: String,
@@ -27,7 +27,7 @@ impl RuleSetRef {
 }
 
 /// One raised flag with everything the officer needs to act on it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FlagJson {
     pub rule_id: String,
     pub severity: &'static str,
@@ -39,7 +39,7 @@ pub struct FlagJson {
 }
 
 /// A rule that failed at run time: reported, never read as "no flag".
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RuleErrorJson {
     pub rule_id: String,
     pub kind: &'static str,
@@ -50,7 +50,7 @@ pub struct RuleErrorJson {
 }
 
 /// A rule that did not run for this profile, and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct NotApplicableJson {
     pub rule_id: String,
     /// `disabled` or `not_in_force`.
@@ -58,7 +58,7 @@ pub struct NotApplicableJson {
 }
 
 /// The result of checking one profile.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EvaluationReport {
     pub ruleset: RuleSetRef,
     pub stage: &'static str,
@@ -122,7 +122,7 @@ impl EvaluationReport {
 }
 
 /// A problem in a rule set or rule test, with its position.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ProblemJson {
     pub file: String,
     pub line: Option<usize>,

@@ -561,31 +561,41 @@ pub struct ProfileError {
     pub message: String,
 }
 
+/// Parses JSON text into `T`, naming the path of the first offending field. Used for
+/// every JSON input (profiles, outcomes) so their errors read alike.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ProfileError> {
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+        let path = err.path().to_string();
+        ProfileError {
+            message: redact_serde_message(&err.inner().to_string()),
+            path,
+        }
+    })?;
+    deserializer.end().map_err(|err| ProfileError {
+        path: ".".to_owned(),
+        message: redact_serde_message(&err.to_string()),
+    })?;
+    Ok(value)
+}
+
+/// Like [`parse_json`], from an already-parsed JSON value.
+pub fn from_json_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ProfileError> {
+    serde_path_to_error::deserialize(value).map_err(|err| ProfileError {
+        path: err.path().to_string(),
+        message: redact_serde_message(&err.inner().to_string()),
+    })
+}
+
 impl Profile {
     /// Parses and validates a profile from JSON text.
     pub fn from_json(text: &str) -> Result<Self, ProfileError> {
-        let mut deserializer = serde_json::Deserializer::from_str(text);
-        let profile: Profile =
-            serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-                let path = err.path().to_string();
-                ProfileError {
-                    message: redact_serde_message(&err.inner().to_string()),
-                    path,
-                }
-            })?;
-        deserializer.end().map_err(|err| ProfileError {
-            path: ".".to_owned(),
-            message: redact_serde_message(&err.to_string()),
-        })?;
-        Ok(profile)
+        parse_json(text)
     }
 
     /// Parses and validates a profile from an already-parsed JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<Self, ProfileError> {
-        serde_path_to_error::deserialize(value).map_err(|err| ProfileError {
-            path: err.path().to_string(),
-            message: redact_serde_message(&err.inner().to_string()),
-        })
+        from_json_value(value)
     }
 
     /// The JSON Schema of the profile, generated from these types.

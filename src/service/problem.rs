@@ -1,0 +1,178 @@
+//! The one HTTP error type. Expected errors map to their status with an RFC 9457
+//! `application/problem+json` body; unexpected ones become a 500 that is logged with
+//! the request id and never echoed to the client.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::contract::ProblemJson;
+use crate::store::StoreError;
+
+/// One invalid field of a request.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON path of the field, e.g. `activity_level.hours_per_week`; `.` for the body.
+    pub field: String,
+    pub detail: String,
+}
+
+/// A problem document (RFC 9457).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Invalid fields, for validation problems.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Rule-set problems, for a refused reload.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(value_type = Vec<Object>)]
+    pub problems: Vec<ProblemJson>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("ogiltig begäran: {0}")]
+    BadRequest(String),
+    #[error("valideringsfel")]
+    Validation(Vec<FieldError>),
+    #[error("saknar eller ogiltig token")]
+    Unauthorized,
+    #[error("rollen saknar behörighet")]
+    Forbidden,
+    #[error("hittades inte")]
+    NotFound,
+    #[error("för stor begäran")]
+    PayloadTooLarge(usize),
+    #[error("fel innehållstyp")]
+    UnsupportedMediaType,
+    #[error("regeluppsättningen vägrades")]
+    RulesRefused(Vec<ProblemJson>),
+    #[error("tjänsten är inte tillgänglig: {0}")]
+    Unavailable(String),
+    #[error("internt fel: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(message) => Self::Unavailable(message),
+            StoreError::Internal(message) => Self::Internal(message),
+        }
+    }
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) | Self::RulesRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn problem(self) -> Problem {
+        let status = self.status().as_u16();
+        let (kind, title, detail, errors, problems) = match self {
+            Self::BadRequest(detail) => ("bad-request", "Ogiltig begäran", Some(detail), vec![], vec![]),
+            Self::Validation(errors) => (
+                "validation",
+                "Ogiltiga uppgifter",
+                Some("Ett eller flera fält är felaktiga; se errors.".to_owned()),
+                errors,
+                vec![],
+            ),
+            Self::Unauthorized => (
+                "unauthorized",
+                "Inloggning krävs",
+                Some("Ange en giltig token i Authorization: Bearer.".to_owned()),
+                vec![],
+                vec![],
+            ),
+            Self::Forbidden => (
+                "forbidden",
+                "Behörighet saknas",
+                Some("Din roll får inte göra detta.".to_owned()),
+                vec![],
+                vec![],
+            ),
+            Self::NotFound => ("not-found", "Hittades inte", None, vec![], vec![]),
+            Self::PayloadTooLarge(limit) => (
+                "payload-too-large",
+                "För stor begäran",
+                Some(format!("Begäran får vara högst {limit} byte.")),
+                vec![],
+                vec![],
+            ),
+            Self::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "Fel innehållstyp",
+                Some("Skicka JSON med Content-Type: application/json.".to_owned()),
+                vec![],
+                vec![],
+            ),
+            Self::RulesRefused(problems) => (
+                "rules-refused",
+                "Regeluppsättningen vägrades",
+                Some("Den tidigare regeluppsättningen används fortfarande; se problems.".to_owned()),
+                vec![],
+                problems,
+            ),
+            Self::Unavailable(_) => (
+                "unavailable",
+                "Tjänsten är tillfälligt otillgänglig",
+                Some("Databasen tar inte emot skrivningar just nu. Inget sparades; försök igen.".to_owned()),
+                vec![],
+                vec![],
+            ),
+            Self::Internal(_) => ("internal", "Internt fel", None, vec![], vec![]),
+        };
+        Problem {
+            kind: format!("urn:gk-regler:problem:{kind}"),
+            title: title.to_owned(),
+            status,
+            detail,
+            errors,
+            problems,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            // The details of unexpected errors go to the log (inside the request's span,
+            // which carries the request id), never to the client.
+            Self::Internal(message) => tracing::error!(error = %message, "internal error"),
+            Self::Unavailable(message) => tracing::warn!(error = %message, "store unavailable"),
+            _ => {}
+        }
+        let www_authenticate = matches!(self, Self::Unauthorized);
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if www_authenticate {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}

@@ -1,0 +1,402 @@
+//! The SQLite store: evaluations, flags, rule errors, rule sets, outcomes and the access
+//! log (schema in `db/migrations/`).
+//!
+//! Writes go through one writer thread that owns the only write connection and commits
+//! whatever is queued in one transaction (group commit); each caller waits for the
+//! commit of its own write. Reads use a small pool of read-only connections on the
+//! blocking thread pool. WAL mode lets readers and the writer run side by side.
+
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::outcome::Outcome;
+use crate::profile::{Date, Profile, Stage};
+use crate::pseudonym::Pseudonym;
+use crate::ruleset::RuleSet;
+
+pub use writer::PurgeCounts;
+
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../db/migrations/0001_init.sql"))];
+
+const READERS: usize = 4;
+
+/// Why the store could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot take writes now (disk full, read-only, I/O error, locked).
+    #[error("databasen är inte tillgänglig: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or a corrupt database.
+    #[error("databasfel: {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        match err.sqlite_error_code() {
+            Some(
+                C::DiskFull
+                | C::ReadOnly
+                | C::SystemIoFailure
+                | C::CannotOpen
+                | C::DatabaseBusy
+                | C::DatabaseLocked
+                | C::PermissionDenied,
+            ) => Self::Unavailable(err.to_string()),
+            _ => Self::Internal(err.to_string()),
+        }
+    }
+}
+
+/// A flag to store.
+#[derive(Clone, Debug)]
+pub struct StoredFlag {
+    pub rule_id: String,
+    pub severity: &'static str,
+    pub message: String,
+}
+
+/// A rule failure to store.
+#[derive(Clone, Debug)]
+pub struct StoredRuleError {
+    pub rule_id: String,
+    pub kind: &'static str,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+/// An evaluation about to be stored.
+pub struct NewEvaluation {
+    pub case: Pseudonym,
+    pub stage: Stage,
+    pub checked_on: Date,
+    pub rule_set_hash: String,
+    pub requested_by: String,
+    pub profile_json: String,
+    pub flags: Vec<StoredFlag>,
+    pub errors: Vec<StoredRuleError>,
+}
+
+/// An entry of the access log.
+#[derive(Clone, Debug)]
+pub struct Access {
+    pub actor: String,
+    pub role: &'static str,
+    pub action: &'static str,
+    pub case: Option<Pseudonym>,
+    pub evaluation_id: Option<i64>,
+}
+
+/// A stored evaluation read back.
+#[derive(Clone, Debug)]
+pub struct StoredEvaluation {
+    pub id: i64,
+    pub case: String,
+    pub stage: String,
+    pub checked_on: String,
+    pub created_at: String,
+    pub rule_set_hash: String,
+    pub rule_set_name: String,
+    pub rule_set_version: String,
+    pub requested_by: String,
+    pub flags: Vec<StoredFlag>,
+    pub errors: Vec<StoredRuleError>,
+}
+
+/// What recording one outcome did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutcomeChange {
+    Created,
+    Replaced,
+    Unchanged,
+}
+
+impl OutcomeChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Replaced => "replaced",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// An outcome ready to store: its case already pseudonymised.
+pub struct NewOutcome {
+    pub case: Pseudonym,
+    pub outcome: Outcome,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    jobs: mpsc::Sender<writer::Job>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+pub(crate) fn now_rfc3339() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+impl Store {
+    /// Opens (creating and migrating if needed) the database at `path` and starts the
+    /// writer thread. The writer stops when the last handle is dropped, after
+    /// committing everything queued.
+    pub fn open(path: &Path, max_batch: usize) -> Result<(Self, writer::WriterHandle), StoreError> {
+        if let Some(parent) = path.parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        Migrations::from_slice(MIGRATIONS)
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Internal(format!("migrering misslyckades: {e}")))?;
+        let readers = (0..READERS)
+            .map(|_| open_reader(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (jobs, handle) = writer::spawn(conn, max_batch.max(1));
+        Ok((
+            Self {
+                jobs,
+                readers: Arc::new(Mutex::new(readers)),
+                path: path.to_path_buf(),
+            },
+            handle,
+        ))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn write(&self, op: writer::Op) -> Result<writer::Reply, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(writer::Job { op, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("skrivaren har stängts".to_owned()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Internal("skrivaren svarade inte".to_owned()))?
+    }
+
+    /// Stores an evaluation with its flags, errors and access-log entry in one commit;
+    /// returns its id once it is durable.
+    pub async fn insert_evaluation(&self, evaluation: NewEvaluation, access: Access) -> Result<i64, StoreError> {
+        match self.write(writer::Op::Evaluation(Box::new(evaluation), access)).await? {
+            writer::Reply::Id(id) => Ok(id),
+            _ => Err(StoreError::Internal("oväntat svar från skrivaren".to_owned())),
+        }
+    }
+
+    /// Records a rule set's text the first time it is seen.
+    pub async fn record_rule_set(&self, rules: &RuleSet) -> Result<(), StoreError> {
+        let sources: Vec<serde_json::Value> = rules
+            .sources
+            .iter()
+            .map(|s| serde_json::json!({ "name": s.name, "text": s.text }))
+            .collect();
+        let op = writer::Op::RuleSet {
+            content_hash: rules.content_hash.clone(),
+            name: rules.name.clone(),
+            version: rules.version.clone(),
+            sources_json: serde_json::Value::Array(sources).to_string(),
+        };
+        self.write(op).await.map(|_| ())
+    }
+
+    /// Records outcomes, replacing an earlier outcome of the same case (the replaced
+    /// one is kept in `outcome_history`). All or nothing.
+    pub async fn upsert_outcomes(&self, outcomes: Vec<NewOutcome>, access: Access) -> Result<Vec<OutcomeChange>, StoreError> {
+        match self.write(writer::Op::Outcomes(outcomes, access)).await? {
+            writer::Reply::Outcomes(changes) => Ok(changes),
+            _ => Err(StoreError::Internal("oväntat svar från skrivaren".to_owned())),
+        }
+    }
+
+    pub async fn log_access(&self, access: Access) -> Result<(), StoreError> {
+        self.write(writer::Op::Access(access)).await.map(|_| ())
+    }
+
+    /// Deletes evaluations stored before `cutoff` (RFC 3339) with their flags and errors.
+    pub async fn purge_created_before(&self, cutoff: String) -> Result<PurgeCounts, StoreError> {
+        match self.write(writer::Op::Purge(cutoff)).await? {
+            writer::Reply::Purged(counts) => Ok(counts),
+            _ => Err(StoreError::Internal("oväntat svar från skrivaren".to_owned())),
+        }
+    }
+
+    /// Runs `f` on a read-only connection from the pool, off the async threads.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = readers.lock().map_err(|_| StoreError::Internal("läspoolen är förgiftad".into()))?.pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut pool) = readers.lock()
+                && pool.len() < READERS
+            {
+                pool.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("läsningen avbröts: {e}")))?
+    }
+
+    /// Whether the database answers a query (readiness).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT count(*) FROM rule_sets", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn evaluation(&self, id: i64) -> Result<Option<StoredEvaluation>, StoreError> {
+        self.read(move |conn| read_evaluations(conn, "e.id = ?1", params![id]).map(|mut v| v.pop()))
+            .await
+    }
+
+    pub async fn evaluations_of_case(&self, case: Pseudonym) -> Result<Vec<StoredEvaluation>, StoreError> {
+        self.read(move |conn| read_evaluations(conn, "e.case_pseudonym = ?1", params![case.as_str()]))
+            .await
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a commit is on disk before the caller hears of it, even on power loss.
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
+}
+
+fn read_evaluations(
+    conn: &Connection,
+    condition: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<StoredEvaluation>, StoreError> {
+    let sql = format!(
+        "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on, e.created_at, e.rule_set_hash,
+                r.name, r.version, e.requested_by
+         FROM evaluations e JOIN rule_sets r ON r.content_hash = e.rule_set_hash
+         WHERE {condition} ORDER BY e.checked_on, e.id"
+    );
+    let mut statement = conn.prepare_cached(&sql)?;
+    let mut evaluations = statement
+        .query_map(args, |row| {
+            Ok(StoredEvaluation {
+                id: row.get(0)?,
+                case: row.get(1)?,
+                stage: row.get(2)?,
+                checked_on: row.get(3)?,
+                created_at: row.get(4)?,
+                rule_set_hash: row.get(5)?,
+                rule_set_name: row.get(6)?,
+                rule_set_version: row.get(7)?,
+                requested_by: row.get(8)?,
+                flags: Vec::new(),
+                errors: Vec::new(),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut flags = conn.prepare_cached(
+        "SELECT rule_id, severity, message FROM flags WHERE evaluation_id = ?1 ORDER BY rule_id",
+    )?;
+    let mut errors = conn.prepare_cached(
+        "SELECT rule_id, kind, message, line, col FROM rule_errors WHERE evaluation_id = ?1 ORDER BY rule_id",
+    )?;
+    for evaluation in &mut evaluations {
+        evaluation.flags = flags
+            .query_map([evaluation.id], |row| {
+                let severity: String = row.get(1)?;
+                Ok(StoredFlag {
+                    rule_id: row.get(0)?,
+                    severity: crate::ruleset::Severity::from_name(&severity)
+                        .map_or("info", |s| s.as_str()),
+                    message: row.get(2)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        evaluation.errors = errors
+            .query_map([evaluation.id], |row| {
+                let kind: String = row.get(1)?;
+                Ok(StoredRuleError {
+                    rule_id: row.get(0)?,
+                    kind: stored_failure_kind(&kind),
+                    message: row.get(2)?,
+                    line: row.get::<_, Option<i64>>(3)?.and_then(|l| usize::try_from(l).ok()),
+                    column: row.get::<_, Option<i64>>(4)?.and_then(|c| usize::try_from(c).ok()),
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(evaluations)
+}
+
+fn stored_failure_kind(kind: &str) -> &'static str {
+    use crate::engine::FailureKind as K;
+    [K::TooManyOperations, K::LimitExceeded, K::Runtime, K::BadResult]
+        .into_iter()
+        .map(K::as_str)
+        .find(|k| *k == kind)
+        .unwrap_or("runtime")
+}
+
+/// The profile as stored: the case id replaced by its pseudonym.
+pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String, StoreError> {
+    let mut value = serde_json::to_value(profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    if let Some(object) = value.as_object_mut() {
+        object.insert("case_id".to_owned(), serde_json::Value::String(case.as_str().to_owned()));
+    }
+    Ok(value.to_string())
+}
+
+/// Counts rows, for tests and the purge report.
+pub fn count(conn: &Connection, table: &str) -> Result<i64, StoreError> {
+    let allowed = ["evaluations", "flags", "rule_errors", "outcomes", "outcome_history", "access_log", "rule_sets"];
+    if !allowed.contains(&table) {
+        return Err(StoreError::Internal(format!("okänd tabell {table}")));
+    }
+    Ok(conn
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
+        .optional()?
+        .unwrap_or(0))
+}

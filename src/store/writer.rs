@@ -1,0 +1,282 @@
+//! The single writer thread: takes queued writes, applies each under its own savepoint
+//! inside one transaction, commits once, then answers every caller (group commit).
+
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{Access, NewEvaluation, NewOutcome, OutcomeChange, StoreError, now_rfc3339};
+
+pub(super) enum Op {
+    Evaluation(Box<NewEvaluation>, Access),
+    RuleSet {
+        content_hash: String,
+        name: String,
+        version: String,
+        sources_json: String,
+    },
+    Outcomes(Vec<NewOutcome>, Access),
+    Access(Access),
+    Purge(String),
+}
+
+pub(super) enum Reply {
+    Id(i64),
+    Outcomes(Vec<OutcomeChange>),
+    Purged(PurgeCounts),
+    Done,
+}
+
+/// What a purge deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PurgeCounts {
+    pub evaluations: usize,
+    pub flags: usize,
+    pub rule_errors: usize,
+}
+
+pub(super) struct Job {
+    pub op: Op,
+    pub reply: oneshot::Sender<Result<Reply, StoreError>>,
+}
+
+/// Joins the writer thread; dropping every [`super::Store`] first lets it finish.
+pub struct WriterHandle {
+    thread: Option<JoinHandle<()>>,
+}
+
+impl WriterHandle {
+    /// Waits until every queued write is committed and the connection is closed.
+    pub fn join(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+const QUEUE: usize = 4096;
+
+pub(super) fn spawn(conn: Connection, max_batch: usize) -> (mpsc::Sender<Job>, WriterHandle) {
+    let (sender, receiver) = mpsc::channel(QUEUE);
+    let thread = std::thread::Builder::new()
+        .name("gk-store-writer".to_owned())
+        .spawn(move || run(conn, receiver, max_batch))
+        .ok();
+    (sender, WriterHandle { thread })
+}
+
+fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut batch = Vec::with_capacity(max_batch);
+    while let Some(first) = receiver.blocking_recv() {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&mut conn, &mut batch);
+    }
+    // Every sender is gone: fold the WAL back into the database before closing.
+    let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+    let _ = conn.close();
+}
+
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) {
+    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(err) => {
+            let err = StoreError::from(err);
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(clone_error(&err)));
+            }
+            return;
+        }
+    };
+    let mut results = Vec::with_capacity(batch.len());
+    let mut tx = tx;
+    for job in batch.iter() {
+        results.push(apply_in_savepoint(&mut tx, &job.op));
+    }
+    match tx.commit() {
+        Ok(()) => {
+            for (job, result) in batch.drain(..).zip(results) {
+                let _ = job.reply.send(result);
+            }
+        }
+        Err(err) => {
+            let err = StoreError::from(err);
+            for job in batch.drain(..) {
+                let _ = job.reply.send(Err(clone_error(&err)));
+            }
+        }
+    }
+}
+
+fn clone_error(err: &StoreError) -> StoreError {
+    match err {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Internal(m) => StoreError::Internal(m.clone()),
+    }
+}
+
+/// One write under its own savepoint, so a failing write leaves nothing behind and does
+/// not take the rest of the batch with it.
+fn apply_in_savepoint(tx: &mut Transaction<'_>, op: &Op) -> Result<Reply, StoreError> {
+    let savepoint = tx.savepoint()?;
+    let reply = apply(&savepoint, op)?;
+    savepoint.commit()?;
+    Ok(reply)
+}
+
+fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
+    match op {
+        Op::Evaluation(evaluation, access) => {
+            let now = now_rfc3339();
+            conn.prepare_cached(
+                "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![
+                evaluation.case.as_str(),
+                evaluation.stage.as_str(),
+                evaluation.checked_on.to_string(),
+                now,
+                evaluation.rule_set_hash,
+                evaluation.requested_by,
+                evaluation.profile_json,
+            ])?;
+            let id = conn.last_insert_rowid();
+            let mut insert_flag = conn.prepare_cached(
+                "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for flag in &evaluation.flags {
+                insert_flag.execute(params![id, flag.rule_id, flag.severity, flag.message])?;
+            }
+            let mut insert_error = conn.prepare_cached(
+                "INSERT INTO rule_errors (evaluation_id, rule_id, kind, message, line, col) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for error in &evaluation.errors {
+                insert_error.execute(params![
+                    id,
+                    error.rule_id,
+                    error.kind,
+                    error.message,
+                    error.line.and_then(|l| i64::try_from(l).ok()),
+                    error.column.and_then(|c| i64::try_from(c).ok())
+                ])?;
+            }
+            let access = Access {
+                evaluation_id: Some(id),
+                ..access.clone()
+            };
+            log_access(conn, &access, &now)?;
+            Ok(Reply::Id(id))
+        }
+        Op::RuleSet {
+            content_hash,
+            name,
+            version,
+            sources_json,
+        } => {
+            conn.prepare_cached(
+                "INSERT OR IGNORE INTO rule_sets (content_hash, name, version, sources_json, first_seen_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![content_hash, name, version, sources_json, now_rfc3339()])?;
+            Ok(Reply::Done)
+        }
+        Op::Outcomes(outcomes, access) => {
+            let now = now_rfc3339();
+            let mut changes = Vec::with_capacity(outcomes.len());
+            for new in outcomes {
+                changes.push(upsert_outcome(conn, new, &access.actor, &now)?);
+                log_access(
+                    conn,
+                    &Access {
+                        case: Some(new.case.clone()),
+                        ..access.clone()
+                    },
+                    &now,
+                )?;
+            }
+            Ok(Reply::Outcomes(changes))
+        }
+        Op::Access(access) => {
+            log_access(conn, access, &now_rfc3339())?;
+            Ok(Reply::Done)
+        }
+        Op::Purge(cutoff) => {
+            let flags = conn.execute(
+                "DELETE FROM flags WHERE evaluation_id IN (SELECT id FROM evaluations WHERE created_at < ?1)",
+                [cutoff],
+            )?;
+            let rule_errors = conn.execute(
+                "DELETE FROM rule_errors WHERE evaluation_id IN (SELECT id FROM evaluations WHERE created_at < ?1)",
+                [cutoff],
+            )?;
+            let evaluations = conn.execute("DELETE FROM evaluations WHERE created_at < ?1", [cutoff])?;
+            Ok(Reply::Purged(PurgeCounts {
+                evaluations,
+                flags,
+                rule_errors,
+            }))
+        }
+    }
+}
+
+fn upsert_outcome(conn: &Connection, new: &NewOutcome, actor: &str, now: &str) -> Result<OutcomeChange, StoreError> {
+    let reasons: Vec<&str> = new.outcome.reasons.iter().map(|r| r.as_str()).collect();
+    let reasons_json = serde_json::to_string(&reasons).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let ended_on = new.outcome.ended_on.to_string();
+    let outcome = new.outcome.outcome.as_str();
+    let existing: Option<(String, String, String)> = conn
+        .prepare_cached("SELECT ended_on, outcome, reasons_json FROM outcomes WHERE case_pseudonym = ?1")?
+        .query_row([new.case.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?;
+    match existing {
+        Some((old_end, old_outcome, old_reasons))
+            if old_end == ended_on && old_outcome == outcome && old_reasons == reasons_json =>
+        {
+            Ok(OutcomeChange::Unchanged)
+        }
+        Some(_) => {
+            conn.prepare_cached(
+                "INSERT INTO outcome_history (case_pseudonym, ended_on, outcome, reasons_json, recorded_at, recorded_by, replaced_at, replaced_by)
+                 SELECT case_pseudonym, ended_on, outcome, reasons_json, recorded_at, recorded_by, ?2, ?3
+                 FROM outcomes WHERE case_pseudonym = ?1",
+            )?
+            .execute(params![new.case.as_str(), now, actor])?;
+            conn.prepare_cached(
+                "UPDATE outcomes SET ended_on = ?2, outcome = ?3, reasons_json = ?4, recorded_at = ?5, recorded_by = ?6
+                 WHERE case_pseudonym = ?1",
+            )?
+            .execute(params![new.case.as_str(), ended_on, outcome, reasons_json, now, actor])?;
+            Ok(OutcomeChange::Replaced)
+        }
+        None => {
+            conn.prepare_cached(
+                "INSERT INTO outcomes (case_pseudonym, ended_on, outcome, reasons_json, recorded_at, recorded_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![new.case.as_str(), ended_on, outcome, reasons_json, now, actor])?;
+            Ok(OutcomeChange::Created)
+        }
+    }
+}
+
+fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        now,
+        access.actor,
+        access.role,
+        access.action,
+        access.case.as_ref().map(|c| c.as_str()),
+        access.evaluation_id
+    ])?;
+    Ok(())
+}

@@ -23,7 +23,12 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [Role::Handlaggare, Role::Policy, Role::Analytiker, Role::Admin];
+    pub const ALL: [Role; 4] = [
+        Role::Handlaggare,
+        Role::Policy,
+        Role::Analytiker,
+        Role::Admin,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -91,7 +96,9 @@ impl Tokens {
                 let bytes = hex::decode(entry.sha256.trim())
                     .ok()
                     .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| format!("token {}: sha256 måste vara 64 hex-tecken", entry.name))?;
+                    .ok_or_else(|| {
+                        format!("token {}: sha256 måste vara 64 hex-tecken", entry.name)
+                    })?;
                 Ok(HashedToken {
                     name: entry.name.clone(),
                     role: entry.role,
@@ -148,7 +155,10 @@ pub fn read_token_file(path: &Path) -> Result<Vec<TokenEntry>, String> {
 pub fn append_token_file(path: &Path, entry: TokenEntry) -> Result<(), String> {
     let mut entries = read_token_file(path)?;
     if entries.iter().any(|e| e.name == entry.name) {
-        return Err(format!("det finns redan en token med namnet {}", entry.name));
+        return Err(format!(
+            "det finns redan en token med namnet {}",
+            entry.name
+        ));
     }
     entries.push(entry);
     let text = serde_yaml::to_string(&entries).map_err(|e| e.to_string())?;
@@ -177,7 +187,10 @@ mod tests {
 
     #[test]
     fn admin_has_every_role() {
-        let p = Principal { name: "a".into(), role: Role::Admin };
+        let p = Principal {
+            name: "a".into(),
+            role: Role::Admin,
+        };
         assert!(p.has_any(&[Role::Handlaggare]));
     }
 

@@ -164,7 +164,11 @@ mod tests {
     fn unknown_keys_and_bad_values_are_refused() {
         assert!(serde_yaml::from_str::<Config>("lisen: x\n").is_err());
         let mut config = Config::default();
-        assert!(config.apply_env(|_| Some("not a number".to_owned())).is_err());
+        assert!(
+            config
+                .apply_env(|_| Some("not a number".to_owned()))
+                .is_err()
+        );
     }
 
     #[test]

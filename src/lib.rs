@@ -7,15 +7,16 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
-pub mod engine;
-pub mod profile;
-pub mod ruleset;
-pub mod contract;
-pub mod present;
-pub mod rule_tests;
+pub mod app;
 pub mod auth;
-pub mod outcome;
-pub mod pseudonym;
 pub mod config;
-pub mod store;
+pub mod contract;
+pub mod engine;
+pub mod outcome;
+pub mod present;
+pub mod profile;
+pub mod pseudonym;
+pub mod rule_tests;
+pub mod ruleset;
 pub mod service;
+pub mod store;

@@ -8,11 +8,14 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use gk_regler::app::{self, AppError};
+use gk_regler::auth::Role;
+use gk_regler::config::{Config, LogFormat};
 use gk_regler::contract::{EvaluationReport, ProblemJson};
+use gk_regler::present;
 use gk_regler::profile::Profile;
 use gk_regler::rule_tests::TestSuite;
 use gk_regler::ruleset::RuleSet;
-use gk_regler::present;
 
 /// Exit codes, one meaning each (README.md "Kommandon").
 mod exit {
@@ -68,6 +71,47 @@ enum Command {
     },
     /// Skriv ut profilens JSON Schema.
     Schema,
+    /// Starta tjänsten (HTTP-API) med reglerna och databasen.
+    Serve {
+        /// Konfigurationsfil (YAML). Utan den gäller standardvärdena och GK_REGLER_*.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Läs in utfall (JSONL eller CSV) i databasen; allt eller inget.
+    ImportOutcomes {
+        /// Fil med utfall: .jsonl (ett JSON-objekt per rad) eller .csv.
+        file: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Radera sparade kontroller som är äldre än en viss tid, med deras flaggor.
+    Purge {
+        /// Hur gamla, t.ex. 90d, 6mo eller 2y.
+        #[arg(long)]
+        older_than: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Hantera API-tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Skriv ut tjänstens OpenAPI-dokument.
+    Openapi,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Skapa en token med en roll; token skrivs ut en gång, hashen sparas.
+    Create {
+        /// handlaggare, policy, analytiker eller admin.
+        #[arg(long)]
+        role: String,
+        /// Namn på den som får token (syns i åtkomstloggen).
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -81,8 +125,90 @@ fn main() -> ExitCode {
         Command::Test { rules } => test(&rules),
         Command::Lint { rules, json } => lint(&rules, json),
         Command::Schema => print_json(&Profile::json_schema()),
+        Command::Openapi => {
+            print!("{}", gk_regler::service::openapi::document_text());
+            exit::OK
+        }
+        Command::Serve { config } => with_config(config.as_deref(), |config| {
+            init_tracing(config.log_format);
+            runtime(app::serve(config))
+        }),
+        Command::ImportOutcomes { file, config } => with_config(config.as_deref(), |config| {
+            runtime(app::import_outcomes(config, &file))
+        }),
+        Command::Purge { older_than, config } => with_config(config.as_deref(), |config| {
+            runtime(app::purge(config, &older_than))
+        }),
+        Command::Token(TokenCommand::Create { role, name, config }) => {
+            with_config(config.as_deref(), |config| match Role::from_name(&role) {
+                Some(role) => report(app::token_create(&config, role, &name)),
+                None => {
+                    eprintln!(
+                        "fel: okänd roll {role:?}; använd handlaggare, policy, analytiker eller admin"
+                    );
+                    exit::BAD_INPUT
+                }
+            })
+        }
     };
     ExitCode::from(code)
+}
+
+fn with_config(path: Option<&Path>, run: impl FnOnce(Config) -> u8) -> u8 {
+    match Config::load(path) {
+        Ok(config) => run(config),
+        Err(message) => {
+            eprintln!("fel i konfigurationen: {message}");
+            exit::BAD_INPUT
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn runtime(work: impl std::future::Future<Output = Result<(), AppError>>) -> u8 {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => report(runtime.block_on(work)),
+        Err(err) => {
+            eprintln!("fel: kan inte starta: {err}");
+            exit::FAILED
+        }
+    }
+}
+
+/// Prints a command's error for a person and maps it to its exit code.
+fn report(result: Result<(), AppError>) -> u8 {
+    match result {
+        Ok(()) => exit::OK,
+        Err(AppError::Rules(err)) => {
+            eprint!(
+                "{}",
+                present::problems(&err.problems, present::RULES_NOT_LOADED)
+            );
+            exit::RULES_REFUSED
+        }
+        Err(AppError::Input(message) | AppError::Config(message)) => {
+            eprintln!("fel: {message}");
+            exit::BAD_INPUT
+        }
+        Err(err) => {
+            eprintln!("fel: {err}");
+            exit::FAILED
+        }
+    }
 }
 
 fn print_json(value: &impl serde::Serialize) -> u8 {
@@ -100,7 +226,10 @@ fn print_json(value: &impl serde::Serialize) -> u8 {
 
 fn load_rules(dir: &Path) -> Result<RuleSet, u8> {
     RuleSet::load(dir).map_err(|err| {
-        eprint!("{}", present::problems(&err.problems));
+        eprint!(
+            "{}",
+            present::problems(&err.problems, present::RULES_NOT_LOADED)
+        );
         exit::RULES_REFUSED
     })
 }
@@ -154,10 +283,13 @@ fn test(rules_dir: &Path) -> u8 {
         Ok(rules) => rules,
         Err(code) => return code,
     };
-    let suite = match TestSuite::load(rules_dir, &rules) {
+    let suite = match TestSuite::load(rules_dir, Some(&rules)) {
         Ok(suite) => suite,
         Err(err) => {
-            eprint!("{}", present::problems(&err.problems));
+            eprint!(
+                "{}",
+                present::problems(&err.problems, present::TESTS_NOT_READ)
+            );
             return exit::FAILED;
         }
     };
@@ -171,11 +303,27 @@ fn test(rules_dir: &Path) -> u8 {
 }
 
 fn lint(rules_dir: &Path, json: bool) -> u8 {
-    let outcome = RuleSet::load(rules_dir).and_then(|rules| {
-        TestSuite::load(rules_dir, &rules).map(|suite| (rules, suite))
-    });
-    match (outcome, json) {
-        (Ok((rules, suite)), false) => {
+    // Both halves are checked even when the first fails, so every problem shows at once.
+    let rules = RuleSet::load(rules_dir);
+    let suite = TestSuite::load(rules_dir, rules.as_ref().ok());
+    let mut problems = Vec::new();
+    if let Err(err) = &rules {
+        problems.extend(err.problems.iter().cloned());
+    }
+    if let Err(err) = &suite {
+        problems.extend(err.problems.iter().cloned());
+    }
+    if json {
+        let problems: Vec<ProblemJson> = problems.iter().map(ProblemJson::from).collect();
+        let code = print_json(&problems);
+        return if problems.is_empty() {
+            code
+        } else {
+            exit::FAILED
+        };
+    }
+    match (rules, suite) {
+        (Ok(rules), Ok(suite)) => {
             println!(
                 "{}: {} regler kompilerade, {} testfall lästa. Inga fel.",
                 rules.label(),
@@ -187,14 +335,11 @@ fn lint(rules_dir: &Path, json: bool) -> u8 {
             }
             exit::OK
         }
-        (Ok(_), true) => print_json(&Vec::<ProblemJson>::new()),
-        (Err(err), false) => {
-            eprint!("{}", present::problems(&err.problems));
-            exit::FAILED
-        }
-        (Err(err), true) => {
-            let problems: Vec<ProblemJson> = err.problems.iter().map(ProblemJson::from).collect();
-            print_json(&problems);
+        _ => {
+            eprint!(
+                "{}",
+                present::problems(&problems, "Reglerna har inte godkänts.")
+            );
             exit::FAILED
         }
     }

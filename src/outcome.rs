@@ -86,7 +86,10 @@ impl Outcome {
 
     /// Parses one CSV record with the header `case_id,ended_on,outcome,reasons`, where
     /// `reasons` is separated by `;` or `|`.
-    pub fn from_csv_record(record: &csv::StringRecord, headers: &csv::StringRecord) -> Result<Self, String> {
+    pub fn from_csv_record(
+        record: &csv::StringRecord,
+        headers: &csv::StringRecord,
+    ) -> Result<Self, String> {
         let field = |name: &str| -> Result<Cow<'_, str>, String> {
             headers
                 .iter()
@@ -105,7 +108,9 @@ impl Outcome {
                 .split([';', '|'])
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
-                .map(|r| EndReason::from_name(r).ok_or_else(|| format!("reasons: okänt värde {r:?}")))
+                .map(|r| {
+                    EndReason::from_name(r).ok_or_else(|| format!("reasons: okänt värde {r:?}"))
+                })
                 .collect::<Result<Vec<_>, _>>()?,
             Err(_) => Vec::new(),
         };
@@ -134,19 +139,30 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        assert!(serde_json::from_str::<Outcome>(
-            r#"{"case_id":"A","ended_on":"2024-01-01","outcome":"left_insurance","extra":1}"#
-        )
-        .is_err());
+        assert!(
+            serde_json::from_str::<Outcome>(
+                r#"{"case_id":"A","ended_on":"2024-01-01","outcome":"left_insurance","extra":1}"#
+            )
+            .is_err()
+        );
     }
 
     #[test]
     fn csv_record_parses() {
         let headers = csv::StringRecord::from(vec!["case_id", "ended_on", "outcome", "reasons"]);
-        let record = csv::StringRecord::from(vec!["A", "2024-02-01", "returned_to_fk", "health_worsened_related;other"]);
+        let record = csv::StringRecord::from(vec![
+            "A",
+            "2024-02-01",
+            "returned_to_fk",
+            "health_worsened_related;other",
+        ]);
         let o = Outcome::from_csv_record(&record, &headers).expect("valid");
         assert!(o.worsened_health());
         let bad = csv::StringRecord::from(vec!["A", "2024-02-01", "left", ""]);
-        assert!(Outcome::from_csv_record(&bad, &headers).unwrap_err().starts_with("outcome"));
+        assert!(
+            Outcome::from_csv_record(&bad, &headers)
+                .unwrap_err()
+                .starts_with("outcome")
+        );
     }
 }

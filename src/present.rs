@@ -86,19 +86,19 @@ pub fn evaluation(report: &EvaluationReport) -> String {
     out
 }
 
-/// Rule-set problems, one per line as `file:line:col: message`.
-pub fn problems(problems: &[Problem]) -> String {
+/// Problems, one per line as `file:line:col: message`, then a count and `consequence`
+/// (what did not happen because of them).
+pub fn problems(problems: &[Problem], consequence: &str) -> String {
     let mut out = String::new();
     for problem in problems {
         let _ = writeln!(out, "{problem}");
     }
-    let _ = writeln!(
-        out,
-        "{} fel. Regeluppsättningen har inte laddats.",
-        problems.len()
-    );
+    let _ = writeln!(out, "{} fel. {consequence}", problems.len());
     out
 }
+
+pub const RULES_NOT_LOADED: &str = "Regeluppsättningen har inte laddats.";
+pub const TESTS_NOT_READ: &str = "Testerna har inte körts.";
 
 /// The outcome of `gk-regler test`.
 pub fn test_results(results: &[CaseResult], untested_rules: &[String]) -> String {

@@ -82,6 +82,7 @@ impl Date {
     const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
 
     /// Parses strictly `YYYY-MM-DD`; no time part, no other format.
+    /// The error does not repeat `text`: callers add context where it is safe to.
     pub fn parse(text: &str) -> Result<Self, String> {
         let shape_ok = text.len() == 10
             && text.bytes().enumerate().all(|(i, b)| match i {
@@ -89,11 +90,11 @@ impl Date {
                 _ => b.is_ascii_digit(),
             });
         if !shape_ok {
-            return Err(format!("expected a date YYYY-MM-DD, got {text:?}"));
+            return Err("expected a date YYYY-MM-DD".to_owned());
         }
         let date: jiff::civil::Date = text
             .parse()
-            .map_err(|_| format!("not a valid calendar date: {text:?}"))?;
+            .map_err(|_| "not a valid calendar date".to_owned())?;
         Ok(Self::from_civil(date))
     }
 
@@ -222,7 +223,9 @@ impl<'de> Deserialize<'de> for CaseId {
 /// four more characters.
 #[derive(Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(transparent)]
-pub struct DiagnosisCode(#[schemars(regex(pattern = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{1,4})?$"))] String);
+pub struct DiagnosisCode(
+    #[schemars(regex(pattern = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{1,4})?$"))] String,
+);
 
 impl DiagnosisCode {
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -292,11 +295,11 @@ impl DiagnosisGroup {
 /// Declares a closed set of snake_case names with `as_str` and `ALL`, used both by
 /// serde and by the rule scripts (which see the same names).
 macro_rules! name_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
         #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -314,17 +317,13 @@ macro_rules! name_enum {
 
 name_enum!(
     /// When the check is made.
+    #[derive(Default)]
     Stage {
+        #[default]
         BeforeGk => "before_gk",
         GkClosing => "gk_closing",
     }
 );
-
-impl Default for Stage {
-    fn default() -> Self {
-        Self::BeforeGk
-    }
-}
 
 name_enum!(Benefit {
     SicknessBenefit => "sickness_benefit",
@@ -433,6 +432,15 @@ fn today() -> Date {
     Date::today()
 }
 
+/// The schema must not carry the date it was generated on as `checked_on`'s default.
+fn default_is_today(schema: &mut Schema) {
+    schema.remove("default");
+    schema.insert(
+        "description".to_owned(),
+        serde_json::Value::from("YYYY-MM-DD; default: today"),
+    );
+}
+
 /// A participant profile (domain.md §3). Field names are the normative API names.
 #[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -442,6 +450,7 @@ pub struct Profile {
     #[serde(default)]
     pub stage: Stage,
     #[serde(default = "today")]
+    #[schemars(transform = default_is_today)]
     pub checked_on: Date,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub benefit: Option<Benefit>,
@@ -559,6 +568,32 @@ pub struct ProfileError {
     /// Dotted path such as `activity_level.hours_per_week`; `.` for the whole document.
     pub path: String,
     pub message: String,
+    /// The text is not JSON at all (as opposed to JSON with a bad field).
+    pub syntax: bool,
+}
+
+impl ProfileError {
+    fn from_serde(err: &serde_json::Error, path: String) -> Self {
+        use serde_json::error::Category;
+        match err.classify() {
+            // Syntax messages name no value; keep the position so the error can be found.
+            Category::Syntax | Category::Eof | Category::Io => Self {
+                path: ".".to_owned(),
+                message: format!(
+                    "ogiltig JSON på rad {} kolumn {}: {}",
+                    err.line(),
+                    err.column(),
+                    redact_serde_message(&err.to_string())
+                ),
+                syntax: true,
+            },
+            Category::Data => Self {
+                path: if path == "?" { ".".to_owned() } else { path },
+                message: redact_serde_message(&err.to_string()),
+                syntax: false,
+            },
+        }
+    }
 }
 
 /// Parses JSON text into `T`, naming the path of the first offending field. Used for
@@ -567,23 +602,21 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Profi
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
-        ProfileError {
-            message: redact_serde_message(&err.inner().to_string()),
-            path,
-        }
+        ProfileError::from_serde(err.inner(), path)
     })?;
-    deserializer.end().map_err(|err| ProfileError {
-        path: ".".to_owned(),
-        message: redact_serde_message(&err.to_string()),
-    })?;
+    deserializer
+        .end()
+        .map_err(|err| ProfileError::from_serde(&err, ".".to_owned()))?;
     Ok(value)
 }
 
 /// Like [`parse_json`], from an already-parsed JSON value.
-pub fn from_json_value<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<T, ProfileError> {
-    serde_path_to_error::deserialize(value).map_err(|err| ProfileError {
-        path: err.path().to_string(),
-        message: redact_serde_message(&err.inner().to_string()),
+pub fn from_json_value<T: serde::de::DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, ProfileError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        ProfileError::from_serde(err.inner(), path)
     })
 }
 
@@ -604,32 +637,28 @@ impl Profile {
     }
 }
 
-/// serde_json's messages quote offending string values (`invalid value: string "x"`).
-/// Keep the message's shape but drop quoted content and position suffixes, so a typo in
-/// a diagnosis or a case id never travels into an error trace.
+/// serde's messages quote the offending value (`invalid type: integer `1912…`` or
+/// `unknown variant `…``). Keep what was expected (the schema's own names) and the
+/// names of unknown or missing fields, but never the value, so a case id or a
+/// diagnosis sent in the wrong place does not travel into an error trace.
 fn redact_serde_message(message: &str) -> String {
-    let without_position = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(message)
-        .to_owned();
-    let mut out = String::with_capacity(without_position.len());
-    let mut in_quotes = false;
-    for ch in without_position.chars() {
-        match ch {
-            '"' if !in_quotes => {
-                in_quotes = true;
-                out.push_str("\"…");
-            }
-            '"' => {
-                in_quotes = false;
-                out.push('"');
-            }
-            _ if in_quotes => {}
-            _ => out.push(ch),
-        }
+    let message = message.split(" at line ").next().unwrap_or(message);
+    if message.starts_with("unknown field")
+        || message.starts_with("missing field")
+        || message.starts_with("duplicate field")
+    {
+        return message.to_owned();
     }
-    out
+    // The value can only stand before the last ", expected": the rest is ours.
+    let (head, expected) = match message.rfind(", expected") {
+        Some(index) => message.split_at(index),
+        None => (message, ""),
+    };
+    let head = match head.find(['`', '"']) {
+        Some(index) => format!("{}…", &head[..index]),
+        None => head.to_owned(),
+    };
+    format!("{head}{expected}")
 }
 
 #[cfg(test)]
@@ -705,6 +734,38 @@ mod tests {
     }
 
     #[test]
+    fn values_in_the_wrong_place_are_never_echoed() {
+        for json in [
+            r#"{"case_id":191212121234}"#,
+            r#"{"case_id":"A","stage":"SECRET-XYZ"}"#,
+            r#"{"case_id":"A","specialists":["SECRET-XYZ"]}"#,
+            r#"{"case_id":"A","checked_on":"x\"SECRET-XYZ, expected"}"#,
+            r#"{"case_id":"A","person":{"age":"SECRET-XYZ"}}"#,
+        ] {
+            let err = parse(json).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                !text.contains("SECRET") && !text.contains("191212"),
+                "{json} -> {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn syntax_errors_keep_their_position() {
+        let err = parse("{\"case_id\":\"A\",\n").unwrap_err();
+        assert!(err.syntax);
+        assert_eq!(err.path, ".");
+        assert!(err.message.contains("rad 2"), "{}", err.message);
+    }
+
+    #[test]
+    fn schema_does_not_depend_on_the_date() {
+        let schema = serde_json::to_string(&Profile::json_schema()).expect("schema");
+        assert!(!schema.contains(&Date::today().to_string()));
+    }
+
+    #[test]
     fn trailing_garbage_is_refused() {
         assert!(parse(r#"{"case_id":"A"} x"#).is_err());
     }
@@ -724,8 +785,14 @@ mod tests {
 
     #[test]
     fn diagnosis_groups_follow_the_report() {
-        assert_eq!(DiagnosisGroup::of_code("F32.1"), DiagnosisGroup::Psychiatric);
-        assert_eq!(DiagnosisGroup::of_code("M54"), DiagnosisGroup::Musculoskeletal);
+        assert_eq!(
+            DiagnosisGroup::of_code("F32.1"),
+            DiagnosisGroup::Psychiatric
+        );
+        assert_eq!(
+            DiagnosisGroup::of_code("M54"),
+            DiagnosisGroup::Musculoskeletal
+        );
         assert_eq!(DiagnosisGroup::of_code("S82.2"), DiagnosisGroup::Injury);
         assert_eq!(DiagnosisGroup::of_code("T14"), DiagnosisGroup::Injury);
         assert_eq!(DiagnosisGroup::of_code("G35"), DiagnosisGroup::Other);
@@ -748,7 +815,11 @@ mod tests {
         assert_eq!(again.preparation.sassam_on, Field::Null);
         assert_eq!(again.preparation.consent_received_on, Field::Absent);
         assert_eq!(
-            again.activity_level.hours_per_week.value().map(|h| h.hours()),
+            again
+                .activity_level
+                .hours_per_week
+                .value()
+                .map(|h| h.hours()),
             Some(12.5)
         );
     }

@@ -68,12 +68,21 @@ impl PseudonymKey {
 
     /// Uses the configured secret if there is one; otherwise reads `file`, or on the
     /// first start creates it with 32 random bytes (hex) readable by the owner only.
-    pub fn load_or_create(configured: Option<&str>, file: &Path) -> Result<(Self, KeyOrigin), String> {
+    pub fn load_or_create(
+        configured: Option<&str>,
+        file: &Path,
+    ) -> Result<(Self, KeyOrigin), String> {
         if let Some(secret) = configured {
-            return Ok((Self::from_secret(secret.trim().as_bytes())?, KeyOrigin::Configured));
+            return Ok((
+                Self::from_secret(secret.trim().as_bytes())?,
+                KeyOrigin::Configured,
+            ));
         }
         match std::fs::read_to_string(file) {
-            Ok(text) => Ok((Self::from_secret(text.trim().as_bytes())?, KeyOrigin::ReadFromFile)),
+            Ok(text) => Ok((
+                Self::from_secret(text.trim().as_bytes())?,
+                KeyOrigin::ReadFromFile,
+            )),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let secret = hex::encode(rand::random::<[u8; 32]>());
                 write_owner_only(file, &secret)

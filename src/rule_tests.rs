@@ -84,16 +84,32 @@ pub struct TestSuite {
 
 impl TestSuite {
     /// Reads the base profile and every test file under `rules_dir/tests`, checking
-    /// each case's profile against the schema and each rule id against `rules`.
-    pub fn load(rules_dir: &Path, rules: &RuleSet) -> Result<Self, LoadError> {
+    /// each case's profile against the schema and each rule id against `rules` (when
+    /// the rule set itself could not be loaded, pass `None`: the cases are still read
+    /// and checked, so `lint` can show every problem at once).
+    pub fn load(rules_dir: &Path, rules: Option<&RuleSet>) -> Result<Self, LoadError> {
         let tests_dir = rules_dir.join(TESTS_DIR);
         let base_path = tests_dir.join(BASE_PROFILE_FILE);
         let mut problems = Vec::new();
+        if !tests_dir.exists() {
+            // No tests at all is not an error in the rules, but every rule is untested.
+            return Ok(Self {
+                cases: Vec::new(),
+                untested_rules: rules
+                    .into_iter()
+                    .flat_map(|rules| &rules.rules)
+                    .map(|r| r.meta.id.to_string())
+                    .collect(),
+            });
+        }
         let base = match std::fs::read_to_string(&base_path) {
             Ok(text) => match serde_yaml::from_str::<serde_json::Value>(&text) {
                 Ok(value @ serde_json::Value::Object(_)) => Some(value),
                 Ok(_) => {
-                    problems.push(Problem::new(&base_path, "basprofilen måste vara en mappning (fält: värde)"));
+                    problems.push(Problem::new(
+                        &base_path,
+                        "basprofilen måste vara en mappning (fält: värde)",
+                    ));
                     None
                 }
                 Err(err) => {
@@ -102,7 +118,10 @@ impl TestSuite {
                 }
             },
             Err(err) => {
-                problems.push(Problem::new(&base_path, format!("kan inte läsa basprofilen: {err}")));
+                problems.push(Problem::new(
+                    &base_path,
+                    format!("kan inte läsa basprofilen: {err}"),
+                ));
                 None
             }
         };
@@ -117,7 +136,10 @@ impl TestSuite {
                 })
                 .collect(),
             Err(err) => {
-                problems.push(Problem::new(&tests_dir, format!("kan inte läsa testmappen: {err}")));
+                problems.push(Problem::new(
+                    &tests_dir,
+                    format!("kan inte läsa testmappen: {err}"),
+                ));
                 Vec::new()
             }
         };
@@ -140,10 +162,13 @@ impl TestSuite {
                     continue;
                 }
             };
-            if rules.rule(&file.rule).is_none() {
+            if rules.is_some_and(|rules| rules.rule(&file.rule).is_none()) {
                 problems.push(
-                    Problem::new(&path, format!("regeln {:?} finns inte i manifestet", file.rule))
-                        .at(line_of(&text, "rule:", &file.rule), None),
+                    Problem::new(
+                        &path,
+                        format!("regeln {:?} finns inte i manifestet", file.rule),
+                    )
+                    .at(line_of(&text, "rule:", &file.rule), None),
                 );
                 continue;
             }
@@ -160,7 +185,10 @@ impl TestSuite {
                         problems.push(
                             Problem::new(
                                 &path,
-                                format!("{}: remove: fältet {field} finns inte i profilen", spec.name),
+                                format!(
+                                    "{}: remove: fältet {field} finns inte i profilen",
+                                    spec.name
+                                ),
                             )
                             .at(line, None),
                         );
@@ -176,11 +204,8 @@ impl TestSuite {
                         expect: spec.expect,
                     }),
                     Err(err) => problems.push(
-                        Problem::new(
-                            &path,
-                            format!("{}: ogiltig profil: {err}", spec.name),
-                        )
-                        .at(line, None),
+                        Problem::new(&path, format!("{}: ogiltig profil: {err}", spec.name))
+                            .at(line, None),
                     ),
                 }
             }
@@ -189,8 +214,8 @@ impl TestSuite {
             return Err(LoadError { problems });
         }
         let untested_rules = rules
-            .rules
-            .iter()
+            .into_iter()
+            .flat_map(|rules| &rules.rules)
             .map(|r| r.meta.id.to_string())
             .filter(|id| !tested.contains(id))
             .collect();
@@ -243,9 +268,10 @@ fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
     let severity_ok = expect
         .severity
         .is_none_or(|want| message.is_some() && want == severity);
-    let message_ok = expect.message_contains.iter().all(|needle| {
-        message.is_some_and(|m| m.to_lowercase().contains(&needle.to_lowercase()))
-    });
+    let message_ok = expect
+        .message_contains
+        .iter()
+        .all(|needle| message.is_some_and(|m| m.to_lowercase().contains(&needle.to_lowercase())));
     if failed_as_expected && flag_ok && severity_ok && message_ok {
         None
     } else {
@@ -285,7 +311,9 @@ fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&
             format!("flagga ({}): {message:?}", severity.swedish())
         }
         (RuleOutcome::Clear, _) | (RuleOutcome::Flagged { .. }, None) => "ingen flagga".to_owned(),
-        (RuleOutcome::NotApplicable(_), _) => "regeln gällde inte (avstängd eller utanför giltighetstid)".to_owned(),
+        (RuleOutcome::NotApplicable(_), _) => {
+            "regeln gällde inte (avstängd eller utanför giltighetstid)".to_owned()
+        }
         (RuleOutcome::Failed(failure), _) => format!("fel: {}", failure.message),
     }
 }
@@ -330,9 +358,8 @@ fn line_of(text: &str, key: &str, value: &str) -> Option<usize> {
     text.lines()
         .position(|line| {
             let line = line.trim().trim_start_matches('-').trim_start();
-            line.strip_prefix(key).is_some_and(|rest| {
-                rest.trim().trim_matches(['"', '\'']) == value
-            })
+            line.strip_prefix(key)
+                .is_some_and(|rest| rest.trim().trim_matches(['"', '\'']) == value)
         })
         .map(|index| index + 1)
 }

@@ -118,13 +118,18 @@ impl<'de> Deserialize<'de> for SeveritySpec {
                 f.write_str("info, warning or critical, or a map with before_gk and gk_closing")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SeveritySpec, E> {
-                Severity::from_name(text).map(SeveritySpec::Fixed).ok_or_else(|| {
-                    E::custom(format!(
-                        "okänd severity {text:?}: använd info, warning eller critical"
-                    ))
-                })
+                Severity::from_name(text)
+                    .map(SeveritySpec::Fixed)
+                    .ok_or_else(|| {
+                        E::custom(format!(
+                            "okänd severity {text:?}: använd info, warning eller critical"
+                        ))
+                    })
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(self, map: M) -> Result<SeveritySpec, M::Error> {
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                map: M,
+            ) -> Result<SeveritySpec, M::Error> {
                 let per_stage = SeverityPerStage::deserialize(
                     serde::de::value::MapAccessDeserializer::new(map),
                 )?;
@@ -204,7 +209,8 @@ struct Manifest {
     version: String,
     #[serde(default)]
     description: Option<String>,
-    rules: Vec<ManifestRule>,
+    /// Parsed entry by entry, so one bad entry does not hide the problems of the others.
+    rules: Vec<serde_yaml::Value>,
 }
 
 #[derive(Deserialize)]
@@ -321,8 +327,10 @@ impl Problem {
     /// A problem from a YAML parse error, with its position when the parser gave one.
     pub fn from_yaml(file: &Path, err: &serde_yaml::Error) -> Self {
         let location = err.location();
-        Self::new(file, strip_position_suffix(&err.to_string()))
-            .at(location.as_ref().map(|l| l.line()), location.as_ref().map(|l| l.column()))
+        Self::new(file, strip_position_suffix(&err.to_string())).at(
+            location.as_ref().map(|l| l.line()),
+            location.as_ref().map(|l| l.column()),
+        )
     }
 }
 
@@ -358,29 +366,45 @@ pub struct LoadError {
 /// Whether a manifest line is the `id:` line of rule `id` (`- id: x`, `id: "x"`, …).
 fn is_id_line(line: &str, id: &str) -> bool {
     let line = line.trim().trim_start_matches('-').trim_start();
-    line.strip_prefix("id:")
-        .map(|rest| rest.split(" #").next().unwrap_or(rest).trim().trim_matches(['"', '\'']))
-        == Some(id)
+    line.strip_prefix("id:").map(|rest| {
+        rest.split(" #")
+            .next()
+            .unwrap_or(rest)
+            .trim()
+            .trim_matches(['"', '\''])
+    }) == Some(id)
 }
 
-/// The 1-based line of `key:` within the manifest entry of rule `id` (the entry's
-/// `id:` line when the key is not written). Used to place problems that the YAML
-/// parser cannot place, such as a missing script file.
-fn key_line(lines: &[&str], id: &str, key: &str) -> Option<usize> {
+/// The 1-based line and column of the value of `key:` within the manifest entry of rule
+/// `id` (the entry's `id:` line when the key is not written). Used to place problems
+/// that are found after parsing, such as a missing script file or a bad value.
+fn key_position(lines: &[&str], id: &str, key: &str) -> Option<(usize, usize)> {
     let start = lines.iter().position(|l| is_id_line(l, id))?;
     let entry_end = lines[start + 1..]
         .iter()
         .position(|l| l.trim_start().starts_with("- id:"))
         .map_or(lines.len(), |offset| start + 1 + offset);
     let prefix = format!("{key}:");
-    let found = (start..entry_end).find(|&i| {
-        lines[i]
-            .trim()
-            .trim_start_matches('-')
-            .trim_start()
-            .starts_with(&prefix)
+    let found = (start..entry_end).find_map(|i| {
+        let line = lines[i];
+        let key_at = line.find(&prefix)?;
+        let before = &line[..key_at];
+        before.chars().all(|c| c == ' ' || c == '-').then(|| {
+            let after = &line[key_at + prefix.len()..];
+            let value_offset = after.len() - after.trim_start().len();
+            let column = if after.trim().is_empty() {
+                key_at + 1
+            } else {
+                key_at + prefix.len() + value_offset + 1
+            };
+            (i + 1, column)
+        })
     });
-    Some(found.unwrap_or(start) + 1)
+    Some(found.unwrap_or((start + 1, 1)))
+}
+
+fn key_line(lines: &[&str], id: &str, key: &str) -> Option<usize> {
+    key_position(lines, id, key).map(|(line, _)| line)
 }
 
 impl RuleSet {
@@ -407,11 +431,37 @@ impl RuleSet {
         }];
         let mut rules = Vec::with_capacity(manifest.rules.len());
         if manifest.rules.is_empty() {
-            problems.push(Problem::new(&manifest_path, "manifestet innehåller inga regler"));
+            problems.push(Problem::new(
+                &manifest_path,
+                "manifestet innehåller inga regler",
+            ));
         }
 
         let manifest_lines: Vec<&str> = manifest_text.lines().collect();
-        for entry in manifest.rules {
+        for (index, raw) in manifest.rules.into_iter().enumerate() {
+            let entry: ManifestRule = match serde_path_to_error::deserialize(raw.clone()) {
+                Ok(entry) => entry,
+                Err(err) => {
+                    let key = err.path().iter().next().map(|segment| segment.to_string());
+                    let id = raw.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+                    let position = id.as_deref().and_then(|id| {
+                        key_position(&manifest_lines, id, key.as_deref().unwrap_or("id"))
+                    });
+                    let who = id.unwrap_or_else(|| format!("regel nr {}", index + 1));
+                    let field = err.path().to_string();
+                    problems.push(
+                        Problem::new(
+                            &manifest_path,
+                            format!(
+                                "{who}: {field}: {}",
+                                strip_position_suffix(&err.inner().to_string())
+                            ),
+                        )
+                        .at(position.map(|p| p.0), position.map(|p| p.1)),
+                    );
+                    continue;
+                }
+            };
             let line_of = |key: &str| key_line(&manifest_lines, entry.id.as_str(), key);
             if !seen_ids.insert(entry.id.clone()) {
                 let last_entry = manifest_lines
@@ -432,21 +482,30 @@ impl RuleSet {
                 problems.push(
                     Problem::new(
                         &manifest_path,
-                        format!("{}: valid_from ({from}) ligger efter valid_to ({to})", entry.id),
+                        format!(
+                            "{}: valid_from ({from}) ligger efter valid_to ({to})",
+                            entry.id
+                        ),
                     )
                     .at(line_of("valid_from"), None),
                 );
             }
             if entry.title.trim().is_empty() {
                 problems.push(
-                    Problem::new(&manifest_path, format!("{}: title får inte vara tom", entry.id))
-                        .at(line_of("title"), None),
+                    Problem::new(
+                        &manifest_path,
+                        format!("{}: title får inte vara tom", entry.id),
+                    )
+                    .at(line_of("title"), None),
                 );
             }
             if entry.grounds.is_empty() {
                 problems.push(
-                    Problem::new(&manifest_path, format!("{}: grounds får inte vara tom", entry.id))
-                        .at(line_of("grounds"), None),
+                    Problem::new(
+                        &manifest_path,
+                        format!("{}: grounds får inte vara tom", entry.id),
+                    )
+                    .at(line_of("grounds"), None),
                 );
             }
 
@@ -574,7 +633,10 @@ mod tests {
         let first = set.content_hash.clone();
         write(dir.path(), "a.rhai", "false");
         let set = RuleSet::load(dir.path()).expect("loads");
-        assert_ne!(set.content_hash, first, "a script change changes the version");
+        assert_ne!(
+            set.content_hash, first,
+            "a script change changes the version"
+        );
     }
 
     #[test]
@@ -597,13 +659,37 @@ mod tests {
     }
 
     #[test]
-    fn manifest_type_error_has_line_and_column() {
+    fn manifest_value_error_has_its_line_and_other_problems_still_show() {
         let dir = tempfile::tempdir().expect("tempdir");
-        write(dir.path(), MANIFEST_FILE, &MANIFEST.replace("warning", "severe"));
+        let manifest = format!(
+            "{}  - id: b\n    script: b.rhai\n    title: B\n    severity: info\n    grounds: policy\n    rationale: r\n",
+            MANIFEST.replace("warning", "severe")
+        );
+        write(dir.path(), MANIFEST_FILE, &manifest);
+        write(dir.path(), "a.rhai", "true");
+        write(dir.path(), "b.rhai", "let = ;");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert_eq!(err.problems.len(), 2, "{:#?}", err.problems);
+        assert_eq!(err.problems[0].line, Some(7), "{}", err.problems[0]);
+        assert!(
+            err.problems[0].message.contains("severity"),
+            "{}",
+            err.problems[0]
+        );
+        assert!(err.problems[1].file.ends_with("b.rhai"));
+    }
+
+    #[test]
+    fn manifest_syntax_error_has_line_and_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), MANIFEST_FILE, "name: t\nversion: [1\n");
         let err = RuleSet::load(dir.path()).expect_err("refused");
         assert_eq!(err.problems.len(), 1);
-        assert_eq!(err.problems[0].line, Some(7), "{}", err.problems[0]);
-        assert!(err.problems[0].column.is_some());
+        assert!(
+            err.problems[0].line.is_some() && err.problems[0].column.is_some(),
+            "{}",
+            err.problems[0]
+        );
     }
 
     #[test]
@@ -616,7 +702,11 @@ mod tests {
         write(dir.path(), "a.rhai", "true");
         let err = RuleSet::load(dir.path()).expect_err("refused");
         let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
-        assert!(text.iter().any(|p| p.contains(":10: regel-id a förekommer")), "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|p| p.contains(":10: regel-id a förekommer")),
+            "{text:#?}"
+        );
         assert!(text.iter().any(|p| p.contains("../a.rhai")), "{text:#?}");
     }
 

@@ -200,7 +200,7 @@ fn interpret_value(value: Dynamic) -> RuleOutcome {
             RuleOutcome::Clear
         };
     }
-    let type_name = value.type_name();
+    let type_name = ENGINE.map_type_name(value.type_name()).to_owned();
     match value.into_immutable_string() {
         Ok(message) if !message.trim().is_empty() => RuleOutcome::Flagged {
             message: Some(message.to_string()),
@@ -234,7 +234,26 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
         ),
         EvalAltResult::ErrorDataTooLarge(what, _) => (
             FailureKind::LimitExceeded,
-            format!("regeln avbröts: för stort värde ({what})"),
+            format!(
+                "regeln avbröts: {} blev för stor (gränsen är {})",
+                match what.as_str() {
+                    w if w.contains("string") => "en text",
+                    w if w.contains("array") => "en lista",
+                    w if w.contains("map") => "en mappning",
+                    _ => "ett värde",
+                },
+                match what.as_str() {
+                    w if w.contains("string") => format!("{} byte", LIMITS.max_string_size),
+                    w if w.contains("array") => format!("{} element", LIMITS.max_array_size),
+                    w if w.contains("map") => format!("{} nycklar", LIMITS.max_map_size),
+                    _ => "satt i motorn".to_owned(),
+                }
+            ),
+        ),
+        // The message quotes operand values, which may come from the profile.
+        EvalAltResult::ErrorArithmetic(..) => (
+            FailureKind::Runtime,
+            "räknefel (till exempel division med noll eller för stort tal)".to_owned(),
         ),
         EvalAltResult::ErrorStackOverflow(_) => (
             FailureKind::LimitExceeded,
@@ -246,7 +265,11 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
         ),
         EvalAltResult::ErrorRuntime(value, _) => (FailureKind::Runtime, value.to_string()),
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => return failure_from(inner),
-        other => (FailureKind::Runtime, strip_rhai_position(&other.to_string())),
+        other => (
+            FailureKind::Runtime,
+            // Rule authors know the script names of types (Date, NoValue), not Rust paths.
+            strip_rhai_position(&other.to_string()).replace("gk_regler::engine::script_api::", ""),
+        ),
     };
     RuleFailure {
         kind,
@@ -289,7 +312,7 @@ impl RuleSet {
                 _ => None,
             })
             .collect();
-        flags.sort_by(|a, b| b.severity.cmp(&a.severity));
+        flags.sort_by_key(|flag| std::cmp::Reverse(flag.severity));
         flags
     }
 
@@ -374,9 +397,18 @@ mod tests {
 
     #[test]
     fn absent_and_null_differ_in_scripts() {
-        assert_eq!(run("known(profile.preparation.sassam_on)", P), RuleOutcome::Flagged { message: None });
-        assert_eq!(run("has_value(profile.preparation.sassam_on)", P), RuleOutcome::Clear);
-        assert_eq!(run("known(profile.preparation.reconciliation_meeting_on)", P), RuleOutcome::Clear);
+        assert_eq!(
+            run("known(profile.preparation.sassam_on)", P),
+            RuleOutcome::Flagged { message: None }
+        );
+        assert_eq!(
+            run("has_value(profile.preparation.sassam_on)", P),
+            RuleOutcome::Clear
+        );
+        assert_eq!(
+            run("known(profile.preparation.reconciliation_meeting_on)", P),
+            RuleOutcome::Clear
+        );
     }
 
     #[test]
@@ -384,7 +416,11 @@ mod tests {
         let outcome = run("profile.gk.first_meeting_on > profile.gk.requested_on", P);
         match outcome {
             RuleOutcome::Failed(f) => {
-                assert!(f.message.contains("gk.first_meeting_on saknas"), "{}", f.message);
+                assert!(
+                    f.message.contains("gk.first_meeting_on saknas"),
+                    "{}",
+                    f.message
+                );
                 assert_eq!(f.line, Some(1));
             }
             other => panic!("expected failure, got {other:?}"),
@@ -396,27 +432,51 @@ mod tests {
     #[test]
     fn dates_and_helpers() {
         assert_eq!(
-            run("days_between(profile.gk.requested_on, profile.checked_on) == 39", P),
+            run(
+                "days_between(profile.gk.requested_on, profile.checked_on) == 39",
+                P
+            ),
             RuleOutcome::Flagged { message: None }
         );
         assert_eq!(
-            run(r#"profile.preparation.consent_received_on > date("2024-04-30")"#, P),
+            run(
+                r#"profile.preparation.consent_received_on > date("2024-04-30")"#,
+                P
+            ),
             RuleOutcome::Flagged { message: None }
         );
-        assert_eq!(run(r#""psychologist" in profile.specialists"#, P), RuleOutcome::Flagged { message: None });
-        assert_eq!(run(r#"has(profile.specialists, "social_worker")"#, P), RuleOutcome::Clear);
         assert_eq!(
-            run(r#"diagnosis_group(profile.main_diagnosis) == "musculoskeletal""#, P),
+            run(r#""psychologist" in profile.specialists"#, P),
             RuleOutcome::Flagged { message: None }
         );
-        assert_eq!(run("is_true(profile.known_needs.interpreter_needed)", P), RuleOutcome::Clear);
-        assert_eq!(run(r#"profile.stage == "before_gk""#, P), RuleOutcome::Flagged { message: None });
+        assert_eq!(
+            run(r#"has(profile.specialists, "social_worker")"#, P),
+            RuleOutcome::Clear
+        );
+        assert_eq!(
+            run(
+                r#"diagnosis_group(profile.main_diagnosis) == "musculoskeletal""#,
+                P
+            ),
+            RuleOutcome::Flagged { message: None }
+        );
+        assert_eq!(
+            run("is_true(profile.known_needs.interpreter_needed)", P),
+            RuleOutcome::Clear
+        );
+        assert_eq!(
+            run(r#"profile.stage == "before_gk""#, P),
+            RuleOutcome::Flagged { message: None }
+        );
     }
 
     #[test]
     fn misspelt_list_item_fails() {
         let outcome = run(r#"has(profile.specialists, "socialworker")"#, P);
-        assert!(matches!(&outcome, RuleOutcome::Failed(f) if f.message.contains("social_worker")), "{outcome:?}");
+        assert!(
+            matches!(&outcome, RuleOutcome::Failed(f) if f.message.contains("social_worker")),
+            "{outcome:?}"
+        );
     }
 
     #[test]
@@ -433,9 +493,16 @@ mod tests {
             "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: R\n    severity: info\n    grounds: policy\n    rationale: x\n",
         )
         .expect("manifest");
-        for script in [r#"import "x" as y; true"#, r#"eval("true")"#, "undefined_variable"] {
+        for script in [
+            r#"import "x" as y; true"#,
+            r#"eval("true")"#,
+            "undefined_variable",
+        ] {
             std::fs::write(dir.path().join("r.rhai"), script).expect("script");
-            assert!(RuleSet::load(dir.path()).is_err(), "{script} should not compile");
+            assert!(
+                RuleSet::load(dir.path()).is_err(),
+                "{script} should not compile"
+            );
         }
     }
 
@@ -445,7 +512,10 @@ mod tests {
         let profile = Arc::new(Profile::from_json(P).expect("profile"));
         for _ in 0..100 {
             let evaluation = set.evaluate(&profile);
-            assert_eq!(evaluation.outcomes[0], RuleOutcome::Flagged { message: None });
+            assert_eq!(
+                evaluation.outcomes[0],
+                RuleOutcome::Flagged { message: None }
+            );
         }
     }
 }

@@ -32,7 +32,13 @@ macro_rules! section_views {
         pub struct $name(Arc<Profile>);
     )+};
 }
-section_views!(PersonView, PreparationView, GkView, ActivityLevelView, KnownNeedsView);
+section_views!(
+    PersonView,
+    PreparationView,
+    GkView,
+    ActivityLevelView,
+    KnownNeedsView
+);
 
 /// Which list of names a [`ListView`] reads.
 #[derive(Clone, Copy)]
@@ -148,7 +154,8 @@ static NAMES: LazyLock<HashMap<&'static str, ImmutableString>> = LazyLock::new(|
             .map(|g| g.as_str()),
         )
         .chain(std::iter::once("unknown"));
-    all.map(|name| (name, ImmutableString::from(name))).collect()
+    all.map(|name| (name, ImmutableString::from(name)))
+        .collect()
 });
 
 fn name(text: &'static str) -> Dynamic {
@@ -176,7 +183,11 @@ fn opt_date(value: Option<Date>, field: &'static str) -> Dynamic {
     value.map_or_else(|| absent(field), |d| Dynamic::from(ScriptDate(d)))
 }
 
-fn field_value<T>(value: &Field<T>, field: &'static str, to_dynamic: impl Fn(&T) -> Dynamic) -> Dynamic {
+fn field_value<T>(
+    value: &Field<T>,
+    field: &'static str,
+    to_dynamic: impl Fn(&T) -> Dynamic,
+) -> Dynamic {
     match value {
         Field::Value(v) => to_dynamic(v),
         Field::Null => Dynamic::from(NoValue {
@@ -220,7 +231,9 @@ fn register_profile(engine: &mut Engine) {
     engine
         .register_type_with_name::<ProfileView>("Profile")
         .register_get("stage", |p: &mut ProfileView| name(p.0.stage.as_str()))
-        .register_get("checked_on", |p: &mut ProfileView| ScriptDate(p.0.checked_on))
+        .register_get("checked_on", |p: &mut ProfileView| {
+            ScriptDate(p.0.checked_on)
+        })
         .register_get("benefit", |p: &mut ProfileView| {
             opt_name(p.0.benefit.map(Benefit::as_str), "benefit")
         })
@@ -273,7 +286,10 @@ fn register_profile(engine: &mut Engine) {
             opt_bool(p.0.person.children_0_17, "person.children_0_17")
         })
         .register_get("education", |p: &mut PersonView| {
-            opt_name(p.0.person.education.map(Education::as_str), "person.education")
+            opt_name(
+                p.0.person.education.map(Education::as_str),
+                "person.education",
+            )
         })
         .register_get("returner_ever", |p: &mut PersonView| {
             opt_bool(p.0.person.returner_ever, "person.returner_ever")
@@ -288,10 +304,16 @@ fn register_profile(engine: &mut Engine) {
     engine
         .register_type_with_name::<PreparationView>("Preparation")
         .register_get("assessed_for_fs_on", |p: &mut PreparationView| {
-            field_date(&p.0.preparation.assessed_for_fs_on, "preparation.assessed_for_fs_on")
+            field_date(
+                &p.0.preparation.assessed_for_fs_on,
+                "preparation.assessed_for_fs_on",
+            )
         })
         .register_get("consent_received_on", |p: &mut PreparationView| {
-            field_date(&p.0.preparation.consent_received_on, "preparation.consent_received_on")
+            field_date(
+                &p.0.preparation.consent_received_on,
+                "preparation.consent_received_on",
+            )
         })
         .register_get("sassam_on", |p: &mut PreparationView| {
             field_date(&p.0.preparation.sassam_on, "preparation.sassam_on")
@@ -315,7 +337,10 @@ fn register_profile(engine: &mut Engine) {
             opt_bool(p.0.preparation.care_contact, "preparation.care_contact")
         })
         .register_get("employer_contact", |p: &mut PreparationView| {
-            opt_bool(p.0.preparation.employer_contact, "preparation.employer_contact")
+            opt_bool(
+                p.0.preparation.employer_contact,
+                "preparation.employer_contact",
+            )
         })
         .register_get("in_depth_medical_assessment", |p: &mut PreparationView| {
             opt_bool(
@@ -323,12 +348,15 @@ fn register_profile(engine: &mut Engine) {
                 "preparation.in_depth_medical_assessment",
             )
         })
-        .register_get("insurance_physician_consulted", |p: &mut PreparationView| {
-            opt_bool(
-                p.0.preparation.insurance_physician_consulted,
-                "preparation.insurance_physician_consulted",
-            )
-        });
+        .register_get(
+            "insurance_physician_consulted",
+            |p: &mut PreparationView| {
+                opt_bool(
+                    p.0.preparation.insurance_physician_consulted,
+                    "preparation.insurance_physician_consulted",
+                )
+            },
+        );
 
     engine
         .register_type_with_name::<GkView>("Gk")
@@ -368,13 +396,22 @@ fn register_profile(engine: &mut Engine) {
             )
         })
         .register_get("hearing_impairment", |p: &mut KnownNeedsView| {
-            opt_bool(p.0.known_needs.hearing_impairment, "known_needs.hearing_impairment")
+            opt_bool(
+                p.0.known_needs.hearing_impairment,
+                "known_needs.hearing_impairment",
+            )
         })
         .register_get("vision_impairment", |p: &mut KnownNeedsView| {
-            opt_bool(p.0.known_needs.vision_impairment, "known_needs.vision_impairment")
+            opt_bool(
+                p.0.known_needs.vision_impairment,
+                "known_needs.vision_impairment",
+            )
         })
         .register_get("interpreter_needed", |p: &mut KnownNeedsView| {
-            opt_bool(p.0.known_needs.interpreter_needed, "known_needs.interpreter_needed")
+            opt_bool(
+                p.0.known_needs.interpreter_needed,
+                "known_needs.interpreter_needed",
+            )
         });
 }
 
@@ -436,7 +473,9 @@ fn register_no_value(engine: &mut Engine) {
 fn register_lists(engine: &mut Engine) {
     engine
         .register_type_with_name::<ListView>("List")
-        .register_fn("contains", |list: &mut ListView, item: &str| list.contains(item))
+        .register_fn("contains", |list: &mut ListView, item: &str| {
+            list.contains(item)
+        })
         .register_fn("has", |list: ListView, item: &str| list.contains(item))
         .register_fn("len", |list: &mut ListView| list.len() as INT)
         .register_fn("is_empty", |list: &mut ListView| list.len() == 0)

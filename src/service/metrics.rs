@@ -60,17 +60,35 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
             // 50 µs … ~1.6 s
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(0.00005, 2.0, 16))
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.00005, 2.0, 16,
+            ))
         });
         let evaluations = Counter::default();
         let flags = Family::<RuleLabels, Counter>::default();
         let rule_errors = Family::<RuleLabels, Counter>::default();
         let reloads = Family::<ResultLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
-        registry.register("evaluations", "Profiles evaluated (stored or dry run)", evaluations.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "evaluations",
+            "Profiles evaluated (stored or dry run)",
+            evaluations.clone(),
+        );
         registry.register("flags", "Flags raised, by rule", flags.clone());
-        registry.register("rule_errors", "Rules that failed at run time, by rule", rule_errors.clone());
+        registry.register(
+            "rule_errors",
+            "Rules that failed at run time, by rule",
+            rule_errors.clone(),
+        );
         registry.register("rule_reloads", "Rule reloads by result", reloads.clone());
         Self {
             registry,
@@ -109,14 +127,19 @@ impl Metrics {
 
     pub fn render(&self) -> Result<String, String> {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry).map_err(|e| e.to_string())?;
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .map_err(|e| e.to_string())?;
         Ok(text)
     }
 }
 
 /// Middleware: counts every request and observes its latency, labelled by the route
 /// template (never the concrete path, which could carry ids).
-pub async fn track(State(state): State<Arc<super::AppState>>, request: Request, next: Next) -> Response {
+pub async fn track(
+    State(state): State<Arc<super::AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -127,7 +150,9 @@ pub async fn track(State(state): State<Arc<super::AppState>>, request: Request, 
     let metrics = &state.metrics;
     metrics
         .latency
-        .get_or_create(&RouteLabels { route: route.clone() })
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
         .observe(started.elapsed().as_secs_f64());
     metrics
         .requests

@@ -37,7 +37,9 @@ use crate::outcome::Outcome;
 use crate::profile::{Profile, ProfileError};
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{Access, NewEvaluation, NewOutcome, Store, StoredEvaluation, StoredFlag, StoredRuleError};
+use crate::store::{
+    Access, NewEvaluation, NewOutcome, Store, StoredEvaluation, StoredFlag, StoredRuleError,
+};
 
 use self::metrics::Metrics;
 use self::problem::{ApiError, FieldError};
@@ -97,7 +99,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_text));
     api.layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), metrics::track))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            metrics::track,
+        ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             // The span carries method, route and request id; never a body or a query.
@@ -132,7 +137,10 @@ pub async fn serve(
 impl FromRequestParts<SharedState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
         let token = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -163,7 +171,11 @@ fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
 }
 
 /// The body as UTF-8 JSON text: checks the content type and the size limit.
-fn json_text(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, limit: usize) -> Result<String, ApiError> {
+fn json_text(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<String, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -182,13 +194,13 @@ fn json_text(headers: &HeaderMap, body: Result<Bytes, BytesRejection>, limit: us
             ApiError::BadRequest("kunde inte läsa begäran".to_owned())
         }
     })?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::BadRequest("begäran är inte giltig UTF-8".to_owned()))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::BadRequest("begäran är inte giltig UTF-8".to_owned()))
 }
 
 fn validation(err: ProfileError) -> ApiError {
-    if err.message.contains("expected") && err.path == "." && !err.message.contains("field") {
-        // Not a field problem but broken JSON (e.g. a syntax error).
-        return ApiError::BadRequest(format!("ogiltig JSON: {}", err.message));
+    if err.syntax {
+        return ApiError::BadRequest(err.message);
     }
     ApiError::Validation(vec![FieldError {
         field: err.path,
@@ -281,7 +293,12 @@ async fn create_check(
         evaluation_id: None,
     };
     let id = state.store.insert_evaluation(new, access).await?;
-    tracing::info!(evaluation_id = id, flags = report.flags.len(), errors = report.errors.len(), "check stored");
+    tracing::info!(
+        evaluation_id = id,
+        flags = report.flags.len(),
+        errors = report.errors.len(),
+        "check stored"
+    );
     let mut response = (
         StatusCode::CREATED,
         Json(CheckResponse {
@@ -517,8 +534,8 @@ pub struct OutcomesResponse {
 
 /// Parses one outcome or an array of them, naming the path of a bad field.
 fn parse_outcomes(text: &str) -> Result<Vec<Outcome>, ApiError> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| ApiError::BadRequest(format!("ogiltig JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| ApiError::BadRequest(format!("ogiltig JSON: {e}")))?;
     match value {
         serde_json::Value::Array(items) => {
             if items.is_empty() {
@@ -538,13 +555,22 @@ fn parse_outcomes(text: &str) -> Result<Vec<Outcome>, ApiError> {
                 .enumerate()
                 .map(|(i, item)| {
                     crate::profile::from_json_value(item).map_err(|err| {
-                        let field = if err.path == "." { format!("[{i}]") } else { format!("[{i}].{}", err.path) };
-                        ApiError::Validation(vec![FieldError { field, detail: err.message }])
+                        let field = if err.path == "." {
+                            format!("[{i}]")
+                        } else {
+                            format!("[{i}].{}", err.path)
+                        };
+                        ApiError::Validation(vec![FieldError {
+                            field,
+                            detail: err.message,
+                        }])
                     })
                 })
                 .collect()
         }
-        single => Ok(vec![crate::profile::from_json_value(single).map_err(validation)?]),
+        single => Ok(vec![
+            crate::profile::from_json_value(single).map_err(validation)?,
+        ]),
     }
 }
 
@@ -653,7 +679,10 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
                     title: m.title.clone(),
                     severity: match m.severity {
                         crate::ruleset::SeveritySpec::Fixed(s) => serde_json::json!(s.as_str()),
-                        crate::ruleset::SeveritySpec::PerStage { before_gk, gk_closing } => serde_json::json!({
+                        crate::ruleset::SeveritySpec::PerStage {
+                            before_gk,
+                            gk_closing,
+                        } => serde_json::json!({
                             "before_gk": before_gk.as_str(),
                             "gk_closing": gk_closing.as_str(),
                         }),
@@ -680,7 +709,10 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
     ),
     security(("bearer" = []))
 )]
-async fn list_rules(State(state): State<SharedState>, _principal: Principal) -> Json<RulesResponse> {
+async fn list_rules(
+    State(state): State<SharedState>,
+    _principal: Principal,
+) -> Json<RulesResponse> {
     Json(rules_json(&state.rules.load()))
 }
 
@@ -704,7 +736,10 @@ pub struct ReloadResponse {
     ),
     security(("bearer" = []))
 )]
-async fn reload_rules(State(state): State<SharedState>, principal: Principal) -> Result<Json<ReloadResponse>, ApiError> {
+async fn reload_rules(
+    State(state): State<SharedState>,
+    principal: Principal,
+) -> Result<Json<ReloadResponse>, ApiError> {
     require(&principal, &[Role::Policy])?;
     let _one_reload_at_a_time = state.reload_lock.lock().await;
     let dir = state.rules_dir.clone();
@@ -728,7 +763,9 @@ async fn reload_rules(State(state): State<SharedState>, principal: Principal) ->
         Err(err) => {
             state.metrics.record_reload(false);
             tracing::warn!(problems = err.problems.len(), "rule reload refused");
-            Err(ApiError::RulesRefused(err.problems.iter().map(ProblemJson::from).collect()))
+            Err(ApiError::RulesRefused(
+                err.problems.iter().map(ProblemJson::from).collect(),
+            ))
         }
     }
 }
@@ -764,7 +801,11 @@ async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<HealthResp
     let database_ok = tokio::time::timeout(Duration::from_secs(2), state.store.ping())
         .await
         .is_ok_and(|r| r.is_ok());
-    let status = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if database_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(HealthResponse {
@@ -781,7 +822,10 @@ async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<HealthResp
 async fn metrics_text(State(state): State<SharedState>) -> Response {
     match state.metrics.render() {
         Ok(text) => (
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             text,
         )
             .into_response(),

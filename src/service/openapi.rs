@@ -73,9 +73,17 @@ impl Modify for BearerAuth {
 struct ApiDoc;
 
 /// Moves a schemars schema's `$defs` into `components.schemas` and points its refs there.
-fn hoist(schema: serde_json::Value, name: &str, components: &mut serde_json::Map<String, serde_json::Value>) {
-    let text = schema.to_string().replace("#/$defs/", "#/components/schemas/");
-    let Ok(serde_json::Value::Object(mut object)) = serde_json::from_str::<serde_json::Value>(&text) else {
+fn hoist(
+    schema: serde_json::Value,
+    name: &str,
+    components: &mut serde_json::Map<String, serde_json::Value>,
+) {
+    let text = schema
+        .to_string()
+        .replace("#/$defs/", "#/components/schemas/");
+    let Ok(serde_json::Value::Object(mut object)) =
+        serde_json::from_str::<serde_json::Value>(&text)
+    else {
         return;
     };
     object.remove("$schema");
@@ -91,9 +99,11 @@ fn hoist(schema: serde_json::Value, name: &str, components: &mut serde_json::Map
 pub fn document() -> serde_json::Value {
     let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
     if let Some(serde_json::Value::Object(schemas)) = doc.pointer_mut("/components/schemas") {
-        let profile = serde_json::to_value(crate::profile::Profile::json_schema()).unwrap_or_default();
+        let profile =
+            serde_json::to_value(crate::profile::Profile::json_schema()).unwrap_or_default();
         hoist(profile, "Profile", schemas);
-        let outcome = serde_json::to_value(schemars::schema_for!(crate::outcome::Outcome)).unwrap_or_default();
+        let outcome = serde_json::to_value(schemars::schema_for!(crate::outcome::Outcome))
+            .unwrap_or_default();
         hoist(outcome, "Outcome", schemas);
         schemas.insert(
             "OutcomesBody".to_owned(),

@@ -87,7 +87,13 @@ impl ApiError {
     fn problem(self) -> Problem {
         let status = self.status().as_u16();
         let (kind, title, detail, errors, problems) = match self {
-            Self::BadRequest(detail) => ("bad-request", "Ogiltig begäran", Some(detail), vec![], vec![]),
+            Self::BadRequest(detail) => (
+                "bad-request",
+                "Ogiltig begäran",
+                Some(detail),
+                vec![],
+                vec![],
+            ),
             Self::Validation(errors) => (
                 "validation",
                 "Ogiltiga uppgifter",
@@ -127,14 +133,19 @@ impl ApiError {
             Self::RulesRefused(problems) => (
                 "rules-refused",
                 "Regeluppsättningen vägrades",
-                Some("Den tidigare regeluppsättningen används fortfarande; se problems.".to_owned()),
+                Some(
+                    "Den tidigare regeluppsättningen används fortfarande; se problems.".to_owned(),
+                ),
                 vec![],
                 problems,
             ),
             Self::Unavailable(_) => (
                 "unavailable",
                 "Tjänsten är tillfälligt otillgänglig",
-                Some("Databasen tar inte emot skrivningar just nu. Inget sparades; försök igen.".to_owned()),
+                Some(
+                    "Databasen tar inte emot skrivningar just nu. Inget sparades; försök igen."
+                        .to_owned(),
+                ),
                 vec![],
                 vec![],
             ),

@@ -20,7 +20,7 @@ use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
 use crate::ruleset::RuleSet;
 
-pub use writer::PurgeCounts;
+pub use writer::{PurgeCounts, WriterHandle};
 
 const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../db/migrations/0001_init.sql"))];
 
@@ -150,7 +150,9 @@ impl std::fmt::Debug for Store {
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 impl Store {
@@ -200,10 +202,19 @@ impl Store {
 
     /// Stores an evaluation with its flags, errors and access-log entry in one commit;
     /// returns its id once it is durable.
-    pub async fn insert_evaluation(&self, evaluation: NewEvaluation, access: Access) -> Result<i64, StoreError> {
-        match self.write(writer::Op::Evaluation(Box::new(evaluation), access)).await? {
+    pub async fn insert_evaluation(
+        &self,
+        evaluation: NewEvaluation,
+        access: Access,
+    ) -> Result<i64, StoreError> {
+        match self
+            .write(writer::Op::Evaluation(Box::new(evaluation), access))
+            .await?
+        {
             writer::Reply::Id(id) => Ok(id),
-            _ => Err(StoreError::Internal("oväntat svar från skrivaren".to_owned())),
+            _ => Err(StoreError::Internal(
+                "oväntat svar från skrivaren".to_owned(),
+            )),
         }
     }
 
@@ -225,10 +236,16 @@ impl Store {
 
     /// Records outcomes, replacing an earlier outcome of the same case (the replaced
     /// one is kept in `outcome_history`). All or nothing.
-    pub async fn upsert_outcomes(&self, outcomes: Vec<NewOutcome>, access: Access) -> Result<Vec<OutcomeChange>, StoreError> {
+    pub async fn upsert_outcomes(
+        &self,
+        outcomes: Vec<NewOutcome>,
+        access: Access,
+    ) -> Result<Vec<OutcomeChange>, StoreError> {
         match self.write(writer::Op::Outcomes(outcomes, access)).await? {
             writer::Reply::Outcomes(changes) => Ok(changes),
-            _ => Err(StoreError::Internal("oväntat svar från skrivaren".to_owned())),
+            _ => Err(StoreError::Internal(
+                "oväntat svar från skrivaren".to_owned(),
+            )),
         }
     }
 
@@ -240,7 +257,9 @@ impl Store {
     pub async fn purge_created_before(&self, cutoff: String) -> Result<PurgeCounts, StoreError> {
         match self.write(writer::Op::Purge(cutoff)).await? {
             writer::Reply::Purged(counts) => Ok(counts),
-            _ => Err(StoreError::Internal("oväntat svar från skrivaren".to_owned())),
+            _ => Err(StoreError::Internal(
+                "oväntat svar från skrivaren".to_owned(),
+            )),
         }
     }
 
@@ -253,7 +272,10 @@ impl Store {
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let pooled = readers.lock().map_err(|_| StoreError::Internal("läspoolen är förgiftad".into()))?.pop();
+            let pooled = readers
+                .lock()
+                .map_err(|_| StoreError::Internal("läspoolen är förgiftad".into()))?
+                .pop();
             let conn = match pooled {
                 Some(conn) => conn,
                 None => open_reader(&path)?,
@@ -284,9 +306,14 @@ impl Store {
             .await
     }
 
-    pub async fn evaluations_of_case(&self, case: Pseudonym) -> Result<Vec<StoredEvaluation>, StoreError> {
-        self.read(move |conn| read_evaluations(conn, "e.case_pseudonym = ?1", params![case.as_str()]))
-            .await
+    pub async fn evaluations_of_case(
+        &self,
+        case: Pseudonym,
+    ) -> Result<Vec<StoredEvaluation>, StoreError> {
+        self.read(move |conn| {
+            read_evaluations(conn, "e.case_pseudonym = ?1", params![case.as_str()])
+        })
+        .await
     }
 }
 
@@ -302,7 +329,9 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
     )?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     Ok(conn)
@@ -362,8 +391,12 @@ fn read_evaluations(
                     rule_id: row.get(0)?,
                     kind: stored_failure_kind(&kind),
                     message: row.get(2)?,
-                    line: row.get::<_, Option<i64>>(3)?.and_then(|l| usize::try_from(l).ok()),
-                    column: row.get::<_, Option<i64>>(4)?.and_then(|c| usize::try_from(c).ok()),
+                    line: row
+                        .get::<_, Option<i64>>(3)?
+                        .and_then(|l| usize::try_from(l).ok()),
+                    column: row
+                        .get::<_, Option<i64>>(4)?
+                        .and_then(|c| usize::try_from(c).ok()),
                 })
             })?
             .collect::<Result<_, _>>()?;
@@ -373,30 +406,49 @@ fn read_evaluations(
 
 fn stored_failure_kind(kind: &str) -> &'static str {
     use crate::engine::FailureKind as K;
-    [K::TooManyOperations, K::LimitExceeded, K::Runtime, K::BadResult]
-        .into_iter()
-        .map(K::as_str)
-        .find(|k| *k == kind)
-        .unwrap_or("runtime")
+    [
+        K::TooManyOperations,
+        K::LimitExceeded,
+        K::Runtime,
+        K::BadResult,
+    ]
+    .into_iter()
+    .map(K::as_str)
+    .find(|k| *k == kind)
+    .unwrap_or("runtime")
 }
 
 /// The profile as stored: the case id replaced by its pseudonym.
 pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String, StoreError> {
-    let mut value = serde_json::to_value(profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut value =
+        serde_json::to_value(profile).map_err(|e| StoreError::Internal(e.to_string()))?;
     if let Some(object) = value.as_object_mut() {
-        object.insert("case_id".to_owned(), serde_json::Value::String(case.as_str().to_owned()));
+        object.insert(
+            "case_id".to_owned(),
+            serde_json::Value::String(case.as_str().to_owned()),
+        );
     }
     Ok(value.to_string())
 }
 
 /// Counts rows, for tests and the purge report.
 pub fn count(conn: &Connection, table: &str) -> Result<i64, StoreError> {
-    let allowed = ["evaluations", "flags", "rule_errors", "outcomes", "outcome_history", "access_log", "rule_sets"];
+    let allowed = [
+        "evaluations",
+        "flags",
+        "rule_errors",
+        "outcomes",
+        "outcome_history",
+        "access_log",
+        "rule_sets",
+    ];
     if !allowed.contains(&table) {
         return Err(StoreError::Internal(format!("okänd tabell {table}")));
     }
     Ok(conn
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| row.get(0))
+        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
         .optional()?
         .unwrap_or(0))
 }

@@ -216,7 +216,8 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
                 "DELETE FROM rule_errors WHERE evaluation_id IN (SELECT id FROM evaluations WHERE created_at < ?1)",
                 [cutoff],
             )?;
-            let evaluations = conn.execute("DELETE FROM evaluations WHERE created_at < ?1", [cutoff])?;
+            let evaluations =
+                conn.execute("DELETE FROM evaluations WHERE created_at < ?1", [cutoff])?;
             Ok(Reply::Purged(PurgeCounts {
                 evaluations,
                 flags,
@@ -226,14 +227,24 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
     }
 }
 
-fn upsert_outcome(conn: &Connection, new: &NewOutcome, actor: &str, now: &str) -> Result<OutcomeChange, StoreError> {
+fn upsert_outcome(
+    conn: &Connection,
+    new: &NewOutcome,
+    actor: &str,
+    now: &str,
+) -> Result<OutcomeChange, StoreError> {
     let reasons: Vec<&str> = new.outcome.reasons.iter().map(|r| r.as_str()).collect();
-    let reasons_json = serde_json::to_string(&reasons).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let reasons_json =
+        serde_json::to_string(&reasons).map_err(|e| StoreError::Internal(e.to_string()))?;
     let ended_on = new.outcome.ended_on.to_string();
     let outcome = new.outcome.outcome.as_str();
     let existing: Option<(String, String, String)> = conn
-        .prepare_cached("SELECT ended_on, outcome, reasons_json FROM outcomes WHERE case_pseudonym = ?1")?
-        .query_row([new.case.as_str()], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .prepare_cached(
+            "SELECT ended_on, outcome, reasons_json FROM outcomes WHERE case_pseudonym = ?1",
+        )?
+        .query_row([new.case.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
     match existing {
         Some((old_end, old_outcome, old_reasons))

@@ -54,9 +54,15 @@ fn read_all(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
 
 /// Runs `gk-regler` with `args`, feeding `stdin` when given (else stdin is empty).
 pub fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gk-regler"));
+    command.args(args);
+    run_command(command, &format!("{args:?}"), stdin)
+}
+
+/// Runs a prepared `command` (described as `what` in messages) like [`run`].
+pub fn run_command(mut command: Command, what: &str, stdin: Option<&str>) -> Output {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gk-regler"))
-        .args(args)
+    let mut child = command
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -85,7 +91,7 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> Output {
         if started.elapsed() > RUN_TIMEOUT {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("gk-regler {args:?} ran longer than {RUN_TIMEOUT:?} and was killed");
+            panic!("gk-regler {what} ran longer than {RUN_TIMEOUT:?} and was killed");
         }
         std::thread::sleep(Duration::from_millis(2));
     };
@@ -93,7 +99,7 @@ pub fn run(args: &[&str], stdin: Option<&str>) -> Output {
     Output {
         code: status
             .code()
-            .unwrap_or_else(|| panic!("gk-regler {args:?} was ended by a signal: {status}")),
+            .unwrap_or_else(|| panic!("gk-regler {what} was ended by a signal: {status}")),
         stdout: stdout.join().expect("stdout reader"),
         stderr: stderr.join().expect("stderr reader"),
         elapsed,

@@ -824,3 +824,17 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod schema_file_tests {
+    #[test]
+    fn checked_in_schema_matches_the_types() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/profile.schema.json");
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        let generated = serde_json::to_string_pretty(&super::Profile::json_schema()).unwrap_or_default();
+        assert!(
+            checked_in.trim_end() == generated,
+            "src/profile.schema.json is out of date: run `cargo run -- schema > src/profile.schema.json`"
+        );
+    }
+}

@@ -126,3 +126,28 @@ static DOCUMENT_TEXT: LazyLock<String> =
 pub fn document_text() -> &'static str {
     &DOCUMENT_TEXT
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn checked_in_document_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/service/openapi.json");
+        let checked_in = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            checked_in == super::document_text(),
+            "src/service/openapi.json is out of date: run `cargo run -- openapi > src/service/openapi.json`"
+        );
+    }
+
+    #[test]
+    fn profile_schema_is_inlined_with_resolvable_refs() {
+        let doc = super::document();
+        let text = doc.to_string();
+        assert!(!text.contains("#/$defs/"));
+        let refs: Vec<&str> = text.match_indices("#/components/schemas/").map(|(i, _)| &text[i + 21..]).collect();
+        for r in refs {
+            let name: String = r.chars().take_while(|c| *c != '"').collect();
+            assert!(doc["components"]["schemas"].get(&name).is_some(), "dangling $ref {name}");
+        }
+    }
+}

@@ -1,10 +1,12 @@
 //! Small helpers for the black-box tests: run the binary and capture what it did, build
-//! throwaway rule sets, and a base profile that the default rules leave alone.
+//! throwaway rule sets, a base profile that the default rules leave alone, and
+//! [`spawn_app`], which runs `gk-regler serve` on a free port with its own database.
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -273,4 +275,582 @@ pub fn rule_set(rules: &[(&str, &str)]) -> TempDir {
         .collect();
     let files: Vec<(&str, &str)> = scripts.iter().map(|(n, t)| (n.as_str(), *t)).collect();
     rules_dir(&manifest(&entries), &files)
+}
+
+/// A copy of the directory `from` (with its subdirectories) at `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder") {
+        let entry = entry.expect("folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The service: `gk-regler serve` as a child process on a free port, with its own
+// database, key and tokens in a temporary directory.
+// ---------------------------------------------------------------------------------------
+
+/// How long the service may take to start, answer a request or stop.
+const SERVICE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A user of the service: a token made by `gk-regler token create`, and its name.
+pub struct User {
+    pub name: &'static str,
+    pub token: String,
+}
+
+/// What a request carries in `Authorization`.
+pub trait Credentials {
+    /// The bearer token, or `None` to send no `Authorization` header.
+    fn token(&self) -> Option<&str>;
+}
+
+impl Credentials for User {
+    fn token(&self) -> Option<&str> {
+        Some(&self.token)
+    }
+}
+
+/// A raw token (e.g. one the service never issued).
+impl Credentials for str {
+    fn token(&self) -> Option<&str> {
+        Some(self)
+    }
+}
+
+/// No `Authorization` header at all.
+pub struct NoToken;
+
+impl Credentials for NoToken {
+    fn token(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// A request body.
+pub enum Body<'a> {
+    None,
+    Json(&'a Value),
+    /// Raw text with the given content type.
+    Raw(&'a str, String),
+}
+
+/// One answer of the service, kept whole so a failing assertion can show it.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    /// The body as JSON; fails the test, showing the reply, if it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|err| panic!("body is not JSON ({err}):\n{self}"))
+    }
+
+    /// A header as text ("" when absent).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("header is text"))
+            .unwrap_or("")
+    }
+
+    /// Requires an `application/problem+json` answer with `status` whose body has the
+    /// RFC 9457 members, and returns the body.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status, status, "{self}");
+        assert!(
+            self.header("content-type")
+                .starts_with("application/problem+json"),
+            "{self}"
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status, "{self}");
+        assert!(body["type"].is_string(), "{self}");
+        assert!(body["title"].is_string(), "{self}");
+        body
+    }
+
+    /// The `field` of the first entry of a validation problem's `errors`.
+    pub fn first_error_field(&self) -> String {
+        let body = self.problem(422);
+        body["errors"][0]["field"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no errors[0].field: {self}"))
+            .to_owned()
+    }
+}
+
+impl fmt::Display for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}\n{:?}\n{}", self.status, self.headers, self.text)
+    }
+}
+
+/// An HTTP client bound to one running service; cheap to clone into threads.
+#[derive(Clone)]
+pub struct Api {
+    client: reqwest::blocking::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(base: String) -> Self {
+        let client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .timeout(SERVICE_TIMEOUT)
+            .build()
+            .expect("HTTP client");
+        Self { client, base }
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Sends a request; `Err` when the service did not answer (it may have been killed).
+    pub fn try_request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: &(impl Credentials + ?Sized),
+        body: Body<'_>,
+    ) -> Result<Reply, reqwest::Error> {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = who.token() {
+            request = request.bearer_auth(token);
+        }
+        request = match body {
+            Body::None => request,
+            Body::Json(value) => request.json(value),
+            Body::Raw(content_type, text) => request
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(text),
+        };
+        let response = request.send()?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text()?;
+        Ok(Reply {
+            status,
+            headers,
+            text,
+        })
+    }
+
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: &(impl Credentials + ?Sized),
+        body: Body<'_>,
+    ) -> Reply {
+        self.try_request(method.clone(), path, who, body)
+            .unwrap_or_else(|err| panic!("{method} {path}: no answer: {err}"))
+    }
+
+    pub fn get(&self, path: &str, who: &(impl Credentials + ?Sized)) -> Reply {
+        self.request(reqwest::Method::GET, path, who, Body::None)
+    }
+
+    pub fn post(&self, path: &str, who: &(impl Credentials + ?Sized), body: &Value) -> Reply {
+        self.request(reqwest::Method::POST, path, who, Body::Json(body))
+    }
+
+    /// POST with a body of any content type.
+    pub fn post_raw(
+        &self,
+        path: &str,
+        who: &(impl Credentials + ?Sized),
+        content_type: &str,
+        body: String,
+    ) -> Reply {
+        self.request(
+            reqwest::Method::POST,
+            path,
+            who,
+            Body::Raw(content_type, body),
+        )
+    }
+
+    /// POST /api/v1/checks with `profile`.
+    pub fn check(&self, who: &(impl Credentials + ?Sized), profile: &Value) -> Reply {
+        self.post("/api/v1/checks", who, profile)
+    }
+}
+
+/// Options for [`spawn_app_with`].
+#[derive(Default)]
+pub struct AppOptions {
+    /// Serve a copy of `rules/` in the temporary directory (which a test may change)
+    /// instead of the repository's `rules/`.
+    pub copy_rules: bool,
+    /// Extra environment variables for `serve`, e.g. `("GK_REGLER_MAX_BODY_BYTES", "2000")`.
+    pub env: Vec<(&'static str, String)>,
+}
+
+/// A running `gk-regler serve`, with everything it owns in a temporary directory. The
+/// process is killed when this is dropped.
+pub struct TestApp {
+    /// Holds the database, the pseudonym key, the tokens file and copied rules.
+    pub dir: TempDir,
+    pub rules_dir: PathBuf,
+    pub database: PathBuf,
+    pub api: Api,
+    /// Two case officers, so one can try to read the other's checks.
+    pub handlaggare: User,
+    pub handlaggare2: User,
+    pub policy: User,
+    pub analytiker: User,
+    pub admin: User,
+    env: Vec<(&'static str, String)>,
+    server: Option<Server>,
+}
+
+/// The child process and what it printed so far.
+struct Server {
+    child: Child,
+    stdout: Captured,
+    stderr: Captured,
+}
+
+/// A pipe read to the end on its own thread, line by line, into a shared string.
+struct Captured {
+    text: Arc<Mutex<String>>,
+    reader: JoinHandle<()>,
+}
+
+impl Captured {
+    /// Starts reading `pipe`; each line also goes to `lines` when given.
+    fn start(pipe: impl Read + Send + 'static, lines: Option<mpsc::Sender<String>>) -> Self {
+        let text = Arc::new(Mutex::new(String::new()));
+        let shared = Arc::clone(&text);
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                {
+                    let mut text = shared.lock().expect("capture lock");
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                if let Some(lines) = &lines {
+                    let _ = lines.send(line);
+                }
+            }
+        });
+        Self { text, reader }
+    }
+
+    fn snapshot(&self) -> String {
+        self.text.lock().expect("capture lock").clone()
+    }
+
+    /// Everything, once the process has closed the pipe.
+    fn finish(self) -> String {
+        self.reader.join().expect("pipe reader");
+        Arc::try_unwrap(self.text)
+            .map(|m| m.into_inner().expect("capture lock"))
+            .unwrap_or_else(|shared| shared.lock().expect("capture lock").clone())
+    }
+}
+
+/// How a stopped service ended and what it printed.
+pub struct Stopped {
+    /// The exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// From the stop request to the exit.
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit code {:?} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Starts the service against the repository's `rules/` with a fresh database.
+pub fn spawn_app() -> TestApp {
+    spawn_app_with(AppOptions::default())
+}
+
+/// Starts the service: makes a temporary directory, one token per role with the real
+/// `token create`, then `serve` on a free port, and waits until it is ready.
+pub fn spawn_app_with(options: AppOptions) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let rules_dir = if options.copy_rules {
+        let copy = dir.path().join("rules");
+        copy_dir(&default_rules(), &copy);
+        copy
+    } else {
+        default_rules()
+    };
+    let database = dir.path().join("gk-regler.sqlite3");
+    let mut app = TestApp {
+        rules_dir,
+        database,
+        api: Api::new(String::new()),
+        handlaggare: User {
+            name: "anna.handlaggare",
+            token: String::new(),
+        },
+        handlaggare2: User {
+            name: "bo.handlaggare",
+            token: String::new(),
+        },
+        policy: User {
+            name: "pia.policy",
+            token: String::new(),
+        },
+        analytiker: User {
+            name: "alva.analytiker",
+            token: String::new(),
+        },
+        admin: User {
+            name: "adam.admin",
+            token: String::new(),
+        },
+        env: options.env,
+        server: None,
+        dir,
+    };
+    app.handlaggare.token = app.create_token("handlaggare", app.handlaggare.name);
+    app.handlaggare2.token = app.create_token("handlaggare", app.handlaggare2.name);
+    app.policy.token = app.create_token("policy", app.policy.name);
+    app.analytiker.token = app.create_token("analytiker", app.analytiker.name);
+    app.admin.token = app.create_token("admin", app.admin.name);
+    app.start();
+    app
+}
+
+impl TestApp {
+    /// A `gk-regler` command configured for this app only: no inherited `GK_REGLER_*`,
+    /// run inside the temporary directory, `RUST_LOG=info` unless the test says else.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_gk-regler"));
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("GK_REGLER_") {
+                command.env_remove(name);
+            }
+        }
+        let path = |p: PathBuf| p.into_os_string();
+        command
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("RUST_LOG", "info")
+            .env("GK_REGLER_LISTEN", "127.0.0.1:0")
+            .env("GK_REGLER_RULES", path(self.rules_dir.clone()))
+            .env("GK_REGLER_DATABASE", path(self.database.clone()))
+            .env("GK_REGLER_TOKENS_FILE", path(self.dir.path().join("tokens.yaml")))
+            .env(
+                "GK_REGLER_PSEUDONYM_KEY_FILE",
+                path(self.dir.path().join("pseudonym.key")),
+            )
+            .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
+        command
+    }
+
+    /// `gk-regler token create --role ROLE --name NAME`; returns the printed token.
+    fn create_token(&self, role: &str, name: &str) -> String {
+        let args = ["token", "create", "--role", role, "--name", name];
+        let out = run_command(self.command(&args), &format!("{args:?}"), None);
+        assert_eq!(out.code, 0, "{out}");
+        let token = out.stdout.trim().to_owned();
+        assert!(
+            token.len() > 20 && !token.contains(char::is_whitespace),
+            "stdout should be the token alone: {out}"
+        );
+        token
+    }
+
+    /// Starts `serve`, reads the address it prints and waits for /health/ready.
+    fn start(&mut self) {
+        assert!(self.server.is_none(), "the service is already running");
+        let mut child = self
+            .command(&["serve"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start gk-regler serve");
+        let (lines, printed) = mpsc::channel();
+        let stdout = Captured::start(child.stdout.take().expect("stdout pipe"), Some(lines));
+        let stderr = Captured::start(child.stderr.take().expect("stderr pipe"), None);
+        let server = Server {
+            child,
+            stdout,
+            stderr,
+        };
+        let deadline = Instant::now() + SERVICE_TIMEOUT;
+        const PREFIX: &str = "gk-regler lyssnar på http://";
+        let address = loop {
+            match printed.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(PREFIX) {
+                        break rest
+                            .split_whitespace()
+                            .next()
+                            .expect("an address after the prefix")
+                            .to_owned();
+                    }
+                }
+                Err(_) => {
+                    let stopped = Self::stop(server, Instant::now());
+                    panic!("serve printed no {PREFIX:?} line:\n{stopped}");
+                }
+            }
+        };
+        self.api = Api::new(format!("http://{address}"));
+        self.server = Some(server);
+        loop {
+            let ready = self
+                .api
+                .try_request(reqwest::Method::GET, "/health/ready", &NoToken, Body::None);
+            if ready.is_ok_and(|r| r.status == 200) {
+                break;
+            }
+            if Instant::now() > deadline {
+                let stopped = self.kill();
+                panic!("serve did not become ready:\n{stopped}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kills `server` if it still runs and collects what it printed.
+    fn stop(mut server: Server, asked_at: Instant) -> Stopped {
+        let _ = server.child.kill();
+        let status = server.child.wait().expect("wait for gk-regler serve");
+        Stopped {
+            code: status.code(),
+            elapsed: asked_at.elapsed(),
+            stdout: server.stdout.finish(),
+            stderr: server.stderr.finish(),
+        }
+    }
+
+    fn server(&mut self) -> &mut Server {
+        self.server.as_mut().expect("the service is running")
+    }
+
+    /// Ends the service with SIGKILL (no chance to clean up) and returns its output.
+    pub fn kill(&mut self) -> Stopped {
+        let server = self.server.take().expect("the service is running");
+        Self::stop(server, Instant::now())
+    }
+
+    /// Starts the service again on the same database, key and tokens (a new port).
+    pub fn restart(&mut self) {
+        self.start();
+    }
+
+    /// Sends SIGTERM and waits up to `limit` for the process to exit; a process still
+    /// running then is killed and the test fails.
+    pub fn terminate(&mut self, limit: Duration) -> Stopped {
+        let pid = self.server().child.id().to_string();
+        let asked_at = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {pid}: {status}");
+        let mut server = self.server.take().expect("the service is running");
+        loop {
+            if let Some(status) = server.child.try_wait().expect("wait for gk-regler serve") {
+                return Stopped {
+                    code: status.code(),
+                    elapsed: asked_at.elapsed(),
+                    stdout: server.stdout.finish(),
+                    stderr: server.stderr.finish(),
+                };
+            }
+            if asked_at.elapsed() > limit {
+                let stopped = Self::stop(server, asked_at);
+                panic!("serve did not stop within {limit:?} of SIGTERM:\n{stopped}");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// What the running service has written to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.server
+            .as_ref()
+            .expect("the service is running")
+            .stderr
+            .snapshot()
+    }
+
+    /// What the running service has written to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.server
+            .as_ref()
+            .expect("the service is running")
+            .stdout
+            .snapshot()
+    }
+
+    pub fn get(&self, path: &str, who: &(impl Credentials + ?Sized)) -> Reply {
+        self.api.get(path, who)
+    }
+
+    pub fn post(&self, path: &str, who: &(impl Credentials + ?Sized), body: &Value) -> Reply {
+        self.api.post(path, who, body)
+    }
+
+    pub fn check(&self, who: &(impl Credentials + ?Sized), profile: &Value) -> Reply {
+        self.api.check(who, profile)
+    }
+
+    /// A read-only connection to the service's database.
+    pub fn db(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            &self.database,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open the database read-only")
+    }
+
+    /// The number of rows in `table`.
+    pub fn count(&self, table: &str) -> i64 {
+        self.db()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
+            .unwrap_or_else(|err| panic!("count {table}: {err}"))
+    }
+
+    /// The bytes of the database file and of its write-ahead log, if any.
+    pub fn database_bytes(&self) -> Vec<u8> {
+        let mut bytes = std::fs::read(&self.database).expect("read the database file");
+        let mut wal = self.database.clone().into_os_string();
+        wal.push("-wal");
+        if let Ok(log) = std::fs::read(PathBuf::from(wal)) {
+            bytes.extend(log);
+        }
+        bytes
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(mut server) = self.server.take() {
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+        }
+    }
 }

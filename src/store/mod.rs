@@ -9,6 +9,7 @@
 mod writer;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -22,7 +23,10 @@ use crate::ruleset::RuleSet;
 
 pub use writer::{PurgeCounts, WriterHandle};
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../../db/migrations/0001_init.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../../db/migrations/0001_init.sql")),
+    M::up(include_str!("../../db/migrations/0002_write_probe.sql")),
+];
 
 const READERS: usize = 4;
 
@@ -139,6 +143,9 @@ pub struct NewOutcome {
 #[derive(Clone)]
 pub struct Store {
     jobs: mpsc::Sender<writer::Job>,
+    /// False after a write failed because the database could not take it (disk full,
+    /// read-only); true again after the next successful commit.
+    writable: Arc<AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
 }
@@ -174,10 +181,12 @@ impl Store {
         let readers = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
-        let (jobs, handle) = writer::spawn(conn, max_batch.max(1));
+        let writable = Arc::new(AtomicBool::new(true));
+        let (jobs, handle) = writer::spawn(conn, max_batch.max(1), Arc::clone(&writable));
         Ok((
             Self {
                 jobs,
+                writable,
                 readers: Arc::new(Mutex::new(readers)),
                 path: path.to_path_buf(),
             },
@@ -292,13 +301,19 @@ impl Store {
         .map_err(|e| StoreError::Internal(format!("läsningen avbröts: {e}")))?
     }
 
-    /// Whether the database answers a query (readiness).
+    /// Whether the database answers a query and takes writes (readiness). After a
+    /// failed write, each call tries a tiny write so readiness recovers by itself once
+    /// the cause (a full disk, a read-only file) is gone.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read(|conn| {
             conn.query_row("SELECT count(*) FROM rule_sets", [], |_| Ok(()))?;
             Ok(())
         })
-        .await
+        .await?;
+        if !self.writable.load(Ordering::Relaxed) {
+            self.write(writer::Op::Probe).await?;
+        }
+        Ok(())
     }
 
     pub async fn evaluation(&self, id: i64) -> Result<Option<StoredEvaluation>, StoreError> {

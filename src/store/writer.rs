@@ -1,6 +1,8 @@
 //! The single writer thread: takes queued writes, applies each under its own savepoint
 //! inside one transaction, commits once, then answers every caller (group commit).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -19,6 +21,8 @@ pub(super) enum Op {
     Outcomes(Vec<NewOutcome>, Access),
     Access(Access),
     Purge(String),
+    /// Rewrites the probe row: does the database take writes?
+    Probe,
 }
 
 pub(super) enum Reply {
@@ -57,16 +61,25 @@ impl WriterHandle {
 
 const QUEUE: usize = 4096;
 
-pub(super) fn spawn(conn: Connection, max_batch: usize) -> (mpsc::Sender<Job>, WriterHandle) {
+pub(super) fn spawn(
+    conn: Connection,
+    max_batch: usize,
+    writable: Arc<AtomicBool>,
+) -> (mpsc::Sender<Job>, WriterHandle) {
     let (sender, receiver) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("gk-store-writer".to_owned())
-        .spawn(move || run(conn, receiver, max_batch))
+        .spawn(move || run(conn, receiver, max_batch, &writable))
         .ok();
     (sender, WriterHandle { thread })
 }
 
-fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Job>, max_batch: usize) {
+fn run(
+    mut conn: Connection,
+    mut receiver: mpsc::Receiver<Job>,
+    max_batch: usize,
+    writable: &AtomicBool,
+) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
@@ -76,14 +89,16 @@ fn run(mut conn: Connection, mut receiver: mpsc::Receiver<Job>, max_batch: usize
                 Err(_) => break,
             }
         }
-        commit_batch(&mut conn, &mut batch);
+        let committed = commit_batch(&mut conn, &mut batch);
+        writable.store(committed, Ordering::Relaxed);
     }
     // Every sender is gone: fold the WAL back into the database before closing.
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
     let _ = conn.close();
 }
 
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) {
+/// Commits the batch; false when the database refused the transaction itself.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => {
@@ -91,7 +106,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) {
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(clone_error(&err)));
             }
-            return;
+            return false;
         }
     };
     let mut results = Vec::with_capacity(batch.len());
@@ -99,17 +114,24 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) {
     for job in batch.iter() {
         results.push(apply_in_savepoint(&mut tx, &job.op));
     }
+    // A write that failed for lack of space or permission means the database is not
+    // writable, even if the (then smaller) commit goes through.
+    let all_writable = !results
+        .iter()
+        .any(|r| matches!(r, Err(StoreError::Unavailable(_))));
     match tx.commit() {
         Ok(()) => {
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job.reply.send(result);
             }
+            all_writable
         }
         Err(err) => {
             let err = StoreError::from(err);
             for job in batch.drain(..) {
                 let _ = job.reply.send(Err(clone_error(&err)));
             }
+            false
         }
     }
 }
@@ -205,6 +227,11 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
         }
         Op::Access(access) => {
             log_access(conn, access, &now_rfc3339())?;
+            Ok(Reply::Done)
+        }
+        Op::Probe => {
+            conn.prepare_cached("UPDATE write_probe SET at = ?1 WHERE id = 1")?
+                .execute([now_rfc3339()])?;
             Ok(Reply::Done)
         }
         Op::Purge(cutoff) => {

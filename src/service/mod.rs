@@ -134,19 +134,31 @@ pub async fn serve(
         .await
 }
 
+/// The name of the cookie that carries a signed-in person's token on the web pages.
+pub const TOKEN_COOKIE: &str = "gk_token";
+
+/// The token of a request: `Authorization: Bearer …`, or the web pages' cookie.
+fn request_token(headers: &HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    bearer.or_else(|| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+    })
+}
+
 impl FromRequestParts<SharedState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &SharedState,
-    ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+        let token = request_token(&parts.headers);
         match token.and_then(|t| state.tokens.authenticate(t)) {
             Some(principal) => Ok(principal),
             None => {

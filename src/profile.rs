@@ -587,18 +587,55 @@ impl ProfileError {
                 ),
                 syntax: true,
             },
-            Category::Data => Self {
-                path: if path == "?" { ".".to_owned() } else { path },
-                message: redact_serde_message(&err.to_string()),
-                syntax: false,
-            },
+            Category::Data => {
+                let message = redact_serde_message(&err.to_string());
+                let parent = if path == "?" { ".".to_owned() } else { path };
+                // serde places a missing field at its parent; name the field itself.
+                let path = match missing_field_name(&message) {
+                    Some(field) if parent == "." => field.to_owned(),
+                    Some(field) => format!("{parent}.{field}"),
+                    None => parent,
+                };
+                Self {
+                    path,
+                    message,
+                    syntax: false,
+                }
+            }
         }
     }
 }
 
-/// Parses JSON text into `T`, naming the path of the first offending field. Used for
-/// every JSON input (profiles, outcomes) so their errors read alike.
+/// The field named by serde's "missing field `x`" message.
+fn missing_field_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")?
+        .split('`')
+        .next()
+        .filter(|name| !name.is_empty())
+}
+
+/// serde's derived structs also accept a JSON array of their field values; every input
+/// of this product is an object, so anything else is refused before serde sees it.
+fn not_an_object() -> ProfileError {
+    ProfileError {
+        path: ".".to_owned(),
+        message: "ett JSON-objekt krävs här".to_owned(),
+        syntax: false,
+    }
+}
+
+/// Parses JSON text holding one object into `T`, naming the path of the first offending
+/// field. Used for every JSON input (profiles, outcomes, queries) so their errors read
+/// alike.
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ProfileError> {
+    let first = text.trim_start_matches(['\u{feff}', ' ', '\t', '\n', '\r']);
+    if !first.is_empty() && !first.starts_with('{') {
+        // Let a syntax error stay a syntax error; only well-formed non-objects end here.
+        if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+            return Err(not_an_object());
+        }
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -614,6 +651,9 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Profi
 pub fn from_json_value<T: serde::de::DeserializeOwned>(
     value: serde_json::Value,
 ) -> Result<T, ProfileError> {
+    if !value.is_object() {
+        return Err(not_an_object());
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
         ProfileError::from_serde(err.inner(), path)
@@ -831,7 +871,8 @@ mod schema_file_tests {
     fn checked_in_schema_matches_the_types() {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/profile.schema.json");
         let checked_in = std::fs::read_to_string(path).unwrap_or_default();
-        let generated = serde_json::to_string_pretty(&super::Profile::json_schema()).unwrap_or_default();
+        let generated =
+            serde_json::to_string_pretty(&super::Profile::json_schema()).unwrap_or_default();
         assert!(
             checked_in.trim_end() == generated,
             "src/profile.schema.json is out of date: run `cargo run -- schema > src/profile.schema.json`"

@@ -157,7 +157,10 @@ fn request_token(headers: &HeaderMap) -> Option<&str> {
 impl FromRequestParts<SharedState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
         let token = request_token(&parts.headers);
         match token.and_then(|t| state.tokens.authenticate(t)) {
             Some(principal) => Ok(principal),
@@ -173,7 +176,7 @@ impl FromRequestParts<SharedState> for Principal {
     }
 }
 
-fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+pub(crate) fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
     if principal.has_any(roles) {
         Ok(())
     } else {
@@ -232,7 +235,10 @@ pub struct CheckResponse {
     pub report: EvaluationReport,
 }
 
-fn evaluate(state: &AppState, profile: Profile) -> (Arc<RuleSet>, Arc<Profile>, Evaluation) {
+pub(crate) fn evaluate(
+    state: &AppState,
+    profile: Profile,
+) -> (Arc<RuleSet>, Arc<Profile>, Evaluation) {
     let rules = state.rules.load_full();
     let profile = Arc::new(profile);
     let evaluation = rules.evaluate(&profile);
@@ -240,34 +246,17 @@ fn evaluate(state: &AppState, profile: Profile) -> (Arc<RuleSet>, Arc<Profile>, 
     (rules, profile, evaluation)
 }
 
-/// Check a case and store the evaluation.
-#[utoipa::path(
-    post, path = "/api/v1/checks", tag = "checks",
-    request_body(content = openapi::ProfileBody, content_type = "application/json"),
-    responses(
-        (status = 201, description = "Stored; flags and rule errors", body = CheckResponse),
-        (status = 400, description = "Malformed JSON", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid profile", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable; nothing stored", body = problem::Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
-)]
-async fn create_check(
-    State(state): State<SharedState>,
-    principal: Principal,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
-    require(&principal, &[Role::Handlaggare])?;
-    let text = json_text(&headers, body, state.max_body_bytes)?;
-    let profile = Profile::from_json(&text).map_err(validation)?;
+/// Evaluates a parsed profile with the active rule set and stores the evaluation (case
+/// id pseudonymised, flags, rule errors, access-log entry) in one commit; returns the
+/// stored id and the report once durable. The API and the web pages both check this way.
+pub(crate) async fn check_and_store(
+    state: &AppState,
+    principal: &Principal,
+    profile: Profile,
+) -> Result<(i64, EvaluationReport), ApiError> {
     let case = state.key.pseudonymise(&profile.case_id);
     let profile_json = crate::store::profile_for_storage(&profile, &case)?;
-    let (rules, profile, evaluation) = evaluate(&state, profile);
+    let (rules, profile, evaluation) = evaluate(state, profile);
     let report = EvaluationReport::new(&rules, &profile, &evaluation);
     let new = NewEvaluation {
         case: case.clone(),
@@ -311,6 +300,35 @@ async fn create_check(
         errors = report.errors.len(),
         "check stored"
     );
+    Ok((id, report))
+}
+
+/// Check a case and store the evaluation.
+#[utoipa::path(
+    post, path = "/api/v1/checks", tag = "checks",
+    request_body(content = openapi::ProfileBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Stored; flags and rule errors", body = CheckResponse),
+        (status = 400, description = "Malformed JSON", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid profile", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable; nothing stored", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn create_check(
+    State(state): State<SharedState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    require(&principal, &[Role::Handlaggare])?;
+    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let profile = Profile::from_json(&text).map_err(validation)?;
+    let (id, report) = check_and_store(&state, &principal, profile).await?;
     let mut response = (
         StatusCode::CREATED,
         Json(CheckResponse {
@@ -509,14 +527,28 @@ async fn case_checks(
     require(&principal, &[Role::Handlaggare])?;
     let text = json_text(&headers, body, state.max_body_bytes)?;
     let query: CaseQuery = crate::profile::parse_json(&text).map_err(validation)?;
-    let case = state.key.pseudonymise(&query.case_id);
-    let evaluations: Vec<StoredEvaluationJson> = state
+    let (case, evaluations) = checks_of_case(&state, &principal, &query.case_id).await?;
+    Ok(Json(CaseChecksResponse {
+        case_pseudonym: case.as_str().to_owned(),
+        evaluations: evaluations.into_iter().map(Into::into).collect(),
+    }))
+}
+
+/// The stored evaluations of a case that `principal` may read (oldest first), with the
+/// case's pseudonym; the read is written to the access log. Shared by the API and the
+/// web pages.
+pub(crate) async fn checks_of_case(
+    state: &AppState,
+    principal: &Principal,
+    case_id: &crate::profile::CaseId,
+) -> Result<(crate::pseudonym::Pseudonym, Vec<StoredEvaluation>), ApiError> {
+    let case = state.key.pseudonymise(case_id);
+    let evaluations: Vec<StoredEvaluation> = state
         .store
         .evaluations_of_case(case.clone())
         .await?
         .into_iter()
-        .filter(|e| may_read(&principal, &e.requested_by))
-        .map(Into::into)
+        .filter(|e| may_read(principal, &e.requested_by))
         .collect();
     state
         .store
@@ -528,10 +560,7 @@ async fn case_checks(
             evaluation_id: None,
         })
         .await?;
-    Ok(Json(CaseChecksResponse {
-        case_pseudonym: case.as_str().to_owned(),
-        evaluations,
-    }))
+    Ok((case, evaluations))
 }
 
 /// What recording outcomes did, per outcome in request order.
@@ -753,6 +782,13 @@ async fn reload_rules(
     principal: Principal,
 ) -> Result<Json<ReloadResponse>, ApiError> {
     require(&principal, &[Role::Policy])?;
+    reload_rule_set(&state).await.map(Json)
+}
+
+/// Loads the rules directory again and swaps the new set in: all or nothing; a refused
+/// set leaves the old one active and lists every problem. Shared by the API and the web
+/// pages.
+pub(crate) async fn reload_rule_set(state: &AppState) -> Result<ReloadResponse, ApiError> {
     let _one_reload_at_a_time = state.reload_lock.lock().await;
     let dir = state.rules_dir.clone();
     let loaded = tokio::task::spawn_blocking(move || RuleSet::load(&dir))
@@ -766,11 +802,11 @@ async fn reload_rules(
             state.rules.store(Arc::new(rules));
             state.metrics.record_reload(true);
             tracing::info!(version = %active.version, hash = %active.content_hash, "rules reloaded");
-            Ok(Json(ReloadResponse {
+            Ok(ReloadResponse {
                 changed: previous.content_hash != active.content_hash,
                 previous,
                 active,
-            }))
+            })
         }
         Err(err) => {
             state.metrics.record_reload(false);

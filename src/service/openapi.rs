@@ -144,10 +144,16 @@ mod tests {
         let doc = super::document();
         let text = doc.to_string();
         assert!(!text.contains("#/$defs/"));
-        let refs: Vec<&str> = text.match_indices("#/components/schemas/").map(|(i, _)| &text[i + 21..]).collect();
+        let refs: Vec<&str> = text
+            .match_indices("#/components/schemas/")
+            .map(|(i, _)| &text[i + 21..])
+            .collect();
         for r in refs {
             let name: String = r.chars().take_while(|c| *c != '"').collect();
-            assert!(doc["components"]["schemas"].get(&name).is_some(), "dangling $ref {name}");
+            assert!(
+                doc["components"]["schemas"].get(&name).is_some(),
+                "dangling $ref {name}"
+            );
         }
     }
 }

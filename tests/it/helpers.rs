@@ -324,6 +324,13 @@ impl Credentials for str {
     }
 }
 
+/// A raw token, or `None` for no `Authorization` header.
+impl Credentials for Option<&str> {
+    fn token(&self) -> Option<&str> {
+        *self
+    }
+}
+
 /// No `Authorization` header at all.
 pub struct NoToken;
 
@@ -550,10 +557,6 @@ impl Captured {
         Self { text, reader }
     }
 
-    fn snapshot(&self) -> String {
-        self.text.lock().expect("capture lock").clone()
-    }
-
     /// Everything, once the process has closed the pipe.
     fn finish(self) -> String {
         self.reader.join().expect("pipe reader");
@@ -655,7 +658,10 @@ impl TestApp {
             .env("GK_REGLER_LISTEN", "127.0.0.1:0")
             .env("GK_REGLER_RULES", path(self.rules_dir.clone()))
             .env("GK_REGLER_DATABASE", path(self.database.clone()))
-            .env("GK_REGLER_TOKENS_FILE", path(self.dir.path().join("tokens.yaml")))
+            .env(
+                "GK_REGLER_TOKENS_FILE",
+                path(self.dir.path().join("tokens.yaml")),
+            )
             .env(
                 "GK_REGLER_PSEUDONYM_KEY_FILE",
                 path(self.dir.path().join("pseudonym.key")),
@@ -717,9 +723,9 @@ impl TestApp {
         self.api = Api::new(format!("http://{address}"));
         self.server = Some(server);
         loop {
-            let ready = self
-                .api
-                .try_request(reqwest::Method::GET, "/health/ready", &NoToken, Body::None);
+            let ready =
+                self.api
+                    .try_request(reqwest::Method::GET, "/health/ready", &NoToken, Body::None);
             if ready.is_ok_and(|r| r.status == 200) {
                 break;
             }
@@ -784,24 +790,6 @@ impl TestApp {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-    }
-
-    /// What the running service has written to stderr so far.
-    pub fn stderr(&self) -> String {
-        self.server
-            .as_ref()
-            .expect("the service is running")
-            .stderr
-            .snapshot()
-    }
-
-    /// What the running service has written to stdout so far.
-    pub fn stdout(&self) -> String {
-        self.server
-            .as_ref()
-            .expect("the service is running")
-            .stdout
-            .snapshot()
     }
 
     pub fn get(&self, path: &str, who: &(impl Credentials + ?Sized)) -> Reply {

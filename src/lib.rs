@@ -4,10 +4,12 @@
 //! - [`profile`]: the participant profile of domain.md §3, parsed and validated once.
 //! - [`ruleset`]: loading a rules directory (manifest + Rhai scripts), all or nothing.
 //! - [`engine`]: the sandboxed Rhai engine and evaluation of a rule set on a profile.
+//! - [`audit`]: flags against outcomes (domain.md §6) and what-if replay of rule changes.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod contract;

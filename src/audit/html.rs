@@ -1,0 +1,692 @@
+//! The audit as one self-contained HTML page in plain Swedish (`audit.html`, rendered
+//! with `minijinja`): per rule a bar chart of outcome shares for flagged and unflagged
+//! cases (kvinnor, män, totalt) as inline SVG, the table beneath it in the layout of
+//! SFR 2018:11 ("Diff. (p-värde)", robust standard errors in parentheses), the alert
+//! burden, and a reading guide. No scripts, fonts or images from the network.
+//!
+//! Numbers are formatted here, the Swedish way: decimal comma, a real minus sign,
+//! thin spaces between thousands, "–" for what is not shown.
+
+use minijinja::Environment;
+use minijinja::value::Serde;
+use serde::Serialize;
+
+use super::replay::ReplayReport;
+use super::report::{AuditReport, Comparison, GroupAudit, Measure, RuleAudit, SexGroup};
+
+const TEMPLATE: &str = include_str!("audit.html");
+
+/// Why the page could not be rendered (a bug in the template).
+#[derive(Debug, thiserror::Error)]
+#[error("kunde inte skapa HTML-sidan: {0}")]
+pub struct HtmlError(String);
+
+/// The audit page.
+pub fn render_audit(report: &AuditReport) -> Result<String, HtmlError> {
+    render(page(report, None))
+}
+
+/// The replay page: the rule changes first, then the audit under the candidate rules.
+pub fn render_replay(report: &ReplayReport) -> Result<String, HtmlError> {
+    render(page(&report.audit, Some(replay_view(report))))
+}
+
+fn render(page: Page) -> Result<String, HtmlError> {
+    let mut env = Environment::new();
+    env.add_template("audit.html", TEMPLATE)
+        .map_err(|e| HtmlError(e.to_string()))?;
+    env.get_template("audit.html")
+        .and_then(|t| t.render(Serde(&page)))
+        .map_err(|e| HtmlError(e.to_string()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Swedish number formatting.
+// ---------------------------------------------------------------------------------------
+
+const NOT_SHOWN: &str = "–";
+
+/// `value` with `decimals` decimals, a decimal comma and a real minus sign.
+pub fn number(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    // "-0,0" reads oddly: a value that rounds to zero has no sign.
+    let zero = text
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.');
+    let text = if zero {
+        text.trim_start_matches('-').to_owned()
+    } else {
+        text
+    };
+    text.replace('.', ",").replace('-', "\u{2212}")
+}
+
+/// A count with thin no-break spaces between thousands: 6 388.
+pub fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('\u{202F}');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn share(value: Option<f64>) -> String {
+    value.map_or_else(|| NOT_SHOWN.to_owned(), |v| number(v, 1))
+}
+
+fn p_value(p: f64) -> String {
+    if p < 0.001 {
+        "<0,001".to_owned()
+    } else {
+        number(p, 3)
+    }
+}
+
+/// The report's "Diff. (p-värde)": `−13,0 (0,002)`.
+fn diff_with_p(diff: Option<f64>, p: Option<f64>) -> String {
+    match diff {
+        Some(d) => format!(
+            "{} ({})",
+            number(d, 1),
+            p.map_or_else(|| NOT_SHOWN.to_owned(), p_value)
+        ),
+        None => NOT_SHOWN.to_owned(),
+    }
+}
+
+fn interval(low: Option<f64>, high: Option<f64>, decimals: usize) -> String {
+    match (low, high) {
+        (Some(l), Some(h)) => format!("{} till {}", number(l, decimals), number(h, decimals)),
+        _ => NOT_SHOWN.to_owned(),
+    }
+}
+
+/// Significance stars as in the report: *** p<0,01, ** p<0,05, * p<0,1.
+fn stars(p: Option<f64>) -> &'static str {
+    match p {
+        Some(p) if p < 0.01 => "***",
+        Some(p) if p < 0.05 => "**",
+        Some(p) if p < 0.1 => "*",
+        _ => "",
+    }
+}
+
+fn date_sv(text: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "januari",
+        "februari",
+        "mars",
+        "april",
+        "maj",
+        "juni",
+        "juli",
+        "augusti",
+        "september",
+        "oktober",
+        "november",
+        "december",
+    ];
+    let mut parts = text.split('-');
+    let (Some(y), Some(m), Some(d)) = (parts.next(), parts.next(), parts.next()) else {
+        return text.to_owned();
+    };
+    match (m.parse::<usize>(), d.parse::<u32>()) {
+        (Ok(m @ 1..=12), Ok(d)) => format!("{d} {} {y}", MONTHS[m - 1]),
+        _ => text.to_owned(),
+    }
+}
+
+fn period_text(report: &AuditReport) -> String {
+    match (&report.period.from, &report.period.to) {
+        (None, None) => "alla sparade utfall".to_owned(),
+        (Some(f), None) => format!("utfall från och med {}", date_sv(f)),
+        (None, Some(t)) => format!("utfall till och med {}", date_sv(t)),
+        (Some(f), Some(t)) => format!("utfall {} – {}", date_sv(f), date_sv(t)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The view the template renders.
+// ---------------------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct Page {
+    period: String,
+    generated_on: String,
+    min_cell: usize,
+    rule_sets: Vec<String>,
+    units: Vec<Labelled>,
+    without_check: String,
+    checks_in_period: String,
+    notes: Vec<String>,
+    replay: Option<ReplayView>,
+    rules: Vec<RuleView>,
+}
+
+#[derive(Serialize)]
+struct Labelled {
+    label: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+struct RuleView {
+    id: String,
+    title: String,
+    is_any: bool,
+    chart: Chart,
+    flagged: TableView,
+    resolved: TableView,
+    adjusted: Vec<AdjustedRow>,
+    adjusted_notes: Vec<String>,
+    burden: BurdenView,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct TableView {
+    label_a: &'static str,
+    label_b: &'static str,
+    counts: Vec<CountRow>,
+    rows: Vec<TableRow>,
+}
+
+#[derive(Serialize)]
+struct CountRow {
+    group: &'static str,
+    n_a: String,
+    n_b: String,
+}
+
+#[derive(Serialize)]
+struct TableRow {
+    /// The outcome's name on its first row, empty on the next two.
+    outcome: &'static str,
+    rows: usize,
+    group: &'static str,
+    a: String,
+    b: String,
+    diff: String,
+    ci: String,
+}
+
+#[derive(Serialize)]
+struct AdjustedRow {
+    group: &'static str,
+    estimate: String,
+    se: String,
+    p: String,
+    ci: String,
+    observations: String,
+    r_squared: String,
+}
+
+#[derive(Serialize)]
+struct BurdenView {
+    flagged: String,
+    share_of_checks: String,
+    rule_errors: String,
+    months: Vec<MonthRow>,
+    chart: MonthChart,
+}
+
+#[derive(Serialize)]
+struct MonthRow {
+    month: String,
+    female: String,
+    male: String,
+    all: String,
+    checks: String,
+}
+
+#[derive(Serialize)]
+struct ReplayView {
+    current: String,
+    candidate: String,
+    checks_in_period: String,
+    rows: Vec<ReplayRow>,
+}
+
+#[derive(Serialize)]
+struct ReplayRow {
+    id: String,
+    title: String,
+    current: String,
+    candidate: String,
+    gained: String,
+    lost: String,
+    errors: String,
+}
+
+fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
+    Page {
+        period: period_text(report),
+        generated_on: crate::profile::Date::today().to_string(),
+        min_cell: report.min_cell,
+        rule_sets: report
+            .rule_sets
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} ({}), {} kontroller",
+                    r.name,
+                    r.version,
+                    r.content_hash.get(..12).unwrap_or(&r.content_hash),
+                    count(r.checks)
+                )
+            })
+            .collect(),
+        units: SexGroup::ALL
+            .iter()
+            .map(|&g| Labelled {
+                label: g.swedish(),
+                value: count(report.units.get(g)),
+            })
+            .collect(),
+        without_check: count(report.cases_without_check_before_gk),
+        checks_in_period: count(report.checks_in_period.all),
+        notes: report.notes.clone(),
+        replay,
+        rules: report
+            .rules
+            .iter()
+            .map(|rule| rule_view(report, rule))
+            .collect(),
+    }
+}
+
+fn replay_view(report: &ReplayReport) -> ReplayView {
+    let label = |r: &crate::contract::RuleSetRef| {
+        format!(
+            "{} {} ({})",
+            r.name,
+            r.version,
+            r.content_hash.get(..12).unwrap_or(&r.content_hash)
+        )
+    };
+    ReplayView {
+        current: label(&report.current),
+        candidate: label(&report.candidate),
+        checks_in_period: count(report.checks_in_period),
+        rows: report
+            .rules
+            .iter()
+            .map(|r| ReplayRow {
+                id: r.rule_id.clone(),
+                title: r.title.clone(),
+                current: if r.in_current {
+                    count(r.flagged_current)
+                } else {
+                    "(finns inte)".to_owned()
+                },
+                candidate: if r.in_candidate {
+                    count(r.flagged_candidate)
+                } else {
+                    "(tas bort)".to_owned()
+                },
+                gained: count(r.gained),
+                lost: count(r.lost),
+                errors: format!(
+                    "{} → {}",
+                    count(r.errors_current),
+                    count(r.errors_candidate)
+                ),
+            })
+            .collect(),
+    }
+}
+
+fn group(rule: &RuleAudit, sex: SexGroup) -> Option<&GroupAudit> {
+    rule.groups.iter().find(|g| g.sex == sex)
+}
+
+fn table(
+    rule: &RuleAudit,
+    pick: fn(&GroupAudit) -> &Comparison,
+    label_a: &'static str,
+    label_b: &'static str,
+) -> TableView {
+    let counts = SexGroup::ALL
+        .iter()
+        .filter_map(|&sex| {
+            let comparison = pick(group(rule, sex)?);
+            Some(CountRow {
+                group: sex.swedish(),
+                n_a: count(comparison.n_a),
+                n_b: count(comparison.n_b),
+            })
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for (m, measure) in Measure::ALL.iter().enumerate() {
+        for (i, &sex) in SexGroup::ALL.iter().enumerate() {
+            let Some(outcome) = group(rule, sex).and_then(|g| pick(g).outcomes.get(m)) else {
+                continue;
+            };
+            rows.push(TableRow {
+                outcome: if i == 0 { measure.swedish() } else { "" },
+                rows: SexGroup::ALL.len(),
+                group: sex.swedish(),
+                a: share(outcome.share_a_pct),
+                b: share(outcome.share_b_pct),
+                diff: diff_with_p(outcome.diff_pp, outcome.p_value),
+                ci: interval(outcome.ci_low_pp, outcome.ci_high_pp, 1),
+            });
+        }
+    }
+    TableView {
+        label_a,
+        label_b,
+        counts,
+        rows,
+    }
+}
+
+fn rule_view(report: &AuditReport, rule: &RuleAudit) -> RuleView {
+    let mut adjusted_notes = Vec::new();
+    let adjusted = SexGroup::ALL
+        .iter()
+        .filter_map(|&sex| {
+            let a = &group(rule, sex)?.adjusted;
+            for note in &a.notes {
+                adjusted_notes.push(format!("{}: {note}", sex.swedish()));
+            }
+            Some(AdjustedRow {
+                group: sex.swedish(),
+                estimate: a.coefficient.map_or_else(
+                    || NOT_SHOWN.to_owned(),
+                    |c| format!("{}{}", number(c, 3), stars(a.p_value)),
+                ),
+                se: a
+                    .robust_se
+                    .map_or_else(String::new, |s| format!("({})", number(s, 4))),
+                p: a.p_value.map_or_else(|| NOT_SHOWN.to_owned(), p_value),
+                ci: interval(a.ci_low, a.ci_high, 3),
+                observations: count(a.observations),
+                r_squared: a
+                    .r_squared
+                    .filter(|_| a.coefficient.is_some())
+                    .map_or_else(|| NOT_SHOWN.to_owned(), |r| number(r, 3)),
+            })
+        })
+        .collect();
+    RuleView {
+        id: rule.rule_id.clone(),
+        title: rule.title.clone(),
+        is_any: rule.rule_id == super::ANY_FLAG_ID,
+        chart: chart(rule),
+        flagged: table(
+            rule,
+            |g| &g.flagged_vs_not_flagged,
+            "Flaggade",
+            "Ej flaggade",
+        ),
+        resolved: table(
+            rule,
+            |g| &g.resolved_vs_still_flagged,
+            "Lösta före GK",
+            "Kvarstående",
+        ),
+        adjusted,
+        adjusted_notes,
+        burden: burden(report, rule),
+        notes: rule.notes.clone(),
+    }
+}
+
+fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
+    let checks = report.checks_in_period.all;
+    let flagged = rule.flagged_checks.all;
+    let months: Vec<MonthRow> = rule
+        .flags_per_month
+        .iter()
+        .zip(&report.checks_per_month)
+        .map(|(flags, checks)| MonthRow {
+            month: flags.month.clone(),
+            female: count(flags.count.female),
+            male: count(flags.count.male),
+            all: count(flags.count.all),
+            checks: count(checks.count.all),
+        })
+        .collect();
+    BurdenView {
+        flagged: count(flagged),
+        share_of_checks: if checks > 0 {
+            number(100.0 * flagged as f64 / checks as f64, 1)
+        } else {
+            NOT_SHOWN.to_owned()
+        },
+        rule_errors: count(rule.rule_errors),
+        months,
+        chart: month_chart(rule),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Charts: geometry is computed here; the template only draws it.
+// ---------------------------------------------------------------------------------------
+
+const CHART_WIDTH: f64 = 720.0;
+const CHART_HEIGHT: f64 = 250.0;
+const LEFT: f64 = 44.0;
+const TOP: f64 = 28.0;
+const BOTTOM: f64 = 36.0;
+const BAR: f64 = 24.0;
+const GAP: f64 = 3.0;
+
+#[derive(Serialize)]
+struct Chart {
+    width: f64,
+    height: f64,
+    description: String,
+    ticks: Vec<Tick>,
+    panels: Vec<Text>,
+    categories: Vec<Text>,
+    bars: Vec<Bar>,
+    labels: Vec<Text>,
+    left: f64,
+    right: f64,
+    bottom: f64,
+}
+
+#[derive(Serialize)]
+struct Tick {
+    y: f64,
+    label: String,
+}
+
+#[derive(Serialize)]
+struct Text {
+    x: f64,
+    y: f64,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct Bar {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+    /// `flagged` or `clear`.
+    class: &'static str,
+    title: String,
+}
+
+fn round1(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// Shares of each outcome, flagged against not flagged, one panel per sex group.
+fn chart(rule: &RuleAudit) -> Chart {
+    let plot_height = CHART_HEIGHT - TOP - BOTTOM;
+    let baseline = TOP + plot_height;
+    let panel_width = (CHART_WIDTH - LEFT) / SexGroup::ALL.len() as f64;
+    let cluster_width = panel_width / Measure::ALL.len() as f64;
+    let ticks = (0..=4)
+        .map(|i| {
+            let value = 25.0 * f64::from(i);
+            Tick {
+                y: round1(baseline - plot_height * value / 100.0),
+                label: format!("{value:.0} %"),
+            }
+        })
+        .collect();
+    let mut panels = Vec::new();
+    let mut categories = Vec::new();
+    let mut bars = Vec::new();
+    let mut labels = Vec::new();
+    for (p, &sex) in SexGroup::ALL.iter().enumerate() {
+        let panel_x = LEFT + panel_width * p as f64;
+        panels.push(Text {
+            x: round1(panel_x + panel_width / 2.0),
+            y: TOP - 12.0,
+            text: sex.swedish().to_owned(),
+        });
+        let Some(group) = group(rule, sex) else {
+            continue;
+        };
+        for (m, measure) in Measure::ALL.iter().enumerate() {
+            let center = panel_x + cluster_width * (m as f64 + 0.5);
+            categories.push(Text {
+                x: round1(center),
+                y: baseline + 16.0,
+                text: measure.short_swedish().to_owned(),
+            });
+            let Some(outcome) = group.flagged_vs_not_flagged.outcomes.get(m) else {
+                continue;
+            };
+            let values = [
+                ("flagged", "flaggade", outcome.share_a_pct),
+                ("clear", "ej flaggade", outcome.share_b_pct),
+            ];
+            for (k, (class, name, value)) in values.into_iter().enumerate() {
+                let x = if k == 0 {
+                    center - GAP / 2.0 - BAR
+                } else {
+                    center + GAP / 2.0
+                };
+                let label_x = round1(x + BAR / 2.0);
+                match value {
+                    Some(v) => {
+                        let height = plot_height * v.clamp(0.0, 100.0) / 100.0;
+                        bars.push(Bar {
+                            x: round1(x),
+                            y: round1(baseline - height),
+                            width: BAR,
+                            height: round1(height),
+                            class,
+                            title: format!("{}, {name}: {} %", sex.swedish(), number(v, 1)),
+                        });
+                        labels.push(Text {
+                            x: label_x,
+                            y: round1(baseline - height - 4.0),
+                            text: number(v, 0),
+                        });
+                    }
+                    None => labels.push(Text {
+                        x: label_x,
+                        y: baseline - 4.0,
+                        text: NOT_SHOWN.to_owned(),
+                    }),
+                }
+            }
+        }
+    }
+    Chart {
+        width: CHART_WIDTH,
+        height: CHART_HEIGHT,
+        description: format!(
+            "Andel ärenden per utfall, flaggade mot ej flaggade, för kvinnor, män och totalt: {}",
+            rule.title
+        ),
+        ticks,
+        panels,
+        categories,
+        bars,
+        labels,
+        left: LEFT,
+        right: CHART_WIDTH,
+        bottom: baseline,
+    }
+}
+
+#[derive(Serialize)]
+struct MonthChart {
+    width: f64,
+    height: f64,
+    bars: Vec<Bar>,
+    labels: Vec<Text>,
+    bottom: f64,
+}
+
+/// Flags per month (all), as small columns.
+fn month_chart(rule: &RuleAudit) -> MonthChart {
+    let height = 90.0;
+    let bottom = height - 16.0;
+    let months = &rule.flags_per_month;
+    let most = months.iter().map(|m| m.count.all).max().unwrap_or(0).max(1) as f64;
+    let step = if months.is_empty() {
+        0.0
+    } else {
+        (CHART_WIDTH - LEFT) / months.len() as f64
+    };
+    let width = (step * 0.8).max(1.0);
+    let mut bars = Vec::new();
+    let mut labels = Vec::new();
+    for (i, month) in months.iter().enumerate() {
+        let h = (bottom - 8.0) * month.count.all as f64 / most;
+        let x = LEFT + step * i as f64;
+        bars.push(Bar {
+            x: round1(x),
+            y: round1(bottom - h),
+            width: round1(width),
+            height: round1(h),
+            class: "flagged",
+            title: format!("{}: {} flaggor", month.month, count(month.count.all)),
+        });
+        // Label the first month of each year, and the first month shown.
+        if i == 0 || month.month.ends_with("-01") {
+            labels.push(Text {
+                x: round1(x),
+                y: height - 3.0,
+                text: month.month.clone(),
+            });
+        }
+    }
+    MonthChart {
+        width: CHART_WIDTH,
+        height,
+        bars,
+        labels,
+        bottom,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_the_swedish_way() {
+        assert_eq!(number(-13.04, 1), "\u{2212}13,0");
+        assert_eq!(number(-0.01, 1), "0,0");
+        assert_eq!(number(0.1644, 3), "0,164");
+        assert_eq!(count(6388), "6\u{202F}388");
+        assert_eq!(count(1_234_567), "1\u{202F}234\u{202F}567");
+        assert_eq!(count(999), "999");
+        assert_eq!(p_value(0.0004), "<0,001");
+        assert_eq!(
+            diff_with_p(Some(-13.0), Some(0.0021)),
+            "\u{2212}13,0 (0,002)"
+        );
+        assert_eq!(diff_with_p(None, None), "–");
+        assert_eq!(stars(Some(0.004)), "***");
+        assert_eq!(date_sv("2024-06-30"), "30 juni 2024");
+    }
+}

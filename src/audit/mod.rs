@@ -1,0 +1,213 @@
+//! The flag-versus-outcome audit (domain.md §6) and the what-if replay of rule changes.
+//!
+//! Policy staff ask of each rule: do flagged cases end worse than unflagged ones, and
+//! does resolving a flag before GK go with better outcomes? The audit answers the way
+//! SFR 2018:11 does (tabell 2, 20, 24), for women, men and all.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`data`] | the only I/O: reads stored checks and outcomes from SQLite into [`CaseHistory`]s |
+//! | [`units`] | one unit per case with an outcome in the period: its last check before GK, its resolved flags |
+//! | [`analysis`] | per rule and sex: shares, differences, z-tests, the adjusted model, alert burden |
+//! | [`stats`] | the statistics: two-proportion z-test, OLS with HC1 robust standard errors |
+//! | [`report`] | the result ([`report::AuditReport`]) and its JSON and CSV forms |
+//! | [`html`] | the self-contained HTML page (template `audit.html`) |
+//! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
+//!
+//! Invariants: the audit stores nothing; it never sees a case id (stored profiles carry
+//! the pseudonym); every share or estimate resting on fewer than `min_cell` cases is
+//! suppressed in every output; statistics that cannot be computed are `None`, never NaN.
+
+pub mod analysis;
+pub mod data;
+pub mod html;
+pub mod replay;
+pub mod report;
+pub mod stats;
+pub mod units;
+
+use crate::outcome::Outcome;
+use crate::profile::{Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex, Stage};
+
+/// The default small-cell threshold: fewer cases than this and nothing is shown.
+pub const DEFAULT_MIN_CELL: usize = 5;
+
+/// The id under which "any rule flagged" is reported beside the rules.
+pub const ANY_FLAG_ID: &str = "nagon_flagga";
+
+/// A closed date range; either end may be open. Units are selected by `ended_on`,
+/// alert burden by `checked_on`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Period {
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+}
+
+impl Period {
+    pub fn contains(&self, date: Date) -> bool {
+        self.from.is_none_or(|from| from <= date) && self.to.is_none_or(|to| date <= to)
+    }
+
+    /// Refuses a period that ends before it starts.
+    pub fn new(from: Option<Date>, to: Option<Date>) -> Result<Self, String> {
+        match (from, to) {
+            (Some(from), Some(to)) if to < from => {
+                Err("perioden slutar före den börjar (--to är tidigare än --from)".to_owned())
+            }
+            _ => Ok(Self { from, to }),
+        }
+    }
+}
+
+/// What the audit is asked to do.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    pub period: Period,
+    /// Shares and estimates resting on fewer cases than this are suppressed (≥ 1).
+    pub min_cell: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            period: Period::default(),
+            min_cell: DEFAULT_MIN_CELL,
+        }
+    }
+}
+
+/// A rule as the audit lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleInfo {
+    pub id: String,
+    pub title: String,
+}
+
+impl RuleInfo {
+    /// The rules of a rule set, in manifest order.
+    pub fn of(rules: &crate::ruleset::RuleSet) -> Vec<Self> {
+        rules
+            .rules
+            .iter()
+            .map(|r| Self {
+                id: r.meta.id.to_string(),
+                title: r.meta.title.clone(),
+            })
+            .collect()
+    }
+}
+
+/// What one rule gave at one check.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Status {
+    /// Ran without flagging, or did not apply (disabled, not in force).
+    #[default]
+    Clear,
+    Flagged,
+    /// Failed at run time: whether it would have flagged is not known.
+    Failed,
+}
+
+/// The background variables of the adjusted model (SFR 2018:11 tabell 20's controls),
+/// as given in a check's profile. Personal data: no `Debug`.
+#[derive(Clone, Default)]
+pub struct Covariates {
+    pub sex: Option<Sex>,
+    pub age: Option<u8>,
+    pub diagnosis: Option<DiagnosisGroup>,
+    pub education: Option<Education>,
+    pub marital_status: Option<MaritalStatus>,
+    pub children_0_17: Option<bool>,
+    pub born_abroad: Option<bool>,
+    pub returner_ever: Option<bool>,
+    pub sgi: Option<u32>,
+}
+
+impl Covariates {
+    pub fn of(profile: &Profile) -> Self {
+        let person = &profile.person;
+        Self {
+            sex: person.sex,
+            age: person.age.map(|a| a.years()),
+            diagnosis: profile.main_diagnosis.as_ref().map(|d| d.group()),
+            education: person.education,
+            marital_status: person.marital_status,
+            children_0_17: person.children_0_17,
+            born_abroad: person.born_abroad,
+            returner_ever: person.returner_ever,
+            sgi: person.sgi.map(|s| s.sek_per_year()),
+        }
+    }
+}
+
+/// One stored check, reduced to what the audit needs.
+pub struct CheckRecord {
+    pub stage: Stage,
+    pub checked_on: Date,
+    pub first_meeting_on: Option<Date>,
+    pub covariates: Covariates,
+    /// One status per rule of [`AuditInput::rules`], in that order.
+    pub statuses: Vec<Status>,
+}
+
+impl CheckRecord {
+    pub fn new(profile: &Profile, statuses: Vec<Status>) -> Self {
+        Self {
+            stage: profile.stage,
+            checked_on: profile.checked_on,
+            first_meeting_on: profile.gk.first_meeting_on.value().copied(),
+            covariates: Covariates::of(profile),
+            statuses,
+        }
+    }
+}
+
+/// How a case's participation ended, with the derived outcomes of domain.md §4.
+#[derive(Clone, Copy)]
+pub struct OutcomeRecord {
+    pub ended_on: Date,
+    pub left_insurance: bool,
+    pub work_or_studies: bool,
+    pub worsened_health: bool,
+}
+
+impl OutcomeRecord {
+    pub fn of(outcome: &Outcome) -> Self {
+        Self {
+            ended_on: outcome.ended_on,
+            left_insurance: outcome.outcome == crate::outcome::OutcomeKind::LeftInsurance,
+            work_or_studies: outcome.work_or_studies(),
+            worsened_health: outcome.worsened_health(),
+        }
+    }
+}
+
+/// Every check of one case, oldest first (by `checked_on`, then storage order), and
+/// its outcome if one is recorded.
+pub struct CaseHistory {
+    pub outcome: Option<OutcomeRecord>,
+    pub checks: Vec<CheckRecord>,
+}
+
+/// A rule set that produced stored checks, and how many of the checks read.
+#[derive(Clone, Debug)]
+pub struct RuleSetUse {
+    pub name: String,
+    pub version: String,
+    pub content_hash: String,
+    pub checks: usize,
+}
+
+/// Everything the audit computes from.
+pub struct AuditInput {
+    pub rules: Vec<RuleInfo>,
+    pub rule_sets: Vec<RuleSetUse>,
+    pub cases: Vec<CaseHistory>,
+    /// Stored checks whose profile could not be read back (left out).
+    pub unreadable_checks: usize,
+}
+
+/// Runs the audit on `input`. Pure: no I/O, deterministic.
+pub fn audit(input: &AuditInput, options: &Options) -> report::AuditReport {
+    analysis::run(input, options)
+}

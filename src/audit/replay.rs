@@ -1,0 +1,203 @@
+//! What-if replay: every stored profile evaluated again with the current and with a
+//! candidate rule set, storing nothing. Reports per rule how many checks flag under each
+//! (gained, lost), and the audit as it would read under the candidate rules.
+//!
+//! Rows stream from [`super::data`] in batches; each batch is parsed once and evaluated
+//! by both rule sets on all cores (`rayon`; a [`RuleSet`] is `Sync`).
+
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use rusqlite::Connection;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::data::{Histories, for_each_batch};
+use super::report::{AuditReport, CsvError, CsvRow, write_csv};
+use super::{CheckRecord, Options, RuleInfo, Status};
+use crate::contract::RuleSetRef;
+use crate::engine::{Evaluation, RuleOutcome};
+use crate::profile::Profile;
+use crate::ruleset::RuleSet;
+use crate::store::StoreError;
+
+impl From<&RuleOutcome> for Status {
+    fn from(outcome: &RuleOutcome) -> Self {
+        match outcome {
+            RuleOutcome::Flagged { .. } => Status::Flagged,
+            RuleOutcome::Failed(_) => Status::Failed,
+            RuleOutcome::Clear | RuleOutcome::NotApplicable(_) => Status::Clear,
+        }
+    }
+}
+
+/// How one rule's flags change from the current to the candidate rules, over the checks
+/// made in the period.
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct RuleChange {
+    pub rule_id: String,
+    pub title: String,
+    pub in_current: bool,
+    pub in_candidate: bool,
+    pub flagged_current: usize,
+    pub flagged_candidate: usize,
+    /// Checks flagged by the candidate rules and not by the current ones.
+    pub gained: usize,
+    /// Checks flagged by the current rules and not by the candidate ones.
+    pub lost: usize,
+    pub errors_current: usize,
+    pub errors_candidate: usize,
+}
+
+/// The result of a replay.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ReplayReport {
+    pub current: RuleSetRef,
+    pub candidate: RuleSetRef,
+    /// Stored checks read and evaluated (the period's checks and its cases' checks).
+    pub checks_evaluated: usize,
+    /// Checks made in the period: what `rules` counts.
+    pub checks_in_period: usize,
+    /// Candidate rules in manifest order, then rules only in the current set.
+    pub rules: Vec<RuleChange>,
+    /// The audit with the candidate rules' flags.
+    pub audit: AuditReport,
+}
+
+impl ReplayReport {
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self).map(|text| text + "\n")
+    }
+
+    /// The rule changes (section `replay`), then the audit's rows.
+    pub fn to_csv(&self) -> Result<String, CsvError> {
+        let changes = self.rules.iter().map(|rule| {
+            CsvRow::new("replay")
+                .set("rule_id", &rule.rule_id)
+                .set("current", rule.flagged_current)
+                .set("candidate", rule.flagged_candidate)
+                .set("gained", rule.gained)
+                .set("lost", rule.lost)
+        });
+        write_csv(changes.chain(self.audit.csv_rows()))
+    }
+}
+
+/// For each rule of the union, its position in the current and in the candidate set.
+struct Union {
+    rules: Vec<RuleChange>,
+    current: Vec<Option<usize>>,
+    candidate: Vec<Option<usize>>,
+}
+
+impl Union {
+    fn of(current: &RuleSet, candidate: &RuleSet) -> Self {
+        let position =
+            |set: &RuleSet, id: &str| set.rules.iter().position(|r| r.meta.id.as_str() == id);
+        let mut union = Self {
+            rules: Vec::new(),
+            current: Vec::new(),
+            candidate: Vec::new(),
+        };
+        let ordered = candidate.rules.iter().chain(
+            current
+                .rules
+                .iter()
+                .filter(|r| position(candidate, r.meta.id.as_str()).is_none()),
+        );
+        for rule in ordered {
+            let id = rule.meta.id.as_str();
+            let in_current = position(current, id);
+            let in_candidate = position(candidate, id);
+            union.rules.push(RuleChange {
+                rule_id: id.to_owned(),
+                title: rule.meta.title.clone(),
+                in_current: in_current.is_some(),
+                in_candidate: in_candidate.is_some(),
+                ..RuleChange::default()
+            });
+            union.current.push(in_current);
+            union.candidate.push(in_candidate);
+        }
+        union
+    }
+
+    /// Adds one check's evaluations to the counts.
+    fn count(&mut self, current: &Evaluation, candidate: &Evaluation) {
+        let status = |evaluation: &Evaluation, index: Option<usize>| {
+            index
+                .and_then(|i| evaluation.outcomes.get(i))
+                .map_or(Status::Clear, Status::from)
+        };
+        for (k, change) in self.rules.iter_mut().enumerate() {
+            let before = status(current, self.current[k]);
+            let after = status(candidate, self.candidate[k]);
+            let (was, is) = (before == Status::Flagged, after == Status::Flagged);
+            change.flagged_current += usize::from(was);
+            change.flagged_candidate += usize::from(is);
+            change.gained += usize::from(is && !was);
+            change.lost += usize::from(was && !is);
+            change.errors_current += usize::from(before == Status::Failed);
+            change.errors_candidate += usize::from(after == Status::Failed);
+        }
+    }
+}
+
+/// Replays the stored checks of `options.period`. `progress` is told how many checks
+/// each finished batch held.
+pub fn replay(
+    conn: &Connection,
+    current: &RuleSet,
+    candidate: &RuleSet,
+    options: &Options,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ReplayReport, StoreError> {
+    let mut union = Union::of(current, candidate);
+    let mut histories = Histories::default();
+    let mut evaluated = 0;
+    let mut in_period = 0;
+    for_each_batch(conn, &options.period, |batch| {
+        let results: Vec<Option<(Evaluation, Evaluation, CheckRecord)>> = batch
+            .par_iter()
+            .map(|row| {
+                let profile = Arc::new(Profile::from_json(&row.profile_json).ok()?);
+                let before = current.evaluate(&profile);
+                let after = candidate.evaluate(&profile);
+                let statuses = after.outcomes.iter().map(Status::from).collect();
+                let record = CheckRecord::new(&profile, statuses);
+                Some((before, after, record))
+            })
+            .collect();
+        for (row, result) in batch.iter().zip(results) {
+            let Some((before, after, record)) = result else {
+                histories.skip_unreadable();
+                continue;
+            };
+            evaluated += 1;
+            if options.period.contains(record.checked_on) {
+                in_period += 1;
+                union.count(&before, &after);
+            }
+            histories.push(&row.case, &candidate.content_hash, row.outcome, record);
+        }
+        progress(batch.len() as u64);
+        Ok(())
+    })?;
+    let input = histories.finish(conn, RuleInfo::of(candidate))?;
+    let mut audit = super::audit(&input, options);
+    // The candidate set was never stored: name it from the set itself.
+    audit.rule_sets = vec![super::report::RuleSetJson {
+        name: candidate.name.clone(),
+        version: candidate.version.clone(),
+        content_hash: candidate.content_hash.clone(),
+        checks: evaluated,
+    }];
+    Ok(ReplayReport {
+        current: RuleSetRef::of(current),
+        candidate: RuleSetRef::of(candidate),
+        checks_evaluated: evaluated,
+        checks_in_period: in_period,
+        rules: union.rules,
+        audit,
+    })
+}

@@ -1,0 +1,436 @@
+//! The audit's result, as programs receive it (JSON, CSV) and as [`super::html`]
+//! renders it. Shares are in percent, differences and their intervals in percentage
+//! points (`a − b`), the adjusted estimate in probability units like SFR 2018:11
+//! tabell 20 (0.164 = 16.4 percentage points). `null` (JSON) or an empty cell (CSV)
+//! means suppressed (fewer than `min_cell` cases) or not computable; `notes` say which.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::OutcomeRecord;
+use crate::profile::Sex;
+
+/// Women, men, or everyone (including cases whose sex is not given).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SexGroup {
+    Female,
+    Male,
+    All,
+}
+
+impl SexGroup {
+    pub const ALL: [SexGroup; 3] = [SexGroup::Female, SexGroup::Male, SexGroup::All];
+
+    pub fn includes(self, sex: Option<Sex>) -> bool {
+        match self {
+            Self::Female => sex == Some(Sex::Female),
+            Self::Male => sex == Some(Sex::Male),
+            Self::All => true,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Female => "female",
+            Self::Male => "male",
+            Self::All => "all",
+        }
+    }
+
+    /// As official Swedish follow-up writes it.
+    pub fn swedish(self) -> &'static str {
+        match self {
+            Self::Female => "Kvinnor",
+            Self::Male => "Män",
+            Self::All => "Totalt",
+        }
+    }
+}
+
+/// The outcomes compared (domain.md §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Measure {
+    /// Left the sickness insurance.
+    LeftInsurance,
+    /// Ended in work (with or without support) or regular studies.
+    WorkOrStudies,
+    /// Ended with worsened health.
+    WorsenedHealth,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 3] = [
+        Measure::LeftInsurance,
+        Measure::WorkOrStudies,
+        Measure::WorsenedHealth,
+    ];
+
+    pub fn of(self, outcome: &OutcomeRecord) -> bool {
+        match self {
+            Self::LeftInsurance => outcome.left_insurance,
+            Self::WorkOrStudies => outcome.work_or_studies,
+            Self::WorsenedHealth => outcome.worsened_health,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::LeftInsurance => "left_insurance",
+            Self::WorkOrStudies => "work_or_studies",
+            Self::WorsenedHealth => "worsened_health",
+        }
+    }
+
+    pub fn swedish(self) -> &'static str {
+        match self {
+            Self::LeftInsurance => "Lämnat sjukförsäkringen",
+            Self::WorkOrStudies => "Arbete eller studier",
+            Self::WorsenedHealth => "Försämrad hälsa",
+        }
+    }
+
+    /// Short form for chart labels.
+    pub fn short_swedish(self) -> &'static str {
+        match self {
+            Self::LeftInsurance => "Lämnat",
+            Self::WorkOrStudies => "Arbete/studier",
+            Self::WorsenedHealth => "Sämre hälsa",
+        }
+    }
+}
+
+/// The audit of a period.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct AuditReport {
+    pub period: PeriodJson,
+    /// Shares and estimates resting on fewer cases than this are suppressed.
+    pub min_cell: usize,
+    /// The rule sets that produced the checks read, with how many each.
+    pub rule_sets: Vec<RuleSetJson>,
+    /// Cases in the audit: an outcome in the period and a check before GK.
+    pub units: SexCounts,
+    /// Cases with an outcome in the period but no check before GK (not in the audit).
+    pub cases_without_check_before_gk: usize,
+    /// Stored checks (both stages) made in the period: the alert-burden denominator.
+    pub checks_in_period: SexCounts,
+    /// Checks per month of `checked_on` in the period.
+    pub checks_per_month: Vec<MonthCounts>,
+    pub notes: Vec<String>,
+    /// Each rule, then `nagon_flagga` (any rule flagged) last.
+    pub rules: Vec<RuleAudit>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct PeriodJson {
+    /// First day of the period (by outcome date), or null for no lower bound.
+    pub from: Option<String>,
+    /// Last day of the period, or null for no upper bound.
+    pub to: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RuleSetJson {
+    pub name: String,
+    pub version: String,
+    pub content_hash: String,
+    pub checks: usize,
+}
+
+/// A count for women, men and all (all includes cases whose sex is not given).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct SexCounts {
+    pub female: usize,
+    pub male: usize,
+    pub all: usize,
+}
+
+impl SexCounts {
+    pub fn add(&mut self, sex: Option<Sex>) {
+        self.all += 1;
+        match sex {
+            Some(Sex::Female) => self.female += 1,
+            Some(Sex::Male) => self.male += 1,
+            None => {}
+        }
+    }
+
+    pub fn get(&self, group: SexGroup) -> usize {
+        match group {
+            SexGroup::Female => self.female,
+            SexGroup::Male => self.male,
+            SexGroup::All => self.all,
+        }
+    }
+}
+
+/// A month (`YYYY-MM`) and a count in it.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct MonthCounts {
+    pub month: String,
+    pub count: SexCounts,
+}
+
+/// One rule (or `nagon_flagga`).
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RuleAudit {
+    pub rule_id: String,
+    pub title: String,
+    /// Women, men, all.
+    pub groups: Vec<GroupAudit>,
+    /// Checks in the period on which the rule flagged.
+    pub flagged_checks: SexCounts,
+    /// Per month of `checked_on`; the same months as `checks_per_month`.
+    pub flags_per_month: Vec<MonthCounts>,
+    /// Checks in the period on which the rule failed.
+    pub rule_errors: usize,
+    pub notes: Vec<String>,
+}
+
+/// One rule for one sex group.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct GroupAudit {
+    pub sex: SexGroup,
+    /// Units whose last check before GK had an error in this rule: whether it flagged
+    /// is not known, so they are left out of this rule's comparisons.
+    pub unknown_at_last_check: usize,
+    /// `a` = flagged at the last check before GK, `b` = not flagged.
+    pub flagged_vs_not_flagged: Comparison,
+    /// Among the units flagged at some check before GK: `a` = resolved by the last
+    /// check, `b` = still flagged.
+    pub resolved_vs_still_flagged: Comparison,
+    /// Leaving the insurance on the flag, with controls (linear probability model).
+    pub adjusted: Adjusted,
+}
+
+/// Two groups compared on each outcome.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct Comparison {
+    pub n_a: usize,
+    pub n_b: usize,
+    pub outcomes: Vec<OutcomeComparison>,
+}
+
+/// One outcome in two groups.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct OutcomeComparison {
+    pub outcome: Measure,
+    pub share_a_pct: Option<f64>,
+    pub share_b_pct: Option<f64>,
+    /// `share_a_pct − share_b_pct`.
+    pub diff_pp: Option<f64>,
+    /// 95 % confidence interval of the difference (unpooled standard error).
+    pub ci_low_pp: Option<f64>,
+    pub ci_high_pp: Option<f64>,
+    /// Two-sided two-proportion z-test with pooled standard error.
+    pub p_value: Option<f64>,
+}
+
+/// The flag's coefficient in an OLS of leaving the insurance on the flag and controls,
+/// with HC1 robust standard error (SFR 2018:11 tabell 20).
+#[derive(Clone, Debug, Default, Serialize, ToSchema)]
+pub struct Adjusted {
+    /// Units in the model (those with every control given).
+    pub observations: usize,
+    pub n_flagged: usize,
+    pub n_not_flagged: usize,
+    /// Probability units: 0.164 is 16.4 percentage points.
+    pub coefficient: Option<f64>,
+    pub robust_se: Option<f64>,
+    /// Two-sided t-test on n − k degrees of freedom.
+    pub p_value: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    pub r_squared: Option<f64>,
+    /// The controls in the model (`sex`, `age`, `diagnosis_group`, `education`,
+    /// `marital_status`, `children_0_17`, `born_abroad`, `returner_ever`, `sgi`).
+    pub controls: Vec<&'static str>,
+    pub notes: Vec<String>,
+}
+
+/// Why a CSV could not be written.
+#[derive(Debug, thiserror::Error)]
+#[error("kunde inte skriva CSV: {0}")]
+pub struct CsvError(String);
+
+/// The columns of the audit CSV (and of the replay CSV, which fills the last four).
+pub const CSV_HEADER: [&str; 25] = [
+    "section",
+    "rule_id",
+    "sex",
+    "outcome",
+    "month",
+    "n_a",
+    "n_b",
+    "share_a_pct",
+    "share_b_pct",
+    "diff_pp",
+    "ci_low_pp",
+    "ci_high_pp",
+    "p_value",
+    "coefficient",
+    "robust_se",
+    "coef_ci_low",
+    "coef_ci_high",
+    "r_squared",
+    "observations",
+    "count",
+    "note",
+    "current",
+    "candidate",
+    "gained",
+    "lost",
+];
+
+/// One CSV row under [`CSV_HEADER`]; unset cells are empty.
+#[derive(Default)]
+pub struct CsvRow {
+    cells: [String; 25],
+}
+
+impl CsvRow {
+    pub fn new(section: &str) -> Self {
+        let mut row = Self::default();
+        row.cells[0] = section.to_owned();
+        row
+    }
+
+    /// Sets column `name` (one of [`CSV_HEADER`]).
+    pub fn set(mut self, name: &str, value: impl ToString) -> Self {
+        if let Some(index) = CSV_HEADER.iter().position(|h| *h == name) {
+            self.cells[index] = value.to_string();
+        }
+        self
+    }
+
+    /// Sets column `name` to a number, or leaves it empty for `None`.
+    pub fn num(self, name: &str, value: Option<f64>) -> Self {
+        match value {
+            Some(v) => self.set(name, v),
+            None => self,
+        }
+    }
+}
+
+/// Writes rows under [`CSV_HEADER`].
+pub fn write_csv(rows: impl IntoIterator<Item = CsvRow>) -> Result<String, CsvError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer
+        .write_record(CSV_HEADER)
+        .map_err(|e| CsvError(e.to_string()))?;
+    for row in rows {
+        writer
+            .write_record(&row.cells)
+            .map_err(|e| CsvError(e.to_string()))?;
+    }
+    let bytes = writer.into_inner().map_err(|e| CsvError(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| CsvError(e.to_string()))
+}
+
+impl AuditReport {
+    /// The report as pretty JSON.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self).map(|text| text + "\n")
+    }
+
+    /// The report in long form, one row per rule, sex and outcome (see [`CSV_HEADER`]).
+    pub fn to_csv(&self) -> Result<String, CsvError> {
+        write_csv(self.csv_rows())
+    }
+
+    /// The rows of [`Self::to_csv`].
+    pub fn csv_rows(&self) -> Vec<CsvRow> {
+        let mut rows = Vec::new();
+        for note in &self.notes {
+            rows.push(CsvRow::new("note").set("note", note));
+        }
+        for month in &self.checks_per_month {
+            for group in SexGroup::ALL {
+                rows.push(
+                    CsvRow::new("checks_per_month")
+                        .set("sex", group.as_str())
+                        .set("month", &month.month)
+                        .set("count", month.count.get(group)),
+                );
+            }
+        }
+        for rule in &self.rules {
+            for note in &rule.notes {
+                rows.push(
+                    CsvRow::new("note")
+                        .set("rule_id", &rule.rule_id)
+                        .set("note", note),
+                );
+            }
+            for group in &rule.groups {
+                let sex = group.sex.as_str();
+                for (section, comparison) in [
+                    ("flagged_vs_not_flagged", &group.flagged_vs_not_flagged),
+                    (
+                        "resolved_vs_still_flagged",
+                        &group.resolved_vs_still_flagged,
+                    ),
+                ] {
+                    for outcome in &comparison.outcomes {
+                        rows.push(
+                            CsvRow::new(section)
+                                .set("rule_id", &rule.rule_id)
+                                .set("sex", sex)
+                                .set("outcome", outcome.outcome.as_str())
+                                .set("n_a", comparison.n_a)
+                                .set("n_b", comparison.n_b)
+                                .num("share_a_pct", outcome.share_a_pct)
+                                .num("share_b_pct", outcome.share_b_pct)
+                                .num("diff_pp", outcome.diff_pp)
+                                .num("ci_low_pp", outcome.ci_low_pp)
+                                .num("ci_high_pp", outcome.ci_high_pp)
+                                .num("p_value", outcome.p_value),
+                        );
+                    }
+                }
+                let adjusted = &group.adjusted;
+                rows.push(
+                    CsvRow::new("adjusted")
+                        .set("rule_id", &rule.rule_id)
+                        .set("sex", sex)
+                        .set("outcome", Measure::LeftInsurance.as_str())
+                        .set("n_a", adjusted.n_flagged)
+                        .set("n_b", adjusted.n_not_flagged)
+                        .num("coefficient", adjusted.coefficient)
+                        .num("robust_se", adjusted.robust_se)
+                        .num("p_value", adjusted.p_value)
+                        .num("coef_ci_low", adjusted.ci_low)
+                        .num("coef_ci_high", adjusted.ci_high)
+                        .num("r_squared", adjusted.r_squared)
+                        .set("observations", adjusted.observations),
+                );
+                for note in &adjusted.notes {
+                    rows.push(
+                        CsvRow::new("note")
+                            .set("rule_id", &rule.rule_id)
+                            .set("sex", sex)
+                            .set("note", note),
+                    );
+                }
+            }
+            for month in &rule.flags_per_month {
+                for group in SexGroup::ALL {
+                    rows.push(
+                        CsvRow::new("flags_per_month")
+                            .set("rule_id", &rule.rule_id)
+                            .set("sex", group.as_str())
+                            .set("month", &month.month)
+                            .set("count", month.count.get(group)),
+                    );
+                }
+            }
+            rows.push(
+                CsvRow::new("rule_errors")
+                    .set("rule_id", &rule.rule_id)
+                    .set("count", rule.rule_errors),
+            );
+        }
+        rows
+    }
+}

@@ -211,3 +211,17 @@ pub struct AuditInput {
 pub fn audit(input: &AuditInput, options: &Options) -> report::AuditReport {
     analysis::run(input, options)
 }
+
+/// The audit of what `store` holds for `options.period`, reported against the rules of
+/// `active` (plus any rule found only in stored flags), computed on a reader connection
+/// off the async threads. The CLI, the API and the web pages all audit this way.
+pub async fn of_store(
+    store: &crate::store::Store,
+    active: &crate::ruleset::RuleSet,
+    options: Options,
+) -> Result<report::AuditReport, crate::store::StoreError> {
+    let rules = RuleInfo::of(active);
+    store
+        .read(move |conn| data::stored_audit(conn, rules, &options))
+        .await
+}

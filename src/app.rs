@@ -29,7 +29,7 @@ pub enum AppError {
     Io(#[from] std::io::Error),
 }
 
-fn open_key(config: &Config) -> Result<PseudonymKey, AppError> {
+pub(crate) fn open_key(config: &Config) -> Result<PseudonymKey, AppError> {
     let (key, origin) = PseudonymKey::load_or_create(
         config.pseudonym_secret.as_ref().map(|s| s.expose()),
         &config.pseudonym_key_file,
@@ -44,7 +44,7 @@ fn open_key(config: &Config) -> Result<PseudonymKey, AppError> {
     Ok(key)
 }
 
-fn open_store(config: &Config) -> Result<(Store, crate::store::WriterHandle), AppError> {
+pub(crate) fn open_store(config: &Config) -> Result<(Store, crate::store::WriterHandle), AppError> {
     Ok(Store::open(&config.database, config.max_batch)?)
 }
 

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod config;
 pub mod contract;
 pub mod engine;
+pub mod history;
 pub mod outcome;
 pub mod present;
 pub mod profile;

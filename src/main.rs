@@ -12,6 +12,7 @@ use gk_regler::app::{self, AppError};
 use gk_regler::auth::Role;
 use gk_regler::config::{Config, LogFormat};
 use gk_regler::contract::{EvaluationReport, ProblemJson};
+use gk_regler::history;
 use gk_regler::present;
 use gk_regler::profile::Profile;
 use gk_regler::rule_tests::TestSuite;
@@ -84,6 +85,38 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Läs in en kohort: kontrollera varje profil (JSONL) med reglerna, spara
+    /// kontrollerna och, med --outcomes, utfallen. Allt eller inget.
+    Import {
+        /// Profiler, ett JSON-objekt per rad.
+        profiles: PathBuf,
+        /// Utfall (.jsonl eller .csv) att läsa in efter kontrollerna.
+        #[arg(long)]
+        outcomes: Option<PathBuf>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Uppföljning: jämför flaggor med utfall för en period (kvinnor, män, alla).
+    Audit {
+        #[command(flatten)]
+        period: history::PeriodArgs,
+        #[command(flatten)]
+        output: history::OutputArgs,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Pröva en ny regeluppsättning på sparade kontroller, utan att spara något.
+    Replay {
+        /// Mappen med de regler som ska prövas.
+        #[arg(long)]
+        rules: PathBuf,
+        #[command(flatten)]
+        period: history::PeriodArgs,
+        #[command(flatten)]
+        output: history::OutputArgs,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Radera sparade kontroller som är äldre än en viss tid, med deras flaggor.
     Purge {
         /// Hur gamla, t.ex. 90d, 6mo eller 2y.
@@ -135,6 +168,28 @@ fn main() -> ExitCode {
         }),
         Command::ImportOutcomes { file, config } => with_config(config.as_deref(), |config| {
             runtime(app::import_outcomes(config, &file))
+        }),
+        Command::Import {
+            profiles,
+            outcomes,
+            config,
+        } => with_config(config.as_deref(), |config| {
+            runtime(history::import(config, &profiles, outcomes.as_deref()))
+        }),
+        Command::Audit {
+            period,
+            output,
+            config,
+        } => with_config(config.as_deref(), |config| {
+            runtime(history::audit(config, &period, &output))
+        }),
+        Command::Replay {
+            rules,
+            period,
+            output,
+            config,
+        } => with_config(config.as_deref(), |config| {
+            runtime(history::replay(config, &rules, &period, &output))
         }),
         Command::Purge { older_than, config } => with_config(config.as_deref(), |config| {
             runtime(app::purge(config, &older_than))

@@ -430,6 +430,7 @@ fn adjusted(
             .map(|(_, f)| if *f { 1.0 } else { 0.0 })
             .collect(),
     );
+    owners.push(None);
     let flag_column = columns.len() - 1;
     let x = DMatrix::from_fn(sample.len(), columns.len(), |i, j| columns[j][i]);
     let kept = independent_columns(&x);

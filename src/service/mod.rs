@@ -37,9 +37,7 @@ use crate::outcome::Outcome;
 use crate::profile::{Profile, ProfileError};
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{
-    Access, NewEvaluation, NewOutcome, Store, StoredEvaluation, StoredFlag, StoredRuleError,
-};
+use crate::store::{Access, NewEvaluation, NewOutcome, Store, StoredEvaluation};
 
 use self::metrics::Metrics;
 use self::problem::{ApiError, FieldError};
@@ -92,6 +90,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/checks/{id}", get(get_check))
         .route("/api/v1/cases/checks", post(case_checks))
         .route("/api/v1/outcomes", post(record_outcomes))
+        .route("/api/v1/audit", get(audit_report))
         .route("/api/v1/rules", get(list_rules))
         .route("/api/v1/rules/reload", post(reload_rules))
         .route("/api/v1/openapi.json", get(openapi_document))
@@ -258,34 +257,14 @@ pub(crate) async fn check_and_store(
     let profile_json = crate::store::profile_for_storage(&profile, &case)?;
     let (rules, profile, evaluation) = evaluate(state, profile);
     let report = EvaluationReport::new(&rules, &profile, &evaluation);
-    let new = NewEvaluation {
-        case: case.clone(),
-        stage: profile.stage,
-        checked_on: profile.checked_on,
-        rule_set_hash: rules.content_hash.clone(),
-        requested_by: principal.name.clone(),
+    let new = NewEvaluation::of(
+        &rules,
+        &profile,
+        &report,
+        case.clone(),
         profile_json,
-        flags: report
-            .flags
-            .iter()
-            .map(|f| StoredFlag {
-                rule_id: f.rule_id.clone(),
-                severity: f.severity,
-                message: f.message.clone(),
-            })
-            .collect(),
-        errors: report
-            .errors
-            .iter()
-            .map(|e| StoredRuleError {
-                rule_id: e.rule_id.clone(),
-                kind: e.kind,
-                message: e.message.clone(),
-                line: e.line,
-                column: e.column,
-            })
-            .collect(),
-    };
+        &principal.name,
+    );
     let access = Access {
         actor: principal.name.clone(),
         role: principal.role.as_str(),
@@ -739,6 +718,111 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
             })
             .collect(),
     }
+}
+
+/// The audit's period, threshold and format, as query parameters (no personal data).
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// First day of the period (YYYY-MM-DD), by outcome date.
+    from: Option<String>,
+    /// Last day of the period (YYYY-MM-DD).
+    to: Option<String>,
+    /// `json` (default), `csv` or `html`.
+    format: Option<String>,
+    /// Suppress shares and estimates resting on fewer cases than this (default 5).
+    min_cell: Option<String>,
+}
+
+fn field_error(field: &str, detail: impl Into<String>) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        field: field.to_owned(),
+        detail: detail.into(),
+    }])
+}
+
+impl AuditQuery {
+    fn options(&self) -> Result<crate::audit::Options, ApiError> {
+        let date = |field: &str, value: &Option<String>| {
+            value
+                .as_deref()
+                .map(|v| crate::profile::Date::parse(v).map_err(|e| field_error(field, e)))
+                .transpose()
+        };
+        let min_cell = match self.min_cell.as_deref() {
+            None => crate::audit::DEFAULT_MIN_CELL,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| field_error("min_cell", "ett heltal som är minst 1 krävs"))?,
+        };
+        Ok(crate::audit::Options {
+            period: crate::audit::Period::new(date("from", &self.from)?, date("to", &self.to)?)
+                .map_err(|e| field_error("to", e))?,
+            min_cell,
+        })
+    }
+}
+
+/// The flag-versus-outcome audit of the stored checks for a period (analysts).
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "audit",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The audit report (JSON; or CSV or a self-contained HTML page by `format`)", content(
+            (crate::audit::report::AuditReport = "application/json"),
+            (String = "text/csv"),
+            (String = "text/html"),
+        )),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid period, threshold or format", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn audit_report(
+    State(state): State<SharedState>,
+    principal: Principal,
+    query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    require(&principal, &[Role::Analytiker])?;
+    let axum::extract::Query(query) =
+        query.map_err(|_| ApiError::BadRequest("ogiltiga frågeparametrar".to_owned()))?;
+    let options = query.options()?;
+    let format = query.format.as_deref().unwrap_or("json");
+    if !matches!(format, "json" | "csv" | "html") {
+        return Err(field_error("format", "json, csv eller html"));
+    }
+    let rules = state.rules.load_full();
+    let report = crate::audit::of_store(&state.store, &rules, options).await?;
+    state
+        .store
+        .log_access(Access {
+            actor: principal.name.clone(),
+            role: principal.role.as_str(),
+            action: "audit",
+            case: None,
+            evaluation_id: None,
+        })
+        .await?;
+    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
+    let (content_type, body) = match format {
+        "csv" => (
+            "text/csv; charset=utf-8",
+            report.to_csv().map_err(|e| internal(&e))?,
+        ),
+        "html" => (
+            "text/html; charset=utf-8",
+            crate::audit::html::render_audit(&report).map_err(|e| internal(&e))?,
+        ),
+        _ => (
+            "application/json",
+            report.to_json().map_err(|e| internal(&e))?,
+        ),
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
 }
 
 /// List the active rules and the rule-set version.

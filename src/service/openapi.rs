@@ -60,6 +60,7 @@ impl Modify for BearerAuth {
         super::get_check,
         super::case_checks,
         super::record_outcomes,
+        super::audit_report,
         super::list_rules,
         super::reload_rules,
         super::live,

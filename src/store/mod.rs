@@ -89,6 +89,48 @@ pub struct NewEvaluation {
     pub errors: Vec<StoredRuleError>,
 }
 
+impl NewEvaluation {
+    /// The row to store for `report`, the evaluation of `profile` (whose case id has
+    /// been pseudonymised to `case` and whose stored form is `profile_json`) by `rules`.
+    pub fn of(
+        rules: &RuleSet,
+        profile: &Profile,
+        report: &crate::contract::EvaluationReport,
+        case: Pseudonym,
+        profile_json: String,
+        requested_by: &str,
+    ) -> Self {
+        Self {
+            case,
+            stage: profile.stage,
+            checked_on: profile.checked_on,
+            rule_set_hash: rules.content_hash.clone(),
+            requested_by: requested_by.to_owned(),
+            profile_json,
+            flags: report
+                .flags
+                .iter()
+                .map(|f| StoredFlag {
+                    rule_id: f.rule_id.clone(),
+                    severity: f.severity,
+                    message: f.message.clone(),
+                })
+                .collect(),
+            errors: report
+                .errors
+                .iter()
+                .map(|e| StoredRuleError {
+                    rule_id: e.rule_id.clone(),
+                    kind: e.kind,
+                    message: e.message.clone(),
+                    line: e.line,
+                    column: e.column,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// An entry of the access log.
 #[derive(Clone, Debug)]
 pub struct Access {
@@ -221,6 +263,26 @@ impl Store {
             .await?
         {
             writer::Reply::Id(id) => Ok(id),
+            _ => Err(StoreError::Internal(
+                "oväntat svar från skrivaren".to_owned(),
+            )),
+        }
+    }
+
+    /// Stores many evaluations in one commit, all or nothing, each with an access-log
+    /// entry like `access` (action and actor). An evaluation identical to one already
+    /// stored (same case, stage, date, rule set and profile) is skipped, so importing
+    /// the same file twice stores it once. Returns how many were stored.
+    pub async fn insert_evaluations(
+        &self,
+        evaluations: Vec<NewEvaluation>,
+        access: Access,
+    ) -> Result<usize, StoreError> {
+        match self
+            .write(writer::Op::Evaluations(evaluations, access))
+            .await?
+        {
+            writer::Reply::Count(n) => Ok(n),
             _ => Err(StoreError::Internal(
                 "oväntat svar från skrivaren".to_owned(),
             )),

@@ -12,6 +12,8 @@ use super::{Access, NewEvaluation, NewOutcome, OutcomeChange, StoreError, now_rf
 
 pub(super) enum Op {
     Evaluation(Box<NewEvaluation>, Access),
+    /// A bulk import: stored together, identical rows skipped.
+    Evaluations(Vec<NewEvaluation>, Access),
     RuleSet {
         content_hash: String,
         name: String,
@@ -27,6 +29,7 @@ pub(super) enum Op {
 
 pub(super) enum Reply {
     Id(i64),
+    Count(usize),
     Outcomes(Vec<OutcomeChange>),
     Purged(PurgeCounts),
     Done,
@@ -136,6 +139,48 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
     }
 }
 
+/// Inserts one evaluation with its flags and rule errors; returns its id.
+fn insert_evaluation(
+    conn: &Connection,
+    evaluation: &NewEvaluation,
+    now: &str,
+) -> Result<i64, StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        evaluation.case.as_str(),
+        evaluation.stage.as_str(),
+        evaluation.checked_on.to_string(),
+        now,
+        evaluation.rule_set_hash,
+        evaluation.requested_by,
+        evaluation.profile_json,
+    ])?;
+    let id = conn.last_insert_rowid();
+    let mut insert_flag = conn.prepare_cached(
+        "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for flag in &evaluation.flags {
+        insert_flag.execute(params![id, flag.rule_id, flag.severity, flag.message])?;
+    }
+    let mut insert_error = conn.prepare_cached(
+        "INSERT INTO rule_errors (evaluation_id, rule_id, kind, message, line, col) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?;
+    for error in &evaluation.errors {
+        insert_error.execute(params![
+            id,
+            error.rule_id,
+            error.kind,
+            error.message,
+            error.line.and_then(|l| i64::try_from(l).ok()),
+            error.column.and_then(|c| i64::try_from(c).ok())
+        ])?;
+    }
+    Ok(id)
+}
+
 fn clone_error(err: &StoreError) -> StoreError {
     match err {
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
@@ -156,45 +201,41 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
     match op {
         Op::Evaluation(evaluation, access) => {
             let now = now_rfc3339();
-            conn.prepare_cached(
-                "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?
-            .execute(params![
-                evaluation.case.as_str(),
-                evaluation.stage.as_str(),
-                evaluation.checked_on.to_string(),
-                now,
-                evaluation.rule_set_hash,
-                evaluation.requested_by,
-                evaluation.profile_json,
-            ])?;
-            let id = conn.last_insert_rowid();
-            let mut insert_flag = conn.prepare_cached(
-                "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for flag in &evaluation.flags {
-                insert_flag.execute(params![id, flag.rule_id, flag.severity, flag.message])?;
-            }
-            let mut insert_error = conn.prepare_cached(
-                "INSERT INTO rule_errors (evaluation_id, rule_id, kind, message, line, col) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for error in &evaluation.errors {
-                insert_error.execute(params![
-                    id,
-                    error.rule_id,
-                    error.kind,
-                    error.message,
-                    error.line.and_then(|l| i64::try_from(l).ok()),
-                    error.column.and_then(|c| i64::try_from(c).ok())
-                ])?;
-            }
+            let id = insert_evaluation(conn, evaluation, &now)?;
             let access = Access {
                 evaluation_id: Some(id),
                 ..access.clone()
             };
             log_access(conn, &access, &now)?;
             Ok(Reply::Id(id))
+        }
+        Op::Evaluations(evaluations, access) => {
+            let now = now_rfc3339();
+            let mut exists = conn.prepare_cached(
+                "SELECT 1 FROM evaluations WHERE case_pseudonym = ?1 AND checked_on = ?2
+                 AND stage = ?3 AND rule_set_hash = ?4 AND profile_json = ?5 LIMIT 1",
+            )?;
+            let mut stored = 0;
+            for evaluation in evaluations {
+                if exists.exists(params![
+                    evaluation.case.as_str(),
+                    evaluation.checked_on.to_string(),
+                    evaluation.stage.as_str(),
+                    evaluation.rule_set_hash,
+                    evaluation.profile_json,
+                ])? {
+                    continue;
+                }
+                let id = insert_evaluation(conn, evaluation, &now)?;
+                let access = Access {
+                    case: Some(evaluation.case.clone()),
+                    evaluation_id: Some(id),
+                    ..access.clone()
+                };
+                log_access(conn, &access, &now)?;
+                stored += 1;
+            }
+            Ok(Reply::Count(stored))
         }
         Op::RuleSet {
             content_hash,

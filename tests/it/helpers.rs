@@ -804,6 +804,12 @@ impl TestApp {
         self.api.check(who, profile)
     }
 
+    /// Runs another `gk-regler` command (`import`, `audit`, `replay`, …) against this
+    /// app's database, key and rules.
+    pub fn run_cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_command(self.command(args), &args.join(" "), stdin)
+    }
+
     /// A read-only connection to the service's database.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open_with_flags(

@@ -3,6 +3,7 @@
 //! the shipped rules in `rules/` or throwaway rule sets built in temporary directories;
 //! the service tests start `gk-regler serve` on a free port and talk HTTP to it.
 
+mod audit;
 mod cli;
 mod helpers;
 mod service;

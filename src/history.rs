@@ -1,0 +1,420 @@
+//! Commands over the stored history, for policy staff and analysts at a terminal:
+//! `import` (a cohort of profiles, evaluated and stored, with its outcomes), `audit`
+//! (flags against outcomes, [`crate::audit`]) and `replay` (a candidate rule set
+//! against the stored profiles). Output for people is Swedish; reports go to a file or
+//! standard output in the format asked for.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::app::{AppError, open_key, open_store, read_outcomes_file};
+use crate::audit::{self, Options, Period};
+use crate::auth::{Principal, Role};
+use crate::config::Config;
+use crate::contract::EvaluationReport;
+use crate::profile::{Date, Profile};
+use crate::ruleset::RuleSet;
+use crate::store::{Access, NewEvaluation, Store, profile_for_storage};
+
+/// Who the access log names for checks stored by `gk-regler import`.
+const IMPORT_ACTOR: &str = "cli:import";
+
+/// How many refused lines an import lists before summing up the rest.
+const MAX_LISTED_PROBLEMS: usize = 20;
+
+/// The formats a report can be written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// A self-contained web page with charts.
+    Html,
+    Json,
+    Csv,
+    /// A short table for the terminal (replay only).
+    Text,
+}
+
+/// The period and threshold given on the command line.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PeriodArgs {
+    /// Första dag i perioden (ÅÅÅÅ-MM-DD), efter utfallsdatum.
+    #[arg(long)]
+    pub from: Option<Date>,
+    /// Sista dag i perioden (ÅÅÅÅ-MM-DD).
+    #[arg(long)]
+    pub to: Option<Date>,
+    /// Visa inga andelar eller skattningar som vilar på färre fall än så här.
+    #[arg(long, default_value_t = audit::DEFAULT_MIN_CELL)]
+    pub min_cell: usize,
+}
+
+impl PeriodArgs {
+    fn options(&self) -> Result<Options, AppError> {
+        if self.min_cell == 0 {
+            return Err(AppError::Input("--min-cell måste vara minst 1".to_owned()));
+        }
+        Ok(Options {
+            period: Period::new(self.from, self.to).map_err(AppError::Input)?,
+            min_cell: self.min_cell,
+        })
+    }
+}
+
+/// Where a report goes and in which format.
+#[derive(Clone, Debug, clap::Args)]
+pub struct OutputArgs {
+    /// html, json, csv (eller text för replay). Utan --format: efter filändelsen i
+    /// --out, annars html för audit och text för replay.
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
+    /// Fil att skriva rapporten till; utan --out skrivs den till standard ut.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+impl OutputArgs {
+    fn format(&self, default: ReportFormat) -> ReportFormat {
+        self.format.unwrap_or_else(|| {
+            let extension = self
+                .out
+                .as_deref()
+                .and_then(Path::extension)
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            match extension.as_deref() {
+                Some("html" | "htm") => ReportFormat::Html,
+                Some("json") => ReportFormat::Json,
+                Some("csv") => ReportFormat::Csv,
+                _ => default,
+            }
+        })
+    }
+
+    /// Writes `text` to `--out` (whole or not at all: a temporary file renamed into
+    /// place) or to standard output.
+    fn write(&self, text: &str) -> Result<(), AppError> {
+        match &self.out {
+            Some(path) => {
+                write_atomically(path, text)?;
+                eprintln!("Rapporten skrevs till {}.", path.display());
+                Ok(())
+            }
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                match stdout
+                    .write_all(text.as_bytes())
+                    .and_then(|()| stdout.flush())
+                {
+                    // A reader such as `head` that stops early is not an error.
+                    Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
+                    _ => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), AppError> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
+    if let Err(err) = written {
+        let _ = std::fs::remove_file(&temporary);
+        return Err(AppError::Input(format!("{}: {err}", path.display())));
+    }
+    Ok(())
+}
+
+/// A progress bar on standard error when it is a terminal, hidden otherwise.
+fn progress_bar(total: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(total);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta} kvar)")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// Reads a JSONL file into (line number, text) pairs, skipping blank lines.
+fn read_jsonl(path: &Path) -> Result<Vec<(usize, String)>, AppError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AppError::Input(format!("{}: {e}", path.display())))?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| (index + 1, line.to_owned()))
+        .collect())
+}
+
+/// What an import did.
+#[derive(Clone, Copy, Debug, Default)]
+struct ImportCounts {
+    read: usize,
+    stored: usize,
+    flags: usize,
+    rule_errors: usize,
+}
+
+/// `gk-regler import PROFILES.jsonl [--outcomes FILE]`: evaluates every profile with the
+/// active rules (each rule in force as of the profile's `checked_on`), stores the checks
+/// like the service does, then records the outcomes. Every line is validated before
+/// anything is stored; one bad line and nothing is.
+pub async fn import(
+    config: Config,
+    profiles_path: &Path,
+    outcomes_path: Option<&Path>,
+) -> Result<(), AppError> {
+    let started = Instant::now();
+    let rules = RuleSet::load(&config.rules_dir).map_err(AppError::Rules)?;
+    let lines = read_jsonl(profiles_path)?;
+    let outcomes = outcomes_path.map(read_outcomes_file).transpose()?;
+    let (store, writer) = open_store(&config)?;
+    let key = open_key(&config)?;
+
+    let bar = progress_bar(lines.len() as u64, "Kontrollerar profiler");
+    let results: Vec<Result<NewEvaluation, String>> = lines
+        .par_iter()
+        .map(|(line, text)| {
+            let at = |e: &dyn std::fmt::Display| format!("{}:{line}: {e}", profiles_path.display());
+            let profile = Profile::from_json(text).map_err(|e| at(&e))?;
+            let case = key.pseudonymise(&profile.case_id);
+            let stored_form = profile_for_storage(&profile, &case).map_err(|e| at(&e))?;
+            let profile = Arc::new(profile);
+            let evaluation = rules.evaluate(&profile);
+            let report = EvaluationReport::new(&rules, &profile, &evaluation);
+            bar.inc(1);
+            Ok(NewEvaluation::of(
+                &rules,
+                &profile,
+                &report,
+                case,
+                stored_form,
+                IMPORT_ACTOR,
+            ))
+        })
+        .collect();
+    bar.finish_and_clear();
+    let (evaluations, problems): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    if !problems.is_empty() {
+        for problem in problems
+            .iter()
+            .filter_map(|p| p.as_ref().err())
+            .take(MAX_LISTED_PROBLEMS)
+        {
+            eprintln!("{problem}");
+        }
+        if problems.len() > MAX_LISTED_PROBLEMS {
+            eprintln!("… och {} rader till.", problems.len() - MAX_LISTED_PROBLEMS);
+        }
+        return Err(AppError::Input(format!(
+            "{} av {} profiler kunde inte läsas; inget sparades",
+            problems.len(),
+            lines.len()
+        )));
+    }
+    let evaluations: Vec<NewEvaluation> = evaluations.into_iter().filter_map(Result::ok).collect();
+    let mut counts = ImportCounts {
+        read: evaluations.len(),
+        flags: evaluations.iter().map(|e| e.flags.len()).sum(),
+        rule_errors: evaluations.iter().map(|e| e.errors.len()).sum(),
+        ..ImportCounts::default()
+    };
+
+    store.record_rule_set(&rules).await?;
+    counts.stored = store
+        .insert_evaluations(
+            evaluations,
+            Access {
+                actor: IMPORT_ACTOR.to_owned(),
+                role: Role::Analytiker.as_str(),
+                action: "import",
+                case: None,
+                evaluation_id: None,
+            },
+        )
+        .await?;
+    println!(
+        "Läste {} profiler och sparade {} kontroller med {} ({} flaggor, {} regelfel){}.",
+        counts.read,
+        counts.stored,
+        rules.label(),
+        counts.flags,
+        counts.rule_errors,
+        match counts.read - counts.stored {
+            0 => String::new(),
+            skipped => format!("; {skipped} fanns redan och hoppades över"),
+        }
+    );
+    if let Some(outcomes) = outcomes {
+        let principal = Principal {
+            name: IMPORT_ACTOR.to_owned(),
+            role: Role::Analytiker,
+        };
+        let total = outcomes.len();
+        let changes =
+            crate::service::record_outcome_list(&store, &key, outcomes, &principal).await?;
+        let summary = crate::service::summarise_changes(&changes);
+        println!(
+            "Läste {total} utfall: {} nya, {} ersatta, {} oförändrade.",
+            summary.created, summary.replaced, summary.unchanged
+        );
+    }
+    close(store, writer).await;
+    eprintln!("Klart på {:.1} s.", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Drops the last store handle and waits for the writer to commit and close.
+async fn close(store: Store, writer: crate::store::WriterHandle) {
+    drop(store);
+    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
+}
+
+/// `gk-regler audit`: the flag-versus-outcome audit of the stored history.
+pub async fn audit(
+    config: Config,
+    period: &PeriodArgs,
+    output: &OutputArgs,
+) -> Result<(), AppError> {
+    let started = Instant::now();
+    let options = period.options()?;
+    let format = output.format(ReportFormat::Html);
+    if format == ReportFormat::Text {
+        return Err(AppError::Input(
+            "audit skrivs som html, json eller csv (--format)".to_owned(),
+        ));
+    }
+    let rules = RuleSet::load(&config.rules_dir).map_err(AppError::Rules)?;
+    let (store, writer) = open_store(&config)?;
+    let report = audit::of_store(&store, &rules, options).await?;
+    close(store, writer).await;
+    let text = match format {
+        ReportFormat::Json => report
+            .to_json()
+            .map_err(|e| AppError::Input(e.to_string()))?,
+        ReportFormat::Csv => report
+            .to_csv()
+            .map_err(|e| AppError::Input(e.to_string()))?,
+        ReportFormat::Html | ReportFormat::Text => {
+            audit::html::render_audit(&report).map_err(|e| AppError::Input(e.to_string()))?
+        }
+    };
+    output.write(&text)?;
+    eprintln!(
+        "Uppföljningen omfattar {} fall med utfall; klar på {:.2} s.",
+        report.units.get(audit::report::SexGroup::All),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// `gk-regler replay --rules CANDIDATE`: the stored profiles under the active and the
+/// candidate rules, storing nothing.
+pub async fn replay(
+    config: Config,
+    candidate_dir: &Path,
+    period: &PeriodArgs,
+    output: &OutputArgs,
+) -> Result<(), AppError> {
+    let started = Instant::now();
+    let options = period.options()?;
+    let format = output.format(ReportFormat::Text);
+    let current = RuleSet::load(&config.rules_dir).map_err(AppError::Rules)?;
+    let candidate = RuleSet::load(candidate_dir).map_err(AppError::Rules)?;
+    let (store, writer) = open_store(&config)?;
+    let report = store
+        .read(move |conn| {
+            let total = audit::data::count_checks(conn, &options.period)?;
+            let bar = progress_bar(total, "Prövar reglerna på sparade kontroller");
+            let report =
+                audit::replay::replay(conn, &current, &candidate, &options, &|n| bar.inc(n));
+            bar.finish_and_clear();
+            report
+        })
+        .await?;
+    close(store, writer).await;
+    let text = match format {
+        ReportFormat::Json => report
+            .to_json()
+            .map_err(|e| AppError::Input(e.to_string()))?,
+        ReportFormat::Csv => report
+            .to_csv()
+            .map_err(|e| AppError::Input(e.to_string()))?,
+        ReportFormat::Html => {
+            audit::html::render_replay(&report).map_err(|e| AppError::Input(e.to_string()))?
+        }
+        ReportFormat::Text => replay_table(&report),
+    };
+    output.write(&text)?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "Prövade {} sparade kontroller på {:.2} s ({:.0} kontroller per sekund, båda regeluppsättningarna).",
+        report.checks_evaluated,
+        seconds,
+        report.checks_evaluated as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+/// The replay as a table for the terminal.
+fn replay_table(report: &audit::replay::ReplayReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Nuvarande regler: {} {}\nKandidat:         {} {}\nKontroller i perioden: {}\n",
+        report.current.name,
+        report.current.version,
+        report.candidate.name,
+        report.candidate.version,
+        report.checks_in_period
+    );
+    let width = report
+        .rules
+        .iter()
+        .map(|r| r.rule_id.chars().count())
+        .max()
+        .unwrap_or(5)
+        .max(5);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:>8}  {:>8}  {:>10}  {:>10}  {:>8}",
+        "Regel", "Nu", "Kandidat", "Tillkommer", "Försvinner", "Regelfel"
+    );
+    for rule in &report.rules {
+        let presence = match (rule.in_current, rule.in_candidate) {
+            (true, false) => " (tas bort)",
+            (false, true) => " (ny)",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>8}  {:>8}  {:>10}  {:>10}  {:>8}{presence}",
+            rule.rule_id,
+            rule.flagged_current,
+            rule.flagged_candidate,
+            format!("+{}", rule.gained),
+            format!("−{}", rule.lost),
+            format!("{}→{}", rule.errors_current, rule.errors_candidate),
+        );
+    }
+    out
+}

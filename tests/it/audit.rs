@@ -1,0 +1,331 @@
+//! The audit, the cohort import and the replay as policy staff and analysts meet them:
+//! `gk-regler import`, `audit` and `replay` run as real commands against the database
+//! of a running service, and `GET /api/v1/audit` over HTTP.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, base_profile, copy_dir, set, spawn_app};
+
+/// How many cases [`cohort`] makes.
+const CASES: usize = 40;
+
+/// A small cohort: every third case lacks a documented activity level
+/// (`aktivitetsniva_saknas`), even cases are women, and every flagged case and every
+/// fourth clean one left the insurance. Returns (profiles JSONL, outcomes JSONL).
+fn cohort(sexes: &[&str]) -> (String, String) {
+    let mut profiles = String::new();
+    let mut outcomes = String::new();
+    for i in 0..CASES {
+        let case = format!("KOHORT-{i:03}");
+        let mut profile = base_profile();
+        set(&mut profile, "case_id", json!(case));
+        set(&mut profile, "person.sex", json!(sexes[i % sexes.len()]));
+        // Checked before the first GK meeting, as the audit's unit requires.
+        set(&mut profile, "gk.first_meeting_on", json!("2024-03-20"));
+        let flagged = i % 3 == 0;
+        if flagged {
+            set(&mut profile, "activity_level.documented", json!(false));
+            set(&mut profile, "activity_level.hours_per_week", json!(null));
+        }
+        profiles.push_str(&format!("{profile}\n"));
+        let left = flagged || i % 4 == 0;
+        let outcome = if left {
+            "left_insurance"
+        } else {
+            "returned_to_fk"
+        };
+        let reasons = if left {
+            json!(["work_supported"])
+        } else {
+            json!(["goal_reached"])
+        };
+        outcomes.push_str(&format!(
+            "{}\n",
+            json!({"case_id": case, "ended_on": "2024-06-30", "outcome": outcome, "reasons": reasons})
+        ));
+    }
+    (profiles, outcomes)
+}
+
+/// Writes the cohort into the app's directory and imports it; returns the import's
+/// output.
+fn import(app: &TestApp, sexes: &[&str]) -> crate::helpers::Output {
+    let (profiles, outcomes) = cohort(sexes);
+    let profiles_path = app.dir.path().join("profiles.jsonl");
+    let outcomes_path = app.dir.path().join("outcomes.jsonl");
+    std::fs::write(&profiles_path, profiles).expect("write profiles");
+    std::fs::write(&outcomes_path, outcomes).expect("write outcomes");
+    app.run_cli(
+        &[
+            "import",
+            profiles_path.to_str().expect("utf-8 path"),
+            "--outcomes",
+            outcomes_path.to_str().expect("utf-8 path"),
+        ],
+        None,
+    )
+}
+
+fn audit_json(app: &TestApp, extra: &[&str]) -> Value {
+    let mut args = vec!["audit", "--format", "json"];
+    args.extend_from_slice(extra);
+    let out = app.run_cli(&args, None);
+    assert_eq!(out.code, 0, "{out}");
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("audit JSON: {e}\n{out}"))
+}
+
+fn rule<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == id)
+        .unwrap_or_else(|| panic!("rule {id} not in the report"))
+}
+
+fn group<'a>(rule: &'a Value, sex: &str) -> &'a Value {
+    rule["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["sex"] == sex)
+        .unwrap_or_else(|| panic!("group {sex} missing"))
+}
+
+fn left_insurance(comparison: &Value) -> &Value {
+    comparison["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .find(|o| o["outcome"] == "left_insurance")
+        .expect("left_insurance")
+}
+
+#[test]
+fn import_stores_every_check_once_and_the_audit_counts_them() {
+    let app = spawn_app();
+    let out = import(&app, &["female", "male"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("sparade 40 kontroller"), "{out}");
+    assert!(out.stdout.contains("40 nya"), "{out}");
+    assert_eq!(app.count("evaluations"), CASES as i64);
+    assert_eq!(app.count("outcomes"), CASES as i64);
+    let raw: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM evaluations WHERE case_pseudonym LIKE 'KOHORT%' OR profile_json LIKE '%KOHORT%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("query");
+    assert_eq!(raw, 0, "case ids are stored pseudonymised");
+
+    // Importing the same files again stores nothing new.
+    let again = import(&app, &["female", "male"]);
+    assert_eq!(again.code, 0, "{again}");
+    assert!(again.stdout.contains("sparade 0 kontroller"), "{again}");
+    assert_eq!(app.count("evaluations"), CASES as i64);
+
+    let report = audit_json(&app, &[]);
+    assert_eq!(report["units"]["all"], CASES);
+    assert_eq!(report["units"]["female"], CASES / 2);
+    let activity = rule(&report, "aktivitetsniva_saknas");
+    let all = group(activity, "all");
+    let flagged = (0..CASES).filter(|i| i % 3 == 0).count();
+    assert_eq!(all["flagged_vs_not_flagged"]["n_a"], flagged);
+    assert_eq!(all["flagged_vs_not_flagged"]["n_b"], CASES - flagged);
+    // Every flagged case left; of the clean ones, those with i % 4 == 0.
+    let clean_left = (0..CASES).filter(|i| i % 3 != 0 && i % 4 == 0).count();
+    let shares = left_insurance(&all["flagged_vs_not_flagged"]);
+    assert_eq!(shares["share_a_pct"], 100.0);
+    let expected_b = 100.0 * clean_left as f64 / (CASES - flagged) as f64;
+    assert!((shares["share_b_pct"].as_f64().expect("share") - expected_b).abs() < 1e-9);
+    // A rule that never fired is reported with no flagged cases, not left out.
+    let interpreter = rule(&report, "tolk_ej_bokad");
+    assert_eq!(
+        group(interpreter, "all")["flagged_vs_not_flagged"]["n_a"],
+        0
+    );
+}
+
+#[test]
+fn small_cells_are_suppressed_in_json_csv_and_html() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    // 7 flagged women: under a threshold of 10 their shares are not shown.
+    let report = audit_json(&app, &["--min-cell", "10"]);
+    assert_eq!(report["units"]["all"], CASES);
+    let women = group(rule(&report, "aktivitetsniva_saknas"), "female");
+    let shares = left_insurance(&women["flagged_vs_not_flagged"]);
+    assert!(shares["share_a_pct"].is_null(), "{shares}");
+    assert!(shares["diff_pp"].is_null(), "{shares}");
+    assert!(women["adjusted"]["coefficient"].is_null(), "{women}");
+    let notes = report["notes"].to_string();
+    assert!(notes.contains("färre än 10"), "{notes}");
+
+    let csv = app.run_cli(&["audit", "--format", "csv", "--min-cell", "10"], None);
+    assert_eq!(csv.code, 0, "{csv}");
+    let row = csv
+        .stdout
+        .lines()
+        .find(|l| l.contains("aktivitetsniva_saknas,female,left_insurance"))
+        .unwrap_or_else(|| panic!("no CSV row for flagged women\n{csv}"));
+    assert!(
+        !row.contains("100"),
+        "a suppressed share is blank in CSV: {row}"
+    );
+
+    let out = app.dir.path().join("rapport.html");
+    let html = app.run_cli(
+        &[
+            "audit",
+            "--min-cell",
+            "10",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(html.code, 0, "{html}");
+    let page = std::fs::read_to_string(&out).expect("the report was written");
+    assert!(page.contains("lang=\"sv\""));
+    assert!(
+        page.contains("färre än 10"),
+        "the page says what was suppressed"
+    );
+    assert!(
+        !page.contains("http://") && !page.contains("https://"),
+        "self-contained"
+    );
+}
+
+#[test]
+fn an_empty_period_and_one_sex_only_give_reports_not_errors() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female"]).code, 0);
+    let empty = audit_json(&app, &["--from", "2030-01-01", "--to", "2030-12-31"]);
+    assert_eq!(empty["units"]["all"], 0);
+    assert_eq!(
+        empty["rules"].as_array().map(Vec::len),
+        Some(9),
+        "8 rules and any flag"
+    );
+
+    let women_only = audit_json(&app, &[]);
+    assert_eq!(women_only["units"]["female"], CASES);
+    assert_eq!(women_only["units"]["male"], 0);
+    let men = group(rule(&women_only, "aktivitetsniva_saknas"), "male");
+    assert_eq!(men["flagged_vs_not_flagged"]["n_a"], 0);
+    assert!(men["adjusted"]["coefficient"].is_null());
+
+    let backwards = app.run_cli(
+        &["audit", "--from", "2024-12-31", "--to", "2024-01-01"],
+        None,
+    );
+    assert_eq!(backwards.code, 2, "{backwards}");
+    assert!(backwards.stderr.contains("--to"), "{backwards}");
+}
+
+#[test]
+fn import_refuses_a_bad_line_and_stores_nothing() {
+    let app = spawn_app();
+    let (profiles, _) = cohort(&["female"]);
+    let mut lines: Vec<String> = profiles.lines().map(str::to_owned).collect();
+    let mut bad = base_profile();
+    set(&mut bad, "case_id", json!("DÅLIG-1"));
+    set(&mut bad, "person.age", json!("fyrtio"));
+    lines[4] = bad.to_string();
+    let path = app.dir.path().join("bad.jsonl");
+    std::fs::write(&path, lines.join("\n")).expect("write");
+    let out = app.run_cli(&["import", path.to_str().expect("utf-8")], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("bad.jsonl:5: person.age"), "{out}");
+    assert!(out.stderr.contains("inget sparades"), "{out}");
+    assert!(
+        !out.stderr.contains("fyrtio") && !out.stderr.contains("DÅLIG"),
+        "{out}"
+    );
+    assert_eq!(app.count("evaluations"), 0);
+}
+
+#[test]
+fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    let candidate = app.dir.path().join("kandidat");
+    copy_dir(&app.rules_dir, &candidate);
+    let manifest = candidate.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    // Disable the activity-level rule in the candidate.
+    let disabled = text.replacen(
+        "script: aktivitetsniva_saknas.rhai",
+        "script: aktivitetsniva_saknas.rhai\n    enabled: false",
+        1,
+    );
+    assert_ne!(disabled, text, "the manifest names the script as expected");
+    std::fs::write(&manifest, disabled).expect("write manifest");
+    let before = app.count("evaluations");
+
+    let out = app.run_cli(
+        &[
+            "replay",
+            "--rules",
+            candidate.to_str().expect("utf-8"),
+            "--format",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let report: Value = serde_json::from_str(&out.stdout).expect("replay JSON");
+    let change = report["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == "aktivitetsniva_saknas")
+        .expect("the rule");
+    let flagged = (0..CASES).filter(|i| i % 3 == 0).count();
+    assert_eq!(change["flagged_current"], flagged);
+    assert_eq!(change["flagged_candidate"], 0);
+    assert_eq!(change["lost"], flagged);
+    assert_eq!(change["gained"], 0);
+    assert_eq!(report["checks_evaluated"], CASES);
+    assert_eq!(app.count("evaluations"), before, "a replay stores nothing");
+
+    let table = app.run_cli(
+        &["replay", "--rules", candidate.to_str().expect("utf-8")],
+        None,
+    );
+    assert_eq!(table.code, 0, "{table}");
+    assert!(table.stdout.contains("Försvinner"), "{table}");
+}
+
+#[test]
+fn the_audit_over_http_is_for_analysts_only() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    let reply = app.get("/api/v1/audit", &app.analytiker);
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.json()["units"]["all"], CASES);
+
+    let csv = app.get(
+        "/api/v1/audit?format=csv&from=2024-01-01&to=2024-12-31",
+        &app.admin,
+    );
+    assert_eq!(csv.status, 200, "{csv}");
+    assert!(csv.header("content-type").starts_with("text/csv"), "{csv}");
+    let html = app.get("/api/v1/audit?format=html", &app.analytiker);
+    assert!(
+        html.header("content-type").starts_with("text/html"),
+        "{html}"
+    );
+
+    for who in [&app.handlaggare, &app.policy] {
+        assert_eq!(app.get("/api/v1/audit", who).status, 403);
+    }
+    let bad = app.get("/api/v1/audit?from=2024-13-01", &app.analytiker);
+    assert_eq!(bad.status, 422, "{bad}");
+    assert_eq!(bad.first_error_field(), "from");
+    let bad = app.get("/api/v1/audit?format=pdf", &app.analytiker);
+    assert_eq!(bad.first_error_field(), "format");
+}

@@ -491,8 +491,11 @@ pub struct CaseChecksResponse {
     request_body(content = CaseQuery, content_type = "application/json"),
     responses(
         (status = 200, description = "Evaluations of the case visible to you, oldest first", body = CaseChecksResponse),
+        (status = 400, description = "Malformed JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -667,8 +670,8 @@ pub fn summarise_changes(changes: &[crate::store::OutcomeChange]) -> OutcomesRes
 pub struct RuleJson {
     pub id: String,
     pub title: String,
-    /// `info`/`warning`/`critical`, or per stage.
-    #[schema(value_type = Object)]
+    /// `info`/`warning`/`critical`, or an object of severities per stage.
+    #[schema(value_type = Value)]
     pub severity: serde_json::Value,
     pub grounds: Vec<&'static str>,
     pub rationale: String,
@@ -950,7 +953,7 @@ async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<HealthResp
 
 /// Prometheus metrics (text exposition format).
 #[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Metrics", content_type = "text/plain")))]
+    responses((status = 200, description = "Metrics (OpenMetrics text)", content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 async fn metrics_text(State(state): State<SharedState>) -> Response {
     match state.metrics.render() {
         Ok(text) => (

@@ -503,6 +503,9 @@ pub struct AppOptions {
     pub copy_rules: bool,
     /// Extra environment variables for `serve`, e.g. `("GK_REGLER_MAX_BODY_BYTES", "2000")`.
     pub env: Vec<(&'static str, String)>,
+    /// Keep the database here instead of in the temporary directory (e.g. on a small
+    /// file system a test fills up).
+    pub database: Option<PathBuf>,
 }
 
 /// A running `gk-regler serve`, with everything it owns in a temporary directory. The
@@ -602,7 +605,9 @@ pub fn spawn_app_with(options: AppOptions) -> TestApp {
     } else {
         default_rules()
     };
-    let database = dir.path().join("gk-regler.sqlite3");
+    let database = options
+        .database
+        .unwrap_or_else(|| dir.path().join("gk-regler.sqlite3"));
     let mut app = TestApp {
         rules_dir,
         database,
@@ -751,6 +756,15 @@ impl TestApp {
 
     fn server(&mut self) -> &mut Server {
         self.server.as_mut().expect("the service is running")
+    }
+
+    /// The process id of the running service.
+    pub fn pid(&self) -> u32 {
+        self.server
+            .as_ref()
+            .expect("the service is running")
+            .child
+            .id()
     }
 
     /// Ends the service with SIGKILL (no chance to clean up) and returns its output.

@@ -4,6 +4,8 @@
 //! the service tests start `gk-regler serve` on a free port and talk HTTP to it.
 
 mod audit;
+mod audit_reference;
 mod cli;
 mod helpers;
+mod reliability;
 mod service;

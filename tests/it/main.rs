@@ -5,6 +5,7 @@
 
 mod audit;
 mod audit_reference;
+mod audit_reference;
 mod cli;
 mod helpers;
 mod reliability;

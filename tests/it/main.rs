@@ -5,7 +5,6 @@
 
 mod audit;
 mod audit_reference;
-mod audit_reference;
 mod cli;
 mod helpers;
 mod reliability;

@@ -958,3 +958,130 @@ fn trace_logs_of_a_whole_session_carry_no_personal_data_tokens_or_secret() {
         stopped.stderr.lines().count() + stopped.stdout.lines().count()
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Crash safety, repeated.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn repeated_sigkills_mid_stream_lose_no_acknowledged_write() {
+    const KILLS: usize = 3;
+    const CLIENTS: usize = 4;
+    let mut app = spawn_app_with(AppOptions::default());
+    // The evaluation id of every acknowledged check.
+    let checks: Mutex<Vec<i64>> = Mutex::new(Vec::new());
+    let outcomes = AtomicUsize::new(0);
+    let unexpected: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    for run in 0..KILLS {
+        let before = checks.lock().expect("lock").len();
+        let answered = AtomicUsize::new(0);
+        let gone = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            for client in 0..CLIENTS {
+                let api = app.api.clone();
+                let (officer, analyst) =
+                    (app.handlaggare.token.clone(), app.analytiker.token.clone());
+                let (checks, outcomes, unexpected, answered, gone) =
+                    (&checks, &outcomes, &unexpected, &answered, &gone);
+                scope.spawn(move || {
+                    for i in 0.. {
+                        if gone.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let case = format!("UPPREPAD-{run}-{client}-{i}");
+                        let (path, token, body, created) = if i % 4 == 3 {
+                            let outcome = json!({
+                                "case_id": case, "ended_on": "2024-06-30",
+                                "outcome": "returned_to_fk", "reasons": ["other"],
+                            });
+                            ("/api/v1/outcomes", analyst.as_str(), outcome, 200)
+                        } else {
+                            (
+                                "/api/v1/checks",
+                                officer.as_str(),
+                                flagged_profile(&case),
+                                201,
+                            )
+                        };
+                        let reply = api.try_request(
+                            reqwest::Method::POST,
+                            path,
+                            token,
+                            crate::helpers::Body::Json(&body),
+                        );
+                        match reply {
+                            Ok(reply) if reply.status == created && created == 201 => {
+                                let id = reply.json()["evaluation_id"].as_i64().expect("id");
+                                checks.lock().expect("lock").push(id);
+                            }
+                            Ok(reply) if reply.status == created => {
+                                outcomes.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok(reply) => unexpected.lock().expect("lock").push(reply.to_string()),
+                            Err(_) => break, // killed
+                        }
+                        answered.fetch_add(1, Ordering::SeqCst);
+                    }
+                });
+            }
+            // Kill once a run has had a few dozen answers, clients still sending.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while answered.load(Ordering::SeqCst) < 40 {
+                assert!(Instant::now() < deadline, "run {run} too slow");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            let killed = app.kill();
+            gone.store(true, Ordering::SeqCst);
+            assert_eq!(killed.code, None, "SIGKILL ends the process: {killed}");
+        });
+        let after = checks.lock().expect("lock").len();
+        assert!(after > before, "run {run} acknowledged no check");
+        app.restart();
+    }
+    let unexpected = unexpected.into_inner().expect("lock");
+    assert!(
+        unexpected.is_empty(),
+        "answers other than success: {unexpected:#?}"
+    );
+    let checks = checks.into_inner().expect("lock");
+    let db = app.db();
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity_check");
+    assert_eq!(integrity, "ok");
+    for id in &checks {
+        let rules: Vec<String> = db
+            .prepare("SELECT rule_id FROM flags WHERE evaluation_id = ?1 ORDER BY rule_id")
+            .expect("prepare")
+            .query_map([id], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(
+            rules, FLAGGED_RULES,
+            "acknowledged evaluation {id} after {KILLS} kills"
+        );
+    }
+    let half: i64 = db
+        .query_row(
+            "SELECT count(*) FROM evaluations e
+             WHERE NOT EXISTS (SELECT 1 FROM access_log a WHERE a.evaluation_id = e.id)
+                OR (SELECT count(*) FROM flags f WHERE f.evaluation_id = e.id) != 2",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count half-written");
+    assert_eq!(half, 0, "half-written evaluations");
+    let outcomes = outcomes.load(Ordering::SeqCst);
+    let stored_outcomes: i64 = db
+        .query_row("SELECT count(*) FROM outcomes", [], |r| r.get(0))
+        .expect("count outcomes");
+    assert!(
+        stored_outcomes >= i64::try_from(outcomes).expect("small"),
+        "{outcomes} outcomes acknowledged, {stored_outcomes} stored"
+    );
+    eprintln!(
+        "{KILLS} SIGKILLs: {} checks and {outcomes} outcomes acknowledged, all stored; integrity ok",
+        checks.len()
+    );
+}

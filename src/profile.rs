@@ -294,6 +294,35 @@ impl DiagnosisGroup {
 
 /// Declares a closed set of snake_case names with `as_str` and `ALL`, used both by
 /// serde and by the rule scripts (which see the same names).
+/// A list in which each value may appear once: a repeated entry is refused at the first
+/// repeat, so a list is never longer than its vocabulary, however long the body.
+fn distinct<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + PartialEq,
+{
+    struct Distinct<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de> + PartialEq> serde::de::Visitor<'de> for Distinct<T> {
+        type Value = Vec<T>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of distinct values")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+            let mut list = Vec::new();
+            while let Some(item) = seq.next_element::<T>()? {
+                if list.contains(&item) {
+                    return Err(serde::de::Error::custom(
+                        "samma värde står flera gånger i listan",
+                    ));
+                }
+                list.push(item);
+            }
+            Ok(list)
+        }
+    }
+    deserializer.deserialize_seq(Distinct(std::marker::PhantomData))
+}
+
 macro_rules! name_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -468,7 +497,8 @@ pub struct Profile {
     pub activity_level: ActivityLevel,
     #[serde(default)]
     pub known_needs: KnownNeeds,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "distinct")]
+    #[schemars(with = "Vec<Specialist>", extend("uniqueItems" = true))]
     pub specialists: Vec<Specialist>,
 }
 
@@ -525,7 +555,8 @@ pub struct Gk {
     pub requested_on: Field<Date>,
     #[serde(default, skip_serializing_if = "field_is_absent")]
     pub first_meeting_on: Field<Date>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "distinct")]
+    #[schemars(with = "Vec<ExternalParticipant>", extend("uniqueItems" = true))]
     pub external_participants: Vec<ExternalParticipant>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interpreter_booked: Option<bool>,
@@ -764,6 +795,24 @@ mod tests {
         let err = parse(r#"{"case_id":"A","main_diagnosis":"XYZ-secret"}"#).unwrap_err();
         assert_eq!(err.path, "main_diagnosis");
         assert!(!err.to_string().contains("secret"));
+    }
+
+    #[test]
+    fn repeated_list_entries_are_refused_at_the_list() {
+        let err = parse(r#"{"case_id":"A","specialists":["psychologist","psychologist"]}"#);
+        let err = err.expect_err("a repeated specialist");
+        assert_eq!(err.path, "specialists");
+        assert!(err.message.contains("flera gånger"), "{}", err.message);
+        let many = format!(
+            r#"{{"case_id":"A","gk":{{"external_participants":[{}]}}}}"#,
+            vec![r#""physician""#; 10_000].join(",")
+        );
+        assert_eq!(
+            parse(&many).expect_err("10 000 repeats").path,
+            "gk.external_participants"
+        );
+        let ok = parse(r#"{"case_id":"A","specialists":["audiologist","psychologist"]}"#);
+        assert_eq!(ok.map(|p| p.specialists.len()).ok(), Some(2));
     }
 
     #[test]

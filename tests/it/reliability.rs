@@ -597,6 +597,27 @@ fn rules_that_import_or_eval_are_refused_at_reload_and_the_old_rules_keep_runnin
         assert_eq!(sorted_ids(&reply.json()["flags"]), FLAGGED_RULES);
         std::fs::write(app.rules_dir.join("manifest.yaml"), manifest).expect("restore");
     }
+    // A script outside the rules directory is refused before it is read.
+    let manifest = std::fs::read_to_string(app.rules_dir.join("manifest.yaml")).expect("read");
+    for script in ["/etc/passwd", "../../../../etc/passwd.rhai"] {
+        std::fs::write(
+            app.rules_dir.join("manifest.yaml"),
+            format!(
+                "{manifest}\n  - id: fientlig_sokvag\n    script: {script}\n    title: S\n    severity: warning\n    grounds: policy\n    rationale: r\n    sources:\n      - s\n"
+            ),
+        )
+        .expect("write manifest");
+        let refused = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+        let problem = refused.problem(422);
+        assert!(
+            problem.to_string().contains("fientlig_sokvag"),
+            "{problem:#}"
+        );
+        assert!(
+            !refused.text.contains("root:"),
+            "the refusal shows the file: {refused}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ for _ in $(seq 200); do
 done
 [[ -n "$address" ]] || { echo "the service did not start" >&2; cat "$work/stderr" >&2; exit 1; }
 echo "== schemathesis against http://$address (max $examples examples per operation)"
+cd "$work" # schemathesis keeps its cache in the working directory
 st run "http://$address/api/v1/openapi.json" --url "http://$address" \
     -H "Authorization: Bearer $token" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \

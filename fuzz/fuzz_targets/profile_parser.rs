@@ -20,7 +20,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let again = serde_json::to_string(&profile).map(|json| Profile::from_json(&json));
-    assert!(matches!(again, Ok(Ok(_))), "a parsed profile must round-trip");
+    assert!(
+        matches!(again, Ok(Ok(_))),
+        "a parsed profile must round-trip"
+    );
     if let Some(rules) = RULES.as_ref() {
         let evaluation = rules.evaluate(&Arc::new(profile));
         assert_eq!(evaluation.outcomes.len(), rules.rules.len());

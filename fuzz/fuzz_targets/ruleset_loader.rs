@@ -25,6 +25,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     if let Err(err) = RuleSet::load(&DIR) {
-        assert!(!err.problems.is_empty(), "a refused rule set names its problems");
+        assert!(
+            !err.problems.is_empty(),
+            "a refused rule set names its problems"
+        );
     }
 });

@@ -5,6 +5,7 @@
 //! - [`ruleset`]: loading a rules directory (manifest + Rhai scripts), all or nothing.
 //! - [`engine`]: the sandboxed Rhai engine and evaluation of a rule set on a profile.
 //! - [`audit`]: flags against outcomes (domain.md §6) and what-if replay of rule changes.
+//! - [`service`]: the HTTP API (`gk-regler serve`); [`web`]: the Swedish web pages it also serves.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
@@ -23,3 +24,4 @@ pub mod rule_tests;
 pub mod ruleset;
 pub mod service;
 pub mod store;
+pub mod web;

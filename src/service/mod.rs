@@ -97,6 +97,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_text));
+    let api = api.merge(crate::web::routes());
     api.layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),

@@ -1,0 +1,312 @@
+//! "Uppföljning": the audit of [`crate::audit`] (flags against outcomes, domain.md §6)
+//! for a period the analyst chooses, with its charts, and the same report as JSON and
+//! CSV downloads.
+//!
+//! The report is computed by [`crate::audit::of_store`] and drawn by
+//! [`crate::audit::html::render_audit`], exactly as the CLI does; this page only puts
+//! that page's body inside the site's layout ([`embed`]). The period is not personal
+//! data, so it travels in the URL (`?fran=…&till=…`) and the downloads can link to it.
+//! Every audit is written to the access log: it reads stored profiles.
+
+use std::collections::BTreeMap;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::{AUDIT_PAGE, Layout, SharedState, Viewer, allow, failure, render};
+use crate::audit::report::AuditReport;
+use crate::audit::{Options, Period};
+use crate::auth::Principal;
+use crate::profile::Date;
+use crate::service::problem::ApiError;
+use crate::store::Access;
+
+/// The period as the form sends it (`YYYY-MM-DD`; empty or absent is open).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct PeriodQuery {
+    #[serde(default)]
+    fran: String,
+    #[serde(default)]
+    till: String,
+}
+
+impl PeriodQuery {
+    /// The period, or a Swedish message per form field (`fran`, `till`).
+    fn period(&self) -> Result<Period, BTreeMap<&'static str, String>> {
+        let mut errors = BTreeMap::new();
+        let mut date = |name: &'static str, text: &str| {
+            let text = text.trim();
+            if text.is_empty() {
+                return None;
+            }
+            match Date::parse(text) {
+                Ok(date) => Some(date),
+                Err(_) => {
+                    errors.insert(
+                        name,
+                        "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-01-31.".to_owned(),
+                    );
+                    None
+                }
+            }
+        };
+        let from = date("fran", &self.fran);
+        let to = date("till", &self.till);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Period::new(from, to).map_err(|_| {
+            BTreeMap::from([(
+                "till",
+                "Slutdatumet är före startdatumet. Välj ett senare slutdatum.".to_owned(),
+            )])
+        })
+    }
+
+    /// The query string of this period for links, e.g. `?fran=2024-01-01`.
+    fn query_string(&self) -> String {
+        let mut parts = Vec::new();
+        for (name, value) in [("fran", self.fran.trim()), ("till", self.till.trim())] {
+            // Only well-formed dates reach a link (checked by `period` first).
+            if !value.is_empty() {
+                parts.push(format!("{name}={value}"));
+            }
+        }
+        if parts.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", parts.join("&"))
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct AuditPage {
+    #[serde(flatten)]
+    layout: Layout,
+    from: String,
+    to: String,
+    errors: BTreeMap<&'static str, String>,
+    min_cell: usize,
+    /// The audit's own HTML (its body), already escaped by its template.
+    report: Option<String>,
+    json_href: String,
+    csv_href: String,
+}
+
+/// Computes the audit of `period` for `viewer`, logging the read.
+async fn audit_of(
+    state: &SharedState,
+    viewer: &Principal,
+    period: Period,
+) -> Result<AuditReport, ApiError> {
+    let rules = state.rules.load_full();
+    let options = Options {
+        period,
+        ..Options::default()
+    };
+    let started = std::time::Instant::now();
+    let report = crate::audit::of_store(&state.store, &rules, options).await?;
+    state
+        .store
+        .log_access(Access {
+            actor: viewer.name.clone(),
+            role: viewer.role.as_str(),
+            action: "audit",
+            case: None,
+            evaluation_id: None,
+        })
+        .await?;
+    tracing::info!(
+        units = report.units.all,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "audit computed"
+    );
+    Ok(report)
+}
+
+/// The page: the period form and, for a valid period, the report.
+pub(super) async fn page(
+    State(state): State<SharedState>,
+    Viewer(viewer): Viewer,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Response {
+    if let Err(refused) = allow(&viewer, &AUDIT_PAGE) {
+        return refused;
+    }
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let mut page = AuditPage {
+        layout: Layout::new("Uppföljning", Some(&viewer), AUDIT_PAGE.path),
+        from: query.fran.trim().to_owned(),
+        to: query.till.trim().to_owned(),
+        errors: BTreeMap::new(),
+        min_cell: crate::audit::DEFAULT_MIN_CELL,
+        report: None,
+        json_href: format!("/uppfoljning/rapport.json{}", query.query_string()),
+        csv_href: format!("/uppfoljning/rapport.csv{}", query.query_string()),
+    };
+    let period = match query.period() {
+        Ok(period) => period,
+        Err(errors) => {
+            page.errors = errors;
+            return render(StatusCode::UNPROCESSABLE_ENTITY, "audit.html", &page);
+        }
+    };
+    let report = match audit_of(&state, &viewer, period).await {
+        Ok(report) => report,
+        Err(err) => return failure(&viewer, &err),
+    };
+    let embedded = crate::audit::html::render_audit(&report)
+        .map_err(|e| e.to_string())
+        .and_then(|html| embed(&html).ok_or_else(|| "the audit page has no <body>".to_owned()));
+    match embedded {
+        Ok(html) => {
+            page.report = Some(html);
+            render(StatusCode::OK, "audit.html", &page)
+        }
+        Err(cause) => failure(&viewer, &ApiError::Internal(cause)),
+    }
+}
+
+/// The body of the audit's stand-alone page, made a part of this site's page: its
+/// `<main>` becomes a `<div>` (a page has one `main`), its headings move one level
+/// down (the site page has its own `h1`), and its `<style>` (in `<head>`) is left out:
+/// the site's stylesheet styles the same classes under `.audit-report`.
+fn embed(document: &str) -> Option<String> {
+    let start = document.find("<body>")? + "<body>".len();
+    let end = document.rfind("</body>")?;
+    let body = document.get(start..end)?;
+    let mut body = body
+        .replace("<main>", "<div class=\"audit-main\">")
+        .replace("</main>", "</div>");
+    for level in (1..=5).rev() {
+        body = body
+            .replace(&format!("<h{level}"), &format!("<h{}", level + 1))
+            .replace(&format!("</h{level}>"), &format!("</h{}>", level + 1));
+    }
+    Some(body)
+}
+
+#[derive(Clone, Copy)]
+pub(super) enum Format {
+    Json,
+    Csv,
+}
+
+/// The report as a file to download.
+async fn download(
+    state: SharedState,
+    viewer: Principal,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+    format: Format,
+) -> Response {
+    if let Err(refused) = allow(&viewer, &AUDIT_PAGE) {
+        return refused;
+    }
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let period = match query.period() {
+        Ok(period) => period,
+        Err(errors) => {
+            let message: Vec<String> = errors.into_values().collect();
+            return (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                message.join(" "),
+            )
+                .into_response();
+        }
+    };
+    let report = match audit_of(&state, &viewer, period).await {
+        Ok(report) => report,
+        Err(err) => return failure(&viewer, &err),
+    };
+    let (text, content_type, extension) = match format {
+        Format::Json => (
+            report.to_json().map_err(|e| e.to_string()),
+            "application/json",
+            "json",
+        ),
+        Format::Csv => (
+            report.to_csv().map_err(|e| e.to_string()),
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+    };
+    let text = match text {
+        Ok(text) => text,
+        Err(cause) => return failure(&viewer, &ApiError::Internal(cause)),
+    };
+    let name = match (query.fran.trim(), query.till.trim()) {
+        ("", "") => format!("uppfoljning.{extension}"),
+        (from, "") => format!("uppfoljning-fran-{from}.{extension}"),
+        ("", to) => format!("uppfoljning-till-{to}.{extension}"),
+        (from, to) => format!("uppfoljning-{from}-{to}.{extension}"),
+    };
+    let mut response =
+        (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], text).into_response();
+    // The name holds only validated dates, so it is a valid header value.
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+pub(super) async fn download_json(
+    State(state): State<SharedState>,
+    Viewer(viewer): Viewer,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Response {
+    download(state, viewer, query, Format::Json).await
+}
+
+pub(super) async fn download_csv(
+    State(state): State<SharedState>,
+    Viewer(viewer): Viewer,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Response {
+    download(state, viewer, query, Format::Csv).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_audit_page_fits_into_the_site_page() {
+        let input = crate::audit::AuditInput {
+            rules: vec![crate::audit::RuleInfo {
+                id: "r".into(),
+                title: "Regel".into(),
+            }],
+            rule_sets: Vec::new(),
+            cases: Vec::new(),
+            unreadable_checks: 0,
+        };
+        let report = crate::audit::audit(&input, &Options::default());
+        let html = crate::audit::html::render_audit(&report).expect("renders");
+        let body = embed(&html).expect("has a body");
+        assert!(!body.contains("<main") && !body.contains("<h1") && !body.contains("<style"));
+        assert!(body.contains("<h2>") && body.contains("<svg"), "{body}");
+        assert!(body.contains("class=\"audit-main\""));
+    }
+
+    #[test]
+    fn a_period_is_checked_field_by_field() {
+        let q = |fran: &str, till: &str| PeriodQuery {
+            fran: fran.into(),
+            till: till.into(),
+        };
+        assert!(q("", "").period().is_ok());
+        assert!(q("2024-01-01", "2024-12-31").period().is_ok());
+        let errors = q("2024-13-01", "x").period().expect_err("refused");
+        assert_eq!(errors.keys().copied().collect::<Vec<_>>(), ["fran", "till"]);
+        let errors = q("2024-06-01", "2024-01-01").period().expect_err("refused");
+        assert!(errors.contains_key("till"));
+        assert_eq!(q(" 2024-01-01 ", "").query_string(), "?fran=2024-01-01");
+    }
+}

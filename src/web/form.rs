@@ -1,0 +1,955 @@
+//! The case form of "Kontrollera ärende" and its mapping to and from the profile JSON of
+//! domain.md §3.
+//!
+//! Every profile field is one entry of [`GROUPS`], named by its profile path (the form's
+//! input names are those paths). [`FormInput::to_profile`] turns the posted form into
+//! profile JSON and validates it with the same parser as the API
+//! ([`Profile::from_value`]); a refused field is mapped back to its input by its path, so
+//! the error can be shown beside the field.
+//!
+//! Three states are kept apart where the rules keep them apart (rules/README.md §5):
+//! a yes/no field is "Vet ej" (left out), "Ja" or "Nej"; a date that may be `null` is
+//! "Vet ej" (left out), "Har inte skett" (`null`) or a date.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::profile::Profile;
+
+/// How a field is entered and how it maps to JSON.
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    /// Required free text (the case id).
+    Text,
+    /// An ICD-10 code; empty is left out.
+    Code,
+    /// A date; empty is left out (`checked_on` then defaults to today).
+    Date,
+    /// Left out, `null` (labelled `none`) or a date (labelled `some`).
+    NullableDate {
+        none: &'static str,
+        some: &'static str,
+    },
+    /// Left out, `null` (labelled `none`) or a number (labelled `some`; decimal comma
+    /// accepted).
+    NullableNumber {
+        none: &'static str,
+        some: &'static str,
+    },
+    /// A whole number; spaces are ignored ("380 000"); empty is left out.
+    Integer,
+    /// Vet ej (left out) / Ja / Nej.
+    Bool,
+    /// One of `options`; empty ("Vet ej") is left out unless `required`.
+    Choice {
+        options: &'static [(&'static str, &'static str)],
+        required: bool,
+    },
+    /// Any of `options`; none ticked is an empty list.
+    Multi {
+        options: &'static [(&'static str, &'static str)],
+    },
+}
+
+/// One profile field on the form.
+#[derive(Debug)]
+pub struct FieldSpec {
+    /// The profile path, e.g. `person.age`; also the input's name.
+    pub path: &'static str,
+    pub label: &'static str,
+    /// A short hint under the label.
+    pub hint: Option<&'static str>,
+    pub kind: Kind,
+    /// What to tell the officer when the value is refused.
+    pub error: &'static str,
+}
+
+/// A group of fields as an officer thinks of the case.
+#[derive(Debug)]
+pub struct GroupSpec {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub fields: &'static [FieldSpec],
+}
+
+const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15.";
+const CHOICE_ERROR: &str = "Välj ett av alternativen.";
+const BOOL_ERROR: &str = "Välj Vet ej, Ja eller Nej.";
+
+const STAGES: &[(&str, &str)] = &[("before_gk", "Före GK"), ("gk_closing", "Vid avslut av GK")];
+const BENEFITS: &[(&str, &str)] = &[
+    ("sickness_benefit", "Sjukpenning"),
+    ("activity_compensation", "Aktivitetsersättning"),
+    ("sickness_compensation", "Sjukersättning"),
+    ("other", "Annan ersättning"),
+    ("none", "Ingen ersättning"),
+];
+const SEXES: &[(&str, &str)] = &[("female", "Kvinna"), ("male", "Man")];
+const MARITAL: &[(&str, &str)] = &[
+    ("married", "Gift eller registrerad partner"),
+    ("unmarried", "Ogift"),
+    ("divorced", "Skild"),
+    ("widowed", "Änka eller änkling"),
+    ("unknown", "Okänt civilstånd"),
+];
+const EDUCATION: &[(&str, &str)] = &[
+    ("compulsory_short", "Förgymnasial, kortare än 9 år"),
+    ("compulsory", "Förgymnasial, 9 år"),
+    ("upper_secondary", "Gymnasial"),
+    ("post_secondary_short", "Eftergymnasial, kortare än 3 år"),
+    ("post_secondary_long", "Eftergymnasial, 3 år eller längre"),
+    ("doctoral", "Forskarutbildning"),
+    ("unknown", "Okänd utbildningsnivå"),
+];
+const EXTERNAL: &[(&str, &str)] = &[
+    ("physician", "Läkare"),
+    ("employer", "Arbetsgivare"),
+    ("af_specialist", "Specialist från Arbetsförmedlingen"),
+    ("union", "Facklig företrädare"),
+    ("relative", "Anhörig"),
+    ("other", "Annan"),
+];
+const SPECIALISTS: &[(&str, &str)] = &[
+    (
+        "occupational_therapist",
+        "Arbetsterapeut eller fysioterapeut",
+    ),
+    ("psychologist", "Psykolog"),
+    ("social_worker", "Socialkonsulent"),
+    ("vision_specialist", "Synspecialist"),
+    ("deaf_counsellor", "Dövkonsulent"),
+    ("audiologist", "Audionom"),
+];
+
+const fn bool_field(path: &'static str, label: &'static str) -> FieldSpec {
+    FieldSpec {
+        path,
+        label,
+        hint: None,
+        kind: Kind::Bool,
+        error: BOOL_ERROR,
+    }
+}
+
+const fn nullable_date(
+    path: &'static str,
+    label: &'static str,
+    none: &'static str,
+    some: &'static str,
+) -> FieldSpec {
+    FieldSpec {
+        path,
+        label,
+        hint: None,
+        kind: Kind::NullableDate { none, some },
+        error: DATE_ERROR,
+    }
+}
+
+const fn choice(
+    path: &'static str,
+    label: &'static str,
+    options: &'static [(&'static str, &'static str)],
+) -> FieldSpec {
+    FieldSpec {
+        path,
+        label,
+        hint: None,
+        kind: Kind::Choice {
+            options,
+            required: false,
+        },
+        error: CHOICE_ERROR,
+    }
+}
+
+/// Every field of the profile (domain.md §3), grouped and in form order.
+pub static GROUPS: &[GroupSpec] = &[
+    GroupSpec {
+        id: "arende",
+        title: "Ärende och kontroll",
+        fields: &[
+            FieldSpec {
+                path: "case_id",
+                label: "Ärende-id",
+                hint: Some("Sparas bara som pseudonym. Samma id visar tidigare kontroller."),
+                kind: Kind::Text,
+                error: "Ange ärende-id (högst 128 tecken).",
+            },
+            FieldSpec {
+                path: "stage",
+                label: "Läge",
+                hint: None,
+                kind: Kind::Choice {
+                    options: STAGES,
+                    required: true,
+                },
+                error: CHOICE_ERROR,
+            },
+            FieldSpec {
+                path: "checked_on",
+                label: "Datum för kontrollen",
+                hint: Some("ÅÅÅÅ-MM-DD. Tomt betyder i dag."),
+                kind: Kind::Date,
+                error: DATE_ERROR,
+            },
+        ],
+    },
+    GroupSpec {
+        id: "person",
+        title: "Person",
+        fields: &[
+            choice("person.sex", "Kön", SEXES),
+            FieldSpec {
+                path: "person.age",
+                label: "Ålder",
+                hint: Some("Hela år."),
+                kind: Kind::Integer,
+                error: "Ange åldern i hela år, från 0 till 130.",
+            },
+            bool_field("person.born_abroad", "Utrikesfödd"),
+            choice("person.marital_status", "Civilstånd", MARITAL),
+            bool_field("person.children_0_17", "Hemmavarande barn 0–17 år"),
+            choice("person.education", "Utbildningsnivå", EDUCATION),
+            bool_field("person.returner_ever", "Har tidigare kommit åter till FK"),
+            FieldSpec {
+                path: "person.sgi",
+                label: "Sjukpenninggrundande inkomst (SGI)",
+                hint: Some("Kronor per år."),
+                kind: Kind::Integer,
+                error: "Ange SGI i hela kronor per år, till exempel 380000.",
+            },
+        ],
+    },
+    GroupSpec {
+        id: "sjukfall",
+        title: "Sjukfall",
+        fields: &[
+            choice("benefit", "Ersättning", BENEFITS),
+            FieldSpec {
+                path: "sick_leave_started_on",
+                label: "Sjukfallets start",
+                hint: Some("ÅÅÅÅ-MM-DD."),
+                kind: Kind::Date,
+                error: DATE_ERROR,
+            },
+            FieldSpec {
+                path: "main_diagnosis",
+                label: "Huvuddiagnos (ICD-10)",
+                hint: Some("Till exempel F32.1."),
+                kind: Kind::Code,
+                error: "Ange en ICD-10-kod: en bokstav och två siffror, till exempel F32.1.",
+            },
+        ],
+    },
+    GroupSpec {
+        id: "forberedelser",
+        title: "Förberedelser före GK",
+        fields: &[
+            nullable_date(
+                "preparation.assessed_for_fs_on",
+                "Bedömning att förstärkt samarbete är aktuellt",
+                "Har inte gjorts",
+                "Har gjorts",
+            ),
+            nullable_date(
+                "preparation.consent_received_on",
+                "Samtycke till informationsutbyte",
+                "Har inte kommit in",
+                "Har kommit in",
+            ),
+            nullable_date(
+                "preparation.sassam_on",
+                "SASSAM-kartläggning",
+                "Har inte skett",
+                "Har skett",
+            ),
+            nullable_date(
+                "preparation.reconciliation_meeting_on",
+                "Avstämningsmöte",
+                "Har inte skett",
+                "Har skett",
+            ),
+            nullable_date(
+                "preparation.other_personal_meeting_on",
+                "Annat personligt möte",
+                "Har inte skett",
+                "Har skett",
+            ),
+            bool_field("preparation.phone_contact", "Telefonkontakt"),
+            bool_field("preparation.care_contact", "Kontakt med vården"),
+            bool_field("preparation.employer_contact", "Kontakt med arbetsgivaren"),
+            bool_field(
+                "preparation.in_depth_medical_assessment",
+                "Fördjupad medicinsk utredning (AFU, TMU eller SLU)",
+            ),
+            bool_field(
+                "preparation.insurance_physician_consulted",
+                "Konsultation med försäkringsmedicinsk rådgivare (FMR)",
+            ),
+        ],
+    },
+    GroupSpec {
+        id: "gk",
+        title: "Gemensam kartläggning (GK)",
+        fields: &[
+            nullable_date(
+                "gk.requested_on",
+                "Begäran om GK",
+                "Inte skickad",
+                "Skickad",
+            ),
+            nullable_date(
+                "gk.first_meeting_on",
+                "Första GK-mötet (planerat eller hållet)",
+                "Inget möte bokat",
+                "Bokat eller hållet",
+            ),
+            FieldSpec {
+                path: "gk.external_participants",
+                label: "Externa deltagare i GK",
+                hint: Some("Kryssa i alla som deltar."),
+                kind: Kind::Multi { options: EXTERNAL },
+                error: CHOICE_ERROR,
+            },
+            bool_field("gk.interpreter_booked", "Tolk bokad till GK"),
+        ],
+    },
+    GroupSpec {
+        id: "aktivitetsniva",
+        title: "Aktivitetsnivå",
+        fields: &[
+            bool_field(
+                "activity_level.documented",
+                "Aktivitetsnivån är dokumenterad",
+            ),
+            FieldSpec {
+                path: "activity_level.hours_per_week",
+                label: "Bedömd aktivitetsnivå, timmar per vecka",
+                hint: Some("Till exempel 10 eller 12,5."),
+                kind: Kind::NullableNumber {
+                    none: "Inte bedömd",
+                    some: "Bedömd",
+                },
+                error: "Ange timmar per vecka som ett tal från 0 till 168, till exempel 12,5.",
+            },
+        ],
+    },
+    GroupSpec {
+        id: "behov",
+        title: "Kända behov",
+        fields: &[
+            bool_field(
+                "known_needs.social_or_family_problems",
+                "Sociala problem eller svår familjesituation",
+            ),
+            bool_field("known_needs.hearing_impairment", "Hörselnedsättning"),
+            bool_field("known_needs.vision_impairment", "Synnedsättning"),
+            bool_field("known_needs.interpreter_needed", "Behov av tolk"),
+        ],
+    },
+    GroupSpec {
+        id: "specialister",
+        title: "Specialister",
+        fields: &[FieldSpec {
+            path: "specialists",
+            label: "Specialister från Arbetsförmedlingen som deltar eller är planerade",
+            hint: Some("Kryssa i alla som deltar eller är planerade."),
+            kind: Kind::Multi {
+                options: SPECIALISTS,
+            },
+            error: CHOICE_ERROR,
+        }],
+    },
+];
+
+/// Every field, in form order.
+pub fn fields() -> impl Iterator<Item = &'static FieldSpec> {
+    GROUPS.iter().flat_map(|g| g.fields.iter())
+}
+
+/// The field a parser error path belongs to: `specialists[0]` belongs to `specialists`.
+fn field_of_path(path: &str) -> Option<&'static FieldSpec> {
+    let base = path.split('[').next().unwrap_or(path);
+    fields().find(|f| f.path == base)
+}
+
+/// The radio value for "Vet ej".
+pub const STATE_UNKNOWN: &str = "unknown";
+/// The radio value for "Har inte skett" (`null`).
+pub const STATE_NONE: &str = "none";
+/// The radio value for "a date / a number".
+pub const STATE_VALUE: &str = "value";
+
+/// The name of the three-way choice that goes with a nullable field.
+pub fn state_name(path: &str) -> String {
+    format!("state:{path}")
+}
+
+/// What the officer entered, by field path. Unknown names are ignored.
+#[derive(Clone, Debug, Default)]
+pub struct FormInput {
+    values: BTreeMap<&'static str, Entered>,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Entered {
+    text: String,
+    /// For nullable fields: `unknown`, `none` or `value`.
+    state: String,
+    /// For lists: the ticked values.
+    ticked: Vec<String>,
+}
+
+/// A field the officer must correct.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldProblem {
+    /// The profile path; empty for a problem with the form as a whole.
+    pub path: String,
+    pub message: String,
+}
+
+impl FormInput {
+    /// A fresh form: the check made today, before GK, everything else not known.
+    pub fn new_for(today: &str) -> Self {
+        let mut input = Self::default();
+        input.set_text("checked_on", today);
+        input.set_text("stage", "before_gk");
+        input
+    }
+
+    /// The form as posted (`application/x-www-form-urlencoded` pairs).
+    pub fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let mut input = Self::default();
+        for (name, value) in pairs {
+            if let Some(path) = name.strip_prefix("state:") {
+                if let Some(field) = fields().find(|f| f.path == path) {
+                    input.values.entry(field.path).or_default().state = value.clone();
+                }
+            } else if let Some(field) = fields().find(|f| f.path == name) {
+                let entered = input.values.entry(field.path).or_default();
+                if matches!(field.kind, Kind::Multi { .. }) {
+                    entered.ticked.push(value.clone());
+                } else {
+                    entered.text = value.clone();
+                }
+            }
+        }
+        input
+    }
+
+    fn set_text(&mut self, path: &str, text: &str) {
+        if let Some(field) = fields().find(|f| f.path == path) {
+            self.values.entry(field.path).or_default().text = text.to_owned();
+        }
+    }
+
+    fn entered(&self, path: &str) -> Option<&Entered> {
+        self.values.get(path)
+    }
+
+    /// The profile JSON the form describes and the problems found before parsing
+    /// (contradictions between a three-way choice and its value).
+    fn to_json(&self) -> (Value, Vec<FieldProblem>) {
+        let mut root = Map::new();
+        let mut problems = Vec::new();
+        let empty = Entered::default();
+        for field in fields() {
+            let entered = self.entered(field.path).unwrap_or(&empty);
+            let text = entered.text.trim();
+            let value = match field.kind {
+                Kind::Text => Some(Value::from(text)),
+                Kind::Code | Kind::Date => (!text.is_empty()).then(|| Value::from(text)),
+                Kind::Choice { .. } => (!text.is_empty()).then(|| Value::from(text)),
+                Kind::Integer => {
+                    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+                    if digits.is_empty() {
+                        None
+                    } else {
+                        // Not a number: pass the text on, so the parser refuses it by path.
+                        Some(
+                            digits
+                                .parse::<i64>()
+                                .map_or(Value::from(digits), Value::from),
+                        )
+                    }
+                }
+                Kind::Bool => match text {
+                    "" => None,
+                    "true" => Some(Value::Bool(true)),
+                    "false" => Some(Value::Bool(false)),
+                    other => Some(Value::from(other)),
+                },
+                Kind::Multi { .. } => Some(Value::Array(
+                    entered
+                        .ticked
+                        .iter()
+                        .map(|t| Value::from(t.as_str()))
+                        .collect(),
+                )),
+                Kind::NullableDate { none, .. } | Kind::NullableNumber { none, .. } => {
+                    let number = matches!(field.kind, Kind::NullableNumber { .. });
+                    match (entered.state.as_str(), text.is_empty()) {
+                        (STATE_NONE, true) => Some(Value::Null),
+                        (STATE_NONE, false) => {
+                            problems.push(FieldProblem {
+                                path: field.path.to_owned(),
+                                message: format!(
+                                    "Du har valt \u{201d}{none}\u{201d} men också fyllt i {}. Välj det ena.",
+                                    if number { "ett antal" } else { "ett datum" }
+                                ),
+                            });
+                            None
+                        }
+                        (STATE_VALUE, true) => {
+                            problems.push(FieldProblem {
+                                path: field.path.to_owned(),
+                                message: if number {
+                                    "Fyll i antalet timmar, eller välj Vet ej.".to_owned()
+                                } else {
+                                    "Fyll i datumet, eller välj Vet ej.".to_owned()
+                                },
+                            });
+                            None
+                        }
+                        // "Vet ej" (or nothing chosen) with nothing entered: left out.
+                        (_, true) => None,
+                        // A value entered: it counts, whichever choice was left as it was.
+                        (_, false) if number => {
+                            let decimal = text.replace(',', ".");
+                            Some(
+                                decimal
+                                    .parse::<f64>()
+                                    .ok()
+                                    .filter(|h| h.is_finite())
+                                    .and_then(serde_json::Number::from_f64)
+                                    .map_or(Value::from(text), Value::Number),
+                            )
+                        }
+                        (_, false) => Some(Value::from(text)),
+                    }
+                }
+            };
+            if let Some(value) = value {
+                insert_path(&mut root, field.path, value);
+            }
+        }
+        (Value::Object(root), problems)
+    }
+
+    /// The profile, validated by the API's parser, or every field to correct.
+    pub fn to_profile(&self) -> Result<Profile, Vec<FieldProblem>> {
+        let (mut json, mut problems) = self.to_json();
+        // The parser stops at the first refused field: take that field out (or put a
+        // stand-in for the required case id) and parse again, so every refused field is
+        // found in one submission.
+        for _ in 0..=fields().count() {
+            match Profile::from_value(json.clone()) {
+                Ok(profile) if problems.is_empty() => return Ok(profile),
+                Ok(_) => return Err(problems),
+                Err(err) => {
+                    let Some(field) = field_of_path(&err.path) else {
+                        problems.push(FieldProblem {
+                            path: String::new(),
+                            message: "Uppgifterna kunde inte läsas. Kontrollera formuläret."
+                                .to_owned(),
+                        });
+                        return Err(problems);
+                    };
+                    if problems.iter().any(|p| p.path == field.path) {
+                        // Already reported and still refused: stop rather than loop.
+                        return Err(problems);
+                    }
+                    problems.push(FieldProblem {
+                        path: field.path.to_owned(),
+                        message: field.error.to_owned(),
+                    });
+                    if field.path == "case_id" {
+                        insert_path_in(&mut json, field.path, Value::from("-"));
+                    } else {
+                        remove_path(&mut json, field.path);
+                    }
+                }
+            }
+        }
+        Err(problems)
+    }
+
+    /// The form as the template shows it: every group and field with what was entered
+    /// and the problem to show beside it.
+    pub fn view(&self, problems: &[FieldProblem]) -> Vec<GroupView> {
+        let empty = Entered::default();
+        GROUPS
+            .iter()
+            .map(|group| GroupView {
+                id: group.id,
+                title: group.title,
+                fields: group
+                    .fields
+                    .iter()
+                    .map(|field| {
+                        let entered = self.entered(field.path).unwrap_or(&empty);
+                        field_view(field, entered, problems)
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+/// The id of a field's input, e.g. `f-person-age`.
+pub fn input_id(path: &str) -> String {
+    format!("f-{}", path.replace(['.', '_'], "-"))
+}
+
+fn field_view(field: &FieldSpec, entered: &Entered, problems: &[FieldProblem]) -> FieldView {
+    let (kind, options, none_label, some_label) = match field.kind {
+        Kind::Text => ("text", &[][..], None, None),
+        Kind::Code => ("code", &[][..], None, None),
+        Kind::Date => ("date", &[][..], None, None),
+        Kind::Integer => ("integer", &[][..], None, None),
+        Kind::Bool => ("bool", &[("true", "Ja"), ("false", "Nej")][..], None, None),
+        Kind::Choice { options, required } => (
+            if required { "select" } else { "choice" },
+            options,
+            None,
+            None,
+        ),
+        Kind::Multi { options } => ("multi", options, None, None),
+        Kind::NullableDate { none, some } => ("nullable_date", &[][..], Some(none), Some(some)),
+        Kind::NullableNumber { none, some } => ("nullable_number", &[][..], Some(none), Some(some)),
+    };
+    let id = input_id(field.path);
+    // Where a link to the field should land: the first checkbox of a list.
+    let anchor = match field.kind {
+        Kind::Multi { options } => options
+            .first()
+            .map_or_else(|| id.clone(), |(value, _)| format!("{id}-{value}")),
+        _ => id.clone(),
+    };
+    let text = entered.text.clone();
+    let state = match entered.state.as_str() {
+        STATE_NONE => STATE_NONE,
+        STATE_VALUE => STATE_VALUE,
+        // A value without a choice (a fresh form or an unchanged "Vet ej") reads as a value.
+        _ if !text.trim().is_empty() => STATE_VALUE,
+        _ => STATE_UNKNOWN,
+    };
+    FieldView {
+        path: field.path,
+        id,
+        anchor,
+        state_name: state_name(field.path),
+        label: field.label,
+        hint: field.hint,
+        kind,
+        options: options
+            .iter()
+            .map(|(value, label)| OptionView {
+                value,
+                label,
+                selected: if matches!(field.kind, Kind::Multi { .. }) {
+                    entered.ticked.iter().any(|t| t == value)
+                } else {
+                    text == *value
+                },
+            })
+            .collect(),
+        none_label,
+        some_label,
+        value: text,
+        state,
+        error: problems
+            .iter()
+            .find(|p| p.path == field.path)
+            .map(|p| p.message.clone()),
+    }
+}
+
+/// A group as the template sees it.
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub fields: Vec<FieldView>,
+}
+
+/// A field as the template sees it.
+#[derive(Debug, Serialize)]
+pub struct FieldView {
+    pub path: &'static str,
+    pub id: String,
+    /// The id a link to this field (from the error summary) points at.
+    pub anchor: String,
+    pub state_name: String,
+    pub label: &'static str,
+    pub hint: Option<&'static str>,
+    /// `text`, `code`, `date`, `integer`, `bool`, `select`, `choice`, `multi`,
+    /// `nullable_date` or `nullable_number`.
+    pub kind: &'static str,
+    pub options: Vec<OptionView>,
+    pub none_label: Option<&'static str>,
+    pub some_label: Option<&'static str>,
+    pub value: String,
+    /// For nullable fields: `unknown`, `none` or `value`.
+    pub state: &'static str,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OptionView {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+fn insert_path(root: &mut Map<String, Value>, path: &str, value: Value) {
+    let mut parts: Vec<&str> = path.split('.').collect();
+    let Some(last) = parts.pop() else { return };
+    let mut current = root;
+    for part in parts {
+        let entry = current
+            .entry(part.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        let Value::Object(next) = entry else { return };
+        current = next;
+    }
+    current.insert(last.to_owned(), value);
+}
+
+fn insert_path_in(json: &mut Value, path: &str, value: Value) {
+    if let Value::Object(root) = json {
+        insert_path(root, path, value);
+    }
+}
+
+fn remove_path(json: &mut Value, path: &str) {
+    let mut current = json;
+    let mut parts = path.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let Value::Object(map) = current else { return };
+        if parts.peek().is_none() {
+            map.remove(part);
+            return;
+        }
+        let Some(next) = map.get_mut(part) else {
+            return;
+        };
+        current = next;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Field, Stage};
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// Every leaf path of the profile's JSON Schema, with `$ref`s followed.
+    fn schema_leaves() -> Vec<String> {
+        let schema = serde_json::to_value(Profile::json_schema()).expect("schema");
+        let defs = schema["$defs"].clone();
+        let mut leaves = Vec::new();
+        fn walk(node: &Value, defs: &Value, prefix: &str, leaves: &mut Vec<String>) {
+            let Some(properties) = node["properties"].as_object() else {
+                return;
+            };
+            for (name, property) in properties {
+                let path = if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                };
+                let target = property["$ref"]
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("#/$defs/"))
+                    .map_or(property, |name| &defs[name]);
+                if target["properties"].is_object() {
+                    walk(target, defs, &path, leaves);
+                } else {
+                    leaves.push(path);
+                }
+            }
+        }
+        walk(&schema, &defs, "", &mut leaves);
+        leaves.sort();
+        leaves
+    }
+
+    #[test]
+    fn the_form_has_every_field_of_the_profile_once() {
+        let mut paths: Vec<String> = fields().map(|f| f.path.to_owned()).collect();
+        paths.sort();
+        let before = paths.len();
+        paths.dedup();
+        assert_eq!(before, paths.len(), "a field is on the form twice");
+        assert_eq!(paths, schema_leaves());
+    }
+
+    #[test]
+    fn options_are_exactly_the_profile_names() {
+        use crate::profile as p;
+        fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
+            all.iter().map(|v| name(*v)).collect()
+        }
+        let values = |o: &[(&'static str, &str)]| o.iter().map(|(v, _)| *v).collect::<Vec<_>>();
+        assert_eq!(values(STAGES), names(p::Stage::ALL, p::Stage::as_str));
+        assert_eq!(values(BENEFITS), names(p::Benefit::ALL, p::Benefit::as_str));
+        assert_eq!(values(SEXES), names(p::Sex::ALL, p::Sex::as_str));
+        assert_eq!(
+            values(MARITAL),
+            names(p::MaritalStatus::ALL, p::MaritalStatus::as_str)
+        );
+        assert_eq!(
+            values(EDUCATION),
+            names(p::Education::ALL, p::Education::as_str)
+        );
+        assert_eq!(
+            values(EXTERNAL),
+            names(p::ExternalParticipant::ALL, p::ExternalParticipant::as_str)
+        );
+        assert_eq!(
+            values(SPECIALISTS),
+            names(p::Specialist::ALL, p::Specialist::as_str)
+        );
+    }
+
+    #[test]
+    fn unknown_none_and_a_date_are_three_different_things() {
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("state:preparation.sassam_on", "unknown"),
+            ("preparation.sassam_on", ""),
+            ("state:preparation.reconciliation_meeting_on", "none"),
+            ("preparation.reconciliation_meeting_on", ""),
+            ("state:preparation.other_personal_meeting_on", "value"),
+            ("preparation.other_personal_meeting_on", "2024-02-10"),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert_eq!(profile.preparation.sassam_on, Field::Absent);
+        assert_eq!(profile.preparation.reconciliation_meeting_on, Field::Null);
+        assert_eq!(
+            profile
+                .preparation
+                .other_personal_meeting_on
+                .value()
+                .map(ToString::to_string),
+            Some("2024-02-10".to_owned())
+        );
+    }
+
+    #[test]
+    fn yes_no_and_unknown_stay_apart() {
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("known_needs.social_or_family_problems", "true"),
+            ("known_needs.hearing_impairment", "false"),
+            ("known_needs.vision_impairment", ""),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert_eq!(profile.known_needs.social_or_family_problems, Some(true));
+        assert_eq!(profile.known_needs.hearing_impairment, Some(false));
+        assert_eq!(profile.known_needs.vision_impairment, None);
+    }
+
+    #[test]
+    fn lists_numbers_and_defaults_map_to_the_profile() {
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "  A-1 "),
+            ("stage", "gk_closing"),
+            ("person.sgi", "380 000"),
+            ("activity_level.hours_per_week", "12,5"),
+            ("specialists", "social_worker"),
+            ("specialists", "psychologist"),
+            ("not_a_field", "ignored"),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert_eq!(profile.stage, Stage::GkClosing);
+        assert_eq!(profile.person.sgi.map(|s| s.sek_per_year()), Some(380_000));
+        assert_eq!(
+            profile
+                .activity_level
+                .hours_per_week
+                .value()
+                .map(|h| h.hours()),
+            Some(12.5)
+        );
+        assert_eq!(profile.specialists.len(), 2);
+        assert_eq!(profile.case_id.expose(), "A-1");
+    }
+
+    #[test]
+    fn every_refused_field_is_reported_by_its_path() {
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", ""),
+            ("person.age", "fyrtio"),
+            ("main_diagnosis", "XYZ"),
+            ("activity_level.hours_per_week", "200"),
+            ("specialists", "trollkarl"),
+            ("state:gk.requested_on", "none"),
+            ("gk.requested_on", "2024-03-01"),
+        ]));
+        let problems = input.to_profile().expect_err("refused");
+        let mut paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        paths.sort_unstable();
+        assert_eq!(
+            paths,
+            [
+                "activity_level.hours_per_week",
+                "case_id",
+                "gk.requested_on",
+                "main_diagnosis",
+                "person.age",
+                "specialists"
+            ]
+        );
+        // The messages are Swedish and never repeat the value.
+        for problem in &problems {
+            assert!(!problem.message.contains("fyrtio") && !problem.message.contains("XYZ"));
+        }
+    }
+
+    #[test]
+    fn the_view_keeps_what_was_entered_and_places_the_error() {
+        let input = FormInput::from_pairs(&pairs(&[("case_id", "A-1"), ("person.age", "fyrtio")]));
+        let problems = input.to_profile().expect_err("refused");
+        let view = input.view(&problems);
+        let age = view
+            .iter()
+            .flat_map(|g| &g.fields)
+            .find(|f| f.path == "person.age")
+            .expect("age field");
+        assert_eq!(age.value, "fyrtio");
+        assert_eq!(age.id, "f-person-age");
+        assert!(age.error.as_deref().is_some_and(|e| e.contains("hela år")));
+    }
+
+    #[test]
+    fn a_date_without_its_choice_counts_as_a_date() {
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("state:gk.requested_on", "unknown"),
+            ("gk.requested_on", "2024-03-01"),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert!(profile.gk.requested_on.value().is_some());
+        let view = input.view(&[]);
+        let field = view
+            .iter()
+            .flat_map(|g| &g.fields)
+            .find(|f| f.path == "gk.requested_on")
+            .expect("field");
+        assert_eq!(field.state, STATE_VALUE);
+    }
+}

@@ -1,0 +1,613 @@
+//! The web pages for people: case officers check a case ("Kontrollera ärende"), policy
+//! staff read, try and reload the rules ("Regler"), analysts read the audit
+//! ("Uppföljning"). Server-rendered Swedish HTML, one stylesheet, no JavaScript: every
+//! function is a plain link or form.
+//!
+//! | module | what |
+//! |---|---|
+//! | `mod.rs` | routes, sign-in and sign-out, who may see what, the template environment, security headers |
+//! | [`form`] | the case form: every profile field of domain.md §3, form ↔ profile JSON, errors by field |
+//! | `check` | "Kontrollera ärende": validate, evaluate and store the way the API does, earlier checks |
+//! | `rules` | "Regler": the active rule set, scripts and tests; dry run and reload for policy |
+//! | `audit` | "Uppföljning": the audit report of [`crate::audit`] for a period, downloads |
+//!
+//! Sign-in takes one of the service's tokens and keeps it in the `gk_token` cookie
+//! (HttpOnly, SameSite=Strict), which the [`Principal`] extractor accepts like a bearer
+//! header; roles are checked with the API's own [`crate::service::require`]. A page
+//! without a valid token sends the browser to sign-in; a role that may not use a page
+//! gets a Swedish 403 page.
+//!
+//! Privacy: case data is only ever sent with POST (never in a URL), pages are sent with
+//! `Cache-Control: no-store`, and form contents are never logged.
+
+mod audit;
+mod check;
+pub mod form;
+mod rules;
+
+use std::sync::{Arc, LazyLock};
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::Environment;
+use minijinja::value::Serde;
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Principal, Role};
+use crate::service::{AppState, TOKEN_COOKIE};
+
+type SharedState = Arc<AppState>;
+
+/// Every web page and action.
+pub fn routes() -> Router<SharedState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/logga-in", get(sign_in_page).post(sign_in))
+        .route("/logga-ut", post(sign_out))
+        .route("/kontroll", get(check::page).post(check::submit))
+        .route("/regler", get(rules::page))
+        .route("/regler/prova", post(rules::dry_run))
+        .route("/regler/ladda-om", post(rules::reload))
+        .route("/uppfoljning", get(audit::page))
+        .route("/uppfoljning/rapport.json", get(audit::download_json))
+        .route("/uppfoljning/rapport.csv", get(audit::download_csv))
+        .route("/static/style.css", get(stylesheet))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+// ---------------------------------------------------------------------------------------
+// Templates
+// ---------------------------------------------------------------------------------------
+
+/// The templates, compiled once; a test renders each of them.
+static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("macros.html", include_str!("templates/macros.html")),
+        ("sign_in.html", include_str!("templates/sign_in.html")),
+        ("error.html", include_str!("templates/error.html")),
+        ("check.html", include_str!("templates/check.html")),
+        ("rules.html", include_str!("templates/rules.html")),
+        ("audit.html", include_str!("templates/audit.html")),
+    ] {
+        env.add_template(name, source)?;
+    }
+    Ok(env)
+});
+
+const STYLESHEET: &str = include_str!("static/style.css");
+
+/// Renders `template` with `context` as an HTML response with `status`.
+fn render(status: StatusCode, template: &str, context: &impl Serialize) -> Response {
+    let html = match &*TEMPLATES {
+        Ok(env) => env
+            .get_template(template)
+            .and_then(|t| t.render(Serde(context)))
+            .map_err(|err| err.to_string()),
+        Err(err) => Err(err.to_string()),
+    };
+    match html {
+        Ok(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(err) => {
+            // The template's error names the template and line, never the page's data.
+            tracing::error!(template, error = %err, "page could not be rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Sidan kunde inte visas på grund av ett internt fel.",
+            )
+                .into_response()
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Who is signed in, and what they may see
+// ---------------------------------------------------------------------------------------
+
+/// The signed-in person of a page request. Without a valid token the browser is sent
+/// to sign-in (and a stale cookie is cleared).
+pub struct Viewer(pub Principal);
+
+impl FromRequestParts<SharedState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        match Principal::from_request_parts(parts, state).await {
+            Ok(principal) => Ok(Self(principal)),
+            Err(_) => {
+                let had_cookie = parts
+                    .headers
+                    .get_all(header::COOKIE)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.contains(TOKEN_COOKIE));
+                let mut response = Redirect::to(SIGN_IN).into_response();
+                if had_cookie {
+                    response
+                        .headers_mut()
+                        .insert(header::SET_COOKIE, clear_cookie());
+                }
+                Err(response)
+            }
+        }
+    }
+}
+
+const SIGN_IN: &str = "/logga-in";
+
+/// A page of the site: its path, its menu label and the roles that may open it.
+struct PageSpec {
+    path: &'static str,
+    label: &'static str,
+    roles: &'static [Role],
+}
+
+const CHECK_PAGE: PageSpec = PageSpec {
+    path: "/kontroll",
+    label: "Kontrollera ärende",
+    roles: &[Role::Handlaggare],
+};
+/// Every role may read the rules, as every token may `GET /api/v1/rules`.
+const RULES_PAGE: PageSpec = PageSpec {
+    path: "/regler",
+    label: "Regler",
+    roles: &[Role::Handlaggare, Role::Policy, Role::Analytiker],
+};
+/// Trying a profile and reloading the rules, on the rules page: policy staff.
+const RULE_TOOLS: PageSpec = PageSpec {
+    path: "/regler",
+    label: "Prova och ladda om regler",
+    roles: &[Role::Policy],
+};
+const AUDIT_PAGE: PageSpec = PageSpec {
+    path: "/uppfoljning",
+    label: "Uppföljning",
+    roles: &[Role::Analytiker],
+};
+const PAGES: [&PageSpec; 3] = [&CHECK_PAGE, &RULES_PAGE, &AUDIT_PAGE];
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Handlaggare => "handläggare",
+        Role::Policy => "policy",
+        Role::Analytiker => "analytiker",
+        Role::Admin => "administratör",
+    }
+}
+
+/// Where a role starts after signing in: the page of its work.
+fn start_page(principal: &Principal) -> &'static str {
+    match principal.role {
+        Role::Handlaggare | Role::Admin => CHECK_PAGE.path,
+        Role::Policy => RULES_PAGE.path,
+        Role::Analytiker => AUDIT_PAGE.path,
+    }
+}
+
+/// What every page's layout shows: who is signed in and the menu.
+#[derive(Serialize)]
+struct Layout {
+    title: &'static str,
+    user: Option<UserView>,
+    nav: Vec<NavItem>,
+}
+
+#[derive(Serialize)]
+struct UserView {
+    name: String,
+    role: &'static str,
+}
+
+#[derive(Serialize)]
+struct NavItem {
+    href: &'static str,
+    label: &'static str,
+    current: bool,
+}
+
+impl Layout {
+    fn new(title: &'static str, viewer: Option<&Principal>, current: &str) -> Self {
+        Self {
+            title,
+            user: viewer.map(|p| UserView {
+                name: p.name.clone(),
+                role: role_label(p.role),
+            }),
+            nav: viewer
+                .map(|p| {
+                    PAGES
+                        .iter()
+                        .filter(|page| p.has_any(page.roles))
+                        .map(|page| NavItem {
+                            href: page.path,
+                            label: page.label,
+                            current: page.path == current,
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Lets `viewer` through to `page`, or answers with the Swedish 403 page.
+fn allow(viewer: &Principal, page: &PageSpec) -> Result<(), Response> {
+    crate::service::require(viewer, page.roles).map_err(|_| forbidden(viewer, page))
+}
+
+#[derive(Serialize)]
+struct ErrorPage {
+    #[serde(flatten)]
+    layout: Layout,
+    heading: &'static str,
+    message: String,
+}
+
+fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
+    let allowed: Vec<&str> = page.roles.iter().map(|r| role_label(*r)).collect();
+    render(
+        StatusCode::FORBIDDEN,
+        "error.html",
+        &ErrorPage {
+            layout: Layout::new("Behörighet saknas", Some(viewer), ""),
+            heading: "Du har inte behörighet till den här sidan",
+            message: format!(
+                "{} är till för rollen {} (och administratörer). Du är inloggad som {}. \
+                 Be en administratör om en annan roll om du behöver det i ditt arbete.",
+                page.label,
+                allowed.join(", "),
+                role_label(viewer.role),
+            ),
+        },
+    )
+}
+
+/// The page for an error the person cannot fix (the database is down, a bug).
+fn failure(viewer: &Principal, err: &crate::service::problem::ApiError) -> Response {
+    let (status, message) = match err {
+        crate::service::problem::ApiError::Unavailable(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Databasen tar inte emot uppgifter just nu. Inget sparades. Försök igen om en stund.",
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Något gick fel i tjänsten. Inget av det du fyllde i har loggats. Försök igen; \
+             hör av dig till förvaltningen om felet kvarstår.",
+        ),
+    };
+    // Logs the cause (never the form) inside the request's span.
+    match err {
+        crate::service::problem::ApiError::Internal(cause) => {
+            tracing::error!(error = %cause, "web page failed")
+        }
+        crate::service::problem::ApiError::Unavailable(cause) => {
+            tracing::warn!(error = %cause, "store unavailable")
+        }
+        _ => {}
+    }
+    render(
+        status,
+        "error.html",
+        &ErrorPage {
+            layout: Layout::new("Fel", Some(viewer), ""),
+            heading: "Det gick inte att slutföra",
+            message: message.to_owned(),
+        },
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Start, sign-in, sign-out, stylesheet
+// ---------------------------------------------------------------------------------------
+
+async fn home(viewer: Result<Viewer, Response>) -> Redirect {
+    match viewer {
+        Ok(Viewer(principal)) => Redirect::to(start_page(&principal)),
+        Err(_) => Redirect::to(SIGN_IN),
+    }
+}
+
+#[derive(Serialize)]
+struct SignInPage {
+    #[serde(flatten)]
+    layout: Layout,
+    error: Option<&'static str>,
+    start: Option<&'static str>,
+}
+
+async fn sign_in_page(viewer: Result<Viewer, Response>) -> Response {
+    let principal = viewer.ok().map(|Viewer(p)| p);
+    render(
+        StatusCode::OK,
+        "sign_in.html",
+        &SignInPage {
+            start: principal.as_ref().map(start_page),
+            layout: Layout::new("Logga in", principal.as_ref(), SIGN_IN),
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn sign_in(State(state): State<SharedState>, Form(form): Form<SignInForm>) -> Response {
+    let token = form.token.trim();
+    let refused = |error: &'static str| {
+        render(
+            StatusCode::UNAUTHORIZED,
+            "sign_in.html",
+            &SignInPage {
+                layout: Layout::new("Logga in", None, SIGN_IN),
+                error: Some(error),
+                start: None,
+            },
+        )
+    };
+    if token.is_empty() {
+        return refused("Klistra in din token.");
+    }
+    let Some(principal) = state.tokens.authenticate(token) else {
+        tracing::warn!("web sign-in refused: unknown token");
+        return refused("Token känns inte igen. Kontrollera att du klistrat in hela token.");
+    };
+    // Only a token that can travel in a cookie unchanged can be used from the browser.
+    let cookie_safe = token
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'));
+    let cookie = format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    let Some(cookie) = cookie_safe
+        .then(|| HeaderValue::from_str(&cookie).ok())
+        .flatten()
+    else {
+        return refused(
+            "Den här token kan inte användas i webbläsaren. Be om en ny token med gk-regler token create.",
+        );
+    };
+    tracing::info!(actor = %principal.name, role = principal.role.as_str(), "web sign-in");
+    let mut response = Redirect::to(start_page(&principal)).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response
+}
+
+fn clear_cookie() -> HeaderValue {
+    HeaderValue::from_static("gk_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+}
+
+async fn sign_out() -> Response {
+    let mut response = Redirect::to(SIGN_IN).into_response();
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, clear_cookie());
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// Headers for every web response: no caching of pages (they may hold case data), no
+/// scripts, no framing by other sites, no sniffing, no referrer.
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    let is_html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if is_html || !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let defaults: [(HeaderName, &'static str); 4] = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in defaults {
+        if !headers.contains_key(&name) {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    response
+}
+
+// ---------------------------------------------------------------------------------------
+// Shared view pieces
+// ---------------------------------------------------------------------------------------
+
+/// Swedish word for a severity; shown beside its colour, never colour alone.
+fn severity_label(severity: &str) -> &'static str {
+    match severity {
+        "critical" => "Kritisk",
+        "warning" => "Varning",
+        _ => "Information",
+    }
+}
+
+fn grounds_label(grounds: &str) -> &'static str {
+    match grounds {
+        "empirical" => "empiriskt stöd (studie)",
+        "policy" => "metodstöd eller överenskommelse",
+        "legal" => "rättsligt krav",
+        _ => "annan grund",
+    }
+}
+
+/// A flag as a card.
+#[derive(Serialize)]
+struct FlagView {
+    rule_id: String,
+    severity: &'static str,
+    severity_label: &'static str,
+    title: String,
+    message: String,
+    rationale: String,
+    sources: Vec<String>,
+    grounds: Vec<&'static str>,
+}
+
+/// A rule that failed: its result is unknown, never "no flag".
+#[derive(Serialize)]
+struct RuleErrorView {
+    rule_id: String,
+    title: String,
+    message: String,
+    position: Option<String>,
+}
+
+/// The result of a check as the cards show it.
+#[derive(Serialize)]
+struct ResultView {
+    flags: Vec<FlagView>,
+    errors: Vec<RuleErrorView>,
+    summary: String,
+    clean: bool,
+    ruleset: String,
+}
+
+impl ResultView {
+    fn of(report: &crate::contract::EvaluationReport, rules: &crate::ruleset::RuleSet) -> Self {
+        // `report.flags` is sorted most severe first; the cards keep that order.
+        let flags: Vec<FlagView> = report
+            .flags
+            .iter()
+            .map(|f| FlagView {
+                rule_id: f.rule_id.clone(),
+                severity: match f.severity {
+                    "critical" => "critical",
+                    "warning" => "warning",
+                    _ => "info",
+                },
+                severity_label: severity_label(f.severity),
+                title: f.title.clone(),
+                message: f.message.clone(),
+                rationale: f.rationale.clone(),
+                sources: f.sources.clone(),
+                grounds: f.grounds.iter().map(|g| grounds_label(g)).collect(),
+            })
+            .collect();
+        let errors: Vec<RuleErrorView> = report
+            .errors
+            .iter()
+            .map(|e| RuleErrorView {
+                rule_id: e.rule_id.clone(),
+                title: rules
+                    .rule(&e.rule_id)
+                    .map_or_else(|| e.rule_id.clone(), |r| r.meta.title.clone()),
+                message: e.message.clone(),
+                position: e.line.map(|line| match e.column {
+                    Some(column) => format!("{}:{line}:{column}", e.script),
+                    None => format!("{}:{line}", e.script),
+                }),
+            })
+            .collect();
+        let count = |s: &str| flags.iter().filter(|f| f.severity == s).count();
+        let mut parts = Vec::new();
+        for (severity, one, many) in [
+            ("critical", "kritisk", "kritiska"),
+            ("warning", "varning", "varningar"),
+            ("info", "information", "information"),
+        ] {
+            match count(severity) {
+                0 => {}
+                1 => parts.push(format!("1 {one}")),
+                n => parts.push(format!("{n} {many}")),
+            }
+        }
+        let summary = match (flags.len(), errors.len()) {
+            (0, 0) => "Inga flaggor. Reglerna hittade inget att åtgärda i ärendet.".to_owned(),
+            (0, e) => format!(
+                "Inga flaggor, men {e} {} inte köras. Resultatet är därför inte komplett.",
+                if e == 1 {
+                    "regel kunde"
+                } else {
+                    "regler kunde"
+                }
+            ),
+            (1, _) => format!("1 flagga: {}.", parts.join(", ")),
+            (n, _) => format!("{n} flaggor: {}.", parts.join(", ")),
+        };
+        Self {
+            clean: flags.is_empty() && errors.is_empty(),
+            flags,
+            errors,
+            summary,
+            ruleset: format!("{} version {}", report.ruleset.name, report.ruleset.version),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        let env = TEMPLATES.as_ref().expect("templates compile");
+        for name in [
+            "base.html",
+            "sign_in.html",
+            "error.html",
+            "check.html",
+            "rules.html",
+            "audit.html",
+        ] {
+            env.get_template(name).expect(name);
+        }
+    }
+
+    #[test]
+    fn the_error_page_renders_in_swedish() {
+        let response = render(
+            StatusCode::FORBIDDEN,
+            "error.html",
+            &ErrorPage {
+                layout: Layout::new("Behörighet saknas", None, ""),
+                heading: "Du har inte behörighet till den här sidan",
+                message: "<b>x</b>".to_owned(),
+            },
+        );
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    }
+
+    #[test]
+    fn each_role_starts_on_a_page_it_may_open() {
+        for role in Role::ALL {
+            let principal = Principal {
+                name: "x".into(),
+                role,
+            };
+            let start = start_page(&principal);
+            let page = PAGES.iter().find(|p| p.path == start).expect("a page");
+            assert!(principal.has_any(page.roles), "{role:?}");
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! "Regler": the active rule set with each rule's text, script and tests (read from the
+//! rules directory and run against the active set), and for policy staff a dry run on a
+//! pasted or uploaded profile (nothing stored) and a reload from disk.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+use super::{
+    Layout, RULE_TOOLS, RULES_PAGE, ResultView, SharedState, Viewer, allow, failure, render,
+    severity_label,
+};
+use crate::auth::Principal;
+use crate::contract::EvaluationReport;
+use crate::profile::Profile;
+use crate::rule_tests::{Expectation, TestSuite};
+use crate::ruleset::{RuleSet, SeveritySpec};
+use crate::service::problem::ApiError;
+use crate::service::{evaluate, reload_rule_set};
+
+#[derive(Serialize)]
+struct RulesPage {
+    #[serde(flatten)]
+    layout: Layout,
+    ruleset: RuleSetView,
+    rules: Vec<RuleView>,
+    /// Problems reading the tests directory (the rules themselves are loaded).
+    test_problems: Vec<String>,
+    tests_passed: usize,
+    tests_total: usize,
+    /// Whether the viewer may try profiles and reload (policy staff).
+    can_change: bool,
+    dry_run: Option<DryRunView>,
+    reload: Option<ReloadView>,
+    profile_text: String,
+}
+
+#[derive(Serialize)]
+struct RuleSetView {
+    name: String,
+    version: String,
+    content_hash: String,
+    description: Option<String>,
+    dir: String,
+}
+
+#[derive(Serialize)]
+struct SeverityView {
+    when: Option<&'static str>,
+    severity: &'static str,
+    label: &'static str,
+}
+
+#[derive(Serialize)]
+struct RuleView {
+    id: String,
+    title: String,
+    severities: Vec<SeverityView>,
+    grounds: Vec<&'static str>,
+    rationale: String,
+    sources: Vec<String>,
+    enabled: bool,
+    valid_from: Option<String>,
+    valid_to: Option<String>,
+    script_name: String,
+    script: String,
+    tests: Vec<TestView>,
+    test_file: Option<FileView>,
+}
+
+#[derive(Serialize)]
+struct TestView {
+    name: String,
+    expected: String,
+    passed: bool,
+    /// What came out instead, when the case failed.
+    actual: Option<String>,
+}
+
+#[derive(Serialize)]
+struct FileView {
+    name: String,
+    text: String,
+}
+
+#[derive(Serialize)]
+struct DryRunView {
+    source: String,
+    error: Option<String>,
+    result: Option<ResultView>,
+}
+
+#[derive(Serialize)]
+struct ReloadView {
+    ok: bool,
+    message: String,
+    problems: Vec<String>,
+}
+
+/// The tests of the rules directory, run against `rules`; problems if they cannot be read.
+struct TestRun {
+    by_rule: Vec<(String, Vec<TestView>, Option<FileView>)>,
+    problems: Vec<String>,
+}
+
+/// A problem as `file:line:col: message`, the file named within the rules directory
+/// (as policy staff see the folder), not by the server's absolute path.
+fn problem_text(
+    dir: &Path,
+    file: &str,
+    line: Option<usize>,
+    column: Option<usize>,
+    message: &str,
+) -> String {
+    let file = Path::new(file)
+        .strip_prefix(dir)
+        .map_or_else(|_| file.to_owned(), |p| p.display().to_string());
+    match (line, column) {
+        (Some(line), Some(column)) => format!("{file}:{line}:{column}: {message}"),
+        (Some(line), None) => format!("{file}:{line}: {message}"),
+        _ => format!("{file}: {message}"),
+    }
+}
+
+fn run_tests(dir: PathBuf, rules: &RuleSet) -> TestRun {
+    let suite = match TestSuite::load(&dir, Some(rules)) {
+        Ok(suite) => suite,
+        Err(err) => {
+            return TestRun {
+                by_rule: Vec::new(),
+                problems: err
+                    .problems
+                    .iter()
+                    .map(|p| problem_text(&dir, &p.file, p.line, p.column, &p.message))
+                    .collect(),
+            };
+        }
+    };
+    let results = suite.run(rules);
+    let mut by_rule: Vec<(String, Vec<TestView>, Option<FileView>)> = Vec::new();
+    for (case, result) in suite.cases.iter().zip(results) {
+        let view = TestView {
+            name: case.name.clone(),
+            expected: expectation_text(&case.expect),
+            passed: result.failure.is_none(),
+            actual: result.failure.map(|f| f.actual),
+        };
+        match by_rule.iter_mut().find(|(rule, _, _)| *rule == case.rule) {
+            Some((_, tests, _)) => tests.push(view),
+            None => {
+                let file = std::fs::read_to_string(&case.file)
+                    .ok()
+                    .map(|text| FileView {
+                        name: case
+                            .file
+                            .strip_prefix(&dir)
+                            .unwrap_or(&case.file)
+                            .display()
+                            .to_string(),
+                        text,
+                    });
+                by_rule.push((case.rule.clone(), vec![view], file));
+            }
+        }
+    }
+    TestRun {
+        by_rule,
+        problems: Vec::new(),
+    }
+}
+
+fn expectation_text(expect: &Expectation) -> String {
+    let mut parts = Vec::new();
+    if expect.error {
+        parts.push("regeln ska misslyckas".to_owned());
+    }
+    match expect.flagged {
+        Some(true) => parts.push("ska flagga".to_owned()),
+        Some(false) => parts.push("ska inte flagga".to_owned()),
+        None => {}
+    }
+    if let Some(severity) = expect.severity {
+        parts.push(format!(
+            "allvarlighet {}",
+            severity_label(severity.as_str()).to_lowercase()
+        ));
+    }
+    for needle in &expect.message_contains {
+        parts.push(format!("meddelandet innehåller \u{201d}{needle}\u{201d}"));
+    }
+    if parts.is_empty() {
+        "inget särskilt förväntat".to_owned()
+    } else {
+        parts.join(", ")
+    }
+}
+
+fn severities(spec: &SeveritySpec) -> Vec<SeverityView> {
+    let view = |when, s: crate::ruleset::Severity| SeverityView {
+        when,
+        severity: s.as_str(),
+        label: severity_label(s.as_str()),
+    };
+    match *spec {
+        SeveritySpec::Fixed(s) => vec![view(None, s)],
+        SeveritySpec::PerStage {
+            before_gk,
+            gk_closing,
+        } => vec![
+            view(Some("före GK"), before_gk),
+            view(Some("vid avslut av GK"), gk_closing),
+        ],
+    }
+}
+
+/// Builds the page for the active rule set (tests are read and run off the async
+/// threads).
+async fn page_of(state: &SharedState, viewer: &Principal) -> Result<RulesPage, ApiError> {
+    let rules: Arc<RuleSet> = state.rules.load_full();
+    let dir = state.rules_dir.clone();
+    let for_tests = Arc::clone(&rules);
+    let mut tests = tokio::task::spawn_blocking(move || run_tests(dir, &for_tests))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let tests_total = tests.by_rule.iter().map(|(_, t, _)| t.len()).sum();
+    let tests_passed = tests
+        .by_rule
+        .iter()
+        .flat_map(|(_, t, _)| t)
+        .filter(|t| t.passed)
+        .count();
+    let views = rules
+        .rules
+        .iter()
+        .map(|rule| {
+            let m = &rule.meta;
+            let (tests, test_file) = tests
+                .by_rule
+                .iter_mut()
+                .find(|(id, _, _)| id == m.id.as_str())
+                .map(|(_, t, f)| (std::mem::take(t), f.take()))
+                .unwrap_or_default();
+            RuleView {
+                id: m.id.to_string(),
+                title: m.title.clone(),
+                severities: severities(&m.severity),
+                grounds: m
+                    .grounds
+                    .iter()
+                    .map(|g| super::grounds_label(g.as_str()))
+                    .collect(),
+                rationale: m.rationale.clone(),
+                sources: m.sources.clone(),
+                enabled: m.enabled,
+                valid_from: m.valid_from.map(|d| d.to_string()),
+                valid_to: m.valid_to.map(|d| d.to_string()),
+                script_name: m.script.clone(),
+                script: rules
+                    .sources
+                    .iter()
+                    .find(|s| s.name == m.script)
+                    .map(|s| s.text.clone())
+                    .unwrap_or_default(),
+                tests,
+                test_file,
+            }
+        })
+        .collect();
+    Ok(RulesPage {
+        layout: Layout::new("Regler", Some(viewer), RULES_PAGE.path),
+        ruleset: RuleSetView {
+            name: rules.name.clone(),
+            version: rules.version.clone(),
+            content_hash: rules.content_hash.clone(),
+            description: rules.description.clone(),
+            dir: state.rules_dir.display().to_string(),
+        },
+        rules: views,
+        test_problems: tests.problems,
+        tests_passed,
+        tests_total,
+        can_change: viewer.has_any(RULE_TOOLS.roles),
+        dry_run: None,
+        reload: None,
+        profile_text: String::new(),
+    })
+}
+
+fn respond(status: StatusCode, page: Result<RulesPage, ApiError>, viewer: &Principal) -> Response {
+    match page {
+        Ok(page) => render(status, "rules.html", &page),
+        Err(err) => failure(viewer, &err),
+    }
+}
+
+pub(super) async fn page(State(state): State<SharedState>, Viewer(viewer): Viewer) -> Response {
+    if let Err(refused) = allow(&viewer, &RULES_PAGE) {
+        return refused;
+    }
+    respond(StatusCode::OK, page_of(&state, &viewer).await, &viewer)
+}
+
+/// Reads the dry-run form: the uploaded file when one was chosen, else the text box.
+async fn read_profile_form(mut multipart: Multipart) -> Result<(String, String), String> {
+    let mut pasted = String::new();
+    let mut file: Option<(String, String)> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) => return Err(format!("Formuläret kunde inte läsas: {}", err.body_text())),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        let file_name = field.file_name().map(ToOwned::to_owned);
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|err| format!("Formuläret kunde inte läsas: {}", err.body_text()))?;
+        match name.as_str() {
+            "profil" => pasted = String::from_utf8_lossy(&bytes).into_owned(),
+            "fil" if !bytes.is_empty() => {
+                let text = String::from_utf8(bytes.to_vec())
+                    .map_err(|_| "Filen är inte text i UTF-8.".to_owned())?;
+                file = Some((file_name.unwrap_or_else(|| "fil".to_owned()), text));
+            }
+            _ => {}
+        }
+    }
+    match file {
+        Some((name, text)) => Ok((format!("filen {name}"), text)),
+        None => Ok(("den inklistrade profilen".to_owned(), pasted)),
+    }
+}
+
+/// Evaluates a pasted or uploaded profile with the active rules; stores nothing.
+pub(super) async fn dry_run(
+    State(state): State<SharedState>,
+    Viewer(viewer): Viewer,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    if let Err(refused) = allow(&viewer, &RULE_TOOLS) {
+        return refused;
+    }
+    let form = match multipart {
+        Ok(multipart) => read_profile_form(multipart).await,
+        Err(rejection) => Err(format!(
+            "Formuläret kunde inte läsas: {}",
+            rejection.body_text()
+        )),
+    };
+    let (dry_run, text, status) = match form {
+        Err(error) => (
+            DryRunView {
+                source: String::new(),
+                error: Some(error),
+                result: None,
+            },
+            String::new(),
+            StatusCode::BAD_REQUEST,
+        ),
+        Ok((source, text)) if text.trim().is_empty() => (
+            DryRunView {
+                source,
+                error: Some("Klistra in en profil i JSON eller välj en fil.".to_owned()),
+                result: None,
+            },
+            text,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Ok((source, text)) => match Profile::from_json(&text) {
+            Err(err) => (
+                DryRunView {
+                    source,
+                    error: Some(if err.syntax {
+                        format!("Profilen är inte giltig JSON: {}", err.message)
+                    } else {
+                        format!("Fältet {} är fel: {}", err.path, err.message)
+                    }),
+                    result: None,
+                },
+                text,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            Ok(profile) => {
+                let (rules, profile, evaluation) = evaluate(&state, profile);
+                let report = EvaluationReport::new(&rules, &profile, &evaluation);
+                tracing::info!(flags = report.flags.len(), "web dry run");
+                (
+                    DryRunView {
+                        source,
+                        error: None,
+                        result: Some(ResultView::of(&report, &rules)),
+                    },
+                    text,
+                    StatusCode::OK,
+                )
+            }
+        },
+    };
+    let page = page_of(&state, &viewer).await.map(|mut page| {
+        page.dry_run = Some(dry_run);
+        page.profile_text = text;
+        page
+    });
+    respond(status, page, &viewer)
+}
+
+/// Reloads the rules from disk: the new set, or every problem with file:line.
+pub(super) async fn reload(State(state): State<SharedState>, Viewer(viewer): Viewer) -> Response {
+    if let Err(refused) = allow(&viewer, &RULE_TOOLS) {
+        return refused;
+    }
+    let (view, status) = match reload_rule_set(&state).await {
+        Ok(done) => (
+            ReloadView {
+                ok: true,
+                message: if done.changed {
+                    format!(
+                        "Reglerna är omladdade. Nu gäller {} version {} (tidigare version {}).",
+                        done.active.name, done.active.version, done.previous.version
+                    )
+                } else {
+                    format!(
+                        "Reglerna är omladdade. Inget hade ändrats: {} version {} gäller som förut.",
+                        done.active.name, done.active.version
+                    )
+                },
+                problems: Vec::new(),
+            },
+            StatusCode::OK,
+        ),
+        Err(ApiError::RulesRefused(problems)) => (
+            ReloadView {
+                ok: false,
+                message: format!(
+                    "Reglerna laddades inte om: {} fel hittades. De tidigare reglerna gäller \
+                     fortfarande.",
+                    problems.len()
+                ),
+                problems: problems
+                    .iter()
+                    .map(|p| problem_text(&state.rules_dir, &p.file, p.line, p.column, &p.message))
+                    .collect(),
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Err(err) => return failure(&viewer, &err),
+    };
+    let page = page_of(&state, &viewer).await.map(|mut page| {
+        page.reload = Some(view);
+        page
+    });
+    respond(status, page, &viewer)
+}

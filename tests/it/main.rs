@@ -1,7 +1,8 @@
 //! Black-box tests of the `gk-regler` binary: each test runs the real executable with
 //! arguments and standard input, and checks its exit code, stdout and stderr, against
 //! the shipped rules in `rules/` or throwaway rule sets built in temporary directories;
-//! the service tests start `gk-regler serve` on a free port and talk HTTP to it.
+//! the service tests start `gk-regler serve` on a free port and talk HTTP to it; the web
+//! tests drive its pages in headless Chromium.
 
 mod audit;
 mod audit_reference;
@@ -9,3 +10,4 @@ mod cli;
 mod helpers;
 mod reliability;
 mod service;
+mod web;

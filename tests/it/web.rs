@@ -1,0 +1,1342 @@
+//! The web pages, end to end: the real `gk-regler serve` (from [`spawn_app`]) driven by
+//! headless Chromium through chromedriver and `fantoccini`, as a person would use it
+//! (sign in, fill in the form, press the buttons); plus black-box HTTP checks, without a
+//! browser, of what a person cannot see: headers, redirects, refusals, URLs and logs.
+//!
+//! The browser tests need `chromedriver` and `chromium` (Debian: `apt-get install
+//! chromium chromium-driver`; `.ci/run` installs them when missing). Without them they
+//! fail, naming what to install: they never skip. `CHROMEDRIVER` and `CHROMIUM` may
+//! point at other binaries. Screenshots of every page go to `target/screenshots/`.
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::helpers::{TestApp, base_profile, remove, set, spawn_app, spawn_app_with};
+
+// ---------------------------------------------------------------------------------------
+// The browser: one chromedriver and one headless Chromium per test, one test at a time.
+// ---------------------------------------------------------------------------------------
+
+/// Browser tests take turns: two cores do not run several Chromiums well, and a test's
+/// timings stay its own.
+static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// How long the browser may take to start or to answer one command.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
+
+const LAPTOP: (u32, u32) = (1280, 900);
+const PHONE: (u32, u32) = (375, 800);
+
+/// `name` on the `PATH`, else at `/usr/bin/name`.
+fn find_program(env: &str, name: &str) -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os(env) {
+        return Some(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| Some(PathBuf::from("/usr/bin").join(name)).filter(|p| p.is_file()))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Where the screenshots go: `target/screenshots/`.
+fn screenshot_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).expect("create target/screenshots");
+    dir
+}
+
+/// A headless Chromium signed in to nothing yet, pointed at one running service. Every
+/// method waits for its answer and fails the test, saying what it tried, on an error.
+struct Browser {
+    runtime: tokio::runtime::Runtime,
+    client: Option<Client>,
+    driver: Child,
+    base: String,
+    /// Chromium's profile and chromedriver's log.
+    dir: TempDir,
+    _turn: MutexGuard<'static, ()>,
+}
+
+impl Browser {
+    /// Starts chromedriver on a free port and a headless Chromium for `app`.
+    fn open(app: &TestApp) -> Self {
+        let turn = ONE_BROWSER_AT_A_TIME
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(chromedriver) = find_program("CHROMEDRIVER", "chromedriver") else {
+            panic!(
+                "chromedriver was not found (on PATH, at /usr/bin/chromedriver or in \
+                 $CHROMEDRIVER). The browser tests need it: apt-get install -y chromium \
+                 chromium-driver (what .ci/run does)."
+            );
+        };
+        let chromium = find_program("CHROMIUM", "chromium");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let log = std::fs::File::create(dir.path().join("chromedriver.log")).expect("log file");
+        let port = free_port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|err| panic!("start {}: {err}", chromedriver.display()));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let mut options = json!({
+            "args": [
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-extensions",
+                "--no-first-run",
+                "--lang=sv-SE",
+                format!("--window-size={},{}", LAPTOP.0, LAPTOP.1),
+                format!("--user-data-dir={}", dir.path().join("profile").display()),
+            ],
+            "prefs": { "intl.accept_languages": "sv-SE,sv" },
+        });
+        if let Some(chromium) = chromium {
+            options["binary"] = json!(chromium);
+        }
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        let url = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        let mut browser = Self {
+            runtime,
+            client: None,
+            driver,
+            base: app.api.url(""),
+            dir,
+            _turn: turn,
+        };
+        let client = loop {
+            let connected = browser.runtime.block_on(
+                ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                    .capabilities(capabilities.clone())
+                    .connect(&url),
+            );
+            match connected {
+                Ok(client) => break client,
+                Err(err) if started.elapsed() > BROWSER_TIMEOUT => panic!(
+                    "no browser session from {} within {BROWSER_TIMEOUT:?}: {err}\n{}",
+                    chromedriver.display(),
+                    browser.driver_log()
+                ),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        browser.client = Some(client);
+        browser
+    }
+
+    fn driver_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("chromedriver.log")).unwrap_or_default()
+    }
+
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("an open browser session")
+    }
+
+    /// Runs one browser command, failing the test with `what` on an error.
+    fn run<T>(
+        &self,
+        what: &str,
+        command: impl std::future::Future<Output = Result<T, fantoccini::error::CmdError>>,
+    ) -> T {
+        let result = self
+            .runtime
+            .block_on(async { tokio::time::timeout(BROWSER_TIMEOUT, command).await });
+        match result {
+            Ok(Ok(value)) => value,
+            Ok(Err(err)) => panic!("browser: {what}: {err}"),
+            Err(_) => panic!("browser: {what}: no answer within {BROWSER_TIMEOUT:?}"),
+        }
+    }
+
+    /// Opens `path` of the service.
+    fn goto(&self, path: &str) {
+        let url = format!("{}{path}", self.base);
+        self.run(&format!("open {path}"), self.client().goto(&url));
+    }
+
+    /// The path of the page shown.
+    fn path(&self) -> String {
+        self.run("current URL", self.client().current_url())
+            .path()
+            .to_owned()
+    }
+
+    /// The whole URL of the page shown.
+    fn url(&self) -> String {
+        self.run("current URL", self.client().current_url())
+            .to_string()
+    }
+
+    fn find(&self, css: &str) -> fantoccini::elements::Element {
+        self.run(
+            &format!("find {css}"),
+            self.client().find(Locator::Css(css)),
+        )
+    }
+
+    fn find_all(&self, css: &str) -> Vec<fantoccini::elements::Element> {
+        self.run(
+            &format!("find all {css}"),
+            self.client().find_all(Locator::Css(css)),
+        )
+    }
+
+    fn exists(&self, css: &str) -> bool {
+        !self.find_all(css).is_empty()
+    }
+
+    /// The visible text of the first element matching `css`.
+    fn text(&self, css: &str) -> String {
+        let element = self.find(css);
+        self.run(&format!("text of {css}"), element.text())
+    }
+
+    /// The visible text of every element matching `css`.
+    fn texts(&self, css: &str) -> Vec<String> {
+        self.find_all(css)
+            .iter()
+            .map(|e| self.run(&format!("text of {css}"), e.text()))
+            .collect()
+    }
+
+    /// An attribute of the first element matching `css`.
+    fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let element = self.find(css);
+        self.run(&format!("{name} of {css}"), element.attr(name))
+    }
+
+    /// The current value of a form control.
+    fn value(&self, css: &str) -> String {
+        let element = self.find(css);
+        self.run(&format!("value of {css}"), element.prop("value"))
+            .unwrap_or_default()
+    }
+
+    fn checked(&self, css: &str) -> bool {
+        let element = self.find(css);
+        self.run(&format!("is {css} checked"), element.is_selected())
+    }
+
+    /// Types `text` into an empty text field, as a person would.
+    fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css);
+        self.run(&format!("clear {css}"), element.clear());
+        self.run(&format!("type into {css}"), element.send_keys(text));
+    }
+
+    /// Picks the option with `value` in a select box.
+    fn select(&self, css: &str, value: &str) {
+        let element = self.find(css);
+        self.run(
+            &format!("select {value} in {css}"),
+            element.select_by_value(value),
+        );
+    }
+
+    /// Clicks the element (a radio button, a checkbox, a summary).
+    fn click(&self, css: &str) {
+        let element = self.find(css);
+        self.run(&format!("click {css}"), element.click());
+    }
+
+    /// Clicks a button or link that loads a new page, and waits until it is there.
+    fn click_and_wait(&self, css: &str) {
+        self.mark_page();
+        self.click(css);
+        self.wait_for_new_page(css);
+    }
+
+    /// Presses keys in the element that has focus.
+    fn press(&self, keys: &str) {
+        let focused = self.run("focused element", self.client().active_element());
+        self.run("press keys", focused.send_keys(keys));
+    }
+
+    /// Presses keys that load a new page (Enter in a form), and waits until it is there.
+    fn press_and_wait(&self, keys: &str) {
+        self.mark_page();
+        self.press(keys);
+        self.wait_for_new_page("a key press");
+    }
+
+    /// Marks the page shown, so that [`Self::wait_for_new_page`] can tell when it is
+    /// replaced (a form posted back to the same URL does not change the URL).
+    fn mark_page(&self) {
+        self.script("window.gkGammalSida = true; return null;");
+    }
+
+    fn wait_for_new_page(&self, after: &str) {
+        let started = Instant::now();
+        loop {
+            let loaded = self.script(
+                "return window.gkGammalSida === undefined && document.readyState === 'complete';",
+            );
+            if loaded == json!(true) {
+                return;
+            }
+            assert!(
+                started.elapsed() < BROWSER_TIMEOUT,
+                "no new page within {BROWSER_TIMEOUT:?} after {after}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `script` in the page and returns what it returns.
+    fn script(&self, script: &str) -> Value {
+        self.run("run script", self.client().execute(script, Vec::new()))
+    }
+
+    fn set_size(&self, (width, height): (u32, u32)) {
+        self.run(
+            "resize the window",
+            self.client().set_window_size(width, height),
+        );
+    }
+
+    /// Signs in with `token` on the sign-in page and returns the path it lands on.
+    fn sign_in(&self, token: &str) -> String {
+        self.goto("/logga-in");
+        self.type_into("#token", token);
+        self.click_and_wait("main form button[type=submit]");
+        self.path()
+    }
+
+    fn sign_out(&self) {
+        self.click_and_wait("header form[action='/logga-ut'] button");
+        assert_eq!(self.path(), "/logga-in");
+    }
+
+    /// Saves the whole page (not only the window) as `target/screenshots/NAME.png`.
+    fn screenshot(&self, name: &str) -> PathBuf {
+        let (width, height) = self.run("window size", self.client().get_window_size());
+        let full = self
+            .script("return Math.ceil(document.documentElement.scrollHeight);")
+            .as_u64()
+            .unwrap_or(height);
+        let full = u32::try_from(full.clamp(height, 12_000)).unwrap_or(12_000);
+        let width = u32::try_from(width).unwrap_or(LAPTOP.0);
+        let height = u32::try_from(height).unwrap_or(LAPTOP.1);
+        self.set_size((width, full));
+        let png = self.run("screenshot", self.client().screenshot());
+        self.set_size((width, height));
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(&png))
+            .unwrap_or_else(|err| panic!("write {}: {err}", path.display()));
+        path
+    }
+
+    /// Whether the page is wider than the window (it then scrolls sideways).
+    fn overflows_sideways(&self) -> bool {
+        self.script(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth;",
+        )
+        .as_bool()
+        .expect("a boolean")
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = self.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_secs(10), client.close()).await
+            });
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The case form, as the browser fills it in.
+// ---------------------------------------------------------------------------------------
+
+/// The id of the form's input for a profile path (as `web::form::input_id`).
+fn input(path: &str) -> String {
+    format!("#f-{}", path.replace(['.', '_'], "-"))
+}
+
+/// Vet ej / Ja / Nej of a yes-no field.
+fn yes_no(browser: &Browser, path: &str, value: Option<bool>) {
+    let value = match value {
+        None => "",
+        Some(true) => "true",
+        Some(false) => "false",
+    };
+    browser.select(&input(path), value);
+}
+
+/// A date field that may be null: "Vet ej" (`None`), not happened (`Some(None)`) or a
+/// date.
+fn nullable_date(browser: &Browser, path: &str, value: Option<Option<&str>>) {
+    let id = input(path);
+    match value {
+        None => browser.click(&format!("{id}-vet-ej")),
+        Some(None) => browser.click(&format!("{id}-nej")),
+        Some(Some(date)) => {
+            browser.click(&format!("{id}-ja"));
+            browser.type_into(&id, date);
+        }
+    }
+}
+
+fn tick(browser: &Browser, path: &str, value: &str, on: bool) {
+    let css = format!("{}-{value}", input(path));
+    if browser.checked(&css) != on {
+        browser.click(&css);
+    }
+}
+
+/// Presses the form's submit button and waits for the answer.
+fn submit_case(browser: &Browser) {
+    browser.click_and_wait("form.case-form button[type=submit]");
+}
+
+/// The cards shown, in order: (severity class, badge word, title, message).
+fn cards(browser: &Browser) -> Vec<(String, String, String)> {
+    browser
+        .find_all("ol.cards > li.card")
+        .iter()
+        .map(|card| {
+            let class = browser
+                .run("card class", card.attr("class"))
+                .unwrap_or_default();
+            let badge = browser.run("card badge", card.find(Locator::Css(".card-title .sev")));
+            let id = browser.run("card id", card.attr("id")).unwrap_or_default();
+            (class, browser.run("badge text", badge.text()), id)
+        })
+        .collect()
+}
+
+fn card_text(browser: &Browser, rule_id: &str) -> String {
+    browser.text(&format!("#flagga-{rule_id}"))
+}
+
+#[test]
+fn a_case_officer_fills_in_the_form_and_sees_each_core_flag_as_a_card() {
+    let app = spawn_app();
+    let browser = Browser::open(&app);
+    assert_eq!(browser.sign_in(&app.handlaggare.token), "/kontroll");
+    assert_eq!(browser.text("h1"), "Kontrollera ärende");
+
+    // A case before GK: activity level not documented, the meetings not known,
+    // social problems known without a social worker, an interpreter needed but not
+    // booked, a hearing impairment without a specialist.
+    browser.type_into(&input("case_id"), "WEBB-1");
+    browser.type_into(&input("checked_on"), "2024-03-15");
+    browser.select(&input("person.sex"), "female");
+    browser.type_into(&input("person.age"), "45");
+    browser.type_into(&input("main_diagnosis"), "M54.5");
+    yes_no(&browser, "activity_level.documented", Some(false));
+    nullable_date(&browser, "activity_level.hours_per_week", Some(None));
+    yes_no(
+        &browser,
+        "known_needs.social_or_family_problems",
+        Some(true),
+    );
+    yes_no(&browser, "known_needs.hearing_impairment", Some(true));
+    yes_no(&browser, "known_needs.interpreter_needed", Some(true));
+    yes_no(&browser, "gk.interpreter_booked", Some(false));
+    tick(&browser, "specialists", "psychologist", true);
+    submit_case(&browser);
+
+    assert_eq!(
+        browser.path(),
+        "/kontroll",
+        "the case id stays out of the URL"
+    );
+    let shown = cards(&browser);
+    let ids: Vec<&str> = shown.iter().map(|(_, _, id)| id.as_str()).collect();
+    for rule in [
+        "flagga-aktivitetsniva_saknas",
+        "flagga-personligt_mote_saknas",
+        "flagga-socialkonsulent_saknas",
+        "flagga-arbetsterapeut_vid_oklar_aktivitetsniva",
+        "flagga-specialist_vid_horsel_eller_syn",
+        "flagga-tolk_ej_bokad",
+    ] {
+        assert!(ids.contains(&rule), "a card {rule} among {shown:?}");
+    }
+    // Most severe first, and the severity is a word as well as a colour.
+    let rank = |class: &str| {
+        ["flag-critical", "flag-warning", "flag-info"]
+            .iter()
+            .position(|c| class.split(' ').any(|part| part == *c))
+            .unwrap_or_else(|| panic!("a severity class in {class:?}"))
+    };
+    let ranks: Vec<usize> = shown.iter().map(|(class, _, _)| rank(class)).collect();
+    assert!(ranks.is_sorted(), "cards ordered by severity: {shown:?}");
+    for (class, word, _) in &shown {
+        let expected = match rank(class) {
+            0 => "Kritisk",
+            1 => "Varning",
+            _ => "Information",
+        };
+        assert_eq!(word, expected, "{class}");
+    }
+    // Each card: message, why it matters, source.
+    let activity = card_text(&browser, "aktivitetsniva_saknas");
+    assert!(
+        activity.contains("Aktivitetsnivån är inte dokumenterad"),
+        "{activity}"
+    );
+    assert!(
+        activity.contains("Varför:") && activity.contains("Källa:"),
+        "{activity}"
+    );
+    assert!(activity.contains("SFR 2018:11"), "{activity}");
+    // "Vet ej" about all three meetings reads as missing information, not as "no".
+    let meeting = card_text(&browser, "personligt_mote_saknas");
+    assert!(
+        meeting.contains("Uppgift saknas om personligt möte"),
+        "{meeting}"
+    );
+    // What was entered is still in the form.
+    assert_eq!(browser.value(&input("case_id")), "WEBB-1");
+    assert_eq!(browser.value(&input("person.age")), "45");
+    assert!(browser.checked(&format!("{}-psychologist", input("specialists"))));
+    assert_eq!(browser.texts("ol.history-list > li").len(), 1);
+    browser.screenshot("kontrollera-arende-flaggor");
+
+    // "Har inte skett" is not "Vet ej": now the message says no meeting was held.
+    for path in [
+        "preparation.sassam_on",
+        "preparation.reconciliation_meeting_on",
+        "preparation.other_personal_meeting_on",
+    ] {
+        nullable_date(&browser, path, Some(None));
+    }
+    submit_case(&browser);
+    let meeting = card_text(&browser, "personligt_mote_saknas");
+    assert!(meeting.contains("Inget personligt möte"), "{meeting}");
+    assert!(!meeting.contains("Uppgift saknas"), "{meeting}");
+
+    // The officer fixes the case and checks again: a clean case says so plainly, and
+    // the earlier checks of the same case are listed, newest first.
+    nullable_date(&browser, "preparation.sassam_on", Some(Some("2024-02-10")));
+    yes_no(&browser, "activity_level.documented", Some(true));
+    browser.click(&format!("{}-ja", input("activity_level.hours_per_week")));
+    browser.type_into(&input("activity_level.hours_per_week"), "12,5");
+    tick(&browser, "specialists", "social_worker", true);
+    tick(&browser, "specialists", "audiologist", true);
+    yes_no(&browser, "gk.interpreter_booked", Some(true));
+    submit_case(&browser);
+    assert!(cards(&browser).is_empty(), "{:?}", cards(&browser));
+    let summary = browser.text("p.summary");
+    assert!(summary.contains("Inga flaggor"), "{summary}");
+    assert!(summary.contains("Klart"), "{summary}");
+    let history = browser.texts("ol.history-list > li");
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert!(history[0].contains("den här kontrollen") && history[0].contains("Inga flaggor"));
+    assert!(history[1].contains("Aktivitetsnivå saknas") || history[1].contains("Varning"));
+    assert_eq!(
+        browser.value(&input("activity_level.hours_per_week")),
+        "12,5"
+    );
+    browser.screenshot("kontrollera-arende-ren");
+    browser.set_size(LAPTOP);
+}
+
+#[test]
+fn a_bad_value_is_shown_next_to_its_field_and_what_was_entered_is_kept() {
+    let app = spawn_app();
+    let browser = Browser::open(&app);
+    browser.sign_in(&app.handlaggare.token);
+
+    // The page can be used from the keyboard: the first Tab reaches the skip link.
+    browser.goto("/kontroll");
+    browser.press(&fantoccini::key::Key::Tab.to_string());
+    let focused = browser.script("return document.activeElement.textContent;");
+    assert_eq!(focused, "Hoppa till innehållet");
+
+    browser.type_into(&input("case_id"), "WEBB-2");
+    browser.type_into(&input("person.age"), "fyrtio");
+    browser.type_into(&input("main_diagnosis"), "XYZ");
+    nullable_date(&browser, "preparation.sassam_on", Some(Some("2024-02-30")));
+    browser.click(&format!("{}-ja", input("activity_level.hours_per_week")));
+    browser.type_into(&input("activity_level.hours_per_week"), "200");
+    submit_case(&browser);
+
+    assert_eq!(browser.path(), "/kontroll");
+    assert!(!browser.exists("section.result"), "nothing was checked");
+    assert_eq!(app.count("evaluations"), 0, "nothing was stored");
+    let summary = browser.text(".problems");
+    assert!(summary.contains("Rätta 4 uppgifter"), "{summary}");
+    for (path, says, kept) in [
+        ("person.age", "hela år", "fyrtio"),
+        ("main_diagnosis", "ICD-10-kod", "XYZ"),
+        ("preparation.sassam_on", "ÅÅÅÅ-MM-DD", "2024-02-30"),
+        ("activity_level.hours_per_week", "från 0 till 168", "200"),
+    ] {
+        let id = input(path);
+        // The message is inside the field's own box, tied to the input.
+        let message = browser.text(&format!("{id}-falt .error"));
+        assert!(message.contains(says), "{path}: {message}");
+        assert_eq!(browser.value(&id), kept, "{path} keeps what was typed");
+        assert_eq!(browser.attr(&id, "aria-invalid").as_deref(), Some("true"));
+        let described = browser.attr(&id, "aria-describedby").unwrap_or_default();
+        assert!(
+            described.contains(&format!("{}-fel", &id[1..])),
+            "{described}"
+        );
+        // The summary links to the field.
+        assert!(
+            browser.exists(&format!(".problems a[href='{id}']")),
+            "{path}"
+        );
+    }
+    assert_eq!(browser.value(&input("case_id")), "WEBB-2");
+    assert!(browser.checked(&format!("{}-ja", input("preparation.sassam_on"))));
+    browser.screenshot("kontrollera-arende-fel");
+
+    // Fixed, and sent with Enter from a text field: no mouse needed.
+    browser.type_into(&input("person.age"), "40");
+    browser.type_into(&input("main_diagnosis"), "F32.1");
+    browser.type_into(&input("preparation.sassam_on"), "2024-02-28");
+    browser.type_into(&input("activity_level.hours_per_week"), "20");
+    browser.press_and_wait(&fantoccini::key::Key::Enter.to_string());
+    assert!(!browser.exists(".problems"), "{}", browser.text("main"));
+    assert!(browser.exists("section.result"));
+    assert_eq!(app.count("evaluations"), 1);
+}
+
+/// The pages a role's menu offers.
+fn menu(browser: &Browser) -> Vec<String> {
+    browser.texts("header nav a")
+}
+
+const FORBIDDEN: &str = "Du har inte behörighet till den här sidan";
+
+#[test]
+fn each_role_signs_in_to_its_own_pages_and_is_refused_the_others() {
+    let app = spawn_app();
+    let browser = Browser::open(&app);
+
+    // A wrong token is refused on the sign-in page itself.
+    assert_eq!(browser.sign_in("gkr_inte_en_riktig_token"), "/logga-in");
+    let error = browser.text("#token-fel");
+    assert!(error.contains("känns inte igen"), "{error}");
+    browser.screenshot("logga-in");
+
+    struct Case<'a> {
+        token: &'a str,
+        start: &'a str,
+        menu: &'a [&'a str],
+        refused: &'a [&'a str],
+        rule_tools: bool,
+    }
+    let cases = [
+        Case {
+            token: &app.handlaggare.token,
+            start: "/kontroll",
+            menu: &["Kontrollera ärende", "Regler"],
+            refused: &["/uppfoljning", "/uppfoljning/rapport.csv"],
+            rule_tools: false,
+        },
+        Case {
+            token: &app.policy.token,
+            start: "/regler",
+            menu: &["Regler"],
+            refused: &["/kontroll", "/uppfoljning"],
+            rule_tools: true,
+        },
+        Case {
+            token: &app.analytiker.token,
+            start: "/uppfoljning",
+            menu: &["Regler", "Uppföljning"],
+            refused: &["/kontroll"],
+            rule_tools: false,
+        },
+        Case {
+            token: &app.admin.token,
+            start: "/kontroll",
+            menu: &["Kontrollera ärende", "Regler", "Uppföljning"],
+            refused: &[],
+            rule_tools: true,
+        },
+    ];
+    for case in cases {
+        assert_eq!(browser.sign_in(case.token), case.start);
+        assert_eq!(
+            menu(&browser),
+            case.menu,
+            "menu after signing in to {}",
+            case.start
+        );
+        for path in case.refused {
+            browser.goto(path);
+            assert_eq!(browser.text("h1"), FORBIDDEN, "{path}");
+            let why = browser.text("main");
+            assert!(why.contains("Du är inloggad som"), "{why}");
+        }
+        for page in ["/kontroll", "/regler", "/uppfoljning"] {
+            if !case.refused.contains(&page) {
+                browser.goto(page);
+                assert_ne!(browser.text("h1"), FORBIDDEN, "{page}");
+            }
+        }
+        browser.goto("/regler");
+        assert_eq!(
+            browser.exists("form[action='/regler/ladda-om']"),
+            case.rule_tools
+        );
+        assert_eq!(
+            browser.exists("form[action='/regler/prova']"),
+            case.rule_tools
+        );
+        if case.start == "/uppfoljning" {
+            browser.goto("/kontroll");
+            browser.screenshot("behorighet-saknas");
+        }
+        browser.sign_out();
+        // Signed out means signed out: the pages send you back to sign in.
+        browser.goto(case.start);
+        assert_eq!(browser.path(), "/logga-in");
+    }
+}
+
+#[test]
+fn policy_staff_read_the_rules_try_a_profile_and_reload_with_every_error_shown() {
+    let app = spawn_app_with(crate::helpers::AppOptions {
+        copy_rules: true,
+        ..Default::default()
+    });
+    let browser = Browser::open(&app);
+    assert_eq!(browser.sign_in(&app.policy.token), "/regler");
+    let lead = browser.text(".lead");
+    assert!(lead.contains("GK standardregler version 2026.1"), "{lead}");
+    let tests = browser.text("main > p:nth-of-type(3)");
+    assert!(
+        tests.contains("godkända") && !tests.contains("Underkänt"),
+        "{tests}"
+    );
+
+    // Every rule: title, severity, grounds, rationale, sources, script and tests.
+    let rules = browser.find_all("section.rule");
+    assert_eq!(rules.len(), 8);
+    let activity = browser.text("#regel-aktivitetsniva_saknas");
+    for part in [
+        "Aktivitetsnivå saknas",
+        "Varning före GK",
+        "Kritisk vid avslut av GK",
+        "empiriskt stöd",
+        "Varför regeln finns",
+        "SFR 2018:11 avsnitt 4.4",
+        "Tester",
+        "Godkänt",
+    ] {
+        assert!(activity.contains(part), "{part} in {activity}");
+    }
+    browser.click("#regel-aktivitetsniva_saknas details summary");
+    let script = browser.text("#regel-aktivitetsniva_saknas details pre");
+    assert!(
+        script.contains("has_value(niva.hours_per_week)"),
+        "{script}"
+    );
+    browser.screenshot("regler");
+
+    // A pasted profile: flags shown, nothing stored.
+    let mut profile = base_profile();
+    set(&mut profile, "activity_level.documented", json!(false));
+    remove(&mut profile, "activity_level.hours_per_week");
+    browser.type_into("#profil", &profile.to_string());
+    browser.click_and_wait("form[action='/regler/prova'] button");
+    let result = browser.text(".tool-result");
+    assert!(result.contains("den inklistrade profilen"), "{result}");
+    assert!(result.contains("ingenting sparades"), "{result}");
+    assert!(browser.exists(".tool-result #flagga-aktivitetsniva_saknas"));
+    assert_eq!(app.count("evaluations"), 0);
+    // The pasted text is still there to edit.
+    assert!(browser.value("#profil").contains("\"case_id\""));
+
+    // An uploaded file is used instead of the text box.
+    let file = app.dir.path().join("profil.json");
+    std::fs::write(&file, base_profile().to_string()).expect("write profile");
+    browser.type_into("#profil", "inte json");
+    let upload = browser.find("#fil");
+    browser.run(
+        "choose a file",
+        upload.send_keys(file.to_str().expect("UTF-8 path")),
+    );
+    browser.click_and_wait("form[action='/regler/prova'] button");
+    let result = browser.text(".tool-result");
+    assert!(result.contains("filen profil.json"), "{result}");
+    assert!(result.contains("Inga flaggor"), "{result}");
+
+    // Not JSON: said plainly.
+    browser.type_into("#profil", "{\"case_id\": ");
+    browser.click_and_wait("form[action='/regler/prova'] button");
+    let result = browser.text(".tool-result .error");
+    assert!(result.contains("inte giltig JSON"), "{result}");
+
+    // A broken rule set is refused whole, with every problem at file:line; the old
+    // rules stay active.
+    let broken = app.rules_dir.join("tolk_ej_bokad.rhai");
+    let good = std::fs::read_to_string(&broken).expect("read rule");
+    std::fs::write(&broken, format!("{good}\nlet x = ;\n")).expect("break rule");
+    let also = app.rules_dir.join("samtycke_saknas.rhai");
+    let also_good = std::fs::read_to_string(&also).expect("read rule");
+    std::fs::write(&also, format!("{also_good}\nif (\n")).expect("break rule");
+    browser.click_and_wait("form[action='/regler/ladda-om'] button");
+    let refused = browser.text(".tool-result.failed");
+    assert!(refused.contains("laddades inte om"), "{refused}");
+    assert!(refused.contains("tidigare reglerna gäller"), "{refused}");
+    let problems = browser.texts(".tool-result.failed .problem-list li");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("tolk_ej_bokad.rhai:")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.starts_with("samtycke_saknas.rhai:")),
+        "{problems:?}"
+    );
+    for problem in &problems {
+        let line = problem.split(':').nth(1).unwrap_or_default();
+        assert!(line.parse::<usize>().is_ok(), "file:line in {problem}");
+    }
+    browser.screenshot("regler-ladda-om-fel");
+
+    // Fixed, with a new version: reloaded, and the page shows the new version.
+    std::fs::write(&broken, &good).expect("fix rule");
+    std::fs::write(&also, &also_good).expect("fix rule");
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("read manifest");
+    std::fs::write(
+        &manifest,
+        text.replace("version: \"2026.1\"", "version: \"2026.2\""),
+    )
+    .expect("write manifest");
+    browser.click_and_wait("form[action='/regler/ladda-om'] button");
+    let done = browser.text(".tool-result.ok");
+    assert!(done.contains("version 2026.2"), "{done}");
+    assert!(browser.text(".lead").contains("version 2026.2"));
+}
+
+/// Stores checks of `n` cases through the API, half of them without a documented
+/// activity level, and an outcome for each: flagged cases mostly return to FK.
+fn store_checks_and_outcomes(app: &TestApp, n: usize) {
+    let mut outcomes = Vec::new();
+    for i in 0..n {
+        let case_id = format!("UPP-{i:03}");
+        let flagged = i < n / 2;
+        let mut profile = base_profile();
+        set(&mut profile, "case_id", json!(case_id));
+        set(&mut profile, "checked_on", json!("2024-03-05"));
+        set(
+            &mut profile,
+            "person.sex",
+            json!(if i % 2 == 0 { "female" } else { "male" }),
+        );
+        set(&mut profile, "person.age", json!(25 + i % 40));
+        if flagged {
+            set(&mut profile, "activity_level.documented", json!(false));
+        }
+        let reply = app.check(&app.handlaggare, &profile);
+        assert_eq!(reply.status, 201, "{reply}");
+        let left = if flagged { i % 4 == 0 } else { i % 4 != 0 };
+        outcomes.push(json!({
+            "case_id": case_id,
+            "ended_on": "2024-06-30",
+            "outcome": if left { "left_insurance" } else { "returned_to_fk" },
+            "reasons": [if left { "work_supported" } else { "health_worsened_unrelated" }],
+        }));
+    }
+    let reply = app.post("/api/v1/outcomes", &app.analytiker, &Value::Array(outcomes));
+    assert_eq!(reply.status, 200, "{reply}");
+}
+
+#[test]
+fn an_analyst_sees_the_audit_with_its_charts_for_a_period_and_can_download_it() {
+    let app = spawn_app();
+    store_checks_and_outcomes(&app, 40);
+    let browser = Browser::open(&app);
+    assert_eq!(browser.sign_in(&app.analytiker.token), "/uppfoljning");
+    assert_eq!(browser.text("h1"), "Uppföljning");
+
+    // The period: a bad date is refused beside its field.
+    browser.type_into("#fran", "2024-07-01");
+    browser.type_into("#till", "2024-01-01");
+    browser.click_and_wait("form.period button");
+    let error = browser.text(".period .has-error .error");
+    assert!(error.contains("före startdatumet"), "{error}");
+    assert!(!browser.exists(".audit-report"));
+
+    browser.type_into("#fran", "2024-01-01");
+    browser.type_into("#till", "2024-12-31");
+    browser.click_and_wait("form.period button");
+    let url = browser.url();
+    assert!(
+        url.ends_with("/uppfoljning?fran=2024-01-01&till=2024-12-31"),
+        "{url}"
+    );
+    let report = browser.text(".audit-report");
+    assert!(report.contains("Uppföljning av reglerna"), "{report}");
+    assert!(report.contains("Aktivitetsnivå saknas"), "{report}");
+
+    // The charts: bars drawn for flagged and unflagged cases, in the site's colours.
+    let flagged_bars = browser.find_all(".audit-report svg rect.flagged");
+    let clear_bars = browser.find_all(".audit-report svg rect.clear");
+    assert!(!flagged_bars.is_empty() && !clear_bars.is_empty());
+    let fill = browser.run("bar colour", flagged_bars[0].css_value("fill"));
+    assert_eq!(fill, "rgb(180, 83, 9)", "the stylesheet colours the bars");
+    let (_, _, width, height) = browser.run("bar size", flagged_bars[0].rectangle());
+    assert!(width > 0.0 && height > 0.0, "{width}×{height}");
+    let charts = browser.find_all(".audit-report svg[role=img]");
+    assert!(
+        charts.len() >= 9,
+        "a chart per rule and for any flag: {}",
+        charts.len()
+    );
+    // Headings stay in order with the report inside the page.
+    let levels = browser.script(
+        "return [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => +h.tagName[1]);",
+    );
+    let levels: Vec<u64> = levels
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|v| v.as_u64().expect("a number"))
+        .collect();
+    assert_eq!(levels.iter().filter(|l| **l == 1).count(), 1, "{levels:?}");
+    assert!(
+        levels.windows(2).all(|w| w[1] <= w[0] + 1),
+        "no heading level skipped: {levels:?}"
+    );
+    browser.screenshot("uppfoljning");
+
+    // The downloads are the same report for the same period.
+    let json_href = browser.attr(".downloads a[href*='rapport.json']", "href");
+    assert_eq!(
+        json_href.as_deref(),
+        Some("/uppfoljning/rapport.json?fran=2024-01-01&till=2024-12-31")
+    );
+    let web = WebClient::new(&app);
+    let reply = web.get(
+        "/uppfoljning/rapport.json?fran=2024-01-01&till=2024-12-31",
+        Some(&app.analytiker.token),
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert!(reply.header("content-disposition").contains("attachment"));
+    let body = reply.json();
+    assert_eq!(body["units"]["all"], 40, "{body:#}");
+    assert_eq!(body["period"]["from"], "2024-01-01");
+    let csv = web.get(
+        "/uppfoljning/rapport.csv?fran=2024-01-01&till=2024-12-31",
+        Some(&app.analytiker.token),
+    );
+    assert_eq!(csv.status, 200, "{csv}");
+    assert!(csv.header("content-type").starts_with("text/csv"));
+    assert!(
+        csv.text.starts_with("section,rule_id,sex,outcome"),
+        "{}",
+        csv.text
+    );
+
+    // How long the page takes, measured over HTTP (printed for the record).
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        let reply = web.get(
+            "/uppfoljning?fran=2024-01-01&till=2024-12-31",
+            Some(&app.analytiker.token),
+        );
+        times.push(started.elapsed());
+        assert_eq!(reply.status, 200);
+    }
+    times.sort();
+    println!(
+        "Uppföljning, 40 ärenden: median {:?} över 5 hämtningar",
+        times[2]
+    );
+}
+
+#[test]
+fn every_page_fits_a_phone_screen() {
+    let app = spawn_app();
+    store_checks_and_outcomes(&app, 12);
+    let browser = Browser::open(&app);
+    browser.sign_in(&app.admin.token);
+    browser.set_size(PHONE);
+    let width = browser.script("return window.innerWidth;");
+    assert_eq!(width, json!(PHONE.0), "the window is phone-narrow");
+
+    // The case page, with a result showing cards.
+    browser.goto("/kontroll");
+    browser.type_into(&input("case_id"), "MOBIL-1");
+    yes_no(&browser, "activity_level.documented", Some(false));
+    yes_no(
+        &browser,
+        "known_needs.social_or_family_problems",
+        Some(true),
+    );
+    submit_case(&browser);
+    assert!(browser.exists("#flagga-socialkonsulent_saknas"));
+    for (page, name, heading) in [
+        (None, "kontrollera-arende-mobil", "Kontrollera ärende"),
+        (Some("/regler"), "regler-mobil", "Regler"),
+        (Some("/uppfoljning"), "uppfoljning-mobil", "Uppföljning"),
+        (Some("/logga-in"), "logga-in-mobil", "Logga in"),
+    ] {
+        if let Some(page) = page {
+            browser.goto(page);
+        }
+        assert_eq!(browser.text("h1"), heading);
+        assert!(
+            !browser.overflows_sideways(),
+            "{name}: the page is wider than the phone: {}",
+            browser.script(
+                "const clipped = e => { for (let a = e.parentElement; a; a = a.parentElement) {
+                     if (getComputedStyle(a).overflowX !== 'visible') return true; } return false; };
+                 return [...document.querySelectorAll('body *')]
+                    .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+                    .filter(e => !clipped(e))
+                    .slice(0, 8)
+                    .map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right));"
+            )
+        );
+        // Every form control can be reached without scrolling sideways.
+        let outside = browser.script(
+            "return [...document.querySelectorAll('input:not([type=hidden]),select,textarea,button')]
+                .filter(e => { const r = e.getBoundingClientRect();
+                               return r.width > 0 && (r.left < 0 || r.right > window.innerWidth + 0.5); })
+                .map(e => e.id || e.name || e.textContent);",
+        );
+        assert_eq!(outside, json!([]), "{name}: controls outside the screen");
+        browser.screenshot(name);
+    }
+    browser.set_size(LAPTOP);
+}
+
+// ---------------------------------------------------------------------------------------
+// Without a browser: what a person does not see.
+// ---------------------------------------------------------------------------------------
+
+/// An HTTP client that acts like the browser (the token in the `gk_token` cookie) but
+/// does not follow redirects, so a test sees them.
+struct WebClient {
+    client: reqwest::blocking::Client,
+    base: String,
+}
+
+impl WebClient {
+    fn new(app: &TestApp) -> Self {
+        let client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("HTTP client");
+        Self {
+            client,
+            base: app.api.url(""),
+        }
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        form: Option<&[(&str, &str)]>,
+    ) -> crate::helpers::Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.header("cookie", format!("gk_token={token}"));
+        }
+        if let Some(pairs) = form {
+            request = request
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(urlencode(pairs));
+        }
+        let response = request
+            .send()
+            .unwrap_or_else(|err| panic!("{path}: no answer: {err}"));
+        crate::helpers::Reply {
+            status: response.status().as_u16(),
+            headers: response.headers().clone(),
+            text: response.text().expect("a text body"),
+        }
+    }
+
+    fn get(&self, path: &str, token: Option<&str>) -> crate::helpers::Reply {
+        self.send(reqwest::Method::GET, path, token, None)
+    }
+
+    fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> crate::helpers::Reply {
+        self.send(reqwest::Method::POST, path, token, Some(form))
+    }
+}
+
+/// `application/x-www-form-urlencoded`, as a browser sends a form.
+fn urlencode(pairs: &[(&str, &str)]) -> String {
+    let encode = |text: &str| {
+        text.bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                    (b as char).to_string()
+                }
+                b' ' => "+".to_owned(),
+                _ => format!("%{b:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A multipart form with one text field, as the dry-run form sends it.
+fn multipart(field: &str, text: &str) -> (String, String) {
+    let boundary = "gkreglergrans";
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{text}\r\n--{boundary}--\r\n"
+        ),
+    )
+}
+
+const PAGES: [&str; 3] = ["/kontroll", "/regler", "/uppfoljning"];
+
+#[test]
+fn without_a_valid_token_every_page_and_action_sends_the_browser_to_sign_in() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let stale = "gkr_0000000000000000000000000000000000000000000000000000000000000000";
+    for token in [None, Some(stale)] {
+        let mut replies = Vec::new();
+        for page in PAGES.iter().chain(&["/uppfoljning/rapport.json", "/"]) {
+            replies.push((page.to_string(), web.get(page, token)));
+        }
+        for action in ["/kontroll", "/regler/ladda-om", "/regler/prova"] {
+            replies.push((
+                format!("POST {action}"),
+                web.post(action, token, &[("case_id", "X-1")]),
+            ));
+        }
+        for (what, reply) in replies {
+            assert_eq!(reply.status, 303, "{what}: {reply}");
+            assert_eq!(reply.header("location"), "/logga-in", "{what}");
+            if token.is_some() && what != "/" {
+                // A stale cookie is cleared.
+                assert!(
+                    reply.header("set-cookie").contains("Max-Age=0"),
+                    "{what}: {reply}"
+                );
+            }
+        }
+    }
+    let reply = web.get("/logga-in", None);
+    assert_eq!(reply.status, 200);
+    assert!(reply.text.contains("<html lang=\"sv\">"));
+    // The reload did not happen.
+    assert_eq!(app.count("evaluations"), 0);
+}
+
+#[test]
+fn each_role_is_refused_with_a_403_page_what_it_may_not_do() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let profile = base_profile().to_string();
+    let (dry_run_type, dry_run_body) = multipart("profil", &profile);
+    let allowed = |role: &str, what: &str| -> bool {
+        match (role, what) {
+            ("admin", _) => true,
+            (_, "GET /regler") => true,
+            ("handlaggare", w) => w.contains("/kontroll"),
+            ("policy", w) => w.contains("/regler"),
+            ("analytiker", w) => w.contains("/uppfoljning"),
+            _ => false,
+        }
+    };
+    for (role, token) in [
+        ("handlaggare", &app.handlaggare.token),
+        ("policy", &app.policy.token),
+        ("analytiker", &app.analytiker.token),
+        ("admin", &app.admin.token),
+    ] {
+        let mut replies = vec![
+            ("GET /kontroll", web.get("/kontroll", Some(token))),
+            ("GET /regler", web.get("/regler", Some(token))),
+            ("GET /uppfoljning", web.get("/uppfoljning", Some(token))),
+            (
+                "GET /uppfoljning/rapport.csv",
+                web.get("/uppfoljning/rapport.csv", Some(token)),
+            ),
+            (
+                "POST /kontroll",
+                web.post("/kontroll", Some(token), &[("case_id", "ROLL-1")]),
+            ),
+        ];
+        let mut request = web
+            .client
+            .post(format!("{}/regler/prova", web.base))
+            .header("cookie", format!("gk_token={token}"))
+            .header("content-type", &dry_run_type)
+            .body(dry_run_body.clone());
+        let response = request.send().expect("dry run");
+        let status = response.status().as_u16();
+        replies.push((
+            "POST /regler/prova",
+            crate::helpers::Reply {
+                status,
+                headers: response.headers().clone(),
+                text: response.text().expect("text"),
+            },
+        ));
+        request = web
+            .client
+            .post(format!("{}/regler/ladda-om", web.base))
+            .header("cookie", format!("gk_token={token}"));
+        let response = request.send().expect("reload");
+        replies.push((
+            "POST /regler/ladda-om",
+            crate::helpers::Reply {
+                status: response.status().as_u16(),
+                headers: response.headers().clone(),
+                text: response.text().expect("text"),
+            },
+        ));
+        for (what, reply) in replies {
+            if allowed(role, what) {
+                assert_eq!(reply.status, 200, "{role} {what}: {reply}");
+            } else {
+                assert_eq!(reply.status, 403, "{role} {what}: {reply}");
+                assert!(reply.header("content-type").starts_with("text/html"));
+                assert!(reply.text.contains(FORBIDDEN), "{role} {what}: {reply}");
+            }
+        }
+    }
+    // Only the officer's and the admin's checks were stored.
+    assert_eq!(app.count("evaluations"), 2);
+}
+
+/// Every `href="…"` and `action="…"` of a page.
+fn links(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for attribute in ["href=\"", "action=\"", "src=\""] {
+        for (start, _) in html.match_indices(attribute) {
+            let rest = &html[start + attribute.len()..];
+            if let Some(end) = rest.find('"') {
+                found.push(rest[..end].to_owned());
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn case_pages_are_not_cached_and_case_data_stays_out_of_urls_and_logs() {
+    let mut app = spawn_app();
+    let web = WebClient::new(&app);
+    let token = Some(app.handlaggare.token.as_str());
+    let case_id = "HEMLIGT-4711";
+    let form = [
+        ("case_id", case_id),
+        ("stage", "before_gk"),
+        ("checked_on", "2024-03-15"),
+        ("main_diagnosis", "F32.1"),
+        ("person.age", "52"),
+        ("activity_level.documented", "false"),
+        ("known_needs.social_or_family_problems", "true"),
+    ];
+    let first = web.post("/kontroll", token, &form);
+    assert_eq!(first.status, 200, "{first}");
+    let second = web.post("/kontroll", token, &form);
+    let refused = web.post(
+        "/kontroll",
+        token,
+        &[("case_id", case_id), ("person.age", "x")],
+    );
+    assert_eq!(refused.status, 422, "{refused}");
+    let empty = web.get("/kontroll", token);
+    for (what, reply) in [
+        ("result", &first),
+        ("re-check", &second),
+        ("refused form", &refused),
+        ("empty form", &empty),
+    ] {
+        assert_eq!(reply.header("cache-control"), "no-store", "{what}");
+        assert!(reply.header("location").is_empty(), "{what}: no redirect");
+        assert!(
+            reply
+                .header("content-security-policy")
+                .contains("default-src 'none'")
+        );
+        assert_eq!(reply.header("referrer-policy"), "no-referrer");
+        for link in links(&reply.text) {
+            assert!(!link.contains(case_id), "{what}: {link}");
+            assert!(
+                !link.starts_with("http"),
+                "{what}: nothing from elsewhere: {link}"
+            );
+        }
+        assert!(!reply.text.contains("<script"), "{what}: no scripts");
+    }
+    // The result names the flags, the case id only in the form's field.
+    assert!(first.text.contains("id=\"flagga-socialkonsulent_saknas\""));
+    assert_eq!(first.text.matches(case_id).count(), 1, "{first}");
+    assert_eq!(second.text.matches("<li class=\"current\"").count(), 1);
+    assert_eq!(
+        second.text.matches("history-head").count(),
+        2,
+        "both checks of the case are listed"
+    );
+
+    let css = web.get("/static/style.css", None);
+    assert_eq!(css.status, 200);
+    assert!(css.header("content-type").starts_with("text/css"));
+
+    let stopped = app.kill();
+    for secret in [case_id, "F32.1"] {
+        assert!(
+            !stopped.stdout.contains(secret),
+            "{secret} in stdout:\n{stopped}"
+        );
+        assert!(
+            !stopped.stderr.contains(secret),
+            "{secret} in the log:\n{stopped}"
+        );
+    }
+    assert!(stopped.stderr.contains("check stored"), "{stopped}");
+}

@@ -16,7 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use super::{AUDIT_PAGE, Layout, SharedState, Viewer, allow, failure, render};
+use super::{AUDIT_PAGE, Layout, SharedState, Viewer, failure, refusal, render};
 use crate::audit::report::AuditReport;
 use crate::audit::{Options, Period};
 use crate::auth::Principal;
@@ -134,7 +134,7 @@ pub(super) async fn page(
     Viewer(viewer): Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
-    if let Err(refused) = allow(&viewer, &AUDIT_PAGE) {
+    if let Some(refused) = refusal(&viewer, &AUDIT_PAGE) {
         return refused;
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();
@@ -203,7 +203,7 @@ async fn download(
     query: Result<Query<PeriodQuery>, QueryRejection>,
     format: Format,
 ) -> Response {
-    if let Err(refused) = allow(&viewer, &AUDIT_PAGE) {
+    if let Some(refused) = refusal(&viewer, &AUDIT_PAGE) {
         return refused;
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::form::{FieldProblem, FormInput, GroupView, fields};
-use super::{CHECK_PAGE, Layout, ResultView, SharedState, Viewer, allow, failure, render};
+use super::{CHECK_PAGE, Layout, ResultView, SharedState, Viewer, failure, refusal, render};
 use crate::profile::Date;
 use crate::ruleset::RuleSet;
 use crate::service::{check_and_store, checks_of_case};
@@ -95,7 +95,7 @@ fn page_of(
 
 /// The empty form.
 pub(super) async fn page(Viewer(viewer): Viewer) -> Response {
-    if let Err(refused) = allow(&viewer, &CHECK_PAGE) {
+    if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
         return refused;
     }
     let input = FormInput::new_for(&Date::today().to_string());
@@ -108,7 +108,7 @@ pub(super) async fn submit(
     Viewer(viewer): Viewer,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Err(refused) = allow(&viewer, &CHECK_PAGE) {
+    if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
         return refused;
     }
     let input = FormInput::from_pairs(&pairs);

@@ -244,9 +244,11 @@ impl Layout {
     }
 }
 
-/// Lets `viewer` through to `page`, or answers with the Swedish 403 page.
-fn allow(viewer: &Principal, page: &PageSpec) -> Result<(), Response> {
-    crate::service::require(viewer, page.roles).map_err(|_| forbidden(viewer, page))
+/// The Swedish 403 page when `viewer` may not use `page`; `None` lets them through.
+fn refusal(viewer: &Principal, page: &PageSpec) -> Option<Response> {
+    crate::service::require(viewer, page.roles)
+        .err()
+        .map(|_| forbidden(viewer, page))
 }
 
 #[derive(Serialize)]

@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{
-    Layout, RULE_TOOLS, RULES_PAGE, ResultView, SharedState, Viewer, allow, failure, render,
+    Layout, RULE_TOOLS, RULES_PAGE, ResultView, SharedState, Viewer, failure, refusal, render,
     severity_label,
 };
 use crate::auth::Principal;
@@ -299,7 +299,7 @@ fn respond(status: StatusCode, page: Result<RulesPage, ApiError>, viewer: &Princ
 }
 
 pub(super) async fn page(State(state): State<SharedState>, Viewer(viewer): Viewer) -> Response {
-    if let Err(refused) = allow(&viewer, &RULES_PAGE) {
+    if let Some(refused) = refusal(&viewer, &RULES_PAGE) {
         return refused;
     }
     respond(StatusCode::OK, page_of(&state, &viewer).await, &viewer)
@@ -343,7 +343,7 @@ pub(super) async fn dry_run(
     Viewer(viewer): Viewer,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    if let Err(refused) = allow(&viewer, &RULE_TOOLS) {
+    if let Some(refused) = refusal(&viewer, &RULE_TOOLS) {
         return refused;
     }
     let form = match multipart {
@@ -412,7 +412,7 @@ pub(super) async fn dry_run(
 
 /// Reloads the rules from disk: the new set, or every problem with file:line.
 pub(super) async fn reload(State(state): State<SharedState>, Viewer(viewer): Viewer) -> Response {
-    if let Err(refused) = allow(&viewer, &RULE_TOOLS) {
+    if let Some(refused) = refusal(&viewer, &RULE_TOOLS) {
         return refused;
     }
     let (view, status) = match reload_rule_set(&state).await {

@@ -354,6 +354,15 @@ impl Browser {
         path
     }
 
+    /// Saves what the window shows (1280×900 on a laptop) as
+    /// `target/screenshots/NAME.png`: the picture for the README.
+    fn screenshot_window(&self, name: &str) -> PathBuf {
+        let png = self.run("screenshot", self.client().screenshot());
+        let path = screenshot_dir().join(format!("{name}.png"));
+        std::fs::write(&path, png).unwrap_or_else(|err| panic!("write {}: {err}", path.display()));
+        path
+    }
+
     /// Whether the page is wider than the window (it then scrolls sideways).
     fn overflows_sideways(&self) -> bool {
         self.script(
@@ -526,6 +535,7 @@ fn a_case_officer_fills_in_the_form_and_sees_each_core_flag_as_a_card() {
     assert!(browser.checked(&format!("{}-psychologist", input("specialists"))));
     assert_eq!(browser.texts("ol.history-list > li").len(), 1);
     browser.screenshot("kontrollera-arende-flaggor");
+    browser.screenshot_window("kontrollera-arende");
 
     // "Har inte skett" is not "Vet ej": now the message says no meeting was held.
     for path in [
@@ -866,7 +876,7 @@ fn store_checks_and_outcomes(app: &TestApp, n: usize) {
         }
         let reply = app.check(&app.handlaggare, &profile);
         assert_eq!(reply.status, 201, "{reply}");
-        let left = if flagged { i % 4 == 0 } else { i % 4 != 0 };
+        let left = if flagged { i % 5 == 0 } else { i % 5 != 0 };
         outcomes.push(json!({
             "case_id": case_id,
             "ended_on": "2024-06-30",
@@ -1038,6 +1048,109 @@ fn every_page_fits_a_phone_screen() {
         browser.screenshot(name);
     }
     browser.set_size(LAPTOP);
+}
+
+/// What an accessibility check of the page shown finds wrong: form controls without a
+/// label, headings that skip a level or a page without exactly one `h1`, and text whose
+/// contrast with its background is below WCAG AA (4.5:1; 3:1 for large text).
+fn accessibility_problems(browser: &Browser) -> Vec<String> {
+    let found = browser.script(
+        r#"
+        const problems = [];
+        // Every control has a label: <label for>, an enclosing label, or aria-label(ledby).
+        for (const e of document.querySelectorAll('input:not([type=hidden]), select, textarea')) {
+            const labelled = (e.id && document.querySelector(`label[for="${e.id}"]`))
+                || e.closest('label') || e.getAttribute('aria-label') || e.getAttribute('aria-labelledby');
+            if (!labelled) problems.push('no label: ' + (e.id || e.name));
+        }
+        // Headings in order.
+        const levels = [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')].map(h => +h.tagName[1]);
+        if (levels.filter(l => l === 1).length !== 1) problems.push('h1 count: ' + levels);
+        if (levels[0] !== 1) problems.push('first heading is not h1: ' + levels);
+        for (let i = 1; i < levels.length; i++) {
+            if (levels[i] > levels[i - 1] + 1) problems.push('heading skips a level: ' + levels);
+        }
+        // Contrast of every piece of visible text against its effective background.
+        const rgb = c => (c.match(/[\d.]+/g) || []).map(Number);
+        const lum = ([r, g, b]) => {
+            const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+            return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+        };
+        const background = e => {
+            for (let a = e; a; a = a.parentElement) {
+                const c = rgb(getComputedStyle(a).backgroundColor);
+                if (c.length === 3 || (c.length === 4 && c[3] > 0)) return c.slice(0, 3);
+            }
+            return [255, 255, 255];
+        };
+        const seen = new Set();
+        const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+        while (walker.nextNode()) {
+            const node = walker.currentNode;
+            const e = node.parentElement;
+            if (!node.textContent.trim() || !e || seen.has(e)) continue;
+            seen.add(e);
+            if (e.closest('svg, .vh, .skip, option')) continue;
+            const box = e.getBoundingClientRect();
+            if (box.width === 0 || box.height === 0) continue;
+            const style = getComputedStyle(e);
+            const fg = lum(rgb(style.color)), bg = lum(background(e));
+            const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+            const size = parseFloat(style.fontSize), bold = +style.fontWeight >= 700;
+            const needed = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+            if (ratio < needed) {
+                problems.push(`contrast ${ratio.toFixed(2)} < ${needed}: ${e.tagName}.${e.className} "${node.textContent.trim().slice(0, 30)}"`);
+            }
+        }
+        return problems;
+        "#,
+    );
+    found
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| p.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[test]
+fn every_page_has_labels_ordered_headings_and_enough_contrast() {
+    let app = spawn_app();
+    store_checks_and_outcomes(&app, 12);
+    let browser = Browser::open(&app);
+    let mut problems = Vec::new();
+    let mut look = |page: &str| {
+        for problem in accessibility_problems(&browser) {
+            problems.push(format!("{page}: {problem}"));
+        }
+    };
+    browser.goto("/logga-in");
+    look("sign-in");
+    browser.sign_in("fel");
+    look("sign-in refused");
+    browser.sign_in(&app.admin.token);
+    browser.goto("/kontroll");
+    look("case form");
+    browser.type_into(&input("case_id"), "TILLG-1");
+    browser.type_into(&input("person.age"), "gammal");
+    submit_case(&browser);
+    look("case form with errors");
+    browser.type_into(&input("person.age"), "50");
+    yes_no(&browser, "activity_level.documented", Some(false));
+    yes_no(&browser, "known_needs.interpreter_needed", Some(true));
+    submit_case(&browser);
+    look("case result");
+    browser.goto("/regler");
+    look("rules");
+    browser.type_into("#profil", &base_profile().to_string());
+    browser.click_and_wait("form[action='/regler/prova'] button");
+    look("rules dry run");
+    browser.goto("/uppfoljning");
+    look("audit");
+    browser.sign_in(&app.policy.token);
+    browser.goto("/kontroll");
+    look("403");
+    assert!(problems.is_empty(), "{problems:#?}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1321,6 +1434,28 @@ fn case_pages_are_not_cached_and_case_data_stays_out_of_urls_and_logs() {
         second.text.matches("history-head").count(),
         2,
         "both checks of the case are listed"
+    );
+
+    // How long the pages take, measured over HTTP (printed for the record): a check
+    // evaluates, commits and renders; the rules page also runs every rule test.
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let mut check_times = Vec::new();
+    let mut rules_times = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        assert_eq!(web.post("/kontroll", token, &form).status, 200);
+        check_times.push(started.elapsed());
+        let started = Instant::now();
+        assert_eq!(web.get("/regler", token).status, 200);
+        rules_times.push(started.elapsed());
+    }
+    println!(
+        "Kontrollera ärende (POST): median {:?}; Regler (GET): median {:?}; över 10 hämtningar",
+        median(&mut check_times),
+        median(&mut rules_times)
     );
 
     let css = web.get("/static/style.css", None);

@@ -13,7 +13,7 @@
 //!
 //! Sign-in takes one of the service's tokens and keeps it in the `gk_token` cookie
 //! (HttpOnly, SameSite=Strict), which the [`Principal`] extractor accepts like a bearer
-//! header; roles are checked with the API's own [`crate::service::require`]. A page
+//! header; roles are checked with the API's own `service::require`. A page
 //! without a valid token sends the browser to sign-in; a role that may not use a page
 //! gets a Swedish 403 page.
 //!

@@ -1282,7 +1282,7 @@ fn without_a_valid_token_every_page_and_action_sends_the_browser_to_sign_in() {
     let reply = web.get("/logga-in", None);
     assert_eq!(reply.status, 200);
     assert!(reply.text.contains("<html lang=\"sv\">"));
-    // The reload did not happen.
+    // Nothing was checked or stored.
     assert_eq!(app.count("evaluations"), 0);
 }
 

@@ -169,8 +169,36 @@ impl Histories {
         self.unreadable += 1;
     }
 
-    /// The audit's input; the rule sets named from the `rule_sets` table.
-    pub fn finish(self, conn: &Connection, rules: Vec<RuleInfo>) -> Result<AuditInput, StoreError> {
+    /// The audit's input; the rule sets named from the `rule_sets` table. Cases with an
+    /// outcome in `period` but no stored check at all (e.g. purged by retention) are
+    /// added without checks, so the report counts them among the cases it cannot use.
+    pub fn finish(
+        mut self,
+        conn: &Connection,
+        rules: Vec<RuleInfo>,
+        period: &Period,
+    ) -> Result<AuditInput, StoreError> {
+        let (from, to) = bounds(period);
+        let mut orphans = conn.prepare_cached(
+            "SELECT o.case_pseudonym, o.ended_on, o.outcome, o.reasons_json FROM outcomes o
+             WHERE o.ended_on BETWEEN ?1 AND ?2
+               AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.case_pseudonym = o.case_pseudonym)",
+        )?;
+        let mut rows = orphans.query(params![from, to])?;
+        while let Some(row) = rows.next()? {
+            let case: String = row.get(0)?;
+            let outcome = stored_outcome(
+                &case,
+                &row.get::<_, String>(1)?,
+                &row.get::<_, String>(2)?,
+                &row.get::<_, String>(3)?,
+            )?;
+            self.cases.push(CaseHistory {
+                outcome: Some(outcome),
+                checks: Vec::new(),
+            });
+        }
+        drop(rows);
         let mut statement =
             conn.prepare_cached("SELECT name, version FROM rule_sets WHERE content_hash = ?1")?;
         let mut rule_sets = Vec::with_capacity(self.rule_sets.len());
@@ -257,6 +285,6 @@ pub fn stored_audit(
         }
         Ok(())
     })?;
-    let input = histories.finish(conn, rules)?;
+    let input = histories.finish(conn, rules, &options.period)?;
     Ok(super::audit(&input, options))
 }

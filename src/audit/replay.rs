@@ -183,7 +183,7 @@ pub fn replay(
         progress(batch.len() as u64);
         Ok(())
     })?;
-    let input = histories.finish(conn, RuleInfo::of(candidate))?;
+    let input = histories.finish(conn, RuleInfo::of(candidate), &options.period)?;
     let mut audit = super::audit(&input, options);
     // The candidate set was never stored: name it from the set itself.
     audit.rule_sets = vec![super::report::RuleSetJson {

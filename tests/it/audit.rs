@@ -329,3 +329,25 @@ fn the_audit_over_http_is_for_analysts_only() {
     let bad = app.get("/api/v1/audit?format=pdf", &app.analytiker);
     assert_eq!(bad.first_error_field(), "format");
 }
+
+#[test]
+fn outcomes_of_cases_without_any_stored_check_are_counted_not_dropped() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    let extra: String = (0..3)
+        .map(|i| {
+            format!(
+                "{}\n",
+                json!({"case_id": format!("UTAN-KONTROLL-{i}"), "ended_on": "2024-06-30",
+                       "outcome": "left_insurance", "reasons": ["work_supported"]})
+            )
+        })
+        .collect();
+    let path = app.dir.path().join("extra.jsonl");
+    std::fs::write(&path, extra).expect("write outcomes");
+    let out = app.run_cli(&["import-outcomes", path.to_str().expect("utf-8")], None);
+    assert_eq!(out.code, 0, "{out}");
+    let report = audit_json(&app, &[]);
+    assert_eq!(report["units"]["all"], CASES);
+    assert_eq!(report["cases_without_check_before_gk"], 3);
+}

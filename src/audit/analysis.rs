@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
 
 use super::report::{
     Adjusted, AuditReport, Comparison, GroupAudit, Measure, MonthCounts, OutcomeComparison,
@@ -30,12 +31,15 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
         unit_counts.add(unit.covariates.sex);
     }
 
-    let rule_rows = input
+    let rule_rows: Vec<(&str, &str)> = input
         .rules
         .iter()
         .map(|r| (r.id.as_str(), r.title.as_str()))
-        .chain(std::iter::once((ANY_FLAG_ID, ANY_FLAG_TITLE)));
+        .chain(std::iter::once((ANY_FLAG_ID, ANY_FLAG_TITLE)))
+        .collect();
+    // Each rule's comparisons and model are independent: one rule per core.
     let rules = rule_rows
+        .into_par_iter()
         .enumerate()
         .map(|(index, (id, title))| {
             let groups: Vec<GroupAudit> = SexGroup::ALL

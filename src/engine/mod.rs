@@ -200,7 +200,6 @@ fn interpret_value(value: Dynamic) -> RuleOutcome {
             RuleOutcome::Clear
         };
     }
-    let type_name = ENGINE.map_type_name(value.type_name()).to_owned();
     match value.into_immutable_string() {
         Ok(message) if !message.trim().is_empty() => RuleOutcome::Flagged {
             message: Some(message.to_string()),
@@ -211,10 +210,11 @@ fn interpret_value(value: Dynamic) -> RuleOutcome {
             line: None,
             column: None,
         }),
-        Err(_) => RuleOutcome::Failed(RuleFailure {
+        Err(type_name) => RuleOutcome::Failed(RuleFailure {
             kind: FailureKind::BadResult,
             message: format!(
-                "regeln gav ett värde av typen {type_name}; en regel ska sluta med true, false eller ett meddelande (text)"
+                "regeln gav ett värde av typen {}; en regel ska sluta med true, false eller ett meddelande (text)",
+                ENGINE.map_type_name(type_name)
             ),
             line: None,
             column: None,
@@ -502,6 +502,24 @@ mod tests {
             assert!(
                 RuleSet::load(dir.path()).is_err(),
                 "{script} should not compile"
+            );
+        }
+    }
+
+    /// The typed helper overloads take their argument by reference; constants must still
+    /// be accepted.
+    #[test]
+    fn helpers_accept_constants() {
+        for script in [
+            "const ja = true; is_true(ja) && !is_false(ja) && known(ja) && has_value(ja)",
+            "const d = profile.checked_on; known(d) && has_value(d) && d >= d && days_between(d, d) == 0",
+            "const n = profile.preparation.sassam_on; known(n) && !has_value(n) && !is_true(n)",
+            r#"const s = profile.specialists; has_value(s) && "psychologist" in s"#,
+        ] {
+            assert_eq!(
+                run(script, P),
+                RuleOutcome::Flagged { message: None },
+                "{script}"
             );
         }
     }

@@ -637,6 +637,29 @@ mod tests {
         }
     }
 
+    /// rhai's `no_closure` feature (for speed, see BENCHMARKS.md): an anonymous function
+    /// cannot capture a variable, which makes the rule fail to load; one that does not
+    /// capture still works.
+    #[test]
+    fn closures_cannot_capture_variables() {
+        assert_eq!(
+            run("let f = |y| y + 1; f.call(2) == 3", P),
+            RuleOutcome::Flagged { message: None }
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: R\n    severity: info\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        std::fs::write(
+            dir.path().join("r.rhai"),
+            "let x = 1; let f = |y| x + y; f.call(2) == 3",
+        )
+        .expect("script");
+        assert!(RuleSet::load(dir.path()).is_err());
+    }
+
     #[test]
     fn scope_does_not_grow_across_rules() {
         let set = one_rule("let a = 1; let b = 2; a + b == 3");

@@ -285,6 +285,8 @@ pub struct RuleSet {
     pub dir: PathBuf,
     /// The manifest first, then each script in manifest order.
     pub sources: Vec<SourceFile>,
+    /// Scopes and resolution caches reused by [`RuleSet::evaluate`].
+    pub(crate) eval_state: engine::EvalStatePool,
 }
 
 impl fmt::Debug for RuleSet {
@@ -580,6 +582,7 @@ impl RuleSet {
             rules,
             dir: dir.to_path_buf(),
             sources,
+            eval_state: engine::EvalStatePool::default(),
         })
     }
 

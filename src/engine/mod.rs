@@ -6,16 +6,20 @@
 //! the limits of [`LIMITS`], so a runaway rule ends in an error for that rule alone.
 //!
 //! The hot path: one `Arc` of the profile is pushed as a scope constant once per
-//! evaluation; each rule then runs its precompiled AST and the scope is rewound.
+//! evaluation; each rule then runs its precompiled AST with its own function-resolution
+//! cache, kept from earlier evaluations ([`EvalStatePool`]), and the scope is rewound.
+//! BENCHMARKS.md has the measurements behind each of these choices.
 
 pub mod script_api;
 
-use std::sync::{Arc, LazyLock};
+use std::sync::{Arc, LazyLock, Mutex};
 
-use rhai::{Dynamic, Engine, EvalAltResult, OptimizationLevel, ParseError, Scope};
+use rhai::{Caches, Dynamic, Engine, EvalAltResult, OptimizationLevel, ParseError, Scope};
 
 use crate::profile::Profile;
 use crate::ruleset::{RuleMeta, RuleSet, Severity};
+
+type RhaiResult = Result<Dynamic, Box<EvalAltResult>>;
 
 /// Resource limits applied to every rule script. The default rules use at most ~150
 /// operations per profile; the operation limit ends an endless loop in well under
@@ -152,11 +156,68 @@ impl Evaluation {
     }
 }
 
+/// What one evaluation needs besides the profile, kept between evaluations of the same
+/// rule set: a scope, and one function-resolution cache per rule.
+///
+/// Rhai's public `eval_ast_with_scope` starts every run with an empty resolution cache,
+/// so each function and property call of a rule was looked up in the engine's function
+/// tables again on every evaluation. A cache maps a call's name and argument types to
+/// the function, which depends only on the engine and the rule's AST, so it stays valid
+/// for every later evaluation of the same rule. Each rule keeps its own cache because
+/// two rules may define script functions with the same name.
+#[derive(Default)]
+pub(crate) struct EvalStatePool(Mutex<Vec<EvalState>>);
+
+struct EvalState {
+    scope: Scope<'static>,
+    caches: Vec<Caches>,
+}
+
+impl EvalStatePool {
+    fn take(&self, rules: usize) -> EvalState {
+        let pooled = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut state = pooled.unwrap_or_else(|| EvalState {
+            scope: Scope::new(),
+            caches: Vec::new(),
+        });
+        state.caches.resize_with(rules, Caches::new);
+        state
+    }
+
+    fn give_back(&self, mut state: EvalState) {
+        // Nothing of a profile stays behind in the pool.
+        state.scope.clear();
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(state);
+    }
+}
+
+/// Runs one rule's statements as `Engine::eval_ast_with_scope` does, with a fresh
+/// runtime state (so the operation limit counts this rule alone) but the rule's own
+/// persistent resolution cache.
+fn run_rule(scope: &mut Scope, caches: &mut Caches, ast: &rhai::AST) -> RhaiResult {
+    let mut global = ENGINE.new_global_runtime_state();
+    global.lib.push(ast.shared_lib().clone());
+    // The one entry point (under the `internals` feature) that takes the caches.
+    #[allow(deprecated)]
+    let result = ENGINE.eval_statements_raw(&mut global, caches, scope, ast.statements());
+    // A block or script function that failed half-way may leave deeper cache levels.
+    caches.rewind_fn_resolution_caches(1);
+    result
+}
+
 impl RuleSet {
     /// Runs every rule on `profile`. Thread-safe; allocates one outcome vector and, for
     /// flags, the messages scripts return.
     pub fn evaluate(&self, profile: &Arc<Profile>) -> Evaluation {
-        let mut scope = Scope::new();
+        let mut state = self.eval_state.take(self.rules.len());
+        let EvalState { scope, caches } = &mut state;
         scope.push_constant(
             script_api::PROFILE_VARIABLE,
             script_api::ProfileView(Arc::clone(profile)),
@@ -165,24 +226,26 @@ impl RuleSet {
         let outcomes = self
             .rules
             .iter()
-            .map(|rule| {
+            .zip(caches.iter_mut())
+            .map(|(rule, caches)| {
                 if !rule.meta.enabled {
                     return RuleOutcome::NotApplicable(NotApplicable::Disabled);
                 }
                 if !rule.meta.in_force_on(profile.checked_on) {
                     return RuleOutcome::NotApplicable(NotApplicable::NotInForce);
                 }
-                let result = ENGINE.eval_ast_with_scope::<Dynamic>(&mut scope, &rule.ast);
+                let result = run_rule(scope, caches, &rule.ast);
                 // Top-level `let`s stay in the scope; drop them before the next rule.
                 scope.rewind(base);
                 interpret(result)
             })
             .collect();
+        self.eval_state.give_back(state);
         Evaluation { outcomes }
     }
 }
 
-fn interpret(result: Result<Dynamic, Box<EvalAltResult>>) -> RuleOutcome {
+fn interpret(result: RhaiResult) -> RuleOutcome {
     match result {
         Ok(value) => interpret_value(value),
         Err(err) => RuleOutcome::Failed(failure_from(&err)),
@@ -200,7 +263,6 @@ fn interpret_value(value: Dynamic) -> RuleOutcome {
             RuleOutcome::Clear
         };
     }
-    let type_name = ENGINE.map_type_name(value.type_name()).to_owned();
     match value.into_immutable_string() {
         Ok(message) if !message.trim().is_empty() => RuleOutcome::Flagged {
             message: Some(message.to_string()),
@@ -211,10 +273,11 @@ fn interpret_value(value: Dynamic) -> RuleOutcome {
             line: None,
             column: None,
         }),
-        Err(_) => RuleOutcome::Failed(RuleFailure {
+        Err(type_name) => RuleOutcome::Failed(RuleFailure {
             kind: FailureKind::BadResult,
             message: format!(
-                "regeln gav ett värde av typen {type_name}; en regel ska sluta med true, false eller ett meddelande (text)"
+                "regeln gav ett värde av typen {}; en regel ska sluta med true, false eller ett meddelande (text)",
+                ENGINE.map_type_name(type_name)
             ),
             line: None,
             column: None,
@@ -345,6 +408,20 @@ mod tests {
         )
         .expect("manifest");
         std::fs::write(dir.path().join("r.rhai"), script).expect("script");
+        RuleSet::load(dir.path()).expect("rule set loads")
+    }
+
+    /// Builds a rule set with one rule per script, ids `r0`, `r1`, ….
+    fn rules(scripts: &[&str]) -> RuleSet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut manifest = "name: t\nversion: '1'\nrules:\n".to_owned();
+        for (i, script) in scripts.iter().enumerate() {
+            manifest += &format!(
+                "  - id: r{i}\n    script: r{i}.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n"
+            );
+            std::fs::write(dir.path().join(format!("r{i}.rhai")), script).expect("script");
+        }
+        std::fs::write(dir.path().join(MANIFEST_FILE), manifest).expect("manifest");
         RuleSet::load(dir.path()).expect("rule set loads")
     }
 
@@ -504,6 +581,83 @@ mod tests {
                 "{script} should not compile"
             );
         }
+    }
+
+    /// Resolution caches are kept per rule between evaluations: a script function must
+    /// still resolve to its own rule's definition, and a cache must not carry values.
+    #[test]
+    fn kept_caches_resolve_each_rules_own_functions() {
+        let set = rules(&[
+            "fn f(x) { x.len() > 0 } f(profile.specialists)",
+            "fn f(x) { false } f(profile.specialists)",
+            r#"fn g(x) { if is_true(x) { throw "stopp" } x == true } g(profile.known_needs.interpreter_needed)"#,
+        ]);
+        let with = Arc::new(Profile::from_json(P).expect("profile"));
+        let without = Arc::new(
+            Profile::from_json(
+                r#"{"case_id":"Y","checked_on":"2024-05-10","known_needs":{"interpreter_needed":true}}"#,
+            )
+            .expect("profile"),
+        );
+        for _ in 0..3 {
+            let first = set.evaluate(&with).outcomes;
+            assert_eq!(first[0], RuleOutcome::Flagged { message: None });
+            assert_eq!(first[1], RuleOutcome::Clear);
+            assert!(
+                matches!(&first[2], RuleOutcome::Failed(f) if f.message.contains("saknas")),
+                "{:?}",
+                first[2]
+            );
+            let second = set.evaluate(&without).outcomes;
+            assert_eq!(second[0], RuleOutcome::Clear);
+            assert_eq!(second[1], RuleOutcome::Clear);
+            assert!(
+                matches!(&second[2], RuleOutcome::Failed(f) if f.message.contains("stopp")),
+                "{:?}",
+                second[2]
+            );
+        }
+    }
+
+    /// The typed helper overloads take their argument by reference; constants must still
+    /// be accepted.
+    #[test]
+    fn helpers_accept_constants() {
+        for script in [
+            "const ja = true; is_true(ja) && !is_false(ja) && known(ja) && has_value(ja)",
+            "const d = profile.checked_on; known(d) && has_value(d) && d >= d && days_between(d, d) == 0",
+            "const n = profile.preparation.sassam_on; known(n) && !has_value(n) && !is_true(n)",
+            r#"const s = profile.specialists; has_value(s) && "psychologist" in s"#,
+        ] {
+            assert_eq!(
+                run(script, P),
+                RuleOutcome::Flagged { message: None },
+                "{script}"
+            );
+        }
+    }
+
+    /// rhai's `no_closure` feature (for speed, see BENCHMARKS.md): an anonymous function
+    /// cannot capture a variable, which makes the rule fail to load; one that does not
+    /// capture still works.
+    #[test]
+    fn closures_cannot_capture_variables() {
+        assert_eq!(
+            run("let f = |y| y + 1; f.call(2) == 3", P),
+            RuleOutcome::Flagged { message: None }
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: R\n    severity: info\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        std::fs::write(
+            dir.path().join("r.rhai"),
+            "let x = 1; let f = |y| x + y; f.call(2) == 3",
+        )
+        .expect("script");
+        assert!(RuleSet::load(dir.path()).is_err());
     }
 
     #[test]

@@ -423,18 +423,24 @@ fn register_dates(engine: &mut Engine) {
         })
         .register_fn("to_string", |d: &mut ScriptDate| d.0.to_string())
         .register_fn("to_debug", |d: &mut ScriptDate| d.0.to_string())
-        .register_fn("==", |a: ScriptDate, b: ScriptDate| a == b)
-        .register_fn("!=", |a: ScriptDate, b: ScriptDate| a != b)
-        .register_fn("<", |a: ScriptDate, b: ScriptDate| a < b)
-        .register_fn("<=", |a: ScriptDate, b: ScriptDate| a <= b)
-        .register_fn(">", |a: ScriptDate, b: ScriptDate| a > b)
-        .register_fn(">=", |a: ScriptDate, b: ScriptDate| a >= b)
+        // `&mut` first parameters (pure, like every function here) let Rhai pass a
+        // variable by reference instead of copying it (a copy of a custom type allocates).
+        .register_fn("==", |a: &mut ScriptDate, b: ScriptDate| *a == b)
+        .register_fn("!=", |a: &mut ScriptDate, b: ScriptDate| *a != b)
+        .register_fn("<", |a: &mut ScriptDate, b: ScriptDate| *a < b)
+        .register_fn("<=", |a: &mut ScriptDate, b: ScriptDate| *a <= b)
+        .register_fn(">", |a: &mut ScriptDate, b: ScriptDate| *a > b)
+        .register_fn(">=", |a: &mut ScriptDate, b: ScriptDate| *a >= b)
         .register_fn("+", |a: ScriptDate, days: INT| {
             ScriptDate(a.0.plus_days(i32::try_from(days).unwrap_or(i32::MAX)))
         })
         .register_fn("-", |a: ScriptDate, days: INT| {
             ScriptDate(a.0.plus_days(i32::try_from(days).map_or(i32::MIN, |d| -d)))
         })
+        .register_fn("days_between", |from: &mut ScriptDate, to: ScriptDate| {
+            from.0.days_until(to.0)
+        })
+        // Anything but two dates: the error names what was wrong.
         .register_fn(
             "days_between",
             |from: Dynamic, to: Dynamic| -> ScriptResult<INT> {
@@ -487,7 +493,33 @@ fn register_lists(engine: &mut Engine) {
         });
 }
 
+/// Registers `known`, `has_value`, `is_true` and `is_false` once per type a getter can
+/// return, so a call resolves on its exact argument type; the `Dynamic` versions in
+/// [`register_helpers`] stay for every other type and give the same answers.
+fn register_typed_helpers(engine: &mut Engine) {
+    macro_rules! plain_value {
+        ($($ty:ty),+) => {$(
+            engine
+                .register_fn("known", |_: &mut $ty| true)
+                .register_fn("has_value", |_: &mut $ty| true)
+                .register_fn("is_true", |_: &mut $ty| false)
+                .register_fn("is_false", |_: &mut $ty| false);
+        )+};
+    }
+    plain_value!(ScriptDate, INT, FLOAT, ImmutableString, ListView);
+    engine
+        .register_fn("known", |_: &mut bool| true)
+        .register_fn("has_value", |_: &mut bool| true)
+        .register_fn("is_true", |b: &mut bool| *b)
+        .register_fn("is_false", |b: &mut bool| !*b)
+        .register_fn("known", |v: &mut NoValue| !v.absent)
+        .register_fn("has_value", |_: &mut NoValue| false)
+        .register_fn("is_true", |_: &mut NoValue| false)
+        .register_fn("is_false", |_: &mut NoValue| false);
+}
+
 fn register_helpers(engine: &mut Engine) {
+    register_typed_helpers(engine);
     engine
         .register_fn("known", |value: Dynamic| {
             value.read_lock::<NoValue>().is_none_or(|v| !v.absent)

@@ -19,7 +19,8 @@ IDLE_DURATION=${IDLE_DURATION:-10s}
 CLIENTS=${CLIENTS:-64}
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
-if ! command -v oha >/dev/null; then
+# oha, or wrk (Debian's `wrk` package, quicker to install) when oha is missing.
+if ! command -v oha >/dev/null && ! command -v wrk >/dev/null; then
     echo "== installing oha (cargo install oha --locked)"
     cargo install oha --locked
 fi
@@ -81,8 +82,13 @@ for file in examples/*.json; do
 done
 
 load() { # clients duration profile
-    oha --no-tui -c "$1" -z "$2" -m POST \
-        -H "Authorization: Bearer $token" -T application/json -D "$3" "$url"
+    if command -v oha >/dev/null; then
+        oha --no-tui -c "$1" -z "$2" -m POST \
+            -H "Authorization: Bearer $token" -T application/json -D "$3" "$url"
+    else
+        TOKEN=$token PROFILE=$3 wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "$2" --latency \
+            -s benches/load-wrk.lua "$url" | tail -1
+    fi
 }
 
 echo "== warm-up (5 s, $CLIENTS clients)"

@@ -20,6 +20,8 @@ CLIENTS=${CLIENTS:-64}
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 if ! command -v oha >/dev/null; then
+    # oha's default TLS backend builds with cmake (Debian: apt-get install cmake).
+    command -v cmake >/dev/null || { echo "installing oha needs cmake" >&2; exit 1; }
     echo "== installing oha (cargo install oha --locked)"
     cargo install oha --locked
 fi

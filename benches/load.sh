@@ -21,6 +21,8 @@ CLIENTS=${CLIENTS:-64}
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 # oha, or wrk (Debian's `wrk` package, quicker to install) when oha is missing.
 if ! command -v oha >/dev/null && ! command -v wrk >/dev/null; then
+    # oha's default TLS backend builds with cmake (Debian: apt-get install cmake).
+    command -v cmake >/dev/null || { echo "installing oha needs cmake (or install wrk)" >&2; exit 1; }
     echo "== installing oha (cargo install oha --locked)"
     cargo install oha --locked
 fi

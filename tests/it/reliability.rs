@@ -139,6 +139,21 @@ impl Drop for SmallDisk {
 }
 
 /// Polls `/health/ready` until it answers `status` (or fails the test after 30 s).
+/// Every stored evaluation has its access-log entry and both flags of
+/// [`flagged_profile`]: a write is there whole or not at all.
+fn assert_nothing_half_written(db: &rusqlite::Connection) {
+    let half: i64 = db
+        .query_row(
+            "SELECT count(*) FROM evaluations e
+             WHERE NOT EXISTS (SELECT 1 FROM access_log a WHERE a.evaluation_id = e.id)
+                OR (SELECT count(*) FROM flags f WHERE f.evaluation_id = e.id) != 2",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count half-written");
+    assert_eq!(half, 0, "half-written evaluations");
+}
+
 fn wait_ready(app: &TestApp, status: u16) -> crate::helpers::Reply {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -212,16 +227,7 @@ fn a_full_disk_gives_503_and_not_ready_then_recovers_by_itself() {
                 .expect("count flags");
             assert_eq!(flags, 2, "acknowledged evaluation {id} lost its flags");
         }
-        let half: i64 = db
-            .query_row(
-                "SELECT count(*) FROM evaluations e
-                 WHERE NOT EXISTS (SELECT 1 FROM access_log a WHERE a.evaluation_id = e.id)
-                    OR (SELECT count(*) FROM flags f WHERE f.evaluation_id = e.id) != 2",
-                [],
-                |r| r.get(0),
-            )
-            .expect("count half-written");
-        assert_eq!(half, 0, "half-written evaluations");
+        assert_nothing_half_written(&db);
         let stored: i64 = db
             .query_row("SELECT count(*) FROM evaluations", [], |r| r.get(0))
             .expect("count");
@@ -1078,16 +1084,7 @@ fn repeated_sigkills_mid_stream_lose_no_acknowledged_write() {
             "acknowledged evaluation {id} after {KILLS} kills"
         );
     }
-    let half: i64 = db
-        .query_row(
-            "SELECT count(*) FROM evaluations e
-             WHERE NOT EXISTS (SELECT 1 FROM access_log a WHERE a.evaluation_id = e.id)
-                OR (SELECT count(*) FROM flags f WHERE f.evaluation_id = e.id) != 2",
-            [],
-            |r| r.get(0),
-        )
-        .expect("count half-written");
-    assert_eq!(half, 0, "half-written evaluations");
+    assert_nothing_half_written(&db);
     let outcomes = outcomes.load(Ordering::SeqCst);
     let stored_outcomes: i64 = db
         .query_row("SELECT count(*) FROM outcomes", [], |r| r.get(0))

@@ -5,6 +5,8 @@
 //! - `engine/evaluate`: `RuleSet::evaluate` on an already parsed `Arc<Profile>`; this
 //!   includes getting the profile into the scripts.
 //! - `engine/parse+evaluate`: the same from JSON text (`Profile::from_json` first).
+//! - `engine-rhai-only/evaluate`: `RuleSet::evaluate_in_rhai`, every rule in Rhai
+//!   without the fast evaluator (the engine before it, and its reference).
 //! - `native/evaluate`, `native/parse+evaluate`: the rules in plain Rust (the floor).
 //! - `parse`: `Profile::from_json` alone.
 //!
@@ -91,6 +93,13 @@ fn per_profile(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % n;
             rules.evaluate(black_box(&profiles[i]))
+        })
+    });
+    let mut i = 0;
+    group.bench_function("engine-rhai-only/evaluate", |b| {
+        b.iter(|| {
+            i = (i + 1) % n;
+            rules.evaluate_in_rhai(black_box(&profiles[i]))
         })
     });
     let mut i = 0;

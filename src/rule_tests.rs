@@ -60,6 +60,13 @@ pub struct TestCase {
     pub expect: Expectation,
 }
 
+impl TestCase {
+    /// The case's profile: the base profile with the case's changes.
+    pub fn profile(&self) -> &Arc<Profile> {
+        &self.profile
+    }
+}
+
 /// The outcome of one case.
 pub struct CaseResult {
     pub file: PathBuf,

@@ -264,6 +264,15 @@ impl RuleMeta {
 pub struct Rule {
     pub meta: RuleMeta,
     pub(crate) ast: rhai::AST,
+    /// The rule for the fast evaluator, when it uses only what that models.
+    pub(crate) program: Option<engine::fast_path::Program>,
+}
+
+impl Rule {
+    /// Whether the rule runs in the fast evaluator (otherwise always in Rhai).
+    pub fn runs_fast(&self) -> bool {
+        self.program.is_some()
+    }
 }
 
 /// A source file of the rule set, kept so any stored flag can be traced to its text.
@@ -567,6 +576,7 @@ impl RuleSet {
                     valid_from: entry.valid_from,
                     valid_to: entry.valid_to,
                 },
+                program: engine::fast_path::translate(&ast),
                 ast,
             });
         }

@@ -10,7 +10,9 @@
 //! cache, kept from earlier evaluations ([`EvalStatePool`]), and the scope is rewound.
 //! BENCHMARKS.md has the measurements behind each of these choices.
 
+pub(crate) mod fast_path;
 pub mod script_api;
+pub mod value;
 
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -213,35 +215,81 @@ fn run_rule(scope: &mut Scope, caches: &mut Caches, ast: &rhai::AST) -> RhaiResu
 }
 
 impl RuleSet {
-    /// Runs every rule on `profile`. Thread-safe; allocates one outcome vector and, for
-    /// flags, the messages scripts return.
+    /// Runs every rule on `profile`: in the fast evaluator where a rule has a program
+    /// and the program gives an answer, otherwise in Rhai. Thread-safe; allocates the
+    /// outcome vector, the program's variables and, for flags, the messages.
     pub fn evaluate(&self, profile: &Arc<Profile>) -> Evaluation {
-        let mut state = self.eval_state.take(self.rules.len());
-        let EvalState { scope, caches } = &mut state;
-        scope.push_constant(
-            script_api::PROFILE_VARIABLE,
-            script_api::ProfileView(Arc::clone(profile)),
-        );
-        let base = scope.len();
+        self.evaluate_with(profile, true)
+    }
+
+    /// Runs every rule in Rhai alone: the reference the fast evaluator is held to, for
+    /// tests and benchmarks.
+    pub fn evaluate_in_rhai(&self, profile: &Arc<Profile>) -> Evaluation {
+        self.evaluate_with(profile, false)
+    }
+
+    fn evaluate_with(&self, profile: &Arc<Profile>, fast: bool) -> Evaluation {
+        let mut rhai = RhaiRun {
+            pool: &self.eval_state,
+            profile,
+            rules: self.rules.len(),
+            state: None,
+        };
+        let mut slots = Vec::new();
         let outcomes = self
             .rules
             .iter()
-            .zip(caches.iter_mut())
-            .map(|(rule, caches)| {
+            .enumerate()
+            .map(|(index, rule)| {
                 if !rule.meta.enabled {
                     return RuleOutcome::NotApplicable(NotApplicable::Disabled);
                 }
                 if !rule.meta.in_force_on(profile.checked_on) {
                     return RuleOutcome::NotApplicable(NotApplicable::NotInForce);
                 }
-                let result = run_rule(scope, caches, &rule.ast);
-                // Top-level `let`s stay in the scope; drop them before the next rule.
-                scope.rewind(base);
-                interpret(result)
+                let program = rule.program.as_ref().filter(|_| fast);
+                match program.and_then(|program| program.run(profile, &mut slots)) {
+                    Some(outcome) => outcome,
+                    None => rhai.run(index, &rule.ast),
+                }
             })
             .collect();
-        self.eval_state.give_back(state);
         Evaluation { outcomes }
+    }
+}
+
+/// The Rhai side of one evaluation, set up only when a rule first needs it.
+struct RhaiRun<'a> {
+    pool: &'a EvalStatePool,
+    profile: &'a Arc<Profile>,
+    rules: usize,
+    state: Option<(EvalState, usize)>,
+}
+
+impl RhaiRun<'_> {
+    fn run(&mut self, index: usize, ast: &rhai::AST) -> RuleOutcome {
+        let (state, base) = self.state.get_or_insert_with(|| {
+            let mut state = self.pool.take(self.rules);
+            state.scope.push_constant(
+                script_api::PROFILE_VARIABLE,
+                script_api::ProfileView(Arc::clone(self.profile)),
+            );
+            let base = state.scope.len();
+            (state, base)
+        });
+        let EvalState { scope, caches } = state;
+        let result = run_rule(scope, &mut caches[index], ast);
+        // Top-level `let`s stay in the scope; drop them before the next rule.
+        scope.rewind(*base);
+        interpret(result)
+    }
+}
+
+impl Drop for RhaiRun<'_> {
+    fn drop(&mut self) {
+        if let Some((state, _)) = self.state.take() {
+            self.pool.give_back(state);
+        }
     }
 }
 
@@ -331,7 +379,9 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
         other => (
             FailureKind::Runtime,
             // Rule authors know the script names of types (Date, NoValue), not Rust paths.
-            strip_rhai_position(&other.to_string()).replace("gk_regler::engine::script_api::", ""),
+            strip_rhai_position(&other.to_string())
+                .replace("gk_regler::engine::script_api::", "")
+                .replace("gk_regler::engine::value::", ""),
         ),
     };
     RuleFailure {

@@ -1,7 +1,8 @@
 //! What a rule script sees: the profile as registered Rhai types with getters, and the
 //! helper functions of the rule authoring guide (`rules/README.md`).
 //!
-//! The profile is never converted into Rhai maps. Each section (`profile.preparation`,
+//! The properties themselves are defined once, in [`super::value`]. The profile is
+//! never converted into Rhai maps. Each section (`profile.preparation`,
 //! …) is a view holding an `Arc` of the parsed [`Profile`], so property access costs a
 //! reference-count increment instead of a deep copy. Values the officer left out come
 //! back as a [`NoValue`] that refuses to be compared or used as a condition, so a rule
@@ -12,9 +13,9 @@ use std::sync::{Arc, LazyLock};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, Position};
 
+use super::value::{ListKind, NoValue, Section, Value, properties_of};
 use crate::profile::{
-    Benefit, Date, DiagnosisGroup, Education, ExternalParticipant, Field, MaritalStatus, Profile,
-    Sex, Specialist, Stage,
+    Benefit, Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex, Stage,
 };
 
 type ScriptResult<T> = Result<T, Box<EvalAltResult>>;
@@ -40,13 +41,6 @@ section_views!(
     KnownNeedsView
 );
 
-/// Which list of names a [`ListView`] reads.
-#[derive(Clone, Copy)]
-enum ListKind {
-    Specialists,
-    ExternalParticipants,
-}
-
 /// `profile.specialists` or `profile.gk.external_participants`: a list of names that
 /// supports `"x" in list` and `has(list, "x")` without building a Rhai array.
 #[derive(Clone)]
@@ -56,79 +50,23 @@ pub struct ListView {
 }
 
 impl ListView {
-    fn field(&self) -> &'static str {
-        match self.kind {
-            ListKind::Specialists => "specialists",
-            ListKind::ExternalParticipants => "gk.external_participants",
-        }
-    }
-
-    fn names(&self) -> Box<dyn Iterator<Item = &'static str> + '_> {
-        match self.kind {
-            ListKind::Specialists => Box::new(self.profile.specialists.iter().map(|s| s.as_str())),
-            ListKind::ExternalParticipants => Box::new(
-                self.profile
-                    .gk
-                    .external_participants
-                    .iter()
-                    .map(|s| s.as_str()),
-            ),
-        }
-    }
-
-    fn len(&self) -> usize {
-        match self.kind {
-            ListKind::Specialists => self.profile.specialists.len(),
-            ListKind::ExternalParticipants => self.profile.gk.external_participants.len(),
-        }
-    }
-
-    /// Membership, refusing a name the list can never hold (a typo in a rule must not
-    /// silently read as "not engaged").
     fn contains(&self, name: &str) -> ScriptResult<bool> {
-        let valid = match self.kind {
-            ListKind::Specialists => Specialist::from_name(name).is_some(),
-            ListKind::ExternalParticipants => ExternalParticipant::from_name(name).is_some(),
-        };
-        if !valid {
-            let allowed: Vec<&str> = match self.kind {
-                ListKind::Specialists => Specialist::ALL.iter().map(|s| s.as_str()).collect(),
-                ListKind::ExternalParticipants => ExternalParticipant::ALL
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect(),
-            };
-            return Err(script_error(format!(
-                "{name:?} kan aldrig finnas i {}; giltiga värden: {}",
-                self.field(),
-                allowed.join(", ")
-            )));
-        }
-        Ok(self.names().any(|n| n == name))
+        self.kind
+            .contains(&self.profile, name)
+            .map_err(script_error)
+    }
+
+    fn joined(&self) -> String {
+        self.kind
+            .names(&self.profile)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
 /// A calendar date in a script: compares with other dates, `+`/`-` whole days.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ScriptDate(pub Date);
-
-/// A field without a value: `absent` when the officer left it out ("uppgift saknas"),
-/// otherwise it was `null` ("has not happened").
-#[derive(Clone, Copy)]
-pub struct NoValue {
-    field: &'static str,
-    absent: bool,
-}
-
-impl NoValue {
-    fn describe(self) -> String {
-        if self.absent {
-            format!("{} saknas i profilen (uppgift saknas)", self.field)
-        } else {
-            format!("{} är null (har inte skett)", self.field)
-        }
-    }
-}
 
 fn script_error(message: String) -> Box<EvalAltResult> {
     Box::new(EvalAltResult::ErrorRuntime(message.into(), Position::NONE))
@@ -158,48 +96,40 @@ static NAMES: LazyLock<HashMap<&'static str, ImmutableString>> = LazyLock::new(|
         .collect()
 });
 
-fn name(text: &'static str) -> Dynamic {
-    NAMES
-        .get(text)
-        .map_or_else(|| Dynamic::from(text), |s| Dynamic::from(s.clone()))
+fn name(text: &str) -> Dynamic {
+    NAMES.get(text).map_or_else(
+        || Dynamic::from(text.to_owned()),
+        |s| Dynamic::from(s.clone()),
+    )
 }
 
-fn absent(field: &'static str) -> Dynamic {
-    Dynamic::from(NoValue {
-        field,
-        absent: true,
-    })
-}
-
-fn opt_bool(value: Option<bool>, field: &'static str) -> Dynamic {
-    value.map_or_else(|| absent(field), Dynamic::from_bool)
-}
-
-fn opt_name(value: Option<&'static str>, field: &'static str) -> Dynamic {
-    value.map_or_else(|| absent(field), name)
-}
-
-fn opt_date(value: Option<Date>, field: &'static str) -> Dynamic {
-    value.map_or_else(|| absent(field), |d| Dynamic::from(ScriptDate(d)))
-}
-
-fn field_value<T>(
-    value: &Field<T>,
-    field: &'static str,
-    to_dynamic: impl Fn(&T) -> Dynamic,
-) -> Dynamic {
+/// A property's value as a Rhai value; sections and lists become views of `profile`.
+fn to_dynamic(value: Value<'_>, profile: &Arc<Profile>) -> Dynamic {
     match value {
-        Field::Value(v) => to_dynamic(v),
-        Field::Null => Dynamic::from(NoValue {
-            field,
-            absent: false,
+        Value::Unit => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(b),
+        Value::Int(i) => Dynamic::from_int(i),
+        Value::Float(f) => Dynamic::from_float(f as FLOAT),
+        Value::Text(text) => name(&text),
+        Value::Date(date) => Dynamic::from(ScriptDate(date)),
+        Value::Missing(missing) => Dynamic::from(missing),
+        Value::Section(section) => {
+            let profile = Arc::clone(profile);
+            match section {
+                Section::Profile => Dynamic::from(ProfileView(profile)),
+                Section::Person => Dynamic::from(PersonView(profile)),
+                Section::Preparation => Dynamic::from(PreparationView(profile)),
+                Section::Gk => Dynamic::from(GkView(profile)),
+                Section::ActivityLevel => Dynamic::from(ActivityLevelView(profile)),
+                Section::KnownNeeds => Dynamic::from(KnownNeedsView(profile)),
+            }
+        }
+        Value::List(kind) => Dynamic::from(ListView {
+            profile: Arc::clone(profile),
+            kind,
         }),
-        Field::Absent => absent(field),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(|item| name(item)).collect()),
     }
-}
-
-fn field_date(value: &Field<Date>, field: &'static str) -> Dynamic {
-    field_value(value, field, |d| Dynamic::from(ScriptDate(*d)))
 }
 
 fn expect_date(value: &Dynamic, helper: &str) -> ScriptResult<Date> {
@@ -227,192 +157,24 @@ pub fn register(engine: &mut Engine) {
     register_helpers(engine);
 }
 
+/// Registers each section type with a getter for every property of [`PROPERTIES`].
 fn register_profile(engine: &mut Engine) {
-    engine
-        .register_type_with_name::<ProfileView>("Profile")
-        .register_get("stage", |p: &mut ProfileView| name(p.0.stage.as_str()))
-        .register_get("checked_on", |p: &mut ProfileView| {
-            ScriptDate(p.0.checked_on)
-        })
-        .register_get("benefit", |p: &mut ProfileView| {
-            opt_name(p.0.benefit.map(Benefit::as_str), "benefit")
-        })
-        .register_get("sick_leave_started_on", |p: &mut ProfileView| {
-            opt_date(p.0.sick_leave_started_on, "sick_leave_started_on")
-        })
-        .register_get("main_diagnosis", |p: &mut ProfileView| {
-            p.0.main_diagnosis.as_ref().map_or_else(
-                || absent("main_diagnosis"),
-                |code| Dynamic::from(code.as_str().to_owned()),
-            )
-        })
-        .register_get("person", |p: &mut ProfileView| PersonView(p.0.clone()))
-        .register_get("preparation", |p: &mut ProfileView| {
-            PreparationView(p.0.clone())
-        })
-        .register_get("gk", |p: &mut ProfileView| GkView(p.0.clone()))
-        .register_get("activity_level", |p: &mut ProfileView| {
-            ActivityLevelView(p.0.clone())
-        })
-        .register_get("known_needs", |p: &mut ProfileView| {
-            KnownNeedsView(p.0.clone())
-        })
-        .register_get("specialists", |p: &mut ProfileView| ListView {
-            profile: p.0.clone(),
-            kind: ListKind::Specialists,
-        });
-
-    engine
-        .register_type_with_name::<PersonView>("Person")
-        .register_get("sex", |p: &mut PersonView| {
-            opt_name(p.0.person.sex.map(Sex::as_str), "person.sex")
-        })
-        .register_get("age", |p: &mut PersonView| {
-            p.0.person.age.map_or_else(
-                || absent("person.age"),
-                |a| Dynamic::from_int(INT::from(a.years())),
-            )
-        })
-        .register_get("born_abroad", |p: &mut PersonView| {
-            opt_bool(p.0.person.born_abroad, "person.born_abroad")
-        })
-        .register_get("marital_status", |p: &mut PersonView| {
-            opt_name(
-                p.0.person.marital_status.map(MaritalStatus::as_str),
-                "person.marital_status",
-            )
-        })
-        .register_get("children_0_17", |p: &mut PersonView| {
-            opt_bool(p.0.person.children_0_17, "person.children_0_17")
-        })
-        .register_get("education", |p: &mut PersonView| {
-            opt_name(
-                p.0.person.education.map(Education::as_str),
-                "person.education",
-            )
-        })
-        .register_get("returner_ever", |p: &mut PersonView| {
-            opt_bool(p.0.person.returner_ever, "person.returner_ever")
-        })
-        .register_get("sgi", |p: &mut PersonView| {
-            p.0.person.sgi.map_or_else(
-                || absent("person.sgi"),
-                |s| Dynamic::from_int(INT::from(s.sek_per_year())),
-            )
-        });
-
-    engine
-        .register_type_with_name::<PreparationView>("Preparation")
-        .register_get("assessed_for_fs_on", |p: &mut PreparationView| {
-            field_date(
-                &p.0.preparation.assessed_for_fs_on,
-                "preparation.assessed_for_fs_on",
-            )
-        })
-        .register_get("consent_received_on", |p: &mut PreparationView| {
-            field_date(
-                &p.0.preparation.consent_received_on,
-                "preparation.consent_received_on",
-            )
-        })
-        .register_get("sassam_on", |p: &mut PreparationView| {
-            field_date(&p.0.preparation.sassam_on, "preparation.sassam_on")
-        })
-        .register_get("reconciliation_meeting_on", |p: &mut PreparationView| {
-            field_date(
-                &p.0.preparation.reconciliation_meeting_on,
-                "preparation.reconciliation_meeting_on",
-            )
-        })
-        .register_get("other_personal_meeting_on", |p: &mut PreparationView| {
-            field_date(
-                &p.0.preparation.other_personal_meeting_on,
-                "preparation.other_personal_meeting_on",
-            )
-        })
-        .register_get("phone_contact", |p: &mut PreparationView| {
-            opt_bool(p.0.preparation.phone_contact, "preparation.phone_contact")
-        })
-        .register_get("care_contact", |p: &mut PreparationView| {
-            opt_bool(p.0.preparation.care_contact, "preparation.care_contact")
-        })
-        .register_get("employer_contact", |p: &mut PreparationView| {
-            opt_bool(
-                p.0.preparation.employer_contact,
-                "preparation.employer_contact",
-            )
-        })
-        .register_get("in_depth_medical_assessment", |p: &mut PreparationView| {
-            opt_bool(
-                p.0.preparation.in_depth_medical_assessment,
-                "preparation.in_depth_medical_assessment",
-            )
-        })
-        .register_get(
-            "insurance_physician_consulted",
-            |p: &mut PreparationView| {
-                opt_bool(
-                    p.0.preparation.insurance_physician_consulted,
-                    "preparation.insurance_physician_consulted",
-                )
-            },
-        );
-
-    engine
-        .register_type_with_name::<GkView>("Gk")
-        .register_get("requested_on", |p: &mut GkView| {
-            field_date(&p.0.gk.requested_on, "gk.requested_on")
-        })
-        .register_get("first_meeting_on", |p: &mut GkView| {
-            field_date(&p.0.gk.first_meeting_on, "gk.first_meeting_on")
-        })
-        .register_get("external_participants", |p: &mut GkView| ListView {
-            profile: p.0.clone(),
-            kind: ListKind::ExternalParticipants,
-        })
-        .register_get("interpreter_booked", |p: &mut GkView| {
-            opt_bool(p.0.gk.interpreter_booked, "gk.interpreter_booked")
-        });
-
-    engine
-        .register_type_with_name::<ActivityLevelView>("ActivityLevel")
-        .register_get("documented", |p: &mut ActivityLevelView| {
-            opt_bool(p.0.activity_level.documented, "activity_level.documented")
-        })
-        .register_get("hours_per_week", |p: &mut ActivityLevelView| {
-            field_value(
-                &p.0.activity_level.hours_per_week,
-                "activity_level.hours_per_week",
-                |h| Dynamic::from_float(h.hours() as FLOAT),
-            )
-        });
-
-    engine
-        .register_type_with_name::<KnownNeedsView>("KnownNeeds")
-        .register_get("social_or_family_problems", |p: &mut KnownNeedsView| {
-            opt_bool(
-                p.0.known_needs.social_or_family_problems,
-                "known_needs.social_or_family_problems",
-            )
-        })
-        .register_get("hearing_impairment", |p: &mut KnownNeedsView| {
-            opt_bool(
-                p.0.known_needs.hearing_impairment,
-                "known_needs.hearing_impairment",
-            )
-        })
-        .register_get("vision_impairment", |p: &mut KnownNeedsView| {
-            opt_bool(
-                p.0.known_needs.vision_impairment,
-                "known_needs.vision_impairment",
-            )
-        })
-        .register_get("interpreter_needed", |p: &mut KnownNeedsView| {
-            opt_bool(
-                p.0.known_needs.interpreter_needed,
-                "known_needs.interpreter_needed",
-            )
-        });
+    macro_rules! section {
+        ($view:ty, $type_name:literal, $section:expr) => {
+            engine.register_type_with_name::<$view>($type_name);
+            for property in properties_of($section) {
+                engine.register_get(property.name, move |view: &mut $view| {
+                    to_dynamic(property.value(&view.0), &view.0)
+                });
+            }
+        };
+    }
+    section!(ProfileView, "Profile", Section::Profile);
+    section!(PersonView, "Person", Section::Person);
+    section!(PreparationView, "Preparation", Section::Preparation);
+    section!(GkView, "Gk", Section::Gk);
+    section!(ActivityLevelView, "ActivityLevel", Section::ActivityLevel);
+    section!(KnownNeedsView, "KnownNeeds", Section::KnownNeeds);
 }
 
 fn register_dates(engine: &mut Engine) {
@@ -483,13 +245,15 @@ fn register_lists(engine: &mut Engine) {
             list.contains(item)
         })
         .register_fn("has", |list: ListView, item: &str| list.contains(item))
-        .register_fn("len", |list: &mut ListView| list.len() as INT)
-        .register_fn("is_empty", |list: &mut ListView| list.len() == 0)
-        .register_fn("to_string", |list: &mut ListView| {
-            list.names().collect::<Vec<_>>().join(", ")
+        .register_fn("len", |list: &mut ListView| {
+            list.kind.len(&list.profile) as INT
         })
+        .register_fn("is_empty", |list: &mut ListView| {
+            list.kind.len(&list.profile) == 0
+        })
+        .register_fn("to_string", |list: &mut ListView| list.joined())
         .register_fn("to_debug", |list: &mut ListView| {
-            format!("[{}]", list.names().collect::<Vec<_>>().join(", "))
+            format!("[{}]", list.joined())
         });
 }
 

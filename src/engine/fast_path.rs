@@ -1,0 +1,1116 @@
+//! A faster evaluator for the part of Rhai the rule scripts use, with Rhai as the
+//! reference it defers to.
+//!
+//! At load, each rule's Rhai AST (after Rhai's own parsing, checking and optimising) is
+//! translated into a small tree, a [`Program`], when every construct in it is one this
+//! module models: `let`/`const`, `=`, `+=`, `if`/`else`, `return`, `&&`, `||`, `!`,
+//! comparisons, `+`/`-`, `in`, string interpolation, arrays with `push`, `len`,
+//! `is_empty` and indexing, properties of the profile ([`super::value`]) and the helper
+//! functions of the authoring guide. A rule with anything else (loops, functions of its
+//! own, `throw`, maps, `switch`, …) is not translated and always runs in Rhai.
+//!
+//! Rhai stays the reference. Whenever a program meets a case it does not model — a
+//! value of an unexpected type, a comparison with a missing value, an unknown list
+//! name, an empty message, a string or array grown large — it stops ([`Stop::Defer`])
+//! and the rule is run again in Rhai, which gives the result, or the error with its
+//! line and column. Rules have no side effects, so running one twice is safe. A
+//! program therefore never produces an error of its own, and within what it models it
+//! gives exactly Rhai's answers: the tests run every default rule both ways on the
+//! development cohort and on every rule test.
+//!
+//! Why: Rhai spends about 1,300 instructions in its call machinery on each of the ~60
+//! function and property calls an evaluation of the default rules makes; the program
+//! makes the same calls as plain matches over [`Value`]s (BENCHMARKS.md).
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use rhai::{AST, ASTFlags, Expr as RhaiExpr, FnCallExpr, Stmt as RhaiStmt, StmtBlock};
+
+use super::value::{ListKind, PROPERTIES, Property, Read, Section, Value};
+use super::{LIMITS, RuleOutcome, script_api::PROFILE_VARIABLE};
+use crate::profile::{Date, DiagnosisGroup, ExternalParticipant, Profile, Specialist};
+
+/// A rule translated from its Rhai AST.
+pub(crate) struct Program {
+    body: Block,
+    slots: usize,
+}
+
+struct Block(Box<[Stmt]>);
+
+enum Stmt {
+    /// `let`/`const`: a new variable in the slot.
+    Let(usize, Expr),
+    /// `x = value`
+    Set(usize, Expr),
+    /// `x += value`, `x -= value`
+    Update(usize, Arithmetic, Expr),
+    /// `x.push(value)`
+    Push(usize, Expr),
+    /// An expression whose value is the statement's.
+    Eval(Expr),
+    Return(Expr),
+}
+
+enum Expr {
+    Literal(Literal),
+    /// A value known when the rule is translated: `profile`, a section of it, a list.
+    Fixed(Value<'static>),
+    Local(usize),
+    /// A field of the profile, its section known when the rule is translated.
+    Read(&'static Property),
+    /// A property of a value known only when the rule runs; the candidates are every
+    /// section's property of that name.
+    Get(Box<Expr>, Box<[&'static Property]>),
+    /// `"name" in list` for a list and a valid name known when the rule is translated.
+    InList(Member),
+    Not(Box<Expr>),
+    All(Box<[Expr]>),
+    Any(Box<[Expr]>),
+    Compare(Comparison, Box<[Expr; 2]>),
+    Arithmetic(Arithmetic, Box<[Expr; 2]>),
+    Call(Helper, Box<[Expr]>),
+    Interpolate(Box<[Expr]>),
+    Array(Box<[Expr]>),
+    Index(Box<[Expr; 2]>),
+    If(Box<Expr>, Block, Block),
+    Block(Block),
+}
+
+enum Literal {
+    Unit,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(Box<str>),
+}
+
+#[derive(Clone, Copy)]
+enum Member {
+    Specialist(Specialist),
+    ExternalParticipant(ExternalParticipant),
+}
+
+impl Member {
+    /// `None` for a name the list can never hold, which Rhai reports as an error.
+    fn of(list: ListKind, name: &str) -> Option<Self> {
+        match list {
+            ListKind::Specialists => Specialist::from_name(name).map(Self::Specialist),
+            ListKind::ExternalParticipants => {
+                ExternalParticipant::from_name(name).map(Self::ExternalParticipant)
+            }
+        }
+    }
+
+    fn is_in(self, profile: &Profile) -> bool {
+        match self {
+            Self::Specialist(s) => profile.specialists.contains(&s),
+            Self::ExternalParticipant(p) => profile.gk.external_participants.contains(&p),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Arithmetic {
+    Add,
+    Subtract,
+}
+
+#[derive(Clone, Copy)]
+enum Comparison {
+    Equal,
+    NotEqual,
+    Less,
+    LessOrEqual,
+    Greater,
+    GreaterOrEqual,
+}
+
+#[derive(Clone, Copy)]
+enum Helper {
+    Known,
+    HasValue,
+    IsTrue,
+    IsFalse,
+    DaysBetween,
+    Date,
+    DiagnosisGroup,
+    /// `has(list, name)`
+    Has,
+    /// `contains(container, item)`, which is what `item in container` is.
+    Contains,
+    Len,
+    IsEmpty,
+}
+
+impl Helper {
+    fn of(name: &str, arity: usize) -> Option<Self> {
+        let helper = match name {
+            "known" => Self::Known,
+            "has_value" => Self::HasValue,
+            "is_true" => Self::IsTrue,
+            "is_false" => Self::IsFalse,
+            "days_between" => Self::DaysBetween,
+            "date" => Self::Date,
+            "diagnosis_group" => Self::DiagnosisGroup,
+            "has" => Self::Has,
+            "contains" => Self::Contains,
+            "len" => Self::Len,
+            "is_empty" => Self::IsEmpty,
+            _ => return None,
+        };
+        let expected = match helper {
+            Self::DaysBetween | Self::Has | Self::Contains => 2,
+            _ => 1,
+        };
+        (arity == expected).then_some(helper)
+    }
+}
+
+/// Strings and arrays are kept well below the sandbox's limits; beyond these sizes the
+/// rule is left to Rhai, which enforces the limits with its own errors.
+const MAX_TEXT_BYTES: usize = LIMITS.max_string_size / 4;
+const MAX_ARRAY_LEN: usize = LIMITS.max_array_size / 10;
+const MAX_SLOTS: usize = LIMITS.max_variables / 2;
+
+// ---------------------------------------------------------------------------------
+// Translation
+
+/// Translates `ast`, or `None` when it uses anything this module does not model.
+pub(crate) fn translate(ast: &AST) -> Option<Program> {
+    // A script function could shadow a helper; such rules stay in Rhai.
+    if ast.has_functions() {
+        return None;
+    }
+    let mut translator = Translator::default();
+    let body = translator.block(ast.statements())?;
+    (translator.slots <= MAX_SLOTS).then_some(Program {
+        body,
+        slots: translator.slots,
+    })
+}
+
+#[derive(Default)]
+struct Translator {
+    /// Visible variables, innermost last: name, slot, constant.
+    names: Vec<(String, usize, bool)>,
+    /// Per slot, the value it holds when that is known at translation (a section or a
+    /// list); reads of the slot then use the value directly.
+    fixed: Vec<Option<Value<'static>>>,
+    slots: usize,
+}
+
+impl Translator {
+    fn block(&mut self, statements: &[RhaiStmt]) -> Option<Block> {
+        let visible = self.names.len();
+        let block = statements
+            .iter()
+            .map(|statement| self.statement(statement))
+            .collect::<Option<Box<[Stmt]>>>();
+        self.names.truncate(visible);
+        block.map(Block)
+    }
+
+    fn stmt_block(&mut self, block: &StmtBlock) -> Option<Block> {
+        self.block(block.statements())
+    }
+
+    fn local(&self, name: &str) -> Option<(usize, bool)> {
+        self.names
+            .iter()
+            .rev()
+            .find(|(n, ..)| n == name)
+            .map(|&(_, slot, constant)| (slot, constant))
+    }
+
+    fn variable(expr: &RhaiExpr) -> Option<&str> {
+        match expr {
+            RhaiExpr::Variable(x, ..) => Some(x.1.as_str()),
+            _ => None,
+        }
+    }
+
+    /// A variable the statement may change. A variable whose value was taken as
+    /// known is not translated further: the rule stays in Rhai.
+    fn mutable_local(&self, expr: &RhaiExpr) -> Option<usize> {
+        match self.local(Self::variable(expr)?)? {
+            (slot, false) if self.fixed[slot].is_none() => Some(slot),
+            _ => None,
+        }
+    }
+
+    fn statement(&mut self, statement: &RhaiStmt) -> Option<Stmt> {
+        Some(match statement {
+            RhaiStmt::Noop(..) => Stmt::Eval(Expr::Literal(Literal::Unit)),
+            RhaiStmt::Var(x, flags, _) => {
+                if flags.intersects(!ASTFlags::CONSTANT) {
+                    return None;
+                }
+                let (ident, value, _) = &**x;
+                let value = self.expr(value)?;
+                let slot = self.slots;
+                self.slots += 1;
+                self.fixed.push(match &value {
+                    Expr::Fixed(fixed) => Some(fixed.clone()),
+                    _ => None,
+                });
+                self.names.push((
+                    ident.name.to_string(),
+                    slot,
+                    flags.contains(ASTFlags::CONSTANT),
+                ));
+                Stmt::Let(slot, value)
+            }
+            RhaiStmt::Assignment(x) => {
+                let (op, target) = &**x;
+                let slot = self.mutable_local(&target.lhs)?;
+                let value = self.expr(&target.rhs)?;
+                // Rhai's optimiser also turns `x = x - 1` into `x -= 1`.
+                match op.get_op_assignment_info() {
+                    None => Stmt::Set(slot, value),
+                    Some((.., "+")) => Stmt::Update(slot, Arithmetic::Add, value),
+                    Some((.., "-")) => Stmt::Update(slot, Arithmetic::Subtract, value),
+                    Some(_) => return None,
+                }
+            }
+            RhaiStmt::Expr(expr) => match &**expr {
+                // `list.push(x)` changes the variable in place.
+                RhaiExpr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => match &x.rhs {
+                    RhaiExpr::MethodCall(call, _) if call.name == "push" => {
+                        let slot = self.mutable_local(&x.lhs)?;
+                        match &call.args[..] {
+                            [item] => Stmt::Push(slot, self.expr(item)?),
+                            _ => return None,
+                        }
+                    }
+                    _ => Stmt::Eval(self.expr(expr)?),
+                },
+                _ => Stmt::Eval(self.expr(expr)?),
+            },
+            RhaiStmt::FnCall(call, _) => Stmt::Eval(self.call(call)?),
+            RhaiStmt::If(flow, _) => Stmt::Eval(Expr::If(
+                Box::new(self.expr(&flow.expr)?),
+                self.stmt_block(&flow.body)?,
+                self.stmt_block(&flow.branch)?,
+            )),
+            RhaiStmt::Block(block) => Stmt::Eval(Expr::Block(self.stmt_block(block)?)),
+            // `throw` is a `Return` with the BREAK flag.
+            RhaiStmt::Return(value, flags, _) if flags.is_empty() => Stmt::Return(match value {
+                Some(value) => self.expr(value)?,
+                None => Expr::Literal(Literal::Unit),
+            }),
+            _ => return None,
+        })
+    }
+
+    fn expr(&mut self, expr: &RhaiExpr) -> Option<Expr> {
+        Some(match expr {
+            RhaiExpr::Unit(_) => Expr::Literal(Literal::Unit),
+            RhaiExpr::BoolConstant(b, _) => Expr::Literal(Literal::Bool(*b)),
+            RhaiExpr::IntegerConstant(i, _) => Expr::Literal(Literal::Int(*i)),
+            RhaiExpr::FloatConstant(f, _) => Expr::Literal(Literal::Float(**f)),
+            RhaiExpr::StringConstant(s, _) => Expr::Literal(Literal::Text(s.as_str().into())),
+            // The optimiser folds constant arrays, `[]` included, into one value.
+            RhaiExpr::DynamicConstant(value, _) => constant(value)?,
+            RhaiExpr::InterpolatedString(parts, _) => Expr::Interpolate(self.exprs(parts)?),
+            RhaiExpr::Array(items, _) => Expr::Array(self.exprs(items)?),
+            RhaiExpr::Variable(x, ..) => match self.local(&x.1) {
+                Some((slot, _)) => match &self.fixed[slot] {
+                    Some(fixed) => Expr::Fixed(fixed.clone()),
+                    None => Expr::Local(slot),
+                },
+                None if x.1 == PROFILE_VARIABLE => Expr::Fixed(Value::Section(Section::Profile)),
+                None => return None,
+            },
+            RhaiExpr::Stmt(block) => Expr::Block(self.stmt_block(block)?),
+            RhaiExpr::FnCall(call, _) => self.call(call)?,
+            RhaiExpr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
+                let base = self.expr(&x.lhs)?;
+                self.chain(base, &x.rhs)?
+            }
+            RhaiExpr::Index(x, flags, _)
+                if !flags.contains(ASTFlags::NEGATED) && is_plain_operand(&x.rhs) =>
+            {
+                Expr::Index(Box::new([self.expr(&x.lhs)?, self.expr(&x.rhs)?]))
+            }
+            RhaiExpr::And(operands, _) => Expr::All(self.exprs(operands)?),
+            RhaiExpr::Or(operands, _) => Expr::Any(self.exprs(operands)?),
+            _ => return None,
+        })
+    }
+
+    fn exprs(&mut self, exprs: &[RhaiExpr]) -> Option<Box<[Expr]>> {
+        exprs.iter().map(|e| self.expr(e)).collect()
+    }
+
+    /// The right-hand side of a `.` chain applied to `base`.
+    fn chain(&mut self, base: Expr, rhs: &RhaiExpr) -> Option<Expr> {
+        match rhs {
+            RhaiExpr::Property(x, _) => {
+                let candidates = property(&x.2)?;
+                let Expr::Fixed(Value::Section(section)) = base else {
+                    return Some(Expr::Get(Box::new(base), candidates));
+                };
+                // A section without that property is Rhai's error to report.
+                let property = candidates.iter().find(|p| p.section == section)?;
+                Some(match &property.read {
+                    Read::Fixed(value) => Expr::Fixed(value.clone()),
+                    Read::Field(_) => Expr::Read(property),
+                })
+            }
+            RhaiExpr::MethodCall(call, _) => self.method(base, call),
+            RhaiExpr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
+                let step = self.chain(base, &x.lhs)?;
+                self.chain(step, &x.rhs)
+            }
+            _ => None,
+        }
+    }
+
+    fn method(&mut self, receiver: Expr, call: &FnCallExpr) -> Option<Expr> {
+        let helper = Helper::of(&call.name, call.args.len() + 1)?;
+        let mut args = Vec::with_capacity(call.args.len() + 1);
+        args.push(receiver);
+        for arg in call.args.iter() {
+            args.push(self.expr(arg)?);
+        }
+        Some(Expr::Call(helper, args.into()))
+    }
+
+    fn call(&mut self, call: &FnCallExpr) -> Option<Expr> {
+        if call.capture_parent_scope {
+            return None;
+        }
+        if call.is_operator_call() {
+            return self.operator(call);
+        }
+        let helper = Helper::of(&call.name, call.args.len())?;
+        let args = self.exprs(&call.args)?;
+        Some(match (helper, &args[..]) {
+            (
+                Helper::Has | Helper::Contains,
+                [
+                    Expr::Fixed(Value::List(list)),
+                    Expr::Literal(Literal::Text(name)),
+                ],
+            ) => match Member::of(*list, name) {
+                Some(member) => Expr::InList(member),
+                None => Expr::Call(helper, args),
+            },
+            _ => Expr::Call(helper, args),
+        })
+    }
+
+    fn operator(&mut self, call: &FnCallExpr) -> Option<Expr> {
+        let comparison = match call.name.as_str() {
+            "==" => Some(Comparison::Equal),
+            "!=" => Some(Comparison::NotEqual),
+            "<" => Some(Comparison::Less),
+            "<=" => Some(Comparison::LessOrEqual),
+            ">" => Some(Comparison::Greater),
+            ">=" => Some(Comparison::GreaterOrEqual),
+            _ => None,
+        };
+        match (call.name.as_str(), &call.args[..]) {
+            ("!", [operand]) => Some(Expr::Not(Box::new(self.expr(operand)?))),
+            ("+", [a, b]) => Some(Expr::Arithmetic(
+                Arithmetic::Add,
+                Box::new([self.expr(a)?, self.expr(b)?]),
+            )),
+            ("-", [a, b]) => Some(Expr::Arithmetic(
+                Arithmetic::Subtract,
+                Box::new([self.expr(a)?, self.expr(b)?]),
+            )),
+            (_, [a, b]) => Some(Expr::Compare(
+                comparison?,
+                Box::new([self.expr(a)?, self.expr(b)?]),
+            )),
+            _ => None,
+        }
+    }
+}
+
+/// A constant Rhai folded: a plain value or an array of them.
+fn constant(value: &rhai::Dynamic) -> Option<Expr> {
+    if value.is_array() {
+        let items = value.read_lock::<rhai::Array>()?;
+        let texts = items
+            .iter()
+            .map(|item| item.is_string().then(|| constant(item)).flatten());
+        return Some(Expr::Array(texts.collect::<Option<_>>()?));
+    }
+    let literal = if value.is_unit() {
+        Literal::Unit
+    } else if let Ok(b) = value.as_bool() {
+        Literal::Bool(b)
+    } else if let Ok(i) = value.as_int() {
+        Literal::Int(i)
+    } else if let Ok(f) = value.as_float() {
+        Literal::Float(f)
+    } else if value.is_string() {
+        Literal::Text(value.read_lock::<rhai::ImmutableString>()?.as_str().into())
+    } else {
+        return None;
+    };
+    Some(Expr::Literal(literal))
+}
+
+/// An index the program handles: a literal or a variable, not a chain.
+fn is_plain_operand(expr: &RhaiExpr) -> bool {
+    matches!(expr, RhaiExpr::IntegerConstant(..) | RhaiExpr::Variable(..))
+}
+
+/// Every section's property called `name`; `None` when no section has one.
+fn property(name: &str) -> Option<Box<[&'static Property]>> {
+    let candidates: Box<[&'static Property]> =
+        PROPERTIES.iter().filter(|p| p.name == name).collect();
+    (!candidates.is_empty()).then_some(candidates)
+}
+
+// ---------------------------------------------------------------------------------
+// Running
+
+/// Why a program stopped before the end of its rule. Kept without data, so a
+/// [`Step`] is no larger than a [`Value`]; a returned value waits in the frame.
+enum Stop {
+    /// `return`; the value is in [`Frame::returned`].
+    Return,
+    /// Leave this rule to Rhai.
+    Defer,
+}
+
+type Step<'a> = Result<Value<'a>, Stop>;
+
+struct Frame<'a, 's> {
+    profile: &'a Profile,
+    slots: &'s mut Vec<Value<'a>>,
+    returned: Value<'a>,
+}
+
+impl Program {
+    /// The rule's outcome, or `None` when the rule must be run in Rhai instead.
+    /// `slots` is scratch space, reused across rules to save allocations.
+    pub(crate) fn run<'a>(
+        &'a self,
+        profile: &'a Profile,
+        slots: &mut Vec<Value<'a>>,
+    ) -> Option<RuleOutcome> {
+        // Every variable is written by its `let` before it is read, so values left by
+        // an earlier rule are never seen; they are dropped with `slots`.
+        if slots.len() < self.slots {
+            slots.resize(self.slots, Value::Unit);
+        }
+        let mut frame = Frame {
+            profile,
+            slots,
+            returned: Value::Unit,
+        };
+        let value = match self.body.run(&mut frame) {
+            Ok(value) => value,
+            Err(Stop::Return) => frame.returned,
+            Err(Stop::Defer) => return None,
+        };
+        match value {
+            Value::Unit | Value::Bool(false) => Some(RuleOutcome::Clear),
+            Value::Bool(true) => Some(RuleOutcome::Flagged { message: None }),
+            Value::Text(message) if !message.trim().is_empty() => Some(RuleOutcome::Flagged {
+                message: Some(message.into_owned()),
+            }),
+            // An empty message or a value of another type: Rhai words the failure.
+            _ => None,
+        }
+    }
+}
+
+impl Block {
+    fn run<'a>(&'a self, frame: &mut Frame<'a, '_>) -> Step<'a> {
+        let Some((last, leading)) = self.0.split_last() else {
+            return Ok(Value::Unit);
+        };
+        for statement in leading {
+            statement.execute(frame)?;
+        }
+        last.run(frame)
+    }
+}
+
+impl Stmt {
+    /// The statement's value: an expression's, `()` for the others.
+    fn run<'a>(&'a self, frame: &mut Frame<'a, '_>) -> Step<'a> {
+        match self {
+            Self::Eval(expr) => expr.run(frame),
+            _ => self.execute(frame).map(|()| Value::Unit),
+        }
+    }
+
+    /// Runs the statement for its effect alone.
+    fn execute<'a>(&'a self, frame: &mut Frame<'a, '_>) -> Result<(), Stop> {
+        match self {
+            Self::Let(slot, value) | Self::Set(slot, value) => {
+                frame.slots[*slot] = value.run(frame)?;
+            }
+            Self::Update(slot, op, value) => {
+                let value = value.run(frame)?;
+                let current = std::mem::replace(&mut frame.slots[*slot], Value::Unit);
+                frame.slots[*slot] = arithmetic(*op, current, value)?;
+            }
+            Self::Push(slot, item) => {
+                let Value::Text(item) = item.run(frame)? else {
+                    return Err(Stop::Defer);
+                };
+                match &mut frame.slots[*slot] {
+                    Value::Array(items) if items.len() < MAX_ARRAY_LEN => items.push(item),
+                    _ => return Err(Stop::Defer),
+                }
+            }
+            Self::Eval(expr) => {
+                if let Expr::If(test, then, otherwise) = expr {
+                    // An `if` statement: its branches run for their effects.
+                    let branch = if test.test(frame)? { then } else { otherwise };
+                    for statement in &branch.0 {
+                        statement.execute(frame)?;
+                    }
+                } else {
+                    expr.run(frame)?;
+                }
+            }
+            Self::Return(value) => {
+                frame.returned = value.run(frame)?;
+                return Err(Stop::Return);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Expr {
+    /// A condition (`if`, `!`, `&&`, `||`): the value must be a truth value. The common
+    /// forms are answered without building a [`Value`].
+    fn test<'a>(&'a self, frame: &mut Frame<'a, '_>) -> Result<bool, Stop> {
+        match self {
+            Self::Not(operand) => Ok(!operand.test(frame)?),
+            Self::All(operands) => {
+                for operand in operands {
+                    if !operand.test(frame)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Self::Any(operands) => {
+                for operand in operands {
+                    if operand.test(frame)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            Self::InList(member) => Ok(member.is_in(frame.profile)),
+            Self::Call(
+                helper @ (Helper::Known | Helper::HasValue | Helper::IsTrue | Helper::IsFalse),
+                args,
+            ) => {
+                let [arg] = &**args else {
+                    return Err(Stop::Defer);
+                };
+                Ok(truth_helper(*helper, &arg.run(frame)?))
+            }
+            Self::Compare(comparison, operands) => {
+                let [a, b] = &**operands;
+                let (a, b) = (a.run(frame)?, b.run(frame)?);
+                compare(*comparison, &a, &b)
+            }
+            _ => match self.run(frame)? {
+                Value::Bool(b) => Ok(b),
+                _ => Err(Stop::Defer),
+            },
+        }
+    }
+
+    fn run<'a>(&'a self, frame: &mut Frame<'a, '_>) -> Step<'a> {
+        Ok(match self {
+            Self::Literal(literal) => match literal {
+                Literal::Unit => Value::Unit,
+                Literal::Bool(b) => Value::Bool(*b),
+                Literal::Int(i) => Value::Int(*i),
+                Literal::Float(f) => Value::Float(*f),
+                Literal::Text(text) => Value::Text(Cow::Borrowed(text)),
+            },
+            Self::Fixed(value) => value.clone(),
+            Self::Local(slot) => frame.slots[*slot].clone(),
+            Self::Read(property) => property.value(frame.profile),
+            Self::Get(base, candidates) => match base.run(frame)? {
+                Value::Section(section) => candidates
+                    .iter()
+                    .find(|p| p.section == section)
+                    .ok_or(Stop::Defer)?
+                    .value(frame.profile),
+                _ => return Err(Stop::Defer),
+            },
+            Self::InList(member) => Value::Bool(member.is_in(frame.profile)),
+            Self::Not(_) | Self::All(_) | Self::Any(_) | Self::Compare(..) => {
+                Value::Bool(self.test(frame)?)
+            }
+            Self::Arithmetic(op, operands) => {
+                let [a, b] = &**operands;
+                arithmetic(*op, a.run(frame)?, b.run(frame)?)?
+            }
+            Self::Call(helper, args) => call(*helper, args, frame)?,
+            Self::Interpolate(parts) => {
+                let mut text = String::with_capacity(
+                    parts
+                        .iter()
+                        .map(|part| match part {
+                            Self::Literal(Literal::Text(t)) => t.len(),
+                            _ => 16,
+                        })
+                        .sum(),
+                );
+                for part in parts {
+                    match part.run(frame)? {
+                        Value::Text(t) => text.push_str(&t),
+                        Value::Int(i) => {
+                            let _ = write!(text, "{i}");
+                        }
+                        Value::Bool(b) => text.push_str(if b { "true" } else { "false" }),
+                        Value::Date(d) => {
+                            let _ = write!(text, "{d}");
+                        }
+                        _ => return Err(Stop::Defer),
+                    }
+                }
+                checked_text(text)?
+            }
+            Self::Array(items) => {
+                if items.len() > MAX_ARRAY_LEN {
+                    return Err(Stop::Defer);
+                }
+                let mut values = Vec::with_capacity(items.len());
+                for item in items {
+                    match item.run(frame)? {
+                        Value::Text(text) => values.push(text),
+                        _ => return Err(Stop::Defer),
+                    }
+                }
+                Value::Array(values)
+            }
+            Self::Index(operands) => {
+                let [base, index] = &**operands;
+                let index = match index.run(frame)? {
+                    Value::Int(i) => usize::try_from(i).map_err(|_| Stop::Defer)?,
+                    _ => return Err(Stop::Defer),
+                };
+                let item = |items: &[Cow<'a, str>]| {
+                    items
+                        .get(index)
+                        .cloned()
+                        .map(Value::Text)
+                        .ok_or(Stop::Defer)
+                };
+                match base {
+                    // Index a variable in place rather than copying the array.
+                    Self::Local(slot) => match &frame.slots[*slot] {
+                        Value::Array(items) => item(items)?,
+                        _ => return Err(Stop::Defer),
+                    },
+                    _ => match base.run(frame)? {
+                        Value::Array(items) => item(&items)?,
+                        _ => return Err(Stop::Defer),
+                    },
+                }
+            }
+            Self::If(test, then, otherwise) => {
+                if test.test(frame)? {
+                    then.run(frame)?
+                } else {
+                    otherwise.run(frame)?
+                }
+            }
+            Self::Block(block) => block.run(frame)?,
+        })
+    }
+}
+
+fn checked_text(text: String) -> Step<'static> {
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(Stop::Defer);
+    }
+    Ok(Value::Text(Cow::Owned(text)))
+}
+
+fn arithmetic<'a>(op: Arithmetic, a: Value<'a>, b: Value<'a>) -> Step<'a> {
+    Ok(match (op, a, b) {
+        (Arithmetic::Add, Value::Int(a), Value::Int(b)) => {
+            Value::Int(a.checked_add(b).ok_or(Stop::Defer)?)
+        }
+        (Arithmetic::Subtract, Value::Int(a), Value::Int(b)) => {
+            Value::Int(a.checked_sub(b).ok_or(Stop::Defer)?)
+        }
+        (Arithmetic::Add, Value::Text(a), Value::Text(b)) => {
+            let mut text = String::with_capacity(a.len() + b.len());
+            text.push_str(&a);
+            text.push_str(&b);
+            checked_text(text)?
+        }
+        // As the `+`/`-` a script date has (script_api).
+        (Arithmetic::Add, Value::Date(d), Value::Int(days)) => {
+            Value::Date(d.plus_days(i32::try_from(days).unwrap_or(i32::MAX)))
+        }
+        (Arithmetic::Subtract, Value::Date(d), Value::Int(days)) => {
+            Value::Date(d.plus_days(i32::try_from(days).map_or(i32::MIN, |d| -d)))
+        }
+        _ => return Err(Stop::Defer),
+    })
+}
+
+fn compare(comparison: Comparison, a: &Value<'_>, b: &Value<'_>) -> Result<bool, Stop> {
+    use std::cmp::Ordering;
+    let ordering = match (a, b) {
+        (Value::Int(a), Value::Int(b)) => a.cmp(b),
+        (Value::Date(a), Value::Date(b)) => a.cmp(b),
+        (Value::Float(a), Value::Float(b)) => a.partial_cmp(b).ok_or(Stop::Defer)?,
+        // Text and truth values: equality only; Rhai's ordering of them is its own.
+        (Value::Text(a), Value::Text(b)) => return equality(comparison, a == b),
+        (Value::Bool(a), Value::Bool(b)) => return equality(comparison, a == b),
+        _ => return Err(Stop::Defer),
+    };
+    Ok(match comparison {
+        Comparison::Equal => ordering == Ordering::Equal,
+        Comparison::NotEqual => ordering != Ordering::Equal,
+        Comparison::Less => ordering == Ordering::Less,
+        Comparison::LessOrEqual => ordering != Ordering::Greater,
+        Comparison::Greater => ordering == Ordering::Greater,
+        Comparison::GreaterOrEqual => ordering != Ordering::Less,
+    })
+}
+
+fn equality(comparison: Comparison, equal: bool) -> Result<bool, Stop> {
+    match comparison {
+        Comparison::Equal => Ok(equal),
+        Comparison::NotEqual => Ok(!equal),
+        _ => Err(Stop::Defer),
+    }
+}
+
+/// `known`, `has_value`, `is_true`, `is_false`: as the helpers registered for Rhai.
+fn truth_helper(helper: Helper, value: &Value<'_>) -> bool {
+    match helper {
+        Helper::Known => !matches!(value, Value::Missing(m) if m.absent),
+        Helper::HasValue => !matches!(value, Value::Unit | Value::Missing(_)),
+        Helper::IsTrue => matches!(value, Value::Bool(true)),
+        _ => matches!(value, Value::Bool(false)),
+    }
+}
+
+fn call<'a>(helper: Helper, args: &'a [Expr], frame: &mut Frame<'a, '_>) -> Step<'a> {
+    let first = match args.first() {
+        Some(arg) => arg.run(frame)?,
+        None => return Err(Stop::Defer),
+    };
+    let mut second = || match args.get(1) {
+        Some(arg) => arg.run(frame),
+        None => Err(Stop::Defer),
+    };
+    Ok(match helper {
+        Helper::Known | Helper::HasValue | Helper::IsTrue | Helper::IsFalse => {
+            Value::Bool(truth_helper(helper, &first))
+        }
+        Helper::DaysBetween => match (first, second()?) {
+            (Value::Date(from), Value::Date(to)) => Value::Int(from.days_until(to)),
+            _ => return Err(Stop::Defer),
+        },
+        Helper::Date => match first {
+            Value::Text(text) => Value::Date(Date::parse(&text).map_err(|_| Stop::Defer)?),
+            _ => return Err(Stop::Defer),
+        },
+        Helper::DiagnosisGroup => {
+            let group = match &first {
+                Value::Text(code) => DiagnosisGroup::of_code(code).as_str(),
+                _ => "unknown",
+            };
+            Value::Text(Cow::Borrowed(group))
+        }
+        Helper::Has | Helper::Contains => {
+            let item = second()?;
+            Value::Bool(match (&first, &item) {
+                (Value::List(kind), Value::Text(name)) => kind
+                    .contains(frame.profile, name)
+                    .map_err(|_| Stop::Defer)?,
+                (Value::Array(items), Value::Text(text)) if matches!(helper, Helper::Contains) => {
+                    items.contains(text)
+                }
+                (Value::Text(text), Value::Text(part)) if matches!(helper, Helper::Contains) => {
+                    text.contains(&**part)
+                }
+                _ => return Err(Stop::Defer),
+            })
+        }
+        Helper::Len | Helper::IsEmpty => {
+            let len = match &first {
+                Value::List(kind) => kind.len(frame.profile),
+                Value::Array(items) => items.len(),
+                _ => return Err(Stop::Defer),
+            };
+            match helper {
+                Helper::Len => Value::Int(i64::try_from(len).map_err(|_| Stop::Defer)?),
+                _ => Value::Bool(len == 0),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::ruleset::{MANIFEST_FILE, RuleSet};
+
+    fn repo() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    fn default_rules() -> RuleSet {
+        RuleSet::load(&repo().join("rules")).expect("the default rules load")
+    }
+
+    /// Every profile of the development cohort beside the repository. Its absence is
+    /// a failure: without it the fast evaluator is not checked against Rhai.
+    fn cohort() -> Vec<serde_json::Value> {
+        let path = repo().join("../shared/data/cohort-2018/profiles.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+            panic!(
+                "the development cohort is missing ({}: {err}); see ../shared/README.md",
+                path.display()
+            )
+        });
+        text.lines()
+            .map(|line| serde_json::from_str(line).expect("cohort line is JSON"))
+            .collect()
+    }
+
+    /// Each rule run both ways on `profile`: the outcomes must be equal, and a rule
+    /// with a program must get its answer from the program unless `may_defer`.
+    fn assert_same(set: &RuleSet, profile: &Arc<Profile>, may_defer: bool, what: &str) {
+        let fast = set.evaluate(profile).outcomes;
+        let reference = set.evaluate_in_rhai(profile).outcomes;
+        assert_eq!(fast, reference, "{what}");
+        let mut slots = Vec::new();
+        for (rule, expected) in set.rules.iter().zip(&reference) {
+            let Some(program) = &rule.program else {
+                continue;
+            };
+            if matches!(expected, RuleOutcome::NotApplicable(_)) {
+                continue;
+            }
+            match program.run(profile, &mut slots) {
+                Some(outcome) => assert_eq!(&outcome, expected, "{} on {what}", rule.meta.id),
+                None => assert!(
+                    may_defer,
+                    "{} deferred to Rhai on {what} ({expected:?})",
+                    rule.meta.id
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn every_default_rule_runs_fast() {
+        let set = default_rules();
+        for rule in &set.rules {
+            assert!(rule.runs_fast(), "{} is not translated", rule.meta.id);
+        }
+    }
+
+    #[test]
+    fn default_rules_agree_with_rhai_on_every_rule_test() {
+        let set = default_rules();
+        let suite =
+            crate::rule_tests::TestSuite::load(&repo().join("rules"), Some(&set)).expect("tests");
+        assert!(suite.cases.len() > 50);
+        for case in &suite.cases {
+            assert_same(&set, case.profile(), case.expect.error, &case.name);
+        }
+    }
+
+    /// The whole cohort, and for every 40th profile each section field removed
+    /// ("uppgift saknas") and set to null, so both kinds of missing value are met.
+    #[test]
+    fn default_rules_agree_with_rhai_on_the_cohort_and_its_gaps() {
+        let set = default_rules();
+        let profiles = cohort();
+        assert!(profiles.len() > 6000, "{} profiles", profiles.len());
+        let mut checked = 0;
+        for (i, json) in profiles.iter().enumerate() {
+            let profile = Arc::new(Profile::from_value(json.clone()).expect("cohort profile"));
+            assert_same(&set, &profile, false, &format!("profile {i}"));
+            checked += 1;
+            if i % 40 != 0 {
+                continue;
+            }
+            for section in [
+                "preparation",
+                "gk",
+                "activity_level",
+                "known_needs",
+                "person",
+            ] {
+                let Some(fields) = json[section].as_object() else {
+                    continue;
+                };
+                for field in fields.keys() {
+                    for null in [false, true] {
+                        let mut variant = json.clone();
+                        let object = variant[section].as_object_mut().expect("object");
+                        if null {
+                            object.insert(field.clone(), serde_json::Value::Null);
+                        } else {
+                            object.remove(field);
+                        }
+                        // Some fields may not be null; those variants are not profiles.
+                        let Ok(profile) = Profile::from_value(variant) else {
+                            continue;
+                        };
+                        let what = format!("profile {i} with {section}.{field} null={null}");
+                        assert_same(&set, &Arc::new(profile), false, &what);
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked > 10_000, "{checked} profiles checked");
+    }
+
+    fn one_rule(script: &str) -> RuleSet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        std::fs::write(dir.path().join("r.rhai"), script).expect("script");
+        RuleSet::load(dir.path()).expect("rule set loads")
+    }
+
+    const PROFILES: [&str; 3] = [
+        r#"{"case_id":"X","checked_on":"2024-05-10","preparation":{"sassam_on":null,"consent_received_on":"2024-05-01"},"gk":{"requested_on":"2024-04-01","first_meeting_on":"2024-04-30","interpreter_booked":true},"specialists":["psychologist","social_worker"],"main_diagnosis":"M54.5","activity_level":{"documented":true,"hours_per_week":12.5},"person":{"age":41,"sex":"female"},"known_needs":{"hearing_impairment":true}}"#,
+        r#"{"case_id":"Y","checked_on":"2024-05-10"}"#,
+        r#"{"case_id":"Z","stage":"gk_closing","checked_on":"2023-01-31","gk":{"requested_on":null,"first_meeting_on":null},"specialists":[],"main_diagnosis":"F32.1","activity_level":{"documented":false,"hours_per_week":null}}"#,
+    ];
+
+    /// Scripts beyond the default rules, each run both ways on three profiles: the
+    /// outcomes (flags, messages, errors with their positions) must be equal, and
+    /// each script is or is not translated as listed.
+    #[test]
+    fn scripts_agree_with_rhai_including_their_errors() {
+        let translated = [
+            "true",
+            "false",
+            "()",
+            r#""""#,
+            "42",
+            "1.5 < 2.5",
+            r#"let a = 1; a += 2; a == 3"#,
+            r#"let a = 1; a = a - 5; a < 0"#,
+            r#"const x = 3; x > 2"#,
+            r#"profile.gk.first_meeting_on > profile.gk.requested_on"#,
+            r#"profile.gk.first_meeting_on - 3 <= profile.gk.requested_on + 40"#,
+            r#"days_between(profile.gk.requested_on, profile.checked_on) > 30"#,
+            r#"profile.preparation.consent_received_on > date("2024-04-30")"#,
+            r#"date("not a date") == profile.checked_on"#,
+            r#"is_true(profile.known_needs.hearing_impairment) && !is_false(profile.gk.interpreter_booked)"#,
+            r#"known(profile.preparation.sassam_on) || has_value(profile.preparation.sassam_on)"#,
+            r#"known(()) && !has_value(())"#,
+            r#"if profile.activity_level.documented { "dokumenterad" } else { false }"#,
+            r#"profile.activity_level.hours_per_week >= 10.0"#,
+            r#""psychologist" in profile.specialists"#,
+            r#""socialworker" in profile.specialists"#,
+            r#"has(profile.gk.external_participants, "employer")"#,
+            r#"has(profile.gk.external_participants, "boss")"#,
+            r#"profile.specialists.len() > 1 && !profile.specialists.is_empty()"#,
+            r#"diagnosis_group(profile.main_diagnosis) == "psychiatric""#,
+            r#"profile.stage == "gk_closing""#,
+            r#"profile.stage < "gk_closing""#,
+            r#"profile.person.age + 1 > 40"#,
+            r#"`Ålder ${profile.person.age}, möte ${profile.gk.first_meeting_on}, tolk ${profile.gk.interpreter_booked}.`"#,
+            r#"`Saknas: ${profile.preparation.sassam_on}`"#,
+            r#"let l = []; l.push("a"); l.push("b"); if "b" in l { l[1] + l[0] } else { false }"#,
+            r#"let l = ["a"]; l[3]"#,
+            r#"let l = ["a"]; l[-1]"#,
+            r#"let l = ["a", profile.stage]; l.push(profile.person.age); l.len() == 3"#,
+            r#""ps" in "psykolog""#,
+            r#"let s = "x"; s += s; s += s; s"#,
+            r#"if profile.gk.requested_on > profile.checked_on { return "framtid"; } return;"#,
+            r#"let n = profile.known_needs; let b = { let n = 1; n == 1 }; b && is_true(n.hearing_impairment)"#,
+            r#"let a = 9223372036854775807; a + 1 > 0"#,
+            r#"!profile.activity_level.documented"#,
+            r#"profile.person.sex == profile.stage"#,
+        ];
+        let not_translated = [
+            r#"let s = "x"; loop { s += s; }"#,
+            "fn f(n) { f(n + 1) } f(0)",
+            r#"throw "stopp""#,
+            "let m = #{a: 1}; m.a == 1",
+            "let f = |y| y + 1; f.call(2) == 3",
+            "switch 1 { 1 => true, _ => false }",
+            r#"profile.specialists.to_string() == """#,
+            "let x = 0; for i in 0..3 { x += i } x == 3",
+            // Lists of anything but texts.
+            "let l = [1, 2]; 2 in l",
+            // A section without the property: Rhai reports it.
+            "profile.gk.sex",
+            // A variable first holding a section, then changed.
+            "let g = profile.gk; g = 1; g == 1",
+        ];
+        let profiles: Vec<Arc<Profile>> = PROFILES
+            .iter()
+            .map(|p| Arc::new(Profile::from_json(p).expect("profile")))
+            .collect();
+        for (scripts, expect_program) in [(&translated[..], true), (&not_translated[..], false)] {
+            for script in scripts {
+                let set = one_rule(script);
+                assert_eq!(set.rules[0].runs_fast(), expect_program, "{script}");
+                for (i, profile) in profiles.iter().enumerate() {
+                    assert_same(&set, profile, true, &format!("{script} on profile {i}"));
+                }
+            }
+        }
+    }
+
+    /// Within what it models, a program answers without Rhai.
+    #[test]
+    fn programs_answer_what_they_model() {
+        let profile = Arc::new(Profile::from_json(PROFILES[0]).expect("profile"));
+        for (script, expected) in [
+            (
+                r#"let l = []; l.push("a"); l.push("b"); l[1] + l[0]"#,
+                Some("ba"),
+            ),
+            (
+                r#"`${profile.person.age} ${profile.gk.first_meeting_on}`"#,
+                Some("41 2024-04-30"),
+            ),
+            (
+                "days_between(profile.gk.requested_on, profile.checked_on) == 39",
+                None,
+            ),
+        ] {
+            let set = one_rule(script);
+            let program = set.rules[0].program.as_ref().expect("translated");
+            let outcome = program.run(&profile, &mut Vec::new());
+            assert_eq!(
+                outcome,
+                Some(RuleOutcome::Flagged {
+                    message: expected.map(str::to_owned)
+                }),
+                "{script}"
+            );
+        }
+        // A comparison with a missing value is Rhai's to report.
+        let set = one_rule("profile.preparation.sassam_on > profile.checked_on");
+        let program = set.rules[0].program.as_ref().expect("translated");
+        assert_eq!(program.run(&profile, &mut Vec::new()), None);
+    }
+}

@@ -667,6 +667,11 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Profi
             return Err(not_an_object());
         }
     }
+    // Valid input, the common case, is read without tracking the path (which costs
+    // about as much as the parsing); only a refusal is read again to name the field.
+    if let Ok(value) = serde_json::from_str(text) {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();

@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::data::{Histories, for_each_batch};
+use super::data::{Histories, StoredCheck, for_each_batch};
 use super::report::{AuditReport, CsvError, CsvRow, write_csv};
 use super::{CheckRecord, Options, RuleInfo, Status};
 use crate::contract::RuleSetRef;
@@ -152,36 +152,52 @@ pub fn replay(
     options: &Options,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ReplayReport, StoreError> {
-    let mut union = Union::of(current, candidate);
-    let mut histories = Histories::default();
-    let mut evaluated = 0;
-    let mut in_period = 0;
-    for_each_batch(conn, &options.period, |batch| {
-        let results: Vec<Option<(Evaluation, Evaluation, CheckRecord)>> = batch
-            .par_iter()
-            .map(|row| {
-                let profile = Arc::new(Profile::from_json(&row.profile_json).ok()?);
-                let before = current.evaluate(&profile);
-                let after = candidate.evaluate(&profile);
-                let statuses = after.outcomes.iter().map(Status::from).collect();
-                let record = CheckRecord::new(&profile, statuses);
-                Some((before, after, record))
-            })
-            .collect();
-        for (row, result) in batch.iter().zip(results) {
-            let Some((before, after, record)) = result else {
-                histories.skip_unreadable();
-                continue;
-            };
-            evaluated += 1;
-            if options.period.contains(record.checked_on) {
-                in_period += 1;
-                union.count(&before, &after);
+    // Reading from SQLite (this thread) overlaps with parsing and evaluating the
+    // previous batch (a second thread, fanning out to all cores).
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<StoredCheck>>(2);
+    let (union, histories, evaluated, in_period) = std::thread::scope(|scope| {
+        let evaluator = scope.spawn(|| {
+            let mut union = Union::of(current, candidate);
+            let mut histories = Histories::default();
+            let (mut evaluated, mut in_period) = (0, 0);
+            for batch in received {
+                let results: Vec<Option<(Evaluation, Evaluation, CheckRecord)>> = batch
+                    .par_iter()
+                    .map(|row| {
+                        let profile = Arc::new(Profile::from_json(&row.profile_json).ok()?);
+                        let before = current.evaluate(&profile);
+                        let after = candidate.evaluate(&profile);
+                        let statuses = after.outcomes.iter().map(Status::from).collect();
+                        let record = CheckRecord::new(&profile, statuses);
+                        Some((before, after, record))
+                    })
+                    .collect();
+                for (row, result) in batch.iter().zip(results) {
+                    let Some((before, after, record)) = result else {
+                        histories.skip_unreadable();
+                        continue;
+                    };
+                    evaluated += 1;
+                    if options.period.contains(record.checked_on) {
+                        in_period += 1;
+                        union.count(&before, &after);
+                    }
+                    histories.push(&row.case, &candidate.content_hash, row.outcome, record);
+                }
+                progress(batch.len() as u64);
             }
-            histories.push(&row.case, &candidate.content_hash, row.outcome, record);
-        }
-        progress(batch.len() as u64);
-        Ok(())
+            (union, histories, evaluated, in_period)
+        });
+        let read = for_each_batch(conn, &options.period, |batch| {
+            // A closed channel means the evaluator stopped; its join below says why.
+            let _ = batches.send(batch);
+            Ok(())
+        });
+        drop(batches);
+        let evaluated = evaluator
+            .join()
+            .map_err(|_| StoreError::Internal("omprövningen avbröts oväntat".to_owned()));
+        read.and(evaluated)
     })?;
     let input = histories.finish(conn, RuleInfo::of(candidate), &options.period)?;
     let mut audit = super::audit(&input, options);

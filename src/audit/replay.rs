@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::data::{Histories, StoredCheck, for_each_batch};
+use super::data::{Histories, StoredCheck, StoredResults, for_each_batch};
 use super::report::{AuditReport, CsvError, CsvRow, write_csv};
 use super::{CheckRecord, Options, RuleInfo, Status};
 use crate::contract::RuleSetRef;
@@ -188,7 +188,7 @@ pub fn replay(
             }
             (union, histories, evaluated, in_period)
         });
-        let read = for_each_batch(conn, &options.period, |batch| {
+        let read = for_each_batch(conn, &options.period, StoredResults::Skip, |batch| {
             // A closed channel means the evaluator stopped; its join below says why.
             let _ = batches.send(batch);
             Ok(())

@@ -4,7 +4,7 @@
 //! Run: `cargo bench --bench profile_engine -- [rounds] [rule-id]`; every round evaluates
 //! each profile of the sample once (with only `rule-id` when given). It prints the median
 //! time per profile over the rounds.
-//! Under callgrind, `--toggle-collect='*RuleSet*evaluate*'` counts only the evaluation:
+//! Under callgrind, `--toggle-collect='*evaluate_with*'` counts only the evaluation:
 //! see BENCHMARKS.md.
 
 mod sample;

@@ -865,8 +865,9 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
+    use super::super::tests::one_rule;
     use super::*;
-    use crate::ruleset::{MANIFEST_FILE, RuleSet};
+    use crate::ruleset::RuleSet;
 
     fn repo() -> &'static Path {
         Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -981,17 +982,6 @@ mod tests {
             }
         }
         assert!(checked > 10_000, "{checked} profiles checked");
-    }
-
-    fn one_rule(script: &str) -> RuleSet {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join(MANIFEST_FILE),
-            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
-        )
-        .expect("manifest");
-        std::fs::write(dir.path().join("r.rhai"), script).expect("script");
-        RuleSet::load(dir.path()).expect("rule set loads")
     }
 
     const PROFILES: [&str; 3] = [

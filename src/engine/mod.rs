@@ -450,7 +450,7 @@ mod tests {
     use crate::ruleset::MANIFEST_FILE;
 
     /// Builds a one-rule set around `script` in a temporary directory.
-    fn one_rule(script: &str) -> RuleSet {
+    pub(super) fn one_rule(script: &str) -> RuleSet {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join(MANIFEST_FILE),

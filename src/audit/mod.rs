@@ -24,6 +24,7 @@ pub mod html;
 pub mod replay;
 pub mod report;
 pub mod stats;
+pub mod suppress;
 pub mod units;
 
 use crate::outcome::Outcome;

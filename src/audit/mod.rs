@@ -30,8 +30,20 @@ pub mod units;
 use crate::outcome::Outcome;
 use crate::profile::{Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex, Stage};
 
-/// The default small-cell threshold: fewer cases than this and nothing is shown.
+/// The default small-cell threshold: fewer cases than this and nothing is shown. Also
+/// the default of the configured floor (`audit_min_cell_floor`).
 pub const DEFAULT_MIN_CELL: usize = 5;
+
+/// The threshold an audit runs with: `requested` (by a request or `--min-cell`), or
+/// the default, never below `floor`. `Err(floor)` for a request below the floor.
+pub fn min_cell_within(requested: Option<usize>, floor: usize) -> Result<usize, usize> {
+    let floor = floor.max(1);
+    match requested {
+        None => Ok(DEFAULT_MIN_CELL.max(floor)),
+        Some(n) if n < floor => Err(floor),
+        Some(n) => Ok(n),
+    }
+}
 
 /// The id under which "any rule flagged" is reported beside the rules.
 pub const ANY_FLAG_ID: &str = "nagon_flagga";

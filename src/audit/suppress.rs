@@ -135,9 +135,7 @@ impl Grid {
     /// hidden cells tied by relations.
     pub fn recoverable(&self) -> Vec<Cell> {
         use nalgebra::DMatrix;
-        let hidden: Vec<usize> = (0..self.values.len())
-            .filter(|&i| self.hidden[i])
-            .collect();
+        let hidden: Vec<usize> = (0..self.values.len()).filter(|&i| self.hidden[i]).collect();
         // Hidden cells in the same group when a relation ties them (union-find).
         let mut parent: Vec<usize> = (0..self.values.len()).collect();
         fn root(parent: &mut [usize], mut i: usize) -> usize {

@@ -203,12 +203,15 @@ fn small_cells_are_suppressed_in_json_csv_and_html() {
 fn an_empty_period_and_one_sex_only_give_reports_not_errors() {
     let app = spawn_app();
     assert_eq!(import(&app, &["female"]).code, 0);
+    // No case in the period is fewer than the threshold: a note, no tables.
     let empty = audit_json(&app, &["--from", "2030-01-01", "--to", "2030-12-31"]);
-    assert_eq!(empty["units"]["all"], 0);
-    assert_eq!(
-        empty["rules"].as_array().map(Vec::len),
-        Some(9),
-        "8 rules and any flag"
+    assert!(empty["units"]["all"].is_null(), "{empty}");
+    assert_eq!(empty["rules"], json!([]), "{empty}");
+    assert!(
+        empty["notes"]
+            .to_string()
+            .contains("För få fall i perioden"),
+        "{empty}"
     );
 
     let women_only = audit_json(&app, &[]);
@@ -334,22 +337,39 @@ fn the_audit_over_http_is_for_analysts_only() {
 fn outcomes_of_cases_without_any_stored_check_are_counted_not_dropped() {
     let app = spawn_app();
     assert_eq!(import(&app, &["female", "male"]).code, 0);
-    let extra: String = (0..3)
-        .map(|i| {
-            format!(
-                "{}\n",
-                json!({"case_id": format!("UTAN-KONTROLL-{i}"), "ended_on": "2024-06-30",
+    let extra = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"case_id": format!("UTAN-KONTROLL-{i}"), "ended_on": "2024-06-30",
                        "outcome": "left_insurance", "reasons": ["work_supported"]})
-            )
-        })
-        .collect();
+                )
+            })
+            .collect()
+    };
     let path = app.dir.path().join("extra.jsonl");
-    std::fs::write(&path, extra).expect("write outcomes");
+    std::fs::write(&path, extra(0..3)).expect("write outcomes");
     let out = app.run_cli(&["import-outcomes", path.to_str().expect("utf-8")], None);
     assert_eq!(out.code, 0, "{out}");
     let report = audit_json(&app, &[]);
     assert_eq!(report["units"]["all"], CASES);
-    assert_eq!(report["cases_without_check_before_gk"], 3);
+    // Three is below the threshold: counted, said, but not shown.
+    assert!(
+        report["cases_without_check_before_gk"].is_null(),
+        "{report}"
+    );
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("Några ärenden med utfall i perioden saknar kontroll"),
+        "{report}"
+    );
+    std::fs::write(&path, extra(3..6)).expect("write outcomes");
+    let out = app.run_cli(&["import-outcomes", path.to_str().expect("utf-8")], None);
+    assert_eq!(out.code, 0, "{out}");
+    let report = audit_json(&app, &[]);
+    assert_eq!(report["cases_without_check_before_gk"], 6);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -407,7 +427,9 @@ fn assert_no_small_count(report: &Value, floor: u64) {
 fn assert_note_only_json(report: &Value) {
     assert_no_small_count(report, FLOOR);
     assert!(
-        report["notes"].to_string().contains("För få fall i perioden"),
+        report["notes"]
+            .to_string()
+            .contains("För få fall i perioden"),
         "{report}"
     );
     assert_eq!(report["rules"], json!([]), "no rule tables: {report}");
@@ -421,7 +443,12 @@ fn assert_note_only_csv(csv: &str) {
     for line in lines {
         rows += 1;
         assert!(line.starts_with("note,"), "only notes: {line}");
-        assert!(line.contains("För få fall") || !line.chars().any(|c| c.is_ascii_digit()) || line.contains("färre än"), "{line}");
+        assert!(
+            line.contains("För få fall")
+                || !line.chars().any(|c| c.is_ascii_digit())
+                || line.contains("färre än"),
+            "{line}"
+        );
     }
     assert!(rows >= 1, "the note is there: {csv}");
     assert!(header.contains(&"count"));
@@ -444,7 +471,10 @@ fn a_one_case_period_shows_no_count_below_the_floor_in_any_format() {
     set(&mut profile, "activity_level.hours_per_week", json!(null));
     let reply = app.api.check(&app.handlaggare, &profile);
     assert_eq!(reply.status, 201, "{reply}");
-    assert!(!reply.json()["flags"].as_array().expect("flags").is_empty(), "{reply}");
+    assert!(
+        !reply.json()["flags"].as_array().expect("flags").is_empty(),
+        "{reply}"
+    );
     let reply = app.post(
         "/api/v1/outcomes",
         &app.analytiker,
@@ -456,16 +486,29 @@ fn a_one_case_period_shows_no_count_below_the_floor_in_any_format() {
     let json = app.get(&format!("/api/v1/audit?{period}"), &app.analytiker);
     assert_eq!(json.status, 200, "{json}");
     assert_note_only_json(&json.json());
-    let csv = app.get(&format!("/api/v1/audit?{period}&format=csv"), &app.analytiker);
+    let csv = app.get(
+        &format!("/api/v1/audit?{period}&format=csv"),
+        &app.analytiker,
+    );
     assert_eq!(csv.status, 200, "{csv}");
     assert_note_only_csv(&csv.text);
-    let html = app.get(&format!("/api/v1/audit?{period}&format=html"), &app.analytiker);
+    let html = app.get(
+        &format!("/api/v1/audit?{period}&format=html"),
+        &app.analytiker,
+    );
     assert_eq!(html.status, 200, "{html}");
     assert_note_only_html(&html.text);
     // The whole history is the same single case.
     assert_note_only_json(&app.get("/api/v1/audit", &app.analytiker).json());
 
-    let args = ["audit", "--from", "2024-06-30", "--to", "2024-06-30", "--format"];
+    let args = [
+        "audit",
+        "--from",
+        "2024-06-30",
+        "--to",
+        "2024-06-30",
+        "--format",
+    ];
     let cli = |format: &str| {
         let mut all = args.to_vec();
         all.push(format);
@@ -483,7 +526,10 @@ fn a_threshold_below_the_floor_is_refused() {
     let app = spawn_app();
     assert_eq!(import(&app, &["female", "male"]).code, 0);
     for min_cell in ["1", "4"] {
-        let reply = app.get(&format!("/api/v1/audit?min_cell={min_cell}"), &app.analytiker);
+        let reply = app.get(
+            &format!("/api/v1/audit?min_cell={min_cell}"),
+            &app.analytiker,
+        );
         assert_eq!(reply.status, 422, "{reply}");
         assert_eq!(reply.first_error_field(), "min_cell");
         let out = app.run_cli(&["audit", "--format", "json", "--min-cell", min_cell], None);
@@ -491,7 +537,10 @@ fn a_threshold_below_the_floor_is_refused() {
         assert!(out.stderr.contains("--min-cell"), "{out}");
         assert!(out.stdout.is_empty(), "nothing written: {out}");
     }
-    assert_eq!(app.get("/api/v1/audit?min_cell=5", &app.analytiker).status, 200);
+    assert_eq!(
+        app.get("/api/v1/audit?min_cell=5", &app.analytiker).status,
+        200
+    );
 
     // A configured floor raises the default and refuses anything below it.
     let strict = spawn_app_with(AppOptions {

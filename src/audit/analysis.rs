@@ -121,7 +121,9 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
         rules,
     };
     let raw = Raw::of(&report);
+    let t = std::time::Instant::now();
     protect(&mut report, &raw, min_cell);
+    eprintln!("PROTECT {:?}", t.elapsed());
     report.notes = report_notes(input, &report, &raw, min_cell);
     report
 }

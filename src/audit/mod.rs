@@ -10,13 +10,17 @@
 //! | [`units`] | one unit per case with an outcome in the period: its last check before GK, its resolved flags |
 //! | [`analysis`] | per rule and sex: shares, differences, z-tests, the adjusted model, alert burden |
 //! | [`stats`] | the statistics: two-proportion z-test, OLS with HC1 robust standard errors |
+//! | [`suppress`] | small-cell suppression of counts, with complementary suppression |
 //! | [`report`] | the result ([`report::AuditReport`]) and its JSON and CSV forms |
 //! | [`html`] | the self-contained HTML page (template `audit.html`) |
 //! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
 //!
 //! Invariants: the audit stores nothing; it never sees a case id (stored profiles carry
-//! the pseudonym); every share or estimate resting on fewer than `min_cell` cases is
-//! suppressed in every output; statistics that cannot be computed are `None`, never NaN.
+//! the pseudonym); every count below `min_cell`, every count that would give a hidden
+//! one away, and every share or estimate resting on a hidden count or on fewer than
+//! `min_cell` cases is suppressed in every output; a period with fewer cases than
+//! `min_cell` gives a note only; what the audit lists grows with the data, never with
+//! the span of dates; statistics that cannot be computed are `None`, never NaN.
 
 pub mod analysis;
 pub mod data;

@@ -123,6 +123,20 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
     let raw = Raw::of(&report);
     let t = std::time::Instant::now();
     protect(&mut report, &raw, min_cell);
+    for (rule, &failed) in report.rules.iter_mut().zip(&raw.failed) {
+        if failed == 0 {
+            continue;
+        }
+        let shown = rule
+            .groups
+            .iter()
+            .find(|g| g.sex == SexGroup::All)
+            .and_then(|g| g.unknown_at_last_check);
+        let how_many = shown.map_or_else(|| "Några".to_owned(), |n| n.to_string());
+        rule.notes.push(format!(
+            "{how_many} ärenden hade regelfel vid den senaste kontrollen före GK; om regeln flaggade är okänt, så de ingår inte i regelns jämförelser."
+        ));
+    }
     eprintln!("PROTECT {:?}", t.elapsed());
     report.notes = report_notes(input, &report, &raw, min_cell);
     report
@@ -172,6 +186,8 @@ struct Raw {
     /// Per rule: cases left out of the adjusted model for a missing control, per sex
     /// group (flagged, not flagged).
     left_out_of_model: Vec<Vec<(usize, usize)>>,
+    /// Per rule: cases (all) whose last check before GK had an error in the rule.
+    failed: Vec<usize>,
 }
 
 impl Raw {
@@ -197,6 +213,16 @@ impl Raw {
                             )
                         })
                         .collect()
+                })
+                .collect(),
+            failed: report
+                .rules
+                .iter()
+                .map(|rule| {
+                    rule.groups
+                        .iter()
+                        .find(|g| g.sex == SexGroup::All)
+                        .map_or(0, |g| raw(g.unknown_at_last_check))
                 })
                 .collect(),
         }
@@ -1034,6 +1060,33 @@ mod tests {
     }
 
     const DEFAULT_MIN: usize = crate::audit::DEFAULT_MIN_CELL;
+
+    #[test]
+    fn a_small_number_of_rule_errors_is_told_without_the_number() {
+        let mut cases: Vec<CaseHistory> = (0..8)
+            .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Male), i % 2 == 0))
+            .collect();
+        cases[1].checks[0].statuses = vec![Status::Failed];
+        let report = run(&input(cases), &options());
+        let rule = &report.rules[0];
+        let all = rule
+            .groups
+            .iter()
+            .find(|g| g.sex == SexGroup::All)
+            .expect("all");
+        assert_eq!(all.unknown_at_last_check, None);
+        assert!(
+            rule.notes
+                .iter()
+                .any(|n| n.starts_with("Några ärenden hade regelfel")),
+            "{:?}",
+            rule.notes
+        );
+        assert_eq!(
+            rule.rule_errors, None,
+            "1 rule error is below the threshold"
+        );
+    }
 
     /// Women + men (+ sex not given) = all, for every published count of sex: never
     /// exactly one hidden when nobody lacks sex.

@@ -337,7 +337,7 @@ fn audit_of_the_development_cohort_matches_the_statsmodels_reference() {
                         }
                         true
                     } else {
-                        rests_on_hidden_count(&key).iter().any(|k| hidden(k))
+                        rests_on_hidden_count(&key).iter().any(&hidden)
                     };
                     if !accepted {
                         failures.push(format!(

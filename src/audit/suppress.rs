@@ -90,23 +90,40 @@ impl Grid {
             // Every relation now hides none or two cells, but a chain of relations can
             // still pin a cell down (for example two hidden pairs joined by one cell).
             // Hide one more cell beside it and look again.
-            let Some(cell) = self.recoverable().into_iter().next() else {
+            let recoverable = self.recoverable();
+            if recoverable.is_empty() {
                 break;
-            };
-            let complement = self
-                .relations
-                .iter()
-                .filter(|r| r.contains(&cell))
-                .flat_map(|r| r.iter())
-                .filter(|c| !self.hidden[c.0] && self.values[c.0] > 0)
-                .min_by_key(|c| self.values[c.0])
-                .copied();
-            match complement {
-                Some(other) => self.hidden[other.0] = true,
-                // Nothing left to hide beside it: hide every non-zero cell of its
-                // relations (cannot happen with a hidden cell above zero, kept as a
-                // safe end).
-                None => break,
+            }
+            let mut changed = false;
+            for cell in recoverable {
+                // The smallest visible non-zero cell beside it: in its own relations,
+                // else in any relation of its group. A group whose relations show no
+                // such cell ties hidden cells to hidden cells and zeros only, and then
+                // no cell of it follows: nothing to do.
+                let beside = |own: bool| {
+                    let group: Vec<usize> = if own {
+                        vec![cell.0]
+                    } else {
+                        self.groups()
+                            .into_iter()
+                            .find(|g| g.contains(&cell.0))
+                            .unwrap_or_default()
+                    };
+                    self.relations
+                        .iter()
+                        .filter(|r| r.iter().any(|c| group.contains(&c.0)))
+                        .flat_map(|r| r.iter())
+                        .filter(|c| !self.hidden[c.0] && self.values[c.0] > 0)
+                        .min_by_key(|c| self.values[c.0])
+                        .copied()
+                };
+                if let Some(other) = beside(true).or_else(|| beside(false)) {
+                    self.hidden[other.0] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
             }
         }
     }

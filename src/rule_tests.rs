@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::engine::RuleOutcome;
 use crate::profile::Profile;
-use crate::ruleset::{LoadError, Problem, RuleSet, Severity};
+use crate::ruleset::{LoadError, Problem, RuleSet, Severity, read_rule_file};
 
 pub const TESTS_DIR: &str = "tests";
 pub const BASE_PROFILE_FILE: &str = "base-profile.yaml";
@@ -98,7 +98,8 @@ impl TestSuite {
         let tests_dir = rules_dir.join(TESTS_DIR);
         let base_path = tests_dir.join(BASE_PROFILE_FILE);
         let mut problems = Vec::new();
-        if !tests_dir.exists() {
+        let tests_dir_kind = std::fs::symlink_metadata(&tests_dir).map(|m| m.file_type());
+        if tests_dir_kind.is_err() {
             // No tests at all is not an error in the rules, but every rule is untested.
             return Ok(Self {
                 cases: Vec::new(),
@@ -109,7 +110,16 @@ impl TestSuite {
                     .collect(),
             });
         }
-        let base = match std::fs::read_to_string(&base_path) {
+        if tests_dir_kind.is_ok_and(|kind| !kind.is_dir()) {
+            // A link (or anything but a folder) is not listed: its names are not ours.
+            return Err(LoadError {
+                problems: vec![Problem::new(
+                    &tests_dir,
+                    "testmappen måste vara en vanlig mapp i regelmappen, inte en symbolisk länk",
+                )],
+            });
+        }
+        let base = match read_rule_file(rules_dir, &Path::new(TESTS_DIR).join(BASE_PROFILE_FILE)) {
             Ok(text) => match serde_yaml::from_str::<serde_json::Value>(&text) {
                 Ok(value @ serde_json::Value::Object(_)) => Some(value),
                 Ok(_) => {
@@ -127,7 +137,7 @@ impl TestSuite {
             Err(err) => {
                 problems.push(Problem::new(
                     &base_path,
-                    format!("kan inte läsa basprofilen: {err}"),
+                    format!("basprofilen kan inte läsas: filen {err}"),
                 ));
                 None
             }
@@ -155,10 +165,11 @@ impl TestSuite {
         let mut cases = Vec::new();
         let mut tested = std::collections::HashSet::new();
         for path in files {
-            let text = match std::fs::read_to_string(&path) {
+            let relative = path.strip_prefix(rules_dir).unwrap_or(&path);
+            let text = match read_rule_file(rules_dir, relative) {
                 Ok(text) => text,
                 Err(err) => {
-                    problems.push(Problem::new(&path, format!("kan inte läsa filen: {err}")));
+                    problems.push(Problem::new(&path, format!("filen {err}")));
                     continue;
                 }
             };

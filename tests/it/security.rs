@@ -453,3 +453,27 @@ fn byte_order_mark_at_the_start_of_jsonl_and_csv_is_accepted() {
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(app.count("evaluations"), 1);
 }
+
+#[test]
+fn check_form_with_a_field_posted_twice_is_refused() {
+    let app = spawn_app_with(AppOptions::default());
+    let form = |extra: &str| format!("case_id=A-1{extra}&checked_on=2024-03-15&stage=before_gk");
+    // Control: the same form with the field once is stored.
+    let reply = app.api.post_raw(
+        "/kontroll",
+        &app.handlaggare,
+        "application/x-www-form-urlencoded",
+        form(""),
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(app.count("evaluations"), 1, "{reply}");
+    let reply = app.api.post_raw(
+        "/kontroll",
+        &app.handlaggare,
+        "application/x-www-form-urlencoded",
+        form("&case_id=B-2"),
+    );
+    assert_eq!(reply.status, 422, "{reply}");
+    assert!(reply.text.contains("mer än en gång"), "{reply}");
+    assert_eq!(app.count("evaluations"), 1, "nothing more was stored");
+}

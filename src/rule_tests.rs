@@ -29,7 +29,7 @@ struct TestFile {
 struct TestCaseSpec {
     name: String,
     #[serde(default)]
-    profile: Option<serde_json::Value>,
+    profile: Option<StrictValue>,
     #[serde(default)]
     remove: Vec<String>,
     expect: Expectation,
@@ -120,7 +120,7 @@ impl TestSuite {
             });
         }
         let base = match read_rule_file(rules_dir, &Path::new(TESTS_DIR).join(BASE_PROFILE_FILE)) {
-            Ok(text) => match serde_yaml::from_str::<serde_json::Value>(&text) {
+            Ok(text) => match serde_yaml::from_str::<StrictValue>(&text).map(|v| v.0) {
                 Ok(value @ serde_json::Value::Object(_)) => Some(value),
                 Ok(_) => {
                     problems.push(Problem::new(
@@ -196,7 +196,7 @@ impl TestSuite {
                 let line = line_of(&text, "name:", &spec.name);
                 let mut value = base.clone();
                 if let Some(overlay) = spec.profile {
-                    merge(&mut value, overlay);
+                    merge(&mut value, overlay.0);
                 }
                 for field in &spec.remove {
                     if !remove_path(&mut value, field) {
@@ -333,6 +333,72 @@ fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&
             "regeln gällde inte (avstängd eller utanför giltighetstid)".to_owned()
         }
         (RuleOutcome::Failed(failure), _) => format!("fel: {}", failure.message),
+    }
+}
+
+/// A YAML value read as JSON, refusing a key written twice in one mapping (which
+/// would otherwise silently keep the last).
+struct StrictValue(serde_json::Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+        use serde_json::Value;
+        struct StrictVisitor;
+        impl<'de> Visitor<'de> for StrictVisitor {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(v)))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_unit<E: Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_none<E: Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<StrictValue, D::Error> {
+                StrictValue::deserialize(deserializer)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(StrictValue(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(StrictValue(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if object.contains_key(&key) {
+                        return Err(A::Error::custom(format!(
+                            "fältet {key:?} står mer än en gång"
+                        )));
+                    }
+                    let StrictValue(value) = map.next_value()?;
+                    object.insert(key, value);
+                }
+                Ok(StrictValue(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(StrictVisitor)
     }
 }
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    AppOptions, TestApp, arg, base_profile, check_json, default_rules, run, set, spawn_app_with,
+    AppOptions, TestApp, arg, base_profile, check_json, copy_dir, default_rules, run, set,
+    spawn_app_with,
 };
 
 /// Stands in for the pseudonym key: content no answer may ever show.
@@ -476,4 +477,26 @@ fn check_form_with_a_field_posted_twice_is_refused() {
     assert_eq!(reply.status, 422, "{reply}");
     assert!(reply.text.contains("mer än en gång"), "{reply}");
     assert_eq!(app.count("evaluations"), 1, "nothing more was stored");
+}
+
+#[test]
+fn duplicate_keys_in_rule_test_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules");
+    copy_dir(&default_rules(), &rules);
+    std::fs::write(
+        rules.join("tests").join("dubbel.yaml"),
+        "rule: tolk_ej_bokad\ncases:\n  - name: dubbel nyckel\n    profile:\n      stage: before_gk\n      stage: gk_closing\n    expect:\n      flagged: false\n",
+    )
+    .expect("write");
+    let out = run(&["test", arg(&rules)], None);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains("dubbel.yaml:5") || out.stderr.contains("dubbel.yaml:5"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("\"stage\"") || out.stderr.contains("\"stage\""),
+        "{out}"
+    );
 }

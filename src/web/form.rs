@@ -74,7 +74,7 @@ pub struct GroupSpec {
     pub fields: &'static [FieldSpec],
 }
 
-const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15.";
+const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15, från 2000-01-01 och högst ett år framåt (kontrolldatum högst i morgon).";
 const CHOICE_ERROR: &str = "Välj ett av alternativen.";
 const BOOL_ERROR: &str = "Välj Vet ej, Ja eller Nej.";
 

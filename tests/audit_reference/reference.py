@@ -513,7 +513,7 @@ def main(argv=None):
     document = {
         "about": (
             "Expected numbers of `gk-regler audit --format json` on the development cohort "
-            "(../shared/data/cohort-2018), computed independently by reference.py with "
+            "(examples/cohort-2018), computed independently by reference.py with "
             "statsmodels. See README.md in this folder."
         ),
         "generated_with": {

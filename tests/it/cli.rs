@@ -253,7 +253,7 @@ fn content_hash_names_the_rule_text() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The three core rules of domain.md §5, and the specialist rule's message, with the
+// The three core rules of docs/rules.md, and the specialist rule's message, with the
 // default rules.
 // ---------------------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ fn load_tokens(config: &Config) -> Result<Tokens, AppError> {
         println!("Första start: skapade en admin-token. Den visas bara nu, spara den:");
         println!("  {token}");
         println!(
-            "Skapa fler med `gk-regler token create --role handlaggare --name NAMN` (hashar sparas i {}).",
+            "Skapa fler med `gk-regler token create --role handlaggare --name NAMN`, eller från källkoden `cargo run --release -- token create --role handlaggare --name NAMN` (hashar sparas i {}).",
             config.tokens_file.display()
         );
     }

@@ -1,4 +1,4 @@
-//! The flag-versus-outcome audit (domain.md §6) and the what-if replay of rule changes.
+//! The flag-versus-outcome audit (docs/audit.md) and the what-if replay of rule changes.
 //!
 //! Policy staff ask of each rule: do flagged cases end worse than unflagged ones, and
 //! does resolving a flag before GK go with better outcomes? The audit answers the way
@@ -179,7 +179,7 @@ impl CheckRecord {
     }
 }
 
-/// How a case's participation ended, with the derived outcomes of domain.md §4.
+/// How a case's participation ended, with the derived outcomes of docs/profile.md.
 #[derive(Clone, Copy)]
 pub struct OutcomeRecord {
     pub ended_on: Date,

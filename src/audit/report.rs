@@ -51,7 +51,7 @@ impl SexGroup {
     }
 }
 
-/// The outcomes compared (domain.md §4).
+/// The outcomes compared (docs/profile.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Measure {

@@ -1,4 +1,4 @@
-//! "Uppföljning": the audit of [`crate::audit`] (flags against outcomes, domain.md §6)
+//! "Uppföljning": the audit of [`crate::audit`] (flags against outcomes, docs/audit.md)
 //! for a period the analyst chooses, with its charts, and the same report as JSON and
 //! CSV downloads.
 //!

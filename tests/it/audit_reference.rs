@@ -1,6 +1,6 @@
 //! The audit pinned to an independent implementation: `tests/audit_reference/reference.py`
 //! computed every number of the audit of the development cohort
-//! (`../shared/data/cohort-2018`) with statsmodels, from the database `gk-regler import`
+//! (`examples/cohort-2018`) with statsmodels, from the database `gk-regler import`
 //! wrote, and saved them in `tests/audit_reference/expected.json`. This test imports the
 //! same cohort with the real binary into a fresh database, runs `gk-regler audit
 //! --format json`, and requires every number to agree to at least 6 significant digits,
@@ -43,16 +43,15 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The development cohort beside the repository; its absence is a failure, not a skip:
+/// The development cohort in `examples/cohort-2018`; its absence is a failure, not a skip:
 /// without it the statistics are not pinned.
 fn cohort() -> PathBuf {
-    let dir = repo().join("../shared/data/cohort-2018");
+    let dir = repo().join("examples/cohort-2018");
     for file in ["profiles.jsonl", "outcomes.jsonl"] {
         assert!(
             dir.join(file).is_file(),
-            "the development cohort is missing: expected {} (the shared folder `../shared` \
-             beside the repository, see ../shared/README.md). The audit reference test \
-             cannot run without it.",
+            "the development cohort is missing: expected {} (see \
+             examples/cohort-2018/README.md). The audit reference test cannot run without it.",
             dir.join(file).display()
         );
     }

@@ -21,7 +21,9 @@ pub mod present;
 pub mod profile;
 pub mod pseudonym;
 pub mod rule_tests;
-pub mod ruleset;
 pub mod service;
 pub mod store;
 pub mod web;
+
+/// Loading a rules directory lives beneath the engine that compiles it.
+pub use engine::ruleset;

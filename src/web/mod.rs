@@ -12,8 +12,9 @@
 //! | `audit` | "Uppföljning": the audit report of [`crate::audit`] for a period, downloads |
 //!
 //! Sign-in takes one of the service's tokens and keeps it in the `gk_token` cookie
-//! (HttpOnly, SameSite=Strict), which the [`Principal`] extractor accepts like a bearer
-//! header; roles are checked with the API's own `service::require`. A page
+//! (HttpOnly, SameSite=Strict), which [`request_token`] accepts like a bearer header.
+//! Every action calls the same use case of [`crate::app`] as the API, which checks the
+//! role and writes the access log; a page
 //! without a valid token sends the browser to sign-in; a role that may not use a page
 //! gets a Swedish 403 page.
 //!
@@ -37,10 +38,31 @@ use minijinja::Environment;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
+use crate::app::{App, AppError};
 use crate::auth::{Principal, Role};
-use crate::service::{AppState, TOKEN_COOKIE};
+use crate::store::StoreError;
 
-type SharedState = Arc<AppState>;
+type SharedState = Arc<App>;
+
+/// The name of the cookie that carries a signed-in person's token on the web pages.
+pub const TOKEN_COOKIE: &str = "gk_token";
+
+/// The token of a request: `Authorization: Bearer …`, or the web pages' cookie.
+pub fn request_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    bearer.or_else(|| {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .find_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+    })
+}
 
 /// Every web page and action.
 pub fn routes() -> Router<SharedState> {
@@ -126,9 +148,15 @@ impl FromRequestParts<SharedState> for Viewer {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        match Principal::from_request_parts(parts, state).await {
-            Ok(principal) => Ok(Self(principal)),
-            Err(_) => {
+        let token = request_token(&parts.headers);
+        match token.and_then(|t| state.tokens.authenticate(t)) {
+            Some(principal) => Ok(Self(principal)),
+            None => {
+                tracing::warn!(
+                    path = %parts.uri.path(),
+                    token_given = token.is_some(),
+                    "refused: missing or unknown token"
+                );
                 let had_cookie = parts
                     .headers
                     .get_all(header::COOKIE)
@@ -167,11 +195,17 @@ const RULES_PAGE: PageSpec = PageSpec {
     label: "Regler",
     roles: &[Role::Handlaggare, Role::Policy, Role::Analytiker],
 };
-/// Trying a profile and reloading the rules, on the rules page: policy staff.
-const RULE_TOOLS: PageSpec = PageSpec {
+/// Trying a profile on the rules page: the roles that may dry-run through the API.
+const DRY_RUN_TOOL: PageSpec = PageSpec {
     path: "/regler",
-    label: "Prova och ladda om regler",
-    roles: &[Role::Policy],
+    label: "Prova regler",
+    roles: crate::app::check::DRY_RUN_ROLES,
+};
+/// Reloading the rules, on the rules page: the roles that may reload through the API.
+const RELOAD_TOOL: PageSpec = PageSpec {
+    path: "/regler",
+    label: "Ladda om regler",
+    roles: crate::app::rules::RELOAD_ROLES,
 };
 const AUDIT_PAGE: PageSpec = PageSpec {
     path: "/uppfoljning",
@@ -246,7 +280,7 @@ impl Layout {
 
 /// The Swedish 403 page when `viewer` may not use `page`; `None` lets them through.
 fn refusal(viewer: &Principal, page: &PageSpec) -> Option<Response> {
-    crate::service::require(viewer, page.roles)
+    crate::app::require(viewer, page.roles)
         .err()
         .map(|_| forbidden(viewer, page))
 }
@@ -279,9 +313,9 @@ fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
 }
 
 /// The page for an error the person cannot fix (the database is down, a bug).
-fn failure(viewer: &Principal, err: &crate::service::problem::ApiError) -> Response {
+fn failure(viewer: &Principal, err: &AppError) -> Response {
     let (status, message) = match err {
-        crate::service::problem::ApiError::Unavailable(_) => (
+        AppError::Store(StoreError::Unavailable(_)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Databasen tar inte emot uppgifter just nu. Inget sparades. Försök igen om en stund.",
         ),
@@ -293,13 +327,12 @@ fn failure(viewer: &Principal, err: &crate::service::problem::ApiError) -> Respo
     };
     // Logs the cause (never the form) inside the request's span.
     match err {
-        crate::service::problem::ApiError::Internal(cause) => {
-            tracing::error!(error = %cause, "web page failed")
-        }
-        crate::service::problem::ApiError::Unavailable(cause) => {
+        AppError::Store(StoreError::Unavailable(cause)) => {
             tracing::warn!(error = %cause, "store unavailable")
         }
-        _ => {}
+        cause => {
+            tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "web page failed")
+        }
     }
     render(
         status,

@@ -21,7 +21,7 @@ mod cli;
 
 use cli::{commands, history};
 
-/// Exit codes, one meaning each (README.md "Kommandon").
+/// Exit codes, one meaning each (README.md "Commands").
 mod exit {
     pub const OK: u8 = 0;
     /// Test failures, lint problems, or an I/O error.

@@ -148,21 +148,14 @@ impl Evaluation {
             .iter()
             .any(|o| matches!(o, RuleOutcome::Failed(_)))
     }
-
-    pub fn flag_count(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| matches!(o, RuleOutcome::Flagged { .. }))
-            .count()
-    }
 }
 
 /// What one evaluation needs besides the profile, kept between evaluations of the same
 /// rule set: a scope, and one function-resolution cache per rule.
 ///
 /// Rhai's public `eval_ast_with_scope` starts every run with an empty resolution cache,
-/// so each function and property call of a rule was looked up in the engine's function
-/// tables again on every evaluation. A cache maps a call's name and argument types to
+/// which would look each function and property call of a rule up in the engine's
+/// function tables again on every evaluation. A cache maps a call's name and argument types to
 /// the function, which depends only on the engine and the rule's AST, so it stays valid
 /// for every later evaluation of the same rule. Each rule keeps its own cache because
 /// two rules may define script functions with the same name.

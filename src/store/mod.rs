@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,6 +20,8 @@ use crate::outcome::Outcome;
 use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
 use crate::ruleset::RuleSet;
+
+pub mod history;
 
 pub use writer::{PurgeCounts, WriterHandle};
 
@@ -506,26 +508,4 @@ pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String
         );
     }
     Ok(value.to_string())
-}
-
-/// Counts rows, for tests and the purge report.
-pub fn count(conn: &Connection, table: &str) -> Result<i64, StoreError> {
-    let allowed = [
-        "evaluations",
-        "flags",
-        "rule_errors",
-        "outcomes",
-        "outcome_history",
-        "access_log",
-        "rule_sets",
-    ];
-    if !allowed.contains(&table) {
-        return Err(StoreError::Internal(format!("okänd tabell {table}")));
-    }
-    Ok(conn
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })
-        .optional()?
-        .unwrap_or(0))
 }

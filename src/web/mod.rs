@@ -619,8 +619,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_error_page_renders_in_swedish() {
+    #[tokio::test]
+    async fn the_error_page_renders_in_swedish() {
         let response = render(
             StatusCode::FORBIDDEN,
             "error.html",
@@ -631,6 +631,19 @@ mod tests {
             },
         );
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let html = String::from_utf8(body.to_vec()).expect("UTF-8");
+        assert!(html.contains("lang=\"sv\""), "{html}");
+        assert!(html.contains("<title>Behörighet saknas"), "{html}");
+        assert!(
+            html.contains("<h1>Du har inte behörighet till den här sidan</h1>"),
+            "{html}"
+        );
+        // The message is text, never markup.
+        assert!(html.contains("<p>&lt;b&gt;x&lt;&#x2f;b&gt;</p>"), "{html}");
+        assert!(html.contains("Till inloggningen"), "{html}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod config;
 pub mod contract;
 pub mod engine;
+pub mod names;
 pub mod outcome;
 pub mod present;
 pub mod profile;

@@ -344,6 +344,16 @@ name_enum!(
     }
 );
 
+impl Stage {
+    /// The words people read, after "Kontroll" or a severity ("Varning före GK").
+    pub fn label_sv(self) -> &'static str {
+        match self {
+            Stage::BeforeGk => "före GK",
+            Stage::GkClosing => "vid avslut av GK",
+        }
+    }
+}
+
 name_enum!(Benefit {
     SicknessBenefit => "sickness_benefit",
     ActivityCompensation => "activity_compensation",

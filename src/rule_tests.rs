@@ -307,7 +307,10 @@ fn describe_expectation(expect: &Expectation) -> String {
         None => {}
     }
     if let Some(severity) = expect.severity {
-        parts.push(format!("allvarlighet {}", severity.swedish()));
+        parts.push(format!(
+            "allvarlighet {}",
+            severity.label_sv().to_lowercase()
+        ));
     }
     for needle in &expect.message_contains {
         parts.push(format!("meddelande som innehåller {needle:?}"));
@@ -322,7 +325,10 @@ fn describe_expectation(expect: &Expectation) -> String {
 fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&str>) -> String {
     match (outcome, message) {
         (RuleOutcome::Flagged { .. }, Some(message)) => {
-            format!("flagga ({}): {message:?}", severity.swedish())
+            format!(
+                "flagga ({}): {message:?}",
+                severity.label_sv().to_lowercase()
+            )
         }
         (RuleOutcome::Clear, _) | (RuleOutcome::Flagged { .. }, None) => "ingen flagga".to_owned(),
         (RuleOutcome::NotApplicable(_), _) => {

@@ -96,7 +96,9 @@ pub enum RuleOutcome {
     Failed(RuleFailure),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a rule did not run. Its name (`disabled`, `not_in_force`) is serde's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NotApplicable {
     Disabled,
     NotInForce,
@@ -113,7 +115,10 @@ pub struct RuleFailure {
     pub column: Option<usize>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kind of a rule failure. Its name (`too_many_operations`, `limit_exceeded`,
+/// `runtime`, `bad_result`) is serde's, on the wire and in the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The operation limit was hit (an endless or far too long loop).
     TooManyOperations,
@@ -123,17 +128,6 @@ pub enum FailureKind {
     Runtime,
     /// The script ended with something other than `true`, `false`, `()` or a message.
     BadResult,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TooManyOperations => "too_many_operations",
-            Self::LimitExceeded => "limit_exceeded",
-            Self::Runtime => "runtime",
-            Self::BadResult => "bad_result",
-        }
-    }
 }
 
 /// The result of evaluating a rule set: one outcome per rule, in rule-set order.

@@ -244,7 +244,8 @@ async fn dry_run_check(
 #[derive(Serialize, ToSchema)]
 pub struct StoredFlagJson {
     pub rule_id: String,
-    pub severity: &'static str,
+    #[schema(value_type = String)]
+    pub severity: crate::ruleset::Severity,
     pub message: String,
 }
 
@@ -252,7 +253,8 @@ pub struct StoredFlagJson {
 #[derive(Serialize, ToSchema)]
 pub struct StoredRuleErrorJson {
     pub rule_id: String,
-    pub kind: &'static str,
+    #[schema(value_type = String)]
+    pub kind: crate::engine::FailureKind,
     pub message: String,
     pub line: Option<usize>,
     pub column: Option<usize>,
@@ -264,7 +266,8 @@ pub struct StoredEvaluationJson {
     pub evaluation_id: i64,
     /// The case's pseudonym (never the case id).
     pub case_pseudonym: String,
-    pub stage: String,
+    #[schema(value_type = String)]
+    pub stage: crate::profile::Stage,
     pub checked_on: String,
     pub created_at: String,
     pub ruleset: RuleSetRef,
@@ -480,7 +483,8 @@ pub struct RuleJson {
     /// `info`/`warning`/`critical`, or an object of severities per stage.
     #[schema(value_type = Value)]
     pub severity: serde_json::Value,
-    pub grounds: Vec<&'static str>,
+    #[schema(value_type = Vec<String>)]
+    pub grounds: Vec<crate::ruleset::Grounds>,
     pub rationale: String,
     pub sources: Vec<String>,
     pub enabled: bool,
@@ -508,16 +512,16 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
                     id: m.id.to_string(),
                     title: m.title.clone(),
                     severity: match m.severity {
-                        crate::ruleset::SeveritySpec::Fixed(s) => serde_json::json!(s.as_str()),
+                        crate::ruleset::SeveritySpec::Fixed(s) => serde_json::json!(s),
                         crate::ruleset::SeveritySpec::PerStage {
                             before_gk,
                             gk_closing,
                         } => serde_json::json!({
-                            "before_gk": before_gk.as_str(),
-                            "gk_closing": gk_closing.as_str(),
+                            "before_gk": before_gk,
+                            "gk_closing": gk_closing,
                         }),
                     },
-                    grounds: m.grounds.iter().map(|g| g.as_str()).collect(),
+                    grounds: m.grounds.clone(),
                     rationale: m.rationale.clone(),
                     sources: m.sources.clone(),
                     enabled: m.enabled,

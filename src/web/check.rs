@@ -12,7 +12,7 @@ use super::form::{FieldProblem, FormInput, GroupView, fields};
 use super::{CHECK_PAGE, Layout, ResultView, SharedState, Viewer, failure, refusal, render};
 use crate::app;
 use crate::profile::Date;
-use crate::ruleset::RuleSet;
+use crate::ruleset::{RuleSet, Severity};
 use crate::store::StoredEvaluation;
 
 /// At most this many earlier checks are listed, newest first.
@@ -58,7 +58,7 @@ struct HistoryItem {
 
 #[derive(Serialize)]
 struct StoredFlagView {
-    severity: &'static str,
+    severity: Severity,
     severity_label: &'static str,
     title: String,
 }
@@ -150,33 +150,20 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
                 .flags
                 .iter()
                 .map(|f| StoredFlagView {
-                    severity: match f.severity {
-                        "critical" => "critical",
-                        "warning" => "warning",
-                        _ => "info",
-                    },
-                    severity_label: super::severity_label(f.severity),
+                    severity: f.severity,
+                    severity_label: f.severity.label_sv(),
                     title: rules
                         .rule(&f.rule_id)
                         .map_or_else(|| f.rule_id.clone(), |r| r.meta.title.clone()),
                 })
                 .collect();
-            let rank = |s: &str| match s {
-                "critical" => 0,
-                "warning" => 1,
-                _ => 2,
-            };
-            flags.sort_by_key(|f| rank(f.severity));
+            flags.sort_by_key(|f| std::cmp::Reverse(f.severity));
             HistoryItem {
                 id: e.id,
                 current: e.id == current,
                 checked_on: e.checked_on,
                 saved_at: local_time(&e.created_at),
-                stage: if e.stage == "gk_closing" {
-                    "vid avslut av GK"
-                } else {
-                    "före GK"
-                },
+                stage: e.stage.label_sv(),
                 ruleset: format!("{} {}", e.rule_set_name, e.rule_set_version),
                 by: e.requested_by,
                 flags,

@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::{App, AppError};
 use crate::auth::{Principal, Role};
+use crate::ruleset::Severity;
 use crate::store::StoreError;
 
 type SharedState = Arc<App>;
@@ -478,29 +479,12 @@ async fn security_headers(mut response: Response) -> Response {
 // Shared view pieces
 // ---------------------------------------------------------------------------------------
 
-/// Swedish word for a severity; shown beside its colour, never colour alone.
-fn severity_label(severity: &str) -> &'static str {
-    match severity {
-        "critical" => "Kritisk",
-        "warning" => "Varning",
-        _ => "Information",
-    }
-}
-
-fn grounds_label(grounds: &str) -> &'static str {
-    match grounds {
-        "empirical" => "empiriskt stöd (studie)",
-        "policy" => "metodstöd eller överenskommelse",
-        "legal" => "rättsligt krav",
-        _ => "annan grund",
-    }
-}
-
-/// A flag as a card.
+/// A flag as a card. `severity` is the name (the card's class); `severity_label` the
+/// word shown beside its colour, never colour alone.
 #[derive(Serialize)]
 struct FlagView {
     rule_id: String,
-    severity: &'static str,
+    severity: Severity,
     severity_label: &'static str,
     title: String,
     message: String,
@@ -536,17 +520,13 @@ impl ResultView {
             .iter()
             .map(|f| FlagView {
                 rule_id: f.rule_id.clone(),
-                severity: match f.severity {
-                    "critical" => "critical",
-                    "warning" => "warning",
-                    _ => "info",
-                },
-                severity_label: severity_label(f.severity),
+                severity: f.severity,
+                severity_label: f.severity.label_sv(),
                 title: f.title.clone(),
                 message: f.message.clone(),
                 rationale: f.rationale.clone(),
                 sources: f.sources.clone(),
-                grounds: f.grounds.iter().map(|g| grounds_label(g)).collect(),
+                grounds: f.grounds.iter().map(|g| g.label_sv()).collect(),
             })
             .collect();
         let errors: Vec<RuleErrorView> = report
@@ -564,12 +544,12 @@ impl ResultView {
                 }),
             })
             .collect();
-        let count = |s: &str| flags.iter().filter(|f| f.severity == s).count();
+        let count = |s: Severity| flags.iter().filter(|f| f.severity == s).count();
         let mut parts = Vec::new();
         for (severity, one, many) in [
-            ("critical", "kritisk", "kritiska"),
-            ("warning", "varning", "varningar"),
-            ("info", "information", "information"),
+            (Severity::Critical, "kritisk", "kritiska"),
+            (Severity::Warning, "varning", "varningar"),
+            (Severity::Info, "information", "information"),
         ] {
             match count(severity) {
                 0 => {}

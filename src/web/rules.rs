@@ -13,11 +13,11 @@ use serde::Serialize;
 
 use super::{
     DRY_RUN_TOOL, Layout, RELOAD_TOOL, RULES_PAGE, ResultView, SharedState, Viewer, failure,
-    refusal, render, severity_label,
+    refusal, render,
 };
 use crate::app::{self, AppError};
 use crate::auth::Principal;
-use crate::profile::Profile;
+use crate::profile::{Profile, Stage};
 use crate::rule_tests::{Expectation, TestSuite};
 use crate::ruleset::{RuleSet, SeveritySpec};
 
@@ -52,7 +52,7 @@ struct RuleSetView {
 #[derive(Serialize)]
 struct SeverityView {
     when: Option<&'static str>,
-    severity: &'static str,
+    severity: crate::ruleset::Severity,
     label: &'static str,
 }
 
@@ -187,7 +187,7 @@ fn expectation_text(expect: &Expectation) -> String {
     if let Some(severity) = expect.severity {
         parts.push(format!(
             "allvarlighet {}",
-            severity_label(severity.as_str()).to_lowercase()
+            severity.label_sv().to_lowercase()
         ));
     }
     for needle in &expect.message_contains {
@@ -203,8 +203,8 @@ fn expectation_text(expect: &Expectation) -> String {
 fn severities(spec: &SeveritySpec) -> Vec<SeverityView> {
     let view = |when, s: crate::ruleset::Severity| SeverityView {
         when,
-        severity: s.as_str(),
-        label: severity_label(s.as_str()),
+        severity: s,
+        label: s.label_sv(),
     };
     match *spec {
         SeveritySpec::Fixed(s) => vec![view(None, s)],
@@ -212,8 +212,8 @@ fn severities(spec: &SeveritySpec) -> Vec<SeverityView> {
             before_gk,
             gk_closing,
         } => vec![
-            view(Some("före GK"), before_gk),
-            view(Some("vid avslut av GK"), gk_closing),
+            view(Some(Stage::BeforeGk.label_sv()), before_gk),
+            view(Some(Stage::GkClosing.label_sv()), gk_closing),
         ],
     }
 }
@@ -249,11 +249,7 @@ async fn page_of(state: &SharedState, viewer: &Principal) -> Result<RulesPage, A
                 id: m.id.to_string(),
                 title: m.title.clone(),
                 severities: severities(&m.severity),
-                grounds: m
-                    .grounds
-                    .iter()
-                    .map(|g| super::grounds_label(g.as_str()))
-                    .collect(),
+                grounds: m.grounds.iter().map(|g| g.label_sv()).collect(),
                 rationale: m.rationale.clone(),
                 sources: m.sources.clone(),
                 enabled: m.enabled,

@@ -126,21 +126,19 @@ impl OutputArgs {
     }
 }
 
+/// Writes `text` to a temporary file beside `path` and renames it into place, so `path`
+/// holds the whole report or is left as it was.
 fn write_atomically(path: &Path, text: &str) -> Result<(), AppError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(err) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(AppError::Input(format!("{}: {err}", path.display())));
-    }
+    let at = |err: &dyn std::fmt::Display| AppError::Input(format!("{}: {err}", path.display()));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| at(&e))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| at(&e))?;
+    file.persist(path).map_err(|e| at(&e.error))?;
     Ok(())
 }
 

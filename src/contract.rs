@@ -125,6 +125,26 @@ impl EvaluationReport {
     }
 }
 
+/// A stored flag as read back.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StoredFlagJson {
+    pub rule_id: String,
+    #[schema(value_type = String)]
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// A stored rule error as read back.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StoredRuleErrorJson {
+    pub rule_id: String,
+    #[schema(value_type = String)]
+    pub kind: FailureKind,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
 /// A problem in a rule set or rule test, with its position.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ProblemJson {

@@ -29,7 +29,7 @@ use utoipa::ToSchema;
 
 use crate::app::{self, App};
 use crate::auth::Principal;
-use crate::contract::{EvaluationReport, RuleSetRef};
+use crate::contract::{EvaluationReport, RuleSetRef, StoredFlagJson, StoredRuleErrorJson};
 use crate::outcome::Outcome;
 use crate::profile::{Profile, ProfileError};
 use crate::ruleset::RuleSet;
@@ -240,26 +240,6 @@ async fn dry_run_check(
     }))
 }
 
-/// A stored flag as read back.
-#[derive(Serialize, ToSchema)]
-pub struct StoredFlagJson {
-    pub rule_id: String,
-    #[schema(value_type = String)]
-    pub severity: crate::ruleset::Severity,
-    pub message: String,
-}
-
-/// A stored rule error as read back.
-#[derive(Serialize, ToSchema)]
-pub struct StoredRuleErrorJson {
-    pub rule_id: String,
-    #[schema(value_type = String)]
-    pub kind: crate::engine::FailureKind,
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-}
-
 /// A stored evaluation.
 #[derive(Serialize, ToSchema)]
 pub struct StoredEvaluationJson {
@@ -290,26 +270,8 @@ impl From<StoredEvaluation> for StoredEvaluationJson {
                 content_hash: e.rule_set_hash,
             },
             requested_by: e.requested_by,
-            flags: e
-                .flags
-                .into_iter()
-                .map(|f| StoredFlagJson {
-                    rule_id: f.rule_id,
-                    severity: f.severity,
-                    message: f.message,
-                })
-                .collect(),
-            errors: e
-                .errors
-                .into_iter()
-                .map(|f| StoredRuleErrorJson {
-                    rule_id: f.rule_id,
-                    kind: f.kind,
-                    message: f.message,
-                    line: f.line,
-                    column: f.column,
-                })
-                .collect(),
+            flags: e.flags,
+            errors: e.errors,
         }
     }
 }

@@ -16,11 +16,10 @@ use rusqlite::{Connection, OpenFlags, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::engine::FailureKind;
 use crate::outcome::Outcome;
 use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
-use crate::ruleset::{RuleSet, Severity};
+use crate::ruleset::RuleSet;
 
 pub mod history;
 
@@ -62,23 +61,10 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// A flag to store.
-#[derive(Clone, Debug)]
-pub struct StoredFlag {
-    pub rule_id: String,
-    pub severity: Severity,
-    pub message: String,
-}
-
-/// A rule failure to store.
-#[derive(Clone, Debug)]
-pub struct StoredRuleError {
-    pub rule_id: String,
-    pub kind: FailureKind,
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-}
+/// A flag as stored and read back: the contract's own type, so nothing copies it.
+pub use crate::contract::StoredFlagJson as StoredFlag;
+/// A rule failure as stored and read back: the contract's own type.
+pub use crate::contract::StoredRuleErrorJson as StoredRuleError;
 
 /// An evaluation about to be stored.
 pub struct NewEvaluation {
@@ -519,6 +505,8 @@ pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::FailureKind;
+    use crate::ruleset::Severity;
 
     fn read<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, StoreError> {
         let conn = Connection::open_in_memory().expect("in-memory database");

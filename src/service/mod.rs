@@ -103,7 +103,7 @@ impl FromRequestParts<SharedState> for Principal {
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
         let token = crate::web::request_token(&parts.headers);
-        match token.and_then(|t| state.tokens.authenticate(t)) {
+        match token.as_deref().and_then(|t| state.tokens.authenticate(t)) {
             Some(principal) => Ok(principal),
             None => {
                 tracing::warn!(

@@ -34,6 +34,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use axum_extra::extract::cookie::CookieJar;
 use minijinja::Environment;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
@@ -49,19 +50,16 @@ type SharedState = Arc<App>;
 pub const TOKEN_COOKIE: &str = "gk_token";
 
 /// The token of a request: `Authorization: Bearer …`, or the web pages' cookie.
-pub fn request_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+        .map(|v| v.trim().to_owned());
     bearer.or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
+        CookieJar::from_headers(headers)
+            .get(TOKEN_COOKIE)
+            .map(|cookie| cookie.value().to_owned())
     })
 }
 
@@ -150,7 +148,7 @@ impl FromRequestParts<SharedState> for Viewer {
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
         let token = request_token(&parts.headers);
-        match token.and_then(|t| state.tokens.authenticate(t)) {
+        match token.as_deref().and_then(|t| state.tokens.authenticate(t)) {
             Some(principal) => Ok(Self(principal)),
             None => {
                 tracing::warn!(
@@ -158,12 +156,9 @@ impl FromRequestParts<SharedState> for Viewer {
                     token_given = token.is_some(),
                     "refused: missing or unknown token"
                 );
-                let had_cookie = parts
-                    .headers
-                    .get_all(header::COOKIE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .any(|v| v.contains(TOKEN_COOKIE));
+                let had_cookie = CookieJar::from_headers(&parts.headers)
+                    .get(TOKEN_COOKIE)
+                    .is_some();
                 let mut response = Redirect::to(SIGN_IN).into_response();
                 if had_cookie {
                     response

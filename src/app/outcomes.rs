@@ -53,31 +53,6 @@ pub fn read_file(path: &Path) -> Result<Vec<Outcome>, AppError> {
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let mut outcomes = Vec::new();
-    if is_csv {
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| AppError::Input(format!("{}: {e}", path.display())))?
-            .clone();
-        for (index, record) in reader.records().enumerate() {
-            let line = index + 2;
-            let record =
-                record.map_err(|e| AppError::Input(format!("{}:{line}: {e}", path.display())))?;
-            outcomes.push(
-                Outcome::from_csv_record(&record, &headers)
-                    .map_err(|e| AppError::Input(format!("{}:{line}: {e}", path.display())))?,
-            );
-        }
-    } else {
-        for (index, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let outcome: Outcome = crate::profile::parse_json(line)
-                .map_err(|e| AppError::Input(format!("{}:{}: {e}", path.display(), index + 1)))?;
-            outcomes.push(outcome);
-        }
-    }
-    Ok(outcomes)
+    crate::outcome::read_outcomes_text(&text, is_csv)
+        .map_err(|e| AppError::Input(format!("{}:{}: {}", path.display(), e.line, e.message)))
 }

@@ -162,6 +162,8 @@ fn progress_bar(total: u64, what: &str) -> ProgressBar {
 fn read_jsonl(path: &Path) -> Result<Vec<(usize, String)>, AppError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| AppError::Input(format!("{}: {e}", path.display())))?;
+    // A UTF-8 byte order mark at the start is accepted (some editors write one).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     Ok(text
         .lines()
         .enumerate()

@@ -357,44 +357,7 @@ pub struct OutcomesResponse {
 
 /// Parses one outcome or an array of them, naming the path of a bad field.
 fn parse_outcomes(text: &str) -> Result<Vec<Outcome>, ApiError> {
-    let value: serde_json::Value = serde_json::from_str(text)
-        .map_err(|e| ApiError::BadRequest(format!("ogiltig JSON: {e}")))?;
-    match value {
-        serde_json::Value::Array(items) => {
-            if items.is_empty() {
-                return Err(ApiError::Validation(vec![FieldError {
-                    field: ".".into(),
-                    detail: "listan är tom".into(),
-                }]));
-            }
-            if items.len() > MAX_OUTCOMES_PER_REQUEST {
-                return Err(ApiError::Validation(vec![FieldError {
-                    field: ".".into(),
-                    detail: format!("högst {MAX_OUTCOMES_PER_REQUEST} utfall per begäran"),
-                }]));
-            }
-            items
-                .into_iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    crate::profile::from_json_value(item).map_err(|err| {
-                        let field = if err.path == "." {
-                            format!("[{i}]")
-                        } else {
-                            format!("[{i}].{}", err.path)
-                        };
-                        ApiError::Validation(vec![FieldError {
-                            field,
-                            detail: err.message,
-                        }])
-                    })
-                })
-                .collect()
-        }
-        single => Ok(vec![
-            crate::profile::from_json_value(single).map_err(validation)?,
-        ]),
-    }
+    crate::outcome::parse_outcomes_json(text, MAX_OUTCOMES_PER_REQUEST).map_err(validation)
 }
 
 /// Record outcomes: one object or an array; idempotent per case.

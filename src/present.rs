@@ -5,30 +5,7 @@ use std::fmt::Write as _;
 
 use crate::contract::EvaluationReport;
 use crate::rule_tests::CaseResult;
-use crate::ruleset::{Grounds, Problem, Severity};
-
-fn severity_label(name: &str) -> &'static str {
-    match Severity::from_name(name) {
-        Some(Severity::Critical) => "KRITISK",
-        Some(Severity::Warning) => "VARNING",
-        Some(Severity::Info) | None => "INFO",
-    }
-}
-
-fn grounds_label(name: &str) -> &'static str {
-    match name {
-        "empirical" => Grounds::Empirical.swedish(),
-        "legal" => Grounds::Legal.swedish(),
-        _ => Grounds::Policy.swedish(),
-    }
-}
-
-fn stage_label(stage: &str) -> &'static str {
-    match stage {
-        "gk_closing" => "vid avslut av GK",
-        _ => "före GK",
-    }
-}
+use crate::ruleset::Problem;
 
 /// The result of a check, as a case officer reads it.
 pub fn evaluation(report: &EvaluationReport) -> String {
@@ -36,7 +13,7 @@ pub fn evaluation(report: &EvaluationReport) -> String {
     let _ = writeln!(
         out,
         "Kontroll {} den {} med {} {} (innehåll {})",
-        stage_label(report.stage),
+        report.stage.label_sv(),
         report.checked_on,
         report.ruleset.name,
         report.ruleset.version,
@@ -54,8 +31,13 @@ pub fn evaluation(report: &EvaluationReport) -> String {
         }
     }
     for flag in &report.flags {
-        let grounds: Vec<&str> = flag.grounds.iter().map(|g| grounds_label(g)).collect();
-        let _ = writeln!(out, "\n[{}] {}", severity_label(flag.severity), flag.title);
+        let grounds: Vec<&str> = flag.grounds.iter().map(|g| g.label_sv()).collect();
+        let _ = writeln!(
+            out,
+            "\n[{}] {}",
+            flag.severity.label_sv().to_uppercase(),
+            flag.title
+        );
         let _ = writeln!(out, "  {}", flag.message);
         let _ = writeln!(out, "  Varför: {}", flag.rationale.trim());
         let _ = writeln!(out, "  Grund: {}", grounds.join(", "));

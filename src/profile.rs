@@ -34,11 +34,6 @@ impl<T> Field<T> {
             Field::Absent | Field::Null => None,
         }
     }
-
-    /// Whether the field was given at all (null counts as given).
-    pub fn is_known(&self) -> bool {
-        !matches!(self, Field::Absent)
-    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
@@ -127,11 +122,6 @@ impl Date {
             // Civil dates lie within ±10,000 years, so the day count fits in i32.
             days_since_epoch: i32::try_from(seconds / 86_400).unwrap_or(i32::MAX),
         }
-    }
-
-    /// Days since 1970-01-01.
-    pub fn day_number(self) -> i32 {
-        self.days_since_epoch
     }
 
     /// Days from `self` to `later` (negative when `later` is earlier).
@@ -392,8 +382,6 @@ impl DiagnosisGroup {
     }
 }
 
-/// Declares a closed set of snake_case names with `as_str` and `ALL`, used both by
-/// serde and by the rule scripts (which see the same names).
 /// A list in which each value may appear once: a repeated entry is refused at the first
 /// repeat, so a list is never longer than its vocabulary, however long the body.
 pub(crate) fn distinct<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
@@ -423,6 +411,8 @@ where
     deserializer.deserialize_seq(Distinct(std::marker::PhantomData))
 }
 
+/// Declares a closed set of snake_case names with `as_str` and `ALL`, used both by
+/// serde and by the rule scripts (which see the same names).
 macro_rules! name_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -453,6 +443,16 @@ name_enum!(
         GkClosing => "gk_closing",
     }
 );
+
+impl Stage {
+    /// The words people read, after "Kontroll" or a severity ("Varning före GK").
+    pub fn label_sv(self) -> &'static str {
+        match self {
+            Stage::BeforeGk => "före GK",
+            Stage::GkClosing => "vid avslut av GK",
+        }
+    }
+}
 
 name_enum!(Benefit {
     SicknessBenefit => "sickness_benefit",

@@ -259,10 +259,17 @@ impl TestSuite {
 }
 
 fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
-    let index = rules
+    // A test of a rule the set does not have fails: it cannot have passed.
+    let Some(index) = rules
         .rules
         .iter()
-        .position(|r| r.meta.id.as_str() == case.rule)?;
+        .position(|r| r.meta.id.as_str() == case.rule)
+    else {
+        return Some(Mismatch {
+            expected: describe_expectation(&case.expect),
+            actual: format!("regeln {} finns inte i regeluppsättningen", case.rule),
+        });
+    };
     let rule = &rules.rules[index].meta;
     let evaluation = rules.evaluate(&case.profile);
     let outcome = &evaluation.outcomes[index];
@@ -311,7 +318,10 @@ fn describe_expectation(expect: &Expectation) -> String {
         None => {}
     }
     if let Some(severity) = expect.severity {
-        parts.push(format!("allvarlighet {}", severity.swedish()));
+        parts.push(format!(
+            "allvarlighet {}",
+            severity.label_sv().to_lowercase()
+        ));
     }
     for needle in &expect.message_contains {
         parts.push(format!("meddelande som innehåller {needle:?}"));
@@ -326,7 +336,10 @@ fn describe_expectation(expect: &Expectation) -> String {
 fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&str>) -> String {
     match (outcome, message) {
         (RuleOutcome::Flagged { .. }, Some(message)) => {
-            format!("flagga ({}): {message:?}", severity.swedish())
+            format!(
+                "flagga ({}): {message:?}",
+                severity.label_sv().to_lowercase()
+            )
         }
         (RuleOutcome::Clear, _) | (RuleOutcome::Flagged { .. }, None) => "ingen flagga".to_owned(),
         (RuleOutcome::NotApplicable(_), _) => {
@@ -467,6 +480,30 @@ mod tests {
         assert_eq!(value, json!({"a": {"c": 2}}));
         assert!(!remove_path(&mut value, "a.x"));
         assert!(!remove_path(&mut value, "x.y"));
+    }
+
+    #[test]
+    fn a_test_of_a_rule_the_set_does_not_have_fails_naming_the_rule() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let suite = TestSuite::load(&repo, None).expect("the repository's tests load");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(crate::ruleset::MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: annan_regel\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        std::fs::write(dir.path().join("r.rhai"), "false").expect("script");
+        let other = RuleSet::load(dir.path()).expect("rule set loads");
+        let results = suite.run(&other);
+        assert!(!results.is_empty());
+        for result in &results {
+            let failure = result.failure.as_ref().expect("a missing rule fails");
+            assert!(
+                failure.actual.contains(&result.rule) && failure.actual.contains("finns inte"),
+                "{}",
+                failure.actual
+            );
+        }
     }
 
     #[test]

@@ -50,15 +50,17 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let tokens = load_tokens(&config)?;
     store.record_rule_set(&rules).await?;
     let label = rules.label();
-    let state = Arc::new(App::new(
-        rules,
-        config.rules_dir.clone(),
-        store.clone(),
-        key,
-        tokens,
-        config.max_body_bytes,
-    )
-    .with_audit_min_cell_floor(config.audit_min_cell_floor));
+    let state = Arc::new(
+        App::new(
+            rules,
+            config.rules_dir.clone(),
+            store.clone(),
+            key,
+            tokens,
+            config.max_body_bytes,
+        )
+        .with_audit_min_cell_floor(config.audit_min_cell_floor),
+    );
 
     let retention = config.retention_days.map(|days| {
         let store = store.clone();

@@ -123,7 +123,7 @@ async fn shutdown_signal() {
 /// `gk-regler purge --older-than DURATION`.
 pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
     let age = admin::parse_age(older_than)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let counts = admin::purge_older_than(&store, age).await?;
     admin::close_store(store, writer).await?;
     println!(
@@ -136,7 +136,7 @@ pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
 /// `gk-regler import-outcomes FILE`: all or nothing.
 pub async fn import_outcomes(config: Config, path: &Path) -> Result<(), AppError> {
     let outcomes = app::outcomes::read_file(path)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let key = open_key(&config)?;
     let principal = Principal {
         name: "cli:import-outcomes".to_owned(),

@@ -159,6 +159,48 @@ pub fn print_recorded(total: usize, recorded: &app::outcomes::Recorded) {
     );
 }
 
+/// `gk-regler backup DIR`.
+pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
+    let principal = Principal {
+        name: "cli:backup".to_owned(),
+        role: Role::Admin,
+    };
+    let manifest = app::backup::backup(&config, &principal, dir).await?;
+    let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "Säkerhetskopian skrevs till {}: databasen ({} kontroller, {} utfall) och pseudonymnyckeln, {bytes} byte, med kontrollsummor i {}.",
+        dir.display(),
+        manifest.evaluations,
+        manifest.outcomes,
+        app::backup::MANIFEST
+    );
+    println!(
+        "Den innehåller nyckeln: med den kan fallen identifieras. Förvara kopian krypterad och åtkomlig bara för behöriga."
+    );
+    Ok(())
+}
+
+/// `gk-regler restore DIR`.
+pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
+    let restored = app::backup::restore(&config, dir).await?;
+    println!(
+        "Återställde databasen till {} ({} kontroller, {} utfall, säkerhetskopia från {}); kontrollsummorna stämde.",
+        config.database.display(),
+        restored.manifest.evaluations,
+        restored.manifest.outcomes,
+        restored.manifest.created_at
+    );
+    if restored.key_written {
+        println!(
+            "Pseudonymnyckeln skrevs till {}.",
+            config.pseudonym_key_file.display()
+        );
+    } else {
+        println!("Pseudonymnyckeln på plats är densamma som säkerhetskopians.");
+    }
+    Ok(())
+}
+
 /// `gk-regler token create`: prints the token once and stores its hash.
 pub fn token_create(config: &Config, role: Role, name: &str) -> Result<(), AppError> {
     let token = admin::create_token_for(config, role, name)?;

@@ -113,7 +113,7 @@ impl DatabaseFile {
 }
 
 /// `path` with `suffix` appended to its file name (`x.sqlite3` → `x.sqlite3-wal`).
-pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(suffix);
     PathBuf::from(name)

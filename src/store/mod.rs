@@ -6,6 +6,7 @@
 //! commit of its own write. Reads use a small pool of read-only connections on the
 //! blocking thread pool. WAL mode lets readers and the writer run side by side.
 
+pub mod backup;
 mod file;
 mod writer;
 
@@ -24,7 +25,7 @@ use crate::ruleset::RuleSet;
 
 pub mod history;
 
-pub use file::FileProblem;
+pub use file::{FileProblem, with_suffix};
 pub use writer::{PurgeCounts, WriterHandle};
 
 const MIGRATIONS: &[M<'static>] = &[

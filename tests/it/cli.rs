@@ -9,7 +9,7 @@ use tempfile::TempDir;
 
 use crate::helpers::{
     arg, base_profile, check_default, check_json, default_rules, flag, flag_message, manifest,
-    manifest_entry, remove, rule_set, rules_dir, run, set,
+    manifest_entry, remove, rule_set, rules_dir, run, run_command, set,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -532,6 +532,53 @@ fn specialist_message_names_the_missing_specialist() {
         assert!(
             message.contains(named) && !message.contains(not_named),
             "hearing {hearing}, vision {vision}, {specialists}: {message}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The default `checked_on`: today in Sweden, whatever the machine's time zone.
+// ---------------------------------------------------------------------------------------
+
+/// Today in Europe/Stockholm by jiff's bundled database, independent of the binary.
+fn stockholm_today() -> String {
+    let zone = jiff::tz::TimeZoneDatabase::bundled()
+        .get("Europe/Stockholm")
+        .expect("the bundled database has Europe/Stockholm");
+    jiff::Timestamp::now().to_zoned(zone).date().to_string()
+}
+
+/// Run under machine zones west and east of Sweden (at most times of day one of them is
+/// on another date than Stockholm), and once with an empty time-zone database (TZDIR),
+/// as on a machine without /usr/share/zoneinfo.
+#[test]
+fn default_checked_on_is_today_in_stockholm_whatever_the_machine_zone() {
+    let empty_tzdb = TempDir::new().expect("temp dir");
+    let mut profile = base_profile();
+    remove(&mut profile, "checked_on");
+    let rules = default_rules();
+    for (tz, tzdir) in [
+        ("America/Los_Angeles", None),
+        ("Pacific/Kiritimati", None),
+        ("Pacific/Kiritimati", Some(empty_tzdb.path())),
+    ] {
+        let before = stockholm_today();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gk-regler"));
+        command
+            .args(["check", "--json", "-", "--rules", arg(&rules)])
+            .env("TZ", tz);
+        if let Some(dir) = tzdir {
+            command.env("TZDIR", dir);
+        }
+        let out = run_command(command, "check --json", Some(&profile.to_string()));
+        let after = stockholm_today();
+        assert_eq!(out.code, 0, "{out}");
+        let checked_on = out.json()["checked_on"].as_str().map(str::to_owned);
+        // A check that straddles midnight may take either date.
+        assert!(
+            checked_on.as_deref() == Some(before.as_str())
+                || checked_on.as_deref() == Some(after.as_str()),
+            "TZ={tz} TZDIR={tzdir:?}: checked_on {checked_on:?}, Stockholm {before}/{after}"
         );
     }
 }

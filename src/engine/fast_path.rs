@@ -27,9 +27,10 @@ use std::fmt::Write as _;
 
 use rhai::{AST, ASTFlags, Expr as RhaiExpr, FnCallExpr, Stmt as RhaiStmt, StmtBlock};
 
+use super::helpers::{self, Test};
 use super::value::{ListKind, PROPERTIES, Property, Read, Section, Value};
 use super::{LIMITS, RuleOutcome, script_api::PROFILE_VARIABLE};
-use crate::profile::{Date, DiagnosisGroup, ExternalParticipant, Profile, Specialist};
+use crate::profile::{ExternalParticipant, Profile, Specialist};
 
 /// A rule translated from its Rhai AST.
 pub(crate) struct Program {
@@ -127,12 +128,11 @@ enum Comparison {
     GreaterOrEqual,
 }
 
+/// A helper of the authoring guide, or a method Rhai has for lists and texts.
 #[derive(Clone, Copy)]
 enum Helper {
-    Known,
-    HasValue,
-    IsTrue,
-    IsFalse,
+    /// `known`, `has_value`, `is_true`, `is_false`
+    Test(Test),
     DaysBetween,
     Date,
     DiagnosisGroup,
@@ -147,10 +147,6 @@ enum Helper {
 impl Helper {
     fn of(name: &str, arity: usize) -> Option<Self> {
         let helper = match name {
-            "known" => Self::Known,
-            "has_value" => Self::HasValue,
-            "is_true" => Self::IsTrue,
-            "is_false" => Self::IsFalse,
             "days_between" => Self::DaysBetween,
             "date" => Self::Date,
             "diagnosis_group" => Self::DiagnosisGroup,
@@ -158,7 +154,7 @@ impl Helper {
             "contains" => Self::Contains,
             "len" => Self::Len,
             "is_empty" => Self::IsEmpty,
-            _ => return None,
+            _ => Self::Test(Test::of_name(name)?),
         };
         let expected = match helper {
             Self::DaysBetween | Self::Has | Self::Contains => 2,
@@ -607,14 +603,11 @@ impl Expr {
                 Ok(false)
             }
             Self::InList(member) => Ok(member.is_in(frame.profile)),
-            Self::Call(
-                helper @ (Helper::Known | Helper::HasValue | Helper::IsTrue | Helper::IsFalse),
-                args,
-            ) => {
+            Self::Call(Helper::Test(test), args) => {
                 let [arg] = &**args else {
                     return Err(Stop::Defer);
                 };
-                Ok(truth_helper(*helper, &arg.run(frame)?))
+                Ok(test.answer(&arg.run(frame)?))
             }
             Self::Compare(comparison, operands) => {
                 let [a, b] = &**operands;
@@ -753,12 +746,11 @@ fn arithmetic<'a>(op: Arithmetic, a: Value<'a>, b: Value<'a>) -> Step<'a> {
             text.push_str(&b);
             checked_text(text)?
         }
-        // As the `+`/`-` a script date has (script_api).
         (Arithmetic::Add, Value::Date(d), Value::Int(days)) => {
-            Value::Date(d.plus_days(i32::try_from(days).unwrap_or(i32::MAX)))
+            Value::Date(helpers::plus_days(d, days))
         }
         (Arithmetic::Subtract, Value::Date(d), Value::Int(days)) => {
-            Value::Date(d.plus_days(i32::try_from(days).map_or(i32::MIN, |d| -d)))
+            Value::Date(helpers::minus_days(d, days))
         }
         _ => return Err(Stop::Defer),
     })
@@ -793,16 +785,6 @@ fn equality(comparison: Comparison, equal: bool) -> Result<bool, Stop> {
     }
 }
 
-/// `known`, `has_value`, `is_true`, `is_false`: as the helpers registered for Rhai.
-fn truth_helper(helper: Helper, value: &Value<'_>) -> bool {
-    match helper {
-        Helper::Known => !matches!(value, Value::Missing(m) if m.absent),
-        Helper::HasValue => !matches!(value, Value::Unit | Value::Missing(_)),
-        Helper::IsTrue => matches!(value, Value::Bool(true)),
-        _ => matches!(value, Value::Bool(false)),
-    }
-}
-
 fn call<'a>(helper: Helper, args: &'a [Expr], frame: &mut Frame<'a, '_>) -> Step<'a> {
     let first = match args.first() {
         Some(arg) => arg.run(frame)?,
@@ -813,24 +795,16 @@ fn call<'a>(helper: Helper, args: &'a [Expr], frame: &mut Frame<'a, '_>) -> Step
         None => Err(Stop::Defer),
     };
     Ok(match helper {
-        Helper::Known | Helper::HasValue | Helper::IsTrue | Helper::IsFalse => {
-            Value::Bool(truth_helper(helper, &first))
-        }
+        Helper::Test(test) => Value::Bool(test.answer(&first)),
         Helper::DaysBetween => match (first, second()?) {
-            (Value::Date(from), Value::Date(to)) => Value::Int(from.days_until(to)),
+            (Value::Date(from), Value::Date(to)) => Value::Int(helpers::days_between(from, to)),
             _ => return Err(Stop::Defer),
         },
         Helper::Date => match first {
-            Value::Text(text) => Value::Date(Date::parse(&text).map_err(|_| Stop::Defer)?),
+            Value::Text(text) => Value::Date(helpers::date(&text).map_err(|_| Stop::Defer)?),
             _ => return Err(Stop::Defer),
         },
-        Helper::DiagnosisGroup => {
-            let group = match &first {
-                Value::Text(code) => DiagnosisGroup::of_code(code).as_str(),
-                _ => "unknown",
-            };
-            Value::Text(Cow::Borrowed(group))
-        }
+        Helper::DiagnosisGroup => Value::Text(Cow::Borrowed(helpers::diagnosis_group(&first))),
         Helper::Has | Helper::Contains => {
             let item = second()?;
             Value::Bool(match (&first, &item) {

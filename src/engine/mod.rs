@@ -11,6 +11,7 @@
 //! BENCHMARKS.md has the measurements behind each of these choices.
 
 pub(crate) mod fast_path;
+pub mod helpers;
 pub mod script_api;
 pub mod value;
 

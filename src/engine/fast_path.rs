@@ -839,6 +839,8 @@ mod tests {
     use std::path::Path;
     use std::sync::Arc;
 
+    use rhai::ASTNode;
+
     use super::super::tests::one_rule;
     use super::*;
     use crate::ruleset::RuleSet;
@@ -1067,6 +1069,307 @@ mod tests {
                 }
             }
         }
+    }
+
+    type NodeTest = fn(&ASTNode<'_>) -> bool;
+
+    /// A call of the function or operator `name`, as an expression or a statement.
+    fn is_call(node: &ASTNode<'_>, name: &str) -> bool {
+        match node {
+            ASTNode::Expr(RhaiExpr::FnCall(call, _)) | ASTNode::Stmt(RhaiStmt::FnCall(call, _)) => {
+                call.name == name
+            }
+            _ => false,
+        }
+    }
+
+    fn is_method(node: &ASTNode<'_>, name: &str) -> bool {
+        matches!(node, ASTNode::Expr(RhaiExpr::MethodCall(call, _)) if call.name == name)
+    }
+
+    /// One small script per construct the translator reads from rhai's AST. Each must
+    /// translate, and its program must give Rhai's answer without deferring. rhai's
+    /// AST is read through its `internals` feature, which has no stability promise: a
+    /// new rhai whose AST has another shape fails here, naming the construct, instead
+    /// of silently sending every rule to the slower Rhai path.
+    #[test]
+    fn rhai_ast_has_the_shape_the_translator_reads() {
+        // Construct, a script that uses it, and the node that shows the script does
+        // (the optimiser folds some constructs away).
+        let constructs: &[(&str, &str, NodeTest)] = &[
+            ("literal true", "true", |n| {
+                matches!(n, ASTNode::Expr(RhaiExpr::BoolConstant(true, _)))
+            }),
+            ("literal false", "false", |n| {
+                matches!(n, ASTNode::Expr(RhaiExpr::BoolConstant(false, _)))
+            }),
+            ("unit ()", "()", |n| {
+                matches!(n, ASTNode::Expr(RhaiExpr::Unit(_)))
+            }),
+            ("integer", "profile.person.age == 41", |n| {
+                matches!(n, ASTNode::Expr(RhaiExpr::IntegerConstant(..)))
+            }),
+            (
+                "float",
+                "profile.activity_level.hours_per_week > 10.5",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::FloatConstant(..))),
+            ),
+            ("text", r#""text""#, |n| {
+                matches!(n, ASTNode::Expr(RhaiExpr::StringConstant(..)))
+            }),
+            (
+                "let",
+                "let a = profile.person.age; a == 41",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::Var(_, flags, _)) if !flags.contains(ASTFlags::CONSTANT)),
+            ),
+            (
+                "const",
+                "const a = 1; a == 1",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::Var(_, flags, _)) if flags.contains(ASTFlags::CONSTANT)),
+            ),
+            (
+                "assignment",
+                "let a = 1; a = profile.person.age; a == 41",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::Assignment(x)) if x.0.get_op_assignment_info().is_none()),
+            ),
+            (
+                "+=",
+                "let a = 1; a += profile.person.age; a == 42",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::Assignment(x)) if matches!(x.0.get_op_assignment_info(), Some((.., "+")))),
+            ),
+            (
+                "x = x - n, optimised to -=",
+                "let a = 1; a = a - profile.person.age; a < 0",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::Assignment(x)) if matches!(x.0.get_op_assignment_info(), Some((.., "-")))),
+            ),
+            (
+                "list folded to a constant",
+                r#"let l = ["a", "b"]; l.len() == 2"#,
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::DynamicConstant(v, _)) if v.is_array()),
+            ),
+            (
+                "list built at run time",
+                "let l = [profile.stage]; l.len() == 1",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Array(..))),
+            ),
+            (
+                "push",
+                r#"let l = []; l.push("a"); l.len() == 1"#,
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::MethodCall(c, _)) if c.name == "push"),
+            ),
+            (
+                "index by a literal",
+                r#"let l = ["a"]; l[0] == "a""#,
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Index(x, ..)) if matches!(x.rhs, RhaiExpr::IntegerConstant(..))),
+            ),
+            (
+                "index by a variable",
+                r#"let l = ["a"]; let i = 0; l[i] == "a""#,
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Index(x, ..)) if matches!(x.rhs, RhaiExpr::Variable(..))),
+            ),
+            (
+                "if statement",
+                "let a = 1; if is_true(profile.gk.interpreter_booked) { a = 2; } a == 2",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::If(..))),
+            ),
+            (
+                "if as a value",
+                r#"let m = if is_true(profile.gk.interpreter_booked) { "tolk" } else { false }; m"#,
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Stmt(b)) if matches!(b.statements(), [RhaiStmt::If(..)])),
+            ),
+            (
+                "else if",
+                r#"if profile.stage == "x" { 1 } else if profile.stage == "before_gk" { true } else { false }"#,
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::If(flow, _)) if matches!(flow.branch.statements(), [RhaiStmt::If(..)])),
+            ),
+            (
+                "return with a value",
+                r#"if has_value(profile.gk.requested_on) { return "begärd"; } false"#,
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::Return(Some(_), flags, _)) if flags.is_empty()),
+            ),
+            (
+                "return without a value",
+                "if has_value(profile.gk.requested_on) { return; } true",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::Return(None, flags, _)) if flags.is_empty()),
+            ),
+            (
+                "block statement",
+                "let a = 1; { let b = profile.person.age; a = b; } a == 41",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::Block(..))),
+            ),
+            (
+                "block as a value",
+                "let b = { let n = profile.person.age; n == 41 }; b",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Stmt(..))),
+            ),
+            (
+                "function call as a statement",
+                "is_true(profile.known_needs.hearing_impairment)",
+                |n| matches!(n, ASTNode::Stmt(RhaiStmt::FnCall(..))),
+            ),
+            (
+                "&&",
+                "is_true(profile.gk.interpreter_booked) && is_true(profile.known_needs.hearing_impairment)",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::And(..))),
+            ),
+            (
+                "||",
+                "is_false(profile.gk.interpreter_booked) || is_true(profile.known_needs.hearing_impairment)",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Or(..))),
+            ),
+            ("!", "!is_false(profile.gk.interpreter_booked)", |n| {
+                is_call(n, "!")
+            }),
+            ("==", r#"profile.stage == "before_gk""#, |n| {
+                is_call(n, "==")
+            }),
+            ("!=", r#"profile.stage != "gk_closing""#, |n| {
+                is_call(n, "!=")
+            }),
+            ("<", "profile.person.age < 50", |n| is_call(n, "<")),
+            ("<=", "profile.person.age <= 41", |n| is_call(n, "<=")),
+            (">", "profile.person.age > 40", |n| is_call(n, ">")),
+            (">=", "profile.person.age >= 41", |n| is_call(n, ">=")),
+            ("+ on numbers", "profile.person.age + 1 == 42", |n| {
+                is_call(n, "+")
+            }),
+            ("- on numbers", "profile.person.age - 1 == 40", |n| {
+                is_call(n, "-")
+            }),
+            (
+                "+ on texts",
+                r#"profile.stage + "!" == "before_gk!""#,
+                |n| is_call(n, "+"),
+            ),
+            (
+                "date + days",
+                "profile.gk.requested_on + 29 == profile.gk.first_meeting_on",
+                |n| is_call(n, "+"),
+            ),
+            (
+                "date - days",
+                "profile.gk.first_meeting_on - 29 == profile.gk.requested_on",
+                |n| is_call(n, "-"),
+            ),
+            (
+                "in a profile list",
+                r#""psychologist" in profile.specialists"#,
+                |n| is_call(n, "contains"),
+            ),
+            (
+                "in a list of texts",
+                r#""a" in ["a", profile.stage]"#,
+                |n| is_call(n, "contains"),
+            ),
+            ("in a text", r#""before" in profile.stage"#, |n| {
+                is_call(n, "contains")
+            }),
+            (
+                "property of profile",
+                r#"profile.stage == "before_gk""#,
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Dot(x, ..)) if matches!(x.rhs, RhaiExpr::Property(..))),
+            ),
+            (
+                "property of a section",
+                "has_value(profile.gk.requested_on)",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Dot(x, ..)) if matches!(x.rhs, RhaiExpr::Dot(..))),
+            ),
+            (
+                "property of a section in a variable",
+                "let g = profile.gk; has_value(g.requested_on)",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Dot(x, ..)) if matches!(x.lhs, RhaiExpr::Variable(..)) && matches!(x.rhs, RhaiExpr::Property(..))),
+            ),
+            (
+                "property of a value known when the rule runs",
+                "let g = if is_true(profile.gk.interpreter_booked) { profile.gk } else { profile.person }; has_value(g.requested_on)",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::Dot(x, ..)) if matches!(x.lhs, RhaiExpr::Variable(..))),
+            ),
+            ("method len", "profile.specialists.len() == 2", |n| {
+                is_method(n, "len")
+            }),
+            ("method is_empty", "!profile.specialists.is_empty()", |n| {
+                is_method(n, "is_empty")
+            }),
+            ("method contains", r#"profile.stage.contains("gk")"#, |n| {
+                is_method(n, "contains")
+            }),
+            ("function len", "len(profile.specialists) == 2", |n| {
+                is_call(n, "len")
+            }),
+            (
+                "string interpolation",
+                "`${profile.stage} ${profile.person.age} ${profile.gk.requested_on}`",
+                |n| matches!(n, ASTNode::Expr(RhaiExpr::InterpolatedString(..))),
+            ),
+            ("known", "known(profile.preparation.sassam_on)", |n| {
+                is_call(n, "known")
+            }),
+            (
+                "has_value",
+                "has_value(profile.preparation.consent_received_on)",
+                |n| is_call(n, "has_value"),
+            ),
+            (
+                "is_true",
+                "is_true(profile.known_needs.hearing_impairment) == true",
+                |n| is_call(n, "is_true"),
+            ),
+            (
+                "is_false",
+                "is_false(profile.known_needs.hearing_impairment) == false",
+                |n| is_call(n, "is_false"),
+            ),
+            ("date", r#"profile.checked_on == date("2024-05-10")"#, |n| {
+                is_call(n, "date")
+            }),
+            (
+                "days_between",
+                "days_between(profile.gk.requested_on, profile.gk.first_meeting_on) == 29",
+                |n| is_call(n, "days_between"),
+            ),
+            (
+                "diagnosis_group",
+                r#"diagnosis_group(profile.main_diagnosis) == "musculoskeletal""#,
+                |n| is_call(n, "diagnosis_group"),
+            ),
+            ("has", r#"has(profile.specialists, "social_worker")"#, |n| {
+                is_call(n, "has")
+            }),
+        ];
+        let profile = Arc::new(Profile::from_json(PROFILES[0]).expect("profile"));
+        let mut broken = Vec::new();
+        for &(construct, script, uses) in constructs {
+            let ast = super::super::compile(script)
+                .unwrap_or_else(|err| panic!("{construct}: `{script}` does not compile: {err}"));
+            if ast.walk(&mut |path: &[ASTNode]| !path.last().is_some_and(uses)) {
+                broken.push(format!("{construct}: `{script}` no longer has its node"));
+                continue;
+            }
+            let Some(program) = translate(&ast) else {
+                broken.push(format!("{construct}: `{script}` is no longer translated"));
+                continue;
+            };
+            let set = one_rule(script);
+            let expected = set.evaluate_in_rhai(&profile).outcomes.remove(0);
+            assert!(
+                matches!(expected, RuleOutcome::Clear | RuleOutcome::Flagged { .. }),
+                "{construct}: `{script}` must give an answer in Rhai, gave {expected:?}"
+            );
+            match program.run(&profile, &mut Vec::new()) {
+                Some(outcome) if outcome == expected => {}
+                Some(outcome) => broken.push(format!(
+                    "{construct}: `{script}` gives {outcome:?}, Rhai gives {expected:?}"
+                )),
+                None => broken.push(format!(
+                    "{construct}: `{script}` defers to Rhai, which gives {expected:?}"
+                )),
+            }
+        }
+        assert!(
+            broken.is_empty(),
+            "rhai's AST no longer has the shape the fast evaluator reads:\n{}",
+            broken.join("\n")
+        );
     }
 
     /// Within what it models, a program answers without Rhai.

@@ -60,7 +60,7 @@ fn load_tokens(config: &Config) -> Result<Tokens, AppError> {
         println!("Första start: skapade en admin-token. Den visas bara nu, spara den:");
         println!("  {token}");
         println!(
-            "Skapa fler med `gk-regler token create --role handlaggare --name NAMN` (hashar sparas i {}).",
+            "Skapa fler med `gk-regler token create --role handlaggare --name NAMN`, eller från källkoden `cargo run --release -- token create --role handlaggare --name NAMN` (hashar sparas i {}).",
             config.tokens_file.display()
         );
     }
@@ -76,14 +76,17 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let tokens = load_tokens(&config)?;
     store.record_rule_set(&rules).await?;
     let label = rules.label();
-    let state = Arc::new(AppState::new(
-        rules,
-        config.rules_dir.clone(),
-        store.clone(),
-        key,
-        tokens,
-        config.max_body_bytes,
-    ));
+    let state = Arc::new(
+        AppState::new(
+            rules,
+            config.rules_dir.clone(),
+            store.clone(),
+            key,
+            tokens,
+            config.max_body_bytes,
+        )
+        .with_audit_min_cell_floor(config.audit_min_cell_floor),
+    );
 
     let retention = config.retention_days.map(|days| {
         let store = store.clone();
@@ -180,33 +183,8 @@ pub fn read_outcomes_file(path: &Path) -> Result<Vec<Outcome>, AppError> {
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let mut outcomes = Vec::new();
-    if is_csv {
-        let mut reader = csv::Reader::from_reader(text.as_bytes());
-        let headers = reader
-            .headers()
-            .map_err(|e| AppError::Input(format!("{}: {e}", path.display())))?
-            .clone();
-        for (index, record) in reader.records().enumerate() {
-            let line = index + 2;
-            let record =
-                record.map_err(|e| AppError::Input(format!("{}:{line}: {e}", path.display())))?;
-            outcomes.push(
-                Outcome::from_csv_record(&record, &headers)
-                    .map_err(|e| AppError::Input(format!("{}:{line}: {e}", path.display())))?,
-            );
-        }
-    } else {
-        for (index, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let outcome: Outcome = crate::profile::parse_json(line)
-                .map_err(|e| AppError::Input(format!("{}:{}: {e}", path.display(), index + 1)))?;
-            outcomes.push(outcome);
-        }
-    }
-    Ok(outcomes)
+    crate::outcome::read_outcomes_text(&text, is_csv)
+        .map_err(|e| AppError::Input(format!("{}:{}: {}", path.display(), e.line, e.message)))
 }
 
 /// `gk-regler import-outcomes FILE`: all or nothing.

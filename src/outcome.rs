@@ -1,11 +1,11 @@
-//! The outcome record of domain.md §4: how a case's participation ended.
+//! The outcome record of docs/profile.md: how a case's participation ended.
 
 use std::borrow::Cow;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::profile::{CaseId, Date};
+use crate::profile::{CaseId, Date, PlausibleDates, ProfileError};
 
 macro_rules! closed_names {
     ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
@@ -53,7 +53,8 @@ pub struct Outcome {
     pub case_id: CaseId,
     pub ended_on: Date,
     pub outcome: OutcomeKind,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::profile::distinct")]
+    #[schemars(with = "Vec<EndReason>", extend("uniqueItems" = true))]
     pub reasons: Vec<EndReason>,
 }
 
@@ -84,43 +85,218 @@ impl Outcome {
         })
     }
 
-    /// Parses one CSV record with the header `case_id,ended_on,outcome,reasons`, where
+    /// Refuses an `ended_on` outside the plausible dates.
+    pub fn check_dates(&self, window: &PlausibleDates) -> Result<(), ProfileError> {
+        window.check("ended_on", self.ended_on, false)
+    }
+
+    /// Parses one CSV record whose columns `columns` has already checked, where
     /// `reasons` is separated by `;` or `|`.
     pub fn from_csv_record(
         record: &csv::StringRecord,
-        headers: &csv::StringRecord,
+        columns: &CsvColumns,
     ) -> Result<Self, String> {
-        let field = |name: &str| -> Result<Cow<'_, str>, String> {
-            headers
-                .iter()
-                .position(|h| h.trim() == name)
-                .and_then(|i| record.get(i))
-                .map(|v| Cow::Borrowed(v.trim()))
-                .ok_or_else(|| format!("{name}: kolumnen saknas"))
-        };
-        let case_id = CaseId::parse(&field("case_id")?).map_err(|e| format!("case_id: {e}"))?;
-        let ended_on = Date::parse(&field("ended_on")?).map_err(|e| format!("ended_on: {e}"))?;
-        let outcome_text = field("outcome")?;
-        let outcome = OutcomeKind::from_name(&outcome_text)
-            .ok_or_else(|| format!("outcome: okänt värde {outcome_text:?}"))?;
-        let reasons = match field("reasons") {
-            Ok(text) => text
+        let field = |index: usize| Cow::Borrowed(record.get(index).unwrap_or("").trim());
+        let case_id =
+            CaseId::parse(&field(columns.case_id)).map_err(|e| format!("case_id: {e}"))?;
+        let ended_on =
+            Date::parse(&field(columns.ended_on)).map_err(|e| format!("ended_on: {e}"))?;
+        let outcome_text = field(columns.outcome);
+        // The value is one of our names or a typing error; it is no personal data, but
+        // it is not repeated either: the valid names are.
+        let outcome = OutcomeKind::from_name(&outcome_text).ok_or_else(|| {
+            "outcome: okänt värde; giltiga värden: left_insurance, returned_to_fk".to_owned()
+        })?;
+        let mut reasons = Vec::new();
+        if let Some(index) = columns.reasons {
+            for name in field(index)
                 .split([';', '|'])
                 .map(str::trim)
                 .filter(|r| !r.is_empty())
-                .map(|r| {
-                    EndReason::from_name(r).ok_or_else(|| format!("reasons: okänt värde {r:?}"))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-            Err(_) => Vec::new(),
-        };
-        Ok(Self {
+            {
+                let reason =
+                    EndReason::from_name(name).ok_or_else(|| "reasons: okänt värde".to_owned())?;
+                if reasons.contains(&reason) {
+                    return Err("reasons: samma värde står flera gånger i listan".to_owned());
+                }
+                reasons.push(reason);
+            }
+        }
+        let outcome = Self {
             case_id,
             ended_on,
             outcome,
             reasons,
+        };
+        outcome
+            .check_dates(&PlausibleDates::now())
+            .map_err(|e| e.to_string())?;
+        Ok(outcome)
+    }
+}
+
+/// Where each column of an outcomes CSV file stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CsvColumns {
+    pub case_id: usize,
+    pub ended_on: usize,
+    pub outcome: usize,
+    pub reasons: Option<usize>,
+}
+
+/// The columns an outcomes CSV file may have; `reasons` may be left out.
+pub const CSV_COLUMNS: [&str; 4] = ["case_id", "ended_on", "outcome", "reasons"];
+
+/// The longest column name an error message repeats.
+const MAX_QUOTED_COLUMN: usize = 40;
+
+impl CsvColumns {
+    /// Reads the header: every column must be known and appear once, and `case_id`,
+    /// `ended_on` and `outcome` must be there. A misnamed column would otherwise be
+    /// silently ignored (a `reason` column storing no reasons).
+    pub fn from_header(header: &csv::StringRecord) -> Result<Self, String> {
+        let mut found: [Option<usize>; 4] = [None; 4];
+        for (index, name) in header.iter().enumerate() {
+            let name = name.trim();
+            let Some(known) = CSV_COLUMNS.iter().position(|c| *c == name) else {
+                let shown: String = name.chars().take(MAX_QUOTED_COLUMN).collect();
+                return Err(format!(
+                    "kolumnen {shown:?} är okänd; tillåtna kolumner: {}",
+                    CSV_COLUMNS.join(", ")
+                ));
+            };
+            if found[known].replace(index).is_some() {
+                return Err(format!("kolumnen {name:?} står mer än en gång"));
+            }
+        }
+        let required =
+            |i: usize| found[i].ok_or_else(|| format!("kolumnen {:?} saknas", CSV_COLUMNS[i]));
+        Ok(Self {
+            case_id: required(0)?,
+            ended_on: required(1)?,
+            outcome: required(2)?,
+            reasons: found[3],
         })
     }
+}
+
+/// A refused outcomes file: the line (1-based) and what was wrong on it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("rad {line}: {message}")]
+pub struct OutcomeFileError {
+    pub line: usize,
+    pub message: String,
+}
+
+/// Reads outcomes from the text of a file: CSV with a header (`case_id,ended_on,outcome`
+/// and optionally `reasons`) when `csv` is true, else JSONL (one object per line). A
+/// UTF-8 byte order mark at the start is accepted. All or nothing: the first bad line
+/// refuses the file.
+pub fn read_outcomes_text(text: &str, csv: bool) -> Result<Vec<Outcome>, OutcomeFileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let window = PlausibleDates::now();
+    let mut outcomes = Vec::new();
+    if csv {
+        let mut reader = csv::Reader::from_reader(text.as_bytes());
+        let at_header = |message: String| OutcomeFileError { line: 1, message };
+        let header = reader
+            .headers()
+            .map_err(|e| at_header(csv_error_text(&e)))?
+            .clone();
+        let columns = CsvColumns::from_header(&header).map_err(at_header)?;
+        for (index, record) in reader.records().enumerate() {
+            let line = index + 2;
+            let at = |message: String| OutcomeFileError { line, message };
+            let record = record.map_err(|e| at(csv_error_text(&e)))?;
+            outcomes.push(Outcome::from_csv_record(&record, &columns).map_err(at)?);
+        }
+    } else {
+        for (index, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = |err: ProfileError| OutcomeFileError {
+                line: index + 1,
+                message: err.to_string(),
+            };
+            let outcome: Outcome = crate::profile::parse_json(line).map_err(at)?;
+            outcome.check_dates(&window).map_err(at)?;
+            outcomes.push(outcome);
+        }
+    }
+    Ok(outcomes)
+}
+
+/// A CSV reader error without the record's content.
+fn csv_error_text(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("raden har {len} fält, men rubrikraden har {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "raden är inte UTF-8-text".to_owned(),
+        _ => "raden kan inte läsas som CSV".to_owned(),
+    }
+}
+
+/// An outcome that must be written as a JSON object: serde's derived structs would
+/// also take an array of the field values.
+struct OutcomeObject(Outcome);
+
+impl<'de> Deserialize<'de> for OutcomeObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ObjectVisitor;
+        impl<'de> serde::de::Visitor<'de> for ObjectVisitor {
+            type Value = OutcomeObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("ett JSON-objekt")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                Outcome::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(OutcomeObject)
+            }
+        }
+        deserializer.deserialize_map(ObjectVisitor)
+    }
+}
+
+/// Parses the body of `POST /api/v1/outcomes`: one outcome object, or a non-empty
+/// array of at most `max` of them. A refusal names the field's path (`[3].ended_on`
+/// in an array). Duplicate keys are refused, since every outcome is read straight from
+/// the text into its typed fields.
+pub fn parse_outcomes_json(text: &str, max: usize) -> Result<Vec<Outcome>, ProfileError> {
+    let first = text.trim_start_matches(['\u{feff}', ' ', '\t', '\n', '\r']);
+    let outcomes: Vec<Outcome> = if first.starts_with('[') {
+        let outcomes: Vec<OutcomeObject> = crate::profile::parse_json_document(text)?;
+        let outcomes: Vec<Outcome> = outcomes.into_iter().map(|o| o.0).collect();
+        let whole = |message: String| ProfileError {
+            path: ".".to_owned(),
+            message,
+            syntax: false,
+        };
+        if outcomes.is_empty() {
+            return Err(whole("listan är tom".to_owned()));
+        }
+        if outcomes.len() > max {
+            return Err(whole(format!("högst {max} utfall per begäran")));
+        }
+        outcomes
+    } else {
+        vec![crate::profile::parse_json(text)?]
+    };
+    let window = PlausibleDates::now();
+    let single = outcomes.len() == 1 && !first.starts_with('[');
+    for (index, outcome) in outcomes.iter().enumerate() {
+        outcome.check_dates(&window).map_err(|mut err| {
+            if !single {
+                err.path = format!("[{index}].{}", err.path);
+            }
+            err
+        })?;
+    }
+    Ok(outcomes)
 }
 
 #[cfg(test)]
@@ -149,7 +325,10 @@ mod tests {
 
     #[test]
     fn csv_record_parses() {
-        let headers = csv::StringRecord::from(vec!["case_id", "ended_on", "outcome", "reasons"]);
+        let headers = CsvColumns::from_header(&csv::StringRecord::from(vec![
+            "case_id", "ended_on", "outcome", "reasons",
+        ]))
+        .expect("known columns");
         let record = csv::StringRecord::from(vec![
             "A",
             "2024-02-01",
@@ -164,5 +343,75 @@ mod tests {
                 .unwrap_err()
                 .starts_with("outcome")
         );
+    }
+
+    #[test]
+    fn csv_header_must_be_known_and_unique() {
+        let header =
+            |names: &[&str]| CsvColumns::from_header(&csv::StringRecord::from(names.to_vec()));
+        assert_eq!(
+            header(&["outcome", "case_id", "ended_on"]),
+            Ok(CsvColumns {
+                case_id: 1,
+                ended_on: 2,
+                outcome: 0,
+                reasons: None
+            })
+        );
+        assert!(
+            header(&["case_id", "ended_on", "outcome", "reason"])
+                .unwrap_err()
+                .contains("\"reason\" är okänd")
+        );
+        assert!(
+            header(&["case_id", "ended_on", "outcome", "outcome"])
+                .unwrap_err()
+                .contains("mer än en gång")
+        );
+        assert!(
+            header(&["case_id", "outcome"])
+                .unwrap_err()
+                .contains("\"ended_on\" saknas")
+        );
+    }
+
+    #[test]
+    fn outcome_bodies_are_objects_with_distinct_keys_and_reasons() {
+        let one = r#"{"case_id":"A","ended_on":"2024-01-01","outcome":"left_insurance"}"#;
+        assert_eq!(parse_outcomes_json(one, 10).map(|o| o.len()), Ok(1));
+        assert_eq!(
+            parse_outcomes_json(&format!("[{one},{one}]"), 10).map(|o| o.len()),
+            Ok(2)
+        );
+        assert_eq!(
+            parse_outcomes_json(&format!("[{one},{one}]"), 1)
+                .unwrap_err()
+                .path,
+            "."
+        );
+        assert_eq!(parse_outcomes_json("[]", 10).unwrap_err().path, ".");
+        let as_array = r#"[["A","2024-01-01","left_insurance",[]]]"#;
+        assert_eq!(parse_outcomes_json(as_array, 10).unwrap_err().path, "[0]");
+        let twice =
+            r#"{"case_id":"A","case_id":"B","ended_on":"2024-01-01","outcome":"left_insurance"}"#;
+        assert_eq!(parse_outcomes_json(twice, 10).unwrap_err().path, "case_id");
+        let repeated = r#"{"case_id":"A","ended_on":"2024-01-01","outcome":"left_insurance","reasons":["other","other"]}"#;
+        assert_eq!(
+            parse_outcomes_json(repeated, 10).unwrap_err().path,
+            "reasons"
+        );
+        let late = r#"{"case_id":"A","ended_on":"2999-01-01","outcome":"left_insurance"}"#;
+        assert_eq!(parse_outcomes_json(late, 10).unwrap_err().path, "ended_on");
+    }
+
+    #[test]
+    fn outcome_files_accept_a_byte_order_mark() {
+        let csv = "\u{feff}case_id,ended_on,outcome\nA,2024-01-01,left_insurance\n";
+        assert_eq!(read_outcomes_text(csv, true).map(|o| o.len()), Ok(1));
+        let jsonl = "\u{feff}{\"case_id\":\"A\",\"ended_on\":\"2024-01-01\",\"outcome\":\"left_insurance\"}\n";
+        assert_eq!(read_outcomes_text(jsonl, false).map(|o| o.len()), Ok(1));
+        let bad =
+            "case_id,ended_on,outcome\nA,2024-01-01,left_insurance\nB,1999-12-31,left_insurance\n";
+        assert_eq!(read_outcomes_text(bad, true).unwrap_err().line, 3);
     }
 }

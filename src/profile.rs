@@ -1,4 +1,4 @@
-//! The participant profile of domain.md §3, parsed and validated once at the boundary.
+//! The participant profile of docs/profile.md, parsed and validated once at the boundary.
 //!
 //! Everything past [`Profile::from_json`] sees only checked values: dates are real
 //! dates, enumerations are closed, unknown fields were refused, and "absent" is kept
@@ -98,9 +98,20 @@ impl Date {
         Ok(Self::from_civil(date))
     }
 
-    /// Today's date in the machine's time zone.
+    /// Today's date in Sweden (Europe/Stockholm), whatever the machine's time zone.
     pub fn today() -> Self {
-        Self::from_civil(jiff::Zoned::now().date())
+        static STOCKHOLM: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+        let zone = STOCKHOLM.get_or_init(|| {
+            // The time zone database is built in, so this lookup cannot fail in practice.
+            jiff::tz::TimeZone::get("Europe/Stockholm")
+                .unwrap_or_else(|_| jiff::tz::TimeZone::system())
+        });
+        Self::from_civil(jiff::Timestamp::now().to_zoned(zone.clone()).date())
+    }
+
+    /// The first day of the given year.
+    const fn new_year(year: i16) -> jiff::civil::Date {
+        jiff::civil::date(year, 1, 1)
     }
 
     /// The date `days` days after this one (before, when negative).
@@ -132,6 +143,71 @@ impl Date {
         Self::EPOCH
             .checked_add(jiff::Span::new().days(i64::from(self.days_since_epoch)))
             .unwrap_or(Self::EPOCH)
+    }
+}
+
+/// The dates a profile or an outcome may hold: real cases of this product lie between
+/// [`PlausibleDates::EARLIEST`] and one year after today, and a check is made at the
+/// latest tomorrow (one day of slack for clocks and time zones). Anything outside is a
+/// typing error or an attack (a date in year 9999 would stretch every audit period).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlausibleDates {
+    pub earliest: Date,
+    /// The latest date of any field: one year after today.
+    pub latest: Date,
+    /// The latest `checked_on`: tomorrow.
+    pub latest_checked_on: Date,
+}
+
+impl PlausibleDates {
+    /// The first plausible date, as the documentation writes it.
+    pub const EARLIEST: &'static str = "2000-01-01";
+
+    /// The window as it stands today (Europe/Stockholm).
+    pub fn now() -> Self {
+        Self::around(Date::today())
+    }
+
+    /// The window as it stands on `today`.
+    pub fn around(today: Date) -> Self {
+        let civil = today.to_civil();
+        let latest = civil
+            .checked_add(jiff::Span::new().years(1))
+            .map_or(today.plus_days(365), Date::from_civil);
+        Self {
+            earliest: Date::from_civil(Date::new_year(2000)),
+            latest,
+            latest_checked_on: today.plus_days(1),
+        }
+    }
+
+    /// Refuses `date` in field `path` when it lies outside the window (`checked_on`
+    /// selects the tighter upper bound). The message names the window, never the date.
+    pub fn check(&self, path: &str, date: Date, checked_on: bool) -> Result<(), ProfileError> {
+        let latest = if checked_on {
+            self.latest_checked_on
+        } else {
+            self.latest
+        };
+        if date < self.earliest || date > latest {
+            let message = if checked_on {
+                format!(
+                    "datumet måste ligga mellan {} och {latest} (högst en dag framåt)",
+                    self.earliest
+                )
+            } else {
+                format!(
+                    "datumet måste ligga mellan {} och {latest} (högst ett år framåt)",
+                    self.earliest
+                )
+            };
+            return Err(ProfileError {
+                path: path.to_owned(),
+                message,
+                syntax: false,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -189,15 +265,39 @@ impl CaseId {
     pub fn parse(text: &str) -> Result<Self, String> {
         let trimmed = text.trim();
         if trimmed.is_empty() {
-            return Err("case_id must not be empty".to_owned());
+            return Err("ärende-id får inte vara tomt".to_owned());
         }
         if trimmed.len() > Self::MAX_LEN {
-            return Err(format!("case_id is longer than {} bytes", Self::MAX_LEN));
+            return Err(format!(
+                "ärende-id får vara högst {} byte långt",
+                Self::MAX_LEN
+            ));
         }
-        if trimmed.chars().any(char::is_control) {
-            return Err("case_id must not contain control characters".to_owned());
+        if trimmed.chars().any(Self::is_invisible) {
+            return Err(
+                "ärende-id får bara innehålla synliga tecken (inga styrtecken, osynliga tecken eller riktningstecken)"
+                    .to_owned(),
+            );
         }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// Characters that do not show, or change how the rest shows, so two case ids that
+    /// look alike would be different: control characters, format characters (zero
+    /// width, byte order mark, bidirectional overrides), line and paragraph separators,
+    /// private-use, surrogate and unassigned code points.
+    fn is_invisible(c: char) -> bool {
+        use unicode_general_category::{GeneralCategory as G, get_general_category};
+        matches!(
+            get_general_category(c),
+            G::Control
+                | G::Format
+                | G::LineSeparator
+                | G::ParagraphSeparator
+                | G::PrivateUse
+                | G::Surrogate
+                | G::Unassigned
+        )
     }
 
     /// The raw reference, for pseudonymisation only.
@@ -296,7 +396,7 @@ impl DiagnosisGroup {
 /// serde and by the rule scripts (which see the same names).
 /// A list in which each value may appear once: a repeated entry is refused at the first
 /// repeat, so a list is never longer than its vocabulary, however long the body.
-fn distinct<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+pub(crate) fn distinct<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de> + PartialEq,
@@ -470,10 +570,10 @@ fn default_is_today(schema: &mut Schema) {
     );
 }
 
-/// A participant profile (domain.md §3). Field names are the normative API names.
+/// A participant profile (docs/profile.md). Field names are the normative API names.
 #[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "GK participant profile", description = "domain.md §3")]
+#[schemars(title = "GK participant profile", description = "docs/profile.md")]
 pub struct Profile {
     pub case_id: CaseId,
     #[serde(default)]
@@ -621,11 +721,18 @@ impl ProfileError {
             Category::Data => {
                 let message = redact_serde_message(&err.to_string());
                 let parent = if path == "?" { ".".to_owned() } else { path };
-                // serde places a missing field at its parent; name the field itself.
-                let path = match missing_field_name(&message) {
+                // serde places a missing or repeated field at its parent; name the
+                // field itself.
+                let duplicate = duplicate_field_name(&message);
+                let path = match missing_field_name(&message).or(duplicate) {
                     Some(field) if parent == "." => field.to_owned(),
                     Some(field) => format!("{parent}.{field}"),
                     None => parent,
+                };
+                let message = if duplicate.is_some() {
+                    "fältet står mer än en gång i objektet".to_owned()
+                } else {
+                    message
                 };
                 Self {
                     path,
@@ -646,6 +753,15 @@ fn missing_field_name(message: &str) -> Option<&str> {
         .filter(|name| !name.is_empty())
 }
 
+/// The field named by serde's "duplicate field `x`" message.
+fn duplicate_field_name(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("duplicate field `")?
+        .split('`')
+        .next()
+        .filter(|name| !name.is_empty())
+}
+
 /// serde's derived structs also accept a JSON array of their field values; every input
 /// of this product is an object, so anything else is refused before serde sees it.
 fn not_an_object() -> ProfileError {
@@ -660,13 +776,23 @@ fn not_an_object() -> ProfileError {
 /// field. Used for every JSON input (profiles, outcomes, queries) so their errors read
 /// alike.
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ProfileError> {
-    let first = text.trim_start_matches(['\u{feff}', ' ', '\t', '\n', '\r']);
+    // A UTF-8 byte order mark, as some editors write one, is not part of the JSON.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let first = text.trim_start_matches([' ', '\t', '\n', '\r']);
     if !first.is_empty() && !first.starts_with('{') {
         // Let a syntax error stay a syntax error; only well-formed non-objects end here.
         if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
             return Err(not_an_object());
         }
     }
+    parse_json_document(text)
+}
+
+/// Like [`parse_json`] for any JSON document (an array of objects, for instance).
+pub(crate) fn parse_json_document<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> Result<T, ProfileError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // Valid input, the common case, is read without tracking the path (which costs
     // about as much as the parsing); only a refusal is read again to name the field.
     if let Ok(value) = serde_json::from_str(text) {
@@ -675,7 +801,17 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Profi
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
-        ProfileError::from_serde(err.inner(), path)
+        let mut error = ProfileError::from_serde(err.inner(), path.clone());
+        if error.syntax && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
+            // Well-formed JSON that serde reports as a syntax error: a value of the
+            // wrong JSON type where an enumeration was expected (`"stage": 1`).
+            error = ProfileError {
+                path: if path == "?" { ".".to_owned() } else { path },
+                message: "fel typ av värde: väntade text".to_owned(),
+                syntax: false,
+            };
+        }
+        error
     })?;
     deserializer
         .end()
@@ -699,12 +835,55 @@ pub fn from_json_value<T: serde::de::DeserializeOwned>(
 impl Profile {
     /// Parses and validates a profile from JSON text.
     pub fn from_json(text: &str) -> Result<Self, ProfileError> {
-        parse_json(text)
+        let profile: Self = parse_json(text)?;
+        profile.check_dates(&PlausibleDates::now())?;
+        Ok(profile)
     }
 
     /// Parses and validates a profile from an already-parsed JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<Self, ProfileError> {
-        from_json_value(value)
+        let profile: Self = from_json_value(value)?;
+        profile.check_dates(&PlausibleDates::now())?;
+        Ok(profile)
+    }
+
+    /// Refuses the first date outside `window`, naming its field.
+    pub fn check_dates(&self, window: &PlausibleDates) -> Result<(), ProfileError> {
+        window.check("checked_on", self.checked_on, true)?;
+        let fields = [
+            ("sick_leave_started_on", self.sick_leave_started_on),
+            (
+                "preparation.assessed_for_fs_on",
+                self.preparation.assessed_for_fs_on.value().copied(),
+            ),
+            (
+                "preparation.consent_received_on",
+                self.preparation.consent_received_on.value().copied(),
+            ),
+            (
+                "preparation.sassam_on",
+                self.preparation.sassam_on.value().copied(),
+            ),
+            (
+                "preparation.reconciliation_meeting_on",
+                self.preparation.reconciliation_meeting_on.value().copied(),
+            ),
+            (
+                "preparation.other_personal_meeting_on",
+                self.preparation.other_personal_meeting_on.value().copied(),
+            ),
+            ("gk.requested_on", self.gk.requested_on.value().copied()),
+            (
+                "gk.first_meeting_on",
+                self.gk.first_meeting_on.value().copied(),
+            ),
+        ];
+        for (path, date) in fields {
+            if let Some(date) = date {
+                window.check(path, date, false)?;
+            }
+        }
+        Ok(())
     }
 
     /// The JSON Schema of the profile, generated from these types.
@@ -916,6 +1095,51 @@ mod tests {
                 .map(|h| h.hours()),
             Some(12.5)
         );
+    }
+
+    #[test]
+    fn plausible_dates_run_from_2000_to_a_year_ahead() {
+        let today = Date::parse("2026-02-28").expect("date");
+        let window = PlausibleDates::around(today);
+        assert_eq!(window.earliest.to_string(), PlausibleDates::EARLIEST);
+        assert_eq!(window.latest.to_string(), "2027-02-28");
+        assert_eq!(window.latest_checked_on.to_string(), "2026-03-01");
+        let date = |t: &str| Date::parse(t).expect("date");
+        assert!(window.check("x", date("2000-01-01"), false).is_ok());
+        assert!(window.check("x", date("1999-12-31"), false).is_err());
+        assert!(window.check("x", date("2027-02-28"), false).is_ok());
+        assert!(window.check("x", date("2027-03-01"), false).is_err());
+        assert!(window.check("checked_on", date("2026-03-01"), true).is_ok());
+        let err = window
+            .check("checked_on", date("2026-03-02"), true)
+            .expect_err("too late");
+        assert_eq!(err.path, "checked_on");
+        assert!(!err.message.contains("2026-03-02"), "{err}");
+    }
+
+    #[test]
+    fn case_ids_must_be_visible() {
+        for id in [
+            "\u{200b}",
+            "A\u{200d}1",
+            "\u{feff}A",
+            "A\u{202e}B",
+            "A\u{2069}",
+            "A\u{2028}B",
+            "A\u{e000}",
+        ] {
+            assert!(CaseId::parse(id).is_err(), "{id:?}");
+        }
+        for id in ["ÄRENDE-2024-1", "Å 12/34", "ärende_ø"] {
+            assert!(CaseId::parse(id).is_ok(), "{id:?}");
+        }
+    }
+
+    #[test]
+    fn wrong_json_type_in_an_enumeration_is_a_field_error() {
+        let err = parse(r#"{"case_id":"A","stage":1}"#).expect_err("refused");
+        assert!(!err.syntax, "{err}");
+        assert_eq!(err.path, "stage");
     }
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::engine::RuleOutcome;
 use crate::profile::Profile;
-use crate::ruleset::{LoadError, Problem, RuleSet, Severity};
+use crate::ruleset::{LoadError, Problem, RuleSet, Severity, read_rule_file};
 
 pub const TESTS_DIR: &str = "tests";
 pub const BASE_PROFILE_FILE: &str = "base-profile.yaml";
@@ -29,7 +29,7 @@ struct TestFile {
 struct TestCaseSpec {
     name: String,
     #[serde(default)]
-    profile: Option<serde_json::Value>,
+    profile: Option<StrictValue>,
     #[serde(default)]
     remove: Vec<String>,
     expect: Expectation,
@@ -98,7 +98,8 @@ impl TestSuite {
         let tests_dir = rules_dir.join(TESTS_DIR);
         let base_path = tests_dir.join(BASE_PROFILE_FILE);
         let mut problems = Vec::new();
-        if !tests_dir.exists() {
+        let tests_dir_kind = std::fs::symlink_metadata(&tests_dir).map(|m| m.file_type());
+        if tests_dir_kind.is_err() {
             // No tests at all is not an error in the rules, but every rule is untested.
             return Ok(Self {
                 cases: Vec::new(),
@@ -109,8 +110,17 @@ impl TestSuite {
                     .collect(),
             });
         }
-        let base = match std::fs::read_to_string(&base_path) {
-            Ok(text) => match serde_yaml::from_str::<serde_json::Value>(&text) {
+        if tests_dir_kind.is_ok_and(|kind| !kind.is_dir()) {
+            // A link (or anything but a folder) is not listed: its names are not ours.
+            return Err(LoadError {
+                problems: vec![Problem::new(
+                    &tests_dir,
+                    "testmappen måste vara en vanlig mapp i regelmappen, inte en symbolisk länk",
+                )],
+            });
+        }
+        let base = match read_rule_file(rules_dir, &Path::new(TESTS_DIR).join(BASE_PROFILE_FILE)) {
+            Ok(text) => match serde_yaml::from_str::<StrictValue>(&text).map(|v| v.0) {
                 Ok(value @ serde_json::Value::Object(_)) => Some(value),
                 Ok(_) => {
                     problems.push(Problem::new(
@@ -127,7 +137,7 @@ impl TestSuite {
             Err(err) => {
                 problems.push(Problem::new(
                     &base_path,
-                    format!("kan inte läsa basprofilen: {err}"),
+                    format!("basprofilen kan inte läsas: filen {err}"),
                 ));
                 None
             }
@@ -155,10 +165,11 @@ impl TestSuite {
         let mut cases = Vec::new();
         let mut tested = std::collections::HashSet::new();
         for path in files {
-            let text = match std::fs::read_to_string(&path) {
+            let relative = path.strip_prefix(rules_dir).unwrap_or(&path);
+            let text = match read_rule_file(rules_dir, relative) {
                 Ok(text) => text,
                 Err(err) => {
-                    problems.push(Problem::new(&path, format!("kan inte läsa filen: {err}")));
+                    problems.push(Problem::new(&path, format!("filen {err}")));
                     continue;
                 }
             };
@@ -185,7 +196,7 @@ impl TestSuite {
                 let line = line_of(&text, "name:", &spec.name);
                 let mut value = base.clone();
                 if let Some(overlay) = spec.profile {
-                    merge(&mut value, overlay);
+                    merge(&mut value, overlay.0);
                 }
                 for field in &spec.remove {
                     if !remove_path(&mut value, field) {
@@ -322,6 +333,72 @@ fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&
             "regeln gällde inte (avstängd eller utanför giltighetstid)".to_owned()
         }
         (RuleOutcome::Failed(failure), _) => format!("fel: {}", failure.message),
+    }
+}
+
+/// A YAML value read as JSON, refusing a key written twice in one mapping (which
+/// would otherwise silently keep the last).
+struct StrictValue(serde_json::Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+        use serde_json::Value;
+        struct StrictVisitor;
+        impl<'de> Visitor<'de> for StrictVisitor {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a value")
+            }
+            fn visit_bool<E: Error>(self, v: bool) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(v)))
+            }
+            fn visit_i64<E: Error>(self, v: i64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_u64<E: Error>(self, v: u64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_f64<E: Error>(self, v: f64) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_str<E: Error>(self, v: &str) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(v)))
+            }
+            fn visit_unit<E: Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_none<E: Error>(self) -> Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<StrictValue, D::Error> {
+                StrictValue::deserialize(deserializer)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<StrictValue, A::Error> {
+                let mut items = Vec::new();
+                while let Some(StrictValue(item)) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(StrictValue(Value::Array(items)))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<StrictValue, A::Error> {
+                let mut object = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if object.contains_key(&key) {
+                        return Err(A::Error::custom(format!(
+                            "fältet {key:?} står mer än en gång"
+                        )));
+                    }
+                    let StrictValue(value) = map.next_value()?;
+                    object.insert(key, value);
+                }
+                Ok(StrictValue(Value::Object(object)))
+            }
+        }
+        deserializer.deserialize_any(StrictVisitor)
     }
 }
 

@@ -153,7 +153,7 @@ impl SeveritySpec {
     }
 }
 
-/// What a rule rests on (domain.md §5).
+/// What a rule rests on (docs/rules.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grounds {
@@ -338,7 +338,7 @@ impl Problem {
     /// A problem from a YAML parse error, with its position when the parser gave one.
     pub fn from_yaml(file: &Path, err: &serde_yaml::Error) -> Self {
         let location = err.location();
-        Self::new(file, strip_position_suffix(&err.to_string())).at(
+        Self::new(file, describe_serde_message(&err.to_string())).at(
             location.as_ref().map(|l| l.line()),
             location.as_ref().map(|l| l.column()),
         )
@@ -365,6 +365,191 @@ fn strip_position_suffix(message: &str) -> String {
         Some(index) => message[..index].to_owned(),
         None => message.to_owned(),
     }
+}
+
+/// The longest name from a rule file an error message repeats.
+const MAX_QUOTED_TOKEN: usize = 40;
+
+/// A deserialization message from serde about a rule file, in Swedish, keeping the kind
+/// of error and the names the schema knows but never a value from the file: a value can
+/// be anything the file holds. Unknown field or variant names are the offending token
+/// and are kept, cut to [`MAX_QUOTED_TOKEN`] characters.
+pub fn describe_serde_message(message: &str) -> String {
+    let message = strip_position_suffix(message);
+    let (head, expected) = match message.rfind(", expected ") {
+        Some(index) => (
+            &message[..index],
+            Some(expected_text(&message[index + 11..])),
+        ),
+        None => (message.as_str(), None),
+    };
+    let expected_suffix = expected
+        .as_deref()
+        .map(|e| format!(", väntade {e}"))
+        .unwrap_or_default();
+    if let Some(unexpected) = head.strip_prefix("invalid type: ") {
+        return format!("ogiltig typ: {}{expected_suffix}", value_kind(unexpected));
+    }
+    if let Some(unexpected) = head.strip_prefix("invalid value: ") {
+        return format!(
+            "ogiltigt värde: {}{expected_suffix}",
+            value_kind(unexpected)
+        );
+    }
+    if let Some(length) = head.strip_prefix("invalid length ") {
+        return format!("ogiltig längd {length}{expected_suffix}");
+    }
+    if let Some(name) = head.strip_prefix("unknown field ") {
+        return format!("okänt fält {}{expected_suffix}", quoted_token(name));
+    }
+    if let Some(name) = head.strip_prefix("unknown variant ") {
+        return format!("okänt värde {}{expected_suffix}", quoted_token(name));
+    }
+    if let Some(name) = head.strip_prefix("missing field ") {
+        return format!("fältet {} saknas", quoted_token(name));
+    }
+    if let Some(name) = head.strip_prefix("duplicate field ") {
+        return format!("fältet {} står mer än en gång", quoted_token(name));
+    }
+    // Parser messages ("did not find expected key") and our own messages name no value.
+    message
+}
+
+/// serde's `Unexpected` as a kind of value (`string "…"` → `text`).
+fn value_kind(unexpected: &str) -> &'static str {
+    let kind = unexpected
+        .split(['`', '"'])
+        .next()
+        .unwrap_or(unexpected)
+        .trim();
+    match kind {
+        "boolean" => "sant/falskt",
+        "integer" => "heltal",
+        "floating point" => "decimaltal",
+        "character" | "string" | "borrowed string" => "text",
+        "unit value" | "null" => "tomt värde",
+        "sequence" => "lista",
+        "map" => "mappning",
+        _ => "värde",
+    }
+}
+
+/// What serde expected, in Swedish where it names a kind; schema names are kept.
+fn expected_text(expected: &str) -> String {
+    match expected {
+        "a boolean" => "sant/falskt".to_owned(),
+        "a string" | "a borrowed string" => "text".to_owned(),
+        "a sequence" => "en lista".to_owned(),
+        "a map" => "en mappning".to_owned(),
+        "a list of distinct values" => "en lista med olika värden".to_owned(),
+        _ if expected.starts_with("struct ") => "en mappning (fält: värde)".to_owned(),
+        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize" => {
+            "ett heltal".to_owned()
+        }
+        _ => expected.replace("one of ", "något av "),
+    }
+}
+
+/// A `token` from a serde message, cut to [`MAX_QUOTED_TOKEN`] characters.
+fn quoted_token(token: &str) -> String {
+    let inner = token.trim().trim_matches('`');
+    if inner.chars().count() > MAX_QUOTED_TOKEN {
+        let cut: String = inner.chars().take(MAX_QUOTED_TOKEN).collect();
+        format!("`{cut}…`")
+    } else {
+        format!("`{inner}`")
+    }
+}
+
+/// The largest rule file read (manifest, script or rule test).
+pub const MAX_RULE_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Why a rule file was not read. The reason names no content of the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleFileError(pub String);
+
+impl fmt::Display for RuleFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Reads the rule file at `relative` (plain names, such as `tests/tolk.yaml`) inside
+/// the rules directory `dir`: the only way any rule file is read.
+///
+/// Only a regular file inside `dir` is read. A path leading outside, a symbolic link in
+/// any component below `dir`, a FIFO, a socket or a device is refused before anything is
+/// opened, so nothing of a refused file ever reaches an error message and a FIFO cannot
+/// block. The file is opened without following links and without blocking, and the
+/// opened file must be the one that was checked (same device and inode), which closes
+/// the race with a file swapped in between.
+pub fn read_rule_file(dir: &Path, relative: &Path) -> Result<String, RuleFileError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
+    use std::path::Component;
+
+    let refuse = |reason: &str| Err(RuleFileError(reason.to_owned()));
+    let mut path = dir.to_path_buf();
+    let mut checked = None;
+    let mut components = relative.components().peekable();
+    if components.peek().is_none() {
+        return refuse("ingen fil angiven");
+    }
+    while let Some(component) = components.next() {
+        let Component::Normal(name) = component else {
+            return refuse("ligger utanför regelmappen; bara filer i regelmappen läses");
+        };
+        path.push(name);
+        let meta = std::fs::symlink_metadata(&path).map_err(|err| io_reason(&err))?;
+        if meta.file_type().is_symlink() {
+            return refuse("är en symbolisk länk; bara vanliga filer i regelmappen läses");
+        }
+        if components.peek().is_some() {
+            if !meta.is_dir() {
+                return refuse("är inte en mapp");
+            }
+        } else if !meta.is_file() {
+            return refuse("är inte en vanlig fil; bara vanliga filer i regelmappen läses");
+        } else {
+            checked = Some(meta);
+        }
+    }
+    let Some(checked) = checked else {
+        return refuse("är inte en vanlig fil");
+    };
+    if checked.len() > MAX_RULE_FILE_BYTES {
+        return refuse("är större än 1 MiB");
+    }
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|err| io_reason(&err))?;
+    let opened = file.metadata().map_err(|err| io_reason(&err))?;
+    if !opened.is_file() || opened.dev() != checked.dev() || opened.ino() != checked.ino() {
+        return refuse("byttes ut medan den lästes; försök igen");
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_RULE_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|err| io_reason(&err))?;
+    if bytes.len() as u64 > MAX_RULE_FILE_BYTES {
+        return refuse("är större än 1 MiB");
+    }
+    String::from_utf8(bytes).map_err(|_| RuleFileError("är inte UTF-8-text".to_owned()))
+}
+
+/// An I/O error as a reason in Swedish (the OS message names no file content).
+fn io_reason(err: &std::io::Error) -> RuleFileError {
+    use std::io::ErrorKind;
+    RuleFileError(match err.kind() {
+        ErrorKind::NotFound => "finns inte".to_owned(),
+        ErrorKind::PermissionDenied => "får inte läsas (behörighet saknas)".to_owned(),
+        _ if err.raw_os_error() == Some(libc::ELOOP) => {
+            "är en symbolisk länk; bara vanliga filer i regelmappen läses".to_owned()
+        }
+        _ => format!("kan inte läsas ({err})"),
+    })
 }
 
 /// A refused rule set: every problem found, in file order.
@@ -422,12 +607,13 @@ impl RuleSet {
     /// Loads, checks and compiles the rule set in `dir`. All or nothing.
     pub fn load(dir: &Path) -> Result<Self, LoadError> {
         let manifest_path = dir.join(MANIFEST_FILE);
-        let manifest_text = std::fs::read_to_string(&manifest_path).map_err(|err| LoadError {
-            problems: vec![Problem::new(
-                &manifest_path,
-                format!("kan inte läsa manifestet: {err}"),
-            )],
-        })?;
+        let manifest_text =
+            read_rule_file(dir, Path::new(MANIFEST_FILE)).map_err(|err| LoadError {
+                problems: vec![Problem::new(
+                    &manifest_path,
+                    format!("manifestet kan inte läsas: filen {err}"),
+                )],
+            })?;
         let manifest: Manifest = serde_yaml::from_str(&manifest_text).map_err(|err| LoadError {
             problems: vec![Problem::from_yaml(&manifest_path, &err)],
         })?;
@@ -465,7 +651,7 @@ impl RuleSet {
                             &manifest_path,
                             format!(
                                 "{who}: {field}: {}",
-                                strip_position_suffix(&err.inner().to_string())
+                                describe_serde_message(&err.inner().to_string())
                             ),
                         )
                         .at(position.map(|p| p.0), position.map(|p| p.1)),
@@ -534,13 +720,13 @@ impl RuleSet {
                 );
                 continue;
             }
-            let script_text = match std::fs::read_to_string(&script_path) {
+            let script_text = match read_rule_file(dir, Path::new(&entry.script)) {
                 Ok(text) => text,
                 Err(err) => {
                     problems.push(
                         Problem::new(
                             &manifest_path,
-                            format!("{}: kan inte läsa {}: {err}", entry.id, entry.script),
+                            format!("{}: script {} {err}", entry.id, entry.script),
                         )
                         .at(line_of("script"), None),
                     );
@@ -750,5 +936,59 @@ mod tests {
         assert!(meta.in_force_on(Date::parse("2023-12-31").expect("date")));
         assert!(!meta.in_force_on(Date::parse("2022-12-31").expect("date")));
         assert!(!meta.in_force_on(Date::parse("2024-01-01").expect("date")));
+    }
+
+    #[test]
+    fn rule_files_are_read_only_as_regular_files_inside_the_folder() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(outside.path(), "secret", "hemligt");
+        write(dir.path(), "a.rhai", "true");
+        std::fs::create_dir(dir.path().join("tests")).expect("mkdir");
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("l.rhai"))
+            .expect("symlink");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("ut")).expect("symlink");
+        write(outside.path(), "x.yaml", "hemligt");
+
+        assert_eq!(
+            read_rule_file(dir.path(), Path::new("a.rhai")),
+            Ok("true".to_owned())
+        );
+        for (relative, reason) in [
+            ("l.rhai", "symbolisk länk"),
+            ("ut/x.yaml", "symbolisk länk"),
+            ("../x.yaml", "utanför"),
+            ("tests", "inte en vanlig fil"),
+            ("saknas.rhai", "finns inte"),
+        ] {
+            let err = read_rule_file(dir.path(), Path::new(relative)).expect_err(relative);
+            assert!(err.0.contains(reason), "{relative}: {err}");
+            assert!(!err.0.contains("hemligt"), "{relative}: {err}");
+        }
+        assert!(read_rule_file(outside.path(), Path::new("/etc/passwd")).is_err());
+    }
+
+    #[test]
+    fn serde_messages_keep_the_kind_but_not_the_value() {
+        for (message, want) in [
+            (
+                "invalid type: string \"5ec7e7\", expected struct TestFile at line 1 column 1",
+                "ogiltig typ: text, väntade en mappning (fält: värde)",
+            ),
+            (
+                "invalid type: integer `42`, expected a boolean",
+                "ogiltig typ: heltal, väntade sant/falskt",
+            ),
+            ("missing field `rule`", "fältet `rule` saknas"),
+            (
+                "unknown variant `fatal`, expected one of `info`, `warning`",
+                "okänt värde `fatal`, väntade något av `info`, `warning`",
+            ),
+        ] {
+            assert_eq!(describe_serde_message(message), want);
+        }
+        let long = format!("unknown field `{}`, expected `rule`", "k".repeat(64));
+        let described = describe_serde_message(&long);
+        assert!(!described.contains(&"k".repeat(41)), "{described}");
     }
 }

@@ -1,5 +1,5 @@
 //! The case form of "Kontrollera ärende" and its mapping to and from the profile JSON of
-//! domain.md §3.
+//! docs/profile.md.
 //!
 //! Every profile field is one entry of [`GROUPS`], named by its profile path (the form's
 //! input names are those paths). [`FormInput::to_profile`] turns the posted form into
@@ -74,7 +74,7 @@ pub struct GroupSpec {
     pub fields: &'static [FieldSpec],
 }
 
-const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15.";
+const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15, från 2000-01-01 och högst ett år framåt (kontrolldatum högst i morgon).";
 const CHOICE_ERROR: &str = "Välj ett av alternativen.";
 const BOOL_ERROR: &str = "Välj Vet ej, Ja eller Nej.";
 
@@ -165,7 +165,7 @@ const fn choice(
     }
 }
 
-/// Every field of the profile (domain.md §3), grouped and in form order.
+/// Every field of the profile (docs/profile.md), grouped and in form order.
 pub static GROUPS: &[GroupSpec] = &[
     GroupSpec {
         id: "arende",
@@ -392,6 +392,8 @@ pub fn state_name(path: &str) -> String {
 #[derive(Clone, Debug, Default)]
 pub struct FormInput {
     values: BTreeMap<&'static str, Entered>,
+    /// Single-value fields posted more than once (refused: which one was meant?).
+    repeated: Vec<&'static str>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -423,16 +425,22 @@ impl FormInput {
     /// The form as posted (`application/x-www-form-urlencoded` pairs).
     pub fn from_pairs(pairs: &[(String, String)]) -> Self {
         let mut input = Self::default();
+        let mut seen = Vec::new();
         for (name, value) in pairs {
             if let Some(path) = name.strip_prefix("state:") {
                 if let Some(field) = fields().find(|f| f.path == path) {
                     input.values.entry(field.path).or_default().state = value.clone();
                 }
             } else if let Some(field) = fields().find(|f| f.path == name) {
+                let fresh = !seen.contains(&field.path);
+                seen.push(field.path);
                 let entered = input.values.entry(field.path).or_default();
                 if matches!(field.kind, Kind::Multi { .. }) {
                     entered.ticked.push(value.clone());
                 } else {
+                    if !fresh && !input.repeated.contains(&field.path) {
+                        input.repeated.push(field.path);
+                    }
                     entered.text = value.clone();
                 }
             }
@@ -454,7 +462,14 @@ impl FormInput {
     /// (contradictions between a three-way choice and its value).
     fn to_json(&self) -> (Value, Vec<FieldProblem>) {
         let mut root = Map::new();
-        let mut problems = Vec::new();
+        let mut problems: Vec<FieldProblem> = self
+            .repeated
+            .iter()
+            .map(|path| FieldProblem {
+                path: (*path).to_owned(),
+                message: "Fältet skickades mer än en gång. Fyll i det en gång.".to_owned(),
+            })
+            .collect();
         let empty = Entered::default();
         for field in fields() {
             let entered = self.entered(field.path).unwrap_or(&empty);

@@ -153,7 +153,8 @@ fn run_tests(dir: PathBuf, rules: &RuleSet) -> TestRun {
         match by_rule.iter_mut().find(|(rule, _, _)| *rule == case.rule) {
             Some((_, tests, _)) => tests.push(view),
             None => {
-                let file = std::fs::read_to_string(&case.file)
+                let relative = case.file.strip_prefix(&dir).unwrap_or(&case.file);
+                let file = crate::ruleset::read_rule_file(&dir, relative)
                     .ok()
                     .map(|text| FileView {
                         name: case

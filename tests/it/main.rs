@@ -9,5 +9,6 @@ mod audit_reference;
 mod cli;
 mod helpers;
 mod reliability;
+mod security;
 mod service;
 mod web;

@@ -1,0 +1,502 @@
+//! Attacks a hostile tester made on the release binary, each reproduced against the
+//! real `gk-regler` (CLI or `serve` over HTTP with a temporary database) and shown to
+//! fail safely. RELIABILITY.md ("Defects found by hostile testing") lists each defect
+//! with the test here that covers it.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    AppOptions, TestApp, arg, base_profile, check_json, copy_dir, default_rules, run, set,
+    spawn_app_with,
+};
+
+/// Stands in for the pseudonym key: content no answer may ever show.
+const SECRET: &str = "5ec7e75ec7e75ec7e7a1b2c3d4e5f60718293a4b5c6d7e8f9012345678abcdef";
+
+/// Whether `text` holds any 8-character run of [`SECRET`].
+fn shows_secret(text: &str) -> bool {
+    SECRET
+        .as_bytes()
+        .windows(8)
+        .any(|w| text.contains(std::str::from_utf8(w).unwrap_or("")))
+}
+
+/// A service on a copy of `rules/` with a secret file beside (outside) that copy.
+fn app_with_secret() -> (TestApp, std::path::PathBuf) {
+    let app = spawn_app_with(AppOptions {
+        copy_rules: true,
+        ..AppOptions::default()
+    });
+    let secret = app.dir.path().join("secret.key");
+    std::fs::write(&secret, SECRET).expect("write the secret");
+    (app, secret)
+}
+
+/// Adds rule `id` with `script` to the manifest in `rules`.
+fn add_rule(rules: &Path, id: &str, script: &str) {
+    let manifest = rules.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        format!(
+            "{text}\n  - id: {id}\n    script: {script}\n    title: Länk\n    severity: info\n    grounds: policy\n    rationale: En regel.\n    sources:\n      - Test\n"
+        ),
+    )
+    .expect("extend the manifest");
+}
+
+fn problems(reply: &crate::helpers::Reply) -> Vec<Value> {
+    reply.problem(422)["problems"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no problems: {reply}"))
+        .clone()
+}
+
+#[test]
+fn symlinked_rule_script_is_refused_without_showing_its_target() {
+    let (app, secret) = app_with_secret();
+    std::os::unix::fs::symlink(&secret, app.rules_dir.join("lank.rhai")).expect("symlink");
+    add_rule(&app.rules_dir, "lank", "lank.rhai");
+
+    let reply = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    assert!(!shows_secret(&reply.text), "{reply}");
+    let problems = problems(&reply);
+    let problem = problems
+        .iter()
+        .find(|p| {
+            p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("lank.rhai"))
+        })
+        .unwrap_or_else(|| panic!("lank.rhai is named: {reply}"));
+    assert!(problem["line"].is_u64(), "{problem:#}");
+    assert!(
+        problem["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("symbolisk länk")),
+        "{problem:#}"
+    );
+    // `lint` on the same directory says the same and shows nothing of the target either.
+    let out = run(&["lint", arg(&app.rules_dir)], None);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains("lank.rhai") || out.stderr.contains("lank.rhai"),
+        "{out}"
+    );
+    assert!(
+        !shows_secret(&out.stdout) && !shows_secret(&out.stderr),
+        "{out}"
+    );
+}
+
+#[test]
+fn symlinked_rule_test_file_is_never_shown() {
+    let (app, secret) = app_with_secret();
+    std::os::unix::fs::symlink(&secret, app.rules_dir.join("tests").join("zz.yaml"))
+        .expect("symlink");
+
+    for who in [&app.handlaggare, &app.policy, &app.analytiker, &app.admin] {
+        let page = app.get("/regler", who);
+        assert!(
+            !shows_secret(&page.text),
+            "{} sees the secret:\n{page}",
+            who.name
+        );
+    }
+    let page = app.get("/regler", &app.policy);
+    assert_eq!(page.status, 200, "{page}");
+    assert!(
+        page.text.contains("zz.yaml"),
+        "the refused file is named: {page}"
+    );
+
+    let out = run(&["test", arg(&app.rules_dir)], None);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        !shows_secret(&out.stdout) && !shows_secret(&out.stderr),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("zz.yaml") || out.stderr.contains("zz.yaml"),
+        "{out}"
+    );
+}
+
+#[test]
+fn yaml_errors_in_rule_tests_do_not_quote_values() {
+    let (app, _) = app_with_secret();
+    // A regular file in the tests folder whose whole content is one value.
+    std::fs::write(app.rules_dir.join("tests").join("zz.yaml"), SECRET).expect("write");
+    let out = run(&["test", arg(&app.rules_dir)], None);
+    assert_ne!(out.code, 0, "{out}");
+    assert!(
+        !shows_secret(&out.stdout) && !shows_secret(&out.stderr),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("zz.yaml:1:1") || out.stderr.contains("zz.yaml:1:1"),
+        "{out}"
+    );
+}
+
+#[test]
+fn fifo_as_rule_script_neither_hangs_reload_nor_shutdown() {
+    let (mut app, _) = app_with_secret();
+    let fifo = app.rules_dir.join("ror.rhai");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo: {made}");
+    add_rule(&app.rules_dir, "ror", "ror.rhai");
+
+    let reply = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    let problems = problems(&reply);
+    assert!(
+        problems.iter().any(|p| p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("ror.rhai"))),
+        "{reply}"
+    );
+    // The old rules still answer.
+    let check = app.check(&app.handlaggare, &base_profile());
+    assert_eq!(check.status, 201, "{check}");
+    let stopped = app.terminate(Duration::from_secs(20));
+    assert_eq!(stopped.code, Some(0), "{stopped}");
+}
+
+#[test]
+fn rule_script_outside_the_rules_folder_is_refused() {
+    let (app, _) = app_with_secret();
+    std::fs::write(app.dir.path().join("ute.rhai"), "true").expect("write");
+    add_rule(&app.rules_dir, "ute", "../ute.rhai");
+    let reply = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    let problems = problems(&reply);
+    assert!(
+        problems.iter().any(|p| p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("../ute.rhai"))),
+        "{reply}"
+    );
+    let rules = app.get("/api/v1/rules", &app.policy).json();
+    assert!(
+        !rules.to_string().contains("\"ute\""),
+        "the rule is not loaded: {rules:#}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Plausible dates: a check in year 0 or 9999 stretched every audit period.
+// ---------------------------------------------------------------------------------------
+
+/// Today in Sweden, `days` days on, as `YYYY-MM-DD`.
+fn swedish_day(days: i64) -> String {
+    let zone = jiff::tz::TimeZone::get("Europe/Stockholm").expect("time zone");
+    let today = jiff::Timestamp::now().to_zoned(zone).date();
+    today
+        .checked_add(jiff::Span::new().days(days))
+        .expect("date")
+        .to_string()
+}
+
+fn outcome(case: &str, ended_on: &str) -> Value {
+    json!({"case_id": case, "ended_on": ended_on, "outcome": "left_insurance", "reasons": ["work_supported"]})
+}
+
+#[test]
+fn implausible_dates_are_refused_naming_the_field() {
+    let app = spawn_app_with(AppOptions::default());
+    for (field, date) in [
+        ("checked_on", "0000-01-01"),
+        ("checked_on", "9999-12-31"),
+        ("checked_on", "1999-12-31"),
+        ("checked_on", &swedish_day(3)),
+        ("gk.requested_on", "9999-12-31"),
+        ("preparation.sassam_on", "0001-01-01"),
+        ("sick_leave_started_on", &swedish_day(400)),
+    ] {
+        let mut profile = base_profile();
+        set(&mut profile, field, json!(date));
+        let reply = app.check(&app.handlaggare, &profile);
+        assert_eq!(reply.first_error_field(), field, "{date}: {reply}");
+        assert!(
+            !reply.text.contains(date),
+            "the date is not echoed: {reply}"
+        );
+
+        let out = check_json(&profile, &default_rules());
+        assert_eq!(out.code, 2, "{field} {date}: {out}");
+        assert!(
+            out.stderr.contains(field) && out.stderr.contains("datumet"),
+            "{out}"
+        );
+    }
+    assert_eq!(app.count("evaluations"), 0, "nothing was stored");
+
+    // Today and tomorrow are fine, and so is a meeting booked months ahead.
+    for day in [swedish_day(0), swedish_day(1)] {
+        let mut profile = base_profile();
+        set(&mut profile, "checked_on", json!(day));
+        set(&mut profile, "gk.first_meeting_on", json!(swedish_day(200)));
+        let reply = app.check(&app.handlaggare, &profile);
+        assert_eq!(reply.status, 201, "{reply}");
+    }
+
+    let reply = app.post(
+        "/api/v1/outcomes",
+        &app.analytiker,
+        &outcome("A-1", "9999-12-31"),
+    );
+    assert_eq!(reply.first_error_field(), "ended_on", "{reply}");
+    let reply = app.post(
+        "/api/v1/outcomes",
+        &app.analytiker,
+        &json!([outcome("A-1", "2024-01-01"), outcome("A-2", "1970-01-01")]),
+    );
+    assert_eq!(reply.first_error_field(), "[1].ended_on", "{reply}");
+    assert_eq!(app.count("outcomes"), 0, "nothing was stored");
+}
+
+// ---------------------------------------------------------------------------------------
+// Strict input: duplicate keys, repeated list entries, wrong types, invisible case ids,
+// CSV columns, byte order marks.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn duplicate_json_keys_are_refused_on_every_route() {
+    let app = spawn_app_with(AppOptions::default());
+    let valid = r#"{"case_id":"A-1","ended_on":"2024-01-01","outcome":"left_insurance"}"#;
+    let twice = r#"{"case_id":"A-1","ended_on":"2024-01-01","outcome":"left_insurance","outcome":"returned_to_fk"}"#;
+    let reply = app.api.post_raw(
+        "/api/v1/outcomes",
+        &app.analytiker,
+        "application/json",
+        twice.to_owned(),
+    );
+    assert_eq!(reply.first_error_field(), "outcome", "{reply}");
+    let reply = app.api.post_raw(
+        "/api/v1/outcomes",
+        &app.analytiker,
+        "application/json",
+        format!("[{valid},{twice}]"),
+    );
+    assert_eq!(reply.first_error_field(), "[1].outcome", "{reply}");
+    assert_eq!(app.count("outcomes"), 0, "nothing was stored");
+
+    let profile = base_profile().to_string();
+    let nested = profile.replacen(
+        "\"known_needs\":{",
+        "\"known_needs\":{\"hearing_impairment\":true,\"hearing_impairment\":false,",
+        1,
+    );
+    assert_ne!(nested, profile, "the profile has known_needs");
+    let reply = app.api.post_raw(
+        "/api/v1/checks",
+        &app.handlaggare,
+        "application/json",
+        nested,
+    );
+    assert_eq!(
+        reply.first_error_field(),
+        "known_needs.hearing_impairment",
+        "{reply}"
+    );
+    let top = profile.replacen('{', "{\"case_id\":\"B-2\",", 1);
+    let reply = app
+        .api
+        .post_raw("/api/v1/checks", &app.handlaggare, "application/json", top);
+    assert_eq!(reply.first_error_field(), "case_id", "{reply}");
+    assert_eq!(app.count("evaluations"), 0, "nothing was stored");
+}
+
+#[test]
+fn repeated_outcome_reasons_are_refused() {
+    // A body large enough for 20,000 repeats: the list, not the body size, refuses it.
+    let app = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_MAX_BODY_BYTES", "1000000".to_owned())],
+        ..AppOptions::default()
+    });
+    let mut body = outcome("A-1", "2024-01-01");
+    body["reasons"] = json!(vec!["work_supported"; 20_000]);
+    let reply = app.post("/api/v1/outcomes", &app.analytiker, &body);
+    assert_eq!(reply.first_error_field(), "reasons", "{reply}");
+    let mut profile = base_profile();
+    set(
+        &mut profile,
+        "specialists",
+        json!(["psychologist", "psychologist"]),
+    );
+    let reply = app.check(&app.handlaggare, &profile);
+    assert_eq!(reply.first_error_field(), "specialists", "{reply}");
+
+    let csv = app.dir.path().join("utfall.csv");
+    std::fs::write(
+        &csv,
+        "case_id,ended_on,outcome,reasons\nA-1,2024-01-01,left_insurance,work_supported;work_supported\n",
+    )
+    .expect("write");
+    let out = app.run_cli(&["import-outcomes", arg(&csv)], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("reasons"), "{out}");
+    assert_eq!(app.count("outcomes"), 0, "nothing was stored");
+}
+
+#[test]
+fn wrong_json_type_in_an_enumeration_names_the_field() {
+    let app = spawn_app_with(AppOptions::default());
+    let mut profile = base_profile();
+    set(&mut profile, "stage", json!(1));
+    let reply = app.check(&app.handlaggare, &profile);
+    assert_eq!(reply.first_error_field(), "stage", "{reply}");
+    let mut profile = base_profile();
+    set(&mut profile, "person.sex", json!(true));
+    let reply = app.check(&app.handlaggare, &profile);
+    assert_eq!(reply.first_error_field(), "person.sex", "{reply}");
+    let mut body = outcome("A-1", "2024-01-01");
+    body["outcome"] = json!(1);
+    let reply = app.post("/api/v1/outcomes", &app.analytiker, &body);
+    assert_eq!(reply.first_error_field(), "outcome", "{reply}");
+}
+
+#[test]
+fn case_ids_with_invisible_characters_are_refused() {
+    let app = spawn_app_with(AppOptions::default());
+    for case in [
+        "\u{200b}",
+        "A\u{200b}1",
+        "\u{feff}A-1",
+        "A-1\u{202e}2",
+        "A\u{2066}-1",
+        "A\u{0007}1",
+    ] {
+        let mut profile = base_profile();
+        set(&mut profile, "case_id", json!(case));
+        let reply = app.check(&app.handlaggare, &profile);
+        assert_eq!(reply.first_error_field(), "case_id", "{case:?}: {reply}");
+        let reply = app.post(
+            "/api/v1/outcomes",
+            &app.analytiker,
+            &outcome(case, "2024-01-01"),
+        );
+        assert_eq!(reply.first_error_field(), "case_id", "{case:?}: {reply}");
+    }
+    let csv = app.dir.path().join("utfall.csv");
+    std::fs::write(
+        &csv,
+        "case_id,ended_on,outcome\nA\u{200b}1,2024-01-01,left_insurance\n",
+    )
+    .expect("write");
+    let out = app.run_cli(&["import-outcomes", arg(&csv)], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("case_id"), "{out}");
+    assert_eq!(app.count("evaluations") + app.count("outcomes"), 0);
+}
+
+#[test]
+fn csv_outcomes_with_unknown_or_duplicate_columns_are_refused() {
+    let app = spawn_app_with(AppOptions::default());
+    let csv = app.dir.path().join("utfall.csv");
+    for (header, column) in [
+        ("case_id,ended_on,outcome,reason", "reason"),
+        ("case_id,ended_on,outcome,reasons,reasons", "reasons"),
+        ("case_id,case_id,ended_on,outcome", "case_id"),
+        ("case_id,outcome", "ended_on"),
+    ] {
+        let fields = header.split(',').count();
+        let row = [
+            "A-1",
+            "2024-01-01",
+            "left_insurance",
+            "work_supported",
+            "other",
+        ][..fields]
+            .join(",");
+        std::fs::write(&csv, format!("{header}\n{row}\n")).expect("write");
+        let out = app.run_cli(&["import-outcomes", arg(&csv)], None);
+        assert_eq!(out.code, 2, "{header}: {out}");
+        assert!(
+            out.stderr.contains(&format!("\"{column}\"")),
+            "{header}: names {column}: {out}"
+        );
+    }
+    assert_eq!(app.count("outcomes"), 0, "nothing was stored");
+}
+
+#[test]
+fn byte_order_mark_at_the_start_of_jsonl_and_csv_is_accepted() {
+    let app = spawn_app_with(AppOptions::default());
+    let csv = app.dir.path().join("utfall.csv");
+    std::fs::write(
+        &csv,
+        "\u{feff}case_id,ended_on,outcome,reasons\nA-1,2024-01-01,left_insurance,work_supported\n",
+    )
+    .expect("write");
+    let out = app.run_cli(&["import-outcomes", arg(&csv)], None);
+    assert_eq!(out.code, 0, "{out}");
+    let jsonl = app.dir.path().join("utfall.jsonl");
+    std::fs::write(
+        &jsonl,
+        format!("\u{feff}{}\n", outcome("A-2", "2024-01-02")),
+    )
+    .expect("write");
+    let out = app.run_cli(&["import-outcomes", arg(&jsonl)], None);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(app.count("outcomes"), 2);
+
+    let profiles = app.dir.path().join("profiler.jsonl");
+    let mut profile = base_profile();
+    set(&mut profile, "checked_on", json!("2024-01-01"));
+    std::fs::write(&profiles, format!("\u{feff}{profile}\n")).expect("write");
+    let out = app.run_cli(&["import", arg(&profiles)], None);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(app.count("evaluations"), 1);
+}
+
+#[test]
+fn check_form_with_a_field_posted_twice_is_refused() {
+    let app = spawn_app_with(AppOptions::default());
+    let form = |extra: &str| format!("case_id=A-1{extra}&checked_on=2024-03-15&stage=before_gk");
+    // Control: the same form with the field once is stored.
+    let reply = app.api.post_raw(
+        "/kontroll",
+        &app.handlaggare,
+        "application/x-www-form-urlencoded",
+        form(""),
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(app.count("evaluations"), 1, "{reply}");
+    let reply = app.api.post_raw(
+        "/kontroll",
+        &app.handlaggare,
+        "application/x-www-form-urlencoded",
+        form("&case_id=B-2"),
+    );
+    assert_eq!(reply.status, 422, "{reply}");
+    assert!(reply.text.contains("mer än en gång"), "{reply}");
+    assert_eq!(app.count("evaluations"), 1, "nothing more was stored");
+}
+
+#[test]
+fn duplicate_keys_in_rule_test_files_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules = dir.path().join("rules");
+    copy_dir(&default_rules(), &rules);
+    std::fs::write(
+        rules.join("tests").join("dubbel.yaml"),
+        "rule: tolk_ej_bokad\ncases:\n  - name: dubbel nyckel\n    profile:\n      stage: before_gk\n      stage: gk_closing\n    expect:\n      flagged: false\n",
+    )
+    .expect("write");
+    let out = run(&["test", arg(&rules)], None);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains("dubbel.yaml:5") || out.stderr.contains("dubbel.yaml:5"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("\"stage\"") || out.stderr.contains("\"stage\""),
+        "{out}"
+    );
+}

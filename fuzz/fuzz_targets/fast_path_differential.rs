@@ -2,6 +2,7 @@
 //!
 //! The input bytes drive a generator of profiles: each field is left out, set to
 //! `null` or given a value (dates near `checked_on` or anywhere from year 1 to 9999,
+//! where a date outside the plausible window makes a profile that must be refused;
 //! numbers at and beyond the ends of their ranges, lists with any subset of their
 //! names, in any order). A profile the generator knows to be valid must parse and one
 //! it knows to be out of range must be refused. Every parsed profile is evaluated by
@@ -13,12 +14,17 @@
 use std::sync::{Arc, LazyLock};
 
 use gk_regler::profile::{
-    Benefit, Date, Education, ExternalParticipant, MaritalStatus, Profile, Sex, Specialist, Stage,
+    Benefit, Date, Education, ExternalParticipant, MaritalStatus, PlausibleDates, Profile, Sex,
+    Specialist, Stage,
 };
 use gk_regler::ruleset::RuleSet;
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
+
+/// The dates the parser accepts today: a generated date outside it makes the profile one
+/// that must be refused.
+static WINDOW: LazyLock<PlausibleDates> = LazyLock::new(PlausibleDates::now);
 
 /// The default rules. A rule set that does not load is a broken setup: fail at once
 /// rather than fuzz nothing.
@@ -97,7 +103,12 @@ impl Generator<'_, '_> {
                 .plus_days(self.u.int_in_range(-4000..=4000)?),
             _ => any_date(self.u)?,
         };
-        Ok(Value::from(within_years(date).to_string()))
+        let date = within_years(date);
+        // A date outside the plausible window must be refused by the parser.
+        if WINDOW.check("date", date, false).is_err() {
+            self.valid = false;
+        }
+        Ok(Value::from(date.to_string()))
     }
 
     /// An integer in `range`, or now and then one just outside it.
@@ -297,7 +308,7 @@ fn run(data: &[u8]) -> Result<()> {
         valid: true,
     };
     let json = generator.profile()?;
-    let valid = generator.valid;
+    let valid = generator.valid && WINDOW.check("checked_on", checked_on, true).is_ok();
     let profile = match Profile::from_value(json.clone()) {
         Ok(profile) => Arc::new(profile),
         Err(err) => {

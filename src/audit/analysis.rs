@@ -16,6 +16,7 @@ use super::stats::{independent_columns, ols_hc1, t_inference, two_proportions};
 use super::suppress::{Cell, Grid};
 use super::units::{self, Unit, any_status};
 use super::{ANY_FLAG_ID, AuditInput, Covariates, Options, Period, Status};
+use crate::present::count_noun;
 use crate::profile::{DiagnosisGroup, Education, MaritalStatus, Sex};
 
 /// The title of the "any flag" row.
@@ -149,9 +150,13 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
             .iter()
             .find(|g| g.sex == SexGroup::All)
             .and_then(|g| g.unknown_at_last_check);
-        let how_many = shown.map_or_else(|| "Några".to_owned(), |n| n.to_string());
+        let how_many = shown.map_or_else(
+            || "Några ärenden".to_owned(),
+            |n| count_noun(n, "ärende", "ärenden"),
+        );
+        let they = if shown == Some(1) { "det" } else { "de" };
         rule.notes.push(format!(
-            "{how_many} ärenden hade regelfel vid den senaste kontrollen före GK; om regeln flaggade är okänt, så de ingår inte i regelns jämförelser."
+            "{how_many} hade regelfel vid den senaste kontrollen före GK; om regeln flaggade är okänt, så {they} ingår inte i regelns jämförelser."
         ));
     }
     report.notes = report_notes(input, &report, &raw, min_cell);
@@ -496,7 +501,8 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
                 if left_out > 0 {
                     let note = match (grid.shown(out_flagged), grid.shown(out_clear)) {
                         (Some(_), Some(_)) => format!(
-                            "{left_out} ärenden saknar uppgift om någon kontrollvariabel och ingår inte i skattningen."
+                            "{} saknar uppgift om någon kontrollvariabel och ingår inte i skattningen.",
+                            count_noun(left_out, "ärende", "ärenden")
                         ),
                         _ => "Några ärenden saknar uppgift om någon kontrollvariabel och ingår inte i skattningen (antalet visas inte, eftersom det är litet eller skulle avslöja ett dolt antal)."
                             .to_owned(),
@@ -597,7 +603,10 @@ fn report_notes(
     )];
     if raw.without_check > 0 {
         notes.push(match report.cases_without_check_before_gk {
-            Some(n) => format!("{n} ärenden med utfall i perioden saknar kontroll före GK och ingår inte."),
+            Some(n) => format!(
+                "{} med utfall i perioden saknar kontroll före GK och ingår inte.",
+                count_noun(n, "ärende", "ärenden")
+            ),
             None => "Några ärenden med utfall i perioden saknar kontroll före GK och ingår inte (antalet är för litet för att visas).".to_owned(),
         });
     }
@@ -607,16 +616,20 @@ fn report_notes(
         let units = report.units;
         notes.push(match (units.female, units.male, units.all) {
             (Some(_), Some(_), Some(_)) => format!(
-                "{} ärenden saknar uppgift om kön och ingår bara i Totalt.",
-                raw.unknown_sex
+                "{} saknar uppgift om kön och ingår bara i Totalt.",
+                count_noun(raw.unknown_sex, "ärende", "ärenden")
             ),
             _ => "Några ärenden saknar uppgift om kön och ingår bara i Totalt.".to_owned(),
         });
     }
     if input.unreadable_checks > 0 {
         notes.push(format!(
-            "{} sparade kontroller kunde inte läsas och ingår inte.",
-            input.unreadable_checks
+            "{} kunde inte läsas och ingår inte.",
+            count_noun(
+                input.unreadable_checks,
+                "sparad kontroll",
+                "sparade kontroller"
+            )
         ));
     }
     notes
@@ -916,7 +929,10 @@ fn adjusted(
         // The two parts are told only when neither is small (their sum, the
         // observations, may be hidden; the parts alone do not give it away).
         notes.push(if missing >= min_cell && sample.len() - missing >= min_cell {
-            format!("SGI ingår inte bland kontrollerna: uppgiften saknas för {missing} ärenden i modellen.")
+            format!(
+                "SGI ingår inte bland kontrollerna: uppgiften saknas för {} i modellen.",
+                count_noun(missing, "ärende", "ärenden")
+            )
         } else {
             "SGI ingår inte bland kontrollerna: uppgiften saknas för några av ärendena i modellen.".to_owned()
         });
@@ -964,10 +980,11 @@ fn adjusted(
         used[index] = left > 0;
         if left < total {
             notes.push(format!(
-                "Kontrollen {}: {} av {} kolumner togs bort eftersom de är linjärt beroende av andra kontroller.",
+                "Kontrollen {}: {} av {} togs bort eftersom {} linjärt beroende av andra kontroller.",
                 control.label,
                 total - left,
-                total
+                count_noun(total, "kolumn", "kolumner"),
+                if total - left == 1 { "den är" } else { "de är" }
             ));
         }
     }
@@ -1421,5 +1438,43 @@ mod tests {
         let report = run(&input(outcome_cases(10, 0, 12, 6)), &options());
         let (n, share) = flagged_left_share(&report, SexGroup::Female);
         assert_eq!((n, share), (Some(10), None));
+    }
+
+    #[test]
+    fn a_count_of_one_reads_in_the_singular_in_the_report() {
+        // A threshold of 1 (only below the floor in tests) shows counts of 1.
+        let mut data = input(vec![
+            case("2024-01-10", "2024-06-30", Some(Sex::Female), true),
+            case("2024-01-10", "2024-06-30", Some(Sex::Male), false),
+        ]);
+        data.rule_sets = vec![crate::audit::RuleSetUse {
+            name: "gk-standard".into(),
+            version: "1".into(),
+            content_hash: "abcdef0123456789".into(),
+            checks: 1,
+        }];
+        data.unreadable_checks = 1;
+        let report = run(
+            &data,
+            &Options {
+                min_cell: 1,
+                ..Options::default()
+            },
+        );
+        let html = crate::audit::html::render_audit(&report).expect("html");
+        assert!(html.contains("(abcdef012345), 1 kontroll"), "rule set line");
+        assert!(
+            html.contains("1 flaggad kontroll i perioden"),
+            "burden line"
+        );
+        assert!(!html.contains("1 kontroller") && !html.contains("1 flaggade kontroller"));
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.starts_with("1 sparad kontroll kunde inte läsas")),
+            "{:?}",
+            report.notes
+        );
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::replay::ReplayReport;
 use super::report::{AuditReport, Comparison, GroupAudit, Measure, RuleAudit, SexGroup};
+use crate::present::noun;
 
 const TEMPLATE: &str = include_str!("audit.html");
 
@@ -236,6 +237,8 @@ struct AdjustedRow {
 #[derive(Serialize)]
 struct BurdenView {
     flagged: String,
+    /// "flaggad kontroll" or "flaggade kontroller", agreeing with `flagged`.
+    flagged_noun: &'static str,
     share_of_checks: String,
     rule_errors: String,
     months: Vec<MonthRow>,
@@ -256,6 +259,7 @@ struct ReplayView {
     current: String,
     candidate: String,
     checks_in_period: String,
+    checks_noun: &'static str,
     rows: Vec<ReplayRow>,
 }
 
@@ -281,11 +285,12 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
             .iter()
             .map(|r| {
                 format!(
-                    "{} {} ({}), {} kontroller",
+                    "{} {} ({}), {} {}",
                     r.name,
                     r.version,
                     r.content_hash.get(..12).unwrap_or(&r.content_hash),
-                    shown_count(r.checks)
+                    shown_count(r.checks),
+                    noun(r.checks, "kontroll", "kontroller")
                 )
             })
             .collect(),
@@ -321,6 +326,7 @@ fn replay_view(report: &ReplayReport) -> ReplayView {
         current: label(&report.current),
         candidate: label(&report.candidate),
         checks_in_period: count(report.checks_in_period),
+        checks_noun: noun(Some(report.checks_in_period), "kontroll", "kontroller"),
         rows: report
             .rules
             .iter()
@@ -464,6 +470,7 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
         .collect();
     BurdenView {
         flagged: shown_count(flagged),
+        flagged_noun: noun(flagged, "flaggad kontroll", "flaggade kontroller"),
         share_of_checks: match (flagged, checks) {
             (Some(flagged), Some(checks)) if checks > 0 => {
                 number(100.0 * flagged as f64 / checks as f64, 1)
@@ -665,7 +672,12 @@ fn month_chart(rule: &RuleAudit) -> MonthChart {
                 width: round1(width),
                 height: round1(h),
                 class: "flagged",
-                title: format!("{}: {} flaggor", month.month, count(n)),
+                title: format!(
+                    "{}: {} {}",
+                    month.month,
+                    count(n),
+                    noun(Some(n), "flagga", "flaggor")
+                ),
             });
         }
         // Label the first month shown of each year, when there is room for it.

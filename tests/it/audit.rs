@@ -761,3 +761,18 @@ fn one_person_with_an_outcome_in_a_shown_group_is_revealed_by_no_share() {
         );
     }
 }
+
+#[test]
+fn a_single_profile_is_told_in_the_singular() {
+    let app = spawn_app();
+    let (profiles, outcomes) = cohort(&["female"]);
+    let first = |text: &str| format!("{}\n", text.lines().next().expect("a line"));
+    let out = import_files(&app, (first(&profiles), first(&outcomes)));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("Läste 1 profil och sparade 1 kontroll med"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("(1 flagga, 0 regelfel)"), "{out}");
+}

@@ -191,6 +191,9 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
     }
 }
 
+/// What the period selects, told wherever cases and checks are counted side by side.
+pub const PERIOD_SELECTS_NOTE: &str = "Perioden väljer två saker. Ärendena som jämförs är de vars utfall (datum för avslut) ligger i perioden; deras kontroller före GK kan vara gjorda före perioden. Kontrollerna och flaggorna per månad räknas i stället efter kontrolldatum: alla kontroller gjorda i perioden, också för ärenden som ännu inte har något utfall. Därför skiljer sig antalet kontroller från antalet ärenden.";
+
 /// The one note of a period with too few cases.
 pub fn too_few_cases_note(min_cell: usize) -> String {
     format!(
@@ -598,9 +601,12 @@ fn report_notes(
     raw: &Raw,
     min_cell: usize,
 ) -> Vec<String> {
-    let mut notes = vec![format!(
-        "Antal under {min_cell}, och andelar och skattningar som vilar på färre än {min_cell} ärenden, visas inte; inte heller antal som skulle avslöja ett dolt antal. En andel visas bara när minst {min_cell} i gruppen hade utfallet och minst {min_cell} inte hade det (0 % och 100 % visas alltså inte heller), och det som vilar på en dold andel visas inte."
-    )];
+    let mut notes = vec![
+        PERIOD_SELECTS_NOTE.to_owned(),
+        format!(
+            "Antal under {min_cell}, och andelar och skattningar som vilar på färre än {min_cell} ärenden, visas inte; inte heller antal som skulle avslöja ett dolt antal. En andel visas bara när minst {min_cell} i gruppen hade utfallet och minst {min_cell} inte hade det (0 % och 100 % visas alltså inte heller), och det som vilar på en dold andel visas inte."
+        ),
+    ];
     if raw.without_check > 0 {
         notes.push(match report.cases_without_check_before_gk {
             Some(n) => format!(
@@ -1463,10 +1469,7 @@ mod tests {
         );
         let html = crate::audit::html::render_audit(&report).expect("html");
         assert!(html.contains("(abcdef012345), 1 kontroll"), "rule set line");
-        assert!(
-            html.contains("1 flaggad kontroll i perioden"),
-            "burden line"
-        );
+        assert!(html.contains("1 flaggad kontroll ("), "burden line");
         assert!(!html.contains("1 kontroller") && !html.contains("1 flaggade kontroller"));
         assert!(
             report

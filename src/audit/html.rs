@@ -303,7 +303,13 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
             .collect(),
         without_check: shown_count(report.cases_without_check_before_gk),
         checks_in_period: shown_count(report.checks_in_period.all),
-        notes: report.notes.clone(),
+        // The page tells what the period selects in its own words, beside the counts.
+        notes: report
+            .notes
+            .iter()
+            .filter(|n| n.as_str() != super::analysis::PERIOD_SELECTS_NOTE)
+            .cloned()
+            .collect(),
         replay,
         rules: report
             .rules

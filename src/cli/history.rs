@@ -264,7 +264,7 @@ pub async fn audit(
     output.write(&text)?;
     match report.units.get(audit::report::SexGroup::All) {
         Some(units) => eprintln!(
-            "Uppföljningen omfattar {units} fall med utfall; klar på {:.2} s.",
+            "Uppföljningen omfattar {units} fall med utfall i perioden; klar på {:.2} s.",
             started.elapsed().as_secs_f64()
         ),
         None => eprintln!(

@@ -776,3 +776,33 @@ fn a_single_profile_is_told_in_the_singular() {
     );
     assert!(out.stdout.contains("(1 flagga, 0 regelfel)"), "{out}");
 }
+
+#[test]
+fn the_period_says_what_it_selects_in_every_format() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    let report = audit_json(&app, &["--from", "2024-01-01", "--to", "2024-12-31"]);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("Perioden väljer två saker")
+            && notes.contains("datum för avslut")
+            && notes.contains("efter kontrolldatum"),
+        "{notes}"
+    );
+    let csv = app.run_cli(&["audit", "--format", "csv"], None);
+    assert_eq!(csv.code, 0, "{csv}");
+    assert!(csv.stdout.contains("Perioden väljer två saker"), "{csv}");
+    let out = app.dir.path().join("rapport.html");
+    let html = app.run_cli(&["audit", "--out", out.to_str().expect("utf-8")], None);
+    assert_eq!(html.code, 0, "{html}");
+    let page = std::fs::read_to_string(&out).expect("the report was written");
+    assert_eq!(
+        page.matches("Perioden väljer två saker").count(),
+        1,
+        "told once, beside the counts"
+    );
+    assert!(
+        page.contains("Räknat efter kontrolldatum"),
+        "at each rule's flags per month"
+    );
+}

@@ -1480,4 +1480,70 @@ mod tests {
             report.notes
         );
     }
+
+    /// The flags-per-month chart of the first rule in `html`.
+    fn month_svg(html: &str) -> &str {
+        let start = html
+            .find("aria-label=\"Flaggor per månad")
+            .expect("a month chart");
+        let end = start + html[start..].find("</svg>").expect("end of chart");
+        &html[start..end]
+    }
+
+    #[test]
+    fn the_monthly_series_has_axes_with_values_rates_checks_and_every_month_labelled() {
+        // Six months, 2024-01 … 2024-06, 10 checks a month, flags in 2 or 5 of them.
+        let cases = (0..60)
+            .map(|i| {
+                let on = format!("2024-{:02}-10", i % 6 + 1);
+                let flagged = i % 6 < 3 && i < 30 || i % 6 >= 3 && i < 12;
+                case(&on, "2024-06-30", Some(Sex::Female), flagged)
+            })
+            .collect();
+        let report = run(&input(cases), &options());
+        let html = crate::audit::html::render_audit(&report).expect("html");
+        let svg = month_svg(&html);
+        assert!(svg.contains("Flaggor per 100 kontroller"), "{svg}");
+        assert!(svg.contains("Antal kontroller (ljus) och flaggor (mörk)"));
+        for month in 1..=6 {
+            assert!(
+                svg.contains(&format!(">2024-{month:02}</text>")),
+                "month {month} labelled: {svg}"
+            );
+        }
+        // Checks are drawn beside the flags, and the y-axes carry values.
+        assert_eq!(svg.matches("class=\"clear\"").count(), 6, "{svg}");
+        assert!(svg.contains(">10 kontroller<") || svg.contains("10 kontroller</title>"));
+        assert!(svg.contains("text-anchor=\"end\">0</text>"), "{svg}");
+        assert!(svg.contains("flaggor per 100 kontroller</title>"), "{svg}");
+        // And the table beside gives the rate per 100 checks.
+        assert!(html.contains("<th>Flaggor per 100 kontroller</th>"));
+    }
+
+    #[test]
+    fn many_months_are_labelled_by_quarter() {
+        // 30 months from 2022-01, 2 checks a month.
+        let cases = (0..60)
+            .map(|i| {
+                let month = i % 30;
+                let on = format!("{}-{:02}-10", 2022 + month / 12, month % 12 + 1);
+                case(&on, "2024-06-30", Some(Sex::Male), i % 2 == 0)
+            })
+            .collect();
+        let report = run(&input(cases), &options());
+        let html = crate::audit::html::render_audit(&report).expect("html");
+        let svg = month_svg(&html);
+        let labels: Vec<&str> = svg
+            .split("text-anchor=\"middle\">")
+            .skip(1)
+            .filter_map(|t| t.split('<').next())
+            .collect();
+        assert_eq!(labels.len(), 10, "{labels:?}");
+        assert!(
+            labels
+                .iter()
+                .all(|l| ["01", "04", "07", "10"].contains(&&l[5..])),
+            "{labels:?}"
+        );
+    }
 }

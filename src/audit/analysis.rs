@@ -1504,7 +1504,7 @@ mod tests {
         let html = crate::audit::html::render_audit(&report).expect("html");
         let svg = month_svg(&html);
         assert!(svg.contains("Flaggor per 100 kontroller"), "{svg}");
-        assert!(svg.contains("Antal kontroller (ljus) och flaggor (mörk)"));
+        assert!(svg.contains("Antal kontroller (grå) och flaggor (färgade)"));
         for month in 1..=6 {
             assert!(
                 svg.contains(&format!(">2024-{month:02}</text>")),
@@ -1512,7 +1512,7 @@ mod tests {
             );
         }
         // Checks are drawn beside the flags, and the y-axes carry values.
-        assert_eq!(svg.matches("class=\"clear\"").count(), 6, "{svg}");
+        assert_eq!(svg.matches("class=\"checks\"").count(), 6, "{svg}");
         assert!(svg.contains(">10 kontroller<") || svg.contains("10 kontroller</title>"));
         assert!(svg.contains("text-anchor=\"end\">0</text>"), "{svg}");
         assert!(svg.contains("flaggor per 100 kontroller</title>"), "{svg}");

@@ -540,7 +540,7 @@ struct Bar {
     y: f64,
     width: f64,
     height: f64,
-    /// `flagged` or `clear`.
+    /// `flagged`, `clear` or `checks`.
     class: &'static str,
     title: String,
 }
@@ -675,6 +675,13 @@ fn nice_top(value: f64) -> f64 {
         .unwrap_or(10.0 * power)
 }
 
+/// How many steps divide an axis from 0 to `top` (from [`nice_top`]) into round
+/// numbers: four for 2, 20, 200 …; five for 1, 2.5, 5 and their powers of ten.
+fn axis_steps(top: f64) -> u32 {
+    let mantissa = top / 10f64.powf(top.log10().floor());
+    if (mantissa - 2.0).abs() < 1e-9 { 4 } else { 5 }
+}
+
 /// Every how many months a label fits (at least [`MONTH_LABEL_WIDTH`] apart): every
 /// month, every quarter, every year, or every few years.
 fn label_every(step: f64) -> usize {
@@ -723,9 +730,10 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
     let count_bottom = rate_bottom + TITLE + PANEL;
     let height = count_bottom + 20.0;
     let axis = |bottom: f64, top: f64, label: &dyn Fn(f64) -> String| -> Vec<Tick> {
-        (0..=4)
+        let steps = axis_steps(top);
+        (0..=steps)
             .map(|i| {
-                let value = top * f64::from(i) / 4.0;
+                let value = top * f64::from(i) / f64::from(steps);
                 Tick {
                     y: round1(bottom - PANEL * value / top),
                     label: label(value),
@@ -758,7 +766,7 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
             title: Text {
                 x: LEFT,
                 y: rate_bottom + TITLE - 8.0,
-                text: "Antal kontroller (ljus) och flaggor (mörk)".to_owned(),
+                text: "Antal kontroller (grå) och flaggor (färgade)".to_owned(),
             },
             ticks: axis(count_bottom, count_top, &|v| {
                 if count_top < 4.0 {
@@ -793,7 +801,7 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
         }
         let half = width / 2.0;
         for (offset, value, class, one, many) in [
-            (0.0, checks[i], "clear", "kontroll", "kontroller"),
+            (0.0, checks[i], "checks", "kontroll", "kontroller"),
             (half, month.count.all, "flagged", "flagga", "flaggor"),
         ] {
             if let Some(n) = value {
@@ -857,6 +865,17 @@ mod tests {
         assert_eq!(nice_top(21.0), 25.0);
         assert_eq!(nice_top(312.0), 500.0);
         assert_eq!(nice_top(1000.0), 1000.0);
+        // Each step of the axis is a round number.
+        for top in [
+            1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 25.0, 50.0, 200.0, 250.0, 500.0,
+        ] {
+            let step = top / f64::from(axis_steps(top));
+            let scaled = step * 10.0;
+            assert!((scaled - scaled.round()).abs() < 1e-9, "{top}: step {step}");
+            assert!(step * 10.0 >= 2.0 || top <= 1.0, "{top}: step {step}");
+        }
+        assert_eq!(axis_steps(50.0), 5);
+        assert_eq!(axis_steps(20.0), 4);
     }
 
     #[test]

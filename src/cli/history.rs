@@ -14,6 +14,7 @@ use gk_regler::app::{self, AppError, admin};
 use gk_regler::audit::{self, Options, Period};
 use gk_regler::auth::{Principal, Role};
 use gk_regler::config::Config;
+use gk_regler::present::count_noun;
 use gk_regler::profile::Date;
 use gk_regler::ruleset::RuleSet;
 
@@ -214,11 +215,11 @@ pub async fn import(
         }
     };
     println!(
-        "Läste {} profiler och sparade {} kontroller med {} ({} flaggor, {} regelfel){}.",
-        counts.read,
-        counts.stored,
+        "Läste {} och sparade {} med {} ({}, {} regelfel){}.",
+        count_noun(counts.read, "profil", "profiler"),
+        count_noun(counts.stored, "kontroll", "kontroller"),
         rules.label(),
-        counts.flags,
+        count_noun(counts.flags, "flagga", "flaggor"),
         counts.rule_errors,
         match counts.read - counts.stored {
             0 => String::new(),
@@ -263,7 +264,7 @@ pub async fn audit(
     output.write(&text)?;
     match report.units.get(audit::report::SexGroup::All) {
         Some(units) => eprintln!(
-            "Uppföljningen omfattar {units} fall med utfall; klar på {:.2} s.",
+            "Uppföljningen omfattar {units} fall med utfall i perioden; klar på {:.2} s.",
             started.elapsed().as_secs_f64()
         ),
         None => eprintln!(
@@ -325,8 +326,12 @@ pub async fn replay(
     };
     output.write(&text)?;
     eprintln!(
-        "Prövade {} sparade kontroller på {:.2} s ({:.0} kontroller per sekund med båda regeluppsättningarna, läsning ur databasen medräknad); med kandidatens uppföljning {:.2} s.",
-        report.checks_evaluated,
+        "Prövade {} på {:.2} s ({:.0} kontroller per sekund med båda regeluppsättningarna, läsning ur databasen medräknad); med kandidatens uppföljning {:.2} s.",
+        count_noun(
+            report.checks_evaluated,
+            "sparad kontroll",
+            "sparade kontroller"
+        ),
         evaluation_seconds,
         report.checks_evaluated as f64 / evaluation_seconds.max(1e-9),
         started.elapsed().as_secs_f64()

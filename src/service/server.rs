@@ -6,7 +6,8 @@
 //!   closed. A slowly trickled or half-sent header cannot hold a connection.
 //! - **Idle timeout.** A connection with no request in progress that moves no byte for
 //!   [`Limits::idle_timeout`] is closed: an idle keep-alive connection, or a client that
-//!   stops reading its answer.
+//!   stops reading its answer. A request body that sends nothing for as long is given
+//!   up (the handler gets a body error, nothing is stored).
 //! - **Connection cap.** At most [`Limits::max_connections`] connections are served at a
 //!   time. One more is answered `503` with `Retry-After` at once, without its request
 //!   being read, and closed; it never reaches the router.
@@ -36,6 +37,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// The connection limits of [`serve`] (config: `header_read_timeout_seconds`,
 /// `idle_timeout_seconds`, `max_connections`, `shutdown_grace_seconds`).
@@ -77,6 +79,9 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
+    // A request body that stops arriving is given up after the idle timeout too (the
+    // connection's own timers pause while a request is in the router).
+    let router = router.layer(RequestBodyTimeoutLayer::new(limits.idle_timeout));
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS_IN_FLIGHT));
     let (stop, stopped) = watch::channel(false);

@@ -127,6 +127,30 @@ fn an_idle_keep_alive_connection_is_closed() {
 }
 
 #[test]
+fn a_stalled_request_body_is_given_up_after_the_idle_timeout() {
+    let app = app_with(&[
+        ("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", "600"),
+        ("GK_REGLER_IDLE_TIMEOUT_SECONDS", "1"),
+    ]);
+    let mut stream = connect(&app);
+    let head = format!(
+        "POST /api/v1/checks HTTP/1.1\r\nHost: gk\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        app.handlaggare.token
+    );
+    stream
+        .write_all(head.as_bytes())
+        .expect("send a head and one byte of body");
+    let answer = read_until_closed(&mut stream).expect("given up and closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "a client error or nothing: {answer}"
+    );
+    assert_eq!(app.count("evaluations"), 0, "nothing stored");
+}
+
+#[test]
 fn at_the_connection_cap_a_new_connection_gets_503() {
     let app = app_with(&[("GK_REGLER_MAX_CONNECTIONS", "4")]);
     let held: Vec<TcpStream> = (0..4).map(|_| connect(&app)).collect();

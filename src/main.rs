@@ -261,7 +261,13 @@ fn runtime(work: impl std::future::Future<Output = Result<(), AppError>>) -> u8 
         .enable_all()
         .build()
     {
-        Ok(runtime) => report(runtime.block_on(work)),
+        Ok(runtime) => {
+            let result = runtime.block_on(work);
+            // Work left on the blocking pool (a report a closed connection asked for)
+            // never holds the exit; no write runs there (the writer is its own thread).
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            report(result)
+        }
         Err(err) => {
             eprintln!("fel: kan inte starta: {err}");
             exit::FAILED

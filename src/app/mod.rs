@@ -113,6 +113,17 @@ impl App {
     }
 }
 
+/// Runs `work` on the blocking thread pool, never on the async workers that answer
+/// requests: audits, report rendering, imports and replays take seconds, and the
+/// service's other requests (`/health/live` first) must not wait for them.
+pub async fn off_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(AppError::Task)
+}
+
 /// Refuses unless `principal` holds one of `roles` (admin holds every role).
 pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), AppError> {
     if principal.has_any(roles) {

@@ -85,7 +85,13 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     println!("Databas: {}", config.database.display());
     tracing::info!(%address, "listening");
 
-    service::serve(listener, state, shutdown_signal()).await?;
+    service::serve(
+        listener,
+        state,
+        connection_limits(&config),
+        shutdown_signal(),
+    )
+    .await?;
     if let Some(task) = retention {
         task.abort();
         let _ = task.await;
@@ -96,6 +102,16 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         .map_err(AppError::Task)?;
     println!("gk-regler har stängts.");
     Ok(())
+}
+
+/// The connection limits of `serve`, from the configuration.
+fn connection_limits(config: &Config) -> service::server::Limits {
+    service::server::Limits {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+        idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
+        max_connections: config.max_connections,
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_seconds),
+    }
 }
 
 async fn shutdown_signal() {

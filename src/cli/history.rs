@@ -194,9 +194,21 @@ pub async fn import(
     let principal = analyst(IMPORT_ACTOR);
 
     let bar = progress_bar(lines.len() as u64, "Kontrollerar profiler");
-    let imported =
-        app::history::import_cohort(&store, &key, &principal, &rules, &lines, &|| bar.inc(1))
-            .await?;
+    let rules = std::sync::Arc::new(rules);
+    let lines_read = lines.len();
+    let progress = {
+        let bar = bar.clone();
+        std::sync::Arc::new(move || bar.inc(1))
+    };
+    let imported = app::history::import_cohort(
+        &store,
+        &key,
+        &principal,
+        std::sync::Arc::clone(&rules),
+        lines,
+        progress,
+    )
+    .await?;
     bar.finish_and_clear();
     let counts = match imported {
         Ok(counts) => counts,
@@ -210,7 +222,7 @@ pub async fn import(
             return Err(AppError::Input(format!(
                 "{} av {} profiler kunde inte läsas; inget sparades",
                 problems.len(),
-                lines.len()
+                lines_read
             )));
         }
     };
@@ -252,15 +264,15 @@ pub async fn audit(
     }
     let rules = RuleSet::load(&config.rules_dir)?;
     let (store, writer) = admin::open_existing_store(&config)?;
-    let report = app::history::audit(&store, &analyst(AUDIT_ACTOR), &rules, options).await?;
-    admin::close_store(store, writer).await?;
-    let text = match format {
-        ReportFormat::Json => report.to_json().map_err(report_error)?,
-        ReportFormat::Csv => report.to_csv().map_err(report_error)?,
-        ReportFormat::Html | ReportFormat::Text => {
-            audit::html::render_audit(&report).map_err(report_error)?
-        }
+    let written = match format {
+        ReportFormat::Json => app::history::AuditFormat::Json,
+        ReportFormat::Csv => app::history::AuditFormat::Csv,
+        ReportFormat::Html | ReportFormat::Text => app::history::AuditFormat::Html,
     };
+    let rendered =
+        app::history::audit_rendered(&store, &analyst(AUDIT_ACTOR), &rules, options, written).await;
+    admin::close_store(store, writer).await?;
+    let app::history::RenderedAudit { report, text } = rendered?;
     output.write(&text)?;
     match report.units.get(audit::report::SexGroup::All) {
         Some(units) => eprintln!(

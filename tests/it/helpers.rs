@@ -419,6 +419,11 @@ impl Api {
         Self { client, base }
     }
 
+    /// `127.0.0.1:PORT`, for raw TCP connections.
+    pub fn authority(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap_or(&self.base)
+    }
+
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

@@ -7,6 +7,7 @@
 mod audit;
 mod audit_reference;
 mod cli;
+mod connections;
 mod helpers;
 mod reliability;
 mod security;

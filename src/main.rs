@@ -197,8 +197,9 @@ fn main() -> ExitCode {
         Command::Purge { older_than, config } => with_config(config.as_deref(), |config| {
             runtime(commands::purge(config, &older_than))
         }),
-        Command::Token(TokenCommand::Create { role, name, config }) => {
-            with_config(config.as_deref(), |config| match Role::from_name(&role) {
+        Command::Token(TokenCommand::Create { role, name, config }) => with_config(
+            config.as_deref(),
+            |config| match gk_regler::names::parse_name::<Role>(&role) {
                 Some(role) => report(commands::token_create(&config, role, &name)),
                 None => {
                     eprintln!(
@@ -206,8 +207,8 @@ fn main() -> ExitCode {
                     );
                     exit::BAD_INPUT
                 }
-            })
-        }
+            },
+        ),
     };
     ExitCode::from(code)
 }

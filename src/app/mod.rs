@@ -116,7 +116,7 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), AppError> {
     if principal.has_any(roles) {
         Ok(())
     } else {
-        tracing::warn!(actor = %principal.name, role = principal.role.as_str(), "refused: role not allowed");
+        tracing::warn!(actor = %principal.name, role = %crate::names::name_of(&principal.role), "refused: role not allowed");
         Err(AppError::Forbidden)
     }
 }
@@ -130,7 +130,7 @@ fn access(
 ) -> Access {
     Access {
         actor: principal.name.clone(),
-        role: principal.role.as_str(),
+        role: principal.role,
         action,
         case,
         evaluation_id,

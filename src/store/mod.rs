@@ -16,6 +16,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::Role;
 use crate::outcome::Outcome;
 use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
@@ -124,7 +125,7 @@ impl NewEvaluation {
 #[derive(Clone, Debug)]
 pub struct Access {
     pub actor: String,
-    pub role: &'static str,
+    pub role: Role,
     pub action: &'static str,
     pub case: Option<Pseudonym>,
     pub evaluation_id: Option<i64>,

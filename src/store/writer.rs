@@ -357,7 +357,7 @@ fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), Store
     .execute(params![
         now,
         access.actor,
-        access.role,
+        crate::names::name_of(&access.role),
         access.action,
         access.case.as_ref().map(|c| c.as_str()),
         access.evaluation_id

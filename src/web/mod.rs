@@ -210,15 +210,6 @@ const AUDIT_PAGE: PageSpec = PageSpec {
 };
 const PAGES: [&PageSpec; 3] = [&CHECK_PAGE, &RULES_PAGE, &AUDIT_PAGE];
 
-fn role_label(role: Role) -> &'static str {
-    match role {
-        Role::Handlaggare => "handläggare",
-        Role::Policy => "policy",
-        Role::Analytiker => "analytiker",
-        Role::Admin => "administratör",
-    }
-}
-
 /// Where a role starts after signing in: the page of its work.
 fn start_page(principal: &Principal) -> &'static str {
     match principal.role {
@@ -255,7 +246,7 @@ impl Layout {
             title,
             user: viewer.map(|p| UserView {
                 name: p.name.clone(),
-                role: role_label(p.role),
+                role: p.role.label_sv(),
             }),
             nav: viewer
                 .map(|p| {
@@ -290,7 +281,7 @@ struct ErrorPage {
 }
 
 fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
-    let allowed: Vec<&str> = page.roles.iter().map(|r| role_label(*r)).collect();
+    let allowed: Vec<&str> = page.roles.iter().map(|r| r.label_sv()).collect();
     render(
         StatusCode::FORBIDDEN,
         "error.html",
@@ -302,7 +293,7 @@ fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
                  Be en administratör om en annan roll om du behöver det i ditt arbete.",
                 page.label,
                 allowed.join(", "),
-                role_label(viewer.role),
+                viewer.role.label_sv(),
             ),
         },
     )
@@ -412,7 +403,7 @@ async fn sign_in(State(state): State<SharedState>, Form(form): Form<SignInForm>)
             "Den här token kan inte användas i webbläsaren. Be om en ny token med gk-regler token create.",
         );
     };
-    tracing::info!(actor = %principal.name, role = principal.role.as_str(), "web sign-in");
+    tracing::info!(actor = %principal.name, role = %crate::names::name_of(&principal.role), "web sign-in");
     let mut response = Redirect::to(start_page(&principal)).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response

@@ -352,7 +352,8 @@ pub struct OutcomesResponse {
     pub replaced: usize,
     pub unchanged: usize,
     /// `created`, `replaced` or `unchanged`, in request order.
-    pub results: Vec<&'static str>,
+    #[schema(value_type = Vec<String>)]
+    pub results: Vec<OutcomeChange>,
 }
 
 /// Parses one outcome or an array of them, naming the path of a bad field.
@@ -395,7 +396,7 @@ impl OutcomesResponse {
             created: recorded.count(OutcomeChange::Created),
             replaced: recorded.count(OutcomeChange::Replaced),
             unchanged: recorded.count(OutcomeChange::Unchanged),
-            results: recorded.changes.iter().map(|c| c.as_str()).collect(),
+            results: recorded.changes.clone(),
         }
     }
 }

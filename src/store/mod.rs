@@ -147,22 +147,13 @@ pub struct StoredEvaluation {
     pub errors: Vec<StoredRuleError>,
 }
 
-/// What recording one outcome did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What recording one outcome did. Its name (`created`, `replaced`, `unchanged`) is serde's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutcomeChange {
     Created,
     Replaced,
     Unchanged,
-}
-
-impl OutcomeChange {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Replaced => "replaced",
-            Self::Unchanged => "unchanged",
-        }
-    }
 }
 
 /// An outcome ready to store: its case already pseudonymised.

@@ -264,7 +264,7 @@ fn report(result: Result<(), AppError>) -> u8 {
             exit::BAD_INPUT
         }
         Err(err) => {
-            eprintln!("fel: {err}");
+            eprintln!("fel: {}", gk_regler::app::error_chain(&err));
             exit::FAILED
         }
     }

@@ -194,10 +194,12 @@ pub fn replay(
             Ok(())
         });
         drop(batches);
+        // A panic while evaluating carries on as the read's panic: the store reports
+        // a read that was aborted.
         let evaluated = evaluator
             .join()
-            .map_err(|_| StoreError::Internal("omprövningen avbröts oväntat".to_owned()));
-        read.and(evaluated)
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read.map(|()| evaluated)
     })?;
     let input = histories.finish(conn, RuleInfo::of(candidate), &options.period)?;
     let mut audit = super::audit(&input, options);

@@ -538,19 +538,18 @@ async fn audit_report(
     }
     let rules = state.active_rules();
     let report = app::history::audit(&state.store, &principal, &rules, options).await?;
-    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
     let (content_type, body) = match format {
         "csv" => (
             "text/csv; charset=utf-8",
-            report.to_csv().map_err(|e| internal(&e))?,
+            report.to_csv().map_err(|e| ApiError::Internal(e.into()))?,
         ),
         "html" => (
             "text/html; charset=utf-8",
-            crate::audit::html::render_audit(&report).map_err(|e| internal(&e))?,
+            crate::audit::html::render_audit(&report).map_err(|e| ApiError::Internal(e.into()))?,
         ),
         _ => (
             "application/json",
-            report.to_json().map_err(|e| internal(&e))?,
+            report.to_json().map_err(|e| ApiError::Internal(e.into()))?,
         ),
     };
     Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
@@ -661,7 +660,7 @@ async fn metrics_text(State(state): State<SharedState>) -> Response {
             text,
         )
             .into_response(),
-        Err(err) => ApiError::Internal(err).into_response(),
+        Err(err) => ApiError::Internal(err.into()).into_response(),
     }
 }
 

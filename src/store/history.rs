@@ -125,7 +125,7 @@ fn stored_outcome(
     outcome: &str,
     reasons_json: &str,
 ) -> Result<Outcome, StoreError> {
-    let invalid = || StoreError::Internal("ett sparat utfall går inte att läsa".to_owned());
+    let invalid = || StoreError::UnreadableOutcome;
     let reasons: Vec<String> = serde_json::from_str(reasons_json).map_err(|_| invalid())?;
     Ok(Outcome {
         case_id: CaseId::parse(case).map_err(|_| invalid())?,

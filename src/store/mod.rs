@@ -37,15 +37,56 @@ const READERS: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot take writes now (disk full, read-only, I/O error, locked).
-    #[error("databasen är inte tillgänglig: {0}")]
-    Unavailable(String),
-    /// Anything else: a bug or a corrupt database.
-    #[error("databasfel: {0}")]
-    Internal(String),
+    /// SQLite's messages name tables and columns, never stored values.
+    #[error("databasen är inte tillgänglig")]
+    Unavailable(#[source] Arc<rusqlite::Error>),
+    /// SQLite refused a statement: a bug or a corrupt database.
+    #[error("databasfel")]
+    Sqlite(#[source] Arc<rusqlite::Error>),
+    /// The database's folder could not be created.
+    #[error("databasens mapp {} kunde inte skapas", .path.display())]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("migreringen av databasen misslyckades")]
+    Migration(#[source] rusqlite_migration::Error),
+    /// The writer thread has stopped.
+    #[error("skrivaren har stängts")]
+    WriterClosed,
+    /// The writer thread dropped a write without answering.
+    #[error("skrivaren svarade inte")]
+    WriterNoAnswer,
+    /// The writer answered a write with the reply of another kind of write.
+    #[error("oväntat svar från skrivaren")]
+    UnexpectedReply,
+    #[error("läspoolen är förgiftad")]
+    ReadersPoisoned,
+    /// A read on the blocking pool panicked or was cancelled.
+    #[error("läsningen avbröts")]
+    ReadAborted(#[source] tokio::task::JoinError),
+    /// A value could not be written as JSON for storage.
+    #[error("ett värde kunde inte sparas som JSON")]
+    Json(#[source] serde_json::Error),
+    /// A stored outcome row is not an outcome (the row is not repeated: it is personal data).
+    #[error("ett sparat utfall går inte att läsa")]
+    UnreadableOutcome,
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(err: rusqlite::Error) -> Self {
+impl StoreError {
+    /// Whether the database cannot take writes now (the caller may try again later),
+    /// as opposed to a bug or a corrupt database.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::CreateDir { .. } | Self::WriterClosed
+        )
+    }
+
+    /// The same error for another waiting caller: a failed commit answers every write
+    /// of its batch.
+    pub(crate) fn of_sqlite(err: &Arc<rusqlite::Error>) -> Self {
         use rusqlite::ErrorCode as C;
         match err.sqlite_error_code() {
             Some(
@@ -56,9 +97,15 @@ impl From<rusqlite::Error> for StoreError {
                 | C::DatabaseBusy
                 | C::DatabaseLocked
                 | C::PermissionDenied,
-            ) => Self::Unavailable(err.to_string()),
-            _ => Self::Internal(err.to_string()),
+            ) => Self::Unavailable(Arc::clone(err)),
+            _ => Self::Sqlite(Arc::clone(err)),
         }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::of_sqlite(&Arc::new(err))
     }
 }
 
@@ -193,14 +240,16 @@ impl Store {
         if let Some(parent) = path.parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: parent.to_path_buf(),
+                source,
+            })?;
         }
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
-            .map_err(|e| StoreError::Internal(format!("migrering misslyckades: {e}")))?;
+            .map_err(StoreError::Migration)?;
         let readers = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
@@ -226,10 +275,8 @@ impl Store {
         self.jobs
             .send(writer::Job { op, reply })
             .await
-            .map_err(|_| StoreError::Unavailable("skrivaren har stängts".to_owned()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Internal("skrivaren svarade inte".to_owned()))?
+            .map_err(|_| StoreError::WriterClosed)?;
+        answer.await.map_err(|_| StoreError::WriterNoAnswer)?
     }
 
     /// Stores an evaluation with its flags, errors and access-log entry in one commit;
@@ -244,9 +291,7 @@ impl Store {
             .await?
         {
             writer::Reply::Id(id) => Ok(id),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -264,9 +309,7 @@ impl Store {
             .await?
         {
             writer::Reply::Count(n) => Ok(n),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -295,9 +338,7 @@ impl Store {
     ) -> Result<Vec<OutcomeChange>, StoreError> {
         match self.write(writer::Op::Outcomes(outcomes, access)).await? {
             writer::Reply::Outcomes(changes) => Ok(changes),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -309,9 +350,7 @@ impl Store {
     pub async fn purge_created_before(&self, cutoff: String) -> Result<PurgeCounts, StoreError> {
         match self.write(writer::Op::Purge(cutoff)).await? {
             writer::Reply::Purged(counts) => Ok(counts),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -326,7 +365,7 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let pooled = readers
                 .lock()
-                .map_err(|_| StoreError::Internal("läspoolen är förgiftad".into()))?
+                .map_err(|_| StoreError::ReadersPoisoned)?
                 .pop();
             let conn = match pooled {
                 Some(conn) => conn,
@@ -341,7 +380,7 @@ impl Store {
             result
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("läsningen avbröts: {e}")))?
+        .map_err(StoreError::ReadAborted)?
     }
 
     /// Whether the database answers a query and takes writes (readiness). After a
@@ -483,8 +522,7 @@ fn named<T: serde::de::DeserializeOwned>(
 
 /// The profile as stored: the case id replaced by its pseudonym.
 pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String, StoreError> {
-    let mut value =
-        serde_json::to_value(profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut value = serde_json::to_value(profile).map_err(StoreError::Json)?;
     if let Some(object) = value.as_object_mut() {
         object.insert(
             "case_id".to_owned(),
@@ -515,8 +553,14 @@ mod tests {
         assert_eq!(read::<Stage>("gk_closing").ok(), Some(Stage::GkClosing));
         for unknown in ["kritisk", "", "Critical"] {
             let err = read::<Severity>(unknown).expect_err(unknown);
-            assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
-            assert!(err.to_string().contains("flags.severity"), "{err}");
+            assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+            let cause = std::error::Error::source(&err).map(ToString::to_string);
+            assert!(
+                cause
+                    .as_deref()
+                    .is_some_and(|c| c.contains("flags.severity")),
+                "{err:?}"
+            );
         }
         assert!(read::<FailureKind>("runtime_error").is_err());
     }

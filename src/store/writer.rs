@@ -105,9 +105,9 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => {
-            let err = StoreError::from(err);
+            let err = Arc::new(err);
             for job in batch.drain(..) {
-                let _ = job.reply.send(Err(clone_error(&err)));
+                let _ = job.reply.send(Err(StoreError::of_sqlite(&err)));
             }
             return false;
         }
@@ -121,7 +121,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
     // writable, even if the (then smaller) commit goes through.
     let all_writable = !results
         .iter()
-        .any(|r| matches!(r, Err(StoreError::Unavailable(_))));
+        .any(|r| r.as_ref().is_err_and(StoreError::is_unavailable));
     match tx.commit() {
         Ok(()) => {
             for (job, result) in batch.drain(..).zip(results) {
@@ -130,9 +130,9 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
             all_writable
         }
         Err(err) => {
-            let err = StoreError::from(err);
+            let err = Arc::new(err);
             for job in batch.drain(..) {
-                let _ = job.reply.send(Err(clone_error(&err)));
+                let _ = job.reply.send(Err(StoreError::of_sqlite(&err)));
             }
             false
         }
@@ -184,13 +184,6 @@ fn insert_evaluation(
         ])?;
     }
     Ok(id)
-}
-
-fn clone_error(err: &StoreError) -> StoreError {
-    match err {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-    }
 }
 
 /// One write under its own savepoint, so a failing write leaves nothing behind and does
@@ -307,8 +300,7 @@ fn upsert_outcome(
     now: &str,
 ) -> Result<OutcomeChange, StoreError> {
     let reasons: Vec<&str> = new.outcome.reasons.iter().map(|r| r.as_str()).collect();
-    let reasons_json =
-        serde_json::to_string(&reasons).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let reasons_json = serde_json::to_string(&reasons).map_err(StoreError::Json)?;
     let ended_on = new.outcome.ended_on.to_string();
     let outcome = new.outcome.outcome.as_str();
     let existing: Option<(String, String, String)> = conn

@@ -42,7 +42,6 @@ use serde::{Deserialize, Serialize};
 use crate::app::{App, AppError};
 use crate::auth::{Principal, Role};
 use crate::ruleset::Severity;
-use crate::store::StoreError;
 
 type SharedState = Arc<App>;
 
@@ -302,7 +301,7 @@ fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
 /// The page for an error the person cannot fix (the database is down, a bug).
 fn failure(viewer: &Principal, err: &AppError) -> Response {
     let (status, message) = match err {
-        AppError::Store(StoreError::Unavailable(_)) => (
+        AppError::Store(store) if store.is_unavailable() => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Databasen tar inte emot uppgifter just nu. Inget sparades. Försök igen om en stund.",
         ),
@@ -314,11 +313,11 @@ fn failure(viewer: &Principal, err: &AppError) -> Response {
     };
     // Logs the cause (never the form) inside the request's span.
     match err {
-        AppError::Store(StoreError::Unavailable(cause)) => {
-            tracing::warn!(error = %cause, "store unavailable")
+        AppError::Store(store) if store.is_unavailable() => {
+            tracing::warn!(error = %crate::app::error_chain(store), "store unavailable")
         }
         cause => {
-            tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "web page failed")
+            tracing::error!(error = %crate::app::error_chain(cause), "web page failed")
         }
     }
     render(

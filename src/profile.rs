@@ -811,6 +811,13 @@ impl Profile {
         Ok(profile)
     }
 
+    /// Parses a profile as stored with a check. The plausible-date window is a rule for
+    /// input on the day it arrives, not for storage: a check stored under an earlier
+    /// window (or long ago) still reads back.
+    pub fn from_stored_json(text: &str) -> Result<Self, ProfileError> {
+        parse_json(text)
+    }
+
     /// Parses and validates a profile from an already-parsed JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<Self, ProfileError> {
         let profile: Self = from_json_value(value)?;

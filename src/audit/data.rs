@@ -188,7 +188,7 @@ pub fn stored_audit(
         let records: Vec<Option<CheckRecord>> = batch
             .par_iter()
             .map(|row| {
-                let profile = Profile::from_json(&row.profile_json).ok()?;
+                let profile = Profile::from_stored_json(&row.profile_json).ok()?;
                 let mut statuses = vec![Status::Clear; rules.len()];
                 for (ids, status) in [
                     (&row.flagged, Status::Flagged),

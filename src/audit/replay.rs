@@ -164,7 +164,7 @@ pub fn replay(
                 let results: Vec<Option<(Evaluation, Evaluation, CheckRecord)>> = batch
                     .par_iter()
                     .map(|row| {
-                        let profile = Arc::new(Profile::from_json(&row.profile_json).ok()?);
+                        let profile = Arc::new(Profile::from_stored_json(&row.profile_json).ok()?);
                         let before = current.evaluate(&profile);
                         let after = candidate.evaluate(&profile);
                         let statuses = after.outcomes.iter().map(Status::from).collect();

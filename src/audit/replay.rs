@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use rusqlite::Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -20,6 +19,7 @@ use crate::engine::{Evaluation, RuleOutcome};
 use crate::profile::Profile;
 use crate::ruleset::RuleSet;
 use crate::store::StoreError;
+use crate::store::history::History;
 
 impl From<&RuleOutcome> for Status {
     fn from(outcome: &RuleOutcome) -> Self {
@@ -146,7 +146,7 @@ impl Union {
 /// Replays the stored checks of `options.period`. `progress` is told how many checks
 /// each finished batch held.
 pub fn replay(
-    conn: &Connection,
+    history: History<'_>,
     current: &RuleSet,
     candidate: &RuleSet,
     options: &Options,
@@ -188,7 +188,7 @@ pub fn replay(
             }
             (union, histories, evaluated, in_period)
         });
-        let read = for_each_batch(conn, &options.period, StoredResults::Skip, |batch| {
+        let read = for_each_batch(history, &options.period, StoredResults::Skip, |batch| {
             // A closed channel means the evaluator stopped; its join below says why.
             let _ = batches.send(batch);
             Ok(())
@@ -201,7 +201,7 @@ pub fn replay(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         read.map(|()| evaluated)
     })?;
-    let input = histories.finish(conn, RuleInfo::of(candidate), &options.period)?;
+    let input = histories.finish(history, RuleInfo::of(candidate), &options.period)?;
     let mut audit = super::audit(&input, options);
     // The candidate set was never stored: name it from the set itself.
     audit.rule_sets = vec![super::report::RuleSetJson {

@@ -355,7 +355,7 @@ impl Store {
     }
 
     /// Runs `f` on a read-only connection from the pool, off the async threads.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -381,6 +381,17 @@ impl Store {
         })
         .await
         .map_err(StoreError::ReadAborted)?
+    }
+
+    /// Runs `f` on the stored history (checks, outcomes, rule sets) of a read-only
+    /// connection from the pool, off the async threads: the audit's and the replay's view
+    /// of the store.
+    pub async fn read_history<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(history::History<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read(move |conn| f(history::History::new(conn))).await
     }
 
     /// Whether the database answers a query and takes writes (readiness). After a

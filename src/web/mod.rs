@@ -464,18 +464,25 @@ async fn security_headers(mut response: Response) -> Response {
 // Shared view pieces
 // ---------------------------------------------------------------------------------------
 
-/// A flag as a card. `severity` is the name (the card's class); `severity_label` the
-/// word shown beside its colour, never colour alone.
+/// A flag as a card: the contract's flag as the API sends it, with the Swedish words the
+/// card shows. `severity` is the name (the card's class); `severity_label` the word shown
+/// beside its colour, never colour alone.
 #[derive(Serialize)]
 struct FlagView {
-    rule_id: String,
-    severity: Severity,
+    #[serde(flatten)]
+    flag: crate::contract::FlagJson,
     severity_label: &'static str,
-    title: String,
-    message: String,
-    rationale: String,
-    sources: Vec<String>,
-    grounds: Vec<&'static str>,
+    grounds_label: Vec<&'static str>,
+}
+
+impl FlagView {
+    fn of(flag: crate::contract::FlagJson) -> Self {
+        Self {
+            severity_label: flag.severity.label_sv(),
+            grounds_label: flag.grounds.iter().map(|g| g.label_sv()).collect(),
+            flag,
+        }
+    }
 }
 
 /// A rule that failed: its result is unknown, never "no flag".
@@ -503,16 +510,7 @@ impl ResultView {
         let flags: Vec<FlagView> = report
             .flags
             .iter()
-            .map(|f| FlagView {
-                rule_id: f.rule_id.clone(),
-                severity: f.severity,
-                severity_label: f.severity.label_sv(),
-                title: f.title.clone(),
-                message: f.message.clone(),
-                rationale: f.rationale.clone(),
-                sources: f.sources.clone(),
-                grounds: f.grounds.iter().map(|g| g.label_sv()).collect(),
-            })
+            .map(|f| FlagView::of(f.clone()))
             .collect();
         let errors: Vec<RuleErrorView> = report
             .errors
@@ -529,7 +527,7 @@ impl ResultView {
                 }),
             })
             .collect();
-        let count = |s: Severity| flags.iter().filter(|f| f.severity == s).count();
+        let count = |s: Severity| flags.iter().filter(|f| f.flag.severity == s).count();
         let mut parts = Vec::new();
         for (severity, one, many) in [
             (Severity::Critical, "kritisk", "kritiska"),

@@ -121,7 +121,6 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
         rules,
     };
     let raw = Raw::of(&report);
-    let t = std::time::Instant::now();
     protect(&mut report, &raw, min_cell);
     for (rule, &failed) in report.rules.iter_mut().zip(&raw.failed) {
         if failed == 0 {
@@ -137,7 +136,6 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
             "{how_many} ärenden hade regelfel vid den senaste kontrollen före GK; om regeln flaggade är okänt, så de ingår inte i regelns jämförelser."
         ));
     }
-    eprintln!("PROTECT {:?}", t.elapsed());
     report.notes = report_notes(input, &report, &raw, min_cell);
     report
 }
@@ -165,7 +163,9 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
         cases_without_check_before_gk: None,
         checks_in_period: ShownCounts::default(),
         checks_per_month: Vec::new(),
-        notes: vec![too_few_cases_note(min_cell)],
+        notes: std::iter::once(too_few_cases_note(min_cell))
+            .chain(unreadable_note(input))
+            .collect(),
         rules: Vec::new(),
     }
 }
@@ -468,13 +468,19 @@ fn report_notes(
             _ => "Några ärenden saknar uppgift om kön och ingår bara i Totalt.".to_owned(),
         });
     }
-    if input.unreadable_checks > 0 {
-        notes.push(format!(
+    notes.extend(unreadable_note(input));
+    notes
+}
+
+/// How many stored checks could not be read back, when any: said in every report, also
+/// one with too few cases, so a broken row never drops out unseen.
+fn unreadable_note(input: &AuditInput) -> Option<String> {
+    (input.unreadable_checks > 0).then(|| {
+        format!(
             "{} sparade kontroller kunde inte läsas och ingår inte.",
             input.unreadable_checks
-        ));
-    }
-    notes
+        )
+    })
 }
 
 fn group_audit(units: &[Unit<'_>], index: usize, group: SexGroup, min_cell: usize) -> GroupAudit {
@@ -1057,6 +1063,23 @@ mod tests {
         let html = crate::audit::html::render_audit(&report).expect("html");
         assert!(!html.contains("<table") && !html.contains("<svg"));
         assert!(html.contains("För få fall i perioden"));
+    }
+
+    #[test]
+    fn unreadable_stored_checks_are_said_even_with_too_few_cases() {
+        let cases = (0..4)
+            .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Female), i == 0))
+            .collect();
+        let mut input = input(cases);
+        input.unreadable_checks = 2;
+        let report = run(&input, &options());
+        assert_eq!(
+            report.notes,
+            [
+                too_few_cases_note(DEFAULT_MIN),
+                "2 sparade kontroller kunde inte läsas och ingår inte.".to_owned()
+            ]
+        );
     }
 
     const DEFAULT_MIN: usize = crate::audit::DEFAULT_MIN_CELL;

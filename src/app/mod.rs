@@ -9,9 +9,11 @@
 //! - [`outcomes`]: record outcomes (API list and file import);
 //! - [`rules`]: the active rule set and reloading it;
 //! - [`history`]: import a cohort, audit, replay;
-//! - [`admin`]: opening the key, store and tokens at start-up, purge, creating tokens.
+//! - [`admin`]: opening the key, store and tokens at start-up, purge, creating tokens;
+//! - [`backup`]: backing up the database and key while the service runs, and restoring.
 
 pub mod admin;
+pub mod backup;
 pub mod check;
 pub mod history;
 pub mod metrics;

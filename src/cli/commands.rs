@@ -123,7 +123,7 @@ async fn shutdown_signal() {
 /// `gk-regler purge --older-than DURATION`.
 pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
     let age = admin::parse_age(older_than)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let counts = admin::purge_older_than(&store, age).await?;
     admin::close_store(store, writer).await?;
     println!(
@@ -136,7 +136,7 @@ pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
 /// `gk-regler import-outcomes FILE`: all or nothing.
 pub async fn import_outcomes(config: Config, path: &Path) -> Result<(), AppError> {
     let outcomes = app::outcomes::read_file(path)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let key = open_key(&config)?;
     let principal = Principal {
         name: "cli:import-outcomes".to_owned(),
@@ -157,6 +157,48 @@ pub fn print_recorded(total: usize, recorded: &app::outcomes::Recorded) {
         recorded.count(OutcomeChange::Replaced),
         recorded.count(OutcomeChange::Unchanged)
     );
+}
+
+/// `gk-regler backup DIR`.
+pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
+    let principal = Principal {
+        name: "cli:backup".to_owned(),
+        role: Role::Admin,
+    };
+    let manifest = app::backup::backup(&config, &principal, dir).await?;
+    let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "Säkerhetskopian skrevs till {}: databasen ({} kontroller, {} utfall) och pseudonymnyckeln, {bytes} byte, med kontrollsummor i {}.",
+        dir.display(),
+        manifest.evaluations,
+        manifest.outcomes,
+        app::backup::MANIFEST
+    );
+    println!(
+        "Den innehåller nyckeln: med den kan fallen identifieras. Förvara kopian krypterad och åtkomlig bara för behöriga."
+    );
+    Ok(())
+}
+
+/// `gk-regler restore DIR`.
+pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
+    let restored = app::backup::restore(&config, dir).await?;
+    println!(
+        "Återställde databasen till {} ({} kontroller, {} utfall, säkerhetskopia från {}); kontrollsummorna stämde.",
+        config.database.display(),
+        restored.manifest.evaluations,
+        restored.manifest.outcomes,
+        restored.manifest.created_at
+    );
+    if restored.key_written {
+        println!(
+            "Pseudonymnyckeln skrevs till {}.",
+            config.pseudonym_key_file.display()
+        );
+    } else {
+        println!("Pseudonymnyckeln på plats är densamma som säkerhetskopians.");
+    }
+    Ok(())
 }
 
 /// `gk-regler token create`: prints the token once and stores its hash.

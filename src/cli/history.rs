@@ -250,7 +250,7 @@ pub async fn audit(
         ));
     }
     let rules = RuleSet::load(&config.rules_dir)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let report = app::history::audit(&store, &analyst(AUDIT_ACTOR), &rules, options).await?;
     admin::close_store(store, writer).await?;
     let text = match format {
@@ -287,7 +287,7 @@ pub async fn replay(
     let format = output.format(ReportFormat::Text);
     let current = RuleSet::load(&config.rules_dir)?;
     let candidate = RuleSet::load(candidate_dir)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let total = app::history::checks_in_period(&store, &options).await?;
     let bar = progress_bar(total, "Prövar reglerna på sparade kontroller");
     // When the last batch was evaluated: the rest is the candidate's audit.

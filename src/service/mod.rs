@@ -609,6 +609,9 @@ pub struct HealthResponse {
     pub ruleset: Option<RuleSetRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
+    /// Why the service is not ready, for the person running it (Swedish), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Liveness: the process answers.
@@ -619,10 +622,12 @@ async fn live() -> Json<HealthResponse> {
         status: "ok",
         ruleset: None,
         database: None,
+        detail: None,
     })
 }
 
-/// Readiness: the database answers and rules are loaded.
+/// Readiness: the database file is still the one opened, the database answers and takes
+/// writes, and rules are loaded.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready", body = HealthResponse),
@@ -643,6 +648,10 @@ async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<HealthResp
             status: if database_ok { "ok" } else { "unavailable" },
             ruleset: Some(RuleSetRef::of(&state.rules.load())),
             database: Some(if database_ok { "ok" } else { "unavailable" }),
+            detail: state
+                .store
+                .file_problem()
+                .map(|problem| problem.to_string()),
         }),
     )
 }

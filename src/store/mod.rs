@@ -6,6 +6,8 @@
 //! commit of its own write. Reads use a small pool of read-only connections on the
 //! blocking thread pool. WAL mode lets readers and the writer run side by side.
 
+pub mod backup;
+mod file;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use crate::ruleset::RuleSet;
 
 pub mod history;
 
+pub use file::{FileProblem, with_suffix};
 pub use writer::{PurgeCounts, WriterHandle};
 
 const MIGRATIONS: &[M<'static>] = &[
@@ -43,13 +46,21 @@ pub enum StoreError {
     /// SQLite refused a statement: a bug or a corrupt database.
     #[error("databasfel")]
     Sqlite(#[source] Arc<rusqlite::Error>),
-    /// The database's folder could not be created.
-    #[error("databasens mapp {} kunde inte skapas", .path.display())]
-    CreateDir {
+    /// The database file or its folder cannot be made, opened or checked.
+    #[error("databasen är inte tillgänglig: {}", .path.display())]
+    Path {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// The path no longer leads to the database file that was opened.
+    #[error("databasen är inte tillgänglig")]
+    File(#[source] file::FileProblem),
+    #[error("databasen var låst under hela säkerhetskopieringen")]
+    BackupLocked,
+    /// `PRAGMA integrity_check` found a copy damaged; its report names pages and tables.
+    #[error("kopian av databasen är skadad: {0}")]
+    CopyDamaged(String),
     #[error("migreringen av databasen misslyckades")]
     Migration(#[source] rusqlite_migration::Error),
     /// The writer thread has stopped.
@@ -80,7 +91,11 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable(_) | Self::CreateDir { .. } | Self::WriterClosed
+            Self::Unavailable(_)
+                | Self::Path { .. }
+                | Self::File(_)
+                | Self::BackupLocked
+                | Self::WriterClosed
         )
     }
 
@@ -99,6 +114,19 @@ impl StoreError {
                 | C::PermissionDenied,
             ) => Self::Unavailable(Arc::clone(err)),
             _ => Self::Sqlite(Arc::clone(err)),
+        }
+    }
+}
+
+impl StoreError {
+    /// The error of a failed commit or file check, for each waiting caller of the batch:
+    /// those are SQLite's or the file check's, which can be shared.
+    pub(crate) fn for_another_caller(&self) -> Self {
+        match self {
+            Self::Unavailable(err) => Self::Unavailable(Arc::clone(err)),
+            Self::Sqlite(err) => Self::Sqlite(Arc::clone(err)),
+            Self::File(problem) => Self::File(problem.clone()),
+            _ => Self::WriterNoAnswer,
         }
     }
 }
@@ -218,6 +246,9 @@ pub struct Store {
     writable: Arc<AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+    /// The database file as opened: every read, every commit group and the readiness
+    /// probe compare it with what the path leads to now.
+    file: Arc<file::DatabaseFile>,
 }
 
 impl std::fmt::Debug for Store {
@@ -235,35 +266,82 @@ pub(crate) fn now_rfc3339() -> String {
 impl Store {
     /// Opens (creating and migrating if needed) the database at `path` and starts the
     /// writer thread. The writer stops when the last handle is dropped, after
-    /// committing everything queued.
+    /// committing everything queued. A database made here, with its folder, its
+    /// write-ahead log and shared-memory file, is readable by the owner only; an existing
+    /// one is made so.
     pub fn open(path: &Path, max_batch: usize) -> Result<(Self, writer::WriterHandle), StoreError> {
-        if let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
-                path: parent.to_path_buf(),
-                source,
-            })?;
+        Self::open_with(path, max_batch, true)
+    }
+
+    /// Like [`Store::open`], but never creates the database: a missing file is an error.
+    pub fn open_existing(
+        path: &Path,
+        max_batch: usize,
+    ) -> Result<(Self, writer::WriterHandle), StoreError> {
+        Self::open_with(path, max_batch, false)
+    }
+
+    fn open_with(
+        path: &Path,
+        max_batch: usize,
+        create: bool,
+    ) -> Result<(Self, writer::WriterHandle), StoreError> {
+        let unavailable = |at: &Path, source: std::io::Error| StoreError::Path {
+            path: at.to_path_buf(),
+            source,
+        };
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        if create {
+            crate::owner_only::create_parent(path).map_err(|e| unavailable(path, e))?;
+            // Made here, before SQLite opens it, so it is never readable by others; SQLite
+            // gives the write-ahead log and shared-memory file the database file's mode.
+            match crate::owner_only::new_file_options().open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(unavailable(path, e)),
+            }
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
-        let mut conn = Connection::open(path)?;
+        let mut conn = Connection::open_with_flags(path, flags)?;
         configure(&conn)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = file::with_suffix(path, suffix);
+            if crate::owner_only::restrict(&file).map_err(|e| unavailable(&file, e))? {
+                tracing::warn!(file = %file.display(), "made the database file owner-only");
+            }
+        }
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
             .map_err(StoreError::Migration)?;
+        let file = Arc::new(file::DatabaseFile::opened(path).map_err(|e| unavailable(path, e))?);
         let readers = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
         let writable = Arc::new(AtomicBool::new(true));
-        let (jobs, handle) = writer::spawn(conn, max_batch.max(1), Arc::clone(&writable));
+        let (jobs, handle) = writer::spawn(
+            conn,
+            max_batch.max(1),
+            Arc::clone(&writable),
+            Arc::clone(&file),
+        );
         Ok((
             Self {
                 jobs,
                 writable,
                 readers: Arc::new(Mutex::new(readers)),
                 path: path.to_path_buf(),
+                file,
             },
             handle,
         ))
+    }
+
+    /// Whether the path still leads to the database file this store opened; the
+    /// problem when it does not (deleted, moved or replaced).
+    pub fn file_problem(&self) -> Option<FileProblem> {
+        self.file.check().err()
     }
 
     pub fn path(&self) -> &Path {
@@ -362,7 +440,11 @@ impl Store {
     {
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
+        let file = Arc::clone(&self.file);
         tokio::task::spawn_blocking(move || {
+            // The path may lead to another file now: reading it would show another
+            // database's rows.
+            file.check()?;
             let pooled = readers
                 .lock()
                 .map_err(|_| StoreError::ReadersPoisoned)?
@@ -394,10 +476,12 @@ impl Store {
         self.read(move |conn| f(history::History::new(conn))).await
     }
 
-    /// Whether the database answers a query and takes writes (readiness). After a
-    /// failed write, each call tries a tiny write so readiness recovers by itself once
-    /// the cause (a full disk, a read-only file) is gone.
+    /// Whether the database answers a query and takes writes (readiness): the path
+    /// still leads to the file opened, and after a failed write, each call tries a tiny
+    /// write so readiness recovers by itself once the cause (a full disk, a read-only
+    /// file) is gone.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.file.check()?;
         self.read(|conn| {
             conn.query_row("SELECT count(*) FROM rule_sets", [], |_| Ok(()))?;
             Ok(())

@@ -778,6 +778,16 @@ impl TestApp {
         self.start();
     }
 
+    /// Points this app's later commands and starts at another database and pseudonym key
+    /// file (e.g. a restored copy); the tokens and rules stay the same.
+    pub fn use_files(&mut self, database: PathBuf, key_file: PathBuf) {
+        self.database = database;
+        self.env.push((
+            "GK_REGLER_PSEUDONYM_KEY_FILE",
+            key_file.to_string_lossy().into_owned(),
+        ));
+    }
+
     /// Sends SIGTERM and waits up to `limit` for the process to exit; a process still
     /// running then is killed and the test fails.
     pub fn terminate(&mut self, limit: Duration) -> Stopped {

@@ -11,4 +11,5 @@ mod helpers;
 mod reliability;
 mod security;
 mod service;
+mod storage;
 mod web;

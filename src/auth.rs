@@ -30,17 +30,14 @@ impl Role {
         Role::Admin,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    /// The one Swedish wording of the role, for people (web pages, terminal).
+    pub fn label_sv(self) -> &'static str {
         match self {
-            Self::Handlaggare => "handlaggare",
+            Self::Handlaggare => "handläggare",
             Self::Policy => "policy",
             Self::Analytiker => "analytiker",
-            Self::Admin => "admin",
+            Self::Admin => "administratör",
         }
-    }
-
-    pub fn from_name(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == text)
     }
 }
 

@@ -219,8 +219,9 @@ fn main() -> ExitCode {
         Command::Restore { dir, config } => with_config(config.as_deref(), |config| {
             runtime(commands::restore(config, &dir))
         }),
-        Command::Token(TokenCommand::Create { role, name, config }) => {
-            with_config(config.as_deref(), |config| match Role::from_name(&role) {
+        Command::Token(TokenCommand::Create { role, name, config }) => with_config(
+            config.as_deref(),
+            |config| match gk_regler::names::parse_name::<Role>(&role) {
                 Some(role) => report(commands::token_create(&config, role, &name)),
                 None => {
                     eprintln!(
@@ -228,8 +229,8 @@ fn main() -> ExitCode {
                     );
                     exit::BAD_INPUT
                 }
-            })
-        }
+            },
+        ),
     };
     ExitCode::from(code)
 }
@@ -291,7 +292,7 @@ fn report(result: Result<(), AppError>) -> u8 {
             exit::BAD_INPUT
         }
         Err(err) => {
-            eprintln!("fel: {err}");
+            eprintln!("fel: {}", gk_regler::app::error_chain(&err));
             exit::FAILED
         }
     }

@@ -171,7 +171,7 @@ pub async fn audit_rendered(
 pub async fn checks_in_period(store: &Store, options: &Options) -> Result<u64, AppError> {
     let period = options.period;
     Ok(store
-        .read(move |conn| audit::data::count_checks(conn, &period))
+        .read_history(move |history| audit::data::count_checks(history, &period))
         .await?)
 }
 
@@ -188,7 +188,9 @@ pub async fn replay(
 ) -> Result<ReplayReport, AppError> {
     require(principal, ROLES)?;
     let report = store
-        .read(move |conn| audit::replay::replay(conn, &current, &candidate, &options, &*progress))
+        .read_history(move |history| {
+            audit::replay::replay(history, &current, &candidate, &options, &*progress)
+        })
         .await?;
     store
         .log_access(access(principal, "replay", None, None))

@@ -55,11 +55,25 @@ pub enum AppError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A report could not be written out.
-    #[error("rapporten kunde inte skrivas: {0}")]
+    #[error("rapporten kunde inte skrivas")]
     Report(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A background task ended without an answer.
     #[error("ett internt arbete avbröts")]
     Task(#[source] tokio::task::JoinError),
+}
+
+/// An error and its sources in one line (`outer: inner: innermost`), for the log and the
+/// terminal. Sources never carry personal data: input errors name the field, SQLite's
+/// messages name tables and columns.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Everything the running service's use cases share.
@@ -129,7 +143,7 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), AppError> {
     if principal.has_any(roles) {
         Ok(())
     } else {
-        tracing::warn!(actor = %principal.name, role = principal.role.as_str(), "refused: role not allowed");
+        tracing::warn!(actor = %principal.name, role = %crate::names::name_of(&principal.role), "refused: role not allowed");
         Err(AppError::Forbidden)
     }
 }
@@ -143,7 +157,7 @@ fn access(
 ) -> Access {
     Access {
         actor: principal.name.clone(),
-        role: principal.role.as_str(),
+        role: principal.role,
         action,
         case,
         evaluation_id,

@@ -186,7 +186,9 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
         cases_without_check_before_gk: None,
         checks_in_period: ShownCounts::default(),
         checks_per_month: Vec::new(),
-        notes: vec![too_few_cases_note(min_cell)],
+        notes: std::iter::once(too_few_cases_note(min_cell))
+            .chain(unreadable_note(input))
+            .collect(),
         rules: Vec::new(),
     }
 }
@@ -628,17 +630,23 @@ fn report_notes(
             _ => "Några ärenden saknar uppgift om kön och ingår bara i Totalt.".to_owned(),
         });
     }
-    if input.unreadable_checks > 0 {
-        notes.push(format!(
+    notes.extend(unreadable_note(input));
+    notes
+}
+
+/// How many stored checks could not be read back, when any: said in every report, also
+/// one with too few cases, so a broken row never drops out unseen.
+fn unreadable_note(input: &AuditInput) -> Option<String> {
+    (input.unreadable_checks > 0).then(|| {
+        format!(
             "{} kunde inte läsas och ingår inte.",
             count_noun(
                 input.unreadable_checks,
                 "sparad kontroll",
                 "sparade kontroller"
             )
-        ));
-    }
-    notes
+        )
+    })
 }
 
 fn group_audit(
@@ -1245,6 +1253,23 @@ mod tests {
         let html = crate::audit::html::render_audit(&report).expect("html");
         assert!(!html.contains("<table") && !html.contains("<svg"));
         assert!(html.contains("För få fall i perioden"));
+    }
+
+    #[test]
+    fn unreadable_stored_checks_are_said_even_with_too_few_cases() {
+        let cases = (0..4)
+            .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Female), i == 0))
+            .collect();
+        let mut input = input(cases);
+        input.unreadable_checks = 2;
+        let report = run(&input, &options());
+        assert_eq!(
+            report.notes,
+            [
+                too_few_cases_note(DEFAULT_MIN),
+                "2 sparade kontroller kunde inte läsas och ingår inte.".to_owned()
+            ]
+        );
     }
 
     const DEFAULT_MIN: usize = crate::audit::DEFAULT_MIN_CELL;

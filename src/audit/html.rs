@@ -298,7 +298,7 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
         units: SexGroup::ALL
             .iter()
             .map(|&g| Labelled {
-                label: g.swedish(),
+                label: g.label_sv(),
                 value: shown_count(report.units.get(g)),
             })
             .collect(),
@@ -377,7 +377,7 @@ fn table(
         .filter_map(|&sex| {
             let comparison = pick(group(rule, sex)?);
             Some(CountRow {
-                group: sex.swedish(),
+                group: sex.label_sv(),
                 n_a: shown_count(comparison.n_a),
                 n_b: shown_count(comparison.n_b),
             })
@@ -390,9 +390,9 @@ fn table(
                 continue;
             };
             rows.push(TableRow {
-                outcome: if i == 0 { measure.swedish() } else { "" },
+                outcome: if i == 0 { measure.label_sv() } else { "" },
                 rows: SexGroup::ALL.len(),
-                group: sex.swedish(),
+                group: sex.label_sv(),
                 a: share(outcome.share_a_pct),
                 b: share(outcome.share_b_pct),
                 diff: diff_with_p(outcome.diff_pp, outcome.p_value),
@@ -415,10 +415,10 @@ fn rule_view(report: &AuditReport, rule: &RuleAudit) -> RuleView {
         .filter_map(|&sex| {
             let a = &group(rule, sex)?.adjusted;
             for note in &a.notes {
-                adjusted_notes.push(format!("{}: {note}", sex.swedish()));
+                adjusted_notes.push(format!("{}: {note}", sex.label_sv()));
             }
             Some(AdjustedRow {
-                group: sex.swedish(),
+                group: sex.label_sv(),
                 estimate: a.coefficient.map_or_else(
                     || NOT_SHOWN.to_owned(),
                     |c| format!("{}{}", number(c, 3), stars(a.p_value)),
@@ -573,7 +573,7 @@ fn chart(rule: &RuleAudit) -> Chart {
         panels.push(Text {
             x: round1(panel_x + panel_width / 2.0),
             y: TOP - 12.0,
-            text: sex.swedish().to_owned(),
+            text: sex.label_sv().to_owned(),
         });
         let Some(group) = group(rule, sex) else {
             continue;
@@ -583,7 +583,7 @@ fn chart(rule: &RuleAudit) -> Chart {
             categories.push(Text {
                 x: round1(center),
                 y: baseline + 16.0,
-                text: measure.short_swedish().to_owned(),
+                text: measure.short_label_sv().to_owned(),
             });
             let Some(outcome) = group.flagged_vs_not_flagged.outcomes.get(m) else {
                 continue;
@@ -608,7 +608,7 @@ fn chart(rule: &RuleAudit) -> Chart {
                             width: BAR,
                             height: round1(height),
                             class,
-                            title: format!("{}, {name}: {} %", sex.swedish(), number(v, 1)),
+                            title: format!("{}, {name}: {} %", sex.label_sv(), number(v, 1)),
                         });
                         labels.push(Text {
                             x: label_x,

@@ -223,7 +223,7 @@ pub fn token_create(config: &Config, role: Role, name: &str) -> Result<(), AppEr
     println!("{token}");
     eprintln!(
         "Token för {name} (roll {}) skapad; hashen sparades i {}. Token visas bara nu.",
-        role.as_str(),
+        gk_regler::names::name_of(&role),
         config.tokens_file.display()
     );
     Ok(())

@@ -379,7 +379,8 @@ pub struct OutcomesResponse {
     pub replaced: usize,
     pub unchanged: usize,
     /// `created`, `replaced` or `unchanged`, in request order.
-    pub results: Vec<&'static str>,
+    #[schema(value_type = Vec<String>)]
+    pub results: Vec<OutcomeChange>,
 }
 
 /// Parses one outcome or an array of them, naming the path of a bad field.
@@ -422,7 +423,7 @@ impl OutcomesResponse {
             created: recorded.count(OutcomeChange::Created),
             replaced: recorded.count(OutcomeChange::Replaced),
             unchanged: recorded.count(OutcomeChange::Unchanged),
-            results: recorded.changes.iter().map(|c| c.as_str()).collect(),
+            results: recorded.changes.clone(),
         }
     }
 }
@@ -693,7 +694,7 @@ async fn metrics_text(State(state): State<SharedState>) -> Response {
             text,
         )
             .into_response(),
-        Err(err) => ApiError::Internal(err).into_response(),
+        Err(err) => ApiError::Internal(err.into()).into_response(),
     }
 }
 

@@ -61,9 +61,7 @@ pub fn copy_database(source: &Path, target: &Path) -> Result<CopyFacts, StoreErr
                 StepResult::More => {}
                 StepResult::Busy | StepResult::Locked => {
                     if started.elapsed() > LOCK_PATIENCE {
-                        return Err(StoreError::Unavailable(
-                            "databasen var låst under hela säkerhetskopieringen".to_owned(),
-                        ));
+                        return Err(StoreError::BackupLocked);
                     }
                     std::thread::sleep(Duration::from_millis(20));
                 }
@@ -93,9 +91,7 @@ pub fn check_copy(path: &Path) -> Result<CopyFacts, StoreError> {
 fn check(conn: &Connection) -> Result<CopyFacts, StoreError> {
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
     if integrity != "ok" {
-        return Err(StoreError::Internal(format!(
-            "kopian av databasen är skadad: {integrity}"
-        )));
+        return Err(StoreError::CopyDamaged(integrity));
     }
     let schema_version = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let count = |table: &str| -> Result<i64, StoreError> {

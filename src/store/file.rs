@@ -57,7 +57,7 @@ pub enum FileProblem {
 
 impl From<FileProblem> for StoreError {
     fn from(problem: FileProblem) -> Self {
-        Self::Unavailable(problem.to_string())
+        Self::File(problem)
     }
 }
 

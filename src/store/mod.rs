@@ -18,6 +18,7 @@ use rusqlite::{Connection, OpenFlags, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::Role;
 use crate::outcome::Outcome;
 use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
@@ -39,15 +40,68 @@ const READERS: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot take writes now (disk full, read-only, I/O error, locked).
-    #[error("databasen är inte tillgänglig: {0}")]
-    Unavailable(String),
-    /// Anything else: a bug or a corrupt database.
-    #[error("databasfel: {0}")]
-    Internal(String),
+    /// SQLite's messages name tables and columns, never stored values.
+    #[error("databasen är inte tillgänglig")]
+    Unavailable(#[source] Arc<rusqlite::Error>),
+    /// SQLite refused a statement: a bug or a corrupt database.
+    #[error("databasfel")]
+    Sqlite(#[source] Arc<rusqlite::Error>),
+    /// The database file or its folder cannot be made, opened or checked.
+    #[error("databasen är inte tillgänglig: {}", .path.display())]
+    Path {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path no longer leads to the database file that was opened.
+    #[error("databasen är inte tillgänglig")]
+    File(#[source] file::FileProblem),
+    #[error("databasen var låst under hela säkerhetskopieringen")]
+    BackupLocked,
+    /// `PRAGMA integrity_check` found a copy damaged; its report names pages and tables.
+    #[error("kopian av databasen är skadad: {0}")]
+    CopyDamaged(String),
+    #[error("migreringen av databasen misslyckades")]
+    Migration(#[source] rusqlite_migration::Error),
+    /// The writer thread has stopped.
+    #[error("skrivaren har stängts")]
+    WriterClosed,
+    /// The writer thread dropped a write without answering.
+    #[error("skrivaren svarade inte")]
+    WriterNoAnswer,
+    /// The writer answered a write with the reply of another kind of write.
+    #[error("oväntat svar från skrivaren")]
+    UnexpectedReply,
+    #[error("läspoolen är förgiftad")]
+    ReadersPoisoned,
+    /// A read on the blocking pool panicked or was cancelled.
+    #[error("läsningen avbröts")]
+    ReadAborted(#[source] tokio::task::JoinError),
+    /// A value could not be written as JSON for storage.
+    #[error("ett värde kunde inte sparas som JSON")]
+    Json(#[source] serde_json::Error),
+    /// A stored outcome row is not an outcome (the row is not repeated: it is personal data).
+    #[error("ett sparat utfall går inte att läsa")]
+    UnreadableOutcome,
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(err: rusqlite::Error) -> Self {
+impl StoreError {
+    /// Whether the database cannot take writes now (the caller may try again later),
+    /// as opposed to a bug or a corrupt database.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_)
+                | Self::Path { .. }
+                | Self::File(_)
+                | Self::BackupLocked
+                | Self::WriterClosed
+        )
+    }
+
+    /// The same error for another waiting caller: a failed commit answers every write
+    /// of its batch.
+    pub(crate) fn of_sqlite(err: &Arc<rusqlite::Error>) -> Self {
         use rusqlite::ErrorCode as C;
         match err.sqlite_error_code() {
             Some(
@@ -58,9 +112,28 @@ impl From<rusqlite::Error> for StoreError {
                 | C::DatabaseBusy
                 | C::DatabaseLocked
                 | C::PermissionDenied,
-            ) => Self::Unavailable(err.to_string()),
-            _ => Self::Internal(err.to_string()),
+            ) => Self::Unavailable(Arc::clone(err)),
+            _ => Self::Sqlite(Arc::clone(err)),
         }
+    }
+}
+
+impl StoreError {
+    /// The error of a failed commit or file check, for each waiting caller of the batch:
+    /// those are SQLite's or the file check's, which can be shared.
+    pub(crate) fn for_another_caller(&self) -> Self {
+        match self {
+            Self::Unavailable(err) => Self::Unavailable(Arc::clone(err)),
+            Self::Sqlite(err) => Self::Sqlite(Arc::clone(err)),
+            Self::File(problem) => Self::File(problem.clone()),
+            _ => Self::WriterNoAnswer,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::of_sqlite(&Arc::new(err))
     }
 }
 
@@ -127,7 +200,7 @@ impl NewEvaluation {
 #[derive(Clone, Debug)]
 pub struct Access {
     pub actor: String,
-    pub role: &'static str,
+    pub role: Role,
     pub action: &'static str,
     pub case: Option<Pseudonym>,
     pub evaluation_id: Option<i64>,
@@ -149,22 +222,13 @@ pub struct StoredEvaluation {
     pub errors: Vec<StoredRuleError>,
 }
 
-/// What recording one outcome did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What recording one outcome did. Its name (`created`, `replaced`, `unchanged`) is serde's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutcomeChange {
     Created,
     Replaced,
     Unchanged,
-}
-
-impl OutcomeChange {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Replaced => "replaced",
-            Self::Unchanged => "unchanged",
-        }
-    }
 }
 
 /// An outcome ready to store: its case already pseudonymised.
@@ -222,8 +286,9 @@ impl Store {
         max_batch: usize,
         create: bool,
     ) -> Result<(Self, writer::WriterHandle), StoreError> {
-        let unavailable = |at: &Path, e: std::io::Error| {
-            StoreError::Unavailable(format!("{}: {e}", at.display()))
+        let unavailable = |at: &Path, source: std::io::Error| StoreError::Path {
+            path: at.to_path_buf(),
+            source,
         };
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -249,7 +314,7 @@ impl Store {
         }
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
-            .map_err(|e| StoreError::Internal(format!("migrering misslyckades: {e}")))?;
+            .map_err(StoreError::Migration)?;
         let file = Arc::new(file::DatabaseFile::opened(path).map_err(|e| unavailable(path, e))?);
         let readers = (0..READERS)
             .map(|_| open_reader(path))
@@ -288,10 +353,8 @@ impl Store {
         self.jobs
             .send(writer::Job { op, reply })
             .await
-            .map_err(|_| StoreError::Unavailable("skrivaren har stängts".to_owned()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Internal("skrivaren svarade inte".to_owned()))?
+            .map_err(|_| StoreError::WriterClosed)?;
+        answer.await.map_err(|_| StoreError::WriterNoAnswer)?
     }
 
     /// Stores an evaluation with its flags, errors and access-log entry in one commit;
@@ -306,9 +369,7 @@ impl Store {
             .await?
         {
             writer::Reply::Id(id) => Ok(id),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -326,9 +387,7 @@ impl Store {
             .await?
         {
             writer::Reply::Count(n) => Ok(n),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -357,9 +416,7 @@ impl Store {
     ) -> Result<Vec<OutcomeChange>, StoreError> {
         match self.write(writer::Op::Outcomes(outcomes, access)).await? {
             writer::Reply::Outcomes(changes) => Ok(changes),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -371,14 +428,12 @@ impl Store {
     pub async fn purge_created_before(&self, cutoff: String) -> Result<PurgeCounts, StoreError> {
         match self.write(writer::Op::Purge(cutoff)).await? {
             writer::Reply::Purged(counts) => Ok(counts),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
     /// Runs `f` on a read-only connection from the pool, off the async threads.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
@@ -392,7 +447,7 @@ impl Store {
             file.check()?;
             let pooled = readers
                 .lock()
-                .map_err(|_| StoreError::Internal("läspoolen är förgiftad".into()))?
+                .map_err(|_| StoreError::ReadersPoisoned)?
                 .pop();
             let conn = match pooled {
                 Some(conn) => conn,
@@ -407,7 +462,18 @@ impl Store {
             result
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("läsningen avbröts: {e}")))?
+        .map_err(StoreError::ReadAborted)?
+    }
+
+    /// Runs `f` on the stored history (checks, outcomes, rule sets) of a read-only
+    /// connection from the pool, off the async threads: the audit's and the replay's view
+    /// of the store.
+    pub async fn read_history<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(history::History<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read(move |conn| f(history::History::new(conn))).await
     }
 
     /// Whether the database answers a query and takes writes (readiness): the path
@@ -551,8 +617,7 @@ fn named<T: serde::de::DeserializeOwned>(
 
 /// The profile as stored: the case id replaced by its pseudonym.
 pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String, StoreError> {
-    let mut value =
-        serde_json::to_value(profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut value = serde_json::to_value(profile).map_err(StoreError::Json)?;
     if let Some(object) = value.as_object_mut() {
         object.insert(
             "case_id".to_owned(),
@@ -583,8 +648,14 @@ mod tests {
         assert_eq!(read::<Stage>("gk_closing").ok(), Some(Stage::GkClosing));
         for unknown in ["kritisk", "", "Critical"] {
             let err = read::<Severity>(unknown).expect_err(unknown);
-            assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
-            assert!(err.to_string().contains("flags.severity"), "{err}");
+            assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+            let cause = std::error::Error::source(&err).map(ToString::to_string);
+            assert!(
+                cause
+                    .as_deref()
+                    .is_some_and(|c| c.contains("flags.severity")),
+                "{err:?}"
+            );
         }
         assert!(read::<FailureKind>("runtime_error").is_err());
     }

@@ -106,7 +106,7 @@ fn run(
 /// Answers every job of `batch` with `err`.
 fn refuse(batch: &mut Vec<Job>, err: &StoreError) {
     for job in batch.drain(..) {
-        let _ = job.reply.send(Err(clone_error(err)));
+        let _ = job.reply.send(Err(err.for_another_caller()));
     }
 }
 
@@ -135,7 +135,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile
     // writable, even if the (then smaller) commit goes through.
     let all_writable = !results
         .iter()
-        .any(|r| matches!(r, Err(StoreError::Unavailable(_))));
+        .any(|r| r.as_ref().is_err_and(StoreError::is_unavailable));
     match tx.commit().map_err(StoreError::from).and_then(|()| {
         file.check()?;
         Ok(())
@@ -198,13 +198,6 @@ fn insert_evaluation(
         ])?;
     }
     Ok(id)
-}
-
-fn clone_error(err: &StoreError) -> StoreError {
-    match err {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-    }
 }
 
 /// One write under its own savepoint, so a failing write leaves nothing behind and does
@@ -321,8 +314,7 @@ fn upsert_outcome(
     now: &str,
 ) -> Result<OutcomeChange, StoreError> {
     let reasons: Vec<&str> = new.outcome.reasons.iter().map(|r| r.as_str()).collect();
-    let reasons_json =
-        serde_json::to_string(&reasons).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let reasons_json = serde_json::to_string(&reasons).map_err(StoreError::Json)?;
     let ended_on = new.outcome.ended_on.to_string();
     let outcome = new.outcome.outcome.as_str();
     let existing: Option<(String, String, String)> = conn
@@ -371,7 +363,7 @@ fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), Store
     .execute(params![
         now,
         access.actor,
-        access.role,
+        crate::names::name_of(&access.role),
         access.action,
         access.case.as_ref().map(|c| c.as_str()),
         access.evaluation_id

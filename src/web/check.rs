@@ -12,7 +12,7 @@ use super::form::{FieldProblem, FormInput, GroupView, fields};
 use super::{CHECK_PAGE, Layout, ResultView, SharedState, Viewer, failure, refusal, render};
 use crate::app;
 use crate::profile::Date;
-use crate::ruleset::{RuleSet, Severity};
+use crate::ruleset::RuleSet;
 use crate::store::StoredEvaluation;
 
 /// At most this many earlier checks are listed, newest first.
@@ -56,9 +56,12 @@ struct HistoryItem {
     errors: usize,
 }
 
+/// A stored flag as the history lists it: the contract's stored flag with its severity's
+/// word and its rule's title.
 #[derive(Serialize)]
 struct StoredFlagView {
-    severity: Severity,
+    #[serde(flatten)]
+    flag: crate::contract::StoredFlagJson,
     severity_label: &'static str,
     title: String,
 }
@@ -146,18 +149,19 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
         .rev()
         .take(HISTORY_LIMIT)
         .map(|e| {
+            let errors = e.errors.len();
             let mut flags: Vec<StoredFlagView> = e
                 .flags
-                .iter()
-                .map(|f| StoredFlagView {
-                    severity: f.severity,
-                    severity_label: f.severity.label_sv(),
+                .into_iter()
+                .map(|flag| StoredFlagView {
+                    severity_label: flag.severity.label_sv(),
                     title: rules
-                        .rule(&f.rule_id)
-                        .map_or_else(|| f.rule_id.clone(), |r| r.meta.title.clone()),
+                        .rule(&flag.rule_id)
+                        .map_or_else(|| flag.rule_id.clone(), |r| r.meta.title.clone()),
+                    flag,
                 })
                 .collect();
-            flags.sort_by_key(|f| std::cmp::Reverse(f.severity));
+            flags.sort_by_key(|f| std::cmp::Reverse(f.flag.severity));
             HistoryItem {
                 id: e.id,
                 current: e.id == current,
@@ -167,7 +171,7 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
                 ruleset: format!("{} {}", e.rule_set_name, e.rule_set_version),
                 by: e.requested_by,
                 flags,
-                errors: e.errors.len(),
+                errors,
             }
         })
         .collect();

@@ -42,7 +42,6 @@ use serde::{Deserialize, Serialize};
 use crate::app::{App, AppError};
 use crate::auth::{Principal, Role};
 use crate::ruleset::Severity;
-use crate::store::StoreError;
 
 type SharedState = Arc<App>;
 
@@ -210,15 +209,6 @@ const AUDIT_PAGE: PageSpec = PageSpec {
 };
 const PAGES: [&PageSpec; 3] = [&CHECK_PAGE, &RULES_PAGE, &AUDIT_PAGE];
 
-fn role_label(role: Role) -> &'static str {
-    match role {
-        Role::Handlaggare => "handläggare",
-        Role::Policy => "policy",
-        Role::Analytiker => "analytiker",
-        Role::Admin => "administratör",
-    }
-}
-
 /// Where a role starts after signing in: the page of its work.
 fn start_page(principal: &Principal) -> &'static str {
     match principal.role {
@@ -255,7 +245,7 @@ impl Layout {
             title,
             user: viewer.map(|p| UserView {
                 name: p.name.clone(),
-                role: role_label(p.role),
+                role: p.role.label_sv(),
             }),
             nav: viewer
                 .map(|p| {
@@ -290,7 +280,7 @@ struct ErrorPage {
 }
 
 fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
-    let allowed: Vec<&str> = page.roles.iter().map(|r| role_label(*r)).collect();
+    let allowed: Vec<&str> = page.roles.iter().map(|r| r.label_sv()).collect();
     render(
         StatusCode::FORBIDDEN,
         "error.html",
@@ -302,7 +292,7 @@ fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
                  Be en administratör om en annan roll om du behöver det i ditt arbete.",
                 page.label,
                 allowed.join(", "),
-                role_label(viewer.role),
+                viewer.role.label_sv(),
             ),
         },
     )
@@ -311,7 +301,7 @@ fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
 /// The page for an error the person cannot fix (the database is down, a bug).
 fn failure(viewer: &Principal, err: &AppError) -> Response {
     let (status, message) = match err {
-        AppError::Store(StoreError::Unavailable(_)) => (
+        AppError::Store(store) if store.is_unavailable() => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Databasen tar inte emot uppgifter just nu. Inget sparades. Försök igen om en stund.",
         ),
@@ -323,11 +313,11 @@ fn failure(viewer: &Principal, err: &AppError) -> Response {
     };
     // Logs the cause (never the form) inside the request's span.
     match err {
-        AppError::Store(StoreError::Unavailable(cause)) => {
-            tracing::warn!(error = %cause, "store unavailable")
+        AppError::Store(store) if store.is_unavailable() => {
+            tracing::warn!(error = %crate::app::error_chain(store), "store unavailable")
         }
         cause => {
-            tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "web page failed")
+            tracing::error!(error = %crate::app::error_chain(cause), "web page failed")
         }
     }
     render(
@@ -412,7 +402,7 @@ async fn sign_in(State(state): State<SharedState>, Form(form): Form<SignInForm>)
             "Den här token kan inte användas i webbläsaren. Be om en ny token med gk-regler token create.",
         );
     };
-    tracing::info!(actor = %principal.name, role = principal.role.as_str(), "web sign-in");
+    tracing::info!(actor = %principal.name, role = %crate::names::name_of(&principal.role), "web sign-in");
     let mut response = Redirect::to(start_page(&principal)).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     response
@@ -474,18 +464,25 @@ async fn security_headers(mut response: Response) -> Response {
 // Shared view pieces
 // ---------------------------------------------------------------------------------------
 
-/// A flag as a card. `severity` is the name (the card's class); `severity_label` the
-/// word shown beside its colour, never colour alone.
+/// A flag as a card: the contract's flag as the API sends it, with the Swedish words the
+/// card shows. `severity` is the name (the card's class); `severity_label` the word shown
+/// beside its colour, never colour alone.
 #[derive(Serialize)]
 struct FlagView {
-    rule_id: String,
-    severity: Severity,
+    #[serde(flatten)]
+    flag: crate::contract::FlagJson,
     severity_label: &'static str,
-    title: String,
-    message: String,
-    rationale: String,
-    sources: Vec<String>,
-    grounds: Vec<&'static str>,
+    grounds_label: Vec<&'static str>,
+}
+
+impl FlagView {
+    fn of(flag: crate::contract::FlagJson) -> Self {
+        Self {
+            severity_label: flag.severity.label_sv(),
+            grounds_label: flag.grounds.iter().map(|g| g.label_sv()).collect(),
+            flag,
+        }
+    }
 }
 
 /// A rule that failed: its result is unknown, never "no flag".
@@ -513,16 +510,7 @@ impl ResultView {
         let flags: Vec<FlagView> = report
             .flags
             .iter()
-            .map(|f| FlagView {
-                rule_id: f.rule_id.clone(),
-                severity: f.severity,
-                severity_label: f.severity.label_sv(),
-                title: f.title.clone(),
-                message: f.message.clone(),
-                rationale: f.rationale.clone(),
-                sources: f.sources.clone(),
-                grounds: f.grounds.iter().map(|g| g.label_sv()).collect(),
-            })
+            .map(|f| FlagView::of(f.clone()))
             .collect();
         let errors: Vec<RuleErrorView> = report
             .errors
@@ -539,7 +527,7 @@ impl ResultView {
                 }),
             })
             .collect();
-        let count = |s: Severity| flags.iter().filter(|f| f.severity == s).count();
+        let count = |s: Severity| flags.iter().filter(|f| f.flag.severity == s).count();
         let mut parts = Vec::new();
         for (severity, one, many) in [
             (Severity::Critical, "kritisk", "kritiska"),

@@ -806,3 +806,51 @@ fn the_period_says_what_it_selects_in_every_format() {
         "at each rule's flags per month"
     );
 }
+
+#[test]
+fn stored_checks_read_back_outside_the_input_date_window_and_unreadable_ones_are_counted() {
+    let app = spawn_app();
+    let out = import(&app, &["female", "male"]);
+    assert_eq!(out.code, 0, "{out}");
+    let before = audit_json(&app, &[]);
+    assert_eq!(before["units"]["all"], CASES);
+    let unreadable_note = |report: &Value| {
+        report["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|n| n.contains("kunde inte läsas"))
+            .map(str::to_owned)
+    };
+    assert_eq!(unreadable_note(&before), None);
+
+    // Checks stored under an earlier plausible-date window: a date input would refuse
+    // today (before 2000-01-01) is still a stored check.
+    let db = rusqlite::Connection::open(&app.database).expect("open the database");
+    let changed = db
+        .execute(
+            "UPDATE evaluations SET profile_json = json_set(profile_json, '$.sick_leave_started_on', '1999-06-01')",
+            [],
+        )
+        .expect("update");
+    assert_eq!(changed, CASES);
+    let old = audit_json(&app, &[]);
+    assert_eq!(old["units"], before["units"], "{old}");
+    assert_eq!(unreadable_note(&old), None, "{old}");
+    let activity = |report: &Value| {
+        group(rule(report, "aktivitetsniva_saknas"), "all")["flagged_vs_not_flagged"].clone()
+    };
+    assert_eq!(activity(&old)["n_a"], activity(&before)["n_a"]);
+
+    // A stored row that is no profile at all is counted and said, never silently dropped.
+    db.execute(
+        "UPDATE evaluations SET profile_json = '{\"not_a_field\": 1}' WHERE id = (SELECT min(id) FROM evaluations)",
+        [],
+    )
+    .expect("update");
+    let broken = audit_json(&app, &[]);
+    assert_eq!(broken["units"]["all"], CASES - 1, "{broken}");
+    let note = unreadable_note(&broken).expect("a note on the unreadable check");
+    assert!(note.starts_with("1 sparad kontroll kunde"), "{note}");
+}

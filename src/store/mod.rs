@@ -21,6 +21,7 @@ use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
 use crate::ruleset::RuleSet;
 
+pub mod accounts;
 pub mod history;
 
 pub use writer::{PurgeCounts, WriterHandle};
@@ -28,6 +29,7 @@ pub use writer::{PurgeCounts, WriterHandle};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../db/migrations/0001_init.sql")),
     M::up(include_str!("../../db/migrations/0002_write_probe.sql")),
+    M::up(include_str!("../../db/migrations/0003_accounts_sessions.sql")),
 ];
 
 const READERS: usize = 4;
@@ -128,6 +130,8 @@ pub struct Access {
     pub action: &'static str,
     pub case: Option<Pseudonym>,
     pub evaluation_id: Option<i64>,
+    /// The account an administrative action was about.
+    pub account_id: Option<i64>,
 }
 
 /// A stored evaluation read back.

@@ -20,7 +20,6 @@ use super::{AUDIT_PAGE, Layout, SharedState, Viewer, failure, refusal, render};
 use crate::app::{self, AppError};
 use crate::audit::report::AuditReport;
 use crate::audit::{Options, Period};
-use crate::auth::Principal;
 use crate::profile::Date;
 
 /// The period as the form sends it (`YYYY-MM-DD`; empty or absent is open).
@@ -105,7 +104,7 @@ fn min_cell_of(state: &SharedState) -> usize {
 /// Computes the audit of `period` for `viewer`; the use case writes the access log.
 async fn audit_of(
     state: &SharedState,
-    viewer: &Principal,
+    viewer: &Viewer,
     period: Period,
 ) -> Result<AuditReport, AppError> {
     let rules = app::rules::active(state, viewer);
@@ -119,7 +118,7 @@ async fn audit_of(
 /// The page: the period form and, for a valid period, the report.
 pub(super) async fn page(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &AUDIT_PAGE) {
@@ -187,7 +186,7 @@ pub(super) enum Format {
 /// The report as a file to download.
 async fn download(
     state: SharedState,
-    viewer: Principal,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
     format: Format,
 ) -> Response {
@@ -246,7 +245,7 @@ async fn download(
 
 pub(super) async fn download_json(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     download(state, viewer, query, Format::Json).await
@@ -254,7 +253,7 @@ pub(super) async fn download_json(
 
 pub(super) async fn download_csv(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     download(state, viewer, query, Format::Csv).await

@@ -248,12 +248,14 @@ fn main() -> ExitCode {
             };
             runtime(commands::token_create(config, new))
         }),
-        Command::Token(TokenCommand::List { config }) => {
-            with_config(config.as_deref(), |config| runtime(commands::token_list(config)))
-        }
-        Command::Token(TokenCommand::Revoke { id, config }) => with_config(config.as_deref(), |config| {
-            runtime(commands::token_revoke(config, id))
+        Command::Token(TokenCommand::List { config }) => with_config(config.as_deref(), |config| {
+            runtime(commands::token_list(config))
         }),
+        Command::Token(TokenCommand::Revoke { id, config }) => {
+            with_config(config.as_deref(), |config| {
+                runtime(commands::token_revoke(config, id))
+            })
+        }
     };
     ExitCode::from(code)
 }

@@ -8,7 +8,9 @@
 
 use std::time::Duration;
 
-use crate::auth::{Principal, Purpose, Role, create_token, entry_hash, read_token_file, token_hash};
+use crate::auth::{
+    Principal, Purpose, Role, create_token, entry_hash, read_token_file, token_hash,
+};
 use crate::config::Config;
 use crate::store::accounts::{Account, Imported, NewAccount, SessionInfo};
 use crate::store::{Access, Store};
@@ -91,7 +93,9 @@ fn check_name(name: &str) -> Result<&str, AppError> {
     let name = name.trim();
     let valid = !name.is_empty()
         && name.chars().count() <= 64
-        && !name.chars().any(|c| crate::profile::CaseId::is_invisible(c));
+        && !name
+            .chars()
+            .any(|c| crate::profile::CaseId::is_invisible(c));
     if valid {
         Ok(name)
     } else {
@@ -103,11 +107,12 @@ fn check_name(name: &str) -> Result<&str, AppError> {
 
 /// Imports the tokens of `config` (its `tokens` and its tokens file) into the database:
 /// a token whose hash is already stored is left alone, so this is idempotent and a
-/// revoked token stays revoked. On a first start with no account at all, an admin
-/// account is created and its token returned (to be shown once).
+/// revoked token stays revoked. With `first_admin`, when no account exists at all, an
+/// admin account is created and its token returned (to be shown once).
 pub async fn import_configured(
     store: &Store,
     config: &Config,
+    first_admin: bool,
 ) -> Result<(Imported, Option<String>), AppError> {
     let mut entries = config.tokens.clone();
     entries.extend(read_token_file(&config.tokens_file).map_err(AppError::Config)?);
@@ -125,14 +130,14 @@ pub async fn import_configured(
         })
         .collect::<Result<Vec<_>, AppError>>()?;
     let (token, entry) = create_token("admin", Role::Admin);
-    let first_admin = NewAccount {
+    let first_admin = first_admin.then(|| NewAccount {
         name: entry.name,
         role: Role::Admin,
         purpose: Purpose::Normal,
         token_sha256: token_hash(&token),
         expires_at: None,
         created_by: START_ACTOR.to_owned(),
-    };
+    });
     let imported = store.import_accounts(accounts, first_admin).await?;
     if imported.imported > 0 {
         tracing::info!(
@@ -184,9 +189,7 @@ pub async fn create(
 pub async fn list(store: &Store, principal: &Principal) -> Result<Vec<Account>, AppError> {
     require(principal, ADMIN_ROLES)?;
     let accounts = store.accounts().await?;
-    store
-        .log_access(access(principal, "account_list"))
-        .await?;
+    store.log_access(access(principal, "account_list")).await?;
     Ok(accounts)
 }
 

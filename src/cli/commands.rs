@@ -29,10 +29,14 @@ pub fn open_key(config: &Config) -> Result<PseudonymKey, AppError> {
 
 /// Imports configured tokens into the database; on a first start with no account,
 /// prints the admin token created once.
-async fn import_tokens(store: &gk_regler::store::Store, config: &Config) -> Result<(), AppError> {
-    let (imported, created) = app::accounts::import_configured(store, config).await?;
+async fn import_tokens(
+    store: &gk_regler::store::Store,
+    config: &Config,
+    first_admin: bool,
+) -> Result<(), AppError> {
+    let (imported, created) = app::accounts::import_configured(store, config, first_admin).await?;
     if imported.imported > 0 {
-        println!(
+        eprintln!(
             "Läste in {} token-hashar från konfigurationen och {} till databasen.",
             imported.imported,
             config.tokens_file.display()
@@ -55,7 +59,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let rules = RuleSet::load(&config.rules_dir)?;
     let (store, writer) = admin::open_store(&config)?;
     let key = open_key(&config)?;
-    import_tokens(&store, &config).await?;
+    import_tokens(&store, &config, true).await?;
     store.record_rule_set(&rules).await?;
     let web = web_settings(&config)?;
     let label = rules.label();
@@ -204,7 +208,7 @@ fn token_operator() -> Principal {
 /// a running service accepts it at once.
 pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Result<(), AppError> {
     let (store, writer) = admin::open_store(&config)?;
-    import_tokens(&store, &config).await?;
+    import_tokens(&store, &config, false).await?;
     let result = app::accounts::create(&store, &token_operator(), new.clone()).await;
     admin::close_store(store, writer).await?;
     let created = result?;
@@ -217,7 +221,11 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
         created.id,
         new.name.trim(),
         new.role.as_str(),
-        if new.purpose == gk_regler::auth::Purpose::Test { ", för testkontroller" } else { "" },
+        if new.purpose == gk_regler::auth::Purpose::Test {
+            ", för testkontroller"
+        } else {
+            ""
+        },
     );
     Ok(())
 }
@@ -225,12 +233,17 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
 /// `gk-regler token list`: every account, without tokens.
 pub async fn token_list(config: Config) -> Result<(), AppError> {
     let (store, writer) = admin::open_store(&config)?;
-    import_tokens(&store, &config).await?;
+    import_tokens(&store, &config, false).await?;
     let result = app::accounts::list(&store, &token_operator()).await;
     admin::close_store(store, writer).await?;
     let accounts = result?;
-    println!("{:>4}  {:<24} {:<12} {:<7} {:<21} {:<21} status", "nr", "namn", "roll", "syfte", "skapad", "giltig till");
-    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    println!(
+        "{:>4}  {:<24} {:<12} {:<7} {:<21} {:<21} status",
+        "nr", "namn", "roll", "syfte", "skapad", "giltig till"
+    );
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
     for a in &accounts {
         let status = match (&a.revoked_at, &a.expires_at) {
             (Some(at), _) => format!("återkallad {at}"),
@@ -260,7 +273,9 @@ pub async fn token_revoke(config: Config, id: i64) -> Result<(), AppError> {
     admin::close_store(store, writer).await?;
     match result {
         Ok(()) => {
-            println!("Token nr {id} är återkallad och kan inte längre användas; dess inloggningar är avslutade.");
+            println!(
+                "Token nr {id} är återkallad och kan inte längre användas; dess inloggningar är avslutade."
+            );
             Ok(())
         }
         Err(AppError::NotFound) => Err(AppError::Input(format!(

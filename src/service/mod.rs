@@ -54,10 +54,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/audit", get(audit_report))
         .route("/api/v1/rules", get(list_rules))
         .route("/api/v1/rules/reload", post(reload_rules))
-        .route(
-            "/api/v1/admin/tokens",
-            get(list_tokens).post(create_token),
-        )
+        .route("/api/v1/admin/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/admin/tokens/{id}/revoke", post(revoke_token))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/health/live", get(live))

@@ -49,7 +49,7 @@ pub(super) enum AccountOp {
     /// afterwards, stores `first_admin`.
     Import {
         accounts: Vec<NewAccount>,
-        first_admin: NewAccount,
+        first_admin: Option<NewAccount>,
     },
     Create(NewAccount, Access),
     Revoke(i64, Access),
@@ -67,7 +67,10 @@ pub(super) enum AccountOp {
 
 #[derive(Debug)]
 pub(super) enum AccountReply {
-    Imported { imported: usize, first_admin: bool },
+    Imported {
+        imported: usize,
+        first_admin: bool,
+    },
     /// The new account's id, or `None` when an active account has that name.
     Created(Option<i64>),
     /// Whether an active account was revoked.
@@ -97,12 +100,13 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
                 conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM accounts)", [], |r| {
                     r.get(0)
                 })?;
-            if empty {
-                insert(conn, first_admin, &now, false)?;
-            }
+            let first_admin = match first_admin {
+                Some(admin) if empty => insert(conn, admin, &now, false)? > 0,
+                _ => false,
+            };
             Ok(AccountReply::Imported {
                 imported,
-                first_admin: empty,
+                first_admin,
             })
         }
         AccountOp::Create(account, access) => {
@@ -158,7 +162,13 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
                 "INSERT INTO sessions (id_sha256, account_id, csrf_token, created_at, last_seen)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![&id_sha256[..], account_id, csrf_token, now, seconds])?;
+            .execute(params![
+                &id_sha256[..],
+                account_id,
+                csrf_token,
+                now,
+                seconds
+            ])?;
             log_access(
                 conn,
                 &Access {
@@ -250,7 +260,7 @@ impl Store {
     pub async fn import_accounts(
         &self,
         accounts: Vec<NewAccount>,
-        first_admin: NewAccount,
+        first_admin: Option<NewAccount>,
     ) -> Result<Imported, StoreError> {
         match self
             .account_op(AccountOp::Import {

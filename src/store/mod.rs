@@ -29,7 +29,9 @@ pub use writer::{PurgeCounts, WriterHandle};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../db/migrations/0001_init.sql")),
     M::up(include_str!("../../db/migrations/0002_write_probe.sql")),
-    M::up(include_str!("../../db/migrations/0003_accounts_sessions.sql")),
+    M::up(include_str!(
+        "../../db/migrations/0003_accounts_sessions.sql"
+    )),
 ];
 
 const READERS: usize = 4;

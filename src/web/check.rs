@@ -63,11 +63,7 @@ struct StoredFlagView {
     title: String,
 }
 
-fn page_of(
-    viewer: &Viewer,
-    input: &FormInput,
-    problems: &[FieldProblem],
-) -> CheckPage {
+fn page_of(viewer: &Viewer, input: &FormInput, problems: &[FieldProblem]) -> CheckPage {
     let groups = input.view(problems);
     let problems = problems
         .iter()

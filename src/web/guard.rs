@@ -12,12 +12,12 @@
 //!
 //! Cookies are HttpOnly and SameSite=Strict, `Secure` when the public URL is https.
 
+use axum::Form;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Form;
 use axum_extra::extract::cookie::CookieJar;
 use subtle::ConstantTimeEq;
 
@@ -61,8 +61,18 @@ pub async fn session_of(
     )
 }
 
-fn cookie(state: &SharedState, name: &str, value: &str, path: &str, max_age: Option<u64>) -> HeaderValue {
-    let secure = if state.web.secure_cookies { "; Secure" } else { "" };
+fn cookie(
+    state: &SharedState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<u64>,
+) -> HeaderValue {
+    let secure = if state.web.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     let max_age = max_age.map_or_else(String::new, |s| format!("; Max-Age={s}"));
     // Only names and hex values from this module reach here.
     HeaderValue::from_str(&format!(
@@ -279,8 +289,14 @@ mod tests {
 
     #[test]
     fn origins_name_their_authority() {
-        assert_eq!(origin_authority("http://127.0.0.1:8480"), Some("127.0.0.1:8480"));
-        assert_eq!(origin_authority("HTTPS://gk.example.se"), Some("gk.example.se"));
+        assert_eq!(
+            origin_authority("http://127.0.0.1:8480"),
+            Some("127.0.0.1:8480")
+        );
+        assert_eq!(
+            origin_authority("HTTPS://gk.example.se"),
+            Some("gk.example.se")
+        );
         assert_eq!(origin_authority("null"), None);
         assert_eq!(origin_authority("file://"), None);
         assert_eq!(origin_authority("http://a/b"), None);

@@ -475,12 +475,18 @@ async fn sign_in(
     };
     // A session this browser had before is ended, so it never lingers.
     if let Some(old) = guard::session_cookie(&headers) {
-        let _ = state.store.delete_session(crate::auth::token_hash(&old), None).await;
+        let _ = state
+            .store
+            .delete_session(crate::auth::token_hash(&old), None)
+            .await;
     }
     tracing::info!(actor = %session.principal.name, role = session.principal.role.as_str(), "web sign-in");
     let mut response = Redirect::to(start_page(&session.principal)).into_response();
     let cookies = response.headers_mut();
-    cookies.append(header::SET_COOKIE, guard::session_cookie_value(&state, &session.id));
+    cookies.append(
+        header::SET_COOKIE,
+        guard::session_cookie_value(&state, &session.id),
+    );
     cookies.append(header::SET_COOKIE, guard::clear_sign_in_cookie(&state));
     response
 }

@@ -222,18 +222,45 @@ pub(super) async fn revoke(
     };
     let Ok(id) = form.id.trim().parse::<i64>() else {
         let error = Some("Ange vilken token som ska återkallas.".to_owned());
-        return show(&state, &viewer, StatusCode::UNPROCESSABLE_ENTITY, default_form(), None, None, error).await;
+        return show(
+            &state,
+            &viewer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            default_form(),
+            None,
+            None,
+            error,
+        )
+        .await;
     };
     match accounts::revoke(&state.store, &viewer, id).await {
         Ok(()) => {
             let message = Some(format!(
                 "Token nr {id} är återkallad. Den kan inte användas längre, och inloggningar med den är avslutade."
             ));
-            show(&state, &viewer, StatusCode::OK, default_form(), None, message, None).await
+            show(
+                &state,
+                &viewer,
+                StatusCode::OK,
+                default_form(),
+                None,
+                message,
+                None,
+            )
+            .await
         }
         Err(AppError::NotFound) => {
             let error = Some(format!("Det finns ingen aktiv token nr {id}."));
-            show(&state, &viewer, StatusCode::NOT_FOUND, default_form(), None, None, error).await
+            show(
+                &state,
+                &viewer,
+                StatusCode::NOT_FOUND,
+                default_form(),
+                None,
+                None,
+                error,
+            )
+            .await
         }
         Err(err) => failure(&viewer, &err),
     }

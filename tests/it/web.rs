@@ -1207,15 +1207,45 @@ fn every_page_has_labels_ordered_headings_and_enough_contrast() {
 // Without a browser: what a person does not see.
 // ---------------------------------------------------------------------------------------
 
-/// An HTTP client that acts like the browser (the token in the `gk_token` cookie) but
-/// does not follow redirects, so a test sees them.
-struct WebClient {
-    client: reqwest::blocking::Client,
-    base: String,
+/// An HTTP client that acts like the browser (signs in with a token on the sign-in page,
+/// then sends the session cookie, and the page's CSRF token with every form) but does
+/// not follow redirects, so a test sees them.
+pub(crate) struct WebClient {
+    pub(crate) client: reqwest::blocking::Client,
+    pub(crate) base: String,
+    /// Per token: the session cookie (`gk_session=…`) and the session's CSRF token.
+    sessions: std::cell::RefCell<std::collections::HashMap<String, (String, String)>>,
 }
 
+/// The value of the hidden `csrf` field of a page ("" when there is none).
+pub(crate) fn csrf_of(html: &str) -> String {
+    const FIELD: &str = "name=\"csrf\" value=\"";
+    html.find(FIELD)
+        .map(|start| {
+            let rest = &html[start + FIELD.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// `name=value` of the cookie `name` set by a reply ("" when it sets none).
+pub(crate) fn set_cookie(reply: &crate::helpers::Reply, name: &str) -> String {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+/// A session id the service never issued.
+pub(crate) const UNKNOWN_SESSION: &str =
+    "gk_session=0000000000000000000000000000000000000000000000000000000000000000";
+
 impl WebClient {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         let client = reqwest::blocking::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -1225,19 +1255,25 @@ impl WebClient {
         Self {
             client,
             base: app.api.url(""),
+            sessions: Default::default(),
         }
     }
 
-    fn send(
+    /// Sends a request with `cookie` as the `Cookie` header.
+    pub(crate) fn raw(
         &self,
         method: reqwest::Method,
         path: &str,
-        token: Option<&str>,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
         form: Option<&[(&str, &str)]>,
     ) -> crate::helpers::Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("cookie", format!("gk_token={token}"));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(pairs) = form {
             request = request
@@ -1252,6 +1288,76 @@ impl WebClient {
             headers: response.headers().clone(),
             text: response.text().expect("a text body"),
         }
+    }
+
+    /// Signs in with `token` as the sign-in page does: the page's `gk_login` cookie and
+    /// form token, then the token. Returns the session cookie and the session's CSRF
+    /// token, or `None` when sign-in was refused.
+    pub(crate) fn sign_in(&self, token: &str) -> Option<(String, String)> {
+        let page = self.raw(reqwest::Method::GET, "/logga-in", None, &[], None);
+        let login = set_cookie(&page, "gk_login");
+        assert!(!login.is_empty(), "the sign-in page sets gk_login: {page}");
+        let form = [("token", token), ("csrf", &csrf_of(&page.text))];
+        let signed = self.raw(
+            reqwest::Method::POST,
+            "/logga-in",
+            Some(&login),
+            &[],
+            Some(&form),
+        );
+        if signed.status != 303 {
+            return None;
+        }
+        let cookie = set_cookie(&signed, "gk_session");
+        assert!(!cookie.is_empty(), "{signed}");
+        let start = self.raw(
+            reqwest::Method::GET,
+            signed.header("location"),
+            Some(&cookie),
+            &[],
+            None,
+        );
+        assert_eq!(start.status, 200, "{start}");
+        Some((cookie, csrf_of(&start.text)))
+    }
+
+    /// The session of `token` (signed in once per client); an unknown session for a
+    /// token the service refuses.
+    pub(crate) fn session(&self, token: &str) -> (String, String) {
+        if let Some(found) = self.sessions.borrow().get(token) {
+            return found.clone();
+        }
+        let session = self
+            .sign_in(token)
+            .unwrap_or_else(|| (UNKNOWN_SESSION.to_owned(), "x".repeat(64)));
+        self.sessions
+            .borrow_mut()
+            .insert(token.to_owned(), session.clone());
+        session
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        form: Option<&[(&str, &str)]>,
+    ) -> crate::helpers::Reply {
+        let session = token.map(|t| self.session(t));
+        let with_csrf: Option<Vec<(&str, &str)>> = form.map(|pairs| {
+            let mut pairs = pairs.to_vec();
+            if let Some((_, csrf)) = &session {
+                pairs.push(("csrf", csrf));
+            }
+            pairs
+        });
+        self.raw(
+            method,
+            path,
+            session.as_ref().map(|(cookie, _)| cookie.as_str()),
+            &[],
+            with_csrf.as_deref(),
+        )
     }
 
     fn get(&self, path: &str, token: Option<&str>) -> crate::helpers::Reply {
@@ -1288,15 +1394,17 @@ fn urlencode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// A multipart form with one text field, as the dry-run form sends it.
-fn multipart(field: &str, text: &str) -> (String, String) {
+/// A multipart form with text fields, as the dry-run form sends it.
+fn multipart(fields: &[(&str, &str)]) -> (String, String) {
     let boundary = "gkreglergrans";
-    (
-        format!("multipart/form-data; boundary={boundary}"),
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{text}\r\n--{boundary}--\r\n"
-        ),
-    )
+    let mut body = String::new();
+    for (field, text) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{text}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 const PAGES: [&str; 3] = ["/kontroll", "/regler", "/uppfoljning"];
@@ -1341,7 +1449,6 @@ fn each_role_is_refused_with_a_403_page_what_it_may_not_do() {
     let app = spawn_app();
     let web = WebClient::new(&app);
     let profile = base_profile().to_string();
-    let (dry_run_type, dry_run_body) = multipart("profil", &profile);
     let allowed = |role: &str, what: &str| -> bool {
         match (role, what) {
             ("admin", _) => true,
@@ -1372,12 +1479,14 @@ fn each_role_is_refused_with_a_403_page_what_it_may_not_do() {
                 web.post("/kontroll", Some(token), &[("case_id", "ROLL-1")]),
             ),
         ];
+        let (cookie, csrf) = web.session(token);
+        let (dry_run_type, dry_run_body) = multipart(&[("csrf", &csrf), ("profil", &profile)]);
         let mut request = web
             .client
             .post(format!("{}/regler/prova", web.base))
-            .header("cookie", format!("gk_token={token}"))
+            .header("cookie", &cookie)
             .header("content-type", &dry_run_type)
-            .body(dry_run_body.clone());
+            .body(dry_run_body);
         let response = request.send().expect("dry run");
         let status = response.status().as_u16();
         replies.push((
@@ -1391,7 +1500,9 @@ fn each_role_is_refused_with_a_403_page_what_it_may_not_do() {
         request = web
             .client
             .post(format!("{}/regler/ladda-om", web.base))
-            .header("cookie", format!("gk_token={token}"));
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(urlencode(&[("csrf", &csrf)]));
         let response = request.send().expect("reload");
         replies.push((
             "POST /regler/ladda-om",

@@ -188,6 +188,8 @@ async fn form_token(headers: &HeaderMap, body: Bytes) -> Option<String> {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let mut request = Request::new(Body::from(body));
+    // A POST, so the form is read from the body, never from the query.
+    *request.method_mut() = Method::POST;
     *request.headers_mut() = headers.clone();
     if content_type.starts_with("multipart/form-data") {
         let mut multipart = Multipart::from_request(request, &()).await.ok()?;

@@ -36,7 +36,7 @@ pub struct NewToken {
 /// When a token stops working.
 #[derive(Clone, Debug)]
 pub enum Expiry {
-    /// At the end of this day (UTC).
+    /// At the last second of this day (UTC).
     EndOf(jiff::civil::Date),
     /// This long after creation.
     After(jiff::Span),
@@ -62,8 +62,8 @@ impl Expiry {
         let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
         let moment = match self {
             Self::EndOf(date) => date
-                .tomorrow()
-                .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+                .at(23, 59, 59, 0)
+                .to_zoned(jiff::tz::TimeZone::UTC)
                 .map(|z| z.timestamp()),
             Self::After(span) => now.checked_add(*span).map(|z| z.timestamp()),
         }
@@ -307,7 +307,7 @@ mod tests {
             .expect("a date")
             .at()
             .expect("ahead");
-        assert_eq!(end, "2999-02-01T00:00:00Z");
+        assert_eq!(end, "2999-01-31T23:59:59Z");
     }
 
     #[test]

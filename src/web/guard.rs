@@ -3,8 +3,9 @@
 //! - [`refuse_cross_origin`] (every route, API included): a request that may change
 //!   something (any method but GET, HEAD and OPTIONS) is refused with 403 when its
 //!   `Sec-Fetch-Site` is `cross-site` or `same-site`, or its `Origin` is not the
-//!   service's own (config `public_url`, else the request's `Host`). A page on another
-//!   port of the same host is another origin and is refused too.
+//!   service's own (config `public_url`, else the request's `Host`; `null` only from the
+//!   same origin by `Sec-Fetch-Site`). A page on another port of the same host is another
+//!   origin and is refused too.
 //! - [`check_form_token`] (web routes): every POST form carries a CSRF token in the
 //!   field `csrf`, checked in constant time: the session's own token, or for sign-in
 //!   the token tied to the `gk_login` cookie set by the sign-in page (so a sign-in
@@ -125,17 +126,27 @@ fn origin_authority(origin: &str) -> Option<&str> {
 }
 
 /// Why a request from a browser looks like it comes from another site, if it does.
+///
+/// `Sec-Fetch-Site` (which no page can forge) must be `same-origin` or `none` when
+/// sent. `Origin` must be the service's own; `Origin: null` is accepted only beside
+/// `Sec-Fetch-Site: same-origin`, since browsers send `null` for the service's own forms
+/// under its `Referrer-Policy: no-referrer`.
 fn cross_origin(state: &SharedState, headers: &HeaderMap) -> Option<&'static str> {
+    let mut same_origin = false;
     if let Some(site) = headers.get("sec-fetch-site") {
         let site = site.to_str().unwrap_or("cross-site").to_ascii_lowercase();
         if site != "same-origin" && site != "none" {
             return Some("sec-fetch-site");
         }
+        same_origin = site == "same-origin";
     }
     let origin = headers.get(header::ORIGIN)?;
     let Ok(origin) = origin.to_str() else {
         return Some("origin");
     };
+    if origin == "null" {
+        return (!same_origin).then_some("origin");
+    }
     let own = match &state.web.public_origin {
         Some(public) => origin.eq_ignore_ascii_case(public),
         None => {

@@ -373,7 +373,16 @@ fn forms_without_the_session_token_or_from_another_origin_change_nothing() {
         .expect("answer");
     assert_eq!(api.status().as_u16(), 403);
     assert_eq!(app.count("evaluations"), 0, "nothing stored");
-    // The session survived every attempt, and the real form works.
+    // The session survived every attempt, and the real form works, also with the
+    // `Origin: null` browsers send under `Referrer-Policy: no-referrer`.
+    let own = web.raw(
+        reqwest::Method::POST,
+        "/kontroll",
+        Some(&cookie),
+        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        Some(&with(&case, Some(&csrf))),
+    );
+    assert_eq!(own.status, 200, "{own}");
     let own = web.raw(
         reqwest::Method::POST,
         "/kontroll",
@@ -382,7 +391,7 @@ fn forms_without_the_session_token_or_from_another_origin_change_nothing() {
         Some(&with(&case, Some(&csrf))),
     );
     assert_eq!(own.status, 200, "{own}");
-    assert_eq!(app.count("evaluations"), 1);
+    assert_eq!(app.count("evaluations"), 2);
 
     // Login CSRF: a sign-in post without the sign-in page's cookie and token is refused.
     let forged = web.raw(

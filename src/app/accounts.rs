@@ -93,9 +93,7 @@ fn check_name(name: &str) -> Result<&str, AppError> {
     let name = name.trim();
     let valid = !name.is_empty()
         && name.chars().count() <= 64
-        && !name
-            .chars()
-            .any(|c| crate::profile::CaseId::is_invisible(c));
+        && !name.chars().any(crate::profile::CaseId::is_invisible);
     if valid {
         Ok(name)
     } else {

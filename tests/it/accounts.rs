@@ -328,7 +328,9 @@ fn forms_without_the_session_token_or_from_another_origin_change_nothing() {
         form
     }
     let zeros = "0".repeat(64);
-    let attempts: Vec<(&str, Vec<(&str, &str)>, Vec<(&str, &str)>)> = vec![
+    /// What a forged request is, its form, and its extra headers.
+    type Attempt<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>);
+    let attempts: Vec<Attempt> = vec![
         ("no form token", with(&case, None), vec![]),
         ("a wrong form token", with(&case, Some(&zeros)), vec![]),
         (

@@ -10,9 +10,12 @@
 //! | `check` | "Kontrollera ärende": validate, evaluate and store the way the API does, earlier checks |
 //! | `rules` | "Regler": the active rule set, scripts and tests; dry run and reload for policy |
 //! | `audit` | "Uppföljning": the audit report of [`crate::audit`] for a period, downloads |
+//! | `users` | "Användare": create, list and revoke tokens (admin) |
+//! | [`guard`] | cross-origin refusal, CSRF tokens on every form, the cookies |
 //!
-//! Sign-in takes one of the service's tokens and keeps it in the `gk_token` cookie
-//! (HttpOnly, SameSite=Strict), which [`request_token`] accepts like a bearer header.
+//! Sign-in takes one of the service's tokens and starts a server-side session
+//! ([`crate::app::accounts`]); the `gk_session` cookie (HttpOnly, SameSite=Strict) holds
+//! only its random id. Signing out, revoking the token and the idle time end it.
 //! Every action calls the same use case of [`crate::app`] as the API, which checks the
 //! role and writes the access log; a page
 //! without a valid token sends the browser to sign-in; a role that may not use a page

@@ -375,7 +375,7 @@ fn check(source: &str, rules_dir: &Path, json: bool) -> u8 {
             return exit::FAILED;
         }
     } else {
-        print!("{}", present::evaluation(&report));
+        print!("{}", present::evaluation(&report, rules.rules.len()));
     }
     if evaluation.has_failures() {
         exit::RULE_FAILED

@@ -12,6 +12,7 @@
 
 mod evaluate;
 pub(crate) mod fast_path;
+pub mod helpers;
 pub mod ruleset;
 pub mod script_api;
 pub mod value;

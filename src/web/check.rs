@@ -173,12 +173,12 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
     }
 }
 
-/// A stored UTC timestamp as local date and time, e.g. `2024-03-15 14:05`.
+/// A stored UTC timestamp as date and time in Sweden, e.g. `2024-03-15 14:05`.
 fn local_time(rfc3339: &str) -> String {
     rfc3339
         .parse::<jiff::Timestamp>()
         .map(|t| {
-            t.to_zoned(jiff::tz::TimeZone::system())
+            t.to_zoned(crate::profile::stockholm().clone())
                 .strftime("%Y-%m-%d %H:%M")
                 .to_string()
         })

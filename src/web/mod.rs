@@ -632,7 +632,10 @@ impl ResultView {
             }
         }
         let summary = match (flags.len(), errors.len()) {
-            (0, 0) => "Inga flaggor. Reglerna hittade inget att åtgärda i ärendet.".to_owned(),
+            (0, 0) => crate::present::clean_summary(crate::present::rules_answered(
+                report,
+                rules.rules.len(),
+            )),
             (0, e) => format!(
                 "Inga flaggor, men {e} {} inte köras. Resultatet är därför inte komplett.",
                 if e == 1 {

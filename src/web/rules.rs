@@ -193,6 +193,11 @@ fn expectation_text(expect: &Expectation) -> String {
     for needle in &expect.message_contains {
         parts.push(format!("meddelandet innehåller \u{201d}{needle}\u{201d}"));
     }
+    for needle in &expect.message_excludes {
+        parts.push(format!(
+            "meddelandet innehåller inte \u{201d}{needle}\u{201d}"
+        ));
+    }
     if parts.is_empty() {
         "inget särskilt förväntat".to_owned()
     } else {

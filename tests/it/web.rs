@@ -624,6 +624,11 @@ fn a_case_officer_fills_in_the_form_and_sees_each_core_flag_as_a_card() {
     let summary = browser.text("p.summary");
     assert!(summary.contains("Inga flaggor"), "{summary}");
     assert!(summary.contains("Klart"), "{summary}");
+    // It says what the rules checked, not that nothing needs doing.
+    assert!(
+        summary.contains("inget att uppmärksamma bland de 8 punkter som reglerna kontrollerar"),
+        "{summary}"
+    );
     let history = browser.texts("ol.history-list > li");
     assert_eq!(history.len(), 3, "{history:?}");
     assert!(history[0].contains("den här kontrollen") && history[0].contains("Inga flaggor"));

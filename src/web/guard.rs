@@ -10,6 +10,8 @@
 //!   field `csrf`, checked in constant time: the session's own token, or for sign-in
 //!   the token tied to the `gk_login` cookie set by the sign-in page (so a sign-in
 //!   form posted from elsewhere cannot sign the browser in with someone else's token).
+//!   A request with an `Authorization: Bearer` header (a script, never a browser on its
+//!   own) is authenticated by that header and needs no form token.
 //!
 //! Cookies are HttpOnly and SameSite=Strict, `Secure` when the public URL is https.
 
@@ -40,6 +42,14 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .get(SESSION_COOKIE)
         .map(|c| c.value().to_owned())
         .filter(|v| is_random_token(v))
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::bearer_token)
 }
 
 /// Whether `text` has the form of the ids this module hands out (64 hex digits).
@@ -232,7 +242,9 @@ pub async fn check_form_token(
     request: Request,
     next: Next,
 ) -> Response {
-    if is_safe(request.method()) {
+    // A bearer header is never added by a browser on its own (and no other origin may
+    // add one: no CORS), so a request that carries one needs no form token.
+    if is_safe(request.method()) || bearer_of(request.headers()).is_some() {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();

@@ -138,8 +138,8 @@ fn render(status: StatusCode, template: &str, context: &impl Serialize) -> Respo
 // ---------------------------------------------------------------------------------------
 
 /// The signed-in person of a page request, with the session's CSRF token for the
-/// page's forms. Without a live session the browser is sent to sign-in (and a stale
-/// cookie is cleared).
+/// page's forms; or a script's `Authorization: Bearer` token. Without either the
+/// browser is sent to sign-in (and a stale cookie is cleared).
 pub struct Viewer {
     pub principal: Principal,
     pub csrf: String,
@@ -162,6 +162,23 @@ impl FromRequestParts<SharedState> for Viewer {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(token) = guard::bearer_of(&parts.headers) {
+            return match crate::app::accounts::authenticate(&state.store, token).await {
+                Ok(Some(principal)) => Ok(Self {
+                    principal,
+                    csrf: String::new(),
+                    session_id: String::new(),
+                }),
+                Ok(None) => {
+                    tracing::warn!(path = %parts.uri.path(), "refused: unknown bearer token");
+                    Err(Redirect::to(SIGN_IN).into_response())
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "token could not be read");
+                    Err(unavailable())
+                }
+            };
+        }
         if let Some(session) = parts.extensions.get::<guard::Session>() {
             return Ok(Self {
                 principal: session.info.principal.clone(),
@@ -190,15 +207,19 @@ impl FromRequestParts<SharedState> for Viewer {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "session could not be read");
-                Err((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    "Tjänsten kan inte läsa inloggningar just nu. Försök igen om en stund.",
-                )
-                    .into_response())
+                Err(unavailable())
             }
         }
     }
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Tjänsten kan inte läsa inloggningar just nu. Försök igen om en stund.",
+    )
+        .into_response()
 }
 
 const SIGN_IN: &str = "/logga-in";

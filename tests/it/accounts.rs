@@ -442,3 +442,46 @@ fn configured_and_file_tokens_are_imported_once_and_a_revoked_one_stays_revoked(
     app.api.get("/api/v1/rules", token).problem(401);
     assert_eq!(app.count("accounts"), 6, "imported once");
 }
+
+#[test]
+fn with_an_https_public_url_cookies_are_secure_and_only_its_origin_may_post() {
+    let app = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_PUBLIC_URL", "https://gk.example.se".to_owned())],
+        ..AppOptions::default()
+    });
+    let web = WebClient::new(&app);
+    let page = web.raw(reqwest::Method::GET, "/logga-in", None, &[], None);
+    let login = set_cookie(&page, "gk_login");
+    let secure = |reply: &crate::helpers::Reply, name: &str| {
+        reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| c.starts_with(&format!("{name}=")) && c.contains("; Secure"))
+    };
+    assert!(secure(&page, "gk_login"), "{page}");
+    let form = [
+        ("token", app.handlaggare.token.as_str()),
+        ("csrf", &csrf_of(&page.text)),
+    ];
+    // The service's own address is the public one: a post from its own port is refused.
+    let local = app.api.url("");
+    let refused = web.raw(
+        reqwest::Method::POST,
+        "/logga-in",
+        Some(&login),
+        &[("origin", &local)],
+        Some(&form),
+    );
+    assert_eq!(refused.status, 403, "{refused}");
+    let signed = web.raw(
+        reqwest::Method::POST,
+        "/logga-in",
+        Some(&login),
+        &[("origin", "https://gk.example.se")],
+        Some(&form),
+    );
+    assert_eq!(signed.status, 303, "{signed}");
+    assert!(secure(&signed, "gk_session"), "{signed}");
+}

@@ -73,6 +73,17 @@ pub struct Config {
     /// The lowest small-cell threshold (`min_cell`) an audit may be asked for, by a
     /// request or by `--min-cell`; also the default threshold when higher than 5.
     pub audit_min_cell_floor: usize,
+    /// Seconds a connection may take to send a request's headers, from its first byte
+    /// (or from being opened). Default 10.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a connection with no request in progress may move no byte before it is
+    /// closed (an idle keep-alive connection). Default 60.
+    pub idle_timeout_seconds: u64,
+    /// Most connections served at once; one more is answered 503. Default 512.
+    pub max_connections: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the process
+    /// exits whatever is still open. Default 10.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for Config {
@@ -92,6 +103,10 @@ impl Default for Config {
             log_format: LogFormat::Text,
             max_batch: 512,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_connections: 512,
+            shutdown_grace_seconds: 10,
         }
     }
 }
@@ -179,6 +194,24 @@ impl Config {
                     .to_owned(),
             );
         }
+        for (name, value) in [
+            (
+                "header_read_timeout_seconds (GK_REGLER_HEADER_READ_TIMEOUT_SECONDS)",
+                self.header_read_timeout_seconds,
+            ),
+            (
+                "idle_timeout_seconds (GK_REGLER_IDLE_TIMEOUT_SECONDS)",
+                self.idle_timeout_seconds,
+            ),
+            (
+                "max_connections (GK_REGLER_MAX_CONNECTIONS)",
+                self.max_connections as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} måste vara minst 1"));
+            }
+        }
         Ok(())
     }
 
@@ -222,6 +255,18 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_AUDIT_MIN_CELL_FLOOR") {
             self.audit_min_cell_floor = parse("GK_REGLER_AUDIT_MIN_CELL_FLOOR", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS") {
+            self.header_read_timeout_seconds = parse("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_IDLE_TIMEOUT_SECONDS") {
+            self.idle_timeout_seconds = parse("GK_REGLER_IDLE_TIMEOUT_SECONDS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_MAX_CONNECTIONS") {
+            self.max_connections = parse("GK_REGLER_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_SHUTDOWN_GRACE_SECONDS") {
+            self.shutdown_grace_seconds = parse("GK_REGLER_SHUTDOWN_GRACE_SECONDS", &v)?;
         }
         if let Some(v) = var("GK_REGLER_LOG_FORMAT") {
             self.log_format = match v.trim() {
@@ -325,6 +370,30 @@ mod tests {
             config.session_idle = bad.to_owned();
             assert!(config.validate().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn connection_limits_are_configurable_and_never_zero() {
+        let mut config = Config::default();
+        assert_eq!(config.header_read_timeout_seconds, 10);
+        assert_eq!(config.idle_timeout_seconds, 60);
+        assert_eq!(config.max_connections, 512);
+        assert_eq!(config.shutdown_grace_seconds, 10);
+        config
+            .apply_env(|name| match name {
+                "GK_REGLER_MAX_CONNECTIONS" => Some("7".to_owned()),
+                "GK_REGLER_SHUTDOWN_GRACE_SECONDS" => Some("1".to_owned()),
+                _ => None,
+            })
+            .expect("env");
+        assert_eq!(config.max_connections, 7);
+        assert_eq!(config.shutdown_grace_seconds, 1);
+        let zero: Config = serde_yaml::from_str("idle_timeout_seconds: 0\n").expect("parse");
+        assert!(
+            zero.validate()
+                .expect_err("refused")
+                .contains("idle_timeout_seconds")
+        );
     }
 
     #[test]

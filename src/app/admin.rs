@@ -17,9 +17,31 @@ pub fn open_key(config: &Config) -> Result<(PseudonymKey, KeyOrigin), AppError> 
     .map_err(AppError::Config)
 }
 
-/// Opens the database of `config` and starts its writer thread.
+/// Opens the database of `config`, creating it on first use, and starts its writer
+/// thread. For `serve` and `import`, which start a database.
 pub fn open_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
     Ok(Store::open(&config.database, config.max_batch)?)
+}
+
+/// Opens the database of `config`, which must exist, and starts its writer thread. For
+/// the commands that work on stored data (`audit`, `replay`, `purge`,
+/// `import-outcomes`, `backup`): a mistyped path is refused instead of answered from a
+/// new, empty database.
+pub fn open_existing_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
+    require_database(config)?;
+    Ok(Store::open_existing(&config.database, config.max_batch)?)
+}
+
+/// Refuses (as bad input) a database path that leads to no file.
+pub fn require_database(config: &Config) -> Result<(), AppError> {
+    if config.database.is_file() {
+        Ok(())
+    } else {
+        Err(AppError::Input(format!(
+            "databasen {} finns inte. Ange rätt sökväg med database i konfigurationen eller GK_REGLER_DATABASE; en ny databas skapas bara av serve och import.",
+            config.database.display()
+        )))
+    }
 }
 
 /// Drops the last store handle and waits for the writer to commit what is queued and

@@ -10,10 +10,12 @@
 //! - [`rules`]: the active rule set and reloading it;
 //! - [`history`]: import a cohort, audit, replay;
 //! - [`accounts`]: people and their tokens (create, list, revoke), web sessions;
-//! - [`admin`]: opening the key and store at start-up, purge.
+//! - [`admin`]: opening the key and store at start-up, purge;
+//! - [`backup`]: backing up the database and key while the service runs, and restoring.
 
 pub mod accounts;
 pub mod admin;
+pub mod backup;
 pub mod check;
 pub mod history;
 pub mod metrics;
@@ -141,6 +143,17 @@ impl App {
     pub fn active_rules(&self) -> Arc<RuleSet> {
         self.rules.load_full()
     }
+}
+
+/// Runs `work` on the blocking thread pool, never on the async workers that answer
+/// requests: audits, report rendering, imports and replays take seconds, and the
+/// service's other requests (`/health/live` first) must not wait for them.
+pub async fn off_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(AppError::Task)
 }
 
 /// Refuses unless `principal` holds one of `roles` (admin holds every role).

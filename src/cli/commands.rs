@@ -111,7 +111,13 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     println!("Databas: {}", config.database.display());
     tracing::info!(%address, "listening");
 
-    service::serve(listener, state, shutdown_signal()).await?;
+    service::serve(
+        listener,
+        state,
+        connection_limits(&config),
+        shutdown_signal(),
+    )
+    .await?;
     if let Some(task) = retention {
         task.abort();
         let _ = task.await;
@@ -124,6 +130,16 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         .map_err(AppError::Task)?;
     println!("gk-regler har stängts.");
     Ok(())
+}
+
+/// The connection limits of `serve`, from the configuration.
+fn connection_limits(config: &Config) -> service::server::Limits {
+    service::server::Limits {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+        idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
+        max_connections: config.max_connections,
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_seconds),
+    }
 }
 
 async fn shutdown_signal() {
@@ -151,7 +167,7 @@ async fn shutdown_signal() {
 /// `gk-regler purge --older-than DURATION`.
 pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
     let age = admin::parse_age(older_than)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let counts = admin::purge_older_than(&store, age).await?;
     admin::close_store(store, writer).await?;
     println!(
@@ -164,7 +180,7 @@ pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
 /// `gk-regler import-outcomes FILE`: all or nothing.
 pub async fn import_outcomes(config: Config, path: &Path) -> Result<(), AppError> {
     let outcomes = app::outcomes::read_file(path)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let key = open_key(&config)?;
     let principal = Principal {
         name: "cli:import-outcomes".to_owned(),
@@ -185,6 +201,48 @@ pub fn print_recorded(total: usize, recorded: &app::outcomes::Recorded) {
         recorded.count(OutcomeChange::Replaced),
         recorded.count(OutcomeChange::Unchanged)
     );
+}
+
+/// `gk-regler backup DIR`.
+pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
+    let principal = Principal {
+        name: "cli:backup".to_owned(),
+        role: Role::Admin,
+    };
+    let manifest = app::backup::backup(&config, &principal, dir).await?;
+    let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "Säkerhetskopian skrevs till {}: databasen ({} kontroller, {} utfall) och pseudonymnyckeln, {bytes} byte, med kontrollsummor i {}.",
+        dir.display(),
+        manifest.evaluations,
+        manifest.outcomes,
+        app::backup::MANIFEST
+    );
+    println!(
+        "Den innehåller nyckeln: med den kan fallen identifieras. Förvara kopian krypterad och åtkomlig bara för behöriga."
+    );
+    Ok(())
+}
+
+/// `gk-regler restore DIR`.
+pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
+    let restored = app::backup::restore(&config, dir).await?;
+    println!(
+        "Återställde databasen till {} ({} kontroller, {} utfall, säkerhetskopia från {}); kontrollsummorna stämde.",
+        config.database.display(),
+        restored.manifest.evaluations,
+        restored.manifest.outcomes,
+        restored.manifest.created_at
+    );
+    if restored.key_written {
+        println!(
+            "Pseudonymnyckeln skrevs till {}.",
+            config.pseudonym_key_file.display()
+        );
+    } else {
+        println!("Pseudonymnyckeln på plats är densamma som säkerhetskopians.");
+    }
+    Ok(())
 }
 
 fn web_settings(config: &Config) -> Result<app::WebSettings, AppError> {
@@ -232,7 +290,7 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
 
 /// `gk-regler token list`: every account, without tokens.
 pub async fn token_list(config: Config) -> Result<(), AppError> {
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     import_tokens(&store, &config, false).await?;
     let result = app::accounts::list(&store, &token_operator()).await;
     admin::close_store(store, writer).await?;
@@ -268,7 +326,7 @@ pub async fn token_list(config: Config) -> Result<(), AppError> {
 
 /// `gk-regler token revoke ID`: refused at once, sessions ended.
 pub async fn token_revoke(config: Config, id: i64) -> Result<(), AppError> {
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let result = app::accounts::revoke(&store, &token_operator(), id).await;
     admin::close_store(store, writer).await?;
     match result {

@@ -9,6 +9,7 @@
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -62,6 +63,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/metrics", get(metrics_text));
     let api = api.merge(crate::web::routes(Arc::clone(&state)));
     api.layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(no_store_unless_set))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             crate::web::guard::refuse_cross_origin,
@@ -90,16 +92,41 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves on `listener` within `limits` until `shutdown` resolves, then lets in-flight
+/// requests finish within the grace period ([`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,
+    limits: server::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router(state), limits, shutdown).await
 }
+
+/// Every answer that does not say otherwise (only the stylesheet does) is never stored
+/// by a browser or proxy: checks, case histories, outcomes and audits hold personal
+/// data or statistics about it.
+async fn no_store_unless_set(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The headers of the audit as a stand-alone HTML page: its own inline style only, no
+/// scripts, no framing, no sniffing, no referrer.
+const AUDIT_HTML_HEADERS: [(header::HeaderName, &str); 5] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+         form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CACHE_CONTROL, "no-store"),
+];
 
 impl FromRequestParts<SharedState> for Principal {
     type Rejection = ApiError;
@@ -548,28 +575,25 @@ async fn audit_report(
     let axum::extract::Query(query) =
         query.map_err(|_| ApiError::BadRequest("ogiltiga frågeparametrar".to_owned()))?;
     let options = query.options(state.audit_min_cell_floor)?;
-    let format = query.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "csv" | "html") {
-        return Err(field_error("format", "json, csv eller html"));
-    }
-    let rules = state.active_rules();
-    let report = app::history::audit(&state.store, &principal, &rules, options).await?;
-    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
-    let (content_type, body) = match format {
-        "csv" => (
-            "text/csv; charset=utf-8",
-            report.to_csv().map_err(|e| internal(&e))?,
-        ),
-        "html" => (
-            "text/html; charset=utf-8",
-            crate::audit::html::render_audit(&report).map_err(|e| internal(&e))?,
-        ),
-        _ => (
-            "application/json",
-            report.to_json().map_err(|e| internal(&e))?,
-        ),
+    use app::history::AuditFormat;
+    let (format, content_type) = match query.format.as_deref().unwrap_or("json") {
+        "json" => (AuditFormat::Json, "application/json"),
+        "csv" => (AuditFormat::Csv, "text/csv; charset=utf-8"),
+        "html" => (AuditFormat::Html, "text/html; charset=utf-8"),
+        _ => return Err(field_error("format", "json, csv eller html")),
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+    let rules = state.active_rules();
+    let rendered =
+        app::history::audit_rendered(&state.store, &principal, &rules, options, format).await?;
+    let mut response = ([(header::CONTENT_TYPE, content_type)], rendered.text).into_response();
+    if format == AuditFormat::Html {
+        for (name, value) in AUDIT_HTML_HEADERS {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+    }
+    Ok(response)
 }
 
 /// List the active rules and the rule-set version.
@@ -776,6 +800,9 @@ pub struct HealthResponse {
     pub ruleset: Option<RuleSetRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
+    /// Why the service is not ready, for the person running it (Swedish), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Liveness: the process answers.
@@ -786,10 +813,12 @@ async fn live() -> Json<HealthResponse> {
         status: "ok",
         ruleset: None,
         database: None,
+        detail: None,
     })
 }
 
-/// Readiness: the database answers and rules are loaded.
+/// Readiness: the database file is still the one opened, the database answers and takes
+/// writes, and rules are loaded.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready", body = HealthResponse),
@@ -810,6 +839,10 @@ async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<HealthResp
             status: if database_ok { "ok" } else { "unavailable" },
             ruleset: Some(RuleSetRef::of(&state.rules.load())),
             database: Some(if database_ok { "ok" } else { "unavailable" }),
+            detail: state
+                .store
+                .file_problem()
+                .map(|problem| problem.to_string()),
         }),
     )
 }

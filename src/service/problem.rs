@@ -171,7 +171,7 @@ impl ApiError {
                 "unavailable",
                 "Tjänsten är tillfälligt otillgänglig",
                 Some(
-                    "Databasen tar inte emot skrivningar just nu. Inget sparades; försök igen."
+                    "Databasen är inte tillgänglig just nu. Inget sparades; försök igen."
                         .to_owned(),
                 ),
                 vec![],

@@ -6,6 +6,8 @@
 //! commit of its own write. Reads use a small pool of read-only connections on the
 //! blocking thread pool. WAL mode lets readers and the writer run side by side.
 
+pub mod backup;
+mod file;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ use crate::ruleset::RuleSet;
 pub mod accounts;
 pub mod history;
 
+pub use file::{FileProblem, with_suffix};
 pub use writer::{PurgeCounts, WriterHandle};
 
 const MIGRATIONS: &[M<'static>] = &[
@@ -185,6 +188,9 @@ pub struct Store {
     writable: Arc<AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+    /// The database file as opened: every read, every commit group and the readiness
+    /// probe compare it with what the path leads to now.
+    file: Arc<file::DatabaseFile>,
 }
 
 impl std::fmt::Debug for Store {
@@ -202,33 +208,81 @@ pub(crate) fn now_rfc3339() -> String {
 impl Store {
     /// Opens (creating and migrating if needed) the database at `path` and starts the
     /// writer thread. The writer stops when the last handle is dropped, after
-    /// committing everything queued.
+    /// committing everything queued. A database made here, with its folder, its
+    /// write-ahead log and shared-memory file, is readable by the owner only; an existing
+    /// one is made so.
     pub fn open(path: &Path, max_batch: usize) -> Result<(Self, writer::WriterHandle), StoreError> {
-        if let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
+        Self::open_with(path, max_batch, true)
+    }
+
+    /// Like [`Store::open`], but never creates the database: a missing file is an error.
+    pub fn open_existing(
+        path: &Path,
+        max_batch: usize,
+    ) -> Result<(Self, writer::WriterHandle), StoreError> {
+        Self::open_with(path, max_batch, false)
+    }
+
+    fn open_with(
+        path: &Path,
+        max_batch: usize,
+        create: bool,
+    ) -> Result<(Self, writer::WriterHandle), StoreError> {
+        let unavailable = |at: &Path, e: std::io::Error| {
+            StoreError::Unavailable(format!("{}: {e}", at.display()))
+        };
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        if create {
+            crate::owner_only::create_parent(path).map_err(|e| unavailable(path, e))?;
+            // Made here, before SQLite opens it, so it is never readable by others; SQLite
+            // gives the write-ahead log and shared-memory file the database file's mode.
+            match crate::owner_only::new_file_options().open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(unavailable(path, e)),
+            }
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
-        let mut conn = Connection::open(path)?;
+        let mut conn = Connection::open_with_flags(path, flags)?;
         configure(&conn)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = file::with_suffix(path, suffix);
+            if crate::owner_only::restrict(&file).map_err(|e| unavailable(&file, e))? {
+                tracing::warn!(file = %file.display(), "made the database file owner-only");
+            }
+        }
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
             .map_err(|e| StoreError::Internal(format!("migrering misslyckades: {e}")))?;
+        let file = Arc::new(file::DatabaseFile::opened(path).map_err(|e| unavailable(path, e))?);
         let readers = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
         let writable = Arc::new(AtomicBool::new(true));
-        let (jobs, handle) = writer::spawn(conn, max_batch.max(1), Arc::clone(&writable));
+        let (jobs, handle) = writer::spawn(
+            conn,
+            max_batch.max(1),
+            Arc::clone(&writable),
+            Arc::clone(&file),
+        );
         Ok((
             Self {
                 jobs,
                 writable,
                 readers: Arc::new(Mutex::new(readers)),
                 path: path.to_path_buf(),
+                file,
             },
             handle,
         ))
+    }
+
+    /// Whether the path still leads to the database file this store opened; the
+    /// problem when it does not (deleted, moved or replaced).
+    pub fn file_problem(&self) -> Option<FileProblem> {
+        self.file.check().err()
     }
 
     pub fn path(&self) -> &Path {
@@ -337,7 +391,11 @@ impl Store {
     {
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
+        let file = Arc::clone(&self.file);
         tokio::task::spawn_blocking(move || {
+            // The path may lead to another file now: reading it would show another
+            // database's rows.
+            file.check()?;
             let pooled = readers
                 .lock()
                 .map_err(|_| StoreError::Internal("läspoolen är förgiftad".into()))?
@@ -358,10 +416,12 @@ impl Store {
         .map_err(|e| StoreError::Internal(format!("läsningen avbröts: {e}")))?
     }
 
-    /// Whether the database answers a query and takes writes (readiness). After a
-    /// failed write, each call tries a tiny write so readiness recovers by itself once
-    /// the cause (a full disk, a read-only file) is gone.
+    /// Whether the database answers a query and takes writes (readiness): the path
+    /// still leads to the file opened, and after a failed write, each call tries a tiny
+    /// write so readiness recovers by itself once the cause (a full disk, a read-only
+    /// file) is gone.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.file.check()?;
         self.read(|conn| {
             conn.query_row("SELECT count(*) FROM rule_sets", [], |_| Ok(()))?;
             Ok(())

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::file::DatabaseFile;
 use super::{Access, NewEvaluation, NewOutcome, OutcomeChange, StoreError, now_rfc3339};
 
 pub(super) enum Op {
@@ -71,11 +72,12 @@ pub(super) fn spawn(
     conn: Connection,
     max_batch: usize,
     writable: Arc<AtomicBool>,
+    file: Arc<DatabaseFile>,
 ) -> (mpsc::Sender<Job>, WriterHandle) {
     let (sender, receiver) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("gk-store-writer".to_owned())
-        .spawn(move || run(conn, receiver, max_batch, &writable))
+        .spawn(move || run(conn, receiver, max_batch, &writable, &file))
         .ok();
     (sender, WriterHandle { thread })
 }
@@ -85,6 +87,7 @@ fn run(
     mut receiver: mpsc::Receiver<Job>,
     max_batch: usize,
     writable: &AtomicBool,
+    file: &DatabaseFile,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
@@ -95,7 +98,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        let committed = commit_batch(&mut conn, &mut batch);
+        let committed = commit_batch(&mut conn, &mut batch, file);
         writable.store(committed, Ordering::Relaxed);
     }
     // Every sender is gone: fold the WAL back into the database before closing.
@@ -103,15 +106,26 @@ fn run(
     let _ = conn.close();
 }
 
-/// Commits the batch; false when the database refused the transaction itself.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
+/// Answers every job of `batch` with `err`.
+fn refuse(batch: &mut Vec<Job>, err: &StoreError) {
+    for job in batch.drain(..) {
+        let _ = job.reply.send(Err(clone_error(err)));
+    }
+}
+
+/// Commits the batch; false when the database refused the transaction itself, or the
+/// database file is no longer at its path. The path is checked before the transaction
+/// (nothing is written into a file no one will open again) and after the commit, before
+/// anyone hears of it: a commit into a file deleted meanwhile is never acknowledged.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile) -> bool {
+    if let Err(problem) = file.check() {
+        refuse(batch, &problem.into());
+        return false;
+    }
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => {
-            let err = StoreError::from(err);
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(clone_error(&err)));
-            }
+            refuse(batch, &StoreError::from(err));
             return false;
         }
     };
@@ -125,7 +139,10 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
     let all_writable = !results
         .iter()
         .any(|r| matches!(r, Err(StoreError::Unavailable(_))));
-    match tx.commit() {
+    match tx.commit().map_err(StoreError::from).and_then(|()| {
+        file.check()?;
+        Ok(())
+    }) {
         Ok(()) => {
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job.reply.send(result);
@@ -133,10 +150,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
             all_writable
         }
         Err(err) => {
-            let err = StoreError::from(err);
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(clone_error(&err)));
-            }
+            refuse(batch, &err);
             false
         }
     }

@@ -419,6 +419,11 @@ impl Api {
         Self { client, base }
     }
 
+    /// `127.0.0.1:PORT`, for raw TCP connections.
+    pub fn authority(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap_or(&self.base)
+    }
+
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -782,6 +787,16 @@ impl TestApp {
     /// Starts the service again on the same database, key and tokens (a new port).
     pub fn restart(&mut self) {
         self.start();
+    }
+
+    /// Points this app's later commands and starts at another database and pseudonym key
+    /// file (e.g. a restored copy); the tokens and rules stay the same.
+    pub fn use_files(&mut self, database: PathBuf, key_file: PathBuf) {
+        self.database = database;
+        self.env.push((
+            "GK_REGLER_PSEUDONYM_KEY_FILE",
+            key_file.to_string_lossy().into_owned(),
+        ));
     }
 
     /// Sends SIGTERM and waits up to `limit` for the process to exit; a process still

@@ -161,6 +161,24 @@ enum TokenCommand {
         /// Namn på den som får token (syns i åtkomstloggen).
         #[arg(long)]
         name: String,
+        /// Sista giltighetsdag (ÅÅÅÅ-MM-DD) eller tid, t.ex. 90d; utan: inget slutdatum.
+        #[arg(long)]
+        expires: Option<String>,
+        /// normal, eller test för en token som bara gör testkontroller.
+        #[arg(long, default_value = "normal")]
+        purpose: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Lista alla tokens (namn, roll, giltighet, status; aldrig själva token).
+    List {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Återkalla en token (numret från `token list`); gäller direkt.
+    Revoke {
+        /// Numret från `gk-regler token list`.
+        id: i64,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -219,18 +237,47 @@ fn main() -> ExitCode {
         Command::Restore { dir, config } => with_config(config.as_deref(), |config| {
             runtime(commands::restore(config, &dir))
         }),
-        Command::Token(TokenCommand::Create { role, name, config }) => with_config(
-            config.as_deref(),
-            |config| match gk_regler::names::parse_name::<Role>(&role) {
-                Some(role) => report(commands::token_create(&config, role, &name)),
-                None => {
-                    eprintln!(
-                        "fel: okänd roll {role:?}; använd handlaggare, policy, analytiker eller admin"
-                    );
-                    exit::BAD_INPUT
-                }
-            },
-        ),
+        Command::Token(TokenCommand::Create {
+            role,
+            name,
+            expires,
+            purpose,
+            config,
+        }) => with_config(config.as_deref(), |config| {
+            let Some(role) = gk_regler::names::parse_name::<Role>(&role) else {
+                eprintln!(
+                    "fel: okänd roll {role:?}; använd handlaggare, policy, analytiker eller admin"
+                );
+                return exit::BAD_INPUT;
+            };
+            let Some(purpose) = gk_regler::auth::Purpose::from_name(&purpose) else {
+                eprintln!("fel: --purpose {purpose:?} är okänt; använd normal eller test");
+                return exit::BAD_INPUT;
+            };
+            let expires = match expires
+                .as_deref()
+                .map(gk_regler::app::accounts::Expiry::parse)
+                .transpose()
+            {
+                Ok(expires) => expires,
+                Err(err) => return report(Err(err)),
+            };
+            let new = gk_regler::app::accounts::NewToken {
+                name,
+                role,
+                purpose,
+                expires,
+            };
+            runtime(commands::token_create(config, new))
+        }),
+        Command::Token(TokenCommand::List { config }) => with_config(config.as_deref(), |config| {
+            runtime(commands::token_list(config))
+        }),
+        Command::Token(TokenCommand::Revoke { id, config }) => {
+            with_config(config.as_deref(), |config| {
+                runtime(commands::token_revoke(config, id))
+            })
+        }
     };
     ExitCode::from(code)
 }

@@ -71,7 +71,7 @@ mod tests {
             name_of(&FailureKind::TooManyOperations),
             "too_many_operations"
         );
-        for role in crate::auth::Role::ALL {
+        for &role in crate::auth::Role::ALL {
             assert_eq!(parse_name(&name_of(&role)), Some(role));
         }
         assert_eq!(name_of(&crate::auth::Role::Handlaggare), "handlaggare");

@@ -298,7 +298,7 @@ impl CaseId {
     /// look alike would be different: control characters, format characters (zero
     /// width, byte order mark, bidirectional overrides), line and paragraph separators,
     /// private-use, surrogate and unassigned code points.
-    fn is_invisible(c: char) -> bool {
+    pub fn is_invisible(c: char) -> bool {
         use unicode_general_category::{GeneralCategory as G, get_general_category};
         matches!(
             get_general_category(c),

@@ -9,9 +9,11 @@
 //! - [`outcomes`]: record outcomes (API list and file import);
 //! - [`rules`]: the active rule set and reloading it;
 //! - [`history`]: import a cohort, audit, replay;
-//! - [`admin`]: opening the key, store and tokens at start-up, purge, creating tokens;
+//! - [`accounts`]: people and their tokens (create, list, revoke), web sessions;
+//! - [`admin`]: opening the key and store at start-up, purge;
 //! - [`backup`]: backing up the database and key while the service runs, and restoring.
 
+pub mod accounts;
 pub mod admin;
 pub mod backup;
 pub mod check;
@@ -25,7 +27,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::auth::{Principal, Role, Tokens};
+use std::time::Duration;
+
+use crate::auth::{Principal, Role};
 use crate::pseudonym::{Pseudonym, PseudonymKey};
 use crate::ruleset::{LoadError, RuleSet};
 use crate::store::{Access, Store, StoreError};
@@ -85,12 +89,35 @@ pub struct App {
     reload_lock: tokio::sync::Mutex<()>,
     pub store: Store,
     pub key: PseudonymKey,
-    pub tokens: Tokens,
     pub metrics: Metrics,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// The lowest `min_cell` an audit may be asked for (config `audit_min_cell_floor`).
     pub audit_min_cell_floor: usize,
+    /// How the web pages sign people in (config `session_idle_minutes`, `public_url`).
+    pub web: WebSettings,
+}
+
+/// The web sign-in's settings.
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    /// A session unused this long is over.
+    pub session_idle: Duration,
+    /// The origin (`scheme://host[:port]`) browsers use, from config `public_url`;
+    /// `None`: the request's `Host`.
+    pub public_origin: Option<String>,
+    /// Whether cookies carry `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            session_idle: Duration::from_secs(8 * 3600),
+            public_origin: None,
+            secure_cookies: false,
+        }
+    }
 }
 
 impl App {
@@ -99,7 +126,6 @@ impl App {
         rules_dir: PathBuf,
         store: Store,
         key: PseudonymKey,
-        tokens: Tokens,
         max_body_bytes: usize,
     ) -> Self {
         Self {
@@ -108,11 +134,17 @@ impl App {
             reload_lock: tokio::sync::Mutex::new(()),
             store,
             key,
-            tokens,
             metrics: Metrics::new(),
             max_body_bytes,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
+            web: WebSettings::default(),
         }
+    }
+
+    /// Sets the web sign-in's settings.
+    pub fn with_web(mut self, web: WebSettings) -> Self {
+        self.web = web;
+        self
     }
 
     /// Sets the lowest `min_cell` an audit may be asked for.
@@ -161,5 +193,6 @@ fn access(
         action,
         case,
         evaluation_id,
+        account_id: None,
     }
 }

@@ -55,13 +55,19 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/audit", get(audit_report))
         .route("/api/v1/rules", get(list_rules))
         .route("/api/v1/rules/reload", post(reload_rules))
+        .route("/api/v1/admin/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/admin/tokens/{id}/revoke", post(revoke_token))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_text));
-    let api = api.merge(crate::web::routes());
+    let api = api.merge(crate::web::routes(Arc::clone(&state)));
     api.layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::map_response(no_store_unless_set))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::web::guard::refuse_cross_origin,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             metrics::track,
@@ -125,12 +131,23 @@ const AUDIT_HTML_HEADERS: [(header::HeaderName, &str); 5] = [
 impl FromRequestParts<SharedState> for Principal {
     type Rejection = ApiError;
 
+    /// The API takes only `Authorization: Bearer …` (the scheme in any case); the web
+    /// pages' session cookie is not accepted here, so no API call rides on a browser's
+    /// cookie.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        let token = crate::web::request_token(&parts.headers);
-        match token.as_deref().and_then(|t| state.tokens.authenticate(t)) {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::auth::bearer_token);
+        let principal = match token {
+            Some(token) => app::accounts::authenticate(&state.store, token).await?,
+            None => None,
+        };
+        match principal {
             Some(principal) => Ok(principal),
             None => {
                 tracing::warn!(
@@ -624,6 +641,156 @@ async fn reload_rules(
         previous: reloaded.previous,
         active: reloaded.active,
     }))
+}
+
+/// A token to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// Who gets the token (shown in the access log), 1–64 visible characters; unique
+    /// among active tokens.
+    pub name: String,
+    #[schema(value_type = String, example = "handlaggare")]
+    pub role: crate::auth::Role,
+    /// `normal` (default) or `test`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "normal")]
+    pub purpose: crate::auth::Purpose,
+    /// Last day (`YYYY-MM-DD`, UTC) or a duration such as `90d`; absent: no end.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// A token just created: the token is shown here once and never again.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: String,
+    pub role: &'static str,
+    pub purpose: &'static str,
+    pub token: String,
+    pub expires_at: Option<String>,
+}
+
+/// An account as listed: never its token or hash.
+#[derive(Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: &'static str,
+    pub purpose: &'static str,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// Create a token (admin). It works at once; only its hash is stored.
+#[utoipa::path(
+    post, path = "/api/v1/admin/tokens", tag = "admin",
+    request_body(content = CreateTokenRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; the token is in this answer only", body = CreatedToken),
+        (status = 400, description = "Invalid name or expiry, or an active token has that name", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn create_token(
+    State(state): State<SharedState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    app::require(&principal, app::accounts::ADMIN_ROLES)?;
+    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let request: CreateTokenRequest = serde_json::from_str(&text).map_err(|err| {
+        ApiError::Validation(vec![FieldError {
+            field: ".".to_owned(),
+            detail: err.to_string(),
+        }])
+    })?;
+    let expires = request
+        .expires
+        .as_deref()
+        .map(app::accounts::Expiry::parse)
+        .transpose()?;
+    let new = app::accounts::NewToken {
+        name: request.name,
+        role: request.role,
+        purpose: request.purpose,
+        expires,
+    };
+    let created = app::accounts::create(&state.store, &principal, new.clone()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id: created.id,
+            name: new.name.trim().to_owned(),
+            role: new.role.as_str(),
+            purpose: new.purpose.as_str(),
+            token: created.token,
+            expires_at: created.expires_at,
+        }),
+    )
+        .into_response())
+}
+
+/// List every token (admin): names, roles, validity; never a token or hash.
+#[utoipa::path(
+    get, path = "/api/v1/admin/tokens", tag = "admin",
+    responses(
+        (status = 200, description = "Every account, newest first", body = [TokenInfo]),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_tokens(
+    State(state): State<SharedState>,
+    principal: Principal,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    let accounts = app::accounts::list(&state.store, &principal).await?;
+    Ok(Json(
+        accounts
+            .into_iter()
+            .map(|a| TokenInfo {
+                id: a.id,
+                name: a.name,
+                role: a.role.as_str(),
+                purpose: a.purpose.as_str(),
+                created_at: a.created_at,
+                created_by: a.created_by,
+                expires_at: a.expires_at,
+                revoked_at: a.revoked_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Revoke a token (admin): refused from the next request on; its web sessions end.
+#[utoipa::path(
+    post, path = "/api/v1/admin/tokens/{id}/revoke", tag = "admin",
+    params(("id" = i64, Path, description = "The token's number from the list")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active token has that number", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn revoke_token(
+    State(state): State<SharedState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app::require(&principal, app::accounts::ADMIN_ROLES)?;
+    let id = id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+    app::accounts::revoke(&state.store, &principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Health answer.

@@ -24,6 +24,7 @@ use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
 use crate::ruleset::RuleSet;
 
+pub mod accounts;
 pub mod history;
 
 pub use file::{FileProblem, with_suffix};
@@ -32,6 +33,9 @@ pub use writer::{PurgeCounts, WriterHandle};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../db/migrations/0001_init.sql")),
     M::up(include_str!("../../db/migrations/0002_write_probe.sql")),
+    M::up(include_str!(
+        "../../db/migrations/0003_accounts_sessions.sql"
+    )),
 ];
 
 const READERS: usize = 4;
@@ -83,6 +87,9 @@ pub enum StoreError {
     /// A stored outcome row is not an outcome (the row is not repeated: it is personal data).
     #[error("ett sparat utfall går inte att läsa")]
     UnreadableOutcome,
+    /// A stored value of a closed set that is not one of its names (the column is named).
+    #[error("okänt värde i kolumnen {0}")]
+    UnknownValue(&'static str),
 }
 
 impl StoreError {
@@ -204,6 +211,8 @@ pub struct Access {
     pub action: &'static str,
     pub case: Option<Pseudonym>,
     pub evaluation_id: Option<i64>,
+    /// The account an administrative action was about.
+    pub account_id: Option<i64>,
 }
 
 /// A stored evaluation read back.

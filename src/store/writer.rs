@@ -26,6 +26,8 @@ pub(super) enum Op {
     Purge(String),
     /// Rewrites the probe row: does the database take writes?
     Probe,
+    /// Accounts and sessions (`super::accounts`).
+    Accounts(super::accounts::AccountOp),
 }
 
 pub(super) enum Reply {
@@ -33,6 +35,7 @@ pub(super) enum Reply {
     Count(usize),
     Outcomes(Vec<OutcomeChange>),
     Purged(PurgeCounts),
+    Accounts(super::accounts::AccountReply),
     Done,
 }
 
@@ -282,6 +285,7 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
             log_access(conn, access, &now_rfc3339())?;
             Ok(Reply::Done)
         }
+        Op::Accounts(op) => Ok(Reply::Accounts(super::accounts::apply(conn, op)?)),
         Op::Probe => {
             conn.prepare_cached("UPDATE write_probe SET at = ?1 WHERE id = 1")?
                 .execute([now_rfc3339()])?;
@@ -356,9 +360,10 @@ fn upsert_outcome(
     }
 }
 
-fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), StoreError> {
+pub(super) fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id, account_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         now,
@@ -366,7 +371,8 @@ fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), Store
         crate::names::name_of(&access.role),
         access.action,
         access.case.as_ref().map(|c| c.as_str()),
-        access.evaluation_id
+        access.evaluation_id,
+        access.account_id
     ])?;
     Ok(())
 }

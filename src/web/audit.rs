@@ -20,7 +20,6 @@ use super::{AUDIT_PAGE, Layout, SharedState, Viewer, failure, refusal, render};
 use crate::app::history::AuditFormat;
 use crate::app::{self, AppError};
 use crate::audit::{Options, Period};
-use crate::auth::Principal;
 use crate::profile::Date;
 
 /// The period as the form sends it (`YYYY-MM-DD`; empty or absent is open).
@@ -106,7 +105,7 @@ fn min_cell_of(state: &SharedState) -> usize {
 /// workers; the use case writes the access log.
 async fn audit_of(
     state: &SharedState,
-    viewer: &Principal,
+    viewer: &Viewer,
     period: Period,
     format: AuditFormat,
 ) -> Result<String, AppError> {
@@ -123,7 +122,7 @@ async fn audit_of(
 /// The page: the period form and, for a valid period, the report.
 pub(super) async fn page(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &AUDIT_PAGE) {
@@ -195,7 +194,7 @@ pub(super) enum Format {
 /// The report as a file to download.
 async fn download(
     state: SharedState,
-    viewer: Principal,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
     format: Format,
 ) -> Response {
@@ -242,7 +241,7 @@ async fn download(
 
 pub(super) async fn download_json(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     download(state, viewer, query, Format::Json).await
@@ -250,7 +249,7 @@ pub(super) async fn download_json(
 
 pub(super) async fn download_csv(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     download(state, viewer, query, Format::Csv).await

@@ -66,11 +66,7 @@ struct StoredFlagView {
     title: String,
 }
 
-fn page_of(
-    viewer: &crate::auth::Principal,
-    input: &FormInput,
-    problems: &[FieldProblem],
-) -> CheckPage {
+fn page_of(viewer: &Viewer, input: &FormInput, problems: &[FieldProblem]) -> CheckPage {
     let groups = input.view(problems);
     let problems = problems
         .iter()
@@ -97,7 +93,7 @@ fn page_of(
 }
 
 /// The empty form.
-pub(super) async fn page(Viewer(viewer): Viewer) -> Response {
+pub(super) async fn page(viewer: Viewer) -> Response {
     if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
         return refused;
     }
@@ -108,7 +104,7 @@ pub(super) async fn page(Viewer(viewer): Viewer) -> Response {
 /// Checks the submitted case: errors beside their fields, or the result, stored.
 pub(super) async fn submit(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {

@@ -693,6 +693,12 @@ impl TestApp {
         token
     }
 
+    /// Runs `gk-regler ARGS` configured for this app (its database, tokens file, key and
+    /// environment), e.g. `token list`, while the service may be running.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run_command(self.command(args), &format!("{args:?}"), None)
+    }
+
     /// Starts `serve`, reads the address it prints and waits for /health/ready.
     fn start(&mut self) {
         assert!(self.server.is_none(), "the service is already running");

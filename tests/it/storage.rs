@@ -63,7 +63,6 @@ fn database_files_and_their_folder_are_owner_only() {
         with_suffix(&database, "-wal"),
         with_suffix(&database, "-shm"),
         app.dir.path().join("pseudonym.key"),
-        app.dir.path().join("tokens.yaml"),
     ] {
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }

@@ -144,6 +144,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile
         Ok(())
     }) {
         Ok(()) => {
+            tracing::trace!(writes = batch.len(), "group committed");
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job.reply.send(result);
             }

@@ -204,10 +204,24 @@ pub fn read_outcomes_text(text: &str, csv: bool) -> Result<Vec<Outcome>, Outcome
             .map_err(|e| at_header(csv_error_text(&e)))?
             .clone();
         let columns = CsvColumns::from_header(&header).map_err(at_header)?;
+        let mut lines = LineCounter::new(text);
         for (index, record) in reader.records().enumerate() {
-            let line = index + 2;
+            // The line the record starts on: blank lines and quoted line breaks make it
+            // differ from the record's number.
+            let mut line_of = |position: Option<&csv::Position>| {
+                position.map_or(index + 2, |p| lines.line_at(p.byte()))
+            };
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => {
+                    return Err(OutcomeFileError {
+                        line: line_of(e.position()),
+                        message: csv_error_text(&e),
+                    });
+                }
+            };
+            let line = line_of(record.position());
             let at = |message: String| OutcomeFileError { line, message };
-            let record = record.map_err(|e| at(csv_error_text(&e)))?;
             outcomes.push(Outcome::from_csv_record(&record, &columns).map_err(at)?);
         }
     } else {
@@ -225,6 +239,47 @@ pub fn read_outcomes_text(text: &str, csv: bool) -> Result<Vec<Outcome>, Outcome
         }
     }
     Ok(outcomes)
+}
+
+/// The 1-based line a CSV record starts on, from the byte offset where the reader
+/// began reading it (before any blank lines it skips), counted onwards from the last
+/// offset asked for. The csv crate's own line count misses line breaks inside quoted
+/// fields.
+struct LineCounter<'a> {
+    text: &'a str,
+    byte: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, byte: u64) -> usize {
+        let byte = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        if byte < self.byte {
+            (self.byte, self.line) = (0, 1);
+        }
+        let bytes = self.text.as_bytes();
+        let blank = bytes[byte..]
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let start = byte + blank;
+        self.line += bytes[self.byte..start]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        self.byte = start;
+        self.line
+    }
 }
 
 /// A CSV reader error without the record's content.
@@ -413,5 +468,16 @@ mod tests {
         let bad =
             "case_id,ended_on,outcome\nA,2024-01-01,left_insurance\nB,1999-12-31,left_insurance\n";
         assert_eq!(read_outcomes_text(bad, true).unwrap_err().line, 3);
+    }
+
+    #[test]
+    fn csv_errors_name_the_line_the_record_starts_on() {
+        let blank =
+            "case_id,ended_on,outcome\n\nA,2024-01-01,left_insurance\n\nB,2024-01-01,left\n";
+        assert_eq!(read_outcomes_text(blank, true).unwrap_err().line, 5);
+        let quoted = "case_id,ended_on,outcome,reasons\nA,2024-01-01,left_insurance,\"other;\n\nregular_studies\"\nB,2024-01-01,left,\n";
+        assert_eq!(read_outcomes_text(quoted, true).unwrap_err().line, 5);
+        let short = "case_id,ended_on,outcome\n\nA,2024-01-01\n";
+        assert_eq!(read_outcomes_text(short, true).unwrap_err().line, 3);
     }
 }

@@ -273,9 +273,11 @@ impl<'a> LineCounter<'a> {
             .take_while(|b| matches!(b, b'\r' | b'\n'))
             .count();
         let start = byte + blank;
-        self.line += bytes[self.byte..start]
-            .iter()
-            .filter(|b| **b == b'\n')
+        // A line ends with `\n`, `\r\n` or, as the csv crate also reads it, a lone `\r`.
+        self.line += (self.byte..start)
+            .filter(|&i| {
+                bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+            })
             .count();
         self.byte = start;
         self.line
@@ -479,5 +481,9 @@ mod tests {
         assert_eq!(read_outcomes_text(quoted, true).unwrap_err().line, 5);
         let short = "case_id,ended_on,outcome\n\nA,2024-01-01\n";
         assert_eq!(read_outcomes_text(short, true).unwrap_err().line, 3);
+        let crlf = "case_id,ended_on,outcome\r\n\r\nA,2024-01-01,left_insurance\r\nB,x,left\r\n";
+        assert_eq!(read_outcomes_text(crlf, true).unwrap_err().line, 4);
+        let cr = "case_id,ended_on,outcome\rA,2024-01-01,left_insurance\rB,x,left\r";
+        assert_eq!(read_outcomes_text(cr, true).unwrap_err().line, 3);
     }
 }

@@ -3,11 +3,11 @@
 # development cohort, then of a synthetic cohort of N cases (default 100,000) made by
 # replicating the development cohort under new case ids. Prints wall time and peak
 # memory of each step. Usage: benches/history.sh [N]
-# Needs ../shared/data/cohort-2018 beside the checkout and GNU time (/usr/bin/time).
+# Needs GNU time (/usr/bin/time). The cohort is examples/cohort-2018.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${1:-100000}
-cohort=../shared/data/cohort-2018
+cohort=examples/cohort-2018
 cargo build --release --quiet --bin gk-regler
 bin=$PWD/target/release/gk-regler
 work=$(mktemp -d)

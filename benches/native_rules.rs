@@ -1,4 +1,4 @@
-//! The eight default rules (domain.md §5, `rules/*.rhai`) written by hand in Rust on
+//! The eight default rules (docs/rules.md, `rules/*.rhai`) written by hand in Rust on
 //! the typed [`Profile`]: the floor every engine is measured against. It gives the
 //! flags only (no messages); `assert_agrees` checks it against the engine once before
 //! anything is timed, so the comparison is between equal logic.

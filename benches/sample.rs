@@ -1,5 +1,5 @@
 //! The profiles every benchmark runs on: a few hundred real-shaped profiles from the
-//! development cohort (`../shared/data/cohort-2018/profiles.jsonl`, or the file named
+//! development cohort (`examples/cohort-2018/profiles.jsonl`, or the file named
 //! by `GK_BENCH_PROFILES`), evenly spread over the file; the repository's examples when
 //! the cohort is not there.
 
@@ -11,7 +11,7 @@ pub const SAMPLE_SIZE: usize = 400;
 /// JSON texts of the sample, and where they came from.
 pub fn profile_texts(repo_root: &Path) -> (Vec<String>, String) {
     let cohort = std::env::var_os("GK_BENCH_PROFILES").map_or_else(
-        || repo_root.join("../shared/data/cohort-2018/profiles.jsonl"),
+        || repo_root.join("examples/cohort-2018/profiles.jsonl"),
         PathBuf::from,
     );
     if let Ok(text) = std::fs::read_to_string(&cohort) {

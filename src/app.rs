@@ -60,7 +60,7 @@ fn load_tokens(config: &Config) -> Result<Tokens, AppError> {
         println!("Första start: skapade en admin-token. Den visas bara nu, spara den:");
         println!("  {token}");
         println!(
-            "Skapa fler med `gk-regler token create --role handlaggare --name NAMN` (hashar sparas i {}).",
+            "Skapa fler med `gk-regler token create --role handlaggare --name NAMN`, eller från källkoden `cargo run --release -- token create --role handlaggare --name NAMN` (hashar sparas i {}).",
             config.tokens_file.display()
         );
     }
@@ -76,14 +76,17 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let tokens = load_tokens(&config)?;
     store.record_rule_set(&rules).await?;
     let label = rules.label();
-    let state = Arc::new(AppState::new(
-        rules,
-        config.rules_dir.clone(),
-        store.clone(),
-        key,
-        tokens,
-        config.max_body_bytes,
-    ));
+    let state = Arc::new(
+        AppState::new(
+            rules,
+            config.rules_dir.clone(),
+            store.clone(),
+            key,
+            tokens,
+            config.max_body_bytes,
+        )
+        .with_audit_min_cell_floor(config.audit_min_cell_floor),
+    );
 
     let retention = config.retention_days.map(|days| {
         let store = store.clone();

@@ -62,6 +62,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Most writes committed in one transaction by the group-commit writer.
     pub max_batch: usize,
+    /// The lowest small-cell threshold (`min_cell`) an audit may be asked for, by a
+    /// request or by `--min-cell`; also the default threshold when higher than 5.
+    pub audit_min_cell_floor: usize,
 }
 
 impl Default for Config {
@@ -78,6 +81,7 @@ impl Default for Config {
             retention_days: None,
             log_format: LogFormat::Text,
             max_batch: 512,
+            audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
         }
     }
 }
@@ -94,7 +98,19 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// Refuses settings no run can work with.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.audit_min_cell_floor == 0 {
+            return Err(
+                "audit_min_cell_floor (GK_REGLER_AUDIT_MIN_CELL_FLOOR) måste vara minst 1"
+                    .to_owned(),
+            );
+        }
+        Ok(())
     }
 
     /// Applies `GK_REGLER_*` variables read through `var`.
@@ -128,6 +144,9 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_RETENTION_DAYS") {
             self.retention_days = Some(parse("GK_REGLER_RETENTION_DAYS", &v)?);
+        }
+        if let Some(v) = var("GK_REGLER_AUDIT_MIN_CELL_FLOOR") {
+            self.audit_min_cell_floor = parse("GK_REGLER_AUDIT_MIN_CELL_FLOOR", &v)?;
         }
         if let Some(v) = var("GK_REGLER_LOG_FORMAT") {
             self.log_format = match v.trim() {
@@ -168,6 +187,23 @@ mod tests {
             config
                 .apply_env(|_| Some("not a number".to_owned()))
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn the_audit_floor_is_configurable_and_never_zero() {
+        let mut config = Config::default();
+        assert_eq!(config.audit_min_cell_floor, 5);
+        config
+            .apply_env(|name| (name == "GK_REGLER_AUDIT_MIN_CELL_FLOOR").then(|| "10".to_owned()))
+            .expect("env");
+        assert_eq!(config.audit_min_cell_floor, 10);
+        assert!(config.validate().is_ok());
+        let zero: Config = serde_yaml::from_str("audit_min_cell_floor: 0\n").expect("parse");
+        assert!(
+            zero.validate()
+                .expect_err("refused")
+                .contains("audit_min_cell_floor")
         );
     }
 

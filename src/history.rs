@@ -47,19 +47,22 @@ pub struct PeriodArgs {
     /// Sista dag i perioden (ÅÅÅÅ-MM-DD).
     #[arg(long)]
     pub to: Option<Date>,
-    /// Visa inga andelar eller skattningar som vilar på färre fall än så här.
-    #[arg(long, default_value_t = audit::DEFAULT_MIN_CELL)]
-    pub min_cell: usize,
+    /// Visa inga antal under detta, och inga andelar eller skattningar som vilar på
+    /// färre fall (standard 5; aldrig lägre än audit_min_cell_floor).
+    #[arg(long)]
+    pub min_cell: Option<usize>,
 }
 
 impl PeriodArgs {
-    fn options(&self) -> Result<Options, AppError> {
-        if self.min_cell == 0 {
-            return Err(AppError::Input("--min-cell måste vara minst 1".to_owned()));
-        }
+    fn options(&self, floor: usize) -> Result<Options, AppError> {
+        let min_cell = audit::min_cell_within(self.min_cell, floor).map_err(|floor| {
+            AppError::Input(format!(
+                "--min-cell får inte vara lägre än {floor}: färre fall än så kan peka ut enskilda personer (den lägsta tillåtna gränsen är inställd med audit_min_cell_floor)"
+            ))
+        })?;
         Ok(Options {
             period: Period::new(self.from, self.to).map_err(AppError::Input)?,
-            min_cell: self.min_cell,
+            min_cell,
         })
     }
 }
@@ -297,7 +300,7 @@ pub async fn audit(
     output: &OutputArgs,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    let options = period.options()?;
+    let options = period.options(config.audit_min_cell_floor)?;
     let format = output.format(ReportFormat::Html);
     if format == ReportFormat::Text {
         return Err(AppError::Input(
@@ -320,11 +323,16 @@ pub async fn audit(
         }
     };
     output.write(&text)?;
-    eprintln!(
-        "Uppföljningen omfattar {} fall med utfall; klar på {:.2} s.",
-        report.units.get(audit::report::SexGroup::All),
-        started.elapsed().as_secs_f64()
-    );
+    match report.units.get(audit::report::SexGroup::All) {
+        Some(units) => eprintln!(
+            "Uppföljningen omfattar {units} fall med utfall; klar på {:.2} s.",
+            started.elapsed().as_secs_f64()
+        ),
+        None => eprintln!(
+            "Uppföljningen visar inga resultat: för få fall i perioden (färre än {}).",
+            report.min_cell
+        ),
+    }
     Ok(())
 }
 
@@ -337,7 +345,7 @@ pub async fn replay(
     output: &OutputArgs,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    let options = period.options()?;
+    let options = period.options(config.audit_min_cell_floor)?;
     let format = output.format(ReportFormat::Text);
     let current = RuleSet::load(&config.rules_dir).map_err(AppError::Rules)?;
     let candidate = RuleSet::load(candidate_dir).map_err(AppError::Rules)?;

@@ -18,7 +18,7 @@ use gk_regler::profile::Profile;
 use gk_regler::rule_tests::TestSuite;
 use gk_regler::ruleset::RuleSet;
 
-/// Exit codes, one meaning each (README.md "Kommandon").
+/// Exit codes, one meaning each (README.md, "Commands").
 mod exit {
     pub const OK: u8 = 0;
     /// Test failures, lint problems, or an I/O error.

@@ -1,4 +1,4 @@
-//! The outcome record of domain.md §4: how a case's participation ended.
+//! The outcome record of docs/profile.md: how a case's participation ended.
 
 use std::borrow::Cow;
 

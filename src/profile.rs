@@ -1,4 +1,4 @@
-//! The participant profile of domain.md §3, parsed and validated once at the boundary.
+//! The participant profile of docs/profile.md, parsed and validated once at the boundary.
 //!
 //! Everything past [`Profile::from_json`] sees only checked values: dates are real
 //! dates, enumerations are closed, unknown fields were refused, and "absent" is kept
@@ -570,10 +570,10 @@ fn default_is_today(schema: &mut Schema) {
     );
 }
 
-/// A participant profile (domain.md §3). Field names are the normative API names.
+/// A participant profile (docs/profile.md). Field names are the normative API names.
 #[derive(Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-#[schemars(title = "GK participant profile", description = "domain.md §3")]
+#[schemars(title = "GK participant profile", description = "docs/profile.md")]
 pub struct Profile {
     pub case_id: CaseId,
     #[serde(default)]

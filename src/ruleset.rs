@@ -153,7 +153,7 @@ impl SeveritySpec {
     }
 }
 
-/// What a rule rests on (domain.md §5).
+/// What a rule rests on (docs/rules.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grounds {

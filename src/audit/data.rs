@@ -126,7 +126,7 @@ pub fn for_each_batch(
     Ok(())
 }
 
-/// An outcome row back as the derived outcomes of domain.md §4, through [`Outcome`] so
+/// An outcome row back as the derived outcomes of docs/profile.md, through [`Outcome`] so
 /// the derivations are the same as everywhere else.
 fn stored_outcome(
     case: &str,

@@ -75,6 +75,11 @@ pub fn count(n: usize) -> String {
     out
 }
 
+/// A count as published: "–" when suppressed.
+pub fn shown_count(n: Option<usize>) -> String {
+    n.map_or_else(|| NOT_SHOWN.to_owned(), count)
+}
+
 fn share(value: Option<f64>) -> String {
     value.map_or_else(|| NOT_SHOWN.to_owned(), |v| number(v, 1))
 }
@@ -159,6 +164,8 @@ struct Page {
     period: String,
     generated_on: String,
     min_cell: usize,
+    /// Too few cases in the period: the page is its notes alone.
+    too_few: bool,
     rule_sets: Vec<String>,
     units: Vec<Labelled>,
     without_check: String,
@@ -268,6 +275,7 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
         period: period_text(report),
         generated_on: crate::profile::Date::today().to_string(),
         min_cell: report.min_cell,
+        too_few: report.rules.is_empty() && report.units.all.is_none(),
         rule_sets: report
             .rule_sets
             .iter()
@@ -277,7 +285,7 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
                     r.name,
                     r.version,
                     r.content_hash.get(..12).unwrap_or(&r.content_hash),
-                    count(r.checks)
+                    shown_count(r.checks)
                 )
             })
             .collect(),
@@ -285,11 +293,11 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
             .iter()
             .map(|&g| Labelled {
                 label: g.swedish(),
-                value: count(report.units.get(g)),
+                value: shown_count(report.units.get(g)),
             })
             .collect(),
-        without_check: count(report.cases_without_check_before_gk),
-        checks_in_period: count(report.checks_in_period.all),
+        without_check: shown_count(report.cases_without_check_before_gk),
+        checks_in_period: shown_count(report.checks_in_period.all),
         notes: report.notes.clone(),
         replay,
         rules: report
@@ -357,8 +365,8 @@ fn table(
             let comparison = pick(group(rule, sex)?);
             Some(CountRow {
                 group: sex.swedish(),
-                n_a: count(comparison.n_a),
-                n_b: count(comparison.n_b),
+                n_a: shown_count(comparison.n_a),
+                n_b: shown_count(comparison.n_b),
             })
         })
         .collect();
@@ -407,7 +415,7 @@ fn rule_view(report: &AuditReport, rule: &RuleAudit) -> RuleView {
                     .map_or_else(String::new, |s| format!("({})", number(s, 4))),
                 p: a.p_value.map_or_else(|| NOT_SHOWN.to_owned(), p_value),
                 ci: interval(a.ci_low, a.ci_high, 3),
-                observations: count(a.observations),
+                observations: shown_count(a.observations),
                 r_squared: a
                     .r_squared
                     .filter(|_| a.coefficient.is_some())
@@ -448,20 +456,21 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
         .zip(&report.checks_per_month)
         .map(|(flags, checks)| MonthRow {
             month: flags.month.clone(),
-            female: count(flags.count.female),
-            male: count(flags.count.male),
-            all: count(flags.count.all),
-            checks: count(checks.count.all),
+            female: shown_count(flags.count.female),
+            male: shown_count(flags.count.male),
+            all: shown_count(flags.count.all),
+            checks: shown_count(checks.count.all),
         })
         .collect();
     BurdenView {
-        flagged: count(flagged),
-        share_of_checks: if checks > 0 {
-            number(100.0 * flagged as f64 / checks as f64, 1)
-        } else {
-            NOT_SHOWN.to_owned()
+        flagged: shown_count(flagged),
+        share_of_checks: match (flagged, checks) {
+            (Some(flagged), Some(checks)) if checks > 0 => {
+                number(100.0 * flagged as f64 / checks as f64, 1)
+            }
+            _ => NOT_SHOWN.to_owned(),
         },
-        rule_errors: count(rule.rule_errors),
+        rule_errors: shown_count(rule.rule_errors),
         months,
         chart: month_chart(rule),
     }
@@ -630,7 +639,12 @@ fn month_chart(rule: &RuleAudit) -> MonthChart {
     let height = 90.0;
     let bottom = height - 16.0;
     let months = &rule.flags_per_month;
-    let most = months.iter().map(|m| m.count.all).max().unwrap_or(0).max(1) as f64;
+    let most = months
+        .iter()
+        .filter_map(|m| m.count.all)
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
     let step = if months.is_empty() {
         0.0
     } else {
@@ -639,24 +653,31 @@ fn month_chart(rule: &RuleAudit) -> MonthChart {
     let width = (step * 0.8).max(1.0);
     let mut bars = Vec::new();
     let mut labels = Vec::new();
+    let mut last_label: Option<(f64, &str)> = None;
     for (i, month) in months.iter().enumerate() {
-        let h = (bottom - 8.0) * month.count.all as f64 / most;
         let x = LEFT + step * i as f64;
-        bars.push(Bar {
-            x: round1(x),
-            y: round1(bottom - h),
-            width: round1(width),
-            height: round1(h),
-            class: "flagged",
-            title: format!("{}: {} flaggor", month.month, count(month.count.all)),
-        });
-        // Label the first month of each year, and the first month shown.
-        if i == 0 || month.month.ends_with("-01") {
+        // A suppressed count draws no bar.
+        if let Some(n) = month.count.all {
+            let h = (bottom - 8.0) * n as f64 / most;
+            bars.push(Bar {
+                x: round1(x),
+                y: round1(bottom - h),
+                width: round1(width),
+                height: round1(h),
+                class: "flagged",
+                title: format!("{}: {} flaggor", month.month, count(n)),
+            });
+        }
+        // Label the first month shown of each year, when there is room for it.
+        let year = month.month.get(..4).unwrap_or(&month.month);
+        let room = last_label.is_none_or(|(at, last_year)| last_year != year && x - at >= 52.0);
+        if room {
             labels.push(Text {
                 x: round1(x),
                 y: height - 3.0,
                 text: month.month.clone(),
             });
+            last_label = Some((x, year));
         }
     }
     MonthChart {

@@ -1,4 +1,4 @@
-//! The flag-versus-outcome audit (domain.md §6) and the what-if replay of rule changes.
+//! The flag-versus-outcome audit (docs/audit.md) and the what-if replay of rule changes.
 //!
 //! Policy staff ask of each rule: do flagged cases end worse than unflagged ones, and
 //! does resolving a flag before GK go with better outcomes? The audit answers the way
@@ -10,13 +10,17 @@
 //! | [`units`] | one unit per case with an outcome in the period: its last check before GK, its resolved flags |
 //! | [`analysis`] | per rule and sex: shares, differences, z-tests, the adjusted model, alert burden |
 //! | [`stats`] | the statistics: two-proportion z-test, OLS with HC1 robust standard errors |
+//! | [`suppress`] | small-cell suppression of counts, with complementary suppression |
 //! | [`report`] | the result ([`report::AuditReport`]) and its JSON and CSV forms |
 //! | [`html`] | the self-contained HTML page (template `audit.html`) |
 //! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
 //!
 //! Invariants: the audit stores nothing; it never sees a case id (stored profiles carry
-//! the pseudonym); every share or estimate resting on fewer than `min_cell` cases is
-//! suppressed in every output; statistics that cannot be computed are `None`, never NaN.
+//! the pseudonym); every count below `min_cell`, every count that would give a hidden
+//! one away, and every share or estimate resting on a hidden count or on fewer than
+//! `min_cell` cases is suppressed in every output; a period with fewer cases than
+//! `min_cell` gives a note only; what the audit lists grows with the data, never with
+//! the span of dates; statistics that cannot be computed are `None`, never NaN.
 
 pub mod analysis;
 pub mod data;
@@ -24,13 +28,26 @@ pub mod html;
 pub mod replay;
 pub mod report;
 pub mod stats;
+pub mod suppress;
 pub mod units;
 
 use crate::outcome::Outcome;
 use crate::profile::{Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex, Stage};
 
-/// The default small-cell threshold: fewer cases than this and nothing is shown.
+/// The default small-cell threshold: fewer cases than this and nothing is shown. Also
+/// the default of the configured floor (`audit_min_cell_floor`).
 pub const DEFAULT_MIN_CELL: usize = 5;
+
+/// The threshold an audit runs with: `requested` (by a request or `--min-cell`), or
+/// the default, never below `floor`. `Err(floor)` for a request below the floor.
+pub fn min_cell_within(requested: Option<usize>, floor: usize) -> Result<usize, usize> {
+    let floor = floor.max(1);
+    match requested {
+        None => Ok(DEFAULT_MIN_CELL.max(floor)),
+        Some(n) if n < floor => Err(floor),
+        Some(n) => Ok(n),
+    }
+}
 
 /// The id under which "any rule flagged" is reported beside the rules.
 pub const ANY_FLAG_ID: &str = "nagon_flagga";
@@ -162,7 +179,7 @@ impl CheckRecord {
     }
 }
 
-/// How a case's participation ended, with the derived outcomes of domain.md §4.
+/// How a case's participation ended, with the derived outcomes of docs/profile.md.
 #[derive(Clone, Copy)]
 pub struct OutcomeRecord {
     pub ended_on: Date,

@@ -206,7 +206,7 @@ pub fn replay(
         name: candidate.name.clone(),
         version: candidate.version.clone(),
         content_hash: candidate.content_hash.clone(),
-        checks: evaluated,
+        checks: Some(evaluated),
     }];
     Ok(ReplayReport {
         current: RuleSetRef::of(current),

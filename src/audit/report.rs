@@ -2,7 +2,10 @@
 //! renders it. Shares are in percent, differences and their intervals in percentage
 //! points (`a − b`), the adjusted estimate in probability units like SFR 2018:11
 //! tabell 20 (0.164 = 16.4 percentage points). `null` (JSON) or an empty cell (CSV)
-//! means suppressed (fewer than `min_cell` cases) or not computable; `notes` say which.
+//! means suppressed or not computable; `notes` say which. Counts are suppressed as well
+//! as shares: a count below `min_cell`, and any count that would give a suppressed one
+//! away by subtraction ([`super::suppress`]); a share or estimate is shown only when the
+//! counts it rests on are.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -48,7 +51,7 @@ impl SexGroup {
     }
 }
 
-/// The outcomes compared (domain.md §4).
+/// The outcomes compared (docs/profile.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Measure {
@@ -105,17 +108,20 @@ impl Measure {
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct AuditReport {
     pub period: PeriodJson,
-    /// Shares and estimates resting on fewer cases than this are suppressed.
+    /// Counts below this, and shares and estimates resting on fewer cases, are
+    /// suppressed (never below the configured floor).
     pub min_cell: usize,
     /// The rule sets that produced the checks read, with how many each.
     pub rule_sets: Vec<RuleSetJson>,
     /// Cases in the audit: an outcome in the period and a check before GK.
-    pub units: SexCounts,
+    pub units: ShownCounts,
     /// Cases with an outcome in the period but no check before GK (not in the audit).
-    pub cases_without_check_before_gk: usize,
+    pub cases_without_check_before_gk: Option<usize>,
     /// Stored checks (both stages) made in the period: the alert-burden denominator.
-    pub checks_in_period: SexCounts,
-    /// Checks per month of `checked_on` in the period.
+    pub checks_in_period: ShownCounts,
+    /// Checks per month of `checked_on` in the period: every month from the first to
+    /// the last with a check when they span at most ten years, otherwise only the
+    /// months with checks. Empty when the period has too few cases to show anything.
     pub checks_per_month: Vec<MonthCounts>,
     pub notes: Vec<String>,
     /// Each rule, then `nagon_flagga` (any rule flagged) last.
@@ -135,7 +141,7 @@ pub struct RuleSetJson {
     pub name: String,
     pub version: String,
     pub content_hash: String,
-    pub checks: usize,
+    pub checks: Option<usize>,
 }
 
 /// A count for women, men and all (all includes cases whose sex is not given).
@@ -165,11 +171,38 @@ impl SexCounts {
     }
 }
 
+/// A count for women, men and all as published: `null` when suppressed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ShownCounts {
+    pub female: Option<usize>,
+    pub male: Option<usize>,
+    pub all: Option<usize>,
+}
+
+impl ShownCounts {
+    pub fn get(&self, group: SexGroup) -> Option<usize> {
+        match group {
+            SexGroup::Female => self.female,
+            SexGroup::Male => self.male,
+            SexGroup::All => self.all,
+        }
+    }
+
+    /// Every count shown.
+    pub fn of(counts: SexCounts) -> Self {
+        Self {
+            female: Some(counts.female),
+            male: Some(counts.male),
+            all: Some(counts.all),
+        }
+    }
+}
+
 /// A month (`YYYY-MM`) and a count in it.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct MonthCounts {
     pub month: String,
-    pub count: SexCounts,
+    pub count: ShownCounts,
 }
 
 /// One rule (or `nagon_flagga`).
@@ -180,11 +213,11 @@ pub struct RuleAudit {
     /// Women, men, all.
     pub groups: Vec<GroupAudit>,
     /// Checks in the period on which the rule flagged.
-    pub flagged_checks: SexCounts,
+    pub flagged_checks: ShownCounts,
     /// Per month of `checked_on`; the same months as `checks_per_month`.
     pub flags_per_month: Vec<MonthCounts>,
     /// Checks in the period on which the rule failed.
-    pub rule_errors: usize,
+    pub rule_errors: Option<usize>,
     pub notes: Vec<String>,
 }
 
@@ -194,7 +227,7 @@ pub struct GroupAudit {
     pub sex: SexGroup,
     /// Units whose last check before GK had an error in this rule: whether it flagged
     /// is not known, so they are left out of this rule's comparisons.
-    pub unknown_at_last_check: usize,
+    pub unknown_at_last_check: Option<usize>,
     /// `a` = flagged at the last check before GK, `b` = not flagged.
     pub flagged_vs_not_flagged: Comparison,
     /// Among the units flagged at some check before GK: `a` = resolved by the last
@@ -207,8 +240,8 @@ pub struct GroupAudit {
 /// Two groups compared on each outcome.
 #[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct Comparison {
-    pub n_a: usize,
-    pub n_b: usize,
+    pub n_a: Option<usize>,
+    pub n_b: Option<usize>,
     pub outcomes: Vec<OutcomeComparison>,
 }
 
@@ -232,9 +265,9 @@ pub struct OutcomeComparison {
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct Adjusted {
     /// Units in the model (those with every control given).
-    pub observations: usize,
-    pub n_flagged: usize,
-    pub n_not_flagged: usize,
+    pub observations: Option<usize>,
+    pub n_flagged: Option<usize>,
+    pub n_not_flagged: Option<usize>,
     /// Probability units: 0.164 is 16.4 percentage points.
     pub coefficient: Option<f64>,
     pub robust_se: Option<f64>,
@@ -311,6 +344,14 @@ impl CsvRow {
             None => self,
         }
     }
+
+    /// Sets column `name` to a count, or leaves it empty for a suppressed one.
+    pub fn count(self, name: &str, value: Option<usize>) -> Self {
+        match value {
+            Some(v) => self.set(name, v),
+            None => self,
+        }
+    }
 }
 
 /// Writes rows under [`CSV_HEADER`].
@@ -351,7 +392,7 @@ impl AuditReport {
                     CsvRow::new("checks_per_month")
                         .set("sex", group.as_str())
                         .set("month", &month.month)
-                        .set("count", month.count.get(group)),
+                        .count("count", month.count.get(group)),
                 );
             }
         }
@@ -378,8 +419,8 @@ impl AuditReport {
                                 .set("rule_id", &rule.rule_id)
                                 .set("sex", sex)
                                 .set("outcome", outcome.outcome.as_str())
-                                .set("n_a", comparison.n_a)
-                                .set("n_b", comparison.n_b)
+                                .count("n_a", comparison.n_a)
+                                .count("n_b", comparison.n_b)
                                 .num("share_a_pct", outcome.share_a_pct)
                                 .num("share_b_pct", outcome.share_b_pct)
                                 .num("diff_pp", outcome.diff_pp)
@@ -395,15 +436,15 @@ impl AuditReport {
                         .set("rule_id", &rule.rule_id)
                         .set("sex", sex)
                         .set("outcome", Measure::LeftInsurance.as_str())
-                        .set("n_a", adjusted.n_flagged)
-                        .set("n_b", adjusted.n_not_flagged)
+                        .count("n_a", adjusted.n_flagged)
+                        .count("n_b", adjusted.n_not_flagged)
                         .num("coefficient", adjusted.coefficient)
                         .num("robust_se", adjusted.robust_se)
                         .num("p_value", adjusted.p_value)
                         .num("coef_ci_low", adjusted.ci_low)
                         .num("coef_ci_high", adjusted.ci_high)
                         .num("r_squared", adjusted.r_squared)
-                        .set("observations", adjusted.observations),
+                        .count("observations", adjusted.observations),
                 );
                 for note in &adjusted.notes {
                     rows.push(
@@ -421,14 +462,14 @@ impl AuditReport {
                             .set("rule_id", &rule.rule_id)
                             .set("sex", group.as_str())
                             .set("month", &month.month)
-                            .set("count", month.count.get(group)),
+                            .count("count", month.count.get(group)),
                     );
                 }
             }
             rows.push(
                 CsvRow::new("rule_errors")
                     .set("rule_id", &rule.rule_id)
-                    .set("count", rule.rule_errors),
+                    .count("count", rule.rule_errors),
             );
         }
         rows

@@ -1,4 +1,4 @@
-//! From case histories to audit units (domain.md §6).
+//! From case histories to audit units (docs/audit.md).
 //!
 //! A unit is a case with an outcome in the period. Its flags are those of its *last*
 //! check before GK: stage `before_gk`, made on or before the first GK meeting when that

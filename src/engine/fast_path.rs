@@ -877,13 +877,13 @@ mod tests {
         RuleSet::load(&repo().join("rules")).expect("the default rules load")
     }
 
-    /// Every profile of the development cohort beside the repository. Its absence is
+    /// Every profile of the development cohort in `examples/cohort-2018`. Its absence is
     /// a failure: without it the fast evaluator is not checked against Rhai.
     fn cohort() -> Vec<serde_json::Value> {
-        let path = repo().join("../shared/data/cohort-2018/profiles.jsonl");
+        let path = repo().join("examples/cohort-2018/profiles.jsonl");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
             panic!(
-                "the development cohort is missing ({}: {err}); see ../shared/README.md",
+                "the development cohort is missing ({}: {err}); see examples/cohort-2018/README.md",
                 path.display()
             )
         });

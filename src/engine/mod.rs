@@ -162,7 +162,7 @@ impl Evaluation {
 /// rule set: a scope, and one function-resolution cache per rule.
 ///
 /// Rhai's public `eval_ast_with_scope` starts every run with an empty resolution cache,
-/// so each function and property call of a rule was looked up in the engine's function
+/// so each function and property call of a rule would be looked up in the engine's function
 /// tables again on every evaluation. A cache maps a call's name and argument types to
 /// the function, which depends only on the engine and the rule's AST, so it stays valid
 /// for every later evaluation of the same rule. Each rule keeps its own cache because

@@ -55,6 +55,8 @@ pub struct AppState {
     pub tokens: Tokens,
     pub metrics: Metrics,
     pub max_body_bytes: usize,
+    /// The lowest `min_cell` an audit may be asked for (config `audit_min_cell_floor`).
+    pub audit_min_cell_floor: usize,
 }
 
 impl AppState {
@@ -75,7 +77,14 @@ impl AppState {
             tokens,
             metrics: Metrics::new(),
             max_body_bytes,
+            audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
         }
+    }
+
+    /// Sets the lowest `min_cell` an audit may be asked for.
+    pub fn with_audit_min_cell_floor(mut self, floor: usize) -> Self {
+        self.audit_min_cell_floor = floor;
+        self
     }
 }
 
@@ -697,7 +706,9 @@ pub struct AuditQuery {
     to: Option<String>,
     /// `json` (default), `csv` or `html`.
     format: Option<String>,
-    /// Suppress shares and estimates resting on fewer cases than this (default 5).
+    /// Suppress counts below this, and shares and estimates resting on fewer cases
+    /// (default 5, or the configured floor when higher). A value below the configured
+    /// floor (`audit_min_cell_floor`, default 5) is refused.
     min_cell: Option<String>,
 }
 
@@ -709,21 +720,20 @@ fn field_error(field: &str, detail: impl Into<String>) -> ApiError {
 }
 
 impl AuditQuery {
-    fn options(&self) -> Result<crate::audit::Options, ApiError> {
+    fn options(&self, floor: usize) -> Result<crate::audit::Options, ApiError> {
         let date = |field: &str, value: &Option<String>| {
             value
                 .as_deref()
                 .map(|v| crate::profile::Date::parse(v).map_err(|e| field_error(field, e)))
                 .transpose()
         };
-        let min_cell = match self.min_cell.as_deref() {
-            None => crate::audit::DEFAULT_MIN_CELL,
-            Some(text) => text
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| field_error("min_cell", "ett heltal som är minst 1 krävs"))?,
+        let floor = floor.max(1);
+        let below = || field_error("min_cell", format!("ett heltal som är minst {floor} krävs"));
+        let requested = match self.min_cell.as_deref() {
+            None => None,
+            Some(text) => Some(text.trim().parse::<usize>().map_err(|_| below())?),
         };
+        let min_cell = crate::audit::min_cell_within(requested, floor).map_err(|_| below())?;
         Ok(crate::audit::Options {
             period: crate::audit::Period::new(date("from", &self.from)?, date("to", &self.to)?)
                 .map_err(|e| field_error("to", e))?,
@@ -757,7 +767,7 @@ async fn audit_report(
     require(&principal, &[Role::Analytiker])?;
     let axum::extract::Query(query) =
         query.map_err(|_| ApiError::BadRequest("ogiltiga frågeparametrar".to_owned()))?;
-    let options = query.options()?;
+    let options = query.options(state.audit_min_cell_floor)?;
     let format = query.format.as_deref().unwrap_or("json");
     if !matches!(format, "json" | "csv" | "html") {
         return Err(field_error("format", "json, csv eller html"));

@@ -1,5 +1,5 @@
 //! The case form of "Kontrollera ärende" and its mapping to and from the profile JSON of
-//! domain.md §3.
+//! docs/profile.md.
 //!
 //! Every profile field is one entry of [`GROUPS`], named by its profile path (the form's
 //! input names are those paths). [`FormInput::to_profile`] turns the posted form into
@@ -165,7 +165,7 @@ const fn choice(
     }
 }
 
-/// Every field of the profile (domain.md §3), grouped and in form order.
+/// Every field of the profile (docs/profile.md), grouped and in form order.
 pub static GROUPS: &[GroupSpec] = &[
     GroupSpec {
         id: "arende",

@@ -6,7 +6,7 @@
 //! | module | what |
 //! |---|---|
 //! | `mod.rs` | routes, sign-in and sign-out, who may see what, the template environment, security headers |
-//! | [`form`] | the case form: every profile field of domain.md §3, form ↔ profile JSON, errors by field |
+//! | [`form`] | the case form: every profile field of docs/profile.md, form ↔ profile JSON, errors by field |
 //! | `check` | "Kontrollera ärende": validate, evaluate and store the way the API does, earlier checks |
 //! | `rules` | "Regler": the active rule set, scripts and tests; dry run and reload for policy |
 //! | `audit` | "Uppföljning": the audit report of [`crate::audit`] for a period, downloads |

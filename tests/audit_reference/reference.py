@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Independent reference for `gk-regler audit` (domain.md §6), computed with statsmodels.
+"""Independent reference for `gk-regler audit` (docs/audit.md), computed with statsmodels.
 
 Reads the SQLite database that `gk-regler import` wrote (evaluations, flags,
-rule_errors, outcomes, rule_sets), builds the audit units itself from domain.md §6 —
+rule_errors, outcomes, rule_sets), builds the audit units itself from docs/audit.md —
 no Rust code is called — and writes every number the audit reports, in a flat list,
 to `expected.json` beside this script. `tests/it/audit_reference.rs` runs the real
 binary on the same cohort and compares its JSON report with this file.
@@ -151,7 +151,7 @@ def read_database(path: Path):
 
 
 # ----------------------------------------------------------------------------------
-# Units (domain.md §6)
+# Units (docs/audit.md)
 # ----------------------------------------------------------------------------------
 
 
@@ -513,7 +513,7 @@ def main(argv=None):
     document = {
         "about": (
             "Expected numbers of `gk-regler audit --format json` on the development cohort "
-            "(../shared/data/cohort-2018), computed independently by reference.py with "
+            "(examples/cohort-2018), computed independently by reference.py with "
             "statsmodels. See README.md in this folder."
         ),
         "generated_with": {

@@ -5,7 +5,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
-cohort="$repo/../shared/data/cohort-2018"
+cohort="$repo/examples/cohort-2018"
 python="${PYTHON:-python3}"
 for file in profiles.jsonl outcomes.jsonl; do
     [[ -f "$cohort/$file" ]] || { echo "missing $cohort/$file" >&2; exit 1; }

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, base_profile, copy_dir, set, spawn_app};
+use crate::helpers::{AppOptions, TestApp, base_profile, copy_dir, set, spawn_app, spawn_app_with};
 
 /// How many cases [`cohort`] makes.
 const CASES: usize = 40;
@@ -203,12 +203,15 @@ fn small_cells_are_suppressed_in_json_csv_and_html() {
 fn an_empty_period_and_one_sex_only_give_reports_not_errors() {
     let app = spawn_app();
     assert_eq!(import(&app, &["female"]).code, 0);
+    // No case in the period is fewer than the threshold: a note, no tables.
     let empty = audit_json(&app, &["--from", "2030-01-01", "--to", "2030-12-31"]);
-    assert_eq!(empty["units"]["all"], 0);
-    assert_eq!(
-        empty["rules"].as_array().map(Vec::len),
-        Some(9),
-        "8 rules and any flag"
+    assert!(empty["units"]["all"].is_null(), "{empty}");
+    assert_eq!(empty["rules"], json!([]), "{empty}");
+    assert!(
+        empty["notes"]
+            .to_string()
+            .contains("För få fall i perioden"),
+        "{empty}"
     );
 
     let women_only = audit_json(&app, &[]);
@@ -334,20 +337,300 @@ fn the_audit_over_http_is_for_analysts_only() {
 fn outcomes_of_cases_without_any_stored_check_are_counted_not_dropped() {
     let app = spawn_app();
     assert_eq!(import(&app, &["female", "male"]).code, 0);
-    let extra: String = (0..3)
-        .map(|i| {
-            format!(
-                "{}\n",
-                json!({"case_id": format!("UTAN-KONTROLL-{i}"), "ended_on": "2024-06-30",
+    let extra = |range: std::ops::Range<usize>| -> String {
+        range
+            .map(|i| {
+                format!(
+                    "{}\n",
+                    json!({"case_id": format!("UTAN-KONTROLL-{i}"), "ended_on": "2024-06-30",
                        "outcome": "left_insurance", "reasons": ["work_supported"]})
-            )
-        })
-        .collect();
+                )
+            })
+            .collect()
+    };
     let path = app.dir.path().join("extra.jsonl");
-    std::fs::write(&path, extra).expect("write outcomes");
+    std::fs::write(&path, extra(0..3)).expect("write outcomes");
     let out = app.run_cli(&["import-outcomes", path.to_str().expect("utf-8")], None);
     assert_eq!(out.code, 0, "{out}");
     let report = audit_json(&app, &[]);
     assert_eq!(report["units"]["all"], CASES);
-    assert_eq!(report["cases_without_check_before_gk"], 3);
+    // Three is below the threshold: counted, said, but not shown.
+    assert!(
+        report["cases_without_check_before_gk"].is_null(),
+        "{report}"
+    );
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("Några ärenden med utfall i perioden saknar kontroll"),
+        "{report}"
+    );
+    std::fs::write(&path, extra(3..6)).expect("write outcomes");
+    let out = app.run_cli(&["import-outcomes", path.to_str().expect("utf-8")], None);
+    assert_eq!(out.code, 0, "{out}");
+    let report = audit_json(&app, &[]);
+    assert_eq!(report["cases_without_check_before_gk"], 6);
+}
+
+// ---------------------------------------------------------------------------------------
+// Disclosure: no count below the floor, nothing derivable, no threshold below the floor.
+// ---------------------------------------------------------------------------------------
+
+/// The small-cell floor when nothing is configured.
+const FLOOR: u64 = 5;
+
+/// Every integer of a JSON report with its path, leaving out the settings (`min_cell`,
+/// `period`) that are not counts of anything.
+fn counts_in(value: &Value, path: &mut String, out: &mut Vec<(String, u64)>) {
+    match value {
+        Value::Number(n) => {
+            if let Some(n) = n.as_u64() {
+                out.push((path.clone(), n));
+            }
+        }
+        Value::Object(map) => {
+            for (name, member) in map {
+                if name == "min_cell" || name == "period" {
+                    continue;
+                }
+                let len = path.len();
+                path.push('.');
+                path.push_str(name);
+                counts_in(member, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{index}]"));
+                counts_in(item, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Fails if the JSON report shows a count of 1 to `floor − 1`.
+fn assert_no_small_count(report: &Value, floor: u64) {
+    let mut counts = Vec::new();
+    counts_in(report, &mut String::new(), &mut counts);
+    let small: Vec<_> = counts
+        .iter()
+        .filter(|(_, n)| *n > 0 && *n < floor)
+        .collect();
+    assert!(small.is_empty(), "counts below {floor}: {small:?}");
+}
+
+/// The one-case period's report, whatever the format: a note, no tables, no counts.
+fn assert_note_only_json(report: &Value) {
+    assert_no_small_count(report, FLOOR);
+    assert!(
+        report["notes"]
+            .to_string()
+            .contains("För få fall i perioden"),
+        "{report}"
+    );
+    assert_eq!(report["rules"], json!([]), "no rule tables: {report}");
+    assert_eq!(report["checks_per_month"], json!([]), "{report}");
+}
+
+fn assert_note_only_csv(csv: &str) {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
+    let mut rows = 0;
+    for line in lines {
+        rows += 1;
+        assert!(line.starts_with("note,"), "only notes: {line}");
+        assert!(
+            line.contains("För få fall")
+                || !line.chars().any(|c| c.is_ascii_digit())
+                || line.contains("färre än"),
+            "{line}"
+        );
+    }
+    assert!(rows >= 1, "the note is there: {csv}");
+    assert!(header.contains(&"count"));
+}
+
+fn assert_note_only_html(page: &str) {
+    assert!(page.contains("För få fall i perioden"), "{page}");
+    assert!(!page.contains("<table"), "no tables");
+    assert!(!page.contains("<svg"), "no charts");
+}
+
+#[test]
+fn a_one_case_period_shows_no_count_below_the_floor_in_any_format() {
+    let app = spawn_app();
+    // One woman, checked before GK with flags raised, and her outcome on one day.
+    let mut profile = base_profile();
+    set(&mut profile, "case_id", json!("ENSAM-1"));
+    set(&mut profile, "gk.first_meeting_on", json!("2024-03-20"));
+    set(&mut profile, "activity_level.documented", json!(false));
+    set(&mut profile, "activity_level.hours_per_week", json!(null));
+    let reply = app.api.check(&app.handlaggare, &profile);
+    assert_eq!(reply.status, 201, "{reply}");
+    assert!(
+        !reply.json()["flags"].as_array().expect("flags").is_empty(),
+        "{reply}"
+    );
+    let reply = app.post(
+        "/api/v1/outcomes",
+        &app.analytiker,
+        &json!({"case_id": "ENSAM-1", "ended_on": "2024-06-30", "outcome": "left_insurance", "reasons": ["work_supported"]}),
+    );
+    assert!(reply.status == 200 || reply.status == 201, "{reply}");
+
+    let period = "from=2024-06-30&to=2024-06-30";
+    let json = app.get(&format!("/api/v1/audit?{period}"), &app.analytiker);
+    assert_eq!(json.status, 200, "{json}");
+    assert_note_only_json(&json.json());
+    let csv = app.get(
+        &format!("/api/v1/audit?{period}&format=csv"),
+        &app.analytiker,
+    );
+    assert_eq!(csv.status, 200, "{csv}");
+    assert_note_only_csv(&csv.text);
+    let html = app.get(
+        &format!("/api/v1/audit?{period}&format=html"),
+        &app.analytiker,
+    );
+    assert_eq!(html.status, 200, "{html}");
+    assert_note_only_html(&html.text);
+    // The whole history is the same single case.
+    assert_note_only_json(&app.get("/api/v1/audit", &app.analytiker).json());
+
+    let args = [
+        "audit",
+        "--from",
+        "2024-06-30",
+        "--to",
+        "2024-06-30",
+        "--format",
+    ];
+    let cli = |format: &str| {
+        let mut all = args.to_vec();
+        all.push(format);
+        let out = app.run_cli(&all, None);
+        assert_eq!(out.code, 0, "{out}");
+        out.stdout
+    };
+    assert_note_only_json(&serde_json::from_str(&cli("json")).expect("JSON"));
+    assert_note_only_csv(&cli("csv"));
+    assert_note_only_html(&cli("html"));
+}
+
+#[test]
+fn a_threshold_below_the_floor_is_refused() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    for min_cell in ["1", "4"] {
+        let reply = app.get(
+            &format!("/api/v1/audit?min_cell={min_cell}"),
+            &app.analytiker,
+        );
+        assert_eq!(reply.status, 422, "{reply}");
+        assert_eq!(reply.first_error_field(), "min_cell");
+        let out = app.run_cli(&["audit", "--format", "json", "--min-cell", min_cell], None);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stderr.contains("--min-cell"), "{out}");
+        assert!(out.stdout.is_empty(), "nothing written: {out}");
+    }
+    assert_eq!(
+        app.get("/api/v1/audit?min_cell=5", &app.analytiker).status,
+        200
+    );
+
+    // A configured floor raises the default and refuses anything below it.
+    let strict = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_AUDIT_MIN_CELL_FLOOR", "12".to_owned())],
+        ..AppOptions::default()
+    });
+    assert_eq!(import(&strict, &["female", "male"]).code, 0);
+    let reply = strict.get("/api/v1/audit?min_cell=8", &strict.analytiker);
+    assert_eq!(reply.status, 422, "{reply}");
+    assert_eq!(reply.first_error_field(), "min_cell");
+    let report = strict.get("/api/v1/audit", &strict.analytiker).json();
+    assert_eq!(report["min_cell"], 12, "the floor is the default");
+    assert_no_small_count(&report, 12);
+    let out = strict.run_cli(&["audit", "--format", "json"], None);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(out.json()["min_cell"], 12);
+    let out = strict.run_cli(&["audit", "--format", "json", "--min-cell", "6"], None);
+    assert_eq!(out.code, 2, "{out}");
+}
+
+/// For women + men = all (no case without sex here), never exactly one of the three
+/// hidden: a hidden count must not follow from the other two.
+fn assert_not_derivable(what: &str, women: &Value, men: &Value, all: &Value) {
+    let hidden = [women, men, all].iter().filter(|v| v.is_null()).count();
+    assert!(
+        hidden != 1,
+        "{what}: women {women}, men {men}, all {all}: the hidden one follows from the others"
+    );
+}
+
+#[test]
+fn a_small_sex_cannot_be_derived_from_the_other_and_the_total() {
+    let app = spawn_app();
+    // 3 women among 40 cases: every count of women is below the floor.
+    let sexes: Vec<&str> = (0..CASES)
+        .map(|i| if i % 13 == 1 { "female" } else { "male" })
+        .collect();
+    assert_eq!(import(&app, &sexes).code, 0);
+    let report = audit_json(&app, &[]);
+    assert_no_small_count(&report, FLOOR);
+    let units = &report["units"];
+    assert!(units["female"].is_null(), "{units}");
+    assert_not_derivable("units", &units["female"], &units["male"], &units["all"]);
+    for rule in report["rules"].as_array().expect("rules") {
+        let id = rule["rule_id"].as_str().expect("rule_id");
+        for section in ["flagged_vs_not_flagged", "resolved_vs_still_flagged"] {
+            for n in ["n_a", "n_b"] {
+                let at = |sex: &str| group(rule, sex)[section][n].clone();
+                assert_not_derivable(
+                    &format!("{id} {section} {n}"),
+                    &at("female"),
+                    &at("male"),
+                    &at("all"),
+                );
+            }
+            // A share resting on a hidden count is hidden too.
+            for sex in ["female", "male", "all"] {
+                let comparison = &group(rule, sex)[section];
+                for (n, share) in [("n_a", "share_a_pct"), ("n_b", "share_b_pct")] {
+                    if comparison[n].is_null() {
+                        for outcome in comparison["outcomes"].as_array().expect("outcomes") {
+                            assert!(outcome[share].is_null(), "{id} {sex} {section}: {outcome}");
+                        }
+                    }
+                }
+            }
+        }
+        let flagged = &rule["flagged_checks"];
+        assert_not_derivable(
+            &format!("{id} flagged_checks"),
+            &flagged["female"],
+            &flagged["male"],
+            &flagged["all"],
+        );
+    }
+    // The same in the CSV: no count cell below the floor.
+    let csv = app.run_cli(&["audit", "--format", "csv"], None);
+    assert_eq!(csv.code, 0, "{csv}");
+    let mut lines = csv.stdout.lines();
+    let header: Vec<&str> = lines.next().expect("header").split(',').collect();
+    let columns: Vec<usize> = ["n_a", "n_b", "count", "observations"]
+        .iter()
+        .map(|name| header.iter().position(|h| h == name).expect("column"))
+        .collect();
+    for line in lines.filter(|l| !l.starts_with("note,")) {
+        let cells: Vec<&str> = line.split(',').collect();
+        for &c in &columns {
+            if let Some(Ok(n)) = cells.get(c).map(|v| v.parse::<u64>()) {
+                assert!(n == 0 || n >= FLOOR, "a count of {n} in CSV: {line}");
+            }
+        }
+    }
 }

@@ -104,8 +104,8 @@ fn invalid_case_id_and_diagnosis_are_not_echoed() {
     }
 }
 
-/// Regression: values that reached serde's own messages in backticks, or strings holding
-/// an escaped quote, used to be echoed on stderr.
+/// Values that reach serde's own messages in backticks, and strings holding an escaped
+/// quote, are not echoed on stderr either.
 #[test]
 fn invalid_values_are_never_echoed() {
     let cases = [
@@ -253,7 +253,7 @@ fn content_hash_names_the_rule_text() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The three core rules of domain.md §5, and the specialist rule's message, with the
+// The three core rules of docs/rules.md, and the specialist rule's message, with the
 // default rules.
 // ---------------------------------------------------------------------------------------
 

@@ -153,7 +153,7 @@ pub fn flag_message<'a>(report: &'a Value, rule_id: &str) -> &'a str {
         .expect("message is a string")
 }
 
-/// A participant profile with every field of domain.md §3 filled in: a well-prepared
+/// A participant profile with every field of docs/profile.md filled in: a well-prepared
 /// case before GK that raises no flag under the default rules. Tests change only the
 /// fields that matter to them.
 pub fn base_profile() -> Value {

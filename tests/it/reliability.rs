@@ -1,6 +1,6 @@
 //! Reliability and security of `gk-regler serve` under faults and hostile input: a full
 //! disk, hostile JSON, hostile rule scripts, rule reloads under load, every route against
-//! every token, and trace-level logs of a whole session. Each test runs the real binary
+//! every token, and trace-level logs of a whole sequence of use. Each test runs the real binary
 //! (see `RELIABILITY.md` for the long-running scripts beside these quick versions).
 
 use std::collections::BTreeSet;

@@ -1,0 +1,457 @@
+//! Small-cell suppression of counts, with complementary suppression.
+//!
+//! Every count the audit publishes is a cell of a [`Grid`]. A cell holding fewer than
+//! `min_cell` cases (but more than none) is suppressed (*primary*). Cells are tied by
+//! sums (*relations*): women + men + sex not given = all; flagged + not flagged + rule
+//! error = every case of the group; one month + the next + … = the period. If exactly one
+//! cell of a relation were hidden, it would follow from the others by subtraction, so
+//! whenever a relation has exactly one hidden cell, its smallest other non-zero cell is
+//! hidden too (*complementary*), and this repeats until every relation has no hidden cell
+//! or at least two. Cells that are never printed but follow from printed ones (the cases
+//! whose sex is not given) are cells like any other, so they are protected too.
+//!
+//! One grid holds every table of a report, so that a cell shared by two tables (the
+//! number of women is the margin of every rule's table) is hidden in both or neither.
+
+/// The most hidden cells tied together that are checked exactly (one singular value
+/// decomposition, cubic in their number). A larger group is hidden whole, with every
+/// cell it is tied to, which gives nothing away and costs nothing to check.
+pub const MAX_EXACT: usize = 400;
+
+/// A cell of a [`Grid`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cell(usize);
+
+/// Counts, the sums that tie them, and which are hidden.
+#[derive(Debug, Default)]
+pub struct Grid {
+    values: Vec<usize>,
+    hidden: Vec<bool>,
+    /// Each relation: parts, then their total last.
+    relations: Vec<Vec<Cell>>,
+}
+
+impl Grid {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a count.
+    pub fn cell(&mut self, value: usize) -> Cell {
+        self.values.push(value);
+        self.hidden.push(false);
+        Cell(self.values.len() - 1)
+    }
+
+    /// Records that `parts` sum to `total`. A relation that does not add up is a bug in
+    /// the caller; in debug builds it panics, otherwise it is kept (it only adds hiding).
+    pub fn sum(&mut self, parts: &[Cell], total: Cell) {
+        debug_assert_eq!(
+            parts.iter().map(|c| self.values[c.0]).sum::<usize>(),
+            self.values[total.0],
+            "a relation that does not add up"
+        );
+        let mut members = parts.to_vec();
+        members.push(total);
+        self.relations.push(members);
+    }
+
+    /// Hides a cell whatever its value (for example, a whole table below the threshold).
+    pub fn hide(&mut self, cell: Cell) {
+        self.hidden[cell.0] = true;
+    }
+
+    pub fn value(&self, cell: Cell) -> usize {
+        self.values[cell.0]
+    }
+
+    pub fn is_hidden(&self, cell: Cell) -> bool {
+        self.hidden[cell.0]
+    }
+
+    /// The count as published: `None` when hidden.
+    pub fn shown(&self, cell: Cell) -> Option<usize> {
+        (!self.hidden[cell.0]).then_some(self.values[cell.0])
+    }
+
+    /// Applies primary, then complementary suppression, until no hidden cell follows
+    /// from the shown ones.
+    pub fn suppress(&mut self, min_cell: usize) {
+        for (value, hidden) in self.values.iter().zip(self.hidden.iter_mut()) {
+            if *value > 0 && *value < min_cell {
+                *hidden = true;
+            }
+        }
+        loop {
+            self.complete_relations();
+            if self.hide_large_groups() {
+                continue;
+            }
+            // Every relation now hides none or two cells, but a chain of relations can
+            // still pin a cell down (for example two hidden pairs joined by one cell).
+            // Hide one more cell beside it and look again.
+            let recoverable = self.recoverable();
+            if recoverable.is_empty() {
+                break;
+            }
+            let mut changed = false;
+            for cell in recoverable {
+                // The smallest visible non-zero cell beside it: in its own relations,
+                // else in any relation of its group. A group whose relations show no
+                // such cell ties hidden cells to hidden cells and zeros only, and then
+                // no cell of it follows: nothing to do.
+                let beside = |own: bool| {
+                    let group: Vec<usize> = if own {
+                        vec![cell.0]
+                    } else {
+                        self.groups()
+                            .into_iter()
+                            .find(|g| g.contains(&cell.0))
+                            .unwrap_or_default()
+                    };
+                    self.relations
+                        .iter()
+                        .filter(|r| r.iter().any(|c| group.contains(&c.0)))
+                        .flat_map(|r| r.iter())
+                        .filter(|c| !self.hidden[c.0] && self.values[c.0] > 0)
+                        .min_by_key(|c| self.values[c.0])
+                        .copied()
+                };
+                if let Some(other) = beside(true).or_else(|| beside(false)) {
+                    self.hidden[other.0] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// Hidden cells in groups, two cells in the same group when a relation ties them.
+    fn groups(&self) -> Vec<Vec<usize>> {
+        let mut parent: Vec<usize> = (0..self.values.len()).collect();
+        fn root(parent: &mut [usize], mut i: usize) -> usize {
+            while parent[i] != i {
+                parent[i] = parent[parent[i]];
+                i = parent[i];
+            }
+            i
+        }
+        for relation in &self.relations {
+            let mut members = relation.iter().filter(|c| self.hidden[c.0]);
+            if let Some(first) = members.next() {
+                for other in members {
+                    let (a, b) = (root(&mut parent, first.0), root(&mut parent, other.0));
+                    parent[a] = b;
+                }
+            }
+        }
+        let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+        for h in (0..self.values.len()).filter(|&i| self.hidden[i]) {
+            groups.entry(root(&mut parent, h)).or_default().push(h);
+        }
+        groups.into_values().collect()
+    }
+
+    /// Hides every non-zero cell tied to a group larger than [`MAX_EXACT`], until no
+    /// relation touching it shows a non-zero cell. Then its relations only tie hidden
+    /// cells to each other (and to zeros): any solution scaled is another, so no
+    /// non-zero hidden cell follows. Whether anything changed.
+    fn hide_large_groups(&mut self) -> bool {
+        let mut changed = false;
+        for group in self.groups() {
+            if group.len() <= MAX_EXACT {
+                continue;
+            }
+            let mut members: std::collections::HashSet<usize> = group.into_iter().collect();
+            loop {
+                let mut grew = false;
+                for relation in &self.relations {
+                    if !relation.iter().any(|c| members.contains(&c.0)) {
+                        continue;
+                    }
+                    for cell in relation {
+                        if self.values[cell.0] > 0 && members.insert(cell.0) {
+                            self.hidden[cell.0] = true;
+                            grew = true;
+                            changed = true;
+                        }
+                    }
+                }
+                if !grew {
+                    break;
+                }
+            }
+        }
+        changed
+    }
+
+    /// Hides a second cell in every relation that hides exactly one.
+    fn complete_relations(&mut self) {
+        loop {
+            let mut changed = false;
+            for relation in &self.relations {
+                let hidden = relation.iter().filter(|c| self.hidden[c.0]).count();
+                if hidden != 1 {
+                    continue;
+                }
+                // The smallest visible non-zero member; ties go to the earliest (a part
+                // before the total). A hidden cell is never zero, so one exists.
+                let complement = relation
+                    .iter()
+                    .filter(|c| !self.hidden[c.0] && self.values[c.0] > 0)
+                    .min_by_key(|c| self.values[c.0]);
+                if let Some(cell) = complement {
+                    self.hidden[cell.0] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+    }
+
+    /// The hidden cells whose value follows exactly from the shown cells and the
+    /// relations: those whose unit vector lies in the row space of the relations
+    /// restricted to the hidden cells. One singular value decomposition per group of
+    /// hidden cells tied by relations, for groups of at most [`MAX_EXACT`].
+    pub fn recoverable(&self) -> Vec<Cell> {
+        use nalgebra::DMatrix;
+        let groups = self.groups();
+        let mut found = Vec::new();
+        for cells in &groups {
+            // Larger groups are hidden whole by `hide_large_groups`.
+            if cells.len() > MAX_EXACT {
+                continue;
+            }
+            let rows: Vec<Vec<f64>> = self
+                .relations
+                .iter()
+                .map(|relation| {
+                    let total = relation.len() - 1;
+                    cells
+                        .iter()
+                        .map(|&h| {
+                            relation
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, c)| c.0 == h)
+                                .map(|(i, _)| if i == total { -1.0 } else { 1.0 })
+                                .sum()
+                        })
+                        .collect::<Vec<f64>>()
+                })
+                .filter(|row| row.iter().any(|v| *v != 0.0))
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let a = DMatrix::from_fn(rows.len(), cells.len(), |i, j| rows[i][j]);
+            let svd = a.svd(false, true);
+            let Some(v_t) = svd.v_t else { continue };
+            // The right singular vectors of the non-zero singular values span the row
+            // space; a unit vector lies in it when its projection keeps its length.
+            for (j, &h) in cells.iter().enumerate() {
+                let projected: f64 = svd
+                    .singular_values
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s > 1e-9)
+                    .map(|(k, _)| v_t[(k, j)] * v_t[(k, j)])
+                    .sum();
+                if projected > 1.0 - 1e-6 {
+                    found.push(Cell(h));
+                }
+            }
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An independent check of [`Grid::recoverable`]: a hidden cell is determined when
+    /// adding its unit vector to the relations (over the hidden cells) keeps the rank.
+    fn determined_by_rank(grid: &Grid) -> Vec<Cell> {
+        use nalgebra::DMatrix;
+        let hidden: Vec<usize> = (0..grid.values.len()).filter(|&i| grid.hidden[i]).collect();
+        if hidden.is_empty() {
+            return Vec::new();
+        }
+        let rows: Vec<Vec<f64>> = grid
+            .relations
+            .iter()
+            .map(|relation| {
+                let total = relation.len() - 1;
+                hidden
+                    .iter()
+                    .map(|&h| {
+                        relation
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, c)| c.0 == h)
+                            .map(|(i, _)| if i == total { -1.0 } else { 1.0 })
+                            .sum()
+                    })
+                    .collect()
+            })
+            .collect();
+        let rank = |rows: &[Vec<f64>]| {
+            DMatrix::from_fn(rows.len(), hidden.len(), |i, j| rows[i][j]).rank(1e-9)
+        };
+        let base = rank(&rows);
+        (0..hidden.len())
+            .filter(|&j| {
+                let mut with = rows.clone();
+                let mut unit = vec![0.0; hidden.len()];
+                unit[j] = 1.0;
+                with.push(unit);
+                rank(&with) == base
+            })
+            .map(|j| Cell(hidden[j]))
+            .collect()
+    }
+
+    /// A table of `rows` × `columns` interior cells with row totals, column totals and a
+    /// grand total, as the audit's tables are (sex × status, sex × month).
+    fn table(grid: &mut Grid, values: &[Vec<usize>]) -> Vec<Vec<Cell>> {
+        let columns = values[0].len();
+        let mut cells: Vec<Vec<Cell>> = values
+            .iter()
+            .map(|row| {
+                let mut r: Vec<Cell> = row.iter().map(|v| grid.cell(*v)).collect();
+                let total = grid.cell(row.iter().sum());
+                let parts = r.clone();
+                grid.sum(&parts, total);
+                r.push(total);
+                r
+            })
+            .collect();
+        let mut total_row = Vec::new();
+        for j in 0..=columns {
+            let parts: Vec<Cell> = cells.iter().map(|r| r[j]).collect();
+            let total = grid.cell(parts.iter().map(|c| grid.value(*c)).sum());
+            grid.sum(&parts, total);
+            total_row.push(total);
+        }
+        let parts = total_row[..columns].to_vec();
+        grid.sum(&parts, total_row[columns]);
+        cells.push(total_row);
+        cells
+    }
+
+    #[test]
+    fn one_small_sex_hides_a_second_cell_in_its_row_and_column() {
+        let mut grid = Grid::new();
+        // Women, men, sex not given × flagged, not flagged, rule error.
+        let cells = table(&mut grid, &[vec![2, 40, 0], vec![30, 50, 0], vec![0, 0, 0]]);
+        grid.suppress(5);
+        assert!(grid.is_hidden(cells[0][0]), "2 flagged women");
+        let hidden_in_row = cells[0].iter().filter(|c| grid.is_hidden(**c)).count();
+        let hidden_in_column = cells.iter().filter(|r| grid.is_hidden(r[0])).count();
+        assert!(hidden_in_row >= 2 && hidden_in_column >= 2);
+        assert!(determined_by_rank(&grid).is_empty());
+    }
+
+    #[test]
+    fn large_cells_stay_shown() {
+        let mut grid = Grid::new();
+        let cells = table(&mut grid, &[vec![20, 40, 0], vec![30, 50, 0]]);
+        grid.suppress(5);
+        assert!(cells.iter().flatten().all(|c| !grid.is_hidden(*c)));
+    }
+
+    /// Every table shape the audit publishes (sex × status with 1–3 statuses, sex ×
+    /// months), over many fillings with small and large counts: no hidden count follows
+    /// from the shown ones.
+    #[test]
+    fn no_hidden_count_can_be_recovered_in_any_table_shape() {
+        let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut checked = 0;
+        for rows in 1..=3 {
+            for columns in 1..=6 {
+                for _ in 0..40 {
+                    let values: Vec<Vec<usize>> = (0..rows)
+                        .map(|_| {
+                            (0..columns)
+                                .map(|_| match next() % 4 {
+                                    0 => 0,
+                                    1 => (next() % 5) as usize,
+                                    _ => (next() % 40) as usize,
+                                })
+                                .collect()
+                        })
+                        .collect();
+                    let mut grid = Grid::new();
+                    let cells = table(&mut grid, &values);
+                    grid.suppress(5);
+                    for cell in cells.iter().flatten() {
+                        let v = grid.value(*cell);
+                        assert!(
+                            v == 0 || v >= 5 || grid.is_hidden(*cell),
+                            "a small count shown in {values:?}"
+                        );
+                    }
+                    assert!(
+                        determined_by_rank(&grid).is_empty(),
+                        "recoverable in {values:?}: {:?}",
+                        determined_by_rank(&grid)
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 500);
+    }
+
+    #[test]
+    fn a_long_series_of_small_counts_is_hidden_whole_and_quickly() {
+        // Women and men over 3,000 months, one check a month each: every count small.
+        let mut grid = Grid::new();
+        let values: Vec<Vec<usize>> = vec![vec![1; 3000], vec![1; 3000]];
+        let cells = table(&mut grid, &values);
+        grid.suppress(5);
+        for cell in cells.iter().flatten() {
+            assert!(grid.is_hidden(*cell) || grid.value(*cell) == 0 || grid.value(*cell) >= 5);
+        }
+        // The totals of 3,000 are tied to hidden months only; they are hidden too.
+        assert!(grid.is_hidden(cells[2][3000]));
+    }
+
+    #[test]
+    fn linked_tables_hide_a_shared_margin_in_both() {
+        let mut grid = Grid::new();
+        // Units by sex: women 3, men 40, not given 0, all 43; two rule tables share them.
+        let women = grid.cell(3);
+        let men = grid.cell(40);
+        let unknown = grid.cell(0);
+        let all = grid.cell(43);
+        grid.sum(&[women, men, unknown], all);
+        for (flagged_w, flagged_m) in [(1, 20), (3, 10)] {
+            let fw = grid.cell(flagged_w);
+            let cw = grid.cell(3 - flagged_w);
+            grid.sum(&[fw, cw], women);
+            let fm = grid.cell(flagged_m);
+            let cm = grid.cell(40 - flagged_m);
+            grid.sum(&[fm, cm], men);
+            let fa = grid.cell(flagged_w + flagged_m);
+            let ca = grid.cell(43 - flagged_w - flagged_m);
+            grid.sum(&[fa, ca], all);
+            grid.sum(&[fw, fm], fa);
+            grid.sum(&[cw, cm], ca);
+        }
+        grid.suppress(5);
+        assert!(grid.is_hidden(women));
+        assert!(determined_by_rank(&grid).is_empty());
+    }
+}

@@ -89,6 +89,14 @@ impl Default for Config {
 impl Config {
     /// Defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        Self::load_with(file, |name| std::env::var(name).ok())
+    }
+
+    /// [`Config::load`] with the environment read through `var`.
+    pub fn load_with(
+        file: Option<&Path>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         let mut config = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -97,7 +105,7 @@ impl Config {
             }
             None => Config::default(),
         };
-        config.apply_env(|name| std::env::var(name).ok())?;
+        config.apply_env(var)?;
         config.validate()?;
         Ok(config)
     }
@@ -168,15 +176,27 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.yaml");
         std::fs::write(&path, "listen: 127.0.0.1:9000\nmax_body_bytes: 1000\n").expect("write");
-        let mut config: Config =
-            serde_yaml::from_str(&std::fs::read_to_string(&path).expect("read")).expect("parse");
-        assert_eq!(config.listen.port(), 9000);
-        assert_eq!(config.rules_dir, PathBuf::from("rules"));
-        config
-            .apply_env(|name| (name == "GK_REGLER_LISTEN").then(|| "127.0.0.1:9100".to_owned()))
-            .expect("env");
-        assert_eq!(config.listen.port(), 9100);
-        assert_eq!(config.max_body_bytes, 1000);
+        let no_env = |_: &str| None;
+        let from_file = Config::load_with(Some(&path), no_env).expect("file");
+        assert_eq!(from_file.listen.port(), 9000);
+        assert_eq!(from_file.max_body_bytes, 1000);
+        assert_eq!(from_file.rules_dir, PathBuf::from("rules"), "default kept");
+        let env = |name: &str| (name == "GK_REGLER_LISTEN").then(|| "127.0.0.1:9100".to_owned());
+        let layered = Config::load_with(Some(&path), env).expect("file and env");
+        assert_eq!(
+            layered.listen.port(),
+            9100,
+            "the environment overrides the file"
+        );
+        assert_eq!(
+            layered.max_body_bytes, 1000,
+            "the file overrides the default"
+        );
+        let defaults = Config::load_with(None, env).expect("env only");
+        assert_eq!(defaults.listen.port(), 9100);
+        assert_eq!(defaults.max_body_bytes, Config::default().max_body_bytes);
+        let missing = Config::load_with(Some(&dir.path().join("saknas.yaml")), no_env);
+        assert!(missing.is_err_and(|e| e.contains("saknas.yaml")));
     }
 
     #[test]

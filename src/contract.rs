@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::engine::{Evaluation, NotApplicable, RuleOutcome};
-use crate::profile::Profile;
-use crate::ruleset::{Problem, RuleSet};
+use crate::engine::{Evaluation, FailureKind, NotApplicable, RuleOutcome};
+use crate::profile::{Profile, Stage};
+use crate::ruleset::{Grounds, Problem, RuleSet, Severity};
 
 /// Which rule set produced a result: name, version and content hash.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
@@ -30,10 +30,14 @@ impl RuleSetRef {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct FlagJson {
     pub rule_id: String,
-    pub severity: &'static str,
+    // `info`, `warning` or `critical`.
+    #[schema(value_type = String)]
+    pub severity: Severity,
     pub title: String,
     pub message: String,
-    pub grounds: Vec<&'static str>,
+    // `empirical`, `policy` or `legal`.
+    #[schema(value_type = Vec<String>)]
+    pub grounds: Vec<Grounds>,
     pub rationale: String,
     pub sources: Vec<String>,
 }
@@ -42,7 +46,8 @@ pub struct FlagJson {
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RuleErrorJson {
     pub rule_id: String,
-    pub kind: &'static str,
+    #[schema(value_type = String)]
+    pub kind: FailureKind,
     pub message: String,
     pub script: String,
     pub line: Option<usize>,
@@ -54,14 +59,16 @@ pub struct RuleErrorJson {
 pub struct NotApplicableJson {
     pub rule_id: String,
     /// `disabled` or `not_in_force`.
-    pub reason: &'static str,
+    #[schema(value_type = String)]
+    pub reason: NotApplicable,
 }
 
 /// The result of checking one profile.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct EvaluationReport {
     pub ruleset: RuleSetRef,
-    pub stage: &'static str,
+    #[schema(value_type = String)]
+    pub stage: Stage,
     pub checked_on: String,
     /// Most severe first.
     pub flags: Vec<FlagJson>,
@@ -76,10 +83,10 @@ impl EvaluationReport {
             .into_iter()
             .map(|flag| FlagJson {
                 rule_id: flag.rule.id.to_string(),
-                severity: flag.severity.as_str(),
+                severity: flag.severity,
                 title: flag.rule.title.clone(),
                 message: flag.message.to_owned(),
-                grounds: flag.rule.grounds.iter().map(|g| g.as_str()).collect(),
+                grounds: flag.rule.grounds.clone(),
                 rationale: flag.rule.rationale.clone(),
                 sources: flag.rule.sources.clone(),
             })
@@ -88,7 +95,7 @@ impl EvaluationReport {
             .failures(evaluation)
             .map(|(rule, failure)| RuleErrorJson {
                 rule_id: rule.id.to_string(),
-                kind: failure.kind.as_str(),
+                kind: failure.kind,
                 message: failure.message.clone(),
                 script: rule.script.clone(),
                 line: failure.line,
@@ -102,23 +109,40 @@ impl EvaluationReport {
             .filter_map(|(rule, outcome)| match outcome {
                 RuleOutcome::NotApplicable(reason) => Some(NotApplicableJson {
                     rule_id: rule.meta.id.to_string(),
-                    reason: match reason {
-                        NotApplicable::Disabled => "disabled",
-                        NotApplicable::NotInForce => "not_in_force",
-                    },
+                    reason: *reason,
                 }),
                 _ => None,
             })
             .collect();
         Self {
             ruleset: RuleSetRef::of(rules),
-            stage: profile.stage.as_str(),
+            stage: profile.stage,
             checked_on: profile.checked_on.to_string(),
             flags,
             errors,
             not_applicable,
         }
     }
+}
+
+/// A stored flag as read back.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StoredFlagJson {
+    pub rule_id: String,
+    #[schema(value_type = String)]
+    pub severity: Severity,
+    pub message: String,
+}
+
+/// A stored rule error as read back.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct StoredRuleErrorJson {
+    pub rule_id: String,
+    #[schema(value_type = String)]
+    pub kind: FailureKind,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
 }
 
 /// A problem in a rule set or rule test, with its position.

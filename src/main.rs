@@ -8,17 +8,20 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use gk_regler::app::{self, AppError};
+use gk_regler::app::AppError;
 use gk_regler::auth::Role;
 use gk_regler::config::{Config, LogFormat};
 use gk_regler::contract::{EvaluationReport, ProblemJson};
-use gk_regler::history;
 use gk_regler::present;
 use gk_regler::profile::Profile;
 use gk_regler::rule_tests::TestSuite;
 use gk_regler::ruleset::RuleSet;
 
-/// Exit codes, one meaning each (README.md, "Commands").
+mod cli;
+
+use cli::{commands, history};
+
+/// Exit codes, one meaning each (README.md "Commands").
 mod exit {
     pub const OK: u8 = 0;
     /// Test failures, lint problems, or an I/O error.
@@ -164,10 +167,10 @@ fn main() -> ExitCode {
         }
         Command::Serve { config } => with_config(config.as_deref(), |config| {
             init_tracing(config.log_format);
-            runtime(app::serve(config))
+            runtime(commands::serve(config))
         }),
         Command::ImportOutcomes { file, config } => with_config(config.as_deref(), |config| {
-            runtime(app::import_outcomes(config, &file))
+            runtime(commands::import_outcomes(config, &file))
         }),
         Command::Import {
             profiles,
@@ -192,11 +195,11 @@ fn main() -> ExitCode {
             runtime(history::replay(config, &rules, &period, &output))
         }),
         Command::Purge { older_than, config } => with_config(config.as_deref(), |config| {
-            runtime(app::purge(config, &older_than))
+            runtime(commands::purge(config, &older_than))
         }),
         Command::Token(TokenCommand::Create { role, name, config }) => {
             with_config(config.as_deref(), |config| match Role::from_name(&role) {
-                Some(role) => report(app::token_create(&config, role, &name)),
+                Some(role) => report(commands::token_create(&config, role, &name)),
                 None => {
                     eprintln!(
                         "fel: okänd roll {role:?}; använd handlaggare, policy, analytiker eller admin"
@@ -324,7 +327,7 @@ fn check(source: &str, rules_dir: &Path, json: bool) -> u8 {
             return exit::FAILED;
         }
     } else {
-        print!("{}", present::evaluation(&report));
+        print!("{}", present::evaluation(&report, rules.rules.len()));
     }
     if evaluation.has_failures() {
         exit::RULE_FAILED

@@ -5,38 +5,36 @@ use std::fmt::Write as _;
 
 use crate::contract::EvaluationReport;
 use crate::rule_tests::CaseResult;
-use crate::ruleset::{Grounds, Problem, Severity};
+use crate::ruleset::Problem;
 
-fn severity_label(name: &str) -> &'static str {
-    match Severity::from_name(name) {
-        Some(Severity::Critical) => "KRITISK",
-        Some(Severity::Warning) => "VARNING",
-        Some(Severity::Info) | None => "INFO",
+/// How many rules of a set of `rules_in_set` gave an answer (flag or no flag) in
+/// `report`: those not switched off, not out of force and not failed.
+pub fn rules_answered(report: &EvaluationReport, rules_in_set: usize) -> usize {
+    rules_in_set.saturating_sub(report.not_applicable.len() + report.errors.len())
+}
+
+/// What a check without flags and without rule errors says: that nothing was found
+/// among the few points the rules check, never that the case has nothing to act on.
+pub fn clean_summary(rules_answered: usize) -> String {
+    match rules_answered {
+        0 => "Inga flaggor, men ingen regel gällde för kontrollen, så ingenting kontrollerades."
+            .to_owned(),
+        1 => "Inga flaggor: inget att uppmärksamma på den enda punkt som reglerna kontrollerar."
+            .to_owned(),
+        n => format!(
+            "Inga flaggor: inget att uppmärksamma bland de {n} punkter som reglerna kontrollerar."
+        ),
     }
 }
 
-fn grounds_label(name: &str) -> &'static str {
-    match name {
-        "empirical" => Grounds::Empirical.swedish(),
-        "legal" => Grounds::Legal.swedish(),
-        _ => Grounds::Policy.swedish(),
-    }
-}
-
-fn stage_label(stage: &str) -> &'static str {
-    match stage {
-        "gk_closing" => "vid avslut av GK",
-        _ => "före GK",
-    }
-}
-
-/// The result of a check, as a case officer reads it.
-pub fn evaluation(report: &EvaluationReport) -> String {
+/// The result of a check, as a case officer reads it; `rules_in_set` is the number of
+/// rules in the set that made `report`.
+pub fn evaluation(report: &EvaluationReport, rules_in_set: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
         "Kontroll {} den {} med {} {} (innehåll {})",
-        stage_label(report.stage),
+        report.stage.label_sv(),
         report.checked_on,
         report.ruleset.name,
         report.ruleset.version,
@@ -45,17 +43,25 @@ pub fn evaluation(report: &EvaluationReport) -> String {
     out.push('\n');
     match report.flags.len() {
         0 if report.errors.is_empty() => {
-            out.push_str("Inga flaggor: reglerna hittade inget att åtgärda i ärendet.\n");
+            out.push_str(&clean_summary(rules_answered(report, rules_in_set)));
+            out.push('\n');
         }
-        0 => out.push_str("Inga flaggor, men alla regler kunde inte köras (se nedan).\n"),
+        0 => out.push_str(
+            "Inga flaggor, men minst en regel kunde inte köras (se nedan). Resultatet är därför inte komplett.\n",
+        ),
         1 => out.push_str("1 flagga:\n"),
         n => {
             let _ = writeln!(out, "{n} flaggor:");
         }
     }
     for flag in &report.flags {
-        let grounds: Vec<&str> = flag.grounds.iter().map(|g| grounds_label(g)).collect();
-        let _ = writeln!(out, "\n[{}] {}", severity_label(flag.severity), flag.title);
+        let grounds: Vec<&str> = flag.grounds.iter().map(|g| g.label_sv()).collect();
+        let _ = writeln!(
+            out,
+            "\n[{}] {}",
+            flag.severity.label_sv().to_uppercase(),
+            flag.title
+        );
         let _ = writeln!(out, "  {}", flag.message);
         let _ = writeln!(out, "  Varför: {}", flag.rationale.trim());
         let _ = writeln!(out, "  Grund: {}", grounds.join(", "));
@@ -65,11 +71,16 @@ pub fn evaluation(report: &EvaluationReport) -> String {
         let _ = writeln!(out, "  (regel {})", flag.rule_id);
     }
     if !report.errors.is_empty() {
-        let _ = writeln!(
-            out,
-            "\nFEL: {} regel/regler kunde inte köras. Deras resultat är okänt, inte \"ingen flagga\":",
-            report.errors.len()
-        );
+        let _ = match report.errors.len() {
+            1 => writeln!(
+                out,
+                "\nFEL: 1 regel kunde inte köras. Dess resultat är okänt, inte \"ingen flagga\":"
+            ),
+            n => writeln!(
+                out,
+                "\nFEL: {n} regler kunde inte köras. Deras resultat är okänt, inte \"ingen flagga\":"
+            ),
+        };
         for error in &report.errors {
             let position = match (error.line, error.column) {
                 (Some(line), Some(column)) => format!(":{line}:{column}"),
@@ -131,4 +142,25 @@ pub fn test_results(results: &[CaseResult], untested_rules: &[String]) -> String
         failed
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clean_summary_names_how_many_points_were_checked() {
+        assert_eq!(
+            clean_summary(8),
+            "Inga flaggor: inget att uppmärksamma bland de 8 punkter som reglerna kontrollerar."
+        );
+        assert_eq!(
+            clean_summary(1),
+            "Inga flaggor: inget att uppmärksamma på den enda punkt som reglerna kontrollerar."
+        );
+        assert!(clean_summary(0).contains("ingenting kontrollerades"));
+        for n in 0..10 {
+            assert!(!clean_summary(n).contains("åtgärda"), "{n}");
+        }
+    }
 }

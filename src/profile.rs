@@ -34,11 +34,6 @@ impl<T> Field<T> {
             Field::Absent | Field::Null => None,
         }
     }
-
-    /// Whether the field was given at all (null counts as given).
-    pub fn is_known(&self) -> bool {
-        !matches!(self, Field::Absent)
-    }
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Field<T> {
@@ -71,6 +66,27 @@ fn field_is_absent<T>(field: &Field<T>) -> bool {
     matches!(field, Field::Absent)
 }
 
+const STOCKHOLM: &str = "Europe/Stockholm";
+/// Sweden's rule as a POSIX TZ string: CET (UTC+1), CEST (UTC+2) from 02:00 on the last
+/// Sunday of March to 03:00 on the last Sunday of October.
+const STOCKHOLM_RULE: &str = "CET-1CEST,M3.5.0,M10.5.0/3";
+
+/// The time zone of the agencies and of every date the product makes (a check's
+/// default `checked_on`, times shown to officers): Europe/Stockholm, never the
+/// machine's zone. Looked up in the system's time-zone database, then in the copy
+/// bundled into the binary (jiff's `tzdb-bundle-always`, for machines without
+/// `/usr/share/zoneinfo`), and as a last resort [`STOCKHOLM_RULE`].
+pub fn stockholm() -> &'static jiff::tz::TimeZone {
+    static ZONE: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
+    ZONE.get_or_init(|| {
+        jiff::tz::db()
+            .get(STOCKHOLM)
+            .or_else(|_| jiff::tz::TimeZoneDatabase::bundled().get(STOCKHOLM))
+            .or_else(|_| jiff::tz::TimeZone::posix(STOCKHOLM_RULE))
+            .unwrap_or_else(|_| jiff::tz::TimeZone::fixed(jiff::tz::offset(1)))
+    })
+}
+
 /// A calendar date (`YYYY-MM-DD`), stored as a day number so rules compare and
 /// subtract dates without parsing.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -100,13 +116,12 @@ impl Date {
 
     /// Today's date in Sweden (Europe/Stockholm), whatever the machine's time zone.
     pub fn today() -> Self {
-        static STOCKHOLM: std::sync::OnceLock<jiff::tz::TimeZone> = std::sync::OnceLock::new();
-        let zone = STOCKHOLM.get_or_init(|| {
-            // The time zone database is built in, so this lookup cannot fail in practice.
-            jiff::tz::TimeZone::get("Europe/Stockholm")
-                .unwrap_or_else(|_| jiff::tz::TimeZone::system())
-        });
-        Self::from_civil(jiff::Timestamp::now().to_zoned(zone.clone()).date())
+        Self::today_in_stockholm(jiff::Timestamp::now())
+    }
+
+    /// The date in Sweden (Europe/Stockholm) at the instant `now`.
+    pub fn today_in_stockholm(now: jiff::Timestamp) -> Self {
+        Self::from_civil(now.to_zoned(stockholm().clone()).date())
     }
 
     /// The first day of the given year.
@@ -127,11 +142,6 @@ impl Date {
             // Civil dates lie within ±10,000 years, so the day count fits in i32.
             days_since_epoch: i32::try_from(seconds / 86_400).unwrap_or(i32::MAX),
         }
-    }
-
-    /// Days since 1970-01-01.
-    pub fn day_number(self) -> i32 {
-        self.days_since_epoch
     }
 
     /// Days from `self` to `later` (negative when `later` is earlier).
@@ -392,8 +402,6 @@ impl DiagnosisGroup {
     }
 }
 
-/// Declares a closed set of snake_case names with `as_str` and `ALL`, used both by
-/// serde and by the rule scripts (which see the same names).
 /// A list in which each value may appear once: a repeated entry is refused at the first
 /// repeat, so a list is never longer than its vocabulary, however long the body.
 pub(crate) fn distinct<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
@@ -423,6 +431,8 @@ where
     deserializer.deserialize_seq(Distinct(std::marker::PhantomData))
 }
 
+/// Declares a closed set of snake_case names with `as_str` and `ALL`, used both by
+/// serde and by the rule scripts (which see the same names).
 macro_rules! name_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
@@ -453,6 +463,16 @@ name_enum!(
         GkClosing => "gk_closing",
     }
 );
+
+impl Stage {
+    /// The words people read, after "Kontroll" or a severity ("Varning före GK").
+    pub fn label_sv(self) -> &'static str {
+        match self {
+            Stage::BeforeGk => "före GK",
+            Stage::GkClosing => "vid avslut av GK",
+        }
+    }
+}
 
 name_enum!(Benefit {
     SicknessBenefit => "sickness_benefit",
@@ -566,7 +586,7 @@ fn default_is_today(schema: &mut Schema) {
     schema.remove("default");
     schema.insert(
         "description".to_owned(),
-        serde_json::Value::from("YYYY-MM-DD; default: today"),
+        serde_json::Value::from("YYYY-MM-DD; default: today in Sweden (Europe/Stockholm)"),
     );
 }
 
@@ -1155,5 +1175,74 @@ mod schema_file_tests {
             checked_in.trim_end() == generated,
             "src/profile.schema.json is out of date: run `cargo run -- schema > src/profile.schema.json`"
         );
+    }
+}
+
+#[cfg(test)]
+mod stockholm_tests {
+    use super::*;
+    use jiff::Timestamp;
+    use jiff::tz::{TimeZone, TimeZoneDatabase};
+
+    fn at(instant: &str) -> Timestamp {
+        instant.parse().expect("a valid instant")
+    }
+
+    fn date_in(zone: &TimeZone, instant: Timestamp) -> String {
+        instant.to_zoned(zone.clone()).date().to_string()
+    }
+
+    /// (instant, date in Stockholm): around midnight in winter and summer time and on
+    /// both days the clocks change.
+    const CASES: [(&str, &str); 8] = [
+        ("2024-01-15T22:59:00Z", "2024-01-15"),
+        ("2024-01-15T23:00:00Z", "2024-01-16"),
+        ("2024-03-30T23:30:00Z", "2024-03-31"),
+        ("2024-06-15T11:00:00Z", "2024-06-15"),
+        ("2024-06-15T21:59:00Z", "2024-06-15"),
+        ("2024-06-15T22:00:00Z", "2024-06-16"),
+        ("2024-10-26T21:59:00Z", "2024-10-26"),
+        ("2024-10-26T22:00:00Z", "2024-10-27"),
+    ];
+
+    #[test]
+    fn today_is_the_date_in_stockholm_at_the_instant() {
+        for (instant, date) in CASES {
+            assert_eq!(
+                Date::today_in_stockholm(at(instant)).to_string(),
+                date,
+                "{instant}"
+            );
+        }
+    }
+
+    /// The same instants in the machine zones of a server in Los Angeles or on
+    /// Kiritimati (UTC+14) fall on other dates; the answer is Stockholm's all the same.
+    #[test]
+    fn the_machine_zone_does_not_matter() {
+        let bundled = TimeZoneDatabase::bundled();
+        let los_angeles = bundled.get("America/Los_Angeles").expect("bundled zone");
+        let kiritimati = bundled.get("Pacific/Kiritimati").expect("bundled zone");
+        let instant = at("2024-06-15T22:30:00Z");
+        assert_eq!(date_in(&los_angeles, instant), "2024-06-15");
+        assert_eq!(Date::today_in_stockholm(instant).to_string(), "2024-06-16");
+        let instant = at("2024-06-15T11:00:00Z");
+        assert_eq!(date_in(&kiritimati, instant), "2024-06-16");
+        assert_eq!(Date::today_in_stockholm(instant).to_string(), "2024-06-15");
+    }
+
+    /// Every source of the zone gives the same dates: the system's database (when the
+    /// machine has one), the bundled copy and the fallback rule.
+    #[test]
+    fn the_bundled_zone_and_the_fallback_rule_agree() {
+        let bundled = TimeZoneDatabase::bundled()
+            .get(STOCKHOLM)
+            .expect("the bundled database has Europe/Stockholm");
+        let rule = TimeZone::posix(STOCKHOLM_RULE).expect("a valid POSIX TZ string");
+        for (instant, date) in CASES {
+            assert_eq!(date_in(&bundled, at(instant)), date, "bundled, {instant}");
+            assert_eq!(date_in(&rule, at(instant)), date, "rule, {instant}");
+            assert_eq!(date_in(stockholm(), at(instant)), date, "{instant}");
+        }
     }
 }

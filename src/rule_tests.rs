@@ -45,6 +45,9 @@ pub struct Expectation {
     pub severity: Option<Severity>,
     #[serde(default)]
     pub message_contains: Vec<String>,
+    /// Texts the message must not contain, e.g. a statement the rule cannot know.
+    #[serde(default)]
+    pub message_excludes: Vec<String>,
     /// `true` when the rule is expected to fail (used for deliberately broken input).
     #[serde(default)]
     pub error: bool,
@@ -259,10 +262,17 @@ impl TestSuite {
 }
 
 fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
-    let index = rules
+    // A test of a rule the set does not have fails: it cannot have passed.
+    let Some(index) = rules
         .rules
         .iter()
-        .position(|r| r.meta.id.as_str() == case.rule)?;
+        .position(|r| r.meta.id.as_str() == case.rule)
+    else {
+        return Some(Mismatch {
+            expected: describe_expectation(&case.expect),
+            actual: format!("regeln {} finns inte i regeluppsättningen", case.rule),
+        });
+    };
     let rule = &rules.rules[index].meta;
     let evaluation = rules.evaluate(&case.profile);
     let outcome = &evaluation.outcomes[index];
@@ -286,10 +296,7 @@ fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
     let severity_ok = expect
         .severity
         .is_none_or(|want| message.is_some() && want == severity);
-    let message_ok = expect
-        .message_contains
-        .iter()
-        .all(|needle| message.is_some_and(|m| m.to_lowercase().contains(&needle.to_lowercase())));
+    let message_ok = message_matches(expect, message);
     if failed_as_expected && flag_ok && severity_ok && message_ok {
         None
     } else {
@@ -298,6 +305,25 @@ fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
             actual,
         })
     }
+}
+
+/// Whether the message holds every `message_contains` text and none of the
+/// `message_excludes` texts, ignoring case. Either list needs a flag (a message).
+fn message_matches(expect: &Expectation, message: Option<&str>) -> bool {
+    if expect.message_contains.is_empty() && expect.message_excludes.is_empty() {
+        return true;
+    }
+    let Some(message) = message.map(str::to_lowercase) else {
+        return false;
+    };
+    expect
+        .message_contains
+        .iter()
+        .all(|needle| message.contains(&needle.to_lowercase()))
+        && !expect
+            .message_excludes
+            .iter()
+            .any(|needle| message.contains(&needle.to_lowercase()))
 }
 
 fn describe_expectation(expect: &Expectation) -> String {
@@ -311,10 +337,16 @@ fn describe_expectation(expect: &Expectation) -> String {
         None => {}
     }
     if let Some(severity) = expect.severity {
-        parts.push(format!("allvarlighet {}", severity.swedish()));
+        parts.push(format!(
+            "allvarlighet {}",
+            severity.label_sv().to_lowercase()
+        ));
     }
     for needle in &expect.message_contains {
         parts.push(format!("meddelande som innehåller {needle:?}"));
+    }
+    for needle in &expect.message_excludes {
+        parts.push(format!("meddelande utan {needle:?}"));
     }
     if parts.is_empty() {
         "att regeln körs utan fel".to_owned()
@@ -326,7 +358,10 @@ fn describe_expectation(expect: &Expectation) -> String {
 fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&str>) -> String {
     match (outcome, message) {
         (RuleOutcome::Flagged { .. }, Some(message)) => {
-            format!("flagga ({}): {message:?}", severity.swedish())
+            format!(
+                "flagga ({}): {message:?}",
+                severity.label_sv().to_lowercase()
+            )
         }
         (RuleOutcome::Clear, _) | (RuleOutcome::Flagged { .. }, None) => "ingen flagga".to_owned(),
         (RuleOutcome::NotApplicable(_), _) => {
@@ -467,6 +502,99 @@ mod tests {
         assert_eq!(value, json!({"a": {"c": 2}}));
         assert!(!remove_path(&mut value, "a.x"));
         assert!(!remove_path(&mut value, "x.y"));
+    }
+
+    fn expect(contains: &[&str], excludes: &[&str]) -> Expectation {
+        Expectation {
+            flagged: Some(true),
+            severity: None,
+            message_contains: contains.iter().map(|s| (*s).to_owned()).collect(),
+            message_excludes: excludes.iter().map(|s| (*s).to_owned()).collect(),
+            error: false,
+        }
+    }
+
+    #[test]
+    fn message_excludes_fails_on_any_listed_text_ignoring_case() {
+        let message = Some("Personen behöver tolk, men uppgift saknas om tolk är bokad.");
+        assert!(message_matches(
+            &expect(&["uppgift saknas"], &["ingen tolk"]),
+            message
+        ));
+        assert!(!message_matches(
+            &expect(&[], &["INGEN TOLK", "Uppgift saknas"]),
+            message
+        ));
+        assert!(!message_matches(&expect(&["tolk"], &["är bokad"]), message));
+        // Nothing to match against: a rule that did not flag fails either list.
+        assert!(!message_matches(&expect(&[], &["tolk"]), None));
+        assert!(message_matches(&expect(&[], &[]), None));
+    }
+
+    #[test]
+    fn message_excludes_is_read_from_yaml_and_fails_the_case() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rules = dir.path();
+        std::fs::create_dir(rules.join(TESTS_DIR)).expect("tests dir");
+        std::fs::write(
+            rules.join("manifest.yaml"),
+            "name: t\nversion: \"1\"\nrules:\n  - id: tolk\n    script: tolk.rhai\n    title: Tolk\n    severity: warning\n    grounds: policy\n    rationale: r\n",
+        )
+        .expect("manifest");
+        std::fs::write(
+            rules.join("tolk.rhai"),
+            "if is_true(profile.known_needs.interpreter_needed) { \"Ingen tolk är bokad.\" } else { false }",
+        )
+        .expect("script");
+        std::fs::write(
+            rules.join(TESTS_DIR).join(BASE_PROFILE_FILE),
+            "case_id: T\nknown_needs:\n  interpreter_needed: true\n",
+        )
+        .expect("base profile");
+        std::fs::write(
+            rules.join(TESTS_DIR).join("tolk.yaml"),
+            "rule: tolk\ncases:\n  - name: utan\n    expect:\n      flagged: true\n      message_excludes: [\"uppgift saknas\"]\n  - name: med\n    expect:\n      flagged: true\n      message_excludes: [\"ingen tolk\"]\n",
+        )
+        .expect("tests");
+        let set = RuleSet::load(rules).expect("rules load");
+        let suite = TestSuite::load(rules, Some(&set)).expect("tests load");
+        let results = suite.run(&set);
+        let failed: Vec<&str> = results
+            .iter()
+            .filter(|r| r.failure.is_some())
+            .map(|r| r.name.as_str())
+            .collect();
+        assert_eq!(failed, ["med"]);
+        let mismatch = results[1].failure.as_ref().expect("failure");
+        assert!(
+            mismatch.expected.contains("meddelande utan \"ingen tolk\""),
+            "{}",
+            mismatch.expected
+        );
+    }
+
+    #[test]
+    fn a_test_of_a_rule_the_set_does_not_have_fails_naming_the_rule() {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let suite = TestSuite::load(&repo, None).expect("the repository's tests load");
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(crate::ruleset::MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: annan_regel\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        std::fs::write(dir.path().join("r.rhai"), "false").expect("script");
+        let other = RuleSet::load(dir.path()).expect("rule set loads");
+        let results = suite.run(&other);
+        assert!(!results.is_empty());
+        for result in &results {
+            let failure = result.failure.as_ref().expect("a missing rule fails");
+            assert!(
+                failure.actual.contains(&result.rule) && failure.actual.contains("finns inte"),
+                "{}",
+                failure.actual
+            );
+        }
     }
 
     #[test]

@@ -8,8 +8,19 @@ use gk_regler::profile::Profile;
 use gk_regler::ruleset::RuleSet;
 use libfuzzer_sys::fuzz_target;
 
-static RULES: LazyLock<Option<RuleSet>> = LazyLock::new(|| {
-    RuleSet::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules")).ok()
+/// The default rules. A rule set that does not load is a broken setup: fail at once
+/// rather than fuzz the parser alone and report success.
+static RULES: LazyLock<RuleSet> = LazyLock::new(|| {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../rules");
+    let rules = RuleSet::load(&dir).unwrap_or_else(|err| {
+        panic!(
+            "the default rules in {} do not load: {err}: {:?}",
+            dir.display(),
+            err.problems
+        )
+    });
+    assert!(!rules.rules.is_empty(), "no rules in {}", dir.display());
+    rules
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -24,8 +35,7 @@ fuzz_target!(|data: &[u8]| {
         matches!(again, Ok(Ok(_))),
         "a parsed profile must round-trip"
     );
-    if let Some(rules) = RULES.as_ref() {
-        let evaluation = rules.evaluate(&Arc::new(profile));
-        assert_eq!(evaluation.outcomes.len(), rules.rules.len());
-    }
+    let rules = &*RULES;
+    let evaluation = rules.evaluate(&Arc::new(profile));
+    assert_eq!(evaluation.outcomes.len(), rules.rules.len());
 });

@@ -1,5 +1,6 @@
-//! The audit's only I/O: reads stored checks (profile, flags, rule errors) and outcomes
-//! from SQLite in one streaming query, in batches, oldest check of each case first.
+//! The audit's input, built from the stored history that [`crate::store::history`]
+//! reads (every query lives there): checks with their statuses collected into case
+//! histories, and the rules to report on.
 //!
 //! A period selects the rows the audit needs: every check of a case whose outcome ended
 //! in the period (for its unit) and every check made in the period (for alert burden).
@@ -7,19 +8,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 
 use super::report::AuditReport;
 use super::{
     AuditInput, CaseHistory, CheckRecord, Options, OutcomeRecord, Period, RuleInfo, RuleSetUse,
     Status,
 };
-use crate::outcome::{EndReason, Outcome, OutcomeKind};
-use crate::profile::{CaseId, Date, Profile};
+use crate::profile::Profile;
 use crate::store::StoreError;
-
-/// Rows handed over at a time: bounds memory and lets the caller work in parallel.
-pub const BATCH: usize = 4096;
+use crate::store::history::{self, Range, StoredCheckRow};
 
 /// One stored check as read, before its profile is parsed.
 pub struct StoredCheck {
@@ -33,27 +31,29 @@ pub struct StoredCheck {
     pub outcome: Option<OutcomeRecord>,
 }
 
-const FILTER: &str = "(o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)";
+impl From<StoredCheckRow> for StoredCheck {
+    fn from(row: StoredCheckRow) -> Self {
+        Self {
+            outcome: row.outcome.as_ref().map(OutcomeRecord::of),
+            case: row.case,
+            rule_set_hash: row.rule_set_hash,
+            profile_json: row.profile_json,
+            flagged: row.flagged,
+            failed: row.failed,
+        }
+    }
+}
 
-fn bounds(period: &Period) -> (String, String) {
-    (
-        period
-            .from
-            .map_or_else(|| "0000-01-01".to_owned(), |d| d.to_string()),
-        period
-            .to
-            .map_or_else(|| "9999-12-31".to_owned(), |d| d.to_string()),
-    )
+fn range(period: &Period) -> Range {
+    Range {
+        from: period.from,
+        to: period.to,
+    }
 }
 
 /// How many stored checks a run over `period` reads (for a progress bar).
 pub fn count_checks(conn: &Connection, period: &Period) -> Result<u64, StoreError> {
-    let (from, to) = bounds(period);
-    let sql = format!(
-        "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER}"
-    );
-    let count: i64 = conn.query_row(&sql, params![from, to], |row| row.get(0))?;
-    Ok(u64::try_from(count).unwrap_or(0))
+    history::count_checks(conn, range(period))
 }
 
 /// Whether [`for_each_batch`] reads the flags and rule errors stored with each check.
@@ -66,86 +66,19 @@ pub enum StoredResults {
 }
 
 /// Streams the checks of `period`, ordered by case, `checked_on` and storage order, to
-/// `on_batch` in batches of up to [`BATCH`]. A case's checks may span two batches.
+/// `on_batch` in batches. A case's checks may span two batches.
 pub fn for_each_batch(
     conn: &Connection,
     period: &Period,
     stored_results: StoredResults,
     mut on_batch: impl FnMut(Vec<StoredCheck>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let (from, to) = bounds(period);
-    // The stored flags and errors cost two lookups per check, a third of the read.
-    let results = match stored_results {
-        StoredResults::Read => {
-            "(SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id),
-             (SELECT group_concat(r.rule_id, ' ') FROM rule_errors r WHERE r.evaluation_id = e.id)"
-        }
-        StoredResults::Skip => "NULL, NULL",
-    };
-    let sql = format!(
-        "SELECT e.case_pseudonym, e.rule_set_hash, e.profile_json, {results},
-                o.ended_on, o.outcome, o.reasons_json
-         FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
-         WHERE {FILTER}
-         ORDER BY e.case_pseudonym, e.checked_on, e.id"
-    );
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(params![from, to])?;
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Some(row) = rows.next()? {
-        let case: String = row.get(0)?;
-        let ids = |text: Option<String>| -> Vec<String> {
-            text.map(|t| t.split(' ').map(str::to_owned).collect())
-                .unwrap_or_default()
-        };
-        let ended_on: Option<String> = row.get(5)?;
-        let outcome = match ended_on {
-            Some(ended_on) => Some(stored_outcome(
-                &case,
-                &ended_on,
-                &row.get::<_, String>(6)?,
-                &row.get::<_, String>(7)?,
-            )?),
-            None => None,
-        };
-        batch.push(StoredCheck {
-            rule_set_hash: row.get(1)?,
-            profile_json: row.get(2)?,
-            flagged: ids(row.get(3)?),
-            failed: ids(row.get(4)?),
-            outcome,
-            case,
-        });
-        if batch.len() == BATCH {
-            on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
-        }
-    }
-    if !batch.is_empty() {
-        on_batch(batch)?;
-    }
-    Ok(())
-}
-
-/// An outcome row back as the derived outcomes of docs/profile.md, through [`Outcome`] so
-/// the derivations are the same as everywhere else.
-fn stored_outcome(
-    case: &str,
-    ended_on: &str,
-    outcome: &str,
-    reasons_json: &str,
-) -> Result<OutcomeRecord, StoreError> {
-    let invalid = || StoreError::Internal("ett sparat utfall går inte att läsa".to_owned());
-    let reasons: Vec<String> = serde_json::from_str(reasons_json).map_err(|_| invalid())?;
-    let outcome = Outcome {
-        case_id: CaseId::parse(case).map_err(|_| invalid())?,
-        ended_on: Date::parse(ended_on).map_err(|_| invalid())?,
-        outcome: OutcomeKind::from_name(outcome).ok_or_else(invalid)?,
-        reasons: reasons
-            .iter()
-            .map(|r| EndReason::from_name(r).ok_or_else(invalid))
-            .collect::<Result<_, _>>()?,
-    };
-    Ok(OutcomeRecord::of(&outcome))
+    history::for_each_batch(
+        conn,
+        range(period),
+        stored_results == StoredResults::Read,
+        |rows| on_batch(rows.into_iter().map(StoredCheck::from).collect()),
+    )
 }
 
 /// Collects checks into case histories as they stream by, ordered by case.
@@ -194,34 +127,15 @@ impl Histories {
         rules: Vec<RuleInfo>,
         period: &Period,
     ) -> Result<AuditInput, StoreError> {
-        let (from, to) = bounds(period);
-        let mut orphans = conn.prepare_cached(
-            "SELECT o.case_pseudonym, o.ended_on, o.outcome, o.reasons_json FROM outcomes o
-             WHERE o.ended_on BETWEEN ?1 AND ?2
-               AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.case_pseudonym = o.case_pseudonym)",
-        )?;
-        let mut rows = orphans.query(params![from, to])?;
-        while let Some(row) = rows.next()? {
-            let case: String = row.get(0)?;
-            let outcome = stored_outcome(
-                &case,
-                &row.get::<_, String>(1)?,
-                &row.get::<_, String>(2)?,
-                &row.get::<_, String>(3)?,
-            )?;
+        for outcome in history::outcomes_without_checks(conn, range(period))? {
             self.cases.push(CaseHistory {
-                outcome: Some(outcome),
+                outcome: Some(OutcomeRecord::of(&outcome)),
                 checks: Vec::new(),
             });
         }
-        drop(rows);
-        let mut statement =
-            conn.prepare_cached("SELECT name, version FROM rule_sets WHERE content_hash = ?1")?;
         let mut rule_sets = Vec::with_capacity(self.rule_sets.len());
         for (hash, checks) in self.rule_sets {
-            let (name, version) = statement
-                .query_row([&hash], |row| Ok((row.get(0)?, row.get(1)?)))
-                .unwrap_or_else(|_| (String::new(), String::new()));
+            let (name, version) = history::rule_set_name(conn, &hash)?;
             rule_sets.push(RuleSetUse {
                 name,
                 version,
@@ -244,11 +158,7 @@ pub fn rules_to_report(
     conn: &Connection,
     active: Vec<RuleInfo>,
 ) -> Result<Vec<RuleInfo>, StoreError> {
-    let mut statement =
-        conn.prepare("SELECT rule_id FROM flags UNION SELECT rule_id FROM rule_errors ORDER BY 1")?;
-    let stored: Vec<String> = statement
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let stored = history::stored_rule_ids(conn)?;
     let mut rules = active;
     for id in stored {
         if !rules.iter().any(|r| r.id == id) {

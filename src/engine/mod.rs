@@ -1,4 +1,4 @@
-//! Evaluating a compiled [`RuleSet`] against a [`Profile`] in a sandboxed Rhai engine.
+//! Evaluating a compiled [`ruleset::RuleSet`] against a [`crate::profile::Profile`] in a sandboxed Rhai engine.
 //!
 //! One [`rhai::Engine`] is built per process and shared by every rule set and thread.
 //! Scripts have no file, network, module or process access, no `print`/`debug` output
@@ -10,18 +10,18 @@
 //! cache, kept from earlier evaluations ([`EvalStatePool`]), and the scope is rewound.
 //! BENCHMARKS.md has the measurements behind each of these choices.
 
+mod evaluate;
 pub(crate) mod fast_path;
+pub mod helpers;
+pub mod ruleset;
 pub mod script_api;
 pub mod value;
 
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{LazyLock, Mutex};
 
 use rhai::{Caches, Dynamic, Engine, EvalAltResult, OptimizationLevel, ParseError, Scope};
 
-use crate::profile::Profile;
-use crate::ruleset::{RuleMeta, RuleSet, Severity};
-
-type RhaiResult = Result<Dynamic, Box<EvalAltResult>>;
+pub(super) type RhaiResult = Result<Dynamic, Box<EvalAltResult>>;
 
 /// Resource limits applied to every rule script. The default rules use at most ~150
 /// operations per profile; the operation limit ends an endless loop in well under
@@ -97,7 +97,9 @@ pub enum RuleOutcome {
     Failed(RuleFailure),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why a rule did not run. Its name (`disabled`, `not_in_force`) is serde's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum NotApplicable {
     Disabled,
     NotInForce,
@@ -114,7 +116,10 @@ pub struct RuleFailure {
     pub column: Option<usize>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kind of a rule failure. Its name (`too_many_operations`, `limit_exceeded`,
+/// `runtime`, `bad_result`) is serde's, on the wire and in the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The operation limit was hit (an endless or far too long loop).
     TooManyOperations,
@@ -124,17 +129,6 @@ pub enum FailureKind {
     Runtime,
     /// The script ended with something other than `true`, `false`, `()` or a message.
     BadResult,
-}
-
-impl FailureKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::TooManyOperations => "too_many_operations",
-            Self::LimitExceeded => "limit_exceeded",
-            Self::Runtime => "runtime",
-            Self::BadResult => "bad_result",
-        }
-    }
 }
 
 /// The result of evaluating a rule set: one outcome per rule, in rule-set order.
@@ -149,34 +143,27 @@ impl Evaluation {
             .iter()
             .any(|o| matches!(o, RuleOutcome::Failed(_)))
     }
-
-    pub fn flag_count(&self) -> usize {
-        self.outcomes
-            .iter()
-            .filter(|o| matches!(o, RuleOutcome::Flagged { .. }))
-            .count()
-    }
 }
 
 /// What one evaluation needs besides the profile, kept between evaluations of the same
 /// rule set: a scope, and one function-resolution cache per rule.
 ///
 /// Rhai's public `eval_ast_with_scope` starts every run with an empty resolution cache,
-/// so each function and property call of a rule would be looked up in the engine's function
-/// tables again on every evaluation. A cache maps a call's name and argument types to
+/// which would look each function and property call of a rule up in the engine's
+/// function tables again on every evaluation. A cache maps a call's name and argument types to
 /// the function, which depends only on the engine and the rule's AST, so it stays valid
 /// for every later evaluation of the same rule. Each rule keeps its own cache because
 /// two rules may define script functions with the same name.
 #[derive(Default)]
 pub(crate) struct EvalStatePool(Mutex<Vec<EvalState>>);
 
-struct EvalState {
-    scope: Scope<'static>,
-    caches: Vec<Caches>,
+pub(super) struct EvalState {
+    pub(super) scope: Scope<'static>,
+    pub(super) caches: Vec<Caches>,
 }
 
 impl EvalStatePool {
-    fn take(&self, rules: usize) -> EvalState {
+    pub(super) fn take(&self, rules: usize) -> EvalState {
         let pooled = self
             .0
             .lock()
@@ -190,7 +177,7 @@ impl EvalStatePool {
         state
     }
 
-    fn give_back(&self, mut state: EvalState) {
+    pub(super) fn give_back(&self, mut state: EvalState) {
         // Nothing of a profile stays behind in the pool.
         state.scope.clear();
         self.0
@@ -203,7 +190,7 @@ impl EvalStatePool {
 /// Runs one rule's statements as `Engine::eval_ast_with_scope` does, with a fresh
 /// runtime state (so the operation limit counts this rule alone) but the rule's own
 /// persistent resolution cache.
-fn run_rule(scope: &mut Scope, caches: &mut Caches, ast: &rhai::AST) -> RhaiResult {
+pub(super) fn run_rule(scope: &mut Scope, caches: &mut Caches, ast: &rhai::AST) -> RhaiResult {
     let mut global = ENGINE.new_global_runtime_state();
     global.lib.push(ast.shared_lib().clone());
     // The one entry point (under the `internals` feature) that takes the caches.
@@ -214,86 +201,7 @@ fn run_rule(scope: &mut Scope, caches: &mut Caches, ast: &rhai::AST) -> RhaiResu
     result
 }
 
-impl RuleSet {
-    /// Runs every rule on `profile`: in the fast evaluator where a rule has a program
-    /// and the program gives an answer, otherwise in Rhai. Thread-safe; allocates the
-    /// outcome vector, the program's variables and, for flags, the messages.
-    pub fn evaluate(&self, profile: &Arc<Profile>) -> Evaluation {
-        self.evaluate_with(profile, true)
-    }
-
-    /// Runs every rule in Rhai alone: the reference the fast evaluator is held to, for
-    /// tests and benchmarks.
-    pub fn evaluate_in_rhai(&self, profile: &Arc<Profile>) -> Evaluation {
-        self.evaluate_with(profile, false)
-    }
-
-    fn evaluate_with(&self, profile: &Arc<Profile>, fast: bool) -> Evaluation {
-        let mut rhai = RhaiRun {
-            pool: &self.eval_state,
-            profile,
-            rules: self.rules.len(),
-            state: None,
-        };
-        let mut slots = Vec::new();
-        let outcomes = self
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(index, rule)| {
-                if !rule.meta.enabled {
-                    return RuleOutcome::NotApplicable(NotApplicable::Disabled);
-                }
-                if !rule.meta.in_force_on(profile.checked_on) {
-                    return RuleOutcome::NotApplicable(NotApplicable::NotInForce);
-                }
-                let program = rule.program.as_ref().filter(|_| fast);
-                match program.and_then(|program| program.run(profile, &mut slots)) {
-                    Some(outcome) => outcome,
-                    None => rhai.run(index, &rule.ast),
-                }
-            })
-            .collect();
-        Evaluation { outcomes }
-    }
-}
-
-/// The Rhai side of one evaluation, set up only when a rule first needs it.
-struct RhaiRun<'a> {
-    pool: &'a EvalStatePool,
-    profile: &'a Arc<Profile>,
-    rules: usize,
-    state: Option<(EvalState, usize)>,
-}
-
-impl RhaiRun<'_> {
-    fn run(&mut self, index: usize, ast: &rhai::AST) -> RuleOutcome {
-        let (state, base) = self.state.get_or_insert_with(|| {
-            let mut state = self.pool.take(self.rules);
-            state.scope.push_constant(
-                script_api::PROFILE_VARIABLE,
-                script_api::ProfileView(Arc::clone(self.profile)),
-            );
-            let base = state.scope.len();
-            (state, base)
-        });
-        let EvalState { scope, caches } = state;
-        let result = run_rule(scope, &mut caches[index], ast);
-        // Top-level `let`s stay in the scope; drop them before the next rule.
-        scope.rewind(*base);
-        interpret(result)
-    }
-}
-
-impl Drop for RhaiRun<'_> {
-    fn drop(&mut self) {
-        if let Some((state, _)) = self.state.take() {
-            self.pool.give_back(state);
-        }
-    }
-}
-
-fn interpret(result: RhaiResult) -> RuleOutcome {
+pub(super) fn interpret(result: RhaiResult) -> RuleOutcome {
     match result {
         Ok(value) => interpret_value(value),
         Err(err) => RuleOutcome::Failed(failure_from(&err)),
@@ -399,55 +307,13 @@ fn strip_rhai_position(message: &str) -> String {
     }
 }
 
-/// A flag, resolved against its rule's metadata.
-pub struct FlagView<'a> {
-    pub rule: &'a RuleMeta,
-    pub severity: Severity,
-    pub message: &'a str,
-}
-
-impl RuleSet {
-    /// The flags of `evaluation`, most severe first (rule-set order within a severity).
-    pub fn flags<'a>(&'a self, evaluation: &'a Evaluation, profile: &Profile) -> Vec<FlagView<'a>> {
-        let mut flags: Vec<FlagView<'a>> = self
-            .rules
-            .iter()
-            .zip(&evaluation.outcomes)
-            .filter_map(|(rule, outcome)| match outcome {
-                RuleOutcome::Flagged { message } => Some(FlagView {
-                    rule: &rule.meta,
-                    severity: rule.meta.severity.for_stage(profile.stage),
-                    message: message
-                        .as_deref()
-                        .or(rule.meta.default_message.as_deref())
-                        .unwrap_or(&rule.meta.title),
-                }),
-                _ => None,
-            })
-            .collect();
-        flags.sort_by_key(|flag| std::cmp::Reverse(flag.severity));
-        flags
-    }
-
-    /// The failed rules of `evaluation`.
-    pub fn failures<'a>(
-        &'a self,
-        evaluation: &'a Evaluation,
-    ) -> impl Iterator<Item = (&'a RuleMeta, &'a RuleFailure)> {
-        self.rules
-            .iter()
-            .zip(&evaluation.outcomes)
-            .filter_map(|(rule, outcome)| match outcome {
-                RuleOutcome::Failed(failure) => Some((&rule.meta, failure)),
-                _ => None,
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ruleset::MANIFEST_FILE;
+    use std::sync::Arc;
+
+    use crate::profile::Profile;
+    use crate::ruleset::{MANIFEST_FILE, RuleSet};
 
     /// Builds a one-rule set around `script` in a temporary directory.
     pub(super) fn one_rule(script: &str) -> RuleSet {

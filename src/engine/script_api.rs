@@ -8,11 +8,13 @@
 //! back as a [`NoValue`] that refuses to be compared or used as a condition, so a rule
 //! that forgets "uppgift saknas" fails visibly instead of silently not flagging.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use rhai::{Dynamic, Engine, EvalAltResult, FLOAT, INT, ImmutableString, Position};
 
+use super::helpers::{self, Test};
 use super::value::{ListKind, NoValue, Section, Value, properties_of};
 use crate::profile::{
     Benefit, Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex, Stage,
@@ -129,7 +131,53 @@ fn to_dynamic(value: Value<'_>, profile: &Arc<Profile>) -> Dynamic {
             kind,
         }),
         Value::Array(items) => Dynamic::from_array(items.iter().map(|item| name(item)).collect()),
+        // No property reads as one.
+        Value::Other => Dynamic::UNIT,
     }
+}
+
+/// A Rhai value as the helpers read it; a text is borrowed, not copied.
+fn with_value<R>(value: &Dynamic, read: impl FnOnce(&Value<'_>) -> R) -> R {
+    if value.is_unit() {
+        return read(&Value::Unit);
+    }
+    if let Ok(b) = value.as_bool() {
+        return read(&Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return read(&Value::Int(i));
+    }
+    if let Ok(f) = value.as_float() {
+        return read(&Value::Float(f));
+    }
+    if let Some(text) = value.read_lock::<ImmutableString>() {
+        return read(&Value::Text(Cow::Borrowed(text.as_str())));
+    }
+    if let Some(date) = value.read_lock::<ScriptDate>() {
+        return read(&Value::Date(date.0));
+    }
+    if let Some(missing) = value.read_lock::<NoValue>() {
+        return read(&Value::Missing(*missing));
+    }
+    if let Some(list) = value.read_lock::<ListView>() {
+        return read(&Value::List(list.kind));
+    }
+    let section = if value.is::<ProfileView>() {
+        Section::Profile
+    } else if value.is::<PersonView>() {
+        Section::Person
+    } else if value.is::<PreparationView>() {
+        Section::Preparation
+    } else if value.is::<GkView>() {
+        Section::Gk
+    } else if value.is::<ActivityLevelView>() {
+        Section::ActivityLevel
+    } else if value.is::<KnownNeedsView>() {
+        Section::KnownNeeds
+    } else {
+        return read(&Value::Other);
+    };
+    read(&Value::Section(section))
 }
 
 fn expect_date(value: &Dynamic, helper: &str) -> ScriptResult<Date> {
@@ -181,7 +229,7 @@ fn register_dates(engine: &mut Engine) {
     engine
         .register_type_with_name::<ScriptDate>("Date")
         .register_fn("date", |text: &str| -> ScriptResult<ScriptDate> {
-            Date::parse(text).map(ScriptDate).map_err(script_error)
+            helpers::date(text).map(ScriptDate).map_err(script_error)
         })
         .register_fn("to_string", |d: &mut ScriptDate| d.0.to_string())
         .register_fn("to_debug", |d: &mut ScriptDate| d.0.to_string())
@@ -194,13 +242,13 @@ fn register_dates(engine: &mut Engine) {
         .register_fn(">", |a: &mut ScriptDate, b: ScriptDate| *a > b)
         .register_fn(">=", |a: &mut ScriptDate, b: ScriptDate| *a >= b)
         .register_fn("+", |a: ScriptDate, days: INT| {
-            ScriptDate(a.0.plus_days(i32::try_from(days).unwrap_or(i32::MAX)))
+            ScriptDate(helpers::plus_days(a.0, days))
         })
         .register_fn("-", |a: ScriptDate, days: INT| {
-            ScriptDate(a.0.plus_days(i32::try_from(days).map_or(i32::MIN, |d| -d)))
+            ScriptDate(helpers::minus_days(a.0, days))
         })
         .register_fn("days_between", |from: &mut ScriptDate, to: ScriptDate| {
-            from.0.days_until(to.0)
+            helpers::days_between(from.0, to.0)
         })
         // Anything but two dates: the error names what was wrong.
         .register_fn(
@@ -208,7 +256,7 @@ fn register_dates(engine: &mut Engine) {
             |from: Dynamic, to: Dynamic| -> ScriptResult<INT> {
                 let from = expect_date(&from, "days_between")?;
                 let to = expect_date(&to, "days_between")?;
-                Ok(from.days_until(to))
+                Ok(helpers::days_between(from, to))
             },
         );
 }
@@ -258,48 +306,37 @@ fn register_lists(engine: &mut Engine) {
 }
 
 /// Registers `known`, `has_value`, `is_true` and `is_false` once per type a getter can
-/// return, so a call resolves on its exact argument type; the `Dynamic` versions in
-/// [`register_helpers`] stay for every other type and give the same answers.
-fn register_typed_helpers(engine: &mut Engine) {
-    macro_rules! plain_value {
-        ($($ty:ty),+) => {$(
-            engine
-                .register_fn("known", |_: &mut $ty| true)
-                .register_fn("has_value", |_: &mut $ty| true)
-                .register_fn("is_true", |_: &mut $ty| false)
-                .register_fn("is_false", |_: &mut $ty| false);
-        )+};
+/// return, so a call resolves on its exact argument type (taken by reference: a copy
+/// of a custom type allocates), and once for any other value. Every version asks the
+/// same [`Test`].
+fn register_tests(engine: &mut Engine) {
+    for test in Test::ALL {
+        let name = test.name();
+        engine
+            .register_fn(name, move |b: &mut bool| test.answer(&Value::Bool(*b)))
+            .register_fn(name, move |i: &mut INT| test.answer(&Value::Int(*i)))
+            .register_fn(name, move |f: &mut FLOAT| test.answer(&Value::Float(*f)))
+            .register_fn(name, move |s: &mut ImmutableString| {
+                test.answer(&Value::Text(Cow::Borrowed(s.as_str())))
+            })
+            .register_fn(name, move |d: &mut ScriptDate| {
+                test.answer(&Value::Date(d.0))
+            })
+            .register_fn(name, move |v: &mut NoValue| {
+                test.answer(&Value::Missing(*v))
+            })
+            .register_fn(name, move |l: &mut ListView| {
+                test.answer(&Value::List(l.kind))
+            })
+            .register_fn(name, move |value: Dynamic| {
+                with_value(&value, |value| test.answer(value))
+            });
     }
-    plain_value!(ScriptDate, INT, FLOAT, ImmutableString, ListView);
-    engine
-        .register_fn("known", |_: &mut bool| true)
-        .register_fn("has_value", |_: &mut bool| true)
-        .register_fn("is_true", |b: &mut bool| *b)
-        .register_fn("is_false", |b: &mut bool| !*b)
-        .register_fn("known", |v: &mut NoValue| !v.absent)
-        .register_fn("has_value", |_: &mut NoValue| false)
-        .register_fn("is_true", |_: &mut NoValue| false)
-        .register_fn("is_false", |_: &mut NoValue| false);
 }
 
 fn register_helpers(engine: &mut Engine) {
-    register_typed_helpers(engine);
-    engine
-        .register_fn("known", |value: Dynamic| {
-            value.read_lock::<NoValue>().is_none_or(|v| !v.absent)
-        })
-        .register_fn("has_value", |value: Dynamic| {
-            !value.is_unit() && !value.is::<NoValue>()
-        })
-        .register_fn("is_true", |value: Dynamic| value.as_bool() == Ok(true))
-        .register_fn("is_false", |value: Dynamic| value.as_bool() == Ok(false))
-        .register_fn("diagnosis_group", |code: Dynamic| {
-            if code.is::<NoValue>() {
-                return name("unknown");
-            }
-            match code.into_immutable_string() {
-                Ok(text) => name(DiagnosisGroup::of_code(&text).as_str()),
-                Err(_) => name("unknown"),
-            }
-        });
+    register_tests(engine);
+    engine.register_fn("diagnosis_group", |code: Dynamic| {
+        name(with_value(&code, helpers::diagnosis_group))
+    });
 }

@@ -3,7 +3,8 @@
 //!
 //! Both evaluators read the profile through [`PROPERTIES`]: the Rhai getters of
 //! [`super::script_api`] turn a [`Value`] into a `Dynamic`, and the fast path of
-//! [`super::fast_path`] uses it as is. A property is therefore defined once.
+//! [`super::fast_path`] uses it as is. A property is therefore defined once, and so is
+//! each helper ([`super::helpers`]), which answers over a [`Value`].
 
 use std::borrow::Cow;
 
@@ -116,6 +117,9 @@ pub enum Value<'a> {
     /// Rules build lists of texts only; a flat list keeps `Value` non-recursive, so
     /// dropping one is cheap.
     Array(Vec<Cow<'a, str>>),
+    /// A script value of a type no property gives and the fast evaluator never builds
+    /// (a map, a list of numbers, a function pointer…), as Rhai passes it to a helper.
+    Other,
 }
 
 /// One readable property of a section.

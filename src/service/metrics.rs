@@ -1,5 +1,4 @@
-//! Prometheus metrics of the service: requests and latency per route, evaluations,
-//! flags and rule errors per rule, and rule reloads. Labels never carry personal data.
+//! The middleware that counts every HTTP request in [`crate::app::metrics::Metrics`].
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,139 +6,12 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::Histogram;
-use prometheus_client::registry::Registry;
 
-use crate::engine::{Evaluation, RuleOutcome};
-use crate::ruleset::RuleSet;
+use crate::app::App;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RequestLabels {
-    method: String,
-    route: String,
-    status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RuleLabels {
-    rule_id: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ResultLabels {
-    result: &'static str,
-}
-
-pub struct Metrics {
-    registry: Registry,
-    requests: Family<RequestLabels, Counter>,
-    latency: Family<RouteLabels, Histogram>,
-    evaluations: Counter,
-    flags: Family<RuleLabels, Counter>,
-    rule_errors: Family<RuleLabels, Counter>,
-    reloads: Family<ResultLabels, Counter>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Metrics {
-    pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("gk_regler");
-        let requests = Family::<RequestLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            // 50 µs … ~1.6 s
-            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
-                0.00005, 2.0, 16,
-            ))
-        });
-        let evaluations = Counter::default();
-        let flags = Family::<RuleLabels, Counter>::default();
-        let rule_errors = Family::<RuleLabels, Counter>::default();
-        let reloads = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status",
-            requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            latency.clone(),
-        );
-        registry.register(
-            "evaluations",
-            "Profiles evaluated (stored or dry run)",
-            evaluations.clone(),
-        );
-        registry.register("flags", "Flags raised, by rule", flags.clone());
-        registry.register(
-            "rule_errors",
-            "Rules that failed at run time, by rule",
-            rule_errors.clone(),
-        );
-        registry.register("rule_reloads", "Rule reloads by result", reloads.clone());
-        Self {
-            registry,
-            requests,
-            latency,
-            evaluations,
-            flags,
-            rule_errors,
-            reloads,
-        }
-    }
-
-    pub fn record_evaluation(&self, rules: &RuleSet, evaluation: &Evaluation) {
-        self.evaluations.inc();
-        for (rule, outcome) in rules.rules.iter().zip(&evaluation.outcomes) {
-            let family = match outcome {
-                RuleOutcome::Flagged { .. } => &self.flags,
-                RuleOutcome::Failed(_) => &self.rule_errors,
-                _ => continue,
-            };
-            family
-                .get_or_create(&RuleLabels {
-                    rule_id: rule.meta.id.to_string(),
-                })
-                .inc();
-        }
-    }
-
-    pub fn record_reload(&self, ok: bool) {
-        self.reloads
-            .get_or_create(&ResultLabels {
-                result: if ok { "ok" } else { "refused" },
-            })
-            .inc();
-    }
-
-    pub fn render(&self) -> Result<String, String> {
-        let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .map_err(|e| e.to_string())?;
-        Ok(text)
-    }
-}
-
-/// Middleware: counts every request and observes its latency, labelled by the route
-/// template (never the concrete path, which could carry ids).
-pub async fn track(
-    State(state): State<Arc<super::AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// Counts every request and observes its latency, labelled by the route template (never
+/// the concrete path, which could carry ids).
+pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -147,20 +19,11 @@ pub async fn track(
     let method = request.method().as_str().to_owned();
     let started = Instant::now();
     let response = next.run(request).await;
-    let metrics = &state.metrics;
-    metrics
-        .latency
-        .get_or_create(&RouteLabels {
-            route: route.clone(),
-        })
-        .observe(started.elapsed().as_secs_f64());
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
-            route,
-            status: response.status().as_u16(),
-        })
-        .inc();
+    app.metrics.record_request(
+        method,
+        route,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
     response
 }

@@ -2,21 +2,18 @@
 //! stores every evaluation durably before answering, takes outcomes, serves rules,
 //! health, metrics and its OpenAPI document.
 //!
-//! Handlers stay thin: parse at the boundary ([`crate::profile`]), evaluate
-//! ([`crate::engine`]), store ([`crate::store`]). The active rule set sits behind an
-//! `ArcSwap`: a request takes one snapshot and uses it throughout, so no request ever
-//! sees two rule sets; a reload builds the new set completely before swapping.
+//! Handlers stay thin: parse the request at the boundary ([`crate::profile`]), call the
+//! use case of [`crate::app`], and map its [`app::AppError`] to a status and a problem
+//! document ([`problem`]). Status codes live here and nowhere else.
 
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
@@ -30,65 +27,20 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::trace::TraceLayer;
 use utoipa::ToSchema;
 
-use crate::auth::{Principal, Role, Tokens};
-use crate::contract::{EvaluationReport, ProblemJson, RuleSetRef};
-use crate::engine::Evaluation;
+use crate::app::{self, App};
+use crate::auth::Principal;
+use crate::contract::{EvaluationReport, RuleSetRef, StoredFlagJson, StoredRuleErrorJson};
 use crate::outcome::Outcome;
 use crate::profile::{Profile, ProfileError};
-use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{Access, NewEvaluation, NewOutcome, Store, StoredEvaluation};
+use crate::store::{OutcomeChange, StoredEvaluation};
 
-use self::metrics::Metrics;
 use self::problem::{ApiError, FieldError};
 
 /// Most outcomes accepted in one request.
 pub const MAX_OUTCOMES_PER_REQUEST: usize = 10_000;
 
-/// Shared state of the running service.
-pub struct AppState {
-    pub rules: ArcSwap<RuleSet>,
-    pub rules_dir: PathBuf,
-    reload_lock: tokio::sync::Mutex<()>,
-    pub store: Store,
-    pub key: PseudonymKey,
-    pub tokens: Tokens,
-    pub metrics: Metrics,
-    pub max_body_bytes: usize,
-    /// The lowest `min_cell` an audit may be asked for (config `audit_min_cell_floor`).
-    pub audit_min_cell_floor: usize,
-}
-
-impl AppState {
-    pub fn new(
-        rules: RuleSet,
-        rules_dir: PathBuf,
-        store: Store,
-        key: PseudonymKey,
-        tokens: Tokens,
-        max_body_bytes: usize,
-    ) -> Self {
-        Self {
-            rules: ArcSwap::from_pointee(rules),
-            rules_dir,
-            reload_lock: tokio::sync::Mutex::new(()),
-            store,
-            key,
-            tokens,
-            metrics: Metrics::new(),
-            max_body_bytes,
-            audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
-        }
-    }
-
-    /// Sets the lowest `min_cell` an audit may be asked for.
-    pub fn with_audit_min_cell_floor(mut self, floor: usize) -> Self {
-        self.audit_min_cell_floor = floor;
-        self
-    }
-}
-
-type SharedState = Arc<AppState>;
+type SharedState = Arc<App>;
 
 /// The router with every route and middleware.
 pub fn router(state: SharedState) -> Router {
@@ -143,26 +95,6 @@ pub async fn serve(
         .await
 }
 
-/// The name of the cookie that carries a signed-in person's token on the web pages.
-pub const TOKEN_COOKIE: &str = "gk_token";
-
-/// The token of a request: `Authorization: Bearer …`, or the web pages' cookie.
-fn request_token(headers: &HeaderMap) -> Option<&str> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    bearer.or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .find_map(|pair| pair.trim().strip_prefix(TOKEN_COOKIE)?.strip_prefix('='))
-    })
-}
-
 impl FromRequestParts<SharedState> for Principal {
     type Rejection = ApiError;
 
@@ -170,8 +102,8 @@ impl FromRequestParts<SharedState> for Principal {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        let token = request_token(&parts.headers);
-        match token.and_then(|t| state.tokens.authenticate(t)) {
+        let token = crate::web::request_token(&parts.headers);
+        match token.as_deref().and_then(|t| state.tokens.authenticate(t)) {
             Some(principal) => Ok(principal),
             None => {
                 tracing::warn!(
@@ -182,15 +114,6 @@ impl FromRequestParts<SharedState> for Principal {
                 Err(ApiError::Unauthorized)
             }
         }
-    }
-}
-
-pub(crate) fn require(principal: &Principal, roles: &[Role]) -> Result<(), ApiError> {
-    if principal.has_any(roles) {
-        Ok(())
-    } else {
-        tracing::warn!(actor = %principal.name, role = principal.role.as_str(), "refused: role not allowed");
-        Err(ApiError::Forbidden)
     }
 }
 
@@ -244,54 +167,6 @@ pub struct CheckResponse {
     pub report: EvaluationReport,
 }
 
-pub(crate) fn evaluate(
-    state: &AppState,
-    profile: Profile,
-) -> (Arc<RuleSet>, Arc<Profile>, Evaluation) {
-    let rules = state.rules.load_full();
-    let profile = Arc::new(profile);
-    let evaluation = rules.evaluate(&profile);
-    state.metrics.record_evaluation(&rules, &evaluation);
-    (rules, profile, evaluation)
-}
-
-/// Evaluates a parsed profile with the active rule set and stores the evaluation (case
-/// id pseudonymised, flags, rule errors, access-log entry) in one commit; returns the
-/// stored id and the report once durable. The API and the web pages both check this way.
-pub(crate) async fn check_and_store(
-    state: &AppState,
-    principal: &Principal,
-    profile: Profile,
-) -> Result<(i64, EvaluationReport), ApiError> {
-    let case = state.key.pseudonymise(&profile.case_id);
-    let profile_json = crate::store::profile_for_storage(&profile, &case)?;
-    let (rules, profile, evaluation) = evaluate(state, profile);
-    let report = EvaluationReport::new(&rules, &profile, &evaluation);
-    let new = NewEvaluation::of(
-        &rules,
-        &profile,
-        &report,
-        case.clone(),
-        profile_json,
-        &principal.name,
-    );
-    let access = Access {
-        actor: principal.name.clone(),
-        role: principal.role.as_str(),
-        action: "check",
-        case: Some(case),
-        evaluation_id: None,
-    };
-    let id = state.store.insert_evaluation(new, access).await?;
-    tracing::info!(
-        evaluation_id = id,
-        flags = report.flags.len(),
-        errors = report.errors.len(),
-        "check stored"
-    );
-    Ok((id, report))
-}
-
 /// Check a case and store the evaluation.
 #[utoipa::path(
     post, path = "/api/v1/checks", tag = "checks",
@@ -314,10 +189,10 @@ async fn create_check(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    require(&principal, &[Role::Handlaggare])?;
+    app::require(&principal, app::check::CHECK_ROLES)?;
     let text = json_text(&headers, body, state.max_body_bytes)?;
     let profile = Profile::from_json(&text).map_err(validation)?;
-    let (id, report) = check_and_store(&state, &principal, profile).await?;
+    let (id, report) = app::check::check(&state, &principal, profile).await?;
     let mut response = (
         StatusCode::CREATED,
         Json(CheckResponse {
@@ -354,33 +229,15 @@ async fn dry_run_check(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CheckResponse>, ApiError> {
-    require(&principal, &[Role::Handlaggare, Role::Policy])?;
+    app::require(&principal, app::check::DRY_RUN_ROLES)?;
     let text = json_text(&headers, body, state.max_body_bytes)?;
     let profile = Profile::from_json(&text).map_err(validation)?;
-    let (rules, profile, evaluation) = evaluate(&state, profile);
+    let (_, report) = app::check::dry_run(&state, &principal, profile)?;
     Ok(Json(CheckResponse {
         evaluation_id: None,
         stored: false,
-        report: EvaluationReport::new(&rules, &profile, &evaluation),
+        report,
     }))
-}
-
-/// A stored flag as read back.
-#[derive(Serialize, ToSchema)]
-pub struct StoredFlagJson {
-    pub rule_id: String,
-    pub severity: &'static str,
-    pub message: String,
-}
-
-/// A stored rule error as read back.
-#[derive(Serialize, ToSchema)]
-pub struct StoredRuleErrorJson {
-    pub rule_id: String,
-    pub kind: &'static str,
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
 }
 
 /// A stored evaluation.
@@ -389,7 +246,8 @@ pub struct StoredEvaluationJson {
     pub evaluation_id: i64,
     /// The case's pseudonym (never the case id).
     pub case_pseudonym: String,
-    pub stage: String,
+    #[schema(value_type = String)]
+    pub stage: crate::profile::Stage,
     pub checked_on: String,
     pub created_at: String,
     pub ruleset: RuleSetRef,
@@ -412,34 +270,10 @@ impl From<StoredEvaluation> for StoredEvaluationJson {
                 content_hash: e.rule_set_hash,
             },
             requested_by: e.requested_by,
-            flags: e
-                .flags
-                .into_iter()
-                .map(|f| StoredFlagJson {
-                    rule_id: f.rule_id,
-                    severity: f.severity,
-                    message: f.message,
-                })
-                .collect(),
-            errors: e
-                .errors
-                .into_iter()
-                .map(|f| StoredRuleErrorJson {
-                    rule_id: f.rule_id,
-                    kind: f.kind,
-                    message: f.message,
-                    line: f.line,
-                    column: f.column,
-                })
-                .collect(),
+            flags: e.flags,
+            errors: e.errors,
         }
     }
-}
-
-/// Whether `principal` may read an evaluation requested by `requested_by`: case
-/// officers read their own checks, admins every check.
-fn may_read(principal: &Principal, requested_by: &str) -> bool {
-    principal.role == Role::Admin || principal.name == requested_by
 }
 
 /// Read one stored evaluation.
@@ -459,24 +293,9 @@ async fn get_check(
     principal: Principal,
     Path(id): Path<String>,
 ) -> Result<Json<StoredEvaluationJson>, ApiError> {
-    require(&principal, &[Role::Handlaggare])?;
+    app::require(&principal, app::check::READ_ROLES)?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    let evaluation = state
-        .store
-        .evaluation(id)
-        .await?
-        .filter(|e| may_read(&principal, &e.requested_by))
-        .ok_or(ApiError::NotFound)?;
-    state
-        .store
-        .log_access(Access {
-            actor: principal.name.clone(),
-            role: principal.role.as_str(),
-            action: "read_check",
-            case: crate::pseudonym::Pseudonym::from_stored(evaluation.case.clone()),
-            evaluation_id: Some(id),
-        })
-        .await?;
+    let evaluation = app::check::read(&state, &principal, id).await?;
     Ok(Json(evaluation.into()))
 }
 
@@ -516,43 +335,14 @@ async fn case_checks(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<CaseChecksResponse>, ApiError> {
-    require(&principal, &[Role::Handlaggare])?;
+    app::require(&principal, app::check::READ_ROLES)?;
     let text = json_text(&headers, body, state.max_body_bytes)?;
     let query: CaseQuery = crate::profile::parse_json(&text).map_err(validation)?;
-    let (case, evaluations) = checks_of_case(&state, &principal, &query.case_id).await?;
+    let (case, evaluations) = app::check::case_history(&state, &principal, &query.case_id).await?;
     Ok(Json(CaseChecksResponse {
         case_pseudonym: case.as_str().to_owned(),
         evaluations: evaluations.into_iter().map(Into::into).collect(),
     }))
-}
-
-/// The stored evaluations of a case that `principal` may read (oldest first), with the
-/// case's pseudonym; the read is written to the access log. Shared by the API and the
-/// web pages.
-pub(crate) async fn checks_of_case(
-    state: &AppState,
-    principal: &Principal,
-    case_id: &crate::profile::CaseId,
-) -> Result<(crate::pseudonym::Pseudonym, Vec<StoredEvaluation>), ApiError> {
-    let case = state.key.pseudonymise(case_id);
-    let evaluations: Vec<StoredEvaluation> = state
-        .store
-        .evaluations_of_case(case.clone())
-        .await?
-        .into_iter()
-        .filter(|e| may_read(principal, &e.requested_by))
-        .collect();
-    state
-        .store
-        .log_access(Access {
-            actor: principal.name.clone(),
-            role: principal.role.as_str(),
-            action: "list_case",
-            case: Some(case.clone()),
-            evaluation_id: None,
-        })
-        .await?;
-    Ok((case, evaluations))
 }
 
 /// What recording outcomes did, per outcome in request order.
@@ -592,49 +382,21 @@ async fn record_outcomes(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<OutcomesResponse>, ApiError> {
-    require(&principal, &[Role::Analytiker])?;
+    app::require(&principal, app::outcomes::ROLES)?;
     let text = json_text(&headers, body, state.max_body_bytes)?;
     let outcomes = parse_outcomes(&text)?;
-    let changes = record_outcome_list(&state.store, &state.key, outcomes, &principal).await?;
-    Ok(Json(summarise_changes(&changes)))
+    let recorded = app::outcomes::record(&state.store, &state.key, &principal, outcomes).await?;
+    Ok(Json(OutcomesResponse::of(&recorded)))
 }
 
-/// Pseudonymises and stores outcomes in one commit; shared by the API and the CLI.
-pub async fn record_outcome_list(
-    store: &Store,
-    key: &PseudonymKey,
-    outcomes: Vec<Outcome>,
-    principal: &Principal,
-) -> Result<Vec<crate::store::OutcomeChange>, crate::store::StoreError> {
-    let new: Vec<NewOutcome> = outcomes
-        .into_iter()
-        .map(|outcome| NewOutcome {
-            case: key.pseudonymise(&outcome.case_id),
-            outcome,
-        })
-        .collect();
-    store
-        .upsert_outcomes(
-            new,
-            Access {
-                actor: principal.name.clone(),
-                role: principal.role.as_str(),
-                action: "record_outcome",
-                case: None,
-                evaluation_id: None,
-            },
-        )
-        .await
-}
-
-pub fn summarise_changes(changes: &[crate::store::OutcomeChange]) -> OutcomesResponse {
-    use crate::store::OutcomeChange as C;
-    let count = |kind: C| changes.iter().filter(|c| **c == kind).count();
-    OutcomesResponse {
-        created: count(C::Created),
-        replaced: count(C::Replaced),
-        unchanged: count(C::Unchanged),
-        results: changes.iter().map(|c| c.as_str()).collect(),
+impl OutcomesResponse {
+    fn of(recorded: &app::outcomes::Recorded) -> Self {
+        Self {
+            created: recorded.count(OutcomeChange::Created),
+            replaced: recorded.count(OutcomeChange::Replaced),
+            unchanged: recorded.count(OutcomeChange::Unchanged),
+            results: recorded.changes.iter().map(|c| c.as_str()).collect(),
+        }
     }
 }
 
@@ -646,7 +408,8 @@ pub struct RuleJson {
     /// `info`/`warning`/`critical`, or an object of severities per stage.
     #[schema(value_type = Value)]
     pub severity: serde_json::Value,
-    pub grounds: Vec<&'static str>,
+    #[schema(value_type = Vec<String>)]
+    pub grounds: Vec<crate::ruleset::Grounds>,
     pub rationale: String,
     pub sources: Vec<String>,
     pub enabled: bool,
@@ -674,16 +437,16 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
                     id: m.id.to_string(),
                     title: m.title.clone(),
                     severity: match m.severity {
-                        crate::ruleset::SeveritySpec::Fixed(s) => serde_json::json!(s.as_str()),
+                        crate::ruleset::SeveritySpec::Fixed(s) => serde_json::json!(s),
                         crate::ruleset::SeveritySpec::PerStage {
                             before_gk,
                             gk_closing,
                         } => serde_json::json!({
-                            "before_gk": before_gk.as_str(),
-                            "gk_closing": gk_closing.as_str(),
+                            "before_gk": before_gk,
+                            "gk_closing": gk_closing,
                         }),
                     },
-                    grounds: m.grounds.iter().map(|g| g.as_str()).collect(),
+                    grounds: m.grounds.clone(),
                     rationale: m.rationale.clone(),
                     sources: m.sources.clone(),
                     enabled: m.enabled,
@@ -764,7 +527,7 @@ async fn audit_report(
     principal: Principal,
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    require(&principal, &[Role::Analytiker])?;
+    app::require(&principal, app::history::ROLES)?;
     let axum::extract::Query(query) =
         query.map_err(|_| ApiError::BadRequest("ogiltiga frågeparametrar".to_owned()))?;
     let options = query.options(state.audit_min_cell_floor)?;
@@ -772,18 +535,8 @@ async fn audit_report(
     if !matches!(format, "json" | "csv" | "html") {
         return Err(field_error("format", "json, csv eller html"));
     }
-    let rules = state.rules.load_full();
-    let report = crate::audit::of_store(&state.store, &rules, options).await?;
-    state
-        .store
-        .log_access(Access {
-            actor: principal.name.clone(),
-            role: principal.role.as_str(),
-            action: "audit",
-            case: None,
-            evaluation_id: None,
-        })
-        .await?;
+    let rules = state.active_rules();
+    let report = app::history::audit(&state.store, &principal, &rules, options).await?;
     let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
     let (content_type, body) = match format {
         "csv" => (
@@ -811,11 +564,8 @@ async fn audit_report(
     ),
     security(("bearer" = []))
 )]
-async fn list_rules(
-    State(state): State<SharedState>,
-    _principal: Principal,
-) -> Json<RulesResponse> {
-    Json(rules_json(&state.rules.load()))
+async fn list_rules(State(state): State<SharedState>, principal: Principal) -> Json<RulesResponse> {
+    Json(rules_json(&app::rules::active(&state, &principal)))
 }
 
 /// Result of a successful reload.
@@ -842,41 +592,13 @@ async fn reload_rules(
     State(state): State<SharedState>,
     principal: Principal,
 ) -> Result<Json<ReloadResponse>, ApiError> {
-    require(&principal, &[Role::Policy])?;
-    reload_rule_set(&state).await.map(Json)
-}
-
-/// Loads the rules directory again and swaps the new set in: all or nothing; a refused
-/// set leaves the old one active and lists every problem. Shared by the API and the web
-/// pages.
-pub(crate) async fn reload_rule_set(state: &AppState) -> Result<ReloadResponse, ApiError> {
-    let _one_reload_at_a_time = state.reload_lock.lock().await;
-    let dir = state.rules_dir.clone();
-    let loaded = tokio::task::spawn_blocking(move || RuleSet::load(&dir))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    match loaded {
-        Ok(rules) => {
-            state.store.record_rule_set(&rules).await?;
-            let previous = RuleSetRef::of(&state.rules.load());
-            let active = RuleSetRef::of(&rules);
-            state.rules.store(Arc::new(rules));
-            state.metrics.record_reload(true);
-            tracing::info!(version = %active.version, hash = %active.content_hash, "rules reloaded");
-            Ok(ReloadResponse {
-                changed: previous.content_hash != active.content_hash,
-                previous,
-                active,
-            })
-        }
-        Err(err) => {
-            state.metrics.record_reload(false);
-            tracing::warn!(problems = err.problems.len(), "rule reload refused");
-            Err(ApiError::RulesRefused(
-                err.problems.iter().map(ProblemJson::from).collect(),
-            ))
-        }
-    }
+    app::require(&principal, app::rules::RELOAD_ROLES)?;
+    let reloaded = app::rules::reload(&state, &principal).await?;
+    Ok(Json(ReloadResponse {
+        changed: reloaded.changed,
+        previous: reloaded.previous,
+        active: reloaded.active,
+    }))
 }
 
 /// Health answer.

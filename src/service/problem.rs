@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::app::AppError;
 use crate::contract::ProblemJson;
 use crate::store::StoreError;
 
@@ -67,6 +68,33 @@ impl From<StoreError> for ApiError {
             StoreError::Internal(message) => Self::Internal(message),
         }
     }
+}
+
+impl From<AppError> for ApiError {
+    fn from(err: AppError) -> Self {
+        match err {
+            AppError::Forbidden => Self::Forbidden,
+            AppError::NotFound => Self::NotFound,
+            AppError::Rules(err) => {
+                Self::RulesRefused(err.problems.iter().map(ProblemJson::from).collect())
+            }
+            AppError::Store(err) => err.into(),
+            AppError::Input(message) => Self::BadRequest(message),
+            other => Self::Internal(error_chain(&other)),
+        }
+    }
+}
+
+/// An error and its sources in one line, for the log.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl ApiError {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, OpenFlags, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
@@ -20,6 +20,8 @@ use crate::outcome::Outcome;
 use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
 use crate::ruleset::RuleSet;
+
+pub mod history;
 
 pub use writer::{PurgeCounts, WriterHandle};
 
@@ -59,23 +61,10 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
-/// A flag to store.
-#[derive(Clone, Debug)]
-pub struct StoredFlag {
-    pub rule_id: String,
-    pub severity: &'static str,
-    pub message: String,
-}
-
-/// A rule failure to store.
-#[derive(Clone, Debug)]
-pub struct StoredRuleError {
-    pub rule_id: String,
-    pub kind: &'static str,
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-}
+/// A flag as stored and read back: the contract's own type, so nothing copies it.
+pub use crate::contract::StoredFlagJson as StoredFlag;
+/// A rule failure as stored and read back: the contract's own type.
+pub use crate::contract::StoredRuleErrorJson as StoredRuleError;
 
 /// An evaluation about to be stored.
 pub struct NewEvaluation {
@@ -146,7 +135,7 @@ pub struct Access {
 pub struct StoredEvaluation {
     pub id: i64,
     pub case: String,
-    pub stage: String,
+    pub stage: Stage,
     pub checked_on: String,
     pub created_at: String,
     pub rule_set_hash: String,
@@ -431,7 +420,7 @@ fn read_evaluations(
             Ok(StoredEvaluation {
                 id: row.get(0)?,
                 case: row.get(1)?,
-                stage: row.get(2)?,
+                stage: named(row, 2, "evaluations.stage")?,
                 checked_on: row.get(3)?,
                 created_at: row.get(4)?,
                 rule_set_hash: row.get(5)?,
@@ -452,21 +441,18 @@ fn read_evaluations(
     for evaluation in &mut evaluations {
         evaluation.flags = flags
             .query_map([evaluation.id], |row| {
-                let severity: String = row.get(1)?;
                 Ok(StoredFlag {
                     rule_id: row.get(0)?,
-                    severity: crate::ruleset::Severity::from_name(&severity)
-                        .map_or("info", |s| s.as_str()),
+                    severity: named(row, 1, "flags.severity")?,
                     message: row.get(2)?,
                 })
             })?
             .collect::<Result<_, _>>()?;
         evaluation.errors = errors
             .query_map([evaluation.id], |row| {
-                let kind: String = row.get(1)?;
                 Ok(StoredRuleError {
                     rule_id: row.get(0)?,
-                    kind: stored_failure_kind(&kind),
+                    kind: named(row, 1, "rule_errors.kind")?,
                     message: row.get(2)?,
                     line: row
                         .get::<_, Option<i64>>(3)?
@@ -481,18 +467,26 @@ fn read_evaluations(
     Ok(evaluations)
 }
 
-fn stored_failure_kind(kind: &str) -> &'static str {
-    use crate::engine::FailureKind as K;
-    [
-        K::TooManyOperations,
-        K::LimitExceeded,
-        K::Runtime,
-        K::BadResult,
-    ]
-    .into_iter()
-    .map(K::as_str)
-    .find(|k| *k == kind)
-    .unwrap_or("runtime")
+/// A stored value that is not one of its type's names.
+#[derive(Debug, thiserror::Error)]
+#[error("okänt värde i kolumnen {0}")]
+struct UnknownValue(&'static str);
+
+/// The value of a closed set stored in `column` (at `index` of `row`): a name the type
+/// does not have is an error, never a default.
+fn named<T: serde::de::DeserializeOwned>(
+    row: &rusqlite::Row<'_>,
+    index: usize,
+    column: &'static str,
+) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    crate::names::parse_name(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            Box::new(UnknownValue(column)),
+        )
+    })
 }
 
 /// The profile as stored: the case id replaced by its pseudonym.
@@ -508,24 +502,30 @@ pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String
     Ok(value.to_string())
 }
 
-/// Counts rows, for tests and the purge report.
-pub fn count(conn: &Connection, table: &str) -> Result<i64, StoreError> {
-    let allowed = [
-        "evaluations",
-        "flags",
-        "rule_errors",
-        "outcomes",
-        "outcome_history",
-        "access_log",
-        "rule_sets",
-    ];
-    if !allowed.contains(&table) {
-        return Err(StoreError::Internal(format!("okänd tabell {table}")));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::FailureKind;
+    use crate::ruleset::Severity;
+
+    fn read<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, StoreError> {
+        let conn = Connection::open_in_memory().expect("in-memory database");
+        Ok(conn.query_row("SELECT ?1", [value], |row| named(row, 0, "flags.severity"))?)
     }
-    Ok(conn
-        .query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
-            row.get(0)
-        })
-        .optional()?
-        .unwrap_or(0))
+
+    #[test]
+    fn a_stored_name_reads_back_and_an_unknown_one_is_an_error() {
+        assert_eq!(read::<Severity>("critical").ok(), Some(Severity::Critical));
+        assert_eq!(
+            read::<FailureKind>("too_many_operations").ok(),
+            Some(FailureKind::TooManyOperations)
+        );
+        assert_eq!(read::<Stage>("gk_closing").ok(), Some(Stage::GkClosing));
+        for unknown in ["kritisk", "", "Critical"] {
+            let err = read::<Severity>(unknown).expect_err(unknown);
+            assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
+            assert!(err.to_string().contains("flags.severity"), "{err}");
+        }
+        assert!(read::<FailureKind>("runtime_error").is_err());
+    }
 }

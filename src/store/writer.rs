@@ -163,7 +163,12 @@ fn insert_evaluation(
         "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES (?1, ?2, ?3, ?4)",
     )?;
     for flag in &evaluation.flags {
-        insert_flag.execute(params![id, flag.rule_id, flag.severity, flag.message])?;
+        insert_flag.execute(params![
+            id,
+            flag.rule_id,
+            crate::names::name_of(&flag.severity),
+            flag.message
+        ])?;
     }
     let mut insert_error = conn.prepare_cached(
         "INSERT INTO rule_errors (evaluation_id, rule_id, kind, message, line, col) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -172,7 +177,7 @@ fn insert_evaluation(
         insert_error.execute(params![
             id,
             error.rule_id,
-            error.kind,
+            crate::names::name_of(&error.kind),
             error.message,
             error.line.and_then(|l| i64::try_from(l).ok()),
             error.column.and_then(|c| i64::try_from(c).ok())

@@ -2,11 +2,11 @@
 //! for a period the analyst chooses, with its charts, and the same report as JSON and
 //! CSV downloads.
 //!
-//! The report is computed by [`crate::audit::of_store`] and drawn by
+//! The report is computed by [`app::history::audit`] and drawn by
 //! [`crate::audit::html::render_audit`], exactly as the CLI does; this page only puts
 //! that page's body inside the site's layout ([`embed`]). The period is not personal
 //! data, so it travels in the URL (`?fran=…&till=…`) and the downloads can link to it.
-//! Every audit is written to the access log: it reads stored profiles.
+//! Every audit is written to the access log by the use case: it reads stored profiles.
 
 use std::collections::BTreeMap;
 
@@ -17,12 +17,11 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{AUDIT_PAGE, Layout, SharedState, Viewer, failure, refusal, render};
+use crate::app::{self, AppError};
 use crate::audit::report::AuditReport;
 use crate::audit::{Options, Period};
 use crate::auth::Principal;
 use crate::profile::Date;
-use crate::service::problem::ApiError;
-use crate::store::Access;
 
 /// The period as the form sends it (`YYYY-MM-DD`; empty or absent is open).
 #[derive(Debug, Default, Deserialize)]
@@ -103,35 +102,18 @@ fn min_cell_of(state: &SharedState) -> usize {
         .unwrap_or(crate::audit::DEFAULT_MIN_CELL)
 }
 
-/// Computes the audit of `period` for `viewer`, logging the read.
+/// Computes the audit of `period` for `viewer`; the use case writes the access log.
 async fn audit_of(
     state: &SharedState,
     viewer: &Principal,
     period: Period,
-) -> Result<AuditReport, ApiError> {
-    let rules = state.rules.load_full();
+) -> Result<AuditReport, AppError> {
+    let rules = app::rules::active(state, viewer);
     let options = Options {
         period,
         min_cell: min_cell_of(state),
     };
-    let started = std::time::Instant::now();
-    let report = crate::audit::of_store(&state.store, &rules, options).await?;
-    state
-        .store
-        .log_access(Access {
-            actor: viewer.name.clone(),
-            role: viewer.role.as_str(),
-            action: "audit",
-            case: None,
-            evaluation_id: None,
-        })
-        .await?;
-    tracing::info!(
-        units = report.units.all,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "audit computed"
-    );
-    Ok(report)
+    app::history::audit(&state.store, viewer, &rules, options).await
 }
 
 /// The page: the period form and, for a valid period, the report.
@@ -173,7 +155,7 @@ pub(super) async fn page(
             page.report = Some(html);
             render(StatusCode::OK, "audit.html", &page)
         }
-        Err(cause) => failure(&viewer, &ApiError::Internal(cause)),
+        Err(cause) => failure(&viewer, &AppError::Report(cause.into())),
     }
 }
 
@@ -243,7 +225,7 @@ async fn download(
     };
     let text = match text {
         Ok(text) => text,
-        Err(cause) => return failure(&viewer, &ApiError::Internal(cause)),
+        Err(cause) => return failure(&viewer, &AppError::Report(cause.into())),
     };
     let name = match (query.fran.trim(), query.till.trim()) {
         ("", "") => format!("uppfoljning.{extension}"),

@@ -1,6 +1,6 @@
 //! "Kontrollera ärende": the case form, its result as cards, and the earlier checks of
 //! the same case. A submitted form is validated by the API's parser, evaluated and
-//! stored exactly as `POST /api/v1/checks` does ([`check_and_store`]).
+//! stored by the same use case as `POST /api/v1/checks` ([`app::check::check`]).
 
 use axum::Form;
 use axum::extract::State;
@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::form::{FieldProblem, FormInput, GroupView, fields};
 use super::{CHECK_PAGE, Layout, ResultView, SharedState, Viewer, failure, refusal, render};
+use crate::app;
 use crate::profile::Date;
-use crate::ruleset::RuleSet;
-use crate::service::{check_and_store, checks_of_case};
+use crate::ruleset::{RuleSet, Severity};
 use crate::store::StoredEvaluation;
 
 /// At most this many earlier checks are listed, newest first.
@@ -58,7 +58,7 @@ struct HistoryItem {
 
 #[derive(Serialize)]
 struct StoredFlagView {
-    severity: &'static str,
+    severity: Severity,
     severity_label: &'static str,
     title: String,
 }
@@ -124,15 +124,15 @@ pub(super) async fn submit(
         }
     };
     let case_id = profile.case_id.clone();
-    let (id, report) = match check_and_store(&state, &viewer, profile).await {
+    let (id, report) = match app::check::check(&state, &viewer, profile).await {
         Ok(stored) => stored,
         Err(err) => return failure(&viewer, &err),
     };
-    let evaluations = match checks_of_case(&state, &viewer, &case_id).await {
+    let evaluations = match app::check::case_history(&state, &viewer, &case_id).await {
         Ok((_, evaluations)) => evaluations,
         Err(err) => return failure(&viewer, &err),
     };
-    let rules = state.rules.load();
+    let rules = app::rules::active(&state, &viewer);
     let mut page = page_of(&viewer, &input, &[]);
     page.result = Some(ResultView::of(&report, &rules));
     page.history = Some(history(evaluations, id, &rules));
@@ -150,33 +150,20 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
                 .flags
                 .iter()
                 .map(|f| StoredFlagView {
-                    severity: match f.severity {
-                        "critical" => "critical",
-                        "warning" => "warning",
-                        _ => "info",
-                    },
-                    severity_label: super::severity_label(f.severity),
+                    severity: f.severity,
+                    severity_label: f.severity.label_sv(),
                     title: rules
                         .rule(&f.rule_id)
                         .map_or_else(|| f.rule_id.clone(), |r| r.meta.title.clone()),
                 })
                 .collect();
-            let rank = |s: &str| match s {
-                "critical" => 0,
-                "warning" => 1,
-                _ => 2,
-            };
-            flags.sort_by_key(|f| rank(f.severity));
+            flags.sort_by_key(|f| std::cmp::Reverse(f.severity));
             HistoryItem {
                 id: e.id,
                 current: e.id == current,
                 checked_on: e.checked_on,
                 saved_at: local_time(&e.created_at),
-                stage: if e.stage == "gk_closing" {
-                    "vid avslut av GK"
-                } else {
-                    "före GK"
-                },
+                stage: e.stage.label_sv(),
                 ruleset: format!("{} {}", e.rule_set_name, e.rule_set_version),
                 by: e.requested_by,
                 flags,
@@ -190,12 +177,12 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
     }
 }
 
-/// A stored UTC timestamp as local date and time, e.g. `2024-03-15 14:05`.
+/// A stored UTC timestamp as date and time in Sweden, e.g. `2024-03-15 14:05`.
 fn local_time(rfc3339: &str) -> String {
     rfc3339
         .parse::<jiff::Timestamp>()
         .map(|t| {
-            t.to_zoned(jiff::tz::TimeZone::system())
+            t.to_zoned(crate::profile::stockholm().clone())
                 .strftime("%Y-%m-%d %H:%M")
                 .to_string()
         })

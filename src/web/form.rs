@@ -9,7 +9,10 @@
 //!
 //! Three states are kept apart where the rules keep them apart (rules/README.md §5):
 //! a yes/no field is "Vet ej" (left out), "Ja" or "Nej"; a date that may be `null` is
-//! "Vet ej" (left out), "Har inte skett" (`null`) or a date.
+//! "Vet ej" (left out), "Har inte skett" (`null`) or a date. A choice has one unknown,
+//! "Vet ej": left out, except for civilstånd and utbildningsnivå, whose "Vet ej" is the
+//! profile's own `unknown` (so the audit's adjusted model keeps the case, with
+//! "unknown" as a category, as for register data).
 
 use std::collections::BTreeMap;
 
@@ -42,10 +45,13 @@ pub enum Kind {
     Integer,
     /// Vet ej (left out) / Ja / Nej.
     Bool,
-    /// One of `options`; empty ("Vet ej") is left out unless `required`.
+    /// One of `options`, or (unless `required`) "Vet ej": left out, or the profile's
+    /// own value for an unknown answer when the field has one (`unknown`, e.g.
+    /// `person.marital_status: "unknown"`), so each question has one unknown.
     Choice {
         options: &'static [(&'static str, &'static str)],
         required: bool,
+        unknown: Option<&'static str>,
     },
     /// Any of `options`; none ticked is an empty list.
     Multi {
@@ -92,7 +98,6 @@ const MARITAL: &[(&str, &str)] = &[
     ("unmarried", "Ogift"),
     ("divorced", "Skild"),
     ("widowed", "Änka eller änkling"),
-    ("unknown", "Okänt civilstånd"),
 ];
 const EDUCATION: &[(&str, &str)] = &[
     ("compulsory_short", "Förgymnasial, kortare än 9 år"),
@@ -101,7 +106,6 @@ const EDUCATION: &[(&str, &str)] = &[
     ("post_secondary_short", "Eftergymnasial, kortare än 3 år"),
     ("post_secondary_long", "Eftergymnasial, 3 år eller längre"),
     ("doctoral", "Forskarutbildning"),
-    ("unknown", "Okänd utbildningsnivå"),
 ];
 const EXTERNAL: &[(&str, &str)] = &[
     ("physician", "Läkare"),
@@ -160,6 +164,27 @@ const fn choice(
         kind: Kind::Choice {
             options,
             required: false,
+            unknown: None,
+        },
+        error: CHOICE_ERROR,
+    }
+}
+
+/// A choice whose "Vet ej" is stored as the profile's value `unknown`, as `hint` says.
+const fn choice_with_unknown(
+    path: &'static str,
+    label: &'static str,
+    hint: &'static str,
+    options: &'static [(&'static str, &'static str)],
+) -> FieldSpec {
+    FieldSpec {
+        path,
+        label,
+        hint: Some(hint),
+        kind: Kind::Choice {
+            options,
+            required: false,
+            unknown: Some("unknown"),
         },
         error: CHOICE_ERROR,
     }
@@ -185,13 +210,14 @@ pub static GROUPS: &[GroupSpec] = &[
                 kind: Kind::Choice {
                     options: STAGES,
                     required: true,
+                    unknown: None,
                 },
                 error: CHOICE_ERROR,
             },
             FieldSpec {
                 path: "checked_on",
                 label: "Datum för kontrollen",
-                hint: Some("ÅÅÅÅ-MM-DD. Tomt betyder i dag."),
+                hint: Some("ÅÅÅÅ-MM-DD. Tomt betyder dagens datum i Sverige."),
                 kind: Kind::Date,
                 error: DATE_ERROR,
             },
@@ -210,10 +236,30 @@ pub static GROUPS: &[GroupSpec] = &[
                 error: "Ange åldern i hela år, från 0 till 130.",
             },
             bool_field("person.born_abroad", "Utrikesfödd"),
-            choice("person.marital_status", "Civilstånd", MARITAL),
+            choice_with_unknown(
+                "person.marital_status",
+                "Civilstånd",
+                "Vet ej sparas som okänt civilstånd.",
+                MARITAL,
+            ),
             bool_field("person.children_0_17", "Hemmavarande barn 0–17 år"),
-            choice("person.education", "Utbildningsnivå", EDUCATION),
-            bool_field("person.returner_ever", "Har tidigare kommit åter till FK"),
+            choice_with_unknown(
+                "person.education",
+                "Utbildningsnivå",
+                "Vet ej sparas som okänd utbildningsnivå.",
+                EDUCATION,
+            ),
+            FieldSpec {
+                path: "person.returner_ever",
+                label: "Återvändare",
+                hint: Some(
+                    "Har någon gång tidigare nått maxgränsen i sjukförsäkringen, som återvändare \
+                     i Socialförsäkringsrapport 2018:11. Att ha kommit åter till Försäkringskassan \
+                     efter förstärkt samarbete räknas inte.",
+                ),
+                kind: Kind::Bool,
+                error: BOOL_ERROR,
+            },
             FieldSpec {
                 path: "person.sgi",
                 label: "Sjukpenninggrundande inkomst (SGI)",
@@ -477,7 +523,8 @@ impl FormInput {
             let value = match field.kind {
                 Kind::Text => Some(Value::from(text)),
                 Kind::Code | Kind::Date => (!text.is_empty()).then(|| Value::from(text)),
-                Kind::Choice { .. } => (!text.is_empty()).then(|| Value::from(text)),
+                Kind::Choice { unknown, .. } if text.is_empty() => unknown.map(Value::from),
+                Kind::Choice { .. } => Some(Value::from(text)),
                 Kind::Integer => {
                     let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
                     if digits.is_empty() {
@@ -626,7 +673,9 @@ fn field_view(field: &FieldSpec, entered: &Entered, problems: &[FieldProblem]) -
         Kind::Date => ("date", &[][..], None, None),
         Kind::Integer => ("integer", &[][..], None, None),
         Kind::Bool => ("bool", &[("true", "Ja"), ("false", "Nej")][..], None, None),
-        Kind::Choice { options, required } => (
+        Kind::Choice {
+            options, required, ..
+        } => (
             if required { "select" } else { "choice" },
             options,
             None,
@@ -822,12 +871,18 @@ mod tests {
         assert_eq!(values(STAGES), names(p::Stage::ALL, p::Stage::as_str));
         assert_eq!(values(BENEFITS), names(p::Benefit::ALL, p::Benefit::as_str));
         assert_eq!(values(SEXES), names(p::Sex::ALL, p::Sex::as_str));
+        // The profile's "unknown" is the form's "Vet ej", not an option of its own.
+        let with_unknown = |o: &[(&'static str, &str)]| {
+            let mut v = values(o);
+            v.push("unknown");
+            v
+        };
         assert_eq!(
-            values(MARITAL),
+            with_unknown(MARITAL),
             names(p::MaritalStatus::ALL, p::MaritalStatus::as_str)
         );
         assert_eq!(
-            values(EDUCATION),
+            with_unknown(EDUCATION),
             names(p::Education::ALL, p::Education::as_str)
         );
         assert_eq!(
@@ -876,6 +931,52 @@ mod tests {
         assert_eq!(profile.known_needs.social_or_family_problems, Some(true));
         assert_eq!(profile.known_needs.hearing_impairment, Some(false));
         assert_eq!(profile.known_needs.vision_impairment, None);
+    }
+
+    /// Civilstånd and utbildningsnivå have one unknown each: "Vet ej", stored as the
+    /// profile's `unknown`; the other choices still leave "Vet ej" out.
+    #[test]
+    fn vet_ej_is_the_one_unknown_of_civil_status_and_education() {
+        use crate::profile::{Education, MaritalStatus};
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("person.marital_status", ""),
+            ("person.education", ""),
+            ("person.sex", ""),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert_eq!(profile.person.marital_status, Some(MaritalStatus::Unknown));
+        assert_eq!(profile.person.education, Some(Education::Unknown));
+        assert_eq!(profile.person.sex, None);
+        let view = input.view(&[]);
+        let field = |path: &str| {
+            view.iter()
+                .flat_map(|g| &g.fields)
+                .find(|f| f.path == path)
+                .unwrap_or_else(|| panic!("{path} is on the form"))
+        };
+        for path in ["person.marital_status", "person.education"] {
+            let labels: Vec<&str> = field(path).options.iter().map(|o| o.label).collect();
+            assert!(
+                labels.iter().all(|l| !l.starts_with("Okän")),
+                "{path}: {labels:?}"
+            );
+            assert!(
+                field(path)
+                    .hint
+                    .is_some_and(|h| h.starts_with("Vet ej sparas som okän"))
+            );
+        }
+        let returner = field("person.returner_ever");
+        assert_eq!(returner.label, "Återvändare");
+        assert!(
+            returner
+                .hint
+                .is_some_and(|h| h.contains("maxgränsen i sjukförsäkringen")
+                    && h.contains("Socialförsäkringsrapport 2018:11")),
+            "{:?}",
+            returner.hint
+        );
     }
 
     #[test]

@@ -12,8 +12,9 @@
 //! | `audit` | "Uppföljning": the audit report of [`crate::audit`] for a period, downloads |
 //!
 //! Sign-in takes one of the service's tokens and keeps it in the `gk_token` cookie
-//! (HttpOnly, SameSite=Strict), which the [`Principal`] extractor accepts like a bearer
-//! header; roles are checked with the API's own `service::require`. A page
+//! (HttpOnly, SameSite=Strict), which [`request_token`] accepts like a bearer header.
+//! Every action calls the same use case of [`crate::app`] as the API, which checks the
+//! role and writes the access log; a page
 //! without a valid token sends the browser to sign-in; a role that may not use a page
 //! gets a Swedish 403 page.
 //!
@@ -33,14 +34,34 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
+use axum_extra::extract::cookie::CookieJar;
 use minijinja::Environment;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
+use crate::app::{App, AppError};
 use crate::auth::{Principal, Role};
-use crate::service::{AppState, TOKEN_COOKIE};
+use crate::ruleset::Severity;
+use crate::store::StoreError;
 
-type SharedState = Arc<AppState>;
+type SharedState = Arc<App>;
+
+/// The name of the cookie that carries a signed-in person's token on the web pages.
+pub const TOKEN_COOKIE: &str = "gk_token";
+
+/// The token of a request: `Authorization: Bearer …`, or the web pages' cookie.
+pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|v| v.trim().to_owned());
+    bearer.or_else(|| {
+        CookieJar::from_headers(headers)
+            .get(TOKEN_COOKIE)
+            .map(|cookie| cookie.value().to_owned())
+    })
+}
 
 /// Every web page and action.
 pub fn routes() -> Router<SharedState> {
@@ -126,15 +147,18 @@ impl FromRequestParts<SharedState> for Viewer {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        match Principal::from_request_parts(parts, state).await {
-            Ok(principal) => Ok(Self(principal)),
-            Err(_) => {
-                let had_cookie = parts
-                    .headers
-                    .get_all(header::COOKIE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .any(|v| v.contains(TOKEN_COOKIE));
+        let token = request_token(&parts.headers);
+        match token.as_deref().and_then(|t| state.tokens.authenticate(t)) {
+            Some(principal) => Ok(Self(principal)),
+            None => {
+                tracing::warn!(
+                    path = %parts.uri.path(),
+                    token_given = token.is_some(),
+                    "refused: missing or unknown token"
+                );
+                let had_cookie = CookieJar::from_headers(&parts.headers)
+                    .get(TOKEN_COOKIE)
+                    .is_some();
                 let mut response = Redirect::to(SIGN_IN).into_response();
                 if had_cookie {
                     response
@@ -167,11 +191,17 @@ const RULES_PAGE: PageSpec = PageSpec {
     label: "Regler",
     roles: &[Role::Handlaggare, Role::Policy, Role::Analytiker],
 };
-/// Trying a profile and reloading the rules, on the rules page: policy staff.
-const RULE_TOOLS: PageSpec = PageSpec {
+/// Trying a profile on the rules page: the roles that may dry-run through the API.
+const DRY_RUN_TOOL: PageSpec = PageSpec {
     path: "/regler",
-    label: "Prova och ladda om regler",
-    roles: &[Role::Policy],
+    label: "Prova regler",
+    roles: crate::app::check::DRY_RUN_ROLES,
+};
+/// Reloading the rules, on the rules page: the roles that may reload through the API.
+const RELOAD_TOOL: PageSpec = PageSpec {
+    path: "/regler",
+    label: "Ladda om regler",
+    roles: crate::app::rules::RELOAD_ROLES,
 };
 const AUDIT_PAGE: PageSpec = PageSpec {
     path: "/uppfoljning",
@@ -246,7 +276,7 @@ impl Layout {
 
 /// The Swedish 403 page when `viewer` may not use `page`; `None` lets them through.
 fn refusal(viewer: &Principal, page: &PageSpec) -> Option<Response> {
-    crate::service::require(viewer, page.roles)
+    crate::app::require(viewer, page.roles)
         .err()
         .map(|_| forbidden(viewer, page))
 }
@@ -279,9 +309,9 @@ fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
 }
 
 /// The page for an error the person cannot fix (the database is down, a bug).
-fn failure(viewer: &Principal, err: &crate::service::problem::ApiError) -> Response {
+fn failure(viewer: &Principal, err: &AppError) -> Response {
     let (status, message) = match err {
-        crate::service::problem::ApiError::Unavailable(_) => (
+        AppError::Store(StoreError::Unavailable(_)) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Databasen tar inte emot uppgifter just nu. Inget sparades. Försök igen om en stund.",
         ),
@@ -293,13 +323,12 @@ fn failure(viewer: &Principal, err: &crate::service::problem::ApiError) -> Respo
     };
     // Logs the cause (never the form) inside the request's span.
     match err {
-        crate::service::problem::ApiError::Internal(cause) => {
-            tracing::error!(error = %cause, "web page failed")
-        }
-        crate::service::problem::ApiError::Unavailable(cause) => {
+        AppError::Store(StoreError::Unavailable(cause)) => {
             tracing::warn!(error = %cause, "store unavailable")
         }
-        _ => {}
+        cause => {
+            tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "web page failed")
+        }
     }
     render(
         status,
@@ -445,29 +474,12 @@ async fn security_headers(mut response: Response) -> Response {
 // Shared view pieces
 // ---------------------------------------------------------------------------------------
 
-/// Swedish word for a severity; shown beside its colour, never colour alone.
-fn severity_label(severity: &str) -> &'static str {
-    match severity {
-        "critical" => "Kritisk",
-        "warning" => "Varning",
-        _ => "Information",
-    }
-}
-
-fn grounds_label(grounds: &str) -> &'static str {
-    match grounds {
-        "empirical" => "empiriskt stöd (studie)",
-        "policy" => "metodstöd eller överenskommelse",
-        "legal" => "rättsligt krav",
-        _ => "annan grund",
-    }
-}
-
-/// A flag as a card.
+/// A flag as a card. `severity` is the name (the card's class); `severity_label` the
+/// word shown beside its colour, never colour alone.
 #[derive(Serialize)]
 struct FlagView {
     rule_id: String,
-    severity: &'static str,
+    severity: Severity,
     severity_label: &'static str,
     title: String,
     message: String,
@@ -503,17 +515,13 @@ impl ResultView {
             .iter()
             .map(|f| FlagView {
                 rule_id: f.rule_id.clone(),
-                severity: match f.severity {
-                    "critical" => "critical",
-                    "warning" => "warning",
-                    _ => "info",
-                },
-                severity_label: severity_label(f.severity),
+                severity: f.severity,
+                severity_label: f.severity.label_sv(),
                 title: f.title.clone(),
                 message: f.message.clone(),
                 rationale: f.rationale.clone(),
                 sources: f.sources.clone(),
-                grounds: f.grounds.iter().map(|g| grounds_label(g)).collect(),
+                grounds: f.grounds.iter().map(|g| g.label_sv()).collect(),
             })
             .collect();
         let errors: Vec<RuleErrorView> = report
@@ -531,12 +539,12 @@ impl ResultView {
                 }),
             })
             .collect();
-        let count = |s: &str| flags.iter().filter(|f| f.severity == s).count();
+        let count = |s: Severity| flags.iter().filter(|f| f.severity == s).count();
         let mut parts = Vec::new();
         for (severity, one, many) in [
-            ("critical", "kritisk", "kritiska"),
-            ("warning", "varning", "varningar"),
-            ("info", "information", "information"),
+            (Severity::Critical, "kritisk", "kritiska"),
+            (Severity::Warning, "varning", "varningar"),
+            (Severity::Info, "information", "information"),
         ] {
             match count(severity) {
                 0 => {}
@@ -545,7 +553,10 @@ impl ResultView {
             }
         }
         let summary = match (flags.len(), errors.len()) {
-            (0, 0) => "Inga flaggor. Reglerna hittade inget att åtgärda i ärendet.".to_owned(),
+            (0, 0) => crate::present::clean_summary(crate::present::rules_answered(
+                report,
+                rules.rules.len(),
+            )),
             (0, e) => format!(
                 "Inga flaggor, men {e} {} inte köras. Resultatet är därför inte komplett.",
                 if e == 1 {
@@ -586,8 +597,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_error_page_renders_in_swedish() {
+    #[tokio::test]
+    async fn the_error_page_renders_in_swedish() {
         let response = render(
             StatusCode::FORBIDDEN,
             "error.html",
@@ -598,6 +609,19 @@ mod tests {
             },
         );
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        let html = String::from_utf8(body.to_vec()).expect("UTF-8");
+        assert!(html.contains("lang=\"sv\""), "{html}");
+        assert!(html.contains("<title>Behörighet saknas"), "{html}");
+        assert!(
+            html.contains("<h1>Du har inte behörighet till den här sidan</h1>"),
+            "{html}"
+        );
+        // The message is text, never markup.
+        assert!(html.contains("<p>&lt;b&gt;x&lt;&#x2f;b&gt;</p>"), "{html}");
+        assert!(html.contains("Till inloggningen"), "{html}");
     }
 
     #[test]

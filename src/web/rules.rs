@@ -12,16 +12,14 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::{
-    Layout, RULE_TOOLS, RULES_PAGE, ResultView, SharedState, Viewer, failure, refusal, render,
-    severity_label,
+    DRY_RUN_TOOL, Layout, RELOAD_TOOL, RULES_PAGE, ResultView, SharedState, Viewer, failure,
+    refusal, render,
 };
+use crate::app::{self, AppError};
 use crate::auth::Principal;
-use crate::contract::EvaluationReport;
-use crate::profile::Profile;
+use crate::profile::{Profile, Stage};
 use crate::rule_tests::{Expectation, TestSuite};
 use crate::ruleset::{RuleSet, SeveritySpec};
-use crate::service::problem::ApiError;
-use crate::service::{evaluate, reload_rule_set};
 
 #[derive(Serialize)]
 struct RulesPage {
@@ -33,8 +31,10 @@ struct RulesPage {
     test_problems: Vec<String>,
     tests_passed: usize,
     tests_total: usize,
-    /// Whether the viewer may try profiles and reload (policy staff).
-    can_change: bool,
+    /// Whether the viewer may try profiles (the roles of an API dry run).
+    can_dry_run: bool,
+    /// Whether the viewer may reload the rules (policy staff).
+    can_reload: bool,
     dry_run: Option<DryRunView>,
     reload: Option<ReloadView>,
     profile_text: String,
@@ -52,7 +52,7 @@ struct RuleSetView {
 #[derive(Serialize)]
 struct SeverityView {
     when: Option<&'static str>,
-    severity: &'static str,
+    severity: crate::ruleset::Severity,
     label: &'static str,
 }
 
@@ -188,11 +188,16 @@ fn expectation_text(expect: &Expectation) -> String {
     if let Some(severity) = expect.severity {
         parts.push(format!(
             "allvarlighet {}",
-            severity_label(severity.as_str()).to_lowercase()
+            severity.label_sv().to_lowercase()
         ));
     }
     for needle in &expect.message_contains {
         parts.push(format!("meddelandet innehåller \u{201d}{needle}\u{201d}"));
+    }
+    for needle in &expect.message_excludes {
+        parts.push(format!(
+            "meddelandet innehåller inte \u{201d}{needle}\u{201d}"
+        ));
     }
     if parts.is_empty() {
         "inget särskilt förväntat".to_owned()
@@ -204,8 +209,8 @@ fn expectation_text(expect: &Expectation) -> String {
 fn severities(spec: &SeveritySpec) -> Vec<SeverityView> {
     let view = |when, s: crate::ruleset::Severity| SeverityView {
         when,
-        severity: s.as_str(),
-        label: severity_label(s.as_str()),
+        severity: s,
+        label: s.label_sv(),
     };
     match *spec {
         SeveritySpec::Fixed(s) => vec![view(None, s)],
@@ -213,21 +218,21 @@ fn severities(spec: &SeveritySpec) -> Vec<SeverityView> {
             before_gk,
             gk_closing,
         } => vec![
-            view(Some("före GK"), before_gk),
-            view(Some("vid avslut av GK"), gk_closing),
+            view(Some(Stage::BeforeGk.label_sv()), before_gk),
+            view(Some(Stage::GkClosing.label_sv()), gk_closing),
         ],
     }
 }
 
 /// Builds the page for the active rule set (tests are read and run off the async
 /// threads).
-async fn page_of(state: &SharedState, viewer: &Principal) -> Result<RulesPage, ApiError> {
-    let rules: Arc<RuleSet> = state.rules.load_full();
+async fn page_of(state: &SharedState, viewer: &Principal) -> Result<RulesPage, AppError> {
+    let rules: Arc<RuleSet> = app::rules::active(state, viewer);
     let dir = state.rules_dir.clone();
     let for_tests = Arc::clone(&rules);
     let mut tests = tokio::task::spawn_blocking(move || run_tests(dir, &for_tests))
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(AppError::Task)?;
     let tests_total = tests.by_rule.iter().map(|(_, t, _)| t.len()).sum();
     let tests_passed = tests
         .by_rule
@@ -250,11 +255,7 @@ async fn page_of(state: &SharedState, viewer: &Principal) -> Result<RulesPage, A
                 id: m.id.to_string(),
                 title: m.title.clone(),
                 severities: severities(&m.severity),
-                grounds: m
-                    .grounds
-                    .iter()
-                    .map(|g| super::grounds_label(g.as_str()))
-                    .collect(),
+                grounds: m.grounds.iter().map(|g| g.label_sv()).collect(),
                 rationale: m.rationale.clone(),
                 sources: m.sources.clone(),
                 enabled: m.enabled,
@@ -285,14 +286,15 @@ async fn page_of(state: &SharedState, viewer: &Principal) -> Result<RulesPage, A
         test_problems: tests.problems,
         tests_passed,
         tests_total,
-        can_change: viewer.has_any(RULE_TOOLS.roles),
+        can_dry_run: viewer.has_any(DRY_RUN_TOOL.roles),
+        can_reload: viewer.has_any(RELOAD_TOOL.roles),
         dry_run: None,
         reload: None,
         profile_text: String::new(),
     })
 }
 
-fn respond(status: StatusCode, page: Result<RulesPage, ApiError>, viewer: &Principal) -> Response {
+fn respond(status: StatusCode, page: Result<RulesPage, AppError>, viewer: &Principal) -> Response {
     match page {
         Ok(page) => render(status, "rules.html", &page),
         Err(err) => failure(viewer, &err),
@@ -344,7 +346,7 @@ pub(super) async fn dry_run(
     Viewer(viewer): Viewer,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
-    if let Some(refused) = refusal(&viewer, &RULE_TOOLS) {
+    if let Some(refused) = refusal(&viewer, &DRY_RUN_TOOL) {
         return refused;
     }
     let form = match multipart {
@@ -388,8 +390,10 @@ pub(super) async fn dry_run(
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
             Ok(profile) => {
-                let (rules, profile, evaluation) = evaluate(&state, profile);
-                let report = EvaluationReport::new(&rules, &profile, &evaluation);
+                let (rules, report) = match app::check::dry_run(&state, &viewer, profile) {
+                    Ok(done) => done,
+                    Err(err) => return failure(&viewer, &err),
+                };
                 tracing::info!(flags = report.flags.len(), "web dry run");
                 (
                     DryRunView {
@@ -413,10 +417,10 @@ pub(super) async fn dry_run(
 
 /// Reloads the rules from disk: the new set, or every problem with file:line.
 pub(super) async fn reload(State(state): State<SharedState>, Viewer(viewer): Viewer) -> Response {
-    if let Some(refused) = refusal(&viewer, &RULE_TOOLS) {
+    if let Some(refused) = refusal(&viewer, &RELOAD_TOOL) {
         return refused;
     }
-    let (view, status) = match reload_rule_set(&state).await {
+    let (view, status) = match app::rules::reload(&state, &viewer).await {
         Ok(done) => (
             ReloadView {
                 ok: true,
@@ -435,15 +439,16 @@ pub(super) async fn reload(State(state): State<SharedState>, Viewer(viewer): Vie
             },
             StatusCode::OK,
         ),
-        Err(ApiError::RulesRefused(problems)) => (
+        Err(AppError::Rules(refused)) => (
             ReloadView {
                 ok: false,
                 message: format!(
                     "Reglerna laddades inte om: {} fel hittades. De tidigare reglerna gäller \
                      fortfarande.",
-                    problems.len()
+                    refused.problems.len()
                 ),
-                problems: problems
+                problems: refused
+                    .problems
                     .iter()
                     .map(|p| problem_text(&state.rules_dir, &p.file, p.line, p.column, &p.message))
                     .collect(),

@@ -322,6 +322,11 @@ fn the_audit_over_http_is_for_analysts_only() {
         html.header("content-type").starts_with("text/html"),
         "{html}"
     );
+    // The reading guide says when the p-value and the interval can disagree.
+    let page = &html.text;
+    assert!(page.contains("p-värdet och intervallet räknas inte på samma"));
+    assert!(page.contains("nära 0,05 kan de säga olika"));
+    assert!(!page.contains("innehåller 0 motsvarar"));
 
     for who in [&app.handlaggare, &app.policy] {
         assert_eq!(app.get("/api/v1/audit", who).status, 403);

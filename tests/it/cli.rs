@@ -9,7 +9,7 @@ use tempfile::TempDir;
 
 use crate::helpers::{
     arg, base_profile, check_default, check_json, default_rules, flag, flag_message, manifest,
-    manifest_entry, remove, rule_set, rules_dir, run, set,
+    manifest_entry, remove, rule_set, rules_dir, run, run_command, set,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -367,6 +367,82 @@ fn personal_meeting_all_absent_says_the_information_is_missing() {
 }
 
 #[test]
+fn personal_meeting_partly_unknown_says_what_is_known_and_what_is_missing() {
+    let mut profile = base_profile();
+    set(&mut profile, "preparation.sassam_on", json!(null));
+    remove(&mut profile, "preparation.reconciliation_meeting_on");
+    remove(&mut profile, "preparation.other_personal_meeting_on");
+    let report = check_default(&profile);
+    let message = flag_message(&report, MEETING);
+    assert!(
+        message.starts_with(
+            "Inget personligt möte före GK är registrerat: SASSAM-kartläggning har inte skett, \
+             och uppgift saknas om avstämningsmöte och annat personligt möte."
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("har hållits före GK"), "{message}");
+    let title = flag(&report, MEETING).expect("flag")["title"].clone();
+    assert_eq!(title, "Personligt möte före GK är inte registrerat");
+}
+
+#[test]
+fn interpreter_booking_unknown_is_not_reported_as_not_booked() {
+    let mut profile = base_profile();
+    set(&mut profile, "known_needs.interpreter_needed", json!(true));
+    remove(&mut profile, "gk.interpreter_booked");
+    let message = flag_message(&check_default(&profile), "tolk_ej_bokad").to_owned();
+    assert_eq!(
+        message,
+        "Personen behöver tolk, men uppgift saknas om tolk är bokad till GK. \
+         Se till att tolk bokas till GK-mötet."
+    );
+    set(&mut profile, "gk.interpreter_booked", json!(false));
+    let not_booked = flag_message(&check_default(&profile), "tolk_ej_bokad").to_owned();
+    assert!(not_booked.contains("ingen tolk är bokad"), "{not_booked}");
+}
+
+#[test]
+fn first_meeting_unknown_is_not_reported_as_not_booked() {
+    let mut profile = base_profile();
+    set(&mut profile, "checked_on", json!("2024-03-23"));
+    set(&mut profile, "gk.requested_on", json!("2024-03-01"));
+    remove(&mut profile, "gk.first_meeting_on");
+    let message = flag_message(&check_default(&profile), "forsta_mote_efter_tre_veckor").to_owned();
+    assert!(
+        message.starts_with(
+            "Begäran om GK skickades den 2024-03-01, 22 dagar före kontrollen, och uppgift \
+             saknas om ett första GK-möte är bokat."
+        ),
+        "{message}"
+    );
+    assert!(!message.contains("Inget GK-möte är bokat"), "{message}");
+    set(&mut profile, "gk.first_meeting_on", json!(null));
+    let none = flag_message(&check_default(&profile), "forsta_mote_efter_tre_veckor").to_owned();
+    assert!(none.contains("inget första GK-möte är bokat"), "{none}");
+}
+
+#[test]
+fn specialist_message_does_not_say_no_specialist_when_another_is_engaged() {
+    let mut profile = base_profile();
+    set(&mut profile, "known_needs.hearing_impairment", json!(true));
+    set(
+        &mut profile,
+        "specialists",
+        json!(["vision_specialist", "psychologist"]),
+    );
+    let message = flag_message(&check_default(&profile), SPECIALIST).to_owned();
+    assert!(!message.contains("Ingen specialist"), "{message}");
+    assert!(
+        message.starts_with(
+            "Personen har en känd hörselnedsättning, men ingen dövkonsulent eller audionom \
+             från Arbetsförmedlingen deltar eller är planerad."
+        ),
+        "{message}"
+    );
+}
+
+#[test]
 fn social_problems_without_social_worker_are_flagged() {
     let mut other_specialist = base_profile();
     set(
@@ -461,6 +537,53 @@ fn specialist_message_names_the_missing_specialist() {
 }
 
 // ---------------------------------------------------------------------------------------
+// The default `checked_on`: today in Sweden, whatever the machine's time zone.
+// ---------------------------------------------------------------------------------------
+
+/// Today in Europe/Stockholm by jiff's bundled database, independent of the binary.
+fn stockholm_today() -> String {
+    let zone = jiff::tz::TimeZoneDatabase::bundled()
+        .get("Europe/Stockholm")
+        .expect("the bundled database has Europe/Stockholm");
+    jiff::Timestamp::now().to_zoned(zone).date().to_string()
+}
+
+/// Run under machine zones west and east of Sweden (at most times of day one of them is
+/// on another date than Stockholm), and once with an empty time-zone database (TZDIR),
+/// as on a machine without /usr/share/zoneinfo.
+#[test]
+fn default_checked_on_is_today_in_stockholm_whatever_the_machine_zone() {
+    let empty_tzdb = TempDir::new().expect("temp dir");
+    let mut profile = base_profile();
+    remove(&mut profile, "checked_on");
+    let rules = default_rules();
+    for (tz, tzdir) in [
+        ("America/Los_Angeles", None),
+        ("Pacific/Kiritimati", None),
+        ("Pacific/Kiritimati", Some(empty_tzdb.path())),
+    ] {
+        let before = stockholm_today();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gk-regler"));
+        command
+            .args(["check", "--json", "-", "--rules", arg(&rules)])
+            .env("TZ", tz);
+        if let Some(dir) = tzdir {
+            command.env("TZDIR", dir);
+        }
+        let out = run_command(command, "check --json", Some(&profile.to_string()));
+        let after = stockholm_today();
+        assert_eq!(out.code, 0, "{out}");
+        let checked_on = out.json()["checked_on"].as_str().map(str::to_owned);
+        // A check that straddles midnight may take either date.
+        assert!(
+            checked_on.as_deref() == Some(before.as_str())
+                || checked_on.as_deref() == Some(after.as_str()),
+            "TZ={tz} TZDIR={tzdir:?}: checked_on {checked_on:?}, Stockholm {before}/{after}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Human output: Swedish, with the reason and the source of every flag.
 // ---------------------------------------------------------------------------------------
 
@@ -502,6 +625,14 @@ fn human_output_for_a_clean_profile_says_no_flags() {
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("Inga flaggor"), "{out}");
     assert!(!out.stdout.contains("Varför:"), "{out}");
+    // It says what was checked, not that the case has nothing to act on.
+    assert!(
+        out.stdout.contains(
+            "Inga flaggor: inget att uppmärksamma bland de 8 punkter som reglerna kontrollerar."
+        ),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("åtgärda"), "{out}");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -806,8 +806,8 @@ fn reload_refuses_a_broken_rule_set_and_swaps_in_a_fixed_one() {
     // Fix it, with one real change: a new title.
     std::fs::write(&tolk_path, &original_tolk).expect("restore the script");
     std::fs::remove_file(dir.join("ny_regel.rhai")).expect("remove the new script");
-    const OLD_TITLE: &str = "title: Tolk behövs men är inte bokad";
-    const NEW_TITLE: &str = "Tolk behövs men är inte bokad till GK";
+    const OLD_TITLE: &str = "title: Tolk behövs men ingen bokning är registrerad";
+    const NEW_TITLE: &str = "Tolk behövs men ingen bokning till GK är registrerad";
     assert!(original_manifest.contains(OLD_TITLE));
     std::fs::write(
         &manifest_path,

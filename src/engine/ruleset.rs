@@ -53,8 +53,10 @@ impl<'de> Deserialize<'de> for RuleId {
     }
 }
 
-/// How serious a flag is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+/// How serious a flag is. Its name (`info`, `warning`, `critical`) is serde's.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, serde::Serialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -63,29 +65,13 @@ pub enum Severity {
 }
 
 impl Severity {
-    pub fn as_str(self) -> &'static str {
+    /// The word people read (terminal, web pages, rule-test reports), shown beside any
+    /// colour, never instead of it.
+    pub fn label_sv(self) -> &'static str {
         match self {
-            Self::Info => "info",
-            Self::Warning => "warning",
-            Self::Critical => "critical",
-        }
-    }
-
-    /// The word a case officer reads.
-    pub fn swedish(self) -> &'static str {
-        match self {
-            Self::Info => "information",
-            Self::Warning => "varning",
-            Self::Critical => "kritisk",
-        }
-    }
-
-    pub fn from_name(text: &str) -> Option<Self> {
-        match text {
-            "info" => Some(Self::Info),
-            "warning" => Some(Self::Warning),
-            "critical" => Some(Self::Critical),
-            _ => None,
+            Self::Info => "Information",
+            Self::Warning => "Varning",
+            Self::Critical => "Kritisk",
         }
     }
 }
@@ -118,7 +104,7 @@ impl<'de> Deserialize<'de> for SeveritySpec {
                 f.write_str("info, warning or critical, or a map with before_gk and gk_closing")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<SeveritySpec, E> {
-                Severity::from_name(text)
+                crate::names::parse_name::<Severity>(text)
                     .map(SeveritySpec::Fixed)
                     .ok_or_else(|| {
                         E::custom(format!(
@@ -153,8 +139,8 @@ impl SeveritySpec {
     }
 }
 
-/// What a rule rests on (docs/rules.md).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+/// What a rule rests on. Its name (`empirical`, `policy`, `legal`) is serde's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Grounds {
     Empirical,
@@ -163,18 +149,11 @@ pub enum Grounds {
 }
 
 impl Grounds {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Empirical => "empirical",
-            Self::Policy => "policy",
-            Self::Legal => "legal",
-        }
-    }
-
-    pub fn swedish(self) -> &'static str {
+    /// The words people read.
+    pub fn label_sv(self) -> &'static str {
         match self {
             Self::Empirical => "empiriskt stöd",
-            Self::Policy => "metodstöd/överenskommelse",
+            Self::Policy => "metodstöd eller överenskommelse",
             Self::Legal => "rättsligt krav",
         }
     }

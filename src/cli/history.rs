@@ -6,23 +6,31 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 
-use crate::app::{AppError, open_key, open_store, read_outcomes_file};
-use crate::audit::{self, Options, Period};
-use crate::auth::{Principal, Role};
-use crate::config::Config;
-use crate::contract::EvaluationReport;
-use crate::profile::{Date, Profile};
-use crate::ruleset::RuleSet;
-use crate::store::{Access, NewEvaluation, Store, profile_for_storage};
+use gk_regler::app::{self, AppError, admin};
+use gk_regler::audit::{self, Options, Period};
+use gk_regler::auth::{Principal, Role};
+use gk_regler::config::Config;
+use gk_regler::profile::Date;
+use gk_regler::ruleset::RuleSet;
 
-/// Who the access log names for checks stored by `gk-regler import`.
+use super::commands::{open_key, print_recorded};
+
+/// Who the access log names for what `gk-regler import`, `audit` and `replay` do.
 const IMPORT_ACTOR: &str = "cli:import";
+const AUDIT_ACTOR: &str = "cli:audit";
+const REPLAY_ACTOR: &str = "cli:replay";
+
+/// The acting principal of a history command.
+fn analyst(name: &str) -> Principal {
+    Principal {
+        name: name.to_owned(),
+        role: Role::Analytiker,
+    }
+}
 
 /// How many refused lines an import lists before summing up the rest.
 const MAX_LISTED_PROBLEMS: usize = 20;
@@ -121,21 +129,19 @@ impl OutputArgs {
     }
 }
 
+/// Writes `text` to a temporary file beside `path` and renames it into place, so `path`
+/// holds the whole report or is left as it was.
 fn write_atomically(path: &Path, text: &str) -> Result<(), AppError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let written = std::fs::write(&temporary, text).and_then(|()| std::fs::rename(&temporary, path));
-    if let Err(err) = written {
-        let _ = std::fs::remove_file(&temporary);
-        return Err(AppError::Input(format!("{}: {err}", path.display())));
-    }
+    let at = |err: &dyn std::fmt::Display| AppError::Input(format!("{}: {err}", path.display()));
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| at(&e))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.as_file().sync_all())
+        .map_err(|e| at(&e))?;
+    file.persist(path).map_err(|e| at(&e.error))?;
     Ok(())
 }
 
@@ -169,15 +175,6 @@ fn read_jsonl(path: &Path) -> Result<Vec<(usize, String)>, AppError> {
         .collect())
 }
 
-/// What an import did.
-#[derive(Clone, Copy, Debug, Default)]
-struct ImportCounts {
-    read: usize,
-    stored: usize,
-    flags: usize,
-    rule_errors: usize,
-}
-
 /// `gk-regler import PROFILES.jsonl [--outcomes FILE]`: evaluates every profile with the
 /// active rules (each rule in force as of the profile's `checked_on`), stores the checks
 /// like the service does, then records the outcomes. Every line is validated before
@@ -188,74 +185,34 @@ pub async fn import(
     outcomes_path: Option<&Path>,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    let rules = RuleSet::load(&config.rules_dir).map_err(AppError::Rules)?;
+    let rules = RuleSet::load(&config.rules_dir)?;
     let lines = read_jsonl(profiles_path)?;
-    let outcomes = outcomes_path.map(read_outcomes_file).transpose()?;
-    let (store, writer) = open_store(&config)?;
+    let outcomes = outcomes_path.map(app::outcomes::read_file).transpose()?;
+    let (store, writer) = admin::open_store(&config)?;
     let key = open_key(&config)?;
+    let principal = analyst(IMPORT_ACTOR);
 
     let bar = progress_bar(lines.len() as u64, "Kontrollerar profiler");
-    let results: Vec<Result<NewEvaluation, String>> = lines
-        .par_iter()
-        .map(|(line, text)| {
-            let at = |e: &dyn std::fmt::Display| format!("{}:{line}: {e}", profiles_path.display());
-            let profile = Profile::from_json(text).map_err(|e| at(&e))?;
-            let case = key.pseudonymise(&profile.case_id);
-            let stored_form = profile_for_storage(&profile, &case).map_err(|e| at(&e))?;
-            let profile = Arc::new(profile);
-            let evaluation = rules.evaluate(&profile);
-            let report = EvaluationReport::new(&rules, &profile, &evaluation);
-            bar.inc(1);
-            Ok(NewEvaluation::of(
-                &rules,
-                &profile,
-                &report,
-                case,
-                stored_form,
-                IMPORT_ACTOR,
-            ))
-        })
-        .collect();
+    let imported =
+        app::history::import_cohort(&store, &key, &principal, &rules, &lines, &|| bar.inc(1))
+            .await?;
     bar.finish_and_clear();
-    let (evaluations, problems): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-    if !problems.is_empty() {
-        for problem in problems
-            .iter()
-            .filter_map(|p| p.as_ref().err())
-            .take(MAX_LISTED_PROBLEMS)
-        {
-            eprintln!("{problem}");
+    let counts = match imported {
+        Ok(counts) => counts,
+        Err(problems) => {
+            for (line, problem) in problems.iter().take(MAX_LISTED_PROBLEMS) {
+                eprintln!("{}:{line}: {problem}", profiles_path.display());
+            }
+            if problems.len() > MAX_LISTED_PROBLEMS {
+                eprintln!("… och {} rader till.", problems.len() - MAX_LISTED_PROBLEMS);
+            }
+            return Err(AppError::Input(format!(
+                "{} av {} profiler kunde inte läsas; inget sparades",
+                problems.len(),
+                lines.len()
+            )));
         }
-        if problems.len() > MAX_LISTED_PROBLEMS {
-            eprintln!("… och {} rader till.", problems.len() - MAX_LISTED_PROBLEMS);
-        }
-        return Err(AppError::Input(format!(
-            "{} av {} profiler kunde inte läsas; inget sparades",
-            problems.len(),
-            lines.len()
-        )));
-    }
-    let evaluations: Vec<NewEvaluation> = evaluations.into_iter().filter_map(Result::ok).collect();
-    let mut counts = ImportCounts {
-        read: evaluations.len(),
-        flags: evaluations.iter().map(|e| e.flags.len()).sum(),
-        rule_errors: evaluations.iter().map(|e| e.errors.len()).sum(),
-        ..ImportCounts::default()
     };
-
-    store.record_rule_set(&rules).await?;
-    counts.stored = store
-        .insert_evaluations(
-            evaluations,
-            Access {
-                actor: IMPORT_ACTOR.to_owned(),
-                role: Role::Analytiker.as_str(),
-                action: "import",
-                case: None,
-                evaluation_id: None,
-            },
-        )
-        .await?;
     println!(
         "Läste {} profiler och sparade {} kontroller med {} ({} flaggor, {} regelfel){}.",
         counts.read,
@@ -269,28 +226,13 @@ pub async fn import(
         }
     );
     if let Some(outcomes) = outcomes {
-        let principal = Principal {
-            name: IMPORT_ACTOR.to_owned(),
-            role: Role::Analytiker,
-        };
         let total = outcomes.len();
-        let changes =
-            crate::service::record_outcome_list(&store, &key, outcomes, &principal).await?;
-        let summary = crate::service::summarise_changes(&changes);
-        println!(
-            "Läste {total} utfall: {} nya, {} ersatta, {} oförändrade.",
-            summary.created, summary.replaced, summary.unchanged
-        );
+        let recorded = app::outcomes::record(&store, &key, &principal, outcomes).await?;
+        print_recorded(total, &recorded);
     }
-    close(store, writer).await;
+    admin::close_store(store, writer).await?;
     eprintln!("Klart på {:.1} s.", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// Drops the last store handle and waits for the writer to commit and close.
-async fn close(store: Store, writer: crate::store::WriterHandle) {
-    drop(store);
-    let _ = tokio::task::spawn_blocking(move || writer.join()).await;
 }
 
 /// `gk-regler audit`: the flag-versus-outcome audit of the stored history.
@@ -307,19 +249,15 @@ pub async fn audit(
             "audit skrivs som html, json eller csv (--format)".to_owned(),
         ));
     }
-    let rules = RuleSet::load(&config.rules_dir).map_err(AppError::Rules)?;
-    let (store, writer) = open_store(&config)?;
-    let report = audit::of_store(&store, &rules, options).await?;
-    close(store, writer).await;
+    let rules = RuleSet::load(&config.rules_dir)?;
+    let (store, writer) = admin::open_store(&config)?;
+    let report = app::history::audit(&store, &analyst(AUDIT_ACTOR), &rules, options).await?;
+    admin::close_store(store, writer).await?;
     let text = match format {
-        ReportFormat::Json => report
-            .to_json()
-            .map_err(|e| AppError::Input(e.to_string()))?,
-        ReportFormat::Csv => report
-            .to_csv()
-            .map_err(|e| AppError::Input(e.to_string()))?,
+        ReportFormat::Json => report.to_json().map_err(report_error)?,
+        ReportFormat::Csv => report.to_csv().map_err(report_error)?,
         ReportFormat::Html | ReportFormat::Text => {
-            audit::html::render_audit(&report).map_err(|e| AppError::Input(e.to_string()))?
+            audit::html::render_audit(&report).map_err(report_error)?
         }
     };
     output.write(&text)?;
@@ -347,39 +285,42 @@ pub async fn replay(
     let started = Instant::now();
     let options = period.options(config.audit_min_cell_floor)?;
     let format = output.format(ReportFormat::Text);
-    let current = RuleSet::load(&config.rules_dir).map_err(AppError::Rules)?;
-    let candidate = RuleSet::load(candidate_dir).map_err(AppError::Rules)?;
-    let (store, writer) = open_store(&config)?;
-    let (report, evaluation_seconds) = store
-        .read(move |conn| {
-            let total = audit::data::count_checks(conn, &options.period)?;
-            let bar = progress_bar(total, "Prövar reglerna på sparade kontroller");
-            // When the last batch was evaluated: the rest is the candidate's audit.
-            let evaluated_at = std::sync::Mutex::new(started);
-            let report = audit::replay::replay(conn, &current, &candidate, &options, &|n| {
-                bar.inc(n);
-                if let Ok(mut at) = evaluated_at.lock() {
-                    *at = Instant::now();
-                }
-            });
-            bar.finish_and_clear();
-            let evaluation_seconds = evaluated_at
-                .into_inner()
-                .map_or(0.0, |at| at.duration_since(started).as_secs_f64());
-            report.map(|report| (report, evaluation_seconds))
+    let current = RuleSet::load(&config.rules_dir)?;
+    let candidate = RuleSet::load(candidate_dir)?;
+    let (store, writer) = admin::open_store(&config)?;
+    let total = app::history::checks_in_period(&store, &options).await?;
+    let bar = progress_bar(total, "Prövar reglerna på sparade kontroller");
+    // When the last batch was evaluated: the rest is the candidate's audit.
+    let evaluated_at = std::sync::Arc::new(std::sync::Mutex::new(started));
+    let progress = {
+        let bar = bar.clone();
+        let evaluated_at = std::sync::Arc::clone(&evaluated_at);
+        Box::new(move |n: u64| {
+            bar.inc(n);
+            if let Ok(mut at) = evaluated_at.lock() {
+                *at = Instant::now();
+            }
         })
-        .await?;
-    close(store, writer).await;
+    };
+    let report = app::history::replay(
+        &store,
+        &analyst(REPLAY_ACTOR),
+        current,
+        candidate,
+        options,
+        progress,
+    )
+    .await;
+    bar.finish_and_clear();
+    let report = report?;
+    let evaluation_seconds = evaluated_at
+        .lock()
+        .map_or(0.0, |at| at.duration_since(started).as_secs_f64());
+    admin::close_store(store, writer).await?;
     let text = match format {
-        ReportFormat::Json => report
-            .to_json()
-            .map_err(|e| AppError::Input(e.to_string()))?,
-        ReportFormat::Csv => report
-            .to_csv()
-            .map_err(|e| AppError::Input(e.to_string()))?,
-        ReportFormat::Html => {
-            audit::html::render_replay(&report).map_err(|e| AppError::Input(e.to_string()))?
-        }
+        ReportFormat::Json => report.to_json().map_err(report_error)?,
+        ReportFormat::Csv => report.to_csv().map_err(report_error)?,
+        ReportFormat::Html => audit::html::render_replay(&report).map_err(report_error)?,
         ReportFormat::Text => replay_table(&report),
     };
     output.write(&text)?;
@@ -391,6 +332,10 @@ pub async fn replay(
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+fn report_error(err: impl std::error::Error + Send + Sync + 'static) -> AppError {
+    AppError::Report(Box::new(err))
 }
 
 /// The replay as a table for the terminal.

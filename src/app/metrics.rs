@@ -1,0 +1,145 @@
+//! Prometheus metrics of the running service: requests and latency per route, evaluations,
+//! flags and rule errors per rule, and rule reloads. Labels never carry personal data.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::engine::{Evaluation, RuleOutcome};
+use crate::ruleset::RuleSet;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule_id: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    evaluations: Counter,
+    flags: Family<RuleLabels, Counter>,
+    rule_errors: Family<RuleLabels, Counter>,
+    reloads: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("gk_regler");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            // 50 µs … ~1.6 s
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.00005, 2.0, 16,
+            ))
+        });
+        let evaluations = Counter::default();
+        let flags = Family::<RuleLabels, Counter>::default();
+        let rule_errors = Family::<RuleLabels, Counter>::default();
+        let reloads = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "evaluations",
+            "Profiles evaluated (stored or dry run)",
+            evaluations.clone(),
+        );
+        registry.register("flags", "Flags raised, by rule", flags.clone());
+        registry.register(
+            "rule_errors",
+            "Rules that failed at run time, by rule",
+            rule_errors.clone(),
+        );
+        registry.register("rule_reloads", "Rule reloads by result", reloads.clone());
+        Self {
+            registry,
+            requests,
+            latency,
+            evaluations,
+            flags,
+            rule_errors,
+            reloads,
+        }
+    }
+
+    pub fn record_evaluation(&self, rules: &RuleSet, evaluation: &Evaluation) {
+        self.evaluations.inc();
+        for (rule, outcome) in rules.rules.iter().zip(&evaluation.outcomes) {
+            let family = match outcome {
+                RuleOutcome::Flagged { .. } => &self.flags,
+                RuleOutcome::Failed(_) => &self.rule_errors,
+                _ => continue,
+            };
+            family
+                .get_or_create(&RuleLabels {
+                    rule_id: rule.meta.id.to_string(),
+                })
+                .inc();
+        }
+    }
+
+    pub fn record_reload(&self, ok: bool) {
+        self.reloads
+            .get_or_create(&ResultLabels {
+                result: if ok { "ok" } else { "refused" },
+            })
+            .inc();
+    }
+
+    /// Counts one answered HTTP request and observes its latency, labelled by the route
+    /// template (never the concrete path, which could carry ids).
+    pub fn record_request(&self, method: String, route: String, status: u16, seconds: f64) {
+        self.latency
+            .get_or_create(&RouteLabels {
+                route: route.clone(),
+            })
+            .observe(seconds);
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
+    }
+
+    pub fn render(&self) -> Result<String, String> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .map_err(|e| e.to_string())?;
+        Ok(text)
+    }
+}

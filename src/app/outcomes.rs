@@ -1,0 +1,58 @@
+//! Recording outcomes (how each case's GK ended), from the API or from a file: the case
+//! ids are pseudonymised and every outcome is stored in one commit, or none is.
+
+use std::path::Path;
+
+use super::{AppError, access, require};
+use crate::auth::{Principal, Role};
+use crate::outcome::Outcome;
+use crate::pseudonym::PseudonymKey;
+use crate::store::{NewOutcome, OutcomeChange, Store};
+
+/// Roles that may record outcomes.
+pub const ROLES: &[Role] = &[Role::Analytiker];
+
+/// What recording a list of outcomes did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// One change per outcome, in the order given.
+    pub changes: Vec<OutcomeChange>,
+}
+
+impl Recorded {
+    pub fn count(&self, kind: OutcomeChange) -> usize {
+        self.changes.iter().filter(|c| **c == kind).count()
+    }
+}
+
+/// Pseudonymises and stores `outcomes` in one commit; idempotent per case.
+pub async fn record(
+    store: &Store,
+    key: &PseudonymKey,
+    principal: &Principal,
+    outcomes: Vec<Outcome>,
+) -> Result<Recorded, AppError> {
+    require(principal, ROLES)?;
+    let new: Vec<NewOutcome> = outcomes
+        .into_iter()
+        .map(|outcome| NewOutcome {
+            case: key.pseudonymise(&outcome.case_id),
+            outcome,
+        })
+        .collect();
+    let changes = store
+        .upsert_outcomes(new, access(principal, "record_outcome", None, None))
+        .await?;
+    Ok(Recorded { changes })
+}
+
+/// Reads outcomes from JSONL (one object per line) or CSV (`case_id,ended_on,outcome,reasons`).
+pub fn read_file(path: &Path) -> Result<Vec<Outcome>, AppError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| AppError::Input(format!("{}: {e}", path.display())))?;
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    crate::outcome::read_outcomes_text(&text, is_csv)
+        .map_err(|e| AppError::Input(format!("{}:{}: {}", path.display(), e.line, e.message)))
+}

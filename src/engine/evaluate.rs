@@ -1,0 +1,136 @@
+//! Evaluation of a loaded [`RuleSet`] on one profile: each rule in the fast evaluator
+//! where it has a program that answers, otherwise in Rhai; and the flags and failures of
+//! an evaluation resolved against the rules' metadata.
+
+use std::sync::Arc;
+
+use super::ruleset::{RuleMeta, RuleSet, Severity};
+use super::{
+    EvalState, EvalStatePool, Evaluation, NotApplicable, RuleFailure, RuleOutcome, interpret,
+    run_rule, script_api,
+};
+use crate::profile::Profile;
+
+impl RuleSet {
+    /// Runs every rule on `profile`: in the fast evaluator where a rule has a program
+    /// and the program gives an answer, otherwise in Rhai. Thread-safe; allocates the
+    /// outcome vector, the program's variables and, for flags, the messages.
+    pub fn evaluate(&self, profile: &Arc<Profile>) -> Evaluation {
+        self.evaluate_with(profile, true)
+    }
+
+    /// Runs every rule in Rhai alone: the reference the fast evaluator is held to, for
+    /// tests and benchmarks.
+    pub fn evaluate_in_rhai(&self, profile: &Arc<Profile>) -> Evaluation {
+        self.evaluate_with(profile, false)
+    }
+
+    fn evaluate_with(&self, profile: &Arc<Profile>, fast: bool) -> Evaluation {
+        let mut rhai = RhaiRun {
+            pool: &self.eval_state,
+            profile,
+            rules: self.rules.len(),
+            state: None,
+        };
+        let mut slots = Vec::new();
+        let outcomes = self
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(index, rule)| {
+                if !rule.meta.enabled {
+                    return RuleOutcome::NotApplicable(NotApplicable::Disabled);
+                }
+                if !rule.meta.in_force_on(profile.checked_on) {
+                    return RuleOutcome::NotApplicable(NotApplicable::NotInForce);
+                }
+                let program = rule.program.as_ref().filter(|_| fast);
+                match program.and_then(|program| program.run(profile, &mut slots)) {
+                    Some(outcome) => outcome,
+                    None => rhai.run(index, &rule.ast),
+                }
+            })
+            .collect();
+        Evaluation { outcomes }
+    }
+}
+
+/// The Rhai side of one evaluation, set up only when a rule first needs it.
+struct RhaiRun<'a> {
+    pool: &'a EvalStatePool,
+    profile: &'a Arc<Profile>,
+    rules: usize,
+    state: Option<(EvalState, usize)>,
+}
+
+impl RhaiRun<'_> {
+    fn run(&mut self, index: usize, ast: &rhai::AST) -> RuleOutcome {
+        let (state, base) = self.state.get_or_insert_with(|| {
+            let mut state = self.pool.take(self.rules);
+            state.scope.push_constant(
+                script_api::PROFILE_VARIABLE,
+                script_api::ProfileView(Arc::clone(self.profile)),
+            );
+            let base = state.scope.len();
+            (state, base)
+        });
+        let EvalState { scope, caches } = state;
+        let result = run_rule(scope, &mut caches[index], ast);
+        // Top-level `let`s stay in the scope; drop them before the next rule.
+        scope.rewind(*base);
+        interpret(result)
+    }
+}
+
+impl Drop for RhaiRun<'_> {
+    fn drop(&mut self) {
+        if let Some((state, _)) = self.state.take() {
+            self.pool.give_back(state);
+        }
+    }
+}
+
+/// A flag, resolved against its rule's metadata.
+pub struct FlagView<'a> {
+    pub rule: &'a RuleMeta,
+    pub severity: Severity,
+    pub message: &'a str,
+}
+
+impl RuleSet {
+    /// The flags of `evaluation`, most severe first (rule-set order within a severity).
+    pub fn flags<'a>(&'a self, evaluation: &'a Evaluation, profile: &Profile) -> Vec<FlagView<'a>> {
+        let mut flags: Vec<FlagView<'a>> = self
+            .rules
+            .iter()
+            .zip(&evaluation.outcomes)
+            .filter_map(|(rule, outcome)| match outcome {
+                RuleOutcome::Flagged { message } => Some(FlagView {
+                    rule: &rule.meta,
+                    severity: rule.meta.severity.for_stage(profile.stage),
+                    message: message
+                        .as_deref()
+                        .or(rule.meta.default_message.as_deref())
+                        .unwrap_or(&rule.meta.title),
+                }),
+                _ => None,
+            })
+            .collect();
+        flags.sort_by_key(|flag| std::cmp::Reverse(flag.severity));
+        flags
+    }
+
+    /// The failed rules of `evaluation`.
+    pub fn failures<'a>(
+        &'a self,
+        evaluation: &'a Evaluation,
+    ) -> impl Iterator<Item = (&'a RuleMeta, &'a RuleFailure)> {
+        self.rules
+            .iter()
+            .zip(&evaluation.outcomes)
+            .filter_map(|(rule, outcome)| match outcome {
+                RuleOutcome::Failed(failure) => Some((&rule.meta, failure)),
+                _ => None,
+            })
+    }
+}

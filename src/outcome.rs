@@ -457,6 +457,9 @@ mod tests {
             parse_outcomes_json(repeated, 10).unwrap_err().path,
             "reasons"
         );
+        let empty_key =
+            r#"{"":"x","case_id":"A","ended_on":"2024-01-01","outcome":"left_insurance"}"#;
+        assert_eq!(parse_outcomes_json(empty_key, 10).unwrap_err().path, ".");
         let late = r#"{"case_id":"A","ended_on":"2999-01-01","outcome":"left_insurance"}"#;
         assert_eq!(parse_outcomes_json(late, 10).unwrap_err().path, "ended_on");
     }

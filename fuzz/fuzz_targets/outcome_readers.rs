@@ -55,8 +55,8 @@ fn body(text: &str) {
             assert!(!err.path.is_empty(), "a refused body names a path");
             assert!(!err.message.is_empty(), "a refused body says what is wrong");
             assert!(
-                path_names_fields(&err.path),
-                "the path {:?} names fields, not input",
+                path_names_fields(&err.path, text, &json_keys(text)),
+                "the path {:?} names fields and indexes only",
                 err.path
             );
             repeats_no_value(&err.to_string(), &json_string_values(text));
@@ -142,8 +142,10 @@ fn to_csv(outcomes: &[Outcome]) -> String {
     String::from_utf8(writer.into_inner().expect("flush")).expect("UTF-8")
 }
 
-/// A path of field names and indexes (`[3].reasons[0]`), or `.` for the whole body.
-fn path_names_fields(path: &str) -> bool {
+/// A path of field names and indexes (`[3].reasons[0]`), or `.` for the whole body. A
+/// field name is one of ours or a key the input wrote (an unknown field is named): a key
+/// of the parsed text or, where the text is not one JSON document, a part of the text.
+fn path_names_fields(path: &str, text: &str, keys: &[String]) -> bool {
     path == "."
         || path
             .split(['.', '[', ']'])
@@ -152,7 +154,29 @@ fn path_names_fields(path: &str) -> bool {
                 part.bytes().all(|b| b.is_ascii_digit())
                     || CSV_COLUMNS.contains(&part)
                     || part == "?"
+                    || keys.iter().any(|key| key.contains(part))
+                    || (keys.is_empty() && text.contains(part))
             })
+}
+
+/// Every object key in a JSON text, if it parses as JSON.
+fn json_keys(text: &str) -> Vec<String> {
+    fn collect(value: &serde_json::Value, into: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, into)),
+            serde_json::Value::Object(map) => {
+                into.extend(map.keys().cloned());
+                map.values().for_each(|v| collect(v, into));
+            }
+            _ => {}
+        }
+    }
+    let mut keys = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
+        collect(&value, &mut keys);
+    }
+    keys
 }
 
 /// Whether the product itself may write `text` (a field or value name).

@@ -1,46 +1,31 @@
-//! Bearer tokens and roles. Tokens are kept only as SHA-256 hashes and compared in
-//! constant time; a request's token resolves to a [`Principal`] (name and role).
+//! Bearer tokens, roles and purposes. Tokens are kept only as SHA-256 hashes (in the
+//! database's `accounts` table, see [`crate::app::accounts`]); a request's token
+//! resolves to a [`Principal`] (name and role).
 
 use std::fmt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-/// What a token may do (README.md "Roles").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Case officer: checks cases, reads own checks.
+crate::names::name_enum!(
+    /// What a token may do (README.md "Roles").
+    Role {
     Handlaggare,
-    /// Policy staff: rules, dry runs, reload.
     Policy,
-    /// Analyst: audit and outcomes.
     Analytiker,
-    /// Everything.
     Admin,
-}
+    }
+);
 
 impl Role {
-    pub const ALL: [Role; 4] = [
-        Role::Handlaggare,
-        Role::Policy,
-        Role::Analytiker,
-        Role::Admin,
-    ];
-
-    pub fn as_str(self) -> &'static str {
+    pub fn label_sv(self) -> &'static str {
         match self {
-            Self::Handlaggare => "handlaggare",
+            Self::Handlaggare => "handläggare",
             Self::Policy => "policy",
             Self::Analytiker => "analytiker",
-            Self::Admin => "admin",
+            Self::Admin => "administratör",
         }
-    }
-
-    pub fn from_name(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == text)
     }
 }
 
@@ -77,57 +62,35 @@ impl fmt::Debug for TokenEntry {
     }
 }
 
-struct HashedToken {
-    name: String,
-    role: Role,
-    hash: [u8; 32],
+crate::names::name_enum!(
+    /// What a token is for: `test` tokens make test checks, which the audit can leave out.
+    #[derive(Default)]
+    Purpose {
+        #[default]
+        Normal,
+        Test
+    }
+);
+
+/// The SHA-256 of a token, as stored.
+pub fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
 }
 
-/// The set of valid tokens.
-pub struct Tokens {
-    entries: Vec<HashedToken>,
+/// The hash of a stored entry's hex `sha256`.
+pub fn entry_hash(entry: &TokenEntry) -> Result<[u8; 32], String> {
+    hex::decode(entry.sha256.trim())
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| format!("token {}: sha256 måste vara 64 hex-tecken", entry.name))
 }
 
-impl Tokens {
-    pub fn new(entries: &[TokenEntry]) -> Result<Self, String> {
-        let entries = entries
-            .iter()
-            .map(|entry| {
-                let bytes = hex::decode(entry.sha256.trim())
-                    .ok()
-                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
-                    .ok_or_else(|| {
-                        format!("token {}: sha256 måste vara 64 hex-tecken", entry.name)
-                    })?;
-                Ok(HashedToken {
-                    name: entry.name.clone(),
-                    role: entry.role,
-                    hash: bytes,
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(Self { entries })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The principal a token belongs to. Compares against every entry in constant time
-    /// per entry, without stopping at the first match.
-    pub fn authenticate(&self, token: &str) -> Option<Principal> {
-        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let mut found = None;
-        for entry in &self.entries {
-            if bool::from(entry.hash.ct_eq(&hash)) {
-                found = Some(Principal {
-                    name: entry.name.clone(),
-                    role: entry.role,
-                });
-            }
-        }
-        found
-    }
+/// The token of an `Authorization` header value: the `Bearer` scheme in any letter case
+/// (RFC 9110 §11.1), then the token.
+pub fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.trim_start().split_once(' ')?;
+    let token = rest.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// A fresh random token and its stored entry.
@@ -151,38 +114,30 @@ pub fn read_token_file(path: &Path) -> Result<Vec<TokenEntry>, String> {
     }
 }
 
-/// Adds `entry` to the tokens file, writing a new file and renaming it into place.
-pub fn append_token_file(path: &Path, entry: TokenEntry) -> Result<(), String> {
-    let mut entries = read_token_file(path)?;
-    if entries.iter().any(|e| e.name == entry.name) {
-        return Err(format!(
-            "det finns redan en token med namnet {}",
-            entry.name
-        ));
-    }
-    entries.push(entry);
-    let text = serde_yaml::to_string(&entries).map_err(|e| e.to_string())?;
-    let temp = path.with_extension("yaml.tmp");
-    let _ = std::fs::remove_file(&temp);
-    crate::pseudonym::write_owner_only(&temp, &text)
-        .and_then(|()| std::fs::rename(&temp, path))
-        .map_err(|e| format!("kan inte skriva {}: {e}", path.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn created_token_authenticates_with_its_role_only() {
+    fn created_token_hashes_to_its_entry() {
         let (token, entry) = create_token("anna", Role::Policy);
-        let tokens = Tokens::new(&[entry]).expect("tokens");
-        let who = tokens.authenticate(&token).expect("known token");
-        assert_eq!(who.role, Role::Policy);
-        assert!(who.has_any(&[Role::Policy]));
-        assert!(!who.has_any(&[Role::Analytiker]));
-        assert!(tokens.authenticate("gkr_wrong").is_none());
-        assert!(tokens.authenticate("").is_none());
+        assert_eq!(entry_hash(&entry), Ok(token_hash(&token)));
+        assert_ne!(token_hash("gkr_wrong"), token_hash(&token));
+        let bad = TokenEntry {
+            sha256: "zz".into(),
+            ..entry
+        };
+        assert!(entry_hash(&bad).is_err());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR   abc "] {
+            assert_eq!(bearer_token(header), Some("abc"), "{header}");
+        }
+        for header in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(header), None, "{header}");
+        }
     }
 
     #[test]
@@ -192,15 +147,5 @@ mod tests {
             role: Role::Admin,
         };
         assert!(p.has_any(&[Role::Handlaggare]));
-    }
-
-    #[test]
-    fn token_file_round_trip_refuses_duplicate_names() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("tokens.yaml");
-        let (_, entry) = create_token("a", Role::Admin);
-        append_token_file(&path, entry.clone()).expect("written");
-        assert_eq!(read_token_file(&path).expect("read").len(), 1);
-        assert!(append_token_file(&path, entry).is_err());
     }
 }

@@ -51,10 +51,18 @@ pub struct Config {
     /// `pseudonym_key_file` on first start.
     pub pseudonym_secret: Option<Secret>,
     pub pseudonym_key_file: PathBuf,
-    /// Tokens given in the config file (hashes only).
+    /// Tokens given in the config file (hashes only), imported into the database at
+    /// start (a token already there, even revoked, is left alone).
     pub tokens: Vec<TokenEntry>,
-    /// Tokens made by `gk-regler token create` and the first start.
+    /// A tokens file (YAML list of name, role, sha256) imported into the database at
+    /// start, the same way. Tokens are made and revoked with `gk-regler token`.
     pub tokens_file: PathBuf,
+    /// A web session unused this long is over, e.g. `8h`, `30m`. Default `8h`.
+    pub session_idle: String,
+    /// The address people open in the browser, e.g. `https://gk.example.se`. Its origin
+    /// is the only one a form may be posted from; with https, cookies are `Secure`.
+    /// Default: none (the request's `Host`, cookies without `Secure`).
+    pub public_url: Option<String>,
     /// Largest accepted request body. Default 256 KiB.
     pub max_body_bytes: usize,
     /// Evaluations older than this many days are purged at start and daily. Default: off.
@@ -65,6 +73,17 @@ pub struct Config {
     /// The lowest small-cell threshold (`min_cell`) an audit may be asked for, by a
     /// request or by `--min-cell`; also the default threshold when higher than 5.
     pub audit_min_cell_floor: usize,
+    /// Seconds a connection may take to send a request's headers, from its first byte
+    /// (or from being opened). Default 10.
+    pub header_read_timeout_seconds: u64,
+    /// Seconds a connection with no request in progress may move no byte before it is
+    /// closed (an idle keep-alive connection). Default 60.
+    pub idle_timeout_seconds: u64,
+    /// Most connections served at once; one more is answered 503. Default 512.
+    pub max_connections: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the process
+    /// exits whatever is still open. Default 10.
+    pub shutdown_grace_seconds: u64,
 }
 
 impl Default for Config {
@@ -77,11 +96,17 @@ impl Default for Config {
             pseudonym_key_file: PathBuf::from("db/pseudonym.key"),
             tokens: Vec::new(),
             tokens_file: PathBuf::from("db/tokens.yaml"),
+            session_idle: "8h".to_owned(),
+            public_url: None,
             max_body_bytes: 256 * 1024,
             retention_days: None,
             log_format: LogFormat::Text,
             max_batch: 512,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            max_connections: 512,
+            shutdown_grace_seconds: 10,
         }
     }
 }
@@ -110,13 +135,82 @@ impl Config {
         Ok(config)
     }
 
+    /// How long a web session may stay unused.
+    pub fn session_idle(&self) -> Result<std::time::Duration, String> {
+        let text = self.session_idle.trim();
+        text.parse::<jiff::SignedDuration>()
+            .ok()
+            .filter(|d| d.is_positive())
+            .map(|d| d.unsigned_abs())
+            .ok_or_else(|| {
+                format!(
+                    "session_idle (GK_REGLER_SESSION_IDLE): {text:?} är ingen tid som 8h, 30m eller 2s"
+                )
+            })
+    }
+
+    /// The origin (`scheme://host[:port]`, lower case) of `public_url`, and whether it
+    /// is https.
+    pub fn public_origin(&self) -> Result<Option<(String, bool)>, String> {
+        let Some(url) = &self.public_url else {
+            return Ok(None);
+        };
+        let invalid = || {
+            format!(
+                "public_url (GK_REGLER_PUBLIC_URL): {url:?} är ingen adress som https://gk.example.se"
+            )
+        };
+        let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
+        let scheme = scheme.to_ascii_lowercase();
+        if scheme != "http" && scheme != "https" {
+            return Err(invalid());
+        }
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if authority.is_empty()
+            || authority.contains('@')
+            || !authority
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+        {
+            return Err(invalid());
+        }
+        let mut authority = authority.to_ascii_lowercase();
+        // The default port is left out of an origin, as browsers send it.
+        for (s, port) in [("http", ":80"), ("https", ":443")] {
+            if scheme == s && authority.ends_with(port) {
+                authority.truncate(authority.len() - port.len());
+            }
+        }
+        Ok(Some((format!("{scheme}://{authority}"), scheme == "https")))
+    }
+
     /// Refuses settings no run can work with.
     pub fn validate(&self) -> Result<(), String> {
+        self.session_idle()?;
+        self.public_origin()?;
         if self.audit_min_cell_floor == 0 {
             return Err(
                 "audit_min_cell_floor (GK_REGLER_AUDIT_MIN_CELL_FLOOR) måste vara minst 1"
                     .to_owned(),
             );
+        }
+        for (name, value) in [
+            (
+                "header_read_timeout_seconds (GK_REGLER_HEADER_READ_TIMEOUT_SECONDS)",
+                self.header_read_timeout_seconds,
+            ),
+            (
+                "idle_timeout_seconds (GK_REGLER_IDLE_TIMEOUT_SECONDS)",
+                self.idle_timeout_seconds,
+            ),
+            (
+                "max_connections (GK_REGLER_MAX_CONNECTIONS)",
+                self.max_connections as u64,
+            ),
+        ] {
+            if value == 0 {
+                return Err(format!("{name} måste vara minst 1"));
+            }
         }
         Ok(())
     }
@@ -147,6 +241,12 @@ impl Config {
         if let Some(v) = var("GK_REGLER_TOKENS_FILE") {
             self.tokens_file = PathBuf::from(v);
         }
+        if let Some(v) = var("GK_REGLER_SESSION_IDLE") {
+            self.session_idle = v.trim().to_owned();
+        }
+        if let Some(v) = var("GK_REGLER_PUBLIC_URL") {
+            self.public_url = Some(v.trim().to_owned());
+        }
         if let Some(v) = var("GK_REGLER_MAX_BODY_BYTES") {
             self.max_body_bytes = parse("GK_REGLER_MAX_BODY_BYTES", &v)?;
         }
@@ -155,6 +255,18 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_AUDIT_MIN_CELL_FLOOR") {
             self.audit_min_cell_floor = parse("GK_REGLER_AUDIT_MIN_CELL_FLOOR", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS") {
+            self.header_read_timeout_seconds = parse("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_IDLE_TIMEOUT_SECONDS") {
+            self.idle_timeout_seconds = parse("GK_REGLER_IDLE_TIMEOUT_SECONDS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_MAX_CONNECTIONS") {
+            self.max_connections = parse("GK_REGLER_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_SHUTDOWN_GRACE_SECONDS") {
+            self.shutdown_grace_seconds = parse("GK_REGLER_SHUTDOWN_GRACE_SECONDS", &v)?;
         }
         if let Some(v) = var("GK_REGLER_LOG_FORMAT") {
             self.log_format = match v.trim() {
@@ -224,6 +336,63 @@ mod tests {
             zero.validate()
                 .expect_err("refused")
                 .contains("audit_min_cell_floor")
+        );
+    }
+
+    #[test]
+    fn the_public_url_gives_the_origin_and_secure_cookies() {
+        let with = |url: &str| Config {
+            public_url: Some(url.to_owned()),
+            ..Config::default()
+        };
+        assert_eq!(Config::default().public_origin(), Ok(None));
+        assert_eq!(
+            with("https://GK.example.se:443/regler").public_origin(),
+            Ok(Some(("https://gk.example.se".to_owned(), true)))
+        );
+        assert_eq!(
+            with("http://127.0.0.1:8480").public_origin(),
+            Ok(Some(("http://127.0.0.1:8480".to_owned(), false)))
+        );
+        for bad in ["gk.example.se", "ftp://x", "https://", "https://a@b"] {
+            assert!(with(bad).validate().is_err(), "{bad}");
+        }
+        let mut config = Config::default();
+        assert_eq!(
+            config.session_idle(),
+            Ok(std::time::Duration::from_secs(8 * 3600))
+        );
+        config
+            .apply_env(|name| (name == "GK_REGLER_SESSION_IDLE").then(|| "2s".to_owned()))
+            .expect("env");
+        assert_eq!(config.session_idle(), Ok(std::time::Duration::from_secs(2)));
+        for bad in ["0s", "-1h", "länge"] {
+            config.session_idle = bad.to_owned();
+            assert!(config.validate().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn connection_limits_are_configurable_and_never_zero() {
+        let mut config = Config::default();
+        assert_eq!(config.header_read_timeout_seconds, 10);
+        assert_eq!(config.idle_timeout_seconds, 60);
+        assert_eq!(config.max_connections, 512);
+        assert_eq!(config.shutdown_grace_seconds, 10);
+        config
+            .apply_env(|name| match name {
+                "GK_REGLER_MAX_CONNECTIONS" => Some("7".to_owned()),
+                "GK_REGLER_SHUTDOWN_GRACE_SECONDS" => Some("1".to_owned()),
+                _ => None,
+            })
+            .expect("env");
+        assert_eq!(config.max_connections, 7);
+        assert_eq!(config.shutdown_grace_seconds, 1);
+        let zero: Config = serde_yaml::from_str("idle_timeout_seconds: 0\n").expect("parse");
+        assert!(
+            zero.validate()
+                .expect_err("refused")
+                .contains("idle_timeout_seconds")
         );
     }
 

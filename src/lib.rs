@@ -20,6 +20,7 @@ pub mod contract;
 pub mod engine;
 pub mod names;
 pub mod outcome;
+pub mod owner_only;
 pub mod present;
 pub mod profile;
 pub mod pseudonym;

@@ -128,6 +128,22 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Säkerhetskopiera databasen och pseudonymnyckeln till en ny mapp, medan tjänsten
+    /// kör; med manifest.json (storlek och SHA-256 för varje fil).
+    Backup {
+        /// Mappen att skriva till: får inte finnas, eller vara tom.
+        dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Återställ en säkerhetskopia till databasens och nyckelns sökvägar. Kontrollerar
+    /// kontrollsummorna först och skriver aldrig över en befintlig databas.
+    Restore {
+        /// Mappen med säkerhetskopian (den som `backup` skrev).
+        dir: PathBuf,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Hantera API-tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -145,6 +161,24 @@ enum TokenCommand {
         /// Namn på den som får token (syns i åtkomstloggen).
         #[arg(long)]
         name: String,
+        /// Sista giltighetsdag (ÅÅÅÅ-MM-DD) eller tid, t.ex. 90d; utan: inget slutdatum.
+        #[arg(long)]
+        expires: Option<String>,
+        /// normal, eller test för en token som bara gör testkontroller.
+        #[arg(long, default_value = "normal")]
+        purpose: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Lista alla tokens (namn, roll, giltighet, status; aldrig själva token).
+    List {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Återkalla en token (numret från `token list`); gäller direkt.
+    Revoke {
+        /// Numret från `gk-regler token list`.
+        id: i64,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -197,15 +231,51 @@ fn main() -> ExitCode {
         Command::Purge { older_than, config } => with_config(config.as_deref(), |config| {
             runtime(commands::purge(config, &older_than))
         }),
-        Command::Token(TokenCommand::Create { role, name, config }) => {
-            with_config(config.as_deref(), |config| match Role::from_name(&role) {
-                Some(role) => report(commands::token_create(&config, role, &name)),
-                None => {
-                    eprintln!(
-                        "fel: okänd roll {role:?}; använd handlaggare, policy, analytiker eller admin"
-                    );
-                    exit::BAD_INPUT
-                }
+        Command::Backup { dir, config } => with_config(config.as_deref(), |config| {
+            runtime(commands::backup(config, &dir))
+        }),
+        Command::Restore { dir, config } => with_config(config.as_deref(), |config| {
+            runtime(commands::restore(config, &dir))
+        }),
+        Command::Token(TokenCommand::Create {
+            role,
+            name,
+            expires,
+            purpose,
+            config,
+        }) => with_config(config.as_deref(), |config| {
+            let Some(role) = gk_regler::names::parse_name::<Role>(&role) else {
+                eprintln!(
+                    "fel: okänd roll {role:?}; använd handlaggare, policy, analytiker eller admin"
+                );
+                return exit::BAD_INPUT;
+            };
+            let Some(purpose) = gk_regler::auth::Purpose::from_name(&purpose) else {
+                eprintln!("fel: --purpose {purpose:?} är okänt; använd normal eller test");
+                return exit::BAD_INPUT;
+            };
+            let expires = match expires
+                .as_deref()
+                .map(gk_regler::app::accounts::Expiry::parse)
+                .transpose()
+            {
+                Ok(expires) => expires,
+                Err(err) => return report(Err(err)),
+            };
+            let new = gk_regler::app::accounts::NewToken {
+                name,
+                role,
+                purpose,
+                expires,
+            };
+            runtime(commands::token_create(config, new))
+        }),
+        Command::Token(TokenCommand::List { config }) => with_config(config.as_deref(), |config| {
+            runtime(commands::token_list(config))
+        }),
+        Command::Token(TokenCommand::Revoke { id, config }) => {
+            with_config(config.as_deref(), |config| {
+                runtime(commands::token_revoke(config, id))
             })
         }
     };
@@ -239,7 +309,13 @@ fn runtime(work: impl std::future::Future<Output = Result<(), AppError>>) -> u8 
         .enable_all()
         .build()
     {
-        Ok(runtime) => report(runtime.block_on(work)),
+        Ok(runtime) => {
+            let result = runtime.block_on(work);
+            // Work left on the blocking pool (a report a closed connection asked for)
+            // never holds the exit; no write runs there (the writer is its own thread).
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            report(result)
+        }
         Err(err) => {
             eprintln!("fel: kan inte starta: {err}");
             exit::FAILED
@@ -263,7 +339,7 @@ fn report(result: Result<(), AppError>) -> u8 {
             exit::BAD_INPUT
         }
         Err(err) => {
-            eprintln!("fel: {err}");
+            eprintln!("fel: {}", gk_regler::app::error_chain(&err));
             exit::FAILED
         }
     }

@@ -5,45 +5,28 @@ use std::borrow::Cow;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::names::name_enum;
 use crate::profile::{CaseId, Date, PlausibleDates, ProfileError};
 
-macro_rules! closed_names {
-    ($name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
-
-        impl $name {
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_name(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
-closed_names!(OutcomeKind {
-    LeftInsurance => "left_insurance",
-    ReturnedToFk => "returned_to_fk",
+name_enum!(OutcomeKind {
+    LeftInsurance,
+    ReturnedToFk,
 });
 
-closed_names!(EndReason {
-    WorkUnsupported => "work_unsupported",
-    WorkSupported => "work_supported",
-    RegularStudies => "regular_studies",
-    LabourMarketTraining => "labour_market_training",
-    BusinessStart => "business_start",
-    JobSeeker => "job_seeker",
-    RehabBenefitStopped => "rehab_benefit_stopped",
-    GoalReached => "goal_reached",
-    HealthWorsenedRelated => "health_worsened_related",
-    HealthWorsenedUnrelated => "health_worsened_unrelated",
-    NoWorkCapacityProgress => "no_work_capacity_progress",
-    DeclinedHelp => "declined_help",
-    Other => "other",
+name_enum!(EndReason {
+    WorkUnsupported,
+    WorkSupported,
+    RegularStudies,
+    LabourMarketTraining,
+    BusinessStart,
+    JobSeeker,
+    RehabBenefitStopped,
+    GoalReached,
+    HealthWorsenedRelated,
+    HealthWorsenedUnrelated,
+    NoWorkCapacityProgress,
+    DeclinedHelp,
+    Other,
 });
 
 /// One outcome, as clients send it.

@@ -164,3 +164,31 @@ mod tests {
         }
     }
 }
+
+/// The noun for a count in Swedish: the singular for exactly one, the plural for any
+/// other count and for a count that is not shown (`None`): `noun(Some(1), "kontroll",
+/// "kontroller")` is "kontroll". Adjectives agree when they are part of the nouns given
+/// ("flaggad kontroll", "flaggade kontroller").
+pub fn noun<'a>(n: Option<usize>, one: &'a str, many: &'a str) -> &'a str {
+    if n == Some(1) { one } else { many }
+}
+
+/// A count followed by its noun: "1 kontroll", "0 kontroller", "2 kontroller".
+pub fn count_noun(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", noun(Some(n), one, many))
+}
+
+#[cfg(test)]
+mod plural_tests {
+    use super::*;
+
+    #[test]
+    fn one_takes_the_singular_and_every_other_count_the_plural() {
+        assert_eq!(count_noun(1, "kontroll", "kontroller"), "1 kontroll");
+        assert_eq!(count_noun(0, "kontroll", "kontroller"), "0 kontroller");
+        assert_eq!(count_noun(2, "kontroll", "kontroller"), "2 kontroller");
+        assert_eq!(count_noun(21, "ärende", "ärenden"), "21 ärenden");
+        assert_eq!(count_noun(1, "flagga", "flaggor"), "1 flagga");
+        assert_eq!(noun(None, "kontroll", "kontroller"), "kontroller");
+    }
+}

@@ -13,6 +13,8 @@ use std::fmt;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::names::name_enum;
+
 /// A value that may be absent from the profile (not known), explicitly `null`
 /// ("has not happened" / "none"), or present.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -296,7 +298,7 @@ impl CaseId {
     /// look alike would be different: control characters, format characters (zero
     /// width, byte order mark, bidirectional overrides), line and paragraph separators,
     /// private-use, surrogate and unassigned code points.
-    fn is_invisible(c: char) -> bool {
+    pub fn is_invisible(c: char) -> bool {
         use unicode_general_category::{GeneralCategory as G, get_general_category};
         matches!(
             get_general_category(c),
@@ -373,14 +375,15 @@ impl<'de> Deserialize<'de> for DiagnosisCode {
     }
 }
 
-/// Diagnosis groups as in the report: F psychiatric, M musculoskeletal, S/T injuries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum DiagnosisGroup {
-    Psychiatric,
-    Musculoskeletal,
-    Injury,
-    Other,
-}
+name_enum!(
+    /// Diagnosis groups as in the report: F psychiatric, M musculoskeletal, S/T injuries.
+    DiagnosisGroup {
+        Psychiatric,
+        Musculoskeletal,
+        Injury,
+        Other,
+    }
+);
 
 impl DiagnosisGroup {
     pub fn of_code(code: &str) -> Self {
@@ -389,15 +392,6 @@ impl DiagnosisGroup {
             Some(b'M') => Self::Musculoskeletal,
             Some(b'S' | b'T') => Self::Injury,
             _ => Self::Other,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Psychiatric => "psychiatric",
-            Self::Musculoskeletal => "musculoskeletal",
-            Self::Injury => "injury",
-            Self::Other => "other",
         }
     }
 }
@@ -431,36 +425,13 @@ where
     deserializer.deserialize_seq(Distinct(std::marker::PhantomData))
 }
 
-/// Declares a closed set of snake_case names with `as_str` and `ALL`, used both by
-/// serde and by the rule scripts (which see the same names).
-macro_rules! name_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-
-            pub fn from_name(text: &str) -> Option<Self> {
-                match text { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-    };
-}
-
 name_enum!(
     /// When the check is made.
     #[derive(Default)]
     Stage {
         #[default]
-        BeforeGk => "before_gk",
-        GkClosing => "gk_closing",
+        BeforeGk,
+        GkClosing,
     }
 );
 
@@ -475,49 +446,49 @@ impl Stage {
 }
 
 name_enum!(Benefit {
-    SicknessBenefit => "sickness_benefit",
-    ActivityCompensation => "activity_compensation",
-    SicknessCompensation => "sickness_compensation",
-    Other => "other",
-    None => "none",
+    SicknessBenefit,
+    ActivityCompensation,
+    SicknessCompensation,
+    Other,
+    None,
 });
 
-name_enum!(Sex { Female => "female", Male => "male" });
+name_enum!(Sex { Female, Male });
 
 name_enum!(MaritalStatus {
-    Married => "married",
-    Unmarried => "unmarried",
-    Divorced => "divorced",
-    Widowed => "widowed",
-    Unknown => "unknown",
+    Married,
+    Unmarried,
+    Divorced,
+    Widowed,
+    Unknown,
 });
 
 name_enum!(Education {
-    CompulsoryShort => "compulsory_short",
-    Compulsory => "compulsory",
-    UpperSecondary => "upper_secondary",
-    PostSecondaryShort => "post_secondary_short",
-    PostSecondaryLong => "post_secondary_long",
-    Doctoral => "doctoral",
-    Unknown => "unknown",
+    CompulsoryShort,
+    Compulsory,
+    UpperSecondary,
+    PostSecondaryShort,
+    PostSecondaryLong,
+    Doctoral,
+    Unknown,
 });
 
 name_enum!(ExternalParticipant {
-    Physician => "physician",
-    Employer => "employer",
-    AfSpecialist => "af_specialist",
-    Union => "union",
-    Relative => "relative",
-    Other => "other",
+    Physician,
+    Employer,
+    AfSpecialist,
+    Union,
+    Relative,
+    Other,
 });
 
 name_enum!(Specialist {
-    OccupationalTherapist => "occupational_therapist",
-    Psychologist => "psychologist",
-    SocialWorker => "social_worker",
-    VisionSpecialist => "vision_specialist",
-    DeafCounsellor => "deaf_counsellor",
-    Audiologist => "audiologist",
+    OccupationalTherapist,
+    Psychologist,
+    SocialWorker,
+    VisionSpecialist,
+    DeafCounsellor,
+    Audiologist,
 });
 
 /// Age in whole years, 0–130.
@@ -864,6 +835,13 @@ impl Profile {
         let profile: Self = parse_json(text)?;
         profile.check_dates(&PlausibleDates::now())?;
         Ok(profile)
+    }
+
+    /// Parses a profile as stored with a check. The plausible-date window is a rule for
+    /// input on the day it arrives, not for storage: a check stored under an earlier
+    /// window (or long ago) still reads back.
+    pub fn from_stored_json(text: &str) -> Result<Self, ProfileError> {
+        parse_json(text)
     }
 
     /// Parses and validates a profile from an already-parsed JSON value.

@@ -2,7 +2,6 @@
 //! checks and outcomes of one case join without the case id ever being stored.
 
 use std::fmt;
-use std::io::Write as _;
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -100,21 +99,10 @@ impl PseudonymKey {
     }
 }
 
-/// Creates `path` with mode 0600 (on Unix) and writes `text`; fails if it exists.
+/// Creates `path` with mode 0600 (on Unix), in a folder made 0700 if missing, and writes
+/// `text`; fails if it exists.
 pub(crate) fn write_owner_only(path: &Path, text: &str) -> std::io::Result<()> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
+    crate::owner_only::write_new(path, text.as_bytes())
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
-//! Start-up and administration: opening the pseudonym key, the store and the tokens a
-//! [`Config`] names, purging old checks, and creating tokens. Nothing here prints: what a
-//! person should be told (a new key, a first admin token) is returned to the caller.
+//! Start-up and administration: opening the pseudonym key and the store a [`Config`]
+//! names, purging old checks. Nothing here prints: what a person should be told (a new
+//! key) is returned to the caller. Accounts and tokens are in [`super::accounts`].
 
-use crate::auth::{Role, Tokens, append_token_file, create_token, read_token_file};
 use crate::config::Config;
 use crate::pseudonym::{KeyOrigin, PseudonymKey};
 use crate::store::{PurgeCounts, Store, WriterHandle};
@@ -18,9 +17,31 @@ pub fn open_key(config: &Config) -> Result<(PseudonymKey, KeyOrigin), AppError> 
     .map_err(AppError::Config)
 }
 
-/// Opens the database of `config` and starts its writer thread.
+/// Opens the database of `config`, creating it on first use, and starts its writer
+/// thread. For `serve` and `import`, which start a database.
 pub fn open_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
     Ok(Store::open(&config.database, config.max_batch)?)
+}
+
+/// Opens the database of `config`, which must exist, and starts its writer thread. For
+/// the commands that work on stored data (`audit`, `replay`, `purge`,
+/// `import-outcomes`, `backup`): a mistyped path is refused instead of answered from a
+/// new, empty database.
+pub fn open_existing_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
+    require_database(config)?;
+    Ok(Store::open_existing(&config.database, config.max_batch)?)
+}
+
+/// Refuses (as bad input) a database path that leads to no file.
+pub fn require_database(config: &Config) -> Result<(), AppError> {
+    if config.database.is_file() {
+        Ok(())
+    } else {
+        Err(AppError::Input(format!(
+            "databasen {} finns inte. Ange rätt sökväg med database i konfigurationen eller GK_REGLER_DATABASE; en ny databas skapas bara av serve och import.",
+            config.database.display()
+        )))
+    }
 }
 
 /// Drops the last store handle and waits for the writer to commit what is queued and
@@ -30,21 +51,6 @@ pub async fn close_store(store: Store, writer: WriterHandle) -> Result<(), AppEr
     tokio::task::spawn_blocking(move || writer.join())
         .await
         .map_err(AppError::Task)
-}
-
-/// The tokens of `config` and its tokens file. On a first start with none, an admin token
-/// is created, its hash stored, and the token returned (to be shown once).
-pub fn load_tokens(config: &Config) -> Result<(Tokens, Option<String>), AppError> {
-    let mut entries = config.tokens.clone();
-    entries.extend(read_token_file(&config.tokens_file).map_err(AppError::Config)?);
-    let mut created = None;
-    if entries.is_empty() {
-        let (token, entry) = create_token("admin", Role::Admin);
-        append_token_file(&config.tokens_file, entry.clone()).map_err(AppError::Config)?;
-        entries.push(entry);
-        created = Some(token);
-    }
-    Ok((Tokens::new(&entries).map_err(AppError::Config)?, created))
 }
 
 /// Parses a retention period such as `90d`, `6mo` or `2y`.
@@ -62,15 +68,4 @@ pub async fn purge_older_than(store: &Store, age: jiff::Span) -> Result<PurgeCou
         .map_err(|e| AppError::Input(format!("ogiltig tidsperiod: {e}")))?;
     let cutoff = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     Ok(store.purge_created_before(cutoff).await?)
-}
-
-/// Creates a token for `name` with `role`, stores its hash in the tokens file and returns
-/// the token (to be shown once).
-pub fn create_token_for(config: &Config, role: Role, name: &str) -> Result<String, AppError> {
-    if name.trim().is_empty() || name.len() > 64 {
-        return Err(AppError::Input("--name måste vara 1–64 tecken".to_owned()));
-    }
-    let (token, entry) = create_token(name, role);
-    append_token_file(&config.tokens_file, entry).map_err(AppError::Config)?;
-    Ok(token)
 }

@@ -38,15 +38,47 @@ pub type LineProblem = (usize, String);
 /// `checked_on`) and stores the checks like the service does, in one commit. Every line
 /// is validated before anything is stored: one bad line and nothing is, and every bad
 /// line is returned. `progress` is called once per evaluated line.
+/// The evaluation runs on the blocking pool ([`super::off_workers`]), in parallel.
 pub async fn import_cohort(
     store: &Store,
     key: &PseudonymKey,
     principal: &Principal,
-    rules: &RuleSet,
-    lines: &[(usize, String)],
-    progress: &(dyn Fn() + Sync),
+    rules: Arc<RuleSet>,
+    lines: Vec<(usize, String)>,
+    progress: Arc<dyn Fn() + Send + Sync>,
 ) -> Result<Result<ImportCounts, Vec<LineProblem>>, AppError> {
     require(principal, ROLES)?;
+    let evaluated = {
+        let rules = Arc::clone(&rules);
+        let key = key.clone();
+        let actor = principal.name.clone();
+        super::off_workers(move || evaluate_lines(&rules, &key, &actor, &lines, &*progress)).await?
+    };
+    let evaluations = match evaluated {
+        Ok(evaluations) => evaluations,
+        Err(problems) => return Ok(Err(problems)),
+    };
+    let mut counts = ImportCounts {
+        read: evaluations.len(),
+        flags: evaluations.iter().map(|e| e.flags.len()).sum(),
+        rule_errors: evaluations.iter().map(|e| e.errors.len()).sum(),
+        ..ImportCounts::default()
+    };
+    store.record_rule_set(&rules).await?;
+    counts.stored = store
+        .insert_evaluations(evaluations, access(principal, "import", None, None))
+        .await?;
+    Ok(Ok(counts))
+}
+
+/// Every line parsed and evaluated in parallel; every bad line when there is one.
+fn evaluate_lines(
+    rules: &RuleSet,
+    key: &PseudonymKey,
+    actor: &str,
+    lines: &[(usize, String)],
+    progress: &(dyn Fn() + Sync),
+) -> Result<Vec<NewEvaluation>, Vec<LineProblem>> {
     let results: Vec<Result<NewEvaluation, LineProblem>> = lines
         .par_iter()
         .map(|(line, text)| {
@@ -64,26 +96,15 @@ pub async fn import_cohort(
                 &report,
                 case,
                 stored_form,
-                &principal.name,
+                actor,
             ))
         })
         .collect();
     let (evaluations, problems): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
     if !problems.is_empty() {
-        return Ok(Err(problems.into_iter().filter_map(Result::err).collect()));
+        return Err(problems.into_iter().filter_map(Result::err).collect());
     }
-    let evaluations: Vec<NewEvaluation> = evaluations.into_iter().filter_map(Result::ok).collect();
-    let mut counts = ImportCounts {
-        read: evaluations.len(),
-        flags: evaluations.iter().map(|e| e.flags.len()).sum(),
-        rule_errors: evaluations.iter().map(|e| e.errors.len()).sum(),
-        ..ImportCounts::default()
-    };
-    store.record_rule_set(rules).await?;
-    counts.stored = store
-        .insert_evaluations(evaluations, access(principal, "import", None, None))
-        .await?;
-    Ok(Ok(counts))
+    Ok(evaluations.into_iter().filter_map(Result::ok).collect())
 }
 
 /// The flag-versus-outcome audit of what `store` holds for `options.period`, reported
@@ -108,11 +129,49 @@ pub async fn audit(
     Ok(report)
 }
 
+/// The formats an audit report is written in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuditFormat {
+    Json,
+    Csv,
+    /// The self-contained page of `audit::html`.
+    Html,
+}
+
+/// An audit and its text in one format.
+pub struct RenderedAudit {
+    pub report: AuditReport,
+    pub text: String,
+}
+
+/// [`audit`], written out as `format`; the writing runs off the async workers too
+/// (a report's page can be large).
+pub async fn audit_rendered(
+    store: &Store,
+    principal: &Principal,
+    active: &RuleSet,
+    options: Options,
+    format: AuditFormat,
+) -> Result<RenderedAudit, AppError> {
+    let report = audit(store, principal, active, options).await?;
+    super::off_workers(move || {
+        let text = match format {
+            AuditFormat::Json => report.to_json().map_err(|e| AppError::Report(e.into())),
+            AuditFormat::Csv => report.to_csv().map_err(|e| AppError::Report(e.into())),
+            AuditFormat::Html => {
+                audit::html::render_audit(&report).map_err(|e| AppError::Report(e.into()))
+            }
+        }?;
+        Ok(RenderedAudit { report, text })
+    })
+    .await?
+}
+
 /// How many stored checks fall in `options.period` (for a progress bar before a replay).
 pub async fn checks_in_period(store: &Store, options: &Options) -> Result<u64, AppError> {
     let period = options.period;
     Ok(store
-        .read(move |conn| audit::data::count_checks(conn, &period))
+        .read_history(move |history| audit::data::count_checks(history, &period))
         .await?)
 }
 
@@ -129,7 +188,9 @@ pub async fn replay(
 ) -> Result<ReplayReport, AppError> {
     require(principal, ROLES)?;
     let report = store
-        .read(move |conn| audit::replay::replay(conn, &current, &candidate, &options, &*progress))
+        .read_history(move |history| {
+            audit::replay::replay(history, &current, &candidate, &options, &*progress)
+        })
         .await?;
     store
         .log_access(access(principal, "replay", None, None))

@@ -136,10 +136,9 @@ impl Metrics {
             .inc();
     }
 
-    pub fn render(&self) -> Result<String, String> {
+    pub fn render(&self) -> Result<String, std::fmt::Error> {
         let mut text = String::new();
-        prometheus_client::encoding::text::encode(&mut text, &self.registry)
-            .map_err(|e| e.to_string())?;
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
     }
 }

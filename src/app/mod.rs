@@ -9,9 +9,13 @@
 //! - [`outcomes`]: record outcomes (API list and file import);
 //! - [`rules`]: the active rule set and reloading it;
 //! - [`history`]: import a cohort, audit, replay;
-//! - [`admin`]: opening the key, store and tokens at start-up, purge, creating tokens.
+//! - [`accounts`]: people and their tokens (create, list, revoke), web sessions;
+//! - [`admin`]: opening the key and store at start-up, purge;
+//! - [`backup`]: backing up the database and key while the service runs, and restoring.
 
+pub mod accounts;
 pub mod admin;
+pub mod backup;
 pub mod check;
 pub mod history;
 pub mod metrics;
@@ -23,7 +27,9 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use crate::auth::{Principal, Role, Tokens};
+use std::time::Duration;
+
+use crate::auth::{Principal, Role};
 use crate::pseudonym::{Pseudonym, PseudonymKey};
 use crate::ruleset::{LoadError, RuleSet};
 use crate::store::{Access, Store, StoreError};
@@ -53,11 +59,25 @@ pub enum AppError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A report could not be written out.
-    #[error("rapporten kunde inte skrivas: {0}")]
+    #[error("rapporten kunde inte skrivas")]
     Report(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A background task ended without an answer.
     #[error("ett internt arbete avbröts")]
     Task(#[source] tokio::task::JoinError),
+}
+
+/// An error and its sources in one line (`outer: inner: innermost`), for the log and the
+/// terminal. Sources never carry personal data: input errors name the field, SQLite's
+/// messages name tables and columns.
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Everything the running service's use cases share.
@@ -69,12 +89,35 @@ pub struct App {
     reload_lock: tokio::sync::Mutex<()>,
     pub store: Store,
     pub key: PseudonymKey,
-    pub tokens: Tokens,
     pub metrics: Metrics,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// The lowest `min_cell` an audit may be asked for (config `audit_min_cell_floor`).
     pub audit_min_cell_floor: usize,
+    /// How the web pages sign people in (config `session_idle_minutes`, `public_url`).
+    pub web: WebSettings,
+}
+
+/// The web sign-in's settings.
+#[derive(Clone, Debug)]
+pub struct WebSettings {
+    /// A session unused this long is over.
+    pub session_idle: Duration,
+    /// The origin (`scheme://host[:port]`) browsers use, from config `public_url`;
+    /// `None`: the request's `Host`.
+    pub public_origin: Option<String>,
+    /// Whether cookies carry `Secure` (the public URL is https).
+    pub secure_cookies: bool,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        Self {
+            session_idle: Duration::from_secs(8 * 3600),
+            public_origin: None,
+            secure_cookies: false,
+        }
+    }
 }
 
 impl App {
@@ -83,7 +126,6 @@ impl App {
         rules_dir: PathBuf,
         store: Store,
         key: PseudonymKey,
-        tokens: Tokens,
         max_body_bytes: usize,
     ) -> Self {
         Self {
@@ -92,11 +134,17 @@ impl App {
             reload_lock: tokio::sync::Mutex::new(()),
             store,
             key,
-            tokens,
             metrics: Metrics::new(),
             max_body_bytes,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
+            web: WebSettings::default(),
         }
+    }
+
+    /// Sets the web sign-in's settings.
+    pub fn with_web(mut self, web: WebSettings) -> Self {
+        self.web = web;
+        self
     }
 
     /// Sets the lowest `min_cell` an audit may be asked for.
@@ -111,12 +159,23 @@ impl App {
     }
 }
 
+/// Runs `work` on the blocking thread pool, never on the async workers that answer
+/// requests: audits, report rendering, imports and replays take seconds, and the
+/// service's other requests (`/health/live` first) must not wait for them.
+pub async fn off_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(AppError::Task)
+}
+
 /// Refuses unless `principal` holds one of `roles` (admin holds every role).
 pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), AppError> {
     if principal.has_any(roles) {
         Ok(())
     } else {
-        tracing::warn!(actor = %principal.name, role = principal.role.as_str(), "refused: role not allowed");
+        tracing::warn!(actor = %principal.name, role = %crate::names::name_of(&principal.role), "refused: role not allowed");
         Err(AppError::Forbidden)
     }
 }
@@ -130,9 +189,10 @@ fn access(
 ) -> Access {
     Access {
         actor: principal.name.clone(),
-        role: principal.role.as_str(),
+        role: principal.role,
         action,
         case,
         evaluation_id,
+        account_id: None,
     }
 }

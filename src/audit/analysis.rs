@@ -16,6 +16,7 @@ use super::stats::{independent_columns, ols_hc1, t_inference, two_proportions};
 use super::suppress::{Cell, Grid};
 use super::units::{self, Unit, any_status};
 use super::{ANY_FLAG_ID, AuditInput, Covariates, Options, Period, Status};
+use crate::present::count_noun;
 use crate::profile::{DiagnosisGroup, Education, MaritalStatus, Sex};
 
 /// The title of the "any flag" row.
@@ -50,10 +51,10 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
         .into_par_iter()
         .enumerate()
         .map(|(index, (id, title))| {
-            let groups: Vec<GroupAudit> = SexGroup::ALL
+            let (groups, outcomes): (Vec<GroupAudit>, Vec<GroupOutcomes>) = SexGroup::ALL
                 .iter()
                 .map(|&group| group_audit(&built.units, index, group, min_cell))
-                .collect();
+                .unzip();
             let mut notes = Vec::new();
             let ever = built.units.iter().filter(|u| u.rules[index].ever).count();
             if ever == 0 {
@@ -62,7 +63,7 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
                         .to_owned(),
                 );
             }
-            RuleAudit {
+            let rule = RuleAudit {
                 rule_id: id.to_owned(),
                 title: title.to_owned(),
                 groups,
@@ -81,7 +82,23 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
                     .collect(),
                 rule_errors: Some(burden.errors[index]),
                 notes,
-            }
+            };
+            (rule, outcomes)
+        })
+        .collect::<Vec<(RuleAudit, Vec<GroupOutcomes>)>>();
+    let (rules, rule_outcomes): (Vec<RuleAudit>, Vec<Vec<GroupOutcomes>>) =
+        rules.into_iter().unzip();
+    // Per sex group, per outcome: the units with it (the same for every rule).
+    let unit_outcomes: Vec<[usize; 3]> = SexGroup::ALL
+        .iter()
+        .map(|&group| {
+            Measure::ALL.map(|measure| {
+                built
+                    .units
+                    .iter()
+                    .filter(|u| group.includes(u.covariates.sex) && measure.of(&u.outcome))
+                    .count()
+            })
         })
         .collect();
 
@@ -120,8 +137,9 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
         notes: Vec::new(),
         rules,
     };
-    let raw = Raw::of(&report);
-    let t = std::time::Instant::now();
+    let mut raw = Raw::of(&report);
+    raw.outcomes = rule_outcomes;
+    raw.unit_outcomes = unit_outcomes;
     protect(&mut report, &raw, min_cell);
     for (rule, &failed) in report.rules.iter_mut().zip(&raw.failed) {
         if failed == 0 {
@@ -132,12 +150,15 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
             .iter()
             .find(|g| g.sex == SexGroup::All)
             .and_then(|g| g.unknown_at_last_check);
-        let how_many = shown.map_or_else(|| "Några".to_owned(), |n| n.to_string());
+        let how_many = shown.map_or_else(
+            || "Några ärenden".to_owned(),
+            |n| count_noun(n, "ärende", "ärenden"),
+        );
+        let they = if shown == Some(1) { "det" } else { "de" };
         rule.notes.push(format!(
-            "{how_many} ärenden hade regelfel vid den senaste kontrollen före GK; om regeln flaggade är okänt, så de ingår inte i regelns jämförelser."
+            "{how_many} hade regelfel vid den senaste kontrollen före GK; om regeln flaggade är okänt, så {they} ingår inte i regelns jämförelser."
         ));
     }
-    eprintln!("PROTECT {:?}", t.elapsed());
     report.notes = report_notes(input, &report, &raw, min_cell);
     report
 }
@@ -165,10 +186,15 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
         cases_without_check_before_gk: None,
         checks_in_period: ShownCounts::default(),
         checks_per_month: Vec::new(),
-        notes: vec![too_few_cases_note(min_cell)],
+        notes: std::iter::once(too_few_cases_note(min_cell))
+            .chain(unreadable_note(input))
+            .collect(),
         rules: Vec::new(),
     }
 }
+
+/// What the period selects, told wherever cases and checks are counted side by side.
+pub const PERIOD_SELECTS_NOTE: &str = "Perioden väljer två saker. Ärendena som jämförs är de vars utfall (datum för avslut) ligger i perioden; deras kontroller före GK kan vara gjorda före perioden. Kontrollerna och flaggorna per månad räknas i stället efter kontrolldatum: alla kontroller gjorda i perioden, också för ärenden som ännu inte har något utfall. Därför skiljer sig antalet kontroller från antalet ärenden.";
 
 /// The one note of a period with too few cases.
 pub fn too_few_cases_note(min_cell: usize) -> String {
@@ -188,6 +214,10 @@ struct Raw {
     left_out_of_model: Vec<Vec<(usize, usize)>>,
     /// Per rule: cases (all) whose last check before GK had an error in the rule.
     failed: Vec<usize>,
+    /// Per rule, per sex group: how many of each comparison group had each outcome.
+    outcomes: Vec<Vec<GroupOutcomes>>,
+    /// Per sex group, per outcome: how many units had it.
+    unit_outcomes: Vec<[usize; 3]>,
 }
 
 impl Raw {
@@ -225,8 +255,26 @@ impl Raw {
                         .map_or(0, |g| raw(g.unknown_at_last_check))
                 })
                 .collect(),
+            outcomes: Vec::new(),
+            unit_outcomes: Vec::new(),
         }
     }
+}
+
+/// How many cases of each comparison group of one rule and sex group had each outcome
+/// (in [`Measure::ALL`] order): the numerators of the shares.
+#[derive(Clone, Copy, Debug, Default)]
+struct GroupOutcomes {
+    flagged: [usize; 3],
+    clear: [usize; 3],
+    resolved: [usize; 3],
+}
+
+/// Whether the share `x` of `n` may be shown: at least `min_cell` cases with the
+/// outcome and at least `min_cell` without. Fewer would point out a few people's
+/// outcome; none (0 %) or all (100 %) would tell every member's.
+pub fn share_is_safe(x: usize, n: usize, min_cell: usize) -> bool {
+    x >= min_cell && n.saturating_sub(x) >= min_cell
 }
 
 /// Cells for women, men, sex not given and all, tied by women + men + not given = all.
@@ -272,6 +320,25 @@ fn series(grid: &mut Grid, months: &[[Cell; 4]], total: [Cell; 4]) {
     }
 }
 
+/// The grid cells of one rule's tables.
+struct RuleCells {
+    flagged: [Cell; 4],
+    clear: [Cell; 4],
+    failed: [Cell; 4],
+    resolved: [Cell; 4],
+    /// In the model, per group in [`SexGroup::ALL`] order: flagged, not flagged,
+    /// observations, and flagged and not flagged left out for a missing control.
+    model: Vec<(Cell, Cell, Cell, Cell, Cell)>,
+    flagged_checks: [Cell; 4],
+    months: Vec<[Cell; 4]>,
+    errors: Cell,
+    /// Per outcome: how many with it among the flagged, the not flagged and the
+    /// resolved (the shares' numerators), per sex cell.
+    x_flagged: [[Cell; 4]; 3],
+    x_clear: [[Cell; 4]; 3],
+    x_resolved: [[Cell; 4]; 3],
+}
+
 /// Suppresses every count of `report` below `min_cell`, and every count that would give
 /// a suppressed one away (see [`super::suppress`]), in one grid so that a count shared
 /// by two tables is hidden in both; then hides every share, difference, test and
@@ -293,18 +360,6 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
         .collect();
     series(&mut grid, &checks_months, checks_total);
 
-    struct RuleCells {
-        flagged: [Cell; 4],
-        clear: [Cell; 4],
-        failed: [Cell; 4],
-        resolved: [Cell; 4],
-        /// In the model, per group in [`SexGroup::ALL`] order: flagged, not flagged,
-        /// observations, and flagged and not flagged left out for a missing control.
-        model: Vec<(Cell, Cell, Cell, Cell, Cell)>,
-        flagged_checks: [Cell; 4],
-        months: Vec<[Cell; 4]>,
-        errors: Cell,
-    }
     let mut rule_cells = Vec::new();
     for rule in &report.rules {
         let flagged = by_sex(&mut grid, column(rule, |g| g.flagged_vs_not_flagged.n_a));
@@ -374,10 +429,14 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
             flagged_checks,
             months,
             errors,
+            x_flagged: [[errors; 4]; 3],
+            x_clear: [[errors; 4]; 3],
+            x_resolved: [[errors; 4]; 3],
         });
     }
 
     grid.suppress(min_cell);
+    protect_outcomes(&mut grid, raw, min_cell, &mut rule_cells);
 
     report.units = shown(&grid, units);
     report.cases_without_check_before_gk = grid.shown(without);
@@ -399,8 +458,27 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
             let flagged = grid.shown(cells.flagged[k]);
             let clear = grid.shown(cells.clear[k]);
             let resolved = grid.shown(cells.resolved[k]);
-            hide_comparison(&mut group.flagged_vs_not_flagged, flagged, clear);
-            hide_comparison(&mut group.resolved_vs_still_flagged, resolved, flagged);
+            let shown_x = |x: &[[Cell; 4]; 3]| x.map(|by_sex| !grid.is_hidden(by_sex[k]));
+            let (x_flagged, x_clear) = (shown_x(&cells.x_flagged), shown_x(&cells.x_clear));
+            hide_comparison(
+                &mut group.flagged_vs_not_flagged,
+                (flagged, clear),
+                x_flagged,
+                x_clear,
+            );
+            hide_comparison(
+                &mut group.resolved_vs_still_flagged,
+                (resolved, flagged),
+                shown_x(&cells.x_resolved),
+                x_flagged,
+            );
+            // The estimate with no controls that vary is the difference of the shares
+            // of leaving the insurance, so it is shown only when both shares are.
+            let left = Measure::ALL
+                .iter()
+                .position(|m| *m == Measure::LeftInsurance)
+                .unwrap_or_default();
+            let shares_hidden = !(x_flagged[left] && x_clear[left]);
             if let Some(&(n_flagged, n_clear, observations, out_flagged, out_clear)) =
                 cells.model.get(index)
             {
@@ -408,23 +486,28 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
                 a.n_flagged = grid.shown(n_flagged);
                 a.n_not_flagged = grid.shown(n_clear);
                 a.observations = grid.shown(observations);
-                if (a.n_flagged.is_none() || a.n_not_flagged.is_none()) && a.coefficient.is_some() {
+                let counts_hidden = a.n_flagged.is_none() || a.n_not_flagged.is_none();
+                if (counts_hidden || shares_hidden) && a.coefficient.is_some() {
                     a.coefficient = None;
                     a.robust_se = None;
                     a.p_value = None;
                     a.ci_low = None;
                     a.ci_high = None;
                     a.r_squared = None;
-                    a.notes.push(
+                    a.notes.push(if counts_hidden {
                         "Justerad skattning visas inte: antalen i modellen döljs, eftersom de annars skulle avslöja ett dolt antal."
-                            .to_owned(),
-                    );
+                            .to_owned()
+                    } else {
+                        "Justerad skattning visas inte: andelen som lämnat sjukförsäkringen bland flaggade eller ej flaggade visas inte, och skattningen skulle kunna avslöja den."
+                            .to_owned()
+                    });
                 }
                 let left_out = grid.value(out_flagged) + grid.value(out_clear);
                 if left_out > 0 {
                     let note = match (grid.shown(out_flagged), grid.shown(out_clear)) {
                         (Some(_), Some(_)) => format!(
-                            "{left_out} ärenden saknar uppgift om någon kontrollvariabel och ingår inte i skattningen."
+                            "{} saknar uppgift om någon kontrollvariabel och ingår inte i skattningen.",
+                            count_noun(left_out, "ärende", "ärenden")
                         ),
                         _ => "Några ärenden saknar uppgift om någon kontrollvariabel och ingår inte i skattningen (antalet visas inte, eftersom det är litet eller skulle avslöja ett dolt antal)."
                             .to_owned(),
@@ -441,18 +524,97 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
     }
 }
 
+/// Protects the shares' numerators like the counts: each is a cell, tied by women, men
+/// and sex not given summing to all, flagged, not flagged and rule error summing to every
+/// case with the outcome (the same for every rule, so that one rule's shares cannot give away
+/// another's), and resolved and never flagged summing to not flagged. A numerator is hidden first
+/// when its share may not be shown ([`share_is_safe`]) or its group's size is hidden;
+/// then complementary suppression hides whatever would give a hidden one away. Counts
+/// are suppressed before, so their hiding does not depend on the outcomes.
+fn protect_outcomes(grid: &mut Grid, raw: &Raw, min_cell: usize, rule_cells: &mut [RuleCells]) {
+    let counts = |pick: &dyn Fn(usize) -> usize| ShownCounts {
+        female: Some(pick(0)),
+        male: Some(pick(1)),
+        all: Some(pick(2)),
+    };
+    let with_outcome: Vec<[Cell; 4]> = (0..Measure::ALL.len())
+        .map(|m| {
+            by_sex(
+                grid,
+                counts(&|g| raw.unit_outcomes.get(g).map_or(0, |x| x[m])),
+            )
+        })
+        .collect();
+    let mut pending = Vec::new();
+    for (rule, cells) in rule_cells.iter_mut().enumerate() {
+        let Some(outcomes) = raw.outcomes.get(rule) else {
+            continue;
+        };
+        let of = |pick: fn(&GroupOutcomes) -> [usize; 3], m: usize, g: usize| {
+            outcomes.get(g).map_or(0, |o| pick(o)[m])
+        };
+        for (m, total) in with_outcome.iter().enumerate() {
+            let flagged = by_sex(grid, counts(&|g| of(|o| o.flagged, m, g)));
+            let clear = by_sex(grid, counts(&|g| of(|o| o.clear, m, g)));
+            let resolved = by_sex(grid, counts(&|g| of(|o| o.resolved, m, g)));
+            let failed: Vec<Cell> = (0..4)
+                .map(|k| {
+                    let rest = grid
+                        .value(total[k])
+                        .saturating_sub(grid.value(flagged[k]))
+                        .saturating_sub(grid.value(clear[k]));
+                    grid.cell(rest)
+                })
+                .collect();
+            let never: Vec<Cell> = (0..4)
+                .map(|k| {
+                    let rest = grid.value(clear[k]).saturating_sub(grid.value(resolved[k]));
+                    grid.cell(rest)
+                })
+                .collect();
+            for k in 0..4 {
+                grid.sum(&[flagged[k], clear[k], failed[k]], total[k]);
+                grid.sum(&[resolved[k], never[k]], clear[k]);
+            }
+            grid.sum(&failed[..3], failed[3]);
+            grid.sum(&never[..3], never[3]);
+            for k in [0, 1, 3] {
+                pending.push((flagged[k], cells.flagged[k]));
+                pending.push((clear[k], cells.clear[k]));
+                pending.push((resolved[k], cells.resolved[k]));
+            }
+            cells.x_flagged[m] = flagged;
+            cells.x_clear[m] = clear;
+            cells.x_resolved[m] = resolved;
+        }
+    }
+    for (x, n) in pending {
+        let (x_value, n_value) = (grid.value(x), grid.value(n));
+        if n_value > 0 && (grid.is_hidden(n) || !share_is_safe(x_value, n_value, min_cell)) {
+            grid.hide(x);
+        }
+    }
+    grid.suppress(min_cell);
+}
+
 fn report_notes(
     input: &AuditInput,
     report: &AuditReport,
     raw: &Raw,
     min_cell: usize,
 ) -> Vec<String> {
-    let mut notes = vec![format!(
-        "Antal under {min_cell}, och andelar och skattningar som vilar på färre än {min_cell} ärenden, visas inte; inte heller antal som skulle avslöja ett dolt antal."
-    )];
+    let mut notes = vec![
+        PERIOD_SELECTS_NOTE.to_owned(),
+        format!(
+            "Antal under {min_cell}, och andelar och skattningar som vilar på färre än {min_cell} ärenden, visas inte; inte heller antal som skulle avslöja ett dolt antal. En andel visas bara när minst {min_cell} i gruppen hade utfallet och minst {min_cell} inte hade det (0 % och 100 % visas alltså inte heller), och det som vilar på en dold andel visas inte."
+        ),
+    ];
     if raw.without_check > 0 {
         notes.push(match report.cases_without_check_before_gk {
-            Some(n) => format!("{n} ärenden med utfall i perioden saknar kontroll före GK och ingår inte."),
+            Some(n) => format!(
+                "{} med utfall i perioden saknar kontroll före GK och ingår inte.",
+                count_noun(n, "ärende", "ärenden")
+            ),
             None => "Några ärenden med utfall i perioden saknar kontroll före GK och ingår inte (antalet är för litet för att visas).".to_owned(),
         });
     }
@@ -462,22 +624,37 @@ fn report_notes(
         let units = report.units;
         notes.push(match (units.female, units.male, units.all) {
             (Some(_), Some(_), Some(_)) => format!(
-                "{} ärenden saknar uppgift om kön och ingår bara i Totalt.",
-                raw.unknown_sex
+                "{} saknar uppgift om kön och ingår bara i Totalt.",
+                count_noun(raw.unknown_sex, "ärende", "ärenden")
             ),
             _ => "Några ärenden saknar uppgift om kön och ingår bara i Totalt.".to_owned(),
         });
     }
-    if input.unreadable_checks > 0 {
-        notes.push(format!(
-            "{} sparade kontroller kunde inte läsas och ingår inte.",
-            input.unreadable_checks
-        ));
-    }
+    notes.extend(unreadable_note(input));
     notes
 }
 
-fn group_audit(units: &[Unit<'_>], index: usize, group: SexGroup, min_cell: usize) -> GroupAudit {
+/// How many stored checks could not be read back, when any: said in every report, also
+/// one with too few cases, so a broken row never drops out unseen.
+fn unreadable_note(input: &AuditInput) -> Option<String> {
+    (input.unreadable_checks > 0).then(|| {
+        format!(
+            "{} kunde inte läsas och ingår inte.",
+            count_noun(
+                input.unreadable_checks,
+                "sparad kontroll",
+                "sparade kontroller"
+            )
+        )
+    })
+}
+
+fn group_audit(
+    units: &[Unit<'_>],
+    index: usize,
+    group: SexGroup,
+    min_cell: usize,
+) -> (GroupAudit, GroupOutcomes) {
     let members: Vec<&Unit<'_>> = units
         .iter()
         .filter(|u| group.includes(u.covariates.sex))
@@ -498,32 +675,39 @@ fn group_audit(units: &[Unit<'_>], index: usize, group: SexGroup, min_cell: usiz
         .copied()
         .filter(|u| status(u).resolved())
         .collect();
-    GroupAudit {
+    let with = |set: &[&Unit<'_>]| {
+        Measure::ALL.map(|measure| set.iter().filter(|u| measure.of(&u.outcome)).count())
+    };
+    let outcomes = GroupOutcomes {
+        flagged: with(&flagged),
+        clear: with(&clear),
+        resolved: with(&resolved),
+    };
+    let audit = GroupAudit {
         sex: group,
         unknown_at_last_check: Some(members.len() - flagged.len() - clear.len()),
-        flagged_vs_not_flagged: compare(&flagged, &clear, min_cell),
-        resolved_vs_still_flagged: compare(&resolved, &flagged, min_cell),
+        flagged_vs_not_flagged: compare(&flagged, &clear),
+        resolved_vs_still_flagged: compare(&resolved, &flagged),
         adjusted: adjusted(&flagged, &clear, group, min_cell),
-    }
+    };
+    (audit, outcomes)
 }
 
 fn percent(value: f64) -> f64 {
     value * 100.0
 }
 
-/// Compares groups `a` and `b` on every outcome, suppressing small cells.
-fn compare(a: &[&Unit<'_>], b: &[&Unit<'_>], min_cell: usize) -> Comparison {
+/// Compares groups `a` and `b` on every outcome. Everything is computed; what may be
+/// shown is decided with the other tables' counts in [`protect`].
+fn compare(a: &[&Unit<'_>], b: &[&Unit<'_>]) -> Comparison {
     let (n_a, n_b) = (a.len(), b.len());
-    let shown = |n: usize| n >= min_cell;
     let outcomes = Measure::ALL
         .iter()
         .map(|&measure| {
             let x_a = a.iter().filter(|u| measure.of(&u.outcome)).count();
             let x_b = b.iter().filter(|u| measure.of(&u.outcome)).count();
-            let share = |x: usize, n: usize| shown(n).then(|| percent(x as f64 / n as f64));
-            let test = (shown(n_a) && shown(n_b))
-                .then(|| two_proportions(x_a, n_a, x_b, n_b))
-                .flatten();
+            let share = |x: usize, n: usize| (n > 0).then(|| percent(x as f64 / n as f64));
+            let test = two_proportions(x_a, n_a, x_b, n_b);
             OutcomeComparison {
                 outcome: measure,
                 share_a_pct: share(x_a, n_a),
@@ -542,18 +726,26 @@ fn compare(a: &[&Unit<'_>], b: &[&Unit<'_>], min_cell: usize) -> Comparison {
     }
 }
 
-/// Sets the comparison's counts as published, hiding what rests on a hidden one.
-fn hide_comparison(comparison: &mut Comparison, n_a: Option<usize>, n_b: Option<usize>) {
+/// Sets the comparison's counts as published, and hides each share whose numerator is
+/// hidden (`shown_a`, `shown_b` per outcome), with everything that rests on it.
+fn hide_comparison(
+    comparison: &mut Comparison,
+    (n_a, n_b): (Option<usize>, Option<usize>),
+    shown_a: [bool; 3],
+    shown_b: [bool; 3],
+) {
     comparison.n_a = n_a;
     comparison.n_b = n_b;
-    for outcome in &mut comparison.outcomes {
-        if n_a.is_none() {
+    for (m, outcome) in comparison.outcomes.iter_mut().enumerate() {
+        let a = n_a.is_some() && shown_a[m];
+        let b = n_b.is_some() && shown_b[m];
+        if !a {
             outcome.share_a_pct = None;
         }
-        if n_b.is_none() {
+        if !b {
             outcome.share_b_pct = None;
         }
-        if n_a.is_none() || n_b.is_none() {
+        if !a || !b {
             outcome.diff_pp = None;
             outcome.ci_low_pp = None;
             outcome.ci_high_pp = None;
@@ -751,7 +943,10 @@ fn adjusted(
         // The two parts are told only when neither is small (their sum, the
         // observations, may be hidden; the parts alone do not give it away).
         notes.push(if missing >= min_cell && sample.len() - missing >= min_cell {
-            format!("SGI ingår inte bland kontrollerna: uppgiften saknas för {missing} ärenden i modellen.")
+            format!(
+                "SGI ingår inte bland kontrollerna: uppgiften saknas för {} i modellen.",
+                count_noun(missing, "ärende", "ärenden")
+            )
         } else {
             "SGI ingår inte bland kontrollerna: uppgiften saknas för några av ärendena i modellen.".to_owned()
         });
@@ -799,10 +994,11 @@ fn adjusted(
         used[index] = left > 0;
         if left < total {
             notes.push(format!(
-                "Kontrollen {}: {} av {} kolumner togs bort eftersom de är linjärt beroende av andra kontroller.",
+                "Kontrollen {}: {} av {} togs bort eftersom {} linjärt beroende av andra kontroller.",
                 control.label,
                 total - left,
-                total
+                count_noun(total, "kolumn", "kolumner"),
+                if total - left == 1 { "den är" } else { "de är" }
             ));
         }
     }
@@ -1059,6 +1255,23 @@ mod tests {
         assert!(html.contains("För få fall i perioden"));
     }
 
+    #[test]
+    fn unreadable_stored_checks_are_said_even_with_too_few_cases() {
+        let cases = (0..4)
+            .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Female), i == 0))
+            .collect();
+        let mut input = input(cases);
+        input.unreadable_checks = 2;
+        let report = run(&input, &options());
+        assert_eq!(
+            report.notes,
+            [
+                too_few_cases_note(DEFAULT_MIN),
+                "2 sparade kontroller kunde inte läsas och ingår inte.".to_owned()
+            ]
+        );
+    }
+
     const DEFAULT_MIN: usize = crate::audit::DEFAULT_MIN_CELL;
 
     #[test]
@@ -1149,10 +1362,213 @@ mod tests {
             .find(|g| g.sex == SexGroup::All)
             .expect("all");
         assert_eq!(all.flagged_vs_not_flagged.n_a, Some(9));
-        assert_eq!(
-            all.flagged_vs_not_flagged.outcomes[0].share_a_pct,
-            Some(100.0)
-        );
+        // All 9 flagged left the insurance: 100 % would tell each one's outcome.
+        assert_eq!(all.flagged_vs_not_flagged.outcomes[0].share_a_pct, None);
+        assert_eq!(all.flagged_vs_not_flagged.outcomes[0].diff_pp, None);
         assert_eq!(report.units.all, Some(23));
+    }
+
+    /// `women` and `men` cases, each flagged, of which the first `left` of each sex
+    /// left the insurance; and 20 cases not flagged of which 10 left.
+    fn outcome_cases(
+        women: usize,
+        women_left: usize,
+        men: usize,
+        men_left: usize,
+    ) -> Vec<CaseHistory> {
+        let mut cases = Vec::new();
+        for (sex, n, left) in [(Sex::Female, women, women_left), (Sex::Male, men, men_left)] {
+            for i in 0..n {
+                let mut c = case("2024-01-10", "2024-06-30", Some(sex), true);
+                if let Some(o) = c.outcome.as_mut() {
+                    o.left_insurance = i < left;
+                }
+                cases.push(c);
+            }
+        }
+        for i in 0..20 {
+            let sex = if i % 2 == 0 { Sex::Female } else { Sex::Male };
+            let mut c = case("2024-01-10", "2024-06-30", Some(sex), false);
+            if let Some(o) = c.outcome.as_mut() {
+                o.left_insurance = i < 10;
+            }
+            cases.push(c);
+        }
+        cases
+    }
+
+    fn flagged_left_share(report: &AuditReport, sex: SexGroup) -> (Option<usize>, Option<f64>) {
+        let group = report.rules[0]
+            .groups
+            .iter()
+            .find(|g| g.sex == sex)
+            .expect("group");
+        let c = &group.flagged_vs_not_flagged;
+        (c.n_a, c.outcomes[0].share_a_pct)
+    }
+
+    #[test]
+    fn a_share_is_shown_only_with_enough_cases_with_and_without_the_outcome() {
+        assert!(share_is_safe(5, 10, 5));
+        assert!(!share_is_safe(4, 10, 5), "4 with the outcome");
+        assert!(!share_is_safe(6, 10, 5), "4 without");
+        assert!(!share_is_safe(0, 100, 5), "0 %: nobody had it");
+        assert!(!share_is_safe(100, 100, 5), "100 %: everybody had it");
+    }
+
+    #[test]
+    fn one_flagged_woman_of_five_with_the_outcome_is_not_revealed_by_any_share() {
+        // 5 flagged women, 1 left; 12 flagged men, 6 left.
+        let report = run(&input(outcome_cases(5, 1, 12, 6)), &options());
+        let (n, share) = flagged_left_share(&report, SexGroup::Female);
+        assert_eq!(n, Some(5), "the group is shown");
+        assert_eq!(share, None, "20 % of 5 would reveal the one");
+        // Nor may it follow from the men and the total: one of them is hidden as well.
+        let (n_m, men) = flagged_left_share(&report, SexGroup::Male);
+        let (n_all, all) = flagged_left_share(&report, SexGroup::All);
+        assert_eq!((n_m, n_all), (Some(12), Some(17)));
+        assert!(men.is_none() || all.is_none(), "{men:?} {all:?}");
+        // And the resolved-vs-still-flagged comparison shows the flagged women's share
+        // as its group b: hidden there too.
+        for group in &report.rules[0].groups {
+            let c = &group.resolved_vs_still_flagged;
+            if group.sex == SexGroup::Female {
+                assert_eq!(c.outcomes[0].share_b_pct, None);
+            }
+        }
+        // Nothing resting on the hidden share is shown.
+        for group in &report.rules[0].groups {
+            for outcome in &group.flagged_vs_not_flagged.outcomes {
+                if outcome.share_a_pct.is_none() || outcome.share_b_pct.is_none() {
+                    assert_eq!(
+                        (
+                            outcome.diff_pp,
+                            outcome.ci_low_pp,
+                            outcome.ci_high_pp,
+                            outcome.p_value
+                        ),
+                        (None, None, None, None)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shares_with_enough_on_both_sides_are_shown() {
+        // 10 flagged women, 5 left; 12 flagged men, 6 left.
+        let report = run(&input(outcome_cases(10, 5, 12, 6)), &options());
+        assert_eq!(flagged_left_share(&report, SexGroup::Female).1, Some(50.0));
+        assert_eq!(flagged_left_share(&report, SexGroup::Male).1, Some(50.0));
+        assert_eq!(flagged_left_share(&report, SexGroup::All).1, Some(50.0));
+    }
+
+    #[test]
+    fn nobody_with_the_outcome_is_not_shown_as_zero_percent() {
+        // 10 flagged women, none left.
+        let report = run(&input(outcome_cases(10, 0, 12, 6)), &options());
+        let (n, share) = flagged_left_share(&report, SexGroup::Female);
+        assert_eq!((n, share), (Some(10), None));
+    }
+
+    #[test]
+    fn a_count_of_one_reads_in_the_singular_in_the_report() {
+        // A threshold of 1 (only below the floor in tests) shows counts of 1.
+        let mut data = input(vec![
+            case("2024-01-10", "2024-06-30", Some(Sex::Female), true),
+            case("2024-01-10", "2024-06-30", Some(Sex::Male), false),
+        ]);
+        data.rule_sets = vec![crate::audit::RuleSetUse {
+            name: "gk-standard".into(),
+            version: "1".into(),
+            content_hash: "abcdef0123456789".into(),
+            checks: 1,
+        }];
+        data.unreadable_checks = 1;
+        let report = run(
+            &data,
+            &Options {
+                min_cell: 1,
+                ..Options::default()
+            },
+        );
+        let html = crate::audit::html::render_audit(&report).expect("html");
+        assert!(html.contains("(abcdef012345), 1 kontroll"), "rule set line");
+        assert!(html.contains("1 flaggad kontroll ("), "burden line");
+        assert!(!html.contains("1 kontroller") && !html.contains("1 flaggade kontroller"));
+        assert!(
+            report
+                .notes
+                .iter()
+                .any(|n| n.starts_with("1 sparad kontroll kunde inte läsas")),
+            "{:?}",
+            report.notes
+        );
+    }
+
+    /// The flags-per-month chart of the first rule in `html`.
+    fn month_svg(html: &str) -> &str {
+        let start = html
+            .find("aria-label=\"Flaggor per månad")
+            .expect("a month chart");
+        let end = start + html[start..].find("</svg>").expect("end of chart");
+        &html[start..end]
+    }
+
+    #[test]
+    fn the_monthly_series_has_axes_with_values_rates_checks_and_every_month_labelled() {
+        // Six months, 2024-01 … 2024-06, 10 checks a month, flags in 2 or 5 of them.
+        let cases = (0..60)
+            .map(|i| {
+                let on = format!("2024-{:02}-10", i % 6 + 1);
+                let flagged = i % 6 < 3 && i < 30 || i % 6 >= 3 && i < 12;
+                case(&on, "2024-06-30", Some(Sex::Female), flagged)
+            })
+            .collect();
+        let report = run(&input(cases), &options());
+        let html = crate::audit::html::render_audit(&report).expect("html");
+        let svg = month_svg(&html);
+        assert!(svg.contains("Flaggor per 100 kontroller"), "{svg}");
+        assert!(svg.contains("Antal kontroller (grå) och flaggor (färgade)"));
+        for month in 1..=6 {
+            assert!(
+                svg.contains(&format!(">2024-{month:02}</text>")),
+                "month {month} labelled: {svg}"
+            );
+        }
+        // Checks are drawn beside the flags, and the y-axes carry values.
+        assert_eq!(svg.matches("class=\"checks\"").count(), 6, "{svg}");
+        assert!(svg.contains(">10 kontroller<") || svg.contains("10 kontroller</title>"));
+        assert!(svg.contains("text-anchor=\"end\">0</text>"), "{svg}");
+        assert!(svg.contains("flaggor per 100 kontroller</title>"), "{svg}");
+        // And the table beside gives the rate per 100 checks.
+        assert!(html.contains("<th>Flaggor per 100 kontroller</th>"));
+    }
+
+    #[test]
+    fn many_months_are_labelled_by_quarter() {
+        // 30 months from 2022-01, 2 checks a month.
+        let cases = (0..60)
+            .map(|i| {
+                let month = i % 30;
+                let on = format!("{}-{:02}-10", 2022 + month / 12, month % 12 + 1);
+                case(&on, "2024-06-30", Some(Sex::Male), i % 2 == 0)
+            })
+            .collect();
+        let report = run(&input(cases), &options());
+        let html = crate::audit::html::render_audit(&report).expect("html");
+        let svg = month_svg(&html);
+        let labels: Vec<&str> = svg
+            .split("text-anchor=\"middle\">")
+            .skip(1)
+            .filter_map(|t| t.split('<').next())
+            .collect();
+        assert_eq!(labels.len(), 10, "{labels:?}");
+        assert!(
+            labels
+                .iter()
+                .all(|l| ["01", "04", "07", "10"].contains(&&l[5..])),
+            "{labels:?}"
+        );
     }
 }

@@ -8,7 +8,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rayon::prelude::*;
-use rusqlite::Connection;
 
 use super::report::AuditReport;
 use super::{
@@ -17,7 +16,7 @@ use super::{
 };
 use crate::profile::Profile;
 use crate::store::StoreError;
-use crate::store::history::{self, Range, StoredCheckRow};
+use crate::store::history::{History, Range, StoredCheckRow};
 
 /// One stored check as read, before its profile is parsed.
 pub struct StoredCheck {
@@ -52,8 +51,8 @@ fn range(period: &Period) -> Range {
 }
 
 /// How many stored checks a run over `period` reads (for a progress bar).
-pub fn count_checks(conn: &Connection, period: &Period) -> Result<u64, StoreError> {
-    history::count_checks(conn, range(period))
+pub fn count_checks(history: History<'_>, period: &Period) -> Result<u64, StoreError> {
+    history.count_checks(range(period))
 }
 
 /// Whether [`for_each_batch`] reads the flags and rule errors stored with each check.
@@ -68,13 +67,12 @@ pub enum StoredResults {
 /// Streams the checks of `period`, ordered by case, `checked_on` and storage order, to
 /// `on_batch` in batches. A case's checks may span two batches.
 pub fn for_each_batch(
-    conn: &Connection,
+    history: History<'_>,
     period: &Period,
     stored_results: StoredResults,
     mut on_batch: impl FnMut(Vec<StoredCheck>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    history::for_each_batch(
-        conn,
+    history.for_each_batch(
         range(period),
         stored_results == StoredResults::Read,
         |rows| on_batch(rows.into_iter().map(StoredCheck::from).collect()),
@@ -123,11 +121,11 @@ impl Histories {
     /// added without checks, so the report counts them among the cases it cannot use.
     pub fn finish(
         mut self,
-        conn: &Connection,
+        history: History<'_>,
         rules: Vec<RuleInfo>,
         period: &Period,
     ) -> Result<AuditInput, StoreError> {
-        for outcome in history::outcomes_without_checks(conn, range(period))? {
+        for outcome in history.outcomes_without_checks(range(period))? {
             self.cases.push(CaseHistory {
                 outcome: Some(OutcomeRecord::of(&outcome)),
                 checks: Vec::new(),
@@ -135,7 +133,7 @@ impl Histories {
         }
         let mut rule_sets = Vec::with_capacity(self.rule_sets.len());
         for (hash, checks) in self.rule_sets {
-            let (name, version) = history::rule_set_name(conn, &hash)?;
+            let (name, version) = history.rule_set_name(&hash)?;
             rule_sets.push(RuleSetUse {
                 name,
                 version,
@@ -155,10 +153,10 @@ impl Histories {
 /// The rules to report on: `active` in manifest order, then any other rule id found in
 /// stored flags or errors (rules since removed), sorted.
 pub fn rules_to_report(
-    conn: &Connection,
+    history: History<'_>,
     active: Vec<RuleInfo>,
 ) -> Result<Vec<RuleInfo>, StoreError> {
-    let stored = history::stored_rule_ids(conn)?;
+    let stored = history.stored_rule_ids()?;
     let mut rules = active;
     for id in stored {
         if !rules.iter().any(|r| r.id == id) {
@@ -173,22 +171,22 @@ pub fn rules_to_report(
 
 /// The audit of the stored flags: reads `period` and computes the report.
 pub fn stored_audit(
-    conn: &Connection,
+    history: History<'_>,
     active: Vec<RuleInfo>,
     options: &Options,
 ) -> Result<AuditReport, StoreError> {
-    let rules = rules_to_report(conn, active)?;
+    let rules = rules_to_report(history, active)?;
     let index: HashMap<&str, usize> = rules
         .iter()
         .enumerate()
         .map(|(i, r)| (r.id.as_str(), i))
         .collect();
     let mut histories = Histories::default();
-    for_each_batch(conn, &options.period, StoredResults::Read, |batch| {
+    for_each_batch(history, &options.period, StoredResults::Read, |batch| {
         let records: Vec<Option<CheckRecord>> = batch
             .par_iter()
             .map(|row| {
-                let profile = Profile::from_json(&row.profile_json).ok()?;
+                let profile = Profile::from_stored_json(&row.profile_json).ok()?;
                 let mut statuses = vec![Status::Clear; rules.len()];
                 for (ids, status) in [
                     (&row.flagged, Status::Flagged),
@@ -211,6 +209,6 @@ pub fn stored_audit(
         }
         Ok(())
     })?;
-    let input = histories.finish(conn, rules, &options.period)?;
+    let input = histories.finish(history, rules, &options.period)?;
     Ok(super::audit(&input, options))
 }

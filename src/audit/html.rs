@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::replay::ReplayReport;
 use super::report::{AuditReport, Comparison, GroupAudit, Measure, RuleAudit, SexGroup};
+use crate::present::noun;
 
 const TEMPLATE: &str = include_str!("audit.html");
 
@@ -236,6 +237,8 @@ struct AdjustedRow {
 #[derive(Serialize)]
 struct BurdenView {
     flagged: String,
+    /// "flaggad kontroll" or "flaggade kontroller", agreeing with `flagged`.
+    flagged_noun: &'static str,
     share_of_checks: String,
     rule_errors: String,
     months: Vec<MonthRow>,
@@ -249,6 +252,7 @@ struct MonthRow {
     male: String,
     all: String,
     checks: String,
+    per_100: String,
 }
 
 #[derive(Serialize)]
@@ -256,6 +260,7 @@ struct ReplayView {
     current: String,
     candidate: String,
     checks_in_period: String,
+    checks_noun: &'static str,
     rows: Vec<ReplayRow>,
 }
 
@@ -281,24 +286,31 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
             .iter()
             .map(|r| {
                 format!(
-                    "{} {} ({}), {} kontroller",
+                    "{} {} ({}), {} {}",
                     r.name,
                     r.version,
                     r.content_hash.get(..12).unwrap_or(&r.content_hash),
-                    shown_count(r.checks)
+                    shown_count(r.checks),
+                    noun(r.checks, "kontroll", "kontroller")
                 )
             })
             .collect(),
         units: SexGroup::ALL
             .iter()
             .map(|&g| Labelled {
-                label: g.swedish(),
+                label: g.label_sv(),
                 value: shown_count(report.units.get(g)),
             })
             .collect(),
         without_check: shown_count(report.cases_without_check_before_gk),
         checks_in_period: shown_count(report.checks_in_period.all),
-        notes: report.notes.clone(),
+        // The page tells what the period selects in its own words, beside the counts.
+        notes: report
+            .notes
+            .iter()
+            .filter(|n| n.as_str() != super::analysis::PERIOD_SELECTS_NOTE)
+            .cloned()
+            .collect(),
         replay,
         rules: report
             .rules
@@ -321,6 +333,7 @@ fn replay_view(report: &ReplayReport) -> ReplayView {
         current: label(&report.current),
         candidate: label(&report.candidate),
         checks_in_period: count(report.checks_in_period),
+        checks_noun: noun(Some(report.checks_in_period), "kontroll", "kontroller"),
         rows: report
             .rules
             .iter()
@@ -364,7 +377,7 @@ fn table(
         .filter_map(|&sex| {
             let comparison = pick(group(rule, sex)?);
             Some(CountRow {
-                group: sex.swedish(),
+                group: sex.label_sv(),
                 n_a: shown_count(comparison.n_a),
                 n_b: shown_count(comparison.n_b),
             })
@@ -377,9 +390,9 @@ fn table(
                 continue;
             };
             rows.push(TableRow {
-                outcome: if i == 0 { measure.swedish() } else { "" },
+                outcome: if i == 0 { measure.label_sv() } else { "" },
                 rows: SexGroup::ALL.len(),
-                group: sex.swedish(),
+                group: sex.label_sv(),
                 a: share(outcome.share_a_pct),
                 b: share(outcome.share_b_pct),
                 diff: diff_with_p(outcome.diff_pp, outcome.p_value),
@@ -402,10 +415,10 @@ fn rule_view(report: &AuditReport, rule: &RuleAudit) -> RuleView {
         .filter_map(|&sex| {
             let a = &group(rule, sex)?.adjusted;
             for note in &a.notes {
-                adjusted_notes.push(format!("{}: {note}", sex.swedish()));
+                adjusted_notes.push(format!("{}: {note}", sex.label_sv()));
             }
             Some(AdjustedRow {
-                group: sex.swedish(),
+                group: sex.label_sv(),
                 estimate: a.coefficient.map_or_else(
                     || NOT_SHOWN.to_owned(),
                     |c| format!("{}{}", number(c, 3), stars(a.p_value)),
@@ -460,10 +473,15 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
             male: shown_count(flags.count.male),
             all: shown_count(flags.count.all),
             checks: shown_count(checks.count.all),
+            per_100: match (flags.count.all, checks.count.all) {
+                (Some(f), Some(c)) if c > 0 => number(100.0 * f as f64 / c as f64, 1),
+                _ => NOT_SHOWN.to_owned(),
+            },
         })
         .collect();
     BurdenView {
         flagged: shown_count(flagged),
+        flagged_noun: noun(flagged, "flaggad kontroll", "flaggade kontroller"),
         share_of_checks: match (flagged, checks) {
             (Some(flagged), Some(checks)) if checks > 0 => {
                 number(100.0 * flagged as f64 / checks as f64, 1)
@@ -472,7 +490,7 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
         },
         rule_errors: shown_count(rule.rule_errors),
         months,
-        chart: month_chart(rule),
+        chart: month_chart(report, rule),
     }
 }
 
@@ -522,7 +540,7 @@ struct Bar {
     y: f64,
     width: f64,
     height: f64,
-    /// `flagged` or `clear`.
+    /// `flagged`, `clear` or `checks`.
     class: &'static str,
     title: String,
 }
@@ -555,7 +573,7 @@ fn chart(rule: &RuleAudit) -> Chart {
         panels.push(Text {
             x: round1(panel_x + panel_width / 2.0),
             y: TOP - 12.0,
-            text: sex.swedish().to_owned(),
+            text: sex.label_sv().to_owned(),
         });
         let Some(group) = group(rule, sex) else {
             continue;
@@ -565,7 +583,7 @@ fn chart(rule: &RuleAudit) -> Chart {
             categories.push(Text {
                 x: round1(center),
                 y: baseline + 16.0,
-                text: measure.short_swedish().to_owned(),
+                text: measure.short_label_sv().to_owned(),
             });
             let Some(outcome) = group.flagged_vs_not_flagged.outcomes.get(m) else {
                 continue;
@@ -590,7 +608,7 @@ fn chart(rule: &RuleAudit) -> Chart {
                             width: BAR,
                             height: round1(height),
                             class,
-                            title: format!("{}, {name}: {} %", sex.swedish(), number(v, 1)),
+                            title: format!("{}, {name}: {} %", sex.label_sv(), number(v, 1)),
                         });
                         labels.push(Text {
                             x: label_x,
@@ -629,69 +647,246 @@ fn chart(rule: &RuleAudit) -> Chart {
 struct MonthChart {
     width: f64,
     height: f64,
+    left: f64,
+    right: f64,
+    /// One per panel: its title, y-axis ticks and baseline.
+    panels: Vec<MonthPanel>,
     bars: Vec<Bar>,
+    /// Month labels under the lower panel.
     labels: Vec<Text>,
+}
+
+#[derive(Serialize)]
+struct MonthPanel {
+    title: Text,
+    ticks: Vec<Tick>,
     bottom: f64,
 }
 
-/// Flags per month (all), as small columns.
-fn month_chart(rule: &RuleAudit) -> MonthChart {
-    let height = 90.0;
-    let bottom = height - 16.0;
-    let months = &rule.flags_per_month;
-    let most = months
+/// The smallest of 1, 2, 2.5 and 5 times a power of ten that is at least `value` (and
+/// at least 1): the top of an axis whose four steps read as round numbers.
+fn nice_top(value: f64) -> f64 {
+    let value = value.max(1.0);
+    let power = 10f64.powf(value.log10().floor());
+    [1.0, 2.0, 2.5, 5.0, 10.0]
         .iter()
-        .filter_map(|m| m.count.all)
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+        .map(|m| m * power)
+        .find(|top| *top >= value - 1e-9)
+        .unwrap_or(10.0 * power)
+}
+
+/// How many steps divide an axis from 0 to `top` (from [`nice_top`]) into round
+/// numbers: four for 2, 20, 200 …; five for 1, 2.5, 5 and their powers of ten.
+fn axis_steps(top: f64) -> u32 {
+    let mantissa = top / 10f64.powf(top.log10().floor());
+    if (mantissa - 2.0).abs() < 1e-9 { 4 } else { 5 }
+}
+
+/// Every how many months a label fits (at least [`MONTH_LABEL_WIDTH`] apart): every
+/// month, every quarter, every year, or every few years.
+fn label_every(step: f64) -> usize {
+    [1, 3, 12, 24, 60, 120]
+        .into_iter()
+        .find(|k| step * *k as f64 >= MONTH_LABEL_WIDTH)
+        .unwrap_or(120)
+}
+
+/// The width a month label (`2024-01`) needs at 11 px.
+const MONTH_LABEL_WIDTH: f64 = 46.0;
+
+/// Flags per 100 checks (upper panel) and the number of checks with the number of flags
+/// beside it (lower panel), per month, each with a y-axis with values.
+fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
+    const PANEL: f64 = 90.0;
+    const TITLE: f64 = 24.0;
+    let months = &rule.flags_per_month;
+    let checks: Vec<Option<usize>> = months
+        .iter()
+        .map(|m| {
+            report
+                .checks_per_month
+                .iter()
+                .find(|c| c.month == m.month)
+                .and_then(|c| c.count.all)
+        })
+        .collect();
+    let rates: Vec<Option<f64>> = months
+        .iter()
+        .zip(&checks)
+        .map(|(m, c)| match (m.count.all, c) {
+            (Some(flags), Some(checks)) if *checks > 0 => {
+                Some(100.0 * flags as f64 / *checks as f64)
+            }
+            _ => None,
+        })
+        .collect();
     let step = if months.is_empty() {
         0.0
     } else {
         (CHART_WIDTH - LEFT) / months.len() as f64
     };
     let width = (step * 0.8).max(1.0);
+    let rate_bottom = TITLE + PANEL;
+    let count_bottom = rate_bottom + TITLE + PANEL;
+    let height = count_bottom + 20.0;
+    let axis = |bottom: f64, top: f64, label: &dyn Fn(f64) -> String| -> Vec<Tick> {
+        let steps = axis_steps(top);
+        (0..=steps)
+            .map(|i| {
+                let value = top * f64::from(i) / f64::from(steps);
+                Tick {
+                    y: round1(bottom - PANEL * value / top),
+                    label: label(value),
+                }
+            })
+            .collect()
+    };
+    let rate_top = nice_top(rates.iter().flatten().copied().fold(0.0, f64::max));
+    let count_top = nice_top(
+        checks
+            .iter()
+            .chain(months.iter().map(|m| &m.count.all))
+            .flatten()
+            .copied()
+            .max()
+            .unwrap_or(0) as f64,
+    );
+    let decimals = |top: f64| if top < 4.0 { 1 } else { 0 };
+    let panels = vec![
+        MonthPanel {
+            title: Text {
+                x: LEFT,
+                y: TITLE - 8.0,
+                text: "Flaggor per 100 kontroller".to_owned(),
+            },
+            ticks: axis(rate_bottom, rate_top, &|v| number(v, decimals(rate_top))),
+            bottom: rate_bottom,
+        },
+        MonthPanel {
+            title: Text {
+                x: LEFT,
+                y: rate_bottom + TITLE - 8.0,
+                text: "Antal kontroller (grå) och flaggor (färgade)".to_owned(),
+            },
+            ticks: axis(count_bottom, count_top, &|v| {
+                if count_top < 4.0 {
+                    number(v, 1)
+                } else {
+                    count(v.round() as usize)
+                }
+            }),
+            bottom: count_bottom,
+        },
+    ];
     let mut bars = Vec::new();
     let mut labels = Vec::new();
-    let mut last_label: Option<(f64, &str)> = None;
+    let every = label_every(step);
     for (i, month) in months.iter().enumerate() {
-        let x = LEFT + step * i as f64;
-        // A suppressed count draws no bar.
-        if let Some(n) = month.count.all {
-            let h = (bottom - 8.0) * n as f64 / most;
+        let x = LEFT + step * i as f64 + (step - width) / 2.0;
+        // A suppressed count (or a rate resting on one) draws no bar.
+        if let Some(rate) = rates[i] {
+            let h = PANEL * rate / rate_top;
             bars.push(Bar {
                 x: round1(x),
-                y: round1(bottom - h),
+                y: round1(rate_bottom - h),
                 width: round1(width),
                 height: round1(h),
                 class: "flagged",
-                title: format!("{}: {} flaggor", month.month, count(n)),
+                title: format!(
+                    "{}: {} flaggor per 100 kontroller",
+                    month.month,
+                    number(rate, 1)
+                ),
             });
         }
-        // Label the first month shown of each year, when there is room for it.
-        let year = month.month.get(..4).unwrap_or(&month.month);
-        let room = last_label.is_none_or(|(at, last_year)| last_year != year && x - at >= 52.0);
-        if room {
+        let half = width / 2.0;
+        for (offset, value, class, one, many) in [
+            (0.0, checks[i], "checks", "kontroll", "kontroller"),
+            (half, month.count.all, "flagged", "flagga", "flaggor"),
+        ] {
+            if let Some(n) = value {
+                let h = PANEL * n as f64 / count_top;
+                bars.push(Bar {
+                    x: round1(x + offset),
+                    y: round1(count_bottom - h),
+                    width: round1(half),
+                    height: round1(h),
+                    class,
+                    title: format!("{}: {} {}", month.month, count(n), noun(Some(n), one, many)),
+                });
+            }
+        }
+        let number_of_month = month
+            .month
+            .get(5..7)
+            .and_then(|m| m.parse::<usize>().ok())
+            .unwrap_or(1);
+        // Every month, or the first of each quarter (year, …) when months are many.
+        let labelled = match every {
+            1 => true,
+            3 => number_of_month % 3 == 1,
+            k => {
+                let year = month
+                    .month
+                    .get(..4)
+                    .and_then(|y| y.parse::<usize>().ok())
+                    .unwrap_or(0);
+                number_of_month == 1 && year % (k / 12) == 0
+            }
+        };
+        if labelled {
             labels.push(Text {
-                x: round1(x),
-                y: height - 3.0,
+                x: round1(LEFT + step * i as f64 + step / 2.0),
+                y: height - 4.0,
                 text: month.month.clone(),
             });
-            last_label = Some((x, year));
         }
     }
     MonthChart {
         width: CHART_WIDTH,
         height,
+        left: LEFT,
+        right: CHART_WIDTH,
+        panels,
         bars,
         labels,
-        bottom,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn axes_end_at_round_numbers() {
+        assert_eq!(nice_top(0.0), 1.0);
+        assert_eq!(nice_top(3.2), 5.0);
+        assert_eq!(nice_top(18.0), 20.0);
+        assert_eq!(nice_top(21.0), 25.0);
+        assert_eq!(nice_top(312.0), 500.0);
+        assert_eq!(nice_top(1000.0), 1000.0);
+        // Each step of the axis is a round number.
+        for top in [
+            1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 25.0, 50.0, 200.0, 250.0, 500.0,
+        ] {
+            let step = top / f64::from(axis_steps(top));
+            let scaled = step * 10.0;
+            assert!((scaled - scaled.round()).abs() < 1e-9, "{top}: step {step}");
+            assert!(step * 10.0 >= 2.0 || top <= 1.0, "{top}: step {step}");
+        }
+        assert_eq!(axis_steps(50.0), 5);
+        assert_eq!(axis_steps(20.0), 4);
+    }
+
+    #[test]
+    fn months_are_labelled_each_when_they_fit_else_by_quarter_or_year() {
+        let step = |months: usize| (CHART_WIDTH - LEFT) / months as f64;
+        assert_eq!(label_every(step(12)), 1);
+        assert_eq!(label_every(step(14)), 1);
+        assert_eq!(label_every(step(24)), 3);
+        assert_eq!(label_every(step(36)), 3);
+        assert_eq!(label_every(step(120)), 12);
+    }
 
     #[test]
     fn numbers_read_the_swedish_way() {

@@ -239,6 +239,6 @@ pub async fn of_store(
 ) -> Result<report::AuditReport, crate::store::StoreError> {
     let rules = RuleInfo::of(active);
     store
-        .read(move |conn| data::stored_audit(conn, rules, &options))
+        .read_history(move |history| data::stored_audit(history, rules, &options))
         .await
 }

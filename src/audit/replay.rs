@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use rayon::prelude::*;
-use rusqlite::Connection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -20,6 +19,7 @@ use crate::engine::{Evaluation, RuleOutcome};
 use crate::profile::Profile;
 use crate::ruleset::RuleSet;
 use crate::store::StoreError;
+use crate::store::history::History;
 
 impl From<&RuleOutcome> for Status {
     fn from(outcome: &RuleOutcome) -> Self {
@@ -146,7 +146,7 @@ impl Union {
 /// Replays the stored checks of `options.period`. `progress` is told how many checks
 /// each finished batch held.
 pub fn replay(
-    conn: &Connection,
+    history: History<'_>,
     current: &RuleSet,
     candidate: &RuleSet,
     options: &Options,
@@ -164,7 +164,7 @@ pub fn replay(
                 let results: Vec<Option<(Evaluation, Evaluation, CheckRecord)>> = batch
                     .par_iter()
                     .map(|row| {
-                        let profile = Arc::new(Profile::from_json(&row.profile_json).ok()?);
+                        let profile = Arc::new(Profile::from_stored_json(&row.profile_json).ok()?);
                         let before = current.evaluate(&profile);
                         let after = candidate.evaluate(&profile);
                         let statuses = after.outcomes.iter().map(Status::from).collect();
@@ -188,18 +188,20 @@ pub fn replay(
             }
             (union, histories, evaluated, in_period)
         });
-        let read = for_each_batch(conn, &options.period, StoredResults::Skip, |batch| {
+        let read = for_each_batch(history, &options.period, StoredResults::Skip, |batch| {
             // A closed channel means the evaluator stopped; its join below says why.
             let _ = batches.send(batch);
             Ok(())
         });
         drop(batches);
+        // A panic while evaluating carries on as the read's panic: the store reports
+        // a read that was aborted.
         let evaluated = evaluator
             .join()
-            .map_err(|_| StoreError::Internal("omprövningen avbröts oväntat".to_owned()));
-        read.and(evaluated)
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        read.map(|()| evaluated)
     })?;
-    let input = histories.finish(conn, RuleInfo::of(candidate), &options.period)?;
+    let input = histories.finish(history, RuleInfo::of(candidate), &options.period)?;
     let mut audit = super::audit(&input, options);
     // The candidate set was never stored: name it from the set itself.
     audit.rule_sets = vec![super::report::RuleSetJson {

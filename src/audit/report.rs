@@ -33,16 +33,8 @@ impl SexGroup {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Female => "female",
-            Self::Male => "male",
-            Self::All => "all",
-        }
-    }
-
     /// As official Swedish follow-up writes it.
-    pub fn swedish(self) -> &'static str {
+    pub fn label_sv(self) -> &'static str {
         match self {
             Self::Female => "Kvinnor",
             Self::Male => "Män",
@@ -78,15 +70,7 @@ impl Measure {
         }
     }
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::LeftInsurance => "left_insurance",
-            Self::WorkOrStudies => "work_or_studies",
-            Self::WorsenedHealth => "worsened_health",
-        }
-    }
-
-    pub fn swedish(self) -> &'static str {
+    pub fn label_sv(self) -> &'static str {
         match self {
             Self::LeftInsurance => "Lämnat sjukförsäkringen",
             Self::WorkOrStudies => "Arbete eller studier",
@@ -95,7 +79,7 @@ impl Measure {
     }
 
     /// Short form for chart labels.
-    pub fn short_swedish(self) -> &'static str {
+    pub fn short_label_sv(self) -> &'static str {
         match self {
             Self::LeftInsurance => "Lämnat",
             Self::WorkOrStudies => "Arbete/studier",
@@ -390,7 +374,7 @@ impl AuditReport {
             for group in SexGroup::ALL {
                 rows.push(
                     CsvRow::new("checks_per_month")
-                        .set("sex", group.as_str())
+                        .set("sex", crate::names::name_of(&group))
                         .set("month", &month.month)
                         .count("count", month.count.get(group)),
                 );
@@ -405,7 +389,7 @@ impl AuditReport {
                 );
             }
             for group in &rule.groups {
-                let sex = group.sex.as_str();
+                let sex = crate::names::name_of(&group.sex);
                 for (section, comparison) in [
                     ("flagged_vs_not_flagged", &group.flagged_vs_not_flagged),
                     (
@@ -417,8 +401,8 @@ impl AuditReport {
                         rows.push(
                             CsvRow::new(section)
                                 .set("rule_id", &rule.rule_id)
-                                .set("sex", sex)
-                                .set("outcome", outcome.outcome.as_str())
+                                .set("sex", &sex)
+                                .set("outcome", crate::names::name_of(&outcome.outcome))
                                 .count("n_a", comparison.n_a)
                                 .count("n_b", comparison.n_b)
                                 .num("share_a_pct", outcome.share_a_pct)
@@ -434,8 +418,8 @@ impl AuditReport {
                 rows.push(
                     CsvRow::new("adjusted")
                         .set("rule_id", &rule.rule_id)
-                        .set("sex", sex)
-                        .set("outcome", Measure::LeftInsurance.as_str())
+                        .set("sex", &sex)
+                        .set("outcome", crate::names::name_of(&Measure::LeftInsurance))
                         .count("n_a", adjusted.n_flagged)
                         .count("n_b", adjusted.n_not_flagged)
                         .num("coefficient", adjusted.coefficient)
@@ -450,7 +434,7 @@ impl AuditReport {
                     rows.push(
                         CsvRow::new("note")
                             .set("rule_id", &rule.rule_id)
-                            .set("sex", sex)
+                            .set("sex", &sex)
                             .set("note", note),
                     );
                 }
@@ -460,7 +444,7 @@ impl AuditReport {
                     rows.push(
                         CsvRow::new("flags_per_month")
                             .set("rule_id", &rule.rule_id)
-                            .set("sex", group.as_str())
+                            .set("sex", crate::names::name_of(&group))
                             .set("month", &month.month)
                             .count("count", month.count.get(group)),
                     );

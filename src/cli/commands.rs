@@ -1,5 +1,5 @@
 //! Start-up and the database-facing commands: `serve`, `import-outcomes`, `purge` and
-//! `token create`. Each opens what it needs from a [`Config`] through
+//! `token create|list|revoke`. Each opens what it needs from a [`Config`] through
 //! [`gk_regler::app::admin`] and reports to the person at the terminal in Swedish;
 //! tracing gets only non-personal events.
 
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gk_regler::app::{self, App, AppError, admin};
-use gk_regler::auth::{Principal, Role, Tokens};
+use gk_regler::auth::{Principal, Role};
 use gk_regler::config::Config;
 use gk_regler::pseudonym::{KeyOrigin, PseudonymKey};
 use gk_regler::ruleset::RuleSet;
@@ -27,18 +27,30 @@ pub fn open_key(config: &Config) -> Result<PseudonymKey, AppError> {
     Ok(key)
 }
 
-/// The tokens; on a first start with none, prints the admin token created once.
-fn load_tokens(config: &Config) -> Result<Tokens, AppError> {
-    let (tokens, created) = admin::load_tokens(config)?;
+/// Imports configured tokens into the database; on a first start with no account,
+/// prints the admin token created once.
+async fn import_tokens(
+    store: &gk_regler::store::Store,
+    config: &Config,
+    first_admin: bool,
+) -> Result<(), AppError> {
+    let (imported, created) = app::accounts::import_configured(store, config, first_admin).await?;
+    if imported.imported > 0 {
+        eprintln!(
+            "Läste in {} token-hashar från konfigurationen och {} till databasen.",
+            imported.imported,
+            config.tokens_file.display()
+        );
+    }
     if let Some(token) = created {
         println!("Första start: skapade en admin-token. Den visas bara nu, spara den:");
         println!("  {token}");
         println!(
-            "Skapa fler med `gk-regler token create --role handlaggare --name NAMN`, eller från källkoden `cargo run --release -- token create --role handlaggare --name NAMN` (hashar sparas i {}).",
-            config.tokens_file.display()
+            "Skapa fler med `gk-regler token create --role handlaggare --name NAMN`, eller från källkoden `cargo run --release -- token create --role handlaggare --name NAMN` (hashar sparas i databasen {}). De gäller direkt, också medan tjänsten kör.",
+            config.database.display()
         );
     }
-    Ok(tokens)
+    Ok(())
 }
 
 /// `gk-regler serve`: runs until SIGINT/SIGTERM, then finishes in-flight requests and
@@ -47,8 +59,9 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     let rules = RuleSet::load(&config.rules_dir)?;
     let (store, writer) = admin::open_store(&config)?;
     let key = open_key(&config)?;
-    let tokens = load_tokens(&config)?;
+    import_tokens(&store, &config, true).await?;
     store.record_rule_set(&rules).await?;
+    let web = web_settings(&config)?;
     let label = rules.label();
     let state = Arc::new(
         App::new(
@@ -56,10 +69,10 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             config.rules_dir.clone(),
             store.clone(),
             key,
-            tokens,
             config.max_body_bytes,
         )
-        .with_audit_min_cell_floor(config.audit_min_cell_floor),
+        .with_audit_min_cell_floor(config.audit_min_cell_floor)
+        .with_web(web.clone()),
     );
 
     let retention = config.retention_days.map(|days| {
@@ -77,6 +90,19 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             }
         })
     });
+    let sessions = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) =
+                    app::accounts::delete_idle_sessions(&store, web.session_idle).await
+                {
+                    tracing::warn!(error = %err, "deleting idle sessions failed");
+                }
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        })
+    };
     drop(store);
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
@@ -85,17 +111,35 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     println!("Databas: {}", config.database.display());
     tracing::info!(%address, "listening");
 
-    service::serve(listener, state, shutdown_signal()).await?;
+    service::serve(
+        listener,
+        state,
+        connection_limits(&config),
+        shutdown_signal(),
+    )
+    .await?;
     if let Some(task) = retention {
         task.abort();
         let _ = task.await;
     }
+    sessions.abort();
+    let _ = sessions.await;
     // Every Store handle is gone now: the writer commits what is queued and closes.
     tokio::task::spawn_blocking(move || writer.join())
         .await
         .map_err(AppError::Task)?;
     println!("gk-regler har stängts.");
     Ok(())
+}
+
+/// The connection limits of `serve`, from the configuration.
+fn connection_limits(config: &Config) -> service::server::Limits {
+    service::server::Limits {
+        header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds),
+        idle_timeout: Duration::from_secs(config.idle_timeout_seconds),
+        max_connections: config.max_connections,
+        shutdown_grace: Duration::from_secs(config.shutdown_grace_seconds),
+    }
 }
 
 async fn shutdown_signal() {
@@ -123,7 +167,7 @@ async fn shutdown_signal() {
 /// `gk-regler purge --older-than DURATION`.
 pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
     let age = admin::parse_age(older_than)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let counts = admin::purge_older_than(&store, age).await?;
     admin::close_store(store, writer).await?;
     println!(
@@ -136,7 +180,7 @@ pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
 /// `gk-regler import-outcomes FILE`: all or nothing.
 pub async fn import_outcomes(config: Config, path: &Path) -> Result<(), AppError> {
     let outcomes = app::outcomes::read_file(path)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let key = open_key(&config)?;
     let principal = Principal {
         name: "cli:import-outcomes".to_owned(),
@@ -159,14 +203,142 @@ pub fn print_recorded(total: usize, recorded: &app::outcomes::Recorded) {
     );
 }
 
-/// `gk-regler token create`: prints the token once and stores its hash.
-pub fn token_create(config: &Config, role: Role, name: &str) -> Result<(), AppError> {
-    let token = admin::create_token_for(config, role, name)?;
-    println!("{token}");
-    eprintln!(
-        "Token för {name} (roll {}) skapad; hashen sparades i {}. Token visas bara nu.",
-        role.as_str(),
-        config.tokens_file.display()
+/// `gk-regler backup DIR`.
+pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
+    let principal = Principal {
+        name: "cli:backup".to_owned(),
+        role: Role::Admin,
+    };
+    let manifest = app::backup::backup(&config, &principal, dir).await?;
+    let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
+    println!(
+        "Säkerhetskopian skrevs till {}: databasen ({} kontroller, {} utfall) och pseudonymnyckeln, {bytes} byte, med kontrollsummor i {}.",
+        dir.display(),
+        manifest.evaluations,
+        manifest.outcomes,
+        app::backup::MANIFEST
+    );
+    println!(
+        "Den innehåller nyckeln: med den kan fallen identifieras. Förvara kopian krypterad och åtkomlig bara för behöriga."
     );
     Ok(())
+}
+
+/// `gk-regler restore DIR`.
+pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
+    let restored = app::backup::restore(&config, dir).await?;
+    println!(
+        "Återställde databasen till {} ({} kontroller, {} utfall, säkerhetskopia från {}); kontrollsummorna stämde.",
+        config.database.display(),
+        restored.manifest.evaluations,
+        restored.manifest.outcomes,
+        restored.manifest.created_at
+    );
+    if restored.key_written {
+        println!(
+            "Pseudonymnyckeln skrevs till {}.",
+            config.pseudonym_key_file.display()
+        );
+    } else {
+        println!("Pseudonymnyckeln på plats är densamma som säkerhetskopians.");
+    }
+    Ok(())
+}
+
+fn web_settings(config: &Config) -> Result<app::WebSettings, AppError> {
+    let origin = config.public_origin().map_err(AppError::Config)?;
+    Ok(app::WebSettings {
+        session_idle: config.session_idle().map_err(AppError::Config)?,
+        secure_cookies: origin.as_ref().is_some_and(|(_, https)| *https),
+        public_origin: origin.map(|(origin, _)| origin),
+    })
+}
+
+/// Who acts through `gk-regler token`: whoever may open the database file.
+fn token_operator() -> Principal {
+    Principal {
+        name: "cli:token".to_owned(),
+        role: Role::Admin,
+    }
+}
+
+/// `gk-regler token create`: prints the token once and stores its hash in the database;
+/// a running service accepts it at once.
+pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Result<(), AppError> {
+    let (store, writer) = admin::open_store(&config)?;
+    import_tokens(&store, &config, false).await?;
+    let result = app::accounts::create(&store, &token_operator(), new.clone()).await;
+    admin::close_store(store, writer).await?;
+    let created = result?;
+    println!("{}", created.token);
+    let until = created
+        .expires_at
+        .map_or_else(|| "utan slutdatum".to_owned(), |at| format!("till {at}"));
+    eprintln!(
+        "Token nr {} för {} (roll {}{}) skapad, giltig {until}. Den gäller direkt, också i en tjänst som kör. Token visas bara nu; databasen sparar bara hashen.",
+        created.id,
+        new.name.trim(),
+        gk_regler::names::name_of(&new.role),
+        if new.purpose == gk_regler::auth::Purpose::Test {
+            ", för testkontroller"
+        } else {
+            ""
+        },
+    );
+    Ok(())
+}
+
+/// `gk-regler token list`: every account, without tokens.
+pub async fn token_list(config: Config) -> Result<(), AppError> {
+    let (store, writer) = admin::open_existing_store(&config)?;
+    import_tokens(&store, &config, false).await?;
+    let result = app::accounts::list(&store, &token_operator()).await;
+    admin::close_store(store, writer).await?;
+    let accounts = result?;
+    println!(
+        "{:>4}  {:<24} {:<12} {:<7} {:<21} {:<21} status",
+        "nr", "namn", "roll", "syfte", "skapad", "giltig till"
+    );
+    let now = jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    for a in &accounts {
+        let status = match (&a.revoked_at, &a.expires_at) {
+            (Some(at), _) => format!("återkallad {at}"),
+            (None, Some(until)) if *until <= now => "har gått ut".to_owned(),
+            _ => "aktiv".to_owned(),
+        };
+        println!(
+            "{:>4}  {:<24} {:<12} {:<7} {:<21} {:<21} {status}",
+            a.id,
+            a.name,
+            a.role.as_str(),
+            a.purpose.as_str(),
+            a.created_at,
+            a.expires_at.as_deref().unwrap_or("-"),
+        );
+    }
+    if accounts.is_empty() {
+        println!("Inga tokens ännu.");
+    }
+    Ok(())
+}
+
+/// `gk-regler token revoke ID`: refused at once, sessions ended.
+pub async fn token_revoke(config: Config, id: i64) -> Result<(), AppError> {
+    let (store, writer) = admin::open_existing_store(&config)?;
+    let result = app::accounts::revoke(&store, &token_operator(), id).await;
+    admin::close_store(store, writer).await?;
+    match result {
+        Ok(()) => {
+            println!(
+                "Token nr {id} är återkallad och kan inte längre användas; dess inloggningar är avslutade."
+            );
+            Ok(())
+        }
+        Err(AppError::NotFound) => Err(AppError::Input(format!(
+            "det finns ingen aktiv token nr {id} (se `gk-regler token list`)"
+        ))),
+        Err(err) => Err(err),
+    }
 }

@@ -14,6 +14,7 @@ use gk_regler::app::{self, AppError, admin};
 use gk_regler::audit::{self, Options, Period};
 use gk_regler::auth::{Principal, Role};
 use gk_regler::config::Config;
+use gk_regler::present::count_noun;
 use gk_regler::profile::Date;
 use gk_regler::ruleset::RuleSet;
 
@@ -193,9 +194,21 @@ pub async fn import(
     let principal = analyst(IMPORT_ACTOR);
 
     let bar = progress_bar(lines.len() as u64, "Kontrollerar profiler");
-    let imported =
-        app::history::import_cohort(&store, &key, &principal, &rules, &lines, &|| bar.inc(1))
-            .await?;
+    let rules = std::sync::Arc::new(rules);
+    let lines_read = lines.len();
+    let progress = {
+        let bar = bar.clone();
+        std::sync::Arc::new(move || bar.inc(1))
+    };
+    let imported = app::history::import_cohort(
+        &store,
+        &key,
+        &principal,
+        std::sync::Arc::clone(&rules),
+        lines,
+        progress,
+    )
+    .await?;
     bar.finish_and_clear();
     let counts = match imported {
         Ok(counts) => counts,
@@ -209,16 +222,16 @@ pub async fn import(
             return Err(AppError::Input(format!(
                 "{} av {} profiler kunde inte läsas; inget sparades",
                 problems.len(),
-                lines.len()
+                lines_read
             )));
         }
     };
     println!(
-        "Läste {} profiler och sparade {} kontroller med {} ({} flaggor, {} regelfel){}.",
-        counts.read,
-        counts.stored,
+        "Läste {} och sparade {} med {} ({}, {} regelfel){}.",
+        count_noun(counts.read, "profil", "profiler"),
+        count_noun(counts.stored, "kontroll", "kontroller"),
         rules.label(),
-        counts.flags,
+        count_noun(counts.flags, "flagga", "flaggor"),
         counts.rule_errors,
         match counts.read - counts.stored {
             0 => String::new(),
@@ -250,20 +263,20 @@ pub async fn audit(
         ));
     }
     let rules = RuleSet::load(&config.rules_dir)?;
-    let (store, writer) = admin::open_store(&config)?;
-    let report = app::history::audit(&store, &analyst(AUDIT_ACTOR), &rules, options).await?;
-    admin::close_store(store, writer).await?;
-    let text = match format {
-        ReportFormat::Json => report.to_json().map_err(report_error)?,
-        ReportFormat::Csv => report.to_csv().map_err(report_error)?,
-        ReportFormat::Html | ReportFormat::Text => {
-            audit::html::render_audit(&report).map_err(report_error)?
-        }
+    let (store, writer) = admin::open_existing_store(&config)?;
+    let written = match format {
+        ReportFormat::Json => app::history::AuditFormat::Json,
+        ReportFormat::Csv => app::history::AuditFormat::Csv,
+        ReportFormat::Html | ReportFormat::Text => app::history::AuditFormat::Html,
     };
+    let rendered =
+        app::history::audit_rendered(&store, &analyst(AUDIT_ACTOR), &rules, options, written).await;
+    admin::close_store(store, writer).await?;
+    let app::history::RenderedAudit { report, text } = rendered?;
     output.write(&text)?;
     match report.units.get(audit::report::SexGroup::All) {
         Some(units) => eprintln!(
-            "Uppföljningen omfattar {units} fall med utfall; klar på {:.2} s.",
+            "Uppföljningen omfattar {units} fall med utfall i perioden; klar på {:.2} s.",
             started.elapsed().as_secs_f64()
         ),
         None => eprintln!(
@@ -287,7 +300,7 @@ pub async fn replay(
     let format = output.format(ReportFormat::Text);
     let current = RuleSet::load(&config.rules_dir)?;
     let candidate = RuleSet::load(candidate_dir)?;
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_existing_store(&config)?;
     let total = app::history::checks_in_period(&store, &options).await?;
     let bar = progress_bar(total, "Prövar reglerna på sparade kontroller");
     // When the last batch was evaluated: the rest is the candidate's audit.
@@ -325,8 +338,12 @@ pub async fn replay(
     };
     output.write(&text)?;
     eprintln!(
-        "Prövade {} sparade kontroller på {:.2} s ({:.0} kontroller per sekund med båda regeluppsättningarna, läsning ur databasen medräknad); med kandidatens uppföljning {:.2} s.",
-        report.checks_evaluated,
+        "Prövade {} på {:.2} s ({:.0} kontroller per sekund med båda regeluppsättningarna, läsning ur databasen medräknad); med kandidatens uppföljning {:.2} s.",
+        count_noun(
+            report.checks_evaluated,
+            "sparad kontroll",
+            "sparade kontroller"
+        ),
         evaluation_seconds,
         report.checks_evaluated as f64 / evaluation_seconds.max(1e-9),
         started.elapsed().as_secs_f64()

@@ -9,6 +9,7 @@
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod server;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -54,12 +55,19 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/audit", get(audit_report))
         .route("/api/v1/rules", get(list_rules))
         .route("/api/v1/rules/reload", post(reload_rules))
+        .route("/api/v1/admin/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/admin/tokens/{id}/revoke", post(revoke_token))
         .route("/api/v1/openapi.json", get(openapi_document))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_text));
-    let api = api.merge(crate::web::routes());
+    let api = api.merge(crate::web::routes(Arc::clone(&state)));
     api.layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::map_response(no_store_unless_set))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::web::guard::refuse_cross_origin,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
             metrics::track,
@@ -84,26 +92,62 @@ pub fn router(state: SharedState) -> Router {
         .with_state(state)
 }
 
-/// Serves on `listener` until `shutdown` resolves, then finishes in-flight requests.
+/// Serves on `listener` within `limits` until `shutdown` resolves, then lets in-flight
+/// requests finish within the grace period ([`server`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: SharedState,
+    limits: server::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router(state), limits, shutdown).await
 }
+
+/// Every answer that does not say otherwise (only the stylesheet does) is never stored
+/// by a browser or proxy: checks, case histories, outcomes and audits hold personal
+/// data or statistics about it.
+async fn no_store_unless_set(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+/// The headers of the audit as a stand-alone HTML page: its own inline style only, no
+/// scripts, no framing, no sniffing, no referrer.
+const AUDIT_HTML_HEADERS: [(header::HeaderName, &str); 5] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+         form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    (header::REFERRER_POLICY, "no-referrer"),
+    (header::CACHE_CONTROL, "no-store"),
+];
 
 impl FromRequestParts<SharedState> for Principal {
     type Rejection = ApiError;
 
+    /// The API takes only `Authorization: Bearer …` (the scheme in any case); the web
+    /// pages' session cookie is not accepted here, so no API call rides on a browser's
+    /// cookie.
     async fn from_request_parts(
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        let token = crate::web::request_token(&parts.headers);
-        match token.as_deref().and_then(|t| state.tokens.authenticate(t)) {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::auth::bearer_token);
+        let principal = match token {
+            Some(token) => app::accounts::authenticate(&state.store, token).await?,
+            None => None,
+        };
+        match principal {
             Some(principal) => Ok(principal),
             None => {
                 tracing::warn!(
@@ -352,7 +396,8 @@ pub struct OutcomesResponse {
     pub replaced: usize,
     pub unchanged: usize,
     /// `created`, `replaced` or `unchanged`, in request order.
-    pub results: Vec<&'static str>,
+    #[schema(value_type = Vec<String>)]
+    pub results: Vec<OutcomeChange>,
 }
 
 /// Parses one outcome or an array of them, naming the path of a bad field.
@@ -395,7 +440,7 @@ impl OutcomesResponse {
             created: recorded.count(OutcomeChange::Created),
             replaced: recorded.count(OutcomeChange::Replaced),
             unchanged: recorded.count(OutcomeChange::Unchanged),
-            results: recorded.changes.iter().map(|c| c.as_str()).collect(),
+            results: recorded.changes.clone(),
         }
     }
 }
@@ -531,28 +576,25 @@ async fn audit_report(
     let axum::extract::Query(query) =
         query.map_err(|_| ApiError::BadRequest("ogiltiga frågeparametrar".to_owned()))?;
     let options = query.options(state.audit_min_cell_floor)?;
-    let format = query.format.as_deref().unwrap_or("json");
-    if !matches!(format, "json" | "csv" | "html") {
-        return Err(field_error("format", "json, csv eller html"));
-    }
-    let rules = state.active_rules();
-    let report = app::history::audit(&state.store, &principal, &rules, options).await?;
-    let internal = |e: &dyn std::fmt::Display| ApiError::Internal(e.to_string());
-    let (content_type, body) = match format {
-        "csv" => (
-            "text/csv; charset=utf-8",
-            report.to_csv().map_err(|e| internal(&e))?,
-        ),
-        "html" => (
-            "text/html; charset=utf-8",
-            crate::audit::html::render_audit(&report).map_err(|e| internal(&e))?,
-        ),
-        _ => (
-            "application/json",
-            report.to_json().map_err(|e| internal(&e))?,
-        ),
+    use app::history::AuditFormat;
+    let (format, content_type) = match query.format.as_deref().unwrap_or("json") {
+        "json" => (AuditFormat::Json, "application/json"),
+        "csv" => (AuditFormat::Csv, "text/csv; charset=utf-8"),
+        "html" => (AuditFormat::Html, "text/html; charset=utf-8"),
+        _ => return Err(field_error("format", "json, csv eller html")),
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+    let rules = state.active_rules();
+    let rendered =
+        app::history::audit_rendered(&state.store, &principal, &rules, options, format).await?;
+    let mut response = ([(header::CONTENT_TYPE, content_type)], rendered.text).into_response();
+    if format == AuditFormat::Html {
+        for (name, value) in AUDIT_HTML_HEADERS {
+            response
+                .headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+    }
+    Ok(response)
 }
 
 /// List the active rules and the rule-set version.
@@ -601,6 +643,156 @@ async fn reload_rules(
     }))
 }
 
+/// A token to create.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// Who gets the token (shown in the access log), 1–64 visible characters; unique
+    /// among active tokens.
+    pub name: String,
+    #[schema(value_type = String, example = "handlaggare")]
+    pub role: crate::auth::Role,
+    /// `normal` (default) or `test`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "normal")]
+    pub purpose: crate::auth::Purpose,
+    /// Last day (`YYYY-MM-DD`, UTC) or a duration such as `90d`; absent: no end.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+/// A token just created: the token is shown here once and never again.
+#[derive(Serialize, ToSchema)]
+pub struct CreatedToken {
+    pub id: i64,
+    pub name: String,
+    pub role: &'static str,
+    pub purpose: &'static str,
+    pub token: String,
+    pub expires_at: Option<String>,
+}
+
+/// An account as listed: never its token or hash.
+#[derive(Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: &'static str,
+    pub purpose: &'static str,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// Create a token (admin). It works at once; only its hash is stored.
+#[utoipa::path(
+    post, path = "/api/v1/admin/tokens", tag = "admin",
+    request_body(content = CreateTokenRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Created; the token is in this answer only", body = CreatedToken),
+        (status = 400, description = "Invalid name or expiry, or an active token has that name", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid body", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn create_token(
+    State(state): State<SharedState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    app::require(&principal, app::accounts::ADMIN_ROLES)?;
+    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let request: CreateTokenRequest = serde_json::from_str(&text).map_err(|err| {
+        ApiError::Validation(vec![FieldError {
+            field: ".".to_owned(),
+            detail: err.to_string(),
+        }])
+    })?;
+    let expires = request
+        .expires
+        .as_deref()
+        .map(app::accounts::Expiry::parse)
+        .transpose()?;
+    let new = app::accounts::NewToken {
+        name: request.name,
+        role: request.role,
+        purpose: request.purpose,
+        expires,
+    };
+    let created = app::accounts::create(&state.store, &principal, new.clone()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedToken {
+            id: created.id,
+            name: new.name.trim().to_owned(),
+            role: new.role.as_str(),
+            purpose: new.purpose.as_str(),
+            token: created.token,
+            expires_at: created.expires_at,
+        }),
+    )
+        .into_response())
+}
+
+/// List every token (admin): names, roles, validity; never a token or hash.
+#[utoipa::path(
+    get, path = "/api/v1/admin/tokens", tag = "admin",
+    responses(
+        (status = 200, description = "Every account, newest first", body = [TokenInfo]),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn list_tokens(
+    State(state): State<SharedState>,
+    principal: Principal,
+) -> Result<Json<Vec<TokenInfo>>, ApiError> {
+    let accounts = app::accounts::list(&state.store, &principal).await?;
+    Ok(Json(
+        accounts
+            .into_iter()
+            .map(|a| TokenInfo {
+                id: a.id,
+                name: a.name,
+                role: a.role.as_str(),
+                purpose: a.purpose.as_str(),
+                created_at: a.created_at,
+                created_by: a.created_by,
+                expires_at: a.expires_at,
+                revoked_at: a.revoked_at,
+            })
+            .collect(),
+    ))
+}
+
+/// Revoke a token (admin): refused from the next request on; its web sessions end.
+#[utoipa::path(
+    post, path = "/api/v1/admin/tokens/{id}/revoke", tag = "admin",
+    params(("id" = i64, Path, description = "The token's number from the list")),
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active token has that number", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn revoke_token(
+    State(state): State<SharedState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app::require(&principal, app::accounts::ADMIN_ROLES)?;
+    let id = id.parse::<i64>().map_err(|_| ApiError::NotFound)?;
+    app::accounts::revoke(&state.store, &principal, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Health answer.
 #[derive(Serialize, ToSchema)]
 pub struct HealthResponse {
@@ -609,6 +801,9 @@ pub struct HealthResponse {
     pub ruleset: Option<RuleSetRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<&'static str>,
+    /// Why the service is not ready, for the person running it (Swedish), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Liveness: the process answers.
@@ -619,10 +814,12 @@ async fn live() -> Json<HealthResponse> {
         status: "ok",
         ruleset: None,
         database: None,
+        detail: None,
     })
 }
 
-/// Readiness: the database answers and rules are loaded.
+/// Readiness: the database file is still the one opened, the database answers and takes
+/// writes, and rules are loaded.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready", body = HealthResponse),
@@ -643,6 +840,10 @@ async fn ready(State(state): State<SharedState>) -> (StatusCode, Json<HealthResp
             status: if database_ok { "ok" } else { "unavailable" },
             ruleset: Some(RuleSetRef::of(&state.rules.load())),
             database: Some(if database_ok { "ok" } else { "unavailable" }),
+            detail: state
+                .store
+                .file_problem()
+                .map(|problem| problem.to_string()),
         }),
     )
 }
@@ -660,7 +861,7 @@ async fn metrics_text(State(state): State<SharedState>) -> Response {
             text,
         )
             .into_response(),
-        Err(err) => ApiError::Internal(err).into_response(),
+        Err(err) => ApiError::Internal(err.into()).into_response(),
     }
 }
 

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::app::AppError;
+use crate::app::{AppError, error_chain};
 use crate::contract::ProblemJson;
 use crate::store::StoreError;
 
@@ -55,17 +55,20 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("regeluppsättningen vägrades")]
     RulesRefused(Vec<ProblemJson>),
-    #[error("tjänsten är inte tillgänglig: {0}")]
-    Unavailable(String),
-    #[error("internt fel: {0}")]
-    Internal(String),
+    /// The database cannot take writes now; the cause goes to the log only.
+    #[error("tjänsten är inte tillgänglig")]
+    Unavailable(#[source] StoreError),
+    /// A bug or a corrupt database; the cause goes to the log only.
+    #[error("internt fel")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        match err {
-            StoreError::Unavailable(message) => Self::Unavailable(message),
-            StoreError::Internal(message) => Self::Internal(message),
+        if err.is_unavailable() {
+            Self::Unavailable(err)
+        } else {
+            Self::Internal(Box::new(err))
         }
     }
 }
@@ -80,21 +83,9 @@ impl From<AppError> for ApiError {
             }
             AppError::Store(err) => err.into(),
             AppError::Input(message) => Self::BadRequest(message),
-            other => Self::Internal(error_chain(&other)),
+            other => Self::Internal(Box::new(other)),
         }
     }
-}
-
-/// An error and its sources in one line, for the log.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl ApiError {
@@ -171,7 +162,7 @@ impl ApiError {
                 "unavailable",
                 "Tjänsten är tillfälligt otillgänglig",
                 Some(
-                    "Databasen tar inte emot skrivningar just nu. Inget sparades; försök igen."
+                    "Databasen är inte tillgänglig just nu. Inget sparades; försök igen."
                         .to_owned(),
                 ),
                 vec![],
@@ -196,8 +187,10 @@ impl IntoResponse for ApiError {
         match &self {
             // The details of unexpected errors go to the log (inside the request's span,
             // which carries the request id), never to the client.
-            Self::Internal(message) => tracing::error!(error = %message, "internal error"),
-            Self::Unavailable(message) => tracing::warn!(error = %message, "store unavailable"),
+            Self::Internal(_) => tracing::error!(error = %error_chain(&self), "internal error"),
+            Self::Unavailable(_) => {
+                tracing::warn!(error = %error_chain(&self), "store unavailable")
+            }
             _ => {}
         }
         let www_authenticate = matches!(self, Self::Unauthorized);

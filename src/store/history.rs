@@ -5,7 +5,7 @@
 //! A date range selects the rows: every check of a case whose outcome ended in the range
 //! and every check made in the range. An open end is unbounded.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use crate::outcome::{EndReason, Outcome, OutcomeKind};
@@ -47,75 +47,136 @@ pub struct StoredCheckRow {
 
 const FILTER: &str = "(o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)";
 
-/// How many stored checks a run over `range` reads (for a progress bar).
-pub fn count_checks(conn: &Connection, range: Range) -> Result<u64, StoreError> {
-    let (from, to) = range.bounds();
-    let sql = format!(
-        "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER}"
-    );
-    let count: i64 = conn.query_row(&sql, params![from, to], |row| row.get(0))?;
-    Ok(u64::try_from(count).unwrap_or(0))
+/// The stored history on one read-only connection: everything the audit and the replay
+/// read, with the SQL kept here.
+#[derive(Clone, Copy)]
+pub struct History<'a> {
+    conn: &'a Connection,
 }
 
-/// Streams the checks of `range`, ordered by case, `checked_on` and storage order, to
-/// `on_batch` in batches of up to [`BATCH`]. A case's checks may span two batches. With
-/// `read_results` false, [`StoredCheckRow::flagged`] and [`StoredCheckRow::failed`] stay
-/// empty (a replay evaluates the profiles again; the lookups are a third of the read).
-pub fn for_each_batch(
-    conn: &Connection,
-    range: Range,
-    read_results: bool,
-    mut on_batch: impl FnMut(Vec<StoredCheckRow>) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    let (from, to) = range.bounds();
-    let results = if read_results {
-        "(SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id),
-         (SELECT group_concat(r.rule_id, ' ') FROM rule_errors r WHERE r.evaluation_id = e.id)"
-    } else {
-        "NULL, NULL"
-    };
-    let sql = format!(
-        "SELECT e.case_pseudonym, e.rule_set_hash, e.profile_json, {results},
-                o.ended_on, o.outcome, o.reasons_json
-         FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
-         WHERE {FILTER}
-         ORDER BY e.case_pseudonym, e.checked_on, e.id"
-    );
-    let mut statement = conn.prepare(&sql)?;
-    let mut rows = statement.query(params![from, to])?;
-    let mut batch = Vec::with_capacity(BATCH);
-    while let Some(row) = rows.next()? {
-        let case: String = row.get(0)?;
-        let ids = |text: Option<String>| -> Vec<String> {
-            text.map(|t| t.split(' ').map(str::to_owned).collect())
-                .unwrap_or_default()
+impl<'a> History<'a> {
+    pub(crate) fn new(conn: &'a Connection) -> Self {
+        Self { conn }
+    }
+
+    /// How many stored checks a run over `range` reads (for a progress bar).
+    pub fn count_checks(&self, range: Range) -> Result<u64, StoreError> {
+        let (from, to) = range.bounds();
+        let sql = format!(
+            "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER}"
+        );
+        let count: i64 = self
+            .conn
+            .query_row(&sql, params![from, to], |row| row.get(0))?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// Streams the checks of `range`, ordered by case, `checked_on` and storage order, to
+    /// `on_batch` in batches of up to [`BATCH`]. A case's checks may span two batches. With
+    /// `read_results` false, [`StoredCheckRow::flagged`] and [`StoredCheckRow::failed`] stay
+    /// empty (a replay evaluates the profiles again; the lookups are a third of the read).
+    pub fn for_each_batch(
+        &self,
+        range: Range,
+        read_results: bool,
+        mut on_batch: impl FnMut(Vec<StoredCheckRow>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (from, to) = range.bounds();
+        let results = if read_results {
+            "(SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id),
+             (SELECT group_concat(r.rule_id, ' ') FROM rule_errors r WHERE r.evaluation_id = e.id)"
+        } else {
+            "NULL, NULL"
         };
-        let ended_on: Option<String> = row.get(5)?;
-        let outcome = match ended_on {
-            Some(ended_on) => Some(stored_outcome(
-                &case,
-                &ended_on,
-                &row.get::<_, String>(6)?,
-                &row.get::<_, String>(7)?,
-            )?),
-            None => None,
-        };
-        batch.push(StoredCheckRow {
-            rule_set_hash: row.get(1)?,
-            profile_json: row.get(2)?,
-            flagged: ids(row.get(3)?),
-            failed: ids(row.get(4)?),
-            outcome,
-            case,
-        });
-        if batch.len() == BATCH {
-            on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+        let sql = format!(
+            "SELECT e.case_pseudonym, e.rule_set_hash, e.profile_json, {results},
+                    o.ended_on, o.outcome, o.reasons_json
+             FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
+             WHERE {FILTER}
+             ORDER BY e.case_pseudonym, e.checked_on, e.id"
+        );
+        let mut statement = self.conn.prepare(&sql)?;
+        let mut rows = statement.query(params![from, to])?;
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.next()? {
+            let case: String = row.get(0)?;
+            let ids = |text: Option<String>| -> Vec<String> {
+                text.map(|t| t.split(' ').map(str::to_owned).collect())
+                    .unwrap_or_default()
+            };
+            let ended_on: Option<String> = row.get(5)?;
+            let outcome = match ended_on {
+                Some(ended_on) => Some(stored_outcome(
+                    &case,
+                    &ended_on,
+                    &row.get::<_, String>(6)?,
+                    &row.get::<_, String>(7)?,
+                )?),
+                None => None,
+            };
+            batch.push(StoredCheckRow {
+                rule_set_hash: row.get(1)?,
+                profile_json: row.get(2)?,
+                flagged: ids(row.get(3)?),
+                failed: ids(row.get(4)?),
+                outcome,
+                case,
+            });
+            if batch.len() == BATCH {
+                on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+            }
         }
+        if !batch.is_empty() {
+            on_batch(batch)?;
+        }
+        Ok(())
     }
-    if !batch.is_empty() {
-        on_batch(batch)?;
+
+    /// The outcomes ended in `range` of cases with no stored check at all (e.g. purged by
+    /// retention).
+    pub fn outcomes_without_checks(&self, range: Range) -> Result<Vec<Outcome>, StoreError> {
+        let (from, to) = range.bounds();
+        let mut statement = self.conn.prepare_cached(
+            "SELECT o.case_pseudonym, o.ended_on, o.outcome, o.reasons_json FROM outcomes o
+             WHERE o.ended_on BETWEEN ?1 AND ?2
+               AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.case_pseudonym = o.case_pseudonym)",
+        )?;
+        let mut rows = statement.query(params![from, to])?;
+        let mut outcomes = Vec::new();
+        while let Some(row) = rows.next()? {
+            let case: String = row.get(0)?;
+            outcomes.push(stored_outcome(
+                &case,
+                &row.get::<_, String>(1)?,
+                &row.get::<_, String>(2)?,
+                &row.get::<_, String>(3)?,
+            )?);
+        }
+        Ok(outcomes)
     }
-    Ok(())
+
+    /// The name and version recorded for the rule set with `content_hash`; empty when it
+    /// was never recorded.
+    pub fn rule_set_name(&self, content_hash: &str) -> Result<(String, String), StoreError> {
+        let mut statement = self
+            .conn
+            .prepare_cached("SELECT name, version FROM rule_sets WHERE content_hash = ?1")?;
+        Ok(statement
+            .query_row([content_hash], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Every rule id found in stored flags or rule errors, sorted.
+    pub fn stored_rule_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT rule_id FROM flags UNION SELECT rule_id FROM rule_errors ORDER BY 1",
+        )?;
+        let ids = statement
+            .query_map([], |row| row.get(0))?
+            .collect::<Result<_, _>>()?;
+        Ok(ids)
+    }
 }
 
 /// An outcome row read back; an unreadable row is an error, never a default.
@@ -125,7 +186,7 @@ fn stored_outcome(
     outcome: &str,
     reasons_json: &str,
 ) -> Result<Outcome, StoreError> {
-    let invalid = || StoreError::Internal("ett sparat utfall går inte att läsa".to_owned());
+    let invalid = || StoreError::UnreadableOutcome;
     let reasons: Vec<String> = serde_json::from_str(reasons_json).map_err(|_| invalid())?;
     Ok(Outcome {
         case_id: CaseId::parse(case).map_err(|_| invalid())?,
@@ -136,53 +197,4 @@ fn stored_outcome(
             .map(|r| EndReason::from_name(r).ok_or_else(invalid))
             .collect::<Result<_, _>>()?,
     })
-}
-
-/// The outcomes ended in `range` of cases with no stored check at all (e.g. purged by
-/// retention).
-pub fn outcomes_without_checks(
-    conn: &Connection,
-    range: Range,
-) -> Result<Vec<Outcome>, StoreError> {
-    let (from, to) = range.bounds();
-    let mut statement = conn.prepare_cached(
-        "SELECT o.case_pseudonym, o.ended_on, o.outcome, o.reasons_json FROM outcomes o
-         WHERE o.ended_on BETWEEN ?1 AND ?2
-           AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.case_pseudonym = o.case_pseudonym)",
-    )?;
-    let mut rows = statement.query(params![from, to])?;
-    let mut outcomes = Vec::new();
-    while let Some(row) = rows.next()? {
-        let case: String = row.get(0)?;
-        outcomes.push(stored_outcome(
-            &case,
-            &row.get::<_, String>(1)?,
-            &row.get::<_, String>(2)?,
-            &row.get::<_, String>(3)?,
-        )?);
-    }
-    Ok(outcomes)
-}
-
-/// The name and version recorded for the rule set with `content_hash`; empty when it
-/// was never recorded.
-pub fn rule_set_name(
-    conn: &Connection,
-    content_hash: &str,
-) -> Result<(String, String), StoreError> {
-    let mut statement =
-        conn.prepare_cached("SELECT name, version FROM rule_sets WHERE content_hash = ?1")?;
-    Ok(statement
-        .query_row([content_hash], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap_or_else(|_| (String::new(), String::new())))
-}
-
-/// Every rule id found in stored flags or rule errors, sorted.
-pub fn stored_rule_ids(conn: &Connection) -> Result<Vec<String>, StoreError> {
-    let mut statement =
-        conn.prepare("SELECT rule_id FROM flags UNION SELECT rule_id FROM rule_errors ORDER BY 1")?;
-    let ids = statement
-        .query_map([], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(ids)
 }

@@ -6,6 +6,8 @@
 //! commit of its own write. Reads use a small pool of read-only connections on the
 //! blocking thread pool. WAL mode lets readers and the writer run side by side.
 
+pub mod backup;
+mod file;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -16,18 +18,24 @@ use rusqlite::{Connection, OpenFlags, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::Role;
 use crate::outcome::Outcome;
 use crate::profile::{Date, Profile, Stage};
 use crate::pseudonym::Pseudonym;
 use crate::ruleset::RuleSet;
 
+pub mod accounts;
 pub mod history;
 
+pub use file::{FileProblem, with_suffix};
 pub use writer::{PurgeCounts, WriterHandle};
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../db/migrations/0001_init.sql")),
     M::up(include_str!("../../db/migrations/0002_write_probe.sql")),
+    M::up(include_str!(
+        "../../db/migrations/0003_accounts_sessions.sql"
+    )),
 ];
 
 const READERS: usize = 4;
@@ -36,15 +44,71 @@ const READERS: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot take writes now (disk full, read-only, I/O error, locked).
-    #[error("databasen är inte tillgänglig: {0}")]
-    Unavailable(String),
-    /// Anything else: a bug or a corrupt database.
-    #[error("databasfel: {0}")]
-    Internal(String),
+    /// SQLite's messages name tables and columns, never stored values.
+    #[error("databasen är inte tillgänglig")]
+    Unavailable(#[source] Arc<rusqlite::Error>),
+    /// SQLite refused a statement: a bug or a corrupt database.
+    #[error("databasfel")]
+    Sqlite(#[source] Arc<rusqlite::Error>),
+    /// The database file or its folder cannot be made, opened or checked.
+    #[error("databasen är inte tillgänglig: {}", .path.display())]
+    Path {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The path no longer leads to the database file that was opened.
+    #[error("databasen är inte tillgänglig")]
+    File(#[source] file::FileProblem),
+    #[error("databasen var låst under hela säkerhetskopieringen")]
+    BackupLocked,
+    /// `PRAGMA integrity_check` found a copy damaged; its report names pages and tables.
+    #[error("kopian av databasen är skadad: {0}")]
+    CopyDamaged(String),
+    #[error("migreringen av databasen misslyckades")]
+    Migration(#[source] rusqlite_migration::Error),
+    /// The writer thread has stopped.
+    #[error("skrivaren har stängts")]
+    WriterClosed,
+    /// The writer thread dropped a write without answering.
+    #[error("skrivaren svarade inte")]
+    WriterNoAnswer,
+    /// The writer answered a write with the reply of another kind of write.
+    #[error("oväntat svar från skrivaren")]
+    UnexpectedReply,
+    #[error("läspoolen är förgiftad")]
+    ReadersPoisoned,
+    /// A read on the blocking pool panicked or was cancelled.
+    #[error("läsningen avbröts")]
+    ReadAborted(#[source] tokio::task::JoinError),
+    /// A value could not be written as JSON for storage.
+    #[error("ett värde kunde inte sparas som JSON")]
+    Json(#[source] serde_json::Error),
+    /// A stored outcome row is not an outcome (the row is not repeated: it is personal data).
+    #[error("ett sparat utfall går inte att läsa")]
+    UnreadableOutcome,
+    /// A stored value of a closed set that is not one of its names (the column is named).
+    #[error("okänt värde i kolumnen {0}")]
+    UnknownValue(&'static str),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(err: rusqlite::Error) -> Self {
+impl StoreError {
+    /// Whether the database cannot take writes now (the caller may try again later),
+    /// as opposed to a bug or a corrupt database.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_)
+                | Self::Path { .. }
+                | Self::File(_)
+                | Self::BackupLocked
+                | Self::WriterClosed
+        )
+    }
+
+    /// The same error for another waiting caller: a failed commit answers every write
+    /// of its batch.
+    pub(crate) fn of_sqlite(err: &Arc<rusqlite::Error>) -> Self {
         use rusqlite::ErrorCode as C;
         match err.sqlite_error_code() {
             Some(
@@ -55,9 +119,28 @@ impl From<rusqlite::Error> for StoreError {
                 | C::DatabaseBusy
                 | C::DatabaseLocked
                 | C::PermissionDenied,
-            ) => Self::Unavailable(err.to_string()),
-            _ => Self::Internal(err.to_string()),
+            ) => Self::Unavailable(Arc::clone(err)),
+            _ => Self::Sqlite(Arc::clone(err)),
         }
+    }
+}
+
+impl StoreError {
+    /// The error of a failed commit or file check, for each waiting caller of the batch:
+    /// those are SQLite's or the file check's, which can be shared.
+    pub(crate) fn for_another_caller(&self) -> Self {
+        match self {
+            Self::Unavailable(err) => Self::Unavailable(Arc::clone(err)),
+            Self::Sqlite(err) => Self::Sqlite(Arc::clone(err)),
+            Self::File(problem) => Self::File(problem.clone()),
+            _ => Self::WriterNoAnswer,
+        }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> Self {
+        Self::of_sqlite(&Arc::new(err))
     }
 }
 
@@ -124,10 +207,12 @@ impl NewEvaluation {
 #[derive(Clone, Debug)]
 pub struct Access {
     pub actor: String,
-    pub role: &'static str,
+    pub role: Role,
     pub action: &'static str,
     pub case: Option<Pseudonym>,
     pub evaluation_id: Option<i64>,
+    /// The account an administrative action was about.
+    pub account_id: Option<i64>,
 }
 
 /// A stored evaluation read back.
@@ -146,22 +231,13 @@ pub struct StoredEvaluation {
     pub errors: Vec<StoredRuleError>,
 }
 
-/// What recording one outcome did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What recording one outcome did. Its name (`created`, `replaced`, `unchanged`) is serde's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutcomeChange {
     Created,
     Replaced,
     Unchanged,
-}
-
-impl OutcomeChange {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Replaced => "replaced",
-            Self::Unchanged => "unchanged",
-        }
-    }
 }
 
 /// An outcome ready to store: its case already pseudonymised.
@@ -179,6 +255,9 @@ pub struct Store {
     writable: Arc<AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: PathBuf,
+    /// The database file as opened: every read, every commit group and the readiness
+    /// probe compare it with what the path leads to now.
+    file: Arc<file::DatabaseFile>,
 }
 
 impl std::fmt::Debug for Store {
@@ -196,33 +275,82 @@ pub(crate) fn now_rfc3339() -> String {
 impl Store {
     /// Opens (creating and migrating if needed) the database at `path` and starts the
     /// writer thread. The writer stops when the last handle is dropped, after
-    /// committing everything queued.
+    /// committing everything queued. A database made here, with its folder, its
+    /// write-ahead log and shared-memory file, is readable by the owner only; an existing
+    /// one is made so.
     pub fn open(path: &Path, max_batch: usize) -> Result<(Self, writer::WriterHandle), StoreError> {
-        if let Some(parent) = path.parent()
-            && !parent.as_os_str().is_empty()
-        {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", parent.display())))?;
+        Self::open_with(path, max_batch, true)
+    }
+
+    /// Like [`Store::open`], but never creates the database: a missing file is an error.
+    pub fn open_existing(
+        path: &Path,
+        max_batch: usize,
+    ) -> Result<(Self, writer::WriterHandle), StoreError> {
+        Self::open_with(path, max_batch, false)
+    }
+
+    fn open_with(
+        path: &Path,
+        max_batch: usize,
+        create: bool,
+    ) -> Result<(Self, writer::WriterHandle), StoreError> {
+        let unavailable = |at: &Path, source: std::io::Error| StoreError::Path {
+            path: at.to_path_buf(),
+            source,
+        };
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        if create {
+            crate::owner_only::create_parent(path).map_err(|e| unavailable(path, e))?;
+            // Made here, before SQLite opens it, so it is never readable by others; SQLite
+            // gives the write-ahead log and shared-memory file the database file's mode.
+            match crate::owner_only::new_file_options().open(path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(unavailable(path, e)),
+            }
+            flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
-        let mut conn = Connection::open(path)?;
+        let mut conn = Connection::open_with_flags(path, flags)?;
         configure(&conn)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = file::with_suffix(path, suffix);
+            if crate::owner_only::restrict(&file).map_err(|e| unavailable(&file, e))? {
+                tracing::warn!(file = %file.display(), "made the database file owner-only");
+            }
+        }
         Migrations::from_slice(MIGRATIONS)
             .to_latest(&mut conn)
-            .map_err(|e| StoreError::Internal(format!("migrering misslyckades: {e}")))?;
+            .map_err(StoreError::Migration)?;
+        let file = Arc::new(file::DatabaseFile::opened(path).map_err(|e| unavailable(path, e))?);
         let readers = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
         let writable = Arc::new(AtomicBool::new(true));
-        let (jobs, handle) = writer::spawn(conn, max_batch.max(1), Arc::clone(&writable));
+        let (jobs, handle) = writer::spawn(
+            conn,
+            max_batch.max(1),
+            Arc::clone(&writable),
+            Arc::clone(&file),
+        );
         Ok((
             Self {
                 jobs,
                 writable,
                 readers: Arc::new(Mutex::new(readers)),
                 path: path.to_path_buf(),
+                file,
             },
             handle,
         ))
+    }
+
+    /// Whether the path still leads to the database file this store opened; the
+    /// problem when it does not (deleted, moved or replaced).
+    pub fn file_problem(&self) -> Option<FileProblem> {
+        self.file.check().err()
     }
 
     pub fn path(&self) -> &Path {
@@ -234,10 +362,8 @@ impl Store {
         self.jobs
             .send(writer::Job { op, reply })
             .await
-            .map_err(|_| StoreError::Unavailable("skrivaren har stängts".to_owned()))?;
-        answer
-            .await
-            .map_err(|_| StoreError::Internal("skrivaren svarade inte".to_owned()))?
+            .map_err(|_| StoreError::WriterClosed)?;
+        answer.await.map_err(|_| StoreError::WriterNoAnswer)?
     }
 
     /// Stores an evaluation with its flags, errors and access-log entry in one commit;
@@ -252,9 +378,7 @@ impl Store {
             .await?
         {
             writer::Reply::Id(id) => Ok(id),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -272,9 +396,7 @@ impl Store {
             .await?
         {
             writer::Reply::Count(n) => Ok(n),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -303,9 +425,7 @@ impl Store {
     ) -> Result<Vec<OutcomeChange>, StoreError> {
         match self.write(writer::Op::Outcomes(outcomes, access)).await? {
             writer::Reply::Outcomes(changes) => Ok(changes),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
@@ -317,24 +437,26 @@ impl Store {
     pub async fn purge_created_before(&self, cutoff: String) -> Result<PurgeCounts, StoreError> {
         match self.write(writer::Op::Purge(cutoff)).await? {
             writer::Reply::Purged(counts) => Ok(counts),
-            _ => Err(StoreError::Internal(
-                "oväntat svar från skrivaren".to_owned(),
-            )),
+            _ => Err(StoreError::UnexpectedReply),
         }
     }
 
     /// Runs `f` on a read-only connection from the pool, off the async threads.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let readers = Arc::clone(&self.readers);
         let path = self.path.clone();
+        let file = Arc::clone(&self.file);
         tokio::task::spawn_blocking(move || {
+            // The path may lead to another file now: reading it would show another
+            // database's rows.
+            file.check()?;
             let pooled = readers
                 .lock()
-                .map_err(|_| StoreError::Internal("läspoolen är förgiftad".into()))?
+                .map_err(|_| StoreError::ReadersPoisoned)?
                 .pop();
             let conn = match pooled {
                 Some(conn) => conn,
@@ -349,13 +471,26 @@ impl Store {
             result
         })
         .await
-        .map_err(|e| StoreError::Internal(format!("läsningen avbröts: {e}")))?
+        .map_err(StoreError::ReadAborted)?
     }
 
-    /// Whether the database answers a query and takes writes (readiness). After a
-    /// failed write, each call tries a tiny write so readiness recovers by itself once
-    /// the cause (a full disk, a read-only file) is gone.
+    /// Runs `f` on the stored history (checks, outcomes, rule sets) of a read-only
+    /// connection from the pool, off the async threads: the audit's and the replay's view
+    /// of the store.
+    pub async fn read_history<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(history::History<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.read(move |conn| f(history::History::new(conn))).await
+    }
+
+    /// Whether the database answers a query and takes writes (readiness): the path
+    /// still leads to the file opened, and after a failed write, each call tries a tiny
+    /// write so readiness recovers by itself once the cause (a full disk, a read-only
+    /// file) is gone.
     pub async fn ping(&self) -> Result<(), StoreError> {
+        self.file.check()?;
         self.read(|conn| {
             conn.query_row("SELECT count(*) FROM rule_sets", [], |_| Ok(()))?;
             Ok(())
@@ -491,8 +626,7 @@ fn named<T: serde::de::DeserializeOwned>(
 
 /// The profile as stored: the case id replaced by its pseudonym.
 pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String, StoreError> {
-    let mut value =
-        serde_json::to_value(profile).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let mut value = serde_json::to_value(profile).map_err(StoreError::Json)?;
     if let Some(object) = value.as_object_mut() {
         object.insert(
             "case_id".to_owned(),
@@ -523,8 +657,14 @@ mod tests {
         assert_eq!(read::<Stage>("gk_closing").ok(), Some(Stage::GkClosing));
         for unknown in ["kritisk", "", "Critical"] {
             let err = read::<Severity>(unknown).expect_err(unknown);
-            assert!(matches!(err, StoreError::Internal(_)), "{err:?}");
-            assert!(err.to_string().contains("flags.severity"), "{err}");
+            assert!(matches!(err, StoreError::Sqlite(_)), "{err:?}");
+            let cause = std::error::Error::source(&err).map(ToString::to_string);
+            assert!(
+                cause
+                    .as_deref()
+                    .is_some_and(|c| c.contains("flags.severity")),
+                "{err:?}"
+            );
         }
         assert!(read::<FailureKind>("runtime_error").is_err());
     }

@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::file::DatabaseFile;
 use super::{Access, NewEvaluation, NewOutcome, OutcomeChange, StoreError, now_rfc3339};
 
 pub(super) enum Op {
@@ -25,6 +26,8 @@ pub(super) enum Op {
     Purge(String),
     /// Rewrites the probe row: does the database take writes?
     Probe,
+    /// Accounts and sessions (`super::accounts`).
+    Accounts(super::accounts::AccountOp),
 }
 
 pub(super) enum Reply {
@@ -32,6 +35,7 @@ pub(super) enum Reply {
     Count(usize),
     Outcomes(Vec<OutcomeChange>),
     Purged(PurgeCounts),
+    Accounts(super::accounts::AccountReply),
     Done,
 }
 
@@ -68,11 +72,12 @@ pub(super) fn spawn(
     conn: Connection,
     max_batch: usize,
     writable: Arc<AtomicBool>,
+    file: Arc<DatabaseFile>,
 ) -> (mpsc::Sender<Job>, WriterHandle) {
     let (sender, receiver) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("gk-store-writer".to_owned())
-        .spawn(move || run(conn, receiver, max_batch, &writable))
+        .spawn(move || run(conn, receiver, max_batch, &writable, &file))
         .ok();
     (sender, WriterHandle { thread })
 }
@@ -82,6 +87,7 @@ fn run(
     mut receiver: mpsc::Receiver<Job>,
     max_batch: usize,
     writable: &AtomicBool,
+    file: &DatabaseFile,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
@@ -92,7 +98,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        let committed = commit_batch(&mut conn, &mut batch);
+        let committed = commit_batch(&mut conn, &mut batch, file);
         writable.store(committed, Ordering::Relaxed);
     }
     // Every sender is gone: fold the WAL back into the database before closing.
@@ -100,15 +106,26 @@ fn run(
     let _ = conn.close();
 }
 
-/// Commits the batch; false when the database refused the transaction itself.
-fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
+/// Answers every job of `batch` with `err`.
+fn refuse(batch: &mut Vec<Job>, err: &StoreError) {
+    for job in batch.drain(..) {
+        let _ = job.reply.send(Err(err.for_another_caller()));
+    }
+}
+
+/// Commits the batch; false when the database refused the transaction itself, or the
+/// database file is no longer at its path. The path is checked before the transaction
+/// (nothing is written into a file no one will open again) and after the commit, before
+/// anyone hears of it: a commit into a file deleted meanwhile is never acknowledged.
+fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile) -> bool {
+    if let Err(problem) = file.check() {
+        refuse(batch, &problem.into());
+        return false;
+    }
     let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => {
-            let err = StoreError::from(err);
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(clone_error(&err)));
-            }
+            refuse(batch, &StoreError::from(err));
             return false;
         }
     };
@@ -121,8 +138,11 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
     // writable, even if the (then smaller) commit goes through.
     let all_writable = !results
         .iter()
-        .any(|r| matches!(r, Err(StoreError::Unavailable(_))));
-    match tx.commit() {
+        .any(|r| r.as_ref().is_err_and(StoreError::is_unavailable));
+    match tx.commit().map_err(StoreError::from).and_then(|()| {
+        file.check()?;
+        Ok(())
+    }) {
         Ok(()) => {
             for (job, result) in batch.drain(..).zip(results) {
                 let _ = job.reply.send(result);
@@ -130,10 +150,7 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>) -> bool {
             all_writable
         }
         Err(err) => {
-            let err = StoreError::from(err);
-            for job in batch.drain(..) {
-                let _ = job.reply.send(Err(clone_error(&err)));
-            }
+            refuse(batch, &err);
             false
         }
     }
@@ -184,13 +201,6 @@ fn insert_evaluation(
         ])?;
     }
     Ok(id)
-}
-
-fn clone_error(err: &StoreError) -> StoreError {
-    match err {
-        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
-        StoreError::Internal(m) => StoreError::Internal(m.clone()),
-    }
 }
 
 /// One write under its own savepoint, so a failing write leaves nothing behind and does
@@ -275,6 +285,7 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
             log_access(conn, access, &now_rfc3339())?;
             Ok(Reply::Done)
         }
+        Op::Accounts(op) => Ok(Reply::Accounts(super::accounts::apply(conn, op)?)),
         Op::Probe => {
             conn.prepare_cached("UPDATE write_probe SET at = ?1 WHERE id = 1")?
                 .execute([now_rfc3339()])?;
@@ -307,8 +318,7 @@ fn upsert_outcome(
     now: &str,
 ) -> Result<OutcomeChange, StoreError> {
     let reasons: Vec<&str> = new.outcome.reasons.iter().map(|r| r.as_str()).collect();
-    let reasons_json =
-        serde_json::to_string(&reasons).map_err(|e| StoreError::Internal(e.to_string()))?;
+    let reasons_json = serde_json::to_string(&reasons).map_err(StoreError::Json)?;
     let ended_on = new.outcome.ended_on.to_string();
     let outcome = new.outcome.outcome.as_str();
     let existing: Option<(String, String, String)> = conn
@@ -350,17 +360,19 @@ fn upsert_outcome(
     }
 }
 
-fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), StoreError> {
+pub(super) fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), StoreError> {
     conn.prepare_cached(
-        "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id, account_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         now,
         access.actor,
-        access.role,
+        crate::names::name_of(&access.role),
         access.action,
         access.case.as_ref().map(|c| c.as_str()),
-        access.evaluation_id
+        access.evaluation_id,
+        access.account_id
     ])?;
     Ok(())
 }

@@ -17,10 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
 use super::{AUDIT_PAGE, Layout, SharedState, Viewer, failure, refusal, render};
+use crate::app::history::AuditFormat;
 use crate::app::{self, AppError};
-use crate::audit::report::AuditReport;
 use crate::audit::{Options, Period};
-use crate::auth::Principal;
 use crate::profile::Date;
 
 /// The period as the form sends it (`YYYY-MM-DD`; empty or absent is open).
@@ -102,24 +101,28 @@ fn min_cell_of(state: &SharedState) -> usize {
         .unwrap_or(crate::audit::DEFAULT_MIN_CELL)
 }
 
-/// Computes the audit of `period` for `viewer`; the use case writes the access log.
+/// Computes the audit of `period` for `viewer` and writes it as `format`, off the async
+/// workers; the use case writes the access log.
 async fn audit_of(
     state: &SharedState,
-    viewer: &Principal,
+    viewer: &Viewer,
     period: Period,
-) -> Result<AuditReport, AppError> {
+    format: AuditFormat,
+) -> Result<String, AppError> {
     let rules = app::rules::active(state, viewer);
     let options = Options {
         period,
         min_cell: min_cell_of(state),
     };
-    app::history::audit(&state.store, viewer, &rules, options).await
+    let rendered =
+        app::history::audit_rendered(&state.store, viewer, &rules, options, format).await?;
+    Ok(rendered.text)
 }
 
 /// The page: the period form and, for a valid period, the report.
 pub(super) async fn page(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &AUDIT_PAGE) {
@@ -143,19 +146,23 @@ pub(super) async fn page(
             return render(StatusCode::UNPROCESSABLE_ENTITY, "audit.html", &page);
         }
     };
-    let report = match audit_of(&state, &viewer, period).await {
-        Ok(report) => report,
+    let html = match audit_of(&state, &viewer, period, AuditFormat::Html).await {
+        Ok(html) => html,
         Err(err) => return failure(&viewer, &err),
     };
-    let embedded = crate::audit::html::render_audit(&report)
-        .map_err(|e| e.to_string())
-        .and_then(|html| embed(&html).ok_or_else(|| "the audit page has no <body>".to_owned()));
-    match embedded {
-        Ok(html) => {
-            page.report = Some(html);
-            render(StatusCode::OK, "audit.html", &page)
+    // Embedding and the site's template copy the whole report: off the workers too.
+    let rendered = app::off_workers(move || match embed(&html) {
+        Some(body) => {
+            page.report = Some(body);
+            Ok(render(StatusCode::OK, "audit.html", &page))
         }
-        Err(cause) => failure(&viewer, &AppError::Report(cause.into())),
+        None => Err(AppError::Report("the audit page has no <body>".into())),
+    })
+    .await
+    .and_then(|page| page);
+    match rendered {
+        Ok(response) => response,
+        Err(err) => failure(&viewer, &err),
     }
 }
 
@@ -187,7 +194,7 @@ pub(super) enum Format {
 /// The report as a file to download.
 async fn download(
     state: SharedState,
-    viewer: Principal,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
     format: Format,
 ) -> Response {
@@ -207,25 +214,13 @@ async fn download(
                 .into_response();
         }
     };
-    let report = match audit_of(&state, &viewer, period).await {
-        Ok(report) => report,
-        Err(err) => return failure(&viewer, &err),
+    let (written, content_type, extension) = match format {
+        Format::Json => (AuditFormat::Json, "application/json", "json"),
+        Format::Csv => (AuditFormat::Csv, "text/csv; charset=utf-8", "csv"),
     };
-    let (text, content_type, extension) = match format {
-        Format::Json => (
-            report.to_json().map_err(|e| e.to_string()),
-            "application/json",
-            "json",
-        ),
-        Format::Csv => (
-            report.to_csv().map_err(|e| e.to_string()),
-            "text/csv; charset=utf-8",
-            "csv",
-        ),
-    };
-    let text = match text {
+    let text = match audit_of(&state, &viewer, period, written).await {
         Ok(text) => text,
-        Err(cause) => return failure(&viewer, &AppError::Report(cause.into())),
+        Err(err) => return failure(&viewer, &err),
     };
     let name = match (query.fran.trim(), query.till.trim()) {
         ("", "") => format!("uppfoljning.{extension}"),
@@ -246,7 +241,7 @@ async fn download(
 
 pub(super) async fn download_json(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     download(state, viewer, query, Format::Json).await
@@ -254,7 +249,7 @@ pub(super) async fn download_json(
 
 pub(super) async fn download_csv(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     download(state, viewer, query, Format::Csv).await

@@ -12,7 +12,7 @@ use super::form::{FieldProblem, FormInput, GroupView, fields};
 use super::{CHECK_PAGE, Layout, ResultView, SharedState, Viewer, failure, refusal, render};
 use crate::app;
 use crate::profile::Date;
-use crate::ruleset::{RuleSet, Severity};
+use crate::ruleset::RuleSet;
 use crate::store::StoredEvaluation;
 
 /// At most this many earlier checks are listed, newest first.
@@ -56,18 +56,17 @@ struct HistoryItem {
     errors: usize,
 }
 
+/// A stored flag as the history lists it: the contract's stored flag with its severity's
+/// word and its rule's title.
 #[derive(Serialize)]
 struct StoredFlagView {
-    severity: Severity,
+    #[serde(flatten)]
+    flag: crate::contract::StoredFlagJson,
     severity_label: &'static str,
     title: String,
 }
 
-fn page_of(
-    viewer: &crate::auth::Principal,
-    input: &FormInput,
-    problems: &[FieldProblem],
-) -> CheckPage {
+fn page_of(viewer: &Viewer, input: &FormInput, problems: &[FieldProblem]) -> CheckPage {
     let groups = input.view(problems);
     let problems = problems
         .iter()
@@ -94,7 +93,7 @@ fn page_of(
 }
 
 /// The empty form.
-pub(super) async fn page(Viewer(viewer): Viewer) -> Response {
+pub(super) async fn page(viewer: Viewer) -> Response {
     if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
         return refused;
     }
@@ -105,7 +104,7 @@ pub(super) async fn page(Viewer(viewer): Viewer) -> Response {
 /// Checks the submitted case: errors beside their fields, or the result, stored.
 pub(super) async fn submit(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
@@ -146,18 +145,19 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
         .rev()
         .take(HISTORY_LIMIT)
         .map(|e| {
+            let errors = e.errors.len();
             let mut flags: Vec<StoredFlagView> = e
                 .flags
-                .iter()
-                .map(|f| StoredFlagView {
-                    severity: f.severity,
-                    severity_label: f.severity.label_sv(),
+                .into_iter()
+                .map(|flag| StoredFlagView {
+                    severity_label: flag.severity.label_sv(),
                     title: rules
-                        .rule(&f.rule_id)
-                        .map_or_else(|| f.rule_id.clone(), |r| r.meta.title.clone()),
+                        .rule(&flag.rule_id)
+                        .map_or_else(|| flag.rule_id.clone(), |r| r.meta.title.clone()),
+                    flag,
                 })
                 .collect();
-            flags.sort_by_key(|f| std::cmp::Reverse(f.severity));
+            flags.sort_by_key(|f| std::cmp::Reverse(f.flag.severity));
             HistoryItem {
                 id: e.id,
                 current: e.id == current,
@@ -167,7 +167,7 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
                 ruleset: format!("{} {}", e.rule_set_name, e.rule_set_version),
                 by: e.requested_by,
                 flags,
-                errors: e.errors.len(),
+                errors,
             }
         })
         .collect();

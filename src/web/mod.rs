@@ -10,9 +10,12 @@
 //! | `check` | "Kontrollera ärende": validate, evaluate and store the way the API does, earlier checks |
 //! | `rules` | "Regler": the active rule set, scripts and tests; dry run and reload for policy |
 //! | `audit` | "Uppföljning": the audit report of [`crate::audit`] for a period, downloads |
+//! | `users` | "Användare": create, list and revoke tokens (admin) |
+//! | [`guard`] | cross-origin refusal, CSRF tokens on every form, the cookies |
 //!
-//! Sign-in takes one of the service's tokens and keeps it in the `gk_token` cookie
-//! (HttpOnly, SameSite=Strict), which [`request_token`] accepts like a bearer header.
+//! Sign-in takes one of the service's tokens and starts a server-side session
+//! ([`crate::app::accounts`]); the `gk_session` cookie (HttpOnly, SameSite=Strict) holds
+//! only its random id. Signing out, revoking the token and the idle time end it.
 //! Every action calls the same use case of [`crate::app`] as the API, which checks the
 //! role and writes the access log; a page
 //! without a valid token sends the browser to sign-in; a role that may not use a page
@@ -24,7 +27,9 @@
 mod audit;
 mod check;
 pub mod form;
+pub mod guard;
 mod rules;
+mod users;
 
 use std::sync::{Arc, LazyLock};
 
@@ -34,7 +39,6 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use axum_extra::extract::cookie::CookieJar;
 use minijinja::Environment;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
@@ -42,29 +46,18 @@ use serde::{Deserialize, Serialize};
 use crate::app::{App, AppError};
 use crate::auth::{Principal, Role};
 use crate::ruleset::Severity;
-use crate::store::StoreError;
 
 type SharedState = Arc<App>;
 
-/// The name of the cookie that carries a signed-in person's token on the web pages.
-pub const TOKEN_COOKIE: &str = "gk_token";
-
-/// The token of a request: `Authorization: Bearer …`, or the web pages' cookie.
-pub fn request_token(headers: &axum::http::HeaderMap) -> Option<String> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|v| v.trim().to_owned());
-    bearer.or_else(|| {
-        CookieJar::from_headers(headers)
-            .get(TOKEN_COOKIE)
-            .map(|cookie| cookie.value().to_owned())
-    })
-}
+/// The cookie of a signed-in browser: a random session id, never the token.
+pub const SESSION_COOKIE: &str = "gk_session";
+/// The cookie that ties the sign-in form to the browser that loaded it (login CSRF).
+pub const SIGN_IN_COOKIE: &str = "gk_login";
+/// The form field that carries the CSRF token on every form that changes something.
+pub const CSRF_FIELD: &str = "csrf";
 
 /// Every web page and action.
-pub fn routes() -> Router<SharedState> {
+pub fn routes(state: SharedState) -> Router<SharedState> {
     Router::new()
         .route("/", get(home))
         .route("/logga-in", get(sign_in_page).post(sign_in))
@@ -76,7 +69,13 @@ pub fn routes() -> Router<SharedState> {
         .route("/uppfoljning", get(audit::page))
         .route("/uppfoljning/rapport.json", get(audit::download_json))
         .route("/uppfoljning/rapport.csv", get(audit::download_csv))
+        .route("/anvandare", get(users::page).post(users::create))
+        .route("/anvandare/aterkalla", post(users::revoke))
         .route("/static/style.css", get(stylesheet))
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            guard::check_form_token,
+        ))
         .layer(axum::middleware::map_response(security_headers))
 }
 
@@ -95,6 +94,7 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> = Laz
         ("check.html", include_str!("templates/check.html")),
         ("rules.html", include_str!("templates/rules.html")),
         ("audit.html", include_str!("templates/audit.html")),
+        ("users.html", include_str!("templates/users.html")),
     ] {
         env.add_template(name, source)?;
     }
@@ -136,9 +136,23 @@ fn render(status: StatusCode, template: &str, context: &impl Serialize) -> Respo
 // Who is signed in, and what they may see
 // ---------------------------------------------------------------------------------------
 
-/// The signed-in person of a page request. Without a valid token the browser is sent
-/// to sign-in (and a stale cookie is cleared).
-pub struct Viewer(pub Principal);
+/// The signed-in person of a page request, with the session's CSRF token for the
+/// page's forms; or a script's `Authorization: Bearer` token. Without either the
+/// browser is sent to sign-in (and a stale cookie is cleared).
+pub struct Viewer {
+    pub principal: Principal,
+    pub csrf: String,
+    /// The session id from the cookie.
+    session_id: String,
+}
+
+impl std::ops::Deref for Viewer {
+    type Target = Principal;
+
+    fn deref(&self) -> &Principal {
+        &self.principal
+    }
+}
 
 impl FromRequestParts<SharedState> for Viewer {
     type Rejection = Response;
@@ -147,28 +161,64 @@ impl FromRequestParts<SharedState> for Viewer {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
-        let token = request_token(&parts.headers);
-        match token.as_deref().and_then(|t| state.tokens.authenticate(t)) {
-            Some(principal) => Ok(Self(principal)),
-            None => {
-                tracing::warn!(
-                    path = %parts.uri.path(),
-                    token_given = token.is_some(),
-                    "refused: missing or unknown token"
-                );
-                let had_cookie = CookieJar::from_headers(&parts.headers)
-                    .get(TOKEN_COOKIE)
-                    .is_some();
+        if let Some(token) = guard::bearer_of(&parts.headers) {
+            return match crate::app::accounts::authenticate(&state.store, token).await {
+                Ok(Some(principal)) => Ok(Self {
+                    principal,
+                    csrf: String::new(),
+                    session_id: String::new(),
+                }),
+                Ok(None) => {
+                    tracing::warn!(path = %parts.uri.path(), "refused: unknown bearer token");
+                    Err(Redirect::to(SIGN_IN).into_response())
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "token could not be read");
+                    Err(unavailable())
+                }
+            };
+        }
+        if let Some(session) = parts.extensions.get::<guard::Session>() {
+            return Ok(Self {
+                principal: session.info.principal.clone(),
+                csrf: session.info.csrf_token.clone(),
+                session_id: session.id.clone(),
+            });
+        }
+        match guard::session_of(state, &parts.headers).await {
+            Ok(Some(session)) => Ok(Self {
+                principal: session.info.principal,
+                csrf: session.info.csrf_token,
+                session_id: session.id,
+            }),
+            Ok(None) => {
+                let had_cookie = guard::session_cookie(&parts.headers).is_some();
+                if had_cookie {
+                    tracing::info!(path = %parts.uri.path(), "session over or unknown: sign in again");
+                }
                 let mut response = Redirect::to(SIGN_IN).into_response();
                 if had_cookie {
                     response
                         .headers_mut()
-                        .insert(header::SET_COOKIE, clear_cookie());
+                        .insert(header::SET_COOKIE, guard::clear_session_cookie(state));
                 }
                 Err(response)
             }
+            Err(err) => {
+                tracing::warn!(error = %err, "session could not be read");
+                Err(unavailable())
+            }
         }
     }
+}
+
+fn unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Tjänsten kan inte läsa inloggningar just nu. Försök igen om en stund.",
+    )
+        .into_response()
 }
 
 const SIGN_IN: &str = "/logga-in";
@@ -208,16 +258,12 @@ const AUDIT_PAGE: PageSpec = PageSpec {
     label: "Uppföljning",
     roles: &[Role::Analytiker],
 };
-const PAGES: [&PageSpec; 3] = [&CHECK_PAGE, &RULES_PAGE, &AUDIT_PAGE];
-
-fn role_label(role: Role) -> &'static str {
-    match role {
-        Role::Handlaggare => "handläggare",
-        Role::Policy => "policy",
-        Role::Analytiker => "analytiker",
-        Role::Admin => "administratör",
-    }
-}
+const USERS_PAGE: PageSpec = PageSpec {
+    path: "/anvandare",
+    label: "Användare",
+    roles: crate::app::accounts::ADMIN_ROLES,
+};
+const PAGES: [&PageSpec; 4] = [&CHECK_PAGE, &RULES_PAGE, &AUDIT_PAGE, &USERS_PAGE];
 
 /// Where a role starts after signing in: the page of its work.
 fn start_page(principal: &Principal) -> &'static str {
@@ -234,6 +280,8 @@ struct Layout {
     title: &'static str,
     user: Option<UserView>,
     nav: Vec<NavItem>,
+    /// The session's CSRF token, put in every form that changes something.
+    csrf: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -250,12 +298,13 @@ struct NavItem {
 }
 
 impl Layout {
-    fn new(title: &'static str, viewer: Option<&Principal>, current: &str) -> Self {
+    fn new(title: &'static str, viewer: Option<&Viewer>, current: &str) -> Self {
         Self {
             title,
+            csrf: viewer.map(|v| v.csrf.clone()),
             user: viewer.map(|p| UserView {
                 name: p.name.clone(),
-                role: role_label(p.role),
+                role: p.role.label_sv(),
             }),
             nav: viewer
                 .map(|p| {
@@ -275,7 +324,7 @@ impl Layout {
 }
 
 /// The Swedish 403 page when `viewer` may not use `page`; `None` lets them through.
-fn refusal(viewer: &Principal, page: &PageSpec) -> Option<Response> {
+fn refusal(viewer: &Viewer, page: &PageSpec) -> Option<Response> {
     crate::app::require(viewer, page.roles)
         .err()
         .map(|_| forbidden(viewer, page))
@@ -289,8 +338,8 @@ struct ErrorPage {
     message: String,
 }
 
-fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
-    let allowed: Vec<&str> = page.roles.iter().map(|r| role_label(*r)).collect();
+fn forbidden(viewer: &Viewer, page: &PageSpec) -> Response {
+    let allowed: Vec<&str> = page.roles.iter().map(|r| r.label_sv()).collect();
     render(
         StatusCode::FORBIDDEN,
         "error.html",
@@ -302,16 +351,16 @@ fn forbidden(viewer: &Principal, page: &PageSpec) -> Response {
                  Be en administratör om en annan roll om du behöver det i ditt arbete.",
                 page.label,
                 allowed.join(", "),
-                role_label(viewer.role),
+                viewer.role.label_sv(),
             ),
         },
     )
 }
 
 /// The page for an error the person cannot fix (the database is down, a bug).
-fn failure(viewer: &Principal, err: &AppError) -> Response {
+fn failure(viewer: &Viewer, err: &AppError) -> Response {
     let (status, message) = match err {
-        AppError::Store(StoreError::Unavailable(_)) => (
+        AppError::Store(store) if store.is_unavailable() => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Databasen tar inte emot uppgifter just nu. Inget sparades. Försök igen om en stund.",
         ),
@@ -323,11 +372,11 @@ fn failure(viewer: &Principal, err: &AppError) -> Response {
     };
     // Logs the cause (never the form) inside the request's span.
     match err {
-        AppError::Store(StoreError::Unavailable(cause)) => {
-            tracing::warn!(error = %cause, "store unavailable")
+        AppError::Store(store) if store.is_unavailable() => {
+            tracing::warn!(error = %crate::app::error_chain(store), "store unavailable")
         }
         cause => {
-            tracing::error!(error = %cause, source = ?std::error::Error::source(cause), "web page failed")
+            tracing::error!(error = %crate::app::error_chain(cause), "web page failed")
         }
     }
     render(
@@ -347,7 +396,7 @@ fn failure(viewer: &Principal, err: &AppError) -> Response {
 
 async fn home(viewer: Result<Viewer, Response>) -> Redirect {
     match viewer {
-        Ok(Viewer(principal)) => Redirect::to(start_page(&principal)),
+        Ok(viewer) => Redirect::to(start_page(&viewer)),
         Err(_) => Redirect::to(SIGN_IN),
     }
 }
@@ -358,19 +407,32 @@ struct SignInPage {
     layout: Layout,
     error: Option<&'static str>,
     start: Option<&'static str>,
+    /// The sign-in form's own token, tied to the `gk_login` cookie.
+    login_csrf: String,
 }
 
-async fn sign_in_page(viewer: Result<Viewer, Response>) -> Response {
-    let principal = viewer.ok().map(|Viewer(p)| p);
-    render(
+/// The sign-in page; sets the `gk_login` cookie its form is tied to.
+async fn sign_in_page(
+    State(state): State<SharedState>,
+    headers: axum::http::HeaderMap,
+    viewer: Result<Viewer, Response>,
+) -> Response {
+    let viewer = viewer.ok();
+    let (nonce, cookie) = guard::sign_in_nonce(&state, &headers);
+    let mut response = render(
         StatusCode::OK,
         "sign_in.html",
         &SignInPage {
-            start: principal.as_ref().map(start_page),
-            layout: Layout::new("Logga in", principal.as_ref(), SIGN_IN),
+            start: viewer.as_ref().map(|v| start_page(v)),
+            layout: Layout::new("Logga in", viewer.as_ref(), SIGN_IN),
             error: None,
+            login_csrf: nonce,
         },
-    )
+    );
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
 }
 
 #[derive(Deserialize)]
@@ -379,54 +441,82 @@ struct SignInForm {
     token: String,
 }
 
-async fn sign_in(State(state): State<SharedState>, Form(form): Form<SignInForm>) -> Response {
+/// Signs in: a new server-side session whose random id goes in the cookie. The form
+/// token was checked by [`guard::check_form_token`] before this runs.
+async fn sign_in(
+    State(state): State<SharedState>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
     let token = form.token.trim();
+    let (nonce, nonce_cookie) = guard::sign_in_nonce(&state, &headers);
     let refused = |error: &'static str| {
-        render(
+        let mut response = render(
             StatusCode::UNAUTHORIZED,
             "sign_in.html",
             &SignInPage {
                 layout: Layout::new("Logga in", None, SIGN_IN),
                 error: Some(error),
                 start: None,
+                login_csrf: nonce.clone(),
             },
-        )
+        );
+        if let Some(cookie) = nonce_cookie.clone() {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+        response
     };
     if token.is_empty() {
         return refused("Klistra in din token.");
     }
-    let Some(principal) = state.tokens.authenticate(token) else {
-        tracing::warn!("web sign-in refused: unknown token");
-        return refused("Token känns inte igen. Kontrollera att du klistrat in hela token.");
+    let session = match crate::app::accounts::sign_in(&state.store, token).await {
+        Ok(Some(session)) => session,
+        Ok(None) => {
+            tracing::warn!("web sign-in refused: unknown, expired or revoked token");
+            return refused(
+                "Token känns inte igen, har gått ut eller är återkallad. Kontrollera att du klistrat in hela token.",
+            );
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "web sign-in failed");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Tjänsten kan inte logga in någon just nu. Försök igen om en stund.",
+            )
+                .into_response();
+        }
     };
-    // Only a token that can travel in a cookie unchanged can be used from the browser.
-    let cookie_safe = token
-        .bytes()
-        .all(|b| b.is_ascii_graphic() && !matches!(b, b';' | b',' | b'"' | b'\\'));
-    let cookie = format!("{TOKEN_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
-    let Some(cookie) = cookie_safe
-        .then(|| HeaderValue::from_str(&cookie).ok())
-        .flatten()
-    else {
-        return refused(
-            "Den här token kan inte användas i webbläsaren. Be om en ny token med gk-regler token create.",
-        );
-    };
-    tracing::info!(actor = %principal.name, role = principal.role.as_str(), "web sign-in");
-    let mut response = Redirect::to(start_page(&principal)).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    // A session this browser had before is ended, so it never lingers.
+    if let Some(old) = guard::session_cookie(&headers) {
+        let _ = state
+            .store
+            .delete_session(crate::auth::token_hash(&old), None)
+            .await;
+    }
+    tracing::info!(actor = %session.principal.name, role = %crate::names::name_of(&session.principal.role), "web sign-in");
+    let mut response = Redirect::to(start_page(&session.principal)).into_response();
+    let cookies = response.headers_mut();
+    cookies.append(
+        header::SET_COOKIE,
+        guard::session_cookie_value(&state, &session.id),
+    );
+    cookies.append(header::SET_COOKIE, guard::clear_sign_in_cookie(&state));
     response
 }
 
-fn clear_cookie() -> HeaderValue {
-    HeaderValue::from_static("gk_token=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
-}
-
-async fn sign_out() -> Response {
+/// Signs out: the session is deleted on the server, so the old cookie is worthless.
+async fn sign_out(State(state): State<SharedState>, viewer: Result<Viewer, Response>) -> Response {
+    if let Ok(viewer) = &viewer
+        && let Err(err) =
+            crate::app::accounts::sign_out(&state.store, &viewer.session_id, viewer).await
+    {
+        return failure(viewer, &err);
+    }
     let mut response = Redirect::to(SIGN_IN).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, clear_cookie());
+        .insert(header::SET_COOKIE, guard::clear_session_cookie(&state));
     response
 }
 
@@ -474,18 +564,25 @@ async fn security_headers(mut response: Response) -> Response {
 // Shared view pieces
 // ---------------------------------------------------------------------------------------
 
-/// A flag as a card. `severity` is the name (the card's class); `severity_label` the
-/// word shown beside its colour, never colour alone.
+/// A flag as a card: the contract's flag as the API sends it, with the Swedish words the
+/// card shows. `severity` is the name (the card's class); `severity_label` the word shown
+/// beside its colour, never colour alone.
 #[derive(Serialize)]
 struct FlagView {
-    rule_id: String,
-    severity: Severity,
+    #[serde(flatten)]
+    flag: crate::contract::FlagJson,
     severity_label: &'static str,
-    title: String,
-    message: String,
-    rationale: String,
-    sources: Vec<String>,
-    grounds: Vec<&'static str>,
+    grounds_label: Vec<&'static str>,
+}
+
+impl FlagView {
+    fn of(flag: crate::contract::FlagJson) -> Self {
+        Self {
+            severity_label: flag.severity.label_sv(),
+            grounds_label: flag.grounds.iter().map(|g| g.label_sv()).collect(),
+            flag,
+        }
+    }
 }
 
 /// A rule that failed: its result is unknown, never "no flag".
@@ -513,16 +610,7 @@ impl ResultView {
         let flags: Vec<FlagView> = report
             .flags
             .iter()
-            .map(|f| FlagView {
-                rule_id: f.rule_id.clone(),
-                severity: f.severity,
-                severity_label: f.severity.label_sv(),
-                title: f.title.clone(),
-                message: f.message.clone(),
-                rationale: f.rationale.clone(),
-                sources: f.sources.clone(),
-                grounds: f.grounds.iter().map(|g| g.label_sv()).collect(),
-            })
+            .map(|f| FlagView::of(f.clone()))
             .collect();
         let errors: Vec<RuleErrorView> = report
             .errors
@@ -539,7 +627,7 @@ impl ResultView {
                 }),
             })
             .collect();
-        let count = |s: Severity| flags.iter().filter(|f| f.severity == s).count();
+        let count = |s: Severity| flags.iter().filter(|f| f.flag.severity == s).count();
         let mut parts = Vec::new();
         for (severity, one, many) in [
             (Severity::Critical, "kritisk", "kritiska"),
@@ -592,6 +680,7 @@ mod tests {
             "check.html",
             "rules.html",
             "audit.html",
+            "users.html",
         ] {
             env.get_template(name).expect(name);
         }
@@ -626,7 +715,7 @@ mod tests {
 
     #[test]
     fn each_role_starts_on_a_page_it_may_open() {
-        for role in Role::ALL {
+        for &role in Role::ALL {
             let principal = Principal {
                 name: "x".into(),
                 role,

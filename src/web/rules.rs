@@ -16,7 +16,6 @@ use super::{
     refusal, render,
 };
 use crate::app::{self, AppError};
-use crate::auth::Principal;
 use crate::profile::{Profile, Stage};
 use crate::rule_tests::{Expectation, TestSuite};
 use crate::ruleset::{RuleSet, SeveritySpec};
@@ -226,7 +225,7 @@ fn severities(spec: &SeveritySpec) -> Vec<SeverityView> {
 
 /// Builds the page for the active rule set (tests are read and run off the async
 /// threads).
-async fn page_of(state: &SharedState, viewer: &Principal) -> Result<RulesPage, AppError> {
+async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppError> {
     let rules: Arc<RuleSet> = app::rules::active(state, viewer);
     let dir = state.rules_dir.clone();
     let for_tests = Arc::clone(&rules);
@@ -294,14 +293,14 @@ async fn page_of(state: &SharedState, viewer: &Principal) -> Result<RulesPage, A
     })
 }
 
-fn respond(status: StatusCode, page: Result<RulesPage, AppError>, viewer: &Principal) -> Response {
+fn respond(status: StatusCode, page: Result<RulesPage, AppError>, viewer: &Viewer) -> Response {
     match page {
         Ok(page) => render(status, "rules.html", &page),
         Err(err) => failure(viewer, &err),
     }
 }
 
-pub(super) async fn page(State(state): State<SharedState>, Viewer(viewer): Viewer) -> Response {
+pub(super) async fn page(State(state): State<SharedState>, viewer: Viewer) -> Response {
     if let Some(refused) = refusal(&viewer, &RULES_PAGE) {
         return refused;
     }
@@ -343,7 +342,7 @@ async fn read_profile_form(mut multipart: Multipart) -> Result<(String, String),
 /// Evaluates a pasted or uploaded profile with the active rules; stores nothing.
 pub(super) async fn dry_run(
     State(state): State<SharedState>,
-    Viewer(viewer): Viewer,
+    viewer: Viewer,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &DRY_RUN_TOOL) {
@@ -416,7 +415,7 @@ pub(super) async fn dry_run(
 }
 
 /// Reloads the rules from disk: the new set, or every problem with file:line.
-pub(super) async fn reload(State(state): State<SharedState>, Viewer(viewer): Viewer) -> Response {
+pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> Response {
     if let Some(refused) = refusal(&viewer, &RELOAD_TOOL) {
         return refused;
     }

@@ -13,6 +13,11 @@ const CASES: usize = 40;
 /// (`aktivitetsniva_saknas`), even cases are women, and every flagged case and every
 /// fourth clean one left the insurance. Returns (profiles JSONL, outcomes JSONL).
 fn cohort(sexes: &[&str]) -> (String, String) {
+    cohort_leaving(sexes, |i, flagged| flagged || i % 4 == 0)
+}
+
+/// [`cohort`] where case `i` (flagged or not) left the insurance when `left` says so.
+fn cohort_leaving(sexes: &[&str], left: impl Fn(usize, bool) -> bool) -> (String, String) {
     let mut profiles = String::new();
     let mut outcomes = String::new();
     for i in 0..CASES {
@@ -28,7 +33,7 @@ fn cohort(sexes: &[&str]) -> (String, String) {
             set(&mut profile, "activity_level.hours_per_week", json!(null));
         }
         profiles.push_str(&format!("{profile}\n"));
-        let left = flagged || i % 4 == 0;
+        let left = left(i, flagged);
         let outcome = if left {
             "left_insurance"
         } else {
@@ -50,7 +55,10 @@ fn cohort(sexes: &[&str]) -> (String, String) {
 /// Writes the cohort into the app's directory and imports it; returns the import's
 /// output.
 fn import(app: &TestApp, sexes: &[&str]) -> crate::helpers::Output {
-    let (profiles, outcomes) = cohort(sexes);
+    import_files(app, cohort(sexes))
+}
+
+fn import_files(app: &TestApp, (profiles, outcomes): (String, String)) -> crate::helpers::Output {
     let profiles_path = app.dir.path().join("profiles.jsonl");
     let outcomes_path = app.dir.path().join("outcomes.jsonl");
     std::fs::write(&profiles_path, profiles).expect("write profiles");
@@ -136,10 +144,21 @@ fn import_stores_every_check_once_and_the_audit_counts_them() {
     assert_eq!(all["flagged_vs_not_flagged"]["n_b"], CASES - flagged);
     // Every flagged case left; of the clean ones, those with i % 4 == 0.
     let clean_left = (0..CASES).filter(|i| i % 3 != 0 && i % 4 == 0).count();
+    assert_eq!(clean_left, 6);
     let shares = left_insurance(&all["flagged_vs_not_flagged"]);
-    assert_eq!(shares["share_a_pct"], 100.0);
-    let expected_b = 100.0 * clean_left as f64 / (CASES - flagged) as f64;
-    assert!((shares["share_b_pct"].as_f64().expect("share") - expected_b).abs() < 1e-9);
+    // 100 % of the flagged would tell each one's outcome; the clean share would give it
+    // away through the rule that never fired (whose clean cases are every case).
+    assert!(shares["share_a_pct"].is_null(), "{shares}");
+    assert!(shares["share_b_pct"].is_null(), "{shares}");
+    assert!(shares["diff_pp"].is_null(), "{shares}");
+    // Work or studies is the same outcome here: hidden alike. Worsened health: nobody,
+    // so 0 % is not shown either.
+    for outcome in all["flagged_vs_not_flagged"]["outcomes"]
+        .as_array()
+        .expect("outcomes")
+    {
+        assert!(outcome["share_a_pct"].is_null(), "{outcome}");
+    }
     // A rule that never fired is reported with no flagged cases, not left out.
     let interpreter = rule(&report, "tolk_ej_bokad");
     assert_eq!(
@@ -638,4 +657,200 @@ fn a_small_sex_cannot_be_derived_from_the_other_and_the_total() {
             }
         }
     }
+}
+
+/// The flagged women of `aktivitetsniva_saknas` (i = 0, 6, …, 36): 7, of whom only
+/// i = 0 left the insurance. Every other flagged case: every second left; clean cases:
+/// every third.
+fn one_flagged_woman_left() -> (String, String) {
+    cohort_leaving(&["female", "male"], |i, flagged| {
+        if flagged && i % 2 == 0 {
+            i == 0
+        } else if flagged {
+            i % 4 == 3
+        } else {
+            i % 3 == 1
+        }
+    })
+}
+
+#[test]
+fn one_person_with_an_outcome_in_a_shown_group_is_revealed_by_no_share() {
+    let app = spawn_app();
+    assert_eq!(import_files(&app, one_flagged_woman_left()).code, 0);
+    let report = audit_json(&app, &[]);
+    let activity = rule(&report, "aktivitetsniva_saknas");
+    let women = group(activity, "female");
+    assert_eq!(
+        women["flagged_vs_not_flagged"]["n_a"], 7,
+        "the group is shown"
+    );
+    let shares = left_insurance(&women["flagged_vs_not_flagged"]);
+    for field in [
+        "share_a_pct",
+        "diff_pp",
+        "ci_low_pp",
+        "ci_high_pp",
+        "p_value",
+    ] {
+        assert!(shares[field].is_null(), "{field}: {shares}");
+    }
+    // As group b of resolved versus still flagged, too.
+    let still = left_insurance(&women["resolved_vs_still_flagged"]);
+    assert!(still["share_b_pct"].is_null(), "{still}");
+    // Nor can it follow from the men and the total.
+    let at = |sex: &str| left_insurance(&group(activity, sex)["flagged_vs_not_flagged"]).clone();
+    let (men, all) = (at("male"), at("all"));
+    assert!(
+        men["share_a_pct"].is_null() || all["share_a_pct"].is_null(),
+        "men {men}, all {all}"
+    );
+    assert!(women["adjusted"]["coefficient"].is_null(), "{women}");
+    let guide = report["notes"].to_string();
+    assert!(
+        guide.contains("andel"),
+        "the notes say shares are hidden: {guide}"
+    );
+
+    // 1 of 7 is 14.3 %, 6 of 7 is 85.7 %: neither appears in CSV or HTML.
+    let csv = app.run_cli(&["audit", "--format", "csv"], None);
+    assert_eq!(csv.code, 0, "{csv}");
+    let row = csv
+        .stdout
+        .lines()
+        .find(|l| l.contains("aktivitetsniva_saknas,female,left_insurance"))
+        .unwrap_or_else(|| panic!("no CSV row for flagged women\n{csv}"));
+    let header: Vec<&str> = csv
+        .stdout
+        .lines()
+        .next()
+        .expect("header")
+        .split(',')
+        .collect();
+    let cells: Vec<&str> = row.split(',').collect();
+    let n_a = header.iter().position(|h| *h == "n_a").expect("n_a");
+    assert_eq!(cells[n_a], "7", "{row}");
+    for field in [
+        "share_a_pct",
+        "diff_pp",
+        "ci_low_pp",
+        "ci_high_pp",
+        "p_value",
+    ] {
+        let c = header.iter().position(|h| *h == field).expect("column");
+        assert_eq!(cells[c], "", "{field} in CSV: {row}");
+    }
+    // (A difference of −14.3 points elsewhere is no share.)
+    let unsigned = |text: &str, number: &str| {
+        text.match_indices(number)
+            .any(|(at, _)| !text[..at].ends_with('-') && !text[..at].ends_with('\u{2212}'))
+    };
+    for revealing in ["14.28", "85.71"] {
+        let line = csv.stdout.lines().find(|l| unsigned(l, revealing));
+        assert!(line.is_none(), "{revealing} in CSV: {line:?}");
+    }
+
+    let out = app.dir.path().join("rapport.html");
+    let html = app.run_cli(&["audit", "--out", out.to_str().expect("utf-8")], None);
+    assert_eq!(html.code, 0, "{html}");
+    let page = std::fs::read_to_string(&out).expect("the report was written");
+    for revealing in ["14,3", "85,7", "14.28", "85.71"] {
+        assert!(
+            !unsigned(&page, revealing),
+            "{revealing} in the HTML report"
+        );
+    }
+}
+
+#[test]
+fn a_single_profile_is_told_in_the_singular() {
+    let app = spawn_app();
+    let (profiles, outcomes) = cohort(&["female"]);
+    let first = |text: &str| format!("{}\n", text.lines().next().expect("a line"));
+    let out = import_files(&app, (first(&profiles), first(&outcomes)));
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("Läste 1 profil och sparade 1 kontroll med"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("(1 flagga, 0 regelfel)"), "{out}");
+}
+
+#[test]
+fn the_period_says_what_it_selects_in_every_format() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    let report = audit_json(&app, &["--from", "2024-01-01", "--to", "2024-12-31"]);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("Perioden väljer två saker")
+            && notes.contains("datum för avslut")
+            && notes.contains("efter kontrolldatum"),
+        "{notes}"
+    );
+    let csv = app.run_cli(&["audit", "--format", "csv"], None);
+    assert_eq!(csv.code, 0, "{csv}");
+    assert!(csv.stdout.contains("Perioden väljer två saker"), "{csv}");
+    let out = app.dir.path().join("rapport.html");
+    let html = app.run_cli(&["audit", "--out", out.to_str().expect("utf-8")], None);
+    assert_eq!(html.code, 0, "{html}");
+    let page = std::fs::read_to_string(&out).expect("the report was written");
+    assert_eq!(
+        page.matches("Perioden väljer två saker").count(),
+        1,
+        "told once, beside the counts"
+    );
+    assert!(
+        page.contains("Räknat efter kontrolldatum"),
+        "at each rule's flags per month"
+    );
+}
+
+#[test]
+fn stored_checks_read_back_outside_the_input_date_window_and_unreadable_ones_are_counted() {
+    let app = spawn_app();
+    let out = import(&app, &["female", "male"]);
+    assert_eq!(out.code, 0, "{out}");
+    let before = audit_json(&app, &[]);
+    assert_eq!(before["units"]["all"], CASES);
+    let unreadable_note = |report: &Value| {
+        report["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|n| n.contains("kunde inte läsas"))
+            .map(str::to_owned)
+    };
+    assert_eq!(unreadable_note(&before), None);
+
+    // Checks stored under an earlier plausible-date window: a date input would refuse
+    // today (before 2000-01-01) is still a stored check.
+    let db = rusqlite::Connection::open(&app.database).expect("open the database");
+    let changed = db
+        .execute(
+            "UPDATE evaluations SET profile_json = json_set(profile_json, '$.sick_leave_started_on', '1999-06-01')",
+            [],
+        )
+        .expect("update");
+    assert_eq!(changed, CASES);
+    let old = audit_json(&app, &[]);
+    assert_eq!(old["units"], before["units"], "{old}");
+    assert_eq!(unreadable_note(&old), None, "{old}");
+    let activity = |report: &Value| {
+        group(rule(report, "aktivitetsniva_saknas"), "all")["flagged_vs_not_flagged"].clone()
+    };
+    assert_eq!(activity(&old)["n_a"], activity(&before)["n_a"]);
+
+    // A stored row that is no profile at all is counted and said, never silently dropped.
+    db.execute(
+        "UPDATE evaluations SET profile_json = '{\"not_a_field\": 1}' WHERE id = (SELECT min(id) FROM evaluations)",
+        [],
+    )
+    .expect("update");
+    let broken = audit_json(&app, &[]);
+    assert_eq!(broken["units"]["all"], CASES - 1, "{broken}");
+    let note = unreadable_note(&broken).expect("a note on the unreadable check");
+    assert!(note.starts_with("1 sparad kontroll kunde"), "{note}");
 }

@@ -7,11 +7,14 @@
 //! every suppressed or undefined cell to be null, and no number in the report to be left
 //! unchecked. How to regenerate the expected numbers: `tests/audit_reference/README.md`.
 //!
-//! The reference does not suppress counts; the audit does (below `min_cell`, and any
-//! count that would give a hidden one away). So a count the report hides is accepted
-//! when the reference's value is below `min_cell` (which must be hidden) or when it is a
-//! complement; a share, difference or estimate the report hides is accepted only when a
-//! count it rests on is hidden. Everything shown must still agree.
+//! The reference does not suppress; the audit does. So a count the report hides is
+//! accepted when the reference's value is below `min_cell` (which must be hidden) or when
+//! it is a complement. A share the report hides is accepted when its group's count is
+//! hidden, when fewer than `min_cell` of the group had the outcome or fewer than
+//! `min_cell` did not (0 % and 100 % included; then it must be hidden), or as a
+//! complement. A difference, interval or p-value is accepted hidden only when one of its
+//! two shares is; an adjusted estimate only when its model's counts or its group's
+//! shares of leaving the insurance are. Everything shown must still agree.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -171,28 +174,28 @@ fn key_of(row: &Value) -> Key {
     key
 }
 
-/// The counts a share, difference or estimate at `key` rests on: a comparison's `n_a`
-/// and `n_b`, a model's `n_flagged` and `n_not_flagged`.
-fn rests_on_hidden_count(key: &Key) -> Vec<Key> {
-    let Some(field) = key.last() else {
-        return Vec::new();
+/// The count a share at `key` is a share of (`n_a` for `share_a_pct`, `n_b` for
+/// `share_b_pct`); `None` for any other number.
+fn count_of_share(key: &Key) -> Option<Key> {
+    let field = key.last()?;
+    let at = key.iter().position(|k| k == "outcomes")?;
+    let name = match field.as_str() {
+        "share_a_pct" => "n_a",
+        "share_b_pct" => "n_b",
+        _ => return None,
     };
+    let mut k = key[..at].to_vec();
+    k.push(name.to_owned());
+    Some(k)
+}
+
+/// What a difference, interval, p-value or estimate at `key` rests on: a comparison's
+/// two shares of the same outcome (and their counts); a model's `n_flagged` and
+/// `n_not_flagged` and its group's two shares of leaving the insurance.
+fn rests_on(key: &Key) -> Vec<Key> {
     if let Some(at) = key.iter().position(|k| k == "outcomes") {
-        let base = key[..at].to_vec();
-        let with = |name: &str| {
-            let mut k = base.clone();
-            k.push(name.to_owned());
-            k
-        };
-        return match field.as_str() {
-            "share_a_pct" => vec![with("n_a")],
-            "share_b_pct" => vec![with("n_b")],
-            _ => vec![with("n_a"), with("n_b")],
-        };
-    }
-    if key.iter().any(|k| k == "adjusted") {
-        let base = key[..key.len() - 1].to_vec();
-        return ["n_flagged", "n_not_flagged"]
+        let mut base = key[..key.len() - 1].to_vec();
+        let mut shares: Vec<Key> = ["share_a_pct", "share_b_pct"]
             .iter()
             .map(|name| {
                 let mut k = base.clone();
@@ -200,8 +203,45 @@ fn rests_on_hidden_count(key: &Key) -> Vec<Key> {
                 k
             })
             .collect();
+        base.truncate(at);
+        for name in ["n_a", "n_b"] {
+            let mut k = base.clone();
+            k.push(name.to_owned());
+            shares.push(k);
+        }
+        return shares;
+    }
+    if let Some(at) = key.iter().position(|k| k == "adjusted") {
+        let base = key[..key.len() - 1].to_vec();
+        let mut on: Vec<Key> = ["n_flagged", "n_not_flagged"]
+            .iter()
+            .map(|name| {
+                let mut k = base.clone();
+                k.push((*name).to_owned());
+                k
+            })
+            .collect();
+        for share in ["share_a_pct", "share_b_pct"] {
+            let mut k = key[..at].to_vec();
+            k.extend(
+                [
+                    "flagged_vs_not_flagged",
+                    "outcomes",
+                    "left_insurance",
+                    share,
+                ]
+                .map(str::to_owned),
+            );
+            on.push(k);
+        }
+        return on;
     }
     Vec::new()
+}
+
+/// The number of cases with the outcome behind a share in percent of `n`.
+fn numerator(share_pct: f64, n: u64) -> u64 {
+    (share_pct / 100.0 * n as f64).round() as u64
 }
 
 /// How far `actual` is from `expected`, relative to `expected`.
@@ -304,7 +344,18 @@ fn audit_of_the_development_cohort_matches_the_statsmodels_reference() {
     let mut failures = Vec::new();
     let (mut compared, mut nulls) = (0usize, 0usize);
     let (mut small_hidden, mut complements) = (0usize, 0usize);
+    let (mut small_shares, mut share_complements) = (0usize, 0usize);
     let every_number = numbers(&report);
+    // The reference's counts, to tell how many cases a share rests on.
+    let reference_counts: BTreeMap<Key, u64> = rows
+        .iter()
+        .filter_map(|row| Some((key_of(row), row["value"].as_u64()?)))
+        .collect();
+    let unsafe_share = |key: &Key, share: f64| -> Option<(u64, u64)> {
+        let n = *reference_counts.get(&count_of_share(key)?)?;
+        let x = numerator(share, n);
+        (x < min_cell_n || n - x < min_cell_n).then_some((x, n))
+    };
     let hidden = |key: &Key| every_number.get(key).is_some_and(Value::is_null);
     let mut worst: (f64, String) = (0.0, String::new());
     for row in rows {
@@ -335,8 +386,19 @@ fn audit_of_the_development_cohort_matches_the_statsmodels_reference() {
                             complements += 1;
                         }
                         true
+                    } else if let Some(n) = count_of_share(&key) {
+                        let primary = want
+                            .as_f64()
+                            .and_then(|share| unsafe_share(&key, share))
+                            .is_some();
+                        if hidden(&n) || primary {
+                            small_shares += 1;
+                        } else {
+                            share_complements += 1;
+                        }
+                        true
                     } else {
-                        rests_on_hidden_count(&key).iter().any(&hidden)
+                        rests_on(&key).iter().any(&hidden)
                     };
                     if !accepted {
                         failures.push(format!(
@@ -365,6 +427,14 @@ fn audit_of_the_development_cohort_matches_the_statsmodels_reference() {
                     continue;
                 }
                 let want = want.as_f64().expect("a number");
+                if let Some((x, n)) = unsafe_share(&key, want) {
+                    failures.push(format!(
+                        "{}: a share of {x} of {n} is shown; fewer than {min_cell_n} with or \
+                         without the outcome must be hidden",
+                        key.join(".")
+                    ));
+                    continue;
+                }
                 let difference = relative_difference(got, want);
                 let field = row["field"].as_str().unwrap_or_default();
                 let absolute_ok = SIGNED_FIELDS.contains(&field) && (got - want).abs() <= ABSOLUTE;
@@ -404,8 +474,12 @@ fn audit_of_the_development_cohort_matches_the_statsmodels_reference() {
         small_hidden > 0,
         "the cohort has counts below min_cell and the report hides them"
     );
+    assert!(
+        small_shares > 0,
+        "the cohort has shares of few cases and the report hides them"
+    );
     eprintln!(
-        "{compared} numbers agree with the reference (largest relative difference {:.1e} at {}), {nulls} suppressed or undefined cells are null; the audit hides {small_hidden} counts below min_cell and {complements} complementary counts",
+        "{compared} numbers agree with the reference (largest relative difference {:.1e} at {}), {nulls} suppressed or undefined cells are null; the audit hides {small_hidden} counts below min_cell and {complements} complementary counts, {small_shares} shares of few cases and {share_complements} complementary shares",
         worst.0, worst.1
     );
 }

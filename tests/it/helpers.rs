@@ -419,6 +419,11 @@ impl Api {
         Self { client, base }
     }
 
+    /// `127.0.0.1:PORT`, for raw TCP connections.
+    pub fn authority(&self) -> &str {
+        self.base.strip_prefix("http://").unwrap_or(&self.base)
+    }
+
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -688,6 +693,12 @@ impl TestApp {
         token
     }
 
+    /// Runs `gk-regler ARGS` configured for this app (its database, tokens file, key and
+    /// environment), e.g. `token list`, while the service may be running.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        run_command(self.command(args), &format!("{args:?}"), None)
+    }
+
     /// Starts `serve`, reads the address it prints and waits for /health/ready.
     fn start(&mut self) {
         assert!(self.server.is_none(), "the service is already running");
@@ -776,6 +787,16 @@ impl TestApp {
     /// Starts the service again on the same database, key and tokens (a new port).
     pub fn restart(&mut self) {
         self.start();
+    }
+
+    /// Points this app's later commands and starts at another database and pseudonym key
+    /// file (e.g. a restored copy); the tokens and rules stay the same.
+    pub fn use_files(&mut self, database: PathBuf, key_file: PathBuf) {
+        self.database = database;
+        self.env.push((
+            "GK_REGLER_PSEUDONYM_KEY_FILE",
+            key_file.to_string_lossy().into_owned(),
+        ));
     }
 
     /// Sends SIGTERM and waits up to `limit` for the process to exit; a process still

@@ -4,11 +4,14 @@
 //! the service tests start `gk-regler serve` on a free port and talk HTTP to it; the web
 //! tests drive its pages in headless Chromium.
 
+mod accounts;
 mod audit;
 mod audit_reference;
 mod cli;
+mod connections;
 mod helpers;
 mod reliability;
 mod security;
 mod service;
+mod storage;
 mod web;

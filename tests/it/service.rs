@@ -486,6 +486,13 @@ fn api_routes() -> Vec<(reqwest::Method, &'static str, Option<Value>)> {
         ),
         (Method::GET, "/api/v1/rules", None),
         (Method::POST, "/api/v1/rules/reload", None),
+        (Method::GET, "/api/v1/admin/tokens", None),
+        (
+            Method::POST,
+            "/api/v1/admin/tokens",
+            Some(json!({ "name": "x", "role": "admin" })),
+        ),
+        (Method::POST, "/api/v1/admin/tokens/1/revoke", None),
     ]
 }
 
@@ -513,6 +520,7 @@ fn api_routes_refuse_missing_and_wrong_tokens() {
     assert_eq!(app.count("evaluations"), 0);
     assert_eq!(app.count("outcomes"), 0);
     assert_eq!(app.count("rule_sets"), 1);
+    assert_eq!(app.count("accounts"), 5, "no account was made or revoked");
 }
 
 fn body_of(body: Option<&Value>) -> crate::helpers::Body<'_> {

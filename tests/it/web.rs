@@ -215,6 +215,30 @@ impl Browser {
         self.run(&format!("open {path}"), self.client().goto(&url));
     }
 
+    /// Opens a whole URL, e.g. a page of another site.
+    fn goto_url(&self, url: &str) {
+        self.run(&format!("open {url}"), self.client().goto(url));
+    }
+
+    /// Waits until the page shown is a loaded page of the service (after another
+    /// site's page sent the browser there).
+    fn wait_for_service_page(&self) {
+        let started = Instant::now();
+        loop {
+            let here = self.url().starts_with(&self.base)
+                && self.script("return document.readyState;") == json!("complete");
+            if here {
+                return;
+            }
+            assert!(
+                started.elapsed() < BROWSER_TIMEOUT,
+                "the browser never reached the service: {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The path of the page shown.
     fn path(&self) -> String {
         self.run("current URL", self.client().current_url())
@@ -715,7 +739,7 @@ fn each_role_signs_in_to_its_own_pages_and_is_refused_the_others() {
             token: &app.handlaggare.token,
             start: "/kontroll",
             menu: &["Kontrollera ärende", "Regler"],
-            refused: &["/uppfoljning", "/uppfoljning/rapport.csv"],
+            refused: &["/uppfoljning", "/uppfoljning/rapport.csv", "/anvandare"],
             reload: false,
             dry_run: true,
         },
@@ -723,7 +747,7 @@ fn each_role_signs_in_to_its_own_pages_and_is_refused_the_others() {
             token: &app.policy.token,
             start: "/regler",
             menu: &["Regler"],
-            refused: &["/kontroll", "/uppfoljning"],
+            refused: &["/kontroll", "/uppfoljning", "/anvandare"],
             reload: true,
             dry_run: true,
         },
@@ -731,14 +755,14 @@ fn each_role_signs_in_to_its_own_pages_and_is_refused_the_others() {
             token: &app.analytiker.token,
             start: "/uppfoljning",
             menu: &["Regler", "Uppföljning"],
-            refused: &["/kontroll"],
+            refused: &["/kontroll", "/anvandare"],
             reload: false,
             dry_run: false,
         },
         Case {
             token: &app.admin.token,
             start: "/kontroll",
-            menu: &["Kontrollera ärende", "Regler", "Uppföljning"],
+            menu: &["Kontrollera ärende", "Regler", "Uppföljning", "Användare"],
             refused: &[],
             reload: true,
             dry_run: true,
@@ -1212,15 +1236,45 @@ fn every_page_has_labels_ordered_headings_and_enough_contrast() {
 // Without a browser: what a person does not see.
 // ---------------------------------------------------------------------------------------
 
-/// An HTTP client that acts like the browser (the token in the `gk_token` cookie) but
-/// does not follow redirects, so a test sees them.
-struct WebClient {
-    client: reqwest::blocking::Client,
-    base: String,
+/// An HTTP client that acts like the browser (signs in with a token on the sign-in page,
+/// then sends the session cookie, and the page's CSRF token with every form) but does
+/// not follow redirects, so a test sees them.
+pub(crate) struct WebClient {
+    pub(crate) client: reqwest::blocking::Client,
+    pub(crate) base: String,
+    /// Per token: the session cookie (`gk_session=…`) and the session's CSRF token.
+    sessions: std::cell::RefCell<std::collections::HashMap<String, (String, String)>>,
 }
 
+/// The value of the hidden `csrf` field of a page ("" when there is none).
+pub(crate) fn csrf_of(html: &str) -> String {
+    const FIELD: &str = "name=\"csrf\" value=\"";
+    html.find(FIELD)
+        .map(|start| {
+            let rest = &html[start + FIELD.len()..];
+            rest[..rest.find('"').unwrap_or(0)].to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// `name=value` of the cookie `name` set by a reply ("" when it sets none).
+pub(crate) fn set_cookie(reply: &crate::helpers::Reply, name: &str) -> String {
+    reply
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .unwrap_or_default()
+}
+
+/// A session id the service never issued.
+pub(crate) const UNKNOWN_SESSION: &str =
+    "gk_session=0000000000000000000000000000000000000000000000000000000000000000";
+
 impl WebClient {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         let client = reqwest::blocking::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
@@ -1230,19 +1284,25 @@ impl WebClient {
         Self {
             client,
             base: app.api.url(""),
+            sessions: Default::default(),
         }
     }
 
-    fn send(
+    /// Sends a request with `cookie` as the `Cookie` header.
+    pub(crate) fn raw(
         &self,
         method: reqwest::Method,
         path: &str,
-        token: Option<&str>,
+        cookie: Option<&str>,
+        headers: &[(&str, &str)],
         form: Option<&[(&str, &str)]>,
     ) -> crate::helpers::Reply {
         let mut request = self.client.request(method, format!("{}{path}", self.base));
-        if let Some(token) = token {
-            request = request.header("cookie", format!("gk_token={token}"));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
         }
         if let Some(pairs) = form {
             request = request
@@ -1257,6 +1317,76 @@ impl WebClient {
             headers: response.headers().clone(),
             text: response.text().expect("a text body"),
         }
+    }
+
+    /// Signs in with `token` as the sign-in page does: the page's `gk_login` cookie and
+    /// form token, then the token. Returns the session cookie and the session's CSRF
+    /// token, or `None` when sign-in was refused.
+    pub(crate) fn sign_in(&self, token: &str) -> Option<(String, String)> {
+        let page = self.raw(reqwest::Method::GET, "/logga-in", None, &[], None);
+        let login = set_cookie(&page, "gk_login");
+        assert!(!login.is_empty(), "the sign-in page sets gk_login: {page}");
+        let form = [("token", token), ("csrf", &csrf_of(&page.text))];
+        let signed = self.raw(
+            reqwest::Method::POST,
+            "/logga-in",
+            Some(&login),
+            &[],
+            Some(&form),
+        );
+        if signed.status != 303 {
+            return None;
+        }
+        let cookie = set_cookie(&signed, "gk_session");
+        assert!(!cookie.is_empty(), "{signed}");
+        let start = self.raw(
+            reqwest::Method::GET,
+            signed.header("location"),
+            Some(&cookie),
+            &[],
+            None,
+        );
+        assert_eq!(start.status, 200, "{start}");
+        Some((cookie, csrf_of(&start.text)))
+    }
+
+    /// The session of `token` (signed in once per client); an unknown session for a
+    /// token the service refuses.
+    pub(crate) fn session(&self, token: &str) -> (String, String) {
+        if let Some(found) = self.sessions.borrow().get(token) {
+            return found.clone();
+        }
+        let session = self
+            .sign_in(token)
+            .unwrap_or_else(|| (UNKNOWN_SESSION.to_owned(), "x".repeat(64)));
+        self.sessions
+            .borrow_mut()
+            .insert(token.to_owned(), session.clone());
+        session
+    }
+
+    fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        form: Option<&[(&str, &str)]>,
+    ) -> crate::helpers::Reply {
+        let session = token.map(|t| self.session(t));
+        let with_csrf: Option<Vec<(&str, &str)>> = form.map(|pairs| {
+            let mut pairs = pairs.to_vec();
+            if let Some((_, csrf)) = &session {
+                pairs.push(("csrf", csrf));
+            }
+            pairs
+        });
+        self.raw(
+            method,
+            path,
+            session.as_ref().map(|(cookie, _)| cookie.as_str()),
+            &[],
+            with_csrf.as_deref(),
+        )
     }
 
     fn get(&self, path: &str, token: Option<&str>) -> crate::helpers::Reply {
@@ -1293,15 +1423,17 @@ fn urlencode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// A multipart form with one text field, as the dry-run form sends it.
-fn multipart(field: &str, text: &str) -> (String, String) {
+/// A multipart form with text fields, as the dry-run form sends it.
+fn multipart(fields: &[(&str, &str)]) -> (String, String) {
     let boundary = "gkreglergrans";
-    (
-        format!("multipart/form-data; boundary={boundary}"),
-        format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{text}\r\n--{boundary}--\r\n"
-        ),
-    )
+    let mut body = String::new();
+    for (field, text) in fields {
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"\r\n\r\n{text}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{boundary}--\r\n"));
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 const PAGES: [&str; 3] = ["/kontroll", "/regler", "/uppfoljning"];
@@ -1346,7 +1478,6 @@ fn each_role_is_refused_with_a_403_page_what_it_may_not_do() {
     let app = spawn_app();
     let web = WebClient::new(&app);
     let profile = base_profile().to_string();
-    let (dry_run_type, dry_run_body) = multipart("profil", &profile);
     let allowed = |role: &str, what: &str| -> bool {
         match (role, what) {
             ("admin", _) => true,
@@ -1377,12 +1508,14 @@ fn each_role_is_refused_with_a_403_page_what_it_may_not_do() {
                 web.post("/kontroll", Some(token), &[("case_id", "ROLL-1")]),
             ),
         ];
+        let (cookie, csrf) = web.session(token);
+        let (dry_run_type, dry_run_body) = multipart(&[("csrf", &csrf), ("profil", &profile)]);
         let mut request = web
             .client
             .post(format!("{}/regler/prova", web.base))
-            .header("cookie", format!("gk_token={token}"))
+            .header("cookie", &cookie)
             .header("content-type", &dry_run_type)
-            .body(dry_run_body.clone());
+            .body(dry_run_body);
         let response = request.send().expect("dry run");
         let status = response.status().as_u16();
         replies.push((
@@ -1396,7 +1529,9 @@ fn each_role_is_refused_with_a_403_page_what_it_may_not_do() {
         request = web
             .client
             .post(format!("{}/regler/ladda-om", web.base))
-            .header("cookie", format!("gk_token={token}"));
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(urlencode(&[("csrf", &csrf)]));
         let response = request.send().expect("reload");
         replies.push((
             "POST /regler/ladda-om",
@@ -1530,4 +1665,230 @@ fn case_pages_are_not_cached_and_case_data_stays_out_of_urls_and_logs() {
         );
     }
     assert!(stopped.stderr.contains("check stored"), "{stopped}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Another site attacks a signed-in browser.
+// ---------------------------------------------------------------------------------------
+
+/// A tiny web site on another port of 127.0.0.1: each path is one page whose script
+/// posts a form to the service as soon as it loads. Stops when dropped.
+struct AttackerSite {
+    base: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl AttackerSite {
+    fn start(pages: Vec<(&'static str, String)>) -> Self {
+        use std::io::{BufRead as _, BufReader};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("attacker port");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                let _ = stream.set_nonblocking(false);
+                let mut reader = BufReader::new(&stream);
+                let mut first = String::new();
+                if reader.read_line(&mut first).is_err() {
+                    continue;
+                }
+                loop {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => {}
+                    }
+                }
+                let path = first.split_whitespace().nth(1).unwrap_or("/");
+                let body = pages
+                    .iter()
+                    .find(|(p, _)| *p == path)
+                    .map_or_else(String::new, |(_, html)| html.clone());
+                let mut stream = &stream;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Self {
+            base,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for AttackerSite {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A page that posts `fields` to `action` as soon as it loads.
+fn auto_post(action: &str, fields: &[(&str, &str)]) -> String {
+    let inputs: String = fields
+        .iter()
+        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{name}\" value=\"{value}\">"))
+        .collect();
+    format!(
+        "<!doctype html><html><body><form id=\"f\" method=\"post\" action=\"{action}\">{inputs}</form>\
+         <script>document.getElementById('f').submit();</script></body></html>"
+    )
+}
+
+#[test]
+fn a_page_on_another_port_cannot_check_a_case_reload_the_rules_or_sign_the_victim_in() {
+    let app = spawn_app_with(crate::helpers::AppOptions {
+        copy_rules: true,
+        ..Default::default()
+    });
+    let Some(browser) = Browser::open(&app) else {
+        return;
+    };
+    let victim = &app.admin;
+    let version = |app: &TestApp| {
+        app.api.get("/api/v1/rules", &app.admin).json()["ruleset"]["version"]
+            .as_str()
+            .expect("a version")
+            .to_owned()
+    };
+    assert_eq!(version(&app), "2026.1");
+    // New rules wait in the directory: a reload would make them active.
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replace("version: \"2026.1\"", "version: \"2026.9\""),
+    )
+    .expect("change the manifest");
+
+    // The attacker's own valid token, for the login CSRF.
+    let attacker_token = app
+        .api
+        .post(
+            "/api/v1/admin/tokens",
+            &app.admin,
+            &json!({ "name": "mallory", "role": "handlaggare" }),
+        )
+        .json()["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let service = app.api.url("");
+    let site = AttackerSite::start(vec![
+        (
+            "/kontroll",
+            auto_post(
+                &format!("{service}/kontroll"),
+                &[
+                    ("case_id", "FORFALSKAT-1"),
+                    ("stage", "before_gk"),
+                    ("checked_on", "2024-03-15"),
+                    ("person.age", "40"),
+                ],
+            ),
+        ),
+        (
+            "/ladda-om",
+            auto_post(&format!("{service}/regler/ladda-om"), &[]),
+        ),
+        (
+            "/logga-in",
+            auto_post(
+                &format!("{service}/logga-in"),
+                &[("token", &attacker_token)],
+            ),
+        ),
+    ]);
+
+    assert_eq!(browser.sign_in(&victim.token), "/kontroll");
+    for page in ["/kontroll", "/ladda-om", "/logga-in"] {
+        browser.goto_url(&format!("{}{page}", site.base));
+        browser.wait_for_service_page();
+        let shown = browser.text("body");
+        assert!(
+            shown.contains("annan webbplats"),
+            "{page}: refused as coming from another site: {shown}"
+        );
+    }
+    browser.screenshot("csrf-avvisad");
+    // Nothing stored, nothing reloaded, and the victim is still the victim.
+    assert_eq!(app.count("evaluations"), 0, "no forged check stored");
+    assert_eq!(version(&app), "2026.1", "no forged reload");
+    browser.goto("/kontroll");
+    let who = browser.text("header .who");
+    assert!(
+        who.contains(victim.name),
+        "still signed in as the victim: {who}"
+    );
+    assert!(!who.contains("mallory"), "{who}");
+
+    // The test can see a reload: the victim's own button does make 2026.9 active.
+    browser.goto("/regler");
+    browser.click_and_wait("form[action='/regler/ladda-om'] button");
+    assert_eq!(version(&app), "2026.9");
+}
+
+#[test]
+fn an_admin_creates_lists_and_revokes_tokens_on_the_users_page() {
+    let app = spawn_app();
+    let Some(browser) = Browser::open(&app) else {
+        return;
+    };
+    assert_eq!(browser.sign_in(&app.admin.token), "/kontroll");
+    browser.goto("/anvandare");
+    assert_eq!(browser.text("h1"), "Användare");
+    let listed = browser.text("table.users");
+    for user in [app.handlaggare.name, app.policy.name, app.analytiker.name] {
+        assert!(listed.contains(user), "{user} listed: {listed}");
+    }
+    assert!(!listed.contains(&app.handlaggare.token), "no tokens listed");
+
+    browser.type_into("#namn", "sara.ny");
+    browser.select("#roll", "analytiker");
+    browser.type_into("#giltig", "2999-12-31");
+    browser.click_and_wait("form[action='/anvandare'] button[type=submit]");
+    let token = browser.text("#token");
+    assert!(
+        token.starts_with("gkr_"),
+        "the token is shown once: {token}"
+    );
+    browser.screenshot("anvandare-ny-token");
+    assert_eq!(app.api.get("/api/v1/audit", token.as_str()).status, 200);
+    let row = browser.text("table.users tbody tr");
+    assert!(row.contains("sara.ny") && row.contains("2999"), "{row}");
+    // Shown once: the next load of the page has no token.
+    browser.goto("/anvandare");
+    assert!(!browser.exists("#token"));
+    assert!(!browser.text("main").contains(&token));
+
+    // Revoke the newest (first) row: refused at once.
+    browser.click_and_wait("table.users tbody tr:first-child form button");
+    assert!(browser.text("main").contains("är återkallad"));
+    assert!(browser.text("table.users tbody tr").contains("Återkallad"));
+    app.api.get("/api/v1/audit", token.as_str()).problem(401);
+
+    // A name already in use is refused beside the form, nothing created.
+    browser.type_into("#namn", app.policy.name);
+    browser.click_and_wait("form[action='/anvandare'] button[type=submit]");
+    assert!(
+        browser.text("main .error").contains("redan"),
+        "{}",
+        browser.text("main")
+    );
+    assert!(!browser.exists("#token"));
+    browser.screenshot("anvandare");
 }

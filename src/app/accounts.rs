@@ -1,0 +1,322 @@
+//! People and their tokens, managed while the service runs, and web sessions.
+//!
+//! Accounts live in the database (`accounts`), so `gk-regler token create|list|revoke`,
+//! the admin API and the "Användare" page all take effect at the next request: every
+//! request looks its token up by hash. A web sign-in creates a server-side session
+//! (`sessions`): the cookie carries a random 256-bit session id, never the token, and
+//! the database keeps only its hash, so signing out and revoking hold across restarts.
+
+use std::time::Duration;
+
+use crate::auth::{
+    Principal, Purpose, Role, create_token, entry_hash, read_token_file, token_hash,
+};
+use crate::config::Config;
+use crate::store::accounts::{Account, Imported, NewAccount, SessionInfo};
+use crate::store::{Access, Store};
+
+use super::{AppError, require};
+
+/// Who may manage accounts.
+pub const ADMIN_ROLES: &[Role] = &[Role::Admin];
+
+/// The actor recorded for accounts the service imports or creates at start.
+const START_ACTOR: &str = "system:start";
+
+/// What a person asked for when creating a token.
+#[derive(Clone, Debug)]
+pub struct NewToken {
+    pub name: String,
+    pub role: Role,
+    pub purpose: Purpose,
+    /// `None`: never expires.
+    pub expires: Option<Expiry>,
+}
+
+/// When a token stops working.
+#[derive(Clone, Debug)]
+pub enum Expiry {
+    /// At the last second of this day (UTC).
+    EndOf(jiff::civil::Date),
+    /// This long after creation.
+    After(jiff::Span),
+}
+
+impl Expiry {
+    /// Parses `YYYY-MM-DD` (valid through that day, UTC) or a duration such as `90d`,
+    /// `12h` or `1y`.
+    pub fn parse(text: &str) -> Result<Self, AppError> {
+        let text = text.trim();
+        if let Ok(date) = text.parse::<jiff::civil::Date>() {
+            return Ok(Self::EndOf(date));
+        }
+        text.parse::<jiff::Span>().map(Self::After).map_err(|_| {
+            AppError::Input(format!(
+                "giltig till {text:?}: ange ett datum (ÅÅÅÅ-MM-DD) eller en tid som 90d, 12h eller 1y"
+            ))
+        })
+    }
+
+    /// The moment of expiry as stored (RFC 3339 UTC); refuses a moment already past.
+    fn at(&self) -> Result<String, AppError> {
+        let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::UTC);
+        let moment = match self {
+            Self::EndOf(date) => date
+                .at(23, 59, 59, 0)
+                .to_zoned(jiff::tz::TimeZone::UTC)
+                .map(|z| z.timestamp()),
+            Self::After(span) => now.checked_add(*span).map(|z| z.timestamp()),
+        }
+        .map_err(|e| AppError::Input(format!("ogiltig giltighetstid: {e}")))?;
+        if moment <= now.timestamp() {
+            return Err(AppError::Input(
+                "giltighetstiden måste sluta i framtiden".to_owned(),
+            ));
+        }
+        Ok(moment.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+    }
+}
+
+/// A token just created: shown once, never stored.
+#[derive(Debug)]
+pub struct Created {
+    pub id: i64,
+    pub token: String,
+    pub expires_at: Option<String>,
+}
+
+fn access(principal: &Principal, action: &'static str) -> Access {
+    super::access(principal, action, None, None)
+}
+
+fn check_name(name: &str) -> Result<&str, AppError> {
+    let name = name.trim();
+    let valid = !name.is_empty()
+        && name.chars().count() <= 64
+        && !name.chars().any(crate::profile::CaseId::is_invisible);
+    if valid {
+        Ok(name)
+    } else {
+        Err(AppError::Input(
+            "namnet måste vara 1–64 synliga tecken".to_owned(),
+        ))
+    }
+}
+
+/// Imports the tokens of `config` (its `tokens` and its tokens file) into the database:
+/// a token whose hash is already stored is left alone, so this is idempotent and a
+/// revoked token stays revoked. With `first_admin`, when no account exists at all, an
+/// admin account is created and its token returned (to be shown once).
+pub async fn import_configured(
+    store: &Store,
+    config: &Config,
+    first_admin: bool,
+) -> Result<(Imported, Option<String>), AppError> {
+    let mut entries = config.tokens.clone();
+    entries.extend(read_token_file(&config.tokens_file).map_err(AppError::Config)?);
+    let accounts = entries
+        .iter()
+        .map(|entry| {
+            Ok(NewAccount {
+                name: entry.name.clone(),
+                role: entry.role,
+                purpose: Purpose::Normal,
+                token_sha256: entry_hash(entry).map_err(AppError::Config)?,
+                expires_at: None,
+                created_by: START_ACTOR.to_owned(),
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let (token, entry) = create_token("admin", Role::Admin);
+    let first_admin = first_admin.then(|| NewAccount {
+        name: entry.name,
+        role: Role::Admin,
+        purpose: Purpose::Normal,
+        token_sha256: token_hash(&token),
+        expires_at: None,
+        created_by: START_ACTOR.to_owned(),
+    });
+    let imported = store.import_accounts(accounts, first_admin).await?;
+    if imported.imported > 0 {
+        tracing::info!(
+            imported = imported.imported,
+            "imported token hashes from the configuration and tokens file"
+        );
+    }
+    let shown = imported.first_admin.then_some(token);
+    Ok((imported, shown))
+}
+
+/// Creates an account with a fresh token (returned once; only its hash is stored).
+pub async fn create(
+    store: &Store,
+    principal: &Principal,
+    new: NewToken,
+) -> Result<Created, AppError> {
+    require(principal, ADMIN_ROLES)?;
+    let name = check_name(&new.name)?;
+    let expires_at = new.expires.as_ref().map(Expiry::at).transpose()?;
+    let (token, _) = create_token(name, new.role);
+    let account = NewAccount {
+        name: name.to_owned(),
+        role: new.role,
+        purpose: new.purpose,
+        token_sha256: token_hash(&token),
+        expires_at: expires_at.clone(),
+        created_by: principal.name.clone(),
+    };
+    match store
+        .create_account(account, access(principal, "account_create"))
+        .await?
+    {
+        Some(id) => {
+            tracing::info!(actor = %principal.name, account = id, role = new.role.as_str(), "account created");
+            Ok(Created {
+                id,
+                token,
+                expires_at,
+            })
+        }
+        None => Err(AppError::Input(format!(
+            "det finns redan en aktiv token med namnet {name}; återkalla den först"
+        ))),
+    }
+}
+
+/// Every account (never a token or hash).
+pub async fn list(store: &Store, principal: &Principal) -> Result<Vec<Account>, AppError> {
+    require(principal, ADMIN_ROLES)?;
+    let accounts = store.accounts().await?;
+    store.log_access(access(principal, "account_list")).await?;
+    Ok(accounts)
+}
+
+/// Revokes account `id`'s token and ends its sessions, at once.
+pub async fn revoke(store: &Store, principal: &Principal, id: i64) -> Result<(), AppError> {
+    require(principal, ADMIN_ROLES)?;
+    if store
+        .revoke_account(id, access(principal, "account_revoke"))
+        .await?
+    {
+        tracing::info!(actor = %principal.name, account = id, "account revoked");
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}
+
+/// The active account a token belongs to.
+pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>, AppError> {
+    Ok(store
+        .account_by_token(token_hash(token))
+        .await?
+        .map(|(_, principal)| principal))
+}
+
+/// A new web session: the cookie value and the form token, both random.
+#[derive(Debug)]
+pub struct NewSession {
+    pub id: String,
+    pub csrf_token: String,
+    pub principal: Principal,
+}
+
+fn random_token() -> String {
+    hex::encode(rand::random::<[u8; 32]>())
+}
+
+fn unix_now() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// Signs in with `token`: `None` when no active account has it.
+pub async fn sign_in(store: &Store, token: &str) -> Result<Option<NewSession>, AppError> {
+    let Some((account_id, principal)) = store.account_by_token(token_hash(token)).await? else {
+        return Ok(None);
+    };
+    let id = random_token();
+    let csrf_token = random_token();
+    store
+        .create_session(
+            token_hash(&id),
+            account_id,
+            csrf_token.clone(),
+            unix_now(),
+            access(&principal, "sign_in"),
+        )
+        .await?;
+    Ok(Some(NewSession {
+        id,
+        csrf_token,
+        principal,
+    }))
+}
+
+/// The session a cookie names, when it is live: not idle longer than `idle`, and its
+/// account still active. Each use moves its idle deadline (recorded at most once a
+/// minute, to keep page loads from writing on every request).
+pub async fn session(
+    store: &Store,
+    id: &str,
+    idle: Duration,
+) -> Result<Option<SessionInfo>, AppError> {
+    let now = unix_now();
+    let idle = i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
+    let hash = token_hash(id);
+    let Some(session) = store.session(hash, now.saturating_sub(idle)).await? else {
+        return Ok(None);
+    };
+    // A database that takes no writes (full, read-only) must not lock people out of
+    // reading pages: the use is then not recorded, and the session ends a little early.
+    if now - session.last_seen >= 60.min(idle / 2).max(1)
+        && let Err(err) = store.touch_session(hash, now).await
+    {
+        tracing::warn!(error = %err, "session use not recorded");
+    }
+    Ok(Some(session))
+}
+
+/// Ends the session a cookie names.
+pub async fn sign_out(store: &Store, id: &str, principal: &Principal) -> Result<(), AppError> {
+    store
+        .delete_session(token_hash(id), Some(access(principal, "sign_out")))
+        .await?;
+    Ok(())
+}
+
+/// Deletes sessions idle longer than `idle` (run now and then; a stale session is
+/// refused by [`session`] anyway).
+pub async fn delete_idle_sessions(store: &Store, idle: Duration) -> Result<(), AppError> {
+    let idle = i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
+    store
+        .delete_idle_sessions(unix_now().saturating_sub(idle))
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_takes_a_date_or_a_duration_and_must_lie_ahead() {
+        assert!(matches!(Expiry::parse("2999-01-31"), Ok(Expiry::EndOf(_))));
+        assert!(matches!(Expiry::parse("90d"), Ok(Expiry::After(_))));
+        assert!(Expiry::parse("snart").is_err());
+        let past = Expiry::parse("2001-01-01").expect("a date");
+        assert!(past.at().is_err());
+        let end = Expiry::parse("2999-01-31")
+            .expect("a date")
+            .at()
+            .expect("ahead");
+        assert_eq!(end, "2999-01-31T23:59:59Z");
+    }
+
+    #[test]
+    fn names_are_visible_text() {
+        assert_eq!(check_name(" anna ").ok(), Some("anna"));
+        assert!(check_name("").is_err());
+        assert!(check_name("a\u{202e}b").is_err());
+        assert!(check_name(&"x".repeat(65)).is_err());
+    }
+}

@@ -1,0 +1,336 @@
+//! Backups and restoring them. A backup is a folder with a consistent copy of the
+//! database (taken with SQLite's backup API while the service runs), the pseudonym key,
+//! and `manifest.json` (each file's size and SHA-256, when, the schema version and the
+//! rule sets). It is written into a temporary folder beside its target and renamed into
+//! place, so a backup folder is whole or absent. Restoring checks every checksum and the
+//! database before writing anything, and never overwrites a database or a different key.
+//!
+//! The copying runs on the blocking thread pool, never on the async workers.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{AppError, access, require};
+use crate::auth::{Principal, Role};
+use crate::config::Config;
+use crate::owner_only;
+use crate::store::backup::{RuleSetName, check_copy, copy_database};
+
+/// The manifest's name in a backup folder.
+pub const MANIFEST: &str = "manifest.json";
+/// The database copy's name in a backup folder.
+pub const DATABASE: &str = "gk-regler.sqlite3";
+/// The pseudonym key's name in a backup folder.
+pub const KEY: &str = "pseudonym.key";
+/// The manifest's format; a restore refuses any other.
+pub const FORMAT: &str = "gk-regler-backup/1";
+
+/// Roles that may take a backup (it holds every stored check).
+pub const ROLES: &[Role] = &[Role::Admin];
+
+/// A file of a backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupFile {
+    pub name: String,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// `manifest.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub gk_regler_version: String,
+    /// The database migration the copy is at.
+    pub schema_version: i64,
+    pub evaluations: i64,
+    pub outcomes: i64,
+    pub rule_sets: Vec<RuleSetName>,
+    pub files: Vec<BackupFile>,
+}
+
+/// Takes a backup of the database and pseudonym key of `config` into `dir`, which must
+/// not exist or be empty. The backup is written to the access log first, so it holds
+/// its own entry.
+pub async fn backup(
+    config: &Config,
+    principal: &Principal,
+    dir: &Path,
+) -> Result<Manifest, AppError> {
+    require(principal, ROLES)?;
+    super::admin::require_database(config)?;
+    check_target(dir)?;
+    let key = key_text(config)?;
+    let (store, writer) = super::admin::open_existing_store(config)?;
+    let logged = store
+        .log_access(access(principal, "backup", None, None))
+        .await;
+    super::admin::close_store(store, writer).await?;
+    logged?;
+    let database = config.database.clone();
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || write_backup(&database, &key, &dir))
+        .await
+        .map_err(AppError::Task)?
+}
+
+/// Refuses a target that exists and is not an empty folder.
+fn check_target(dir: &Path) -> Result<(), AppError> {
+    match std::fs::symlink_metadata(dir) {
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(AppError::Input(format!("{}: {err}", dir.display()))),
+        Ok(meta) if meta.is_dir() => {
+            if std::fs::read_dir(dir)?.next().is_none() {
+                Ok(())
+            } else {
+                Err(AppError::Input(format!(
+                    "mappen {} är inte tom; välj en ny mapp för säkerhetskopian",
+                    dir.display()
+                )))
+            }
+        }
+        Ok(_) => Err(AppError::Input(format!(
+            "{} finns redan och är ingen mapp; välj en ny mapp för säkerhetskopian",
+            dir.display()
+        ))),
+    }
+}
+
+/// The pseudonym key exactly as its file holds it (or the configured secret).
+fn key_text(config: &Config) -> Result<String, AppError> {
+    if let Some(secret) = &config.pseudonym_secret {
+        return Ok(secret.expose().trim().to_owned());
+    }
+    let path = &config.pseudonym_key_file;
+    std::fs::read_to_string(path).map_err(|err| {
+            AppError::Config(format!(
+                "pseudonymnyckeln {} kan inte läsas ({err}); utan den går säkerhetskopian inte att koppla till nya kontroller",
+                path.display()
+            ))
+        })
+}
+
+fn write_backup(database: &Path, key: &str, dir: &Path) -> Result<Manifest, AppError> {
+    let parent = match dir.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    owner_only::create_dir_all(&parent)?;
+    // Removed again unless it is renamed into place.
+    let temp = tempfile::Builder::new()
+        .prefix(".gk-regler-backup-")
+        .tempdir_in(&parent)?;
+    owner_only::restrict(temp.path())?;
+    let copy = temp.path().join(DATABASE);
+    drop(owner_only::new_file_options().open(&copy)?);
+    let facts = copy_database(database, &copy)?;
+    owner_only::write_new(&temp.path().join(KEY), key.as_bytes())?;
+    let files = [DATABASE, KEY]
+        .into_iter()
+        .map(|name| describe(&temp.path().join(name), name))
+        .collect::<Result<Vec<_>, _>>()?;
+    let manifest = Manifest {
+        format: FORMAT.to_owned(),
+        created_at: crate::store::now_rfc3339(),
+        gk_regler_version: env!("CARGO_PKG_VERSION").to_owned(),
+        schema_version: facts.schema_version,
+        evaluations: facts.evaluations,
+        outcomes: facts.outcomes,
+        rule_sets: facts.rule_sets,
+        files,
+    };
+    let text =
+        serde_json::to_string_pretty(&manifest).map_err(|e| AppError::Report(Box::new(e)))?;
+    owner_only::write_new(&temp.path().join(MANIFEST), format!("{text}\n").as_bytes())?;
+    sync_dir(temp.path())?;
+    let written = temp.keep();
+    // Replaces `dir` only if it is an empty folder (rename(2)); anything else fails.
+    if let Err(err) = std::fs::rename(&written, dir) {
+        let _ = std::fs::remove_dir_all(&written);
+        return Err(AppError::Input(format!(
+            "säkerhetskopian kunde inte läggas i {}: {err}",
+            dir.display()
+        )));
+    }
+    sync_dir(&parent)?;
+    Ok(manifest)
+}
+
+/// Size and SHA-256 of the file at `path`, as `name`.
+fn describe(path: &Path, name: &str) -> Result<BackupFile, AppError> {
+    let (bytes, sha256) = checksum(path)?;
+    Ok(BackupFile {
+        name: name.to_owned(),
+        bytes,
+        sha256,
+    })
+}
+
+fn checksum(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        bytes += n as u64;
+    }
+    Ok((bytes, hex::encode(hasher.finalize())))
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// What a restore wrote.
+#[derive(Clone, Debug)]
+pub struct Restored {
+    pub manifest: Manifest,
+    /// Whether the key was written (false: the same key was already in place).
+    pub key_written: bool,
+}
+
+/// Restores the backup in `dir` to the database and key paths of `config`: checks the
+/// manifest, every file's size and checksum and the database copy whole first, then
+/// writes the key (unless the same key is already there) and the database, each
+/// owner-only. Refuses an existing database, and a different key, configured or in its
+/// file. Runs on the blocking thread pool.
+pub async fn restore(config: &Config, dir: &Path) -> Result<Restored, AppError> {
+    let config = config.clone();
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || restore_blocking(&config, &dir))
+        .await
+        .map_err(AppError::Task)?
+}
+
+fn damaged(dir: &Path, what: impl std::fmt::Display) -> AppError {
+    AppError::Input(format!(
+        "säkerhetskopian i {} kan inte användas: {what}; inget återställdes",
+        dir.display()
+    ))
+}
+
+fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
+    let manifest_path = dir.join(MANIFEST);
+    let text = std::fs::read_to_string(&manifest_path)
+        .map_err(|err| damaged(dir, format_args!("{MANIFEST}: {err}")))?;
+    let manifest: Manifest = serde_json::from_str(&text)
+        .map_err(|err| damaged(dir, format_args!("{MANIFEST}: {err}")))?;
+    if manifest.format != FORMAT {
+        return Err(damaged(
+            dir,
+            format_args!("okänt format {:?} i {MANIFEST}", manifest.format),
+        ));
+    }
+    let mut names: Vec<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
+    names.sort_unstable();
+    if names != [DATABASE, KEY] {
+        return Err(damaged(
+            dir,
+            format_args!("{MANIFEST} ska nämna just {DATABASE} och {KEY}"),
+        ));
+    }
+    for file in &manifest.files {
+        let (bytes, sha256) = checksum(&dir.join(&file.name))
+            .map_err(|err| damaged(dir, format_args!("{}: {err}", file.name)))?;
+        if bytes != file.bytes || sha256 != file.sha256 {
+            return Err(damaged(
+                dir,
+                format_args!(
+                    "{} stämmer inte med kontrollsumman i {MANIFEST} (skadad eller ändrad)",
+                    file.name
+                ),
+            ));
+        }
+    }
+    check_copy(&dir.join(DATABASE))
+        .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
+
+    let database = &config.database;
+    for path in [
+        database.clone(),
+        crate::store::with_suffix(database, "-wal"),
+    ] {
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Err(AppError::Input(format!(
+                "{} finns redan; en återställning skriver aldrig över en databas. Flytta den först, eller ange en annan sökväg med database eller GK_REGLER_DATABASE.",
+                path.display()
+            )));
+        }
+    }
+    let key_as_stored = std::fs::read_to_string(dir.join(KEY))
+        .map_err(|err| damaged(dir, format_args!("{KEY}: {err}")))?;
+    let key = key_as_stored.trim();
+    let different_key = |place: &str| {
+        AppError::Input(format!(
+            "{place} är en annan nyckel än säkerhetskopians; med den skulle de återställda kontrollerna aldrig kopplas till nya. Inget återställdes."
+        ))
+    };
+    let key_file = &config.pseudonym_key_file;
+    let key_written = if let Some(secret) = &config.pseudonym_secret {
+        if secret.expose().trim() != key {
+            return Err(different_key("den inställda pseudonym_secret"));
+        }
+        false
+    } else {
+        match std::fs::read_to_string(key_file) {
+            Ok(existing) if existing.trim() == key => false,
+            Ok(_) => {
+                return Err(different_key(&format!(
+                    "pseudonymnyckeln i {}",
+                    key_file.display()
+                )));
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                owner_only::write_new(key_file, key_as_stored.as_bytes())?;
+                true
+            }
+            Err(err) => return Err(AppError::Io(err)),
+        }
+    };
+    if let Err(err) = place_database(&dir.join(DATABASE), database) {
+        if key_written {
+            let _ = std::fs::remove_file(key_file);
+        }
+        return Err(err);
+    }
+    Ok(Restored {
+        manifest,
+        key_written,
+    })
+}
+
+/// Copies `from` to `to` (0600) through a temporary file beside it, renamed into place
+/// only if `to` still does not exist.
+fn place_database(from: &Path, to: &Path) -> Result<(), AppError> {
+    owner_only::create_parent(to)?;
+    let parent = match to.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // NamedTempFile is created 0600.
+    let mut temp = tempfile::Builder::new()
+        .prefix(".gk-regler-restore-")
+        .tempfile_in(&parent)?;
+    std::io::copy(&mut std::fs::File::open(from)?, temp.as_file_mut())?;
+    temp.as_file().sync_all()?;
+    temp.persist_noclobber(to).map_err(|err| {
+        AppError::Input(format!(
+            "{} kunde inte skrivas: {}; inget återställdes",
+            to.display(),
+            err.error
+        ))
+    })?;
+    sync_dir(&parent)?;
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! What keeps another site from acting in a signed-in browser's name.
+//!
+//! - [`refuse_cross_origin`] (every route, API included): a request that may change
+//!   something (any method but GET, HEAD and OPTIONS) is refused with 403 when its
+//!   `Sec-Fetch-Site` is `cross-site` or `same-site`, or its `Origin` is not the
+//!   service's own (config `public_url`, else the request's `Host`; `null` only from the
+//!   same origin by `Sec-Fetch-Site`). A page on another port of the same host is another
+//!   origin and is refused too.
+//! - [`check_form_token`] (web routes): every POST form carries a CSRF token in the
+//!   field `csrf`, checked in constant time: the session's own token, or for sign-in
+//!   the token tied to the `gk_login` cookie set by the sign-in page (so a sign-in
+//!   form posted from elsewhere cannot sign the browser in with someone else's token).
+//!   A request with an `Authorization: Bearer` header (a script, never a browser on its
+//!   own) is authenticated by that header and needs no form token.
+//!
+//! Cookies are HttpOnly and SameSite=Strict, `Secure` when the public URL is https.
+
+use axum::Form;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use subtle::ConstantTimeEq;
+
+use super::{CSRF_FIELD, SESSION_COOKIE, SIGN_IN, SIGN_IN_COOKIE, SharedState};
+use crate::app::AppError;
+use crate::store::accounts::SessionInfo;
+
+/// A live session, resolved from the cookie.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The cookie's session id.
+    pub id: String,
+    pub info: SessionInfo,
+}
+
+/// The session id in the request's cookie.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    CookieJar::from_headers(headers)
+        .get(SESSION_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| is_random_token(v))
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer_of(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::auth::bearer_token)
+}
+
+/// Whether `text` has the form of the ids this module hands out (64 hex digits).
+fn is_random_token(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The live session the request's cookie names.
+pub async fn session_of(
+    state: &SharedState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, AppError> {
+    let Some(id) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    Ok(
+        crate::app::accounts::session(&state.store, &id, state.web.session_idle)
+            .await?
+            .map(|info| Session { id, info }),
+    )
+}
+
+fn cookie(
+    state: &SharedState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<u64>,
+) -> HeaderValue {
+    let secure = if state.web.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let max_age = max_age.map_or_else(String::new, |s| format!("; Max-Age={s}"));
+    // Only names and hex values from this module reach here.
+    HeaderValue::from_str(&format!(
+        "{name}={value}; HttpOnly; SameSite=Strict; Path={path}{max_age}{secure}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("gk_invalid=; Max-Age=0"))
+}
+
+/// The session cookie for a new session (no Max-Age: gone when the browser closes; the
+/// server ends it after the idle time anyway).
+pub fn session_cookie_value(state: &SharedState, id: &str) -> HeaderValue {
+    cookie(state, SESSION_COOKIE, id, "/", None)
+}
+
+pub fn clear_session_cookie(state: &SharedState) -> HeaderValue {
+    cookie(state, SESSION_COOKIE, "", "/", Some(0))
+}
+
+pub fn clear_sign_in_cookie(state: &SharedState) -> HeaderValue {
+    cookie(state, SIGN_IN_COOKIE, "", SIGN_IN, Some(0))
+}
+
+/// The sign-in form's token: the `gk_login` cookie's value when the browser has one,
+/// else a new random one and the cookie to set.
+pub fn sign_in_nonce(state: &SharedState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
+    let existing = CookieJar::from_headers(headers)
+        .get(SIGN_IN_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| is_random_token(v));
+    match existing {
+        Some(nonce) => (nonce, None),
+        None => {
+            let nonce = hex::encode(rand::random::<[u8; 32]>());
+            let set = cookie(state, SIGN_IN_COOKIE, &nonce, SIGN_IN, Some(3600));
+            (nonce, Some(set))
+        }
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The `host[:port]` of an origin `scheme://host[:port]` with scheme http or https.
+fn origin_authority(origin: &str) -> Option<&str> {
+    let (scheme, authority) = origin.split_once("://")?;
+    (scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https"))
+        .then_some(authority)
+        .filter(|a| !a.is_empty() && !a.contains('/'))
+}
+
+/// Why a request from a browser looks like it comes from another site, if it does.
+///
+/// `Sec-Fetch-Site` (which no page can forge) must be `same-origin` or `none` when
+/// sent. `Origin` must be the service's own; `Origin: null` is accepted only beside
+/// `Sec-Fetch-Site: same-origin`, since browsers send `null` for the service's own forms
+/// under its `Referrer-Policy: no-referrer`.
+fn cross_origin(state: &SharedState, headers: &HeaderMap) -> Option<&'static str> {
+    let mut same_origin = false;
+    if let Some(site) = headers.get("sec-fetch-site") {
+        let site = site.to_str().unwrap_or("cross-site").to_ascii_lowercase();
+        if site != "same-origin" && site != "none" {
+            return Some("sec-fetch-site");
+        }
+        same_origin = site == "same-origin";
+    }
+    let origin = headers.get(header::ORIGIN)?;
+    let Ok(origin) = origin.to_str() else {
+        return Some("origin");
+    };
+    if origin == "null" {
+        return (!same_origin).then_some("origin");
+    }
+    let own = match &state.web.public_origin {
+        Some(public) => origin.eq_ignore_ascii_case(public),
+        None => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            match (origin_authority(origin), host) {
+                (Some(authority), Some(host)) => authority.eq_ignore_ascii_case(host),
+                _ => false,
+            }
+        }
+    };
+    (!own).then_some("origin")
+}
+
+/// Refuses, with 403, a state-changing request that a browser says comes from another
+/// origin. Clients that send neither header (the CLI, scripts) are not affected.
+pub async fn refuse_cross_origin(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if !is_safe(request.method())
+        && let Some(header) = cross_origin(&state, request.headers())
+    {
+        tracing::warn!(
+            path = %request.uri().path(),
+            header,
+            "refused: request from another origin"
+        );
+        return forbidden_text(
+            "Begäran kom från en annan webbplats och avvisades. Använd tjänstens egna sidor.",
+        );
+    }
+    next.run(request).await
+}
+
+fn forbidden_text(message: &'static str) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+/// The `csrf` field of a form body (URL-encoded or multipart).
+async fn form_token(headers: &HeaderMap, body: Bytes) -> Option<String> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let mut request = Request::new(Body::from(body));
+    // A POST, so the form is read from the body, never from the query.
+    *request.method_mut() = Method::POST;
+    *request.headers_mut() = headers.clone();
+    if content_type.starts_with("multipart/form-data") {
+        let mut multipart = Multipart::from_request(request, &()).await.ok()?;
+        while let Ok(Some(field)) = multipart.next_field().await {
+            if field.name() == Some(CSRF_FIELD) {
+                return field.text().await.ok();
+            }
+        }
+        None
+    } else {
+        let Form(pairs) = Form::<Vec<(String, String)>>::from_request(request, &())
+            .await
+            .ok()?;
+        pairs
+            .into_iter()
+            .find(|(name, _)| name == CSRF_FIELD)
+            .map(|(_, value)| value)
+    }
+}
+
+fn same_token(given: Option<&str>, expected: &str) -> bool {
+    given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
+}
+
+/// Checks the CSRF token of every POST to a web page; hands the resolved session on to
+/// the page (so it is read once).
+pub async fn check_form_token(
+    State(state): State<SharedState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    // A bearer header is never added by a browser on its own (and no other origin may
+    // add one: no CORS), so a request that carries one needs no form token.
+    if is_safe(request.method()) || bearer_of(request.headers()).is_some() {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                "Formuläret är för stort.",
+            )
+                .into_response();
+        }
+    };
+    let given = form_token(&parts.headers, body.clone()).await;
+    let mut session = None;
+    let valid = if parts.uri.path() == SIGN_IN {
+        let expected = CookieJar::from_headers(&parts.headers)
+            .get(SIGN_IN_COOKIE)
+            .map(|c| c.value().to_owned())
+            .filter(|v| is_random_token(v));
+        expected.is_some_and(|expected| same_token(given.as_deref(), &expected))
+    } else {
+        match session_of(&state, &parts.headers).await {
+            Ok(Some(found)) => {
+                let valid = same_token(given.as_deref(), &found.info.csrf_token);
+                session = Some(found);
+                valid
+            }
+            // No live session: the page itself sends the browser to sign in.
+            Ok(None) => {
+                let mut response = Redirect::to(SIGN_IN).into_response();
+                if session_cookie(&parts.headers).is_some() {
+                    response
+                        .headers_mut()
+                        .insert(header::SET_COOKIE, clear_session_cookie(&state));
+                }
+                return response;
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "session could not be read");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    "Tjänsten kan inte läsa inloggningar just nu. Försök igen om en stund.",
+                )
+                    .into_response();
+            }
+        }
+    };
+    if !valid {
+        tracing::warn!(path = %parts.uri.path(), token_given = given.is_some(), "refused: missing or wrong form token");
+        return forbidden_text(
+            "Formuläret kunde inte tas emot: det kom inte från den här sidan eller har gått ut. Ladda om sidan och försök igen.",
+        );
+    }
+    let mut request = Request::from_parts(parts, Body::from(body));
+    if let Some(session) = session {
+        request.extensions_mut().insert(session);
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_name_their_authority() {
+        assert_eq!(
+            origin_authority("http://127.0.0.1:8480"),
+            Some("127.0.0.1:8480")
+        );
+        assert_eq!(
+            origin_authority("HTTPS://gk.example.se"),
+            Some("gk.example.se")
+        );
+        assert_eq!(origin_authority("null"), None);
+        assert_eq!(origin_authority("file://"), None);
+        assert_eq!(origin_authority("http://a/b"), None);
+    }
+
+    #[test]
+    fn form_tokens_compare_whole() {
+        assert!(same_token(Some("abc"), "abc"));
+        assert!(!same_token(Some("ab"), "abc"));
+        assert!(!same_token(Some(""), "abc"));
+        assert!(!same_token(None, "abc"));
+    }
+}

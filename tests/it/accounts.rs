@@ -1,0 +1,487 @@
+//! People managed while the service runs, web sessions and cross-site forgery, against
+//! the real `gk-regler serve`: tokens made, listed and revoked with the CLI and the
+//! admin API take effect at the next request; the web cookie is a server-side session
+//! that signing out, revoking and idling end; forms from another origin change nothing.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{AppOptions, NoToken, TestApp, base_profile, spawn_app, spawn_app_with};
+use crate::web::{UNKNOWN_SESSION, WebClient, csrf_of, set_cookie};
+
+/// The token `gk-regler token create` prints (stdout is the token alone).
+fn cli_token(app: &TestApp, args: &[&str]) -> String {
+    let mut all = vec!["token", "create"];
+    all.extend_from_slice(args);
+    let out = app.cli(&all);
+    assert_eq!(out.code, 0, "{out:?}", out = (&out.stdout, &out.stderr));
+    out.stdout.trim().to_owned()
+}
+
+/// The number of the account named `name` in `token list`.
+fn listed_id(app: &TestApp, name: &str) -> String {
+    let out = app.cli(&["token", "list"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some(name))
+        .and_then(|line| line.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{name} not listed:\n{}", out.stdout))
+        .to_owned()
+}
+
+#[test]
+fn a_token_made_revoked_or_expired_with_the_cli_counts_at_once_while_serve_runs() {
+    let app = spawn_app();
+    // Made while serve runs: accepted at the next request, no restart.
+    let token = cli_token(&app, &["--role", "handlaggare", "--name", "nils.ny"]);
+    let reply = app.api.check(token.as_str(), &base_profile());
+    assert_eq!(reply.status, 201, "{reply}");
+
+    // The bearer scheme in any letter case (RFC 9110).
+    for scheme in ["bearer", "BEARER", "Bearer"] {
+        let reply = reqwest::blocking::Client::new()
+            .get(app.api.url("/api/v1/rules"))
+            .header("authorization", format!("{scheme} {token}"))
+            .send()
+            .expect("answer");
+        assert_eq!(reply.status().as_u16(), 200, "{scheme}");
+    }
+
+    // The list names people, never a token or its hash.
+    let list = app.cli(&["token", "list"]);
+    assert_eq!(list.code, 0, "{}", list.stderr);
+    assert!(list.stdout.contains("nils.ny"), "{}", list.stdout);
+    assert!(list.stdout.contains("anna.handlaggare"), "{}", list.stdout);
+    for secret in [&token, &app.admin.token] {
+        assert!(!list.stdout.contains(secret.as_str()));
+        assert!(!list.stdout.contains(&secret[4..20]));
+    }
+
+    // Revoked: refused at the very next request.
+    let id = listed_id(&app, "nils.ny");
+    let revoked = app.cli(&["token", "revoke", &id]);
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    app.api.check(token.as_str(), &base_profile()).problem(401);
+    let again = app.cli(&["token", "revoke", &id]);
+    assert_eq!(again.code, 2, "revoking twice: {}", again.stdout);
+    assert!(app.cli(&["token", "list"]).stdout.contains("återkallad"));
+
+    // Expired: a token valid for one second is refused once the second has passed.
+    let short = cli_token(
+        &app,
+        &["--role", "policy", "--name", "kort.tid", "--expires", "1s"],
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    app.api.get("/api/v1/rules", short.as_str()).problem(401);
+    // A moment already past, or nonsense, is refused when the token is made.
+    for bad in ["2001-01-01", "snart"] {
+        let out = app.cli(&[
+            "token",
+            "create",
+            "--role",
+            "policy",
+            "--name",
+            "x",
+            "--expires",
+            bad,
+        ]);
+        assert_eq!(out.code, 2, "{bad}: {}", out.stdout);
+        assert!(out.stdout.is_empty(), "no token printed for {bad}");
+    }
+
+    // Each action is in the access log, without the token.
+    let db = app.db();
+    let actions: Vec<String> = db
+        .prepare("SELECT action FROM access_log WHERE action LIKE 'account_%' ORDER BY id")
+        .and_then(|mut s| {
+            s.query_map([], |r| r.get(0))
+                .and_then(|rows| rows.collect::<Result<Vec<String>, _>>())
+        })
+        .expect("access log");
+    assert!(
+        actions.contains(&"account_create".to_owned()),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&"account_revoke".to_owned()),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"account_list".to_owned()), "{actions:?}");
+    let dump: String = db
+        .prepare(
+            "SELECT group_concat(actor || action || coalesce(account_id, ''), ' ') FROM access_log",
+        )
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .expect("log text");
+    assert!(!dump.contains(&token));
+}
+
+#[test]
+fn admins_manage_tokens_through_the_api_and_nobody_else_can() {
+    let app = spawn_app();
+    let body =
+        json!({ "name": "greta.ny", "role": "analytiker", "purpose": "test", "expires": "30d" });
+    for who in [&app.handlaggare, &app.policy, &app.analytiker] {
+        app.api
+            .post("/api/v1/admin/tokens", who, &body)
+            .problem(403);
+        app.api.get("/api/v1/admin/tokens", who).problem(403);
+        app.api
+            .request(
+                reqwest::Method::POST,
+                "/api/v1/admin/tokens/1/revoke",
+                who,
+                crate::helpers::Body::None,
+            )
+            .problem(403);
+    }
+    let created = app.api.post("/api/v1/admin/tokens", &app.admin, &body);
+    assert_eq!(created.status, 201, "{created}");
+    let created = created.json();
+    let token = created["token"]
+        .as_str()
+        .expect("the token, once")
+        .to_owned();
+    assert_eq!(created["purpose"], "test");
+    assert!(created["expires_at"].is_string());
+    assert_eq!(app.api.get("/api/v1/audit", token.as_str()).status, 200);
+
+    // The same name twice while the first is active: refused.
+    app.api
+        .post("/api/v1/admin/tokens", &app.admin, &body)
+        .problem(400);
+    // Unknown fields and roles: refused naming nothing secret.
+    app.api
+        .post(
+            "/api/v1/admin/tokens",
+            &app.admin,
+            &json!({ "name": "x", "role": "kung" }),
+        )
+        .problem(422);
+
+    let list = app.api.get("/api/v1/admin/tokens", &app.admin);
+    assert_eq!(list.status, 200, "{list}");
+    assert!(!list.text.contains(&token), "no token in the list");
+    assert!(!list.text.contains("sha256"), "no hash in the list");
+    let entries: Vec<Value> = list.json().as_array().expect("a list").clone();
+    let id = entries
+        .iter()
+        .find(|e| e["name"] == "greta.ny")
+        .and_then(|e| e["id"].as_i64())
+        .expect("listed");
+    let path = format!("/api/v1/admin/tokens/{id}/revoke");
+    let revoked = app.api.request(
+        reqwest::Method::POST,
+        &path,
+        &app.admin,
+        crate::helpers::Body::None,
+    );
+    assert_eq!(revoked.status, 204, "{revoked}");
+    app.api.get("/api/v1/audit", token.as_str()).problem(401);
+    app.api
+        .request(
+            reqwest::Method::POST,
+            &path,
+            &app.admin,
+            crate::helpers::Body::None,
+        )
+        .problem(404);
+    // A new token for the same name is fine once the old one is revoked.
+    assert_eq!(
+        app.api
+            .post("/api/v1/admin/tokens", &app.admin, &body)
+            .status,
+        201
+    );
+}
+
+#[test]
+fn the_web_cookie_is_a_session_that_sign_out_revoke_and_idling_end() {
+    let app = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_SESSION_IDLE", "3s".to_owned())],
+        ..AppOptions::default()
+    });
+    let web = WebClient::new(&app);
+    let get =
+        |cookie: &str, path: &str| web.raw(reqwest::Method::GET, path, Some(cookie), &[], None);
+
+    // The cookie never holds the token, and is HttpOnly and SameSite=Strict.
+    let page = web.raw(reqwest::Method::GET, "/logga-in", None, &[], None);
+    let login = set_cookie(&page, "gk_login");
+    let form = [
+        ("token", app.handlaggare.token.as_str()),
+        ("csrf", &csrf_of(&page.text)),
+    ];
+    let signed = web.raw(
+        reqwest::Method::POST,
+        "/logga-in",
+        Some(&login),
+        &[],
+        Some(&form),
+    );
+    assert_eq!(signed.status, 303, "{signed}");
+    let cookie = set_cookie(&signed, "gk_session");
+    let raw_cookies: Vec<&str> = signed
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    for set in &raw_cookies {
+        assert!(!set.contains(&app.handlaggare.token), "{set}");
+        assert!(!set.contains(&app.handlaggare.token[4..]), "{set}");
+    }
+    let session_header = raw_cookies
+        .iter()
+        .find(|c| c.starts_with("gk_session="))
+        .expect("a session cookie");
+    assert!(session_header.contains("HttpOnly") && session_header.contains("SameSite=Strict"));
+    assert!(
+        !session_header.contains("Secure"),
+        "no https public URL here"
+    );
+    assert_eq!(get(&cookie, "/kontroll").status, 200);
+    // The session cookie does not work as an API credential.
+    let api = web.raw(
+        reqwest::Method::GET,
+        "/api/v1/rules",
+        Some(&cookie),
+        &[],
+        None,
+    );
+    assert_eq!(api.status, 401, "{api}");
+
+    // Signing out deletes the session: the old cookie sends the browser to sign in.
+    let csrf = csrf_of(&get(&cookie, "/kontroll").text);
+    let out = web.raw(
+        reqwest::Method::POST,
+        "/logga-ut",
+        Some(&cookie),
+        &[],
+        Some(&[("csrf", &csrf)]),
+    );
+    assert_eq!(out.status, 303, "{out}");
+    let after = get(&cookie, "/kontroll");
+    assert_eq!(after.status, 303, "the old cookie is worthless: {after}");
+    assert_eq!(after.header("location"), "/logga-in");
+
+    // Revoking the token ends its sessions at once.
+    let (cookie, _) = web.sign_in(&app.policy.token).expect("signed in");
+    assert_eq!(get(&cookie, "/regler").status, 200);
+    let id = listed_id(&app, app.policy.name);
+    assert_eq!(app.cli(&["token", "revoke", &id]).code, 0);
+    assert_eq!(get(&cookie, "/regler").status, 303);
+    assert!(
+        web.sign_in(&app.policy.token).is_none(),
+        "revoked: no sign-in"
+    );
+
+    // Idle longer than the configured 3 s: over, even though it was used before.
+    let (cookie, _) = web.sign_in(&app.analytiker.token).expect("signed in");
+    assert_eq!(get(&cookie, "/uppfoljning").status, 200);
+    std::thread::sleep(Duration::from_millis(4200));
+    assert_eq!(
+        get(&cookie, "/uppfoljning").status,
+        303,
+        "idle session ended"
+    );
+
+    // Sign-in and sign-out are in the access log.
+    let signs: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM access_log WHERE action IN ('sign_in', 'sign_out')",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert!(signs >= 4, "{signs}");
+}
+
+#[test]
+fn forms_without_the_session_token_or_from_another_origin_change_nothing() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let (cookie, csrf) = web.session(&app.admin.token);
+    let case = [
+        ("case_id", "CSRF-1"),
+        ("stage", "before_gk"),
+        ("checked_on", "2024-03-15"),
+        ("person.age", "52"),
+    ];
+    let host = app.api.url("").trim_start_matches("http://").to_owned();
+    let own_origin = format!("http://{host}");
+    let other_port = format!(
+        "http://127.0.0.1:{}",
+        host.rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .map_or(1, |p| p ^ 1)
+    );
+    fn with<'a>(case: &[(&'a str, &'a str)], csrf: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+        let mut form = case.to_vec();
+        if let Some(csrf) = csrf {
+            form.push(("csrf", csrf));
+        }
+        form
+    }
+    let zeros = "0".repeat(64);
+    /// What a forged request is, its form, and its extra headers.
+    type Attempt<'a> = (&'a str, Vec<(&'a str, &'a str)>, Vec<(&'a str, &'a str)>);
+    let attempts: Vec<Attempt> = vec![
+        ("no form token", with(&case, None), vec![]),
+        ("a wrong form token", with(&case, Some(&zeros)), vec![]),
+        (
+            "another port",
+            with(&case, Some(&csrf)),
+            vec![("origin", &other_port)],
+        ),
+        (
+            "origin null",
+            with(&case, Some(&csrf)),
+            vec![("origin", "null")],
+        ),
+        (
+            "same-site fetch",
+            with(&case, Some(&csrf)),
+            vec![("sec-fetch-site", "same-site")],
+        ),
+        (
+            "cross-site fetch",
+            with(&case, Some(&csrf)),
+            vec![("sec-fetch-site", "cross-site")],
+        ),
+    ];
+    for (what, form, headers) in &attempts {
+        for path in ["/kontroll", "/regler/ladda-om", "/logga-ut"] {
+            let reply = web.raw(
+                reqwest::Method::POST,
+                path,
+                Some(&cookie),
+                headers,
+                Some(form),
+            );
+            assert_eq!(reply.status, 403, "{what} {path}: {reply}");
+        }
+    }
+    // The API refuses a browser's cross-origin write too, even with a valid bearer token.
+    let api = reqwest::blocking::Client::new()
+        .post(app.api.url("/api/v1/rules/reload"))
+        .bearer_auth(&app.admin.token)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .expect("answer");
+    assert_eq!(api.status().as_u16(), 403);
+    assert_eq!(app.count("evaluations"), 0, "nothing stored");
+    // The session survived every attempt, and the real form works, also with the
+    // `Origin: null` browsers send under `Referrer-Policy: no-referrer`.
+    let own = web.raw(
+        reqwest::Method::POST,
+        "/kontroll",
+        Some(&cookie),
+        &[("origin", "null"), ("sec-fetch-site", "same-origin")],
+        Some(&with(&case, Some(&csrf))),
+    );
+    assert_eq!(own.status, 200, "{own}");
+    let own = web.raw(
+        reqwest::Method::POST,
+        "/kontroll",
+        Some(&cookie),
+        &[("origin", &own_origin), ("sec-fetch-site", "same-origin")],
+        Some(&with(&case, Some(&csrf))),
+    );
+    assert_eq!(own.status, 200, "{own}");
+    assert_eq!(app.count("evaluations"), 2);
+
+    // Login CSRF: a sign-in post without the sign-in page's cookie and token is refused.
+    let forged = web.raw(
+        reqwest::Method::POST,
+        "/logga-in",
+        Some(&cookie),
+        &[],
+        Some(&[("token", app.handlaggare.token.as_str())]),
+    );
+    assert_eq!(forged.status, 403, "{forged}");
+    assert!(set_cookie(&forged, "gk_session").is_empty());
+    let still = web.raw(reqwest::Method::GET, "/anvandare", Some(&cookie), &[], None);
+    assert_eq!(still.status, 200, "still the admin: {still}");
+    let unknown = web.raw(
+        reqwest::Method::GET,
+        "/kontroll",
+        Some(UNKNOWN_SESSION),
+        &[],
+        None,
+    );
+    assert_eq!(unknown.status, 303);
+    assert_eq!(app.api.get("/health/live", &NoToken).status, 200);
+}
+
+#[test]
+fn configured_and_file_tokens_are_imported_once_and_a_revoked_one_stays_revoked() {
+    let mut app = spawn_app();
+    // A tokens file as earlier versions wrote it.
+    let token = "gkr_importerad_token_0123456789";
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    };
+    let _ = app.kill();
+    std::fs::write(
+        app.dir.path().join("tokens.yaml"),
+        format!("- name: ida.fil\n  role: policy\n  sha256: {hash}\n"),
+    )
+    .expect("write tokens file");
+    app.restart();
+    assert_eq!(app.api.get("/api/v1/rules", token).status, 200);
+    let id = listed_id(&app, "ida.fil");
+    assert_eq!(app.cli(&["token", "revoke", &id]).code, 0);
+    let _ = app.kill();
+    app.restart();
+    app.api.get("/api/v1/rules", token).problem(401);
+    assert_eq!(app.count("accounts"), 6, "imported once");
+}
+
+#[test]
+fn with_an_https_public_url_cookies_are_secure_and_only_its_origin_may_post() {
+    let app = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_PUBLIC_URL", "https://gk.example.se".to_owned())],
+        ..AppOptions::default()
+    });
+    let web = WebClient::new(&app);
+    let page = web.raw(reqwest::Method::GET, "/logga-in", None, &[], None);
+    let login = set_cookie(&page, "gk_login");
+    let secure = |reply: &crate::helpers::Reply, name: &str| {
+        reply
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|c| c.starts_with(&format!("{name}=")) && c.contains("; Secure"))
+    };
+    assert!(secure(&page, "gk_login"), "{page}");
+    let form = [
+        ("token", app.handlaggare.token.as_str()),
+        ("csrf", &csrf_of(&page.text)),
+    ];
+    // The service's own address is the public one: a post from its own port is refused.
+    let local = app.api.url("");
+    let refused = web.raw(
+        reqwest::Method::POST,
+        "/logga-in",
+        Some(&login),
+        &[("origin", &local)],
+        Some(&form),
+    );
+    assert_eq!(refused.status, 403, "{refused}");
+    let signed = web.raw(
+        reqwest::Method::POST,
+        "/logga-in",
+        Some(&login),
+        &[("origin", "https://gk.example.se")],
+        Some(&form),
+    );
+    assert_eq!(signed.status, 303, "{signed}");
+    assert!(secure(&signed, "gk_session"), "{signed}");
+}

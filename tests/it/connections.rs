@@ -1,0 +1,354 @@
+//! The service's connections under attack: half-sent headers, idle keep-alive
+//! connections, more connections than it may hold, a SIGTERM while a request hangs, long
+//! audits beside the liveness probe, and the caching and framing headers of personal and
+//! audit data. Each test talks to the real `gk-regler serve` over TCP.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{AppOptions, NoToken, TestApp, base_profile, spawn_app_with};
+
+/// Longest a test waits for the service to close a connection it should close.
+const CLOSE_LIMIT: Duration = Duration::from_secs(15);
+
+fn app_with(env: &[(&'static str, &str)]) -> TestApp {
+    spawn_app_with(AppOptions {
+        env: env.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+        ..AppOptions::default()
+    })
+}
+
+/// A TCP connection to the service, with a read timeout so a test never hangs.
+fn connect(app: &TestApp) -> TcpStream {
+    let stream = TcpStream::connect(app.api.authority()).expect("connect to the service");
+    stream
+        .set_read_timeout(Some(CLOSE_LIMIT))
+        .expect("set read timeout");
+    stream
+}
+
+/// Reads until the service closes the connection; `Err` with what happened when it
+/// does not within [`CLOSE_LIMIT`]. Returns what was read.
+fn read_until_closed(stream: &mut TcpStream) -> Result<Vec<u8>, String> {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => return Ok(seen),
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(err) if err.kind() == ErrorKind::ConnectionReset => return Ok(seen),
+            Err(err) if matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(format!(
+                    "still open after {CLOSE_LIMIT:?}; read so far: {:?}",
+                    String::from_utf8_lossy(&seen)
+                ));
+            }
+            Err(err) => return Err(format!("read failed: {err}")),
+        }
+    }
+}
+
+/// Reads one whole answer (headers and a `Content-Length` body) from a kept-alive
+/// connection and returns its head.
+fn read_response(stream: &mut TcpStream) -> String {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        if let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&seen[..end]).into_owned();
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().expect("a length"))
+                })
+                .expect("the answer has a Content-Length");
+            if seen.len() >= end + 4 + length {
+                return head;
+            }
+        }
+        let n = stream.read(&mut buffer).expect("read the answer");
+        assert!(n > 0, "closed before the answer was whole: {seen:?}");
+        seen.extend_from_slice(&buffer[..n]);
+    }
+}
+
+#[test]
+fn a_half_sent_header_is_closed_after_the_header_timeout() {
+    let app = app_with(&[("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", "1")]);
+    let mut stream = connect(&app);
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: gk\r\nX-Slow: ")
+        .expect("send half a header");
+    let started = Instant::now();
+    let result = read_until_closed(&mut stream);
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "closed before the timeout"
+    );
+    // A complete request on a new connection is still answered.
+    assert_eq!(app.get("/health/live", &NoToken).status, 200);
+}
+
+#[test]
+fn a_connection_that_sends_nothing_is_closed() {
+    let app = app_with(&[("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", "1")]);
+    let mut stream = connect(&app);
+    let result = read_until_closed(&mut stream);
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[test]
+fn an_idle_keep_alive_connection_is_closed() {
+    let app = app_with(&[
+        ("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", "30"),
+        ("GK_REGLER_IDLE_TIMEOUT_SECONDS", "1"),
+    ]);
+    let mut stream = connect(&app);
+    stream
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: gk\r\n\r\n")
+        .expect("send a request");
+    let head = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Kept alive, then idle: closed after the idle timeout, long before the header one.
+    let started = Instant::now();
+    let result = read_until_closed(&mut stream);
+    assert!(result.is_ok(), "{result:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "closed only after {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn a_stalled_request_body_is_given_up_after_the_idle_timeout() {
+    let app = app_with(&[
+        ("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", "600"),
+        ("GK_REGLER_IDLE_TIMEOUT_SECONDS", "1"),
+    ]);
+    let mut stream = connect(&app);
+    let head = format!(
+        "POST /api/v1/checks HTTP/1.1\r\nHost: gk\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        app.handlaggare.token
+    );
+    stream
+        .write_all(head.as_bytes())
+        .expect("send a head and one byte of body");
+    let answer = read_until_closed(&mut stream).expect("given up and closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "a client error or nothing: {answer}"
+    );
+    assert_eq!(app.count("evaluations"), 0, "nothing stored");
+}
+
+#[test]
+fn at_the_connection_cap_a_new_connection_gets_503() {
+    let app = app_with(&[("GK_REGLER_MAX_CONNECTIONS", "4")]);
+    let held: Vec<TcpStream> = (0..4).map(|_| connect(&app)).collect();
+    // The fifth is answered 503 at once, without the service reading a request.
+    let mut fifth = connect(&app);
+    let answer = read_until_closed(&mut fifth).expect("the fifth is answered and closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("retry-after:"),
+        "{answer}"
+    );
+    assert!(answer.contains("för många"), "a Swedish reason: {answer}");
+    // Once one held connection closes, a new one is served again.
+    drop(held);
+    let deadline = Instant::now() + CLOSE_LIMIT;
+    loop {
+        let reply = app
+            .api
+            .try_request(
+                reqwest::Method::GET,
+                "/health/live",
+                &NoToken,
+                crate::helpers::Body::None,
+            )
+            .map(|r| r.status);
+        if reply.as_ref().is_ok_and(|s| *s == 200) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not served again after the held connections closed: {reply:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sigterm_with_a_half_sent_request_exits_within_the_grace_period() {
+    let mut app = app_with(&[
+        ("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", "600"),
+        ("GK_REGLER_IDLE_TIMEOUT_SECONDS", "600"),
+        ("GK_REGLER_SHUTDOWN_GRACE_SECONDS", "1"),
+    ]);
+    let mut stream = connect(&app);
+    stream
+        .write_all(b"POST /api/v1/checks HTTP/1.1\r\nHost: gk\r\nContent-Length: 100\r\n\r\n{")
+        .expect("send half a request");
+    let mut half_header = connect(&app);
+    half_header
+        .write_all(b"GET /health/live HTTP/1.1\r\nHo")
+        .expect("send half a header");
+    // Let the service take both connections before it is asked to stop.
+    std::thread::sleep(Duration::from_millis(300));
+    let stopped = app.terminate(Duration::from_secs(10));
+    assert_eq!(stopped.code, Some(0), "{stopped}");
+    assert!(
+        stopped.stdout.contains("gk-regler har stängts"),
+        "{stopped}"
+    );
+}
+
+#[test]
+fn liveness_answers_while_four_large_audits_render() {
+    let app = app_with(&[]);
+    let cohort = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
+    let out = app.run_cli(
+        &[
+            "import",
+            cohort.join("profiles.jsonl").to_str().expect("utf-8"),
+            "--outcomes",
+            cohort.join("outcomes.jsonl").to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+
+    // Two months of the cohort (about 500 cases): seconds per audit in a debug build.
+    let audits: Vec<_> = (0..4)
+        .map(|i| {
+            let url = app.api.url(if i % 2 == 0 {
+                "/api/v1/audit?format=html&from=2024-01-01&to=2024-02-29"
+            } else {
+                "/uppfoljning?fran=2024-01-01&till=2024-02-29"
+            });
+            let token = app.analytiker.token.clone();
+            std::thread::spawn(move || {
+                let client = reqwest::blocking::Client::builder()
+                    .no_proxy()
+                    .timeout(Duration::from_secs(300))
+                    .build()
+                    .expect("HTTP client");
+                let reply = client
+                    .get(&url)
+                    .bearer_auth(token)
+                    .send()
+                    .unwrap_or_else(|err| panic!("{url}: {err}"));
+                assert_eq!(reply.status(), 200, "{url}");
+                reply.text().expect("the report").len()
+            })
+        })
+        .collect();
+    let mut answered_during = 0;
+    let mut slowest = Duration::ZERO;
+    while !audits.iter().all(|a| a.is_finished()) {
+        let asked = Instant::now();
+        let reply = app.get("/health/live", &NoToken);
+        let took = asked.elapsed();
+        assert_eq!(reply.status, 200, "{reply}");
+        slowest = slowest.max(took);
+        if !audits.iter().all(|a| a.is_finished()) {
+            answered_during += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for audit in audits {
+        assert!(
+            audit.join().expect("audit thread") > 10_000,
+            "a real report"
+        );
+    }
+    assert!(
+        answered_during > 0,
+        "no liveness answer came while the audits were in flight"
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "/health/live took {slowest:?} while four audits rendered"
+    );
+}
+
+#[test]
+fn personal_and_audit_data_is_never_cached_and_the_audit_page_is_never_framed() {
+    let app = app_with(&[]);
+    let check = app.check(&app.handlaggare, &base_profile());
+    assert_eq!(check.status, 201, "{check}");
+    let id = check.json()["evaluation_id"].as_i64().expect("an id");
+    let mut replies = vec![
+        ("POST /api/v1/checks", check),
+        (
+            "GET /api/v1/checks/{id}",
+            app.get(&format!("/api/v1/checks/{id}"), &app.handlaggare),
+        ),
+        (
+            "POST /api/v1/cases/checks",
+            app.post(
+                "/api/v1/cases/checks",
+                &app.handlaggare,
+                &json!({"case_id": "IT-0001"}),
+            ),
+        ),
+        (
+            "POST /api/v1/checks/dry-run",
+            app.post("/api/v1/checks/dry-run", &app.handlaggare, &base_profile()),
+        ),
+        (
+            "POST /api/v1/outcomes",
+            app.post(
+                "/api/v1/outcomes",
+                &app.analytiker,
+                &json!({"case_id": "IT-0001", "ended_on": "2024-06-01", "outcome": "left_insurance", "reasons": ["work_supported"]}),
+            ),
+        ),
+    ];
+    for format in ["json", "csv", "html"] {
+        replies.push((
+            "GET /api/v1/audit",
+            app.get(&format!("/api/v1/audit?format={format}"), &app.analytiker),
+        ));
+    }
+    replies.push(("GET /uppfoljning", app.get("/uppfoljning", &app.analytiker)));
+    for (route, reply) in &replies {
+        assert!(
+            (200..300).contains(&reply.status),
+            "{route} should succeed: {reply}"
+        );
+        assert_eq!(
+            reply.header("cache-control"),
+            "no-store",
+            "{route}: {reply}"
+        );
+    }
+    for (route, reply) in replies
+        .iter()
+        .filter(|(_, r)| r.header("content-type").starts_with("text/html"))
+    {
+        let csp = reply.header("content-security-policy");
+        assert!(csp.contains("frame-ancestors 'none'"), "{route}: {csp}");
+        assert!(csp.contains("default-src 'none'"), "{route}: {csp}");
+        assert_eq!(reply.header("x-frame-options"), "DENY", "{route}");
+        assert_eq!(reply.header("x-content-type-options"), "nosniff", "{route}");
+    }
+    assert_eq!(
+        replies
+            .iter()
+            .filter(|(_, r)| r.header("content-type").starts_with("text/html"))
+            .count(),
+        2,
+        "the API's HTML audit and the web page"
+    );
+}

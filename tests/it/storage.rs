@@ -1,0 +1,425 @@
+//! Storage a deployment can trust, against the real binary: owner-only database files, a
+//! database deleted or replaced under the running service, database commands that refuse
+//! a mistyped path, and `gk-regler backup` / `restore` while the service takes checks.
+//! RELIABILITY.md ("Defects found by hostile testing") names each test.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    AppOptions, NoToken, Output, TestApp, base_profile, run_command, set, spawn_app, spawn_app_with,
+};
+
+/// The permission bits of `path` (without following a final symbolic link).
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::symlink_metadata(path)
+        .unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+/// `path` with `suffix` appended to its file name (`x.sqlite3` → `x.sqlite3-wal`).
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+fn profile(case_id: &str) -> Value {
+    let mut profile = base_profile();
+    set(&mut profile, "case_id", json!(case_id));
+    profile
+}
+
+/// Stores a check of `case_id` and returns its id.
+fn stored(app: &TestApp, case_id: &str) -> i64 {
+    let reply = app.check(&app.handlaggare, &profile(case_id));
+    assert_eq!(reply.status, 201, "{reply}");
+    reply.json()["evaluation_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no evaluation_id: {reply}"))
+}
+
+#[test]
+fn database_files_and_their_folder_are_owner_only() {
+    let place = tempfile::tempdir().expect("temporary directory");
+    let folder = place.path().join("db");
+    let database = folder.join("gk-regler.sqlite3");
+    let mut app = spawn_app_with(AppOptions {
+        database: Some(database.clone()),
+        ..AppOptions::default()
+    });
+    stored(&app, "AGARE-1");
+    for path in [
+        database.clone(),
+        with_suffix(&database, "-wal"),
+        with_suffix(&database, "-shm"),
+        app.dir.path().join("pseudonym.key"),
+    ] {
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    assert_eq!(mode(&folder), 0o700, "the folder the service made");
+
+    // A database made readable by others earlier is made owner-only at the next start.
+    app.terminate(Duration::from_secs(20));
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    app.restart();
+    stored(&app, "AGARE-2");
+    for suffix in ["", "-wal", "-shm"] {
+        let path = with_suffix(&database, suffix);
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+}
+
+/// Checks that the service refuses writes and says it is not ready, and that nothing
+/// more was acknowledged.
+fn assert_refuses_writes(app: &TestApp, what: &str) {
+    let ready = app.get("/health/ready", &NoToken);
+    assert_eq!(ready.status, 503, "{what}: {ready}");
+    let body = ready.json();
+    assert_eq!(body["status"], "unavailable", "{what}: {body:#}");
+    assert_ne!(body["database"], "ok", "{what}: {body:#}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("Databasfilen"), "{what}: {body:#}");
+
+    for case in ["EFTER-1", "EFTER-2"] {
+        let reply = app.check(&app.handlaggare, &profile(case));
+        assert_eq!(
+            reply.status, 503,
+            "{what}: a check was acknowledged: {reply}"
+        );
+        reply.problem(503);
+    }
+    let reply = app.post(
+        "/api/v1/outcomes",
+        &app.analytiker,
+        &json!({"case_id": "EFTER-1", "ended_on": "2024-05-01", "outcome": "left_insurance", "reasons": ["work_supported"]}),
+    );
+    assert_eq!(
+        reply.status, 503,
+        "{what}: an outcome was acknowledged: {reply}"
+    );
+    // Reading the database back answers 503 too: the path no longer leads to the
+    // database the service writes.
+    let reply = app.post(
+        "/api/v1/cases/checks",
+        &app.handlaggare,
+        &json!({"case_id": "FORE-1"}),
+    );
+    assert_eq!(reply.status, 503, "{what}: {reply}");
+}
+
+#[test]
+fn a_deleted_database_is_noticed_and_nothing_more_is_acknowledged() {
+    let mut app = spawn_app();
+    stored(&app, "FORE-1");
+    std::fs::remove_file(&app.database).expect("delete the database");
+
+    assert_refuses_writes(&app, "after deleting the database");
+    assert!(
+        !app.database.exists(),
+        "the service must not recreate a database behind its own back"
+    );
+    let stopped = app.terminate(Duration::from_secs(20));
+    assert!(
+        stopped.stderr.contains("ERROR") && stopped.stderr.contains("database file"),
+        "an error in the log: {stopped}"
+    );
+    for secret in ["FORE-1", "EFTER-1", "EFTER-2"] {
+        assert!(
+            !stopped.stderr.contains(secret),
+            "{secret} in the log: {stopped}"
+        );
+    }
+}
+
+#[test]
+fn a_replaced_database_is_noticed_and_nothing_more_is_acknowledged() {
+    let app = spawn_app();
+    stored(&app, "FORE-1");
+    // Another file under the same name: a copy (same content, another file), moved
+    // into place as a restore by hand would.
+    let copy = app.dir.path().join("copy.sqlite3");
+    std::fs::copy(&app.database, &copy).expect("copy the database");
+    std::fs::rename(&copy, &app.database).expect("replace the database");
+
+    assert_refuses_writes(&app, "after replacing the database");
+}
+
+/// `gk-regler ARGS` with its files in `dir` and the database at `database`.
+fn cli_on(dir: &Path, database: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_gk-regler"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GK_REGLER_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .args(args)
+        .current_dir(dir)
+        .env("GK_REGLER_DATABASE", database)
+        .env("GK_REGLER_RULES", crate::helpers::default_rules())
+        .env("GK_REGLER_TOKENS_FILE", dir.join("tokens.yaml"))
+        .env("GK_REGLER_PSEUDONYM_KEY_FILE", dir.join("pseudonym.key"));
+    run_command(command, &args.join(" "), None)
+}
+
+#[test]
+fn database_commands_refuse_a_database_that_does_not_exist() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let missing = dir.path().join("felstavad").join("gk-regler.sqlite3");
+    let outcomes = dir.path().join("utfall.jsonl");
+    std::fs::write(
+        &outcomes,
+        r#"{"case_id": "X-1", "ended_on": "2024-05-01", "outcome": "left_insurance", "reasons": ["work_supported"]}"#,
+    )
+    .expect("write outcomes");
+    let rules = crate::helpers::default_rules();
+    let backup = dir.path().join("kopia");
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["audit", "--format", "json"],
+        vec!["replay", "--rules", crate::helpers::arg(&rules)],
+        vec!["purge", "--older-than", "2y"],
+        vec!["import-outcomes", crate::helpers::arg(&outcomes)],
+        vec!["backup", crate::helpers::arg(&backup)],
+    ];
+    for args in commands {
+        let out = cli_on(dir.path(), &missing, &args);
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert!(
+            out.stderr.contains("finns inte") && out.stderr.contains(&*missing.to_string_lossy()),
+            "{args:?}: the message names the path: {out}"
+        );
+        assert!(!missing.exists(), "{args:?} created the database");
+        assert!(
+            !missing.parent().expect("parent").exists(),
+            "{args:?} made its folder"
+        );
+    }
+    assert!(!backup.exists());
+}
+
+/// The SHA-256 of `path` in hex, computed by `sha256sum` (not by the code under test).
+fn sha256sum(path: &Path) -> String {
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    assert!(out.status.success(), "sha256sum {}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a checksum")
+        .to_owned()
+}
+
+/// The ids of the evaluations stored in the database at `path`.
+fn stored_ids(path: &Path) -> BTreeSet<i64> {
+    let db =
+        rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the copy");
+    let integrity: String = db
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .expect("integrity check");
+    assert_eq!(integrity, "ok");
+    let half: i64 = db
+        .query_row(
+            "SELECT count(*) FROM evaluations e
+             WHERE NOT EXISTS (SELECT 1 FROM access_log a WHERE a.evaluation_id = e.id)",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count half-written");
+    assert_eq!(half, 0, "an evaluation without its access-log entry");
+    let mut statement = db.prepare("SELECT id FROM evaluations").expect("prepare");
+    statement
+        .query_map([], |r| r.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("ids")
+}
+
+#[test]
+fn a_backup_taken_while_serving_restores_every_acknowledged_check() {
+    let mut app = spawn_app();
+    let known = stored(&app, "KANT-ARENDE-1");
+
+    // Officers keep checking while the backup runs.
+    let acknowledged = Arc::new(Mutex::new(vec![known]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..2)
+        .map(|n| {
+            let api = app.api.clone();
+            let who = app.handlaggare.token.clone();
+            let acknowledged = Arc::clone(&acknowledged);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut i = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let reply = api.check(who.as_str(), &profile(&format!("UNDER-{n}-{i}")));
+                    assert_eq!(reply.status, 201, "{reply}");
+                    let id = reply.json()["evaluation_id"].as_i64().expect("id");
+                    acknowledged.lock().expect("lock").push(id);
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acknowledged.lock().expect("lock").len() < 20 {
+        assert!(Instant::now() < deadline, "the writers got nothing stored");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let before: Vec<i64> = acknowledged.lock().expect("lock").clone();
+    let backup = app.dir.path().join("kopior").join("2024-05-01");
+    let out = app.run_cli(&["backup", crate::helpers::arg(&backup)], None);
+    stop.store(true, Ordering::Relaxed);
+    for writer in writers {
+        writer.join().expect("writer thread");
+    }
+    assert_eq!(out.code, 0, "{out}");
+    let all: BTreeSet<i64> = acknowledged.lock().expect("lock").iter().copied().collect();
+
+    // The manifest lists each file with its size and checksum; the files are owner-only.
+    let manifest: Value = serde_json::from_str(
+        &std::fs::read_to_string(backup.join("manifest.json")).expect("manifest.json"),
+    )
+    .expect("manifest is JSON");
+    let files = manifest["files"].as_array().expect("files");
+    let names: BTreeSet<&str> = files
+        .iter()
+        .map(|f| f["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["gk-regler.sqlite3", "pseudonym.key"]),
+        "{manifest:#}"
+    );
+    for file in files {
+        let path = backup.join(file["name"].as_str().expect("name"));
+        assert_eq!(file["sha256"], sha256sum(&path), "{manifest:#}");
+        assert_eq!(
+            file["bytes"].as_u64(),
+            Some(std::fs::metadata(&path).expect("meta").len()),
+            "{manifest:#}"
+        );
+        assert_eq!(mode(&path), 0o600, "{}", path.display());
+    }
+    assert_eq!(mode(&backup), 0o700);
+    assert!(
+        manifest["schema_version"].as_i64().is_some_and(|v| v >= 1),
+        "{manifest:#}"
+    );
+    assert!(manifest["created_at"].as_str().is_some(), "{manifest:#}");
+    assert!(
+        manifest["rule_sets"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty()),
+        "{manifest:#}"
+    );
+    let key = std::fs::read(app.dir.path().join("pseudonym.key")).expect("key");
+    assert_eq!(
+        std::fs::read(backup.join("pseudonym.key")).expect("copied key"),
+        key
+    );
+    let backed_up = stored_ids(&backup.join("gk-regler.sqlite3"));
+    for id in &before {
+        assert!(
+            backed_up.contains(id),
+            "check {id}, acknowledged before the backup, is missing"
+        );
+    }
+    assert!(
+        backed_up.is_subset(&all),
+        "the copy holds checks never acknowledged"
+    );
+
+    // A second backup into the same (now full) folder is refused; nothing changes.
+    let again = app.run_cli(&["backup", crate::helpers::arg(&backup)], None);
+    assert_eq!(again.code, 2, "{again}");
+    assert!(again.stderr.contains("inte tom"), "{again}");
+
+    // Restore into a fresh directory and serve from there, with the same tokens.
+    app.terminate(Duration::from_secs(20));
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    let database = fresh.path().join("db").join("gk-regler.sqlite3");
+    let key_file = fresh.path().join("db").join("pseudonym.key");
+    app.use_files(database.clone(), key_file.clone());
+    let restored = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+    assert_eq!(restored.code, 0, "{restored}");
+    assert_eq!(mode(&database), 0o600);
+    assert_eq!(mode(&key_file), 0o600);
+    assert_eq!(std::fs::read(&key_file).expect("restored key"), key);
+    // Restoring over an existing database is refused.
+    let over = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+    assert_eq!(over.code, 2, "{over}");
+    assert!(over.stderr.contains("finns redan"), "{over}");
+
+    app.restart();
+    for id in &backed_up {
+        let reply = app.get(&format!("/api/v1/checks/{id}"), &app.handlaggare);
+        assert_eq!(reply.status, 200, "check {id}: {reply}");
+    }
+    // The restored key gives the same pseudonym: the known case's history is found.
+    let history = app.post(
+        "/api/v1/cases/checks",
+        &app.handlaggare,
+        &json!({"case_id": "KANT-ARENDE-1"}),
+    );
+    assert_eq!(history.status, 200, "{history}");
+    let ids: Vec<i64> = history.json()["evaluations"]
+        .as_array()
+        .expect("evaluations")
+        .iter()
+        .map(|e| e["evaluation_id"].as_i64().expect("evaluation_id"))
+        .collect();
+    assert_eq!(ids, [known], "{history}");
+    // New checks go on after the restored ones.
+    let next = stored(&app, "KANT-ARENDE-1");
+    assert!(
+        next > *backed_up.iter().max().expect("ids"),
+        "ids reused: {next}"
+    );
+}
+
+#[test]
+fn a_damaged_backup_is_refused_and_nothing_is_restored() {
+    let mut app = spawn_app();
+    stored(&app, "SKADAD-1");
+    let backup = app.dir.path().join("kopia");
+    // An empty folder is fine as a target.
+    std::fs::create_dir(&backup).expect("empty folder");
+    let out = app.run_cli(&["backup", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 0, "{out}");
+    app.terminate(Duration::from_secs(20));
+
+    let copy = backup.join("gk-regler.sqlite3");
+    let mut bytes = std::fs::read(&copy).expect("read the copy");
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&copy, bytes).expect("damage the copy");
+
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    let database = fresh.path().join("gk-regler.sqlite3");
+    let key_file = fresh.path().join("pseudonym.key");
+    app.use_files(database.clone(), key_file.clone());
+    let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("gk-regler.sqlite3"),
+        "names the file: {out}"
+    );
+    assert!(
+        !database.exists() && !key_file.exists(),
+        "something was restored"
+    );
+}

@@ -187,10 +187,24 @@ pub fn read_outcomes_text(text: &str, csv: bool) -> Result<Vec<Outcome>, Outcome
             .map_err(|e| at_header(csv_error_text(&e)))?
             .clone();
         let columns = CsvColumns::from_header(&header).map_err(at_header)?;
+        let mut lines = LineCounter::new(text);
         for (index, record) in reader.records().enumerate() {
-            let line = index + 2;
+            // The line the record starts on: blank lines and quoted line breaks make it
+            // differ from the record's number.
+            let mut line_of = |position: Option<&csv::Position>| {
+                position.map_or(index + 2, |p| lines.line_at(p.byte()))
+            };
+            let record = match record {
+                Ok(record) => record,
+                Err(e) => {
+                    return Err(OutcomeFileError {
+                        line: line_of(e.position()),
+                        message: csv_error_text(&e),
+                    });
+                }
+            };
+            let line = line_of(record.position());
             let at = |message: String| OutcomeFileError { line, message };
-            let record = record.map_err(|e| at(csv_error_text(&e)))?;
             outcomes.push(Outcome::from_csv_record(&record, &columns).map_err(at)?);
         }
     } else {
@@ -208,6 +222,49 @@ pub fn read_outcomes_text(text: &str, csv: bool) -> Result<Vec<Outcome>, Outcome
         }
     }
     Ok(outcomes)
+}
+
+/// The 1-based line a CSV record starts on, from the byte offset where the reader
+/// began reading it (before any blank lines it skips), counted onwards from the last
+/// offset asked for. The csv crate's own line count misses line breaks inside quoted
+/// fields.
+struct LineCounter<'a> {
+    text: &'a str,
+    byte: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> Self {
+        Self {
+            text,
+            byte: 0,
+            line: 1,
+        }
+    }
+
+    fn line_at(&mut self, byte: u64) -> usize {
+        let byte = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.text.len());
+        if byte < self.byte {
+            (self.byte, self.line) = (0, 1);
+        }
+        let bytes = self.text.as_bytes();
+        let blank = bytes[byte..]
+            .iter()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        let start = byte + blank;
+        // A line ends with `\n`, `\r\n` or, as the csv crate also reads it, a lone `\r`.
+        self.line += (self.byte..start)
+            .filter(|&i| {
+                bytes[i] == b'\n' || (bytes[i] == b'\r' && bytes.get(i + 1) != Some(&b'\n'))
+            })
+            .count();
+        self.byte = start;
+        self.line
+    }
 }
 
 /// A CSV reader error without the record's content.
@@ -383,6 +440,9 @@ mod tests {
             parse_outcomes_json(repeated, 10).unwrap_err().path,
             "reasons"
         );
+        let empty_key =
+            r#"{"":"x","case_id":"A","ended_on":"2024-01-01","outcome":"left_insurance"}"#;
+        assert_eq!(parse_outcomes_json(empty_key, 10).unwrap_err().path, ".");
         let late = r#"{"case_id":"A","ended_on":"2999-01-01","outcome":"left_insurance"}"#;
         assert_eq!(parse_outcomes_json(late, 10).unwrap_err().path, "ended_on");
     }
@@ -396,5 +456,20 @@ mod tests {
         let bad =
             "case_id,ended_on,outcome\nA,2024-01-01,left_insurance\nB,1999-12-31,left_insurance\n";
         assert_eq!(read_outcomes_text(bad, true).unwrap_err().line, 3);
+    }
+
+    #[test]
+    fn csv_errors_name_the_line_the_record_starts_on() {
+        let blank =
+            "case_id,ended_on,outcome\n\nA,2024-01-01,left_insurance\n\nB,2024-01-01,left\n";
+        assert_eq!(read_outcomes_text(blank, true).unwrap_err().line, 5);
+        let quoted = "case_id,ended_on,outcome,reasons\nA,2024-01-01,left_insurance,\"other;\n\nregular_studies\"\nB,2024-01-01,left,\n";
+        assert_eq!(read_outcomes_text(quoted, true).unwrap_err().line, 5);
+        let short = "case_id,ended_on,outcome\n\nA,2024-01-01\n";
+        assert_eq!(read_outcomes_text(short, true).unwrap_err().line, 3);
+        let crlf = "case_id,ended_on,outcome\r\n\r\nA,2024-01-01,left_insurance\r\nB,x,left\r\n";
+        assert_eq!(read_outcomes_text(crlf, true).unwrap_err().line, 4);
+        let cr = "case_id,ended_on,outcome\rA,2024-01-01,left_insurance\rB,x,left\r";
+        assert_eq!(read_outcomes_text(cr, true).unwrap_err().line, 3);
     }
 }

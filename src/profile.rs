@@ -711,7 +711,13 @@ impl ProfileError {
             },
             Category::Data => {
                 let message = redact_serde_message(&err.to_string());
-                let parent = if path == "?" { ".".to_owned() } else { path };
+                // An unknown key written as `""` gives an empty path: it stands in the
+                // document itself.
+                let parent = if path == "?" || path.is_empty() {
+                    ".".to_owned()
+                } else {
+                    path
+                };
                 // serde places a missing or repeated field at its parent; name the
                 // field itself.
                 let duplicate = duplicate_field_name(&message);

@@ -50,6 +50,7 @@ def main():
                                      capture_output=True, text=True, check=True).stdout.strip()
     base = json.load(open(os.path.join(ROOT, "examples", "specialist-saknas.json")))
     acked_checks, acked_outcomes, lock = {}, {}, threading.Lock()
+    reused = []  # evaluation ids acknowledged twice: an id handed out again after a kill
     sent = 0
     for run in range(args.kills):
         proc, address = start(env)
@@ -76,7 +77,10 @@ def main():
                         status, body = post(address, "/api/v1/checks", token["handlaggare"], profile)
                         if status == 201:
                             with lock:
-                                acked_checks[body["evaluation_id"]] = sorted(f["rule_id"] for f in body["flags"])
+                                eid = body["evaluation_id"]
+                                if eid in acked_checks:
+                                    reused.append(eid)
+                                acked_checks[eid] = sorted(f["rule_id"] for f in body["flags"])
                 except (urllib.error.URLError, ConnectionError, OSError, ValueError):
                     pass  # killed mid-request: not acknowledged, may or may not be stored
 
@@ -93,10 +97,14 @@ def main():
 
     proc, _ = start(env)  # a clean restart must work after the last kill
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=20)
+    exit_code = proc.wait(timeout=20)
 
     db = sqlite3.connect(f"{work}/db.sqlite3")
     problems = []
+    if exit_code != 0:
+        problems.append(f"the clean restart exited with {exit_code} on SIGTERM")
+    if reused:
+        problems.append(f"{len(reused)} evaluation ids acknowledged twice (reused after a kill): {reused[:5]}")
     integrity = db.execute("PRAGMA integrity_check").fetchone()[0]
     if integrity != "ok":
         problems.append(f"integrity_check: {integrity}")

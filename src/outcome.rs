@@ -133,6 +133,23 @@ pub const CSV_COLUMNS: [&str; 4] = ["case_id", "ended_on", "outcome", "reasons"]
 /// The longest column name an error message repeats.
 const MAX_QUOTED_COLUMN: usize = 40;
 
+/// An unknown column as an error names it: by its name when that looks like a column
+/// name (letters and `_` only, as every real column is), otherwise by its position, so a
+/// header row that is really a data row (a case id, a date) is never repeated.
+fn unknown_column(index: usize, name: &str) -> String {
+    let looks_like_a_name = !name.is_empty()
+        && name.chars().count() <= MAX_QUOTED_COLUMN
+        && name.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+    if looks_like_a_name {
+        format!("kolumnen {name:?}")
+    } else {
+        format!(
+            "kolumn {} i rubrikraden (är första raden en rubrikrad?)",
+            index + 1
+        )
+    }
+}
+
 impl CsvColumns {
     /// Reads the header: every column must be known and appear once, and `case_id`,
     /// `ended_on` and `outcome` must be there. A misnamed column would otherwise be
@@ -142,9 +159,9 @@ impl CsvColumns {
         for (index, name) in header.iter().enumerate() {
             let name = name.trim();
             let Some(known) = CSV_COLUMNS.iter().position(|c| *c == name) else {
-                let shown: String = name.chars().take(MAX_QUOTED_COLUMN).collect();
                 return Err(format!(
-                    "kolumnen {shown:?} är okänd; tillåtna kolumner: {}",
+                    "{} är okänd; tillåtna kolumner: {}",
+                    unknown_column(index, name),
                     CSV_COLUMNS.join(", ")
                 ));
             };
@@ -408,6 +425,10 @@ mod tests {
                 .unwrap_err()
                 .contains("mer än en gång")
         );
+        // A data row read as the header: named by position, its values never repeated.
+        let err = header(&["ärende-2024-0042", "2024-03-01", "work"]).unwrap_err();
+        assert!(err.contains("kolumn 1 i rubrikraden"), "{err}");
+        assert!(!err.contains("2024"), "{err}");
         assert!(
             header(&["case_id", "outcome"])
                 .unwrap_err()

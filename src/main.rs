@@ -467,6 +467,12 @@ fn lint(rules_dir: &Path, json: bool) -> u8 {
             for rule in &suite.untested_rules {
                 println!("obs: regeln {rule} har inga tester");
             }
+            for rule in rules.rules.iter().filter(|r| r.meta.inputs.is_none()) {
+                println!(
+                    "obs: regeln {} anger inte inputs (de uppgifter i profilen den läser)",
+                    rule.meta.id
+                );
+            }
             exit::OK
         }
         _ => {

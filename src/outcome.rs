@@ -332,6 +332,7 @@ pub fn parse_outcomes_json(text: &str, max: usize) -> Result<Vec<Outcome>, Profi
             path: ".".to_owned(),
             message,
             syntax: false,
+            implausible: false,
         };
         if outcomes.is_empty() {
             return Err(whole("listan är tom".to_owned()));

@@ -97,12 +97,23 @@ pub fn evaluation(report: &EvaluationReport, rules_in_set: usize) -> String {
     out
 }
 
-/// Problems, one per line as `file:line:col: message`, then a count and `consequence`
-/// (what did not happen because of them).
+/// Problems, one per line as `file:line:col: message` (a problem in a script followed
+/// by its line of code, indented, with a caret under the column), then a count and
+/// `consequence` (what did not happen because of them).
 pub fn problems(problems: &[Problem], consequence: &str) -> String {
     let mut out = String::new();
     for problem in problems {
         let _ = writeln!(out, "{problem}");
+        if let (Some(code), Some(line)) = (&problem.code, problem.line) {
+            let number = line.to_string();
+            let _ = writeln!(out, "  {number} | {}", code.text);
+            let _ = writeln!(
+                out,
+                "  {} | {}",
+                " ".repeat(number.len()),
+                code.caret_line()
+            );
+        }
     }
     let _ = writeln!(out, "{} fel. {consequence}", problems.len());
     out

@@ -201,6 +201,17 @@ impl PlausibleDates {
         } else {
             self.latest
         };
+        if checked_on && date > latest && date >= self.earliest {
+            return Err(ProfileError {
+                path: path.to_owned(),
+                message: format!(
+                    "kontrolldagen ligger för långt fram: den får vara högst en dag efter i dag \
+                     (senast {latest}), eftersom en kontroll gäller ärendet som det ser ut nu"
+                ),
+                syntax: false,
+                implausible: true,
+            });
+        }
         if date < self.earliest || date > latest {
             let message = if checked_on {
                 format!(
@@ -217,6 +228,7 @@ impl PlausibleDates {
                 path: path.to_owned(),
                 message,
                 syntax: false,
+                implausible: false,
             });
         }
         Ok(())
@@ -692,6 +704,10 @@ pub struct ProfileError {
     pub message: String,
     /// The text is not JSON at all (as opposed to JSON with a bad field).
     pub syntax: bool,
+    /// The value is well-formed but contradicts another field or the day of the check
+    /// (a meeting after the check, a first meeting before the request): `message`
+    /// explains why, for the person who typed it.
+    pub implausible: bool,
 }
 
 impl ProfileError {
@@ -708,6 +724,7 @@ impl ProfileError {
                     redact_serde_message(&err.to_string())
                 ),
                 syntax: true,
+                implausible: false,
             },
             Category::Data => {
                 let message = redact_serde_message(&err.to_string());
@@ -735,6 +752,7 @@ impl ProfileError {
                     path,
                     message,
                     syntax: false,
+                    implausible: false,
                 }
             }
         }
@@ -766,6 +784,7 @@ fn not_an_object() -> ProfileError {
         path: ".".to_owned(),
         message: "ett JSON-objekt krävs här".to_owned(),
         syntax: false,
+        implausible: false,
     }
 }
 
@@ -806,6 +825,7 @@ pub(crate) fn parse_json_document<T: serde::de::DeserializeOwned>(
                 path: if path == "?" { ".".to_owned() } else { path },
                 message: "fel typ av värde: väntade text".to_owned(),
                 syntax: false,
+                implausible: false,
             };
         }
         error
@@ -886,6 +906,72 @@ impl Profile {
             if let Some(date) = date {
                 window.check(path, date, false)?;
             }
+        }
+        self.check_order()
+    }
+
+    /// Refuses dates that contradict each other. The preparation dates and the request
+    /// for GK record what has happened, so none lies after the day of the check; the
+    /// first GK meeting may be booked ahead, but not before GK was requested. The
+    /// message names the other field, never a date.
+    fn check_order(&self) -> Result<(), ProfileError> {
+        let implausible = |path: &str, message: String| ProfileError {
+            path: path.to_owned(),
+            message,
+            syntax: false,
+            implausible: true,
+        };
+        let happened = [
+            (
+                "preparation.assessed_for_fs_on",
+                &self.preparation.assessed_for_fs_on,
+                "bedömningen inför förstärkt samarbete",
+            ),
+            (
+                "preparation.consent_received_on",
+                &self.preparation.consent_received_on,
+                "samtycket",
+            ),
+            (
+                "preparation.sassam_on",
+                &self.preparation.sassam_on,
+                "SASSAM-kartläggningen",
+            ),
+            (
+                "preparation.reconciliation_meeting_on",
+                &self.preparation.reconciliation_meeting_on,
+                "avstämningsmötet",
+            ),
+            (
+                "preparation.other_personal_meeting_on",
+                &self.preparation.other_personal_meeting_on,
+                "det personliga mötet",
+            ),
+            ("gk.requested_on", &self.gk.requested_on, "begäran om GK"),
+        ];
+        for (path, field, what) in happened {
+            if field.value().is_some_and(|date| *date > self.checked_on) {
+                return Err(implausible(
+                    path,
+                    format!(
+                        "datumet ligger efter kontrolldagen (checked_on): fältet anger när \
+                         {what} skedde, och det som ännu inte har skett registreras inte. \
+                         Lämna fältet tomt tills det har skett, eller rätta datumet"
+                    ),
+                ));
+            }
+        }
+        if let (Some(first), Some(requested)) = (
+            self.gk.first_meeting_on.value(),
+            self.gk.requested_on.value(),
+        ) && first < requested
+        {
+            return Err(implausible(
+                "gk.first_meeting_on",
+                "det första GK-mötet ligger före begäran om GK (gk.requested_on): mötet kan \
+                 inte hållas innan GK har begärts. Rätta ett av datumen"
+                    .to_owned(),
+            ));
         }
         Ok(())
     }
@@ -1119,6 +1205,55 @@ mod tests {
             .expect_err("too late");
         assert_eq!(err.path, "checked_on");
         assert!(!err.message.contains("2026-03-02"), "{err}");
+        assert!(
+            err.implausible && err.message.contains("högst en dag"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn dates_that_contradict_each_other_are_refused_naming_the_field() {
+        let profile = |extra: &str| {
+            parse(&format!(
+                r#"{{"case_id":"A","checked_on":"2024-03-15",{extra}}}"#
+            ))
+        };
+        for field in [
+            "assessed_for_fs_on",
+            "consent_received_on",
+            "sassam_on",
+            "reconciliation_meeting_on",
+            "other_personal_meeting_on",
+        ] {
+            let err =
+                profile(&format!(r#""preparation":{{"{field}":"2024-03-16"}}"#)).expect_err(field);
+            assert_eq!(err.path, format!("preparation.{field}"));
+            assert!(err.implausible, "{err}");
+            assert!(err.message.contains("efter kontrolldagen"), "{err}");
+            assert!(!err.message.contains("2024-03-16"), "{err}");
+            assert!(
+                profile(&format!(r#""preparation":{{"{field}":"2024-03-15"}}"#)).is_ok(),
+                "{field} on the day of the check"
+            );
+        }
+        let err = profile(r#""gk":{"requested_on":"2024-03-16"}"#).expect_err("request");
+        assert_eq!(err.path, "gk.requested_on");
+        let err = profile(r#""gk":{"requested_on":"2024-03-10","first_meeting_on":"2024-03-09"}"#)
+            .expect_err("meeting before request");
+        assert_eq!(err.path, "gk.first_meeting_on");
+        assert!(err.message.contains("före begäran"), "{err}");
+        // A booked meeting ahead, and hours without a documented assessment, are fine.
+        assert!(
+            profile(r#""gk":{"requested_on":"2024-03-10","first_meeting_on":"2024-04-20"},"activity_level":{"documented":false,"hours_per_week":12}"#)
+                .is_ok()
+        );
+        // A stored profile reads back whatever it holds.
+        assert!(
+            Profile::from_stored_json(
+                r#"{"case_id":"A","checked_on":"2024-03-15","gk":{"requested_on":"2024-03-20"}}"#
+            )
+            .is_ok()
+        );
     }
 
     #[test]

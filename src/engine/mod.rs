@@ -13,8 +13,10 @@
 mod evaluate;
 pub(crate) mod fast_path;
 pub mod helpers;
+pub(crate) mod lint;
 pub mod ruleset;
 pub mod script_api;
+pub(crate) mod syntax;
 pub mod value;
 
 use std::sync::{LazyLock, Mutex};
@@ -77,11 +79,6 @@ pub(crate) fn compile(script: &str) -> Result<rhai::AST, ParseError> {
     let mut scope = Scope::new();
     scope.push(script_api::PROFILE_VARIABLE, ());
     ENGINE.compile_with_scope(&scope, script)
-}
-
-/// A parse error in words, without Rhai's trailing position (printed separately).
-pub(crate) fn describe_parse_error(err: &ParseError) -> String {
-    format!("syntaxfel: {}", err.0)
 }
 
 /// What one rule gave for one profile.
@@ -474,7 +471,28 @@ mod tests {
 
     #[test]
     fn unknown_property_fails() {
-        let outcome = run("profile.activity_level.documentd", P);
+        // Found at load when the section is known…
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: R\n    severity: info\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        std::fs::write(
+            dir.path().join("r.rhai"),
+            "profile.activity_level.documentd",
+        )
+        .expect("script");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert!(
+            err.problems[0].message.contains("menade du `documented`?"),
+            "{err:?}"
+        );
+        // …and when the rule runs otherwise.
+        let outcome = run(
+            "let a = if is_true(profile.gk.interpreter_booked) { profile.gk } else { profile.activity_level }; a.documentd",
+            P,
+        );
         assert!(matches!(outcome, RuleOutcome::Failed(_)), "{outcome:?}");
     }
 

@@ -212,6 +212,12 @@ struct ManifestRule {
     valid_from: Option<Date>,
     #[serde(default)]
     valid_to: Option<Date>,
+    #[serde(default)]
+    inputs: Option<Vec<String>>,
+    #[serde(default)]
+    how_to_clear: Option<String>,
+    #[serde(default = "yes")]
+    clearable: bool,
 }
 
 /// Everything about a rule except its compiled script.
@@ -230,6 +236,17 @@ pub struct RuleMeta {
     pub enabled: bool,
     pub valid_from: Option<Date>,
     pub valid_to: Option<Date>,
+    /// The profile fields the script reads (`gk.requested_on`), as the manifest
+    /// declares them under `inputs`: the rule's documented use of personal data. The
+    /// lint checks at load that the script reads no other field. `None` when the
+    /// manifest does not declare them.
+    pub inputs: Option<Vec<String>>,
+    /// "Så försvinner flaggan": what makes the flag go away, in Swedish; for a rule
+    /// that is not `clearable`, what the officer can do instead.
+    pub how_to_clear: Option<String>,
+    /// Whether a later change of the profile can clear the flag (`clearable: false`
+    /// for a fact that stays, such as consent that came in late).
+    pub clearable: bool,
 }
 
 impl RuleMeta {
@@ -296,7 +313,35 @@ pub struct Problem {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// For a problem in a script: the script's line at [`Problem::line`], shown with a
+    /// caret under the column.
+    pub code: Option<CodeLine>,
 }
+
+/// A line of a script, as a problem shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CodeLine {
+    /// The line, a long one cut to the part around the column (marked `…`).
+    pub text: String,
+    /// The 1-based character column of the caret within `text`.
+    pub caret: usize,
+}
+
+impl CodeLine {
+    /// The text to print under [`CodeLine::text`]: spaces (tabs kept, so the caret
+    /// lines up) and a `^`.
+    pub fn caret_line(&self) -> String {
+        self.text
+            .chars()
+            .take(self.caret.saturating_sub(1))
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .chain(std::iter::once('^'))
+            .collect()
+    }
+}
+
+/// The longest part of a script line a problem shows.
+const MAX_CODE_CHARS: usize = 120;
 
 impl Problem {
     pub fn new(file: &Path, message: impl Into<String>) -> Self {
@@ -305,7 +350,49 @@ impl Problem {
             line: None,
             column: None,
             message: message.into(),
+            code: None,
         }
+    }
+
+    /// Keeps the line of `script` the problem is on, to show it with a caret. A long
+    /// line is cut to the part around the column.
+    pub(crate) fn with_code_from(mut self, script: &str) -> Self {
+        let (Some(line), Some(column)) = (self.line, self.column) else {
+            return self;
+        };
+        let Some(text) = line
+            .checked_sub(1)
+            .and_then(|index| script.lines().nth(index))
+        else {
+            return self;
+        };
+        let chars: Vec<char> = text.trim_end().chars().collect();
+        let column = column.max(1);
+        if chars.len() <= MAX_CODE_CHARS {
+            self.code = Some(CodeLine {
+                text: chars.into_iter().collect(),
+                caret: column,
+            });
+            return self;
+        }
+        // Cut so the column stays in view.
+        let start = column
+            .saturating_sub(MAX_CODE_CHARS / 2)
+            .min(chars.len() - MAX_CODE_CHARS);
+        let end = start + MAX_CODE_CHARS;
+        let mut cut = String::new();
+        if start > 0 {
+            cut.push('…');
+        }
+        cut.extend(&chars[start..end]);
+        if end < chars.len() {
+            cut.push('…');
+        }
+        self.code = Some(CodeLine {
+            text: cut,
+            caret: column - start + usize::from(start > 0),
+        });
+        self
     }
 
     pub fn at(mut self, line: Option<usize>, column: Option<usize>) -> Self {
@@ -675,6 +762,23 @@ impl RuleSet {
                     .at(line_of("title"), None),
                 );
             }
+            if !entry.clearable
+                && entry
+                    .how_to_clear
+                    .as_deref()
+                    .is_none_or(|text| text.trim().is_empty())
+            {
+                problems.push(
+                    Problem::new(
+                        &manifest_path,
+                        format!(
+                            "{}: en regel med clearable: false behöver how_to_clear som säger vad handläggaren kan göra i stället",
+                            entry.id
+                        ),
+                    )
+                    .at(line_of("clearable"), None),
+                );
+            }
             if entry.grounds.is_empty() {
                 problems.push(
                     Problem::new(
@@ -716,13 +820,30 @@ impl RuleSet {
             let ast = match engine::compile(&script_text) {
                 Ok(ast) => ast,
                 Err(err) => {
-                    problems.push(
-                        Problem::new(&script_path, engine::describe_parse_error(&err))
-                            .at(err.1.line(), err.1.position()),
+                    problems.extend(
+                        engine::syntax::describe(&err, &script_text)
+                            .into_iter()
+                            .map(|p| script_problem(&script_path, &script_text, p)),
                     );
                     continue;
                 }
             };
+            let findings = engine::lint::lint(&ast);
+            problems.extend(
+                findings
+                    .problems
+                    .into_iter()
+                    .map(|p| script_problem(&script_path, &script_text, p)),
+            );
+            if let Some(inputs) = &entry.inputs {
+                problems.extend(check_inputs(
+                    &entry.id,
+                    inputs,
+                    &findings.reads,
+                    (&manifest_path, &manifest_lines),
+                    (&script_path, &script_text),
+                ));
+            }
             sources.push(SourceFile {
                 name: entry.script.clone(),
                 text: script_text,
@@ -740,6 +861,9 @@ impl RuleSet {
                     enabled: entry.enabled,
                     valid_from: entry.valid_from,
                     valid_to: entry.valid_to,
+                    inputs: entry.inputs,
+                    how_to_clear: entry.how_to_clear,
+                    clearable: entry.clearable,
                 },
                 program: engine::fast_path::translate(&ast),
                 ast,
@@ -772,6 +896,74 @@ impl RuleSet {
 
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.meta.id.as_str() == id)
+    }
+}
+
+/// A problem the syntax check or the lint found in a script, with its code line.
+fn script_problem(path: &Path, script: &str, found: engine::syntax::ScriptProblem) -> Problem {
+    Problem::new(path, found.message)
+        .at(found.line, found.column)
+        .with_code_from(script)
+}
+
+/// Compares a rule's declared `inputs` with the fields its script reads: each declared
+/// input must be a profile field and be read, and each field read must be declared.
+fn check_inputs(
+    id: &RuleId,
+    inputs: &[String],
+    reads: &std::collections::BTreeMap<String, (Option<usize>, Option<usize>)>,
+    (manifest_path, manifest_lines): (&Path, &[&str]),
+    (script_path, script): (&Path, &str),
+) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let fields: Vec<String> = engine::value::input_paths().collect();
+    let at = key_position(manifest_lines, id.as_str(), "inputs");
+    let in_manifest =
+        |message: String| Problem::new(manifest_path, message).at(at.map(|a| a.0), at.map(|a| a.1));
+    let mut seen = HashSet::new();
+    for input in inputs {
+        if !seen.insert(input.as_str()) {
+            problems.push(in_manifest(format!(
+                "{id}: inputs: `{input}` står mer än en gång"
+            )));
+        } else if !fields.contains(input) {
+            let suggestion = engine::lint::suggest(input, fields.iter().map(String::as_str))
+                .map(|s| format!("; menade du `{s}`?"))
+                .unwrap_or_default();
+            problems.push(in_manifest(format!(
+                "{id}: inputs: `{}` är inget fält i profilen{suggestion} (fälten finns i docs/profile.md)",
+                truncate_token(input)
+            )));
+        } else if !reads.contains_key(input) {
+            problems.push(in_manifest(format!(
+                "{id}: inputs: `{input}` står under inputs, men skriptet läser det aldrig; ta bort det"
+            )));
+        }
+    }
+    for (path, (line, column)) in reads {
+        if !inputs.contains(path) {
+            problems.push(
+                Problem::new(
+                    script_path,
+                    format!(
+                        "skriptet läser `{path}`, som inte står under inputs för {id} i manifestet; lägg till det där (inputs är regelns redovisade användning av personuppgifter)"
+                    ),
+                )
+                .at(*line, *column)
+                .with_code_from(script),
+            );
+        }
+    }
+    problems
+}
+
+/// A name from a rule file for a message, cut to [`MAX_QUOTED_TOKEN`] characters.
+fn truncate_token(text: &str) -> String {
+    if text.chars().count() > MAX_QUOTED_TOKEN {
+        let cut: String = text.chars().take(MAX_QUOTED_TOKEN).collect();
+        format!("{cut}…")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -889,6 +1081,84 @@ mod tests {
     }
 
     #[test]
+    fn every_default_rule_declares_its_inputs_and_how_to_clear() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+        let set = RuleSet::load(&dir).expect("the default rules load");
+        for rule in &set.rules {
+            let inputs = rule.meta.inputs.as_ref().expect("inputs declared");
+            assert!(!inputs.is_empty(), "{}", rule.meta.id);
+            assert!(rule.meta.how_to_clear.is_some(), "{}", rule.meta.id);
+        }
+        let consent = set.rule("samtycke_saknas").expect("rule");
+        assert!(!consent.meta.clearable);
+    }
+
+    #[test]
+    fn declared_inputs_are_checked_against_the_schema_and_the_script() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &MANIFEST.replace(
+                "    rationale: r\n",
+                "    rationale: r\n    inputs: [gk.requestd_on, stage, person.age]\n",
+            ),
+        );
+        write(
+            dir.path(),
+            "a.rhai",
+            "profile.stage == \"before_gk\" && known(profile.checked_on)",
+        );
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:#?}");
+        assert!(
+            text[0].contains(
+                "`gk.requestd_on` är inget fält i profilen; menade du `gk.requested_on`?"
+            ),
+            "{text:#?}"
+        );
+        assert!(text[0].contains("manifest.yaml:10:"), "{text:#?}");
+        assert!(
+            text[1].contains("`person.age` står under inputs, men skriptet läser det aldrig"),
+            "{text:#?}"
+        );
+        assert!(
+            text[2].contains("a.rhai:1:47: skriptet läser `checked_on`"),
+            "{text:#?}"
+        );
+        let code = err.problems[2].code.as_ref().expect("code line");
+        assert_eq!(code.caret_line(), format!("{}^", " ".repeat(46)));
+    }
+
+    #[test]
+    fn a_rule_that_cannot_clear_says_what_to_do_instead() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &MANIFEST.replace(
+                "    rationale: r\n",
+                "    rationale: r\n    clearable: false\n",
+            ),
+        );
+        write(dir.path(), "a.rhai", "true");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert!(err.problems[0].message.contains("how_to_clear"), "{err:?}");
+    }
+
+    #[test]
+    fn a_long_code_line_is_cut_around_the_column() {
+        let script = format!("let a = 1;\n{}x", "a + ".repeat(60));
+        let problem = Problem::new(Path::new("a.rhai"), "m")
+            .at(Some(2), Some(241))
+            .with_code_from(&script);
+        let code = problem.code.expect("code");
+        assert!(code.text.starts_with('…') && code.text.chars().count() <= MAX_CODE_CHARS + 2);
+        assert_eq!(code.text.chars().nth(code.caret - 1), Some('x'));
+    }
+
+    #[test]
     fn rule_ids_are_checked() {
         assert!(RuleId::parse("aktivitetsniva_saknas").is_ok());
         assert!(RuleId::parse("Åtgärd").is_err());
@@ -910,6 +1180,9 @@ mod tests {
             enabled: true,
             valid_from: Some(Date::parse("2023-01-01").expect("date")),
             valid_to: Some(Date::parse("2023-12-31").expect("date")),
+            inputs: None,
+            how_to_clear: None,
+            clearable: true,
         };
         assert!(meta.in_force_on(Date::parse("2023-01-01").expect("date")));
         assert!(meta.in_force_on(Date::parse("2023-12-31").expect("date")));

@@ -23,6 +23,28 @@ pub enum Section {
     KnownNeeds,
 }
 
+impl Section {
+    /// The section's path in the profile followed by `.` (empty for the profile
+    /// itself), as docs/profile.md writes field paths.
+    pub fn path_prefix(self) -> &'static str {
+        match self {
+            Self::Profile => "",
+            Self::Person => "person.",
+            Self::Preparation => "preparation.",
+            Self::Gk => "gk.",
+            Self::ActivityLevel => "activity_level.",
+            Self::KnownNeeds => "known_needs.",
+        }
+    }
+
+    /// How a script reaches the section, for messages: `profile.gk`.
+    pub fn script_path(self) -> String {
+        format!("profile.{}", self.path_prefix())
+            .trim_end_matches('.')
+            .to_owned()
+    }
+}
+
 /// Which list of names a list value reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListKind {
@@ -139,6 +161,15 @@ pub enum Read {
 }
 
 impl Property {
+    /// The profile field the property reads (`gk.requested_on`, `specialists`), or
+    /// `None` for a section, which holds no data of its own.
+    pub fn input_path(&self) -> Option<String> {
+        match &self.read {
+            Read::Fixed(Value::Section(_)) => None,
+            _ => Some(format!("{}{}", self.section.path_prefix(), self.name)),
+        }
+    }
+
     pub fn value<'a>(&self, profile: &'a Profile) -> Value<'a> {
         match &self.read {
             Read::Field(read) => read(profile),
@@ -251,6 +282,17 @@ pub static PROPERTIES: &[Property] = properties! {
     KnownNeeds.         "interpreter_needed" => Field(|p| opt_bool(p.known_needs.interpreter_needed, "known_needs.interpreter_needed"));
 };
 
+/// Every section's property called `name`.
+pub fn properties_named(name: &str) -> impl Iterator<Item = &'static Property> + '_ {
+    PROPERTIES.iter().filter(move |p| p.name == name)
+}
+
+/// Every profile field a rule can read, as a path (`gk.requested_on`): what a rule may
+/// declare under `inputs` in the manifest. Derived from [`PROPERTIES`].
+pub fn input_paths() -> impl Iterator<Item = String> {
+    PROPERTIES.iter().filter_map(Property::input_path)
+}
+
 /// The properties of one section.
 pub fn properties_of(section: Section) -> impl Iterator<Item = &'static Property> {
     PROPERTIES.iter().filter(move |p| p.section == section)
@@ -272,6 +314,28 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn input_paths_are_the_fields_of_the_schema() {
+        let paths: Vec<String> = input_paths().collect();
+        for path in [
+            "checked_on",
+            "stage",
+            "specialists",
+            "gk.requested_on",
+            "gk.external_participants",
+            "activity_level.hours_per_week",
+            "preparation.sassam_on",
+        ] {
+            assert!(paths.iter().any(|p| p == path), "{path} in {paths:?}");
+        }
+        assert!(
+            !paths.iter().any(|p| p == "gk" || p == "person"),
+            "{paths:?}"
+        );
+        assert_eq!(Section::Gk.script_path(), "profile.gk");
+        assert_eq!(Section::Profile.script_path(), "profile");
     }
 
     #[test]

@@ -461,6 +461,15 @@ pub struct RuleJson {
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
     pub script: String,
+    /// The profile fields the rule reads (`gk.requested_on`), as its manifest declares
+    /// them; the lint checks at load that the script reads no other field. Empty when
+    /// the manifest declares none.
+    pub inputs: Vec<String>,
+    /// "Så försvinner flaggan": in Swedish, what makes the flag go away; for a rule
+    /// that is not `clearable`, what the officer can do instead.
+    pub how_to_clear: Option<String>,
+    /// Whether a later change of the profile can clear the flag.
+    pub clearable: bool,
 }
 
 /// The active rule set.
@@ -498,6 +507,9 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
                     valid_from: m.valid_from.map(|d| d.to_string()),
                     valid_to: m.valid_to.map(|d| d.to_string()),
                     script: m.script.clone(),
+                    inputs: m.inputs.clone().unwrap_or_default(),
+                    how_to_clear: m.how_to_clear.clone(),
+                    clearable: m.clearable,
                 }
             })
             .collect(),

@@ -374,7 +374,11 @@ pub static GROUPS: &[GroupSpec] = &[
             FieldSpec {
                 path: "activity_level.hours_per_week",
                 label: "Bedömd aktivitetsnivå, timmar per vecka",
-                hint: Some("Till exempel 10 eller 12,5."),
+                hint: Some(
+                    "Till exempel 10 eller 12,5. Timmar utan att aktivitetsnivån är markerad \
+                     som dokumenterad ger ändå flaggan: bedömningen räknas först när den är \
+                     dokumenterad.",
+                ),
                 kind: Kind::NullableNumber {
                     none: "Inte bedömd",
                     some: "Bedömd",
@@ -626,7 +630,12 @@ impl FormInput {
                     }
                     problems.push(FieldProblem {
                         path: field.path.to_owned(),
-                        message: field.error.to_owned(),
+                        // A date that contradicts another says why, in the parser's words.
+                        message: if err.implausible {
+                            capitalised(&err.message)
+                        } else {
+                            field.error.to_owned()
+                        },
                     });
                     if field.path == "case_id" {
                         insert_path_in(&mut json, field.path, Value::from("-"));
@@ -806,6 +815,19 @@ fn remove_path(json: &mut Value, path: &str) {
         };
         current = next;
     }
+}
+
+/// `text` with a capital first letter and a full stop, as a sentence on the page.
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    let mut out: String = chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default();
+    if !out.ends_with('.') {
+        out.push('.');
+    }
+    out
 }
 
 #[cfg(test)]

@@ -98,7 +98,38 @@ struct DryRunView {
 struct ReloadView {
     ok: bool,
     message: String,
-    problems: Vec<String>,
+    problems: Vec<ProblemView>,
+}
+
+/// A problem of a refused rule set: `file:line:col: message`, and for a problem in a
+/// script its line of code with a caret under the column.
+#[derive(Serialize)]
+struct ProblemView {
+    text: String,
+    /// The line number as shown beside the code, the code line and the caret line.
+    code: Option<(String, String, String)>,
+}
+
+impl ProblemView {
+    fn of(dir: &Path, problem: &crate::ruleset::Problem) -> Self {
+        let number = problem.line.map(|l| l.to_string()).unwrap_or_default();
+        Self {
+            text: problem_text(
+                dir,
+                &problem.file,
+                problem.line,
+                problem.column,
+                &problem.message,
+            ),
+            code: problem.code.as_ref().map(|code| {
+                (
+                    number.clone(),
+                    code.text.clone(),
+                    format!("{} | {}", " ".repeat(number.len()), code.caret_line()),
+                )
+            }),
+        }
+    }
 }
 
 /// The tests of the rules directory, run against `rules`; problems if they cannot be read.
@@ -449,7 +480,7 @@ pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> 
                 problems: refused
                     .problems
                     .iter()
-                    .map(|p| problem_text(&state.rules_dir, &p.file, p.line, p.column, &p.message))
+                    .map(|p| ProblemView::of(&state.rules_dir, p))
                     .collect(),
             },
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,0 +1,600 @@
+//! Lint: what can be known about a rule script without running it.
+//!
+//! Over the compiled Rhai AST (the same AST [`super::fast_path`] translates), every
+//! function call is checked against the functions the sandboxed engine has (the helpers
+//! of [`super::script_api`] and Rhai's own) and the script's own `fn`s, by name and by
+//! number of arguments; every property read from the profile (`profile.gk.requested_on`,
+//! also through a variable such as `let gk = profile.gk;`) is checked against
+//! [`super::value::PROPERTIES`], the one definition of what a rule can read. Each
+//! problem comes with its line and column and, where a name is close to a known one, a
+//! suggestion ("menade du `days_between`?").
+//!
+//! The lint also collects the profile fields the script reads, which
+//! [`super::ruleset`] compares with the rule's declared `inputs`. Where the value
+//! before a `.` is not known when the rule is loaded (a parameter of a function of the
+//! script, a value chosen by `if`), every field of that name counts as read, so the
+//! collected fields are never fewer than the ones the script can read.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::LazyLock;
+
+use rhai::{AST, ASTNode, Expr, FnCallExpr, Position, Stmt};
+
+use super::ENGINE;
+use super::syntax::ScriptProblem;
+use super::value::{ListKind, Property, Read, Section, Value, properties_named, properties_of};
+
+/// What the lint found in one script.
+#[derive(Debug, Default)]
+pub(crate) struct Findings {
+    pub problems: Vec<ScriptProblem>,
+    /// Every profile field the script can read (`gk.requested_on`), with the position
+    /// of its first read.
+    pub reads: BTreeMap<String, (Option<usize>, Option<usize>)>,
+}
+
+/// Rhai's keywords that are called like functions but are not in any package.
+const KEYWORD_FUNCTIONS: &[&str] = &[
+    "Fn",
+    "call",
+    "curry",
+    "type_of",
+    "is_def_var",
+    "is_def_fn",
+    "is_shared",
+    "print",
+    "debug",
+];
+
+/// The functions of the sandboxed engine: name and the numbers of arguments it takes.
+static FUNCTIONS: LazyLock<HashMap<String, HashSet<usize>>> = LazyLock::new(|| {
+    let mut functions: HashMap<String, HashSet<usize>> = HashMap::new();
+    let found = ENGINE.collect_fn_metadata(
+        None,
+        |info| Some((info.metadata.name.to_string(), info.metadata.num_params)),
+        true,
+    );
+    for (name, params) in found {
+        functions.entry(name).or_default().insert(params);
+    }
+    functions
+});
+
+/// Whether `name` is one a person writes: not an operator, getter or internal name.
+fn is_plain_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The candidate closest to `name` when it is close enough to be a likely typo.
+pub(crate) fn suggest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
+    let mut best: Option<(f64, &str)> = None;
+    for candidate in candidates {
+        if candidate == name {
+            continue;
+        }
+        let score = strsim::jaro_winkler(name, candidate);
+        let distance = strsim::damerau_levenshtein(name, candidate);
+        let close = distance <= 2.max(name.chars().count() / 4) || score >= 0.88;
+        if close && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, candidate));
+        }
+    }
+    best.map(|(_, candidate)| candidate)
+}
+
+/// What a value is, as far as the lint can tell at load.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Known {
+    Section(Section),
+    List(ListKind),
+    /// Not the profile, a section or a list: a literal, a number, a text…
+    Other,
+    /// Anything, a section included.
+    Unknown,
+}
+
+impl Known {
+    fn merge(self, other: Self) -> Self {
+        if self == other { self } else { Self::Unknown }
+    }
+}
+
+struct Linter<'a> {
+    /// Every variable name bound anywhere in the script, with what all its bindings
+    /// hold (flow-insensitive: two different bindings of one name make it unknown).
+    variables: HashMap<String, Known>,
+    /// The script's own functions: name and numbers of parameters.
+    own: HashMap<String, HashSet<usize>>,
+    /// Keys of map literals: a closure stored under one is called like a method.
+    map_keys: HashSet<String>,
+    findings: Findings,
+    ast: &'a AST,
+}
+
+/// Lints one compiled script.
+pub(crate) fn lint(ast: &AST) -> Findings {
+    let mut linter = Linter {
+        variables: HashMap::new(),
+        own: HashMap::new(),
+        map_keys: HashSet::new(),
+        findings: Findings::default(),
+        ast,
+    };
+    linter.bind_variables();
+    linter.check();
+    linter.findings.problems.sort_by_key(|p| (p.line, p.column));
+    linter.findings
+}
+
+fn variable_name(expr: &Expr) -> Option<&str> {
+    match expr {
+        Expr::Variable(x, ..) => Some(x.1.as_str()),
+        _ => None,
+    }
+}
+
+impl Linter<'_> {
+    /// Collects every binding of a name, and the script's functions.
+    fn bind_variables(&mut self) {
+        let mut bindings: Vec<(String, Option<Expr>)> = Vec::new();
+        for function in self.ast.iter_functions() {
+            self.own
+                .entry(function.name.to_owned())
+                .or_default()
+                .insert(function.params.len());
+            for param in &function.params {
+                bindings.push(((*param).to_owned(), None));
+            }
+        }
+        let mut map_keys = HashSet::new();
+        self.ast.walk(&mut |path: &[ASTNode]| {
+            match path.last() {
+                Some(ASTNode::Stmt(Stmt::Var(x, ..))) => {
+                    bindings.push((x.0.name.to_string(), Some(x.1.clone())));
+                }
+                Some(ASTNode::Stmt(Stmt::Assignment(x))) => {
+                    if let Some(name) = variable_name(&x.1.lhs) {
+                        // `x += …` and the like give a number or a text.
+                        let value =
+                            x.0.get_op_assignment_info()
+                                .is_none()
+                                .then(|| x.1.rhs.clone());
+                        bindings
+                            .push((name.to_owned(), value.or(Some(Expr::Unit(Position::NONE)))));
+                    }
+                }
+                Some(ASTNode::Stmt(Stmt::For(x, _))) => {
+                    bindings.push((x.0.name.to_string(), None));
+                    if let Some(counter) = &x.1 {
+                        bindings.push((counter.name.to_string(), None));
+                    }
+                }
+                Some(ASTNode::Stmt(Stmt::TryCatch(x, _))) => {
+                    if let Some(name) = variable_name(&x.expr) {
+                        bindings.push((name.to_owned(), None));
+                    }
+                }
+                Some(ASTNode::Expr(Expr::Map(x, _))) => {
+                    map_keys.extend(x.0.iter().map(|(key, _)| key.name.to_string()));
+                }
+                // The optimiser folds a map of constants into one value.
+                Some(ASTNode::Expr(Expr::DynamicConstant(value, _))) => {
+                    if let Some(map) = value.read_lock::<rhai::Map>() {
+                        map_keys.extend(map.keys().map(ToString::to_string));
+                    }
+                }
+                _ => {}
+            }
+            true
+        });
+        self.map_keys = map_keys;
+        // Values may name other variables: settle in a few rounds (every round can only
+        // make a name less known).
+        for _ in 0..8 {
+            let mut next: HashMap<String, Known> = HashMap::new();
+            for (name, value) in &bindings {
+                let known = value.as_ref().map_or(Known::Unknown, |v| self.value_of(v));
+                next.entry(name.clone())
+                    .and_modify(|k| *k = k.merge(known))
+                    .or_insert(known);
+            }
+            let settled = next == self.variables;
+            self.variables = next;
+            if settled {
+                break;
+            }
+        }
+    }
+
+    /// What `expr` holds, without reporting anything.
+    fn value_of(&self, expr: &Expr) -> Known {
+        match expr {
+            Expr::Variable(x, ..) => match self.variables.get(x.1.as_str()) {
+                Some(known) if x.1 == super::script_api::PROFILE_VARIABLE => {
+                    known.merge(Known::Section(Section::Profile))
+                }
+                Some(known) => *known,
+                None if x.1 == super::script_api::PROFILE_VARIABLE => {
+                    Known::Section(Section::Profile)
+                }
+                None => Known::Unknown,
+            },
+            Expr::Dot(x, ..) => {
+                let base = self.value_of(&x.lhs);
+                self.chain(base, &x.rhs, None)
+            }
+            Expr::DynamicConstant(..)
+            | Expr::BoolConstant(..)
+            | Expr::IntegerConstant(..)
+            | Expr::FloatConstant(..)
+            | Expr::CharConstant(..)
+            | Expr::StringConstant(..)
+            | Expr::InterpolatedString(..)
+            | Expr::Array(..)
+            | Expr::Map(..)
+            | Expr::Unit(..)
+            | Expr::And(..)
+            | Expr::Or(..) => Known::Other,
+            Expr::FnCall(call, _) if call.is_operator_call() => Known::Other,
+            _ => Known::Unknown,
+        }
+    }
+
+    /// Applies the right-hand side of a `.` chain to `base`. With `found`, problems and
+    /// reads are recorded.
+    fn chain(&self, base: Known, rhs: &Expr, mut found: Option<&mut ChainFindings>) -> Known {
+        match rhs {
+            Expr::Property(x, position) => {
+                if let Some(found) = found.as_deref_mut() {
+                    found.resolved.push(*position);
+                }
+                self.property(base, x.2.as_str(), *position, found)
+            }
+            Expr::Dot(x, ..) => {
+                let step = self.chain(base, &x.lhs, found.as_deref_mut());
+                self.chain(step, &x.rhs, found)
+            }
+            Expr::Index(x, ..) => {
+                // `a.b[i]…`: the indexed element, and what follows it, are unknown.
+                self.chain(base, &x.lhs, found);
+                Known::Unknown
+            }
+            Expr::MethodCall(..) => Known::Unknown,
+            _ => Known::Unknown,
+        }
+    }
+
+    /// Reads property `name` of `base`.
+    fn property(
+        &self,
+        base: Known,
+        name: &str,
+        position: Position,
+        found: Option<&mut ChainFindings>,
+    ) -> Known {
+        match base {
+            Known::Section(section) => {
+                let Some(property) = properties_of(section).find(|p| p.name == name) else {
+                    if let Some(found) = found {
+                        let suggestion = suggest(name, properties_of(section).map(|p| p.name))
+                            .map(|s| format!("; menade du `{s}`?"))
+                            .unwrap_or_default();
+                        found.problems.push(ScriptProblem {
+                            message: format!(
+                                "`{}` har inget fält `{name}`{suggestion} (fälten finns i docs/profile.md)",
+                                section.script_path()
+                            ),
+                            line: position.line(),
+                            column: position.position(),
+                        });
+                    }
+                    return Known::Unknown;
+                };
+                if let Some(found) = found {
+                    found.read(property, position);
+                }
+                known_of(property)
+            }
+            Known::Unknown => {
+                let mut result: Option<Known> = None;
+                let mut found = found;
+                for property in properties_named(name) {
+                    if let Some(found) = found.as_deref_mut() {
+                        found.read(property, position);
+                    }
+                    let known = known_of(property);
+                    result = Some(result.map_or(known, |r| r.merge(known)));
+                }
+                result.unwrap_or(Known::Unknown)
+            }
+            Known::List(_) | Known::Other => Known::Unknown,
+        }
+    }
+
+    fn check(&mut self) {
+        let mut found = ChainFindings::default();
+        let mut calls: Vec<(Call, Position, bool)> = Vec::new();
+        let mut properties: Vec<(String, Position)> = Vec::new();
+        self.ast.walk(&mut |path: &[ASTNode]| {
+            let Some(node) = path.last() else {
+                return true;
+            };
+            match node {
+                ASTNode::Expr(Expr::FnCall(call, position))
+                | ASTNode::Stmt(Stmt::FnCall(call, position)) => {
+                    calls.push((Call::of(call), *position, false));
+                }
+                ASTNode::Expr(Expr::MethodCall(call, position)) => {
+                    calls.push((Call::of(call), *position, true));
+                }
+                ASTNode::Expr(expr @ Expr::Dot(x, ..)) => {
+                    let is_rest_of_chain = path.len() >= 2
+                        && matches!(path[path.len() - 2], ASTNode::Expr(Expr::Dot(parent, ..)) if std::ptr::eq(&parent.rhs, *expr));
+                    if !is_rest_of_chain {
+                        let base = self.value_of(&x.lhs);
+                        self.chain(base, &x.rhs, Some(&mut found));
+                    }
+                }
+                ASTNode::Expr(Expr::Property(x, position)) => {
+                    properties.push((x.2.to_string(), *position));
+                }
+                _ => {}
+            }
+            true
+        });
+        // A property outside a chain the lint follows: its base is unknown.
+        for (name, position) in properties {
+            if !found.resolved.contains(&position) {
+                self.property(Known::Unknown, &name, position, Some(&mut found));
+            }
+        }
+        for (call, position, method) in calls {
+            if let Some(problem) = self.check_call(&call, position, method) {
+                found.problems.push(problem);
+            }
+        }
+        self.findings.problems.extend(found.problems);
+        self.findings.reads = found.reads;
+    }
+
+    fn check_call(&self, call: &Call, position: Position, method: bool) -> Option<ScriptProblem> {
+        if call.operator || !is_plain_name(&call.name) {
+            return None;
+        }
+        let name = call.name.as_str();
+        if KEYWORD_FUNCTIONS.contains(&name)
+            || self.variables.contains_key(name)
+            || (method && self.map_keys.contains(name))
+        {
+            return None;
+        }
+        let arguments = call.arguments + usize::from(method);
+        let arities: HashSet<usize> = FUNCTIONS
+            .get(name)
+            .into_iter()
+            .chain(self.own.get(name))
+            .flatten()
+            .copied()
+            .collect();
+        let message = if arities.is_empty() {
+            let names = FUNCTIONS
+                .keys()
+                .chain(self.own.keys())
+                .map(String::as_str)
+                .filter(|n| is_plain_name(n));
+            let suggestion = suggest(name, names)
+                .map(|s| format!("; menade du `{s}`?"))
+                .unwrap_or_default();
+            format!(
+                "okänd funktion `{name}`{suggestion} (hjälpfunktionerna finns i rules/README.md avsnitt 6)"
+            )
+        } else if !arities.contains(&arguments) {
+            let mut counts: Vec<usize> = arities
+                .iter()
+                .map(|n| n.saturating_sub(usize::from(method)))
+                .collect();
+            counts.sort_unstable();
+            counts.dedup();
+            let given = arguments - usize::from(method);
+            let counts: Vec<String> = counts.iter().map(ToString::to_string).collect();
+            format!(
+                "`{name}` tar {} argument, här {}",
+                join_or(&counts),
+                if given == 1 {
+                    "får den 1".to_owned()
+                } else {
+                    format!("får den {given}")
+                }
+            )
+        } else {
+            return None;
+        };
+        Some(ScriptProblem {
+            message,
+            line: position.line(),
+            column: position.position(),
+        })
+    }
+}
+
+/// A function call as the lint checks it.
+struct Call {
+    name: String,
+    arguments: usize,
+    operator: bool,
+}
+
+impl Call {
+    fn of(call: &FnCallExpr) -> Self {
+        Self {
+            name: call.name.to_string(),
+            arguments: call.args.len(),
+            operator: call.is_operator_call(),
+        }
+    }
+}
+
+/// `1`, `1 eller 2`, `1, 2 eller 3`.
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} eller {last}", rest.join(", ")),
+    }
+}
+
+/// What a property gives: a section, a list or a plain value.
+fn known_of(property: &Property) -> Known {
+    match &property.read {
+        Read::Fixed(Value::Section(section)) => Known::Section(*section),
+        Read::Fixed(Value::List(kind)) => Known::List(*kind),
+        _ => Known::Other,
+    }
+}
+
+#[derive(Default)]
+struct ChainFindings {
+    problems: Vec<ScriptProblem>,
+    reads: BTreeMap<String, (Option<usize>, Option<usize>)>,
+    resolved: Vec<Position>,
+}
+
+impl ChainFindings {
+    fn read(&mut self, property: &Property, position: Position) {
+        if let Some(path) = property.input_path() {
+            self.reads
+                .entry(path)
+                .or_insert((position.line(), position.position()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn findings(script: &str) -> Findings {
+        let ast = super::super::compile(script).expect("compiles");
+        lint(&ast)
+    }
+
+    fn messages(script: &str) -> Vec<String> {
+        findings(script)
+            .problems
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}:{}: {}",
+                    p.line.unwrap_or(0),
+                    p.column.unwrap_or(0),
+                    p.message
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_misspelt_function_is_found_with_a_suggestion() {
+        let found = messages(
+            "let a = profile.gk.requested_on;\nhas_value(a) && days_betwen(a, profile.checked_on) > 2",
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("2:17: okänd funktion `days_betwen`; menade du `days_between`?"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_number_of_arguments_is_found() {
+        let found = messages("days_between(profile.checked_on) > 2");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains("`days_between` tar 2 argument, här får den 1"),
+            "{found:?}"
+        );
+        assert!(messages("profile.specialists.len() == 0").is_empty());
+        assert!(messages("profile.specialists.len(1) == 0")[0].contains("tar 0 argument"));
+    }
+
+    #[test]
+    fn rhai_functions_own_functions_and_keywords_are_known() {
+        for script in [
+            r#"let l = []; l.push("a"); l.len() == 1 && "a" in l"#,
+            r#"fn over(a, b) { days_between(a, b) > 21 } has_value(profile.gk.requested_on) && over(profile.gk.requested_on, profile.checked_on)"#,
+            r#"let f = Fn("is_true"); type_of(f) == "Fn" && f.call(true)"#,
+            r#"`${profile.checked_on.to_string()}`.len() > 0"#,
+            r#"let m = #{ plus: |x| x + 1 }; m.plus(1) == 2"#,
+        ] {
+            assert_eq!(messages(script), Vec::<String>::new(), "{script}");
+        }
+    }
+
+    #[test]
+    fn a_misspelt_field_is_found_through_variables_too() {
+        let found = messages("profile.gk.requestd_on == profile.checked_on");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                "1:12: `profile.gk` har inget fält `requestd_on`; menade du `requested_on`?"
+            ),
+            "{found:?}"
+        );
+        let found = messages("let niva = profile.activity_level;\nis_true(niva.documentd)");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(
+                "2:14: `profile.activity_level` har inget fält `documentd`; menade du `documented`?"
+            ),
+            "{found:?}"
+        );
+        let found = messages("profile.gkk.requested_on");
+        assert!(
+            found[0].contains("`profile` har inget fält `gkk`; menade du `gk`?"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn reads_are_collected_through_variables_and_unknown_bases() {
+        let reads = findings(
+            "let forb = profile.preparation;\nlet s = forb.sassam_on;\nfn f(g) { g.first_meeting_on }\nknown(s) && \"x\" in profile.specialists && profile.stage == \"a\" && f(profile.gk) == ()",
+        )
+        .reads;
+        let paths: Vec<&str> = reads.keys().map(String::as_str).collect();
+        assert_eq!(
+            paths,
+            [
+                "gk.first_meeting_on",
+                "preparation.sassam_on",
+                "specialists",
+                "stage"
+            ]
+        );
+        assert_eq!(reads["preparation.sassam_on"], (Some(2), Some(14)));
+    }
+
+    #[test]
+    fn a_name_bound_to_different_sections_is_not_a_misspelling() {
+        let script = "let g = profile.gk;\nlet ok = has_value(g.requested_on);\ng = profile.person;\nok && has_value(g.age)";
+        assert!(messages(script).is_empty(), "{:?}", messages(script));
+        let reads = findings(script).reads;
+        assert!(
+            reads.contains_key("gk.requested_on") && reads.contains_key("person.age"),
+            "{reads:?}"
+        );
+    }
+
+    #[test]
+    fn suggestions_need_a_close_name() {
+        assert_eq!(
+            suggest("days_betwen", ["days_between", "date"].into_iter()),
+            Some("days_between")
+        );
+        assert_eq!(suggest("xyz", ["days_between", "date"].into_iter()), None);
+    }
+}

@@ -10,6 +10,7 @@ mod audit_reference;
 mod cli;
 mod connections;
 mod helpers;
+mod lint;
 mod reliability;
 mod security;
 mod service;

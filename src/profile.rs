@@ -205,8 +205,9 @@ impl PlausibleDates {
             return Err(ProfileError {
                 path: path.to_owned(),
                 message: format!(
-                    "kontrolldagen ligger för långt fram: den får vara högst en dag efter i dag \
-                     (senast {latest}), eftersom en kontroll gäller ärendet som det ser ut nu"
+                    "datumet ligger för långt fram: kontrolldagen får vara högst en dag efter \
+                     i dag (senast {latest}), eftersom en kontroll gäller ärendet som det ser \
+                     ut nu"
                 ),
                 syntax: false,
                 implausible: true,

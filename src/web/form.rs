@@ -1028,6 +1028,39 @@ mod tests {
     }
 
     #[test]
+    fn dates_that_contradict_each_other_are_explained_beside_their_field() {
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("checked_on", "2024-03-15"),
+            ("preparation.sassam_on", "2024-03-20"),
+            ("gk.requested_on", "2024-03-10"),
+            ("gk.first_meeting_on", "2024-03-01"),
+        ]));
+        let problems = input.to_profile().expect_err("refused");
+        let message = |path: &str| {
+            problems
+                .iter()
+                .find(|p| p.path == path)
+                .map(|p| p.message.clone())
+                .unwrap_or_else(|| panic!("no problem for {path}: {problems:?}"))
+        };
+        let sassam = message("preparation.sassam_on");
+        assert!(
+            sassam.starts_with("Datumet ligger efter kontrolldagen"),
+            "{sassam}"
+        );
+        assert!(sassam.ends_with('.'), "{sassam}");
+        assert!(message("gk.first_meeting_on").contains("före begäran om GK"));
+        // Hours without a documented assessment are no error.
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("activity_level.documented", "false"),
+            ("activity_level.hours_per_week", "12"),
+        ]));
+        assert!(input.to_profile().is_ok());
+    }
+
+    #[test]
     fn every_refused_field_is_reported_by_its_path() {
         let input = FormInput::from_pairs(&pairs(&[
             ("case_id", ""),

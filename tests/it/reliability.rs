@@ -493,7 +493,17 @@ fn rss_kb(app: &TestApp) -> u64 {
         .expect("VmRSS")
 }
 
-const HOSTILE_RULES: [(&str, &str); 9] = [
+/// Rules calling functions the sandbox does not have: the lint refuses them at load.
+const UNKNOWN_FUNCTION_RULES: [(&str, &str); 3] = [
+    ("fientlig_fil", "open_file(\"/etc/passwd\")"),
+    ("fientlig_natverk", "http_get(\"http://127.0.0.1:1/\")"),
+    (
+        "fientlig_kommando",
+        "system(\"touch /tmp/gk-regler-pwned\")",
+    ),
+];
+
+const HOSTILE_RULES: [(&str, &str); 6] = [
     ("fientlig_loop", "loop { }\nfalse"),
     (
         "fientlig_while",
@@ -509,12 +519,6 @@ const HOSTILE_RULES: [(&str, &str); 9] = [
         "let a = [];\nloop { a.push(a.len()); }\nfalse",
     ),
     ("fientlig_division", "let zero = 0;\n1 / zero"),
-    ("fientlig_fil", "open_file(\"/etc/passwd\")"),
-    ("fientlig_natverk", "http_get(\"http://127.0.0.1:1/\")"),
-    (
-        "fientlig_kommando",
-        "system(\"touch /tmp/gk-regler-pwned\")",
-    ),
 ];
 
 #[test]
@@ -523,6 +527,16 @@ fn hostile_rules_fail_alone_fast_and_visibly() {
         copy_rules: true,
         ..AppOptions::default()
     });
+    let manifest = std::fs::read_to_string(app.rules_dir.join("manifest.yaml")).expect("read");
+    add_rules(&app, &UNKNOWN_FUNCTION_RULES);
+    let refused = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    let problem = refused.problem(422).to_string();
+    for (id, _) in UNKNOWN_FUNCTION_RULES {
+        assert!(problem.contains(&format!("{id}.rhai")), "{problem}");
+    }
+    assert!(problem.contains("okänd funktion `system`"), "{problem}");
+    std::fs::write(app.rules_dir.join("manifest.yaml"), manifest).expect("restore");
+
     add_rules(&app, &HOSTILE_RULES);
     let reload = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
     assert_eq!(reload.status, 200, "{reload}");
@@ -936,7 +950,7 @@ fn trace_logs_of_a_whole_session_carry_no_personal_data_tokens_or_secret() {
         &app,
         &[(
             "loggar_diagnos",
-            "throw profile.main_diagnosis + \" \" + profile.case_id",
+            "throw profile.main_diagnosis + \" \" + profile.person.age",
         )],
     );
     assert_eq!(

@@ -448,7 +448,7 @@ fn byte_order_mark_at_the_start_of_jsonl_and_csv_is_accepted() {
 
     let profiles = app.dir.path().join("profiler.jsonl");
     let mut profile = base_profile();
-    set(&mut profile, "checked_on", json!("2024-01-01"));
+    set(&mut profile, "checked_on", json!("2024-04-01"));
     std::fs::write(&profiles, format!("\u{feff}{profile}\n")).expect("write");
     let out = app.run_cli(&["import", arg(&profiles)], None);
     assert_eq!(out.code, 0, "{out}");

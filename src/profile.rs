@@ -926,38 +926,38 @@ impl Profile {
             (
                 "preparation.assessed_for_fs_on",
                 &self.preparation.assessed_for_fs_on,
-                "bedömningen inför förstärkt samarbete",
+                "när bedömningen att förstärkt samarbete är aktuellt gjordes",
             ),
             (
                 "preparation.consent_received_on",
                 &self.preparation.consent_received_on,
-                "samtycket",
+                "när samtycket kom in",
             ),
             (
                 "preparation.sassam_on",
                 &self.preparation.sassam_on,
-                "SASSAM-kartläggningen",
+                "när SASSAM-kartläggningen gjordes",
             ),
             (
                 "preparation.reconciliation_meeting_on",
                 &self.preparation.reconciliation_meeting_on,
-                "avstämningsmötet",
+                "när avstämningsmötet hölls",
             ),
             (
                 "preparation.other_personal_meeting_on",
                 &self.preparation.other_personal_meeting_on,
-                "det personliga mötet",
+                "när det personliga mötet hölls",
             ),
-            ("gk.requested_on", &self.gk.requested_on, "begäran om GK"),
+            ("gk.requested_on", &self.gk.requested_on, "när GK begärdes"),
         ];
         for (path, field, what) in happened {
             if field.value().is_some_and(|date| *date > self.checked_on) {
                 return Err(implausible(
                     path,
                     format!(
-                        "datumet ligger efter kontrolldagen (checked_on): fältet anger när \
-                         {what} skedde, och det som ännu inte har skett registreras inte. \
-                         Lämna fältet tomt tills det har skett, eller rätta datumet"
+                        "datumet ligger efter kontrolldagen: fältet anger {what}, och \
+                         det som ännu inte har skett registreras inte. Ange att det inte har \
+                         skett ännu, eller rätta datumet"
                     ),
                 ));
             }
@@ -969,7 +969,7 @@ impl Profile {
         {
             return Err(implausible(
                 "gk.first_meeting_on",
-                "det första GK-mötet ligger före begäran om GK (gk.requested_on): mötet kan \
+                "det första GK-mötet ligger före begäran om GK: mötet kan \
                  inte hållas innan GK har begärts. Rätta ett av datumen"
                     .to_owned(),
             ));

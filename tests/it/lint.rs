@@ -397,3 +397,40 @@ fn the_development_cohort_still_imports_whole() {
         i64::try_from(lines).expect("count")
     );
 }
+
+#[test]
+fn the_check_form_explains_a_contradicting_date_beside_its_field() {
+    let app = spawn_app();
+    let web = crate::web::WebClient::new(&app);
+    let (cookie, csrf) = web.session(&app.handlaggare.token);
+    let page = web.raw(reqwest::Method::GET, "/kontroll", Some(&cookie), &[], None);
+    assert_eq!(page.status, 200, "{page}");
+    assert!(
+        page.text.contains(
+            "Timmar utan att aktivitetsnivån är markerad som dokumenterad ger ändå flaggan"
+        ),
+        "the hours field says why hours alone still flag: {page}"
+    );
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("case_id", "WEB-1"),
+        ("checked_on", "2024-03-15"),
+        ("preparation.sassam_on", "2024-03-20"),
+    ];
+    let refused = web.raw(
+        reqwest::Method::POST,
+        "/kontroll",
+        Some(&cookie),
+        &[],
+        Some(&form),
+    );
+    assert_eq!(refused.status, 422, "{refused}");
+    // The explanation stands in the SASSAM field's own error paragraph.
+    assert!(
+        refused.text.contains(
+            "id=\"f-preparation-sassam-on-fel\"><span class=\"vh\">Fel: </span>Datumet ligger efter kontrolldagen"
+        ),
+        "{refused}"
+    );
+    assert_eq!(app.count("evaluations"), 0);
+}

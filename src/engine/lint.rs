@@ -263,7 +263,15 @@ impl Linter<'_> {
                 self.chain(base, &x.lhs, found);
                 Known::Unknown
             }
-            Expr::MethodCall(..) => Known::Unknown,
+            Expr::MethodCall(call, _) => {
+                if let (Known::List(kind), Some(found)) = (base, found)
+                    && call.name == "contains"
+                    && let [item] = &call.args[..]
+                {
+                    found.problems.extend(member_problem(kind, item));
+                }
+                Known::Unknown
+            }
             _ => Known::Unknown,
         }
     }
@@ -327,6 +335,13 @@ impl Linter<'_> {
                 ASTNode::Expr(Expr::FnCall(call, position))
                 | ASTNode::Stmt(Stmt::FnCall(call, position)) => {
                     calls.push((Call::of(call), *position, false));
+                    // `"x" in list` (which is `contains(list, "x")`) and `has(list, "x")`.
+                    if matches!(call.name.as_str(), "contains" | "has")
+                        && let [container, item] = &call.args[..]
+                        && let Known::List(kind) = self.value_of(container)
+                    {
+                        found.problems.extend(member_problem(kind, item));
+                    }
                 }
                 ASTNode::Expr(Expr::MethodCall(call, position)) => {
                     calls.push((Call::of(call), *position, true));
@@ -419,6 +434,31 @@ impl Linter<'_> {
             column: position.position(),
         })
     }
+}
+
+/// A name a profile list can never hold, written as a literal: a typo that would
+/// otherwise fail only when the rule runs.
+fn member_problem(kind: ListKind, item: &Expr) -> Option<ScriptProblem> {
+    let Expr::StringConstant(name, position) = item else {
+        return None;
+    };
+    let valid = kind.valid_names();
+    if valid.contains(&name.as_str()) {
+        return None;
+    }
+    let suggestion = suggest(name, valid.iter().copied())
+        .map(|s| format!("menade du \"{s}\"? "))
+        .unwrap_or_default();
+    Some(ScriptProblem {
+        message: format!(
+            "\"{}\" kan aldrig finnas i {}; {suggestion}giltiga värden: {}",
+            name.chars().take(40).collect::<String>(),
+            kind.field(),
+            valid.join(", ")
+        ),
+        line: position.line(),
+        column: position.position(),
+    })
 }
 
 /// A function call as the lint checks it.
@@ -586,6 +626,29 @@ mod tests {
         assert!(
             reads.contains_key("gk.requested_on") && reads.contains_key("person.age"),
             "{reads:?}"
+        );
+    }
+
+    #[test]
+    fn a_name_a_list_can_never_hold_is_found() {
+        for script in [
+            r#""socialworker" in profile.specialists"#,
+            r#"has(profile.specialists, "socialworker")"#,
+            r#"let s = profile.specialists; s.contains("socialworker")"#,
+        ] {
+            let found = messages(script);
+            assert_eq!(found.len(), 1, "{script}: {found:?}");
+            assert!(
+                found[0].contains(
+                    r#""socialworker" kan aldrig finnas i specialists; menade du "social_worker"?"#
+                ),
+                "{script}: {found:?}"
+            );
+        }
+        assert!(messages(r#""employer" in profile.gk.external_participants"#).is_empty());
+        assert!(
+            messages(r#""psychologist" in profile.gk.external_participants"#)[0]
+                .contains("gk.external_participants")
         );
     }
 

@@ -80,6 +80,17 @@ impl ListKind {
         }
     }
 
+    /// Every name the list can hold.
+    pub fn valid_names(self) -> Vec<&'static str> {
+        match self {
+            Self::Specialists => Specialist::ALL.iter().map(|s| s.as_str()).collect(),
+            Self::ExternalParticipants => ExternalParticipant::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect(),
+        }
+    }
+
     /// Membership, refusing a name the list can never hold: a typo in a rule must not
     /// silently read as "not engaged". The error is in Swedish, for the rule author.
     pub fn contains(self, profile: &Profile, name: &str) -> Result<bool, String> {
@@ -88,17 +99,10 @@ impl ListKind {
             Self::ExternalParticipants => ExternalParticipant::from_name(name).is_some(),
         };
         if !valid {
-            let allowed: Vec<&str> = match self {
-                Self::Specialists => Specialist::ALL.iter().map(|s| s.as_str()).collect(),
-                Self::ExternalParticipants => ExternalParticipant::ALL
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect(),
-            };
             return Err(format!(
                 "{name:?} kan aldrig finnas i {}; giltiga värden: {}",
                 self.field(),
-                allowed.join(", ")
+                self.valid_names().join(", ")
             ));
         }
         Ok(self.names(profile).any(|n| n == name))

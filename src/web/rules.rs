@@ -70,6 +70,10 @@ struct RuleView {
     script: String,
     tests: Vec<TestView>,
     test_file: Option<FileView>,
+    /// The profile fields the manifest declares the rule reads.
+    inputs: Vec<String>,
+    how_to_clear: Option<String>,
+    clearable: bool,
 }
 
 #[derive(Serialize)]
@@ -300,6 +304,9 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
                     .unwrap_or_default(),
                 tests,
                 test_file,
+                inputs: m.inputs.clone().unwrap_or_default(),
+                how_to_clear: m.how_to_clear.clone(),
+                clearable: m.clearable,
             }
         })
         .collect();

@@ -270,6 +270,28 @@ fn a_reload_with_a_lint_problem_is_refused_and_the_old_rules_keep_running() {
         "{page}"
     );
     assert!(page.text.contains("^</pre>"), "{page}");
+
+    // Each rule on the page lists the fields it reads and how its flag clears.
+    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    assert_eq!(page.status, 200, "{page}");
+    assert!(
+        page.text.contains("<h3>Uppgifter som regeln läser</h3>"),
+        "{page}"
+    );
+    assert!(
+        page.text
+            .contains("<li><code>gk.interpreter_booked</code></li>"),
+        "{page}"
+    );
+    assert!(
+        page.text.contains("<h3>Så försvinner flaggan</h3>"),
+        "{page}"
+    );
+    assert!(
+        page.text
+            .contains("Flaggan kan inte försvinna av sig själv."),
+        "{page}"
+    );
 }
 
 #[test]

@@ -71,19 +71,28 @@ pub(crate) fn suggest<'a>(
     name: &str,
     candidates: impl Iterator<Item = &'a str>,
 ) -> Option<&'a str> {
-    let mut best: Option<(f64, &str)> = None;
+    // Edits a typo of a name this long plausibly has.
+    let allowed = match name.chars().count() {
+        0..=3 => 1,
+        4..=8 => 2,
+        _ => 3,
+    };
+    let mut best: Option<(usize, f64, &str)> = None;
     for candidate in candidates {
         if candidate == name {
             continue;
         }
-        let score = strsim::jaro_winkler(name, candidate);
         let distance = strsim::damerau_levenshtein(name, candidate);
-        let close = distance <= 2.max(name.chars().count() / 4) || score >= 0.88;
-        if close && best.is_none_or(|(s, _)| score > s) {
-            best = Some((score, candidate));
+        if distance > allowed {
+            continue;
+        }
+        // Fewest edits first; among those, the most similar start (Jaro–Winkler).
+        let score = strsim::jaro_winkler(name, candidate);
+        if best.is_none_or(|(d, s, _)| distance < d || (distance == d && score > s)) {
+            best = Some((distance, score, candidate));
         }
     }
-    best.map(|(_, candidate)| candidate)
+    best.map(|(.., candidate)| candidate)
 }
 
 /// What a value is, as far as the lint can tell at load.
@@ -659,5 +668,14 @@ mod tests {
             Some("days_between")
         );
         assert_eq!(suggest("xyz", ["days_between", "date"].into_iter()), None);
+        assert_eq!(suggest("foo", ["floor", "Fn"].into_iter()), None);
+        assert_eq!(
+            suggest("is_fals", ["is_false", "is_true"].into_iter()),
+            Some("is_false")
+        );
+        assert_eq!(
+            suggest("documentd", ["documented", "hours_per_week"].into_iter()),
+            Some("documented")
+        );
     }
 }

@@ -21,7 +21,7 @@ use std::sync::LazyLock;
 use rhai::{AST, ASTNode, Expr, FnCallExpr, Position, Stmt};
 
 use super::ENGINE;
-use super::syntax::ScriptProblem;
+use super::syntax::{MAX_PROBLEMS, ScriptProblem};
 use super::value::{ListKind, Property, Read, Section, Value, properties_named, properties_of};
 
 /// What the lint found in one script.
@@ -259,7 +259,7 @@ impl Linter<'_> {
         match rhs {
             Expr::Property(x, position) => {
                 if let Some(found) = found.as_deref_mut() {
-                    found.resolved.push(*position);
+                    found.resolved.insert(*position);
                 }
                 self.property(base, x.2.as_str(), *position, found)
             }
@@ -377,10 +377,14 @@ impl Linter<'_> {
             }
         }
         for (call, position, method) in calls {
+            if found.problems.len() >= MAX_PROBLEMS {
+                break;
+            }
             if let Some(problem) = self.check_call(&call, position, method) {
                 found.problems.push(problem);
             }
         }
+        found.problems.truncate(MAX_PROBLEMS);
         self.findings.problems.extend(found.problems);
         self.findings.reads = found.reads;
     }
@@ -509,7 +513,7 @@ fn known_of(property: &Property) -> Known {
 struct ChainFindings {
     problems: Vec<ScriptProblem>,
     reads: BTreeMap<String, (Option<usize>, Option<usize>)>,
-    resolved: Vec<Position>,
+    resolved: HashSet<Position>,
 }
 
 impl ChainFindings {
@@ -659,6 +663,14 @@ mod tests {
             messages(r#""psychologist" in profile.gk.external_participants"#)[0]
                 .contains("gk.external_participants")
         );
+    }
+
+    #[test]
+    fn a_script_full_of_mistakes_reports_the_first_ones() {
+        let script = format!("let a = 1;\n{}a == 1", "nope(a);\n".repeat(500));
+        let found = findings(&script);
+        assert_eq!(found.problems.len(), MAX_PROBLEMS);
+        assert_eq!(found.problems[0].line, Some(2));
     }
 
     #[test]

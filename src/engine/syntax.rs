@@ -18,6 +18,9 @@ use rhai::{LexError, ParseError, ParseErrorType, Position, Token};
 
 use super::ENGINE;
 
+/// The most problems reported for one script: the first ones show the pattern.
+pub(crate) const MAX_PROBLEMS: usize = 50;
+
 /// One problem in a script (syntax or lint): a Swedish message and its 1-based position.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct ScriptProblem {
@@ -170,14 +173,19 @@ fn word_at(script: &str, position: Position) -> Option<String> {
 /// `och`, `eller` and `inte` used as operators: each is reported where it stands,
 /// unless the script declares a variable of that name.
 fn swedish_operators(tokens: &[(Token, Position)]) -> Vec<ScriptProblem> {
-    let declared = |name: &str| {
-        tokens.windows(2).any(|pair| {
+    let declared: std::collections::HashSet<&str> = tokens
+        .windows(2)
+        .filter(|pair| {
             matches!(
                 pair[0].0,
                 Token::Let | Token::Const | Token::Fn | Token::For
-            ) && matches!(&pair[1].0, Token::Identifier(id) if id.as_str() == name)
+            )
         })
-    };
+        .filter_map(|pair| match &pair[1].0 {
+            Token::Identifier(id) => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut problems = Vec::new();
     for (index, (token, position)) in tokens.iter().enumerate() {
         let Token::Identifier(name) = token else {
@@ -190,8 +198,11 @@ fn swedish_operators(tokens: &[(Token, Position)]) -> Vec<ScriptProblem> {
             _ => continue,
         };
         let after_period = index > 0 && matches!(tokens[index - 1].0, Token::Period);
-        if after_period || declared(name) {
+        if after_period || declared.contains(name.as_str()) {
             continue;
+        }
+        if problems.len() == MAX_PROBLEMS {
+            break;
         }
         problems.push(ScriptProblem::at(
             format!(

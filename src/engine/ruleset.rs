@@ -366,7 +366,20 @@ impl Problem {
         else {
             return self;
         };
-        let chars: Vec<char> = text.trim_end().chars().collect();
+        // Control, format and other invisible characters (an escape sequence, a
+        // bidirectional override inside a text) are shown as `�`: the line goes to a
+        // terminal and a web page as it is.
+        let chars: Vec<char> = text
+            .trim_end()
+            .chars()
+            .map(|c| {
+                if c != '\t' && crate::profile::CaseId::is_invisible(c) {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
+            .collect();
         let column = column.max(1);
         if chars.len() <= MAX_CODE_CHARS {
             self.code = Some(CodeLine {
@@ -1145,6 +1158,15 @@ mod tests {
         write(dir.path(), "a.rhai", "true");
         let err = RuleSet::load(dir.path()).expect_err("refused");
         assert!(err.problems[0].message.contains("how_to_clear"), "{err:?}");
+    }
+
+    #[test]
+    fn a_code_line_shows_no_invisible_characters() {
+        let problem = Problem::new(Path::new("a.rhai"), "m")
+            .at(Some(1), Some(3))
+            .with_code_from("x \"\u{1b}[2J\u{202e}\" y");
+        let code = problem.code.expect("code");
+        assert_eq!(code.text, "x \"\u{fffd}[2J\u{fffd}\" y");
     }
 
     #[test]

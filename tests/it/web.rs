@@ -910,6 +910,13 @@ fn policy_staff_read_the_rules_try_a_profile_and_reload_with_every_error_shown()
         let line = problem.split(':').nth(1).unwrap_or_default();
         assert!(line.parse::<usize>().is_ok(), "file:line in {problem}");
     }
+    // Each script problem shows its line of code with a caret under the column.
+    let code = browser.texts(".tool-result.failed .problem-list pre.code-line");
+    assert!(
+        code.iter()
+            .any(|c| c.contains("| let x = ;") && c.trim_end().ends_with('^')),
+        "{code:?}"
+    );
     browser.screenshot("regler-ladda-om-fel");
 
     // Fixed, with a new version: reloaded, and the page shows the new version.

@@ -24,6 +24,16 @@ impl RuleSetRef {
             content_hash: rules.content_hash.clone(),
         }
     }
+
+    /// The first 12 characters of the content hash, as shown to people.
+    pub fn short_hash(&self) -> &str {
+        self.content_hash.get(..12).unwrap_or(&self.content_hash)
+    }
+
+    /// `name version (short hash)`, the label shown to people, as [`RuleSet::label`].
+    pub fn label(&self) -> String {
+        format!("{} {} ({})", self.name, self.version, self.short_hash())
+    }
 }
 
 /// One raised flag with everything the officer needs to act on it.
@@ -152,6 +162,18 @@ pub struct ProblemJson {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// Present when the problem is a failing rule test (the test gate refused the set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<FailedTestJson>,
+}
+
+/// A failing rule test: its rule and case, what it expected and what the rule gave.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct FailedTestJson {
+    pub rule: String,
+    pub name: String,
+    pub expected: String,
+    pub actual: String,
 }
 
 impl From<&Problem> for ProblemJson {
@@ -161,6 +183,12 @@ impl From<&Problem> for ProblemJson {
             line: problem.line,
             column: problem.column,
             message: problem.message.clone(),
+            test: problem.test.as_ref().map(|t| FailedTestJson {
+                rule: t.rule.clone(),
+                name: t.name.clone(),
+                expected: t.expected.clone(),
+                actual: t.actual.clone(),
+            }),
         }
     }
 }

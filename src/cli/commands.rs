@@ -11,7 +11,6 @@ use gk_regler::app::{self, App, AppError, admin};
 use gk_regler::auth::{Principal, Role};
 use gk_regler::config::Config;
 use gk_regler::pseudonym::{KeyOrigin, PseudonymKey};
-use gk_regler::ruleset::RuleSet;
 use gk_regler::service;
 use gk_regler::store::OutcomeChange;
 
@@ -56,7 +55,8 @@ async fn import_tokens(
 /// `gk-regler serve`: runs until SIGINT/SIGTERM, then finishes in-flight requests and
 /// closes the database after committing every queued write.
 pub async fn serve(config: Config) -> Result<(), AppError> {
-    let rules = RuleSet::load(&config.rules_dir)?;
+    // Only a rule set whose own tests pass goes live.
+    let rules = gk_regler::rule_tests::load_tested(&config.rules_dir)?.rules;
     let (store, writer) = admin::open_store(&config)?;
     let key = open_key(&config)?;
     import_tokens(&store, &config, true).await?;

@@ -186,7 +186,8 @@ pub async fn import(
     outcomes_path: Option<&Path>,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    let rules = RuleSet::load(&config.rules_dir)?;
+    // Checks are stored only with a rule set whose own tests pass, as in `serve`.
+    let rules = gk_regler::rule_tests::load_tested(&config.rules_dir)?.rules;
     let lines = read_jsonl(profiles_path)?;
     let outcomes = outcomes_path.map(app::outcomes::read_file).transpose()?;
     let (store, writer) = admin::open_store(&config)?;

@@ -296,6 +296,18 @@ pub struct Problem {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// The failing rule test this problem is, when the test gate refused the set.
+    pub test: Option<FailedTest>,
+}
+
+/// A rule test that failed, as the test gate reports it: which case, what it expected
+/// and what the rule gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedTest {
+    pub rule: String,
+    pub name: String,
+    pub expected: String,
+    pub actual: String,
 }
 
 impl Problem {
@@ -305,6 +317,7 @@ impl Problem {
             line: None,
             column: None,
             message: message.into(),
+            test: None,
         }
     }
 

@@ -94,8 +94,8 @@ impl EvaluationReport {
             .map(|flag| FlagJson {
                 rule_id: flag.rule.id.to_string(),
                 severity: flag.severity,
-                title: flag.rule.title.clone(),
-                message: flag.message.to_owned(),
+                title: flag.title.into_owned(),
+                message: flag.message.into_owned(),
                 grounds: flag.rule.grounds.clone(),
                 rationale: flag.rule.rationale.clone(),
                 sources: flag.rule.sources.clone(),

@@ -324,13 +324,9 @@ fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
     let evaluation = rules.evaluate(&case.profile);
     let outcome = &evaluation.outcomes[index];
     let severity = rule.severity.for_stage(case.profile.stage);
+    let default_message = rule.default_message_on(case.profile.checked_on);
     let message = match outcome {
-        RuleOutcome::Flagged { message } => Some(
-            message
-                .as_deref()
-                .or(rule.default_message.as_deref())
-                .unwrap_or(&rule.title),
-        ),
+        RuleOutcome::Flagged { message } => Some(message.as_deref().unwrap_or(&default_message)),
         _ => None,
     };
     let actual = describe_outcome(outcome, severity, message);

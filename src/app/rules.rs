@@ -51,12 +51,14 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
     let checked = match loaded {
         Ok(tested) => {
             let recorded = app.store.rule_set_history().await?;
-            version_conflict(&app.rules_dir, &running, &tested.rules, &recorded)
-                .map_or(Ok(tested), |problem| {
+            version_conflict(&app.rules_dir, &running, &tested.rules, &recorded).map_or(
+                Ok(tested),
+                |problem| {
                     Err(LoadError {
                         problems: vec![problem],
                     })
-                })
+                },
+            )
         }
         Err(err) => Err(err),
     };
@@ -290,10 +292,8 @@ mod tests {
             file("c.rhai", "()\n"),
         ];
         let files = diff_sources(&old, &new);
-        let changes: Vec<(&str, &str)> = files
-            .iter()
-            .map(|f| (f.name.as_str(), f.change))
-            .collect();
+        let changes: Vec<(&str, &str)> =
+            files.iter().map(|f| (f.name.as_str(), f.change)).collect();
         assert_eq!(
             changes,
             [

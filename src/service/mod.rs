@@ -462,6 +462,9 @@ pub struct RuleJson {
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
     pub script: String,
+    /// The rule's dated parameters (`param.NAME` in its script), by name.
+    #[schema(value_type = Object)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The active rule set.
@@ -499,6 +502,33 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
                     valid_from: m.valid_from.map(|d| d.to_string()),
                     valid_to: m.valid_to.map(|d| d.to_string()),
                     script: m.script.clone(),
+                    parameters: m
+                        .parameters
+                        .iter()
+                        .map(|p| {
+                            let values: Vec<serde_json::Value> = p
+                                .values
+                                .iter()
+                                .map(|(from, value)| {
+                                    serde_json::json!({
+                                        "from": from.to_string(),
+                                        "value": match value {
+                                            crate::ruleset::ParamValue::Int(i) => serde_json::json!(i),
+                                            crate::ruleset::ParamValue::Float(f) => serde_json::json!(f),
+                                            crate::ruleset::ParamValue::Text(t) => serde_json::json!(t),
+                                        },
+                                    })
+                                })
+                                .collect();
+                            (
+                                p.name.clone(),
+                                serde_json::json!({
+                                    "description": p.description,
+                                    "values": values,
+                                }),
+                            )
+                        })
+                        .collect(),
                 }
             })
             .collect(),

@@ -209,8 +209,24 @@ struct RuleView {
     valid_to: Option<String>,
     script_name: String,
     script: String,
+    parameters: Vec<ParamView>,
     tests: Vec<TestView>,
     test_file: Option<FileView>,
+}
+
+#[derive(Serialize)]
+struct ParamView {
+    name: String,
+    description: String,
+    /// `(from, value)`, oldest first; `current` marks the one in force today.
+    values: Vec<ParamValueView>,
+}
+
+#[derive(Serialize)]
+struct ParamValueView {
+    from: String,
+    value: String,
+    current: bool,
 }
 
 #[derive(Serialize)]
@@ -402,6 +418,28 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
                 valid_from: m.valid_from.map(|d| d.to_string()),
                 valid_to: m.valid_to.map(|d| d.to_string()),
                 script_name: m.script.clone(),
+                parameters: m
+                    .parameters
+                    .iter()
+                    .map(|p| {
+                        let today = crate::profile::Date::today();
+                        let current = p.values.partition_point(|(from, _)| *from <= today);
+                        ParamView {
+                            name: p.name.clone(),
+                            description: p.description.clone(),
+                            values: p
+                                .values
+                                .iter()
+                                .enumerate()
+                                .map(|(index, (from, value))| ParamValueView {
+                                    from: from.to_string(),
+                                    value: value.to_string(),
+                                    current: index + 1 == current,
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
                 script: rules
                     .sources
                     .iter()

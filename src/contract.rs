@@ -29,11 +29,6 @@ impl RuleSetRef {
     pub fn short_hash(&self) -> &str {
         self.content_hash.get(..12).unwrap_or(&self.content_hash)
     }
-
-    /// `name version (short hash)`, the label shown to people, as [`RuleSet::label`].
-    pub fn label(&self) -> String {
-        format!("{} {} ({})", self.name, self.version, self.short_hash())
-    }
 }
 
 /// One raised flag with everything the officer needs to act on it.

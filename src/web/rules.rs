@@ -16,6 +16,7 @@ use super::{
     refusal, render,
 };
 use crate::app::{self, AppError};
+use crate::contract::RuleSetRef;
 use crate::profile::{Profile, Stage};
 use crate::rule_tests::{Expectation, TestSuite};
 use crate::ruleset::{RuleSet, SeveritySpec};
@@ -101,6 +102,16 @@ fn change_label(change: &str) -> &'static str {
     }
 }
 
+/// A rule set as people read it: `GK standardregler version 2026.1 (5a5d2d43c17f)`.
+fn named(set: &RuleSetRef) -> String {
+    format!(
+        "{} version {} ({})",
+        set.name,
+        set.version,
+        set.short_hash()
+    )
+}
+
 /// The history section: every rule set used and, when asked, the diff of two.
 async fn history_of(
     state: &SharedState,
@@ -116,7 +127,7 @@ async fn history_of(
         .into_iter()
         .map(|used| HistoryRow {
             label: format!(
-                "{} {} ({})",
+                "{} version {} ({})",
                 used.name,
                 used.version,
                 used.content_hash.get(..12).unwrap_or_default()
@@ -136,8 +147,8 @@ async fn history_of(
         match app::rules::diff(state, viewer, &from, &to).await {
             Ok(diff) => (
                 Some(DiffView {
-                    from: diff.from.label(),
-                    to: diff.to.label(),
+                    from: named(&diff.from),
+                    to: named(&diff.to),
                     files: diff
                         .files
                         .into_iter()
@@ -625,13 +636,13 @@ pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> 
                     format!(
                         "Reglerna är omladdade och alla deras {} tester gick igenom. Nu gäller {} (tidigare {}).",
                         done.tests_passed,
-                        done.active.label(),
-                        done.previous.label()
+                        named(&done.active),
+                        named(&done.previous)
                     )
                 } else {
                     format!(
                         "Reglerna är omladdade. Inget hade ändrats: {} gäller som förut.",
-                        done.active.label()
+                        named(&done.active)
                     )
                 },
                 problems: Vec::new(),
@@ -639,7 +650,7 @@ pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> 
             StatusCode::OK,
         ),
         Err(AppError::Rules(refused)) => {
-            let running = app::rules::active(&state, &viewer).label();
+            let running = named(&RuleSetRef::of(&app::rules::active(&state, &viewer)));
             let failed_tests = refused.problems.iter().filter(|p| p.test.is_some()).count();
             let cause = if failed_tests == refused.problems.len() {
                 format!(
@@ -653,7 +664,7 @@ pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> 
                 ReloadView {
                     ok: false,
                     message: format!(
-                        "Reglerna laddades inte om: {cause}. De tidigare reglerna, {running}, gäller fortfarande."
+                        "Reglerna laddades inte om: {cause}. De tidigare reglerna gäller fortfarande: {running}."
                     ),
                     problems: refused
                         .problems

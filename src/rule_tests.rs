@@ -289,12 +289,12 @@ pub fn load_tested(dir: &Path) -> Result<Tested, LoadError> {
                 ),
             )
             .at(result.line, None);
-            problem.test = Some(FailedTest {
+            problem.test = Some(Box::new(FailedTest {
                 rule: result.rule.clone(),
                 name: result.name.clone(),
                 expected: failure.expected.clone(),
                 actual: failure.actual.clone(),
-            });
+            }));
             Some(problem)
         })
         .collect();

@@ -334,7 +334,7 @@ pub struct Problem {
     pub column: Option<usize>,
     pub message: String,
     /// The failing rule test this problem is, when the test gate refused the set.
-    pub test: Option<FailedTest>,
+    pub test: Option<Box<FailedTest>>,
 }
 
 /// A rule test that failed, as the test gate reports it: which case, what it expected

@@ -104,6 +104,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         })
     };
     drop(store);
+    let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
@@ -124,12 +125,55 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     }
     sessions.abort();
     let _ = sessions.await;
+    hangups.abort();
+    let _ = hangups.await;
     // Every Store handle is gone now: the writer commits what is queued and closes.
     tokio::task::spawn_blocking(move || writer.join())
         .await
         .map_err(AppError::Task)?;
     println!("gk-regler har stängts.");
     Ok(())
+}
+
+/// `kill -HUP` reloads the rules, as `POST /api/v1/rules/reload` does (the same test
+/// gate and version check); the outcome goes to standard error for the person who sent
+/// the signal. A refused set leaves the running one active.
+async fn reload_on_hangup(state: Arc<App>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        let operator = Principal {
+            name: "gk-regler (SIGHUP)".to_owned(),
+            role: Role::Policy,
+        };
+        while hangups.recv().await.is_some() {
+            match app::rules::reload(&state, &operator).await {
+                Ok(done) => eprintln!(
+                    "Reglerna är omladdade (SIGHUP) och alla deras {} tester gick igenom: nu gäller {} version {} ({}).",
+                    done.tests_passed,
+                    done.active.name,
+                    done.active.version,
+                    done.active.short_hash()
+                ),
+                Err(AppError::Rules(refused)) => eprint!(
+                    "{}",
+                    gk_regler::present::problems(
+                        &refused.problems,
+                        "Reglerna laddades inte om (SIGHUP); de tidigare reglerna gäller fortfarande."
+                    )
+                ),
+                Err(err) => eprintln!(
+                    "fel: reglerna kunde inte laddas om (SIGHUP): {}",
+                    app::error_chain(&err)
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(state);
 }
 
 /// The connection limits of `serve`, from the configuration.

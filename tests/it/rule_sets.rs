@@ -363,3 +363,85 @@ fn a_parameter_takes_its_value_on_the_checks_day_in_scripts_titles_and_the_rule_
         "Inget GK-möte registrerat inom 21 dagar efter begäran"
     );
 }
+
+/// How many reloads `/metrics` counts with `result` (`ok` or `refused`).
+fn reloads(app: &TestApp, result: &str) -> u64 {
+    let metrics = app.get("/metrics", &NoToken);
+    assert_eq!(metrics.status, 200, "{metrics}");
+    let name = format!("gk_regler_rule_reloads_total{{result=\"{result}\"}}");
+    metrics
+        .text
+        .lines()
+        .find_map(|line| {
+            let (key, value) = line.rsplit_once(' ')?;
+            (key == name).then(|| value.parse().expect("a number"))
+        })
+        .unwrap_or(0)
+}
+
+/// Waits (up to a minute) until `done` holds; fails the test otherwise.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never happened: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn sighup_reloads_through_the_same_test_gate() {
+    let mut app = spawn_app_with(AppOptions {
+        copy_rules: true,
+        ..AppOptions::default()
+    });
+    let hangup = |app: &TestApp| {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &app.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+    };
+    // A failing test under a new version: refused, the old set keeps running.
+    edit(
+        &app.rules_dir,
+        MANIFEST,
+        MAX_DAGAR,
+        "- { from: 2000-01-01, value: 14 }",
+    );
+    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.2\"");
+    hangup(&app);
+    wait_until("a refused reload", || reloads(&app, "refused") == 1);
+    let listed = app.get("/api/v1/rules", &app.policy).json();
+    assert_eq!(listed["ruleset"]["version"], "2026.1");
+
+    // Fixed: the next signal swaps it in.
+    edit(
+        &app.rules_dir,
+        MANIFEST,
+        "- { from: 2000-01-01, value: 14 }",
+        MAX_DAGAR,
+    );
+    hangup(&app);
+    wait_until("a reload", || reloads(&app, "ok") == 1);
+    let listed = app.get("/api/v1/rules", &app.policy).json();
+    assert_eq!(listed["ruleset"]["version"], "2026.2");
+
+    let stopped = app.kill();
+    assert!(
+        stopped
+            .stderr
+            .contains("Reglerna laddades inte om (SIGHUP)")
+            && stopped
+                .stderr
+                .contains("tests/forsta_mote_efter_tre_veckor.yaml:"),
+        "{stopped}"
+    );
+    assert!(
+        stopped.stderr.contains("Reglerna är omladdade (SIGHUP)")
+            && stopped.stderr.contains("version 2026.2"),
+        "{stopped}"
+    );
+}

@@ -206,7 +206,8 @@ pub async fn diff(
             version: new.version,
             content_hash: new.content_hash,
         },
-        files: diff_sources(&old.sources, &new.sources),
+        // Diffing two 1 MiB scripts takes a while: not on the async workers.
+        files: super::off_workers(move || diff_sources(&old.sources, &new.sources)).await?,
     })
 }
 
@@ -261,7 +262,10 @@ pub fn diff_sources(old: &[SourceFile], new: &[SourceFile]) -> Vec<FileDiff> {
 }
 
 fn unified(name: &str, old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
+    // Past the deadline the diff is coarser (larger hunks), never wrong.
+    similar::TextDiff::configure()
+        .timeout(std::time::Duration::from_secs(2))
+        .diff_lines(old, new)
         .unified_diff()
         .context_radius(3)
         .header(&format!("a/{name}"), &format!("b/{name}"))

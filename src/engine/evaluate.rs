@@ -37,6 +37,7 @@ impl RuleSet {
             state: None,
         };
         let mut slots = Vec::new();
+        let mut params = Vec::new();
         let outcomes = self
             .rules
             .iter()
@@ -49,17 +50,17 @@ impl RuleSet {
                     return RuleOutcome::NotApplicable(NotApplicable::NotInForce);
                 }
                 // A rule's parameters are constants for one check: their values on its day.
-                let params = match params::values_on(&rule.meta.parameters, profile.checked_on) {
-                    Ok(values) => values,
-                    Err(message) => {
-                        return RuleOutcome::Failed(RuleFailure {
-                            kind: FailureKind::Runtime,
-                            message,
-                            line: None,
-                            column: None,
-                        });
-                    }
-                };
+                // One buffer for every rule, so an evaluation allocates it at most once.
+                if let Err(message) =
+                    params::fill_values_on(&rule.meta.parameters, profile.checked_on, &mut params)
+                {
+                    return RuleOutcome::Failed(RuleFailure {
+                        kind: FailureKind::Runtime,
+                        message,
+                        line: None,
+                        column: None,
+                    });
+                }
                 let program = rule.program.as_ref().filter(|_| fast);
                 match program.and_then(|program| program.run(profile, &mut slots, &params)) {
                     Some(outcome) => outcome,

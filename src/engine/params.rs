@@ -80,19 +80,33 @@ impl Parameter {
 /// The values of a rule's parameters on one day, in declaration order; or why there is
 /// none (a day before a parameter's first value).
 pub fn values_on(parameters: &[Parameter], day: Date) -> Result<Vec<Value<'_>>, String> {
-    parameters
-        .iter()
-        .map(|p| match p.on(day) {
-            Some(value) => Ok(value.value()),
-            None => Err(format!(
-                "parametern {} har inget värde för {day}: dess första värde gäller från {}",
-                p.name,
-                p.values
-                    .first()
-                    .map_or_else(String::new, |(from, _)| from.to_string())
-            )),
-        })
-        .collect()
+    let mut values = Vec::with_capacity(parameters.len());
+    fill_values_on(parameters, day, &mut values)?;
+    Ok(values)
+}
+
+/// [`values_on`] into `values` (cleared first), so an evaluation reuses one buffer.
+pub fn fill_values_on<'p>(
+    parameters: &'p [Parameter],
+    day: Date,
+    values: &mut Vec<Value<'p>>,
+) -> Result<(), String> {
+    values.clear();
+    for p in parameters {
+        match p.on(day) {
+            Some(value) => values.push(value.value()),
+            None => {
+                return Err(format!(
+                    "parametern {} har inget värde för {day}: dess första värde gäller från {}",
+                    p.name,
+                    p.values
+                        .first()
+                        .map_or_else(String::new, |(from, _)| from.to_string())
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `parameters:` of one rule as written in the manifest.

@@ -14,20 +14,32 @@ pub struct RuleSetRef {
     pub version: String,
     /// SHA-256 over the manifest and every script: names the exact rule text.
     pub content_hash: String,
+    /// The first 12 characters of `content_hash`, as shown to people beside name and
+    /// version.
+    pub short_hash: String,
 }
 
 impl RuleSetRef {
-    pub fn of(rules: &RuleSet) -> Self {
+    pub fn new(name: String, version: String, content_hash: String) -> Self {
         Self {
-            name: rules.name.clone(),
-            version: rules.version.clone(),
-            content_hash: rules.content_hash.clone(),
+            short_hash: content_hash.get(..12).unwrap_or(&content_hash).to_owned(),
+            name,
+            version,
+            content_hash,
         }
+    }
+
+    pub fn of(rules: &RuleSet) -> Self {
+        Self::new(
+            rules.name.clone(),
+            rules.version.clone(),
+            rules.content_hash.clone(),
+        )
     }
 
     /// The first 12 characters of the content hash, as shown to people.
     pub fn short_hash(&self) -> &str {
-        self.content_hash.get(..12).unwrap_or(&self.content_hash)
+        &self.short_hash
     }
 }
 

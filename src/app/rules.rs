@@ -196,16 +196,8 @@ pub async fn diff(
         .await?
         .ok_or(AppError::NotFound)?;
     Ok(RuleSetDiff {
-        from: RuleSetRef {
-            name: old.name,
-            version: old.version,
-            content_hash: old.content_hash,
-        },
-        to: RuleSetRef {
-            name: new.name,
-            version: new.version,
-            content_hash: new.content_hash,
-        },
+        from: RuleSetRef::new(old.name, old.version, old.content_hash),
+        to: RuleSetRef::new(new.name, new.version, new.content_hash),
         // Diffing two 1 MiB scripts takes a while: not on the async workers.
         files: super::off_workers(move || diff_sources(&old.sources, &new.sources)).await?,
     })

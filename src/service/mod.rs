@@ -309,11 +309,7 @@ impl From<StoredEvaluation> for StoredEvaluationJson {
             stage: e.stage,
             checked_on: e.checked_on,
             created_at: e.created_at,
-            ruleset: RuleSetRef {
-                name: e.rule_set_name,
-                version: e.rule_set_version,
-                content_hash: e.rule_set_hash,
-            },
+            ruleset: RuleSetRef::new(e.rule_set_name, e.rule_set_version, e.rule_set_hash),
             requested_by: e.requested_by,
             flags: e.flags,
             errors: e.errors,

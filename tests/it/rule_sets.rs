@@ -445,3 +445,26 @@ fn sighup_reloads_through_the_same_test_gate() {
         "{stopped}"
     );
 }
+
+#[test]
+fn serve_warns_when_a_version_was_used_for_another_text() {
+    let mut app = spawn_app_with(AppOptions {
+        copy_rules: true,
+        ..AppOptions::default()
+    });
+    app.kill();
+    edit(
+        &app.rules_dir,
+        MANIFEST,
+        "title: Tolk behövs men ingen bokning är registrerad",
+        "title: Tolk behövs men ingen bokning till GK är registrerad",
+    );
+    app.restart();
+    let stopped = app.kill();
+    assert!(
+        stopped.stderr.contains(
+            "obs: GK standardregler version 2026.1 har tidigare använts för ett annat innehåll"
+        ),
+        "{stopped}"
+    );
+}

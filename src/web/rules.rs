@@ -87,8 +87,10 @@ pub(super) struct HistoryQuery {
 /// An RFC 3339 time as people read it: `2026-11-26 14:57 UTC`.
 fn time_text(rfc3339: Option<&str>) -> String {
     match rfc3339 {
-        Some(time) if time.len() >= 16 => format!("{} UTC", time[..16].replacen('T', " ", 1)),
-        Some(time) => time.to_owned(),
+        Some(time) => match time.get(..16) {
+            Some(minutes) => format!("{} UTC", minutes.replacen('T', " ", 1)),
+            None => time.to_owned(),
+        },
         None => "\u{2013}".to_owned(),
     }
 }
@@ -156,7 +158,8 @@ async fn history_of(
                             lines: file
                                 .unified
                                 .lines()
-                                .filter(|l| !l.starts_with("--- ") && !l.starts_with("+++ "))
+                                // The two header lines name the file, shown above.
+                                .skip(2)
                                 .map(|line| {
                                     let kind = match line.as_bytes().first() {
                                         Some(b'+') => "add",

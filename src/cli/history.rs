@@ -362,11 +362,13 @@ fn replay_table(report: &audit::replay::ReplayReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Nuvarande regler: {} {}\nKandidat:         {} {}\nKontroller i perioden: {}\n",
+        "Nuvarande regler: {} version {} ({})\nKandidat:         {} version {} ({})\nKontroller i perioden: {}\n",
         report.current.name,
         report.current.version,
+        report.current.short_hash,
         report.candidate.name,
         report.candidate.version,
+        report.candidate.short_hash,
         report.checks_in_period
     );
     let width = report

@@ -50,7 +50,10 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
     let running = app.rules.load_full();
     let checked = match loaded {
         Ok(tested) => {
-            let recorded = app.store.rule_set_history().await?;
+            let recorded = app
+                .store
+                .rule_set_hashes_of(tested.rules.name.clone(), tested.rules.version.clone())
+                .await?;
             version_conflict(&app.rules_dir, &running, &tested.rules, &recorded).map_or(
                 Ok(tested),
                 |problem| {
@@ -88,12 +91,13 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
 
 /// Why `new` may not replace `running` although it loads and passes its tests: its
 /// content changed but its version did not, or its name and version were already used
-/// for other content. A version then names exactly one text.
+/// for other content (`recorded`: the hashes stored under its name and version). A
+/// version then names exactly one text.
 fn version_conflict(
     dir: &Path,
     running: &RuleSet,
     new: &RuleSet,
-    recorded: &[RuleSetUse],
+    recorded: &[String],
 ) -> Option<Problem> {
     if new.content_hash == running.content_hash {
         return None;
@@ -123,19 +127,15 @@ fn version_conflict(
     }
     recorded
         .iter()
-        .find(|used| {
-            used.name == new.name
-                && used.version == new.version
-                && used.content_hash != new.content_hash
-        })
-        .map(|used| {
+        .find(|hash| **hash != new.content_hash)
+        .map(|hash| {
             at_version(Problem::new(
                 &manifest,
                 format!(
                     "version \u{201d}{}\u{201d} av {} har redan använts för ett annat innehåll ({}): ge den ändrade regeluppsättningen en ny version",
                     new.version,
                     new.name,
-                    short(&used.content_hash)
+                    short(hash)
                 ),
             ))
         })

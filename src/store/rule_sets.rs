@@ -36,6 +36,26 @@ impl Store {
         self.read(read_history).await
     }
 
+    /// The content hashes recorded under `name` and `version` (normally at most one),
+    /// without counting any checks: what a reload needs to keep versions unambiguous.
+    pub async fn rule_set_hashes_of(
+        &self,
+        name: String,
+        version: String,
+    ) -> Result<Vec<String>, StoreError> {
+        self.read(move |conn| {
+            let mut statement = conn.prepare_cached(
+                "SELECT content_hash FROM rule_sets WHERE name = ?1 AND version = ?2
+                 ORDER BY first_seen_at",
+            )?;
+            let hashes = statement
+                .query_map([&name, &version], |row| row.get(0))?
+                .collect::<Result<_, _>>()?;
+            Ok(hashes)
+        })
+        .await
+    }
+
     /// The stored text of the rule set with `content_hash`, if one was recorded.
     pub async fn rule_set_text(
         &self,

@@ -12,6 +12,7 @@ mod connections;
 mod helpers;
 mod lint;
 mod reliability;
+mod rule_sets;
 mod security;
 mod service;
 mod storage;

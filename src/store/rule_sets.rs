@@ -72,7 +72,7 @@ fn read_history(conn: &Connection) -> Result<Vec<RuleSetUse>, StoreError> {
                 (SELECT min(created_at) FROM evaluations WHERE rule_set_hash = r.content_hash),
                 (SELECT max(created_at) FROM evaluations WHERE rule_set_hash = r.content_hash),
                 (SELECT count(*) FROM evaluations WHERE rule_set_hash = r.content_hash)
-         FROM rule_sets r ORDER BY r.first_seen_at, r.content_hash",
+         FROM rule_sets r ORDER BY r.first_seen_at, r.rowid",
     )?;
     let rows = statement
         .query_map([], |row| {

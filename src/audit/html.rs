@@ -262,6 +262,21 @@ struct ReplayView {
     checks_in_period: String,
     checks_noun: &'static str,
     rows: Vec<ReplayRow>,
+    /// Per rule and outcome: shares for flagged and other cases, now and with the candidate.
+    outcomes: Vec<ReplayOutcomeRow>,
+}
+
+#[derive(Serialize)]
+struct ReplayOutcomeRow {
+    id: String,
+    title: String,
+    /// Whether this is the rule's first row (the rule's name spans its rows).
+    first: bool,
+    outcome: &'static str,
+    current_flagged: String,
+    current_not_flagged: String,
+    candidate_flagged: String,
+    candidate_not_flagged: String,
 }
 
 #[derive(Serialize)]
@@ -357,6 +372,35 @@ fn replay_view(report: &ReplayReport) -> ReplayView {
                     count(r.errors_current),
                     count(r.errors_candidate)
                 ),
+            })
+            .collect(),
+        outcomes: report
+            .rules
+            .iter()
+            .flat_map(|r| {
+                Measure::ALL.iter().enumerate().map(move |(m, &measure)| {
+                    let shares = |c: &Option<super::report::Comparison>| {
+                        let o = c
+                            .as_ref()
+                            .and_then(|c| c.outcomes.iter().find(|o| o.outcome == measure));
+                        (
+                            share(o.and_then(|o| o.share_a_pct)),
+                            share(o.and_then(|o| o.share_b_pct)),
+                        )
+                    };
+                    let (current_flagged, current_not_flagged) = shares(&r.outcomes_current);
+                    let (candidate_flagged, candidate_not_flagged) = shares(&r.outcomes_candidate);
+                    ReplayOutcomeRow {
+                        id: r.rule_id.clone(),
+                        title: r.title.clone(),
+                        first: m == 0,
+                        outcome: measure.label_sv(),
+                        current_flagged,
+                        current_not_flagged,
+                        candidate_flagged,
+                        candidate_not_flagged,
+                    }
+                })
             })
             .collect(),
     }

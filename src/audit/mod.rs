@@ -14,6 +14,7 @@
 //! | [`report`] | the result ([`report::AuditReport`]) and its JSON and CSV forms |
 //! | [`html`] | the self-contained HTML page (template `audit.html`) |
 //! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
+//! | [`side_by_side`] | two rule sets on the same checks, rule by rule: flagged, gained, lost, outcome shares |
 //!
 //! Invariants: the audit stores nothing; it never sees a case id (stored profiles carry
 //! the pseudonym); every count below `min_cell`, every count that would give a hidden
@@ -27,6 +28,7 @@ pub mod data;
 pub mod html;
 pub mod replay;
 pub mod report;
+pub mod side_by_side;
 pub mod stats;
 pub mod suppress;
 pub mod units;

@@ -57,23 +57,35 @@ async fn import_tokens(
 /// closes the database after committing every queued write.
 pub async fn serve(config: Config) -> Result<(), AppError> {
     let rules = RuleSet::load(&config.rules_dir)?;
+    let shadow = config
+        .shadow_rules_dir
+        .as_deref()
+        .map(RuleSet::load)
+        .transpose()?;
     let (store, writer) = admin::open_store(&config)?;
     let key = open_key(&config)?;
     import_tokens(&store, &config, true).await?;
     store.record_rule_set(&rules).await?;
     let web = web_settings(&config)?;
     let label = rules.label();
-    let state = Arc::new(
-        App::new(
-            rules,
-            config.rules_dir.clone(),
-            store.clone(),
-            key,
-            config.max_body_bytes,
-        )
-        .with_audit_min_cell_floor(config.audit_min_cell_floor)
-        .with_web(web.clone()),
-    );
+    let mut app = App::new(
+        rules,
+        config.rules_dir.clone(),
+        store.clone(),
+        key,
+        config.max_body_bytes,
+    )
+    .with_audit_min_cell_floor(config.audit_min_cell_floor)
+    .with_web(web.clone());
+    if let (Some(shadow), Some(dir)) = (shadow, &config.shadow_rules_dir) {
+        store.record_rule_set(&shadow).await?;
+        println!(
+            "Skuggregler: {} (visas aldrig för handläggare)",
+            shadow.label()
+        );
+        app = app.with_shadow(shadow, dir.clone());
+    }
+    let state = Arc::new(app);
 
     let retention = config.retention_days.map(|days| {
         let store = store.clone();

@@ -187,6 +187,12 @@ pub async fn import(
 ) -> Result<(), AppError> {
     let started = Instant::now();
     let rules = RuleSet::load(&config.rules_dir)?;
+    let shadow = config
+        .shadow_rules_dir
+        .as_deref()
+        .map(RuleSet::load)
+        .transpose()?
+        .map(std::sync::Arc::new);
     let lines = read_jsonl(profiles_path)?;
     let outcomes = outcomes_path.map(app::outcomes::read_file).transpose()?;
     let (store, writer) = admin::open_store(&config)?;
@@ -205,6 +211,7 @@ pub async fn import(
         &key,
         &principal,
         std::sync::Arc::clone(&rules),
+        shadow,
         lines,
         progress,
     )

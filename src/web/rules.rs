@@ -25,6 +25,8 @@ struct RulesPage {
     #[serde(flatten)]
     layout: Layout,
     ruleset: RuleSetView,
+    /// The shadow rule set, for policy staff and analysts (never for case officers).
+    shadow: Option<RuleSetView>,
     rules: Vec<RuleView>,
     /// Problems reading the tests directory (the rules themselves are loaded).
     test_problems: Vec<String>,
@@ -281,6 +283,7 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
             description: rules.description.clone(),
             dir: state.rules_dir.display().to_string(),
         },
+        shadow: shadow_view(state, viewer),
         rules: views,
         test_problems: tests.problems,
         tests_passed,
@@ -290,6 +293,26 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
         dry_run: None,
         reload: None,
         profile_text: String::new(),
+    })
+}
+
+/// The shadow rule set as the page shows it: to policy staff and analysts only, so no
+/// case officer is ever pointed to rules that do not apply to their cases.
+fn shadow_view(state: &app::App, viewer: &Viewer) -> Option<RuleSetView> {
+    if !viewer.has_any(&[crate::auth::Role::Policy, crate::auth::Role::Analytiker]) {
+        return None;
+    }
+    let shadow = state.shadow_rules()?;
+    Some(RuleSetView {
+        name: shadow.name.clone(),
+        version: shadow.version.clone(),
+        content_hash: shadow.content_hash.clone(),
+        description: shadow.description.clone(),
+        dir: state
+            .shadow_rules_dir
+            .as_deref()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default(),
     })
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{AppOptions, TestApp, base_profile, copy_dir, set, spawn_app, spawn_app_with};
 
 /// How many cases [`cohort`] makes.
-const CASES: usize = 40;
+pub(crate) const CASES: usize = 40;
 
 /// A small cohort: every third case lacks a documented activity level
 /// (`aktivitetsniva_saknas`), even cases are women, and every flagged case and every
@@ -17,7 +17,10 @@ fn cohort(sexes: &[&str]) -> (String, String) {
 }
 
 /// [`cohort`] where case `i` (flagged or not) left the insurance when `left` says so.
-fn cohort_leaving(sexes: &[&str], left: impl Fn(usize, bool) -> bool) -> (String, String) {
+pub(crate) fn cohort_leaving(
+    sexes: &[&str],
+    left: impl Fn(usize, bool) -> bool,
+) -> (String, String) {
     let mut profiles = String::new();
     let mut outcomes = String::new();
     for i in 0..CASES {
@@ -58,7 +61,10 @@ fn import(app: &TestApp, sexes: &[&str]) -> crate::helpers::Output {
     import_files(app, cohort(sexes))
 }
 
-fn import_files(app: &TestApp, (profiles, outcomes): (String, String)) -> crate::helpers::Output {
+pub(crate) fn import_files(
+    app: &TestApp,
+    (profiles, outcomes): (String, String),
+) -> crate::helpers::Output {
     let profiles_path = app.dir.path().join("profiles.jsonl");
     let outcomes_path = app.dir.path().join("outcomes.jsonl");
     std::fs::write(&profiles_path, profiles).expect("write profiles");

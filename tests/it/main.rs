@@ -13,5 +13,6 @@ mod helpers;
 mod reliability;
 mod security;
 mod service;
+mod shadow;
 mod storage;
 mod web;

@@ -1389,11 +1389,11 @@ impl WebClient {
         )
     }
 
-    fn get(&self, path: &str, token: Option<&str>) -> crate::helpers::Reply {
+    pub(crate) fn get(&self, path: &str, token: Option<&str>) -> crate::helpers::Reply {
         self.send(reqwest::Method::GET, path, token, None)
     }
 
-    fn post(
+    pub(crate) fn post(
         &self,
         path: &str,
         token: Option<&str>,

@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod backup;
+pub mod candidate;
 pub mod check;
 pub mod history;
 pub mod metrics;

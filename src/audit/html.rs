@@ -255,8 +255,10 @@ struct MonthRow {
     per_100: String,
 }
 
+/// The replay's side-by-side tables as the pages show them (also on the Regler page's
+/// candidate upload).
 #[derive(Serialize)]
-struct ReplayView {
+pub struct ReplayView {
     current: String,
     candidate: String,
     checks_in_period: String,
@@ -335,7 +337,7 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
     }
 }
 
-fn replay_view(report: &ReplayReport) -> ReplayView {
+pub fn replay_view(report: &ReplayReport) -> ReplayView {
     let label = |r: &crate::contract::RuleSetRef| {
         format!(
             "{} {} ({})",

@@ -56,6 +56,11 @@ pub const SIGN_IN_COOKIE: &str = "gk_login";
 /// The form field that carries the CSRF token on every form that changes something.
 pub const CSRF_FIELD: &str = "csrf";
 
+/// Where policy staff upload a candidate rule set.
+pub const CANDIDATE_PATH: &str = "/regler/kandidat";
+/// The largest body that upload accepts: the archive cap and room for the form around it.
+pub const CANDIDATE_MAX_BODY: usize = crate::candidate_archive::MAX_ARCHIVE_BYTES + 64 * 1024;
+
 /// Every web page and action.
 pub fn routes(state: SharedState) -> Router<SharedState> {
     Router::new()
@@ -66,6 +71,11 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/regler", get(rules::page))
         .route("/regler/prova", post(rules::dry_run))
         .route("/regler/ladda-om", post(rules::reload))
+        .route(
+            CANDIDATE_PATH,
+            post(rules::try_candidate)
+                .layer(axum::extract::DefaultBodyLimit::max(CANDIDATE_MAX_BODY)),
+        )
         .route("/uppfoljning", get(audit::page))
         .route("/uppfoljning/rapport.json", get(audit::download_json))
         .route("/uppfoljning/rapport.csv", get(audit::download_csv))

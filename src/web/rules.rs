@@ -38,7 +38,34 @@ struct RulesPage {
     can_reload: bool,
     dry_run: Option<DryRunView>,
     reload: Option<ReloadView>,
+    /// What an uploaded candidate rule set gave.
+    candidate: Option<CandidateView>,
     profile_text: String,
+}
+
+#[derive(Serialize)]
+struct CandidateView {
+    file_name: String,
+    /// The archive was refused.
+    error: Option<String>,
+    /// The candidate could not be loaded.
+    problems: Vec<String>,
+    /// Loaded: "name version (hash)".
+    label: Option<String>,
+    tests_total: usize,
+    tests_passed: usize,
+    tests_failed: Vec<FailedTestView>,
+    test_problems: Vec<String>,
+    replay: Option<crate::audit::html::ReplayView>,
+}
+
+#[derive(Serialize)]
+struct FailedTestView {
+    at: String,
+    rule: String,
+    name: String,
+    expected: String,
+    actual: String,
 }
 
 #[derive(Serialize)]
@@ -292,6 +319,7 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
         can_reload: viewer.has_any(RELOAD_TOOL.roles),
         dry_run: None,
         reload: None,
+        candidate: None,
         profile_text: String::new(),
     })
 }
@@ -481,6 +509,127 @@ pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> 
     };
     let page = page_of(&state, &viewer).await.map(|mut page| {
         page.reload = Some(view);
+        page
+    });
+    respond(status, page, &viewer)
+}
+
+/// Reads the candidate form: the archive's file name and bytes.
+async fn read_candidate_form(mut multipart: Multipart) -> Result<(String, Vec<u8>), String> {
+    let mut archive: Option<(String, Vec<u8>)> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) => return Err(format!("Formuläret kunde inte läsas: {}", err.body_text())),
+        };
+        if field.name() != Some("arkiv") {
+            continue;
+        }
+        let file_name = field.file_name().unwrap_or("arkivet").to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|err| format!("Formuläret kunde inte läsas: {}", err.body_text()))?;
+        if !bytes.is_empty() {
+            archive = Some((file_name, bytes.to_vec()));
+        }
+    }
+    archive.ok_or_else(|| "Välj en fil: regelmappen packad som .zip eller .tar.gz.".to_owned())
+}
+
+/// Tries an uploaded candidate rule set: its problems, its tests and a replay over the
+/// stored history beside the live rules. Nothing is stored and nothing goes live.
+pub(super) async fn try_candidate(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    if let Some(refused) = refusal(&viewer, &RELOAD_TOOL) {
+        return refused;
+    }
+    let form = match multipart {
+        Ok(multipart) => read_candidate_form(multipart).await,
+        Err(rejection) => Err(format!(
+            "Formuläret kunde inte läsas: {}",
+            rejection.body_text()
+        )),
+    };
+    let empty = |file_name: String| CandidateView {
+        file_name,
+        error: None,
+        problems: Vec::new(),
+        label: None,
+        tests_total: 0,
+        tests_passed: 0,
+        tests_failed: Vec::new(),
+        test_problems: Vec::new(),
+        replay: None,
+    };
+    let (view, status) = match form {
+        Err(error) => (
+            CandidateView {
+                error: Some(error),
+                ..empty(String::new())
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Ok((file_name, bytes)) => {
+            match app::candidate::try_candidate(&state, &viewer, bytes).await {
+                Err(err) => return failure(&viewer, &err),
+                Ok(app::candidate::CandidateOutcome::Refused(error)) => (
+                    CandidateView {
+                        error: Some(error),
+                        ..empty(file_name)
+                    },
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                Ok(app::candidate::CandidateOutcome::Problems(problems)) => (
+                    CandidateView {
+                        problems,
+                        ..empty(file_name)
+                    },
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                Ok(app::candidate::CandidateOutcome::Tried {
+                    candidate,
+                    tests,
+                    replay,
+                }) => (
+                    CandidateView {
+                        label: Some(format!(
+                            "{} version {} ({})",
+                            candidate.name,
+                            candidate.version,
+                            candidate
+                                .content_hash
+                                .get(..12)
+                                .unwrap_or(&candidate.content_hash)
+                        )),
+                        tests_total: tests.total,
+                        tests_passed: tests.passed,
+                        tests_failed: tests
+                            .failed
+                            .into_iter()
+                            .map(|f| FailedTestView {
+                                at: f.at,
+                                rule: f.rule,
+                                name: f.name,
+                                expected: f.expected,
+                                actual: f.actual,
+                            })
+                            .collect(),
+                        test_problems: tests.problems,
+                        replay: Some(crate::audit::html::replay_view(&replay)),
+                        ..empty(file_name)
+                    },
+                    StatusCode::OK,
+                ),
+            }
+        }
+    };
+    let page = page_of(&state, &viewer).await.map(|mut page| {
+        page.candidate = Some(view);
         page
     });
     respond(status, page, &viewer)

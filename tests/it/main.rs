@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod audit_reference;
+mod candidate;
 mod cli;
 mod connections;
 mod helpers;

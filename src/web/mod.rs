@@ -29,6 +29,7 @@ mod check;
 pub mod form;
 pub mod guard;
 mod rules;
+mod try_form;
 mod users;
 
 use std::sync::{Arc, LazyLock};
@@ -69,7 +70,7 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/logga-ut", post(sign_out))
         .route("/kontroll", get(check::page).post(check::submit))
         .route("/regler", get(rules::page))
-        .route("/regler/prova", post(rules::dry_run))
+        .route("/regler/prova", get(try_form::page).post(rules::dry_run))
         .route("/regler/ladda-om", post(rules::reload))
         .route(
             CANDIDATE_PATH,
@@ -105,6 +106,7 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> = Laz
         ("rules.html", include_str!("templates/rules.html")),
         ("audit.html", include_str!("templates/audit.html")),
         ("users.html", include_str!("templates/users.html")),
+        ("try_form.html", include_str!("templates/try_form.html")),
     ] {
         env.add_template(name, source)?;
     }
@@ -691,6 +693,7 @@ mod tests {
             "rules.html",
             "audit.html",
             "users.html",
+            "try_form.html",
         ] {
             env.get_template(name).expect(name);
         }

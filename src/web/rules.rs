@@ -390,15 +390,34 @@ async fn read_profile_form(mut multipart: Multipart) -> Result<(String, String),
     }
 }
 
-/// Evaluates a pasted or uploaded profile with the active rules; stores nothing.
+/// Evaluates a profile with the active rules; stores nothing. The profile comes as
+/// pasted or uploaded JSON (a multipart form on the Regler page) or as the fields of the
+/// Kontrollera ärende form ([`super::try_form`]).
 pub(super) async fn dry_run(
     State(state): State<SharedState>,
     viewer: Viewer,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: axum::extract::Request,
 ) -> Response {
+    use axum::extract::FromRequest;
     if let Some(refused) = refusal(&viewer, &DRY_RUN_TOOL) {
         return refused;
     }
+    let is_form = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        return match axum::Form::<Vec<(String, String)>>::from_request(request, &state).await {
+            Ok(axum::Form(pairs)) => super::try_form::submit(&state, &viewer, &pairs),
+            Err(_) => failure(
+                &viewer,
+                &AppError::Input("Formuläret kunde inte läsas.".to_owned()),
+            ),
+        };
+    }
+    let multipart: Result<Multipart, MultipartRejection> =
+        Multipart::from_request(request, &state).await;
     let form = match multipart {
         Ok(multipart) => read_profile_form(multipart).await,
         Err(rejection) => Err(format!(
@@ -429,11 +448,7 @@ pub(super) async fn dry_run(
             Err(err) => (
                 DryRunView {
                     source,
-                    error: Some(if err.syntax {
-                        format!("Profilen är inte giltig JSON: {}", err.message)
-                    } else {
-                        format!("Fältet {} är fel: {}", err.path, err.message)
-                    }),
+                    error: Some(swedish_profile_error(&err)),
                     result: None,
                 },
                 text,
@@ -463,6 +478,28 @@ pub(super) async fn dry_run(
         page
     });
     respond(status, page, &viewer)
+}
+
+/// A profile parser error in Swedish: where, and what is wrong, never serde's English.
+fn swedish_profile_error(err: &crate::profile::ProfileError) -> String {
+    use crate::present::parse_message_sv;
+    if err.syntax {
+        // "ogiltig JSON på rad R kolumn K: MESSAGE"
+        return match err.message.split_once(": ") {
+            Some((head, message)) => format!(
+                "Profilen är inte giltig JSON {}: {}.",
+                head.trim_start_matches("ogiltig JSON").trim(),
+                parse_message_sv(message)
+            ),
+            None => format!("Profilen är inte giltig JSON: {}.", err.message),
+        };
+    }
+    let message = parse_message_sv(&err.message);
+    if err.path == "." {
+        format!("Profilen är fel: {message}.")
+    } else {
+        format!("Fältet {} är fel: {message}.", err.path)
+    }
 }
 
 /// Reloads the rules from disk: the new set, or every problem with file:line.

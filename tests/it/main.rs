@@ -11,6 +11,7 @@ mod candidate;
 mod cli;
 mod connections;
 mod helpers;
+mod prova;
 mod reliability;
 mod security;
 mod service;

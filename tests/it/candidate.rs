@@ -74,7 +74,7 @@ fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 /// A zip of the rules directory `dir`, under the folder `regler/`.
-fn zip_dir(dir: &Path) -> Vec<u8> {
+pub(crate) fn zip_dir(dir: &Path) -> Vec<u8> {
     let mut files: Vec<(String, Vec<u8>)> = Vec::new();
     for entry in std::fs::read_dir(dir).expect("read dir") {
         let path = entry.expect("entry").path();

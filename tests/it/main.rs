@@ -7,7 +7,7 @@
 mod accounts;
 mod audit;
 mod audit_reference;
-mod candidate;
+pub(crate) mod candidate;
 mod cli;
 mod connections;
 mod helpers;

@@ -297,7 +297,10 @@ fn unpack_zip(bytes: &[u8], root: &Path, budget: &mut Budget) -> Result<(), Stri
 fn unpack_tar_gz(bytes: &[u8], root: &Path, budget: &mut Budget) -> Result<(), String> {
     let broken =
         || "Tar.gz-arkivet kunde inte läsas (det är skadat eller ofullständigt).".to_owned();
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
+    // The whole decompressed stream is capped too, so headers the tar reader keeps in
+    // memory (GNU long names, PAX records) cannot be a bomb of their own.
+    let stream = flate2::read::GzDecoder::new(bytes).take(MAX_UNPACKED_BYTES + 4 * 1024 * 1024);
+    let mut archive = tar::Archive::new(stream);
     let entries = archive.entries().map_err(|_| broken())?;
     for entry in entries {
         budget.entry()?;

@@ -263,6 +263,13 @@ fn the_audit_compares_live_and_shadow_flags_rule_by_rule() {
     assert_eq!(same["gained"], 0);
     assert_eq!(same["lost"], 0);
 
+    let html = app.get("/api/v1/audit?format=html", &app.analytiker);
+    assert!(
+        html.text
+            .contains("Skuggreglerna bredvid de gällande reglerna"),
+        "{html}"
+    );
+    assert!(html.text.contains("2026.1-skugga"), "{html}");
     let csv = app.get("/api/v1/audit?format=csv", &app.analytiker);
     assert!(
         csv.text

@@ -1956,6 +1956,8 @@ fn policy_sees_shadow_rules_tries_a_candidate_and_the_case_form() {
         "{result}"
     );
     browser.screenshot("regler-kandidat");
+    browser.script("document.getElementById('kandidatresultat').scrollIntoView(); return null;");
+    browser.screenshot_window("regler-kandidat-resultat");
     assert_eq!(app.count("evaluations"), 0, "nothing stored");
 
     // Prova with the case form.

@@ -128,6 +128,20 @@ fn tar_gz_with_symlink(name: &str) -> Vec<u8> {
 /// other's upload in progress.
 static UPLOADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// A tar.gz with one entry of `kind` whose name is written as `name`, unchecked.
+fn tar_gz_raw(name: &str, kind: tar::EntryType, content: &[u8]) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    let mut header = tar::Header::new_old();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append(&header, content).expect("append");
+    builder.into_inner().expect("tar").finish().expect("gzip")
+}
+
 /// Leftover unpack directories of candidate uploads in the temporary directory.
 fn leftovers() -> usize {
     std::fs::read_dir(std::env::temp_dir())
@@ -290,6 +304,26 @@ fn hostile_archives_are_refused_naming_the_entry() {
         "lank.tar.gz",
         &tar_gz_with_symlink("regler/manifest.yaml"),
         &["«regler/manifest.yaml»", "symbolisk länk"],
+    );
+    refused(
+        "ut.tar.gz",
+        &tar_gz_raw("../../etc/x.rhai", tar::EntryType::Regular, b"true"),
+        &["«../../etc/x.rhai»", "pekar ut ur mappen"],
+    );
+    refused(
+        "absolut.tar.gz",
+        &tar_gz_raw("/tmp/x.rhai", tar::EntryType::Regular, b"true"),
+        &["«/tmp/x.rhai»", "absolut sökväg"],
+    );
+    refused(
+        "enhet.tar.gz",
+        &tar_gz_raw("regler/tty", tar::EntryType::Char, b""),
+        &["«regler/tty»", "en enhet"],
+    );
+    refused(
+        "hardlank.tar.gz",
+        &tar_gz_raw("regler/manifest.yaml", tar::EntryType::Link, b""),
+        &["«regler/manifest.yaml»", "hård länk"],
     );
     // A zip bomb: 21 MB of zeros packs into a few kilobytes.
     let zeros = vec![0u8; 21 * 1024 * 1024];

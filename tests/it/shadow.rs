@@ -290,3 +290,33 @@ fn without_shadow_rules_the_audit_has_no_shadow_section() {
     assert!(report.get("shadow").is_none(), "{report:#}");
     assert!(report["units"]["all"].is_number(), "{report:#}");
 }
+
+#[test]
+fn serve_refuses_to_start_with_a_broken_shadow_set() {
+    let (keep, shadow) = shadow_rules(Path::new("rules"), "2026.1-skugga");
+    std::fs::write(shadow.join("tolk_ej_bokad.rhai"), "if {").expect("break the script");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gk-regler"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("GK_REGLER_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .arg("serve")
+        .current_dir(keep.path())
+        .env("GK_REGLER_LISTEN", "127.0.0.1:0")
+        .env(
+            "GK_REGLER_RULES",
+            std::fs::canonicalize("rules").expect("rules"),
+        )
+        .env("GK_REGLER_SHADOW_RULES", &shadow)
+        .env("GK_REGLER_DATABASE", keep.path().join("db.sqlite3"))
+        .env("GK_REGLER_PSEUDONYM_KEY_FILE", keep.path().join("key"));
+    let out = crate::helpers::run_command(command, "serve", None);
+    assert_eq!(out.code, 4, "{out}");
+    assert!(out.stderr.contains("tolk_ej_bokad.rhai:1"), "{out}");
+    assert!(
+        !keep.path().join("db.sqlite3").exists(),
+        "nothing was created"
+    );
+}

@@ -26,7 +26,7 @@ struct RulesPage {
     layout: Layout,
     ruleset: RuleSetView,
     /// The shadow rule set, for policy staff and analysts (never for case officers).
-    shadow: Option<RuleSetView>,
+    shadow: Option<ShadowView>,
     rules: Vec<RuleView>,
     /// Problems reading the tests directory (the rules themselves are loaded).
     test_problems: Vec<String>,
@@ -66,6 +66,16 @@ struct FailedTestView {
     name: String,
     expected: String,
     actual: String,
+}
+
+#[derive(Serialize)]
+struct ShadowView {
+    #[serde(flatten)]
+    set: RuleSetView,
+    /// The shadow set's own tests, run against it.
+    tests_passed: usize,
+    tests_total: usize,
+    test_problems: usize,
 }
 
 #[derive(Serialize)]
@@ -310,7 +320,7 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
             description: rules.description.clone(),
             dir: state.rules_dir.display().to_string(),
         },
-        shadow: shadow_view(state, viewer),
+        shadow: shadow_view(state, viewer).await?,
         rules: views,
         test_problems: tests.problems,
         tests_passed,
@@ -324,24 +334,33 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
     })
 }
 
-/// The shadow rule set as the page shows it: to policy staff and analysts only, so no
-/// case officer is ever pointed to rules that do not apply to their cases.
-fn shadow_view(state: &app::App, viewer: &Viewer) -> Option<RuleSetView> {
+/// The shadow rule set as the page shows it, with its own tests run against it: to
+/// policy staff and analysts only, so no case officer is ever pointed to rules that do
+/// not apply to their cases.
+async fn shadow_view(state: &app::App, viewer: &Viewer) -> Result<Option<ShadowView>, AppError> {
     if !viewer.has_any(&[crate::auth::Role::Policy, crate::auth::Role::Analytiker]) {
-        return None;
+        return Ok(None);
     }
-    let shadow = state.shadow_rules()?;
-    Some(RuleSetView {
+    let (Some(shadow), Some(dir)) = (state.shadow_rules(), state.shadow_rules_dir.clone()) else {
+        return Ok(None);
+    };
+    let set = RuleSetView {
         name: shadow.name.clone(),
         version: shadow.version.clone(),
         content_hash: shadow.content_hash.clone(),
         description: shadow.description.clone(),
-        dir: state
-            .shadow_rules_dir
-            .as_deref()
-            .map(|d| d.display().to_string())
-            .unwrap_or_default(),
-    })
+        dir: dir.display().to_string(),
+    };
+    let tests = tokio::task::spawn_blocking(move || run_tests(dir, &shadow))
+        .await
+        .map_err(AppError::Task)?;
+    let all = || tests.by_rule.iter().flat_map(|(_, t, _)| t);
+    Ok(Some(ShadowView {
+        set,
+        tests_passed: all().filter(|t| t.passed).count(),
+        tests_total: all().count(),
+        test_problems: tests.problems.len(),
+    }))
 }
 
 fn respond(status: StatusCode, page: Result<RulesPage, AppError>, viewer: &Viewer) -> Response {

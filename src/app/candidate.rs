@@ -37,6 +37,8 @@ pub struct TestSummary {
     pub failed: Vec<FailedTest>,
     /// The tests could not be read: every problem as `file:line:col: message`.
     pub problems: Vec<String>,
+    /// Rules that no test covers (what `gk-regler lint` notes).
+    pub untested: Vec<String>,
 }
 
 /// What trying a candidate showed.
@@ -112,6 +114,7 @@ fn load_candidate(archive: &[u8]) -> Result<(RuleSet, TestSummary), Box<Candidat
                 passed: total - failed.len(),
                 failed,
                 problems: Vec::new(),
+                untested: suite.untested_rules.clone(),
             }
         }
     };

@@ -56,6 +56,8 @@ struct CandidateView {
     tests_passed: usize,
     tests_failed: Vec<FailedTestView>,
     test_problems: Vec<String>,
+    /// Rules without tests.
+    untested: Vec<String>,
     replay: Option<crate::audit::html::ReplayView>,
 }
 
@@ -620,6 +622,7 @@ pub(super) async fn try_candidate(
         tests_passed: 0,
         tests_failed: Vec::new(),
         test_problems: Vec::new(),
+        untested: Vec::new(),
         replay: None,
     };
     let (view, status) = match form {
@@ -676,6 +679,7 @@ pub(super) async fn try_candidate(
                             })
                             .collect(),
                         test_problems: tests.problems,
+                        untested: tests.untested,
                         replay: Some(crate::audit::html::replay_view(&replay)),
                         ..empty(file_name)
                     },

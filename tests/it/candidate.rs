@@ -243,6 +243,12 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
     let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
     assert_eq!(reply.status, 200, "{reply}");
     assert!(reply.text.contains("Godkänt"), "{reply}");
+    assert!(
+        reply
+            .text
+            .contains("Obs: regeln <code>aktivitetsniva_saknas</code> har inga tester."),
+        "{reply}"
+    );
 
     // A candidate that does not load lists its problems with file and line.
     std::fs::write(dir.join("tolk_ej_bokad.rhai"), "if {").expect("break");

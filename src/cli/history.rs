@@ -186,13 +186,15 @@ pub async fn import(
     outcomes_path: Option<&Path>,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    let rules = RuleSet::load(&config.rules_dir)?;
+    // Checks are stored only with a rule set whose own tests pass, as in `serve`; the
+    // shadow set passes the same gate.
+    let rules = gk_regler::rule_tests::load_tested(&config.rules_dir)?.rules;
     let shadow = config
         .shadow_rules_dir
         .as_deref()
-        .map(RuleSet::load)
+        .map(gk_regler::rule_tests::load_tested)
         .transpose()?
-        .map(std::sync::Arc::new);
+        .map(|tested| std::sync::Arc::new(tested.rules));
     let lines = read_jsonl(profiles_path)?;
     let outcomes = outcomes_path.map(app::outcomes::read_file).transpose()?;
     let (store, writer) = admin::open_store(&config)?;
@@ -372,20 +374,16 @@ fn report_error(err: impl std::error::Error + Send + Sync + 'static) -> AppError
 /// rule's outcome shares for flagged and other cases under both.
 fn replay_table(report: &audit::replay::ReplayReport) -> String {
     use std::fmt::Write as _;
-    let label = |r: &gk_regler::contract::RuleSetRef| {
-        format!(
-            "{} {} ({})",
-            r.name,
-            r.version,
-            r.content_hash.get(..12).unwrap_or(&r.content_hash)
-        )
-    };
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Nuvarande regler: {}\nKandidat:         {}\nKontroller i perioden: {}\n",
-        label(&report.current),
-        label(&report.candidate),
+        "Nuvarande regler: {} version {} ({})\nKandidat:         {} version {} ({})\nKontroller i perioden: {}\n",
+        report.current.name,
+        report.current.version,
+        report.current.short_hash,
+        report.candidate.name,
+        report.candidate.version,
+        report.candidate.short_hash,
         report.checks_in_period
     );
     let width = report

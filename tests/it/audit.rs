@@ -410,20 +410,20 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
     );
     assert_eq!(table.code, 0, "{table}");
     assert!(table.stdout.contains("Försvinner"), "{table}");
-    // Name, version and short hash of each set; the two differ by hash.
-    let current_hash = report["current"]["content_hash"].as_str().expect("hash");
-    let candidate_hash = report["candidate"]["content_hash"].as_str().expect("hash");
-    assert_ne!(current_hash, candidate_hash);
-    assert!(
-        table.stdout.contains(&format!("({})", &current_hash[..12])),
-        "{table}"
-    );
-    assert!(
-        table
-            .stdout
-            .contains(&format!("({})", &candidate_hash[..12])),
-        "{table}"
-    );
+    // Current and candidate are told apart by their short hashes.
+    let short = |which: &str| {
+        report[which]["short_hash"]
+            .as_str()
+            .expect("short_hash")
+            .to_owned()
+    };
+    assert_ne!(short("current"), short("candidate"));
+    for which in ["current", "candidate"] {
+        assert!(
+            table.stdout.contains(&format!("({})", short(which))),
+            "{table}"
+        );
+    }
     assert!(table.stdout.contains("Lämnat sjukförsäkringen"), "{table}");
     assert!(table.stdout.contains("57,1 / 50,0"), "{table}");
     // Throughput is for developers: only with --verbose, each sentence on its own line.

@@ -13,6 +13,7 @@ mod connections;
 mod helpers;
 mod prova;
 mod reliability;
+mod rule_sets;
 mod security;
 mod service;
 mod shadow;

@@ -80,7 +80,7 @@ pub struct GroupSpec {
     pub fields: &'static [FieldSpec],
 }
 
-const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15, från 2000-01-01 och högst ett år framåt (kontrolldatum högst i morgon).";
+const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15 (2024-3-15 och 20240315 går också), från 2000-01-01 och högst ett år framåt (kontrolldatum högst i morgon).";
 const CHOICE_ERROR: &str = "Välj ett av alternativen.";
 const BOOL_ERROR: &str = "Välj Vet ej, Ja eller Nej.";
 
@@ -217,7 +217,7 @@ pub static GROUPS: &[GroupSpec] = &[
             FieldSpec {
                 path: "checked_on",
                 label: "Datum för kontrollen",
-                hint: Some("ÅÅÅÅ-MM-DD. Tomt betyder dagens datum i Sverige."),
+                hint: Some("ÅÅÅÅ-MM-DD, eller välj i kalendern. Tomt betyder dagens datum i Sverige."),
                 kind: Kind::Date,
                 error: DATE_ERROR,
             },
@@ -367,10 +367,16 @@ pub static GROUPS: &[GroupSpec] = &[
         id: "aktivitetsniva",
         title: "Aktivitetsnivå",
         fields: &[
-            bool_field(
-                "activity_level.documented",
-                "Aktivitetsnivån är dokumenterad",
-            ),
+            FieldSpec {
+                path: "activity_level.documented",
+                label: "Aktivitetsnivån är dokumenterad",
+                hint: Some(
+                    "Timmar per vecka räknas bara när bedömningen är dokumenterad: står det Nej \
+                     eller Vet ej här flaggas aktivitetsnivån även om timmar är ifyllda.",
+                ),
+                kind: Kind::Bool,
+                error: BOOL_ERROR,
+            },
             FieldSpec {
                 path: "activity_level.hours_per_week",
                 label: "Bedömd aktivitetsnivå, timmar per vecka",
@@ -449,6 +455,138 @@ struct Entered {
     state: String,
     /// For lists: the ticked values.
     ticked: Vec<String>,
+    /// For dates: the value of the date picker beside the text input, and the value it
+    /// was shown with (to tell which of the two the officer changed).
+    picked: Option<String>,
+    picked_before: Option<String>,
+}
+
+/// One answer of a stored check as the case's story shows it.
+#[derive(Debug, Serialize)]
+pub struct AnswerView {
+    pub path: &'static str,
+    pub label: &'static str,
+    pub value: String,
+}
+
+/// The answers of a stored profile (`profile_json`), in form order and in the words of
+/// the form; fields left out ("Vet ej") and the case id are not listed.
+pub fn answers_of(profile_json: &Value) -> Vec<AnswerView> {
+    let label_of = |options: &[(&'static str, &'static str)], value: &str| {
+        options
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map_or_else(|| value.to_owned(), |(_, l)| (*l).to_owned())
+    };
+    fields()
+        .filter(|f| !matches!(f.kind, Kind::Text))
+        .filter_map(|field| {
+            let stored = field
+                .path
+                .split('.')
+                .try_fold(profile_json, |node, part| node.get(part))?;
+            let value = match (field.kind, stored) {
+                (Kind::NullableDate { none, .. } | Kind::NullableNumber { none, .. }, Value::Null) => {
+                    none.to_owned()
+                }
+                (Kind::Bool, Value::Bool(b)) => if *b { "Ja" } else { "Nej" }.to_owned(),
+                (Kind::Choice { unknown, .. }, Value::String(v))
+                    if unknown.is_some_and(|u| u == v) =>
+                {
+                    "Vet ej".to_owned()
+                }
+                (Kind::Choice { options, .. }, Value::String(v)) => label_of(options, v),
+                (Kind::Multi { options }, Value::Array(items)) if items.is_empty() => {
+                    let _ = options;
+                    "Inga".to_owned()
+                }
+                (Kind::Multi { options }, Value::Array(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|v| label_of(options, v))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                (Kind::NullableNumber { .. }, value) => format!("{} timmar", scalar_text(value)),
+                (_, value) => scalar_text(value),
+            };
+            Some(AnswerView {
+                path: field.path,
+                label: field.label,
+                value,
+            })
+        })
+        .collect()
+}
+
+/// A stored scalar as the form shows it: text as is, numbers with a decimal comma.
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(n) => n.to_string().replace('.', ","),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The name prefix of a date field's picker (`kalender:gk.requested_on`).
+pub const PICKER_PREFIX: &str = "kalender:";
+/// The name prefix of the value a date picker was shown with.
+pub const PICKER_BEFORE_PREFIX: &str = "kalender-fore:";
+
+fn is_date(field: &FieldSpec) -> bool {
+    matches!(field.kind, Kind::Date | Kind::NullableDate { .. })
+}
+
+/// A date as the officer may type it, in ISO form: `2026-11-9` and `2026-1-09` become
+/// `2026-11-09` and `2026-01-09`, `20261109` becomes `2026-11-09`. Anything else is
+/// returned as typed (trimmed), for the profile parser to refuse by its field.
+pub fn normalise_date(text: &str) -> String {
+    let text = text.trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if text.len() == 8 && digits(text) {
+        return format!("{}-{}-{}", &text[..4], &text[4..6], &text[6..]);
+    }
+    let parts: Vec<&str> = text.split('-').collect();
+    if let [year, month, day] = parts[..]
+        && year.len() == 4
+        && digits(year)
+        && (1..=2).contains(&month.len())
+        && digits(month)
+        && (1..=2).contains(&day.len())
+        && digits(day)
+    {
+        return format!("{year}-{month:0>2}-{day:0>2}");
+    }
+    text.to_owned()
+}
+
+/// Whether `text` has the form `YYYY-MM-DD` (what a date picker shows and sends).
+fn is_iso_form(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+}
+
+impl Entered {
+    /// The date the officer means: the typed text (normalised), or the picker's date
+    /// when only the picker was changed. Both changed to different dates is an error.
+    fn date_text(&self) -> Result<String, &'static str> {
+        let typed = normalise_date(&self.text);
+        let picked = self.picked.as_deref().map(str::trim).unwrap_or_default();
+        let before = self.picked_before.as_deref().map(str::trim).unwrap_or_default();
+        if picked == before || picked.is_empty() || picked == typed {
+            return Ok(typed);
+        }
+        // The picker was changed. The typed text still shows the date the picker was
+        // shown with (or nothing): the picker's date is meant.
+        if typed.is_empty() || typed == before {
+            return Ok(picked.to_owned());
+        }
+        Err("Du har ändrat datumet både i fältet och i kalendern, till olika datum. Ange ett av dem.")
+    }
 }
 
 /// A field the officer must correct.
@@ -477,6 +615,14 @@ impl FormInput {
                 if let Some(field) = fields().find(|f| f.path == path) {
                     input.values.entry(field.path).or_default().state = value.clone();
                 }
+            } else if let Some(path) = name.strip_prefix(PICKER_BEFORE_PREFIX) {
+                if let Some(field) = fields().find(|f| f.path == path && is_date(f)) {
+                    input.values.entry(field.path).or_default().picked_before = Some(value.clone());
+                }
+            } else if let Some(path) = name.strip_prefix(PICKER_PREFIX) {
+                if let Some(field) = fields().find(|f| f.path == path && is_date(f)) {
+                    input.values.entry(field.path).or_default().picked = Some(value.clone());
+                }
             } else if let Some(field) = fields().find(|f| f.path == name) {
                 let fresh = !seen.contains(&field.path);
                 seen.push(field.path);
@@ -492,6 +638,60 @@ impl FormInput {
             }
         }
         input
+    }
+
+    /// The form filled from a stored profile (`profile_json`, whose case id is the
+    /// pseudonym): every field as it was, with `case_id` in place of the pseudonym
+    /// (empty when the case id is not known here). `checked_on` is left for the new
+    /// check's date: `today`.
+    pub fn from_stored(profile_json: &Value, case_id: &str, today: &str) -> Self {
+        let mut input = Self::default();
+        let at = |path: &str| {
+            path.split('.')
+                .try_fold(profile_json, |node, part| node.get(part))
+        };
+        for field in fields() {
+            let stored = at(field.path);
+            let entered = input.values.entry(field.path).or_default();
+            match field.kind {
+                Kind::Text => entered.text = case_id.to_owned(),
+                Kind::Date if field.path == "checked_on" => entered.text = today.to_owned(),
+                Kind::Multi { .. } => {
+                    entered.ticked = stored
+                        .and_then(Value::as_array)
+                        .map(|items| {
+                            items
+                                .iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                }
+                Kind::NullableDate { .. } | Kind::NullableNumber { .. } => match stored {
+                    None => entered.state = STATE_UNKNOWN.to_owned(),
+                    Some(Value::Null) => entered.state = STATE_NONE.to_owned(),
+                    Some(value) => {
+                        entered.state = STATE_VALUE.to_owned();
+                        entered.text = scalar_text(value);
+                    }
+                },
+                Kind::Choice { unknown, .. } => {
+                    let text = stored.map(scalar_text).unwrap_or_default();
+                    entered.text = if unknown.is_some_and(|u| u == text) {
+                        String::new()
+                    } else {
+                        text
+                    };
+                }
+                _ => entered.text = stored.map(scalar_text).unwrap_or_default(),
+            }
+        }
+        input
+    }
+
+    /// Puts `case_id` in the case id field.
+    pub fn set_case_id(&mut self, case_id: &str) {
+        self.set_text("case_id", case_id);
     }
 
     fn set_text(&mut self, path: &str, text: &str) {
@@ -519,7 +719,24 @@ impl FormInput {
         let empty = Entered::default();
         for field in fields() {
             let entered = self.entered(field.path).unwrap_or(&empty);
-            let text = entered.text.trim();
+            let resolved;
+            let text = if is_date(field) {
+                match entered.date_text() {
+                    Ok(date) => {
+                        resolved = date;
+                        resolved.as_str()
+                    }
+                    Err(message) => {
+                        problems.push(FieldProblem {
+                            path: field.path.to_owned(),
+                            message: message.to_owned(),
+                        });
+                        continue;
+                    }
+                }
+            } else {
+                entered.text.trim()
+            };
             let value = match field.kind {
                 Kind::Text => Some(Value::from(text)),
                 Kind::Code | Kind::Date => (!text.is_empty()).then(|| Value::from(text)),
@@ -693,7 +910,11 @@ fn field_view(field: &FieldSpec, entered: &Entered, problems: &[FieldProblem]) -
             .map_or_else(|| id.clone(), |(value, _)| format!("{id}-{value}")),
         _ => id.clone(),
     };
-    let text = entered.text.clone();
+    let text = if is_date(field) {
+        entered.date_text().unwrap_or_else(|_| entered.text.clone())
+    } else {
+        entered.text.clone()
+    };
     let state = match entered.state.as_str() {
         STATE_NONE => STATE_NONE,
         STATE_VALUE => STATE_VALUE,
@@ -723,6 +944,13 @@ fn field_view(field: &FieldSpec, entered: &Entered, problems: &[FieldProblem]) -
             .collect(),
         none_label,
         some_label,
+        iso: if is_date(field) {
+            Some(normalise_date(&text))
+                .filter(|d| is_iso_form(d))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        },
         value: text,
         state,
         error: problems
@@ -759,6 +987,8 @@ pub struct FieldView {
     pub value: String,
     /// For nullable fields: `unknown`, `none` or `value`.
     pub state: &'static str,
+    /// For dates: the date in ISO form for the date picker, empty when there is none.
+    pub iso: String,
     pub error: Option<String>,
 }
 

@@ -63,6 +63,8 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/logga-in", get(sign_in_page).post(sign_in))
         .route("/logga-ut", post(sign_out))
         .route("/kontroll", get(check::page).post(check::submit))
+        .route("/kontroll/arende", post(check::lookup))
+        .route("/kontroll/{id}", get(check::stored))
         .route("/regler", get(rules::page))
         .route("/regler/prova", post(rules::dry_run))
         .route("/regler/ladda-om", post(rules::reload))
@@ -507,6 +509,11 @@ async fn sign_in(
 
 /// Signs out: the session is deleted on the server, so the old cookie is worthless.
 async fn sign_out(State(state): State<SharedState>, viewer: Result<Viewer, Response>) -> Response {
+    if let Ok(viewer) = &viewer {
+        state
+            .recent_case_ids
+            .forget(&check::session_key(viewer));
+    }
     if let Ok(viewer) = &viewer
         && let Err(err) =
             crate::app::accounts::sign_out(&state.store, &viewer.session_id, viewer).await

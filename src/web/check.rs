@@ -145,8 +145,7 @@ pub fn read_by_rules(rules: &RuleSet) -> BTreeSet<&'static str> {
     fields()
         .map(|f| f.path)
         .filter(|path| {
-            matches!(*path, "case_id" | "stage")
-                || reads(path.rsplit('.').next().unwrap_or(path))
+            matches!(*path, "case_id" | "stage") || reads(path.rsplit('.').next().unwrap_or(path))
         })
         .collect()
 }
@@ -177,8 +176,10 @@ fn page_of(
     let mut groups = Vec::new();
     let mut followup = Vec::new();
     for group in all {
-        let (first, rest): (Vec<_>, Vec<_>) =
-            group.fields.into_iter().partition(|f| read.contains(f.path));
+        let (first, rest): (Vec<_>, Vec<_>) = group
+            .fields
+            .into_iter()
+            .partition(|f| read.contains(f.path));
         for (target, fields) in [(&mut groups, first), (&mut followup, rest)] {
             if !fields.is_empty() {
                 target.push(GroupView {
@@ -507,8 +508,7 @@ fn history(
             })
             .collect();
         flags.sort_by_key(|f| std::cmp::Reverse(f.flag.severity));
-        let profile: serde_json::Value =
-            serde_json::from_str(&e.profile_json).unwrap_or_default();
+        let profile: serde_json::Value = serde_json::from_str(&e.profile_json).unwrap_or_default();
         items.push(HistoryItem {
             id: e.id,
             current: Some(e.id) == current,

@@ -217,7 +217,9 @@ pub static GROUPS: &[GroupSpec] = &[
             FieldSpec {
                 path: "checked_on",
                 label: "Datum för kontrollen",
-                hint: Some("ÅÅÅÅ-MM-DD, eller välj i kalendern. Tomt betyder dagens datum i Sverige."),
+                hint: Some(
+                    "ÅÅÅÅ-MM-DD, eller välj i kalendern. Tomt betyder dagens datum i Sverige.",
+                ),
                 kind: Kind::Date,
                 error: DATE_ERROR,
             },
@@ -486,9 +488,10 @@ pub fn answers_of(profile_json: &Value) -> Vec<AnswerView> {
                 .split('.')
                 .try_fold(profile_json, |node, part| node.get(part))?;
             let value = match (field.kind, stored) {
-                (Kind::NullableDate { none, .. } | Kind::NullableNumber { none, .. }, Value::Null) => {
-                    none.to_owned()
-                }
+                (
+                    Kind::NullableDate { none, .. } | Kind::NullableNumber { none, .. },
+                    Value::Null,
+                ) => none.to_owned(),
                 (Kind::Bool, Value::Bool(b)) => if *b { "Ja" } else { "Nej" }.to_owned(),
                 (Kind::Choice { unknown, .. }, Value::String(v))
                     if unknown.is_some_and(|u| u == v) =>
@@ -576,7 +579,11 @@ impl Entered {
     fn date_text(&self) -> Result<String, &'static str> {
         let typed = normalise_date(&self.text);
         let picked = self.picked.as_deref().map(str::trim).unwrap_or_default();
-        let before = self.picked_before.as_deref().map(str::trim).unwrap_or_default();
+        let before = self
+            .picked_before
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default();
         if picked == before || picked.is_empty() || picked == typed {
             return Ok(typed);
         }
@@ -585,7 +592,9 @@ impl Entered {
         if typed.is_empty() || typed == before {
             return Ok(picked.to_owned());
         }
-        Err("Du har ändrat datumet både i fältet och i kalendern, till olika datum. Ange ett av dem.")
+        Err(
+            "Du har ändrat datumet både i fältet och i kalendern, till olika datum. Ange ett av dem.",
+        )
     }
 }
 

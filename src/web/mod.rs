@@ -510,9 +510,7 @@ async fn sign_in(
 /// Signs out: the session is deleted on the server, so the old cookie is worthless.
 async fn sign_out(State(state): State<SharedState>, viewer: Result<Viewer, Response>) -> Response {
     if let Ok(viewer) = &viewer {
-        state
-            .recent_case_ids
-            .forget(&check::session_key(viewer));
+        state.recent_case_ids.forget(&check::session_key(viewer));
     }
     if let Ok(viewer) = &viewer
         && let Err(err) =

@@ -277,8 +277,7 @@ fn case_checks_lists_the_checks_of_one_case_oldest_first() {
     assert!(!body.to_string().contains(CASE), "{body:#}");
 
     assert_eq!(
-        body["evaluations"][2]["requested_by"],
-        app.handlaggare2.name,
+        body["evaluations"][2]["requested_by"], app.handlaggare2.name,
         "{body:#}"
     );
     assert_eq!(listed(&app.handlaggare2).1, [first, second, by_other]);

@@ -546,3 +546,37 @@ fn local_time(rfc3339: &str) -> String {
         })
         .unwrap_or_else(|_| rfc3339.to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default rules read about 15 fields; the others only feed the follow-up.
+    #[test]
+    fn the_fields_the_default_rules_read() {
+        let rules = RuleSet::load(std::path::Path::new("rules")).expect("the default rules");
+        let read: Vec<&str> = read_by_rules(&rules).into_iter().collect();
+        assert_eq!(
+            read,
+            [
+                "activity_level.documented",
+                "activity_level.hours_per_week",
+                "case_id",
+                "checked_on",
+                "gk.first_meeting_on",
+                "gk.interpreter_booked",
+                "gk.requested_on",
+                "known_needs.hearing_impairment",
+                "known_needs.interpreter_needed",
+                "known_needs.social_or_family_problems",
+                "known_needs.vision_impairment",
+                "preparation.consent_received_on",
+                "preparation.other_personal_meeting_on",
+                "preparation.reconciliation_meeting_on",
+                "preparation.sassam_on",
+                "specialists",
+                "stage",
+            ]
+        );
+    }
+}

@@ -1307,4 +1307,157 @@ mod tests {
             .expect("field");
         assert_eq!(field.state, STATE_VALUE);
     }
+    #[test]
+    fn dates_are_read_as_officers_type_them() {
+        assert_eq!(normalise_date("2026-11-9"), "2026-11-09");
+        assert_eq!(normalise_date(" 2026-1-09 "), "2026-01-09");
+        assert_eq!(normalise_date("20261109"), "2026-11-09");
+        assert_eq!(normalise_date("2026-11-09"), "2026-11-09");
+        // Anything else is left for the parser to refuse by its field.
+        for text in [
+            "26-11-09",
+            "2026/11/09",
+            "2026-111-09",
+            "202611091",
+            "9 nov 2026",
+            "",
+        ] {
+            assert_eq!(normalise_date(text), text.trim(), "{text}");
+        }
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("checked_on", "2024-3-5"),
+            ("state:gk.requested_on", "value"),
+            ("gk.requested_on", "20240301"),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert_eq!(profile.checked_on.to_string(), "2024-03-05");
+        assert_eq!(
+            profile.gk.requested_on.value().map(ToString::to_string),
+            Some("2024-03-01".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_calendar_counts_when_only_it_was_changed() {
+        let entered = |text: &str, picked: &str, before: &str| Entered {
+            text: text.to_owned(),
+            picked: Some(picked.to_owned()),
+            picked_before: Some(before.to_owned()),
+            ..Entered::default()
+        };
+        // Nothing picked, or the picker left as shown: the text.
+        assert_eq!(
+            entered("2024-2-9", "", "").date_text(),
+            Ok("2024-02-09".into())
+        );
+        assert_eq!(
+            entered("2024-2-9", "2024-02-10", "2024-02-10").date_text(),
+            Ok("2024-02-09".into())
+        );
+        // Picked, the text empty or still the date shown: the picker.
+        assert_eq!(
+            entered("", "2024-02-12", "").date_text(),
+            Ok("2024-02-12".into())
+        );
+        assert_eq!(
+            entered("2024-02-10", "2024-02-12", "2024-02-10").date_text(),
+            Ok("2024-02-12".into())
+        );
+        // Both agree: fine. Both changed to different dates: which one?
+        assert_eq!(
+            entered("2024-2-12", "2024-02-12", "2024-02-10").date_text(),
+            Ok("2024-02-12".into())
+        );
+        assert!(
+            entered("2024-02-11", "2024-02-12", "2024-02-10")
+                .date_text()
+                .is_err()
+        );
+        // The picker's names belong to date fields only.
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("kalender:person.age", "2024-01-01"),
+            ("kalender:preparation.sassam_on", "2024-02-12"),
+            ("kalender-fore:preparation.sassam_on", ""),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert_eq!(profile.person.age, None);
+        assert_eq!(
+            profile
+                .preparation
+                .sassam_on
+                .value()
+                .map(ToString::to_string),
+            Some("2024-02-12".to_owned())
+        );
+        let view = input.view(&[]);
+        let sassam = view
+            .iter()
+            .flat_map(|g| &g.fields)
+            .find(|f| f.path == "preparation.sassam_on")
+            .expect("field");
+        assert_eq!(
+            (sassam.value.as_str(), sassam.iso.as_str()),
+            ("2024-02-12", "2024-02-12")
+        );
+        assert_eq!(sassam.state, STATE_VALUE);
+    }
+
+    /// A stored profile fills the form so that checking it again gives the same profile.
+    #[test]
+    fn the_form_filled_from_a_stored_check_gives_the_same_profile() {
+        let stored = serde_json::json!({
+            "case_id": "0123abcd",
+            "stage": "gk_closing",
+            "checked_on": "2024-03-15",
+            "benefit": "sickness_benefit",
+            "main_diagnosis": "F32.1",
+            "person": { "sex": "female", "age": 45, "marital_status": "unknown",
+                        "education": "upper_secondary", "sgi": 380000, "born_abroad": false },
+            "preparation": { "sassam_on": "2024-02-10", "reconciliation_meeting_on": null,
+                             "phone_contact": true },
+            "gk": { "requested_on": "2024-02-20", "external_participants": ["physician", "employer"] },
+            "activity_level": { "documented": true, "hours_per_week": 12.5 },
+            "known_needs": { "hearing_impairment": false },
+            "specialists": ["social_worker"]
+        });
+        let input = FormInput::from_stored(&stored, "A-1", "2024-04-01");
+        let profile = input.to_profile().expect("valid");
+        let mut again = serde_json::to_value(&profile).expect("JSON");
+        assert_eq!(again["case_id"], "A-1");
+        assert_eq!(again["checked_on"], "2024-04-01", "the new check's date");
+        again["case_id"] = stored["case_id"].clone();
+        again["checked_on"] = stored["checked_on"].clone();
+        assert_eq!(again, stored);
+        // Without a case id the form asks for one.
+        let problems = FormInput::from_stored(&stored, "", "2024-04-01")
+            .to_profile()
+            .expect_err("no case id");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "case_id");
+
+        // The story lists the answers in the form's words, "Vet ej" left out.
+        let answers = answers_of(&stored);
+        let answer = |path: &str| {
+            answers
+                .iter()
+                .find(|a| a.path == path)
+                .map(|a| a.value.as_str())
+        };
+        assert_eq!(answer("person.sex"), Some("Kvinna"));
+        assert_eq!(answer("person.marital_status"), Some("Vet ej"));
+        assert_eq!(
+            answer("preparation.reconciliation_meeting_on"),
+            Some("Har inte skett")
+        );
+        assert_eq!(answer("activity_level.documented"), Some("Ja"));
+        assert_eq!(answer("activity_level.hours_per_week"), Some("12,5 timmar"));
+        assert_eq!(
+            answer("gk.external_participants"),
+            Some("Läkare, Arbetsgivare")
+        );
+        assert_eq!(answer("known_needs.vision_impairment"), None);
+        assert_eq!(answer("case_id"), None, "the pseudonym is never shown");
+    }
 }

@@ -7,6 +7,12 @@
 //! ([`Profile::from_value`]); a refused field is mapped back to its input by its path, so
 //! the error can be shown beside the field.
 //!
+//! Dates are typed as `2026-11-09`, `2026-11-9` or `20261109` ([`normalise_date`]), or
+//! picked in the browser's calendar (`<input type="date">`, named `kalender:PATH`) beside
+//! the text input; without JavaScript the two are not linked, so the calendar is sent with
+//! the value it was shown with (`kalender-fore:PATH`), and the one the officer changed
+//! counts.
+//!
 //! Three states are kept apart where the rules keep them apart (rules/README.md §5):
 //! a yes/no field is "Vet ej" (left out), "Ja" or "Nej"; a date that may be `null` is
 //! "Vet ej" (left out), "Har inte skett" (`null`) or a date. A choice has one unknown,

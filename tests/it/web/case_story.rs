@@ -242,6 +242,23 @@ fn dates_are_accepted_as_typed_or_picked() {
     let refused = web.post("/kontroll", Some(officer), &bad);
     assert_eq!(refused.status, 422, "{refused}");
     assert!(refused.text.contains("20240315 går också"), "{refused}");
+    // The follow-up section is folded, unless one of its fields has an error.
+    assert!(
+        refused
+            .text
+            .contains("<details class=\"followup\" id=\"uppfoljning\">")
+    );
+    let mut old = case_form("DATUM-5");
+    old.retain(|(name, _)| *name != "person.age");
+    old.push(("person.age", "gammal"));
+    let refused = web.post("/kontroll", Some(officer), &old);
+    assert_eq!(refused.status, 422, "{refused}");
+    assert!(
+        refused
+            .text
+            .contains("<details class=\"followup\" id=\"uppfoljning\" open>"),
+        "{refused}"
+    );
     assert_eq!(app.count("evaluations"), 2);
 }
 

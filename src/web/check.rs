@@ -107,6 +107,8 @@ struct HistoryItem {
     resolved: Vec<String>,
     errors: usize,
     answers: Vec<AnswerView>,
+    /// How many answers differ from the check before.
+    changed: usize,
 }
 
 /// A stored flag as the story lists it: the contract's stored flag with its severity's
@@ -484,6 +486,7 @@ fn history(
     };
     let mut items = Vec::with_capacity(total);
     let mut previous: Option<&StoredEvaluation> = None;
+    let mut previous_answers: Option<Vec<AnswerView>> = None;
     for e in &evaluations {
         let resolved = previous
             .map(|before| {
@@ -509,6 +512,18 @@ fn history(
             .collect();
         flags.sort_by_key(|f| std::cmp::Reverse(f.flag.severity));
         let profile: serde_json::Value = serde_json::from_str(&e.profile_json).unwrap_or_default();
+        let answers = answers_of(&profile);
+        let mut shown = answers_of(&profile);
+        if let Some(before) = &previous_answers {
+            for answer in &mut shown {
+                let earlier: Option<&AnswerView> = before.iter().find(|b| b.path == answer.path);
+                if earlier.is_none_or(|b| b.value != answer.value) {
+                    answer.before =
+                        Some(earlier.map_or_else(|| "Vet ej".to_owned(), |b| b.value.clone()));
+                }
+            }
+        }
+        let changed = shown.iter().filter(|a| a.before.is_some()).count();
         items.push(HistoryItem {
             id: e.id,
             current: Some(e.id) == current,
@@ -521,8 +536,10 @@ fn history(
             flags,
             resolved,
             errors: e.errors.len(),
-            answers: answers_of(&profile),
+            answers: shown,
+            changed,
         });
+        previous_answers = Some(answers);
         previous = Some(e);
     }
     let by_others = evaluations.iter().any(|e| e.requested_by != viewer.name);

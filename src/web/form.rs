@@ -475,6 +475,9 @@ pub struct AnswerView {
     pub path: &'static str,
     pub label: &'static str,
     pub value: String,
+    /// What the check before said, when it said something else ("Vet ej" when it left
+    /// the field out); set by the story.
+    pub before: Option<String>,
 }
 
 /// The answers of a stored profile (`profile_json`), in form order and in the words of
@@ -522,6 +525,7 @@ pub fn answers_of(profile_json: &Value) -> Vec<AnswerView> {
                 path: field.path,
                 label: field.label,
                 value,
+                before: None,
             })
         })
         .collect()

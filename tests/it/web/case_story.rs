@@ -141,6 +141,17 @@ fn a_check_lands_on_its_own_page_and_a_colleague_sees_the_case_story() {
             .contains("Löst sedan kontrollen före:</strong> Aktivitetsnivå saknas"),
         "{shown}"
     );
+    // The answers that changed since the check before say what they were.
+    assert!(
+        shown.text.contains("3 ändrade sedan kontrollen före"),
+        "{shown}"
+    );
+    assert!(
+        shown.text.contains(
+            "Aktivitetsnivån är dokumenterad</dt><dd><strong>Ja</strong> <span class=\"meta\">(förut: Nej)</span>"
+        ),
+        "{shown}"
+    );
     // The first officer now sees the colleague's check too.
     let story = web.post("/kontroll/arende", Some(officer), &[("case_id", case_id)]);
     assert!(

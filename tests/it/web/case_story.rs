@@ -152,12 +152,21 @@ fn a_check_lands_on_its_own_page_and_a_colleague_sees_the_case_story() {
         ),
         "{shown}"
     );
-    // The first officer now sees the colleague's check too.
+    // The first officer now sees the colleague's check too, and may open their own.
     let story = web.post("/kontroll/arende", Some(officer), &[("case_id", case_id)]);
     assert!(
         story
             .text
             .contains(&format!("av {}", app.handlaggare2.name))
+    );
+    assert!(
+        story
+            .text
+            .contains(&format!("<a href=\"{page}\">Öppna kontrollen</a>"))
+    );
+    assert!(
+        !story.text.contains(&format!("<a href=\"{second}\">")),
+        "not theirs"
     );
 
     // A case without checks: the form with only the case id; a missing case id is

@@ -121,16 +121,53 @@ struct StoredFlagView {
     title: String,
 }
 
-/// The profile fields the rules of `rules` read. The case id and the stage are always
-/// among them.
-///
-/// Read from the scripts' code (comments left out): a field counts when its last name
-/// (`.requested_on`) is read as a property anywhere in a script.
-pub fn read_by_rules(rules: &RuleSet) -> BTreeSet<&'static str> {
+/// What a rule declares in the manifest about the personal data it reads and how its
+/// flag clears: the one place the web pages read these declarations from.
+struct Declared<'a> {
+    /// The profile paths it reads (`inputs`), when declared.
+    inputs: Option<Vec<&'a str>>,
+    /// "Så försvinner flaggan" (`how_to_clear`).
+    how_to_clear: Option<&'a str>,
+    /// Whether a change of the profile can clear the flag (`clearable`, default true).
+    clearable: bool,
+}
+
+fn declared(_rule: &crate::ruleset::Rule) -> Declared<'_> {
+    Declared {
+        inputs: None,
+        how_to_clear: None,
+        clearable: true,
+    }
+}
+
+/// How a flag's card says the flag clears, with links to the form's fields it reads.
+#[derive(Serialize)]
+pub(super) struct ClearView {
+    text: String,
+    clearable: bool,
+    fields: Vec<FieldLink>,
+}
+
+#[derive(Serialize)]
+struct FieldLink {
+    label: &'static str,
+    anchor: String,
+}
+
+/// The fields of the profile a rule reads: its declared `inputs`, or for a rule without
+/// them, the fields its script's code (comments left out) reads as a property: a field
+/// counts when its last name (`.requested_on`) follows a dot anywhere in the script.
+fn fields_read_by(rules: &RuleSet, rule: &crate::ruleset::Rule) -> Vec<&'static str> {
+    if let Some(inputs) = declared(rule).inputs {
+        return fields()
+            .map(|f| f.path)
+            .filter(|path| inputs.contains(path))
+            .collect();
+    }
     let code: String = rules
         .sources
         .iter()
-        .filter(|s| s.name.ends_with(".rhai"))
+        .filter(|s| s.name == rule.meta.script)
         .flat_map(|s| s.text.lines())
         .map(|line| line.split("//").next().unwrap_or_default())
         .collect::<Vec<_>>()
@@ -146,10 +183,46 @@ pub fn read_by_rules(rules: &RuleSet) -> BTreeSet<&'static str> {
     };
     fields()
         .map(|f| f.path)
-        .filter(|path| {
-            matches!(*path, "case_id" | "stage") || reads(path.rsplit('.').next().unwrap_or(path))
-        })
+        .filter(|path| reads(path.rsplit('.').next().unwrap_or(path)))
         .collect()
+}
+
+/// The profile fields the rules of `rules` read. The case id and the stage are always
+/// among them.
+pub fn read_by_rules(rules: &RuleSet) -> BTreeSet<&'static str> {
+    let mut read: BTreeSet<&'static str> = ["case_id", "stage"].into();
+    for rule in &rules.rules {
+        read.extend(fields_read_by(rules, rule));
+    }
+    read
+}
+
+/// Adds to each card of `result` how its flag clears (when the rule says) and links to
+/// the fields of the form its rule reads.
+fn with_how_to_clear(mut result: ResultView, rules: &RuleSet) -> ResultView {
+    for card in &mut result.flags {
+        let Some(rule) = rules.rule(&card.flag.rule_id) else {
+            continue;
+        };
+        let declared = declared(rule);
+        let fields: Vec<FieldLink> = fields_read_by(rules, rule)
+            .into_iter()
+            .filter(|path| !matches!(*path, "stage" | "checked_on"))
+            .filter_map(super::form::field_link)
+            .map(|(label, anchor)| FieldLink { label, anchor })
+            .collect();
+        let text = match declared.how_to_clear {
+            Some(text) => text.to_owned(),
+            None if fields.is_empty() => continue,
+            None => String::new(),
+        };
+        card.clear = Some(ClearView {
+            text,
+            clearable: declared.clearable,
+            fields,
+        });
+    }
+    result
 }
 
 fn page_of(
@@ -301,7 +374,10 @@ pub(super) async fn stored(
         &evaluation.checked_on,
     );
     let mut page = page_of(&viewer, &rules, &input, &[]);
-    page.result = Some(ResultView::of(&report_of(&evaluation, &rules), &rules));
+    page.result = Some(with_how_to_clear(
+        ResultView::of(&report_of(&evaluation, &rules), &rules),
+        &rules,
+    ));
     page.stored = Some(StoredHead {
         id,
         case_id: case_id.map(|c| c.expose().to_owned()),

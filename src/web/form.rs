@@ -897,6 +897,20 @@ impl FormInput {
     }
 }
 
+/// Where a link to the field of profile path `path` lands, with the field's label:
+/// its input, or the first checkbox of a list. `None` for a path not on the form.
+pub fn field_link(path: &str) -> Option<(&'static str, String)> {
+    let field = fields().find(|f| f.path == path)?;
+    let id = input_id(field.path);
+    let anchor = match field.kind {
+        Kind::Multi { options } => options
+            .first()
+            .map_or_else(|| id.clone(), |(value, _)| format!("{id}-{value}")),
+        _ => id,
+    };
+    Some((field.label, anchor))
+}
+
 /// The id of a field's input, e.g. `f-person-age`.
 pub fn input_id(path: &str) -> String {
     format!("f-{}", path.replace(['.', '_'], "-"))
@@ -923,12 +937,7 @@ fn field_view(field: &FieldSpec, entered: &Entered, problems: &[FieldProblem]) -
     };
     let id = input_id(field.path);
     // Where a link to the field should land: the first checkbox of a list.
-    let anchor = match field.kind {
-        Kind::Multi { options } => options
-            .first()
-            .map_or_else(|| id.clone(), |(value, _)| format!("{id}-{value}")),
-        _ => id.clone(),
-    };
+    let anchor = field_link(field.path).map_or_else(|| id.clone(), |(_, anchor)| anchor);
     let text = if is_date(field) {
         entered.date_text().unwrap_or_else(|_| entered.text.clone())
     } else {

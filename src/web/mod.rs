@@ -578,6 +578,8 @@ struct FlagView {
     flag: crate::contract::FlagJson,
     severity_label: &'static str,
     grounds_label: Vec<&'static str>,
+    /// How the flag clears, with links to the form's fields (on the check page only).
+    clear: Option<check::ClearView>,
 }
 
 impl FlagView {
@@ -586,6 +588,7 @@ impl FlagView {
             severity_label: flag.severity.label_sv(),
             grounds_label: flag.grounds.iter().map(|g| g.label_sv()).collect(),
             flag,
+            clear: None,
         }
     }
 }

@@ -77,6 +77,15 @@ fn a_check_lands_on_its_own_page_and_a_colleague_sees_the_case_story() {
         );
         assert!(!shown.text.contains("som du har gjort"), "{shown}");
         assert!(shown.text.contains(&format!("value=\"{case_id}\"")));
+        // Each card links to the fields of the form its rule reads.
+        assert!(
+            shown.text.contains(
+                "Uppgifter som regeln läser: <a href=\"#f-activity-level-documented\">\
+                 Aktivitetsnivån är dokumenterad</a>, <a href=\"#f-activity-level-hours-per-week\">"
+            ),
+            "{shown}"
+        );
+        assert!(shown.text.contains("id=\"f-activity-level-documented\""));
     }
     assert_eq!(app.count("evaluations"), 1);
 

@@ -213,3 +213,35 @@ impl RecentCaseIds {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn case(id: &str) -> CaseId {
+        serde_json::from_value(serde_json::Value::from(id)).expect("a case id")
+    }
+
+    #[test]
+    fn a_sessions_case_id_is_recalled_only_for_its_latest_check() {
+        let recent = RecentCaseIds::default();
+        let hour = Duration::from_secs(3600);
+        recent.remember("s1", 7, case("A-1"));
+        recent.remember("s2", 8, case("B-2"));
+        assert_eq!(
+            recent.recall("s1", 7, hour).map(|c| c.expose().to_owned()),
+            Some("A-1".into())
+        );
+        // Another session's check, or another check of the session: not known.
+        assert!(recent.recall("s1", 8, hour).is_none());
+        assert!(recent.recall("s3", 7, hour).is_none());
+        // A newer check of the session replaces the older one; sign-out forgets it.
+        recent.remember("s1", 9, case("C-3"));
+        assert!(recent.recall("s1", 7, hour).is_none());
+        assert!(recent.recall("s1", 9, hour).is_some());
+        recent.forget("s1");
+        assert!(recent.recall("s1", 9, hour).is_none());
+        assert!(recent.recall("s2", 8, hour).is_some());
+    }
+}

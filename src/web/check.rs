@@ -466,11 +466,16 @@ fn not_found(viewer: &Viewer) -> Response {
 
 /// The rule set of a stored check in words: name, version and the start of its hash.
 fn ruleset_label(e: &StoredEvaluation) -> String {
+    let reference = RuleSetRef::new(
+        e.rule_set_name.clone(),
+        e.rule_set_version.clone(),
+        e.rule_set_hash.clone(),
+    );
     format!(
         "{} version {} ({})",
-        e.rule_set_name,
-        e.rule_set_version,
-        e.rule_set_hash.get(..8).unwrap_or(&e.rule_set_hash)
+        reference.name,
+        reference.version,
+        reference.short_hash()
     )
 }
 
@@ -533,11 +538,11 @@ fn report_of(e: &StoredEvaluation, rules: &RuleSet) -> EvaluationReport {
         Vec::new()
     };
     EvaluationReport {
-        ruleset: RuleSetRef {
-            name: e.rule_set_name.clone(),
-            version: e.rule_set_version.clone(),
-            content_hash: e.rule_set_hash.clone(),
-        },
+        ruleset: RuleSetRef::new(
+            e.rule_set_name.clone(),
+            e.rule_set_version.clone(),
+            e.rule_set_hash.clone(),
+        ),
         stage: e.stage,
         checked_on: e.checked_on.clone(),
         flags,

@@ -2,8 +2,10 @@
 //! candidate rule set, storing nothing. Reports per rule how many checks flag under each
 //! (gained, lost), and the audit as it would read under the candidate rules.
 //!
-//! Rows stream from [`super::data`] in batches; each batch is parsed once and evaluated
-//! by both rule sets on all cores (`rayon`; a [`RuleSet`] is `Sync`).
+//! Rows stream from [`super::data`] in batches, in storage order; each batch is parsed
+//! once and evaluated by both rule sets on all cores (`rayon`; a [`RuleSet`] is `Sync`),
+//! while the next batch is read; the small records kept for the audit are put in case
+//! order at the end.
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::data::{Histories, StoredCheck, StoredResults, for_each_batch};
+use super::data::{Collected, StoredCheck, StoredResults, for_each_batch_by_id};
 use super::report::{AuditReport, CsvError, CsvRow, write_csv};
 use super::{CheckRecord, Options, RuleInfo, Status};
 use crate::contract::RuleSetRef;
@@ -154,16 +156,16 @@ pub fn replay(
 ) -> Result<ReplayReport, StoreError> {
     // Reading from SQLite (this thread) overlaps with parsing and evaluating the
     // previous batch (a second thread, fanning out to all cores).
-    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<StoredCheck>>(2);
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(i64, StoredCheck)>>(2);
     let (union, histories, evaluated, in_period) = std::thread::scope(|scope| {
         let evaluator = scope.spawn(|| {
             let mut union = Union::of(current, candidate);
-            let mut histories = Histories::default();
+            let mut collected = Collected::default();
             let (mut evaluated, mut in_period) = (0, 0);
             for batch in received {
                 let results: Vec<Option<(Evaluation, Evaluation, CheckRecord)>> = batch
                     .par_iter()
-                    .map(|row| {
+                    .map(|(_, row)| {
                         let profile = Arc::new(Profile::from_stored_json(&row.profile_json).ok()?);
                         let before = current.evaluate(&profile);
                         let after = candidate.evaluate(&profile);
@@ -172,9 +174,10 @@ pub fn replay(
                         Some((before, after, record))
                     })
                     .collect();
-                for (row, result) in batch.iter().zip(results) {
+                let checks = batch.len() as u64;
+                for ((id, row), result) in batch.into_iter().zip(results) {
                     let Some((before, after, record)) = result else {
-                        histories.skip_unreadable();
+                        collected.skip_unreadable();
                         continue;
                     };
                     evaluated += 1;
@@ -182,13 +185,13 @@ pub fn replay(
                         in_period += 1;
                         union.count(&before, &after);
                     }
-                    histories.push(&row.case, &candidate.content_hash, row.outcome, record);
+                    collected.push(row.case, id, &candidate.content_hash, row.outcome, record);
                 }
-                progress(batch.len() as u64);
+                progress(checks);
             }
-            (union, histories, evaluated, in_period)
+            (union, collected.into_histories(), evaluated, in_period)
         });
-        let read = for_each_batch(history, &options.period, StoredResults::Skip, |batch| {
+        let read = for_each_batch_by_id(history, &options.period, StoredResults::Skip, |batch| {
             // A closed channel means the evaluator stopped; its join below says why.
             let _ = batches.send(batch);
             Ok(())

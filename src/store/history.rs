@@ -319,3 +319,32 @@ fn stored_outcome(
             .collect::<Result<_, _>>()?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_ids_give_each_check_its_own_rules_and_pass_over_checks_not_read() {
+        let conn = Connection::open_in_memory().expect("database");
+        conn.execute_batch(
+            "CREATE TABLE f (evaluation_id INTEGER, rule_id TEXT);
+             INSERT INTO f VALUES (1, 'a'), (1, 'b'), (2, 'c'), (4, 'd'), (7, 'e');",
+        )
+        .expect("table");
+        let mut statement = conn
+            .prepare("SELECT evaluation_id, rule_id FROM f ORDER BY 1, 2")
+            .expect("statement");
+        let mut merged = MergedIds::new(true, &mut statement).expect("query");
+        assert_eq!(merged.of(1).expect("1"), ["a", "b"]);
+        // Check 2 is outside the period read: its rule is passed over, not given to 3.
+        assert!(merged.of(3).expect("3").is_empty());
+        assert_eq!(merged.of(4).expect("4"), ["d"]);
+        assert!(merged.of(8).expect("8").is_empty());
+        assert!(merged.of(9).expect("9").is_empty());
+        drop(merged);
+
+        let mut unread = MergedIds::new(false, &mut statement).expect("not read");
+        assert!(unread.of(1).expect("1").is_empty());
+    }
+}

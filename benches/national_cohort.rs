@@ -11,8 +11,9 @@
 //! which gives about 2.5 checks per case, ≈ 250,000 checks for 100,000 cases), with every
 //! check and its outcome. All of the case's dates are moved by one random number of days so
 //! that its checks fall in the ten years 2015–2024, the person's age moves by up to two
-//! years (within the cohort's ages) and the SGI by up to ±10 %, and the case gets a new id. Every other field is kept,
-//! so the mix of diagnoses, missing values, flags and outcomes is the development cohort's.
+//! years (within the cohort's ages) and the SGI by up to ±10 %, and the case gets a new
+//! id. Every other field is kept, so the mix of diagnoses, missing values, flags and
+//! outcomes is the development cohort's.
 //! Profiles are written in the order of `checked_on`, as an export of ten years would be;
 //! outcomes in the order of `ended_on`.
 //!

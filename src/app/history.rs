@@ -18,7 +18,7 @@ use crate::contract::EvaluationReport;
 use crate::profile::Profile;
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{NewEvaluation, Store, Streamed, profile_for_storage};
+use crate::store::{NewEvaluation, ShadowResult, Store, Streamed, profile_for_storage};
 
 /// Roles that may import a cohort, audit and replay.
 pub const ROLES: &[Role] = &[Role::Analytiker];
@@ -90,25 +90,33 @@ pub async fn validate_cohort(
 /// in one commit. It reads the file again, evaluates each batch on all cores and hands it
 /// to the writer, which holds one transaction open; it commits only if the file read the
 /// same as when it was validated (SHA-256), so the import stays all or nothing without
-/// holding the file in memory. The evaluation runs on the blocking pool.
+/// holding the file in memory. With `shadow`, every profile is evaluated with the shadow
+/// rules too and their results stored apart. The evaluation runs on the blocking pool.
 pub async fn import_cohort(
     store: &Store,
     key: &PseudonymKey,
     principal: &Principal,
     rules: Arc<RuleSet>,
+    shadow: Option<Arc<RuleSet>>,
     file: ValidatedFile,
     progress: Arc<dyn Fn(ImportProgress) + Send + Sync>,
 ) -> Result<ImportCounts, AppError> {
     require(principal, ROLES)?;
     progress(ImportProgress::Total(file.lines));
     store.record_rule_set(&rules).await?;
+    if let Some(shadow) = &shadow {
+        store.record_rule_set(shadow).await?;
+    }
 
     let (batches, received) = std::sync::mpsc::sync_channel(2);
     let evaluated = {
         let key = key.clone();
         let actor = principal.name.clone();
+        let shadow = shadow.clone();
         super::off_workers(move || {
-            let evaluate = |batch: &[(usize, String)]| evaluate_lines(&rules, &key, &actor, batch);
+            let evaluate = |batch: &[(usize, String)]| {
+                evaluate_lines(&rules, shadow.as_deref(), &key, &actor, batch)
+            };
             stream_file(&file, evaluate, &batches, &*progress)
         })
     };
@@ -252,6 +260,7 @@ fn stream_file(
 /// One batch of lines parsed and evaluated in parallel; the first bad line if any.
 fn evaluate_lines(
     rules: &RuleSet,
+    shadow: Option<&RuleSet>,
     key: &PseudonymKey,
     actor: &str,
     lines: &[(usize, String)],
@@ -266,14 +275,11 @@ fn evaluate_lines(
             let profile = Arc::new(profile);
             let evaluation = rules.evaluate(&profile);
             let report = EvaluationReport::new(rules, &profile, &evaluation);
-            Ok(NewEvaluation::of(
-                rules,
-                &profile,
-                &report,
-                case,
-                stored_form,
-                actor,
-            ))
+            let shadow = shadow.map(|set| ShadowResult::of(set, &set.evaluate(&profile)));
+            Ok(
+                NewEvaluation::of(rules, &profile, &report, case, stored_form, actor)
+                    .with_shadow(shadow),
+            )
         })
         .collect()
 }
@@ -448,9 +454,17 @@ mod tests {
                 std::fs::write(&path, text.replacen("\"age\":", "\"age\":\"x\",\"y\":", 1))
                     .expect("write");
             }
-            let err = import_cohort(&store, &key, &analyst(), Arc::clone(&rules), file, quiet())
-                .await
-                .expect_err(change);
+            let err = import_cohort(
+                &store,
+                &key,
+                &analyst(),
+                Arc::clone(&rules),
+                None,
+                file,
+                quiet(),
+            )
+            .await
+            .expect_err(change);
             assert!(
                 err.to_string()
                     .contains("ändrades under importen; inget sparades"),
@@ -466,9 +480,17 @@ mod tests {
             .expect("readable")
             .expect("valid");
         assert_eq!(file.lines(), lines.len());
-        let counts = import_cohort(&store, &key, &analyst(), Arc::clone(&rules), file, quiet())
-            .await
-            .expect("imported");
+        let counts = import_cohort(
+            &store,
+            &key,
+            &analyst(),
+            Arc::clone(&rules),
+            None,
+            file,
+            quiet(),
+        )
+        .await
+        .expect("imported");
         assert_eq!((counts.read, counts.stored), (lines.len(), lines.len()));
         assert!(counts.flags > 0);
         assert_eq!(stored_checks(&store).await, lines.len() as u64);

@@ -136,6 +136,7 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
             .collect(),
         notes: Vec::new(),
         rules,
+        shadow: None,
     };
     let mut raw = Raw::of(&report);
     raw.outcomes = rule_outcomes;
@@ -190,6 +191,7 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
             .chain(unreadable_note(input))
             .collect(),
         rules: Vec::new(),
+        shadow: None,
     }
 }
 

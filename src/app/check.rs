@@ -1,6 +1,15 @@
 //! Checking a case: evaluate and store, dry run, read one stored check, and a case's
-//! history. Who may read a check: case officers read the checks they requested
-//! themselves, admins every check ([`may_read`]).
+//! history.
+//!
+//! Who may read what:
+//! - **A case's history** ([`case_history`]): every case officer who gives the case id
+//!   reads every check of that case, by any officer. The case id is what an officer has
+//!   when the case is theirs to handle; a colleague taking over the case needs its whole
+//!   story. Every such read is written to the access log.
+//! - **One check by its number** ([`read`], [`read_with_case`]): the officer who made it,
+//!   and admins. Check numbers are sequential, so letting every officer read any number
+//!   would let one officer page through every case's profile without knowing any case
+//!   id; a check by someone else is [`AppError::NotFound`], like one that does not exist.
 
 use std::sync::Arc;
 
@@ -20,7 +29,8 @@ pub const CHECK_ROLES: &[Role] = &[Role::Handlaggare];
 /// policy staff trying rules.
 pub const DRY_RUN_ROLES: &[Role] = &[Role::Handlaggare, Role::Policy];
 
-/// Roles that may read stored checks (their own; admins every check).
+/// Roles that may read stored checks: a case's checks by its case id, one check by its
+/// number when they made it (admins every check).
 pub const READ_ROLES: &[Role] = &[Role::Handlaggare];
 
 /// Evaluates `profile` with the active rule set and counts it in the metrics.
@@ -109,8 +119,8 @@ pub async fn read(app: &App, principal: &Principal, id: i64) -> Result<StoredEva
     Ok(evaluation)
 }
 
-/// The stored evaluations of a case that `principal` may read (oldest first), with the
-/// case's pseudonym; the read is written to the access log.
+/// Every stored evaluation of a case, by every officer (oldest first), with the case's
+/// pseudonym; the read is written to the access log.
 pub async fn case_history(
     app: &App,
     principal: &Principal,
@@ -118,15 +128,126 @@ pub async fn case_history(
 ) -> Result<(Pseudonym, Vec<StoredEvaluation>), AppError> {
     require(principal, READ_ROLES)?;
     let case = app.key.pseudonymise(case_id);
-    let evaluations: Vec<StoredEvaluation> = app
-        .store
-        .evaluations_of_case(case.clone())
-        .await?
-        .into_iter()
-        .filter(|e| may_read(principal, &e.requested_by))
-        .collect();
+    let evaluations = app.store.evaluations_of_case(case.clone()).await?;
     app.store
         .log_access(access(principal, "list_case", Some(case.clone()), None))
         .await?;
     Ok((case, evaluations))
+}
+
+/// One stored evaluation that `principal` may read (as [`read`]) with every stored
+/// evaluation of its case (oldest first, the evaluation itself among them). Both reads
+/// are written to the access log.
+pub async fn read_with_case(
+    app: &App,
+    principal: &Principal,
+    id: i64,
+) -> Result<(StoredEvaluation, Vec<StoredEvaluation>), AppError> {
+    let evaluation = read(app, principal, id).await?;
+    let case = Pseudonym::from_stored(evaluation.case.clone());
+    let evaluations = match &case {
+        Some(case) => app.store.evaluations_of_case(case.clone()).await?,
+        None => vec![evaluation.clone()],
+    };
+    app.store
+        .log_access(access(principal, "list_case", case, Some(id)))
+        .await?;
+    Ok((evaluation, evaluations))
+}
+
+/// The case id of each web session's latest check, held in memory only (never written
+/// to disk, gone at restart), so the page a check redirects to can fill in the case id
+/// for the next check of the same case. The stored check holds only the pseudonym,
+/// which cannot be turned back into the case id.
+#[derive(Default)]
+pub struct RecentCaseIds {
+    by_session: std::sync::Mutex<std::collections::HashMap<String, RecentCaseId>>,
+}
+
+struct RecentCaseId {
+    evaluation_id: i64,
+    case_id: CaseId,
+    at: std::time::Instant,
+}
+
+/// At most this many sessions' case ids are held; the oldest go first.
+const RECENT_CASE_IDS_MAX: usize = 10_000;
+
+impl RecentCaseIds {
+    /// Remembers `case_id` as the case of `evaluation_id`, made in session `session_key`.
+    pub fn remember(&self, session_key: &str, evaluation_id: i64, case_id: CaseId) {
+        let Ok(mut map) = self.by_session.lock() else {
+            return;
+        };
+        if map.len() >= RECENT_CASE_IDS_MAX
+            && !map.contains_key(session_key)
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, r)| r.at)
+                .map(|(key, _)| key.clone())
+        {
+            map.remove(&oldest);
+        }
+        map.insert(
+            session_key.to_owned(),
+            RecentCaseId {
+                evaluation_id,
+                case_id,
+                at: std::time::Instant::now(),
+            },
+        );
+    }
+
+    /// The case id of `evaluation_id` if session `session_key` made it, and it was that
+    /// session's latest check, within `max_age`.
+    pub fn recall(
+        &self,
+        session_key: &str,
+        evaluation_id: i64,
+        max_age: std::time::Duration,
+    ) -> Option<CaseId> {
+        let map = self.by_session.lock().ok()?;
+        map.get(session_key)
+            .filter(|r| r.evaluation_id == evaluation_id && r.at.elapsed() <= max_age)
+            .map(|r| r.case_id.clone())
+    }
+
+    /// Forgets the session's case id (at sign-out).
+    pub fn forget(&self, session_key: &str) {
+        if let Ok(mut map) = self.by_session.lock() {
+            map.remove(session_key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn case(id: &str) -> CaseId {
+        serde_json::from_value(serde_json::Value::from(id)).expect("a case id")
+    }
+
+    #[test]
+    fn a_sessions_case_id_is_recalled_only_for_its_latest_check() {
+        let recent = RecentCaseIds::default();
+        let hour = Duration::from_secs(3600);
+        recent.remember("s1", 7, case("A-1"));
+        recent.remember("s2", 8, case("B-2"));
+        assert_eq!(
+            recent.recall("s1", 7, hour).map(|c| c.expose().to_owned()),
+            Some("A-1".into())
+        );
+        // Another session's check, or another check of the session: not known.
+        assert!(recent.recall("s1", 8, hour).is_none());
+        assert!(recent.recall("s3", 7, hour).is_none());
+        // A newer check of the session replaces the older one; sign-out forgets it.
+        recent.remember("s1", 9, case("C-3"));
+        assert!(recent.recall("s1", 7, hour).is_none());
+        assert!(recent.recall("s1", 9, hour).is_some());
+        recent.forget("s1");
+        assert!(recent.recall("s1", 9, hour).is_none());
+        assert!(recent.recall("s2", 8, hour).is_some());
+    }
 }

@@ -101,6 +101,8 @@ pub struct App {
     pub audit_min_cell_floor: usize,
     /// How the web pages sign people in (config `session_idle_minutes`, `public_url`).
     pub web: WebSettings,
+    /// The case id of each web session's latest check, in memory only.
+    pub recent_case_ids: check::RecentCaseIds,
 }
 
 /// The web sign-in's settings.
@@ -145,6 +147,7 @@ impl App {
             max_body_bytes,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
             web: WebSettings::default(),
+            recent_case_ids: check::RecentCaseIds::default(),
         }
     }
 

@@ -355,12 +355,12 @@ pub struct CaseChecksResponse {
     pub evaluations: Vec<StoredEvaluationJson>,
 }
 
-/// List the stored evaluations of one case.
+/// List every stored evaluation of one case, by every officer (the case id in the body).
 #[utoipa::path(
     post, path = "/api/v1/cases/checks", tag = "checks",
     request_body(content = CaseQuery, content_type = "application/json"),
     responses(
-        (status = 200, description = "Evaluations of the case visible to you, oldest first", body = CaseChecksResponse),
+        (status = 200, description = "Every stored evaluation of the case, by every officer, oldest first", body = CaseChecksResponse),
         (status = 400, description = "Malformed JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),

@@ -278,6 +278,8 @@ pub struct StoredEvaluation {
     pub rule_set_name: String,
     pub rule_set_version: String,
     pub requested_by: String,
+    /// The profile as stored: its case id replaced by the pseudonym.
+    pub profile_json: String,
     pub flags: Vec<StoredFlag>,
     pub errors: Vec<StoredRuleError>,
 }
@@ -613,7 +615,7 @@ fn read_evaluations(
 ) -> Result<Vec<StoredEvaluation>, StoreError> {
     let sql = format!(
         "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on, e.created_at, e.rule_set_hash,
-                r.name, r.version, e.requested_by
+                r.name, r.version, e.requested_by, e.profile_json
          FROM evaluations e JOIN rule_sets r ON r.content_hash = e.rule_set_hash
          WHERE {condition} ORDER BY e.checked_on, e.id"
     );
@@ -630,6 +632,7 @@ fn read_evaluations(
                 rule_set_name: row.get(6)?,
                 rule_set_version: row.get(7)?,
                 requested_by: row.get(8)?,
+                profile_json: row.get(9)?,
                 flags: Vec::new(),
                 errors: Vec::new(),
             })

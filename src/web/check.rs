@@ -1,31 +1,59 @@
-//! "Kontrollera ärende": the case form, its result as cards, and the earlier checks of
-//! the same case. A submitted form is validated by the API's parser, evaluated and
-//! stored by the same use case as `POST /api/v1/checks` ([`app::check::check`]).
+//! "Kontrollera ärende": the case form, the stored check's own page with its cards, and
+//! the case's whole story.
+//!
+//! - `GET /kontroll`: the empty form, and a case-id form that fills it from the case's
+//!   latest check.
+//! - `POST /kontroll`: validated by the API's parser, evaluated and stored by the same use
+//!   case as `POST /api/v1/checks` ([`app::check::check`]); then a `303 See Other` to the
+//!   stored check's page, so a refresh stores nothing twice (Post/Redirect/Get).
+//! - `GET /kontroll/{id}`: the stored check (for the officer who made it, as the API's
+//!   `GET /api/v1/checks/{id}`), the case's story and the form filled for the next check.
+//! - `POST /kontroll/arende`: a case id in the body; the case's story by every officer and
+//!   the form filled from the latest check ([`app::check::case_history`]).
+//!
+//! The form first shows the fields the rules read; the others, which only feed the
+//! follow-up, sit in a folded section.
+
+use std::collections::BTreeSet;
 
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 
-use super::form::{FieldProblem, FormInput, GroupView, fields};
-use super::{CHECK_PAGE, Layout, ResultView, SharedState, Viewer, failure, refusal, render};
-use crate::app;
-use crate::profile::Date;
+use super::form::{AnswerView, FieldProblem, FormInput, GroupView, answers_of, fields};
+use super::{
+    CHECK_PAGE, ErrorPage, Layout, ResultView, SharedState, Viewer, failure, refusal, render,
+};
+use crate::app::{self, AppError};
+use crate::contract::{EvaluationReport, FlagJson, NotApplicableJson, RuleErrorJson, RuleSetRef};
+use crate::engine::NotApplicable;
+use crate::profile::{CaseId, Date};
 use crate::ruleset::RuleSet;
 use crate::store::StoredEvaluation;
 
-/// At most this many earlier checks are listed, newest first.
+/// At most this many checks of a case are listed, newest first.
 const HISTORY_LIMIT: usize = 20;
 
 #[derive(Serialize)]
 struct CheckPage {
     #[serde(flatten)]
     layout: Layout,
+    /// The fields the rules read (and the case id), by group.
     groups: Vec<GroupView>,
+    /// The fields only the follow-up reads, by group: shown folded.
+    followup: Vec<GroupView>,
+    followup_count: usize,
+    /// Unfolded when one of its fields has an error.
+    followup_open: bool,
     problems: Vec<ProblemView>,
     result: Option<ResultView>,
+    /// The stored check the page is about.
+    stored: Option<StoredHead>,
     history: Option<History>,
+    /// What the case-id form found.
+    lookup: Option<Lookup>,
 }
 
 /// A problem in the summary at the top, linking to its field.
@@ -36,11 +64,32 @@ struct ProblemView {
     message: String,
 }
 
+/// The stored check a page shows: what identifies it in the case file.
+#[derive(Serialize)]
+struct StoredHead {
+    id: i64,
+    /// The case id, when this browser's session made the check and it is still known.
+    case_id: Option<String>,
+    checked_on: String,
+    stage: &'static str,
+    saved_at: String,
+    by: String,
+    ruleset: String,
+}
+
+#[derive(Serialize)]
+struct Lookup {
+    case_id: String,
+    checks: usize,
+}
+
 #[derive(Serialize)]
 struct History {
     items: Vec<HistoryItem>,
     /// How many older checks are not listed.
     hidden: usize,
+    /// Whether the story includes a check by someone other than the viewer.
+    by_others: bool,
 }
 
 #[derive(Serialize)]
@@ -51,12 +100,18 @@ struct HistoryItem {
     stage: &'static str,
     ruleset: String,
     by: String,
+    mine: bool,
     current: bool,
     flags: Vec<StoredFlagView>,
+    /// Flags of the check before this one that this check no longer raised.
+    resolved: Vec<String>,
     errors: usize,
+    answers: Vec<AnswerView>,
+    /// How many answers differ from the check before.
+    changed: usize,
 }
 
-/// A stored flag as the history lists it: the contract's stored flag with its severity's
+/// A stored flag as the story lists it: the contract's stored flag with its severity's
 /// word and its rule's title.
 #[derive(Serialize)]
 struct StoredFlagView {
@@ -66,13 +121,122 @@ struct StoredFlagView {
     title: String,
 }
 
-fn page_of(viewer: &Viewer, input: &FormInput, problems: &[FieldProblem]) -> CheckPage {
-    let groups = input.view(problems);
-    let problems = problems
+/// What a rule declares in the manifest about the personal data it reads and how its
+/// flag clears: the one place the web pages read these declarations from.
+struct Declared<'a> {
+    /// The profile paths it reads (`inputs`), when declared.
+    inputs: Option<Vec<&'a str>>,
+    /// "Så försvinner flaggan" (`how_to_clear`).
+    how_to_clear: Option<&'a str>,
+    /// Whether a change of the profile can clear the flag (`clearable`, default true).
+    clearable: bool,
+}
+
+fn declared(_rule: &crate::ruleset::Rule) -> Declared<'_> {
+    Declared {
+        inputs: None,
+        how_to_clear: None,
+        clearable: true,
+    }
+}
+
+/// How a flag's card says the flag clears, with links to the form's fields it reads.
+#[derive(Serialize)]
+pub(super) struct ClearView {
+    text: String,
+    clearable: bool,
+    fields: Vec<FieldLink>,
+}
+
+#[derive(Serialize)]
+struct FieldLink {
+    label: &'static str,
+    anchor: String,
+}
+
+/// The fields of the profile a rule reads: its declared `inputs`, or for a rule without
+/// them, the fields its script's code (comments left out) reads as a property: a field
+/// counts when its last name (`.requested_on`) follows a dot anywhere in the script.
+fn fields_read_by(rules: &RuleSet, rule: &crate::ruleset::Rule) -> Vec<&'static str> {
+    if let Some(inputs) = declared(rule).inputs {
+        return fields()
+            .map(|f| f.path)
+            .filter(|path| inputs.contains(path))
+            .collect();
+    }
+    let code: String = rules
+        .sources
+        .iter()
+        .filter(|s| s.name == rule.meta.script)
+        .flat_map(|s| s.text.lines())
+        .map(|line| line.split("//").next().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n");
+    let reads = |name: &str| {
+        let needle = format!(".{name}");
+        code.match_indices(&needle).any(|(at, _)| {
+            !code[at + needle.len()..]
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    };
+    fields()
+        .map(|f| f.path)
+        .filter(|path| reads(path.rsplit('.').next().unwrap_or(path)))
+        .collect()
+}
+
+/// The profile fields the rules of `rules` read. The case id and the stage are always
+/// among them.
+pub fn read_by_rules(rules: &RuleSet) -> BTreeSet<&'static str> {
+    let mut read: BTreeSet<&'static str> = ["case_id", "stage"].into();
+    for rule in &rules.rules {
+        read.extend(fields_read_by(rules, rule));
+    }
+    read
+}
+
+/// Adds to each card of `result` how its flag clears (when the rule says) and links to
+/// the fields of the form its rule reads.
+fn with_how_to_clear(mut result: ResultView, rules: &RuleSet) -> ResultView {
+    for card in &mut result.flags {
+        let Some(rule) = rules.rule(&card.flag.rule_id) else {
+            continue;
+        };
+        let declared = declared(rule);
+        let fields: Vec<FieldLink> = fields_read_by(rules, rule)
+            .into_iter()
+            .filter(|path| !matches!(*path, "stage" | "checked_on"))
+            .filter_map(super::form::field_link)
+            .map(|(label, anchor)| FieldLink { label, anchor })
+            .collect();
+        let text = match declared.how_to_clear {
+            Some(text) => text.to_owned(),
+            None if fields.is_empty() => continue,
+            None => String::new(),
+        };
+        card.clear = Some(ClearView {
+            text,
+            clearable: declared.clearable,
+            fields,
+        });
+    }
+    result
+}
+
+fn page_of(
+    viewer: &Viewer,
+    rules: &RuleSet,
+    input: &FormInput,
+    problems: &[FieldProblem],
+) -> CheckPage {
+    let all = input.view(problems);
+    let problems: Vec<ProblemView> = problems
         .iter()
         .map(|problem| {
             let field = fields().find(|f| f.path == problem.path);
-            let view = groups
+            let view = all
                 .iter()
                 .flat_map(|g| &g.fields)
                 .find(|f| f.path == problem.path);
@@ -83,25 +247,59 @@ fn page_of(viewer: &Viewer, input: &FormInput, problems: &[FieldProblem]) -> Che
             }
         })
         .collect();
+    let read = read_by_rules(rules);
+    let mut groups = Vec::new();
+    let mut followup = Vec::new();
+    for group in all {
+        let (first, rest): (Vec<_>, Vec<_>) = group
+            .fields
+            .into_iter()
+            .partition(|f| read.contains(f.path));
+        for (target, fields) in [(&mut groups, first), (&mut followup, rest)] {
+            if !fields.is_empty() {
+                target.push(GroupView {
+                    id: group.id,
+                    title: group.title,
+                    fields,
+                });
+            }
+        }
+    }
+    let followup_count = followup.iter().map(|g| g.fields.len()).sum();
+    let followup_open = followup
+        .iter()
+        .flat_map(|g| &g.fields)
+        .any(|f| f.error.is_some());
     CheckPage {
         layout: Layout::new("Kontrollera ärende", Some(viewer), CHECK_PAGE.path),
         groups,
+        followup,
+        followup_count,
+        followup_open,
         problems,
         result: None,
+        stored: None,
         history: None,
+        lookup: None,
     }
 }
 
 /// The empty form.
-pub(super) async fn page(viewer: Viewer) -> Response {
+pub(super) async fn page(State(state): State<SharedState>, viewer: Viewer) -> Response {
     if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
         return refused;
     }
+    let rules = app::rules::active(&state, &viewer);
     let input = FormInput::new_for(&Date::today().to_string());
-    render(StatusCode::OK, "check.html", &page_of(&viewer, &input, &[]))
+    render(
+        StatusCode::OK,
+        "check.html",
+        &page_of(&viewer, &rules, &input, &[]),
+    )
 }
 
-/// Checks the submitted case: errors beside their fields, or the result, stored.
+/// Checks the submitted case: errors beside their fields, or the check stored and the
+/// browser sent to its page.
 pub(super) async fn submit(
     State(state): State<SharedState>,
     viewer: Viewer,
@@ -115,70 +313,323 @@ pub(super) async fn submit(
         Ok(profile) => profile,
         Err(problems) => {
             tracing::info!(fields = problems.len(), "web check refused: invalid fields");
+            let rules = app::rules::active(&state, &viewer);
             return render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "check.html",
-                &page_of(&viewer, &input, &problems),
+                &page_of(&viewer, &rules, &input, &problems),
             );
         }
     };
     let case_id = profile.case_id.clone();
-    let (id, report) = match app::check::check(&state, &viewer, profile).await {
-        Ok(stored) => stored,
+    let id = match app::check::check(&state, &viewer, profile).await {
+        Ok((id, _)) => id,
         Err(err) => return failure(&viewer, &err),
+    };
+    if !viewer.session_id.is_empty() {
+        state
+            .recent_case_ids
+            .remember(&session_key(&viewer), id, case_id);
+    }
+    Redirect::to(&format!("{}/{id}", CHECK_PAGE.path)).into_response()
+}
+
+/// The key under which a session's recent case id is held: the session id's hash, so
+/// the memory holds nothing that signs anyone in.
+pub(super) fn session_key(viewer: &Viewer) -> String {
+    hex::encode(crate::auth::token_hash(&viewer.session_id))
+}
+
+/// A stored check's own page: its cards, the case's story and the form for the next
+/// check of the case.
+pub(super) async fn stored(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
+        return refused;
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return not_found(&viewer);
+    };
+    let (evaluation, evaluations) = match app::check::read_with_case(&state, &viewer, id).await {
+        Ok(found) => found,
+        Err(AppError::NotFound) => return not_found(&viewer),
+        Err(err) => return failure(&viewer, &err),
+    };
+    let case_id = (!viewer.session_id.is_empty())
+        .then(|| {
+            state
+                .recent_case_ids
+                .recall(&session_key(&viewer), id, state.web.session_idle)
+        })
+        .flatten();
+    let rules = app::rules::active(&state, &viewer);
+    let profile_json: serde_json::Value =
+        serde_json::from_str(&evaluation.profile_json).unwrap_or_default();
+    let input = FormInput::from_stored(
+        &profile_json,
+        case_id.as_ref().map_or("", CaseId::expose),
+        &evaluation.checked_on,
+    );
+    let mut page = page_of(&viewer, &rules, &input, &[]);
+    page.result = Some(with_how_to_clear(
+        ResultView::of(&report_of(&evaluation, &rules), &rules),
+        &rules,
+    ));
+    page.stored = Some(StoredHead {
+        id,
+        case_id: case_id.map(|c| c.expose().to_owned()),
+        checked_on: evaluation.checked_on.clone(),
+        stage: evaluation.stage.label_sv(),
+        saved_at: local_time(&evaluation.created_at),
+        by: evaluation.requested_by.clone(),
+        ruleset: ruleset_label(&evaluation),
+    });
+    page.history = Some(history(evaluations, Some(id), &viewer, &rules));
+    render(StatusCode::OK, "check.html", &page)
+}
+
+/// The case-id form: the case's story by every officer, and the form filled from its
+/// latest check.
+pub(super) async fn lookup(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
+        return refused;
+    }
+    let rules = app::rules::active(&state, &viewer);
+    let today = Date::today().to_string();
+    let typed: Vec<&str> = pairs
+        .iter()
+        .filter(|(name, _)| name == "case_id")
+        .map(|(_, value)| value.trim())
+        .collect();
+    let case_id = match typed[..] {
+        [one] => serde_json::from_value::<CaseId>(serde_json::Value::from(one)).ok(),
+        _ => None,
+    };
+    let Some(case_id) = case_id else {
+        let mut page = page_of(&viewer, &rules, &FormInput::new_for(&today), &[]);
+        page.problems.push(ProblemView {
+            anchor: Some("f-arende-sok".to_owned()),
+            label: Some("Ärende-id"),
+            message: "Ange ärende-id (högst 128 tecken) för att hämta ärendets kontroller."
+                .to_owned(),
+        });
+        return render(StatusCode::UNPROCESSABLE_ENTITY, "check.html", &page);
     };
     let evaluations = match app::check::case_history(&state, &viewer, &case_id).await {
         Ok((_, evaluations)) => evaluations,
         Err(err) => return failure(&viewer, &err),
     };
-    let rules = app::rules::active(&state, &viewer);
-    let mut page = page_of(&viewer, &input, &[]);
-    page.result = Some(ResultView::of(&report, &rules));
-    page.history = Some(history(evaluations, id, &rules));
+    let input = match evaluations.last() {
+        Some(latest) => {
+            let json: serde_json::Value =
+                serde_json::from_str(&latest.profile_json).unwrap_or_default();
+            FormInput::from_stored(&json, case_id.expose(), &today)
+        }
+        None => {
+            let mut input = FormInput::new_for(&today);
+            input.set_case_id(case_id.expose());
+            input
+        }
+    };
+    let mut page = page_of(&viewer, &rules, &input, &[]);
+    page.lookup = Some(Lookup {
+        case_id: case_id.expose().to_owned(),
+        checks: evaluations.len(),
+    });
+    if !evaluations.is_empty() {
+        page.history = Some(history(evaluations, None, &viewer, &rules));
+    }
     render(StatusCode::OK, "check.html", &page)
 }
 
-fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) -> History {
-    let total = evaluations.len();
-    let items = evaluations
-        .into_iter()
-        .rev()
-        .take(HISTORY_LIMIT)
-        .map(|e| {
-            let errors = e.errors.len();
-            let mut flags: Vec<StoredFlagView> = e
-                .flags
-                .into_iter()
-                .map(|flag| StoredFlagView {
-                    severity_label: flag.severity.label_sv(),
-                    title: rules
-                        .rule(&flag.rule_id)
-                        .map_or_else(|| flag.rule_id.clone(), |r| r.meta.title.clone()),
-                    flag,
-                })
-                .collect();
-            flags.sort_by_key(|f| std::cmp::Reverse(f.flag.severity));
-            HistoryItem {
-                id: e.id,
-                current: e.id == current,
-                checked_on: e.checked_on,
-                saved_at: local_time(&e.created_at),
-                stage: e.stage.label_sv(),
-                ruleset: format!(
-                    "{} version {} ({})",
-                    e.rule_set_name,
-                    e.rule_set_version,
-                    e.rule_set_hash.get(..12).unwrap_or_default()
-                ),
-                by: e.requested_by,
-                flags,
-                errors,
+fn not_found(viewer: &Viewer) -> Response {
+    render(
+        StatusCode::NOT_FOUND,
+        "error.html",
+        &ErrorPage {
+            layout: Layout::new("Hittades inte", Some(viewer), ""),
+            heading: "Kontrollen hittades inte",
+            message: "Det finns ingen kontroll med det numret som du kan öppna. En kontroll \
+                      öppnas med sitt nummer av den som gjorde den; ärendets alla kontroller \
+                      visas när du anger ärende-id under Kontrollera ärende."
+                .to_owned(),
+        },
+    )
+}
+
+/// The rule set of a stored check in words: name, version and the start of its hash.
+fn ruleset_label(e: &StoredEvaluation) -> String {
+    let reference = RuleSetRef::new(
+        e.rule_set_name.clone(),
+        e.rule_set_version.clone(),
+        e.rule_set_hash.clone(),
+    );
+    format!(
+        "{} version {} ({})",
+        reference.name,
+        reference.version,
+        reference.short_hash()
+    )
+}
+
+/// A stored check as a report for the cards: each flag's texts from the active rule set
+/// (the rule's id when it is no longer there); which rules did not apply is known only
+/// when the check was made with the active rule set.
+fn report_of(e: &StoredEvaluation, rules: &RuleSet) -> EvaluationReport {
+    let same_rules = e.rule_set_hash == rules.content_hash;
+    let mut flags: Vec<FlagJson> = e
+        .flags
+        .iter()
+        .map(|flag| {
+            let meta = rules.rule(&flag.rule_id).map(|r| &r.meta);
+            FlagJson {
+                rule_id: flag.rule_id.clone(),
+                severity: flag.severity,
+                title: meta.map_or_else(|| flag.rule_id.clone(), |m| m.title.clone()),
+                message: flag.message.clone(),
+                grounds: meta.map(|m| m.grounds.clone()).unwrap_or_default(),
+                rationale: meta.map(|m| m.rationale.clone()).unwrap_or_default(),
+                sources: meta.map(|m| m.sources.clone()).unwrap_or_default(),
             }
         })
         .collect();
+    flags.sort_by_key(|f| std::cmp::Reverse(f.severity));
+    let errors = e
+        .errors
+        .iter()
+        .map(|err| RuleErrorJson {
+            rule_id: err.rule_id.clone(),
+            kind: err.kind,
+            message: err.message.clone(),
+            script: rules
+                .rule(&err.rule_id)
+                .map_or_else(|| err.rule_id.clone(), |r| r.meta.script.clone()),
+            line: err.line,
+            column: err.column,
+        })
+        .collect();
+    let checked_on: Option<Date> = e.checked_on.parse().ok();
+    let not_applicable = if same_rules {
+        rules
+            .rules
+            .iter()
+            .filter_map(|rule| {
+                let reason = if !rule.meta.enabled {
+                    NotApplicable::Disabled
+                } else if checked_on.is_some_and(|d| !rule.meta.in_force_on(d)) {
+                    NotApplicable::NotInForce
+                } else {
+                    return None;
+                };
+                Some(NotApplicableJson {
+                    rule_id: rule.meta.id.to_string(),
+                    reason,
+                })
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    EvaluationReport {
+        ruleset: RuleSetRef::new(
+            e.rule_set_name.clone(),
+            e.rule_set_version.clone(),
+            e.rule_set_hash.clone(),
+        ),
+        stage: e.stage,
+        checked_on: e.checked_on.clone(),
+        flags,
+        errors,
+        not_applicable,
+    }
+}
+
+/// The case's story, newest first: each check with who made it, with which rules, its
+/// answers, its flags and the flags of the check before it that it no longer raised.
+fn history(
+    evaluations: Vec<StoredEvaluation>,
+    current: Option<i64>,
+    viewer: &Viewer,
+    rules: &RuleSet,
+) -> History {
+    let total = evaluations.len();
+    let title = |rule_id: &str| {
+        rules
+            .rule(rule_id)
+            .map_or_else(|| rule_id.to_owned(), |r| r.meta.title.clone())
+    };
+    let mut items = Vec::with_capacity(total);
+    let mut previous: Option<&StoredEvaluation> = None;
+    let mut previous_answers: Option<Vec<AnswerView>> = None;
+    for e in &evaluations {
+        let resolved = previous
+            .map(|before| {
+                before
+                    .flags
+                    .iter()
+                    .filter(|f| {
+                        !e.flags.iter().any(|g| g.rule_id == f.rule_id)
+                            && !e.errors.iter().any(|g| g.rule_id == f.rule_id)
+                    })
+                    .map(|f| title(&f.rule_id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut flags: Vec<StoredFlagView> = e
+            .flags
+            .iter()
+            .map(|flag| StoredFlagView {
+                severity_label: flag.severity.label_sv(),
+                title: title(&flag.rule_id),
+                flag: flag.clone(),
+            })
+            .collect();
+        flags.sort_by_key(|f| std::cmp::Reverse(f.flag.severity));
+        let profile: serde_json::Value = serde_json::from_str(&e.profile_json).unwrap_or_default();
+        let answers = answers_of(&profile);
+        let mut shown = answers_of(&profile);
+        if let Some(before) = &previous_answers {
+            for answer in &mut shown {
+                let earlier: Option<&AnswerView> = before.iter().find(|b| b.path == answer.path);
+                if earlier.is_none_or(|b| b.value != answer.value) {
+                    answer.before =
+                        Some(earlier.map_or_else(|| "Vet ej".to_owned(), |b| b.value.clone()));
+                }
+            }
+        }
+        let changed = shown.iter().filter(|a| a.before.is_some()).count();
+        items.push(HistoryItem {
+            id: e.id,
+            current: Some(e.id) == current,
+            mine: e.requested_by == viewer.name,
+            checked_on: e.checked_on.clone(),
+            saved_at: local_time(&e.created_at),
+            stage: e.stage.label_sv(),
+            ruleset: ruleset_label(e),
+            by: e.requested_by.clone(),
+            flags,
+            resolved,
+            errors: e.errors.len(),
+            answers: shown,
+            changed,
+        });
+        previous_answers = Some(answers);
+        previous = Some(e);
+    }
+    let by_others = evaluations.iter().any(|e| e.requested_by != viewer.name);
+    items.reverse();
+    items.truncate(HISTORY_LIMIT);
     History {
         items,
         hidden: total.saturating_sub(HISTORY_LIMIT),
+        by_others,
     }
 }
 
@@ -192,4 +643,38 @@ fn local_time(rfc3339: &str) -> String {
                 .to_string()
         })
         .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default rules read about 15 fields; the others only feed the follow-up.
+    #[test]
+    fn the_fields_the_default_rules_read() {
+        let rules = RuleSet::load(std::path::Path::new("rules")).expect("the default rules");
+        let read: Vec<&str> = read_by_rules(&rules).into_iter().collect();
+        assert_eq!(
+            read,
+            [
+                "activity_level.documented",
+                "activity_level.hours_per_week",
+                "case_id",
+                "checked_on",
+                "gk.first_meeting_on",
+                "gk.interpreter_booked",
+                "gk.requested_on",
+                "known_needs.hearing_impairment",
+                "known_needs.interpreter_needed",
+                "known_needs.social_or_family_problems",
+                "known_needs.vision_impairment",
+                "preparation.consent_received_on",
+                "preparation.other_personal_meeting_on",
+                "preparation.reconciliation_meeting_on",
+                "preparation.sassam_on",
+                "specialists",
+                "stage",
+            ]
+        );
+    }
 }

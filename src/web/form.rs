@@ -7,6 +7,12 @@
 //! ([`Profile::from_value`]); a refused field is mapped back to its input by its path, so
 //! the error can be shown beside the field.
 //!
+//! Dates are typed as `2026-11-09`, `2026-11-9` or `20261109` ([`normalise_date`]), or
+//! picked in the browser's calendar (`<input type="date">`, named `kalender:PATH`) beside
+//! the text input; without JavaScript the two are not linked, so the calendar is sent with
+//! the value it was shown with (`kalender-fore:PATH`), and the one the officer changed
+//! counts.
+//!
 //! Three states are kept apart where the rules keep them apart (rules/README.md §5):
 //! a yes/no field is "Vet ej" (left out), "Ja" or "Nej"; a date that may be `null` is
 //! "Vet ej" (left out), "Har inte skett" (`null`) or a date. A choice has one unknown,
@@ -80,7 +86,7 @@ pub struct GroupSpec {
     pub fields: &'static [FieldSpec],
 }
 
-const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15, från 2000-01-01 och högst ett år framåt (kontrolldatum högst i morgon).";
+const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15 (2024-3-15 och 20240315 går också), från 2000-01-01 och högst ett år framåt (kontrolldatum högst i morgon).";
 const CHOICE_ERROR: &str = "Välj ett av alternativen.";
 const BOOL_ERROR: &str = "Välj Vet ej, Ja eller Nej.";
 
@@ -217,7 +223,9 @@ pub static GROUPS: &[GroupSpec] = &[
             FieldSpec {
                 path: "checked_on",
                 label: "Datum för kontrollen",
-                hint: Some("ÅÅÅÅ-MM-DD. Tomt betyder dagens datum i Sverige."),
+                hint: Some(
+                    "ÅÅÅÅ-MM-DD, eller välj i kalendern. Tomt betyder dagens datum i Sverige.",
+                ),
                 kind: Kind::Date,
                 error: DATE_ERROR,
             },
@@ -367,10 +375,16 @@ pub static GROUPS: &[GroupSpec] = &[
         id: "aktivitetsniva",
         title: "Aktivitetsnivå",
         fields: &[
-            bool_field(
-                "activity_level.documented",
-                "Aktivitetsnivån är dokumenterad",
-            ),
+            FieldSpec {
+                path: "activity_level.documented",
+                label: "Aktivitetsnivån är dokumenterad",
+                hint: Some(
+                    "Timmar per vecka räknas bara när bedömningen är dokumenterad: står det Nej \
+                     eller Vet ej här flaggas aktivitetsnivån även om timmar är ifyllda.",
+                ),
+                kind: Kind::Bool,
+                error: BOOL_ERROR,
+            },
             FieldSpec {
                 path: "activity_level.hours_per_week",
                 label: "Bedömd aktivitetsnivå, timmar per vecka",
@@ -449,6 +463,149 @@ struct Entered {
     state: String,
     /// For lists: the ticked values.
     ticked: Vec<String>,
+    /// For dates: the value of the date picker beside the text input, and the value it
+    /// was shown with (to tell which of the two the officer changed).
+    picked: Option<String>,
+    picked_before: Option<String>,
+}
+
+/// One answer of a stored check as the case's story shows it.
+#[derive(Debug, Serialize)]
+pub struct AnswerView {
+    pub path: &'static str,
+    pub label: &'static str,
+    pub value: String,
+    /// What the check before said, when it said something else ("Vet ej" when it left
+    /// the field out); set by the story.
+    pub before: Option<String>,
+}
+
+/// The answers of a stored profile (`profile_json`), in form order and in the words of
+/// the form; fields left out ("Vet ej") and the case id are not listed.
+pub fn answers_of(profile_json: &Value) -> Vec<AnswerView> {
+    let label_of = |options: &[(&'static str, &'static str)], value: &str| {
+        options
+            .iter()
+            .find(|(v, _)| *v == value)
+            .map_or_else(|| value.to_owned(), |(_, l)| (*l).to_owned())
+    };
+    fields()
+        .filter(|f| !matches!(f.kind, Kind::Text))
+        .filter_map(|field| {
+            let stored = field
+                .path
+                .split('.')
+                .try_fold(profile_json, |node, part| node.get(part))?;
+            let value = match (field.kind, stored) {
+                (
+                    Kind::NullableDate { none, .. } | Kind::NullableNumber { none, .. },
+                    Value::Null,
+                ) => none.to_owned(),
+                (Kind::Bool, Value::Bool(b)) => if *b { "Ja" } else { "Nej" }.to_owned(),
+                (Kind::Choice { unknown, .. }, Value::String(v))
+                    if unknown.is_some_and(|u| u == v) =>
+                {
+                    "Vet ej".to_owned()
+                }
+                (Kind::Choice { options, .. }, Value::String(v)) => label_of(options, v),
+                (Kind::Multi { options }, Value::Array(items)) if items.is_empty() => {
+                    let _ = options;
+                    "Inga".to_owned()
+                }
+                (Kind::Multi { options }, Value::Array(items)) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|v| label_of(options, v))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                (Kind::NullableNumber { .. }, value) => format!("{} timmar", scalar_text(value)),
+                (_, value) => scalar_text(value),
+            };
+            Some(AnswerView {
+                path: field.path,
+                label: field.label,
+                value,
+                before: None,
+            })
+        })
+        .collect()
+}
+
+/// A stored scalar as the form shows it: text as is, numbers with a decimal comma.
+fn scalar_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        Value::Number(n) => n.to_string().replace('.', ","),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// The name prefix of a date field's picker (`kalender:gk.requested_on`).
+pub const PICKER_PREFIX: &str = "kalender:";
+/// The name prefix of the value a date picker was shown with.
+pub const PICKER_BEFORE_PREFIX: &str = "kalender-fore:";
+
+fn is_date(field: &FieldSpec) -> bool {
+    matches!(field.kind, Kind::Date | Kind::NullableDate { .. })
+}
+
+/// A date as the officer may type it, in ISO form: `2026-11-9` and `2026-1-09` become
+/// `2026-11-09` and `2026-01-09`, `20261109` becomes `2026-11-09`. Anything else is
+/// returned as typed (trimmed), for the profile parser to refuse by its field.
+pub fn normalise_date(text: &str) -> String {
+    let text = text.trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if text.len() == 8 && digits(text) {
+        return format!("{}-{}-{}", &text[..4], &text[4..6], &text[6..]);
+    }
+    let parts: Vec<&str> = text.split('-').collect();
+    if let [year, month, day] = parts[..]
+        && year.len() == 4
+        && digits(year)
+        && (1..=2).contains(&month.len())
+        && digits(month)
+        && (1..=2).contains(&day.len())
+        && digits(day)
+    {
+        return format!("{year}-{month:0>2}-{day:0>2}");
+    }
+    text.to_owned()
+}
+
+/// Whether `text` has the form `YYYY-MM-DD` (what a date picker shows and sends).
+fn is_iso_form(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| match i {
+            4 | 7 => *b == b'-',
+            _ => b.is_ascii_digit(),
+        })
+}
+
+impl Entered {
+    /// The date the officer means: the typed text (normalised), or the picker's date
+    /// when only the picker was changed. Both changed to different dates is an error.
+    fn date_text(&self) -> Result<String, &'static str> {
+        let typed = normalise_date(&self.text);
+        let picked = self.picked.as_deref().map(str::trim).unwrap_or_default();
+        let before = self
+            .picked_before
+            .as_deref()
+            .map(str::trim)
+            .unwrap_or_default();
+        if picked == before || picked.is_empty() || picked == typed {
+            return Ok(typed);
+        }
+        // The picker was changed. The typed text still shows the date the picker was
+        // shown with (or nothing): the picker's date is meant.
+        if typed.is_empty() || typed == before {
+            return Ok(picked.to_owned());
+        }
+        Err(
+            "Du har ändrat datumet både i fältet och i kalendern, till olika datum. Ange ett av dem.",
+        )
+    }
 }
 
 /// A field the officer must correct.
@@ -477,6 +634,14 @@ impl FormInput {
                 if let Some(field) = fields().find(|f| f.path == path) {
                     input.values.entry(field.path).or_default().state = value.clone();
                 }
+            } else if let Some(path) = name.strip_prefix(PICKER_BEFORE_PREFIX) {
+                if let Some(field) = fields().find(|f| f.path == path && is_date(f)) {
+                    input.values.entry(field.path).or_default().picked_before = Some(value.clone());
+                }
+            } else if let Some(path) = name.strip_prefix(PICKER_PREFIX) {
+                if let Some(field) = fields().find(|f| f.path == path && is_date(f)) {
+                    input.values.entry(field.path).or_default().picked = Some(value.clone());
+                }
             } else if let Some(field) = fields().find(|f| f.path == name) {
                 let fresh = !seen.contains(&field.path);
                 seen.push(field.path);
@@ -492,6 +657,60 @@ impl FormInput {
             }
         }
         input
+    }
+
+    /// The form filled from a stored profile (`profile_json`, whose case id is the
+    /// pseudonym): every field as it was, with `case_id` in place of the pseudonym
+    /// (empty when the case id is not known here). `checked_on` is left for the new
+    /// check's date: `today`.
+    pub fn from_stored(profile_json: &Value, case_id: &str, today: &str) -> Self {
+        let mut input = Self::default();
+        let at = |path: &str| {
+            path.split('.')
+                .try_fold(profile_json, |node, part| node.get(part))
+        };
+        for field in fields() {
+            let stored = at(field.path);
+            let entered = input.values.entry(field.path).or_default();
+            match field.kind {
+                Kind::Text => entered.text = case_id.to_owned(),
+                Kind::Date if field.path == "checked_on" => entered.text = today.to_owned(),
+                Kind::Multi { .. } => {
+                    entered.ticked = stored
+                        .and_then(Value::as_array)
+                        .map(|items| {
+                            items
+                                .iter()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                }
+                Kind::NullableDate { .. } | Kind::NullableNumber { .. } => match stored {
+                    None => entered.state = STATE_UNKNOWN.to_owned(),
+                    Some(Value::Null) => entered.state = STATE_NONE.to_owned(),
+                    Some(value) => {
+                        entered.state = STATE_VALUE.to_owned();
+                        entered.text = scalar_text(value);
+                    }
+                },
+                Kind::Choice { unknown, .. } => {
+                    let text = stored.map(scalar_text).unwrap_or_default();
+                    entered.text = if unknown.is_some_and(|u| u == text) {
+                        String::new()
+                    } else {
+                        text
+                    };
+                }
+                _ => entered.text = stored.map(scalar_text).unwrap_or_default(),
+            }
+        }
+        input
+    }
+
+    /// Puts `case_id` in the case id field.
+    pub fn set_case_id(&mut self, case_id: &str) {
+        self.set_text("case_id", case_id);
     }
 
     fn set_text(&mut self, path: &str, text: &str) {
@@ -519,7 +738,24 @@ impl FormInput {
         let empty = Entered::default();
         for field in fields() {
             let entered = self.entered(field.path).unwrap_or(&empty);
-            let text = entered.text.trim();
+            let resolved;
+            let text = if is_date(field) {
+                match entered.date_text() {
+                    Ok(date) => {
+                        resolved = date;
+                        resolved.as_str()
+                    }
+                    Err(message) => {
+                        problems.push(FieldProblem {
+                            path: field.path.to_owned(),
+                            message: message.to_owned(),
+                        });
+                        continue;
+                    }
+                }
+            } else {
+                entered.text.trim()
+            };
             let value = match field.kind {
                 Kind::Text => Some(Value::from(text)),
                 Kind::Code | Kind::Date => (!text.is_empty()).then(|| Value::from(text)),
@@ -661,6 +897,20 @@ impl FormInput {
     }
 }
 
+/// Where a link to the field of profile path `path` lands, with the field's label:
+/// its input, or the first checkbox of a list. `None` for a path not on the form.
+pub fn field_link(path: &str) -> Option<(&'static str, String)> {
+    let field = fields().find(|f| f.path == path)?;
+    let id = input_id(field.path);
+    let anchor = match field.kind {
+        Kind::Multi { options } => options
+            .first()
+            .map_or_else(|| id.clone(), |(value, _)| format!("{id}-{value}")),
+        _ => id,
+    };
+    Some((field.label, anchor))
+}
+
 /// The id of a field's input, e.g. `f-person-age`.
 pub fn input_id(path: &str) -> String {
     format!("f-{}", path.replace(['.', '_'], "-"))
@@ -687,13 +937,12 @@ fn field_view(field: &FieldSpec, entered: &Entered, problems: &[FieldProblem]) -
     };
     let id = input_id(field.path);
     // Where a link to the field should land: the first checkbox of a list.
-    let anchor = match field.kind {
-        Kind::Multi { options } => options
-            .first()
-            .map_or_else(|| id.clone(), |(value, _)| format!("{id}-{value}")),
-        _ => id.clone(),
+    let anchor = field_link(field.path).map_or_else(|| id.clone(), |(_, anchor)| anchor);
+    let text = if is_date(field) {
+        entered.date_text().unwrap_or_else(|_| entered.text.clone())
+    } else {
+        entered.text.clone()
     };
-    let text = entered.text.clone();
     let state = match entered.state.as_str() {
         STATE_NONE => STATE_NONE,
         STATE_VALUE => STATE_VALUE,
@@ -723,6 +972,13 @@ fn field_view(field: &FieldSpec, entered: &Entered, problems: &[FieldProblem]) -
             .collect(),
         none_label,
         some_label,
+        iso: if is_date(field) {
+            Some(normalise_date(&text))
+                .filter(|d| is_iso_form(d))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        },
         value: text,
         state,
         error: problems
@@ -759,6 +1015,8 @@ pub struct FieldView {
     pub value: String,
     /// For nullable fields: `unknown`, `none` or `value`.
     pub state: &'static str,
+    /// For dates: the date in ISO form for the date picker, empty when there is none.
+    pub iso: String,
     pub error: Option<String>,
 }
 
@@ -1067,5 +1325,158 @@ mod tests {
             .find(|f| f.path == "gk.requested_on")
             .expect("field");
         assert_eq!(field.state, STATE_VALUE);
+    }
+    #[test]
+    fn dates_are_read_as_officers_type_them() {
+        assert_eq!(normalise_date("2026-11-9"), "2026-11-09");
+        assert_eq!(normalise_date(" 2026-1-09 "), "2026-01-09");
+        assert_eq!(normalise_date("20261109"), "2026-11-09");
+        assert_eq!(normalise_date("2026-11-09"), "2026-11-09");
+        // Anything else is left for the parser to refuse by its field.
+        for text in [
+            "26-11-09",
+            "2026/11/09",
+            "2026-111-09",
+            "202611091",
+            "9 nov 2026",
+            "",
+        ] {
+            assert_eq!(normalise_date(text), text.trim(), "{text}");
+        }
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("checked_on", "2024-3-5"),
+            ("state:gk.requested_on", "value"),
+            ("gk.requested_on", "20240301"),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert_eq!(profile.checked_on.to_string(), "2024-03-05");
+        assert_eq!(
+            profile.gk.requested_on.value().map(ToString::to_string),
+            Some("2024-03-01".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_calendar_counts_when_only_it_was_changed() {
+        let entered = |text: &str, picked: &str, before: &str| Entered {
+            text: text.to_owned(),
+            picked: Some(picked.to_owned()),
+            picked_before: Some(before.to_owned()),
+            ..Entered::default()
+        };
+        // Nothing picked, or the picker left as shown: the text.
+        assert_eq!(
+            entered("2024-2-9", "", "").date_text(),
+            Ok("2024-02-09".into())
+        );
+        assert_eq!(
+            entered("2024-2-9", "2024-02-10", "2024-02-10").date_text(),
+            Ok("2024-02-09".into())
+        );
+        // Picked, the text empty or still the date shown: the picker.
+        assert_eq!(
+            entered("", "2024-02-12", "").date_text(),
+            Ok("2024-02-12".into())
+        );
+        assert_eq!(
+            entered("2024-02-10", "2024-02-12", "2024-02-10").date_text(),
+            Ok("2024-02-12".into())
+        );
+        // Both agree: fine. Both changed to different dates: which one?
+        assert_eq!(
+            entered("2024-2-12", "2024-02-12", "2024-02-10").date_text(),
+            Ok("2024-02-12".into())
+        );
+        assert!(
+            entered("2024-02-11", "2024-02-12", "2024-02-10")
+                .date_text()
+                .is_err()
+        );
+        // The picker's names belong to date fields only.
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("kalender:person.age", "2024-01-01"),
+            ("kalender:preparation.sassam_on", "2024-02-12"),
+            ("kalender-fore:preparation.sassam_on", ""),
+        ]));
+        let profile = input.to_profile().expect("valid");
+        assert_eq!(profile.person.age, None);
+        assert_eq!(
+            profile
+                .preparation
+                .sassam_on
+                .value()
+                .map(ToString::to_string),
+            Some("2024-02-12".to_owned())
+        );
+        let view = input.view(&[]);
+        let sassam = view
+            .iter()
+            .flat_map(|g| &g.fields)
+            .find(|f| f.path == "preparation.sassam_on")
+            .expect("field");
+        assert_eq!(
+            (sassam.value.as_str(), sassam.iso.as_str()),
+            ("2024-02-12", "2024-02-12")
+        );
+        assert_eq!(sassam.state, STATE_VALUE);
+    }
+
+    /// A stored profile fills the form so that checking it again gives the same profile.
+    #[test]
+    fn the_form_filled_from_a_stored_check_gives_the_same_profile() {
+        let stored = serde_json::json!({
+            "case_id": "0123abcd",
+            "stage": "gk_closing",
+            "checked_on": "2024-03-15",
+            "benefit": "sickness_benefit",
+            "main_diagnosis": "F32.1",
+            "person": { "sex": "female", "age": 45, "marital_status": "unknown",
+                        "education": "upper_secondary", "sgi": 380000, "born_abroad": false },
+            "preparation": { "sassam_on": "2024-02-10", "reconciliation_meeting_on": null,
+                             "phone_contact": true },
+            "gk": { "requested_on": "2024-02-20", "external_participants": ["physician", "employer"] },
+            "activity_level": { "documented": true, "hours_per_week": 12.5 },
+            "known_needs": { "hearing_impairment": false },
+            "specialists": ["social_worker"]
+        });
+        let input = FormInput::from_stored(&stored, "A-1", "2024-04-01");
+        let profile = input.to_profile().expect("valid");
+        let mut again = serde_json::to_value(&profile).expect("JSON");
+        assert_eq!(again["case_id"], "A-1");
+        assert_eq!(again["checked_on"], "2024-04-01", "the new check's date");
+        again["case_id"] = stored["case_id"].clone();
+        again["checked_on"] = stored["checked_on"].clone();
+        assert_eq!(again, stored);
+        // Without a case id the form asks for one.
+        let problems = FormInput::from_stored(&stored, "", "2024-04-01")
+            .to_profile()
+            .expect_err("no case id");
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "case_id");
+
+        // The story lists the answers in the form's words, "Vet ej" left out.
+        let answers = answers_of(&stored);
+        let answer = |path: &str| {
+            answers
+                .iter()
+                .find(|a| a.path == path)
+                .map(|a| a.value.as_str())
+        };
+        assert_eq!(answer("person.sex"), Some("Kvinna"));
+        assert_eq!(answer("person.marital_status"), Some("Vet ej"));
+        assert_eq!(
+            answer("preparation.reconciliation_meeting_on"),
+            Some("Har inte skett")
+        );
+        assert_eq!(answer("activity_level.documented"), Some("Ja"));
+        assert_eq!(answer("activity_level.hours_per_week"), Some("12,5 timmar"));
+        assert_eq!(
+            answer("gk.external_participants"),
+            Some("Läkare, Arbetsgivare")
+        );
+        assert_eq!(answer("known_needs.vision_impairment"), None);
+        assert_eq!(answer("case_id"), None, "the pseudonym is never shown");
     }
 }

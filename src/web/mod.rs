@@ -69,6 +69,8 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/logga-in", get(sign_in_page).post(sign_in))
         .route("/logga-ut", post(sign_out))
         .route("/kontroll", get(check::page).post(check::submit))
+        .route("/kontroll/arende", post(check::lookup))
+        .route("/kontroll/{id}", get(check::stored))
         .route("/regler", get(rules::page))
         .route("/regler/prova", get(try_form::page).post(rules::dry_run))
         .route("/regler/ladda-om", post(rules::reload))
@@ -519,6 +521,9 @@ async fn sign_in(
 
 /// Signs out: the session is deleted on the server, so the old cookie is worthless.
 async fn sign_out(State(state): State<SharedState>, viewer: Result<Viewer, Response>) -> Response {
+    if let Ok(viewer) = &viewer {
+        state.recent_case_ids.forget(&check::session_key(viewer));
+    }
     if let Ok(viewer) = &viewer
         && let Err(err) =
             crate::app::accounts::sign_out(&state.store, &viewer.session_id, viewer).await
@@ -585,6 +590,8 @@ struct FlagView {
     flag: crate::contract::FlagJson,
     severity_label: &'static str,
     grounds_label: Vec<&'static str>,
+    /// How the flag clears, with links to the form's fields (on the check page only).
+    clear: Option<check::ClearView>,
 }
 
 impl FlagView {
@@ -593,6 +600,7 @@ impl FlagView {
             severity_label: flag.severity.label_sv(),
             grounds_label: flag.grounds.iter().map(|g| g.label_sv()).collect(),
             flag,
+            clear: None,
         }
     }
 }

@@ -384,7 +384,7 @@ fn forms_without_the_session_token_or_from_another_origin_change_nothing() {
         &[("origin", "null"), ("sec-fetch-site", "same-origin")],
         Some(&with(&case, Some(&csrf))),
     );
-    assert_eq!(own.status, 200, "{own}");
+    assert_eq!(own.status, 303, "stored, and sent to its page: {own}");
     let own = web.raw(
         reqwest::Method::POST,
         "/kontroll",
@@ -392,7 +392,7 @@ fn forms_without_the_session_token_or_from_another_origin_change_nothing() {
         &[("origin", &own_origin), ("sec-fetch-site", "same-origin")],
         Some(&with(&case, Some(&csrf))),
     );
-    assert_eq!(own.status, 200, "{own}");
+    assert_eq!(own.status, 303, "stored, and sent to its page: {own}");
     assert_eq!(app.count("evaluations"), 2);
 
     // Login CSRF: a sign-in post without the sign-in page's cookie and token is refused.

@@ -466,6 +466,7 @@ fn check_form_with_a_field_posted_twice_is_refused() {
         "application/x-www-form-urlencoded",
         form(""),
     );
+    // Stored, and the client follows the redirect to the check's page.
     assert_eq!(reply.status, 200, "{reply}");
     assert_eq!(app.count("evaluations"), 1, "{reply}");
     let reply = app.api.post_raw(

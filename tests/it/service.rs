@@ -264,8 +264,9 @@ fn case_checks_lists_the_checks_of_one_case_oldest_first() {
             .collect();
         (body, ids)
     };
+    // Every officer who gives the case id sees every check of the case, by anyone.
     let (body, ids) = listed(&app.handlaggare);
-    assert_eq!(ids, [first, second], "{body:#}");
+    assert_eq!(ids, [first, second, by_other], "{body:#}");
     assert_eq!(rule_ids(&body["evaluations"][0]["flags"]), FLAGGED_RULES);
     assert_eq!(body["evaluations"][1]["flags"], json!([]));
     let pseudonym = body["case_pseudonym"].as_str().expect("case_pseudonym");
@@ -275,8 +276,32 @@ fn case_checks_lists_the_checks_of_one_case_oldest_first() {
     }
     assert!(!body.to_string().contains(CASE), "{body:#}");
 
-    assert_eq!(listed(&app.handlaggare2).1, [by_other]);
+    assert_eq!(
+        body["evaluations"][2]["requested_by"], app.handlaggare2.name,
+        "{body:#}"
+    );
+    assert_eq!(listed(&app.handlaggare2).1, [first, second, by_other]);
     assert_eq!(listed(&app.admin).1, [first, second, by_other]);
+    // Each read of the case is in the access log, by who read it.
+    let db = app.db();
+    let readers: Vec<String> = db
+        .prepare("SELECT actor FROM access_log WHERE action = 'list_case' ORDER BY id")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("access log");
+    assert_eq!(
+        readers,
+        [
+            app.handlaggare.name.to_owned(),
+            app.handlaggare2.name.to_owned(),
+            app.admin.name.to_owned()
+        ]
+    );
+    // An officer still reads only their own checks by number.
+    let reply = app.get(&format!("/api/v1/checks/{first}"), &app.handlaggare2);
+    assert_eq!(reply.status, 404, "{reply}");
 }
 
 #[test]

@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # Times the history commands on a release build: import, audit and replay of the
-# development cohort, then of a synthetic cohort of N cases (default 100,000) made by
-# replicating the development cohort under new case ids. Prints wall time and peak
-# memory of each step. Usage: benches/history.sh [N]
-# Needs GNU time (/usr/bin/time). The cohort is examples/cohort-2018.
+# development cohort, then of the national-scale cohort that benches/national_cohort.rs
+# makes from a seed (default 100,000 cases, ≈ 250,000 checks over ten years, seed 1).
+# Prints wall time and peak memory (GNU time) of each step, and replay's own rate.
+#
+#   benches/history.sh [CASES] [SEED]
+#   GK_REGLER_BIN=/path/to/gk-regler benches/history.sh     # a given binary, no build
+#   ONLY=national benches/history.sh                        # skip the development cohort
+#
+# The generated cohort is kept in target/national-cohort-CASES-SEED and reused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cases=${1:-100000}
+seed=${2:-1}
 cohort=examples/cohort-2018
-cargo build --release --quiet --bin gk-regler
-bin=$PWD/target/release/gk-regler
+if [[ -n ${GK_REGLER_BIN:-} ]]; then
+    bin=$(realpath "$GK_REGLER_BIN")
+else
+    cargo build --release --locked --quiet --bin gk-regler
+    bin=$PWD/target/release/gk-regler
+fi
+national=$PWD/target/national-cohort-$cases-$seed
+if [[ ! -s $national/outcomes.jsonl ]]; then
+    cargo run --release --locked --quiet --example national_cohort -- \
+        --cases "$cases" --seed "$seed" --out "$national"
+fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for v in $(env | grep -o '^GK_REGLER_[A-Z_]*' || true); do unset "$v"; done
@@ -27,21 +42,8 @@ run() { # label, profiles, outcomes
     step import "$bin" import "$2" --outcomes "$3"
     step audit "$bin" audit --format json --out "$work/$1-audit.json"
     step replay "$bin" replay --rules rules --format json --out "$work/$1-replay.json"
+    rm -f "$GK_REGLER_DATABASE"*
 }
 
-run development "$cohort/profiles.jsonl" "$cohort/outcomes.jsonl"
-
-copies=$(( (cases + 2999) / 3000 ))
-python3 - "$cohort" "$work" "$copies" <<'PY'
-import json, sys
-cohort, work, copies = sys.argv[1], sys.argv[2], int(sys.argv[3])
-for name in ("profiles", "outcomes"):
-    lines = open(f"{cohort}/{name}.jsonl").read().splitlines()
-    with open(f"{work}/synthetic-{name}.jsonl", "w") as out:
-        for copy in range(copies):
-            for line in lines:
-                record = json.loads(line)
-                record["case_id"] = f"{record['case_id']}-S{copy}"
-                out.write(json.dumps(record) + "\n")
-PY
-run synthetic "$work/synthetic-profiles.jsonl" "$work/synthetic-outcomes.jsonl"
+[[ ${ONLY:-} == national ]] || run development "$cohort/profiles.jsonl" "$cohort/outcomes.jsonl"
+run national "$national/profiles.jsonl" "$national/outcomes.jsonl"

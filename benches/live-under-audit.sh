@@ -6,9 +6,11 @@
 #   benches/live-under-audit.sh                         # release build, defaults below
 #   SAMPLES=500 benches/live-under-audit.sh
 #   GK_REGLER_BIN=target/debug/gk-regler benches/live-under-audit.sh   # a given binary
+#   COHORT=target/national-cohort-100000-1 benches/live-under-audit.sh  # national scale
 #
-# Imports examples/cohort-2018 (6,388 checks, 3,000 outcomes) into a fresh database in a
-# temporary directory (removed at the end), starts `gk-regler serve`, keeps four audit
+# Imports COHORT (default examples/cohort-2018: 6,388 checks, 3,000 outcomes; any folder
+# with profiles.jsonl and outcomes.jsonl, such as the one benches/national_cohort.rs makes)
+# into a fresh database in a temporary directory (removed at the end), starts `gk-regler serve`, keeps four audit
 # requests in flight in a loop, and times SAMPLES sequential GET /health/live with curl.
 # Prints p50, p99 and the maximum, idle and loaded, in milliseconds, and how many audits
 # were completed during the loaded run.
@@ -17,6 +19,7 @@ cd "$(dirname "$0")/.."
 
 SAMPLES=${SAMPLES:-300}
 PERIOD=${PERIOD:-}   # e.g. "from=2024-01-01&to=2024-06-30"; empty: the whole cohort
+COHORT=${COHORT:-examples/cohort-2018}
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 if [[ -n ${GK_REGLER_BIN:-} ]]; then
@@ -51,9 +54,8 @@ export GK_REGLER_PSEUDONYM_KEY_FILE=$work/pseudonym.key
 export RUST_LOG=warn
 
 token=$("$bin" token create --role analytiker --name live.bench 2>/dev/null)
-echo "== import examples/cohort-2018"
-"$bin" import examples/cohort-2018/profiles.jsonl \
-    --outcomes examples/cohort-2018/outcomes.jsonl >/dev/null
+echo "== import $COHORT"
+"$bin" import "$COHORT/profiles.jsonl" --outcomes "$COHORT/outcomes.jsonl" >/dev/null
 
 "$bin" serve >"$work/serve.out" 2>"$work/serve.err" &
 server_pid=$!

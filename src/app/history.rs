@@ -2,9 +2,12 @@
 //! like the service does), the flag-versus-outcome audit, and replaying a candidate rule
 //! set against the stored profiles.
 
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use sha2::{Digest, Sha256};
 
 use super::{AppError, access, require};
 use crate::audit::replay::ReplayReport;
@@ -15,7 +18,7 @@ use crate::contract::EvaluationReport;
 use crate::profile::Profile;
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{NewEvaluation, ShadowResult, Store, profile_for_storage};
+use crate::store::{NewEvaluation, ShadowResult, Store, Streamed, profile_for_storage};
 
 /// Roles that may import a cohort, audit and replay.
 pub const ROLES: &[Role] = &[Role::Analytiker];
@@ -34,62 +37,235 @@ pub struct ImportCounts {
 /// One profile line that could not be used, as `line: error` for the person importing.
 pub type LineProblem = (usize, String);
 
-/// Evaluates every profile line with `rules` (each rule in force as of the profile's
-/// `checked_on`) and stores the checks like the service does, in one commit. Every line
-/// is validated before anything is stored: one bad line and nothing is, and every bad
-/// line is returned. `progress` is called once per evaluated line. With `shadow`, every
-/// profile is evaluated with the shadow rules too and their results stored apart.
-/// The evaluation runs on the blocking pool ([`super::off_workers`]), in parallel.
+/// How far an import has come, for a progress bar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImportProgress {
+    /// So many more lines were validated (the first pass).
+    Validated(usize),
+    /// Every line is valid; this many will be evaluated and stored.
+    Total(usize),
+    /// So many more lines were evaluated and handed to the store (the second pass).
+    Evaluated(usize),
+}
+
+/// Lines read, parsed and evaluated at a time: bounds memory and feeds the cores.
+const IMPORT_BATCH: usize = 4096;
+
+/// A profile file with bad lines: every one of them, and how many lines it has.
+#[derive(Debug)]
+pub struct RefusedFile {
+    pub lines: usize,
+    /// Ordered by line.
+    pub problems: Vec<LineProblem>,
+}
+
+/// A profile file whose every line was found valid, ready for [`import_cohort`].
+pub struct ValidatedFile {
+    path: PathBuf,
+    lines: usize,
+    digest: [u8; 32],
+}
+
+impl ValidatedFile {
+    /// Its non-blank lines.
+    pub fn lines(&self) -> usize {
+        self.lines
+    }
+}
+
+/// The first pass of an import: reads the JSONL file at `path` and validates every
+/// profile line, in parallel batches, without holding the file in memory. Every bad line
+/// when there is one. Runs on the blocking pool ([`super::off_workers`]).
+pub async fn validate_cohort(
+    principal: &Principal,
+    path: PathBuf,
+    progress: Arc<dyn Fn(ImportProgress) + Send + Sync>,
+) -> Result<Result<ValidatedFile, RefusedFile>, AppError> {
+    require(principal, ROLES)?;
+    super::off_workers(move || validate_file(&path, &*progress)).await?
+}
+
+/// The second pass: evaluates every profile line of `file` with `rules` (each rule in
+/// force as of the profile's `checked_on`) and stores the checks like the service does,
+/// in one commit. It reads the file again, evaluates each batch on all cores and hands it
+/// to the writer, which holds one transaction open; it commits only if the file read the
+/// same as when it was validated (SHA-256), so the import stays all or nothing without
+/// holding the file in memory. With `shadow`, every profile is evaluated with the shadow
+/// rules too and their results stored apart. The evaluation runs on the blocking pool.
 pub async fn import_cohort(
     store: &Store,
     key: &PseudonymKey,
     principal: &Principal,
     rules: Arc<RuleSet>,
     shadow: Option<Arc<RuleSet>>,
-    lines: Vec<(usize, String)>,
-    progress: Arc<dyn Fn() + Send + Sync>,
-) -> Result<Result<ImportCounts, Vec<LineProblem>>, AppError> {
+    file: ValidatedFile,
+    progress: Arc<dyn Fn(ImportProgress) + Send + Sync>,
+) -> Result<ImportCounts, AppError> {
     require(principal, ROLES)?;
-    let evaluated = {
-        let rules = Arc::clone(&rules);
-        let shadow = shadow.clone();
-        let key = key.clone();
-        let actor = principal.name.clone();
-        super::off_workers(move || {
-            evaluate_lines(&rules, shadow.as_deref(), &key, &actor, &lines, &*progress)
-        })
-        .await?
-    };
-    let evaluations = match evaluated {
-        Ok(evaluations) => evaluations,
-        Err(problems) => return Ok(Err(problems)),
-    };
-    let mut counts = ImportCounts {
-        read: evaluations.len(),
-        flags: evaluations.iter().map(|e| e.flags.len()).sum(),
-        rule_errors: evaluations.iter().map(|e| e.errors.len()).sum(),
-        ..ImportCounts::default()
-    };
+    progress(ImportProgress::Total(file.lines));
     store.record_rule_set(&rules).await?;
     if let Some(shadow) = &shadow {
         store.record_rule_set(shadow).await?;
     }
-    counts.stored = store
-        .insert_evaluations(evaluations, access(principal, "import", None, None))
-        .await?;
-    Ok(Ok(counts))
+
+    let (batches, received) = std::sync::mpsc::sync_channel(2);
+    let evaluated = {
+        let key = key.clone();
+        let actor = principal.name.clone();
+        let shadow = shadow.clone();
+        super::off_workers(move || {
+            let evaluate = |batch: &[(usize, String)]| {
+                evaluate_lines(&rules, shadow.as_deref(), &key, &actor, batch)
+            };
+            stream_file(&file, evaluate, &batches, &*progress)
+        })
+    };
+    let stored = store.insert_evaluation_stream(received, access(principal, "import", None, None));
+    let (evaluated, stored) = tokio::join!(evaluated, stored);
+    // The reader's error says why a stream ended early; the store's only that it did.
+    let mut counts = evaluated??;
+    counts.stored = stored?;
+    Ok(counts)
 }
 
-/// Every line parsed and evaluated in parallel; every bad line when there is one.
+/// Reads the non-blank lines of a JSONL file in batches, with their line numbers,
+/// hashing every byte read. A UTF-8 byte order mark at the start is accepted (some
+/// editors write one).
+struct JsonlBatches {
+    path: PathBuf,
+    reader: std::io::BufReader<std::fs::File>,
+    line: usize,
+    digest: Sha256,
+}
+
+impl JsonlBatches {
+    fn open(path: &Path) -> Result<Self, AppError> {
+        let file = std::fs::File::open(path).map_err(|e| file_error(path, &e))?;
+        Ok(Self {
+            path: path.to_owned(),
+            reader: std::io::BufReader::with_capacity(1 << 16, file),
+            line: 0,
+            digest: Sha256::new(),
+        })
+    }
+
+    /// The next batch of up to [`IMPORT_BATCH`] lines; empty at the end of the file.
+    fn next_batch(&mut self) -> Result<Vec<(usize, String)>, AppError> {
+        let mut batch = Vec::with_capacity(IMPORT_BATCH);
+        while batch.len() < IMPORT_BATCH {
+            let mut text = String::new();
+            let read = self
+                .reader
+                .read_line(&mut text)
+                .map_err(|e| file_error(&self.path, &e))?;
+            if read == 0 {
+                break;
+            }
+            self.digest.update(text.as_bytes());
+            self.line += 1;
+            let mut line = text.as_str();
+            if self.line == 1 {
+                line = line.strip_prefix('\u{feff}').unwrap_or(line);
+            }
+            let line = line.strip_suffix('\n').unwrap_or(line);
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            if !line.trim().is_empty() {
+                batch.push((self.line, line.to_owned()));
+            }
+        }
+        Ok(batch)
+    }
+
+    fn digest(self) -> [u8; 32] {
+        self.digest.finalize().into()
+    }
+}
+
+fn file_error(path: &Path, err: &dyn std::fmt::Display) -> AppError {
+    AppError::Input(format!("{}: {err}", path.display()))
+}
+
+/// The first pass: every line parsed and validated, in parallel batches. The number of
+/// lines and the file's digest when all are valid, otherwise every bad line.
+fn validate_file(
+    path: &Path,
+    progress: &(dyn Fn(ImportProgress) + Sync),
+) -> Result<Result<ValidatedFile, RefusedFile>, AppError> {
+    let mut reader = JsonlBatches::open(path)?;
+    let (mut lines, mut problems) = (0, Vec::new());
+    loop {
+        let batch = reader.next_batch()?;
+        if batch.is_empty() {
+            break;
+        }
+        lines += batch.len();
+        problems.par_extend(batch.par_iter().filter_map(|(line, text)| {
+            Profile::from_json(text)
+                .err()
+                .map(|e| (*line, e.to_string()))
+        }));
+        progress(ImportProgress::Validated(batch.len()));
+    }
+    if !problems.is_empty() {
+        problems.sort_unstable_by_key(|(line, _)| *line);
+        return Ok(Err(RefusedFile { lines, problems }));
+    }
+    Ok(Ok(ValidatedFile {
+        path: path.to_owned(),
+        lines,
+        digest: reader.digest(),
+    }))
+}
+
+/// The second pass: each batch evaluated and sent to the writer; `End` only when the file
+/// read exactly as in the first pass. Any other ending drops `batches` without `End`, so
+/// the writer stores nothing.
+fn stream_file(
+    file: &ValidatedFile,
+    evaluate: impl Fn(&[(usize, String)]) -> Result<Vec<NewEvaluation>, LineProblem>,
+    batches: &std::sync::mpsc::SyncSender<Streamed>,
+    progress: &(dyn Fn(ImportProgress) + Sync),
+) -> Result<ImportCounts, AppError> {
+    let changed = || {
+        AppError::Input(format!(
+            "{} ändrades under importen; inget sparades",
+            file.path.display()
+        ))
+    };
+    // The writer stopped (its own error is the store's answer).
+    let writer_gone = || AppError::Store(crate::store::StoreError::StreamAborted);
+    let mut reader = JsonlBatches::open(&file.path)?;
+    let mut counts = ImportCounts::default();
+    loop {
+        let batch = reader.next_batch()?;
+        if batch.is_empty() {
+            break;
+        }
+        let evaluations = evaluate(&batch).map_err(|_| changed())?;
+        counts.read += evaluations.len();
+        counts.flags += evaluations.iter().map(|e| e.flags.len()).sum::<usize>();
+        counts.rule_errors += evaluations.iter().map(|e| e.errors.len()).sum::<usize>();
+        batches
+            .send(Streamed::Batch(evaluations))
+            .map_err(|_| writer_gone())?;
+        progress(ImportProgress::Evaluated(batch.len()));
+    }
+    if reader.digest() != file.digest {
+        return Err(changed());
+    }
+    batches.send(Streamed::End).map_err(|_| writer_gone())?;
+    Ok(counts)
+}
+
+/// One batch of lines parsed and evaluated in parallel; the first bad line if any.
 fn evaluate_lines(
     rules: &RuleSet,
     shadow: Option<&RuleSet>,
     key: &PseudonymKey,
     actor: &str,
     lines: &[(usize, String)],
-    progress: &(dyn Fn() + Sync),
-) -> Result<Vec<NewEvaluation>, Vec<LineProblem>> {
-    let results: Vec<Result<NewEvaluation, LineProblem>> = lines
+) -> Result<Vec<NewEvaluation>, LineProblem> {
+    lines
         .par_iter()
         .map(|(line, text)| {
             let at = |e: &dyn std::fmt::Display| (*line, e.to_string());
@@ -99,19 +275,13 @@ fn evaluate_lines(
             let profile = Arc::new(profile);
             let evaluation = rules.evaluate(&profile);
             let report = EvaluationReport::new(rules, &profile, &evaluation);
-            progress();
             let shadow = shadow.map(|set| ShadowResult::of(set, &set.evaluate(&profile)));
             Ok(
                 NewEvaluation::of(rules, &profile, &report, case, stored_form, actor)
                     .with_shadow(shadow),
             )
         })
-        .collect();
-    let (evaluations, problems): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-    if !problems.is_empty() {
-        return Err(problems.into_iter().filter_map(Result::err).collect());
-    }
-    Ok(evaluations.into_iter().filter_map(Result::ok).collect())
+        .collect()
 }
 
 /// The flag-versus-outcome audit of what `store` holds for `options.period`, reported
@@ -203,4 +373,128 @@ pub async fn replay(
         .log_access(access(principal, "replay", None, None))
         .await?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::store::history::Range;
+
+    fn analyst() -> Principal {
+        Principal {
+            name: "test:import".to_owned(),
+            role: Role::Analytiker,
+        }
+    }
+
+    /// The first `n` profiles of the development cohort, one per line.
+    fn cohort_lines(n: usize) -> Vec<String> {
+        let text = std::fs::read_to_string("examples/cohort-2018/profiles.jsonl").expect("cohort");
+        text.lines().take(n).map(str::to_owned).collect()
+    }
+
+    fn quiet() -> Arc<dyn Fn(ImportProgress) + Send + Sync> {
+        Arc::new(|_| {})
+    }
+
+    async fn stored_checks(store: &Store) -> u64 {
+        store
+            .read_history(|history| history.count_checks(Range::default()))
+            .await
+            .expect("count")
+    }
+
+    #[tokio::test]
+    async fn validation_names_each_bad_line_by_its_number_in_the_file() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("profiler.jsonl");
+        let lines = cohort_lines(3);
+        let bad = lines[1].replace("\"stage\":\"before_gk\"", "\"stage\":\"efter\"");
+        assert_ne!(bad, lines[1]);
+        // A byte order mark, CRLF line ends and blank lines are accepted.
+        let text = format!("\u{feff}{}\r\n\r\n{bad}\n  \n{}\n", lines[0], lines[2]);
+        std::fs::write(&path, text).expect("write");
+        let refused = validate_cohort(&analyst(), path, quiet())
+            .await
+            .expect("readable")
+            .err()
+            .expect("a bad line");
+        assert_eq!(refused.lines, 3);
+        assert_eq!(refused.problems.len(), 1, "{refused:?}");
+        assert_eq!(refused.problems[0].0, 3);
+        assert!(refused.problems[0].1.starts_with("stage"), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn an_import_stores_every_line_and_a_file_changed_after_validation_stores_nothing() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, writer) = Store::open(&dir.path().join("db.sqlite3"), 64).expect("store");
+        let rules = Arc::new(RuleSet::load(Path::new("rules")).expect("rules"));
+        let key = PseudonymKey::from_secret(&[7; 32]).expect("key");
+        // More lines than one batch, so the writer receives several before the end.
+        let lines = cohort_lines(IMPORT_BATCH + 10);
+
+        for change in ["a line added", "a line made invalid"] {
+            let path = dir.path().join("changed.jsonl");
+            std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+            let file = validate_cohort(&analyst(), path.clone(), quiet())
+                .await
+                .expect("readable")
+                .expect("valid");
+            if change == "a line added" {
+                let mut appended = std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&path)
+                    .expect("open");
+                writeln!(appended, "{}", lines[0].replace("FK-", "NY-")).expect("append");
+            } else {
+                let text = std::fs::read_to_string(&path).expect("read");
+                std::fs::write(&path, text.replacen("\"age\":", "\"age\":\"x\",\"y\":", 1))
+                    .expect("write");
+            }
+            let err = import_cohort(
+                &store,
+                &key,
+                &analyst(),
+                Arc::clone(&rules),
+                None,
+                file,
+                quiet(),
+            )
+            .await
+            .expect_err(change);
+            assert!(
+                err.to_string()
+                    .contains("ändrades under importen; inget sparades"),
+                "{change}: {err}"
+            );
+            assert_eq!(stored_checks(&store).await, 0, "{change}");
+        }
+
+        let path = dir.path().join("profiler.jsonl");
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        let file = validate_cohort(&analyst(), path, quiet())
+            .await
+            .expect("readable")
+            .expect("valid");
+        assert_eq!(file.lines(), lines.len());
+        let counts = import_cohort(
+            &store,
+            &key,
+            &analyst(),
+            Arc::clone(&rules),
+            None,
+            file,
+            quiet(),
+        )
+        .await
+        .expect("imported");
+        assert_eq!((counts.read, counts.stored), (lines.len(), lines.len()));
+        assert!(counts.flags > 0);
+        assert_eq!(stored_checks(&store).await, lines.len() as u64);
+        drop(store);
+        writer.join();
+    }
 }

@@ -79,6 +79,102 @@ pub fn for_each_batch(
     )
 }
 
+/// Streams the checks of `period` in storage order (see
+/// [`History::for_each_batch_by_id`]) to `on_batch`; [`Collected`] puts them in case order.
+pub fn for_each_batch_by_id(
+    history: History<'_>,
+    period: &Period,
+    stored_results: StoredResults,
+    mut on_batch: impl FnMut(Vec<(i64, StoredCheck)>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    history.for_each_batch_by_id(
+        range(period),
+        stored_results == StoredResults::Read,
+        |rows| {
+            on_batch(
+                rows.into_iter()
+                    .map(|r| (r.id, StoredCheck::from(r.row)))
+                    .collect(),
+            )
+        },
+    )
+}
+
+/// One check collected in storage order.
+struct CollectedCheck {
+    case: String,
+    id: i64,
+    /// Index into [`Collected::rule_sets`].
+    rule_set: usize,
+    outcome: Option<OutcomeRecord>,
+    record: CheckRecord,
+}
+
+/// Checks collected in any order, then handed to [`Histories`] ordered by case,
+/// `checked_on` and id: the order [`for_each_batch`] reads them in.
+#[derive(Default)]
+pub struct Collected {
+    rule_sets: Vec<String>,
+    checks: Vec<CollectedCheck>,
+    unreadable: usize,
+}
+
+impl Collected {
+    /// Adds check `id` of `case`.
+    pub fn push(
+        &mut self,
+        case: String,
+        id: i64,
+        rule_set_hash: &str,
+        outcome: Option<OutcomeRecord>,
+        record: CheckRecord,
+    ) {
+        let rule_set = match self.rule_sets.iter().position(|h| h == rule_set_hash) {
+            Some(index) => index,
+            None => {
+                self.rule_sets.push(rule_set_hash.to_owned());
+                self.rule_sets.len() - 1
+            }
+        };
+        self.checks.push(CollectedCheck {
+            case,
+            id,
+            rule_set,
+            outcome,
+            record,
+        });
+    }
+
+    /// Counts a check whose stored profile could not be read back.
+    pub fn skip_unreadable(&mut self) {
+        self.unreadable += 1;
+    }
+
+    /// The case histories, as if the checks had been read in case order.
+    pub fn into_histories(mut self) -> Histories {
+        self.checks.sort_unstable_by(|a, b| {
+            (a.case.as_str(), a.record.checked_on, a.id).cmp(&(
+                b.case.as_str(),
+                b.record.checked_on,
+                b.id,
+            ))
+        });
+        let mut histories = Histories::default();
+        for check in self.checks {
+            histories.push(
+                &check.case,
+                &self.rule_sets[check.rule_set],
+                check.outcome,
+                check.record,
+            );
+        }
+        for _ in 0..self.unreadable {
+            histories.skip_unreadable();
+        }
+        histories
+    }
+}
+
 /// Collects checks into case histories as they stream by, ordered by case.
 #[derive(Default)]
 pub struct Histories {
@@ -181,11 +277,11 @@ pub fn stored_audit(
         .enumerate()
         .map(|(i, r)| (r.id.as_str(), i))
         .collect();
-    let mut histories = Histories::default();
-    for_each_batch(history, &options.period, StoredResults::Read, |batch| {
+    let mut collected = Collected::default();
+    for_each_batch_by_id(history, &options.period, StoredResults::Read, |batch| {
         let records: Vec<Option<CheckRecord>> = batch
             .par_iter()
-            .map(|row| {
+            .map(|(_, row)| {
                 let profile = Profile::from_stored_json(&row.profile_json).ok()?;
                 let mut statuses = vec![Status::Clear; rules.len()];
                 for (ids, status) in [
@@ -201,14 +297,17 @@ pub fn stored_audit(
                 Some(CheckRecord::new(&profile, statuses))
             })
             .collect();
-        for (row, record) in batch.iter().zip(records) {
+        for ((id, row), record) in batch.into_iter().zip(records) {
             match record {
-                Some(record) => histories.push(&row.case, &row.rule_set_hash, row.outcome, record),
-                None => histories.skip_unreadable(),
+                Some(record) => {
+                    collected.push(row.case, id, &row.rule_set_hash, row.outcome, record);
+                }
+                None => collected.skip_unreadable(),
             }
         }
         Ok(())
     })?;
+    let histories = collected.into_histories();
     let input = histories.finish(history, rules, &options.period)?;
     Ok(super::audit(&input, options))
 }

@@ -3,8 +3,10 @@
 //! (gained, lost) and the flagged-versus-not outcome shares under each, side by side
 //! ([`super::side_by_side`]), and the audit as it would read under the candidate rules.
 //!
-//! Rows stream from [`super::data`] in batches; each batch is parsed once and evaluated
-//! by both rule sets on all cores (`rayon`; a [`RuleSet`] is `Sync`).
+//! Rows stream from [`super::data`] in batches, in storage order; each batch is parsed
+//! once and evaluated by both rule sets on all cores (`rayon`; a [`RuleSet`] is `Sync`),
+//! while the next batch is read; the small records kept for the audit are put in case
+//! order at the end.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::data::{Histories, StoredCheck, StoredResults, for_each_batch};
+use super::data::{Collected, StoredCheck, StoredResults, for_each_batch_by_id};
 use super::report::{AuditReport, Comparison, CsvError, CsvRow, write_csv};
 use super::side_by_side::{PairCounts, comparison_rows, flagged_vs_not};
 use super::{CheckRecord, Options, RuleInfo, Status};
@@ -186,18 +188,18 @@ pub fn replay(
 ) -> Result<ReplayReport, StoreError> {
     // Reading from SQLite (this thread) overlaps with parsing and evaluating the
     // previous batch (a second thread, fanning out to all cores).
-    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<StoredCheck>>(2);
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(i64, StoredCheck)>>(2);
     type Evaluated = (Evaluation, Evaluation, CheckRecord, CheckRecord);
     let (union, histories, evaluated, in_period) = std::thread::scope(|scope| {
         let evaluator = scope.spawn(|| {
             let mut union = Union::of(current, candidate);
-            // The current rules' and the candidate's histories, for their two audits.
-            let mut histories = (Histories::default(), Histories::default());
+            // The current rules' and the candidate's checks, for their two audits.
+            let mut collected = (Collected::default(), Collected::default());
             let (mut evaluated, mut in_period) = (0, 0);
             for batch in received {
                 let results: Vec<Option<Evaluated>> = batch
                     .par_iter()
-                    .map(|row| {
+                    .map(|(_, row)| {
                         let profile = Arc::new(Profile::from_stored_json(&row.profile_json).ok()?);
                         let before = current.evaluate(&profile);
                         let after = candidate.evaluate(&profile);
@@ -208,10 +210,11 @@ pub fn replay(
                         Some((before, after, record_before, record_after))
                     })
                     .collect();
-                for (row, result) in batch.iter().zip(results) {
+                let checks = batch.len() as u64;
+                for ((id, row), result) in batch.into_iter().zip(results) {
                     let Some((before, after, record_before, record_after)) = result else {
-                        histories.0.skip_unreadable();
-                        histories.1.skip_unreadable();
+                        collected.0.skip_unreadable();
+                        collected.1.skip_unreadable();
                         continue;
                     };
                     evaluated += 1;
@@ -219,21 +222,27 @@ pub fn replay(
                         in_period += 1;
                         union.count(&before, &after);
                     }
-                    histories
-                        .0
-                        .push(&row.case, &current.content_hash, row.outcome, record_before);
-                    histories.1.push(
-                        &row.case,
+                    collected.0.push(
+                        row.case.clone(),
+                        id,
+                        &current.content_hash,
+                        row.outcome,
+                        record_before,
+                    );
+                    collected.1.push(
+                        row.case,
+                        id,
                         &candidate.content_hash,
                         row.outcome,
                         record_after,
                     );
                 }
-                progress(batch.len() as u64);
+                progress(checks);
             }
+            let histories = (collected.0.into_histories(), collected.1.into_histories());
             (union, histories, evaluated, in_period)
         });
-        let read = for_each_batch(history, &options.period, StoredResults::Skip, |batch| {
+        let read = for_each_batch_by_id(history, &options.period, StoredResults::Skip, |batch| {
             // A closed channel means the evaluator stopped; its join below says why.
             let _ = batches.send(batch);
             Ok(())

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use gk_regler::app::history::ImportProgress;
 use gk_regler::app::{self, AppError, admin};
 use gk_regler::audit::{self, Options, Period};
 use gk_regler::auth::{Principal, Role};
@@ -162,20 +163,6 @@ fn progress_bar(total: u64, what: &str) -> ProgressBar {
     bar
 }
 
-/// Reads a JSONL file into (line number, text) pairs, skipping blank lines.
-fn read_jsonl(path: &Path) -> Result<Vec<(usize, String)>, AppError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| AppError::Input(format!("{}: {e}", path.display())))?;
-    // A UTF-8 byte order mark at the start is accepted (some editors write one).
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| (index + 1, line.to_owned()))
-        .collect())
-}
-
 /// `gk-regler import PROFILES.jsonl [--outcomes FILE]`: evaluates every profile with the
 /// active rules (each rule in force as of the profile's `checked_on`), stores the checks
 /// like the service does, then records the outcomes. Every line is validated before
@@ -195,33 +182,34 @@ pub async fn import(
         .map(gk_regler::rule_tests::load_tested)
         .transpose()?
         .map(|tested| std::sync::Arc::new(tested.rules));
-    let lines = read_jsonl(profiles_path)?;
     let outcomes = outcomes_path.map(app::outcomes::read_file).transpose()?;
-    let (store, writer) = admin::open_store(&config)?;
-    let key = open_key(&config)?;
     let principal = analyst(IMPORT_ACTOR);
 
-    let bar = progress_bar(lines.len() as u64, "Kontrollerar profiler");
-    let rules = std::sync::Arc::new(rules);
-    let lines_read = lines.len();
+    let bar = progress_bar(0, "Läser profiler");
     let progress = {
         let bar = bar.clone();
-        std::sync::Arc::new(move || bar.inc(1))
+        std::sync::Arc::new(move |step| match step {
+            ImportProgress::Validated(lines) => bar.inc(lines as u64),
+            ImportProgress::Total(lines) => {
+                bar.set_length(lines as u64);
+                bar.set_position(0);
+                bar.set_message("Kontrollerar profiler");
+            }
+            ImportProgress::Evaluated(lines) => bar.inc(lines as u64),
+        })
     };
-    let imported = app::history::import_cohort(
-        &store,
-        &key,
+    // Every line is validated before a database is opened or made.
+    let validated = app::history::validate_cohort(
         &principal,
-        std::sync::Arc::clone(&rules),
-        shadow,
-        lines,
-        progress,
+        profiles_path.to_owned(),
+        std::sync::Arc::clone(&progress) as _,
     )
-    .await?;
-    bar.finish_and_clear();
-    let counts = match imported {
-        Ok(counts) => counts,
-        Err(problems) => {
+    .await
+    .inspect_err(|_| bar.finish_and_clear())?;
+    let file = match validated {
+        Ok(file) => file,
+        Err(app::history::RefusedFile { lines, problems }) => {
+            bar.finish_and_clear();
             for (line, problem) in problems.iter().take(MAX_LISTED_PROBLEMS) {
                 eprintln!("{}:{line}: {problem}", profiles_path.display());
             }
@@ -231,8 +219,29 @@ pub async fn import(
             return Err(AppError::Input(format!(
                 "{} av {} profiler kunde inte läsas; inget sparades",
                 problems.len(),
-                lines_read
+                lines
             )));
+        }
+    };
+    let (store, writer) = admin::open_store(&config)?;
+    let key = open_key(&config)?;
+    let rules = std::sync::Arc::new(rules);
+    let imported = app::history::import_cohort(
+        &store,
+        &key,
+        &principal,
+        std::sync::Arc::clone(&rules),
+        shadow,
+        file,
+        progress,
+    )
+    .await;
+    bar.finish_and_clear();
+    let counts = match imported {
+        Ok(counts) => counts,
+        Err(err) => {
+            admin::close_store(store, writer).await?;
+            return Err(err);
         }
     };
     println!(

@@ -54,6 +54,62 @@ pub struct StoredShadow {
     pub failed: Vec<String>,
 }
 
+/// A stored check with its id (storage order), from [`History::for_each_batch_by_id`].
+pub struct StoredCheckById {
+    pub id: i64,
+    pub row: StoredCheckRow,
+}
+
+/// The rule ids of a table keyed by (evaluation_id, rule_id), read alongside the checks
+/// in id order: each check takes the ids with its own evaluation id.
+struct MergedIds<'s> {
+    rows: Option<rusqlite::Rows<'s>>,
+    next: Option<(i64, String)>,
+}
+
+impl<'s> MergedIds<'s> {
+    fn new(read: bool, statement: &'s mut rusqlite::Statement<'_>) -> Result<Self, StoreError> {
+        let mut merged = Self {
+            rows: if read {
+                Some(statement.query([])?)
+            } else {
+                None
+            },
+            next: None,
+        };
+        merged.advance()?;
+        Ok(merged)
+    }
+
+    fn advance(&mut self) -> Result<(), StoreError> {
+        self.next = match self.rows.as_mut() {
+            Some(rows) => match rows.next()? {
+                Some(row) => Some((row.get(0)?, row.get(1)?)),
+                None => None,
+            },
+            None => None,
+        };
+        Ok(())
+    }
+
+    /// The ids stored for evaluation `id`; ids must be asked for in increasing order.
+    fn of(&mut self, id: i64) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        while let Some((evaluation, _)) = &self.next {
+            if *evaluation > id {
+                break;
+            }
+            if let Some((evaluation, rule)) = self.next.take()
+                && evaluation == id
+            {
+                ids.push(rule);
+            }
+            self.advance()?;
+        }
+        Ok(ids)
+    }
+}
+
 const FILTER: &str = "(o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)";
 
 /// The stored history on one read-only connection: everything the audit and the replay
@@ -130,6 +186,71 @@ impl<'a> History<'a> {
                 failed: ids(row.get(4)?),
                 outcome,
                 case,
+            });
+            if batch.len() == BATCH {
+                on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+            }
+        }
+        if !batch.is_empty() {
+            on_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Like [`Self::for_each_batch`], but in storage order (by check id), which reads
+    /// the table front to back instead of one random page per check, and with each
+    /// row's [`StoredCheckById::id`] so the caller can order a case's checks. Flags and
+    /// rule errors (with `read_results`) are read in the same order and merged, not
+    /// looked up per check.
+    pub fn for_each_batch_by_id(
+        &self,
+        range: Range,
+        read_results: bool,
+        mut on_batch: impl FnMut(Vec<StoredCheckById>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (from, to) = range.bounds();
+        let sql = format!(
+            "SELECT e.id, e.case_pseudonym, e.rule_set_hash, e.profile_json,
+                    o.ended_on, o.outcome, o.reasons_json
+             FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
+             WHERE {FILTER}
+             ORDER BY e.id"
+        );
+        let mut statement = self.conn.prepare(&sql)?;
+        let mut rows = statement.query(params![from, to])?;
+        // Both tables are keyed by (evaluation_id, rule_id): read in that order.
+        let mut flags = self
+            .conn
+            .prepare("SELECT evaluation_id, rule_id FROM flags ORDER BY evaluation_id, rule_id")?;
+        let mut errors = self.conn.prepare(
+            "SELECT evaluation_id, rule_id FROM rule_errors ORDER BY evaluation_id, rule_id",
+        )?;
+        let mut flags = MergedIds::new(read_results, &mut flags)?;
+        let mut errors = MergedIds::new(read_results, &mut errors)?;
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let case: String = row.get(1)?;
+            let ended_on: Option<String> = row.get(4)?;
+            let outcome = match ended_on {
+                Some(ended_on) => Some(stored_outcome(
+                    &case,
+                    &ended_on,
+                    &row.get::<_, String>(5)?,
+                    &row.get::<_, String>(6)?,
+                )?),
+                None => None,
+            };
+            batch.push(StoredCheckById {
+                id,
+                row: StoredCheckRow {
+                    rule_set_hash: row.get(2)?,
+                    profile_json: row.get(3)?,
+                    flagged: flags.of(id)?,
+                    failed: errors.of(id)?,
+                    outcome,
+                    case,
+                },
             });
             if batch.len() == BATCH {
                 on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
@@ -294,4 +415,33 @@ fn stored_outcome(
             .map(|r| EndReason::from_name(r).ok_or_else(invalid))
             .collect::<Result<_, _>>()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merged_ids_give_each_check_its_own_rules_and_pass_over_checks_not_read() {
+        let conn = Connection::open_in_memory().expect("database");
+        conn.execute_batch(
+            "CREATE TABLE f (evaluation_id INTEGER, rule_id TEXT);
+             INSERT INTO f VALUES (1, 'a'), (1, 'b'), (2, 'c'), (4, 'd'), (7, 'e');",
+        )
+        .expect("table");
+        let mut statement = conn
+            .prepare("SELECT evaluation_id, rule_id FROM f ORDER BY 1, 2")
+            .expect("statement");
+        let mut merged = MergedIds::new(true, &mut statement).expect("query");
+        assert_eq!(merged.of(1).expect("1"), ["a", "b"]);
+        // Check 2 is outside the period read: its rule is passed over, not given to 3.
+        assert!(merged.of(3).expect("3").is_empty());
+        assert_eq!(merged.of(4).expect("4"), ["d"]);
+        assert!(merged.of(8).expect("8").is_empty());
+        assert!(merged.of(9).expect("9").is_empty());
+        drop(merged);
+
+        let mut unread = MergedIds::new(false, &mut statement).expect("not read");
+        assert!(unread.of(1).expect("1").is_empty());
+    }
 }

@@ -29,7 +29,7 @@ pub mod history;
 pub mod rule_sets;
 
 pub use file::{FileProblem, with_suffix};
-pub use writer::{PurgeCounts, WriterHandle};
+pub use writer::{PurgeCounts, Streamed, WriterHandle};
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../db/migrations/0001_init.sql")),
@@ -89,6 +89,9 @@ pub enum StoreError {
     /// A value could not be written as JSON for storage.
     #[error("ett värde kunde inte sparas som JSON")]
     Json(#[source] serde_json::Error),
+    /// A streamed import ended without being told it was complete; nothing was stored.
+    #[error("importen avbröts; inget sparades")]
+    StreamAborted,
     /// A stored outcome row is not an outcome (the row is not repeated: it is personal data).
     #[error("ett sparat utfall går inte att läsa")]
     UnreadableOutcome,
@@ -445,6 +448,23 @@ impl Store {
             .write(writer::Op::Evaluations(evaluations, access))
             .await?
         {
+            writer::Reply::Count(n) => Ok(n),
+            _ => Err(StoreError::UnexpectedReply),
+        }
+    }
+
+    /// Like [`Self::insert_evaluations`], for more evaluations than fit in memory: the
+    /// writer holds one transaction open (no other write goes through meanwhile) and
+    /// stores each batch `batches` delivers, committing only after [`Streamed::End`]. A
+    /// stream whose sender is dropped before `End` stores nothing. Returns how many were
+    /// stored.
+    pub async fn insert_evaluation_stream(
+        &self,
+        batches: std::sync::mpsc::Receiver<Streamed>,
+        access: Access,
+    ) -> Result<usize, StoreError> {
+        let op = writer::Op::EvaluationStream(batches, access);
+        match self.write(op).await? {
             writer::Reply::Count(n) => Ok(n),
             _ => Err(StoreError::UnexpectedReply),
         }

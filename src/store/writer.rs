@@ -15,6 +15,10 @@ pub(super) enum Op {
     Evaluation(Box<NewEvaluation>, Access),
     /// A bulk import: stored together, identical rows skipped.
     Evaluations(Vec<NewEvaluation>, Access),
+    /// A bulk import that arrives in batches while the writer holds the transaction:
+    /// stored together, identical rows skipped, and nothing at all unless the stream ends
+    /// with [`Streamed::End`].
+    EvaluationStream(std::sync::mpsc::Receiver<Streamed>, Access),
     RuleSet {
         content_hash: String,
         name: String,
@@ -28,6 +32,13 @@ pub(super) enum Op {
     Probe,
     /// Accounts and sessions (`super::accounts`).
     Accounts(super::accounts::AccountOp),
+}
+
+/// One message of an [`Op::EvaluationStream`].
+pub enum Streamed {
+    Batch(Vec<NewEvaluation>),
+    /// Everything was sent: the stream may be committed.
+    End,
 }
 
 pub(super) enum Reply {
@@ -215,6 +226,42 @@ fn insert_evaluation(
     Ok(id)
 }
 
+/// Inserts each of `evaluations` not identical to one already stored (same case, date,
+/// stage, rule set and profile), each with an access-log entry like `access`; returns how
+/// many were inserted.
+fn insert_new_evaluations(
+    conn: &Connection,
+    evaluations: &[NewEvaluation],
+    access: &Access,
+    now: &str,
+) -> Result<usize, StoreError> {
+    let mut exists = conn.prepare_cached(
+        "SELECT 1 FROM evaluations WHERE case_pseudonym = ?1 AND checked_on = ?2
+         AND stage = ?3 AND rule_set_hash = ?4 AND profile_json = ?5 LIMIT 1",
+    )?;
+    let mut stored = 0;
+    for evaluation in evaluations {
+        if exists.exists(params![
+            evaluation.case.as_str(),
+            evaluation.checked_on.to_string(),
+            evaluation.stage.as_str(),
+            evaluation.rule_set_hash,
+            evaluation.profile_json,
+        ])? {
+            continue;
+        }
+        let id = insert_evaluation(conn, evaluation, now)?;
+        let access = Access {
+            case: Some(evaluation.case.clone()),
+            evaluation_id: Some(id),
+            ..access.clone()
+        };
+        log_access(conn, &access, now)?;
+        stored += 1;
+    }
+    Ok(stored)
+}
+
 /// One write under its own savepoint, so a failing write leaves nothing behind and does
 /// not take the rest of the batch with it.
 fn apply_in_savepoint(tx: &mut Transaction<'_>, op: &Op) -> Result<Reply, StoreError> {
@@ -238,31 +285,25 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
         }
         Op::Evaluations(evaluations, access) => {
             let now = now_rfc3339();
-            let mut exists = conn.prepare_cached(
-                "SELECT 1 FROM evaluations WHERE case_pseudonym = ?1 AND checked_on = ?2
-                 AND stage = ?3 AND rule_set_hash = ?4 AND profile_json = ?5 LIMIT 1",
-            )?;
+            Ok(Reply::Count(insert_new_evaluations(
+                conn,
+                evaluations,
+                access,
+                &now,
+            )?))
+        }
+        Op::EvaluationStream(receiver, access) => {
+            let now = now_rfc3339();
             let mut stored = 0;
-            for evaluation in evaluations {
-                if exists.exists(params![
-                    evaluation.case.as_str(),
-                    evaluation.checked_on.to_string(),
-                    evaluation.stage.as_str(),
-                    evaluation.rule_set_hash,
-                    evaluation.profile_json,
-                ])? {
-                    continue;
+            loop {
+                // A sender gone without `End` aborted: the savepoint rolls back.
+                match receiver.recv().map_err(|_| StoreError::StreamAborted)? {
+                    Streamed::Batch(evaluations) => {
+                        stored += insert_new_evaluations(conn, &evaluations, access, &now)?;
+                    }
+                    Streamed::End => return Ok(Reply::Count(stored)),
                 }
-                let id = insert_evaluation(conn, evaluation, &now)?;
-                let access = Access {
-                    case: Some(evaluation.case.clone()),
-                    evaluation_id: Some(id),
-                    ..access.clone()
-                };
-                log_access(conn, &access, &now)?;
-                stored += 1;
             }
-            Ok(Reply::Count(stored))
         }
         Op::RuleSet {
             content_hash,

@@ -132,11 +132,15 @@ struct Declared<'a> {
     clearable: bool,
 }
 
-fn declared(_rule: &crate::ruleset::Rule) -> Declared<'_> {
+fn declared(rule: &crate::ruleset::Rule) -> Declared<'_> {
     Declared {
-        inputs: None,
-        how_to_clear: None,
-        clearable: true,
+        inputs: rule
+            .meta
+            .inputs
+            .as_ref()
+            .map(|inputs| inputs.iter().map(String::as_str).collect()),
+        how_to_clear: rule.meta.how_to_clear.as_deref(),
+        clearable: rule.meta.clearable,
     }
 }
 

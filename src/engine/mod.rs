@@ -13,6 +13,7 @@
 mod evaluate;
 pub(crate) mod fast_path;
 pub mod helpers;
+pub mod reasons;
 pub mod ruleset;
 pub mod script_api;
 pub mod value;

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::engine;
+use crate::engine::reasons::{self, Reason};
 use crate::profile::{Date, Stage};
 
 /// The manifest's file name inside a rules directory.
@@ -188,6 +189,9 @@ struct Manifest {
     version: String,
     #[serde(default)]
     description: Option<String>,
+    /// Reason codes every rule accepts for "not relevant".
+    #[serde(default)]
+    common_reasons: Vec<Reason>,
     /// Parsed entry by entry, so one bad entry does not hide the problems of the others.
     rules: Vec<serde_yaml::Value>,
 }
@@ -212,6 +216,9 @@ struct ManifestRule {
     valid_from: Option<Date>,
     #[serde(default)]
     valid_to: Option<Date>,
+    /// The rule's own reason codes for "not relevant" (besides `common_reasons`).
+    #[serde(default)]
+    reasons: Vec<Reason>,
 }
 
 /// Everything about a rule except its compiled script.
@@ -230,6 +237,9 @@ pub struct RuleMeta {
     pub enabled: bool,
     pub valid_from: Option<Date>,
     pub valid_to: Option<Date>,
+    /// The rule's own reason codes for "not relevant"; the rule set's common ones apply
+    /// as well ([`crate::engine::reasons::ReasonCatalog`]).
+    pub reasons: Vec<Reason>,
 }
 
 impl RuleMeta {
@@ -266,6 +276,8 @@ pub struct RuleSet {
     pub name: String,
     pub version: String,
     pub description: Option<String>,
+    /// Reason codes every rule accepts for "not relevant".
+    pub common_reasons: Vec<Reason>,
     /// SHA-256 over the manifest and every script, hex.
     pub content_hash: String,
     pub rules: Vec<Rule>,
@@ -614,6 +626,16 @@ impl RuleSet {
         }
 
         let manifest_lines: Vec<&str> = manifest_text.lines().collect();
+        let common_line = manifest_lines
+            .iter()
+            .position(|l| l.starts_with("common_reasons:"))
+            .map(|i| i + 1);
+        for problem in reasons::problems(&manifest.common_reasons, None) {
+            problems.push(
+                Problem::new(&manifest_path, format!("common_reasons: {problem}"))
+                    .at(common_line, None),
+            );
+        }
         for (index, raw) in manifest.rules.into_iter().enumerate() {
             let entry: ManifestRule = match serde_path_to_error::deserialize(raw.clone()) {
                 Ok(entry) => entry,
@@ -685,6 +707,13 @@ impl RuleSet {
                 );
             }
 
+            for problem in reasons::problems(&entry.reasons, Some(&manifest.common_reasons)) {
+                problems.push(
+                    Problem::new(&manifest_path, format!("{}: reasons: {problem}", entry.id))
+                        .at(line_of("reasons"), None),
+                );
+            }
+
             let script_path = dir.join(&entry.script);
             if !is_plain_file_name(&entry.script) {
                 problems.push(
@@ -740,6 +769,7 @@ impl RuleSet {
                     enabled: entry.enabled,
                     valid_from: entry.valid_from,
                     valid_to: entry.valid_to,
+                    reasons: entry.reasons,
                 },
                 program: engine::fast_path::translate(&ast),
                 ast,
@@ -753,6 +783,7 @@ impl RuleSet {
             name: manifest.name,
             version: manifest.version,
             description: manifest.description,
+            common_reasons: manifest.common_reasons,
             content_hash: hex::encode(hasher.finalize()),
             rules,
             dir: dir.to_path_buf(),
@@ -910,6 +941,7 @@ mod tests {
             enabled: true,
             valid_from: Some(Date::parse("2023-01-01").expect("date")),
             valid_to: Some(Date::parse("2023-12-31").expect("date")),
+            reasons: vec![],
         };
         assert!(meta.in_force_on(Date::parse("2023-01-01").expect("date")));
         assert!(meta.in_force_on(Date::parse("2023-12-31").expect("date")));

@@ -26,6 +26,7 @@ use crate::ruleset::RuleSet;
 
 pub mod accounts;
 pub mod history;
+pub mod responses;
 
 pub use file::{FileProblem, with_suffix};
 pub use writer::{PurgeCounts, WriterHandle};
@@ -36,6 +37,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../../db/migrations/0003_accounts_sessions.sql"
     )),
+    M::up(include_str!("../../db/migrations/0005_flag_responses.sql")),
 ];
 
 const READERS: usize = 4;
@@ -229,6 +231,8 @@ pub struct StoredEvaluation {
     pub requested_by: String,
     pub flags: Vec<StoredFlag>,
     pub errors: Vec<StoredRuleError>,
+    /// The current answer to each answered flag.
+    pub responses: Vec<crate::answer::StoredResponse>,
 }
 
 /// What recording one outcome did. Its name (`created`, `replaced`, `unchanged`) is serde's.
@@ -564,6 +568,7 @@ fn read_evaluations(
                 requested_by: row.get(8)?,
                 flags: Vec::new(),
                 errors: Vec::new(),
+                responses: Vec::new(),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -598,6 +603,7 @@ fn read_evaluations(
                 })
             })?
             .collect::<Result<_, _>>()?;
+        evaluation.responses = responses::current(conn, evaluation.id)?;
     }
     Ok(evaluations)
 }

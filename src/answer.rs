@@ -66,10 +66,9 @@ mod tests {
             crate::profile::parse_json(r#"{"rule_id":"a","response":"handled"}"#).expect("ok");
         assert_eq!(request.response, ResponseKind::Handled);
         assert!(request.reason.is_none());
-        let err = crate::profile::parse_json::<ResponseRequest>(
-            r#"{"rule_id":"a","response":"klar"}"#,
-        )
-        .expect_err("unknown response");
+        let err =
+            crate::profile::parse_json::<ResponseRequest>(r#"{"rule_id":"a","response":"klar"}"#)
+                .expect_err("unknown response");
         assert_eq!(err.path, "response");
         let err = crate::profile::parse_json::<ResponseRequest>(
             r#"{"rule_id":"a","response":"handled","note":"x"}"#,

@@ -68,7 +68,10 @@ pub async fn respond(
     }
     match (request.response, request.reason.as_deref()) {
         (ResponseKind::NotRelevant, None) => {
-            return Err(invalid("reason", "en orsak krävs när svaret är not_relevant"));
+            return Err(invalid(
+                "reason",
+                "en orsak krävs när svaret är not_relevant",
+            ));
         }
         (ResponseKind::Handled, Some(_)) => {
             return Err(invalid(

@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod helpers;
 mod reliability;
+mod responses;
 mod security;
 mod service;
 mod storage;

@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::form::{FieldProblem, FormInput, GroupView, fields};
 use super::{CHECK_PAGE, Layout, ResultView, SharedState, Viewer, failure, refusal, render};
 use crate::app;
+use crate::engine::reasons::ReasonCatalog;
 use crate::profile::Date;
 use crate::ruleset::RuleSet;
 use crate::store::StoredEvaluation;
@@ -64,6 +65,8 @@ struct StoredFlagView {
     flag: crate::contract::StoredFlagJson,
     severity_label: &'static str,
     title: String,
+    /// The current answer to the flag, in words ("Inte relevant: personen avböjer").
+    response: Option<String>,
 }
 
 fn page_of(viewer: &Viewer, input: &FormInput, problems: &[FieldProblem]) -> CheckPage {
@@ -132,8 +135,13 @@ pub(super) async fn submit(
         Err(err) => return failure(&viewer, &err),
     };
     let rules = app::rules::active(&state, &viewer);
+    let catalog = match app::responses::catalog(&state, &report.ruleset.content_hash).await {
+        Ok(catalog) => catalog,
+        Err(err) => return failure(&viewer, &err),
+    };
     let mut page = page_of(&viewer, &input, &[]);
-    page.result = Some(ResultView::of(&report, &rules));
+    page.result =
+        Some(ResultView::of(&report, &rules).with_answers(&viewer, id, true, &[], &catalog));
     page.history = Some(history(evaluations, id, &rules));
     render(StatusCode::OK, "check.html", &page)
 }
@@ -146,10 +154,16 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
         .take(HISTORY_LIMIT)
         .map(|e| {
             let errors = e.errors.len();
+            let catalog = ReasonCatalog::of(rules);
+            let responses = e.responses;
             let mut flags: Vec<StoredFlagView> = e
                 .flags
                 .into_iter()
                 .map(|flag| StoredFlagView {
+                    response: responses
+                        .iter()
+                        .find(|r| r.rule_id == flag.rule_id)
+                        .map(|r| answer_words(r, &catalog)),
                     severity_label: flag.severity.label_sv(),
                     title: rules
                         .rule(&flag.rule_id)
@@ -177,8 +191,21 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
     }
 }
 
+/// An answer in words: "Åtgärdas/åtgärdat", or "Inte relevant: " and the reason's label
+/// (its code when `catalog` does not know it).
+fn answer_words(response: &crate::answer::StoredResponse, catalog: &ReasonCatalog) -> String {
+    match &response.reason {
+        Some(code) => format!(
+            "{}: {}",
+            response.response.label_sv(),
+            catalog.label(&response.rule_id, code).unwrap_or(code)
+        ),
+        None => response.response.label_sv().to_owned(),
+    }
+}
+
 /// A stored UTC timestamp as date and time in Sweden, e.g. `2024-03-15 14:05`.
-fn local_time(rfc3339: &str) -> String {
+pub(super) fn local_time(rfc3339: &str) -> String {
     rfc3339
         .parse::<jiff::Timestamp>()
         .map(|t| {

@@ -28,6 +28,7 @@ mod audit;
 mod check;
 pub mod form;
 pub mod guard;
+mod responses;
 mod rules;
 mod users;
 
@@ -63,6 +64,7 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/logga-in", get(sign_in_page).post(sign_in))
         .route("/logga-ut", post(sign_out))
         .route("/kontroll", get(check::page).post(check::submit))
+        .route("/kontroll/{id}/svar", post(responses::answer))
         .route("/regler", get(rules::page))
         .route("/regler/prova", post(rules::dry_run))
         .route("/regler/ladda-om", post(rules::reload))
@@ -573,6 +575,9 @@ struct FlagView {
     flag: crate::contract::FlagJson,
     severity_label: &'static str,
     grounds_label: Vec<&'static str>,
+    /// The current answer and the answer forms, on a stored check's cards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer: Option<responses::AnswerView>,
 }
 
 impl FlagView {
@@ -580,6 +585,7 @@ impl FlagView {
         Self {
             severity_label: flag.severity.label_sv(),
             grounds_label: flag.grounds.iter().map(|g| g.label_sv()).collect(),
+            answer: None,
             flag,
         }
     }

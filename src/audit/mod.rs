@@ -14,6 +14,7 @@
 //! | [`report`] | the result ([`report::AuditReport`]) and its JSON and CSV forms |
 //! | [`html`] | the self-contained HTML page (template `audit.html`) |
 //! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
+//! | [`responses`] | what officers answered to the flags: answered, ignored, resolved, alert burden per officer |
 //!
 //! Invariants: the audit stores nothing; it never sees a case id (stored profiles carry
 //! the pseudonym); every count below `min_cell`, every count that would give a hidden
@@ -27,6 +28,7 @@ pub mod data;
 pub mod html;
 pub mod replay;
 pub mod report;
+pub mod responses;
 pub mod stats;
 pub mod suppress;
 pub mod units;
@@ -239,6 +241,10 @@ pub async fn of_store(
 ) -> Result<report::AuditReport, crate::store::StoreError> {
     let rules = RuleInfo::of(active);
     store
-        .read_history(move |history| data::stored_audit(history, rules, &options))
+        .read_history(move |history| {
+            let mut report = data::stored_audit(history, rules, &options)?;
+            responses::attach(history, &mut report, &options)?;
+            Ok(report)
+        })
         .await
 }

@@ -203,6 +203,9 @@ pub struct RuleAudit {
     /// Checks in the period on which the rule failed.
     pub rule_errors: Option<usize>,
     pub notes: Vec<String>,
+    /// What officers answered to the rule's flags, per rule-set version
+    /// ([`super::responses`]).
+    pub responses: super::responses::RuleResponses,
 }
 
 /// One rule for one sex group.

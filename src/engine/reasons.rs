@@ -144,6 +144,16 @@ impl ReasonCatalog {
             .chain(&self.common)
     }
 
+    /// The label of `code` in any rule of the set (or the common ones).
+    pub fn any_label(&self, code: &str) -> Option<&str> {
+        self.per_rule
+            .values()
+            .flatten()
+            .chain(&self.common)
+            .find(|r| r.code == code)
+            .map(|r| r.label.as_str())
+    }
+
     /// The label of `code` for `rule_id`, if the rule accepts it.
     pub fn label(&self, rule_id: &str, code: &str) -> Option<&str> {
         self.for_rule(rule_id)

@@ -111,3 +111,128 @@ pub(super) fn current(
         .collect::<Result<_, _>>()?;
     Ok(responses)
 }
+
+/// One stored check as the audit of answers reads it: every check of each case that
+/// has a check made in the period, oldest first per case.
+pub struct AnsweredCheckRow {
+    pub evaluation_id: i64,
+    pub case: String,
+    /// `before_gk` or `gk_closing`, as stored.
+    pub stage: String,
+    pub checked_on: String,
+    /// `gk.first_meeting_on` of the stored profile, when given.
+    pub first_meeting_on: Option<String>,
+    pub rule_set_hash: String,
+    pub requested_by: String,
+    /// Ids of the rules that flagged.
+    pub flagged: Vec<String>,
+}
+
+/// The current answer to one flag, as the audit reads it.
+pub struct CurrentAnswerRow {
+    pub evaluation_id: i64,
+    pub rule_id: String,
+    pub response: ResponseKind,
+    pub reason: Option<String>,
+}
+
+/// A rule set that made a check the audit of answers reads.
+pub struct RuleSetRow {
+    pub content_hash: String,
+    pub name: String,
+    pub version: String,
+    /// The manifest's text, for the reasons' labels.
+    pub manifest: Option<String>,
+}
+
+/// What the audit of answers reads for a period.
+pub struct AnsweredHistory {
+    pub checks: Vec<AnsweredCheckRow>,
+    pub answers: Vec<CurrentAnswerRow>,
+    pub rule_sets: Vec<RuleSetRow>,
+}
+
+impl super::history::History<'_> {
+    /// Every check of the cases with a check made in `range` (by `checked_on`), ordered
+    /// by case, `checked_on` and storage order; the current answers to their flags; and
+    /// the rule sets that made them.
+    pub fn answered_history(
+        &self,
+        range: super::history::Range,
+    ) -> Result<AnsweredHistory, StoreError> {
+        let from = range
+            .from
+            .map_or_else(|| "0000-01-01".to_owned(), |d| d.to_string());
+        let to = range
+            .to
+            .map_or_else(|| "9999-12-31".to_owned(), |d| d.to_string());
+        let selected =
+            "SELECT DISTINCT case_pseudonym FROM evaluations WHERE checked_on BETWEEN ?1 AND ?2";
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on,
+                    json_extract(e.profile_json, '$.gk.first_meeting_on'), e.rule_set_hash,
+                    e.requested_by,
+                    (SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id)
+             FROM evaluations e
+             WHERE e.case_pseudonym IN ({selected})
+             ORDER BY e.case_pseudonym, e.checked_on, e.id"
+        ))?;
+        let checks = statement
+            .query_map(params![from, to], |row| {
+                let flagged: Option<String> = row.get(7)?;
+                let first_meeting_on: Option<rusqlite::types::Value> = row.get(4)?;
+                Ok(AnsweredCheckRow {
+                    evaluation_id: row.get(0)?,
+                    case: row.get(1)?,
+                    stage: row.get(2)?,
+                    checked_on: row.get(3)?,
+                    first_meeting_on: match first_meeting_on {
+                        Some(rusqlite::types::Value::Text(text)) => Some(text),
+                        _ => None,
+                    },
+                    rule_set_hash: row.get(5)?,
+                    requested_by: row.get(6)?,
+                    flagged: flagged
+                        .map(|t| t.split(' ').map(str::to_owned).collect())
+                        .unwrap_or_default(),
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT r.evaluation_id, r.rule_id, r.response, r.reason
+             FROM flag_responses r JOIN evaluations e ON e.id = r.evaluation_id
+             WHERE e.case_pseudonym IN ({selected})
+               AND r.id = (SELECT max(l.id) FROM flag_responses l
+                           WHERE l.evaluation_id = r.evaluation_id AND l.rule_id = r.rule_id)"
+        ))?;
+        let answers = statement
+            .query_map(params![from, to], |row| {
+                Ok(CurrentAnswerRow {
+                    evaluation_id: row.get(0)?,
+                    rule_id: row.get(1)?,
+                    response: named(row, 2, "flag_responses.response")?,
+                    reason: row.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut statement = self.conn.prepare(
+            "SELECT content_hash, name, version, json_extract(sources_json, '$[0].text')
+             FROM rule_sets ORDER BY first_seen_at, content_hash",
+        )?;
+        let rule_sets = statement
+            .query_map([], |row| {
+                Ok(RuleSetRow {
+                    content_hash: row.get(0)?,
+                    name: row.get(1)?,
+                    version: row.get(2)?,
+                    manifest: row.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(AnsweredHistory {
+            checks,
+            answers,
+            rule_sets,
+        })
+    }
+}

@@ -274,8 +274,9 @@ pub struct Adjusted {
 #[error("kunde inte skriva CSV: {0}")]
 pub struct CsvError(String);
 
-/// The columns of the audit CSV (and of the replay CSV, which fills the last four).
-pub const CSV_HEADER: [&str; 25] = [
+/// The columns of the audit CSV (the replay CSV fills `current` to `lost`; the answers
+/// to flags, section `responses`, fill `ruleset`, `metric`, `count` and `value`).
+pub const CSV_HEADER: [&str; 28] = [
     "section",
     "rule_id",
     "sex",
@@ -301,12 +302,15 @@ pub const CSV_HEADER: [&str; 25] = [
     "candidate",
     "gained",
     "lost",
+    "ruleset",
+    "metric",
+    "value",
 ];
 
 /// One CSV row under [`CSV_HEADER`]; unset cells are empty.
 #[derive(Default)]
 pub struct CsvRow {
-    cells: [String; 25],
+    cells: [String; 28],
 }
 
 impl CsvRow {
@@ -458,6 +462,7 @@ impl AuditReport {
                     .set("rule_id", &rule.rule_id)
                     .count("count", rule.rule_errors),
             );
+            rows.extend(super::responses::csv_rows(&rule.rule_id, &rule.responses));
         }
         rows
     }

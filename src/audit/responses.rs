@@ -671,3 +671,106 @@ mod tests {
         assert_eq!(percentile(&[0, 0, 0, 0, 10], 0.9), Some(6.0));
     }
 }
+
+/// One rule-set version's answers as the HTML report shows them.
+#[derive(Serialize)]
+pub struct VersionView {
+    pub version: String,
+    pub flags: String,
+    pub answered: String,
+    pub handled: String,
+    pub not_relevant: String,
+    pub ignored: String,
+    pub resolved: String,
+    pub median_days: String,
+    pub burden: String,
+    /// "personen avböjer: 5 (2,1 %)", per reason.
+    pub reasons: Vec<String>,
+}
+
+/// The HTML report's rows for `responses`, one per rule-set version.
+pub fn view(responses: &RuleResponses) -> Vec<VersionView> {
+    use super::html::{number, shown_count};
+    let with_pct = |count: Option<usize>, pct: Option<f64>| match pct {
+        Some(pct) => format!("{} ({} %)", shown_count(count), number(pct, 1)),
+        None => shown_count(count),
+    };
+    let value = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| number(v, 1));
+    responses
+        .versions
+        .iter()
+        .map(|v| VersionView {
+            version: format!("{} {}", v.ruleset, v.version),
+            flags: shown_count(v.flags),
+            answered: with_pct(v.answered, v.answered_pct),
+            handled: with_pct(v.handled, v.handled_pct),
+            not_relevant: with_pct(v.not_relevant, v.not_relevant_pct),
+            ignored: with_pct(v.ignored, v.ignored_pct),
+            resolved: match v.resolved_pct {
+                Some(pct) => format!(
+                    "{} av {} ({} %)",
+                    shown_count(v.resolved),
+                    shown_count(v.cases_flagged_before_gk),
+                    number(pct, 1)
+                ),
+                None => format!(
+                    "{} av {}",
+                    shown_count(v.resolved),
+                    shown_count(v.cases_flagged_before_gk)
+                ),
+            },
+            median_days: value(v.median_days_to_resolution),
+            burden: format!("{} / {}", value(v.burden.median), value(v.burden.p90)),
+            reasons: v
+                .not_relevant_by_reason
+                .iter()
+                .map(|r| format!("{}: {}", r.label, with_pct(r.count, r.pct)))
+                .collect(),
+        })
+        .collect()
+}
+
+/// The CSV rows of `responses` of `rule_id`: section `responses`, one row per rule-set
+/// version and measure (`metric`), the count in `count` and a share, median or
+/// percentile in `value`.
+pub fn csv_rows(rule_id: &str, responses: &RuleResponses) -> Vec<super::report::CsvRow> {
+    use super::report::CsvRow;
+    let mut rows = Vec::new();
+    for v in &responses.versions {
+        let row = |metric: &str| {
+            CsvRow::new("responses")
+                .set("rule_id", rule_id)
+                .set("ruleset", format!("{} {}", v.ruleset, v.version))
+                .set("metric", metric)
+        };
+        for (metric, count, value) in [
+            ("flags", v.flags, None),
+            ("answered", v.answered, v.answered_pct),
+            ("handled", v.handled, v.handled_pct),
+            ("not_relevant", v.not_relevant, v.not_relevant_pct),
+            ("unanswered", v.unanswered, None),
+            ("ignored", v.ignored, v.ignored_pct),
+            ("cases_flagged_before_gk", v.cases_flagged_before_gk, None),
+            ("resolved", v.resolved, v.resolved_pct),
+            (
+                "median_days_to_resolution",
+                None,
+                v.median_days_to_resolution,
+            ),
+            ("burden_officer_months", v.burden.officer_months, None),
+            ("burden_median", None, v.burden.median),
+            ("burden_p90", None, v.burden.p90),
+        ] {
+            rows.push(row(metric).count("count", count).num("value", value));
+        }
+        for reason in &v.not_relevant_by_reason {
+            rows.push(
+                row(&format!("not_relevant:{}", reason.code))
+                    .count("count", reason.count)
+                    .num("value", reason.pct)
+                    .set("note", &reason.label),
+            );
+        }
+    }
+    rows
+}

@@ -231,3 +231,99 @@ fn an_older_check_is_answered_with_the_reasons_of_the_rule_set_that_made_it() {
     let reply = app.post(&responses_path(new), &app.handlaggare, &body);
     assert_eq!(reply.first_error_field(), "reason", "{reply}");
 }
+
+/// The rule entry `rule_id` of an audit report's `rules`.
+fn audit_rule<'a>(report: &'a Value, rule_id: &str) -> &'a Value {
+    report["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == rule_id)
+        .unwrap_or_else(|| panic!("no rule {rule_id} in {report:#}"))
+}
+
+#[test]
+fn the_audit_counts_answers_ignored_flags_and_resolution() {
+    let app = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_AUDIT_MIN_CELL_FLOOR", "1".to_owned())],
+        ..AppOptions::default()
+    });
+    let case = "SVAR-AUDIT";
+    let mut first = flagged_profile(case);
+    set(&mut first, "checked_on", json!("2024-03-05"));
+    set(&mut first, "gk.first_meeting_on", json!("2024-04-02"));
+    let reply = app.check(&app.handlaggare, &first);
+    assert_eq!(reply.status, 201, "{reply}");
+    let id = reply.json()["evaluation_id"].as_i64().expect("id");
+    let answer = json!({"rule_id": "tolk_ej_bokad", "response": "not_relevant", "reason": "personen_avbojer"});
+    assert_eq!(
+        app.post(&responses_path(id), &app.handlaggare, &answer)
+            .status,
+        201
+    );
+    // Ten days later the activity level is documented; the interpreter is still not booked.
+    let mut second = first.clone();
+    set(&mut second, "checked_on", json!("2024-03-15"));
+    set(&mut second, "activity_level.documented", json!(true));
+    set(&mut second, "activity_level.hours_per_week", json!(10));
+    let reply = app.check(&app.handlaggare, &second);
+    assert_eq!(reply.status, 201, "{reply}");
+    let outcome = json!({"case_id": case, "ended_on": "2024-06-30", "outcome": "left_insurance", "reasons": ["work_supported"]});
+    assert_eq!(
+        app.post("/api/v1/outcomes", &app.analytiker, &outcome)
+            .status,
+        200
+    );
+
+    let reply = app.get("/api/v1/audit?min_cell=1", &app.analytiker);
+    assert_eq!(reply.status, 200, "{reply}");
+    let report = reply.json();
+    let tolk = &audit_rule(&report, "tolk_ej_bokad")["responses"]["versions"][0];
+    assert_eq!(tolk["ruleset"], "GK standardregler", "{tolk:#}");
+    assert_eq!(tolk["flags"], 2, "{tolk:#}");
+    assert_eq!(tolk["answered"], 1, "{tolk:#}");
+    assert_eq!(tolk["not_relevant"], 1, "{tolk:#}");
+    assert_eq!(
+        tolk["not_relevant_by_reason"][0]["code"],
+        "personen_avbojer"
+    );
+    assert_eq!(
+        tolk["not_relevant_by_reason"][0]["label"],
+        "personen avböjer tolk"
+    );
+    assert_eq!(tolk["not_relevant_by_reason"][0]["count"], 1);
+    // The second check's flag went unanswered and is there at the last check before GK.
+    assert_eq!(tolk["ignored"], 1, "{tolk:#}");
+    assert_eq!(tolk["resolved"], 0, "{tolk:#}");
+    assert_eq!(tolk["burden"]["median"], 2.0, "{tolk:#}");
+    let activity = &audit_rule(&report, "aktivitetsniva_saknas")["responses"]["versions"][0];
+    assert_eq!(activity["flags"], 1, "{activity:#}");
+    assert_eq!(activity["answered"], 0, "{activity:#}");
+    assert_eq!(
+        activity["ignored"], 0,
+        "cleared at the next check: {activity:#}"
+    );
+    assert_eq!(activity["cases_flagged_before_gk"], 1, "{activity:#}");
+    assert_eq!(activity["resolved"], 1, "{activity:#}");
+    assert_eq!(activity["median_days_to_resolution"], 10.0, "{activity:#}");
+
+    let csv = app.get("/api/v1/audit?min_cell=1&format=csv", &app.analytiker);
+    assert_eq!(csv.status, 200, "{csv}");
+    assert!(
+        csv.text
+            .lines()
+            .any(|l| l.starts_with("responses,tolk_ej_bokad,")
+                && l.contains(",not_relevant:personen_avbojer,")),
+        "{csv}"
+    );
+    let html = app.get("/api/v1/audit?min_cell=1&format=html", &app.analytiker);
+    assert!(
+        html.text.contains("Handläggarnas svar på flaggorna"),
+        "{html}"
+    );
+    assert!(html.text.contains("personen avböjer tolk: 1"), "{html}");
+    assert!(
+        !html.text.contains(app.handlaggare.name),
+        "no officer is named"
+    );
+}

@@ -19,9 +19,9 @@
 //!
 //! Every count is a cell of one [`Grid`]: each count below `min_cell` is hidden, and so
 //! is any that would follow from the others (answered = handled + not relevant; not
-//! relevant = the sum of its reasons; flags = answered + unanswered; unanswered = ignored
-//! + not ignored; flagged cases = resolved + unresolved; "any flag" = the sum of the
-//! rules; a rule's flags = the sum of its rule-set versions). A share or a median is shown
+//! relevant = the sum of its reasons; flags = answered + unanswered; unanswered =
+//! ignored + not ignored; flagged cases = resolved + unresolved; "any flag" = the sum of
+//! the rules; a rule's flags = the sum of its rule-set versions). A share or a median is shown
 //! only when the counts it rests on are, and they are at least `min_cell`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

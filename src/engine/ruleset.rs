@@ -920,6 +920,33 @@ mod tests {
     }
 
     #[test]
+    fn reason_codes_are_checked_at_their_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = MANIFEST.replace(
+            "rules:\n",
+            "common_reasons:\n  - {code: annat, label: annat}\nrules:\n",
+        ) + "    reasons:\n      - {code: annat, label: igen}\n      - {code: Fel, label: x}\n";
+        write(dir.path(), MANIFEST_FILE, &manifest);
+        write(dir.path(), "a.rhai", "true");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 2, "{text:#?}");
+        assert!(
+            text[0].contains(":12:") && text[0].contains("annat finns redan"),
+            "{text:#?}"
+        );
+        assert!(text[1].contains("ogiltig"), "{text:#?}");
+        let fixed = manifest.replace(
+            "      - {code: annat, label: igen}\n      - {code: Fel, label: x}\n",
+            "      - {code: avbojer, label: personen avböjer}\n",
+        );
+        write(dir.path(), MANIFEST_FILE, &fixed);
+        let set = RuleSet::load(dir.path()).expect("loads");
+        assert_eq!(set.common_reasons.len(), 1);
+        assert_eq!(set.rules[0].meta.reasons[0].code, "avbojer");
+    }
+
+    #[test]
     fn rule_ids_are_checked() {
         assert!(RuleId::parse("aktivitetsniva_saknas").is_ok());
         assert!(RuleId::parse("Åtgärd").is_err());

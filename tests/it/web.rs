@@ -1892,3 +1892,85 @@ fn an_admin_creates_lists_and_revokes_tokens_on_the_users_page() {
     assert!(!browser.exists("#token"));
     browser.screenshot("anvandare");
 }
+
+// ---------------------------------------------------------------------------------------
+// Answering a flag on its card.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn answering_a_flag_on_its_card_needs_the_form_token_and_the_officer_who_made_the_check() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let mut profile = base_profile();
+    set(&mut profile, "case_id", json!("WEBB-SVAR"));
+    set(&mut profile, "known_needs.interpreter_needed", json!(true));
+    let reply = app.check(&app.handlaggare, &profile);
+    assert_eq!(reply.status, 201, "{reply}");
+    let id = reply.json()["evaluation_id"].as_i64().expect("id");
+    let path = format!("/kontroll/{id}/svar");
+    let handled = [("rule_id", "tolk_ej_bokad"), ("response", "handled")];
+
+    // A colleague does not see the check; an admin sees it but answers for no one.
+    let reply = web.post(&path, Some(&app.handlaggare2.token), &handled);
+    assert_eq!(reply.status, 404, "{reply}");
+    let reply = web.post(&path, Some(&app.admin.token), &handled);
+    assert_eq!(reply.status, 403, "{reply}");
+    assert!(
+        reply.text.contains("Bara den som gjorde kontrollen"),
+        "{reply}"
+    );
+    // Without the session's form token the answer is refused before anything runs.
+    let (cookie, _) = web.session(&app.handlaggare.token);
+    let forged = web.raw(
+        reqwest::Method::POST,
+        &path,
+        Some(&cookie),
+        &[],
+        Some(&handled),
+    );
+    assert_eq!(forged.status, 403, "{forged}");
+    // "Inte relevant" without a reason says what to do.
+    let reply = web.post(
+        &path,
+        Some(&app.handlaggare.token),
+        &[
+            ("rule_id", "tolk_ej_bokad"),
+            ("response", "not_relevant"),
+            ("reason", ""),
+        ],
+    );
+    assert_eq!(reply.status, 422, "{reply}");
+    assert!(reply.text.contains("Välj en orsak"), "{reply}");
+    assert_eq!(app.count("flag_responses"), 0);
+
+    let reply = web.post(
+        &path,
+        Some(&app.handlaggare.token),
+        &[
+            ("rule_id", "tolk_ej_bokad"),
+            ("response", "not_relevant"),
+            ("reason", "personen_avbojer"),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{reply}");
+    assert_eq!(
+        reply.header("location"),
+        format!("/kontroll/{id}#flagga-tolk_ej_bokad")
+    );
+    let stored: (String, String, String) = app
+        .db()
+        .query_row(
+            "SELECT response, reason, answered_by FROM flag_responses WHERE evaluation_id = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .expect("one answer");
+    assert_eq!(
+        stored,
+        (
+            "not_relevant".to_owned(),
+            "personen_avbojer".to_owned(),
+            app.handlaggare.name.to_owned()
+        )
+    );
+}

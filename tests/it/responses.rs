@@ -87,6 +87,14 @@ fn answers_are_stored_with_who_and_when_and_the_newest_is_current() {
         ]
     );
     assert_eq!(app.count("flag_responses"), 3, "history kept");
+    // The case's checks carry the same current answers.
+    let case = app.post(
+        "/api/v1/cases/checks",
+        &app.handlaggare,
+        &json!({"case_id": "SVAR-1"}),
+    );
+    assert_eq!(case.status, 200, "{case}");
+    assert_eq!(case.json()["evaluations"][0]["responses"], responses);
     let logged: i64 = app
         .db()
         .query_row(

@@ -70,6 +70,9 @@ struct RuleView {
     script: String,
     tests: Vec<TestView>,
     test_file: Option<FileView>,
+    /// The reasons an officer may give for "Inte relevant": the rule's own, then the
+    /// common ones, as `(code, label)`.
+    reasons: Vec<(String, String)>,
 }
 
 #[derive(Serialize)]
@@ -269,6 +272,12 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
                     .unwrap_or_default(),
                 tests,
                 test_file,
+                reasons: m
+                    .reasons
+                    .iter()
+                    .chain(&rules.common_reasons)
+                    .map(|r| (r.code.clone(), r.label.clone()))
+                    .collect(),
             }
         })
         .collect();

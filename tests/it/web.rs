@@ -1974,3 +1974,25 @@ fn answering_a_flag_on_its_card_needs_the_form_token_and_the_officer_who_made_th
         )
     );
 }
+
+#[test]
+fn the_rules_page_lists_each_rules_reasons_for_not_relevant() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let page = web.get("/regler", Some(&app.policy.token));
+    assert_eq!(page.status, 200, "{page}");
+    let tolk = &page.text[page
+        .text
+        .find("id=\"regel-tolk_ej_bokad\"")
+        .expect("the rule")..];
+    let tolk = &tolk[..tolk.find("</section>").expect("its end")];
+    assert!(
+        tolk.contains("Orsaker när handläggaren svarar Inte relevant"),
+        "{tolk}"
+    );
+    let own = tolk.find("personen avböjer tolk").expect("its own reason");
+    let common = tolk
+        .find("<li>annat <code>annat</code>")
+        .expect("a common reason");
+    assert!(own < common, "its own reasons first: {tolk}");
+}

@@ -12,6 +12,7 @@ mod connections;
 mod helpers;
 mod reliability;
 mod responses;
+mod rule_sets;
 mod security;
 mod service;
 mod storage;

@@ -137,6 +137,7 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
             .collect(),
         notes: Vec::new(),
         rules,
+        shadow: None,
     };
     let mut raw = Raw::of(&report);
     raw.outcomes = rule_outcomes;
@@ -191,6 +192,7 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
             .chain(unreadable_note(input))
             .collect(),
         rules: Vec::new(),
+        shadow: None,
     }
 }
 

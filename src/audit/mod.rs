@@ -15,6 +15,8 @@
 //! | [`html`] | the self-contained HTML page (template `audit.html`) |
 //! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
 //! | [`responses`] | what officers answered to the flags: answered, ignored, resolved, alert burden per officer |
+//! | [`shadow`] | the audit's `shadow` section: live flags against the shadow rules' results |
+//! | [`side_by_side`] | two rule sets on the same checks, rule by rule: flagged, gained, lost, outcome shares |
 //!
 //! Invariants: the audit stores nothing; it never sees a case id (stored profiles carry
 //! the pseudonym); every count below `min_cell`, every count that would give a hidden
@@ -29,6 +31,8 @@ pub mod html;
 pub mod replay;
 pub mod report;
 pub mod responses;
+pub mod shadow;
+pub mod side_by_side;
 pub mod stats;
 pub mod suppress;
 pub mod units;
@@ -242,8 +246,12 @@ pub async fn of_store(
     let rules = RuleInfo::of(active);
     store
         .read_history(move |history| {
-            let mut report = data::stored_audit(history, rules, &options)?;
+            let mut report = data::stored_audit(history, rules.clone(), &options)?;
             responses::attach(history, &mut report, &options)?;
+            // A period too small to show anything shows no shadow comparison either.
+            if report.units.all.is_some() {
+                report.shadow = shadow::of_history(history, rules, &options)?;
+            }
             Ok(report)
         })
         .await

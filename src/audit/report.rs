@@ -278,8 +278,9 @@ pub struct Adjusted {
 #[error("kunde inte skriva CSV: {0}")]
 pub struct CsvError(String);
 
-/// The columns of the audit CSV (the replay CSV fills `current` to `lost`; the answers
-/// to flags, section `responses`, fill `ruleset`, `metric`, `count` and `value`).
+/// The columns of the audit CSV (the replay and shadow rows fill the last four, `current`
+/// to `lost`; the answers to flags, section `responses`, fill `ruleset`, `metric`, `count`
+/// and `value`).
 pub const CSV_HEADER: [&str; 28] = [
     "section",
     "rule_id",
@@ -302,13 +303,13 @@ pub const CSV_HEADER: [&str; 28] = [
     "observations",
     "count",
     "note",
+    "ruleset",
+    "metric",
+    "value",
     "current",
     "candidate",
     "gained",
     "lost",
-    "ruleset",
-    "metric",
-    "value",
 ];
 
 /// One CSV row under [`CSV_HEADER`]; unset cells are empty.

@@ -6,12 +6,14 @@
 //! - [`engine`]: the sandboxed Rhai engine, loading a rules directory ([`ruleset`]) and
 //!   evaluating a rule set on a profile.
 //! - [`store`]: SQLite, every query; [`audit`]: flags against outcomes and replay.
+//! - [`answer`]: an officer's answer to a flag (handled, or not relevant with a reason).
 //! - [`app`]: every use case, with its roles and access log.
 //! - [`service`]: the HTTP API (`gk-regler serve`); [`web`]: the Swedish web pages it also
 //!   serves. The command line is `src/main.rs` with `src/cli/`.
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod answer;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -97,7 +97,7 @@ pub fn dry_run(
 
 /// Whether `principal` may read an evaluation requested by `requested_by`: case
 /// officers read their own checks, admins every check.
-fn may_read(principal: &Principal, requested_by: &str) -> bool {
+pub(super) fn may_read(principal: &Principal, requested_by: &str) -> bool {
     principal.role == Role::Admin || principal.name == requested_by
 }
 

@@ -7,6 +7,7 @@
 //! for a person. Where to look:
 //! - [`check`]: check a case (evaluate and store), dry run, read one check, a case's history;
 //! - [`outcomes`]: record outcomes (API list and file import);
+//! - [`responses`]: answering a flag (handled, or not relevant with a reason);
 //! - [`rules`]: the active rule set and reloading it;
 //! - [`history`]: import a cohort, audit, replay;
 //! - [`accounts`]: people and their tokens (create, list, revoke), web sessions;
@@ -21,6 +22,7 @@ pub mod check;
 pub mod history;
 pub mod metrics;
 pub mod outcomes;
+pub mod responses;
 pub mod rules;
 
 use std::path::PathBuf;
@@ -57,6 +59,12 @@ pub enum AppError {
     /// Input given by the person (a file, a period, a name) is invalid.
     #[error("{0}")]
     Input(String),
+    /// One field of a request is invalid; the message names no value.
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A report could not be written out.

@@ -82,6 +82,7 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
                     .collect(),
                 rule_errors: Some(burden.errors[index]),
                 notes,
+                responses: Default::default(),
             };
             (rule, outcomes)
         })

@@ -204,6 +204,7 @@ struct RuleView {
     adjusted: Vec<AdjustedRow>,
     adjusted_notes: Vec<String>,
     burden: BurdenView,
+    responses: Vec<super::responses::VersionView>,
     notes: Vec<String>,
 }
 
@@ -580,6 +581,7 @@ fn rule_view(report: &AuditReport, rule: &RuleAudit) -> RuleView {
         adjusted,
         adjusted_notes,
         burden: burden(report, rule),
+        responses: super::responses::view(&rule.responses),
         notes: rule.notes.clone(),
     }
 }

@@ -14,6 +14,7 @@
 //! | [`report`] | the result ([`report::AuditReport`]) and its JSON and CSV forms |
 //! | [`html`] | the self-contained HTML page (template `audit.html`) |
 //! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
+//! | [`responses`] | what officers answered to the flags: answered, ignored, resolved, alert burden per officer |
 //! | [`shadow`] | the audit's `shadow` section: live flags against the shadow rules' results |
 //! | [`side_by_side`] | two rule sets on the same checks, rule by rule: flagged, gained, lost, outcome shares |
 //!
@@ -29,6 +30,7 @@ pub mod data;
 pub mod html;
 pub mod replay;
 pub mod report;
+pub mod responses;
 pub mod shadow;
 pub mod side_by_side;
 pub mod stats;
@@ -245,6 +247,7 @@ pub async fn of_store(
     store
         .read_history(move |history| {
             let mut report = data::stored_audit(history, rules.clone(), &options)?;
+            responses::attach(history, &mut report, &options)?;
             // A period too small to show anything shows no shadow comparison either.
             if report.units.all.is_some() {
                 report.shadow = shadow::of_history(history, rules, &options)?;

@@ -207,6 +207,9 @@ pub struct RuleAudit {
     /// Checks in the period on which the rule failed.
     pub rule_errors: Option<usize>,
     pub notes: Vec<String>,
+    /// What officers answered to the rule's flags, per rule-set version
+    /// ([`super::responses`]).
+    pub responses: super::responses::RuleResponses,
 }
 
 /// One rule for one sex group.
@@ -275,8 +278,10 @@ pub struct Adjusted {
 #[error("kunde inte skriva CSV: {0}")]
 pub struct CsvError(String);
 
-/// The columns of the audit CSV (and of the replay CSV, which fills the last four).
-pub const CSV_HEADER: [&str; 25] = [
+/// The columns of the audit CSV (the replay and shadow rows fill the last four, `current`
+/// to `lost`; the answers to flags, section `responses`, fill `ruleset`, `metric`, `count`
+/// and `value`).
+pub const CSV_HEADER: [&str; 28] = [
     "section",
     "rule_id",
     "sex",
@@ -298,6 +303,9 @@ pub const CSV_HEADER: [&str; 25] = [
     "observations",
     "count",
     "note",
+    "ruleset",
+    "metric",
+    "value",
     "current",
     "candidate",
     "gained",
@@ -307,7 +315,7 @@ pub const CSV_HEADER: [&str; 25] = [
 /// One CSV row under [`CSV_HEADER`]; unset cells are empty.
 #[derive(Default)]
 pub struct CsvRow {
-    cells: [String; 25],
+    cells: [String; 28],
 }
 
 impl CsvRow {
@@ -461,6 +469,7 @@ impl AuditReport {
                     .set("rule_id", &rule.rule_id)
                     .count("count", rule.rule_errors),
             );
+            rows.extend(super::responses::csv_rows(&rule.rule_id, &rule.responses));
         }
         rows
     }

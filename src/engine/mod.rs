@@ -15,6 +15,7 @@ pub(crate) mod fast_path;
 pub mod helpers;
 pub(crate) mod lint;
 pub mod params;
+pub mod reasons;
 pub mod ruleset;
 pub mod script_api;
 pub(crate) mod syntax;

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::engine;
 pub use crate::engine::params::{ParamValue, Parameter, Template};
+use crate::engine::reasons::{self, Reason};
 use crate::profile::{Date, Stage};
 
 /// The manifest's file name inside a rules directory.
@@ -190,6 +191,9 @@ struct Manifest {
     version: String,
     #[serde(default)]
     description: Option<String>,
+    /// Reason codes every rule accepts for "not relevant".
+    #[serde(default)]
+    common_reasons: Vec<Reason>,
     /// Parsed entry by entry, so one bad entry does not hide the problems of the others.
     rules: Vec<serde_yaml::Value>,
 }
@@ -220,6 +224,9 @@ struct ManifestRule {
     how_to_clear: Option<String>,
     #[serde(default = "yes")]
     clearable: bool,
+    /// The rule's own reason codes for "not relevant" (besides `common_reasons`).
+    #[serde(default)]
+    reasons: Vec<Reason>,
     /// Named values with the days they apply from, read in the script as `param.NAME`.
     #[serde(default)]
     parameters: Option<serde_yaml::Mapping>,
@@ -260,6 +267,9 @@ pub struct RuleMeta {
     /// Whether a later change of the profile can clear the flag (`clearable: false`
     /// for a fact that stays, such as consent that came in late).
     pub clearable: bool,
+    /// The rule's own reason codes for "not relevant"; the rule set's common ones apply
+    /// as well ([`crate::engine::reasons::ReasonCatalog`]).
+    pub reasons: Vec<Reason>,
 }
 
 impl RuleMeta {
@@ -320,6 +330,8 @@ pub struct RuleSet {
     pub name: String,
     pub version: String,
     pub description: Option<String>,
+    /// Reason codes every rule accepts for "not relevant".
+    pub common_reasons: Vec<Reason>,
     /// SHA-256 over the manifest and every script, hex.
     pub content_hash: String,
     pub rules: Vec<Rule>,
@@ -764,6 +776,16 @@ impl RuleSet {
         }
 
         let manifest_lines: Vec<&str> = manifest_text.lines().collect();
+        let common_line = manifest_lines
+            .iter()
+            .position(|l| l.starts_with("common_reasons:"))
+            .map(|i| i + 1);
+        for problem in reasons::problems(&manifest.common_reasons, None) {
+            problems.push(
+                Problem::new(&manifest_path, format!("common_reasons: {problem}"))
+                    .at(common_line, None),
+            );
+        }
         for (index, raw) in manifest.rules.into_iter().enumerate() {
             let entry: ManifestRule = match serde_path_to_error::deserialize(raw.clone()) {
                 Ok(entry) => entry,
@@ -852,6 +874,12 @@ impl RuleSet {
                 );
             }
 
+            for problem in reasons::problems(&entry.reasons, Some(&manifest.common_reasons)) {
+                problems.push(
+                    Problem::new(&manifest_path, format!("{}: reasons: {problem}", entry.id))
+                        .at(line_of("reasons"), None),
+                );
+            }
             let mut parameters = Vec::new();
             for (key, spec) in entry.parameters.iter().flatten() {
                 let name = key.as_str().unwrap_or_default();
@@ -1000,6 +1028,7 @@ impl RuleSet {
                     inputs: entry.inputs,
                     how_to_clear: entry.how_to_clear,
                     clearable: entry.clearable,
+                    reasons: entry.reasons,
                 },
                 program,
                 ast,
@@ -1013,6 +1042,7 @@ impl RuleSet {
             name: manifest.name,
             version: manifest.version,
             description: manifest.description,
+            common_reasons: manifest.common_reasons,
             content_hash: hex::encode(hasher.finalize()),
             rules,
             dir: dir.to_path_buf(),
@@ -1407,6 +1437,33 @@ mod tests {
     }
 
     #[test]
+    fn reason_codes_are_checked_at_their_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let manifest = MANIFEST.replace(
+            "rules:\n",
+            "common_reasons:\n  - {code: annat, label: annat}\nrules:\n",
+        ) + "    reasons:\n      - {code: annat, label: igen}\n      - {code: Fel, label: x}\n";
+        write(dir.path(), MANIFEST_FILE, &manifest);
+        write(dir.path(), "a.rhai", "true");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 2, "{text:#?}");
+        assert!(
+            text[0].contains(":12:") && text[0].contains("annat finns redan"),
+            "{text:#?}"
+        );
+        assert!(text[1].contains("ogiltig"), "{text:#?}");
+        let fixed = manifest.replace(
+            "      - {code: annat, label: igen}\n      - {code: Fel, label: x}\n",
+            "      - {code: avbojer, label: personen avböjer}\n",
+        );
+        write(dir.path(), MANIFEST_FILE, &fixed);
+        let set = RuleSet::load(dir.path()).expect("loads");
+        assert_eq!(set.common_reasons.len(), 1);
+        assert_eq!(set.rules[0].meta.reasons[0].code, "avbojer");
+    }
+
+    #[test]
     fn rule_ids_are_checked() {
         assert!(RuleId::parse("aktivitetsniva_saknas").is_ok());
         assert!(RuleId::parse("Åtgärd").is_err());
@@ -1431,6 +1488,7 @@ mod tests {
             inputs: None,
             how_to_clear: None,
             clearable: true,
+            reasons: vec![],
             title_template: Template::parse("A", &[]).expect("template"),
             message_template: None,
             parameters: Vec::new(),

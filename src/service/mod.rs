@@ -9,6 +9,7 @@
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+mod responses;
 pub mod server;
 
 use std::future::Future;
@@ -50,6 +51,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/checks", post(create_check))
         .route("/api/v1/checks/dry-run", post(dry_run_check))
         .route("/api/v1/checks/{id}", get(get_check))
+        .route(
+            "/api/v1/checks/{id}/responses",
+            post(responses::create_response),
+        )
         .route("/api/v1/cases/checks", post(case_checks))
         .route("/api/v1/outcomes", post(record_outcomes))
         .route("/api/v1/audit", get(audit_report))
@@ -299,6 +304,8 @@ pub struct StoredEvaluationJson {
     pub requested_by: String,
     pub flags: Vec<StoredFlagJson>,
     pub errors: Vec<StoredRuleErrorJson>,
+    /// The current answer to each answered flag (`POST …/responses`), by rule id.
+    pub responses: Vec<crate::answer::StoredResponse>,
 }
 
 impl From<StoredEvaluation> for StoredEvaluationJson {
@@ -313,6 +320,7 @@ impl From<StoredEvaluation> for StoredEvaluationJson {
             requested_by: e.requested_by,
             flags: e.flags,
             errors: e.errors,
+            responses: e.responses,
         }
     }
 }
@@ -470,6 +478,9 @@ pub struct RuleJson {
     /// The rule's dated parameters (`param.NAME` in its script), by name.
     #[schema(value_type = Object)]
     pub parameters: serde_json::Map<String, serde_json::Value>,
+    /// The reason codes an answer "not relevant" may give: the rule's own, then the rule
+    /// set's common ones.
+    pub reasons: Vec<crate::engine::reasons::Reason>,
 }
 
 /// The active rule set.
@@ -536,6 +547,12 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
                                 }),
                             )
                         })
+                        .collect(),
+                    reasons: m
+                        .reasons
+                        .iter()
+                        .chain(&rules.common_reasons)
+                        .cloned()
                         .collect(),
                 }
             })

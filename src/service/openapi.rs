@@ -58,6 +58,7 @@ impl Modify for BearerAuth {
         super::create_check,
         super::dry_run_check,
         super::get_check,
+        super::responses::create_response,
         super::case_checks,
         super::record_outcomes,
         super::audit_report,

@@ -83,6 +83,10 @@ impl From<AppError> for ApiError {
             }
             AppError::Store(err) => err.into(),
             AppError::Input(message) => Self::BadRequest(message),
+            AppError::Invalid { field, message } => Self::Validation(vec![FieldError {
+                field: field.to_owned(),
+                detail: message,
+            }]),
             other => Self::Internal(Box::new(other)),
         }
     }

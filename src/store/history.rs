@@ -116,7 +116,7 @@ const FILTER: &str = "(o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1
 /// read, with the SQL kept here.
 #[derive(Clone, Copy)]
 pub struct History<'a> {
-    conn: &'a Connection,
+    pub(super) conn: &'a Connection,
 }
 
 impl<'a> History<'a> {

@@ -26,6 +26,7 @@ use crate::ruleset::RuleSet;
 
 pub mod accounts;
 pub mod history;
+pub mod responses;
 pub mod rule_sets;
 
 pub use file::{FileProblem, with_suffix};
@@ -40,6 +41,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../../db/migrations/0004_rule_set_history.sql"
     )),
+    M::up(include_str!("../../db/migrations/0005_flag_responses.sql")),
     M::up(include_str!("../../db/migrations/0006_shadow_results.sql")),
 ];
 
@@ -282,6 +284,8 @@ pub struct StoredEvaluation {
     pub profile_json: String,
     pub flags: Vec<StoredFlag>,
     pub errors: Vec<StoredRuleError>,
+    /// The current answer to each answered flag.
+    pub responses: Vec<crate::answer::StoredResponse>,
 }
 
 /// What recording one outcome did. Its name (`created`, `replaced`, `unchanged`) is serde's.
@@ -635,6 +639,7 @@ fn read_evaluations(
                 profile_json: row.get(9)?,
                 flags: Vec::new(),
                 errors: Vec::new(),
+                responses: Vec::new(),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -669,6 +674,7 @@ fn read_evaluations(
                 })
             })?
             .collect::<Result<_, _>>()?;
+        evaluation.responses = responses::current(conn, evaluation.id)?;
     }
     Ok(evaluations)
 }

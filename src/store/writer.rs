@@ -32,6 +32,8 @@ pub(super) enum Op {
     Probe,
     /// Accounts and sessions (`super::accounts`).
     Accounts(super::accounts::AccountOp),
+    /// An answer to a flag (`super::responses`).
+    Response(Box<super::responses::NewResponse>, Access),
 }
 
 /// One message of an [`Op::EvaluationStream`].
@@ -47,6 +49,7 @@ pub(super) enum Reply {
     Outcomes(Vec<OutcomeChange>),
     Purged(PurgeCounts),
     Accounts(super::accounts::AccountReply),
+    Response(crate::answer::StoredResponse),
     Done,
 }
 
@@ -339,6 +342,9 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
             Ok(Reply::Done)
         }
         Op::Accounts(op) => Ok(Reply::Accounts(super::accounts::apply(conn, op)?)),
+        Op::Response(response, access) => Ok(Reply::Response(super::responses::insert(
+            conn, response, access,
+        )?)),
         Op::Probe => {
             conn.prepare_cached("UPDATE write_probe SET at = ?1 WHERE id = 1")?
                 .execute([now_rfc3339()])?;

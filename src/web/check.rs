@@ -29,6 +29,7 @@ use super::{
 use crate::app::{self, AppError};
 use crate::contract::{EvaluationReport, FlagJson, NotApplicableJson, RuleErrorJson, RuleSetRef};
 use crate::engine::NotApplicable;
+use crate::engine::reasons::ReasonCatalog;
 use crate::profile::{CaseId, Date};
 use crate::ruleset::RuleSet;
 use crate::store::StoredEvaluation;
@@ -119,6 +120,8 @@ struct StoredFlagView {
     flag: crate::contract::StoredFlagJson,
     severity_label: &'static str,
     title: String,
+    /// The current answer to the flag, in words ("Inte relevant: personen avböjer").
+    response: Option<String>,
 }
 
 /// What a rule declares in the manifest about the personal data it reads and how its
@@ -377,9 +380,19 @@ pub(super) async fn stored(
         case_id.as_ref().map_or("", CaseId::expose),
         &evaluation.checked_on,
     );
+    let catalog = match app::responses::catalog(&state, &evaluation.rule_set_hash).await {
+        Ok(catalog) => catalog,
+        Err(err) => return failure(&viewer, &err),
+    };
     let mut page = page_of(&viewer, &rules, &input, &[]);
     page.result = Some(with_how_to_clear(
-        ResultView::of(&report_of(&evaluation, &rules), &rules),
+        ResultView::of(&report_of(&evaluation, &rules), &rules).with_answers(
+            &viewer,
+            id,
+            evaluation.requested_by == viewer.name,
+            &evaluation.responses,
+            &catalog,
+        ),
         &rules,
     ));
     page.stored = Some(StoredHead {
@@ -569,6 +582,7 @@ fn history(
             .rule(rule_id)
             .map_or_else(|| rule_id.to_owned(), |r| r.meta.title.clone())
     };
+    let catalog = ReasonCatalog::of(rules);
     let mut items = Vec::with_capacity(total);
     let mut previous: Option<&StoredEvaluation> = None;
     let mut previous_answers: Option<Vec<AnswerView>> = None;
@@ -592,6 +606,11 @@ fn history(
             .map(|flag| StoredFlagView {
                 severity_label: flag.severity.label_sv(),
                 title: title(&flag.rule_id),
+                response: e
+                    .responses
+                    .iter()
+                    .find(|r| r.rule_id == flag.rule_id)
+                    .map(|r| answer_words(r, &catalog)),
                 flag: flag.clone(),
             })
             .collect();
@@ -637,8 +656,21 @@ fn history(
     }
 }
 
+/// An answer in words: "Åtgärdas/åtgärdat", or "Inte relevant: " and the reason's label
+/// (its code when `catalog` does not know it).
+fn answer_words(response: &crate::answer::StoredResponse, catalog: &ReasonCatalog) -> String {
+    match &response.reason {
+        Some(code) => format!(
+            "{}: {}",
+            response.response.label_sv(),
+            catalog.label(&response.rule_id, code).unwrap_or(code)
+        ),
+        None => response.response.label_sv().to_owned(),
+    }
+}
+
 /// A stored UTC timestamp as date and time in Sweden, e.g. `2024-03-15 14:05`.
-fn local_time(rfc3339: &str) -> String {
+pub(super) fn local_time(rfc3339: &str) -> String {
     rfc3339
         .parse::<jiff::Timestamp>()
         .map(|t| {

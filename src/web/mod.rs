@@ -28,6 +28,7 @@ mod audit;
 mod check;
 pub mod form;
 pub mod guard;
+mod responses;
 mod rules;
 mod try_form;
 mod users;
@@ -71,6 +72,7 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/kontroll", get(check::page).post(check::submit))
         .route("/kontroll/arende", post(check::lookup))
         .route("/kontroll/{id}", get(check::stored))
+        .route("/kontroll/{id}/svar", post(responses::answer))
         .route("/regler", get(rules::page))
         .route("/regler/prova", get(try_form::page).post(rules::dry_run))
         .route("/regler/ladda-om", post(rules::reload))
@@ -592,6 +594,9 @@ struct FlagView {
     grounds_label: Vec<&'static str>,
     /// How the flag clears, with links to the form's fields (on the check page only).
     clear: Option<check::ClearView>,
+    /// The current answer and the answer forms, on a stored check's cards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer: Option<responses::AnswerView>,
 }
 
 impl FlagView {
@@ -599,6 +604,7 @@ impl FlagView {
         Self {
             severity_label: flag.severity.label_sv(),
             grounds_label: flag.grounds.iter().map(|g| g.label_sv()).collect(),
+            answer: None,
             flag,
             clear: None,
         }

@@ -271,6 +271,9 @@ struct RuleView {
     inputs: Vec<String>,
     how_to_clear: Option<String>,
     clearable: bool,
+    /// The reasons an officer may give for "Inte relevant": the rule's own, then the
+    /// common ones, as `(code, label)`.
+    reasons: Vec<(String, String)>,
 }
 
 #[derive(Serialize)]
@@ -541,6 +544,12 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
                 inputs: m.inputs.clone().unwrap_or_default(),
                 how_to_clear: m.how_to_clear.clone(),
                 clearable: m.clearable,
+                reasons: m
+                    .reasons
+                    .iter()
+                    .chain(&rules.common_reasons)
+                    .map(|r| (r.code.clone(), r.label.clone()))
+                    .collect(),
             }
         })
         .collect();

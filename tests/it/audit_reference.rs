@@ -95,6 +95,12 @@ fn numbers(report: &Value) -> BTreeMap<Key, Value> {
             }
             Value::Object(map) => {
                 for (name, member) in map {
+                    // The answers to flags (`rules[].responses`) are not in the reference:
+                    // the cohort holds no answers, and src/audit/responses.rs and
+                    // tests/it/responses.rs pin those numbers.
+                    if name == "responses" && key.first().is_some_and(|k| k == "rules") {
+                        continue;
+                    }
                     key.push(name.clone());
                     walk(member, key, out);
                     key.pop();

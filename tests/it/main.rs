@@ -14,6 +14,7 @@ mod helpers;
 mod lint;
 mod prova;
 mod reliability;
+mod responses;
 mod rule_sets;
 mod security;
 mod service;

@@ -1942,6 +1942,110 @@ fn an_admin_creates_lists_and_revokes_tokens_on_the_users_page() {
     browser.screenshot("anvandare");
 }
 
+// ---------------------------------------------------------------------------------------
+// Answering a flag on its card.
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn answering_a_flag_on_its_card_needs_the_form_token_and_the_officer_who_made_the_check() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let mut profile = base_profile();
+    set(&mut profile, "case_id", json!("WEBB-SVAR"));
+    set(&mut profile, "known_needs.interpreter_needed", json!(true));
+    let reply = app.check(&app.handlaggare, &profile);
+    assert_eq!(reply.status, 201, "{reply}");
+    let id = reply.json()["evaluation_id"].as_i64().expect("id");
+    let path = format!("/kontroll/{id}/svar");
+    let handled = [("rule_id", "tolk_ej_bokad"), ("response", "handled")];
+
+    // A colleague does not see the check; an admin sees it but answers for no one.
+    let reply = web.post(&path, Some(&app.handlaggare2.token), &handled);
+    assert_eq!(reply.status, 404, "{reply}");
+    let reply = web.post(&path, Some(&app.admin.token), &handled);
+    assert_eq!(reply.status, 403, "{reply}");
+    assert!(
+        reply.text.contains("Bara den som gjorde kontrollen"),
+        "{reply}"
+    );
+    // Without the session's form token the answer is refused before anything runs.
+    let (cookie, _) = web.session(&app.handlaggare.token);
+    let forged = web.raw(
+        reqwest::Method::POST,
+        &path,
+        Some(&cookie),
+        &[],
+        Some(&handled),
+    );
+    assert_eq!(forged.status, 403, "{forged}");
+    // "Inte relevant" without a reason says what to do.
+    let reply = web.post(
+        &path,
+        Some(&app.handlaggare.token),
+        &[
+            ("rule_id", "tolk_ej_bokad"),
+            ("response", "not_relevant"),
+            ("reason", ""),
+        ],
+    );
+    assert_eq!(reply.status, 422, "{reply}");
+    assert!(reply.text.contains("Välj en orsak"), "{reply}");
+    assert_eq!(app.count("flag_responses"), 0);
+
+    let reply = web.post(
+        &path,
+        Some(&app.handlaggare.token),
+        &[
+            ("rule_id", "tolk_ej_bokad"),
+            ("response", "not_relevant"),
+            ("reason", "personen_avbojer"),
+        ],
+    );
+    assert_eq!(reply.status, 303, "{reply}");
+    assert_eq!(
+        reply.header("location"),
+        format!("/kontroll/{id}#flagga-tolk_ej_bokad")
+    );
+    let stored: (String, String, String) = app
+        .db()
+        .query_row(
+            "SELECT response, reason, answered_by FROM flag_responses WHERE evaluation_id = ?1",
+            [id],
+            |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+        )
+        .expect("one answer");
+    assert_eq!(
+        stored,
+        (
+            "not_relevant".to_owned(),
+            "personen_avbojer".to_owned(),
+            app.handlaggare.name.to_owned()
+        )
+    );
+}
+
+#[test]
+fn the_rules_page_lists_each_rules_reasons_for_not_relevant() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let page = web.get("/regler", Some(&app.policy.token));
+    assert_eq!(page.status, 200, "{page}");
+    let tolk = &page.text[page
+        .text
+        .find("id=\"regel-tolk_ej_bokad\"")
+        .expect("the rule")..];
+    let tolk = &tolk[..tolk.find("</section>").expect("its end")];
+    assert!(
+        tolk.contains("Orsaker när handläggaren svarar Inte relevant"),
+        "{tolk}"
+    );
+    let own = tolk.find("personen avböjer tolk").expect("its own reason");
+    let common = tolk
+        .find("<li>annat <code>annat</code>")
+        .expect("a common reason");
+    assert!(own < common, "its own reasons first: {tolk}");
+}
+
 /// The test gate on the Regler page: a set whose tests fail is refused with each
 /// failing test listed, never a "Klart"; a fixed set under a new version goes live, and
 /// the history compares the two versions line by line.
@@ -2127,4 +2231,121 @@ fn policy_sees_shadow_rules_tries_a_candidate_and_the_case_form() {
     );
     browser.screenshot("regler-prova-formular");
     assert_eq!(app.count("evaluations"), 0, "nothing stored");
+}
+
+/// The officer's whole loop, as people do it: a check, one flag answered "Inte relevant"
+/// with a reason, a colleague who opens the case and sees the earlier check with the
+/// answer, a re-check that clears another flag, and the audit that counts both.
+#[test]
+fn the_whole_loop_from_check_to_answer_to_colleague_to_recheck_to_audit() {
+    let app = spawn_app_with(crate::helpers::AppOptions {
+        env: vec![("GK_REGLER_AUDIT_MIN_CELL_FLOOR", "1".to_owned())],
+        ..crate::helpers::AppOptions::default()
+    });
+    let Some(browser) = Browser::open(&app) else {
+        return;
+    };
+    let case = "SLINGA-1";
+    assert_eq!(browser.sign_in(&app.handlaggare.token), "/kontroll");
+    browser.type_into(&input("case_id"), case);
+    browser.type_into(&input("checked_on"), "2024-03-05");
+    nullable_date(&browser, "gk.first_meeting_on", Some(Some("2024-04-02")));
+    yes_no(&browser, "activity_level.documented", Some(false));
+    nullable_date(&browser, "activity_level.hours_per_week", Some(None));
+    yes_no(&browser, "known_needs.interpreter_needed", Some(true));
+    yes_no(&browser, "gk.interpreter_booked", Some(false));
+    submit_case(&browser);
+    let first = browser.path();
+    assert!(first.starts_with("/kontroll/"), "{first}");
+    assert!(browser.exists("#flagga-aktivitetsniva_saknas"));
+
+    // "Inte relevant" with a reason on the interpreter's card.
+    browser.select("#orsak-tolk_ej_bokad", "personen_avbojer");
+    browser.click_and_wait("#svar-tolk_ej_bokad form.answer-not-relevant button");
+    assert_eq!(browser.path(), first, "back on the check's page");
+    let card = card_text(&browser, "tolk_ej_bokad");
+    assert!(
+        card.contains("Svar: Inte relevant: personen avböjer tolk"),
+        "{card}"
+    );
+    assert!(card_text(&browser, "aktivitetsniva_saknas").contains("Inte besvarad än"));
+    browser.screenshot("hela-slingan-svar");
+    browser.sign_out();
+
+    // A colleague opens the case: the earlier check, by whom, and the answer.
+    assert_eq!(browser.sign_in(&app.handlaggare2.token), "/kontroll");
+    browser.type_into("#f-arende-sok", case);
+    browser.click_and_wait("form.case-lookup button");
+    let story = browser.texts("ol.history-list > li");
+    assert_eq!(story.len(), 1, "{story:?}");
+    assert!(story[0].contains(app.handlaggare.name), "{story:?}");
+    assert!(
+        story[0].contains("Inte relevant: personen avböjer tolk"),
+        "{story:?}"
+    );
+
+    // The colleague re-checks with the activity level documented: that flag clears.
+    browser.type_into(&input("checked_on"), "2024-03-15");
+    yes_no(&browser, "activity_level.documented", Some(true));
+    nullable_date(&browser, "activity_level.hours_per_week", Some(Some("10")));
+    submit_case(&browser);
+    let second = browser.path();
+    assert!(
+        second.starts_with("/kontroll/") && second != first,
+        "{second}"
+    );
+    assert!(!browser.exists("#flagga-aktivitetsniva_saknas"));
+    assert!(browser.exists("#flagga-tolk_ej_bokad"));
+    let story = browser.texts("ol.history-list > li");
+    assert_eq!(story.len(), 2, "{story:?}");
+    assert!(
+        story[0].contains("Löst sedan kontrollen före")
+            && story[0].contains("Aktivitetsnivå saknas"),
+        "{story:?}"
+    );
+    assert!(
+        story[1].contains("Inte relevant: personen avböjer tolk"),
+        "{story:?}"
+    );
+    browser.screenshot("hela-slingan-kollega");
+
+    // The audit counts the answer and the resolution.
+    let outcome = json!({"case_id": case, "ended_on": "2024-06-30", "outcome": "left_insurance", "reasons": ["work_supported"]});
+    assert_eq!(
+        app.post("/api/v1/outcomes", &app.analytiker, &outcome)
+            .status,
+        200
+    );
+    let reply = app.get("/api/v1/audit?min_cell=1", &app.analytiker);
+    assert_eq!(reply.status, 200, "{reply}");
+    let report = reply.json();
+    let rule = |id: &str| {
+        report["rules"]
+            .as_array()
+            .expect("rules")
+            .iter()
+            .find(|r| r["rule_id"] == id)
+            .map(|r| r["responses"]["versions"][0].clone())
+            .unwrap_or_else(|| panic!("no rule {id}: {report:#}"))
+    };
+    let tolk = rule("tolk_ej_bokad");
+    assert_eq!(
+        (tolk["answered"].clone(), tolk["not_relevant"].clone()),
+        (json!(1), json!(1)),
+        "{tolk:#}"
+    );
+    assert_eq!(
+        tolk["not_relevant_by_reason"][0]["code"],
+        "personen_avbojer"
+    );
+    let activity = rule("aktivitetsniva_saknas");
+    assert_eq!(
+        (
+            activity["cases_flagged_before_gk"].clone(),
+            activity["resolved"].clone()
+        ),
+        (json!(1), json!(1)),
+        "{activity:#}"
+    );
+    assert_eq!(activity["median_days_to_resolution"], 10.0, "{activity:#}");
 }

@@ -47,6 +47,7 @@ fn range(period: &Period) -> Range {
     Range {
         from: period.from,
         to: period.to,
+        include_test: period.include_test,
     }
 }
 
@@ -210,5 +211,29 @@ pub fn stored_audit(
         Ok(())
     })?;
     let input = histories.finish(history, rules, &options.period)?;
-    Ok(super::audit(&input, options))
+    let mut report = super::audit(&input, options);
+    report.excluded_test_checks = history.count_excluded_test_checks(range(&options.period))?;
+    report.notes.extend(test_checks_note(&report));
+    Ok(report)
+}
+
+/// What the report says about test checks: how many it left out, or that it includes
+/// them. Test checks are not about real people, so their number is never suppressed.
+fn test_checks_note(report: &AuditReport) -> Option<String> {
+    if report.include_test {
+        return Some(
+            "Testkontroller (gjorda med en token för test) ingår i uppföljningen.".to_owned(),
+        );
+    }
+    let n = report.excluded_test_checks;
+    (n > 0).then(|| {
+        format!(
+            "{} (gjorda med en token för test) ingår inte. De kan tas med på begäran.",
+            crate::present::count_noun(
+                usize::try_from(n).unwrap_or(usize::MAX),
+                "testkontroll",
+                "testkontroller"
+            )
+        )
+    })
 }

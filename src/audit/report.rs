@@ -108,8 +108,18 @@ pub struct AuditReport {
     /// months with checks. Empty when the period has too few cases to show anything.
     pub checks_per_month: Vec<MonthCounts>,
     pub notes: Vec<String>,
+    /// Checks made with a test-purpose token that the period selects and the audit left
+    /// out; 0 when `include_test`.
+    pub excluded_test_checks: u64,
+    /// Whether test checks are part of the audit.
+    pub include_test: bool,
+    /// One row per rule and `nagon_flagga`, strongest evidence first, each read off the
+    /// detailed tables below ([`super::summary`]).
+    pub summary: Vec<super::summary::SummaryRow>,
     /// Each rule, then `nagon_flagga` (any rule flagged) last.
     pub rules: Vec<RuleAudit>,
+    /// This period compared with another, when one was asked for ([`super::compare`]).
+    pub comparison: Option<super::compare::PeriodComparison>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]

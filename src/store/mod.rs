@@ -36,6 +36,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../../db/migrations/0003_accounts_sessions.sql"
     )),
+    M::up(include_str!("../../db/migrations/0007_test_checks.sql")),
 ];
 
 const READERS: usize = 4;

@@ -173,7 +173,44 @@ struct Page {
     checks_in_period: String,
     notes: Vec<String>,
     replay: Option<ReplayView>,
+    summary: Vec<SummaryView>,
+    comparison: Option<ComparisonView>,
     rules: Vec<RuleView>,
+}
+
+/// One row of the summary table.
+#[derive(Serialize)]
+struct SummaryView {
+    id: String,
+    title: String,
+    flagged_share: String,
+    flagged_vs_not: String,
+    adjusted: String,
+    resolved: String,
+    strength: &'static str,
+    /// `clear`, `uncertain` or `not_assessable`: the row's colour.
+    strength_class: String,
+    sentence: String,
+}
+
+#[derive(Serialize)]
+struct ComparisonView {
+    period: String,
+    units: String,
+    notes: Vec<String>,
+    rows: Vec<ComparisonRow>,
+}
+
+#[derive(Serialize)]
+struct ComparisonRow {
+    id: String,
+    title: String,
+    share: String,
+    compared_share: String,
+    share_change: String,
+    difference: String,
+    compared_difference: String,
+    difference_change: String,
 }
 
 #[derive(Serialize)]
@@ -312,10 +349,71 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
             .cloned()
             .collect(),
         replay,
+        summary: report.summary.iter().map(summary_view).collect(),
+        comparison: report.comparison.as_ref().map(comparison_view),
         rules: report
             .rules
             .iter()
             .map(|rule| rule_view(report, rule))
+            .collect(),
+    }
+}
+
+/// A difference and its interval in one cell: "−8,2 (−12,1 till −4,3)".
+fn difference_text(d: &super::summary::Difference) -> String {
+    match d.diff_pp {
+        Some(diff) => match (d.ci_low_pp, d.ci_high_pp) {
+            (Some(low), Some(high)) => format!(
+                "{} ({} till {})",
+                number(diff, 1),
+                number(low, 1),
+                number(high, 1)
+            ),
+            _ => number(diff, 1),
+        },
+        None => NOT_SHOWN.to_owned(),
+    }
+}
+
+fn summary_view(row: &super::summary::SummaryRow) -> SummaryView {
+    SummaryView {
+        id: row.rule_id.clone(),
+        title: row.title.clone(),
+        flagged_share: share(row.flagged_checks_pct),
+        flagged_vs_not: difference_text(&row.flagged_vs_not_flagged),
+        adjusted: difference_text(&row.adjusted),
+        resolved: difference_text(&row.resolved_vs_still_flagged),
+        strength: row.evidence.strength.label_sv(),
+        strength_class: crate::names::name_of(&row.evidence.strength),
+        sentence: row.sentence.clone(),
+    }
+}
+
+fn comparison_view(c: &super::compare::PeriodComparison) -> ComparisonView {
+    let period = match (&c.compared_period.from, &c.compared_period.to) {
+        (None, None) => "alla sparade utfall".to_owned(),
+        (Some(f), None) => format!("utfall från och med {}", date_sv(f)),
+        (None, Some(t)) => format!("utfall till och med {}", date_sv(t)),
+        (Some(f), Some(t)) => format!("utfall {} – {}", date_sv(f), date_sv(t)),
+    };
+    let points = |v: Option<f64>| v.map_or_else(|| NOT_SHOWN.to_owned(), |v| number(v, 1));
+    ComparisonView {
+        period,
+        units: shown_count(c.compared_units),
+        notes: c.notes.clone(),
+        rows: c
+            .rules
+            .iter()
+            .map(|r| ComparisonRow {
+                id: r.rule_id.clone(),
+                title: r.title.clone(),
+                share: share(r.flagged_checks_pct),
+                compared_share: share(r.compared_flagged_checks_pct),
+                share_change: difference_text(&r.flag_rate_change),
+                difference: points(r.flagged_vs_not_flagged_pp),
+                compared_difference: points(r.compared_flagged_vs_not_flagged_pp),
+                difference_change: difference_text(&r.difference_change),
+            })
             .collect(),
     }
 }

@@ -225,6 +225,8 @@ struct RuleView {
     title: String,
     is_any: bool,
     chart: Chart,
+    /// The same chart for a phone: panels stacked ([`NARROW`]).
+    narrow_chart: Chart,
     flagged: TableView,
     resolved: TableView,
     adjusted: Vec<AdjustedRow>,
@@ -280,6 +282,8 @@ struct BurdenView {
     rule_errors: String,
     months: Vec<MonthRow>,
     chart: MonthChart,
+    /// The same for a phone ([`NARROW_WIDTH`]).
+    narrow_chart: MonthChart,
 }
 
 #[derive(Serialize)]
@@ -538,7 +542,8 @@ fn rule_view(report: &AuditReport, rule: &RuleAudit) -> RuleView {
         id: rule.rule_id.clone(),
         title: rule.title.clone(),
         is_any: rule.rule_id == super::ANY_FLAG_ID,
-        chart: chart(rule),
+        chart: chart(rule, WIDE),
+        narrow_chart: chart(rule, NARROW),
         flagged: table(
             rule,
             |g| &g.flagged_vs_not_flagged,
@@ -588,7 +593,8 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
         },
         rule_errors: shown_count(rule.rule_errors),
         months,
-        chart: month_chart(report, rule),
+        chart: month_chart(report, rule, CHART_WIDTH),
+        narrow_chart: month_chart(report, rule, NARROW_WIDTH),
     }
 }
 
@@ -598,6 +604,31 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
 
 const CHART_WIDTH: f64 = 720.0;
 const CHART_HEIGHT: f64 = 250.0;
+/// The width of the charts drawn for a phone: at a 375 px screen they are shown at about
+/// their own size, so an 11 px label stays 11 px.
+const NARROW_WIDTH: f64 = 340.0;
+
+/// How the panels (kvinnor, män, totalt) of an outcome chart are laid out.
+#[derive(Clone, Copy)]
+struct Layout {
+    width: f64,
+    /// Panels side by side in a row; more go on the next row.
+    columns: usize,
+    /// The height of a row of panels.
+    row_height: f64,
+}
+
+const WIDE: Layout = Layout {
+    width: CHART_WIDTH,
+    columns: 3,
+    row_height: CHART_HEIGHT,
+};
+
+const NARROW: Layout = Layout {
+    width: NARROW_WIDTH,
+    columns: 1,
+    row_height: 200.0,
+};
 const LEFT: f64 = 44.0;
 const TOP: f64 = 28.0;
 const BOTTOM: f64 = 36.0;
@@ -616,7 +647,8 @@ struct Chart {
     labels: Vec<Text>,
     left: f64,
     right: f64,
-    bottom: f64,
+    /// The baseline of each row of panels.
+    baselines: Vec<f64>,
 }
 
 #[derive(Serialize)]
@@ -648,18 +680,25 @@ fn round1(v: f64) -> f64 {
 }
 
 /// Shares of each outcome, flagged against not flagged, one panel per sex group.
-fn chart(rule: &RuleAudit) -> Chart {
-    let plot_height = CHART_HEIGHT - TOP - BOTTOM;
-    let baseline = TOP + plot_height;
-    let panel_width = (CHART_WIDTH - LEFT) / SexGroup::ALL.len() as f64;
+fn chart(rule: &RuleAudit, layout: Layout) -> Chart {
+    let plot_height = layout.row_height - TOP - BOTTOM;
+    let columns = layout.columns.max(1);
+    let rows = SexGroup::ALL.len().div_ceil(columns);
+    let panel_width = (layout.width - LEFT) / columns as f64;
     let cluster_width = panel_width / Measure::ALL.len() as f64;
-    let ticks = (0..=4)
-        .map(|i| {
-            let value = 25.0 * f64::from(i);
-            Tick {
-                y: round1(baseline - plot_height * value / 100.0),
-                label: format!("{value:.0} %"),
-            }
+    let baselines: Vec<f64> = (0..rows)
+        .map(|row| layout.row_height * row as f64 + TOP + plot_height)
+        .collect();
+    let ticks = baselines
+        .iter()
+        .flat_map(|&baseline| {
+            (0..=4).map(move |i| {
+                let value = 25.0 * f64::from(i);
+                Tick {
+                    y: round1(baseline - plot_height * value / 100.0),
+                    label: format!("{value:.0} %"),
+                }
+            })
         })
         .collect();
     let mut panels = Vec::new();
@@ -667,10 +706,12 @@ fn chart(rule: &RuleAudit) -> Chart {
     let mut bars = Vec::new();
     let mut labels = Vec::new();
     for (p, &sex) in SexGroup::ALL.iter().enumerate() {
-        let panel_x = LEFT + panel_width * p as f64;
+        let panel_x = LEFT + panel_width * (p % columns) as f64;
+        let baseline = baselines.get(p / columns).copied().unwrap_or_default();
+        let panel_top = baseline - plot_height;
         panels.push(Text {
             x: round1(panel_x + panel_width / 2.0),
-            y: TOP - 12.0,
+            y: panel_top - 12.0,
             text: sex.label_sv().to_owned(),
         });
         let Some(group) = group(rule, sex) else {
@@ -724,8 +765,8 @@ fn chart(rule: &RuleAudit) -> Chart {
         }
     }
     Chart {
-        width: CHART_WIDTH,
-        height: CHART_HEIGHT,
+        width: layout.width,
+        height: layout.row_height * rows as f64,
         description: format!(
             "Andel ärenden per utfall, flaggade mot ej flaggade, för kvinnor, män och totalt: {}",
             rule.title
@@ -736,8 +777,8 @@ fn chart(rule: &RuleAudit) -> Chart {
         bars,
         labels,
         left: LEFT,
-        right: CHART_WIDTH,
-        bottom: baseline,
+        right: layout.width,
+        baselines,
     }
 }
 
@@ -794,7 +835,7 @@ const MONTH_LABEL_WIDTH: f64 = 46.0;
 
 /// Flags per 100 checks (upper panel) and the number of checks with the number of flags
 /// beside it (lower panel), per month, each with a y-axis with values.
-fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
+fn month_chart(report: &AuditReport, rule: &RuleAudit, chart_width: f64) -> MonthChart {
     const PANEL: f64 = 90.0;
     const TITLE: f64 = 24.0;
     let months = &rule.flags_per_month;
@@ -821,7 +862,7 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
     let step = if months.is_empty() {
         0.0
     } else {
-        (CHART_WIDTH - LEFT) / months.len() as f64
+        (chart_width - LEFT) / months.len() as f64
     };
     let width = (step * 0.8).max(1.0);
     let rate_bottom = TITLE + PANEL;
@@ -941,10 +982,10 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
         }
     }
     MonthChart {
-        width: CHART_WIDTH,
+        width: chart_width,
         height,
         left: LEFT,
-        right: CHART_WIDTH,
+        right: chart_width,
         panels,
         bars,
         labels,

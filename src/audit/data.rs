@@ -225,15 +225,12 @@ fn test_checks_note(report: &AuditReport) -> Option<String> {
             "Testkontroller (gjorda med en token för test) ingår i uppföljningen.".to_owned(),
         );
     }
-    let n = report.excluded_test_checks;
+    let n = usize::try_from(report.excluded_test_checks).unwrap_or(usize::MAX);
     (n > 0).then(|| {
         format!(
-            "{} (gjorda med en token för test) ingår inte. De kan tas med på begäran.",
-            crate::present::count_noun(
-                usize::try_from(n).unwrap_or(usize::MAX),
-                "testkontroll",
-                "testkontroller"
-            )
+            "{} ingår inte i uppföljningen ({} gjordes med en token för test). De kan tas med på begäran.",
+            crate::present::count_noun(n, "testkontroll", "testkontroller"),
+            if n == 1 { "den" } else { "de" }
         )
     })
 }

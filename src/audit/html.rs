@@ -185,8 +185,11 @@ struct SummaryView {
     title: String,
     flagged_share: String,
     flagged_vs_not: String,
+    flagged_vs_not_ci: String,
     adjusted: String,
+    adjusted_ci: String,
     resolved: String,
+    resolved_ci: String,
     strength: &'static str,
     /// `clear`, `uncertain` or `not_assessable`: the row's colour.
     strength_class: String,
@@ -363,6 +366,20 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
     }
 }
 
+/// A difference alone: "−8,2", "–" when not shown.
+fn estimate_text(d: &super::summary::Difference) -> String {
+    d.diff_pp
+        .map_or_else(|| NOT_SHOWN.to_owned(), |diff| number(diff, 1))
+}
+
+/// The interval of a difference in parentheses, empty when not shown.
+fn interval_text(d: &super::summary::Difference) -> String {
+    match (d.ci_low_pp, d.ci_high_pp) {
+        (Some(low), Some(high)) => format!("({} till {})", number(low, 1), number(high, 1)),
+        _ => String::new(),
+    }
+}
+
 /// A difference and its interval in one cell: "−8,2 (−12,1 till −4,3)".
 fn difference_text(d: &super::summary::Difference) -> String {
     match d.diff_pp {
@@ -384,9 +401,12 @@ fn summary_view(row: &super::summary::SummaryRow) -> SummaryView {
         id: row.rule_id.clone(),
         title: row.title.clone(),
         flagged_share: share(row.flagged_checks_pct),
-        flagged_vs_not: difference_text(&row.flagged_vs_not_flagged),
-        adjusted: difference_text(&row.adjusted),
-        resolved: difference_text(&row.resolved_vs_still_flagged),
+        flagged_vs_not: estimate_text(&row.flagged_vs_not_flagged),
+        flagged_vs_not_ci: interval_text(&row.flagged_vs_not_flagged),
+        adjusted: estimate_text(&row.adjusted),
+        adjusted_ci: interval_text(&row.adjusted),
+        resolved: estimate_text(&row.resolved_vs_still_flagged),
+        resolved_ci: interval_text(&row.resolved_vs_still_flagged),
         strength: row.evidence.strength.label_sv(),
         strength_class: crate::names::name_of(&row.evidence.strength),
         sentence: row.sentence.clone(),
@@ -606,7 +626,7 @@ const CHART_WIDTH: f64 = 720.0;
 const CHART_HEIGHT: f64 = 250.0;
 /// The width of the charts drawn for a phone: at a 375 px screen they are shown at about
 /// their own size, so an 11 px label stays 11 px.
-const NARROW_WIDTH: f64 = 340.0;
+const NARROW_WIDTH: f64 = 310.0;
 
 /// How the panels (kvinnor, män, totalt) of an outcome chart are laid out.
 #[derive(Clone, Copy)]

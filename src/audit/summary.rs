@@ -312,7 +312,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("bakgrundsfaktorer: 6,1 procentenheter mer sällan (95 % KI −9,0 till −3,2)"),
+            text.contains(
+                "bakgrundsfaktorer: 6,1 procentenheter mer sällan (95 % KI −9,0 till −3,2)"
+            ),
             "{text}"
         );
     }

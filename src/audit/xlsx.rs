@@ -114,12 +114,16 @@ impl<'a> Sheet<'a> {
                         .write_number_with_format(row, col, v / 100.0, &f.percent)?;
                 }
                 Value::Points(Some(v)) => {
-                    self.sheet.write_number_with_format(row, col, *v, &f.points)?;
+                    self.sheet
+                        .write_number_with_format(row, col, *v, &f.points)?;
                 }
                 Value::Fine(Some(v)) => {
                     self.sheet.write_number_with_format(row, col, *v, &f.fine)?;
                 }
-                Value::Count(None) | Value::Percent(None) | Value::Points(None) | Value::Fine(None) => {}
+                Value::Count(None)
+                | Value::Percent(None)
+                | Value::Points(None)
+                | Value::Fine(None) => {}
             }
         }
         self.row += 1;
@@ -147,13 +151,28 @@ pub fn write(report: &AuditReport) -> Result<Vec<u8>, XlsxWriteError> {
     let note = empty_cells_note(report.min_cell);
 
     {
-        let mut sheet = Sheet::new(&mut workbook, &formats, "Läs först", &["Uppgift", "Värde"], &note)?;
+        let mut sheet = Sheet::new(
+            &mut workbook,
+            &formats,
+            "Läs först",
+            &["Uppgift", "Värde"],
+            &note,
+        )?;
         let period = |d: &Option<String>| d.clone().unwrap_or_else(|| "öppen".to_owned());
-        sheet.push(&[Value::Text("Period från (utfallsdatum)"), Value::Owned(period(&report.period.from))])?;
-        sheet.push(&[Value::Text("Period till (utfallsdatum)"), Value::Owned(period(&report.period.to))])?;
+        sheet.push(&[
+            Value::Text("Period från (utfallsdatum)"),
+            Value::Owned(period(&report.period.from)),
+        ])?;
+        sheet.push(&[
+            Value::Text("Period till (utfallsdatum)"),
+            Value::Owned(period(&report.period.to)),
+        ])?;
         for group in SexGroup::ALL {
             sheet.push(&[
-                Value::Owned(format!("Ärenden i uppföljningen, {}", sex_sv(group).to_lowercase())),
+                Value::Owned(format!(
+                    "Ärenden i uppföljningen, {}",
+                    sex_sv(group).to_lowercase()
+                )),
                 Value::Count(report.units.get(group)),
             ])?;
         }
@@ -169,7 +188,10 @@ pub fn write(report: &AuditReport) -> Result<Vec<u8>, XlsxWriteError> {
             Value::Text("Testkontroller som inte ingår"),
             Value::Count(usize::try_from(report.excluded_test_checks).ok()),
         ])?;
-        sheet.push(&[Value::Text("Minsta antal som visas"), Value::Count(Some(report.min_cell))])?;
+        sheet.push(&[
+            Value::Text("Minsta antal som visas"),
+            Value::Count(Some(report.min_cell)),
+        ])?;
         sheet.push(&[Value::Text("Tomma celler"), Value::Owned(note.clone())])?;
         sheet.push(&[
             Value::Text("Samband, inte effekter"),
@@ -180,7 +202,10 @@ pub fn write(report: &AuditReport) -> Result<Vec<u8>, XlsxWriteError> {
         }
         for rule in &report.rules {
             for n in &rule.notes {
-                sheet.push(&[Value::Owned(format!("Anteckning, {}", rule.rule_id)), Value::Text(n)])?;
+                sheet.push(&[
+                    Value::Owned(format!("Anteckning, {}", rule.rule_id)),
+                    Value::Text(n),
+                ])?;
             }
         }
     }

@@ -153,10 +153,7 @@ impl OutputArgs {
             }
             None => {
                 let mut stdout = std::io::stdout().lock();
-                match stdout
-                    .write_all(text)
-                    .and_then(|()| stdout.flush())
-                {
+                match stdout.write_all(text).and_then(|()| stdout.flush()) {
                     // A reader such as `head` that stops early is not an error.
                     Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
                     _ => Ok(()),
@@ -315,11 +312,9 @@ pub async fn audit(
         ReportFormat::Xlsx => None,
     };
     let rendered = match written {
-        Some(written) => {
-            app::history::audit_rendered(&store, &principal, &rules, options, written)
-                .await
-                .map(|r| (r.report, r.text.into_bytes()))
-        }
+        Some(written) => app::history::audit_rendered(&store, &principal, &rules, options, written)
+            .await
+            .map(|r| (r.report, r.text.into_bytes())),
         None => app::history::audit_xlsx(&store, &principal, &rules, options).await,
     };
     admin::close_store(store, writer).await?;

@@ -611,7 +611,11 @@ async fn audit_report(
             let rules = state.active_rules();
             let (_, bytes) =
                 app::history::audit_xlsx(&state.store, &principal, &rules, options).await?;
-            return Ok(([(header::CONTENT_TYPE, crate::audit::xlsx::CONTENT_TYPE)], bytes).into_response());
+            return Ok((
+                [(header::CONTENT_TYPE, crate::audit::xlsx::CONTENT_TYPE)],
+                bytes,
+            )
+                .into_response());
         }
         _ => return Err(field_error("format", "json, csv, html eller xlsx")),
     };

@@ -48,7 +48,8 @@ pub struct StoredCheckRow {
     pub outcome: Option<Outcome>,
 }
 
-const FILTER: &str = "((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND (?3 OR e.test = 0)";
+const FILTER: &str =
+    "((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND (?3 OR e.test = 0)";
 
 /// The stored history on one read-only connection: everything the audit and the replay
 /// read, with the SQL kept here.
@@ -70,7 +71,9 @@ impl<'a> History<'a> {
         );
         let count: i64 =
             self.conn
-                .query_row(&sql, params![from, to, range.include_test], |row| row.get(0))?;
+                .query_row(&sql, params![from, to, range.include_test], |row| {
+                    row.get(0)
+                })?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 

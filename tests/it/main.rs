@@ -14,4 +14,5 @@ mod reliability;
 mod security;
 mod service;
 mod storage;
+mod verdict;
 mod web;

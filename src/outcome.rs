@@ -469,6 +469,25 @@ mod tests {
     }
 
     #[test]
+    fn an_unknown_key_that_is_not_a_field_name_is_never_repeated() {
+        // Found by the outcome_readers fuzz target: a key with a quote in it (and so any
+        // value typed as a key, such as a case id) came back verbatim in the path.
+        let quoted =
+            r#"{"case_i\":"GK-2024-0001","ended_on":"2024-03-01","outcome":"left_insurance"}"#;
+        let err = parse_outcomes_json(quoted, 10).unwrap_err();
+        assert_eq!(err.path, ".");
+        assert!(!err.to_string().contains("case_i\""), "{err}");
+        let case_id_as_key = r#"[{"case_id":"A","ended_on":"2024-03-01","outcome":"left_insurance","GK-2024-000123":1}]"#;
+        let err = parse_outcomes_json(case_id_as_key, 10).unwrap_err();
+        assert_eq!(err.path, "[0]");
+        assert!(!err.to_string().contains("000123"), "{err}");
+        let misspelt =
+            r#"{"case_id":"A","ended_on":"2024-03-01","outcome":"left_insurance","reason":[]}"#;
+        let err = parse_outcomes_json(misspelt, 10).unwrap_err();
+        assert!(err.to_string().contains("`reason`"), "{err}");
+    }
+
+    #[test]
     fn outcome_files_accept_a_byte_order_mark() {
         let csv = "\u{feff}case_id,ended_on,outcome\nA,2024-01-01,left_insurance\n";
         assert_eq!(read_outcomes_text(csv, true).map(|o| o.len()), Ok(1));

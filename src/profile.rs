@@ -797,7 +797,7 @@ pub(crate) fn parse_json_document<T: serde::de::DeserializeOwned>(
     }
     let mut deserializer = serde_json::Deserializer::from_str(text);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
-        let path = err.path().to_string();
+        let path = path_text(err.path());
         let mut error = ProfileError::from_serde(err.inner(), path.clone());
         if error.syntax && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
             // Well-formed JSON that serde reports as a syntax error: a value of the
@@ -824,7 +824,7 @@ pub fn from_json_value<T: serde::de::DeserializeOwned>(
         return Err(not_an_object());
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
-        let path = err.path().to_string();
+        let path = path_text(err.path());
         ProfileError::from_serde(err.inner(), path)
     })
 }
@@ -900,8 +900,62 @@ impl Profile {
 /// `unknown variant `…``). Keep what was expected (the schema's own names) and the
 /// names of unknown or missing fields, but never the value, so a case id or a
 /// diagnosis sent in the wrong place does not travel into an error trace.
+/// The longest key an error repeats; the product's own field names are far shorter.
+const MAX_QUOTED_KEY: usize = 40;
+
+/// Whether a JSON key may be repeated in an error: it looks like one of the product's
+/// field names (ASCII letters, digits and `_`). Anything else, such as a case id written
+/// as a key by mistake, is personal data and is never quoted.
+fn looks_like_a_field_name(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= MAX_QUOTED_KEY
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// A field path as errors show it (`gk.requested_on`, `[3].ended_on`). A key that does
+/// not look like a field name is left out at the end (the error then names the object
+/// holding it) and shown as `?` inside the path.
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut segments: Vec<&Segment> = path.iter().collect();
+    if let Some(Segment::Map { key }) = segments.last()
+        && !looks_like_a_field_name(key)
+    {
+        segments.pop();
+    }
+    let mut text = String::new();
+    for segment in segments {
+        if !matches!(segment, Segment::Seq { .. }) && !text.is_empty() {
+            text.push('.');
+        }
+        match segment {
+            Segment::Seq { index } => text.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key }
+                if looks_like_a_field_name(key) =>
+            {
+                text.push_str(key)
+            }
+            Segment::Map { .. } | Segment::Enum { .. } | Segment::Unknown => text.push('?'),
+        }
+    }
+    if text.is_empty() {
+        ".".to_owned()
+    } else {
+        text
+    }
+}
+
 fn redact_serde_message(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
+    if let Some(key) = message
+        .strip_prefix("unknown field `")
+        .and_then(|rest| rest.split_once("`, "))
+        .map(|(key, _)| key)
+        .filter(|key| !looks_like_a_field_name(key))
+    {
+        // serde quotes the unknown key verbatim; it may be a value typed as a key.
+        return message.replacen(&format!("`{key}`"), "(namnet visas inte)", 1);
+    }
     if message.starts_with("unknown field")
         || message.starts_with("missing field")
         || message.starts_with("duplicate field")

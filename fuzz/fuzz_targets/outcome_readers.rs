@@ -59,7 +59,11 @@ fn body(text: &str) {
                 "the path {:?} names fields and indexes only",
                 err.path
             );
-            repeats_no_value(&err.to_string(), &json_string_values(text));
+            repeats_no_value(&err.to_string(), &json_string_values(text), text, |t| {
+                parse_outcomes_json(t, MAX_OUTCOMES_PER_REQUEST)
+                    .err()
+                    .map(|e| e.to_string())
+            });
         }
     }
 }
@@ -82,7 +86,9 @@ fn jsonl(text: &str) {
             );
             assert!(!err.message.is_empty());
             let values: Vec<String> = text.lines().flat_map(json_string_values).collect();
-            repeats_no_value(&err.to_string(), &values);
+            repeats_no_value(&err.to_string(), &values, text, |t| {
+                read_outcomes_text(t, false).err().map(|e| e.to_string())
+            });
         }
     }
 }
@@ -109,7 +115,9 @@ fn csv_file(text: &str) {
             assert!(!err.message.is_empty());
             // The header's column names are repeated on purpose (a misnamed column is
             // named); the data rows' cells never are.
-            repeats_no_value(&err.to_string(), &csv_data_cells(text));
+            repeats_no_value(&err.to_string(), &csv_data_cells(text), text, |t| {
+                read_outcomes_text(t, true).err().map(|e| e.to_string())
+            });
         }
     }
 }
@@ -186,19 +194,46 @@ fn vocabulary(text: &str) -> bool {
         || EndReason::from_name(text).is_some()
 }
 
-fn repeats_no_value(error: &str, values: &[String]) {
+/// Asserts that `error` repeats no input value that could be a case id. A value found
+/// in the error counts as repeated only when the error follows it: read again with the
+/// value changed (same length, every letter and digit shifted), the error must not show
+/// the changed value. Otherwise the text is the product's own (a fuzzer may well copy a
+/// message of ours into the input).
+fn repeats_no_value(
+    error: &str,
+    values: &[String],
+    text: &str,
+    read: impl Fn(&str) -> Option<String>,
+) {
     for value in values {
         let value = value.trim();
         if value.len() >= MIN_SECRET_LEN
             && value.bytes().any(|b| b.is_ascii_digit())
             && !vocabulary(value)
+            && error.contains(value)
         {
+            let changed = shifted(value);
+            let again = read(&text.replace(value, &changed));
             assert!(
-                !error.contains(value),
+                !again.is_some_and(|again| again.contains(&changed)),
                 "the error {error:?} repeats an input value"
             );
         }
     }
+}
+
+/// `text` with every ASCII letter and digit replaced by the next one (`z` by `a`,
+/// `9` by `0`): the same length and shape, a different value.
+fn shifted(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            'z' => 'a',
+            'Z' => 'A',
+            '9' => '0',
+            c if c.is_ascii_alphanumeric() => char::from(c as u8 + 1),
+            c => c,
+        })
+        .collect()
 }
 
 /// Every string value (not key) in a JSON text, if it parses as JSON.

@@ -200,6 +200,7 @@ struct SummaryView {
 struct ComparisonView {
     period: String,
     units: String,
+    units_noun: &'static str,
     notes: Vec<String>,
     rows: Vec<ComparisonRow>,
 }
@@ -424,6 +425,7 @@ fn comparison_view(c: &super::compare::PeriodComparison) -> ComparisonView {
     ComparisonView {
         period,
         units: shown_count(c.compared_units),
+        units_noun: noun(c.compared_units, "ärende", "ärenden"),
         notes: c.notes.clone(),
         rows: c
             .rules

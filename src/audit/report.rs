@@ -114,11 +114,12 @@ pub struct AuditReport {
     /// Whether test checks are part of the audit.
     pub include_test: bool,
     /// One row per rule and `nagon_flagga`, strongest evidence first, each read off the
-    /// detailed tables below ([`super::summary`]).
+    /// detailed tables of `rules` (docs/audit.md, "Summary").
     pub summary: Vec<super::summary::SummaryRow>,
     /// Each rule, then `nagon_flagga` (any rule flagged) last.
     pub rules: Vec<RuleAudit>,
-    /// This period compared with another, when one was asked for ([`super::compare`]).
+    /// This period compared with another, when one was asked for (`compare_from`,
+    /// `compare_to`).
     pub comparison: Option<super::compare::PeriodComparison>,
 }
 

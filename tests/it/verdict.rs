@@ -157,6 +157,18 @@ fn test_checks_are_stored_marked_and_left_out_of_the_audit_unless_asked_for() {
     assert_eq!(cli["units"]["all"], 33);
     assert_eq!(audit_json(&app, &[])["excluded_test_checks"], 3);
 
+    let out = app.run_cli(
+        &[
+            "audit",
+            "--compare-from",
+            "2024-07-01",
+            "--compare-to",
+            "2024-01-01",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("--compare-to"), "{out}");
     let bad = app.get("/api/v1/audit?include_test=ja", &app.analytiker);
     assert_eq!(bad.status, 422, "{bad}");
     assert_eq!(bad.first_error_field(), "include_test");

@@ -927,7 +927,12 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit, chart_width: f64) -> Mont
             title: Text {
                 x: LEFT,
                 y: rate_bottom + TITLE - 8.0,
-                text: "Antal kontroller (grå) och flaggor (färgade)".to_owned(),
+                text: if chart_width < CHART_WIDTH {
+                    "Kontroller (grå), flaggor (färg)"
+                } else {
+                    "Antal kontroller (grå) och flaggor (färgade)"
+                }
+                .to_owned(),
             },
             ticks: axis(count_bottom, count_top, &|v| {
                 if count_top < 4.0 {

@@ -14,15 +14,32 @@ pub struct RuleSetRef {
     pub version: String,
     /// SHA-256 over the manifest and every script: names the exact rule text.
     pub content_hash: String,
+    /// The first 12 characters of `content_hash`, as shown to people beside name and
+    /// version.
+    pub short_hash: String,
 }
 
 impl RuleSetRef {
-    pub fn of(rules: &RuleSet) -> Self {
+    pub fn new(name: String, version: String, content_hash: String) -> Self {
         Self {
-            name: rules.name.clone(),
-            version: rules.version.clone(),
-            content_hash: rules.content_hash.clone(),
+            short_hash: content_hash.get(..12).unwrap_or(&content_hash).to_owned(),
+            name,
+            version,
+            content_hash,
         }
+    }
+
+    pub fn of(rules: &RuleSet) -> Self {
+        Self::new(
+            rules.name.clone(),
+            rules.version.clone(),
+            rules.content_hash.clone(),
+        )
+    }
+
+    /// The first 12 characters of the content hash, as shown to people.
+    pub fn short_hash(&self) -> &str {
+        &self.short_hash
     }
 }
 
@@ -84,8 +101,8 @@ impl EvaluationReport {
             .map(|flag| FlagJson {
                 rule_id: flag.rule.id.to_string(),
                 severity: flag.severity,
-                title: flag.rule.title.clone(),
-                message: flag.message.to_owned(),
+                title: flag.title.into_owned(),
+                message: flag.message.into_owned(),
                 grounds: flag.rule.grounds.clone(),
                 rationale: flag.rule.rationale.clone(),
                 sources: flag.rule.sources.clone(),
@@ -152,6 +169,18 @@ pub struct ProblemJson {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// Present when the problem is a failing rule test (the test gate refused the set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<FailedTestJson>,
+}
+
+/// A failing rule test: its rule and case, what it expected and what the rule gave.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct FailedTestJson {
+    pub rule: String,
+    pub name: String,
+    pub expected: String,
+    pub actual: String,
 }
 
 impl From<&Problem> for ProblemJson {
@@ -161,6 +190,12 @@ impl From<&Problem> for ProblemJson {
             line: problem.line,
             column: problem.column,
             message: problem.message.clone(),
+            test: problem.test.as_ref().map(|t| FailedTestJson {
+                rule: t.rule.clone(),
+                name: t.name.clone(),
+                expected: t.expected.clone(),
+                actual: t.actual.clone(),
+            }),
         }
     }
 }

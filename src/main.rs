@@ -432,7 +432,14 @@ fn test(rules_dir: &Path) -> u8 {
     };
     let results = suite.run(&rules);
     print!("{}", present::test_results(&results, &suite.untested_rules));
-    if results.iter().any(|r| r.failure.is_some()) || results.is_empty() {
+    if results.iter().any(|r| r.failure.is_some()) {
+        // The same cases refuse the set at `serve` and at every reload.
+        println!(
+            "{} går inte i drift: tjänsten startar inte och en omladdning vägras så länge ett test misslyckas.",
+            rules.label()
+        );
+        exit::FAILED
+    } else if results.is_empty() {
         exit::FAILED
     } else {
         exit::OK

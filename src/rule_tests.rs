@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use crate::engine::RuleOutcome;
 use crate::profile::Profile;
-use crate::ruleset::{LoadError, Problem, RuleSet, Severity, read_rule_file};
+use crate::ruleset::{FailedTest, LoadError, Problem, RuleSet, Severity, read_rule_file};
 
 pub const TESTS_DIR: &str = "tests";
 pub const BASE_PROFILE_FILE: &str = "base-profile.yaml";
@@ -261,6 +261,53 @@ impl TestSuite {
     }
 }
 
+/// A rule set that loaded and whose own tests all passed: the only kind that may go
+/// live (`serve`, every reload).
+pub struct Tested {
+    pub rules: RuleSet,
+    /// How many test cases ran (all passed).
+    pub cases: usize,
+}
+
+/// The test gate: loads the rule set at `dir`, reads its tests and runs them. A set
+/// that does not load, whose tests cannot be read, or with any failing test is refused;
+/// each failing test is one problem naming its file and line, what it expected and what
+/// the rule gave. A set without a `tests/` folder has nothing to fail and passes.
+pub fn load_tested(dir: &Path) -> Result<Tested, LoadError> {
+    let rules = RuleSet::load(dir)?;
+    let suite = TestSuite::load(dir, Some(&rules))?;
+    let results = suite.run(&rules);
+    let problems: Vec<Problem> = results
+        .iter()
+        .filter_map(|result| {
+            let failure = result.failure.as_ref()?;
+            let mut problem = Problem::new(
+                &result.file,
+                format!(
+                    "testet \u{201d}{}\u{201d} för regeln {} misslyckades: förväntat {}, fick {}",
+                    result.name, result.rule, failure.expected, failure.actual
+                ),
+            )
+            .at(result.line, None);
+            problem.test = Some(Box::new(FailedTest {
+                rule: result.rule.clone(),
+                name: result.name.clone(),
+                expected: failure.expected.clone(),
+                actual: failure.actual.clone(),
+            }));
+            Some(problem)
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(Tested {
+            rules,
+            cases: results.len(),
+        })
+    } else {
+        Err(LoadError { problems })
+    }
+}
+
 fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
     // A test of a rule the set does not have fails: it cannot have passed.
     let Some(index) = rules
@@ -277,13 +324,9 @@ fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
     let evaluation = rules.evaluate(&case.profile);
     let outcome = &evaluation.outcomes[index];
     let severity = rule.severity.for_stage(case.profile.stage);
+    let default_message = rule.default_message_on(case.profile.checked_on);
     let message = match outcome {
-        RuleOutcome::Flagged { message } => Some(
-            message
-                .as_deref()
-                .or(rule.default_message.as_deref())
-                .unwrap_or(&rule.title),
-        ),
+        RuleOutcome::Flagged { message } => Some(message.as_deref().unwrap_or(&default_message)),
         _ => None,
     };
     let actual = describe_outcome(outcome, severity, message);

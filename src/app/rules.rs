@@ -1,15 +1,25 @@
-//! The active rule set: reading it and reloading it from its directory. A reload is all
-//! or nothing: a refused set leaves the old one active and lists every problem.
+//! The active rule set: reading it, reloading it from its directory, and the history of
+//! every rule set used. A reload is all or nothing: a refused set leaves the old one
+//! active and lists every problem. Only a set whose own tests all pass goes live, and a
+//! changed set must carry a new version.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use super::{App, AppError, require};
 use crate::auth::{Principal, Role};
 use crate::contract::RuleSetRef;
-use crate::ruleset::RuleSet;
+use crate::rule_tests;
+use crate::ruleset::{LoadError, MANIFEST_FILE, Problem, RuleSet, SourceFile};
+use crate::store::rule_sets::RuleSetUse;
 
 /// Roles that may reload the rules.
 pub const RELOAD_ROLES: &[Role] = &[Role::Policy];
+
+/// Roles that may read the rule-set history and its diffs: policy staff, who change the
+/// rules, and analysts, who read audits across rule-set versions. The history holds rule
+/// text and counts of checks, never a case; officers do not need it.
+pub const HISTORY_ROLES: &[Role] = &[Role::Policy, Role::Analytiker];
 
 /// The active rule set. Every signed-in principal may read it.
 pub fn active(app: &App, _principal: &Principal) -> Arc<RuleSet> {
@@ -23,21 +33,43 @@ pub struct Reloaded {
     pub changed: bool,
     pub previous: RuleSetRef,
     pub active: RuleSetRef,
+    /// How many rule tests ran and passed before the set went live.
+    pub tests_passed: usize,
 }
 
-/// Loads the rules directory again and swaps the new set in: all or nothing; a refused
-/// set ([`AppError::Rules`]) leaves the old one active.
+/// Loads the rules directory again, runs the set's own tests and swaps the new set in:
+/// all or nothing. A refused set ([`AppError::Rules`]: problems in the files, failing
+/// tests, or changed content under an unchanged version) leaves the old one active.
 pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppError> {
     require(principal, RELOAD_ROLES)?;
     let _one_reload_at_a_time = app.reload_lock.lock().await;
     let dir = app.rules_dir.clone();
-    let loaded = tokio::task::spawn_blocking(move || RuleSet::load(&dir))
+    let loaded = tokio::task::spawn_blocking(move || rule_tests::load_tested(&dir))
         .await
         .map_err(AppError::Task)?;
-    match loaded {
-        Ok(rules) => {
+    let running = app.rules.load_full();
+    let checked = match loaded {
+        Ok(tested) => {
+            let recorded = app
+                .store
+                .rule_set_hashes_of(tested.rules.name.clone(), tested.rules.version.clone())
+                .await?;
+            version_conflict(&app.rules_dir, &running, &tested.rules, &recorded).map_or(
+                Ok(tested),
+                |problem| {
+                    Err(LoadError {
+                        problems: vec![problem],
+                    })
+                },
+            )
+        }
+        Err(err) => Err(err),
+    };
+    match checked {
+        Ok(tested) => {
+            let rules = tested.rules;
             app.store.record_rule_set(&rules).await?;
-            let previous = RuleSetRef::of(&app.rules.load());
+            let previous = RuleSetRef::of(&running);
             let active = RuleSetRef::of(&rules);
             app.rules.store(Arc::new(rules));
             app.metrics.record_reload(true);
@@ -46,6 +78,7 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
                 changed: previous.content_hash != active.content_hash,
                 previous,
                 active,
+                tests_passed: tested.cases,
             })
         }
         Err(err) => {
@@ -53,5 +86,254 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
             tracing::warn!(problems = err.problems.len(), "rule reload refused");
             Err(AppError::Rules(err))
         }
+    }
+}
+
+/// Why `new` may not replace `running` although it loads and passes its tests: its
+/// content changed but its version did not, or its name and version were already used
+/// for other content (`recorded`: the hashes stored under its name and version). A
+/// version then names exactly one text.
+fn version_conflict(
+    dir: &Path,
+    running: &RuleSet,
+    new: &RuleSet,
+    recorded: &[String],
+) -> Option<Problem> {
+    if new.content_hash == running.content_hash {
+        return None;
+    }
+    let at_version = |problem: Problem| {
+        let line = new
+            .sources
+            .first()
+            .and_then(|manifest| {
+                manifest
+                    .text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("version:"))
+            })
+            .map(|index| index + 1);
+        problem.at(line, None)
+    };
+    let manifest = dir.join(MANIFEST_FILE);
+    if new.version == running.version {
+        return Some(at_version(Problem::new(
+            &manifest,
+            format!(
+                "innehållet har ändrats men version är fortfarande \u{201d}{}\u{201d}: ändra version i manifestet, så att varje version betyder en enda regeltext",
+                new.version
+            ),
+        )));
+    }
+    recorded
+        .iter()
+        .find(|hash| **hash != new.content_hash)
+        .map(|hash| {
+            at_version(Problem::new(
+                &manifest,
+                format!(
+                    "version \u{201d}{}\u{201d} av {} har redan använts för ett annat innehåll ({}): ge den ändrade regeluppsättningen en ny version",
+                    new.version,
+                    new.name,
+                    short(hash)
+                ),
+            ))
+        })
+}
+
+fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+/// Every rule set the service has used, first loaded first.
+pub async fn history(app: &App, principal: &Principal) -> Result<Vec<RuleSetUse>, AppError> {
+    require(principal, HISTORY_ROLES)?;
+    Ok(app.store.rule_set_history().await?)
+}
+
+/// How one file differs between two rule sets.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FileDiff {
+    /// The file's name in the rules directory (`manifest.yaml`, `tolk_ej_bokad.rhai`).
+    pub name: String,
+    /// `added`, `removed`, `changed` or `unchanged`.
+    pub change: &'static str,
+    /// A unified line diff (`-` old, `+` new, three lines of context); empty when the
+    /// file is unchanged.
+    pub unified: String,
+}
+
+/// The line diff of the manifest and scripts between two recorded rule sets.
+#[derive(Clone, Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct RuleSetDiff {
+    pub from: RuleSetRef,
+    pub to: RuleSetRef,
+    /// The manifest first, then scripts in the newer set's order, then removed scripts.
+    pub files: Vec<FileDiff>,
+}
+
+/// The diff between the recorded rule sets `from` and `to`, each named by its content
+/// hash or an unambiguous start of it (at least the 12 characters shown as its short
+/// hash).
+pub async fn diff(
+    app: &App,
+    principal: &Principal,
+    from: &str,
+    to: &str,
+) -> Result<RuleSetDiff, AppError> {
+    require(principal, HISTORY_ROLES)?;
+    let recorded = app.store.rule_set_history().await?;
+    let from = resolve(&recorded, from, "from")?;
+    let to = resolve(&recorded, to, "to")?;
+    let old = app
+        .store
+        .rule_set_text(from)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let new = app
+        .store
+        .rule_set_text(to)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(RuleSetDiff {
+        from: RuleSetRef::new(old.name, old.version, old.content_hash),
+        to: RuleSetRef::new(new.name, new.version, new.content_hash),
+        // Diffing two 1 MiB scripts takes a while: not on the async workers.
+        files: super::off_workers(move || diff_sources(&old.sources, &new.sources)).await?,
+    })
+}
+
+/// The full hash of the one recorded rule set whose hash starts with `given`.
+fn resolve(recorded: &[RuleSetUse], given: &str, field: &str) -> Result<String, AppError> {
+    let given = given.trim().to_ascii_lowercase();
+    if given.len() < 12 || given.len() > 64 || !given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AppError::Input(format!(
+            "{field}: ange en regeluppsättnings innehållskod (minst de 12 första tecknen, 0–9 och a–f)"
+        )));
+    }
+    let mut matching = recorded
+        .iter()
+        .filter(|used| used.content_hash.starts_with(&given));
+    match (matching.next(), matching.next()) {
+        (Some(one), None) => Ok(one.content_hash.clone()),
+        (Some(_), Some(_)) => Err(AppError::Input(format!(
+            "{field}: flera regeluppsättningar börjar med den koden; ange fler tecken"
+        ))),
+        (None, _) => Err(AppError::NotFound),
+    }
+}
+
+/// Line diffs of every file of two rule sets' sources.
+pub fn diff_sources(old: &[SourceFile], new: &[SourceFile]) -> Vec<FileDiff> {
+    let mut files: Vec<FileDiff> = new
+        .iter()
+        .map(|file| {
+            let before = old.iter().find(|o| o.name == file.name);
+            let (change, unified) = match before {
+                None => ("added", unified(&file.name, "", &file.text)),
+                Some(before) if before.text == file.text => ("unchanged", String::new()),
+                Some(before) => ("changed", unified(&file.name, &before.text, &file.text)),
+            };
+            FileDiff {
+                name: file.name.clone(),
+                change,
+                unified,
+            }
+        })
+        .collect();
+    files.extend(
+        old.iter()
+            .filter(|o| new.iter().all(|n| n.name != o.name))
+            .map(|file| FileDiff {
+                name: file.name.clone(),
+                change: "removed",
+                unified: unified(&file.name, &file.text, ""),
+            }),
+    );
+    files
+}
+
+fn unified(name: &str, old: &str, new: &str) -> String {
+    // Past the deadline the diff is coarser (larger hunks), never wrong.
+    similar::TextDiff::configure()
+        .timeout(std::time::Duration::from_secs(2))
+        .diff_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(name: &str, text: &str) -> SourceFile {
+        SourceFile {
+            name: name.to_owned(),
+            text: text.to_owned(),
+        }
+    }
+
+    #[test]
+    fn diff_names_added_removed_changed_and_unchanged_files() {
+        let old = [
+            file("manifest.yaml", "version: '1'\nname: a\n"),
+            file("a.rhai", "true\n"),
+            file("b.rhai", "false\n"),
+        ];
+        let new = [
+            file("manifest.yaml", "version: '2'\nname: a\n"),
+            file("a.rhai", "true\n"),
+            file("c.rhai", "()\n"),
+        ];
+        let files = diff_sources(&old, &new);
+        let changes: Vec<(&str, &str)> =
+            files.iter().map(|f| (f.name.as_str(), f.change)).collect();
+        assert_eq!(
+            changes,
+            [
+                ("manifest.yaml", "changed"),
+                ("a.rhai", "unchanged"),
+                ("c.rhai", "added"),
+                ("b.rhai", "removed"),
+            ]
+        );
+        assert!(files[0].unified.contains("-version: '1'\n+version: '2'\n"));
+        assert!(files[0].unified.contains("--- a/manifest.yaml"));
+        assert!(files[1].unified.is_empty());
+        assert!(files[3].unified.contains("-false"));
+    }
+
+    fn used(hash: &str) -> RuleSetUse {
+        RuleSetUse {
+            content_hash: hash.to_owned(),
+            name: "n".into(),
+            version: "1".into(),
+            first_seen_at: String::new(),
+            first_used_at: None,
+            last_used_at: None,
+            checks: 0,
+        }
+    }
+
+    #[test]
+    fn a_hash_is_resolved_from_an_unambiguous_start() {
+        let a = format!("{}{}", "ab".repeat(6), "0".repeat(52));
+        let b = format!("{}{}", "ab".repeat(6), "1".repeat(52));
+        let recorded = [used(&a), used(&b)];
+        assert_eq!(resolve(&recorded, &a[..13], "from").ok(), Some(a.clone()));
+        assert!(matches!(
+            resolve(&recorded, &a[..12], "from"),
+            Err(AppError::Input(_))
+        ));
+        assert!(matches!(
+            resolve(&recorded, "abc", "from"),
+            Err(AppError::Input(_))
+        ));
+        assert!(matches!(
+            resolve(&recorded, &"c".repeat(12), "to"),
+            Err(AppError::NotFound)
+        ));
     }
 }

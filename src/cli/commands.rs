@@ -11,7 +11,6 @@ use gk_regler::app::{self, App, AppError, admin};
 use gk_regler::auth::{Principal, Role};
 use gk_regler::config::Config;
 use gk_regler::pseudonym::{KeyOrigin, PseudonymKey};
-use gk_regler::ruleset::RuleSet;
 use gk_regler::service;
 use gk_regler::store::OutcomeChange;
 
@@ -56,10 +55,27 @@ async fn import_tokens(
 /// `gk-regler serve`: runs until SIGINT/SIGTERM, then finishes in-flight requests and
 /// closes the database after committing every queued write.
 pub async fn serve(config: Config) -> Result<(), AppError> {
-    let rules = RuleSet::load(&config.rules_dir)?;
+    // Only a rule set whose own tests pass goes live.
+    let rules = gk_regler::rule_tests::load_tested(&config.rules_dir)?.rules;
     let (store, writer) = admin::open_store(&config)?;
     let key = open_key(&config)?;
     import_tokens(&store, &config, true).await?;
+    // A reload refuses a name and version used for another text; at start the set is
+    // taken (the files are what the operator deployed), but the person is told.
+    if let Some(other) = store
+        .rule_set_hashes_of(rules.name.clone(), rules.version.clone())
+        .await?
+        .iter()
+        .find(|hash| **hash != rules.content_hash)
+    {
+        eprintln!(
+            "obs: {} version {} har tidigare använts för ett annat innehåll ({}); ge en ändrad regeluppsättning en ny version, så att varje version betyder en enda regeltext.",
+            rules.name,
+            rules.version,
+            other.get(..12).unwrap_or_default()
+        );
+        tracing::warn!(version = %rules.version, "rule-set version reused for other content");
+    }
     store.record_rule_set(&rules).await?;
     let web = web_settings(&config)?;
     let label = rules.label();
@@ -104,6 +120,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         })
     };
     drop(store);
+    let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
 
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let address = listener.local_addr()?;
@@ -124,12 +141,55 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     }
     sessions.abort();
     let _ = sessions.await;
+    hangups.abort();
+    let _ = hangups.await;
     // Every Store handle is gone now: the writer commits what is queued and closes.
     tokio::task::spawn_blocking(move || writer.join())
         .await
         .map_err(AppError::Task)?;
     println!("gk-regler har stängts.");
     Ok(())
+}
+
+/// `kill -HUP` reloads the rules, as `POST /api/v1/rules/reload` does (the same test
+/// gate and version check); the outcome goes to standard error for the person who sent
+/// the signal. A refused set leaves the running one active.
+async fn reload_on_hangup(state: Arc<App>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        let operator = Principal {
+            name: "gk-regler (SIGHUP)".to_owned(),
+            role: Role::Policy,
+        };
+        while hangups.recv().await.is_some() {
+            match app::rules::reload(&state, &operator).await {
+                Ok(done) => eprintln!(
+                    "Reglerna är omladdade (SIGHUP) och alla deras {} tester gick igenom: nu gäller {} version {} ({}).",
+                    done.tests_passed,
+                    done.active.name,
+                    done.active.version,
+                    done.active.short_hash()
+                ),
+                Err(AppError::Rules(refused)) => eprint!(
+                    "{}",
+                    gk_regler::present::problems(
+                        &refused.problems,
+                        "Reglerna laddades inte om (SIGHUP); de tidigare reglerna gäller fortfarande."
+                    )
+                ),
+                Err(err) => eprintln!(
+                    "fel: reglerna kunde inte laddas om (SIGHUP): {}",
+                    app::error_chain(&err)
+                ),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    drop(state);
 }
 
 /// The connection limits of `serve`, from the configuration.

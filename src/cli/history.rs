@@ -219,7 +219,8 @@ pub async fn import(
     outcomes_path: Option<&Path>,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    let rules = RuleSet::load(&config.rules_dir)?;
+    // Checks are stored only with a rule set whose own tests pass, as in `serve`.
+    let rules = gk_regler::rule_tests::load_tested(&config.rules_dir)?.rules;
     let lines = read_jsonl(profiles_path)?;
     let outcomes = outcomes_path.map(app::outcomes::read_file).transpose()?;
     let (store, writer) = admin::open_store(&config)?;
@@ -412,11 +413,13 @@ fn replay_table(report: &audit::replay::ReplayReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Nuvarande regler: {} {}\nKandidat:         {} {}\nKontroller i perioden: {}\n",
+        "Nuvarande regler: {} version {} ({})\nKandidat:         {} version {} ({})\nKontroller i perioden: {}\n",
         report.current.name,
         report.current.version,
+        report.current.short_hash,
         report.candidate.name,
         report.candidate.version,
+        report.candidate.short_hash,
         report.checks_in_period
     );
     let width = report

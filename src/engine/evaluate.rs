@@ -4,10 +4,14 @@
 
 use std::sync::Arc;
 
+use std::borrow::Cow;
+
+use super::params::{self, Parameter};
 use super::ruleset::{RuleMeta, RuleSet, Severity};
+use super::value::Value;
 use super::{
-    EvalState, EvalStatePool, Evaluation, NotApplicable, RuleFailure, RuleOutcome, interpret,
-    run_rule, script_api,
+    EvalState, EvalStatePool, Evaluation, FailureKind, NotApplicable, RuleFailure, RuleOutcome,
+    interpret, run_rule, script_api,
 };
 use crate::profile::Profile;
 
@@ -33,6 +37,7 @@ impl RuleSet {
             state: None,
         };
         let mut slots = Vec::new();
+        let mut params = Vec::new();
         let outcomes = self
             .rules
             .iter()
@@ -44,10 +49,22 @@ impl RuleSet {
                 if !rule.meta.in_force_on(profile.checked_on) {
                     return RuleOutcome::NotApplicable(NotApplicable::NotInForce);
                 }
+                // A rule's parameters are constants for one check: their values on its day.
+                // One buffer for every rule, so an evaluation allocates it at most once.
+                if let Err(message) =
+                    params::fill_values_on(&rule.meta.parameters, profile.checked_on, &mut params)
+                {
+                    return RuleOutcome::Failed(RuleFailure {
+                        kind: FailureKind::Runtime,
+                        message,
+                        line: None,
+                        column: None,
+                    });
+                }
                 let program = rule.program.as_ref().filter(|_| fast);
-                match program.and_then(|program| program.run(profile, &mut slots)) {
+                match program.and_then(|program| program.run(profile, &mut slots, &params)) {
                     Some(outcome) => outcome,
-                    None => rhai.run(index, &rule.ast),
+                    None => rhai.run(index, &rule.ast, &rule.meta.parameters, &params),
                 }
             })
             .collect();
@@ -64,7 +81,13 @@ struct RhaiRun<'a> {
 }
 
 impl RhaiRun<'_> {
-    fn run(&mut self, index: usize, ast: &rhai::AST) -> RuleOutcome {
+    fn run(
+        &mut self,
+        index: usize,
+        ast: &rhai::AST,
+        parameters: &[Parameter],
+        values: &[Value<'_>],
+    ) -> RuleOutcome {
         let (state, base) = self.state.get_or_insert_with(|| {
             let mut state = self.pool.take(self.rules);
             state.scope.push_constant(
@@ -75,6 +98,11 @@ impl RhaiRun<'_> {
             (state, base)
         });
         let EvalState { scope, caches } = state;
+        if !parameters.is_empty() {
+            let view =
+                script_api::ParamView::new(parameters.iter().map(|p| p.name.as_str()).zip(values));
+            scope.push_constant(params::PARAM_VARIABLE, view);
+        }
         let result = run_rule(scope, &mut caches[index], ast);
         // Top-level `let`s stay in the scope; drop them before the next rule.
         scope.rewind(*base);
@@ -94,7 +122,9 @@ impl Drop for RhaiRun<'_> {
 pub struct FlagView<'a> {
     pub rule: &'a RuleMeta,
     pub severity: Severity,
-    pub message: &'a str,
+    /// The rule's title with its parameters' values on the check's day.
+    pub title: Cow<'a, str>,
+    pub message: Cow<'a, str>,
 }
 
 impl RuleSet {
@@ -108,10 +138,11 @@ impl RuleSet {
                 RuleOutcome::Flagged { message } => Some(FlagView {
                     rule: &rule.meta,
                     severity: rule.meta.severity.for_stage(profile.stage),
-                    message: message
-                        .as_deref()
-                        .or(rule.meta.default_message.as_deref())
-                        .unwrap_or(&rule.meta.title),
+                    title: rule.meta.title_on(profile.checked_on),
+                    message: match message {
+                        Some(message) => Cow::Borrowed(message.as_str()),
+                        None => rule.meta.default_message_on(profile.checked_on),
+                    },
                 }),
                 _ => None,
             })

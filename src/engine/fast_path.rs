@@ -28,6 +28,7 @@ use std::fmt::Write as _;
 use rhai::{AST, ASTFlags, Expr as RhaiExpr, FnCallExpr, Stmt as RhaiStmt, StmtBlock};
 
 use super::helpers::{self, Test};
+use super::params::PARAM_VARIABLE;
 use super::value::{ListKind, PROPERTIES, Property, Read, Section, Value};
 use super::{LIMITS, RuleOutcome, script_api::PROFILE_VARIABLE};
 use crate::profile::{ExternalParticipant, Profile, Specialist};
@@ -61,6 +62,8 @@ enum Expr {
     Local(usize),
     /// A field of the profile, its section known when the rule is translated.
     Read(&'static Property),
+    /// `param.NAME`: the rule's parameter with that index, its value on the check's day.
+    Param(usize),
     /// A property of a value known only when the rule runs; the candidates are every
     /// section's property of that name.
     Get(Box<Expr>, Box<[&'static Property]>),
@@ -174,12 +177,17 @@ const MAX_SLOTS: usize = LIMITS.max_variables / 2;
 // Translation
 
 /// Translates `ast`, or `None` when it uses anything this module does not model.
-pub(crate) fn translate(ast: &AST) -> Option<Program> {
+/// `params` names the rule's parameters, in the order their values are given to
+/// [`Program::run`].
+pub(crate) fn translate(ast: &AST, params: &[&str]) -> Option<Program> {
     // A script function could shadow a helper; such rules stay in Rhai.
     if ast.has_functions() {
         return None;
     }
-    let mut translator = Translator::default();
+    let mut translator = Translator {
+        params: params.iter().map(|p| (*p).to_owned()).collect(),
+        ..Translator::default()
+    };
     let body = translator.block(ast.statements())?;
     (translator.slots <= MAX_SLOTS).then_some(Program {
         body,
@@ -195,6 +203,8 @@ struct Translator {
     /// list); reads of the slot then use the value directly.
     fixed: Vec<Option<Value<'static>>>,
     slots: usize,
+    /// The rule's parameter names, in order.
+    params: Vec<String>,
 }
 
 impl Translator {
@@ -321,6 +331,19 @@ impl Translator {
             },
             RhaiExpr::Stmt(block) => Expr::Block(self.stmt_block(block)?),
             RhaiExpr::FnCall(call, _) => self.call(call)?,
+            // `param.NAME`, unless a variable of the script is called `param`.
+            RhaiExpr::Dot(x, flags, _)
+                if !flags.contains(ASTFlags::NEGATED)
+                    && Self::variable(&x.lhs) == Some(PARAM_VARIABLE)
+                    && self.local(PARAM_VARIABLE).is_none() =>
+            {
+                match &x.rhs {
+                    RhaiExpr::Property(property, _) => {
+                        Expr::Param(self.params.iter().position(|p| *p == property.2)?)
+                    }
+                    _ => return None,
+                }
+            }
             RhaiExpr::Dot(x, flags, _) if !flags.contains(ASTFlags::NEGATED) => {
                 let base = self.expr(&x.lhs)?;
                 self.chain(base, &x.rhs)?
@@ -481,16 +504,20 @@ type Step<'a> = Result<Value<'a>, Stop>;
 struct Frame<'a, 's> {
     profile: &'a Profile,
     slots: &'s mut Vec<Value<'a>>,
+    /// The rule's parameters' values on the check's day.
+    params: &'s [Value<'a>],
     returned: Value<'a>,
 }
 
 impl Program {
     /// The rule's outcome, or `None` when the rule must be run in Rhai instead.
-    /// `slots` is scratch space, reused across rules to save allocations.
+    /// `slots` is scratch space, reused across rules to save allocations; `params` are
+    /// the values of the rule's parameters on the check's day, in declaration order.
     pub(crate) fn run<'a>(
         &'a self,
         profile: &'a Profile,
         slots: &mut Vec<Value<'a>>,
+        params: &[Value<'a>],
     ) -> Option<RuleOutcome> {
         // Every variable is written by its `let` before it is read, so values left by
         // an earlier rule are never seen; they are dropped with `slots`.
@@ -500,6 +527,7 @@ impl Program {
         let mut frame = Frame {
             profile,
             slots,
+            params,
             returned: Value::Unit,
         };
         let value = match self.body.run(&mut frame) {
@@ -633,6 +661,7 @@ impl Expr {
             Self::Fixed(value) => value.clone(),
             Self::Local(slot) => frame.slots[*slot].clone(),
             Self::Read(property) => property.value(frame.profile),
+            Self::Param(index) => frame.params.get(*index).cloned().ok_or(Stop::Defer)?,
             Self::Get(base, candidates) => match base.run(frame)? {
                 Value::Section(section) => candidates
                     .iter()
@@ -894,7 +923,12 @@ mod tests {
                 continue;
             }
             let rhai_fails = matches!(expected, RuleOutcome::Failed(_));
-            match program.run(profile, &mut slots) {
+            let Ok(params) =
+                super::super::params::values_on(&rule.meta.parameters, profile.checked_on)
+            else {
+                continue;
+            };
+            match program.run(profile, &mut slots, &params) {
                 Some(outcome) => assert_eq!(&outcome, expected, "{} on {what}", rule.meta.id),
                 None => assert!(
                     deferral == Deferral::Allowed
@@ -1345,7 +1379,7 @@ mod tests {
                 broken.push(format!("{construct}: `{script}` no longer has its node"));
                 continue;
             }
-            let Some(program) = translate(&ast) else {
+            let Some(program) = translate(&ast, &[]) else {
                 broken.push(format!("{construct}: `{script}` is no longer translated"));
                 continue;
             };
@@ -1355,7 +1389,7 @@ mod tests {
                 matches!(expected, RuleOutcome::Clear | RuleOutcome::Flagged { .. }),
                 "{construct}: `{script}` must give an answer in Rhai, gave {expected:?}"
             );
-            match program.run(&profile, &mut Vec::new()) {
+            match program.run(&profile, &mut Vec::new(), &[]) {
                 Some(outcome) if outcome == expected => {}
                 Some(outcome) => broken.push(format!(
                     "{construct}: `{script}` gives {outcome:?}, Rhai gives {expected:?}"
@@ -1392,7 +1426,7 @@ mod tests {
         ] {
             let set = one_rule(script);
             let program = set.rules[0].program.as_ref().expect("translated");
-            let outcome = program.run(&profile, &mut Vec::new());
+            let outcome = program.run(&profile, &mut Vec::new(), &[]);
             assert_eq!(
                 outcome,
                 Some(RuleOutcome::Flagged {
@@ -1404,6 +1438,6 @@ mod tests {
         // A comparison with a missing value is Rhai's to report.
         let set = one_rule("profile.preparation.sassam_on > profile.checked_on");
         let program = set.rules[0].program.as_ref().expect("translated");
-        assert_eq!(program.run(&profile, &mut Vec::new()), None);
+        assert_eq!(program.run(&profile, &mut Vec::new(), &[]), None);
     }
 }

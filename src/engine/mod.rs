@@ -13,6 +13,7 @@
 mod evaluate;
 pub(crate) mod fast_path;
 pub mod helpers;
+pub mod params;
 pub mod ruleset;
 pub mod script_api;
 pub mod value;
@@ -76,6 +77,9 @@ pub(crate) fn compile(script: &str) -> Result<rhai::AST, ParseError> {
     // would otherwise propagate the placeholder value into the compiled script.
     let mut scope = Scope::new();
     scope.push(script_api::PROFILE_VARIABLE, ());
+    // `param` exists for every script; a use that does not fit the rule's parameters
+    // is refused at load (`params::check_uses`).
+    scope.push(params::PARAM_VARIABLE, ());
     ENGINE.compile_with_scope(&scope, script)
 }
 

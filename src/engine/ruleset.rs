@@ -4,6 +4,7 @@
 //!
 //! The layout of a rules directory is documented in `rules/README.md`.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::engine;
+pub use crate::engine::params::{ParamValue, Parameter, Template};
 use crate::profile::{Date, Stage};
 
 /// The manifest's file name inside a rules directory.
@@ -212,6 +214,9 @@ struct ManifestRule {
     valid_from: Option<Date>,
     #[serde(default)]
     valid_to: Option<Date>,
+    /// Named values with the days they apply from, read in the script as `param.NAME`.
+    #[serde(default)]
+    parameters: Option<serde_yaml::Mapping>,
 }
 
 /// Everything about a rule except its compiled script.
@@ -220,9 +225,17 @@ pub struct RuleMeta {
     pub id: RuleId,
     /// The script's file name, relative to the rules directory.
     pub script: String,
+    /// The title as lists without a check date show it: each `${param.NAME}` with the
+    /// value in force on the day the set was loaded (or its first value, when none is
+    /// yet). A flag's title is [`RuleMeta::title_on`] its check date.
     pub title: String,
-    /// The message used when the script flags without giving one.
+    /// The message used when the script flags without giving one, as `title`.
     pub default_message: Option<String>,
+    /// The title and message as written, with their `${param.NAME}` placeholders.
+    pub title_template: Template,
+    pub message_template: Option<Template>,
+    /// The rule's dated parameters (`param.NAME` in its script), in manifest order.
+    pub parameters: Vec<Parameter>,
     pub severity: SeveritySpec,
     pub grounds: Vec<Grounds>,
     pub rationale: String,
@@ -236,6 +249,30 @@ impl RuleMeta {
     /// Whether the rule is in force on `date` (both ends inclusive).
     pub fn in_force_on(&self, date: Date) -> bool {
         self.valid_from.is_none_or(|from| from <= date) && self.valid_to.is_none_or(|to| date <= to)
+    }
+
+    /// The title of a flag from a check on `date`: each parameter's value on that day.
+    pub fn title_on(&self, date: Date) -> Cow<'_, str> {
+        if self.title_template.has_params() {
+            Cow::Owned(
+                self.title_template
+                    .render(&self.parameters, |p| p.shown_on(date)),
+            )
+        } else {
+            Cow::Borrowed(&self.title)
+        }
+    }
+
+    /// The message of a flag from a check on `date` whose script gave none: the
+    /// manifest's `message` on that day, or else the title.
+    pub fn default_message_on(&self, date: Date) -> Cow<'_, str> {
+        match (&self.message_template, &self.default_message) {
+            (Some(template), _) if template.has_params() => {
+                Cow::Owned(template.render(&self.parameters, |p| p.shown_on(date)))
+            }
+            (_, Some(message)) => Cow::Borrowed(message),
+            _ => self.title_on(date),
+        }
     }
 }
 
@@ -296,6 +333,18 @@ pub struct Problem {
     pub line: Option<usize>,
     pub column: Option<usize>,
     pub message: String,
+    /// The failing rule test this problem is, when the test gate refused the set.
+    pub test: Option<Box<FailedTest>>,
+}
+
+/// A rule test that failed, as the test gate reports it: which case, what it expected
+/// and what the rule gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedTest {
+    pub rule: String,
+    pub name: String,
+    pub expected: String,
+    pub actual: String,
 }
 
 impl Problem {
@@ -305,6 +354,7 @@ impl Problem {
             line: None,
             column: None,
             message: message.into(),
+            test: None,
         }
     }
 
@@ -685,6 +735,59 @@ impl RuleSet {
                 );
             }
 
+            let mut parameters = Vec::new();
+            for (key, spec) in entry.parameters.iter().flatten() {
+                let name = key.as_str().unwrap_or_default();
+                let at = key_line(&manifest_lines, entry.id.as_str(), "parameters");
+                let spec =
+                    match serde_yaml::from_value::<engine::params::ParameterSpec>(spec.clone()) {
+                        Ok(spec) => spec,
+                        Err(err) => {
+                            problems.push(
+                                Problem::new(
+                                    &manifest_path,
+                                    format!(
+                                        "{}: parametern {name}: {}",
+                                        entry.id,
+                                        describe_serde_message(&err.to_string())
+                                    ),
+                                )
+                                .at(at, None),
+                            );
+                            continue;
+                        }
+                    };
+                match engine::params::parameter(name, spec) {
+                    Ok(parameter) => parameters.push(parameter),
+                    Err(messages) => problems.extend(messages.into_iter().map(|message| {
+                        Problem::new(&manifest_path, format!("{}: {message}", entry.id))
+                            .at(at, None)
+                    })),
+                }
+            }
+            let today = Date::today();
+            let template = |key: &str, text: &str| {
+                Template::parse(text, &parameters).map_err(|message| {
+                    Problem::new(&manifest_path, format!("{}: {key}: {message}", entry.id))
+                        .at(line_of(key), None)
+                })
+            };
+            let title_template = match template("title", &entry.title) {
+                Ok(t) => Some(t),
+                Err(problem) => {
+                    problems.push(problem);
+                    None
+                }
+            };
+            let message_template = match entry.message.as_deref().map(|m| template("message", m)) {
+                Some(Ok(t)) => Some(Some(t)),
+                None => Some(None),
+                Some(Err(problem)) => {
+                    problems.push(problem);
+                    None
+                }
+            };
+
             let script_path = dir.join(&entry.script);
             if !is_plain_file_name(&entry.script) {
                 problems.push(
@@ -727,12 +830,32 @@ impl RuleSet {
                 name: entry.script.clone(),
                 text: script_text,
             });
+            let uses = engine::params::check_uses(&ast, &parameters);
+            for (message, line, column) in &uses {
+                problems.push(
+                    Problem::new(&script_path, format!("{}: {message}", entry.id))
+                        .at(*line, *column),
+                );
+            }
+            let (Some(title_template), Some(message_template)) = (title_template, message_template)
+            else {
+                continue;
+            };
+            if !uses.is_empty() {
+                continue;
+            }
+            let shown = |template: &Template| template.render(&parameters, |p| p.shown_on(today));
+            let param_names: Vec<&str> = parameters.iter().map(|p| p.name.as_str()).collect();
+            let program = engine::fast_path::translate(&ast, &param_names);
             rules.push(Rule {
                 meta: RuleMeta {
                     id: entry.id,
                     script: entry.script,
-                    title: entry.title,
-                    default_message: entry.message,
+                    title: shown(&title_template),
+                    default_message: message_template.as_ref().map(shown),
+                    title_template,
+                    message_template,
+                    parameters,
                     severity: entry.severity,
                     grounds: entry.grounds,
                     rationale: entry.rationale,
@@ -741,7 +864,7 @@ impl RuleSet {
                     valid_from: entry.valid_from,
                     valid_to: entry.valid_to,
                 },
-                program: engine::fast_path::translate(&ast),
+                program,
                 ast,
             });
         }
@@ -888,6 +1011,109 @@ mod tests {
         assert!(text.iter().any(|p| p.contains("../a.rhai")), "{text:#?}");
     }
 
+    const PARAM_MANIFEST: &str = "name: t\nversion: '1'\nrules:\n  - id: a\n    script: a.rhai\n    title: Mer än ${param.max_dagar} dagar\n    message: Gränsen är ${param.max_dagar} dagar.\n    severity: warning\n    grounds: policy\n    rationale: r\n    parameters:\n      max_dagar:\n        description: d\n        values:\n          - { from: 2023-01-01, value: 21 }\n          - { from: 2025-01-01, value: 14 }\n";
+
+    fn profile_on(day: &str, requested: &str) -> std::sync::Arc<crate::profile::Profile> {
+        std::sync::Arc::new(
+            crate::profile::Profile::from_json(&format!(
+                r#"{{"case_id":"X","checked_on":"{day}","gk":{{"requested_on":"{requested}"}}}}"#
+            ))
+            .expect("profile"),
+        )
+    }
+
+    /// `param.NAME` reads the value in force on `checked_on`, the same in the fast
+    /// evaluator and in Rhai (a script with its own function runs in Rhai alone), and
+    /// titles and messages show the value of the check's day.
+    #[test]
+    fn parameters_take_the_value_of_the_checks_day_in_both_evaluators() {
+        for script in [
+            "days_between(profile.gk.requested_on, profile.checked_on) > param.max_dagar",
+            "fn over(d, m) { d > m } over(days_between(profile.gk.requested_on, profile.checked_on), param[\"max_dagar\"])",
+        ] {
+            let dir = tempfile::tempdir().expect("tempdir");
+            write(dir.path(), MANIFEST_FILE, PARAM_MANIFEST);
+            write(dir.path(), "a.rhai", script);
+            let set = RuleSet::load(dir.path()).expect("loads");
+            let fast = !script.starts_with("fn");
+            assert_eq!(set.rules[0].runs_fast(), fast, "{script}");
+            // 15 days: over 14 (from 2025) but not over 21 (before).
+            for (day, requested, flagged) in [
+                ("2024-12-31", "2024-12-16", false),
+                ("2025-01-01", "2024-12-17", true),
+                ("2024-12-31", "2024-12-09", true),
+            ] {
+                let profile = profile_on(day, requested);
+                for evaluation in [set.evaluate(&profile), set.evaluate_in_rhai(&profile)] {
+                    assert_eq!(
+                        matches!(evaluation.outcomes[0], engine::RuleOutcome::Flagged { .. }),
+                        flagged,
+                        "{script} on {day}: {:?}",
+                        evaluation.outcomes[0]
+                    );
+                }
+            }
+            let meta = &set.rules[0].meta;
+            let day = |d: &str| Date::parse(d).expect("date");
+            assert_eq!(meta.title_on(day("2024-06-01")), "Mer än 21 dagar");
+            assert_eq!(meta.title_on(day("2025-06-01")), "Mer än 14 dagar");
+            assert_eq!(
+                meta.default_message_on(day("2025-06-01")),
+                "Gränsen är 14 dagar."
+            );
+            // Before the first value: the rule fails, it never reads as "no flag".
+            let early = set.evaluate(&profile_on("2022-06-01", "2022-05-01"));
+            assert!(
+                matches!(&early.outcomes[0], engine::RuleOutcome::Failed(f) if f.message.contains("max_dagar") && f.message.contains("2023-01-01")),
+                "{:?}",
+                early.outcomes[0]
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_parameters_are_refused_at_load_with_their_position() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), MANIFEST_FILE, PARAM_MANIFEST);
+        write(dir.path(), "a.rhai", "let x = 1;\nparam.max_dagr > x");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert_eq!(err.problems.len(), 1, "{:#?}", err.problems);
+        assert_eq!(err.problems[0].line, Some(2), "{}", err.problems[0]);
+        assert!(
+            err.problems[0].message.contains("max_dagr"),
+            "{}",
+            err.problems[0]
+        );
+
+        // A rule without parameters may not use `param`.
+        write(dir.path(), MANIFEST_FILE, MANIFEST);
+        write(dir.path(), "a.rhai", "param.max_dagar > 1");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert!(
+            err.problems[0].message.contains("inga parametrar"),
+            "{}",
+            err.problems[0]
+        );
+
+        // A placeholder naming no parameter, and values out of order.
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &PARAM_MANIFEST
+                .replace("Mer än ${param.max_dagar}", "Mer än ${param.dagar}")
+                .replace("2025-01-01", "2022-01-01"),
+        );
+        write(dir.path(), "a.rhai", "param.max_dagar > 1");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        assert!(text.iter().any(|p| p.contains("datumordning")), "{text:#?}");
+        assert!(
+            text.iter()
+                .any(|p| p.contains("title") && p.contains("param.dagar")),
+            "{text:#?}"
+        );
+    }
+
     #[test]
     fn rule_ids_are_checked() {
         assert!(RuleId::parse("aktivitetsniva_saknas").is_ok());
@@ -910,6 +1136,9 @@ mod tests {
             enabled: true,
             valid_from: Some(Date::parse("2023-01-01").expect("date")),
             valid_to: Some(Date::parse("2023-12-31").expect("date")),
+            title_template: Template::parse("A", &[]).expect("template"),
+            message_template: None,
+            parameters: Vec::new(),
         };
         assert!(meta.in_force_on(Date::parse("2023-01-01").expect("date")));
         assert!(meta.in_force_on(Date::parse("2023-12-31").expect("date")));

@@ -66,6 +66,49 @@ impl ListView {
     }
 }
 
+/// A rule's parameters as `param` in its script: each name with its value on the
+/// profile's `checked_on`. `param.NAME` reads a value (through the indexer, Rhai's
+/// fallback for a property without a getter); an unknown name is an error.
+#[derive(Clone)]
+pub struct ParamView(Arc<[(String, Dynamic)]>);
+
+impl ParamView {
+    /// The values of `parameters`, in order, as `param` shows them.
+    pub fn new<'a>(parameters: impl Iterator<Item = (&'a str, &'a Value<'a>)>) -> Self {
+        Self(
+            parameters
+                .map(|(name, value)| {
+                    let value = match value {
+                        Value::Int(i) => Dynamic::from_int(*i),
+                        Value::Float(f) => Dynamic::from_float(*f as FLOAT),
+                        Value::Text(t) => Dynamic::from(ImmutableString::from(t.as_ref())),
+                        _ => Dynamic::UNIT,
+                    };
+                    (name.to_owned(), value)
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> ScriptResult<Dynamic> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.clone())
+            .ok_or_else(|| {
+                script_error(format!(
+                    "regeln har ingen parameter som heter {}; den har {}",
+                    name.chars().take(40).collect::<String>(),
+                    self.0
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+}
+
 /// A calendar date in a script: compares with other dates, `+`/`-` whole days.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ScriptDate(pub Date);
@@ -203,6 +246,9 @@ pub fn register(engine: &mut Engine) {
     register_no_value(engine);
     register_lists(engine);
     register_helpers(engine);
+    engine
+        .register_type_with_name::<ParamView>("Parametrar")
+        .register_indexer_get(|params: &mut ParamView, name: &str| params.get(name));
 }
 
 /// Registers each section type with a getter for every property of [`PROPERTIES`].

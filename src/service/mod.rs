@@ -55,6 +55,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/v1/audit", get(audit_report))
         .route("/api/v1/rules", get(list_rules))
         .route("/api/v1/rules/reload", post(reload_rules))
+        .route("/api/v1/rules/history", get(rules_history))
         .route("/api/v1/admin/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/admin/tokens/{id}/revoke", post(revoke_token))
         .route("/api/v1/openapi.json", get(openapi_document))
@@ -308,11 +309,7 @@ impl From<StoredEvaluation> for StoredEvaluationJson {
             stage: e.stage,
             checked_on: e.checked_on,
             created_at: e.created_at,
-            ruleset: RuleSetRef {
-                name: e.rule_set_name,
-                version: e.rule_set_version,
-                content_hash: e.rule_set_hash,
-            },
+            ruleset: RuleSetRef::new(e.rule_set_name, e.rule_set_version, e.rule_set_hash),
             requested_by: e.requested_by,
             flags: e.flags,
             errors: e.errors,
@@ -461,6 +458,9 @@ pub struct RuleJson {
     pub valid_from: Option<String>,
     pub valid_to: Option<String>,
     pub script: String,
+    /// The rule's dated parameters (`param.NAME` in its script), by name.
+    #[schema(value_type = Object)]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The active rule set.
@@ -498,6 +498,33 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
                     valid_from: m.valid_from.map(|d| d.to_string()),
                     valid_to: m.valid_to.map(|d| d.to_string()),
                     script: m.script.clone(),
+                    parameters: m
+                        .parameters
+                        .iter()
+                        .map(|p| {
+                            let values: Vec<serde_json::Value> = p
+                                .values
+                                .iter()
+                                .map(|(from, value)| {
+                                    serde_json::json!({
+                                        "from": from.to_string(),
+                                        "value": match value {
+                                            crate::ruleset::ParamValue::Int(i) => serde_json::json!(i),
+                                            crate::ruleset::ParamValue::Float(f) => serde_json::json!(f),
+                                            crate::ruleset::ParamValue::Text(t) => serde_json::json!(t),
+                                        },
+                                    })
+                                })
+                                .collect();
+                            (
+                                p.name.clone(),
+                                serde_json::json!({
+                                    "description": p.description,
+                                    "values": values,
+                                }),
+                            )
+                        })
+                        .collect(),
                 }
             })
             .collect(),
@@ -653,6 +680,8 @@ pub struct ReloadResponse {
     pub changed: bool,
     pub previous: RuleSetRef,
     pub active: RuleSetRef,
+    /// How many of the set's own rule tests ran and passed before it went live.
+    pub tests_passed: usize,
 }
 
 /// Reload the rules from disk: all or nothing; a refused set leaves the old one active.
@@ -662,7 +691,7 @@ pub struct ReloadResponse {
         (status = 200, description = "Reloaded and swapped in", body = ReloadResponse),
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Refused with every problem; the old rules keep running", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Refused with every problem (file:line:col; a failing rule test also with `test`: rule, name, expected, actual), or because the content changed under an unchanged version; the old rules keep running", body = problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -676,6 +705,102 @@ async fn reload_rules(
         changed: reloaded.changed,
         previous: reloaded.previous,
         active: reloaded.active,
+        tests_passed: reloaded.tests_passed,
+    }))
+}
+
+/// One rule set in the history.
+#[derive(Serialize, ToSchema)]
+pub struct RuleSetUseJson {
+    pub name: String,
+    pub version: String,
+    pub content_hash: String,
+    /// The first 12 characters of `content_hash`, as shown to people.
+    pub short_hash: String,
+    /// Whether it is the rule set in use now.
+    pub active: bool,
+    /// When the service first loaded it (RFC 3339, UTC).
+    pub first_seen_at: String,
+    /// The first stored check made with it; absent without checks.
+    pub first_used_at: Option<String>,
+    /// The last stored check made with it; absent without checks.
+    pub last_used_at: Option<String>,
+    /// Stored checks made with it.
+    pub checks: u64,
+}
+
+/// Every rule set used, and optionally a diff between two of them.
+#[derive(Serialize, ToSchema)]
+pub struct RulesHistoryResponse {
+    pub active: RuleSetRef,
+    /// First loaded first.
+    pub rule_sets: Vec<RuleSetUseJson>,
+    /// The line diff `from` → `to`, when both were asked for.
+    pub diff: Option<app::rules::RuleSetDiff>,
+}
+
+/// Two rule sets to compare, each by content hash or its first 12 or more characters.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// The older rule set.
+    from: Option<String>,
+    /// The newer rule set.
+    to: Option<String>,
+}
+
+/// Every rule set the service has used: version, content hash, first and last use,
+/// number of checks; with `from` and `to`, the line diff of manifest and scripts
+/// between those two (policy staff and analysts).
+#[utoipa::path(
+    get, path = "/api/v1/rules/history", tag = "rules",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "The rule-set history", body = RulesHistoryResponse),
+        (status = 400, description = "A malformed hash, or only one of from and to", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No recorded rule set has that hash", body = problem::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+async fn rules_history(
+    State(state): State<SharedState>,
+    principal: Principal,
+    query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RulesHistoryResponse>, ApiError> {
+    app::require(&principal, app::rules::HISTORY_ROLES)?;
+    let axum::extract::Query(query) =
+        query.map_err(|_| ApiError::BadRequest("ogiltiga frågeparametrar".to_owned()))?;
+    let diff = match (query.from.as_deref(), query.to.as_deref()) {
+        (Some(from), Some(to)) => Some(app::rules::diff(&state, &principal, from, to).await?),
+        (None, None) => None,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "ange både from och to för att jämföra två regeluppsättningar".to_owned(),
+            ));
+        }
+    };
+    let active = RuleSetRef::of(&state.active_rules());
+    let rule_sets = app::rules::history(&state, &principal)
+        .await?
+        .into_iter()
+        .map(|used| RuleSetUseJson {
+            short_hash: used.content_hash.get(..12).unwrap_or_default().to_owned(),
+            active: used.content_hash == active.content_hash,
+            name: used.name,
+            version: used.version,
+            content_hash: used.content_hash,
+            first_seen_at: used.first_seen_at,
+            first_used_at: used.first_used_at,
+            last_used_at: used.last_used_at,
+            checks: used.checks,
+        })
+        .collect();
+    Ok(Json(RulesHistoryResponse {
+        active,
+        rule_sets,
+        diff,
     }))
 }
 

@@ -63,6 +63,7 @@ impl Modify for BearerAuth {
         super::audit_report,
         super::list_rules,
         super::reload_rules,
+        super::rules_history,
         super::create_token,
         super::list_tokens,
         super::revoke_token,

@@ -26,6 +26,7 @@ use crate::ruleset::RuleSet;
 
 pub mod accounts;
 pub mod history;
+pub mod rule_sets;
 
 pub use file::{FileProblem, with_suffix};
 pub use writer::{PurgeCounts, WriterHandle};
@@ -35,6 +36,9 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../../db/migrations/0002_write_probe.sql")),
     M::up(include_str!(
         "../../db/migrations/0003_accounts_sessions.sql"
+    )),
+    M::up(include_str!(
+        "../../db/migrations/0004_rule_set_history.sql"
     )),
     M::up(include_str!("../../db/migrations/0007_test_checks.sql")),
 ];

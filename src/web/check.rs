@@ -164,7 +164,12 @@ fn history(evaluations: Vec<StoredEvaluation>, current: i64, rules: &RuleSet) ->
                 checked_on: e.checked_on,
                 saved_at: local_time(&e.created_at),
                 stage: e.stage.label_sv(),
-                ruleset: format!("{} {}", e.rule_set_name, e.rule_set_version),
+                ruleset: format!(
+                    "{} version {} ({})",
+                    e.rule_set_name,
+                    e.rule_set_version,
+                    e.rule_set_hash.get(..12).unwrap_or_default()
+                ),
                 by: e.requested_by,
                 flags,
                 errors,

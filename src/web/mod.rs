@@ -662,7 +662,12 @@ impl ResultView {
             flags,
             errors,
             summary,
-            ruleset: format!("{} version {}", report.ruleset.name, report.ruleset.version),
+            ruleset: format!(
+                "{} version {} ({})",
+                report.ruleset.name,
+                report.ruleset.version,
+                report.ruleset.short_hash()
+            ),
         }
     }
 }

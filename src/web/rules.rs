@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, State};
+use axum::extract::{Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Serialize;
@@ -16,6 +16,7 @@ use super::{
     refusal, render,
 };
 use crate::app::{self, AppError};
+use crate::contract::RuleSetRef;
 use crate::profile::{Profile, Stage};
 use crate::rule_tests::{Expectation, TestSuite};
 use crate::ruleset::{RuleSet, SeveritySpec};
@@ -37,6 +38,160 @@ struct RulesPage {
     dry_run: Option<DryRunView>,
     reload: Option<ReloadView>,
     profile_text: String,
+    /// Every rule set used, for the roles that may read the history.
+    history: Option<HistoryView>,
+}
+
+#[derive(Serialize)]
+struct HistoryView {
+    sets: Vec<HistoryRow>,
+    /// The hashes chosen in the comparison form.
+    from: String,
+    to: String,
+    diff: Option<DiffView>,
+    error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct HistoryRow {
+    label: String,
+    content_hash: String,
+    active: bool,
+    first_used: String,
+    last_used: String,
+    checks: u64,
+}
+
+#[derive(Serialize)]
+struct DiffView {
+    from: String,
+    to: String,
+    files: Vec<DiffFileView>,
+}
+
+#[derive(Serialize)]
+struct DiffFileView {
+    name: String,
+    change: &'static str,
+    /// Each line of the unified diff with its kind: `add`, `del`, `hunk` or `ctx`.
+    lines: Vec<(&'static str, String)>,
+}
+
+/// The comparison chosen on the page: `?fran=HASH&till=HASH`.
+#[derive(serde::Deserialize, Default)]
+pub(super) struct HistoryQuery {
+    fran: Option<String>,
+    till: Option<String>,
+}
+
+/// An RFC 3339 time as people read it: `2026-11-26 14:57 UTC`.
+fn time_text(rfc3339: Option<&str>) -> String {
+    match rfc3339 {
+        Some(time) => match time.get(..16) {
+            Some(minutes) => format!("{} UTC", minutes.replacen('T', " ", 1)),
+            None => time.to_owned(),
+        },
+        None => "\u{2013}".to_owned(),
+    }
+}
+
+fn change_label(change: &str) -> &'static str {
+    match change {
+        "added" => "ny fil",
+        "removed" => "borttagen",
+        "changed" => "ändrad",
+        _ => "oförändrad",
+    }
+}
+
+/// A rule set as people read it: `GK standardregler version 2026.1 (5a5d2d43c17f)`.
+fn named(set: &RuleSetRef) -> String {
+    format!(
+        "{} version {} ({})",
+        set.name,
+        set.version,
+        set.short_hash()
+    )
+}
+
+/// The history section: every rule set used and, when asked, the diff of two.
+async fn history_of(
+    state: &SharedState,
+    viewer: &Viewer,
+    query: &HistoryQuery,
+) -> Result<Option<HistoryView>, AppError> {
+    if !viewer.has_any(app::rules::HISTORY_ROLES) {
+        return Ok(None);
+    }
+    let active = state.active_rules();
+    let sets = app::rules::history(state, viewer)
+        .await?
+        .into_iter()
+        .map(|used| HistoryRow {
+            label: format!(
+                "{} version {} ({})",
+                used.name,
+                used.version,
+                used.content_hash.get(..12).unwrap_or_default()
+            ),
+            active: used.content_hash == active.content_hash,
+            first_used: time_text(used.first_used_at.as_deref()),
+            last_used: time_text(used.last_used_at.as_deref()),
+            checks: used.checks,
+            content_hash: used.content_hash,
+        })
+        .collect();
+    let from = query.fran.clone().unwrap_or_default();
+    let to = query.till.clone().unwrap_or_default();
+    let (diff, error) = if from.is_empty() || to.is_empty() {
+        (None, None)
+    } else {
+        match app::rules::diff(state, viewer, &from, &to).await {
+            Ok(diff) => (
+                Some(DiffView {
+                    from: named(&diff.from),
+                    to: named(&diff.to),
+                    files: diff
+                        .files
+                        .into_iter()
+                        .map(|file| DiffFileView {
+                            lines: file
+                                .unified
+                                .lines()
+                                // The two header lines name the file, shown above.
+                                .skip(2)
+                                .map(|line| {
+                                    let kind = match line.as_bytes().first() {
+                                        Some(b'+') => "add",
+                                        Some(b'-') => "del",
+                                        Some(b'@') => "hunk",
+                                        _ => "ctx",
+                                    };
+                                    (kind, line.to_owned())
+                                })
+                                .collect(),
+                            name: file.name,
+                            change: change_label(file.change),
+                        })
+                        .collect(),
+                }),
+                None,
+            ),
+            Err(AppError::NotFound) => (
+                None,
+                Some("Ingen använd regeluppsättning har den innehållskoden.".to_owned()),
+            ),
+            Err(AppError::Input(message)) => (None, Some(message)),
+            Err(err) => return Err(err),
+        }
+    };
+    Ok(Some(HistoryView {
+        sets,
+        from,
+        to,
+        diff,
+        error,
+    }))
 }
 
 #[derive(Serialize)]
@@ -68,8 +223,24 @@ struct RuleView {
     valid_to: Option<String>,
     script_name: String,
     script: String,
+    parameters: Vec<ParamView>,
     tests: Vec<TestView>,
     test_file: Option<FileView>,
+}
+
+#[derive(Serialize)]
+struct ParamView {
+    name: String,
+    description: String,
+    /// `(from, value)`, oldest first; `current` marks the one in force today.
+    values: Vec<ParamValueView>,
+}
+
+#[derive(Serialize)]
+struct ParamValueView {
+    from: String,
+    value: String,
+    current: bool,
 }
 
 #[derive(Serialize)]
@@ -261,6 +432,28 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
                 valid_from: m.valid_from.map(|d| d.to_string()),
                 valid_to: m.valid_to.map(|d| d.to_string()),
                 script_name: m.script.clone(),
+                parameters: m
+                    .parameters
+                    .iter()
+                    .map(|p| {
+                        let today = crate::profile::Date::today();
+                        let current = p.values.partition_point(|(from, _)| *from <= today);
+                        ParamView {
+                            name: p.name.clone(),
+                            description: p.description.clone(),
+                            values: p
+                                .values
+                                .iter()
+                                .enumerate()
+                                .map(|(index, (from, value))| ParamValueView {
+                                    from: from.to_string(),
+                                    value: value.to_string(),
+                                    current: index + 1 == current,
+                                })
+                                .collect(),
+                        }
+                    })
+                    .collect(),
                 script: rules
                     .sources
                     .iter()
@@ -290,6 +483,7 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
         dry_run: None,
         reload: None,
         profile_text: String::new(),
+        history: history_of(state, viewer, &HistoryQuery::default()).await?,
     })
 }
 
@@ -300,11 +494,29 @@ fn respond(status: StatusCode, page: Result<RulesPage, AppError>, viewer: &Viewe
     }
 }
 
-pub(super) async fn page(State(state): State<SharedState>, viewer: Viewer) -> Response {
+pub(super) async fn page(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    query: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
     if let Some(refused) = refusal(&viewer, &RULES_PAGE) {
         return refused;
     }
-    respond(StatusCode::OK, page_of(&state, &viewer).await, &viewer)
+    // A malformed query string shows the page without a comparison.
+    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let page = match page_of(&state, &viewer).await {
+        Ok(mut page) if query.fran.is_some() || query.till.is_some() => {
+            match history_of(&state, &viewer, &query).await {
+                Ok(history) => {
+                    page.history = history;
+                    Ok(page)
+                }
+                Err(err) => Err(err),
+            }
+        }
+        other => other,
+    };
+    respond(StatusCode::OK, page, &viewer)
 }
 
 /// Reads the dry-run form: the uploaded file when one was chosen, else the text box.
@@ -425,35 +637,49 @@ pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> 
                 ok: true,
                 message: if done.changed {
                     format!(
-                        "Reglerna är omladdade. Nu gäller {} version {} (tidigare version {}).",
-                        done.active.name, done.active.version, done.previous.version
+                        "Reglerna är omladdade och alla deras {} tester gick igenom. Nu gäller {} (tidigare {}).",
+                        done.tests_passed,
+                        named(&done.active),
+                        named(&done.previous)
                     )
                 } else {
                     format!(
-                        "Reglerna är omladdade. Inget hade ändrats: {} version {} gäller som förut.",
-                        done.active.name, done.active.version
+                        "Reglerna är omladdade. Inget hade ändrats: {} gäller som förut.",
+                        named(&done.active)
                     )
                 },
                 problems: Vec::new(),
             },
             StatusCode::OK,
         ),
-        Err(AppError::Rules(refused)) => (
-            ReloadView {
-                ok: false,
-                message: format!(
-                    "Reglerna laddades inte om: {} fel hittades. De tidigare reglerna gäller \
-                     fortfarande.",
-                    refused.problems.len()
-                ),
-                problems: refused
-                    .problems
-                    .iter()
-                    .map(|p| problem_text(&state.rules_dir, &p.file, p.line, p.column, &p.message))
-                    .collect(),
-            },
-            StatusCode::UNPROCESSABLE_ENTITY,
-        ),
+        Err(AppError::Rules(refused)) => {
+            let running = named(&RuleSetRef::of(&app::rules::active(&state, &viewer)));
+            let failed_tests = refused.problems.iter().filter(|p| p.test.is_some()).count();
+            let cause = if failed_tests == refused.problems.len() {
+                format!(
+                    "{failed_tests} {} misslyckades",
+                    if failed_tests == 1 { "test" } else { "tester" }
+                )
+            } else {
+                format!("{} fel hittades", refused.problems.len())
+            };
+            (
+                ReloadView {
+                    ok: false,
+                    message: format!(
+                        "Reglerna laddades inte om: {cause}. De tidigare reglerna gäller fortfarande: {running}."
+                    ),
+                    problems: refused
+                        .problems
+                        .iter()
+                        .map(|p| {
+                            problem_text(&state.rules_dir, &p.file, p.line, p.column, &p.message)
+                        })
+                        .collect(),
+                },
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+        }
         Err(err) => return failure(&viewer, &err),
     };
     let page = page_of(&state, &viewer).await.map(|mut page| {

@@ -320,6 +320,20 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
     );
     assert_eq!(table.code, 0, "{table}");
     assert!(table.stdout.contains("Försvinner"), "{table}");
+    // Current and candidate are told apart by their short hashes.
+    let short = |which: &str| {
+        report[which]["short_hash"]
+            .as_str()
+            .expect("short_hash")
+            .to_owned()
+    };
+    assert_ne!(short("current"), short("candidate"));
+    for which in ["current", "candidate"] {
+        assert!(
+            table.stdout.contains(&format!("({})", short(which))),
+            "{table}"
+        );
+    }
 }
 
 #[test]

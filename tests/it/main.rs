@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod helpers;
 mod reliability;
+mod rule_sets;
 mod security;
 mod service;
 mod storage;

@@ -472,6 +472,10 @@ fn hostile_json_is_a_clear_4xx_problem_and_the_service_stays_up() {
 fn add_rules(app: &TestApp, rules: &[(&str, &str)]) {
     let manifest = app.rules_dir.join("manifest.yaml");
     let mut text = std::fs::read_to_string(&manifest).expect("read manifest");
+    // A changed rule set goes live only under a new version.
+    if let Some((id, _)) = rules.first() {
+        text = text.replacen("version: \"", &format!("version: \"{id}+"), 1);
+    }
     for (id, script) in rules {
         text.push_str(&format!(
             "\n  - id: {id}\n    script: {id}.rhai\n    title: Fientlig regel {id}\n    severity: warning\n    grounds: policy\n    rationale: Prövar sandlådan.\n    sources:\n      - test\n"

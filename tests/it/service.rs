@@ -819,9 +819,11 @@ fn reload_refuses_a_broken_rule_set_and_swaps_in_a_fixed_one() {
     assert!(original_manifest.contains(OLD_TITLE));
     std::fs::write(
         &manifest_path,
-        original_manifest.replace(OLD_TITLE, &format!("title: {NEW_TITLE}")),
+        original_manifest
+            .replace(OLD_TITLE, &format!("title: {NEW_TITLE}"))
+            .replacen("version: \"2026.1\"", "version: \"2026.2\"", 1),
     )
-    .expect("change a title");
+    .expect("change a title under a new version");
 
     let reloaded = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
     assert_eq!(reloaded.status, 200, "{reloaded}");

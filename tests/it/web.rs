@@ -2017,3 +2017,100 @@ fn the_standalone_audit_reads_on_a_laptop_and_on_a_phone() {
         browser.screenshot(&format!("{name}-detaljer"));
     }
 }
+
+/// The test gate on the Regler page: a set whose tests fail is refused with each
+/// failing test listed, never a "Klart"; a fixed set under a new version goes live, and
+/// the history compares the two versions line by line.
+#[test]
+fn policy_staff_see_a_refusal_listing_the_failing_tests_and_compare_versions_in_the_history() {
+    let app = spawn_app_with(crate::helpers::AppOptions {
+        copy_rules: true,
+        ..Default::default()
+    });
+    let Some(browser) = Browser::open(&app) else {
+        return;
+    };
+    assert_eq!(browser.sign_in(&app.policy.token), "/regler");
+    let parameters = browser.text("#regel-forsta_mote_efter_tre_veckor table.params");
+    assert!(
+        parameters.contains("param.max_dagar") && parameters.contains("2000-01-01"),
+        "{parameters}"
+    );
+    assert!(parameters.contains("21"), "{parameters}");
+
+    // 21 days become 14 under a new version; the rule's tests still expect 21.
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let original = std::fs::read_to_string(&manifest).expect("read manifest");
+    let changed = original
+        .replace("value: 21 }", "value: 14 }")
+        .replace("version: \"2026.1\"", "version: \"2026.2\"");
+    assert_ne!(changed, original);
+    std::fs::write(&manifest, &changed).expect("write manifest");
+    browser.click_and_wait("form[action='/regler/ladda-om'] button");
+    assert!(!browser.exists(".tool-result.ok"));
+    let refused = browser.text(".tool-result.failed");
+    assert!(!refused.contains("Klart"), "{refused}");
+    assert!(
+        refused.contains("laddades inte om") && refused.contains("tester misslyckades"),
+        "{refused}"
+    );
+    assert!(
+        refused.contains("version 2026.1"),
+        "the running set is named: {refused}"
+    );
+    let problems = browser.texts(".tool-result.failed .problem-list li");
+    assert!(!problems.is_empty());
+    for problem in &problems {
+        assert!(
+            problem.starts_with("tests/forsta_mote_efter_tre_veckor.yaml:")
+                && problem.contains("förväntat")
+                && problem.contains("fick"),
+            "{problem}"
+        );
+    }
+    assert!(browser.text(".lead").contains("version 2026.1"));
+    browser.screenshot("regler-tester-underkanda");
+
+    // A real change that keeps the tests green goes live under the new version.
+    std::fs::write(
+        &manifest,
+        original
+            .replace("version: \"2026.1\"", "version: \"2026.2\"")
+            .replace(
+                "title: Tolk behövs men ingen bokning är registrerad",
+                "title: Tolk behövs men ingen bokning till GK är registrerad",
+            ),
+    )
+    .expect("write manifest");
+    browser.click_and_wait("form[action='/regler/ladda-om'] button");
+    let done = browser.text(".tool-result.ok");
+    assert!(
+        done.contains("Klart")
+            && done.contains("version 2026.2")
+            && done.contains("tester gick igenom"),
+        "{done}"
+    );
+
+    // Both versions in the history; their diff shows the changed lines.
+    let rows = browser.texts("#historik tbody tr");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows[0].contains("version 2026.1"), "{rows:?}");
+    assert!(
+        rows[1].contains("version 2026.2") && rows[1].contains("gäller nu"),
+        "{rows:?}"
+    );
+    browser.click_and_wait("form.compare button");
+    let diff = browser.text("#historik .diff");
+    assert!(
+        diff.contains("från GK standardregler version 2026.1"),
+        "{diff}"
+    );
+    assert!(diff.contains("-version: \"2026.1\""), "{diff}");
+    assert!(diff.contains("+version: \"2026.2\""), "{diff}");
+    assert!(
+        diff.contains("+  title: Tolk behövs men ingen bokning till GK är registrerad")
+            || diff.contains("+    title: Tolk behövs men ingen bokning till GK är registrerad"),
+        "{diff}"
+    );
+    browser.screenshot("regler-historik");
+}

@@ -45,6 +45,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Rules directory. Default `rules`.
     pub rules_dir: PathBuf,
+    /// A second rules directory, the shadow rules: evaluated on every stored check, its
+    /// results stored apart and compared in the audit, never shown to officers. Default
+    /// none.
+    pub shadow_rules_dir: Option<PathBuf>,
     /// SQLite database file. Default `db/gk-regler.sqlite3`.
     pub database: PathBuf,
     /// HMAC secret for case pseudonyms (≥ 32 bytes). Default: generated into
@@ -91,6 +95,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8480)),
             rules_dir: PathBuf::from("rules"),
+            shadow_rules_dir: None,
             database: PathBuf::from("db/gk-regler.sqlite3"),
             pseudonym_secret: None,
             pseudonym_key_file: PathBuf::from("db/pseudonym.key"),
@@ -228,6 +233,10 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_RULES") {
             self.rules_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("GK_REGLER_SHADOW_RULES") {
+            // Set but empty: no shadow rules (overrides the file).
+            self.shadow_rules_dir = (!v.trim().is_empty()).then(|| PathBuf::from(v));
         }
         if let Some(v) = var("GK_REGLER_DATABASE") {
             self.database = PathBuf::from(v);

@@ -15,6 +15,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod candidate_archive;
 pub mod config;
 pub mod contract;
 pub mod engine;

@@ -119,6 +119,9 @@ enum Command {
         period: history::PeriodArgs,
         #[command(flatten)]
         output: history::OutputArgs,
+        /// Visa också hur lång tid prövningen tog och hur många kontroller per sekund.
+        #[arg(long)]
+        verbose: bool,
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -227,9 +230,10 @@ fn main() -> ExitCode {
             rules,
             period,
             output,
+            verbose,
             config,
         } => with_config(config.as_deref(), |config| {
-            runtime(history::replay(config, &rules, &period, &output))
+            runtime(history::replay(config, &rules, &period, &output, verbose))
         }),
         Command::Purge { older_than, config } => with_config(config.as_deref(), |config| {
             runtime(commands::purge(config, &older_than))

@@ -192,3 +192,97 @@ mod plural_tests {
         assert_eq!(noun(None, "kontroll", "kontroller"), "kontroller");
     }
 }
+
+/// A profile parser message (serde's English, already stripped of any value) in plain
+/// Swedish, for people trying profiles on the web pages. What was expected keeps the
+/// schema's own names; a message of a kind not listed here is kept as it is.
+pub fn parse_message_sv(message: &str) -> String {
+    let names = |list: &str| {
+        list.replace("one of ", "")
+            .replace('`', "")
+            .replace(" or ", " eller ")
+    };
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown variant") {
+        let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
+        return format!("okänt värde; tillåtna värden är {}", names(expected));
+    }
+    if let Some(rest) = message.strip_prefix("unknown field") {
+        let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
+        return if expected.is_empty() {
+            "okänt fält".to_owned()
+        } else {
+            format!("okänt fält; tillåtna fält är {}", names(expected))
+        };
+    }
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("fältet {} saknas", field.replace('`', ""));
+    }
+    if let Some(field) = message.strip_prefix("duplicate field ") {
+        return format!("fältet {} står två gånger", field.replace('`', ""));
+    }
+    if let Some(rest) = message.strip_prefix("invalid type:") {
+        let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
+        let wanted = match expected {
+            e if e.starts_with('i') || e.starts_with('u') || e.contains("integer") => {
+                "ett heltal".to_owned()
+            }
+            e if e.starts_with('f') => "ett tal".to_owned(),
+            "a boolean" | "bool" => "sant eller falskt (true eller false)".to_owned(),
+            e if e.contains("string") || e.contains("date") => "en text".to_owned(),
+            e if e.contains("sequence") => "en lista".to_owned(),
+            e if e.contains("map") || e.contains("struct") => "ett objekt".to_owned(),
+            e => names(e),
+        };
+        return format!("fel sorts värde; här ska stå {wanted}");
+    }
+    if message.starts_with("invalid value") {
+        let expected = message.split_once("expected ").map_or("", |(_, e)| e);
+        return format!("ogiltigt värde; {}", names(expected));
+    }
+    if message.starts_with("EOF while parsing") {
+        return "texten tar slut mitt i profilen (saknas en avslutande } eller \"?)".to_owned();
+    }
+    if message.starts_with("expected value") {
+        return "ett värde väntades här (är det JSON?)".to_owned();
+    }
+    if message.starts_with("trailing characters") || message.starts_with("trailing comma") {
+        return "det står något efter profilens slut, eller ett kommatecken för mycket".to_owned();
+    }
+    if message.starts_with("key must be a string") {
+        return "ett fältnamn ska stå inom citattecken".to_owned();
+    }
+    if message.starts_with("expected `,` or `}`") || message.starts_with("expected `,` or `]`") {
+        return "ett kommatecken eller en avslutande klammer väntades".to_owned();
+    }
+    if message.starts_with("expected `:`") {
+        return "ett kolon (:) väntades efter fältnamnet".to_owned();
+    }
+    message.to_owned()
+}
+
+#[cfg(test)]
+mod parse_message_tests {
+    use super::parse_message_sv;
+
+    #[test]
+    fn common_parser_messages_read_in_swedish() {
+        for (english, swedish) in [
+            (
+                "unknown variant …, expected `before_gk` or `gk_closing`",
+                "okänt värde; tillåtna värden är before_gk eller gk_closing",
+            ),
+            (
+                "invalid type: string …, expected i64",
+                "fel sorts värde; här ska stå ett heltal",
+            ),
+            ("missing field `case_id`", "fältet case_id saknas"),
+            (
+                "EOF while parsing a value",
+                "texten tar slut mitt i profilen (saknas en avslutande } eller \"?)",
+            ),
+        ] {
+            assert_eq!(parse_message_sv(english), swedish);
+        }
+    }
+}

@@ -11,7 +11,7 @@ use crate::engine::Evaluation;
 use crate::profile::{CaseId, Profile};
 use crate::pseudonym::Pseudonym;
 use crate::ruleset::RuleSet;
-use crate::store::{NewEvaluation, StoredEvaluation};
+use crate::store::{NewEvaluation, ShadowResult, StoredEvaluation};
 
 /// Roles that may check a case and store it.
 pub const CHECK_ROLES: &[Role] = &[Role::Handlaggare];
@@ -45,6 +45,11 @@ pub async fn check(
     let profile_json = crate::store::profile_for_storage(&profile, &case)?;
     let (rules, profile, evaluation) = evaluate(app, profile);
     let report = EvaluationReport::new(&rules, &profile, &evaluation);
+    // The shadow set runs on the same parsed profile here, beside the live set, so the
+    // writer stores both in the same commit; its result never reaches the report.
+    let shadow = app
+        .shadow_rules()
+        .map(|shadow| ShadowResult::of(&shadow, &shadow.evaluate(&profile)));
     let new = NewEvaluation::of(
         &rules,
         &profile,
@@ -52,7 +57,8 @@ pub async fn check(
         case.clone(),
         profile_json,
         &principal.name,
-    );
+    )
+    .with_shadow(shadow);
     let id = app
         .store
         .insert_evaluation(new, access(principal, "check", Some(case), None))

@@ -15,7 +15,7 @@ use crate::contract::EvaluationReport;
 use crate::profile::Profile;
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{NewEvaluation, Store, profile_for_storage};
+use crate::store::{NewEvaluation, ShadowResult, Store, profile_for_storage};
 
 /// Roles that may import a cohort, audit and replay.
 pub const ROLES: &[Role] = &[Role::Analytiker];
@@ -37,22 +37,28 @@ pub type LineProblem = (usize, String);
 /// Evaluates every profile line with `rules` (each rule in force as of the profile's
 /// `checked_on`) and stores the checks like the service does, in one commit. Every line
 /// is validated before anything is stored: one bad line and nothing is, and every bad
-/// line is returned. `progress` is called once per evaluated line.
+/// line is returned. `progress` is called once per evaluated line. With `shadow`, every
+/// profile is evaluated with the shadow rules too and their results stored apart.
 /// The evaluation runs on the blocking pool ([`super::off_workers`]), in parallel.
 pub async fn import_cohort(
     store: &Store,
     key: &PseudonymKey,
     principal: &Principal,
     rules: Arc<RuleSet>,
+    shadow: Option<Arc<RuleSet>>,
     lines: Vec<(usize, String)>,
     progress: Arc<dyn Fn() + Send + Sync>,
 ) -> Result<Result<ImportCounts, Vec<LineProblem>>, AppError> {
     require(principal, ROLES)?;
     let evaluated = {
         let rules = Arc::clone(&rules);
+        let shadow = shadow.clone();
         let key = key.clone();
         let actor = principal.name.clone();
-        super::off_workers(move || evaluate_lines(&rules, &key, &actor, &lines, &*progress)).await?
+        super::off_workers(move || {
+            evaluate_lines(&rules, shadow.as_deref(), &key, &actor, &lines, &*progress)
+        })
+        .await?
     };
     let evaluations = match evaluated {
         Ok(evaluations) => evaluations,
@@ -65,6 +71,9 @@ pub async fn import_cohort(
         ..ImportCounts::default()
     };
     store.record_rule_set(&rules).await?;
+    if let Some(shadow) = &shadow {
+        store.record_rule_set(shadow).await?;
+    }
     counts.stored = store
         .insert_evaluations(evaluations, access(principal, "import", None, None))
         .await?;
@@ -74,6 +83,7 @@ pub async fn import_cohort(
 /// Every line parsed and evaluated in parallel; every bad line when there is one.
 fn evaluate_lines(
     rules: &RuleSet,
+    shadow: Option<&RuleSet>,
     key: &PseudonymKey,
     actor: &str,
     lines: &[(usize, String)],
@@ -90,14 +100,11 @@ fn evaluate_lines(
             let evaluation = rules.evaluate(&profile);
             let report = EvaluationReport::new(rules, &profile, &evaluation);
             progress();
-            Ok(NewEvaluation::of(
-                rules,
-                &profile,
-                &report,
-                case,
-                stored_form,
-                actor,
-            ))
+            let shadow = shadow.map(|set| ShadowResult::of(set, &set.evaluate(&profile)));
+            Ok(
+                NewEvaluation::of(rules, &profile, &report, case, stored_form, actor)
+                    .with_shadow(shadow),
+            )
         })
         .collect();
     let (evaluations, problems): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);

@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod backup;
+pub mod candidate;
 pub mod check;
 pub mod history;
 pub mod metrics;
@@ -25,7 +26,7 @@ pub mod rules;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 
 use std::time::Duration;
 
@@ -86,6 +87,10 @@ pub struct App {
     /// never sees two rule sets; a reload builds the new set completely before swapping.
     pub rules: ArcSwap<RuleSet>,
     pub rules_dir: PathBuf,
+    /// The shadow rule set (config `shadow_rules_dir`), if one is configured: evaluated
+    /// on every stored check, its results stored apart, never shown to an officer.
+    pub shadow: ArcSwapOption<RuleSet>,
+    pub shadow_rules_dir: Option<PathBuf>,
     reload_lock: tokio::sync::Mutex<()>,
     pub store: Store,
     pub key: PseudonymKey,
@@ -131,6 +136,8 @@ impl App {
         Self {
             rules: ArcSwap::from_pointee(rules),
             rules_dir,
+            shadow: ArcSwapOption::empty(),
+            shadow_rules_dir: None,
             reload_lock: tokio::sync::Mutex::new(()),
             store,
             key,
@@ -145,6 +152,19 @@ impl App {
     pub fn with_web(mut self, web: WebSettings) -> Self {
         self.web = web;
         self
+    }
+
+    /// Evaluates every stored check with `shadow` too, loaded from `dir` (and reloaded
+    /// from it with the live rules).
+    pub fn with_shadow(mut self, shadow: RuleSet, dir: PathBuf) -> Self {
+        self.shadow = ArcSwapOption::from_pointee(shadow);
+        self.shadow_rules_dir = Some(dir);
+        self
+    }
+
+    /// The shadow rule set, as one snapshot; `None` when none is configured.
+    pub fn shadow_rules(&self) -> Option<Arc<RuleSet>> {
+        self.shadow.load_full()
     }
 
     /// Sets the lowest `min_cell` an audit may be asked for.

@@ -35,58 +35,91 @@ pub struct Reloaded {
     pub active: RuleSetRef,
     /// How many rule tests ran and passed before the set went live.
     pub tests_passed: usize,
+    /// The shadow rule set now in use, when one is configured.
+    pub shadow: Option<RuleSetRef>,
 }
 
-/// Loads the rules directory again, runs the set's own tests and swaps the new set in:
-/// all or nothing. A refused set ([`AppError::Rules`]: problems in the files, failing
-/// tests, or changed content under an unchanged version) leaves the old one active.
+/// Loads a rules directory through the test gate, off the async workers, and checks its
+/// version against the set it replaces (`running`) and the versions recorded.
+async fn load_checked(
+    app: &App,
+    dir: &Path,
+    running: Option<&RuleSet>,
+) -> Result<Result<rule_tests::Tested, LoadError>, AppError> {
+    let owned = dir.to_path_buf();
+    let loaded = tokio::task::spawn_blocking(move || rule_tests::load_tested(&owned))
+        .await
+        .map_err(AppError::Task)?;
+    let tested = match loaded {
+        Ok(tested) => tested,
+        Err(err) => return Ok(Err(err)),
+    };
+    let Some(running) = running else {
+        return Ok(Ok(tested));
+    };
+    let recorded = app
+        .store
+        .rule_set_hashes_of(tested.rules.name.clone(), tested.rules.version.clone())
+        .await?;
+    Ok(
+        match version_conflict(dir, running, &tested.rules, &recorded) {
+            Some(problem) => Err(LoadError {
+                problems: vec![problem],
+            }),
+            None => Ok(tested),
+        },
+    )
+}
+
+/// Loads the rules directory (and the shadow rules directory, when configured) again,
+/// runs each set's own tests and swaps the new sets in: all or nothing. A refused set
+/// ([`AppError::Rules`]: problems in the files, failing tests, or changed content under
+/// an unchanged version, of either set) leaves the old ones active.
 pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppError> {
     require(principal, RELOAD_ROLES)?;
     let _one_reload_at_a_time = app.reload_lock.lock().await;
-    let dir = app.rules_dir.clone();
-    let loaded = tokio::task::spawn_blocking(move || rule_tests::load_tested(&dir))
-        .await
-        .map_err(AppError::Task)?;
     let running = app.rules.load_full();
-    let checked = match loaded {
-        Ok(tested) => {
-            let recorded = app
-                .store
-                .rule_set_hashes_of(tested.rules.name.clone(), tested.rules.version.clone())
-                .await?;
-            version_conflict(&app.rules_dir, &running, &tested.rules, &recorded).map_or(
-                Ok(tested),
-                |problem| {
-                    Err(LoadError {
-                        problems: vec![problem],
-                    })
-                },
-            )
+    let live = load_checked(app, &app.rules_dir, Some(&running)).await?;
+    let shadow = match &app.shadow_rules_dir {
+        Some(dir) => {
+            let running_shadow = app.shadow_rules();
+            Some(load_checked(app, dir, running_shadow.as_deref()).await?)
         }
-        Err(err) => Err(err),
+        None => None,
     };
-    match checked {
-        Ok(tested) => {
-            let rules = tested.rules;
-            app.store.record_rule_set(&rules).await?;
-            let previous = RuleSetRef::of(&running);
-            let active = RuleSetRef::of(&rules);
-            app.rules.store(Arc::new(rules));
-            app.metrics.record_reload(true);
-            tracing::info!(version = %active.version, hash = %active.content_hash, "rules reloaded");
-            Ok(Reloaded {
-                changed: previous.content_hash != active.content_hash,
-                previous,
-                active,
-                tests_passed: tested.cases,
-            })
-        }
-        Err(err) => {
+    let (tested, shadow) = match (live, shadow.transpose()) {
+        (Ok(tested), Ok(shadow)) => (tested, shadow),
+        (live, shadow) => {
+            let mut problems = Vec::new();
+            for err in [live.err(), shadow.err()].into_iter().flatten() {
+                problems.extend(err.problems);
+            }
             app.metrics.record_reload(false);
-            tracing::warn!(problems = err.problems.len(), "rule reload refused");
-            Err(AppError::Rules(err))
+            tracing::warn!(problems = problems.len(), "rule reload refused");
+            return Err(AppError::Rules(LoadError { problems }));
         }
+    };
+    let rules = tested.rules;
+    app.store.record_rule_set(&rules).await?;
+    if let Some(shadow) = &shadow {
+        app.store.record_rule_set(&shadow.rules).await?;
     }
+    let previous = RuleSetRef::of(&running);
+    let active = RuleSetRef::of(&rules);
+    let shadow_ref = shadow.as_ref().map(|s| RuleSetRef::of(&s.rules));
+    app.rules.store(Arc::new(rules));
+    if let Some(shadow) = shadow {
+        app.shadow.store(Some(Arc::new(shadow.rules)));
+    }
+    app.metrics.record_reload(true);
+    tracing::info!(version = %active.version, hash = %active.content_hash, "rules reloaded");
+    Ok(Reloaded {
+        changed: previous.content_hash != active.content_hash,
+        previous,
+        active,
+        tests_passed: tested.cases,
+        shadow: shadow_ref,
+    })
 }
 
 /// Why `new` may not replace `running` although it loads and passes its tests: its

@@ -140,6 +140,7 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
         summary: Vec::new(),
         rules,
         comparison: None,
+        shadow: None,
     };
     let mut raw = Raw::of(&report);
     raw.outcomes = rule_outcomes;
@@ -198,6 +199,7 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
         summary: Vec::new(),
         rules: Vec::new(),
         comparison: None,
+        shadow: None,
     }
 }
 

@@ -175,6 +175,8 @@ struct Page {
     replay: Option<ReplayView>,
     summary: Vec<SummaryView>,
     comparison: Option<ComparisonView>,
+    /// The live rules against the shadow rules, when the report has a `shadow` section.
+    shadow: Option<ShadowView>,
     rules: Vec<RuleView>,
 }
 
@@ -215,6 +217,15 @@ struct ComparisonRow {
     difference: String,
     compared_difference: String,
     difference_change: String,
+}
+
+#[derive(Serialize)]
+struct ShadowView {
+    /// The shadow rule sets, "name version (hash)".
+    sets: String,
+    checks_in_period: String,
+    rows: Vec<ReplayRow>,
+    outcomes: Vec<ReplayOutcomeRow>,
 }
 
 #[derive(Serialize)]
@@ -300,13 +311,30 @@ struct MonthRow {
     per_100: String,
 }
 
+/// The replay's side-by-side tables as the pages show them (also on the Regler page's
+/// candidate upload).
 #[derive(Serialize)]
-struct ReplayView {
+pub struct ReplayView {
     current: String,
     candidate: String,
     checks_in_period: String,
     checks_noun: &'static str,
     rows: Vec<ReplayRow>,
+    /// Per rule and outcome: shares for flagged and other cases, now and with the candidate.
+    outcomes: Vec<ReplayOutcomeRow>,
+}
+
+#[derive(Serialize)]
+struct ReplayOutcomeRow {
+    id: String,
+    title: String,
+    /// Whether this is the rule's first row (the rule's name spans its rows).
+    first: bool,
+    outcome: &'static str,
+    current_flagged: String,
+    current_not_flagged: String,
+    candidate_flagged: String,
+    candidate_not_flagged: String,
 }
 
 #[derive(Serialize)]
@@ -359,6 +387,7 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
         replay,
         summary: report.summary.iter().map(summary_view).collect(),
         comparison: report.comparison.as_ref().map(comparison_view),
+        shadow: report.shadow.as_ref().map(shadow_view),
         rules: report
             .rules
             .iter()
@@ -444,7 +473,7 @@ fn comparison_view(c: &super::compare::PeriodComparison) -> ComparisonView {
     }
 }
 
-fn replay_view(report: &ReplayReport) -> ReplayView {
+pub fn replay_view(report: &ReplayReport) -> ReplayView {
     let label = |r: &crate::contract::RuleSetRef| {
         format!(
             "{} {} ({})",
@@ -481,6 +510,101 @@ fn replay_view(report: &ReplayReport) -> ReplayView {
                     count(r.errors_current),
                     count(r.errors_candidate)
                 ),
+            })
+            .collect(),
+        outcomes: report
+            .rules
+            .iter()
+            .flat_map(|r| {
+                Measure::ALL.iter().enumerate().map(move |(m, &measure)| {
+                    let shares = |c: &Option<super::report::Comparison>| {
+                        let o = c
+                            .as_ref()
+                            .and_then(|c| c.outcomes.iter().find(|o| o.outcome == measure));
+                        (
+                            share(o.and_then(|o| o.share_a_pct)),
+                            share(o.and_then(|o| o.share_b_pct)),
+                        )
+                    };
+                    let (current_flagged, current_not_flagged) = shares(&r.outcomes_current);
+                    let (candidate_flagged, candidate_not_flagged) = shares(&r.outcomes_candidate);
+                    ReplayOutcomeRow {
+                        id: r.rule_id.clone(),
+                        title: r.title.clone(),
+                        first: m == 0,
+                        outcome: measure.label_sv(),
+                        current_flagged,
+                        current_not_flagged,
+                        candidate_flagged,
+                        candidate_not_flagged,
+                    }
+                })
+            })
+            .collect(),
+    }
+}
+
+fn shadow_view(shadow: &super::shadow::ShadowReport) -> ShadowView {
+    let shares = |c: &Option<super::report::Comparison>, measure: Measure| {
+        let o = c
+            .as_ref()
+            .and_then(|c| c.outcomes.iter().find(|o| o.outcome == measure));
+        (
+            share(o.and_then(|o| o.share_a_pct)),
+            share(o.and_then(|o| o.share_b_pct)),
+        )
+    };
+    ShadowView {
+        sets: shadow
+            .rule_sets
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} ({})",
+                    r.name,
+                    r.version,
+                    r.content_hash.get(..12).unwrap_or(&r.content_hash)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
+        checks_in_period: shown_count(shadow.checks_in_period),
+        rows: shadow
+            .rules
+            .iter()
+            .map(|r| ReplayRow {
+                id: r.rule_id.clone(),
+                title: r.title.clone(),
+                current: shown_count(r.flagged_live),
+                candidate: shown_count(r.flagged_shadow),
+                gained: shown_count(r.gained),
+                lost: shown_count(r.lost),
+                errors: format!(
+                    "{} → {}",
+                    shown_count(r.errors_live),
+                    shown_count(r.errors_shadow)
+                ),
+            })
+            .collect(),
+        outcomes: shadow
+            .rules
+            .iter()
+            .flat_map(|r| {
+                Measure::ALL.iter().enumerate().map(move |(m, &measure)| {
+                    let (current_flagged, current_not_flagged) = shares(&r.outcomes_live, measure);
+                    let (candidate_flagged, candidate_not_flagged) =
+                        shares(&r.outcomes_shadow, measure);
+                    ReplayOutcomeRow {
+                        id: r.rule_id.clone(),
+                        title: r.title.clone(),
+                        first: m == 0,
+                        outcome: measure.label_sv(),
+                        current_flagged,
+                        current_not_flagged,
+                        candidate_flagged,
+                        candidate_not_flagged,
+                    }
+                })
             })
             .collect(),
     }

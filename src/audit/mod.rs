@@ -17,6 +17,8 @@
 //! | [`report`] | the result ([`report::AuditReport`]) and its JSON and CSV forms |
 //! | [`html`] | the self-contained HTML page (template `audit.html`) |
 //! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
+//! | [`shadow`] | the audit's `shadow` section: live flags against the shadow rules' results |
+//! | [`side_by_side`] | two rule sets on the same checks, rule by rule: flagged, gained, lost, outcome shares |
 //!
 //! Invariants: the audit stores nothing; it never sees a case id (stored profiles carry
 //! the pseudonym); every count below `min_cell`, every count that would give a hidden
@@ -31,6 +33,8 @@ pub mod data;
 pub mod html;
 pub mod replay;
 pub mod report;
+pub mod shadow;
+pub mod side_by_side;
 pub mod stats;
 pub mod summary;
 pub mod suppress;
@@ -261,6 +265,10 @@ pub async fn of_store(
     store
         .read_history(move |history| {
             let mut report = data::stored_audit(history, rules.clone(), &options)?;
+            // A period too small to show anything shows no shadow comparison either.
+            if report.units.all.is_some() {
+                report.shadow = shadow::of_history(history, rules.clone(), &options)?;
+            }
             if let Some(period) = options.compare {
                 let other = Options {
                     period: Period {

@@ -1,6 +1,7 @@
 //! What-if replay: every stored profile evaluated again with the current and with a
 //! candidate rule set, storing nothing. Reports per rule how many checks flag under each
-//! (gained, lost), and the audit as it would read under the candidate rules.
+//! (gained, lost) and the flagged-versus-not outcome shares under each, side by side
+//! ([`super::side_by_side`]), and the audit as it would read under the candidate rules.
 //!
 //! Rows stream from [`super::data`] in batches; each batch is parsed once and evaluated
 //! by both rule sets on all cores (`rayon`; a [`RuleSet`] is `Sync`).
@@ -12,7 +13,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::data::{Histories, StoredCheck, StoredResults, for_each_batch};
-use super::report::{AuditReport, CsvError, CsvRow, write_csv};
+use super::report::{AuditReport, Comparison, CsvError, CsvRow, write_csv};
+use super::side_by_side::{PairCounts, comparison_rows, flagged_vs_not};
 use super::{CheckRecord, Options, RuleInfo, Status};
 use crate::contract::RuleSetRef;
 use crate::engine::{Evaluation, RuleOutcome};
@@ -47,6 +49,23 @@ pub struct RuleChange {
     pub lost: usize,
     pub errors_current: usize,
     pub errors_candidate: usize,
+    /// Outcomes of the cases the current rules flagged (`a`) and did not flag (`b`) at
+    /// the last check before GK, all cases; `null` when the rule is not in the current
+    /// set or the period has too few cases.
+    pub outcomes_current: Option<Comparison>,
+    /// The same under the candidate rules.
+    pub outcomes_candidate: Option<Comparison>,
+}
+
+impl RuleChange {
+    fn add(&mut self, counts: PairCounts) {
+        self.flagged_current += counts.flagged_a;
+        self.flagged_candidate += counts.flagged_b;
+        self.gained += counts.gained;
+        self.lost += counts.lost;
+        self.errors_current += counts.errors_a;
+        self.errors_candidate += counts.errors_b;
+    }
 }
 
 /// The result of a replay.
@@ -69,17 +88,33 @@ impl ReplayReport {
         serde_json::to_string_pretty(self).map(|text| text + "\n")
     }
 
-    /// The rule changes (section `replay`), then the audit's rows.
+    /// The rule changes (section `replay`), each rule's outcome comparison under the
+    /// current and the candidate rules (sections `replay_current`, `replay_candidate`),
+    /// then the candidate audit's rows.
     pub fn to_csv(&self) -> Result<String, CsvError> {
-        let changes = self.rules.iter().map(|rule| {
-            CsvRow::new("replay")
-                .set("rule_id", &rule.rule_id)
-                .set("current", rule.flagged_current)
-                .set("candidate", rule.flagged_candidate)
-                .set("gained", rule.gained)
-                .set("lost", rule.lost)
-        });
-        write_csv(changes.chain(self.audit.csv_rows()))
+        let mut rows = Vec::new();
+        for rule in &self.rules {
+            rows.push(
+                CsvRow::new("replay")
+                    .set("rule_id", &rule.rule_id)
+                    .set("current", rule.flagged_current)
+                    .set("candidate", rule.flagged_candidate)
+                    .set("gained", rule.gained)
+                    .set("lost", rule.lost),
+            );
+        }
+        for rule in &self.rules {
+            for (section, comparison) in [
+                ("replay_current", &rule.outcomes_current),
+                ("replay_candidate", &rule.outcomes_candidate),
+            ] {
+                if let Some(comparison) = comparison {
+                    rows.extend(comparison_rows(section, &rule.rule_id, comparison));
+                }
+            }
+        }
+        rows.extend(self.audit.csv_rows());
+        write_csv(rows)
     }
 }
 
@@ -130,15 +165,12 @@ impl Union {
                 .map_or(Status::Clear, Status::from)
         };
         for (k, change) in self.rules.iter_mut().enumerate() {
-            let before = status(current, self.current[k]);
-            let after = status(candidate, self.candidate[k]);
-            let (was, is) = (before == Status::Flagged, after == Status::Flagged);
-            change.flagged_current += usize::from(was);
-            change.flagged_candidate += usize::from(is);
-            change.gained += usize::from(is && !was);
-            change.lost += usize::from(was && !is);
-            change.errors_current += usize::from(before == Status::Failed);
-            change.errors_candidate += usize::from(after == Status::Failed);
+            let mut counts = PairCounts::default();
+            counts.add(
+                status(current, self.current[k]),
+                status(candidate, self.candidate[k]),
+            );
+            change.add(counts);
         }
     }
 }
@@ -155,34 +187,47 @@ pub fn replay(
     // Reading from SQLite (this thread) overlaps with parsing and evaluating the
     // previous batch (a second thread, fanning out to all cores).
     let (batches, received) = std::sync::mpsc::sync_channel::<Vec<StoredCheck>>(2);
+    type Evaluated = (Evaluation, Evaluation, CheckRecord, CheckRecord);
     let (union, histories, evaluated, in_period) = std::thread::scope(|scope| {
         let evaluator = scope.spawn(|| {
             let mut union = Union::of(current, candidate);
-            let mut histories = Histories::default();
+            // The current rules' and the candidate's histories, for their two audits.
+            let mut histories = (Histories::default(), Histories::default());
             let (mut evaluated, mut in_period) = (0, 0);
             for batch in received {
-                let results: Vec<Option<(Evaluation, Evaluation, CheckRecord)>> = batch
+                let results: Vec<Option<Evaluated>> = batch
                     .par_iter()
                     .map(|row| {
                         let profile = Arc::new(Profile::from_stored_json(&row.profile_json).ok()?);
                         let before = current.evaluate(&profile);
                         let after = candidate.evaluate(&profile);
-                        let statuses = after.outcomes.iter().map(Status::from).collect();
-                        let record = CheckRecord::new(&profile, statuses);
-                        Some((before, after, record))
+                        let statuses =
+                            |e: &Evaluation| e.outcomes.iter().map(Status::from).collect();
+                        let record_before = CheckRecord::new(&profile, statuses(&before));
+                        let record_after = CheckRecord::new(&profile, statuses(&after));
+                        Some((before, after, record_before, record_after))
                     })
                     .collect();
                 for (row, result) in batch.iter().zip(results) {
-                    let Some((before, after, record)) = result else {
-                        histories.skip_unreadable();
+                    let Some((before, after, record_before, record_after)) = result else {
+                        histories.0.skip_unreadable();
+                        histories.1.skip_unreadable();
                         continue;
                     };
                     evaluated += 1;
-                    if options.period.contains(record.checked_on) {
+                    if options.period.contains(record_after.checked_on) {
                         in_period += 1;
                         union.count(&before, &after);
                     }
-                    histories.push(&row.case, &candidate.content_hash, row.outcome, record);
+                    histories
+                        .0
+                        .push(&row.case, &current.content_hash, row.outcome, record_before);
+                    histories.1.push(
+                        &row.case,
+                        &candidate.content_hash,
+                        row.outcome,
+                        record_after,
+                    );
                 }
                 progress(batch.len() as u64);
             }
@@ -201,8 +246,14 @@ pub fn replay(
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         read.map(|()| evaluated)
     })?;
-    let input = histories.finish(history, RuleInfo::of(candidate), &options.period)?;
-    let mut audit = super::audit(&input, options);
+    let (current_histories, candidate_histories) = histories;
+    let current_input =
+        current_histories.finish(history, RuleInfo::of(current), &options.period)?;
+    let input = candidate_histories.finish(history, RuleInfo::of(candidate), &options.period)?;
+    let (current_audit, mut audit) = rayon::join(
+        || super::audit(&current_input, options),
+        || super::audit(&input, options),
+    );
     // The candidate set was never stored: name it from the set itself.
     audit.rule_sets = vec![super::report::RuleSetJson {
         name: candidate.name.clone(),
@@ -210,12 +261,17 @@ pub fn replay(
         content_hash: candidate.content_hash.clone(),
         checks: Some(evaluated),
     }];
+    let mut rules = union.rules;
+    for rule in &mut rules {
+        rule.outcomes_current = flagged_vs_not(&current_audit, &rule.rule_id);
+        rule.outcomes_candidate = flagged_vs_not(&audit, &rule.rule_id);
+    }
     Ok(ReplayReport {
         current: RuleSetRef::of(current),
         candidate: RuleSetRef::of(candidate),
         checks_evaluated: evaluated,
         checks_in_period: in_period,
-        rules: union.rules,
+        rules,
         audit,
     })
 }

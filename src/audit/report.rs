@@ -118,6 +118,10 @@ pub struct AuditReport {
     pub summary: Vec<super::summary::SummaryRow>,
     /// Each rule, then `nagon_flagga` (any rule flagged) last.
     pub rules: Vec<RuleAudit>,
+    /// The live flags against the shadow rules' results, when checks in the period were
+    /// evaluated with shadow rules (config `shadow_rules_dir`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<super::shadow::ShadowReport>,
     /// This period compared with another, when one was asked for (`compare_from`,
     /// `compare_to`).
     pub comparison: Option<super::compare::PeriodComparison>,
@@ -370,9 +374,11 @@ impl AuditReport {
         serde_json::to_string_pretty(self).map(|text| text + "\n")
     }
 
-    /// The report in long form, one row per rule, sex and outcome (see [`CSV_HEADER`]).
+    /// The report in long form, one row per rule, sex and outcome (see [`CSV_HEADER`]),
+    /// then the `shadow` section's rows when there is one.
     pub fn to_csv(&self) -> Result<String, CsvError> {
-        write_csv(self.csv_rows())
+        let shadow = self.shadow.iter().flat_map(|s| s.csv_rows());
+        write_csv(self.csv_rows().into_iter().chain(shadow))
     }
 
     /// The rows of [`Self::to_csv`].

@@ -55,8 +55,14 @@ async fn import_tokens(
 /// `gk-regler serve`: runs until SIGINT/SIGTERM, then finishes in-flight requests and
 /// closes the database after committing every queued write.
 pub async fn serve(config: Config) -> Result<(), AppError> {
-    // Only a rule set whose own tests pass goes live.
+    // Only a rule set whose own tests pass goes live; the shadow set passes the same gate.
     let rules = gk_regler::rule_tests::load_tested(&config.rules_dir)?.rules;
+    let shadow = config
+        .shadow_rules_dir
+        .as_deref()
+        .map(gk_regler::rule_tests::load_tested)
+        .transpose()?
+        .map(|tested| tested.rules);
     let (store, writer) = admin::open_store(&config)?;
     let key = open_key(&config)?;
     import_tokens(&store, &config, true).await?;
@@ -79,17 +85,24 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     store.record_rule_set(&rules).await?;
     let web = web_settings(&config)?;
     let label = rules.label();
-    let state = Arc::new(
-        App::new(
-            rules,
-            config.rules_dir.clone(),
-            store.clone(),
-            key,
-            config.max_body_bytes,
-        )
-        .with_audit_min_cell_floor(config.audit_min_cell_floor)
-        .with_web(web.clone()),
-    );
+    let mut app = App::new(
+        rules,
+        config.rules_dir.clone(),
+        store.clone(),
+        key,
+        config.max_body_bytes,
+    )
+    .with_audit_min_cell_floor(config.audit_min_cell_floor)
+    .with_web(web.clone());
+    if let (Some(shadow), Some(dir)) = (shadow, &config.shadow_rules_dir) {
+        store.record_rule_set(&shadow).await?;
+        println!(
+            "Skuggregler: {} (visas aldrig för handläggare)",
+            shadow.label()
+        );
+        app = app.with_shadow(shadow, dir.clone());
+    }
+    let state = Arc::new(app);
 
     let retention = config.retention_days.map(|days| {
         let store = store.clone();

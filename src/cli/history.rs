@@ -219,8 +219,15 @@ pub async fn import(
     outcomes_path: Option<&Path>,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    // Checks are stored only with a rule set whose own tests pass, as in `serve`.
+    // Checks are stored only with a rule set whose own tests pass, as in `serve`; the
+    // shadow set passes the same gate.
     let rules = gk_regler::rule_tests::load_tested(&config.rules_dir)?.rules;
+    let shadow = config
+        .shadow_rules_dir
+        .as_deref()
+        .map(gk_regler::rule_tests::load_tested)
+        .transpose()?
+        .map(|tested| std::sync::Arc::new(tested.rules));
     let lines = read_jsonl(profiles_path)?;
     let outcomes = outcomes_path.map(app::outcomes::read_file).transpose()?;
     let (store, writer) = admin::open_store(&config)?;
@@ -239,6 +246,7 @@ pub async fn import(
         &key,
         &principal,
         std::sync::Arc::clone(&rules),
+        shadow,
         lines,
         progress,
     )
@@ -341,6 +349,7 @@ pub async fn replay(
     candidate_dir: &Path,
     period: &PeriodArgs,
     output: &OutputArgs,
+    verbose: bool,
 ) -> Result<(), AppError> {
     let started = Instant::now();
     let options = period.options(config.audit_min_cell_floor)?;
@@ -390,16 +399,21 @@ pub async fn replay(
     };
     output.write(text.as_bytes())?;
     eprintln!(
-        "Prövade {} på {:.2} s ({:.0} kontroller per sekund med båda regeluppsättningarna, läsning ur databasen medräknad); med kandidatens uppföljning {:.2} s.",
+        "Prövade {} med båda regeluppsättningarna.",
         count_noun(
             report.checks_evaluated,
             "sparad kontroll",
             "sparade kontroller"
-        ),
-        evaluation_seconds,
-        report.checks_evaluated as f64 / evaluation_seconds.max(1e-9),
-        started.elapsed().as_secs_f64()
+        )
     );
+    if verbose {
+        eprintln!(
+            "Prövningen tog {:.2} s ({:.0} kontroller per sekund med båda regeluppsättningarna, läsning ur databasen medräknad). Med uppföljningarna tog allt {:.2} s.",
+            evaluation_seconds,
+            report.checks_evaluated as f64 / evaluation_seconds.max(1e-9),
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 
@@ -407,7 +421,8 @@ fn report_error(err: impl std::error::Error + Send + Sync + 'static) -> AppError
     AppError::Report(Box::new(err))
 }
 
-/// The replay as a table for the terminal.
+/// The replay as a table for the terminal: each rule's flags under both sets, then each
+/// rule's outcome shares for flagged and other cases under both.
 fn replay_table(report: &audit::replay::ReplayReport) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
@@ -450,6 +465,40 @@ fn replay_table(report: &audit::replay::ReplayReport) -> String {
             format!("−{}", rule.lost),
             format!("{}→{}", rule.errors_current, rule.errors_candidate),
         );
+    }
+    let _ = writeln!(
+        out,
+        "\nUtfall för ärenden som flaggades och inte flaggades vid den senaste kontrollen före GK\n(andel i procent, flaggade / ej flaggade; – visas inte: för få ärenden):\n"
+    );
+    let measure_width = audit::report::Measure::ALL
+        .iter()
+        .map(|m| m.label_sv().chars().count())
+        .max()
+        .unwrap_or(0);
+    let shares = |comparison: Option<&audit::report::Comparison>, measure| {
+        let outcome = comparison.and_then(|c| c.outcomes.iter().find(|o| o.outcome == measure));
+        let pct = |v: Option<f64>| v.map_or_else(|| "–".to_owned(), |v| audit::html::number(v, 1));
+        match outcome {
+            Some(o) => format!("{} / {}", pct(o.share_a_pct), pct(o.share_b_pct)),
+            None => "–".to_owned(),
+        }
+    };
+    for rule in &report.rules {
+        let _ = writeln!(out, "{}", rule.rule_id);
+        let _ = writeln!(
+            out,
+            "  {:<measure_width$}  {:>15}  {:>15}",
+            "", "Nu", "Kandidat"
+        );
+        for measure in audit::report::Measure::ALL {
+            let _ = writeln!(
+                out,
+                "  {:<measure_width$}  {:>15}  {:>15}",
+                measure.label_sv(),
+                shares(rule.outcomes_current.as_ref(), measure),
+                shares(rule.outcomes_candidate.as_ref(), measure),
+            );
+        }
     }
     out
 }

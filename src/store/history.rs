@@ -48,6 +48,15 @@ pub struct StoredCheckRow {
     pub outcome: Option<Outcome>,
 }
 
+/// What the shadow rules gave on one stored check.
+pub struct StoredShadow {
+    pub rule_set_hash: String,
+    /// Ids of the rules that flagged.
+    pub flagged: Vec<String>,
+    /// Ids of the rules that failed.
+    pub failed: Vec<String>,
+}
+
 const FILTER: &str =
     "((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND (?3 OR e.test = 0)";
 
@@ -153,6 +162,96 @@ impl<'a> History<'a> {
                 outcome,
                 case,
             });
+            if batch.len() == BATCH {
+                on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+            }
+        }
+        if !batch.is_empty() {
+            on_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Whether any check of `range` was also evaluated with shadow rules.
+    pub fn has_shadow_results(&self, range: Range) -> Result<bool, StoreError> {
+        let (from, to) = range.bounds();
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM shadow_results s JOIN evaluations e ON e.id = s.evaluation_id
+             LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER})"
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, params![from, to, range.include_test], |row| {
+                row.get(0)
+            })?)
+    }
+
+    /// Every rule id found in stored shadow results, sorted.
+    pub fn shadow_rule_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT DISTINCT flagged || ' ' || failed FROM shadow_results")?;
+        let mut ids = std::collections::BTreeSet::new();
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let text: String = row.get(0)?;
+            ids.extend(text.split_whitespace().map(str::to_owned));
+        }
+        Ok(ids.into_iter().collect())
+    }
+
+    /// Streams the checks of `range` that were also evaluated with shadow rules, like
+    /// [`Self::for_each_batch`] with the live results read, each with its shadow result.
+    pub fn for_each_shadow_batch(
+        &self,
+        range: Range,
+        mut on_batch: impl FnMut(Vec<(StoredCheckRow, StoredShadow)>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let (from, to) = range.bounds();
+        let sql = format!(
+            "SELECT e.case_pseudonym, e.rule_set_hash, e.profile_json,
+                    (SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id),
+                    (SELECT group_concat(r.rule_id, ' ') FROM rule_errors r WHERE r.evaluation_id = e.id),
+                    o.ended_on, o.outcome, o.reasons_json,
+                    s.rule_set_hash, s.flagged, s.failed
+             FROM evaluations e JOIN shadow_results s ON s.evaluation_id = e.id
+             LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
+             WHERE {FILTER}
+             ORDER BY e.case_pseudonym, e.checked_on, e.id"
+        );
+        let mut statement = self.conn.prepare(&sql)?;
+        let mut rows = statement.query(params![from, to, range.include_test])?;
+        let ids = |text: Option<String>| -> Vec<String> {
+            text.map(|t| t.split_whitespace().map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.next()? {
+            let case: String = row.get(0)?;
+            let ended_on: Option<String> = row.get(5)?;
+            let outcome = match ended_on {
+                Some(ended_on) => Some(stored_outcome(
+                    &case,
+                    &ended_on,
+                    &row.get::<_, String>(6)?,
+                    &row.get::<_, String>(7)?,
+                )?),
+                None => None,
+            };
+            let shadow = StoredShadow {
+                rule_set_hash: row.get(8)?,
+                flagged: ids(row.get(9)?),
+                failed: ids(row.get(10)?),
+            };
+            let check = StoredCheckRow {
+                rule_set_hash: row.get(1)?,
+                profile_json: row.get(2)?,
+                flagged: ids(row.get(3)?),
+                failed: ids(row.get(4)?),
+                outcome,
+                case,
+            };
+            batch.push((check, shadow));
             if batch.len() == BATCH {
                 on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
             }

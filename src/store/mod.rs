@@ -40,6 +40,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../../db/migrations/0004_rule_set_history.sql"
     )),
+    M::up(include_str!("../../db/migrations/0006_shadow_results.sql")),
     M::up(include_str!("../../db/migrations/0007_test_checks.sql")),
 ];
 
@@ -164,6 +165,42 @@ pub struct NewEvaluation {
     pub profile_json: String,
     pub flags: Vec<StoredFlag>,
     pub errors: Vec<StoredRuleError>,
+    /// The shadow rule set's results on the same profile, stored apart from the flags.
+    pub shadow: Option<ShadowResult>,
+}
+
+/// What the shadow rule set gave on a check: only rule ids, for the audit; never shown to
+/// an officer and never returned by the check API.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShadowResult {
+    pub rule_set_hash: String,
+    /// Ids of the rules that flagged.
+    pub flagged: Vec<String>,
+    /// Ids of the rules that failed.
+    pub failed: Vec<String>,
+}
+
+impl ShadowResult {
+    /// The shadow set `rules`' `evaluation` of a profile.
+    pub fn of(rules: &RuleSet, evaluation: &crate::engine::Evaluation) -> Self {
+        let mut result = Self {
+            rule_set_hash: rules.content_hash.clone(),
+            flagged: Vec::new(),
+            failed: Vec::new(),
+        };
+        for (rule, outcome) in rules.rules.iter().zip(&evaluation.outcomes) {
+            match outcome {
+                crate::engine::RuleOutcome::Flagged { .. } => {
+                    result.flagged.push(rule.meta.id.to_string())
+                }
+                crate::engine::RuleOutcome::Failed(_) => {
+                    result.failed.push(rule.meta.id.to_string())
+                }
+                _ => {}
+            }
+        }
+        result
+    }
 }
 
 impl NewEvaluation {
@@ -204,7 +241,14 @@ impl NewEvaluation {
                     column: e.column,
                 })
                 .collect(),
+            shadow: None,
         }
+    }
+
+    /// With the shadow rule set's results on the same profile.
+    pub fn with_shadow(mut self, shadow: Option<ShadowResult>) -> Self {
+        self.shadow = shadow;
+        self
     }
 }
 

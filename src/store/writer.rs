@@ -204,6 +204,17 @@ fn insert_evaluation(
             error.column.and_then(|c| i64::try_from(c).ok())
         ])?;
     }
+    if let Some(shadow) = &evaluation.shadow {
+        conn.prepare_cached(
+            "INSERT INTO shadow_results (evaluation_id, rule_set_hash, flagged, failed) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![
+            id,
+            shadow.rule_set_hash,
+            shadow.flagged.join(" "),
+            shadow.failed.join(" ")
+        ])?;
+    }
     Ok(id)
 }
 

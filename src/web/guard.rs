@@ -248,13 +248,24 @@ pub async fn check_form_token(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, state.max_body_bytes).await {
+    // The candidate upload carries an archive: its own, larger cap.
+    let limit = if parts.uri.path() == super::CANDIDATE_PATH {
+        super::CANDIDATE_MAX_BODY.max(state.max_body_bytes)
+    } else {
+        state.max_body_bytes
+    };
+    let body = match axum::body::to_bytes(body, limit).await {
         Ok(body) => body,
         Err(_) => {
+            let text = if parts.uri.path() == super::CANDIDATE_PATH {
+                "Arkivet är för stort: högst 5 MB tas emot."
+            } else {
+                "Formuläret är för stort."
+            };
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                "Formuläret är för stort.",
+                text,
             )
                 .into_response();
         }

@@ -29,6 +29,7 @@ mod check;
 pub mod form;
 pub mod guard;
 mod rules;
+mod try_form;
 mod users;
 
 use std::sync::{Arc, LazyLock};
@@ -56,6 +57,11 @@ pub const SIGN_IN_COOKIE: &str = "gk_login";
 /// The form field that carries the CSRF token on every form that changes something.
 pub const CSRF_FIELD: &str = "csrf";
 
+/// Where policy staff upload a candidate rule set.
+pub const CANDIDATE_PATH: &str = "/regler/kandidat";
+/// The largest body that upload accepts: the archive cap and room for the form around it.
+pub const CANDIDATE_MAX_BODY: usize = crate::candidate_archive::MAX_ARCHIVE_BYTES + 64 * 1024;
+
 /// Every web page and action.
 pub fn routes(state: SharedState) -> Router<SharedState> {
     Router::new()
@@ -64,8 +70,13 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/logga-ut", post(sign_out))
         .route("/kontroll", get(check::page).post(check::submit))
         .route("/regler", get(rules::page))
-        .route("/regler/prova", post(rules::dry_run))
+        .route("/regler/prova", get(try_form::page).post(rules::dry_run))
         .route("/regler/ladda-om", post(rules::reload))
+        .route(
+            CANDIDATE_PATH,
+            post(rules::try_candidate)
+                .layer(axum::extract::DefaultBodyLimit::max(CANDIDATE_MAX_BODY)),
+        )
         .route("/uppfoljning", get(audit::page))
         .route("/uppfoljning/rapport.json", get(audit::download_json))
         .route("/uppfoljning/rapport.csv", get(audit::download_csv))
@@ -96,6 +107,7 @@ static TEMPLATES: LazyLock<Result<Environment<'static>, minijinja::Error>> = Laz
         ("rules.html", include_str!("templates/rules.html")),
         ("audit.html", include_str!("templates/audit.html")),
         ("users.html", include_str!("templates/users.html")),
+        ("try_form.html", include_str!("templates/try_form.html")),
     ] {
         env.add_template(name, source)?;
     }
@@ -687,6 +699,7 @@ mod tests {
             "rules.html",
             "audit.html",
             "users.html",
+            "try_form.html",
         ] {
             env.get_template(name).expect(name);
         }

@@ -26,6 +26,8 @@ struct RulesPage {
     #[serde(flatten)]
     layout: Layout,
     ruleset: RuleSetView,
+    /// The shadow rule set, for policy staff and analysts (never for case officers).
+    shadow: Option<ShadowView>,
     rules: Vec<RuleView>,
     /// Problems reading the tests directory (the rules themselves are loaded).
     test_problems: Vec<String>,
@@ -37,6 +39,8 @@ struct RulesPage {
     can_reload: bool,
     dry_run: Option<DryRunView>,
     reload: Option<ReloadView>,
+    /// What an uploaded candidate rule set gave.
+    candidate: Option<CandidateView>,
     profile_text: String,
     /// Every rule set used, for the roles that may read the history.
     history: Option<HistoryView>,
@@ -192,6 +196,43 @@ async fn history_of(
         diff,
         error,
     }))
+}
+
+#[derive(Serialize)]
+struct CandidateView {
+    file_name: String,
+    /// The archive was refused.
+    error: Option<String>,
+    /// The candidate could not be loaded.
+    problems: Vec<String>,
+    /// Loaded: "name version (hash)".
+    label: Option<String>,
+    tests_total: usize,
+    tests_passed: usize,
+    tests_failed: Vec<FailedTestView>,
+    test_problems: Vec<String>,
+    /// Rules without tests.
+    untested: Vec<String>,
+    replay: Option<crate::audit::html::ReplayView>,
+}
+
+#[derive(Serialize)]
+struct FailedTestView {
+    at: String,
+    rule: String,
+    name: String,
+    expected: String,
+    actual: String,
+}
+
+#[derive(Serialize)]
+struct ShadowView {
+    #[serde(flatten)]
+    set: RuleSetView,
+    /// The shadow set's own tests, run against it.
+    tests_passed: usize,
+    tests_total: usize,
+    test_problems: usize,
 }
 
 #[derive(Serialize)]
@@ -474,6 +515,7 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
             description: rules.description.clone(),
             dir: state.rules_dir.display().to_string(),
         },
+        shadow: shadow_view(state, viewer).await?,
         rules: views,
         test_problems: tests.problems,
         tests_passed,
@@ -482,9 +524,39 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
         can_reload: viewer.has_any(RELOAD_TOOL.roles),
         dry_run: None,
         reload: None,
+        candidate: None,
         profile_text: String::new(),
         history: history_of(state, viewer, &HistoryQuery::default()).await?,
     })
+}
+
+/// The shadow rule set as the page shows it, with its own tests run against it: to
+/// policy staff and analysts only, so no case officer is ever pointed to rules that do
+/// not apply to their cases.
+async fn shadow_view(state: &app::App, viewer: &Viewer) -> Result<Option<ShadowView>, AppError> {
+    if !viewer.has_any(&[crate::auth::Role::Policy, crate::auth::Role::Analytiker]) {
+        return Ok(None);
+    }
+    let (Some(shadow), Some(dir)) = (state.shadow_rules(), state.shadow_rules_dir.clone()) else {
+        return Ok(None);
+    };
+    let set = RuleSetView {
+        name: shadow.name.clone(),
+        version: shadow.version.clone(),
+        content_hash: shadow.content_hash.clone(),
+        description: shadow.description.clone(),
+        dir: dir.display().to_string(),
+    };
+    let tests = tokio::task::spawn_blocking(move || run_tests(dir, &shadow))
+        .await
+        .map_err(AppError::Task)?;
+    let all = || tests.by_rule.iter().flat_map(|(_, t, _)| t);
+    Ok(Some(ShadowView {
+        set,
+        tests_passed: all().filter(|t| t.passed).count(),
+        tests_total: all().count(),
+        test_problems: tests.problems.len(),
+    }))
 }
 
 fn respond(status: StatusCode, page: Result<RulesPage, AppError>, viewer: &Viewer) -> Response {
@@ -551,15 +623,34 @@ async fn read_profile_form(mut multipart: Multipart) -> Result<(String, String),
     }
 }
 
-/// Evaluates a pasted or uploaded profile with the active rules; stores nothing.
+/// Evaluates a profile with the active rules; stores nothing. The profile comes as
+/// pasted or uploaded JSON (a multipart form on the Regler page) or as the fields of the
+/// Kontrollera ärende form ([`super::try_form`]).
 pub(super) async fn dry_run(
     State(state): State<SharedState>,
     viewer: Viewer,
-    multipart: Result<Multipart, MultipartRejection>,
+    request: axum::extract::Request,
 ) -> Response {
+    use axum::extract::FromRequest;
     if let Some(refused) = refusal(&viewer, &DRY_RUN_TOOL) {
         return refused;
     }
+    let is_form = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        return match axum::Form::<Vec<(String, String)>>::from_request(request, &state).await {
+            Ok(axum::Form(pairs)) => super::try_form::submit(&state, &viewer, &pairs),
+            Err(_) => failure(
+                &viewer,
+                &AppError::Input("Formuläret kunde inte läsas.".to_owned()),
+            ),
+        };
+    }
+    let multipart: Result<Multipart, MultipartRejection> =
+        Multipart::from_request(request, &state).await;
     let form = match multipart {
         Ok(multipart) => read_profile_form(multipart).await,
         Err(rejection) => Err(format!(
@@ -590,11 +681,7 @@ pub(super) async fn dry_run(
             Err(err) => (
                 DryRunView {
                     source,
-                    error: Some(if err.syntax {
-                        format!("Profilen är inte giltig JSON: {}", err.message)
-                    } else {
-                        format!("Fältet {} är fel: {}", err.path, err.message)
-                    }),
+                    error: Some(swedish_profile_error(&err)),
                     result: None,
                 },
                 text,
@@ -624,6 +711,28 @@ pub(super) async fn dry_run(
         page
     });
     respond(status, page, &viewer)
+}
+
+/// A profile parser error in Swedish: where, and what is wrong, never serde's English.
+fn swedish_profile_error(err: &crate::profile::ProfileError) -> String {
+    use crate::present::parse_message_sv;
+    if err.syntax {
+        // "ogiltig JSON på rad R kolumn K: MESSAGE"
+        return match err.message.split_once(": ") {
+            Some((head, message)) => format!(
+                "Profilen är inte giltig JSON {}: {}.",
+                head.trim_start_matches("ogiltig JSON").trim(),
+                parse_message_sv(message)
+            ),
+            None => format!("Profilen är inte giltig JSON: {}.", err.message),
+        };
+    }
+    let message = parse_message_sv(&err.message);
+    if err.path == "." {
+        format!("Profilen är fel: {message}.")
+    } else {
+        format!("Fältet {} är fel: {message}.", err.path)
+    }
 }
 
 /// Reloads the rules from disk: the new set, or every problem with file:line.
@@ -684,6 +793,129 @@ pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> 
     };
     let page = page_of(&state, &viewer).await.map(|mut page| {
         page.reload = Some(view);
+        page
+    });
+    respond(status, page, &viewer)
+}
+
+/// Reads the candidate form: the archive's file name and bytes.
+async fn read_candidate_form(mut multipart: Multipart) -> Result<(String, Vec<u8>), String> {
+    let mut archive: Option<(String, Vec<u8>)> = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(err) => return Err(format!("Formuläret kunde inte läsas: {}", err.body_text())),
+        };
+        if field.name() != Some("arkiv") {
+            continue;
+        }
+        let file_name = field.file_name().unwrap_or("arkivet").to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|err| format!("Formuläret kunde inte läsas: {}", err.body_text()))?;
+        if !bytes.is_empty() {
+            archive = Some((file_name, bytes.to_vec()));
+        }
+    }
+    archive.ok_or_else(|| "Välj en fil: regelmappen packad som .zip eller .tar.gz.".to_owned())
+}
+
+/// Tries an uploaded candidate rule set: its problems, its tests and a replay over the
+/// stored history beside the live rules. Nothing is stored and nothing goes live.
+pub(super) async fn try_candidate(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    if let Some(refused) = refusal(&viewer, &RELOAD_TOOL) {
+        return refused;
+    }
+    let form = match multipart {
+        Ok(multipart) => read_candidate_form(multipart).await,
+        Err(rejection) => Err(format!(
+            "Formuläret kunde inte läsas: {}",
+            rejection.body_text()
+        )),
+    };
+    let empty = |file_name: String| CandidateView {
+        file_name,
+        error: None,
+        problems: Vec::new(),
+        label: None,
+        tests_total: 0,
+        tests_passed: 0,
+        tests_failed: Vec::new(),
+        test_problems: Vec::new(),
+        untested: Vec::new(),
+        replay: None,
+    };
+    let (view, status) = match form {
+        Err(error) => (
+            CandidateView {
+                error: Some(error),
+                ..empty(String::new())
+            },
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        Ok((file_name, bytes)) => {
+            match app::candidate::try_candidate(&state, &viewer, bytes).await {
+                Err(err) => return failure(&viewer, &err),
+                Ok(app::candidate::CandidateOutcome::Refused(error)) => (
+                    CandidateView {
+                        error: Some(error),
+                        ..empty(file_name)
+                    },
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                Ok(app::candidate::CandidateOutcome::Problems(problems)) => (
+                    CandidateView {
+                        problems,
+                        ..empty(file_name)
+                    },
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                Ok(app::candidate::CandidateOutcome::Tried {
+                    candidate,
+                    tests,
+                    replay,
+                }) => (
+                    CandidateView {
+                        label: Some(format!(
+                            "{} version {} ({})",
+                            candidate.name,
+                            candidate.version,
+                            candidate
+                                .content_hash
+                                .get(..12)
+                                .unwrap_or(&candidate.content_hash)
+                        )),
+                        tests_total: tests.total,
+                        tests_passed: tests.passed,
+                        tests_failed: tests
+                            .failed
+                            .into_iter()
+                            .map(|f| FailedTestView {
+                                at: f.at,
+                                rule: f.rule,
+                                name: f.name,
+                                expected: f.expected,
+                                actual: f.actual,
+                            })
+                            .collect(),
+                        test_problems: tests.problems,
+                        untested: tests.untested,
+                        replay: Some(crate::audit::html::replay_view(&replay)),
+                        ..empty(file_name)
+                    },
+                    StatusCode::OK,
+                ),
+            }
+        }
+    };
+    let page = page_of(&state, &viewer).await.map(|mut page| {
+        page.candidate = Some(view);
         page
     });
     respond(status, page, &viewer)

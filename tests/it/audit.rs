@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{AppOptions, TestApp, base_profile, copy_dir, set, spawn_app, spawn_app_with};
 
 /// How many cases [`cohort`] makes.
-const CASES: usize = 40;
+pub(crate) const CASES: usize = 40;
 
 /// A small cohort: every third case lacks a documented activity level
 /// (`aktivitetsniva_saknas`), even cases are women, and every flagged case and every
@@ -17,7 +17,10 @@ fn cohort(sexes: &[&str]) -> (String, String) {
 }
 
 /// [`cohort`] where case `i` (flagged or not) left the insurance when `left` says so.
-fn cohort_leaving(sexes: &[&str], left: impl Fn(usize, bool) -> bool) -> (String, String) {
+pub(crate) fn cohort_leaving(
+    sexes: &[&str],
+    left: impl Fn(usize, bool) -> bool,
+) -> (String, String) {
     let mut profiles = String::new();
     let mut outcomes = String::new();
     for i in 0..CASES {
@@ -58,7 +61,10 @@ fn import(app: &TestApp, sexes: &[&str]) -> crate::helpers::Output {
     import_files(app, cohort(sexes))
 }
 
-fn import_files(app: &TestApp, (profiles, outcomes): (String, String)) -> crate::helpers::Output {
+pub(crate) fn import_files(
+    app: &TestApp,
+    (profiles, outcomes): (String, String),
+) -> crate::helpers::Output {
     let profiles_path = app.dir.path().join("profiles.jsonl");
     let outcomes_path = app.dir.path().join("outcomes.jsonl");
     std::fs::write(&profiles_path, profiles).expect("write profiles");
@@ -273,7 +279,13 @@ fn import_refuses_a_bad_line_and_stores_nothing() {
 #[test]
 fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
     let app = spawn_app();
-    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    // Every cell of the 2×2 tables large enough to be shown: 8 of the 14 flagged cases
+    // left the insurance, 13 of the 26 others.
+    // One sex only, so no sex group has a small cell to protect.
+    let leaving = cohort_leaving(&["female"], |i, flagged| {
+        i % 2 == 0 || (flagged && i % 5 == 0)
+    });
+    assert_eq!(import_files(&app, leaving).code, 0);
     let candidate = app.dir.path().join("kandidat");
     copy_dir(&app.rules_dir, &candidate);
     let manifest = candidate.join("manifest.yaml");
@@ -314,6 +326,84 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
     assert_eq!(report["checks_evaluated"], CASES);
     assert_eq!(app.count("evaluations"), before, "a replay stores nothing");
 
+    // Side by side: the outcome shares of flagged and other cases under both sets.
+    let left = |comparison: &Value| {
+        comparison["outcomes"]
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .find(|o| o["outcome"] == "left_insurance")
+            .expect("left_insurance")
+            .clone()
+    };
+    let now = &change["outcomes_current"];
+    assert_eq!(now["n_a"], flagged, "{now}");
+    assert_eq!(now["n_b"], CASES - flagged, "{now}");
+    let share = |value: &Value| value.as_f64().expect("a share shown");
+    assert!(
+        (share(&left(now)["share_a_pct"]) - 100.0 * 8.0 / 14.0).abs() < 1e-9,
+        "{now}"
+    );
+    assert!(
+        (share(&left(now)["share_b_pct"]) - 50.0).abs() < 1e-9,
+        "{now}"
+    );
+    let then = &change["outcomes_candidate"];
+    assert_eq!(then["n_a"], 0, "{then}");
+    assert_eq!(then["n_b"], CASES, "{then}");
+    assert!(left(then)["share_a_pct"].is_null(), "{then}");
+    assert!(
+        (share(&left(then)["share_b_pct"]) - 100.0 * 21.0 / 40.0).abs() < 1e-9,
+        "{then}"
+    );
+
+    let csv = app.run_cli(
+        &[
+            "replay",
+            "--rules",
+            candidate.to_str().expect("utf-8"),
+            "--format",
+            "csv",
+        ],
+        None,
+    );
+    assert_eq!(csv.code, 0, "{csv}");
+    let rows: Vec<&str> = csv.stdout.lines().collect();
+    assert!(
+        rows.iter().any(|r| r
+            .starts_with("replay_current,aktivitetsniva_saknas,all,left_insurance,,14,26,57.14")),
+        "{csv}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r
+                .starts_with("replay_candidate,aktivitetsniva_saknas,all,left_insurance,,0,40,")),
+        "{csv}"
+    );
+
+    let html = app.run_cli(
+        &[
+            "replay",
+            "--rules",
+            candidate.to_str().expect("utf-8"),
+            "--format",
+            "html",
+        ],
+        None,
+    );
+    assert_eq!(html.code, 0, "{html}");
+    assert!(
+        html.stdout
+            .contains("Utfall för flaggade och ej flaggade ärenden, nu och med kandidaten"),
+        "{html}"
+    );
+    let side_by_side = html
+        .stdout
+        .split("nu och med kandidaten")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(side_by_side.contains("<td>57,1</td>"), "{side_by_side}");
+
     let table = app.run_cli(
         &["replay", "--rules", candidate.to_str().expect("utf-8")],
         None,
@@ -334,6 +424,30 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
             "{table}"
         );
     }
+    assert!(table.stdout.contains("Lämnat sjukförsäkringen"), "{table}");
+    assert!(table.stdout.contains("57,1 / 50,0"), "{table}");
+    // Throughput is for developers: only with --verbose, each sentence on its own line.
+    assert!(!table.stderr.contains("per sekund"), "{table}");
+    for line in table.stderr.lines() {
+        assert!(
+            !line.contains(".P") && !line.contains(".K"),
+            "sentences run together: {table}"
+        );
+    }
+    let verbose = app.run_cli(
+        &[
+            "replay",
+            "--rules",
+            candidate.to_str().expect("utf-8"),
+            "--verbose",
+        ],
+        None,
+    );
+    assert_eq!(verbose.code, 0, "{verbose}");
+    assert!(
+        verbose.stderr.contains("kontroller per sekund"),
+        "{verbose}"
+    );
 }
 
 #[test]

@@ -7,13 +7,16 @@
 mod accounts;
 mod audit;
 mod audit_reference;
+pub(crate) mod candidate;
 mod cli;
 mod connections;
 mod helpers;
+mod prova;
 mod reliability;
 mod rule_sets;
 mod security;
 mod service;
+mod shadow;
 mod storage;
 mod verdict;
 mod web;

@@ -1434,11 +1434,11 @@ impl WebClient {
         )
     }
 
-    fn get(&self, path: &str, token: Option<&str>) -> crate::helpers::Reply {
+    pub(crate) fn get(&self, path: &str, token: Option<&str>) -> crate::helpers::Reply {
         self.send(reqwest::Method::GET, path, token, None)
     }
 
-    fn post(
+    pub(crate) fn post(
         &self,
         path: &str,
         token: Option<&str>,
@@ -2113,4 +2113,94 @@ fn policy_staff_see_a_refusal_listing_the_failing_tests_and_compare_versions_in_
         "{diff}"
     );
     browser.screenshot("regler-historik");
+}
+
+/// Policy staff on the Regler page: the shadow rules are shown, a candidate rule set is
+/// uploaded and shown beside the live rules, and Prova takes the case form.
+#[test]
+fn policy_sees_shadow_rules_tries_a_candidate_and_the_case_form() {
+    let shadow = tempfile::TempDir::new().expect("temp dir");
+    let shadow_dir = shadow.path().join("skugga");
+    crate::helpers::copy_dir(std::path::Path::new("rules"), &shadow_dir);
+    let manifest = shadow_dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen("version: \"2026.1\"", "version: \"2026.1-skugga\"", 1),
+    )
+    .expect("write manifest");
+    let app = crate::helpers::spawn_app_with(crate::helpers::AppOptions {
+        env: vec![(
+            "GK_REGLER_SHADOW_RULES",
+            shadow_dir.to_str().expect("utf-8").to_owned(),
+        )],
+        ..crate::helpers::AppOptions::default()
+    });
+    let Some(browser) = Browser::open(&app) else {
+        return;
+    };
+    browser.sign_in(&app.policy.token);
+    browser.goto("/regler");
+    let section = browser.text("section.shadow");
+    assert!(section.contains("version 2026.1-skugga"), "{section}");
+    assert!(
+        section.contains("visas aldrig för handläggare"),
+        "{section}"
+    );
+
+    // A candidate: the shipped rules under a new version, zipped.
+    let candidate = tempfile::TempDir::new().expect("temp dir");
+    let dir = candidate.path().join("regler");
+    crate::helpers::copy_dir(std::path::Path::new("rules"), &dir);
+    let manifest = dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen("version: \"2026.1\"", "version: \"2026.2\"", 1),
+    )
+    .expect("write manifest");
+    let archive = candidate.path().join("regler.zip");
+    std::fs::write(&archive, crate::candidate::zip_dir(&dir)).expect("write zip");
+    let file = browser.find("#arkiv");
+    browser.run(
+        "choose the archive",
+        file.send_keys(archive.to_str().expect("utf-8")),
+    );
+    browser.click_and_wait("section.candidate form button[type=submit]");
+    let result = browser.text("#kandidatresultat");
+    assert!(
+        result.contains("GK standardregler version 2026.2"),
+        "{result}"
+    );
+    assert!(result.contains("Godkänt"), "{result}");
+    assert!(
+        result.contains("Bredvid reglerna som gäller nu"),
+        "{result}"
+    );
+    browser.screenshot("regler-kandidat");
+    browser.script("document.getElementById('kandidatresultat').scrollIntoView(); return null;");
+    browser.screenshot_window("regler-kandidat-resultat");
+    assert_eq!(app.count("evaluations"), 0, "nothing stored");
+
+    // Prova with the case form.
+    browser.goto("/regler");
+    browser.click_and_wait("a[href='/regler/prova']");
+    assert_eq!(browser.path(), "/regler/prova");
+    browser.type_into(&input("case_id"), "PROVA-WEBB");
+    yes_no(&browser, "activity_level.documented", Some(false));
+    submit_case(&browser);
+    let shown = cards(&browser);
+    assert!(
+        shown
+            .iter()
+            .any(|(_, _, id)| id == "flagga-aktivitetsniva_saknas"),
+        "{shown:?}"
+    );
+    assert!(
+        browser
+            .text("section.result")
+            .contains("ingenting sparades")
+    );
+    browser.screenshot("regler-prova-formular");
+    assert_eq!(app.count("evaluations"), 0, "nothing stored");
 }

@@ -1,0 +1,95 @@
+//! Two rule sets' results on the same checks, rule by rule: how often each flagged, what
+//! one gains and loses against the other, and each one's flagged-versus-not outcome
+//! comparison as its own audit computed it (small cells already suppressed there).
+//! The replay (current against candidate) and the audit's `shadow` section (live against
+//! shadow) both report this way.
+
+use super::Status;
+use super::report::{AuditReport, Comparison, CsvRow, SexGroup};
+
+/// One rule's flag counts over the same checks under two rule sets, `a` and `b`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PairCounts {
+    pub flagged_a: usize,
+    pub flagged_b: usize,
+    /// Flagged under `b` and not under `a`.
+    pub gained: usize,
+    /// Flagged under `a` and not under `b`.
+    pub lost: usize,
+    pub errors_a: usize,
+    pub errors_b: usize,
+}
+
+impl PairCounts {
+    /// Adds one check on which the rule gave `a` under one set and `b` under the other.
+    pub fn add(&mut self, a: Status, b: Status) {
+        let (was, is) = (a == Status::Flagged, b == Status::Flagged);
+        self.flagged_a += usize::from(was);
+        self.flagged_b += usize::from(is);
+        self.gained += usize::from(is && !was);
+        self.lost += usize::from(was && !is);
+        self.errors_a += usize::from(a == Status::Failed);
+        self.errors_b += usize::from(b == Status::Failed);
+    }
+}
+
+/// The flagged-versus-not comparison of `rule_id` for all cases in `audit`: `n_a` and
+/// the `share_a_pct`s are the flagged cases, `n_b` and the `share_b_pct`s the others.
+/// `None` when the audit has no such rule (not in that set, or too few cases).
+pub fn flagged_vs_not(audit: &AuditReport, rule_id: &str) -> Option<Comparison> {
+    audit
+        .rules
+        .iter()
+        .find(|r| r.rule_id == rule_id)?
+        .groups
+        .iter()
+        .find(|g| g.sex == SexGroup::All)
+        .map(|g| g.flagged_vs_not_flagged.clone())
+}
+
+/// CSV rows of one rule's comparison under one set (`section`), in the audit's columns.
+pub fn comparison_rows(section: &str, rule_id: &str, comparison: &Comparison) -> Vec<CsvRow> {
+    comparison
+        .outcomes
+        .iter()
+        .map(|outcome| {
+            CsvRow::new(section)
+                .set("rule_id", rule_id)
+                .set("sex", crate::names::name_of(&SexGroup::All))
+                .set("outcome", crate::names::name_of(&outcome.outcome))
+                .count("n_a", comparison.n_a)
+                .count("n_b", comparison.n_b)
+                .num("share_a_pct", outcome.share_a_pct)
+                .num("share_b_pct", outcome.share_b_pct)
+                .num("diff_pp", outcome.diff_pp)
+                .num("ci_low_pp", outcome.ci_low_pp)
+                .num("ci_high_pp", outcome.ci_high_pp)
+                .num("p_value", outcome.p_value)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Status::{Clear as C, Failed as E, Flagged as F};
+
+    #[test]
+    fn gained_and_lost_count_changes_in_each_direction() {
+        let mut counts = PairCounts::default();
+        for (a, b) in [(F, F), (F, C), (C, F), (C, F), (E, F), (F, E), (C, C)] {
+            counts.add(a, b);
+        }
+        assert_eq!(
+            counts,
+            PairCounts {
+                flagged_a: 3,
+                flagged_b: 4,
+                gained: 3,
+                lost: 2,
+                errors_a: 1,
+                errors_b: 1,
+            }
+        );
+    }
+}

@@ -1,0 +1,377 @@
+//! Unpacking an uploaded candidate rule set (a `.zip` or `.tar.gz` of a rules directory)
+//! into a private temporary directory, treating the archive as hostile.
+//!
+//! Only regular files and directories with plain relative names are accepted: no `..`,
+//! no absolute or drive paths, no backslashes, no control characters, no symbolic or hard
+//! links, devices or FIFOs. The archive's size, its number of entries and the bytes
+//! actually unpacked (never the sizes the archive declares) are capped, so a zip bomb
+//! stops at the cap. The directory is created by `tempfile` (mode 0700) and removed when
+//! the [`Unpacked`] is dropped, whatever happened. A refusal is a Swedish sentence naming
+//! the entry (its name cleaned of control characters and shortened).
+
+use std::io::{Read, Write};
+use std::path::{Component, Path, PathBuf};
+
+/// Largest archive accepted, in bytes.
+pub const MAX_ARCHIVE_BYTES: usize = 5 * 1024 * 1024;
+/// Most entries (files and directories) in an archive.
+pub const MAX_ENTRIES: usize = 200;
+/// Most bytes unpacked from all files together.
+pub const MAX_UNPACKED_BYTES: u64 = 20 * 1024 * 1024;
+/// Deepest directory nesting of an entry.
+const MAX_DEPTH: usize = 8;
+/// Longest entry name, in bytes.
+const MAX_NAME_BYTES: usize = 255;
+
+/// An unpacked rules directory; removed from disk when dropped.
+pub struct Unpacked {
+    dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl Unpacked {
+    /// The rules directory: the archive's top level, or its one top-level folder when
+    /// the manifest is there (an archive of the folder itself).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The temporary directory everything was unpacked into.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// The kinds of archive accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Zip,
+    TarGz,
+}
+
+impl Kind {
+    /// The kind of `bytes`, from their first bytes (not from a file name).
+    pub fn sniff(bytes: &[u8]) -> Option<Self> {
+        if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"PK\x05\x06") {
+            Some(Self::Zip)
+        } else if bytes.starts_with(&[0x1f, 0x8b]) {
+            Some(Self::TarGz)
+        } else {
+            None
+        }
+    }
+}
+
+/// An entry's name as shown in an error: control characters replaced, at most 120
+/// characters.
+fn shown(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .take(120)
+        .collect();
+    if cleaned.chars().count() < name.chars().count() {
+        format!("{cleaned}…")
+    } else {
+        cleaned
+    }
+}
+
+/// The checked relative path of an entry named `name`; `None` for the archive's own
+/// top (`./`).
+fn plain_path(name: &str) -> Result<Option<PathBuf>, String> {
+    let refuse = |why: &str| {
+        Err(format!(
+            "Arkivet refuserades: posten «{}» {why}.",
+            shown(name)
+        ))
+    };
+    if name.len() > MAX_NAME_BYTES {
+        return refuse("har ett för långt namn");
+    }
+    if name.chars().any(char::is_control) {
+        return refuse("har tecken som inte hör hemma i ett filnamn");
+    }
+    if name.contains('\\') {
+        return refuse("innehåller bakåtsnedstreck (\\); använd bara vanliga relativa namn");
+    }
+    if name.starts_with('/') {
+        return refuse("har en absolut sökväg; bara relativa namn tas emot");
+    }
+    let mut path = PathBuf::new();
+    for component in Path::new(name).components() {
+        match component {
+            Component::Normal(part) => {
+                let part = part.to_string_lossy();
+                if part.contains(':') {
+                    return refuse("har ett namn med kolon (:)");
+                }
+                path.push(part.as_ref());
+            }
+            Component::CurDir => {}
+            Component::ParentDir => {
+                return refuse("pekar ut ur mappen (med ..)");
+            }
+            Component::RootDir | Component::Prefix(_) => {
+                return refuse("har en absolut sökväg; bara relativa namn tas emot");
+            }
+        }
+    }
+    if path.components().count() > MAX_DEPTH {
+        return refuse("ligger för djupt i mappar");
+    }
+    Ok((!path.as_os_str().is_empty()).then_some(path))
+}
+
+/// Counts entries and unpacked bytes against the caps.
+struct Budget {
+    entries: usize,
+    bytes: u64,
+}
+
+impl Budget {
+    fn entry(&mut self) -> Result<(), String> {
+        self.entries += 1;
+        if self.entries > MAX_ENTRIES {
+            return Err(format!(
+                "Arkivet refuserades: det har fler än {MAX_ENTRIES} filer och mappar."
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Writes one file's content from `reader` to `path` under `root`, counting the bytes
+/// actually read against the budget.
+fn write_file(
+    root: &Path,
+    path: &Path,
+    name: &str,
+    reader: &mut dyn Read,
+    budget: &mut Budget,
+) -> Result<(), String> {
+    let target = root.join(path);
+    if let Some(parent) = target.parent() {
+        std::fs::create_dir_all(parent).map_err(|_| unpack_failed(name))?;
+    }
+    // `create_new`: an entry given twice is refused rather than overwriting.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&target)
+        .map_err(|err| match err.kind() {
+            std::io::ErrorKind::AlreadyExists => format!(
+                "Arkivet refuserades: posten «{}» finns mer än en gång.",
+                shown(name)
+            ),
+            _ => unpack_failed(name),
+        })?;
+    let left = MAX_UNPACKED_BYTES - budget.bytes;
+    let mut limited = reader.take(left + 1);
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        let n = limited.read(&mut buffer).map_err(|_| {
+            format!(
+                "Arkivet refuserades: posten «{}» kunde inte packas upp (arkivet är skadat).",
+                shown(name)
+            )
+        })?;
+        if n == 0 {
+            break;
+        }
+        budget.bytes += n as u64;
+        if budget.bytes > MAX_UNPACKED_BYTES {
+            return Err(format!(
+                "Arkivet refuserades: uppackat blir det mer än {} MB (vid posten «{}»).",
+                MAX_UNPACKED_BYTES / (1024 * 1024),
+                shown(name)
+            ));
+        }
+        file.write_all(&buffer[..n])
+            .map_err(|_| unpack_failed(name))?;
+    }
+    Ok(())
+}
+
+fn unpack_failed(name: &str) -> String {
+    format!("Posten «{}» kunde inte packas upp på servern.", shown(name))
+}
+
+fn not_regular(name: &str, what: &str) -> String {
+    format!(
+        "Arkivet refuserades: posten «{}» är {what}. Bara vanliga filer och mappar tas emot.",
+        shown(name)
+    )
+}
+
+/// Unpacks `bytes` into a new private temporary directory.
+pub fn unpack(bytes: &[u8]) -> Result<Unpacked, String> {
+    if bytes.len() > MAX_ARCHIVE_BYTES {
+        return Err(format!(
+            "Arkivet är för stort: högst {} MB tas emot.",
+            MAX_ARCHIVE_BYTES / (1024 * 1024)
+        ));
+    }
+    let kind = Kind::sniff(bytes).ok_or_else(|| {
+        "Filen är inget zip- eller tar.gz-arkiv. Packa regelmappen som .zip eller .tar.gz."
+            .to_owned()
+    })?;
+    let dir = tempfile::Builder::new()
+        .prefix("gk-regler-kandidat-")
+        .tempdir()
+        .map_err(|_| "Arkivet kunde inte packas upp på servern.".to_owned())?;
+    let mut budget = Budget {
+        entries: 0,
+        bytes: 0,
+    };
+    match kind {
+        Kind::Zip => unpack_zip(bytes, dir.path(), &mut budget)?,
+        Kind::TarGz => unpack_tar_gz(bytes, dir.path(), &mut budget)?,
+    }
+    let root = rules_root(dir.path())?;
+    Ok(Unpacked { dir, root })
+}
+
+/// The folder holding `manifest.yaml`: the top, or the one folder at the top.
+fn rules_root(top: &Path) -> Result<PathBuf, String> {
+    let missing =
+        || "Arkivet har ingen manifest.yaml, varken överst eller i en mapp överst.".to_owned();
+    if top.join("manifest.yaml").is_file() {
+        return Ok(top.to_path_buf());
+    }
+    let entries: Vec<PathBuf> = std::fs::read_dir(top)
+        .map_err(|_| missing())?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    match entries.as_slice() {
+        [only] if only.is_dir() && only.join("manifest.yaml").is_file() => Ok(only.clone()),
+        _ => Err(missing()),
+    }
+}
+
+fn unpack_zip(bytes: &[u8], root: &Path, budget: &mut Budget) -> Result<(), String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|_| {
+        "Zip-arkivet kunde inte läsas (det är skadat eller ofullständigt).".to_owned()
+    })?;
+    if archive.len() > MAX_ENTRIES {
+        return Err(format!(
+            "Arkivet refuserades: det har fler än {MAX_ENTRIES} filer och mappar."
+        ));
+    }
+    for index in 0..archive.len() {
+        budget.entry()?;
+        let mut entry = archive.by_index(index).map_err(|_| {
+            format!(
+                "Arkivet refuserades: post nummer {} kunde inte läsas (arkivet är skadat eller krypterat).",
+                index + 1
+            )
+        })?;
+        let name = entry.name().to_owned();
+        let path = plain_path(&name)?;
+        // The Unix file type, when the archive records one.
+        let file_type = entry.unix_mode().map(|mode| mode & 0o170_000);
+        if entry.is_symlink() || file_type == Some(0o120_000) {
+            return Err(not_regular(&name, "en symbolisk länk"));
+        }
+        if entry.is_dir() {
+            if let Some(path) = path {
+                std::fs::create_dir_all(root.join(path)).map_err(|_| unpack_failed(&name))?;
+            }
+            continue;
+        }
+        if !matches!(file_type, None | Some(0) | Some(0o100_000)) {
+            return Err(not_regular(
+                &name,
+                "en enhet, en FIFO eller en annan särskild fil",
+            ));
+        }
+        let Some(path) = path else {
+            return Err(not_regular(&name, "utan namn"));
+        };
+        write_file(root, &path, &name, &mut entry, budget)?;
+    }
+    Ok(())
+}
+
+fn unpack_tar_gz(bytes: &[u8], root: &Path, budget: &mut Budget) -> Result<(), String> {
+    let broken =
+        || "Tar.gz-arkivet kunde inte läsas (det är skadat eller ofullständigt).".to_owned();
+    // The whole decompressed stream is capped too, so headers the tar reader keeps in
+    // memory (GNU long names, PAX records) cannot be a bomb of their own.
+    let stream = flate2::read::GzDecoder::new(bytes).take(MAX_UNPACKED_BYTES + 4 * 1024 * 1024);
+    let mut archive = tar::Archive::new(stream);
+    let entries = archive.entries().map_err(|_| broken())?;
+    for entry in entries {
+        budget.entry()?;
+        let mut entry = entry.map_err(|_| broken())?;
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let path = plain_path(&name)?;
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                if let Some(path) = path {
+                    std::fs::create_dir_all(root.join(path)).map_err(|_| unpack_failed(&name))?;
+                }
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let Some(path) = path else {
+                    return Err(not_regular(&name, "utan namn"));
+                };
+                write_file(root, &path, &name, &mut entry, budget)?;
+            }
+            tar::EntryType::Symlink => return Err(not_regular(&name, "en symbolisk länk")),
+            tar::EntryType::Link => return Err(not_regular(&name, "en hård länk")),
+            tar::EntryType::Char | tar::EntryType::Block => {
+                return Err(not_regular(&name, "en enhet"));
+            }
+            tar::EntryType::Fifo => return Err(not_regular(&name, "en FIFO")),
+            _ => return Err(not_regular(&name, "en särskild post")),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_be_plain_and_relative() {
+        assert_eq!(
+            plain_path("regler/manifest.yaml").expect("plain"),
+            Some(PathBuf::from("regler/manifest.yaml"))
+        );
+        assert_eq!(plain_path("./").expect("top"), None);
+        assert_eq!(
+            plain_path("./tests/a.yaml").expect("plain"),
+            Some(PathBuf::from("tests/a.yaml"))
+        );
+        for (name, says) in [
+            ("../utanfor.rhai", "pekar ut ur mappen (med ..)"),
+            ("regler/../../x", "pekar ut ur mappen (med ..)"),
+            ("/etc/passwd", "absolut sökväg"),
+            ("C:\\x.rhai", "bakåtsnedstreck"),
+            ("C:/x.rhai", "kolon"),
+            ("a\nb", "tecken som inte hör hemma"),
+        ] {
+            let err = plain_path(name).expect_err(name);
+            assert!(err.contains(says), "{name}: {err}");
+        }
+        let deep = "a/".repeat(MAX_DEPTH + 1) + "x";
+        assert!(plain_path(&deep).is_err());
+    }
+
+    #[test]
+    fn error_names_are_cleaned_and_shortened() {
+        assert_eq!(shown("a\u{1b}[31mb"), "a?[31mb");
+        assert!(shown(&"x".repeat(500)).ends_with('…'));
+    }
+
+    #[test]
+    fn only_zip_and_gzip_are_recognised() {
+        assert_eq!(Kind::sniff(b"PK\x03\x04rest"), Some(Kind::Zip));
+        assert_eq!(Kind::sniff(&[0x1f, 0x8b, 8]), Some(Kind::TarGz));
+        assert_eq!(Kind::sniff(b"name: x"), None);
+        assert!(unpack(b"name: x").is_err());
+    }
+}

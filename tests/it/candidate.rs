@@ -1,0 +1,360 @@
+//! Trying a candidate rule set on the Regler page: an uploaded `.zip` or `.tar.gz` of a
+//! rules directory, treated as hostile, loaded, tested and replayed beside the live
+//! rules; nothing stored, nothing live.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::web::WebClient;
+
+/// The body of a multipart form with the CSRF token and one file field `arkiv`.
+fn upload_body(csrf: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "gkreglerkandidatgrans";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"arkiv\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(bytes);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// Uploads `bytes` as `token`'s session would from the Regler page.
+fn upload(
+    app: &TestApp,
+    web: &WebClient,
+    token: &str,
+    file_name: &str,
+    bytes: &[u8],
+) -> crate::helpers::Reply {
+    let (cookie, csrf) = web.session(token);
+    let (content_type, body) = upload_body(&csrf, file_name, bytes);
+    let response = web
+        .client
+        .post(format!("{}/regler/kandidat", web.base))
+        .header("cookie", cookie)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .expect("an answer");
+    let _ = app;
+    crate::helpers::Reply {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        text: unescape(&response.text().expect("a text body")),
+    }
+}
+
+/// The page's text with the template's HTML escapes undone, to compare with plain text.
+fn unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// A zip of `files` (name, content) as given, names unchecked.
+fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated);
+    for (name, content) in files {
+        writer.start_file(*name, options).expect("start file");
+        writer.write_all(content).expect("write");
+    }
+    writer.finish().expect("finish").into_inner()
+}
+
+/// A zip of the rules directory `dir`, under the folder `regler/`.
+pub(crate) fn zip_dir(dir: &Path) -> Vec<u8> {
+    let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read dir") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .expect("name")
+            .to_owned();
+        if path.is_dir() {
+            for inner in std::fs::read_dir(&path).expect("read dir") {
+                let inner = inner.expect("entry").path();
+                let inner_name = inner
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .expect("name")
+                    .to_owned();
+                files.push((
+                    format!("regler/{name}/{inner_name}"),
+                    std::fs::read(&inner).expect("read"),
+                ));
+            }
+        } else {
+            files.push((
+                format!("regler/{name}"),
+                std::fs::read(&path).expect("read"),
+            ));
+        }
+    }
+    let borrowed: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_slice()))
+        .collect();
+    zip_of(&borrowed)
+}
+
+/// A tar.gz whose one entry is a symbolic link named `name`.
+fn tar_gz_with_symlink(name: &str) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    builder
+        .append_link(&mut header, name, "/etc/passwd")
+        .expect("append link");
+    builder.into_inner().expect("tar").finish().expect("gzip")
+}
+
+/// Held by each test that uploads, so one test's count of leftovers never sees the
+/// other's upload in progress.
+static UPLOADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// A tar.gz with one entry of `kind` whose name is written as `name`, unchecked.
+fn tar_gz_raw(name: &str, kind: tar::EntryType, content: &[u8]) -> Vec<u8> {
+    let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    let mut builder = tar::Builder::new(encoder);
+    let mut header = tar::Header::new_old();
+    header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+    header.set_entry_type(kind);
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_cksum();
+    builder.append(&header, content).expect("append");
+    builder.into_inner().expect("tar").finish().expect("gzip")
+}
+
+/// Leftover unpack directories of candidate uploads in the temporary directory.
+fn leftovers() -> usize {
+    std::fs::read_dir(std::env::temp_dir())
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("gk-regler-kandidat-")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_stored() {
+    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let app = spawn_app();
+    // A little history to replay.
+    for i in 0..3 {
+        let mut profile = crate::helpers::base_profile();
+        crate::helpers::set(
+            &mut profile,
+            "case_id",
+            serde_json::json!(format!("KANDIDAT-{i}")),
+        );
+        crate::helpers::set(
+            &mut profile,
+            "activity_level.documented",
+            serde_json::json!(false),
+        );
+        crate::helpers::set(
+            &mut profile,
+            "activity_level.hours_per_week",
+            serde_json::json!(null),
+        );
+        assert_eq!(app.check(&app.handlaggare, &profile).status, 201);
+    }
+    let web = WebClient::new(&app);
+    let candidate = tempfile::TempDir::new().expect("temp");
+    let dir = candidate.path().join("regler");
+    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    let manifest = dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let changed = text
+        .replacen("version: \"2026.1\"", "version: \"2026.2-kandidat\"", 1)
+        .replacen(
+            "script: aktivitetsniva_saknas.rhai",
+            "script: aktivitetsniva_saknas.rhai\n    enabled: false",
+            1,
+        );
+    std::fs::write(&manifest, changed).expect("write");
+    let before = (
+        app.count("evaluations"),
+        app.count("rule_sets"),
+        app.count("flags"),
+    );
+
+    // Its tests for the switched-off rule now fail: shown, and nothing goes live.
+    let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
+    assert_eq!(reply.status, 200, "{reply}");
+    let page = &reply.text;
+    assert!(
+        page.contains("GK standardregler version 2026.2-kandidat"),
+        "{page}"
+    );
+    assert!(page.contains("Underkänt"), "{page}");
+    assert!(page.contains("tests/aktivitetsniva_saknas.yaml:"), "{page}");
+    assert!(page.contains("Bredvid reglerna som gäller nu"), "{page}");
+    assert!(
+        page.contains("Utfall för flaggade och ej flaggade ärenden"),
+        "{page}"
+    );
+    // The rule the three checks flagged: 3 now, none with the candidate, 3 lost.
+    let row = page
+        .split("<code>aktivitetsniva_saknas</code></td>")
+        .nth(1)
+        .expect("the rule's row");
+    assert!(
+        row.starts_with("<td>3</td><td>0</td><td>0</td><td>3</td>"),
+        "{row}"
+    );
+    assert_eq!(
+        (
+            app.count("evaluations"),
+            app.count("rule_sets"),
+            app.count("flags")
+        ),
+        before,
+        "a candidate stores nothing"
+    );
+    let live = app.get("/api/v1/rules", &app.policy).json();
+    assert_eq!(live["ruleset"]["version"], "2026.1", "{live}");
+
+    // With its tests brought in line, the candidate passes them.
+    std::fs::remove_file(dir.join("tests/aktivitetsniva_saknas.yaml")).expect("remove");
+    let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
+    assert_eq!(reply.status, 200, "{reply}");
+    assert!(reply.text.contains("Godkänt"), "{reply}");
+    assert!(
+        reply
+            .text
+            .contains("Obs: regeln <code>aktivitetsniva_saknas</code> har inga tester."),
+        "{reply}"
+    );
+
+    // A candidate that does not load lists its problems with file and line.
+    std::fs::write(dir.join("tolk_ej_bokad.rhai"), "if {").expect("break");
+    let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
+    assert_eq!(reply.status, 422, "{reply}");
+    assert!(reply.text.contains("tolk_ej_bokad.rhai:1"), "{reply}");
+    assert_eq!(leftovers(), 0, "every unpacked candidate is removed");
+
+    // Only policy staff, and only with the form's token.
+    let officer = upload(
+        &app,
+        &web,
+        &app.handlaggare.token,
+        "regler.zip",
+        &zip_dir(&dir),
+    );
+    assert_eq!(officer.status, 403, "{officer}");
+    let (cookie, _) = web.session(&app.policy.token);
+    let (content_type, body) = upload_body("fel-token", "regler.zip", &zip_dir(&dir));
+    let forged = web
+        .client
+        .post(format!("{}/regler/kandidat", web.base))
+        .header("cookie", cookie)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .expect("an answer");
+    assert_eq!(forged.status().as_u16(), 403);
+}
+
+#[test]
+fn hostile_archives_are_refused_naming_the_entry() {
+    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let policy = &app.policy.token;
+    let refused = |name: &str, bytes: &[u8], says: &[&str]| {
+        let reply = upload(&app, &web, policy, name, bytes);
+        assert_eq!(reply.status, 422, "{name}: {reply}");
+        for needle in says {
+            assert!(
+                reply.text.contains(needle),
+                "{name}: no {needle:?} in {reply}"
+            );
+        }
+    };
+    let manifest: &[u8] = b"name: x\nversion: \"1\"\nrules: []\n";
+    refused(
+        "ut.zip",
+        &zip_of(&[("manifest.yaml", manifest), ("../utanfor.rhai", b"true")]),
+        &["«../utanfor.rhai»", "pekar ut ur mappen"],
+    );
+    refused(
+        "absolut.zip",
+        &zip_of(&[("/etc/cron.d/x", b"true")]),
+        &["«/etc/cron.d/x»", "absolut sökväg"],
+    );
+    refused(
+        "lank.tar.gz",
+        &tar_gz_with_symlink("regler/manifest.yaml"),
+        &["«regler/manifest.yaml»", "symbolisk länk"],
+    );
+    refused(
+        "ut.tar.gz",
+        &tar_gz_raw("../../etc/x.rhai", tar::EntryType::Regular, b"true"),
+        &["«../../etc/x.rhai»", "pekar ut ur mappen"],
+    );
+    refused(
+        "absolut.tar.gz",
+        &tar_gz_raw("/tmp/x.rhai", tar::EntryType::Regular, b"true"),
+        &["«/tmp/x.rhai»", "absolut sökväg"],
+    );
+    refused(
+        "enhet.tar.gz",
+        &tar_gz_raw("regler/tty", tar::EntryType::Char, b""),
+        &["«regler/tty»", "en enhet"],
+    );
+    refused(
+        "hardlank.tar.gz",
+        &tar_gz_raw("regler/manifest.yaml", tar::EntryType::Link, b""),
+        &["«regler/manifest.yaml»", "hård länk"],
+    );
+    // A zip bomb: 21 MB of zeros packs into a few kilobytes.
+    let zeros = vec![0u8; 21 * 1024 * 1024];
+    let bomb = zip_of(&[("manifest.yaml", manifest), ("tests/noll.yaml", &zeros)]);
+    assert!(bomb.len() < 100 * 1024, "the bomb is small: {}", bomb.len());
+    refused("bomb.zip", &bomb, &["mer än 20 MB", "«tests/noll.yaml»"]);
+    let names: Vec<String> = (0..201).map(|i| format!("tests/t{i}.yaml")).collect();
+    let many: Vec<(&str, &[u8])> = names
+        .iter()
+        .map(|n| (n.as_str(), b"x".as_slice()))
+        .collect();
+    refused("manga.zip", &zip_of(&many), &["fler än 200"]);
+    refused("text.zip", b"name: x", &["inget zip- eller tar.gz-arkiv"]);
+    refused(
+        "tom.zip",
+        &zip_of(&[("README.md", b"x")]),
+        &["ingen manifest.yaml"],
+    );
+    // Over 5 MB is refused before anything is unpacked.
+    let big: Vec<u8> = (0..6 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let reply = upload(&app, &web, policy, "stor.zip", &big);
+    assert_eq!(reply.status, 413, "{reply}");
+    assert!(reply.text.contains("högst 5 MB"), "{reply}");
+    assert_eq!(leftovers(), 0, "every unpacked archive is removed");
+    assert_eq!(app.count("rule_sets"), 1, "nothing stored");
+}

@@ -104,6 +104,8 @@ enum Command {
         #[command(flatten)]
         period: history::PeriodArgs,
         #[command(flatten)]
+        audit: history::AuditArgs,
+        #[command(flatten)]
         output: history::OutputArgs,
         #[arg(long)]
         config: Option<PathBuf>,
@@ -218,10 +220,11 @@ fn main() -> ExitCode {
         }),
         Command::Audit {
             period,
+            audit,
             output,
             config,
         } => with_config(config.as_deref(), |config| {
-            runtime(history::audit(config, &period, &output))
+            runtime(history::audit(config, &period, &audit, &output))
         }),
         Command::Replay {
             rules,

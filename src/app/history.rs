@@ -344,6 +344,21 @@ pub async fn audit_rendered(
     .await?
 }
 
+/// [`audit`] as an Excel workbook ([`audit::xlsx`]), written off the async workers.
+pub async fn audit_xlsx(
+    store: &Store,
+    principal: &Principal,
+    active: &RuleSet,
+    options: Options,
+) -> Result<(AuditReport, Vec<u8>), AppError> {
+    let report = audit(store, principal, active, options).await?;
+    super::off_workers(move || {
+        let bytes = audit::xlsx::write(&report).map_err(|e| AppError::Report(e.into()))?;
+        Ok((report, bytes))
+    })
+    .await?
+}
+
 /// How many stored checks fall in `options.period` (for a progress bar before a replay).
 pub async fn checks_in_period(store: &Store, options: &Options) -> Result<u64, AppError> {
     let period = options.period;

@@ -136,7 +136,11 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
             })
             .collect(),
         notes: Vec::new(),
+        excluded_test_checks: 0,
+        include_test: options.period.include_test,
+        summary: Vec::new(),
         rules,
+        comparison: None,
         shadow: None,
     };
     let mut raw = Raw::of(&report);
@@ -191,7 +195,11 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
         notes: std::iter::once(too_few_cases_note(min_cell))
             .chain(unreadable_note(input))
             .collect(),
+        excluded_test_checks: 0,
+        include_test: options.period.include_test,
+        summary: Vec::new(),
         rules: Vec::new(),
+        comparison: None,
         shadow: None,
     }
 }

@@ -47,6 +47,7 @@ fn range(period: &Period) -> Range {
     Range {
         from: period.from,
         to: period.to,
+        include_test: period.include_test,
     }
 }
 
@@ -309,5 +310,26 @@ pub fn stored_audit(
     })?;
     let histories = collected.into_histories();
     let input = histories.finish(history, rules, &options.period)?;
-    Ok(super::audit(&input, options))
+    let mut report = super::audit(&input, options);
+    report.excluded_test_checks = history.count_excluded_test_checks(range(&options.period))?;
+    report.notes.extend(test_checks_note(&report));
+    Ok(report)
+}
+
+/// What the report says about test checks: how many it left out, or that it includes
+/// them. Test checks are not about real people, so their number is never suppressed.
+fn test_checks_note(report: &AuditReport) -> Option<String> {
+    if report.include_test {
+        return Some(
+            "Testkontroller (gjorda med en token för test) ingår i uppföljningen.".to_owned(),
+        );
+    }
+    let n = usize::try_from(report.excluded_test_checks).unwrap_or(usize::MAX);
+    (n > 0).then(|| {
+        format!(
+            "{} ingår inte i uppföljningen ({} gjordes med en token för test). De kan tas med på begäran.",
+            crate::present::count_noun(n, "testkontroll", "testkontroller"),
+            if n == 1 { "den" } else { "de" }
+        )
+    })
 }

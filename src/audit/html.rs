@@ -173,9 +173,53 @@ struct Page {
     checks_in_period: String,
     notes: Vec<String>,
     replay: Option<ReplayView>,
+    summary: Vec<SummaryView>,
+    comparison: Option<ComparisonView>,
     /// The live rules against the shadow rules, when the report has a `shadow` section.
     shadow: Option<ShadowView>,
     rules: Vec<RuleView>,
+}
+
+/// One row of the summary table.
+#[derive(Serialize)]
+struct SummaryView {
+    id: String,
+    title: String,
+    flagged_share: String,
+    flagged_vs_not: String,
+    flagged_vs_not_ci: String,
+    adjusted: String,
+    adjusted_ci: String,
+    resolved: String,
+    resolved_ci: String,
+    strength: &'static str,
+    /// `clear`, `uncertain` or `not_assessable`: the row's colour.
+    strength_class: String,
+    sentence: String,
+    /// Officers' answers to the flags, in words ("besvarade 40 %, inte relevanta 12 %,
+    /// ignorerade 30 %"); `–` without flags in the period.
+    responses: String,
+}
+
+#[derive(Serialize)]
+struct ComparisonView {
+    period: String,
+    units: String,
+    units_noun: &'static str,
+    notes: Vec<String>,
+    rows: Vec<ComparisonRow>,
+}
+
+#[derive(Serialize)]
+struct ComparisonRow {
+    id: String,
+    title: String,
+    share: String,
+    compared_share: String,
+    share_change: String,
+    difference: String,
+    compared_difference: String,
+    difference_change: String,
 }
 
 #[derive(Serialize)]
@@ -199,6 +243,8 @@ struct RuleView {
     title: String,
     is_any: bool,
     chart: Chart,
+    /// The same chart for a phone: panels stacked ([`NARROW`]).
+    narrow_chart: Chart,
     flagged: TableView,
     resolved: TableView,
     adjusted: Vec<AdjustedRow>,
@@ -255,6 +301,8 @@ struct BurdenView {
     rule_errors: String,
     months: Vec<MonthRow>,
     chart: MonthChart,
+    /// The same for a phone ([`NARROW_WIDTH`]).
+    narrow_chart: MonthChart,
 }
 
 #[derive(Serialize)]
@@ -341,11 +389,105 @@ fn page(report: &AuditReport, replay: Option<ReplayView>) -> Page {
             .cloned()
             .collect(),
         replay,
+        summary: report.summary.iter().map(summary_view).collect(),
+        comparison: report.comparison.as_ref().map(comparison_view),
         shadow: report.shadow.as_ref().map(shadow_view),
         rules: report
             .rules
             .iter()
             .map(|rule| rule_view(report, rule))
+            .collect(),
+    }
+}
+
+/// A difference alone: "−8,2", "–" when not shown.
+fn estimate_text(d: &super::summary::Difference) -> String {
+    d.diff_pp
+        .map_or_else(|| NOT_SHOWN.to_owned(), |diff| number(diff, 1))
+}
+
+/// The interval of a difference in parentheses, empty when not shown.
+fn interval_text(d: &super::summary::Difference) -> String {
+    match (d.ci_low_pp, d.ci_high_pp) {
+        (Some(low), Some(high)) => format!("({} till {})", number(low, 1), number(high, 1)),
+        _ => String::new(),
+    }
+}
+
+/// A difference and its interval in one cell: "−8,2 (−12,1 till −4,3)".
+fn difference_text(d: &super::summary::Difference) -> String {
+    match d.diff_pp {
+        Some(diff) => match (d.ci_low_pp, d.ci_high_pp) {
+            (Some(low), Some(high)) => format!(
+                "{} ({} till {})",
+                number(diff, 1),
+                number(low, 1),
+                number(high, 1)
+            ),
+            _ => number(diff, 1),
+        },
+        None => NOT_SHOWN.to_owned(),
+    }
+}
+
+fn summary_view(row: &super::summary::SummaryRow) -> SummaryView {
+    SummaryView {
+        id: row.rule_id.clone(),
+        title: row.title.clone(),
+        flagged_share: share(row.flagged_checks_pct),
+        flagged_vs_not: estimate_text(&row.flagged_vs_not_flagged),
+        flagged_vs_not_ci: interval_text(&row.flagged_vs_not_flagged),
+        adjusted: estimate_text(&row.adjusted),
+        adjusted_ci: interval_text(&row.adjusted),
+        resolved: estimate_text(&row.resolved_vs_still_flagged),
+        resolved_ci: interval_text(&row.resolved_vs_still_flagged),
+        strength: row.evidence.strength.label_sv(),
+        strength_class: crate::names::name_of(&row.evidence.strength),
+        sentence: row.sentence.clone(),
+        responses: row
+            .responses
+            .as_ref()
+            .map_or_else(|| NOT_SHOWN.to_owned(), responses_text),
+    }
+}
+
+/// The summary's answers cell: each share in words, `–` where it is hidden.
+fn responses_text(r: &super::summary::SummaryResponses) -> String {
+    format!(
+        "besvarade {}, åtgärdade {}, inte relevanta {}, ignorerade {}",
+        share(r.answered_pct),
+        share(r.handled_pct),
+        share(r.not_relevant_pct),
+        share(r.ignored_pct)
+    )
+}
+
+fn comparison_view(c: &super::compare::PeriodComparison) -> ComparisonView {
+    let period = match (&c.compared_period.from, &c.compared_period.to) {
+        (None, None) => "alla sparade utfall".to_owned(),
+        (Some(f), None) => format!("utfall från och med {}", date_sv(f)),
+        (None, Some(t)) => format!("utfall till och med {}", date_sv(t)),
+        (Some(f), Some(t)) => format!("utfall {} – {}", date_sv(f), date_sv(t)),
+    };
+    let points = |v: Option<f64>| v.map_or_else(|| NOT_SHOWN.to_owned(), |v| number(v, 1));
+    ComparisonView {
+        period,
+        units: shown_count(c.compared_units),
+        units_noun: noun(c.compared_units, "ärende", "ärenden"),
+        notes: c.notes.clone(),
+        rows: c
+            .rules
+            .iter()
+            .map(|r| ComparisonRow {
+                id: r.rule_id.clone(),
+                title: r.title.clone(),
+                share: share(r.flagged_checks_pct),
+                compared_share: share(r.compared_flagged_checks_pct),
+                share_change: difference_text(&r.flag_rate_change),
+                difference: points(r.flagged_vs_not_flagged_pp),
+                compared_difference: points(r.compared_flagged_vs_not_flagged_pp),
+                difference_change: difference_text(&r.difference_change),
+            })
             .collect(),
     }
 }
@@ -565,7 +707,8 @@ fn rule_view(report: &AuditReport, rule: &RuleAudit) -> RuleView {
         id: rule.rule_id.clone(),
         title: rule.title.clone(),
         is_any: rule.rule_id == super::ANY_FLAG_ID,
-        chart: chart(rule),
+        chart: chart(rule, WIDE),
+        narrow_chart: chart(rule, NARROW),
         flagged: table(
             rule,
             |g| &g.flagged_vs_not_flagged,
@@ -616,7 +759,8 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
         },
         rule_errors: shown_count(rule.rule_errors),
         months,
-        chart: month_chart(report, rule),
+        chart: month_chart(report, rule, CHART_WIDTH),
+        narrow_chart: month_chart(report, rule, NARROW_WIDTH),
     }
 }
 
@@ -626,6 +770,31 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
 
 const CHART_WIDTH: f64 = 720.0;
 const CHART_HEIGHT: f64 = 250.0;
+/// The width of the charts drawn for a phone: at a 375 px screen they are shown at about
+/// their own size, so an 11 px label stays 11 px.
+const NARROW_WIDTH: f64 = 310.0;
+
+/// How the panels (kvinnor, män, totalt) of an outcome chart are laid out.
+#[derive(Clone, Copy)]
+struct Layout {
+    width: f64,
+    /// Panels side by side in a row; more go on the next row.
+    columns: usize,
+    /// The height of a row of panels.
+    row_height: f64,
+}
+
+const WIDE: Layout = Layout {
+    width: CHART_WIDTH,
+    columns: 3,
+    row_height: CHART_HEIGHT,
+};
+
+const NARROW: Layout = Layout {
+    width: NARROW_WIDTH,
+    columns: 1,
+    row_height: 200.0,
+};
 const LEFT: f64 = 44.0;
 const TOP: f64 = 28.0;
 const BOTTOM: f64 = 36.0;
@@ -644,7 +813,8 @@ struct Chart {
     labels: Vec<Text>,
     left: f64,
     right: f64,
-    bottom: f64,
+    /// The baseline of each row of panels.
+    baselines: Vec<f64>,
 }
 
 #[derive(Serialize)]
@@ -676,18 +846,25 @@ fn round1(v: f64) -> f64 {
 }
 
 /// Shares of each outcome, flagged against not flagged, one panel per sex group.
-fn chart(rule: &RuleAudit) -> Chart {
-    let plot_height = CHART_HEIGHT - TOP - BOTTOM;
-    let baseline = TOP + plot_height;
-    let panel_width = (CHART_WIDTH - LEFT) / SexGroup::ALL.len() as f64;
+fn chart(rule: &RuleAudit, layout: Layout) -> Chart {
+    let plot_height = layout.row_height - TOP - BOTTOM;
+    let columns = layout.columns.max(1);
+    let rows = SexGroup::ALL.len().div_ceil(columns);
+    let panel_width = (layout.width - LEFT) / columns as f64;
     let cluster_width = panel_width / Measure::ALL.len() as f64;
-    let ticks = (0..=4)
-        .map(|i| {
-            let value = 25.0 * f64::from(i);
-            Tick {
-                y: round1(baseline - plot_height * value / 100.0),
-                label: format!("{value:.0} %"),
-            }
+    let baselines: Vec<f64> = (0..rows)
+        .map(|row| layout.row_height * row as f64 + TOP + plot_height)
+        .collect();
+    let ticks = baselines
+        .iter()
+        .flat_map(|&baseline| {
+            (0..=4).map(move |i| {
+                let value = 25.0 * f64::from(i);
+                Tick {
+                    y: round1(baseline - plot_height * value / 100.0),
+                    label: format!("{value:.0} %"),
+                }
+            })
         })
         .collect();
     let mut panels = Vec::new();
@@ -695,10 +872,12 @@ fn chart(rule: &RuleAudit) -> Chart {
     let mut bars = Vec::new();
     let mut labels = Vec::new();
     for (p, &sex) in SexGroup::ALL.iter().enumerate() {
-        let panel_x = LEFT + panel_width * p as f64;
+        let panel_x = LEFT + panel_width * (p % columns) as f64;
+        let baseline = baselines.get(p / columns).copied().unwrap_or_default();
+        let panel_top = baseline - plot_height;
         panels.push(Text {
             x: round1(panel_x + panel_width / 2.0),
-            y: TOP - 12.0,
+            y: panel_top - 12.0,
             text: sex.label_sv().to_owned(),
         });
         let Some(group) = group(rule, sex) else {
@@ -752,8 +931,8 @@ fn chart(rule: &RuleAudit) -> Chart {
         }
     }
     Chart {
-        width: CHART_WIDTH,
-        height: CHART_HEIGHT,
+        width: layout.width,
+        height: layout.row_height * rows as f64,
         description: format!(
             "Andel ärenden per utfall, flaggade mot ej flaggade, för kvinnor, män och totalt: {}",
             rule.title
@@ -764,8 +943,8 @@ fn chart(rule: &RuleAudit) -> Chart {
         bars,
         labels,
         left: LEFT,
-        right: CHART_WIDTH,
-        bottom: baseline,
+        right: layout.width,
+        baselines,
     }
 }
 
@@ -822,7 +1001,7 @@ const MONTH_LABEL_WIDTH: f64 = 46.0;
 
 /// Flags per 100 checks (upper panel) and the number of checks with the number of flags
 /// beside it (lower panel), per month, each with a y-axis with values.
-fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
+fn month_chart(report: &AuditReport, rule: &RuleAudit, chart_width: f64) -> MonthChart {
     const PANEL: f64 = 90.0;
     const TITLE: f64 = 24.0;
     let months = &rule.flags_per_month;
@@ -849,7 +1028,7 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
     let step = if months.is_empty() {
         0.0
     } else {
-        (CHART_WIDTH - LEFT) / months.len() as f64
+        (chart_width - LEFT) / months.len() as f64
     };
     let width = (step * 0.8).max(1.0);
     let rate_bottom = TITLE + PANEL;
@@ -892,7 +1071,12 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
             title: Text {
                 x: LEFT,
                 y: rate_bottom + TITLE - 8.0,
-                text: "Antal kontroller (grå) och flaggor (färgade)".to_owned(),
+                text: if chart_width < CHART_WIDTH {
+                    "Kontroller (grå), flaggor (färg)"
+                } else {
+                    "Antal kontroller (grå) och flaggor (färgade)"
+                }
+                .to_owned(),
             },
             ticks: axis(count_bottom, count_top, &|v| {
                 if count_top < 4.0 {
@@ -969,10 +1153,10 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit) -> MonthChart {
         }
     }
     MonthChart {
-        width: CHART_WIDTH,
+        width: chart_width,
         height,
         left: LEFT,
-        right: CHART_WIDTH,
+        right: chart_width,
         panels,
         bars,
         labels,

@@ -11,6 +11,9 @@
 //! | [`analysis`] | per rule and sex: shares, differences, z-tests, the adjusted model, alert burden |
 //! | [`stats`] | the statistics: two-proportion z-test, OLS with HC1 robust standard errors |
 //! | [`suppress`] | small-cell suppression of counts, with complementary suppression |
+//! | [`summary`] | the summary first: one row per rule, read off the detailed tables, strongest evidence first |
+//! | [`compare`] | two periods compared: changes in flag rate and in the flagged-vs-not difference |
+//! | [`xlsx`] | the report as an Excel workbook, a sheet per section |
 //! | [`report`] | the result ([`report::AuditReport`]) and its JSON and CSV forms |
 //! | [`html`] | the self-contained HTML page (template `audit.html`) |
 //! | [`replay`] | re-evaluating stored profiles with a candidate rule set |
@@ -26,6 +29,7 @@
 //! the span of dates; statistics that cannot be computed are `None`, never NaN.
 
 pub mod analysis;
+pub mod compare;
 pub mod data;
 pub mod html;
 pub mod replay;
@@ -34,8 +38,10 @@ pub mod responses;
 pub mod shadow;
 pub mod side_by_side;
 pub mod stats;
+pub mod summary;
 pub mod suppress;
 pub mod units;
+pub mod xlsx;
 
 use crate::outcome::Outcome;
 use crate::profile::{Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex, Stage};
@@ -59,11 +65,14 @@ pub fn min_cell_within(requested: Option<usize>, floor: usize) -> Result<usize, 
 pub const ANY_FLAG_ID: &str = "nagon_flagga";
 
 /// A closed date range; either end may be open. Units are selected by `ended_on`,
-/// alert burden by `checked_on`.
+/// alert burden by `checked_on`. Checks made with a test-purpose token are read only
+/// with `include_test`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Period {
     pub from: Option<Date>,
     pub to: Option<Date>,
+    /// Read test checks as well (left out by default, and counted).
+    pub include_test: bool,
 }
 
 impl Period {
@@ -77,7 +86,11 @@ impl Period {
             (Some(from), Some(to)) if to < from => {
                 Err("perioden slutar före den börjar (--to är tidigare än --from)".to_owned())
             }
-            _ => Ok(Self { from, to }),
+            _ => Ok(Self {
+                from,
+                to,
+                include_test: false,
+            }),
         }
     }
 }
@@ -88,6 +101,9 @@ pub struct Options {
     pub period: Period,
     /// Shares and estimates resting on fewer cases than this are suppressed (≥ 1).
     pub min_cell: usize,
+    /// A second period to compare `period` with ([`compare`]); its test checks are read
+    /// as `period`'s are.
+    pub compare: Option<Period>,
 }
 
 impl Default for Options {
@@ -95,6 +111,7 @@ impl Default for Options {
         Self {
             period: Period::default(),
             min_cell: DEFAULT_MIN_CELL,
+            compare: None,
         }
     }
 }
@@ -230,9 +247,12 @@ pub struct AuditInput {
     pub unreadable_checks: usize,
 }
 
-/// Runs the audit on `input`. Pure: no I/O, deterministic.
+/// Runs the audit on `input`, its summary read off its detailed tables. Pure: no I/O,
+/// deterministic.
 pub fn audit(input: &AuditInput, options: &Options) -> report::AuditReport {
-    analysis::run(input, options)
+    let mut report = analysis::run(input, options);
+    report.summary = summary::of(&report);
+    report
 }
 
 /// The audit of what `store` holds for `options.period`, reported against the rules of
@@ -248,9 +268,23 @@ pub async fn of_store(
         .read_history(move |history| {
             let mut report = data::stored_audit(history, rules.clone(), &options)?;
             responses::attach(history, &mut report, &options)?;
+            // The summary reads the answers too: read it again now they are there.
+            report.summary = summary::of(&report);
             // A period too small to show anything shows no shadow comparison either.
             if report.units.all.is_some() {
-                report.shadow = shadow::of_history(history, rules, &options)?;
+                report.shadow = shadow::of_history(history, rules.clone(), &options)?;
+            }
+            if let Some(period) = options.compare {
+                let other = Options {
+                    period: Period {
+                        include_test: options.period.include_test,
+                        ..period
+                    },
+                    compare: None,
+                    ..options
+                };
+                let other = data::stored_audit(history, rules, &other)?;
+                report.comparison = Some(compare::of(&report, &other));
             }
             Ok(report)
         })

@@ -108,12 +108,23 @@ pub struct AuditReport {
     /// months with checks. Empty when the period has too few cases to show anything.
     pub checks_per_month: Vec<MonthCounts>,
     pub notes: Vec<String>,
+    /// Checks made with a test-purpose token that the period selects and the audit left
+    /// out; 0 when `include_test`.
+    pub excluded_test_checks: u64,
+    /// Whether test checks are part of the audit.
+    pub include_test: bool,
+    /// One row per rule and `nagon_flagga`, strongest evidence first, each read off the
+    /// detailed tables of `rules` (docs/audit.md, "Summary").
+    pub summary: Vec<super::summary::SummaryRow>,
     /// Each rule, then `nagon_flagga` (any rule flagged) last.
     pub rules: Vec<RuleAudit>,
     /// The live flags against the shadow rules' results, when checks in the period were
     /// evaluated with shadow rules (config `shadow_rules_dir`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shadow: Option<super::shadow::ShadowReport>,
+    /// This period compared with another, when one was asked for (`compare_from`,
+    /// `compare_to`).
+    pub comparison: Option<super::compare::PeriodComparison>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]

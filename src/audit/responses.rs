@@ -528,6 +528,7 @@ pub fn attach(
     let answered = history.answered_history(crate::store::history::Range {
         from: options.period.from,
         to: options.period.to,
+        include_test: options.period.include_test,
     })?;
     let ids: Vec<String> = report.rules.iter().map(|r| r.rule_id.clone()).collect();
     let computed = compute(answered, &ids, &options.period, report.min_cell);

@@ -140,6 +140,7 @@ pub fn of_history(
     let range = Range {
         from: options.period.from,
         to: options.period.to,
+        include_test: options.period.include_test,
     };
     if !history.has_shadow_results(range)? {
         return Ok(None);

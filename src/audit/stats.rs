@@ -21,12 +21,13 @@ pub const CONFIDENCE: f64 = 0.95;
 /// (relative to its length) counts as a linear combination of them.
 const COLLINEARITY_TOLERANCE: f64 = 1e-5;
 
-fn normal_quantile() -> f64 {
+/// The standard normal quantile of the two-sided 95 % interval (1.96).
+pub fn normal_quantile() -> f64 {
     Normal::standard().inverse_cdf(1.0 - (1.0 - CONFIDENCE) / 2.0)
 }
 
 /// Two-sided p-value of a standard normal statistic.
-fn normal_p(z: f64) -> f64 {
+pub fn normal_p(z: f64) -> f64 {
     (2.0 * Normal::standard().sf(z.abs())).min(1.0)
 }
 

@@ -43,7 +43,10 @@ pub enum ReportFormat {
     /// A self-contained web page with charts.
     Html,
     Json,
+    /// Long form for programs (English codes, dot decimals).
     Csv,
+    /// An Excel workbook, a sheet per section (audit only).
+    Xlsx,
     /// A short table for the terminal (replay only).
     Text,
 }
@@ -73,15 +76,47 @@ impl PeriodArgs {
         Ok(Options {
             period: Period::new(self.from, self.to).map_err(AppError::Input)?,
             min_cell,
+            compare: None,
         })
+    }
+}
+
+/// What only the audit takes: a period to compare with, and test checks.
+#[derive(Clone, Debug, clap::Args)]
+pub struct AuditArgs {
+    /// Första dag i en period att jämföra med (ÅÅÅÅ-MM-DD), efter utfallsdatum.
+    #[arg(long)]
+    pub compare_from: Option<Date>,
+    /// Sista dag i perioden att jämföra med (ÅÅÅÅ-MM-DD).
+    #[arg(long)]
+    pub compare_to: Option<Date>,
+    /// Ta med kontroller gjorda med en token för test (utelämnas annars och räknas).
+    #[arg(long)]
+    pub include_test: bool,
+}
+
+impl AuditArgs {
+    fn apply(&self, options: &mut Options) -> Result<(), AppError> {
+        options.period.include_test = self.include_test;
+        if self.compare_from.is_some() || self.compare_to.is_some() {
+            options.compare = Some(Period::new(self.compare_from, self.compare_to).map_err(
+                |_| {
+                    AppError::Input(
+                        "jämförelseperioden slutar före den börjar (--compare-to är tidigare än --compare-from)"
+                            .to_owned(),
+                    )
+                },
+            )?);
+        }
+        Ok(())
     }
 }
 
 /// Where a report goes and in which format.
 #[derive(Clone, Debug, clap::Args)]
 pub struct OutputArgs {
-    /// html, json, csv (eller text för replay). Utan --format: efter filändelsen i
-    /// --out, annars html för audit och text för replay.
+    /// html, json, csv, xlsx (för audit) eller text (för replay). Utan --format: efter
+    /// filändelsen i --out, annars html för audit och text för replay.
     #[arg(long, value_enum)]
     pub format: Option<ReportFormat>,
     /// Fil att skriva rapporten till; utan --out skrivs den till standard ut.
@@ -102,6 +137,7 @@ impl OutputArgs {
                 Some("html" | "htm") => ReportFormat::Html,
                 Some("json") => ReportFormat::Json,
                 Some("csv") => ReportFormat::Csv,
+                Some("xlsx") => ReportFormat::Xlsx,
                 _ => default,
             }
         })
@@ -109,7 +145,7 @@ impl OutputArgs {
 
     /// Writes `text` to `--out` (whole or not at all: a temporary file renamed into
     /// place) or to standard output.
-    fn write(&self, text: &str) -> Result<(), AppError> {
+    fn write(&self, text: &[u8]) -> Result<(), AppError> {
         match &self.out {
             Some(path) => {
                 write_atomically(path, text)?;
@@ -118,10 +154,7 @@ impl OutputArgs {
             }
             None => {
                 let mut stdout = std::io::stdout().lock();
-                match stdout
-                    .write_all(text.as_bytes())
-                    .and_then(|()| stdout.flush())
-                {
+                match stdout.write_all(text).and_then(|()| stdout.flush()) {
                     // A reader such as `head` that stops early is not an error.
                     Err(err) if err.kind() != std::io::ErrorKind::BrokenPipe => Err(err.into()),
                     _ => Ok(()),
@@ -133,14 +166,14 @@ impl OutputArgs {
 
 /// Writes `text` to a temporary file beside `path` and renames it into place, so `path`
 /// holds the whole report or is left as it was.
-fn write_atomically(path: &Path, text: &str) -> Result<(), AppError> {
+fn write_atomically(path: &Path, text: &[u8]) -> Result<(), AppError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     let at = |err: &dyn std::fmt::Display| AppError::Input(format!("{}: {err}", path.display()));
     let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| at(&e))?;
-    file.write_all(text.as_bytes())
+    file.write_all(text)
         .and_then(|()| file.as_file().sync_all())
         .map_err(|e| at(&e))?;
     file.persist(path).map_err(|e| at(&e.error))?;
@@ -270,28 +303,41 @@ pub async fn import(
 pub async fn audit(
     config: Config,
     period: &PeriodArgs,
+    audit_args: &AuditArgs,
     output: &OutputArgs,
 ) -> Result<(), AppError> {
     let started = Instant::now();
-    let options = period.options(config.audit_min_cell_floor)?;
+    let mut options = period.options(config.audit_min_cell_floor)?;
+    audit_args.apply(&mut options)?;
     let format = output.format(ReportFormat::Html);
     if format == ReportFormat::Text {
         return Err(AppError::Input(
-            "audit skrivs som html, json eller csv (--format)".to_owned(),
+            "audit skrivs som html, json, csv eller xlsx (--format)".to_owned(),
+        ));
+    }
+    if format == ReportFormat::Xlsx && output.out.is_none() && std::io::stdout().is_terminal() {
+        return Err(AppError::Input(
+            "en Excel-fil skrivs inte till terminalen: ange en fil med --out".to_owned(),
         ));
     }
     let rules = RuleSet::load(&config.rules_dir)?;
     let (store, writer) = admin::open_existing_store(&config)?;
+    let principal = analyst(AUDIT_ACTOR);
     let written = match format {
-        ReportFormat::Json => app::history::AuditFormat::Json,
-        ReportFormat::Csv => app::history::AuditFormat::Csv,
-        ReportFormat::Html | ReportFormat::Text => app::history::AuditFormat::Html,
+        ReportFormat::Json => Some(app::history::AuditFormat::Json),
+        ReportFormat::Csv => Some(app::history::AuditFormat::Csv),
+        ReportFormat::Html | ReportFormat::Text => Some(app::history::AuditFormat::Html),
+        ReportFormat::Xlsx => None,
     };
-    let rendered =
-        app::history::audit_rendered(&store, &analyst(AUDIT_ACTOR), &rules, options, written).await;
+    let rendered = match written {
+        Some(written) => app::history::audit_rendered(&store, &principal, &rules, options, written)
+            .await
+            .map(|r| (r.report, r.text.into_bytes())),
+        None => app::history::audit_xlsx(&store, &principal, &rules, options).await,
+    };
     admin::close_store(store, writer).await?;
-    let app::history::RenderedAudit { report, text } = rendered?;
-    output.write(&text)?;
+    let (report, bytes) = rendered?;
+    output.write(&bytes)?;
     match report.units.get(audit::report::SexGroup::All) {
         Some(units) => eprintln!(
             "Uppföljningen omfattar {units} fall med utfall i perioden; klar på {:.2} s.",
@@ -317,6 +363,11 @@ pub async fn replay(
     let started = Instant::now();
     let options = period.options(config.audit_min_cell_floor)?;
     let format = output.format(ReportFormat::Text);
+    if format == ReportFormat::Xlsx {
+        return Err(AppError::Input(
+            "replay skrivs som text, html, json eller csv (--format)".to_owned(),
+        ));
+    }
     let current = RuleSet::load(&config.rules_dir)?;
     let candidate = RuleSet::load(candidate_dir)?;
     let (store, writer) = admin::open_existing_store(&config)?;
@@ -353,9 +404,9 @@ pub async fn replay(
         ReportFormat::Json => report.to_json().map_err(report_error)?,
         ReportFormat::Csv => report.to_csv().map_err(report_error)?,
         ReportFormat::Html => audit::html::render_replay(&report).map_err(report_error)?,
-        ReportFormat::Text => replay_table(&report),
+        ReportFormat::Text | ReportFormat::Xlsx => replay_table(&report),
     };
-    output.write(&text)?;
+    output.write(text.as_bytes())?;
     eprintln!(
         "Prövade {} med båda regeluppsättningarna.",
         count_noun(

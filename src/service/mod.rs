@@ -568,8 +568,15 @@ pub struct AuditQuery {
     from: Option<String>,
     /// Last day of the period (YYYY-MM-DD).
     to: Option<String>,
-    /// `json` (default), `csv` or `html`.
+    /// `json` (default), `csv`, `html` or `xlsx`.
     format: Option<String>,
+    /// `true` to include checks made with a test-purpose token (left out by default;
+    /// the report's `excluded_test_checks` says how many).
+    include_test: Option<String>,
+    /// First day of a period to compare with (YYYY-MM-DD); the report's `comparison`.
+    compare_from: Option<String>,
+    /// Last day of the period to compare with (YYYY-MM-DD).
+    compare_to: Option<String>,
     /// Suppress counts below this, and shares and estimates resting on fewer cases
     /// (default 5, or the configured floor when higher). A value below the configured
     /// floor (`audit_min_cell_floor`, default 5) is refused.
@@ -598,10 +605,28 @@ impl AuditQuery {
             Some(text) => Some(text.trim().parse::<usize>().map_err(|_| below())?),
         };
         let min_cell = crate::audit::min_cell_within(requested, floor).map_err(|_| below())?;
+        let include_test = match self.include_test.as_deref().map(str::trim) {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(field_error("include_test", "true eller false")),
+        };
+        let mut period =
+            crate::audit::Period::new(date("from", &self.from)?, date("to", &self.to)?)
+                .map_err(|e| field_error("to", e))?;
+        period.include_test = include_test;
+        let compare = match (
+            date("compare_from", &self.compare_from)?,
+            date("compare_to", &self.compare_to)?,
+        ) {
+            (None, None) => None,
+            (from, to) => Some(crate::audit::Period::new(from, to).map_err(|_| {
+                field_error("compare_to", "jämförelseperioden slutar före den börjar")
+            })?),
+        };
         Ok(crate::audit::Options {
-            period: crate::audit::Period::new(date("from", &self.from)?, date("to", &self.to)?)
-                .map_err(|e| field_error("to", e))?,
+            period,
             min_cell,
+            compare,
         })
     }
 }
@@ -615,6 +640,7 @@ impl AuditQuery {
             (crate::audit::report::AuditReport = "application/json"),
             (String = "text/csv"),
             (String = "text/html"),
+            (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
@@ -637,7 +663,17 @@ async fn audit_report(
         "json" => (AuditFormat::Json, "application/json"),
         "csv" => (AuditFormat::Csv, "text/csv; charset=utf-8"),
         "html" => (AuditFormat::Html, "text/html; charset=utf-8"),
-        _ => return Err(field_error("format", "json, csv eller html")),
+        "xlsx" => {
+            let rules = state.active_rules();
+            let (_, bytes) =
+                app::history::audit_xlsx(&state.store, &principal, &rules, options).await?;
+            return Ok((
+                [(header::CONTENT_TYPE, crate::audit::xlsx::CONTENT_TYPE)],
+                bytes,
+            )
+                .into_response());
+        }
+        _ => return Err(field_error("format", "json, csv, html eller xlsx")),
     };
     let rules = state.active_rules();
     let rendered =

@@ -3,7 +3,8 @@
 //! first, outcomes of cases without checks, rule-set names, and rule ids ever stored.
 //!
 //! A date range selects the rows: every check of a case whose outcome ended in the range
-//! and every check made in the range. An open end is unbounded.
+//! and every check made in the range. An open end is unbounded. Test checks (made with a
+//! test-purpose token) are left out unless the range includes them.
 
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -19,6 +20,8 @@ pub const BATCH: usize = 4096;
 pub struct Range {
     pub from: Option<Date>,
     pub to: Option<Date>,
+    /// Read test checks too (by default they are left out).
+    pub include_test: bool,
 }
 
 impl Range {
@@ -110,7 +113,8 @@ impl<'s> MergedIds<'s> {
     }
 }
 
-const FILTER: &str = "(o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)";
+const FILTER: &str =
+    "((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND (?3 OR e.test = 0)";
 
 /// The stored history on one read-only connection: everything the audit and the replay
 /// read, with the SQL kept here.
@@ -130,9 +134,36 @@ impl<'a> History<'a> {
         let sql = format!(
             "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER}"
         );
-        let count: i64 = self
-            .conn
-            .query_row(&sql, params![from, to], |row| row.get(0))?;
+        let count: i64 =
+            self.conn
+                .query_row(&sql, params![from, to, range.include_test], |row| {
+                    row.get(0)
+                })?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    /// How many test checks the date range selects that `range` leaves out (none when it
+    /// includes them).
+    pub fn count_excluded_test_checks(&self, range: Range) -> Result<u64, StoreError> {
+        if range.include_test {
+            return Ok(0);
+        }
+        // Usually there are none: the partial index answers that without a scan.
+        let any: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM evaluations WHERE test = 1)",
+            [],
+            |row| row.get(0),
+        )?;
+        if !any {
+            return Ok(0);
+        }
+        let (from, to) = range.bounds();
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
+             WHERE ((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND e.test = 1",
+            params![from, to],
+            |row| row.get(0),
+        )?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
@@ -161,7 +192,7 @@ impl<'a> History<'a> {
              ORDER BY e.case_pseudonym, e.checked_on, e.id"
         );
         let mut statement = self.conn.prepare(&sql)?;
-        let mut rows = statement.query(params![from, to])?;
+        let mut rows = statement.query(params![from, to, range.include_test])?;
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(row) = rows.next()? {
             let case: String = row.get(0)?;
@@ -217,7 +248,7 @@ impl<'a> History<'a> {
              ORDER BY e.id"
         );
         let mut statement = self.conn.prepare(&sql)?;
-        let mut rows = statement.query(params![from, to])?;
+        let mut rows = statement.query(params![from, to, range.include_test])?;
         // Both tables are keyed by (evaluation_id, rule_id): read in that order.
         let mut flags = self
             .conn
@@ -271,7 +302,9 @@ impl<'a> History<'a> {
         );
         Ok(self
             .conn
-            .query_row(&sql, params![from, to], |row| row.get(0))?)
+            .query_row(&sql, params![from, to, range.include_test], |row| {
+                row.get(0)
+            })?)
     }
 
     /// Every rule id found in stored shadow results, sorted.
@@ -308,7 +341,7 @@ impl<'a> History<'a> {
              ORDER BY e.case_pseudonym, e.checked_on, e.id"
         );
         let mut statement = self.conn.prepare(&sql)?;
-        let mut rows = statement.query(params![from, to])?;
+        let mut rows = statement.query(params![from, to, range.include_test])?;
         let ids = |text: Option<String>| -> Vec<String> {
             text.map(|t| t.split_whitespace().map(str::to_owned).collect())
                 .unwrap_or_default()
@@ -351,15 +384,16 @@ impl<'a> History<'a> {
     }
 
     /// The outcomes ended in `range` of cases with no stored check at all (e.g. purged by
-    /// retention).
+    /// retention), test checks counting only when `range` includes them.
     pub fn outcomes_without_checks(&self, range: Range) -> Result<Vec<Outcome>, StoreError> {
         let (from, to) = range.bounds();
         let mut statement = self.conn.prepare_cached(
             "SELECT o.case_pseudonym, o.ended_on, o.outcome, o.reasons_json FROM outcomes o
              WHERE o.ended_on BETWEEN ?1 AND ?2
-               AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.case_pseudonym = o.case_pseudonym)",
+               AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.case_pseudonym = o.case_pseudonym
+                                 AND (?3 OR e.test = 0))",
         )?;
-        let mut rows = statement.query(params![from, to])?;
+        let mut rows = statement.query(params![from, to, range.include_test])?;
         let mut outcomes = Vec::new();
         while let Some(row) = rows.next()? {
             let case: String = row.get(0)?;

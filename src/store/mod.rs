@@ -43,6 +43,7 @@ const MIGRATIONS: &[M<'static>] = &[
     )),
     M::up(include_str!("../../db/migrations/0005_flag_responses.sql")),
     M::up(include_str!("../../db/migrations/0006_shadow_results.sql")),
+    M::up(include_str!("../../db/migrations/0007_test_checks.sql")),
 ];
 
 const READERS: usize = 4;

@@ -166,19 +166,21 @@ impl super::history::History<'_> {
         let to = range
             .to
             .map_or_else(|| "9999-12-31".to_owned(), |d| d.to_string());
-        let selected =
-            "SELECT DISTINCT case_pseudonym FROM evaluations WHERE checked_on BETWEEN ?1 AND ?2";
+        // Test checks (made with a test token) are left out unless the range includes them.
+        let selected = "SELECT DISTINCT case_pseudonym FROM evaluations
+             WHERE checked_on BETWEEN ?1 AND ?2 AND (?3 OR test = 0)";
+        let include_test = range.include_test;
         let mut statement = self.conn.prepare(&format!(
             "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on,
                     json_extract(e.profile_json, '$.gk.first_meeting_on'), e.rule_set_hash,
                     e.requested_by,
                     (SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id)
              FROM evaluations e
-             WHERE e.case_pseudonym IN ({selected})
+             WHERE e.case_pseudonym IN ({selected}) AND (?3 OR e.test = 0)
              ORDER BY e.case_pseudonym, e.checked_on, e.id"
         ))?;
         let checks = statement
-            .query_map(params![from, to], |row| {
+            .query_map(params![from, to, include_test], |row| {
                 let flagged: Option<String> = row.get(7)?;
                 let first_meeting_on: Option<rusqlite::types::Value> = row.get(4)?;
                 Ok(AnsweredCheckRow {
@@ -201,12 +203,12 @@ impl super::history::History<'_> {
         let mut statement = self.conn.prepare(&format!(
             "SELECT r.evaluation_id, r.rule_id, r.response, r.reason
              FROM flag_responses r JOIN evaluations e ON e.id = r.evaluation_id
-             WHERE e.case_pseudonym IN ({selected})
+             WHERE e.case_pseudonym IN ({selected}) AND (?3 OR e.test = 0)
                AND r.id = (SELECT max(l.id) FROM flag_responses l
                            WHERE l.evaluation_id = r.evaluation_id AND l.rule_id = r.rule_id)"
         ))?;
         let answers = statement
-            .query_map(params![from, to], |row| {
+            .query_map(params![from, to, include_test], |row| {
                 Ok(CurrentAnswerRow {
                     evaluation_id: row.get(0)?,
                     rule_id: row.get(1)?,

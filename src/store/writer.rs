@@ -178,8 +178,11 @@ fn insert_evaluation(
     now: &str,
 ) -> Result<i64, StoreError> {
     conn.prepare_cached(
-        "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        // A check requested with a test-purpose token is marked as a test check. The
+        // requester is an account's name, which one active account holds at a time.
+        "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json, test)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                 EXISTS (SELECT 1 FROM accounts WHERE name = ?6 AND revoked_at IS NULL AND purpose = 'test'))",
     )?
     .execute(params![
         evaluation.case.as_str(),

@@ -1,6 +1,7 @@
 //! "Uppföljning": the audit of [`crate::audit`] (flags against outcomes, docs/audit.md)
-//! for a period the analyst chooses, with its charts, and the same report as JSON and
-//! CSV downloads.
+//! for a period the analyst chooses (optionally compared with a second period, and with
+//! test checks when asked), with its charts, and the same report as JSON, CSV and Excel
+//! downloads.
 //!
 //! The report is computed by [`app::history::audit`] and drawn by
 //! [`crate::audit::html::render_audit`], exactly as the CLI does; this page only puts
@@ -22,13 +23,21 @@ use crate::app::{self, AppError};
 use crate::audit::{Options, Period};
 use crate::profile::Date;
 
-/// The period as the form sends it (`YYYY-MM-DD`; empty or absent is open).
+/// The period as the form sends it (`YYYY-MM-DD`; empty or absent is open), the period
+/// to compare with (both empty: none) and whether test checks are included (the
+/// checkbox sends `include_test=true`).
 #[derive(Debug, Default, Deserialize)]
 pub(super) struct PeriodQuery {
     #[serde(default)]
     fran: String,
     #[serde(default)]
     till: String,
+    #[serde(default)]
+    compare_from: String,
+    #[serde(default)]
+    compare_to: String,
+    #[serde(default)]
+    include_test: String,
 }
 
 impl PeriodQuery {
@@ -53,25 +62,73 @@ impl PeriodQuery {
         };
         let from = date("fran", &self.fran);
         let to = date("till", &self.till);
+        // The comparison's dates are checked here with the others ([`Self::compare`]
+        // reads them).
+        date("compare_from", &self.compare_from);
+        date("compare_to", &self.compare_to);
         if !errors.is_empty() {
             return Err(errors);
         }
-        Period::new(from, to).map_err(|_| {
+        let mut period = Period::new(from, to).map_err(|_| {
             BTreeMap::from([(
                 "till",
                 "Slutdatumet är före startdatumet. Välj ett senare slutdatum.".to_owned(),
             )])
+        })?;
+        period.include_test = self.includes_test();
+        Ok(period)
+    }
+
+    fn includes_test(&self) -> bool {
+        matches!(self.include_test.trim(), "true" | "on")
+    }
+
+    /// The period to compare with, when one is given; a Swedish message per form field.
+    fn compare(&self) -> Result<Option<Period>, BTreeMap<&'static str, String>> {
+        let (from, to) = (self.compare_from.trim(), self.compare_to.trim());
+        if from.is_empty() && to.is_empty() {
+            return Ok(None);
+        }
+        let date = |text: &str| (!text.is_empty()).then(|| Date::parse(text).ok()).flatten();
+        Period::new(date(from), date(to)).map(Some).map_err(|_| {
+            BTreeMap::from([(
+                "compare_to",
+                "Jämförelseperiodens slutdatum är före dess startdatum. Välj ett senare slutdatum."
+                    .to_owned(),
+            )])
+        })
+    }
+
+    /// The audit's options for this query: `period` (checked by [`Self::period`] first)
+    /// and the comparison, at the page's threshold.
+    fn options(
+        &self,
+        period: Period,
+        min_cell: usize,
+    ) -> Result<Options, BTreeMap<&'static str, String>> {
+        Ok(Options {
+            period,
+            min_cell,
+            compare: self.compare()?,
         })
     }
 
     /// The query string of this period for links, e.g. `?fran=2024-01-01`.
     fn query_string(&self) -> String {
         let mut parts = Vec::new();
-        for (name, value) in [("fran", self.fran.trim()), ("till", self.till.trim())] {
+        for (name, value) in [
+            ("fran", self.fran.trim()),
+            ("till", self.till.trim()),
+            ("compare_from", self.compare_from.trim()),
+            ("compare_to", self.compare_to.trim()),
+        ] {
             // Only well-formed dates reach a link (checked by `period` first).
             if !value.is_empty() {
                 parts.push(format!("{name}={value}"));
             }
+        }
+        if self.includes_test() {
+            parts.push("include_test=true".to_owned());
         }
         if parts.is_empty() {
             String::new()
@@ -87,12 +144,16 @@ struct AuditPage {
     layout: Layout,
     from: String,
     to: String,
+    compare_from: String,
+    compare_to: String,
+    include_test: bool,
     errors: BTreeMap<&'static str, String>,
     min_cell: usize,
     /// The audit's own HTML (its body), already escaped by its template.
     report: Option<String>,
     json_href: String,
     csv_href: String,
+    xlsx_href: String,
 }
 
 /// The page's threshold: the default, or the configured floor when that is higher.
@@ -101,19 +162,15 @@ fn min_cell_of(state: &SharedState) -> usize {
         .unwrap_or(crate::audit::DEFAULT_MIN_CELL)
 }
 
-/// Computes the audit of `period` for `viewer` and writes it as `format`, off the async
+/// Computes the audit of `options` for `viewer` and writes it as `format`, off the async
 /// workers; the use case writes the access log.
 async fn audit_of(
     state: &SharedState,
     viewer: &Viewer,
-    period: Period,
+    options: Options,
     format: AuditFormat,
 ) -> Result<String, AppError> {
     let rules = app::rules::active(state, viewer);
-    let options = Options {
-        period,
-        min_cell: min_cell_of(state),
-    };
     let rendered =
         app::history::audit_rendered(&state.store, viewer, &rules, options, format).await?;
     Ok(rendered.text)
@@ -133,20 +190,27 @@ pub(super) async fn page(
         layout: Layout::new("Uppföljning", Some(&viewer), AUDIT_PAGE.path),
         from: query.fran.trim().to_owned(),
         to: query.till.trim().to_owned(),
+        compare_from: query.compare_from.trim().to_owned(),
+        compare_to: query.compare_to.trim().to_owned(),
+        include_test: query.includes_test(),
         errors: BTreeMap::new(),
         min_cell: min_cell_of(&state),
         report: None,
         json_href: format!("/uppfoljning/rapport.json{}", query.query_string()),
         csv_href: format!("/uppfoljning/rapport.csv{}", query.query_string()),
+        xlsx_href: format!("/uppfoljning/rapport.xlsx{}", query.query_string()),
     };
-    let period = match query.period() {
-        Ok(period) => period,
+    let options = match query
+        .period()
+        .and_then(|period| query.options(period, min_cell_of(&state)))
+    {
+        Ok(options) => options,
         Err(errors) => {
             page.errors = errors;
             return render(StatusCode::UNPROCESSABLE_ENTITY, "audit.html", &page);
         }
     };
-    let html = match audit_of(&state, &viewer, period, AuditFormat::Html).await {
+    let html = match audit_of(&state, &viewer, options, AuditFormat::Html).await {
         Ok(html) => html,
         Err(err) => return failure(&viewer, &err),
     };
@@ -189,6 +253,7 @@ fn embed(document: &str) -> Option<String> {
 pub(super) enum Format {
     Json,
     Csv,
+    Xlsx,
 }
 
 /// The report as a file to download.
@@ -202,8 +267,11 @@ async fn download(
         return refused;
     }
     let query = query.map(|Query(q)| q).unwrap_or_default();
-    let period = match query.period() {
-        Ok(period) => period,
+    let options = match query
+        .period()
+        .and_then(|period| query.options(period, min_cell_of(&state)))
+    {
+        Ok(options) => options,
         Err(errors) => {
             let message: Vec<String> = errors.into_values().collect();
             return (
@@ -215,12 +283,22 @@ async fn download(
         }
     };
     let (written, content_type, extension) = match format {
-        Format::Json => (AuditFormat::Json, "application/json", "json"),
-        Format::Csv => (AuditFormat::Csv, "text/csv; charset=utf-8", "csv"),
+        Format::Json => (Some(AuditFormat::Json), "application/json", "json"),
+        Format::Csv => (Some(AuditFormat::Csv), "text/csv; charset=utf-8", "csv"),
+        Format::Xlsx => (None, crate::audit::xlsx::CONTENT_TYPE, "xlsx"),
     };
-    let text = match audit_of(&state, &viewer, period, written).await {
-        Ok(text) => text,
-        Err(err) => return failure(&viewer, &err),
+    let body: Vec<u8> = match written {
+        Some(written) => match audit_of(&state, &viewer, options, written).await {
+            Ok(text) => text.into_bytes(),
+            Err(err) => return failure(&viewer, &err),
+        },
+        None => {
+            let rules = app::rules::active(&state, &viewer);
+            match app::history::audit_xlsx(&state.store, &viewer, &rules, options).await {
+                Ok((_, bytes)) => bytes,
+                Err(err) => return failure(&viewer, &err),
+            }
+        }
     };
     let name = match (query.fran.trim(), query.till.trim()) {
         ("", "") => format!("uppfoljning.{extension}"),
@@ -229,7 +307,7 @@ async fn download(
         (from, to) => format!("uppfoljning-{from}-{to}.{extension}"),
     };
     let mut response =
-        (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], text).into_response();
+        (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response();
     // The name holds only validated dates, so it is a valid header value.
     if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
         response
@@ -253,6 +331,14 @@ pub(super) async fn download_csv(
     query: Result<Query<PeriodQuery>, QueryRejection>,
 ) -> Response {
     download(state, viewer, query, Format::Csv).await
+}
+
+pub(super) async fn download_xlsx(
+    State(state): State<SharedState>,
+    viewer: Viewer,
+    query: Result<Query<PeriodQuery>, QueryRejection>,
+) -> Response {
+    download(state, viewer, query, Format::Xlsx).await
 }
 
 #[cfg(test)]
@@ -283,6 +369,7 @@ mod tests {
         let q = |fran: &str, till: &str| PeriodQuery {
             fran: fran.into(),
             till: till.into(),
+            ..PeriodQuery::default()
         };
         assert!(q("", "").period().is_ok());
         assert!(q("2024-01-01", "2024-12-31").period().is_ok());

@@ -84,6 +84,7 @@ pub fn routes(state: SharedState) -> Router<SharedState> {
         .route("/uppfoljning", get(audit::page))
         .route("/uppfoljning/rapport.json", get(audit::download_json))
         .route("/uppfoljning/rapport.csv", get(audit::download_csv))
+        .route("/uppfoljning/rapport.xlsx", get(audit::download_xlsx))
         .route("/anvandare", get(users::page).post(users::create))
         .route("/anvandare/aterkalla", post(users::revoke))
         .route("/static/style.css", get(stylesheet))

@@ -20,4 +20,5 @@ mod security;
 mod service;
 mod shadow;
 mod storage;
+mod verdict;
 mod web;

@@ -1011,13 +1011,17 @@ fn an_analyst_sees_the_audit_with_its_charts_for_a_period_and_can_download_it() 
     browser.click_and_wait("form.period button");
     let url = browser.url();
     assert!(
-        url.ends_with("/uppfoljning?fran=2024-01-01&till=2024-12-31"),
+        url.contains("/uppfoljning?fran=2024-01-01&till=2024-12-31"),
         "{url}"
     );
     let report = browser.text(".audit-report");
     assert!(report.contains("Uppföljning av reglerna"), "{report}");
     assert!(report.contains("Aktivitetsnivå saknas"), "{report}");
 
+    // Each rule's details are folded under the summary; opened, its charts show.
+    assert!(browser.exists(".audit-report table.summary"));
+    browser
+        .script("document.querySelectorAll('.audit-report details').forEach(d => d.open = true);");
     // The charts: bars drawn for flagged and unflagged cases, in the site's colours.
     let flagged_bars = browser.find_all(".audit-report svg rect.flagged");
     let clear_bars = browser.find_all(".audit-report svg rect.clear");
@@ -1076,6 +1080,47 @@ fn an_analyst_sees_the_audit_with_its_charts_for_a_period_and_can_download_it() 
         "{}",
         csv.text
     );
+    let xlsx_href = browser.attr(".downloads a[href*='rapport.xlsx']", "href");
+    assert_eq!(
+        xlsx_href.as_deref(),
+        Some("/uppfoljning/rapport.xlsx?fran=2024-01-01&till=2024-12-31")
+    );
+    let xlsx = web.get(
+        "/uppfoljning/rapport.xlsx?fran=2024-01-01&till=2024-12-31&compare_from=2023-01-01&compare_to=2023-12-31&include_test=true",
+        Some(&app.analytiker.token),
+    );
+    assert_eq!(xlsx.status, 200, "{xlsx}");
+    assert!(
+        xlsx.header("content-type").contains("spreadsheetml"),
+        "{xlsx}"
+    );
+    assert!(
+        xlsx.header("content-disposition")
+            .contains("uppfoljning-2024-01-01-2024-12-31.xlsx"),
+        "{xlsx}"
+    );
+    // A comparison period that ends before it starts is refused beside its field.
+    browser.type_into("#compare_from", "2023-12-31");
+    browser.type_into("#compare_to", "2023-01-01");
+    browser.click_and_wait("form.period button");
+    let error = browser.text(".period .has-error .error");
+    assert!(error.contains("Jämförelseperiodens slutdatum"), "{error}");
+    browser.type_into("#compare_from", "2023-01-01");
+    browser.type_into("#compare_to", "2023-12-31");
+    browser.click("#include_test");
+    browser.click_and_wait("form.period button");
+    let url = browser.url();
+    assert!(
+        url.contains("compare_from=2023-01-01") && url.contains("include_test=true"),
+        "{url}"
+    );
+    assert!(browser.checked("#include_test"), "the choice is kept");
+    let report = browser.text(".audit-report");
+    assert!(
+        report.contains("Jämförelse med en annan period"),
+        "{report}"
+    );
+    assert!(report.contains("Testkontroller"), "{report}");
 
     // How long the page takes, measured over HTTP (printed for the record).
     let mut times = Vec::new();
@@ -2044,6 +2089,86 @@ fn the_rules_page_lists_each_rules_reasons_for_not_relevant() {
         .find("<li>annat <code>annat</code>")
         .expect("a common reason");
     assert!(own < common, "its own reasons first: {tolk}");
+}
+
+/// The smallest chart label on the page, in CSS pixels as drawn (font size times the
+/// chart's scale), over the charts that are shown.
+const SMALLEST_CHART_LABEL: &str = "
+    let smallest = Infinity;
+    for (const svg of document.querySelectorAll('svg[viewBox]')) {
+        const box = svg.getBoundingClientRect();
+        if (box.width === 0) continue;
+        const scale = box.width / svg.viewBox.baseVal.width;
+        for (const t of svg.querySelectorAll('text')) {
+            smallest = Math.min(smallest, parseFloat(getComputedStyle(t).fontSize) * scale);
+        }
+    }
+    return smallest;";
+
+#[test]
+fn the_standalone_audit_reads_on_a_laptop_and_on_a_phone() {
+    let app = spawn_app();
+    let cohort = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
+    let out = app.run_cli(
+        &[
+            "import",
+            cohort.join("profiles.jsonl").to_str().expect("utf-8"),
+            "--outcomes",
+            cohort.join("outcomes.jsonl").to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let page = app.dir.path().join("uppfoljning.html");
+    let out = app.run_cli(
+        &[
+            "audit",
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-06-30",
+            "--out",
+            page.to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let Some(browser) = Browser::open(&app) else {
+        return;
+    };
+    let url = format!("file://{}", page.display());
+    for (size, name) in [
+        (LAPTOP, "uppfoljning-sammanfattning"),
+        (PHONE, "uppfoljning-sammanfattning-mobil"),
+    ] {
+        browser.set_size(size);
+        browser.goto_url(&url);
+        assert_eq!(
+            browser.text("h2"),
+            "Sammanfattning",
+            "the summary comes first"
+        );
+        assert!(
+            !browser.overflows_sideways(),
+            "{name}: wider than the window"
+        );
+        browser.screenshot_window(name);
+        // Every rule's details opened: still no sideways scrolling, labels readable.
+        browser.script("document.querySelectorAll('details').forEach(d => d.open = true);");
+        assert!(
+            !browser.overflows_sideways(),
+            "{name}: with the details open, wider than the window"
+        );
+        let smallest = browser
+            .script(SMALLEST_CHART_LABEL)
+            .as_f64()
+            .expect("a number");
+        assert!(
+            smallest >= 10.9,
+            "{name}: a chart label is {smallest:.1} px, below 11 px"
+        );
+        browser.screenshot(&format!("{name}-detaljer"));
+    }
 }
 
 /// The test gate on the Regler page: a set whose tests fail is refused with each

@@ -1,0 +1,513 @@
+//! The analyst's verdict: test checks left out of the audit, the summary that opens it,
+//! two periods compared and the Excel workbook, each checked against the detailed
+//! tables of the same report, with the real binary and the real service.
+
+use std::path::Path;
+
+use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, User, base_profile, set, spawn_app};
+
+fn audit_json(app: &TestApp, args: &[&str]) -> Value {
+    let mut all = vec!["audit", "--format", "json"];
+    all.extend_from_slice(args);
+    let out = app.run_cli(&all, None);
+    assert_eq!(out.code, 0, "{out}");
+    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("audit JSON: {e}\n{out}"))
+}
+
+fn rule<'a>(report: &'a Value, id: &str) -> &'a Value {
+    report["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .find(|r| r["rule_id"] == id)
+        .unwrap_or_else(|| panic!("rule {id} not in the report"))
+}
+
+fn all_cases(rule: &Value) -> &Value {
+    rule["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["sex"] == "all")
+        .expect("the group of all cases")
+}
+
+fn left_insurance(comparison: &Value) -> &Value {
+    comparison["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .find(|o| o["outcome"] == "left_insurance")
+        .expect("left_insurance")
+}
+
+/// Whether two JSON numbers (or two nulls) are equal up to rounding.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs())),
+        _ => a.is_null() && b.is_null(),
+    }
+}
+
+fn times_100(v: &Value) -> Value {
+    v.as_f64().map_or(Value::Null, |v| json!(v * 100.0))
+}
+
+/// Stores `n` checks with outcomes through the API, as the officer `who`, of cases
+/// `PREFIX-000`…; half of them flagged by `aktivitetsniva_saknas`.
+fn store_cases(app: &TestApp, who: &User, prefix: &str, n: usize) {
+    let mut outcomes = Vec::new();
+    for i in 0..n {
+        let case_id = format!("{prefix}-{i:03}");
+        let mut profile = base_profile();
+        set(&mut profile, "case_id", json!(case_id));
+        set(&mut profile, "checked_on", json!("2024-03-05"));
+        set(&mut profile, "gk.first_meeting_on", json!("2024-03-20"));
+        set(
+            &mut profile,
+            "person.sex",
+            json!(if i % 2 == 0 { "female" } else { "male" }),
+        );
+        if i % 2 == 0 {
+            set(&mut profile, "activity_level.documented", json!(false));
+        }
+        let reply = app.check(who, &profile);
+        assert_eq!(reply.status, 201, "{reply}");
+        let left = i % 3 != 0;
+        outcomes.push(json!({
+            "case_id": case_id,
+            "ended_on": "2024-06-30",
+            "outcome": if left { "left_insurance" } else { "returned_to_fk" },
+            "reasons": [if left { "work_supported" } else { "goal_reached" }],
+        }));
+    }
+    let reply = app.post("/api/v1/outcomes", &app.analytiker, &Value::Array(outcomes));
+    assert_eq!(reply.status, 200, "{reply}");
+}
+
+#[test]
+fn test_checks_are_stored_marked_and_left_out_of_the_audit_unless_asked_for() {
+    let app = spawn_app();
+    let out = app.cli(&[
+        "token",
+        "create",
+        "--role",
+        "handlaggare",
+        "--name",
+        "testsystem",
+        "--purpose",
+        "test",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let tester = User {
+        name: "testsystem",
+        token: out.stdout.trim().to_owned(),
+    };
+    store_cases(&app, &app.handlaggare, "VANLIG", 30);
+    store_cases(&app, &tester, "TEST", 3);
+
+    // Stored, and marked by the purpose of the token that made them.
+    let marked: Vec<(String, i64)> = {
+        let db = app.db();
+        let mut statement = db
+            .prepare(
+                "SELECT requested_by, test FROM evaluations GROUP BY requested_by, test ORDER BY 1",
+            )
+            .expect("query");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert_eq!(
+        marked,
+        [
+            ("anna.handlaggare".to_owned(), 0),
+            ("testsystem".to_owned(), 1)
+        ]
+    );
+
+    // Left out by default, and counted.
+    let report = app.get("/api/v1/audit", &app.analytiker);
+    assert_eq!(report.status, 200, "{report}");
+    let report = report.json();
+    assert_eq!(report["excluded_test_checks"], 3, "{report:#}");
+    assert_eq!(report["include_test"], false);
+    assert_eq!(report["units"]["all"], 30);
+    assert_eq!(report["checks_in_period"]["all"], 30);
+    let notes = report["notes"].to_string();
+    assert!(
+        notes.contains("3 testkontroller ingår inte i uppföljningen"),
+        "{notes}"
+    );
+
+    // Included when asked for, over HTTP and on the command line.
+    let with_tests = app
+        .get("/api/v1/audit?include_test=true", &app.analytiker)
+        .json();
+    assert_eq!(with_tests["excluded_test_checks"], 0);
+    assert_eq!(with_tests["include_test"], true);
+    assert_eq!(with_tests["units"]["all"], 33);
+    assert_eq!(with_tests["checks_in_period"]["all"], 33);
+    let cli = audit_json(&app, &["--include-test"]);
+    assert_eq!(cli["units"]["all"], 33);
+    assert_eq!(audit_json(&app, &[])["excluded_test_checks"], 3);
+
+    let out = app.run_cli(
+        &[
+            "audit",
+            "--compare-from",
+            "2024-07-01",
+            "--compare-to",
+            "2024-01-01",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("--compare-to"), "{out}");
+    let bad = app.get("/api/v1/audit?include_test=ja", &app.analytiker);
+    assert_eq!(bad.status, 422, "{bad}");
+    assert_eq!(bad.first_error_field(), "include_test");
+    let bad = app.get(
+        "/api/v1/audit?compare_from=2024-07-01&compare_to=2024-01-01",
+        &app.analytiker,
+    );
+    assert_eq!(bad.status, 422, "{bad}");
+    assert_eq!(bad.first_error_field(), "compare_to");
+}
+
+/// Every cell of a sheet, by row.
+fn sheet(bytes: &[u8], name: &str) -> Vec<Vec<Data>> {
+    let mut workbook: Xlsx<_> =
+        open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).expect("an xlsx workbook");
+    let range = workbook
+        .worksheet_range(name)
+        .unwrap_or_else(|e| panic!("sheet {name}: {e}"));
+    range.rows().map(<[Data]>::to_vec).collect()
+}
+
+/// A cell as a JSON number, or null when empty.
+fn cell(row: &[Data], col: usize) -> Value {
+    match row.get(col) {
+        Some(Data::Float(v)) => json!(v),
+        Some(Data::Int(v)) => json!(v),
+        Some(Data::Empty) | None => Value::Null,
+        Some(other) => panic!("column {col}: not a number: {other:?}"),
+    }
+}
+
+fn text(row: &[Data], col: usize) -> String {
+    match row.get(col) {
+        Some(Data::String(s)) => s.clone(),
+        other => panic!("column {col}: not text: {other:?}"),
+    }
+}
+
+#[test]
+fn the_summary_the_comparison_and_the_workbook_agree_with_the_detailed_tables() {
+    let app = spawn_app();
+    let cohort = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
+    let out = app.run_cli(
+        &[
+            "import",
+            cohort.join("profiles.jsonl").to_str().expect("utf-8"),
+            "--outcomes",
+            cohort.join("outcomes.jsonl").to_str().expect("utf-8"),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let first = ["--from", "2024-01-01", "--to", "2024-06-30"];
+    let second = ["--from", "2024-07-01", "--to", "2024-12-31"];
+    let compare = ["--compare-from", "2024-07-01", "--compare-to", "2024-12-31"];
+    let report = audit_json(&app, &[&first[..], &compare[..]].concat());
+    let other = audit_json(&app, &second);
+
+    // The summary: one row per rule and for any flag, each equal to its tables.
+    let summary = report["summary"].as_array().expect("summary");
+    assert_eq!(
+        summary.len(),
+        report["rules"].as_array().expect("rules").len()
+    );
+    for row in summary {
+        let id = row["rule_id"].as_str().expect("rule id");
+        let rule = rule(&report, id);
+        let all = all_cases(rule);
+        let flagged = left_insurance(&all["flagged_vs_not_flagged"]);
+        let resolved = left_insurance(&all["resolved_vs_still_flagged"]);
+        for (field, table) in [
+            ("diff_pp", "diff_pp"),
+            ("ci_low_pp", "ci_low_pp"),
+            ("ci_high_pp", "ci_high_pp"),
+            ("p_value", "p_value"),
+        ] {
+            assert!(
+                same(&row["flagged_vs_not_flagged"][field], &flagged[table]),
+                "{id} {field}"
+            );
+            assert!(
+                same(&row["resolved_vs_still_flagged"][field], &resolved[table]),
+                "{id} {field}"
+            );
+        }
+        for (field, table) in [
+            ("diff_pp", "coefficient"),
+            ("ci_low_pp", "ci_low"),
+            ("ci_high_pp", "ci_high"),
+        ] {
+            assert!(
+                same(&row["adjusted"][field], &times_100(&all["adjusted"][table])),
+                "{id} adjusted {field}"
+            );
+        }
+        let share = rule["flagged_checks"]["all"].as_f64().expect("shown")
+            / report["checks_in_period"]["all"].as_f64().expect("shown")
+            * 100.0;
+        assert!(same(&row["flagged_checks_pct"], &json!(share)), "{id}");
+        let sentence = row["sentence"].as_str().expect("sentence");
+        assert!(
+            sentence.ends_with("Det är ett samband, inte en effekt av regeln."),
+            "{sentence}"
+        );
+    }
+    assert!(summary.iter().any(|r| r["rule_id"] == "nagon_flagga"));
+    // Strongest evidence first: clear, then uncertain, then not assessable; by score within.
+    let rank = |r: &Value| match r["evidence"]["strength"].as_str() {
+        Some("clear") => 0,
+        Some("uncertain") => 1,
+        _ => 2,
+    };
+    for pair in summary.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(rank(a) <= rank(b), "{a:#} before {b:#}");
+        if rank(a) == rank(b) {
+            let score = |r: &Value| r["evidence"]["score"].as_f64().unwrap_or(0.0);
+            assert!(score(a) >= score(b), "{a:#} before {b:#}");
+        }
+    }
+    assert_eq!(
+        summary[0]["evidence"]["strength"], "clear",
+        "the cohort has clear associations"
+    );
+    // The evidence of a clear row: its interval excludes zero.
+    for row in summary.iter().filter(|r| rank(r) == 0) {
+        let basis = if row["evidence"]["basis"] == "adjusted" {
+            "adjusted"
+        } else {
+            "flagged_vs_not_flagged"
+        };
+        let (low, high) = (
+            row[basis]["ci_low_pp"].as_f64().expect("low"),
+            row[basis]["ci_high_pp"].as_f64().expect("high"),
+        );
+        assert!(low > 0.0 || high < 0.0, "{row:#}");
+    }
+
+    // The comparison: each side is the summary of its own period.
+    let comparison = &report["comparison"];
+    assert_eq!(comparison["compared_period"]["from"], "2024-07-01");
+    assert_eq!(comparison["compared_units"], other["units"]["all"]);
+    let changes = comparison["rules"].as_array().expect("comparison rules");
+    assert_eq!(changes.len(), summary.len());
+    let row_of = |report: &Value, id: &str| -> Value {
+        report["summary"]
+            .as_array()
+            .expect("summary")
+            .iter()
+            .find(|r| r["rule_id"] == id)
+            .cloned()
+            .expect("summary row")
+    };
+    for change in changes {
+        let id = change["rule_id"].as_str().expect("id");
+        let (a, b) = (row_of(&report, id), row_of(&other, id));
+        assert!(
+            same(&change["flagged_checks_pct"], &a["flagged_checks_pct"]),
+            "{id}"
+        );
+        assert!(
+            same(
+                &change["compared_flagged_checks_pct"],
+                &b["flagged_checks_pct"]
+            ),
+            "{id}"
+        );
+        assert!(
+            same(
+                &change["flagged_vs_not_flagged_pp"],
+                &a["flagged_vs_not_flagged"]["diff_pp"]
+            ),
+            "{id}"
+        );
+        assert!(
+            same(
+                &change["compared_flagged_vs_not_flagged_pp"],
+                &b["flagged_vs_not_flagged"]["diff_pp"]
+            ),
+            "{id}"
+        );
+        let (da, db) = (
+            a["flagged_vs_not_flagged"]["diff_pp"].as_f64(),
+            b["flagged_vs_not_flagged"]["diff_pp"].as_f64(),
+        );
+        if let (Some(da), Some(db)) = (da, db) {
+            let d = change["difference_change"]["diff_pp"]
+                .as_f64()
+                .expect("change shown");
+            assert!((d - (da - db)).abs() < 1e-9, "{id}");
+            let (low, high) = (
+                change["difference_change"]["ci_low_pp"]
+                    .as_f64()
+                    .expect("low"),
+                change["difference_change"]["ci_high_pp"]
+                    .as_f64()
+                    .expect("high"),
+            );
+            assert!(low < d && d < high, "{id}");
+        }
+        let (ra, rb) = (
+            a["flagged_checks_pct"].as_f64(),
+            b["flagged_checks_pct"].as_f64(),
+        );
+        if let (Some(ra), Some(rb)) = (ra, rb) {
+            let d = change["flag_rate_change"]["diff_pp"]
+                .as_f64()
+                .expect("change shown");
+            assert!((d - (ra - rb)).abs() < 1e-9, "{id}");
+        }
+    }
+
+    // The workbook: the same numbers, as numbers; suppressed ones empty.
+    let path = app.dir.path().join("uppfoljning.xlsx");
+    let out = app.run_cli(
+        &[
+            &["audit", "--out", path.to_str().expect("utf-8")][..],
+            &first[..],
+            &compare[..],
+        ]
+        .concat(),
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+    let bytes = std::fs::read(&path).expect("the workbook");
+    let rows = sheet(&bytes, "Sammanfattning");
+    assert_eq!(text(&rows[0], 0), "Regel");
+    assert_eq!(rows.len(), summary.len() + 1);
+    for (row, json) in rows[1..].iter().zip(summary) {
+        assert_eq!(text(row, 1), json["rule_id"].as_str().expect("id"));
+        assert!(same(&times_100(&cell(row, 2)), &json["flagged_checks_pct"]));
+        assert!(same(
+            &cell(row, 3),
+            &json["flagged_vs_not_flagged"]["diff_pp"]
+        ));
+        assert!(same(
+            &cell(row, 4),
+            &json["flagged_vs_not_flagged"]["ci_low_pp"]
+        ));
+        assert!(same(&cell(row, 7), &json["adjusted"]["diff_pp"]));
+        assert_eq!(text(row, 16), json["sentence"].as_str().expect("sentence"));
+    }
+    let rows = sheet(&bytes, "Flaggade mot ej flaggade");
+    let mut compared = 0;
+    let mut empty = 0;
+    for row in &rows[1..] {
+        let id = text(row, 1);
+        let sex = match text(row, 2).as_str() {
+            "Kvinnor" => "female",
+            "Män" => "male",
+            _ => "all",
+        };
+        let group = rule(&report, &id)["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .find(|g| g["sex"] == sex)
+            .expect("group")
+            .clone();
+        let table = &group["flagged_vs_not_flagged"];
+        let outcome = table["outcomes"]
+            .as_array()
+            .expect("outcomes")
+            .iter()
+            .find(|o| {
+                let label = text(row, 3);
+                matches!(
+                    (o["outcome"].as_str(), label.as_str()),
+                    (Some("left_insurance"), "Lämnat sjukförsäkringen")
+                        | (Some("work_or_studies"), "Arbete eller studier")
+                        | (Some("worsened_health"), "Försämrad hälsa")
+                )
+            })
+            .expect("outcome")
+            .clone();
+        assert!(same(&cell(row, 4), &table["n_a"]), "{id} {sex}");
+        assert!(same(&cell(row, 5), &table["n_b"]), "{id} {sex}");
+        assert!(
+            same(&times_100(&cell(row, 6)), &outcome["share_a_pct"]),
+            "{id} {sex}"
+        );
+        assert!(
+            same(&times_100(&cell(row, 7)), &outcome["share_b_pct"]),
+            "{id} {sex}"
+        );
+        assert!(same(&cell(row, 8), &outcome["diff_pp"]), "{id} {sex}");
+        assert!(same(&cell(row, 11), &outcome["p_value"]), "{id} {sex}");
+        compared += 1;
+        empty += usize::from(outcome["share_a_pct"].is_null());
+    }
+    assert_eq!(compared, summary.len() * 3 * 3);
+    assert!(
+        empty > 0,
+        "some shares of a half-year are suppressed, and left empty"
+    );
+    let rows = sheet(&bytes, "Jämförelse");
+    assert_eq!(
+        text(&rows[1], 1),
+        changes[0]["rule_id"].as_str().expect("id")
+    );
+    assert!(same(
+        &cell(&rows[1], 4),
+        &changes[0]["flag_rate_change"]["diff_pp"]
+    ));
+
+    // Over HTTP too (a month, to keep the test short).
+    let reply = app.get(
+        "/api/v1/audit?format=xlsx&from=2024-06-01&to=2024-06-30",
+        &app.analytiker,
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(
+        reply.header("content-type"),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let reply = app.get(
+        "/api/v1/audit?from=2024-06-01&to=2024-06-30&compare_from=2024-05-01&compare_to=2024-05-31",
+        &app.analytiker,
+    );
+    let body = reply.json();
+    assert_eq!(
+        body["comparison"]["compared_period"]["to"], "2024-05-31",
+        "{reply}"
+    );
+    assert_eq!(
+        body["comparison"]["rules"].as_array().map(Vec::len),
+        Some(summary.len())
+    );
+
+    // The page opens with the summary.
+    let page = app.get(
+        "/api/v1/audit?format=html&from=2024-06-01&to=2024-06-30",
+        &app.analytiker,
+    );
+    let at = |what: &str| {
+        page.text
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} not on the page"))
+    };
+    assert!(at("id=\"sammanfattning\"") < at("id=\"om\""));
+    assert!(at("id=\"om\"") < at("<details"));
+}

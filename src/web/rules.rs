@@ -108,7 +108,7 @@ fn change_label(change: &str) -> &'static str {
     }
 }
 
-/// A rule set as people read it: `GK standardregler version 2026.1 (5a5d2d43c17f)`.
+/// A rule set as people read it: `GK standardregler version 2026.2 (5a5d2d43c17f)`.
 fn named(set: &RuleSetRef) -> String {
     format!(
         "{} version {} ({})",

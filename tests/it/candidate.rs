@@ -189,7 +189,7 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
     let manifest = dir.join("manifest.yaml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     let changed = text
-        .replacen("version: \"2026.1\"", "version: \"2026.2-kandidat\"", 1)
+        .replacen("version: \"2026.2\"", "version: \"2026.3-kandidat\"", 1)
         .replacen(
             "script: aktivitetsniva_saknas.rhai",
             "script: aktivitetsniva_saknas.rhai\n    enabled: false",
@@ -207,7 +207,7 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
     assert_eq!(reply.status, 200, "{reply}");
     let page = &reply.text;
     assert!(
-        page.contains("GK standardregler version 2026.2-kandidat"),
+        page.contains("GK standardregler version 2026.3-kandidat"),
         "{page}"
     );
     assert!(page.contains("Underkänt"), "{page}");
@@ -236,7 +236,7 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
         "a candidate stores nothing"
     );
     let live = app.get("/api/v1/rules", &app.policy).json();
-    assert_eq!(live["ruleset"]["version"], "2026.1", "{live}");
+    assert_eq!(live["ruleset"]["version"], "2026.2", "{live}");
 
     // With its tests brought in line, the candidate passes them.
     std::fs::remove_file(dir.join("tests/aktivitetsniva_saknas.yaml")).expect("remove");

@@ -659,7 +659,7 @@ fn reloading_rules_under_load_fails_no_request_and_each_names_one_version() {
     });
     let manifest_path = app.rules_dir.join("manifest.yaml");
     let first = std::fs::read_to_string(&manifest_path).expect("read manifest");
-    let second = first.replacen("version: \"2026.1\"", "version: \"2026.1-b\"", 1);
+    let second = first.replacen("version: \"2026.2\"", "version: \"2026.2-b\"", 1);
     assert_ne!(first, second, "the second version differs");
     // Both versions' hashes, learned from a reload of each.
     let mut versions = std::collections::BTreeMap::new();

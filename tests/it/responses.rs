@@ -222,7 +222,7 @@ fn an_older_check_is_answered_with_the_reasons_of_the_rule_set_that_made_it() {
     let manifest_path = app.rules_dir.join("manifest.yaml");
     let text = std::fs::read_to_string(&manifest_path).expect("manifest");
     let changed = text
-        .replace("version: \"2026.1\"", "version: \"2026.1-svar\"")
+        .replace("version: \"2026.2\"", "version: \"2026.2-svar\"")
         .replace(
             "      - code: personen_avbojer\n        label: personen avböjer tolk\n",
             "",

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 
 const MANIFEST: &str = "manifest.yaml";
-const VERSION: &str = "version: \"2026.1\"";
+const VERSION: &str = "version: \"2026.2\"";
 /// The 21 days of `forsta_mote_efter_tre_veckor`, as the manifest dates them.
 const MAX_DAGAR: &str = "- { from: 2000-01-01, value: 21 }";
 
@@ -55,7 +55,7 @@ fn a_reload_whose_tests_fail_is_refused_naming_each_failing_test_and_the_old_set
         MAX_DAGAR,
         "- { from: 2000-01-01, value: 14 }",
     );
-    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.1-b\"");
+    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.2-b\"");
     let refused = reload(&app);
     let body = refused.problem(422);
     let problems = body["problems"].as_array().expect("problems");
@@ -115,7 +115,7 @@ fn a_reload_whose_tests_fail_is_refused_naming_each_failing_test_and_the_old_set
     let reloaded = reload(&app);
     assert_eq!(reloaded.status, 200, "{reloaded}\n{test_run}");
     let reloaded = reloaded.json();
-    assert_eq!(reloaded["active"]["version"], "2026.1-b");
+    assert_eq!(reloaded["active"]["version"], "2026.2-b");
     assert!(
         reloaded["tests_passed"].as_u64().is_some_and(|n| n > 100),
         "{reloaded:#}"
@@ -142,7 +142,7 @@ fn a_changed_set_needs_a_new_version_and_a_version_names_one_text() {
     assert!(
         problem["message"]
             .as_str()
-            .is_some_and(|m| m.contains("ändra version") && m.contains("2026.1")),
+            .is_some_and(|m| m.contains("ändra version") && m.contains("2026.2")),
         "{refused}"
     );
     assert!(
@@ -153,12 +153,12 @@ fn a_changed_set_needs_a_new_version_and_a_version_names_one_text() {
     );
     assert_eq!(problem["line"], 5, "the version line: {refused}");
 
-    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.2\"");
+    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.3\"");
     let reloaded = reload(&app);
     assert_eq!(reloaded.status, 200, "{reloaded}");
 
-    // Back to version 2026.1 with yet another text: that version is taken.
-    edit(&app.rules_dir, MANIFEST, "version: \"2026.2\"", VERSION);
+    // Back to version 2026.2 with yet another text: that version is taken.
+    edit(&app.rules_dir, MANIFEST, "version: \"2026.3\"", VERSION);
     edit(
         &app.rules_dir,
         MANIFEST,
@@ -191,7 +191,7 @@ fn the_history_lists_every_version_with_its_checks_and_diffs_any_two() {
         MAX_DAGAR,
         "- { from: 2000-01-01, value: 21 }\n          - { from: 2030-01-01, value: 14 }",
     );
-    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.2\"");
+    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.3\"");
     assert_eq!(reload(&app).status, 200);
     let second = active_hash(&app);
     assert_eq!(app.check(&app.handlaggare, &clean("HIST-3")).status, 201);
@@ -206,7 +206,7 @@ fn the_history_lists_every_version_with_its_checks_and_diffs_any_two() {
     let sets = history["rule_sets"].as_array().expect("rule_sets");
     assert_eq!(sets.len(), 2, "{history:#}");
     assert_eq!(sets[0]["content_hash"], first.as_str());
-    assert_eq!(sets[0]["version"], "2026.1");
+    assert_eq!(sets[0]["version"], "2026.2");
     assert_eq!(sets[0]["short_hash"], &first[..12]);
     assert_eq!(sets[0]["checks"], 2);
     assert_eq!(sets[0]["active"], false);
@@ -215,7 +215,7 @@ fn the_history_lists_every_version_with_its_checks_and_diffs_any_two() {
         sets[0]["first_used_at"].as_str() <= sets[0]["last_used_at"].as_str(),
         "{history:#}"
     );
-    assert_eq!(sets[1]["version"], "2026.2");
+    assert_eq!(sets[1]["version"], "2026.3");
     assert_eq!(sets[1]["checks"], 1);
     assert_eq!(sets[1]["active"], true);
     assert!(history["diff"].is_null());
@@ -229,8 +229,8 @@ fn the_history_lists_every_version_with_its_checks_and_diffs_any_two() {
     let diffed = app.get(&path, &app.policy);
     assert_eq!(diffed.status, 200, "{diffed}");
     let diff = &diffed.json()["diff"];
-    assert_eq!(diff["from"]["version"], "2026.1");
-    assert_eq!(diff["to"]["version"], "2026.2");
+    assert_eq!(diff["from"]["version"], "2026.2");
+    assert_eq!(diff["to"]["version"], "2026.3");
     let files = diff["files"].as_array().expect("files");
     let manifest = files
         .iter()
@@ -238,8 +238,8 @@ fn the_history_lists_every_version_with_its_checks_and_diffs_any_two() {
         .expect("the manifest");
     assert_eq!(manifest["change"], "changed");
     let unified = manifest["unified"].as_str().expect("unified");
-    assert!(unified.contains("-version: \"2026.1\""), "{unified}");
-    assert!(unified.contains("+version: \"2026.2\""), "{unified}");
+    assert!(unified.contains("-version: \"2026.2\""), "{unified}");
+    assert!(unified.contains("+version: \"2026.3\""), "{unified}");
     assert!(
         unified.contains("+          - { from: 2030-01-01, value: 14 }"),
         "{unified}"
@@ -411,11 +411,11 @@ fn sighup_reloads_through_the_same_test_gate() {
         MAX_DAGAR,
         "- { from: 2000-01-01, value: 14 }",
     );
-    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.2\"");
+    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.3\"");
     hangup(&app);
     wait_until("a refused reload", || reloads(&app, "refused") == 1);
     let listed = app.get("/api/v1/rules", &app.policy).json();
-    assert_eq!(listed["ruleset"]["version"], "2026.1");
+    assert_eq!(listed["ruleset"]["version"], "2026.2");
 
     // Fixed: the next signal swaps it in.
     edit(
@@ -427,7 +427,7 @@ fn sighup_reloads_through_the_same_test_gate() {
     hangup(&app);
     wait_until("a reload", || reloads(&app, "ok") == 1);
     let listed = app.get("/api/v1/rules", &app.policy).json();
-    assert_eq!(listed["ruleset"]["version"], "2026.2");
+    assert_eq!(listed["ruleset"]["version"], "2026.3");
 
     let stopped = app.kill();
     assert!(
@@ -441,7 +441,7 @@ fn sighup_reloads_through_the_same_test_gate() {
     );
     assert!(
         stopped.stderr.contains("Reglerna är omladdade (SIGHUP)")
-            && stopped.stderr.contains("version 2026.2"),
+            && stopped.stderr.contains("version 2026.3"),
         "{stopped}"
     );
 }
@@ -463,7 +463,7 @@ fn serve_warns_when_a_version_was_used_for_another_text() {
     let stopped = app.kill();
     assert!(
         stopped.stderr.contains(
-            "obs: GK standardregler version 2026.1 har tidigare använts för ett annat innehåll"
+            "obs: GK standardregler version 2026.2 har tidigare använts för ett annat innehåll"
         ),
         "{stopped}"
     );

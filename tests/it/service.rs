@@ -846,7 +846,7 @@ fn reload_refuses_a_broken_rule_set_and_swaps_in_a_fixed_one() {
         &manifest_path,
         original_manifest
             .replace(OLD_TITLE, &format!("title: {NEW_TITLE}"))
-            .replacen("version: \"2026.1\"", "version: \"2026.2\"", 1),
+            .replacen("version: \"2026.2\"", "version: \"2026.3\"", 1),
     )
     .expect("change a title under a new version");
 

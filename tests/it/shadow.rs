@@ -26,7 +26,7 @@ fn shadow_rules(rules: &Path, version: &str) -> (TempDir, PathBuf) {
 fn write_shadow_manifest(shadow: &Path, version: &str, enabled: bool) {
     let manifest = shadow.join("manifest.yaml");
     let original = std::fs::read_to_string("rules/manifest.yaml").expect("manifest");
-    let mut text = original.replacen("version: \"2026.1\"", &format!("version: \"{version}\""), 1);
+    let mut text = original.replacen("version: \"2026.2\"", &format!("version: \"{version}\""), 1);
     if !enabled {
         text = text.replacen(
             "script: aktivitetsniva_saknas.rhai",
@@ -73,7 +73,7 @@ fn shadow_rows(app: &TestApp) -> Vec<(i64, String, String, String)> {
 
 #[test]
 fn shadow_flags_are_stored_apart_and_never_returned_by_the_check_api() {
-    let (_keep, shadow) = shadow_rules(Path::new("rules"), "2026.1-skugga");
+    let (_keep, shadow) = shadow_rules(Path::new("rules"), "2026.2-skugga");
     let app = spawn_with_shadow(&shadow);
     let reply = app.check(&app.handlaggare, &flagged_profile("SKUGGA-1"));
     assert_eq!(reply.status, 201, "{reply}");
@@ -111,7 +111,7 @@ fn shadow_flags_are_stored_apart_and_never_returned_by_the_check_api() {
             |r| r.get(0),
         )
         .expect("the shadow rule set is recorded");
-    assert_eq!(recorded, "2026.1-skugga");
+    assert_eq!(recorded, "2026.2-skugga");
 
     // Nothing of the shadow set in any answer an officer or the check API gives.
     let read = app.get(&format!("/api/v1/checks/{id}"), &app.handlaggare);
@@ -144,13 +144,13 @@ fn shadow_flags_are_stored_apart_and_never_returned_by_the_check_api() {
     let policy = web.get("/regler", Some(&app.policy.token));
     assert_eq!(policy.status, 200, "{policy}");
     assert!(policy.text.contains("Skuggregler"), "{policy}");
-    assert!(policy.text.contains("version 2026.1-skugga"), "{policy}");
+    assert!(policy.text.contains("version 2026.2-skugga"), "{policy}");
     assert!(policy.text.contains(&shadow_hash[..12]), "{policy}");
 }
 
 #[test]
 fn the_shadow_set_is_reloaded_with_the_live_set_all_or_nothing() {
-    let (_keep, shadow) = shadow_rules(Path::new("rules"), "2026.1-skugga");
+    let (_keep, shadow) = shadow_rules(Path::new("rules"), "2026.2-skugga");
     let app = spawn_with_shadow(&shadow);
     assert_eq!(
         app.check(&app.handlaggare, &flagged_profile("SKUGGA-2"))
@@ -181,7 +181,7 @@ fn the_shadow_set_is_reloaded_with_the_live_set_all_or_nothing() {
     // Fixed and changed (the rule switched on again, a new version): the next check is
     // evaluated with the new shadow set, which now flags like the live set.
     std::fs::write(&script, good).expect("restore the script");
-    write_shadow_manifest(&shadow, "2026.1-skugga2", true);
+    write_shadow_manifest(&shadow, "2026.2-skugga2", true);
     std::fs::write(
         shadow.join("tests/aktivitetsniva_saknas.yaml"),
         std::fs::read_to_string("rules/tests/aktivitetsniva_saknas.yaml").expect("tests"),
@@ -204,7 +204,7 @@ fn the_shadow_set_is_reloaded_with_the_live_set_all_or_nothing() {
 
 #[test]
 fn the_audit_compares_live_and_shadow_flags_rule_by_rule() {
-    let (_keep, shadow) = shadow_rules(Path::new("rules"), "2026.1-skugga");
+    let (_keep, shadow) = shadow_rules(Path::new("rules"), "2026.2-skugga");
     let app = spawn_with_shadow(&shadow);
     // 8 of the 14 flagged cases left the insurance, 13 of the 26 others.
     let leaving = cohort_leaving(&["female"], |i, flagged| {
@@ -221,7 +221,7 @@ fn the_audit_compares_live_and_shadow_flags_rule_by_rule() {
     assert_eq!(section["checks_in_period"], CASES, "{section:#}");
     assert_eq!(section["units"], CASES, "{section:#}");
     assert_eq!(
-        section["rule_sets"][0]["version"], "2026.1-skugga",
+        section["rule_sets"][0]["version"], "2026.2-skugga",
         "{section:#}"
     );
     let rule = section["rules"]
@@ -269,7 +269,7 @@ fn the_audit_compares_live_and_shadow_flags_rule_by_rule() {
             .contains("Skuggreglerna bredvid de gällande reglerna"),
         "{html}"
     );
-    assert!(html.text.contains("2026.1-skugga"), "{html}");
+    assert!(html.text.contains("2026.2-skugga"), "{html}");
     let csv = app.get("/api/v1/audit?format=csv", &app.analytiker);
     assert!(
         csv.text
@@ -293,7 +293,7 @@ fn without_shadow_rules_the_audit_has_no_shadow_section() {
 
 #[test]
 fn serve_refuses_to_start_with_a_broken_shadow_set() {
-    let (keep, shadow) = shadow_rules(Path::new("rules"), "2026.1-skugga");
+    let (keep, shadow) = shadow_rules(Path::new("rules"), "2026.2-skugga");
     std::fs::write(shadow.join("tolk_ej_bokad.rhai"), "if {").expect("break the script");
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_gk-regler"));
     for (name, _) in std::env::vars_os() {

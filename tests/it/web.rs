@@ -836,7 +836,7 @@ fn policy_staff_read_the_rules_try_a_profile_and_reload_with_every_error_shown()
     };
     assert_eq!(browser.sign_in(&app.policy.token), "/regler");
     let lead = browser.text(".lead");
-    assert!(lead.contains("GK standardregler version 2026.1"), "{lead}");
+    assert!(lead.contains("GK standardregler version 2026.2"), "{lead}");
     let tests = browser.text("main > p:nth-of-type(3)");
     assert!(
         tests.contains("godkända") && !tests.contains("Underkänt"),
@@ -946,13 +946,13 @@ fn policy_staff_read_the_rules_try_a_profile_and_reload_with_every_error_shown()
     let text = std::fs::read_to_string(&manifest).expect("read manifest");
     std::fs::write(
         &manifest,
-        text.replace("version: \"2026.1\"", "version: \"2026.2\""),
+        text.replace("version: \"2026.2\"", "version: \"2026.3\""),
     )
     .expect("write manifest");
     browser.click_and_wait("form[action='/regler/ladda-om'] button");
     let done = browser.text(".tool-result.ok");
-    assert!(done.contains("version 2026.2"), "{done}");
-    assert!(browser.text(".lead").contains("version 2026.2"));
+    assert!(done.contains("version 2026.3"), "{done}");
+    assert!(browser.text(".lead").contains("version 2026.3"));
 }
 
 /// Stores checks of `n` cases through the API, half of them without a documented
@@ -1859,13 +1859,13 @@ fn a_page_on_another_port_cannot_check_a_case_reload_the_rules_or_sign_the_victi
             .expect("a version")
             .to_owned()
     };
-    assert_eq!(version(&app), "2026.1");
+    assert_eq!(version(&app), "2026.2");
     // New rules wait in the directory: a reload would make them active.
     let manifest = app.rules_dir.join("manifest.yaml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     std::fs::write(
         &manifest,
-        text.replace("version: \"2026.1\"", "version: \"2026.9\""),
+        text.replace("version: \"2026.2\"", "version: \"2026.9\""),
     )
     .expect("change the manifest");
 
@@ -1921,7 +1921,7 @@ fn a_page_on_another_port_cannot_check_a_case_reload_the_rules_or_sign_the_victi
     browser.screenshot("csrf-avvisad");
     // Nothing stored, nothing reloaded, and the victim is still the victim.
     assert_eq!(app.count("evaluations"), 0, "no forged check stored");
-    assert_eq!(version(&app), "2026.1", "no forged reload");
+    assert_eq!(version(&app), "2026.2", "no forged reload");
     browser.goto("/kontroll");
     let who = browser.text("header .who");
     assert!(
@@ -2196,7 +2196,7 @@ fn policy_staff_see_a_refusal_listing_the_failing_tests_and_compare_versions_in_
     let original = std::fs::read_to_string(&manifest).expect("read manifest");
     let changed = original
         .replace("value: 21 }", "value: 14 }")
-        .replace("version: \"2026.1\"", "version: \"2026.2\"");
+        .replace("version: \"2026.2\"", "version: \"2026.3\"");
     assert_ne!(changed, original);
     std::fs::write(&manifest, &changed).expect("write manifest");
     browser.click_and_wait("form[action='/regler/ladda-om'] button");
@@ -2208,7 +2208,7 @@ fn policy_staff_see_a_refusal_listing_the_failing_tests_and_compare_versions_in_
         "{refused}"
     );
     assert!(
-        refused.contains("version 2026.1"),
+        refused.contains("version 2026.2"),
         "the running set is named: {refused}"
     );
     let problems = browser.texts(".tool-result.failed .problem-list li");
@@ -2221,14 +2221,14 @@ fn policy_staff_see_a_refusal_listing_the_failing_tests_and_compare_versions_in_
             "{problem}"
         );
     }
-    assert!(browser.text(".lead").contains("version 2026.1"));
+    assert!(browser.text(".lead").contains("version 2026.2"));
     browser.screenshot("regler-tester-underkanda");
 
     // A real change that keeps the tests green goes live under the new version.
     std::fs::write(
         &manifest,
         original
-            .replace("version: \"2026.1\"", "version: \"2026.2\"")
+            .replace("version: \"2026.2\"", "version: \"2026.3\"")
             .replace(
                 "title: Tolk behövs men ingen bokning är registrerad",
                 "title: Tolk behövs men ingen bokning till GK är registrerad",
@@ -2239,7 +2239,7 @@ fn policy_staff_see_a_refusal_listing_the_failing_tests_and_compare_versions_in_
     let done = browser.text(".tool-result.ok");
     assert!(
         done.contains("Klart")
-            && done.contains("version 2026.2")
+            && done.contains("version 2026.3")
             && done.contains("tester gick igenom"),
         "{done}"
     );
@@ -2247,19 +2247,19 @@ fn policy_staff_see_a_refusal_listing_the_failing_tests_and_compare_versions_in_
     // Both versions in the history; their diff shows the changed lines.
     let rows = browser.texts("#historik tbody tr");
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert!(rows[0].contains("version 2026.1"), "{rows:?}");
+    assert!(rows[0].contains("version 2026.2"), "{rows:?}");
     assert!(
-        rows[1].contains("version 2026.2") && rows[1].contains("gäller nu"),
+        rows[1].contains("version 2026.3") && rows[1].contains("gäller nu"),
         "{rows:?}"
     );
     browser.click_and_wait("form.compare button");
     let diff = browser.text("#historik .diff");
     assert!(
-        diff.contains("från GK standardregler version 2026.1"),
+        diff.contains("från GK standardregler version 2026.2"),
         "{diff}"
     );
-    assert!(diff.contains("-version: \"2026.1\""), "{diff}");
-    assert!(diff.contains("+version: \"2026.2\""), "{diff}");
+    assert!(diff.contains("-version: \"2026.2\""), "{diff}");
+    assert!(diff.contains("+version: \"2026.3\""), "{diff}");
     assert!(
         diff.contains("+  title: Tolk behövs men ingen bokning till GK är registrerad")
             || diff.contains("+    title: Tolk behövs men ingen bokning till GK är registrerad"),
@@ -2279,7 +2279,7 @@ fn policy_sees_shadow_rules_tries_a_candidate_and_the_case_form() {
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     std::fs::write(
         &manifest,
-        text.replacen("version: \"2026.1\"", "version: \"2026.1-skugga\"", 1),
+        text.replacen("version: \"2026.2\"", "version: \"2026.2-skugga\"", 1),
     )
     .expect("write manifest");
     let app = crate::helpers::spawn_app_with(crate::helpers::AppOptions {
@@ -2295,7 +2295,7 @@ fn policy_sees_shadow_rules_tries_a_candidate_and_the_case_form() {
     browser.sign_in(&app.policy.token);
     browser.goto("/regler");
     let section = browser.text("section.shadow");
-    assert!(section.contains("version 2026.1-skugga"), "{section}");
+    assert!(section.contains("version 2026.2-skugga"), "{section}");
     assert!(
         section.contains("visas aldrig för handläggare"),
         "{section}"
@@ -2309,7 +2309,7 @@ fn policy_sees_shadow_rules_tries_a_candidate_and_the_case_form() {
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     std::fs::write(
         &manifest,
-        text.replacen("version: \"2026.1\"", "version: \"2026.2\"", 1),
+        text.replacen("version: \"2026.2\"", "version: \"2026.3\"", 1),
     )
     .expect("write manifest");
     let archive = candidate.path().join("regler.zip");
@@ -2322,7 +2322,7 @@ fn policy_sees_shadow_rules_tries_a_candidate_and_the_case_form() {
     browser.click_and_wait("section.candidate form button[type=submit]");
     let result = browser.text("#kandidatresultat");
     assert!(
-        result.contains("GK standardregler version 2026.2"),
+        result.contains("GK standardregler version 2026.3"),
         "{result}"
     );
     assert!(result.contains("Godkänt"), "{result}");

@@ -116,7 +116,7 @@ fn a_check_lands_on_its_own_page_and_a_colleague_sees_the_case_story() {
         "{text}"
     );
     assert!(
-        text.contains("GK standardregler version 2026.1 ("),
+        text.contains("GK standardregler version 2026.2 ("),
         "{text}"
     );
     assert!(

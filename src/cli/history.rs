@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use gk_regler::app::history::ImportProgress;
 use gk_regler::app::{self, AppError, admin};
-use gk_regler::audit::{self, Options, Period};
+use gk_regler::audit::{self, Options, Period, html};
 use gk_regler::auth::{Principal, Role};
 use gk_regler::config::Config;
 use gk_regler::present::count_noun;
@@ -295,7 +295,7 @@ pub async fn import(
         print_recorded(total, &recorded);
     }
     admin::close_store(store, writer).await?;
-    eprintln!("Klart på {:.1} s.", started.elapsed().as_secs_f64());
+    eprintln!("Klart på {} s.", figure(started.elapsed().as_secs_f64(), 1));
     Ok(())
 }
 
@@ -340,8 +340,9 @@ pub async fn audit(
     output.write(&bytes)?;
     match report.units.get(audit::report::SexGroup::All) {
         Some(units) => eprintln!(
-            "Uppföljningen omfattar {units} fall med utfall i perioden; klar på {:.2} s.",
-            started.elapsed().as_secs_f64()
+            "Uppföljningen omfattar {} fall med utfall i perioden; klar på {} s.",
+            html::count(units),
+            figure(started.elapsed().as_secs_f64(), 2)
         ),
         None => eprintln!(
             "Uppföljningen visar inga resultat: för få fall i perioden (färre än {}).",
@@ -417,10 +418,13 @@ pub async fn replay(
     );
     if verbose {
         eprintln!(
-            "Prövningen tog {:.2} s ({:.0} kontroller per sekund med båda regeluppsättningarna, läsning ur databasen medräknad). Med uppföljningarna tog allt {:.2} s.",
-            evaluation_seconds,
-            report.checks_evaluated as f64 / evaluation_seconds.max(1e-9),
-            started.elapsed().as_secs_f64()
+            "Prövningen tog {} s ({} kontroller per sekund med båda regeluppsättningarna, läsning ur databasen medräknad). Med uppföljningarna tog allt {} s.",
+            figure(evaluation_seconds, 2),
+            figure(
+                report.checks_evaluated as f64 / evaluation_seconds.max(1e-9),
+                0
+            ),
+            figure(started.elapsed().as_secs_f64(), 2)
         );
     }
     Ok(())
@@ -510,4 +514,9 @@ fn replay_table(report: &audit::replay::ReplayReport) -> String {
         }
     }
     out
+}
+
+/// A figure for people, the Swedish way: a decimal comma (`0,12`).
+fn figure(value: f64, decimals: usize) -> String {
+    html::number(value, decimals)
 }

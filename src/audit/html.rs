@@ -453,12 +453,14 @@ fn summary_view(row: &super::summary::SummaryRow) -> SummaryView {
 
 /// The summary's answers cell: each share in words, `–` where it is hidden.
 fn responses_text(r: &super::summary::SummaryResponses) -> String {
+    let percent =
+        |v: Option<f64>| v.map_or_else(|| NOT_SHOWN.to_owned(), |v| format!("{} %", number(v, 1)));
     format!(
         "besvarade {}, åtgärdade {}, inte relevanta {}, ignorerade {}",
-        share(r.answered_pct),
-        share(r.handled_pct),
-        share(r.not_relevant_pct),
-        share(r.ignored_pct)
+        percent(r.answered_pct),
+        percent(r.handled_pct),
+        percent(r.not_relevant_pct),
+        percent(r.ignored_pct)
     )
 }
 

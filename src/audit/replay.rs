@@ -15,8 +15,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::data::{Collected, StoredCheck, StoredResults, for_each_batch_by_id};
-use super::report::{AuditReport, Comparison, CsvError, CsvRow, write_csv};
-use super::side_by_side::{PairCounts, comparison_rows, flagged_vs_not};
+use super::report::{
+    AuditReport, Comparison, CsvError, CsvRow, SexGroup, comparison_rows, write_csv,
+};
+use super::side_by_side::{PairCounts, flagged_vs_not};
 use super::{CheckRecord, Options, RuleInfo, Status};
 use crate::contract::RuleSetRef;
 use crate::engine::{Evaluation, RuleOutcome};
@@ -111,7 +113,12 @@ impl ReplayReport {
                 ("replay_candidate", &rule.outcomes_candidate),
             ] {
                 if let Some(comparison) = comparison {
-                    rows.extend(comparison_rows(section, &rule.rule_id, comparison));
+                    rows.extend(comparison_rows(
+                        section,
+                        &rule.rule_id,
+                        SexGroup::All,
+                        comparison,
+                    ));
                 }
             }
         }

@@ -422,22 +422,12 @@ impl AuditReport {
                         &group.resolved_vs_still_flagged,
                     ),
                 ] {
-                    for outcome in &comparison.outcomes {
-                        rows.push(
-                            CsvRow::new(section)
-                                .set("rule_id", &rule.rule_id)
-                                .set("sex", &sex)
-                                .set("outcome", crate::names::name_of(&outcome.outcome))
-                                .count("n_a", comparison.n_a)
-                                .count("n_b", comparison.n_b)
-                                .num("share_a_pct", outcome.share_a_pct)
-                                .num("share_b_pct", outcome.share_b_pct)
-                                .num("diff_pp", outcome.diff_pp)
-                                .num("ci_low_pp", outcome.ci_low_pp)
-                                .num("ci_high_pp", outcome.ci_high_pp)
-                                .num("p_value", outcome.p_value),
-                        );
-                    }
+                    rows.extend(comparison_rows(
+                        section,
+                        &rule.rule_id,
+                        group.sex,
+                        comparison,
+                    ));
                 }
                 let adjusted = &group.adjusted;
                 rows.push(
@@ -484,4 +474,32 @@ impl AuditReport {
         }
         rows
     }
+}
+
+/// The CSV rows of one comparison (one per outcome) of `rule_id` for `sex`, in `section`:
+/// the audit's columns, shared by the audit, the replay and the shadow section.
+pub fn comparison_rows(
+    section: &str,
+    rule_id: &str,
+    sex: SexGroup,
+    comparison: &Comparison,
+) -> Vec<CsvRow> {
+    comparison
+        .outcomes
+        .iter()
+        .map(|outcome| {
+            CsvRow::new(section)
+                .set("rule_id", rule_id)
+                .set("sex", crate::names::name_of(&sex))
+                .set("outcome", crate::names::name_of(&outcome.outcome))
+                .count("n_a", comparison.n_a)
+                .count("n_b", comparison.n_b)
+                .num("share_a_pct", outcome.share_a_pct)
+                .num("share_b_pct", outcome.share_b_pct)
+                .num("diff_pp", outcome.diff_pp)
+                .num("ci_low_pp", outcome.ci_low_pp)
+                .num("ci_high_pp", outcome.ci_high_pp)
+                .num("p_value", outcome.p_value)
+        })
+        .collect()
 }

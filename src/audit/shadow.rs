@@ -16,8 +16,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::data::Histories;
+use super::report::comparison_rows;
 use super::report::{Comparison, CsvRow, RuleSetJson, SexGroup};
-use super::side_by_side::{PairCounts, comparison_rows, flagged_vs_not};
+use super::side_by_side::{PairCounts, flagged_vs_not};
 use super::{CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
 use crate::profile::Profile;
 use crate::store::StoreError;
@@ -79,7 +80,12 @@ impl ShadowReport {
                 ("shadow_shadow", &rule.outcomes_shadow),
             ] {
                 if let Some(comparison) = comparison {
-                    rows.extend(comparison_rows(section, &rule.rule_id, comparison));
+                    rows.extend(comparison_rows(
+                        section,
+                        &rule.rule_id,
+                        SexGroup::All,
+                        comparison,
+                    ));
                 }
             }
         }

@@ -5,7 +5,7 @@
 //! shadow) both report this way.
 
 use super::Status;
-use super::report::{AuditReport, Comparison, CsvRow, SexGroup};
+use super::report::{AuditReport, Comparison, SexGroup};
 
 /// One rule's flag counts over the same checks under two rule sets, `a` and `b`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,28 +45,6 @@ pub fn flagged_vs_not(audit: &AuditReport, rule_id: &str) -> Option<Comparison> 
         .iter()
         .find(|g| g.sex == SexGroup::All)
         .map(|g| g.flagged_vs_not_flagged.clone())
-}
-
-/// CSV rows of one rule's comparison under one set (`section`), in the audit's columns.
-pub fn comparison_rows(section: &str, rule_id: &str, comparison: &Comparison) -> Vec<CsvRow> {
-    comparison
-        .outcomes
-        .iter()
-        .map(|outcome| {
-            CsvRow::new(section)
-                .set("rule_id", rule_id)
-                .set("sex", crate::names::name_of(&SexGroup::All))
-                .set("outcome", crate::names::name_of(&outcome.outcome))
-                .count("n_a", comparison.n_a)
-                .count("n_b", comparison.n_b)
-                .num("share_a_pct", outcome.share_a_pct)
-                .num("share_b_pct", outcome.share_b_pct)
-                .num("diff_pp", outcome.diff_pp)
-                .num("ci_low_pp", outcome.ci_low_pp)
-                .num("ci_high_pp", outcome.ci_high_pp)
-                .num("p_value", outcome.p_value)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -113,6 +113,26 @@ impl<'s> MergedIds<'s> {
     }
 }
 
+/// The case's outcome read from `row`: `ended_on`, `outcome` and `reasons_json` in the
+/// three columns from `first`, all NULL for a case without one.
+fn outcome_at(
+    row: &rusqlite::Row<'_>,
+    first: usize,
+    case: &str,
+) -> Result<Option<Outcome>, StoreError> {
+    let ended_on: Option<String> = row.get(first)?;
+    ended_on
+        .map(|ended_on| {
+            stored_outcome(
+                case,
+                &ended_on,
+                &row.get::<_, String>(first + 1)?,
+                &row.get::<_, String>(first + 2)?,
+            )
+        })
+        .transpose()
+}
+
 const FILTER: &str =
     "((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND (?3 OR e.test = 0)";
 
@@ -200,16 +220,7 @@ impl<'a> History<'a> {
                 text.map(|t| t.split(' ').map(str::to_owned).collect())
                     .unwrap_or_default()
             };
-            let ended_on: Option<String> = row.get(5)?;
-            let outcome = match ended_on {
-                Some(ended_on) => Some(stored_outcome(
-                    &case,
-                    &ended_on,
-                    &row.get::<_, String>(6)?,
-                    &row.get::<_, String>(7)?,
-                )?),
-                None => None,
-            };
+            let outcome = outcome_at(row, 5, &case)?;
             batch.push(StoredCheckRow {
                 rule_set_hash: row.get(1)?,
                 profile_json: row.get(2)?,
@@ -262,16 +273,7 @@ impl<'a> History<'a> {
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
             let case: String = row.get(1)?;
-            let ended_on: Option<String> = row.get(4)?;
-            let outcome = match ended_on {
-                Some(ended_on) => Some(stored_outcome(
-                    &case,
-                    &ended_on,
-                    &row.get::<_, String>(5)?,
-                    &row.get::<_, String>(6)?,
-                )?),
-                None => None,
-            };
+            let outcome = outcome_at(row, 4, &case)?;
             batch.push(StoredCheckById {
                 id,
                 row: StoredCheckRow {
@@ -349,16 +351,7 @@ impl<'a> History<'a> {
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(row) = rows.next()? {
             let case: String = row.get(0)?;
-            let ended_on: Option<String> = row.get(5)?;
-            let outcome = match ended_on {
-                Some(ended_on) => Some(stored_outcome(
-                    &case,
-                    &ended_on,
-                    &row.get::<_, String>(6)?,
-                    &row.get::<_, String>(7)?,
-                )?),
-                None => None,
-            };
+            let outcome = outcome_at(row, 5, &case)?;
             let shadow = StoredShadow {
                 rule_set_hash: row.get(8)?,
                 flagged: ids(row.get(9)?),

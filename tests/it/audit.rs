@@ -80,7 +80,7 @@ pub(crate) fn import_files(
     )
 }
 
-fn audit_json(app: &TestApp, extra: &[&str]) -> Value {
+pub(crate) fn audit_json(app: &TestApp, extra: &[&str]) -> Value {
     let mut args = vec!["audit", "--format", "json"];
     args.extend_from_slice(extra);
     let out = app.run_cli(&args, None);
@@ -88,7 +88,7 @@ fn audit_json(app: &TestApp, extra: &[&str]) -> Value {
     serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("audit JSON: {e}\n{out}"))
 }
 
-fn rule<'a>(report: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn rule<'a>(report: &'a Value, id: &str) -> &'a Value {
     report["rules"]
         .as_array()
         .expect("rules")

@@ -7,24 +7,8 @@ use std::path::Path;
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use serde_json::{Value, json};
 
+use crate::audit::{audit_json, rule};
 use crate::helpers::{TestApp, User, base_profile, set, spawn_app};
-
-fn audit_json(app: &TestApp, args: &[&str]) -> Value {
-    let mut all = vec!["audit", "--format", "json"];
-    all.extend_from_slice(args);
-    let out = app.run_cli(&all, None);
-    assert_eq!(out.code, 0, "{out}");
-    serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("audit JSON: {e}\n{out}"))
-}
-
-fn rule<'a>(report: &'a Value, id: &str) -> &'a Value {
-    report["rules"]
-        .as_array()
-        .expect("rules")
-        .iter()
-        .find(|r| r["rule_id"] == id)
-        .unwrap_or_else(|| panic!("rule {id} not in the report"))
-}
 
 fn all_cases(rule: &Value) -> &Value {
     rule["groups"]

@@ -14,6 +14,7 @@ use super::{
     AuditInput, CaseHistory, CheckRecord, Options, OutcomeRecord, Period, RuleInfo, RuleSetUse,
     Status,
 };
+use crate::outcome::Outcome;
 use crate::profile::{Date, Profile};
 use crate::store::StoreError;
 use crate::store::history::{History, Range, StoredCheckRow};
@@ -43,7 +44,7 @@ impl From<StoredCheckRow> for StoredCheck {
     }
 }
 
-fn range(period: &Period) -> Range {
+pub(super) fn range(period: &Period) -> Range {
     Range {
         from: period.from,
         to: period.to,
@@ -217,14 +218,25 @@ impl Histories {
     /// outcome in `period` but no stored check at all (e.g. purged by retention) are
     /// added without checks, so the report counts them among the cases it cannot use.
     pub fn finish(
-        mut self,
+        self,
         history: History<'_>,
         rules: Vec<RuleInfo>,
         period: &Period,
     ) -> Result<AuditInput, StoreError> {
-        for outcome in history.outcomes_without_checks(range(period))? {
+        let without_checks = history.outcomes_without_checks(range(period))?;
+        self.finish_with(history, rules, &without_checks)
+    }
+
+    /// [`Self::finish`] with the outcomes of the cases without checks already read.
+    pub fn finish_with(
+        mut self,
+        history: History<'_>,
+        rules: Vec<RuleInfo>,
+        without_checks: &[Outcome],
+    ) -> Result<AuditInput, StoreError> {
+        for outcome in without_checks {
             self.cases.push(CaseHistory {
-                outcome: Some(OutcomeRecord::of(&outcome)),
+                outcome: Some(OutcomeRecord::of(outcome)),
                 checks: Vec::new(),
             });
         }

@@ -3,10 +3,10 @@
 //! (gained, lost) and the flagged-versus-not outcome shares under each, side by side
 //! ([`super::side_by_side`]), and the audit as it would read under the candidate rules.
 //!
-//! Rows stream from [`super::data`] in batches, in storage order; each batch is parsed
-//! once and evaluated by both rule sets on all cores (`rayon`; a [`RuleSet`] is `Sync`),
-//! while the next batch is read; the small records kept for the audit are put in case
-//! order at the end.
+//! Rows stream from [`History::for_each_replay_batch`] in batches, in storage order;
+//! each batch is parsed once and evaluated by both rule sets on all cores (`rayon`; a
+//! [`RuleSet`] is `Sync`), while the next batch is read. Only the small records the
+//! audits need are kept; they are put in case order once, for both audits.
 
 use std::sync::Arc;
 
@@ -14,18 +14,19 @@ use rayon::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::data::{Collected, StoredCheck, StoredResults, for_each_batch_by_id};
+use super::data::{self, Histories};
 use super::report::{
     AuditReport, Comparison, CsvError, CsvRow, SexGroup, comparison_rows, write_csv,
 };
 use super::side_by_side::{PairCounts, flagged_vs_not};
-use super::{CheckRecord, Options, RuleInfo, Status};
+use super::{AuditInput, CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
 use crate::contract::RuleSetRef;
-use crate::engine::{Evaluation, RuleOutcome};
+use crate::engine::RuleOutcome;
+use crate::outcome::Outcome;
 use crate::profile::Profile;
 use crate::ruleset::RuleSet;
 use crate::store::StoreError;
-use crate::store::history::History;
+use crate::store::history::{History, ReplayRow};
 
 impl From<&RuleOutcome> for Status {
     fn from(outcome: &RuleOutcome) -> Self {
@@ -132,6 +133,8 @@ struct Union {
     rules: Vec<RuleChange>,
     current: Vec<Option<usize>>,
     candidate: Vec<Option<usize>>,
+    /// Checks counted: those made in the period.
+    in_period: usize,
 }
 
 impl Union {
@@ -142,6 +145,7 @@ impl Union {
             rules: Vec::new(),
             current: Vec::new(),
             candidate: Vec::new(),
+            in_period: 0,
         };
         let ordered = candidate.rules.iter().chain(
             current
@@ -166,12 +170,14 @@ impl Union {
         union
     }
 
-    /// Adds one check's evaluations to the counts.
-    fn count(&mut self, current: &Evaluation, candidate: &Evaluation) {
-        let status = |evaluation: &Evaluation, index: Option<usize>| {
+    /// Adds one check made in the period, by each rule's status under either set.
+    fn count(&mut self, current: &[Status], candidate: &[Status]) {
+        self.in_period += 1;
+        let status = |statuses: &[Status], index: Option<usize>| {
             index
-                .and_then(|i| evaluation.outcomes.get(i))
-                .map_or(Status::Clear, Status::from)
+                .and_then(|i| statuses.get(i))
+                .copied()
+                .unwrap_or(Status::Clear)
         };
         for (k, change) in self.rules.iter_mut().enumerate() {
             let mut counts = PairCounts::default();
@@ -182,6 +188,15 @@ impl Union {
             change.add(counts);
         }
     }
+}
+
+/// One stored check evaluated under both rule sets.
+struct Replayed {
+    case: String,
+    id: i64,
+    outcome: Option<OutcomeRecord>,
+    current: CheckRecord,
+    candidate: CheckRecord,
 }
 
 /// Replays the stored checks of `options.period`. `progress` is told how many checks
@@ -195,77 +210,78 @@ pub fn replay(
 ) -> Result<ReplayReport, StoreError> {
     // Reading from SQLite (this thread) overlaps with parsing and evaluating the
     // previous batch (a second thread, fanning out to all cores).
-    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<(i64, StoredCheck)>>(2);
-    type Evaluated = (Evaluation, Evaluation, CheckRecord, CheckRecord);
-    let (union, histories, evaluated, in_period) = std::thread::scope(|scope| {
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<ReplayRow<OutcomeRecord>>>(2);
+    let (union, replayed, unreadable, without_checks) = std::thread::scope(|scope| {
         let evaluator = scope.spawn(|| {
             let mut union = Union::of(current, candidate);
-            // The current rules' and the candidate's checks, for their two audits.
-            let mut collected = (Collected::default(), Collected::default());
-            let (mut evaluated, mut in_period) = (0, 0);
+            let mut replayed = Vec::new();
+            let mut unreadable = 0;
             for batch in received {
-                let results: Vec<Option<Evaluated>> = batch
+                let records: Vec<Option<(CheckRecord, CheckRecord)>> = batch
                     .par_iter()
-                    .map(|(_, row)| {
+                    .map(|row| {
                         let profile = Arc::new(Profile::from_stored_json(&row.profile_json).ok()?);
-                        let before = current.evaluate(&profile);
-                        let after = candidate.evaluate(&profile);
-                        let statuses =
-                            |e: &Evaluation| e.outcomes.iter().map(Status::from).collect();
-                        let record_before = CheckRecord::new(&profile, statuses(&before));
-                        let record_after = CheckRecord::new(&profile, statuses(&after));
-                        Some((before, after, record_before, record_after))
+                        let statuses = |set: &RuleSet| {
+                            set.evaluate(&profile)
+                                .outcomes
+                                .iter()
+                                .map(Status::from)
+                                .collect()
+                        };
+                        Some((
+                            CheckRecord::new(&profile, statuses(current)),
+                            CheckRecord::new(&profile, statuses(candidate)),
+                        ))
                     })
                     .collect();
                 let checks = batch.len() as u64;
-                for ((id, row), result) in batch.into_iter().zip(results) {
-                    let Some((before, after, record_before, record_after)) = result else {
-                        collected.0.skip_unreadable();
-                        collected.1.skip_unreadable();
+                for (row, records) in batch.into_iter().zip(records) {
+                    let Some((before, after)) = records else {
+                        unreadable += 1;
                         continue;
                     };
-                    evaluated += 1;
-                    if options.period.contains(record_after.checked_on) {
-                        in_period += 1;
-                        union.count(&before, &after);
+                    if options.period.contains(after.checked_on) {
+                        union.count(&before.statuses, &after.statuses);
                     }
-                    collected.0.push(
-                        row.case.clone(),
-                        id,
-                        &current.content_hash,
-                        row.outcome,
-                        record_before,
-                    );
-                    collected.1.push(
-                        row.case,
-                        id,
-                        &candidate.content_hash,
-                        row.outcome,
-                        record_after,
-                    );
+                    replayed.push(Replayed {
+                        case: row.case,
+                        id: row.id,
+                        outcome: row.outcome,
+                        current: before,
+                        candidate: after,
+                    });
                 }
                 progress(checks);
             }
-            let histories = (collected.0.into_histories(), collected.1.into_histories());
-            (union, histories, evaluated, in_period)
+            (union, replayed, unreadable)
         });
-        let read = for_each_batch_by_id(history, &options.period, StoredResults::Skip, |batch| {
-            // A closed channel means the evaluator stopped; its join below says why.
-            let _ = batches.send(batch);
-            Ok(())
-        });
+        let read = history.for_each_replay_batch(
+            data::range(&options.period),
+            OutcomeRecord::of,
+            |batch| {
+                // A closed channel means the evaluator stopped; its join below says why.
+                let _ = batches.send(batch);
+                Ok(())
+            },
+        );
         drop(batches);
         // A panic while evaluating carries on as the read's panic: the store reports
         // a read that was aborted.
-        let evaluated = evaluator
+        let (union, replayed, unreadable) = evaluator
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        read.map(|()| evaluated)
+        read.map(|without_checks| (union, replayed, unreadable, without_checks))
     })?;
-    let (current_histories, candidate_histories) = histories;
-    let current_input =
-        current_histories.finish(history, RuleInfo::of(current), &options.period)?;
-    let input = candidate_histories.finish(history, RuleInfo::of(candidate), &options.period)?;
+    let evaluated = replayed.len();
+    let in_period = union.in_period;
+    let (current_input, input) = histories(
+        history,
+        current,
+        candidate,
+        replayed,
+        unreadable,
+        &without_checks,
+    )?;
     let (current_audit, mut audit) = rayon::join(
         || super::audit(&current_input, options),
         || super::audit(&input, options),
@@ -290,4 +306,48 @@ pub fn replay(
         rules,
         audit,
     })
+}
+
+/// The audit inputs under the current and the candidate rules: the checks put in case
+/// order (by case, `checked_on` and id, as [`data::for_each_batch`] reads them) once for
+/// both.
+fn histories(
+    history: History<'_>,
+    current: &RuleSet,
+    candidate: &RuleSet,
+    mut replayed: Vec<Replayed>,
+    unreadable: usize,
+    without_checks: &[Outcome],
+) -> Result<(AuditInput, AuditInput), StoreError> {
+    replayed.sort_unstable_by(|a, b| {
+        (a.case.as_str(), a.candidate.checked_on, a.id).cmp(&(
+            b.case.as_str(),
+            b.candidate.checked_on,
+            b.id,
+        ))
+    });
+    let mut before = Histories::default();
+    let mut after = Histories::default();
+    for check in replayed {
+        before.push(
+            &check.case,
+            &current.content_hash,
+            check.outcome,
+            check.current,
+        );
+        after.push(
+            &check.case,
+            &candidate.content_hash,
+            check.outcome,
+            check.candidate,
+        );
+    }
+    for _ in 0..unreadable {
+        before.skip_unreadable();
+        after.skip_unreadable();
+    }
+    Ok((
+        before.finish_with(history, RuleInfo::of(current), without_checks)?,
+        after.finish_with(history, RuleInfo::of(candidate), without_checks)?,
+    ))
 }

@@ -63,6 +63,16 @@ pub struct StoredCheckById {
     pub row: StoredCheckRow,
 }
 
+/// A stored check as [`History::for_each_replay_batch`] reads it.
+pub struct ReplayRow<O> {
+    /// The check's id: storage order.
+    pub id: i64,
+    pub case: String,
+    pub profile_json: String,
+    /// The case's outcome, if one is recorded.
+    pub outcome: Option<O>,
+}
+
 /// The rule ids of a table keyed by (evaluation_id, rule_id), read alongside the checks
 /// in id order: each check takes the ids with its own evaluation id.
 pub(super) struct MergedIds<'s> {
@@ -154,15 +164,16 @@ impl<'a> History<'a> {
     /// How many stored checks a run over `range` reads (for a progress bar).
     pub fn count_checks(&self, range: Range) -> Result<u64, StoreError> {
         let (from, to) = range.bounds();
-        let sql = format!(
-            "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER}"
-        );
-        let count: i64 =
-            self.conn
-                .query_row(&sql, params![from, to, range.include_test], |row| {
-                    row.get(0)
-                })?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        // Without the test column the index on (case, checked_on) answers alone, and the
+        // profiles are not read; the test checks of the dates are then taken off.
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
+             WHERE (o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)",
+            params![from, to],
+            |row| row.get(0),
+        )?;
+        let count = u64::try_from(count).unwrap_or(0);
+        Ok(count.saturating_sub(self.count_excluded_test_checks(range)?))
     }
 
     /// How many test checks the date range selects that `range` leaves out (none when it
@@ -298,6 +309,122 @@ impl<'a> History<'a> {
         Ok(())
     }
 
+    /// The checks of `range` for a replay, in storage order (by check id), to `on_batch`
+    /// in batches of up to [`BATCH`], each with its case's outcome as `of_outcome` maps
+    /// it. Returns what [`Self::outcomes_without_checks`] returns, from the same read.
+    ///
+    /// Selects exactly the checks [`Self::for_each_batch_by_id`] selects, but reads the
+    /// outcomes into memory first and scans the checks alone instead of looking up each
+    /// check's outcome in SQLite; each outcome is parsed once, when first needed, and
+    /// the profile text is read only for the checks selected.
+    pub fn for_each_replay_batch<O: Copy>(
+        &self,
+        range: Range,
+        of_outcome: impl Fn(&Outcome) -> O,
+        mut on_batch: impl FnMut(Vec<ReplayRow<O>>) -> Result<(), StoreError>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        /// An outcome row as stored, parsed when first needed.
+        struct Stored<O> {
+            ended_on: String,
+            outcome: String,
+            reasons_json: String,
+            /// Whether the case has a check that counts (a test check only if the range
+            /// includes them), in or out of the range.
+            has_checks: bool,
+            mapped: Option<O>,
+        }
+        let (from, to) = range.bounds();
+        // SQLite's BETWEEN on text: byte order, as `str` compares.
+        let within = |date: &str| from.as_str() <= date && date <= to.as_str();
+        let mut cases = Vec::new();
+        let mut stored = Vec::new();
+        {
+            // Rowid order: the order `outcomes_without_checks` reads them in.
+            let mut statement = self.conn.prepare(
+                "SELECT case_pseudonym, ended_on, outcome, reasons_json FROM outcomes ORDER BY rowid",
+            )?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                cases.push(row.get::<_, String>(0)?);
+                stored.push(Stored::<O> {
+                    ended_on: row.get(1)?,
+                    outcome: row.get(2)?,
+                    reasons_json: row.get(3)?,
+                    has_checks: false,
+                    mapped: None,
+                });
+            }
+        }
+        let by_case: std::collections::HashMap<&str, usize> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, case)| (case.as_str(), i))
+            .collect();
+        let mut statement = self.conn.prepare(
+            "SELECT id, case_pseudonym, checked_on, test, profile_json FROM evaluations ORDER BY id",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut batch = Vec::with_capacity(BATCH);
+        while let Some(row) = rows.next()? {
+            if !range.include_test && row.get::<_, i64>(3)? != 0 {
+                continue;
+            }
+            let case = text_at(row, 1)?;
+            let index = by_case.get(case).copied();
+            let outcome = match index {
+                Some(i) => {
+                    let entry = &mut stored[i];
+                    entry.has_checks = true;
+                    Some(entry)
+                }
+                None => None,
+            };
+            let ended_in_range = outcome.as_ref().is_some_and(|o| within(&o.ended_on));
+            if !ended_in_range && !within(text_at(row, 2)?) {
+                continue;
+            }
+            let outcome = match (index, outcome) {
+                (Some(i), Some(entry)) => Some(match entry.mapped {
+                    Some(mapped) => mapped,
+                    None => {
+                        let parsed = stored_outcome(
+                            &cases[i],
+                            &entry.ended_on,
+                            &entry.outcome,
+                            &entry.reasons_json,
+                        )?;
+                        *entry.mapped.insert(of_outcome(&parsed))
+                    }
+                }),
+                _ => None,
+            };
+            batch.push(ReplayRow {
+                id: row.get(0)?,
+                case: case.to_owned(),
+                profile_json: row.get(4)?,
+                outcome,
+            });
+            if batch.len() == BATCH {
+                on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+            }
+        }
+        if !batch.is_empty() {
+            on_batch(batch)?;
+        }
+        let mut without_checks = Vec::new();
+        for (case, entry) in cases.iter().zip(&stored) {
+            if !entry.has_checks && within(&entry.ended_on) {
+                without_checks.push(stored_outcome(
+                    case,
+                    &entry.ended_on,
+                    &entry.outcome,
+                    &entry.reasons_json,
+                )?);
+            }
+        }
+        Ok(without_checks)
+    }
+
     /// Whether any check of `range` was also evaluated with shadow rules.
     pub fn has_shadow_results(&self, range: Range) -> Result<bool, StoreError> {
         let (from, to) = range.bounds();
@@ -427,6 +554,14 @@ impl<'a> History<'a> {
     }
 }
 
+/// Column `index` of `row` as text, borrowed from the row.
+fn text_at<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, StoreError> {
+    let value = row.get_ref(index)?;
+    Ok(value.as_str().map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), Box::new(err))
+    })?)
+}
+
 /// An outcome row read back; an unreadable row is an error, never a default.
 fn stored_outcome(
     case: &str,
@@ -450,6 +585,164 @@ fn stored_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A migrated in-memory store with rows that probe every edge of the selection:
+    /// outcomes inside and outside the dates, checks inside and outside, cases without
+    /// an outcome, test checks, and outcomes whose only checks are test checks or none.
+    fn history_store() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("database");
+        rusqlite_migration::Migrations::from_slice(super::super::MIGRATIONS)
+            .to_latest(&mut conn)
+            .expect("migrations");
+        conn.execute(
+            "INSERT INTO rule_sets VALUES ('h', 'gk', '1', '[]', '2020-01-01T00:00:00Z')",
+            [],
+        )
+        .expect("rule set");
+        let case = |n: u32| format!("{n:064x}");
+        // (case, ended_on): cases 1..=4 have outcomes; 5 has only test checks; 6 none.
+        for (n, ended_on) in [
+            (1, "2021-06-30"),
+            (2, "2023-01-15"),
+            (3, "2019-02-01"),
+            (5, "2021-03-01"),
+            (6, "2021-04-01"),
+            (4, "2022-12-31"),
+        ] {
+            conn.execute(
+                "INSERT INTO outcomes VALUES (?1, ?2, 'returned_to_fk', '[\"goal_reached\"]', '', '')",
+                params![case(n), ended_on],
+            )
+            .expect("outcome");
+        }
+        // (case, checked_on, test), in storage order.
+        for (n, checked_on, test) in [
+            (2, "2021-05-01", false),
+            (1, "2020-01-10", false),
+            (7, "2021-07-01", false),
+            (3, "2018-12-01", false),
+            (5, "2021-02-01", true),
+            (2, "2022-12-01", true),
+            (1, "2021-06-01", false),
+            (7, "2019-01-01", false),
+            (4, "2022-12-31", false),
+        ] {
+            conn.execute(
+                "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash,
+                                          requested_by, profile_json, test)
+                 VALUES (?1, 'before_gk', ?2, '', 'h', 't', ?3, ?4)",
+                params![case(n), checked_on, format!("{{\"n\":{n}}}"), test],
+            )
+            .expect("check");
+        }
+        conn
+    }
+
+    type Selected = Vec<(i64, String, String, Option<String>)>;
+
+    fn read_by_id(history: History<'_>, range: Range) -> Selected {
+        let mut rows = Vec::new();
+        history
+            .for_each_batch_by_id(range, false, |batch| {
+                rows.extend(batch.into_iter().map(|r| {
+                    let outcome = r.row.outcome.map(|o| o.ended_on.to_string());
+                    (r.id, r.row.case, r.row.profile_json, outcome)
+                }));
+                Ok(())
+            })
+            .expect("read by id");
+        rows
+    }
+
+    fn read_for_replay(history: History<'_>, range: Range) -> (Selected, Vec<String>) {
+        let mut rows = Vec::new();
+        let without = history
+            .for_each_replay_batch(
+                range,
+                |o| o.ended_on,
+                |batch| {
+                    rows.extend(batch.into_iter().map(|r| {
+                        let outcome = r.outcome.map(|d| d.to_string());
+                        (r.id, r.case, r.profile_json, outcome)
+                    }));
+                    Ok(())
+                },
+            )
+            .expect("read for replay");
+        (
+            rows,
+            without.iter().map(|o| o.ended_on.to_string()).collect(),
+        )
+    }
+
+    #[test]
+    fn the_replay_reads_the_checks_and_outcomes_the_joined_queries_read() {
+        let conn = history_store();
+        let history = History::new(&conn);
+        let date = |text: &str| Some(Date::parse(text).expect("date"));
+        let mut ranges = Vec::new();
+        for (from, to) in [
+            (None, None),
+            (date("2021-01-01"), date("2021-12-31")),
+            (date("2022-12-31"), None),
+            (None, date("2019-01-01")),
+            (date("2030-01-01"), None),
+        ] {
+            for include_test in [false, true] {
+                ranges.push(Range {
+                    from,
+                    to,
+                    include_test,
+                });
+            }
+        }
+        for range in ranges {
+            let (rows, without) = read_for_replay(history, range);
+            assert_eq!(rows, read_by_id(history, range), "{range:?}");
+            let expected: Vec<String> = history
+                .outcomes_without_checks(range)
+                .expect("without checks")
+                .iter()
+                .map(|o| o.ended_on.to_string())
+                .collect();
+            assert_eq!(without, expected, "{range:?}");
+            assert_eq!(
+                history.count_checks(range).expect("count"),
+                rows.len() as u64,
+                "{range:?}"
+            );
+        }
+        // The open range reads every check but the test ones, the outcomes in order.
+        let (rows, without) = read_for_replay(history, Range::default());
+        assert_eq!(rows.len(), 7);
+        // Cases 5 (test checks only) and 6 (none), by their distinct end dates.
+        assert_eq!(without, ["2021-03-01", "2021-04-01"]);
+    }
+
+    #[test]
+    fn an_unreadable_outcome_of_a_check_read_is_an_error() {
+        let conn = history_store();
+        conn.execute(
+            "UPDATE outcomes SET reasons_json = 'x' WHERE ended_on = '2021-06-30'",
+            [],
+        )
+        .expect("spoil");
+        let history = History::new(&conn);
+        let err = history
+            .for_each_replay_batch(Range::default(), |o| o.ended_on, |_| Ok(()))
+            .expect_err("unreadable");
+        assert!(matches!(err, StoreError::UnreadableOutcome), "{err:?}");
+        // Outside the dates read it is never looked at, as in the joined query.
+        let later = Range {
+            from: Some(Date::parse("2022-01-01").expect("date")),
+            ..Range::default()
+        };
+        assert!(
+            history
+                .for_each_replay_batch(later, |o| o.ended_on, |_| Ok(()))
+                .is_ok()
+        );
+    }
 
     #[test]
     fn merged_ids_give_each_check_its_own_rules_and_pass_over_checks_not_read() {

@@ -300,6 +300,7 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
         }
         Op::EvaluationStream(receiver, access) => {
             let now = now_rfc3339();
+            let _cache = BulkCache::enlarge(conn)?;
             let mut stored = 0;
             loop {
                 // A sender gone without `End` aborted: the savepoint rolls back.
@@ -326,6 +327,11 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
         }
         Op::Outcomes(outcomes, access) => {
             let now = now_rfc3339();
+            // A file of outcomes, like a streamed import, inserts at random places of
+            // the indexes keyed by pseudonym; one recorded through the API does not.
+            let _cache = (outcomes.len() >= BULK_OUTCOMES)
+                .then(|| BulkCache::enlarge(conn))
+                .transpose()?;
             let mut changes = Vec::with_capacity(outcomes.len());
             for new in outcomes {
                 changes.push(upsert_outcome(conn, new, &access.actor, &now)?);
@@ -437,4 +443,59 @@ pub(super) fn log_access(conn: &Connection, access: &Access, now: &str) -> Resul
         access.account_id
     ])?;
     Ok(())
+}
+
+/// Outcomes recorded at once from which the writer enlarges its page cache.
+const BULK_OUTCOMES: usize = 1000;
+
+/// Kibibytes of page cache the writer uses for a bulk write (a streamed import, a file
+/// of outcomes): the indexes keyed by pseudonym (`evaluations_by_case`,
+/// `access_log_by_case`, the outcomes' key) take inserts at random places, and with the
+/// default cache (2 MiB) nearly each insert reads a page back and spills another to the
+/// write-ahead log. 64 MiB holds those indexes of about 250,000 checks (together
+/// about 60 MiB).
+const BULK_CACHE_KIB: i64 = 64 * 1024;
+
+/// The writer's page cache enlarged for a bulk write, and set back when dropped.
+struct BulkCache<'c> {
+    conn: &'c Connection,
+    before: i64,
+}
+
+impl<'c> BulkCache<'c> {
+    fn enlarge(conn: &'c Connection) -> Result<Self, StoreError> {
+        let before: i64 = conn.pragma_query_value(None, "cache_size", |row| row.get(0))?;
+        // Negative: a size in KiB rather than in pages.
+        conn.pragma_update(None, "cache_size", -BULK_CACHE_KIB)?;
+        Ok(Self { conn, before })
+    }
+}
+
+impl Drop for BulkCache<'_> {
+    fn drop(&mut self) {
+        // The cache shrinks back; a failure leaves a larger cache, never wrong data.
+        let _ = self.conn.pragma_update(None, "cache_size", self.before);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cache_size(conn: &Connection) -> i64 {
+        conn.pragma_query_value(None, "cache_size", |row| row.get(0))
+            .expect("cache_size")
+    }
+
+    #[test]
+    fn a_bulk_write_enlarges_the_page_cache_and_gives_it_back() {
+        let conn = Connection::open_in_memory().expect("database");
+        let before = cache_size(&conn);
+        {
+            let _cache = BulkCache::enlarge(&conn).expect("enlarged");
+            assert_eq!(cache_size(&conn), -BULK_CACHE_KIB);
+            assert_ne!(before, -BULK_CACHE_KIB);
+        }
+        assert_eq!(cache_size(&conn), before);
+    }
 }

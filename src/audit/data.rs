@@ -14,7 +14,7 @@ use super::{
     AuditInput, CaseHistory, CheckRecord, Options, OutcomeRecord, Period, RuleInfo, RuleSetUse,
     Status,
 };
-use crate::profile::Profile;
+use crate::profile::{Date, Profile};
 use crate::store::StoreError;
 use crate::store::history::{History, Range, StoredCheckRow};
 
@@ -272,6 +272,30 @@ pub fn stored_audit(
     active: Vec<RuleInfo>,
     options: &Options,
 ) -> Result<AuditReport, StoreError> {
+    stored_audit_knowing(history, active, options).map(|(report, _)| report)
+}
+
+/// The `gk.first_meeting_on` of each check whose profile an audit read, by check id,
+/// so the audit of answers need not read those profiles again.
+#[derive(Default)]
+pub struct FirstMeetings(Vec<(i64, Option<Date>)>);
+
+impl FirstMeetings {
+    /// What the profile of check `id` gives (`Some(None)`: no date), if it was read.
+    pub fn of(&self, id: i64) -> Option<Option<Date>> {
+        self.0
+            .binary_search_by_key(&id, |&(i, _)| i)
+            .ok()
+            .map(|i| self.0[i].1)
+    }
+}
+
+/// [`stored_audit`], with the first meetings of the checks it read.
+pub fn stored_audit_knowing(
+    history: History<'_>,
+    active: Vec<RuleInfo>,
+    options: &Options,
+) -> Result<(AuditReport, FirstMeetings), StoreError> {
     let rules = rules_to_report(history, active)?;
     let index: HashMap<&str, usize> = rules
         .iter()
@@ -279,6 +303,7 @@ pub fn stored_audit(
         .map(|(i, r)| (r.id.as_str(), i))
         .collect();
     let mut collected = Collected::default();
+    let mut first_meetings = Vec::new();
     for_each_batch_by_id(history, &options.period, StoredResults::Read, |batch| {
         let records: Vec<Option<CheckRecord>> = batch
             .par_iter()
@@ -301,6 +326,7 @@ pub fn stored_audit(
         for ((id, row), record) in batch.into_iter().zip(records) {
             match record {
                 Some(record) => {
+                    first_meetings.push((id, record.first_meeting_on));
                     collected.push(row.case, id, &row.rule_set_hash, row.outcome, record);
                 }
                 None => collected.skip_unreadable(),
@@ -313,7 +339,9 @@ pub fn stored_audit(
     let mut report = super::audit(&input, options);
     report.excluded_test_checks = history.count_excluded_test_checks(range(&options.period))?;
     report.notes.extend(test_checks_note(&report));
-    Ok(report)
+    // Read in storage order, so already sorted by id.
+    first_meetings.sort_unstable_by_key(|&(id, _)| id);
+    Ok((report, FirstMeetings(first_meetings)))
 }
 
 /// What the report says about test checks: how many it left out, or that it includes

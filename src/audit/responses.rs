@@ -522,14 +522,32 @@ pub fn attach(
     report: &mut super::report::AuditReport,
     options: &super::Options,
 ) -> Result<(), crate::store::StoreError> {
+    attach_knowing(
+        history,
+        report,
+        options,
+        &super::data::FirstMeetings::default(),
+    )
+}
+
+/// [`attach`], reading again only the profiles whose first meeting `known` lacks.
+pub fn attach_knowing(
+    history: crate::store::history::History<'_>,
+    report: &mut super::report::AuditReport,
+    options: &super::Options,
+    known: &super::data::FirstMeetings,
+) -> Result<(), crate::store::StoreError> {
     if report.rules.is_empty() {
         return Ok(());
     }
-    let answered = history.answered_history(crate::store::history::Range {
-        from: options.period.from,
-        to: options.period.to,
-        include_test: options.period.include_test,
-    })?;
+    let answered = history.answered_history_knowing(
+        crate::store::history::Range {
+            from: options.period.from,
+            to: options.period.to,
+            include_test: options.period.include_test,
+        },
+        |id| known.of(id),
+    )?;
     let ids: Vec<String> = report.rules.iter().map(|r| r.rule_id.clone()).collect();
     let computed = compute(answered, &ids, &options.period, report.min_cell);
     for (rule, responses) in report.rules.iter_mut().zip(computed) {

@@ -65,13 +65,16 @@ pub struct StoredCheckById {
 
 /// The rule ids of a table keyed by (evaluation_id, rule_id), read alongside the checks
 /// in id order: each check takes the ids with its own evaluation id.
-struct MergedIds<'s> {
+pub(super) struct MergedIds<'s> {
     rows: Option<rusqlite::Rows<'s>>,
     next: Option<(i64, String)>,
 }
 
 impl<'s> MergedIds<'s> {
-    fn new(read: bool, statement: &'s mut rusqlite::Statement<'_>) -> Result<Self, StoreError> {
+    pub(super) fn new(
+        read: bool,
+        statement: &'s mut rusqlite::Statement<'_>,
+    ) -> Result<Self, StoreError> {
         let mut merged = Self {
             rows: if read {
                 Some(statement.query([])?)
@@ -96,7 +99,7 @@ impl<'s> MergedIds<'s> {
     }
 
     /// The ids stored for evaluation `id`; ids must be asked for in increasing order.
-    fn of(&mut self, id: i64) -> Result<Vec<String>, StoreError> {
+    pub(super) fn of(&mut self, id: i64) -> Result<Vec<String>, StoreError> {
         let mut ids = Vec::new();
         while let Some((evaluation, _)) = &self.next {
             if *evaluation > id {

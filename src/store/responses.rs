@@ -160,63 +160,45 @@ impl super::history::History<'_> {
         &self,
         range: super::history::Range,
     ) -> Result<AnsweredHistory, StoreError> {
+        self.answered_history_knowing(range, |_| None)
+    }
+
+    /// Like [`Self::answered_history`], but `known` may give a check's
+    /// `gk.first_meeting_on` (`Some(None)`: the profile gives none) from a parse of its
+    /// profile made already; the profiles of the other checks are read for it.
+    pub fn answered_history_knowing(
+        &self,
+        range: super::history::Range,
+        known: impl Fn(i64) -> Option<Option<crate::profile::Date>>,
+    ) -> Result<AnsweredHistory, StoreError> {
         let from = range
             .from
             .map_or_else(|| "0000-01-01".to_owned(), |d| d.to_string());
         let to = range
             .to
             .map_or_else(|| "9999-12-31".to_owned(), |d| d.to_string());
-        // Test checks (made with a test token) are left out unless the range includes them.
-        let selected = "SELECT DISTINCT case_pseudonym FROM evaluations
-             WHERE checked_on BETWEEN ?1 AND ?2 AND (?3 OR test = 0)";
-        let include_test = range.include_test;
-        let mut statement = self.conn.prepare(&format!(
-            "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on,
-                    json_extract(e.profile_json, '$.gk.first_meeting_on'), e.rule_set_hash,
-                    e.requested_by,
-                    (SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id)
-             FROM evaluations e
-             WHERE e.case_pseudonym IN ({selected}) AND (?3 OR e.test = 0)
-             ORDER BY e.case_pseudonym, e.checked_on, e.id"
-        ))?;
-        let checks = statement
-            .query_map(params![from, to, include_test], |row| {
-                let flagged: Option<String> = row.get(7)?;
-                let first_meeting_on: Option<rusqlite::types::Value> = row.get(4)?;
-                Ok(AnsweredCheckRow {
-                    evaluation_id: row.get(0)?,
-                    case: row.get(1)?,
-                    stage: row.get(2)?,
-                    checked_on: row.get(3)?,
-                    first_meeting_on: match first_meeting_on {
-                        Some(rusqlite::types::Value::Text(text)) => Some(text),
-                        _ => None,
-                    },
-                    rule_set_hash: row.get(5)?,
-                    requested_by: row.get(6)?,
-                    flagged: flagged
-                        .map(|t| t.split(' ').map(str::to_owned).collect())
-                        .unwrap_or_default(),
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut statement = self.conn.prepare(&format!(
+        let checks = self.answered_checks(&from, &to, range.include_test, known)?;
+        // The current answers to the flags of those checks.
+        let read: std::collections::HashSet<i64> = checks.iter().map(|c| c.evaluation_id).collect();
+        let mut statement = self.conn.prepare(
             "SELECT r.evaluation_id, r.rule_id, r.response, r.reason
-             FROM flag_responses r JOIN evaluations e ON e.id = r.evaluation_id
-             WHERE e.case_pseudonym IN ({selected}) AND (?3 OR e.test = 0)
-               AND r.id = (SELECT max(l.id) FROM flag_responses l
-                           WHERE l.evaluation_id = r.evaluation_id AND l.rule_id = r.rule_id)"
-        ))?;
-        let answers = statement
-            .query_map(params![from, to, include_test], |row| {
-                Ok(CurrentAnswerRow {
-                    evaluation_id: row.get(0)?,
+             FROM flag_responses r
+             WHERE r.id = (SELECT max(l.id) FROM flag_responses l
+                           WHERE l.evaluation_id = r.evaluation_id AND l.rule_id = r.rule_id)",
+        )?;
+        let mut answers = Vec::new();
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            let evaluation_id: i64 = row.get(0)?;
+            if read.contains(&evaluation_id) {
+                answers.push(CurrentAnswerRow {
+                    evaluation_id,
                     rule_id: row.get(1)?,
                     response: named(row, 2, "flag_responses.response")?,
                     reason: row.get(3)?,
-                })
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
+                });
+            }
+        }
         let mut statement = self.conn.prepare(
             "SELECT content_hash, name, version, json_extract(sources_json, '$[0].text')
              FROM rule_sets ORDER BY first_seen_at, content_hash",
@@ -236,5 +218,170 @@ impl super::history::History<'_> {
             answers,
             rule_sets,
         })
+    }
+
+    /// The checks of [`Self::answered_history`]: read in storage order (front to back
+    /// through the table, flags merged alongside), then selected and put in case order.
+    fn answered_checks(
+        &self,
+        from: &str,
+        to: &str,
+        include_test: bool,
+        known: impl Fn(i64) -> Option<Option<crate::profile::Date>>,
+    ) -> Result<Vec<AnsweredCheckRow>, StoreError> {
+        let mut statement = self.conn.prepare(
+            "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on, e.rule_set_hash, e.requested_by
+             FROM evaluations e WHERE (?1 OR e.test = 0) ORDER BY e.id",
+        )?;
+        let mut flags = self
+            .conn
+            .prepare("SELECT evaluation_id, rule_id FROM flags ORDER BY evaluation_id, rule_id")?;
+        let mut flags = super::history::MergedIds::new(true, &mut flags)?;
+        let mut rows = statement.query([include_test])?;
+        let mut checks = Vec::new();
+        // The cases with a check made in the period (text order, as SQL compares them).
+        let mut selected = std::collections::HashSet::new();
+        while let Some(row) = rows.next()? {
+            let evaluation_id: i64 = row.get(0)?;
+            let check = AnsweredCheckRow {
+                evaluation_id,
+                case: row.get(1)?,
+                stage: row.get(2)?,
+                checked_on: row.get(3)?,
+                first_meeting_on: None,
+                rule_set_hash: row.get(4)?,
+                requested_by: row.get(5)?,
+                flagged: flags.of(evaluation_id)?,
+            };
+            if (from..=to).contains(&check.checked_on.as_str()) {
+                selected.insert(check.case.clone());
+            }
+            checks.push(check);
+        }
+        checks.retain(|c| selected.contains(&c.case));
+        checks.sort_unstable_by(|a, b| {
+            (a.case.as_str(), a.checked_on.as_str(), a.evaluation_id).cmp(&(
+                b.case.as_str(),
+                b.checked_on.as_str(),
+                b.evaluation_id,
+            ))
+        });
+        let mut unknown = self.conn.prepare(
+            "SELECT json_extract(profile_json, '$.gk.first_meeting_on') FROM evaluations WHERE id = ?1",
+        )?;
+        for check in &mut checks {
+            check.first_meeting_on = match known(check.evaluation_id) {
+                Some(date) => date.map(|d| d.to_string()),
+                None => match unknown.query_row([check.evaluation_id], |row| row.get(0))? {
+                    rusqlite::types::Value::Text(text) => Some(text),
+                    _ => None,
+                },
+            };
+        }
+        Ok(checks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::Connection;
+    use rusqlite_migration::Migrations;
+
+    use super::*;
+    use crate::profile::Date;
+    use crate::store::history::{History, Range};
+
+    /// A database with checks of three cases: `A` has checks inside and outside the
+    /// period (stored out of date order), `B` only outside it, `C` only a test check
+    /// inside it.
+    fn database() -> Connection {
+        let mut conn = Connection::open_in_memory().expect("database");
+        Migrations::from_slice(super::super::MIGRATIONS)
+            .to_latest(&mut conn)
+            .expect("schema");
+        conn.execute_batch(
+            r#"PRAGMA foreign_keys = OFF;
+               INSERT INTO evaluations (id, case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json, test) VALUES
+                 (1, 'A', 'before_gk', '2024-05-01', 't', 'h', 'x', '{"gk":{"first_meeting_on":"2024-05-20"}}', 0),
+                 (2, 'B', 'before_gk', '2023-01-01', 't', 'h', 'y', '{"gk":{"first_meeting_on":null}}', 0),
+                 (3, 'A', 'before_gk', '2024-01-10', 't', 'h', 'x', '{"gk":{}}', 0),
+                 (4, 'C', 'before_gk', '2024-02-01', 't', 'h', 'x', '{"gk":{"first_meeting_on":"2024-03-01"}}', 1),
+                 (5, 'A', 'gk_closing', '2023-12-30', 't', 'h', 'y', '{"gk":{"first_meeting_on":"2024-01-05"}}', 0),
+                 (6, 'A', 'before_gk', '2024-01-10', 't', 'h', 'x', '{"gk":{"first_meeting_on":"2024-01-20"}}', 0);
+               INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES
+                 (1, 'b', 'info', 'm'), (1, 'a', 'info', 'm'), (2, 'a', 'info', 'm'), (6, 'c', 'info', 'm');"#,
+        )
+        .expect("rows");
+        conn
+    }
+
+    fn summary(history: &AnsweredHistory) -> Vec<(i64, Option<String>, Vec<String>)> {
+        history
+            .checks
+            .iter()
+            .map(|c| {
+                (
+                    c.evaluation_id,
+                    c.first_meeting_on.clone(),
+                    c.flagged.clone(),
+                )
+            })
+            .collect()
+    }
+
+    fn date(text: &str) -> Date {
+        Date::parse(text).expect("date")
+    }
+
+    #[test]
+    fn checks_of_cases_checked_in_the_period_come_in_case_and_date_order() {
+        let conn = database();
+        let history = History::new(&conn);
+        let range = Range {
+            from: Some(date("2024-01-01")),
+            to: Some(date("2024-12-31")),
+            include_test: false,
+        };
+        let read = history.answered_history(range).expect("read");
+        let some = |t: &str| Some(t.to_owned());
+        let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        // All of A's checks (one outside the period), oldest first, ties by storage order;
+        // B has no check in the period and C only a test check.
+        assert_eq!(
+            summary(&read),
+            [
+                (5, some("2024-01-05"), vec![]),
+                (3, None, vec![]),
+                (6, some("2024-01-20"), ids(&["c"])),
+                (1, some("2024-05-20"), ids(&["a", "b"])),
+            ]
+        );
+        // A first meeting known from a parse already made is taken as given.
+        let known = history
+            .answered_history_knowing(range, |id| match id {
+                1 => Some(Some(date("2024-05-21"))),
+                6 => Some(None),
+                _ => None,
+            })
+            .expect("read");
+        assert_eq!(summary(&known)[2].1, None);
+        assert_eq!(summary(&known)[3].1, some("2024-05-21"));
+        assert_eq!(summary(&known)[0].1, some("2024-01-05"));
+
+        let with_test = history
+            .answered_history(Range {
+                include_test: true,
+                ..range
+            })
+            .expect("read");
+        assert_eq!(
+            summary(&with_test).iter().map(|c| c.0).collect::<Vec<_>>(),
+            [5, 3, 6, 1, 4]
+        );
+        let everything = history.answered_history(Range::default()).expect("read");
+        assert_eq!(
+            summary(&everything).iter().map(|c| c.0).collect::<Vec<_>>(),
+            [5, 3, 6, 1, 2]
+        );
     }
 }

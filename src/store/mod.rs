@@ -318,6 +318,41 @@ pub struct Store {
     file: Arc<file::DatabaseFile>,
 }
 
+/// What a read needs of the store, owned, to be taken to another thread.
+struct Reader {
+    readers: Arc<Mutex<Vec<Connection>>>,
+    path: PathBuf,
+    file: Arc<file::DatabaseFile>,
+}
+
+impl Reader {
+    /// Runs `f` on a pooled read-only connection, on the calling thread.
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        // The path may lead to another file now: reading it would show another
+        // database's rows.
+        self.file.check()?;
+        let pooled = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::ReadersPoisoned)?
+            .pop();
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.readers.lock()
+            && pool.len() < READERS
+        {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.path).finish()
@@ -522,42 +557,33 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let readers = Arc::clone(&self.readers);
-        let path = self.path.clone();
-        let file = Arc::clone(&self.file);
-        tokio::task::spawn_blocking(move || {
-            // The path may lead to another file now: reading it would show another
-            // database's rows.
-            file.check()?;
-            let pooled = readers
-                .lock()
-                .map_err(|_| StoreError::ReadersPoisoned)?
-                .pop();
-            let conn = match pooled {
-                Some(conn) => conn,
-                None => open_reader(&path)?,
-            };
-            let result = f(&conn);
-            if let Ok(mut pool) = readers.lock()
-                && pool.len() < READERS
-            {
-                pool.push(conn);
-            }
-            result
-        })
-        .await
-        .map_err(StoreError::ReadAborted)?
+        let reader = self.reader();
+        tokio::task::spawn_blocking(move || reader.read(f))
+            .await
+            .map_err(StoreError::ReadAborted)?
+    }
+
+    fn reader(&self) -> Reader {
+        Reader {
+            readers: Arc::clone(&self.readers),
+            path: self.path.clone(),
+            file: Arc::clone(&self.file),
+        }
     }
 
     /// Runs `f` on the stored history (checks, outcomes, rule sets) of a read-only
-    /// connection from the pool, off the async threads: the audit's and the replay's view
-    /// of the store.
+    /// connection from the pool: the audit's and the replay's view of the store. Reading
+    /// and using the history is long work, so it runs on the pool of long work
+    /// ([`crate::long_work`]), never on the async threads, and waits its turn there.
     pub async fn read_history<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(history::History<'_>) -> Result<T, StoreError> + Send + 'static,
     {
-        self.read(move |conn| f(history::History::new(conn))).await
+        let reader = self.reader();
+        crate::long_work::run(move || reader.read(move |conn| f(history::History::new(conn))))
+            .await
+            .map_err(StoreError::ReadAborted)?
     }
 
     /// Whether the database answers a query and takes writes (readiness): the path

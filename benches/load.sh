@@ -13,10 +13,10 @@
 #
 #   DURATION=10s CLIENTS=64 ROUNDS=5 GK_REGLER_BIN=path benches/load.sh checks
 #
-# Builds the release binary (unless GK_REGLER_BIN names one) and the fsync probe
-# (benches/fsync_probe.rs), runs `gk-regler serve` with a fresh database, key and tokens in
+# Builds the release binary (unless GK_REGLER_BIN names one), runs `gk-regler serve` with a fresh database, key and tokens in
 # a temporary directory (removed at the end; TMPDIR chooses the disk), and drives it with
-# `wrk` (Debian's `wrk` package) or `oha`. Every valid profile in examples/ is sent in
+# `wrk` (Debian's `wrk` package) or `oha`. The fsync probe is benches/fsync-probe.py
+# (python3). Every valid profile in examples/ is sent in
 # turn. Each load prints one line: requests/s, p50, p99, max latency and errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +34,7 @@ ROUNDS=${ROUNDS:-5}             # cold starts
 FSYNCS=${FSYNCS:-2000}          # fsync probe writes
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 1; }
 if ! command -v wrk >/dev/null && ! command -v oha >/dev/null; then
     echo "wrk (apt-get install wrk) or oha (cargo install oha --locked) is needed" >&2
     exit 1
@@ -46,10 +47,7 @@ else
     cargo build --release --locked
     bin=$PWD/target/release/gk-regler
 fi
-if [[ $what == single || $what == all ]]; then
-    cargo build --release --locked --example fsync_probe
-    probe=$PWD/target/release/examples/fsync_probe
-fi
+probe=$PWD/benches/fsync-probe.py
 echo "== binary: $bin"
 echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 

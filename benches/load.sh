@@ -187,11 +187,11 @@ if [[ $what == single || $what == all ]]; then
     for profile in "${profiles[@]}"; do
         one=$(load 1 "$IDLE_DURATION" "$base/api/v1/checks" "$profile")
         echo "1 client $one  ($profile)"
-        worst=$(awk -v a="$worst" -v b="$(awk '{print $6}' <<<"$one")" 'BEGIN {print (b > a ? b : a)}')
+        worst=$(awk -v a="$worst" -v b="$(awk '{print $7}' <<<"$one")" 'BEGIN {print (b > a ? b : a)}')
     done
     after=$("$probe" "$work/serve" "$FSYNCS")
     echo "$after"
-    fsync=$(awk '{print $6}' <<<"$before"$'\n'"$after" | sort -g | tail -1)
+    fsync=$(awk '{print $7}' <<<"$before"$'\n'"$after" | sort -g | tail -1)
     awk -v w="$worst" -v f="$fsync" \
         'BEGIN {printf "== one client: worst p99 %.2f ms; fsync p99 %.2f ms (the larger of the two probes); target ≤ %.2f ms: %s\n", w, f, f + 0.5, (w <= f + 0.5 ? "met" : "not met")}'
 fi

@@ -253,14 +253,13 @@ fn liveness_answers_while_four_large_audits_render() {
             })
         })
         .collect();
+    // An answer that came back while the audits were still rendering: a service whose
+    // request workers were busy with the audits would answer only after them. (How fast
+    // it answers is a benchmark's question: benches/live-under-audit.sh.)
     let mut answered_during = 0;
-    let mut slowest = Duration::ZERO;
     while !audits.iter().all(|a| a.is_finished()) {
-        let asked = Instant::now();
         let reply = app.get("/health/live", &NoToken);
-        let took = asked.elapsed();
         assert_eq!(reply.status, 200, "{reply}");
-        slowest = slowest.max(took);
         if !audits.iter().all(|a| a.is_finished()) {
             answered_during += 1;
         }
@@ -275,10 +274,6 @@ fn liveness_answers_while_four_large_audits_render() {
     assert!(
         answered_during > 0,
         "no liveness answer came while the audits were in flight"
-    );
-    assert!(
-        slowest < Duration::from_secs(2),
-        "/health/live took {slowest:?} while four audits rendered"
     );
 }
 

@@ -2,7 +2,8 @@
 # Service figures for BENCHMARKS.md ("Targets at national scale"), one row per command:
 #
 #   benches/load.sh cold      # cold start to ready: process start → first 200 from
-#                             # /health/ready, fresh database, default rules (ROUNDS runs)
+#                             # /health/ready, fresh database, default rules (ROUNDS runs,
+#                             # timed in one process by benches/cold-start.py)
 #   benches/load.sh checks    # durable POST /api/v1/checks, then dry-run
 #                             # POST /api/v1/checks/dry-run, same profiles, same clients;
 #                             # prints the durable / dry-run ratio (target ≥ 0.50)
@@ -11,7 +12,7 @@
 #                             # database's folder (target: p99 ≤ fsync p99 + 0.5 ms)
 #   benches/load.sh           # all four, in that order
 #
-#   DURATION=10s CLIENTS=64 ROUNDS=5 GK_REGLER_BIN=path benches/load.sh checks
+#   DURATION=10s CLIENTS=64 ROUNDS=11 GK_REGLER_BIN=path benches/load.sh checks
 #
 # Builds the release binary (unless GK_REGLER_BIN names one), runs `gk-regler serve` with a fresh database, key and tokens in
 # a temporary directory (removed at the end; TMPDIR chooses the disk), and drives it with
@@ -30,7 +31,7 @@ esac
 DURATION=${DURATION:-10s}       # per profile and kind, loaded runs
 IDLE_DURATION=${IDLE_DURATION:-10s}
 CLIENTS=${CLIENTS:-64}
-ROUNDS=${ROUNDS:-5}             # cold starts
+ROUNDS=${ROUNDS:-11}            # cold starts (benches/cold-start.py)
 FSYNCS=${FSYNCS:-2000}          # fsync probe writes
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
@@ -74,18 +75,16 @@ export GK_REGLER_LISTEN=127.0.0.1:0
 export GK_REGLER_RULES=$PWD/rules
 export RUST_LOG=warn
 
-# Starts serve on a fresh database in $1; sets server_pid, address and ready_ms (from
-# process start to the first 200 from /health/ready). The address comes from the line
-# serve prints.
+# Starts serve on a fresh database in $1 and waits for its first 200 from /health/ready;
+# sets server_pid and address (from the line serve prints).
 start_server() {
-    local dir=$1 started ready= out
+    local dir=$1 ready= out
     mkdir -p "$dir"
     export GK_REGLER_DATABASE=$dir/gk-regler.sqlite3
     export GK_REGLER_TOKENS_FILE=$work/tokens.yaml
     export GK_REGLER_PSEUDONYM_KEY_FILE=$work/pseudonym.key
     out=$dir/serve.out
     address=
-    started=$(date +%s%N)
     "$bin" serve >"$out" 2>"$dir/serve.err" &
     server_pid=$!
     for _ in $(seq 1 20000); do
@@ -93,14 +92,13 @@ start_server() {
             address=$(sed -n 's/^gk-regler lyssnar på http:\/\/\([^ ]*\).*/\1/p' "$out")
         fi
         if [[ -n $address ]] && curl -fsS -o /dev/null "http://$address/health/ready" 2>/dev/null; then
-            ready=$(date +%s%N)
+            ready=yes
             break
         fi
         kill -0 "$server_pid" 2>/dev/null || { cat "$dir/serve.err" >&2; exit 1; }
         sleep 0.001
     done
     [[ -n $ready ]] || { echo "serve did not become ready" >&2; cat "$dir/serve.err" >&2; exit 1; }
-    ready_ms=$(( (ready - started) / 1000000 ))
 }
 
 profiles=()
@@ -133,15 +131,8 @@ rate() {
 
 if [[ $what == cold || $what == all ]]; then
     echo
-    echo "== cold start to /health/ready, fresh database each time ($ROUNDS runs)"
-    times=()
-    for round in $(seq 1 "$ROUNDS"); do
-        start_server "$work/cold-$round"
-        times+=("$ready_ms")
-        stop_server
-    done
-    printf '%s\n' "${times[@]}" | sort -n |
-        awk '{t[NR]=$1} END {printf "cold start ms: %s; median %d ms (target ≤ 50)\n", "'"${times[*]}"'", t[int((NR+1)/2)]}'
+    echo "== cold start to /health/ready, fresh database each time ($ROUNDS runs; target ≤ 50 ms)"
+    python3 benches/cold-start.py "$bin" "$ROUNDS"
 fi
 
 [[ $what == cold ]] && exit 0

@@ -1,25 +1,41 @@
 #!/usr/bin/env bash
-# Liveness under audit load, for BENCHMARKS.md: how fast /health/live answers while four
-# HTML audits of the development cohort render at the same time (two through the API,
-# two through the web page), compared with an idle service.
+# Liveness under long work, for BENCHMARKS.md: how fast /health/live answers while four
+# HTML audits of the cohort render at the same time (two through the API, two through the
+# web page), and with LOAD=all also while an import, a replay and a backup run in a loop
+# beside them, compared with the idle service in the same run.
 #
 #   benches/live-under-audit.sh                         # release build, defaults below
 #   SAMPLES=500 benches/live-under-audit.sh
+#   LOAD=all benches/live-under-audit.sh                # audits + import + replay + backup
 #   GK_REGLER_BIN=target/debug/gk-regler benches/live-under-audit.sh   # a given binary
 #   COHORT=target/national-cohort-100000-1 benches/live-under-audit.sh  # national scale
+#   SERVE_PRIORITY=normal benches/live-under-audit.sh   # the service's long work at normal priority
+#
+# LOAD: `audits` (default) or `all`. The import loop imports COHORT into a database of its
+# own (removed after each round); the replay (`gk-regler replay --rules rules`) and the
+# backup (removed after each round) read the service's database. They are commands in
+# processes of their own, at the priority LOAD_PRIORITY gives them
+# (GK_REGLER_LONG_WORK_PRIORITY: idle, low, normal; empty: the command's default, normal).
+# SERVE_PRIORITY and SERVE_THREADS set the service's long_work_priority and
+# long_work_threads (empty: its defaults). Builds that know no long_work_* keys ignore them.
 #
 # Imports COHORT (default examples/cohort-2018: 6,388 checks, 3,000 outcomes; any folder
 # with profiles.jsonl and outcomes.jsonl, such as the one benches/national_cohort.rs makes)
 # into a fresh database in a temporary directory (removed at the end), starts `gk-regler serve`, keeps four audit
 # requests in flight in a loop, and times SAMPLES sequential GET /health/live with curl.
-# Prints p50, p99 and the maximum, idle and loaded, in milliseconds, and how many audits
-# were completed during the loaded run.
+# Prints p50, p99 and the maximum, idle and loaded, in milliseconds, the load average, and
+# how many audits (and imports, replays, backups) were completed during the loaded run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SAMPLES=${SAMPLES:-300}
 PERIOD=${PERIOD:-}   # e.g. "from=2024-01-01&to=2024-06-30"; empty: the whole cohort
 COHORT=${COHORT:-examples/cohort-2018}
+LOAD=${LOAD:-audits}
+LOAD_PRIORITY=${LOAD_PRIORITY:-}
+SERVE_PRIORITY=${SERVE_PRIORITY:-}
+SERVE_THREADS=${SERVE_THREADS:-}
+case $LOAD in audits|all) ;; *) echo "LOAD: audits or all" >&2; exit 2 ;; esac
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 if [[ -n ${GK_REGLER_BIN:-} ]]; then
@@ -34,7 +50,14 @@ work=$(mktemp -d)
 server_pid=
 load_pids=()
 cleanup() {
-    for pid in "${load_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    # Each loop first, then the command it was running (its child), so none lingers.
+    for pid in "${load_pids[@]}"; do
+        local children
+        children=$(pgrep -P "$pid" || true)
+        kill "$pid" 2>/dev/null || true
+        [[ -n $children ]] && kill $children 2>/dev/null || true
+    done
+    for pid in "${load_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [[ -n $server_pid ]]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
@@ -57,7 +80,11 @@ token=$("$bin" token create --role analytiker --name live.bench 2>/dev/null)
 echo "== import $COHORT"
 "$bin" import "$COHORT/profiles.jsonl" --outcomes "$COHORT/outcomes.jsonl" >/dev/null
 
-"$bin" serve >"$work/serve.out" 2>"$work/serve.err" &
+(
+    [[ -n $SERVE_PRIORITY ]] && export GK_REGLER_LONG_WORK_PRIORITY=$SERVE_PRIORITY
+    [[ -n $SERVE_THREADS ]] && export GK_REGLER_LONG_WORK_THREADS=$SERVE_THREADS
+    exec "$bin" serve >"$work/serve.out" 2>"$work/serve.err"
+) &
 server_pid=$!
 address=
 for _ in $(seq 1 3000); do
@@ -86,6 +113,8 @@ summary() { # label file
         }'
 }
 
+echo "binary: $bin; LOAD=$LOAD LOAD_PRIORITY=${LOAD_PRIORITY:-default} SERVE_PRIORITY=${SERVE_PRIORITY:-default} SERVE_THREADS=${SERVE_THREADS:-default}"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 sample >"$work/idle.txt"
 summary "/health/live, idle service" "$work/idle.txt"
 
@@ -100,14 +129,54 @@ for i in 1 2 3 4; do
     fi
     (
         while true; do
-            curl -s -o /dev/null -H "Authorization: Bearer $token" "$url" \
-                && echo done >>"$work/audits.txt"
+            curl -sf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" "$url" \
+                >>"$work/audits.txt" || true
         done
     ) &
     load_pids+=($!)
 done
-# Let all four reach the service before measuring.
+
+# A command of the other long work, in a loop of its own: `name` counts each round that
+# succeeded in $work/name.txt.
+command_loop() { # name, then the command line (run with "$@"), after cleanup in `round`
+    local name=$1
+    shift
+    : >"$work/$name.txt"
+    (
+        [[ -n $LOAD_PRIORITY ]] && export GK_REGLER_LONG_WORK_PRIORITY=$LOAD_PRIORITY
+        while true; do
+            rm -rf "$work/$name.round"*
+            if "$@" >/dev/null 2>>"$work/$name.err"; then
+                echo done >>"$work/$name.txt"
+            fi
+        done
+    ) &
+    load_pids+=($!)
+}
+loads=(audits)
+if [[ $LOAD == all ]]; then
+    loads+=(import replay backup)
+    command_loop import env GK_REGLER_DATABASE="$work/import.round" \
+        "$bin" import "$COHORT/profiles.jsonl" --outcomes "$COHORT/outcomes.jsonl"
+    command_loop replay "$bin" replay --rules "$GK_REGLER_RULES" --format json
+    command_loop backup "$bin" backup "$work/backup.round"
+fi
+# Let every load reach the service before measuring.
 sleep 1
+started=$(date +%s.%N)
+: >"$work/audits.txt"
 sample >"$work/loaded.txt"
-summary "/health/live, 4 audits rendering" "$work/loaded.txt"
-echo "audits completed during the loaded run: $(wc -l <"$work/audits.txt")"
+seconds=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+summary "/health/live, loaded ($LOAD)" "$work/loaded.txt"
+echo "the loaded run took $seconds s; completed in it:"
+for name in "${loads[@]}"; do
+    if [[ $name == audits ]]; then
+        # Each audit's own time (queued and computed), from curl.
+        sort -n "$work/audits.txt" | awk '{ v[NR] = $1 } END {
+            if (NR == 0) { print "  audits: 0"; exit }
+            printf "  audits: %d (each took p50 %.2f s, max %.2f s)\n", NR, v[int(NR * 0.5 + 0.5) ? int(NR * 0.5 + 0.5) : 1], v[NR] }'
+    else
+        echo "  $name: $(wc -l <"$work/$name.txt")"
+    fi
+done

@@ -1,11 +1,15 @@
--- wrk script for benches/load.sh's fallback: POST a profile to /api/v1/checks with a
--- bearer token (env TOKEN, body from env PROFILE) and print requests/s, p50/p99 latency and errors (non-2xx count as errors).
-local file = assert(io.open(os.getenv("PROFILE"), "r"))
-wrk.method = "POST"
-wrk.body = file:read("*a")
-file:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+-- wrk script for benches/load.sh: with env PROFILE, POST that file as JSON with a bearer
+-- token (env TOKEN); without it, a plain GET. Prints one line: requests/s, p50/p99/max
+-- latency and errors (non-2xx count as errors).
+local profile = os.getenv("PROFILE")
+if profile and profile ~= "" then
+  local file = assert(io.open(profile, "r"))
+  wrk.method = "POST"
+  wrk.body = file:read("*a")
+  file:close()
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+end
 
 function done(summary, latency, requests)
   io.write(string.format("requests/s %.0f  p50 %.2f ms  p99 %.2f ms  max %.2f ms  errors %d\n",

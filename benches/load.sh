@@ -1,43 +1,68 @@
 #!/usr/bin/env bash
-# Service figures for BENCHMARKS.md ("Service, replay and audit"): cold start, a loaded
-# service (64 concurrent clients) and a single client on an idle service, all against
-# POST /api/v1/checks (durable: the answer comes after the commit) on loopback.
+# Service figures for BENCHMARKS.md ("Targets at national scale"), one row per command:
 #
-#   benches/load.sh                      # defaults below
-#   DURATION=30s CLIENTS=64 benches/load.sh
+#   benches/load.sh cold      # cold start to ready: process start → first 200 from
+#                             # /health/ready, fresh database, default rules (ROUNDS runs,
+#                             # timed in one process by benches/cold-start.py)
+#   benches/load.sh checks    # durable POST /api/v1/checks, then dry-run
+#                             # POST /api/v1/checks/dry-run, same profiles, same clients;
+#                             # prints the durable / dry-run ratio (target ≥ 0.50)
+#   benches/load.sh live      # GET /health/live, same clients
+#   benches/load.sh single    # one client, durable, beside the disk's fsync latency in the
+#                             # database's folder (target: p99 ≤ fsync p99 + 0.5 ms)
+#   benches/load.sh           # all four, in that order
 #
-# Builds the release binary once, runs `gk-regler serve` with a fresh database, key and
-# tokens in a temporary directory (removed at the end), and drives it with `oha`
-# (installed with `cargo install oha --locked` when missing). Every valid profile in
-# examples/ is sent in turn; each run prints oha's summary (requests/s, latency
-# percentiles, status codes).
+#   DURATION=10s CLIENTS=64 ROUNDS=11 GK_REGLER_BIN=path benches/load.sh checks
+#
+# Builds the release binary (unless GK_REGLER_BIN names one), runs `gk-regler serve` with a fresh database, key and tokens in
+# a temporary directory (removed at the end; TMPDIR chooses the disk), and drives it with
+# `wrk` (Debian's `wrk` package) or `oha`. The fsync probe is benches/fsync-probe.py
+# (python3). Every valid profile in examples/ is sent in
+# turn. Each load prints one line: requests/s, p50, p99, max latency and errors.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=${DURATION:-20s}       # per profile, loaded run
+what=${1:-all}
+case $what in cold | checks | live | single | all) ;; *)
+    echo "usage: benches/load.sh [cold|checks|live|single|all]" >&2
+    exit 2
+    ;;
+esac
+DURATION=${DURATION:-10s}       # per profile and kind, loaded runs
 IDLE_DURATION=${IDLE_DURATION:-10s}
 CLIENTS=${CLIENTS:-64}
+ROUNDS=${ROUNDS:-11}            # cold starts (benches/cold-start.py)
+FSYNCS=${FSYNCS:-2000}          # fsync probe writes
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
-# oha, or wrk (Debian's `wrk` package, quicker to install) when oha is missing.
-if ! command -v oha >/dev/null && ! command -v wrk >/dev/null; then
-    # oha's default TLS backend builds with cmake (Debian: apt-get install cmake).
-    command -v cmake >/dev/null || { echo "installing oha needs cmake (or install wrk)" >&2; exit 1; }
-    echo "== installing oha (cargo install oha --locked)"
-    cargo install oha --locked
+command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 1; }
+if ! command -v wrk >/dev/null && ! command -v oha >/dev/null; then
+    echo "wrk (apt-get install wrk) or oha (cargo install oha --locked) is needed" >&2
+    exit 1
 fi
 
-echo "== cargo build --release --locked"
-cargo build --release --locked
-bin=$PWD/target/release/gk-regler
+if [[ -n ${GK_REGLER_BIN:-} ]]; then
+    bin=$(realpath "$GK_REGLER_BIN")
+else
+    echo "== cargo build --release --locked"
+    cargo build --release --locked
+    bin=$PWD/target/release/gk-regler
+fi
+probe=$PWD/benches/fsync-probe.py
+echo "== binary: $bin"
+echo "== load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 work=$(mktemp -d)
 server_pid=
-cleanup() {
+stop_server() {
     if [[ -n $server_pid ]]; then
         kill "$server_pid" 2>/dev/null || true
         wait "$server_pid" 2>/dev/null || true
+        server_pid=
     fi
+}
+cleanup() {
+    stop_server
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -48,62 +73,116 @@ while IFS='=' read -r name _; do
 done < <(env)
 export GK_REGLER_LISTEN=127.0.0.1:0
 export GK_REGLER_RULES=$PWD/rules
-export GK_REGLER_DATABASE=$work/gk-regler.sqlite3
-export GK_REGLER_TOKENS_FILE=$work/tokens.yaml
-export GK_REGLER_PSEUDONYM_KEY_FILE=$work/pseudonym.key
 export RUST_LOG=warn
 
-token=$("$bin" token create --role handlaggare --name load.test)
+# Starts serve on a fresh database in $1 and waits for its first 200 from /health/ready;
+# sets server_pid and address (from the line serve prints).
+start_server() {
+    local dir=$1 ready= out
+    mkdir -p "$dir"
+    export GK_REGLER_DATABASE=$dir/gk-regler.sqlite3
+    export GK_REGLER_TOKENS_FILE=$work/tokens.yaml
+    export GK_REGLER_PSEUDONYM_KEY_FILE=$work/pseudonym.key
+    out=$dir/serve.out
+    address=
+    "$bin" serve >"$out" 2>"$dir/serve.err" &
+    server_pid=$!
+    for _ in $(seq 1 20000); do
+        if [[ -z $address ]]; then
+            address=$(sed -n 's/^gk-regler lyssnar på http:\/\/\([^ ]*\).*/\1/p' "$out")
+        fi
+        if [[ -n $address ]] && curl -fsS -o /dev/null "http://$address/health/ready" 2>/dev/null; then
+            ready=yes
+            break
+        fi
+        kill -0 "$server_pid" 2>/dev/null || { cat "$dir/serve.err" >&2; exit 1; }
+        sleep 0.001
+    done
+    [[ -n $ready ]] || { echo "serve did not become ready" >&2; cat "$dir/serve.err" >&2; exit 1; }
+}
 
-# Cold start: process start to the first 200 from /health/ready (database created,
-# migrations run, rules compiled). The address comes from the line serve prints.
-started=$(date +%s%N)
-"$bin" serve >"$work/serve.out" 2>"$work/serve.err" &
-server_pid=$!
-address=
-ready=
-for _ in $(seq 1 6000); do
-    if [[ -z $address ]]; then
-        address=$(sed -n 's/^gk-regler lyssnar på http:\/\/\([^ ]*\).*/\1/p' "$work/serve.out")
-    fi
-    if [[ -n $address ]] && curl -fsS -o /dev/null "http://$address/health/ready" 2>/dev/null; then
-        ready=$(date +%s%N)
-        break
-    fi
-    kill -0 "$server_pid" 2>/dev/null || { cat "$work/serve.err" >&2; exit 1; }
-    sleep 0.002
-done
-[[ -n $ready ]] || { echo "serve did not become ready" >&2; cat "$work/serve.err" >&2; exit 1; }
-echo "== cold start to /health/ready: $(( (ready - started) / 1000000 )) ms"
-
-url="http://$address/api/v1/checks"
 profiles=()
 for file in examples/*.json; do
     # The examples include a deliberately invalid profile; it would measure 422s.
     [[ $(basename "$file") == ogiltig-* ]] || profiles+=("$file")
 done
 
-load() { # clients duration profile
-    if command -v oha >/dev/null; then
-        oha --no-tui -c "$1" -z "$2" -m POST \
-            -H "Authorization: Bearer $token" -T application/json -D "$3" "$url"
+# load CLIENTS DURATION URL [PROFILE]: one line, "requests/s N  p50 … p99 … max … errors N".
+load() {
+    if command -v wrk >/dev/null; then
+        TOKEN=$token PROFILE=${4:-} wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "$2" \
+            -s benches/load-wrk.lua "$3" | tail -1
     else
-        TOKEN=$token PROFILE=$3 wrk -t "$(( $1 < 2 ? 1 : 2 ))" -c "$1" -d "$2" --latency \
-            -s benches/load-wrk.lua "$url" | tail -1
+        local args=()
+        [[ -n ${4:-} ]] && args=(-m POST -H "Authorization: Bearer $token" -T application/json -D "$4")
+        oha --no-tui -c "$1" -z "$2" "${args[@]}" "$3" |
+            awk '/Requests\/sec:/ {rps=$2} /99.00%/ {p99=$3*1000} /50.00%/ {p50=$3*1000}
+                 END {printf "requests/s %.0f  p50 %.2f ms  p99 %.2f ms\n", rps, p50, p99}'
     fi
 }
+# The rate of a load line; a load with errors is no figure.
+rate() {
+    if [[ $1 != *"errors 0"* && $1 == *errors* ]]; then
+        echo "load had errors: $1" >&2
+        exit 1
+    fi
+    awk '{print $2}' <<<"$1"
+}
 
-echo "== warm-up (5 s, $CLIENTS clients)"
-load "$CLIENTS" 5s "${profiles[0]}" >/dev/null
-
-for profile in "${profiles[@]}"; do
+if [[ $what == cold || $what == all ]]; then
     echo
-    echo "== loaded: $CLIENTS clients, $DURATION, $profile"
-    load "$CLIENTS" "$DURATION" "$profile"
-done
+    echo "== cold start to /health/ready, fresh database each time ($ROUNDS runs; target ≤ 50 ms)"
+    python3 benches/cold-start.py "$bin" "$ROUNDS"
+fi
 
-for profile in "${profiles[@]}"; do
+[[ $what == cold ]] && exit 0
+start_server "$work/serve"
+# Tokens live in the database and count at once, also in a running service.
+token=$("$bin" token create --role handlaggare --name load.test 2>/dev/null)
+base="http://$address"
+echo "== warm-up (5 s, $CLIENTS clients, durable)"
+load "$CLIENTS" 5s "$base/api/v1/checks" "${profiles[0]}" >/dev/null
+
+if [[ $what == checks || $what == all ]]; then
+    durable_sum=0
+    dry_sum=0
+    for profile in "${profiles[@]}"; do
+        echo
+        echo "== $CLIENTS clients, $DURATION each, $profile"
+        durable=$(load "$CLIENTS" "$DURATION" "$base/api/v1/checks" "$profile")
+        echo "durable  $durable"
+        dry=$(load "$CLIENTS" "$DURATION" "$base/api/v1/checks/dry-run" "$profile")
+        echo "dry-run  $dry"
+        durable_sum=$(( durable_sum + $(rate "$durable") ))
+        dry_sum=$(( dry_sum + $(rate "$dry") ))
+        awk -v d="$(rate "$durable")" -v r="$(rate "$dry")" \
+            'BEGIN {printf "durable / dry-run %.2f\n", d / r}'
+    done
     echo
-    echo "== idle: 1 client, $IDLE_DURATION, $profile"
-    load 1 "$IDLE_DURATION" "$profile"
-done
+    awk -v d="$durable_sum" -v r="$dry_sum" -v n="${#profiles[@]}" \
+        'BEGIN {printf "== all profiles: durable %.0f/s, dry-run %.0f/s (means), durable / dry-run %.2f (target ≥ 0.50)\n", d / n, r / n, d / r}'
+fi
+
+if [[ $what == live || $what == all ]]; then
+    echo
+    echo "== /health/live, $CLIENTS clients, $DURATION"
+    echo "live     $(load "$CLIENTS" "$DURATION" "$base/health/live")"
+fi
+
+if [[ $what == single || $what == all ]]; then
+    echo
+    echo "== one client, durable, $IDLE_DURATION per profile; fsync probe in the database's folder before and after"
+    before=$("$probe" "$work/serve" "$FSYNCS")
+    echo "$before"
+    worst=0
+    for profile in "${profiles[@]}"; do
+        one=$(load 1 "$IDLE_DURATION" "$base/api/v1/checks" "$profile")
+        echo "1 client $one  ($profile)"
+        worst=$(awk -v a="$worst" -v b="$(awk '{print $7}' <<<"$one")" 'BEGIN {print (b > a ? b : a)}')
+    done
+    after=$("$probe" "$work/serve" "$FSYNCS")
+    echo "$after"
+    fsync=$(awk '{print $7}' <<<"$before"$'\n'"$after" | sort -g | tail -1)
+    awk -v w="$worst" -v f="$fsync" \
+        'BEGIN {printf "== one client: worst p99 %.2f ms; fsync p99 %.2f ms (the larger of the two probes); target ≤ %.2f ms: %s\n", w, f, f + 0.5, (w <= f + 0.5 ? "met" : "not met")}'
+fi

@@ -88,6 +88,13 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the process
     /// exits whatever is still open. Default 10.
     pub shutdown_grace_seconds: u64,
+    /// Threads for long work (audits, replays, imports, backups), which is also how
+    /// many run at once; more wait their turn. Default: `serve` one fewer than the
+    /// machine's cores (at least 1), the commands every core.
+    pub long_work_threads: Option<usize>,
+    /// The operating-system priority of long work: `idle`, `low` or `normal`. Default:
+    /// `serve` `idle`, the commands `normal`.
+    pub long_work_priority: Option<crate::long_work::Priority>,
 }
 
 impl Default for Config {
@@ -112,11 +119,22 @@ impl Default for Config {
             idle_timeout_seconds: 60,
             max_connections: 512,
             shutdown_grace_seconds: 10,
+            long_work_threads: None,
+            long_work_priority: None,
         }
     }
 }
 
 impl Config {
+    /// The pool of long work for a command whose defaults are `defaults`, with this
+    /// configuration's `long_work_*` keys applied.
+    pub fn long_work(&self, defaults: crate::long_work::Settings) -> crate::long_work::Settings {
+        crate::long_work::Settings {
+            threads: self.long_work_threads.unwrap_or(defaults.threads),
+            priority: self.long_work_priority.unwrap_or(defaults.priority),
+        }
+    }
+
     /// Defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
         Self::load_with(file, |name| std::env::var(name).ok())
@@ -212,6 +230,10 @@ impl Config {
                 "max_connections (GK_REGLER_MAX_CONNECTIONS)",
                 self.max_connections as u64,
             ),
+            (
+                "long_work_threads (GK_REGLER_LONG_WORK_THREADS)",
+                self.long_work_threads.map_or(1, |n| n as u64),
+            ),
         ] {
             if value == 0 {
                 return Err(format!("{name} måste vara minst 1"));
@@ -276,6 +298,15 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_SHUTDOWN_GRACE_SECONDS") {
             self.shutdown_grace_seconds = parse("GK_REGLER_SHUTDOWN_GRACE_SECONDS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_LONG_WORK_THREADS") {
+            self.long_work_threads = Some(parse("GK_REGLER_LONG_WORK_THREADS", &v)?);
+        }
+        if let Some(v) = var("GK_REGLER_LONG_WORK_PRIORITY") {
+            self.long_work_priority = Some(
+                v.parse()
+                    .map_err(|e| format!("GK_REGLER_LONG_WORK_PRIORITY: {e}"))?,
+            );
         }
         if let Some(v) = var("GK_REGLER_LOG_FORMAT") {
             self.log_format = match v.trim() {
@@ -402,6 +433,53 @@ mod tests {
             zero.validate()
                 .expect_err("refused")
                 .contains("idle_timeout_seconds")
+        );
+    }
+
+    #[test]
+    fn long_work_settings_take_the_command_defaults_unless_configured() {
+        use crate::long_work::{Priority, Settings};
+        let defaults = Settings {
+            threads: 3,
+            priority: Priority::Idle,
+        };
+        assert_eq!(Config::default().long_work(defaults), defaults);
+        let from_file: Config =
+            serde_yaml::from_str("long_work_threads: 2\nlong_work_priority: low\n").expect("parse");
+        assert_eq!(
+            from_file.long_work(defaults),
+            Settings {
+                threads: 2,
+                priority: Priority::Low
+            }
+        );
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "GK_REGLER_LONG_WORK_THREADS" => Some("1".to_owned()),
+                "GK_REGLER_LONG_WORK_PRIORITY" => Some("normal".to_owned()),
+                _ => None,
+            })
+            .expect("env");
+        assert_eq!(
+            config.long_work(defaults),
+            Settings {
+                threads: 1,
+                priority: Priority::Normal
+            }
+        );
+        let refused = config
+            .apply_env(|name| (name == "GK_REGLER_LONG_WORK_PRIORITY").then(|| "high".to_owned()))
+            .expect_err("refused");
+        assert!(
+            refused.contains("GK_REGLER_LONG_WORK_PRIORITY"),
+            "{refused}"
+        );
+        let zero: Config = serde_yaml::from_str("long_work_threads: 0\n").expect("parse");
+        assert!(
+            zero.validate()
+                .expect_err("refused")
+                .contains("long_work_threads")
         );
     }
 

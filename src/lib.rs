@@ -6,6 +6,7 @@
 //! - [`engine`]: the sandboxed Rhai engine, loading a rules directory ([`ruleset`]) and
 //!   evaluating a rule set on a profile.
 //! - [`store`]: SQLite, every query; [`audit`]: flags against outcomes and replay.
+//! - [`long_work`]: the pool long work runs on, off the threads that answer requests.
 //! - [`answer`]: an officer's answer to a flag (handled, or not relevant with a reason).
 //! - [`app`]: every use case, with its roles and access log.
 //! - [`service`]: the HTTP API (`gk-regler serve`); [`web`]: the Swedish web pages it also
@@ -21,6 +22,7 @@ pub mod candidate_archive;
 pub mod config;
 pub mod contract;
 pub mod engine;
+pub mod long_work;
 pub mod names;
 pub mod outcome;
 pub mod owner_only;

@@ -12,6 +12,7 @@ use gk_regler::app::AppError;
 use gk_regler::auth::Role;
 use gk_regler::config::{Config, LogFormat};
 use gk_regler::contract::{EvaluationReport, ProblemJson};
+use gk_regler::long_work;
 use gk_regler::present;
 use gk_regler::profile::Profile;
 use gk_regler::rule_tests::TestSuite;
@@ -204,10 +205,14 @@ fn main() -> ExitCode {
             print!("{}", gk_regler::service::openapi::document_text());
             exit::OK
         }
-        Command::Serve { config } => with_config(config.as_deref(), |config| {
-            init_tracing(config.log_format);
-            runtime(commands::serve(config))
-        }),
+        Command::Serve { config } => with_config_for(
+            config.as_deref(),
+            long_work::Settings::for_service(),
+            |config| {
+                init_tracing(config.log_format);
+                runtime(commands::serve(config))
+            },
+        ),
         Command::ImportOutcomes { file, config } => with_config(config.as_deref(), |config| {
             runtime(commands::import_outcomes(config, &file))
         }),
@@ -290,13 +295,28 @@ fn main() -> ExitCode {
 }
 
 fn with_config(path: Option<&Path>, run: impl FnOnce(Config) -> u8) -> u8 {
-    match Config::load(path) {
-        Ok(config) => run(config),
+    with_config_for(path, long_work::Settings::for_command_line(), run)
+}
+
+/// Loads the configuration and sets the pool of long work up from it, with `defaults`
+/// for what it leaves out, before `run`.
+fn with_config_for(
+    path: Option<&Path>,
+    defaults: long_work::Settings,
+    run: impl FnOnce(Config) -> u8,
+) -> u8 {
+    let config = match Config::load(path) {
+        Ok(config) => config,
         Err(message) => {
             eprintln!("fel i konfigurationen: {message}");
-            exit::BAD_INPUT
+            return exit::BAD_INPUT;
         }
+    };
+    if let Err(err) = long_work::configure(config.long_work(defaults)) {
+        eprintln!("fel: kan inte starta trådarna för långa arbeten: {err}");
+        return exit::FAILED;
     }
+    run(config)
 }
 
 fn init_tracing(format: LogFormat) {

@@ -110,15 +110,46 @@ impl Date {
         if !shape_ok {
             return Err("expected a date YYYY-MM-DD".to_owned());
         }
-        let date: jiff::civil::Date = text
-            .parse()
-            .map_err(|_| "not a valid calendar date".to_owned())?;
-        Ok(Self::from_civil(date))
+        // The shape is checked, so every digit position holds an ASCII digit.
+        let bytes = text.as_bytes();
+        let number = |range: std::ops::Range<usize>| {
+            bytes[range]
+                .iter()
+                .fold(0_i32, |n, b| n * 10 + i32::from(b - b'0'))
+        };
+        let (year, month, day) = (number(0..4), number(5..7), number(8..10));
+        if !(1..=12).contains(&month) || day < 1 || day > Self::days_in_month(year, month) {
+            return Err("not a valid calendar date".to_owned());
+        }
+        Ok(Self {
+            days_since_epoch: Self::days_from_civil(year, month, day),
+        })
+    }
+
+    /// Days in `month` (1–12) of `year` in the proleptic Gregorian calendar.
+    fn days_in_month(year: i32, month: i32) -> i32 {
+        match month {
+            2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        }
+    }
+
+    /// The day number of a valid proleptic Gregorian date (1970-01-01 is 0), by Howard
+    /// Hinnant's `days_from_civil`: years counted from March, in 400-year eras.
+    fn days_from_civil(year: i32, month: i32, day: i32) -> i32 {
+        let year = if month <= 2 { year - 1 } else { year };
+        let era = year.div_euclid(400);
+        let year_of_era = year - era * 400;
+        let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+        let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+        era * 146_097 + day_of_era - 719_468
     }
 
     /// Today's date in Sweden (Europe/Stockholm), whatever the machine's time zone.
     pub fn today() -> Self {
-        Self::today_in_stockholm(jiff::Timestamp::now())
+        Today::now().date
     }
 
     /// The date in Sweden (Europe/Stockholm) at the instant `now`.
@@ -177,7 +208,7 @@ impl PlausibleDates {
 
     /// The window as it stands today (Europe/Stockholm).
     pub fn now() -> Self {
-        Self::around(Date::today())
+        Today::now().window
     }
 
     /// The window as it stands on `today`.
@@ -236,6 +267,57 @@ impl PlausibleDates {
     }
 }
 
+/// Today's date in Sweden and its plausible-date window, kept per thread for the
+/// Stockholm day they belong to: every profile checks its dates against the window, and
+/// working it out from the clock and the time-zone rules costs more than the rest of
+/// the date checks together.
+#[derive(Clone, Copy)]
+struct Today {
+    /// The first second of the day (Unix time) and the first second of the next.
+    from: i64,
+    until: i64,
+    date: Date,
+    window: PlausibleDates,
+}
+
+impl Today {
+    fn now() -> Self {
+        thread_local! {
+            static TODAY: std::cell::Cell<Option<Today>> = const { std::cell::Cell::new(None) };
+        }
+        let now = jiff::Timestamp::now();
+        let second = now.as_second();
+        TODAY.with(|cell| {
+            if let Some(today) = cell.get()
+                && (today.from..today.until).contains(&second)
+            {
+                return today;
+            }
+            let date = Date::today_in_stockholm(now);
+            let mut today = Self {
+                from: 0,
+                until: 0,
+                date,
+                window: PlausibleDates::around(date),
+            };
+            // The day's bounds in Stockholm (23 or 25 hours long when the clocks
+            // change); without them nothing is kept and the next call works it out again.
+            let zoned = now.to_zoned(stockholm().clone());
+            if let (Ok(start), Ok(next)) = (
+                zoned.start_of_day(),
+                zoned.tomorrow().and_then(|t| t.start_of_day()),
+            ) && start.timestamp() <= now
+                && now < next.timestamp()
+            {
+                today.from = start.timestamp().as_second();
+                today.until = next.timestamp().as_second();
+                cell.set(Some(today));
+            }
+            today
+        })
+    }
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_civil())
@@ -257,8 +339,7 @@ impl std::str::FromStr for Date {
 
 impl<'de> Deserialize<'de> for Date {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Cow::<str>::deserialize(deserializer)?;
-        Self::parse(&text).map_err(serde::de::Error::custom)
+        from_text(deserializer, Self::parse)
     }
 }
 
@@ -276,6 +357,29 @@ impl JsonSchema for Date {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({ "type": "string", "format": "date", "description": "YYYY-MM-DD" })
     }
+}
+
+/// Reads a JSON string with `parse`, straight from the input text (or serde's scratch
+/// buffer when the string holds escapes) without copying it first. Anything but a
+/// string is refused as "expected a string".
+fn from_text<'de, D, T>(
+    deserializer: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Text<T>(fn(&str) -> Result<T, String>);
+    impl<T> serde::de::Visitor<'_> for Text<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+            (self.0)(text).map_err(E::custom)
+        }
+    }
+    deserializer.deserialize_str(Text(parse))
 }
 
 /// The case reference as the client sent it. It never prints through `Debug`;
@@ -312,6 +416,10 @@ impl CaseId {
     /// width, byte order mark, bidirectional overrides), line and paragraph separators,
     /// private-use, surrogate and unassigned code points.
     pub fn is_invisible(c: char) -> bool {
+        // In ASCII only the control characters are invisible (general category Cc).
+        if c.is_ascii() {
+            return c.is_ascii_control();
+        }
         use unicode_general_category::{GeneralCategory as G, get_general_category};
         matches!(
             get_general_category(c),
@@ -339,8 +447,7 @@ impl fmt::Debug for CaseId {
 
 impl<'de> Deserialize<'de> for CaseId {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Cow::<str>::deserialize(deserializer)?;
-        Self::parse(&text).map_err(serde::de::Error::custom)
+        from_text(deserializer, Self::parse)
     }
 }
 
@@ -382,9 +489,8 @@ impl DiagnosisCode {
 
 impl<'de> Deserialize<'de> for DiagnosisCode {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = Cow::<str>::deserialize(deserializer)?;
         // The error deliberately does not echo the value: a diagnosis is health data.
-        Self::parse(&text).map_err(serde::de::Error::custom)
+        from_text(deserializer, Self::parse)
     }
 }
 
@@ -1214,6 +1320,67 @@ mod tests {
         assert_eq!(DiagnosisGroup::of_code("S82.2"), DiagnosisGroup::Injury);
         assert_eq!(DiagnosisGroup::of_code("T14"), DiagnosisGroup::Injury);
         assert_eq!(DiagnosisGroup::of_code("G35"), DiagnosisGroup::Other);
+    }
+
+    /// The calendar arithmetic of [`Date::parse`] against jiff's parser: every day of
+    /// 1890–2110 and of the years around the ends of the range and the century rules,
+    /// and every impossible day and month of those years.
+    #[test]
+    fn dates_parse_as_jiff_reads_them() {
+        let jiff_reading = |text: &str| {
+            text.parse::<jiff::civil::Date>()
+                .ok()
+                .map(|d| Date::from_civil(d).days_since_epoch)
+        };
+        let years =
+            (1890..=2110).chain([0, 1, 4, 99, 100, 101, 399, 400, 401, 1600, 1700, 9998, 9999]);
+        let mut valid = 0;
+        for year in years {
+            for month in 0..=13 {
+                for day in 0..=32 {
+                    let text = format!("{year:04}-{month:02}-{day:02}");
+                    let ours = Date::parse(&text).ok().map(|d| d.days_since_epoch);
+                    assert_eq!(ours, jiff_reading(&text), "{text}");
+                    valid += usize::from(ours.is_some());
+                }
+            }
+        }
+        assert_eq!(
+            valid,
+            221 * 365 + 53 + 13 * 365 + 4,
+            "every real day was read"
+        );
+        assert_eq!(
+            Date::parse("2024-02-30").expect_err("no such day"),
+            "not a valid calendar date"
+        );
+        assert_eq!(Date::parse("1970-01-01").map(|d| d.days_since_epoch), Ok(0));
+    }
+
+    #[test]
+    fn today_and_its_window_are_those_of_the_clock() {
+        for _ in 0..3 {
+            let before = Date::today_in_stockholm(jiff::Timestamp::now());
+            let today = Date::today();
+            let window = PlausibleDates::now();
+            let after = Date::today_in_stockholm(jiff::Timestamp::now());
+            assert!(
+                today == before || today == after,
+                "{today} {before} {after}"
+            );
+            assert!(
+                window == PlausibleDates::around(before) || window == PlausibleDates::around(after)
+            );
+        }
+    }
+
+    #[test]
+    fn ascii_visibility_follows_the_general_category() {
+        use unicode_general_category::{GeneralCategory, get_general_category};
+        for c in (0_u8..=127).map(char::from) {
+            let control = get_general_category(c) == GeneralCategory::Control;
+            assert_eq!(CaseId::is_invisible(c), control, "{c:?}");
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Fuzzes the profile parser and, for every profile it accepts, the evaluation of the
-//! default rules: neither may panic, and a parsed profile must survive a round trip.
+//! default rules: neither may panic, and a parsed profile must survive a round trip to
+//! the same text.
 #![no_main]
 
 use std::sync::{Arc, LazyLock};
 
-use gk_regler::profile::Profile;
+use gk_regler::profile::{Field, Profile};
 use gk_regler::ruleset::RuleSet;
 use libfuzzer_sys::fuzz_target;
 
@@ -30,10 +31,20 @@ fuzz_target!(|data: &[u8]| {
     let Ok(profile) = Profile::from_json(text) else {
         return;
     };
-    let again = serde_json::to_string(&profile).map(|json| Profile::from_json(&json));
-    assert!(
-        matches!(again, Ok(Ok(_))),
-        "a parsed profile must round-trip"
+    let json = serde_json::to_string(&profile).expect("a parsed profile serialises");
+    let again = Profile::from_json(&json).expect("a parsed profile must round-trip");
+    // Dates are read by the profile's own calendar arithmetic and written by jiff: the
+    // two must agree, so the text written again is the same. (Hours are left out:
+    // serde_json reads floats to within one unit in the last place.)
+    let without_hours = |profile: &Profile| {
+        let mut profile = profile.clone();
+        profile.activity_level.hours_per_week = Field::Absent;
+        serde_json::to_string(&profile).ok()
+    };
+    assert_eq!(
+        without_hours(&again),
+        without_hours(&profile),
+        "a parsed profile must round-trip to the same text"
     );
     let rules = &*RULES;
     let evaluation = rules.evaluate(&Arc::new(profile));

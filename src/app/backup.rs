@@ -75,9 +75,7 @@ pub async fn backup(
     logged?;
     let database = config.database.clone();
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || write_backup(&database, &key, &dir))
-        .await
-        .map_err(AppError::Task)?
+    super::off_workers(move || write_backup(&database, &key, &dir)).await?
 }
 
 /// Refuses a target that exists and is not an empty folder.
@@ -204,13 +202,11 @@ pub struct Restored {
 /// manifest, every file's size and checksum and the database copy whole first, then
 /// writes the key (unless the same key is already there) and the database, each
 /// owner-only. Refuses an existing database, and a different key, configured or in its
-/// file. Runs on the blocking thread pool.
+/// file. Runs on the pool of long work.
 pub async fn restore(config: &Config, dir: &Path) -> Result<Restored, AppError> {
     let config = config.clone();
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || restore_blocking(&config, &dir))
-        .await
-        .map_err(AppError::Task)?
+    super::off_workers(move || restore_blocking(&config, &dir)).await?
 }
 
 fn damaged(dir: &Path, what: impl std::fmt::Display) -> AppError {

@@ -48,8 +48,11 @@ pub enum ImportProgress {
     Evaluated(usize),
 }
 
-/// Lines read, parsed and evaluated at a time: bounds memory and feeds the cores.
-const IMPORT_BATCH: usize = 4096;
+/// Lines read, parsed and evaluated at a time: bounds memory and feeds the cores. A
+/// batch of evaluations is about 2 KB a line, and up to four are alive at once (one
+/// evaluated, two queued, one being written); 1024 keeps them near 8 MB, which leaves
+/// room for the writer's larger page cache within the import's memory budget.
+const IMPORT_BATCH: usize = 1024;
 
 /// A profile file with bad lines: every one of them, and how many lines it has.
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -40,6 +41,9 @@ pub struct Metrics {
     flags: Family<RuleLabels, Counter>,
     rule_errors: Family<RuleLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
+    long_work_running: Gauge,
+    long_work_queued: Gauge,
+    long_work_threads: Gauge,
 }
 
 impl Default for Metrics {
@@ -84,6 +88,24 @@ impl Metrics {
             rule_errors.clone(),
         );
         registry.register("rule_reloads", "Rule reloads by result", reloads.clone());
+        let long_work_running = Gauge::default();
+        let long_work_queued = Gauge::default();
+        let long_work_threads = Gauge::default();
+        registry.register(
+            "long_work_running",
+            "Long jobs (audits, replays, imports, backups) running now",
+            long_work_running.clone(),
+        );
+        registry.register(
+            "long_work_queued",
+            "Long jobs waiting for a thread of their pool",
+            long_work_queued.clone(),
+        );
+        registry.register(
+            "long_work_threads",
+            "Threads of the pool of long work",
+            long_work_threads.clone(),
+        );
         Self {
             registry,
             requests,
@@ -92,6 +114,9 @@ impl Metrics {
             flags,
             rule_errors,
             reloads,
+            long_work_running,
+            long_work_queued,
+            long_work_threads,
         }
     }
 
@@ -137,6 +162,11 @@ impl Metrics {
     }
 
     pub fn render(&self) -> Result<String, std::fmt::Error> {
+        let load = crate::long_work::pool().load();
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.long_work_running.set(gauge(load.running));
+        self.long_work_queued.set(gauge(load.queued));
+        self.long_work_threads.set(gauge(load.threads));
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)

@@ -190,10 +190,19 @@ impl App {
     }
 }
 
-/// Runs `work` on the blocking thread pool, never on the async workers that answer
-/// requests: audits, report rendering, imports and replays take seconds, and the
-/// service's other requests (`/health/live` first) must not wait for them.
+/// Runs `work` on the pool of long work ([`crate::long_work`]), never on the async
+/// workers that answer requests: audits, report rendering, imports and replays take
+/// seconds, and the service's other requests (`/health/live` first) must not wait for
+/// them. When the pool is busy the caller waits its turn.
 pub async fn off_workers<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    crate::long_work::run(work).await.map_err(AppError::Task)
+}
+
+/// Runs short blocking work (a reload's rule files and tests, a diff of two rule sets)
+/// on the blocking thread pool: off the async workers, but never queued behind long work.
+pub async fn briefly<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(work)

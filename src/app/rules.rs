@@ -47,9 +47,7 @@ async fn load_checked(
     running: Option<&RuleSet>,
 ) -> Result<Result<rule_tests::Tested, LoadError>, AppError> {
     let owned = dir.to_path_buf();
-    let loaded = tokio::task::spawn_blocking(move || rule_tests::load_tested(&owned))
-        .await
-        .map_err(AppError::Task)?;
+    let loaded = super::briefly(move || rule_tests::load_tested(&owned)).await?;
     let tested = match loaded {
         Ok(tested) => tested,
         Err(err) => return Ok(Err(err)),
@@ -232,7 +230,7 @@ pub async fn diff(
         from: RuleSetRef::new(old.name, old.version, old.content_hash),
         to: RuleSetRef::new(new.name, new.version, new.content_hash),
         // Diffing two 1 MiB scripts takes a while: not on the async workers.
-        files: super::off_workers(move || diff_sources(&old.sources, &new.sources)).await?,
+        files: super::briefly(move || diff_sources(&old.sources, &new.sources)).await?,
     })
 }
 

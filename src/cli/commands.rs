@@ -84,6 +84,13 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     }
     store.record_rule_set(&rules).await?;
     let web = web_settings(&config)?;
+    let long_work = gk_regler::long_work::pool();
+    tracing::info!(
+        threads = long_work.settings().threads,
+        priority = ?long_work.settings().priority,
+        threads_at_normal_priority = long_work.threads_not_lowered(),
+        "long work runs on its own threads"
+    );
     let label = rules.label();
     let mut app = App::new(
         rules,

@@ -316,38 +316,41 @@ pub fn stored_audit_knowing(
         .collect();
     let mut collected = Collected::default();
     let mut first_meetings = Vec::new();
-    for_each_batch_by_id(history, &options.period, StoredResults::Read, |batch| {
-        let records: Vec<Option<CheckRecord>> = batch
-            .par_iter()
-            .map(|(_, row)| {
-                let profile = Profile::from_stored_json(&row.profile_json).ok()?;
-                let mut statuses = vec![Status::Clear; rules.len()];
-                for (ids, status) in [
-                    (&row.flagged, Status::Flagged),
-                    (&row.failed, Status::Failed),
-                ] {
-                    for id in ids {
-                        if let Some(&i) = index.get(id.as_str()) {
-                            statuses[i] = status;
+    // Outcomes read once, not joined to every check; the cases without checks come
+    // from the same read.
+    let without_checks =
+        history.for_each_check_batch(range(&options.period), true, OutcomeRecord::of, |batch| {
+            let records: Vec<Option<CheckRecord>> = batch
+                .par_iter()
+                .map(|row| {
+                    let profile = Profile::from_stored_json(&row.profile_json).ok()?;
+                    let mut statuses = vec![Status::Clear; rules.len()];
+                    for (ids, status) in [
+                        (&row.flagged, Status::Flagged),
+                        (&row.failed, Status::Failed),
+                    ] {
+                        for id in ids {
+                            if let Some(&i) = index.get(id.as_str()) {
+                                statuses[i] = status;
+                            }
                         }
                     }
+                    Some(CheckRecord::new(&profile, statuses))
+                })
+                .collect();
+            for (row, record) in batch.into_iter().zip(records) {
+                match record {
+                    Some(record) => {
+                        first_meetings.push((row.id, record.first_meeting_on));
+                        collected.push(row.case, row.id, &row.rule_set_hash, row.outcome, record);
+                    }
+                    None => collected.skip_unreadable(),
                 }
-                Some(CheckRecord::new(&profile, statuses))
-            })
-            .collect();
-        for ((id, row), record) in batch.into_iter().zip(records) {
-            match record {
-                Some(record) => {
-                    first_meetings.push((id, record.first_meeting_on));
-                    collected.push(row.case, id, &row.rule_set_hash, row.outcome, record);
-                }
-                None => collected.skip_unreadable(),
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
     let histories = collected.into_histories();
-    let input = histories.finish(history, rules, &options.period)?;
+    let input = histories.finish_with(history, rules, &without_checks)?;
     let mut report = super::audit(&input, options);
     report.excluded_test_checks = history.count_excluded_test_checks(range(&options.period))?;
     report.notes.extend(test_checks_note(&report));

@@ -73,6 +73,22 @@ pub struct ReplayRow<O> {
     pub outcome: Option<O>,
 }
 
+/// A stored check as [`History::for_each_check_batch`] reads it.
+pub struct CheckRow<O> {
+    /// The check's id: storage order.
+    pub id: i64,
+    pub case: String,
+    /// Empty unless the stored results are read.
+    pub rule_set_hash: String,
+    pub profile_json: String,
+    /// Ids of the rules that flagged, as stored (empty unless the results are read).
+    pub flagged: Vec<String>,
+    /// Ids of the rules that failed, as stored (empty unless the results are read).
+    pub failed: Vec<String>,
+    /// The case's outcome, if one is recorded.
+    pub outcome: Option<O>,
+}
+
 /// The rule ids of a table keyed by (evaluation_id, rule_id), read alongside the checks
 /// in id order: each check takes the ids with its own evaluation id.
 pub(super) struct MergedIds<'s> {
@@ -309,19 +325,46 @@ impl<'a> History<'a> {
         Ok(())
     }
 
-    /// The checks of `range` for a replay, in storage order (by check id), to `on_batch`
-    /// in batches of up to [`BATCH`], each with its case's outcome as `of_outcome` maps
-    /// it. Returns what [`Self::outcomes_without_checks`] returns, from the same read.
-    ///
-    /// Selects exactly the checks [`Self::for_each_batch_by_id`] selects, but reads the
-    /// outcomes into memory first and scans the checks alone instead of looking up each
-    /// check's outcome in SQLite; each outcome is parsed once, when first needed, and
-    /// the profile text is read only for the checks selected.
+    /// The checks of `range` for a replay: [`Self::for_each_check_batch`] without the
+    /// stored results. Returns what [`Self::outcomes_without_checks`] returns, from the
+    /// same read.
     pub fn for_each_replay_batch<O: Copy>(
         &self,
         range: Range,
         of_outcome: impl Fn(&Outcome) -> O,
         mut on_batch: impl FnMut(Vec<ReplayRow<O>>) -> Result<(), StoreError>,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        self.for_each_check_batch(range, false, of_outcome, |rows| {
+            on_batch(
+                rows.into_iter()
+                    .map(|r| ReplayRow {
+                        id: r.id,
+                        case: r.case,
+                        profile_json: r.profile_json,
+                        outcome: r.outcome,
+                    })
+                    .collect(),
+            )
+        })
+    }
+
+    /// The checks of `range` in storage order (by check id), to `on_batch` in batches
+    /// of up to [`BATCH`], each with its case's outcome as `of_outcome` maps it. With
+    /// `read_results`, each row also has its rule-set hash and the ids of the rules
+    /// that flagged and failed (merged in id order, not looked up per check); without,
+    /// those stay empty. Returns what [`Self::outcomes_without_checks`] returns, from
+    /// the same read.
+    ///
+    /// Selects exactly the checks [`Self::for_each_batch_by_id`] selects, but reads the
+    /// outcomes into memory first and scans the checks alone instead of looking up each
+    /// check's outcome in SQLite; each outcome is parsed once, when first needed, and
+    /// the profile text is read only for the checks selected.
+    pub fn for_each_check_batch<O: Copy>(
+        &self,
+        range: Range,
+        read_results: bool,
+        of_outcome: impl Fn(&Outcome) -> O,
+        mut on_batch: impl FnMut(Vec<CheckRow<O>>) -> Result<(), StoreError>,
     ) -> Result<Vec<Outcome>, StoreError> {
         /// An outcome row as stored, parsed when first needed.
         struct Stored<O> {
@@ -360,10 +403,23 @@ impl<'a> History<'a> {
             .enumerate()
             .map(|(i, case)| (case.as_str(), i))
             .collect();
-        let mut statement = self.conn.prepare(
-            "SELECT id, case_pseudonym, checked_on, test, profile_json FROM evaluations ORDER BY id",
-        )?;
+        let mut statement = self.conn.prepare(if read_results {
+            "SELECT id, case_pseudonym, checked_on, test, profile_json, rule_set_hash
+             FROM evaluations ORDER BY id"
+        } else {
+            "SELECT id, case_pseudonym, checked_on, test, profile_json, NULL
+             FROM evaluations ORDER BY id"
+        })?;
         let mut rows = statement.query([])?;
+        // Both tables are keyed by (evaluation_id, rule_id): read in that order.
+        let mut flags = self
+            .conn
+            .prepare("SELECT evaluation_id, rule_id FROM flags ORDER BY evaluation_id, rule_id")?;
+        let mut errors = self.conn.prepare(
+            "SELECT evaluation_id, rule_id FROM rule_errors ORDER BY evaluation_id, rule_id",
+        )?;
+        let mut flags = MergedIds::new(read_results, &mut flags)?;
+        let mut errors = MergedIds::new(read_results, &mut errors)?;
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(row) = rows.next()? {
             if !range.include_test && row.get::<_, i64>(3)? != 0 {
@@ -398,10 +454,14 @@ impl<'a> History<'a> {
                 }),
                 _ => None,
             };
-            batch.push(ReplayRow {
-                id: row.get(0)?,
+            let id: i64 = row.get(0)?;
+            batch.push(CheckRow {
+                id,
                 case: case.to_owned(),
+                rule_set_hash: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
                 profile_json: row.get(4)?,
+                flagged: flags.of(id)?,
+                failed: errors.of(id)?,
                 outcome,
             });
             if batch.len() == BATCH {
@@ -717,6 +777,91 @@ mod tests {
         assert_eq!(rows.len(), 7);
         // Cases 5 (test checks only) and 6 (none), by their distinct end dates.
         assert_eq!(without, ["2021-03-01", "2021-04-01"]);
+    }
+
+    type WithResults = Vec<(
+        i64,
+        String,
+        String,
+        Vec<String>,
+        Vec<String>,
+        Option<String>,
+    )>;
+
+    #[test]
+    fn the_check_scan_reads_the_results_the_joined_query_reads() {
+        let conn = history_store();
+        // Rule ids on checks in and out of every range, one check with both kinds.
+        conn.execute_batch(
+            "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES
+               (1, 'b', 'info', ''), (1, 'a', 'info', ''), (3, 'c', 'info', ''),
+               (5, 'd', 'info', ''), (7, 'e', 'info', ''), (9, 'f', 'info', '');
+             INSERT INTO rule_errors (evaluation_id, rule_id, kind, message) VALUES
+               (2, 'x', 'runtime', ''), (7, 'y', 'runtime', ''), (8, 'z', 'runtime', '');",
+        )
+        .expect("results");
+        let history = History::new(&conn);
+        let date = |text: &str| Some(Date::parse(text).expect("date"));
+        for (from, to) in [
+            (None, None),
+            (date("2021-01-01"), date("2021-12-31")),
+            (date("2022-12-31"), None),
+        ] {
+            for include_test in [false, true] {
+                let range = Range {
+                    from,
+                    to,
+                    include_test,
+                };
+                let mut expected: WithResults = Vec::new();
+                history
+                    .for_each_batch_by_id(range, true, |batch| {
+                        expected.extend(batch.into_iter().map(|r| {
+                            (
+                                r.id,
+                                r.row.case,
+                                r.row.rule_set_hash,
+                                r.row.flagged,
+                                r.row.failed,
+                                r.row.outcome.map(|o| o.ended_on.to_string()),
+                            )
+                        }));
+                        Ok(())
+                    })
+                    .expect("joined");
+                let mut scanned: WithResults = Vec::new();
+                let without = history
+                    .for_each_check_batch(
+                        range,
+                        true,
+                        |o| o.ended_on,
+                        |batch| {
+                            scanned.extend(batch.into_iter().map(|r| {
+                                (
+                                    r.id,
+                                    r.case,
+                                    r.rule_set_hash,
+                                    r.flagged,
+                                    r.failed,
+                                    r.outcome.map(|d| d.to_string()),
+                                )
+                            }));
+                            Ok(())
+                        },
+                    )
+                    .expect("scan");
+                assert_eq!(scanned, expected, "{range:?}");
+                assert!(scanned.iter().any(|r| !r.3.is_empty()), "{range:?}");
+                let expected_without: Vec<Date> = history
+                    .outcomes_without_checks(range)
+                    .expect("without checks")
+                    .iter()
+                    .map(|o| o.ended_on)
+                    .collect();
+                let without: Vec<Date> = without.iter().map(|o| o.ended_on).collect();
+                assert_eq!(without, expected_without, "{range:?}");
+            }
+        }
     }
 
     #[test]

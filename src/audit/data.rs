@@ -81,27 +81,6 @@ pub fn for_each_batch(
     )
 }
 
-/// Streams the checks of `period` in storage order (see
-/// [`History::for_each_batch_by_id`]) to `on_batch`; [`Collected`] puts them in case order.
-pub fn for_each_batch_by_id(
-    history: History<'_>,
-    period: &Period,
-    stored_results: StoredResults,
-    mut on_batch: impl FnMut(Vec<(i64, StoredCheck)>) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    history.for_each_batch_by_id(
-        range(period),
-        stored_results == StoredResults::Read,
-        |rows| {
-            on_batch(
-                rows.into_iter()
-                    .map(|r| (r.id, StoredCheck::from(r.row)))
-                    .collect(),
-            )
-        },
-    )
-}
-
 /// One check collected in storage order.
 struct CollectedCheck {
     case: String,

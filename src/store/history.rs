@@ -58,6 +58,7 @@ pub struct StoredShadow {
 }
 
 /// A stored check with its id (storage order), from [`History::for_each_batch_by_id`].
+#[cfg(test)]
 pub struct StoredCheckById {
     pub id: i64,
     pub row: StoredCheckRow,
@@ -269,11 +270,10 @@ impl<'a> History<'a> {
         Ok(())
     }
 
-    /// Like [`Self::for_each_batch`], but in storage order (by check id), which reads
-    /// the table front to back instead of one random page per check, and with each
-    /// row's [`StoredCheckById::id`] so the caller can order a case's checks. Flags and
-    /// rule errors (with `read_results`) are read in the same order and merged, not
-    /// looked up per check.
+    /// Like [`Self::for_each_batch`], but in storage order (by check id), with each
+    /// row's [`StoredCheckById::id`]; flags and rule errors (with `read_results`) merged
+    /// alongside. The joined query the tests hold [`Self::for_each_check_batch`]'s scan to.
+    #[cfg(test)]
     pub fn for_each_batch_by_id(
         &self,
         range: Range,

@@ -51,8 +51,6 @@ pub async fn check(
     profile: Profile,
 ) -> Result<(i64, EvaluationReport), AppError> {
     require(principal, CHECK_ROLES)?;
-    // Told to the writer now, so that concurrent checks share one commit.
-    let coming = app.store.coming_write();
     let case = app.key.pseudonymise(&profile.case_id);
     let profile_json = crate::store::profile_for_storage(&profile, &case)?;
     let (rules, profile, evaluation) = evaluate(app, profile);
@@ -73,7 +71,7 @@ pub async fn check(
     .with_shadow(shadow);
     let id = app
         .store
-        .insert_evaluation(new, access(principal, "check", Some(case), None), coming)
+        .insert_evaluation(new, access(principal, "check", Some(case), None))
         .await?;
     tracing::info!(
         evaluation_id = id,

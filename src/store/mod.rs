@@ -11,7 +11,7 @@ mod file;
 mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, params};
@@ -316,21 +316,6 @@ pub struct Store {
     /// The database file as opened: every read, every commit group and the readiness
     /// probe compare it with what the path leads to now.
     file: Arc<file::DatabaseFile>,
-    /// Checks being evaluated whose write is not queued yet (see [`Coming`]).
-    coming: Arc<AtomicUsize>,
-}
-
-/// A check on its way to the writer, from [`Store::coming_write`]. While any is held,
-/// the writer keeps a commit group open a little longer (at most
-/// `writer::GATHER`) so that the check commits with the others, under one sync of
-/// the disk, instead of waiting for the next group. Dropping it (the write was queued,
-/// or the check failed before storing anything) ends the wait for it.
-pub struct Coming(Arc<AtomicUsize>);
-
-impl Drop for Coming {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 /// What a read needs of the store, owned, to be taken to another thread.
@@ -437,13 +422,11 @@ impl Store {
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
         let writable = Arc::new(AtomicBool::new(true));
-        let coming = Arc::new(AtomicUsize::new(0));
         let (jobs, handle) = writer::spawn(
             conn,
             max_batch.max(1),
             Arc::clone(&writable),
             Arc::clone(&file),
-            Arc::clone(&coming),
         );
         Ok((
             Self {
@@ -452,7 +435,6 @@ impl Store {
                 readers: Arc::new(Mutex::new(readers)),
                 path: path.to_path_buf(),
                 file,
-                coming,
             },
             handle,
         ))
@@ -477,34 +459,17 @@ impl Store {
         answer.await.map_err(|_| StoreError::WriterNoAnswer)?
     }
 
-    /// Announces a check that will be stored soon: take it before evaluating, hand it to
-    /// [`Self::insert_evaluation`].
-    pub fn coming_write(&self) -> Coming {
-        self.coming.fetch_add(1, Ordering::AcqRel);
-        Coming(Arc::clone(&self.coming))
-    }
-
     /// Stores an evaluation with its flags, errors and access-log entry in one commit;
-    /// returns its id once it is durable. `coming` is this check's announcement: it ends
-    /// as the write is queued.
+    /// returns its id once it is durable.
     pub async fn insert_evaluation(
         &self,
         evaluation: NewEvaluation,
         access: Access,
-        coming: Coming,
     ) -> Result<i64, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        let job = writer::Job {
-            op: writer::Op::Evaluation(Box::new(evaluation), access),
-            reply,
-        };
-        // Ended just before the send: the writer never waits for a write already queued.
-        drop(coming);
-        self.jobs
-            .send(job)
-            .await
-            .map_err(|_| StoreError::WriterClosed)?;
-        match answer.await.map_err(|_| StoreError::WriterNoAnswer)?? {
+        match self
+            .write(writer::Op::Evaluation(Box::new(evaluation), access))
+            .await?
+        {
             writer::Reply::Id(id) => Ok(id),
             _ => Err(StoreError::UnexpectedReply),
         }
@@ -780,45 +745,6 @@ mod tests {
     use super::*;
     use crate::engine::FailureKind;
     use crate::ruleset::Severity;
-
-    fn an_access() -> Access {
-        Access {
-            actor: "test".to_owned(),
-            role: Role::Admin,
-            action: "test",
-            case: None,
-            evaluation_id: None,
-            account_id: None,
-        }
-    }
-
-    #[tokio::test]
-    async fn a_write_commits_while_a_check_is_announced_that_never_arrives() {
-        let dir = tempfile::tempdir().expect("dir");
-        let (store, writer) = Store::open(&dir.path().join("db.sqlite3"), 64).expect("store");
-        let coming = store.coming_write();
-        let other = store.coming_write();
-        assert_eq!(store.coming.load(Ordering::Acquire), 2);
-        // The group waits a moment for the announced checks, then commits without them.
-        store.log_access(an_access()).await.expect("committed");
-        drop(other);
-        assert_eq!(store.coming.load(Ordering::Acquire), 1);
-        drop(coming);
-        assert_eq!(store.coming.load(Ordering::Acquire), 0);
-        let logged = store
-            .read(|conn| {
-                Ok(conn.query_row(
-                    "SELECT count(*) FROM access_log WHERE action = 'test'",
-                    [],
-                    |row| row.get::<_, i64>(0),
-                )?)
-            })
-            .await
-            .expect("read");
-        assert_eq!(logged, 1);
-        drop(store);
-        writer.join();
-    }
 
     fn read<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, StoreError> {
         let conn = Connection::open_in_memory().expect("in-memory database");

@@ -2,9 +2,8 @@
 //! inside one transaction, commits once, then answers every caller (group commit).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
@@ -83,27 +82,16 @@ impl WriterHandle {
 
 const QUEUE: usize = 4096;
 
-/// The longest a commit group waits for checks announced but not yet queued
-/// ([`super::Coming`]). One sync of the disk per group is what a durable commit costs;
-/// a group that waits a moment for the checks being evaluated right now commits many
-/// with one sync instead of one with the next. A single client is never kept waiting:
-/// nothing else is coming, so its group commits at once.
-pub(super) const GATHER: Duration = Duration::from_millis(1);
-
-/// How often a waiting group looks for the writes it waits for.
-const GATHER_POLL: Duration = Duration::from_micros(20);
-
 pub(super) fn spawn(
     conn: Connection,
     max_batch: usize,
     writable: Arc<AtomicBool>,
     file: Arc<DatabaseFile>,
-    coming: Arc<AtomicUsize>,
 ) -> (mpsc::Sender<Job>, WriterHandle) {
     let (sender, receiver) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("gk-store-writer".to_owned())
-        .spawn(move || run(conn, receiver, max_batch, &writable, &file, &coming))
+        .spawn(move || run(conn, receiver, max_batch, &writable, &file))
         .ok();
     (sender, WriterHandle { thread })
 }
@@ -114,26 +102,15 @@ fn run(
     max_batch: usize,
     writable: &AtomicBool,
     file: &DatabaseFile,
-    coming: &AtomicUsize,
 ) {
     let mut batch = Vec::with_capacity(max_batch);
     while let Some(first) = receiver.blocking_recv() {
         batch.push(first);
-        let deadline = Instant::now() + GATHER;
-        loop {
-            while batch.len() < max_batch {
-                match receiver.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
+        while batch.len() < max_batch {
+            match receiver.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
             }
-            if batch.len() >= max_batch
-                || coming.load(Ordering::Acquire) == 0
-                || Instant::now() >= deadline
-            {
-                break;
-            }
-            std::thread::sleep(GATHER_POLL);
         }
         let committed = commit_batch(&mut conn, &mut batch, file);
         writable.store(committed, Ordering::Relaxed);

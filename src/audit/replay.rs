@@ -3,7 +3,7 @@
 //! (gained, lost) and the flagged-versus-not outcome shares under each, side by side
 //! ([`super::side_by_side`]), and the audit as it would read under the candidate rules.
 //!
-//! Rows stream from [`History::for_each_replay_batch`] in batches, in storage order;
+//! Rows stream from [`History::for_each_check_batch`] in batches, in storage order;
 //! each batch is parsed once and evaluated by both rule sets on all cores (`rayon`; a
 //! [`RuleSet`] is `Sync`), while the next batch is read. Only the small records the
 //! audits need are kept; they are put in case order once, for both audits.
@@ -26,7 +26,7 @@ use crate::outcome::Outcome;
 use crate::profile::Profile;
 use crate::ruleset::RuleSet;
 use crate::store::StoreError;
-use crate::store::history::{History, ReplayRow};
+use crate::store::history::{CheckRow, History};
 
 impl From<&RuleOutcome> for Status {
     fn from(outcome: &RuleOutcome) -> Self {
@@ -210,7 +210,7 @@ pub fn replay(
 ) -> Result<ReplayReport, StoreError> {
     // Reading from SQLite (this thread) overlaps with parsing and evaluating the
     // previous batch (a second thread, fanning out to all cores).
-    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<ReplayRow<OutcomeRecord>>>(2);
+    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<CheckRow<OutcomeRecord>>>(2);
     let (union, replayed, unreadable, without_checks) = std::thread::scope(|scope| {
         let evaluator = scope.spawn(|| {
             let mut union = Union::of(current, candidate);
@@ -255,8 +255,9 @@ pub fn replay(
             }
             (union, replayed, unreadable)
         });
-        let read = history.for_each_replay_batch(
+        let read = history.for_each_check_batch(
             data::range(&options.period),
+            false,
             OutcomeRecord::of,
             |batch| {
                 // A closed channel means the evaluator stopped; its join below says why.

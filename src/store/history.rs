@@ -64,16 +64,6 @@ pub struct StoredCheckById {
     pub row: StoredCheckRow,
 }
 
-/// A stored check as [`History::for_each_replay_batch`] reads it.
-pub struct ReplayRow<O> {
-    /// The check's id: storage order.
-    pub id: i64,
-    pub case: String,
-    pub profile_json: String,
-    /// The case's outcome, if one is recorded.
-    pub outcome: Option<O>,
-}
-
 /// A stored check as [`History::for_each_check_batch`] reads it.
 pub struct CheckRow<O> {
     /// The check's id: storage order.
@@ -323,29 +313,6 @@ impl<'a> History<'a> {
             on_batch(batch)?;
         }
         Ok(())
-    }
-
-    /// The checks of `range` for a replay: [`Self::for_each_check_batch`] without the
-    /// stored results. Returns what [`Self::outcomes_without_checks`] returns, from the
-    /// same read.
-    pub fn for_each_replay_batch<O: Copy>(
-        &self,
-        range: Range,
-        of_outcome: impl Fn(&Outcome) -> O,
-        mut on_batch: impl FnMut(Vec<ReplayRow<O>>) -> Result<(), StoreError>,
-    ) -> Result<Vec<Outcome>, StoreError> {
-        self.for_each_check_batch(range, false, of_outcome, |rows| {
-            on_batch(
-                rows.into_iter()
-                    .map(|r| ReplayRow {
-                        id: r.id,
-                        case: r.case,
-                        profile_json: r.profile_json,
-                        outcome: r.outcome,
-                    })
-                    .collect(),
-            )
-        })
     }
 
     /// The checks of `range` in storage order (by check id), to `on_batch` in batches
@@ -717,8 +684,9 @@ mod tests {
     fn read_for_replay(history: History<'_>, range: Range) -> (Selected, Vec<String>) {
         let mut rows = Vec::new();
         let without = history
-            .for_each_replay_batch(
+            .for_each_check_batch(
                 range,
+                false,
                 |o| o.ended_on,
                 |batch| {
                     rows.extend(batch.into_iter().map(|r| {
@@ -874,7 +842,7 @@ mod tests {
         .expect("spoil");
         let history = History::new(&conn);
         let err = history
-            .for_each_replay_batch(Range::default(), |o| o.ended_on, |_| Ok(()))
+            .for_each_check_batch(Range::default(), false, |o| o.ended_on, |_| Ok(()))
             .expect_err("unreadable");
         assert!(matches!(err, StoreError::UnreadableOutcome), "{err:?}");
         // Outside the dates read it is never looked at, as in the joined query.
@@ -884,7 +852,7 @@ mod tests {
         };
         assert!(
             history
-                .for_each_replay_batch(later, |o| o.ended_on, |_| Ok(()))
+                .for_each_check_batch(later, false, |o| o.ended_on, |_| Ok(()))
                 .is_ok()
         );
     }

@@ -17,32 +17,7 @@ use super::{
 use crate::outcome::Outcome;
 use crate::profile::{Date, Profile};
 use crate::store::StoreError;
-use crate::store::history::{History, Range, StoredCheckRow};
-
-/// One stored check as read, before its profile is parsed.
-pub struct StoredCheck {
-    pub case: String,
-    pub rule_set_hash: String,
-    pub profile_json: String,
-    /// Ids of the rules that flagged, as stored.
-    pub flagged: Vec<String>,
-    /// Ids of the rules that failed, as stored.
-    pub failed: Vec<String>,
-    pub outcome: Option<OutcomeRecord>,
-}
-
-impl From<StoredCheckRow> for StoredCheck {
-    fn from(row: StoredCheckRow) -> Self {
-        Self {
-            outcome: row.outcome.as_ref().map(OutcomeRecord::of),
-            case: row.case,
-            rule_set_hash: row.rule_set_hash,
-            profile_json: row.profile_json,
-            flagged: row.flagged,
-            failed: row.failed,
-        }
-    }
-}
+use crate::store::history::{History, Range};
 
 pub(super) fn range(period: &Period) -> Range {
     Range {
@@ -57,30 +32,6 @@ pub fn count_checks(history: History<'_>, period: &Period) -> Result<u64, StoreE
     history.count_checks(range(period))
 }
 
-/// Whether [`for_each_batch`] reads the flags and rule errors stored with each check.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum StoredResults {
-    Read,
-    /// Leave [`StoredCheck::flagged`] and [`StoredCheck::failed`] empty (a replay
-    /// evaluates the profiles again).
-    Skip,
-}
-
-/// Streams the checks of `period`, ordered by case, `checked_on` and storage order, to
-/// `on_batch` in batches. A case's checks may span two batches.
-pub fn for_each_batch(
-    history: History<'_>,
-    period: &Period,
-    stored_results: StoredResults,
-    mut on_batch: impl FnMut(Vec<StoredCheck>) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    history.for_each_batch(
-        range(period),
-        stored_results == StoredResults::Read,
-        |rows| on_batch(rows.into_iter().map(StoredCheck::from).collect()),
-    )
-}
-
 /// One check collected in storage order.
 struct CollectedCheck {
     case: String,
@@ -92,7 +43,7 @@ struct CollectedCheck {
 }
 
 /// Checks collected in any order, then handed to [`Histories`] ordered by case,
-/// `checked_on` and id: the order [`for_each_batch`] reads them in.
+/// `checked_on` and id, the order an audit reads a case's history in.
 #[derive(Default)]
 pub struct Collected {
     rule_sets: Vec<String>,

@@ -310,8 +310,7 @@ pub fn replay(
 }
 
 /// The audit inputs under the current and the candidate rules: the checks put in case
-/// order (by case, `checked_on` and id, as [`data::for_each_batch`] reads them) once for
-/// both.
+/// order (by case, `checked_on` and id) once for both.
 fn histories(
     history: History<'_>,
     current: &RuleSet,

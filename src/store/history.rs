@@ -208,59 +208,7 @@ impl<'a> History<'a> {
         Ok(u64::try_from(count).unwrap_or(0))
     }
 
-    /// Streams the checks of `range`, ordered by case, `checked_on` and storage order, to
-    /// `on_batch` in batches of up to [`BATCH`]. A case's checks may span two batches. With
-    /// `read_results` false, [`StoredCheckRow::flagged`] and [`StoredCheckRow::failed`] stay
-    /// empty (a replay evaluates the profiles again; the lookups are a third of the read).
-    pub fn for_each_batch(
-        &self,
-        range: Range,
-        read_results: bool,
-        mut on_batch: impl FnMut(Vec<StoredCheckRow>) -> Result<(), StoreError>,
-    ) -> Result<(), StoreError> {
-        let (from, to) = range.bounds();
-        let results = if read_results {
-            "(SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id),
-             (SELECT group_concat(r.rule_id, ' ') FROM rule_errors r WHERE r.evaluation_id = e.id)"
-        } else {
-            "NULL, NULL"
-        };
-        let sql = format!(
-            "SELECT e.case_pseudonym, e.rule_set_hash, e.profile_json, {results},
-                    o.ended_on, o.outcome, o.reasons_json
-             FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
-             WHERE {FILTER}
-             ORDER BY e.case_pseudonym, e.checked_on, e.id"
-        );
-        let mut statement = self.conn.prepare(&sql)?;
-        let mut rows = statement.query(params![from, to, range.include_test])?;
-        let mut batch = Vec::with_capacity(BATCH);
-        while let Some(row) = rows.next()? {
-            let case: String = row.get(0)?;
-            let ids = |text: Option<String>| -> Vec<String> {
-                text.map(|t| t.split(' ').map(str::to_owned).collect())
-                    .unwrap_or_default()
-            };
-            let outcome = outcome_at(row, 5, &case)?;
-            batch.push(StoredCheckRow {
-                rule_set_hash: row.get(1)?,
-                profile_json: row.get(2)?,
-                flagged: ids(row.get(3)?),
-                failed: ids(row.get(4)?),
-                outcome,
-                case,
-            });
-            if batch.len() == BATCH {
-                on_batch(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
-            }
-        }
-        if !batch.is_empty() {
-            on_batch(batch)?;
-        }
-        Ok(())
-    }
-
-    /// Like [`Self::for_each_batch`], but in storage order (by check id), with each
+    /// The checks of `range` in storage order (by check id), with each
     /// row's [`StoredCheckById::id`]; flags and rule errors (with `read_results`) merged
     /// alongside. The joined query the tests hold [`Self::for_each_check_batch`]'s scan to.
     #[cfg(test)]
@@ -322,8 +270,8 @@ impl<'a> History<'a> {
     /// those stay empty. Returns what [`Self::outcomes_without_checks`] returns, from
     /// the same read.
     ///
-    /// Selects exactly the checks [`Self::for_each_batch_by_id`] selects, but reads the
-    /// outcomes into memory first and scans the checks alone instead of looking up each
+    /// Selects exactly the checks a join of each check to its case's outcome selects
+    /// (the tests hold it to that join), but reads the outcomes into memory first and scans the checks alone instead of looking up each
     /// check's outcome in SQLite; each outcome is parsed once, when first needed, and
     /// the profile text is read only for the checks selected.
     pub fn for_each_check_batch<O: Copy>(
@@ -480,8 +428,9 @@ impl<'a> History<'a> {
         Ok(ids.into_iter().collect())
     }
 
-    /// Streams the checks of `range` that were also evaluated with shadow rules, like
-    /// [`Self::for_each_batch`] with the live results read, each with its shadow result.
+    /// Streams the checks of `range` that were also evaluated with shadow rules, ordered
+    /// by case, `checked_on` and storage order, with their live results and their shadow
+    /// result.
     pub fn for_each_shadow_batch(
         &self,
         range: Range,

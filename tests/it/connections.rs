@@ -216,17 +216,7 @@ fn sigterm_with_a_half_sent_request_exits_within_the_grace_period() {
 #[test]
 fn liveness_answers_while_four_large_audits_render() {
     let app = app_with(&[]);
-    let cohort = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
-    let out = app.run_cli(
-        &[
-            "import",
-            cohort.join("profiles.jsonl").to_str().expect("utf-8"),
-            "--outcomes",
-            cohort.join("outcomes.jsonl").to_str().expect("utf-8"),
-        ],
-        None,
-    );
-    assert_eq!(out.code, 0, "{out}");
+    app.import_development_cohort();
 
     // Two months of the cohort (about 500 cases): seconds per audit in a debug build.
     let audits = audits_in_flight(&app, 4);
@@ -304,17 +294,7 @@ fn gauge(app: &TestApp, name: &str) -> f64 {
 #[test]
 fn long_work_beyond_its_one_thread_waits_its_turn_and_completes_while_liveness_answers() {
     let app = app_with(&[("GK_REGLER_LONG_WORK_THREADS", "1")]);
-    let cohort = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
-    let out = app.run_cli(
-        &[
-            "import",
-            cohort.join("profiles.jsonl").to_str().expect("utf-8"),
-            "--outcomes",
-            cohort.join("outcomes.jsonl").to_str().expect("utf-8"),
-        ],
-        None,
-    );
-    assert_eq!(out.code, 0, "{out}");
+    app.import_development_cohort();
     assert_eq!(gauge(&app, "gk_regler_long_work_threads"), 1.0);
 
     // Three audits for one thread: two of them wait for it, and every one is answered.

@@ -845,6 +845,22 @@ impl TestApp {
         run_command(self.command(args), &args.join(" "), stdin)
     }
 
+    /// Imports the whole development cohort (`examples/cohort-2018`: profiles and
+    /// outcomes) with `gk-regler import`, which must succeed.
+    pub fn import_development_cohort(&self) {
+        let cohort = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
+        let out = self.run_cli(
+            &[
+                "import",
+                cohort.join("profiles.jsonl").to_str().expect("utf-8"),
+                "--outcomes",
+                cohort.join("outcomes.jsonl").to_str().expect("utf-8"),
+            ],
+            None,
+        );
+        assert_eq!(out.code, 0, "{out}");
+    }
+
     /// A read-only connection to the service's database.
     pub fn db(&self) -> rusqlite::Connection {
         rusqlite::Connection::open_with_flags(

@@ -2,8 +2,6 @@
 //! two periods compared and the Excel workbook, each checked against the detailed
 //! tables of the same report, with the real binary and the real service.
 
-use std::path::Path;
-
 use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use serde_json::{Value, json};
 
@@ -194,17 +192,7 @@ fn text(row: &[Data], col: usize) -> String {
 #[test]
 fn the_summary_the_comparison_and_the_workbook_agree_with_the_detailed_tables() {
     let app = spawn_app();
-    let cohort = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
-    let out = app.run_cli(
-        &[
-            "import",
-            cohort.join("profiles.jsonl").to_str().expect("utf-8"),
-            "--outcomes",
-            cohort.join("outcomes.jsonl").to_str().expect("utf-8"),
-        ],
-        None,
-    );
-    assert_eq!(out.code, 0, "{out}");
+    app.import_development_cohort();
     let first = ["--from", "2024-01-01", "--to", "2024-06-30"];
     let second = ["--from", "2024-07-01", "--to", "2024-12-31"];
     let compare = ["--compare-from", "2024-07-01", "--compare-to", "2024-12-31"];

@@ -2108,17 +2108,7 @@ const SMALLEST_CHART_LABEL: &str = "
 #[test]
 fn the_standalone_audit_reads_on_a_laptop_and_on_a_phone() {
     let app = spawn_app();
-    let cohort = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
-    let out = app.run_cli(
-        &[
-            "import",
-            cohort.join("profiles.jsonl").to_str().expect("utf-8"),
-            "--outcomes",
-            cohort.join("outcomes.jsonl").to_str().expect("utf-8"),
-        ],
-        None,
-    );
-    assert_eq!(out.code, 0, "{out}");
+    app.import_development_cohort();
     let page = app.dir.path().join("uppfoljning.html");
     let out = app.run_cli(
         &[

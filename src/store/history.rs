@@ -567,7 +567,7 @@ mod tests {
     /// an outcome, test checks, and outcomes whose only checks are test checks or none.
     fn history_store() -> Connection {
         let mut conn = Connection::open_in_memory().expect("database");
-        rusqlite_migration::Migrations::from_slice(super::super::MIGRATIONS)
+        super::super::migrations()
             .to_latest(&mut conn)
             .expect("migrations");
         conn.execute(

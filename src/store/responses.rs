@@ -285,7 +285,6 @@ impl super::history::History<'_> {
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
-    use rusqlite_migration::Migrations;
 
     use super::*;
     use crate::profile::Date;
@@ -296,7 +295,7 @@ mod tests {
     /// inside it.
     fn database() -> Connection {
         let mut conn = Connection::open_in_memory().expect("database");
-        Migrations::from_slice(super::super::MIGRATIONS)
+        super::super::migrations()
             .to_latest(&mut conn)
             .expect("schema");
         conn.execute_batch(

@@ -218,6 +218,13 @@ fn insert_evaluation(
             error.column.and_then(|c| i64::try_from(c).ok())
         ])?;
     }
+    super::facts::insert(
+        conn,
+        id,
+        &evaluation.facts,
+        &super::facts::joined(evaluation.flags.iter().map(|f| f.rule_id.as_str())),
+        &super::facts::joined(evaluation.errors.iter().map(|e| e.rule_id.as_str())),
+    )?;
     if let Some(shadow) = &evaluation.shadow {
         conn.prepare_cached(
             "INSERT INTO shadow_results (evaluation_id, rule_set_hash, flagged, failed) VALUES (?1, ?2, ?3, ?4)",
@@ -360,6 +367,10 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
             Ok(Reply::Done)
         }
         Op::Purge(cutoff) => {
+            conn.execute(
+                "DELETE FROM check_facts WHERE evaluation_id IN (SELECT id FROM evaluations WHERE created_at < ?1)",
+                [cutoff],
+            )?;
             let flags = conn.execute(
                 "DELETE FROM flags WHERE evaluation_id IN (SELECT id FROM evaluations WHERE created_at < ?1)",
                 [cutoff],

@@ -515,39 +515,19 @@ fn month_of(date: Date) -> String {
     text.get(..7).unwrap_or(&text).to_owned()
 }
 
-/// Fills the `responses` object of each rule of `report` from the stored history. A
-/// report with too few cases lists no rules and gets nothing.
-pub fn attach(
+/// Fills the `responses` object of each rule of `report` from the stored history, the
+/// checks as `scan` read them for the same period. A report with too few cases lists no
+/// rules and gets nothing.
+pub fn attach<O>(
     history: crate::store::history::History<'_>,
     report: &mut super::report::AuditReport,
     options: &super::Options,
-) -> Result<(), crate::store::StoreError> {
-    attach_knowing(
-        history,
-        report,
-        options,
-        &super::data::FirstMeetings::default(),
-    )
-}
-
-/// [`attach`], reading again only the profiles whose first meeting `known` lacks.
-pub fn attach_knowing(
-    history: crate::store::history::History<'_>,
-    report: &mut super::report::AuditReport,
-    options: &super::Options,
-    known: &super::data::FirstMeetings,
+    scan: &crate::store::history::CheckScan<O>,
 ) -> Result<(), crate::store::StoreError> {
     if report.rules.is_empty() {
         return Ok(());
     }
-    let answered = history.answered_history_knowing(
-        crate::store::history::Range {
-            from: options.period.from,
-            to: options.period.to,
-            include_test: options.period.include_test,
-        },
-        |id| known.of(id),
-    )?;
+    let answered = history.answered_history_of_scan(scan)?;
     let ids: Vec<String> = report.rules.iter().map(|r| r.rule_id.clone()).collect();
     let computed = compute(answered, &ids, &options.period, report.min_cell);
     for (rule, responses) in report.rules.iter_mut().zip(computed) {

@@ -68,7 +68,8 @@ pub(super) fn insert(
 }
 
 /// The columns [`read`] reads, from `first_meeting_on` to `failed`, in its order.
-pub(super) const COLUMNS: &str = "first_meeting_on, sex, age, diagnosis_group, education, marital_status,
+pub(crate) const COLUMNS: &str =
+    "first_meeting_on, sex, age, diagnosis_group, education, marital_status,
      children_0_17, born_abroad, returner_ever, sgi, flagged, failed";
 
 /// The value of a closed set stored in column `index` as its name.
@@ -91,7 +92,7 @@ fn name_at<T>(
 
 /// The facts in the columns of [`COLUMNS`] from `first`; the rule ids (`flagged`,
 /// `failed`) are left to the caller, at `first + 10` and `first + 11`.
-pub(super) fn read(row: &rusqlite::Row<'_>, first: usize) -> Result<CheckFacts, StoreError> {
+pub(crate) fn read(row: &rusqlite::Row<'_>, first: usize) -> Result<CheckFacts, StoreError> {
     let first_meeting_on = match row.get_ref(first)? {
         rusqlite::types::ValueRef::Null => None,
         rusqlite::types::ValueRef::Text(text) => Some(
@@ -113,7 +114,12 @@ pub(super) fn read(row: &rusqlite::Row<'_>, first: usize) -> Result<CheckFacts, 
                 "check_facts.diagnosis_group",
                 DiagnosisGroup::from_name,
             )?,
-            education: name_at(row, first + 4, "check_facts.education", Education::from_name)?,
+            education: name_at(
+                row,
+                first + 4,
+                "check_facts.education",
+                Education::from_name,
+            )?,
             marital_status: name_at(
                 row,
                 first + 5,
@@ -135,10 +141,12 @@ const BACKFILL_BATCH: usize = 4096;
 /// (one that does not gets none, and the audit counts it as unreadable).
 pub(super) fn backfill(tx: &Transaction<'_>) -> rusqlite_migration::HookResult {
     backfill_rows(tx).map_err(|err| match err {
-        StoreError::Sqlite(err) | StoreError::Unavailable(err) => match std::sync::Arc::try_unwrap(err) {
-            Ok(err) => rusqlite_migration::HookError::RusqliteError(err),
-            Err(err) => rusqlite_migration::HookError::Hook(err.to_string()),
-        },
+        StoreError::Sqlite(err) | StoreError::Unavailable(err) => {
+            match std::sync::Arc::try_unwrap(err) {
+                Ok(err) => rusqlite_migration::HookError::RusqliteError(err),
+                Err(err) => rusqlite_migration::HookError::Hook(err.to_string()),
+            }
+        }
         other => rusqlite_migration::HookError::Hook(other.to_string()),
     })
 }
@@ -152,10 +160,11 @@ fn backfill_rows(tx: &Connection) -> Result<(), StoreError> {
     }
     let mut statement = tx.prepare("SELECT id, profile_json FROM evaluations ORDER BY id")?;
     let mut rows = statement.query([])?;
-    let mut flags = tx
-        .prepare("SELECT evaluation_id, rule_id FROM flags ORDER BY evaluation_id, rule_id")?;
-    let mut errors = tx
-        .prepare("SELECT evaluation_id, rule_id FROM rule_errors ORDER BY evaluation_id, rule_id")?;
+    let mut flags =
+        tx.prepare("SELECT evaluation_id, rule_id FROM flags ORDER BY evaluation_id, rule_id")?;
+    let mut errors = tx.prepare(
+        "SELECT evaluation_id, rule_id FROM rule_errors ORDER BY evaluation_id, rule_id",
+    )?;
     let mut flags = super::history::MergedIds::new(true, &mut flags)?;
     let mut errors = super::history::MergedIds::new(true, &mut errors)?;
     let mut batch = Vec::with_capacity(BACKFILL_BATCH);

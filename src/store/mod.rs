@@ -34,7 +34,7 @@ pub use file::{FileProblem, with_suffix};
 pub use writer::{PurgeCounts, Streamed, WriterHandle};
 
 /// The schema's migrations, in order.
-fn migrations() -> Migrations<'static> {
+pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../db/migrations/0001_init.sql")),
         M::up(include_str!("../../db/migrations/0002_write_probe.sql")),

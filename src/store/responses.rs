@@ -153,23 +153,66 @@ pub struct AnsweredHistory {
 }
 
 impl super::history::History<'_> {
+    /// What the audit of answers reads, its checks from `scan`: every check of the cases
+    /// with a check made in the scanned range (by `checked_on`), ordered by case,
+    /// `checked_on` and storage order; the current answers to their flags; and the rule
+    /// sets that made them. A check without facts (its stored profile does not read back)
+    /// has its first meeting looked up in the stored profile's text.
+    pub fn answered_history_of_scan<O>(
+        &self,
+        scan: &super::history::CheckScan<O>,
+    ) -> Result<AnsweredHistory, StoreError> {
+        let mut case_selected = vec![false; scan.cases.len()];
+        for check in &scan.checks {
+            if check.made_in_range {
+                case_selected[check.case as usize] = true;
+            }
+        }
+        let order = scan.case_order();
+        let mut selected: Vec<&super::history::ScannedCheck<O>> = scan
+            .checks
+            .iter()
+            .filter(|c| case_selected[c.case as usize])
+            .collect();
+        selected.sort_unstable_by_key(|c| (order[c.case as usize], c.checked_on, c.id));
+        let mut unknown = self.conn.prepare(
+            "SELECT json_extract(profile_json, '$.gk.first_meeting_on') FROM evaluations WHERE id = ?1",
+        )?;
+        let mut checks = Vec::with_capacity(selected.len());
+        for check in selected {
+            let first_meeting_on = match &check.facts {
+                Some(facts) => facts.first_meeting_on.map(|d| d.to_string()),
+                None => match unknown.query_row([check.id], |row| row.get(0))? {
+                    rusqlite::types::Value::Text(text) => Some(text),
+                    _ => None,
+                },
+            };
+            checks.push(AnsweredCheckRow {
+                evaluation_id: check.id,
+                case: scan.cases[check.case as usize].clone(),
+                stage: check.stage.as_str().to_owned(),
+                checked_on: check.checked_on.to_string(),
+                first_meeting_on,
+                rule_set_hash: scan.rule_sets[check.rule_set as usize].clone(),
+                requested_by: scan.requesters[check.requested_by as usize].clone(),
+                flagged: scan
+                    .flagged(check)
+                    .iter()
+                    .map(|&id| scan.rule_ids[id as usize].clone())
+                    .collect(),
+            });
+        }
+        self.with_answers(checks)
+    }
+
     /// Every check of the cases with a check made in `range` (by `checked_on`), ordered
     /// by case, `checked_on` and storage order; the current answers to their flags; and
-    /// the rule sets that made them.
+    /// the rule sets that made them. Read from the stored profiles as before
+    /// `check_facts`: the tests hold [`Self::answered_history_of_scan`] to it.
+    #[cfg(test)]
     pub fn answered_history(
         &self,
         range: super::history::Range,
-    ) -> Result<AnsweredHistory, StoreError> {
-        self.answered_history_knowing(range, |_| None)
-    }
-
-    /// Like [`Self::answered_history`], but `known` may give a check's
-    /// `gk.first_meeting_on` (`Some(None)`: the profile gives none) from a parse of its
-    /// profile made already; the profiles of the other checks are read for it.
-    pub fn answered_history_knowing(
-        &self,
-        range: super::history::Range,
-        known: impl Fn(i64) -> Option<Option<crate::profile::Date>>,
     ) -> Result<AnsweredHistory, StoreError> {
         let from = range
             .from
@@ -177,7 +220,12 @@ impl super::history::History<'_> {
         let to = range
             .to
             .map_or_else(|| "9999-12-31".to_owned(), |d| d.to_string());
-        let checks = self.answered_checks(&from, &to, range.include_test, known)?;
+        let checks = self.answered_checks(&from, &to, range.include_test)?;
+        self.with_answers(checks)
+    }
+
+    /// `checks` with the current answers to their flags and the rule sets.
+    fn with_answers(&self, checks: Vec<AnsweredCheckRow>) -> Result<AnsweredHistory, StoreError> {
         // The current answers to the flags of those checks.
         let read: std::collections::HashSet<i64> = checks.iter().map(|c| c.evaluation_id).collect();
         let mut statement = self.conn.prepare(
@@ -222,12 +270,12 @@ impl super::history::History<'_> {
 
     /// The checks of [`Self::answered_history`]: read in storage order (front to back
     /// through the table, flags merged alongside), then selected and put in case order.
+    #[cfg(test)]
     fn answered_checks(
         &self,
         from: &str,
         to: &str,
         include_test: bool,
-        known: impl Fn(i64) -> Option<Option<crate::profile::Date>>,
     ) -> Result<Vec<AnsweredCheckRow>, StoreError> {
         let mut statement = self.conn.prepare(
             "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on, e.rule_set_hash, e.requested_by
@@ -270,13 +318,11 @@ impl super::history::History<'_> {
             "SELECT json_extract(profile_json, '$.gk.first_meeting_on') FROM evaluations WHERE id = ?1",
         )?;
         for check in &mut checks {
-            check.first_meeting_on = match known(check.evaluation_id) {
-                Some(date) => date.map(|d| d.to_string()),
-                None => match unknown.query_row([check.evaluation_id], |row| row.get(0))? {
+            check.first_meeting_on =
+                match unknown.query_row([check.evaluation_id], |row| row.get(0))? {
                     rusqlite::types::Value::Text(text) => Some(text),
                     _ => None,
-                },
-            };
+                };
         }
         Ok(checks)
     }
@@ -328,6 +374,11 @@ mod tests {
             .collect()
     }
 
+    fn of_scan(history: History<'_>, range: Range) -> AnsweredHistory {
+        let scan = history.scan_checks(range, |o| o.ended_on).expect("scan");
+        history.answered_history_of_scan(&scan).expect("read")
+    }
+
     fn date(text: &str) -> Date {
         Date::parse(text).expect("date")
     }
@@ -355,17 +406,32 @@ mod tests {
                 (1, some("2024-05-20"), ids(&["a", "b"])),
             ]
         );
-        // A first meeting known from a parse already made is taken as given.
-        let known = history
-            .answered_history_knowing(range, |id| match id {
-                1 => Some(Some(date("2024-05-21"))),
-                6 => Some(None),
-                _ => None,
-            })
-            .expect("read");
-        assert_eq!(summary(&known)[2].1, None);
-        assert_eq!(summary(&known)[3].1, some("2024-05-21"));
-        assert_eq!(summary(&known)[0].1, some("2024-01-05"));
+        // The scan reads the same, the checks without facts from their profiles.
+        for range in [
+            range,
+            Range {
+                include_test: true,
+                ..range
+            },
+            Range::default(),
+        ] {
+            assert_eq!(
+                summary(&of_scan(history, range)),
+                summary(&history.answered_history(range).expect("read")),
+                "{range:?}"
+            );
+        }
+        // A check with facts has its first meeting and flags from them.
+        conn.execute(
+            "INSERT INTO check_facts (evaluation_id, first_meeting_on, flagged, failed)
+             VALUES (1, '2024-05-21', 'a b', '')",
+            [],
+        )
+        .expect("facts");
+        let history = History::new(&conn);
+        let scanned = summary(&of_scan(history, range));
+        assert_eq!(scanned[3], (1, some("2024-05-21"), ids(&["a", "b"])));
+        assert_eq!(scanned[..3], summary(&read)[..3]);
 
         let with_test = history
             .answered_history(Range {

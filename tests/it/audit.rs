@@ -2,6 +2,8 @@
 //! `gk-regler import`, `audit` and `replay` run as real commands against the database
 //! of a running service, and `GET /api/v1/audit` over HTTP.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::helpers::{AppOptions, TestApp, base_profile, copy_dir, set, spawn_app, spawn_app_with};
@@ -1018,12 +1020,27 @@ fn an_audit_after_import_and_restart_and_after_migrating_an_older_database_is_un
     let first = audit_json(&app, &[]);
     let first_period = audit_json(&app, &period);
     assert_eq!(first["units"]["all"], CASES, "{first}");
+    let over_http = |app: &TestApp| {
+        let reply = app.get("/api/v1/audit", &app.analytiker);
+        assert_eq!(reply.status, 200, "{reply}");
+        reply.json()
+    };
+    let first_http = over_http(&app);
+    assert_eq!(first_http["units"]["all"], CASES, "{first_http}");
+
+    app.terminate(Duration::from_secs(10));
     app.restart();
+    assert_eq!(over_http(&app), first_http);
     assert_eq!(audit_json(&app, &[]), first);
-    // The same database as an older version left it: the facts come from the migration.
+
+    // The same database as an older version left it: the service migrates it at start
+    // and the facts come from the stored profiles.
+    app.terminate(Duration::from_secs(10));
     let db = rusqlite::Connection::open(&app.database).expect("open the database");
     back_to_schema_7(&db);
-    assert_eq!(audit_json(&app, &[]), first);
+    app.restart();
     assert_eq!(facts_rows(&db), CASES);
+    assert_eq!(over_http(&app), first_http);
+    assert_eq!(audit_json(&app, &[]), first);
     assert_eq!(audit_json(&app, &period), first_period);
 }

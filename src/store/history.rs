@@ -606,6 +606,8 @@ pub struct CheckScan<O> {
     pub checks: Vec<ScannedCheck<O>>,
     /// What [`History::outcomes_without_checks`] returns, from the same read.
     pub without_checks: Vec<Outcome>,
+    /// By case number: the case's place in text order.
+    case_order: Vec<u32>,
 }
 
 impl<O> CheckScan<O> {
@@ -620,16 +622,20 @@ impl<O> CheckScan<O> {
     }
 
     /// Each case's place when the cases are in text order (by [`ScannedCheck::case`]).
-    pub fn case_order(&self) -> Vec<u32> {
-        let mut sorted: Vec<u32> =
-            (0..u32::try_from(self.cases.len()).unwrap_or(u32::MAX)).collect();
-        sorted.sort_unstable_by(|&a, &b| self.cases[a as usize].cmp(&self.cases[b as usize]));
-        let mut order = vec![0; self.cases.len()];
-        for (place, case) in sorted.into_iter().enumerate() {
-            order[case as usize] = u32::try_from(place).unwrap_or(u32::MAX);
-        }
-        order
+    pub fn case_order(&self) -> &[u32] {
+        &self.case_order
     }
+}
+
+/// Each of `cases`' place when they are in text order.
+fn text_order(cases: &[String]) -> Vec<u32> {
+    let mut sorted: Vec<u32> = (0..u32::try_from(cases.len()).unwrap_or(u32::MAX)).collect();
+    sorted.sort_unstable_by(|&a, &b| cases[a as usize].cmp(&cases[b as usize]));
+    let mut order = vec![0; cases.len()];
+    for (place, case) in sorted.into_iter().enumerate() {
+        order[case as usize] = u32::try_from(place).unwrap_or(u32::MAX);
+    }
+    order
 }
 
 impl History<'_> {
@@ -788,6 +794,7 @@ impl History<'_> {
             }
         }
         Ok(CheckScan {
+            case_order: text_order(&cases.texts),
             cases: cases.texts,
             rule_sets: rule_sets.texts,
             requesters: requesters.texts,
@@ -1156,7 +1163,7 @@ mod tests {
         let order = scan.case_order();
         let mut by_order: Vec<&String> = scan.cases.iter().collect();
         by_order.sort();
-        for (case, &place) in scan.cases.iter().zip(&order) {
+        for (case, &place) in scan.cases.iter().zip(order) {
             assert_eq!(by_order[place as usize], case);
         }
     }

@@ -182,6 +182,27 @@ impl Date {
         i64::from(later.days_since_epoch) - i64::from(self.days_since_epoch)
     }
 
+    /// Hinnant's `civil_from_days`, the inverse of [`Self::days_from_civil`]:
+    /// (year, month, day).
+    fn civil_from_days(days: i32) -> (i32, u32, u32) {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let day_of_era = z - era * 146_097;
+        let year_of_era =
+            (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+        let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+        let shifted_month = (5 * day_of_year + 2) / 153;
+        let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+        let month = if shifted_month < 10 {
+            shifted_month + 3
+        } else {
+            shifted_month - 9
+        };
+        let year = year_of_era + era * 400 + i32::from(month <= 2);
+        // Month and day lie in 1..=12 and 1..=31 by construction.
+        (year, month.unsigned_abs(), day.unsigned_abs())
+    }
+
     fn to_civil(self) -> jiff::civil::Date {
         Self::EPOCH
             .checked_add(jiff::Span::new().days(i64::from(self.days_since_epoch)))
@@ -318,9 +339,29 @@ impl Today {
     }
 }
 
+/// `YYYY-MM-DD`, as jiff writes a civil date. Written digit by digit: dates are
+/// written into every stored profile, report and message.
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_civil())
+        let (year, month, day) = Self::civil_from_days(self.days_since_epoch);
+        let Ok(year @ 0..=9999) = u32::try_from(year) else {
+            return write!(f, "{}", self.to_civil());
+        };
+        let digit = |n: u32| b'0' + (n % 10) as u8;
+        let text = [
+            digit(year / 1000),
+            digit(year / 100),
+            digit(year / 10),
+            digit(year),
+            b'-',
+            digit(month / 10),
+            digit(month),
+            b'-',
+            digit(day / 10),
+            digit(day),
+        ];
+        // Only ASCII digits and dashes were written.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -1355,6 +1396,24 @@ mod tests {
             "not a valid calendar date"
         );
         assert_eq!(Date::parse("1970-01-01").map(|d| d.days_since_epoch), Ok(0));
+    }
+
+    /// [`Date`]'s own writing against jiff's, on every day of years 0–9999 and on days
+    /// outside them, which are left to jiff.
+    #[test]
+    fn dates_are_written_as_jiff_writes_them() {
+        let first = Date::from_civil(jiff::civil::date(0, 1, 1)).days_since_epoch;
+        let last = Date::from_civil(jiff::civil::date(9999, 12, 31)).days_since_epoch;
+        for days in (first - 400)..=(last + 400) {
+            let date = Date {
+                days_since_epoch: days,
+            };
+            let ours = date.to_string();
+            assert_eq!(ours, date.to_civil().to_string(), "day {days}");
+            if (first..=last).contains(&days) {
+                assert_eq!(Date::parse(&ours), Ok(date), "{ours}");
+            }
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+#[cfg(test)]
 use rayon::prelude::*;
 
 use super::report::AuditReport;
@@ -15,9 +16,11 @@ use super::{
     Status,
 };
 use crate::outcome::Outcome;
-use crate::profile::{Date, Profile};
+#[cfg(test)]
+use crate::profile::Profile;
 use crate::store::StoreError;
-use crate::store::history::{History, Range};
+use crate::store::facts::CheckFacts;
+use crate::store::history::{CheckScan, History, Range, ScannedCheck};
 
 pub(super) fn range(period: &Period) -> Range {
     Range {
@@ -33,6 +36,7 @@ pub fn count_checks(history: History<'_>, period: &Period) -> Result<u64, StoreE
 }
 
 /// One check collected in storage order.
+#[cfg(test)]
 struct CollectedCheck {
     case: String,
     id: i64,
@@ -44,6 +48,7 @@ struct CollectedCheck {
 
 /// Checks collected in any order, then handed to [`Histories`] ordered by case,
 /// `checked_on` and id, the order an audit reads a case's history in.
+#[cfg(test)]
 #[derive(Default)]
 pub struct Collected {
     rule_sets: Vec<String>,
@@ -51,6 +56,7 @@ pub struct Collected {
     unreadable: usize,
 }
 
+#[cfg(test)]
 impl Collected {
     /// Adds check `id` of `case`.
     pub fn push(
@@ -214,40 +220,120 @@ pub fn stored_audit(
     active: Vec<RuleInfo>,
     options: &Options,
 ) -> Result<AuditReport, StoreError> {
-    stored_audit_knowing(history, active, options).map(|(report, _)| report)
+    stored_audit_scanned(history, active, options).map(|(report, _)| report)
 }
 
-/// The `gk.first_meeting_on` of each check whose profile an audit read, by check id,
-/// so the audit of answers need not read those profiles again.
-#[derive(Default)]
-pub struct FirstMeetings(Vec<(i64, Option<Date>)>);
-
-impl FirstMeetings {
-    /// What the profile of check `id` gives (`Some(None)`: no date), if it was read.
-    pub fn of(&self, id: i64) -> Option<Option<Date>> {
-        self.0
-            .binary_search_by_key(&id, |&(i, _)| i)
-            .ok()
-            .map(|i| self.0[i].1)
-    }
-}
-
-/// [`stored_audit`], with the first meetings of the checks it read.
-pub fn stored_audit_knowing(
+/// [`stored_audit`], with the checks it read, which the audit of answers reads too
+/// ([`super::responses::attach`]).
+pub fn stored_audit_scanned(
     history: History<'_>,
     active: Vec<RuleInfo>,
     options: &Options,
-) -> Result<(AuditReport, FirstMeetings), StoreError> {
+) -> Result<(AuditReport, CheckScan<OutcomeRecord>), StoreError> {
     let rules = rules_to_report(history, active)?;
+    let scan = history.scan_checks(range(&options.period), OutcomeRecord::of)?;
+    let input = input_of_scan(history, rules, &scan)?;
+    let mut report = super::audit(&input, options);
+    report.excluded_test_checks = history.count_excluded_test_checks(range(&options.period))?;
+    report.notes.extend(test_checks_note(&report));
+    Ok((report, scan))
+}
+
+/// The audit's input from the checks `scan` selects: their case histories in case order
+/// (each oldest first, by `checked_on`, then storage order), the checks without facts
+/// (whose stored profile could not be read back) counted and left out.
+fn input_of_scan(
+    history: History<'_>,
+    rules: Vec<RuleInfo>,
+    scan: &CheckScan<OutcomeRecord>,
+) -> Result<AuditInput, StoreError> {
+    let index: HashMap<&str, usize> = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.as_str(), i))
+        .collect();
+    // Each stored rule id's place among the rules reported on, looked up once.
+    let place: Vec<Option<usize>> = scan
+        .rule_ids
+        .iter()
+        .map(|id| index.get(id.as_str()).copied())
+        .collect();
+    let order = scan.case_order();
+    let mut unreadable = 0;
+    let mut selected: Vec<(&ScannedCheck<OutcomeRecord>, &CheckFacts)> = scan
+        .checks
+        .iter()
+        .filter(|c| c.selected)
+        .filter_map(|c| match &c.facts {
+            Some(facts) => Some((c, facts)),
+            None => {
+                unreadable += 1;
+                None
+            }
+        })
+        .collect();
+    selected.sort_unstable_by_key(|(c, _)| (order[c.case as usize], c.checked_on, c.id));
+    let mut checks_per_rule_set = vec![0_usize; scan.rule_sets.len()];
+    let mut histories = Histories {
+        unreadable,
+        ..Histories::default()
+    };
+    let mut current = None;
+    for (check, facts) in selected {
+        let mut statuses = vec![Status::Clear; rules.len()];
+        for (ids, status) in [
+            (scan.flagged(check), Status::Flagged),
+            (scan.failed(check), Status::Failed),
+        ] {
+            for &id in ids {
+                if let Some(i) = place[id as usize] {
+                    statuses[i] = status;
+                }
+            }
+        }
+        let record = CheckRecord {
+            stage: check.stage,
+            checked_on: check.checked_on,
+            first_meeting_on: facts.first_meeting_on,
+            covariates: facts.covariates.clone(),
+            statuses,
+        };
+        checks_per_rule_set[check.rule_set as usize] += 1;
+        match histories.cases.last_mut() {
+            Some(case) if current == Some(check.case) => case.checks.push(record),
+            _ => {
+                current = Some(check.case);
+                histories.cases.push(CaseHistory {
+                    outcome: check.outcome,
+                    checks: vec![record],
+                });
+            }
+        }
+    }
+    histories.rule_sets = scan
+        .rule_sets
+        .iter()
+        .zip(checks_per_rule_set)
+        .filter(|&(_, checks)| checks > 0)
+        .map(|(hash, checks)| (hash.clone(), checks))
+        .collect();
+    histories.finish_with(history, rules, &scan.without_checks)
+}
+
+/// The audit input as read before `check_facts`: every selected stored profile parsed.
+/// The tests hold [`input_of_scan`] to it.
+#[cfg(test)]
+pub(crate) fn input_of_profiles(
+    history: History<'_>,
+    rules: Vec<RuleInfo>,
+    options: &Options,
+) -> Result<AuditInput, StoreError> {
     let index: HashMap<&str, usize> = rules
         .iter()
         .enumerate()
         .map(|(i, r)| (r.id.as_str(), i))
         .collect();
     let mut collected = Collected::default();
-    let mut first_meetings = Vec::new();
-    // Outcomes read once, not joined to every check; the cases without checks come
-    // from the same read.
     let without_checks =
         history.for_each_check_batch(range(&options.period), true, OutcomeRecord::of, |batch| {
             let records: Vec<Option<CheckRecord>> = batch
@@ -271,22 +357,16 @@ pub fn stored_audit_knowing(
             for (row, record) in batch.into_iter().zip(records) {
                 match record {
                     Some(record) => {
-                        first_meetings.push((row.id, record.first_meeting_on));
-                        collected.push(row.case, row.id, &row.rule_set_hash, row.outcome, record);
+                        collected.push(row.case, row.id, &row.rule_set_hash, row.outcome, record)
                     }
                     None => collected.skip_unreadable(),
                 }
             }
             Ok(())
         })?;
-    let histories = collected.into_histories();
-    let input = histories.finish_with(history, rules, &without_checks)?;
-    let mut report = super::audit(&input, options);
-    report.excluded_test_checks = history.count_excluded_test_checks(range(&options.period))?;
-    report.notes.extend(test_checks_note(&report));
-    // Read in storage order, so already sorted by id.
-    first_meetings.sort_unstable_by_key(|&(id, _)| id);
-    Ok((report, FirstMeetings(first_meetings)))
+    collected
+        .into_histories()
+        .finish_with(history, rules, &without_checks)
 }
 
 /// What the report says about test checks: how many it left out, or that it includes
@@ -305,4 +385,250 @@ fn test_checks_note(report: &AuditReport) -> Option<String> {
             if n == 1 { "den" } else { "de" }
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::{Connection, OptionalExtension, params};
+
+    use super::*;
+    use crate::profile::Date;
+
+    const RULES: [&str; 3] = ["a", "b", "c"];
+
+    /// A database at the schema before `check_facts` (7) with checks of the development
+    /// cohort's first profiles, their outcomes, flags and rule errors, one test check and
+    /// one stored profile that does not read back; then migrated to the latest schema,
+    /// which fills `check_facts` in.
+    fn migrated_history() -> (Connection, Vec<(i64, Option<Profile>)>) {
+        let mut conn = Connection::open_in_memory().expect("database");
+        let migrations = crate::store::migrations();
+        migrations.to_version(&mut conn, 7).expect("schema 7");
+        conn.execute(
+            "INSERT INTO rule_sets VALUES ('h', 'gk', '1', '[]', '2020-01-01T00:00:00Z'),
+                                          ('k', 'gk', '2', '[]', '2021-01-01T00:00:00Z')",
+            [],
+        )
+        .expect("rule sets");
+        let profiles = include_str!("../../examples/cohort-2018/profiles.jsonl");
+        let mut stored = Vec::new();
+        for (n, line) in profiles.lines().take(600).enumerate() {
+            let profile = Profile::from_stored_json(line).expect("profile");
+            let n = i64::try_from(n).expect("n");
+            // One stored profile in 97 does not read back (the case and dates stay).
+            let text = if n % 97 == 5 {
+                line.replacen("\"stage\":", "\"stage\":7,\"x\":", 1)
+            } else {
+                line.to_owned()
+            };
+            conn.execute(
+                "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash,
+                                          requested_by, profile_json, test)
+                 VALUES (?1, ?2, ?3, '', ?4, 'officer', ?5, ?6)",
+                params![
+                    profile.case_id.expose(),
+                    profile.stage.as_str(),
+                    profile.checked_on.to_string(),
+                    if n % 3 == 0 { "h" } else { "k" },
+                    text,
+                    n % 50 == 7,
+                ],
+            )
+            .expect("check");
+            let id = conn.last_insert_rowid();
+            for (k, rule) in RULES.iter().enumerate() {
+                let k = i64::try_from(k).expect("k");
+                if (n + k) % 4 == 0 {
+                    conn.execute(
+                        "INSERT INTO flags VALUES (?1, ?2, 'info', 'm')",
+                        params![id, rule],
+                    )
+                    .expect("flag");
+                } else if (n + k) % 11 == 0 {
+                    conn.execute(
+                        "INSERT INTO rule_errors VALUES (?1, ?2, 'runtime', 'm', NULL, NULL)",
+                        params![id, rule],
+                    )
+                    .expect("error");
+                }
+            }
+            // A rule no longer in the rule set.
+            if n % 13 == 0 {
+                conn.execute(
+                    "INSERT INTO flags VALUES (?1, 'gone', 'info', 'm')",
+                    params![id],
+                )
+                .expect("flag");
+            }
+            stored.push((id, Profile::from_stored_json(&text).ok()));
+        }
+        let outcomes = include_str!("../../examples/cohort-2018/outcomes.jsonl");
+        for line in outcomes.lines() {
+            let outcome: serde_json::Value = serde_json::from_str(line).expect("outcome");
+            conn.execute(
+                "INSERT OR IGNORE INTO outcomes VALUES (?1, ?2, ?3, ?4, '', '')",
+                params![
+                    outcome["case_id"].as_str(),
+                    outcome["ended_on"].as_str(),
+                    outcome["outcome"].as_str(),
+                    outcome["reasons"].to_string(),
+                ],
+            )
+            .expect("outcome");
+        }
+        migrations.to_latest(&mut conn).expect("migrated");
+        (conn, stored)
+    }
+
+    /// Everything of an audit input, as text.
+    fn projected(input: &AuditInput) -> Vec<String> {
+        let mut lines = vec![format!(
+            "unreadable {} rules {:?} rule sets {:?}",
+            input.unreadable_checks,
+            input.rules.iter().map(|r| &r.id).collect::<Vec<_>>(),
+            input
+                .rule_sets
+                .iter()
+                .map(|r| (&r.content_hash, &r.name, &r.version, r.checks))
+                .collect::<Vec<_>>()
+        )];
+        for case in &input.cases {
+            lines.push(format!(
+                "case {:?}",
+                case.outcome.map(|o| (
+                    o.ended_on,
+                    o.left_insurance,
+                    o.work_or_studies,
+                    o.worsened_health
+                ))
+            ));
+            for check in &case.checks {
+                let c = &check.covariates;
+                lines.push(format!(
+                    "{:?} {} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                    check.stage,
+                    check.checked_on,
+                    check.first_meeting_on,
+                    c.sex,
+                    c.age,
+                    c.diagnosis,
+                    c.education,
+                    c.marital_status,
+                    c.children_0_17,
+                    c.born_abroad,
+                    c.returner_ever,
+                    c.sgi,
+                    check.statuses
+                ));
+            }
+        }
+        lines
+    }
+
+    #[test]
+    fn the_migration_fills_in_the_facts_of_every_profile_that_reads_back() {
+        let (conn, stored) = migrated_history();
+        let unreadable = stored.iter().filter(|(_, p)| p.is_none()).count();
+        assert!(unreadable >= 5, "{unreadable}");
+        for (id, profile) in &stored {
+            let row = conn
+                .query_row(
+                    &format!(
+                        "SELECT {} FROM check_facts WHERE evaluation_id = ?1",
+                        crate::store::facts::COLUMNS
+                    ),
+                    [id],
+                    |row| {
+                        Ok((
+                            crate::store::facts::read(row, 0).map_err(|e| {
+                                rusqlite::Error::InvalidParameterName(e.to_string())
+                            })?,
+                            row.get::<_, String>(10)?,
+                            row.get::<_, String>(11)?,
+                        ))
+                    },
+                )
+                .optional()
+                .expect("facts");
+            let Some(profile) = profile else {
+                assert!(row.is_none(), "an unreadable profile has no facts");
+                continue;
+            };
+            let (facts, flagged, failed) = row.expect("facts of a readable profile");
+            let expected = CheckFacts::of(profile);
+            let (a, b) = (&facts.covariates, &expected.covariates);
+            assert_eq!(facts.first_meeting_on, expected.first_meeting_on);
+            assert_eq!(
+                (a.sex, a.age, a.diagnosis, a.education, a.marital_status),
+                (b.sex, b.age, b.diagnosis, b.education, b.marital_status)
+            );
+            assert_eq!(
+                (a.children_0_17, a.born_abroad, a.returner_ever, a.sgi),
+                (b.children_0_17, b.born_abroad, b.returner_ever, b.sgi)
+            );
+            let ids = |table: &str| -> String {
+                let mut statement = conn
+                    .prepare(&format!(
+                        "SELECT rule_id FROM {table} WHERE evaluation_id = ?1 ORDER BY rule_id"
+                    ))
+                    .expect("statement");
+                let ids: Vec<String> = statement
+                    .query_map([id], |row| row.get(0))
+                    .expect("ids")
+                    .collect::<Result<_, _>>()
+                    .expect("ids");
+                ids.join(" ")
+            };
+            assert_eq!(flagged, ids("flags"));
+            assert_eq!(failed, ids("rule_errors"));
+        }
+    }
+
+    #[test]
+    fn the_audit_input_from_the_facts_equals_the_one_from_the_profiles() {
+        let (conn, _) = migrated_history();
+        let history = History::new(&conn);
+        let rules: Vec<RuleInfo> = RULES
+            .iter()
+            .map(|id| RuleInfo {
+                id: (*id).to_owned(),
+                title: (*id).to_owned(),
+            })
+            .collect();
+        let rules = rules_to_report(history, rules).expect("rules");
+        let date = |text: &str| Some(Date::parse(text).expect("date"));
+        for (from, to) in [
+            (None, None),
+            (date("2021-01-01"), date("2021-12-31")),
+            (date("2024-06-01"), None),
+            (None, date("2021-06-30")),
+        ] {
+            for include_test in [false, true] {
+                let options = Options {
+                    period: Period {
+                        from,
+                        to,
+                        include_test,
+                    },
+                    ..Options::default()
+                };
+                let scan = history
+                    .scan_checks(range(&options.period), OutcomeRecord::of)
+                    .expect("scan");
+                let scanned = input_of_scan(history, rules.clone(), &scan).expect("scanned");
+                let parsed = input_of_profiles(history, rules.clone(), &options).expect("parsed");
+                assert!(scanned.cases.iter().any(|c| !c.checks.is_empty()));
+                assert!(scanned.cases.iter().any(|c| c.outcome.is_some()));
+                if from.is_none() && to.is_none() {
+                    assert!(scanned.unreadable_checks > 0);
+                }
+                assert_eq!(
+                    projected(&scanned),
+                    projected(&parsed),
+                    "{:?}",
+                    options.period
+                );
+            }
+        }
+    }
 }

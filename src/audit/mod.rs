@@ -266,10 +266,9 @@ pub async fn of_store(
     let rules = RuleInfo::of(active);
     store
         .read_history(move |history| {
-            let (mut report, first_meetings) =
-                data::stored_audit_knowing(history, rules.clone(), &options)?;
-            responses::attach_knowing(history, &mut report, &options, &first_meetings)?;
-            drop(first_meetings);
+            let (mut report, scan) = data::stored_audit_scanned(history, rules.clone(), &options)?;
+            responses::attach(history, &mut report, &options, &scan)?;
+            drop(scan);
             // The summary reads the answers too: read it again now they are there.
             report.summary = summary::of(&report);
             // A period too small to show anything shows no shadow comparison either.

@@ -178,38 +178,44 @@ pub fn compute(
         })
         .collect();
 
-    let mut officers: HashMap<String, usize> = HashMap::new();
+    // Each rule set's version and each stored rule id's place, looked up once.
+    let version_of_set: Vec<Option<usize>> = history
+        .rule_set_hashes
+        .iter()
+        .map(|hash| version_of_hash.get(hash).copied())
+        .collect();
+    let rule_of_id: Vec<Option<usize>> = history
+        .rule_ids
+        .iter()
+        .map(|id| rule_index.get(id.as_str()).copied())
+        .collect();
+    // Officers numbered in order of first appearance.
+    let mut officers: HashMap<u32, usize> = HashMap::new();
     let mut tallies: BTreeMap<(usize, usize), Tally> = BTreeMap::new();
     // The officer-months of each version's checks in the period.
     let mut officer_months: Vec<BTreeSet<(usize, String)>> = vec![BTreeSet::new(); versions.len()];
     let mut cases: Vec<Vec<Check>> = Vec::new();
-    let mut current_case: Option<String> = None;
+    let mut current_case: Option<u32> = None;
     for row in history.checks {
-        let (Ok(checked_on), Some(&version)) = (
-            Date::parse(&row.checked_on),
-            version_of_hash.get(&row.rule_set_hash),
-        ) else {
+        let Some(Some(version)) = version_of_set.get(row.rule_set as usize).copied() else {
             continue;
         };
         let next_officer = officers.len();
         let officer = *officers.entry(row.requested_by).or_insert(next_officer);
         let check = Check {
             id: row.evaluation_id,
-            before_gk_stage: row.stage == "before_gk",
-            checked_on,
-            first_meeting_on: row
-                .first_meeting_on
-                .as_deref()
-                .and_then(|d| Date::parse(d).ok()),
+            before_gk_stage: row.stage == crate::profile::Stage::BeforeGk,
+            checked_on: row.checked_on,
+            first_meeting_on: row.first_meeting_on,
             version,
             officer,
             flagged: row
                 .flagged
                 .iter()
-                .filter_map(|id| rule_index.get(id.as_str()).copied())
+                .filter_map(|&id| rule_of_id.get(id as usize).copied().flatten())
                 .collect(),
         };
-        if current_case.as_deref() != Some(row.case.as_str()) {
+        if current_case != Some(row.case) {
             current_case = Some(row.case);
             cases.push(Vec::new());
         }
@@ -515,39 +521,19 @@ fn month_of(date: Date) -> String {
     text.get(..7).unwrap_or(&text).to_owned()
 }
 
-/// Fills the `responses` object of each rule of `report` from the stored history. A
-/// report with too few cases lists no rules and gets nothing.
-pub fn attach(
+/// Fills the `responses` object of each rule of `report` from the stored history, the
+/// checks as `scan` read them for the same period. A report with too few cases lists no
+/// rules and gets nothing.
+pub fn attach<O>(
     history: crate::store::history::History<'_>,
     report: &mut super::report::AuditReport,
     options: &super::Options,
-) -> Result<(), crate::store::StoreError> {
-    attach_knowing(
-        history,
-        report,
-        options,
-        &super::data::FirstMeetings::default(),
-    )
-}
-
-/// [`attach`], reading again only the profiles whose first meeting `known` lacks.
-pub fn attach_knowing(
-    history: crate::store::history::History<'_>,
-    report: &mut super::report::AuditReport,
-    options: &super::Options,
-    known: &super::data::FirstMeetings,
+    scan: &crate::store::history::CheckScan<O>,
 ) -> Result<(), crate::store::StoreError> {
     if report.rules.is_empty() {
         return Ok(());
     }
-    let answered = history.answered_history_knowing(
-        crate::store::history::Range {
-            from: options.period.from,
-            to: options.period.to,
-            include_test: options.period.include_test,
-        },
-        |id| known.of(id),
-    )?;
+    let answered = history.answered_history_of_scan(scan)?;
     let ids: Vec<String> = report.rules.iter().map(|r| r.rule_id.clone()).collect();
     let computed = compute(answered, &ids, &options.period, report.min_cell);
     for (rule, responses) in report.rules.iter_mut().zip(computed) {
@@ -561,16 +547,27 @@ mod tests {
     use super::*;
     use crate::store::responses::{AnsweredCheckRow, CurrentAnswerRow, RuleSetRow};
 
+    /// The rule ids the tests' checks may flag, numbered by place.
+    const RULE_IDS: [&str; 3] = ["a", "b", "c"];
+
+    /// Case `c<n>` is case number `n`; an officer is numbered by the first letter of
+    /// their name.
     fn check(id: i64, case: &str, on: &str, by: &str, flagged: &[&str]) -> AnsweredCheckRow {
         AnsweredCheckRow {
             evaluation_id: id,
-            case: case.into(),
-            stage: "before_gk".into(),
-            checked_on: on.into(),
+            case: case[1..].parse().expect("case number"),
+            stage: crate::profile::Stage::BeforeGk,
+            checked_on: Date::parse(on).expect("date"),
             first_meeting_on: None,
-            rule_set_hash: "h1".into(),
-            requested_by: by.into(),
-            flagged: flagged.iter().map(|s| (*s).to_owned()).collect(),
+            rule_set: 0,
+            requested_by: u32::from(by.as_bytes()[0]),
+            flagged: flagged
+                .iter()
+                .map(|f| {
+                    let at = RULE_IDS.iter().position(|id| id == f).expect("rule id");
+                    u32::try_from(at).expect("place")
+                })
+                .collect(),
         }
     }
 
@@ -578,6 +575,8 @@ mod tests {
         AnsweredHistory {
             checks,
             answers,
+            rule_set_hashes: vec!["h1".into()],
+            rule_ids: RULE_IDS.iter().map(|&id| id.to_owned()).collect(),
             rule_sets: vec![RuleSetRow {
                 content_hash: "h1".into(),
                 name: "GK".into(),

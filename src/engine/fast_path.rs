@@ -575,8 +575,15 @@ impl Stmt {
             }
             Self::Update(slot, op, value) => {
                 let value = value.run(frame)?;
-                let current = std::mem::replace(&mut frame.slots[*slot], Value::Unit);
-                frame.slots[*slot] = arithmetic(*op, current, value)?;
+                match (op, &mut frame.slots[*slot], &value) {
+                    // `text += more` grows the variable's own text in place.
+                    (Arithmetic::Add, Value::Text(Cow::Owned(text)), Value::Text(more))
+                        if text.len() + more.len() <= MAX_TEXT_BYTES =>
+                    {
+                        text.push_str(more);
+                    }
+                    (_, current, _) => *current = arithmetic(*op, current, &value)?,
+                }
             }
             Self::Push(slot, item) => {
                 let Value::Text(item) = item.run(frame)? else {
@@ -638,8 +645,7 @@ impl Expr {
             }
             Self::Compare(comparison, operands) => {
                 let [a, b] = &**operands;
-                let (a, b) = (a.run(frame)?, b.run(frame)?);
-                compare(*comparison, &a, &b)
+                lend_both(a, b, frame, |a, b| compare(*comparison, a, b))
             }
             _ => match self.run(frame)? {
                 Value::Bool(b) => Ok(b),
@@ -675,7 +681,7 @@ impl Expr {
             }
             Self::Arithmetic(op, operands) => {
                 let [a, b] = &**operands;
-                arithmetic(*op, a.run(frame)?, b.run(frame)?)?
+                lend_both(a, b, frame, |a, b| arithmetic(*op, a, b))?
             }
             Self::Call(helper, args) => call(*helper, args, frame)?,
             Self::Interpolate(parts) => {
@@ -689,17 +695,20 @@ impl Expr {
                         .sum(),
                 );
                 for part in parts {
-                    match part.run(frame)? {
-                        Value::Text(t) => text.push_str(&t),
-                        Value::Int(i) => {
-                            let _ = write!(text, "{i}");
+                    part.lend(frame, |value| {
+                        match value {
+                            Value::Text(t) => text.push_str(t),
+                            Value::Int(i) => {
+                                let _ = write!(text, "{i}");
+                            }
+                            Value::Bool(b) => text.push_str(if *b { "true" } else { "false" }),
+                            Value::Date(d) => {
+                                let _ = write!(text, "{d}");
+                            }
+                            _ => return Err(Stop::Defer),
                         }
-                        Value::Bool(b) => text.push_str(if b { "true" } else { "false" }),
-                        Value::Date(d) => {
-                            let _ = write!(text, "{d}");
-                        }
-                        _ => return Err(Stop::Defer),
-                    }
+                        Ok(())
+                    })?;
                 }
                 checked_text(text)?
             }
@@ -753,6 +762,47 @@ impl Expr {
     }
 }
 
+impl Expr {
+    /// Hands the expression's value to `use_value`; a variable's is lent, not copied.
+    fn lend<'a, R>(
+        &'a self,
+        frame: &mut Frame<'a, '_>,
+        use_value: impl FnOnce(&Value<'a>) -> Result<R, Stop>,
+    ) -> Result<R, Stop> {
+        match self {
+            Self::Local(slot) => use_value(&frame.slots[*slot]),
+            _ => use_value(&self.run(frame)?),
+        }
+    }
+}
+
+/// Hands the values of `a` and `b` to `use_values`, variables lent rather than copied.
+/// `a` runs before `b`; reading a variable has no effect and cannot stop, so when one of
+/// the two is a variable the other may run first.
+fn lend_both<'a, R>(
+    a: &'a Expr,
+    b: &'a Expr,
+    frame: &mut Frame<'a, '_>,
+    use_values: impl FnOnce(&Value<'a>, &Value<'a>) -> Result<R, Stop>,
+) -> Result<R, Stop> {
+    match (a, b) {
+        (Expr::Local(x), Expr::Local(y)) => use_values(&frame.slots[*x], &frame.slots[*y]),
+        (Expr::Local(x), b) => {
+            let b = b.run(frame)?;
+            use_values(&frame.slots[*x], &b)
+        }
+        (a, Expr::Local(y)) => {
+            let a = a.run(frame)?;
+            use_values(&a, &frame.slots[*y])
+        }
+        (a, b) => {
+            let a = a.run(frame)?;
+            let b = b.run(frame)?;
+            use_values(&a, &b)
+        }
+    }
+}
+
 fn checked_text(text: String) -> Step<'static> {
     if text.len() > MAX_TEXT_BYTES {
         return Err(Stop::Defer);
@@ -760,25 +810,25 @@ fn checked_text(text: String) -> Step<'static> {
     Ok(Value::Text(Cow::Owned(text)))
 }
 
-fn arithmetic<'a>(op: Arithmetic, a: Value<'a>, b: Value<'a>) -> Step<'a> {
+fn arithmetic<'a>(op: Arithmetic, a: &Value<'a>, b: &Value<'a>) -> Step<'a> {
     Ok(match (op, a, b) {
         (Arithmetic::Add, Value::Int(a), Value::Int(b)) => {
-            Value::Int(a.checked_add(b).ok_or(Stop::Defer)?)
+            Value::Int(a.checked_add(*b).ok_or(Stop::Defer)?)
         }
         (Arithmetic::Subtract, Value::Int(a), Value::Int(b)) => {
-            Value::Int(a.checked_sub(b).ok_or(Stop::Defer)?)
+            Value::Int(a.checked_sub(*b).ok_or(Stop::Defer)?)
         }
         (Arithmetic::Add, Value::Text(a), Value::Text(b)) => {
             let mut text = String::with_capacity(a.len() + b.len());
-            text.push_str(&a);
-            text.push_str(&b);
+            text.push_str(a);
+            text.push_str(b);
             checked_text(text)?
         }
         (Arithmetic::Add, Value::Date(d), Value::Int(days)) => {
-            Value::Date(helpers::plus_days(d, days))
+            Value::Date(helpers::plus_days(*d, *days))
         }
         (Arithmetic::Subtract, Value::Date(d), Value::Int(days)) => {
-            Value::Date(helpers::minus_days(d, days))
+            Value::Date(helpers::minus_days(*d, *days))
         }
         _ => return Err(Stop::Defer),
     })
@@ -814,6 +864,23 @@ fn equality(comparison: Comparison, equal: bool) -> Result<bool, Stop> {
 }
 
 fn call<'a>(helper: Helper, args: &'a [Expr], frame: &mut Frame<'a, '_>) -> Step<'a> {
+    if let Helper::Len | Helper::IsEmpty = helper {
+        let profile = frame.profile;
+        let Some(arg) = args.first() else {
+            return Err(Stop::Defer);
+        };
+        return arg.lend(frame, |value| {
+            let len = match value {
+                Value::List(kind) => kind.len(profile),
+                Value::Array(items) => items.len(),
+                _ => return Err(Stop::Defer),
+            };
+            Ok(match helper {
+                Helper::Len => Value::Int(i64::try_from(len).map_err(|_| Stop::Defer)?),
+                _ => Value::Bool(len == 0),
+            })
+        });
+    }
     let first = match args.first() {
         Some(arg) => arg.run(frame)?,
         None => return Err(Stop::Defer),
@@ -848,17 +915,8 @@ fn call<'a>(helper: Helper, args: &'a [Expr], frame: &mut Frame<'a, '_>) -> Step
                 _ => return Err(Stop::Defer),
             })
         }
-        Helper::Len | Helper::IsEmpty => {
-            let len = match &first {
-                Value::List(kind) => kind.len(frame.profile),
-                Value::Array(items) => items.len(),
-                _ => return Err(Stop::Defer),
-            };
-            match helper {
-                Helper::Len => Value::Int(i64::try_from(len).map_err(|_| Stop::Defer)?),
-                _ => Value::Bool(len == 0),
-            }
-        }
+        // Answered above, lending the value; never reached.
+        Helper::Len | Helper::IsEmpty => return Err(Stop::Defer),
     })
 }
 

@@ -9,8 +9,9 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use super::facts::CheckFacts;
 use crate::outcome::{EndReason, Outcome, OutcomeKind};
-use crate::profile::{CaseId, Date};
+use crate::profile::{CaseId, Date, Stage};
 
 /// Rows handed over at a time: bounds memory and lets the caller work in parallel.
 pub const BATCH: usize = 4096;
@@ -530,6 +531,281 @@ impl<'a> History<'a> {
     }
 }
 
+/// Distinct texts numbered in the order first seen, each stored once.
+#[derive(Default)]
+struct Interner {
+    texts: Vec<String>,
+    numbers: std::collections::HashMap<String, u32>,
+    /// The last text asked for: consecutive rows often repeat it.
+    last: Option<u32>,
+}
+
+impl Interner {
+    fn number(&mut self, text: &str) -> u32 {
+        if let Some(last) = self.last
+            && self.texts[last as usize] == text
+        {
+            return last;
+        }
+        let number = match self.numbers.get(text) {
+            Some(&number) => number,
+            None => {
+                let number = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
+                self.texts.push(text.to_owned());
+                self.numbers.insert(text.to_owned(), number);
+                number
+            }
+        };
+        self.last = Some(number);
+        number
+    }
+}
+
+/// One stored check as [`History::scan_checks`] reads it, from the cheap columns and
+/// `check_facts`, never from the stored profile.
+pub struct ScannedCheck<O> {
+    /// The check's id: storage order.
+    pub id: i64,
+    /// Index into [`CheckScan::cases`].
+    pub case: u32,
+    pub stage: Stage,
+    pub checked_on: Date,
+    /// Index into [`CheckScan::rule_sets`].
+    pub rule_set: u32,
+    /// Index into [`CheckScan::requesters`].
+    pub requested_by: u32,
+    /// What the stored profile gives; `None` when it could not be read back.
+    pub facts: Option<CheckFacts>,
+    /// The case's outcome, if one is recorded (read only for checks the range selects).
+    pub outcome: Option<O>,
+    /// Whether the range selects the check: its case's outcome ended in the range, or it
+    /// was made in the range.
+    pub selected: bool,
+    /// Whether it was made in the range (by `checked_on`).
+    pub made_in_range: bool,
+    /// Its rule ids in [`CheckScan`]'s list: flagged from `rules.0` to `rules.1`, failed
+    /// from `rules.1` to `rules.2`.
+    rules: (u32, u32, u32),
+}
+
+/// Every stored check (test checks only if the range includes them), read once for the
+/// audit and the audit of answers. Texts repeated from check to check (case, rule set,
+/// requester, rule id) are stored once and numbered.
+pub struct CheckScan<O> {
+    /// Case pseudonyms.
+    pub cases: Vec<String>,
+    /// Rule-set hashes.
+    pub rule_sets: Vec<String>,
+    /// Token names of the requesters.
+    pub requesters: Vec<String>,
+    /// Rule ids.
+    pub rule_ids: Vec<String>,
+    /// Indexes into `rule_ids`, the checks' ranges one after another.
+    rule_refs: Vec<u32>,
+    /// In storage order.
+    pub checks: Vec<ScannedCheck<O>>,
+    /// What [`History::outcomes_without_checks`] returns, from the same read.
+    pub without_checks: Vec<Outcome>,
+    /// By case number: the case's place in text order.
+    case_order: Vec<u32>,
+}
+
+impl<O> CheckScan<O> {
+    /// The rules that flagged at `check` (indexes into [`Self::rule_ids`], in id order).
+    pub fn flagged(&self, check: &ScannedCheck<O>) -> &[u32] {
+        &self.rule_refs[check.rules.0 as usize..check.rules.1 as usize]
+    }
+
+    /// The rules that failed at `check` (indexes into [`Self::rule_ids`], in id order).
+    pub fn failed(&self, check: &ScannedCheck<O>) -> &[u32] {
+        &self.rule_refs[check.rules.1 as usize..check.rules.2 as usize]
+    }
+
+    /// Each case's place when the cases are in text order (by [`ScannedCheck::case`]).
+    pub fn case_order(&self) -> &[u32] {
+        &self.case_order
+    }
+}
+
+/// Each of `cases`' place when they are in text order.
+fn text_order(cases: &[String]) -> Vec<u32> {
+    let mut sorted: Vec<u32> = (0..u32::try_from(cases.len()).unwrap_or(u32::MAX)).collect();
+    sorted.sort_unstable_by(|&a, &b| cases[a as usize].cmp(&cases[b as usize]));
+    let mut order = vec![0; cases.len()];
+    for (place, case) in sorted.into_iter().enumerate() {
+        order[case as usize] = u32::try_from(place).unwrap_or(u32::MAX);
+    }
+    order
+}
+
+impl History<'_> {
+    /// Every stored check (test checks only if `range` includes them) in storage order,
+    /// each marked with whether `range` selects it (the checks
+    /// [`Self::for_each_check_batch`] reads) and whether it was made in `range`, with its
+    /// case's outcome as `of_outcome` maps it (for the checks selected). Reads the cheap
+    /// columns through the `evaluations_scan` index and the rest from `check_facts`,
+    /// both front to back in id order; never a stored profile.
+    pub fn scan_checks<O: Copy>(
+        &self,
+        range: Range,
+        of_outcome: impl Fn(&Outcome) -> O,
+    ) -> Result<CheckScan<O>, StoreError> {
+        struct Stored<O> {
+            ended_on: String,
+            outcome: String,
+            reasons_json: String,
+            has_checks: bool,
+            mapped: Option<O>,
+        }
+        let (from, to) = range.bounds();
+        let within = |date: &str| from.as_str() <= date && date <= to.as_str();
+        let mut cases = Interner::default();
+        let mut stored = Vec::new();
+        {
+            // Rowid order: the order `outcomes_without_checks` reads them in. The cases
+            // with an outcome are numbered first, so a case's number is its outcome's.
+            let mut statement = self.conn.prepare(
+                "SELECT case_pseudonym, ended_on, outcome, reasons_json FROM outcomes ORDER BY rowid",
+            )?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                cases.number(text_at(row, 0)?);
+                stored.push(Stored::<O> {
+                    ended_on: row.get(1)?,
+                    outcome: row.get(2)?,
+                    reasons_json: row.get(3)?,
+                    has_checks: false,
+                    mapped: None,
+                });
+            }
+        }
+        let mut rule_sets = Interner::default();
+        let mut requesters = Interner::default();
+        let mut rule_ids = Interner::default();
+        let mut rule_refs = Vec::new();
+        let mut checks = Vec::new();
+        let mut statement = self.conn.prepare(
+            "SELECT id, case_pseudonym, checked_on, test, stage, rule_set_hash, requested_by
+             FROM evaluations INDEXED BY evaluations_scan ORDER BY id",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut facts_statement = self.conn.prepare(&format!(
+            "SELECT evaluation_id, {} FROM check_facts ORDER BY evaluation_id",
+            super::facts::COLUMNS
+        ))?;
+        let mut facts_rows = facts_statement.query([])?;
+        let mut facts_row = facts_rows.next()?;
+        // A check without facts (its profile does not read back) still has its rules.
+        let mut flags_of = self
+            .conn
+            .prepare("SELECT rule_id FROM flags WHERE evaluation_id = ?1 ORDER BY rule_id")?;
+        let mut errors_of = self
+            .conn
+            .prepare("SELECT rule_id FROM rule_errors WHERE evaluation_id = ?1 ORDER BY rule_id")?;
+        while let Some(row) = rows.next()? {
+            if !range.include_test && row.get::<_, i64>(3)? != 0 {
+                continue;
+            }
+            let id: i64 = row.get(0)?;
+            let case = cases.number(text_at(row, 1)?);
+            let checked_on_text = text_at(row, 2)?;
+            let made_in_range = within(checked_on_text);
+            let entry = stored.get_mut(case as usize);
+            let ended_in_range = match entry {
+                Some(entry) => {
+                    entry.has_checks = true;
+                    within(&entry.ended_on)
+                }
+                None => false,
+            };
+            let selected = ended_in_range || made_in_range;
+            let outcome = match stored.get_mut(case as usize) {
+                Some(entry) if selected => Some(match entry.mapped {
+                    Some(mapped) => mapped,
+                    None => {
+                        let parsed = stored_outcome(
+                            &cases.texts[case as usize],
+                            &entry.ended_on,
+                            &entry.outcome,
+                            &entry.reasons_json,
+                        )?;
+                        *entry.mapped.insert(of_outcome(&parsed))
+                    }
+                }),
+                _ => None,
+            };
+            while let Some(f) = facts_row
+                && f.get::<_, i64>(0)? < id
+            {
+                facts_row = facts_rows.next()?;
+            }
+            let start = u32::try_from(rule_refs.len()).unwrap_or(u32::MAX);
+            let (facts, flagged_end) = match facts_row {
+                Some(f) if f.get::<_, i64>(0)? == id => {
+                    let facts = super::facts::read(f, 1)?;
+                    for rule in text_at(f, 11)?.split_whitespace() {
+                        rule_refs.push(rule_ids.number(rule));
+                    }
+                    let flagged_end = u32::try_from(rule_refs.len()).unwrap_or(u32::MAX);
+                    for rule in text_at(f, 12)?.split_whitespace() {
+                        rule_refs.push(rule_ids.number(rule));
+                    }
+                    (Some(facts), flagged_end)
+                }
+                _ => {
+                    let mut rows = flags_of.query([id])?;
+                    while let Some(rule) = rows.next()? {
+                        rule_refs.push(rule_ids.number(text_at(rule, 0)?));
+                    }
+                    let flagged_end = u32::try_from(rule_refs.len()).unwrap_or(u32::MAX);
+                    let mut rows = errors_of.query([id])?;
+                    while let Some(rule) = rows.next()? {
+                        rule_refs.push(rule_ids.number(text_at(rule, 0)?));
+                    }
+                    (None, flagged_end)
+                }
+            };
+            let end = u32::try_from(rule_refs.len()).unwrap_or(u32::MAX);
+            checks.push(ScannedCheck {
+                id,
+                case,
+                stage: Stage::from_name(text_at(row, 4)?)
+                    .ok_or(StoreError::UnknownValue("evaluations.stage"))?,
+                checked_on: Date::parse(checked_on_text)
+                    .map_err(|_| StoreError::UnknownValue("evaluations.checked_on"))?,
+                rule_set: rule_sets.number(text_at(row, 5)?),
+                requested_by: requesters.number(text_at(row, 6)?),
+                facts,
+                outcome,
+                selected,
+                made_in_range,
+                rules: (start, flagged_end, end),
+            });
+        }
+        let mut without_checks = Vec::new();
+        for (case, entry) in cases.texts.iter().zip(&stored) {
+            if !entry.has_checks && within(&entry.ended_on) {
+                without_checks.push(stored_outcome(
+                    case,
+                    &entry.ended_on,
+                    &entry.outcome,
+                    &entry.reasons_json,
+                )?);
+            }
+        }
+        Ok(CheckScan {
+            case_order: text_order(&cases.texts),
+            cases: cases.texts,
+            rule_sets: rule_sets.texts,
+            requesters: requesters.texts,
+            rule_ids: rule_ids.texts,
+            rule_refs,
+            checks,
+            without_checks,
+        })
+    }
+}
+
 /// Column `index` of `row` as text, borrowed from the row.
 fn text_at<'r>(row: &'r rusqlite::Row<'_>, index: usize) -> Result<&'r str, StoreError> {
     let value = row.get_ref(index)?;
@@ -567,7 +843,7 @@ mod tests {
     /// an outcome, test checks, and outcomes whose only checks are test checks or none.
     fn history_store() -> Connection {
         let mut conn = Connection::open_in_memory().expect("database");
-        rusqlite_migration::Migrations::from_slice(super::super::MIGRATIONS)
+        super::super::migrations()
             .to_latest(&mut conn)
             .expect("migrations");
         conn.execute(
@@ -782,6 +1058,135 @@ mod tests {
     }
 
     #[test]
+    fn the_scan_selects_the_checks_and_outcomes_the_check_batches_read() {
+        let conn = history_store();
+        conn.execute_batch(
+            "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES
+               (1, 'b', 'info', ''), (1, 'a', 'info', ''), (7, 'e', 'info', '');
+             INSERT INTO rule_errors (evaluation_id, rule_id, kind, message) VALUES
+               (7, 'y', 'runtime', ''), (8, 'z', 'runtime', '');
+             INSERT INTO check_facts (evaluation_id, first_meeting_on, sex, flagged, failed)
+               VALUES (7, '2021-06-20', 'female', 'e', 'y');",
+        )
+        .expect("results");
+        let history = History::new(&conn);
+        let date = |text: &str| Some(Date::parse(text).expect("date"));
+        for (from, to) in [
+            (None, None),
+            (date("2021-01-01"), date("2021-12-31")),
+            (date("2022-12-31"), None),
+            (None, date("2019-01-01")),
+            (date("2030-01-01"), None),
+        ] {
+            for include_test in [false, true] {
+                let range = Range {
+                    from,
+                    to,
+                    include_test,
+                };
+                let mut expected: WithResults = Vec::new();
+                let expected_without = history
+                    .for_each_check_batch(
+                        range,
+                        true,
+                        |o| o.ended_on,
+                        |batch| {
+                            expected.extend(batch.into_iter().map(|r| {
+                                (
+                                    r.id,
+                                    r.case,
+                                    r.rule_set_hash,
+                                    r.flagged,
+                                    r.failed,
+                                    r.outcome.map(|d| d.to_string()),
+                                )
+                            }));
+                            Ok(())
+                        },
+                    )
+                    .expect("batches");
+                let scan = history.scan_checks(range, |o| o.ended_on).expect("scan");
+                let ids = |refs: &[u32]| -> Vec<String> {
+                    refs.iter()
+                        .map(|&i| scan.rule_ids[i as usize].clone())
+                        .collect()
+                };
+                let scanned: WithResults = scan
+                    .checks
+                    .iter()
+                    .filter(|c| c.selected)
+                    .map(|c| {
+                        (
+                            c.id,
+                            scan.cases[c.case as usize].clone(),
+                            scan.rule_sets[c.rule_set as usize].clone(),
+                            ids(scan.flagged(c)),
+                            ids(scan.failed(c)),
+                            c.outcome.map(|d| d.to_string()),
+                        )
+                    })
+                    .collect();
+                assert_eq!(scanned, expected, "{range:?}");
+                let ended = |o: &[Outcome]| o.iter().map(|o| o.ended_on).collect::<Vec<_>>();
+                assert_eq!(
+                    ended(&scan.without_checks),
+                    ended(&expected_without),
+                    "{range:?}"
+                );
+                // Made in the range: by `checked_on` alone.
+                for check in &scan.checks {
+                    let made = from.is_none_or(|d| d <= check.checked_on)
+                        && to.is_none_or(|d| check.checked_on <= d);
+                    assert_eq!(check.made_in_range, made);
+                    assert_eq!(check.facts.is_some(), check.id == 7);
+                }
+                assert_eq!(
+                    scan.checks.len(),
+                    if include_test { 9 } else { 7 },
+                    "{range:?}"
+                );
+            }
+        }
+        // Facts are read from their row, never from the stored profile.
+        let scan = history
+            .scan_checks(Range::default(), |o| o.ended_on)
+            .expect("scan");
+        let facts = scan
+            .checks
+            .iter()
+            .find_map(|c| c.facts.as_ref())
+            .expect("facts");
+        assert_eq!(facts.first_meeting_on, date("2021-06-20"));
+        assert_eq!(facts.covariates.sex, Some(crate::profile::Sex::Female));
+        assert_eq!(facts.covariates.sgi, None);
+        // Case order: by text.
+        let order = scan.case_order();
+        let mut by_order: Vec<&String> = scan.cases.iter().collect();
+        by_order.sort();
+        for (case, &place) in scan.cases.iter().zip(order) {
+            assert_eq!(by_order[place as usize], case);
+        }
+    }
+
+    #[test]
+    fn a_facts_row_with_an_unknown_name_is_an_error_naming_the_column() {
+        let conn = history_store();
+        conn.execute(
+            "INSERT INTO check_facts (evaluation_id, sex, flagged, failed) VALUES (1, 'kvinna', '', '')",
+            [],
+        )
+        .expect("facts");
+        let err = History::new(&conn)
+            .scan_checks(Range::default(), |o| o.ended_on)
+            .err()
+            .expect("unknown name");
+        assert!(
+            matches!(err, StoreError::UnknownValue("check_facts.sex")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn an_unreadable_outcome_of_a_check_read_is_an_error() {
         let conn = history_store();
         conn.execute(
@@ -794,6 +1199,11 @@ mod tests {
             .for_each_check_batch(Range::default(), false, |o| o.ended_on, |_| Ok(()))
             .expect_err("unreadable");
         assert!(matches!(err, StoreError::UnreadableOutcome), "{err:?}");
+        let err = history
+            .scan_checks(Range::default(), |o| o.ended_on)
+            .err()
+            .expect("unreadable");
+        assert!(matches!(err, StoreError::UnreadableOutcome), "{err:?}");
         // Outside the dates read it is never looked at, as in the joined query.
         let later = Range {
             from: Some(Date::parse("2022-01-01").expect("date")),
@@ -804,6 +1214,7 @@ mod tests {
                 .for_each_check_batch(later, false, |o| o.ended_on, |_| Ok(()))
                 .is_ok()
         );
+        assert!(history.scan_checks(later, |o| o.ended_on).is_ok());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! blocking thread pool. WAL mode lets readers and the writer run side by side.
 
 pub mod backup;
+pub mod facts;
 mod file;
 mod stored_profile;
 mod writer;
@@ -33,19 +34,26 @@ pub mod rule_sets;
 pub use file::{FileProblem, with_suffix};
 pub use writer::{PurgeCounts, Streamed, WriterHandle};
 
-const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("../../db/migrations/0001_init.sql")),
-    M::up(include_str!("../../db/migrations/0002_write_probe.sql")),
-    M::up(include_str!(
-        "../../db/migrations/0003_accounts_sessions.sql"
-    )),
-    M::up(include_str!(
-        "../../db/migrations/0004_rule_set_history.sql"
-    )),
-    M::up(include_str!("../../db/migrations/0005_flag_responses.sql")),
-    M::up(include_str!("../../db/migrations/0006_shadow_results.sql")),
-    M::up(include_str!("../../db/migrations/0007_test_checks.sql")),
-];
+/// The schema's migrations, in order.
+pub(crate) fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../../db/migrations/0001_init.sql")),
+        M::up(include_str!("../../db/migrations/0002_write_probe.sql")),
+        M::up(include_str!(
+            "../../db/migrations/0003_accounts_sessions.sql"
+        )),
+        M::up(include_str!(
+            "../../db/migrations/0004_rule_set_history.sql"
+        )),
+        M::up(include_str!("../../db/migrations/0005_flag_responses.sql")),
+        M::up(include_str!("../../db/migrations/0006_shadow_results.sql")),
+        M::up(include_str!("../../db/migrations/0007_test_checks.sql")),
+        M::up_with_hook(
+            include_str!("../../db/migrations/0008_check_facts.sql"),
+            facts::backfill,
+        ),
+    ])
+}
 
 const READERS: usize = 4;
 
@@ -173,6 +181,8 @@ pub struct NewEvaluation {
     pub errors: Vec<StoredRuleError>,
     /// The shadow rule set's results on the same profile, stored apart from the flags.
     pub shadow: Option<ShadowResult>,
+    /// What the audit reads of the profile, stored beside it.
+    pub facts: facts::CheckFacts,
 }
 
 /// What the shadow rule set gave on a check: only rule ids, for the audit; never shown to
@@ -248,6 +258,7 @@ impl NewEvaluation {
                 })
                 .collect(),
             shadow: None,
+            facts: facts::CheckFacts::of(profile),
         }
     }
 
@@ -415,7 +426,7 @@ impl Store {
                 tracing::warn!(file = %file.display(), "made the database file owner-only");
             }
         }
-        Migrations::from_slice(MIGRATIONS)
+        migrations()
             .to_latest(&mut conn)
             .map_err(StoreError::Migration)?;
         let file = Arc::new(file::DatabaseFile::opened(path).map_err(|e| unavailable(path, e))?);

@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::writer::{Op, Reply, log_access};
 use super::{Access, Store, StoreError, named, now_rfc3339};
 use crate::answer::{ResponseKind, StoredResponse};
+use crate::profile::{Date, Stage};
 
 /// An answer about to be stored.
 #[derive(Clone, Debug)]
@@ -113,19 +114,22 @@ pub(super) fn current(
 }
 
 /// One stored check as the audit of answers reads it: every check of each case that
-/// has a check made in the period, oldest first per case.
+/// has a check made in the period, oldest first per case. Texts repeated from check to
+/// check are numbered.
 pub struct AnsweredCheckRow {
     pub evaluation_id: i64,
-    pub case: String,
-    /// `before_gk` or `gk_closing`, as stored.
-    pub stage: String,
-    pub checked_on: String,
+    /// The case's number: the rows of a case follow one another.
+    pub case: u32,
+    pub stage: Stage,
+    pub checked_on: Date,
     /// `gk.first_meeting_on` of the stored profile, when given.
-    pub first_meeting_on: Option<String>,
-    pub rule_set_hash: String,
-    pub requested_by: String,
-    /// Ids of the rules that flagged.
-    pub flagged: Vec<String>,
+    pub first_meeting_on: Option<Date>,
+    /// Index into [`AnsweredHistory::rule_set_hashes`].
+    pub rule_set: u32,
+    /// The requester's number (officers are never named).
+    pub requested_by: u32,
+    /// Indexes into [`AnsweredHistory::rule_ids`] of the rules that flagged, in id order.
+    pub flagged: Vec<u32>,
 }
 
 /// The current answer to one flag, as the audit reads it.
@@ -148,28 +152,71 @@ pub struct RuleSetRow {
 /// What the audit of answers reads for a period.
 pub struct AnsweredHistory {
     pub checks: Vec<AnsweredCheckRow>,
+    /// The content hashes of the checks' rule sets, by [`AnsweredCheckRow::rule_set`].
+    pub rule_set_hashes: Vec<String>,
+    /// The ids of the rules that flagged, by [`AnsweredCheckRow::flagged`].
+    pub rule_ids: Vec<String>,
     pub answers: Vec<CurrentAnswerRow>,
     pub rule_sets: Vec<RuleSetRow>,
 }
 
 impl super::history::History<'_> {
+    /// What the audit of answers reads, its checks from `scan`: every check of the cases
+    /// with a check made in the scanned range (by `checked_on`), ordered by case,
+    /// `checked_on` and storage order; the current answers to their flags; and the rule
+    /// sets that made them. A check without facts (its stored profile does not read back)
+    /// has its first meeting looked up in the stored profile's text.
+    pub fn answered_history_of_scan<O>(
+        &self,
+        scan: &super::history::CheckScan<O>,
+    ) -> Result<AnsweredHistory, StoreError> {
+        let mut case_selected = vec![false; scan.cases.len()];
+        for check in &scan.checks {
+            if check.made_in_range {
+                case_selected[check.case as usize] = true;
+            }
+        }
+        let order = scan.case_order();
+        let mut selected: Vec<&super::history::ScannedCheck<O>> = scan
+            .checks
+            .iter()
+            .filter(|c| case_selected[c.case as usize])
+            .collect();
+        selected.sort_unstable_by_key(|c| (order[c.case as usize], c.checked_on, c.id));
+        let mut unknown = self.conn.prepare(
+            "SELECT json_extract(profile_json, '$.gk.first_meeting_on') FROM evaluations WHERE id = ?1",
+        )?;
+        let mut checks = Vec::with_capacity(selected.len());
+        for check in selected {
+            let first_meeting_on = match &check.facts {
+                Some(facts) => facts.first_meeting_on,
+                None => match unknown.query_row([check.id], |row| row.get(0))? {
+                    rusqlite::types::Value::Text(text) => Date::parse(&text).ok(),
+                    _ => None,
+                },
+            };
+            checks.push(AnsweredCheckRow {
+                evaluation_id: check.id,
+                case: check.case,
+                stage: check.stage,
+                checked_on: check.checked_on,
+                first_meeting_on,
+                rule_set: check.rule_set,
+                requested_by: check.requested_by,
+                flagged: scan.flagged(check).to_vec(),
+            });
+        }
+        self.with_answers(checks, scan.rule_sets.clone(), scan.rule_ids.clone())
+    }
+
     /// Every check of the cases with a check made in `range` (by `checked_on`), ordered
     /// by case, `checked_on` and storage order; the current answers to their flags; and
-    /// the rule sets that made them.
+    /// the rule sets that made them. Read from the stored profiles as before
+    /// `check_facts`: the tests hold [`Self::answered_history_of_scan`] to it.
+    #[cfg(test)]
     pub fn answered_history(
         &self,
         range: super::history::Range,
-    ) -> Result<AnsweredHistory, StoreError> {
-        self.answered_history_knowing(range, |_| None)
-    }
-
-    /// Like [`Self::answered_history`], but `known` may give a check's
-    /// `gk.first_meeting_on` (`Some(None)`: the profile gives none) from a parse of its
-    /// profile made already; the profiles of the other checks are read for it.
-    pub fn answered_history_knowing(
-        &self,
-        range: super::history::Range,
-        known: impl Fn(i64) -> Option<Option<crate::profile::Date>>,
     ) -> Result<AnsweredHistory, StoreError> {
         let from = range
             .from
@@ -177,7 +224,18 @@ impl super::history::History<'_> {
         let to = range
             .to
             .map_or_else(|| "9999-12-31".to_owned(), |d| d.to_string());
-        let checks = self.answered_checks(&from, &to, range.include_test, known)?;
+        let (checks, rule_set_hashes, rule_ids) =
+            self.answered_checks(&from, &to, range.include_test)?;
+        self.with_answers(checks, rule_set_hashes, rule_ids)
+    }
+
+    /// `checks` with the current answers to their flags and the rule sets.
+    fn with_answers(
+        &self,
+        checks: Vec<AnsweredCheckRow>,
+        rule_set_hashes: Vec<String>,
+        rule_ids: Vec<String>,
+    ) -> Result<AnsweredHistory, StoreError> {
         // The current answers to the flags of those checks.
         let read: std::collections::HashSet<i64> = checks.iter().map(|c| c.evaluation_id).collect();
         let mut statement = self.conn.prepare(
@@ -215,6 +273,8 @@ impl super::history::History<'_> {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(AnsweredHistory {
             checks,
+            rule_set_hashes,
+            rule_ids,
             answers,
             rule_sets,
         })
@@ -222,13 +282,24 @@ impl super::history::History<'_> {
 
     /// The checks of [`Self::answered_history`]: read in storage order (front to back
     /// through the table, flags merged alongside), then selected and put in case order.
+    #[cfg(test)]
+    #[allow(clippy::type_complexity)]
     fn answered_checks(
         &self,
         from: &str,
         to: &str,
         include_test: bool,
-        known: impl Fn(i64) -> Option<Option<crate::profile::Date>>,
-    ) -> Result<Vec<AnsweredCheckRow>, StoreError> {
+    ) -> Result<(Vec<AnsweredCheckRow>, Vec<String>, Vec<String>), StoreError> {
+        /// A check as stored, before its texts are numbered.
+        struct Read {
+            evaluation_id: i64,
+            case: String,
+            stage: String,
+            checked_on: String,
+            rule_set_hash: String,
+            requested_by: String,
+            flagged: Vec<String>,
+        }
         let mut statement = self.conn.prepare(
             "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on, e.rule_set_hash, e.requested_by
              FROM evaluations e WHERE (?1 OR e.test = 0) ORDER BY e.id",
@@ -243,12 +314,11 @@ impl super::history::History<'_> {
         let mut selected = std::collections::HashSet::new();
         while let Some(row) = rows.next()? {
             let evaluation_id: i64 = row.get(0)?;
-            let check = AnsweredCheckRow {
+            let check = Read {
                 evaluation_id,
                 case: row.get(1)?,
                 stage: row.get(2)?,
                 checked_on: row.get(3)?,
-                first_meeting_on: None,
                 rule_set_hash: row.get(4)?,
                 requested_by: row.get(5)?,
                 flagged: flags.of(evaluation_id)?,
@@ -269,23 +339,45 @@ impl super::history::History<'_> {
         let mut unknown = self.conn.prepare(
             "SELECT json_extract(profile_json, '$.gk.first_meeting_on') FROM evaluations WHERE id = ?1",
         )?;
-        for check in &mut checks {
-            check.first_meeting_on = match known(check.evaluation_id) {
-                Some(date) => date.map(|d| d.to_string()),
-                None => match unknown.query_row([check.evaluation_id], |row| row.get(0))? {
-                    rusqlite::types::Value::Text(text) => Some(text),
+        let mut numbered = Vec::with_capacity(checks.len());
+        let (mut cases, mut rule_sets, mut requesters, mut rule_ids) = Default::default();
+        let number = |texts: &mut Vec<String>, text: &str| -> u32 {
+            let at = texts.iter().position(|t| t == text).unwrap_or_else(|| {
+                texts.push(text.to_owned());
+                texts.len() - 1
+            });
+            u32::try_from(at).unwrap_or(u32::MAX)
+        };
+        for check in checks {
+            let first_meeting_on: Option<Date> =
+                match unknown.query_row([check.evaluation_id], |row| row.get(0))? {
+                    rusqlite::types::Value::Text(text) => Date::parse(&text).ok(),
                     _ => None,
-                },
-            };
+                };
+            numbered.push(AnsweredCheckRow {
+                evaluation_id: check.evaluation_id,
+                case: number(&mut cases, &check.case),
+                stage: Stage::from_name(&check.stage)
+                    .ok_or(StoreError::UnknownValue("evaluations.stage"))?,
+                checked_on: Date::parse(&check.checked_on)
+                    .map_err(|_| StoreError::UnknownValue("evaluations.checked_on"))?,
+                first_meeting_on,
+                rule_set: number(&mut rule_sets, &check.rule_set_hash),
+                requested_by: number(&mut requesters, &check.requested_by),
+                flagged: check
+                    .flagged
+                    .iter()
+                    .map(|id| number(&mut rule_ids, id))
+                    .collect(),
+            });
         }
-        Ok(checks)
+        Ok((numbered, rule_sets, rule_ids))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use rusqlite::Connection;
-    use rusqlite_migration::Migrations;
 
     use super::*;
     use crate::profile::Date;
@@ -296,7 +388,7 @@ mod tests {
     /// inside it.
     fn database() -> Connection {
         let mut conn = Connection::open_in_memory().expect("database");
-        Migrations::from_slice(super::super::MIGRATIONS)
+        super::super::migrations()
             .to_latest(&mut conn)
             .expect("schema");
         conn.execute_batch(
@@ -322,11 +414,52 @@ mod tests {
             .map(|c| {
                 (
                     c.evaluation_id,
-                    c.first_meeting_on.clone(),
-                    c.flagged.clone(),
+                    c.first_meeting_on.map(|d| d.to_string()),
+                    c.flagged
+                        .iter()
+                        .map(|&id| history.rule_ids[id as usize].clone())
+                        .collect(),
                 )
             })
             .collect()
+    }
+
+    /// Everything of the checks read, with the texts the numbers stand for.
+    fn full(history: &AnsweredHistory) -> Vec<String> {
+        let mut cases = Vec::new();
+        let mut officers = Vec::new();
+        history
+            .checks
+            .iter()
+            .map(|c| {
+                // Numbers in order of first appearance, so both reads can be compared.
+                let first = |seen: &mut Vec<u32>, n: u32| {
+                    seen.iter().position(|&s| s == n).unwrap_or_else(|| {
+                        seen.push(n);
+                        seen.len() - 1
+                    })
+                };
+                format!(
+                    "{} {} {:?} {} {:?} {} {} {:?}",
+                    c.evaluation_id,
+                    first(&mut cases, c.case),
+                    c.stage,
+                    c.checked_on,
+                    c.first_meeting_on,
+                    history.rule_set_hashes[c.rule_set as usize],
+                    first(&mut officers, c.requested_by),
+                    summary(history)
+                        .into_iter()
+                        .find(|s| s.0 == c.evaluation_id)
+                        .map(|s| s.2)
+                )
+            })
+            .collect()
+    }
+
+    fn of_scan(history: History<'_>, range: Range) -> AnsweredHistory {
+        let scan = history.scan_checks(range, |o| o.ended_on).expect("scan");
+        history.answered_history_of_scan(&scan).expect("read")
     }
 
     fn date(text: &str) -> Date {
@@ -356,17 +489,32 @@ mod tests {
                 (1, some("2024-05-20"), ids(&["a", "b"])),
             ]
         );
-        // A first meeting known from a parse already made is taken as given.
-        let known = history
-            .answered_history_knowing(range, |id| match id {
-                1 => Some(Some(date("2024-05-21"))),
-                6 => Some(None),
-                _ => None,
-            })
-            .expect("read");
-        assert_eq!(summary(&known)[2].1, None);
-        assert_eq!(summary(&known)[3].1, some("2024-05-21"));
-        assert_eq!(summary(&known)[0].1, some("2024-01-05"));
+        // The scan reads the same, the checks without facts from their profiles.
+        for range in [
+            range,
+            Range {
+                include_test: true,
+                ..range
+            },
+            Range::default(),
+        ] {
+            assert_eq!(
+                full(&of_scan(history, range)),
+                full(&history.answered_history(range).expect("read")),
+                "{range:?}"
+            );
+        }
+        // A check with facts has its first meeting and flags from them.
+        conn.execute(
+            "INSERT INTO check_facts (evaluation_id, first_meeting_on, flagged, failed)
+             VALUES (1, '2024-05-21', 'a b', '')",
+            [],
+        )
+        .expect("facts");
+        let history = History::new(&conn);
+        let scanned = summary(&of_scan(history, range));
+        assert_eq!(scanned[3], (1, some("2024-05-21"), ids(&["a", "b"])));
+        assert_eq!(scanned[..3], summary(&read)[..3]);
 
         let with_test = history
             .answered_history(Range {

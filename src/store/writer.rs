@@ -267,6 +267,13 @@ fn insert_evaluation(
             error.column.and_then(|c| i64::try_from(c).ok())
         ])?;
     }
+    super::facts::insert(
+        conn,
+        id,
+        &evaluation.facts,
+        &super::facts::joined(evaluation.flags.iter().map(|f| f.rule_id.as_str())),
+        &super::facts::joined(evaluation.errors.iter().map(|e| e.rule_id.as_str())),
+    )?;
     if let Some(shadow) = &evaluation.shadow {
         conn.prepare_cached(
             "INSERT INTO shadow_results (evaluation_id, rule_set_hash, flagged, failed) VALUES (?1, ?2, ?3, ?4)",
@@ -409,6 +416,10 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
             Ok(Reply::Done)
         }
         Op::Purge(cutoff) => {
+            conn.execute(
+                "DELETE FROM check_facts WHERE evaluation_id IN (SELECT id FROM evaluations WHERE created_at < ?1)",
+                [cutoff],
+            )?;
             let flags = conn.execute(
                 "DELETE FROM flags WHERE evaluation_id IN (SELECT id FROM evaluations WHERE created_at < ?1)",
                 [cutoff],
@@ -529,6 +540,7 @@ impl Drop for BulkCache<'_> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::StoredFlag;
     use super::*;
     use crate::pseudonym::Pseudonym;
 
@@ -695,5 +707,80 @@ mod tests {
             assert_ne!(before, -BULK_CACHE_KIB);
         }
         assert_eq!(cache_size(&conn), before);
+    }
+
+    fn count(conn: &Connection, table: &str) -> i64 {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
+            row.get(0)
+        })
+        .expect("count")
+    }
+
+    #[test]
+    fn a_check_is_stored_with_its_facts_and_retention_deletes_them_with_it() {
+        let mut conn = Connection::open_in_memory().expect("database");
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .expect("foreign keys");
+        super::super::migrations()
+            .to_latest(&mut conn)
+            .expect("schema");
+        conn.execute(
+            "INSERT INTO rule_sets VALUES ('h', 'gk', '1', '[]', '2020-01-01T00:00:00Z')",
+            [],
+        )
+        .expect("rule set");
+        let text = include_str!("../../examples/ren-profil.json");
+        let profile = crate::profile::Profile::from_stored_json(text).expect("profile");
+        let access = Access {
+            actor: "officer".to_owned(),
+            role: crate::auth::Role::Handlaggare,
+            action: "check",
+            case: None,
+            evaluation_id: None,
+            account_id: None,
+        };
+        let flag = |rule_id: &str| StoredFlag {
+            rule_id: rule_id.to_owned(),
+            severity: crate::ruleset::Severity::Info,
+            message: "m".to_owned(),
+        };
+        let evaluation = NewEvaluation {
+            case: crate::pseudonym::Pseudonym::from_stored("ab".repeat(32)).expect("pseudonym"),
+            stage: profile.stage,
+            checked_on: profile.checked_on,
+            rule_set_hash: "h".to_owned(),
+            requested_by: "officer".to_owned(),
+            profile_json: text.to_owned(),
+            flags: vec![flag("zeta"), flag("alpha")],
+            errors: Vec::new(),
+            shadow: None,
+            facts: super::super::facts::CheckFacts::of(&profile),
+        };
+        let Reply::Id(id) =
+            apply(&conn, &Op::Evaluation(Box::new(evaluation), access)).expect("stored")
+        else {
+            panic!("not an id");
+        };
+        let (first_meeting_on, sgi, flagged, failed): (Option<String>, Option<u32>, String, String) = conn
+            .query_row(
+                "SELECT first_meeting_on, sgi, flagged, failed FROM check_facts WHERE evaluation_id = ?1",
+                [id],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)),
+            )
+            .expect("facts");
+        assert_eq!(
+            first_meeting_on,
+            profile.gk.first_meeting_on.value().map(|d| d.to_string())
+        );
+        assert_eq!(sgi, profile.person.sgi.map(|s| s.sek_per_year()));
+        assert_eq!(flagged, "alpha zeta");
+        assert_eq!(failed, "");
+
+        // Retention: a cutoff before the check keeps it, one after deletes its facts too.
+        apply(&conn, &Op::Purge("0000".to_owned())).expect("purge");
+        assert_eq!(count(&conn, "check_facts"), 1);
+        apply(&conn, &Op::Purge("9999".to_owned())).expect("purge");
+        assert_eq!(count(&conn, "evaluations"), 0);
+        assert_eq!(count(&conn, "check_facts"), 0);
     }
 }

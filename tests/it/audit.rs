@@ -2,6 +2,8 @@
 //! `gk-regler import`, `audit` and `replay` run as real commands against the database
 //! of a running service, and `GET /api/v1/audit` over HTTP.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 use crate::helpers::{AppOptions, TestApp, base_profile, copy_dir, set, spawn_app, spawn_app_with};
@@ -967,7 +969,11 @@ fn stored_checks_read_back_outside_the_input_date_window_and_unreadable_ones_are
         )
         .expect("update");
     assert_eq!(changed, CASES);
+    // The audit reads what was recorded of each profile when it was stored; a database
+    // from before that record reads it from the stored profiles when it is migrated.
+    back_to_schema_7(&db);
     let old = audit_json(&app, &[]);
+    assert_eq!(facts_rows(&db), CASES);
     assert_eq!(old["units"], before["units"], "{old}");
     assert_eq!(unreadable_note(&old), None, "{old}");
     let activity = |report: &Value| {
@@ -981,8 +987,60 @@ fn stored_checks_read_back_outside_the_input_date_window_and_unreadable_ones_are
         [],
     )
     .expect("update");
+    back_to_schema_7(&db);
     let broken = audit_json(&app, &[]);
+    assert_eq!(facts_rows(&db), CASES - 1);
     assert_eq!(broken["units"]["all"], CASES - 1, "{broken}");
     let note = unreadable_note(&broken).expect("a note on the unreadable check");
     assert!(note.starts_with("1 sparad kontroll kunde"), "{note}");
+}
+
+/// Takes a database back to the schema before `check_facts` (as an older version left
+/// it): the next command migrates it again and reads the facts from the stored profiles.
+fn back_to_schema_7(db: &rusqlite::Connection) {
+    db.execute_batch(
+        "DROP INDEX evaluations_scan; DROP TABLE check_facts; PRAGMA user_version = 7;",
+    )
+    .expect("schema 7");
+}
+
+fn facts_rows(db: &rusqlite::Connection) -> usize {
+    let count: i64 = db
+        .query_row("SELECT count(*) FROM check_facts", [], |row| row.get(0))
+        .expect("count");
+    usize::try_from(count).expect("count")
+}
+
+#[test]
+fn an_audit_after_import_and_restart_and_after_migrating_an_older_database_is_unchanged() {
+    let mut app = spawn_app();
+    let out = import(&app, &["female", "male"]);
+    assert_eq!(out.code, 0, "{out}");
+    let period = ["--from", "2020-01-01", "--to", "2030-12-31"];
+    let first = audit_json(&app, &[]);
+    let first_period = audit_json(&app, &period);
+    assert_eq!(first["units"]["all"], CASES, "{first}");
+    let over_http = |app: &TestApp| {
+        let reply = app.get("/api/v1/audit", &app.analytiker);
+        assert_eq!(reply.status, 200, "{reply}");
+        reply.json()
+    };
+    let first_http = over_http(&app);
+    assert_eq!(first_http["units"]["all"], CASES, "{first_http}");
+
+    app.terminate(Duration::from_secs(10));
+    app.restart();
+    assert_eq!(over_http(&app), first_http);
+    assert_eq!(audit_json(&app, &[]), first);
+
+    // The same database as an older version left it: the service migrates it at start
+    // and the facts come from the stored profiles.
+    app.terminate(Duration::from_secs(10));
+    let db = rusqlite::Connection::open(&app.database).expect("open the database");
+    back_to_schema_7(&db);
+    app.restart();
+    assert_eq!(facts_rows(&db), CASES);
+    assert_eq!(over_http(&app), first_http);
+    assert_eq!(audit_json(&app, &[]), first);
+    assert_eq!(audit_json(&app, &period), first_period);
 }

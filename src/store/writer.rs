@@ -554,7 +554,7 @@ mod tests {
         let path = dir.join("db.sqlite3");
         let mut conn = Connection::open(&path).expect("database");
         super::super::configure(&conn).expect("configured");
-        rusqlite_migration::Migrations::from_slice(super::super::MIGRATIONS)
+        super::super::migrations()
             .to_latest(&mut conn)
             .expect("migrated");
         let file = DatabaseFile::opened(&path).expect("file");
@@ -576,6 +576,7 @@ mod tests {
             }],
             errors: Vec::new(),
             shadow: None,
+            facts: super::super::facts::CheckFacts::default(),
         };
         Op::Evaluation(Box::new(new), access("check"))
     }
@@ -601,8 +602,8 @@ mod tests {
             .unzip()
     }
 
-    fn count(conn: &Connection, sql: &str) -> i64 {
-        conn.query_row(sql, [], |row| row.get(0)).expect("count")
+    fn scalar(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |row| row.get(0)).expect("a number")
     }
 
     #[test]
@@ -639,16 +640,16 @@ mod tests {
             panic!("second check: {:?}", answers[4].as_ref().err());
         };
         assert_eq!(second, first + 1);
-        assert_eq!(count(&conn, "SELECT count(*) FROM evaluations"), 2);
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM evaluations"), 2);
         assert_eq!(
-            count(&conn, "SELECT count(*) FROM flags WHERE rule_id = 'R2'"),
+            scalar(&conn, "SELECT count(*) FROM flags WHERE rule_id = 'R2'"),
             0
         );
-        assert_eq!(count(&conn, "SELECT count(*) FROM flags"), 2);
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM flags"), 2);
         // One access-log row per stored check and one for the read; none for the refused.
-        assert_eq!(count(&conn, "SELECT count(*) FROM access_log"), 3);
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM access_log"), 3);
         assert_eq!(
-            count(
+            scalar(
                 &conn,
                 "SELECT count(*) FROM access_log WHERE action = 'check' AND evaluation_id IS NOT NULL"
             ),
@@ -689,7 +690,7 @@ mod tests {
         let expected: Vec<(i64, String)> = (0..50).map(|i| (i + 1, format!("R{i}"))).collect();
         assert_eq!(stored, expected);
         assert_eq!(
-            count(
+            scalar(
                 &conn,
                 "SELECT count(*) FROM access_log WHERE evaluation_id IS NOT NULL"
             ),

@@ -105,6 +105,9 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             Some(_) = refused.join_next(), if !refused.is_empty() => continue,
         };
+        // An answer goes out as soon as it is written, not held back until the client
+        // acknowledges the previous one (Nagle's algorithm); a failure only costs speed.
+        let _ = stream.set_nodelay(true);
         match Arc::clone(&permits).try_acquire_owned() {
             Ok(permit) => {
                 let router = router.clone();

@@ -9,6 +9,7 @@
 pub mod backup;
 pub mod facts;
 mod file;
+mod stored_profile;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -739,16 +740,10 @@ fn named<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// The profile as stored: the case id replaced by its pseudonym.
+/// The profile as stored: the case id replaced by its pseudonym, compact JSON with the
+/// keys of every object in byte order ([`stored_profile`]).
 pub fn profile_for_storage(profile: &Profile, case: &Pseudonym) -> Result<String, StoreError> {
-    let mut value = serde_json::to_value(profile).map_err(StoreError::Json)?;
-    if let Some(object) = value.as_object_mut() {
-        object.insert(
-            "case_id".to_owned(),
-            serde_json::Value::String(case.as_str().to_owned()),
-        );
-    }
-    Ok(value.to_string())
+    stored_profile::to_json(profile, case.as_str()).map_err(StoreError::Json)
 }
 
 #[cfg(test)]
@@ -760,6 +755,115 @@ mod tests {
     fn read<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, StoreError> {
         let conn = Connection::open_in_memory().expect("in-memory database");
         Ok(conn.query_row("SELECT ?1", [value], |row| named(row, 0, "flags.severity"))?)
+    }
+
+    /// The stored form through a `serde_json::Value` tree, whose map keeps its keys in
+    /// byte order: the definition [`profile_for_storage`] writes without the tree.
+    fn stored_via_value(profile: &Profile, case: &Pseudonym) -> String {
+        let mut value = serde_json::to_value(profile).expect("a profile is JSON");
+        let object = value.as_object_mut().expect("a profile is an object");
+        object.insert(
+            "case_id".to_owned(),
+            serde_json::Value::String(case.as_str().to_owned()),
+        );
+        value.to_string()
+    }
+
+    fn assert_stored_as_via_value(text: &str) -> bool {
+        let Ok(profile) = Profile::from_json(text) else {
+            return false;
+        };
+        let case = Pseudonym::from_stored("0f".repeat(32)).expect("pseudonym");
+        let stored = profile_for_storage(&profile, &case).expect("stored");
+        assert_eq!(stored, stored_via_value(&profile, &case));
+        // What is stored reads back as the same profile, and is stored the same again.
+        let again = Profile::from_stored_json(&stored).expect("reads back");
+        assert_eq!(profile_for_storage(&again, &case).expect("stored"), stored);
+        true
+    }
+
+    fn repository_file(path: &str) -> String {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    #[test]
+    fn a_stored_profile_is_the_text_of_its_value_tree_for_every_example_and_cohort_profile() {
+        let mut valid = 0;
+        for dir in ["examples", "fuzz/corpus/profile_parser"] {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            for entry in std::fs::read_dir(&dir).expect("folder") {
+                let path = entry.expect("entry").path();
+                if path.extension().is_some_and(|e| e == "json") {
+                    let text = std::fs::read_to_string(&path).expect("profile");
+                    valid += usize::from(assert_stored_as_via_value(&text));
+                }
+            }
+        }
+        let cohort = repository_file("examples/cohort-2018/profiles.jsonl");
+        for line in cohort.lines() {
+            assert!(
+                assert_stored_as_via_value(line),
+                "a cohort profile is valid"
+            );
+            valid += 1;
+        }
+        assert!(valid > 6000, "{valid} profiles compared");
+    }
+
+    #[test]
+    fn a_stored_profile_is_the_text_of_its_value_tree_with_each_field_present_null_or_absent() {
+        // Every field of the schema with a value, then each one left out and (where the
+        // schema allows it) null, one at a time.
+        let full = serde_json::json!({
+            "case_id": "FK-1", "stage": "gk_closing", "checked_on": "2024-05-02",
+            "benefit": "sickness_benefit", "sick_leave_started_on": "2023-11-01",
+            "main_diagnosis": "F43.2",
+            "person": {"sex": "male", "age": 44, "born_abroad": true, "marital_status": "married",
+                       "children_0_17": true, "education": "post_secondary_long", "returner_ever": false,
+                       "sgi": 412000},
+            "preparation": {"assessed_for_fs_on": "2024-01-10", "consent_received_on": "2024-01-12",
+                            "sassam_on": "2024-02-01", "reconciliation_meeting_on": "2024-02-15",
+                            "other_personal_meeting_on": "2024-02-20", "phone_contact": true,
+                            "care_contact": false, "employer_contact": true,
+                            "in_depth_medical_assessment": false,
+                            "insurance_physician_consulted": true},
+            "gk": {"requested_on": "2024-03-01", "first_meeting_on": "2024-03-20",
+                   "external_participants": ["employer", "physician"], "interpreter_booked": true},
+            "activity_level": {"documented": true, "hours_per_week": 12.5},
+            "known_needs": {"social_or_family_problems": true, "hearing_impairment": false,
+                            "vision_impairment": true, "interpreter_needed": false},
+            "specialists": ["psychologist", "audiologist"]
+        });
+        assert!(
+            assert_stored_as_via_value(&full.to_string()),
+            "the full profile is valid"
+        );
+        let mut variants = 0;
+        let object = full.as_object().expect("object");
+        for (key, value) in object {
+            let mut paths = vec![vec![key.clone()]];
+            if let Some(inner) = value.as_object() {
+                paths.extend(inner.keys().map(|k| vec![key.clone(), k.clone()]));
+            }
+            for path in paths {
+                for replacement in [None, Some(serde_json::Value::Null)] {
+                    let mut profile = full.clone();
+                    let mut parent = &mut profile;
+                    for step in &path[..path.len() - 1] {
+                        parent = &mut parent[step];
+                    }
+                    let parent = parent.as_object_mut().expect("object");
+                    let last = &path[path.len() - 1];
+                    match &replacement {
+                        None => drop(parent.remove(last)),
+                        Some(null) => drop(parent.insert(last.clone(), null.clone())),
+                    }
+                    variants += usize::from(assert_stored_as_via_value(&profile.to_string()));
+                }
+            }
+        }
+        assert!(variants > 60, "{variants} variants compared");
     }
 
     #[test]

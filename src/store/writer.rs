@@ -36,6 +36,15 @@ pub(super) enum Op {
     Response(Box<super::responses::NewResponse>, Access),
 }
 
+impl Op {
+    /// Whether applying the write again, after a rollback, does what applying it once
+    /// does: true of every write but a streamed import, whose batches are taken from
+    /// its channel as they are stored.
+    fn can_apply_again(&self) -> bool {
+        !matches!(self, Self::EvaluationStream(..))
+    }
+}
+
 /// One message of an [`Op::EvaluationStream`].
 pub enum Streamed {
     Batch(Vec<NewEvaluation>),
@@ -131,23 +140,63 @@ fn refuse(batch: &mut Vec<Job>, err: &StoreError) {
 /// database file is no longer at its path. The path is checked before the transaction
 /// (nothing is written into a file no one will open again) and after the commit, before
 /// anyone hears of it: a commit into a file deleted meanwhile is never acknowledged.
+///
+/// A batch of writes that can be applied again (every kind but a streamed import) is
+/// first applied without a savepoint each: a savepoint copies every page its write
+/// touches into the statement journal, which for a group of checks costs more than the
+/// inserts themselves. Should any write of it fail, that transaction is rolled back and
+/// the batch applied once more with a savepoint per write, so each write's answer is
+/// what it would have been on its own.
 fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile) -> bool {
     if let Err(problem) = file.check() {
         refuse(batch, &problem.into());
         return false;
     }
-    let tx = match conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+    if batch.iter().all(|job| job.op.can_apply_again()) {
+        let tx = match begin(conn) {
+            Ok(tx) => tx,
+            Err(err) => {
+                refuse(batch, &err);
+                return false;
+            }
+        };
+        let replies: Result<Vec<Reply>, StoreError> =
+            batch.iter().map(|job| apply(&tx, &job.op)).collect();
+        match replies {
+            Ok(replies) => {
+                return commit_and_answer(tx, batch, replies.into_iter().map(Ok).collect(), file);
+            }
+            // Nothing of the batch stays: the writes are applied again one by one below.
+            Err(_) => drop(tx.rollback()),
+        }
+    }
+    let mut tx = match begin(conn) {
         Ok(tx) => tx,
         Err(err) => {
-            refuse(batch, &StoreError::from(err));
+            refuse(batch, &err);
             return false;
         }
     };
     let mut results = Vec::with_capacity(batch.len());
-    let mut tx = tx;
     for job in batch.iter() {
         results.push(apply_in_savepoint(&mut tx, &job.op));
     }
+    commit_and_answer(tx, batch, results, file)
+}
+
+fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+    Ok(conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?)
+}
+
+/// Commits `tx`, checks the file, then answers each job of `batch` with its result;
+/// false when the commit or the check failed, or a write failed for lack of space or
+/// permission.
+fn commit_and_answer(
+    tx: Transaction<'_>,
+    batch: &mut Vec<Job>,
+    results: Vec<Result<Reply, StoreError>>,
+    file: &DatabaseFile,
+) -> bool {
     // A write that failed for lack of space or permission means the database is not
     // writable, even if the (then smaller) commit goes through.
     let all_writable = !results
@@ -493,10 +542,160 @@ impl Drop for BulkCache<'_> {
 mod tests {
     use super::super::StoredFlag;
     use super::*;
+    use crate::pseudonym::Pseudonym;
 
     fn cache_size(conn: &Connection) -> i64 {
         conn.pragma_query_value(None, "cache_size", |row| row.get(0))
             .expect("cache_size")
+    }
+
+    /// A migrated database in `dir` with its writer connection and file identity.
+    fn database(dir: &std::path::Path) -> (Connection, DatabaseFile) {
+        let path = dir.join("db.sqlite3");
+        let mut conn = Connection::open(&path).expect("database");
+        super::super::configure(&conn).expect("configured");
+        super::super::migrations()
+            .to_latest(&mut conn)
+            .expect("migrated");
+        let file = DatabaseFile::opened(&path).expect("file");
+        (conn, file)
+    }
+
+    fn evaluation(rule_set_hash: &str, rule_id: &str) -> Op {
+        let new = NewEvaluation {
+            case: Pseudonym::from_stored("ab".repeat(32)).expect("pseudonym"),
+            stage: crate::profile::Stage::BeforeGk,
+            checked_on: crate::profile::Date::parse("2024-03-01").expect("date"),
+            rule_set_hash: rule_set_hash.to_owned(),
+            requested_by: "anna".to_owned(),
+            profile_json: "{}".to_owned(),
+            flags: vec![super::super::StoredFlag {
+                rule_id: rule_id.to_owned(),
+                severity: crate::ruleset::Severity::Warning,
+                message: "m".to_owned(),
+            }],
+            errors: Vec::new(),
+            shadow: None,
+            facts: super::super::facts::CheckFacts::default(),
+        };
+        Op::Evaluation(Box::new(new), access("check"))
+    }
+
+    fn access(action: &'static str) -> Access {
+        Access {
+            actor: "anna".to_owned(),
+            role: crate::auth::Role::Handlaggare,
+            action,
+            case: None,
+            evaluation_id: None,
+            account_id: None,
+        }
+    }
+
+    /// Jobs for `ops` and the receivers of their answers.
+    fn jobs(ops: Vec<Op>) -> (Vec<Job>, Vec<oneshot::Receiver<Result<Reply, StoreError>>>) {
+        ops.into_iter()
+            .map(|op| {
+                let (reply, answer) = oneshot::channel();
+                (Job { op, reply }, answer)
+            })
+            .unzip()
+    }
+
+    fn scalar(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |row| row.get(0)).expect("a number")
+    }
+
+    #[test]
+    fn a_failing_write_of_a_group_is_refused_alone_and_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, file) = database(dir.path());
+        let rule_set = Op::RuleSet {
+            content_hash: "h".to_owned(),
+            name: "GK".to_owned(),
+            version: "1".to_owned(),
+            sources_json: "[]".to_owned(),
+        };
+        // The third write names a rule set that is not stored: the foreign key refuses it.
+        let (mut batch, answers) = jobs(vec![
+            rule_set,
+            evaluation("h", "R1"),
+            evaluation("unknown", "R2"),
+            Op::Access(access("list_case")),
+            evaluation("h", "R3"),
+        ]);
+        assert!(commit_batch(&mut conn, &mut batch, &file));
+        assert!(batch.is_empty());
+        let answers: Vec<_> = answers
+            .into_iter()
+            .map(|mut a| a.try_recv().expect("answered"))
+            .collect();
+        assert!(matches!(answers[0], Ok(Reply::Done)));
+        let Ok(Reply::Id(first)) = answers[1] else {
+            panic!("first check: {:?}", answers[1].as_ref().err());
+        };
+        assert!(matches!(answers[2], Err(StoreError::Sqlite(_))));
+        assert!(matches!(answers[3], Ok(Reply::Done)));
+        let Ok(Reply::Id(second)) = answers[4] else {
+            panic!("second check: {:?}", answers[4].as_ref().err());
+        };
+        assert_eq!(second, first + 1);
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM evaluations"), 2);
+        assert_eq!(
+            scalar(&conn, "SELECT count(*) FROM flags WHERE rule_id = 'R2'"),
+            0
+        );
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM flags"), 2);
+        // One access-log row per stored check and one for the read; none for the refused.
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM access_log"), 3);
+        assert_eq!(
+            scalar(
+                &conn,
+                "SELECT count(*) FROM access_log WHERE action = 'check' AND evaluation_id IS NOT NULL"
+            ),
+            2
+        );
+    }
+
+    #[test]
+    fn a_group_of_writes_that_all_succeed_is_stored_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, file) = database(dir.path());
+        let rule_set = Op::RuleSet {
+            content_hash: "h".to_owned(),
+            name: "GK".to_owned(),
+            version: "1".to_owned(),
+            sources_json: "[]".to_owned(),
+        };
+        let mut ops = vec![rule_set];
+        ops.extend((0..50).map(|i| evaluation("h", &format!("R{i}"))));
+        let (mut batch, answers) = jobs(ops);
+        assert!(commit_batch(&mut conn, &mut batch, &file));
+        let ids: Vec<i64> = answers
+            .into_iter()
+            .skip(1)
+            .map(|mut a| match a.try_recv() {
+                Ok(Ok(Reply::Id(id))) => id,
+                _ => panic!("not stored"),
+            })
+            .collect();
+        assert_eq!(ids, (1..=50).collect::<Vec<_>>());
+        let stored: Vec<(i64, String)> = conn
+            .prepare("SELECT evaluation_id, rule_id FROM flags ORDER BY evaluation_id")
+            .expect("query")
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("flags");
+        let expected: Vec<(i64, String)> = (0..50).map(|i| (i + 1, format!("R{i}"))).collect();
+        assert_eq!(stored, expected);
+        assert_eq!(
+            scalar(
+                &conn,
+                "SELECT count(*) FROM access_log WHERE evaluation_id IS NOT NULL"
+            ),
+            50
+        );
     }
 
     #[test]

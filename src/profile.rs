@@ -1208,6 +1208,38 @@ fn redact_serde_message(message: &str) -> String {
     format!("{head}{expected}")
 }
 
+/// The background variables of a profile, as the audit's adjusted model uses them
+/// (SFR 2018:11 tabell 20's controls) and `check_facts` stores them. Personal data: no `Debug`.
+#[derive(Clone, Default)]
+pub struct Covariates {
+    pub sex: Option<Sex>,
+    pub age: Option<u8>,
+    pub diagnosis: Option<DiagnosisGroup>,
+    pub education: Option<Education>,
+    pub marital_status: Option<MaritalStatus>,
+    pub children_0_17: Option<bool>,
+    pub born_abroad: Option<bool>,
+    pub returner_ever: Option<bool>,
+    pub sgi: Option<u32>,
+}
+
+impl Covariates {
+    pub fn of(profile: &Profile) -> Self {
+        let person = &profile.person;
+        Self {
+            sex: person.sex,
+            age: person.age.map(|a| a.years()),
+            diagnosis: profile.main_diagnosis.as_ref().map(|d| d.group()),
+            education: person.education,
+            marital_status: person.marital_status,
+            children_0_17: person.children_0_17,
+            born_abroad: person.born_abroad,
+            returner_ever: person.returner_ever,
+            sgi: person.sgi.map(|s| s.sek_per_year()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

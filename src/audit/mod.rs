@@ -44,7 +44,8 @@ pub mod units;
 pub mod xlsx;
 
 use crate::outcome::Outcome;
-use crate::profile::{Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex, Stage};
+pub use crate::profile::Covariates;
+use crate::profile::{Date, Profile, Stage};
 
 /// The default small-cell threshold: fewer cases than this and nothing is shown. Also
 /// the default of the configured floor (`audit_min_cell_floor`).
@@ -146,38 +147,6 @@ pub enum Status {
     Flagged,
     /// Failed at run time: whether it would have flagged is not known.
     Failed,
-}
-
-/// The background variables of the adjusted model (SFR 2018:11 tabell 20's controls),
-/// as given in a check's profile. Personal data: no `Debug`.
-#[derive(Clone, Default)]
-pub struct Covariates {
-    pub sex: Option<Sex>,
-    pub age: Option<u8>,
-    pub diagnosis: Option<DiagnosisGroup>,
-    pub education: Option<Education>,
-    pub marital_status: Option<MaritalStatus>,
-    pub children_0_17: Option<bool>,
-    pub born_abroad: Option<bool>,
-    pub returner_ever: Option<bool>,
-    pub sgi: Option<u32>,
-}
-
-impl Covariates {
-    pub fn of(profile: &Profile) -> Self {
-        let person = &profile.person;
-        Self {
-            sex: person.sex,
-            age: person.age.map(|a| a.years()),
-            diagnosis: profile.main_diagnosis.as_ref().map(|d| d.group()),
-            education: person.education,
-            marital_status: person.marital_status,
-            children_0_17: person.children_0_17,
-            born_abroad: person.born_abroad,
-            returner_ever: person.returner_ever,
-            sgi: person.sgi.map(|s| s.sek_per_year()),
-        }
-    }
 }
 
 /// One stored check, reduced to what the audit needs.

@@ -8,8 +8,7 @@ use rayon::prelude::*;
 use rusqlite::{Connection, Transaction, params};
 
 use super::StoreError;
-use crate::audit::Covariates;
-use crate::profile::{Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex};
+use crate::profile::{Covariates, Date, DiagnosisGroup, Education, MaritalStatus, Profile, Sex};
 
 /// What a stored check's profile gives the audit.
 #[derive(Clone, Default)]

@@ -1,5 +1,6 @@
-//! The single writer thread: takes queued writes, applies each under its own savepoint
-//! inside one transaction, commits once, then answers every caller (group commit).
+//! The single writer thread: takes queued writes, applies them inside one transaction
+//! (again with a savepoint each should one of them fail), commits once, then answers
+//! every caller (group commit).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -154,6 +154,93 @@ fn outcome_at(
         .transpose()
 }
 
+/// Every stored outcome, read once into memory in rowid order (the order
+/// [`History::outcomes_without_checks`] reads them in), each parsed when first needed,
+/// and marked as the checks go by with whether its case has a check that counts.
+struct OutcomesInMemory<O> {
+    rows: Vec<OutcomeInMemory<O>>,
+}
+
+/// An outcome row as stored.
+struct OutcomeInMemory<O> {
+    ended_on: String,
+    outcome: String,
+    reasons_json: String,
+    /// Whether the case has a check that counts (a test check only if the range
+    /// includes them), in or out of the range.
+    has_checks: bool,
+    mapped: Option<O>,
+}
+
+impl<O: Copy> OutcomesInMemory<O> {
+    /// Reads every outcome, handing each one's case pseudonym to `case` in order: the
+    /// outcome's index is its place in that order.
+    fn read(conn: &Connection, mut case: impl FnMut(&str)) -> Result<Self, StoreError> {
+        let mut statement = conn.prepare(
+            "SELECT case_pseudonym, ended_on, outcome, reasons_json FROM outcomes ORDER BY rowid",
+        )?;
+        let mut rows = statement.query([])?;
+        let mut outcomes = Vec::new();
+        while let Some(row) = rows.next()? {
+            case(text_at(row, 0)?);
+            outcomes.push(OutcomeInMemory {
+                ended_on: row.get(1)?,
+                outcome: row.get(2)?,
+                reasons_json: row.get(3)?,
+                has_checks: false,
+                mapped: None,
+            });
+        }
+        Ok(Self { rows: outcomes })
+    }
+
+    /// Marks outcome `index` (if there is one) as having a check that counts; its
+    /// `ended_on`.
+    fn checked(&mut self, index: usize) -> Option<&str> {
+        let row = self.rows.get_mut(index)?;
+        row.has_checks = true;
+        Some(&row.ended_on)
+    }
+
+    /// Outcome `index` of `case` as `of_outcome` maps it, parsed the first time.
+    fn mapped(
+        &mut self,
+        index: usize,
+        case: &str,
+        of_outcome: impl Fn(&Outcome) -> O,
+    ) -> Result<Option<O>, StoreError> {
+        let Some(row) = self.rows.get_mut(index) else {
+            return Ok(None);
+        };
+        if row.mapped.is_none() {
+            let parsed = stored_outcome(case, &row.ended_on, &row.outcome, &row.reasons_json)?;
+            row.mapped = Some(of_outcome(&parsed));
+        }
+        Ok(row.mapped)
+    }
+
+    /// The outcomes whose `ended_on` is `within` the range and whose case has no check
+    /// that counts; `cases` in the order [`Self::read`] gave them.
+    fn without_checks<'c>(
+        &self,
+        cases: impl Iterator<Item = &'c str>,
+        within: impl Fn(&str) -> bool,
+    ) -> Result<Vec<Outcome>, StoreError> {
+        let mut without_checks = Vec::new();
+        for (case, row) in cases.zip(&self.rows) {
+            if !row.has_checks && within(&row.ended_on) {
+                without_checks.push(stored_outcome(
+                    case,
+                    &row.ended_on,
+                    &row.outcome,
+                    &row.reasons_json,
+                )?);
+            }
+        }
+        Ok(without_checks)
+    }
+}
+
 const FILTER: &str =
     "((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND (?3 OR e.test = 0)";
 
@@ -282,38 +369,11 @@ impl<'a> History<'a> {
         of_outcome: impl Fn(&Outcome) -> O,
         mut on_batch: impl FnMut(Vec<CheckRow<O>>) -> Result<(), StoreError>,
     ) -> Result<Vec<Outcome>, StoreError> {
-        /// An outcome row as stored, parsed when first needed.
-        struct Stored<O> {
-            ended_on: String,
-            outcome: String,
-            reasons_json: String,
-            /// Whether the case has a check that counts (a test check only if the range
-            /// includes them), in or out of the range.
-            has_checks: bool,
-            mapped: Option<O>,
-        }
         let (from, to) = range.bounds();
         // SQLite's BETWEEN on text: byte order, as `str` compares.
         let within = |date: &str| from.as_str() <= date && date <= to.as_str();
         let mut cases = Vec::new();
-        let mut stored = Vec::new();
-        {
-            // Rowid order: the order `outcomes_without_checks` reads them in.
-            let mut statement = self.conn.prepare(
-                "SELECT case_pseudonym, ended_on, outcome, reasons_json FROM outcomes ORDER BY rowid",
-            )?;
-            let mut rows = statement.query([])?;
-            while let Some(row) = rows.next()? {
-                cases.push(row.get::<_, String>(0)?);
-                stored.push(Stored::<O> {
-                    ended_on: row.get(1)?,
-                    outcome: row.get(2)?,
-                    reasons_json: row.get(3)?,
-                    has_checks: false,
-                    mapped: None,
-                });
-            }
-        }
+        let mut outcomes = OutcomesInMemory::read(self.conn, |case| cases.push(case.to_owned()))?;
         let by_case: std::collections::HashMap<&str, usize> = cases
             .iter()
             .enumerate()
@@ -343,32 +403,13 @@ impl<'a> History<'a> {
             }
             let case = text_at(row, 1)?;
             let index = by_case.get(case).copied();
-            let outcome = match index {
-                Some(i) => {
-                    let entry = &mut stored[i];
-                    entry.has_checks = true;
-                    Some(entry)
-                }
-                None => None,
-            };
-            let ended_in_range = outcome.as_ref().is_some_and(|o| within(&o.ended_on));
+            let ended_in_range = index.and_then(|i| outcomes.checked(i)).is_some_and(within);
             if !ended_in_range && !within(text_at(row, 2)?) {
                 continue;
             }
-            let outcome = match (index, outcome) {
-                (Some(i), Some(entry)) => Some(match entry.mapped {
-                    Some(mapped) => mapped,
-                    None => {
-                        let parsed = stored_outcome(
-                            &cases[i],
-                            &entry.ended_on,
-                            &entry.outcome,
-                            &entry.reasons_json,
-                        )?;
-                        *entry.mapped.insert(of_outcome(&parsed))
-                    }
-                }),
-                _ => None,
+            let outcome = match index {
+                Some(i) => outcomes.mapped(i, &cases[i], &of_outcome)?,
+                None => None,
             };
             let id: i64 = row.get(0)?;
             batch.push(CheckRow {
@@ -387,18 +428,7 @@ impl<'a> History<'a> {
         if !batch.is_empty() {
             on_batch(batch)?;
         }
-        let mut without_checks = Vec::new();
-        for (case, entry) in cases.iter().zip(&stored) {
-            if !entry.has_checks && within(&entry.ended_on) {
-                without_checks.push(stored_outcome(
-                    case,
-                    &entry.ended_on,
-                    &entry.outcome,
-                    &entry.reasons_json,
-                )?);
-            }
-        }
-        Ok(without_checks)
+        outcomes.without_checks(cases.iter().map(String::as_str), within)
     }
 
     /// Whether any check of `range` was also evaluated with shadow rules.
@@ -650,35 +680,14 @@ impl History<'_> {
         range: Range,
         of_outcome: impl Fn(&Outcome) -> O,
     ) -> Result<CheckScan<O>, StoreError> {
-        struct Stored<O> {
-            ended_on: String,
-            outcome: String,
-            reasons_json: String,
-            has_checks: bool,
-            mapped: Option<O>,
-        }
         let (from, to) = range.bounds();
         let within = |date: &str| from.as_str() <= date && date <= to.as_str();
+        // The cases with an outcome are numbered first, so a case's number is its
+        // outcome's index.
         let mut cases = Interner::default();
-        let mut stored = Vec::new();
-        {
-            // Rowid order: the order `outcomes_without_checks` reads them in. The cases
-            // with an outcome are numbered first, so a case's number is its outcome's.
-            let mut statement = self.conn.prepare(
-                "SELECT case_pseudonym, ended_on, outcome, reasons_json FROM outcomes ORDER BY rowid",
-            )?;
-            let mut rows = statement.query([])?;
-            while let Some(row) = rows.next()? {
-                cases.number(text_at(row, 0)?);
-                stored.push(Stored::<O> {
-                    ended_on: row.get(1)?,
-                    outcome: row.get(2)?,
-                    reasons_json: row.get(3)?,
-                    has_checks: false,
-                    mapped: None,
-                });
-            }
-        }
+        let mut outcomes = OutcomesInMemory::read(self.conn, |case| {
+            cases.number(case);
+        })?;
         let mut rule_sets = Interner::default();
         let mut requesters = Interner::default();
         let mut rule_ids = Interner::default();
@@ -710,29 +719,12 @@ impl History<'_> {
             let case = cases.number(text_at(row, 1)?);
             let checked_on_text = text_at(row, 2)?;
             let made_in_range = within(checked_on_text);
-            let entry = stored.get_mut(case as usize);
-            let ended_in_range = match entry {
-                Some(entry) => {
-                    entry.has_checks = true;
-                    within(&entry.ended_on)
-                }
-                None => false,
-            };
+            let ended_in_range = outcomes.checked(case as usize).is_some_and(within);
             let selected = ended_in_range || made_in_range;
-            let outcome = match stored.get_mut(case as usize) {
-                Some(entry) if selected => Some(match entry.mapped {
-                    Some(mapped) => mapped,
-                    None => {
-                        let parsed = stored_outcome(
-                            &cases.texts[case as usize],
-                            &entry.ended_on,
-                            &entry.outcome,
-                            &entry.reasons_json,
-                        )?;
-                        *entry.mapped.insert(of_outcome(&parsed))
-                    }
-                }),
-                _ => None,
+            let outcome = if selected {
+                outcomes.mapped(case as usize, &cases.texts[case as usize], &of_outcome)?
+            } else {
+                None
             };
             while let Some(f) = facts_row
                 && f.get::<_, i64>(0)? < id
@@ -782,17 +774,8 @@ impl History<'_> {
                 rules: (start, flagged_end, end),
             });
         }
-        let mut without_checks = Vec::new();
-        for (case, entry) in cases.texts.iter().zip(&stored) {
-            if !entry.has_checks && within(&entry.ended_on) {
-                without_checks.push(stored_outcome(
-                    case,
-                    &entry.ended_on,
-                    &entry.outcome,
-                    &entry.reasons_json,
-                )?);
-            }
-        }
+        let without_checks =
+            outcomes.without_checks(cases.texts.iter().map(String::as_str), within)?;
         Ok(CheckScan {
             case_order: text_order(&cases.texts),
             cases: cases.texts,

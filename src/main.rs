@@ -22,6 +22,10 @@ mod cli;
 
 use cli::{commands, history};
 
+/// The allocator: mimalloc, not the system's (ARCHITECTURE.md, "Dependencies and why").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit codes, one meaning each (README.md "Commands").
 mod exit {
     pub const OK: u8 = 0;

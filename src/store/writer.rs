@@ -603,6 +603,16 @@ mod tests {
             .unzip()
     }
 
+    /// Stores a rule set with content hash `hash`, for checks to name.
+    fn rule_set(hash: &str) -> Op {
+        Op::RuleSet {
+            content_hash: hash.to_owned(),
+            name: "GK".to_owned(),
+            version: "1".to_owned(),
+            sources_json: "[]".to_owned(),
+        }
+    }
+
     fn scalar(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |row| row.get(0)).expect("a number")
     }
@@ -611,15 +621,9 @@ mod tests {
     fn a_failing_write_of_a_group_is_refused_alone_and_leaves_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut conn, file) = database(dir.path());
-        let rule_set = Op::RuleSet {
-            content_hash: "h".to_owned(),
-            name: "GK".to_owned(),
-            version: "1".to_owned(),
-            sources_json: "[]".to_owned(),
-        };
         // The third write names a rule set that is not stored: the foreign key refuses it.
         let (mut batch, answers) = jobs(vec![
-            rule_set,
+            rule_set("h"),
             evaluation("h", "R1"),
             evaluation("unknown", "R2"),
             Op::Access(access("list_case")),
@@ -662,13 +666,7 @@ mod tests {
     fn a_group_of_writes_that_all_succeed_is_stored_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (mut conn, file) = database(dir.path());
-        let rule_set = Op::RuleSet {
-            content_hash: "h".to_owned(),
-            name: "GK".to_owned(),
-            version: "1".to_owned(),
-            sources_json: "[]".to_owned(),
-        };
-        let mut ops = vec![rule_set];
+        let mut ops = vec![rule_set("h")];
         ops.extend((0..50).map(|i| evaluation("h", &format!("R{i}"))));
         let (mut batch, answers) = jobs(ops);
         assert!(commit_batch(&mut conn, &mut batch, &file));

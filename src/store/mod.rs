@@ -4,9 +4,11 @@
 //! Writes go through one writer thread that owns the only write connection and commits
 //! whatever is queued in one transaction (group commit); each caller waits for the
 //! commit of its own write. Reads use a small pool of read-only connections on the
-//! blocking thread pool. WAL mode lets readers and the writer run side by side.
+//! blocking thread pool. WAL mode lets readers and the writer run side by side; a
+//! checkpoint thread folds the WAL back into the database file beside the writer.
 
 pub mod backup;
+mod checkpoint;
 pub mod facts;
 mod file;
 mod stored_profile;
@@ -433,9 +435,15 @@ impl Store {
         let readers = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;
+        let checkpointer =
+            Connection::open_with_flags(path, flags - OpenFlags::SQLITE_OPEN_CREATE)?;
+        configure(&checkpointer)?;
+        let database = std::fs::File::open(path).map_err(|e| unavailable(path, e))?;
         let writable = Arc::new(AtomicBool::new(true));
         let (jobs, handle) = writer::spawn(
             conn,
+            checkpointer,
+            database,
             max_batch.max(1),
             Arc::clone(&writable),
             Arc::clone(&file),

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpoint::{WalKeeper, WalPolicy};
 use super::file::DatabaseFile;
 use super::{Access, NewEvaluation, NewOutcome, OutcomeChange, StoreError, now_rfc3339};
 
@@ -92,8 +93,13 @@ impl WriterHandle {
 
 const QUEUE: usize = 4096;
 
+/// Starts the writer thread on `conn`, and beside it the checkpoint thread on
+/// `checkpointer`, a second read-write connection to the same database, and `database`,
+/// its file.
 pub(super) fn spawn(
     conn: Connection,
+    checkpointer: Connection,
+    database: std::fs::File,
     max_batch: usize,
     writable: Arc<AtomicBool>,
     file: Arc<DatabaseFile>,
@@ -101,13 +107,18 @@ pub(super) fn spawn(
     let (sender, receiver) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
         .name("gk-store-writer".to_owned())
-        .spawn(move || run(conn, receiver, max_batch, &writable, &file))
+        .spawn(move || {
+            // Started on this thread: the WAL hook reports to the committing thread.
+            let keeper = WalKeeper::start(&conn, checkpointer, database, WalPolicy::DEFAULT);
+            run(conn, keeper, receiver, max_batch, &writable, &file);
+        })
         .ok();
     (sender, WriterHandle { thread })
 }
 
 fn run(
     mut conn: Connection,
+    mut keeper: WalKeeper,
     mut receiver: mpsc::Receiver<Job>,
     max_batch: usize,
     writable: &AtomicBool,
@@ -124,8 +135,11 @@ fn run(
         }
         let committed = commit_batch(&mut conn, &mut batch, file);
         writable.store(committed, Ordering::Relaxed);
+        keeper.after_commit(&conn);
     }
-    // Every sender is gone: fold the WAL back into the database before closing.
+    // Every sender is gone: once the checkpoint thread has stopped, fold the whole WAL
+    // back into the database before closing.
+    keeper.stop();
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
     let _ = conn.close();
 }

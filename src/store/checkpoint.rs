@@ -102,7 +102,7 @@ impl WalKeeper {
         let folded = Arc::new(AtomicBool::new(false));
         let done = Arc::clone(&folded);
         let thread = std::thread::Builder::new()
-            .name("gk-store-checkpoint".to_owned())
+            .name("gk-store-ckpt".to_owned())
             .spawn(move || run(&checkpointer, &database, &nudges, &done))
             .map(|handle| CheckpointThread {
                 nudge,

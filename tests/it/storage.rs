@@ -1,6 +1,7 @@
 //! Storage a deployment can trust, against the real binary: owner-only database files, a
 //! database deleted or replaced under the running service, database commands that refuse
-//! a mistyped path, and `gk-regler backup` / `restore` while the service takes checks.
+//! a mistyped path, a write-ahead log folded back while checks come, and `gk-regler
+//! backup` / `restore` while the service takes checks.
 //! RELIABILITY.md ("Defects found by hostile testing") names each test.
 
 use std::collections::BTreeSet;
@@ -153,6 +154,34 @@ fn a_replaced_database_is_noticed_and_nothing_more_is_acknowledged() {
     std::fs::rename(&copy, &app.database).expect("replace the database");
 
     assert_refuses_writes(&app, "after replacing the database");
+}
+
+/// The checkpoint that folds the write-ahead log back into the database file runs while
+/// checks keep coming, so the log starts over instead of growing with every check; after
+/// a clean stop it is gone and every acknowledged check is in the database file.
+#[test]
+fn the_write_ahead_log_stays_small_under_steady_checks_and_is_gone_after_a_stop() {
+    let mut app = spawn_app();
+    let wal = with_suffix(&app.database, "-wal");
+    let mut acknowledged = BTreeSet::new();
+    let mut largest = 0;
+    // Each check commits on its own and writes ten pages or more to the log: 400 of
+    // them are some 16 MiB of log unless it is folded back and started over.
+    for i in 0..400 {
+        acknowledged.insert(stored(&app, &format!("LOGG-{i}")));
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    assert!(
+        largest < 8 << 20,
+        "the log grew to {largest} bytes: it is not folded back while checks come"
+    );
+    let stopped = app.terminate(Duration::from_secs(20));
+    assert_eq!(stopped.code, Some(0), "{stopped}");
+    assert!(
+        !wal.exists(),
+        "the log is folded in and removed at the stop"
+    );
+    assert_eq!(stored_ids(&app.database), acknowledged);
 }
 
 /// `gk-regler ARGS` with its files in `dir` and the database at `database`.

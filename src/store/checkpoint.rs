@@ -8,9 +8,9 @@
 //!   thread, which has its own connection. It copies the committed pages no reader needs
 //!   into the database file (a passive checkpoint: it neither waits for nor blocks the
 //!   writer or the readers), then flushes the file to disk.
-//! - At its next commit the writer takes in the few frames committed meanwhile, once its
-//!   callers have their answers, and SQLite flushes the file again (little is left to
-//!   flush). Only a checkpoint that caught up with the WAL lets it start over from its
+//! - After its first commit once the thread is done, and once that commit's callers
+//!   have their answers, the writer takes in the few frames committed meanwhile, and
+//!   SQLite flushes the file again (little is left to flush). Only a checkpoint that caught up with the WAL lets it start over from its
 //!   beginning, and under steady writes only the writer, which makes them, can catch up.
 //! - Should the WAL still reach [`WalPolicy::fold_inline_at`] frames (a long read holds
 //!   old pages, or the thread is behind), the writer folds it itself, as SQLite would.

@@ -108,12 +108,14 @@ pub fn ols_hc1(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<OlsFit, OlsError> {
         return Err(OlsError::Singular);
     }
     let coefficients = r
-        .solve_upper_triangular(&(q.transpose() * y))
+        .solve_upper_triangular(&transposed_times(&q, y))
         .ok_or(OlsError::Singular)?;
     let residuals = y - x * &coefficients;
+    // Row i of Q times e_i, done a column at a time (the same products, in the order
+    // the matrix is stored).
     let mut weighted = q;
-    for (mut row, e) in weighted.row_iter_mut().zip(residuals.iter()) {
-        row *= *e;
+    for mut column in weighted.column_iter_mut() {
+        column.component_mul_assign(&residuals);
     }
     let meat = weighted.transpose() * &weighted;
     let r_inverse = r
@@ -138,6 +140,20 @@ pub fn ols_hc1(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<OlsFit, OlsError> {
         df_resid: n - k,
         r_squared,
     })
+}
+
+/// `mᵀ v` without writing `mᵀ`, the size of `m`, first. Each entry is summed term by
+/// term from the first row, exactly as `m.transpose() * v` sums it, so the result is the
+/// same to the last bit.
+fn transposed_times(m: &DMatrix<f64>, v: &DVector<f64>) -> DVector<f64> {
+    DVector::from_iterator(
+        m.ncols(),
+        m.column_iter().map(|column| {
+            let mut terms = column.iter().zip(v.iter()).map(|(a, b)| a * b);
+            let first = terms.next().unwrap_or(0.0);
+            terms.fold(first, |sum, term| term + sum)
+        }),
+    )
 }
 
 /// A coefficient's t-test and 95 % interval on `df` degrees of freedom.
@@ -240,6 +256,34 @@ mod tests {
         let result = two_proportions(900, 1000, 100, 1000).expect("cases");
         let p = result.p_value.expect("defined");
         assert!(p > 0.0 && p < 1e-100, "{p}");
+    }
+
+    /// The product the fit uses in place of `m.transpose() * v` gives the same bits, on
+    /// sums long and uneven enough that any other order of the terms rounds differently.
+    #[test]
+    fn the_transposed_product_sums_exactly_as_the_transpose_does() {
+        let rows = 10_000;
+        let m = DMatrix::from_fn(rows, 7, |i, j| {
+            let x = ((i * 7919 + j * 104_729) % 1_000_003) as f64;
+            (x / 3.0).sin() * 10f64.powi((i % 9) as i32 - 4)
+        });
+        let v = DVector::from_fn(rows, |i, _| ((i * 31) % 97) as f64 / 7.0 - 6.0);
+        let ours = transposed_times(&m, &v);
+        let theirs = m.transpose() * &v;
+        for (a, b) in ours.iter().zip(theirs.iter()) {
+            assert_eq!(a.to_bits(), b.to_bits(), "{a} against {b}");
+        }
+        // The order matters: summed in pairs, the first entry rounds differently.
+        let column = m.column(0);
+        let paired: f64 = column
+            .iter()
+            .zip(v.iter())
+            .map(|(a, b)| a * b)
+            .collect::<Vec<_>>()
+            .chunks(2)
+            .map(|pair| pair.iter().sum::<f64>())
+            .sum();
+        assert_ne!(paired.to_bits(), ours[0].to_bits());
     }
 
     /// With an intercept and one binary regressor, the slope is the difference of the

@@ -37,24 +37,29 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
     if unit_counts.all < min_cell {
         return too_few_cases(input, options, min_cell);
     }
-    let burden = Burden::count(input, &options.period);
+    let rule_rows: Vec<(&str, &str)> = rule_rows(input).collect();
+    // Each rule's comparisons and model in each sex group are independent of the
+    // others and of the alert burden: all of them share the cores, the largest (every
+    // case of a rule) beside the smaller ones.
+    let (burden, mut by_group) = rayon::join(
+        || Burden::count(input, &options.period),
+        || {
+            (0..rule_rows.len())
+                .flat_map(|index| SexGroup::ALL.iter().map(move |&group| (index, group)))
+                .collect::<Vec<_>>()
+                .into_par_iter()
+                .map(|(index, group)| group_audit(&built.units, index, group, min_cell))
+                .collect::<Vec<(GroupAudit, GroupOutcomes)>>()
+                .into_iter()
+        },
+    );
     let months = burden.months();
-
-    let rule_rows: Vec<(&str, &str)> = input
-        .rules
-        .iter()
-        .map(|r| (r.id.as_str(), r.title.as_str()))
-        .chain(std::iter::once((ANY_FLAG_ID, ANY_FLAG_TITLE)))
-        .collect();
-    // Each rule's comparisons and model are independent: one rule per core.
     let rules = rule_rows
-        .into_par_iter()
+        .into_iter()
         .enumerate()
         .map(|(index, (id, title))| {
-            let (groups, outcomes): (Vec<GroupAudit>, Vec<GroupOutcomes>) = SexGroup::ALL
-                .iter()
-                .map(|&group| group_audit(&built.units, index, group, min_cell))
-                .unzip();
+            let (groups, outcomes): (Vec<GroupAudit>, Vec<GroupOutcomes>) =
+                by_group.by_ref().take(SexGroup::ALL.len()).unzip();
             let mut notes = Vec::new();
             let ever = built.units.iter().filter(|u| u.rules[index].ever).count();
             if ever == 0 {
@@ -167,6 +172,16 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
     }
     report.notes = report_notes(input, &report, &raw, min_cell);
     report
+}
+
+/// The id and title of each rule the report has a row for, in its order: `input`'s
+/// rules, then "any flag".
+pub(super) fn rule_rows(input: &AuditInput) -> impl Iterator<Item = (&str, &str)> {
+    input
+        .rules
+        .iter()
+        .map(|r| (r.id.as_str(), r.title.as_str()))
+        .chain(std::iter::once((ANY_FLAG_ID, ANY_FLAG_TITLE)))
 }
 
 /// The report of a period with fewer cases than `min_cell`: a note, and no table, chart
@@ -963,32 +978,29 @@ fn adjusted(
         });
     }
     let units: Vec<&Unit<'_>> = sample.iter().map(|(u, _)| *u).collect();
-    let mut columns: Vec<Vec<f64>> = vec![vec![1.0; sample.len()]];
+    let mut all_controls = controls(&units, with_sex, with_sgi);
+    // The design matrix in column-major order, written once: the intercept, each
+    // control's columns, and the flag.
+    let mut design: Vec<f64> = vec![1.0; sample.len()];
     let mut owners: Vec<Option<usize>> = vec![None];
-    let all_controls = controls(&units, with_sex, with_sgi);
-    for (index, control) in all_controls.iter().enumerate() {
+    for (index, control) in all_controls.iter_mut().enumerate() {
         if control.columns.is_empty() {
             notes.push(format!(
                 "Kontrollen {} varierar inte bland ärendena i modellen och har tagits bort.",
                 control.label
             ));
         }
-        for column in &control.columns {
-            columns.push(column.clone());
+        for column in std::mem::take(&mut control.columns) {
+            design.extend(column);
             owners.push(Some(index));
         }
     }
     // The flag goes last, so that when it is a combination of the controls it is the
     // flag that is found dependent, and no estimate is given.
-    columns.push(
-        sample
-            .iter()
-            .map(|(_, f)| if *f { 1.0 } else { 0.0 })
-            .collect(),
-    );
+    design.extend(sample.iter().map(|(_, f)| if *f { 1.0 } else { 0.0 }));
     owners.push(None);
-    let flag_column = columns.len() - 1;
-    let x = DMatrix::from_fn(sample.len(), columns.len(), |i, j| columns[j][i]);
+    let flag_column = owners.len() - 1;
+    let x = DMatrix::from_vec(sample.len(), owners.len(), design);
     let kept = independent_columns(&x);
     if kept.last() != Some(&flag_column) {
         notes.push(
@@ -1020,7 +1032,11 @@ fn adjusted(
         .map(|(c, _)| c.key)
         .collect();
 
-    let x = x.select_columns(&kept);
+    let x = if kept.len() == x.ncols() {
+        x
+    } else {
+        x.select_columns(&kept)
+    };
     let y = DVector::from_iterator(
         sample.len(),
         sample

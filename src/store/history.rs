@@ -565,7 +565,10 @@ impl<'a> History<'a> {
 #[derive(Default)]
 struct Interner {
     texts: Vec<String>,
-    numbers: std::collections::HashMap<String, u32>,
+    /// Each text's number, found by the text's hash; the text itself is kept once, in
+    /// `texts`.
+    numbers: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
     /// The last text asked for: consecutive rows often repeat it.
     last: Option<u32>,
 }
@@ -577,12 +580,21 @@ impl Interner {
         {
             return last;
         }
-        let number = match self.numbers.get(text) {
+        let Self {
+            texts,
+            numbers,
+            hasher,
+            ..
+        } = self;
+        let hash = std::hash::BuildHasher::hash_one(&*hasher, text);
+        let number = match numbers.find(hash, |&n| texts[n as usize] == text) {
             Some(&number) => number,
             None => {
-                let number = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
-                self.texts.push(text.to_owned());
-                self.numbers.insert(text.to_owned(), number);
+                let number = u32::try_from(texts.len()).unwrap_or(u32::MAX);
+                texts.push(text.to_owned());
+                numbers.insert_unique(hash, number, |&n| {
+                    std::hash::BuildHasher::hash_one(&*hasher, &texts[n as usize])
+                });
                 number
             }
         };
@@ -820,6 +832,24 @@ fn stored_outcome(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_interner_numbers_texts_in_the_order_first_seen() {
+        let mut interner = Interner::default();
+        let numbers: Vec<u32> = ["b", "a", "a", "c", "b", "a", "d"]
+            .iter()
+            .map(|text| interner.number(text))
+            .collect();
+        assert_eq!(numbers, [0, 1, 1, 2, 0, 1, 3]);
+        assert_eq!(interner.texts, ["b", "a", "c", "d"]);
+        // Many texts: each keeps its number once the table has grown.
+        let many: Vec<String> = (0..10_000).map(|i| format!("case-{i}")).collect();
+        let first: Vec<u32> = many.iter().map(|t| interner.number(t)).collect();
+        let again: Vec<u32> = many.iter().rev().map(|t| interner.number(t)).collect();
+        assert!(first.iter().eq(again.iter().rev()));
+        assert_eq!(first[0], 4);
+        assert_eq!(interner.texts.len(), 10_004);
+    }
 
     /// A migrated in-memory store with rows that probe every edge of the selection:
     /// outcomes inside and outside the dates, checks inside and outside, cases without

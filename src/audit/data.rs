@@ -220,23 +220,50 @@ pub fn stored_audit(
     active: Vec<RuleInfo>,
     options: &Options,
 ) -> Result<AuditReport, StoreError> {
-    stored_audit_scanned(history, active, options).map(|(report, _)| report)
+    audit_of_history(history, active, options, false)
 }
 
-/// [`stored_audit`], with the checks it read, which the audit of answers reads too
-/// ([`super::responses::attach`]).
-pub fn stored_audit_scanned(
+/// [`stored_audit`] with the audit of answers to flags attached
+/// ([`super::responses`]). Both are read from one scan of the checks and computed side
+/// by side, on the cores of the pool this runs on.
+pub fn stored_audit_with_responses(
     history: History<'_>,
     active: Vec<RuleInfo>,
     options: &Options,
-) -> Result<(AuditReport, CheckScan<OutcomeRecord>), StoreError> {
+) -> Result<AuditReport, StoreError> {
+    audit_of_history(history, active, options, true)
+}
+
+fn audit_of_history(
+    history: History<'_>,
+    active: Vec<RuleInfo>,
+    options: &Options,
+    with_responses: bool,
+) -> Result<AuditReport, StoreError> {
     let rules = rules_to_report(history, active)?;
     let scan = history.scan_checks(range(&options.period), OutcomeRecord::of)?;
     let input = input_of_scan(history, rules, &scan)?;
-    let mut report = super::audit(&input, options);
+    let answered = with_responses
+        .then(|| history.answered_history_of_scan(&scan))
+        .transpose()?;
+    drop(scan);
+    let rule_ids: Vec<String> = super::analysis::rule_rows(&input)
+        .map(|(id, _)| id.to_owned())
+        .collect();
+    let (mut report, responses) = rayon::join(
+        || super::audit(&input, options),
+        || {
+            answered.map(|answered| {
+                super::responses::compute(answered, &rule_ids, &options.period, options.min_cell)
+            })
+        },
+    );
+    if let Some(responses) = responses {
+        super::responses::attach(&mut report, responses);
+    }
     report.excluded_test_checks = history.count_excluded_test_checks(range(&options.period))?;
     report.notes.extend(test_checks_note(&report));
-    Ok((report, scan))
+    Ok(report)
 }
 
 /// The audit's input from the checks `scan` selects: their case histories in case order

@@ -235,9 +235,7 @@ pub async fn of_store(
     let rules = RuleInfo::of(active);
     store
         .read_history(move |history| {
-            let (mut report, scan) = data::stored_audit_scanned(history, rules.clone(), &options)?;
-            responses::attach(history, &mut report, &options, &scan)?;
-            drop(scan);
+            let mut report = data::stored_audit_with_responses(history, rules.clone(), &options)?;
             // The summary reads the answers too: read it again now they are there.
             report.summary = summary::of(&report);
             // A period too small to show anything shows no shadow comparison either.

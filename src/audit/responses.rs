@@ -521,25 +521,13 @@ fn month_of(date: Date) -> String {
     text.get(..7).unwrap_or(&text).to_owned()
 }
 
-/// Fills the `responses` object of each rule of `report` from the stored history, the
-/// checks as `scan` read them for the same period. A report with too few cases lists no
-/// rules and gets nothing.
-pub fn attach<O>(
-    history: crate::store::history::History<'_>,
-    report: &mut super::report::AuditReport,
-    options: &super::Options,
-    scan: &crate::store::history::CheckScan<O>,
-) -> Result<(), crate::store::StoreError> {
-    if report.rules.is_empty() {
-        return Ok(());
-    }
-    let answered = history.answered_history_of_scan(scan)?;
-    let ids: Vec<String> = report.rules.iter().map(|r| r.rule_id.clone()).collect();
-    let computed = compute(answered, &ids, &options.period, report.min_cell);
+/// Fills the `responses` object of each rule of `report` with `computed`, which
+/// [`compute`] made for the same rules in the same order. A report with too few cases
+/// lists no rules and gets nothing.
+pub fn attach(report: &mut super::report::AuditReport, computed: Vec<RuleResponses>) {
     for (rule, responses) in report.rules.iter_mut().zip(computed) {
         rule.responses = responses;
     }
-    Ok(())
 }
 
 #[cfg(test)]

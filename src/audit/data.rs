@@ -234,6 +234,8 @@ pub fn stored_audit_with_responses(
     audit_of_history(history, active, options, true)
 }
 
+/// Scans the checks once, builds the audit's input, and computes the audit, with the
+/// audit of answers beside it when `with_responses`.
 fn audit_of_history(
     history: History<'_>,
     active: Vec<RuleInfo>,

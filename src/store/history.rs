@@ -258,15 +258,22 @@ impl<'a> History<'a> {
 
     /// How many stored checks a run over `range` reads (for a progress bar).
     pub fn count_checks(&self, range: Range) -> Result<u64, StoreError> {
-        let (from, to) = range.bounds();
-        // Without the test column the index on (case, checked_on) answers alone, and the
-        // profiles are not read; the test checks of the dates are then taken off.
-        let count: i64 = self.conn.query_row(
-            "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
-             WHERE (o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)",
-            params![from, to],
-            |row| row.get(0),
-        )?;
+        let count: i64 = if range.from.is_none() && range.to.is_none() {
+            // An open range selects every check by its own date: no outcome is looked
+            // up, and SQLite counts from its smallest index.
+            self.conn
+                .query_row("SELECT count(*) FROM evaluations", [], |row| row.get(0))?
+        } else {
+            let (from, to) = range.bounds();
+            // Without the test column the index on (case, checked_on) answers alone, and
+            // the profiles are not read; the test checks of the dates are then taken off.
+            self.conn.query_row(
+                "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
+                 WHERE (o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)",
+                params![from, to],
+                |row| row.get(0),
+            )?
+        };
         let count = u64::try_from(count).unwrap_or(0);
         Ok(count.saturating_sub(self.count_excluded_test_checks(range)?))
     }

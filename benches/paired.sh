@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Paired runs of two builds, for the ratios in BENCHMARKS.md: on a shared, noisy machine a
+# single run of one binary moves by ± 15 %, so the two builds run in turn (new, old, new,
+# old, …) and each pair's ratio is taken on its own.
+#
+#   benches/paired.sh audit  OLD_BINARY NEW_BINARY     # gk-regler audit --format json
+#   benches/paired.sh replay OLD_BINARY NEW_BINARY     # gk-regler replay --rules rules --format json
+#   PAIRS=15 benches/paired.sh audit OLD NEW           # pairs (default 9)
+#   COHORT=examples/cohort-2018 benches/paired.sh audit OLD NEW
+#
+# The cohort (default: the national one benches/history.sh uses, target/national-cohort-
+# 100000-1, made by benches/national_cohort.rs if missing) is imported once by NEW into a
+# fresh database in a temporary directory (removed at the end); both builds then read that
+# database. Prints each pair (wall seconds, CPU seconds, peak MiB, whether the two outputs
+# are equal byte for byte), then the medians and the median of the pair ratios NEW / OLD.
+# Exits non-zero if any pair's outputs differ. Needs python3 and GNU time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ $# -eq 3 && $1 =~ ^(audit|replay)$ ]] || { sed -n 2,16p "$0" >&2; exit 2; }
+step=$1 old=$(realpath "$2") new=$(realpath "$3")
+pairs=${PAIRS:-9}
+if [[ -n ${COHORT:-} ]]; then
+    cohort=$(realpath "$COHORT")
+else
+    cohort=$PWD/target/national-cohort-100000-1
+    if [[ ! -s $cohort/outcomes.jsonl ]]; then
+        cargo run --release --locked --quiet --example national_cohort -- \
+            --cases 100000 --seed 1 --out "$cohort"
+    fi
+fi
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+for v in $(env | grep -o '^GK_REGLER_[A-Z_]*' || true); do unset "$v"; done
+export GK_REGLER_RULES=$PWD/rules GK_REGLER_PSEUDONYM_KEY_FILE=$work/key RUST_LOG=warn
+export GK_REGLER_DATABASE=$work/history.sqlite3
+"$new" import "$cohort/profiles.jsonl" --outcomes "$cohort/outcomes.jsonl" >/dev/null 2>&1
+case $step in
+audit) args=(audit --format json) ;;
+replay) args=(replay --rules rules --format json) ;;
+esac
+echo "== $step, $pairs pairs on $(basename "$cohort"); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== old: $old"
+echo "== new: $new"
+# run SIDE BINARY: appends "SIDE seconds cpu_seconds kilobytes" to $work/times
+run() {
+    /usr/bin/time -o "$work/one" -f "%e %U %S %M" "$2" "${args[@]}" --out "$work/$1.json" \
+        >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+    read -r s u k kb <"$work/one"
+    echo "$1 $s $(awk -v u="$u" -v k="$k" 'BEGIN { print u + k }') $kb" >>"$work/times"
+}
+: >"$work/times"
+differ=0
+for i in $(seq "$pairs"); do
+    run new "$new"
+    run old "$old"
+    same=equal
+    cmp -s "$work/new.json" "$work/old.json" || { same=DIFFERENT; differ=1; }
+    tail -2 "$work/times" | awk -v i="$i" -v same="$same" '
+        { s[$1] = $2; c[$1] = $3; m[$1] = int($4 / 1024) }
+        END { printf "pair %2d  new %.2f s (cpu %.2f, %d MiB)  old %.2f s (cpu %.2f, %d MiB)  ratio %.2f  output %s\n",
+              i, s["new"], c["new"], m["new"], s["old"], c["old"], m["old"], s["new"] / s["old"], same }'
+done
+python3 - "$work/times" <<'EOF'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+side = {name: [r for r in rows if r[0] == name] for name in ("new", "old")}
+for name, runs in side.items():
+    wall = [float(r[1]) for r in runs]
+    print(f"{name}: median {statistics.median(wall):.2f} s ({min(wall):.2f}–{max(wall):.2f}), "
+          f"cpu {statistics.median(float(r[2]) for r in runs):.2f} s, "
+          f"peak median {int(statistics.median(int(r[3]) for r in runs) / 1024)} MiB")
+ratios = sorted(float(n[1]) / float(o[1]) for n, o in zip(side["new"], side["old"]))
+print(f"new / old: median of pair ratios {statistics.median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})")
+EOF
+[[ $differ == 0 ]] || { echo "outputs differ in some pairs" >&2; exit 1; }

@@ -58,7 +58,7 @@ for i in $(seq "$pairs"); do
     tail -2 "$work/times" | awk -v i="$i" -v same="$same" '
         { s[$1] = $2; c[$1] = $3; m[$1] = int($4 / 1024) }
         END { printf "pair %2d  new %.2f s (cpu %.2f, %d MiB)  old %.2f s (cpu %.2f, %d MiB)  ratio %.2f  output %s\n",
-              i, s["new"], c["new"], m["new"], s["old"], c["old"], m["old"], s["new"] / s["old"], same }'
+              i, s["new"], c["new"], m["new"], s["old"], c["old"], m["old"], (s["old"] > 0 ? s["new"] / s["old"] : 0), same }'
 done
 python3 - "$work/times" <<'EOF'
 import statistics, sys
@@ -69,7 +69,7 @@ for name, runs in side.items():
     print(f"{name}: median {statistics.median(wall):.2f} s ({min(wall):.2f}–{max(wall):.2f}), "
           f"cpu {statistics.median(float(r[2]) for r in runs):.2f} s, "
           f"peak median {int(statistics.median(int(r[3]) for r in runs) / 1024)} MiB")
-ratios = sorted(float(n[1]) / float(o[1]) for n, o in zip(side["new"], side["old"]))
+ratios = sorted(float(n[1]) / max(float(o[1]), 0.01) for n, o in zip(side["new"], side["old"]))
 print(f"new / old: median of pair ratios {statistics.median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})")
 EOF
 [[ $differ == 0 ]] || { echo "outputs differ in some pairs" >&2; exit 1; }

@@ -249,13 +249,13 @@ fn audit_of_history(
         .then(|| history.answered_history_of_scan(&scan))
         .transpose()?;
     drop(scan);
-    let rule_ids: Vec<String> = super::analysis::rule_rows(&input)
-        .map(|(id, _)| id.to_owned())
-        .collect();
     let (mut report, responses) = rayon::join(
         || super::audit(&input, options),
         || {
             answered.map(|answered| {
+                let rule_ids: Vec<String> = super::analysis::rule_rows(&input)
+                    .map(|(id, _)| id.to_owned())
+                    .collect();
                 super::responses::compute(answered, &rule_ids, &options.period, options.min_cell)
             })
         },

@@ -26,7 +26,18 @@ pub const ANY_FLAG_TITLE: &str = "Någon flagga";
 /// the months with checks, so the report grows with the data, not with the dates.
 pub const MAX_FILLED_MONTHS: usize = 120;
 
-pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
+/// What an audit computes of each rule's adjusted model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Model {
+    /// The estimate, its errors and its notes: the published audit.
+    Estimate,
+    /// Only the counts of the model's sample, which the protection of the comparisons
+    /// needs; no fit. For an audit read only for its flagged-versus-not comparisons,
+    /// which come out as they would with [`Model::Estimate`].
+    CountsOnly,
+}
+
+pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditReport {
     let min_cell = options.min_cell.max(1);
     let built = units::build(input, &options.period);
 
@@ -48,7 +59,7 @@ pub(super) fn run(input: &AuditInput, options: &Options) -> AuditReport {
                 .flat_map(|index| SexGroup::ALL.iter().map(move |&group| (index, group)))
                 .collect::<Vec<_>>()
                 .into_par_iter()
-                .map(|(index, group)| group_audit(&built.units, index, group, min_cell))
+                .map(|(index, group)| group_audit(&built.units, index, group, min_cell, model))
                 .collect::<Vec<(GroupAudit, GroupOutcomes)>>()
                 .into_iter()
         },
@@ -680,6 +691,7 @@ fn group_audit(
     index: usize,
     group: SexGroup,
     min_cell: usize,
+    model: Model,
 ) -> (GroupAudit, GroupOutcomes) {
     let members: Vec<&Unit<'_>> = units
         .iter()
@@ -714,7 +726,7 @@ fn group_audit(
         unknown_at_last_check: Some(members.len() - flagged.len() - clear.len()),
         flagged_vs_not_flagged: compare(&flagged, &clear),
         resolved_vs_still_flagged: compare(&resolved, &flagged),
-        adjusted: adjusted(&flagged, &clear, group, min_cell),
+        adjusted: adjusted(&flagged, &clear, group, min_cell, model),
     };
     (audit, outcomes)
 }
@@ -924,12 +936,14 @@ fn controls(sample: &[&Unit<'_>], with_sex: bool, with_sgi: bool) -> Vec<Control
     controls
 }
 
-/// Leaving the insurance on the flag (1 for `flagged`, 0 for `clear`) and controls.
+/// Leaving the insurance on the flag (1 for `flagged`, 0 for `clear`) and controls; with
+/// [`Model::CountsOnly`], only the sample's counts.
 fn adjusted(
     flagged: &[&Unit<'_>],
     clear: &[&Unit<'_>],
     group: SexGroup,
     min_cell: usize,
+    model: Model,
 ) -> Adjusted {
     let with_sex = group == SexGroup::All;
     let mut notes = Vec::new();
@@ -950,6 +964,9 @@ fn adjusted(
         n_not_flagged: Some(n_not_flagged),
         ..Adjusted::default()
     };
+    if model == Model::CountsOnly {
+        return result;
+    }
     if n_flagged < min_cell || n_not_flagged < min_cell {
         if known > 0 {
             notes.push(format!(
@@ -1227,7 +1244,7 @@ mod tests {
                 case(on, "9999-12-31", Some(Sex::Female), i % 3 == 0)
             })
             .collect();
-        let report = run(&input(cases), &options());
+        let report = run(&input(cases), &options(), Model::Estimate);
         assert_eq!(report.units.all, Some(12));
         assert_eq!(
             report.checks_per_month.len(),
@@ -1257,7 +1274,7 @@ mod tests {
                 case(on, "2024-06-30", Some(Sex::Male), i % 2 == 0)
             })
             .collect();
-        let report = run(&input(cases), &options());
+        let report = run(&input(cases), &options(), Model::Estimate);
         let months: Vec<&str> = report
             .checks_per_month
             .iter()
@@ -1271,7 +1288,7 @@ mod tests {
         let cases = (0..4)
             .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Female), i == 0))
             .collect();
-        let report = run(&input(cases), &options());
+        let report = run(&input(cases), &options(), Model::Estimate);
         assert_eq!(report.notes, [too_few_cases_note(DEFAULT_MIN)]);
         assert!(report.rules.is_empty() && report.checks_per_month.is_empty());
         assert_eq!(report.units, ShownCounts::default());
@@ -1289,7 +1306,7 @@ mod tests {
             .collect();
         let mut input = input(cases);
         input.unreadable_checks = 2;
-        let report = run(&input, &options());
+        let report = run(&input, &options(), Model::Estimate);
         assert_eq!(
             report.notes,
             [
@@ -1307,7 +1324,7 @@ mod tests {
             .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Male), i % 2 == 0))
             .collect();
         cases[1].checks[0].statuses = vec![Status::Failed];
-        let report = run(&input(cases), &options());
+        let report = run(&input(cases), &options(), Model::Estimate);
         let rule = &report.rules[0];
         let all = rule
             .groups
@@ -1345,7 +1362,7 @@ mod tests {
             .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Female), i == 0))
             .collect();
         cases.extend((0..20).map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Male), i % 5 < 2)));
-        let report = run(&input(cases), &options());
+        let report = run(&input(cases), &options(), Model::Estimate);
         assert_eq!(report.units.female, None);
         assert_not_one_hidden("units", report.units);
         assert_not_one_hidden("checks", report.checks_in_period);
@@ -1446,7 +1463,11 @@ mod tests {
     #[test]
     fn one_flagged_woman_of_five_with_the_outcome_is_not_revealed_by_any_share() {
         // 5 flagged women, 1 left; 12 flagged men, 6 left.
-        let report = run(&input(outcome_cases(5, 1, 12, 6)), &options());
+        let report = run(
+            &input(outcome_cases(5, 1, 12, 6)),
+            &options(),
+            Model::Estimate,
+        );
         let (n, share) = flagged_left_share(&report, SexGroup::Female);
         assert_eq!(n, Some(5), "the group is shown");
         assert_eq!(share, None, "20 % of 5 would reveal the one");
@@ -1484,7 +1505,11 @@ mod tests {
     #[test]
     fn shares_with_enough_on_both_sides_are_shown() {
         // 10 flagged women, 5 left; 12 flagged men, 6 left.
-        let report = run(&input(outcome_cases(10, 5, 12, 6)), &options());
+        let report = run(
+            &input(outcome_cases(10, 5, 12, 6)),
+            &options(),
+            Model::Estimate,
+        );
         assert_eq!(flagged_left_share(&report, SexGroup::Female).1, Some(50.0));
         assert_eq!(flagged_left_share(&report, SexGroup::Male).1, Some(50.0));
         assert_eq!(flagged_left_share(&report, SexGroup::All).1, Some(50.0));
@@ -1493,7 +1518,11 @@ mod tests {
     #[test]
     fn nobody_with_the_outcome_is_not_shown_as_zero_percent() {
         // 10 flagged women, none left.
-        let report = run(&input(outcome_cases(10, 0, 12, 6)), &options());
+        let report = run(
+            &input(outcome_cases(10, 0, 12, 6)),
+            &options(),
+            Model::Estimate,
+        );
         let (n, share) = flagged_left_share(&report, SexGroup::Female);
         assert_eq!((n, share), (Some(10), None));
     }
@@ -1518,6 +1547,7 @@ mod tests {
                 min_cell: 1,
                 ..Options::default()
             },
+            Model::Estimate,
         );
         let html = crate::audit::html::render_audit(&report).expect("html");
         assert!(html.contains("(abcdef012345), 1 kontroll"), "rule set line");
@@ -1552,7 +1582,7 @@ mod tests {
                 case(&on, "2024-06-30", Some(Sex::Female), flagged)
             })
             .collect();
-        let report = run(&input(cases), &options());
+        let report = run(&input(cases), &options(), Model::Estimate);
         let html = crate::audit::html::render_audit(&report).expect("html");
         let svg = month_svg(&html);
         assert!(svg.contains("Flaggor per 100 kontroller"), "{svg}");
@@ -1582,7 +1612,7 @@ mod tests {
                 case(&on, "2024-06-30", Some(Sex::Male), i % 2 == 0)
             })
             .collect();
-        let report = run(&input(cases), &options());
+        let report = run(&input(cases), &options(), Model::Estimate);
         let html = crate::audit::html::render_audit(&report).expect("html");
         let svg = month_svg(&html);
         let labels: Vec<&str> = svg
@@ -1597,5 +1627,103 @@ mod tests {
                 .all(|l| ["01", "04", "07", "10"].contains(&&l[5..])),
             "{labels:?}"
         );
+    }
+
+    /// The development cohort as an audit's input: each case's checks in date order,
+    /// three rules flagging and failing by a fixed pattern, the outcomes as recorded.
+    fn cohort_input() -> AuditInput {
+        let outcomes = crate::outcome::read_outcomes_text(
+            include_str!("../../examples/cohort-2018/outcomes.jsonl"),
+            false,
+        )
+        .expect("outcomes");
+        let outcome_of: std::collections::HashMap<String, OutcomeRecord> = outcomes
+            .iter()
+            .map(|o| (o.case_id.expose().to_owned(), OutcomeRecord::of(o)))
+            .collect();
+        let mut by_case: BTreeMap<String, Vec<CheckRecord>> = BTreeMap::new();
+        let profiles = include_str!("../../examples/cohort-2018/profiles.jsonl");
+        for (n, line) in profiles.lines().enumerate() {
+            let profile = crate::profile::Profile::from_stored_json(line).expect("profile");
+            let statuses = (0..3)
+                .map(|k| match (n * 7 + k * 3) % 10 {
+                    0..=3 => Status::Flagged,
+                    9 if k == 2 => Status::Failed,
+                    _ => Status::Clear,
+                })
+                .collect();
+            by_case
+                .entry(profile.case_id.expose().to_owned())
+                .or_default()
+                .push(CheckRecord::new(&profile, statuses));
+        }
+        let cases = by_case
+            .into_iter()
+            .map(|(case, mut checks)| {
+                checks.sort_by_key(|c| c.checked_on);
+                CaseHistory {
+                    outcome: outcome_of.get(&case).copied(),
+                    checks,
+                }
+            })
+            .collect();
+        AuditInput {
+            rules: ["a", "b", "c"]
+                .map(|id| RuleInfo {
+                    id: id.into(),
+                    title: id.into(),
+                })
+                .into(),
+            rule_sets: vec![],
+            cases,
+            unreadable_checks: 0,
+        }
+    }
+
+    #[test]
+    fn counting_the_models_only_gives_the_comparisons_an_estimated_audit_gives() {
+        let input = cohort_input();
+        // The default threshold, and one high enough to hide cells of the comparisons.
+        for min_cell in [5, 150] {
+            let options = Options {
+                min_cell,
+                ..Options::default()
+            };
+            let estimated = run(&input, &options, Model::Estimate);
+            let counted = run(&input, &options, Model::CountsOnly);
+            assert_eq!(counted.units, estimated.units);
+            let mut fitted = 0;
+            let mut hidden = 0;
+            for (e, c) in estimated.rules.iter().zip(&counted.rules) {
+                assert_eq!(c.rule_id, e.rule_id);
+                for (e, c) in e.groups.iter().zip(&c.groups) {
+                    let json = |v: &Comparison| serde_json::to_string(v).expect("json");
+                    assert_eq!(
+                        json(&c.flagged_vs_not_flagged),
+                        json(&e.flagged_vs_not_flagged),
+                        "{:?} min_cell {min_cell}",
+                        c.sex
+                    );
+                    assert_eq!(
+                        json(&c.resolved_vs_still_flagged),
+                        json(&e.resolved_vs_still_flagged)
+                    );
+                    assert_eq!(c.unknown_at_last_check, e.unknown_at_last_check);
+                    assert_eq!(c.adjusted.coefficient, None);
+                    fitted += usize::from(e.adjusted.coefficient.is_some());
+                    hidden += e
+                        .flagged_vs_not_flagged
+                        .outcomes
+                        .iter()
+                        .filter(|o| o.share_a_pct.is_none() || o.share_b_pct.is_none())
+                        .count();
+                }
+            }
+            if min_cell == 5 {
+                assert!(fitted > 0, "the estimated audit shows estimates");
+            } else {
+                assert!(hidden > 0, "some shares are hidden at min_cell {min_cell}");
+            }
+        }
     }
 }

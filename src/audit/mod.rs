@@ -219,7 +219,7 @@ pub struct AuditInput {
 /// Runs the audit on `input`, its summary read off its detailed tables. Pure: no I/O,
 /// deterministic.
 pub fn audit(input: &AuditInput, options: &Options) -> report::AuditReport {
-    let mut report = analysis::run(input, options);
+    let mut report = analysis::run(input, options, analysis::Model::Estimate);
     report.summary = summary::of(&report);
     report
 }

@@ -18,7 +18,7 @@ use super::data::{self, Histories};
 use super::report::{
     AuditReport, Comparison, CsvError, CsvRow, SexGroup, comparison_rows, write_csv,
 };
-use super::side_by_side::{PairCounts, flagged_vs_not};
+use super::side_by_side::{OutcomeComparisons, PairCounts, flagged_vs_not};
 use super::{AuditInput, CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
 use crate::contract::RuleSetRef;
 use crate::engine::RuleOutcome;
@@ -283,8 +283,10 @@ pub fn replay(
         unreadable,
         &without_checks,
     )?;
+    // Only the candidate's audit is shown; of the current rules' audit the report
+    // reads each rule's comparison of outcomes, which needs no model fitted.
     let (current_audit, mut audit) = rayon::join(
-        || super::audit(&current_input, options),
+        || OutcomeComparisons::of(&current_input, options),
         || super::audit(&input, options),
     );
     // The candidate set was never stored: name it from the set itself.
@@ -296,7 +298,7 @@ pub fn replay(
     }];
     let mut rules = union.rules;
     for rule in &mut rules {
-        rule.outcomes_current = flagged_vs_not(&current_audit, &rule.rule_id);
+        rule.outcomes_current = current_audit.flagged_vs_not(&rule.rule_id);
         rule.outcomes_candidate = flagged_vs_not(&audit, &rule.rule_id);
     }
     Ok(ReplayReport {

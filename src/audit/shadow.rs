@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use super::data::Histories;
 use super::report::comparison_rows;
 use super::report::{Comparison, CsvRow, RuleSetJson, SexGroup};
-use super::side_by_side::{PairCounts, flagged_vs_not};
+use super::side_by_side::{OutcomeComparisons, PairCounts};
 use super::{CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
 use crate::profile::Profile;
 use crate::store::StoreError;
@@ -206,9 +206,11 @@ pub fn of_history(
     })?;
     let live_input = live.finish(history, rules.clone(), &options.period)?;
     let shadow_input = shadowed.finish(history, rules.clone(), &options.period)?;
+    // Neither audit is shown: the report reads each rule's comparison of outcomes,
+    // which needs no model fitted.
     let (live_audit, shadow_audit) = rayon::join(
-        || super::audit(&live_input, options),
-        || super::audit(&shadow_input, options),
+        || OutcomeComparisons::of(&live_input, options),
+        || OutcomeComparisons::of(&shadow_input, options),
     );
     let min_cell = options.min_cell.max(1);
     let mut rule_sets = Vec::with_capacity(shadow_sets.len());
@@ -225,7 +227,7 @@ pub fn of_history(
     Ok(Some(ShadowReport {
         rule_sets,
         checks_in_period: shown(in_period),
-        units: live_audit.units.get(SexGroup::All),
+        units: live_audit.units(),
         rules: rules
             .iter()
             .zip(counts)
@@ -247,8 +249,8 @@ pub fn of_history(
                     lost,
                     errors_live,
                     errors_shadow,
-                    outcomes_live: flagged_vs_not(&live_audit, &rule.id),
-                    outcomes_shadow: flagged_vs_not(&shadow_audit, &rule.id),
+                    outcomes_live: live_audit.flagged_vs_not(&rule.id),
+                    outcomes_shadow: shadow_audit.flagged_vs_not(&rule.id),
                 }
             })
             .collect(),

@@ -4,8 +4,9 @@
 //! The replay (current against candidate) and the audit's `shadow` section (live against
 //! shadow) both report this way.
 
-use super::Status;
+use super::analysis::{self, Model};
 use super::report::{AuditReport, Comparison, SexGroup};
+use super::{AuditInput, Options, Status};
 
 /// One rule's flag counts over the same checks under two rule sets, `a` and `b`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,6 +46,29 @@ pub fn flagged_vs_not(audit: &AuditReport, rule_id: &str) -> Option<Comparison> 
         .iter()
         .find(|g| g.sex == SexGroup::All)
         .map(|g| g.flagged_vs_not_flagged.clone())
+}
+
+/// What the side-by-side reports read of one rule set's audit: each rule's
+/// flagged-versus-not comparison and the number of cases, as the audit of the same input
+/// and options publishes them (small cells hidden the same way). Computed without
+/// fitting the adjusted models, on which neither depends: for a rule set whose audit is
+/// not itself shown.
+pub struct OutcomeComparisons(AuditReport);
+
+impl OutcomeComparisons {
+    pub fn of(input: &AuditInput, options: &Options) -> Self {
+        Self(analysis::run(input, options, Model::CountsOnly))
+    }
+
+    /// As [`flagged_vs_not`] of the audit.
+    pub fn flagged_vs_not(&self, rule_id: &str) -> Option<Comparison> {
+        flagged_vs_not(&self.0, rule_id)
+    }
+
+    /// The number of cases (all), as the audit shows it.
+    pub fn units(&self) -> Option<usize> {
+        self.0.units.get(SexGroup::All)
+    }
 }
 
 #[cfg(test)]

@@ -175,8 +175,9 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile
                 return false;
             }
         };
+        let now = now_rfc3339();
         let replies: Result<Vec<Reply>, StoreError> =
-            batch.iter().map(|job| apply(&tx, &job.op)).collect();
+            batch.iter().map(|job| apply(&tx, &job.op, &now)).collect();
         match replies {
             Ok(replies) => {
                 return commit_and_answer(tx, batch, replies.into_iter().map(Ok).collect(), file);
@@ -192,9 +193,10 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile
             return false;
         }
     };
+    let now = now_rfc3339();
     let mut results = Vec::with_capacity(batch.len());
     for job in batch.iter() {
-        results.push(apply_in_savepoint(&mut tx, &job.op));
+        results.push(apply_in_savepoint(&mut tx, &job.op, &now));
     }
     commit_and_answer(tx, batch, results, file)
 }
@@ -341,43 +343,39 @@ fn insert_new_evaluations(
 
 /// One write under its own savepoint, so a failing write leaves nothing behind and does
 /// not take the rest of the batch with it.
-fn apply_in_savepoint(tx: &mut Transaction<'_>, op: &Op) -> Result<Reply, StoreError> {
+fn apply_in_savepoint(tx: &mut Transaction<'_>, op: &Op, now: &str) -> Result<Reply, StoreError> {
     let savepoint = tx.savepoint()?;
-    let reply = apply(&savepoint, op)?;
+    let reply = apply(&savepoint, op, now)?;
     savepoint.commit()?;
     Ok(reply)
 }
 
-fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
+/// Applies one write; `now` is the time the writes of its batch are recorded at.
+fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
     match op {
         Op::Evaluation(evaluation, access) => {
-            let now = now_rfc3339();
-            let id = insert_evaluation(conn, evaluation, &now)?;
+            let id = insert_evaluation(conn, evaluation, now)?;
             let access = Access {
                 evaluation_id: Some(id),
                 ..access.clone()
             };
-            log_access(conn, &access, &now)?;
+            log_access(conn, &access, now)?;
             Ok(Reply::Id(id))
         }
-        Op::Evaluations(evaluations, access) => {
-            let now = now_rfc3339();
-            Ok(Reply::Count(insert_new_evaluations(
-                conn,
-                evaluations,
-                access,
-                &now,
-            )?))
-        }
+        Op::Evaluations(evaluations, access) => Ok(Reply::Count(insert_new_evaluations(
+            conn,
+            evaluations,
+            access,
+            now,
+        )?)),
         Op::EvaluationStream(receiver, access) => {
-            let now = now_rfc3339();
             let _cache = BulkCache::enlarge(conn)?;
             let mut stored = 0;
             loop {
                 // A sender gone without `End` aborted: the savepoint rolls back.
                 match receiver.recv().map_err(|_| StoreError::StreamAborted)? {
                     Streamed::Batch(evaluations) => {
-                        stored += insert_new_evaluations(conn, &evaluations, access, &now)?;
+                        stored += insert_new_evaluations(conn, &evaluations, access, now)?;
                     }
                     Streamed::End => return Ok(Reply::Count(stored)),
                 }
@@ -393,11 +391,10 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
                 "INSERT OR IGNORE INTO rule_sets (content_hash, name, version, sources_json, first_seen_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![content_hash, name, version, sources_json, now_rfc3339()])?;
+            .execute(params![content_hash, name, version, sources_json, now])?;
             Ok(Reply::Done)
         }
         Op::Outcomes(outcomes, access) => {
-            let now = now_rfc3339();
             // A file of outcomes, like a streamed import, inserts at random places of
             // the indexes keyed by pseudonym; one recorded through the API does not.
             let _cache = (outcomes.len() >= BULK_OUTCOMES)
@@ -405,20 +402,20 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
                 .transpose()?;
             let mut changes = Vec::with_capacity(outcomes.len());
             for new in outcomes {
-                changes.push(upsert_outcome(conn, new, &access.actor, &now)?);
+                changes.push(upsert_outcome(conn, new, &access.actor, now)?);
                 log_access(
                     conn,
                     &Access {
                         case: Some(new.case.clone()),
                         ..access.clone()
                     },
-                    &now,
+                    now,
                 )?;
             }
             Ok(Reply::Outcomes(changes))
         }
         Op::Access(access) => {
-            log_access(conn, access, &now_rfc3339())?;
+            log_access(conn, access, &now)?;
             Ok(Reply::Done)
         }
         Op::Accounts(op) => Ok(Reply::Accounts(super::accounts::apply(conn, op)?)),
@@ -427,7 +424,7 @@ fn apply(conn: &Connection, op: &Op) -> Result<Reply, StoreError> {
         )?)),
         Op::Probe => {
             conn.prepare_cached("UPDATE write_probe SET at = ?1 WHERE id = 1")?
-                .execute([now_rfc3339()])?;
+                .execute([now])?;
             Ok(Reply::Done)
         }
         Op::Purge(cutoff) => {
@@ -770,9 +767,12 @@ mod tests {
             shadow: None,
             facts: super::super::facts::CheckFacts::of(&profile),
         };
-        let Reply::Id(id) =
-            apply(&conn, &Op::Evaluation(Box::new(evaluation), access)).expect("stored")
-        else {
+        let Reply::Id(id) = apply(
+            &conn,
+            &Op::Evaluation(Box::new(evaluation), access),
+            &now_rfc3339(),
+        )
+        .expect("stored") else {
             panic!("not an id");
         };
         let (first_meeting_on, sgi, flagged, failed): (Option<String>, Option<u32>, String, String) = conn
@@ -791,9 +791,9 @@ mod tests {
         assert_eq!(failed, "");
 
         // Retention: a cutoff before the check keeps it, one after deletes its facts too.
-        apply(&conn, &Op::Purge("0000".to_owned())).expect("purge");
+        apply(&conn, &Op::Purge("0000".to_owned()), &now_rfc3339()).expect("purge");
         assert_eq!(count(&conn, "check_facts"), 1);
-        apply(&conn, &Op::Purge("9999".to_owned())).expect("purge");
+        apply(&conn, &Op::Purge("9999".to_owned()), &now_rfc3339()).expect("purge");
         assert_eq!(count(&conn, "evaluations"), 0);
         assert_eq!(count(&conn, "check_facts"), 0);
     }

@@ -260,29 +260,35 @@ fn insert_evaluation(
         evaluation.profile_json,
     ])?;
     let id = conn.last_insert_rowid();
-    let mut insert_flag = conn.prepare_cached(
-        "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES (?1, ?2, ?3, ?4)",
-    )?;
-    for flag in &evaluation.flags {
-        insert_flag.execute(params![
-            id,
-            flag.rule_id,
-            crate::names::name_of(&flag.severity),
-            flag.message
-        ])?;
+    // Most checks have no rule error, and some no flag: their statements are looked up
+    // only when there is a row to insert.
+    if !evaluation.flags.is_empty() {
+        let mut insert_flag = conn.prepare_cached(
+            "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for flag in &evaluation.flags {
+            insert_flag.execute(params![
+                id,
+                flag.rule_id,
+                crate::names::name_of(&flag.severity),
+                flag.message
+            ])?;
+        }
     }
-    let mut insert_error = conn.prepare_cached(
-        "INSERT INTO rule_errors (evaluation_id, rule_id, kind, message, line, col) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for error in &evaluation.errors {
-        insert_error.execute(params![
-            id,
-            error.rule_id,
-            crate::names::name_of(&error.kind),
-            error.message,
-            error.line.and_then(|l| i64::try_from(l).ok()),
-            error.column.and_then(|c| i64::try_from(c).ok())
-        ])?;
+    if !evaluation.errors.is_empty() {
+        let mut insert_error = conn.prepare_cached(
+            "INSERT INTO rule_errors (evaluation_id, rule_id, kind, message, line, col) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?;
+        for error in &evaluation.errors {
+            insert_error.execute(params![
+                id,
+                error.rule_id,
+                crate::names::name_of(&error.kind),
+                error.message,
+                error.line.and_then(|l| i64::try_from(l).ok()),
+                error.column.and_then(|c| i64::try_from(c).ok())
+            ])?;
+        }
     }
     super::facts::insert(
         conn,

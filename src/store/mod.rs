@@ -57,6 +57,11 @@ pub(crate) fn migrations() -> Migrations<'static> {
     ])
 }
 
+/// Read-only connections kept in the pool, and the most short reads ([`Store::read`]) run
+/// at once. A read that finds the pool empty opens a connection of its own, which parses
+/// the schema and prepares every statement anew, and closes it; short reads (a token, a
+/// check) therefore wait their turn for a pooled one. On two cores more at once would
+/// not read faster.
 const READERS: usize = 4;
 
 /// Why the store could not do something.
@@ -326,6 +331,8 @@ pub struct Store {
     /// read-only); true again after the next successful commit.
     writable: Arc<AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One permit per pooled connection, held by each short read while it runs.
+    short_reads: Arc<tokio::sync::Semaphore>,
     path: PathBuf,
     /// The database file as opened: every read, every commit group and the readiness
     /// probe compare it with what the path leads to now.
@@ -453,6 +460,7 @@ impl Store {
                 jobs,
                 writable,
                 readers: Arc::new(Mutex::new(readers)),
+                short_reads: Arc::new(tokio::sync::Semaphore::new(READERS)),
                 path: path.to_path_buf(),
                 file,
             },
@@ -571,16 +579,24 @@ impl Store {
         }
     }
 
-    /// Runs `f` on a read-only connection from the pool, off the async threads.
+    /// Runs `f` on a read-only connection from the pool, off the async threads, once one
+    /// of the [`READERS`] permits is free.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let reader = self.reader();
-        tokio::task::spawn_blocking(move || reader.read(f))
-            .await
-            .map_err(StoreError::ReadAborted)?
+        // Never closed, so never `None`. The permit goes with the read to its thread:
+        // it is held until the read is done, even if the caller stops waiting.
+        let permit = Arc::clone(&self.short_reads).acquire_owned().await.ok();
+        tokio::task::spawn_blocking(move || {
+            let result = reader.read(f);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(StoreError::ReadAborted)?
     }
 
     fn reader(&self) -> Reader {

@@ -1692,6 +1692,7 @@ mod tests {
             let estimated = run(&input, &options, Model::Estimate);
             let counted = run(&input, &options, Model::CountsOnly);
             assert_eq!(counted.units, estimated.units);
+            assert_eq!(counted.rules.len(), estimated.rules.len());
             let mut fitted = 0;
             let mut hidden = 0;
             for (e, c) in estimated.rules.iter().zip(&counted.rules) {

@@ -911,4 +911,37 @@ mod tests {
         }
         assert!(read::<FailureKind>("runtime_error").is_err());
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_short_reads_run_at_once_than_the_pool_has_connections() {
+        use std::sync::atomic::AtomicUsize;
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, writer) = Store::open(&dir.path().join("db.sqlite3"), 64).expect("store");
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let reads: Vec<_> = (0..READERS * 4)
+            .map(|_| {
+                let (store, running, most) = (store.clone(), running.clone(), most.clone());
+                tokio::spawn(async move {
+                    store
+                        .read(move |conn| {
+                            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                            let one: i64 = conn.query_row("SELECT 1", [], |row| row.get(0))?;
+                            running.fetch_sub(1, Ordering::SeqCst);
+                            Ok(one)
+                        })
+                        .await
+                })
+            })
+            .collect();
+        for read in reads {
+            assert_eq!(read.await.expect("joined").expect("read"), 1);
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((2..=READERS).contains(&most), "{most} reads at once");
+        drop(store);
+        writer.join();
+    }
 }

@@ -421,7 +421,7 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
             Ok(Reply::Outcomes(changes))
         }
         Op::Access(access) => {
-            log_access(conn, access, &now)?;
+            log_access(conn, access, now)?;
             Ok(Reply::Done)
         }
         Op::Accounts(op) => Ok(Reply::Accounts(super::accounts::apply(conn, op)?)),

@@ -10,8 +10,9 @@
 //!   writer or the readers), then flushes the file to disk.
 //! - After its first commit once the thread is done, and once that commit's callers
 //!   have their answers, the writer takes in the few frames committed meanwhile, and
-//!   SQLite flushes the file again (little is left to flush). Only a checkpoint that caught up with the WAL lets it start over from its
-//!   beginning, and under steady writes only the writer, which makes them, can catch up.
+//!   SQLite flushes the file again (little is left to flush). Only a checkpoint that
+//!   caught up with the WAL lets it start over from its beginning, and under steady
+//!   writes only the writer, which makes them, can catch up.
 //! - Should the WAL still reach [`WalPolicy::fold_inline_at`] frames (a long read holds
 //!   old pages, or the thread is behind), the writer folds it itself, as SQLite would.
 //!

@@ -591,9 +591,8 @@ impl Store {
         // it is held until the read is done, even if the caller stops waiting.
         let permit = Arc::clone(&self.short_reads).acquire_owned().await.ok();
         tokio::task::spawn_blocking(move || {
-            let result = reader.read(f);
-            drop(permit);
-            result
+            let _permit = permit;
+            reader.read(f)
         })
         .await
         .map_err(StoreError::ReadAborted)?

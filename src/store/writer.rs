@@ -167,6 +167,8 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile
         refuse(batch, &problem.into());
         return false;
     }
+    // The writes of one group are committed together and recorded at one time.
+    let now = now_rfc3339();
     if batch.iter().all(|job| job.op.can_apply_again()) {
         let tx = match begin(conn) {
             Ok(tx) => tx,
@@ -175,7 +177,6 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile
                 return false;
             }
         };
-        let now = now_rfc3339();
         let replies: Result<Vec<Reply>, StoreError> =
             batch.iter().map(|job| apply(&tx, &job.op, &now)).collect();
         match replies {
@@ -193,7 +194,6 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile
             return false;
         }
     };
-    let now = now_rfc3339();
     let mut results = Vec::with_capacity(batch.len());
     for job in batch.iter() {
         results.push(apply_in_savepoint(&mut tx, &job.op, &now));

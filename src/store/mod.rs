@@ -54,6 +54,9 @@ pub(crate) fn migrations() -> Migrations<'static> {
             include_str!("../../db/migrations/0008_check_facts.sql"),
             facts::backfill,
         ),
+        M::up(include_str!(
+            "../../db/migrations/0009_access_log_unindexed.sql"
+        )),
     ])
 }
 

@@ -527,11 +527,10 @@ pub(super) fn log_access(conn: &Connection, access: &Access, now: &str) -> Resul
 const BULK_OUTCOMES: usize = 1000;
 
 /// Kibibytes of page cache the writer uses for a bulk write (a streamed import, a file
-/// of outcomes): the indexes keyed by pseudonym (`evaluations_by_case`,
-/// `access_log_by_case`, the outcomes' key) take inserts at random places, and with the
-/// default cache (2 MiB) nearly each insert reads a page back and spills another to the
-/// write-ahead log. 64 MiB holds those indexes of about 250,000 checks (together
-/// about 60 MiB).
+/// of outcomes): the indexes keyed by pseudonym (`evaluations_by_case`, the outcomes'
+/// key) take inserts at random places, and with the default cache (2 MiB) nearly each
+/// insert reads a page back and spills another to the write-ahead log. 64 MiB holds
+/// those indexes of about 250,000 checks.
 const BULK_CACHE_KIB: i64 = 64 * 1024;
 
 /// The writer's page cache enlarged for a bulk write, and set back when dropped.

@@ -2,4 +2,4 @@
 -- only for an occasional extract of one case's entries. Its index by case took each of
 -- those writes at a random place (a pseudonym), one more page for the write-ahead log per
 -- write; an extract now scans the table instead (tens of milliseconds per million rows).
-DROP INDEX access_log_by_case;
+DROP INDEX IF EXISTS access_log_by_case;

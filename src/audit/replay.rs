@@ -5,8 +5,10 @@
 //!
 //! Rows stream from [`History::for_each_check_batch`] in batches, in storage order;
 //! each batch is parsed once and evaluated by both rule sets on all cores (`rayon`; a
-//! [`RuleSet`] is `Sync`), while the next batch is read. Only the small records the
-//! audits need are kept; they are put in case order once, for both audits.
+//! [`RuleSet`] is `Sync`), while the next batch is read. The candidate set runs only its
+//! rules that differ from the current set's ([`RuleSet::unchanged_from`]); an unchanged
+//! rule's outcome is the current one. Only the small records the audits need are kept;
+//! they are put in case order once, for both audits.
 
 use std::sync::Arc;
 
@@ -21,7 +23,7 @@ use super::report::{
 use super::side_by_side::{OutcomeComparisons, PairCounts, flagged_vs_not};
 use super::{AuditInput, CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
 use crate::contract::RuleSetRef;
-use crate::engine::RuleOutcome;
+use crate::engine::{Evaluation, RuleOutcome};
 use crate::outcome::Outcome;
 use crate::profile::Profile;
 use crate::ruleset::RuleSet;
@@ -213,6 +215,7 @@ pub fn replay(
     let (batches, received) = std::sync::mpsc::sync_channel::<Vec<CheckRow<OutcomeRecord>>>(2);
     let (union, replayed, unreadable, without_checks) = std::thread::scope(|scope| {
         let evaluator = scope.spawn(|| {
+            let unchanged = candidate.unchanged_from(current);
             let mut union = Union::of(current, candidate);
             let mut replayed = Vec::new();
             let mut unreadable = 0;
@@ -221,16 +224,15 @@ pub fn replay(
                     .par_iter()
                     .map(|row| {
                         let profile = Arc::new(Profile::from_stored_json(&row.profile_json).ok()?);
-                        let statuses = |set: &RuleSet| {
-                            set.evaluate(&profile)
-                                .outcomes
-                                .iter()
-                                .map(Status::from)
-                                .collect()
+                        let statuses = |evaluation: &Evaluation| {
+                            evaluation.outcomes.iter().map(Status::from).collect()
                         };
+                        let before = current.evaluate(&profile);
+                        let before_statuses = statuses(&before);
+                        let after = candidate.evaluate_after(&profile, before, &unchanged);
                         Some((
-                            CheckRecord::new(&profile, statuses(current)),
-                            CheckRecord::new(&profile, statuses(candidate)),
+                            CheckRecord::new(&profile, before_statuses),
+                            CheckRecord::new(&profile, statuses(&after)),
                         ))
                     })
                     .collect();

@@ -1,13 +1,15 @@
 //! Evaluation of a loaded [`RuleSet`] on one profile: each rule in the fast evaluator
-//! where it has a program that answers, otherwise in Rhai; and the flags and failures of
-//! an evaluation resolved against the rules' metadata.
+//! where it has a program that answers, otherwise in Rhai; a second rule set's
+//! evaluation that reuses the outcomes of the rules it shares with the first
+//! ([`UnchangedRules`]); and the flags and failures of an evaluation resolved against the
+//! rules' metadata.
 
 use std::sync::Arc;
 
 use std::borrow::Cow;
 
 use super::params::{self, Parameter};
-use super::ruleset::{RuleMeta, RuleSet, Severity};
+use super::ruleset::{Rule, RuleMeta, RuleSet, Severity};
 use super::value::Value;
 use super::{
     EvalState, EvalStatePool, Evaluation, FailureKind, NotApplicable, RuleFailure, RuleOutcome,
@@ -29,7 +31,44 @@ impl RuleSet {
         self.evaluate_with(profile, false)
     }
 
+    /// Runs every rule on `profile` that `unchanged` does not pair with a rule of the
+    /// set `previous` came from, and takes the outcome of each paired rule from
+    /// `previous`, the evaluation of the same profile by that set. The result is what
+    /// [`RuleSet::evaluate`] gives. `unchanged` must have been made by
+    /// `self.unchanged_from(other)`, with `previous` from `other`; when the sets do not
+    /// match it, every rule runs.
+    pub fn evaluate_after(
+        &self,
+        profile: &Arc<Profile>,
+        previous: Evaluation,
+        unchanged: &UnchangedRules,
+    ) -> Evaluation {
+        let mut previous = previous.outcomes;
+        if unchanged.to != self.content_hash
+            || unchanged.from_rules != previous.len()
+            || unchanged.pairs.len() != self.rules.len()
+        {
+            return self.evaluate(profile);
+        }
+        // Rule ids are unique in a set, so each earlier outcome is taken at most once.
+        self.run_rules(profile, true, |index| {
+            unchanged.pairs[index]
+                .map(|from| std::mem::replace(&mut previous[from], RuleOutcome::Clear))
+        })
+    }
+
     fn evaluate_with(&self, profile: &Arc<Profile>, fast: bool) -> Evaluation {
+        self.run_rules(profile, fast, |_| None)
+    }
+
+    /// Runs the rules on `profile`, except those for which `known` already gives the
+    /// outcome.
+    fn run_rules(
+        &self,
+        profile: &Arc<Profile>,
+        fast: bool,
+        mut known: impl FnMut(usize) -> Option<RuleOutcome>,
+    ) -> Evaluation {
         let mut rhai = RhaiRun {
             pool: &self.eval_state,
             profile,
@@ -43,6 +82,9 @@ impl RuleSet {
             .iter()
             .enumerate()
             .map(|(index, rule)| {
+                if let Some(outcome) = known(index) {
+                    return outcome;
+                }
                 if !rule.meta.enabled {
                     return RuleOutcome::NotApplicable(NotApplicable::Disabled);
                 }
@@ -69,6 +111,70 @@ impl RuleSet {
             })
             .collect();
         Evaluation { outcomes }
+    }
+}
+
+/// Which rules of one rule set give, on every profile, the outcome of a rule of another:
+/// made by [`RuleSet::unchanged_from`] and used by [`RuleSet::evaluate_after`], so that
+/// trying a changed rule set on many profiles runs only the rules that changed.
+#[derive(Debug)]
+pub struct UnchangedRules {
+    /// For each rule of the later set, the position of its unchanged rule in the earlier.
+    pairs: Vec<Option<usize>>,
+    /// The later set's content hash and the earlier set's number of rules.
+    to: String,
+    from_rules: usize,
+}
+
+impl UnchangedRules {
+    /// How many rules of the later set are unchanged.
+    pub fn count(&self) -> usize {
+        self.pairs.iter().flatten().count()
+    }
+}
+
+impl RuleSet {
+    /// Pairs each rule of this set with the rule of `earlier` that has the same id and,
+    /// for every profile, gives the same outcome: the same script text, the same
+    /// parameters with the same dated values, enabled alike, and in force on the same
+    /// days. Title, message, severity and the rest of the metadata do not change an
+    /// outcome and are not compared.
+    pub fn unchanged_from(&self, earlier: &RuleSet) -> UnchangedRules {
+        let pairs = self
+            .rules
+            .iter()
+            .map(|rule| {
+                let position = earlier
+                    .rules
+                    .iter()
+                    .position(|e| e.meta.id.as_str() == rule.meta.id.as_str())?;
+                let before = &earlier.rules[position];
+                let same_script = match (self.script_text(rule), earlier.script_text(before)) {
+                    (Some(now), Some(then)) => now == then,
+                    _ => false,
+                };
+                let (now, then) = (&rule.meta, &before.meta);
+                (same_script
+                    && now.parameters == then.parameters
+                    && now.enabled == then.enabled
+                    && now.valid_from == then.valid_from
+                    && now.valid_to == then.valid_to)
+                    .then_some(position)
+            })
+            .collect();
+        UnchangedRules {
+            pairs,
+            to: self.content_hash.clone(),
+            from_rules: earlier.rules.len(),
+        }
+    }
+
+    /// The text of `rule`'s script as loaded.
+    fn script_text(&self, rule: &Rule) -> Option<&str> {
+        self.sources
+            .iter()
+            .find(|source| source.name == rule.meta.script)
+            .map(|source| source.text.as_str())
     }
 }
 
@@ -163,5 +269,169 @@ impl RuleSet {
                 RuleOutcome::Failed(failure) => Some((&rule.meta, failure)),
                 _ => None,
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::RuleOutcome;
+
+    fn repo() -> &'static Path {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// The development cohort's profiles.
+    fn cohort() -> Vec<Arc<Profile>> {
+        let path = repo().join("examples/cohort-2018/profiles.jsonl");
+        let text = std::fs::read_to_string(&path).expect("the development cohort");
+        text.lines()
+            .map(|line| Arc::new(Profile::from_json(line).expect("a valid profile")))
+            .collect()
+    }
+
+    /// A copy of the default rules with `edit` applied to the named file's text.
+    fn edited_rules(edits: &[(&str, &str, &str)]) -> (tempfile::TempDir, RuleSet) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for entry in std::fs::read_dir(repo().join("rules")).expect("rules") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                let name = path
+                    .file_name()
+                    .expect("name")
+                    .to_string_lossy()
+                    .into_owned();
+                let mut text = std::fs::read_to_string(&path).expect("rule file");
+                for (file, from, to) in edits {
+                    if *file == name {
+                        assert!(text.contains(from), "{name} has no {from:?}");
+                        text = text.replacen(from, to, 1);
+                    }
+                }
+                std::fs::write(dir.path().join(&name), text).expect("write");
+            }
+        }
+        let set = RuleSet::load(dir.path()).expect("the edited rules load");
+        (dir, set)
+    }
+
+    fn flagged(outcome: &RuleOutcome) -> bool {
+        matches!(outcome, RuleOutcome::Flagged { .. })
+    }
+
+    /// A candidate with a script, a parameter and the enabling of three rules changed,
+    /// and a title changed elsewhere, evaluated after the current rules gives exactly
+    /// what evaluating it whole gives: its changed rules are run, and the rest take the
+    /// current outcomes.
+    #[test]
+    fn a_changed_set_evaluated_after_the_current_gives_what_it_gives_alone() {
+        let current = RuleSet::load(&repo().join("rules")).expect("the default rules load");
+        let (_dir, candidate) = edited_rules(&[
+            // A script: another message, and the message is the candidate's.
+            (
+                "personligt_mote_saknas.rhai",
+                "Ta reda på om ett möte hölls före GK och dokumentera det.",
+                "Ta reda på om ett möte hölls före GK.",
+            ),
+            // A parameter: flags more cases.
+            (
+                "manifest.yaml",
+                "{ from: 2000-01-01, value: 21 }",
+                "{ from: 2000-01-01, value: 10 }",
+            ),
+            // Disabled.
+            (
+                "manifest.yaml",
+                "  - id: tolk_ej_bokad\n",
+                "  - id: tolk_ej_bokad\n    enabled: false\n",
+            ),
+            // A title does not change an outcome.
+            (
+                "manifest.yaml",
+                "title: Aktivitetsnivå saknas",
+                "title: Aktivitetsnivån saknas",
+            ),
+        ]);
+        let unchanged = candidate.unchanged_from(&current);
+        assert_eq!(unchanged.count(), candidate.rules.len() - 3);
+        let position = |id: &str| {
+            candidate
+                .rules
+                .iter()
+                .position(|r| r.meta.id.as_str() == id)
+                .expect("rule")
+        };
+        let (meeting, first, interpreter) = (
+            position("personligt_mote_saknas"),
+            position("forsta_mote_efter_tre_veckor"),
+            position("tolk_ej_bokad"),
+        );
+        let (mut messages, mut gained, mut disabled) = (0, 0, 0);
+        for (line, profile) in cohort().iter().enumerate() {
+            let before = current.evaluate(profile);
+            let alone = candidate.evaluate(profile);
+            if before.outcomes[meeting] != alone.outcomes[meeting] {
+                messages += 1;
+            }
+            if flagged(&alone.outcomes[first]) && !flagged(&before.outcomes[first]) {
+                gained += 1;
+            }
+            if flagged(&before.outcomes[interpreter]) {
+                disabled += 1;
+            }
+            let after = candidate.evaluate_after(profile, before, &unchanged);
+            assert_eq!(
+                after.outcomes,
+                alone.outcomes,
+                "profile on line {}",
+                line + 1
+            );
+        }
+        // Each change shows in the cohort, so reusing a changed rule's outcome would fail.
+        assert!(
+            messages > 0 && gained > 0 && disabled > 0,
+            "{messages} {gained} {disabled}"
+        );
+    }
+
+    /// A pairing made for other sets is not trusted: every rule runs.
+    #[test]
+    fn a_pairing_of_other_sets_runs_every_rule() {
+        let current = RuleSet::load(&repo().join("rules")).expect("the default rules load");
+        let (_dir, candidate) = edited_rules(&[(
+            "manifest.yaml",
+            "{ from: 2000-01-01, value: 21 }",
+            "{ from: 2000-01-01, value: 10 }",
+        )]);
+        // Made the other way round: the current set as the later one.
+        let reversed = current.unchanged_from(&candidate);
+        let first = candidate
+            .rules
+            .iter()
+            .position(|r| r.meta.id.as_str() == "forsta_mote_efter_tre_veckor")
+            .expect("rule");
+        let mut checked = 0;
+        for profile in cohort() {
+            let before = current.evaluate(&profile);
+            let alone = candidate.evaluate(&profile);
+            if before.outcomes[first] == alone.outcomes[first] {
+                continue;
+            }
+            checked += 1;
+            // Every rule of `before` marked as if unchanged would give the current outcome.
+            let wrong = UnchangedRules {
+                pairs: (0..candidate.rules.len()).map(Some).collect(),
+                to: "another set".to_owned(),
+                from_rules: current.rules.len(),
+            };
+            for pairing in [&reversed, &wrong] {
+                let after = candidate.evaluate_after(&profile, current.evaluate(&profile), pairing);
+                assert_eq!(after.outcomes, alone.outcomes);
+            }
+        }
+        assert!(checked > 0);
     }
 }

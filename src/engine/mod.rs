@@ -21,6 +21,8 @@ pub mod script_api;
 pub(crate) mod syntax;
 pub mod value;
 
+pub use evaluate::UnchangedRules;
+
 use std::sync::{LazyLock, Mutex};
 
 use rhai::{Caches, Dynamic, Engine, EvalAltResult, OptimizationLevel, ParseError, Scope};

@@ -778,6 +778,29 @@ mod tests {
     use crate::engine::FailureKind;
     use crate::ruleset::Severity;
 
+    /// `.cargo/config.toml` builds SQLite without the options that put every
+    /// connection's page cache, and every allocation's statistics, behind process-wide
+    /// mutexes (ARCHITECTURE.md, "Dependencies and why").
+    #[test]
+    fn sqlite_is_built_without_process_wide_page_cache_and_memory_statistics() {
+        let conn = Connection::open_in_memory().expect("in-memory database");
+        let mut statement = conn.prepare("PRAGMA compile_options").expect("pragma");
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .expect("compile options")
+            .collect::<Result<_, _>>()
+            .expect("compile options");
+        assert!(options.iter().any(|o| o == "THREADSAFE=1"), "{options:?}");
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     fn read<T: serde::de::DeserializeOwned>(value: &str) -> Result<T, StoreError> {
         let conn = Connection::open_in_memory().expect("in-memory database");
         Ok(conn.query_row("SELECT ?1", [value], |row| named(row, 0, "flags.severity"))?)

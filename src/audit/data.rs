@@ -132,11 +132,20 @@ impl Histories {
         outcome: Option<OutcomeRecord>,
         check: CheckRecord,
     ) {
-        *self.rule_sets.entry(rule_set_hash.to_owned()).or_default() += 1;
+        // Looked up before it is inserted: a check of a known rule set (nearly every
+        // one) copies no hash.
+        match self.rule_sets.get_mut(rule_set_hash) {
+            Some(checks) => *checks += 1,
+            None => {
+                self.rule_sets.insert(rule_set_hash.to_owned(), 1);
+            }
+        }
         match self.cases.last_mut() {
             Some(history) if self.current.as_deref() == Some(case) => history.checks.push(check),
             _ => {
-                self.current = Some(case.to_owned());
+                let current = self.current.get_or_insert_with(String::new);
+                current.clear();
+                current.push_str(case);
                 self.cases.push(CaseHistory {
                     outcome,
                     checks: vec![check],

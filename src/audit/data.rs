@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-#[cfg(test)]
 use rayon::prelude::*;
 
 use super::report::AuditReport;
@@ -310,7 +309,8 @@ fn input_of_scan(
             }
         })
         .collect();
-    selected.sort_unstable_by_key(|(c, _)| (order[c.case as usize], c.checked_on, c.id));
+    // The key is total (ids are unique), so sorting on all cores gives the one order.
+    selected.par_sort_unstable_by_key(|(c, _)| (order[c.case as usize], c.checked_on, c.id));
     let mut checks_per_rule_set = vec![0_usize; scan.rule_sets.len()];
     let mut histories = Histories {
         unreadable,

@@ -6,6 +6,7 @@
 //! and every check made in the range. An open end is unbounded. Test checks (made with a
 //! test-purpose token) are left out unless the range includes them.
 
+use rayon::prelude::*;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
@@ -688,7 +689,9 @@ impl<O> CheckScan<O> {
 /// Each of `cases`' place when they are in text order.
 fn text_order(cases: &[String]) -> Vec<u32> {
     let mut sorted: Vec<u32> = (0..u32::try_from(cases.len()).unwrap_or(u32::MAX)).collect();
-    sorted.sort_unstable_by(|&a, &b| cases[a as usize].cmp(&cases[b as usize]));
+    // Interned texts are distinct, so the order is total and sorting on all cores gives
+    // the one order.
+    sorted.par_sort_unstable_by(|&a, &b| cases[a as usize].cmp(&cases[b as usize]));
     let mut order = vec![0; cases.len()];
     for (place, case) in sorted.into_iter().enumerate() {
         order[case as usize] = u32::try_from(place).unwrap_or(u32::MAX);
@@ -719,8 +722,17 @@ impl History<'_> {
         let mut rule_sets = Interner::default();
         let mut requesters = Interner::default();
         let mut rule_ids = Interner::default();
-        let mut rule_refs = Vec::new();
+        // Room for every check up front (the largest id bounds their number; room not
+        // written to takes no memory), so the list is not copied as it grows. A bound
+        // too large to reserve leaves the list to grow as it goes.
+        let most: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(id), 0) FROM evaluations", [], |row| {
+                row.get(0)
+            })?;
         let mut checks = Vec::new();
+        let _ = checks.try_reserve(usize::try_from(most).unwrap_or(0));
+        let mut rule_refs = Vec::new();
         let mut statement = self.conn.prepare(
             "SELECT id, case_pseudonym, checked_on, test, stage, rule_set_hash, requested_by
              FROM evaluations INDEXED BY evaluations_scan ORDER BY id",

@@ -725,11 +725,11 @@ impl History<'_> {
         // Room for every check up front (the largest id bounds their number; room not
         // written to takes no memory), so the list is not copied as it grows. A bound
         // too large to reserve leaves the list to grow as it goes.
-        let most: i64 = self
-            .conn
-            .query_row("SELECT coalesce(max(id), 0) FROM evaluations", [], |row| {
-                row.get(0)
-            })?;
+        let most: i64 =
+            self.conn
+                .query_row("SELECT coalesce(max(id), 0) FROM evaluations", [], |row| {
+                    row.get(0)
+                })?;
         let mut checks = Vec::new();
         let _ = checks.try_reserve(usize::try_from(most).unwrap_or(0));
         let mut rule_refs = Vec::new();

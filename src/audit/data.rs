@@ -142,9 +142,7 @@ impl Histories {
         match self.cases.last_mut() {
             Some(history) if self.current.as_deref() == Some(case) => history.checks.push(check),
             _ => {
-                let current = self.current.get_or_insert_with(String::new);
-                current.clear();
-                current.push_str(case);
+                self.current = Some(case.to_owned());
                 self.cases.push(CaseHistory {
                     outcome,
                     checks: vec![check],

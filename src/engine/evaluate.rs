@@ -124,13 +124,6 @@ pub struct UnchangedRules {
     from_rules: usize,
 }
 
-impl UnchangedRules {
-    /// How many rules of the later set are unchanged.
-    pub fn count(&self) -> usize {
-        self.pairs.iter().flatten().count()
-    }
-}
-
 impl RuleSet {
     /// Pairs each rule of this set with the rule of `earlier` that has the same id and,
     /// for every profile, gives the same outcome: the same script text, the same
@@ -272,21 +265,16 @@ impl RuleSet {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::sync::Arc;
 
+    use super::super::tests::{cohort_lines, default_rules, repo};
     use super::*;
     use crate::engine::RuleOutcome;
 
-    fn repo() -> &'static Path {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-    }
-
     /// The development cohort's profiles.
     fn cohort() -> Vec<Arc<Profile>> {
-        let path = repo().join("examples/cohort-2018/profiles.jsonl");
-        let text = std::fs::read_to_string(&path).expect("the development cohort");
-        text.lines()
+        cohort_lines()
+            .iter()
             .map(|line| Arc::new(Profile::from_json(line).expect("a valid profile")))
             .collect()
     }
@@ -326,7 +314,7 @@ mod tests {
     /// current outcomes.
     #[test]
     fn a_changed_set_evaluated_after_the_current_gives_what_it_gives_alone() {
-        let current = RuleSet::load(&repo().join("rules")).expect("the default rules load");
+        let current = default_rules();
         let (_dir, candidate) = edited_rules(&[
             // A script: another message, and the message is the candidate's.
             (
@@ -354,7 +342,10 @@ mod tests {
             ),
         ]);
         let unchanged = candidate.unchanged_from(&current);
-        assert_eq!(unchanged.count(), candidate.rules.len() - 3);
+        assert_eq!(
+            unchanged.pairs.iter().flatten().count(),
+            candidate.rules.len() - 3
+        );
         let position = |id: &str| {
             candidate
                 .rules
@@ -398,7 +389,7 @@ mod tests {
     /// A pairing made for other sets is not trusted: every rule runs.
     #[test]
     fn a_pairing_of_other_sets_runs_every_rule() {
-        let current = RuleSet::load(&repo().join("rules")).expect("the default rules load");
+        let current = default_rules();
         let (_dir, candidate) = edited_rules(&[(
             "manifest.yaml",
             "{ from: 2000-01-01, value: 21 }",

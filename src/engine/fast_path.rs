@@ -922,34 +922,18 @@ fn call<'a>(helper: Helper, args: &'a [Expr], frame: &mut Frame<'a, '_>) -> Step
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
     use std::sync::Arc;
 
     use rhai::ASTNode;
 
-    use super::super::tests::one_rule;
+    use super::super::tests::{cohort_lines, default_rules, one_rule, repo};
     use super::*;
     use crate::ruleset::RuleSet;
 
-    fn repo() -> &'static Path {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-    }
-
-    fn default_rules() -> RuleSet {
-        RuleSet::load(&repo().join("rules")).expect("the default rules load")
-    }
-
-    /// Every profile of the development cohort in `examples/cohort-2018`. Its absence is
-    /// a failure: without it the fast evaluator is not checked against Rhai.
+    /// Every profile of the development cohort, as JSON values.
     fn cohort() -> Vec<serde_json::Value> {
-        let path = repo().join("examples/cohort-2018/profiles.jsonl");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
-            panic!(
-                "the development cohort is missing ({}: {err}); see examples/cohort-2018/README.md",
-                path.display()
-            )
-        });
-        text.lines()
+        cohort_lines()
+            .iter()
             .map(|line| serde_json::from_str(line).expect("cohort line is JSON"))
             .collect()
     }

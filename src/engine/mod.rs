@@ -319,6 +319,29 @@ mod tests {
     use crate::profile::Profile;
     use crate::ruleset::{MANIFEST_FILE, RuleSet};
 
+    /// The repository's root, where the default rules and the development cohort are.
+    pub(super) fn repo() -> &'static std::path::Path {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// The default rule set of `rules/`.
+    pub(super) fn default_rules() -> RuleSet {
+        RuleSet::load(&repo().join("rules")).expect("the default rules load")
+    }
+
+    /// Every line of the development cohort in `examples/cohort-2018`, one profile each.
+    /// Its absence is a failure: the tests that read it check the engine against it.
+    pub(super) fn cohort_lines() -> Vec<String> {
+        let path = repo().join("examples/cohort-2018/profiles.jsonl");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+            panic!(
+                "the development cohort is missing ({}: {err}); see examples/cohort-2018/README.md",
+                path.display()
+            )
+        });
+        text.lines().map(str::to_owned).collect()
+    }
+
     /// Builds a one-rule set around `script` in a temporary directory.
     pub(super) fn one_rule(script: &str) -> RuleSet {
         let dir = tempfile::tempdir().expect("tempdir");

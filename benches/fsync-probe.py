@@ -19,9 +19,13 @@ WRAP = 4 << 20
 
 
 def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit("usage: fsync-probe.py DIR [COUNT]")
-    count = int(sys.argv[2]) if len(sys.argv) == 3 else 2000
+    if len(sys.argv) not in (2, 3) or sys.argv[1] in ("-h", "--help"):
+        sys.exit(__doc__.strip())
+    if not os.path.isdir(sys.argv[1]):
+        sys.exit(f"not a folder: {sys.argv[1]}")
+    count = int(sys.argv[2]) if len(sys.argv) == 3 and sys.argv[2].isdigit() else 0
+    if len(sys.argv) == 2:
+        count = 2000
     if count <= 0:
         sys.exit("COUNT must be a positive whole number")
     path = os.path.join(sys.argv[1], "fsync-probe.tmp")

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Service figures for BENCHMARKS.md ("Targets at national scale"), one row per command:
+# Service figures for BENCHMARKS.md ("Targets and current figures"), one row per command:
 #
 #   benches/load.sh cold      # cold start to ready: process start → first 200 from
 #                             # /health/ready, fresh database, default rules (ROUNDS runs,

@@ -73,8 +73,9 @@ impl RuleSet {
             rules: self.rules.len(),
             state: None,
         };
-        let mut slots = Vec::new();
-        let mut params = Vec::new();
+        // Scratch space shared by the rules, made once at the size the largest rule needs.
+        let mut slots = Vec::with_capacity(self.max_program_slots);
+        let mut params = Vec::with_capacity(self.max_parameters);
         let outcomes = self
             .rules
             .iter()
@@ -91,9 +92,13 @@ impl RuleSet {
                 }
                 // A rule's parameters are constants for one check: their values on its day.
                 // One buffer for every rule, so an evaluation allocates it at most once.
-                if let Err(message) =
+                let filled = if rule.meta.parameters.is_empty() && params.is_empty() {
+                    // No parameters, and none left by the rule before: already right.
+                    Ok(())
+                } else {
                     params::fill_values_on(&rule.meta.parameters, profile.checked_on, &mut params)
-                {
+                };
+                if let Err(message) = filled {
                     return RuleOutcome::Failed(RuleFailure {
                         kind: FailureKind::Runtime,
                         message,

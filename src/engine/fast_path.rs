@@ -509,6 +509,11 @@ struct Frame<'a, 's> {
 }
 
 impl Program {
+    /// How many variables the program keeps: the length of `slots` it needs.
+    pub(crate) fn slots(&self) -> usize {
+        self.slots
+    }
+
     /// The rule's outcome, or `None` when the rule must be run in Rhai instead.
     /// `slots` is scratch space, reused across rules to save allocations; `params` are
     /// the values of the rule's parameters on the check's day, in declaration order.
@@ -521,7 +526,7 @@ impl Program {
         // Every variable is written by its `let` before it is read, so values left by
         // an earlier rule are never seen; they are dropped with `slots`.
         if slots.len() < self.slots {
-            slots.resize(self.slots, Value::Unit);
+            slots.resize_with(self.slots, || Value::Unit);
         }
         let mut frame = Frame {
             profile,

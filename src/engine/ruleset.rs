@@ -341,6 +341,12 @@ pub struct RuleSet {
     pub sources: Vec<SourceFile>,
     /// Scopes and resolution caches reused by [`RuleSet::evaluate`].
     pub(crate) eval_state: engine::EvalStatePool,
+    /// The most variables a rule's fast program keeps, as loaded: an evaluation sizes
+    /// its scratch space by it once. Only a size: should `rules` change, evaluating
+    /// stays correct.
+    pub(crate) max_program_slots: usize,
+    /// The most parameters a rule has, as loaded; a size in the same way.
+    pub(crate) max_parameters: usize,
 }
 
 impl fmt::Debug for RuleSet {
@@ -1044,6 +1050,16 @@ impl RuleSet {
             description: manifest.description,
             common_reasons: manifest.common_reasons,
             content_hash: hex::encode(hasher.finalize()),
+            max_program_slots: rules
+                .iter()
+                .filter_map(|rule| rule.program.as_ref().map(super::fast_path::Program::slots))
+                .max()
+                .unwrap_or(0),
+            max_parameters: rules
+                .iter()
+                .map(|rule| rule.meta.parameters.len())
+                .max()
+                .unwrap_or(0),
             rules,
             dir: dir.to_path_buf(),
             sources,

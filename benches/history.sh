@@ -20,30 +20,15 @@ steps=${1:-all}
 for s in $steps; do
     [[ $s =~ ^(import|audit|replay)$ ]] || { sed -n 2,15p "$0" >&2; exit 2; }
 done
-cases=${CASES:-100000}
-seed=${SEED:-1}
 rounds=${ROUNDS:-3}
-if [[ -n ${GK_REGLER_BIN:-} ]]; then
-    bin=$(realpath "$GK_REGLER_BIN")
-else
-    cargo build --release --locked --quiet --bin gk-regler
-    bin=$PWD/target/release/gk-regler
-fi
-if [[ -n ${COHORT:-} ]]; then
-    cohort=$(realpath "$COHORT")
-else
-    cohort=$PWD/target/national-cohort-$cases-$seed
-    if [[ ! -s $cohort/outcomes.jsonl ]]; then
-        cargo run --release --locked --quiet --example national_cohort -- \
-            --cases "$cases" --seed "$seed" --out "$cohort"
-    fi
-fi
+source benches/common.sh
+bin=$(release_binary) || exit 1
+cohort=$(cohort_folder) || exit 1
 profiles=$cohort/profiles.jsonl outcomes=$cohort/outcomes.jsonl
 checks=$(wc -l <"$profiles")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for v in $(env | grep -o '^GK_REGLER_[A-Z_]*' || true); do unset "$v"; done
-export GK_REGLER_RULES=$PWD/rules GK_REGLER_PSEUDONYM_KEY_FILE=$work/key RUST_LOG=warn
+use_clean_environment "$work"
 export GK_REGLER_DATABASE=$work/history.sqlite3
 echo "== $(basename "$cohort"): $checks checks, $(wc -l <"$outcomes") outcomes; $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -19,19 +19,11 @@ cd "$(dirname "$0")/.."
 [[ $# -eq 3 && $1 =~ ^(audit|replay)$ ]] || { sed -n 2,16p "$0" >&2; exit 2; }
 step=$1 old=$(realpath "$2") new=$(realpath "$3")
 pairs=${PAIRS:-9}
-if [[ -n ${COHORT:-} ]]; then
-    cohort=$(realpath "$COHORT")
-else
-    cohort=$PWD/target/national-cohort-100000-1
-    if [[ ! -s $cohort/outcomes.jsonl ]]; then
-        cargo run --release --locked --quiet --example national_cohort -- \
-            --cases 100000 --seed 1 --out "$cohort"
-    fi
-fi
+source benches/common.sh
+cohort=$(cohort_folder) || exit 1
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for v in $(env | grep -o '^GK_REGLER_[A-Z_]*' || true); do unset "$v"; done
-export GK_REGLER_RULES=$PWD/rules GK_REGLER_PSEUDONYM_KEY_FILE=$work/key RUST_LOG=warn
+use_clean_environment "$work"
 export GK_REGLER_DATABASE=$work/history.sqlite3
 "$new" import "$cohort/profiles.jsonl" --outcomes "$cohort/outcomes.jsonl" >/dev/null 2>&1
 case $step in

@@ -18,27 +18,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v sqlite3 >/dev/null || { echo "the sqlite3 shell is needed (apt-get install sqlite3)" >&2; exit 1; }
 rounds=${ROUNDS:-3}
-if [[ -n ${GK_REGLER_BIN:-} ]]; then
-    bin=$(realpath "$GK_REGLER_BIN")
-else
-    cargo build --release --locked --quiet --bin gk-regler
-    bin=$PWD/target/release/gk-regler
-fi
-if [[ -n ${COHORT:-} ]]; then
-    cohort=$(realpath "$COHORT")
-else
-    cohort=$PWD/target/national-cohort-100000-1
-    if [[ ! -s $cohort/outcomes.jsonl ]]; then
-        cargo run --release --locked --quiet --example national_cohort -- \
-            --cases 100000 --seed 1 --out "$cohort"
-    fi
-fi
+source benches/common.sh
+bin=$(release_binary) || exit 1
+cohort=$(cohort_folder) || exit 1
 profiles=$cohort/profiles.jsonl outcomes=$cohort/outcomes.jsonl
 checks=$(wc -l <"$profiles")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for v in $(env | grep -o '^GK_REGLER_[A-Z_]*' || true); do unset "$v"; done
-export GK_REGLER_RULES=$PWD/rules GK_REGLER_PSEUDONYM_KEY_FILE=$work/key RUST_LOG=warn
+use_clean_environment "$work"
 
 echo "== $(basename "$cohort"): $checks checks; sqlite3 $(sqlite3 --version | cut -d' ' -f1); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 GK_REGLER_DATABASE=$work/source.sqlite3 "$bin" import "$profiles" --outcomes "$outcomes" >/dev/null 2>&1

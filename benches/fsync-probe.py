@@ -23,11 +23,10 @@ def main():
         sys.exit(__doc__.strip())
     if not os.path.isdir(sys.argv[1]):
         sys.exit(f"not a folder: {sys.argv[1]}")
-    count = int(sys.argv[2]) if len(sys.argv) == 3 and sys.argv[2].isdigit() else 0
-    if len(sys.argv) == 2:
-        count = 2000
-    if count <= 0:
+    count = sys.argv[2] if len(sys.argv) == 3 else "2000"
+    if not count.isdigit() or int(count) == 0:
         sys.exit("COUNT must be a positive whole number")
+    count = int(count)
     path = os.path.join(sys.argv[1], "fsync-probe.tmp")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     block = b"\x5a" * BLOCK

@@ -46,6 +46,7 @@ tables="rule_sets accounts sessions evaluations flags rule_errors check_facts sh
 } >"$work/floor.sql"
 
 count_rows() { for t in $tables; do sqlite3 "$1" "SELECT '$t', count(*) FROM $t"; done; }
+imported_rows=$(count_rows "$work/source.sqlite3")
 # Runs a command, stdin passed on; prints its wall time in seconds, or its errors and fails.
 seconds() { /usr/bin/time -f "%e" -o "$work/one" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; return 1; }; cat "$work/one"; }
 : >"$work/pairs"
@@ -54,7 +55,7 @@ for round in $(seq "$rounds"); do
     sqlite3 "$work/source.sqlite3" .schema | grep -v '^CREATE TABLE sqlite_' | sqlite3 "$work/floor.sqlite3"
     floor=$(seconds sqlite3 -bail "$work/floor.sqlite3" <"$work/floor.sql") || exit 1
     # The copy must hold every row the import wrote.
-    [[ $(count_rows "$work/floor.sqlite3") == "$(count_rows "$work/source.sqlite3")" ]] ||
+    [[ $(count_rows "$work/floor.sqlite3") == "$imported_rows" ]] ||
         { echo "the copy's rows differ from the import's" >&2; exit 1; }
     import=$(seconds env GK_REGLER_DATABASE="$work/import.sqlite3" "$bin" import "$profiles" --outcomes "$outcomes") || exit 1
     echo "$floor $import" >>"$work/pairs"

@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Checks that two builds of gk-regler give identical rule outcomes and audit numbers on a
 # cohort: each binary imports the cohort into its own fresh database (same pseudonym key),
-# then writes the audit and the replay as JSON and CSV; the outputs must be equal byte for
-# byte, and so must every stored flag and rule error. Used for every performance change:
-# build the old commit and the new one, then
+# then writes the audit as HTML, JSON and CSV and the replay as JSON and CSV; the outputs
+# must be equal byte for byte, and so must every stored flag and rule error. Used for
+# every performance change: build the old commit and the new one, then
 #
 #   benches/identical.sh OLD_BINARY NEW_BINARY [PROFILES.jsonl OUTCOMES.jsonl]
 #
 # (default cohort: examples/cohort-2018, the whole development cohort). Needs python3.
+#
+# RELATIVE=1e-9 allows, in the JSON and CSV outputs only, numbers that differ by at most
+# that fraction of their size (everything else, every count and every text, still equal):
+# for a change of how the model is fitted, whose full-precision estimates move in their
+# last digits. It lists each field that moved and its largest relative difference; the
+# HTML report, whose figures are rounded as people read them, must still be equal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [[ $# -eq 2 || $# -eq 4 ]] || { sed -n 2,9p "$0" >&2; exit 2; }
@@ -25,6 +31,7 @@ for side in old new; do
     bin=${!side}
     export GK_REGLER_DATABASE=$work/$side.sqlite3
     "$bin" import "$profiles" --outcomes "$outcomes" >"$work/$side-import.txt" 2>/dev/null
+    "$bin" audit --format html --out "$work/$side-audit.html" 2>/dev/null
     "$bin" audit --format json --out "$work/$side-audit.json" 2>/dev/null
     "$bin" audit --format csv --out "$work/$side-audit.csv" 2>/dev/null
     "$bin" replay --rules rules --format json --out "$work/$side-replay.json" 2>/dev/null
@@ -48,10 +55,58 @@ print("outcomes", db.execute("SELECT count(*) FROM outcomes").fetchone()[0])
 PY
 done
 
+# Equal but for numbers within RELATIVE of each other: prints what moved, fails otherwise.
+within_relative() { # old new
+    python3 - "$1" "$2" "$RELATIVE" <<'PY'
+import csv, json, sys
+old_path, new_path, limit = sys.argv[1], sys.argv[2], float(sys.argv[3])
+moved, problems = {}, []
+def number(v):
+    if isinstance(v, bool): return None
+    if isinstance(v, (int, float)): return float(v)
+    try: return float(v)
+    except (TypeError, ValueError): return None
+def compare(a, b, where):
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys(): problems.append(f"{where}: keys differ"); return
+        for k in a: compare(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b): problems.append(f"{where}: lengths differ"); return
+        for x, y in zip(a, b): compare(x, y, f"{where}[]")
+    elif a != b:
+        x, y = number(a), number(b)
+        if x is None or y is None or isinstance(a, int) and isinstance(b, int):
+            problems.append(f"{where}: {a!r} against {b!r}"); return
+        relative = abs(x - y) / max(abs(x), abs(y))
+        if relative > limit: problems.append(f"{where}: {a!r} against {b!r}"); return
+        moved[where] = max(moved.get(where, 0.0), relative)
+if old_path.endswith(".json"):
+    compare(json.load(open(old_path)), json.load(open(new_path)), "")
+else:
+    old_rows, new_rows = list(csv.reader(open(old_path))), list(csv.reader(open(new_path)))
+    if len(old_rows) != len(new_rows): problems.append("rows differ")
+    header = old_rows[0] if old_rows else []
+    for old_row, new_row in zip(old_rows, new_rows):
+        if len(old_row) != len(new_row): problems.append(f"{old_row[:1]}: cells differ"); continue
+        for name, a, b in zip(header, old_row, new_row):
+            if a != b and not (a.lstrip("-").isdigit() and b.lstrip("-").isdigit()):
+                compare(float(a) if number(a) is not None else a, float(b) if number(b) is not None else b, f"{old_row[0]}.{name}")
+            elif a != b:
+                problems.append(f"{old_row[0]}.{name}: {a} against {b}")
+for p in problems[:20]: print("   ", p)
+for where, relative in sorted(moved.items(), key=lambda m: -m[1]):
+    print(f"    {where}: largest relative difference {relative:.1e}")
+sys.exit(1 if problems else 0)
+PY
+}
+
 status=0
-for output in import.txt audit.json audit.csv replay.json replay.csv stored.txt; do
+for output in import.txt audit.html audit.json audit.csv replay.json replay.csv stored.txt; do
     if cmp -s "$work/old-$output" "$work/new-$output"; then
         echo "identical: $output ($(wc -c <"$work/new-$output") bytes)"
+    elif [[ -n ${RELATIVE:-} && $output =~ \.(json|csv)$ ]] \
+        && within_relative "$work/old-$output" "$work/new-$output"; then
+        echo "equal within $RELATIVE relative: $output ($(wc -c <"$work/new-$output") bytes)"
     else
         echo "DIFFERENT: $output"
         diff "$work/old-$output" "$work/new-$output" | head -20 || true

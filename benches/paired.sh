@@ -7,16 +7,18 @@
 #   benches/paired.sh replay OLD_BINARY NEW_BINARY     # gk-regler replay --rules rules --format json
 #   PAIRS=15 benches/paired.sh audit OLD NEW           # pairs (default 9)
 #   COHORT=examples/cohort-2018 benches/paired.sh audit OLD NEW
+#   RELATIVE=1e-9 benches/paired.sh audit OLD NEW      # outputs equal within that fraction
 #
 # The cohort (default: the national one benches/history.sh uses, target/national-cohort-
 # 100000-1, made by benches/national_cohort.rs if missing) is imported once by NEW into a
 # fresh database in a temporary directory (removed at the end); both builds then read that
 # database. Prints each pair (wall seconds, CPU seconds, peak MiB, whether the two outputs
-# are equal byte for byte), then the medians and the median of the pair ratios NEW / OLD.
-# Exits non-zero if any pair's outputs differ. Needs python3 and GNU time.
+# are equal byte for byte, or with RELATIVE within that fraction: benches/same_numbers.py),
+# then the medians and the median of the pair ratios NEW / OLD. Exits non-zero if any
+# pair's outputs differ. Needs python3 and GNU time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -eq 3 && $1 =~ ^(audit|replay)$ ]] || { sed -n 2,16p "$0" >&2; exit 2; }
+[[ $# -eq 3 && $1 =~ ^(audit|replay)$ ]] || { sed -n 2,18p "$0" >&2; exit 2; }
 step=$1 old=$(realpath "$2") new=$(realpath "$3")
 pairs=${PAIRS:-9}
 source benches/common.sh
@@ -46,7 +48,15 @@ for i in $(seq "$pairs"); do
     run new "$new"
     run old "$old"
     same=equal
-    cmp -s "$work/new.json" "$work/old.json" || { same=DIFFERENT; differ=1; }
+    if ! cmp -s "$work/new.json" "$work/old.json"; then
+        if [[ -n ${RELATIVE:-} ]] \
+            && python3 benches/same_numbers.py "$RELATIVE" "$work/old.json" "$work/new.json" >"$work/moved"; then
+            same="within $RELATIVE"
+        else
+            cat "$work/moved" 2>/dev/null || true
+            same=DIFFERENT; differ=1
+        fi
+    fi
     tail -2 "$work/times" | awk -v i="$i" -v same="$same" '
         { s[$1] = $2; c[$1] = $3; m[$1] = int($4 / 1024) }
         END { printf "pair %2d  new %.2f s (cpu %.2f, %d MiB)  old %.2f s (cpu %.2f, %d MiB)  ratio %.2f  output %s\n",

@@ -12,7 +12,7 @@ use super::report::{
     Adjusted, AuditReport, Comparison, GroupAudit, Measure, MonthCounts, OutcomeComparison,
     PeriodJson, RuleAudit, RuleSetJson, SexCounts, SexGroup, ShownCounts,
 };
-use super::stats::{independent_columns, ols_hc1, t_inference, two_proportions};
+use super::stats::{Design, t_inference, two_proportions};
 use super::suppress::{Cell, Grid};
 use super::units::{self, Unit, any_status};
 use super::{ANY_FLAG_ID, AuditInput, Covariates, Options, Period, Status};
@@ -1017,8 +1017,8 @@ fn adjusted(
     design.extend(sample.iter().map(|(_, f)| if *f { 1.0 } else { 0.0 }));
     owners.push(None);
     let flag_column = owners.len() - 1;
-    let x = DMatrix::from_vec(sample.len(), owners.len(), design);
-    let kept = independent_columns(&x);
+    let design = Design::new(DMatrix::from_vec(sample.len(), owners.len(), design));
+    let kept = design.independent_columns();
     if kept.last() != Some(&flag_column) {
         notes.push(
             "Flaggan går inte att skilja från kontrollvariablerna (kollinjäritet); ingen justerad skattning."
@@ -1049,10 +1049,10 @@ fn adjusted(
         .map(|(c, _)| c.key)
         .collect();
 
-    let x = if kept.len() == x.ncols() {
-        x
+    let design = if kept.len() == design.columns() {
+        design
     } else {
-        x.select_columns(&kept)
+        design.select_columns(&kept)
     };
     let y = DVector::from_iterator(
         sample.len(),
@@ -1060,7 +1060,7 @@ fn adjusted(
             .iter()
             .map(|(u, _)| if u.outcome.left_insurance { 1.0 } else { 0.0 }),
     );
-    match ols_hc1(&x, &y) {
+    match design.ols_hc1(&y) {
         Ok(fit) => {
             let last = fit.coefficients.len() - 1;
             let coefficient = fit.coefficients[last];

@@ -90,66 +90,127 @@ pub struct OlsFit {
     pub r_squared: Option<f64>,
 }
 
-/// Fits `y = Xβ + e` by least squares and estimates `Var(β)` by HC1:
-/// `(X'X)⁻¹ X' diag(e²) X (X'X)⁻¹ · n/(n−k)`.
-///
-/// With the columns scaled to unit length (`X = U S⁻¹`, `S` the reciprocal lengths), the
-/// fit solves the normal equations of `U` by Cholesky of its Gram matrix `G = U'U`:
-/// `β = S G⁻¹ S X'y`, refined once on its own residuals (the corrected semi-normal
-/// equations, as accurate as a QR fit for a design as well conditioned as the audit's),
-/// and `Var(β) = S G⁻¹ (S X' diag(e²) X S) G⁻¹ S · n/(n−k)`. The two products over
-/// the observations, `X'X` and `X' diag(e²) X`, are summed a block of rows at a time
-/// ([`gram_of_rows`]), so the fit makes no copy of `x`.
-/// `x` must have full column rank (see [`independent_columns`]) and include the
-/// intercept column if the model has one; R² is centred, as with an intercept.
-pub fn ols_hc1(x: &DMatrix<f64>, y: &DVector<f64>) -> Result<OlsFit, OlsError> {
-    let (n, k) = x.shape();
-    if y.len() != n || k == 0 || n <= k {
-        return Err(OlsError::TooFewObservations);
+/// A design matrix `x` with the Gram matrix of its columns scaled to unit length, made
+/// once and shared by choosing the columns ([`Design::independent_columns`]) and the fit
+/// ([`Design::ols_hc1`]).
+pub struct Design {
+    x: DMatrix<f64>,
+    /// The Gram matrix of the unit-length columns (a zero or non-finite column unscaled).
+    gram: DMatrix<f64>,
+    /// The columns' lengths.
+    lengths: Vec<f64>,
+}
+
+impl Design {
+    pub fn new(x: DMatrix<f64>) -> Self {
+        let (gram, lengths) = unit_gram(&x);
+        Self { x, gram, lengths }
     }
-    let (gram, lengths) = unit_gram(x);
-    if lengths.iter().any(|l| !l.is_finite() || *l <= 0.0) {
-        return Err(OlsError::Singular);
+
+    pub fn columns(&self) -> usize {
+        self.x.ncols()
     }
-    let s = DVector::from_iterator(k, lengths.iter().map(|l| 1.0 / l));
-    let cholesky = Cholesky::new(gram).ok_or(OlsError::Singular)?;
-    // A pivot is the length of the part of a unit-length column that the columns before
-    // it do not explain; this close to zero it would be rounding noise.
-    if cholesky
-        .l_dirty()
-        .diagonal()
-        .iter()
-        .any(|d| *d <= SINGULAR_PIVOT)
-    {
-        return Err(OlsError::Singular);
+
+    /// The design of the columns `kept` only, its Gram matrix taken from this one's.
+    pub fn select_columns(&self, kept: &[usize]) -> Self {
+        Self {
+            x: self.x.select_columns(kept),
+            gram: self.gram.select_rows(kept).select_columns(kept),
+            lengths: kept.iter().map(|&j| self.lengths[j]).collect(),
+        }
     }
-    let solve = |v: DVector<f64>| s.component_mul(&cholesky.solve(&s.component_mul(&v)));
-    let mut coefficients = solve(x.tr_mul(y));
-    coefficients += solve(x.tr_mul(&(y - x * &coefficients)));
-    let residuals = y - x * &coefficients;
-    let mut meat = gram_of_rows(x, Some(&residuals));
-    scale_both_sides(&mut meat, s.as_slice());
-    let inverse = cholesky.inverse();
-    let covariance = &inverse * meat * &inverse * (n as f64 / (n - k) as f64);
-    let robust_se =
-        DVector::from_iterator(k, (0..k).map(|j| covariance[(j, j)].max(0.0).sqrt() * s[j]));
-    let mean = y.mean();
-    let total: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
-    let r_squared = (total > 0.0).then(|| 1.0 - residuals.norm_squared() / total);
-    if coefficients
-        .iter()
-        .chain(robust_se.iter())
-        .any(|v| !v.is_finite())
-    {
-        return Err(OlsError::Singular);
+
+    /// The columns to keep, taken greedily in index order: a column is kept unless it is
+    /// (numerically) a linear combination of the columns kept before it, or zero. Put the
+    /// columns that matter most first (the intercept) and the one under study last, so a
+    /// collinear control gives way before the estimate does.
+    pub fn independent_columns(&self) -> Vec<usize> {
+        // With G the Gram matrix of the unit-length columns, the squared residual of column
+        // j on a set K is 1 − g_Kjᵀ G_KK⁻¹ g_Kj.
+        let mut kept: Vec<usize> = Vec::new();
+        for (j, length) in self.lengths.iter().enumerate() {
+            if !length.is_finite() || *length <= 0.0 {
+                continue;
+            }
+            let residual = if kept.is_empty() {
+                1.0
+            } else {
+                let g_kk = self.gram.select_rows(&kept).select_columns(&kept);
+                let g_kj =
+                    DVector::from_iterator(kept.len(), kept.iter().map(|&i| self.gram[(i, j)]));
+                match Cholesky::new(g_kk) {
+                    Some(cholesky) => 1.0 - g_kj.dot(&cholesky.solve(&g_kj)),
+                    None => 0.0,
+                }
+            };
+            if residual > COLLINEARITY_TOLERANCE * COLLINEARITY_TOLERANCE {
+                kept.push(j);
+            }
+        }
+        kept
     }
-    Ok(OlsFit {
-        coefficients,
-        robust_se,
-        observations: n,
-        df_resid: n - k,
-        r_squared,
-    })
+
+    /// Fits `y = Xβ + e` by least squares and estimates `Var(β)` by HC1:
+    /// `(X'X)⁻¹ X' diag(e²) X (X'X)⁻¹ · n/(n−k)`.
+    ///
+    /// With the columns scaled to unit length (`X = U S⁻¹`, `S` the reciprocal lengths), the
+    /// fit solves the normal equations of `U` by Cholesky of its Gram matrix `G = U'U`:
+    /// `β = S G⁻¹ S X'y`, refined once on its own residuals (the corrected semi-normal
+    /// equations, as accurate as a QR fit for a design as well conditioned as the audit's),
+    /// and `Var(β) = S G⁻¹ (S X' diag(e²) X S) G⁻¹ S · n/(n−k)`. The two products over
+    /// the observations, `X'X` and `X' diag(e²) X`, are summed a block of rows at a time
+    /// ([`gram_of_rows`]), so the fit makes no copy of `x`; `X'X` comes with the design.
+    /// `x` must have full column rank (see [`Design::independent_columns`]) and include the
+    /// intercept column if the model has one; R² is centred, as with an intercept.
+    pub fn ols_hc1(&self, y: &DVector<f64>) -> Result<OlsFit, OlsError> {
+        let x = &self.x;
+        let (n, k) = x.shape();
+        if y.len() != n || k == 0 || n <= k {
+            return Err(OlsError::TooFewObservations);
+        }
+        if self.lengths.iter().any(|l| !l.is_finite() || *l <= 0.0) {
+            return Err(OlsError::Singular);
+        }
+        let s = DVector::from_iterator(k, self.lengths.iter().map(|l| 1.0 / l));
+        let cholesky = Cholesky::new(self.gram.clone()).ok_or(OlsError::Singular)?;
+        // A pivot is the length of the part of a unit-length column that the columns before
+        // it do not explain; this close to zero it would be rounding noise.
+        if cholesky
+            .l_dirty()
+            .diagonal()
+            .iter()
+            .any(|d| *d <= SINGULAR_PIVOT)
+        {
+            return Err(OlsError::Singular);
+        }
+        let solve = |v: DVector<f64>| s.component_mul(&cholesky.solve(&s.component_mul(&v)));
+        let mut coefficients = solve(x.tr_mul(y));
+        coefficients += solve(x.tr_mul(&(y - x * &coefficients)));
+        let residuals = y - x * &coefficients;
+        let mut meat = gram_of_rows(x, Some(&residuals));
+        scale_both_sides(&mut meat, s.as_slice());
+        let inverse = cholesky.inverse();
+        let covariance = &inverse * meat * &inverse * (n as f64 / (n - k) as f64);
+        let robust_se =
+            DVector::from_iterator(k, (0..k).map(|j| covariance[(j, j)].max(0.0).sqrt() * s[j]));
+        let mean = y.mean();
+        let total: f64 = y.iter().map(|v| (v - mean).powi(2)).sum();
+        let r_squared = (total > 0.0).then(|| 1.0 - residuals.norm_squared() / total);
+        if coefficients
+            .iter()
+            .chain(robust_se.iter())
+            .any(|v| !v.is_finite())
+        {
+            return Err(OlsError::Singular);
+        }
+        Ok(OlsFit {
+            coefficients,
+            robust_se,
+            observations: n,
+            df_resid: n - k,
+            r_squared,
+        })
+    }
 }
 
 /// A pivot of the unit-length columns' Cholesky factor at or below this is singular
@@ -242,36 +303,6 @@ pub fn t_inference(coefficient: f64, se: f64, df: usize) -> Option<Inference> {
     })
 }
 
-/// The columns of `x` to keep, taken greedily in index order: a column is kept unless
-/// it is (numerically) a linear combination of the columns kept before it, or zero.
-/// Put the columns that matter most first (the intercept) and the one under study last,
-/// so a collinear control gives way before the estimate does.
-pub fn independent_columns(x: &DMatrix<f64>) -> Vec<usize> {
-    // With G the Gram matrix of the unit-length columns, the squared residual of column
-    // j on a set K is 1 − g_Kjᵀ G_KK⁻¹ g_Kj.
-    let (gram, norms) = unit_gram(x);
-    let mut kept: Vec<usize> = Vec::new();
-    for j in 0..x.ncols() {
-        if !norms[j].is_finite() || norms[j] <= 0.0 {
-            continue;
-        }
-        let residual = if kept.is_empty() {
-            1.0
-        } else {
-            let g_kk = gram.select_rows(&kept).select_columns(&kept);
-            let g_kj = DVector::from_iterator(kept.len(), kept.iter().map(|&i| gram[(i, j)]));
-            match Cholesky::new(g_kk) {
-                Some(cholesky) => 1.0 - g_kj.dot(&cholesky.solve(&g_kj)),
-                None => 0.0,
-            }
-        };
-        if residual > COLLINEARITY_TOLERANCE * COLLINEARITY_TOLERANCE {
-            kept.push(j);
-        }
-    }
-    kept
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,7 +351,9 @@ mod tests {
         let flag = [1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
         let y = [1.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0];
         let x = DMatrix::from_fn(10, 2, |i, j| if j == 0 { 1.0 } else { flag[i] });
-        let fit = ols_hc1(&x, &DVector::from_row_slice(&y)).expect("fits");
+        let fit = Design::new(x)
+            .ols_hc1(&DVector::from_row_slice(&y))
+            .expect("fits");
         let (p1, p0) = (0.75, 2.0 / 6.0);
         assert!(close(fit.coefficients[1], p1 - p0, 1e-12));
         let hc0 = p1 * (1.0 - p1) / 4.0 + p0 * (1.0 - p0) / 6.0;
@@ -353,7 +386,9 @@ mod tests {
         ];
         let x = DMatrix::from_fn(16, 7, |i, j| if j == 0 { 1.0 } else { data[i][j] });
         let y = DVector::from_fn(16, |i, _| data[i][0]);
-        let fit = ols_hc1(&x, &y).expect("Longley's design has full rank");
+        let fit = Design::new(x)
+            .ols_hc1(&y)
+            .expect("Longley's design has full rank");
         let certified = [
             -3_482_258.634_595_82,
             15.061_872_271_373_3,
@@ -396,7 +431,7 @@ mod tests {
         let y = DVector::from_fn(n, |i, _| {
             f64::from(draw(i, 7) < 0.2 + 0.1 * x[(i, 6)] + 0.004 * (x[(i, 3)] - 40.0))
         });
-        let fit = ols_hc1(&x, &y).expect("full rank");
+        let fit = Design::new(x.clone()).ols_hc1(&y).expect("full rank");
         let qr = x.clone().qr();
         let mut q_y = y.clone();
         qr.q_tr_mul(&mut q_y);
@@ -442,17 +477,19 @@ mod tests {
             3 => 0.0,
             _ => c[i],
         });
-        assert_eq!(independent_columns(&x), vec![0, 1, 4]);
+        assert_eq!(Design::new(x).independent_columns(), vec![0, 1, 4]);
     }
 
     #[test]
     fn a_singular_design_is_an_error_not_nan() {
         let x = DMatrix::from_fn(5, 2, |_, _| 1.0);
         let y = DVector::from_row_slice(&[1.0, 0.0, 1.0, 0.0, 1.0]);
-        assert_eq!(ols_hc1(&x, &y).unwrap_err(), OlsError::Singular);
+        assert_eq!(Design::new(x).ols_hc1(&y).unwrap_err(), OlsError::Singular);
         let few = DMatrix::from_fn(2, 2, |i, j| if j == 0 { 1.0 } else { i as f64 });
         assert_eq!(
-            ols_hc1(&few, &DVector::from_row_slice(&[1.0, 0.0])).unwrap_err(),
+            Design::new(few)
+                .ols_hc1(&DVector::from_row_slice(&[1.0, 0.0]))
+                .unwrap_err(),
             OlsError::TooFewObservations
         );
     }
@@ -460,7 +497,9 @@ mod tests {
     #[test]
     fn a_perfect_fit_has_no_r_squared_when_y_is_constant() {
         let x = DMatrix::from_fn(6, 2, |i, j| if j == 0 { 1.0 } else { (i % 2) as f64 });
-        let fit = ols_hc1(&x, &DVector::from_element(6, 1.0)).expect("fits");
+        let fit = Design::new(x)
+            .ols_hc1(&DVector::from_element(6, 1.0))
+            .expect("fits");
         assert_eq!(fit.r_squared, None);
         assert!(t_inference(fit.coefficients[1], fit.robust_se[1], fit.df_resid).is_none());
     }

@@ -2,8 +2,9 @@
 # SQLite's own floor under the import, for BENCHMARKS.md: how long SQLite alone takes to
 # write the rows an import of the national cohort writes (every check with its stored
 # profile, its flags and rule errors, the audit's facts, the outcomes, the access log)
-# into the same schema with the writer's settings (WAL, synchronous=FULL, foreign keys,
-# the bulk write's 64 MiB page cache), in one transaction, the WAL folded back at the end.
+# into the same schema with the settings of the import's writer when it has the database
+# to itself (a rollback journal, synchronous=FULL, foreign keys, the bulk write's 64 MiB
+# page cache), in one transaction, the database set back to WAL mode at the end.
 # The rows come by INSERT … SELECT from a database the import wrote: no parsing, no
 # validation, no evaluation, no statement per row. Each round also times the import
 # itself into a fresh database, so the two are measured in the same sitting.
@@ -33,7 +34,7 @@ GK_REGLER_DATABASE=$work/source.sqlite3 "$bin" import "$profiles" --outcomes "$o
 # Parents before children, for the foreign keys.
 tables="rule_sets accounts sessions evaluations flags rule_errors check_facts shadow_results outcomes outcome_history flag_responses access_log"
 {
-    echo "PRAGMA journal_mode = WAL;"
+    echo "PRAGMA journal_mode = DELETE;"
     echo "PRAGMA synchronous = FULL;"
     echo "PRAGMA foreign_keys = ON;"
     echo "PRAGMA cache_size = -65536;"
@@ -42,7 +43,7 @@ tables="rule_sets accounts sessions evaluations flags rule_errors check_facts sh
     # A table is read in its own key order, the order the import wrote it in.
     for t in $tables; do echo "INSERT INTO main.$t SELECT * FROM source.$t;"; done
     echo "COMMIT;"
-    echo "PRAGMA wal_checkpoint(TRUNCATE);"
+    echo "PRAGMA journal_mode = WAL;"
 } >"$work/floor.sql"
 
 count_rows() { for t in $tables; do sqlite3 "$1" "SELECT '$t', count(*) FROM $t"; done; }

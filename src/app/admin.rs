@@ -18,9 +18,17 @@ pub fn open_key(config: &Config) -> Result<(PseudonymKey, KeyOrigin), AppError> 
 }
 
 /// Opens the database of `config`, creating it on first use, and starts its writer
-/// thread. For `serve` and `import`, which start a database.
+/// thread. For `serve` (and, through [`open_store_for_import`], `import`), which start a
+/// database.
 pub fn open_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
     Ok(Store::open(&config.database, config.max_batch)?)
+}
+
+/// Opens the database of `config` like [`open_store`], for `import`: its writer takes the
+/// database for a rollback journal when nothing else has it open
+/// ([`Store::open_for_import`]).
+pub fn open_store_for_import(config: &Config) -> Result<(Store, WriterHandle), AppError> {
+    Ok(Store::open_for_import(&config.database, config.max_batch)?)
 }
 
 /// Opens the database of `config`, which must exist, and starts its writer thread. For

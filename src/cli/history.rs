@@ -256,7 +256,7 @@ pub async fn import(
             )));
         }
     };
-    let (store, writer) = admin::open_store(&config)?;
+    let (store, writer) = admin::open_store_for_import(&config)?;
     let key = open_key(&config)?;
     let rules = std::sync::Arc::new(rules);
     let imported = app::history::import_cohort(

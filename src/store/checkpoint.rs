@@ -90,34 +90,36 @@ pub(super) struct WalKeeper {
 impl WalKeeper {
     /// Replaces SQLite's automatic checkpoint on `writer` with this keeper and starts the
     /// checkpoint thread on `checkpointer`, a read-write connection to the same database,
-    /// and `database`, its file.
+    /// and its file. Without one the writer folds the WAL itself.
     pub fn start(
         writer: &Connection,
-        checkpointer: Connection,
-        database: File,
+        checkpointer: Option<(Connection, File)>,
         policy: WalPolicy,
     ) -> Self {
         // Setting a WAL hook turns SQLite's automatic checkpoint off on this connection.
         writer.wal_hook(Some(record_wal_frames));
         WAL_FRAMES.with(|cell| cell.set(0));
-        // One pending nudge is enough: a fold takes in every frame committed before it.
-        let (nudge, nudges) = sync_channel(1);
-        let folded = Arc::new(AtomicBool::new(false));
-        let done = Arc::clone(&folded);
-        let thread = std::thread::Builder::new()
-            .name("gk-store-ckpt".to_owned())
-            .spawn(move || run(&checkpointer, &database, &nudges, &done))
-            .map(|handle| CheckpointThread {
-                nudge,
-                folded,
-                handle,
-            });
-        if thread.is_err() {
-            tracing::warn!("no checkpoint thread: the writer folds the write-ahead log itself");
-        }
+        let thread = checkpointer.and_then(|(checkpointer, database)| {
+            // One pending nudge is enough: a fold takes in every frame committed before it.
+            let (nudge, nudges) = sync_channel(1);
+            let folded = Arc::new(AtomicBool::new(false));
+            let done = Arc::clone(&folded);
+            let thread = std::thread::Builder::new()
+                .name("gk-store-ckpt".to_owned())
+                .spawn(move || run(&checkpointer, &database, &nudges, &done))
+                .map(|handle| CheckpointThread {
+                    nudge,
+                    folded,
+                    handle,
+                });
+            if thread.is_err() {
+                tracing::warn!("no checkpoint thread: the writer folds the write-ahead log itself");
+            }
+            thread.ok()
+        });
         Self {
             policy,
-            thread: thread.ok(),
+            thread,
             nudged: false,
             next_nudge_at: policy.nudge_every,
             next_bound_at: policy.fold_inline_at,
@@ -215,7 +217,7 @@ mod tests {
 
     fn keeper(writer: &Connection, path: &std::path::Path, policy: WalPolicy) -> WalKeeper {
         let file = File::open(path).expect("database file");
-        WalKeeper::start(writer, connection(path), file, policy)
+        WalKeeper::start(writer, Some((connection(path), file)), policy)
     }
 
     /// Commits one row of about one page on `conn`, then lets `keeper` look at the WAL.

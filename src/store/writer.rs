@@ -94,12 +94,11 @@ impl WriterHandle {
 const QUEUE: usize = 4096;
 
 /// Starts the writer thread on `conn`, and beside it the checkpoint thread on
-/// `checkpointer`, a second read-write connection to the same database, and `database`,
-/// its file.
+/// `checkpointer`: a second read-write connection to the same database and its file
+/// (none when `conn` writes through a rollback journal).
 pub(super) fn spawn(
     conn: Connection,
-    checkpointer: Connection,
-    database: std::fs::File,
+    checkpointer: Option<(Connection, std::fs::File)>,
     max_batch: usize,
     writable: Arc<AtomicBool>,
     file: Arc<DatabaseFile>,
@@ -109,7 +108,7 @@ pub(super) fn spawn(
         .name("gk-store-writer".to_owned())
         .spawn(move || {
             // Started on this thread: the WAL hook reports to the committing thread.
-            let keeper = WalKeeper::start(&conn, checkpointer, database, WalPolicy::DEFAULT);
+            let keeper = WalKeeper::start(&conn, checkpointer, WalPolicy::DEFAULT);
             run(conn, keeper, receiver, max_batch, &writable, &file);
         })
         .ok();
@@ -141,7 +140,19 @@ fn run(
     // back into the database before closing.
     keeper.stop();
     let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+    leave_in_wal_mode(&conn);
     let _ = conn.close();
+}
+
+/// Switches a database the writer took for a rollback journal back to WAL mode, the
+/// mode every other opening expects (and sets: should this fail, the next one does).
+fn leave_in_wal_mode(conn: &Connection) {
+    let mode = conn.pragma_query_value(None, "journal_mode", |row| row.get::<_, String>(0));
+    if mode.is_ok_and(|mode| !mode.eq_ignore_ascii_case("wal"))
+        && let Err(err) = conn.pragma_update(None, "journal_mode", "WAL")
+    {
+        tracing::warn!(error = %err, "could not set the database back to WAL mode");
+    }
 }
 
 /// Answers every job of `batch` with `err`.

@@ -186,6 +186,11 @@ fn the_write_ahead_log_stays_small_under_steady_checks_and_is_gone_after_a_stop(
 
 /// `gk-regler ARGS` with its files in `dir` and the database at `database`.
 fn cli_on(dir: &Path, database: &Path, args: &[&str]) -> Output {
+    run_command(command_on(dir, database, args), &args.join(" "), None)
+}
+
+/// The command [`cli_on`] runs, to start it.
+fn command_on(dir: &Path, database: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_gk-regler"));
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().starts_with("GK_REGLER_") {
@@ -199,7 +204,147 @@ fn cli_on(dir: &Path, database: &Path, args: &[&str]) -> Output {
         .env("GK_REGLER_RULES", crate::helpers::default_rules())
         .env("GK_REGLER_TOKENS_FILE", dir.join("tokens.yaml"))
         .env("GK_REGLER_PSEUDONYM_KEY_FILE", dir.join("pseudonym.key"));
-    run_command(command, &args.join(" "), None)
+    command
+}
+
+/// The development cohort's profiles once per number of `copies`, each copy with cases
+/// of its own (`-1`, `-2`, … after the case id), written to `path`; the number of lines.
+fn cohort_copies(path: &Path, copies: std::ops::RangeInclusive<usize>) -> i64 {
+    let cohort = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018/profiles.jsonl");
+    let text = std::fs::read_to_string(cohort).expect("the development cohort");
+    let mut lines = String::new();
+    for copy in copies {
+        for line in text.lines() {
+            let mut profile: Value = serde_json::from_str(line).expect("a profile");
+            let case = format!("{}-{copy}", profile["case_id"].as_str().expect("case id"));
+            profile["case_id"] = json!(case);
+            lines.push_str(&profile.to_string());
+            lines.push('\n');
+        }
+    }
+    std::fs::write(path, &lines).expect("write profiles");
+    lines.lines().count() as i64
+}
+
+fn count_checks(conn: &rusqlite::Connection) -> i64 {
+    conn.query_row("SELECT count(*) FROM evaluations", [], |row| row.get(0))
+        .expect("count")
+}
+
+fn file_size(path: &Path) -> u64 {
+    std::fs::metadata(path).map_or(0, |m| m.len())
+}
+
+/// Whether the database file's header says WAL mode, the mode the service expects.
+fn header_says_wal(database: &Path) -> bool {
+    let header = std::fs::read(database).expect("database file");
+    header[18] == 2 && header[19] == 2
+}
+
+/// An import with the database to itself writes straight into the database file through
+/// a rollback journal. Killed after it has written pages into the file and before it
+/// commits, it leaves its journal, and the next opening rolls the file back: nothing of
+/// the import stored, the file as before, the database sound. Run again it stores every
+/// check and leaves the database in WAL mode for the service. Beside a connection that
+/// holds the database open, an import writes through the WAL.
+#[test]
+fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = dir.path().join("gk-regler.sqlite3");
+    let first = dir.path().join("forsta.jsonl");
+    let first_lines = cohort_copies(&first, 1..=1);
+    let out = cli_on(
+        dir.path(),
+        &database,
+        &["import", crate::helpers::arg(&first)],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(header_says_wal(&database));
+    let size_before = file_size(&database);
+
+    // Seven more copies (≈ 45,000 checks) fill more than the writer's 64 MiB page cache,
+    // so pages go into the database file before the commit.
+    let big = dir.path().join("stor.jsonl");
+    let big_lines = cohort_copies(&big, 2..=8);
+    let mut import = command_on(
+        dir.path(),
+        &database,
+        &["import", crate::helpers::arg(&big)],
+    )
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("start the import");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while file_size(&database) < size_before + (1 << 20) {
+        assert!(
+            import.try_wait().expect("wait").is_none(),
+            "the import ended before it wrote into the database file uncommitted"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the import wrote nothing into the file"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    import.kill().expect("SIGKILL");
+    import.wait().expect("wait");
+    let journal = with_suffix(&database, "-journal");
+    assert_eq!(
+        mode(&journal),
+        0o600,
+        "the journal holds checks: owner only"
+    );
+
+    let conn = rusqlite::Connection::open(&database).expect("open");
+    assert_eq!(
+        count_checks(&conn),
+        first_lines,
+        "nothing of the killed import"
+    );
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(integrity, "ok");
+    drop(conn);
+    assert_eq!(
+        file_size(&database),
+        size_before,
+        "the pages written before the kill were rolled back"
+    );
+
+    let out = cli_on(
+        dir.path(),
+        &database,
+        &["import", crate::helpers::arg(&big)],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("sparade {big_lines} kontroller")),
+        "{out}"
+    );
+    assert!(
+        header_says_wal(&database),
+        "the import left the database in WAL mode"
+    );
+
+    let holder = rusqlite::Connection::open(&database).expect("open");
+    assert_eq!(count_checks(&holder), first_lines + big_lines);
+    let third = dir.path().join("tredje.jsonl");
+    let third_lines = cohort_copies(&third, 9..=9);
+    let out = cli_on(
+        dir.path(),
+        &database,
+        &["import", crate::helpers::arg(&third)],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        with_suffix(&database, "-wal").exists(),
+        "beside another connection the import wrote through the WAL"
+    );
+    assert_eq!(count_checks(&holder), first_lines + big_lines + third_lines);
 }
 
 #[test]

@@ -686,7 +686,7 @@ enum Journal {
     /// open, otherwise the write-ahead log. An import's one transaction then writes each
     /// page once, straight into the database file (the journal keeps only the pages that
     /// existed before it, for a rollback), where through the WAL it writes each page
-    /// there and copies it into the database file afterwards: 0.78× the time for the
+    /// there and copies it into the database file afterwards: 0.76× the time for the
     /// national cohort (BENCHMARKS.md, "Measured changes"). It is as durable and as
     /// atomic: `synchronous=FULL` still, and a transaction cut short (a crash, a kill) is
     /// rolled back from the journal by whoever opens the database next. Meanwhile no

@@ -87,6 +87,12 @@ pub enum StoreError {
     /// The path no longer leads to the database file that was opened.
     #[error("databasen är inte tillgänglig")]
     File(#[source] file::FileProblem),
+    /// Another process writes to the database with everyone else kept out (an import
+    /// that has it to itself, [`Store::open_for_import`]), so it cannot be opened now.
+    #[error(
+        "databasen används just nu av en annan process som skriver i den (till exempel en import); försök igen när den är klar"
+    )]
+    InUse(#[source] Arc<rusqlite::Error>),
     #[error("databasen var låst under hela säkerhetskopieringen")]
     BackupLocked,
     /// `PRAGMA integrity_check` found a copy damaged; its report names pages and tables.
@@ -129,6 +135,7 @@ impl StoreError {
         matches!(
             self,
             Self::Unavailable(_)
+                | Self::InUse(_)
                 | Self::Path { .. }
                 | Self::File(_)
                 | Self::BackupLocked
@@ -442,7 +449,7 @@ impl Store {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
         let mut conn = Connection::open_with_flags(path, flags)?;
-        configure(&conn)?;
+        configure(&conn).map_err(in_use_when_locked)?;
         for suffix in ["", "-wal", "-shm"] {
             let file = file::with_suffix(path, suffix);
             if crate::owner_only::restrict(&file).map_err(|e| unavailable(&file, e))? {
@@ -690,9 +697,10 @@ enum Journal {
     /// national cohort (BENCHMARKS.md, "Measured changes"). It is as durable and as
     /// atomic: `synchronous=FULL` still, and a transaction cut short (a crash, a kill) is
     /// rolled back from the journal by whoever opens the database next. Meanwhile no
-    /// other connection reads: a service or command started during the import waits
-    /// for it, or reports the database busy; without the import such a service would
-    /// have waited for the import's writes all the same.
+    /// other connection opens the database: a service or command started during the
+    /// import stops with [`StoreError::InUse`] (at once, or after waiting up to 5 s once
+    /// the import has written into the file); beside the WAL it would have waited for
+    /// the import's writes all the same.
     RollbackIfAlone,
 }
 
@@ -703,6 +711,20 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(())
+}
+
+/// A database that cannot be opened because another connection holds it locked: an
+/// import writing through a rollback journal (opening needs the lock to put the database
+/// in WAL mode, and does not wait for it).
+fn in_use_when_locked(err: StoreError) -> StoreError {
+    match err {
+        StoreError::Unavailable(err)
+            if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+        {
+            StoreError::InUse(err)
+        }
+        other => other,
+    }
 }
 
 /// How long a connection waits for another's lock before it reports the database busy.

@@ -244,7 +244,8 @@ fn header_says_wal(database: &Path) -> bool {
 /// An import with the database to itself writes straight into the database file through
 /// a rollback journal. Killed after it has written pages into the file and before it
 /// commits, it leaves its journal, and the next opening rolls the file back: nothing of
-/// the import stored, the file as before, the database sound. Run again it stores every
+/// the import stored, the file as before, the database sound. While it runs, a command
+/// that opens the database stops at once and says the database is in use. Run again it stores every
 /// check and leaves the database in WAL mode for the service. Beside a connection that
 /// holds the database open, an import writes through the WAL.
 #[test]
@@ -276,8 +277,9 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
     .stderr(std::process::Stdio::null())
     .spawn()
     .expect("start the import");
+    let journal = with_suffix(&database, "-journal");
     let deadline = Instant::now() + Duration::from_secs(300);
-    while file_size(&database) < size_before + (1 << 20) {
+    let still_running = |import: &mut std::process::Child| {
         assert!(
             import.try_wait().expect("wait").is_none(),
             "the import ended before it wrote into the database file uncommitted"
@@ -287,10 +289,30 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
             "the import wrote nothing into the file"
         );
         std::thread::sleep(Duration::from_millis(5));
+    };
+    // Its transaction has begun once its journal has stayed (the rule set's own commit
+    // before it is over in a moment): no one else opens the database now, and says why.
+    let mut journal_since = None;
+    loop {
+        journal_since = match (journal.exists(), journal_since) {
+            (false, _) => None,
+            (true, None) => Some(Instant::now()),
+            (true, Some(since)) if since.elapsed() > Duration::from_millis(100) => break,
+            (true, since) => since,
+        };
+        still_running(&mut import);
+    }
+    let audit = cli_on(dir.path(), &database, &["audit", "--format", "json"]);
+    assert_eq!(audit.code, 1, "{audit}");
+    assert!(
+        audit.stderr.contains("används just nu av en annan process"),
+        "{audit}"
+    );
+    while file_size(&database) < size_before + (1 << 20) {
+        still_running(&mut import);
     }
     import.kill().expect("SIGKILL");
     import.wait().expect("wait");
-    let journal = with_suffix(&database, "-journal");
     assert_eq!(
         mode(&journal),
         0o600,

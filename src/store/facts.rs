@@ -34,21 +34,22 @@ pub(super) fn joined<'a>(ids: impl Iterator<Item = &'a str>) -> String {
     ids.join(" ")
 }
 
-/// Inserts the facts row of check `id` (within the writer's transaction).
+/// The statement [`insert`] runs.
+pub(super) const INSERT: &str = "INSERT INTO check_facts (evaluation_id, first_meeting_on, sex, age, diagnosis_group, education,
+                              marital_status, children_0_17, born_abroad, returner_ever, sgi, flagged, failed)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// Inserts the facts row of check `id` (within the writer's transaction) through
+/// `statement`, [`INSERT`] prepared.
 pub(super) fn insert(
-    conn: &Connection,
+    statement: &mut rusqlite::Statement<'_>,
     id: i64,
     facts: &CheckFacts,
     flagged: &str,
     failed: &str,
 ) -> Result<(), StoreError> {
     let c = &facts.covariates;
-    conn.prepare_cached(
-        "INSERT INTO check_facts (evaluation_id, first_meeting_on, sex, age, diagnosis_group, education,
-                                  marital_status, children_0_17, born_abroad, returner_ever, sgi, flagged, failed)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-    )?
-    .execute(params![
+    statement.execute(params![
         id,
         facts.first_meeting_on.map(|d| d.to_string()),
         c.sex.map(Sex::as_str),
@@ -176,9 +177,16 @@ fn backfill_rows(tx: &Connection) -> Result<(), StoreError> {
                     .map(|p| CheckFacts::of(&p))
             })
             .collect();
+        let mut statement = tx.prepare_cached(INSERT)?;
         for (stored, facts) in batch.drain(..).zip(parsed) {
             if let Some(facts) = facts {
-                insert(tx, stored.id, &facts, &stored.flagged, &stored.failed)?;
+                insert(
+                    &mut statement,
+                    stored.id,
+                    &facts,
+                    &stored.flagged,
+                    &stored.failed,
+                )?;
             }
         }
         Ok(())

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::checkpoint::{WalKeeper, WalPolicy};
@@ -248,78 +248,132 @@ fn commit_and_answer(
     }
 }
 
-/// Inserts one evaluation with its flags and rule errors; returns its id.
-fn insert_evaluation(
-    conn: &Connection,
-    evaluation: &NewEvaluation,
-    now: &str,
-) -> Result<i64, StoreError> {
-    conn.prepare_cached(
-        // A check requested with a test-purpose token is marked as a test check. The
-        // requester is an account's name, which one active account holds at a time.
-        "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json, test)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                 EXISTS (SELECT 1 FROM accounts WHERE name = ?6 AND revoked_at IS NULL AND purpose = 'test'))",
-    )?
-    .execute(params![
-        evaluation.case.as_str(),
-        evaluation.stage.as_str(),
-        evaluation.checked_on.to_string(),
-        now,
-        evaluation.rule_set_hash,
-        evaluation.requested_by,
-        evaluation.profile_json,
-    ])?;
-    let id = conn.last_insert_rowid();
-    // Most checks have no rule error, and some no flag: their statements are looked up
-    // only when there is a row to insert.
-    if !evaluation.flags.is_empty() {
-        let mut insert_flag = conn.prepare_cached(
-            "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        for flag in &evaluation.flags {
-            insert_flag.execute(params![
-                id,
-                flag.rule_id,
-                crate::names::name_of(&flag.severity),
-                flag.message
-            ])?;
+/// The statements that store a check, taken from the connection's statement cache at
+/// their first use and then kept for the checks of the same group: looking one up
+/// hashes its text, which for a bulk import is a few per cent of the writer's time.
+struct CheckStatements<'c> {
+    conn: &'c Connection,
+    evaluation: Option<CachedStatement<'c>>,
+    flag: Option<CachedStatement<'c>>,
+    error: Option<CachedStatement<'c>>,
+    facts: Option<CachedStatement<'c>>,
+    shadow: Option<CachedStatement<'c>>,
+    access: Option<CachedStatement<'c>>,
+}
+
+impl<'c> CheckStatements<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Self {
+            conn,
+            evaluation: None,
+            flag: None,
+            error: None,
+            facts: None,
+            shadow: None,
+            access: None,
         }
     }
-    if !evaluation.errors.is_empty() {
-        let mut insert_error = conn.prepare_cached(
-            "INSERT INTO rule_errors (evaluation_id, rule_id, kind, message, line, col) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        for error in &evaluation.errors {
-            insert_error.execute(params![
-                id,
-                error.rule_id,
-                crate::names::name_of(&error.kind),
-                error.message,
-                error.line.and_then(|l| i64::try_from(l).ok()),
-                error.column.and_then(|c| i64::try_from(c).ok())
-            ])?;
-        }
+
+    /// The statement of `sql` in `slot`, prepared (or taken from the cache) if not yet.
+    fn statement<'s>(
+        conn: &'c Connection,
+        slot: &'s mut Option<CachedStatement<'c>>,
+        sql: &str,
+    ) -> Result<&'s mut CachedStatement<'c>, StoreError> {
+        let statement = match slot.take() {
+            Some(statement) => statement,
+            None => conn.prepare_cached(sql)?,
+        };
+        Ok(slot.insert(statement))
     }
-    super::facts::insert(
-        conn,
-        id,
-        &evaluation.facts,
-        &super::facts::joined(evaluation.flags.iter().map(|f| f.rule_id.as_str())),
-        &super::facts::joined(evaluation.errors.iter().map(|e| e.rule_id.as_str())),
-    )?;
-    if let Some(shadow) = &evaluation.shadow {
-        conn.prepare_cached(
-            "INSERT INTO shadow_results (evaluation_id, rule_set_hash, flagged, failed) VALUES (?1, ?2, ?3, ?4)",
+
+    /// Inserts one evaluation with its flags and rule errors; returns its id.
+    fn insert_evaluation(
+        &mut self,
+        evaluation: &NewEvaluation,
+        now: &str,
+    ) -> Result<i64, StoreError> {
+        let conn = self.conn;
+        Self::statement(
+            conn,
+            &mut self.evaluation,
+            // A check requested with a test-purpose token is marked as a test check. The
+            // requester is an account's name, which one active account holds at a time.
+            "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json, test)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                     EXISTS (SELECT 1 FROM accounts WHERE name = ?6 AND revoked_at IS NULL AND purpose = 'test'))",
         )?
         .execute(params![
-            id,
-            shadow.rule_set_hash,
-            shadow.flagged.join(" "),
-            shadow.failed.join(" ")
+            evaluation.case.as_str(),
+            evaluation.stage.as_str(),
+            evaluation.checked_on.to_string(),
+            now,
+            evaluation.rule_set_hash,
+            evaluation.requested_by,
+            evaluation.profile_json,
         ])?;
+        let id = conn.last_insert_rowid();
+        // Most checks have no rule error, and some no flag: their statements are
+        // prepared only when there is a row to insert.
+        if !evaluation.flags.is_empty() {
+            let insert_flag = Self::statement(
+                conn,
+                &mut self.flag,
+                "INSERT INTO flags (evaluation_id, rule_id, severity, message) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for flag in &evaluation.flags {
+                insert_flag.execute(params![
+                    id,
+                    flag.rule_id,
+                    crate::names::name_of(&flag.severity),
+                    flag.message
+                ])?;
+            }
+        }
+        if !evaluation.errors.is_empty() {
+            let insert_error = Self::statement(
+                conn,
+                &mut self.error,
+                "INSERT INTO rule_errors (evaluation_id, rule_id, kind, message, line, col) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for error in &evaluation.errors {
+                insert_error.execute(params![
+                    id,
+                    error.rule_id,
+                    crate::names::name_of(&error.kind),
+                    error.message,
+                    error.line.and_then(|l| i64::try_from(l).ok()),
+                    error.column.and_then(|c| i64::try_from(c).ok())
+                ])?;
+            }
+        }
+        super::facts::insert(
+            Self::statement(conn, &mut self.facts, super::facts::INSERT)?,
+            id,
+            &evaluation.facts,
+            &super::facts::joined(evaluation.flags.iter().map(|f| f.rule_id.as_str())),
+            &super::facts::joined(evaluation.errors.iter().map(|e| e.rule_id.as_str())),
+        )?;
+        if let Some(shadow) = &evaluation.shadow {
+            Self::statement(
+                conn,
+                &mut self.shadow,
+                "INSERT INTO shadow_results (evaluation_id, rule_set_hash, flagged, failed) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                id,
+                shadow.rule_set_hash,
+                shadow.flagged.join(" "),
+                shadow.failed.join(" ")
+            ])?;
+        }
+        Ok(id)
     }
-    Ok(id)
+
+    fn log_access(&mut self, access: &Access, now: &str) -> Result<(), StoreError> {
+        let statement = Self::statement(self.conn, &mut self.access, ACCESS_LOG_INSERT)?;
+        log_access_with(statement, access, now)
+    }
 }
 
 /// Inserts each of `evaluations` not identical to one already stored (same case, date,
@@ -335,6 +389,7 @@ fn insert_new_evaluations(
         "SELECT 1 FROM evaluations WHERE case_pseudonym = ?1 AND checked_on = ?2
          AND stage = ?3 AND rule_set_hash = ?4 AND profile_json = ?5 LIMIT 1",
     )?;
+    let mut statements = CheckStatements::new(conn);
     let mut stored = 0;
     for evaluation in evaluations {
         if exists.exists(params![
@@ -346,13 +401,13 @@ fn insert_new_evaluations(
         ])? {
             continue;
         }
-        let id = insert_evaluation(conn, evaluation, now)?;
+        let id = statements.insert_evaluation(evaluation, now)?;
         let access = Access {
             case: Some(evaluation.case.clone()),
             evaluation_id: Some(id),
             ..access.clone()
         };
-        log_access(conn, &access, now)?;
+        statements.log_access(&access, now)?;
         stored += 1;
     }
     Ok(stored)
@@ -371,7 +426,7 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: &Op, now: &str) -> Result<Re
 fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
     match op {
         Op::Evaluation(evaluation, access) => {
-            let id = insert_evaluation(conn, evaluation, now)?;
+            let id = CheckStatements::new(conn).insert_evaluation(evaluation, now)?;
             let access = Access {
                 evaluation_id: Some(id),
                 ..access.clone()
@@ -518,11 +573,21 @@ fn upsert_outcome(
 }
 
 pub(super) fn log_access(conn: &Connection, access: &Access, now: &str) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id, account_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![
+    let mut statement = conn.prepare_cached(ACCESS_LOG_INSERT)?;
+    log_access_with(&mut statement, access, now)
+}
+
+const ACCESS_LOG_INSERT: &str =
+    "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id, account_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// Appends `access` to the access log through `statement`, [`ACCESS_LOG_INSERT`] prepared.
+fn log_access_with(
+    statement: &mut rusqlite::Statement<'_>,
+    access: &Access,
+    now: &str,
+) -> Result<(), StoreError> {
+    statement.execute(params![
         now,
         access.actor,
         crate::names::name_of(&access.role),

@@ -1030,14 +1030,20 @@ mod tests {
         header[18] == 2 && header[19] == 2
     }
 
-    #[test]
-    fn a_database_no_one_else_has_open_is_switched_to_a_rollback_journal_at_once() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("db.sqlite3");
+    /// A database in WAL mode in `dir` with one table `t`: its path and a connection.
+    fn wal_database_with_a_table(dir: &Path) -> (PathBuf, Connection) {
+        let path = dir.join("db.sqlite3");
         let conn = Connection::open(&path).expect("open");
         configure(&conn).expect("configured");
         conn.execute_batch("CREATE TABLE t (x)").expect("table");
         assert!(header_says_wal(&path));
+        (path, conn)
+    }
+
+    #[test]
+    fn a_database_no_one_else_has_open_is_switched_to_a_rollback_journal_at_once() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (path, conn) = wal_database_with_a_table(dir.path());
         assert!(rollback_journal_if_alone(&conn).expect("switch"));
         assert!(!header_says_wal(&path));
         assert!(!with_suffix(&path, "-wal").exists());
@@ -1048,10 +1054,7 @@ mod tests {
     #[test]
     fn a_database_another_connection_has_open_stays_in_wal_mode_without_waiting() {
         let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("db.sqlite3");
-        let conn = Connection::open(&path).expect("open");
-        configure(&conn).expect("configured");
-        conn.execute_batch("CREATE TABLE t (x)").expect("table");
+        let (path, conn) = wal_database_with_a_table(dir.path());
         let other = open_reader(&path).expect("another connection");
         let _: i64 = other
             .query_row("SELECT count(*) FROM t", [], |row| row.get(0))

@@ -226,6 +226,11 @@ fn cohort_copies(path: &Path, copies: std::ops::RangeInclusive<usize>) -> i64 {
     lines.lines().count() as i64
 }
 
+/// `gk-regler import PROFILES` with its files in `dir` and the database at `database`.
+fn import_on(dir: &Path, database: &Path, profiles: &Path) -> Output {
+    cli_on(dir, database, &["import", crate::helpers::arg(profiles)])
+}
+
 fn count_checks(conn: &rusqlite::Connection) -> i64 {
     conn.query_row("SELECT count(*) FROM evaluations", [], |row| row.get(0))
         .expect("count")
@@ -254,11 +259,7 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
     let database = dir.path().join("gk-regler.sqlite3");
     let first = dir.path().join("forsta.jsonl");
     let first_lines = cohort_copies(&first, 1..=1);
-    let out = cli_on(
-        dir.path(),
-        &database,
-        &["import", crate::helpers::arg(&first)],
-    );
+    let out = import_on(dir.path(), &database, &first);
     assert_eq!(out.code, 0, "{out}");
     assert!(header_says_wal(&database));
     let size_before = file_size(&database);
@@ -336,11 +337,7 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
         "the pages written before the kill were rolled back"
     );
 
-    let out = cli_on(
-        dir.path(),
-        &database,
-        &["import", crate::helpers::arg(&big)],
-    );
+    let out = import_on(dir.path(), &database, &big);
     assert_eq!(out.code, 0, "{out}");
     assert!(
         out.stdout
@@ -356,11 +353,7 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
     assert_eq!(count_checks(&holder), first_lines + big_lines);
     let third = dir.path().join("tredje.jsonl");
     let third_lines = cohort_copies(&third, 9..=9);
-    let out = cli_on(
-        dir.path(),
-        &database,
-        &["import", crate::helpers::arg(&third)],
-    );
+    let out = import_on(dir.path(), &database, &third);
     assert_eq!(out.code, 0, "{out}");
     assert!(
         with_suffix(&database, "-wal").exists(),

@@ -16,7 +16,7 @@
 # HTML report, whose figures are rounded as people read them, must still be equal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[[ $# -eq 2 || $# -eq 4 ]] || { sed -n 2,9p "$0" >&2; exit 2; }
+[[ $# -eq 2 || $# -eq 4 ]] || { sed -n 2,16p "$0" >&2; exit 2; }
 old=$(realpath "$1") new=$(realpath "$2")
 profiles=$(realpath "${3:-examples/cohort-2018/profiles.jsonl}")
 outcomes=$(realpath "${4:-examples/cohort-2018/outcomes.jsonl}")

@@ -129,7 +129,7 @@ impl Design {
         // j on a set K is 1 − g_Kjᵀ G_KK⁻¹ g_Kj.
         let mut kept: Vec<usize> = Vec::new();
         for (j, length) in self.lengths.iter().enumerate() {
-            if !length.is_finite() || *length <= 0.0 {
+            if !usable(*length) {
                 continue;
             }
             let residual = if kept.is_empty() {
@@ -168,7 +168,7 @@ impl Design {
         if y.len() != n || k == 0 || n <= k {
             return Err(OlsError::TooFewObservations);
         }
-        if self.lengths.iter().any(|l| !l.is_finite() || *l <= 0.0) {
+        if !self.lengths.iter().all(|l| usable(*l)) {
             return Err(OlsError::Singular);
         }
         let s = DVector::from_iterator(k, self.lengths.iter().map(|l| 1.0 / l));
@@ -223,17 +223,17 @@ fn unit_gram(x: &DMatrix<f64>) -> (DMatrix<f64>, Vec<f64>) {
     let lengths: Vec<f64> = x.column_iter().map(|c| c.norm()).collect();
     let scale: Vec<f64> = lengths
         .iter()
-        .map(|l| {
-            if l.is_finite() && *l > 0.0 {
-                1.0 / l
-            } else {
-                1.0
-            }
-        })
+        .map(|l| if usable(*l) { 1.0 / l } else { 1.0 })
         .collect();
     let mut gram = gram_of_rows(x, None);
     scale_both_sides(&mut gram, &scale);
     (gram, lengths)
+}
+
+/// Whether a column of this length can be scaled to unit length: not zero, not NaN or
+/// infinite.
+fn usable(length: f64) -> bool {
+    length.is_finite() && length > 0.0
 }
 
 /// `m ← diag(s) m diag(s)`.

@@ -741,9 +741,7 @@ fn rollback_journal_if_alone(conn: &Connection) -> Result<bool, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     match switched {
         Ok(mode) => Ok(mode.eq_ignore_ascii_case("delete")),
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::DatabaseBusy =>
-        {
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
             tracing::info!(
                 "the database is open elsewhere: the import writes through the write-ahead log"
             );
@@ -1026,7 +1024,11 @@ mod tests {
 
     /// Whether the database file's header says WAL mode (its read and write versions).
     fn header_says_wal(path: &Path) -> bool {
-        let header = std::fs::read(path).expect("database file");
+        use std::io::Read as _;
+        let mut header = [0; 20];
+        std::fs::File::open(path)
+            .and_then(|mut file| file.read_exact(&mut header))
+            .expect("database header");
         header[18] == 2 && header[19] == 2
     }
 

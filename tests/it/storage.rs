@@ -242,7 +242,11 @@ fn file_size(path: &Path) -> u64 {
 
 /// Whether the database file's header says WAL mode, the mode the service expects.
 fn header_says_wal(database: &Path) -> bool {
-    let header = std::fs::read(database).expect("database file");
+    use std::io::Read as _;
+    let mut header = [0; 20];
+    std::fs::File::open(database)
+        .and_then(|mut file| file.read_exact(&mut header))
+        .expect("database header");
     header[18] == 2 && header[19] == 2
 }
 

@@ -10,6 +10,14 @@
 #   GK_REGLER_BIN=target/debug/gk-regler benches/live-under-audit.sh   # a given binary
 #   COHORT=target/national-cohort-100000-1 benches/live-under-audit.sh  # national scale
 #   SERVE_PRIORITY=normal benches/live-under-audit.sh   # the service's long work at normal priority
+#   CLIENTS=curl benches/live-under-audit.sh            # a curl process per request
+#
+# CLIENTS: `python` (default) or `curl`. With `python` the probe and the audit requests
+# come from two long-lived processes (benches/live-clients.py): the probe opens a new
+# connection for each GET /health/live, GAP_MS apart (default 10), and the four audits
+# each loop on a kept-alive connection. With `curl` every request is a curl process of
+# its own; on two cores their start-ups (about 4 ms of CPU each) compete with the
+# service for the cores, which the slowest probes then measure.
 #
 # LOAD: `audits` (default) or `all`. The import loop imports COHORT into a database of its
 # own (removed after each round); the replay (`gk-regler replay --rules rules`) and the
@@ -32,12 +40,18 @@ SAMPLES=${SAMPLES:-300}
 PERIOD=${PERIOD:-}   # e.g. "from=2024-01-01&to=2024-06-30"; empty: the whole cohort
 COHORT=${COHORT:-examples/cohort-2018}
 LOAD=${LOAD:-audits}
+CLIENTS=${CLIENTS:-python}
+GAP_MS=${GAP_MS:-10}
 LOAD_PRIORITY=${LOAD_PRIORITY:-}
 SERVE_PRIORITY=${SERVE_PRIORITY:-}
 SERVE_THREADS=${SERVE_THREADS:-}
 case $LOAD in audits|all) ;; *) echo "LOAD: audits or all" >&2; exit 2 ;; esac
+case $CLIENTS in python|curl) ;; *) echo "CLIENTS: python or curl" >&2; exit 2 ;; esac
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
+if [[ $CLIENTS == python ]]; then
+    command -v python3 >/dev/null || { echo "python3 is needed (or CLIENTS=curl)" >&2; exit 1; }
+fi
 if [[ -n ${GK_REGLER_BIN:-} ]]; then
     bin=$(realpath "$GK_REGLER_BIN")
 else
@@ -99,6 +113,10 @@ done
 
 # SAMPLES timings of /health/live in milliseconds, one per line.
 sample() {
+    if [[ $CLIENTS == python ]]; then
+        python3 benches/live-clients.py probe "$address" "$SAMPLES" "$GAP_MS"
+        return
+    fi
     for _ in $(seq 1 "$SAMPLES"); do
         curl -sS -o /dev/null -w '%{time_total}\n' "http://$address/health/live"
     done | awk '{ printf "%.3f\n", $1 * 1000 }'
@@ -113,7 +131,7 @@ summary() { # label file
         }'
 }
 
-echo "binary: $bin; LOAD=$LOAD LOAD_PRIORITY=${LOAD_PRIORITY:-default} SERVE_PRIORITY=${SERVE_PRIORITY:-default} SERVE_THREADS=${SERVE_THREADS:-default}"
+echo "binary: $bin; CLIENTS=$CLIENTS LOAD=$LOAD LOAD_PRIORITY=${LOAD_PRIORITY:-default} SERVE_PRIORITY=${SERVE_PRIORITY:-default} SERVE_THREADS=${SERVE_THREADS:-default}"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 sample >"$work/idle.txt"
 summary "/health/live, idle service" "$work/idle.txt"
@@ -121,20 +139,29 @@ summary "/health/live, idle service" "$work/idle.txt"
 : >"$work/audits.txt"
 query=${PERIOD:+&$PERIOD}
 web_query=$(printf '%s' "$PERIOD" | sed 's/from=/fran=/; s/to=/till=/')
+audit_paths=()
 for i in 1 2 3 4; do
     if (( i % 2 )); then
-        url="http://$address/api/v1/audit?format=html$query"
+        audit_paths+=("/api/v1/audit?format=html$query")
     else
-        url="http://$address/uppfoljning${web_query:+?$web_query}"
+        audit_paths+=("/uppfoljning${web_query:+?$web_query}")
     fi
-    (
-        while true; do
-            curl -sf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" "$url" \
-                >>"$work/audits.txt" || true
-        done
-    ) &
-    load_pids+=($!)
 done
+if [[ $CLIENTS == python ]]; then
+    python3 benches/live-clients.py audits "$address" "$token" "$work/audits.txt" \
+        "${audit_paths[@]}" 2>"$work/audits.err" &
+    load_pids+=($!)
+else
+    for path in "${audit_paths[@]}"; do
+        (
+            while true; do
+                curl -sf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" \
+                    "http://$address$path" >>"$work/audits.txt" || true
+            done
+        ) &
+        load_pids+=($!)
+    done
+fi
 
 # A command of the other long work, in a loop of its own: `name` counts each round that
 # succeeded in $work/name.txt.
@@ -167,6 +194,11 @@ started=$(date +%s.%N)
 : >"$work/audits.txt"
 sample >"$work/loaded.txt"
 seconds=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+if [[ -s $work/audits.err ]]; then
+    echo "the audit clients stopped:" >&2
+    cat "$work/audits.err" >&2
+    exit 1
+fi
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 summary "/health/live, loaded ($LOAD)" "$work/loaded.txt"
 echo "the loaded run took $seconds s; completed in it:"

@@ -10,10 +10,10 @@
 #   GK_REGLER_BIN=target/debug/gk-regler benches/live-under-audit.sh   # a given binary
 #   COHORT=target/national-cohort-100000-1 benches/live-under-audit.sh  # national scale
 #   SERVE_PRIORITY=normal benches/live-under-audit.sh   # the service's long work at normal priority
-#   CLIENTS=curl benches/live-under-audit.sh            # a curl process per request
+#   CLIENT_PROCESSES=curl benches/live-under-audit.sh   # a curl process per request
 #
-# CLIENTS: `python` (default) or `curl`. With `python` the probe and the audit requests
-# come from two long-lived processes (benches/live-clients.py): the probe opens a new
+# CLIENT_PROCESSES: `long-lived` (default) or `curl`. With `long-lived` the probe and the
+# audit requests come from two processes (benches/live-clients.py): the probe opens a new
 # connection for each GET /health/live, GAP_MS apart (default 10), and the four audits
 # each loop on a kept-alive connection. With `curl` every request is a curl process of
 # its own; on two cores their start-ups (about 4 ms of CPU each) compete with the
@@ -40,17 +40,17 @@ SAMPLES=${SAMPLES:-300}
 PERIOD=${PERIOD:-}   # e.g. "from=2024-01-01&to=2024-06-30"; empty: the whole cohort
 COHORT=${COHORT:-examples/cohort-2018}
 LOAD=${LOAD:-audits}
-CLIENTS=${CLIENTS:-python}
+CLIENT_PROCESSES=${CLIENT_PROCESSES:-long-lived}
 GAP_MS=${GAP_MS:-10}
 LOAD_PRIORITY=${LOAD_PRIORITY:-}
 SERVE_PRIORITY=${SERVE_PRIORITY:-}
 SERVE_THREADS=${SERVE_THREADS:-}
 case $LOAD in audits|all) ;; *) echo "LOAD: audits or all" >&2; exit 2 ;; esac
-case $CLIENTS in python|curl) ;; *) echo "CLIENTS: python or curl" >&2; exit 2 ;; esac
+case $CLIENT_PROCESSES in long-lived|curl) ;; *) echo "CLIENT_PROCESSES: long-lived or curl" >&2; exit 2 ;; esac
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
-if [[ $CLIENTS == python ]]; then
-    command -v python3 >/dev/null || { echo "python3 is needed (or CLIENTS=curl)" >&2; exit 1; }
+if [[ $CLIENT_PROCESSES == long-lived ]]; then
+    command -v python3 >/dev/null || { echo "python3 is needed (or CLIENT_PROCESSES=curl)" >&2; exit 1; }
 fi
 if [[ -n ${GK_REGLER_BIN:-} ]]; then
     bin=$(realpath "$GK_REGLER_BIN")
@@ -113,7 +113,7 @@ done
 
 # SAMPLES timings of /health/live in milliseconds, one per line.
 sample() {
-    if [[ $CLIENTS == python ]]; then
+    if [[ $CLIENT_PROCESSES == long-lived ]]; then
         python3 benches/live-clients.py probe "$address" "$SAMPLES" "$GAP_MS"
         return
     fi
@@ -131,7 +131,7 @@ summary() { # label file
         }'
 }
 
-echo "binary: $bin; CLIENTS=$CLIENTS LOAD=$LOAD LOAD_PRIORITY=${LOAD_PRIORITY:-default} SERVE_PRIORITY=${SERVE_PRIORITY:-default} SERVE_THREADS=${SERVE_THREADS:-default}"
+echo "binary: $bin; CLIENT_PROCESSES=$CLIENT_PROCESSES LOAD=$LOAD LOAD_PRIORITY=${LOAD_PRIORITY:-default} SERVE_PRIORITY=${SERVE_PRIORITY:-default} SERVE_THREADS=${SERVE_THREADS:-default}"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 sample >"$work/idle.txt"
 summary "/health/live, idle service" "$work/idle.txt"
@@ -147,7 +147,7 @@ for i in 1 2 3 4; do
         audit_paths+=("/uppfoljning${web_query:+?$web_query}")
     fi
 done
-if [[ $CLIENTS == python ]]; then
+if [[ $CLIENT_PROCESSES == long-lived ]]; then
     python3 benches/live-clients.py audits "$address" "$token" "$work/audits.txt" \
         "${audit_paths[@]}" 2>"$work/audits.err" &
     load_pids+=($!)

@@ -155,8 +155,11 @@ else
     for path in "${audit_paths[@]}"; do
         (
             while true; do
-                curl -sf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" \
-                    "http://$address$path" >>"$work/audits.txt" || true
+                if ! curl -sSf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" \
+                    "http://$address$path" >>"$work/audits.txt" 2>>"$work/audits.err"; then
+                    echo "$path failed" >>"$work/audits.err"
+                    exit 1
+                fi
             done
         ) &
         load_pids+=($!)

@@ -2,7 +2,9 @@
 //!
 //! The input bytes drive a generator of profiles: each field is left out, set to
 //! `null` or given a value (dates near `checked_on` or anywhere from year 1 to 9999,
-//! where a date outside the plausible window makes a profile that must be refused;
+//! where a date outside the plausible window makes a profile that must be refused, as
+//! does a date of something that has happened after `checked_on`, or a first GK meeting
+//! before the request;
 //! numbers at and beyond the ends of their ranges, lists with any subset of their
 //! names, in any order). A profile the generator knows to be valid must parse and one
 //! it knows to be out of range must be refused. Every parsed profile is evaluated by
@@ -103,12 +105,32 @@ impl Generator<'_, '_> {
                 .plus_days(self.u.int_in_range(-4000..=4000)?),
             _ => any_date(self.u)?,
         };
+        Ok(self.checked(date))
+    }
+
+    /// The date of something that has happened: mostly on or before `checked_on`, now
+    /// and then anywhere (a date after the check must be refused).
+    fn happened(&mut self) -> Result<Value> {
+        let date = match self.u.int_in_range(0..=3u8)? {
+            0 | 1 => self.checked_on.plus_days(self.u.int_in_range(-60..=0)?),
+            2 => self.checked_on.plus_days(self.u.int_in_range(-4000..=0)?),
+            _ => any_date(self.u)?,
+        };
+        let value = self.checked(date);
+        if within_years(date) > self.checked_on {
+            self.valid = false;
+        }
+        Ok(value)
+    }
+
+    /// `date` within the years a date can have, as JSON; a date outside the plausible
+    /// window makes the profile one the parser must refuse.
+    fn checked(&mut self, date: Date) -> Value {
         let date = within_years(date);
-        // A date outside the plausible window must be refused by the parser.
         if WINDOW.check("date", date, false).is_err() {
             self.valid = false;
         }
-        Ok(Value::from(date.to_string()))
+        Value::from(date.to_string())
     }
 
     /// An integer in `range`, or now and then one just outside it.
@@ -226,7 +248,7 @@ impl Generator<'_, '_> {
                 "reconciliation_meeting_on",
                 "other_personal_meeting_on",
             ] {
-                g.field(o, date, Self::date)?;
+                g.field(o, date, Self::happened)?;
             }
             for flag in [
                 "phone_contact",
@@ -240,8 +262,15 @@ impl Generator<'_, '_> {
             Ok(())
         })?;
         self.section(&mut p, "gk", |g, o| {
-            g.field(o, "requested_on", Self::date)?;
+            g.field(o, "requested_on", Self::happened)?;
             g.field(o, "first_meeting_on", Self::date)?;
+            // A first meeting before the request must be refused.
+            if let (Some(Value::String(requested)), Some(Value::String(first))) =
+                (o.get("requested_on"), o.get("first_meeting_on"))
+                && first < requested
+            {
+                g.valid = false;
+            }
             g.field(o, "interpreter_booked", Self::boolean)?;
             if g.u.arbitrary::<bool>()? {
                 let participants = g.subset(&names(ExternalParticipant::ALL, |e| e.as_str()))?;

@@ -98,29 +98,29 @@ impl Generator<'_, '_> {
     /// A date near `checked_on` (where the rules' thresholds lie), further away, or
     /// anywhere in the years a date can have.
     fn date(&mut self) -> Result<Value> {
-        let date = match self.u.int_in_range(0..=3u8)? {
-            0 | 1 => self.checked_on.plus_days(self.u.int_in_range(-60..=60)?),
-            2 => self
-                .checked_on
-                .plus_days(self.u.int_in_range(-4000..=4000)?),
-            _ => any_date(self.u)?,
-        };
+        let date = self.draw_date(true)?;
         Ok(self.checked(date))
     }
 
     /// The date of something that has happened: mostly on or before `checked_on`, now
     /// and then anywhere (a date after the check must be refused).
     fn happened(&mut self) -> Result<Value> {
-        let date = match self.u.int_in_range(0..=3u8)? {
-            0 | 1 => self.checked_on.plus_days(self.u.int_in_range(-60..=0)?),
-            2 => self.checked_on.plus_days(self.u.int_in_range(-4000..=0)?),
-            _ => any_date(self.u)?,
-        };
-        let value = self.checked(date);
-        if within_years(date) > self.checked_on {
+        let date = within_years(self.draw_date(false)?);
+        if date > self.checked_on {
             self.valid = false;
         }
-        Ok(value)
+        Ok(self.checked(date))
+    }
+
+    /// Within 60 or 4,000 days of `checked_on` (before it only, unless `after`), or
+    /// anywhere in the years a date can have.
+    fn draw_date(&mut self, after: bool) -> Result<Date> {
+        let (near, far) = if after { (60, 4000) } else { (0, 0) };
+        Ok(match self.u.int_in_range(0..=3u8)? {
+            0 | 1 => self.checked_on.plus_days(self.u.int_in_range(-60..=near)?),
+            2 => self.checked_on.plus_days(self.u.int_in_range(-4000..=far)?),
+            _ => any_date(self.u)?,
+        })
     }
 
     /// `date` within the years a date can have, as JSON; a date outside the plausible

@@ -341,14 +341,16 @@ impl Today {
 
 /// `YYYY-MM-DD`, as jiff writes a civil date. Written digit by digit: dates are
 /// written into every stored profile, report and message.
-impl fmt::Display for Date {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Date {
+    /// The date as `YYYY-MM-DD`, or `None` for a year outside 0–9999. Written digit
+    /// by digit: formatting dates is on the path of every flag message that names one.
+    pub fn iso_digits(self) -> Option<IsoDigits> {
         let (year, month, day) = Self::civil_from_days(self.days_since_epoch);
         let Ok(year @ 0..=9999) = u32::try_from(year) else {
-            return write!(f, "{}", self.to_civil());
+            return None;
         };
         let digit = |n: u32| b'0' + (n % 10) as u8;
-        let text = [
+        Some(IsoDigits([
             digit(year / 1000),
             digit(year / 100),
             digit(year / 10),
@@ -359,9 +361,27 @@ impl fmt::Display for Date {
             b'-',
             digit(day / 10),
             digit(day),
-        ];
-        // Only ASCII digits and dashes were written.
-        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
+        ]))
+    }
+}
+
+/// A date's `YYYY-MM-DD`: ASCII digits and dashes only.
+#[derive(Clone, Copy)]
+pub struct IsoDigits([u8; 10]);
+
+impl IsoDigits {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII digits and dashes are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("0000-00-00")
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.iso_digits() {
+            Some(digits) => f.write_str(digits.as_str()),
+            None => write!(f, "{}", self.to_civil()),
+        }
     }
 }
 

@@ -213,6 +213,13 @@ fn is_condition(expr: &Expr) -> bool {
     )
 }
 
+/// Whether `statement` binds a variable to a value known at translation (`let gk =
+/// profile.gk`). The translator reads such a variable as that value, never from its
+/// slot, so the binding has nothing to do when the rule runs.
+fn binds_fixed_value(statement: &Stmt) -> bool {
+    matches!(statement, Stmt::Let(_, Expr::Fixed(_)))
+}
+
 /// The reader of a profile field, when `expr` reads one.
 fn field_reader(expr: &Expr) -> Option<for<'p> fn(&'p Profile) -> Value<'p>> {
     match expr {
@@ -242,10 +249,10 @@ impl Compiler {
             return Box::new(|_| Ok(Value::Unit));
         };
         let last = self.stmt_value(last);
+        let leading = self.execs(leading);
         if leading.is_empty() {
             return last;
         }
-        let leading = self.execs(leading);
         Box::new(move |frame| {
             for statement in &leading {
                 statement(frame)?;
@@ -254,8 +261,13 @@ impl Compiler {
         })
     }
 
+    /// The statements that do something, each run for its effect.
     fn execs(&mut self, statements: &[Stmt]) -> Box<[Exec]> {
-        statements.iter().map(|s| self.exec(s)).collect()
+        statements
+            .iter()
+            .filter(|s| !binds_fixed_value(s))
+            .map(|s| self.exec(s))
+            .collect()
     }
 
     /// The statement's value: an expression's, `()` for the others.
@@ -272,6 +284,7 @@ impl Compiler {
     /// The statement run for its effect alone.
     fn exec(&mut self, statement: &Stmt) -> Exec {
         match statement {
+            _ if binds_fixed_value(statement) => Box::new(|_| Ok(())),
             Stmt::Let(slot, value) | Stmt::Set(slot, value) => {
                 let slot = *slot;
                 if is_condition(value) {
@@ -410,8 +423,12 @@ impl Compiler {
                         Ok(answer)
                     });
                 }
-                let arg = self.operand(arg);
-                Box::new(move |frame| arg.lend(frame, |value| Ok(test.answer(value))))
+                match self.operand(arg) {
+                    Operand::Local(slot) => {
+                        Box::new(move |frame| Ok(test.answer(&frame.slots[slot])))
+                    }
+                    arg => Box::new(move |frame| arg.lend(frame, |value| Ok(test.answer(value)))),
+                }
             }
             Expr::Compare(comparison, operands) => {
                 let comparison = *comparison;
@@ -472,10 +489,14 @@ impl Compiler {
                     Box::new(move |frame| Ok(Value::Text(Cow::Borrowed(&frame.texts[index]))))
                 }
             },
-            Expr::Fixed(value) => {
-                let value = value.clone();
-                Box::new(move |_| Ok(value.clone()))
-            }
+            Expr::Fixed(value) => match *value {
+                Value::Section(section) => Box::new(move |_| Ok(Value::Section(section))),
+                Value::List(list) => Box::new(move |_| Ok(Value::List(list))),
+                _ => {
+                    let value = value.clone();
+                    Box::new(move |_| Ok(value.clone()))
+                }
+            },
             Expr::Local(slot) => {
                 let slot = *slot;
                 Box::new(move |frame| Ok(frame.slots[slot].clone()))

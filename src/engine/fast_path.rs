@@ -2,16 +2,16 @@
 //! reference it defers to.
 //!
 //! At load, each rule's Rhai AST (after Rhai's own parsing, checking and optimising) is
-//! translated into a small tree, a [`Program`], when every construct in it is one this
-//! module models: `let`/`const`, `=`, `+=`, `if`/`else`, `return`, `&&`, `||`, `!`,
+//! translated into a small tree when every construct in it is one this module models: `let`/`const`, `=`, `+=`, `if`/`else`, `return`, `&&`, `||`, `!`,
 //! comparisons, `+`/`-`, `in`, string interpolation, arrays with `push`, `len`,
 //! `is_empty` and indexing, properties of the profile ([`super::value`]) and the helper
 //! functions of the authoring guide. A rule with anything else (loops, functions of its
-//! own, `throw`, maps, `switch`, …) is not translated and always runs in Rhai.
+//! own, `throw`, maps, `switch`, …) is not translated and always runs in Rhai. The tree
+//! is then compiled into closures, a [`Program`] ([`run`]).
 //!
 //! Rhai stays the reference. Whenever a program meets a case it does not model — a
 //! value of an unexpected type, a comparison with a missing value, an unknown list
-//! name, an empty message, a string or array grown large — it stops ([`Stop::Defer`])
+//! name, an empty message, a string or array grown large — it stops (`Stop::Defer`)
 //! and the rule is run again in Rhai, which gives the result, or the error with its
 //! line and column. Rules have no side effects, so running one twice is safe. A
 //! program therefore never produces an error of its own, and within what it models it
@@ -20,7 +20,7 @@
 //!
 //! Why: Rhai spends about 1,300 instructions in its call machinery on each of the ~60
 //! function and property calls an evaluation of the default rules makes; the program
-//! makes the same calls as plain matches over [`Value`]s (BENCHMARKS.md).
+//! makes the same calls as closures over [`Value`]s (BENCHMARKS.md).
 
 use rhai::{AST, ASTFlags, Expr as RhaiExpr, FnCallExpr, Stmt as RhaiStmt, StmtBlock};
 

@@ -248,8 +248,8 @@ impl Compiler {
         let Some((last, leading)) = block.0.split_last() else {
             return Box::new(|_| Ok(Value::Unit));
         };
-        let last = self.stmt_value(last);
         let leading = self.execs(leading);
+        let last = self.stmt_value(last);
         if leading.is_empty() {
             return last;
         }

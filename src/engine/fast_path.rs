@@ -664,6 +664,7 @@ mod tests {
             // A missing value in a message: Rhai's `to_string` of it.
             r#"`Ålder ${profile.person.age}, möte ${profile.gk.first_meeting_on}, tolk ${profile.gk.interpreter_booked}.`"#,
             r#"`Saknas: ${profile.preparation.sassam_on}`"#,
+            r#"let a = profile.person.age; let d = profile.gk.first_meeting_on; let b = profile.gk.interpreter_booked; let s = profile.stage; `${s}: ${a} år, ${d}, ${b}, ${s}`"#,
             // A negative index counts from the end in Rhai.
             r#"let l = ["a"]; l[-1]"#,
             // A list holding a number.

@@ -667,11 +667,11 @@ impl Compiler {
             Text(Box<str>),
             Value(Operand),
         }
-        let capacity: usize = parts
+        let literal_len: usize = parts
             .iter()
             .map(|part| match part {
                 Expr::Literal(Literal::Text(t)) => t.len(),
-                _ => 16,
+                _ => 0,
             })
             .sum();
         let parts: Box<[Part]> = parts
@@ -681,7 +681,30 @@ impl Compiler {
                 _ => Part::Value(self.operand(part)),
             })
             .collect();
+        // When every value is a variable, read in place with no effect, the text's length
+        // is measured first and the text allocated once at that size; a message that
+        // names a long text (a sentence kept in a variable) is otherwise grown, and
+        // copied, as it is built.
+        let only_variables = parts
+            .iter()
+            .all(|part| matches!(part, Part::Text(_) | Part::Value(Operand::Local(_))));
+        let guessed_len = literal_len
+            + 16 * parts
+                .iter()
+                .filter(|part| matches!(part, Part::Value(_)))
+                .count();
         Box::new(move |frame| {
+            let capacity = if only_variables {
+                let mut len = literal_len;
+                for part in &parts {
+                    if let Part::Value(Operand::Local(slot)) = part {
+                        len += formatted_len(&frame.slots[*slot]);
+                    }
+                }
+                len
+            } else {
+                guessed_len
+            };
             let mut text = String::with_capacity(capacity);
             for part in &parts {
                 match part {
@@ -700,6 +723,19 @@ impl Compiler {
             }
             checked_text(text)
         })
+    }
+}
+
+/// The length of `value` as interpolation writes it, or at least enough for it: a
+/// number's longest, a date's usual ten characters.
+fn formatted_len(value: &Value<'_>) -> usize {
+    match value {
+        Value::Text(t) => t.len(),
+        Value::Int(_) => 20,
+        Value::Date(_) => 10,
+        Value::Bool(_) => 5,
+        // Not written: interpolation leaves the rule to Rhai.
+        _ => 0,
     }
 }
 

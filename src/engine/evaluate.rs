@@ -75,7 +75,7 @@ impl RuleSet {
         };
         // Scratch space shared by the rules, made once at the size the largest rule needs.
         let mut slots = Vec::with_capacity(self.max_program_slots);
-        let mut params = Vec::with_capacity(self.max_parameters);
+        slots.resize_with(self.max_program_slots, || Value::Unit);
         let outcomes = self
             .rules
             .iter()
@@ -90,26 +90,16 @@ impl RuleSet {
                 if !rule.meta.in_force_on(profile.checked_on) {
                     return RuleOutcome::NotApplicable(NotApplicable::NotInForce);
                 }
-                // A rule's parameters are constants for one check: their values on its day.
-                // One buffer for every rule, so an evaluation allocates it at most once.
-                let filled = if rule.meta.parameters.is_empty() && params.is_empty() {
-                    // No parameters, and none left by the rule before: already right.
-                    Ok(())
-                } else {
-                    params::fill_values_on(&rule.meta.parameters, profile.checked_on, &mut params)
-                };
-                if let Err(message) = filled {
-                    return RuleOutcome::Failed(RuleFailure {
-                        kind: FailureKind::Runtime,
-                        message,
-                        line: None,
-                        column: None,
-                    });
+                // A rule's parameters are constants for one check, their values on its day;
+                // a rule cannot run before every parameter has one.
+                let parameters = &rule.meta.parameters;
+                if let Err(message) = params::check_values_on(parameters, profile.checked_on) {
+                    return runtime_failure(message);
                 }
                 let program = rule.program.as_ref().filter(|_| fast);
-                match program.and_then(|program| program.run(profile, &mut slots, &params)) {
+                match program.and_then(|program| program.run(profile, &mut slots, parameters)) {
                     Some(outcome) => outcome,
-                    None => rhai.run(index, &rule.ast, &rule.meta.parameters, &params),
+                    None => rhai.run(index, &rule.ast, parameters),
                 }
             })
             .collect();
@@ -174,6 +164,16 @@ impl RuleSet {
     }
 }
 
+/// A rule that could not run on the check's day, with why.
+fn runtime_failure(message: String) -> RuleOutcome {
+    RuleOutcome::Failed(RuleFailure {
+        kind: FailureKind::Runtime,
+        message,
+        line: None,
+        column: None,
+    })
+}
+
 /// The Rhai side of one evaluation, set up only when a rule first needs it.
 struct RhaiRun<'a> {
     pool: &'a EvalStatePool,
@@ -183,13 +183,7 @@ struct RhaiRun<'a> {
 }
 
 impl RhaiRun<'_> {
-    fn run(
-        &mut self,
-        index: usize,
-        ast: &rhai::AST,
-        parameters: &[Parameter],
-        values: &[Value<'_>],
-    ) -> RuleOutcome {
+    fn run(&mut self, index: usize, ast: &rhai::AST, parameters: &[Parameter]) -> RuleOutcome {
         let (state, base) = self.state.get_or_insert_with(|| {
             let mut state = self.pool.take(self.rules);
             state.scope.push_constant(
@@ -201,8 +195,12 @@ impl RhaiRun<'_> {
         });
         let EvalState { scope, caches } = state;
         if !parameters.is_empty() {
+            let values = match params::values_on(parameters, self.profile.checked_on) {
+                Ok(values) => values,
+                Err(message) => return runtime_failure(message),
+            };
             let view =
-                script_api::ParamView::new(parameters.iter().map(|p| p.name.as_str()).zip(values));
+                script_api::ParamView::new(parameters.iter().map(|p| p.name.as_str()).zip(&values));
             scope.push_constant(params::PARAM_VARIABLE, view);
         }
         let result = run_rule(scope, &mut caches[index], ast);

@@ -80,33 +80,34 @@ impl Parameter {
 /// The values of a rule's parameters on one day, in declaration order; or why there is
 /// none (a day before a parameter's first value).
 pub fn values_on(parameters: &[Parameter], day: Date) -> Result<Vec<Value<'_>>, String> {
-    let mut values = Vec::with_capacity(parameters.len());
-    fill_values_on(parameters, day, &mut values)?;
-    Ok(values)
+    parameters
+        .iter()
+        .map(|p| {
+            p.on(day)
+                .map(ParamValue::value)
+                .ok_or_else(|| no_value(p, day))
+        })
+        .collect()
 }
 
-/// [`values_on`] into `values` (cleared first), so an evaluation reuses one buffer.
-pub fn fill_values_on<'p>(
-    parameters: &'p [Parameter],
-    day: Date,
-    values: &mut Vec<Value<'p>>,
-) -> Result<(), String> {
-    values.clear();
-    for p in parameters {
-        match p.on(day) {
-            Some(value) => values.push(value.value()),
-            None => {
-                return Err(format!(
-                    "parametern {} har inget värde för {day}: dess första värde gäller från {}",
-                    p.name,
-                    p.values
-                        .first()
-                        .map_or_else(String::new, |(from, _)| from.to_string())
-                ));
-            }
-        }
+/// Refuses `day` when one of `parameters` has no value on it yet: what
+/// [`values_on`] refuses, without collecting the values.
+pub fn check_values_on(parameters: &[Parameter], day: Date) -> Result<(), String> {
+    match parameters.iter().find(|p| p.on(day).is_none()) {
+        Some(p) => Err(no_value(p, day)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Why parameter `p` has no value on `day`, for the rule author.
+fn no_value(p: &Parameter, day: Date) -> String {
+    format!(
+        "parametern {} har inget värde för {day}: dess första värde gäller från {}",
+        p.name,
+        p.values
+            .first()
+            .map_or_else(String::new, |(from, _)| from.to_string())
+    )
 }
 
 /// `parameters:` of one rule as written in the manifest.
@@ -375,6 +376,14 @@ mod tests {
         assert!(
             err.contains("max_dagar") && err.contains("2023-01-01"),
             "{err}"
+        );
+        assert_eq!(
+            check_values_on(std::slice::from_ref(&p), day("2022-05-01")),
+            Err(err)
+        );
+        assert_eq!(
+            check_values_on(std::slice::from_ref(&p), day("2023-01-01")),
+            Ok(())
         );
     }
 

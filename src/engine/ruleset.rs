@@ -345,8 +345,6 @@ pub struct RuleSet {
     /// its scratch space by it once. Only a size: should `rules` change, evaluating
     /// stays correct.
     pub(crate) max_program_slots: usize,
-    /// The most parameters a rule has, as loaded; a size in the same way.
-    pub(crate) max_parameters: usize,
 }
 
 impl fmt::Debug for RuleSet {
@@ -1053,11 +1051,6 @@ impl RuleSet {
             max_program_slots: rules
                 .iter()
                 .filter_map(|rule| rule.program.as_ref().map(super::fast_path::Program::slots))
-                .max()
-                .unwrap_or(0),
-            max_parameters: rules
-                .iter()
-                .map(|rule| rule.meta.parameters.len())
                 .max()
                 .unwrap_or(0),
             rules,

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::engine::RuleOutcome;
 use crate::engine::helpers;
+use crate::engine::params::{ParamValue, Parameter};
 use crate::engine::value::{Property, Read, Value};
 use crate::profile::{Date, Profile};
 
@@ -45,8 +46,8 @@ struct Frame<'a, 's> {
     profile: &'a Profile,
     texts: &'a [Box<str>],
     slots: &'s mut Vec<Value<'a>>,
-    /// The rule's parameters' values on the check's day.
-    params: &'s [Value<'a>],
+    /// The rule's parameters; a program reads each one's value on the check's day.
+    parameters: &'a [Parameter],
     returned: Value<'a>,
 }
 
@@ -75,13 +76,13 @@ impl Program {
     }
 
     /// The rule's outcome, or `None` when the rule must be run in Rhai instead.
-    /// `slots` is scratch space, reused across rules to save allocations; `params` are
-    /// the values of the rule's parameters on the check's day, in declaration order.
+    /// `slots` is scratch space, reused across rules to save allocations; `parameters`
+    /// are the rule's, in declaration order, each with a value on the check's day.
     pub(crate) fn run<'a>(
         &'a self,
         profile: &'a Profile,
         slots: &mut Vec<Value<'a>>,
-        params: &[Value<'a>],
+        parameters: &'a [Parameter],
     ) -> Option<RuleOutcome> {
         // Every variable is written by its `let` before it is read, so values left by
         // an earlier rule are never seen; they are dropped with `slots`.
@@ -92,7 +93,7 @@ impl Program {
             profile,
             texts: &self.texts,
             slots,
-            params,
+            parameters,
             returned: Value::Unit,
         };
         let value = match (self.body)(&mut frame) {
@@ -510,7 +511,14 @@ impl Compiler {
             },
             Expr::Param(index) => {
                 let index = *index;
-                Box::new(move |frame| frame.params.get(index).cloned().ok_or(Stop::Defer))
+                Box::new(move |frame| {
+                    frame
+                        .parameters
+                        .get(index)
+                        .and_then(|p| p.on(frame.profile.checked_on))
+                        .map(ParamValue::value)
+                        .ok_or(Stop::Defer)
+                })
             }
             Expr::Get(base, candidates) => {
                 let base = self.expr(base);

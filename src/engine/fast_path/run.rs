@@ -6,9 +6,9 @@
 //! variable reads it in place, `is_true(x.field)` calls the field's reader directly, a
 //! truth value stored in a variable is never built as a [`Value`] on the way.
 //!
-//! The semantics are the tree's, node for node: the same order of evaluation, the same
-//! [`Stop::Defer`] wherever the tree has one. The differential tests of
-//! [`super`] hold the closures to Rhai.
+//! Each closure runs its operands in the script's order and stops the program with
+//! [`Stop::Defer`] on any value it does not model, so that the rule runs in Rhai
+//! instead. The differential tests of [`super`] hold the closures to Rhai.
 
 use std::borrow::Cow;
 

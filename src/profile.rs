@@ -339,8 +339,6 @@ impl Today {
     }
 }
 
-/// `YYYY-MM-DD`, as jiff writes a civil date. Written digit by digit: dates are
-/// written into every stored profile, report and message.
 impl Date {
     /// The date as `YYYY-MM-DD`, or `None` for a year outside 0–9999. Written digit
     /// by digit: formatting dates is on the path of every flag message that names one.
@@ -376,6 +374,8 @@ impl IsoDigits {
     }
 }
 
+/// `YYYY-MM-DD`, as jiff writes a civil date, through [`Date::iso_digits`]: dates are
+/// written into every stored profile, report and message.
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.iso_digits() {

@@ -17,7 +17,7 @@ use super::{
     Stmt,
 };
 use crate::engine::RuleOutcome;
-use crate::engine::helpers;
+use crate::engine::helpers::{self, Test};
 use crate::engine::params::{ParamValue, Parameter};
 use crate::engine::value::{Property, Read, Value};
 use crate::profile::{Date, Profile};
@@ -373,64 +373,16 @@ impl Compiler {
                 let operand = self.cond(operand);
                 Box::new(move |frame| Ok(!operand(frame)?))
             }
-            Expr::All(operands) => match &**operands {
-                [a, b] => {
-                    let (a, b) = (self.cond(a), self.cond(b));
-                    Box::new(move |frame| Ok(a(frame)? && b(frame)?))
-                }
-                _ => {
-                    let operands: Box<[Cond]> = operands.iter().map(|o| self.cond(o)).collect();
-                    Box::new(move |frame| {
-                        for operand in &operands {
-                            if !operand(frame)? {
-                                return Ok(false);
-                            }
-                        }
-                        Ok(true)
-                    })
-                }
-            },
-            Expr::Any(operands) => match &**operands {
-                [a, b] => {
-                    let (a, b) = (self.cond(a), self.cond(b));
-                    Box::new(move |frame| Ok(a(frame)? || b(frame)?))
-                }
-                _ => {
-                    let operands: Box<[Cond]> = operands.iter().map(|o| self.cond(o)).collect();
-                    Box::new(move |frame| {
-                        for operand in &operands {
-                            if operand(frame)? {
-                                return Ok(true);
-                            }
-                        }
-                        Ok(false)
-                    })
-                }
-            },
+            Expr::All(operands) => self.short_circuit(operands, false),
+            Expr::Any(operands) => self.short_circuit(operands, true),
             Expr::InList(member) => {
                 let member = *member;
                 Box::new(move |frame| Ok(member.is_in(frame.profile)))
             }
-            Expr::Call(Helper::Test(test), args) => {
-                let test = *test;
-                let [arg] = &**args else {
-                    return Box::new(|_| Err(Stop::Defer));
-                };
-                if let Some(read) = field_reader(arg) {
-                    return Box::new(move |frame| {
-                        let value = read(frame.profile);
-                        let answer = test.answer(&value);
-                        discard(value);
-                        Ok(answer)
-                    });
-                }
-                match self.operand(arg) {
-                    Operand::Local(slot) => {
-                        Box::new(move |frame| Ok(test.answer(&frame.slots[slot])))
-                    }
-                    arg => Box::new(move |frame| arg.lend(frame, |value| Ok(test.answer(value)))),
-                }
-            }
+            Expr::Call(Helper::Test(test), args) => match &**args {
+                [arg] => self.test(*test, arg),
+                _ => Box::new(|_| Err(Stop::Defer)),
+            },
             Expr::Compare(comparison, operands) => {
                 let comparison = *comparison;
                 let [a, b] = &**operands;
@@ -464,6 +416,46 @@ impl Compiler {
                     }
                 })
             }
+        }
+    }
+
+    /// `&&` (`decisive` false) or `||` (`decisive` true): the operands in turn until
+    /// one is `decisive`.
+    fn short_circuit(&mut self, operands: &[Expr], decisive: bool) -> Cond {
+        let operands: Vec<Cond> = operands.iter().map(|o| self.cond(o)).collect();
+        match <[Cond; 2]>::try_from(operands) {
+            Ok([a, b]) => Box::new(move |frame| {
+                if a(frame)? == decisive {
+                    Ok(decisive)
+                } else {
+                    b(frame)
+                }
+            }),
+            Err(operands) => Box::new(move |frame| {
+                for operand in &operands {
+                    if operand(frame)? == decisive {
+                        return Ok(decisive);
+                    }
+                }
+                Ok(!decisive)
+            }),
+        }
+    }
+
+    /// `known(x)`, `has_value(x)`, `is_true(x)`, `is_false(x)`: a profile field is read
+    /// and a variable looked at in place.
+    fn test(&mut self, test: Test, arg: &Expr) -> Cond {
+        if let Some(read) = field_reader(arg) {
+            return Box::new(move |frame| {
+                let value = read(frame.profile);
+                let answer = test.answer(&value);
+                discard(value);
+                Ok(answer)
+            });
+        }
+        match self.operand(arg) {
+            Operand::Local(slot) => Box::new(move |frame| Ok(test.answer(&frame.slots[slot]))),
+            arg => Box::new(move |frame| arg.lend(frame, |value| Ok(test.answer(value)))),
         }
     }
 
@@ -547,12 +539,11 @@ impl Compiler {
             }
             Expr::Call(helper, args) => self.call(*helper, args),
             Expr::Interpolate(parts) => self.interpolate(parts),
+            // A list literal larger than the program keeps lists is Rhai's to build.
+            Expr::Array(items) if items.len() > MAX_ARRAY_LEN => Box::new(|_| Err(Stop::Defer)),
             Expr::Array(items) => {
                 let items = self.exprs(items);
                 Box::new(move |frame| {
-                    if items.len() > MAX_ARRAY_LEN {
-                        return Err(Stop::Defer);
-                    }
                     let mut values = Vec::with_capacity(items.len());
                     for item in &items {
                         match item(frame)? {
@@ -633,8 +624,8 @@ impl Compiler {
                 })
             }
             Helper::Test(test) => {
-                let arg = self.operand(first);
-                Box::new(move |frame| arg.lend(frame, |value| Ok(Value::Bool(test.answer(value)))))
+                let cond = self.test(test, first);
+                Box::new(move |frame| Ok(Value::Bool(cond(frame)?)))
             }
             Helper::Date => {
                 let arg = self.expr(first);

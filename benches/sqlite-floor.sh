@@ -2,9 +2,10 @@
 # SQLite's own floor under the import, for BENCHMARKS.md: how long SQLite alone takes to
 # write the rows an import of the national cohort writes (every check with its stored
 # profile, its flags and rule errors, the audit's facts, the outcomes, the access log)
-# into the same schema with the settings of the import's writer when it has the database
-# to itself (a rollback journal, synchronous=FULL, foreign keys, the bulk write's 64 MiB
-# page cache), in one transaction, the database set back to WAL mode at the end.
+# into the same schema, with the same page size and the settings of the import's writer
+# when it has the database to itself (a rollback journal, synchronous=FULL, foreign keys,
+# the bulk write's 64 MiB page cache), in one transaction, the database set back to WAL
+# mode at the end.
 # The rows come by INSERT … SELECT from a database the import wrote: no parsing, no
 # validation, no evaluation, no statement per row. Each round also times the import
 # itself into a fresh database, so the two are measured in the same sitting.
@@ -31,6 +32,8 @@ use_clean_environment "$work"
 echo "== $(basename "$cohort"): $checks checks; sqlite3 $(sqlite3 --version | cut -d' ' -f1); $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 GK_REGLER_DATABASE=$work/source.sqlite3 "$bin" import "$profiles" --outcomes "$outcomes" >/dev/null 2>&1
 
+page_size=$(sqlite3 "$work/source.sqlite3" "PRAGMA page_size")
+
 # Parents before children, for the foreign keys.
 tables="rule_sets accounts sessions evaluations flags rule_errors check_facts shadow_results outcomes outcome_history flag_responses access_log"
 {
@@ -53,7 +56,9 @@ seconds() { /usr/bin/time -f "%e" -o "$work/one" "$@" >/dev/null 2>"$work/err" |
 : >"$work/pairs"
 for round in $(seq "$rounds"); do
     rm -f "$work"/floor.sqlite3* "$work"/import.sqlite3*
-    sqlite3 "$work/source.sqlite3" .schema | grep -v '^CREATE TABLE sqlite_' | sqlite3 "$work/floor.sqlite3"
+    # The import's page size first, so that both write pages of one size.
+    { echo "PRAGMA page_size = $page_size;"; sqlite3 "$work/source.sqlite3" .schema | grep -v '^CREATE TABLE sqlite_'; } |
+        sqlite3 "$work/floor.sqlite3"
     floor=$(seconds sqlite3 -bail "$work/floor.sqlite3" <"$work/floor.sql") || exit 1
     # The copy must hold every row the import wrote.
     [[ $(count_rows "$work/floor.sqlite3") == "$imported_rows" ]] ||

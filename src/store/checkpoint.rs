@@ -43,10 +43,12 @@ pub(super) struct WalPolicy {
 }
 
 impl WalPolicy {
-    /// The checkpoint thread every 250 frames (1 MiB at 4 KiB a page), a quarter of
-    /// SQLite's own threshold: smaller folds, more often, which shortened one client's
-    /// p99 to 0.8× that of 1,000 frames with the throughput unchanged (BENCHMARKS.md,
-    /// "Measured changes"). 10,000 frames, 40 MiB, as the bound.
+    /// The checkpoint thread every 250 frames (4 MiB at the 16 KiB pages of a database
+    /// made here, 1 MiB at 4 KiB), a quarter of SQLite's own threshold: smaller folds,
+    /// more often, which shortened one client's p99 to 0.8× that of 1,000 frames with the
+    /// throughput unchanged; at 16 KiB a page, 62 and 30 frames did not shorten it
+    /// further (BENCHMARKS.md, "Measured changes"). 10,000 frames (160 MiB at 16 KiB) as
+    /// the bound.
     pub const DEFAULT: Self = Self {
         nudge_every: 250,
         fold_inline_at: 10_000,

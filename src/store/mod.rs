@@ -1088,15 +1088,8 @@ mod tests {
         assert_eq!(seen, 1);
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn an_import_store_alone_writes_through_a_rollback_journal_and_leaves_wal_mode_behind() {
-        let dir = tempfile::tempdir().expect("dir");
-        let path = dir.path().join("db.sqlite3");
-        let (store, writer) = Store::open_for_import(&path, 64).expect("store");
-        assert!(
-            !header_says_wal(&path),
-            "alone, the import takes a rollback journal"
-        );
+    /// Writes one access-log entry through `store`'s writer.
+    async fn log_an_import(store: &Store) {
         store
             .log_access(Access {
                 actor: "test".to_owned(),
@@ -1108,6 +1101,18 @@ mod tests {
             })
             .await
             .expect("a write");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_import_store_alone_writes_through_a_rollback_journal_and_leaves_wal_mode_behind() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("db.sqlite3");
+        let (store, writer) = Store::open_for_import(&path, 64).expect("store");
+        assert!(
+            !header_says_wal(&path),
+            "alone, the import takes a rollback journal"
+        );
+        log_an_import(&store).await;
         assert!(!with_suffix(&path, "-wal").exists());
         drop(store);
         writer.join();
@@ -1143,17 +1148,7 @@ mod tests {
         drop(conn);
         assert_eq!(page_size(&older), 4096);
         let (store, writer) = Store::open(&older, 64).expect("store");
-        store
-            .log_access(Access {
-                actor: "test".to_owned(),
-                role: Role::Analytiker,
-                action: "import",
-                case: None,
-                evaluation_id: None,
-                account_id: None,
-            })
-            .await
-            .expect("a write");
+        log_an_import(&store).await;
         drop(store);
         writer.join();
         assert_eq!(page_size(&older), 4096);

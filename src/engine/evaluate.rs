@@ -10,7 +10,6 @@ use std::borrow::Cow;
 
 use super::params::{self, Parameter};
 use super::ruleset::{Rule, RuleMeta, RuleSet, Severity};
-use super::value::Value;
 use super::{
     EvalState, EvalStatePool, Evaluation, FailureKind, NotApplicable, RuleFailure, RuleOutcome,
     interpret, run_rule, script_api,
@@ -73,9 +72,9 @@ impl RuleSet {
             rules: self.rules.len(),
             state: None,
         };
-        // Scratch space shared by the rules, made once at the size the largest rule needs.
+        // Scratch space shared by the rules, allocated once at the size the largest rule
+        // needs; a program fills it up to its own size as it runs.
         let mut slots = Vec::with_capacity(self.max_program_slots);
-        slots.resize_with(self.max_program_slots, || Value::Unit);
         let outcomes = self
             .rules
             .iter()

@@ -9,8 +9,13 @@
 #                             # prints the durable / dry-run ratio (target ≥ 0.50)
 #   benches/load.sh live      # GET /health/live, same clients
 #   benches/load.sh single    # one client, durable, beside the disk's fsync latency in the
-#                             # database's folder (target: p99 ≤ fsync p99 + 0.5 ms)
-#   benches/load.sh           # all four, in that order
+#                             # database's folder (target: p99 ≤ fsync p99 + 0.5 ms);
+#                             # then, to read the tail by, one client on dry-run and
+#                             # the fsync after a lone check's WAL frames
+#   benches/load.sh tail      # one client's checks placed in the WAL's fold cycle
+#                             # (benches/one-client-tail.py; TAIL_CHECKS checks,
+#                             # TAIL_PAUSE_MS apart), beside the fsync probe as far apart
+#   benches/load.sh           # cold, checks, live and single, in that order
 #
 #   DURATION=10s CLIENTS=64 ROUNDS=11 GK_REGLER_BIN=path benches/load.sh checks
 #
@@ -23,8 +28,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 what=${1:-all}
-case $what in cold | checks | live | single | all) ;; *)
-    echo "usage: benches/load.sh [cold|checks|live|single|all]" >&2
+case $what in cold | checks | live | single | tail | all) ;; *)
+    echo "usage: benches/load.sh [cold|checks|live|single|tail|all]" >&2
     exit 2
     ;;
 esac
@@ -33,6 +38,9 @@ IDLE_DURATION=${IDLE_DURATION:-10s}
 CLIENTS=${CLIENTS:-64}
 ROUNDS=${ROUNDS:-11}            # cold starts (benches/cold-start.py)
 FSYNCS=${FSYNCS:-2000}          # fsync probe writes
+TAIL_CHECKS=${TAIL_CHECKS:-20000} # checks sent by `tail`
+TAIL_PAUSE_MS=${TAIL_PAUSE_MS:-0} # `tail`: milliseconds between checks (and between the probe's fsyncs)
+LONE_CHECK_FRAMES=${LONE_CHECK_FRAMES:-10} # WAL frames of a lone check's commit (BENCHMARKS.md, "One client")
 
 command -v curl >/dev/null || { echo "curl is needed" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "python3 is needed" >&2; exit 1; }
@@ -185,4 +193,23 @@ if [[ $what == single || $what == all ]]; then
     fsync=$(awk '{print $7}' <<<"$before"$'\n'"$after" | sort -g | tail -1)
     awk -v w="$worst" -v f="$fsync" \
         'BEGIN {printf "== one client: worst p99 %.2f ms; fsync p99 %.2f ms (the larger of the two probes); target ≤ %.2f ms: %s\n", w, f, f + 0.5, (w <= f + 0.5 ? "met" : "not met")}'
+    # Context for reading the tail, not part of the target: the same client on dry-run,
+    # which never touches the disk, and the disk's own fsync after a lone check's typical
+    # commit (LONE_CHECK_FRAMES frames of the database's page size).
+    page=$(python3 -c 'import sys
+size = int.from_bytes(open(sys.argv[1], "rb").read(18)[16:18], "big")
+print(65536 if size == 1 else size)' "$GK_REGLER_DATABASE")
+    echo "== beside it, not the target: one client on dry-run (no disk), and fsync after ${LONE_CHECK_FRAMES} frames of $page B"
+    echo "1 client dry-run $(load 1 "$IDLE_DURATION" "$base/api/v1/checks/dry-run" "${profiles[0]}")  (${profiles[0]})"
+    "$probe" "$work/serve" "$FSYNCS" --frames "$LONE_CHECK_FRAMES" --page "$page"
+fi
+
+if [[ $what == tail ]]; then
+    echo
+    apart="back to back"
+    [[ $TAIL_PAUSE_MS == 0 ]] || apart="$TAIL_PAUSE_MS ms apart"
+    echo "== one client, $TAIL_CHECKS durable checks of ${profiles[0]} $apart, placed in the WAL's fold cycle; the fsync probe likewise"
+    TOKEN=$token python3 benches/one-client-tail.py "$address" "${profiles[0]}" "$GK_REGLER_DATABASE" \
+        "$TAIL_CHECKS" --pause-ms "$TAIL_PAUSE_MS"
+    "$probe" "$work/serve" "$FSYNCS" --pause-ms "$TAIL_PAUSE_MS"
 fi

@@ -734,9 +734,10 @@ fn in_use_when_locked(err: StoreError) -> StoreError {
 /// 16 KiB rather than SQLite's 4 KiB: a check's row with its stored profile (about
 /// 1.3 KB) then shares a page with about eleven others instead of two, so a bulk write
 /// splits and rebalances far fewer pages. Against 4 KiB an import takes 0.80× the time,
-/// an audit or a replay about the same, and a lone check about 0.07 ms longer (its 16–19
-/// WAL frames are four times the bytes to checksum and write); larger pages gain the
-/// import little more and cost the lone check more. BENCHMARKS.md, "Measured changes".
+/// an audit or a replay about the same, and a lone check about 0.07 ms longer (its commit
+/// writes about three times the bytes: 10 WAL frames of 16 KiB against 13–15 of 4 KiB);
+/// larger pages gain the import little more and cost the lone check more. BENCHMARKS.md,
+/// "Measured changes".
 const PAGE_SIZE: i64 = 16 * 1024;
 
 /// How long a connection waits for another's lock before it reports the database busy.

@@ -1,8 +1,6 @@
 #!/usr/bin/env python3
 """What a fold of the write-ahead log does to the next commits' fsync, with the disk alone.
 
-    benches/fsync-beside-fold.py DIR [COMMITS [FOLD_BYTES]]
-
 Plays a lone check's commits and the checkpoint thread's folds with plain files in DIR:
 each commit writes 10 WAL frames of 16 KiB (a 24-byte header and a page each) over the
 start of a file, as a WAL that starts over does, and waits for fsync; every 25 commits
@@ -14,9 +12,9 @@ fold over blocks the file already has. For each it prints the commits' fsync lat
 percentiles and the median of the commit made right after the fold began and of the
 others. COMMITS (default 5000) per way. The files are removed at the end.
 """
+import argparse
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -29,9 +27,9 @@ WAL_FRAMES = 250
 FOLD_PAGES = 21
 
 
-def whole(text, name):
+def positive(text):
     if not text.isdigit() or int(text) == 0:
-        sys.exit(f"{name} must be a positive whole number")
+        raise argparse.ArgumentTypeError("must be a positive whole number")
     return int(text)
 
 
@@ -99,16 +97,20 @@ def run(folder, way, commits, fold_bytes):
 
 
 def main():
-    if not 2 <= len(sys.argv) <= 4 or sys.argv[1] in ("-h", "--help"):
-        sys.exit(__doc__.strip())
-    if not os.path.isdir(sys.argv[1]):
-        sys.exit(f"not a folder: {sys.argv[1]}")
-    commits = whole(sys.argv[2], "COMMITS") if len(sys.argv) > 2 else 5000
-    fold_bytes = whole(sys.argv[3], "FOLD_BYTES") if len(sys.argv) > 3 else FOLD_PAGES * PAGE
-    folder = tempfile.mkdtemp(prefix="fsync-beside-fold.", dir=sys.argv[1])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dir", help="the folder to play it in (the database's)")
+    parser.add_argument("commits", nargs="?", type=positive, default=5000,
+                        help="commits per way (default 5000)")
+    parser.add_argument("fold_bytes", nargs="?", type=positive, default=FOLD_PAGES * PAGE,
+                        help=f"bytes of a fold (default {FOLD_PAGES * PAGE})")
+    args = parser.parse_args()
+    if not os.path.isdir(args.dir):
+        parser.error(f"not a folder: {args.dir}")
+    folder = tempfile.mkdtemp(prefix="fsync-beside-fold.", dir=args.dir)
     try:
         for way in ("none", "grow", "over"):
-            run(folder, way, commits, fold_bytes)
+            run(folder, way, args.commits, args.fold_bytes)
     finally:
         shutil.rmtree(folder)
 

@@ -453,6 +453,11 @@ impl Store {
         // database's first page, and ignores this on a database that has one.
         conn.pragma_update(None, "page_size", PAGE_SIZE)?;
         configure(&conn).map_err(in_use_when_locked)?;
+        // Every write goes through this connection. SQLite leaves a deleted row, and a
+        // row moved when a page splits, in the file as it was unless told to overwrite
+        // it: a purged profile would stay readable in the database file and in every
+        // backup copied from it.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         for suffix in ["", "-wal", "-shm"] {
             let file = file::with_suffix(path, suffix);
             if crate::owner_only::restrict(&file).map_err(|e| unavailable(&file, e))? {

@@ -1,7 +1,8 @@
 //! Storage a deployment can trust, against the real binary: owner-only database files, a
 //! database deleted or replaced under the running service, database commands that refuse
-//! a mistyped path, a write-ahead log folded back while checks come, and `gk-regler
-//! backup` / `restore` while the service takes checks.
+//! a mistyped path, a write-ahead log folded back while checks come, a purge that leaves
+//! no copy of a deleted profile in the files, and `gk-regler backup` / `restore` while the
+//! service takes checks.
 //! RELIABILITY.md ("Defects found by hostile testing") names each test.
 
 use std::collections::BTreeSet;
@@ -399,6 +400,94 @@ fn database_commands_refuse_a_database_that_does_not_exist() {
         );
     }
     assert!(!backup.exists());
+}
+
+/// How often `needle` occurs in the bytes of `path` (none for a file that is not there).
+fn occurrences(path: &Path, needle: &[u8]) -> usize {
+    std::fs::read(path).map_or(0, |bytes| {
+        bytes
+            .windows(needle.len())
+            .filter(|window| *window == needle)
+            .count()
+    })
+}
+
+/// A key of a stored profile as its JSON text has it: only stored profiles hold it (the
+/// rule sets' stored sources mention the field, never as a quoted key and a colon).
+const PROFILE_KEY: &[u8] = b"\"sick_leave_started_on\":";
+
+/// The stored checks whose profile holds [`PROFILE_KEY`].
+fn profiles_with_the_key(database: &Path) -> usize {
+    let conn = rusqlite::Connection::open(database).expect("open the database");
+    let count: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM evaluations WHERE instr(profile_json, '\"sick_leave_started_on\":') > 0",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    usize::try_from(count).expect("a count")
+}
+
+/// A purge deletes a check's stored profile from the database file itself, not only from
+/// its tables: SQLite leaves deleted rows and freed pages in the file as they were unless
+/// told to overwrite them, and a backup copies them. After the purge the file holds each
+/// remaining check's profile once, and after a purge of every check none.
+#[test]
+fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = dir.path().join("gk-regler.sqlite3");
+    let older = dir.path().join("older.jsonl");
+    let newer = dir.path().join("newer.jsonl");
+    let older_lines = cohort_copies(&older, 1..=1);
+    cohort_copies(&newer, 2..=2);
+    let out = import_on(dir.path(), &database, &older);
+    assert_eq!(out.code, 0, "{out}");
+    // The cutoff below is whole seconds before the purge: the newer checks come later.
+    std::thread::sleep(Duration::from_millis(2_100));
+    let out = import_on(dir.path(), &database, &newer);
+    assert_eq!(out.code, 0, "{out}");
+    let stored = profiles_with_the_key(&database);
+    assert!(stored > 0, "the cohort's profiles give the key");
+    let files = |suffix| with_suffix(&database, suffix);
+    let in_files = || {
+        ["", "-wal", "-journal"]
+            .iter()
+            .map(|suffix| occurrences(&files(*suffix), PROFILE_KEY))
+            .sum::<usize>()
+    };
+    assert_eq!(
+        in_files(),
+        stored,
+        "each stored profile once before the purge"
+    );
+
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "1s"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("Rensade {older_lines} kontroller")),
+        "{out}"
+    );
+    let kept = profiles_with_the_key(&database);
+    assert_eq!(kept, stored / 2, "the newer import's checks are kept");
+    assert_eq!(
+        in_files(),
+        kept,
+        "no copy of a purged profile is left in the files"
+    );
+
+    // Stored times are whole seconds: a second on, every check is older than now.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0s"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(profiles_with_the_key(&database), 0);
+    assert_eq!(in_files(), 0, "no stored profile is left in the files");
+    let conn = rusqlite::Connection::open(&database).expect("open the database");
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(integrity, "ok");
 }
 
 /// The SHA-256 of `path` in hex, computed by `sha256sum` (not by the code under test).

@@ -443,8 +443,11 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
     cohort_copies(&newer, 2..=2);
     let out = import_on(dir.path(), &database, &older);
     assert_eq!(out.code, 0, "{out}");
-    // The cutoff below is whole seconds before the purge: the newer checks come later.
-    std::thread::sleep(Duration::from_millis(2_100));
+    // Stored times and the purge's cutoff are whole seconds. Five seconds apart, a cutoff
+    // one to three seconds before the newer import began falls between the two imports,
+    // however long the newer import takes (and the purge up to two seconds to start).
+    std::thread::sleep(Duration::from_millis(5_100));
+    let newer_began = Instant::now();
     let out = import_on(dir.path(), &database, &newer);
     assert_eq!(out.code, 0, "{out}");
     let stored = profiles_with_the_key(&database);
@@ -462,7 +465,8 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
         "each stored profile once before the purge"
     );
 
-    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "1s"]);
+    let age = format!("{}s", newer_began.elapsed().as_secs() + 3);
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", &age]);
     assert_eq!(out.code, 0, "{out}");
     assert!(
         out.stdout

@@ -78,10 +78,13 @@ impl PseudonymKey {
             ));
         }
         match std::fs::read_to_string(file) {
-            Ok(text) => Ok((
-                Self::from_secret(text.trim().as_bytes())?,
-                KeyOrigin::ReadFromFile,
-            )),
+            Ok(text) => {
+                restrict_key_file(file)?;
+                Ok((
+                    Self::from_secret(text.trim().as_bytes())?,
+                    KeyOrigin::ReadFromFile,
+                ))
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let secret = hex::encode(rand::random::<[u8; 32]>());
                 write_owner_only(file, &secret)
@@ -96,6 +99,22 @@ impl PseudonymKey {
         let mut mac = self.mac.clone();
         mac.update(case_id.expose().as_bytes());
         Pseudonym(hex::encode(mac.finalize().into_bytes()))
+    }
+}
+
+/// Takes group and other permissions away from the key file at `path`, as the store does
+/// for the database: whoever reads the key can tell which case a pseudonym is.
+pub(crate) fn restrict_key_file(path: &Path) -> Result<(), String> {
+    match crate::owner_only::restrict(path) {
+        Ok(true) => {
+            tracing::warn!(file = %path.display(), "made the pseudonym key file owner-only");
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(err) => Err(format!(
+            "kan inte göra {} läsbar bara för ägaren: {err}",
+            path.display()
+        )),
     }
 }
 

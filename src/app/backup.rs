@@ -78,6 +78,42 @@ pub async fn backup(
     super::off_workers(move || write_backup(&database, &key, &dir)).await?
 }
 
+/// The temporary name of a backup being written beside its target folder.
+const BACKUP_PREFIX: &str = ".gk-regler-backup-";
+/// The temporary name of a database being restored beside its path.
+const RESTORE_PREFIX: &str = ".gk-regler-restore-";
+
+/// Temporary folders beside the backup folder `dir` of a backup that was stopped before it
+/// was renamed into place (or is being written now): copies, whole or in part, of every
+/// stored check, which no later run removes. For the person to remove.
+pub fn interrupted_backups(dir: &Path) -> Vec<PathBuf> {
+    beside(dir, BACKUP_PREFIX)
+}
+
+/// Temporary files beside `database` of a restore that was stopped before it renamed its
+/// copy into place (or is running now). For the person to remove.
+pub fn interrupted_restores(database: &Path) -> Vec<PathBuf> {
+    beside(database, RESTORE_PREFIX)
+}
+
+/// The entries of the folder holding `path` whose names start with `prefix`, sorted.
+fn beside(path: &Path, prefix: &str) -> Vec<PathBuf> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut found: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(prefix))
+        .map(|entry| entry.path())
+        .collect();
+    found.sort();
+    found
+}
+
 /// Refuses a target that exists and is not an empty folder.
 fn check_target(dir: &Path) -> Result<(), AppError> {
     match std::fs::symlink_metadata(dir) {
@@ -106,6 +142,7 @@ fn key_text(config: &Config) -> Result<String, AppError> {
         return Ok(secret.expose().trim().to_owned());
     }
     let path = &config.pseudonym_key_file;
+    crate::pseudonym::restrict_key_file(path).map_err(AppError::Config)?;
     std::fs::read_to_string(path).map_err(|err| {
             AppError::Config(format!(
                 "pseudonymnyckeln {} kan inte läsas ({err}); utan den går säkerhetskopian inte att koppla till nya kontroller",
@@ -122,7 +159,7 @@ fn write_backup(database: &Path, key: &str, dir: &Path) -> Result<Manifest, AppE
     owner_only::create_dir_all(&parent)?;
     // Removed again unless it is renamed into place.
     let temp = tempfile::Builder::new()
-        .prefix(".gk-regler-backup-")
+        .prefix(BACKUP_PREFIX)
         .tempdir_in(&parent)?;
     owner_only::restrict(temp.path())?;
     let copy = temp.path().join(DATABASE);
@@ -264,6 +301,17 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
             )));
         }
     }
+    // Left by an earlier database at the same path: SQLite would play a rollback journal
+    // back into the restored copy (and damage it), and read a stale WAL index beside it.
+    for suffix in ["-journal", "-shm"] {
+        let path = crate::store::with_suffix(database, suffix);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            return Err(AppError::Input(format!(
+                "{} ligger kvar efter en tidigare databas på samma sökväg; SQLite skulle läsa in den i den återställda databasen. Flytta bort den först. Inget återställdes.",
+                path.display()
+            )));
+        }
+    }
     let key_as_stored = std::fs::read_to_string(dir.join(KEY))
         .map_err(|err| damaged(dir, format_args!("{KEY}: {err}")))?;
     let key = key_as_stored.trim();
@@ -316,7 +364,7 @@ fn place_database(from: &Path, to: &Path) -> Result<(), AppError> {
     };
     // NamedTempFile is created 0600.
     let mut temp = tempfile::Builder::new()
-        .prefix(".gk-regler-restore-")
+        .prefix(RESTORE_PREFIX)
         .tempfile_in(&parent)?;
     std::io::copy(&mut std::fs::File::open(from)?, temp.as_file_mut())?;
     temp.as_file().sync_all()?;

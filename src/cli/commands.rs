@@ -64,6 +64,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         .transpose()?
         .map(|tested| tested.rules);
     let (store, writer) = admin::open_store(&config)?;
+    warn_of_interrupted_restores(&config);
     let key = open_key(&config)?;
     import_tokens(&store, &config, true).await?;
     // A reload refuses a name and version used for another text; at start the set is
@@ -289,6 +290,12 @@ pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
         name: "cli:backup".to_owned(),
         role: Role::Admin,
     };
+    for left in app::backup::interrupted_backups(dir) {
+        eprintln!(
+            "Varning: {} är en ofullständig säkerhetskopia från en körning som avbröts (eller pågår just nu). Den innehåller personuppgifter och tas inte bort av sig själv: ta bort den.",
+            left.display()
+        );
+    }
     let manifest = app::backup::backup(&config, &principal, dir).await?;
     let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
     println!(
@@ -306,6 +313,7 @@ pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
 
 /// `gk-regler restore DIR`.
 pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
+    warn_of_interrupted_restores(&config);
     let restored = app::backup::restore(&config, dir).await?;
     println!(
         "Återställde databasen till {} ({} kontroller, {} utfall, säkerhetskopia från {}); kontrollsummorna stämde.",
@@ -323,6 +331,16 @@ pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
         println!("Pseudonymnyckeln på plats är densamma som säkerhetskopians.");
     }
     Ok(())
+}
+
+/// Tells the person of copies an interrupted restore left beside the database.
+fn warn_of_interrupted_restores(config: &Config) {
+    for left in app::backup::interrupted_restores(&config.database) {
+        eprintln!(
+            "Varning: {} är en databaskopia från en återställning som avbröts (eller pågår just nu). Den innehåller personuppgifter och tas inte bort av sig själv: ta bort den.",
+            left.display()
+        );
+    }
 }
 
 fn web_settings(config: &Config) -> Result<app::WebSettings, AppError> {

@@ -70,16 +70,21 @@ fn database_files_and_their_folder_are_owner_only() {
     }
     assert_eq!(mode(&folder), 0o700, "the folder the service made");
 
-    // A database made readable by others earlier is made owner-only at the next start.
+    // A database and a key made readable by others earlier are made owner-only at the
+    // next start.
     app.terminate(Duration::from_secs(20));
     use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(&database, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let key_file = app.dir.path().join("pseudonym.key");
+    for path in [&database, &key_file] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
     app.restart();
     stored(&app, "AGARE-2");
     for suffix in ["", "-wal", "-shm"] {
         let path = with_suffix(&database, suffix);
         assert_eq!(mode(&path), 0o600, "{}", path.display());
     }
+    assert_eq!(mode(&key_file), 0o600, "the pseudonym key");
 }
 
 /// Checks that the service refuses writes and says it is not ready, and that nothing
@@ -708,4 +713,65 @@ fn a_damaged_backup_is_refused_and_nothing_is_restored() {
         !database.exists() && !key_file.exists(),
         "something was restored"
     );
+}
+
+/// Files an earlier database left at the path refuse a restore: SQLite would play a stale
+/// rollback journal back into the restored copy and damage it. The copies an interrupted
+/// backup or restore leaves behind (every stored check, in a hidden temporary name) are
+/// named in a warning, since nothing else removes them.
+#[test]
+fn a_restore_refuses_an_earlier_databases_files_and_interrupted_copies_are_named() {
+    let mut app = spawn_app();
+    let id = stored(&app, "KVAR-1");
+    let backup = app.dir.path().join("kopia");
+    let interrupted_backup = app.dir.path().join(".gk-regler-backup-avbruten");
+    std::fs::create_dir(&interrupted_backup).expect("a folder");
+    let out = app.run_cli(&["backup", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("Varning")
+            && out
+                .stderr
+                .contains(crate::helpers::arg(&interrupted_backup)),
+        "names the interrupted backup: {out}"
+    );
+    app.terminate(Duration::from_secs(20));
+
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    let database = fresh.path().join("gk-regler.sqlite3");
+    let key_file = fresh.path().join("pseudonym.key");
+    app.use_files(database.clone(), key_file.clone());
+    for suffix in ["-journal", "-shm"] {
+        let stale = with_suffix(&database, suffix);
+        std::fs::write(&stale, b"from an earlier database").expect("a stale file");
+        let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+        assert_eq!(out.code, 2, "{suffix}: {out}");
+        assert!(
+            out.stderr.contains(crate::helpers::arg(&stale)),
+            "names the file: {out}"
+        );
+        assert!(
+            !database.exists() && !key_file.exists(),
+            "{suffix}: something was restored"
+        );
+        std::fs::remove_file(&stale).expect("remove the stale file");
+    }
+
+    let interrupted_restore = fresh.path().join(".gk-regler-restore-avbruten");
+    std::fs::write(&interrupted_restore, b"a copy").expect("a leftover");
+    let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("Varning")
+            && out
+                .stderr
+                .contains(crate::helpers::arg(&interrupted_restore)),
+        "names the interrupted restore: {out}"
+    );
+    let conn = rusqlite::Connection::open(&database).expect("the restored database");
+    let ids: Vec<i64> = conn
+        .prepare("SELECT id FROM evaluations")
+        .and_then(|mut statement| statement.query_map([], |row| row.get(0))?.collect())
+        .expect("stored ids");
+    assert_eq!(ids, vec![id]);
 }

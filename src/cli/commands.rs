@@ -119,7 +119,11 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
                 match admin::purge_older_than(&store, jiff::Span::new().days(i64::from(days))).await
                 {
                     Ok(counts) => {
-                        tracing::info!(evaluations = counts.evaluations, "retention purge")
+                        tracing::info!(
+                            evaluations = counts.evaluations,
+                            outcomes = counts.outcomes,
+                            "retention purge"
+                        )
                     }
                     Err(err) => tracing::warn!(error = %err, "retention purge failed"),
                 }
@@ -252,8 +256,12 @@ pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
     let counts = admin::purge_older_than(&store, age).await?;
     admin::close_store(store, writer).await?;
     println!(
-        "Rensade {} kontroller äldre än {older_than} ({} flaggor, {} regelfel).",
-        counts.evaluations, counts.flags, counts.rule_errors
+        "Rensade {} kontroller äldre än {older_than} ({} flaggor, {} regelfel) och {} utfall med {} tidigare versioner, för ärenden som inte längre har någon kontroll.",
+        counts.evaluations,
+        counts.flags,
+        counts.rule_errors,
+        counts.outcomes,
+        counts.outcome_versions
     );
     Ok(())
 }

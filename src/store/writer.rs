@@ -70,6 +70,10 @@ pub struct PurgeCounts {
     pub evaluations: usize,
     pub flags: usize,
     pub rule_errors: usize,
+    /// Outcomes recorded before the cutoff of cases left without a stored check.
+    pub outcomes: usize,
+    /// The earlier versions of those outcomes.
+    pub outcome_versions: usize,
 }
 
 pub(super) struct Job {
@@ -514,10 +518,28 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
             )?;
             let evaluations =
                 conn.execute("DELETE FROM evaluations WHERE created_at < ?1", [cutoff])?;
+            // An outcome is stored data like a check: once it is older than the cutoff and
+            // its case has no check left to compare it with, it goes too, with its history.
+            // (A case whose checks are kept keeps its outcome for the audit.)
+            const OUTCOMES_TO_PURGE: &str = "SELECT o.case_pseudonym FROM outcomes o
+                 WHERE o.recorded_at < ?1
+                   AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.case_pseudonym = o.case_pseudonym)";
+            let outcome_versions = conn.execute(
+                &format!(
+                    "DELETE FROM outcome_history WHERE case_pseudonym IN ({OUTCOMES_TO_PURGE})"
+                ),
+                [cutoff],
+            )?;
+            let outcomes = conn.execute(
+                &format!("DELETE FROM outcomes WHERE case_pseudonym IN ({OUTCOMES_TO_PURGE})"),
+                [cutoff],
+            )?;
             Ok(Reply::Purged(PurgeCounts {
                 evaluations,
                 flags,
                 rule_errors,
+                outcomes,
+                outcome_versions,
             }))
         }
     }
@@ -871,11 +893,45 @@ mod tests {
         assert_eq!(flagged, "alpha zeta");
         assert_eq!(failed, "");
 
+        // Outcomes: of the checked case, of a case without a check (with an earlier
+        // version), and of one recorded late.
+        conn.execute_batch(&format!(
+            "INSERT INTO outcomes VALUES ('{checked}', '2024-01-01', 'left_insurance', '[]', '2001-01-01T00:00:00Z', 'x');
+             INSERT INTO outcomes VALUES ('{unchecked}', '2024-01-01', 'left_insurance', '[]', '2001-01-01T00:00:00Z', 'x');
+             INSERT INTO outcome_history (case_pseudonym, ended_on, outcome, reasons_json, recorded_at, recorded_by, replaced_at, replaced_by)
+                 VALUES ('{unchecked}', '2023-01-01', 'returned_to_fk', '[]', '2000-01-01T00:00:00Z', 'x', '2001-01-01T00:00:00Z', 'x');
+             INSERT INTO outcomes VALUES ('{late}', '2024-01-01', 'left_insurance', '[]', '9000-01-01T00:00:00Z', 'x');",
+            checked = "ab".repeat(32),
+            unchecked = "cd".repeat(32),
+            late = "ef".repeat(32),
+        ))
+        .expect("outcomes");
+        let purge = |cutoff: &str| match apply(&conn, &Op::Purge(cutoff.to_owned()), &now_rfc3339())
+            .expect("purge")
+        {
+            Reply::Purged(counts) => counts,
+            _ => panic!("not a purge"),
+        };
+
         // Retention: a cutoff before the check keeps it, one after deletes its facts too.
-        apply(&conn, &Op::Purge("0000".to_owned()), &now_rfc3339()).expect("purge");
+        assert_eq!(purge("0000"), PurgeCounts::default());
         assert_eq!(count(&conn, "check_facts"), 1);
-        apply(&conn, &Op::Purge("9999".to_owned()), &now_rfc3339()).expect("purge");
+        // Before the check, after two outcomes: only the one without a check goes.
+        let counts = purge("2020");
+        assert_eq!(
+            (counts.evaluations, counts.outcomes, counts.outcome_versions),
+            (0, 1, 1)
+        );
+        assert_eq!(count(&conn, "outcomes"), 2);
+        assert_eq!(count(&conn, "outcome_history"), 0);
+        // After the check: it goes, and with it its case's outcome; and the late one.
+        let counts = purge("9999");
+        assert_eq!(
+            (counts.evaluations, counts.flags, counts.outcomes),
+            (1, 2, 2)
+        );
         assert_eq!(count(&conn, "evaluations"), 0);
         assert_eq!(count(&conn, "check_facts"), 0);
+        assert_eq!(count(&conn, "outcomes"), 0);
     }
 }

@@ -232,6 +232,23 @@ fn cohort_copies(path: &Path, copies: std::ops::RangeInclusive<usize>) -> i64 {
     lines.lines().count() as i64
 }
 
+/// The development cohort's outcomes with the case ids of [`cohort_copies`]'s `copy`,
+/// written to `path`; the number of lines.
+fn outcome_copy(path: &Path, copy: usize) -> usize {
+    let cohort = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018/outcomes.jsonl");
+    let text = std::fs::read_to_string(cohort).expect("the development cohort's outcomes");
+    let mut lines = String::new();
+    for line in text.lines() {
+        let mut outcome: Value = serde_json::from_str(line).expect("an outcome");
+        let case = format!("{}-{copy}", outcome["case_id"].as_str().expect("case id"));
+        outcome["case_id"] = json!(case);
+        lines.push_str(&outcome.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(path, &lines).expect("write outcomes");
+    text.lines().count()
+}
+
 /// `gk-regler import PROFILES` with its files in `dir` and the database at `database`.
 fn import_on(dir: &Path, database: &Path, profiles: &Path) -> Output {
     cli_on(dir, database, &["import", crate::helpers::arg(profiles)])
@@ -437,7 +454,8 @@ fn profiles_with_the_key(database: &Path) -> usize {
 /// A purge deletes a check's stored profile from the database file itself, not only from
 /// its tables: SQLite leaves deleted rows and freed pages in the file as they were unless
 /// told to overwrite them, and a backup copies them. After the purge the file holds each
-/// remaining check's profile once, and after a purge of every check none.
+/// remaining check's profile once, and after a purge of every check none. The outcomes of
+/// the cases the purge leaves without a check go with them.
 #[test]
 fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -446,7 +464,18 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
     let newer = dir.path().join("newer.jsonl");
     let older_lines = cohort_copies(&older, 1..=1);
     cohort_copies(&newer, 2..=2);
-    let out = import_on(dir.path(), &database, &older);
+    let older_outcomes = dir.path().join("older-outcomes.jsonl");
+    let outcome_lines = outcome_copy(&older_outcomes, 1);
+    let out = cli_on(
+        dir.path(),
+        &database,
+        &[
+            "import",
+            crate::helpers::arg(&older),
+            "--outcomes",
+            crate::helpers::arg(&older_outcomes),
+        ],
+    );
     assert_eq!(out.code, 0, "{out}");
     // Stored times and the purge's cutoff are whole seconds. Five seconds apart, a cutoff
     // one to three seconds before the newer import began falls between the two imports,
@@ -475,9 +504,18 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
     assert_eq!(out.code, 0, "{out}");
     assert!(
         out.stdout
-            .contains(&format!("Rensade {older_lines} kontroller")),
-        "{out}"
+            .contains(&format!("Rensade {older_lines} kontroller"))
+            && out.stdout.contains(&format!(
+                "och {outcome_lines} utfall med 0 tidigare versioner"
+            )),
+        "the older import's checks and, their cases left without a check, their outcomes: {out}"
     );
+    let conn = rusqlite::Connection::open(&database).expect("open the database");
+    let outcomes: i64 = conn
+        .query_row("SELECT count(*) FROM outcomes", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(outcomes, 0);
+    drop(conn);
     let kept = profiles_with_the_key(&database);
     assert_eq!(kept, stored / 2, "the newer import's checks are kept");
     assert_eq!(

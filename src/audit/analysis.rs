@@ -349,6 +349,20 @@ fn column(rule: &RuleAudit, pick: impl Fn(&GroupAudit) -> Option<usize>) -> Show
     }
 }
 
+/// Cells for `total` less `part`, per sex cell, tied to both: a count never printed that
+/// follows from two that are.
+fn remainder(grid: &mut Grid, total: [Cell; 4], part: [Cell; 4]) -> [Cell; 4] {
+    let cells = [0, 1, 2, 3].map(|k| {
+        let rest = grid.value(total[k]).saturating_sub(grid.value(part[k]));
+        grid.cell(rest)
+    });
+    for k in 0..4 {
+        grid.sum(&[part[k], cells[k]], total[k]);
+    }
+    grid.sum(&cells[..3], cells[3]);
+    cells
+}
+
 /// Ties a series (months) to its total, for each sex cell.
 fn series(grid: &mut Grid, months: &[[Cell; 4]], total: [Cell; 4]) {
     for k in 0..4 {
@@ -456,6 +470,16 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
             .map(|m| by_sex(&mut grid, m.count))
             .collect();
         series(&mut grid, &months, flagged_checks);
+        // The checks the rule did not flag (it found nothing, or it failed), in the period
+        // and per month: never printed, but the checks less the flagged ones, so a small
+        // one (the one man checked in a month and not flagged) is protected like any count.
+        let unflagged = remainder(&mut grid, checks_total, flagged_checks);
+        let unflagged_months: Vec<[Cell; 4]> = checks_months
+            .iter()
+            .zip(&months)
+            .map(|(checks, flagged)| remainder(&mut grid, *checks, *flagged))
+            .collect();
+        series(&mut grid, &unflagged_months, unflagged);
         let errors = grid.cell(rule.rule_errors.unwrap_or_default());
         rule_cells.push(RuleCells {
             flagged,
@@ -1343,6 +1367,44 @@ mod tests {
             rule.rule_errors, None,
             "1 rule error is below the threshold"
         );
+    }
+
+    #[test]
+    fn the_few_checks_a_rule_did_not_flag_cannot_be_worked_out_from_the_checks() {
+        // 20 women (10 flagged) and 7 men, 6 of them flagged: the one man not flagged
+        // would be 7 − 6.
+        let mut cases: Vec<CaseHistory> = (0..20)
+            .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Female), i % 2 == 0))
+            .collect();
+        cases.extend((0..7).map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Male), i > 0)));
+        let report = run(&input(cases), &options(), Model::Estimate);
+        assert_eq!(report.checks_in_period.male, Some(7));
+        for rule in &report.rules {
+            let flagged = rule.flagged_checks;
+            let checks = report.checks_in_period;
+            for (sex, flagged, checks) in [
+                ("women", flagged.female, checks.female),
+                ("men", flagged.male, checks.male),
+                ("all", flagged.all, checks.all),
+            ] {
+                if let (Some(flagged), Some(checks)) = (flagged, checks) {
+                    let clear = checks - flagged;
+                    assert!(
+                        clear == 0 || clear >= DEFAULT_MIN,
+                        "{}: {sex}: {checks} checks and {flagged} flagged shown",
+                        rule.rule_id
+                    );
+                }
+            }
+            assert_eq!(flagged.male, None, "{}", rule.rule_id);
+            assert_not_one_hidden("flagged checks", flagged);
+            for (month, checks) in rule.flags_per_month.iter().zip(&report.checks_per_month) {
+                if let (Some(flagged), Some(checks)) = (month.count.male, checks.count.male) {
+                    let clear = checks - flagged;
+                    assert!(clear == 0 || clear >= DEFAULT_MIN, "{}", rule.rule_id);
+                }
+            }
+        }
     }
 
     /// Women + men (+ sex not given) = all, for every published count of sex: never

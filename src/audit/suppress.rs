@@ -3,7 +3,8 @@
 //! Every count the audit publishes is a cell of a [`Grid`]. A cell holding fewer than
 //! `min_cell` cases (but more than none) is suppressed (*primary*). Cells are tied by
 //! sums (*relations*): women + men + sex not given = all; flagged + not flagged + rule
-//! error = every case of the group; one month + the next + … = the period. If exactly one
+//! error = every case of the group; a rule's flagged checks + the checks it did not flag =
+//! the checks (in the period and per month); one month + the next + … = the period. If exactly one
 //! cell of a relation were hidden, it would follow from the others by subtraction, so
 //! whenever a relation has exactly one hidden cell, its smallest other non-zero cell is
 //! hidden too (*complementary*), and this repeats until every relation has no hidden cell

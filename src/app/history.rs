@@ -194,6 +194,13 @@ fn validate_file(
     path: &Path,
     progress: &(dyn Fn(ImportProgress) + Sync),
 ) -> Result<Result<ValidatedFile, RefusedFile>, AppError> {
+    // A pipe or a device reads once: the second pass would wait for ever.
+    if std::fs::metadata(path).is_ok_and(|meta| !meta.is_file()) {
+        return Err(AppError::Input(format!(
+            "{} är ingen vanlig fil; importen läser filen två gånger (först kontrolleras varje rad, sedan sparas de), så ange en fil, inte en mapp, ett rör eller en enhet",
+            path.display()
+        )));
+    }
     let mut reader = JsonlBatches::open(path)?;
     let (mut lines, mut problems) = (0, Vec::new());
     loop {

@@ -813,3 +813,65 @@ fn a_restore_refuses_an_earlier_databases_files_and_interrupted_copies_are_named
         .expect("stored ids");
     assert_eq!(ids, vec![id]);
 }
+
+/// A named pipe reads once, and an import reads its file twice (first every line is
+/// checked, then the checks are stored): it is refused at once, naming the path, before
+/// a database is made; it never waits for a second reading that will not come.
+#[test]
+fn an_import_from_a_pipe_is_refused_at_once_and_makes_no_database() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let pipe = dir.path().join("profiler.jsonl");
+    let made = Command::new("mkfifo").arg(&pipe).status().expect("mkfifo");
+    assert!(made.success());
+    let database = dir.path().join("db").join("gk-regler.sqlite3");
+    let mut child = command_on(
+        dir.path(),
+        &database,
+        &["import", crate::helpers::arg(&pipe)],
+    )
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("start gk-regler");
+    // A writer for the pipe, so that a first reading would get a line and end.
+    let profile = profile("ROR-1").to_string();
+    let writer = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || {
+            if let Ok(mut file) = std::fs::OpenOptions::new().write(true).open(&pipe) {
+                use std::io::Write as _;
+                let _ = writeln!(file, "{profile}");
+            }
+        })
+    };
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the import from a pipe still ran after 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stderr = String::new();
+    use std::io::Read as _;
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("ingen vanlig fil") && stderr.contains(crate::helpers::arg(&pipe)),
+        "{stderr}"
+    );
+    assert!(!database.exists(), "a database was made");
+    // Unblock the writer thread, which waits for a reader that never came.
+    drop(std::fs::File::open(&pipe));
+    writer.join().expect("the writer");
+}

@@ -216,18 +216,9 @@ fn command_on(dir: &Path, database: &Path, args: &[&str]) -> Command {
 /// The development cohort's profiles once per number of `copies`, each copy with cases
 /// of its own (`-1`, `-2`, … after the case id), written to `path`; the number of lines.
 fn cohort_copies(path: &Path, copies: std::ops::RangeInclusive<usize>) -> i64 {
-    let cohort = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018/profiles.jsonl");
-    let text = std::fs::read_to_string(cohort).expect("the development cohort");
-    let mut lines = String::new();
-    for copy in copies {
-        for line in text.lines() {
-            let mut profile: Value = serde_json::from_str(line).expect("a profile");
-            let case = format!("{}-{copy}", profile["case_id"].as_str().expect("case id"));
-            profile["case_id"] = json!(case);
-            lines.push_str(&profile.to_string());
-            lines.push('\n');
-        }
-    }
+    let lines: String = copies
+        .map(|copy| development_cohort_file_for_copy("profiles.jsonl", copy))
+        .collect();
     std::fs::write(path, &lines).expect("write profiles");
     lines.lines().count() as i64
 }
@@ -235,18 +226,26 @@ fn cohort_copies(path: &Path, copies: std::ops::RangeInclusive<usize>) -> i64 {
 /// The development cohort's outcomes with the case ids of [`cohort_copies`]'s `copy`,
 /// written to `path`; the number of lines.
 fn outcome_copy(path: &Path, copy: usize) -> usize {
-    let cohort = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018/outcomes.jsonl");
-    let text = std::fs::read_to_string(cohort).expect("the development cohort's outcomes");
+    let lines = development_cohort_file_for_copy("outcomes.jsonl", copy);
+    std::fs::write(path, &lines).expect("write outcomes");
+    lines.lines().count()
+}
+
+/// The JSON lines of the development cohort's file `name` with `-{copy}` after each case id.
+fn development_cohort_file_for_copy(name: &str, copy: usize) -> String {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples/cohort-2018")
+        .join(name);
+    let text = std::fs::read_to_string(file).expect("the development cohort");
     let mut lines = String::new();
     for line in text.lines() {
-        let mut outcome: Value = serde_json::from_str(line).expect("an outcome");
-        let case = format!("{}-{copy}", outcome["case_id"].as_str().expect("case id"));
-        outcome["case_id"] = json!(case);
-        lines.push_str(&outcome.to_string());
+        let mut record: Value = serde_json::from_str(line).expect("a JSON line");
+        let case = format!("{}-{copy}", record["case_id"].as_str().expect("case id"));
+        record["case_id"] = json!(case);
+        lines.push_str(&record.to_string());
         lines.push('\n');
     }
-    std::fs::write(path, &lines).expect("write outcomes");
-    text.lines().count()
+    lines
 }
 
 /// `gk-regler import PROFILES` with its files in `dir` and the database at `database`.

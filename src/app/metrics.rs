@@ -1,5 +1,9 @@
 //! Prometheus metrics of the running service: requests and latency per route, evaluations,
-//! flags and rule errors per rule, and rule reloads. Labels never carry personal data.
+//! rule errors per rule, and rule reloads. Labels never carry personal data, and no
+//! counter tells what one check found: `/metrics` is open to anyone who can reach the
+//! port, and a counter of flags per rule, read before and after a check whose time is
+//! known, would tell that person's flags. Flags are counted by the audit, with its
+//! small-cell protection.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -38,7 +42,6 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     evaluations: Counter,
-    flags: Family<RuleLabels, Counter>,
     rule_errors: Family<RuleLabels, Counter>,
     reloads: Family<ResultLabels, Counter>,
     long_work_running: Gauge,
@@ -63,7 +66,6 @@ impl Metrics {
             ))
         });
         let evaluations = Counter::default();
-        let flags = Family::<RuleLabels, Counter>::default();
         let rule_errors = Family::<RuleLabels, Counter>::default();
         let reloads = Family::<ResultLabels, Counter>::default();
         registry.register(
@@ -81,7 +83,6 @@ impl Metrics {
             "Profiles evaluated (stored or dry run)",
             evaluations.clone(),
         );
-        registry.register("flags", "Flags raised, by rule", flags.clone());
         registry.register(
             "rule_errors",
             "Rules that failed at run time, by rule",
@@ -111,7 +112,6 @@ impl Metrics {
             requests,
             latency,
             evaluations,
-            flags,
             rule_errors,
             reloads,
             long_work_running,
@@ -123,16 +123,13 @@ impl Metrics {
     pub fn record_evaluation(&self, rules: &RuleSet, evaluation: &Evaluation) {
         self.evaluations.inc();
         for (rule, outcome) in rules.rules.iter().zip(&evaluation.outcomes) {
-            let family = match outcome {
-                RuleOutcome::Flagged { .. } => &self.flags,
-                RuleOutcome::Failed(_) => &self.rule_errors,
-                _ => continue,
-            };
-            family
-                .get_or_create(&RuleLabels {
-                    rule_id: rule.meta.id.to_string(),
-                })
-                .inc();
+            if let RuleOutcome::Failed(_) = outcome {
+                self.rule_errors
+                    .get_or_create(&RuleLabels {
+                        rule_id: rule.meta.id.to_string(),
+                    })
+                    .inc();
+            }
         }
     }
 

@@ -235,6 +235,18 @@ fn same_token(given: Option<&str>, expected: &str) -> bool {
     given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
 }
 
+/// How long a web form's whole body may take to arrive (a 5 MB archive at 1 Mbit/s takes
+/// 40 s); the connection's idle timeout only bounds each pause.
+const FORM_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A form without the right form token.
+fn refused_form(path: &str, token_given: bool) -> Response {
+    tracing::warn!(path = %path, token_given, "refused: missing or wrong form token");
+    forbidden_text(
+        "Formuläret kunde inte tas emot: det kom inte från den här sidan eller har gått ut. Ladda om sidan och försök igen.",
+    )
+}
+
 /// Checks the CSRF token of every POST to a web page; hands the resolved session on to
 /// the page (so it is read once).
 pub async fn check_form_token(
@@ -248,42 +260,25 @@ pub async fn check_form_token(
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    // The candidate upload carries an archive: its own, larger cap.
-    let limit = if parts.uri.path() == super::CANDIDATE_PATH {
-        super::CANDIDATE_MAX_BODY.max(state.max_body_bytes)
-    } else {
-        state.max_body_bytes
-    };
-    let body = match axum::body::to_bytes(body, limit).await {
-        Ok(body) => body,
-        Err(_) => {
-            let text = if parts.uri.path() == super::CANDIDATE_PATH {
-                "Arkivet är för stort: högst 5 MB tas emot."
-            } else {
-                "Formuläret är för stort."
-            };
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                text,
-            )
-                .into_response();
-        }
-    };
-    let given = form_token(&parts.headers, body.clone()).await;
+    // Who is posting is settled from the headers before any of the body is read: a post
+    // without a live session (or, to the sign-in page, without its cookie) never makes
+    // the service hold its body.
     let mut session = None;
-    let valid = if parts.uri.path() == SIGN_IN {
+    let expected = if parts.uri.path() == SIGN_IN {
         let expected = CookieJar::from_headers(&parts.headers)
             .get(SIGN_IN_COOKIE)
             .map(|c| c.value().to_owned())
             .filter(|v| is_random_token(v));
-        expected.is_some_and(|expected| same_token(given.as_deref(), &expected))
+        match expected {
+            Some(expected) => expected,
+            None => return refused_form(parts.uri.path(), false),
+        }
     } else {
         match session_of(&state, &parts.headers).await {
             Ok(Some(found)) => {
-                let valid = same_token(given.as_deref(), &found.info.csrf_token);
+                let expected = found.info.csrf_token.clone();
                 session = Some(found);
-                valid
+                expected
             }
             // No live session: the page itself sends the browser to sign in.
             Ok(None) => {
@@ -306,11 +301,49 @@ pub async fn check_form_token(
             }
         }
     };
-    if !valid {
-        tracing::warn!(path = %parts.uri.path(), token_given = given.is_some(), "refused: missing or wrong form token");
-        return forbidden_text(
-            "Formuläret kunde inte tas emot: det kom inte från den här sidan eller har gått ut. Ladda om sidan och försök igen.",
-        );
+    // The candidate upload carries an archive: its own, larger cap, for those who may
+    // upload one; everyone else's post is a form.
+    let uploads = parts.uri.path() == super::CANDIDATE_PATH
+        && session
+            .as_ref()
+            .is_some_and(|s| super::RELOAD_TOOL.roles.contains(&s.info.principal.role));
+    let limit = if uploads {
+        super::CANDIDATE_MAX_BODY.max(state.max_body_bytes)
+    } else {
+        state.max_body_bytes
+    };
+    // The whole body within a deadline, however it trickles in.
+    let body =
+        match tokio::time::timeout(FORM_BODY_DEADLINE, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(body)) => body,
+            Ok(Err(_)) => {
+                let text = if uploads {
+                    "Arkivet är för stort: högst 5 MB tas emot."
+                } else {
+                    "Formuläret är för stort."
+                };
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    text,
+                )
+                    .into_response();
+            }
+            Err(_) => {
+                return (
+                    StatusCode::REQUEST_TIMEOUT,
+                    [
+                        (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                        (header::CONNECTION, "close"),
+                    ],
+                    "Formuläret kom inte fram i tid. Försök igen.",
+                )
+                    .into_response();
+            }
+        };
+    let given = form_token(&parts.headers, body.clone()).await;
+    if !same_token(given.as_deref(), &expected) {
+        return refused_form(parts.uri.path(), given.is_some());
     }
     let mut request = Request::from_parts(parts, Body::from(body));
     if let Some(session) = session {

@@ -126,6 +126,57 @@ fn an_idle_keep_alive_connection_is_closed() {
     );
 }
 
+/// Reads an answer's head (up to the blank line); `Err` with what was read when none
+/// comes within [`CLOSE_LIMIT`].
+fn read_head(stream: &mut TcpStream) -> Result<String, String> {
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer) {
+            Ok(0) => return Err(format!("closed: {:?}", String::from_utf8_lossy(&seen))),
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+            Err(err) => {
+                return Err(format!(
+                    "no answer ({err}); read so far: {:?}",
+                    String::from_utf8_lossy(&seen)
+                ));
+            }
+        }
+    }
+    Ok(String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// A post to a web page is answered from its headers when it has no session (or, to the
+/// sign-in page, no sign-in cookie): the service never waits for, nor holds, the body of
+/// someone who has not signed in, so 500 such posts of 5 MB each, sent slowly, cost it
+/// nothing.
+#[test]
+fn a_post_without_a_session_is_answered_before_its_body_is_read() {
+    let app = app_with(&[
+        ("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", "600"),
+        ("GK_REGLER_IDLE_TIMEOUT_SECONDS", "600"),
+    ]);
+    for (path, content_type, status) in [
+        ("/regler/kandidat", "multipart/form-data; boundary=x", "303"),
+        ("/logga-in", "application/x-www-form-urlencoded", "403"),
+    ] {
+        let mut stream = connect(&app);
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: 5000000\r\n\r\n--x\r\n",
+            app.api.authority()
+        );
+        stream
+            .write_all(head.as_bytes())
+            .expect("send a head and the start of a body");
+        let answer = read_head(&mut stream).unwrap_or_else(|err| panic!("{path}: {err}"));
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {answer}"
+        );
+    }
+}
+
 #[test]
 fn a_stalled_request_body_is_given_up_after_the_idle_timeout() {
     let app = app_with(&[

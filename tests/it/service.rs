@@ -1055,8 +1055,11 @@ fn sample(metrics: &str, name: &str) -> Option<f64> {
     })
 }
 
+/// `/metrics` is open to anyone who can reach the port: it counts evaluations and
+/// requests, never what a check found (read before and after a check whose time is
+/// known, a count of flags per rule would tell that person's flags).
 #[test]
-fn metrics_count_evaluations_and_flags_by_rule() {
+fn metrics_count_evaluations_and_requests_and_no_flags() {
     let app = spawn_app();
     stored_check(&app, &app.handlaggare, &flagged_profile(CASE));
     let reply = app.get("/metrics", &NoToken);
@@ -1066,14 +1069,9 @@ fn metrics_count_evaluations_and_flags_by_rule() {
         .unwrap_or_else(|| panic!("no gk_regler_evaluations_total:\n{text}"));
     assert!(evaluations >= 1.0, "{text}");
     for rule in FLAGGED_RULES {
-        let name = format!("gk_regler_flags_total{{rule_id=\"{rule}\"}}");
-        assert_eq!(sample(text, &name), Some(1.0), "{name}:\n{text}");
+        assert!(!text.contains(rule), "{rule} in the metrics:\n{text}");
     }
-    assert_eq!(
-        sample(text, "gk_regler_flags_total{rule_id=\"samtycke_saknas\"}"),
-        None,
-        "a rule that did not fire:\n{text}"
-    );
+    assert!(!text.contains("flags"), "{text}");
     assert!(
         text.lines()
             .any(|l| l.starts_with("gk_regler_http_requests_total{")

@@ -89,18 +89,30 @@ fn access(principal: &Principal, action: &'static str) -> Access {
     super::access(principal, action, None, None)
 }
 
+/// The start of the names the command line writes into the access log and onto what it
+/// stores (`cli:import`, `cli:backup`, …): no token may take one, or its work would read
+/// as the command line's.
+const COMMAND_LINE_PREFIX: &str = "cli:";
+
 fn check_name(name: &str) -> Result<&str, AppError> {
     let name = name.trim();
     let valid = !name.is_empty()
         && name.chars().count() <= 64
         && !name.chars().any(crate::profile::CaseId::is_invisible);
-    if valid {
-        Ok(name)
-    } else {
-        Err(AppError::Input(
+    if !valid {
+        return Err(AppError::Input(
             "namnet måste vara 1–64 synliga tecken".to_owned(),
-        ))
+        ));
     }
+    let reserved = name
+        .get(..COMMAND_LINE_PREFIX.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(COMMAND_LINE_PREFIX));
+    if reserved {
+        return Err(AppError::Input(format!(
+            "namn som börjar med {COMMAND_LINE_PREFIX} är kommandoradens; välj ett annat namn"
+        )));
+    }
+    Ok(name)
 }
 
 /// Imports the tokens of `config` (its `tokens` and its tokens file) into the database:
@@ -318,5 +330,9 @@ mod tests {
         assert!(check_name("").is_err());
         assert!(check_name("a\u{202e}b").is_err());
         assert!(check_name(&"x".repeat(65)).is_err());
+        // The command line's names: its work alone is written under them.
+        assert!(check_name("cli:import").is_err());
+        assert!(check_name(" CLI:backup").is_err());
+        assert_eq!(check_name("clinic").ok(), Some("clinic"));
     }
 }

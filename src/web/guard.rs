@@ -302,11 +302,13 @@ pub async fn check_form_token(
         }
     };
     // The candidate upload carries an archive: its own, larger cap, for those who may
-    // upload one; everyone else's post is a form.
+    // try a candidate; everyone else's post is a form.
     let uploads = parts.uri.path() == super::CANDIDATE_PATH
-        && session
-            .as_ref()
-            .is_some_and(|s| super::RELOAD_TOOL.roles.contains(&s.info.principal.role));
+        && session.as_ref().is_some_and(|s| {
+            s.info
+                .principal
+                .has_any(crate::app::candidate::CANDIDATE_ROLES)
+        });
     let limit = if uploads {
         super::CANDIDATE_MAX_BODY.max(state.max_body_bytes)
     } else {

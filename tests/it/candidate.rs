@@ -358,3 +358,32 @@ fn hostile_archives_are_refused_naming_the_entry() {
     assert_eq!(leftovers(), 0, "every unpacked archive is removed");
     assert_eq!(app.count("rule_sets"), 1, "nothing stored");
 }
+
+/// The candidate upload's 5 MB cap is for those who may try a candidate (the policy role,
+/// and an admin, who may do anything); anyone else's post to it is a form, capped as
+/// forms are, and refused before the service holds an archive's worth of it.
+#[test]
+fn an_archive_over_the_form_cap_is_taken_from_those_who_may_try_a_candidate_only() {
+    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    // 400 KB that do not compress: over the forms' 256 KiB, under the archive's 5 MB.
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let noise: Vec<u8> = (0..400_000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[0]
+        })
+        .collect();
+    let archive = zip_of(&[("regler/brus.bin", &noise)]);
+    assert!(archive.len() > 300_000, "{}", archive.len());
+    for user in [&app.policy, &app.admin] {
+        let reply = upload(&app, &web, &user.token, "stor.zip", &archive);
+        assert_ne!(reply.status, 413, "{}: {reply}", user.name);
+        assert!(reply.status < 500, "{}: {reply}", user.name);
+    }
+    let reply = upload(&app, &web, &app.handlaggare.token, "stor.zip", &archive);
+    assert_eq!(reply.status, 413, "{reply}");
+}

@@ -98,11 +98,7 @@ pub fn interrupted_restores(database: &Path) -> Vec<PathBuf> {
 
 /// The entries of the folder holding `path` whose names start with `prefix`, sorted.
 fn beside(path: &Path, prefix: &str) -> Vec<PathBuf> {
-    let folder = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let Ok(entries) = std::fs::read_dir(folder) else {
+    let Ok(entries) = std::fs::read_dir(folder_of(path)) else {
         return Vec::new();
     };
     let mut found: Vec<PathBuf> = entries
@@ -112,6 +108,14 @@ fn beside(path: &Path, prefix: &str) -> Vec<PathBuf> {
         .collect();
     found.sort();
     found
+}
+
+/// The folder that holds `path` (`.` for a bare name).
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
 }
 
 /// Refuses a target that exists and is not an empty folder.
@@ -152,15 +156,12 @@ fn key_text(config: &Config) -> Result<String, AppError> {
 }
 
 fn write_backup(database: &Path, key: &str, dir: &Path) -> Result<Manifest, AppError> {
-    let parent = match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    owner_only::create_dir_all(&parent)?;
+    let parent = folder_of(dir);
+    owner_only::create_dir_all(parent)?;
     // Removed again unless it is renamed into place.
     let temp = tempfile::Builder::new()
         .prefix(BACKUP_PREFIX)
-        .tempdir_in(&parent)?;
+        .tempdir_in(parent)?;
     owner_only::restrict(temp.path())?;
     let copy = temp.path().join(DATABASE);
     drop(owner_only::new_file_options().open(&copy)?);
@@ -193,7 +194,7 @@ fn write_backup(database: &Path, key: &str, dir: &Path) -> Result<Manifest, AppE
             dir.display()
         )));
     }
-    sync_dir(&parent)?;
+    sync_dir(parent)?;
     Ok(manifest)
 }
 
@@ -358,14 +359,11 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
 /// only if `to` still does not exist.
 fn place_database(from: &Path, to: &Path) -> Result<(), AppError> {
     owner_only::create_parent(to)?;
-    let parent = match to.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let parent = folder_of(to);
     // NamedTempFile is created 0600.
     let mut temp = tempfile::Builder::new()
         .prefix(RESTORE_PREFIX)
-        .tempfile_in(&parent)?;
+        .tempfile_in(parent)?;
     std::io::copy(&mut std::fs::File::open(from)?, temp.as_file_mut())?;
     temp.as_file().sync_all()?;
     temp.persist_noclobber(to).map_err(|err| {
@@ -375,6 +373,6 @@ fn place_database(from: &Path, to: &Path) -> Result<(), AppError> {
             err.error
         ))
     })?;
-    sync_dir(&parent)?;
+    sync_dir(parent)?;
     Ok(())
 }

@@ -64,7 +64,10 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         .transpose()?
         .map(|tested| tested.rules);
     let (store, writer) = admin::open_store(&config)?;
-    warn_of_interrupted_restores(&config);
+    warn_of_interrupted(
+        app::backup::interrupted_restores(&config.database),
+        "en databaskopia från en återställning",
+    );
     let key = open_key(&config)?;
     import_tokens(&store, &config, true).await?;
     // A reload refuses a name and version used for another text; at start the set is
@@ -298,12 +301,10 @@ pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
         name: "cli:backup".to_owned(),
         role: Role::Admin,
     };
-    for left in app::backup::interrupted_backups(dir) {
-        eprintln!(
-            "Varning: {} är en ofullständig säkerhetskopia från en körning som avbröts (eller pågår just nu). Den innehåller personuppgifter och tas inte bort av sig själv: ta bort den.",
-            left.display()
-        );
-    }
+    warn_of_interrupted(
+        app::backup::interrupted_backups(dir),
+        "en ofullständig säkerhetskopia från en körning",
+    );
     let manifest = app::backup::backup(&config, &principal, dir).await?;
     let bytes: u64 = manifest.files.iter().map(|f| f.bytes).sum();
     println!(
@@ -321,7 +322,10 @@ pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
 
 /// `gk-regler restore DIR`.
 pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
-    warn_of_interrupted_restores(&config);
+    warn_of_interrupted(
+        app::backup::interrupted_restores(&config.database),
+        "en databaskopia från en återställning",
+    );
     let restored = app::backup::restore(&config, dir).await?;
     println!(
         "Återställde databasen till {} ({} kontroller, {} utfall, säkerhetskopia från {}); kontrollsummorna stämde.",
@@ -341,12 +345,13 @@ pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Tells the person of copies an interrupted restore left beside the database.
-fn warn_of_interrupted_restores(config: &Config) {
-    for left in app::backup::interrupted_restores(&config.database) {
+/// Tells the person of the copies an interrupted backup or restore left: `what` each is,
+/// up to the run that was stopped.
+fn warn_of_interrupted(copies: Vec<std::path::PathBuf>, what: &str) {
+    for copy in copies {
         eprintln!(
-            "Varning: {} är en databaskopia från en återställning som avbröts (eller pågår just nu). Den innehåller personuppgifter och tas inte bort av sig själv: ta bort den.",
-            left.display()
+            "Varning: {} är {what} som avbröts (eller pågår just nu). Den innehåller personuppgifter och tas inte bort av sig själv: ta bort den.",
+            copy.display()
         );
     }
 }

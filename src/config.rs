@@ -88,6 +88,9 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the process
     /// exits whatever is still open. Default 10.
     pub shutdown_grace_seconds: u64,
+    /// Seconds a candidate rule set tried on the rules page may spend on its own tests,
+    /// and then on its replay over the stored history, before it is stopped. Default 120.
+    pub candidate_time_limit_seconds: u64,
     /// Threads for long work (audits, replays, imports, backups), which is also how
     /// many run at once; more wait their turn. Default: `serve` one fewer than the
     /// machine's cores (at least 1), the commands every core.
@@ -119,6 +122,7 @@ impl Default for Config {
             idle_timeout_seconds: 60,
             max_connections: 512,
             shutdown_grace_seconds: 10,
+            candidate_time_limit_seconds: crate::app::DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
             long_work_threads: None,
             long_work_priority: None,
         }
@@ -231,6 +235,10 @@ impl Config {
                 self.max_connections as u64,
             ),
             (
+                "candidate_time_limit_seconds (GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS)",
+                self.candidate_time_limit_seconds,
+            ),
+            (
                 "long_work_threads (GK_REGLER_LONG_WORK_THREADS)",
                 self.long_work_threads.map_or(1, |n| n as u64),
             ),
@@ -295,6 +303,10 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_MAX_CONNECTIONS") {
             self.max_connections = parse("GK_REGLER_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS") {
+            self.candidate_time_limit_seconds =
+                parse("GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS", &v)?;
         }
         if let Some(v) = var("GK_REGLER_SHUTDOWN_GRACE_SECONDS") {
             self.shutdown_grace_seconds = parse("GK_REGLER_SHUTDOWN_GRACE_SECONDS", &v)?;
@@ -433,6 +445,25 @@ mod tests {
             zero.validate()
                 .expect_err("refused")
                 .contains("idle_timeout_seconds")
+        );
+    }
+
+    #[test]
+    fn the_candidate_time_limit_is_configurable_and_never_zero() {
+        let mut config = Config::default();
+        assert_eq!(config.candidate_time_limit_seconds, 120);
+        config
+            .apply_env(|name| {
+                (name == "GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS").then(|| "3".to_owned())
+            })
+            .expect("env");
+        assert_eq!(config.candidate_time_limit_seconds, 3);
+        let zero: Config =
+            serde_yaml::from_str("candidate_time_limit_seconds: 0\n").expect("parse");
+        assert!(
+            zero.validate()
+                .expect_err("refused")
+                .contains("candidate_time_limit_seconds")
         );
     }
 

@@ -167,6 +167,27 @@ impl LongWork {
     }
 }
 
+/// When a piece of long work must give up: a job that runs what people upload (a
+/// candidate rule set's scripts over the whole history) checks it as it goes, so a
+/// script that is merely slow cannot hold a thread of the pool for as long as it likes.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline(Option<std::time::Instant>);
+
+impl Deadline {
+    /// Work that may take as long as it takes (the command line's, the service's own).
+    pub const NONE: Self = Self(None);
+
+    /// `limit` from now.
+    pub fn after(limit: std::time::Duration) -> Self {
+        Self(std::time::Instant::now().checked_add(limit))
+    }
+
+    /// Whether the time is up; without a deadline never, and without reading the clock.
+    pub fn passed(&self) -> bool {
+        self.0.is_some_and(|at| std::time::Instant::now() >= at)
+    }
+}
+
 /// Counts itself in `counter` while it lives.
 struct Counted<'a>(&'a AtomicUsize);
 
@@ -270,6 +291,16 @@ mod tests {
         assert_eq!("normal".parse::<Priority>(), Ok(Priority::Normal));
         let refused = "high".parse::<Priority>().expect_err("refused");
         assert!(refused.contains("\"high\""), "{refused}");
+    }
+
+    #[test]
+    fn a_deadline_passes_once_its_time_is_up_and_none_never_does() {
+        assert!(!Deadline::after(std::time::Duration::from_secs(60)).passed());
+        let deadline = Deadline::after(std::time::Duration::from_millis(30));
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        assert!(deadline.passed());
+        assert!(!Deadline::NONE.passed());
+        assert!(Deadline::after(std::time::Duration::ZERO).passed());
     }
 
     #[test]

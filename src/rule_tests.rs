@@ -248,16 +248,18 @@ impl TestSuite {
 
     /// Runs every case against `rules`.
     pub fn run(&self, rules: &RuleSet) -> Vec<CaseResult> {
-        self.cases
-            .iter()
-            .map(|case| CaseResult {
-                file: case.file.clone(),
-                line: case.line,
-                rule: case.rule.clone(),
-                name: case.name.clone(),
-                failure: check_case(case, rules),
-            })
-            .collect()
+        self.results(rules).collect()
+    }
+
+    /// Runs the cases against `rules` one at a time, as the results are taken.
+    pub fn results<'a>(&'a self, rules: &'a RuleSet) -> impl Iterator<Item = CaseResult> + 'a {
+        self.cases.iter().map(|case| CaseResult {
+            file: case.file.clone(),
+            line: case.line,
+            rule: case.rule.clone(),
+            name: case.name.clone(),
+            failure: check_case(case, rules),
+        })
     }
 }
 

@@ -5,13 +5,15 @@
 //! stored (only the access-log entry) and nothing goes live.
 
 use std::path::Path;
+use std::time::Duration;
 
 use super::{App, AppError, access, off_workers, require};
-use crate::audit::replay::ReplayReport;
+use crate::audit::replay::{ReplayError, ReplayReport};
 use crate::audit::{self, Options};
 use crate::auth::{Principal, Role};
 use crate::candidate_archive;
 use crate::contract::RuleSetRef;
+use crate::long_work::Deadline;
 use crate::rule_tests::TestSuite;
 use crate::ruleset::RuleSet;
 
@@ -48,12 +50,28 @@ pub enum CandidateOutcome {
     Refused(String),
     /// The candidate could not be loaded: every problem as `file:line:col: message`.
     Problems(Vec<String>),
+    /// Its tests, or its replay, ran past the time limit and were stopped; nothing of
+    /// the replay is shown.
+    OutOfTime {
+        stage: Stage,
+        limit: Duration,
+        /// Ids of the candidate's rules that failed on a stored check before the replay
+        /// stopped (an endless loop ends in a failure); empty when the tests stopped.
+        failing_rules: Vec<String>,
+    },
     /// Loaded: its tests and the replay beside the live set.
     Tried {
         candidate: RuleSetRef,
         tests: TestSummary,
         replay: Box<ReplayReport>,
     },
+}
+
+/// What was running when a candidate ran out of time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    Tests,
+    Replay,
 }
 
 /// A problem as `file:line:col: message`, the file named within the candidate.
@@ -68,9 +86,12 @@ fn problem_text(root: &Path, problem: &crate::ruleset::Problem) -> String {
     }
 }
 
-/// Unpacks, loads and tests the candidate in `archive`; the temporary directory is gone
-/// when this returns.
-fn load_candidate(archive: &[u8]) -> Result<(RuleSet, TestSummary), Box<CandidateOutcome>> {
+/// Unpacks, loads and tests the candidate in `archive`, the tests stopped after `limit`;
+/// the temporary directory is gone when this returns.
+fn load_candidate(
+    archive: &[u8],
+    limit: Duration,
+) -> Result<(RuleSet, TestSummary), Box<CandidateOutcome>> {
     let unpacked = candidate_archive::unpack(archive)
         .map_err(|refused| Box::new(CandidateOutcome::Refused(refused)))?;
     let root = unpacked.root();
@@ -85,7 +106,21 @@ fn load_candidate(archive: &[u8]) -> Result<(RuleSet, TestSummary), Box<Candidat
             ..TestSummary::default()
         },
         Ok(suite) => {
-            let results = suite.run(&rules);
+            let deadline = Deadline::after(limit);
+            let mut cases = suite.results(&rules);
+            let mut results = Vec::new();
+            // Asked before each case, so a suite that ends in time is never stopped.
+            while !deadline.passed() {
+                let Some(result) = cases.next() else { break };
+                results.push(result);
+            }
+            if results.len() < suite.cases.len() {
+                return Err(Box::new(CandidateOutcome::OutOfTime {
+                    stage: Stage::Tests,
+                    limit,
+                    failing_rules: Vec::new(),
+                }));
+            }
             let total = results.len();
             let failed: Vec<FailedTest> = results
                 .into_iter()
@@ -124,18 +159,29 @@ fn load_candidate(archive: &[u8]) -> Result<(RuleSet, TestSummary), Box<Candidat
 
 /// Tries the candidate rule set in `archive` (at most
 /// [`candidate_archive::MAX_ARCHIVE_BYTES`]): loaded, tested and replayed over the whole
-/// stored history beside the active set, off the async workers. Stores nothing.
+/// stored history beside the active set, off the async workers. Its tests, and then its
+/// replay, each stop after [`App::candidate_time_limit`]: a candidate's scripts are
+/// uploaded code, and an endless loop, ended after its operation limit on every check,
+/// would otherwise hold a thread of long work for hours. Stores nothing.
 pub async fn try_candidate(
     app: &App,
     principal: &Principal,
     archive: Vec<u8>,
 ) -> Result<CandidateOutcome, AppError> {
     require(principal, CANDIDATE_ROLES)?;
-    let loaded = off_workers(move || load_candidate(&archive)).await?;
+    let limit = app.candidate_time_limit;
+    let loaded = off_workers(move || load_candidate(&archive, limit)).await?;
     let (candidate, tests) = match loaded {
         Ok(loaded) => loaded,
         Err(outcome) => {
-            tracing::info!("candidate rule set refused");
+            if matches!(*outcome, CandidateOutcome::OutOfTime { .. }) {
+                tracing::warn!(
+                    seconds = limit.as_secs(),
+                    "candidate rule set's tests stopped: out of time"
+                );
+            } else {
+                tracing::info!("candidate rule set refused");
+            }
             return Ok(*outcome);
         }
     };
@@ -146,15 +192,41 @@ pub async fn try_candidate(
         ..Options::default()
     };
     let candidate_ref = RuleSetRef::of(&candidate);
-    let replay = app
+    let replayed = app
         .store
         .read_history(move |history| {
-            audit::replay::replay(history, &current, &candidate, &options, &|_| {})
+            // The time limit counts from when a thread of long work takes the replay up.
+            let deadline = Deadline::after(limit);
+            Ok(audit::replay::replay(
+                history,
+                &current,
+                &candidate,
+                &options,
+                deadline,
+                &|_| {},
+            ))
         })
         .await?;
+    // The history was read, whether or not the replay finished.
     app.store
         .log_access(access(principal, "try_candidate", None, None))
         .await?;
+    let replay = match replayed {
+        Ok(replay) => replay,
+        Err(ReplayError::Store(err)) => return Err(err.into()),
+        Err(ReplayError::OutOfTime(stopped)) => {
+            tracing::warn!(
+                seconds = limit.as_secs(),
+                checks = stopped.checks_evaluated,
+                "candidate rule set's replay stopped: out of time"
+            );
+            return Ok(CandidateOutcome::OutOfTime {
+                stage: Stage::Replay,
+                limit,
+                failing_rules: stopped.failing_rules,
+            });
+        }
+    };
     tracing::info!(
         checks = replay.checks_evaluated,
         tests_failed = tests.failed.len(),
@@ -165,4 +237,44 @@ pub async fn try_candidate(
         tests,
         replay: Box::new(replay),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A `.tar.gz` of the repository's rules directory, as policy staff would upload it.
+    fn archive_of_the_default_rules() -> Vec<u8> {
+        let encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let mut builder = tar::Builder::new(encoder);
+        builder
+            .append_dir_all("regler", "rules")
+            .expect("archive the rules");
+        builder
+            .into_inner()
+            .and_then(flate2::write::GzEncoder::finish)
+            .expect("finish the archive")
+    }
+
+    #[test]
+    fn a_candidate_whose_tests_run_out_of_time_is_stopped_and_says_so() {
+        let archive = archive_of_the_default_rules();
+        let (rules, tests) =
+            load_candidate(&archive, Duration::from_secs(600)).expect("the defaults load");
+        assert!(tests.total > 0 && tests.failed.is_empty(), "{tests:?}");
+        assert_eq!(rules.name, "GK standardregler");
+
+        let stopped = load_candidate(&archive, Duration::ZERO).expect_err("out of time");
+        assert!(
+            matches!(
+                &*stopped,
+                CandidateOutcome::OutOfTime {
+                    stage: Stage::Tests,
+                    failing_rules,
+                    ..
+                } if failing_rules.is_empty()
+            ),
+            "{stopped:?}"
+        );
+    }
 }

@@ -15,6 +15,7 @@ use crate::audit::report::AuditReport;
 use crate::audit::{self, Options};
 use crate::auth::{Principal, Role};
 use crate::contract::EvaluationReport;
+use crate::long_work::Deadline;
 use crate::profile::Profile;
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
@@ -391,9 +392,16 @@ pub async fn replay(
     require(principal, ROLES)?;
     let report = store
         .read_history(move |history| {
-            audit::replay::replay(history, &current, &candidate, &options, &*progress)
+            Ok(audit::replay::replay(
+                history,
+                &current,
+                &candidate,
+                &options,
+                Deadline::NONE,
+                &*progress,
+            ))
         })
-        .await?;
+        .await??;
     store
         .log_access(access(principal, "replay", None, None))
         .await?;

@@ -70,9 +70,21 @@ pub enum AppError {
     /// A report could not be written out.
     #[error("rapporten kunde inte skrivas")]
     Report(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Long work passed its deadline and stopped; nothing was kept.
+    #[error("arbetet tog för lång tid och avbröts")]
+    OutOfTime,
     /// A background task ended without an answer.
     #[error("ett internt arbete avbröts")]
     Task(#[source] tokio::task::JoinError),
+}
+
+impl From<crate::audit::replay::ReplayError> for AppError {
+    fn from(err: crate::audit::replay::ReplayError) -> Self {
+        match err {
+            crate::audit::replay::ReplayError::Store(err) => Self::Store(err),
+            crate::audit::replay::ReplayError::OutOfTime(_) => Self::OutOfTime,
+        }
+    }
 }
 
 /// An error and its sources in one line (`outer: inner: innermost`), for the log and the
@@ -88,6 +100,11 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// The default of config `candidate_time_limit_seconds`: a replay of a national
+/// history (250,000 checks) takes a few seconds, an endless loop in one rule over it
+/// hours.
+pub const DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS: u64 = 120;
 
 /// Everything the running service's use cases share.
 pub struct App {
@@ -107,6 +124,9 @@ pub struct App {
     pub max_body_bytes: usize,
     /// The lowest `min_cell` an audit may be asked for (config `audit_min_cell_floor`).
     pub audit_min_cell_floor: usize,
+    /// How long a candidate rule set's tests, and then its replay, may each run
+    /// (config `candidate_time_limit_seconds`).
+    pub candidate_time_limit: Duration,
     /// How the web pages sign people in (config `session_idle_minutes`, `public_url`).
     pub web: WebSettings,
     /// The case id of each web session's latest check, in memory only.
@@ -154,6 +174,7 @@ impl App {
             metrics: Metrics::new(),
             max_body_bytes,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
+            candidate_time_limit: Duration::from_secs(DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS),
             web: WebSettings::default(),
             recent_case_ids: check::RecentCaseIds::default(),
         }
@@ -181,6 +202,12 @@ impl App {
     /// Sets the lowest `min_cell` an audit may be asked for.
     pub fn with_audit_min_cell_floor(mut self, floor: usize) -> Self {
         self.audit_min_cell_floor = floor;
+        self
+    }
+
+    /// Sets how long a candidate rule set's tests, and its replay, may each run.
+    pub fn with_candidate_time_limit(mut self, limit: Duration) -> Self {
+        self.candidate_time_limit = limit;
         self
     }
 

@@ -24,6 +24,7 @@ use super::side_by_side::{OutcomeComparisons, PairCounts, flagged_vs_not};
 use super::{AuditInput, CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
 use crate::contract::RuleSetRef;
 use crate::engine::{Evaluation, RuleOutcome};
+use crate::long_work::Deadline;
 use crate::outcome::Outcome;
 use crate::profile::Profile;
 use crate::ruleset::RuleSet;
@@ -192,6 +193,15 @@ impl Union {
     }
 }
 
+/// One stored check under both rule sets, or why it has none.
+enum Evaluated {
+    Both(CheckRecord, CheckRecord),
+    /// The stored profile cannot be read (counted, not evaluated).
+    Unreadable,
+    /// The deadline had passed before its turn.
+    Skipped,
+}
+
 /// One stored check evaluated under both rule sets.
 struct Replayed {
     case: String,
@@ -201,15 +211,37 @@ struct Replayed {
     candidate: CheckRecord,
 }
 
+/// Why a replay gave no report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The deadline passed before every check was evaluated; nothing was reported.
+    #[error("omkörningen avbröts: den tog för lång tid")]
+    OutOfTime(OutOfTime),
+}
+
+/// How far a replay stopped at its deadline got.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OutOfTime {
+    /// Checks evaluated under both sets before it stopped.
+    pub checks_evaluated: usize,
+    /// Ids of the candidate's rules that failed on a check evaluated so far (an endless
+    /// loop ends in a failure), in manifest order.
+    pub failing_rules: Vec<String>,
+}
+
 /// Replays the stored checks of `options.period`. `progress` is told how many checks
-/// each finished batch held.
+/// each finished batch held. Past `deadline` it stops evaluating and gives
+/// [`ReplayError::OutOfTime`].
 pub fn replay(
     history: History<'_>,
     current: &RuleSet,
     candidate: &RuleSet,
     options: &Options,
+    deadline: Deadline,
     progress: &(dyn Fn(u64) + Sync),
-) -> Result<ReplayReport, StoreError> {
+) -> Result<ReplayReport, ReplayError> {
     // Reading from SQLite (this thread) overlaps with parsing and evaluating the
     // previous batch (a second thread, fanning out to all cores).
     let (batches, received) = std::sync::mpsc::sync_channel::<Vec<CheckRow<OutcomeRecord>>>(2);
@@ -219,29 +251,48 @@ pub fn replay(
             let mut union = Union::of(current, candidate);
             let mut replayed = Vec::new();
             let mut unreadable = 0;
+            // Whether each candidate rule failed on a check evaluated so far.
+            let mut failed = vec![false; candidate.rules.len()];
             for batch in received {
-                let records: Vec<Option<(CheckRecord, CheckRecord)>> = batch
+                let records: Vec<Evaluated> = batch
                     .par_iter()
                     .map(|row| {
-                        let profile = Arc::new(Profile::from_stored_json(&row.profile_json).ok()?);
+                        if deadline.passed() {
+                            return Evaluated::Skipped;
+                        }
+                        let Ok(profile) = Profile::from_stored_json(&row.profile_json) else {
+                            return Evaluated::Unreadable;
+                        };
+                        let profile = Arc::new(profile);
                         let statuses = |evaluation: &Evaluation| {
                             evaluation.outcomes.iter().map(Status::from).collect()
                         };
                         let before = current.evaluate(&profile);
                         let before_statuses = statuses(&before);
                         let after = candidate.evaluate_after(&profile, before, &unchanged);
-                        Some((
+                        Evaluated::Both(
                             CheckRecord::new(&profile, before_statuses),
                             CheckRecord::new(&profile, statuses(&after)),
-                        ))
+                        )
                     })
                     .collect();
                 let checks = batch.len() as u64;
+                let mut skipped = false;
                 for (row, records) in batch.into_iter().zip(records) {
-                    let Some((before, after)) = records else {
-                        unreadable += 1;
-                        continue;
+                    let (before, after) = match records {
+                        Evaluated::Both(before, after) => (before, after),
+                        Evaluated::Unreadable => {
+                            unreadable += 1;
+                            continue;
+                        }
+                        Evaluated::Skipped => {
+                            skipped = true;
+                            continue;
+                        }
                     };
+                    for (failed, status) in failed.iter_mut().zip(&after.statuses) {
+                        *failed |= *status == Status::Failed;
+                    }
                     if options.period.contains(after.checked_on) {
                         union.count(&before.statuses, &after.statuses);
                     }
@@ -253,9 +304,21 @@ pub fn replay(
                         candidate: after,
                     });
                 }
+                if skipped {
+                    return Err(OutOfTime {
+                        checks_evaluated: replayed.len(),
+                        failing_rules: candidate
+                            .rules
+                            .iter()
+                            .zip(&failed)
+                            .filter(|(_, failed)| **failed)
+                            .map(|(rule, _)| rule.meta.id.to_string())
+                            .collect(),
+                    });
+                }
                 progress(checks);
             }
-            (union, replayed, unreadable)
+            Ok((union, replayed, unreadable))
         });
         let read = history.for_each_check_batch(
             data::range(&options.period),
@@ -263,17 +326,19 @@ pub fn replay(
             OutcomeRecord::of,
             |batch| {
                 // A closed channel means the evaluator stopped; its join below says why.
-                let _ = batches.send(batch);
-                Ok(())
+                batches.send(batch).map_err(|_| StoreError::ReadStopped)
             },
         );
         drop(batches);
         // A panic while evaluating carries on as the read's panic: the store reports
         // a read that was aborted.
-        let (union, replayed, unreadable) = evaluator
+        let evaluated = evaluator
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        read.map(|without_checks| (union, replayed, unreadable, without_checks))
+        let (union, replayed, unreadable) = evaluated.map_err(ReplayError::OutOfTime)?;
+        Ok::<_, ReplayError>(
+            read.map(|without_checks| (union, replayed, unreadable, without_checks))?,
+        )
     })?;
     let evaluated = replayed.len();
     let in_period = union.in_period;

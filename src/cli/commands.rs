@@ -104,6 +104,9 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         config.max_body_bytes,
     )
     .with_audit_min_cell_floor(config.audit_min_cell_floor)
+    .with_candidate_time_limit(std::time::Duration::from_secs(
+        config.candidate_time_limit_seconds,
+    ))
     .with_web(web.clone());
     if let (Some(shadow), Some(dir)) = (shadow, &config.shadow_rules_dir) {
         store.record_rule_set(&shadow).await?;

@@ -120,6 +120,10 @@ pub enum StoreError {
     /// A streamed import ended without being told it was complete; nothing was stored.
     #[error("importen avbröts; inget sparades")]
     StreamAborted,
+    /// The one taking a read's rows stopped taking them (it gave up or failed, and says
+    /// why itself); nothing is wrong with the database.
+    #[error("läsningen avbröts av den som tog emot raderna")]
+    ReadStopped,
     /// A stored outcome row is not an outcome (the row is not repeated: it is personal data).
     #[error("ett sparat utfall går inte att läsa")]
     UnreadableOutcome,

@@ -867,6 +867,42 @@ async fn read_candidate_form(mut multipart: Multipart) -> Result<(String, Vec<u8
     archive.ok_or_else(|| "Välj en fil: regelmappen packad som .zip eller .tar.gz.".to_owned())
 }
 
+/// What the page says when a candidate's tests or replay were stopped at the time limit.
+fn out_of_time_text(
+    stage: app::candidate::Stage,
+    limit: std::time::Duration,
+    failing_rules: &[String],
+) -> String {
+    let seconds = match limit.as_secs() {
+        1 => "1 sekund".to_owned(),
+        n => format!("{n} sekunder"),
+    };
+    match stage {
+        app::candidate::Stage::Tests => format!(
+            "Kandidatens egna tester tog längre än {seconds} och stoppades. \
+             Ingen omkörning mot historiken gjordes. Se efter om någon regel har en loop \
+             som aldrig tar slut."
+        ),
+        app::candidate::Stage::Replay => {
+            let cause = if failing_rules.is_empty() {
+                "Ingen regel gav fel, men reglerna tar för lång tid för varje kontroll.".to_owned()
+            } else {
+                format!(
+                    "Regler som gav fel under omkörningen: {}. En regel med en loop som \
+                     aldrig tar slut avbryts efter {} operationer för varje kontroll, och \
+                     över hela historiken tar det lång tid.",
+                    failing_rules.join(", "),
+                    crate::engine::LIMITS.max_operations
+                )
+            };
+            format!(
+                "Omkörningen mot historiken tog längre än {seconds} och \
+                 stoppades, så inga siffror visas. {cause}"
+            )
+        }
+    }
+}
+
 /// Tries an uploaded candidate rule set: its problems, its tests and a replay over the
 /// stored history beside the live rules. Nothing is stored and nothing goes live.
 pub(super) async fn try_candidate(
@@ -910,6 +946,17 @@ pub(super) async fn try_candidate(
                 Ok(app::candidate::CandidateOutcome::Refused(error)) => (
                     CandidateView {
                         error: Some(error),
+                        ..empty(file_name)
+                    },
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                ),
+                Ok(app::candidate::CandidateOutcome::OutOfTime {
+                    stage,
+                    limit,
+                    failing_rules,
+                }) => (
+                    CandidateView {
+                        error: Some(out_of_time_text(stage, limit, &failing_rules)),
                         ..empty(file_name)
                     },
                     StatusCode::UNPROCESSABLE_ENTITY,

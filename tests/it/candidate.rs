@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{AppOptions, TestApp, spawn_app, spawn_app_with};
 use crate::web::WebClient;
 
 /// The body of a multipart form with the CSRF token and one file field `arkiv`.
@@ -277,6 +277,72 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
         .send()
         .expect("an answer");
     assert_eq!(forged.status().as_u16(), 403);
+}
+
+#[test]
+fn a_candidate_that_runs_too_long_is_stopped_at_the_time_limit_naming_the_failing_rule() {
+    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let app = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS", "1".to_owned())],
+        ..AppOptions::default()
+    });
+    app.import_development_cohort();
+    let web = WebClient::new(&app);
+    let candidate = tempfile::TempDir::new().expect("temp");
+    let dir = candidate.path().join("regler");
+    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    // A rule that never ends, each step copying a list of 999 texts: the operation
+    // limit stops it on every check, after about half a second in a release build, so
+    // the 6,388 stored checks would hold the thread of long work for most of an hour.
+    std::fs::write(
+        dir.join("tolk_ej_bokad.rhai"),
+        "let needed = profile.known_needs.interpreter_needed;\n\
+         let booked = profile.gk.interpreter_booked;\n\
+         let texts = [];\n\
+         texts.pad(999, \"abcdefghij\");\n\
+         loop { let copy = texts + []; }\n",
+    )
+    .expect("write the rule");
+
+    // Each of its tests runs the whole set, the endless rule too: they are stopped first.
+    let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
+    assert_eq!(reply.status, 422, "{reply}");
+    assert!(
+        reply.text.contains(
+            "Kandidatens egna tester tog längre än 1 sekund och stoppades. \
+             Ingen omkörning mot historiken gjordes."
+        ),
+        "{reply}"
+    );
+    assert!(
+        !reply.text.contains("Bredvid reglerna som gäller nu"),
+        "{reply}"
+    );
+
+    // Without tests, the replay over the stored checks is stopped.
+    std::fs::remove_dir_all(dir.join("tests")).expect("remove the tests");
+    let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
+    assert_eq!(reply.status, 422, "{reply}");
+    assert!(
+        reply.text.contains(
+            "Omkörningen mot historiken tog längre än 1 sekund och stoppades, så inga siffror visas."
+        ),
+        "{reply}"
+    );
+    assert!(
+        reply
+            .text
+            .contains("Regler som gav fel under omkörningen: tolk_ej_bokad."),
+        "{reply}"
+    );
+    assert!(
+        !reply.text.contains("Bredvid reglerna som gäller nu"),
+        "no figures of a replay that did not finish: {reply}"
+    );
+
+    // The thread of long work is free again: an audit is answered.
+    let audit = app.get("/api/v1/audit", &app.analytiker);
+    assert_eq!(audit.status, 200, "{audit}");
 }
 
 #[test]

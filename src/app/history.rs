@@ -530,4 +530,89 @@ mod tests {
         drop(store);
         writer.join();
     }
+
+    #[tokio::test]
+    async fn a_replay_past_its_deadline_stops_after_a_first_check_naming_the_failing_rules() {
+        let dir = tempfile::tempdir().expect("dir");
+        let (store, writer) = Store::open(&dir.path().join("db.sqlite3"), 64).expect("store");
+        let rules = Arc::new(RuleSet::load(Path::new("rules")).expect("rules"));
+        let key = PseudonymKey::from_secret(&[7; 32]).expect("key");
+        let lines = cohort_lines(300);
+        let path = dir.path().join("profiler.jsonl");
+        std::fs::write(&path, lines.join("\n")).expect("write");
+        let file = validate_cohort(&analyst(), path, quiet())
+            .await
+            .expect("readable")
+            .expect("valid");
+        import_cohort(
+            &store,
+            &key,
+            &analyst(),
+            Arc::clone(&rules),
+            None,
+            file,
+            quiet(),
+        )
+        .await
+        .expect("imported");
+        // The candidate: the default rules with one that never ends.
+        let candidate_dir = dir.path().join("kandidat");
+        std::fs::create_dir(&candidate_dir).expect("dir");
+        for entry in std::fs::read_dir("rules").expect("rules") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                std::fs::copy(&path, candidate_dir.join(path.file_name().expect("name")))
+                    .expect("copy");
+            }
+        }
+        std::fs::write(
+            candidate_dir.join("tolk_ej_bokad.rhai"),
+            "let needed = profile.known_needs.interpreter_needed;\n\
+             let booked = profile.gk.interpreter_booked;\n\
+             loop { }\n",
+        )
+        .expect("write");
+        let candidate = Arc::new(RuleSet::load(&candidate_dir).expect("candidate"));
+
+        let replay = |deadline: Deadline| {
+            let (current, candidate) = (Arc::clone(&rules), Arc::clone(&candidate));
+            store.read_history(move |history| {
+                Ok(audit::replay::replay(
+                    history,
+                    &current,
+                    &candidate,
+                    &Options::default(),
+                    deadline,
+                    &|_| {},
+                ))
+            })
+        };
+        let finished = replay(Deadline::NONE)
+            .await
+            .expect("read")
+            .expect("finished");
+        assert_eq!(finished.checks_evaluated, lines.len());
+        let looping = finished
+            .rules
+            .iter()
+            .find(|rule| rule.rule_id == "tolk_ej_bokad")
+            .expect("the rule");
+        assert_eq!(looping.errors_candidate, lines.len());
+
+        match replay(Deadline::after(std::time::Duration::ZERO))
+            .await
+            .expect("read")
+        {
+            Err(audit::replay::ReplayError::OutOfTime(stopped)) => {
+                assert!(
+                    (1..lines.len()).contains(&stopped.checks_evaluated),
+                    "{stopped:?}"
+                );
+                assert_eq!(stopped.failing_rules, ["tolk_ej_bokad"]);
+            }
+            other => panic!("expected out of time: {other:?}"),
+        }
+        drop(store);
+        writer.join();
+    }
 }

@@ -4,13 +4,15 @@
 //! ([`super::side_by_side`]), and the audit as it would read under the candidate rules.
 //!
 //! Rows stream from [`History::for_each_check_batch`] in batches, in storage order;
-//! each batch is parsed once and evaluated by both rule sets on all cores (`rayon`; a
-//! [`RuleSet`] is `Sync`), while the next batch is read. The candidate set runs only its
+//! each batch is parsed once and evaluated by both rule sets as tasks of the `rayon`
+//! pool the replay runs on (the pool of long work; a [`RuleSet`] is `Sync`), while the
+//! calling thread reads the next batch. The candidate set runs only its
 //! rules that differ from the current set's ([`RuleSet::unchanged_from`]); an unchanged
 //! rule's outcome is the current one. Only the small records the audits need are kept;
 //! they are put in case order once, for both audits.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -202,6 +204,100 @@ enum Evaluated {
     Skipped,
 }
 
+/// Batches read ahead and not yet evaluated: what a replay holds in memory beyond the
+/// small records it keeps.
+const BATCHES_IN_FLIGHT: usize = 2;
+
+/// What the evaluated batches have added up to so far.
+struct Tally {
+    union: Union,
+    replayed: Vec<Replayed>,
+    unreadable: usize,
+    /// Whether each candidate rule failed on a check evaluated so far.
+    failed: Vec<bool>,
+    /// The deadline passed: some check was skipped.
+    stopped: bool,
+}
+
+impl Tally {
+    /// Adds one evaluated batch (`records` in the order of `batch`).
+    fn add(
+        &mut self,
+        batch: Vec<CheckRow<OutcomeRecord>>,
+        records: Vec<Evaluated>,
+        options: &Options,
+    ) {
+        for (row, record) in batch.into_iter().zip(records) {
+            let (before, after) = match record {
+                Evaluated::Both(before, after) => (before, after),
+                Evaluated::Unreadable => {
+                    self.unreadable += 1;
+                    continue;
+                }
+                Evaluated::Skipped => {
+                    self.stopped = true;
+                    continue;
+                }
+            };
+            for (failed, status) in self.failed.iter_mut().zip(&after.statuses) {
+                *failed |= *status == Status::Failed;
+            }
+            if options.period.contains(after.checked_on) {
+                self.union.count(&before.statuses, &after.statuses);
+            }
+            self.replayed.push(Replayed {
+                case: row.case,
+                id: row.id,
+                outcome: row.outcome,
+                current: before,
+                candidate: after,
+            });
+        }
+    }
+}
+
+/// A panic while adding up carries on at the end of the scope; the tally is not read
+/// after one.
+fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
+    tally.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How many batches are being evaluated; the reader waits for fewer than a bound,
+/// evaluating pending batches itself meanwhile when the pool has them queued.
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+impl InFlight {
+    fn started(&self) {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+    }
+
+    fn finished(&self) {
+        *self.count.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.changed.notify_all();
+    }
+
+    fn wait_below(&self, bound: usize) {
+        loop {
+            // A queued batch this thread can evaluate itself (always so in a pool of
+            // one thread, where nothing else would).
+            while rayon::yield_local() == Some(rayon::Yield::Executed) {}
+            let count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+            if *count < bound {
+                return;
+            }
+            // Another thread has the batches; wake when one is done (or soon, to help
+            // with one queued meanwhile).
+            let _ = self
+                .changed
+                .wait_timeout(count, std::time::Duration::from_millis(5));
+        }
+    }
+}
+
 /// One stored check evaluated under both rule sets.
 struct Replayed {
     case: String,
@@ -232,8 +328,8 @@ pub struct OutOfTime {
 }
 
 /// Replays the stored checks of `options.period`. `progress` is told how many checks
-/// each finished batch held. Past `deadline` it stops evaluating and gives
-/// [`ReplayError::OutOfTime`].
+/// each finished batch held. Past `deadline`, once a check has been evaluated, it stops
+/// evaluating and gives [`ReplayError::OutOfTime`].
 pub fn replay(
     history: History<'_>,
     current: &RuleSet,
@@ -242,104 +338,86 @@ pub fn replay(
     deadline: Deadline,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<ReplayReport, ReplayError> {
-    // Reading from SQLite (this thread) overlaps with parsing and evaluating the
-    // previous batch (a second thread, fanning out to all cores).
-    let (batches, received) = std::sync::mpsc::sync_channel::<Vec<CheckRow<OutcomeRecord>>>(2);
-    let (union, replayed, unreadable, without_checks) = std::thread::scope(|scope| {
-        let evaluator = scope.spawn(|| {
-            let unchanged = candidate.unchanged_from(current);
-            let mut union = Union::of(current, candidate);
-            let mut replayed = Vec::new();
-            let mut unreadable = 0;
-            // Whether each candidate rule failed on a check evaluated so far.
-            let mut failed = vec![false; candidate.rules.len()];
-            for batch in received {
-                let records: Vec<Evaluated> = batch
-                    .par_iter()
-                    .map(|row| {
-                        if deadline.passed() {
-                            return Evaluated::Skipped;
-                        }
-                        let Ok(profile) = Profile::from_stored_json(&row.profile_json) else {
-                            return Evaluated::Unreadable;
-                        };
-                        let profile = Arc::new(profile);
-                        let statuses = |evaluation: &Evaluation| {
-                            evaluation.outcomes.iter().map(Status::from).collect()
-                        };
-                        let before = current.evaluate(&profile);
-                        let before_statuses = statuses(&before);
-                        let after = candidate.evaluate_after(&profile, before, &unchanged);
-                        Evaluated::Both(
-                            CheckRecord::new(&profile, before_statuses),
-                            CheckRecord::new(&profile, statuses(&after)),
-                        )
-                    })
-                    .collect();
-                let checks = batch.len() as u64;
-                let mut skipped = false;
-                for (row, records) in batch.into_iter().zip(records) {
-                    let (before, after) = match records {
-                        Evaluated::Both(before, after) => (before, after),
-                        Evaluated::Unreadable => {
-                            unreadable += 1;
-                            continue;
-                        }
-                        Evaluated::Skipped => {
-                            skipped = true;
-                            continue;
-                        }
-                    };
-                    for (failed, status) in failed.iter_mut().zip(&after.statuses) {
-                        *failed |= *status == Status::Failed;
-                    }
-                    if options.period.contains(after.checked_on) {
-                        union.count(&before.statuses, &after.statuses);
-                    }
-                    replayed.push(Replayed {
-                        case: row.case,
-                        id: row.id,
-                        outcome: row.outcome,
-                        current: before,
-                        candidate: after,
-                    });
-                }
-                if skipped {
-                    return Err(OutOfTime {
-                        checks_evaluated: replayed.len(),
-                        failing_rules: candidate
-                            .rules
-                            .iter()
-                            .zip(&failed)
-                            .filter(|(_, failed)| **failed)
-                            .map(|(rule, _)| rule.meta.id.to_string())
-                            .collect(),
-                    });
-                }
-                progress(checks);
-            }
-            Ok((union, replayed, unreadable))
-        });
-        let read = history.for_each_check_batch(
+    let unchanged = candidate.unchanged_from(current);
+    // The deadline stops a replay only once some check has been evaluated, so that what
+    // it reports names the rules that failed even when reading took all the time.
+    let evaluated_one = AtomicBool::new(false);
+    let evaluate = |row: &CheckRow<OutcomeRecord>| {
+        if deadline.passed() && evaluated_one.load(Ordering::Relaxed) {
+            return Evaluated::Skipped;
+        }
+        let Ok(profile) = Profile::from_stored_json(&row.profile_json) else {
+            return Evaluated::Unreadable;
+        };
+        let profile = Arc::new(profile);
+        let statuses =
+            |evaluation: &Evaluation| evaluation.outcomes.iter().map(Status::from).collect();
+        let before = current.evaluate(&profile);
+        let before_statuses = statuses(&before);
+        let after = candidate.evaluate_after(&profile, before, &unchanged);
+        if !evaluated_one.load(Ordering::Relaxed) {
+            evaluated_one.store(true, Ordering::Relaxed);
+        }
+        Evaluated::Both(
+            CheckRecord::new(&profile, before_statuses),
+            CheckRecord::new(&profile, statuses(&after)),
+        )
+    };
+    let tally = Mutex::new(Tally {
+        union: Union::of(current, candidate),
+        replayed: Vec::new(),
+        unreadable: 0,
+        failed: vec![false; candidate.rules.len()],
+        stopped: false,
+    });
+    let in_flight = InFlight::default();
+    // This thread reads from SQLite (its connection stays here); each batch read is
+    // parsed and evaluated as a task of the pool this runs on (the pool of long work),
+    // so the other threads of the pool evaluate while this one reads the next batch.
+    // A pool of one thread reads and evaluates in turn.
+    let without_checks = rayon::in_place_scope(|scope| {
+        history.for_each_check_batch(
             data::range(&options.period),
             false,
             OutcomeRecord::of,
             |batch| {
-                // A closed channel means the evaluator stopped; its join below says why.
-                batches.send(batch).map_err(|_| StoreError::ReadStopped)
+                in_flight.wait_below(BATCHES_IN_FLIGHT);
+                if lock(&tally).stopped {
+                    return Err(StoreError::ReadStopped);
+                }
+                in_flight.started();
+                let (tally, in_flight, evaluate) = (&tally, &in_flight, &evaluate);
+                scope.spawn(move |_| {
+                    let records: Vec<Evaluated> = batch.par_iter().map(evaluate).collect();
+                    let checks = batch.len() as u64;
+                    lock(tally).add(batch, records, options);
+                    in_flight.finished();
+                    progress(checks);
+                });
+                Ok(())
             },
-        );
-        drop(batches);
-        // A panic while evaluating carries on as the read's panic: the store reports
-        // a read that was aborted.
-        let evaluated = evaluator
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        let (union, replayed, unreadable) = evaluated.map_err(ReplayError::OutOfTime)?;
-        Ok::<_, ReplayError>(
-            read.map(|without_checks| (union, replayed, unreadable, without_checks))?,
         )
-    })?;
+    });
+    let Tally {
+        union,
+        replayed,
+        unreadable,
+        failed,
+        stopped,
+    } = tally.into_inner().unwrap_or_else(PoisonError::into_inner);
+    if stopped {
+        return Err(ReplayError::OutOfTime(OutOfTime {
+            checks_evaluated: replayed.len(),
+            failing_rules: candidate
+                .rules
+                .iter()
+                .zip(&failed)
+                .filter(|(_, failed)| **failed)
+                .map(|(rule, _)| rule.meta.id.to_string())
+                .collect(),
+        }));
+    }
+    let without_checks = without_checks?;
     let evaluated = replayed.len();
     let in_period = union.in_period;
     let (current_input, input) = histories(

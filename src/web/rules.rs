@@ -873,10 +873,11 @@ fn out_of_time_text(
     limit: std::time::Duration,
     failing_rules: &[String],
 ) -> String {
-    let seconds = match limit.as_secs() {
-        1 => "1 sekund".to_owned(),
-        n => format!("{n} sekunder"),
-    };
+    let seconds = crate::present::count_noun(
+        usize::try_from(limit.as_secs()).unwrap_or(usize::MAX),
+        "sekund",
+        "sekunder",
+    );
     match stage {
         app::candidate::Stage::Tests => format!(
             "Kandidatens egna tester tog längre än {seconds} och stoppades. \

@@ -996,16 +996,22 @@ pub struct HealthResponse {
     pub detail: Option<String>,
 }
 
-/// Liveness: the process answers.
-#[utoipa::path(get, path = "/health/live", tag = "health",
-    responses((status = 200, description = "Alive", body = HealthResponse)))]
-async fn live() -> Json<HealthResponse> {
-    Json(HealthResponse {
+impl HealthResponse {
+    /// The liveness answer: the process answers. Also what the accept loop answers a
+    /// liveness probe at the connection cap ([`server`]).
+    pub const LIVE: Self = Self {
         status: "ok",
         ruleset: None,
         database: None,
         detail: None,
-    })
+    };
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "Alive", body = HealthResponse)))]
+async fn live() -> Json<HealthResponse> {
+    Json(HealthResponse::LIVE)
 }
 
 /// Readiness: the database file is still the one opened, the database answers and takes

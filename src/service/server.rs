@@ -9,8 +9,10 @@
 //!   stops reading its answer. A request body that sends nothing for as long is given
 //!   up (the handler gets a body error, nothing is stored).
 //! - **Connection cap.** At most [`Limits::max_connections`] connections are served at a
-//!   time. One more is answered `503` with `Retry-After` at once, without its request
-//!   being read, and closed; it never reaches the router.
+//!   time. One more is answered `503` with `Retry-After` and closed; it never reaches the
+//!   router. Only its first bytes are looked at, for up to [`PROBE_WAIT`]: a liveness
+//!   probe (`GET /health/live`) is answered `200`, since the process does answer, so
+//!   that connections held open by others cannot make an orchestrator restart it.
 //! - **Shutdown deadline.** When `shutdown` resolves, the listener closes, idle
 //!   connections close, in-flight requests may finish within
 //!   [`Limits::shutdown_grace`]; then every connection still open is dropped.
@@ -67,7 +69,14 @@ const MAX_REFUSALS_IN_FLIGHT: usize = 64;
 /// How long a refused connection is given to take its 503.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 
-/// The answer at the connection cap: written without reading the request.
+/// How long a refused connection may take to send the start of its request line, to
+/// tell a liveness probe; one that sends nothing meanwhile is answered `503`.
+const PROBE_WAIT: Duration = Duration::from_millis(100);
+
+/// How a liveness probe's request starts; nothing else is answered at the cap.
+const LIVE_REQUEST: &[u8] = b"GET /health/live ";
+
+/// The answer at the connection cap to anything but a liveness probe.
 const BUSY_BODY: &str =
     "Tjänsten har för många öppna anslutningar just nu. Försök igen om en stund.\n";
 
@@ -148,17 +157,28 @@ pub async fn serve(
     Ok(())
 }
 
-/// Answers 503 without reading the request, then closes. The request's bytes are read
-/// and dropped for a moment after the answer, so closing does not reset the connection
-/// before the client has read it.
+/// Answers a connection over the cap, then closes: a liveness probe `200`, anything
+/// else `503`. The request's bytes are read and dropped for a moment after the answer,
+/// so closing does not reset the connection before the client has read it.
 async fn refuse(mut stream: TcpStream) {
-    let answer = format!(
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
-         Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\
-         Content-Length: {}\r\n\r\n{BUSY_BODY}",
-        BUSY_BODY.len()
-    );
     let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+        let answer = if is_liveness_probe(&mut stream).await {
+            let body = serde_json::to_string(&super::HealthResponse::LIVE)
+                .unwrap_or_else(|_| r#"{"status":"ok"}"#.to_owned());
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+                 Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
+                 Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        } else {
+            format!(
+                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+                 Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\
+                 Content-Length: {}\r\n\r\n{BUSY_BODY}",
+                BUSY_BODY.len()
+            )
+        };
         stream.write_all(answer.as_bytes()).await?;
         stream.shutdown().await?;
         let mut sink = [0u8; 1024];
@@ -169,6 +189,25 @@ async fn refuse(mut stream: TcpStream) {
         }
     })
     .await;
+}
+
+/// Whether the connection's request starts as a liveness probe's, read within
+/// [`PROBE_WAIT`]; stops reading at the first byte that differs.
+async fn is_liveness_probe(stream: &mut TcpStream) -> bool {
+    let mut head = [0u8; LIVE_REQUEST.len()];
+    let mut filled = 0;
+    let read = tokio::time::timeout(PROBE_WAIT, async {
+        while filled < head.len() {
+            let n = tokio::io::AsyncReadExt::read(stream, &mut head[filled..]).await?;
+            if n == 0 || head[..filled + n] != LIVE_REQUEST[..filled + n] {
+                return Ok::<_, io::Error>(false);
+            }
+            filled += n;
+        }
+        Ok(true)
+    })
+    .await;
+    matches!(read, Ok(Ok(true)))
 }
 
 /// Serves one connection until it ends, times out, or the service stops.

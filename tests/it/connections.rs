@@ -215,6 +215,35 @@ fn at_the_connection_cap_a_new_connection_gets_503() {
         "{answer}"
     );
     assert!(answer.contains("för många"), "a Swedish reason: {answer}");
+    // A liveness probe is answered even at the cap: the process does answer. Nothing
+    // else is, readiness included.
+    for (request, status) in [
+        (
+            "GET /health/live HTTP/1.1\r\nHost: gk\r\n\r\n",
+            "HTTP/1.1 200",
+        ),
+        (
+            "GET /health/ready HTTP/1.1\r\nHost: gk\r\n\r\n",
+            "HTTP/1.1 503",
+        ),
+        (
+            "GET /health/liveness HTTP/1.1\r\nHost: gk\r\n\r\n",
+            "HTTP/1.1 503",
+        ),
+        (
+            "POST /health/live HTTP/1.1\r\nHost: gk\r\n\r\n",
+            "HTTP/1.1 503",
+        ),
+    ] {
+        let mut probe = connect(&app);
+        probe.write_all(request.as_bytes()).expect("send");
+        let answer = read_until_closed(&mut probe).expect("answered and closed");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(status), "{request:?}: {answer}");
+        if status.ends_with("200") {
+            assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
+        }
+    }
     // Once one held connection closes, a new one is served again.
     drop(held);
     let deadline = Instant::now() + CLOSE_LIMIT;

@@ -88,6 +88,9 @@ pub struct Config {
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the process
     /// exits whatever is still open. Default 10.
     pub shutdown_grace_seconds: u64,
+    /// Case histories each person may look up a minute (`POST /api/v1/cases/checks`, the
+    /// case lookup of Kontrollera ärende); one more is answered 429. Default 60.
+    pub case_lookups_per_minute: u32,
     /// Seconds a candidate rule set tried on the rules page may spend on its own tests,
     /// and then on its replay over the stored history, before it is stopped. Default 120.
     pub candidate_time_limit_seconds: u64,
@@ -122,6 +125,7 @@ impl Default for Config {
             idle_timeout_seconds: 60,
             max_connections: 512,
             shutdown_grace_seconds: 10,
+            case_lookups_per_minute: crate::app::check::DEFAULT_CASE_LOOKUPS_PER_MINUTE,
             candidate_time_limit_seconds: crate::app::DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
             long_work_threads: None,
             long_work_priority: None,
@@ -235,6 +239,10 @@ impl Config {
                 self.max_connections as u64,
             ),
             (
+                "case_lookups_per_minute (GK_REGLER_CASE_LOOKUPS_PER_MINUTE)",
+                u64::from(self.case_lookups_per_minute),
+            ),
+            (
                 "candidate_time_limit_seconds (GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS)",
                 self.candidate_time_limit_seconds,
             ),
@@ -303,6 +311,9 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_MAX_CONNECTIONS") {
             self.max_connections = parse("GK_REGLER_MAX_CONNECTIONS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_CASE_LOOKUPS_PER_MINUTE") {
+            self.case_lookups_per_minute = parse("GK_REGLER_CASE_LOOKUPS_PER_MINUTE", &v)?;
         }
         if let Some(v) = var("GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS") {
             self.candidate_time_limit_seconds =
@@ -445,6 +456,22 @@ mod tests {
             zero.validate()
                 .expect_err("refused")
                 .contains("idle_timeout_seconds")
+        );
+    }
+
+    #[test]
+    fn case_lookups_per_minute_are_configurable_and_never_zero() {
+        let mut config = Config::default();
+        assert_eq!(config.case_lookups_per_minute, 60);
+        config
+            .apply_env(|name| (name == "GK_REGLER_CASE_LOOKUPS_PER_MINUTE").then(|| "5".to_owned()))
+            .expect("env");
+        assert_eq!(config.case_lookups_per_minute, 5);
+        let zero: Config = serde_yaml::from_str("case_lookups_per_minute: 0\n").expect("parse");
+        assert!(
+            zero.validate()
+                .expect_err("refused")
+                .contains("case_lookups_per_minute")
         );
     }
 

@@ -5,7 +5,9 @@
 //! - **A case's history** ([`case_history`]): every case officer who gives the case id
 //!   reads every check of that case, by any officer. The case id is what an officer has
 //!   when the case is theirs to handle; a colleague taking over the case needs its whole
-//!   story. Every such read is written to the access log.
+//!   story. Every such read is written to the access log, and each person may look up
+//!   at most [`CaseLookups`] cases a minute: enough for anyone working through cases,
+//!   too few to try thousands of case ids to learn who has a case.
 //! - **One check by its number** ([`read`], [`read_with_case`]): the officer who made it,
 //!   and admins. Check numbers are sequential, so letting every officer read any number
 //!   would let one officer page through every case's profile without knowing any case
@@ -32,6 +34,43 @@ pub const DRY_RUN_ROLES: &[Role] = &[Role::Handlaggare, Role::Policy];
 /// Roles that may read stored checks: a case's checks by its case id, one check by its
 /// number when they made it (admins every check).
 pub const READ_ROLES: &[Role] = &[Role::Handlaggare];
+
+/// The default of config `case_lookups_per_minute`.
+pub const DEFAULT_CASE_LOOKUPS_PER_MINUTE: u32 = 60;
+
+/// How many case histories each person may look up: a budget per person (by name) of
+/// `per_minute` lookups that refills evenly over a minute (`governor`'s GCRA).
+pub struct CaseLookups {
+    per_minute: std::num::NonZeroU32,
+    limiter: governor::DefaultKeyedRateLimiter<String>,
+}
+
+impl CaseLookups {
+    /// At most `per_minute` lookups a minute per person (at least 1).
+    pub fn per_minute(per_minute: u32) -> Self {
+        let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
+        Self {
+            per_minute,
+            limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
+        }
+    }
+
+    /// Takes one lookup from `name`'s budget, or says how long until there is one.
+    fn take(&self, name: &str) -> Result<(), std::time::Duration> {
+        use governor::clock::Clock as _;
+        self.limiter
+            .check_key(&name.to_owned())
+            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
+    }
+}
+
+impl std::fmt::Debug for CaseLookups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaseLookups")
+            .field("per_minute", &self.per_minute)
+            .finish_non_exhaustive()
+    }
+}
 
 /// Evaluates `profile` with the active rule set and counts it in the metrics.
 fn evaluate(app: &App, profile: Profile) -> (Arc<RuleSet>, Arc<Profile>, Evaluation) {
@@ -127,6 +166,13 @@ pub async fn case_history(
     case_id: &CaseId,
 ) -> Result<(Pseudonym, Vec<StoredEvaluation>), AppError> {
     require(principal, READ_ROLES)?;
+    app.case_lookups.take(&principal.name).map_err(|wait| {
+        tracing::warn!(actor = %principal.name, "case lookups over the limit");
+        AppError::TooManyLookups {
+            // Whole seconds, rounded up: a client that waits this long gets one.
+            retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        }
+    })?;
     let case = app.key.pseudonymise(case_id);
     let evaluations = app.store.evaluations_of_case(case.clone()).await?;
     app.store

@@ -70,6 +70,9 @@ pub enum AppError {
     /// A report could not be written out.
     #[error("rapporten kunde inte skrivas")]
     Report(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The person has looked up as many cases as a minute allows ([`check::CaseLookups`]).
+    #[error("för många ärenden har hämtats på kort tid; försök igen om {retry_after_seconds} s")]
+    TooManyLookups { retry_after_seconds: u64 },
     /// Long work passed its deadline and stopped; nothing was kept.
     #[error("arbetet tog för lång tid och avbröts")]
     OutOfTime,
@@ -124,6 +127,9 @@ pub struct App {
     pub max_body_bytes: usize,
     /// The lowest `min_cell` an audit may be asked for (config `audit_min_cell_floor`).
     pub audit_min_cell_floor: usize,
+    /// How many case histories each person may look up a minute (config
+    /// `case_lookups_per_minute`).
+    pub case_lookups: check::CaseLookups,
     /// How long a candidate rule set's tests, and then its replay, may each run
     /// (config `candidate_time_limit_seconds`).
     pub candidate_time_limit: Duration,
@@ -174,6 +180,7 @@ impl App {
             metrics: Metrics::new(),
             max_body_bytes,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
+            case_lookups: check::CaseLookups::per_minute(check::DEFAULT_CASE_LOOKUPS_PER_MINUTE),
             candidate_time_limit: Duration::from_secs(DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS),
             web: WebSettings::default(),
             recent_case_ids: check::RecentCaseIds::default(),
@@ -202,6 +209,12 @@ impl App {
     /// Sets the lowest `min_cell` an audit may be asked for.
     pub fn with_audit_min_cell_floor(mut self, floor: usize) -> Self {
         self.audit_min_cell_floor = floor;
+        self
+    }
+
+    /// Sets how many case histories each person may look up a minute.
+    pub fn with_case_lookups_per_minute(mut self, per_minute: u32) -> Self {
+        self.case_lookups = check::CaseLookups::per_minute(per_minute);
         self
     }
 

@@ -104,6 +104,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         config.max_body_bytes,
     )
     .with_audit_min_cell_floor(config.audit_min_cell_floor)
+    .with_case_lookups_per_minute(config.case_lookups_per_minute)
     .with_candidate_time_limit(std::time::Duration::from_secs(
         config.candidate_time_limit_seconds,
     ))

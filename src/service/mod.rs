@@ -375,6 +375,7 @@ pub struct CaseChecksResponse {
         (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "More case lookups than `case_lookups_per_minute` allows; `Retry-After` says when to try again", body = problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -55,6 +55,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("regeluppsättningen vägrades")]
     RulesRefused(Vec<ProblemJson>),
+    /// Too many lookups in a short time; the client may try again after this many seconds.
+    #[error("för många förfrågningar")]
+    TooManyRequests(u64),
     /// The database cannot take writes now; the cause goes to the log only.
     #[error("tjänsten är inte tillgänglig")]
     Unavailable(#[source] StoreError),
@@ -82,6 +85,9 @@ impl From<AppError> for ApiError {
                 Self::RulesRefused(err.problems.iter().map(ProblemJson::from).collect())
             }
             AppError::Store(err) => err.into(),
+            AppError::TooManyLookups {
+                retry_after_seconds,
+            } => Self::TooManyRequests(retry_after_seconds),
             AppError::Input(message) => Self::BadRequest(message),
             AppError::Invalid { field, message } => Self::Validation(vec![FieldError {
                 field: field.to_owned(),
@@ -102,6 +108,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -162,6 +169,15 @@ impl ApiError {
                 vec![],
                 problems,
             ),
+            Self::TooManyRequests(seconds) => (
+                "too-many-requests",
+                "För många förfrågningar",
+                Some(format!(
+                    "Du har hämtat många ärenden på kort tid. Försök igen om {seconds} s."
+                )),
+                vec![],
+                vec![],
+            ),
             Self::Unavailable(_) => (
                 "unavailable",
                 "Tjänsten är tillfälligt otillgänglig",
@@ -198,12 +214,21 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let www_authenticate = matches!(self, Self::Unauthorized);
+        let retry_after = match self {
+            Self::TooManyRequests(seconds) => Some(seconds),
+            _ => None,
+        };
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = (status, body).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if www_authenticate {
             response
                 .headers_mut()

@@ -441,6 +441,29 @@ pub(super) async fn lookup(
     };
     let evaluations = match app::check::case_history(&state, &viewer, &case_id).await {
         Ok((_, evaluations)) => evaluations,
+        Err(AppError::TooManyLookups {
+            retry_after_seconds,
+        }) => {
+            let mut page = page_of(&viewer, &rules, &FormInput::new_for(&today), &[]);
+            page.problems.push(ProblemView {
+                anchor: Some("f-arende-sok".to_owned()),
+                label: Some("Ärende-id"),
+                message: format!(
+                    "Du har hämtat många ärenden på kort tid. Försök igen om {}.",
+                    crate::present::count_noun(
+                        usize::try_from(retry_after_seconds).unwrap_or(usize::MAX),
+                        "sekund",
+                        "sekunder"
+                    )
+                ),
+            });
+            let mut response = render(StatusCode::TOO_MANY_REQUESTS, "check.html", &page);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_seconds),
+            );
+            return response;
+        }
         Err(err) => return failure(&viewer, &err),
     };
     let input = match evaluations.last() {

@@ -501,3 +501,45 @@ fn duplicate_keys_in_rule_test_files_are_refused() {
         "{out}"
     );
 }
+
+#[test]
+fn each_officer_may_look_up_only_so_many_cases_a_minute() {
+    let app = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_CASE_LOOKUPS_PER_MINUTE", "3".to_owned())],
+        ..AppOptions::default()
+    });
+    let lookup =
+        |who, case: &str| app.post("/api/v1/cases/checks", who, &json!({ "case_id": case }));
+    for n in 0..3 {
+        let reply = lookup(&app.handlaggare, &format!("UPPSLAG-{n}"));
+        assert_eq!(reply.status, 200, "{reply}");
+    }
+    // The fourth within the minute is refused, saying when to try again.
+    let refused = lookup(&app.handlaggare, "UPPSLAG-3");
+    let problem = refused.problem(429);
+    assert_eq!(
+        problem["type"], "urn:gk-regler:problem:too-many-requests",
+        "{problem}"
+    );
+    let retry_after: u64 = refused.header("retry-after").parse().expect("seconds");
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // The budget is each person's own.
+    assert_eq!(lookup(&app.handlaggare2, "UPPSLAG-0").status, 200);
+    // The web page's case lookup takes from the same budget.
+    let web = crate::web::WebClient::new(&app);
+    let page = web.post(
+        "/kontroll/arende",
+        Some(&app.handlaggare.token),
+        &[("case_id", "UPPSLAG-4")],
+    );
+    assert_eq!(page.status, 429, "{page}");
+    assert!(
+        page.text
+            .contains("Du har hämtat många ärenden på kort tid"),
+        "{page}"
+    );
+    assert!(
+        !page.text.contains("UPPSLAG-4"),
+        "the refused case id is not shown: {page}"
+    );
+}

@@ -168,8 +168,9 @@ impl LongWork {
 }
 
 /// When a piece of long work must give up: a job that runs what people upload (a
-/// candidate rule set's scripts over the whole history) checks it as it goes, so a
-/// script that is merely slow cannot hold a thread of the pool for as long as it likes.
+/// candidate rule set's scripts over the whole history) checks it between checks and
+/// has the scripts stop at it too, so a script that is merely slow cannot hold a thread
+/// of the pool for as long as it likes.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline(Option<std::time::Instant>);
 
@@ -185,6 +186,12 @@ impl Deadline {
     /// Whether the time is up; without a deadline never, and without reading the clock.
     pub fn passed(&self) -> bool {
         self.0.is_some_and(|at| std::time::Instant::now() >= at)
+    }
+
+    /// The instant, if there is one (to stop scripts mid-way at it too:
+    /// [`crate::engine::stop_evaluations_at`]).
+    pub fn at(&self) -> Option<std::time::Instant> {
+        self.0
     }
 }
 

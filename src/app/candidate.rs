@@ -107,14 +107,16 @@ fn load_candidate(
         },
         Ok(suite) => {
             let deadline = Deadline::after(limit);
+            // A case's scripts stop at the deadline too, so no one case outlasts it.
+            let _stop = deadline.at().map(crate::engine::stop_evaluations_at);
             let mut cases = suite.results(&rules);
             let mut results = Vec::new();
-            // Asked before each case, so a suite that ends in time is never stopped.
             while !deadline.passed() {
                 let Some(result) = cases.next() else { break };
                 results.push(result);
             }
-            if results.len() < suite.cases.len() {
+            // A case that ran into the deadline has a result that says nothing.
+            if results.len() < suite.cases.len() || deadline.passed() {
                 return Err(Box::new(CandidateOutcome::OutOfTime {
                     stage: Stage::Tests,
                     limit,

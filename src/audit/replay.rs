@@ -268,16 +268,32 @@ fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
 struct InFlight {
     count: Mutex<usize>,
     changed: Condvar,
+    /// A batch's task panicked: the reader stops, and the scope carries the panic on.
+    panicked: AtomicBool,
+}
+
+/// One batch being evaluated: counted in [`InFlight`] until dropped, also when its task
+/// panics.
+struct Started<'a>(&'a InFlight);
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.panicked.store(true, Ordering::Relaxed);
+        }
+        *self.0.count.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
+        self.0.changed.notify_all();
+    }
 }
 
 impl InFlight {
-    fn started(&self) {
+    fn start(&self) -> Started<'_> {
         *self.count.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+        Started(self)
     }
 
-    fn finished(&self) {
-        *self.count.lock().unwrap_or_else(PoisonError::into_inner) -= 1;
-        self.changed.notify_all();
+    fn panicked(&self) -> bool {
+        self.panicked.load(Ordering::Relaxed)
     }
 
     fn wait_below(&self, bound: usize) {
@@ -346,6 +362,9 @@ pub fn replay(
         if deadline.passed() && evaluated_one.load(Ordering::Relaxed) {
             return Evaluated::Skipped;
         }
+        // The scripts stop at the deadline too: no one check outlasts it by more than a
+        // few hundred operations a rule.
+        let _stop = deadline.at().map(crate::engine::stop_evaluations_at);
         let Ok(profile) = Profile::from_stored_json(&row.profile_json) else {
             return Evaluated::Unreadable;
         };
@@ -382,16 +401,17 @@ pub fn replay(
             OutcomeRecord::of,
             |batch| {
                 in_flight.wait_below(BATCHES_IN_FLIGHT);
-                if lock(&tally).stopped {
+                // A task that panicked carries its panic on at the end of the scope.
+                if lock(&tally).stopped || in_flight.panicked() {
                     return Err(StoreError::ReadStopped);
                 }
-                in_flight.started();
-                let (tally, in_flight, evaluate) = (&tally, &in_flight, &evaluate);
+                let started = in_flight.start();
+                let (tally, evaluate) = (&tally, &evaluate);
                 scope.spawn(move |_| {
                     let records: Vec<Evaluated> = batch.par_iter().map(evaluate).collect();
                     let checks = batch.len() as u64;
                     lock(tally).add(batch, records, options);
-                    in_flight.finished();
+                    drop(started);
                     progress(checks);
                 });
                 Ok(())
@@ -498,4 +518,45 @@ fn histories(
         before.finish_with(history, RuleInfo::of(current), without_checks)?,
         after.finish_with(history, RuleInfo::of(candidate), without_checks)?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Reads "batches" as the replay does, each task panicking: the reader must stop
+    /// and the panic come out of the scope, never a reader waiting for ever.
+    fn read_with_panicking_tasks() -> std::thread::Result<usize> {
+        let in_flight = InFlight::default();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut spawned = 0;
+            rayon::in_place_scope(|scope| {
+                for _ in 0..10 {
+                    in_flight.wait_below(BATCHES_IN_FLIGHT);
+                    if in_flight.panicked() {
+                        return;
+                    }
+                    let started = in_flight.start();
+                    spawned += 1;
+                    scope.spawn(move |_| {
+                        let _started = started;
+                        panic!("a bug while evaluating");
+                    });
+                }
+            });
+            spawned
+        }))
+    }
+
+    #[test]
+    fn a_batch_that_panics_stops_the_reader_and_the_panic_carries_on() {
+        let (answer, answered) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = answer.send(read_with_panicking_tasks().is_err());
+        });
+        let panicked = answered
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("the reader stopped instead of waiting for ever");
+        assert!(panicked, "the task's panic carries on out of the scope");
+    }
 }

@@ -4,6 +4,9 @@
 //! Scripts have no file, network, module or process access, no `print`/`debug` output
 //! (a script could otherwise leak profile data into a log), and every script runs under
 //! the limits of [`LIMITS`], so a runaway rule ends in an error for that rule alone.
+//! The operation limit bounds steps, not time (one step can copy a large list); work
+//! that runs uploaded scripts against a clock also stops them at a time
+//! ([`stop_evaluations_at`]).
 //!
 //! The hot path: one `Arc` of the profile is pushed as a scope constant once per
 //! evaluation; each rule then runs its precompiled AST with its own function-resolution
@@ -23,7 +26,9 @@ pub mod value;
 
 pub use evaluate::UnchangedRules;
 
+use std::cell::Cell;
 use std::sync::{LazyLock, Mutex};
+use std::time::Instant;
 
 use rhai::{Caches, Dynamic, Engine, EvalAltResult, OptimizationLevel, ParseError, Scope};
 
@@ -56,6 +61,44 @@ pub const LIMITS: Limits = Limits {
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(build_engine);
 
+thread_local! {
+    /// When scripts evaluated on this thread must stop, if ever ([`stop_evaluations_at`]).
+    static STOP_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
+/// While a stop time is set, a script reads the clock once every this many operations.
+const OPERATIONS_BETWEEN_CLOCK_READS: u64 = 256;
+
+/// Scripts evaluated on this thread stop at `at` while the returned guard lives: each
+/// such rule fails ([`FailureKind::LimitExceeded`]). For work that runs uploaded scripts
+/// against a time limit; dropping the guard restores what was set before.
+#[must_use = "the stop time holds only while the guard lives"]
+pub fn stop_evaluations_at(at: Instant) -> StopGuard {
+    StopGuard {
+        earlier: STOP_AT.replace(Some(at)),
+    }
+}
+
+/// Keeps a stop time set on this thread ([`stop_evaluations_at`]).
+pub struct StopGuard {
+    earlier: Option<Instant>,
+}
+
+impl Drop for StopGuard {
+    fn drop(&mut self) {
+        STOP_AT.set(self.earlier);
+    }
+}
+
+/// Rhai's progress callback: ends a script once this thread's stop time has passed.
+fn past_stop_time(operations: u64) -> Option<Dynamic> {
+    if !operations.is_multiple_of(OPERATIONS_BETWEEN_CLOCK_READS) {
+        return None;
+    }
+    let at = STOP_AT.get()?;
+    (Instant::now() >= at).then_some(Dynamic::UNIT)
+}
+
 fn build_engine() -> Engine {
     let mut engine = Engine::new();
     // Output from scripts would go to stdout or a log: drop it.
@@ -64,6 +107,7 @@ fn build_engine() -> Engine {
     engine.disable_symbol("eval");
     engine.set_strict_variables(true);
     engine.set_optimization_level(OptimizationLevel::Simple);
+    engine.on_progress(past_stop_time);
     engine
         .set_max_operations(LIMITS.max_operations)
         .set_max_call_levels(LIMITS.max_call_levels)
@@ -127,7 +171,8 @@ pub struct RuleFailure {
 pub enum FailureKind {
     /// The operation limit was hit (an endless or far too long loop).
     TooManyOperations,
-    /// A size or depth limit was hit (string, array, map, call depth, variables).
+    /// A size or depth limit was hit (string, array, map, call depth, variables), or the
+    /// time limit of a trial run ([`stop_evaluations_at`]).
     LimitExceeded,
     /// A runtime error in the script (wrong type, missing value, unknown property…).
     Runtime,
@@ -286,6 +331,10 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
             FailureKind::LimitExceeded,
             "regeln avbröts: för många variabler".to_owned(),
         ),
+        EvalAltResult::ErrorTerminated(..) => (
+            FailureKind::LimitExceeded,
+            "regeln avbröts: tiden för provet tog slut".to_owned(),
+        ),
         EvalAltResult::ErrorRuntime(value, _) => (FailureKind::Runtime, value.to_string()),
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => return failure_from(inner),
         other => (
@@ -399,6 +448,29 @@ mod tests {
             "{outcome:?}"
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_stop_time_ends_a_script_that_the_operation_limit_would_end_much_later() {
+        // Each step copies a list of 999 texts: the operation limit alone takes seconds.
+        let costly = r#"let a = []; a.pad(999, "abcdefghij"); loop { let b = a + []; }"#;
+        let started = std::time::Instant::now();
+        let stopped = {
+            let _stop = stop_evaluations_at(started);
+            run(costly, P)
+        };
+        assert!(
+            matches!(&stopped, RuleOutcome::Failed(f)
+                if f.kind == FailureKind::LimitExceeded && f.message.contains("tiden")),
+            "{stopped:?}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Without a stop time (the guard dropped), only the operation limit ends it.
+        assert_eq!(STOP_AT.get(), None);
+        assert_eq!(
+            run("let n = 0; for i in 0..1000 { n += i; } n > 0", P),
+            RuleOutcome::Flagged { message: None }
+        );
     }
 
     #[test]

@@ -886,7 +886,9 @@ fn out_of_time_text(
         ),
         app::candidate::Stage::Replay => {
             let cause = if failing_rules.is_empty() {
-                "Ingen regel gav fel, men reglerna tar för lång tid för varje kontroll.".to_owned()
+                "Ingen regel gav fel: reglerna tar för lång tid för varje kontroll, eller så \
+                 hade tjänsten mycket annat att göra. Försök igen en stund senare."
+                    .to_owned()
             } else {
                 format!(
                     "Regler som gav fel under omkörningen: {}. En regel med en loop som \

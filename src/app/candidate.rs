@@ -86,12 +86,15 @@ fn problem_text(root: &Path, problem: &crate::ruleset::Problem) -> String {
     }
 }
 
-/// Unpacks, loads and tests the candidate in `archive`, the tests stopped after `limit`;
-/// the temporary directory is gone when this returns.
+/// Unpacks, loads and tests the candidate in `archive`, the tests stopped `limit` after
+/// it began; the temporary directory is gone when this returns.
 fn load_candidate(
     archive: &[u8],
     limit: Duration,
 ) -> Result<(RuleSet, TestSummary), Box<CandidateOutcome>> {
+    // Unpacking and loading count against the tests' time too; they cannot be stopped
+    // mid-way, only refused after.
+    let deadline = Deadline::after(limit);
     let unpacked = candidate_archive::unpack(archive)
         .map_err(|refused| Box::new(CandidateOutcome::Refused(refused)))?;
     let root = unpacked.root();
@@ -106,7 +109,6 @@ fn load_candidate(
             ..TestSummary::default()
         },
         Ok(suite) => {
-            let deadline = Deadline::after(limit);
             // A case's scripts stop at the deadline too, so no one case outlasts it.
             let _stop = deadline.at().map(crate::engine::stop_evaluations_at);
             let mut cases = suite.results(&rules);

@@ -200,6 +200,9 @@ enum Evaluated {
     Both(CheckRecord, CheckRecord),
     /// The stored profile cannot be read (counted, not evaluated).
     Unreadable,
+    /// Evaluated, but finished after the deadline, which stops scripts mid-way: not
+    /// counted (the candidate's record only tells which rules failed).
+    Cut(CheckRecord),
     /// The deadline had passed before its turn.
     Skipped,
 }
@@ -234,14 +237,17 @@ impl Tally {
                     self.unreadable += 1;
                     continue;
                 }
+                Evaluated::Cut(after) => {
+                    self.note_failures(&after);
+                    self.stopped = true;
+                    continue;
+                }
                 Evaluated::Skipped => {
                     self.stopped = true;
                     continue;
                 }
             };
-            for (failed, status) in self.failed.iter_mut().zip(&after.statuses) {
-                *failed |= *status == Status::Failed;
-            }
+            self.note_failures(&after);
             if options.period.contains(after.checked_on) {
                 self.union.count(&before.statuses, &after.statuses);
             }
@@ -252,6 +258,14 @@ impl Tally {
                 current: before,
                 candidate: after,
             });
+        }
+    }
+}
+
+impl Tally {
+    fn note_failures(&mut self, candidate: &CheckRecord) {
+        for (failed, status) in self.failed.iter_mut().zip(&candidate.statuses) {
+            *failed |= *status == Status::Failed;
         }
     }
 }
@@ -377,10 +391,12 @@ pub fn replay(
         if !evaluated_one.load(Ordering::Relaxed) {
             evaluated_one.store(true, Ordering::Relaxed);
         }
-        Evaluated::Both(
-            CheckRecord::new(&profile, before_statuses),
-            CheckRecord::new(&profile, statuses(&after)),
-        )
+        let after = CheckRecord::new(&profile, statuses(&after));
+        // Finished after the deadline: its scripts may have been stopped mid-way.
+        if deadline.passed() {
+            return Evaluated::Cut(after);
+        }
+        Evaluated::Both(CheckRecord::new(&profile, before_statuses), after)
     };
     let tally = Mutex::new(Tally {
         union: Union::of(current, candidate),

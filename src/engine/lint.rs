@@ -394,6 +394,13 @@ impl Linter<'_> {
             return None;
         }
         let name = call.name.as_str();
+        if name == "sleep" {
+            return Some(ScriptProblem {
+                message: super::SLEEP_REFUSED.to_owned(),
+                line: position.line(),
+                column: position.position(),
+            });
+        }
         if KEYWORD_FUNCTIONS.contains(&name)
             || self.variables.contains_key(name)
             || (method && self.map_keys.contains(name))

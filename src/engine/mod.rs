@@ -61,42 +61,68 @@ pub const LIMITS: Limits = Limits {
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(build_engine);
 
+/// Why `sleep` fails in a rule.
+pub(crate) const SLEEP_REFUSED: &str = "`sleep` finns inte för regler: en regel får inte vänta";
+
 thread_local! {
     /// When scripts evaluated on this thread must stop, if ever ([`stop_evaluations_at`]).
     static STOP_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The stop time has been seen passed: every further operation stops at once.
+    static STOPPED: Cell<bool> = const { Cell::new(false) };
+    /// Operations since the clock was last read, while a stop time is set. Counted here
+    /// rather than taken from Rhai's count, which a callback of `map`, `filter`, `sort`
+    /// and the like runs on a copy of and throws away.
+    static SINCE_CLOCK_READ: Cell<u32> = const { Cell::new(0) };
 }
 
 /// While a stop time is set, a script reads the clock once every this many operations.
-const OPERATIONS_BETWEEN_CLOCK_READS: u64 = 256;
+const OPERATIONS_BETWEEN_CLOCK_READS: u32 = 256;
 
 /// Scripts evaluated on this thread stop at `at` while the returned guard lives: each
-/// such rule fails ([`FailureKind::LimitExceeded`]). For work that runs uploaded scripts
-/// against a time limit; dropping the guard restores what was set before.
+/// such rule fails ([`FailureKind::LimitExceeded`]); past `at`, at its first operation.
+/// For work that runs uploaded scripts against a time limit; dropping the guard, on the
+/// same thread, restores what was set before.
 #[must_use = "the stop time holds only while the guard lives"]
 pub fn stop_evaluations_at(at: Instant) -> StopGuard {
     StopGuard {
-        earlier: STOP_AT.replace(Some(at)),
+        earlier: (
+            STOP_AT.replace(Some(at)),
+            STOPPED.replace(Instant::now() >= at),
+        ),
+        not_send: std::marker::PhantomData,
     }
 }
 
-/// Keeps a stop time set on this thread ([`stop_evaluations_at`]).
+/// Keeps a stop time set on this thread ([`stop_evaluations_at`]); it cannot leave the
+/// thread, whose stop time it restores.
 pub struct StopGuard {
-    earlier: Option<Instant>,
+    earlier: (Option<Instant>, bool),
+    not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
-        STOP_AT.set(self.earlier);
+        STOP_AT.set(self.earlier.0);
+        STOPPED.set(self.earlier.1);
     }
 }
 
-/// Rhai's progress callback: ends a script once this thread's stop time has passed.
-fn past_stop_time(operations: u64) -> Option<Dynamic> {
-    if !operations.is_multiple_of(OPERATIONS_BETWEEN_CLOCK_READS) {
+/// Rhai's progress callback, called at every operation: ends a script once this
+/// thread's stop time has passed; without one, it only looks that there is none.
+fn past_stop_time(_operations: u64) -> Option<Dynamic> {
+    let at = STOP_AT.get()?;
+    if STOPPED.get() {
+        return Some(Dynamic::UNIT);
+    }
+    let since = SINCE_CLOCK_READ.get() + 1;
+    if since < OPERATIONS_BETWEEN_CLOCK_READS {
+        SINCE_CLOCK_READ.set(since);
         return None;
     }
-    let at = STOP_AT.get()?;
-    (Instant::now() >= at).then_some(Dynamic::UNIT)
+    SINCE_CLOCK_READ.set(0);
+    let passed = Instant::now() >= at;
+    STOPPED.set(passed);
+    passed.then_some(Dynamic::UNIT)
 }
 
 fn build_engine() -> Engine {
@@ -108,6 +134,15 @@ fn build_engine() -> Engine {
     engine.set_strict_variables(true);
     engine.set_optimization_level(OptimizationLevel::Simple);
     engine.on_progress(past_stop_time);
+    // Rhai's `sleep` is one operation that holds the thread for as long as it is asked;
+    // no rule has a reason to wait. Lint refuses it; this answers it with an error.
+    engine.register_fn("sleep", |_: rhai::INT| -> Result<(), Box<EvalAltResult>> {
+        Err(SLEEP_REFUSED.into())
+    });
+    engine.register_fn(
+        "sleep",
+        |_: rhai::FLOAT| -> Result<(), Box<EvalAltResult>> { Err(SLEEP_REFUSED.into()) },
+    );
     engine
         .set_max_operations(LIMITS.max_operations)
         .set_max_call_levels(LIMITS.max_call_levels)
@@ -465,12 +500,53 @@ mod tests {
             "{stopped:?}"
         );
         assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // Scripts run by `map` and `sort` count on a copy of Rhai's operation count: they
+        // stop all the same.
+        for callbacks in [
+            "let a = []; a.pad(1000, 1); a.map(|x| { let b = []; b.pad(1000, x); b.map(|y| y + 1).len() }).len() > 0",
+            "let a = []; a.pad(1000, 1); a.sort(|x, y| { let n = 0; while n < 200 { n += 1; } 0 }); true",
+        ] {
+            let started = std::time::Instant::now();
+            let _stop = stop_evaluations_at(started);
+            let outcome = run(callbacks, P);
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(1),
+                "{callbacks}"
+            );
+            assert!(
+                matches!(outcome, RuleOutcome::Failed(_)),
+                "{callbacks}: {outcome:?}"
+            );
+        }
         // Without a stop time (the guard dropped), only the operation limit ends it.
         assert_eq!(STOP_AT.get(), None);
         assert_eq!(
             run("let n = 0; for i in 0..1000 { n += i; } n > 0", P),
             RuleOutcome::Flagged { message: None }
         );
+    }
+
+    #[test]
+    fn sleep_is_refused_when_loading_and_fails_at_once_when_run() {
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(dir.path().join("r.rhai"), "sleep(30); true").expect("script");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        let refused = crate::ruleset::RuleSet::load(dir.path()).expect_err("refused");
+        assert!(
+            refused.problems.iter().any(|p| p.message == SLEEP_REFUSED),
+            "{refused:?}"
+        );
+        // Past the lint (a script compiled some other way), it fails without waiting.
+        let started = std::time::Instant::now();
+        for script in ["sleep(30)", "sleep(30.0)"] {
+            let err = ENGINE.eval::<()>(script).expect_err(script);
+            assert!(err.to_string().contains("sleep"), "{script}: {err}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -142,9 +142,9 @@ fn tar_gz_raw(name: &str, kind: tar::EntryType, content: &[u8]) -> Vec<u8> {
     builder.into_inner().expect("tar").finish().expect("gzip")
 }
 
-/// Leftover unpack directories of candidate uploads in the temporary directory.
-fn leftovers() -> usize {
-    std::fs::read_dir(std::env::temp_dir())
+/// Leftover unpack directories of candidate uploads in the service's temporary directory.
+fn leftovers(app: &TestApp) -> usize {
+    std::fs::read_dir(app.temporary_dir())
         .map(|entries| {
             entries
                 .filter_map(Result::ok)
@@ -255,7 +255,7 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
     let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
     assert_eq!(reply.status, 422, "{reply}");
     assert!(reply.text.contains("tolk_ej_bokad.rhai:1"), "{reply}");
-    assert_eq!(leftovers(), 0, "every unpacked candidate is removed");
+    assert_eq!(leftovers(&app), 0, "every unpacked candidate is removed");
 
     // Only policy staff, and only with the form's token.
     let officer = upload(
@@ -421,7 +421,7 @@ fn hostile_archives_are_refused_naming_the_entry() {
     let reply = upload(&app, &web, policy, "stor.zip", &big);
     assert_eq!(reply.status, 413, "{reply}");
     assert!(reply.text.contains("högst 5 MB"), "{reply}");
-    assert_eq!(leftovers(), 0, "every unpacked archive is removed");
+    assert_eq!(leftovers(&app), 0, "every unpacked archive is removed");
     assert_eq!(app.count("rule_sets"), 1, "nothing stored");
 }
 

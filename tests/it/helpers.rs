@@ -677,7 +677,18 @@ impl TestApp {
                 path(self.dir.path().join("pseudonym.key")),
             )
             .envs(self.env.iter().map(|(k, v)| (*k, v.as_str())));
+        // Its temporary files (an unpacked candidate) stay in this app's own directory,
+        // where a test can look for leftovers without seeing other processes' files.
+        let temporary = self.dir.path().join("tmp");
+        if std::fs::create_dir_all(&temporary).is_ok() {
+            command.env("TMPDIR", temporary);
+        }
         command
+    }
+
+    /// The service's temporary directory (its `TMPDIR`).
+    pub fn temporary_dir(&self) -> PathBuf {
+        self.dir.path().join("tmp")
     }
 
     /// `gk-regler token create --role ROLE --name NAME`; returns the printed token.

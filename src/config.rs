@@ -37,6 +37,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// The default of `case_lookups_per_minute`: enough for anyone working through cases,
+/// too few to try thousands of case ids.
+pub const DEFAULT_CASE_LOOKUPS_PER_MINUTE: u32 = 60;
+
+/// The default of `candidate_time_limit_seconds`: a replay of a national history
+/// (250,000 checks) takes a few seconds, an endless loop in one rule over it hours.
+pub const DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS: u64 = 120;
+
 /// Everything `gk-regler serve` (and the database commands) need.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -125,8 +133,8 @@ impl Default for Config {
             idle_timeout_seconds: 60,
             max_connections: 512,
             shutdown_grace_seconds: 10,
-            case_lookups_per_minute: crate::app::check::DEFAULT_CASE_LOOKUPS_PER_MINUTE,
-            candidate_time_limit_seconds: crate::app::DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
+            case_lookups_per_minute: DEFAULT_CASE_LOOKUPS_PER_MINUTE,
+            candidate_time_limit_seconds: DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
             long_work_threads: None,
             long_work_priority: None,
         }

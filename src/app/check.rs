@@ -35,9 +35,6 @@ pub const DRY_RUN_ROLES: &[Role] = &[Role::Handlaggare, Role::Policy];
 /// number when they made it (admins every check).
 pub const READ_ROLES: &[Role] = &[Role::Handlaggare];
 
-/// The default of config `case_lookups_per_minute`.
-pub const DEFAULT_CASE_LOOKUPS_PER_MINUTE: u32 = 60;
-
 /// How many case histories each person may look up: a budget per person (by name) of
 /// `per_minute` lookups that refills evenly over a minute (`governor`'s GCRA).
 pub struct CaseLookups {

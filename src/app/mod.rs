@@ -104,11 +104,6 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// The default of config `candidate_time_limit_seconds`: a replay of a national
-/// history (250,000 checks) takes a few seconds, an endless loop in one rule over it
-/// hours.
-pub const DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS: u64 = 120;
-
 /// Everything the running service's use cases share.
 pub struct App {
     /// The active rule set: a use case takes one snapshot and uses it throughout, so it
@@ -180,8 +175,12 @@ impl App {
             metrics: Metrics::new(),
             max_body_bytes,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
-            case_lookups: check::CaseLookups::per_minute(check::DEFAULT_CASE_LOOKUPS_PER_MINUTE),
-            candidate_time_limit: Duration::from_secs(DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS),
+            case_lookups: check::CaseLookups::per_minute(
+                crate::config::DEFAULT_CASE_LOOKUPS_PER_MINUTE,
+            ),
+            candidate_time_limit: Duration::from_secs(
+                crate::config::DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
+            ),
             web: WebSettings::default(),
             recent_case_ids: check::RecentCaseIds::default(),
         }

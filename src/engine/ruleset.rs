@@ -609,6 +609,13 @@ fn quoted_token(token: &str) -> String {
 /// The largest rule file read (manifest, script or rule test).
 pub const MAX_RULE_FILE_BYTES: u64 = 1024 * 1024;
 
+/// The largest rule script: the default rules' largest is 2.5 KB, and compiling and
+/// linting a script take longer than in proportion to its size.
+pub const MAX_SCRIPT_BYTES: usize = 64 * 1024;
+
+/// The most rules a rule set may have: every check runs each of them.
+pub const MAX_RULES: usize = 200;
+
 /// Why a rule file was not read. The reason names no content of the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleFileError(pub String);
@@ -777,6 +784,18 @@ impl RuleSet {
                 &manifest_path,
                 "manifestet innehåller inga regler",
             ));
+        }
+        // Each rule is compiled and linted on its own, and every check runs them all.
+        if manifest.rules.len() > MAX_RULES {
+            return Err(LoadError {
+                problems: vec![Problem::new(
+                    &manifest_path,
+                    format!(
+                        "manifestet har {} regler; en regeluppsättning får ha högst {MAX_RULES}",
+                        manifest.rules.len()
+                    ),
+                )],
+            });
         }
 
         let manifest_lines: Vec<&str> = manifest_text.lines().collect();
@@ -952,6 +971,22 @@ impl RuleSet {
                 continue;
             }
             let script_text = match read_rule_file(dir, Path::new(&entry.script)) {
+                // Compiling and linting take longer than in proportion to a script's size.
+                Ok(text) if text.len() > MAX_SCRIPT_BYTES => {
+                    problems.push(
+                        Problem::new(
+                            &manifest_path,
+                            format!(
+                                "{}: script {} är större än {} KiB; en regel får vara högst så stor",
+                                entry.id,
+                                entry.script,
+                                MAX_SCRIPT_BYTES / 1024
+                            ),
+                        )
+                        .at(line_of("script"), None),
+                    );
+                    continue;
+                }
                 Ok(text) => text,
                 Err(err) => {
                     problems.push(
@@ -1181,6 +1216,39 @@ mod tests {
         assert_ne!(
             set.content_hash, first,
             "a script change changes the version"
+        );
+    }
+
+    #[test]
+    fn a_script_over_the_size_cap_and_a_set_of_too_many_rules_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), MANIFEST_FILE, MANIFEST);
+        let long = format!(
+            "{}true",
+            "// en kommentar som gör skriptet långt\n".repeat(2000)
+        );
+        assert!(long.len() > MAX_SCRIPT_BYTES);
+        write(dir.path(), "a.rhai", &long);
+        let refused = RuleSet::load(dir.path()).expect_err("too large");
+        assert!(
+            refused.problems[0]
+                .message
+                .contains("a: script a.rhai är större än 64 KiB"),
+            "{refused:?}"
+        );
+
+        write(dir.path(), "a.rhai", "true");
+        let mut manifest = "name: t\nversion: '1'\nrules:\n".to_owned();
+        for i in 0..=MAX_RULES {
+            manifest += &format!(
+                "  - id: r{i}\n    script: a.rhai\n    title: A\n    severity: warning\n    grounds: policy\n    rationale: r\n"
+            );
+        }
+        write(dir.path(), MANIFEST_FILE, &manifest);
+        let refused = RuleSet::load(dir.path()).expect_err("too many");
+        assert!(
+            refused.problems[0].message.contains("högst 200"),
+            "{refused:?}"
         );
     }
 

@@ -111,14 +111,12 @@ fn load_candidate(
         Ok(suite) => {
             // A case's scripts stop at the deadline too, so no one case outlasts it.
             let _stop = deadline.at().map(crate::engine::stop_evaluations_at);
-            let mut cases = suite.results(&rules);
-            let mut results = Vec::new();
-            while !deadline.passed() {
-                let Some(result) = cases.next() else { break };
-                results.push(result);
-            }
-            // A case that ran into the deadline has a result that says nothing.
-            if results.len() < suite.cases.len() || deadline.passed() {
+            let results: Vec<_> = suite
+                .results(&rules)
+                .take_while(|_| !deadline.passed())
+                .collect();
+            // Cases were left, or the last ran into the deadline (its result says nothing).
+            if deadline.passed() {
                 return Err(Box::new(CandidateOutcome::OutOfTime {
                     stage: Stage::Tests,
                     limit,

@@ -38,7 +38,6 @@ pub const READ_ROLES: &[Role] = &[Role::Handlaggare];
 /// How many case histories each person may look up: a budget per person (by name) of
 /// `per_minute` lookups that refills evenly over a minute (`governor`'s GCRA).
 pub struct CaseLookups {
-    per_minute: std::num::NonZeroU32,
     limiter: governor::DefaultKeyedRateLimiter<String>,
 }
 
@@ -47,7 +46,6 @@ impl CaseLookups {
     pub fn per_minute(per_minute: u32) -> Self {
         let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
         Self {
-            per_minute,
             limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
         }
     }
@@ -61,12 +59,16 @@ impl CaseLookups {
     }
 }
 
-impl std::fmt::Debug for CaseLookups {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CaseLookups")
-            .field("per_minute", &self.per_minute)
-            .finish_non_exhaustive()
-    }
+/// What a person over the lookup budget is told (the API's problem, the web form).
+pub fn lookups_wait_text(retry_after_seconds: u64) -> String {
+    format!(
+        "Du har hämtat många ärenden på kort tid. Försök igen om {}.",
+        crate::present::count_noun(
+            usize::try_from(retry_after_seconds).unwrap_or(usize::MAX),
+            "sekund",
+            "sekunder"
+        )
+    )
 }
 
 /// Evaluates `profile` with the active rule set and counts it in the metrics.

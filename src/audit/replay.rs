@@ -218,7 +218,7 @@ struct Tally {
     unreadable: usize,
     /// Whether each candidate rule failed on a check evaluated so far.
     failed: Vec<bool>,
-    /// The deadline passed: some check was skipped.
+    /// The deadline passed: some check was skipped, or cut short.
     stopped: bool,
 }
 
@@ -260,9 +260,7 @@ impl Tally {
             });
         }
     }
-}
 
-impl Tally {
     fn note_failures(&mut self, candidate: &CheckRecord) {
         for (failed, status) in self.failed.iter_mut().zip(&candidate.statuses) {
             *failed |= *status == Status::Failed;

@@ -172,9 +172,7 @@ impl ApiError {
             Self::TooManyRequests(seconds) => (
                 "too-many-requests",
                 "För många förfrågningar",
-                Some(format!(
-                    "Du har hämtat många ärenden på kort tid. Försök igen om {seconds} s."
-                )),
+                Some(crate::app::check::lookups_wait_text(seconds)),
                 vec![],
                 vec![],
             ),

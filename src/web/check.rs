@@ -448,14 +448,7 @@ pub(super) async fn lookup(
             page.problems.push(ProblemView {
                 anchor: Some("f-arende-sok".to_owned()),
                 label: Some("Ärende-id"),
-                message: format!(
-                    "Du har hämtat många ärenden på kort tid. Försök igen om {}.",
-                    crate::present::count_noun(
-                        usize::try_from(retry_after_seconds).unwrap_or(usize::MAX),
-                        "sekund",
-                        "sekunder"
-                    )
-                ),
+                message: app::check::lookups_wait_text(retry_after_seconds),
             });
             let mut response = render(StatusCode::TOO_MANY_REQUESTS, "check.html", &page);
             response.headers_mut().insert(

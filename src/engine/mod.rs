@@ -4,9 +4,10 @@
 //! Scripts have no file, network, module or process access, no `print`/`debug` output
 //! (a script could otherwise leak profile data into a log), and every script runs under
 //! the limits of [`LIMITS`], so a runaway rule ends in an error for that rule alone.
-//! The operation limit bounds steps, not time (one step can copy a large list); work
-//! that runs uploaded scripts against a clock also stops them at a time
-//! ([`stop_evaluations_at`]).
+//! The engine counts a rule's operations itself, those of `map`, `filter` and `sort`
+//! callbacks included (Rhai counts those on a copy it throws away). The operation limit
+//! bounds steps, not time (one step can copy a large list); work that runs uploaded
+//! scripts against a clock also stops them at a time ([`stop_evaluations_at`]).
 //!
 //! The hot path: one `Arc` of the profile is pushed as a scope constant once per
 //! evaluation; each rule then runs its precompiled AST with its own function-resolution
@@ -65,6 +66,9 @@ static ENGINE: LazyLock<Engine> = LazyLock::new(build_engine);
 pub(crate) const SLEEP_REFUSED: &str = "`sleep` finns inte för regler: en regel får inte vänta";
 
 thread_local! {
+    /// Operations of the rule running on this thread, callbacks included; set to zero
+    /// as each rule starts ([`run_rule`]).
+    static OPERATIONS: Cell<u64> = const { Cell::new(0) };
     /// When scripts evaluated on this thread must stop, if ever ([`stop_evaluations_at`]).
     static STOP_AT: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The stop time has been seen passed: every further operation stops at once.
@@ -107,22 +111,45 @@ impl Drop for StopGuard {
     }
 }
 
-/// Rhai's progress callback, called at every operation: ends a script once this
-/// thread's stop time has passed; without one, it only looks that there is none.
-fn past_stop_time(_operations: u64) -> Option<Dynamic> {
-    let at = STOP_AT.get()?;
+/// Why the progress callback ended a script: the token of Rhai's `ErrorTerminated`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ended {
+    /// Over the operation limit, counting the operations of callbacks.
+    TooManyOperations,
+    /// Past this thread's stop time.
+    StopTime,
+}
+
+/// Rhai's progress callback, called at every operation, callbacks' included: ends a
+/// script over the operation limit as the engine counts it, or once this thread's stop
+/// time has passed.
+fn on_operation(_operations_rhai_counted: u64) -> Option<Dynamic> {
+    let operations = OPERATIONS.get() + 1;
+    OPERATIONS.set(operations);
+    if operations > LIMITS.max_operations {
+        return Some(Dynamic::from(Ended::TooManyOperations));
+    }
+    past_stop_time().then(|| Dynamic::from(Ended::StopTime))
+}
+
+/// Whether this thread's stop time, if any, has passed; reads the clock only once every
+/// [`OPERATIONS_BETWEEN_CLOCK_READS`] operations.
+fn past_stop_time() -> bool {
+    let Some(at) = STOP_AT.get() else {
+        return false;
+    };
     if STOPPED.get() {
-        return Some(Dynamic::UNIT);
+        return true;
     }
     let since = SINCE_CLOCK_READ.get() + 1;
     if since < OPERATIONS_BETWEEN_CLOCK_READS {
         SINCE_CLOCK_READ.set(since);
-        return None;
+        return false;
     }
     SINCE_CLOCK_READ.set(0);
     let passed = Instant::now() >= at;
     STOPPED.set(passed);
-    passed.then_some(Dynamic::UNIT)
+    passed
 }
 
 fn build_engine() -> Engine {
@@ -133,7 +160,7 @@ fn build_engine() -> Engine {
     engine.disable_symbol("eval");
     engine.set_strict_variables(true);
     engine.set_optimization_level(OptimizationLevel::Simple);
-    engine.on_progress(past_stop_time);
+    engine.on_progress(on_operation);
     // Rhai's `sleep` is one operation that holds the thread for as long as it is asked;
     // no rule has a reason to wait. Lint refuses it; this answers it with an error.
     engine.register_fn("sleep", |_: rhai::INT| -> Result<(), Box<EvalAltResult>> {
@@ -275,6 +302,7 @@ impl EvalStatePool {
 /// runtime state (so the operation limit counts this rule alone) but the rule's own
 /// persistent resolution cache.
 pub(super) fn run_rule(scope: &mut Scope, caches: &mut Caches, ast: &rhai::AST) -> RhaiResult {
+    OPERATIONS.set(0);
     let mut global = ENGINE.new_global_runtime_state();
     global.lib.push(ast.shared_lib().clone());
     // The one entry point (under the `internals` feature) that takes the caches.
@@ -328,13 +356,12 @@ fn interpret_value(value: Dynamic) -> RuleOutcome {
 fn failure_from(err: &EvalAltResult) -> RuleFailure {
     let position = err.position();
     let (kind, message) = match err {
-        EvalAltResult::ErrorTooManyOperations(_) => (
-            FailureKind::TooManyOperations,
-            format!(
-                "regeln avbröts efter {} operationer (trolig oändlig loop)",
-                LIMITS.max_operations
-            ),
-        ),
+        EvalAltResult::ErrorTooManyOperations(_) => too_many_operations(),
+        EvalAltResult::ErrorTerminated(token, _)
+            if token.clone().try_cast::<Ended>() == Some(Ended::TooManyOperations) =>
+        {
+            too_many_operations()
+        }
         EvalAltResult::ErrorDataTooLarge(what, _) => (
             FailureKind::LimitExceeded,
             format!(
@@ -386,6 +413,16 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
         line: position.line(),
         column: position.position(),
     }
+}
+
+fn too_many_operations() -> (FailureKind, String) {
+    (
+        FailureKind::TooManyOperations,
+        format!(
+            "regeln avbröts efter {} operationer (trolig oändlig loop)",
+            LIMITS.max_operations
+        ),
+    )
 }
 
 fn strip_rhai_position(message: &str) -> String {
@@ -524,6 +561,31 @@ mod tests {
             run("let n = 0; for i in 0..1000 { n += i; } n > 0", P),
             RuleOutcome::Flagged { message: None }
         );
+    }
+
+    #[test]
+    fn the_operation_limit_counts_the_operations_of_callbacks() {
+        // Rhai counts the operations of a `map` or `sort` callback on a copy it throws
+        // away: counted by Rhai alone, each of these runs a million and more operations
+        // without an error.
+        for callbacks in [
+            "let a = []; a.pad(1000, 1); a.map(|x| { let b = []; b.pad(1000, x); b.map(|y| y + 1).len() }).len() > 0",
+            "let a = []; a.pad(1000, 1); a.sort(|x, y| { let n = 0; while n < 200 { n += 1; } 0 }); true",
+            "let a = []; a.pad(1000, 1); a.filter(|x| { let n = 0; while n < 200 { n += 1; } true }).len() > 0",
+        ] {
+            let outcome = run(callbacks, P);
+            assert!(
+                matches!(&outcome, RuleOutcome::Failed(f)
+                    if f.kind == FailureKind::TooManyOperations && f.message.contains("operationer")),
+                "{callbacks}: {outcome:?}"
+            );
+        }
+        // The count starts over with each rule: a rule just under the limit, run again
+        // and again on one thread, never fails.
+        let near_limit = "let a = []; a.pad(100, 1); a.map(|x| { let n = 0; while n < 100 { n += 1; } x }).len() > 0";
+        for _ in 0..5 {
+            assert_eq!(run(near_limit, P), RuleOutcome::Flagged { message: None });
+        }
     }
 
     #[test]

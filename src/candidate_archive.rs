@@ -5,7 +5,7 @@
 //! no absolute or drive paths, no backslashes, no control characters, no symbolic or hard
 //! links, devices or FIFOs. The archive's size, its number of entries and the bytes
 //! actually unpacked (never the sizes the archive declares) are capped, so a zip bomb
-//! stops at the cap. The directory is created by `tempfile` (mode 0700) and removed when
+//! stops at the cap. The directory is created by `tempfile`, mode 0700, and removed when
 //! the [`Unpacked`] is dropped, whatever happened. A refusal is a Swedish sentence naming
 //! the entry (its name cleaned of control characters and shortened).
 
@@ -160,10 +160,7 @@ fn write_file(
         .create_new(true)
         .open(&target)
         .map_err(|err| match err.kind() {
-            std::io::ErrorKind::AlreadyExists => format!(
-                "Arkivet refuserades: posten «{}» finns mer än en gång.",
-                shown(name)
-            ),
+            std::io::ErrorKind::AlreadyExists => given_twice(name),
             _ => unpack_failed(name),
         })?;
     let left = MAX_UNPACKED_BYTES - budget.bytes;
@@ -193,6 +190,39 @@ fn write_file(
     Ok(())
 }
 
+fn given_twice(name: &str) -> String {
+    format!(
+        "Arkivet refuserades: posten «{}» finns mer än en gång.",
+        shown(name)
+    )
+}
+
+/// The first name that the zip's central directory lists twice, if any. The zip reader
+/// keeps one entry per name (the last), so a name given twice never reaches
+/// [`write_file`]'s check, and tools that unpack the first would show other content than
+/// what was tried. Reads at most [`MAX_ENTRIES`] + 1 headers from `start`.
+fn name_listed_twice(bytes: &[u8], start: u64) -> Option<String> {
+    const SIGNATURE: &[u8] = b"PK\x01\x02";
+    /// A central directory header's fixed part; the lengths of its name, extra field
+    /// and comment are at 28, 30 and 32.
+    const FIXED: usize = 46;
+    let mut at = usize::try_from(start).ok()?;
+    let mut names = std::collections::HashSet::new();
+    for _ in 0..=MAX_ENTRIES {
+        let header = bytes.get(at..at.checked_add(FIXED)?)?;
+        if !header.starts_with(SIGNATURE) {
+            return None;
+        }
+        let length = |i: usize| usize::from(u16::from_le_bytes([header[i], header[i + 1]]));
+        let name = bytes.get(at + FIXED..at + FIXED + length(28))?;
+        if !names.insert(name) {
+            return Some(String::from_utf8_lossy(name).into_owned());
+        }
+        at += FIXED + length(28) + length(30) + length(32);
+    }
+    None
+}
+
 fn unpack_failed(name: &str) -> String {
     format!("Posten «{}» kunde inte packas upp på servern.", shown(name))
 }
@@ -218,6 +248,7 @@ pub fn unpack(bytes: &[u8]) -> Result<Unpacked, String> {
     })?;
     let dir = tempfile::Builder::new()
         .prefix("gk-regler-kandidat-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(|_| "Arkivet kunde inte packas upp på servern.".to_owned())?;
     let mut budget = Budget {
@@ -258,6 +289,9 @@ fn unpack_zip(bytes: &[u8], root: &Path, budget: &mut Budget) -> Result<(), Stri
         return Err(format!(
             "Arkivet refuserades: det har fler än {MAX_ENTRIES} filer och mappar."
         ));
+    }
+    if let Some(name) = name_listed_twice(bytes, archive.central_directory_start()) {
+        return Err(given_twice(&name));
     }
     for index in 0..archive.len() {
         budget.entry()?;
@@ -365,6 +399,61 @@ mod tests {
     fn error_names_are_cleaned_and_shortened() {
         assert_eq!(shown("a\u{1b}[31mb"), "a?[31mb");
         assert!(shown(&"x".repeat(500)).ends_with('…'));
+    }
+
+    /// A zip of `files` (name, content), written by the zip crate.
+    fn zip_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        for (name, content) in files {
+            writer
+                .start_file(*name, zip::write::SimpleFileOptions::default())
+                .expect("start file");
+            writer.write_all(content).expect("write");
+        }
+        writer.finish().expect("finish").into_inner()
+    }
+
+    #[test]
+    fn the_unpacked_folder_is_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let unpacked = unpack(&zip_of(&[("manifest.yaml", b"name: x")])).expect("unpacked");
+        let mode = std::fs::metadata(unpacked.dir.path())
+            .expect("metadata")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700, "{mode:o}");
+    }
+
+    #[test]
+    fn a_zip_that_lists_a_name_twice_is_refused_naming_it() {
+        // The zip crate writes no name twice: the second name is renamed in place, in
+        // its local header and in the central directory.
+        let mut bytes = zip_of(&[
+            ("manifest.yaml", b"name: x"),
+            ("regel.rhai", b"true"),
+            ("regeX.rhai", b"false"),
+        ]);
+        let mut renamed = 0;
+        for at in 0..bytes.len() - 10 {
+            if &bytes[at..at + 10] == b"regeX.rhai" {
+                bytes[at + 4] = b'l';
+                renamed += 1;
+            }
+        }
+        assert_eq!(renamed, 2, "the local header and the central directory");
+        let err = unpack(&bytes).err().expect("refused");
+        assert_eq!(
+            err,
+            "Arkivet refuserades: posten «regel.rhai» finns mer än en gång."
+        );
+        // The same names once each are unpacked.
+        assert!(
+            unpack(&zip_of(&[
+                ("manifest.yaml", b"name: x"),
+                ("regel.rhai", b"true")
+            ]))
+            .is_ok()
+        );
     }
 
     #[test]

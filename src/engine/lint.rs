@@ -37,7 +37,6 @@ pub(crate) struct Findings {
 const KEYWORD_FUNCTIONS: &[&str] = &[
     "Fn",
     "call",
-    "curry",
     "type_of",
     "is_def_var",
     "is_def_fn",

@@ -62,6 +62,21 @@ pub const LIMITS: Limits = Limits {
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(build_engine);
 
+/// Rhai's keywords that scripts cannot use, each with why, for the rule's author.
+/// `curry` binds values to a function pointer, where Rhai's limits on the size of lists,
+/// maps and texts do not count them: nested, they hold any amount of memory and copying
+/// one is a single operation.
+pub(crate) const DISABLED_KEYWORDS: &[(&str, &str)] = &[
+    (
+        "eval",
+        "`eval` finns inte för regler: en regel kör bara sin egen text",
+    ),
+    (
+        "curry",
+        "`curry` finns inte för regler: värden som binds till en funktion räknas inte in i gränserna för listor och texter",
+    ),
+];
+
 /// Why `sleep` fails in a rule.
 pub(crate) const SLEEP_REFUSED: &str = "`sleep` finns inte för regler: en regel får inte vänta";
 
@@ -157,7 +172,9 @@ fn build_engine() -> Engine {
     // Output from scripts would go to stdout or a log: drop it.
     engine.on_print(|_| {});
     engine.on_debug(|_, _, _| {});
-    engine.disable_symbol("eval");
+    for (keyword, _) in DISABLED_KEYWORDS {
+        engine.disable_symbol(*keyword);
+    }
     engine.set_strict_variables(true);
     engine.set_optimization_level(OptimizationLevel::Simple);
     engine.on_progress(on_operation);
@@ -586,6 +603,49 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(run(near_limit, P), RuleOutcome::Flagged { message: None });
         }
+    }
+
+    #[test]
+    fn curry_and_eval_are_refused_when_loading_saying_why() {
+        // Each list of a curried function counts as nothing against the size limits:
+        // this script holds 100 million numbers in a few thousand operations.
+        let nested = "fn g(x) { x }\nlet a = []; for i in 0..1000 { a.push(i); }\nlet f = Fn(\"g\").curry(a);\nlet b = []; for i in 0..1000 { b.push(f); }\nlet c = []; for i in 0..100 { c.push(Fn(\"g\").curry(b)); }\nc.len() > 5000";
+        // A chain of curried functions deep enough to overflow a thread's stack.
+        let chained =
+            "fn g(x) { x }\nlet f = Fn(\"g\");\nfor i in 0..15000 { f = curry(f, 1); }\nfalse";
+        let evaluated = "eval(\"true\")";
+        for (script, keyword, line) in [
+            (nested, "curry", 3),
+            (chained, "curry", 3),
+            (evaluated, "eval", 1),
+        ] {
+            let dir = tempfile::tempdir().expect("dir");
+            std::fs::write(dir.path().join("r.rhai"), script).expect("script");
+            std::fs::write(
+                dir.path().join(MANIFEST_FILE),
+                "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
+            )
+            .expect("manifest");
+            let refused = crate::ruleset::RuleSet::load(dir.path()).expect_err(script);
+            let why = DISABLED_KEYWORDS
+                .iter()
+                .find(|(word, _)| *word == keyword)
+                .map(|(_, why)| *why)
+                .expect("a disabled keyword");
+            assert!(
+                refused
+                    .problems
+                    .iter()
+                    .any(|p| p.message == why && p.line == Some(line)),
+                "{script}: {refused:?}"
+            );
+            assert!(compile(script).is_err(), "{script}");
+        }
+        // Function pointers and their calls stay.
+        assert_eq!(
+            run("fn g(x) { x } let f = Fn(\"g\"); f.call(true)", P),
+            RuleOutcome::Flagged { message: None }
+        );
     }
 
     #[test]

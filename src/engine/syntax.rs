@@ -48,6 +48,9 @@ pub(crate) fn describe(err: &ParseError, script: &str) -> Vec<ScriptProblem> {
     {
         return vec![ScriptProblem::at(message, err.1)];
     }
+    if let Some(message) = disabled_keyword_at(&tokens, err.1) {
+        return vec![ScriptProblem::at(message.to_owned(), err.1)];
+    }
     let words = swedish_operators(&tokens);
     if !words.is_empty() {
         return words;
@@ -56,6 +59,25 @@ pub(crate) fn describe(err: &ParseError, script: &str) -> Vec<ScriptProblem> {
         return vec![problem];
     }
     vec![ScriptProblem::at(translate(&err.0, &tokens), err.1)]
+}
+
+/// Why the keyword at `position` is turned off, when the token there is one
+/// ([`super::DISABLED_KEYWORDS`]).
+fn disabled_keyword_at(tokens: &[(Token, Position)], position: Position) -> Option<&'static str> {
+    let (token, _) = tokens.iter().find(|(_, at)| *at == position)?;
+    let word = match token {
+        Token::Identifier(word) | Token::Reserved(word) => word.as_str(),
+        // How the lexer gives a keyword that the engine turned off.
+        Token::LexError(lex) => match &**lex {
+            LexError::ImproperSymbol(word, _) => word.as_str(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    super::DISABLED_KEYWORDS
+        .iter()
+        .find(|(keyword, _)| *keyword == word)
+        .map(|(_, why)| *why)
 }
 
 /// The script's tokens up to the end, interpolated strings followed as the parser does.

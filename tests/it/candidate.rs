@@ -255,6 +255,20 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
     let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
     assert_eq!(reply.status, 422, "{reply}");
     assert!(reply.text.contains("tolk_ej_bokad.rhai:1"), "{reply}");
+    // `curry` stores values where no size limit counts them: a chain of them overflowed
+    // the stack of the thread of long work and ended the service. It is refused whole.
+    std::fs::write(
+        dir.join("tolk_ej_bokad.rhai"),
+        "fn g(x) { x }\nlet f = Fn(\"g\");\nfor i in 0..15000 { f = Fn(\"g\").curry(f); }\nfalse\n",
+    )
+    .expect("curry");
+    let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
+    assert_eq!(reply.status, 422, "{reply}");
+    assert!(
+        unescape(&reply.text).contains("tolk_ej_bokad.rhai:3:33: `curry` finns inte för regler"),
+        "{reply}"
+    );
+    assert_eq!(app.get("/health/live", &app.policy).status, 200);
     assert_eq!(leftovers(&app), 0, "every unpacked candidate is removed");
 
     // Only policy staff, and only with the form's token.

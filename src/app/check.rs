@@ -7,7 +7,9 @@
 //!   when the case is theirs to handle; a colleague taking over the case needs its whole
 //!   story. Every such read is written to the access log, and each person may look up
 //!   at most [`CaseLookups`] cases a minute: enough for anyone working through cases,
-//!   too few to try thousands of case ids to learn who has a case.
+//!   too few to try thousands of case ids to learn who has a case. A stored check's own
+//!   page shows its case's story too ([`read_with_case`]), and takes from the same budget:
+//!   a check can be made for any case id.
 //! - **One check by its number** ([`read`], [`read_with_case`]): the officer who made it,
 //!   and admins. Check numbers are sequential, so letting every officer read any number
 //!   would let one officer page through every case's profile without knowing any case
@@ -165,13 +167,7 @@ pub async fn case_history(
     case_id: &CaseId,
 ) -> Result<(Pseudonym, Vec<StoredEvaluation>), AppError> {
     require(principal, READ_ROLES)?;
-    app.case_lookups.take(&principal.name).map_err(|wait| {
-        tracing::warn!(actor = %principal.name, "case lookups over the limit");
-        AppError::TooManyLookups {
-            // Whole seconds, rounded up: a client that waits this long gets one.
-            retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-        }
-    })?;
+    take_case_lookup(app, principal)?;
     let case = app.key.pseudonymise(case_id);
     let evaluations = app.store.evaluations_of_case(case.clone()).await?;
     app.store
@@ -180,24 +176,68 @@ pub async fn case_history(
     Ok((case, evaluations))
 }
 
-/// One stored evaluation that `principal` may read (as [`read`]) with every stored
-/// evaluation of its case (oldest first, the evaluation itself among them). Both reads
-/// are written to the access log.
+/// Takes one case lookup from `principal`'s budget ([`CaseLookups`]).
+fn take_case_lookup(app: &App, principal: &Principal) -> Result<(), AppError> {
+    app.case_lookups.take(&principal.name).map_err(|wait| {
+        tracing::warn!(actor = %principal.name, "case lookups over the limit");
+        AppError::TooManyLookups {
+            // Whole seconds, rounded up: a client that waits this long gets one.
+            retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        }
+    })
+}
+
+/// One stored check with its case's story, as [`read_with_case`] gives it.
+pub struct CheckWithCase {
+    pub evaluation: StoredEvaluation,
+    /// The case's checks, oldest first, the check itself among them: by every officer,
+    /// or, when `others_withheld`, only those the reader may read by number.
+    pub case: Vec<StoredEvaluation>,
+    /// Seconds until the reader's case lookups allow the whole story again, when they
+    /// did not now.
+    pub others_withheld: Option<u64>,
+}
+
+/// One stored evaluation that `principal` may read (as [`read`]) with the stored
+/// evaluations of its case. The whole story, by every officer, is a case lookup: it
+/// takes one from the reader's budget ([`CaseLookups`]), as [`case_history`] does, since
+/// a check made for any case id would otherwise show who else has checked that case.
+/// Past the budget, only the checks the reader may read by number are given, whoever
+/// else has checked the case, so the answer tells nothing more. Every read is written
+/// to the access log.
 pub async fn read_with_case(
     app: &App,
     principal: &Principal,
     id: i64,
-) -> Result<(StoredEvaluation, Vec<StoredEvaluation>), AppError> {
+) -> Result<CheckWithCase, AppError> {
     let evaluation = read(app, principal, id).await?;
-    let case = Pseudonym::from_stored(evaluation.case.clone());
-    let evaluations = match &case {
-        Some(case) => app.store.evaluations_of_case(case.clone()).await?,
-        None => vec![evaluation.clone()],
+    let Some(case) = Pseudonym::from_stored(evaluation.case.clone()) else {
+        return Ok(CheckWithCase {
+            case: vec![evaluation.clone()],
+            evaluation,
+            others_withheld: None,
+        });
     };
-    app.store
-        .log_access(access(principal, "list_case", case, Some(id)))
-        .await?;
-    Ok((evaluation, evaluations))
+    let others_withheld = match take_case_lookup(app, principal) {
+        Ok(()) => None,
+        Err(AppError::TooManyLookups {
+            retry_after_seconds,
+        }) => Some(retry_after_seconds),
+        Err(err) => return Err(err),
+    };
+    let mut evaluations = app.store.evaluations_of_case(case.clone()).await?;
+    if others_withheld.is_some() {
+        evaluations.retain(|e| may_read(principal, &e.requested_by));
+    } else {
+        app.store
+            .log_access(access(principal, "list_case", Some(case), Some(id)))
+            .await?;
+    }
+    Ok(CheckWithCase {
+        evaluation,
+        case: evaluations,
+        others_withheld,
+    })
 }
 
 /// The case id of each web session's latest check, held in memory only (never written

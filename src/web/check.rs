@@ -91,6 +91,9 @@ struct History {
     hidden: usize,
     /// Whether the story includes a check by someone other than the viewer.
     by_others: bool,
+    /// Why only the viewer's own checks are listed, when the case lookups of the last
+    /// minute used up the viewer's budget.
+    withheld: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -360,7 +363,11 @@ pub(super) async fn stored(
     let Ok(id) = id.parse::<i64>() else {
         return not_found(&viewer);
     };
-    let (evaluation, evaluations) = match app::check::read_with_case(&state, &viewer, id).await {
+    let app::check::CheckWithCase {
+        evaluation,
+        case: evaluations,
+        others_withheld,
+    } = match app::check::read_with_case(&state, &viewer, id).await {
         Ok(found) => found,
         Err(AppError::NotFound) => return not_found(&viewer),
         Err(err) => return failure(&viewer, &err),
@@ -404,7 +411,14 @@ pub(super) async fn stored(
         by: evaluation.requested_by.clone(),
         ruleset: ruleset_label(&evaluation),
     });
-    page.history = Some(history(evaluations, Some(id), &viewer, &rules));
+    let mut story = history(evaluations, Some(id), &viewer, &rules);
+    story.withheld = others_withheld.map(|seconds| {
+        format!(
+            "Andra handläggares kontroller av ärendet visas inte nu, om det finns några. {}",
+            app::check::lookups_wait_text(seconds)
+        )
+    });
+    page.history = Some(story);
     render(StatusCode::OK, "check.html", &page)
 }
 
@@ -669,6 +683,7 @@ fn history(
         items,
         hidden: total.saturating_sub(HISTORY_LIMIT),
         by_others,
+        withheld: None,
     }
 }
 

@@ -542,4 +542,56 @@ fn each_officer_may_look_up_only_so_many_cases_a_minute() {
         !page.text.contains("UPPSLAG-4"),
         "the refused case id is not shown: {page}"
     );
+
+    // A check made on the web page shows the case's story by every officer: that is a
+    // lookup too. Past the budget, a check of a case someone else has checked shows the
+    // viewer's own checks only, as a check of a case no one else has checked does.
+    let mut checked = base_profile();
+    checked["case_id"] = json!("HEMLIG-1");
+    assert_eq!(app.check(&app.handlaggare2, &checked).status, 201);
+    let web_check = |case_id: &str| {
+        let posted = web.post(
+            "/kontroll",
+            Some(&app.handlaggare.token),
+            &[
+                ("case_id", case_id),
+                ("stage", "before_gk"),
+                ("checked_on", "2024-03-15"),
+            ],
+        );
+        assert_eq!(posted.status, 303, "{posted}");
+        web.get(posted.header("location"), Some(&app.handlaggare.token))
+    };
+    for case_id in ["HEMLIG-1", "INGEN-ANNAN-1"] {
+        let page = web_check(case_id);
+        assert_eq!(page.status, 200, "{page}");
+        assert!(
+            page.text.contains(
+                "Andra handläggares kontroller av ärendet visas inte nu, om det finns några."
+            ),
+            "{case_id}: {page}"
+        );
+        assert!(!page.text.contains("bo.handlaggare"), "{case_id}: {page}");
+        assert!(
+            !page
+                .text
+                .contains("Ärendet har inte kontrollerats tidigare"),
+            "{case_id}: {page}"
+        );
+    }
+    // Within the budget the story is whole, by every officer, and it takes a lookup.
+    let page = web.post(
+        "/kontroll",
+        Some(&app.handlaggare2.token),
+        &[
+            ("case_id", "HEMLIG-1"),
+            ("stage", "before_gk"),
+            ("checked_on", "2024-03-16"),
+        ],
+    );
+    let page = web.get(page.header("location"), Some(&app.handlaggare2.token));
+    assert!(page.text.contains("av alla handläggare"), "{page}");
+    // Of bo's 3: UPPSLAG-0, the page, and one more.
+    assert_eq!(lookup(&app.handlaggare2, "UPPSLAG-1").status, 200);
+    assert_eq!(lookup(&app.handlaggare2, "UPPSLAG-2").status, 429);
 }

@@ -64,10 +64,15 @@ impl Default for Limits {
 
 /// Refused connections being answered at once; beyond this a refused connection is
 /// closed without an answer, so refusing never costs more than this many descriptors.
-const MAX_REFUSALS_IN_FLIGHT: usize = 64;
+const MAX_REFUSALS_IN_FLIGHT: usize = 128;
 
-/// How long a refused connection is given to take its 503.
-const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// How long a refused connection is given to take its answer, and then how long what it
+/// sent is read and dropped, so that closing does not reset the connection before the
+/// client has read the answer. With [`PROBE_WAIT`], a refused connection holds one of the
+/// [`MAX_REFUSALS_IN_FLIGHT`] for at most 0.3 s, whatever its client does: clients that
+/// send nothing and never close must open some 400 connections a second to keep a
+/// liveness probe from being answered.
+const REFUSAL_LINGER: Duration = Duration::from_millis(100);
 
 /// How long a refused connection may take to send the start of its request line, to
 /// tell a liveness probe; one that sends nothing meanwhile is answered `503`.
@@ -161,32 +166,35 @@ pub async fn serve(
 /// else `503`. The request's bytes are read and dropped for a moment after the answer,
 /// so closing does not reset the connection before the client has read it.
 async fn refuse(mut stream: TcpStream) {
-    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
-        let answer = if is_liveness_probe(&mut stream).await {
-            let body = serde_json::to_string(&super::HealthResponse::LIVE)
-                .unwrap_or_else(|_| r#"{"status":"ok"}"#.to_owned());
-            format!(
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+    let answer = if is_liveness_probe(&mut stream).await {
+        let body = serde_json::to_string(&super::HealthResponse::LIVE)
+            .unwrap_or_else(|_| r#"{"status":"ok"}"#.to_owned());
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
                  Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
                  Connection: close\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            )
-        } else {
-            format!(
-                "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
+            body.len()
+        )
+    } else {
+        format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n\
                  Retry-After: 1\r\nCache-Control: no-store\r\nConnection: close\r\n\
                  Content-Length: {}\r\n\r\n{BUSY_BODY}",
-                BUSY_BODY.len()
-            )
-        };
+            BUSY_BODY.len()
+        )
+    };
+    let written = tokio::time::timeout(REFUSAL_LINGER, async {
         stream.write_all(answer.as_bytes()).await?;
-        stream.shutdown().await?;
+        stream.shutdown().await
+    })
+    .await;
+    if !matches!(written, Ok(Ok(()))) {
+        return;
+    }
+    let _ = tokio::time::timeout(REFUSAL_LINGER, async {
         let mut sink = [0u8; 1024];
-        loop {
-            if tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? == 0 {
-                return Ok::<_, io::Error>(());
-            }
-        }
+        while tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? > 0 {}
+        Ok::<_, io::Error>(())
     })
     .await;
 }

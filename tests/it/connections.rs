@@ -244,6 +244,18 @@ fn at_the_connection_cap_a_new_connection_gets_503() {
             assert!(answer.ends_with(r#"{"status":"ok"}"#), "{answer}");
         }
     }
+    // Connections over the cap that send nothing and never close are let go within
+    // 0.3 s each, so a flood of them that has stopped growing leaves the probe answered.
+    let silent: Vec<TcpStream> = (0..128).map(|_| connect(&app)).collect();
+    std::thread::sleep(Duration::from_millis(800));
+    let mut probe = connect(&app);
+    probe
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: gk\r\n\r\n")
+        .expect("send");
+    let answer = read_until_closed(&mut probe).expect("answered and closed");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    drop(silent);
     // Once one held connection closes, a new one is served again.
     drop(held);
     let deadline = Instant::now() + CLOSE_LIMIT;

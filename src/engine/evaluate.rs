@@ -4,15 +4,15 @@
 //! ([`UnchangedRules`]); and the flags and failures of an evaluation resolved against the
 //! rules' metadata.
 
-use std::sync::Arc;
-
 use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Instant;
 
 use super::params::{self, Parameter};
 use super::ruleset::{Rule, RuleMeta, RuleSet, Severity};
 use super::{
-    EvalState, EvalStatePool, Evaluation, FailureKind, NotApplicable, RuleFailure, RuleOutcome,
-    interpret, run_rule, script_api,
+    EvalState, EvalStatePool, Evaluation, FailureKind, LIMITS, NotApplicable, RuleFailure,
+    RuleOutcome, StopGuard, interpret, run_rule, script_api, stop_check_at,
 };
 use crate::profile::Profile;
 
@@ -71,6 +71,7 @@ impl RuleSet {
             profile,
             rules: self.rules.len(),
             state: None,
+            stop: None,
         };
         // Scratch space shared by the rules, allocated once at the size the largest rule
         // needs; a program fills it up to its own size as it runs.
@@ -179,10 +180,15 @@ struct RhaiRun<'a> {
     profile: &'a Arc<Profile>,
     rules: usize,
     state: Option<(EvalState, usize)>,
+    /// The evaluation's stop time, set as its first rule starts in Rhai.
+    stop: Option<StopGuard>,
 }
 
 impl RhaiRun<'_> {
     fn run(&mut self, index: usize, ast: &rhai::AST, parameters: &[Parameter]) -> RuleOutcome {
+        if self.stop.is_none() {
+            self.stop = Some(stop_check_at(Instant::now() + LIMITS.max_check_time));
+        }
         let (state, base) = self.state.get_or_insert_with(|| {
             let mut state = self.pool.take(self.rules);
             state.scope.push_constant(

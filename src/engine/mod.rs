@@ -6,8 +6,9 @@
 //! the limits of [`LIMITS`], so a runaway rule ends in an error for that rule alone.
 //! The engine counts a rule's operations itself, those of `map`, `filter` and `sort`
 //! callbacks included (Rhai counts those on a copy it throws away). The operation limit
-//! bounds steps, not time (one step can copy a large list); work that runs uploaded
-//! scripts against a clock also stops them at a time ([`stop_evaluations_at`]).
+//! bounds steps, not time (one step can copy a large list), so one check's scripts
+//! together also stop after [`Limits::max_check_time`], and work that runs uploaded
+//! scripts against a clock stops them at its own time ([`stop_evaluations_at`]).
 //!
 //! The hot path: one `Arc` of the profile is pushed as a scope constant once per
 //! evaluation; each rule then runs its precompiled AST with its own function-resolution
@@ -47,6 +48,9 @@ pub struct Limits {
     pub max_array_size: usize,
     pub max_map_size: usize,
     pub max_variables: usize,
+    /// The longest one check's rules may run in Rhai, all together: past it, the rule
+    /// running and every later one fail ([`FailureKind::LimitExceeded`]).
+    pub max_check_time: std::time::Duration,
 }
 
 pub const LIMITS: Limits = Limits {
@@ -58,6 +62,7 @@ pub const LIMITS: Limits = Limits {
     max_array_size: 1_000,
     max_map_size: 1_000,
     max_variables: 200,
+    max_check_time: std::time::Duration::from_secs(1),
 };
 
 static ENGINE: LazyLock<Engine> = LazyLock::new(build_engine);
@@ -84,8 +89,9 @@ thread_local! {
     /// Operations of the rule running on this thread, callbacks included; set to zero
     /// as each rule starts ([`run_rule`]).
     static OPERATIONS: Cell<u64> = const { Cell::new(0) };
-    /// When scripts evaluated on this thread must stop, if ever ([`stop_evaluations_at`]).
-    static STOP_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// When scripts evaluated on this thread must stop, if ever, and why
+    /// ([`stop_evaluations_at`], [`stop_check_at`]).
+    static STOP_AT: Cell<Option<(Instant, StopReason)>> = const { Cell::new(None) };
     /// The stop time has been seen passed: every further operation stops at once.
     static STOPPED: Cell<bool> = const { Cell::new(false) };
     /// Operations since the clock was last read, while a stop time is set. Counted here
@@ -103,11 +109,27 @@ const OPERATIONS_BETWEEN_CLOCK_READS: u32 = 256;
 /// same thread, restores what was set before.
 #[must_use = "the stop time holds only while the guard lives"]
 pub fn stop_evaluations_at(at: Instant) -> StopGuard {
+    stop_at(at, StopReason::TrialTime)
+}
+
+/// One check's scripts on this thread stop at `at` ([`Limits::max_check_time`] after
+/// the first began), unless a stop time at or before it is set already.
+pub(super) fn stop_check_at(at: Instant) -> StopGuard {
+    stop_at(at, StopReason::CheckTime)
+}
+
+fn stop_at(at: Instant, reason: StopReason) -> StopGuard {
+    if STOP_AT.get().is_some_and(|(set, _)| set <= at) {
+        return StopGuard {
+            earlier: None,
+            not_send: std::marker::PhantomData,
+        };
+    }
     StopGuard {
-        earlier: (
-            STOP_AT.replace(Some(at)),
+        earlier: Some((
+            STOP_AT.replace(Some((at, reason))),
             STOPPED.replace(Instant::now() >= at),
-        ),
+        )),
         not_send: std::marker::PhantomData,
     }
 }
@@ -115,15 +137,27 @@ pub fn stop_evaluations_at(at: Instant) -> StopGuard {
 /// Keeps a stop time set on this thread ([`stop_evaluations_at`]); it cannot leave the
 /// thread, whose stop time it restores.
 pub struct StopGuard {
-    earlier: (Option<Instant>, bool),
+    /// What was set before, when this guard set an earlier stop time.
+    earlier: Option<(Option<(Instant, StopReason)>, bool)>,
     not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for StopGuard {
     fn drop(&mut self) {
-        STOP_AT.set(self.earlier.0);
-        STOPPED.set(self.earlier.1);
+        if let Some((stop_at, stopped)) = self.earlier {
+            STOP_AT.set(stop_at);
+            STOPPED.set(stopped);
+        }
     }
+}
+
+/// Whose time a stop time is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopReason {
+    /// A trial of uploaded scripts ran out of its time ([`stop_evaluations_at`]).
+    TrialTime,
+    /// One check's scripts ran out of [`Limits::max_check_time`].
+    CheckTime,
 }
 
 /// Why the progress callback ended a script: the token of Rhai's `ErrorTerminated`.
@@ -132,7 +166,7 @@ enum Ended {
     /// Over the operation limit, counting the operations of callbacks.
     TooManyOperations,
     /// Past this thread's stop time.
-    StopTime,
+    StopTime(StopReason),
 }
 
 /// Rhai's progress callback, called at every operation, callbacks' included: ends a
@@ -144,27 +178,25 @@ fn on_operation(_operations_rhai_counted: u64) -> Option<Dynamic> {
     if operations > LIMITS.max_operations {
         return Some(Dynamic::from(Ended::TooManyOperations));
     }
-    past_stop_time().then(|| Dynamic::from(Ended::StopTime))
+    past_stop_time().map(|reason| Dynamic::from(Ended::StopTime(reason)))
 }
 
-/// Whether this thread's stop time, if any, has passed; reads the clock only once every
+/// Why, when this thread's stop time has passed; reads the clock only once every
 /// [`OPERATIONS_BETWEEN_CLOCK_READS`] operations.
-fn past_stop_time() -> bool {
-    let Some(at) = STOP_AT.get() else {
-        return false;
-    };
+fn past_stop_time() -> Option<StopReason> {
+    let (at, reason) = STOP_AT.get()?;
     if STOPPED.get() {
-        return true;
+        return Some(reason);
     }
     let since = SINCE_CLOCK_READ.get() + 1;
     if since < OPERATIONS_BETWEEN_CLOCK_READS {
         SINCE_CLOCK_READ.set(since);
-        return false;
+        return None;
     }
     SINCE_CLOCK_READ.set(0);
     let passed = Instant::now() >= at;
     STOPPED.set(passed);
-    passed
+    passed.then_some(reason)
 }
 
 fn build_engine() -> Engine {
@@ -410,9 +442,15 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
             FailureKind::LimitExceeded,
             "regeln avbröts: för många variabler".to_owned(),
         ),
-        EvalAltResult::ErrorTerminated(..) => (
+        EvalAltResult::ErrorTerminated(token, _) => (
             FailureKind::LimitExceeded,
-            "regeln avbröts: tiden för provet tog slut".to_owned(),
+            match token.clone().try_cast::<Ended>() {
+                Some(Ended::StopTime(StopReason::CheckTime)) => format!(
+                    "regeln avbröts: en kontrolls regler får köra högst {} sekund tillsammans",
+                    LIMITS.max_check_time.as_secs()
+                ),
+                _ => "regeln avbröts: tiden för provet tog slut".to_owned(),
+            },
         ),
         EvalAltResult::ErrorRuntime(value, _) => (FailureKind::Runtime, value.to_string()),
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => return failure_from(inner),
@@ -603,6 +641,58 @@ mod tests {
         for _ in 0..5 {
             assert_eq!(run(near_limit, P), RuleOutcome::Flagged { message: None });
         }
+    }
+
+    #[test]
+    fn one_checks_rules_stop_together_after_the_checks_time_limit() {
+        // Each step copies a map of 999 keys: within the operation limit one such rule
+        // runs for about a second in a debug build, so eight run for several.
+        let slow = "let m = #{}; for i in 0..999 { m[`k${i}`] = i; } loop { let n = m + #{}; }";
+        // Rules with a function of their own run in Rhai alone.
+        let quick = "fn yes() { true } yes()";
+        let set = rules(&[slow, slow, slow, slow, slow, slow, slow, slow, quick]);
+        let profile = Arc::new(Profile::from_json(P).expect("valid profile"));
+        let started = std::time::Instant::now();
+        let evaluation = set.evaluate(&profile);
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+        let out_of_time = |outcome: &RuleOutcome| {
+            matches!(outcome, RuleOutcome::Failed(f)
+                if f.kind == FailureKind::LimitExceeded
+                    && f.message == "regeln avbröts: en kontrolls regler får köra högst 1 sekund tillsammans")
+        };
+        // Rules that ran before the time was out ended at the operation limit; the one
+        // running then, and every later one, the quick one too, stopped.
+        let first_stopped = evaluation
+            .outcomes
+            .iter()
+            .position(out_of_time)
+            .expect("a rule stopped at the check's time limit");
+        for outcome in &evaluation.outcomes[first_stopped..] {
+            assert!(out_of_time(outcome), "{outcome:?}");
+        }
+        assert!(
+            evaluation
+                .outcomes
+                .iter()
+                .all(|o| matches!(o, RuleOutcome::Failed(_))),
+            "{:?}",
+            evaluation.outcomes
+        );
+        // The next check has a time of its own.
+        let quick_only = rules(&[quick]);
+        assert_eq!(
+            quick_only.evaluate(&profile).outcomes,
+            [RuleOutcome::Flagged { message: None }]
+        );
+        assert_eq!(STOP_AT.get(), None);
+        // A trial's earlier stop time is kept, and named.
+        let _trial = stop_evaluations_at(std::time::Instant::now());
+        let outcome = set.evaluate(&profile).outcomes.remove(1);
+        assert!(
+            matches!(&outcome, RuleOutcome::Failed(f) if f.message.contains("tiden för provet")),
+            "{outcome:?}"
+        );
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Trying a candidate rule set without risk: policy staff upload a `.zip` or `.tar.gz`
 //! of a rules directory; it is unpacked into a private temporary directory (removed
 //! before the answer), loaded and checked like the live set, its own tests run, and the
-//! stored history replayed under the live and the candidate set side by side. Nothing is
-//! stored (only the access-log entry) and nothing goes live.
+//! stored history replayed under the live and the candidate set side by side. Nothing
+//! goes live, and nothing is stored but the trial's record: an access-log entry with the
+//! candidate's rule files (`candidate_trials`), since its scripts ask questions of
+//! people's stored checks and the replay answers them with counts.
 
 use std::path::Path;
 use std::time::Duration;
@@ -194,6 +196,10 @@ pub async fn try_candidate(
         ..Options::default()
     };
     let candidate_ref = RuleSetRef::of(&candidate);
+    // On record before the history is read, however the trial ends.
+    app.store
+        .record_candidate_trial(access(principal, "try_candidate", None, None), &candidate)
+        .await?;
     let replayed = app
         .store
         .read_history(move |history| {
@@ -208,10 +214,6 @@ pub async fn try_candidate(
                 &|_| {},
             ))
         })
-        .await?;
-    // The history was read, whether or not the replay finished.
-    app.store
-        .log_access(access(principal, "try_candidate", None, None))
         .await?;
     let replay = match replayed {
         Ok(replay) => replay,

@@ -57,7 +57,20 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../db/migrations/0009_access_log_unindexed.sql"
         )),
+        M::up(include_str!(
+            "../../db/migrations/0010_candidate_trials.sql"
+        )),
     ])
+}
+
+/// A rule set's files as stored: `[{"name": ..., "text": ...}]`, the manifest first.
+fn sources_json(rules: &RuleSet) -> String {
+    let sources: Vec<serde_json::Value> = rules
+        .sources
+        .iter()
+        .map(|s| serde_json::json!({ "name": s.name, "text": s.text }))
+        .collect();
+    serde_json::Value::Array(sources).to_string()
 }
 
 /// Read-only connections kept in the pool, and the most short reads ([`Store::read`]) run
@@ -581,16 +594,27 @@ impl Store {
 
     /// Records a rule set's text the first time it is seen.
     pub async fn record_rule_set(&self, rules: &RuleSet) -> Result<(), StoreError> {
-        let sources: Vec<serde_json::Value> = rules
-            .sources
-            .iter()
-            .map(|s| serde_json::json!({ "name": s.name, "text": s.text }))
-            .collect();
         let op = writer::Op::RuleSet {
             content_hash: rules.content_hash.clone(),
             name: rules.name.clone(),
             version: rules.version.clone(),
-            sources_json: serde_json::Value::Array(sources).to_string(),
+            sources_json: sources_json(rules),
+        };
+        self.write(op).await.map(|_| ())
+    }
+
+    /// Writes `access` to the access log with the candidate rule set it tried against
+    /// the stored history (`candidate_trials`): its files the first time its content is
+    /// tried, its content hash every time.
+    pub async fn record_candidate_trial(
+        &self,
+        access: Access,
+        candidate: &RuleSet,
+    ) -> Result<(), StoreError> {
+        let op = writer::Op::CandidateTrial {
+            access,
+            content_hash: candidate.content_hash.clone(),
+            sources_json: sources_json(candidate),
         };
         self.write(op).await.map(|_| ())
     }

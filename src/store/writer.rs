@@ -29,6 +29,12 @@ pub(super) enum Op {
     },
     Outcomes(Vec<NewOutcome>, Access),
     Access(Access),
+    /// An access-log entry with the candidate rule set tried (`candidate_trials`).
+    CandidateTrial {
+        access: Access,
+        content_hash: String,
+        sources_json: String,
+    },
     Purge(String),
     /// Rewrites the probe row: does the database take writes?
     Probe,
@@ -492,6 +498,20 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
         }
         Op::Access(access) => {
             log_access(conn, access, now)?;
+            Ok(Reply::Done)
+        }
+        Op::CandidateTrial {
+            access,
+            content_hash,
+            sources_json,
+        } => {
+            log_access(conn, access, now)?;
+            conn.prepare_cached(
+                "INSERT INTO candidate_trials (at, actor, content_hash, sources_json)
+                 VALUES (?1, ?2, ?3, CASE WHEN EXISTS (SELECT 1 FROM candidate_trials
+                     WHERE content_hash = ?3 AND sources_json IS NOT NULL) THEN NULL ELSE ?4 END)",
+            )?
+            .execute(params![now, access.actor, content_hash, sources_json])?;
             Ok(Reply::Done)
         }
         Op::Accounts(op) => Ok(Reply::Accounts(super::accounts::apply(conn, op)?)),

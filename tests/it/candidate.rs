@@ -233,7 +233,28 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
             app.count("flags")
         ),
         before,
-        "a candidate stores nothing"
+        "a candidate stores nothing of its own"
+    );
+    // What it asked of the stored checks is on record: who, and the rule files.
+    let db = app.db();
+    let (actor, files): (String, String) = db
+        .query_row(
+            "SELECT actor, sources_json FROM candidate_trials",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .expect("one trial on record");
+    assert_eq!(actor, app.policy.name);
+    assert!(files.contains("2026.3-kandidat"), "{files}");
+    assert!(files.contains("aktivitetsniva_saknas.rhai"), "{files}");
+    assert_eq!(
+        db.query_row(
+            "SELECT count(*) FROM access_log WHERE action = 'try_candidate'",
+            [],
+            |row| row.get::<_, i64>(0)
+        )
+        .expect("count"),
+        1
     );
     let live = app.get("/api/v1/rules", &app.policy).json();
     assert_eq!(live["ruleset"]["version"], "2026.2", "{live}");
@@ -248,6 +269,18 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
             .text
             .contains("Obs: regeln <code>aktivitetsniva_saknas</code> har inga tester."),
         "{reply}"
+    );
+    // The same rules tried again (only their tests changed): on record once more, their
+    // files kept once.
+    assert_eq!(
+        app.db()
+            .query_row(
+                "SELECT count(*), count(sources_json), count(DISTINCT content_hash) FROM candidate_trials",
+                [],
+                |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?)),
+            )
+            .expect("counts"),
+        (2, 1, 1)
     );
 
     // A candidate that does not load lists its problems with file and line.

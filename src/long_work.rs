@@ -107,6 +107,7 @@ impl LongWork {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(settings.threads)
             .thread_name(|n| format!("gk-long-work-{n}"))
+            .stack_size(crate::engine::STACK_BYTES)
             .start_handler(move |_| {
                 if let Err(err) = lower_this_thread(priority) {
                     refused.fetch_add(1, Ordering::Relaxed);
@@ -289,6 +290,27 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime")
+    }
+
+    #[test]
+    fn the_pools_threads_have_the_stack_rule_evaluation_needs() {
+        /// Recursion that keeps `depth` frames of 4 KiB each on the stack.
+        fn deep(depth: usize) -> usize {
+            let frame = std::hint::black_box([depth as u8; 4096]);
+            if depth == 0 {
+                0
+            } else {
+                deep(depth - 1) + usize::from(frame[4095] == depth as u8)
+            }
+        }
+        let pool = LongWork::new(Settings {
+            threads: 1,
+            priority: Priority::Normal,
+        })
+        .expect("pool");
+        // 8 MiB: far past a default thread's 2 MiB, which would abort the process.
+        let depth = runtime().block_on(pool.run(|| deep(2048)));
+        assert_eq!(depth.expect("ran"), 2048);
     }
 
     #[test]

@@ -338,6 +338,7 @@ fn init_tracing(format: LogFormat) {
 fn runtime(work: impl std::future::Future<Output = Result<(), AppError>>) -> u8 {
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(gk_regler::engine::STACK_BYTES)
         .build()
     {
         Ok(runtime) => {

@@ -169,6 +169,47 @@ fn fifo_as_rule_script_neither_hangs_reload_nor_shutdown() {
 }
 
 #[test]
+fn a_rule_comparing_values_nested_as_deep_as_the_limits_allow_does_not_end_the_service() {
+    // Lists and maps in turn, 2,000 deep: within the size limits, which count each kind
+    // apart. Rhai compares them recursively, which overflowed a 2 MiB thread stack and
+    // aborted the service on the first check.
+    let (app, _) = app_with_secret();
+    std::fs::write(
+        app.rules_dir.join("djup.rhai"),
+        "if profile.person.age == 101 {\n\
+         let a = []; for i in 0..999 { a = #{x: [a]}; }\n\
+         let b = []; for i in 0..999 { b = #{x: [b]}; }\n\
+         a == b && `${a}`.len() > 0\n\
+         } else { false }\n",
+    )
+    .expect("write");
+    add_rule(&app.rules_dir, "djup", "djup.rhai");
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen("version: \"2026.2\"", "version: \"2026.2-djup\"", 1),
+    )
+    .expect("a new version");
+    let reply = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    assert_eq!(reply.status, 200, "{reply}");
+    let mut profile = base_profile();
+    profile["person"]["age"] = json!(101);
+    let checked = app.post("/api/v1/checks/dry-run", &app.handlaggare, &profile);
+    assert_eq!(checked.status, 200, "{checked}");
+    // Flagged, or in an unoptimised build stopped at the check's time limit: either way
+    // the rule ran and the service answers.
+    let body = checked.json();
+    let named = |list: &str| {
+        body[list]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|f| f["rule_id"] == "djup"))
+    };
+    assert!(named("flags") || named("errors"), "{body:#}");
+    assert_eq!(app.get("/health/live", &app.policy).status, 200);
+}
+
+#[test]
 fn rule_script_outside_the_rules_folder_is_refused() {
     let (app, _) = app_with_secret();
     std::fs::write(app.dir.path().join("ute.rhai"), "true").expect("write");

@@ -197,30 +197,44 @@ fn given_twice(name: &str) -> String {
     )
 }
 
+/// The records of the zip's central directory from `start`, counted up to
+/// [`MAX_ENTRIES`] + 1.
+fn central_directory_records(bytes: &[u8], start: u64) -> usize {
+    central_directory_names(bytes, start).count()
+}
+
+/// The raw names of the zip's central directory records from `start`, at most
+/// [`MAX_ENTRIES`] + 1 of them; ends at the first that is not a record.
+fn central_directory_names(bytes: &[u8], start: u64) -> impl Iterator<Item = &[u8]> {
+    const SIGNATURE: &[u8] = b"PK\x01\x02";
+    /// A central directory header's fixed part; the lengths of its name, extra field
+    /// and comment are at 28, 30 and 32.
+    const FIXED: usize = 46;
+    let mut at = usize::try_from(start).ok();
+    std::iter::from_fn(move || {
+        let here = at?;
+        let header = bytes.get(here..here.checked_add(FIXED)?)?;
+        if !header.starts_with(SIGNATURE) {
+            at = None;
+            return None;
+        }
+        let length = |i: usize| usize::from(u16::from_le_bytes([header[i], header[i + 1]]));
+        let name = bytes.get(here + FIXED..here + FIXED + length(28))?;
+        at = Some(here + FIXED + length(28) + length(30) + length(32));
+        Some(name)
+    })
+    .take(MAX_ENTRIES + 1)
+}
+
 /// The first name that the zip's central directory lists twice, if any. The zip reader
 /// keeps one entry per name (the last), so a name given twice never reaches
 /// [`write_file`]'s check, and tools that unpack the first would show other content than
 /// what was tried. Reads at most [`MAX_ENTRIES`] + 1 headers from `start`.
 fn name_listed_twice(bytes: &[u8], start: u64) -> Option<String> {
-    const SIGNATURE: &[u8] = b"PK\x01\x02";
-    /// A central directory header's fixed part; the lengths of its name, extra field
-    /// and comment are at 28, 30 and 32.
-    const FIXED: usize = 46;
-    let mut at = usize::try_from(start).ok()?;
     let mut names = std::collections::HashSet::new();
-    for _ in 0..=MAX_ENTRIES {
-        let header = bytes.get(at..at.checked_add(FIXED)?)?;
-        if !header.starts_with(SIGNATURE) {
-            return None;
-        }
-        let length = |i: usize| usize::from(u16::from_le_bytes([header[i], header[i + 1]]));
-        let name = bytes.get(at + FIXED..at + FIXED + length(28))?;
-        if !names.insert(name) {
-            return Some(String::from_utf8_lossy(name).into_owned());
-        }
-        at += FIXED + length(28) + length(30) + length(32);
-    }
-    None
+    central_directory_names(bytes, start)
+        .find(|name| !names.insert(*name))
+        .map(|name| String::from_utf8_lossy(name).into_owned())
 }
 
 fn unpack_failed(name: &str) -> String {
@@ -292,6 +306,22 @@ fn unpack_zip(bytes: &[u8], root: &Path, budget: &mut Budget) -> Result<(), Stri
     }
     if let Some(name) = name_listed_twice(bytes, archive.central_directory_start()) {
         return Err(given_twice(&name));
+    }
+    // The reader keeps one entry per name as it decodes names (an Info-ZIP Unicode path
+    // field names an entry anew): fewer entries than records is a name given twice.
+    if central_directory_records(bytes, archive.central_directory_start()) != archive.len() {
+        return Err(
+            "Arkivet refuserades: två poster har samma namn (ett av dem angivet på annat sätt)."
+                .to_owned(),
+        );
+    }
+    // On a file system that ignores case, two such names are one file.
+    let mut lower_case = std::collections::HashSet::new();
+    if let Some(name) = archive
+        .file_names()
+        .find(|name| !lower_case.insert(name.to_lowercase()))
+    {
+        return Err(given_twice(name));
     }
     for index in 0..archive.len() {
         budget.entry()?;
@@ -454,6 +484,50 @@ mod tests {
             ]))
             .is_ok()
         );
+    }
+
+    #[test]
+    fn a_zip_naming_an_entry_twice_in_other_ways_is_refused() {
+        // A name whose case alone differs is one file where case is ignored.
+        let err = unpack(&zip_of(&[
+            ("manifest.yaml", b"name: x"),
+            ("Manifest.yaml", b"name: y"),
+        ]))
+        .err()
+        .expect("refused");
+        assert_eq!(
+            err,
+            "Arkivet refuserades: posten «Manifest.yaml» finns mer än en gång."
+        );
+        // An Info-ZIP Unicode path field gives an entry another name than its own: the
+        // second entry below is read as a second `manifest.yaml`.
+        // The writer checks the field against an empty name: it is written with that
+        // name's checksum, 0, then given the entry's own.
+        let mut field = vec![1u8, 0, 0, 0, 0];
+        field.extend_from_slice(b"manifest.yaml");
+        let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        writer
+            .start_file("manifest.yaml", zip::write::SimpleFileOptions::default())
+            .expect("start");
+        writer.write_all(b"name: reviewed").expect("write");
+        let mut options = zip::write::FullFileOptions::default();
+        options
+            .add_extra_data(0x7075, &field, false)
+            .expect("the extra field");
+        writer.start_file("manifest.yam_", options).expect("start");
+        writer.write_all(b"name: tried").expect("write");
+        let mut bytes = writer.finish().expect("finish").into_inner();
+        let checksum = crc32fast::hash(b"manifest.yam_").to_le_bytes();
+        let mut patched = 0;
+        for at in 0..bytes.len() - field.len() {
+            if bytes[at..at + field.len()] == field[..] {
+                bytes[at + 1..at + 5].copy_from_slice(&checksum);
+                patched += 1;
+            }
+        }
+        assert_eq!(patched, 2, "the local header and the central directory");
+        let err = unpack(&bytes).err().expect("refused");
+        assert!(err.contains("samma namn"), "{err}");
     }
 
     #[test]

@@ -45,6 +45,11 @@ const KEYWORD_FUNCTIONS: &[&str] = &[
     "debug",
 ];
 
+/// The most arguments a call may have. Rhai copies every argument before it resolves
+/// the call, and no size limit counts the copies: a call given the same large map a
+/// thousand times held gigabytes.
+const MAX_CALL_ARGUMENTS: usize = 10;
+
 /// The functions of the sandboxed engine: name and the numbers of arguments it takes.
 static FUNCTIONS: LazyLock<HashMap<String, HashSet<usize>>> = LazyLock::new(|| {
     let mut functions: HashMap<String, HashSet<usize>> = HashMap::new();
@@ -389,6 +394,16 @@ impl Linter<'_> {
     }
 
     fn check_call(&self, call: &Call, position: Position, method: bool) -> Option<ScriptProblem> {
+        if call.arguments > MAX_CALL_ARGUMENTS {
+            return Some(ScriptProblem {
+                message: format!(
+                    "ett anrop får ha högst {MAX_CALL_ARGUMENTS} argument: varje argument \
+                     kopieras innan funktionen körs, utanför gränserna för listor och texter"
+                ),
+                line: position.line(),
+                column: position.position(),
+            });
+        }
         if call.operator || !is_plain_name(&call.name) {
             return None;
         }

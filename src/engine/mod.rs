@@ -60,7 +60,9 @@ pub const LIMITS: Limits = Limits {
     max_function_expr_depth: 32,
     max_string_size: 10_000,
     max_array_size: 1_000,
-    max_map_size: 1_000,
+    // Rhai counts a map's entries, not the bytes of its keys: 100 keys of a whole text's
+    // 10,000 bytes is a map of 1 MB, where 1,000 made one of 10 MB.
+    max_map_size: 100,
     max_variables: 200,
     max_check_time: std::time::Duration::from_secs(1),
 };
@@ -652,9 +654,9 @@ mod tests {
 
     #[test]
     fn one_checks_rules_stop_together_after_the_checks_time_limit() {
-        // Each step copies a map of 999 keys: within the operation limit one such rule
-        // runs for about a second in a debug build, so eight run for several.
-        let slow = "let m = #{}; for i in 0..999 { m[`k${i}`] = i; } loop { let n = m + #{}; }";
+        // Each step copies a list of 999 texts: within the operation limit one such rule
+        // runs for half a second in a release build, so eight run for several.
+        let slow = r#"let a = []; a.pad(999, "abcdefghij"); loop { let b = a + []; }"#;
         // Rules with a function of their own run in Rhai alone.
         let quick = "fn yes() { true } yes()";
         let set = rules(&[slow, slow, slow, slow, slow, slow, slow, slow, quick]);
@@ -779,6 +781,55 @@ mod tests {
         assert!(
             matches!(&outcome, RuleOutcome::Failed(f) if f.kind == FailureKind::LimitExceeded),
             "{outcome:?}"
+        );
+        // Rhai counts a map's entries, not its keys' bytes: a map may have 100 entries.
+        let long_keys = r#"let s = "x"; s.pad(9990, "a"); let m = #{};
+            for i in 0..N { m[`${i}${s}`] = 1; } m.len() > 0"#;
+        assert_eq!(
+            run(&long_keys.replace('N', "100"), P),
+            RuleOutcome::Flagged { message: None }
+        );
+        let outcome = run(&long_keys.replace('N', "101"), P);
+        assert!(
+            matches!(&outcome, RuleOutcome::Failed(f)
+                if f.kind == FailureKind::LimitExceeded && f.message.contains("en mappning")),
+            "{outcome:?}"
+        );
+    }
+
+    #[test]
+    fn a_call_of_more_than_ten_arguments_is_refused_when_loading() {
+        let many = |n: usize| {
+            format!(
+                "let m = #{{}}; let f = Fn(\"len\"); f.call({}) > 0",
+                vec!["m"; n].join(", ")
+            )
+        };
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        std::fs::write(dir.path().join("r.rhai"), many(11)).expect("script");
+        let refused = crate::ruleset::RuleSet::load(dir.path()).expect_err("refused");
+        assert!(
+            refused
+                .problems
+                .iter()
+                .any(|p| p.message.starts_with("ett anrop får ha högst 10 argument")),
+            "{refused:?}"
+        );
+        std::fs::write(
+            dir.path().join("r.rhai"),
+            "fn g(a, b, c, d, e, f, g, h, i, j) { a } g(1, 2, 3, 4, 5, 6, 7, 8, 9, 10) == 1",
+        )
+        .expect("script");
+        let set = crate::ruleset::RuleSet::load(dir.path()).expect("ten arguments load");
+        let profile = Arc::new(Profile::from_json(P).expect("valid profile"));
+        assert_eq!(
+            set.evaluate(&profile).outcomes,
+            [RuleOutcome::Flagged { message: None }]
         );
     }
 

@@ -112,6 +112,15 @@ thread_local! {
 /// While a stop time is set, a script reads the clock once every this many operations.
 const OPERATIONS_BETWEEN_CLOCK_READS: u32 = 256;
 
+/// Past this many operations of one rule, the clock is read every
+/// [`OPERATIONS_BETWEEN_CLOCK_READS_LATER`] operations: one operation can take tens of
+/// milliseconds (a `replace` building a text far over the size limit before the limit
+/// refuses it), and the default rules take at most a few dozen each.
+const OPERATIONS_BEFORE_READING_OFTEN: u64 = 32;
+
+/// How often the clock is read past [`OPERATIONS_BEFORE_READING_OFTEN`].
+const OPERATIONS_BETWEEN_CLOCK_READS_LATER: u32 = 16;
+
 /// Scripts evaluated on this thread stop at `at` while the returned guard lives: each
 /// such rule fails ([`FailureKind::LimitExceeded`]); past `at`, at its first operation.
 /// For work that runs uploaded scripts against a time limit; dropping the guard, on the
@@ -190,15 +199,21 @@ fn on_operation(_operations_rhai_counted: u64) -> Option<Dynamic> {
     past_stop_time().map(|reason| Dynamic::from(Ended::StopTime(reason)))
 }
 
-/// Why, when this thread's stop time has passed; reads the clock only once every
-/// [`OPERATIONS_BETWEEN_CLOCK_READS`] operations.
+/// Why, when this thread's stop time has passed; reads the clock once every
+/// [`OPERATIONS_BETWEEN_CLOCK_READS`] operations, more often in a rule past
+/// [`OPERATIONS_BEFORE_READING_OFTEN`].
 fn past_stop_time() -> Option<StopReason> {
     let (at, reason) = STOP_AT.get()?;
     if STOPPED.get() {
         return Some(reason);
     }
     let since = SINCE_CLOCK_READ.get() + 1;
-    if since < OPERATIONS_BETWEEN_CLOCK_READS {
+    let between = if OPERATIONS.get() > OPERATIONS_BEFORE_READING_OFTEN {
+        OPERATIONS_BETWEEN_CLOCK_READS_LATER
+    } else {
+        OPERATIONS_BETWEEN_CLOCK_READS
+    };
+    if since < between {
         SINCE_CLOCK_READ.set(since);
         return None;
     }

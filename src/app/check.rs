@@ -73,13 +73,50 @@ pub fn lookups_wait_text(retry_after_seconds: u64) -> String {
     )
 }
 
-/// Evaluates `profile` with the active rule set and counts it in the metrics.
-fn evaluate(app: &App, profile: Profile) -> (Arc<RuleSet>, Arc<Profile>, Evaluation) {
+/// A profile evaluated with the active rule set, and with `shadow` when asked.
+struct Evaluated {
+    rules: Arc<RuleSet>,
+    profile: Arc<Profile>,
+    evaluation: Evaluation,
+    shadow: Option<ShadowResult>,
+}
+
+/// Evaluates `profile` with the active rule set, and with `shadow` if given, and counts
+/// it in the metrics. Where every rule runs in the fast evaluator this happens here, in
+/// microseconds; otherwise on the blocking pool, since a rule in Rhai may run up to a
+/// check's time limit and would hold an async worker, and every request waiting on it,
+/// meanwhile.
+async fn evaluate(
+    app: &App,
+    profile: Profile,
+    shadow: Option<Arc<RuleSet>>,
+) -> Result<Evaluated, AppError> {
     let rules = app.active_rules();
     let profile = Arc::new(profile);
-    let evaluation = rules.evaluate(&profile);
+    let fast = rules.runs_fast_only() && shadow.as_ref().is_none_or(|set| set.runs_fast_only());
+    let run = {
+        let rules = Arc::clone(&rules);
+        let profile = Arc::clone(&profile);
+        move || {
+            let evaluation = rules.evaluate(&profile);
+            let shadow = shadow.map(|set| ShadowResult::of(&set, &set.evaluate(&profile)));
+            (evaluation, shadow)
+        }
+    };
+    let (evaluation, shadow) = if fast {
+        run()
+    } else {
+        tokio::task::spawn_blocking(run)
+            .await
+            .map_err(AppError::Task)?
+    };
     app.metrics.record_evaluation(&rules, &evaluation);
-    (rules, profile, evaluation)
+    Ok(Evaluated {
+        rules,
+        profile,
+        evaluation,
+        shadow,
+    })
 }
 
 /// Evaluates a profile with the active rule set and stores the evaluation (case id
@@ -93,13 +130,15 @@ pub async fn check(
     require(principal, CHECK_ROLES)?;
     let case = app.key.pseudonymise(&profile.case_id);
     let profile_json = crate::store::profile_for_storage(&profile, &case)?;
-    let (rules, profile, evaluation) = evaluate(app, profile);
-    let report = EvaluationReport::new(&rules, &profile, &evaluation);
     // The shadow set runs on the same parsed profile here, beside the live set, so the
     // writer stores both in the same commit; its result never reaches the report.
-    let shadow = app
-        .shadow_rules()
-        .map(|shadow| ShadowResult::of(&shadow, &shadow.evaluate(&profile)));
+    let Evaluated {
+        rules,
+        profile,
+        evaluation,
+        shadow,
+    } = evaluate(app, profile, app.shadow_rules()).await?;
+    let report = EvaluationReport::new(&rules, &profile, &evaluation);
     let new = NewEvaluation::of(
         &rules,
         &profile,
@@ -124,13 +163,18 @@ pub async fn check(
 
 /// Evaluates a profile with the active rule set, storing nothing; returns the rule set
 /// it used with the report.
-pub fn dry_run(
+pub async fn dry_run(
     app: &App,
     principal: &Principal,
     profile: Profile,
 ) -> Result<(Arc<RuleSet>, EvaluationReport), AppError> {
     require(principal, DRY_RUN_ROLES)?;
-    let (rules, profile, evaluation) = evaluate(app, profile);
+    let Evaluated {
+        rules,
+        profile,
+        evaluation,
+        ..
+    } = evaluate(app, profile, None).await?;
     let report = EvaluationReport::new(&rules, &profile, &evaluation);
     Ok((rules, report))
 }

@@ -540,6 +540,12 @@ mod tests {
         for rule in &set.rules {
             assert!(rule.runs_fast(), "{} is not translated", rule.meta.id);
         }
+        // So a check with the default rules is evaluated where it arrives, without a
+        // hand-off to the blocking pool (`app::check`).
+        assert!(set.runs_fast_only());
+        let with_a_loop =
+            super::super::tests::rules(&["let n = 0; for i in 0..3 { n += i; } n > 0"]);
+        assert!(!with_a_loop.runs_fast_only());
     }
 
     #[test]

@@ -555,7 +555,7 @@ mod tests {
     }
 
     /// Builds a rule set with one rule per script, ids `r0`, `r1`, ….
-    fn rules(scripts: &[&str]) -> RuleSet {
+    pub(super) fn rules(scripts: &[&str]) -> RuleSet {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut manifest = "name: t\nversion: '1'\nrules:\n".to_owned();
         for (i, script) in scripts.iter().enumerate() {

@@ -318,6 +318,17 @@ impl Rule {
     }
 }
 
+impl RuleSet {
+    /// Whether every rule that may run runs in the fast evaluator, whose programs have no
+    /// loops: an evaluation then takes microseconds, where a rule in Rhai may take up to
+    /// a check's time limit ([`crate::engine::Limits::max_check_time`]).
+    pub fn runs_fast_only(&self) -> bool {
+        self.rules
+            .iter()
+            .all(|rule| rule.runs_fast() || !rule.meta.enabled)
+    }
+}
+
 /// A source file of the rule set, kept so any stored flag can be traced to its text.
 #[derive(Clone, Debug)]
 pub struct SourceFile {

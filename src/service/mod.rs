@@ -282,7 +282,7 @@ async fn dry_run_check(
     app::require(&principal, app::check::DRY_RUN_ROLES)?;
     let text = json_text(&headers, body, state.max_body_bytes)?;
     let profile = Profile::from_json(&text).map_err(validation)?;
-    let (_, report) = app::check::dry_run(&state, &principal, profile)?;
+    let (_, report) = app::check::dry_run(&state, &principal, profile).await?;
     Ok(Json(CheckResponse {
         evaluation_id: None,
         stored: false,

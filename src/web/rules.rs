@@ -689,7 +689,7 @@ pub(super) async fn dry_run(
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if is_form {
         return match axum::Form::<Vec<(String, String)>>::from_request(request, &state).await {
-            Ok(axum::Form(pairs)) => super::try_form::submit(&state, &viewer, &pairs),
+            Ok(axum::Form(pairs)) => super::try_form::submit(&state, &viewer, &pairs).await,
             Err(_) => failure(
                 &viewer,
                 &AppError::Input("Formuläret kunde inte läsas.".to_owned()),
@@ -735,7 +735,7 @@ pub(super) async fn dry_run(
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
             Ok(profile) => {
-                let (rules, report) = match app::check::dry_run(&state, &viewer, profile) {
+                let (rules, report) = match app::check::dry_run(&state, &viewer, profile).await {
                     Ok(done) => done,
                     Err(err) => return failure(&viewer, &err),
                 };

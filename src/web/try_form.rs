@@ -65,7 +65,11 @@ pub(super) async fn page(viewer: Viewer) -> Response {
 
 /// Tries the submitted form with the active rules: errors beside their fields, or the
 /// flags as cards. Nothing is stored.
-pub(super) fn submit(state: &SharedState, viewer: &Viewer, pairs: &[(String, String)]) -> Response {
+pub(super) async fn submit(
+    state: &SharedState,
+    viewer: &Viewer,
+    pairs: &[(String, String)],
+) -> Response {
     let input = FormInput::from_pairs(pairs);
     let profile = match input.to_profile() {
         Ok(profile) => profile,
@@ -81,7 +85,7 @@ pub(super) fn submit(state: &SharedState, viewer: &Viewer, pairs: &[(String, Str
             );
         }
     };
-    let (rules, report) = match app::check::dry_run(state, viewer, profile) {
+    let (rules, report) = match app::check::dry_run(state, viewer, profile).await {
         Ok(done) => done,
         Err(err) => return failure(viewer, &err),
     };

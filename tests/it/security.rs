@@ -210,6 +210,64 @@ fn a_rule_comparing_values_nested_as_deep_as_the_limits_allow_does_not_end_the_s
 }
 
 #[test]
+fn checks_with_a_slow_live_rule_leave_the_service_answering() {
+    // For one age, each step copies a list of 999 texts: the rule runs until the check's
+    // time limit (or its operation limit), half a second or more per check.
+    let (app, _) = app_with_secret();
+    std::fs::write(
+        app.rules_dir.join("seg.rhai"),
+        "if profile.person.age == 101 {\n\
+         let a = []; a.pad(999, \"abcdefghij\"); loop { let b = a + []; }\n\
+         } else { false }\n",
+    )
+    .expect("write");
+    add_rule(&app.rules_dir, "seg", "seg.rhai");
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen("version: \"2026.2\"", "version: \"2026.2-seg\"", 1),
+    )
+    .expect("a new version");
+    let reply = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    assert_eq!(reply.status, 200, "{reply}");
+    // Four checks at once, more than the service has async workers; they were evaluated
+    // on those workers, and a liveness probe waited for one of them to finish.
+    let checks: Vec<_> = (0..4)
+        .map(|_| {
+            let api = app.api.clone();
+            let officer = crate::helpers::User {
+                name: app.handlaggare.name,
+                token: app.handlaggare.token.clone(),
+            };
+            let mut profile = base_profile();
+            profile["person"]["age"] = json!(101);
+            std::thread::spawn(move || {
+                api.post("/api/v1/checks/dry-run", &officer, &profile)
+                    .json()
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let started = std::time::Instant::now();
+    assert_eq!(app.get("/health/live", &app.policy).status, 200);
+    let waited = started.elapsed();
+    for check in checks {
+        let body = check.join().expect("joined");
+        assert!(
+            body["errors"]
+                .as_array()
+                .is_some_and(|errors| errors.iter().any(|e| e["rule_id"] == "seg")),
+            "{body:#}"
+        );
+    }
+    assert!(
+        waited < Duration::from_millis(400),
+        "the liveness probe waited {waited:?} behind the checks"
+    );
+}
+
+#[test]
 fn rule_script_outside_the_rules_folder_is_refused() {
     let (app, _) = app_with_secret();
     std::fs::write(app.dir.path().join("ute.rhai"), "true").expect("write");

@@ -995,11 +995,13 @@ fn stored_checks_read_back_outside_the_input_date_window_and_unreadable_ones_are
     assert!(note.starts_with("1 sparad kontroll kunde"), "{note}");
 }
 
-/// Takes a database back to the schema before `check_facts` (as an older version left
-/// it): the next command migrates it again and reads the facts from the stored profiles.
+/// Takes a database back to schema 7, before `check_facts` and the tables after it (as
+/// an older version left it): the next command migrates it again and reads the facts
+/// from the stored profiles.
 fn back_to_schema_7(db: &rusqlite::Connection) {
     db.execute_batch(
-        "DROP INDEX evaluations_scan; DROP TABLE check_facts; PRAGMA user_version = 7;",
+        "DROP INDEX evaluations_scan; DROP TABLE check_facts; DROP TABLE candidate_trials;
+         PRAGMA user_version = 7;",
     )
     .expect("schema 7");
 }

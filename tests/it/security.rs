@@ -48,6 +48,25 @@ fn add_rule(rules: &Path, id: &str, script: &str) {
     .expect("extend the manifest");
 }
 
+/// Adds rule `id` with `script` to the service's rules as a new version and loads it.
+fn load_live_rule(app: &TestApp, id: &str, script: &str) {
+    std::fs::write(app.rules_dir.join(format!("{id}.rhai")), script).expect("write");
+    add_rule(&app.rules_dir, id, &format!("{id}.rhai"));
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen(
+            "version: \"2026.2\"",
+            &format!("version: \"2026.2-{id}\""),
+            1,
+        ),
+    )
+    .expect("a new version");
+    let reply = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    assert_eq!(reply.status, 200, "{reply}");
+}
+
 fn problems(reply: &crate::helpers::Reply) -> Vec<Value> {
     reply.problem(422)["problems"]
         .as_array()
@@ -174,25 +193,15 @@ fn a_rule_comparing_values_nested_as_deep_as_the_limits_allow_does_not_end_the_s
     // apart. Rhai compares them recursively, which overflowed a 2 MiB thread stack and
     // aborted the service on the first check.
     let (app, _) = app_with_secret();
-    std::fs::write(
-        app.rules_dir.join("djup.rhai"),
+    load_live_rule(
+        &app,
+        "djup",
         "if profile.person.age == 101 {\n\
          let a = []; for i in 0..999 { a = #{x: [a]}; }\n\
          let b = []; for i in 0..999 { b = #{x: [b]}; }\n\
          a == b && `${a}`.len() > 0\n\
          } else { false }\n",
-    )
-    .expect("write");
-    add_rule(&app.rules_dir, "djup", "djup.rhai");
-    let manifest = app.rules_dir.join("manifest.yaml");
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(
-        &manifest,
-        text.replacen("version: \"2026.2\"", "version: \"2026.2-djup\"", 1),
-    )
-    .expect("a new version");
-    let reply = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
-    assert_eq!(reply.status, 200, "{reply}");
+    );
     let mut profile = base_profile();
     profile["person"]["age"] = json!(101);
     let checked = app.post("/api/v1/checks/dry-run", &app.handlaggare, &profile);
@@ -214,23 +223,13 @@ fn checks_with_a_slow_live_rule_leave_the_service_answering() {
     // For one age, each step copies a list of 999 texts: the rule runs until the check's
     // time limit (or its operation limit), half a second or more per check.
     let (app, _) = app_with_secret();
-    std::fs::write(
-        app.rules_dir.join("seg.rhai"),
+    load_live_rule(
+        &app,
+        "seg",
         "if profile.person.age == 101 {\n\
          let a = []; a.pad(999, \"abcdefghij\"); loop { let b = a + []; }\n\
          } else { false }\n",
-    )
-    .expect("write");
-    add_rule(&app.rules_dir, "seg", "seg.rhai");
-    let manifest = app.rules_dir.join("manifest.yaml");
-    let text = std::fs::read_to_string(&manifest).expect("manifest");
-    std::fs::write(
-        &manifest,
-        text.replacen("version: \"2026.2\"", "version: \"2026.2-seg\"", 1),
-    )
-    .expect("a new version");
-    let reply = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
-    assert_eq!(reply.status, 200, "{reply}");
+    );
     // Four checks at once, more than the service has async workers; they were evaluated
     // on those workers, and a liveness probe waited for one of them to finish.
     let checks: Vec<_> = (0..4)

@@ -98,6 +98,12 @@ async fn evaluate(
         let rules = Arc::clone(&rules);
         let profile = Arc::clone(&profile);
         move || {
+            // The live and the shadow set share one check's time.
+            let _stop = (!fast).then(|| {
+                crate::engine::stop_check_at(
+                    std::time::Instant::now() + crate::engine::LIMITS.max_check_time,
+                )
+            });
             let evaluation = rules.evaluate(&profile);
             let shadow = shadow.map(|set| ShadowResult::of(&set, &set.evaluate(&profile)));
             (evaluation, shadow)

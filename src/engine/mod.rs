@@ -131,8 +131,11 @@ pub fn stop_evaluations_at(at: Instant) -> StopGuard {
 }
 
 /// One check's scripts on this thread stop at `at` ([`Limits::max_check_time`] after
-/// the first began), unless a stop time at or before it is set already.
-pub(super) fn stop_check_at(at: Instant) -> StopGuard {
+/// the first began), unless a stop time at or before it is set already. Each evaluation
+/// sets one as its first rule starts in Rhai; a check that evaluates two rule sets (the
+/// live and the shadow set) sets one around both, so they share the time.
+#[must_use = "the stop time holds only while the guard lives"]
+pub fn stop_check_at(at: Instant) -> StopGuard {
     stop_at(at, StopReason::CheckTime)
 }
 
@@ -680,6 +683,7 @@ mod tests {
         let evaluation = set.evaluate(&profile);
         let took = started.elapsed();
         assert!(took < std::time::Duration::from_secs(4), "{took:?}");
+        let failed = |outcome: &RuleOutcome| matches!(outcome, RuleOutcome::Failed(_));
         let out_of_time = |outcome: &RuleOutcome| {
             matches!(outcome, RuleOutcome::Failed(f)
                 if f.kind == FailureKind::LimitExceeded
@@ -710,6 +714,14 @@ mod tests {
             [RuleOutcome::Flagged { message: None }]
         );
         assert_eq!(STOP_AT.get(), None);
+        // Two rule sets evaluated for one check (the live and the shadow set) share its
+        // time when a stop time is set around both: the second starts out of time.
+        {
+            let _check = stop_check_at(std::time::Instant::now() + LIMITS.max_check_time);
+            assert!(set.evaluate(&profile).outcomes.iter().all(failed));
+            let second = quick_only.evaluate(&profile).outcomes.remove(0);
+            assert!(out_of_time(&second), "{second:?}");
+        }
         // A trial's earlier stop time is kept, and named.
         let _trial = stop_evaluations_at(std::time::Instant::now());
         let outcome = set.evaluate(&profile).outcomes.remove(1);

@@ -73,6 +73,28 @@ pub fn lookups_wait_text(retry_after_seconds: u64) -> String {
     )
 }
 
+/// Whether every rule of `rules`, and of `shadow` if given, runs in the fast evaluator.
+fn runs_fast_only(rules: &RuleSet, shadow: Option<&RuleSet>) -> bool {
+    rules.runs_fast_only() && shadow.is_none_or(RuleSet::runs_fast_only)
+}
+
+/// `profile` under `rules`, and under `shadow` when given: one check, so the two share
+/// its time ([`crate::engine::stop_check_at`]) when either has rules in Rhai.
+pub(super) fn evaluate_both(
+    rules: &RuleSet,
+    shadow: Option<&RuleSet>,
+    profile: &Arc<Profile>,
+) -> (Evaluation, Option<ShadowResult>) {
+    let _stop = (!runs_fast_only(rules, shadow)).then(|| {
+        crate::engine::stop_check_at(
+            std::time::Instant::now() + crate::engine::LIMITS.max_check_time,
+        )
+    });
+    let evaluation = rules.evaluate(profile);
+    let shadow = shadow.map(|set| ShadowResult::of(set, &set.evaluate(profile)));
+    (evaluation, shadow)
+}
+
 /// A profile evaluated with the active rule set, and with `shadow` when asked.
 struct Evaluated {
     rules: Arc<RuleSet>,
@@ -93,21 +115,11 @@ async fn evaluate(
 ) -> Result<Evaluated, AppError> {
     let rules = app.active_rules();
     let profile = Arc::new(profile);
-    let fast = rules.runs_fast_only() && shadow.as_ref().is_none_or(|set| set.runs_fast_only());
+    let fast = runs_fast_only(&rules, shadow.as_deref());
     let run = {
         let rules = Arc::clone(&rules);
         let profile = Arc::clone(&profile);
-        move || {
-            // The live and the shadow set share one check's time.
-            let _stop = (!fast).then(|| {
-                crate::engine::stop_check_at(
-                    std::time::Instant::now() + crate::engine::LIMITS.max_check_time,
-                )
-            });
-            let evaluation = rules.evaluate(&profile);
-            let shadow = shadow.map(|set| ShadowResult::of(&set, &set.evaluate(&profile)));
-            (evaluation, shadow)
-        }
+        move || evaluate_both(&rules, shadow.as_deref(), &profile)
     };
     let (evaluation, shadow) = if fast {
         run()

@@ -19,7 +19,7 @@ use crate::long_work::Deadline;
 use crate::profile::Profile;
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{NewEvaluation, ShadowResult, Store, Streamed, profile_for_storage};
+use crate::store::{NewEvaluation, Store, Streamed, profile_for_storage};
 
 /// Roles that may import a cohort, audit and replay.
 pub const ROLES: &[Role] = &[Role::Analytiker];
@@ -284,9 +284,8 @@ fn evaluate_lines(
             let case = key.pseudonymise(&profile.case_id);
             let stored_form = profile_for_storage(&profile, &case).map_err(|e| at(&e))?;
             let profile = Arc::new(profile);
-            let evaluation = rules.evaluate(&profile);
+            let (evaluation, shadow) = super::check::evaluate_both(rules, shadow, &profile);
             let report = EvaluationReport::new(rules, &profile, &evaluation);
-            let shadow = shadow.map(|set| ShadowResult::of(set, &set.evaluate(&profile)));
             Ok(
                 NewEvaluation::of(rules, &profile, &report, case, stored_form, actor)
                     .with_shadow(shadow),

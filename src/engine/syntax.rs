@@ -80,6 +80,15 @@ fn disabled_keyword_at(tokens: &[(Token, Position)], position: Position) -> Opti
         .map(|(_, why)| *why)
 }
 
+/// How many variables `script` declares (`let` and `const`), read from its tokens
+/// without compiling it.
+pub(crate) fn declarations(script: &str) -> usize {
+    tokens(script)
+        .iter()
+        .filter(|(token, _)| matches!(token, Token::Let | Token::Const))
+        .count()
+}
+
 /// The script's tokens up to the end, interpolated strings followed as the parser does.
 fn tokens(script: &str) -> Vec<(Token, Position)> {
     let inputs = [script];

@@ -197,12 +197,6 @@ fn given_twice(name: &str) -> String {
     )
 }
 
-/// The records of the zip's central directory from `start`, counted up to
-/// [`MAX_ENTRIES`] + 1.
-fn central_directory_records(bytes: &[u8], start: u64) -> usize {
-    central_directory_names(bytes, start).count()
-}
-
 /// The raw names of the zip's central directory records from `start`, at most
 /// [`MAX_ENTRIES`] + 1 of them; ends at the first that is not a record.
 fn central_directory_names(bytes: &[u8], start: u64) -> impl Iterator<Item = &[u8]> {
@@ -224,17 +218,6 @@ fn central_directory_names(bytes: &[u8], start: u64) -> impl Iterator<Item = &[u
         Some(name)
     })
     .take(MAX_ENTRIES + 1)
-}
-
-/// The first name that the zip's central directory lists twice, if any. The zip reader
-/// keeps one entry per name (the last), so a name given twice never reaches
-/// [`write_file`]'s check, and tools that unpack the first would show other content than
-/// what was tried. Reads at most [`MAX_ENTRIES`] + 1 headers from `start`.
-fn name_listed_twice(bytes: &[u8], start: u64) -> Option<String> {
-    let mut names = std::collections::HashSet::new();
-    central_directory_names(bytes, start)
-        .find(|name| !names.insert(*name))
-        .map(|name| String::from_utf8_lossy(name).into_owned())
 }
 
 fn unpack_failed(name: &str) -> String {
@@ -304,12 +287,18 @@ fn unpack_zip(bytes: &[u8], root: &Path, budget: &mut Budget) -> Result<(), Stri
             "Arkivet refuserades: det har fler än {MAX_ENTRIES} filer och mappar."
         ));
     }
-    if let Some(name) = name_listed_twice(bytes, archive.central_directory_start()) {
-        return Err(given_twice(&name));
+    // The reader keeps one entry per name (the last), so a name given twice never reaches
+    // `write_file`'s check, and a tool that unpacks the first would show other content
+    // than was tried. The central directory's own records tell.
+    let listed: Vec<&[u8]> =
+        central_directory_names(bytes, archive.central_directory_start()).collect();
+    let mut seen = std::collections::HashSet::new();
+    if let Some(name) = listed.iter().find(|name| !seen.insert(**name)) {
+        return Err(given_twice(&String::from_utf8_lossy(name)));
     }
-    // The reader keeps one entry per name as it decodes names (an Info-ZIP Unicode path
-    // field names an entry anew): fewer entries than records is a name given twice.
-    if central_directory_records(bytes, archive.central_directory_start()) != archive.len() {
+    // Names the reader decodes anew (an Info-ZIP Unicode path field) may also meet:
+    // then it has fewer entries than there are records.
+    if listed.len() != archive.len() {
         return Err(
             "Arkivet refuserades: två poster har samma namn (ett av dem angivet på annat sätt)."
                 .to_owned(),

@@ -79,17 +79,13 @@ fn runs_fast_only(rules: &RuleSet, shadow: Option<&RuleSet>) -> bool {
 }
 
 /// `profile` under `rules`, and under `shadow` when given: one check, so the two share
-/// its time ([`crate::engine::stop_check_at`]) when either has rules in Rhai.
+/// its time ([`crate::engine::start_check_time`]) when either has rules in Rhai.
 pub(super) fn evaluate_both(
     rules: &RuleSet,
     shadow: Option<&RuleSet>,
     profile: &Arc<Profile>,
 ) -> (Evaluation, Option<ShadowResult>) {
-    let _stop = (!runs_fast_only(rules, shadow)).then(|| {
-        crate::engine::stop_check_at(
-            std::time::Instant::now() + crate::engine::LIMITS.max_check_time,
-        )
-    });
+    let _stop = (!runs_fast_only(rules, shadow)).then(crate::engine::start_check_time);
     let evaluation = rules.evaluate(profile);
     let shadow = shadow.map(|set| ShadowResult::of(set, &set.evaluate(profile)));
     (evaluation, shadow)
@@ -115,16 +111,12 @@ async fn evaluate(
 ) -> Result<Evaluated, AppError> {
     let rules = app.active_rules();
     let profile = Arc::new(profile);
-    let fast = runs_fast_only(&rules, shadow.as_deref());
-    let run = {
+    let (evaluation, shadow) = if runs_fast_only(&rules, shadow.as_deref()) {
+        evaluate_both(&rules, shadow.as_deref(), &profile)
+    } else {
         let rules = Arc::clone(&rules);
         let profile = Arc::clone(&profile);
-        move || evaluate_both(&rules, shadow.as_deref(), &profile)
-    };
-    let (evaluation, shadow) = if fast {
-        run()
-    } else {
-        tokio::task::spawn_blocking(run)
+        tokio::task::spawn_blocking(move || evaluate_both(&rules, shadow.as_deref(), &profile))
             .await
             .map_err(AppError::Task)?
     };

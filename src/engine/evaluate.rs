@@ -6,13 +6,12 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::Instant;
 
 use super::params::{self, Parameter};
 use super::ruleset::{Rule, RuleMeta, RuleSet, Severity};
 use super::{
-    EvalState, EvalStatePool, Evaluation, FailureKind, LIMITS, NotApplicable, RuleFailure,
-    RuleOutcome, StopGuard, interpret, run_rule, script_api, stop_check_at,
+    EvalState, EvalStatePool, Evaluation, FailureKind, NotApplicable, RuleFailure, RuleOutcome,
+    StopGuard, interpret, run_rule, script_api, start_check_time,
 };
 use crate::profile::Profile;
 
@@ -186,9 +185,7 @@ struct RhaiRun<'a> {
 
 impl RhaiRun<'_> {
     fn run(&mut self, index: usize, ast: &rhai::AST, parameters: &[Parameter]) -> RuleOutcome {
-        if self.stop.is_none() {
-            self.stop = Some(stop_check_at(Instant::now() + LIMITS.max_check_time));
-        }
+        self.stop.get_or_insert_with(start_check_time);
         let (state, base) = self.state.get_or_insert_with(|| {
             let mut state = self.pool.take(self.rules);
             state.scope.push_constant(

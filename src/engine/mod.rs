@@ -99,7 +99,7 @@ thread_local! {
     /// as each rule starts ([`run_rule`]).
     static OPERATIONS: Cell<u64> = const { Cell::new(0) };
     /// When scripts evaluated on this thread must stop, if ever, and why
-    /// ([`stop_evaluations_at`], [`stop_check_at`]).
+    /// ([`stop_evaluations_at`], [`start_check_time`]).
     static STOP_AT: Cell<Option<(Instant, StopReason)>> = const { Cell::new(None) };
     /// The stop time has been seen passed: every further operation stops at once.
     static STOPPED: Cell<bool> = const { Cell::new(false) };
@@ -130,13 +130,16 @@ pub fn stop_evaluations_at(at: Instant) -> StopGuard {
     stop_at(at, StopReason::TrialTime)
 }
 
-/// One check's scripts on this thread stop at `at` ([`Limits::max_check_time`] after
-/// the first began), unless a stop time at or before it is set already. Each evaluation
-/// sets one as its first rule starts in Rhai; a check that evaluates two rule sets (the
-/// live and the shadow set) sets one around both, so they share the time.
+/// One check's scripts on this thread stop [`Limits::max_check_time`] from now, unless a
+/// stop time at or before that is set already. Each evaluation starts one as its first
+/// rule starts in Rhai; a check that evaluates two rule sets (the live and the shadow
+/// set) starts one around both, so they share the time.
 #[must_use = "the stop time holds only while the guard lives"]
-pub fn stop_check_at(at: Instant) -> StopGuard {
-    stop_at(at, StopReason::CheckTime)
+pub fn start_check_time() -> StopGuard {
+    stop_at(
+        Instant::now() + LIMITS.max_check_time,
+        StopReason::CheckTime,
+    )
 }
 
 fn stop_at(at: Instant, reason: StopReason) -> StopGuard {
@@ -433,11 +436,6 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
     let position = err.position();
     let (kind, message) = match err {
         EvalAltResult::ErrorTooManyOperations(_) => too_many_operations(),
-        EvalAltResult::ErrorTerminated(token, _)
-            if token.clone().try_cast::<Ended>() == Some(Ended::TooManyOperations) =>
-        {
-            too_many_operations()
-        }
         EvalAltResult::ErrorDataTooLarge(what, _) => (
             FailureKind::LimitExceeded,
             format!(
@@ -469,16 +467,20 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
             FailureKind::LimitExceeded,
             "regeln avbröts: för många variabler".to_owned(),
         ),
-        EvalAltResult::ErrorTerminated(token, _) => (
-            FailureKind::LimitExceeded,
-            match token.clone().try_cast::<Ended>() {
-                Some(Ended::StopTime(StopReason::CheckTime)) => format!(
+        EvalAltResult::ErrorTerminated(token, _) => match token.clone().try_cast::<Ended>() {
+            Some(Ended::TooManyOperations) => too_many_operations(),
+            Some(Ended::StopTime(StopReason::CheckTime)) => (
+                FailureKind::LimitExceeded,
+                format!(
                     "regeln avbröts: en kontrolls regler får köra högst {} sekund tillsammans",
                     LIMITS.max_check_time.as_secs()
                 ),
-                _ => "regeln avbröts: tiden för provet tog slut".to_owned(),
-            },
-        ),
+            ),
+            Some(Ended::StopTime(StopReason::TrialTime)) | None => (
+                FailureKind::LimitExceeded,
+                "regeln avbröts: tiden för provet tog slut".to_owned(),
+            ),
+        },
         EvalAltResult::ErrorRuntime(value, _) => (FailureKind::Runtime, value.to_string()),
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => return failure_from(inner),
         other => (
@@ -717,7 +719,7 @@ mod tests {
         // Two rule sets evaluated for one check (the live and the shadow set) share its
         // time when a stop time is set around both: the second starts out of time.
         {
-            let _check = stop_check_at(std::time::Instant::now() + LIMITS.max_check_time);
+            let _check = start_check_time();
             assert!(set.evaluate(&profile).outcomes.iter().all(failed));
             let second = quick_only.evaluate(&profile).outcomes.remove(0);
             assert!(out_of_time(&second), "{second:?}");

@@ -318,17 +318,6 @@ impl Rule {
     }
 }
 
-impl RuleSet {
-    /// Whether every rule that may run runs in the fast evaluator, whose programs have no
-    /// loops: an evaluation then takes microseconds, where a rule in Rhai may take up to
-    /// a check's time limit ([`crate::engine::Limits::max_check_time`]).
-    pub fn runs_fast_only(&self) -> bool {
-        self.rules
-            .iter()
-            .all(|rule| rule.runs_fast() || !rule.meta.enabled)
-    }
-}
-
 /// A source file of the rule set, kept so any stored flag can be traced to its text.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
@@ -356,6 +345,9 @@ pub struct RuleSet {
     /// its scratch space by it once. Only a size: should `rules` change, evaluating
     /// stays correct.
     pub(crate) max_program_slots: usize,
+    /// Whether every rule that may run runs in the fast evaluator, as loaded
+    /// ([`RuleSet::runs_fast_only`]).
+    fast_only: bool,
 }
 
 impl fmt::Debug for RuleSet {
@@ -773,6 +765,13 @@ fn key_line(lines: &[&str], id: &str, key: &str) -> Option<usize> {
 }
 
 impl RuleSet {
+    /// Whether every rule that may run runs in the fast evaluator, whose programs have no
+    /// loops: an evaluation then takes microseconds, where a rule in Rhai may take up to
+    /// a check's time limit ([`crate::engine::Limits::max_check_time`]).
+    pub fn runs_fast_only(&self) -> bool {
+        self.fast_only
+    }
+
     /// Loads, checks and compiles the rule set in `dir`. All or nothing.
     pub fn load(dir: &Path) -> Result<Self, LoadError> {
         let manifest_path = dir.join(MANIFEST_FILE);
@@ -1118,6 +1117,9 @@ impl RuleSet {
                 .filter_map(|rule| rule.program.as_ref().map(super::fast_path::Program::slots))
                 .max()
                 .unwrap_or(0),
+            fast_only: rules
+                .iter()
+                .all(|rule| rule.runs_fast() || !rule.meta.enabled),
             rules,
             dir: dir.to_path_buf(),
             sources,

@@ -196,7 +196,26 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code = match cli.command {
+    // Rules run on this thread in `check`, `test` and `lint`: it gets the stack rule
+    // evaluation needs (`engine::STACK_BYTES`), which a process's main thread may lack.
+    let command = std::thread::Builder::new()
+        .name("gk-regler".into())
+        .stack_size(gk_regler::engine::STACK_BYTES)
+        .spawn(move || run(cli.command));
+    match command.map(std::thread::JoinHandle::join) {
+        Ok(Ok(code)) => ExitCode::from(code),
+        // A panic has printed its message already.
+        Ok(Err(_)) => ExitCode::from(exit::FAILED),
+        Err(err) => {
+            eprintln!("fel: kan inte starta: {err}");
+            ExitCode::from(exit::FAILED)
+        }
+    }
+}
+
+/// Runs one subcommand; returns its exit code.
+fn run(command: Command) -> u8 {
+    match command {
         Command::Check {
             profile,
             rules,
@@ -294,8 +313,7 @@ fn main() -> ExitCode {
                 runtime(commands::token_revoke(config, id))
             })
         }
-    };
-    ExitCode::from(code)
+    }
 }
 
 fn with_config(path: Option<&Path>, run: impl FnOnce(Config) -> u8) -> u8 {

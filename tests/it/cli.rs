@@ -848,6 +848,30 @@ fn assert_fails_alone(script: &str, profile: &Value, kind: &str) -> Value {
 }
 
 #[test]
+fn a_rule_comparing_values_nested_as_deep_as_the_limits_allow_does_not_end_the_command() {
+    // Lists nested 999 deep, then lists and maps in turn: 1,099 levels, within the size
+    // limits (1,000 list items and 100 map entries, nested ones counted). Rhai compares
+    // them recursively; an unoptimised build needs more stack for it than a process's
+    // main thread usually has.
+    let script = "let a = []; for i in 0..900 { a = [a]; } for i in 0..99 { a = #{x: [a]}; }\n\
+                  let b = []; for i in 0..900 { b = [b]; } for i in 0..99 { b = #{x: [b]}; }\n\
+                  a == b && `${a}`.len() > 0\n";
+    let rules = rule_set(&[("djup", script), ("flaggar", "true")]);
+    let out = check_json(&base_profile(), rules.path());
+    // Flagged, or in an unoptimised build stopped at the check's time limit: either way
+    // the rule ran and the command answered.
+    assert!(out.code == 0 || out.code == 3, "{out}");
+    let report = out.json();
+    assert!(flag(&report, "flaggar").is_some(), "{out}");
+    let named = |list: &str| {
+        report[list]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|f| f["rule_id"] == "djup"))
+    };
+    assert!(named("flags") || named("errors"), "{out}");
+}
+
+#[test]
 fn endless_loop_fails_alone_and_fast() {
     let rules = rule_set(&[("loop", "loop {}"), ("flaggar", "true")]);
     let out = check_json(&base_profile(), rules.path());

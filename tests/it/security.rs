@@ -189,16 +189,17 @@ fn fifo_as_rule_script_neither_hangs_reload_nor_shutdown() {
 
 #[test]
 fn a_rule_comparing_values_nested_as_deep_as_the_limits_allow_does_not_end_the_service() {
-    // Lists and maps in turn, 2,000 deep: within the size limits, which count each kind
-    // apart. Rhai compares them recursively, which overflowed a 2 MiB thread stack and
-    // aborted the service on the first check.
+    // Lists nested 999 deep, then lists and maps in turn: 1,099 levels, within the size
+    // limits (1,000 list items and 100 map entries, nested ones counted). Rhai compares
+    // them recursively, which overflowed a 2 MiB thread stack and aborted the service on
+    // the first check.
     let (app, _) = app_with_secret();
     load_live_rule(
         &app,
         "djup",
         "if profile.person.age == 101 {\n\
-         let a = []; for i in 0..999 { a = #{x: [a]}; }\n\
-         let b = []; for i in 0..999 { b = #{x: [b]}; }\n\
+         let a = []; for i in 0..900 { a = [a]; } for i in 0..99 { a = #{x: [a]}; }\n\
+         let b = []; for i in 0..900 { b = [b]; } for i in 0..99 { b = #{x: [b]}; }\n\
          a == b && `${a}`.len() > 0\n\
          } else { false }\n",
     );

@@ -143,6 +143,32 @@ impl OutputArgs {
         })
     }
 
+    /// Refuses an `--out` the report could not or should not be written to, before any
+    /// work: a folder that does not exist, or an existing file that is not a report (by
+    /// its extension), such as the database or the pseudonym key, which a report would
+    /// replace whole.
+    fn check_target(&self) -> Result<(), AppError> {
+        let Some(path) = &self.out else {
+            return Ok(());
+        };
+        let refuse = |why: &str| Err(AppError::Input(format!("--out {}: {why}", path.display())));
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if !meta.is_file() => refuse("finns redan och är ingen vanlig fil"),
+            Ok(_) if !has_report_extension(path) => refuse(
+                "filen finns redan och är ingen rapport (.html, .json, .csv, .xlsx eller .txt); \
+                 ange en ny fil, eller ta bort den om den ska skrivas över",
+            ),
+            Ok(_) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                match path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                    Some(dir) if !dir.is_dir() => refuse("mappen finns inte"),
+                    _ => Ok(()),
+                }
+            }
+            Err(err) => refuse(&err.to_string()),
+        }
+    }
+
     /// Writes `text` to `--out` (whole or not at all: a temporary file renamed into
     /// place) or to standard output.
     fn write(&self, text: &[u8]) -> Result<(), AppError> {
@@ -164,15 +190,29 @@ impl OutputArgs {
     }
 }
 
+/// Whether `path` ends in the extension of a report format (case aside).
+fn has_report_extension(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+        ["html", "htm", "json", "csv", "xlsx", "txt"]
+            .iter()
+            .any(|known| e.eq_ignore_ascii_case(known))
+    })
+}
+
 /// Writes `text` to a temporary file beside `path` and renames it into place, so `path`
-/// holds the whole report or is left as it was.
+/// holds the whole report or is left as it was. The temporary file's name says what it
+/// is, for whoever finds one left by a process that was killed.
 fn write_atomically(path: &Path, text: &[u8]) -> Result<(), AppError> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
     let at = |err: &dyn std::fmt::Display| AppError::Input(format!("{}: {err}", path.display()));
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|e| at(&e))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".gk-regler-rapport-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| at(&e))?;
     file.write_all(text)
         .and_then(|()| file.as_file().sync_all())
         .map_err(|e| at(&e))?;
@@ -307,6 +347,7 @@ pub async fn audit(
     output: &OutputArgs,
 ) -> Result<(), AppError> {
     let started = Instant::now();
+    output.check_target()?;
     let mut options = period.options(config.audit_min_cell_floor)?;
     audit_args.apply(&mut options)?;
     let format = output.format(ReportFormat::Html);
@@ -362,6 +403,7 @@ pub async fn replay(
     verbose: bool,
 ) -> Result<(), AppError> {
     let started = Instant::now();
+    output.check_target()?;
     let options = period.options(config.audit_min_cell_floor)?;
     let format = output.format(ReportFormat::Text);
     if format == ReportFormat::Xlsx {

@@ -897,6 +897,70 @@ fn one_person_with_an_outcome_in_a_shown_group_is_revealed_by_no_share() {
 }
 
 #[test]
+fn a_report_replaces_only_a_report_and_leaves_nothing_behind() {
+    let app = spawn_app();
+    let path = |name: &str| app.dir.path().join(name);
+    let arg = |p: &std::path::Path| p.to_str().expect("utf-8").to_owned();
+    let notes = path("anteckningar.md");
+    std::fs::write(&notes, "egna anteckningar").expect("write notes");
+
+    // The database, the pseudonym key's folder's files, anything that is not a report:
+    // refused before any work, and left as it was.
+    for (args, target) in [
+        (
+            vec!["audit".to_owned(), "--out".to_owned(), arg(&app.database)],
+            &app.database,
+        ),
+        (
+            vec!["audit".to_owned(), "--out".to_owned(), arg(&notes)],
+            &notes,
+        ),
+        (
+            vec![
+                "replay".to_owned(),
+                "--rules".to_owned(),
+                arg(&app.rules_dir),
+                "--out".to_owned(),
+                arg(&notes),
+            ],
+            &notes,
+        ),
+    ] {
+        let before = std::fs::read(target).expect("read the file");
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = app.run_cli(&args, None);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stderr.contains("ingen rapport"), "{out}");
+        assert_eq!(
+            std::fs::read(target).expect("read the file"),
+            before,
+            "{out}"
+        );
+    }
+    assert_eq!(app.get("/health/ready", &app.policy).status, 200);
+
+    let missing = path("saknas").join("rapport.html");
+    let out = app.run_cli(&["audit", "--out", &arg(&missing)], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("mappen finns inte"), "{out}");
+
+    // A report replaces an earlier report, through a temporary file that is gone after.
+    let report = path("rapport.json");
+    std::fs::write(&report, "gammal").expect("write an old report");
+    let out = app.run_cli(&["audit", "--out", &arg(&report)], None);
+    assert_eq!(out.code, 0, "{out}");
+    let text = std::fs::read_to_string(&report).expect("the report was written");
+    assert!(text.starts_with('{'), "{text}");
+    let left: Vec<_> = std::fs::read_dir(app.dir.path())
+        .expect("list the folder")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
 fn a_single_profile_is_told_in_the_singular() {
     let app = spawn_app();
     let (profiles, outcomes) = cohort(&["female"]);

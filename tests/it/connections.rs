@@ -281,6 +281,42 @@ fn at_the_connection_cap_a_new_connection_gets_503() {
 }
 
 #[test]
+fn made_up_method_names_do_not_grow_the_metrics() {
+    // hyper accepts any method name; each one counted under its own label was a new
+    // counter kept for good: 4,000 long names took 280 MB, without a token.
+    let app = app_with(&[]);
+    let mut stream = connect(&app);
+    let long = "X".repeat(4096);
+    for i in 0..50 {
+        write!(
+            stream,
+            "M{i}{long} /health/live HTTP/1.1\r\nHost: gk\r\nContent-Length: 0\r\n\r\n"
+        )
+        .expect("send a request");
+        let head = read_response(&mut stream);
+        assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    }
+    let metrics = app.get("/metrics", &NoToken);
+    assert_eq!(metrics.status, 200, "{metrics}");
+    assert!(!metrics.text.contains(&long), "a made-up method is a label");
+    assert!(
+        metrics
+            .text
+            .lines()
+            .any(|l| l.starts_with("gk_regler_http_requests_total{")
+                && l.contains("method=\"other\"")
+                && l.ends_with(" 50")),
+        "{}",
+        metrics.text
+    );
+    assert!(
+        metrics.text.len() < 64 * 1024,
+        "{} bytes",
+        metrics.text.len()
+    );
+}
+
+#[test]
 fn sigterm_with_a_half_sent_request_exits_within_the_grace_period() {
     let mut app = app_with(&[
         ("GK_REGLER_HEADER_READ_TIMEOUT_SECONDS", "600"),

@@ -3,7 +3,6 @@
 //! resolves to a [`Principal`] (name and role).
 
 use std::fmt;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -102,16 +101,6 @@ pub fn create_token(name: &str, role: Role) -> (String, TokenEntry) {
         sha256: hex::encode(Sha256::digest(token.as_bytes())),
     };
     (token, entry)
-}
-
-/// Reads the tokens file (a YAML list of entries); a missing file is an empty list.
-pub fn read_token_file(path: &Path) -> Result<Vec<TokenEntry>, String> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if text.trim().is_empty() => Ok(Vec::new()),
-        Ok(text) => serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(err) => Err(format!("kan inte läsa {}: {err}", path.display())),
-    }
 }
 
 #[cfg(test)]

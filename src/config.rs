@@ -111,6 +111,45 @@ pub struct Config {
     pub long_work_priority: Option<crate::long_work::Priority>,
 }
 
+/// Reads the tokens file (a YAML list of entries); a missing file is an empty list.
+pub fn read_token_file(path: &Path) -> Result<Vec<TokenEntry>, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if text.trim().is_empty() => Ok(Vec::new()),
+        Ok(text) => from_yaml(path, &text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(format!("kan inte läsa {}: {err}", path.display())),
+    }
+}
+
+/// Reads a YAML configuration or tokens file. An error names the file, the position,
+/// the field and what was wrong there, never the value: a secret pasted into the wrong
+/// field must not reach the service's log.
+pub fn from_yaml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, String> {
+    serde_path_to_error::deserialize(serde_yaml::Deserializer::from_str(text)).map_err(|err| {
+        let field = err.path().to_string();
+        let err = err.into_inner();
+        let position = err
+            .location()
+            .map(|l| format!(":{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
+        // serde_yaml's message starts with the field's path too.
+        let text = err.to_string();
+        let text = [format!("{field}: "), format!(".{field}: ")]
+            .iter()
+            .find_map(|prefix| text.strip_prefix(prefix.as_str()))
+            .unwrap_or(&text);
+        let message = crate::ruleset::describe_serde_message_with(
+            text,
+            crate::ruleset::UnknownVariants::Hidden,
+        );
+        if field == "." {
+            format!("{}{position}: {message}", path.display())
+        } else {
+            format!("{}{position}: {field}: {message}", path.display())
+        }
+    })
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -165,7 +204,7 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("kan inte läsa {}: {e}", path.display()))?;
-                serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+                from_yaml(path, &text)?
             }
             None => Config::default(),
         };
@@ -272,7 +311,7 @@ impl Config {
             value
                 .trim()
                 .parse()
-                .map_err(|_| format!("{name}: ogiltigt värde {value:?}"))
+                .map_err(|_| format!("{name}: ogiltigt värde"))
         }
         if let Some(v) = var("GK_REGLER_LISTEN") {
             self.listen = parse("GK_REGLER_LISTEN", &v)?;
@@ -343,7 +382,11 @@ impl Config {
             self.log_format = match v.trim() {
                 "json" => LogFormat::Json,
                 "text" => LogFormat::Text,
-                other => return Err(format!("GK_REGLER_LOG_FORMAT: ogiltigt värde {other:?}")),
+                _ => {
+                    return Err(
+                        "GK_REGLER_LOG_FORMAT: ogiltigt värde, väntade json eller text".to_owned(),
+                    );
+                }
             };
         }
         Ok(())
@@ -380,6 +423,51 @@ mod tests {
         assert_eq!(defaults.max_body_bytes, Config::default().max_body_bytes);
         let missing = Config::load_with(Some(&dir.path().join("saknas.yaml")), no_env);
         assert!(missing.is_err_and(|e| e.contains("saknas.yaml")));
+    }
+
+    #[test]
+    fn errors_in_configuration_files_name_the_field_never_the_value() {
+        let path = Path::new("gk.yaml");
+        let cases: [(&str, &str, &str); 4] = [
+            (
+                "tokens:\n  - name: a\n    role: gkr_RAWTOKENVALUE123\n    sha256: ab\n",
+                "gkr_RAWTOKENVALUE123",
+                "gk.yaml:3:11: tokens[0].role: okänt värde, väntade",
+            ),
+            (
+                "max_body_bytes: s3cr3tInWrongPlace\n",
+                "s3cr3tInWrongPlace",
+                "gk.yaml:1:17: max_body_bytes: ogiltig typ: text",
+            ),
+            (
+                "log_format: hemligt123\n",
+                "hemligt123",
+                "log_format: okänt värde",
+            ),
+            ("lisen: x\n", "\"x\"", "okänt fält `lisen`"),
+        ];
+        for (text, value, named) in cases {
+            let err = from_yaml::<Config>(path, text).expect_err(text);
+            assert!(!err.contains(value), "{err}");
+            assert!(err.contains(named), "{err}");
+        }
+        let entries: Result<Vec<TokenEntry>, _> = from_yaml(
+            path,
+            "- name: a\n  role: gkr_RAWTOKENVALUE123\n  sha256: ab\n",
+        );
+        let err = entries.expect_err("an unknown role");
+        assert!(
+            !err.contains("gkr_RAW") && err.contains("[0].role"),
+            "{err}"
+        );
+        let mut config = Config::default();
+        let err = config
+            .apply_env(|name| (name == "GK_REGLER_MAX_BODY_BYTES").then(|| "s3cr3t".to_owned()))
+            .expect_err("not a number");
+        assert!(
+            !err.contains("s3cr3t") && err.contains("GK_REGLER_MAX_BODY_BYTES"),
+            "{err}"
+        );
     }
 
     #[test]

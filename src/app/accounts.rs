@@ -8,9 +8,7 @@
 
 use std::time::Duration;
 
-use crate::auth::{
-    Principal, Purpose, Role, create_token, entry_hash, read_token_file, token_hash,
-};
+use crate::auth::{Principal, Purpose, Role, create_token, entry_hash, token_hash};
 use crate::config::Config;
 use crate::store::accounts::{Account, Imported, NewAccount, SessionInfo};
 use crate::store::{Access, Store};
@@ -125,7 +123,7 @@ pub async fn import_configured(
     first_admin: bool,
 ) -> Result<(Imported, Option<String>), AppError> {
     let mut entries = config.tokens.clone();
-    entries.extend(read_token_file(&config.tokens_file).map_err(AppError::Config)?);
+    entries.extend(crate::config::read_token_file(&config.tokens_file).map_err(AppError::Config)?);
     let accounts = entries
         .iter()
         .map(|entry| {

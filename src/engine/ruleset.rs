@@ -523,6 +523,20 @@ const MAX_QUOTED_TOKEN: usize = 40;
 /// be anything the file holds. Unknown field or variant names are the offending token
 /// and are kept, cut to [`MAX_QUOTED_TOKEN`] characters.
 pub fn describe_serde_message(message: &str) -> String {
+    describe_serde_message_with(message, UnknownVariants::Quoted)
+}
+
+/// Whether a described serde message repeats the name of an unknown variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownVariants {
+    /// Quoted, cut to [`MAX_QUOTED_TOKEN`] characters (rule files: the name is a typo).
+    Quoted,
+    /// Left out (configuration: the "variant" may be a secret pasted into a role).
+    Hidden,
+}
+
+/// [`describe_serde_message`], with the name of an unknown variant kept or left out.
+pub fn describe_serde_message_with(message: &str, variants: UnknownVariants) -> String {
     let message = strip_position_suffix(message);
     let (head, expected) = match message.rfind(", expected ") {
         Some(index) => (
@@ -551,7 +565,12 @@ pub fn describe_serde_message(message: &str) -> String {
         return format!("okänt fält {}{expected_suffix}", quoted_token(name));
     }
     if let Some(name) = head.strip_prefix("unknown variant ") {
-        return format!("okänt värde {}{expected_suffix}", quoted_token(name));
+        return match variants {
+            UnknownVariants::Quoted => {
+                format!("okänt värde {}{expected_suffix}", quoted_token(name))
+            }
+            UnknownVariants::Hidden => format!("okänt värde{expected_suffix}"),
+        };
     }
     if let Some(name) = head.strip_prefix("missing field ") {
         return format!("fältet {} saknas", quoted_token(name));

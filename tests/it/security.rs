@@ -162,6 +162,47 @@ fn yaml_errors_in_rule_tests_do_not_quote_values() {
 }
 
 #[test]
+fn configuration_errors_do_not_quote_values() {
+    // A secret pasted into the wrong field of the configuration, or of the tokens file,
+    // must not reach the service's log.
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let tokens = dir.path().join("tokens.yaml");
+    std::fs::write(
+        &tokens,
+        format!("- name: anna\n  role: {}\n  sha256: ab\n", &SECRET[..20]),
+    )
+    .expect("write the tokens file");
+    for (text, field) in [
+        (format!("max_body_bytes: {SECRET}\n"), "max_body_bytes"),
+        (
+            format!(
+                "tokens:\n  - name: anna\n    role: {}\n    sha256: ab\n",
+                &SECRET[..20]
+            ),
+            "tokens[0].role",
+        ),
+        (
+            format!(
+                "database: {}\ntokens_file: {}\n",
+                arg(&dir.path().join("gk.sqlite3")),
+                arg(&tokens)
+            ),
+            "[0].role",
+        ),
+    ] {
+        let config = dir.path().join("gk.yaml");
+        std::fs::write(&config, &text).expect("write the configuration");
+        let out = run(&["serve", "--config", arg(&config)], None);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(
+            !shows_secret(&out.stderr) && !shows_secret(&out.stdout),
+            "{out}"
+        );
+        assert!(out.stderr.contains(field), "{out}");
+    }
+}
+
+#[test]
 fn fifo_as_rule_script_neither_hangs_reload_nor_shutdown() {
     let (mut app, _) = app_with_secret();
     let fifo = app.rules_dir.join("ror.rhai");

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use crate::auth::{Principal, Purpose, Role, create_token, entry_hash, token_hash};
+use crate::auth::{Principal, Purpose, Role, TokenEntry, create_token, entry_hash, token_hash};
 use crate::config::Config;
 use crate::store::accounts::{Account, Imported, NewAccount, SessionInfo};
 use crate::store::{Access, Store};
@@ -122,21 +122,21 @@ pub async fn import_configured(
     config: &Config,
     first_admin: bool,
 ) -> Result<(Imported, Option<String>), AppError> {
-    let mut entries = config.tokens.clone();
-    entries.extend(crate::config::read_token_file(&config.tokens_file).map_err(AppError::Config)?);
-    let accounts = entries
+    let from_file =
+        crate::config::read_token_file(&config.tokens_file).map_err(AppError::Config)?;
+    let file = config.tokens_file.display();
+    let entries = config
+        .tokens
         .iter()
-        .map(|entry| {
-            Ok(NewAccount {
-                name: entry.name.clone(),
-                role: entry.role,
-                purpose: Purpose::Normal,
-                token_sha256: entry_hash(entry).map_err(AppError::Config)?,
-                expires_at: None,
-                created_by: START_ACTOR.to_owned(),
-            })
-        })
-        .collect::<Result<Vec<_>, AppError>>()?;
+        .enumerate()
+        .map(|(index, entry)| (format!("tokens[{index}]"), entry))
+        .chain(
+            from_file
+                .iter()
+                .enumerate()
+                .map(|(index, entry)| (format!("{file}: [{index}]"), entry)),
+        );
+    let accounts = configured_accounts(entries)?;
     let (token, entry) = create_token("admin", Role::Admin);
     let first_admin = first_admin.then(|| NewAccount {
         name: entry.name,
@@ -147,6 +147,13 @@ pub async fn import_configured(
         created_by: START_ACTOR.to_owned(),
     });
     let imported = store.import_accounts(accounts, first_admin).await?;
+    if !imported.names_taken.is_empty() {
+        return Err(AppError::Config(format!(
+            "tokens: det finns redan en aktiv token med namnet {}; återkalla den först \
+             (gk-regler token revoke) eller ge den nya ett annat namn. Inga tokens lästes in.",
+            imported.names_taken.join(", ")
+        )));
+    }
     if imported.imported > 0 {
         tracing::info!(
             imported = imported.imported,
@@ -155,6 +162,37 @@ pub async fn import_configured(
     }
     let shown = imported.first_admin.then_some(token);
     Ok((imported, shown))
+}
+
+/// The accounts of configured token entries, each given with where it stands. Refuses,
+/// saying where, a name that is invalid or the command line's, and a name or a token
+/// given twice (the second would never work).
+fn configured_accounts<'a>(
+    entries: impl Iterator<Item = (String, &'a TokenEntry)>,
+) -> Result<Vec<NewAccount>, AppError> {
+    let mut names = std::collections::HashSet::new();
+    let mut hashes = std::collections::HashSet::new();
+    let mut accounts = Vec::new();
+    for (at, entry) in entries {
+        let refuse = |why: String| AppError::Config(format!("{at}: {why}"));
+        let name = check_name(&entry.name).map_err(|err| refuse(err.to_string()))?;
+        let token_sha256 = entry_hash(entry).map_err(refuse)?;
+        if !names.insert(name.to_owned()) {
+            return Err(refuse(format!("namnet {name} står mer än en gång")));
+        }
+        if !hashes.insert(token_sha256) {
+            return Err(refuse("samma token står mer än en gång".to_owned()));
+        }
+        accounts.push(NewAccount {
+            name: name.to_owned(),
+            role: entry.role,
+            purpose: Purpose::Normal,
+            token_sha256,
+            expires_at: None,
+            created_by: START_ACTOR.to_owned(),
+        });
+    }
+    Ok(accounts)
 }
 
 /// Creates an account with a fresh token (returned once; only its hash is stored).

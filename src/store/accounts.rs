@@ -45,8 +45,9 @@ pub struct SessionInfo {
 
 #[derive(Debug)]
 pub(super) enum AccountOp {
-    /// Imports accounts whose hash is not stored yet; when the table is still empty
-    /// afterwards, stores `first_admin`.
+    /// Imports accounts whose hash is not stored yet, all or none: none when one's name
+    /// belongs to another active account. When the table is still empty afterwards,
+    /// stores `first_admin`.
     Import {
         accounts: Vec<NewAccount>,
         first_admin: Option<NewAccount>,
@@ -67,10 +68,7 @@ pub(super) enum AccountOp {
 
 #[derive(Debug)]
 pub(super) enum AccountReply {
-    Imported {
-        imported: usize,
-        first_admin: bool,
-    },
+    Imported(Imported),
     /// The new account's id, or `None` when an active account has that name.
     Created(Option<i64>),
     /// Whether an active account was revoked.
@@ -79,10 +77,13 @@ pub(super) enum AccountReply {
 }
 
 /// What importing the configured tokens did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Imported {
     pub imported: usize,
     pub first_admin: bool,
+    /// The names of new accounts that another active account already has: when any,
+    /// nothing was imported.
+    pub names_taken: Vec<String>,
 }
 
 pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, StoreError> {
@@ -92,33 +93,53 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
             accounts,
             first_admin,
         } => {
-            let mut imported = 0;
+            let mut new = Vec::new();
+            let mut names_taken = Vec::new();
             for account in accounts {
-                imported += insert(conn, account, &now, true)?;
+                let stored: bool = conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM accounts WHERE token_sha256 = ?1)",
+                    )?
+                    .query_row([&account.token_sha256[..]], |r| r.get(0))?;
+                if stored {
+                    continue;
+                }
+                if name_taken(conn, &account.name, &now)? {
+                    names_taken.push(account.name.clone());
+                }
+                new.push(account);
+            }
+            if !names_taken.is_empty() {
+                return Ok(AccountReply::Imported(Imported {
+                    imported: 0,
+                    first_admin: false,
+                    names_taken,
+                }));
+            }
+            for account in &new {
+                retire_expired(conn, &account.name, &now, &account.created_by)?;
+                insert(conn, account, &now)?;
             }
             let empty: bool =
                 conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM accounts)", [], |r| {
                     r.get(0)
                 })?;
             let first_admin = match first_admin {
-                Some(admin) if empty => insert(conn, admin, &now, false)? > 0,
+                Some(admin) if empty => insert(conn, admin, &now)? > 0,
                 _ => false,
             };
-            Ok(AccountReply::Imported {
-                imported,
+            Ok(AccountReply::Imported(Imported {
+                imported: new.len(),
                 first_admin,
-            })
+                names_taken,
+            }))
         }
         AccountOp::Create(account, access) => {
-            let taken: bool = conn
-                .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1 AND revoked_at IS NULL)",
-                )?
-                .query_row([&account.name], |r| r.get(0))?;
-            if taken {
+            if name_taken(conn, &account.name, &now)? {
                 return Ok(AccountReply::Created(None));
             }
-            insert(conn, account, &now, false)?;
+            retire_expired(conn, &account.name, &now, &access.actor)?;
+            insert(conn, account, &now)?;
             let id = conn.last_insert_rowid();
             log_access(
                 conn,
@@ -211,22 +232,35 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
 
 /// Inserts `account`; with `or_ignore`, an account whose hash (or active name) is
 /// already stored is skipped. Returns how many rows were inserted.
-fn insert(
-    conn: &Connection,
-    account: &NewAccount,
-    now: &str,
-    or_ignore: bool,
-) -> Result<usize, StoreError> {
-    let verb = if or_ignore {
-        "INSERT OR IGNORE"
-    } else {
-        "INSERT"
-    };
-    let sql = format!(
-        "{verb} INTO accounts (name, role, purpose, token_sha256, created_at, created_by, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"
-    );
-    Ok(conn.prepare_cached(&sql)?.execute(params![
+/// Whether an account that still works (neither revoked nor expired) has `name`.
+fn name_taken(conn: &Connection, name: &str, now: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1 AND revoked_at IS NULL
+                 AND (expires_at IS NULL OR expires_at > ?2))",
+        )?
+        .query_row([name, now], |r| r.get(0))?)
+}
+
+/// Marks the expired accounts named `name` revoked by `actor`, so that a new account may
+/// take the name (one account per name is not revoked); an expired token works no more
+/// either way.
+fn retire_expired(conn: &Connection, name: &str, now: &str, actor: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "UPDATE accounts SET revoked_at = ?2, revoked_by = ?3
+         WHERE name = ?1 AND revoked_at IS NULL AND expires_at IS NOT NULL AND expires_at <= ?2",
+    )?
+    .execute([name, now, actor])?;
+    Ok(())
+}
+
+fn insert(conn: &Connection, account: &NewAccount, now: &str) -> Result<usize, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO accounts (name, role, purpose, token_sha256, created_at, created_by, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
         account.name,
         account.role.as_str(),
         account.purpose.as_str(),
@@ -267,13 +301,7 @@ impl Store {
             })
             .await?
         {
-            AccountReply::Imported {
-                imported,
-                first_admin,
-            } => Ok(Imported {
-                imported,
-                first_admin,
-            }),
+            AccountReply::Imported(imported) => Ok(imported),
             _ => Err(StoreError::UnexpectedReply),
         }
     }

@@ -444,6 +444,67 @@ fn configured_and_file_tokens_are_imported_once_and_a_revoked_one_stays_revoked(
 }
 
 #[test]
+fn configured_tokens_are_checked_like_made_ones_and_never_skipped_silently() {
+    let mut app = spawn_app();
+    let _ = app.kill();
+    let hash = |token: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(token.as_bytes()))
+    };
+    let entry = |name: &str, token: &str| {
+        format!(
+            "- name: {name}\n  role: handlaggare\n  sha256: {}\n",
+            hash(token)
+        )
+    };
+    let accounts = app.count("accounts");
+    for (text, says) in [
+        // The command line's name: its imports' checks would read as this token's own.
+        (entry("cli:import", "gkr_a_0123456789"), "kommandoradens"),
+        // An active account's name: the entry was skipped and its token never worked.
+        (
+            entry(app.handlaggare.name, "gkr_b_0123456789"),
+            "aktiv token med namnet anna.handlaggare",
+        ),
+        (
+            entry("ida.fil", "gkr_c_0123456789") + &entry("ida.fil", "gkr_d_0123456789"),
+            "[1]: namnet ida.fil står mer än en gång",
+        ),
+    ] {
+        std::fs::write(app.dir.path().join("tokens.yaml"), &text).expect("write tokens file");
+        let out = app.cli(&["serve"]);
+        assert_eq!(out.code, 2, "{text}\n{out}");
+        assert!(out.stderr.contains(says), "{text}\n{out}");
+        assert_eq!(app.count("accounts"), accounts, "nothing imported: {text}");
+    }
+    std::fs::remove_file(app.dir.path().join("tokens.yaml")).expect("remove tokens file");
+    app.restart();
+
+    // An expired token no longer holds its name: the person gets a new one.
+    let old = cli_token(
+        &app,
+        &[
+            "--role",
+            "handlaggare",
+            "--name",
+            "tillfallig",
+            "--expires",
+            "1s",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    app.api.get("/api/v1/rules", old.as_str()).problem(401);
+    let new = cli_token(&app, &["--role", "handlaggare", "--name", "tillfallig"]);
+    assert_eq!(app.api.get("/api/v1/rules", new.as_str()).status, 200);
+    let made = app.post(
+        "/api/v1/admin/tokens",
+        &app.admin,
+        &json!({"name": "tillfallig", "role": "handlaggare"}),
+    );
+    assert_eq!(made.status, 400, "the new token holds the name: {made}");
+}
+
+#[test]
 fn with_an_https_public_url_cookies_are_secure_and_only_its_origin_may_post() {
     let app = spawn_app_with(AppOptions {
         env: vec![("GK_REGLER_PUBLIC_URL", "https://gk.example.se".to_owned())],

@@ -196,6 +196,16 @@ pub fn read_outcomes_text(text: &str, csv: bool) -> Result<Vec<Outcome>, Outcome
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let window = PlausibleDates::now();
     let mut outcomes = Vec::new();
+    // The line of each case's outcome: a file records one outcome per case.
+    let mut line_of_case = std::collections::HashMap::new();
+    let mut once =
+        |outcome: &Outcome, line: usize| match line_of_case.insert(outcome.case_id.clone(), line) {
+            Some(earlier) => Err(OutcomeFileError {
+                line,
+                message: repeated_case(&format!("rad {earlier}")),
+            }),
+            None => Ok(()),
+        };
     if csv {
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         let at_header = |message: String| OutcomeFileError { line: 1, message };
@@ -222,7 +232,9 @@ pub fn read_outcomes_text(text: &str, csv: bool) -> Result<Vec<Outcome>, Outcome
             };
             let line = line_of(record.position());
             let at = |message: String| OutcomeFileError { line, message };
-            outcomes.push(Outcome::from_csv_record(&record, &columns).map_err(at)?);
+            let outcome = Outcome::from_csv_record(&record, &columns).map_err(at)?;
+            once(&outcome, line)?;
+            outcomes.push(outcome);
         }
     } else {
         for (index, line) in text.lines().enumerate() {
@@ -235,10 +247,20 @@ pub fn read_outcomes_text(text: &str, csv: bool) -> Result<Vec<Outcome>, Outcome
             };
             let outcome: Outcome = crate::profile::parse_json(line).map_err(at)?;
             outcome.check_dates(&window).map_err(at)?;
+            once(&outcome, index + 1)?;
             outcomes.push(outcome);
         }
     }
     Ok(outcomes)
+}
+
+/// The refusal of a case's second outcome in one file or request, pointing at the first
+/// (`rad 3`, `[0]`) and never at the case id.
+fn repeated_case(first: &str) -> String {
+    format!(
+        "samma ärende har redan ett utfall på {first}: ett ärende får ett utfall åt gången \
+         (skicka det nya för sig för att ersätta det gamla)"
+    )
 }
 
 /// The 1-based line a CSV record starts on, from the byte offset where the reader
@@ -346,6 +368,7 @@ pub fn parse_outcomes_json(text: &str, max: usize) -> Result<Vec<Outcome>, Profi
     };
     let window = PlausibleDates::now();
     let single = outcomes.len() == 1 && !first.starts_with('[');
+    let mut index_of_case = std::collections::HashMap::new();
     for (index, outcome) in outcomes.iter().enumerate() {
         outcome.check_dates(&window).map_err(|mut err| {
             if !single {
@@ -353,6 +376,14 @@ pub fn parse_outcomes_json(text: &str, max: usize) -> Result<Vec<Outcome>, Profi
             }
             err
         })?;
+        if let Some(earlier) = index_of_case.insert(&outcome.case_id, index) {
+            return Err(ProfileError {
+                path: format!("[{index}].case_id"),
+                message: repeated_case(&format!("[{earlier}]")),
+                syntax: false,
+                implausible: false,
+            });
+        }
     }
     Ok(outcomes)
 }

@@ -445,7 +445,7 @@ where
 
 /// The case reference as the client sent it. It never prints through `Debug`;
 /// storage and logs only ever see its pseudonym.
-#[derive(Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct CaseId(#[schemars(length(min = 1, max = 128))] String);
 

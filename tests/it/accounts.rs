@@ -467,7 +467,11 @@ fn configured_tokens_are_checked_like_made_ones_and_never_skipped_silently() {
             "aktiv token med namnet anna.handlaggare",
         ),
         (
-            entry("ida.fil", "gkr_c_0123456789") + &entry("ida.fil", "gkr_d_0123456789"),
+            [
+                entry("ida.fil", "gkr_c_0123456789"),
+                entry("ida.fil", "gkr_d_0123456789"),
+            ]
+            .concat(),
             "[1]: namnet ida.fil står mer än en gång",
         ),
     ] {

@@ -485,6 +485,51 @@ fn repeated_outcome_reasons_are_refused() {
 }
 
 #[test]
+fn one_case_twice_in_one_batch_of_outcomes_is_refused() {
+    // Two contradictory outcomes of one case in one request or file: the last one won,
+    // reported as "1 created, 1 replaced".
+    let app = crate::helpers::spawn_app();
+    let first = outcome("DUP-1", "2024-01-01");
+    let mut second = outcome("DUP-1", "2024-02-01");
+    second["outcome"] = json!("returned_to_fk");
+    let reply = app.post("/api/v1/outcomes", &app.analytiker, &json!([first, second]));
+    assert_eq!(reply.status, 422, "{reply}");
+    assert_eq!(reply.first_error_field(), "[1].case_id", "{reply}");
+    assert!(
+        !reply.text.contains("DUP-1"),
+        "the case id is not repeated: {reply}"
+    );
+
+    for (name, text, line, earlier) in [
+        (
+            "utfall.jsonl",
+            format!("{first}\n\n{second}\n"),
+            "utfall.jsonl:3:",
+            "rad 1",
+        ),
+        (
+            "utfall.csv",
+            "case_id,ended_on,outcome\nDUP-1,2024-01-01,left_insurance\n\
+             DUP-1,2024-02-01,returned_to_fk\n"
+                .to_owned(),
+            "utfall.csv:3:",
+            "rad 2",
+        ),
+    ] {
+        let path = app.dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        let out = app.run_cli(&["import-outcomes", arg(&path)], None);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(
+            out.stderr.contains(line) && out.stderr.contains(earlier),
+            "{out}"
+        );
+        assert!(!out.stderr.contains("DUP-1"), "{out}");
+    }
+    assert_eq!(app.count("outcomes"), 0, "nothing was stored");
+}
+
+#[test]
 fn wrong_json_type_in_an_enumeration_names_the_field() {
     let app = spawn_app_with(AppOptions::default());
     let mut profile = base_profile();

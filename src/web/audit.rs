@@ -176,6 +176,17 @@ async fn audit_of(
     Ok(rendered.text)
 }
 
+/// The period asked for, or a Swedish message for an address the page cannot read (a
+/// field given twice, text that is not UTF-8): never taken as no period, which would be
+/// the audit of all time.
+fn read_query(query: Result<Query<PeriodQuery>, QueryRejection>) -> Result<PeriodQuery, String> {
+    query.map(|Query(query)| query).map_err(|_| {
+        "Adressen kunde inte läsas: ett fält står mer än en gång eller har tecken som inte \
+         går att läsa. Välj perioden i formuläret igen."
+            .to_owned()
+    })
+}
+
 /// The page: the period form and, for a valid period, the report.
 pub(super) async fn page(
     State(state): State<SharedState>,
@@ -185,7 +196,10 @@ pub(super) async fn page(
     if let Some(refused) = refusal(&viewer, &AUDIT_PAGE) {
         return refused;
     }
-    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let (query, unreadable) = match read_query(query) {
+        Ok(query) => (query, None),
+        Err(message) => (PeriodQuery::default(), Some(message)),
+    };
     let mut page = AuditPage {
         layout: Layout::new("Uppföljning", Some(&viewer), AUDIT_PAGE.path),
         from: query.fran.trim().to_owned(),
@@ -200,6 +214,10 @@ pub(super) async fn page(
         csv_href: format!("/uppfoljning/rapport.csv{}", query.query_string()),
         xlsx_href: format!("/uppfoljning/rapport.xlsx{}", query.query_string()),
     };
+    if let Some(message) = unreadable {
+        page.errors.insert("adress", message);
+        return render(StatusCode::BAD_REQUEST, "audit.html", &page);
+    }
     let options = match query
         .period()
         .and_then(|period| query.options(period, min_cell_of(&state)))
@@ -266,7 +284,17 @@ async fn download(
     if let Some(refused) = refusal(&viewer, &AUDIT_PAGE) {
         return refused;
     }
-    let query = query.map(|Query(q)| q).unwrap_or_default();
+    let query = match read_query(query) {
+        Ok(query) => query,
+        Err(message) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                message,
+            )
+                .into_response();
+        }
+    };
     let options = match query
         .period()
         .and_then(|period| query.options(period, min_cell_of(&state)))

@@ -961,6 +961,39 @@ fn a_report_replaces_only_a_report_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn an_address_the_audit_page_cannot_read_is_refused_not_taken_as_all_time() {
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    let web = crate::web::WebClient::new(&app);
+    let token = Some(app.analytiker.token.as_str());
+    let twice = "fran=2024-06-01&till=2024-06-30&till=2024-06-30";
+    for path in [
+        "/uppfoljning/rapport.json",
+        "/uppfoljning/rapport.csv",
+        "/uppfoljning/rapport.xlsx",
+    ] {
+        let reply = web.get(&format!("{path}?{twice}"), token);
+        assert_eq!(reply.status, 400, "{path}: {reply}");
+        assert!(reply.text.contains("Adressen kunde inte läsas"), "{reply}");
+        assert!(
+            reply.headers.get("content-disposition").is_none(),
+            "{reply}"
+        );
+    }
+    let page = web.get(&format!("/uppfoljning?{twice}"), token);
+    assert_eq!(page.status, 400, "{page}");
+    assert!(page.text.contains("Adressen kunde inte läsas"), "{page}");
+    assert!(!page.text.contains("audit-report"), "no report: {page}");
+    // The same period asked once is answered.
+    let reply = web.get(
+        "/uppfoljning/rapport.json?fran=2024-06-01&till=2024-06-30",
+        token,
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.json()["period"]["to"], "2024-06-30");
+}
+
+#[test]
 fn a_single_profile_is_told_in_the_singular() {
     let app = spawn_app();
     let (profiles, outcomes) = cohort(&["female"]);

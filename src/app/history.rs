@@ -19,7 +19,7 @@ use crate::long_work::Deadline;
 use crate::profile::Profile;
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{NewEvaluation, Store, Streamed, profile_for_storage};
+use crate::store::{Access, NewEvaluation, Store, Streamed, profile_for_storage};
 
 /// Roles that may import a cohort, audit and replay.
 pub const ROLES: &[Role] = &[Role::Analytiker];
@@ -304,9 +304,13 @@ pub async fn audit(
 ) -> Result<AuditReport, AppError> {
     require(principal, ROLES)?;
     let started = std::time::Instant::now();
+    let asked = options.describe();
     let report = audit::of_store(store, active, options).await?;
     store
-        .log_access(access(principal, "audit", None, None))
+        .log_access(Access {
+            detail: Some(asked),
+            ..access(principal, "audit", None, None)
+        })
         .await?;
     tracing::info!(
         units = report.units.all,
@@ -389,6 +393,7 @@ pub async fn replay(
     progress: Box<dyn Fn(u64) + Send + Sync>,
 ) -> Result<ReplayReport, AppError> {
     require(principal, ROLES)?;
+    let asked = options.describe();
     let report = store
         .read_history(move |history| {
             Ok(audit::replay::replay(
@@ -402,7 +407,10 @@ pub async fn replay(
         })
         .await??;
     store
-        .log_access(access(principal, "replay", None, None))
+        .log_access(Access {
+            detail: Some(asked),
+            ..access(principal, "replay", None, None)
+        })
         .await?;
     Ok(report)
 }

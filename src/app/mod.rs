@@ -273,5 +273,6 @@ fn access(
         case,
         evaluation_id,
         account_id: None,
+        detail: None,
     }
 }

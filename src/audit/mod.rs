@@ -96,6 +96,27 @@ impl Period {
     }
 }
 
+impl Options {
+    /// What was asked for, as the access log keeps it: `from=2024-01-01 to=2024-06-30
+    /// compare_from=… compare_to=… include_test=false min_cell=5` (an open end is `-`).
+    pub fn describe(&self) -> String {
+        let day = |date: Option<Date>| date.map_or_else(|| "-".to_owned(), |d| d.to_string());
+        let mut text = format!("from={} to={}", day(self.period.from), day(self.period.to));
+        if let Some(compare) = &self.compare {
+            text.push_str(&format!(
+                " compare_from={} compare_to={}",
+                day(compare.from),
+                day(compare.to)
+            ));
+        }
+        text.push_str(&format!(
+            " include_test={} min_cell={}",
+            self.period.include_test, self.min_cell
+        ));
+        text
+    }
+}
+
 /// What the audit is asked to do.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {

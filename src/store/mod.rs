@@ -60,6 +60,9 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../db/migrations/0010_candidate_trials.sql"
         )),
+        M::up(include_str!(
+            "../../db/migrations/0011_access_log_detail.sql"
+        )),
     ])
 }
 
@@ -313,6 +316,8 @@ pub struct Access {
     pub evaluation_id: Option<i64>,
     /// The account an administrative action was about.
     pub account_id: Option<i64>,
+    /// What an audit or a replay was asked for ([`crate::audit::Options::describe`]).
+    pub detail: Option<String>,
 }
 
 /// A stored evaluation read back.
@@ -1132,6 +1137,7 @@ mod tests {
                 case: None,
                 evaluation_id: None,
                 account_id: None,
+                detail: None,
             })
             .await
             .expect("a write");

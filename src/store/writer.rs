@@ -620,8 +620,8 @@ pub(super) fn log_access(conn: &Connection, access: &Access, now: &str) -> Resul
 }
 
 const ACCESS_LOG_INSERT: &str =
-    "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id, account_id)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO access_log (at, actor, role, action, case_pseudonym, evaluation_id, account_id, detail)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
 
 /// Appends `access` to the access log through `statement`, [`ACCESS_LOG_INSERT`] prepared.
 fn log_access_with(
@@ -636,7 +636,8 @@ fn log_access_with(
         access.action,
         access.case.as_ref().map(|c| c.as_str()),
         access.evaluation_id,
-        access.account_id
+        access.account_id,
+        access.detail
     ])?;
     Ok(())
 }
@@ -724,6 +725,7 @@ mod tests {
             case: None,
             evaluation_id: None,
             account_id: None,
+            detail: None,
         }
     }
 
@@ -872,6 +874,7 @@ mod tests {
             case: None,
             evaluation_id: None,
             account_id: None,
+            detail: None,
         };
         let flag = |rule_id: &str| StoredFlag {
             rule_id: rule_id.to_owned(),

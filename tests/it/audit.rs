@@ -994,6 +994,73 @@ fn an_address_the_audit_page_cannot_read_is_refused_not_taken_as_all_time() {
 }
 
 #[test]
+fn who_asked_for_which_periods_is_in_the_access_log() {
+    // Suppression protects one report; two reports of periods a day apart differ by the
+    // cases of that day. Who asked for which periods is kept, so that such pairs can be
+    // found afterwards.
+    let app = spawn_app();
+    assert_eq!(import(&app, &["female", "male"]).code, 0);
+    let asked = app.get(
+        "/api/v1/audit?from=2024-01-01&to=2024-04-21&compare_from=2024-01-01&compare_to=2024-04-20",
+        &app.analytiker,
+    );
+    assert_eq!(asked.status, 200, "{asked}");
+    let web = crate::web::WebClient::new(&app);
+    let page = web.get(
+        "/uppfoljning/rapport.csv?fran=2023-07-01",
+        Some(&app.analytiker.token),
+    );
+    assert_eq!(page.status, 200, "{page}");
+    let out = app.run_cli(&["audit", "--to", "2024-06-30", "--format", "json"], None);
+    assert_eq!(out.code, 0, "{out}");
+    let db = app.db();
+    let mut rows = db
+        .prepare("SELECT actor, detail FROM access_log WHERE action = 'audit' ORDER BY id")
+        .expect("prepare");
+    let logged: Vec<(String, Option<String>)> = rows
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .expect("query")
+        .map(|row| row.expect("a row"))
+        .collect();
+    let expected = [
+        (
+            app.analytiker.name,
+            "from=2024-01-01 to=2024-04-21 compare_from=2024-01-01 compare_to=2024-04-20 \
+             include_test=false min_cell=5",
+        ),
+        (
+            app.analytiker.name,
+            "from=2023-07-01 to=- include_test=false min_cell=5",
+        ),
+        (
+            "cli:audit",
+            "from=- to=2024-06-30 include_test=false min_cell=5",
+        ),
+    ];
+    // (Signing in on the web also opens the analyst's start page, the audit of all time.)
+    for (want_actor, want_detail) in expected {
+        assert!(
+            logged.iter().any(
+                |(actor, detail)| actor == want_actor && detail.as_deref() == Some(want_detail)
+            ),
+            "{want_detail}: {logged:?}"
+        );
+    }
+    assert!(
+        logged.iter().all(|(_, detail)| detail.is_some()),
+        "{logged:?}"
+    );
+    let others: i64 = db
+        .query_row(
+            "SELECT count(*) FROM access_log WHERE action <> 'audit' AND detail IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )
+        .expect("count");
+    assert_eq!(others, 0, "only audits and replays have a detail");
+}
+
+#[test]
 fn a_single_profile_is_told_in_the_singular() {
     let app = spawn_app();
     let (profiles, outcomes) = cohort(&["female"]);
@@ -1098,7 +1165,7 @@ fn stored_checks_read_back_outside_the_input_date_window_and_unreadable_ones_are
 fn back_to_schema_7(db: &rusqlite::Connection) {
     db.execute_batch(
         "DROP INDEX evaluations_scan; DROP TABLE check_facts; DROP TABLE candidate_trials;
-         PRAGMA user_version = 7;",
+         ALTER TABLE access_log DROP COLUMN detail; PRAGMA user_version = 7;",
     )
     .expect("schema 7");
 }

@@ -57,9 +57,12 @@ pub enum CandidateOutcome {
     OutOfTime {
         stage: Stage,
         limit: Duration,
-        /// Ids of the candidate's rules that failed on a stored check before the replay
-        /// stopped (an endless loop ends in a failure); empty when the tests stopped.
+        /// Ids of the candidate's new or changed rules that failed on a stored check
+        /// before the replay stopped (an endless loop ends in a failure); empty when the
+        /// tests stopped.
         failing_rules: Vec<String>,
+        /// Ids of its rules unchanged from the live set that failed (they fail live too).
+        failing_unchanged: Vec<String>,
     },
     /// Loaded: its tests and the replay beside the live set.
     Tried {
@@ -123,6 +126,7 @@ fn load_candidate(
                     stage: Stage::Tests,
                     limit,
                     failing_rules: Vec::new(),
+                    failing_unchanged: Vec::new(),
                 }));
             }
             let total = results.len();
@@ -228,6 +232,7 @@ pub async fn try_candidate(
                 stage: Stage::Replay,
                 limit,
                 failing_rules: stopped.failing_rules,
+                failing_unchanged: stopped.failing_unchanged,
             });
         }
     };

@@ -638,6 +638,23 @@ mod tests {
                 // have been stopped mid-way. It still tells which rules failed.
                 assert!(stopped.checks_evaluated < 300, "{stopped:?}");
                 assert_eq!(stopped.failing_rules, ["tolk_ej_bokad"]);
+                assert!(stopped.failing_unchanged.is_empty(), "{stopped:?}");
+            }
+            other => panic!("expected out of time: {other:?}"),
+        }
+        // The same failing rule in the current set: it fails there too, and is named as
+        // unchanged, apart from the candidate's own.
+        match replay_within(
+            &store,
+            &candidate,
+            &candidate,
+            Deadline::after(std::time::Duration::ZERO),
+        )
+        .await
+        {
+            Err(audit::replay::ReplayError::OutOfTime(stopped)) => {
+                assert!(stopped.failing_rules.is_empty(), "{stopped:?}");
+                assert_eq!(stopped.failing_unchanged, ["tolk_ej_bokad"]);
             }
             other => panic!("expected out of time: {other:?}"),
         }

@@ -350,9 +350,12 @@ pub enum ReplayError {
 pub struct OutOfTime {
     /// Checks evaluated under both sets before it stopped.
     pub checks_evaluated: usize,
-    /// Ids of the candidate's rules that failed on a check evaluated so far (an endless
-    /// loop ends in a failure), in manifest order.
+    /// Ids of the candidate's new or changed rules that failed on a check evaluated so
+    /// far (an endless loop ends in a failure), in manifest order.
     pub failing_rules: Vec<String>,
+    /// Ids of its rules unchanged from the current set that failed: they fail in the
+    /// current set too.
+    pub failing_unchanged: Vec<String>,
 }
 
 /// Replays the stored checks of `options.period`. `progress` is told how many checks
@@ -440,15 +443,22 @@ pub fn replay(
         stopped,
     } = tally.into_inner().unwrap_or_else(PoisonError::into_inner);
     if stopped {
-        return Err(ReplayError::OutOfTime(OutOfTime {
-            checks_evaluated: replayed.len(),
-            failing_rules: candidate
+        let failing = |unchanged_ones: bool| {
+            candidate
                 .rules
                 .iter()
                 .zip(&failed)
-                .filter(|(_, failed)| **failed)
-                .map(|(rule, _)| rule.meta.id.to_string())
-                .collect(),
+                .enumerate()
+                .filter(|(index, (_, failed))| {
+                    **failed && unchanged.is_unchanged(*index) == unchanged_ones
+                })
+                .map(|(_, (rule, _))| rule.meta.id.to_string())
+                .collect()
+        };
+        return Err(ReplayError::OutOfTime(OutOfTime {
+            checks_evaluated: replayed.len(),
+            failing_rules: failing(false),
+            failing_unchanged: failing(true),
         }));
     }
     let without_checks = without_checks?;

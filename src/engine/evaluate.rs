@@ -118,6 +118,13 @@ pub struct UnchangedRules {
     from_rules: usize,
 }
 
+impl UnchangedRules {
+    /// Whether the later set's rule at `index` is unchanged from a rule of the earlier.
+    pub fn is_unchanged(&self, index: usize) -> bool {
+        self.pairs.get(index).is_some_and(Option::is_some)
+    }
+}
+
 impl RuleSet {
     /// Pairs each rule of this set with the rule of `earlier` that has the same id and,
     /// for every profile, gives the same outcome: the same script text, the same

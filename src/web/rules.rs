@@ -872,6 +872,7 @@ fn out_of_time_text(
     stage: app::candidate::Stage,
     limit: std::time::Duration,
     failing_rules: &[String],
+    failing_unchanged: &[String],
 ) -> String {
     let seconds = crate::present::count_noun(
         usize::try_from(limit.as_secs()).unwrap_or(usize::MAX),
@@ -885,19 +886,26 @@ fn out_of_time_text(
              som aldrig tar slut."
         ),
         app::candidate::Stage::Replay => {
-            let cause = if failing_rules.is_empty() {
-                "Ingen regel gav fel: reglerna tar för lång tid för varje kontroll, eller så \
-                 hade tjänsten mycket annat att göra. Försök igen en stund senare."
+            let mut cause = if failing_rules.is_empty() {
+                "Ingen ny eller ändrad regel gav fel: reglerna tar för lång tid för varje \
+                 kontroll, eller så hade tjänsten mycket annat att göra. Försök igen en stund \
+                 senare."
                     .to_owned()
             } else {
                 format!(
-                    "Regler som gav fel under omkörningen: {}. En regel med en loop som \
-                     aldrig tar slut avbryts efter {} operationer för varje kontroll, och \
-                     över hela historiken tar det lång tid.",
+                    "Nya eller ändrade regler som gav fel under omkörningen: {}. En regel med \
+                     en loop som aldrig tar slut avbryts efter {} operationer för varje \
+                     kontroll, och över hela historiken tar det lång tid.",
                     failing_rules.join(", "),
                     crate::engine::LIMITS.max_operations
                 )
             };
+            if !failing_unchanged.is_empty() {
+                cause.push_str(&format!(
+                    " Oförändrade regler som gav fel, och som ger fel i drift också: {}.",
+                    failing_unchanged.join(", ")
+                ));
+            }
             format!(
                 "Omkörningen mot historiken tog längre än {seconds} och \
                  stoppades, så inga siffror visas. {cause}"
@@ -957,9 +965,15 @@ pub(super) async fn try_candidate(
                     stage,
                     limit,
                     failing_rules,
+                    failing_unchanged,
                 }) => (
                     CandidateView {
-                        error: Some(out_of_time_text(stage, limit, &failing_rules)),
+                        error: Some(out_of_time_text(
+                            stage,
+                            limit,
+                            &failing_rules,
+                            &failing_unchanged,
+                        )),
                         ..empty(file_name)
                     },
                     StatusCode::UNPROCESSABLE_ENTITY,

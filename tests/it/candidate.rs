@@ -379,7 +379,7 @@ fn a_candidate_that_runs_too_long_is_stopped_at_the_time_limit_naming_the_failin
     assert!(
         reply
             .text
-            .contains("Regler som gav fel under omkörningen: tolk_ej_bokad."),
+            .contains("Nya eller ändrade regler som gav fel under omkörningen: tolk_ej_bokad."),
         "{reply}"
     );
     assert!(

@@ -471,17 +471,21 @@ mod tests {
     #[test]
     fn outcome_bodies_are_objects_with_distinct_keys_and_reasons() {
         let one = r#"{"case_id":"A","ended_on":"2024-01-01","outcome":"left_insurance"}"#;
+        let other = r#"{"case_id":"B","ended_on":"2024-01-01","outcome":"left_insurance"}"#;
         assert_eq!(parse_outcomes_json(one, 10).map(|o| o.len()), Ok(1));
         assert_eq!(
-            parse_outcomes_json(&format!("[{one},{one}]"), 10).map(|o| o.len()),
+            parse_outcomes_json(&format!("[{one},{other}]"), 10).map(|o| o.len()),
             Ok(2)
         );
         assert_eq!(
-            parse_outcomes_json(&format!("[{one},{one}]"), 1)
+            parse_outcomes_json(&format!("[{one},{other}]"), 1)
                 .unwrap_err()
                 .path,
             "."
         );
+        let twice = parse_outcomes_json(&format!("[{one},{other},{one}]"), 10).unwrap_err();
+        assert_eq!(twice.path, "[2].case_id");
+        assert!(twice.message.contains("[0]"), "{}", twice.message);
         assert_eq!(parse_outcomes_json("[]", 10).unwrap_err().path, ".");
         let as_array = r#"[["A","2024-01-01","left_insurance",[]]]"#;
         assert_eq!(parse_outcomes_json(as_array, 10).unwrap_err().path, "[0]");

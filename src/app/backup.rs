@@ -7,7 +7,7 @@
 //!
 //! The copying runs on the blocking thread pool, never on the async workers.
 
-use std::io::Read as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -232,6 +232,9 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[derive(Clone, Debug)]
 pub struct Restored {
     pub manifest: Manifest,
+    /// Checks and outcomes in the restored database, counted in it.
+    pub evaluations: i64,
+    pub outcomes: i64,
     /// Whether the key was written (false: the same key was already in place).
     pub key_written: bool,
 }
@@ -274,21 +277,19 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
             format_args!("{MANIFEST} ska nämna just {DATABASE} och {KEY}"),
         ));
     }
-    for file in &manifest.files {
-        let (bytes, sha256) = checksum(&dir.join(&file.name))
-            .map_err(|err| damaged(dir, format_args!("{}: {err}", file.name)))?;
-        if bytes != file.bytes || sha256 != file.sha256 {
-            return Err(damaged(
+    let matches = |name: &str, bytes: u64, sha256: &str| {
+        let listed = manifest.files.iter().find(|file| file.name == name);
+        if listed.is_some_and(|file| file.bytes == bytes && file.sha256 == sha256) {
+            Ok(())
+        } else {
+            Err(damaged(
                 dir,
                 format_args!(
-                    "{} stämmer inte med kontrollsumman i {MANIFEST} (skadad eller ändrad)",
-                    file.name
+                    "{name} stämmer inte med kontrollsumman i {MANIFEST} (skadad eller ändrad)"
                 ),
-            ));
+            ))
         }
-    }
-    check_copy(&dir.join(DATABASE))
-        .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
+    };
 
     let database = &config.database;
     for path in [
@@ -313,9 +314,25 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
             )));
         }
     }
-    let key_as_stored = std::fs::read_to_string(dir.join(KEY))
-        .map_err(|err| damaged(dir, format_args!("{KEY}: {err}")))?;
+
+    // Each file is read once, so what is checked is what is written.
+    let key_bytes =
+        std::fs::read(dir.join(KEY)).map_err(|err| damaged(dir, format_args!("{KEY}: {err}")))?;
+    matches(
+        KEY,
+        key_bytes.len() as u64,
+        &hex::encode(Sha256::digest(&key_bytes)),
+    )?;
+    let key_as_stored = String::from_utf8(key_bytes)
+        .map_err(|_| damaged(dir, format_args!("{KEY} är ingen text")))?;
     let key = key_as_stored.trim();
+    // The database is copied beside its path, checked there, then renamed into place.
+    let copy = copy_beside(&dir.join(DATABASE), database)
+        .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
+    matches(DATABASE, copy.bytes, &copy.sha256)?;
+    let facts = check_copy(copy.file.path())
+        .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
+
     let different_key = |place: &str| {
         AppError::Input(format!(
             "{place} är en annan nyckel än säkerhetskopians; med den skulle de återställda kontrollerna aldrig kopplas till nya. Inget återställdes."
@@ -343,7 +360,7 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
             Err(err) => return Err(AppError::Io(err)),
         }
     };
-    if let Err(err) = place_database(&dir.join(DATABASE), database) {
+    if let Err(err) = place_copy(copy.file, database) {
         if key_written {
             let _ = std::fs::remove_file(key_file);
         }
@@ -351,28 +368,56 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
     }
     Ok(Restored {
         manifest,
+        evaluations: facts.evaluations,
+        outcomes: facts.outcomes,
         key_written,
     })
 }
 
-/// Copies `from` to `to` (0600) through a temporary file beside it, renamed into place
-/// only if `to` still does not exist.
-fn place_database(from: &Path, to: &Path) -> Result<(), AppError> {
+/// A database copied beside its path, with its size and SHA-256 as copied.
+struct CopiedDatabase {
+    file: tempfile::NamedTempFile,
+    bytes: u64,
+    sha256: String,
+}
+
+/// Copies `from` into a temporary file (0600, removed unless renamed into place) beside
+/// `to`, hashing what it copies.
+fn copy_beside(from: &Path, to: &Path) -> std::io::Result<CopiedDatabase> {
     owner_only::create_parent(to)?;
-    let parent = folder_of(to);
-    // NamedTempFile is created 0600.
-    let mut temp = tempfile::Builder::new()
+    let mut file = tempfile::Builder::new()
         .prefix(RESTORE_PREFIX)
-        .tempfile_in(parent)?;
-    std::io::copy(&mut std::fs::File::open(from)?, temp.as_file_mut())?;
-    temp.as_file().sync_all()?;
-    temp.persist_noclobber(to).map_err(|err| {
+        .tempfile_in(folder_of(to))?;
+    let mut source = std::fs::File::open(from)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0; 1 << 16];
+    let mut bytes = 0u64;
+    loop {
+        let n = source.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        file.as_file_mut().write_all(&buffer[..n])?;
+        bytes += n as u64;
+    }
+    file.as_file().sync_all()?;
+    Ok(CopiedDatabase {
+        file,
+        bytes,
+        sha256: hex::encode(hasher.finalize()),
+    })
+}
+
+/// Renames the checked copy to `to`, only if `to` still does not exist.
+fn place_copy(copy: tempfile::NamedTempFile, to: &Path) -> Result<(), AppError> {
+    copy.persist_noclobber(to).map_err(|err| {
         AppError::Input(format!(
             "{} kunde inte skrivas: {}; inget återställdes",
             to.display(),
             err.error
         ))
     })?;
-    sync_dir(parent)?;
+    sync_dir(folder_of(to))?;
     Ok(())
 }

@@ -334,8 +334,8 @@ pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
     println!(
         "Återställde databasen till {} ({} kontroller, {} utfall, säkerhetskopia från {}); kontrollsummorna stämde.",
         config.database.display(),
-        restored.manifest.evaluations,
-        restored.manifest.outcomes,
+        restored.evaluations,
+        restored.outcomes,
         restored.manifest.created_at
     );
     if restored.key_written {

@@ -89,11 +89,12 @@ pub fn check_copy(path: &Path) -> Result<CopyFacts, StoreError> {
 }
 
 fn check(conn: &Connection) -> Result<CopyFacts, StoreError> {
+    // Before anything reads a table: a view in a table's place could run for ever.
+    let schema_version = check_schema(conn)?;
     let integrity: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))?;
     if integrity != "ok" {
         return Err(StoreError::CopyDamaged(integrity));
     }
-    let schema_version = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
     let count = |table: &str| -> Result<i64, StoreError> {
         Ok(
             conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |row| {
@@ -121,6 +122,71 @@ fn check(conn: &Connection) -> Result<CopyFacts, StoreError> {
     })
 }
 
+/// A schema object as `sqlite_schema` lists it: type, name, table and SQL text.
+type SchemaObject = (String, String, String, Option<String>);
+
+/// The schema objects of `conn`, SQLite's own (`sqlite_…`) left out, sorted.
+fn schema_objects(conn: &Connection) -> Result<Vec<SchemaObject>, StoreError> {
+    let mut statement = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM sqlite_schema
+         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY type, name",
+    )?;
+    let objects = statement
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(objects)
+}
+
+/// Refuses a copy whose schema is not exactly the one the migrations make at its version
+/// (`PRAGMA user_version`), which it returns. Anyone who can write to a backup folder can
+/// change the database and its checksums with it: a trigger, view or table added there
+/// would run in the service that opens the restored database (copying every new profile
+/// elsewhere, keeping what a purge deletes, dropping access-log entries), and a version
+/// newer than this program's would not open at all.
+fn check_schema(conn: &Connection) -> Result<i64, StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let migrations = super::migrations();
+    let mut newest_schema = Connection::open_in_memory()?;
+    migrations
+        .to_latest(&mut newest_schema)
+        .map_err(StoreError::Migration)?;
+    let newest: i64 = newest_schema.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if !(1..=newest).contains(&version) {
+        return Err(StoreError::CopyDamaged(format!(
+            "databasens schemaversion {version} är okänd för den här versionen av gk-regler \
+             (den känner 1–{newest})"
+        )));
+    }
+    let mut expected = Connection::open_in_memory()?;
+    migrations
+        .to_version(&mut expected, usize::try_from(version).unwrap_or(0))
+        .map_err(StoreError::Migration)?;
+    let (found, wanted) = (schema_objects(conn)?, schema_objects(&expected)?);
+    if found != wanted {
+        let mut differing: Vec<&str> = found
+            .iter()
+            .filter(|object| !wanted.contains(object))
+            .chain(wanted.iter().filter(|object| !found.contains(object)))
+            .map(|(_, name, _, _)| name.as_str())
+            .collect();
+        differing.sort_unstable();
+        differing.dedup();
+        let shown: Vec<String> = differing
+            .iter()
+            .take(5)
+            .map(|name| format!("`{}`", name.chars().take(40).collect::<String>()))
+            .collect();
+        return Err(StoreError::CopyDamaged(format!(
+            "databasens schema är inte det som gk-regler gör vid version {version}: {} skiljer sig \
+             (tillagda eller ändrade tabeller, index, vyer eller triggers körs när databasen öppnas)",
+            shown.join(", ")
+        )));
+    }
+    Ok(version)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,36 +195,78 @@ mod tests {
     fn a_copy_taken_during_writes_is_whole_and_a_single_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let source = dir.path().join("db.sqlite3");
-        let writer = Connection::open(&source).expect("open");
+        let mut writer = Connection::open(&source).expect("open");
         writer
-            .execute_batch(
-                "PRAGMA journal_mode=WAL;
-                 CREATE TABLE rule_sets (content_hash TEXT, name TEXT, version TEXT, first_seen_at TEXT);
-                 CREATE TABLE evaluations (id INTEGER PRIMARY KEY, x TEXT);
-                 CREATE TABLE outcomes (id INTEGER PRIMARY KEY);
-                 INSERT INTO rule_sets VALUES ('h', 'GK', '1', 't');
-                 PRAGMA user_version = 7;",
-            )
+            .execute_batch("PRAGMA journal_mode=WAL;")
+            .expect("WAL");
+        super::super::migrations()
+            .to_latest(&mut writer)
             .expect("schema");
+        writer
+            .execute_batch("INSERT INTO rule_sets VALUES ('h', 'GK', '1', '[]', 't');")
+            .expect("rule set");
+        let insert = "INSERT INTO evaluations
+             (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json)
+             VALUES (hex(randomblob(16)), 'before_gk', '2024-01-01', 't', 'h', 'anna', hex(randomblob(200)))";
         for _ in 0..500 {
-            writer
-                .execute(
-                    "INSERT INTO evaluations (x) VALUES (hex(randomblob(200)))",
-                    [],
-                )
-                .expect("insert");
+            writer.execute(insert, []).expect("insert");
         }
+        let version: i64 = writer
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version");
         let target = dir.path().join("copy.sqlite3");
         std::fs::File::create(&target).expect("empty target");
         let facts = copy_database(&source, &target).expect("copied");
-        assert_eq!(facts.schema_version, 7);
+        assert_eq!(facts.schema_version, version);
         assert_eq!(facts.evaluations, 500);
         assert_eq!(facts.rule_sets.len(), 1);
         assert!(!dir.path().join("copy.sqlite3-wal").exists());
         // Writes after the copy are not in it.
-        writer
-            .execute("INSERT INTO evaluations (x) VALUES ('later')", [])
-            .expect("insert");
+        writer.execute(insert, []).expect("insert");
         assert_eq!(check_copy(&target).expect("checked").evaluations, 500);
+    }
+
+    #[test]
+    fn a_copy_with_a_schema_the_migrations_do_not_make_is_refused_before_it_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let made = |name: &str, change: &str| {
+            let path = dir.path().join(name);
+            let mut conn = Connection::open(&path).expect("open");
+            super::super::migrations()
+                .to_latest(&mut conn)
+                .expect("schema");
+            conn.execute_batch(change).expect("change");
+            path
+        };
+        let refused = |path: &Path| match check_copy(path) {
+            Err(StoreError::CopyDamaged(why)) => why,
+            other => panic!("{other:?}"),
+        };
+        let trigger = made(
+            "trigger.sqlite3",
+            "CREATE TABLE zz_copy (profile TEXT);
+             CREATE TRIGGER zz_keep AFTER INSERT ON evaluations BEGIN
+               INSERT INTO zz_copy VALUES (NEW.profile_json); END;",
+        );
+        let why = refused(&trigger);
+        assert!(
+            why.contains("`zz_copy`") && why.contains("`zz_keep`"),
+            "{why}"
+        );
+        // A view in a table's place that never ends: refused before anything counts it.
+        let view = made(
+            "view.sqlite3",
+            "DROP TABLE outcome_history; ALTER TABLE outcomes RENAME TO outcomes_x;
+             CREATE VIEW outcomes AS WITH RECURSIVE c(x) AS
+               (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c;",
+        );
+        assert!(refused(&view).contains("`outcomes`"));
+        let newer = made("newer.sqlite3", "PRAGMA user_version = 99;");
+        assert!(refused(&newer).contains("99"));
+        let same = made("same.sqlite3", "ANALYZE;");
+        assert!(
+            check_copy(&same).is_ok(),
+            "SQLite's own statistics are not a change"
+        );
     }
 }

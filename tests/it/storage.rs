@@ -684,6 +684,13 @@ fn a_backup_taken_while_serving_restores_every_acknowledged_check() {
     app.use_files(database.clone(), key_file.clone());
     let restored = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
     assert_eq!(restored.code, 0, "{restored}");
+    // The counts are the restored database's own.
+    assert!(
+        restored
+            .stdout
+            .contains(&format!("({} kontroller,", backed_up.len())),
+        "{restored}"
+    );
     assert_eq!(mode(&database), 0o600);
     assert_eq!(mode(&key_file), 0o600);
     assert_eq!(std::fs::read(&key_file).expect("restored key"), key);
@@ -750,6 +757,61 @@ fn a_damaged_backup_is_refused_and_nothing_is_restored() {
         !database.exists() && !key_file.exists(),
         "something was restored"
     );
+}
+
+/// Anyone who can write to a backup folder can change its database and the checksums
+/// with it. A trigger added there copied every new profile to a table of its own, kept
+/// what a purge deleted and dropped access-log entries, and `restore` reported the
+/// manifest's counts, not the database's.
+#[test]
+fn a_backup_whose_database_was_given_a_trigger_is_refused_and_nothing_is_restored() {
+    use sha2::Digest;
+    let mut app = spawn_app();
+    stored(&app, "UTLAGD-1");
+    let backup = app.dir.path().join("kopia");
+    let out = app.run_cli(&["backup", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 0, "{out}");
+    app.terminate(Duration::from_secs(20));
+
+    let copy = backup.join("gk-regler.sqlite3");
+    rusqlite::Connection::open(&copy)
+        .expect("open the copy")
+        .execute_batch(
+            "CREATE TABLE zz_copy (profile TEXT);
+             CREATE TRIGGER zz_keep AFTER INSERT ON evaluations BEGIN
+               INSERT INTO zz_copy VALUES (NEW.profile_json); END;",
+        )
+        .expect("add a trigger");
+    let bytes = std::fs::read(&copy).expect("read the copy");
+    let manifest_path = backup.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("manifest"))
+            .expect("JSON");
+    manifest["evaluations"] = serde_json::json!(5000);
+    for file in manifest["files"].as_array_mut().expect("files") {
+        if file["name"] == "gk-regler.sqlite3" {
+            file["bytes"] = serde_json::json!(bytes.len());
+            file["sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(&bytes)));
+        }
+    }
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
+
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    let database = fresh.path().join("gk-regler.sqlite3");
+    let key_file = fresh.path().join("pseudonym.key");
+    app.use_files(database.clone(), key_file.clone());
+    let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("`zz_keep`"),
+        "names what differs: {out}"
+    );
+    assert!(!database.exists() && !key_file.exists(), "{out}");
+    let left: Vec<_> = std::fs::read_dir(fresh.path())
+        .expect("list")
+        .filter_map(Result::ok)
+        .collect();
+    assert!(left.is_empty(), "no temporary copy left: {left:?}");
 }
 
 /// Files an earlier database left at the path refuse a restore: SQLite would play a stale

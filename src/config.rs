@@ -45,6 +45,9 @@ pub const DEFAULT_CASE_LOOKUPS_PER_MINUTE: u32 = 60;
 /// (250,000 checks) takes a few seconds, an endless loop in one rule over it hours.
 pub const DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS: u64 = 120;
 
+/// Default `body_timeout_seconds`: a 5 MB candidate archive at 1 Mbit/s takes 40 s.
+pub const DEFAULT_BODY_TIMEOUT_SECONDS: u64 = 60;
+
 /// Everything `gk-regler serve` (and the database commands) need.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -91,6 +94,9 @@ pub struct Config {
     /// Seconds a connection with no request in progress may move no byte before it is
     /// closed (an idle keep-alive connection). Default 60.
     pub idle_timeout_seconds: u64,
+    /// Seconds a request's whole body (API JSON, web form, candidate archive) may take to
+    /// arrive, however it trickles in; then 408 and the connection closes. Default 60.
+    pub body_timeout_seconds: u64,
     /// Most connections served at once; one more is answered 503. Default 512.
     pub max_connections: usize,
     /// Seconds in-flight requests get to finish after SIGTERM/SIGINT; then the process
@@ -170,6 +176,7 @@ impl Default for Config {
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
             header_read_timeout_seconds: 10,
             idle_timeout_seconds: 60,
+            body_timeout_seconds: DEFAULT_BODY_TIMEOUT_SECONDS,
             max_connections: 512,
             shutdown_grace_seconds: 10,
             case_lookups_per_minute: DEFAULT_CASE_LOOKUPS_PER_MINUTE,
@@ -282,6 +289,10 @@ impl Config {
                 self.idle_timeout_seconds,
             ),
             (
+                "body_timeout_seconds (GK_REGLER_BODY_TIMEOUT_SECONDS)",
+                self.body_timeout_seconds,
+            ),
+            (
                 "max_connections (GK_REGLER_MAX_CONNECTIONS)",
                 self.max_connections as u64,
             ),
@@ -355,6 +366,9 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_IDLE_TIMEOUT_SECONDS") {
             self.idle_timeout_seconds = parse("GK_REGLER_IDLE_TIMEOUT_SECONDS", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_BODY_TIMEOUT_SECONDS") {
+            self.body_timeout_seconds = parse("GK_REGLER_BODY_TIMEOUT_SECONDS", &v)?;
         }
         if let Some(v) = var("GK_REGLER_MAX_CONNECTIONS") {
             self.max_connections = parse("GK_REGLER_MAX_CONNECTIONS", &v)?;

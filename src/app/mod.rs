@@ -128,6 +128,8 @@ pub struct App {
     /// How long a candidate rule set's tests, and then its replay, may each run
     /// (config `candidate_time_limit_seconds`).
     pub candidate_time_limit: Duration,
+    /// How long a request's whole body may take to arrive (config `body_timeout_seconds`).
+    pub body_timeout: Duration,
     /// How the web pages sign people in (config `session_idle_minutes`, `public_url`).
     pub web: WebSettings,
     /// The case id of each web session's latest check, in memory only.
@@ -181,6 +183,7 @@ impl App {
             candidate_time_limit: Duration::from_secs(
                 crate::config::DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
             ),
+            body_timeout: Duration::from_secs(crate::config::DEFAULT_BODY_TIMEOUT_SECONDS),
             web: WebSettings::default(),
             recent_case_ids: check::RecentCaseIds::default(),
         }
@@ -220,6 +223,12 @@ impl App {
     /// Sets how long a candidate rule set's tests, and its replay, may each run.
     pub fn with_candidate_time_limit(mut self, limit: Duration) -> Self {
         self.candidate_time_limit = limit;
+        self
+    }
+
+    /// Sets how long a request's whole body may take to arrive.
+    pub fn with_body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
         self
     }
 

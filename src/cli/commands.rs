@@ -108,6 +108,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     .with_candidate_time_limit(std::time::Duration::from_secs(
         config.candidate_time_limit_seconds,
     ))
+    .with_body_timeout(std::time::Duration::from_secs(config.body_timeout_seconds))
     .with_web(web.clone());
     if let (Some(shadow), Some(dir)) = (shadow, &config.shadow_rules_dir) {
         store.record_rule_set(&shadow).await?;

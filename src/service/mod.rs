@@ -6,6 +6,7 @@
 //! use case of [`crate::app`], and map its [`app::AppError`] to a status and a problem
 //! document ([`problem`]). Status codes live here and nowhere else.
 
+mod body;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
@@ -16,8 +17,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -37,6 +36,7 @@ use crate::profile::{Profile, ProfileError};
 use crate::ruleset::RuleSet;
 use crate::store::{OutcomeChange, StoredEvaluation};
 
+use self::body::{BodyProblem, WholeBody};
 use self::problem::{ApiError, FieldError};
 
 /// Most outcomes accepted in one request.
@@ -167,12 +167,9 @@ impl FromRequestParts<SharedState> for Principal {
     }
 }
 
-/// The body as UTF-8 JSON text: checks the content type and the size limit.
-fn json_text(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-    limit: usize,
-) -> Result<String, ApiError> {
+/// The body as UTF-8 JSON text: checks the content type, the size limit and that it came
+/// whole in time.
+fn json_text(headers: &HeaderMap, body: WholeBody, app: &App) -> Result<String, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -184,12 +181,10 @@ fn json_text(
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    let bytes = body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge(limit)
-        } else {
-            ApiError::BadRequest("kunde inte läsa begäran".to_owned())
-        }
+    let bytes = body.0.map_err(|problem| match problem {
+        BodyProblem::TooLarge => ApiError::PayloadTooLarge(app.max_body_bytes),
+        BodyProblem::TooSlow => ApiError::RequestTimeout(app.body_timeout.as_secs()),
+        BodyProblem::Unreadable => ApiError::BadRequest("kunde inte läsa begäran".to_owned()),
     })?;
     String::from_utf8(bytes.to_vec())
         .map_err(|_| ApiError::BadRequest("begäran är inte giltig UTF-8".to_owned()))
@@ -227,6 +222,7 @@ pub struct CheckResponse {
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "Body did not arrive whole within body_timeout_seconds", body = problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid profile", body = problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable; nothing stored", body = problem::Problem, content_type = "application/problem+json"),
@@ -237,10 +233,10 @@ async fn create_check(
     State(state): State<SharedState>,
     principal: Principal,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: WholeBody,
 ) -> Result<Response, ApiError> {
     app::require(&principal, app::check::CHECK_ROLES)?;
-    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let text = json_text(&headers, body, &state)?;
     let profile = Profile::from_json(&text).map_err(validation)?;
     let (id, report) = app::check::check(&state, &principal, profile).await?;
     let mut response = (
@@ -268,6 +264,7 @@ async fn create_check(
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "Body did not arrive whole within body_timeout_seconds", body = problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid profile", body = problem::Problem, content_type = "application/problem+json"),
     ),
@@ -277,10 +274,10 @@ async fn dry_run_check(
     State(state): State<SharedState>,
     principal: Principal,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: WholeBody,
 ) -> Result<Json<CheckResponse>, ApiError> {
     app::require(&principal, app::check::DRY_RUN_ROLES)?;
-    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let text = json_text(&headers, body, &state)?;
     let profile = Profile::from_json(&text).map_err(validation)?;
     let (_, report) = app::check::dry_run(&state, &principal, profile).await?;
     Ok(Json(CheckResponse {
@@ -373,6 +370,7 @@ pub struct CaseChecksResponse {
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "Body did not arrive whole within body_timeout_seconds", body = problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid body", body = problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "More case lookups than `case_lookups_per_minute` allows; `Retry-After` says when to try again", body = problem::Problem, content_type = "application/problem+json"),
@@ -383,10 +381,10 @@ async fn case_checks(
     State(state): State<SharedState>,
     principal: Principal,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: WholeBody,
 ) -> Result<Json<CaseChecksResponse>, ApiError> {
     app::require(&principal, app::check::READ_ROLES)?;
-    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let text = json_text(&headers, body, &state)?;
     let query: CaseQuery = crate::profile::parse_json(&text).map_err(validation)?;
     let (case, evaluations) = app::check::case_history(&state, &principal, &query.case_id).await?;
     Ok(Json(CaseChecksResponse {
@@ -421,6 +419,7 @@ fn parse_outcomes(text: &str) -> Result<Vec<Outcome>, ApiError> {
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "Body did not arrive whole within body_timeout_seconds", body = problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid outcome", body = problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable; nothing stored", body = problem::Problem, content_type = "application/problem+json"),
@@ -431,10 +430,10 @@ async fn record_outcomes(
     State(state): State<SharedState>,
     principal: Principal,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: WholeBody,
 ) -> Result<Json<OutcomesResponse>, ApiError> {
     app::require(&principal, app::outcomes::ROLES)?;
-    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let text = json_text(&headers, body, &state)?;
     let outcomes = parse_outcomes(&text)?;
     let recorded = app::outcomes::record(&state.store, &state.key, &principal, outcomes).await?;
     Ok(Json(OutcomesResponse::of(&recorded)))
@@ -893,10 +892,10 @@ async fn create_token(
     State(state): State<SharedState>,
     principal: Principal,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: WholeBody,
 ) -> Result<Response, ApiError> {
     app::require(&principal, app::accounts::ADMIN_ROLES)?;
-    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let text = json_text(&headers, body, &state)?;
     let request: CreateTokenRequest = serde_json::from_str(&text).map_err(|err| {
         ApiError::Validation(vec![FieldError {
             field: ".".to_owned(),

@@ -53,6 +53,9 @@ pub enum ApiError {
     PayloadTooLarge(usize),
     #[error("fel innehållstyp")]
     UnsupportedMediaType,
+    /// The body did not arrive whole within this many seconds (`body_timeout_seconds`).
+    #[error("begäran kom inte fram i tid")]
+    RequestTimeout(u64),
     #[error("regeluppsättningen vägrades")]
     RulesRefused(Vec<ProblemJson>),
     /// Too many lookups in a short time; the client may try again after this many seconds.
@@ -108,6 +111,7 @@ impl ApiError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -157,6 +161,15 @@ impl ApiError {
                 "unsupported-media-type",
                 "Fel innehållstyp",
                 Some("Skicka JSON med Content-Type: application/json.".to_owned()),
+                vec![],
+                vec![],
+            ),
+            Self::RequestTimeout(seconds) => (
+                "request-timeout",
+                "Begäran kom inte fram i tid",
+                Some(format!(
+                    "Hela begäran ska komma fram inom {seconds} sekunder."
+                )),
                 vec![],
                 vec![],
             ),
@@ -212,6 +225,8 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let www_authenticate = matches!(self, Self::Unauthorized);
+        // The rest of a body that stopped arriving is never read: the connection ends.
+        let close = matches!(self, Self::RequestTimeout(_));
         let retry_after = match self {
             Self::TooManyRequests(seconds) => Some(seconds),
             _ => None,
@@ -226,6 +241,11 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if www_authenticate {
             response

@@ -2,8 +2,6 @@
 //! check ([`app::responses::respond`]).
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 
@@ -27,6 +25,7 @@ use crate::auth::Principal;
         (status = 403, description = "Role not allowed, or another officer's check", body = problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such evaluation visible to you", body = problem::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 408, description = "Body did not arrive whole within body_timeout_seconds", body = problem::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Unknown rule, a rule that did not flag in this check, or a missing, unexpected or unknown reason; `errors` names the field", body = problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable; nothing stored", body = problem::Problem, content_type = "application/problem+json"),
@@ -38,11 +37,11 @@ pub(super) async fn create_response(
     principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: super::body::WholeBody,
 ) -> Result<(StatusCode, Json<StoredResponse>), ApiError> {
     app::require(&principal, app::responses::ROLES)?;
     let id: i64 = id.parse().map_err(|_| ApiError::NotFound)?;
-    let text = json_text(&headers, body, state.max_body_bytes)?;
+    let text = json_text(&headers, body, &state)?;
     let request: ResponseRequest = crate::profile::parse_json(&text).map_err(validation)?;
     let stored = app::responses::respond(&state, &principal, id, request).await?;
     Ok((StatusCode::CREATED, Json(stored)))

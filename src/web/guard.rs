@@ -235,10 +235,6 @@ fn same_token(given: Option<&str>, expected: &str) -> bool {
     given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
 }
 
-/// How long a web form's whole body may take to arrive (a 5 MB archive at 1 Mbit/s takes
-/// 40 s); the connection's idle timeout only bounds each pause.
-const FORM_BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
-
 /// A form without the right form token.
 fn refused_form(path: &str, token_given: bool) -> Response {
     tracing::warn!(path = %path, token_given, "refused: missing or wrong form token");
@@ -314,9 +310,10 @@ pub async fn check_form_token(
     } else {
         state.max_body_bytes
     };
-    // The whole body within a deadline, however it trickles in.
+    // The whole body within the body timeout, however it trickles in; the connection's
+    // idle timeout only bounds each pause.
     let body =
-        match tokio::time::timeout(FORM_BODY_DEADLINE, axum::body::to_bytes(body, limit)).await {
+        match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
             Ok(Ok(body)) => body,
             Ok(Err(_)) => {
                 let text = if uploads {

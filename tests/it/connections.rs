@@ -202,6 +202,49 @@ fn a_stalled_request_body_is_given_up_after_the_idle_timeout() {
 }
 
 #[test]
+fn a_request_body_that_trickles_in_is_given_up_after_the_body_timeout() {
+    // One byte a second restarts the idle timeout each time: a token holder held each of
+    // the capped connections that way, and normal checks got 503.
+    let app = app_with(&[
+        ("GK_REGLER_IDLE_TIMEOUT_SECONDS", "3"),
+        ("GK_REGLER_BODY_TIMEOUT_SECONDS", "2"),
+    ]);
+    for path in ["/api/v1/checks", "/api/v1/outcomes"] {
+        let token = if path == "/api/v1/checks" {
+            &app.handlaggare.token
+        } else {
+            &app.analytiker.token
+        };
+        let mut stream = connect(&app);
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: gk\r\nAuthorization: Bearer {token}\r\n\
+             Content-Type: application/json\r\nContent-Length: 200000\r\n\r\n{{"
+        )
+        .expect("send a head and one byte of body");
+        let started = Instant::now();
+        let trickle = stream.try_clone().expect("clone the stream");
+        let trickling = std::thread::spawn(move || {
+            let mut trickle = trickle;
+            for _ in 0..20 {
+                std::thread::sleep(Duration::from_millis(500));
+                if trickle.write_all(b" ").is_err() {
+                    break;
+                }
+            }
+        });
+        let answer = read_until_closed(&mut stream).expect("given up and closed");
+        let elapsed = started.elapsed();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(answer.contains("request-timeout"), "{path}: {answer}");
+        assert!(elapsed < Duration::from_secs(8), "{path}: took {elapsed:?}");
+        trickling.join().expect("trickling thread");
+    }
+    assert_eq!(app.count("evaluations"), 0, "nothing stored");
+}
+
+#[test]
 fn at_the_connection_cap_a_new_connection_gets_503() {
     let app = app_with(&[("GK_REGLER_MAX_CONNECTIONS", "4")]);
     let held: Vec<TcpStream> = (0..4).map(|_| connect(&app)).collect();

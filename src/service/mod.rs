@@ -563,6 +563,7 @@ pub fn rules_json(rules: &RuleSet) -> RulesResponse {
 /// The audit's period, threshold and format, as query parameters (no personal data).
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// First day of the period (YYYY-MM-DD), by outcome date.
     from: Option<String>,
@@ -655,8 +656,15 @@ async fn audit_report(
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     app::require(&principal, app::history::ROLES)?;
-    let axum::extract::Query(query) =
-        query.map_err(|_| ApiError::BadRequest("ogiltiga frågeparametrar".to_owned()))?;
+    // An unknown name (the web page's `fran`, a misspelling) must not be taken as no
+    // period, the audit of all time; the name itself is not repeated.
+    let axum::extract::Query(query) = query.map_err(|_| {
+        ApiError::BadRequest(
+            "okänd, upprepad eller oläslig frågeparameter; tillåtna är from, to, compare_from, \
+             compare_to, include_test, min_cell och format"
+                .to_owned(),
+        )
+    })?;
     let options = query.options(state.audit_min_cell_floor)?;
     use app::history::AuditFormat;
     let (format, content_type) = match query.format.as_deref().unwrap_or("json") {
@@ -799,8 +807,15 @@ async fn rules_history(
     query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RulesHistoryResponse>, ApiError> {
     app::require(&principal, app::rules::HISTORY_ROLES)?;
-    let axum::extract::Query(query) =
-        query.map_err(|_| ApiError::BadRequest("ogiltiga frågeparametrar".to_owned()))?;
+    // An unknown name (the web page's `fran`, a misspelling) must not be taken as no
+    // period, the audit of all time; the name itself is not repeated.
+    let axum::extract::Query(query) = query.map_err(|_| {
+        ApiError::BadRequest(
+            "okänd, upprepad eller oläslig frågeparameter; tillåtna är from, to, compare_from, \
+             compare_to, include_test, min_cell och format"
+                .to_owned(),
+        )
+    })?;
     let diff = match (query.from.as_deref(), query.to.as_deref()) {
         (Some(from), Some(to)) => Some(app::rules::diff(&state, &principal, from, to).await?),
         (None, None) => None,

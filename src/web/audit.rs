@@ -27,6 +27,7 @@ use crate::profile::Date;
 /// to compare with (both empty: none) and whether test checks are included (the
 /// checkbox sends `include_test=true`).
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct PeriodQuery {
     #[serde(default)]
     fran: String,
@@ -80,7 +81,7 @@ impl PeriodQuery {
     }
 
     fn includes_test(&self) -> bool {
-        matches!(self.include_test.trim(), "true" | "on")
+        self.include_test.trim() == "true"
     }
 
     /// The period to compare with, when one is given; a Swedish message per form field.
@@ -180,11 +181,17 @@ async fn audit_of(
 /// field given twice, text that is not UTF-8): never taken as no period, which would be
 /// the audit of all time.
 fn read_query(query: Result<Query<PeriodQuery>, QueryRejection>) -> Result<PeriodQuery, String> {
-    query.map(|Query(query)| query).map_err(|_| {
-        "Adressen kunde inte läsas: ett fält står mer än en gång eller har tecken som inte \
-         går att läsa. Välj perioden i formuläret igen."
+    let unreadable = || {
+        "Adressen kunde inte läsas: ett fält är okänt, står mer än en gång eller har tecken \
+         som inte går att läsa. Välj perioden i formuläret igen."
             .to_owned()
-    })
+    };
+    let query = query.map(|Query(query)| query).map_err(|_| unreadable())?;
+    // The checkbox sends `true`; anything else would silently leave test checks out.
+    if !matches!(query.include_test.trim(), "" | "true") {
+        return Err(unreadable());
+    }
+    Ok(query)
 }
 
 /// The page: the period form and, for a valid period, the report.

@@ -961,7 +961,7 @@ fn a_report_replaces_only_a_report_and_leaves_nothing_behind() {
 }
 
 #[test]
-fn an_address_the_audit_page_cannot_read_is_refused_not_taken_as_all_time() {
+fn an_audit_address_with_an_unknown_repeated_or_unreadable_parameter_is_refused() {
     let app = spawn_app();
     assert_eq!(import(&app, &["female", "male"]).code, 0);
     let web = crate::web::WebClient::new(&app);
@@ -984,6 +984,26 @@ fn an_address_the_audit_page_cannot_read_is_refused_not_taken_as_all_time() {
     assert_eq!(page.status, 400, "{page}");
     assert!(page.text.contains("Adressen kunde inte läsas"), "{page}");
     assert!(!page.text.contains("audit-report"), "no report: {page}");
+    // The API's names on the page, a name in the wrong case, a checkbox value other than
+    // the form's: each was answered, as the audit of all time or without test checks.
+    for query in [
+        "from=2024-06-01&to=2024-06-30",
+        "Fran=2024-06-01&till=2024-06-30",
+        "fran=2024-06-01&till=2024-06-30&include_test=1",
+    ] {
+        let reply = web.get(&format!("/uppfoljning/rapport.json?{query}"), token);
+        assert_eq!(reply.status, 400, "{query}: {reply}");
+    }
+    for query in [
+        "fran=2024-06-01&till=2024-06-30",
+        "From=2024-06-01",
+        "from[]=2024-06-01",
+        "from=2024-06-01&from=2024-06-02",
+    ] {
+        let reply = app.get(&format!("/api/v1/audit?{query}"), &app.analytiker);
+        assert_eq!(reply.status, 400, "{query}: {reply}");
+        assert!(reply.text.contains("tillåtna är from"), "{query}: {reply}");
+    }
     // The same period asked once is answered.
     let reply = web.get(
         "/uppfoljning/rapport.json?fran=2024-06-01&till=2024-06-30",

@@ -31,7 +31,7 @@ pub async fn track(State(app): State<Arc<App>>, request: Request, next: Next) ->
 
 /// The request's method as a label: one of the standard methods, or `other`. A client
 /// may send any method name, and a counter per name would be kept for good.
-fn method_label(method: &Method) -> &'static str {
+pub(super) fn method_label(method: &Method) -> &'static str {
     [
         Method::GET,
         Method::HEAD,

@@ -80,7 +80,8 @@ pub fn router(state: SharedState) -> Router {
         ))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
-            // The span carries method, route and request id; never a body or a query.
+            // The span carries method, route and request id; never a body or a query. The
+            // method is one of the standard ones or `other`: a client may send any name.
             TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
                 let request_id = request
                     .headers()
@@ -91,7 +92,8 @@ pub fn router(state: SharedState) -> Router {
                     .extensions()
                     .get::<axum::extract::MatchedPath>()
                     .map_or("unmatched", |p| p.as_str());
-                tracing::info_span!("request", method = %request.method(), route, request_id)
+                let method = metrics::method_label(request.method());
+                tracing::info_span!("request", method, route, request_id)
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

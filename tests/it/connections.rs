@@ -324,10 +324,11 @@ fn at_the_connection_cap_a_new_connection_gets_503() {
 }
 
 #[test]
-fn made_up_method_names_do_not_grow_the_metrics() {
+fn made_up_method_names_do_not_grow_the_metrics_or_the_log() {
     // hyper accepts any method name; each one counted under its own label was a new
-    // counter kept for good: 4,000 long names took 280 MB, without a token.
-    let app = app_with(&[]);
+    // counter kept for good: 4,000 long names took 280 MB, without a token. At debug
+    // level each request's span wrote the name, several times.
+    let mut app = app_with(&[("RUST_LOG", "debug")]);
     let mut stream = connect(&app);
     let long = "X".repeat(4096);
     for i in 0..50 {
@@ -357,6 +358,12 @@ fn made_up_method_names_do_not_grow_the_metrics() {
         "{} bytes",
         metrics.text.len()
     );
+    let stopped = app.terminate(Duration::from_secs(20));
+    assert!(
+        !stopped.stderr.contains("XXXXXXXX"),
+        "a made-up method in the log"
+    );
+    assert!(stopped.stderr.contains("other"), "{}", stopped.stderr.len());
 }
 
 #[test]

@@ -55,6 +55,10 @@ pub enum ImportProgress {
 /// room for the writer's larger page cache within the import's memory budget.
 const IMPORT_BATCH: usize = 1024;
 
+/// The longest line of a profiles file read (a profile is a few kilobytes): a file with no
+/// line break is refused at this length instead of being read whole into memory.
+pub const MAX_PROFILE_LINE_BYTES: u64 = 1 << 20;
+
 /// A profile file with bad lines: every one of them, and how many lines it has.
 #[derive(Debug)]
 pub struct RefusedFile {
@@ -158,12 +162,19 @@ impl JsonlBatches {
         let mut batch = Vec::with_capacity(IMPORT_BATCH);
         while batch.len() < IMPORT_BATCH {
             let mut text = String::new();
-            let read = self
-                .reader
+            let read = std::io::Read::take(&mut self.reader, MAX_PROFILE_LINE_BYTES + 1)
                 .read_line(&mut text)
                 .map_err(|e| file_error(&self.path, &e))?;
             if read == 0 {
                 break;
+            }
+            if read as u64 > MAX_PROFILE_LINE_BYTES {
+                return Err(AppError::Input(format!(
+                    "{}:{}: raden är längre än {} byte; en profil står på en rad",
+                    self.path.display(),
+                    self.line + 1,
+                    MAX_PROFILE_LINE_BYTES
+                )));
             }
             self.digest.update(text.as_bytes());
             self.line += 1;

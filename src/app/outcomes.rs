@@ -46,10 +46,33 @@ pub async fn record(
     Ok(Recorded { changes })
 }
 
+/// The largest outcomes file read (it is read whole; 250,000 outcomes are about 30 MB).
+pub const MAX_OUTCOMES_FILE_BYTES: u64 = 512 << 20;
+
 /// Reads outcomes from JSONL (one object per line) or CSV (`case_id,ended_on,outcome,reasons`).
 pub fn read_file(path: &Path) -> Result<Vec<Outcome>, AppError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| AppError::Input(format!("{}: {e}", path.display())))?;
+    let refused = |why: String| AppError::Input(format!("{}: {why}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| refused(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| refused(e.to_string()))?;
+    // The file is read whole: a device or a pipe could go on for ever.
+    if !meta.is_file() {
+        return Err(refused("är ingen vanlig fil".to_owned()));
+    }
+    if meta.len() > MAX_OUTCOMES_FILE_BYTES {
+        return Err(refused(format!(
+            "filen är större än {} MB; dela den i flera",
+            MAX_OUTCOMES_FILE_BYTES >> 20
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, MAX_OUTCOMES_FILE_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| refused(e.to_string()))?;
+    if text.len() as u64 > MAX_OUTCOMES_FILE_BYTES {
+        return Err(refused("filen växte medan den lästes".to_owned()));
+    }
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));

@@ -279,6 +279,38 @@ fn import_refuses_a_bad_line_and_stores_nothing() {
 }
 
 #[test]
+fn import_files_that_would_be_read_whole_into_memory_are_refused() {
+    // A profiles file with no line break was read whole (6 GB ended the command); an
+    // outcomes file that is a device was read until memory ran out.
+    let app = spawn_app();
+    let path = app.dir.path().join("en-rad.jsonl");
+    let line = format!("{{\"case_id\": \"{}", "A".repeat(2 << 20));
+    std::fs::write(&path, line).expect("write");
+    let out = app.run_cli(&["import", path.to_str().expect("utf-8")], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("en-rad.jsonl:1: raden är längre än"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("AAAA"), "{out}");
+    for args in [
+        &["import-outcomes", "/dev/zero"][..],
+        &[
+            "import",
+            path.to_str().expect("utf-8"),
+            "--outcomes",
+            "/dev/zero",
+        ][..],
+    ] {
+        let out = app.run_cli(args, None);
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert!(out.stderr.contains("ingen vanlig fil"), "{args:?}: {out}");
+    }
+    assert_eq!(app.count("evaluations"), 0);
+    assert_eq!(app.count("outcomes"), 0);
+}
+
+#[test]
 fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
     let app = spawn_app();
     // Every cell of the 2×2 tables large enough to be shown: 8 of the 14 flagged cases

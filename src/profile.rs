@@ -469,23 +469,40 @@ impl CaseId {
                     .to_owned(),
             );
         }
+        // `Å` as one character or as `A` and a ring: one case id would have two
+        // pseudonyms, and its checks and outcome would never meet.
+        if !unicode_normalization::is_nfc(trimmed) {
+            return Err(
+                "ärende-id ska vara skrivet i Unicode-normalform NFC (till exempel Å som ett tecken, inte som A följt av en ring)"
+                    .to_owned(),
+            );
+        }
         Ok(Self(trimmed.to_owned()))
     }
 
     /// Characters that do not show, or change how the rest shows, so two case ids that
     /// look alike would be different: control characters, format characters (zero
-    /// width, byte order mark, bidirectional overrides), line and paragraph separators,
-    /// private-use, surrogate and unassigned code points.
+    /// width, byte order mark, bidirectional overrides), spaces other than the ASCII one
+    /// (a no-break space looks like it), line and paragraph separators, private-use,
+    /// surrogate and unassigned code points, and the letters and symbols that draw
+    /// nothing (the Hangul fillers, the blank braille pattern).
     pub fn is_invisible(c: char) -> bool {
         // In ASCII only the control characters are invisible (general category Cc).
         if c.is_ascii() {
             return c.is_ascii_control();
+        }
+        if matches!(
+            c,
+            '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}' | '\u{2800}'
+        ) {
+            return true;
         }
         use unicode_general_category::{GeneralCategory as G, get_general_category};
         matches!(
             get_general_category(c),
             G::Control
                 | G::Format
+                | G::SpaceSeparator
                 | G::LineSeparator
                 | G::ParagraphSeparator
                 | G::PrivateUse

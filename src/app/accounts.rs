@@ -92,14 +92,44 @@ fn access(principal: &Principal, action: &'static str) -> Access {
 /// as the command line's.
 const COMMAND_LINE_PREFIX: &str = "cli:";
 
-fn check_name(name: &str) -> Result<&str, AppError> {
-    let name = name.trim();
-    let valid = !name.is_empty()
-        && name.chars().count() <= 64
-        && !name.chars().any(crate::profile::CaseId::is_invisible);
+/// A person's name as stored: trimmed, in Unicode normal form NFC (so `Åsa` written
+/// either way is one name), 1–64 characters of letters, digits and ` .-_@'+:`, and no
+/// name that looks like another: no modifier letters or full-width forms (`ː`, `：`, `ｃ`
+/// look like `:` and `c`), no Latin letters mixed with Greek or Cyrillic ones (`с` looks
+/// like `c`), and none starting with the command line's `cli:`.
+fn check_name(name: &str) -> Result<String, AppError> {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    use unicode_normalization::UnicodeNormalization as _;
+    let name: String = name.trim().nfc().collect();
+    let allowed = |c: char| {
+        c.is_ascii_alphanumeric()
+            || " .-_@'+:".contains(c)
+            || (!c.is_ascii()
+                && !crate::profile::CaseId::is_invisible(c)
+                && !('\u{ff00}'..='\u{ffef}').contains(&c)
+                && matches!(
+                    get_general_category(c),
+                    G::UppercaseLetter
+                        | G::LowercaseLetter
+                        | G::TitlecaseLetter
+                        | G::OtherLetter
+                        | G::NonspacingMark
+                        | G::SpacingMark
+                        | G::DecimalNumber
+                ))
+    };
+    let valid = !name.is_empty() && name.chars().count() <= 64 && name.chars().all(allowed);
     if !valid {
         return Err(AppError::Input(
-            "namnet måste vara 1–64 synliga tecken".to_owned(),
+            "namnet måste vara 1–64 tecken: bokstäver, siffror, mellanslag och . - _ @ ' + :"
+                .to_owned(),
+        ));
+    }
+    if mixes_latin_with_greek_or_cyrillic(&name) {
+        return Err(AppError::Input(
+            "namnet blandar latinska bokstäver med grekiska eller kyrilliska, som kan se \
+             likadana ut; skriv det med ett alfabet"
+                .to_owned(),
         ));
     }
     let reserved = name
@@ -111,6 +141,17 @@ fn check_name(name: &str) -> Result<&str, AppError> {
         )));
     }
     Ok(name)
+}
+
+/// Whether `name` has Latin letters and also Greek or Cyrillic ones.
+fn mixes_latin_with_greek_or_cyrillic(name: &str) -> bool {
+    let latin = name.chars().any(|c| {
+        c.is_ascii_alphabetic() || (c.is_alphabetic() && ('\u{c0}'..='\u{24f}').contains(&c))
+    });
+    let other = name
+        .chars()
+        .any(|c| ('\u{370}'..='\u{3ff}').contains(&c) || ('\u{400}'..='\u{52f}').contains(&c));
+    latin && other
 }
 
 /// Imports the tokens of `config` (its `tokens` and its tokens file) into the database:
@@ -177,14 +218,14 @@ fn configured_accounts<'a>(
         let refuse = |why: String| AppError::Config(format!("{at}: {why}"));
         let name = check_name(&entry.name).map_err(|err| refuse(err.to_string()))?;
         let token_sha256 = entry_hash(entry).map_err(refuse)?;
-        if !names.insert(name.to_owned()) {
+        if !names.insert(name.to_lowercase()) {
             return Err(refuse(format!("namnet {name} står mer än en gång")));
         }
         if !hashes.insert(token_sha256) {
             return Err(refuse("samma token står mer än en gång".to_owned()));
         }
         accounts.push(NewAccount {
-            name: name.to_owned(),
+            name,
             role: entry.role,
             purpose: Purpose::Normal,
             token_sha256,
@@ -204,9 +245,9 @@ pub async fn create(
     require(principal, ADMIN_ROLES)?;
     let name = check_name(&new.name)?;
     let expires_at = new.expires.as_ref().map(Expiry::at).transpose()?;
-    let (token, _) = create_token(name, new.role);
+    let (token, _) = create_token(&name, new.role);
     let account = NewAccount {
-        name: name.to_owned(),
+        name: name.clone(),
         role: new.role,
         purpose: new.purpose,
         token_sha256: token_hash(&token),
@@ -362,13 +403,40 @@ mod tests {
 
     #[test]
     fn names_are_visible_text() {
-        assert_eq!(check_name(" anna ").ok(), Some("anna"));
+        assert_eq!(check_name(" anna ").ok().as_deref(), Some("anna"));
         assert!(check_name("").is_err());
         assert!(check_name("a\u{202e}b").is_err());
         assert!(check_name(&"x".repeat(65)).is_err());
         // The command line's names: its work alone is written under them.
         assert!(check_name("cli:import").is_err());
         assert!(check_name(" CLI:backup").is_err());
-        assert_eq!(check_name("clinic").ok(), Some("clinic"));
+        assert_eq!(check_name("clinic").ok().as_deref(), Some("clinic"));
+        // Names that look like the command line's, or like each other.
+        for look_alike in [
+            "\u{441}li:import",  // Cyrillic с
+            "cli\u{ff1a}import", // full-width colon
+            "\u{ff43}\u{ff4c}\u{ff49}:backup",
+            "cli\u{2d0}import", // modifier letter triangular colon
+            "anna\u{3164}",     // Hangul filler, a letter that draws nothing
+            "anna\u{a0}berg",   // no-break space
+        ] {
+            assert!(check_name(look_alike).is_err(), "{look_alike:?}");
+        }
+        // One name however it is written.
+        assert_eq!(
+            check_name("A\u{30a}sa").ok().as_deref(),
+            Some("\u{c5}sa"),
+            "NFD Åsa is stored as NFC"
+        );
+        for name in [
+            "Åsa Öberg",
+            "anna.andersson@fk.se",
+            "o'brien",
+            "ops:monitor",
+            "Дмитрий",
+            "李",
+        ] {
+            assert_eq!(check_name(name).ok().as_deref(), Some(name), "{name}");
+        }
     }
 }

@@ -232,11 +232,12 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
 
 /// Inserts `account`; with `or_ignore`, an account whose hash (or active name) is
 /// already stored is skipped. Returns how many rows were inserted.
-/// Whether an account that still works (neither revoked nor expired) has `name`.
+/// Whether an account that still works (neither revoked nor expired) has `name`, ASCII
+/// case aside (`Anna` and `anna` would read as one person in the access log).
 fn name_taken(conn: &Connection, name: &str, now: &str) -> Result<bool, StoreError> {
     Ok(conn
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1 AND revoked_at IS NULL
+            "SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1 COLLATE NOCASE AND revoked_at IS NULL
                  AND (expires_at IS NULL OR expires_at > ?2))",
         )?
         .query_row([name, now], |r| r.get(0))?)

@@ -466,6 +466,16 @@ fn configured_tokens_are_checked_like_made_ones_and_never_skipped_silently() {
             entry(app.handlaggare.name, "gkr_b_0123456789"),
             "aktiv token med namnet anna.handlaggare",
         ),
+        // A look-alike of the command line's name (Cyrillic с), and an active name in
+        // other case: both would read as someone else in the access log.
+        (
+            entry("\u{441}li:import", "gkr_e_0123456789"),
+            "blandar latinska",
+        ),
+        (
+            entry("Anna.Handlaggare", "gkr_f_0123456789"),
+            "aktiv token med namnet Anna.Handlaggare",
+        ),
         (
             [
                 entry("ida.fil", "gkr_c_0123456789"),

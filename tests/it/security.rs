@@ -556,6 +556,12 @@ fn case_ids_with_invisible_characters_are_refused() {
         "A-1\u{202e}2",
         "A\u{2066}-1",
         "A\u{0007}1",
+        // Drawn as nothing, or like an ASCII space.
+        "FK-8\u{3164}",
+        "\u{2800}\u{2800}",
+        "FK\u{a0}8",
+        // Å as A and a ring: the same id as FK-Å1 to the eye, another pseudonym.
+        "FK-A\u{30a}1",
     ] {
         let mut profile = base_profile();
         set(&mut profile, "case_id", json!(case));

@@ -228,9 +228,8 @@ impl Config {
             .filter(|d| d.is_positive())
             .map(|d| d.unsigned_abs())
             .ok_or_else(|| {
-                format!(
-                    "session_idle (GK_REGLER_SESSION_IDLE): {text:?} är ingen tid som 8h, 30m eller 2s"
-                )
+                "session_idle (GK_REGLER_SESSION_IDLE): värdet är ingen tid som 8h, 30m eller 2s"
+                    .to_owned()
             })
     }
 
@@ -241,9 +240,8 @@ impl Config {
             return Ok(None);
         };
         let invalid = || {
-            format!(
-                "public_url (GK_REGLER_PUBLIC_URL): {url:?} är ingen adress som https://gk.example.se"
-            )
+            "public_url (GK_REGLER_PUBLIC_URL): värdet är ingen adress som https://gk.example.se"
+                .to_owned()
         };
         let (scheme, rest) = url.split_once("://").ok_or_else(invalid)?;
         let scheme = scheme.to_ascii_lowercase();

@@ -7,7 +7,6 @@
 //!
 //! The copying runs on the blocking thread pool, never on the async workers.
 
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -209,16 +208,24 @@ fn describe(path: &Path, name: &str) -> Result<BackupFile, AppError> {
 }
 
 fn checksum(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = std::fs::File::open(path)?;
+    copy_hashing(std::fs::File::open(path)?, std::io::sink())
+}
+
+/// Copies `source` into `sink`; returns how many bytes, and their SHA-256 in hex.
+fn copy_hashing(
+    mut source: impl std::io::Read,
+    mut sink: impl std::io::Write,
+) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0; 1 << 16];
     let mut bytes = 0u64;
     loop {
-        let n = file.read(&mut buffer)?;
+        let n = source.read(&mut buffer)?;
         if n == 0 {
             break;
         }
         hasher.update(&buffer[..n]);
+        sink.write_all(&buffer[..n])?;
         bytes += n as u64;
     }
     Ok((bytes, hex::encode(hasher.finalize())))
@@ -388,24 +395,12 @@ fn copy_beside(from: &Path, to: &Path) -> std::io::Result<CopiedDatabase> {
     let mut file = tempfile::Builder::new()
         .prefix(RESTORE_PREFIX)
         .tempfile_in(folder_of(to))?;
-    let mut source = std::fs::File::open(from)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0; 1 << 16];
-    let mut bytes = 0u64;
-    loop {
-        let n = source.read(&mut buffer)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        file.as_file_mut().write_all(&buffer[..n])?;
-        bytes += n as u64;
-    }
+    let (bytes, sha256) = copy_hashing(std::fs::File::open(from)?, file.as_file_mut())?;
     file.as_file().sync_all()?;
     Ok(CopiedDatabase {
         file,
         bytes,
-        sha256: hex::encode(hasher.finalize()),
+        sha256,
     })
 }
 

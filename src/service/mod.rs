@@ -586,6 +586,14 @@ pub struct AuditQuery {
     min_cell: Option<String>,
 }
 
+/// A query string that could not be read, saying which names the route takes; the
+/// names given are not repeated (a case id could stand as one).
+fn query_refused(allowed: &str) -> ApiError {
+    ApiError::BadRequest(format!(
+        "okänd, upprepad eller oläslig frågeparameter; tillåtna är {allowed}"
+    ))
+}
+
 fn field_error(field: &str, detail: impl Into<String>) -> ApiError {
     ApiError::Validation(vec![FieldError {
         field: field.to_owned(),
@@ -659,13 +667,9 @@ async fn audit_report(
 ) -> Result<Response, ApiError> {
     app::require(&principal, app::history::ROLES)?;
     // An unknown name (the web page's `fran`, a misspelling) must not be taken as no
-    // period, the audit of all time; the name itself is not repeated.
+    // period, the audit of all time.
     let axum::extract::Query(query) = query.map_err(|_| {
-        ApiError::BadRequest(
-            "okänd, upprepad eller oläslig frågeparameter; tillåtna är from, to, compare_from, \
-             compare_to, include_test, min_cell och format"
-                .to_owned(),
-        )
+        query_refused("from, to, compare_from, compare_to, include_test, min_cell och format")
     })?;
     let options = query.options(state.audit_min_cell_floor)?;
     use app::history::AuditFormat;
@@ -809,15 +813,7 @@ async fn rules_history(
     query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RulesHistoryResponse>, ApiError> {
     app::require(&principal, app::rules::HISTORY_ROLES)?;
-    // An unknown name (the web page's `fran`, a misspelling) must not be taken as no
-    // period, the audit of all time; the name itself is not repeated.
-    let axum::extract::Query(query) = query.map_err(|_| {
-        ApiError::BadRequest(
-            "okänd, upprepad eller oläslig frågeparameter; tillåtna är from, to, compare_from, \
-             compare_to, include_test, min_cell och format"
-                .to_owned(),
-        )
-    })?;
+    let axum::extract::Query(query) = query.map_err(|_| query_refused("from och to"))?;
     let diff = match (query.from.as_deref(), query.to.as_deref()) {
         (Some(from), Some(to)) => Some(app::rules::diff(&state, &principal, from, to).await?),
         (None, None) => None,

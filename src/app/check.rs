@@ -256,9 +256,9 @@ pub struct CheckWithCase {
 /// evaluations of its case. The whole story, by every officer, is a case lookup: it
 /// takes one from the reader's budget ([`CaseLookups`]), as [`case_history`] does, since
 /// a check made for any case id would otherwise show who else has checked that case.
-/// Past the budget, only the checks the reader may read by number are given, whoever
-/// else has checked the case, so the answer tells nothing more. Every read is written
-/// to the access log.
+/// Past the budget, only this check is given and the case's other checks are not read
+/// at all, so neither the answer nor the time it takes tells whether anyone else has
+/// checked the case. Every read is written to the access log.
 pub async fn read_with_case(
     app: &App,
     principal: &Principal,
@@ -279,14 +279,17 @@ pub async fn read_with_case(
         }) => Some(retry_after_seconds),
         Err(err) => return Err(err),
     };
-    let mut evaluations = app.store.evaluations_of_case(case.clone()).await?;
     if others_withheld.is_some() {
-        evaluations.retain(|e| may_read(principal, &e.requested_by));
-    } else {
-        app.store
-            .log_access(access(principal, "list_case", Some(case), Some(id)))
-            .await?;
+        return Ok(CheckWithCase {
+            case: vec![evaluation.clone()],
+            evaluation,
+            others_withheld,
+        });
     }
+    let evaluations = app.store.evaluations_of_case(case.clone()).await?;
+    app.store
+        .log_access(access(principal, "list_case", Some(case), Some(id)))
+        .await?;
     Ok(CheckWithCase {
         evaluation,
         case: evaluations,

@@ -414,7 +414,7 @@ pub(super) async fn stored(
     let mut story = history(evaluations, Some(id), &viewer, &rules);
     story.withheld = others_withheld.map(|seconds| {
         format!(
-            "Andra handläggares kontroller av ärendet visas inte nu, om det finns några. {}",
+            "Ärendets andra kontroller visas inte nu, om det finns några. {}",
             app::check::lookups_wait_text(seconds)
         )
     });

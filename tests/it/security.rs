@@ -735,8 +735,9 @@ fn each_officer_may_look_up_only_so_many_cases_a_minute() {
     );
 
     // A check made on the web page shows the case's story by every officer: that is a
-    // lookup too. Past the budget, a check of a case someone else has checked shows the
-    // viewer's own checks only, as a check of a case no one else has checked does.
+    // lookup too. Past the budget, a check of a case someone else has checked shows that
+    // check only, as a check of a case no one else has checked does (the other checks
+    // are not read: neither the page nor its time tells whether there are any).
     let mut checked = base_profile();
     checked["case_id"] = json!("HEMLIG-1");
     assert_eq!(app.check(&app.handlaggare2, &checked).status, 201);
@@ -757,9 +758,8 @@ fn each_officer_may_look_up_only_so_many_cases_a_minute() {
         let page = web_check(case_id);
         assert_eq!(page.status, 200, "{page}");
         assert!(
-            page.text.contains(
-                "Andra handläggares kontroller av ärendet visas inte nu, om det finns några."
-            ),
+            page.text
+                .contains("Ärendets andra kontroller visas inte nu, om det finns några."),
             "{case_id}: {page}"
         );
         assert!(!page.text.contains("bo.handlaggare"), "{case_id}: {page}");

@@ -93,17 +93,18 @@ fn access(principal: &Principal, action: &'static str) -> Access {
 const COMMAND_LINE_PREFIX: &str = "cli:";
 
 /// A person's name as stored: trimmed, in Unicode normal form NFC (so `Åsa` written
-/// either way is one name), 1–64 characters of letters, digits and ` .-_@'+:`, and no
-/// name that looks like another: no modifier letters or full-width forms (`ː`, `：`, `ｃ`
-/// look like `:` and `c`), no Latin letters mixed with Greek or Cyrillic ones (`с` looks
-/// like `c`), and none starting with the command line's `cli:`.
+/// either way is one name), 1–64 characters: printable ASCII, and outside ASCII only
+/// letters, marks and digits. No name may look like another: no modifier letters or
+/// full-width forms (`ː`, `：`, `ｃ` look like `:` and `c`), no Latin letters mixed with
+/// Greek or Cyrillic ones (`с` looks like `c`), and none starting with the command
+/// line's `cli:`.
 fn check_name(name: &str) -> Result<String, AppError> {
     use unicode_general_category::{GeneralCategory as G, get_general_category};
     use unicode_normalization::UnicodeNormalization as _;
     let name: String = name.trim().nfc().collect();
     let allowed = |c: char| {
-        c.is_ascii_alphanumeric()
-            || " .-_@'+:".contains(c)
+        c.is_ascii_graphic()
+            || c == ' '
             || (!c.is_ascii()
                 && !crate::profile::CaseId::is_invisible(c)
                 && !('\u{ff00}'..='\u{ffef}').contains(&c)
@@ -121,7 +122,7 @@ fn check_name(name: &str) -> Result<String, AppError> {
     let valid = !name.is_empty() && name.chars().count() <= 64 && name.chars().all(allowed);
     if !valid {
         return Err(AppError::Input(
-            "namnet måste vara 1–64 tecken: bokstäver, siffror, mellanslag och . - _ @ ' + :"
+            "namnet måste vara 1–64 synliga tecken: bokstäver, siffror, mellanslag och skiljetecken"
                 .to_owned(),
         ));
     }
@@ -433,6 +434,7 @@ mod tests {
             "anna.andersson@fk.se",
             "o'brien",
             "ops:monitor",
+            "Anna Berg (FK)",
             "Дмитрий",
             "李",
         ] {

@@ -245,11 +245,22 @@ fn take_case_lookup(app: &App, principal: &Principal) -> Result<(), AppError> {
 pub struct CheckWithCase {
     pub evaluation: StoredEvaluation,
     /// The case's checks, oldest first, the check itself among them: by every officer,
-    /// or, when `others_withheld`, only those the reader may read by number.
+    /// or, when `others_withheld`, the check alone.
     pub case: Vec<StoredEvaluation>,
     /// Seconds until the reader's case lookups allow the whole story again, when they
     /// did not now.
     pub others_withheld: Option<u64>,
+}
+
+impl CheckWithCase {
+    /// `evaluation` without the rest of its case.
+    fn alone(evaluation: StoredEvaluation, others_withheld: Option<u64>) -> Self {
+        Self {
+            case: vec![evaluation.clone()],
+            evaluation,
+            others_withheld,
+        }
+    }
 }
 
 /// One stored evaluation that `principal` may read (as [`read`]) with the stored
@@ -266,25 +277,14 @@ pub async fn read_with_case(
 ) -> Result<CheckWithCase, AppError> {
     let evaluation = read(app, principal, id).await?;
     let Some(case) = Pseudonym::from_stored(evaluation.case.clone()) else {
-        return Ok(CheckWithCase {
-            case: vec![evaluation.clone()],
-            evaluation,
-            others_withheld: None,
-        });
+        return Ok(CheckWithCase::alone(evaluation, None));
     };
-    let others_withheld = match take_case_lookup(app, principal) {
-        Ok(()) => None,
+    match take_case_lookup(app, principal) {
+        Ok(()) => {}
         Err(AppError::TooManyLookups {
             retry_after_seconds,
-        }) => Some(retry_after_seconds),
+        }) => return Ok(CheckWithCase::alone(evaluation, Some(retry_after_seconds))),
         Err(err) => return Err(err),
-    };
-    if others_withheld.is_some() {
-        return Ok(CheckWithCase {
-            case: vec![evaluation.clone()],
-            evaluation,
-            others_withheld,
-        });
     }
     let evaluations = app.store.evaluations_of_case(case.clone()).await?;
     app.store
@@ -293,7 +293,7 @@ pub async fn read_with_case(
     Ok(CheckWithCase {
         evaluation,
         case: evaluations,
-        others_withheld,
+        others_withheld: None,
     })
 }
 

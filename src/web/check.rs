@@ -91,8 +91,8 @@ struct History {
     hidden: usize,
     /// Whether the story includes a check by someone other than the viewer.
     by_others: bool,
-    /// Why only the viewer's own checks are listed, when the case lookups of the last
-    /// minute used up the viewer's budget.
+    /// Why the check is listed alone, when the case lookups of the last minute used up
+    /// the viewer's budget.
     withheld: Option<String>,
 }
 

@@ -271,6 +271,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.session_idle()?;
         self.public_origin()?;
+        if self.retention_days == Some(0) {
+            return Err(
+                "retention_days (GK_REGLER_RETENTION_DAYS) måste vara minst 1; utelämna den för att behålla kontrollerna"
+                    .to_owned(),
+            );
+        }
         if self.audit_min_cell_floor == 0 {
             return Err(
                 "audit_min_cell_floor (GK_REGLER_AUDIT_MIN_CELL_FLOOR) måste vara minst 1"

@@ -61,10 +61,19 @@ pub async fn close_store(store: Store, writer: WriterHandle) -> Result<(), AppEr
         .map_err(AppError::Task)
 }
 
-/// Parses a retention period such as `90d`, `6mo` or `2y`.
+/// Parses a retention period such as `90d`, `6mo` or `2y`. A period back in time
+/// (`2 years ago`, `-P2Y`) is refused: subtracted from now it would put the cutoff in the
+/// future, and the purge would delete every check.
 pub fn parse_age(text: &str) -> Result<jiff::Span, AppError> {
-    text.parse()
-        .map_err(|e| AppError::Input(format!("--older-than {text:?}: {e} (t.ex. 90d, 6mo, 2y)")))
+    let age: jiff::Span = text
+        .parse()
+        .map_err(|e| AppError::Input(format!("--older-than {text:?}: {e} (t.ex. 90d, 6mo, 2y)")))?;
+    if age.is_negative() {
+        return Err(AppError::Input(format!(
+            "--older-than {text:?}: perioden räknas bakåt från nu och får inte vara negativ, den skulle rensa allt (ange t.ex. 90d, 6mo, 2y)"
+        )));
+    }
+    Ok(age)
 }
 
 /// Deletes the checks stored more than `age` ago, with their flags and rule errors.

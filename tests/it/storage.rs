@@ -536,6 +536,51 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
     assert_eq!(integrity, "ok");
 }
 
+/// A period back in time ("2 years ago", `-P2Y`) would put the purge's cutoff in the
+/// future and delete every check, the one stored a second ago included: it is refused,
+/// naming the option, and nothing is deleted. `retention_days: 0` is refused likewise
+/// (to keep checks for ever the key is left out), before `serve` opens the database.
+#[test]
+fn a_purge_period_that_points_forward_in_time_is_refused_and_nothing_is_deleted() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = dir.path().join("gk-regler.sqlite3");
+    let profiles = dir.path().join("profiles.jsonl");
+    let lines = cohort_copies(&profiles, 1..=1);
+    let out = import_on(dir.path(), &database, &profiles);
+    assert_eq!(out.code, 0, "{out}");
+    for age in [
+        "--older-than=2 years ago",
+        "--older-than=-P2Y",
+        "--older-than=-2y",
+    ] {
+        let out = cli_on(dir.path(), &database, &["purge", age]);
+        assert_eq!(out.code, 2, "{age}: {out}");
+        assert!(
+            out.stderr.contains("--older-than") && out.stderr.contains("bakåt"),
+            "{age}: the message names the option and says why: {out}"
+        );
+        let conn = rusqlite::Connection::open(&database).expect("open the database");
+        assert_eq!(count_checks(&conn), lines, "{age}: nothing deleted");
+    }
+
+    let mut serve = command_on(dir.path(), &database, &["serve"]);
+    serve
+        .env("GK_REGLER_RETENTION_DAYS", "0")
+        .env("GK_REGLER_LISTEN", "127.0.0.1:0");
+    let out = run_command(serve, "serve with retention_days 0", None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("retention_days"),
+        "the message names the setting: {out}"
+    );
+    let conn = rusqlite::Connection::open(&database).expect("open the database");
+    assert_eq!(
+        count_checks(&conn),
+        lines,
+        "retention_days 0 deleted nothing"
+    );
+}
+
 /// The SHA-256 of `path` in hex, computed by `sha256sum` (not by the code under test).
 fn sha256sum(path: &Path) -> String {
     let out = Command::new("sha256sum")

@@ -5,9 +5,10 @@
 //! Only checks that were evaluated with shadow rules are read, for both sides, so the two
 //! audits compare the same cases: a case counts when it has an outcome in the period and
 //! a check before GK with shadow results. The rules listed are the active rules, then any
-//! other rule id found in stored flags or shadow results. Small counts are suppressed as
-//! in the audit: a count below `min_cell` is `null`, and so is a second count whenever
-//! one hidden count could otherwise be worked out from the others.
+//! other rule id found in stored flags or shadow results. Counts are suppressed as in the
+//! audit ([`super::suppress`]): a count below `min_cell` is `null`, and so is any count
+//! that would follow from shown ones; with fewer than `min_cell` checks in the period
+//! none is shown.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,6 +20,7 @@ use super::data::Histories;
 use super::report::comparison_rows;
 use super::report::{Comparison, CsvRow, RuleSetJson, SexGroup};
 use super::side_by_side::{OutcomeComparisons, PairCounts};
+use super::suppress::{Cell, Grid};
 use super::{CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
 use crate::profile::Profile;
 use crate::store::StoreError;
@@ -93,34 +95,86 @@ impl ShadowReport {
     }
 }
 
-/// The counts as published: each count below `min_cell` hidden (zero is shown), and in
-/// `flagged_shadow = flagged_live + gained − lost` never exactly one hidden.
-fn protect(counts: PairCounts, min_cell: usize) -> [Option<usize>; 6] {
-    let small = |n: usize| n > 0 && n < min_cell;
-    let relation = [
-        counts.flagged_a,
-        counts.flagged_b,
-        counts.gained,
-        counts.lost,
-    ];
-    let mut hidden = relation.map(small);
-    if hidden.iter().filter(|h| **h).count() == 1 {
-        // Its partner: the other flagged count, or the other change.
-        let partner = [1, 0, 3, 2];
-        if let Some(i) = hidden.iter().position(|h| *h) {
-            hidden[partner[i]] = true;
+/// The section's counts as published.
+struct Protected {
+    checks_in_period: Option<usize>,
+    /// Per shadow rule set, in the order given.
+    rule_sets: Vec<Option<usize>>,
+    /// Per rule: flagged live, flagged shadow, gained, lost, errors live, errors shadow.
+    rules: Vec<[Option<usize>; 6]>,
+}
+
+/// The section's counts as published, suppressed like the audit's ([`Grid`]): a count
+/// below `min_cell` is hidden (zero is shown), and so is any count that would follow from
+/// shown ones. Each side of a rule ties flagged + not flagged + rule error = the checks in
+/// the period (so with 7 checks and 6 flagged, the 6 is hidden: it would tell the one not
+/// flagged); `flagged_live − lost = flagged_shadow − gained` (the checks both flag); the
+/// rule sets' checks add up to the checks read. With fewer than `min_cell` checks in the
+/// period nothing is shown, as the audit shows nothing of fewer cases: beside a hidden
+/// count, a rule's zero would tell that the few checks were not flagged by it.
+fn protect(
+    in_period: usize,
+    rule_sets: &[usize],
+    pairs: &[PairCounts],
+    min_cell: usize,
+) -> Protected {
+    let mut grid = Grid::new();
+    let checks = grid.cell(in_period);
+    let sets: Vec<Cell> = rule_sets.iter().map(|&n| grid.cell(n)).collect();
+    let read = grid.cell(rule_sets.iter().sum());
+    grid.sum(&sets, read);
+    let mut cells = Vec::with_capacity(pairs.len());
+    for pair in pairs {
+        let [
+            flagged_live,
+            flagged_shadow,
+            gained,
+            lost,
+            errors_live,
+            errors_shadow,
+        ] = [
+            pair.flagged_a,
+            pair.flagged_b,
+            pair.gained,
+            pair.lost,
+            pair.errors_a,
+            pair.errors_b,
+        ]
+        .map(|n| grid.cell(n));
+        for (flagged, errors) in [(flagged_live, errors_live), (flagged_shadow, errors_shadow)] {
+            let clear = in_period - grid.value(flagged) - grid.value(errors);
+            let clear = grid.cell(clear);
+            grid.sum(&[flagged, clear, errors], checks);
+        }
+        let both = grid.cell(pair.flagged_a - pair.lost);
+        grid.sum(&[both, lost], flagged_live);
+        grid.sum(&[both, gained], flagged_shadow);
+        cells.push([
+            flagged_live,
+            flagged_shadow,
+            gained,
+            lost,
+            errors_live,
+            errors_shadow,
+        ]);
+    }
+    if in_period > 0 && in_period < min_cell {
+        for cell in std::iter::once(checks).chain(sets.iter().copied()) {
+            grid.hide(cell);
+        }
+        for cell in cells.iter().flatten() {
+            grid.hide(*cell);
         }
     }
-    let shown = |i: usize| (!hidden[i]).then_some(relation[i]);
-    let errors = |n: usize| (!small(n)).then_some(n);
-    [
-        shown(0),
-        shown(1),
-        shown(2),
-        shown(3),
-        errors(counts.errors_a),
-        errors(counts.errors_b),
-    ]
+    grid.suppress(min_cell);
+    Protected {
+        checks_in_period: grid.shown(checks),
+        rule_sets: sets.iter().map(|&c| grid.shown(c)).collect(),
+        rules: cells
+            .iter()
+            .map(|c| c.map(|cell| grid.shown(cell)))
+            .collect(),
+    }
 }
 
 /// Statuses over `rules` (by `index`) from stored rule ids.
@@ -213,25 +267,30 @@ pub fn of_history(
         || OutcomeComparisons::of(&shadow_input, options),
     );
     let min_cell = options.min_cell.max(1);
+    let published = protect(
+        in_period,
+        &shadow_sets.values().copied().collect::<Vec<_>>(),
+        &counts,
+        min_cell,
+    );
     let mut rule_sets = Vec::with_capacity(shadow_sets.len());
-    for (hash, checks) in shadow_sets {
+    for (hash, checks) in shadow_sets.into_keys().zip(published.rule_sets) {
         let (name, version) = history.rule_set_name(&hash)?;
         rule_sets.push(RuleSetJson {
             name,
             version,
             content_hash: hash,
-            checks: Some(checks),
+            checks,
         });
     }
-    let shown = |n: usize| (n == 0 || n >= min_cell).then_some(n);
     Ok(Some(ShadowReport {
         rule_sets,
-        checks_in_period: shown(in_period),
+        checks_in_period: published.checks_in_period,
         units: live_audit.units(),
         rules: rules
             .iter()
-            .zip(counts)
-            .map(|(rule, pair)| {
+            .zip(published.rules)
+            .map(|(rule, counts)| {
                 let [
                     flagged_live,
                     flagged_shadow,
@@ -239,7 +298,7 @@ pub fn of_history(
                     lost,
                     errors_live,
                     errors_shadow,
-                ] = protect(pair, min_cell);
+                ] = counts;
                 ShadowRule {
                     rule_id: rule.id.clone(),
                     title: rule.title.clone(),
@@ -268,26 +327,75 @@ mod tests {
             gained,
             lost,
             errors_a: 0,
-            errors_b: 3,
+            errors_b: 0,
         }
+    }
+
+    fn rules(in_period: usize, pairs: &[PairCounts]) -> Vec<[Option<usize>; 6]> {
+        protect(in_period, &[in_period], pairs, 5).rules
     }
 
     #[test]
     fn small_counts_are_hidden_and_never_alone_in_their_sum() {
         // Nothing small: all shown; zero is shown.
         assert_eq!(
-            protect(pair(40, 30, 0, 10), 5),
-            [Some(40), Some(30), Some(0), Some(10), Some(0), None]
+            rules(100, &[pair(40, 30, 0, 10)]),
+            [[Some(40), Some(30), Some(0), Some(10), Some(0), Some(0)]]
         );
-        // `gained` of 2 alone would follow from the others: `lost` goes too.
-        assert_eq!(
-            protect(pair(40, 32, 2, 10), 5),
-            [Some(40), Some(32), None, None, Some(0), None]
+        // A few rule errors hide the smaller of the side's other counts.
+        let errors = PairCounts {
+            errors_b: 3,
+            ..pair(40, 30, 0, 10)
+        };
+        let [counts] = rules(100, &[errors])[..] else {
+            panic!("one rule")
+        };
+        assert_eq!(counts[5], None);
+        assert_eq!(counts[1], None, "{counts:?}");
+        // `gained` of 2 alone would follow from the others: more goes with it.
+        let [counts] = rules(100, &[pair(40, 32, 2, 10)])[..] else {
+            panic!("one rule")
+        };
+        assert_eq!(counts[2], None);
+        assert!(
+            counts[..4].iter().filter(|c| c.is_none()).count() >= 2,
+            "{counts:?}"
         );
-        // A small flagged count hides the other flagged count.
-        assert_eq!(
-            protect(pair(3, 13, 10, 0), 5),
-            [None, None, Some(10), Some(0), Some(0), None]
+        // A small flagged count hides another count of its relations.
+        let [counts] = rules(100, &[pair(3, 13, 10, 0)])[..] else {
+            panic!("one rule")
+        };
+        assert_eq!(counts[0], None);
+        assert!(
+            counts[..4].iter().filter(|c| c.is_none()).count() >= 2,
+            "{counts:?}"
         );
+    }
+
+    #[test]
+    fn the_one_check_a_rule_did_not_flag_is_protected_like_the_one_it_flagged() {
+        // 7 checks, 6 flagged live: the 6 would tell the one check not flagged.
+        let [counts] = rules(7, &[pair(6, 6, 0, 0)])[..] else {
+            panic!("one rule")
+        };
+        assert_eq!(counts[0], None, "{counts:?}");
+        assert_eq!(counts[1], None, "{counts:?}");
+    }
+
+    #[test]
+    fn with_fewer_checks_than_min_cell_nothing_is_shown() {
+        let published = protect(1, &[1], &[pair(1, 0, 0, 1), PairCounts::default()], 5);
+        assert_eq!(published.checks_in_period, None);
+        assert_eq!(published.rule_sets, [None]);
+        for counts in published.rules {
+            assert_eq!(counts, [None; 6], "a zero beside a hidden count tells");
+        }
+        // No check in the period: the zeros are shown.
+        let none = protect(0, &[3], &[PairCounts::default()], 5);
+        assert_eq!(none.checks_in_period, Some(0));
+        assert_eq!(none.rules, [[Some(0); 6]]);
+        // A rule set's few checks are hidden beside another's many.
+        let sets = protect(40, &[38, 2], &[], 5);
+        assert_eq!(sets.rule_sets, [None, None]);
     }
 }

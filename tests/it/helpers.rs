@@ -653,7 +653,8 @@ pub fn spawn_app_with(options: AppOptions) -> TestApp {
 impl TestApp {
     /// A `gk-regler` command configured for this app only: no inherited `GK_REGLER_*`,
     /// run inside the temporary directory, `RUST_LOG=info` unless the test says else.
-    fn command(&self, args: &[&str]) -> Command {
+    /// The command [`Self::run_cli`] runs, for a test that changes its environment.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_gk-regler"));
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("GK_REGLER_") {

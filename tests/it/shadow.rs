@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 
 use crate::audit::{CASES, cohort_leaving, import_files};
-use crate::helpers::{AppOptions, TestApp, base_profile, copy_dir, set, spawn_app_with};
+use crate::helpers::{
+    AppOptions, TestApp, base_profile, copy_dir, run_command, set, spawn_app_with,
+};
 use crate::web::WebClient;
 
 /// A copy of the shipped rules in which `aktivitetsniva_saknas` is switched off (its
@@ -277,6 +279,64 @@ fn the_audit_compares_live_and_shadow_flags_rule_by_rule() {
             .any(|l| l.starts_with("shadow,aktivitetsniva_saknas,")
                 && l.ends_with(&format!(",{flagged},0,0,{flagged}"))),
         "{csv}"
+    );
+}
+
+/// One stored check in the period: the shadow section shows none of its counts. Its rule
+/// set's number of checks (1) was shown exactly, and beside a hidden count each rule's zero
+/// told that the one check was not flagged by it, so which rules flagged that person's
+/// check could be read off, though the audit shows nothing of fewer than `min_cell` cases.
+#[test]
+fn the_shadow_section_shows_nothing_of_a_single_check() {
+    let (_keep, shadow) = shadow_rules(Path::new("rules"), "2026.2-skugga");
+    let app = spawn_with_shadow(&shadow);
+    // A history imported before the shadow rules were set: many cases, no shadow results.
+    let (profiles, outcomes) = cohort_leaving(&["female", "male"], |i, _| i % 2 == 0);
+    let profiles_path = app.dir.path().join("profiles.jsonl");
+    let outcomes_path = app.dir.path().join("outcomes.jsonl");
+    std::fs::write(&profiles_path, profiles).expect("write profiles");
+    std::fs::write(&outcomes_path, outcomes).expect("write outcomes");
+    let args = [
+        "import",
+        profiles_path.to_str().expect("utf-8 path"),
+        "--outcomes",
+        outcomes_path.to_str().expect("utf-8 path"),
+    ];
+    let mut import = app.command(&args);
+    import.env_remove("GK_REGLER_SHADOW_RULES");
+    let out = run_command(import, "import without shadow rules", None);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(app.count("shadow_results"), 0);
+    let reply = app.check(&app.handlaggare, &flagged_profile("SKUGGA-ENSAM"));
+    assert_eq!(reply.status, 201, "{reply}");
+    let reply = app.get("/api/v1/audit?format=json", &app.analytiker);
+    assert_eq!(reply.status, 200, "{reply}");
+    let section = reply.json()["shadow"].clone();
+    assert!(section.is_object(), "a shadow section: {section:#}");
+    assert_eq!(section["checks_in_period"], Value::Null, "{section:#}");
+    for set in section["rule_sets"].as_array().expect("rule sets") {
+        assert_eq!(set["checks"], Value::Null, "{section:#}");
+    }
+    let rules = section["rules"].as_array().expect("rules");
+    assert!(!rules.is_empty());
+    for rule in rules {
+        for field in [
+            "flagged_live",
+            "flagged_shadow",
+            "gained",
+            "lost",
+            "errors_live",
+            "errors_shadow",
+        ] {
+            assert_eq!(rule[field], Value::Null, "{field}: {rule:#}");
+        }
+    }
+    let csv = app.get("/api/v1/audit?format=csv", &app.analytiker);
+    assert!(
+        !csv.text
+            .lines()
+            .any(|l| l.starts_with("shadow,") && l.ends_with(",0,0,0,0")),
+        "no zeros in the shadow rows: {csv}"
     );
 }
 

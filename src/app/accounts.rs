@@ -87,17 +87,17 @@ fn access(principal: &Principal, action: &'static str) -> Access {
     super::access(principal, action, None, None)
 }
 
-/// The start of the names the command line writes into the access log and onto what it
-/// stores (`cli:import`, `cli:backup`, …): no token may take one, or its work would read
-/// as the command line's.
-const COMMAND_LINE_PREFIX: &str = "cli:";
+/// The starts of the names the service and the command line write into the access log
+/// and onto what they store (`system:start`, `cli:import`, `cli:backup`, …): no token may
+/// take one, or its work would read as theirs.
+const RESERVED_PREFIXES: [&str; 2] = ["system:", "cli:"];
 
 /// A person's name as stored: trimmed, in Unicode normal form NFC (so `Åsa` written
 /// either way is one name), 1–64 characters: printable ASCII, and outside ASCII only
 /// letters, marks and digits. No name may look like another: no modifier letters or
 /// full-width forms (`ː`, `：`, `ｃ` look like `:` and `c`), no Latin letters mixed with
-/// Greek or Cyrillic ones (`с` looks like `c`), and none starting with the command
-/// line's `cli:`.
+/// Greek or Cyrillic ones (`с` looks like `c`), and none starting with the service's
+/// `system:` or the command line's `cli:`.
 fn check_name(name: &str) -> Result<String, AppError> {
     use unicode_general_category::{GeneralCategory as G, get_general_category};
     use unicode_normalization::UnicodeNormalization as _;
@@ -133,13 +133,15 @@ fn check_name(name: &str) -> Result<String, AppError> {
                 .to_owned(),
         ));
     }
-    let reserved = name
-        .get(..COMMAND_LINE_PREFIX.len())
-        .is_some_and(|start| start.eq_ignore_ascii_case(COMMAND_LINE_PREFIX));
+    let reserved = RESERVED_PREFIXES.iter().any(|prefix| {
+        name.get(..prefix.len())
+            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    });
     if reserved {
-        return Err(AppError::Input(format!(
-            "namn som börjar med {COMMAND_LINE_PREFIX} är kommandoradens; välj ett annat namn"
-        )));
+        return Err(AppError::Input(
+            "namn som börjar med system: eller cli: är tjänstens eller kommandoradens; välj ett annat namn"
+                .to_owned(),
+        ));
     }
     Ok(name)
 }
@@ -410,6 +412,7 @@ mod tests {
         assert!(check_name(&"x".repeat(65)).is_err());
         // The command line's names: its work alone is written under them.
         assert!(check_name("cli:import").is_err());
+        assert!(check_name("SYSTEM:start").is_err());
         assert!(check_name(" CLI:backup").is_err());
         assert_eq!(check_name("clinic").ok().as_deref(), Some("clinic"));
         // Names that look like the command line's, or like each other.

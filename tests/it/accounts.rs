@@ -443,6 +443,54 @@ fn configured_and_file_tokens_are_imported_once_and_a_revoked_one_stays_revoked(
     assert_eq!(app.count("accounts"), 6, "imported once");
 }
 
+/// The service records the accounts it makes at start as made by `system:start`: a token
+/// named so made admins that read as the service's own, and could revoke itself to leave
+/// the trail pointing at the service. Names the service or the command line write are
+/// taken by neither made nor configured tokens, in any case.
+#[test]
+fn no_token_may_take_a_name_the_service_writes_itself() {
+    let mut app = spawn_app();
+    for name in ["system:start", "System:Retention", "cli:purge"] {
+        let made = app.post(
+            "/api/v1/admin/tokens",
+            &app.admin,
+            &json!({"name": name, "role": "admin"}),
+        );
+        assert_eq!(made.status, 400, "{name}: {made}");
+        assert!(
+            made.text.contains("tjänstens eller kommandoradens"),
+            "{made}"
+        );
+    }
+    let out = app.cli(&[
+        "token",
+        "create",
+        "--role",
+        "admin",
+        "--name",
+        "system:start",
+    ]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("tjänstens eller kommandoradens"),
+        "{out}"
+    );
+    let _ = app.kill();
+    let accounts = app.count("accounts");
+    std::fs::write(
+        app.dir.path().join("tokens.yaml"),
+        "- name: system:start\n  role: admin\n  sha256: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n",
+    )
+    .expect("write tokens file");
+    let out = app.cli(&["serve"]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("tjänstens eller kommandoradens"),
+        "{out}"
+    );
+    assert_eq!(app.count("accounts"), accounts, "nothing imported");
+}
+
 #[test]
 fn configured_tokens_are_checked_like_made_ones_and_never_skipped_silently() {
     let mut app = spawn_app();

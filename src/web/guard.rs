@@ -13,7 +13,8 @@
 //!   A request with an `Authorization: Bearer` header (a script, never a browser on its
 //!   own) is authenticated by that header and needs no form token.
 //!
-//! Cookies are HttpOnly and SameSite=Strict, `Secure` when the public URL is https.
+//! Cookies are HttpOnly and SameSite=Strict; with an https public URL `Secure` and named
+//! with the `__Host-` prefix ([`CookieNames`]). A cookie given twice counts as not given.
 
 use axum::Form;
 use axum::body::{Body, Bytes};
@@ -21,7 +22,7 @@ use axum::extract::{FromRequest, Multipart, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::CookieJar;
+use axum_extra::extract::cookie::Cookie;
 use subtle::ConstantTimeEq;
 
 use super::{CSRF_FIELD, SESSION_COOKIE, SIGN_IN, SIGN_IN_COOKIE, SharedState};
@@ -36,12 +37,67 @@ pub struct Session {
     pub info: SessionInfo,
 }
 
-/// The session id in the request's cookie.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    CookieJar::from_headers(headers)
-        .get(SESSION_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| is_random_token(v))
+/// The names of the service's cookies, and the sign-in cookie's path.
+///
+/// With an https public URL both names carry the `__Host-` prefix: a browser then takes
+/// them only from a secure page of this very host name, with `Path=/` and no `Domain`, so
+/// a sibling domain cannot plant a session of its own. Cookies are not kept apart by port,
+/// so another service on the same host name (any port) can still replace them; the
+/// service needs a host name of its own (README, "Web pages").
+pub struct CookieNames {
+    pub session: &'static str,
+    pub sign_in: &'static str,
+    pub sign_in_path: &'static str,
+}
+
+pub fn cookie_names(state: &SharedState) -> CookieNames {
+    if state.web.secure_cookies {
+        CookieNames {
+            session: "__Host-gk_session",
+            sign_in: "__Host-gk_login",
+            sign_in_path: "/",
+        }
+    } else {
+        CookieNames {
+            session: SESSION_COOKIE,
+            sign_in: SIGN_IN_COOKIE,
+            sign_in_path: SIGN_IN,
+        }
+    }
+}
+
+/// Every value the request's `Cookie` headers give the cookie `name`.
+fn cookie_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .filter(|cookie| cookie.name() == name)
+        .map(|cookie| cookie.value().to_owned())
+        .collect()
+}
+
+/// The value of the cookie `name` when the request gives it once, with the form of the
+/// ids this module hands out. Given twice, it is none: a page on another path or port of
+/// the same host can add a second cookie of the name (a browser sends both), and taking
+/// either would let that page choose the session.
+fn only_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    let mut values = cookie_values(headers, name);
+    let value = values.pop().filter(|_| values.is_empty())?;
+    is_random_token(&value).then_some(value)
+}
+
+/// The session id in the request's cookie, when it gives exactly one.
+pub fn session_cookie(state: &SharedState, headers: &HeaderMap) -> Option<String> {
+    only_cookie(headers, cookie_names(state).session)
+}
+
+/// Whether the request has any cookie of the session's name (to clear it when it names no
+/// live session).
+pub fn has_session_cookie(state: &SharedState, headers: &HeaderMap) -> bool {
+    !cookie_values(headers, cookie_names(state).session).is_empty()
 }
 
 /// The token of an `Authorization: Bearer …` header.
@@ -62,7 +118,7 @@ pub async fn session_of(
     state: &SharedState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, AppError> {
-    let Some(id) = session_cookie(headers) else {
+    let Some(id) = session_cookie(state, headers) else {
         return Ok(None);
     };
     Ok(
@@ -95,29 +151,27 @@ fn cookie(
 /// The session cookie for a new session (no Max-Age: gone when the browser closes; the
 /// server ends it after the idle time anyway).
 pub fn session_cookie_value(state: &SharedState, id: &str) -> HeaderValue {
-    cookie(state, SESSION_COOKIE, id, "/", None)
+    cookie(state, cookie_names(state).session, id, "/", None)
 }
 
 pub fn clear_session_cookie(state: &SharedState) -> HeaderValue {
-    cookie(state, SESSION_COOKIE, "", "/", Some(0))
+    cookie(state, cookie_names(state).session, "", "/", Some(0))
 }
 
 pub fn clear_sign_in_cookie(state: &SharedState) -> HeaderValue {
-    cookie(state, SIGN_IN_COOKIE, "", SIGN_IN, Some(0))
+    let names = cookie_names(state);
+    cookie(state, names.sign_in, "", names.sign_in_path, Some(0))
 }
 
 /// The sign-in form's token: the `gk_login` cookie's value when the browser has one,
 /// else a new random one and the cookie to set.
 pub fn sign_in_nonce(state: &SharedState, headers: &HeaderMap) -> (String, Option<HeaderValue>) {
-    let existing = CookieJar::from_headers(headers)
-        .get(SIGN_IN_COOKIE)
-        .map(|c| c.value().to_owned())
-        .filter(|v| is_random_token(v));
-    match existing {
+    let names = cookie_names(state);
+    match only_cookie(headers, names.sign_in) {
         Some(nonce) => (nonce, None),
         None => {
             let nonce = hex::encode(rand::random::<[u8; 32]>());
-            let set = cookie(state, SIGN_IN_COOKIE, &nonce, SIGN_IN, Some(3600));
+            let set = cookie(state, names.sign_in, &nonce, names.sign_in_path, Some(3600));
             (nonce, Some(set))
         }
     }
@@ -261,11 +315,7 @@ pub async fn check_form_token(
     // the service hold its body.
     let mut session = None;
     let expected = if parts.uri.path() == SIGN_IN {
-        let expected = CookieJar::from_headers(&parts.headers)
-            .get(SIGN_IN_COOKIE)
-            .map(|c| c.value().to_owned())
-            .filter(|v| is_random_token(v));
-        match expected {
+        match only_cookie(&parts.headers, cookie_names(&state).sign_in) {
             Some(expected) => expected,
             None => return refused_form(parts.uri.path(), false),
         }
@@ -279,7 +329,7 @@ pub async fn check_form_token(
             // No live session: the page itself sends the browser to sign in.
             Ok(None) => {
                 let mut response = Redirect::to(SIGN_IN).into_response();
-                if session_cookie(&parts.headers).is_some() {
+                if has_session_cookie(&state, &parts.headers) {
                     response
                         .headers_mut()
                         .insert(header::SET_COOKIE, clear_session_cookie(&state));

@@ -51,7 +51,8 @@ use crate::ruleset::Severity;
 
 type SharedState = Arc<App>;
 
-/// The cookie of a signed-in browser: a random session id, never the token.
+/// The cookie of a signed-in browser: a random session id, never the token. With an
+/// https public URL it is named with the `__Host-` prefix ([`guard::CookieNames`]).
 pub const SESSION_COOKIE: &str = "gk_session";
 /// The cookie that ties the sign-in form to the browser that loaded it (login CSRF).
 pub const SIGN_IN_COOKIE: &str = "gk_login";
@@ -209,7 +210,7 @@ impl FromRequestParts<SharedState> for Viewer {
                 session_id: session.id,
             }),
             Ok(None) => {
-                let had_cookie = guard::session_cookie(&parts.headers).is_some();
+                let had_cookie = guard::has_session_cookie(state, &parts.headers);
                 if had_cookie {
                     tracing::info!(path = %parts.uri.path(), "session over or unknown: sign in again");
                 }
@@ -505,7 +506,7 @@ async fn sign_in(
         }
     };
     // A session this browser had before is ended, so it never lingers.
-    if let Some(old) = guard::session_cookie(&headers) {
+    if let Some(old) = guard::session_cookie(&state, &headers) {
         let _ = state
             .store
             .delete_session(crate::auth::token_hash(&old), None)

@@ -566,6 +566,31 @@ fn configured_tokens_are_checked_like_made_ones_and_never_skipped_silently() {
     assert_eq!(made.status, 400, "the new token holds the name: {made}");
 }
 
+/// A page on another port or path of the same host can set a second `gk_session` (with a
+/// more specific `Path`, the browser sends both), holding the attacker's own session: the
+/// last one was taken, so the officer worked, unknowingly, in the attacker's session, and
+/// the attacker read the checks made there. A request naming the session twice is now
+/// taken as signed out, whichever of the two is live.
+#[test]
+fn a_session_cookie_given_twice_is_no_session() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let (victim, _) = web.sign_in(&app.handlaggare.token).expect("signed in");
+    let (attacker, _) = web.sign_in(&app.handlaggare2.token).expect("signed in");
+    let get = |cookie: &str| web.raw(reqwest::Method::GET, "/kontroll", Some(cookie), &[], None);
+    assert_eq!(get(&victim).status, 200);
+    for both in [
+        format!("{victim}; {attacker}"),
+        format!("{attacker}; {victim}"),
+        format!("{victim}; {victim}"),
+    ] {
+        let page = get(&both);
+        assert_eq!(page.status, 303, "{both}: {page}");
+        assert_eq!(page.header("location"), "/logga-in");
+    }
+    assert_eq!(get(&victim).status, 200, "the session itself lives on");
+}
+
 #[test]
 fn with_an_https_public_url_cookies_are_secure_and_only_its_origin_may_post() {
     let app = spawn_app_with(AppOptions {
@@ -574,16 +599,23 @@ fn with_an_https_public_url_cookies_are_secure_and_only_its_origin_may_post() {
     });
     let web = WebClient::new(&app);
     let page = web.raw(reqwest::Method::GET, "/logga-in", None, &[], None);
-    let login = set_cookie(&page, "gk_login");
+    // `__Host-`: a browser takes these cookies only from a secure page of this host
+    // name itself (`Secure`, `Path=/`, no `Domain`), never from a sibling domain.
+    let login = set_cookie(&page, "__Host-gk_login");
     let secure = |reply: &crate::helpers::Reply, name: &str| {
         reply
             .headers
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
-            .any(|c| c.starts_with(&format!("{name}=")) && c.contains("; Secure"))
+            .any(|c| {
+                c.starts_with(&format!("{name}="))
+                    && c.contains("; Secure")
+                    && c.contains("; Path=/;")
+                    && !c.contains("Domain")
+            })
     };
-    assert!(secure(&page, "gk_login"), "{page}");
+    assert!(secure(&page, "__Host-gk_login"), "{page}");
     let form = [
         ("token", app.handlaggare.token.as_str()),
         ("csrf", &csrf_of(&page.text)),
@@ -606,5 +638,11 @@ fn with_an_https_public_url_cookies_are_secure_and_only_its_origin_may_post() {
         Some(&form),
     );
     assert_eq!(signed.status, 303, "{signed}");
-    assert!(secure(&signed, "gk_session"), "{signed}");
+    assert!(secure(&signed, "__Host-gk_session"), "{signed}");
+    let cookie = set_cookie(&signed, "__Host-gk_session");
+    let page = web.raw(reqwest::Method::GET, "/kontroll", Some(&cookie), &[], None);
+    assert_eq!(page.status, 200, "{page}");
+    let plain = cookie.replacen("__Host-", "", 1);
+    let page = web.raw(reqwest::Method::GET, "/kontroll", Some(&plain), &[], None);
+    assert_eq!(page.status, 303, "the unprefixed name is not read: {page}");
 }

@@ -2,9 +2,10 @@
 //! names, purging old checks. Nothing here prints: what a person should be told (a new
 //! key) is returned to the caller. Accounts and tokens are in [`super::accounts`].
 
+use crate::auth::Role;
 use crate::config::Config;
 use crate::pseudonym::{KeyOrigin, PseudonymKey};
-use crate::store::{PurgeCounts, Store, WriterHandle};
+use crate::store::{Access, PurgeCounts, Store, WriterHandle};
 
 use super::AppError;
 
@@ -76,13 +77,38 @@ pub fn parse_age(text: &str) -> Result<jiff::Span, AppError> {
     Ok(age)
 }
 
-/// Deletes the checks stored more than `age` ago, with their flags and rule errors.
-pub async fn purge_older_than(store: &Store, age: jiff::Span) -> Result<PurgeCounts, AppError> {
+/// Who purges: `cli:purge` for the command, `system:retention` for `retention_days`.
+#[derive(Clone, Copy, Debug)]
+pub enum Purger {
+    Command,
+    Retention,
+}
+
+/// Deletes the checks stored more than `age` ago, with their flags and rule errors, and
+/// writes who did it, the cutoff and the counts to the access log.
+pub async fn purge_older_than(
+    store: &Store,
+    age: jiff::Span,
+    purger: Purger,
+) -> Result<PurgeCounts, AppError> {
     let cutoff = jiff::Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::UTC)
         .checked_sub(age)
         .map(|zoned| zoned.timestamp())
         .map_err(|e| AppError::Input(format!("ogiltig tidsperiod: {e}")))?;
     let cutoff = cutoff.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-    Ok(store.purge_created_before(cutoff).await?)
+    let actor = match purger {
+        Purger::Command => "cli:purge",
+        Purger::Retention => "system:retention",
+    };
+    let access = Access {
+        actor: actor.to_owned(),
+        role: Role::Admin,
+        action: "purge",
+        case: None,
+        evaluation_id: None,
+        account_id: None,
+        detail: None,
+    };
+    Ok(store.purge_created_before(cutoff, access).await?)
 }

@@ -124,8 +124,8 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         let store = store.clone();
         tokio::spawn(async move {
             loop {
-                match admin::purge_older_than(&store, jiff::Span::new().days(i64::from(days))).await
-                {
+                let age = jiff::Span::new().days(i64::from(days));
+                match admin::purge_older_than(&store, age, admin::Purger::Retention).await {
                     Ok(counts) => {
                         tracing::info!(
                             evaluations = counts.evaluations,
@@ -261,7 +261,7 @@ async fn shutdown_signal() {
 pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
     let age = admin::parse_age(older_than)?;
     let (store, writer) = admin::open_existing_store(&config)?;
-    let counts = admin::purge_older_than(&store, age).await?;
+    let counts = admin::purge_older_than(&store, age, admin::Purger::Command).await?;
     admin::close_store(store, writer).await?;
     println!(
         "Rensade {} kontroller äldre än {older_than} ({} flaggor, {} regelfel) och {} utfall med {} tidigare versioner, för ärenden som inte längre har någon kontroll.",

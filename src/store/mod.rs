@@ -641,9 +641,14 @@ impl Store {
         self.write(writer::Op::Access(access)).await.map(|_| ())
     }
 
-    /// Deletes evaluations stored before `cutoff` (RFC 3339) with their flags and errors.
-    pub async fn purge_created_before(&self, cutoff: String) -> Result<PurgeCounts, StoreError> {
-        match self.write(writer::Op::Purge(cutoff)).await? {
+    /// Deletes evaluations stored before `cutoff` (RFC 3339) with their flags and errors,
+    /// and logs `access` with the cutoff and the counts in the same transaction.
+    pub async fn purge_created_before(
+        &self,
+        cutoff: String,
+        access: Access,
+    ) -> Result<PurgeCounts, StoreError> {
+        match self.write(writer::Op::Purge(cutoff, access)).await? {
             writer::Reply::Purged(counts) => Ok(counts),
             _ => Err(StoreError::UnexpectedReply),
         }

@@ -35,7 +35,9 @@ pub(super) enum Op {
         content_hash: String,
         sources_json: String,
     },
-    Purge(String),
+    /// Deletes what was stored before the cutoff (RFC 3339); the entry is logged with the
+    /// cutoff and the counts as its detail.
+    Purge(String, Access),
     /// Rewrites the probe row: does the database take writes?
     Probe,
     /// Accounts and sessions (`super::accounts`).
@@ -523,7 +525,7 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
                 .execute([now])?;
             Ok(Reply::Done)
         }
-        Op::Purge(cutoff) => {
+        Op::Purge(cutoff, access) => {
             conn.execute(
                 "DELETE FROM check_facts WHERE evaluation_id IN (SELECT id FROM evaluations WHERE created_at < ?1)",
                 [cutoff],
@@ -553,6 +555,16 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
             let outcomes = conn.execute(
                 &format!("DELETE FROM outcomes WHERE case_pseudonym IN ({OUTCOMES_TO_PURGE})"),
                 [cutoff],
+            )?;
+            log_access(
+                conn,
+                &Access {
+                    detail: Some(format!(
+                        "before={cutoff} checks={evaluations} outcomes={outcomes}"
+                    )),
+                    ..access.clone()
+                },
+                now,
             )?;
             Ok(Reply::Purged(PurgeCounts {
                 evaluations,
@@ -929,8 +941,21 @@ mod tests {
             late = "ef".repeat(32),
         ))
         .expect("outcomes");
-        let purge = |cutoff: &str| match apply(&conn, &Op::Purge(cutoff.to_owned()), &now_rfc3339())
-            .expect("purge")
+        let purger = Access {
+            actor: "cli:purge".to_owned(),
+            role: crate::auth::Role::Admin,
+            action: "purge",
+            case: None,
+            evaluation_id: None,
+            account_id: None,
+            detail: None,
+        };
+        let purge = |cutoff: &str| match apply(
+            &conn,
+            &Op::Purge(cutoff.to_owned(), purger.clone()),
+            &now_rfc3339(),
+        )
+        .expect("purge")
         {
             Reply::Purged(counts) => counts,
             _ => panic!("not a purge"),

@@ -581,6 +581,75 @@ fn a_purge_period_that_points_forward_in_time_is_refused_and_nothing_is_deleted(
     );
 }
 
+/// Deleting checks in bulk is in the access log, like every other command that reads or
+/// writes stored data: who (`cli:purge`, or `system:retention` for `retention_days`),
+/// when, the cutoff and how many checks and outcomes went. Before, neither wrote anything.
+#[test]
+fn every_purge_is_in_the_access_log() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = dir.path().join("gk-regler.sqlite3");
+    let profiles = dir.path().join("profiles.jsonl");
+    let lines = cohort_copies(&profiles, 1..=1);
+    let out = import_on(dir.path(), &database, &profiles);
+    assert_eq!(out.code, 0, "{out}");
+    let purges = || -> Vec<(String, String, String)> {
+        let conn = rusqlite::Connection::open(&database).expect("open the database");
+        let mut statement = conn
+            .prepare(
+                "SELECT actor, role, detail FROM access_log WHERE action = 'purge' ORDER BY id",
+            )
+            .expect("prepare");
+        statement
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "2y"]);
+    assert_eq!(out.code, 0, "{out}");
+    let logged = purges();
+    assert_eq!(logged.len(), 1, "{logged:?}");
+    let (actor, role, detail) = &logged[0];
+    assert_eq!((actor.as_str(), role.as_str()), ("cli:purge", "admin"));
+    assert!(
+        detail.starts_with("before=") && detail.ends_with("checks=0 outcomes=0"),
+        "{detail}"
+    );
+
+    // Stored times are whole seconds: a second on, every check is older than now.
+    std::thread::sleep(Duration::from_millis(1_100));
+    let mut serve = command_on(dir.path(), &database, &["serve"]);
+    serve
+        .env("GK_REGLER_RETENTION_DAYS", "1")
+        .env("GK_REGLER_LISTEN", "127.0.0.1:0");
+    let mut child = serve
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start serve");
+    let started = std::time::Instant::now();
+    while purges().len() < 2 && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let logged = purges();
+    assert_eq!(logged.len(), 2, "the start's retention purge: {logged:?}");
+    let (actor, role, detail) = &logged[1];
+    assert_eq!(
+        (actor.as_str(), role.as_str()),
+        ("system:retention", "admin")
+    );
+    assert!(detail.ends_with("checks=0 outcomes=0"), "{detail}");
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0s"]);
+    assert_eq!(out.code, 0, "{out}");
+    let logged = purges();
+    assert!(
+        logged[2].2.ends_with(&format!("checks={lines} outcomes=0")),
+        "{logged:?}"
+    );
+}
+
 /// The SHA-256 of `path` in hex, computed by `sha256sum` (not by the code under test).
 fn sha256sum(path: &Path) -> String {
     let out = Command::new("sha256sum")

@@ -164,7 +164,17 @@ fn write_backup(database: &Path, key: &str, dir: &Path) -> Result<Manifest, AppE
     owner_only::restrict(temp.path())?;
     let copy = temp.path().join(DATABASE);
     drop(owner_only::new_file_options().open(&copy)?);
-    let facts = copy_database(database, &copy)?;
+    // The copy's disk being full is not the database being unavailable.
+    let facts = copy_database(database, &copy).map_err(|err| {
+        if err.is_disk_full() {
+            AppError::Input(format!(
+                "säkerhetskopian får inte plats: disken där {} ligger är full. Databasen är orörd och ingen kopia skrevs.",
+                parent.display()
+            ))
+        } else {
+            AppError::Store(err)
+        }
+    })?;
     owner_only::write_new(&temp.path().join(KEY), key.as_bytes())?;
     let files = [DATABASE, KEY]
         .into_iter()
@@ -264,10 +274,56 @@ fn damaged(dir: &Path, what: impl std::fmt::Display) -> AppError {
     ))
 }
 
+/// The largest manifest and key read (both are a few hundred bytes).
+const MAX_SMALL_FILE_BYTES: u64 = 1 << 20;
+
+/// Opens the backup's file `name` for reading, as a regular file only: a symbolic link is
+/// not followed, and a named pipe or a device is refused at once (opened without waiting
+/// for a writer), so nothing is read for ever. With its size.
+fn open_backup_file(dir: &Path, name: &str) -> Result<(std::fs::File, u64), AppError> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(dir.join(name));
+    let not_regular = || damaged(dir, format_args!("{name} är ingen vanlig fil"));
+    let file = match file {
+        Ok(file) => file,
+        // O_NOFOLLOW: a symbolic link.
+        Err(err) if err.raw_os_error() == Some(libc::ELOOP) => return Err(not_regular()),
+        Err(err) => return Err(damaged(dir, format_args!("{name}: {err}"))),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|err| damaged(dir, format_args!("{name}: {err}")))?;
+    if !meta.is_file() {
+        return Err(not_regular());
+    }
+    Ok((file, meta.len()))
+}
+
+/// The backup's small file `name` (the manifest, the key), read whole.
+fn read_small_backup_file(dir: &Path, name: &str) -> Result<Vec<u8>, AppError> {
+    let (file, len) = open_backup_file(dir, name)?;
+    let too_large = || damaged(dir, format_args!("{name} är för stor"));
+    if len > MAX_SMALL_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_SMALL_FILE_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|err| damaged(dir, format_args!("{name}: {err}")))?;
+    if bytes.len() as u64 > MAX_SMALL_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
-    let manifest_path = dir.join(MANIFEST);
-    let text = std::fs::read_to_string(&manifest_path)
-        .map_err(|err| damaged(dir, format_args!("{MANIFEST}: {err}")))?;
+    let text = String::from_utf8(read_small_backup_file(dir, MANIFEST)?)
+        .map_err(|_| damaged(dir, format_args!("{MANIFEST} är ingen text")))?;
     let manifest: Manifest = serde_json::from_str(&text)
         .map_err(|err| damaged(dir, format_args!("{MANIFEST}: {err}")))?;
     if manifest.format != FORMAT {
@@ -284,17 +340,20 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
             format_args!("{MANIFEST} ska nämna just {DATABASE} och {KEY}"),
         ));
     }
+    let listed = |name: &str| manifest.files.iter().find(|file| file.name == name);
+    let mismatch = |name: &str| {
+        damaged(
+            dir,
+            format_args!(
+                "{name} stämmer inte med kontrollsumman i {MANIFEST} (skadad eller ändrad)"
+            ),
+        )
+    };
     let matches = |name: &str, bytes: u64, sha256: &str| {
-        let listed = manifest.files.iter().find(|file| file.name == name);
-        if listed.is_some_and(|file| file.bytes == bytes && file.sha256 == sha256) {
+        if listed(name).is_some_and(|file| file.bytes == bytes && file.sha256 == sha256) {
             Ok(())
         } else {
-            Err(damaged(
-                dir,
-                format_args!(
-                    "{name} stämmer inte med kontrollsumman i {MANIFEST} (skadad eller ändrad)"
-                ),
-            ))
+            Err(mismatch(name))
         }
     };
 
@@ -323,8 +382,7 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
     }
 
     // Each file is read once, so what is checked is what is written.
-    let key_bytes =
-        std::fs::read(dir.join(KEY)).map_err(|err| damaged(dir, format_args!("{KEY}: {err}")))?;
+    let key_bytes = read_small_backup_file(dir, KEY)?;
     matches(
         KEY,
         key_bytes.len() as u64,
@@ -334,7 +392,12 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
         .map_err(|_| damaged(dir, format_args!("{KEY} är ingen text")))?;
     let key = key_as_stored.trim();
     // The database is copied beside its path, checked there, then renamed into place.
-    let copy = copy_beside(&dir.join(DATABASE), database)
+    let (source, len) = open_backup_file(dir, DATABASE)?;
+    // Never more than the manifest lists is copied: a file that grows is not followed.
+    if listed(DATABASE).is_none_or(|file| file.bytes != len) {
+        return Err(mismatch(DATABASE));
+    }
+    let copy = copy_beside(std::io::Read::take(source, len), database)
         .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
     matches(DATABASE, copy.bytes, &copy.sha256)?;
     let facts = check_copy(copy.file.path())
@@ -390,12 +453,12 @@ struct CopiedDatabase {
 
 /// Copies `from` into a temporary file (0600, removed unless renamed into place) beside
 /// `to`, hashing what it copies.
-fn copy_beside(from: &Path, to: &Path) -> std::io::Result<CopiedDatabase> {
+fn copy_beside(from: impl std::io::Read, to: &Path) -> std::io::Result<CopiedDatabase> {
     owner_only::create_parent(to)?;
     let mut file = tempfile::Builder::new()
         .prefix(RESTORE_PREFIX)
         .tempfile_in(folder_of(to))?;
-    let (bytes, sha256) = copy_hashing(std::fs::File::open(from)?, file.as_file_mut())?;
+    let (bytes, sha256) = copy_hashing(from, file.as_file_mut())?;
     file.as_file().sync_all()?;
     Ok(CopiedDatabase {
         file,

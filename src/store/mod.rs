@@ -163,6 +163,12 @@ impl StoreError {
         )
     }
 
+    /// Whether SQLite found the disk full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Self::Unavailable(err) | Self::Sqlite(err)
+            if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+
     /// The same error for another waiting caller: a failed commit answers every write
     /// of its batch.
     pub(crate) fn of_sqlite(err: &Arc<rusqlite::Error>) -> Self {

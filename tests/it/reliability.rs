@@ -169,6 +169,39 @@ fn wait_ready(app: &TestApp, status: u16) -> crate::helpers::Reply {
     }
 }
 
+/// A backup onto a full disk said "databasen är inte tillgänglig", which reads as if the
+/// live database were broken: it now says the copy's disk is full, and leaves nothing.
+#[test]
+fn a_backup_onto_a_full_disk_says_so_and_leaves_nothing() {
+    let Some(disk) = SmallDisk::mount(1) else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root with CAP_SYS_ADMIN)");
+        return;
+    };
+    let app = spawn_app_with(AppOptions::default());
+    let reply = app.check(&app.handlaggare, &base_profile());
+    assert_eq!(reply.status, 201, "{reply}");
+    disk.fill();
+    let target = disk.path().join("kopia");
+    let out = app.run_cli(&["backup", target.to_str().expect("utf-8")], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr.contains("disken") && out.stderr.contains("full"),
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains("databasen är inte tillgänglig"),
+        "{out}"
+    );
+    let left: Vec<_> = std::fs::read_dir(disk.path())
+        .expect("read the disk")
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|name| name != "filler")
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    disk.free();
+}
+
 #[test]
 fn a_full_disk_gives_503_and_not_ready_then_recovers_by_itself() {
     let Some(disk) = SmallDisk::mount(16) else {

@@ -873,6 +873,55 @@ fn a_damaged_backup_is_refused_and_nothing_is_restored() {
     );
 }
 
+/// A backup folder's files are read as regular files only: a named pipe in place of the
+/// manifest hung `restore` for ever, and the database as a symbolic link to `/dev/zero`
+/// was copied until the database's disk was full.
+#[test]
+fn a_backup_whose_files_are_not_regular_files_is_refused_at_once() {
+    let mut app = spawn_app();
+    stored(&app, "FIFO-1");
+    let backup = app.dir.path().join("kopia");
+    let out = app.run_cli(&["backup", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 0, "{out}");
+    app.terminate(Duration::from_secs(20));
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    let database = fresh.path().join("gk-regler.sqlite3");
+    let key_file = fresh.path().join("pseudonym.key");
+    app.use_files(database.clone(), key_file.clone());
+
+    let replace = |name: &str, with: &dyn Fn(&Path)| {
+        let path = backup.join(name);
+        let kept = backup.join(format!("{name}.kept"));
+        std::fs::rename(&path, &kept).expect("move aside");
+        with(&path);
+        let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+        std::fs::remove_file(&path).expect("remove");
+        std::fs::rename(&kept, &path).expect("move back");
+        out
+    };
+    let fifo = |path: &Path| {
+        let made = Command::new("mkfifo").arg(path).status().expect("mkfifo");
+        assert!(made.success());
+    };
+    let to_zero = |path: &Path| std::os::unix::fs::symlink("/dev/zero", path).expect("symlink");
+    for (name, make) in [
+        ("manifest.json", &fifo as &dyn Fn(&Path)),
+        ("gk-regler.sqlite3", &fifo),
+        ("gk-regler.sqlite3", &to_zero),
+        ("pseudonym.key", &to_zero),
+    ] {
+        let out = replace(name, make);
+        assert_eq!(out.code, 2, "{name}: {out}");
+        assert!(
+            out.stderr.contains(name) && out.stderr.contains("ingen vanlig fil"),
+            "{name}: {out}"
+        );
+        assert!(!database.exists() && !key_file.exists(), "{name}: restored");
+    }
+    let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 0, "the backup itself restores: {out}");
+}
+
 /// Anyone who can write to a backup folder can change its database and the checksums
 /// with it. A trigger added there copied every new profile to a table of its own, kept
 /// what a purge deleted and dropped access-log entries, and `restore` reported the

@@ -384,7 +384,7 @@ fn report(result: Result<(), AppError>) -> u8 {
             );
             exit::RULES_REFUSED
         }
-        Err(AppError::Input(message) | AppError::Config(message)) => {
+        Err(AppError::Input(message) | AppError::Config(message) | AppError::Conflict(message)) => {
             eprintln!("fel: {message}");
             exit::BAD_INPUT
         }

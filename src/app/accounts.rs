@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::auth::{Principal, Purpose, Role, TokenEntry, create_token, entry_hash, token_hash};
 use crate::config::Config;
-use crate::store::accounts::{Account, Imported, NewAccount, SessionInfo};
+use crate::store::accounts::{Account, Imported, NewAccount, Revocation, SessionInfo};
 use crate::store::{Access, Store};
 
 use super::{AppError, require};
@@ -286,14 +286,18 @@ pub async fn list(store: &Store, principal: &Principal) -> Result<Vec<Account>, 
 /// Revokes account `id`'s token and ends its sessions, at once.
 pub async fn revoke(store: &Store, principal: &Principal, id: i64) -> Result<(), AppError> {
     require(principal, ADMIN_ROLES)?;
-    if store
+    match store
         .revoke_account(id, access(principal, "account_revoke"))
         .await?
     {
-        tracing::info!(actor = %principal.name, account = id, "account revoked");
-        Ok(())
-    } else {
-        Err(AppError::NotFound)
+        Revocation::Revoked => {
+            tracing::info!(actor = %principal.name, account = id, "account revoked");
+            Ok(())
+        }
+        Revocation::NotActive => Err(AppError::NotFound),
+        Revocation::LastAdmin => Err(AppError::Conflict(format!(
+            "token nr {id} är den sista aktiva administratören och kan inte återkallas: då kunde ingen hantera tokens i tjänsten. Skapa en ny admin-token först."
+        ))),
     }
 }
 

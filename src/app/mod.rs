@@ -70,6 +70,9 @@ pub enum AppError {
     /// A report could not be written out.
     #[error("rapporten kunde inte skrivas")]
     Report(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The request clashes with the stored state (the last active admin).
+    #[error("{0}")]
+    Conflict(String),
     /// The person has looked up as many cases as a minute allows ([`check::CaseLookups`]).
     #[error("för många ärenden har hämtats på kort tid; försök igen om {retry_after_seconds} s")]
     TooManyLookups { retry_after_seconds: u64 },

@@ -982,6 +982,7 @@ async fn list_tokens(
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not an admin", body = problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No active token has that number", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The last active admin token: never revoked", body = problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

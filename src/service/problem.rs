@@ -49,6 +49,9 @@ pub enum ApiError {
     Forbidden,
     #[error("hittades inte")]
     NotFound,
+    /// The request clashes with the stored state; the message says how.
+    #[error("konflikt: {0}")]
+    Conflict(String),
     #[error("för stor begäran")]
     PayloadTooLarge(usize),
     #[error("fel innehållstyp")]
@@ -92,6 +95,7 @@ impl From<AppError> for ApiError {
                 retry_after_seconds,
             } => Self::TooManyRequests(retry_after_seconds),
             AppError::Input(message) => Self::BadRequest(message),
+            AppError::Conflict(message) => Self::Conflict(message),
             AppError::Invalid { field, message } => Self::Validation(vec![FieldError {
                 field: field.to_owned(),
                 detail: message,
@@ -109,6 +113,7 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
@@ -182,6 +187,7 @@ impl ApiError {
                 vec![],
                 problems,
             ),
+            Self::Conflict(detail) => ("conflict", "Konflikt", Some(detail), vec![], vec![]),
             Self::TooManyRequests(seconds) => (
                 "too-many-requests",
                 "För många förfrågningar",

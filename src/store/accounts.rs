@@ -71,9 +71,18 @@ pub(super) enum AccountReply {
     Imported(Imported),
     /// The new account's id, or `None` when an active account has that name.
     Created(Option<i64>),
-    /// Whether an active account was revoked.
-    Revoked(bool),
+    Revoked(Revocation),
     Done,
+}
+
+/// What revoking an account did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    Revoked,
+    /// No active account has that id.
+    NotActive,
+    /// It is the last active admin: nobody could manage tokens through the service after.
+    LastAdmin,
 }
 
 /// What importing the configured tokens did.
@@ -152,6 +161,24 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
             Ok(AccountReply::Created(Some(id)))
         }
         AccountOp::Revoke(id, access) => {
+            // The last active admin stays: checked in the transaction that would revoke it.
+            let active = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)";
+            let role: Option<String> = conn
+                .prepare_cached(&format!(
+                    "SELECT role FROM accounts WHERE id = ?2 AND {active}"
+                ))?
+                .query_row(params![now, id], |row| row.get(0))
+                .optional()?;
+            if role.as_deref() == Some(Role::Admin.as_str()) {
+                let other_admins: i64 = conn
+                    .prepare_cached(&format!(
+                        "SELECT count(*) FROM accounts WHERE role = ?3 AND id != ?2 AND {active}"
+                    ))?
+                    .query_row(params![now, id, Role::Admin.as_str()], |row| row.get(0))?;
+                if other_admins == 0 {
+                    return Ok(AccountReply::Revoked(Revocation::LastAdmin));
+                }
+            }
             let changed = conn
                 .prepare_cached(
                     "UPDATE accounts SET revoked_at = ?2, revoked_by = ?3
@@ -170,7 +197,11 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
                     &now,
                 )?;
             }
-            Ok(AccountReply::Revoked(changed > 0))
+            Ok(AccountReply::Revoked(if changed > 0 {
+                Revocation::Revoked
+            } else {
+                Revocation::NotActive
+            }))
         }
         AccountOp::CreateSession {
             id_sha256,
@@ -319,8 +350,8 @@ impl Store {
         }
     }
 
-    /// Revokes account `id` and ends its sessions; false when no active account has it.
-    pub async fn revoke_account(&self, id: i64, access: Access) -> Result<bool, StoreError> {
+    /// Revokes account `id` and ends its sessions, unless it is the last active admin.
+    pub async fn revoke_account(&self, id: i64, access: Access) -> Result<Revocation, StoreError> {
         match self.account_op(AccountOp::Revoke(id, access)).await? {
             AccountReply::Revoked(done) => Ok(done),
             _ => Err(StoreError::UnexpectedReply),

@@ -1076,7 +1076,7 @@ fn remove_path(json: &mut Value, path: &str) {
 }
 
 /// `text` with a capital first letter and a full stop, as a sentence on the page.
-fn capitalised(text: &str) -> String {
+pub(super) fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     let mut out: String = chars
         .next()

@@ -258,6 +258,18 @@ pub(super) async fn revoke(
             )
             .await
         }
+        Err(AppError::Conflict(message)) => {
+            show(
+                &state,
+                &viewer,
+                StatusCode::CONFLICT,
+                default_form(),
+                None,
+                None,
+                Some(super::form::capitalised(&message)),
+            )
+            .await
+        }
         Err(AppError::NotFound) => {
             let error = Some(format!("Det finns ingen aktiv token nr {id}."));
             show(

@@ -491,6 +491,54 @@ fn no_token_may_take_a_name_the_service_writes_itself() {
     assert_eq!(app.count("accounts"), accounts, "nothing imported");
 }
 
+/// Revoking the last active admin left nobody who could manage tokens through the
+/// service (recovery needed the database file). It is refused with 409 on the API, on the
+/// Användare page and on the command line; with a second admin, either may go.
+#[test]
+fn the_last_active_admin_cannot_be_revoked() {
+    let app = spawn_app();
+    let own = listed_id(&app, app.admin.name);
+    let refused = app.post(
+        &format!("/api/v1/admin/tokens/{own}/revoke"),
+        &app.admin,
+        &json!({}),
+    );
+    assert_eq!(refused.status, 409, "{refused}");
+    assert!(refused.text.contains("sista"), "{refused}");
+    assert_eq!(app.get("/api/v1/admin/tokens", &app.admin).status, 200);
+    let out = app.cli(&["token", "revoke", &own]);
+    assert_eq!(out.code, 2, "{out:?}", out = (&out.stdout, &out.stderr));
+    assert!(out.stderr.contains("sista"), "{}", out.stderr);
+
+    let web = WebClient::new(&app);
+    let (cookie, csrf) = web.sign_in(&app.admin.token).expect("signed in");
+    let page = web.raw(
+        reqwest::Method::POST,
+        "/anvandare/aterkalla",
+        Some(&cookie),
+        &[],
+        Some(&[("csrf", csrf.as_str()), ("id", own.as_str())]),
+    );
+    assert_eq!(page.status, 409, "{page}");
+    assert!(page.text.contains("sista"), "{page}");
+
+    // With a second admin, the first may go, and then the second is the last.
+    let second = cli_token(&app, &["--role", "admin", "--name", "andra.admin"]);
+    let revoked = app.post(
+        &format!("/api/v1/admin/tokens/{own}/revoke"),
+        &app.admin,
+        &json!({}),
+    );
+    assert_eq!(revoked.status, 204, "{revoked}");
+    let second_id = listed_id(&app, "andra.admin");
+    let reply = app.api.post(
+        &format!("/api/v1/admin/tokens/{second_id}/revoke"),
+        second.as_str(),
+        &json!({}),
+    );
+    assert_eq!(reply.status, 409, "{reply}");
+}
+
 #[test]
 fn configured_tokens_are_checked_like_made_ones_and_never_skipped_silently() {
     let mut app = spawn_app();

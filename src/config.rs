@@ -41,6 +41,11 @@ pub enum LogFormat {
 /// too few to try thousands of case ids.
 pub const DEFAULT_CASE_LOOKUPS_PER_MINUTE: u32 = 60;
 
+/// The default of `candidate_trials_per_hour`: one every two minutes, all day, or 30 in a
+/// row. Each trial replays the whole history on the thread of long work and stores the
+/// candidate's rule files.
+pub const DEFAULT_CANDIDATE_TRIALS_PER_HOUR: u32 = 30;
+
 /// The default of `candidate_time_limit_seconds`: a replay of a national history
 /// (250,000 checks) takes a few seconds, an endless loop in one rule over it hours.
 pub const DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS: u64 = 120;
@@ -105,6 +110,9 @@ pub struct Config {
     /// Case histories each person may look up a minute (`POST /api/v1/cases/checks`, the
     /// case lookup of Kontrollera ärende); one more is answered 429. Default 60.
     pub case_lookups_per_minute: u32,
+    /// Candidate rule sets each person may try an hour on the rules page; one more is
+    /// answered 429. Default 30.
+    pub candidate_trials_per_hour: u32,
     /// Seconds a candidate rule set tried on the rules page may spend on its own tests,
     /// and then on its replay over the stored history, before it is stopped. Default 120.
     pub candidate_time_limit_seconds: u64,
@@ -180,6 +188,7 @@ impl Default for Config {
             max_connections: 512,
             shutdown_grace_seconds: 10,
             case_lookups_per_minute: DEFAULT_CASE_LOOKUPS_PER_MINUTE,
+            candidate_trials_per_hour: DEFAULT_CANDIDATE_TRIALS_PER_HOUR,
             candidate_time_limit_seconds: DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
             long_work_threads: None,
             long_work_priority: None,
@@ -305,6 +314,10 @@ impl Config {
                 u64::from(self.case_lookups_per_minute),
             ),
             (
+                "candidate_trials_per_hour (GK_REGLER_CANDIDATE_TRIALS_PER_HOUR)",
+                u64::from(self.candidate_trials_per_hour),
+            ),
+            (
                 "candidate_time_limit_seconds (GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS)",
                 self.candidate_time_limit_seconds,
             ),
@@ -379,6 +392,9 @@ impl Config {
         }
         if let Some(v) = var("GK_REGLER_CASE_LOOKUPS_PER_MINUTE") {
             self.case_lookups_per_minute = parse("GK_REGLER_CASE_LOOKUPS_PER_MINUTE", &v)?;
+        }
+        if let Some(v) = var("GK_REGLER_CANDIDATE_TRIALS_PER_HOUR") {
+            self.candidate_trials_per_hour = parse("GK_REGLER_CANDIDATE_TRIALS_PER_HOUR", &v)?;
         }
         if let Some(v) = var("GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS") {
             self.candidate_time_limit_seconds =

@@ -189,6 +189,17 @@ pub fn count_noun(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", noun(Some(n), one, many))
 }
 
+/// A wait of `seconds` in words: seconds up to a minute, else whole minutes rounded up
+/// ("45 sekunder", "2 minuter").
+pub fn wait_text(seconds: u64) -> String {
+    let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    if seconds <= 60 {
+        count_noun(count(seconds), "sekund", "sekunder")
+    } else {
+        count_noun(count(seconds.div_ceil(60)), "minut", "minuter")
+    }
+}
+
 #[cfg(test)]
 mod plural_tests {
     use super::*;
@@ -198,6 +209,10 @@ mod plural_tests {
         assert_eq!(count_noun(1, "kontroll", "kontroller"), "1 kontroll");
         assert_eq!(count_noun(0, "kontroll", "kontroller"), "0 kontroller");
         assert_eq!(count_noun(2, "kontroll", "kontroller"), "2 kontroller");
+        assert_eq!(wait_text(1), "1 sekund");
+        assert_eq!(wait_text(60), "60 sekunder");
+        assert_eq!(wait_text(61), "2 minuter");
+        assert_eq!(wait_text(120), "2 minuter");
         assert_eq!(count_noun(21, "ärende", "ärenden"), "21 ärenden");
         assert_eq!(count_noun(1, "flagga", "flaggor"), "1 flagga");
         assert_eq!(noun(None, "kontroll", "kontroller"), "kontroller");

@@ -22,6 +22,10 @@ use crate::ruleset::RuleSet;
 /// Roles that may try a candidate rule set: those who may reload the rules.
 pub const CANDIDATE_ROLES: &[Role] = &[Role::Policy];
 
+/// The most bytes a candidate's manifest and scripts may have together: each trial keeps
+/// them (`candidate_trials`). The shipped rule set has about 22 KB.
+pub const MAX_CANDIDATE_SOURCE_BYTES: usize = 1 << 20;
+
 /// One failing test of the candidate.
 #[derive(Clone, Debug)]
 pub struct FailedTest {
@@ -50,6 +54,9 @@ pub struct TestSummary {
 pub enum CandidateOutcome {
     /// The archive was refused (a Swedish sentence naming the entry).
     Refused(String),
+    /// The person has tried as many candidates as an hour allows
+    /// (`candidate_trials_per_hour`); nothing was read.
+    OverBudget { retry_after_seconds: u64 },
     /// The candidate could not be loaded: every problem as `file:line:col: message`.
     Problems(Vec<String>),
     /// Its tests, or its replay, ran past the time limit and were stopped; nothing of
@@ -108,6 +115,13 @@ fn load_candidate(
             err.problems.iter().map(|p| problem_text(root, p)).collect(),
         ))
     })?;
+    let source_bytes: usize = rules.sources.iter().map(|s| s.text.len()).sum();
+    if source_bytes > MAX_CANDIDATE_SOURCE_BYTES {
+        return Err(Box::new(CandidateOutcome::Refused(format!(
+            "Kandidaten refuserades: manifestet och skripten är tillsammans större än 1 MiB ({} KiB). Varje provning sparas med regelfilerna.",
+            source_bytes.div_ceil(1024)
+        ))));
+    }
     let tests = match TestSuite::load(root, Some(&rules)) {
         Err(err) => TestSummary {
             problems: err.problems.iter().map(|p| problem_text(root, p)).collect(),
@@ -177,6 +191,12 @@ pub async fn try_candidate(
     archive: Vec<u8>,
 ) -> Result<CandidateOutcome, AppError> {
     require(principal, CANDIDATE_ROLES)?;
+    if let Err(retry_after_seconds) = app.candidate_trials.take(&principal.name) {
+        tracing::warn!(actor = %principal.name, "candidate trials over the limit");
+        return Ok(CandidateOutcome::OverBudget {
+            retry_after_seconds,
+        });
+    }
     let limit = app.candidate_time_limit;
     let loaded = off_workers(move || load_candidate(&archive, limit)).await?;
     let (candidate, tests) = match loaded {

@@ -6,7 +6,7 @@
 //!   reads every check of that case, by any officer. The case id is what an officer has
 //!   when the case is theirs to handle; a colleague taking over the case needs its whole
 //!   story. Every such read is written to the access log, and each person may look up
-//!   at most [`CaseLookups`] cases a minute: enough for anyone working through cases,
+//!   at most [`App::case_lookups`] cases a minute: enough for anyone working through cases,
 //!   too few to try thousands of case ids to learn who has a case. A stored check's own
 //!   page shows its case's story too ([`read_with_case`]), and takes from the same budget:
 //!   a check can be made for any case id.
@@ -37,39 +37,11 @@ pub const DRY_RUN_ROLES: &[Role] = &[Role::Handlaggare, Role::Policy];
 /// number when they made it (admins every check).
 pub const READ_ROLES: &[Role] = &[Role::Handlaggare];
 
-/// How many case histories each person may look up: a budget per person (by name) of
-/// `per_minute` lookups that refills evenly over a minute (`governor`'s GCRA).
-pub struct CaseLookups {
-    limiter: governor::DefaultKeyedRateLimiter<String>,
-}
-
-impl CaseLookups {
-    /// At most `per_minute` lookups a minute per person (at least 1).
-    pub fn per_minute(per_minute: u32) -> Self {
-        let per_minute = std::num::NonZeroU32::new(per_minute).unwrap_or(std::num::NonZeroU32::MIN);
-        Self {
-            limiter: governor::RateLimiter::keyed(governor::Quota::per_minute(per_minute)),
-        }
-    }
-
-    /// Takes one lookup from `name`'s budget, or says how long until there is one.
-    fn take(&self, name: &str) -> Result<(), std::time::Duration> {
-        use governor::clock::Clock as _;
-        self.limiter
-            .check_key(&name.to_owned())
-            .map_err(|not_until| not_until.wait_time_from(self.limiter.clock().now()))
-    }
-}
-
 /// What a person over the lookup budget is told (the API's problem, the web form).
 pub fn lookups_wait_text(retry_after_seconds: u64) -> String {
     format!(
         "Du har hämtat många ärenden på kort tid. Försök igen om {}.",
-        crate::present::count_noun(
-            usize::try_from(retry_after_seconds).unwrap_or(usize::MAX),
-            "sekund",
-            "sekunder"
-        )
+        crate::present::wait_text(retry_after_seconds)
     )
 }
 
@@ -230,15 +202,16 @@ pub async fn case_history(
     Ok((case, evaluations))
 }
 
-/// Takes one case lookup from `principal`'s budget ([`CaseLookups`]).
+/// Takes one case lookup from `principal`'s budget ([`App::case_lookups`]).
 fn take_case_lookup(app: &App, principal: &Principal) -> Result<(), AppError> {
-    app.case_lookups.take(&principal.name).map_err(|wait| {
-        tracing::warn!(actor = %principal.name, "case lookups over the limit");
-        AppError::TooManyLookups {
-            // Whole seconds, rounded up: a client that waits this long gets one.
-            retry_after_seconds: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-        }
-    })
+    app.case_lookups
+        .take(&principal.name)
+        .map_err(|retry_after_seconds| {
+            tracing::warn!(actor = %principal.name, "case lookups over the limit");
+            AppError::TooManyLookups {
+                retry_after_seconds,
+            }
+        })
 }
 
 /// One stored check with its case's story, as [`read_with_case`] gives it.
@@ -265,7 +238,7 @@ impl CheckWithCase {
 
 /// One stored evaluation that `principal` may read (as [`read`]) with the stored
 /// evaluations of its case. The whole story, by every officer, is a case lookup: it
-/// takes one from the reader's budget ([`CaseLookups`]), as [`case_history`] does, since
+/// takes one from the reader's budget ([`App::case_lookups`]), as [`case_history`] does, since
 /// a check made for any case id would otherwise show who else has checked that case.
 /// Past the budget, only this check is given and the case's other checks are not read
 /// at all, so neither the answer nor the time it takes tells whether anyone else has

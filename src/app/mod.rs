@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod backup;
+pub mod budget;
 pub mod candidate;
 pub mod check;
 pub mod history;
@@ -73,7 +74,7 @@ pub enum AppError {
     /// The request clashes with the stored state (the last active admin).
     #[error("{0}")]
     Conflict(String),
-    /// The person has looked up as many cases as a minute allows ([`check::CaseLookups`]).
+    /// The person has looked up as many cases as a minute allows ([`App::case_lookups`]).
     #[error("för många ärenden har hämtats på kort tid; försök igen om {retry_after_seconds} s")]
     TooManyLookups { retry_after_seconds: u64 },
     /// Long work passed its deadline and stopped; nothing was kept.
@@ -127,7 +128,10 @@ pub struct App {
     pub audit_min_cell_floor: usize,
     /// How many case histories each person may look up a minute (config
     /// `case_lookups_per_minute`).
-    pub case_lookups: check::CaseLookups,
+    pub case_lookups: budget::PersonBudget,
+    /// How many candidate rule sets each person may try an hour (config
+    /// `candidate_trials_per_hour`).
+    pub candidate_trials: budget::PersonBudget,
     /// How long a candidate rule set's tests, and then its replay, may each run
     /// (config `candidate_time_limit_seconds`).
     pub candidate_time_limit: Duration,
@@ -180,8 +184,11 @@ impl App {
             metrics: Metrics::new(),
             max_body_bytes,
             audit_min_cell_floor: crate::audit::DEFAULT_MIN_CELL,
-            case_lookups: check::CaseLookups::per_minute(
+            case_lookups: budget::PersonBudget::per_minute(
                 crate::config::DEFAULT_CASE_LOOKUPS_PER_MINUTE,
+            ),
+            candidate_trials: budget::PersonBudget::per_hour(
+                crate::config::DEFAULT_CANDIDATE_TRIALS_PER_HOUR,
             ),
             candidate_time_limit: Duration::from_secs(
                 crate::config::DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
@@ -219,7 +226,13 @@ impl App {
 
     /// Sets how many case histories each person may look up a minute.
     pub fn with_case_lookups_per_minute(mut self, per_minute: u32) -> Self {
-        self.case_lookups = check::CaseLookups::per_minute(per_minute);
+        self.case_lookups = budget::PersonBudget::per_minute(per_minute);
+        self
+    }
+
+    /// Sets how many candidate rule sets each person may try an hour.
+    pub fn with_candidate_trials_per_hour(mut self, per_hour: u32) -> Self {
+        self.candidate_trials = budget::PersonBudget::per_hour(per_hour);
         self
     }
 

@@ -105,6 +105,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     )
     .with_audit_min_cell_floor(config.audit_min_cell_floor)
     .with_case_lookups_per_minute(config.case_lookups_per_minute)
+    .with_candidate_trials_per_hour(config.candidate_trials_per_hour)
     .with_candidate_time_limit(std::time::Duration::from_secs(
         config.candidate_time_limit_seconds,
     ))

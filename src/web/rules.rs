@@ -954,6 +954,18 @@ pub(super) async fn try_candidate(
         Ok((file_name, bytes)) => {
             match app::candidate::try_candidate(&state, &viewer, bytes).await {
                 Err(err) => return failure(&viewer, &err),
+                Ok(app::candidate::CandidateOutcome::OverBudget {
+                    retry_after_seconds,
+                }) => (
+                    CandidateView {
+                        error: Some(format!(
+                            "Du har provat många kandidater på kort tid. Försök igen om {}.",
+                            crate::present::wait_text(retry_after_seconds)
+                        )),
+                        ..empty(file_name)
+                    },
+                    StatusCode::TOO_MANY_REQUESTS,
+                ),
                 Ok(app::candidate::CandidateOutcome::Refused(error)) => (
                     CandidateView {
                         error: Some(error),

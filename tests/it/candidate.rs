@@ -500,3 +500,45 @@ fn an_archive_over_the_form_cap_is_taken_from_those_who_may_try_a_candidate_only
     let reply = upload(&app, &web, &app.handlaggare.token, "stor.zip", &archive);
     assert_eq!(reply.status, 413, "{reply}");
 }
+
+/// Each stored trial keeps the candidate's rule files, and a trial replays the whole
+/// history on the one thread of long work: a policy session uploading candidates of 200
+/// rules of comments, each a byte apart, stored 12 MB every 0.15 s and held the thread.
+/// Trials are now budgeted per person (`candidate_trials_per_hour`), and a candidate's
+/// manifest and scripts together may be at most 1 MiB.
+#[test]
+fn trials_are_budgeted_per_person_and_a_candidates_rule_files_are_capped() {
+    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let app = spawn_app_with(AppOptions {
+        env: vec![("GK_REGLER_CANDIDATE_TRIALS_PER_HOUR", "2".to_owned())],
+        ..AppOptions::default()
+    });
+    let web = WebClient::new(&app);
+    let archive = zip_dir(Path::new("rules"));
+    for _ in 0..2 {
+        let page = upload(&app, &web, &app.policy.token, "regler.zip", &archive);
+        assert_eq!(page.status, 200, "{page}");
+    }
+    let page = upload(&app, &web, &app.policy.token, "regler.zip", &archive);
+    assert_eq!(page.status, 429, "{page}");
+    assert!(page.text.contains("Försök igen om"), "{page}");
+    assert_eq!(app.count("candidate_trials"), 2, "no trial past the budget");
+
+    // Another person has a budget of their own; a candidate over 1 MiB is refused whole.
+    let other = app.create_token("policy", "policy.andra");
+    let candidate = tempfile::TempDir::new().expect("temp");
+    let dir = candidate.path().join("regler");
+    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    let manifest = dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let long = format!("description: >-\n  {}\n", "å".repeat(600 * 1024));
+    let changed = text.replacen("description: >-\n", &long, 1);
+    assert_ne!(changed, text);
+    std::fs::write(&manifest, changed).expect("write");
+    let page = upload(&app, &web, &other, "stor.zip", &zip_dir(&dir));
+    assert_eq!(page.status, 422, "{page}");
+    assert!(page.text.contains("större än 1 MiB"), "{page}");
+    assert_eq!(app.count("candidate_trials"), 2, "nothing stored");
+    let page = upload(&app, &web, &other, "regler.zip", &archive);
+    assert_eq!(page.status, 200, "{page}");
+}

@@ -693,7 +693,7 @@ impl TestApp {
     }
 
     /// `gk-regler token create --role ROLE --name NAME`; returns the printed token.
-    fn create_token(&self, role: &str, name: &str) -> String {
+    pub fn create_token(&self, role: &str, name: &str) -> String {
         let args = ["token", "create", "--role", role, "--name", name];
         let out = run_command(self.command(&args), &format!("{args:?}"), None);
         assert_eq!(out.code, 0, "{out}");

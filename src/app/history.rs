@@ -16,13 +16,30 @@ use crate::audit::{self, Options};
 use crate::auth::{Principal, Role};
 use crate::contract::EvaluationReport;
 use crate::long_work::Deadline;
+use crate::outcome::Outcome;
 use crate::profile::Profile;
 use crate::pseudonym::PseudonymKey;
 use crate::ruleset::RuleSet;
-use crate::store::{Access, NewEvaluation, Store, Streamed, profile_for_storage};
+use crate::store::{Access, NewEvaluation, NewOutcome, Store, Streamed, profile_for_storage};
 
 /// Roles that may import a cohort, audit and replay.
 pub const ROLES: &[Role] = &[Role::Analytiker];
+
+/// What an import stores: its validated profiles file, and outcomes if given.
+pub struct Cohort {
+    pub profiles: ValidatedFile,
+    pub outcomes: Option<Vec<Outcome>>,
+}
+
+impl Cohort {
+    /// The profiles of `file` alone.
+    pub fn profiles(file: ValidatedFile) -> Self {
+        Self {
+            profiles: file,
+            outcomes: None,
+        }
+    }
+}
 
 /// What an import stored.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -99,17 +116,31 @@ pub async fn validate_cohort(
 /// to the writer, which holds one transaction open; it commits only if the file read the
 /// same as when it was validated (SHA-256), so the import stays all or nothing without
 /// holding the file in memory. With `shadow`, every profile is evaluated with the shadow
-/// rules too and their results stored apart. The evaluation runs on the blocking pool.
+/// rules too and their results stored apart. With `outcomes`, they are recorded in the
+/// same commit (as [`super::outcomes::record`] would), so the checks are never stored
+/// without them. The evaluation runs on the blocking pool.
 pub async fn import_cohort(
     store: &Store,
     key: &PseudonymKey,
     principal: &Principal,
     rules: Arc<RuleSet>,
     shadow: Option<Arc<RuleSet>>,
-    file: ValidatedFile,
+    cohort: Cohort,
     progress: Arc<dyn Fn(ImportProgress) + Send + Sync>,
-) -> Result<ImportCounts, AppError> {
+) -> Result<(ImportCounts, Option<super::outcomes::Recorded>), AppError> {
     require(principal, ROLES)?;
+    let Cohort {
+        profiles: file,
+        outcomes,
+    } = cohort;
+    let outcomes = match outcomes {
+        Some(outcomes) => {
+            require(principal, super::outcomes::ROLES)?;
+            let access = access(principal, super::outcomes::ACTION, None, None);
+            Some((super::outcomes::pseudonymised(key, outcomes), access))
+        }
+        None => None,
+    };
     progress(ImportProgress::Total(file.lines));
     store.record_rule_set(&rules).await?;
     if let Some(shadow) = &shadow {
@@ -125,15 +156,17 @@ pub async fn import_cohort(
             let evaluate = |batch: &[(usize, String)]| {
                 evaluate_lines(&rules, shadow.as_deref(), &key, &actor, batch)
             };
-            stream_file(&file, evaluate, &batches, &*progress)
+            stream_file(&file, evaluate, &batches, outcomes, &*progress)
         })
     };
     let stored = store.insert_evaluation_stream(received, access(principal, "import", None, None));
     let (evaluated, stored) = tokio::join!(evaluated, stored);
     // The reader's error says why a stream ended early; the store's only that it did.
-    let mut counts = evaluated??;
-    counts.stored = stored?;
-    Ok(counts)
+    let (mut counts, recorded) = evaluated??;
+    let (stored, changes) = stored?;
+    counts.stored = stored;
+    let recorded = recorded.then_some(super::outcomes::Recorded { changes });
+    Ok((counts, recorded))
 }
 
 /// Reads the non-blank lines of a JSONL file in batches, with their line numbers,
@@ -246,8 +279,9 @@ fn stream_file(
     file: &ValidatedFile,
     evaluate: impl Fn(&[(usize, String)]) -> Result<Vec<NewEvaluation>, LineProblem>,
     batches: &std::sync::mpsc::SyncSender<Streamed>,
+    outcomes: Option<(Vec<NewOutcome>, Access)>,
     progress: &(dyn Fn(ImportProgress) + Sync),
-) -> Result<ImportCounts, AppError> {
+) -> Result<(ImportCounts, bool), AppError> {
     let changed = || {
         AppError::Input(format!(
             "{} ändrades under importen; inget sparades",
@@ -275,8 +309,11 @@ fn stream_file(
     if reader.digest() != file.digest {
         return Err(changed());
     }
-    batches.send(Streamed::End).map_err(|_| writer_gone())?;
-    Ok(counts)
+    let with_outcomes = outcomes.is_some();
+    batches
+        .send(Streamed::End(outcomes))
+        .map_err(|_| writer_gone())?;
+    Ok((counts, with_outcomes))
 }
 
 /// One batch of lines parsed and evaluated in parallel; the first bad line if any.
@@ -511,7 +548,7 @@ mod tests {
                 &analyst(),
                 Arc::clone(&rules),
                 None,
-                file,
+                Cohort::profiles(file),
                 quiet(),
             )
             .await
@@ -531,17 +568,18 @@ mod tests {
             .expect("readable")
             .expect("valid");
         assert_eq!(file.lines(), lines.len());
-        let counts = import_cohort(
+        let (counts, recorded) = import_cohort(
             &store,
             &key,
             &analyst(),
             Arc::clone(&rules),
             None,
-            file,
+            Cohort::profiles(file),
             quiet(),
         )
         .await
         .expect("imported");
+        assert_eq!(recorded, None, "no outcomes given");
         assert_eq!((counts.read, counts.stored), (lines.len(), lines.len()));
         assert!(counts.flags > 0);
         assert_eq!(stored_checks(&store).await, lines.len() as u64);
@@ -567,7 +605,7 @@ mod tests {
             &analyst(),
             Arc::clone(&rules),
             None,
-            file,
+            Cohort::profiles(file),
             quiet(),
         )
         .await

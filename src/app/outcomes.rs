@@ -25,6 +25,20 @@ impl Recorded {
     }
 }
 
+/// The access-log action of recording an outcome.
+pub(super) const ACTION: &str = "record_outcome";
+
+/// `outcomes` with their case ids pseudonymised, as stored.
+pub(super) fn pseudonymised(key: &PseudonymKey, outcomes: Vec<Outcome>) -> Vec<NewOutcome> {
+    outcomes
+        .into_iter()
+        .map(|outcome| NewOutcome {
+            case: key.pseudonymise(&outcome.case_id),
+            outcome,
+        })
+        .collect()
+}
+
 /// Pseudonymises and stores `outcomes` in one commit; idempotent per case.
 pub async fn record(
     store: &Store,
@@ -33,15 +47,11 @@ pub async fn record(
     outcomes: Vec<Outcome>,
 ) -> Result<Recorded, AppError> {
     require(principal, ROLES)?;
-    let new: Vec<NewOutcome> = outcomes
-        .into_iter()
-        .map(|outcome| NewOutcome {
-            case: key.pseudonymise(&outcome.case_id),
-            outcome,
-        })
-        .collect();
     let changes = store
-        .upsert_outcomes(new, access(principal, "record_outcome", None, None))
+        .upsert_outcomes(
+            pseudonymised(key, outcomes),
+            access(principal, ACTION, None, None),
+        )
         .await?;
     Ok(Recorded { changes })
 }

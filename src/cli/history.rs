@@ -238,8 +238,8 @@ fn progress_bar(total: u64, what: &str) -> ProgressBar {
 
 /// `gk-regler import PROFILES.jsonl [--outcomes FILE]`: evaluates every profile with the
 /// active rules (each rule in force as of the profile's `checked_on`), stores the checks
-/// like the service does, then records the outcomes. Every line is validated before
-/// anything is stored; one bad line and nothing is.
+/// like the service does, and records the outcomes in the same commit. Every line is
+/// validated before anything is stored; one bad line and nothing is.
 pub async fn import(
     config: Config,
     profiles_path: &Path,
@@ -299,39 +299,42 @@ pub async fn import(
     let (store, writer) = admin::open_store_for_import(&config)?;
     let key = open_key(&config)?;
     let rules = std::sync::Arc::new(rules);
+    let total_outcomes = outcomes.as_ref().map(Vec::len);
     let imported = app::history::import_cohort(
         &store,
         &key,
         &principal,
         std::sync::Arc::clone(&rules),
         shadow,
-        file,
+        app::history::Cohort {
+            profiles: file,
+            outcomes,
+        },
         progress,
     )
     .await;
     bar.finish_and_clear();
-    let counts = match imported {
-        Ok(counts) => counts,
+    let (counts, recorded) = match imported {
+        Ok(imported) => imported,
         Err(err) => {
             admin::close_store(store, writer).await?;
             return Err(err);
         }
     };
+    // The flags and rule errors are those of every profile read, stored now or before.
     println!(
-        "Läste {} och sparade {} med {} ({}, {} regelfel){}.",
+        "Läste {} ({} och {} regelfel med {}) och sparade {}{}.",
         count_noun(counts.read, "profil", "profiler"),
-        count_noun(counts.stored, "kontroll", "kontroller"),
-        rules.label(),
         count_noun(counts.flags, "flagga", "flaggor"),
         counts.rule_errors,
+        rules.label(),
+        count_noun(counts.stored, "kontroll", "kontroller"),
         match counts.read - counts.stored {
             0 => String::new(),
             skipped => format!("; {skipped} fanns redan och hoppades över"),
         }
     );
-    if let Some(outcomes) = outcomes {
-        let total = outcomes.len();
-        let recorded = app::outcomes::record(&store, &key, &principal, outcomes).await?;
+    if let (Some(total), Some(recorded)) = (total_outcomes, recorded) {
         print_recorded(total, &recorded);
     }
     admin::close_store(store, writer).await?;

@@ -590,15 +590,15 @@ impl Store {
     /// writer holds one transaction open (no other write goes through meanwhile) and
     /// stores each batch `batches` delivers, committing only after [`Streamed::End`]. A
     /// stream whose sender is dropped before `End` stores nothing. Returns how many were
-    /// stored.
+    /// stored, and what recording the outcomes `End` carried did.
     pub async fn insert_evaluation_stream(
         &self,
         batches: std::sync::mpsc::Receiver<Streamed>,
         access: Access,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<(usize, Vec<OutcomeChange>), StoreError> {
         let op = writer::Op::EvaluationStream(batches, access);
         match self.write(op).await? {
-            writer::Reply::Count(n) => Ok(n),
+            writer::Reply::Streamed(n, outcomes) => Ok((n, outcomes)),
             _ => Err(StoreError::UnexpectedReply),
         }
     }

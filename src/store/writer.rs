@@ -19,7 +19,7 @@ pub(super) enum Op {
     Evaluations(Vec<NewEvaluation>, Access),
     /// A bulk import that arrives in batches while the writer holds the transaction:
     /// stored together, identical rows skipped, and nothing at all unless the stream ends
-    /// with [`Streamed::End`].
+    /// with [`Streamed::End`] (with the import's outcomes, recorded in the same commit).
     EvaluationStream(std::sync::mpsc::Receiver<Streamed>, Access),
     RuleSet {
         content_hash: String,
@@ -58,13 +58,16 @@ impl Op {
 /// One message of an [`Op::EvaluationStream`].
 pub enum Streamed {
     Batch(Vec<NewEvaluation>),
-    /// Everything was sent: the stream may be committed.
-    End,
+    /// Everything was sent: the stream may be committed, with these outcomes recorded
+    /// in the same transaction, so the checks are never stored without them.
+    End(Option<(Vec<NewOutcome>, Access)>),
 }
 
 pub(super) enum Reply {
     Id(i64),
     Count(usize),
+    /// A streamed import: the checks stored, and what recording its outcomes did.
+    Streamed(usize, Vec<OutcomeChange>),
     Outcomes(Vec<OutcomeChange>),
     Purged(PurgeCounts),
     Accounts(super::accounts::AccountReply),
@@ -461,7 +464,15 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
                     Streamed::Batch(evaluations) => {
                         stored += insert_new_evaluations(conn, &evaluations, access, now)?;
                     }
-                    Streamed::End => return Ok(Reply::Count(stored)),
+                    Streamed::End(outcomes) => {
+                        let changes = match outcomes {
+                            Some((outcomes, access)) => {
+                                record_outcomes(conn, &outcomes, &access, now)?
+                            }
+                            None => Vec::new(),
+                        };
+                        return Ok(Reply::Streamed(stored, changes));
+                    }
                 }
             }
         }
@@ -478,26 +489,9 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
             .execute(params![content_hash, name, version, sources_json, now])?;
             Ok(Reply::Done)
         }
-        Op::Outcomes(outcomes, access) => {
-            // A file of outcomes, like a streamed import, inserts at random places of
-            // the indexes keyed by pseudonym; one recorded through the API does not.
-            let _cache = (outcomes.len() >= BULK_OUTCOMES)
-                .then(|| BulkCache::enlarge(conn))
-                .transpose()?;
-            let mut changes = Vec::with_capacity(outcomes.len());
-            for new in outcomes {
-                changes.push(upsert_outcome(conn, new, &access.actor, now)?);
-                log_access(
-                    conn,
-                    &Access {
-                        case: Some(new.case.clone()),
-                        ..access.clone()
-                    },
-                    now,
-                )?;
-            }
-            Ok(Reply::Outcomes(changes))
-        }
+        Op::Outcomes(outcomes, access) => Ok(Reply::Outcomes(record_outcomes(
+            conn, outcomes, access, now,
+        )?)),
         Op::Access(access) => {
             log_access(conn, access, now)?;
             Ok(Reply::Done)
@@ -575,6 +569,34 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
             }))
         }
     }
+}
+
+/// Records `outcomes`, each with its access-log entry.
+fn record_outcomes(
+    conn: &Connection,
+    outcomes: &[NewOutcome],
+    access: &Access,
+    now: &str,
+) -> Result<Vec<OutcomeChange>, StoreError> {
+    // A file of outcomes, like a streamed import, inserts at random places of the indexes
+    // keyed by pseudonym; one recorded through the API does not. (Within a streamed
+    // import the cache is enlarged already; enlarging again keeps it so.)
+    let _cache = (outcomes.len() >= BULK_OUTCOMES)
+        .then(|| BulkCache::enlarge(conn))
+        .transpose()?;
+    let mut changes = Vec::with_capacity(outcomes.len());
+    for new in outcomes {
+        changes.push(upsert_outcome(conn, new, &access.actor, now)?);
+        log_access(
+            conn,
+            &Access {
+                case: Some(new.case.clone()),
+                ..access.clone()
+            },
+            now,
+        )?;
+    }
+    Ok(changes)
 }
 
 fn upsert_outcome(

@@ -1121,10 +1121,10 @@ fn a_single_profile_is_told_in_the_singular() {
     assert_eq!(out.code, 0, "{out}");
     assert!(
         out.stdout
-            .contains("Läste 1 profil och sparade 1 kontroll med"),
+            .contains("Läste 1 profil (1 flagga och 0 regelfel med"),
         "{out}"
     );
-    assert!(out.stdout.contains("(1 flagga, 0 regelfel)"), "{out}");
+    assert!(out.stdout.contains(") och sparade 1 kontroll."), "{out}");
 }
 
 #[test]

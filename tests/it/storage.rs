@@ -650,6 +650,60 @@ fn every_purge_is_in_the_access_log() {
     );
 }
 
+/// `import PROFILES --outcomes FILE` stores the checks and the outcomes in one
+/// transaction: killed the moment it says what it stored, the checks were there and the
+/// outcomes not (they were written in a second transaction after that line), so an audit
+/// in between saw the cohort without its outcomes.
+#[test]
+fn an_import_with_outcomes_stores_both_or_neither() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = dir.path().join("gk-regler.sqlite3");
+    let profiles = dir.path().join("profiles.jsonl");
+    let outcomes = dir.path().join("outcomes.jsonl");
+    let lines = cohort_copies(&profiles, 1..=2);
+    let outcome_lines = outcome_copy(&outcomes, 1) + {
+        let second = dir.path().join("second.jsonl");
+        let n = outcome_copy(&second, 2);
+        let mut both = std::fs::read_to_string(&outcomes).expect("read");
+        both.push_str(&std::fs::read_to_string(&second).expect("read"));
+        std::fs::write(&outcomes, both).expect("write");
+        n
+    };
+    let mut child = command_on(
+        dir.path(),
+        &database,
+        &[
+            "import",
+            crate::helpers::arg(&profiles),
+            "--outcomes",
+            crate::helpers::arg(&outcomes),
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("start the import");
+    let stdout = child.stdout.take().expect("stdout");
+    let said_stored = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .any(|line| line.contains("sparade"));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(said_stored, "the import says what it stored");
+    let conn = rusqlite::Connection::open(&database).expect("open the database");
+    let checks = count_checks(&conn);
+    let stored_outcomes: i64 = conn
+        .query_row("SELECT count(*) FROM outcomes", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(checks, lines, "said stored, so stored");
+    assert_eq!(
+        stored_outcomes, outcome_lines as i64,
+        "the outcomes with the checks, in the same commit"
+    );
+}
+
 /// The SHA-256 of `path` in hex, computed by `sha256sum` (not by the code under test).
 fn sha256sum(path: &Path) -> String {
     let out = Command::new("sha256sum")

@@ -476,6 +476,11 @@ impl Store {
             }
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
+        // A transaction cut short (a killed import) left its rollback journal: this opening
+        // plays it back, and then zeroes the free pages it cannot restore.
+        let interrupted = file::with_suffix(path, "-journal")
+            .metadata()
+            .is_ok_and(|meta| meta.len() > 0);
         let mut conn = Connection::open_with_flags(path, flags)?;
         // Before anything is written: SQLite fixes the page size when it writes the
         // database's first page, and ignores this on a database that has one.
@@ -495,6 +500,12 @@ impl Store {
         migrations()
             .to_latest(&mut conn)
             .map_err(StoreError::Migration)?;
+        if interrupted {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let pages = writer::scrub_free_pages(&tx)?;
+            tx.commit()?;
+            tracing::info!(pages, "zeroed the free pages after an interrupted write");
+        }
         // Before this process opens any other connection, which would hold the WAL open.
         let rollback = journal == Journal::RollbackIfAlone && rollback_journal_if_alone(&conn)?;
         let file = Arc::new(file::DatabaseFile::opened(path).map_err(|e| unavailable(path, e))?);

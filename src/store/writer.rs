@@ -222,7 +222,15 @@ fn commit_batch(conn: &mut Connection, batch: &mut Vec<Job>, file: &DatabaseFile
     };
     let mut results = Vec::with_capacity(batch.len());
     for job in batch.iter() {
-        results.push(apply_in_savepoint(&mut tx, &job.op, &now));
+        let result = apply_in_savepoint(&mut tx, &job.op, &now);
+        // A stream rolled back may have left its rows in free pages it took.
+        if result.is_err()
+            && matches!(job.op, Op::EvaluationStream(..))
+            && let Err(err) = scrub_free_pages(&tx)
+        {
+            tracing::warn!(error = %err, "free pages could not be zeroed after a failed import");
+        }
+        results.push(result);
     }
     commit_and_answer(tx, batch, results, file)
 }
@@ -571,6 +579,40 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
     }
 }
 
+/// Overwrites every free page of the database with zeros, leaving them free, within the
+/// caller's transaction; returns how many pages were free.
+///
+/// A transaction that is rolled back (a killed import's, played back from its journal by
+/// the next opening, or a failed stream's) restores only the pages that were in use
+/// before it: SQLite does not journal a free page it takes, so a free page the rolled-back
+/// writes used keeps them, readable in the file and in every backup copied from it. This
+/// takes every free page for rows of zeros, then drops them; `secure_delete` zeroes
+/// pages as they are freed.
+pub(super) fn scrub_free_pages(conn: &Connection) -> Result<i64, StoreError> {
+    let free = || conn.pragma_query_value(None, "freelist_count", |row| row.get::<_, i64>(0));
+    let first = free()?;
+    if first == 0 {
+        return Ok(0);
+    }
+    let page_size: i64 = conn.pragma_query_value(None, "page_size", |row| row.get(0))?;
+    conn.execute_batch("CREATE TABLE scrub_free_pages (zeros BLOB NOT NULL)")?;
+    let mut left = first;
+    while left > 0 {
+        // An overflow page holds its page less a 4-byte link of the blob.
+        let bytes = left.min(256) * (page_size - 4);
+        conn.prepare_cached("INSERT INTO scrub_free_pages VALUES (zeroblob(?1))")?
+            .execute([bytes])?;
+        let now = free()?;
+        // Each row takes free pages first; should one not, stop rather than grow.
+        if now >= left {
+            break;
+        }
+        left = now;
+    }
+    conn.execute_batch("DROP TABLE scrub_free_pages")?;
+    Ok(first)
+}
+
 /// Records `outcomes`, each with its access-log entry.
 fn record_outcomes(
     conn: &Connection,
@@ -732,7 +774,14 @@ mod tests {
     }
 
     fn evaluation(rule_set_hash: &str, rule_id: &str) -> Op {
-        let new = NewEvaluation {
+        Op::Evaluation(
+            Box::new(new_evaluation(rule_set_hash, rule_id)),
+            access("check"),
+        )
+    }
+
+    fn new_evaluation(rule_set_hash: &str, rule_id: &str) -> NewEvaluation {
+        NewEvaluation {
             case: Pseudonym::from_stored("ab".repeat(32)).expect("pseudonym"),
             stage: crate::profile::Stage::BeforeGk,
             checked_on: crate::profile::Date::parse("2024-03-01").expect("date"),
@@ -747,8 +796,7 @@ mod tests {
             errors: Vec::new(),
             shadow: None,
             facts: super::super::facts::CheckFacts::default(),
-        };
-        Op::Evaluation(Box::new(new), access("check"))
+        }
     }
 
     fn access(action: &'static str) -> Access {
@@ -785,6 +833,70 @@ mod tests {
 
     fn scalar(conn: &Connection, sql: &str) -> i64 {
         conn.query_row(sql, [], |row| row.get(0)).expect("a number")
+    }
+
+    /// Evaluations whose stored profile is `marker` repeated to about 4 KB.
+    fn marked(marker: &str, n: usize) -> Vec<NewEvaluation> {
+        (0..n)
+            .map(|i| NewEvaluation {
+                case: Pseudonym::from_stored(format!("{i:064x}")).expect("pseudonym"),
+                profile_json: marker.repeat(4096 / marker.len()),
+                ..new_evaluation("h", "R1")
+            })
+            .collect()
+    }
+
+    /// Occurrences of `needle` in the database file and its WAL.
+    fn in_files(dir: &std::path::Path, needle: &[u8]) -> usize {
+        ["db.sqlite3", "db.sqlite3-wal"]
+            .iter()
+            .filter_map(|name| std::fs::read(dir.join(name)).ok())
+            .map(|bytes| bytes.windows(needle.len()).filter(|w| *w == needle).count())
+            .sum()
+    }
+
+    #[test]
+    fn a_stream_that_fails_leaves_none_of_its_rows_in_free_pages() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (mut conn, file) = database(dir.path());
+        conn.pragma_update(None, "secure_delete", "ON")
+            .expect("secure_delete");
+        // Free pages, zeroed as they were freed.
+        let (mut batch, _answers) = jobs(vec![
+            rule_set("h"),
+            Op::Evaluations(marked("GAMMAL-", 20_000), access("import")),
+        ]);
+        assert!(commit_batch(&mut conn, &mut batch, &file));
+        let (mut batch, _answers) = jobs(vec![Op::Purge("9999".to_owned(), access("purge"))]);
+        assert!(commit_batch(&mut conn, &mut batch, &file));
+        assert!(scalar(&conn, "PRAGMA freelist_count") > 1000);
+        // More than the stream's page cache: its pages go into the free pages, and its
+        // sender is gone before the end.
+        let (sender, receiver) = std::sync::mpsc::sync_channel(2);
+        let feeder = std::thread::spawn(move || {
+            for _ in 0..20 {
+                if sender
+                    .send(Streamed::Batch(marked("NY-PROFIL-", 1000)))
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        let (mut batch, mut answers) = jobs(vec![
+            Op::EvaluationStream(receiver, access("import")),
+            Op::Access(access("list_case")),
+        ]);
+        commit_batch(&mut conn, &mut batch, &file);
+        feeder.join().expect("feeder");
+        assert!(matches!(
+            answers[0].try_recv().expect("answered"),
+            Err(StoreError::StreamAborted)
+        ));
+        assert_eq!(scalar(&conn, "SELECT count(*) FROM evaluations"), 0);
+        let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+        assert_eq!(in_files(dir.path(), b"NY-PROFIL-"), 0);
+        assert_eq!(in_files(dir.path(), b"GAMMAL-"), 0);
     }
 
     #[test]

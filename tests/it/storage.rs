@@ -388,6 +388,83 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
     assert_eq!(count_checks(&holder), first_lines + big_lines + third_lines);
 }
 
+/// Rolling a killed import back restores only the pages that were in use before it:
+/// free pages it had taken (left by a purge) kept its profiles, readable in the database
+/// file and copied into every backup. The next opening that rolls the import back
+/// overwrites the free pages too.
+#[test]
+fn a_killed_import_leaves_no_readable_profile_in_the_free_pages() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let database = dir.path().join("gk-regler.sqlite3");
+    // Free pages: a cohort imported, then purged.
+    let first = dir.path().join("forsta.jsonl");
+    cohort_copies(&first, 1..=8);
+    let out = import_on(dir.path(), &database, &first);
+    assert_eq!(out.code, 0, "{out}");
+    std::thread::sleep(Duration::from_millis(1_100));
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0s"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert_eq!(
+        occurrences(&database, PROFILE_KEY),
+        0,
+        "the purge left none"
+    );
+
+    let big = dir.path().join("stor.jsonl");
+    cohort_copies(&big, 9..=24);
+    let mut import = command_on(
+        dir.path(),
+        &database,
+        &["import", crate::helpers::arg(&big)],
+    )
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("start the import");
+    let deadline = Instant::now() + Duration::from_secs(300);
+    // Past the writer's page cache, the import writes its pages into the file's free
+    // pages before it commits.
+    while occurrences(&database, PROFILE_KEY) == 0 {
+        assert!(
+            import.try_wait().expect("wait").is_none(),
+            "the import ended before it wrote into the database file uncommitted"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the import wrote nothing into the file"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    import.kill().expect("SIGKILL");
+    import.wait().expect("wait");
+
+    // The next command that opens the database rolls the import back.
+    let backup = dir.path().join("kopia");
+    let out = cli_on(
+        dir.path(),
+        &database,
+        &["backup", crate::helpers::arg(&backup)],
+    );
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("(0 kontroller"), "{out}");
+    assert_eq!(
+        occurrences(&database, PROFILE_KEY),
+        0,
+        "no profile of the killed import in the database file"
+    );
+    assert_eq!(
+        occurrences(&backup.join("gk-regler.sqlite3"), PROFILE_KEY),
+        0,
+        "nor in the backup"
+    );
+    let conn = rusqlite::Connection::open(&database).expect("open");
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .expect("integrity check");
+    assert_eq!(integrity, "ok");
+}
+
 #[test]
 fn database_commands_refuse_a_database_that_does_not_exist() {
     let dir = tempfile::tempdir().expect("temporary directory");

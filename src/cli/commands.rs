@@ -333,12 +333,30 @@ pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
         "en databaskopia från en återställning",
     );
     let restored = app::backup::restore(&config, dir).await?;
+    let count = |n: i64, one, many| {
+        gk_regler::present::count_noun(usize::try_from(n).unwrap_or(0), one, many)
+    };
     println!(
-        "Återställde databasen till {} ({} kontroller, {} utfall, säkerhetskopia från {}); kontrollsummorna stämde.",
+        "Återställde databasen till {} ({}, {}, säkerhetskopia från {}); kontrollsummorna stämde.",
         config.database.display(),
-        restored.evaluations,
-        restored.outcomes,
+        count(restored.evaluations, "kontroll", "kontroller"),
+        count(restored.outcomes, "utfall", "utfall"),
         restored.manifest.created_at
+    );
+    // Whoever can write to the backup folder can add rows to the copy and rewrite its
+    // checksums: the person restoring checks who may administer the service.
+    let admins: Vec<String> = restored
+        .admins
+        .iter()
+        .map(|a| format!("{} (skapad {} av {})", a.name, a.created_at, a.created_by))
+        .collect();
+    println!(
+        "Aktiva admin-token i den återställda databasen: {}. Kontrollera att de är era: den som kan skriva i säkerhetskopians mapp kan ha lagt till en (återkalla den med `gk-regler token revoke`). Kopians inloggningar är avslutade; alla loggar in på nytt.",
+        if admins.is_empty() {
+            "inga".to_owned()
+        } else {
+            admins.join(", ")
+        }
     );
     if restored.key_written {
         println!(

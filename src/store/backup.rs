@@ -122,6 +122,56 @@ fn check(conn: &Connection) -> Result<CopyFacts, StoreError> {
     })
 }
 
+/// An active admin token of a database copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdminToken {
+    pub name: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// Readies a checked copy for a restore: ends every web session it holds (a session row
+/// added to the copy would sign its holder in; everyone signs in again), overwritten as
+/// the writer overwrites what it deletes, and lists its active admin tokens, which rows
+/// added to the copy could include too, for the person restoring to check.
+pub fn ready_for_restore(path: &Path) -> Result<Vec<AdminToken>, StoreError> {
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    let has = |conn: &Connection, table: &str| -> Result<bool, StoreError> {
+        Ok(conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+            [table],
+            |row| row.get(0),
+        )?)
+    };
+    conn.pragma_update(None, "secure_delete", "ON")?;
+    if has(&conn, "sessions")? {
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM sessions", [])?;
+        tx.commit()?;
+    }
+    if !has(&conn, "accounts")? {
+        return Ok(Vec::new());
+    }
+    let mut statement = conn.prepare(
+        "SELECT name, created_at, created_by FROM accounts
+         WHERE role = 'admin' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)
+         ORDER BY created_at, id",
+    )?;
+    let admins = statement
+        .query_map([super::now_rfc3339()], |row| {
+            Ok(AdminToken {
+                name: row.get(0)?,
+                created_at: row.get(1)?,
+                created_by: row.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(admins)
+}
+
 /// A schema object as `sqlite_schema` lists it: type, name, table and SQL text.
 type SchemaObject = (String, String, String, Option<String>);
 

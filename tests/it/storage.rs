@@ -1108,6 +1108,82 @@ fn a_backup_whose_database_was_given_a_trigger_is_refused_and_nothing_is_restore
     assert!(left.is_empty(), "no temporary copy left: {left:?}");
 }
 
+/// Whoever can write to a backup folder can add rows and rewrite the checksums: a web
+/// session planted in the copy signed its holder in as an admin of the restored service,
+/// and an admin token added there went unnoticed. A restore now ends every session of the
+/// copy (everyone signs in again) and names the active admin tokens it restored, for the
+/// person restoring to check.
+#[test]
+fn a_restore_ends_the_copys_sessions_and_names_its_admin_tokens() {
+    use sha2::Digest;
+    let mut app = spawn_app();
+    stored(&app, "SESSION-1");
+    let backup = app.dir.path().join("kopia");
+    let out = app.run_cli(&["backup", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 0, "{out}");
+    app.terminate(Duration::from_secs(20));
+
+    let session = "ab".repeat(32);
+    let copy = backup.join("gk-regler.sqlite3");
+    {
+        let conn = rusqlite::Connection::open(&copy).expect("open the copy");
+        conn.execute(
+            "INSERT INTO accounts (name, role, token_sha256, created_at, created_by)
+             VALUES ('Bakdörr', 'admin', ?1, '2026-01-01T00:00:00Z', 'system:start')",
+            [sha2::Sha256::digest(b"gkr_planted_token_0123456789").to_vec()],
+        )
+        .expect("plant an admin");
+        conn.execute(
+            "INSERT INTO sessions (id_sha256, account_id, csrf_token, created_at, last_seen)
+             SELECT ?1, id, 'x', '2026-01-01T00:00:00Z', 4102444800 FROM accounts
+             WHERE name = 'Bakdörr'",
+            [sha2::Sha256::digest(session.as_bytes()).to_vec()],
+        )
+        .expect("plant a session");
+    }
+    let bytes = std::fs::read(&copy).expect("read the copy");
+    let manifest_path = backup.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("manifest"))
+            .expect("JSON");
+    for file in manifest["files"].as_array_mut().expect("files") {
+        if file["name"] == "gk-regler.sqlite3" {
+            file["bytes"] = serde_json::json!(bytes.len());
+            file["sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(&bytes)));
+        }
+    }
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
+
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    let database = fresh.path().join("gk-regler.sqlite3");
+    app.use_files(database.clone(), fresh.path().join("pseudonym.key"));
+    let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout.contains("Bakdörr") && out.stdout.contains(app.admin.name),
+        "the active admin tokens are named: {out}"
+    );
+    assert!(out.stdout.contains("inloggningar"), "{out}");
+    let conn = rusqlite::Connection::open(&database).expect("open the restored database");
+    let sessions: i64 = conn
+        .query_row("SELECT count(*) FROM sessions", [], |row| row.get(0))
+        .expect("count");
+    assert_eq!(sessions, 0, "no session of the copy lives on");
+    drop(conn);
+    app.restart();
+    let page = crate::web::WebClient::new(&app).raw(
+        reqwest::Method::GET,
+        "/anvandare",
+        Some(&format!("gk_session={session}")),
+        &[],
+        None,
+    );
+    assert_eq!(
+        page.status, 303,
+        "the planted session signs nobody in: {page}"
+    );
+}
+
 /// Files an earlier database left at the path refuse a restore: SQLite would play a stale
 /// rollback journal back into the restored copy and damage it. The copies an interrupted
 /// backup or restore leaves behind (every stored check, in a hidden temporary name) are

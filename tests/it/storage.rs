@@ -253,6 +253,31 @@ fn import_on(dir: &Path, database: &Path, profiles: &Path) -> Output {
     cli_on(dir, database, &["import", crate::helpers::arg(profiles)])
 }
 
+/// `gk-regler import PROFILES` started, its output discarded, to be killed.
+fn start_import(dir: &Path, database: &Path, profiles: &Path) -> std::process::Child {
+    command_on(dir, database, &["import", crate::helpers::arg(profiles)])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the import")
+}
+
+/// A database in `dir` holding the development cohort once per number of `copies`
+/// (imported from `dir/name`); its path and the number of checks.
+fn database_with_cohort(
+    dir: &Path,
+    name: &str,
+    copies: std::ops::RangeInclusive<usize>,
+) -> (PathBuf, i64) {
+    let database = dir.join("gk-regler.sqlite3");
+    let profiles = dir.join(name);
+    let lines = cohort_copies(&profiles, copies);
+    let out = import_on(dir, &database, &profiles);
+    assert_eq!(out.code, 0, "{out}");
+    (database, lines)
+}
+
 fn count_checks(conn: &rusqlite::Connection) -> i64 {
     conn.query_row("SELECT count(*) FROM evaluations", [], |row| row.get(0))
         .expect("count")
@@ -294,16 +319,7 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
     // so pages go into the database file before the commit.
     let big = dir.path().join("stor.jsonl");
     let big_lines = cohort_copies(&big, 2..=8);
-    let mut import = command_on(
-        dir.path(),
-        &database,
-        &["import", crate::helpers::arg(&big)],
-    )
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .expect("start the import");
+    let mut import = start_import(dir.path(), &database, &big);
     let journal = with_suffix(&database, "-journal");
     let deadline = Instant::now() + Duration::from_secs(300);
     let still_running = |import: &mut std::process::Child| {
@@ -395,12 +411,8 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
 #[test]
 fn a_killed_import_leaves_no_readable_profile_in_the_free_pages() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let database = dir.path().join("gk-regler.sqlite3");
     // Free pages: a cohort imported, then purged.
-    let first = dir.path().join("forsta.jsonl");
-    cohort_copies(&first, 1..=8);
-    let out = import_on(dir.path(), &database, &first);
-    assert_eq!(out.code, 0, "{out}");
+    let (database, _) = database_with_cohort(dir.path(), "forsta.jsonl", 1..=8);
     std::thread::sleep(Duration::from_millis(1_100));
     let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0s"]);
     assert_eq!(out.code, 0, "{out}");
@@ -412,16 +424,7 @@ fn a_killed_import_leaves_no_readable_profile_in_the_free_pages() {
 
     let big = dir.path().join("stor.jsonl");
     cohort_copies(&big, 9..=24);
-    let mut import = command_on(
-        dir.path(),
-        &database,
-        &["import", crate::helpers::arg(&big)],
-    )
-    .stdin(std::process::Stdio::null())
-    .stdout(std::process::Stdio::null())
-    .stderr(std::process::Stdio::null())
-    .spawn()
-    .expect("start the import");
+    let mut import = start_import(dir.path(), &database, &big);
     let deadline = Instant::now() + Duration::from_secs(300);
     // Past the writer's page cache, the import writes its pages into the file's free
     // pages before it commits.
@@ -620,11 +623,7 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
 #[test]
 fn a_purge_period_that_points_forward_in_time_is_refused_and_nothing_is_deleted() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let database = dir.path().join("gk-regler.sqlite3");
-    let profiles = dir.path().join("profiles.jsonl");
-    let lines = cohort_copies(&profiles, 1..=1);
-    let out = import_on(dir.path(), &database, &profiles);
-    assert_eq!(out.code, 0, "{out}");
+    let (database, lines) = database_with_cohort(dir.path(), "profiles.jsonl", 1..=1);
     for age in [
         "--older-than=2 years ago",
         "--older-than=-P2Y",
@@ -664,11 +663,7 @@ fn a_purge_period_that_points_forward_in_time_is_refused_and_nothing_is_deleted(
 #[test]
 fn every_purge_is_in_the_access_log() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let database = dir.path().join("gk-regler.sqlite3");
-    let profiles = dir.path().join("profiles.jsonl");
-    let lines = cohort_copies(&profiles, 1..=1);
-    let out = import_on(dir.path(), &database, &profiles);
-    assert_eq!(out.code, 0, "{out}");
+    let (database, lines) = database_with_cohort(dir.path(), "profiles.jsonl", 1..=1);
     let purges = || -> Vec<(String, String, String)> {
         let conn = rusqlite::Connection::open(&database).expect("open the database");
         let mut statement = conn
@@ -1053,13 +1048,33 @@ fn a_backup_whose_files_are_not_regular_files_is_refused_at_once() {
     assert_eq!(out.code, 0, "the backup itself restores: {out}");
 }
 
+/// Rewrites the backup manifest in `backup` to match its changed database, as anyone who
+/// can write to the folder can; with `evaluations`, the count it claims too.
+fn rewrite_checksum(backup: &Path, evaluations: Option<u64>) {
+    use sha2::Digest;
+    let bytes = std::fs::read(backup.join("gk-regler.sqlite3")).expect("read the copy");
+    let manifest_path = backup.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("manifest"))
+            .expect("JSON");
+    if let Some(evaluations) = evaluations {
+        manifest["evaluations"] = serde_json::json!(evaluations);
+    }
+    for file in manifest["files"].as_array_mut().expect("files") {
+        if file["name"] == "gk-regler.sqlite3" {
+            file["bytes"] = serde_json::json!(bytes.len());
+            file["sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(&bytes)));
+        }
+    }
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
+}
+
 /// Anyone who can write to a backup folder can change its database and the checksums
 /// with it. A trigger added there copied every new profile to a table of its own, kept
 /// what a purge deleted and dropped access-log entries, and `restore` reported the
 /// manifest's counts, not the database's.
 #[test]
 fn a_backup_whose_database_was_given_a_trigger_is_refused_and_nothing_is_restored() {
-    use sha2::Digest;
     let mut app = spawn_app();
     stored(&app, "UTLAGD-1");
     let backup = app.dir.path().join("kopia");
@@ -1076,19 +1091,7 @@ fn a_backup_whose_database_was_given_a_trigger_is_refused_and_nothing_is_restore
                INSERT INTO zz_copy VALUES (NEW.profile_json); END;",
         )
         .expect("add a trigger");
-    let bytes = std::fs::read(&copy).expect("read the copy");
-    let manifest_path = backup.join("manifest.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("manifest"))
-            .expect("JSON");
-    manifest["evaluations"] = serde_json::json!(5000);
-    for file in manifest["files"].as_array_mut().expect("files") {
-        if file["name"] == "gk-regler.sqlite3" {
-            file["bytes"] = serde_json::json!(bytes.len());
-            file["sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(&bytes)));
-        }
-    }
-    std::fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
+    rewrite_checksum(&backup, Some(5000));
 
     let fresh = tempfile::tempdir().expect("temporary directory");
     let database = fresh.path().join("gk-regler.sqlite3");
@@ -1141,18 +1144,7 @@ fn a_restore_ends_the_copys_sessions_and_names_its_admin_tokens() {
         )
         .expect("plant a session");
     }
-    let bytes = std::fs::read(&copy).expect("read the copy");
-    let manifest_path = backup.join("manifest.json");
-    let mut manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&manifest_path).expect("manifest"))
-            .expect("JSON");
-    for file in manifest["files"].as_array_mut().expect("files") {
-        if file["name"] == "gk-regler.sqlite3" {
-            file["bytes"] = serde_json::json!(bytes.len());
-            file["sha256"] = serde_json::json!(hex::encode(sha2::Sha256::digest(&bytes)));
-        }
-    }
-    std::fs::write(&manifest_path, manifest.to_string()).expect("write manifest");
+    rewrite_checksum(&backup, None);
 
     let fresh = tempfile::tempdir().expect("temporary directory");
     let database = fresh.path().join("gk-regler.sqlite3");

@@ -83,6 +83,19 @@ impl Grid {
                 *hidden = true;
             }
         }
+        // A relation whose total is a few cases shows none of its parts, zeros included:
+        // beside a hidden total, a part's zero tells that none of those few is in it (a
+        // rule's zero beside a month's one hidden check tells that check was not flagged).
+        for relation in &self.relations {
+            if let Some((total, parts)) = relation.split_last() {
+                let few = self.values[total.0];
+                if few > 0 && few < min_cell {
+                    for part in parts {
+                        self.hidden[part.0] = true;
+                    }
+                }
+            }
+        }
         loop {
             self.complete_relations();
             if self.hide_large_groups() {
@@ -91,7 +104,14 @@ impl Grid {
             // Every relation now hides none or two cells, but a chain of relations can
             // still pin a cell down (for example two hidden pairs joined by one cell).
             // Hide one more cell beside it and look again.
-            let recoverable = self.recoverable();
+            // A zero hidden beside a few cases that still follows from the shown counts
+            // follows from zeros around it (nobody in the whole column either): that is
+            // no one's own count, and hiding more would not make it less certain.
+            let recoverable: Vec<Cell> = self
+                .recoverable()
+                .into_iter()
+                .filter(|cell| self.values[cell.0] > 0)
+                .collect();
             if recoverable.is_empty() {
                 break;
             }
@@ -277,6 +297,8 @@ mod tests {
 
     /// An independent check of [`Grid::recoverable`]: a hidden cell is determined when
     /// adding its unit vector to the relations (over the hidden cells) keeps the rank.
+    /// Only non-zero counts: a zero hidden beside a few cases may follow from zeros
+    /// around it, which tells nothing of anyone ([`Grid::suppress`]).
     fn determined_by_rank(grid: &Grid) -> Vec<Cell> {
         use nalgebra::DMatrix;
         let hidden: Vec<usize> = (0..grid.values.len()).filter(|&i| grid.hidden[i]).collect();
@@ -314,6 +336,7 @@ mod tests {
                 rank(&with) == base
             })
             .map(|j| Cell(hidden[j]))
+            .filter(|cell| grid.values[cell.0] > 0)
             .collect()
     }
 
@@ -355,6 +378,20 @@ mod tests {
         let hidden_in_row = cells[0].iter().filter(|c| grid.is_hidden(**c)).count();
         let hidden_in_column = cells.iter().filter(|r| grid.is_hidden(r[0])).count();
         assert!(hidden_in_row >= 2 && hidden_in_column >= 2);
+        assert!(determined_by_rank(&grid).is_empty());
+    }
+
+    #[test]
+    fn a_few_cases_show_none_of_their_parts_not_even_zeros() {
+        let mut grid = Grid::new();
+        // One man checked, flagged: the row's zeros beside the hidden one would tell it.
+        let cells = table(&mut grid, &[vec![0, 0, 0], vec![1, 0, 0], vec![20, 30, 0]]);
+        grid.suppress(5);
+        for cell in &cells[1] {
+            assert!(grid.is_hidden(*cell), "every count of the one man's row");
+        }
+        // No case at all: its zeros tell nothing and stay shown.
+        assert!(cells[0].iter().all(|c| !grid.is_hidden(*c)));
         assert!(determined_by_rank(&grid).is_empty());
     }
 

@@ -262,12 +262,12 @@ fn audit_of_history(
                 let rule_ids: Vec<String> = super::analysis::rule_rows(&input)
                     .map(|(id, _)| id.to_owned())
                     .collect();
-                super::responses::compute(answered, &rule_ids, &options.period, options.min_cell)
+                super::responses::tally(answered, &rule_ids, &options.period, options.min_cell)
             })
         },
     );
     if let Some(responses) = responses {
-        super::responses::attach(&mut report, responses);
+        super::responses::attach(&mut report, &responses);
     }
     report.excluded_test_checks = history.count_excluded_test_checks(range(&options.period))?;
     report.notes.extend(test_checks_note(&report));

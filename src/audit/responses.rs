@@ -128,14 +128,44 @@ struct Version {
     catalog: ReasonCatalog,
 }
 
-/// Computes the `responses` object of each rule of `rule_ids` (the report's rules, with
-/// `nagon_flagga` last) from `history` for `period`.
-pub fn compute(
+/// What the `responses` objects are published from: every count, before suppression.
+pub struct Tallied {
+    rule_ids: Vec<String>,
+    any: Option<usize>,
+    versions: Vec<Version>,
+    officer_months: Vec<BTreeSet<(usize, String)>>,
+    tallies: BTreeMap<(usize, usize), Tally>,
+    min_cell: usize,
+}
+
+impl Tallied {
+    /// The `responses` object of each rule. `flagged_checks[i]` is the audit's published
+    /// count of checks in the period that rule `i` flagged (`None`: hidden there), which
+    /// the sum of the rule's flags over its versions equals: the two tables are one
+    /// report, so that sum stays shown here only where the audit shows it, and is hidden
+    /// where the audit hides it. Rules past the end of `flagged_checks` are not tied.
+    pub fn publish(&self, flagged_checks: &[Option<usize>]) -> Vec<RuleResponses> {
+        publish(
+            &self.rule_ids,
+            self.any,
+            &self.versions,
+            &self.officer_months,
+            &self.tallies,
+            flagged_checks,
+            self.min_cell,
+        )
+    }
+}
+
+/// Counts the `responses` of each rule of `rule_ids` (the report's rules, with
+/// `nagon_flagga` last) from `history` for `period`, to publish with the audit
+/// ([`attach`]).
+pub fn tally(
     history: AnsweredHistory,
     rule_ids: &[String],
     period: &Period,
     min_cell: usize,
-) -> Vec<RuleResponses> {
+) -> Tallied {
     let min_cell = min_cell.max(1);
     let rule_index: HashMap<&str, usize> = rule_ids
         .iter()
@@ -299,14 +329,14 @@ pub fn compute(
         }
     }
 
-    publish(
-        rule_ids,
+    Tallied {
+        rule_ids: rule_ids.to_vec(),
         any,
-        &versions,
-        &officer_months,
-        &tallies,
+        versions,
+        officer_months,
+        tallies,
         min_cell,
-    )
+    }
 }
 
 /// The cells of one tally in the grid.
@@ -328,6 +358,7 @@ fn publish(
     versions: &[Version],
     officer_months: &[BTreeSet<(usize, String)>],
     tallies: &BTreeMap<(usize, usize), Tally>,
+    flagged_checks: &[Option<usize>],
     min_cell: usize,
 ) -> Vec<RuleResponses> {
     let mut grid = Grid::new();
@@ -402,16 +433,23 @@ fn publish(
             }
         }
     }
-    // A rule's flags over every version: the audit's "flagged checks" publishes it.
-    for key in 0..rule_ids.len() {
+    // A rule's flags over every version: the audit's "flagged checks" publishes it, and
+    // as it publishes it (never "any flag", whose flags are not its flagged checks).
+    for key in (0..rule_ids.len()).filter(|&key| Some(key) != any) {
         let parts: Vec<Cell> = cells
             .iter()
             .filter(|((k, _), _)| *k == key)
             .map(|(_, c)| c.flags)
             .collect();
-        if parts.len() > 1 {
-            let total = grid.cell(parts.iter().map(|c| grid.value(*c)).sum());
-            grid.sum(&parts, total);
+        if parts.is_empty() {
+            continue;
+        }
+        let total = grid.cell(parts.iter().map(|c| grid.value(*c)).sum());
+        grid.sum(&parts, total);
+        match flagged_checks.get(key) {
+            Some(Some(shown)) if *shown == grid.value(total) => grid.pin(total),
+            Some(Some(_)) | None => {}
+            Some(None) => grid.hide(total),
         }
     }
     grid.suppress(min_cell);
@@ -521,10 +559,16 @@ fn month_of(date: Date) -> String {
     text.get(..7).unwrap_or(&text).to_owned()
 }
 
-/// Fills the `responses` object of each rule of `report` with `computed`, which
-/// [`compute`] made for the same rules in the same order. A report with too few cases
-/// lists no rules and gets nothing.
-pub fn attach(report: &mut super::report::AuditReport, computed: Vec<RuleResponses>) {
+/// Fills the `responses` object of each rule of `report`, published from `tallied`
+/// ([`tally`] counted it for the same rules in the same order) beside the report's
+/// suppressed counts. A report with too few cases lists no rules and gets nothing.
+pub fn attach(report: &mut super::report::AuditReport, tallied: &Tallied) {
+    let flagged_checks: Vec<Option<usize>> = report
+        .rules
+        .iter()
+        .map(|rule| rule.flagged_checks.all)
+        .collect();
+    let computed = tallied.publish(&flagged_checks);
     for (rule, responses) in report.rules.iter_mut().zip(computed) {
         rule.responses = responses;
     }
@@ -603,7 +647,7 @@ mod tests {
                 reason: None,
             },
         ];
-        let out = compute(history(checks, answers), &ids(), &Period::default(), 1);
+        let out = tally(history(checks, answers), &ids(), &Period::default(), 1).publish(&[]);
         let a = &out[0].versions[0];
         assert_eq!((a.ruleset.as_str(), a.version.as_str()), ("GK", "1"));
         assert_eq!(a.flags, Some(2));
@@ -656,7 +700,7 @@ mod tests {
                 });
             }
         }
-        let out = compute(history(checks, answers), &ids(), &Period::default(), 5);
+        let out = tally(history(checks, answers), &ids(), &Period::default(), 5).publish(&[]);
         let a = &out[0].versions[0];
         assert_eq!(a.flags, Some(12));
         assert_eq!(a.handled, None, "2 < 5");

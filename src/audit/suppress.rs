@@ -28,6 +28,8 @@ pub struct Cell(usize);
 pub struct Grid {
     values: Vec<usize>,
     hidden: Vec<bool>,
+    /// Cells shown in another table of the report, suppressed there: never hidden here.
+    pinned: Vec<bool>,
     /// Each relation: parts, then their total last.
     relations: Vec<Vec<Cell>>,
 }
@@ -41,7 +43,15 @@ impl Grid {
     pub fn cell(&mut self, value: usize) -> Cell {
         self.values.push(value);
         self.hidden.push(false);
+        self.pinned.push(false);
         Cell(self.values.len() - 1)
+    }
+
+    /// Marks a cell as shown in another table of the same report (suppressed in that
+    /// table's grid): it stays shown here, and no hidden cell here may rest on its being
+    /// hidden, so it is never taken as a complement either.
+    pub fn pin(&mut self, cell: Cell) {
+        self.pinned[cell.0] = true;
     }
 
     /// Records that `parts` sum to `total`. A relation that does not add up is a bug in
@@ -78,8 +88,13 @@ impl Grid {
     /// Applies primary, then complementary suppression, until no hidden cell follows
     /// from the shown ones.
     pub fn suppress(&mut self, min_cell: usize) {
-        for (value, hidden) in self.values.iter().zip(self.hidden.iter_mut()) {
-            if *value > 0 && *value < min_cell {
+        for ((value, hidden), pinned) in self
+            .values
+            .iter()
+            .zip(self.hidden.iter_mut())
+            .zip(&self.pinned)
+        {
+            if *value > 0 && *value < min_cell && !pinned {
                 *hidden = true;
             }
         }
@@ -90,7 +105,7 @@ impl Grid {
             if let Some((total, parts)) = relation.split_last() {
                 let few = self.values[total.0];
                 if few > 0 && few < min_cell {
-                    for part in parts {
+                    for part in parts.iter().filter(|part| !self.pinned[part.0]) {
                         self.hidden[part.0] = true;
                     }
                 }
@@ -134,7 +149,7 @@ impl Grid {
                         .iter()
                         .filter(|r| r.iter().any(|c| group.contains(&c.0)))
                         .flat_map(|r| r.iter())
-                        .filter(|c| !self.hidden[c.0] && self.values[c.0] > 0)
+                        .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.values[c.0] > 0)
                         .min_by_key(|c| self.values[c.0])
                         .copied()
                 };
@@ -193,7 +208,8 @@ impl Grid {
                         continue;
                     }
                     for cell in relation {
-                        if self.values[cell.0] > 0 && members.insert(cell.0) {
+                        if self.values[cell.0] > 0 && !self.pinned[cell.0] && members.insert(cell.0)
+                        {
                             self.hidden[cell.0] = true;
                             grew = true;
                             changed = true;
@@ -217,11 +233,12 @@ impl Grid {
                 if hidden != 1 {
                     continue;
                 }
-                // The smallest visible non-zero member; ties go to the earliest (a part
-                // before the total). A hidden cell is never zero, so one exists.
+                // The smallest visible non-zero member that is not shown elsewhere;
+                // ties go to the earliest (a part before the total). None when the
+                // hidden cell is a zero among zeros: it tells nothing of anyone.
                 let complement = relation
                     .iter()
-                    .filter(|c| !self.hidden[c.0] && self.values[c.0] > 0)
+                    .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.values[c.0] > 0)
                     .min_by_key(|c| self.values[c.0]);
                 if let Some(cell) = complement {
                     self.hidden[cell.0] = true;

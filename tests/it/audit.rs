@@ -1319,3 +1319,51 @@ fn zeros_beside_a_few_hidden_checks_do_not_tell_which_rule_flagged_them() {
         }
     }
 }
+
+/// Seven men checked, six flagged by one rule: the audit hides the 6 (it would tell the
+/// one man not flagged), but the officers' answers section showed the rule's flags, 6,
+/// and its unanswered flags beside them. The answers' count of a rule's flags is the
+/// audit's count of flagged checks: hidden where the audit hides it.
+#[test]
+fn the_answers_section_shows_no_count_the_audit_hides() {
+    let app = spawn_app();
+    let mut profiles = String::new();
+    let mut outcomes = String::new();
+    for i in 0..7 {
+        let case = format!("SJU-{i}");
+        let mut profile = base_profile();
+        set(&mut profile, "case_id", json!(case));
+        set(&mut profile, "person.sex", json!("male"));
+        set(
+            &mut profile,
+            "known_needs.social_or_family_problems",
+            json!(i < 6),
+        );
+        set(&mut profile, "gk.first_meeting_on", json!("2024-03-20"));
+        profiles.push_str(&format!("{profile}\n"));
+        outcomes.push_str(&format!(
+            "{}\n",
+            json!({"case_id": case, "ended_on": "2024-06-30", "outcome": "returned_to_fk", "reasons": ["goal_reached"]})
+        ));
+    }
+    let out = import_files(&app, (profiles, outcomes));
+    assert_eq!(out.code, 0, "{out}");
+    let report = audit_json(&app, &[]);
+    let social = rule(&report, "socialkonsulent_saknas");
+    assert!(
+        social["flagged_checks"]["all"].is_null(),
+        "{:#}",
+        social["flagged_checks"]
+    );
+    let versions = social["responses"]["versions"]
+        .as_array()
+        .expect("versions");
+    assert!(!versions.is_empty());
+    for version in versions {
+        assert!(version["flags"].is_null(), "{version:#}");
+        assert!(
+            version["unanswered"].is_null() || version["answered"].is_null(),
+            "flags = answered + unanswered: {version:#}"
+        );
+    }
+}

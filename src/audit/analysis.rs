@@ -404,6 +404,15 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
         .map(|r| grid.cell(r.checks.unwrap_or_default()))
         .collect();
     let checks_total = by_sex(&mut grid, report.checks_in_period);
+    // The rule sets' checks add up to the checks read: those of the period when every
+    // check read is in it (no period given), else a count not shown.
+    let read: usize = rule_sets.iter().map(|c| grid.value(*c)).sum();
+    let read = if read == grid.value(checks_total[3]) {
+        checks_total[3]
+    } else {
+        grid.cell(read)
+    };
+    grid.sum(&rule_sets, read);
     let checks_months: Vec<[Cell; 4]> = report
         .checks_per_month
         .iter()

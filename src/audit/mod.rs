@@ -261,7 +261,13 @@ pub async fn of_store(
             report.summary = summary::of(&report);
             // A period too small to show anything shows no shadow comparison either.
             if report.units.all.is_some() {
-                report.shadow = shadow::of_history(history, rules.clone(), &options)?;
+                match shadow::of_history(history, rules.clone(), &options, &report)? {
+                    Some(shadow::ShadowSection::Report(shadow)) => report.shadow = Some(shadow),
+                    Some(shadow::ShadowSection::Incomplete) => report.notes.push(
+                        "Skuggreglerna visas inte: några kontroller i perioden gjordes utan skuggregler (före skuggreglerna eller importerade utan dem). Välj en period där alla kontroller har skuggresultat.".to_owned(),
+                    ),
+                    None => {}
+                }
             }
             if let Some(period) = options.compare {
                 let other = Options {

@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 
 use super::data::Histories;
 use super::report::comparison_rows;
-use super::report::{Comparison, CsvRow, RuleSetJson, SexGroup};
+use super::report::{AuditReport, Comparison, CsvRow, Measure, RuleSetJson, SexGroup};
 use super::side_by_side::{OutcomeComparisons, PairCounts};
 use super::suppress::{Cell, Grid};
 use super::{CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
@@ -95,6 +95,36 @@ impl ShadowReport {
     }
 }
 
+/// How a count of the section stands in the audit it is part of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InAudit {
+    /// The audit does not publish it.
+    Apart,
+    /// The audit shows it: it stays shown here, and nothing here rests on its hiding.
+    Shown,
+    /// The audit hides it: hidden here too.
+    Hidden,
+}
+
+impl InAudit {
+    /// How the audit published `count`, which this section counts as `value`.
+    fn of(count: Option<Option<usize>>, value: usize) -> Self {
+        match count {
+            Some(Some(shown)) if shown == value => Self::Shown,
+            Some(None) => Self::Hidden,
+            Some(Some(_)) | None => Self::Apart,
+        }
+    }
+
+    fn apply(self, grid: &mut Grid, cell: Cell) {
+        match self {
+            Self::Apart => {}
+            Self::Shown => grid.pin(cell),
+            Self::Hidden => grid.hide(cell),
+        }
+    }
+}
+
 /// The section's counts as published.
 struct Protected {
     checks_in_period: Option<usize>,
@@ -113,18 +143,26 @@ struct Protected {
 /// period nothing is shown, as the audit shows nothing of fewer cases: beside a hidden
 /// count, a rule's zero would tell that the few checks were not flagged by it.
 fn protect(
-    in_period: usize,
+    (in_period, checks_in_audit): (usize, InAudit),
     rule_sets: &[usize],
-    pairs: &[PairCounts],
+    pairs: &[(PairCounts, InAudit)],
     min_cell: usize,
 ) -> Protected {
     let mut grid = Grid::new();
     let checks = grid.cell(in_period);
+    checks_in_audit.apply(&mut grid, checks);
     let sets: Vec<Cell> = rule_sets.iter().map(|&n| grid.cell(n)).collect();
-    let read = grid.cell(rule_sets.iter().sum());
+    // The rule sets' checks add up to the checks read: the period's when every check
+    // read is in it (no period given), else a count not shown.
+    let read: usize = rule_sets.iter().sum();
+    let read = if read == in_period {
+        checks
+    } else {
+        grid.cell(read)
+    };
     grid.sum(&sets, read);
     let mut cells = Vec::with_capacity(pairs.len());
-    for pair in pairs {
+    for (pair, flagged_in_audit) in pairs {
         let [
             flagged_live,
             flagged_shadow,
@@ -146,6 +184,7 @@ fn protect(
             let clear = grid.cell(clear);
             grid.sum(&[flagged, clear, errors], checks);
         }
+        flagged_in_audit.apply(&mut grid, flagged_live);
         let both = grid.cell(pair.flagged_a - pair.lost);
         grid.sum(&[both, lost], flagged_live);
         grid.sum(&[both, gained], flagged_shadow);
@@ -190,13 +229,30 @@ fn statuses(index: &HashMap<&str, usize>, flagged: &[String], failed: &[String])
     statuses
 }
 
-/// The `shadow` section for `options.period`, or `None` when no check read was
-/// evaluated with shadow rules.
+/// What the audit shows of the shadow rules.
+pub enum ShadowSection {
+    Report(ShadowReport),
+    /// Some checks the audit reads have no shadow results: the section is not shown, since
+    /// its figures taken from the audit's would leave those checks' cases, however few.
+    Incomplete,
+}
+
+/// The `shadow` section of `audit` (the audit of `options.period`, suppressed), or `None`
+/// when no check read was evaluated with shadow rules.
+///
+/// It is part of the same report, so it is shown only when it covers the audit's cases
+/// exactly (every check read has shadow results), its counts on the live side are tied to
+/// the audit's (hidden where the audit hides them, never taken as a complement where it
+/// shows them), the live rules' comparison of outcomes is the audit's own, and the
+/// comparison under the shadow rules is shown only when the cases whose flag the shadow
+/// rules change are none or enough on each side, with each outcome among them as the audit
+/// would show a share: the two comparisons differ by those cases alone.
 pub fn of_history(
     history: History<'_>,
     active: Vec<RuleInfo>,
     options: &Options,
-) -> Result<Option<ShadowReport>, StoreError> {
+    audit: &AuditReport,
+) -> Result<Option<ShadowSection>, StoreError> {
     let range = Range {
         from: options.period.from,
         to: options.period.to,
@@ -204,6 +260,9 @@ pub fn of_history(
     };
     if !history.has_shadow_results(range)? {
         return Ok(None);
+    }
+    if history.checks_without_shadow_results(range)? > 0 {
+        return Ok(Some(ShadowSection::Incomplete));
     }
     // The active rules, then every other rule id stored (live flags, shadow results).
     let mut rules = super::data::rules_to_report(history, active)?;
@@ -260,17 +319,30 @@ pub fn of_history(
     })?;
     let live_input = live.finish(history, rules.clone(), &options.period)?;
     let shadow_input = shadowed.finish(history, rules.clone(), &options.period)?;
-    // Neither audit is shown: the report reads each rule's comparison of outcomes,
-    // which needs no model fitted.
-    let (live_audit, shadow_audit) = rayon::join(
-        || OutcomeComparisons::of(&live_input, options),
-        || OutcomeComparisons::of(&shadow_input, options),
-    );
     let min_cell = options.min_cell.max(1);
+    let changes_shown = changes_may_show(&live_input, &shadow_input, options, min_cell);
+    // Not shown: the report reads each rule's comparison of outcomes, which needs no
+    // model fitted.
+    let shadow_audit = OutcomeComparisons::of(&shadow_input, options);
+    let in_audit = |rule_id: &str| {
+        audit
+            .rules
+            .iter()
+            .find(|rule| rule.rule_id == rule_id)
+            .map(|rule| rule.flagged_checks.all)
+    };
+    let pairs: Vec<(PairCounts, InAudit)> = rules
+        .iter()
+        .zip(counts)
+        .map(|(rule, pair)| (pair, InAudit::of(in_audit(&rule.id), pair.flagged_a)))
+        .collect();
     let published = protect(
-        in_period,
+        (
+            in_period,
+            InAudit::of(Some(audit.checks_in_period.all), in_period),
+        ),
         &shadow_sets.values().copied().collect::<Vec<_>>(),
-        &counts,
+        &pairs,
         min_cell,
     );
     let mut rule_sets = Vec::with_capacity(shadow_sets.len());
@@ -283,14 +355,15 @@ pub fn of_history(
             checks,
         });
     }
-    Ok(Some(ShadowReport {
+    Ok(Some(ShadowSection::Report(ShadowReport {
         rule_sets,
         checks_in_period: published.checks_in_period,
-        units: live_audit.units(),
+        units: audit.units.all,
         rules: rules
             .iter()
+            .enumerate()
             .zip(published.rules)
-            .map(|(rule, counts)| {
+            .map(|((k, rule), counts)| {
                 let [
                     flagged_live,
                     flagged_shadow,
@@ -308,12 +381,77 @@ pub fn of_history(
                     lost,
                     errors_live,
                     errors_shadow,
-                    outcomes_live: live_audit.flagged_vs_not(&rule.id),
-                    outcomes_shadow: shadow_audit.flagged_vs_not(&rule.id),
+                    outcomes_live: super::side_by_side::flagged_vs_not(audit, &rule.id),
+                    outcomes_shadow: changes_shown.get(k).copied().flatten().and_then(|shown| {
+                        Some(only_shown(shadow_audit.flagged_vs_not(&rule.id)?, shown))
+                    }),
                 }
             })
             .collect(),
-    }))
+    })))
+}
+
+/// What of the comparison of outcomes under the shadow rules may be shown beside the
+/// audit's: the two differ by the cases (units) the shadow rules flag and the live rules
+/// do not, and those they no longer flag. The comparison is shown when each of the two
+/// groups is empty or has at least `min_cell` cases, and an outcome's shares only when,
+/// in each group, the cases with it and those without are none or at least `min_cell`,
+/// as the audit shows a share. Per rule, `None` when nothing may be shown.
+fn changes_may_show(
+    live: &super::AuditInput,
+    shadow: &super::AuditInput,
+    options: &Options,
+    min_cell: usize,
+) -> Vec<Option<[bool; 3]>> {
+    let (live_units, shadow_units) = (
+        super::units::build(live, &options.period).units,
+        super::units::build(shadow, &options.period).units,
+    );
+    let rule_count = live.rules.len();
+    if live_units.len() != shadow_units.len() {
+        return vec![None; rule_count];
+    }
+    let enough = |n: usize| n == 0 || n >= min_cell;
+    (0..rule_count)
+        .map(|k| {
+            let flagged = |unit: &super::units::Unit<'_>| unit.rules[k].last == Status::Flagged;
+            let (mut gained, mut lost) = (Vec::new(), Vec::new());
+            for (live, shadow) in live_units.iter().zip(&shadow_units) {
+                match (flagged(live), flagged(shadow)) {
+                    (false, true) => gained.push(&live.outcome),
+                    (true, false) => lost.push(&live.outcome),
+                    _ => {}
+                }
+            }
+            (enough(gained.len()) && enough(lost.len())).then(|| {
+                Measure::ALL.map(|measure| {
+                    [&gained, &lost].iter().all(|group| {
+                        let with = group.iter().filter(|o| measure.of(o)).count();
+                        enough(with) && enough(group.len() - with)
+                    })
+                })
+            })
+        })
+        .collect()
+}
+
+/// `comparison` with the shares of the outcomes `shown` does not allow left out.
+fn only_shown(mut comparison: Comparison, shown: [bool; 3]) -> Comparison {
+    for outcome in &mut comparison.outcomes {
+        let allowed = Measure::ALL
+            .iter()
+            .zip(shown)
+            .any(|(measure, ok)| *measure == outcome.outcome && ok);
+        if !allowed {
+            outcome.share_a_pct = None;
+            outcome.share_b_pct = None;
+            outcome.diff_pp = None;
+            outcome.ci_low_pp = None;
+            outcome.ci_high_pp = None;
+            outcome.p_value = None;
+        }
+    }
+    comparison
 }
 
 #[cfg(test)]
@@ -331,8 +469,13 @@ mod tests {
         }
     }
 
+    /// `pairs` apart from the audit's counts.
+    fn apart(pairs: &[PairCounts]) -> Vec<(PairCounts, InAudit)> {
+        pairs.iter().map(|p| (*p, InAudit::Apart)).collect()
+    }
+
     fn rules(in_period: usize, pairs: &[PairCounts]) -> Vec<[Option<usize>; 6]> {
-        protect(in_period, &[in_period], pairs, 5).rules
+        protect((in_period, InAudit::Apart), &[in_period], &apart(pairs), 5).rules
     }
 
     #[test]
@@ -384,18 +527,60 @@ mod tests {
 
     #[test]
     fn with_fewer_checks_than_min_cell_nothing_is_shown() {
-        let published = protect(1, &[1], &[pair(1, 0, 0, 1), PairCounts::default()], 5);
+        let published = protect(
+            (1, InAudit::Apart),
+            &[1],
+            &apart(&[pair(1, 0, 0, 1), PairCounts::default()]),
+            5,
+        );
         assert_eq!(published.checks_in_period, None);
         assert_eq!(published.rule_sets, [None]);
         for counts in published.rules {
             assert_eq!(counts, [None; 6], "a zero beside a hidden count tells");
         }
         // No check in the period: the zeros are shown.
-        let none = protect(0, &[3], &[PairCounts::default()], 5);
+        let none = protect(
+            (0, InAudit::Apart),
+            &[3],
+            &apart(&[PairCounts::default()]),
+            5,
+        );
         assert_eq!(none.checks_in_period, Some(0));
         assert_eq!(none.rules, [[Some(0); 6]]);
         // A rule set's few checks are hidden beside another's many.
-        let sets = protect(40, &[38, 2], &[], 5);
+        let sets = protect((40, InAudit::Apart), &[38, 2], &[], 5);
         assert_eq!(sets.rule_sets, [None, None]);
+    }
+
+    #[test]
+    fn the_live_counts_stand_as_the_audit_shows_them() {
+        // The audit hides the live rules' 40 (a complement there): hidden here too, with
+        // what would give it away.
+        let [counts] = protect(
+            (100, InAudit::Shown),
+            &[100],
+            &[(pair(40, 30, 0, 10), InAudit::Hidden)],
+            5,
+        )
+        .rules[..] else {
+            panic!("one rule")
+        };
+        assert_eq!(counts[0], None);
+        assert!(counts[1..4].iter().any(Option::is_none), "{counts:?}");
+        // The audit shows the 40 and the 100: a small `gained` is hidden with another
+        // count, never with them.
+        let published = protect(
+            (100, InAudit::Shown),
+            &[100],
+            &[(pair(40, 32, 2, 10), InAudit::Shown)],
+            5,
+        );
+        assert_eq!(published.checks_in_period, Some(100));
+        let [counts] = published.rules[..] else {
+            panic!("one rule")
+        };
+        assert_eq!(counts[0], Some(40));
+        assert_eq!(counts[2], None);
+        assert!(counts[1].is_none() || counts[3].is_none(), "{counts:?}");
     }
 }

@@ -453,6 +453,22 @@ impl<'a> History<'a> {
             })?)
     }
 
+    /// How many checks `range` selects that have no shadow results (made before the
+    /// shadow rules were set, or imported without them).
+    pub fn checks_without_shadow_results(&self, range: Range) -> Result<i64, StoreError> {
+        let (from, to) = range.bounds();
+        let sql = format!(
+            "SELECT count(*) FROM evaluations e
+             LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER}
+             AND NOT EXISTS (SELECT 1 FROM shadow_results s WHERE s.evaluation_id = e.id)"
+        );
+        Ok(self
+            .conn
+            .query_row(&sql, params![from, to, range.include_test], |row| {
+                row.get(0)
+            })?)
+    }
+
     /// Every rule id found in stored shadow results, sorted.
     pub fn shadow_rule_ids(&self) -> Result<Vec<String>, StoreError> {
         let mut statement = self

@@ -41,6 +41,10 @@ pub enum LogFormat {
 /// too few to try thousands of case ids.
 pub const DEFAULT_CASE_LOOKUPS_PER_MINUTE: u32 = 60;
 
+/// The longest `retention_days`: 100 years. Longer periods fall outside the dates the
+/// purge can count back to.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
+
 /// The default of `candidate_trials_per_hour`: one every two minutes, all day, or 30 in a
 /// row. Each trial replays the whole history on the thread of long work and stores the
 /// candidate's rule files.
@@ -285,6 +289,14 @@ impl Config {
                 "retention_days (GK_REGLER_RETENTION_DAYS) måste vara minst 1; utelämna den för att behålla kontrollerna"
                     .to_owned(),
             );
+        }
+        if self
+            .retention_days
+            .is_some_and(|days| days > MAX_RETENTION_DAYS)
+        {
+            return Err(format!(
+                "retention_days (GK_REGLER_RETENTION_DAYS) får vara högst {MAX_RETENTION_DAYS} (100 år)"
+            ));
         }
         if self.audit_min_cell_floor == 0 {
             return Err(
@@ -603,6 +615,21 @@ mod tests {
                 .expect_err("refused")
                 .contains("case_lookups_per_minute")
         );
+    }
+
+    #[test]
+    fn retention_days_are_between_one_day_and_a_hundred_years() {
+        for (days, ok) in [
+            (0, false),
+            (1, true),
+            (36_500, true),
+            (36_501, false),
+            (8_000_000, false),
+        ] {
+            let config: Config =
+                serde_yaml::from_str(&format!("retention_days: {days}\n")).expect("parse");
+            assert_eq!(config.validate().is_ok(), ok, "{days}");
+        }
     }
 
     #[test]

@@ -485,7 +485,10 @@ impl CaseId {
     /// width, byte order mark, bidirectional overrides), spaces other than the ASCII one
     /// (a no-break space looks like it), line and paragraph separators, private-use,
     /// surrogate and unassigned code points, and the letters and symbols that draw
-    /// nothing (the Hangul fillers, the blank braille pattern).
+    /// nothing (the Hangul fillers, the blank braille pattern), and the marks Unicode
+    /// makes default-ignorable (the combining grapheme joiner, variation selectors,
+    /// Mongolian free variation selectors, the Khmer inherent vowels), which draw nothing
+    /// either.
     pub fn is_invisible(c: char) -> bool {
         // In ASCII only the control characters are invisible (general category Cc).
         if c.is_ascii() {
@@ -493,7 +496,16 @@ impl CaseId {
         }
         if matches!(
             c,
-            '\u{115f}' | '\u{1160}' | '\u{3164}' | '\u{ffa0}' | '\u{2800}'
+            '\u{115f}'
+                | '\u{1160}'
+                | '\u{3164}'
+                | '\u{ffa0}'
+                | '\u{2800}'
+                | '\u{034f}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{e0100}'..='\u{e01ef}'
         ) {
             return true;
         }

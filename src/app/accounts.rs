@@ -133,8 +133,18 @@ fn check_name(name: &str) -> Result<String, AppError> {
                 .to_owned(),
         ));
     }
+    // Compared without marks, so `systeṁ:` is reserved like `system:`.
+    let bare: String = name
+        .nfd()
+        .filter(|c| {
+            !matches!(
+                get_general_category(*c),
+                G::NonspacingMark | G::EnclosingMark | G::SpacingMark
+            )
+        })
+        .collect();
     let reserved = RESERVED_PREFIXES.iter().any(|prefix| {
-        name.get(..prefix.len())
+        bare.get(..prefix.len())
             .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
     });
     if reserved {
@@ -417,6 +427,20 @@ mod tests {
         // The command line's names: its work alone is written under them.
         assert!(check_name("cli:import").is_err());
         assert!(check_name("SYSTEM:start").is_err());
+        // Marks that draw nothing, or little, do not make a reserved name another.
+        for name in [
+            "system\u{34f}:start",
+            "system\u{fe00}:start",
+            "cli\u{180b}:import",
+            "cli\u{e0100}:import",
+            "system\u{307}:start",
+        ] {
+            assert!(check_name(name).is_err(), "{name:?}");
+        }
+        // Nor any name: `anna` with a variation selector looks like `anna`.
+        for name in ["anna\u{fe0f}", "an\u{34f}na", "anna\u{180b}"] {
+            assert!(check_name(name).is_err(), "{name:?}");
+        }
         assert!(check_name(" CLI:backup").is_err());
         assert_eq!(check_name("clinic").ok().as_deref(), Some("clinic"));
         // Names that look like the command line's, or like each other.

@@ -560,6 +560,9 @@ fn case_ids_with_invisible_characters_are_refused() {
         "FK-8\u{3164}",
         "\u{2800}\u{2800}",
         "FK\u{a0}8",
+        // Marks that draw nothing: the combining grapheme joiner, a variation selector.
+        "FK-8\u{34f}",
+        "FK\u{fe0f}-8",
         // Å as A and a ring: the same id as FK-Å1 to the eye, another pseudonym.
         "FK-A\u{30a}1",
     ] {

@@ -189,6 +189,21 @@ pub fn count_noun(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", noun(Some(n), one, many))
 }
 
+/// `text` as a terminal may show it: control and invisible characters written as
+/// `\u{…}`, so a stored name (from a restored backup, say) can neither move the cursor nor
+/// erase a line, nor hide a character.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if crate::profile::CaseId::is_invisible(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 /// A wait of `seconds` in words: seconds up to a minute, else whole minutes rounded up
 /// ("45 sekunder", "2 minuter").
 pub fn wait_text(seconds: u64) -> String {
@@ -209,6 +224,7 @@ mod plural_tests {
         assert_eq!(count_noun(1, "kontroll", "kontroller"), "1 kontroll");
         assert_eq!(count_noun(0, "kontroll", "kontroller"), "0 kontroller");
         assert_eq!(count_noun(2, "kontroll", "kontroller"), "2 kontroller");
+        assert_eq!(printable("Åsa\r\u{1b}[2K"), "Åsa\\u{d}\\u{1b}[2K");
         assert_eq!(wait_text(1), "1 sekund");
         assert_eq!(wait_text(60), "60 sekunder");
         assert_eq!(wait_text(61), "2 minuter");

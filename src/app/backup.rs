@@ -16,7 +16,9 @@ use super::{AppError, access, require};
 use crate::auth::{Principal, Role};
 use crate::config::Config;
 use crate::owner_only;
-use crate::store::backup::{AdminToken, RuleSetName, check_copy, copy_database, ready_for_restore};
+use crate::store::backup::{
+    ActiveToken, RuleSetName, check_copy, copy_database, ready_for_restore,
+};
 
 /// The manifest's name in a backup folder.
 pub const MANIFEST: &str = "manifest.json";
@@ -254,8 +256,8 @@ pub struct Restored {
     pub outcomes: i64,
     /// Whether the key was written (false: the same key was already in place).
     pub key_written: bool,
-    /// The restored database's active admin tokens (its web sessions are ended).
-    pub admins: Vec<AdminToken>,
+    /// The restored database's active tokens, admins first (its web sessions are ended).
+    pub tokens: Vec<ActiveToken>,
 }
 
 /// Restores the backup in `dir` to the database and key paths of `config`: checks the
@@ -404,7 +406,7 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
     matches(DATABASE, copy.bytes, &copy.sha256)?;
     let facts = check_copy(copy.file.path())
         .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
-    let admins = ready_for_restore(copy.file.path())
+    let tokens = ready_for_restore(copy.file.path())
         .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
 
     let different_key = |place: &str| {
@@ -445,7 +447,7 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
         evaluations: facts.evaluations,
         outcomes: facts.outcomes,
         key_written,
-        admins,
+        tokens,
     })
 }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use gk_regler::app::{self, App, AppError, admin};
 use gk_regler::auth::{Principal, Role};
 use gk_regler::config::Config;
+use gk_regler::present::printable;
 use gk_regler::pseudonym::{KeyOrigin, PseudonymKey};
 use gk_regler::service;
 use gk_regler::store::OutcomeChange;
@@ -344,20 +345,21 @@ pub async fn restore(config: Config, dir: &Path) -> Result<(), AppError> {
         restored.manifest.created_at
     );
     // Whoever can write to the backup folder can add rows to the copy and rewrite its
-    // checksums: the person restoring checks who may administer the service.
-    let admins: Vec<String> = restored
-        .admins
-        .iter()
-        .map(|a| format!("{} (skapad {} av {})", a.name, a.created_at, a.created_by))
-        .collect();
+    // checksums: the person restoring checks who may use the service. What a planted row
+    // says is printed with its control characters escaped.
     println!(
-        "Aktiva admin-token i den återställda databasen: {}. Kontrollera att de är era: den som kan skriva i säkerhetskopians mapp kan ha lagt till en (återkalla den med `gk-regler token revoke`). Kopians inloggningar är avslutade; alla loggar in på nytt.",
-        if admins.is_empty() {
-            "inga".to_owned()
-        } else {
-            admins.join(", ")
-        }
+        "Aktiva token i den återställda databasen ({}), administratörer först. Kontrollera att de är era: den som kan skriva i säkerhetskopians mapp kan ha lagt till en (återkalla den med `gk-regler token revoke`). Kopians inloggningar är avslutade; alla loggar in på nytt.",
+        restored.tokens.len()
     );
+    for token in &restored.tokens {
+        println!(
+            "  {} ({}, skapad {} av {})",
+            printable(&token.name),
+            printable(&token.role),
+            printable(&token.created_at),
+            printable(&token.created_by)
+        );
+    }
     if restored.key_written {
         println!(
             "Pseudonymnyckeln skrevs till {}.",
@@ -446,11 +448,11 @@ pub async fn token_list(config: Config) -> Result<(), AppError> {
         println!(
             "{:>4}  {:<24} {:<12} {:<7} {:<21} {:<21} {status}",
             a.id,
-            a.name,
+            printable(&a.name),
             a.role.as_str(),
             a.purpose.as_str(),
-            a.created_at,
-            a.expires_at.as_deref().unwrap_or("-"),
+            printable(&a.created_at),
+            printable(a.expires_at.as_deref().unwrap_or("-")),
         );
     }
     if accounts.is_empty() {

@@ -122,19 +122,20 @@ fn check(conn: &Connection) -> Result<CopyFacts, StoreError> {
     })
 }
 
-/// An active admin token of a database copy.
+/// An active token of a database copy.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdminToken {
+pub struct ActiveToken {
     pub name: String,
+    pub role: String,
     pub created_at: String,
     pub created_by: String,
 }
 
 /// Readies a checked copy for a restore: ends every web session it holds (a session row
 /// added to the copy would sign its holder in; everyone signs in again), overwritten as
-/// the writer overwrites what it deletes, and lists its active admin tokens, which rows
-/// added to the copy could include too, for the person restoring to check.
-pub fn ready_for_restore(path: &Path) -> Result<Vec<AdminToken>, StoreError> {
+/// the writer overwrites what it deletes, and lists its active tokens, admins first,
+/// which rows added to the copy could include too, for the person restoring to check.
+pub fn ready_for_restore(path: &Path) -> Result<Vec<ActiveToken>, StoreError> {
     let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -156,20 +157,21 @@ pub fn ready_for_restore(path: &Path) -> Result<Vec<AdminToken>, StoreError> {
         return Ok(Vec::new());
     }
     let mut statement = conn.prepare(
-        "SELECT name, created_at, created_by FROM accounts
-         WHERE role = 'admin' AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)
-         ORDER BY created_at, id",
+        "SELECT name, role, created_at, created_by FROM accounts
+         WHERE revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)
+         ORDER BY role != 'admin', created_at, id",
     )?;
-    let admins = statement
+    let tokens = statement
         .query_map([super::now_rfc3339()], |row| {
-            Ok(AdminToken {
+            Ok(ActiveToken {
                 name: row.get(0)?,
-                created_at: row.get(1)?,
-                created_by: row.get(2)?,
+                role: row.get(1)?,
+                created_at: row.get(2)?,
+                created_by: row.get(3)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(admins)
+    Ok(tokens)
 }
 
 /// A schema object as `sqlite_schema` lists it: type, name, table and SQL text.

@@ -1117,7 +1117,7 @@ fn a_backup_whose_database_was_given_a_trigger_is_refused_and_nothing_is_restore
 /// copy (everyone signs in again) and names the active admin tokens it restored, for the
 /// person restoring to check.
 #[test]
-fn a_restore_ends_the_copys_sessions_and_names_its_admin_tokens() {
+fn a_restore_ends_the_copys_sessions_and_names_its_active_tokens() {
     use sha2::Digest;
     let mut app = spawn_app();
     stored(&app, "SESSION-1");
@@ -1136,6 +1136,18 @@ fn a_restore_ends_the_copys_sessions_and_names_its_admin_tokens() {
             [sha2::Sha256::digest(b"gkr_planted_token_0123456789").to_vec()],
         )
         .expect("plant an admin");
+        // A name that would erase its own line on a terminal, and a planted analyst.
+        conn.execute(
+            "INSERT INTO accounts (name, role, token_sha256, created_at, created_by)
+             VALUES (?1, 'admin', ?2, '2026-01-01T00:00:00Z', 'system:start'),
+                    ('mallory', 'analytiker', ?3, '2026-01-01T00:00:00Z', 'cli:token')",
+            rusqlite::params![
+                "dold\r\u{1b}[2K\u{1b}[1A",
+                sha2::Sha256::digest(b"gkr_planted_token_9876543210").to_vec(),
+                sha2::Sha256::digest(b"gkr_planted_token_5555555555").to_vec()
+            ],
+        )
+        .expect("plant more");
         conn.execute(
             "INSERT INTO sessions (id_sha256, account_id, csrf_token, created_at, last_seen)
              SELECT ?1, id, 'x', '2026-01-01T00:00:00Z', 4102444800 FROM accounts
@@ -1154,6 +1166,14 @@ fn a_restore_ends_the_copys_sessions_and_names_its_admin_tokens() {
     assert!(
         out.stdout.contains("Bakdörr") && out.stdout.contains(app.admin.name),
         "the active admin tokens are named: {out}"
+    );
+    assert!(
+        out.stdout.contains("mallory (analytiker"),
+        "every active token is named: {out}"
+    );
+    assert!(
+        out.stdout.contains("dold\\u{d}\\u{1b}[2K") && !out.stdout.contains('\u{1b}'),
+        "control characters are written out, never sent to the terminal: {out}"
     );
     assert!(out.stdout.contains("inloggningar"), "{out}");
     let conn = rusqlite::Connection::open(&database).expect("open the restored database");

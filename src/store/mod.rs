@@ -67,7 +67,9 @@ pub(crate) fn migrations() -> Migrations<'static> {
 }
 
 /// A rule set's files as stored: `[{"name": ..., "text": ...}]`, the manifest first.
-fn sources_json(rules: &RuleSet) -> String {
+/// The rule set's files as stored with it (`rule_sets`, `candidate_trials`): a JSON array
+/// of names and texts.
+pub fn sources_json(rules: &RuleSet) -> String {
     let sources: Vec<serde_json::Value> = rules
         .sources
         .iter()

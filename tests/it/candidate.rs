@@ -510,19 +510,19 @@ fn an_archive_over_the_form_cap_is_taken_from_those_who_may_try_a_candidate_only
 fn trials_are_budgeted_per_person_and_a_candidates_rule_files_are_capped() {
     let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|e| e.into_inner());
     let app = spawn_app_with(AppOptions {
-        env: vec![("GK_REGLER_CANDIDATE_TRIALS_PER_HOUR", "2".to_owned())],
+        env: vec![("GK_REGLER_CANDIDATE_TRIALS_PER_HOUR", "3".to_owned())],
         ..AppOptions::default()
     });
     let web = WebClient::new(&app);
     let archive = zip_dir(Path::new("rules"));
-    for _ in 0..2 {
+    for _ in 0..3 {
         let page = upload(&app, &web, &app.policy.token, "regler.zip", &archive);
         assert_eq!(page.status, 200, "{page}");
     }
     let page = upload(&app, &web, &app.policy.token, "regler.zip", &archive);
     assert_eq!(page.status, 429, "{page}");
     assert!(page.text.contains("Försök igen om"), "{page}");
-    assert_eq!(app.count("candidate_trials"), 2, "no trial past the budget");
+    assert_eq!(app.count("candidate_trials"), 3, "no trial past the budget");
 
     // Another person has a budget of their own; a candidate over 1 MiB is refused whole.
     let other = app.create_token("policy", "policy.andra");
@@ -531,14 +531,42 @@ fn trials_are_budgeted_per_person_and_a_candidates_rule_files_are_capped() {
     crate::helpers::copy_dir(Path::new("rules"), &dir);
     let manifest = dir.join("manifest.yaml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
-    let long = format!("description: >-\n  {}\n", "å".repeat(600 * 1024));
+    let scripts = [
+        "tolk_ej_bokad.rhai",
+        "samtycke_saknas.rhai",
+        "socialkonsulent_saknas.rhai",
+        "aktivitetsniva_saknas.rhai",
+        "personligt_mote_saknas.rhai",
+        "specialist_vid_horsel_eller_syn.rhai",
+    ];
+    let originals: Vec<String> = scripts
+        .iter()
+        .map(|script| std::fs::read_to_string(dir.join(script)).expect("script"))
+        .collect();
+    let with_comments = |comment: &str, count: usize| {
+        for (script, original) in scripts.iter().zip(&originals).take(count) {
+            std::fs::write(dir.join(script), format!("// {comment}\n{original}")).expect("write");
+        }
+    };
+    // 700 KB of description (the manifest's own limit is 1 MiB) and six scripts of 60 KB
+    // of comments: each file within its limit, together over the candidate's.
+    let long = format!("description: >-\n  {}\n", "a".repeat(700_000));
     let changed = text.replacen("description: >-\n", &long, 1);
     assert_ne!(changed, text);
     std::fs::write(&manifest, changed).expect("write");
+    with_comments(&"a".repeat(60_000), 6);
     let page = upload(&app, &web, &other, "stor.zip", &zip_dir(&dir));
     assert_eq!(page.status, 422, "{page}");
-    assert!(page.text.contains("större än 1 MiB"), "{page}");
-    assert_eq!(app.count("candidate_trials"), 2, "nothing stored");
+    assert!(page.text.contains("mer än 1 MiB när de sparas"), "{page}");
+    assert_eq!(app.count("candidate_trials"), 3, "nothing stored");
+    // Control characters take six bytes each as stored: four scripts of 60,000 are
+    // refused though their text is 240 KB in all.
+    std::fs::write(&manifest, &text).expect("write");
+    with_comments(&"\u{1}".repeat(60_000), 4);
+    let page = upload(&app, &web, &other, "styrtecken.zip", &zip_dir(&dir));
+    assert_eq!(page.status, 422, "{page}");
+    assert!(page.text.contains("mer än 1 MiB när de sparas"), "{page}");
+    assert_eq!(app.count("candidate_trials"), 3, "nothing stored");
     let page = upload(&app, &web, &other, "regler.zip", &archive);
     assert_eq!(page.status, 200, "{page}");
 }

@@ -3,7 +3,7 @@
 the benchmark times is the service and not the start-up of a client process per request.
 
     benches/live-clients.py probe HOST:PORT SAMPLES [GAP_MS]
-    benches/live-clients.py audits HOST:PORT TOKEN OUT PATH...
+    benches/live-clients.py audits HOST:PORT TOKENS OUT PATH...
 
 `probe` times SAMPLES sequential GET /health/live, each on a new TCP connection (as a
 load balancer's or an orchestrator's health check makes it), GAP_MS apart (default 10),
@@ -11,7 +11,8 @@ and prints each time in milliseconds, one per line: from opening the connection 
 end of the response.
 
 `audits` keeps one request per PATH in flight, each in a loop on a kept-alive
-connection with `Authorization: Bearer TOKEN`, reads every response to its end, and
+connection with `Authorization: Bearer TOKEN`, the PATHs taking the comma-separated
+TOKENS in turn (one person may have two audits at a time), reads every response to its end, and
 appends each request's seconds to OUT. It runs until it is stopped. Any answer but 200
 stops it with the status, so a refused request can never pass for a fast audit.
 """
@@ -40,12 +41,13 @@ def probe(address, samples, gap_ms):
         time.sleep(gap_ms / 1000)
 
 
-def audits(address, token, out, paths):
+def audits(address, tokens, out, paths):
     host, port = address.rsplit(":", 1)
     lock = threading.Lock()
     failure = []
+    tokens = tokens.split(",")
 
-    def loop(path):
+    def loop(path, token):
         connection = http.client.HTTPConnection(host, int(port), timeout=600)
         while not failure:
             started = time.perf_counter()
@@ -59,7 +61,10 @@ def audits(address, token, out, paths):
             with lock, open(out, "a") as times:
                 times.write(f"{elapsed:.4f}\n")
 
-    threads = [threading.Thread(target=loop, args=(path,), daemon=True) for path in paths]
+    threads = [
+        threading.Thread(target=loop, args=(path, tokens[i % len(tokens)]), daemon=True)
+        for i, path in enumerate(paths)
+    ]
     for thread in threads:
         thread.start()
     while not failure and all(thread.is_alive() for thread in threads):

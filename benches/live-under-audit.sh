@@ -90,7 +90,11 @@ export GK_REGLER_TOKENS_FILE=$work/tokens.yaml
 export GK_REGLER_PSEUDONYM_KEY_FILE=$work/pseudonym.key
 export RUST_LOG=warn
 
-token=$("$bin" token create --role analytiker --name live.bench 2>/dev/null)
+# One analyst per audit client: one person may have two audits waiting or running at once.
+tokens=()
+for i in 1 2 3 4; do
+    tokens+=("$("$bin" token create --role analytiker --name "live.bench.$i" 2>/dev/null)")
+done
 echo "== import $COHORT"
 "$bin" import "$COHORT/profiles.jsonl" --outcomes "$COHORT/outcomes.jsonl" >/dev/null
 
@@ -148,11 +152,13 @@ for i in 1 2 3 4; do
     fi
 done
 if [[ $CLIENT_PROCESSES == long-lived ]]; then
-    python3 benches/live-clients.py audits "$address" "$token" "$work/audits.txt" \
+    python3 benches/live-clients.py audits "$address" "$(IFS=,; echo "${tokens[*]}")" "$work/audits.txt" \
         "${audit_paths[@]}" 2>"$work/audits.err" &
     load_pids+=($!)
 else
-    for path in "${audit_paths[@]}"; do
+    for i in "${!audit_paths[@]}"; do
+        path=${audit_paths[$i]}
+        token=${tokens[$i]}
         (
             while true; do
                 if ! curl -sSf -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $token" \

@@ -192,6 +192,7 @@ pub async fn try_candidate(
     archive: Vec<u8>,
 ) -> Result<CandidateOutcome, AppError> {
     require(principal, CANDIDATE_ROLES)?;
+    let _slot = app.long_work_slot(principal)?;
     if let Err(retry_after_seconds) = app.candidate_trials.take(&principal.name) {
         tracing::warn!(actor = %principal.name, "candidate trials over the limit");
         return Ok(CandidateOutcome::OverBudget {

@@ -74,6 +74,10 @@ pub enum AppError {
     /// The request clashes with the stored state (the last active admin).
     #[error("{0}")]
     Conflict(String),
+    /// The person already has as much long work waiting or running as one may
+    /// ([`App::long_work_slots`]).
+    #[error("du har redan {0} uppföljningar eller prov som körs; vänta tills de är klara")]
+    TooMuchAtOnce(usize),
     /// The person has looked up as many cases as a minute allows ([`App::case_lookups`]).
     #[error("för många ärenden har hämtats på kort tid; försök igen om {retry_after_seconds} s")]
     TooManyLookups { retry_after_seconds: u64 },
@@ -108,6 +112,10 @@ pub fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
+/// Audits and candidate trials one person may have waiting or running at once: an
+/// analyst comparing two periods side by side, and no more.
+pub const LONG_WORK_PER_PERSON: usize = 2;
+
 /// Everything the running service's use cases share.
 pub struct App {
     /// The active rule set: a use case takes one snapshot and uses it throughout, so it
@@ -132,6 +140,9 @@ pub struct App {
     /// How many candidate rule sets each person may try an hour (config
     /// `candidate_trials_per_hour`).
     pub candidate_trials: budget::PersonBudget,
+    /// How much long work (audits, candidate trials) each person may have waiting or
+    /// running at once ([`LONG_WORK_PER_PERSON`]).
+    pub long_work_slots: budget::PersonSlots,
     /// How long a candidate rule set's tests, and then its replay, may each run
     /// (config `candidate_time_limit_seconds`).
     pub candidate_time_limit: Duration,
@@ -166,6 +177,14 @@ impl Default for WebSettings {
 }
 
 impl App {
+    /// A place for `principal`'s long work, held while it waits and runs.
+    pub fn long_work_slot(&self, principal: &Principal) -> Result<budget::Slot<'_>, AppError> {
+        self.long_work_slots.take(&principal.name).ok_or_else(|| {
+            tracing::warn!(actor = %principal.name, "long work at once over the limit");
+            AppError::TooMuchAtOnce(self.long_work_slots.per_person())
+        })
+    }
+
     pub fn new(
         rules: RuleSet,
         rules_dir: PathBuf,
@@ -190,6 +209,7 @@ impl App {
             candidate_trials: budget::PersonBudget::per_hour(
                 crate::config::DEFAULT_CANDIDATE_TRIALS_PER_HOUR,
             ),
+            long_work_slots: budget::PersonSlots::new(LONG_WORK_PER_PERSON),
             candidate_time_limit: Duration::from_secs(
                 crate::config::DEFAULT_CANDIDATE_TIME_LIMIT_SECONDS,
             ),

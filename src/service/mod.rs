@@ -656,6 +656,7 @@ impl AuditQuery {
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid period, threshold or format", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "This person already has two audits (or candidate trials) waiting or running", body = problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -666,6 +667,7 @@ async fn audit_report(
     query: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     app::require(&principal, app::history::ROLES)?;
+    let _slot = state.long_work_slot(&principal)?;
     // An unknown name (the web page's `fran`, a misspelling) must not be taken as no
     // period, the audit of all time.
     let axum::extract::Query(query) = query.map_err(|_| {

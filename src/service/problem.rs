@@ -49,6 +49,9 @@ pub enum ApiError {
     Forbidden,
     #[error("hittades inte")]
     NotFound,
+    /// The person already has as much long work waiting or running as one may.
+    #[error("för mycket på en gång")]
+    TooMuchAtOnce(String),
     /// The request clashes with the stored state; the message says how.
     #[error("konflikt: {0}")]
     Conflict(String),
@@ -96,6 +99,9 @@ impl From<AppError> for ApiError {
             } => Self::TooManyRequests(retry_after_seconds),
             AppError::Input(message) => Self::BadRequest(message),
             AppError::Conflict(message) => Self::Conflict(message),
+            AppError::TooMuchAtOnce(at_once) => Self::TooMuchAtOnce(format!(
+                "Du har redan {at_once} uppföljningar eller prov som körs; vänta tills de är klara."
+            )),
             AppError::Invalid { field, message } => Self::Validation(vec![FieldError {
                 field: field.to_owned(),
                 detail: message,
@@ -117,7 +123,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::TooManyRequests(_) | Self::TooMuchAtOnce(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -188,6 +194,13 @@ impl ApiError {
                 problems,
             ),
             Self::Conflict(detail) => ("conflict", "Konflikt", Some(detail), vec![], vec![]),
+            Self::TooMuchAtOnce(detail) => (
+                "too-much-at-once",
+                "För mycket på en gång",
+                Some(detail),
+                vec![],
+                vec![],
+            ),
             Self::TooManyRequests(seconds) => (
                 "too-many-requests",
                 "För många förfrågningar",

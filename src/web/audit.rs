@@ -235,6 +235,10 @@ pub(super) async fn page(
             return render(StatusCode::UNPROCESSABLE_ENTITY, "audit.html", &page);
         }
     };
+    let _slot = match state.long_work_slot(&viewer) {
+        Ok(slot) => slot,
+        Err(err) => return failure(&viewer, &err),
+    };
     let html = match audit_of(&state, &viewer, options, AuditFormat::Html).await {
         Ok(html) => html,
         Err(err) => return failure(&viewer, &err),
@@ -321,6 +325,10 @@ async fn download(
         Format::Json => (Some(AuditFormat::Json), "application/json", "json"),
         Format::Csv => (Some(AuditFormat::Csv), "text/csv; charset=utf-8", "csv"),
         Format::Xlsx => (None, crate::audit::xlsx::CONTENT_TYPE, "xlsx"),
+    };
+    let _slot = match state.long_work_slot(&viewer) {
+        Ok(slot) => slot,
+        Err(err) => return failure(&viewer, &err),
     };
     let body: Vec<u8> = match written {
         Some(written) => match audit_of(&state, &viewer, options, written).await {

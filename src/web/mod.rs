@@ -377,11 +377,18 @@ fn forbidden(viewer: &Viewer, page: &PageSpec) -> Response {
 
 /// The page for an error the person cannot fix (the database is down, a bug).
 fn failure(viewer: &Viewer, err: &AppError) -> Response {
+    let busy;
     let (status, message) = match err {
         AppError::Store(store) if store.is_unavailable() => (
             StatusCode::SERVICE_UNAVAILABLE,
             "Databasen tar inte emot uppgifter just nu. Inget sparades. Försök igen om en stund.",
         ),
+        AppError::TooMuchAtOnce(at_once) => {
+            busy = format!(
+                "Du har redan {at_once} uppföljningar eller prov som körs. Vänta tills de är klara och försök sedan igen."
+            );
+            (StatusCode::TOO_MANY_REQUESTS, busy.as_str())
+        }
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "Något gick fel i tjänsten. Inget av det du fyllde i har loggats. Försök igen; \
@@ -393,6 +400,7 @@ fn failure(viewer: &Viewer, err: &AppError) -> Response {
         AppError::Store(store) if store.is_unavailable() => {
             tracing::warn!(error = %crate::app::error_chain(store), "store unavailable")
         }
+        AppError::TooMuchAtOnce(_) => {}
         cause => {
             tracing::error!(error = %crate::app::error_chain(cause), "web page failed")
         }

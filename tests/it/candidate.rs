@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::time::Duration;
 
 use crate::helpers::{AppOptions, TestApp, spawn_app, spawn_app_with};
 use crate::web::WebClient;
@@ -569,4 +570,65 @@ fn trials_are_budgeted_per_person_and_a_candidates_rule_files_are_capped() {
     assert_eq!(app.count("candidate_trials"), 3, "nothing stored");
     let page = upload(&app, &web, &other, "regler.zip", &archive);
     assert_eq!(page.status, 200, "{page}");
+}
+
+/// Each audit or candidate trial holds a connection while it waits for the thread of
+/// long work: one analyst's 600 audits in a loop held every connection the service takes,
+/// and officers' checks got 503. One person may now have two waiting or running at once;
+/// a third is answered 429 at once, and once they are done the next is taken.
+#[test]
+fn one_person_may_have_two_audits_waiting_or_running_at_once() {
+    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let app = spawn_app_with(AppOptions {
+        env: vec![
+            ("GK_REGLER_CANDIDATE_TIME_LIMIT_SECONDS", "3".to_owned()),
+            ("GK_REGLER_LONG_WORK_THREADS", "1".to_owned()),
+        ],
+        ..AppOptions::default()
+    });
+    app.import_development_cohort();
+    let web = WebClient::new(&app);
+    let candidate = tempfile::TempDir::new().expect("temp");
+    let dir = candidate.path().join("regler");
+    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    std::fs::remove_dir_all(dir.join("tests")).expect("remove the tests");
+    std::fs::write(
+        dir.join("tolk_ej_bokad.rhai"),
+        "let needed = profile.known_needs.interpreter_needed;\n\
+         let booked = profile.gk.interpreter_booked;\n\
+         loop { }\n",
+    )
+    .expect("write the rule");
+    let (cookie, _) = web.session(&app.analytiker.token);
+    // The policy person's trial holds the one thread of long work for its time limit.
+    let trial = std::thread::scope(|scope| {
+        let trial = scope.spawn(|| {
+            let web = WebClient::new(&app);
+            upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir))
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let audits: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| app.get("/api/v1/audit?format=json", &app.analytiker)))
+            .collect();
+        std::thread::sleep(Duration::from_millis(300));
+        let third = app.get("/api/v1/audit?format=json", &app.analytiker);
+        assert_eq!(third.status, 429, "{third}");
+        assert!(third.text.contains("Du har redan 2"), "{third}");
+        let page = web.raw(
+            reqwest::Method::GET,
+            "/uppfoljning",
+            Some(&cookie),
+            &[],
+            None,
+        );
+        assert_eq!(page.status, 429, "the web page counts too: {page}");
+        for audit in audits {
+            let reply = audit.join().expect("audit");
+            assert_eq!(reply.status, 200, "{reply}");
+        }
+        trial.join().expect("trial")
+    });
+    assert_eq!(trial.status, 422, "stopped at its time limit: {trial}");
+    let reply = app.get("/api/v1/audit?format=json", &app.analytiker);
+    assert_eq!(reply.status, 200, "the places are given back: {reply}");
 }

@@ -426,6 +426,10 @@ fn liveness_answers_while_four_large_audits_render() {
 /// API and half through the web page, each on a thread of its own; each thread gives the
 /// report it was answered with (200, or the thread panics).
 fn audits_in_flight(app: &TestApp, count: usize) -> Vec<std::thread::JoinHandle<String>> {
+    // One analyst each: one person may have two audits waiting or running at once.
+    let tokens: Vec<String> = (0..count)
+        .map(|i| app.create_token("analytiker", &format!("analytiker.{i}")))
+        .collect();
     (0..count)
         .map(|i| {
             let url = app.api.url(if i % 2 == 0 {
@@ -433,7 +437,7 @@ fn audits_in_flight(app: &TestApp, count: usize) -> Vec<std::thread::JoinHandle<
             } else {
                 "/uppfoljning?fran=2024-01-01&till=2024-02-29"
             });
-            let token = app.analytiker.token.clone();
+            let token = tokens[i].clone();
             std::thread::spawn(move || {
                 let client = reqwest::blocking::Client::builder()
                     .no_proxy()

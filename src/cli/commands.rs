@@ -294,11 +294,16 @@ pub async fn import_outcomes(config: Config, path: &Path) -> Result<(), AppError
 
 /// What recording outcomes did, for the person at the terminal.
 pub fn print_recorded(total: usize, recorded: &app::outcomes::Recorded) {
+    // "utfall" is neuter: 1 nytt, 2 nya.
+    let count = |change, one, many| {
+        let n = recorded.count(change);
+        format!("{n} {}", if n == 1 { one } else { many })
+    };
     println!(
-        "Läste {total} utfall: {} nya, {} ersatta, {} oförändrade.",
-        recorded.count(OutcomeChange::Created),
-        recorded.count(OutcomeChange::Replaced),
-        recorded.count(OutcomeChange::Unchanged)
+        "Läste {total} utfall: {}, {}, {}.",
+        count(OutcomeChange::Created, "nytt", "nya"),
+        count(OutcomeChange::Replaced, "ersatt", "ersatta"),
+        count(OutcomeChange::Unchanged, "oförändrat", "oförändrade")
     );
 }
 

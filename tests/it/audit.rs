@@ -1387,3 +1387,24 @@ fn the_rule_sets_checks_do_not_show_a_hidden_number_of_checks() {
         assert!(shown.len() < sets.len() || shown.iter().sum::<u64>() == all);
     }
 }
+
+#[test]
+fn one_recorded_outcome_is_told_in_the_singular() {
+    let app = spawn_app();
+    let path = app.dir.path().join("ett.jsonl");
+    std::fs::write(
+        &path,
+        format!(
+            "{}\n",
+            json!({"case_id": "ETT-1", "ended_on": "2024-06-30", "outcome": "returned_to_fk", "reasons": ["goal_reached"]})
+        ),
+    )
+    .expect("write");
+    let out = app.run_cli(&["import-outcomes", path.to_str().expect("utf-8")], None);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stdout
+            .contains("Läste 1 utfall: 1 nytt, 0 ersatta, 0 oförändrade."),
+        "{out}"
+    );
+}

@@ -138,20 +138,31 @@ pub struct Tallied {
     min_cell: usize,
 }
 
+/// What the audit published of one rule, which this section's counts add up to.
+#[derive(Clone, Copy, Debug)]
+pub struct RuleInAudit {
+    /// Checks in the period the rule flagged (`None`: hidden there).
+    pub flagged_checks: Option<usize>,
+    /// Whether the audit hides any of its cases flagged at the last check before GK,
+    /// resolved before it, or with a rule error at it (all of them): the cases flagged
+    /// before GK and those resolved, counted here, would give the hidden one away.
+    pub resolution_hidden: bool,
+}
+
 impl Tallied {
-    /// The `responses` object of each rule. `flagged_checks[i]` is the audit's published
-    /// count of checks in the period that rule `i` flagged (`None`: hidden there), which
-    /// the sum of the rule's flags over its versions equals: the two tables are one
-    /// report, so that sum stays shown here only where the audit shows it, and is hidden
-    /// where the audit hides it. Rules past the end of `flagged_checks` are not tied.
-    pub fn publish(&self, flagged_checks: &[Option<usize>]) -> Vec<RuleResponses> {
+    /// The `responses` object of each rule. The two tables are one report: the sum of a
+    /// rule's flags over its versions is the audit's count of flagged checks, so it stays
+    /// shown here only where the audit shows it, and is hidden where the audit hides it;
+    /// the cases flagged before GK and those resolved are hidden wherever the audit hides
+    /// the counts they add up from. Rules past the end of `in_audit` are not tied.
+    pub fn publish(&self, in_audit: &[RuleInAudit]) -> Vec<RuleResponses> {
         publish(
             &self.rule_ids,
             self.any,
             &self.versions,
             &self.officer_months,
             &self.tallies,
-            flagged_checks,
+            in_audit,
             self.min_cell,
         )
     }
@@ -358,7 +369,7 @@ fn publish(
     versions: &[Version],
     officer_months: &[BTreeSet<(usize, String)>],
     tallies: &BTreeMap<(usize, usize), Tally>,
-    flagged_checks: &[Option<usize>],
+    in_audit: &[RuleInAudit],
     min_cell: usize,
 ) -> Vec<RuleResponses> {
     let mut grid = Grid::new();
@@ -436,20 +447,35 @@ fn publish(
     // A rule's flags over every version: the audit's "flagged checks" publishes it, and
     // as it publishes it (never "any flag", whose flags are not its flagged checks).
     for key in (0..rule_ids.len()).filter(|&key| Some(key) != any) {
-        let parts: Vec<Cell> = cells
-            .iter()
-            .filter(|((k, _), _)| *k == key)
-            .map(|(_, c)| c.flags)
-            .collect();
-        if parts.is_empty() {
+        let over_versions = |grid: &mut Grid, pick: fn(&Cells) -> Cell| {
+            let parts: Vec<Cell> = cells
+                .iter()
+                .filter(|((k, _), _)| *k == key)
+                .map(|(_, c)| pick(c))
+                .collect();
+            (!parts.is_empty()).then(|| {
+                let total = grid.cell(parts.iter().map(|c| grid.value(*c)).sum());
+                grid.sum(&parts, total);
+                total
+            })
+        };
+        let Some(flags) = over_versions(&mut grid, |c| c.flags) else {
             continue;
+        };
+        let cases_flagged = over_versions(&mut grid, |c| c.cases_flagged);
+        let resolved = over_versions(&mut grid, |c| c.resolved);
+        let Some(audit) = in_audit.get(key) else {
+            continue;
+        };
+        match audit.flagged_checks {
+            Some(shown) if shown == grid.value(flags) => grid.pin(flags),
+            Some(_) => {}
+            None => grid.hide(flags),
         }
-        let total = grid.cell(parts.iter().map(|c| grid.value(*c)).sum());
-        grid.sum(&parts, total);
-        match flagged_checks.get(key) {
-            Some(Some(shown)) if *shown == grid.value(total) => grid.pin(total),
-            Some(Some(_)) | None => {}
-            Some(None) => grid.hide(total),
+        if audit.resolution_hidden {
+            for total in [cases_flagged, resolved].into_iter().flatten() {
+                grid.hide(total);
+            }
         }
     }
     grid.suppress(min_cell);
@@ -563,12 +589,23 @@ fn month_of(date: Date) -> String {
 /// ([`tally`] counted it for the same rules in the same order) beside the report's
 /// suppressed counts. A report with too few cases lists no rules and gets nothing.
 pub fn attach(report: &mut super::report::AuditReport, tallied: &Tallied) {
-    let flagged_checks: Vec<Option<usize>> = report
+    use super::report::SexGroup;
+    let in_audit: Vec<RuleInAudit> = report
         .rules
         .iter()
-        .map(|rule| rule.flagged_checks.all)
+        .map(|rule| {
+            let all = rule.groups.iter().find(|g| g.sex == SexGroup::All);
+            RuleInAudit {
+                flagged_checks: rule.flagged_checks.all,
+                resolution_hidden: all.is_none_or(|g| {
+                    g.flagged_vs_not_flagged.n_a.is_none()
+                        || g.resolved_vs_still_flagged.n_a.is_none()
+                        || g.unknown_at_last_check.is_none()
+                }),
+            }
+        })
         .collect();
-    let computed = tallied.publish(&flagged_checks);
+    let computed = tallied.publish(&in_audit);
     for (rule, responses) in report.rules.iter_mut().zip(computed) {
         rule.responses = responses;
     }

@@ -1408,3 +1408,55 @@ fn one_recorded_outcome_is_told_in_the_singular() {
         "{out}"
     );
 }
+
+/// 23 women: 10 flagged at both checks before GK, 3 flagged at the first and not the
+/// second, 10 never. The audit hides the 3 resolved; the officers' answers showed the 13
+/// cases flagged before GK beside the audit's 10 still flagged, which gave the 3 back.
+#[test]
+fn the_answers_section_does_not_give_back_the_audits_hidden_resolved_cases() {
+    let app = spawn_app();
+    let mut profiles = String::new();
+    let mut outcomes = String::new();
+    for i in 0..23 {
+        let case = format!("LOST-{i}");
+        for (on, flagged) in [("2024-03-20", i < 13), ("2024-04-01", i < 10)] {
+            let mut profile = base_profile();
+            set(&mut profile, "case_id", json!(case));
+            set(&mut profile, "checked_on", json!(on));
+            set(&mut profile, "gk.first_meeting_on", json!("2024-04-03"));
+            set(
+                &mut profile,
+                "known_needs.social_or_family_problems",
+                json!(flagged),
+            );
+            profiles.push_str(&format!("{profile}\n"));
+        }
+        let left = i % 2 == 0;
+        outcomes.push_str(&format!(
+            "{}\n",
+            json!({"case_id": case, "ended_on": "2024-06-01",
+                   "outcome": if left { "left_insurance" } else { "returned_to_fk" },
+                   "reasons": if left { ["work_supported"] } else { ["goal_reached"] }})
+        ));
+    }
+    let out = import_files(&app, (profiles, outcomes));
+    assert_eq!(out.code, 0, "{out}");
+    let report = audit_json(&app, &[]);
+    let social = rule(&report, "socialkonsulent_saknas");
+    let all = social["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["sex"] == "all")
+        .expect("all");
+    assert!(all["resolved_vs_still_flagged"]["n_a"].is_null(), "{all:#}");
+    for version in social["responses"]["versions"]
+        .as_array()
+        .expect("versions")
+    {
+        assert!(
+            version["cases_flagged_before_gk"].is_null(),
+            "13 less the 10 still flagged is the hidden 3: {version:#}"
+        );
+    }
+}

@@ -392,9 +392,10 @@ pub fn of_history(
 }
 
 /// What of the comparison of outcomes under the shadow rules may be shown beside the
-/// audit's: the two differ by the cases (units) the shadow rules flag and the live rules
-/// do not, and those they no longer flag. The comparison is shown when each of the two
-/// groups is empty or has at least `min_cell` cases, and an outcome's shares only when,
+/// audit's: the two differ by the cases (units) whose status at the last check before GK
+/// the shadow rules change (flagged, not flagged, rule error: gained, lost, or moved
+/// between not flagged and a rule error). The comparison is shown when each group of a
+/// change is empty or has at least `min_cell` cases, and an outcome's shares only when,
 /// in each group, the cases with it and those without are none or at least `min_cell`,
 /// as the audit shows a share. Per rule, `None` when nothing may be shown.
 fn changes_may_show(
@@ -414,18 +415,25 @@ fn changes_may_show(
     let enough = |n: usize| n == 0 || n >= min_cell;
     (0..rule_count)
         .map(|k| {
-            let flagged = |unit: &super::units::Unit<'_>| unit.rules[k].last == Status::Flagged;
-            let (mut gained, mut lost) = (Vec::new(), Vec::new());
+            // The changed cases by (live status, shadow status).
+            let mut changes: BTreeMap<(u8, u8), Vec<&OutcomeRecord>> = BTreeMap::new();
+            let code = |status: Status| match status {
+                Status::Flagged => 0,
+                Status::Clear => 1,
+                Status::Failed => 2,
+            };
             for (live, shadow) in live_units.iter().zip(&shadow_units) {
-                match (flagged(live), flagged(shadow)) {
-                    (false, true) => gained.push(&live.outcome),
-                    (true, false) => lost.push(&live.outcome),
-                    _ => {}
+                let (from, to) = (live.rules[k].last, shadow.rules[k].last);
+                if from != to {
+                    changes
+                        .entry((code(from), code(to)))
+                        .or_default()
+                        .push(&live.outcome);
                 }
             }
-            (enough(gained.len()) && enough(lost.len())).then(|| {
+            changes.values().all(|group| enough(group.len())).then(|| {
                 Measure::ALL.map(|measure| {
-                    [&gained, &lost].iter().all(|group| {
+                    changes.values().all(|group| {
                         let with = group.iter().filter(|o| measure.of(o)).count();
                         enough(with) && enough(group.len() - with)
                     })
@@ -582,5 +590,49 @@ mod tests {
         assert_eq!(counts[0], Some(40));
         assert_eq!(counts[2], None);
         assert!(counts[1].is_none() || counts[3].is_none(), "{counts:?}");
+    }
+
+    /// Two cases with a rule error under the shadow rules and none live leave the
+    /// comparison's not-flagged group: its outcomes under the two would differ by theirs.
+    #[test]
+    fn cases_moved_between_not_flagged_and_a_rule_error_count_as_changed() {
+        use crate::audit::{AuditInput, CaseHistory, CheckRecord, RuleInfo};
+        use crate::profile::{Date, Stage};
+        let date = |text: &str| Date::parse(text).expect("date");
+        let input = |failed: usize| AuditInput {
+            rules: vec![RuleInfo {
+                id: "regel".into(),
+                title: "Regel".into(),
+            }],
+            rule_sets: vec![],
+            cases: (0..30)
+                .map(|i| CaseHistory {
+                    outcome: Some(OutcomeRecord {
+                        ended_on: date("2024-06-01"),
+                        left_insurance: i % 2 == 0,
+                        work_or_studies: i % 2 == 1,
+                        worsened_health: false,
+                    }),
+                    checks: vec![CheckRecord {
+                        stage: Stage::BeforeGk,
+                        checked_on: date("2024-03-20"),
+                        first_meeting_on: None,
+                        covariates: Default::default(),
+                        statuses: vec![if i < failed {
+                            Status::Failed
+                        } else {
+                            Status::Clear
+                        }],
+                    }],
+                })
+                .collect(),
+            unreadable_checks: 0,
+        };
+        let options = Options::default();
+        assert_eq!(
+            changes_may_show(&input(0), &input(0), &options, 5),
+            [Some([true; 3])]
+        );
+        assert_eq!(changes_may_show(&input(0), &input(2), &options, 5), [None]);
     }
 }

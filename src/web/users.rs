@@ -22,7 +22,16 @@ struct UsersPage {
     form: CreateForm,
     created: Option<CreatedView>,
     message: Option<String>,
+    /// What was wrong with the form to create a token.
     error: Option<String>,
+    /// Why a token was not revoked, shown by the list.
+    revoke_error: Option<String>,
+}
+
+/// What went wrong, and so where the page says it.
+enum Problem {
+    Create(String),
+    Revoke(String),
 }
 
 #[derive(Serialize)]
@@ -99,7 +108,7 @@ async fn show(
     form: CreateForm,
     created: Option<CreatedView>,
     message: Option<String>,
-    error: Option<String>,
+    problem: Option<Problem>,
 ) -> Response {
     let accounts = match accounts::list(&state.store, viewer).await {
         Ok(accounts) => accounts,
@@ -125,7 +134,14 @@ async fn show(
             form,
             created,
             message,
-            error,
+            error: match &problem {
+                Some(Problem::Create(text)) => Some(text.clone()),
+                _ => None,
+            },
+            revoke_error: match problem {
+                Some(Problem::Revoke(text)) => Some(text),
+                _ => None,
+            },
         },
     )
 }
@@ -203,7 +219,7 @@ pub(super) async fn create(
                 form,
                 None,
                 None,
-                Some(error),
+                Some(Problem::Create(error)),
             )
             .await
         }
@@ -230,7 +246,9 @@ pub(super) async fn revoke(
         ..CreateForm::default()
     };
     let Ok(id) = form.id.trim().parse::<i64>() else {
-        let error = Some("Ange vilken token som ska återkallas.".to_owned());
+        let error = Some(Problem::Revoke(
+            "Ange vilken token som ska återkallas.".to_owned(),
+        ));
         return show(
             &state,
             &viewer,
@@ -266,12 +284,14 @@ pub(super) async fn revoke(
                 default_form(),
                 None,
                 None,
-                Some(super::form::capitalised(&message)),
+                Some(Problem::Revoke(super::form::capitalised(&message))),
             )
             .await
         }
         Err(AppError::NotFound) => {
-            let error = Some(format!("Det finns ingen aktiv token nr {id}."));
+            let error = Some(Problem::Revoke(format!(
+                "Det finns ingen aktiv token nr {id}."
+            )));
             show(
                 &state,
                 &viewer,

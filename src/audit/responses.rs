@@ -446,7 +446,7 @@ fn publish(
     }
     // A rule's flags over every version: the audit's "flagged checks" publishes it, and
     // as it publishes it (never "any flag", whose flags are not its flagged checks).
-    for key in (0..rule_ids.len()).filter(|&key| Some(key) != any) {
+    for key in 0..rule_ids.len() {
         let over_versions = |grid: &mut Grid, pick: fn(&Cells) -> Cell| {
             let parts: Vec<Cell> = cells
                 .iter()
@@ -467,10 +467,13 @@ fn publish(
         let Some(audit) = in_audit.get(key) else {
             continue;
         };
-        match audit.flagged_checks {
-            Some(shown) if shown == grid.value(flags) => grid.pin(flags),
-            Some(_) => {}
-            None => grid.hide(flags),
+        // "Any flag"'s flags are the rules' together, not its flagged checks.
+        if Some(key) != any {
+            match audit.flagged_checks {
+                Some(shown) if shown == grid.value(flags) => grid.pin(flags),
+                Some(_) => {}
+                None => grid.hide(flags),
+            }
         }
         if audit.resolution_hidden {
             for total in [cases_flagged, resolved].into_iter().flatten() {
@@ -522,7 +525,13 @@ fn publish(
                         resolved_pct: share(c.resolved, c.cases_flagged),
                         median_days_to_resolution: resolved_shown
                             .and_then(|_| percentile(&tally.days, 0.5)),
-                        burden: burden(tally, &officer_months[version], min_cell),
+                        // Its percentiles tell the largest counts, and with few flags
+                        // their total: shown only beside the flags.
+                        burden: if grid.is_hidden(c.flags) {
+                            Burden::default()
+                        } else {
+                            burden(tally, &officer_months[version], min_cell)
+                        },
                     }
                 })
                 .collect(),
@@ -660,6 +669,52 @@ mod tests {
 
     fn ids() -> Vec<String> {
         vec!["a".into(), "b".into(), ANY_FLAG_ID.into()]
+    }
+
+    /// Three ways the section gave back what the audit hides: "any flag"'s flagged
+    /// cases beside the audit's any-flag cases still flagged; the officers' burden, whose
+    /// 90th percentile told a hidden count of one flag; and a 0 handled under a hidden 0
+    /// answered, which told that a few flags were not handled.
+    #[test]
+    fn what_the_audit_hides_stays_hidden_for_any_flag_the_burden_and_the_answers() {
+        // Seven officers, a month each; one check of c1 flagged by `a`, and ten cases
+        // flagged by `b` at both checks, three more by `b` at the first only.
+        let mut checks = vec![check(1, "c1", "2024-01-10", "a", &["a"])];
+        let mut id = 2;
+        for case in 2..15 {
+            let officer = ["b", "c", "d", "e", "f", "g"][case % 6];
+            checks.push(check(
+                id,
+                &format!("c{case}"),
+                "2024-01-05",
+                officer,
+                &["b"],
+            ));
+            let still = if case < 12 { &["b"][..] } else { &[][..] };
+            checks.push(check(
+                id + 1,
+                &format!("c{case}"),
+                "2024-01-20",
+                officer,
+                still,
+            ));
+            id += 2;
+        }
+        let hidden = RuleInAudit {
+            flagged_checks: None,
+            resolution_hidden: true,
+        };
+        let tallied = tally(history(checks, Vec::new()), &ids(), &Period::default(), 5);
+        let out = tallied.publish(&[hidden, hidden, hidden]);
+        let any = &out[2].versions[0];
+        assert_eq!(any.cases_flagged_before_gk, None, "{any:?}");
+        assert_eq!(any.resolved, None, "{any:?}");
+        let a = &out[0].versions[0];
+        assert_eq!(a.flags, None);
+        assert_eq!(a.burden.p90, None, "{a:?}");
+        assert_eq!(a.burden.median, None, "{a:?}");
+        assert_eq!(a.handled, None, "a 0 under a hidden 0: {a:?}");
+        assert_eq!(a.not_relevant, None, "{a:?}");
     }
 
     #[test]

@@ -101,14 +101,26 @@ impl Grid {
         // A relation whose total is a few cases shows none of its parts, zeros included:
         // beside a hidden total, a part's zero tells that none of those few is in it (a
         // rule's zero beside a month's one hidden check tells that check was not flagged).
-        for relation in &self.relations {
-            if let Some((total, parts)) = relation.split_last() {
-                let few = self.values[total.0];
-                if few > 0 && few < min_cell {
+        // So do the parts of a part so hidden, down to the last (a hidden 0 answered of a
+        // few flags hides its 0 handled too: it would tell the flags were not handled).
+        loop {
+            let mut changed = false;
+            for relation in &self.relations {
+                if let Some((total, parts)) = relation.split_last() {
+                    let few = self.values[total.0];
+                    let hides_parts =
+                        (few > 0 && few < min_cell) || (few == 0 && self.hidden[total.0]);
+                    if !hides_parts {
+                        continue;
+                    }
                     for part in parts.iter().filter(|part| !self.pinned[part.0]) {
+                        changed |= !self.hidden[part.0];
                         self.hidden[part.0] = true;
                     }
                 }
+            }
+            if !changed {
+                break;
             }
         }
         loop {

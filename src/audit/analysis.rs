@@ -404,15 +404,15 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
         .map(|r| grid.cell(r.checks.unwrap_or_default()))
         .collect();
     let checks_total = by_sex(&mut grid, report.checks_in_period);
-    // The rule sets' checks add up to the checks read: those of the period when every
-    // check read is in it (no period given), else a count not shown.
-    let read: usize = rule_sets.iter().map(|c| grid.value(*c)).sum();
-    let read = if read == grid.value(checks_total[3]) {
-        checks_total[3]
-    } else {
-        grid.cell(read)
-    };
+    // The rule sets' checks add up to the checks read: those made in the period and the
+    // units' checks made outside it (a count not shown, which the two would give).
+    let read_value: usize = rule_sets.iter().map(|c| grid.value(*c)).sum();
+    let read = grid.cell(read_value);
     grid.sum(&rule_sets, read);
+    if let Some(outside) = read_value.checked_sub(grid.value(checks_total[3])) {
+        let outside = grid.cell(outside);
+        grid.sum(&[checks_total[3], outside], read);
+    }
     let checks_months: Vec<[Cell; 4]> = report
         .checks_per_month
         .iter()

@@ -152,15 +152,15 @@ fn protect(
     let checks = grid.cell(in_period);
     checks_in_audit.apply(&mut grid, checks);
     let sets: Vec<Cell> = rule_sets.iter().map(|&n| grid.cell(n)).collect();
-    // The rule sets' checks add up to the checks read: the period's when every check
-    // read is in it (no period given), else a count not shown.
-    let read: usize = rule_sets.iter().sum();
-    let read = if read == in_period {
-        checks
-    } else {
-        grid.cell(read)
-    };
+    // The rule sets' checks add up to the checks read: those made in the period and the
+    // units' checks made outside it (a count not shown, which the two would give).
+    let read_value: usize = rule_sets.iter().sum();
+    let read = grid.cell(read_value);
     grid.sum(&sets, read);
+    if let Some(outside) = read_value.checked_sub(in_period) {
+        let outside = grid.cell(outside);
+        grid.sum(&[checks, outside], read);
+    }
     let mut cells = Vec::with_capacity(pairs.len());
     for (pair, flagged_in_audit) in pairs {
         let [
@@ -546,10 +546,10 @@ mod tests {
         for counts in published.rules {
             assert_eq!(counts, [None; 6], "a zero beside a hidden count tells");
         }
-        // No check in the period: the zeros are shown.
+        // No check in the period (30 read, of cases with outcomes): the zeros are shown.
         let none = protect(
             (0, InAudit::Apart),
-            &[3],
+            &[30],
             &apart(&[PairCounts::default()]),
             5,
         );

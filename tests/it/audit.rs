@@ -1460,3 +1460,53 @@ fn the_answers_section_does_not_give_back_the_audits_hidden_resolved_cases() {
         );
     }
 }
+
+/// The rule sets' number of checks counts every check the audit reads, those of its cases
+/// made before the period included: 14 beside the period's 12 told that two of the
+/// audited cases were checked before it.
+#[test]
+fn the_rule_sets_checks_do_not_tell_how_many_checks_were_made_outside_the_period() {
+    let app = spawn_app();
+    let mut profiles = String::new();
+    let mut outcomes = String::new();
+    for i in 0..14 {
+        let case = format!("UTANFOR-{i}");
+        let mut profile = base_profile();
+        set(&mut profile, "case_id", json!(case));
+        set(
+            &mut profile,
+            "person.sex",
+            json!(if i % 2 == 0 { "female" } else { "male" }),
+        );
+        set(&mut profile, "gk.first_meeting_on", json!("2024-04-03"));
+        set(
+            &mut profile,
+            "checked_on",
+            json!(if i < 12 { "2024-03-05" } else { "2024-03-01" }),
+        );
+        profiles.push_str(&format!("{profile}\n"));
+        outcomes.push_str(&format!(
+            "{}\n",
+            json!({"case_id": case, "ended_on": "2024-04-20", "outcome": "returned_to_fk", "reasons": ["goal_reached"]})
+        ));
+    }
+    let out = import_files(&app, (profiles, outcomes));
+    assert_eq!(out.code, 0, "{out}");
+    let report = audit_json(&app, &["--from", "2024-03-02", "--to", "2024-04-30"]);
+    let read: Option<u64> = report["rule_sets"]
+        .as_array()
+        .expect("rule sets")
+        .iter()
+        .map(|s| s["checks"].as_u64())
+        .sum();
+    let in_period = report["checks_in_period"]["all"].as_u64();
+    if let (Some(read), Some(in_period)) = (read, in_period) {
+        let outside = read - in_period;
+        assert!(
+            outside == 0 || outside >= 5,
+            "{outside} checks outside the period follow: {:#} {:#}",
+            report["rule_sets"],
+            report["checks_in_period"]
+        );
+    }
+}

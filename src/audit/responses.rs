@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::suppress::{Cell, Grid};
+use super::suppress::{Cell, Elsewhere, Grid};
 use super::{ANY_FLAG_ID, Period};
 use crate::answer::ResponseKind;
 use crate::engine::reasons::ReasonCatalog;
@@ -469,11 +469,8 @@ fn publish(
         };
         // "Any flag"'s flags are the rules' together, not its flagged checks.
         if Some(key) != any {
-            match audit.flagged_checks {
-                Some(shown) if shown == grid.value(flags) => grid.pin(flags),
-                Some(_) => {}
-                None => grid.hide(flags),
-            }
+            let elsewhere = Elsewhere::of(Some(audit.flagged_checks), grid.value(flags));
+            grid.tie(flags, elsewhere);
         }
         if audit.resolution_hidden {
             for total in [cases_flagged, resolved].into_iter().flatten() {

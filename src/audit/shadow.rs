@@ -20,7 +20,7 @@ use super::data::Histories;
 use super::report::comparison_rows;
 use super::report::{AuditReport, Comparison, CsvRow, Measure, RuleSetJson, SexGroup};
 use super::side_by_side::{OutcomeComparisons, PairCounts};
-use super::suppress::{Cell, Grid};
+use super::suppress::{Cell, Elsewhere, Grid};
 use super::{CheckRecord, Options, OutcomeRecord, RuleInfo, Status};
 use crate::profile::Profile;
 use crate::store::StoreError;
@@ -95,36 +95,6 @@ impl ShadowReport {
     }
 }
 
-/// How a count of the section stands in the audit it is part of.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum InAudit {
-    /// The audit does not publish it.
-    Apart,
-    /// The audit shows it: it stays shown here, and nothing here rests on its hiding.
-    Shown,
-    /// The audit hides it: hidden here too.
-    Hidden,
-}
-
-impl InAudit {
-    /// How the audit published `count`, which this section counts as `value`.
-    fn of(count: Option<Option<usize>>, value: usize) -> Self {
-        match count {
-            Some(Some(shown)) if shown == value => Self::Shown,
-            Some(None) => Self::Hidden,
-            Some(Some(_)) | None => Self::Apart,
-        }
-    }
-
-    fn apply(self, grid: &mut Grid, cell: Cell) {
-        match self {
-            Self::Apart => {}
-            Self::Shown => grid.pin(cell),
-            Self::Hidden => grid.hide(cell),
-        }
-    }
-}
-
 /// The section's counts as published.
 struct Protected {
     checks_in_period: Option<usize>,
@@ -143,14 +113,14 @@ struct Protected {
 /// period nothing is shown, as the audit shows nothing of fewer cases: beside a hidden
 /// count, a rule's zero would tell that the few checks were not flagged by it.
 fn protect(
-    (in_period, checks_in_audit): (usize, InAudit),
+    (in_period, checks_in_audit): (usize, Elsewhere),
     rule_sets: &[usize],
-    pairs: &[(PairCounts, InAudit)],
+    pairs: &[(PairCounts, Elsewhere)],
     min_cell: usize,
 ) -> Protected {
     let mut grid = Grid::new();
     let checks = grid.cell(in_period);
-    checks_in_audit.apply(&mut grid, checks);
+    grid.tie(checks, checks_in_audit);
     let sets: Vec<Cell> = rule_sets.iter().map(|&n| grid.cell(n)).collect();
     // The rule sets' checks add up to the checks read: those made in the period and the
     // units' checks made outside it (a count not shown, which the two would give).
@@ -184,7 +154,7 @@ fn protect(
             let clear = grid.cell(clear);
             grid.sum(&[flagged, clear, errors], checks);
         }
-        flagged_in_audit.apply(&mut grid, flagged_live);
+        grid.tie(flagged_live, *flagged_in_audit);
         let both = grid.cell(pair.flagged_a - pair.lost);
         grid.sum(&[both, lost], flagged_live);
         grid.sum(&[both, gained], flagged_shadow);
@@ -331,15 +301,15 @@ pub fn of_history(
             .find(|rule| rule.rule_id == rule_id)
             .map(|rule| rule.flagged_checks.all)
     };
-    let pairs: Vec<(PairCounts, InAudit)> = rules
+    let pairs: Vec<(PairCounts, Elsewhere)> = rules
         .iter()
         .zip(counts)
-        .map(|(rule, pair)| (pair, InAudit::of(in_audit(&rule.id), pair.flagged_a)))
+        .map(|(rule, pair)| (pair, Elsewhere::of(in_audit(&rule.id), pair.flagged_a)))
         .collect();
     let published = protect(
         (
             in_period,
-            InAudit::of(Some(audit.checks_in_period.all), in_period),
+            Elsewhere::of(Some(audit.checks_in_period.all), in_period),
         ),
         &shadow_sets.values().copied().collect::<Vec<_>>(),
         &pairs,
@@ -478,12 +448,18 @@ mod tests {
     }
 
     /// `pairs` apart from the audit's counts.
-    fn apart(pairs: &[PairCounts]) -> Vec<(PairCounts, InAudit)> {
-        pairs.iter().map(|p| (*p, InAudit::Apart)).collect()
+    fn apart(pairs: &[PairCounts]) -> Vec<(PairCounts, Elsewhere)> {
+        pairs.iter().map(|p| (*p, Elsewhere::Apart)).collect()
     }
 
     fn rules(in_period: usize, pairs: &[PairCounts]) -> Vec<[Option<usize>; 6]> {
-        protect((in_period, InAudit::Apart), &[in_period], &apart(pairs), 5).rules
+        protect(
+            (in_period, Elsewhere::Apart),
+            &[in_period],
+            &apart(pairs),
+            5,
+        )
+        .rules
     }
 
     #[test]
@@ -536,7 +512,7 @@ mod tests {
     #[test]
     fn with_fewer_checks_than_min_cell_nothing_is_shown() {
         let published = protect(
-            (1, InAudit::Apart),
+            (1, Elsewhere::Apart),
             &[1],
             &apart(&[pair(1, 0, 0, 1), PairCounts::default()]),
             5,
@@ -548,7 +524,7 @@ mod tests {
         }
         // No check in the period (30 read, of cases with outcomes): the zeros are shown.
         let none = protect(
-            (0, InAudit::Apart),
+            (0, Elsewhere::Apart),
             &[30],
             &apart(&[PairCounts::default()]),
             5,
@@ -556,7 +532,7 @@ mod tests {
         assert_eq!(none.checks_in_period, Some(0));
         assert_eq!(none.rules, [[Some(0); 6]]);
         // A rule set's few checks are hidden beside another's many.
-        let sets = protect((40, InAudit::Apart), &[38, 2], &[], 5);
+        let sets = protect((40, Elsewhere::Apart), &[38, 2], &[], 5);
         assert_eq!(sets.rule_sets, [None, None]);
     }
 
@@ -565,9 +541,9 @@ mod tests {
         // The audit hides the live rules' 40 (a complement there): hidden here too, with
         // what would give it away.
         let [counts] = protect(
-            (100, InAudit::Shown),
+            (100, Elsewhere::Shown),
             &[100],
-            &[(pair(40, 30, 0, 10), InAudit::Hidden)],
+            &[(pair(40, 30, 0, 10), Elsewhere::Hidden)],
             5,
         )
         .rules[..] else {
@@ -578,9 +554,9 @@ mod tests {
         // The audit shows the 40 and the 100: a small `gained` is hidden with another
         // count, never with them.
         let published = protect(
-            (100, InAudit::Shown),
+            (100, Elsewhere::Shown),
             &[100],
-            &[(pair(40, 32, 2, 10), InAudit::Shown)],
+            &[(pair(40, 32, 2, 10), Elsewhere::Shown)],
             5,
         );
         assert_eq!(published.checks_in_period, Some(100));

@@ -19,6 +19,29 @@
 /// cell it is tied to, which gives nothing away and costs nothing to check.
 pub const MAX_EXACT: usize = 400;
 
+/// How another table of the same report published a count a grid holds too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elsewhere {
+    /// It is not published there.
+    Apart,
+    /// Shown there: it stays shown here, and nothing here rests on its hiding.
+    Shown,
+    /// Hidden there: hidden here too.
+    Hidden,
+}
+
+impl Elsewhere {
+    /// How `published` (`None`: not published; `Some(None)`: hidden) stands beside this
+    /// grid's `value` of the same count; a different number is another count.
+    pub fn of(published: Option<Option<usize>>, value: usize) -> Self {
+        match published {
+            Some(Some(shown)) if shown == value => Self::Shown,
+            Some(None) => Self::Hidden,
+            Some(Some(_)) | None => Self::Apart,
+        }
+    }
+}
+
 /// A cell of a [`Grid`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Cell(usize);
@@ -65,6 +88,15 @@ impl Grid {
         let mut members = parts.to_vec();
         members.push(total);
         self.relations.push(members);
+    }
+
+    /// Ties `cell` to the same count published in another table ([`Elsewhere`]).
+    pub fn tie(&mut self, cell: Cell, elsewhere: Elsewhere) {
+        match elsewhere {
+            Elsewhere::Apart => {}
+            Elsewhere::Shown => self.pin(cell),
+            Elsewhere::Hidden => self.hide(cell),
+        }
     }
 
     /// Hides a cell whatever its value (for example, a whole table below the threshold).

@@ -1086,30 +1086,24 @@ fn adjusted(
     // would be, and so would the shares of the cases left out for a missing control,
     // which the group's shown shares less the model's would give.
     if result.controls.is_empty() {
-        let leaving = |units: &mut dyn Iterator<Item = &Unit<'_>>| {
-            let (mut n, mut left) = (0, 0);
-            for unit in units {
-                n += 1;
-                left += usize::from(unit.outcome.left_insurance);
-            }
-            (n, left)
+        let in_model = |flag: bool| {
+            sample
+                .iter()
+                .filter(move |(_, f)| *f == flag)
+                .map(|(u, _)| *u)
         };
-        let share_shown = |(n, x): (usize, usize)| x >= min_cell && n - x >= min_cell;
-        let left_out_shown = |(n, x): (usize, usize)| n == 0 || share_shown((n, x));
-        let in_model =
-            |f: bool| leaving(&mut sample.iter().filter(move |(_, g)| *g == f).map(|(u, _)| *u));
-        let left_out = |units: &[&Unit<'_>]| {
-            leaving(
-                &mut units
-                    .iter()
-                    .copied()
-                    .filter(|u| !complete(u.covariates, with_sex)),
-            )
+        let left_out_shown = |units: &[&Unit<'_>]| {
+            let missing: Vec<&Unit<'_>> = units
+                .iter()
+                .copied()
+                .filter(|u| !complete(u.covariates, with_sex))
+                .collect();
+            missing.is_empty() || leaving_share_shown(missing.into_iter(), min_cell)
         };
-        if !(share_shown(in_model(true))
-            && share_shown(in_model(false))
-            && left_out_shown(left_out(flagged))
-            && left_out_shown(left_out(clear)))
+        if !(leaving_share_shown(in_model(true), min_cell)
+            && leaving_share_shown(in_model(false), min_cell)
+            && left_out_shown(flagged)
+            && left_out_shown(clear))
         {
             notes.push(
                 "Justerad skattning visas inte: utan kontroller är den skillnaden mellan två andelar, och de bygger på för få ärenden."
@@ -1155,6 +1149,18 @@ fn adjusted(
     }
     result.notes = notes;
     result
+}
+
+/// Whether the share of `units` that left the insurance may be shown: at least
+/// `min_cell` of them left and at least as many did not.
+fn leaving_share_shown<'a, 'u: 'a>(
+    units: impl Iterator<Item = &'a Unit<'u>>,
+    min_cell: usize,
+) -> bool {
+    let (n, left) = units.fold((0, 0), |(n, left), unit| {
+        (n + 1, left + usize::from(unit.outcome.left_insurance))
+    });
+    left >= min_cell && n - left >= min_cell
 }
 
 /// Alert burden: checks and flags per month of `checked_on` in the period, by sex.

@@ -100,11 +100,13 @@ fn problem_text(root: &Path, problem: &crate::ruleset::Problem) -> String {
 }
 
 /// Unpacks, loads and tests the candidate in `archive`, the tests stopped `limit` after
-/// it began; the temporary directory is gone when this returns.
+/// it began; the temporary directory is gone when this returns. With its files as the
+/// trial's record stores them ([`crate::store::sources_json`]), measured against
+/// [`MAX_CANDIDATE_SOURCE_BYTES`] once.
 fn load_candidate(
     archive: &[u8],
     limit: Duration,
-) -> Result<(RuleSet, TestSummary), Box<CandidateOutcome>> {
+) -> Result<(RuleSet, TestSummary, String), Box<CandidateOutcome>> {
     // Unpacking and loading count against the tests' time too; they cannot be stopped
     // mid-way, only refused after.
     let deadline = Deadline::after(limit);
@@ -116,7 +118,8 @@ fn load_candidate(
             err.problems.iter().map(|p| problem_text(root, p)).collect(),
         ))
     })?;
-    let source_bytes = crate::store::sources_json(&rules).len();
+    let sources_json = crate::store::sources_json(&rules);
+    let source_bytes = sources_json.len();
     if source_bytes > MAX_CANDIDATE_SOURCE_BYTES {
         return Err(Box::new(CandidateOutcome::Refused(format!(
             "Kandidaten refuserades: manifestet och skripten tar tillsammans mer än 1 MiB när de sparas ({} KiB). Varje provning sparas med regelfilerna.",
@@ -177,7 +180,7 @@ fn load_candidate(
         }
     };
     drop(unpacked);
-    Ok((rules, tests))
+    Ok((rules, tests, sources_json))
 }
 
 /// Tries the candidate rule set in `archive` (at most
@@ -201,7 +204,7 @@ pub async fn try_candidate(
     }
     let limit = app.candidate_time_limit;
     let loaded = off_workers(move || load_candidate(&archive, limit)).await?;
-    let (candidate, tests) = match loaded {
+    let (candidate, tests, sources_json) = match loaded {
         Ok(loaded) => loaded,
         Err(outcome) => {
             if matches!(*outcome, CandidateOutcome::OutOfTime { .. }) {
@@ -224,7 +227,11 @@ pub async fn try_candidate(
     let candidate_ref = RuleSetRef::of(&candidate);
     // On record before the history is read, however the trial ends.
     app.store
-        .record_candidate_trial(access(principal, "try_candidate", None, None), &candidate)
+        .record_candidate_trial(
+            access(principal, "try_candidate", None, None),
+            candidate.content_hash.clone(),
+            sources_json,
+        )
         .await?;
     let replayed = app
         .store
@@ -290,7 +297,7 @@ mod tests {
     #[test]
     fn a_candidate_whose_tests_run_out_of_time_is_stopped_and_says_so() {
         let archive = archive_of_the_default_rules();
-        let (rules, tests) =
+        let (rules, tests, _) =
             load_candidate(&archive, Duration::from_secs(600)).expect("the defaults load");
         assert!(tests.total > 0 && tests.failed.is_empty(), "{tests:?}");
         assert_eq!(rules.name, "GK standardregler");

@@ -628,17 +628,18 @@ impl Store {
     }
 
     /// Writes `access` to the access log with the candidate rule set it tried against
-    /// the stored history (`candidate_trials`): its files the first time its content is
-    /// tried, its content hash every time.
+    /// the stored history (`candidate_trials`): its files ([`sources_json`]) the first
+    /// time its content is tried, its content hash every time.
     pub async fn record_candidate_trial(
         &self,
         access: Access,
-        candidate: &RuleSet,
+        content_hash: String,
+        sources_json: String,
     ) -> Result<(), StoreError> {
         let op = writer::Op::CandidateTrial {
             access,
-            content_hash: candidate.content_hash.clone(),
-            sources_json: sources_json(candidate),
+            content_hash,
+            sources_json,
         };
         self.write(op).await.map(|_| ())
     }

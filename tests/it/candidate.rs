@@ -125,6 +125,15 @@ fn tar_gz_with_symlink(name: &str) -> Vec<u8> {
     builder.into_inner().expect("tar").finish().expect("gzip")
 }
 
+/// A copy of the shipped rules in `regler/` of a temporary directory, to change into a
+/// candidate; the directory is removed when the first is dropped.
+fn rules_copy() -> (tempfile::TempDir, std::path::PathBuf) {
+    let candidate = tempfile::TempDir::new().expect("temp");
+    let dir = candidate.path().join("regler");
+    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    (candidate, dir)
+}
+
 /// Held by each test that uploads, so one test's count of leftovers never sees the
 /// other's upload in progress.
 static UPLOADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -184,9 +193,7 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
         assert_eq!(app.check(&app.handlaggare, &profile).status, 201);
     }
     let web = WebClient::new(&app);
-    let candidate = tempfile::TempDir::new().expect("temp");
-    let dir = candidate.path().join("regler");
-    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    let (_candidate, dir) = rules_copy();
     let manifest = dir.join("manifest.yaml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     let changed = text
@@ -336,9 +343,7 @@ fn a_candidate_that_runs_too_long_is_stopped_at_the_time_limit_naming_the_failin
     });
     app.import_development_cohort();
     let web = WebClient::new(&app);
-    let candidate = tempfile::TempDir::new().expect("temp");
-    let dir = candidate.path().join("regler");
-    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    let (_candidate, dir) = rules_copy();
     // A rule that never ends, each step copying a list of 999 texts: the operation
     // limit stops it on every check, after about half a second in a release build, so
     // the 6,388 stored checks would hold the thread of long work for most of an hour.
@@ -527,9 +532,7 @@ fn trials_are_budgeted_per_person_and_a_candidates_rule_files_are_capped() {
 
     // Another person has a budget of their own; a candidate over 1 MiB is refused whole.
     let other = app.create_token("policy", "policy.andra");
-    let candidate = tempfile::TempDir::new().expect("temp");
-    let dir = candidate.path().join("regler");
-    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    let (_candidate, dir) = rules_copy();
     let manifest = dir.join("manifest.yaml");
     let text = std::fs::read_to_string(&manifest).expect("manifest");
     let scripts = [
@@ -588,9 +591,7 @@ fn one_person_may_have_two_audits_waiting_or_running_at_once() {
     });
     app.import_development_cohort();
     let web = WebClient::new(&app);
-    let candidate = tempfile::TempDir::new().expect("temp");
-    let dir = candidate.path().join("regler");
-    crate::helpers::copy_dir(Path::new("rules"), &dir);
+    let (_candidate, dir) = rules_copy();
     std::fs::remove_dir_all(dir.join("tests")).expect("remove the tests");
     std::fs::write(
         dir.join("tolk_ej_bokad.rhai"),

@@ -263,6 +263,19 @@ fn start_import(dir: &Path, database: &Path, profiles: &Path) -> std::process::C
         .expect("start the import")
 }
 
+/// The import started by [`start_import`] still runs, and `deadline`, by which it should
+/// have written into the database file uncommitted, has not passed.
+fn assert_still_importing(import: &mut std::process::Child, deadline: Instant) {
+    assert!(
+        import.try_wait().expect("wait").is_none(),
+        "the import ended before it wrote into the database file uncommitted"
+    );
+    assert!(
+        Instant::now() < deadline,
+        "the import wrote nothing into the file"
+    );
+}
+
 /// A database in `dir` holding the development cohort once per number of `copies`
 /// (imported from `dir/name`); its path and the number of checks.
 fn database_with_cohort(
@@ -323,14 +336,7 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
     let journal = with_suffix(&database, "-journal");
     let deadline = Instant::now() + Duration::from_secs(300);
     let still_running = |import: &mut std::process::Child| {
-        assert!(
-            import.try_wait().expect("wait").is_none(),
-            "the import ended before it wrote into the database file uncommitted"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the import wrote nothing into the file"
-        );
+        assert_still_importing(import, deadline);
         std::thread::sleep(Duration::from_millis(5));
     };
     // Its transaction has begun once its journal has stayed (the rule set's own commit
@@ -429,14 +435,7 @@ fn a_killed_import_leaves_no_readable_profile_in_the_free_pages() {
     // Past the writer's page cache, the import writes its pages into the file's free
     // pages before it commits.
     while occurrences(&database, PROFILE_KEY) == 0 {
-        assert!(
-            import.try_wait().expect("wait").is_none(),
-            "the import ended before it wrote into the database file uncommitted"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "the import wrote nothing into the file"
-        );
+        assert_still_importing(&mut import, deadline);
         std::thread::sleep(Duration::from_millis(20));
     }
     import.kill().expect("SIGKILL");

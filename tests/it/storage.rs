@@ -982,10 +982,7 @@ fn a_damaged_backup_is_refused_and_nothing_is_restored() {
     bytes[last] ^= 0xff;
     std::fs::write(&copy, bytes).expect("damage the copy");
 
-    let fresh = tempfile::tempdir().expect("temporary directory");
-    let database = fresh.path().join("gk-regler.sqlite3");
-    let key_file = fresh.path().join("pseudonym.key");
-    app.use_files(database.clone(), key_file.clone());
+    let (_fresh, database, key_file) = fresh_files(&mut app);
     let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
     assert_eq!(out.code, 2, "{out}");
     assert!(
@@ -1009,10 +1006,7 @@ fn a_backup_whose_files_are_not_regular_files_is_refused_at_once() {
     let out = app.run_cli(&["backup", crate::helpers::arg(&backup)], None);
     assert_eq!(out.code, 0, "{out}");
     app.terminate(Duration::from_secs(20));
-    let fresh = tempfile::tempdir().expect("temporary directory");
-    let database = fresh.path().join("gk-regler.sqlite3");
-    let key_file = fresh.path().join("pseudonym.key");
-    app.use_files(database.clone(), key_file.clone());
+    let (_fresh, database, key_file) = fresh_files(&mut app);
 
     let replace = |name: &str, with: &dyn Fn(&Path)| {
         let path = backup.join(name);
@@ -1045,6 +1039,16 @@ fn a_backup_whose_files_are_not_regular_files_is_refused_at_once() {
     }
     let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
     assert_eq!(out.code, 0, "the backup itself restores: {out}");
+}
+
+/// A new, empty place for `app`'s database and key, to restore into: the temporary
+/// directory (removed when dropped), the database path and the key path.
+fn fresh_files(app: &mut TestApp) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let fresh = tempfile::tempdir().expect("temporary directory");
+    let database = fresh.path().join("gk-regler.sqlite3");
+    let key_file = fresh.path().join("pseudonym.key");
+    app.use_files(database.clone(), key_file.clone());
+    (fresh, database, key_file)
 }
 
 /// Rewrites the backup manifest in `backup` to match its changed database, as anyone who
@@ -1092,10 +1096,7 @@ fn a_backup_whose_database_was_given_a_trigger_is_refused_and_nothing_is_restore
         .expect("add a trigger");
     rewrite_checksum(&backup, Some(5000));
 
-    let fresh = tempfile::tempdir().expect("temporary directory");
-    let database = fresh.path().join("gk-regler.sqlite3");
-    let key_file = fresh.path().join("pseudonym.key");
-    app.use_files(database.clone(), key_file.clone());
+    let (fresh, database, key_file) = fresh_files(&mut app);
     let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
     assert_eq!(out.code, 2, "{out}");
     assert!(
@@ -1157,9 +1158,7 @@ fn a_restore_ends_the_copys_sessions_and_names_its_active_tokens() {
     }
     rewrite_checksum(&backup, None);
 
-    let fresh = tempfile::tempdir().expect("temporary directory");
-    let database = fresh.path().join("gk-regler.sqlite3");
-    app.use_files(database.clone(), fresh.path().join("pseudonym.key"));
+    let (_fresh, database, _) = fresh_files(&mut app);
     let out = app.run_cli(&["restore", crate::helpers::arg(&backup)], None);
     assert_eq!(out.code, 0, "{out}");
     assert!(
@@ -1217,10 +1216,7 @@ fn a_restore_refuses_an_earlier_databases_files_and_interrupted_copies_are_named
     );
     app.terminate(Duration::from_secs(20));
 
-    let fresh = tempfile::tempdir().expect("temporary directory");
-    let database = fresh.path().join("gk-regler.sqlite3");
-    let key_file = fresh.path().join("pseudonym.key");
-    app.use_files(database.clone(), key_file.clone());
+    let (fresh, database, key_file) = fresh_files(&mut app);
     for suffix in ["-journal", "-shm"] {
         let stale = with_suffix(&database, suffix);
         std::fs::write(&stale, b"from an earlier database").expect("a stale file");

@@ -23,6 +23,7 @@ pub mod config;
 pub mod contract;
 pub mod engine;
 pub mod long_work;
+pub mod look_alike;
 pub mod names;
 pub mod outcome;
 pub mod owner_only;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::auth::{Principal, Purpose, Role, TokenEntry, create_token, entry_hash, token_hash};
 use crate::config::Config;
-use crate::store::accounts::{Account, Imported, NewAccount, Revocation, SessionInfo};
+use crate::store::accounts::{Account, Imported, NameTaken, NewAccount, Revocation, SessionInfo};
 use crate::store::{Access, Store};
 
 use super::{AppError, require};
@@ -95,9 +95,10 @@ const RESERVED_PREFIXES: [&str; 2] = ["system:", "cli:"];
 /// A person's name as stored: trimmed, in Unicode normal form NFC (so `Åsa` written
 /// either way is one name), 1–64 characters: printable ASCII, and outside ASCII only
 /// letters, marks and digits. No name may look like another: no modifier letters or
-/// full-width forms (`ː`, `：`, `ｃ` look like `:` and `c`), no Latin letters mixed with
-/// Greek or Cyrillic ones (`с` looks like `c`), and none starting with the service's
-/// `system:` or the command line's `cli:`.
+/// full-width forms (`ː`, `：`, `ｃ` look like `:` and `c`), no two scripts in one name
+/// (Latin `c` and Cyrillic `с`), and none starting with what looks like the service's
+/// `system:` or the command line's `cli:`. That no new name looks like a known account's
+/// is checked where the account is stored.
 fn check_name(name: &str) -> Result<String, AppError> {
     use unicode_general_category::{GeneralCategory as G, get_general_category};
     use unicode_normalization::UnicodeNormalization as _;
@@ -126,14 +127,15 @@ fn check_name(name: &str) -> Result<String, AppError> {
                 .to_owned(),
         ));
     }
-    if mixes_latin_with_greek_or_cyrillic(&name) {
+    if !crate::look_alike::is_single_script(&name) {
         return Err(AppError::Input(
-            "namnet blandar latinska bokstäver med grekiska eller kyrilliska, som kan se \
-             likadana ut; skriv det med ett alfabet"
+            "namnet blandar alfabet, till exempel latinska bokstäver med grekiska eller \
+             kyrilliska, som kan se likadana ut; skriv det med ett alfabet"
                 .to_owned(),
         ));
     }
-    // Compared without marks, so `systeṁ:` is reserved like `system:`.
+    // Compared without marks, so `systeṁ:` is reserved like `system:`, and by look
+    // (`clı:` is reserved like `cli:`).
     let bare: String = name
         .nfd()
         .filter(|c| {
@@ -143,10 +145,9 @@ fn check_name(name: &str) -> Result<String, AppError> {
             )
         })
         .collect();
-    let reserved = RESERVED_PREFIXES.iter().any(|prefix| {
-        bare.get(..prefix.len())
-            .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
-    });
+    let reserved = RESERVED_PREFIXES
+        .iter()
+        .any(|prefix| crate::look_alike::starts_like(&bare, prefix));
     if reserved {
         return Err(AppError::Input(
             "namn som börjar med system: eller cli: är tjänstens eller kommandoradens; välj ett annat namn"
@@ -154,17 +155,6 @@ fn check_name(name: &str) -> Result<String, AppError> {
         ));
     }
     Ok(name)
-}
-
-/// Whether `name` has Latin letters and also Greek or Cyrillic ones.
-fn mixes_latin_with_greek_or_cyrillic(name: &str) -> bool {
-    let latin = name.chars().any(|c| {
-        c.is_ascii_alphabetic() || (c.is_alphabetic() && ('\u{c0}'..='\u{24f}').contains(&c))
-    });
-    let other = name
-        .chars()
-        .any(|c| ('\u{370}'..='\u{3ff}').contains(&c) || ('\u{400}'..='\u{52f}').contains(&c));
-    latin && other
 }
 
 /// Imports the tokens of `config` (its `tokens` and its tokens file) into the database:
@@ -202,10 +192,14 @@ pub async fn import_configured(
     });
     let imported = store.import_accounts(accounts, first_admin).await?;
     if !imported.names_taken.is_empty() {
+        let why: Vec<String> = imported
+            .names_taken
+            .iter()
+            .map(|(name, taken)| name_taken_message(name, taken))
+            .collect();
         return Err(AppError::Config(format!(
-            "tokens: det finns redan en aktiv token med namnet {}; återkalla den först \
-             (gk-regler token revoke) eller ge den nya ett annat namn. Inga tokens lästes in.",
-            imported.names_taken.join(", ")
+            "tokens: {}. Inga tokens lästes in.",
+            why.join("; ")
         )));
     }
     if imported.imported > 0 {
@@ -224,16 +218,24 @@ pub async fn import_configured(
 fn configured_accounts<'a>(
     entries: impl Iterator<Item = (String, &'a TokenEntry)>,
 ) -> Result<Vec<NewAccount>, AppError> {
-    let mut names = std::collections::HashSet::new();
+    let mut names: Vec<String> = Vec::new();
     let mut hashes = std::collections::HashSet::new();
     let mut accounts = Vec::new();
     for (at, entry) in entries {
         let refuse = |why: String| AppError::Config(format!("{at}: {why}"));
         let name = check_name(&entry.name).map_err(|err| refuse(err.to_string()))?;
         let token_sha256 = entry_hash(entry).map_err(refuse)?;
-        if !names.insert(name.to_lowercase()) {
-            return Err(refuse(format!("namnet {name} står mer än en gång")));
+        if let Some(other) = names
+            .iter()
+            .find(|other: &&String| crate::look_alike::look_alike(other, &name))
+        {
+            return Err(refuse(if *other == name {
+                format!("namnet {name} står mer än en gång")
+            } else {
+                format!("namnet {name} ser ut som {other}, som också står där")
+            }));
         }
+        names.push(name.clone());
         if !hashes.insert(token_sha256) {
             return Err(refuse("samma token står mer än en gång".to_owned()));
         }
@@ -271,7 +273,7 @@ pub async fn create(
         .create_account(account, access(principal, "account_create"))
         .await?
     {
-        Some(id) => {
+        Ok(id) => {
             tracing::info!(actor = %principal.name, account = id, role = new.role.as_str(), "account created");
             Ok(Created {
                 id,
@@ -279,9 +281,21 @@ pub async fn create(
                 expires_at,
             })
         }
-        None => Err(AppError::Input(format!(
-            "det finns redan en aktiv token med namnet {name}; återkalla den först"
-        ))),
+        Err(taken) => Err(AppError::Input(name_taken_message(&name, &taken))),
+    }
+}
+
+/// Why `name` may not be taken, and what to do, for the person who gave it.
+fn name_taken_message(name: &str, taken: &NameTaken) -> String {
+    match taken {
+        NameTaken::Active => format!(
+            "det finns redan en aktiv token med namnet {name}; återkalla den först \
+             (gk-regler token revoke) eller ge den nya ett annat namn"
+        ),
+        NameTaken::LooksLike(known) => format!(
+            "namnet {name} ser ut som {known}, som redan finns; välj ett namn som inte kan \
+             förväxlas med det, eller samma namn skrivet likadant"
+        ),
     }
 }
 

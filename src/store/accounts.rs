@@ -43,6 +43,15 @@ pub struct SessionInfo {
     pub last_seen: i64,
 }
 
+/// Why a new account may not have its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NameTaken {
+    /// Another active account has it.
+    Active,
+    /// It looks like this known account's name (active or not), and is not that name.
+    LooksLike(String),
+}
+
 #[derive(Debug)]
 pub(super) enum AccountOp {
     /// Imports accounts whose hash is not stored yet, all or none: none when one's name
@@ -69,8 +78,8 @@ pub(super) enum AccountOp {
 #[derive(Debug)]
 pub(super) enum AccountReply {
     Imported(Imported),
-    /// The new account's id, or `None` when an active account has that name.
-    Created(Option<i64>),
+    /// The new account's id, or why it may not have its name.
+    Created(Result<i64, NameTaken>),
     Revoked(Revocation),
     Done,
 }
@@ -90,9 +99,9 @@ pub enum Revocation {
 pub struct Imported {
     pub imported: usize,
     pub first_admin: bool,
-    /// The names of new accounts that another active account already has: when any,
-    /// nothing was imported.
-    pub names_taken: Vec<String>,
+    /// The names of new accounts that another active account already has, or that look
+    /// like a known account's: when any, nothing was imported.
+    pub names_taken: Vec<(String, NameTaken)>,
 }
 
 pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, StoreError> {
@@ -113,8 +122,8 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
                 if stored {
                     continue;
                 }
-                if name_taken(conn, &account.name, &now)? {
-                    names_taken.push(account.name.clone());
+                if let Some(taken) = name_taken(conn, &account.name, &now)? {
+                    names_taken.push((account.name.clone(), taken));
                 }
                 new.push(account);
             }
@@ -144,8 +153,8 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
             }))
         }
         AccountOp::Create(account, access) => {
-            if name_taken(conn, &account.name, &now)? {
-                return Ok(AccountReply::Created(None));
+            if let Some(taken) = name_taken(conn, &account.name, &now)? {
+                return Ok(AccountReply::Created(Err(taken)));
             }
             retire_expired(conn, &account.name, &now, &access.actor)?;
             insert(conn, account, &now)?;
@@ -158,7 +167,7 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
                 },
                 &now,
             )?;
-            Ok(AccountReply::Created(Some(id)))
+            Ok(AccountReply::Created(Ok(id)))
         }
         AccountOp::Revoke(id, access) => {
             // The last active admin stays: checked in the transaction that would revoke it.
@@ -265,13 +274,25 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
 /// already stored is skipped. Returns how many rows were inserted.
 /// Whether an account that still works (neither revoked nor expired) has `name`, ASCII
 /// case aside (`Anna` and `anna` would read as one person in the access log).
-fn name_taken(conn: &Connection, name: &str, now: &str) -> Result<bool, StoreError> {
-    Ok(conn
+fn name_taken(conn: &Connection, name: &str, now: &str) -> Result<Option<NameTaken>, StoreError> {
+    let active: bool = conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM accounts WHERE name = ?1 COLLATE NOCASE AND revoked_at IS NULL
                  AND (expires_at IS NULL OR expires_at > ?2))",
         )?
-        .query_row([name, now], |r| r.get(0))?)
+        .query_row([name, now], |r| r.get(0))?;
+    if active {
+        return Ok(Some(NameTaken::Active));
+    }
+    let mut known = conn.prepare_cached("SELECT DISTINCT name FROM accounts")?;
+    let mut rows = known.query([])?;
+    while let Some(row) = rows.next()? {
+        let known: String = row.get(0)?;
+        if known != name && crate::look_alike::look_alike(&known, name) {
+            return Ok(Some(NameTaken::LooksLike(known)));
+        }
+    }
+    Ok(None)
 }
 
 /// Marks the expired accounts named `name` revoked by `actor`, so that a new account may
@@ -343,7 +364,7 @@ impl Store {
         &self,
         account: NewAccount,
         access: Access,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Result<i64, NameTaken>, StoreError> {
         match self.account_op(AccountOp::Create(account, access)).await? {
             AccountReply::Created(id) => Ok(id),
             _ => Err(StoreError::UnexpectedReply),

@@ -491,6 +491,50 @@ fn no_token_may_take_a_name_the_service_writes_itself() {
     assert_eq!(app.count("accounts"), accounts, "nothing imported");
 }
 
+/// Names that look like another (Unicode's confusables: Cyrillic `асе` for `ace`, a capital
+/// I for an l, a dotless ı) passed, so the access log could show a look-alike of another
+/// person or of the command line. A new name that looks like a known one, active or
+/// revoked, is refused and names the one it looks like; the same name may come back.
+#[test]
+fn no_token_may_take_a_name_that_looks_like_another() {
+    let app = spawn_app();
+    let make = |name: &str| {
+        app.post(
+            "/api/v1/admin/tokens",
+            &app.admin,
+            &json!({"name": name, "role": "handlaggare"}),
+        )
+    };
+    for name in ["ace", "lisa"] {
+        let made = make(name);
+        assert_eq!(made.status, 201, "{name}: {made}");
+    }
+    for (look_alike, known) in [("\u{430}\u{441}\u{435}", "ace"), ("Iisa", "lisa")] {
+        let refused = make(look_alike);
+        assert_eq!(refused.status, 400, "{look_alike}: {refused}");
+        assert!(
+            refused.text.contains(&format!("ser ut som {known}")),
+            "{refused}"
+        );
+    }
+    let out = app.cli(&["token", "revoke", &listed_id(&app, "ace")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        make("\u{430}\u{441}\u{435}").status,
+        400,
+        "revoked, still known"
+    );
+    assert_eq!(make("ace").status, 201, "the same name may come back");
+    for reserved in ["cl\u{131}:import", "\u{1bd}ystem:start"] {
+        let refused = make(reserved);
+        assert_eq!(refused.status, 400, "{reserved:?}: {refused}");
+        assert!(
+            refused.text.contains("tjänstens eller kommandoradens"),
+            "{refused}"
+        );
+    }
+}
+
 /// Revoking the last active admin left nobody who could manage tokens through the
 /// service (recovery needed the database file). It is refused with 409 on the API, on the
 /// Användare page and on the command line; with a second admin, either may go.
@@ -566,7 +610,12 @@ fn configured_tokens_are_checked_like_made_ones_and_never_skipped_silently() {
         // other case: both would read as someone else in the access log.
         (
             entry("\u{441}li:import", "gkr_e_0123456789"),
-            "blandar latinska",
+            "blandar alfabet",
+        ),
+        // A look-alike of a known name in one script (a capital I for an l).
+        (
+            entry("anna.handIaggare", "gkr_g_0123456789"),
+            "ser ut som anna.handlaggare",
         ),
         (
             entry("Anna.Handlaggare", "gkr_f_0123456789"),

@@ -1,0 +1,70 @@
+//! When two names look alike, by Unicode's confusables and scripts (UTS #39, through
+//! `unicode-security`). Account names pass through here, so that no new name can pass for
+//! another person's or for the names the service and the command line write themselves.
+
+use unicode_security::{MixedScript as _, skeleton};
+
+/// Whether `a` and `b` would be taken for one another: their UTS #39 skeletons are equal
+/// as written or in lower case (`асе` in Cyrillic and `ace`; `Iisa` and `lisa`; `CLI` and
+/// `cli`).
+pub fn look_alike(a: &str, b: &str) -> bool {
+    keys(a).iter().zip(keys(b)).any(|(a, b)| *a == b)
+}
+
+/// Whether `name` starts with something that looks like `prefix` (compared as
+/// [`look_alike`] compares).
+pub fn starts_like(name: &str, prefix: &str) -> bool {
+    keys(name)
+        .iter()
+        .zip(keys(prefix))
+        .any(|(name, prefix)| name.starts_with(&prefix))
+}
+
+/// Whether `name` is written in one script (digits and punctuation go with any): Latin
+/// with Cyrillic or Greek is not, Japanese kana with kanji is.
+pub fn is_single_script(name: &str) -> bool {
+    name.is_single_script()
+}
+
+/// The forms compared: the skeleton; the skeleton of the lower case (`CLI` is `cli`,
+/// though the skeleton of `I` is `l`); and the skeleton of the skeleton's lower case
+/// (confusables may map to capitals).
+fn keys(text: &str) -> [String; 3] {
+    let as_written: String = skeleton(text).collect();
+    let lower = skeleton(&text.to_lowercase()).collect();
+    let lower_after = skeleton(&as_written.to_lowercase()).collect();
+    [as_written, lower, lower_after]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_would_be_taken_for_one_another_look_alike() {
+        for (a, b) in [
+            ("ace", "\u{430}\u{441}\u{435}"),
+            ("lisa", "Iisa"),
+            ("anna", "ANNA"),
+            ("cli", "cl\u{131}"),
+            ("anna", "an\u{34f}na"),
+        ] {
+            assert!(look_alike(a, b), "{a:?} {b:?}");
+        }
+        for (a, b) in [("anna", "hanna"), ("Åsa", "Asa"), ("Öberg", "Oberg")] {
+            assert!(!look_alike(a, b), "{a:?} {b:?}");
+        }
+        assert!(starts_like("\u{1bd}ystem:start", "system:"));
+        assert!(starts_like("CL\u{131}:x", "cli:"));
+        assert!(!starts_like("clinic", "cli:"));
+    }
+
+    #[test]
+    fn one_script_a_name() {
+        assert!(is_single_script("Åsa Öberg (FK) 2"));
+        assert!(is_single_script("Дмитрий"));
+        assert!(is_single_script("山田 はなこ"));
+        assert!(!is_single_script("\u{441}li"));
+        assert!(!is_single_script("anna\u{3b1}"));
+    }
+}

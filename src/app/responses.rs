@@ -16,6 +16,12 @@ use crate::store::responses::NewResponse;
 /// Roles that may answer flags (of their own checks).
 pub const ROLES: &[Role] = &[Role::Handlaggare];
 
+/// Whether `principal` answers the flags of a check requested by `requested_by`: the case
+/// officer who made it, and nobody else (an admin who made a check does not answer it).
+pub fn may_answer(principal: &Principal, requested_by: &str) -> bool {
+    ROLES.contains(&principal.role) && principal.name == requested_by
+}
+
 /// The reason codes of the rule set with `content_hash`: the active set's when it is the
 /// active one, otherwise read from the manifest stored with the rule set. A rule set
 /// written before reason codes existed (it declares none) takes the active set's codes,
@@ -51,8 +57,8 @@ pub async fn respond(
         .await?
         .filter(|e| may_read(principal, &e.requested_by))
         .ok_or(AppError::NotFound)?;
-    if evaluation.requested_by != principal.name {
-        tracing::warn!(actor = %principal.name, "refused: answering another officer's check");
+    if !may_answer(principal, &evaluation.requested_by) {
+        tracing::warn!(actor = %principal.name, "refused: answering a check that is not the officer's own");
         return Err(AppError::Forbidden);
     }
     let catalog = catalog(app, &evaluation.rule_set_hash).await?;

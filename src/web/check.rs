@@ -396,7 +396,7 @@ pub(super) async fn stored(
         ResultView::of(&report_of(&evaluation, &rules), &rules).with_answers(
             &viewer,
             id,
-            evaluation.requested_by == viewer.name,
+            app::responses::may_answer(&viewer, &evaluation.requested_by),
             &evaluation.responses,
             &catalog,
         ),

@@ -170,6 +170,13 @@ fn only_the_officer_who_made_the_check_answers_it() {
         .problem(404);
     app.post("/api/v1/checks/x/responses", &app.handlaggare, &body)
         .problem(404);
+    // Nor its own checks: an admin may check a case, but answering flags is the case
+    // officers' judgement, counted per officer in the audit.
+    let own = app.check(&app.admin, &flagged_profile("SVAR-3"));
+    assert_eq!(own.status, 201, "{own}");
+    let own = own.json()["evaluation_id"].as_i64().expect("id");
+    app.post(&responses_path(own), &app.admin, &body)
+        .problem(403);
     assert_eq!(app.count("flag_responses"), 0);
 }
 

@@ -33,6 +33,8 @@ impl Role {
 pub struct Principal {
     pub name: String,
     pub role: Role,
+    /// A test-purpose account's checks are marked, and kept apart from real ones.
+    pub purpose: Purpose,
 }
 
 impl Principal {
@@ -134,6 +136,7 @@ mod tests {
         let p = Principal {
             name: "a".into(),
             role: Role::Admin,
+            purpose: crate::auth::Purpose::Normal,
         };
         assert!(p.has_any(&[Role::Handlaggare]));
     }

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use super::{App, AppError, access, require};
-use crate::auth::{Principal, Role};
+use crate::auth::{Principal, Purpose, Role};
 use crate::contract::EvaluationReport;
 use crate::engine::Evaluation;
 use crate::profile::{CaseId, Profile};
@@ -186,7 +186,8 @@ pub async fn read(app: &App, principal: &Principal, id: i64) -> Result<StoredEva
 }
 
 /// Every stored evaluation of a case, by every officer (oldest first), with the case's
-/// pseudonym; the read is written to the access log.
+/// pseudonym; the read is written to the access log. A test-purpose token reads the
+/// case's test checks, every other token its real ones: the two are separate stories.
 pub async fn case_history(
     app: &App,
     principal: &Principal,
@@ -195,7 +196,8 @@ pub async fn case_history(
     require(principal, READ_ROLES)?;
     take_case_lookup(app, principal)?;
     let case = app.key.pseudonymise(case_id);
-    let evaluations = app.store.evaluations_of_case(case.clone()).await?;
+    let test = principal.purpose == Purpose::Test;
+    let evaluations = app.store.evaluations_of_case(case.clone(), test).await?;
     app.store
         .log_access(access(principal, "list_case", Some(case.clone()), None))
         .await?;
@@ -259,7 +261,11 @@ pub async fn read_with_case(
         }) => return Ok(CheckWithCase::alone(evaluation, Some(retry_after_seconds))),
         Err(err) => return Err(err),
     }
-    let evaluations = app.store.evaluations_of_case(case.clone()).await?;
+    // The story the check belongs to: test checks' or real ones'.
+    let evaluations = app
+        .store
+        .evaluations_of_case(case.clone(), evaluation.test)
+        .await?;
     app.store
         .log_access(access(principal, "list_case", Some(case), Some(id)))
         .await?;

@@ -474,6 +474,7 @@ mod tests {
         Principal {
             name: "test:import".to_owned(),
             role: Role::Analytiker,
+            purpose: crate::auth::Purpose::Normal,
         }
     }
 

@@ -199,6 +199,7 @@ async fn reload_on_hangup(state: Arc<App>) {
         let operator = Principal {
             name: "gk-regler (SIGHUP)".to_owned(),
             role: Role::Policy,
+            purpose: gk_regler::auth::Purpose::Normal,
         };
         while hangups.recv().await.is_some() {
             match app::rules::reload(&state, &operator).await {
@@ -284,6 +285,7 @@ pub async fn import_outcomes(config: Config, path: &Path) -> Result<(), AppError
     let principal = Principal {
         name: "cli:import-outcomes".to_owned(),
         role: Role::Analytiker,
+        purpose: gk_regler::auth::Purpose::Normal,
     };
     let total = outcomes.len();
     let recorded = app::outcomes::record(&store, &key, &principal, outcomes).await?;
@@ -312,6 +314,7 @@ pub async fn backup(config: Config, dir: &Path) -> Result<(), AppError> {
     let principal = Principal {
         name: "cli:backup".to_owned(),
         role: Role::Admin,
+        purpose: gk_regler::auth::Purpose::Normal,
     };
     warn_of_interrupted(
         app::backup::interrupted_backups(dir),
@@ -401,6 +404,7 @@ fn token_operator() -> Principal {
     Principal {
         name: "cli:token".to_owned(),
         role: Role::Admin,
+        purpose: gk_regler::auth::Purpose::Normal,
     }
 }
 

@@ -31,6 +31,7 @@ fn analyst(name: &str) -> Principal {
     Principal {
         name: name.to_owned(),
         role: Role::Analytiker,
+        purpose: gk_regler::auth::Purpose::Normal,
     }
 }
 

@@ -425,20 +425,20 @@ impl Store {
     ) -> Result<Option<(i64, Principal)>, StoreError> {
         let now = now_rfc3339();
         self.read(move |conn| {
-            let row: Option<(i64, String, String, Vec<u8>)> = conn
+            let row: Option<(i64, String, String, Vec<u8>, String)> = conn
                 .prepare_cached(
-                    "SELECT id, name, role, token_sha256 FROM accounts
+                    "SELECT id, name, role, token_sha256, purpose FROM accounts
                      WHERE token_sha256 = ?1 AND revoked_at IS NULL
                        AND (expires_at IS NULL OR expires_at > ?2)",
                 )?
                 .query_row(params![&hash[..], now], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })
                 .optional()?;
             match row {
                 // The index found the row; the stored hash is compared again in
                 // constant time before it counts.
-                Some((id, name, role, stored))
+                Some((id, name, role, stored, purpose))
                     if bool::from(subtle::ConstantTimeEq::ct_eq(&stored[..], &hash[..])) =>
                 {
                     Ok(Some((
@@ -446,6 +446,7 @@ impl Store {
                         Principal {
                             name,
                             role: role_of(&role)?,
+                            purpose: purpose_of(&purpose)?,
                         },
                     )))
                 }
@@ -484,24 +485,32 @@ impl Store {
     ) -> Result<Option<SessionInfo>, StoreError> {
         let now = now_rfc3339();
         self.read(move |conn| {
-            let row: Option<(i64, String, String, String, i64)> = conn
+            let row: Option<(i64, String, String, String, i64, String)> = conn
                 .prepare_cached(
-                    "SELECT a.id, a.name, a.role, s.csrf_token, s.last_seen
+                    "SELECT a.id, a.name, a.role, s.csrf_token, s.last_seen, a.purpose
                      FROM sessions s JOIN accounts a ON a.id = s.account_id
                      WHERE s.id_sha256 = ?1 AND s.last_seen >= ?2
                        AND a.revoked_at IS NULL
                        AND (a.expires_at IS NULL OR a.expires_at > ?3)",
                 )?
                 .query_row(params![&id_sha256[..], idle_after, now], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
                 })
                 .optional()?;
-            row.map(|(account_id, name, role, csrf_token, last_seen)| {
+            row.map(|(account_id, name, role, csrf_token, last_seen, purpose)| {
                 Ok(SessionInfo {
                     account_id,
                     principal: Principal {
                         name,
                         role: role_of(&role)?,
+                        purpose: purpose_of(&purpose)?,
                     },
                     csrf_token,
                     last_seen,

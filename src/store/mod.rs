@@ -342,6 +342,8 @@ pub struct StoredEvaluation {
     pub requested_by: String,
     /// The profile as stored: its case id replaced by the pseudonym.
     pub profile_json: String,
+    /// Made with a test-purpose token: kept out of the audit and of real cases' stories.
+    pub test: bool,
     pub flags: Vec<StoredFlag>,
     pub errors: Vec<StoredRuleError>,
     /// The current answer to each answered flag.
@@ -741,9 +743,14 @@ impl Store {
     pub async fn evaluations_of_case(
         &self,
         case: Pseudonym,
+        test: bool,
     ) -> Result<Vec<StoredEvaluation>, StoreError> {
         self.read(move |conn| {
-            read_evaluations(conn, "e.case_pseudonym = ?1", params![case.as_str()])
+            read_evaluations(
+                conn,
+                "e.case_pseudonym = ?1 AND e.test = ?2",
+                params![case.as_str(), test],
+            )
         })
         .await
     }
@@ -845,7 +852,7 @@ fn read_evaluations(
 ) -> Result<Vec<StoredEvaluation>, StoreError> {
     let sql = format!(
         "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on, e.created_at, e.rule_set_hash,
-                r.name, r.version, e.requested_by, e.profile_json
+                r.name, r.version, e.requested_by, e.profile_json, e.test
          FROM evaluations e JOIN rule_sets r ON r.content_hash = e.rule_set_hash
          WHERE {condition} ORDER BY e.checked_on, e.id"
     );
@@ -863,6 +870,7 @@ fn read_evaluations(
                 rule_set_version: row.get(7)?,
                 requested_by: row.get(8)?,
                 profile_json: row.get(9)?,
+                test: row.get(10)?,
                 flags: Vec::new(),
                 errors: Vec::new(),
                 responses: Vec::new(),

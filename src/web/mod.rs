@@ -761,6 +761,7 @@ mod tests {
             let principal = Principal {
                 name: "x".into(),
                 role,
+                purpose: crate::auth::Purpose::Normal,
             };
             let start = start_page(&principal);
             let page = PAGES.iter().find(|p| p.path == start).expect("a page");

@@ -483,3 +483,50 @@ fn the_summary_the_comparison_and_the_workbook_agree_with_the_detailed_tables() 
     assert!(at("id=\"sammanfattning\"") < at("id=\"om\""));
     assert!(at("id=\"om\"") < at("<details"));
 }
+
+/// A test token's check of a real case id showed in the officers' story of that case,
+/// unmarked, as its latest check: it "resolved" their flags and filled the form with test
+/// data. Test checks and real checks are now two stories: each kind of token sees its own.
+#[test]
+fn test_checks_and_real_checks_of_one_case_are_kept_apart() {
+    let app = spawn_app();
+    let out = app.cli(&[
+        "token",
+        "create",
+        "--role",
+        "handlaggare",
+        "--name",
+        "testsystem",
+        "--purpose",
+        "test",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let tester = User {
+        name: "testsystem",
+        token: out.stdout.trim().to_owned(),
+    };
+    store_cases(&app, &app.handlaggare, "DELAD", 1);
+    store_cases(&app, &app.handlaggare2, "DELAD", 1);
+    store_cases(&app, &tester, "DELAD", 1);
+    let story = |who: &User| {
+        let reply = app.post(
+            "/api/v1/cases/checks",
+            who,
+            &json!({"case_id": "DELAD-000"}),
+        );
+        assert_eq!(reply.status, 200, "{reply}");
+        let checks = reply.json()["evaluations"]
+            .as_array()
+            .expect("evaluations")
+            .clone();
+        checks
+            .iter()
+            .map(|c| c["requested_by"].as_str().expect("by").to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        story(&app.handlaggare),
+        ["anna.handlaggare", "bo.handlaggare"]
+    );
+    assert_eq!(story(&tester), ["testsystem"]);
+}

@@ -88,16 +88,36 @@ pub fn router(state: SharedState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                let route = request
-                    .extensions()
-                    .get::<axum::extract::MatchedPath>()
-                    .map_or("unmatched", |p| p.as_str());
+                let route = route_of(request.extensions());
                 let method = metrics::method_label(request.method());
                 tracing::info_span!("request", method, route, request_id)
             }),
         )
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(only_uuid_request_ids))
         .with_state(state)
+}
+
+/// The route a request matched (`/api/v1/checks/{id}`), for logs: never the path as
+/// sent, which may hold anything a client typed, a case id included.
+pub fn route_of(extensions: &axum::http::Extensions) -> &str {
+    extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+}
+
+/// Drops a client's `X-Request-Id` unless it is a UUID, so that the service makes its
+/// own: the id goes into every log line of the request and back in the answer, and a
+/// client that used a case id as its correlation id would have logged it.
+async fn only_uuid_request_ids(mut request: axum::extract::Request) -> axum::extract::Request {
+    let given = request.headers().get("x-request-id");
+    let is_uuid = given
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| uuid::Uuid::try_parse(v).is_ok());
+    if given.is_some() && !is_uuid {
+        request.headers_mut().remove("x-request-id");
+    }
+    request
 }
 
 /// Serves on `listener` within `limits` until `shutdown` resolves, then lets in-flight
@@ -159,7 +179,7 @@ impl FromRequestParts<SharedState> for Principal {
             Some(principal) => Ok(principal),
             None => {
                 tracing::warn!(
-                    path = %parts.uri.path(),
+                    route = route_of(&parts.extensions),
                     token_given = token.is_some(),
                     "refused: missing or unknown token"
                 );

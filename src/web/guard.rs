@@ -235,7 +235,7 @@ pub async fn refuse_cross_origin(
         && let Some(header) = cross_origin(&state, request.headers())
     {
         tracing::warn!(
-            path = %request.uri().path(),
+            route = crate::service::route_of(request.extensions()),
             header,
             "refused: request from another origin"
         );
@@ -290,8 +290,8 @@ fn same_token(given: Option<&str>, expected: &str) -> bool {
 }
 
 /// A form without the right form token.
-fn refused_form(path: &str, token_given: bool) -> Response {
-    tracing::warn!(path = %path, token_given, "refused: missing or wrong form token");
+fn refused_form(route: &str, token_given: bool) -> Response {
+    tracing::warn!(route, token_given, "refused: missing or wrong form token");
     forbidden_text(
         "Formuläret kunde inte tas emot: det kom inte från den här sidan eller har gått ut. Ladda om sidan och försök igen.",
     )
@@ -317,7 +317,7 @@ pub async fn check_form_token(
     let expected = if parts.uri.path() == SIGN_IN {
         match only_cookie(&parts.headers, cookie_names(&state).sign_in) {
             Some(expected) => expected,
-            None => return refused_form(parts.uri.path(), false),
+            None => return refused_form(crate::service::route_of(&parts.extensions), false),
         }
     } else {
         match session_of(&state, &parts.headers).await {
@@ -392,7 +392,7 @@ pub async fn check_form_token(
         };
     let given = form_token(&parts.headers, body.clone()).await;
     if !same_token(given.as_deref(), &expected) {
-        return refused_form(parts.uri.path(), given.is_some());
+        return refused_form(crate::service::route_of(&parts.extensions), given.is_some());
     }
     let mut request = Request::from_parts(parts, Body::from(body));
     if let Some(session) = session {

@@ -187,7 +187,10 @@ impl FromRequestParts<SharedState> for Viewer {
                     session_id: String::new(),
                 }),
                 Ok(None) => {
-                    tracing::warn!(path = %parts.uri.path(), "refused: unknown bearer token");
+                    tracing::warn!(
+                        route = crate::service::route_of(&parts.extensions),
+                        "refused: unknown bearer token"
+                    );
                     Err(Redirect::to(SIGN_IN).into_response())
                 }
                 Err(err) => {
@@ -212,7 +215,10 @@ impl FromRequestParts<SharedState> for Viewer {
             Ok(None) => {
                 let had_cookie = guard::has_session_cookie(state, &parts.headers);
                 if had_cookie {
-                    tracing::info!(path = %parts.uri.path(), "session over or unknown: sign in again");
+                    tracing::info!(
+                        route = crate::service::route_of(&parts.extensions),
+                        "session over or unknown: sign in again"
+                    );
                 }
                 let mut response = Redirect::to(SIGN_IN).into_response();
                 if had_cookie {

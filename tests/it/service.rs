@@ -1169,6 +1169,32 @@ fn logs_carry_no_personal_data() {
         app.post("/api/v1/outcomes", &app.analytiker, &bad_outcome)
             .problem(422);
         app.check(&app.analytiker, &profile).problem(403);
+        // A client's own request id is logged and answered only when it is a UUID: a
+        // client that used the case id as its correlation id put it in every log line.
+        // A path refused for want of a token is logged by its route, not as sent.
+        let client = reqwest::blocking::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("HTTP client");
+        let uuid = "0f8fad5b-d9cb-469f-a165-70867728950e";
+        for (given, answered_as_given) in [(PERSONAL_CASE, false), (uuid, true)] {
+            let reply = client
+                .post(app.api.url("/api/v1/checks/dry-run"))
+                .bearer_auth(&app.handlaggare.token)
+                .header("x-request-id", given)
+                .json(&profile)
+                .send()
+                .expect("an answer");
+            assert_eq!(reply.status(), 200);
+            let answered = reply.headers()["x-request-id"].to_str().expect("text");
+            assert_eq!(answered == given, answered_as_given, "{answered}");
+            assert_eq!(answered.len(), 36, "{answered}");
+        }
+        let refused = client
+            .get(app.api.url(&format!("/api/v1/checks/{PERSONAL_CASE}")))
+            .send()
+            .expect("an answer");
+        assert_eq!(refused.status(), 401);
 
         let stopped = app.terminate(Duration::from_secs(5));
         assert_eq!(stopped.code, Some(0), "{stopped}");

@@ -138,7 +138,7 @@ impl Date {
 
     /// The day number of a valid proleptic Gregorian date (1970-01-01 is 0), by Howard
     /// Hinnant's `days_from_civil`: years counted from March, in 400-year eras.
-    fn days_from_civil(year: i32, month: i32, day: i32) -> i32 {
+    const fn days_from_civil(year: i32, month: i32, day: i32) -> i32 {
         let year = if month <= 2 { year - 1 } else { year };
         let era = year.div_euclid(400);
         let year_of_era = year - era * 400;
@@ -160,6 +160,21 @@ impl Date {
     /// The first day of the given year.
     const fn new_year(year: i16) -> jiff::civil::Date {
         jiff::civil::date(year, 1, 1)
+    }
+
+    /// The first and last day a date may be: 0001-01-01 and 9999-12-31, the years ISO 8601
+    /// writes with four digits.
+    const FIRST_DAY: i32 = Self::days_from_civil(1, 1, 1);
+    const LAST_DAY: i32 = Self::days_from_civil(9999, 12, 31);
+
+    /// The date `days` days after this one (before, when negative), or `None` when that
+    /// falls outside the years 1–9999.
+    pub fn checked_plus_days(self, days: i64) -> Option<Self> {
+        let day = i64::from(self.days_since_epoch).checked_add(days)?;
+        i32::try_from(day)
+            .ok()
+            .filter(|day| (Self::FIRST_DAY..=Self::LAST_DAY).contains(day))
+            .map(|days_since_epoch| Self { days_since_epoch })
     }
 
     /// The date `days` days after this one (before, when negative).
@@ -204,8 +219,9 @@ impl Date {
     }
 
     fn to_civil(self) -> jiff::civil::Date {
-        Self::EPOCH
-            .checked_add(jiff::Span::new().days(i64::from(self.days_since_epoch)))
+        jiff::Span::new()
+            .try_days(i64::from(self.days_since_epoch))
+            .and_then(|span| Self::EPOCH.checked_add(span))
             .unwrap_or(Self::EPOCH)
     }
 }

@@ -94,16 +94,22 @@ pub fn days_between(from: Date, to: Date) -> i64 {
     from.days_until(to)
 }
 
-/// `date + days`. A day count beyond the range of dates ends at the last date.
+/// `date + days`; `None` when the sum falls outside the years 1–9999.
 #[inline]
-pub fn plus_days(date: Date, days: i64) -> Date {
-    date.plus_days(i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX }))
+pub fn plus_days(date: Date, days: i64) -> Option<Date> {
+    date.checked_plus_days(days)
 }
 
-/// `date - days`.
+/// `date - days`; `None` when the difference falls outside the years 1–9999.
 #[inline]
-pub fn minus_days(date: Date, days: i64) -> Date {
-    plus_days(date, days.checked_neg().unwrap_or(i64::MAX))
+pub fn minus_days(date: Date, days: i64) -> Option<Date> {
+    date.checked_plus_days(days.checked_neg()?)
+}
+
+/// The error of a date sum outside the years 1–9999 (the date itself, a profile's, is
+/// left out).
+pub fn date_out_of_range(sign: char, days: i64) -> String {
+    format!("datum {sign} {days} dagar hamnar utanför åren 1–9999")
 }
 
 #[cfg(test)]
@@ -159,13 +165,18 @@ mod tests {
     #[test]
     fn dates_move_by_days_and_saturate_at_the_ends() {
         let day = Date::parse("2024-02-28").expect("date");
-        assert_eq!(plus_days(day, 2).to_string(), "2024-03-01");
-        assert_eq!(minus_days(day, 59).to_string(), "2023-12-31");
-        assert_eq!(days_between(day, plus_days(day, 21)), 21);
-        assert_eq!(days_between(plus_days(day, 21), day), -21);
-        assert_eq!(plus_days(day, i64::MAX), day.plus_days(i32::MAX));
-        assert_eq!(plus_days(day, i64::MIN), day.plus_days(i32::MIN));
-        assert_eq!(minus_days(day, i64::MIN), day.plus_days(i32::MAX));
+        let later = |days| plus_days(day, days).expect("a date");
+        assert_eq!(later(2).to_string(), "2024-03-01");
+        assert_eq!(
+            minus_days(day, 59).expect("a date").to_string(),
+            "2023-12-31"
+        );
+        assert_eq!(days_between(day, later(21)), 21);
+        assert_eq!(days_between(later(21), day), -21);
+        assert_eq!(plus_days(day, i64::MAX), None);
+        assert_eq!(plus_days(day, i64::MIN), None);
+        assert_eq!(minus_days(day, i64::MIN), None);
+        assert_eq!(plus_days(day, 3_000_000), None);
         assert!(date("2024-02-30").is_err());
     }
 }

@@ -596,6 +596,30 @@ mod tests {
     }
 
     #[test]
+    fn a_date_pushed_outside_the_years_1_to_9999_fails_the_rule() {
+        // `checked_on + i64::MAX` panicked the check (500 for every rule); smaller sums
+        // wrapped into nonsense dates such as 1970-01-01.
+        for script in [
+            "(profile.checked_on + 9223372036854775807).to_string()",
+            "profile.checked_on - 9223372036854775807 < profile.checked_on",
+            "(profile.checked_on + 3000000).to_string()",
+            "profile.checked_on - 740000 < profile.checked_on",
+        ] {
+            let outcome = run(script, P);
+            assert!(
+                matches!(&outcome, RuleOutcome::Failed(f) if f.message.contains("1–9999")),
+                "{script}: {outcome:?}"
+            );
+        }
+        assert_eq!(
+            run("(profile.checked_on + 2900000).to_string()", P),
+            RuleOutcome::Flagged {
+                message: Some("9964-04-15".into())
+            }
+        );
+    }
+
+    #[test]
     fn endless_loop_fails_fast_with_its_kind() {
         let started = std::time::Instant::now();
         let outcome = run("loop { }", P);

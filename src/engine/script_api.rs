@@ -287,12 +287,22 @@ fn register_dates(engine: &mut Engine) {
         .register_fn("<=", |a: &mut ScriptDate, b: ScriptDate| *a <= b)
         .register_fn(">", |a: &mut ScriptDate, b: ScriptDate| *a > b)
         .register_fn(">=", |a: &mut ScriptDate, b: ScriptDate| *a >= b)
-        .register_fn("+", |a: ScriptDate, days: INT| {
-            ScriptDate(helpers::plus_days(a.0, days))
-        })
-        .register_fn("-", |a: ScriptDate, days: INT| {
-            ScriptDate(helpers::minus_days(a.0, days))
-        })
+        .register_fn(
+            "+",
+            |a: ScriptDate, days: INT| -> ScriptResult<ScriptDate> {
+                helpers::plus_days(a.0, days)
+                    .map(ScriptDate)
+                    .ok_or_else(|| script_error(helpers::date_out_of_range('+', days)))
+            },
+        )
+        .register_fn(
+            "-",
+            |a: ScriptDate, days: INT| -> ScriptResult<ScriptDate> {
+                helpers::minus_days(a.0, days)
+                    .map(ScriptDate)
+                    .ok_or_else(|| script_error(helpers::date_out_of_range('-', days)))
+            },
+        )
         .register_fn("days_between", |from: &mut ScriptDate, to: ScriptDate| {
             helpers::days_between(from.0, to.0)
         })

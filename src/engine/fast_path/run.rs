@@ -791,11 +791,12 @@ fn arithmetic<'a>(op: Arithmetic, a: &Value<'a>, b: &Value<'a>) -> Step<'a> {
             text.push_str(b);
             checked_text(text)?
         }
+        // Outside the years 1–9999: Rhai runs the rule again and names the error.
         (Arithmetic::Add, Value::Date(d), Value::Int(days)) => {
-            Value::Date(helpers::plus_days(*d, *days))
+            Value::Date(helpers::plus_days(*d, *days).ok_or(Stop::Defer)?)
         }
         (Arithmetic::Subtract, Value::Date(d), Value::Int(days)) => {
-            Value::Date(helpers::minus_days(*d, *days))
+            Value::Date(helpers::minus_days(*d, *days).ok_or(Stop::Defer)?)
         }
         _ => return Err(Stop::Defer),
     })

@@ -12,7 +12,9 @@ use serde::Deserialize;
 
 use crate::engine::RuleOutcome;
 use crate::profile::Profile;
-use crate::ruleset::{FailedTest, LoadError, Problem, RuleSet, Severity, read_rule_file};
+use crate::ruleset::{
+    FailedTest, LoadError, Problem, RuleSet, Severity, parse_rule_yaml, read_rule_file,
+};
 
 pub const TESTS_DIR: &str = "tests";
 pub const BASE_PROFILE_FILE: &str = "base-profile.yaml";
@@ -123,7 +125,7 @@ impl TestSuite {
             });
         }
         let base = match read_rule_file(rules_dir, &Path::new(TESTS_DIR).join(BASE_PROFILE_FILE)) {
-            Ok(text) => match serde_yaml::from_str::<StrictValue>(&text).map(|v| v.0) {
+            Ok(text) => match parse_rule_yaml::<StrictValue>(&base_path, &text).map(|v| v.0) {
                 Ok(value @ serde_json::Value::Object(_)) => Some(value),
                 Ok(_) => {
                     problems.push(Problem::new(
@@ -132,8 +134,8 @@ impl TestSuite {
                     ));
                     None
                 }
-                Err(err) => {
-                    problems.push(Problem::from_yaml(&base_path, &err));
+                Err(problem) => {
+                    problems.push(problem);
                     None
                 }
             },
@@ -176,10 +178,10 @@ impl TestSuite {
                     continue;
                 }
             };
-            let file: TestFile = match serde_yaml::from_str(&text) {
+            let file: TestFile = match parse_rule_yaml(&path, &text) {
                 Ok(file) => file,
-                Err(err) => {
-                    problems.push(Problem::from_yaml(&path, &err));
+                Err(problem) => {
+                    problems.push(problem);
                     continue;
                 }
             };

@@ -113,6 +113,9 @@ impl ReasonCatalog {
 
     /// The catalog of a stored manifest's text; `None` when it cannot be read.
     pub fn from_manifest(text: &str) -> Option<Self> {
+        if crate::engine::ruleset::yaml_too_deep(text).is_some() {
+            return None;
+        }
         let manifest: ManifestReasons = serde_yaml::from_str(text).ok()?;
         Some(Self {
             common: manifest.common_reasons,

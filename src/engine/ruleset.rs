@@ -673,11 +673,7 @@ pub fn yaml_too_deep(text: &str) -> Option<(usize, usize)> {
                 _ => {}
             },
             In::Double => match c {
-                '\\' => {
-                    if chars.next().is_some() {
-                        column += 1;
-                    }
-                }
+                '\\' if chars.next().is_some() => column += 1,
                 '"' => state = In::Plain,
                 _ => {}
             },

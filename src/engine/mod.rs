@@ -824,6 +824,32 @@ mod tests {
     }
 
     #[test]
+    fn rules_read_no_clock() {
+        // `timestamp()` let a rule flag by how long it ran: two replays of one history
+        // gave 98 and 45 flags, and the replay reuses unchanged rules' results.
+        let dir = tempfile::tempdir().expect("dir");
+        std::fs::write(
+            dir.path().join("r.rhai"),
+            "let t = timestamp(); t.elapsed > 0.00004",
+        )
+        .expect("script");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
+        )
+        .expect("manifest");
+        let refused = crate::ruleset::RuleSet::load(dir.path()).expect_err("refused");
+        assert!(
+            refused
+                .problems
+                .iter()
+                .any(|p| p.message.contains("timestamp")),
+            "{refused:?}"
+        );
+        assert!(ENGINE.eval::<rhai::Dynamic>("timestamp()").is_err());
+    }
+
+    #[test]
     fn runaway_allocation_is_limited() {
         let outcome = run(r#"let s = "x"; loop { s += s; }"#, P);
         assert!(

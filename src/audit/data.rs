@@ -293,6 +293,7 @@ fn input_of_scan(
         .iter()
         .map(|id| index.get(id.as_str()).copied())
         .collect();
+    let in_set = rules_in_sets(history, &rules, &scan.rule_sets)?;
     let order = scan.case_order();
     let mut unreadable = 0;
     let mut selected: Vec<(&ScannedCheck<OutcomeRecord>, &CheckFacts)> = scan
@@ -316,7 +317,7 @@ fn input_of_scan(
     };
     let mut current = None;
     for (check, facts) in selected {
-        let mut statuses = vec![Status::Clear; rules.len()];
+        let mut statuses = in_set[check.rule_set as usize].clone();
         for (ids, status) in [
             (scan.flagged(check), Status::Flagged),
             (scan.failed(check), Status::Failed),
@@ -356,6 +357,39 @@ fn input_of_scan(
     histories.finish_with(history, rules, &scan.without_checks)
 }
 
+/// For each rule set in `hashes`, [`statuses_before_results`].
+fn rules_in_sets(
+    history: History<'_>,
+    rules: &[RuleInfo],
+    hashes: &[String],
+) -> Result<Vec<Vec<Status>>, StoreError> {
+    hashes
+        .iter()
+        .map(|hash| statuses_before_results(history, rules, hash))
+        .collect()
+}
+
+/// Each rule's status at a check made by the rule set `hash`, before the check's flags
+/// and errors are read: [`Status::Clear`] where the set had the rule,
+/// [`Status::NotInSet`] where it did not. A set whose manifest was not recorded or cannot
+/// be read is taken to have had every rule, as its stored flags are all there is to go by.
+pub(super) fn statuses_before_results(
+    history: History<'_>,
+    rules: &[RuleInfo],
+    hash: &str,
+) -> Result<Vec<Status>, StoreError> {
+    let catalog = history
+        .rule_set_manifest(hash)?
+        .and_then(|text| crate::engine::reasons::ReasonCatalog::from_manifest(&text));
+    Ok(rules
+        .iter()
+        .map(|rule| match &catalog {
+            Some(catalog) if !catalog.has_rule(&rule.id) => Status::NotInSet,
+            _ => Status::Clear,
+        })
+        .collect())
+}
+
 /// The audit input as read before `check_facts`: every selected stored profile parsed.
 /// The tests hold [`input_of_scan`] to it.
 #[cfg(test)]
@@ -370,13 +404,20 @@ pub(crate) fn input_of_profiles(
         .map(|(i, r)| (r.id.as_str(), i))
         .collect();
     let mut collected = Collected::default();
+    let mut before: HashMap<String, Vec<Status>> = HashMap::new();
     let without_checks =
         history.for_each_check_batch(range(&options.period), true, OutcomeRecord::of, |batch| {
+            for row in &batch {
+                if !before.contains_key(&row.rule_set_hash) {
+                    let statuses = statuses_before_results(history, &rules, &row.rule_set_hash)?;
+                    before.insert(row.rule_set_hash.clone(), statuses);
+                }
+            }
             let records: Vec<Option<CheckRecord>> = batch
                 .par_iter()
                 .map(|row| {
                     let profile = Profile::from_stored_json(&row.profile_json).ok()?;
-                    let mut statuses = vec![Status::Clear; rules.len()];
+                    let mut statuses = before[&row.rule_set_hash].clone();
                     for (ids, status) in [
                         (&row.flagged, Status::Flagged),
                         (&row.failed, Status::Failed),

@@ -168,6 +168,9 @@ pub enum Status {
     Flagged,
     /// Failed at run time: whether it would have flagged is not known.
     Failed,
+    /// Not in the rule set that made the check (added after it, or removed before):
+    /// whether it would have flagged is not known either, but it is no rule error.
+    NotInSet,
 }
 
 /// One stored check, reduced to what the audit needs.

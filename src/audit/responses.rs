@@ -11,7 +11,8 @@
 //! - **resolution**: per case, a rule that flagged at some check before GK (its first
 //!   such check in the period) and not at the last check before GK is resolved; the days
 //!   to resolution run from that first flag to the first check after which the rule no
-//!   longer flagged. "Before GK" is [`super::units::checks_before_gk`]'s;
+//!   longer flagged. A rule the last check's rule set did not have is not resolved.
+//!   "Before GK" is [`super::units::checks_before_gk`]'s;
 //! - **alert burden**: per officer and month (of checks made in the period with that rule
 //!   set), the number of the rule's flags, as median and 90th percentile over the
 //!   officer-months. Officers are never named, and the figures are shown only when at
@@ -126,6 +127,16 @@ struct Version {
     name: String,
     version: String,
     catalog: ReasonCatalog,
+    /// Whether its manifest was read: a set whose manifest was not is taken to have had
+    /// every rule, as in the audit.
+    manifest_read: bool,
+}
+
+impl Version {
+    /// Whether this version's rule set had the rule `id`.
+    fn had_rule(&self, id: &str) -> bool {
+        !self.manifest_read || self.catalog.has_rule(id)
+    }
 }
 
 /// What the `responses` objects are published from: every count, before suppression.
@@ -196,14 +207,15 @@ pub fn tally(
         {
             Some(index) => index,
             None => {
+                let catalog = set
+                    .manifest
+                    .as_deref()
+                    .and_then(ReasonCatalog::from_manifest);
                 versions.push(Version {
                     name: set.name,
                     version: set.version,
-                    catalog: set
-                        .manifest
-                        .as_deref()
-                        .and_then(ReasonCatalog::from_manifest)
-                        .unwrap_or_default(),
+                    manifest_read: catalog.is_some(),
+                    catalog: catalog.unwrap_or_default(),
                 });
                 versions.len() - 1
             }
@@ -328,7 +340,10 @@ pub fn tally(
             }
             let tally = tallies.entry((key, first.version)).or_default();
             tally.cases_flagged += 1;
-            if !flags(last) {
+            // A rule the last check's rule set did not have may still flag: not resolved,
+            // as the audit counts that case as not known.
+            let not_in_set = rule.is_some_and(|r| !versions[last.version].had_rule(&rule_ids[r]));
+            if !flags(last) && !not_in_set {
                 tally.resolved += 1;
                 let last_flagged = before.iter().rposition(|c| flags(c));
                 if let Some(clearing) = last_flagged.and_then(|i| before.get(i + 1)) {

@@ -186,9 +186,15 @@ fn protect(
     }
 }
 
-/// Statuses over `rules` (by `index`) from stored rule ids.
-fn statuses(index: &HashMap<&str, usize>, flagged: &[String], failed: &[String]) -> Vec<Status> {
-    let mut statuses = vec![Status::Clear; index.len()];
+/// Statuses over `rules` (by `index`) from stored rule ids, starting from `before` (the
+/// rule set's, [`super::data::statuses_before_results`]; all clear when not given).
+fn statuses(
+    before: Option<&Vec<Status>>,
+    index: &HashMap<&str, usize>,
+    flagged: &[String],
+    failed: &[String],
+) -> Vec<Status> {
+    let mut statuses = before.map_or_else(|| vec![Status::Clear; index.len()], Clone::clone);
     for (ids, status) in [(flagged, Status::Flagged), (failed, Status::Failed)] {
         for id in ids {
             if let Some(&i) = index.get(id.as_str()) {
@@ -254,17 +260,28 @@ pub fn of_history(
     let (mut live, mut shadowed) = (Histories::default(), Histories::default());
     let mut shadow_sets: BTreeMap<String, usize> = BTreeMap::new();
     let mut in_period = 0;
+    // Each rule set's statuses before results, read once per set.
+    let mut before: HashMap<String, Vec<Status>> = HashMap::new();
     history.for_each_shadow_batch(range, |batch: Vec<(StoredCheckRow, StoredShadow)>| {
+        for (check, shadow) in &batch {
+            for hash in [&check.rule_set_hash, &shadow.rule_set_hash] {
+                if !before.contains_key(hash) {
+                    let statuses = super::data::statuses_before_results(history, &rules, hash)?;
+                    before.insert(hash.clone(), statuses);
+                }
+            }
+        }
         let parsed: Vec<Option<(CheckRecord, CheckRecord)>> = batch
             .par_iter()
             .map(|(check, shadow)| {
                 let profile = Profile::from_stored_json(&check.profile_json).ok()?;
-                let statuses_of = |flagged: &[String], failed: &[String]| {
-                    CheckRecord::new(&profile, statuses(&index, flagged, failed))
+                let statuses_of = |hash: &str, flagged: &[String], failed: &[String]| {
+                    let before = before.get(hash);
+                    CheckRecord::new(&profile, statuses(before, &index, flagged, failed))
                 };
                 Some((
-                    statuses_of(&check.flagged, &check.failed),
-                    statuses_of(&shadow.flagged, &shadow.failed),
+                    statuses_of(&check.rule_set_hash, &check.flagged, &check.failed),
+                    statuses_of(&shadow.rule_set_hash, &shadow.flagged, &shadow.failed),
                 ))
             })
             .collect();
@@ -391,6 +408,7 @@ fn changes_may_show(
                 Status::Flagged => 0,
                 Status::Clear => 1,
                 Status::Failed => 2,
+                Status::NotInSet => 3,
             };
             for (live, shadow) in live_units.iter().zip(&shadow_units) {
                 let (from, to) = (live.rules[k].last, shadow.rules[k].last);

@@ -573,6 +573,12 @@ impl<'a> History<'a> {
             .unwrap_or_default())
     }
 
+    /// The manifest's text of the rule set with `content_hash`; `None` when it was never
+    /// recorded.
+    pub fn rule_set_manifest(&self, content_hash: &str) -> Result<Option<String>, StoreError> {
+        super::responses::manifest_of(self.conn, content_hash)
+    }
+
     /// Every rule id found in stored flags or rule errors, sorted.
     pub fn stored_rule_ids(&self) -> Result<Vec<String>, StoreError> {
         // The flags' ids are found by a skip scan of `flags_by_rule`: one index seek per

@@ -37,24 +37,30 @@ impl Store {
         &self,
         content_hash: String,
     ) -> Result<Option<String>, StoreError> {
-        self.read(move |conn| {
-            let sources: Option<String> = conn
-                .prepare_cached("SELECT sources_json FROM rule_sets WHERE content_hash = ?1")?
-                .query_row([content_hash], |row| row.get(0))
-                .optional()?;
-            let Some(sources) = sources else {
-                return Ok(None);
-            };
-            let files: Vec<serde_json::Value> =
-                serde_json::from_str(&sources).map_err(StoreError::Json)?;
-            Ok(files
-                .first()
-                .and_then(|f| f.get("text"))
-                .and_then(|t| t.as_str())
-                .map(str::to_owned))
-        })
-        .await
+        self.read(move |conn| manifest_of(conn, &content_hash))
+            .await
     }
+}
+
+/// The manifest's text of the rule set stored under `content_hash`, or `None` when no
+/// such set was recorded.
+pub(super) fn manifest_of(
+    conn: &Connection,
+    content_hash: &str,
+) -> Result<Option<String>, StoreError> {
+    let sources: Option<String> = conn
+        .prepare_cached("SELECT sources_json FROM rule_sets WHERE content_hash = ?1")?
+        .query_row([content_hash], |row| row.get(0))
+        .optional()?;
+    let Some(sources) = sources else {
+        return Ok(None);
+    };
+    let files: Vec<serde_json::Value> = serde_json::from_str(&sources).map_err(StoreError::Json)?;
+    Ok(files
+        .first()
+        .and_then(|f| f.get("text"))
+        .and_then(|t| t.as_str())
+        .map(str::to_owned))
 }
 
 /// Inserts `response` and its access-log entry (within the writer's transaction).

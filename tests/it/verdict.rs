@@ -6,7 +6,7 @@ use calamine::{Data, Reader, Xlsx, open_workbook_from_rs};
 use serde_json::{Value, json};
 
 use crate::audit::{audit_json, rule};
-use crate::helpers::{TestApp, User, base_profile, set, spawn_app};
+use crate::helpers::{AppOptions, TestApp, User, base_profile, set, spawn_app, spawn_app_with};
 
 fn all_cases(rule: &Value) -> &Value {
     rule["groups"]
@@ -529,4 +529,54 @@ fn test_checks_and_real_checks_of_one_case_are_kept_apart() {
         ["anna.handlaggare", "bo.handlaggare"]
     );
     assert_eq!(story(&tester), ["testsystem"]);
+}
+
+/// A rule added to the rule set counted every case last checked before it existed as
+/// not flagged, beside the cases it had flagged since (and a removed rule's flags as
+/// resolved). A check under a rule set without the rule tells nothing of it: for that
+/// rule the case is not known, like a case whose rule failed.
+#[test]
+fn a_rule_is_audited_only_on_checks_whose_rule_set_had_it() {
+    let app = spawn_app_with(AppOptions {
+        copy_rules: true,
+        ..AppOptions::default()
+    });
+    store_cases(&app, &app.handlaggare, "FORE", 12);
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let original = std::fs::read_to_string(&manifest).expect("read manifest");
+    let text = original.replacen("version: \"", "version: \"ny+", 1)
+        + "\n  - id: ny_regel\n    script: ny_regel.rhai\n    title: Ny regel\n    severity: warning\n    grounds: policy\n    rationale: Flaggar alla.\n    sources:\n      - test\n";
+    std::fs::write(&manifest, text).expect("write manifest");
+    std::fs::write(app.rules_dir.join("ny_regel.rhai"), "true").expect("write script");
+    let reload = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    assert_eq!(reload.status, 200, "{reload}");
+    store_cases(&app, &app.handlaggare, "EFTER", 12);
+
+    let report = audit_json(&app, &[]);
+    let all = all_cases(rule(&report, "ny_regel"));
+    assert_eq!(all["unknown_at_last_check"], 12, "{all:#}");
+    assert_eq!(all["flagged_vs_not_flagged"]["n_a"], 12, "{all:#}");
+    assert_ne!(all["flagged_vs_not_flagged"]["n_b"], 12, "{all:#}");
+    // A rule both sets had is audited on every case.
+    let old = all_cases(rule(&report, "aktivitetsniva_saknas"));
+    assert_eq!(old["unknown_at_last_check"], 0, "{old:#}");
+
+    // Removed again, and the cases it flagged checked once more: its flags did not go
+    // away because anything was done, so they are not resolved, in the audit or among
+    // the answers.
+    std::fs::write(
+        &manifest,
+        original.replacen("version: \"", "version: \"utan+", 1),
+    )
+    .expect("write manifest");
+    let reload = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    assert_eq!(reload.status, 200, "{reload}");
+    store_cases(&app, &app.handlaggare, "EFTER", 12);
+    let report = audit_json(&app, &[]);
+    let removed = rule(&report, "ny_regel");
+    let all = all_cases(removed);
+    assert_eq!(all["unknown_at_last_check"], 24, "{all:#}");
+    assert_ne!(all["resolved_vs_still_flagged"]["n_a"], 12, "{all:#}");
+    let answers = &removed["responses"]["versions"][0];
+    assert_ne!(answers["resolved"], 12, "{answers:#}");
 }

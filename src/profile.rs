@@ -1203,13 +1203,49 @@ impl Profile {
 const MAX_QUOTED_KEY: usize = 40;
 
 /// Whether a JSON key may be repeated in an error: it looks like one of the product's
-/// field names (ASCII letters, digits and `_`). Anything else, such as a case id written
-/// as a key by mistake, is personal data and is never quoted.
+/// field names (ASCII letters and `_`), or is one of the few of them with digits
+/// (`children_0_17`). Anything else, such as a case id, a personal identity number or a
+/// diagnosis code written as a key by mistake, may be personal data and is never quoted.
 fn looks_like_a_field_name(key: &str) -> bool {
-    !key.is_empty()
+    let letters = !key.is_empty()
         && key.len() <= MAX_QUOTED_KEY
-        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && key.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+    letters || FIELD_NAMES_WITH_DIGITS.contains(key)
 }
+
+/// The profile's and the outcome's field names that hold a digit, read from their
+/// schemas once.
+static FIELD_NAMES_WITH_DIGITS: std::sync::LazyLock<std::collections::HashSet<String>> =
+    std::sync::LazyLock::new(|| {
+        fn collect(value: &serde_json::Value, names: &mut std::collections::HashSet<String>) {
+            match value {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::Object(properties)) = map.get("properties") {
+                        names.extend(
+                            properties
+                                .keys()
+                                .filter(|k| k.bytes().any(|b| b.is_ascii_digit()))
+                                .cloned(),
+                        );
+                    }
+                    map.values().for_each(|v| collect(v, names));
+                }
+                serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, names)),
+                _ => {}
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for schema in [
+            Profile::json_schema(),
+            schemars::schema_for!(crate::outcome::Outcome),
+        ] {
+            collect(
+                &serde_json::to_value(schema).unwrap_or_default(),
+                &mut names,
+            );
+        }
+        names
+    });
 
 /// A field path as errors show it (`gk.requested_on`, `[3].ended_on`). A key that does
 /// not look like a field name is left out at the end (the error then names the object
@@ -1334,6 +1370,16 @@ mod tests {
         let err = parse(r#"{"case_id":"A","activity_level":{"documentd":true}}"#).unwrap_err();
         assert_eq!(err.path, "activity_level.documentd");
         assert!(err.message.contains("documented"), "{}", err.message);
+        // A key with digits is repeated only when it is one of the product's own: a
+        // personal identity number, a case id or a diagnosis code sent as a key is not.
+        for key in ["198001011234", "FK2024000311", "anna_19800101", "F321"] {
+            let err =
+                parse(&format!(r#"{{"case_id":"A","person":{{"{key}":true}}}}"#)).unwrap_err();
+            assert_eq!(err.path, "person", "{key}");
+            assert!(!err.to_string().contains(key), "{key}: {err}");
+        }
+        let err = parse(r#"{"case_id":"A","person":{"children_0_17":"ja"}}"#).unwrap_err();
+        assert_eq!(err.path, "person.children_0_17");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `unicode-security`). Account names pass through here, so that no new name can pass for
 //! another person's or for the names the service and the command line write themselves.
 
+use unicode_normalization::UnicodeNormalization as _;
 use unicode_security::{MixedScript as _, skeleton};
 
 /// Whether `a` and `b` would be taken for one another: their UTS #39 skeletons are equal
@@ -18,6 +19,26 @@ pub fn starts_like(name: &str, prefix: &str) -> bool {
         .iter()
         .zip(keys(prefix))
         .any(|(name, prefix)| name.starts_with(&prefix))
+}
+
+/// What the non-ASCII character `c` would be taken for, when it looks like ASCII text
+/// by its compatibility form (NFKC) and UTS #39's confusables
+/// (`－` and `‑` look like `-`, `К` like `K`, `𝐅` like `F`): its compatibility form when
+/// that is ASCII, else its skeleton when that is
+/// one ASCII character. `None` for ASCII itself and for characters that look like no
+/// ASCII text (`Å`, `ö`, `é` keep their marks; `Æ` is one letter, not `AE`).
+pub fn ascii_look_alike(c: char) -> Option<String> {
+    if c.is_ascii() {
+        return None;
+    }
+    // Compatibility forms first (full-width, mathematical letters), then confusables.
+    let compatible: String = std::iter::once(c).nfkc().collect();
+    if compatible.is_ascii() {
+        return Some(compatible);
+    }
+    let skeleton: String = skeleton(&compatible).collect();
+    // One letter for one letter: `Æ` reads as `AE` in the table but is not taken for it.
+    (skeleton.len() == 1 && skeleton.is_ascii()).then_some(skeleton)
 }
 
 /// Whether `name` is written in one script (digits and punctuation go with any): Latin
@@ -57,6 +78,23 @@ mod tests {
         assert!(starts_like("\u{1bd}ystem:start", "system:"));
         assert!(starts_like("CL\u{131}:x", "cli:"));
         assert!(!starts_like("clinic", "cli:"));
+    }
+
+    #[test]
+    fn characters_that_pass_for_ascii() {
+        for (c, like) in [
+            ('\u{ff0d}', "-"),
+            ('\u{2011}', "-"),
+            ('\u{2212}', "-"),
+            ('\u{41a}', "K"),
+            ('\u{1d405}', "F"),
+            ('\u{ff11}', "1"),
+        ] {
+            assert_eq!(ascii_look_alike(c).as_deref(), Some(like), "{c:?}");
+        }
+        for c in "ÅÄÖåäöéüØøÆæ-Kab1".chars() {
+            assert_eq!(ascii_look_alike(c), None, "{c:?}");
+        }
     }
 
     #[test]

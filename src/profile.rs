@@ -485,6 +485,19 @@ impl CaseId {
                     .to_owned(),
             );
         }
+        // A character taken for an ASCII one (a non-breaking hyphen pasted from a word
+        // processor, a full-width or Cyrillic letter): one case id to the eye, another
+        // pseudonym, and its checks and outcome would never meet.
+        if let Some((c, like)) = trimmed
+            .chars()
+            .find_map(|c| crate::look_alike::ascii_look_alike(c).map(|like| (c, like)))
+        {
+            return Err(format!(
+                "ärende-id innehåller tecknet U+{:04X}, som ser ut som \"{like}\" men är ett \
+                 annat tecken; skriv ärende-id med vanliga tecken",
+                u32::from(c)
+            ));
+        }
         // `Å` as one character or as `A` and a ring: one case id would have two
         // pseudonyms, and its checks and outcome would never meet.
         if !unicode_normalization::is_nfc(trimmed) {

@@ -565,6 +565,13 @@ fn case_ids_with_invisible_characters_are_refused() {
         "FK\u{fe0f}-8",
         // Å as A and a ring: the same id as FK-Å1 to the eye, another pseudonym.
         "FK-A\u{30a}1",
+        // Characters taken for ASCII ones: full-width, a Cyrillic К, a non-breaking
+        // hyphen (as pasted from a word processor), a minus sign, a bold F.
+        "\u{ff26}\u{ff2b}-8",
+        "F\u{41a}-8",
+        "FK\u{2011}8",
+        "FK\u{2212}8",
+        "\u{1d405}K-8",
     ] {
         let mut profile = base_profile();
         set(&mut profile, "case_id", json!(case));

@@ -632,31 +632,41 @@ impl FormInput {
     /// The form as posted (`application/x-www-form-urlencoded` pairs).
     pub fn from_pairs(pairs: &[(String, String)]) -> Self {
         let mut input = Self::default();
-        let mut seen = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
         for (name, value) in pairs {
+            // Every name but a multiple choice's ticks comes once: a second value of a
+            // field or of its helpers (its state, its calendar) is refused, not chosen.
+            let again = seen.contains(&name.as_str());
+            if !again {
+                seen.push(name);
+            }
+            let repeated = |input: &mut Self, path: &'static str| {
+                if again && !input.repeated.contains(&path) {
+                    input.repeated.push(path);
+                }
+            };
             if let Some(path) = name.strip_prefix("state:") {
                 if let Some(field) = fields().find(|f| f.path == path) {
+                    repeated(&mut input, field.path);
                     input.values.entry(field.path).or_default().state = value.clone();
                 }
             } else if let Some(path) = name.strip_prefix(PICKER_BEFORE_PREFIX) {
                 if let Some(field) = fields().find(|f| f.path == path && is_date(f)) {
+                    repeated(&mut input, field.path);
                     input.values.entry(field.path).or_default().picked_before = Some(value.clone());
                 }
             } else if let Some(path) = name.strip_prefix(PICKER_PREFIX) {
                 if let Some(field) = fields().find(|f| f.path == path && is_date(f)) {
+                    repeated(&mut input, field.path);
                     input.values.entry(field.path).or_default().picked = Some(value.clone());
                 }
             } else if let Some(field) = fields().find(|f| f.path == name) {
-                let fresh = !seen.contains(&field.path);
-                seen.push(field.path);
                 let entered = input.values.entry(field.path).or_default();
                 if matches!(field.kind, Kind::Multi { .. }) {
                     entered.ticked.push(value.clone());
                 } else {
-                    if !fresh && !input.repeated.contains(&field.path) {
-                        input.repeated.push(field.path);
-                    }
                     entered.text = value.clone();
+                    repeated(&mut input, field.path);
                 }
             }
         }

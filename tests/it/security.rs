@@ -678,6 +678,20 @@ fn check_form_with_a_field_posted_twice_is_refused() {
     );
     assert_eq!(reply.status, 422, "{reply}");
     assert!(reply.text.contains("mer än en gång"), "{reply}");
+    // A field's helpers too: its calendar and its state were taken last-wins.
+    for extra in [
+        "&kalender:checked_on=2024-03-14&kalender:checked_on=2024-03-13",
+        "&state:preparation.sassam_on=none&state:preparation.sassam_on=unknown",
+    ] {
+        let reply = app.api.post_raw(
+            "/kontroll",
+            &app.handlaggare,
+            "application/x-www-form-urlencoded",
+            form(extra),
+        );
+        assert_eq!(reply.status, 422, "{extra}: {reply}");
+        assert!(reply.text.contains("mer än en gång"), "{reply}");
+    }
     assert_eq!(app.count("evaluations"), 1, "nothing more was stored");
 }
 

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{App, AppError, require};
+use super::{App, AppError, access, require};
 use crate::auth::{Principal, Role};
 use crate::contract::RuleSetRef;
 use crate::rule_tests;
@@ -94,6 +94,12 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
             }
             app.metrics.record_reload(false);
             tracing::warn!(problems = problems.len(), "rule reload refused");
+            app.store
+                .log_access(crate::store::Access {
+                    detail: Some(format!("{} problem", problems.len())),
+                    ..access(principal, "rules_reload_refused", None, None)
+                })
+                .await?;
             return Err(AppError::Rules(LoadError { problems }));
         }
     };
@@ -105,6 +111,22 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
     let previous = RuleSetRef::of(&running);
     let active = RuleSetRef::of(&rules);
     let shadow_ref = shadow.as_ref().map(|s| RuleSetRef::of(&s.rules));
+    // Logged before the swap: a reload nobody can account for does not go live.
+    let described = |set: &RuleSetRef| format!("{} {} ({})", set.name, set.version, set.short_hash);
+    let mut detail = format!(
+        "{} i stället för {}",
+        described(&active),
+        described(&previous)
+    );
+    if let Some(shadow) = &shadow_ref {
+        detail += &format!("; skuggregler {}", described(shadow));
+    }
+    app.store
+        .log_access(crate::store::Access {
+            detail: Some(detail),
+            ..access(principal, "rules_reload", None, None)
+        })
+        .await?;
     app.rules.store(Arc::new(rules));
     if let Some(shadow) = shadow {
         app.shadow.store(Some(Arc::new(shadow.rules)));

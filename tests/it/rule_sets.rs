@@ -121,6 +121,35 @@ fn a_reload_whose_tests_fail_is_refused_naming_each_failing_test_and_the_old_set
         "{reloaded:#}"
     );
     assert_ne!(active_hash(&app), before);
+
+    // Who changed the rules that flag people, and who tried, is in the access log.
+    let logged: Vec<(String, String, String)> = {
+        let db = app.db();
+        let mut statement = db
+            .prepare(
+                "SELECT actor, action, detail FROM access_log
+                 WHERE action LIKE 'rules_reload%' ORDER BY id",
+            )
+            .expect("query");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert_eq!(logged.len(), 2, "{logged:?}");
+    assert_eq!(
+        (logged[0].0.as_str(), logged[0].1.as_str()),
+        ("pia.policy", "rules_reload_refused")
+    );
+    assert_eq!(
+        (logged[1].0.as_str(), logged[1].1.as_str()),
+        ("pia.policy", "rules_reload")
+    );
+    assert!(
+        logged[1].2.contains("2026.2-b") && logged[1].2.contains(&active_hash(&app)[..12]),
+        "{logged:?}"
+    );
 }
 
 #[test]

@@ -194,6 +194,30 @@ fn version_conflict(
         })
 }
 
+/// The hash of another text recorded under `rules`' name and version, when there is one:
+/// that version would then name two texts.
+pub async fn version_used_for_other_text(
+    store: &crate::store::Store,
+    rules: &RuleSet,
+) -> Result<Option<String>, AppError> {
+    Ok(store
+        .rule_set_hashes_of(rules.name.clone(), rules.version.clone())
+        .await?
+        .into_iter()
+        .find(|hash| *hash != rules.content_hash))
+}
+
+/// What [`version_used_for_other_text`] found, said to a person.
+pub fn version_taken_message(rules: &RuleSet, other: &str) -> String {
+    format!(
+        "{} version {} har tidigare använts för ett annat innehåll ({}); ge en ändrad \
+         regeluppsättning en ny version, så att varje version betyder en enda regeltext",
+        rules.name,
+        rules.version,
+        short(other)
+    )
+}
+
 fn short(hash: &str) -> &str {
     hash.get(..12).unwrap_or(hash)
 }

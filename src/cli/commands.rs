@@ -73,17 +73,10 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     import_tokens(&store, &config, true).await?;
     // A reload refuses a name and version used for another text; at start the set is
     // taken (the files are what the operator deployed), but the person is told.
-    if let Some(other) = store
-        .rule_set_hashes_of(rules.name.clone(), rules.version.clone())
-        .await?
-        .iter()
-        .find(|hash| **hash != rules.content_hash)
-    {
+    if let Some(other) = app::rules::version_used_for_other_text(&store, &rules).await? {
         eprintln!(
-            "obs: {} version {} har tidigare använts för ett annat innehåll ({}); ge en ändrad regeluppsättning en ny version, så att varje version betyder en enda regeltext.",
-            rules.name,
-            rules.version,
-            other.get(..12).unwrap_or_default()
+            "obs: {}.",
+            app::rules::version_taken_message(&rules, &other)
         );
         tracing::warn!(version = %rules.version, "rule-set version reused for other content");
     }

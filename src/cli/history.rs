@@ -298,6 +298,16 @@ pub async fn import(
         }
     };
     let (store, writer) = admin::open_store_for_import(&config)?;
+    // Stored checks name their rule set by version: a version already used for another
+    // text is refused here, as a reload refuses it.
+    for set in std::iter::once(&rules).chain(shadow.as_deref()) {
+        if let Some(other) = app::rules::version_used_for_other_text(&store, set).await? {
+            return Err(AppError::Input(format!(
+                "{}. Inget sparades.",
+                app::rules::version_taken_message(set, &other)
+            )));
+        }
+    }
     let key = open_key(&config)?;
     let rules = std::sync::Arc::new(rules);
     let total_outcomes = outcomes.as_ref().map(Vec::len);

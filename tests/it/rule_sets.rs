@@ -496,4 +496,18 @@ fn serve_warns_when_a_version_was_used_for_another_text() {
         ),
         "{stopped}"
     );
+    // An import stores checks under the set's version: there it is refused, and nothing
+    // is stored.
+    let profiles = app.dir.path().join("profiler.jsonl");
+    std::fs::write(&profiles, format!("{}\n", clean("IMPORT-1"))).expect("write");
+    let checks = app.count("evaluations");
+    let out = app.run_cli(&["import", arg(&profiles)], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("har tidigare använts för ett annat innehåll")
+            && out.stderr.contains("Inget sparades"),
+        "{out}"
+    );
+    assert_eq!(app.count("evaluations"), checks);
 }

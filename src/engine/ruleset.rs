@@ -717,6 +717,30 @@ pub fn parse_rule_yaml<T: serde::de::DeserializeOwned>(
     serde_yaml::from_str(text).map_err(|err| Problem::from_yaml(path, &err))
 }
 
+/// Why a text people read (a set's name and version, a rule's title, message, rationale
+/// and how to clear it) cannot stand: it is empty, or it holds characters that do not
+/// show or that turn the text around (control, zero-width and bidirectional characters,
+/// line and paragraph separators), so two texts that look alike would differ, or a title
+/// would read otherwise than it is written. Line breaks and tabs are allowed.
+fn unreadable_text(text: &str) -> Option<&'static str> {
+    use unicode_general_category::{GeneralCategory as G, get_general_category};
+    if text.trim().is_empty() {
+        return Some("får inte vara tom");
+    }
+    let hidden = |c: char| {
+        c != '\n'
+            && c != '\t'
+            && matches!(
+                get_general_category(c),
+                G::Control | G::Format | G::LineSeparator | G::ParagraphSeparator
+            )
+    };
+    text.chars().any(hidden).then_some(
+        "innehåller tecken som inte syns eller som vänder texten (styrtecken, \
+         nollbreddstecken eller riktningstecken)",
+    )
+}
+
 /// The largest rule file read (manifest, script or rule test).
 pub const MAX_RULE_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -896,6 +920,17 @@ impl RuleSet {
             })?;
 
         let mut problems = Vec::new();
+        let manifest_lines: Vec<&str> = manifest_text.lines().collect();
+        for (field, text) in [("name", &manifest.name), ("version", &manifest.version)] {
+            if let Some(why) = unreadable_text(text) {
+                let line = manifest_lines
+                    .iter()
+                    .position(|l| l.starts_with(&format!("{field}:")))
+                    .map(|i| i + 1);
+                problems
+                    .push(Problem::new(&manifest_path, format!("{field} {why}")).at(line, None));
+            }
+        }
         let mut seen_ids = HashSet::new();
         let mut hasher = Sha256::new();
         hash_file(&mut hasher, MANIFEST_FILE, &manifest_text);
@@ -923,7 +958,6 @@ impl RuleSet {
             });
         }
 
-        let manifest_lines: Vec<&str> = manifest_text.lines().collect();
         let common_line = manifest_lines
             .iter()
             .position(|l| l.starts_with("common_reasons:"))
@@ -986,14 +1020,19 @@ impl RuleSet {
                     .at(line_of("valid_from"), None),
                 );
             }
-            if entry.title.trim().is_empty() {
-                problems.push(
-                    Problem::new(
-                        &manifest_path,
-                        format!("{}: title får inte vara tom", entry.id),
-                    )
-                    .at(line_of("title"), None),
-                );
+            let texts = [
+                ("title", Some(&entry.title)),
+                ("message", entry.message.as_ref()),
+                ("rationale", Some(&entry.rationale)),
+                ("how_to_clear", entry.how_to_clear.as_ref()),
+            ];
+            for (field, text) in texts {
+                if let Some(why) = text.and_then(|text| unreadable_text(text)) {
+                    problems.push(
+                        Problem::new(&manifest_path, format!("{}: {field} {why}", entry.id))
+                            .at(line_of(field), None),
+                    );
+                }
             }
             if !entry.clearable
                 && entry
@@ -1392,6 +1431,49 @@ mod tests {
             yaml_too_deep(&format!("a:\n  - {quoted}")),
             Some((2, 5 + MAX_YAML_DEPTH))
         );
+    }
+
+    #[test]
+    fn texts_people_read_are_visible_and_not_empty() {
+        // A version with a zero-width space read as the real one beside it; a title with a
+        // right-to-left override read backwards on the officers' pages.
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), "a.rhai", "true");
+        for (manifest, says) in [
+            (
+                MANIFEST.replace("version: '1'", "version: \"1\u{200b}\""),
+                "version innehåller",
+            ),
+            (
+                MANIFEST.replace("name: t", "name: ''"),
+                "name får inte vara tom",
+            ),
+            (
+                MANIFEST.replace("title: A", "title: \"A\u{202e}B\""),
+                "a: title innehåller",
+            ),
+            (
+                MANIFEST.replace("title: A", "title: ' '"),
+                "a: title får inte vara tom",
+            ),
+            (
+                MANIFEST.replace("rationale: r", "rationale: \"r\u{2066}\""),
+                "a: rationale innehåller",
+            ),
+        ] {
+            write(dir.path(), MANIFEST_FILE, &manifest);
+            let refused = RuleSet::load(dir.path()).expect_err(says);
+            assert!(
+                refused.problems.iter().any(|p| p.message.contains(says)),
+                "{says}: {refused:?}"
+            );
+        }
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &MANIFEST.replace("rationale: r", "rationale: \"rad ett\\nrad två\""),
+        );
+        RuleSet::load(dir.path()).expect("line breaks are text");
     }
 
     #[test]

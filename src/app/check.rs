@@ -167,17 +167,29 @@ pub(super) fn may_read(principal: &Principal, requested_by: &str) -> bool {
     principal.role == Role::Admin || principal.name == requested_by
 }
 
+/// Stored evaluation `id` when `principal` may read it, else [`AppError::NotFound`], the
+/// same answer as for a check that does not exist. Another officer's check is refused
+/// with a warning in the log (who, and the check's number), so paging through check
+/// numbers leaves a trace.
+pub(super) async fn readable(
+    app: &App,
+    principal: &Principal,
+    id: i64,
+) -> Result<StoredEvaluation, AppError> {
+    let evaluation = app.store.evaluation(id).await?.ok_or(AppError::NotFound)?;
+    if !may_read(principal, &evaluation.requested_by) {
+        tracing::warn!(actor = %principal.name, check = id, "refused: another officer's check");
+        return Err(AppError::NotFound);
+    }
+    Ok(evaluation)
+}
+
 /// One stored evaluation that `principal` may read; the read is written to the access
 /// log. An evaluation the principal may not read is [`AppError::NotFound`], like one
 /// that does not exist.
 pub async fn read(app: &App, principal: &Principal, id: i64) -> Result<StoredEvaluation, AppError> {
     require(principal, READ_ROLES)?;
-    let evaluation = app
-        .store
-        .evaluation(id)
-        .await?
-        .filter(|e| may_read(principal, &e.requested_by))
-        .ok_or(AppError::NotFound)?;
+    let evaluation = readable(app, principal, id).await?;
     let case = Pseudonym::from_stored(evaluation.case.clone());
     app.store
         .log_access(access(principal, "read_check", case, Some(id)))

@@ -5,7 +5,6 @@
 //! analysts and policy staff neither. A new answer replaces the current one and the
 //! history is kept. Reason codes are those of the rule set that made the check.
 
-use super::check::may_read;
 use super::{App, AppError, access, require};
 use crate::answer::{ResponseKind, ResponseRequest, StoredResponse};
 use crate::auth::{Principal, Role};
@@ -51,12 +50,7 @@ pub async fn respond(
     request: ResponseRequest,
 ) -> Result<StoredResponse, AppError> {
     require(principal, ROLES)?;
-    let evaluation = app
-        .store
-        .evaluation(evaluation_id)
-        .await?
-        .filter(|e| may_read(principal, &e.requested_by))
-        .ok_or(AppError::NotFound)?;
+    let evaluation = super::check::readable(app, principal, evaluation_id).await?;
     if !may_answer(principal, &evaluation.requested_by) {
         tracing::warn!(actor = %principal.name, "refused: answering a check that is not the officer's own");
         return Err(AppError::Forbidden);

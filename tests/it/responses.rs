@@ -157,7 +157,7 @@ fn a_bad_answer_is_a_422_naming_the_field_and_stores_nothing() {
 
 #[test]
 fn only_the_officer_who_made_the_check_answers_it() {
-    let app = spawn_app();
+    let mut app = spawn_app();
     let id = flagged_check(&app, "SVAR-3");
     let path = responses_path(id);
     let body = json!({"rule_id": "tolk_ej_bokad", "response": "handled"});
@@ -178,6 +178,17 @@ fn only_the_officer_who_made_the_check_answers_it() {
     app.post(&responses_path(own), &app.admin, &body)
         .problem(403);
     assert_eq!(app.count("flag_responses"), 0);
+    // Another officer's check is answered as if it did not exist, and logged as what it
+    // is: paging through check numbers leaves a trace.
+    app.get(&format!("/api/v1/checks/{id}"), &app.handlaggare2)
+        .problem(404);
+    let stopped = app.terminate(std::time::Duration::from_secs(5));
+    let refusals = stopped
+        .stderr
+        .lines()
+        .filter(|l| l.contains("refused: another officer's check") && l.contains("bo.handlaggare"))
+        .count();
+    assert_eq!(refusals, 2, "{}", stopped.stderr);
 }
 
 #[test]

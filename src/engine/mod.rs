@@ -620,6 +620,38 @@ mod tests {
     }
 
     #[test]
+    fn comparing_a_date_with_another_kind_of_value_fails_the_rule() {
+        // `checked_on >= "2023-01-01"` was always false: a typing mistake became "no
+        // flag" without a word.
+        for script in [
+            r#"profile.checked_on >= "2023-01-01""#,
+            r#""2023-01-01" < profile.checked_on"#,
+            r#"profile.checked_on == "2024-05-10""#,
+            "profile.checked_on != 20240510",
+            "profile.checked_on > 1.5",
+            "profile.checked_on == true",
+        ] {
+            let outcome = run(script, P);
+            assert!(
+                matches!(&outcome, RuleOutcome::Failed(f) if f.message.contains("kan inte jämföra")),
+                "{script}: {outcome:?}"
+            );
+        }
+        // Numbers of both kinds compare, as do values of one kind.
+        for script in [
+            "1 < 1.5",
+            r#"profile.checked_on > date("2023-01-01")"#,
+            r#"profile.main_diagnosis == "M54.5""#,
+        ] {
+            assert_eq!(
+                run(script, P),
+                RuleOutcome::Flagged { message: None },
+                "{script}"
+            );
+        }
+    }
+
+    #[test]
     fn endless_loop_fails_fast_with_its_kind() {
         let started = std::time::Instant::now();
         let outcome = run("loop { }", P);

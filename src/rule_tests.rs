@@ -88,6 +88,7 @@ pub struct Mismatch {
 }
 
 /// All test cases of a rules directory, loaded and checked (nothing evaluated yet).
+#[derive(Default)]
 pub struct TestSuite {
     pub cases: Vec<TestCase>,
     /// Rules that no test file covers.
@@ -100,29 +101,41 @@ impl TestSuite {
     /// the rule set itself could not be loaded, pass `None`: the cases are still read
     /// and checked, so `lint` can show every problem at once).
     pub fn load(rules_dir: &Path, rules: Option<&RuleSet>) -> Result<Self, LoadError> {
+        let (suite, problems) = Self::read(rules_dir, rules);
+        if problems.is_empty() {
+            Ok(suite)
+        } else {
+            Err(LoadError { problems })
+        }
+    }
+
+    /// [`Self::load`], giving the cases that could be read together with every problem
+    /// found, so a refusal can list the failing tests of the readable files beside the
+    /// problems of the others.
+    pub fn read(rules_dir: &Path, rules: Option<&RuleSet>) -> (Self, Vec<Problem>) {
         let tests_dir = rules_dir.join(TESTS_DIR);
         let base_path = tests_dir.join(BASE_PROFILE_FILE);
         let mut problems = Vec::new();
         let tests_dir_kind = std::fs::symlink_metadata(&tests_dir).map(|m| m.file_type());
         if tests_dir_kind.is_err() {
             // No tests at all is not an error in the rules, but every rule is untested.
-            return Ok(Self {
+            let suite = Self {
                 cases: Vec::new(),
                 untested_rules: rules
                     .into_iter()
                     .flat_map(|rules| &rules.rules)
                     .map(|r| r.meta.id.to_string())
                     .collect(),
-            });
+            };
+            return (suite, Vec::new());
         }
         if tests_dir_kind.is_ok_and(|kind| !kind.is_dir()) {
             // A link (or anything but a folder) is not listed: its names are not ours.
-            return Err(LoadError {
-                problems: vec![Problem::new(
-                    &tests_dir,
-                    "testmappen måste vara en vanlig mapp i regelmappen, inte en symbolisk länk",
-                )],
-            });
+            let problem = Problem::new(
+                &tests_dir,
+                "testmappen måste vara en vanlig mapp i regelmappen, inte en symbolisk länk",
+            );
+            return (Self::default(), vec![problem]);
         }
         let base = match read_rule_file(rules_dir, &Path::new(TESTS_DIR).join(BASE_PROFILE_FILE)) {
             Ok(text) => match parse_rule_yaml::<StrictValue>(&base_path, &text).map(|v| v.0) {
@@ -233,19 +246,17 @@ impl TestSuite {
                 }
             }
         }
-        if !problems.is_empty() {
-            return Err(LoadError { problems });
-        }
         let untested_rules = rules
             .into_iter()
             .flat_map(|rules| &rules.rules)
             .map(|r| r.meta.id.to_string())
             .filter(|id| !tested.contains(id))
             .collect();
-        Ok(Self {
+        let suite = Self {
             cases,
             untested_rules,
-        })
+        };
+        (suite, problems)
     }
 
     /// Runs every case against `rules`.
@@ -278,30 +289,35 @@ pub struct Tested {
 /// each failing test is one problem naming its file and line, what it expected and what
 /// the rule gave. A set without a `tests/` folder has nothing to fail and passes.
 pub fn load_tested(dir: &Path) -> Result<Tested, LoadError> {
-    let rules = RuleSet::load(dir)?;
-    let suite = TestSuite::load(dir, Some(&rules))?;
+    let rules = match RuleSet::load(dir) {
+        Ok(rules) => rules,
+        Err(mut refused) => {
+            // The test files' own problems too: one refusal lists everything found.
+            refused.problems.extend(TestSuite::read(dir, None).1);
+            return Err(refused);
+        }
+    };
+    // The readable files' tests run even when another file has problems.
+    let (suite, mut problems) = TestSuite::read(dir, Some(&rules));
     let results = suite.run(&rules);
-    let problems: Vec<Problem> = results
-        .iter()
-        .filter_map(|result| {
-            let failure = result.failure.as_ref()?;
-            let mut problem = Problem::new(
-                &result.file,
-                format!(
-                    "testet \u{201d}{}\u{201d} för regeln {} misslyckades: förväntat {}, fick {}",
-                    result.name, result.rule, failure.expected, failure.actual
-                ),
-            )
-            .at(result.line, None);
-            problem.test = Some(Box::new(FailedTest {
-                rule: result.rule.clone(),
-                name: result.name.clone(),
-                expected: failure.expected.clone(),
-                actual: failure.actual.clone(),
-            }));
-            Some(problem)
-        })
-        .collect();
+    problems.extend(results.iter().filter_map(|result| {
+        let failure = result.failure.as_ref()?;
+        let mut problem = Problem::new(
+            &result.file,
+            format!(
+                "testet \u{201d}{}\u{201d} för regeln {} misslyckades: förväntat {}, fick {}",
+                result.name, result.rule, failure.expected, failure.actual
+            ),
+        )
+        .at(result.line, None);
+        problem.test = Some(Box::new(FailedTest {
+            rule: result.rule.clone(),
+            name: result.name.clone(),
+            expected: failure.expected.clone(),
+            actual: failure.actual.clone(),
+        }));
+        Some(problem)
+    }));
     if problems.is_empty() {
         Ok(Tested {
             rules,
@@ -576,6 +592,49 @@ mod tests {
         // Nothing to match against: a rule that did not flag fails either list.
         assert!(!message_matches(&expect(&[], &["tolk"]), None));
         assert!(message_matches(&expect(&[], &[]), None));
+    }
+
+    #[test]
+    fn a_refusal_lists_the_test_files_problems_and_the_failing_tests_together() {
+        // It took five reloads to see every problem: a rule problem hid the test files',
+        // and one bad test file hid every failing test.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rules = dir.path();
+        std::fs::create_dir(rules.join(TESTS_DIR)).expect("tests dir");
+        std::fs::write(
+            rules.join("manifest.yaml"),
+            "name: t\nversion: \"1\"\nrules:\n  - id: a\n    script: a.rhai\n    title: A\n    severity: warning\n    grounds: policy\n    rationale: r\n",
+        )
+        .expect("manifest");
+        std::fs::write(rules.join("a.rhai"), "true").expect("script");
+        std::fs::write(
+            rules.join(TESTS_DIR).join(BASE_PROFILE_FILE),
+            "case_id: T\n",
+        )
+        .expect("base profile");
+        std::fs::write(
+            rules.join(TESTS_DIR).join("a.yaml"),
+            "rule: a\ncases:\n  - name: fel\n    expect:\n      flagged: false\n",
+        )
+        .expect("a failing test");
+        std::fs::write(rules.join(TESTS_DIR).join("b.yaml"), "rule: [\n").expect("a bad file");
+        let listed = |dir: &Path| {
+            load_tested(dir)
+                .err()
+                .expect("refused")
+                .problems
+                .iter()
+                .map(|p| p.file.rsplit('/').next().unwrap_or_default().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let mut files = listed(rules);
+        files.sort();
+        assert_eq!(files, ["a.yaml", "b.yaml"]);
+        // With the rule set itself refused, the test files' problems are still listed.
+        std::fs::write(rules.join("a.rhai"), "(").expect("script");
+        let mut files = listed(rules);
+        files.sort();
+        assert_eq!(files, ["a.rhai", "b.yaml"]);
     }
 
     #[test]

@@ -103,17 +103,27 @@ fn check_name(name: &str) -> Result<String, AppError> {
     use unicode_general_category::{GeneralCategory as G, get_general_category};
     use unicode_normalization::UnicodeNormalization as _;
     let name: String = name.trim().nfc().collect();
+    // Spaces inside a name are one space: `Åsa  Öberg` is drawn as `Åsa Öberg`.
+    let name = name
+        .split(' ')
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
     let allowed = |c: char| {
         c.is_ascii_graphic()
             || c == ' '
             || (!c.is_ascii()
                 && !crate::profile::CaseId::is_invisible(c)
                 && !('\u{ff00}'..='\u{ffef}').contains(&c)
+                // UTS #39's General Security Profile: no small capitals, mathematical or
+                // phonetic letters, nor scripts of limited use (`ᴄʟɪ`, `𝙲𝙻𝙸`, `ꓚꓡꓲ`).
+                && unicode_security::GeneralSecurityProfile::identifier_allowed(c)
                 && matches!(
                     get_general_category(c),
                     G::UppercaseLetter
                         | G::LowercaseLetter
                         | G::TitlecaseLetter
+                        | G::ModifierLetter
                         | G::OtherLetter
                         | G::NonspacingMark
                         | G::SpacingMark
@@ -468,6 +478,17 @@ mod tests {
         ] {
             assert!(check_name(look_alike).is_err(), "{look_alike:?}");
         }
+        // Letters outside UTS #39's General Security Profile: small capitals,
+        // mathematical letters, a script of limited use.
+        for name in [
+            "\u{1d04}\u{29f}\u{26a}:token",
+            "\u{1d672}\u{1d67b}\u{1d678}:import",
+            "\u{a4da}\u{a4e1}\u{a4f2}:x",
+        ] {
+            assert!(check_name(name).is_err(), "{name:?}");
+        }
+        // Spaces inside a name are one space.
+        assert_eq!(check_name("Åsa  Öberg").ok().as_deref(), Some("Åsa Öberg"));
         // One name however it is written.
         assert_eq!(
             check_name("A\u{30a}sa").ok().as_deref(),
@@ -482,6 +503,8 @@ mod tests {
             "Anna Berg (FK)",
             "Дмитрий",
             "李",
+            "ルーシー",
+            "Ánde Máhtte Ŋuolla",
         ] {
             assert_eq!(check_name(name).ok().as_deref(), Some(name), "{name}");
         }

@@ -190,7 +190,7 @@ async fn reload_on_hangup(state: Arc<App>) {
             return;
         };
         let operator = Principal {
-            name: "gk-regler (SIGHUP)".to_owned(),
+            name: "system:sighup".to_owned(),
             role: Role::Policy,
             purpose: gk_regler::auth::Purpose::Normal,
         };

@@ -457,6 +457,19 @@ fn sighup_reloads_through_the_same_test_gate() {
     wait_until("a reload", || reloads(&app, "ok") == 1);
     let listed = app.get("/api/v1/rules", &app.policy).json();
     assert_eq!(listed["ruleset"]["version"], "2026.3");
+    // In the access log under a name no token may take.
+    let actors: Vec<String> = {
+        let db = app.db();
+        let mut statement = db
+            .prepare("SELECT DISTINCT actor FROM access_log WHERE action LIKE 'rules_reload%'")
+            .expect("query");
+        statement
+            .query_map([], |row| row.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert_eq!(actors, ["system:sighup"]);
 
     let stopped = app.kill();
     assert!(

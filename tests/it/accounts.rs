@@ -525,14 +525,14 @@ fn no_token_may_take_a_name_that_looks_like_another() {
         "revoked, still known"
     );
     assert_eq!(make("ace").status, 201, "the same name may come back");
-    for reserved in ["cl\u{131}:import", "\u{1bd}ystem:start"] {
-        let refused = make(reserved);
-        assert_eq!(refused.status, 400, "{reserved:?}: {refused}");
-        assert!(
-            refused.text.contains("tjänstens eller kommandoradens"),
-            "{refused}"
-        );
-    }
+    let refused = make("cl\u{131}:import");
+    assert_eq!(refused.status, 400, "{refused}");
+    assert!(
+        refused.text.contains("tjänstens eller kommandoradens"),
+        "{refused}"
+    );
+    // A tone letter is no letter of a name (UTS #39's General Security Profile).
+    assert_eq!(make("\u{1bd}ystem:start").status, 400);
 }
 
 /// Revoking the last active admin left nobody who could manage tokens through the

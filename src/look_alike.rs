@@ -36,24 +36,27 @@ fn key(text: &str) -> String {
         .collect()
 }
 
-/// What the non-ASCII character `c` would be taken for, when it looks like ASCII text
-/// by its compatibility form (NFKC) and UTS #39's confusables
-/// (`－` and `‑` look like `-`, `К` like `K`, `𝐅` like `F`): its compatibility form when
-/// that is ASCII, else its skeleton when that is
-/// one ASCII character. `None` for ASCII itself and for characters that look like no
-/// ASCII text (`Å`, `ö`, `é` keep their marks; `Æ` is one letter, not `AE`).
-pub fn ascii_look_alike(c: char) -> Option<String> {
+/// What the non-ASCII character `c` may be taken for, when it is one that passes for
+/// another: a compatibility form (`－`, `𝐅`, full-width or mathematical letters: its NFKC
+/// form), or a character of another script than Latin, or no script, that UTS #39 lists as
+/// confusable (`К` and `Ӧ` in Cyrillic, `ό` in Greek, `‑`, `−` and `—` for `-`: its
+/// skeleton). Latin letters stay (`Å`, `ö`, `é`, `Æ`, `Ø`, `þ`): they are what other
+/// letters are taken for.
+pub fn passes_for_another(c: char) -> Option<String> {
+    use unicode_script::{Script, UnicodeScript as _};
     if c.is_ascii() {
         return None;
     }
-    // Compatibility forms first (full-width, mathematical letters), then confusables.
     let compatible: String = std::iter::once(c).nfkc().collect();
-    if compatible.is_ascii() {
+    if compatible.chars().ne(std::iter::once(c)) {
         return Some(compatible);
     }
+    if c.script() == Script::Latin {
+        return None;
+    }
     let skeleton: String = skeleton(&compatible).collect();
-    // One letter for one letter: `Æ` reads as `AE` in the table but is not taken for it.
-    (skeleton.len() == 1 && skeleton.is_ascii()).then_some(skeleton)
+    let decomposed: String = std::iter::once(c).nfd().collect();
+    (skeleton != decomposed).then_some(skeleton)
 }
 
 /// Whether `name` is written in one script (digits and punctuation go with any): Latin
@@ -96,19 +99,22 @@ mod tests {
     }
 
     #[test]
-    fn characters_that_pass_for_ascii() {
+    fn characters_that_pass_for_others() {
         for (c, like) in [
             ('\u{ff0d}', "-"),
-            ('\u{2011}', "-"),
-            ('\u{2212}', "-"),
             ('\u{41a}', "K"),
             ('\u{1d405}', "F"),
             ('\u{ff11}', "1"),
+            ('\u{4e6}', "O\u{308}"),
+            ('\u{3cc}', "o\u{301}"),
         ] {
-            assert_eq!(ascii_look_alike(c).as_deref(), Some(like), "{c:?}");
+            assert_eq!(passes_for_another(c).as_deref(), Some(like), "{c:?}");
         }
-        for c in "ÅÄÖåäöéüØøÆæ-Kab1".chars() {
-            assert_eq!(ascii_look_alike(c), None, "{c:?}");
+        for c in ['\u{2011}', '\u{2212}', '\u{2014}', '\u{203e}'] {
+            assert!(passes_for_another(c).is_some(), "{c:?}");
+        }
+        for c in "ÅÄÖåäöéüØøÆæþÞʒƷ-Kab1李".chars() {
+            assert_eq!(passes_for_another(c), None, "{c:?}");
         }
     }
 

@@ -488,12 +488,21 @@ impl CaseId {
         // A character taken for an ASCII one (a non-breaking hyphen pasted from a word
         // processor, a full-width or Cyrillic letter): one case id to the eye, another
         // pseudonym, and its checks and outcome would never meet.
+        // Punctuation, symbols and modifier letters from outside ASCII (`ˍ`, `—`, `ー`)
+        // look like ASCII ones more often than Unicode's tables say.
+        if let Some(c) = trimmed.chars().find(|c| Self::is_foreign_punctuation(*c)) {
+            return Err(format!(
+                "ärende-id innehåller tecknet U+{:04X}; skiljetecken och symboler i ett \
+                 ärende-id ska vara vanliga (ASCII), som - / . _",
+                u32::from(c)
+            ));
+        }
         if let Some((c, like)) = trimmed
             .chars()
-            .find_map(|c| crate::look_alike::ascii_look_alike(c).map(|like| (c, like)))
+            .find_map(|c| crate::look_alike::passes_for_another(c).map(|like| (c, like)))
         {
             return Err(format!(
-                "ärende-id innehåller tecknet U+{:04X}, som ser ut som \"{like}\" men är ett \
+                "ärende-id innehåller tecknet U+{:04X}, som kan tas för \"{like}\" men är ett \
                  annat tecken; skriv ärende-id med vanliga tecken",
                 u32::from(c)
             ));
@@ -507,6 +516,27 @@ impl CaseId {
             );
         }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// Punctuation, a symbol or a modifier letter from outside ASCII.
+    fn is_foreign_punctuation(c: char) -> bool {
+        use unicode_general_category::{GeneralCategory as G, get_general_category};
+        !c.is_ascii()
+            && matches!(
+                get_general_category(c),
+                G::ConnectorPunctuation
+                    | G::DashPunctuation
+                    | G::OpenPunctuation
+                    | G::ClosePunctuation
+                    | G::InitialPunctuation
+                    | G::FinalPunctuation
+                    | G::OtherPunctuation
+                    | G::MathSymbol
+                    | G::CurrencySymbol
+                    | G::ModifierSymbol
+                    | G::OtherSymbol
+                    | G::ModifierLetter
+            )
     }
 
     /// Characters that do not show, or change how the rest shows, so two case ids that

@@ -572,6 +572,11 @@ fn case_ids_with_invisible_characters_are_refused() {
         "FK\u{2011}8",
         "FK\u{2212}8",
         "\u{1d405}K-8",
+        // A Cyrillic Ӧ for the Latin Ö, a Greek ό, a modifier letter for `_`, an em dash.
+        "\u{4e6}STERSUND-1",
+        "FK-\u{3cc}8",
+        "FK\u{2cd}8",
+        "FK\u{2014}8",
     ] {
         let mut profile = base_profile();
         set(&mut profile, "case_id", json!(case));

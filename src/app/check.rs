@@ -161,10 +161,13 @@ pub async fn dry_run(
     Ok((rules, report))
 }
 
-/// Whether `principal` may read an evaluation requested by `requested_by`: case
-/// officers read their own checks, admins every check.
-pub(super) fn may_read(principal: &Principal, requested_by: &str) -> bool {
-    principal.role == Role::Admin || principal.name == requested_by
+/// Whether `principal` may read `evaluation`: admins every check; case officers their
+/// own, of their own kind (a test token test checks, any other token real ones, so a
+/// test token given a former officer's name reads none of that officer's real checks).
+pub(super) fn may_read(principal: &Principal, evaluation: &StoredEvaluation) -> bool {
+    principal.role == Role::Admin
+        || (principal.name == evaluation.requested_by
+            && evaluation.test == (principal.purpose == Purpose::Test))
 }
 
 /// Stored evaluation `id` when `principal` may read it, else [`AppError::NotFound`], the
@@ -177,7 +180,7 @@ pub(super) async fn readable(
     id: i64,
 ) -> Result<StoredEvaluation, AppError> {
     let evaluation = app.store.evaluation(id).await?.ok_or(AppError::NotFound)?;
-    if !may_read(principal, &evaluation.requested_by) {
+    if !may_read(principal, &evaluation) {
         tracing::warn!(actor = %principal.name, check = id, "refused: another officer's check");
         return Err(AppError::NotFound);
     }

@@ -529,6 +529,46 @@ fn test_checks_and_real_checks_of_one_case_are_kept_apart() {
         ["anna.handlaggare", "bo.handlaggare"]
     );
     assert_eq!(story(&tester), ["testsystem"]);
+
+    // A test token given a former officer's name reads none of that officer's real
+    // checks, by number or story, and answers none.
+    let real = app.check(&app.handlaggare, &base_profile());
+    assert_eq!(real.status, 201, "{real}");
+    let real = real.json()["evaluation_id"].as_i64().expect("id");
+    let out = app.cli(&["token", "list"]);
+    let anna = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().nth(1) == Some("anna.handlaggare"))
+        .and_then(|l| l.split_whitespace().next())
+        .expect("anna listed")
+        .to_owned();
+    assert_eq!(app.cli(&["token", "revoke", &anna]).code, 0);
+    let out = app.cli(&[
+        "token",
+        "create",
+        "--role",
+        "handlaggare",
+        "--name",
+        "anna.handlaggare",
+        "--purpose",
+        "test",
+    ]);
+    assert_eq!(out.code, 0, "{out}");
+    let renamed = User {
+        name: "anna.handlaggare",
+        token: out.stdout.trim().to_owned(),
+    };
+    app.get(&format!("/api/v1/checks/{real}"), &renamed)
+        .problem(404);
+    let answer = json!({"rule_id": "aktivitetsniva_saknas", "response": "handled"});
+    app.post(
+        &format!("/api/v1/checks/{real}/responses"),
+        &renamed,
+        &answer,
+    )
+    .problem(404);
+    assert_eq!(story(&renamed), ["testsystem"], "the test story only");
 }
 
 /// A rule added to the rule set counted every case last checked before it existed as

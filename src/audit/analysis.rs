@@ -65,6 +65,16 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
         },
     );
     let months = burden.months();
+    // Per rule: whether some unit's last check was made by a rule set without it (the
+    // unknown cases are then not all rule errors).
+    let not_in_set_at_last: Vec<bool> = (0..rule_rows.len())
+        .map(|index| {
+            built
+                .units
+                .iter()
+                .any(|u| u.rules[index].last == Status::NotInSet)
+        })
+        .collect();
     let rules = rule_rows
         .into_iter()
         .enumerate()
@@ -76,6 +86,15 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
             if ever == 0 {
                 notes.push(
                     "Regeln flaggade inte vid någon kontroll före GK bland ärendena i perioden; det finns inget att jämföra."
+                        .to_owned(),
+                );
+            }
+            if burden.not_in_set[index] {
+                notes.push(
+                    "Regeln fanns inte i regeluppsättningen vid en del av periodens kontroller. \
+                     Flaggade kontroller och flaggor per månad räknas bara där den fanns, men \
+                     andelen flaggade kontroller räknas på alla kontroller i perioden och blir \
+                     därför lägre än regelns egen."
                         .to_owned(),
                 );
             }
@@ -163,7 +182,7 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
     raw.outcomes = rule_outcomes;
     raw.unit_outcomes = unit_outcomes;
     protect(&mut report, &raw, min_cell);
-    for (rule, &failed) in report.rules.iter_mut().zip(&raw.failed) {
+    for (index, (rule, &failed)) in report.rules.iter_mut().zip(&raw.failed).enumerate() {
         if failed == 0 {
             continue;
         }
@@ -177,8 +196,14 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
             |n| count_noun(n, "ärende", "ärenden"),
         );
         let they = if shown == Some(1) { "det" } else { "de" };
+        let why = if not_in_set_at_last[index] {
+            "hade regelfel, eller gjordes med en regeluppsättning utan regeln, vid den senaste \
+             kontrollen före GK"
+        } else {
+            "hade regelfel vid den senaste kontrollen före GK"
+        };
         rule.notes.push(format!(
-            "{how_many} hade regelfel vid den senaste kontrollen före GK; om regeln flaggade är okänt, så {they} ingår inte i regelns jämförelser."
+            "{how_many} {why}; om regeln flaggade är okänt, så {they} ingår inte i regelns jämförelser."
         ));
     }
     report.notes = report_notes(input, &report, &raw, min_cell);
@@ -1171,6 +1196,8 @@ struct Burden {
     flagged: Vec<SexCounts>,
     flagged_by_month: Vec<BTreeMap<String, SexCounts>>,
     errors: Vec<usize>,
+    /// Per rule: whether a check in the period was made by a rule set without it.
+    not_in_set: Vec<bool>,
 }
 
 impl Burden {
@@ -1182,6 +1209,7 @@ impl Burden {
             flagged: vec![SexCounts::default(); rows],
             flagged_by_month: vec![BTreeMap::new(); rows],
             errors: vec![0; rows],
+            not_in_set: vec![false; rows],
         };
         let checks = input.cases.iter().flat_map(|c| &c.checks);
         for check in checks.filter(|c| period.contains(c.checked_on)) {
@@ -1193,6 +1221,9 @@ impl Burden {
                 .entry(month.clone())
                 .or_default()
                 .add(sex);
+            for (index, status) in check.statuses.iter().enumerate() {
+                burden.not_in_set[index] |= *status == Status::NotInSet;
+            }
             // "Any flag" counts a check with a rule error anywhere, flagged or not.
             let any_flagged = any_status(&check.statuses) == Status::Flagged;
             let any_failed = check.statuses.contains(&Status::Failed);

@@ -597,9 +597,19 @@ fn a_rule_is_audited_only_on_checks_whose_rule_set_had_it() {
     assert_eq!(all["unknown_at_last_check"], 12, "{all:#}");
     assert_eq!(all["flagged_vs_not_flagged"]["n_a"], 12, "{all:#}");
     assert_ne!(all["flagged_vs_not_flagged"]["n_b"], 12, "{all:#}");
+    // The notes say why those cases are unknown, and that the share of flagged checks
+    // is over every check; no rule errors are claimed.
+    let notes = rule(&report, "ny_regel")["notes"].to_string();
+    assert!(
+        notes.contains("gjordes med en regeluppsättning utan regeln")
+            && notes.contains("fanns inte i regeluppsättningen vid en del"),
+        "{notes}"
+    );
     // A rule both sets had is audited on every case.
     let old = all_cases(rule(&report, "aktivitetsniva_saknas"));
     assert_eq!(old["unknown_at_last_check"], 0, "{old:#}");
+    let notes = rule(&report, "aktivitetsniva_saknas")["notes"].to_string();
+    assert!(!notes.contains("regeluppsättning"), "{notes}");
 
     // Removed again, and the cases it flagged checked once more: its flags did not go
     // away because anything was done, so they are not resolved, in the audit or among

@@ -683,27 +683,30 @@ pub fn parse_rule_yaml<T: serde::de::DeserializeOwned>(
     serde_yaml::from_str(text).map_err(|err| Problem::from_yaml(path, &err))
 }
 
-/// Why a text people read (a set's name and version, a rule's title, message, rationale
-/// and how to clear it) cannot stand: it is empty, or it holds characters that do not
-/// show or that turn the text around (control, zero-width and bidirectional characters,
-/// line and paragraph separators), so two texts that look alike would differ, or a title
-/// would read otherwise than it is written. Line breaks and tabs are allowed.
-fn unreadable_text(text: &str) -> Option<&'static str> {
-    use unicode_general_category::{GeneralCategory as G, get_general_category};
-    if text.trim().is_empty() {
-        return Some("får inte vara tom");
+/// Whether a text people read may hold line breaks (a rationale may; a title may not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Lines {
+    One,
+    Many,
+}
+
+/// Why a text people read (a set's name and version, a rule's title, message, rationale,
+/// how to clear it and sources, a reason's label) cannot stand: it has no letter or digit,
+/// or it holds a character that does not show or that turns the text around (control,
+/// zero-width and bidirectional characters, spaces other than the ASCII one, private-use
+/// and unassigned code points, the letters that draw nothing: `CaseId::is_invisible`), so
+/// two texts that look alike would differ, or a title would read otherwise than it is
+/// written. Tabs, and line breaks where `lines` allows them, are text.
+pub fn unreadable_text(text: &str, lines: Lines) -> Option<&'static str> {
+    if !text.chars().any(char::is_alphanumeric) {
+        return Some("måste innehålla bokstäver eller siffror");
     }
     let hidden = |c: char| {
-        c != '\n'
-            && c != '\t'
-            && matches!(
-                get_general_category(c),
-                G::Control | G::Format | G::LineSeparator | G::ParagraphSeparator
-            )
+        c != '\t' && !(c == '\n' && lines == Lines::Many) && crate::profile::CaseId::is_invisible(c)
     };
     text.chars().any(hidden).then_some(
-        "innehåller tecken som inte syns eller som vänder texten (styrtecken, \
-         nollbreddstecken eller riktningstecken)",
+        "innehåller tecken som inte syns eller som vänder texten (styrtecken, radbrytningar, \
+         nollbreddstecken, riktningstecken eller andra mellanslag än det vanliga)",
     )
 }
 
@@ -888,7 +891,7 @@ impl RuleSet {
         let mut problems = Vec::new();
         let manifest_lines: Vec<&str> = manifest_text.lines().collect();
         for (field, text) in [("name", &manifest.name), ("version", &manifest.version)] {
-            if let Some(why) = unreadable_text(text) {
+            if let Some(why) = unreadable_text(text, Lines::One) {
                 let line = manifest_lines
                     .iter()
                     .position(|l| l.starts_with(&format!("{field}:")))
@@ -987,13 +990,20 @@ impl RuleSet {
                 );
             }
             let texts = [
-                ("title", Some(&entry.title)),
-                ("message", entry.message.as_ref()),
-                ("rationale", Some(&entry.rationale)),
-                ("how_to_clear", entry.how_to_clear.as_ref()),
-            ];
-            for (field, text) in texts {
-                if let Some(why) = text.and_then(|text| unreadable_text(text)) {
+                ("title", Some(&entry.title), Lines::One),
+                ("message", entry.message.as_ref(), Lines::Many),
+                ("rationale", Some(&entry.rationale), Lines::Many),
+                ("how_to_clear", entry.how_to_clear.as_ref(), Lines::Many),
+            ]
+            .into_iter()
+            .chain(
+                entry
+                    .sources
+                    .iter()
+                    .map(|source| ("sources", Some(source), Lines::One)),
+            );
+            for (field, text, lines) in texts {
+                if let Some(why) = text.and_then(|text| unreadable_text(text, lines)) {
                     problems.push(
                         Problem::new(&manifest_path, format!("{}: {field} {why}", entry.id))
                             .at(line_of(field), None),
@@ -1411,7 +1421,15 @@ mod tests {
             ),
             (
                 MANIFEST.replace("name: t", "name: ''"),
-                "name får inte vara tom",
+                "name måste innehålla",
+            ),
+            (
+                MANIFEST.replace("version: '1'", "version: \"1\u{a0}\""),
+                "version innehåller",
+            ),
+            (
+                MANIFEST.replace("version: '1'", "version: \"1\\n2\""),
+                "version innehåller",
             ),
             (
                 MANIFEST.replace("title: A", "title: \"A\u{202e}B\""),
@@ -1419,7 +1437,22 @@ mod tests {
             ),
             (
                 MANIFEST.replace("title: A", "title: ' '"),
-                "a: title får inte vara tom",
+                "a: title måste innehålla",
+            ),
+            (
+                MANIFEST.replace("title: A", "title: \"\u{2800}\u{3164}\""),
+                "a: title",
+            ),
+            (
+                MANIFEST.replace("rationale: r", "rationale: r\n    sources: [' ']"),
+                "a: sources måste innehålla",
+            ),
+            (
+                MANIFEST.replace(
+                    "rules:",
+                    "common_reasons:\n  - {code: annat, label: \"annat\u{202e}\"}\nrules:",
+                ),
+                "label innehåller",
             ),
             (
                 MANIFEST.replace("rationale: r", "rationale: \"r\u{2066}\""),

@@ -297,18 +297,26 @@ pub async fn import(
             )));
         }
     };
+    let key = open_key(&config)?;
     let (store, writer) = admin::open_store_for_import(&config)?;
     // Stored checks name their rule set by version: a version already used for another
     // text is refused here, as a reload refuses it.
     for set in std::iter::once(&rules).chain(shadow.as_deref()) {
-        if let Some(other) = app::rules::version_used_for_other_text(&store, set).await? {
-            return Err(AppError::Input(format!(
+        let taken = app::rules::version_used_for_other_text(&store, set).await;
+        let refusal = match taken {
+            Ok(None) => continue,
+            Ok(Some(other)) => AppError::Input(format!(
                 "{}. Inget sparades.",
                 app::rules::version_taken_message(set, &other)
-            )));
-        }
+            )),
+            Err(err) => err,
+        };
+        // Closed as after any refused import: the writer gives the database back as it
+        // was (write-ahead log and all) before the command ends.
+        bar.finish_and_clear();
+        admin::close_store(store, writer).await?;
+        return Err(refusal);
     }
-    let key = open_key(&config)?;
     let rules = std::sync::Arc::new(rules);
     let total_outcomes = outcomes.as_ref().map(Vec::len);
     let imported = app::history::import_cohort(

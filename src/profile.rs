@@ -118,7 +118,12 @@ impl Date {
                 .fold(0_i32, |n, b| n * 10 + i32::from(b - b'0'))
         };
         let (year, month, day) = (number(0..4), number(5..7), number(8..10));
-        if !(1..=12).contains(&month) || day < 1 || day > Self::days_in_month(year, month) {
+        // Year 0 is no year of the calendar dates are written in (1 BC comes before 1 AD).
+        if year == 0
+            || !(1..=12).contains(&month)
+            || day < 1
+            || day > Self::days_in_month(year, month)
+        {
             return Err("not a valid calendar date".to_owned());
         }
         Ok(Self {
@@ -1445,7 +1450,13 @@ mod tests {
 
     #[test]
     fn dates_are_strict() {
-        for bad in ["2024-2-01", "2024-02-30", "20240201", "2024-02-01T10:00"] {
+        for bad in [
+            "2024-2-01",
+            "2024-02-30",
+            "20240201",
+            "2024-02-01T10:00",
+            "0000-01-01",
+        ] {
             let json = format!(r#"{{"case_id":"A","checked_on":"{bad}"}}"#);
             let err = parse(&json).unwrap_err();
             assert_eq!(err.path, "checked_on", "{bad}");
@@ -1585,7 +1596,7 @@ mod tests {
     }
 
     /// [`Date`]'s own writing against jiff's, on every day of years 0–9999 and on days
-    /// outside them, which are left to jiff.
+    /// outside them, which are left to jiff; reading back, from year 1.
     #[test]
     fn dates_are_written_as_jiff_writes_them() {
         let first = Date::from_civil(jiff::civil::date(0, 1, 1)).days_since_epoch;
@@ -1596,8 +1607,10 @@ mod tests {
             };
             let ours = date.to_string();
             assert_eq!(ours, date.to_civil().to_string(), "day {days}");
-            if (first..=last).contains(&days) {
+            if (Date::FIRST_DAY..=last).contains(&days) {
                 assert_eq!(Date::parse(&ours), Ok(date), "{ours}");
+            } else if (first..=last).contains(&days) {
+                assert!(Date::parse(&ours).is_err(), "year 0: {ours}");
             }
         }
     }

@@ -1570,8 +1570,9 @@ mod tests {
                 .ok()
                 .map(|d| Date::from_civil(d).days_since_epoch)
         };
+        // Year 0, which jiff reads, is refused (see `dates_are_strict`).
         let years =
-            (1890..=2110).chain([0, 1, 4, 99, 100, 101, 399, 400, 401, 1600, 1700, 9998, 9999]);
+            (1890..=2110).chain([1, 4, 99, 100, 101, 399, 400, 401, 1600, 1700, 9998, 9999]);
         let mut valid = 0;
         for year in years {
             for month in 0..=13 {
@@ -1585,7 +1586,7 @@ mod tests {
         }
         assert_eq!(
             valid,
-            221 * 365 + 53 + 13 * 365 + 4,
+            221 * 365 + 53 + 12 * 365 + 3,
             "every real day was read"
         );
         assert_eq!(

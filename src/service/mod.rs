@@ -931,12 +931,8 @@ async fn create_token(
 ) -> Result<Response, ApiError> {
     app::require(&principal, app::accounts::ADMIN_ROLES)?;
     let text = json_text(&headers, body, &state)?;
-    let request: CreateTokenRequest = serde_json::from_str(&text).map_err(|err| {
-        ApiError::Validation(vec![FieldError {
-            field: ".".to_owned(),
-            detail: err.to_string(),
-        }])
-    })?;
+    // The strict parser: duplicate keys refused, the field named, no value repeated.
+    let request: CreateTokenRequest = crate::profile::parse_json(&text).map_err(validation)?;
     let expires = request
         .expires
         .as_deref()

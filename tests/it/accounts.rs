@@ -160,6 +160,15 @@ fn admins_manage_tokens_through_the_api_and_nobody_else_can() {
             &json!({ "name": "x", "role": "kung" }),
         )
         .problem(422);
+    // An unknown key with digits, or a value of the wrong type, is not repeated.
+    for body in [
+        json!({ "name": "x", "role": "handlaggare", "198001011234": true }),
+        json!({ "name": 198001011234_u64, "role": "handlaggare" }),
+    ] {
+        let refused = app.api.post("/api/v1/admin/tokens", &app.admin, &body);
+        refused.problem(422);
+        assert!(!refused.text.contains("198001011234"), "{refused}");
+    }
 
     let list = app.api.get("/api/v1/admin/tokens", &app.admin);
     assert_eq!(list.status, 200, "{list}");

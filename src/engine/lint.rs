@@ -360,9 +360,14 @@ impl Linter<'_> {
                     calls.push((Call::of(call), *position, true));
                 }
                 ASTNode::Expr(expr @ Expr::Dot(x, ..)) => {
-                    let is_rest_of_chain = path.len() >= 2
-                        && matches!(path[path.len() - 2], ASTNode::Expr(Expr::Dot(parent, ..)) if std::ptr::eq(&parent.rhs, *expr));
-                    if !is_rest_of_chain {
+                    let parent = (path.len() >= 2).then(|| &path[path.len() - 2]);
+                    let is_rest_of_chain = matches!(parent, Some(ASTNode::Expr(Expr::Dot(parent, ..))) if std::ptr::eq(&parent.rhs, *expr));
+                    // `a[i].b`: Rhai writes it as an index of `a` by `i.b`, the chain
+                    // after the index applied to the element, which is unknown.
+                    let is_after_index = matches!(parent, Some(ASTNode::Expr(Expr::Index(parent, ..))) if std::ptr::eq(&parent.rhs, *expr));
+                    if is_after_index {
+                        self.chain(Known::Unknown, &x.rhs, Some(&mut found));
+                    } else if !is_rest_of_chain {
                         let base = self.value_of(&x.lhs);
                         self.chain(base, &x.rhs, Some(&mut found));
                     }

@@ -1745,6 +1745,34 @@ mod tests {
     }
 
     #[test]
+    fn a_field_read_through_an_index_counts_as_read() {
+        // `[profile.person][0].sgi` read the SGI under `inputs: [stage]`.
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &MANIFEST.replace(
+                "    rationale: r\n",
+                "    rationale: r\n    inputs: [stage]\n",
+            ),
+        );
+        for script in [
+            "let s = [profile.person]; profile.stage == \"x\" || s[0].sgi > 0",
+            "profile.stage == \"x\" || [profile][0].main_diagnosis == \"F32\"",
+            "let s = [profile.person, profile.known_needs]; profile.stage == \"x\" || s[1].social_or_family_problems",
+        ] {
+            write(dir.path(), "a.rhai", script);
+            let err = RuleSet::load(dir.path()).expect_err(script);
+            assert!(
+                err.problems
+                    .iter()
+                    .any(|p| p.message.contains("skriptet läser")),
+                "{script}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
     fn a_rule_that_cannot_clear_says_what_to_do_instead() {
         let dir = tempfile::tempdir().expect("tempdir");
         write(

@@ -33,6 +33,7 @@ pub mod pseudonym;
 pub mod rule_tests;
 pub mod service;
 pub mod store;
+pub mod visible;
 pub mod web;
 
 /// Loading a rules directory lives beneath the engine that compiles it.

@@ -411,6 +411,18 @@ fn interpret_value(value: Dynamic) -> RuleOutcome {
         };
     }
     match value.into_immutable_string() {
+        Ok(message)
+            if crate::visible::has_hidden_characters(&message, crate::visible::Lines::Many) =>
+        {
+            RuleOutcome::Failed(RuleFailure {
+                kind: FailureKind::BadResult,
+                message: "regelns meddelande innehåller tecken som inte syns eller som vänder \
+                          texten (styrtecken, nollbreddstecken, riktningstecken)"
+                    .to_owned(),
+                line: None,
+                column: None,
+            })
+        }
         Ok(message) if !message.trim().is_empty() => RuleOutcome::Flagged {
             message: Some(message.to_string()),
         },
@@ -649,6 +661,28 @@ mod tests {
                 "{script}"
             );
         }
+    }
+
+    #[test]
+    fn a_message_with_characters_that_do_not_show_fails_the_rule() {
+        // A right-to-left override turned the officer's flag around on the page.
+        for script in [
+            r#""Tolk saknas \u202Eefter begäran""#,
+            r#""Tolk\u200B saknas""#,
+            r#"`Tolk saknas ${"\u0007"}`"#,
+        ] {
+            let outcome = run(script, P);
+            assert!(
+                matches!(&outcome, RuleOutcome::Failed(f) if f.kind == FailureKind::BadResult),
+                "{script}: {outcome:?}"
+            );
+        }
+        assert_eq!(
+            run(r#""Två rader:\nen till""#, P),
+            RuleOutcome::Flagged {
+                message: Some("Två rader:\nen till".into())
+            }
+        );
     }
 
     #[test]

@@ -159,14 +159,22 @@ pub(crate) fn parameter(name: &str, spec: ParameterSpec) -> Result<Parameter, Ve
                 (None, Some(f)) if f.is_finite() => Some(ParamValue::Float(f)),
                 _ => None,
             },
-            serde_yaml::Value::String(text) if !text.trim().is_empty() => {
+            // A text value reaches titles and messages: it shows as it is written.
+            serde_yaml::Value::String(text)
+                if !text.trim().is_empty()
+                    && !crate::visible::has_hidden_characters(
+                        &text,
+                        crate::visible::Lines::One,
+                    ) =>
+            {
                 Some(ParamValue::Text(text))
             }
             _ => None,
         };
         let Some(value) = value else {
             problems.push(format!(
-                "parametern {name}: värde nr {} måste vara ett tal eller en text som inte är tom",
+                "parametern {name}: värde nr {} måste vara ett tal eller en text som inte är tom \
+                 och bara har tecken som syns",
                 index + 1
             ));
             continue;

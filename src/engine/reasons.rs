@@ -56,10 +56,9 @@ pub fn problems(own: &[Reason], common: Option<&[Reason]>) -> Vec<String> {
         }
         if reason.label.trim().is_empty() {
             problems.push(format!("orsaken {} saknar label", reason.code));
-        } else if let Some(why) = crate::engine::ruleset::unreadable_text(
-            &reason.label,
-            crate::engine::ruleset::Lines::One,
-        ) {
+        } else if let Some(why) =
+            crate::visible::unreadable_text(&reason.label, crate::visible::Lines::One)
+        {
             problems.push(format!("orsaken {}: label {why}", reason.code));
         } else if reason.label.chars().count() > MAX_LABEL_CHARS {
             problems.push(format!(

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::visible::Lines;
+
 use crate::engine;
 pub use crate::engine::params::{ParamValue, Parameter, Template};
 use crate::engine::reasons::{self, Reason};
@@ -683,33 +685,6 @@ pub fn parse_rule_yaml<T: serde::de::DeserializeOwned>(
     serde_yaml::from_str(text).map_err(|err| Problem::from_yaml(path, &err))
 }
 
-/// Whether a text people read may hold line breaks (a rationale may; a title may not).
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Lines {
-    One,
-    Many,
-}
-
-/// Why a text people read (a set's name and version, a rule's title, message, rationale,
-/// how to clear it and sources, a reason's label) cannot stand: it has no letter or digit,
-/// or it holds a character that does not show or that turns the text around (control,
-/// zero-width and bidirectional characters, spaces other than the ASCII one, private-use
-/// and unassigned code points, the letters that draw nothing: `CaseId::is_invisible`), so
-/// two texts that look alike would differ, or a title would read otherwise than it is
-/// written. Tabs, and line breaks where `lines` allows them, are text.
-pub fn unreadable_text(text: &str, lines: Lines) -> Option<&'static str> {
-    if !text.chars().any(char::is_alphanumeric) {
-        return Some("måste innehålla bokstäver eller siffror");
-    }
-    let hidden = |c: char| {
-        c != '\t' && !(c == '\n' && lines == Lines::Many) && crate::profile::CaseId::is_invisible(c)
-    };
-    text.chars().any(hidden).then_some(
-        "innehåller tecken som inte syns eller som vänder texten (styrtecken, radbrytningar, \
-         nollbreddstecken, riktningstecken eller andra mellanslag än det vanliga)",
-    )
-}
-
 /// The largest rule file read (manifest, script or rule test).
 pub const MAX_RULE_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -891,7 +866,7 @@ impl RuleSet {
         let mut problems = Vec::new();
         let manifest_lines: Vec<&str> = manifest_text.lines().collect();
         for (field, text) in [("name", &manifest.name), ("version", &manifest.version)] {
-            if let Some(why) = unreadable_text(text, Lines::One) {
+            if let Some(why) = crate::visible::unreadable_text(text, crate::visible::Lines::One) {
                 let line = manifest_lines
                     .iter()
                     .position(|l| l.starts_with(&format!("{field}:")))
@@ -1003,7 +978,9 @@ impl RuleSet {
                     .map(|source| ("sources", Some(source), Lines::One)),
             );
             for (field, text, lines) in texts {
-                if let Some(why) = text.and_then(|text| unreadable_text(text, lines)) {
+                if let Some(why) =
+                    text.and_then(|text| crate::visible::unreadable_text(text, lines))
+                {
                     problems.push(
                         Problem::new(&manifest_path, format!("{}: {field} {why}", entry.id))
                             .at(line_of(field), None),
@@ -1453,6 +1430,13 @@ mod tests {
                     "common_reasons:\n  - {code: annat, label: \"annat\u{202e}\"}\nrules:",
                 ),
                 "label innehåller",
+            ),
+            (
+                MANIFEST.replace(
+                    "rationale: r\n",
+                    "rationale: r\n    parameters:\n      txt:\n        description: d\n        values:\n          - { from: 2023-01-01, value: \"x\u{202e}\" }\n",
+                ),
+                "bara har tecken som syns",
             ),
             (
                 MANIFEST.replace("rationale: r", "rationale: \"r\u{2066}\""),

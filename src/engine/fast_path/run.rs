@@ -104,10 +104,19 @@ impl Program {
         match value {
             Value::Unit | Value::Bool(false) => Some(RuleOutcome::Clear),
             Value::Bool(true) => Some(RuleOutcome::Flagged { message: None }),
-            Value::Text(message) if !message.trim().is_empty() => Some(RuleOutcome::Flagged {
-                message: Some(message.into_owned()),
-            }),
-            // An empty message or a value of another type: Rhai words the failure.
+            Value::Text(message)
+                if !message.trim().is_empty()
+                    && !crate::visible::has_hidden_characters(
+                        &message,
+                        crate::visible::Lines::Many,
+                    ) =>
+            {
+                Some(RuleOutcome::Flagged {
+                    message: Some(message.into_owned()),
+                })
+            }
+            // An empty message, one with characters that do not show, or a value of
+            // another type: Rhai words the failure.
             _ => None,
         }
     }

@@ -117,7 +117,9 @@ impl ReasonCatalog {
 
     /// The catalog of a stored manifest's text; `None` when it cannot be read.
     pub fn from_manifest(text: &str) -> Option<Self> {
-        if crate::engine::ruleset::yaml_too_deep(text).is_some() {
+        if crate::engine::ruleset::yaml_too_deep(text).is_some()
+            || crate::engine::ruleset::count_yaml_values(text).is_err()
+        {
             return None;
         }
         let manifest: ManifestReasons = serde_yaml::from_str(text).ok()?;

@@ -682,7 +682,105 @@ pub fn parse_rule_yaml<T: serde::de::DeserializeOwned>(
         )
         .at(Some(line), Some(column)));
     }
+    count_yaml_values(text).map_err(|err| Problem::from_yaml(path, &err))?;
     serde_yaml::from_str(text).map_err(|err| Problem::from_yaml(path, &err))
+}
+
+/// The most values (scalars, lists and mappings, aliases expanded) a rule file may hold.
+/// The default rules' largest file holds a few thousand; an alias repeats everything its
+/// anchor holds, so a small file can expand without bound (a billion laughs stays within
+/// the parser's own alias limit when each alias repeats a large anchor).
+pub const MAX_YAML_VALUES: usize = 100_000;
+
+/// Walks `text` as YAML without building anything, counting values with aliases
+/// expanded, and stops at the first value past [`MAX_YAML_VALUES`].
+pub(crate) fn count_yaml_values(text: &str) -> Result<(), serde_yaml::Error> {
+    use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+    use std::cell::Cell;
+
+    struct Count<'a>(&'a Cell<usize>);
+
+    impl Count<'_> {
+        fn take<E: serde::de::Error>(&self) -> Result<(), E> {
+            match self.0.get().checked_sub(1) {
+                Some(left) => {
+                    self.0.set(left);
+                    Ok(())
+                }
+                None => Err(E::custom(format!(
+                    "filen har fler än {MAX_YAML_VALUES} värden (alias inräknade)"
+                ))),
+            }
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Count<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Count<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("YAML")
+        }
+        fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_i128<E: serde::de::Error>(self, _: i128) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_u128<E: serde::de::Error>(self, _: u128) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<(), E> {
+            self.take()
+        }
+        fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_newtype_struct<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            self.take()?;
+            while seq.next_element_seed(Count(self.0))?.is_some() {}
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            self.take()?;
+            while map.next_key_seed(Count(self.0))?.is_some() {
+                map.next_value_seed(Count(self.0))?;
+            }
+            Ok(())
+        }
+        fn visit_enum<A: serde::de::EnumAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+            // A tagged value (`!tag x`): no rule file has one.
+            Err(A::Error::custom(
+                "taggade värden (!tagg) används inte i regelfiler",
+            ))
+        }
+    }
+
+    let left = Cell::new(MAX_YAML_VALUES);
+    Count(&left).deserialize(serde_yaml::Deserializer::from_str(text))
 }
 
 /// The largest rule file read (manifest, script or rule test).
@@ -1383,6 +1481,21 @@ mod tests {
             yaml_too_deep(&format!("a:\n  - {quoted}")),
             Some((2, 5 + MAX_YAML_DEPTH))
         );
+    }
+
+    #[test]
+    fn yaml_that_expands_to_more_values_than_a_rule_file_holds_is_refused_early() {
+        // One anchor of 1,000 numbers under 330,000 aliases, in under 1 MiB, made the
+        // parser build 10.7 GB and ended the service on a reload.
+        let numbers: Vec<String> = (0..1000).map(|n| n.to_string()).collect();
+        let aliases = vec!["*a"; 2_000].join(",");
+        let text = format!("l0: &a [{}]\nl1: [{aliases}]\n", numbers.join(","));
+        let problem = parse_rule_yaml::<serde_json::Value>(Path::new("t.yaml"), &text)
+            .expect_err("too many values");
+        assert!(problem.message.contains("värden"), "{problem}");
+        // A file of ordinary size reads.
+        let ordinary = format!("l0: &a [{}]\nl1: [*a, *a]\n", numbers.join(","));
+        parse_rule_yaml::<serde_json::Value>(Path::new("t.yaml"), &ordinary).expect("reads");
     }
 
     #[test]

@@ -22,7 +22,11 @@ pub fn starts_like(name: &str, prefix: &str) -> bool {
 /// tells apart drawn as one (`I` is `l` to the eye, so `i`, `l` and `1` are one letter, as
 /// are `o` and `0`).
 fn key(text: &str) -> String {
-    let compatible: String = text.nfkc().collect();
+    // A dotless ı with a combining dot above is drawn as i.
+    let compatible: String = text
+        .nfkc()
+        .collect::<String>()
+        .replace("\u{131}\u{307}", "i");
     let first: String = skeleton(&compatible).collect();
     let second: String = skeleton(&first.to_lowercase()).collect();
     second
@@ -40,8 +44,9 @@ fn key(text: &str) -> String {
 /// another: a compatibility form (`－`, `𝐅`, full-width or mathematical letters: its NFKC
 /// form), or a character of another script than Latin, or no script, that UTS #39 lists as
 /// confusable (`К` and `Ӧ` in Cyrillic, `ό` in Greek, `‑`, `−` and `—` for `-`: its
-/// skeleton). Latin letters stay (`Å`, `ö`, `é`, `Æ`, `Ø`, `þ`): they are what other
-/// letters are taken for.
+/// skeleton), or a Latin letter outside UTS #39's General Security Profile (small
+/// capitals, IPA letters). Latin letters in everyday use stay (`Å`, `ö`, `é`, `Æ`, `Ø`,
+/// `þ`): they are what other letters are taken for.
 pub fn passes_for_another(c: char) -> Option<String> {
     use unicode_script::{Script, UnicodeScript as _};
     if c.is_ascii() {
@@ -51,8 +56,11 @@ pub fn passes_for_another(c: char) -> Option<String> {
     if compatible.chars().ne(std::iter::once(c)) {
         return Some(compatible);
     }
+    // Latin letters outside UTS #39's General Security Profile (small capitals, IPA
+    // letters such as `ɑ`, `ɡ`, `ǀ`) are taken for ordinary ones.
     if c.script() == Script::Latin {
-        return None;
+        return (!unicode_security::GeneralSecurityProfile::identifier_allowed(c))
+            .then(|| skeleton(&compatible).collect());
     }
     let skeleton: String = skeleton(&compatible).collect();
     let decomposed: String = std::iter::once(c).nfd().collect();
@@ -79,6 +87,7 @@ mod tests {
             ("anna", "an\u{34f}na"),
             ("lisa", "\u{1d67b}\u{1d678}\u{1d682}\u{1d670}"),
             ("anna", "ANNA"),
+            ("lisa", "l\u{131}\u{307}sa"),
         ] {
             assert!(look_alike(a, b), "{a:?} {b:?}");
         }
@@ -111,6 +120,9 @@ mod tests {
             assert_eq!(passes_for_another(c).as_deref(), Some(like), "{c:?}");
         }
         for c in ['\u{2011}', '\u{2212}', '\u{2014}', '\u{203e}'] {
+            assert!(passes_for_another(c).is_some(), "{c:?}");
+        }
+        for c in ['\u{251}', '\u{261}', '\u{1c0}', '\u{1d04}', '\u{29f}'] {
             assert!(passes_for_another(c).is_some(), "{c:?}");
         }
         for c in "ÅÄÖåäöéüØøÆæþÞʒƷ-Kab1李".chars() {

@@ -493,6 +493,16 @@ impl CaseId {
         // A character taken for an ASCII one (a non-breaking hyphen pasted from a word
         // processor, a full-width or Cyrillic letter): one case id to the eye, another
         // pseudonym, and its checks and outcome would never meet.
+        // A combining mark left after NFC has no letter of its own to join (`o` and a
+        // stroke for `ø`, `ı` and a dot for `i`, `1` and an accent): it draws one letter
+        // as another.
+        if let Some(c) = trimmed.chars().find(|c| Self::is_combining_mark(*c)) {
+            return Err(format!(
+                "ärende-id innehåller tecknet U+{:04X}, ett tecken som sätts på ett annat; \
+                 skriv bokstaven som ett enda tecken (Å, Ä, Ö)",
+                u32::from(c)
+            ));
+        }
         // Punctuation, symbols and modifier letters from outside ASCII (`ˍ`, `—`, `ー`)
         // look like ASCII ones more often than Unicode's tables say.
         if let Some(c) = trimmed.chars().find(|c| Self::is_foreign_punctuation(*c)) {
@@ -521,6 +531,15 @@ impl CaseId {
             );
         }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// A combining mark (general categories Mn, Mc, Me).
+    fn is_combining_mark(c: char) -> bool {
+        use unicode_general_category::{GeneralCategory as G, get_general_category};
+        matches!(
+            get_general_category(c),
+            G::NonspacingMark | G::SpacingMark | G::EnclosingMark
+        )
     }
 
     /// Punctuation, a symbol or a modifier letter from outside ASCII.

@@ -79,6 +79,8 @@ impl Expiry {
 #[derive(Debug)]
 pub struct Created {
     pub id: i64,
+    /// The name as stored (trimmed, NFC, one space between words).
+    pub name: String,
     pub token: String,
     pub expires_at: Option<String>,
 }
@@ -287,6 +289,7 @@ pub async fn create(
             tracing::info!(actor = %principal.name, account = id, role = new.role.as_str(), "account created");
             Ok(Created {
                 id,
+                name,
                 token,
                 expires_at,
             })

@@ -949,7 +949,7 @@ async fn create_token(
         StatusCode::CREATED,
         Json(CreatedToken {
             id: created.id,
-            name: new.name.trim().to_owned(),
+            name: created.name,
             role: new.role.as_str(),
             purpose: new.purpose.as_str(),
             token: created.token,

@@ -542,6 +542,12 @@ fn no_token_may_take_a_name_that_looks_like_another() {
     );
     // A tone letter is no letter of a name (UTS #39's General Security Profile).
     assert_eq!(make("\u{1bd}ystem:start").status, 400);
+    // A dotless ı with a combining dot is drawn as i.
+    assert_eq!(make("l\u{131}\u{307}sa").status, 400);
+    // The answer gives the name as stored: NFC, one space between words.
+    let made = make("  A\u{30a}sa   \u{d6}berg  ");
+    assert_eq!(made.status, 201, "{made}");
+    assert_eq!(made.json()["name"], "\u{c5}sa \u{d6}berg");
 }
 
 /// Revoking the last active admin left nobody who could manage tokens through the

@@ -577,6 +577,12 @@ fn case_ids_with_invisible_characters_are_refused() {
         "FK-\u{3cc}8",
         "FK\u{2cd}8",
         "FK\u{2014}8",
+        // IPA and small-capital letters, and marks that draw one letter as another.
+        "FK-\u{251}",
+        "FK-\u{1d04}",
+        "FK-o\u{338}",
+        "FK-\u{131}\u{307}",
+        "FK-1\u{301}",
     ] {
         let mut profile = base_profile();
         set(&mut profile, "case_id", json!(case));

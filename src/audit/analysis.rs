@@ -92,9 +92,8 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
             if burden.not_in_set[index] {
                 notes.push(
                     "Regeln fanns inte i regeluppsättningen vid en del av periodens kontroller. \
-                     Flaggade kontroller och flaggor per månad räknas bara där den fanns, men \
-                     andelen flaggade kontroller räknas på alla kontroller i perioden och blir \
-                     därför lägre än regelns egen."
+                     Flaggade kontroller, flaggor per månad och andelen flaggade kontroller \
+                     räknas bara på de kontroller där den fanns."
                         .to_owned(),
                 );
             }
@@ -103,6 +102,7 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
                 title: title.to_owned(),
                 groups,
                 flagged_checks: ShownCounts::of(burden.flagged[index]),
+                checks_with_rule: ShownCounts::of(burden.with_rule[index]),
                 flags_per_month: months
                     .iter()
                     .map(|month| MonthCounts {
@@ -398,6 +398,7 @@ fn series(grid: &mut Grid, months: &[[Cell; 4]], total: [Cell; 4]) {
 
 /// The grid cells of one rule's tables.
 struct RuleCells {
+    with_rule: [Cell; 4],
     flagged: [Cell; 4],
     clear: [Cell; 4],
     failed: [Cell; 4],
@@ -508,6 +509,22 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
         // and per month: never printed, but the checks less the flagged ones, so a small
         // one (the one man checked in a month and not flagged) is protected like any count.
         let unflagged = remainder(&mut grid, checks_total, flagged_checks);
+        // The checks made by a rule set that had the rule (published: the share's
+        // whole) and those made without it: together the checks; the first less the
+        // flagged ones and the second, together the unflagged ones.
+        // A rule every check's set had: its checks are the period's, one count in two
+        // places, so the same cells.
+        let with_rule = if rule.checks_with_rule == report.checks_in_period {
+            checks_total
+        } else {
+            let with_rule = by_sex(&mut grid, rule.checks_with_rule);
+            let without_rule = remainder(&mut grid, checks_total, with_rule);
+            let unflagged_with_rule = remainder(&mut grid, with_rule, flagged_checks);
+            for k in 0..4 {
+                grid.sum(&[unflagged_with_rule[k], without_rule[k]], unflagged[k]);
+            }
+            with_rule
+        };
         let unflagged_months: Vec<[Cell; 4]> = checks_months
             .iter()
             .zip(&months)
@@ -516,6 +533,7 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
         series(&mut grid, &unflagged_months, unflagged);
         let errors = grid.cell(rule.rule_errors.unwrap_or_default());
         rule_cells.push(RuleCells {
+            with_rule,
             flagged,
             clear,
             failed,
@@ -612,6 +630,7 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
             }
         }
         rule.flagged_checks = shown(&grid, cells.flagged_checks);
+        rule.checks_with_rule = shown(&grid, cells.with_rule);
         for (month, m) in rule.flags_per_month.iter_mut().zip(cells.months) {
             month.count = shown(&grid, m);
         }
@@ -1198,6 +1217,8 @@ struct Burden {
     errors: Vec<usize>,
     /// Per rule: whether a check in the period was made by a rule set without it.
     not_in_set: Vec<bool>,
+    /// Per rule, then "any flag": the checks made by a rule set that had it.
+    with_rule: Vec<SexCounts>,
 }
 
 impl Burden {
@@ -1210,6 +1231,7 @@ impl Burden {
             flagged_by_month: vec![BTreeMap::new(); rows],
             errors: vec![0; rows],
             not_in_set: vec![false; rows],
+            with_rule: vec![SexCounts::default(); rows],
         };
         let checks = input.cases.iter().flat_map(|c| &c.checks);
         for check in checks.filter(|c| period.contains(c.checked_on)) {
@@ -1222,8 +1244,13 @@ impl Burden {
                 .or_default()
                 .add(sex);
             for (index, status) in check.statuses.iter().enumerate() {
-                burden.not_in_set[index] |= *status == Status::NotInSet;
+                let in_set = *status != Status::NotInSet;
+                burden.not_in_set[index] |= !in_set;
+                if in_set {
+                    burden.with_rule[index].add(sex);
+                }
             }
+            burden.with_rule[input.rules.len()].add(sex);
             // "Any flag" counts a check with a rule error anywhere, flagged or not.
             let any_flagged = any_status(&check.statuses) == Status::Flagged;
             let any_failed = check.statuses.contains(&Status::Failed);

@@ -94,7 +94,7 @@ pub fn of(first: &AuditReport, second: &AuditReport) -> PeriodComparison {
         .iter()
         .filter_map(|rule| {
             let other = second.rules.iter().find(|r| r.rule_id == rule.rule_id)?;
-            let (a, b) = (summary::row(first, rule), summary::row(second, other));
+            let (a, b) = (summary::row(rule), summary::row(other));
             let flag_rate_change = match (
                 rule.flagged_checks.all,
                 first.checks_in_period.all,

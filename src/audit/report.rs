@@ -213,6 +213,9 @@ pub struct RuleAudit {
     pub groups: Vec<GroupAudit>,
     /// Checks in the period on which the rule flagged.
     pub flagged_checks: ShownCounts,
+    /// Checks in the period made by a rule set that had the rule: what its share of
+    /// flagged checks is taken of.
+    pub checks_with_rule: ShownCounts,
     /// Per month of `checked_on`; the same months as `checks_per_month`.
     pub flags_per_month: Vec<MonthCounts>,
     /// Checks in the period on which the rule failed.

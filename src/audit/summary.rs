@@ -155,8 +155,8 @@ pub fn percent_of(part: Option<usize>, whole: Option<usize>) -> Option<f64> {
     }
 }
 
-/// The row of one rule of `report`.
-pub fn row(report: &AuditReport, rule: &RuleAudit) -> SummaryRow {
+/// The row of one rule of a report.
+pub fn row(rule: &RuleAudit) -> SummaryRow {
     let all = rule.groups.iter().find(|g| g.sex == SexGroup::All);
     let flagged_vs_not_flagged = all
         .map(|g| left_insurance(&g.flagged_vs_not_flagged))
@@ -193,7 +193,7 @@ pub fn row(report: &AuditReport, rule: &RuleAudit) -> SummaryRow {
     SummaryRow {
         rule_id: rule.rule_id.clone(),
         title: rule.title.clone(),
-        flagged_checks_pct: percent_of(rule.flagged_checks.all, report.checks_in_period.all),
+        flagged_checks_pct: percent_of(rule.flagged_checks.all, rule.checks_with_rule.all),
         sentence: sentence(&flagged_vs_not_flagged, &adjusted, evidence),
         flagged_vs_not_flagged,
         adjusted,
@@ -205,7 +205,7 @@ pub fn row(report: &AuditReport, rule: &RuleAudit) -> SummaryRow {
 
 /// The summary of `report`, strongest evidence first (ties keep the report's order).
 pub fn of(report: &AuditReport) -> Vec<SummaryRow> {
-    let mut rows: Vec<SummaryRow> = report.rules.iter().map(|r| row(report, r)).collect();
+    let mut rows: Vec<SummaryRow> = report.rules.iter().map(row).collect();
     rows.sort_by(|a, b| {
         a.evidence.strength.cmp(&b.evidence.strength).then_with(|| {
             let score = |r: &SummaryRow| r.evidence.score.unwrap_or(0.0);

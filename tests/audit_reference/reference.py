@@ -74,6 +74,8 @@ class Check:
     profile: dict
     flagged: set = field(default_factory=set)
     failed: set = field(default_factory=set)
+    # The rule ids of the rule set that made the check.
+    in_set: set = field(default_factory=set)
 
 
 @dataclass
@@ -95,9 +97,16 @@ def read_database(path: Path):
     ):
         errors[evaluation_id].add(rule_id)
 
+    rules_of_set = {
+        content_hash: {r["id"] for r in yaml.safe_load(json.loads(sources)[0]["text"])["rules"]}
+        for content_hash, sources in conn.execute(
+            "SELECT content_hash, sources_json FROM rule_sets"
+        )
+    }
     cases: dict[str, list[Check]] = defaultdict(list)
-    for eid, case, stage, checked_on, profile_json in conn.execute(
-        "SELECT id, case_pseudonym, stage, checked_on, profile_json FROM evaluations"
+    for eid, case, stage, checked_on, profile_json, rule_set_hash in conn.execute(
+        "SELECT id, case_pseudonym, stage, checked_on, profile_json, rule_set_hash"
+        " FROM evaluations"
     ):
         profile = json.loads(profile_json)
         gk = profile.get("gk") or {}
@@ -110,6 +119,7 @@ def read_database(path: Path):
                 profile=profile,
                 flagged=flags.get(eid, set()),
                 failed=errors.get(eid, set()),
+                in_set=rules_of_set.get(rule_set_hash, set()),
             )
         )
     # Oldest first; checks on the same day in the order they were stored.
@@ -455,6 +465,10 @@ def burden(rows: Rows, cases, rules, period):
             in_month = [c for c in flagged if c.checked_on[:7] == month]
             for group, n in counts(in_month).items():
                 rows.add(rule, group, "flags_per_month", month, "count", n)
+        # The checks whose rule set had the rule ("any flag": every check).
+        with_rule = [c for c in checks if rule == ANY_FLAG or rule in c.in_set]
+        for group, n in counts(with_rule).items():
+            rows.add(rule, group, "checks_with_rule", None, "count", n)
         if rule == ANY_FLAG:
             errors = sum(bool(c.failed) for c in checks)
         else:

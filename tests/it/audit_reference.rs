@@ -169,7 +169,7 @@ fn key_of(row: &Value) -> Key {
     }
     let mut key = vec!["rules".to_owned(), need(text("rule_id"), "rule_id")];
     match section.as_str() {
-        "flagged_checks" => key.extend([section, need(group, "group")]),
+        "flagged_checks" | "checks_with_rule" => key.extend([section, need(group, "group")]),
         "flags_per_month" => key.extend([
             section,
             need(measure, "month"),

@@ -605,6 +605,18 @@ fn a_rule_is_audited_only_on_checks_whose_rule_set_had_it() {
             && notes.contains("fanns inte i regeluppsättningen vid en del"),
         "{notes}"
     );
+    // Its share of flagged checks is over the checks whose set had it: 12 of 12.
+    let ny = rule(&report, "ny_regel");
+    assert_eq!(ny["checks_with_rule"]["all"], 12, "{ny:#}");
+    assert_eq!(report["checks_in_period"]["all"], 24);
+    let summary = report["summary"]
+        .as_array()
+        .expect("summary rows")
+        .iter()
+        .find(|r| r["rule_id"] == "ny_regel")
+        .expect("ny_regel summarised")
+        .clone();
+    assert_eq!(summary["flagged_checks_pct"], 100.0, "{summary:#}");
     // A rule both sets had is audited on every case.
     let old = all_cases(rule(&report, "aktivitetsniva_saknas"));
     assert_eq!(old["unknown_at_last_check"], 0, "{old:#}");

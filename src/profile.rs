@@ -108,7 +108,7 @@ impl Date {
                 _ => b.is_ascii_digit(),
             });
         if !shape_ok {
-            return Err("expected a date YYYY-MM-DD".to_owned());
+            return Err("datumet ska skrivas ÅÅÅÅ-MM-DD".to_owned());
         }
         // The shape is checked, so every digit position holds an ASCII digit.
         let bytes = text.as_bytes();
@@ -124,7 +124,7 @@ impl Date {
             || day < 1
             || day > Self::days_in_month(year, month)
         {
-            return Err("not a valid calendar date".to_owned());
+            return Err("datumet finns inte i kalendern".to_owned());
         }
         Ok(Self {
             days_since_epoch: Self::days_from_civil(year, month, day),
@@ -1610,7 +1610,7 @@ mod tests {
         );
         assert_eq!(
             Date::parse("2024-02-30").expect_err("no such day"),
-            "not a valid calendar date"
+            "datumet finns inte i kalendern"
         );
         assert_eq!(Date::parse("1970-01-01").map(|d| d.days_since_epoch), Ok(0));
     }

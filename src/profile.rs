@@ -1280,8 +1280,8 @@ fn looks_like_a_field_name(key: &str) -> bool {
     letters || FIELD_NAMES_WITH_DIGITS.contains(key)
 }
 
-/// The profile's and the outcome's field names that hold a digit, read from their
-/// schemas once.
+/// The profile's field names that hold a digit, read from its schema once (the
+/// outcome's have none).
 static FIELD_NAMES_WITH_DIGITS: std::sync::LazyLock<std::collections::HashSet<String>> =
     std::sync::LazyLock::new(|| {
         fn collect(value: &serde_json::Value, names: &mut std::collections::HashSet<String>) {
@@ -1302,15 +1302,10 @@ static FIELD_NAMES_WITH_DIGITS: std::sync::LazyLock<std::collections::HashSet<St
             }
         }
         let mut names = std::collections::HashSet::new();
-        for schema in [
-            Profile::json_schema(),
-            schemars::schema_for!(crate::outcome::Outcome),
-        ] {
-            collect(
-                &serde_json::to_value(schema).unwrap_or_default(),
-                &mut names,
-            );
-        }
+        collect(
+            &serde_json::to_value(Profile::json_schema()).unwrap_or_default(),
+            &mut names,
+        );
         names
     });
 

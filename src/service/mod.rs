@@ -88,7 +88,7 @@ pub fn router(state: SharedState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                let route = route_of(request.extensions());
+                let route = crate::web::guard::route_of(request.extensions());
                 let method = metrics::method_label(request.method());
                 tracing::info_span!("request", method, route, request_id)
             }),
@@ -96,14 +96,6 @@ pub fn router(state: SharedState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(axum::middleware::map_request(only_uuid_request_ids))
         .with_state(state)
-}
-
-/// The route a request matched (`/api/v1/checks/{id}`), for logs: never the path as
-/// sent, which may hold anything a client typed, a case id included.
-pub fn route_of(extensions: &axum::http::Extensions) -> &str {
-    extensions
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
 }
 
 /// Drops a client's `X-Request-Id` unless it is a UUID, so that the service makes its
@@ -179,7 +171,7 @@ impl FromRequestParts<SharedState> for Principal {
             Some(principal) => Ok(principal),
             None => {
                 tracing::warn!(
-                    route = route_of(&parts.extensions),
+                    route = crate::web::guard::route_of(&parts.extensions),
                     token_given = token.is_some(),
                     "refused: missing or unknown token"
                 );

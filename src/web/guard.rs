@@ -224,6 +224,14 @@ fn cross_origin(state: &SharedState, headers: &HeaderMap) -> Option<&'static str
     (!own).then_some("origin")
 }
 
+/// The route a request matched (`/api/v1/checks/{id}`), for logs: never the path as
+/// sent, which may hold anything a client typed, a case id included.
+pub fn route_of(extensions: &axum::http::Extensions) -> &str {
+    extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+}
+
 /// Refuses, with 403, a state-changing request that a browser says comes from another
 /// origin. Clients that send neither header (the CLI, scripts) are not affected.
 pub async fn refuse_cross_origin(
@@ -235,7 +243,7 @@ pub async fn refuse_cross_origin(
         && let Some(header) = cross_origin(&state, request.headers())
     {
         tracing::warn!(
-            route = crate::service::route_of(request.extensions()),
+            route = route_of(request.extensions()),
             header,
             "refused: request from another origin"
         );
@@ -317,7 +325,7 @@ pub async fn check_form_token(
     let expected = if parts.uri.path() == SIGN_IN {
         match only_cookie(&parts.headers, cookie_names(&state).sign_in) {
             Some(expected) => expected,
-            None => return refused_form(crate::service::route_of(&parts.extensions), false),
+            None => return refused_form(route_of(&parts.extensions), false),
         }
     } else {
         match session_of(&state, &parts.headers).await {
@@ -392,7 +400,7 @@ pub async fn check_form_token(
         };
     let given = form_token(&parts.headers, body.clone()).await;
     if !same_token(given.as_deref(), &expected) {
-        return refused_form(crate::service::route_of(&parts.extensions), given.is_some());
+        return refused_form(route_of(&parts.extensions), given.is_some());
     }
     let mut request = Request::from_parts(parts, Body::from(body));
     if let Some(session) = session {

@@ -188,7 +188,7 @@ impl FromRequestParts<SharedState> for Viewer {
                 }),
                 Ok(None) => {
                     tracing::warn!(
-                        route = crate::service::route_of(&parts.extensions),
+                        route = guard::route_of(&parts.extensions),
                         "refused: unknown bearer token"
                     );
                     Err(Redirect::to(SIGN_IN).into_response())
@@ -216,7 +216,7 @@ impl FromRequestParts<SharedState> for Viewer {
                 let had_cookie = guard::has_session_cookie(state, &parts.headers);
                 if had_cookie {
                     tracing::info!(
-                        route = crate::service::route_of(&parts.extensions),
+                        route = guard::route_of(&parts.extensions),
                         "session over or unknown: sign in again"
                     );
                 }

@@ -70,24 +70,29 @@ fn store_cases(app: &TestApp, who: &User, prefix: &str, n: usize) {
     assert_eq!(reply.status, 200, "{reply}");
 }
 
-#[test]
-fn test_checks_are_stored_marked_and_left_out_of_the_audit_unless_asked_for() {
-    let app = spawn_app();
+/// A case officer's token made for tests (`token create --purpose test`), named `name`.
+fn test_token(app: &TestApp, name: &'static str) -> User {
     let out = app.cli(&[
         "token",
         "create",
         "--role",
         "handlaggare",
         "--name",
-        "testsystem",
+        name,
         "--purpose",
         "test",
     ]);
     assert_eq!(out.code, 0, "{out}");
-    let tester = User {
-        name: "testsystem",
+    User {
+        name,
         token: out.stdout.trim().to_owned(),
-    };
+    }
+}
+
+#[test]
+fn test_checks_are_stored_marked_and_left_out_of_the_audit_unless_asked_for() {
+    let app = spawn_app();
+    let tester = test_token(&app, "testsystem");
     store_cases(&app, &app.handlaggare, "VANLIG", 30);
     store_cases(&app, &tester, "TEST", 3);
 
@@ -490,21 +495,7 @@ fn the_summary_the_comparison_and_the_workbook_agree_with_the_detailed_tables() 
 #[test]
 fn test_checks_and_real_checks_of_one_case_are_kept_apart() {
     let app = spawn_app();
-    let out = app.cli(&[
-        "token",
-        "create",
-        "--role",
-        "handlaggare",
-        "--name",
-        "testsystem",
-        "--purpose",
-        "test",
-    ]);
-    assert_eq!(out.code, 0, "{out}");
-    let tester = User {
-        name: "testsystem",
-        token: out.stdout.trim().to_owned(),
-    };
+    let tester = test_token(&app, "testsystem");
     store_cases(&app, &app.handlaggare, "DELAD", 1);
     store_cases(&app, &app.handlaggare2, "DELAD", 1);
     store_cases(&app, &tester, "DELAD", 1);
@@ -544,21 +535,7 @@ fn test_checks_and_real_checks_of_one_case_are_kept_apart() {
         .expect("anna listed")
         .to_owned();
     assert_eq!(app.cli(&["token", "revoke", &anna]).code, 0);
-    let out = app.cli(&[
-        "token",
-        "create",
-        "--role",
-        "handlaggare",
-        "--name",
-        "anna.handlaggare",
-        "--purpose",
-        "test",
-    ]);
-    assert_eq!(out.code, 0, "{out}");
-    let renamed = User {
-        name: "anna.handlaggare",
-        token: out.stdout.trim().to_owned(),
-    };
+    let renamed = test_token(&app, "anna.handlaggare");
     app.get(&format!("/api/v1/checks/{real}"), &renamed)
         .problem(404);
     let answer = json!({"rule_id": "aktivitetsniva_saknas", "response": "handled"});

@@ -102,7 +102,7 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
                 title: title.to_owned(),
                 groups,
                 flagged_checks: ShownCounts::of(burden.flagged[index]),
-                checks_with_rule: ShownCounts::of(burden.with_rule[index]),
+                checks_with_rule: Some(burden.with_rule[index].all),
                 flags_per_month: months
                     .iter()
                     .map(|month| MonthCounts {
@@ -398,7 +398,7 @@ fn series(grid: &mut Grid, months: &[[Cell; 4]], total: [Cell; 4]) {
 
 /// The grid cells of one rule's tables.
 struct RuleCells {
-    with_rule: [Cell; 4],
+    with_rule: Cell,
     flagged: [Cell; 4],
     clear: [Cell; 4],
     failed: [Cell; 4],
@@ -513,16 +513,19 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
         // whole) and those made without it: together the checks; the first less the
         // flagged ones and the second, together the unflagged ones.
         // A rule every check's set had: its checks are the period's, one count in two
-        // places, so the same cells.
-        let with_rule = if rule.checks_with_rule == report.checks_in_period {
-            checks_total
+        // places, so the same cell. Otherwise its checks and those made without it make
+        // the period's, and its unflagged checks and those made without it the unflagged.
+        let with_rule = if rule.checks_with_rule == report.checks_in_period.all {
+            checks_total[3]
         } else {
-            let with_rule = by_sex(&mut grid, rule.checks_with_rule);
-            let without_rule = remainder(&mut grid, checks_total, with_rule);
-            let unflagged_with_rule = remainder(&mut grid, with_rule, flagged_checks);
-            for k in 0..4 {
-                grid.sum(&[unflagged_with_rule[k], without_rule[k]], unflagged[k]);
-            }
+            let value = rule.checks_with_rule.unwrap_or_default();
+            let with_rule = grid.cell(value);
+            let without_rule = grid.cell(grid.value(checks_total[3]).saturating_sub(value));
+            grid.sum(&[with_rule, without_rule], checks_total[3]);
+            let unflagged_with_rule =
+                grid.cell(value.saturating_sub(grid.value(flagged_checks[3])));
+            grid.sum(&[flagged_checks[3], unflagged_with_rule], with_rule);
+            grid.sum(&[unflagged_with_rule, without_rule], unflagged[3]);
             with_rule
         };
         let unflagged_months: Vec<[Cell; 4]> = checks_months
@@ -630,7 +633,7 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
             }
         }
         rule.flagged_checks = shown(&grid, cells.flagged_checks);
-        rule.checks_with_rule = shown(&grid, cells.with_rule);
+        rule.checks_with_rule = grid.shown(cells.with_rule);
         for (month, m) in rule.flags_per_month.iter_mut().zip(cells.months) {
             month.count = shown(&grid, m);
         }
@@ -1570,6 +1573,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_rule_new_to_a_few_checks_hides_its_own_count_not_the_reports_counts_by_sex() {
+        // Nine checks under a second rule set hid every count by sex of the report when
+        // the new rule's checks were split by sex.
+        let mut cases: Vec<CaseHistory> = (0..40)
+            .map(|i| {
+                let sex = if i % 2 == 0 { Sex::Female } else { Sex::Male };
+                case("2024-01-10", "2024-06-30", Some(sex), i % 3 == 0)
+            })
+            .collect();
+        for case in cases.iter_mut().skip(3) {
+            case.checks[0].statuses = vec![Status::NotInSet];
+        }
+        let report = run(&input(cases), &options(), Model::Estimate);
+        assert_eq!(report.checks_in_period.female, Some(20));
+        assert_eq!(report.checks_in_period.male, Some(20));
+        let rule = &report.rules[0];
+        assert_eq!(rule.checks_with_rule, None, "3 checks: hidden");
+        assert!(
+            rule.notes
+                .iter()
+                .any(|n| n.contains("fanns inte i regeluppsättningen")),
+            "{:?}",
+            rule.notes
+        );
     }
 
     /// Women + men (+ sex not given) = all, for every published count of sex: never

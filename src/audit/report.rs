@@ -214,8 +214,9 @@ pub struct RuleAudit {
     /// Checks in the period on which the rule flagged.
     pub flagged_checks: ShownCounts,
     /// Checks in the period made by a rule set that had the rule: what its share of
-    /// flagged checks is taken of.
-    pub checks_with_rule: ShownCounts,
+    /// flagged checks is taken of. For all cases only: split by sex, a rule new to a few
+    /// checks would hide the report's every count by sex.
+    pub checks_with_rule: Option<usize>,
     /// Per month of `checked_on`; the same months as `checks_per_month`.
     pub flags_per_month: Vec<MonthCounts>,
     /// Checks in the period on which the rule failed.

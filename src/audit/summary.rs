@@ -193,7 +193,7 @@ pub fn row(rule: &RuleAudit) -> SummaryRow {
     SummaryRow {
         rule_id: rule.rule_id.clone(),
         title: rule.title.clone(),
-        flagged_checks_pct: percent_of(rule.flagged_checks.all, rule.checks_with_rule.all),
+        flagged_checks_pct: percent_of(rule.flagged_checks.all, rule.checks_with_rule),
         sentence: sentence(&flagged_vs_not_flagged, &adjusted, evidence),
         flagged_vs_not_flagged,
         adjusted,

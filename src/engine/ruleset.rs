@@ -692,25 +692,40 @@ pub fn parse_rule_yaml<T: serde::de::DeserializeOwned>(
 /// the parser's own alias limit when each alias repeats a large anchor).
 pub const MAX_YAML_VALUES: usize = 100_000;
 
-/// Walks `text` as YAML without building anything, counting values with aliases
-/// expanded, and stops at the first value past [`MAX_YAML_VALUES`].
+/// The most bytes of text a rule file may hold with its aliases expanded: an alias to a
+/// long text repeats the text (600 KB under 2,500 aliases took 1.8 GB).
+pub const MAX_YAML_TEXT_BYTES: usize = 4 * 1024 * 1024;
+
+/// Walks `text` as YAML without building anything, counting values and their text with
+/// aliases expanded, and stops at the first value past [`MAX_YAML_VALUES`] or the first
+/// byte past [`MAX_YAML_TEXT_BYTES`].
 pub(crate) fn count_yaml_values(text: &str) -> Result<(), serde_yaml::Error> {
     use serde::de::{DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
     use std::cell::Cell;
 
-    struct Count<'a>(&'a Cell<usize>);
+    /// The values and the bytes of text still allowed.
+    struct Count<'a>(&'a Cell<(usize, usize)>);
 
     impl Count<'_> {
         fn take<E: serde::de::Error>(&self) -> Result<(), E> {
-            match self.0.get().checked_sub(1) {
-                Some(left) => {
-                    self.0.set(left);
-                    Ok(())
-                }
-                None => Err(E::custom(format!(
+            self.take_text(0)
+        }
+
+        fn take_text<E: serde::de::Error>(&self, bytes: usize) -> Result<(), E> {
+            let (values, text) = self.0.get();
+            let Some(values) = values.checked_sub(1) else {
+                return Err(E::custom(format!(
                     "filen har fler än {MAX_YAML_VALUES} värden (alias inräknade)"
-                ))),
-            }
+                )));
+            };
+            let Some(text) = text.checked_sub(bytes) else {
+                return Err(E::custom(format!(
+                    "filens text blir större än {} MiB med alias ersatta av det de står för",
+                    MAX_YAML_TEXT_BYTES / (1024 * 1024)
+                )));
+            };
+            self.0.set((values, text));
+            Ok(())
         }
     }
 
@@ -744,8 +759,8 @@ pub(crate) fn count_yaml_values(text: &str) -> Result<(), serde_yaml::Error> {
         fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
             self.take()
         }
-        fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
-            self.take()
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<(), E> {
+            self.take_text(text.len())
         }
         fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
             self.take()
@@ -779,7 +794,7 @@ pub(crate) fn count_yaml_values(text: &str) -> Result<(), serde_yaml::Error> {
         }
     }
 
-    let left = Cell::new(MAX_YAML_VALUES);
+    let left = Cell::new((MAX_YAML_VALUES, MAX_YAML_TEXT_BYTES));
     Count(&left).deserialize(serde_yaml::Deserializer::from_str(text))
 }
 
@@ -1493,6 +1508,12 @@ mod tests {
         let problem = parse_rule_yaml::<serde_json::Value>(Path::new("t.yaml"), &text)
             .expect_err("too many values");
         assert!(problem.message.contains("värden"), "{problem}");
+        // An alias to a long text repeats the text.
+        let long = "x".repeat(600_000);
+        let text = format!("a: &a {long}\nb: [{}]\n", ["*a"; 10].join(","));
+        let problem = parse_rule_yaml::<serde_json::Value>(Path::new("t.yaml"), &text)
+            .expect_err("too much text");
+        assert!(problem.message.contains("MiB"), "{problem}");
         // A file of ordinary size reads.
         let ordinary = format!("l0: &a [{}]\nl1: [*a, *a]\n", numbers.join(","));
         parse_rule_yaml::<serde_json::Value>(Path::new("t.yaml"), &ordinary).expect("reads");

@@ -467,8 +467,7 @@ def burden(rows: Rows, cases, rules, period):
                 rows.add(rule, group, "flags_per_month", month, "count", n)
         # The checks whose rule set had the rule ("any flag": every check).
         with_rule = [c for c in checks if rule == ANY_FLAG or rule in c.in_set]
-        for group, n in counts(with_rule).items():
-            rows.add(rule, group, "checks_with_rule", None, "count", n)
+        rows.add(rule, None, "checks_with_rule", None, "count", len(with_rule))
         if rule == ANY_FLAG:
             errors = sum(bool(c.failed) for c in checks)
         else:

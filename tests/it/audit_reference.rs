@@ -169,14 +169,14 @@ fn key_of(row: &Value) -> Key {
     }
     let mut key = vec!["rules".to_owned(), need(text("rule_id"), "rule_id")];
     match section.as_str() {
-        "flagged_checks" | "checks_with_rule" => key.extend([section, need(group, "group")]),
+        "flagged_checks" => key.extend([section, need(group, "group")]),
         "flags_per_month" => key.extend([
             section,
             need(measure, "month"),
             "count".into(),
             need(group, "group"),
         ]),
-        "rule_errors" => key.push(section),
+        "rule_errors" | "checks_with_rule" => key.push(section),
         "unknown_at_last_check" => key.extend(["groups".into(), need(group, "group"), section]),
         "adjusted" => key.extend(["groups".into(), need(group, "group"), section, field]),
         "flagged_vs_not_flagged" | "resolved_vs_still_flagged" => {

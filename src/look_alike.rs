@@ -21,7 +21,7 @@ pub fn starts_like(name: &str, prefix: &str) -> bool {
 /// a lower-case letter may have a prototype of its own), and the letters that only case
 /// tells apart drawn as one (`I` is `l` to the eye, so `i`, `l` and `1` are one letter, as
 /// are `o` and `0`).
-fn key(text: &str) -> String {
+pub fn key(text: &str) -> String {
     // A dotless ı with a combining dot above is drawn as i.
     let compatible: String = text
         .nfkc()

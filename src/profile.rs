@@ -533,13 +533,14 @@ impl CaseId {
         Ok(Self(trimmed.to_owned()))
     }
 
-    /// A combining mark (general categories Mn, Mc, Me).
+    /// A combining mark (general categories Mn, Mc, Me; none is ASCII).
     fn is_combining_mark(c: char) -> bool {
         use unicode_general_category::{GeneralCategory as G, get_general_category};
-        matches!(
-            get_general_category(c),
-            G::NonspacingMark | G::SpacingMark | G::EnclosingMark
-        )
+        !c.is_ascii()
+            && matches!(
+                get_general_category(c),
+                G::NonspacingMark | G::SpacingMark | G::EnclosingMark
+            )
     }
 
     /// Punctuation, a symbol or a modifier letter from outside ASCII.

@@ -55,12 +55,9 @@ async fn load_checked(
     let Some(running) = running else {
         return Ok(Ok(tested));
     };
-    let recorded = app
-        .store
-        .rule_set_hashes_of(tested.rules.name.clone(), tested.rules.version.clone())
-        .await?;
+    let other = version_used_for_other_text(&app.store, &tested.rules).await?;
     Ok(
-        match version_conflict(dir, running, &tested.rules, &recorded) {
+        match version_conflict(dir, running, &tested.rules, other.as_deref()) {
             Some(problem) => Err(LoadError {
                 problems: vec![problem],
             }),
@@ -144,13 +141,13 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
 
 /// Why `new` may not replace `running` although it loads and passes its tests: its
 /// content changed but its version did not, or its name and version were already used
-/// for other content (`recorded`: the hashes stored under its name and version). A
-/// version then names exactly one text.
+/// for other content (`other`: [`version_used_for_other_text`]). A version then names
+/// exactly one text.
 fn version_conflict(
     dir: &Path,
     running: &RuleSet,
     new: &RuleSet,
-    recorded: &[String],
+    other: Option<&str>,
 ) -> Option<Problem> {
     if new.content_hash == running.content_hash {
         return None;
@@ -178,10 +175,7 @@ fn version_conflict(
             ),
         )));
     }
-    recorded
-        .iter()
-        .find(|hash| **hash != new.content_hash)
-        .map(|hash| {
+    other.map(|hash| {
             at_version(Problem::new(
                 &manifest,
                 format!(

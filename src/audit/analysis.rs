@@ -89,7 +89,8 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
                         .to_owned(),
                 );
             }
-            if burden.not_in_set[index] {
+            // Some check in the period was made by a rule set without the rule.
+            if burden.with_rule[index].all < burden.checks.all {
                 notes.push(
                     "Regeln fanns inte i regeluppsättningen vid en del av periodens kontroller. \
                      Flaggade kontroller, flaggor per månad och andelen flaggade kontroller \
@@ -1218,8 +1219,6 @@ struct Burden {
     flagged: Vec<SexCounts>,
     flagged_by_month: Vec<BTreeMap<String, SexCounts>>,
     errors: Vec<usize>,
-    /// Per rule: whether a check in the period was made by a rule set without it.
-    not_in_set: Vec<bool>,
     /// Per rule, then "any flag": the checks made by a rule set that had it.
     with_rule: Vec<SexCounts>,
 }
@@ -1233,7 +1232,6 @@ impl Burden {
             flagged: vec![SexCounts::default(); rows],
             flagged_by_month: vec![BTreeMap::new(); rows],
             errors: vec![0; rows],
-            not_in_set: vec![false; rows],
             with_rule: vec![SexCounts::default(); rows],
         };
         let checks = input.cases.iter().flat_map(|c| &c.checks);
@@ -1247,9 +1245,7 @@ impl Burden {
                 .or_default()
                 .add(sex);
             for (index, status) in check.statuses.iter().enumerate() {
-                let in_set = *status != Status::NotInSet;
-                burden.not_in_set[index] |= !in_set;
-                if in_set {
+                if *status != Status::NotInSet {
                     burden.with_rule[index].add(sex);
                 }
             }

@@ -390,6 +390,23 @@ pub(super) fn statuses_before_results(
         .collect())
 }
 
+/// [`statuses_before_results`] of the rule set `hash` into `read`, unless read already:
+/// for the readers that meet rule sets batch by batch.
+pub(super) fn read_statuses_before_results(
+    read: &mut HashMap<String, Vec<Status>>,
+    history: History<'_>,
+    rules: &[RuleInfo],
+    hash: &str,
+) -> Result<(), StoreError> {
+    if !read.contains_key(hash) {
+        read.insert(
+            hash.to_owned(),
+            statuses_before_results(history, rules, hash)?,
+        );
+    }
+    Ok(())
+}
+
 /// The audit input as read before `check_facts`: every selected stored profile parsed.
 /// The tests hold [`input_of_scan`] to it.
 #[cfg(test)]
@@ -408,10 +425,7 @@ pub(crate) fn input_of_profiles(
     let without_checks =
         history.for_each_check_batch(range(&options.period), true, OutcomeRecord::of, |batch| {
             for row in &batch {
-                if !before.contains_key(&row.rule_set_hash) {
-                    let statuses = statuses_before_results(history, &rules, &row.rule_set_hash)?;
-                    before.insert(row.rule_set_hash.clone(), statuses);
-                }
+                read_statuses_before_results(&mut before, history, &rules, &row.rule_set_hash)?;
             }
             let records: Vec<Option<CheckRecord>> = batch
                 .par_iter()

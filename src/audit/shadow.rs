@@ -265,10 +265,7 @@ pub fn of_history(
     history.for_each_shadow_batch(range, |batch: Vec<(StoredCheckRow, StoredShadow)>| {
         for (check, shadow) in &batch {
             for hash in [&check.rule_set_hash, &shadow.rule_set_hash] {
-                if !before.contains_key(hash) {
-                    let statuses = super::data::statuses_before_results(history, &rules, hash)?;
-                    before.insert(hash.clone(), statuses);
-                }
+                super::data::read_statuses_before_results(&mut before, history, &rules, hash)?;
             }
         }
         let parsed: Vec<Option<(CheckRecord, CheckRecord)>> = batch

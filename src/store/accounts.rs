@@ -284,11 +284,12 @@ fn name_taken(conn: &Connection, name: &str, now: &str) -> Result<Option<NameTak
     if active {
         return Ok(Some(NameTaken::Active));
     }
+    let looks = crate::look_alike::key(name);
     let mut known = conn.prepare_cached("SELECT DISTINCT name FROM accounts")?;
     let mut rows = known.query([])?;
     while let Some(row) = rows.next()? {
         let known: String = row.get(0)?;
-        if known != name && crate::look_alike::look_alike(&known, name) {
+        if known != name && crate::look_alike::key(&known) == looks {
             return Ok(Some(NameTaken::LooksLike(known)));
         }
     }

@@ -20,7 +20,7 @@ pub fn parse_name<T: DeserializeOwned>(name: &str) -> Option<T> {
 
 /// Declares a closed set of names: a fieldless enum whose wire names are serde's
 /// (`snake_case`), with `ALL` (every variant, in order), `as_str` (the serde name, read from
-/// serde once per type) and `from_name`. Profiles, outcomes and rule scripts all see these
+/// serde once per type), `names` and `from_name`. Profiles, outcomes and rule scripts all see these
 /// names, so each is written once: the variant's.
 macro_rules! name_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
@@ -43,6 +43,11 @@ macro_rules! name_enum {
                 // `ALL` lists the variants in declaration order, so a variant's
                 // discriminant is its index.
                 &NAMES[self as usize]
+            }
+
+            /// Every variant's serde name, in order.
+            pub fn names() -> Vec<&'static str> {
+                Self::ALL.iter().map(|v| v.as_str()).collect()
             }
 
             /// The variant whose serde name is `text`.

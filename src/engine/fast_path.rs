@@ -821,7 +821,7 @@ mod tests {
             ),
             (
                 "else if",
-                r#"if profile.stage == "x" { 1 } else if profile.stage == "before_gk" { true } else { false }"#,
+                r#"if profile.stage == "gk_closing" { 1 } else if profile.stage == "before_gk" { true } else { false }"#,
                 |n| matches!(n, ASTNode::Stmt(RhaiStmt::If(flow, _)) if matches!(flow.branch.statements(), [RhaiStmt::If(..)])),
             ),
             (

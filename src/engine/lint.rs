@@ -5,7 +5,8 @@
 //! of [`super::script_api`] and Rhai's own) and the script's own `fn`s, by name and by
 //! number of arguments; every property read from the profile (`profile.gk.requested_on`,
 //! also through a variable such as `let gk = profile.gk;`) is checked against
-//! [`super::value::PROPERTIES`], the one definition of what a rule can read. Each
+//! [`super::value::PROPERTIES`], the one definition of what a rule can read; and a field
+//! compared with a literal of another kind, or with a name it never holds, is found. Each
 //! problem comes with its line and column and, where a name is close to a known one, a
 //! suggestion ("menade du `days_between`?").
 //!
@@ -22,7 +23,9 @@ use rhai::{AST, ASTNode, Expr, FnCallExpr, Position, Stmt};
 
 use super::ENGINE;
 use super::syntax::{MAX_PROBLEMS, ScriptProblem};
-use super::value::{ListKind, Property, Read, Section, Value, properties_named, properties_of};
+use super::value::{
+    Kind, ListKind, Property, Read, Section, Value, properties_named, properties_of,
+};
 
 /// What the lint found in one script.
 #[derive(Debug, Default)]
@@ -104,7 +107,9 @@ pub(crate) fn suggest<'a>(
 enum Known {
     Section(Section),
     List(ListKind),
-    /// Not the profile, a section or a list: a literal, a number, a text…
+    /// A field of the profile that holds a value: its section and name.
+    Field(Section, &'static str),
+    /// Not the profile, a section, a list or a field: a literal, a number, a text…
     Other,
     /// Anything, a section included.
     Unknown,
@@ -332,7 +337,7 @@ impl Linter<'_> {
                 }
                 result.unwrap_or(Known::Unknown)
             }
-            Known::List(_) | Known::Other => Known::Unknown,
+            Known::List(_) | Known::Field(..) | Known::Other => Known::Unknown,
         }
     }
 
@@ -351,9 +356,27 @@ impl Linter<'_> {
                     // `"x" in list` (which is `contains(list, "x")`) and `has(list, "x")`.
                     if matches!(call.name.as_str(), "contains" | "has")
                         && let [container, item] = &call.args[..]
-                        && let Known::List(kind) = self.value_of(container)
                     {
-                        found.problems.extend(member_problem(kind, item));
+                        if let Known::List(kind) = self.value_of(container) {
+                            found.problems.extend(member_problem(kind, item));
+                        }
+                        // `profile.stage in ["before_gk", …]`
+                        if let Some(Operand::Field(property)) = self.operand(item) {
+                            found
+                                .problems
+                                .extend(listed_names_problems(property, container));
+                        }
+                    }
+                    if call.is_operator_call()
+                        && COMPARISONS.contains(&call.name.as_str())
+                        && let [left, right] = &call.args[..]
+                    {
+                        found.problems.extend(self.comparison_problem(
+                            call.name.as_str(),
+                            left,
+                            right,
+                            *position,
+                        ));
                     }
                 }
                 ASTNode::Expr(Expr::MethodCall(call, position)) => {
@@ -396,6 +419,80 @@ impl Linter<'_> {
         found.problems.truncate(MAX_PROBLEMS);
         self.findings.problems.extend(found.problems);
         self.findings.reads = found.reads;
+    }
+
+    /// What one side of a comparison is, when it is a literal or a field of the profile.
+    fn operand<'e>(&self, expr: &'e Expr) -> Option<Operand<'e>> {
+        match expr {
+            Expr::StringConstant(text, _) => Some(Operand::Text(text.as_str())),
+            Expr::IntegerConstant(..) | Expr::FloatConstant(..) => Some(Operand::Number),
+            Expr::BoolConstant(..) => Some(Operand::Bool),
+            _ => match self.value_of(expr) {
+                Known::Field(section, name) => properties_of(section)
+                    .find(|p| p.name == name)
+                    .map(Operand::Field),
+                _ => None,
+            },
+        }
+    }
+
+    /// A field compared with a value of another kind (`profile.person.age == "47"`), which
+    /// Rhai answers with `false` (`true` for `!=`) or, for a date, with an error on every
+    /// profile; or a field of names compared with a name it never holds
+    /// (`profile.stage == "before-gk"`), which is never equal.
+    fn comparison_problem(
+        &self,
+        operator: &str,
+        left: &Expr,
+        right: &Expr,
+        position: Position,
+    ) -> Option<ScriptProblem> {
+        let (field, other) = match (self.operand(left)?, self.operand(right)?) {
+            (Operand::Field(field), other) | (other, Operand::Field(field)) => (field, other),
+            _ => return None,
+        };
+        let path = format!("profile.{}{}", field.section.path_prefix(), field.name);
+        let message = match (field.kind, other) {
+            (Kind::Structure, _)
+            | (
+                _,
+                Operand::Field(Property {
+                    kind: Kind::Structure,
+                    ..
+                }),
+            ) => {
+                return None;
+            }
+            (Kind::Name(names), Operand::Text(text)) if matches!(operator, "==" | "!=") => {
+                return name_problem(&path, &names(), text, position);
+            }
+            (kind, other) if family(kind) == family(other.kind()) => return None,
+            (kind, other) => {
+                let hint = match (kind, other) {
+                    (Kind::Date, Operand::Text(_)) => "; skriv datumet som `date(\"2024-01-31\")`",
+                    (Kind::Number, Operand::Text(_)) => "; skriv talet utan citattecken",
+                    (Kind::Bool, Operand::Text(_)) => {
+                        "; skriv `true` eller `false` utan citattecken"
+                    }
+                    _ => "",
+                };
+                let outcome = if matches!(kind, Kind::Date) || matches!(other.kind(), Kind::Date) {
+                    "regeln ger fel varje gång jämförelsen görs"
+                } else {
+                    "`==` mellan olika slag är alltid falskt och `!=` alltid sant"
+                };
+                format!(
+                    "`{path}` är {} men jämförs med {}: {outcome}{hint}",
+                    kind_word(kind),
+                    kind_word(other.kind())
+                )
+            }
+        };
+        Some(ScriptProblem {
+            message,
+            line: position.line(),
+            column: position.position(),
+        })
     }
 
     fn check_call(&self, call: &Call, position: Position, method: bool) -> Option<ScriptProblem> {
@@ -500,6 +597,112 @@ fn member_problem(kind: ListKind, item: &Expr) -> Option<ScriptProblem> {
     })
 }
 
+/// The operators that compare two values.
+const COMPARISONS: &[&str] = &["==", "!=", "<", "<=", ">", ">="];
+
+/// One side of a comparison, as far as the lint knows it.
+#[derive(Clone, Copy)]
+enum Operand<'e> {
+    Field(&'static Property),
+    Text(&'e str),
+    Number,
+    Bool,
+}
+
+impl Operand<'_> {
+    fn kind(self) -> Kind {
+        match self {
+            Self::Field(property) => property.kind,
+            Self::Text(_) => Kind::Text,
+            Self::Number => Kind::Number,
+            Self::Bool => Kind::Bool,
+        }
+    }
+}
+
+/// Kinds that compare with each other: a text and a name are both texts.
+fn family(kind: Kind) -> u8 {
+    match kind {
+        Kind::Text | Kind::Name(_) => 0,
+        Kind::Number => 1,
+        Kind::Bool => 2,
+        Kind::Date => 3,
+        Kind::Structure => 4,
+    }
+}
+
+/// The kind in the words of a message.
+fn kind_word(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Text | Kind::Name(_) => "en text",
+        Kind::Number => "ett tal",
+        Kind::Bool => "sant eller falskt",
+        Kind::Date => "ett datum",
+        Kind::Structure => "en del av profilen",
+    }
+}
+
+/// A name a field of names never holds, written as a literal.
+fn name_problem(
+    path: &str,
+    names: &[&'static str],
+    text: &str,
+    position: Position,
+) -> Option<ScriptProblem> {
+    if names.contains(&text) {
+        return None;
+    }
+    let suggestion = suggest(text, names.iter().copied())
+        .map(|s| format!("menade du \"{s}\"? "))
+        .unwrap_or_default();
+    Some(ScriptProblem {
+        message: format!(
+            "`{path}` är aldrig \"{}\"; {suggestion}giltiga värden: {}",
+            text.chars().take(40).collect::<String>(),
+            names.join(", ")
+        ),
+        line: position.line(),
+        column: position.position(),
+    })
+}
+
+/// The literal names of `container` (a list written in the script) that the field of
+/// names `property` never holds.
+fn listed_names_problems(property: &'static Property, container: &Expr) -> Vec<ScriptProblem> {
+    let Kind::Name(names) = property.kind else {
+        return Vec::new();
+    };
+    let names = names();
+    let path = format!(
+        "profile.{}{}",
+        property.section.path_prefix(),
+        property.name
+    );
+    match container {
+        Expr::Array(items, _) => items
+            .iter()
+            .filter_map(|item| match item {
+                Expr::StringConstant(text, at) => name_problem(&path, &names, text, *at),
+                _ => None,
+            })
+            .collect(),
+        // The optimiser folds a list of constants into one value.
+        Expr::DynamicConstant(value, position) => value
+            .read_lock::<rhai::Array>()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| {
+                        let text = item.read_lock::<rhai::ImmutableString>()?;
+                        name_problem(&path, &names, text.as_str(), *position)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
 /// A function call as the lint checks it.
 struct Call {
     name: String,
@@ -531,7 +734,7 @@ fn known_of(property: &Property) -> Known {
     match &property.read {
         Read::Fixed(Value::Section(section)) => Known::Section(*section),
         Read::Fixed(Value::List(kind)) => Known::List(*kind),
-        _ => Known::Other,
+        _ => Known::Field(property.section, property.name),
     }
 }
 
@@ -586,6 +789,69 @@ mod tests {
             found[0].starts_with("2:17: okänd funktion `days_betwen`; menade du `days_between`?"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_field_compared_with_a_literal_of_another_kind_is_found() {
+        let cases = [
+            (
+                r#"profile.person.age == "47""#,
+                "`profile.person.age` är ett tal men jämförs med en text",
+            ),
+            (
+                r#"let p = profile.person; "47" != p.age"#,
+                "`profile.person.age` är ett tal men jämförs med en text",
+            ),
+            (
+                r#"profile.person.born_abroad == "true""#,
+                "skriv `true` eller `false` utan citattecken",
+            ),
+            (
+                r#"profile.main_diagnosis == 73"#,
+                "`profile.main_diagnosis` är en text men jämförs med ett tal",
+            ),
+            (
+                r#"profile.checked_on >= "2023-01-01""#,
+                "regeln ger fel varje gång jämförelsen görs; skriv datumet som `date(",
+            ),
+            (
+                r#"profile.activity_level.documented == profile.person.age"#,
+                "är sant eller falskt men jämförs med ett tal",
+            ),
+        ];
+        for (script, expected) in cases {
+            let found = messages(script);
+            assert_eq!(found.len(), 1, "{script}: {found:?}");
+            assert!(found[0].contains(expected), "{script}: {found:?}");
+        }
+        for script in [
+            r#"profile.person.age == 47 && profile.activity_level.hours_per_week < 10"#,
+            r#"profile.activity_level.hours_per_week >= 10.5 && profile.person.sgi > 0"#,
+            r#"profile.main_diagnosis == "F32" && profile.person.born_abroad != false"#,
+            r#"profile.checked_on >= date("2023-01-01") && profile.stage == "before_gk""#,
+            r#"let a = if profile.person.age > 60 { "x" } else { 1 }; a == "x""#,
+        ] {
+            assert_eq!(messages(script), Vec::<String>::new(), "{script}");
+        }
+    }
+
+    #[test]
+    fn a_name_a_field_of_names_never_holds_is_found_with_a_suggestion() {
+        let found = messages(r#"profile.stage == "before-gk""#);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].contains(r#"`profile.stage` är aldrig "before-gk"; menade du "before_gk"?"#),
+            "{found:?}"
+        );
+        let found = messages(r#"let p = profile.person; p.sex != "kvinna""#);
+        assert!(
+            found[0].contains("giltiga värden: female, male"),
+            "{found:?}"
+        );
+        let found = messages(r#"profile.benefit in ["sickness_benefit", "sjukpenning"]"#);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains(r#"aldrig "sjukpenning""#), "{found:?}");
+        assert!(messages(r#"profile.person.education in ["doctoral", "unknown"]"#).is_empty());
     }
 
     #[test]

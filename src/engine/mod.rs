@@ -634,16 +634,19 @@ mod tests {
     #[test]
     fn comparing_a_date_with_another_kind_of_value_fails_the_rule() {
         // `checked_on >= "2023-01-01"` was always false: a typing mistake became "no
-        // flag" without a word.
+        // flag" without a word. The lint refuses a literal written beside the date at
+        // load; a value the lint cannot follow (here, returned by a function) is refused
+        // when it is compared.
         for script in [
-            r#"profile.checked_on >= "2023-01-01""#,
-            r#""2023-01-01" < profile.checked_on"#,
-            r#"profile.checked_on == "2024-05-10""#,
-            "profile.checked_on != 20240510",
-            "profile.checked_on > 1.5",
-            "profile.checked_on == true",
+            r#"profile.checked_on >= other("2023-01-01")"#,
+            r#"other("2023-01-01") < profile.checked_on"#,
+            r#"profile.checked_on == other("2024-05-10")"#,
+            "profile.checked_on != other(20240510)",
+            "profile.checked_on > other(1.5)",
+            "profile.checked_on == other(true)",
         ] {
-            let outcome = run(script, P);
+            let script = format!("fn other(value) {{ value }}\n{script}");
+            let outcome = run(&script, P);
             assert!(
                 matches!(&outcome, RuleOutcome::Failed(f) if f.message.contains("kan inte jämföra")),
                 "{script}: {outcome:?}"

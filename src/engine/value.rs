@@ -10,6 +10,7 @@ use std::borrow::Cow;
 
 use crate::profile::{
     Benefit, Date, Education, ExternalParticipant, Field, MaritalStatus, Profile, Sex, Specialist,
+    Stage,
 };
 
 /// A part of the profile that scripts reach with a property, e.g. `profile.gk`.
@@ -83,11 +84,8 @@ impl ListKind {
     /// Every name the list can hold.
     pub fn valid_names(self) -> Vec<&'static str> {
         match self {
-            Self::Specialists => Specialist::ALL.iter().map(|s| s.as_str()).collect(),
-            Self::ExternalParticipants => ExternalParticipant::ALL
-                .iter()
-                .map(|s| s.as_str())
-                .collect(),
+            Self::Specialists => Specialist::names(),
+            Self::ExternalParticipants => ExternalParticipant::names(),
         }
     }
 
@@ -152,7 +150,23 @@ pub enum Value<'a> {
 pub struct Property {
     pub section: Section,
     pub name: &'static str,
+    pub kind: Kind,
     pub read: Read,
+}
+
+/// What kind of value a property reads as when it has one: what the lint expects a
+/// literal it is compared with to be (Rhai answers `false` for `==` between kinds, and
+/// `true` for `!=`, without an error).
+#[derive(Clone, Copy, Debug)]
+pub enum Kind {
+    Text,
+    /// A text from a closed set of names (`profile.stage`): every name it can be.
+    Name(fn() -> Vec<&'static str>),
+    Number,
+    Bool,
+    Date,
+    /// A section or a list, which holds no value of its own.
+    Structure,
 }
 
 /// How a property is read.
@@ -221,69 +235,69 @@ fn field_date<'a>(value: &'a Field<Date>, field: &'static str) -> Value<'a> {
 }
 
 macro_rules! properties {
-    ($($section:ident . $name:literal => $read:ident($value:expr);)+) => {
-        &[$(Property { section: Section::$section, name: $name, read: Read::$read($value) }),+]
+    ($($section:ident . $name:literal : $kind:expr => $read:ident($value:expr);)+) => {
+        &[$(Property { section: Section::$section, name: $name, kind: $kind, read: Read::$read($value) }),+]
     };
 }
 
 /// Every property a script can read, by section. The one definition of what the
 /// profile looks like from inside a rule.
 pub static PROPERTIES: &[Property] = properties! {
-    Profile.            "stage" => Field(|p| Value::Text(Cow::Borrowed(p.stage.as_str())));
-    Profile.            "checked_on" => Field(|p| Value::Date(p.checked_on));
-    Profile.            "benefit" => Field(|p| opt_name(p.benefit.map(Benefit::as_str), "benefit"));
-    Profile.            "sick_leave_started_on" => Field(|p| opt_date(p.sick_leave_started_on, "sick_leave_started_on"));
-    Profile.            "main_diagnosis" => Field(|p| p.main_diagnosis.as_ref().map_or_else(
+    Profile.            "stage": Kind::Name(Stage::names) => Field(|p| Value::Text(Cow::Borrowed(p.stage.as_str())));
+    Profile.            "checked_on": Kind::Date => Field(|p| Value::Date(p.checked_on));
+    Profile.            "benefit": Kind::Name(Benefit::names) => Field(|p| opt_name(p.benefit.map(Benefit::as_str), "benefit"));
+    Profile.            "sick_leave_started_on": Kind::Date => Field(|p| opt_date(p.sick_leave_started_on, "sick_leave_started_on"));
+    Profile.            "main_diagnosis": Kind::Text => Field(|p| p.main_diagnosis.as_ref().map_or_else(
         || absent("main_diagnosis"),
         |code| Value::Text(Cow::Borrowed(code.as_str())),
     ));
-    Profile.            "person" => Fixed(Value::Section(Section::Person));
-    Profile.            "preparation" => Fixed(Value::Section(Section::Preparation));
-    Profile.            "gk" => Fixed(Value::Section(Section::Gk));
-    Profile.            "activity_level" => Fixed(Value::Section(Section::ActivityLevel));
-    Profile.            "known_needs" => Fixed(Value::Section(Section::KnownNeeds));
-    Profile.            "specialists" => Fixed(Value::List(ListKind::Specialists));
-    Person.             "sex" => Field(|p| opt_name(p.person.sex.map(Sex::as_str), "person.sex"));
-    Person.             "age" => Field(|p| p.person.age.map_or_else(
+    Profile.            "person": Kind::Structure => Fixed(Value::Section(Section::Person));
+    Profile.            "preparation": Kind::Structure => Fixed(Value::Section(Section::Preparation));
+    Profile.            "gk": Kind::Structure => Fixed(Value::Section(Section::Gk));
+    Profile.            "activity_level": Kind::Structure => Fixed(Value::Section(Section::ActivityLevel));
+    Profile.            "known_needs": Kind::Structure => Fixed(Value::Section(Section::KnownNeeds));
+    Profile.            "specialists": Kind::Structure => Fixed(Value::List(ListKind::Specialists));
+    Person.             "sex": Kind::Name(Sex::names) => Field(|p| opt_name(p.person.sex.map(Sex::as_str), "person.sex"));
+    Person.             "age": Kind::Number => Field(|p| p.person.age.map_or_else(
         || absent("person.age"),
         |a| Value::Int(i64::from(a.years())),
     ));
-    Person.             "born_abroad" => Field(|p| opt_bool(p.person.born_abroad, "person.born_abroad"));
-    Person.             "marital_status" => Field(|p| opt_name(
+    Person.             "born_abroad": Kind::Bool => Field(|p| opt_bool(p.person.born_abroad, "person.born_abroad"));
+    Person.             "marital_status": Kind::Name(MaritalStatus::names) => Field(|p| opt_name(
         p.person.marital_status.map(MaritalStatus::as_str),
         "person.marital_status",
     ));
-    Person.             "children_0_17" => Field(|p| opt_bool(p.person.children_0_17, "person.children_0_17"));
-    Person.             "education" => Field(|p| opt_name(p.person.education.map(Education::as_str), "person.education"));
-    Person.             "returner_ever" => Field(|p| opt_bool(p.person.returner_ever, "person.returner_ever"));
-    Person.             "sgi" => Field(|p| p.person.sgi.map_or_else(
+    Person.             "children_0_17": Kind::Bool => Field(|p| opt_bool(p.person.children_0_17, "person.children_0_17"));
+    Person.             "education": Kind::Name(Education::names) => Field(|p| opt_name(p.person.education.map(Education::as_str), "person.education"));
+    Person.             "returner_ever": Kind::Bool => Field(|p| opt_bool(p.person.returner_ever, "person.returner_ever"));
+    Person.             "sgi": Kind::Number => Field(|p| p.person.sgi.map_or_else(
         || absent("person.sgi"),
         |s| Value::Int(i64::from(s.sek_per_year())),
     ));
-    Preparation.        "assessed_for_fs_on" => Field(|p| field_date(&p.preparation.assessed_for_fs_on, "preparation.assessed_for_fs_on"));
-    Preparation.        "consent_received_on" => Field(|p| field_date(&p.preparation.consent_received_on, "preparation.consent_received_on"));
-    Preparation.        "sassam_on" => Field(|p| field_date(&p.preparation.sassam_on, "preparation.sassam_on"));
-    Preparation.        "reconciliation_meeting_on" => Field(|p| field_date(&p.preparation.reconciliation_meeting_on, "preparation.reconciliation_meeting_on"));
-    Preparation.        "other_personal_meeting_on" => Field(|p| field_date(&p.preparation.other_personal_meeting_on, "preparation.other_personal_meeting_on"));
-    Preparation.        "phone_contact" => Field(|p| opt_bool(p.preparation.phone_contact, "preparation.phone_contact"));
-    Preparation.        "care_contact" => Field(|p| opt_bool(p.preparation.care_contact, "preparation.care_contact"));
-    Preparation.        "employer_contact" => Field(|p| opt_bool(p.preparation.employer_contact, "preparation.employer_contact"));
-    Preparation.        "in_depth_medical_assessment" => Field(|p| opt_bool(p.preparation.in_depth_medical_assessment, "preparation.in_depth_medical_assessment"));
-    Preparation.        "insurance_physician_consulted" => Field(|p| opt_bool(p.preparation.insurance_physician_consulted, "preparation.insurance_physician_consulted"));
-    Gk.                 "requested_on" => Field(|p| field_date(&p.gk.requested_on, "gk.requested_on"));
-    Gk.                 "first_meeting_on" => Field(|p| field_date(&p.gk.first_meeting_on, "gk.first_meeting_on"));
-    Gk.                 "external_participants" => Fixed(Value::List(ListKind::ExternalParticipants));
-    Gk.                 "interpreter_booked" => Field(|p| opt_bool(p.gk.interpreter_booked, "gk.interpreter_booked"));
-    ActivityLevel.      "documented" => Field(|p| opt_bool(p.activity_level.documented, "activity_level.documented"));
-    ActivityLevel.      "hours_per_week" => Field(|p| field_value(
+    Preparation.        "assessed_for_fs_on": Kind::Date => Field(|p| field_date(&p.preparation.assessed_for_fs_on, "preparation.assessed_for_fs_on"));
+    Preparation.        "consent_received_on": Kind::Date => Field(|p| field_date(&p.preparation.consent_received_on, "preparation.consent_received_on"));
+    Preparation.        "sassam_on": Kind::Date => Field(|p| field_date(&p.preparation.sassam_on, "preparation.sassam_on"));
+    Preparation.        "reconciliation_meeting_on": Kind::Date => Field(|p| field_date(&p.preparation.reconciliation_meeting_on, "preparation.reconciliation_meeting_on"));
+    Preparation.        "other_personal_meeting_on": Kind::Date => Field(|p| field_date(&p.preparation.other_personal_meeting_on, "preparation.other_personal_meeting_on"));
+    Preparation.        "phone_contact": Kind::Bool => Field(|p| opt_bool(p.preparation.phone_contact, "preparation.phone_contact"));
+    Preparation.        "care_contact": Kind::Bool => Field(|p| opt_bool(p.preparation.care_contact, "preparation.care_contact"));
+    Preparation.        "employer_contact": Kind::Bool => Field(|p| opt_bool(p.preparation.employer_contact, "preparation.employer_contact"));
+    Preparation.        "in_depth_medical_assessment": Kind::Bool => Field(|p| opt_bool(p.preparation.in_depth_medical_assessment, "preparation.in_depth_medical_assessment"));
+    Preparation.        "insurance_physician_consulted": Kind::Bool => Field(|p| opt_bool(p.preparation.insurance_physician_consulted, "preparation.insurance_physician_consulted"));
+    Gk.                 "requested_on": Kind::Date => Field(|p| field_date(&p.gk.requested_on, "gk.requested_on"));
+    Gk.                 "first_meeting_on": Kind::Date => Field(|p| field_date(&p.gk.first_meeting_on, "gk.first_meeting_on"));
+    Gk.                 "external_participants": Kind::Structure => Fixed(Value::List(ListKind::ExternalParticipants));
+    Gk.                 "interpreter_booked": Kind::Bool => Field(|p| opt_bool(p.gk.interpreter_booked, "gk.interpreter_booked"));
+    ActivityLevel.      "documented": Kind::Bool => Field(|p| opt_bool(p.activity_level.documented, "activity_level.documented"));
+    ActivityLevel.      "hours_per_week": Kind::Number => Field(|p| field_value(
         &p.activity_level.hours_per_week,
         "activity_level.hours_per_week",
         |h| Value::Float(h.hours()),
     ));
-    KnownNeeds.         "social_or_family_problems" => Field(|p| opt_bool(p.known_needs.social_or_family_problems, "known_needs.social_or_family_problems"));
-    KnownNeeds.         "hearing_impairment" => Field(|p| opt_bool(p.known_needs.hearing_impairment, "known_needs.hearing_impairment"));
-    KnownNeeds.         "vision_impairment" => Field(|p| opt_bool(p.known_needs.vision_impairment, "known_needs.vision_impairment"));
-    KnownNeeds.         "interpreter_needed" => Field(|p| opt_bool(p.known_needs.interpreter_needed, "known_needs.interpreter_needed"));
+    KnownNeeds.         "social_or_family_problems": Kind::Bool => Field(|p| opt_bool(p.known_needs.social_or_family_problems, "known_needs.social_or_family_problems"));
+    KnownNeeds.         "hearing_impairment": Kind::Bool => Field(|p| opt_bool(p.known_needs.hearing_impairment, "known_needs.hearing_impairment"));
+    KnownNeeds.         "vision_impairment": Kind::Bool => Field(|p| opt_bool(p.known_needs.vision_impairment, "known_needs.vision_impairment"));
+    KnownNeeds.         "interpreter_needed": Kind::Bool => Field(|p| opt_bool(p.known_needs.interpreter_needed, "known_needs.interpreter_needed"));
 };
 
 /// Every section's property called `name`.

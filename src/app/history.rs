@@ -142,10 +142,10 @@ pub async fn import_cohort(
         None => None,
     };
     progress(ImportProgress::Total(file.lines));
-    store.record_rule_set(&rules).await?;
-    if let Some(shadow) = &shadow {
-        store.record_rule_set(shadow).await?;
-    }
+    // Recorded in the import's own transaction: a failed import leaves no rule set behind.
+    let rule_sets: Vec<Arc<RuleSet>> = std::iter::once(rules.clone())
+        .chain(shadow.clone())
+        .collect();
 
     let (batches, received) = std::sync::mpsc::sync_channel(2);
     let evaluated = {
@@ -159,7 +159,12 @@ pub async fn import_cohort(
             stream_file(&file, evaluate, &batches, outcomes, &*progress)
         })
     };
-    let stored = store.insert_evaluation_stream(received, access(principal, "import", None, None));
+    let rule_sets: Vec<&RuleSet> = rule_sets.iter().map(|r| &**r).collect();
+    let stored = store.insert_evaluation_stream(
+        received,
+        access(principal, "import", None, None),
+        &rule_sets,
+    );
     let (evaluated, stored) = tokio::join!(evaluated, stored);
     // The reader's error says why a stream ended early; the store's only that it did.
     let (mut counts, recorded) = evaluated??;
@@ -488,6 +493,15 @@ mod tests {
         Arc::new(|_| {})
     }
 
+    /// The manifest recorded for `rules`, if it was recorded.
+    async fn recorded_rule_set(store: &Store, rules: &RuleSet) -> Option<String> {
+        let hash = rules.content_hash.clone();
+        store
+            .read_history(move |history| history.rule_set_manifest(&hash))
+            .await
+            .expect("read")
+    }
+
     async fn stored_checks(store: &Store) -> u64 {
         store
             .read_history(|history| history.count_checks(Range::default()))
@@ -560,6 +574,11 @@ mod tests {
                 "{change}: {err}"
             );
             assert_eq!(stored_checks(&store).await, 0, "{change}");
+            assert_eq!(
+                recorded_rule_set(&store, &rules).await,
+                None,
+                "{change}: a failed import leaves its rule set unrecorded"
+            );
         }
 
         let path = dir.path().join("profiler.jsonl");
@@ -584,6 +603,7 @@ mod tests {
         assert_eq!((counts.read, counts.stored), (lines.len(), lines.len()));
         assert!(counts.flags > 0);
         assert_eq!(stored_checks(&store).await, lines.len() as u64);
+        assert!(recorded_rule_set(&store, &rules).await.is_some());
         drop(store);
         writer.join();
     }

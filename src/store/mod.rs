@@ -66,9 +66,8 @@ pub(crate) fn migrations() -> Migrations<'static> {
     ])
 }
 
-/// A rule set's files as stored: `[{"name": ..., "text": ...}]`, the manifest first.
 /// The rule set's files as stored with it (`rule_sets`, `candidate_trials`): a JSON array
-/// of names and texts.
+/// of names and texts, `[{"name": ..., "text": ...}]`, the manifest first.
 pub fn sources_json(rules: &RuleSet) -> String {
     let sources: Vec<serde_json::Value> = rules
         .sources
@@ -76,6 +75,25 @@ pub fn sources_json(rules: &RuleSet) -> String {
         .map(|s| serde_json::json!({ "name": s.name, "text": s.text }))
         .collect();
     serde_json::Value::Array(sources).to_string()
+}
+
+/// A rule set as the `rule_sets` table records it.
+pub(crate) struct RuleSetRecord {
+    content_hash: String,
+    name: String,
+    version: String,
+    sources_json: String,
+}
+
+impl RuleSetRecord {
+    fn of(rules: &RuleSet) -> Self {
+        Self {
+            content_hash: rules.content_hash.clone(),
+            name: rules.name.clone(),
+            version: rules.version.clone(),
+            sources_json: sources_json(rules),
+        }
+    }
 }
 
 /// Read-only connections kept in the pool, and the most short reads ([`Store::read`]) run
@@ -606,12 +624,15 @@ impl Store {
     /// stores each batch `batches` delivers, committing only after [`Streamed::End`]. A
     /// stream whose sender is dropped before `End` stores nothing. Returns how many were
     /// stored, and what recording the outcomes `End` carried did.
+    /// The `rule_sets` the evaluations name are recorded in the same transaction.
     pub async fn insert_evaluation_stream(
         &self,
         batches: std::sync::mpsc::Receiver<Streamed>,
         access: Access,
+        rule_sets: &[&RuleSet],
     ) -> Result<(usize, Vec<OutcomeChange>), StoreError> {
-        let op = writer::Op::EvaluationStream(batches, access);
+        let rule_sets = rule_sets.iter().map(|r| RuleSetRecord::of(r)).collect();
+        let op = writer::Op::EvaluationStream(batches, access, rule_sets);
         match self.write(op).await? {
             writer::Reply::Streamed(n, outcomes) => Ok((n, outcomes)),
             _ => Err(StoreError::UnexpectedReply),
@@ -620,12 +641,7 @@ impl Store {
 
     /// Records a rule set's text the first time it is seen.
     pub async fn record_rule_set(&self, rules: &RuleSet) -> Result<(), StoreError> {
-        let op = writer::Op::RuleSet {
-            content_hash: rules.content_hash.clone(),
-            name: rules.name.clone(),
-            version: rules.version.clone(),
-            sources_json: sources_json(rules),
-        };
+        let op = writer::Op::RuleSet(RuleSetRecord::of(rules));
         self.write(op).await.map(|_| ())
     }
 

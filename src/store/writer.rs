@@ -20,13 +20,14 @@ pub(super) enum Op {
     /// A bulk import that arrives in batches while the writer holds the transaction:
     /// stored together, identical rows skipped, and nothing at all unless the stream ends
     /// with [`Streamed::End`] (with the import's outcomes, recorded in the same commit).
-    EvaluationStream(std::sync::mpsc::Receiver<Streamed>, Access),
-    RuleSet {
-        content_hash: String,
-        name: String,
-        version: String,
-        sources_json: String,
-    },
+    /// The rule sets the import evaluates with are recorded in the same transaction, so a
+    /// failed import leaves none behind.
+    EvaluationStream(
+        std::sync::mpsc::Receiver<Streamed>,
+        Access,
+        Vec<super::RuleSetRecord>,
+    ),
+    RuleSet(super::RuleSetRecord),
     Outcomes(Vec<NewOutcome>, Access),
     Access(Access),
     /// An access-log entry with the candidate rule set tried (`candidate_trials`).
@@ -445,6 +446,26 @@ fn apply_in_savepoint(tx: &mut Transaction<'_>, op: &Op, now: &str) -> Result<Re
     Ok(reply)
 }
 
+/// Records a rule set's text the first time it is seen.
+fn record_rule_set(
+    conn: &Connection,
+    rule_set: &super::RuleSetRecord,
+    now: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO rule_sets (content_hash, name, version, sources_json, first_seen_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![
+        rule_set.content_hash,
+        rule_set.name,
+        rule_set.version,
+        rule_set.sources_json,
+        now
+    ])?;
+    Ok(())
+}
+
 /// Applies one write; `now` is the time the writes of its batch are recorded at.
 fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
     match op {
@@ -463,7 +484,10 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
             access,
             now,
         )?)),
-        Op::EvaluationStream(receiver, access) => {
+        Op::EvaluationStream(receiver, access, rule_sets) => {
+            for rule_set in rule_sets {
+                record_rule_set(conn, rule_set, now)?;
+            }
             let _cache = BulkCache::enlarge(conn)?;
             let mut stored = 0;
             loop {
@@ -484,17 +508,8 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
                 }
             }
         }
-        Op::RuleSet {
-            content_hash,
-            name,
-            version,
-            sources_json,
-        } => {
-            conn.prepare_cached(
-                "INSERT OR IGNORE INTO rule_sets (content_hash, name, version, sources_json, first_seen_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![content_hash, name, version, sources_json, now])?;
+        Op::RuleSet(rule_set) => {
+            record_rule_set(conn, rule_set, now)?;
             Ok(Reply::Done)
         }
         Op::Outcomes(outcomes, access) => Ok(Reply::Outcomes(record_outcomes(
@@ -823,12 +838,12 @@ mod tests {
 
     /// Stores a rule set with content hash `hash`, for checks to name.
     fn rule_set(hash: &str) -> Op {
-        Op::RuleSet {
+        Op::RuleSet(super::super::RuleSetRecord {
             content_hash: hash.to_owned(),
             name: "GK".to_owned(),
             version: "1".to_owned(),
             sources_json: "[]".to_owned(),
-        }
+        })
     }
 
     fn scalar(conn: &Connection, sql: &str) -> i64 {
@@ -884,7 +899,7 @@ mod tests {
             }
         });
         let (mut batch, mut answers) = jobs(vec![
-            Op::EvaluationStream(receiver, access("import")),
+            Op::EvaluationStream(receiver, access("import"), Vec::new()),
             Op::Access(access("list_case")),
         ]);
         commit_batch(&mut conn, &mut batch, &file);

@@ -95,6 +95,16 @@ impl PseudonymKey {
         }
     }
 
+    /// The key's check value: its HMAC of a text no case id can be (case ids hold no
+    /// line breaks), so it is no case's pseudonym and tells nothing of the key. The
+    /// database records it, so another key is refused before it makes pseudonyms that
+    /// never meet the stored ones.
+    pub fn check_value(&self) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(b"\ngk-regler: pseudonym key check\n");
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     pub fn pseudonymise(&self, case_id: &CaseId) -> Pseudonym {
         let mut mac = self.mac.clone();
         mac.update(case_id.expose().as_bytes());

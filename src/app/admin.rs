@@ -9,13 +9,56 @@ use crate::store::{Access, PurgeCounts, Store, WriterHandle};
 
 use super::AppError;
 
-/// Opens the pseudonym key of `config`, creating one on first use.
-pub fn open_key(config: &Config) -> Result<(PseudonymKey, KeyOrigin), AppError> {
-    PseudonymKey::load_or_create(
+/// Opens the pseudonym key of `config` for the database of `store`, creating one on the
+/// database's first use. The database records the check value of the key its pseudonyms
+/// are made with ([`PseudonymKey::check_value`]; a database made before it had one
+/// records the first key used with it). Refused, with nothing created: a key file that is
+/// not there for a database that holds pseudonyms (a mistyped path would otherwise make a
+/// new key, whose pseudonyms never meet the stored ones), and a key other than the
+/// recorded one.
+pub async fn open_key(
+    store: &Store,
+    config: &Config,
+) -> Result<(PseudonymKey, KeyOrigin), AppError> {
+    let (recorded, holds_pseudonyms) = store.key_check().await?;
+    let key_file = &config.pseudonym_key_file;
+    let key_file_missing = matches!(
+        std::fs::symlink_metadata(key_file),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound
+    );
+    if config.pseudonym_secret.is_none()
+        && key_file_missing
+        && (recorded.is_some() || holds_pseudonyms)
+    {
+        return Err(AppError::Config(format!(
+            "pseudonymnyckeln {} finns inte, men databasen {} har redan pseudonymer gjorda med en nyckel. \
+             En ny nyckel skulle göra pseudonymer som aldrig möter de sparade, så ingen skapades. \
+             Ange nyckelns sökväg (pseudonym_key_file eller GK_REGLER_PSEUDONYM_KEY_FILE), \
+             eller lägg tillbaka nyckeln från säkerhetskopian.",
+            key_file.display(),
+            config.database.display()
+        )));
+    }
+    let (key, origin) = PseudonymKey::load_or_create(
         config.pseudonym_secret.as_ref().map(|s| s.expose()),
-        &config.pseudonym_key_file,
+        key_file,
     )
-    .map_err(AppError::Config)
+    .map_err(AppError::Config)?;
+    let check = key.check_value();
+    if store.record_key_check(check.clone()).await? != check {
+        let place = if config.pseudonym_secret.is_some() {
+            "den inställda pseudonym_secret".to_owned()
+        } else {
+            format!("pseudonymnyckeln i {}", key_file.display())
+        };
+        return Err(AppError::Config(format!(
+            "{place} är inte nyckeln som databasen {}s pseudonymer är gjorda med; \
+             med den skulle nya kontroller och utfall aldrig kopplas till de sparade. \
+             Ange rätt nyckel, eller lägg tillbaka den från säkerhetskopian.",
+            config.database.display()
+        )));
+    }
+    Ok((key, origin))
 }
 
 /// Opens the database of `config`, creating it on first use, and starts its writer

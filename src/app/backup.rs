@@ -141,6 +141,15 @@ fn check_target(dir: &Path) -> Result<(), AppError> {
     }
 }
 
+/// Whether the pseudonyms of a copy with `facts` are made with the key `key_text` (as a key
+/// file holds it); a copy that records no key check may have been made with any key.
+fn key_made(facts: &crate::store::backup::CopyFacts, key_text: &str) -> bool {
+    facts.key_check.as_ref().is_none_or(|recorded| {
+        crate::pseudonym::PseudonymKey::from_secret(key_text.trim().as_bytes())
+            .is_ok_and(|key| key.check_value() == *recorded)
+    })
+}
+
 /// The pseudonym key exactly as its file holds it (or the configured secret).
 fn key_text(config: &Config) -> Result<String, AppError> {
     if let Some(secret) = &config.pseudonym_secret {
@@ -177,6 +186,12 @@ fn write_backup(database: &Path, key: &str, dir: &Path) -> Result<Manifest, AppE
             AppError::Store(err)
         }
     })?;
+    if !key_made(&facts, key) {
+        return Err(AppError::Config(format!(
+            "pseudonymnyckeln är inte den som databasen {}s pseudonymer är gjorda med; en kopia med den skulle aldrig kunna kopplas till kontrollerna. Ingen kopia skrevs.",
+            database.display()
+        )));
+    }
     owner_only::write_new(&temp.path().join(KEY), key.as_bytes())?;
     let files = [DATABASE, KEY]
         .into_iter()
@@ -409,6 +424,12 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
     let tokens = ready_for_restore(copy.file.path())
         .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
 
+    if !key_made(&facts, key) {
+        return Err(damaged(
+            dir,
+            format_args!("{KEY} är inte nyckeln som {DATABASE}s pseudonymer är gjorda med"),
+        ));
+    }
     let different_key = |place: &str| {
         AppError::Input(format!(
             "{place} är en annan nyckel än säkerhetskopians; med den skulle de återställda kontrollerna aldrig kopplas till nya. Inget återställdes."

@@ -13,18 +13,30 @@ use gk_regler::config::Config;
 use gk_regler::present::printable;
 use gk_regler::pseudonym::{KeyOrigin, PseudonymKey};
 use gk_regler::service;
-use gk_regler::store::OutcomeChange;
+use gk_regler::store::{OutcomeChange, Store, WriterHandle};
 
-/// Opens the pseudonym key, telling the person when a new one was created.
-pub fn open_key(config: &Config) -> Result<PseudonymKey, AppError> {
-    let (key, origin) = admin::open_key(config)?;
+/// Opens the pseudonym key for the database of `store`, telling the person when a new one
+/// was created. A refused key closes the store (its writer gives the database back as it
+/// was) before the error is returned.
+pub async fn open_key(
+    store: Store,
+    writer: WriterHandle,
+    config: &Config,
+) -> Result<(Store, WriterHandle, PseudonymKey), AppError> {
+    let (key, origin) = match admin::open_key(&store, config).await {
+        Ok(opened) => opened,
+        Err(err) => {
+            admin::close_store(store, writer).await?;
+            return Err(err);
+        }
+    };
     if origin == KeyOrigin::Generated {
         println!(
             "Skapade en ny pseudonymnyckel i {} (bara ägaren kan läsa den). Spara en kopia: utan nyckeln går nya kontroller inte att koppla till gamla.",
             config.pseudonym_key_file.display()
         );
     }
-    Ok(key)
+    Ok((store, writer, key))
 }
 
 /// Imports configured tokens into the database; on a first start with no account,
@@ -69,7 +81,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
         app::backup::interrupted_restores(&config.database),
         "en databaskopia från en återställning",
     );
-    let key = open_key(&config)?;
+    let (store, writer, key) = open_key(store, writer, &config).await?;
     import_tokens(&store, &config, true).await?;
     // A reload refuses a name and version used for another text; at start the set is
     // taken (the files are what the operator deployed), but the person is told.
@@ -78,7 +90,7 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
             "obs: {}.",
             app::rules::version_taken_message(&rules, &other)
         );
-        tracing::warn!(version = %rules.version, "rule-set version reused for other content");
+        tracing::warn!(version = ?rules.version, "rule-set version reused for other content");
     }
     store.record_rule_set(&rules).await?;
     let web = web_settings(&config)?;
@@ -274,7 +286,7 @@ pub async fn purge(config: Config, older_than: &str) -> Result<(), AppError> {
 pub async fn import_outcomes(config: Config, path: &Path) -> Result<(), AppError> {
     let outcomes = app::outcomes::read_file(path)?;
     let (store, writer) = admin::open_existing_store(&config)?;
-    let key = open_key(&config)?;
+    let (store, writer, key) = open_key(store, writer, &config).await?;
     let principal = Principal {
         name: "cli:import-outcomes".to_owned(),
         role: Role::Analytiker,

@@ -297,8 +297,14 @@ pub async fn import(
             )));
         }
     };
-    let key = open_key(&config)?;
     let (store, writer) = admin::open_store_for_import(&config)?;
+    let (store, writer, key) = match open_key(store, writer, &config).await {
+        Ok(opened) => opened,
+        Err(err) => {
+            bar.finish_and_clear();
+            return Err(err);
+        }
+    };
     // Stored checks name their rule set by version: a version already used for another
     // text is refused here, as a reload refuses it.
     for set in std::iter::once(&rules).chain(shadow.as_deref()) {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::backup::{Backup, StepResult};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _};
 
 use super::StoreError;
 
@@ -30,6 +30,9 @@ pub struct CopyFacts {
     pub evaluations: i64,
     pub outcomes: i64,
     pub rule_sets: Vec<RuleSetName>,
+    /// The check value of the pseudonym key the copy's pseudonyms are made with, if the
+    /// copy records one ([`crate::pseudonym::PseudonymKey::check_value`]).
+    pub key_check: Option<String>,
 }
 
 /// Copies the database at `source` into `target` (an empty file made by the caller) as it
@@ -114,11 +117,26 @@ fn check(conn: &Connection) -> Result<CopyFacts, StoreError> {
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    // A copy made before the key check was recorded has no such table.
+    let has_key_check: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'key_check')",
+        [],
+        |row| row.get(0),
+    )?;
+    let key_check = if has_key_check {
+        conn.query_row("SELECT hmac FROM key_check WHERE id = 1", [], |row| {
+            row.get(0)
+        })
+        .optional()?
+    } else {
+        None
+    };
     Ok(CopyFacts {
         schema_version,
         evaluations: count("evaluations")?,
         outcomes: count("outcomes")?,
         rule_sets,
+        key_check,
     })
 }
 

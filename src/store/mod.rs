@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
 use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc, oneshot};
 
@@ -63,6 +63,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../db/migrations/0011_access_log_detail.sql"
         )),
+        M::up(include_str!("../../db/migrations/0012_key_check.sql")),
     ])
 }
 
@@ -749,6 +750,34 @@ impl Store {
             self.write(writer::Op::Probe).await?;
         }
         Ok(())
+    }
+
+    /// The check value of the pseudonym key the database's pseudonyms are made with, if
+    /// one was recorded, and whether it holds any pseudonym (a check or an outcome).
+    pub async fn key_check(&self) -> Result<(Option<String>, bool), StoreError> {
+        self.read(|conn| {
+            let recorded = conn
+                .query_row("SELECT hmac FROM key_check WHERE id = 1", [], |row| {
+                    row.get(0)
+                })
+                .optional()?;
+            let holds_pseudonyms = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM evaluations) OR EXISTS (SELECT 1 FROM outcomes)",
+                [],
+                |row| row.get(0),
+            )?;
+            Ok((recorded, holds_pseudonyms))
+        })
+        .await
+    }
+
+    /// Records `check` as the key's check value unless one is recorded; returns the one
+    /// recorded (the first, when two processes start at once).
+    pub async fn record_key_check(&self, check: String) -> Result<String, StoreError> {
+        match self.write(writer::Op::KeyCheck(check)).await? {
+            writer::Reply::KeyCheck(recorded) => Ok(recorded),
+            _ => Err(StoreError::UnexpectedReply),
+        }
     }
 
     pub async fn evaluation(&self, id: i64) -> Result<Option<StoredEvaluation>, StoreError> {

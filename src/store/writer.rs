@@ -41,6 +41,8 @@ pub(super) enum Op {
     Purge(String, Access),
     /// Rewrites the probe row: does the database take writes?
     Probe,
+    /// Records the pseudonym key's check value unless one is recorded.
+    KeyCheck(String),
     /// Accounts and sessions (`super::accounts`).
     Accounts(super::accounts::AccountOp),
     /// An answer to a flag (`super::responses`).
@@ -73,6 +75,8 @@ pub(super) enum Reply {
     Purged(PurgeCounts),
     Accounts(super::accounts::AccountReply),
     Response(crate::answer::StoredResponse),
+    /// The key check value recorded.
+    KeyCheck(String),
     Done,
 }
 
@@ -537,6 +541,15 @@ fn apply(conn: &Connection, op: &Op, now: &str) -> Result<Reply, StoreError> {
         Op::Response(response, access) => Ok(Reply::Response(super::responses::insert(
             conn, response, access,
         )?)),
+        Op::KeyCheck(check) => {
+            conn.prepare_cached("INSERT OR IGNORE INTO key_check (id, hmac) VALUES (1, ?1)")?
+                .execute([check])?;
+            let recorded =
+                conn.query_row("SELECT hmac FROM key_check WHERE id = 1", [], |row| {
+                    row.get(0)
+                })?;
+            Ok(Reply::KeyCheck(recorded))
+        }
         Op::Probe => {
             conn.prepare_cached("UPDATE write_probe SET at = ?1 WHERE id = 1")?
                 .execute([now])?;

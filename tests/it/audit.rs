@@ -1222,7 +1222,8 @@ fn stored_checks_read_back_outside_the_input_date_window_and_unreadable_ones_are
 fn back_to_schema_7(db: &rusqlite::Connection) {
     db.execute_batch(
         "DROP INDEX evaluations_scan; DROP TABLE check_facts; DROP TABLE candidate_trials;
-         ALTER TABLE access_log DROP COLUMN detail; PRAGMA user_version = 7;",
+         ALTER TABLE access_log DROP COLUMN detail; DROP TABLE key_check;
+         PRAGMA user_version = 7;",
     )
     .expect("schema 7");
 }

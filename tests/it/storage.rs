@@ -1313,3 +1313,66 @@ fn an_import_from_a_pipe_is_refused_at_once_and_makes_no_database() {
     drop(std::fs::File::open(&pipe));
     writer.join().expect("the writer");
 }
+
+/// A key file path mistyped, or another key, for a database that holds pseudonyms: a new
+/// key was made without a word, and outcomes recorded under it never met their checks.
+#[test]
+fn a_missing_or_other_pseudonym_key_is_refused_for_a_database_with_pseudonyms() {
+    let mut app = spawn_app();
+    stored(&app, "FK-2024-000311");
+    app.terminate(Duration::from_secs(20));
+    let outcomes = app.dir.path().join("utfall.jsonl");
+    std::fs::write(
+        &outcomes,
+        "{\"case_id\":\"FK-2024-000311\",\"ended_on\":\"2024-10-01\",\"outcome\":\"returned_to_fk\"}\n",
+    )
+    .expect("write outcomes");
+    let outcomes = crate::helpers::arg(&outcomes);
+    let profiles = app.dir.path().join("profiler.jsonl");
+    std::fs::write(&profiles, format!("{}\n", profile("FK-2024-000312"))).expect("write");
+    let profiles = crate::helpers::arg(&profiles);
+    let database = app.database.clone();
+    let own_key = app.dir.path().join("pseudonym.key");
+
+    // A path that leads to no key: refused, and no key is made there.
+    let missing = app.dir.path().join("pseudonymnyckel.key");
+    app.use_files(database.clone(), missing.clone());
+    for args in [
+        &["import-outcomes", outcomes][..],
+        &["import", profiles][..],
+        &["serve"][..],
+    ] {
+        let out = app.cli(args);
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert!(
+            out.stderr.contains("finns inte, men databasen")
+                && out.stderr.contains("ingen skapades"),
+            "{args:?}: {out}"
+        );
+        assert!(!missing.exists(), "{args:?} made a key: {out}");
+    }
+
+    // Another key: refused before anything is stored under it.
+    let other = app.dir.path().join("annan.key");
+    std::fs::write(&other, "b".repeat(64)).expect("write key");
+    app.use_files(database.clone(), other);
+    for args in [&["import-outcomes", outcomes][..], &["serve"][..]] {
+        let out = app.cli(args);
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert!(
+            out.stderr.contains("är inte nyckeln som databasen"),
+            "{args:?}: {out}"
+        );
+    }
+    let backup = app.dir.path().join("kopia");
+    let out = app.cli(&["backup", crate::helpers::arg(&backup)]);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(out.stderr.contains("Ingen kopia skrevs"), "{out}");
+    assert!(!backup.exists());
+
+    // The database's own key still works, and the outcome meets its check.
+    app.use_files(database, own_key);
+    let out = app.cli(&["import-outcomes", outcomes]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(out.stdout.contains("1 nytt"), "{out}");
+}

@@ -286,7 +286,7 @@ pub async fn create(
         .await?
     {
         Ok(id) => {
-            tracing::info!(actor = %principal.name, account = id, role = new.role.as_str(), "account created");
+            tracing::info!(actor = ?principal.name, account = id, role = new.role.as_str(), "account created");
             Ok(Created {
                 id,
                 name,
@@ -328,7 +328,7 @@ pub async fn revoke(store: &Store, principal: &Principal, id: i64) -> Result<(),
         .await?
     {
         Revocation::Revoked => {
-            tracing::info!(actor = %principal.name, account = id, "account revoked");
+            tracing::info!(actor = ?principal.name, account = id, "account revoked");
             Ok(())
         }
         Revocation::NotActive => Err(AppError::NotFound),

@@ -197,7 +197,7 @@ pub async fn try_candidate(
     require(principal, CANDIDATE_ROLES)?;
     let _slot = app.long_work_slot(principal)?;
     if let Err(retry_after_seconds) = app.candidate_trials.take(&principal.name) {
-        tracing::warn!(actor = %principal.name, "candidate trials over the limit");
+        tracing::warn!(actor = ?principal.name, "candidate trials over the limit");
         return Ok(CandidateOutcome::OverBudget {
             retry_after_seconds,
         });

@@ -181,7 +181,7 @@ pub(super) async fn readable(
 ) -> Result<StoredEvaluation, AppError> {
     let evaluation = app.store.evaluation(id).await?.ok_or(AppError::NotFound)?;
     if !may_read(principal, &evaluation) {
-        tracing::warn!(actor = %principal.name, check = id, "refused: another officer's check");
+        tracing::warn!(actor = ?principal.name, check = id, "refused: another officer's check");
         return Err(AppError::NotFound);
     }
     Ok(evaluation)
@@ -224,7 +224,7 @@ fn take_case_lookup(app: &App, principal: &Principal) -> Result<(), AppError> {
     app.case_lookups
         .take(&principal.name)
         .map_err(|retry_after_seconds| {
-            tracing::warn!(actor = %principal.name, "case lookups over the limit");
+            tracing::warn!(actor = ?principal.name, "case lookups over the limit");
             AppError::TooManyLookups {
                 retry_after_seconds,
             }

@@ -46,6 +46,10 @@ pub enum AppError {
     /// The acting principal's role may not do this.
     #[error("rollen saknar behörighet")]
     Forbidden,
+    /// A token made for testing may not do this, which would change what real cases
+    /// are known by; the message says why.
+    #[error("{0}")]
+    NotForTests(&'static str),
     /// Nothing the acting principal may see has that id.
     #[error("hittades inte")]
     NotFound,
@@ -180,7 +184,7 @@ impl App {
     /// A place for `principal`'s long work, held while it waits and runs.
     pub fn long_work_slot(&self, principal: &Principal) -> Result<budget::Slot<'_>, AppError> {
         self.long_work_slots.take(&principal.name).ok_or_else(|| {
-            tracing::warn!(actor = %principal.name, "long work at once over the limit");
+            tracing::warn!(actor = ?principal.name, "long work at once over the limit");
             AppError::TooMuchAtOnce(self.long_work_slots.per_person())
         })
     }
@@ -299,7 +303,7 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), AppError> {
     if principal.has_any(roles) {
         Ok(())
     } else {
-        tracing::warn!(actor = %principal.name, role = %crate::names::name_of(&principal.role), "refused: role not allowed");
+        tracing::warn!(actor = ?principal.name, role = %crate::names::name_of(&principal.role), "refused: role not allowed");
         Err(AppError::Forbidden)
     }
 }

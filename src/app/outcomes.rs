@@ -47,6 +47,10 @@ pub async fn record(
     outcomes: Vec<Outcome>,
 ) -> Result<Recorded, AppError> {
     require(principal, ROLES)?;
+    if principal.purpose == crate::auth::Purpose::Test {
+        tracing::warn!(actor = ?principal.name, "refused: outcomes from a test token");
+        return Err(AppError::NotForTests(TEST_TOKENS_RECORD_NO_OUTCOMES));
+    }
     let changes = store
         .upsert_outcomes(
             pseudonymised(key, outcomes),
@@ -55,6 +59,11 @@ pub async fn record(
         .await?;
     Ok(Recorded { changes })
 }
+
+/// Why a token made for testing records no outcome: an outcome belongs to a real case
+/// (there are no test outcomes), replaces the case's earlier one and is what the audit
+/// reads.
+pub const TEST_TOKENS_RECORD_NO_OUTCOMES: &str = "En testtoken kan inte registrera utfall: ett utfall gäller ett verkligt ärende, ersätter det som fanns och ingår i uppföljningen.";
 
 /// The largest outcomes file read (it is read whole; 250,000 outcomes are about 30 MB).
 pub const MAX_OUTCOMES_FILE_BYTES: u64 = 512 << 20;

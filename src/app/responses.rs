@@ -52,7 +52,7 @@ pub async fn respond(
     require(principal, ROLES)?;
     let evaluation = super::check::readable(app, principal, evaluation_id).await?;
     if !may_answer(principal, &evaluation.requested_by) {
-        tracing::warn!(actor = %principal.name, "refused: answering a check that is not the officer's own");
+        tracing::warn!(actor = ?principal.name, "refused: answering a check that is not the officer's own");
         return Err(AppError::Forbidden);
     }
     let catalog = catalog(app, &evaluation.rule_set_hash).await?;

@@ -129,7 +129,7 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
         app.shadow.store(Some(Arc::new(shadow.rules)));
     }
     app.metrics.record_reload(true);
-    tracing::info!(version = %active.version, hash = %active.content_hash, "rules reloaded");
+    tracing::info!(version = ?active.version, hash = %active.content_hash, "rules reloaded");
     Ok(Reloaded {
         changed: previous.content_hash != active.content_hash,
         previous,

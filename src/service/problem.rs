@@ -47,6 +47,9 @@ pub enum ApiError {
     Unauthorized,
     #[error("rollen saknar behörighet")]
     Forbidden,
+    /// Forbidden, with the reason for the person.
+    #[error("{0}")]
+    ForbiddenBecause(&'static str),
     #[error("hittades inte")]
     NotFound,
     /// The person already has as much long work waiting or running as one may.
@@ -89,6 +92,7 @@ impl From<AppError> for ApiError {
     fn from(err: AppError) -> Self {
         match err {
             AppError::Forbidden => Self::Forbidden,
+            AppError::NotForTests(reason) => Self::ForbiddenBecause(reason),
             AppError::NotFound => Self::NotFound,
             AppError::Rules(err) => {
                 Self::RulesRefused(err.problems.iter().map(ProblemJson::from).collect())
@@ -117,7 +121,7 @@ impl ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) | Self::RulesRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Forbidden | Self::ForbiddenBecause(_) => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -157,6 +161,13 @@ impl ApiError {
                 "forbidden",
                 "Behörighet saknas",
                 Some("Din roll får inte göra detta.".to_owned()),
+                vec![],
+                vec![],
+            ),
+            Self::ForbiddenBecause(reason) => (
+                "forbidden",
+                "Behörighet saknas",
+                Some(reason.to_owned()),
                 vec![],
                 vec![],
             ),

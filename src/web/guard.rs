@@ -5,7 +5,12 @@
 //!   `Sec-Fetch-Site` is `cross-site` or `same-site`, or its `Origin` is not the
 //!   service's own (config `public_url`, else the request's `Host`; `null` only from the
 //!   same origin by `Sec-Fetch-Site`). A page on another port of the same host is another
-//!   origin and is refused too.
+//!   origin and is refused too. A GET or HEAD from another site (`Sec-Fetch-Site`
+//!   `same-site` or `cross-site`) is taken only as a top-level navigation (a link
+//!   followed, `Sec-Fetch-Mode: navigate` and `Sec-Fetch-Dest: document`): a page of a
+//!   sibling host name shares the site, so SameSite cookies go with its images, scripts
+//!   and frames, which could otherwise run audits or spend case lookups in the signed-in
+//!   person's name.
 //! - [`check_form_token`] (web routes): every POST form carries a CSRF token in the
 //!   field `csrf`, checked in constant time: the session's own token, or for sign-in
 //!   the token tied to the `gk_login` cookie set by the sign-in page (so a sign-in
@@ -224,6 +229,26 @@ fn cross_origin(state: &SharedState, headers: &HeaderMap) -> Option<&'static str
     (!own).then_some("origin")
 }
 
+/// Why a GET or HEAD from a browser is not to be answered, if it is not: one from
+/// another site (`Sec-Fetch-Site` `same-site` or `cross-site`) that is not a top-level
+/// navigation. Clients that send no `Sec-Fetch-Site` are not affected.
+fn cross_site_subresource(headers: &HeaderMap) -> Option<&'static str> {
+    let value = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase())
+    };
+    let site = value("sec-fetch-site")?;
+    if site == "same-origin" || site == "none" {
+        return None;
+    }
+    let navigation = value("sec-fetch-mode").as_deref() == Some("navigate")
+        && value("sec-fetch-dest")
+            .as_deref()
+            .is_none_or(|d| d == "document");
+    (!navigation).then_some("sec-fetch-site")
+}
+
 /// The route a request matched (`/api/v1/checks/{id}`), for logs: never the path as
 /// sent, which may hold anything a client typed, a case id included.
 pub fn route_of(extensions: &axum::http::Extensions) -> &str {
@@ -239,9 +264,12 @@ pub async fn refuse_cross_origin(
     request: Request,
     next: Next,
 ) -> Response {
-    if !is_safe(request.method())
-        && let Some(header) = cross_origin(&state, request.headers())
-    {
+    let refused = if is_safe(request.method()) {
+        cross_site_subresource(request.headers())
+    } else {
+        cross_origin(&state, request.headers())
+    };
+    if let Some(header) = refused {
         tracing::warn!(
             route = route_of(request.extensions()),
             header,

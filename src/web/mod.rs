@@ -526,7 +526,7 @@ async fn sign_in(
             .delete_session(crate::auth::token_hash(&old), None)
             .await;
     }
-    tracing::info!(actor = %session.principal.name, role = %crate::names::name_of(&session.principal.role), "web sign-in");
+    tracing::info!(actor = ?session.principal.name, role = %crate::names::name_of(&session.principal.role), "web sign-in");
     let mut response = Redirect::to(start_page(&session.principal)).into_response();
     let cookies = response.headers_mut();
     cookies.append(

@@ -309,6 +309,59 @@ fn the_web_cookie_is_a_session_that_sign_out_revoke_and_idling_end() {
     assert!(signs >= 4, "{signs}");
 }
 
+/// A page on a sibling host name shares the site, so the SameSite cookie went with its
+/// images: they ran audits of periods it chose, and spent an officer's case lookups, in
+/// the signed-in person's name.
+#[test]
+fn pages_loaded_by_another_site_are_refused_and_its_links_followed() {
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let (cookie, _) = web.session(&app.analytiker.token);
+    let audits = || -> i64 {
+        app.db()
+            .query_row(
+                "SELECT count(*) FROM access_log WHERE action = 'audit'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("count")
+    };
+    let page = "/uppfoljning?fran=2024-03-01&till=2024-03-02";
+    let before = audits();
+    for (site, mode, dest) in [
+        ("same-site", "no-cors", "image"),
+        ("same-site", "navigate", "iframe"),
+        ("cross-site", "cors", "empty"),
+        ("same-site", "no-cors", "script"),
+    ] {
+        let headers = [
+            ("sec-fetch-site", site),
+            ("sec-fetch-mode", mode),
+            ("sec-fetch-dest", dest),
+        ];
+        let reply = web.raw(reqwest::Method::GET, page, Some(&cookie), &headers, None);
+        assert_eq!(reply.status, 403, "{site} {mode} {dest}: {reply}");
+    }
+    assert_eq!(audits(), before, "no audit ran for another site");
+    // A link followed from another site, and the service's own pages, are answered.
+    for headers in [
+        &[
+            ("sec-fetch-site", "same-site"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-dest", "document"),
+        ][..],
+        &[
+            ("sec-fetch-site", "same-origin"),
+            ("sec-fetch-mode", "cors"),
+        ][..],
+        &[("sec-fetch-site", "none"), ("sec-fetch-mode", "navigate")][..],
+        &[][..],
+    ] {
+        let reply = web.raw(reqwest::Method::GET, page, Some(&cookie), headers, None);
+        assert_eq!(reply.status, 200, "{headers:?}: {reply}");
+    }
+}
+
 #[test]
 fn forms_without_the_session_token_or_from_another_origin_change_nothing() {
     let app = spawn_app();

@@ -72,11 +72,16 @@ fn store_cases(app: &TestApp, who: &User, prefix: &str, n: usize) {
 
 /// A case officer's token made for tests (`token create --purpose test`), named `name`.
 fn test_token(app: &TestApp, name: &'static str) -> User {
+    test_token_of(app, name, "handlaggare")
+}
+
+/// A token of `role` made for tests, named `name`.
+fn test_token_of(app: &TestApp, name: &'static str, role: &str) -> User {
     let out = app.cli(&[
         "token",
         "create",
         "--role",
-        "handlaggare",
+        role,
         "--name",
         name,
         "--purpose",
@@ -546,6 +551,43 @@ fn test_checks_and_real_checks_of_one_case_are_kept_apart() {
     )
     .problem(404);
     assert_eq!(story(&renamed), ["testsystem"], "the test story only");
+}
+
+/// A test token recorded outcomes for real cases: it replaced an analyst's outcome, and
+/// the audit read the test system's.
+#[test]
+fn a_test_token_records_no_outcome() {
+    let app = spawn_app();
+    let tester = test_token_of(&app, "testanalys", "analytiker");
+    let outcome = |ended_on: &str, outcome: &str| json!([{"case_id": "FK-2024-000311", "ended_on": ended_on, "outcome": outcome}]);
+    let real = app.post(
+        "/api/v1/outcomes",
+        &app.analytiker,
+        &outcome("2024-10-01", "returned_to_fk"),
+    );
+    assert_eq!(real.status, 200, "{real}");
+    let reply = app.post(
+        "/api/v1/outcomes",
+        &tester,
+        &outcome("2024-10-02", "left_insurance"),
+    );
+    assert_eq!(reply.status, 403, "{reply}");
+    assert!(
+        reply.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("En testtoken kan inte registrera utfall")),
+        "{reply}"
+    );
+    let stored: (String, String) = app
+        .db()
+        .query_row("SELECT outcome, recorded_by FROM outcomes", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .expect("one outcome");
+    assert_eq!(
+        stored,
+        ("returned_to_fk".to_owned(), app.analytiker.name.to_owned())
+    );
 }
 
 /// A rule added to the rule set counted every case last checked before it existed as

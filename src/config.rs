@@ -131,6 +131,9 @@ pub struct Config {
 
 /// Reads the tokens file (a YAML list of entries); a missing file is an empty list.
 pub fn read_token_file(path: &Path) -> Result<Vec<TokenEntry>, String> {
+    // A token file someone else could write would let them make themselves admin.
+    crate::owner_only::require_trusted(path, crate::owner_only::Use::Read)
+        .map_err(|e| format!("tokenfilen {}: {e}", path.display()))?;
     match std::fs::read_to_string(path) {
         Ok(text) if text.trim().is_empty() => Ok(Vec::new()),
         Ok(text) => from_yaml(path, &text),
@@ -138,6 +141,23 @@ pub fn read_token_file(path: &Path) -> Result<Vec<TokenEntry>, String> {
         Err(err) => Err(format!("kan inte läsa {}: {err}", path.display())),
     }
 }
+
+/// Whether every user of the machine may read the file at `path`.
+fn readable_by_anyone(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+/// The smallest `max_body_bytes` taken: a profile with every field is about 1.5 KB.
+pub const MIN_BODY_BYTES: usize = 4096;
 
 /// Reads a YAML configuration or tokens file. An error names the file, the position,
 /// the field and what was wrong there, never the value: a secret pasted into the wrong
@@ -222,9 +242,21 @@ impl Config {
     ) -> Result<Self, String> {
         let mut config = match file {
             Some(path) => {
+                crate::owner_only::require_trusted(path, crate::owner_only::Use::Read)
+                    .map_err(|e| format!("konfigurationen {}: {e}", path.display()))?;
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("kan inte läsa {}: {e}", path.display()))?;
-                from_yaml(path, &text)?
+                let config: Config = from_yaml(path, &text)?;
+                if config.pseudonym_secret.is_some() && readable_by_anyone(path) {
+                    return Err(format!(
+                        "konfigurationen {} har pseudonym_secret och kan läsas av alla användare; \
+                         med nyckeln kan vem som helst med en lista över ärende-id se vilka ärenden \
+                         som är sparade. Gör filen läsbar bara för ägaren (chmod 600), eller lägg \
+                         nyckeln i pseudonym_key_file",
+                        path.display()
+                    ));
+                }
+                config
             }
             None => Config::default(),
         };
@@ -284,6 +316,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.session_idle()?;
         self.public_origin()?;
+        if self.max_body_bytes < MIN_BODY_BYTES {
+            return Err(format!(
+                "max_body_bytes (GK_REGLER_MAX_BODY_BYTES) måste vara minst {MIN_BODY_BYTES}: med mindre tas ingen profil emot"
+            ));
+        }
         if self.retention_days == Some(0) {
             return Err(
                 "retention_days (GK_REGLER_RETENTION_DAYS) måste vara minst 1; utelämna den för att behålla kontrollerna"
@@ -447,11 +484,11 @@ mod tests {
     fn file_then_environment_override_defaults() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("c.yaml");
-        std::fs::write(&path, "listen: 127.0.0.1:9000\nmax_body_bytes: 1000\n").expect("write");
+        std::fs::write(&path, "listen: 127.0.0.1:9000\nmax_body_bytes: 10000\n").expect("write");
         let no_env = |_: &str| None;
         let from_file = Config::load_with(Some(&path), no_env).expect("file");
         assert_eq!(from_file.listen.port(), 9000);
-        assert_eq!(from_file.max_body_bytes, 1000);
+        assert_eq!(from_file.max_body_bytes, 10000);
         assert_eq!(from_file.rules_dir, PathBuf::from("rules"), "default kept");
         let env = |name: &str| (name == "GK_REGLER_LISTEN").then(|| "127.0.0.1:9100".to_owned());
         let layered = Config::load_with(Some(&path), env).expect("file and env");
@@ -461,7 +498,7 @@ mod tests {
             "the environment overrides the file"
         );
         assert_eq!(
-            layered.max_body_bytes, 1000,
+            layered.max_body_bytes, 10000,
             "the file overrides the default"
         );
         let defaults = Config::load_with(None, env).expect("env only");
@@ -630,6 +667,20 @@ mod tests {
                 serde_yaml::from_str(&format!("retention_days: {days}\n")).expect("parse");
             assert_eq!(config.validate().is_ok(), ok, "{days}");
         }
+        // A negative number is not "an integer" where an integer is expected.
+        let err = from_yaml::<Config>(Path::new("gk.yaml"), "retention_days: -5\n")
+            .expect_err("negative");
+        assert!(err.contains("väntade ett heltal, 0 eller större"), "{err}");
+    }
+
+    #[test]
+    fn a_body_limit_no_profile_fits_is_refused() {
+        let config: Config = serde_yaml::from_str("max_body_bytes: 0\n").expect("parse");
+        let err = config.validate().expect_err("refused");
+        assert!(err.contains("max_body_bytes"), "{err}");
+        let config: Config =
+            serde_yaml::from_str(&format!("max_body_bytes: {MIN_BODY_BYTES}\n")).expect("parse");
+        assert!(config.validate().is_ok());
     }
 
     #[test]

@@ -50,6 +50,77 @@ pub fn new_file_options() -> std::fs::OpenOptions {
     options
 }
 
+/// How the service uses a file it must be able to trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Use {
+    /// Written and made owner-only by the service (the database and its companions, the
+    /// pseudonym key): never through a symbolic link.
+    Written,
+    /// Only read (the configuration, the tokens file): a symbolic link is followed, but
+    /// the link and the file must be trusted, and nobody but the owner and group may
+    /// write the file.
+    Read,
+}
+
+/// Why `path` is not a file the service can trust (to follow its path in a message), if it
+/// exists and is not: a symbolic
+/// link where [`Use::Written`] refuses one, an owner other than this process's user or
+/// root, or (for [`Use::Read`]) write permission for others. Someone else's file in the
+/// service's place, in a folder others can write to, would hand them the database, the
+/// key or an admin token.
+pub fn untrusted(path: &Path, usage: Use) -> std::io::Result<Option<String>> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        let link = match std::fs::symlink_metadata(path) {
+            Ok(metadata) => metadata,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(err) => return Err(err),
+        };
+        let user = rustix::process::geteuid().as_raw();
+        let trusted_owner = |uid: u32| uid == user || uid == 0;
+        let is_link = link.file_type().is_symlink();
+        if is_link && usage == Use::Written {
+            return Ok(Some(
+                "är en symbolisk länk; ange filens egen sökväg".to_owned(),
+            ));
+        }
+        let file = if is_link {
+            std::fs::metadata(path)?
+        } else {
+            link.clone()
+        };
+        for (what, metadata) in [("länken", &link), ("filen", &file)] {
+            if !trusted_owner(metadata.uid()) {
+                return Ok(Some(format!(
+                    "{what} ägs av en annan användare (uid {}) än den tjänsten kör som (uid {user}); \
+                     den kan vara lagd där av någon annan. Flytta bort den, eller ge den rätt ägare",
+                    metadata.uid()
+                )));
+            }
+        }
+        if usage == Use::Read && file.mode() & 0o002 != 0 {
+            return Ok(Some(
+                "får skrivas av alla användare; ta bort den rättigheten (chmod o-w)".to_owned(),
+            ));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, usage);
+    Ok(None)
+}
+
+/// [`untrusted`] as an error.
+pub fn require_trusted(path: &Path, usage: Use) -> std::io::Result<()> {
+    match untrusted(path, usage)? {
+        None => Ok(()),
+        Some(why) => Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            why,
+        )),
+    }
+}
+
 /// Takes every permission for group and others away from `path`, if it exists and has
 /// any; returns whether it changed anything.
 pub fn restrict(path: &Path) -> std::io::Result<bool> {
@@ -91,6 +162,30 @@ mod tests {
         assert_eq!(mode(&dir.path().join("a/b")), 0o700);
         assert!(write_new(&file, b"y").is_err());
         assert_eq!(std::fs::read(&file).expect("read"), b"x");
+    }
+
+    #[test]
+    fn links_where_written_and_files_others_may_write_are_not_trusted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("tokens.yaml");
+        std::fs::write(&file, b"").expect("write");
+        assert_eq!(untrusted(&file, Use::Read).expect("read"), None);
+        assert_eq!(untrusted(&file, Use::Written).expect("read"), None);
+        assert_eq!(
+            untrusted(&dir.path().join("saknas"), Use::Written).expect("read"),
+            None
+        );
+        let link = dir.path().join("länk");
+        std::os::unix::fs::symlink(&file, &link).expect("link");
+        assert_eq!(untrusted(&link, Use::Read).expect("read"), None);
+        let refused = untrusted(&link, Use::Written)
+            .expect("read")
+            .expect("refused");
+        assert!(refused.contains("symbolisk länk"), "{refused}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o646)).expect("chmod");
+        let refused = untrusted(&link, Use::Read).expect("read").expect("refused");
+        assert!(refused.contains("skrivas av alla"), "{refused}");
+        assert!(require_trusted(&file, Use::Read).is_err());
     }
 
     #[test]

@@ -77,6 +77,8 @@ impl PseudonymKey {
                 KeyOrigin::Configured,
             ));
         }
+        crate::owner_only::require_trusted(file, crate::owner_only::Use::Written)
+            .map_err(|e| format!("pseudonymnyckeln {}: {e}", file.display()))?;
         match std::fs::read_to_string(file) {
             Ok(text) => {
                 restrict_key_file(file)?;
@@ -115,6 +117,8 @@ impl PseudonymKey {
 /// Takes group and other permissions away from the key file at `path`, as the store does
 /// for the database: whoever reads the key can tell which case a pseudonym is.
 pub(crate) fn restrict_key_file(path: &Path) -> Result<(), String> {
+    crate::owner_only::require_trusted(path, crate::owner_only::Use::Written)
+        .map_err(|e| format!("pseudonymnyckeln {}: {e}", path.display()))?;
     match crate::owner_only::restrict(path) {
         Ok(true) => {
             tracing::warn!(file = %path.display(), "made the pseudonym key file owner-only");

@@ -65,6 +65,7 @@ pub async fn open_key(
 /// thread. For `serve` (and, through [`open_store_for_import`], `import`), which start a
 /// database.
 pub fn open_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
+    require_trusted_database(config)?;
     Ok(Store::open(&config.database, config.max_batch)?)
 }
 
@@ -72,6 +73,7 @@ pub fn open_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
 /// database for a rollback journal when nothing else has it open
 /// ([`Store::open_for_import`]).
 pub fn open_store_for_import(config: &Config) -> Result<(Store, WriterHandle), AppError> {
+    require_trusted_database(config)?;
     Ok(Store::open_for_import(&config.database, config.max_batch)?)
 }
 
@@ -81,7 +83,24 @@ pub fn open_store_for_import(config: &Config) -> Result<(Store, WriterHandle), A
 /// new, empty database.
 pub fn open_existing_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
     require_database(config)?;
+    require_trusted_database(config)?;
     Ok(Store::open_existing(&config.database, config.max_batch)?)
+}
+
+/// Refuses (as configuration) a database, or a file beside it, that the service cannot
+/// trust ([`crate::owner_only::untrusted`]). The store checks the same when it opens; here
+/// the refusal is the configuration's, not an unavailable database.
+fn require_trusted_database(config: &Config) -> Result<(), AppError> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let file = crate::store::with_suffix(&config.database, suffix);
+        if let Some(why) = crate::owner_only::untrusted(&file, crate::owner_only::Use::Written)? {
+            return Err(AppError::Config(format!(
+                "databasen {}: {why}",
+                file.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses (as bad input) a database path that leads to no file.
@@ -107,14 +126,30 @@ pub async fn close_store(store: Store, writer: WriterHandle) -> Result<(), AppEr
 
 /// Parses a retention period such as `90d`, `6mo` or `2y`. A period back in time
 /// (`2 years ago`, `-P2Y`) is refused: subtracted from now it would put the cutoff in the
-/// future, and the purge would delete every check.
+/// future, and the purge would delete every check. So is a period with hours, minutes or
+/// seconds (`1m` is a minute); `0d` purges everything.
 pub fn parse_age(text: &str) -> Result<jiff::Span, AppError> {
-    let age: jiff::Span = text
-        .parse()
-        .map_err(|e| AppError::Input(format!("--older-than {text:?}: {e} (t.ex. 90d, 6mo, 2y)")))?;
+    let age: jiff::Span = text.parse().map_err(|_| {
+        AppError::Input(format!(
+            "--older-than {text:?}: ingen period; ange t.ex. 90d, 6mo eller 2y (d dagar, w veckor, mo månader, y år)"
+        ))
+    })?;
     if age.is_negative() {
         return Err(AppError::Input(format!(
             "--older-than {text:?}: perioden räknas bakåt från nu och får inte vara negativ, den skulle rensa allt (ange t.ex. 90d, 6mo, 2y)"
+        )));
+    }
+    // `1m` is a minute, not a month: a period in hours or less would delete nearly
+    // everything, and is never a retention period.
+    let under_a_day = age.get_hours() != 0
+        || age.get_minutes() != 0
+        || age.get_seconds() != 0
+        || age.get_milliseconds() != 0
+        || age.get_microseconds() != 0
+        || age.get_nanoseconds() != 0;
+    if under_a_day {
+        return Err(AppError::Input(format!(
+            "--older-than {text:?}: en rensning räknas i hela dagar, veckor, månader eller år; `m` är minuter, en månad skrivs `mo` (t.ex. 6mo). För att rensa allt: 0d"
         )));
     }
     Ok(age)

@@ -71,7 +71,16 @@ pub const MAX_OUTCOMES_FILE_BYTES: u64 = 512 << 20;
 /// Reads outcomes from JSONL (one object per line) or CSV (`case_id,ended_on,outcome,reasons`).
 pub fn read_file(path: &Path) -> Result<Vec<Outcome>, AppError> {
     let refused = |why: String| AppError::Input(format!("{}: {why}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| refused(e.to_string()))?;
+    // Opened without waiting: opening a pipe with no writer would wait for ever, before
+    // the check below could refuse it.
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|e| refused(e.to_string()))?
+    };
     let meta = file.metadata().map_err(|e| refused(e.to_string()))?;
     // The file is read whole: a device or a pipe could go on for ever.
     if !meta.is_file() {

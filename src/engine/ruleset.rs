@@ -619,9 +619,8 @@ fn expected_text(expected: &str) -> String {
         "a map" => "en mappning".to_owned(),
         "a list of distinct values" => "en lista med olika värden".to_owned(),
         _ if expected.starts_with("struct ") => "en mappning (fält: värde)".to_owned(),
-        "u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize" => {
-            "ett heltal".to_owned()
-        }
+        "u8" | "u16" | "u32" | "u64" | "usize" => "ett heltal, 0 eller större".to_owned(),
+        "i8" | "i16" | "i32" | "i64" | "isize" => "ett heltal".to_owned(),
         _ => expected.replace("one of ", "något av "),
     }
 }

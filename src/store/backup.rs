@@ -76,6 +76,11 @@ pub fn copy_database(source: &Path, target: &Path) -> Result<CopyFacts, StoreErr
     from.execute_batch("COMMIT")?;
     drop(from);
     to.pragma_update(None, "journal_mode", "DELETE")?;
+    // The copy takes the database's free pages as they are: zeroed, unless a killed write
+    // left rows in them that nothing has zeroed yet.
+    let tx = to.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    super::writer::scrub_free_pages(&tx)?;
+    tx.commit()?;
     let facts = check(&to)?;
     to.close().map_err(|(_, err)| StoreError::from(err))?;
     Ok(facts)

@@ -97,6 +97,12 @@ impl RuleSetRecord {
     }
 }
 
+/// The suffix of the file beside the database that an import through a rollback journal
+/// keeps while it writes: found by a later opening, it says the free pages may hold a
+/// killed import's rows (SQLite journals no free page it takes, so playing the journal
+/// back leaves them there) and have them zeroed.
+pub(crate) const IMPORT_MARKER: &str = "-import-underway";
+
 /// Read-only connections kept in the pool, and the most short reads ([`Store::read`]) run
 /// at once. A read that finds the pool empty opens a connection of its own, which parses
 /// the schema and prepares every statement anew, and closes it; short reads (a token, a
@@ -488,6 +494,13 @@ impl Store {
         let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
+        // Before SQLite reads or makes any of them: someone else's file in their place
+        // would hold or receive every stored check.
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let file = file::with_suffix(path, suffix);
+            crate::owner_only::require_trusted(&file, crate::owner_only::Use::Written)
+                .map_err(|e| unavailable(&file, e))?;
+        }
         if create {
             crate::owner_only::create_parent(path).map_err(|e| unavailable(path, e))?;
             // Made here, before SQLite opens it, so it is never readable by others; SQLite
@@ -500,10 +513,14 @@ impl Store {
             flags |= OpenFlags::SQLITE_OPEN_CREATE;
         }
         // A transaction cut short (a killed import) left its rollback journal: this opening
-        // plays it back, and then zeroes the free pages it cannot restore.
+        // plays it back, and then zeroes the free pages it cannot restore. Another program
+        // may have played the journal back first (any opening does, `sqlite3` too); the
+        // import's marker, left beside the database until its writer closed, still tells.
+        let import_marker = file::with_suffix(path, IMPORT_MARKER);
         let interrupted = file::with_suffix(path, "-journal")
             .metadata()
-            .is_ok_and(|meta| meta.len() > 0);
+            .is_ok_and(|meta| meta.len() > 0)
+            || import_marker.exists();
         let mut conn = Connection::open_with_flags(path, flags)?;
         // Before anything is written: SQLite fixes the page size when it writes the
         // database's first page, and ignores this on a database that has one.
@@ -528,9 +545,24 @@ impl Store {
             let pages = writer::scrub_free_pages(&tx)?;
             tx.commit()?;
             tracing::info!(pages, "zeroed the free pages after an interrupted write");
+            std::fs::remove_file(&import_marker)
+                .or_else(|err| match err.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(err),
+                })
+                .map_err(|e| unavailable(&import_marker, e))?;
         }
         // Before this process opens any other connection, which would hold the WAL open.
         let rollback = journal == Journal::RollbackIfAlone && rollback_journal_if_alone(&conn)?;
+        // Written before the import's first write, removed when its writer closes.
+        if rollback {
+            match crate::owner_only::write_new(&import_marker, b"") {
+                Err(err) if err.kind() != std::io::ErrorKind::AlreadyExists => {
+                    return Err(unavailable(&import_marker, err));
+                }
+                _ => {}
+            }
+        }
         let file = Arc::new(file::DatabaseFile::opened(path).map_err(|e| unavailable(path, e))?);
         let readers = (0..READERS)
             .map(|_| open_reader(path))
@@ -553,6 +585,7 @@ impl Store {
             max_batch.max(1),
             Arc::clone(&writable),
             Arc::clone(&file),
+            rollback.then_some(import_marker),
         );
         Ok((
             Self {

@@ -122,6 +122,7 @@ pub(super) fn spawn(
     max_batch: usize,
     writable: Arc<AtomicBool>,
     file: Arc<DatabaseFile>,
+    import_marker: Option<std::path::PathBuf>,
 ) -> (mpsc::Sender<Job>, WriterHandle) {
     let (sender, receiver) = mpsc::channel(QUEUE);
     let thread = std::thread::Builder::new()
@@ -130,6 +131,13 @@ pub(super) fn spawn(
             // Started on this thread: the WAL hook reports to the committing thread.
             let keeper = WalKeeper::start(&conn, checkpointer, WalPolicy::DEFAULT);
             run(conn, keeper, receiver, max_batch, &writable, &file);
+            // Closed whole: nothing of an interrupted write is left to zero.
+            if let Some(marker) = import_marker
+                && let Err(err) = std::fs::remove_file(&marker)
+                && err.kind() != std::io::ErrorKind::NotFound
+            {
+                tracing::warn!(error = %err, "the import marker could not be removed");
+            }
         })
         .ok();
     (sender, WriterHandle { thread })

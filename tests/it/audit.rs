@@ -2,6 +2,7 @@
 //! `gk-regler import`, `audit` and `replay` run as real commands against the database
 //! of a running service, and `GET /api/v1/audit` over HTTP.
 
+use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -293,6 +294,11 @@ fn import_files_that_would_be_read_whole_into_memory_are_refused() {
         "{out}"
     );
     assert!(!out.stderr.contains("AAAA"), "{out}");
+    // A pipe no one writes to: opening it waited for ever before it could be refused.
+    let fifo = app.dir.path().join("utfall.fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let fifo = fifo.to_str().expect("utf-8");
     for args in [
         &["import-outcomes", "/dev/zero"][..],
         &[
@@ -301,6 +307,8 @@ fn import_files_that_would_be_read_whole_into_memory_are_refused() {
             "--outcomes",
             "/dev/zero",
         ][..],
+        &["import-outcomes", fifo][..],
+        &["import", path.to_str().expect("utf-8"), "--outcomes", fifo][..],
     ] {
         let out = app.run_cli(args, None);
         assert_eq!(out.code, 2, "{args:?}: {out}");

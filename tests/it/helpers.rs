@@ -506,7 +506,7 @@ pub struct AppOptions {
     /// Serve a copy of `rules/` in the temporary directory (which a test may change)
     /// instead of the repository's `rules/`.
     pub copy_rules: bool,
-    /// Extra environment variables for `serve`, e.g. `("GK_REGLER_MAX_BODY_BYTES", "2000")`.
+    /// Extra environment variables for `serve`, e.g. `("GK_REGLER_MAX_BODY_BYTES", "20000")`.
     pub env: Vec<(&'static str, String)>,
     /// Keep the database here instead of in the temporary directory (e.g. on a small
     /// file system a test fills up).

@@ -432,7 +432,7 @@ fn arrays_are_refused_where_an_object_is_required() {
 
 #[test]
 fn oversized_and_non_json_bodies_are_refused() {
-    const LIMIT: usize = 2000;
+    const LIMIT: usize = 5000;
     let app = spawn_app_with(AppOptions {
         env: vec![("GK_REGLER_MAX_BODY_BYTES", LIMIT.to_string())],
         ..AppOptions::default()

@@ -413,14 +413,15 @@ fn an_import_killed_mid_write_stores_nothing_and_the_next_stores_every_check() {
 /// Rolling a killed import back restores only the pages that were in use before it:
 /// free pages it had taken (left by a purge) kept its profiles, readable in the database
 /// file and copied into every backup. The next opening that rolls the import back
-/// overwrites the free pages too.
+/// overwrites the free pages too, and so does the next opening after another program
+/// played the journal back (the import's marker says so).
 #[test]
 fn a_killed_import_leaves_no_readable_profile_in_the_free_pages() {
     let dir = tempfile::tempdir().expect("temporary directory");
     // Free pages: a cohort imported, then purged.
     let (database, _) = database_with_cohort(dir.path(), "forsta.jsonl", 1..=8);
     std::thread::sleep(Duration::from_millis(1_100));
-    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0s"]);
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0d"]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(
         occurrences(&database, PROFILE_KEY),
@@ -430,36 +431,58 @@ fn a_killed_import_leaves_no_readable_profile_in_the_free_pages() {
 
     let big = dir.path().join("stor.jsonl");
     cohort_copies(&big, 9..=24);
-    let mut import = start_import(dir.path(), &database, &big);
-    let deadline = Instant::now() + Duration::from_secs(300);
-    // Past the writer's page cache, the import writes its pages into the file's free
-    // pages before it commits.
-    while occurrences(&database, PROFILE_KEY) == 0 {
-        assert_still_importing(&mut import, deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    import.kill().expect("SIGKILL");
-    import.wait().expect("wait");
+    let marker = with_suffix(&database, "-import-underway");
+    // Rolled back by gk-regler's next opening, then by another program first (any
+    // opening plays a journal back, `sqlite3` too), which knows nothing of free pages.
+    for played_back_elsewhere in [false, true] {
+        let mut import = start_import(dir.path(), &database, &big);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        // Past the writer's page cache, the import writes its pages into the file's free
+        // pages before it commits.
+        while occurrences(&database, PROFILE_KEY) == 0 {
+            assert_still_importing(&mut import, deadline);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        import.kill().expect("SIGKILL");
+        import.wait().expect("wait");
+        assert!(
+            marker.exists(),
+            "the import marks the database while it writes"
+        );
+        if played_back_elsewhere {
+            let other = rusqlite::Connection::open(&database).expect("open");
+            assert_eq!(count_checks(&other), 0, "the journal was played back");
+            drop(other);
+            assert!(
+                occurrences(&database, PROFILE_KEY) > 0,
+                "played back elsewhere, the free pages keep the import's profiles"
+            );
+        }
 
-    // The next command that opens the database rolls the import back.
-    let backup = dir.path().join("kopia");
-    let out = cli_on(
-        dir.path(),
-        &database,
-        &["backup", crate::helpers::arg(&backup)],
-    );
-    assert_eq!(out.code, 0, "{out}");
-    assert!(out.stdout.contains("(0 kontroller"), "{out}");
-    assert_eq!(
-        occurrences(&database, PROFILE_KEY),
-        0,
-        "no profile of the killed import in the database file"
-    );
-    assert_eq!(
-        occurrences(&backup.join("gk-regler.sqlite3"), PROFILE_KEY),
-        0,
-        "nor in the backup"
-    );
+        // The next command that opens the database zeroes them.
+        let backup = dir.path().join(format!("kopia-{played_back_elsewhere}"));
+        let out = cli_on(
+            dir.path(),
+            &database,
+            &["backup", crate::helpers::arg(&backup)],
+        );
+        assert_eq!(out.code, 0, "{out}");
+        assert!(out.stdout.contains("(0 kontroller"), "{out}");
+        assert_eq!(
+            occurrences(&database, PROFILE_KEY),
+            0,
+            "no profile of the killed import in the database file ({played_back_elsewhere})"
+        );
+        assert_eq!(
+            occurrences(&backup.join("gk-regler.sqlite3"), PROFILE_KEY),
+            0,
+            "nor in the backup ({played_back_elsewhere})"
+        );
+        assert!(
+            !marker.exists(),
+            "the marker goes once the pages are zeroed"
+        );
+    }
     let conn = rusqlite::Connection::open(&database).expect("open");
     let integrity: String = conn
         .query_row("PRAGMA integrity_check", [], |row| row.get(0))
@@ -555,11 +578,24 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
         ],
     );
     assert_eq!(out.code, 0, "{out}");
-    // Stored times and the purge's cutoff are whole seconds. Five seconds apart, a cutoff
-    // one to three seconds before the newer import began falls between the two imports,
-    // however long the newer import takes (and the purge up to two seconds to start).
-    std::thread::sleep(Duration::from_millis(5_100));
-    let newer_began = Instant::now();
+    // The older import stored two days ago: a purge of what is older than a day takes
+    // it and leaves the newer one.
+    let conn = rusqlite::Connection::open(&database).expect("open the database");
+    for table in ["evaluations", "outcomes"] {
+        let column = if table == "outcomes" {
+            "recorded_at"
+        } else {
+            "created_at"
+        };
+        conn.execute(
+            &format!(
+                "UPDATE {table} SET {column} = strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-2 days')"
+            ),
+            [],
+        )
+        .expect("back-date");
+    }
+    drop(conn);
     let out = import_on(dir.path(), &database, &newer);
     assert_eq!(out.code, 0, "{out}");
     let stored = profiles_with_the_key(&database);
@@ -577,8 +613,7 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
         "each stored profile once before the purge"
     );
 
-    let age = format!("{}s", newer_began.elapsed().as_secs() + 3);
-    let out = cli_on(dir.path(), &database, &["purge", "--older-than", &age]);
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "1d"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(
         out.stdout
@@ -604,7 +639,7 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
 
     // Stored times are whole seconds: a second on, every check is older than now.
     std::thread::sleep(Duration::from_millis(1_100));
-    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0s"]);
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0d"]);
     assert_eq!(out.code, 0, "{out}");
     assert_eq!(profiles_with_the_key(&database), 0);
     assert_eq!(in_files(), 0, "no stored profile is left in the files");
@@ -623,6 +658,12 @@ fn a_purge_leaves_no_readable_copy_of_a_deleted_profile_in_the_database_file() {
 fn a_purge_period_that_points_forward_in_time_is_refused_and_nothing_is_deleted() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (database, lines) = database_with_cohort(dir.path(), "profiles.jsonl", 1..=1);
+    // `1m` is a minute: a retention period is whole days or more.
+    for age in ["--older-than=1m", "--older-than=12h", "--older-than=PT30S"] {
+        let out = cli_on(dir.path(), &database, &["purge", age]);
+        assert_eq!(out.code, 2, "{age}: {out}");
+        assert!(out.stderr.contains("en månad skrivs `mo`"), "{age}: {out}");
+    }
     for age in [
         "--older-than=2 years ago",
         "--older-than=-P2Y",
@@ -712,7 +753,7 @@ fn every_purge_is_in_the_access_log() {
         ("system:retention", "admin")
     );
     assert!(detail.ends_with("checks=0 outcomes=0"), "{detail}");
-    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0s"]);
+    let out = cli_on(dir.path(), &database, &["purge", "--older-than", "0d"]);
     assert_eq!(out.code, 0, "{out}");
     let logged = purges();
     assert!(
@@ -1375,4 +1416,87 @@ fn a_missing_or_other_pseudonym_key_is_refused_for_a_database_with_pseudonyms() 
     let out = app.cli(&["import-outcomes", outcomes]);
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("1 nytt"), "{out}");
+}
+
+/// Files another user placed where the service keeps its own: in a folder others may
+/// write to, a planted tokens file made its author admin, a planted key let them
+/// re-identify every stored case, and a key that was a symbolic link had its target's
+/// mode changed.
+#[test]
+fn files_someone_else_could_have_placed_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut app = spawn_app();
+    stored(&app, "FK-2024-000311");
+    app.terminate(Duration::from_secs(20));
+    let refused = |app: &TestApp, args: &[&str], expected: &str| {
+        let out = app.cli(args);
+        assert_eq!(out.code, 2, "{args:?}: {out}");
+        assert!(out.stderr.contains(expected), "{args:?}: {out}");
+    };
+    let chmod = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+
+    // A tokens file everyone may write.
+    let tokens = app.dir.path().join("tokens.yaml");
+    if !tokens.exists() {
+        std::fs::write(&tokens, "").expect("tokens file");
+    }
+    chmod(&tokens, 0o666);
+    refused(&app, &["serve"], "får skrivas av alla användare");
+    chmod(&tokens, 0o600);
+
+    // A configuration with the key's secret that everyone may read.
+    let config = app.dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!("pseudonym_secret: \"{}\"\n", "k".repeat(40)),
+    )
+    .expect("config");
+    chmod(&config, 0o644);
+    refused(
+        &app,
+        &["serve", "--config", crate::helpers::arg(&config)],
+        "har pseudonym_secret och kan läsas av alla användare",
+    );
+
+    // A key that is a symbolic link: refused, and its target is left as it was.
+    let database = app.database.clone();
+    let key = app.dir.path().join("pseudonym.key");
+    let target = app.dir.path().join("någons-fil.txt");
+    std::fs::copy(&key, &target).expect("copy key");
+    chmod(&target, 0o644);
+    let link = app.dir.path().join("länkad.key");
+    std::os::unix::fs::symlink(&target, &link).expect("link");
+    app.use_files(database.clone(), link);
+    refused(&app, &["serve"], "är en symbolisk länk");
+    assert_eq!(mode(&target), 0o644, "the link's target was changed");
+
+    // A database that is a symbolic link.
+    let moved = app.dir.path().join("flyttad.sqlite3");
+    std::fs::rename(&database, &moved).expect("move");
+    std::os::unix::fs::symlink(&moved, &database).expect("link");
+    app.use_files(database.clone(), key.clone());
+    refused(&app, &["serve"], "är en symbolisk länk");
+    std::fs::remove_file(&database).expect("remove link");
+    std::fs::rename(&moved, &database).expect("move back");
+
+    // Files of another user (only root can give a file away).
+    if rustix::process::geteuid().is_root() {
+        let nobody = Some(rustix::fs::Uid::from_raw(65534));
+        for (file, expected) in [
+            (&database, "ägs av en annan användare"),
+            (&tokens, "ägs av en annan användare"),
+        ] {
+            rustix::fs::chown(file, nobody, None).expect("chown");
+            refused(&app, &["serve"], expected);
+            rustix::fs::chown(file, Some(rustix::process::geteuid()), None).expect("chown back");
+        }
+    } else {
+        eprintln!("not root: files of another user cannot be made here, so that part is not run");
+    }
+
+    // Put right, it starts.
+    app.restart();
+    assert_eq!(app.count("evaluations"), 1);
 }

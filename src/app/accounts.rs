@@ -49,9 +49,12 @@ impl Expiry {
             return Ok(Self::EndOf(date));
         }
         text.parse::<jiff::Span>().map(Self::After).map_err(|_| {
-            AppError::Input(format!(
-                "giltig till {text:?}: ange ett datum (ÅÅÅÅ-MM-DD) eller en tid som 90d, 12h eller 1y"
-            ))
+            // The value is not repeated: a token or a personal identity number pasted into
+            // the wrong field must not come back in the answer.
+            AppError::Input(
+                "giltig till: ange ett datum (ÅÅÅÅ-MM-DD) eller en tid som 90d, 12h eller 1y"
+                    .to_owned(),
+            )
         })
     }
 
@@ -65,7 +68,9 @@ impl Expiry {
                 .map(|z| z.timestamp()),
             Self::After(span) => now.checked_add(*span).map(|z| z.timestamp()),
         }
-        .map_err(|e| AppError::Input(format!("ogiltig giltighetstid: {e}")))?;
+        .map_err(|_| {
+            AppError::Input("giltig till: tiden går utanför det som kan räknas".to_owned())
+        })?;
         if moment <= now.timestamp() {
             return Err(AppError::Input(
                 "giltighetstiden måste sluta i framtiden".to_owned(),

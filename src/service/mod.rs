@@ -125,12 +125,17 @@ pub async fn serve(
 
 /// Every answer that does not say otherwise (only the stylesheet does) is never stored
 /// by a browser or proxy: checks, case histories, outcomes and audits hold personal
-/// data or statistics about it.
+/// data or statistics about it. Nor is any answer read as another type than it says (a
+/// CSV or JSON answer taken for HTML by a browser that guesses).
 async fn no_store_unless_set(mut response: Response) -> Response {
     let headers = response.headers_mut();
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     response
 }
 

@@ -16,7 +16,6 @@
 
 use std::collections::BTreeSet;
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -313,7 +312,7 @@ pub(super) async fn page(State(state): State<SharedState>, viewer: Viewer) -> Re
 pub(super) async fn submit(
     State(state): State<SharedState>,
     viewer: Viewer,
-    Form(pairs): Form<Vec<(String, String)>>,
+    super::PageForm(pairs): super::PageForm<Vec<(String, String)>>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
         return refused;
@@ -427,7 +426,7 @@ pub(super) async fn stored(
 pub(super) async fn lookup(
     State(state): State<SharedState>,
     viewer: Viewer,
-    Form(pairs): Form<Vec<(String, String)>>,
+    super::PageForm(pairs): super::PageForm<Vec<(String, String)>>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
         return refused;

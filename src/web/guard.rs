@@ -16,7 +16,8 @@
 //!   the token tied to the `gk_login` cookie set by the sign-in page (so a sign-in
 //!   form posted from elsewhere cannot sign the browser in with someone else's token).
 //!   A request with an `Authorization: Bearer` header (a script, never a browser on its
-//!   own) is authenticated by that header and needs no form token.
+//!   own) is authenticated by that header and needs no form token, except on the sign-in
+//!   page, which reads no bearer.
 //!
 //! Cookies are HttpOnly and SameSite=Strict; with an https public URL `Secure` and named
 //! with the `__Host-` prefix ([`CookieNames`]). A cookie given twice counts as not given.
@@ -341,8 +342,12 @@ pub async fn check_form_token(
     next: Next,
 ) -> Response {
     // A bearer header is never added by a browser on its own (and no other origin may
-    // add one: no CORS), so a request that carries one needs no form token.
-    if is_safe(request.method()) || bearer_of(request.headers()).is_some() {
+    // add one: no CORS), and a page given one is signed in by it alone, never by the
+    // cookie ([`super::Viewer`]), so such a request needs no form token. The sign-in page
+    // reads no bearer: its form token is always needed.
+    let signs_in_by_bearer =
+        bearer_of(request.headers()).is_some() && request.uri().path() != SIGN_IN;
+    if is_safe(request.method()) || signs_in_by_bearer {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();

@@ -473,12 +473,50 @@ struct SignInForm {
     token: String,
 }
 
+/// What a page answers to a form it cannot read.
+const FORM_UNREADABLE: &str = "Formuläret kunde inte läsas: ett fält saknas, står mer än en gång eller har ett värde som inte går att läsa. Ladda om sidan och försök igen.";
+
+/// A form posted to a page, read as axum's `Form` reads it, refused in Swedish when it
+/// cannot be read (a field missing, given twice or of the wrong kind, or not UTF-8):
+/// axum's own refusal is English, and may quote what was sent.
+pub(super) struct PageForm<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for PageForm<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Form::<T>::from_request(request, state).await {
+            Ok(Form(value)) => Ok(Self(value)),
+            Err(rejection) => {
+                let status = rejection.status();
+                tracing::warn!(
+                    status = status.as_u16(),
+                    "refused: a form that cannot be read"
+                );
+                Err((
+                    status,
+                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                    FORM_UNREADABLE,
+                )
+                    .into_response())
+            }
+        }
+    }
+}
+
 /// Signs in: a new server-side session whose random id goes in the cookie. The form
 /// token was checked by [`guard::check_form_token`] before this runs.
 async fn sign_in(
     State(state): State<SharedState>,
     headers: axum::http::HeaderMap,
-    Form(form): Form<SignInForm>,
+    PageForm(form): PageForm<SignInForm>,
 ) -> Response {
     let token = form.token.trim();
     let (nonce, nonce_cookie) = guard::sign_in_nonce(&state, &headers);

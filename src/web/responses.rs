@@ -5,7 +5,6 @@
 //! nothing twice. Only the officer who made the check sees the forms; everyone who may
 //! see the check sees the current answers.
 
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -103,7 +102,7 @@ pub(super) async fn answer(
     State(state): State<SharedState>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Form(form): Form<AnswerForm>,
+    super::PageForm(form): super::PageForm<AnswerForm>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &CHECK_PAGE) {
         return refused;

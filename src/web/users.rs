@@ -1,7 +1,6 @@
 //! "Användare": administrators create tokens (shown once), list them and revoke them,
 //! through the same use cases as `gk-regler token` and the admin API.
 
-use axum::Form;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -160,7 +159,7 @@ pub(super) async fn page(State(state): State<SharedState>, viewer: Viewer) -> Re
 pub(super) async fn create(
     State(state): State<SharedState>,
     viewer: Viewer,
-    Form(form): Form<CreateForm>,
+    super::PageForm(form): super::PageForm<CreateForm>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &USERS_PAGE) {
         return refused;
@@ -236,7 +235,7 @@ pub(super) struct RevokeForm {
 pub(super) async fn revoke(
     State(state): State<SharedState>,
     viewer: Viewer,
-    Form(form): Form<RevokeForm>,
+    super::PageForm(form): super::PageForm<RevokeForm>,
 ) -> Response {
     if let Some(refused) = refusal(&viewer, &USERS_PAGE) {
         return refused;

@@ -169,6 +169,14 @@ fn admins_manage_tokens_through_the_api_and_nobody_else_can() {
         refused.problem(422);
         assert!(!refused.text.contains("198001011234"), "{refused}");
     }
+    // Nor is a validity that cannot be read.
+    let refused = app.api.post(
+        "/api/v1/admin/tokens",
+        &app.admin,
+        &json!({ "name": "y", "role": "handlaggare", "expires": "19800101-1234" }),
+    );
+    refused.problem(400);
+    assert!(!refused.text.contains("19800101"), "{refused}");
 
     let list = app.api.get("/api/v1/admin/tokens", &app.admin);
     assert_eq!(list.status, 200, "{list}");
@@ -463,6 +471,16 @@ fn forms_without_the_session_token_or_from_another_origin_change_nothing() {
         "/logga-in",
         Some(&cookie),
         &[],
+        Some(&[("token", app.handlaggare.token.as_str())]),
+    );
+    assert_eq!(forged.status, 403, "{forged}");
+    assert!(set_cookie(&forged, "gk_session").is_empty());
+    // Nor does any bearer header stand in for the sign-in page's form token.
+    let forged = web.raw(
+        reqwest::Method::POST,
+        "/logga-in",
+        None,
+        &[("authorization", "Bearer nonsense")],
         Some(&[("token", app.handlaggare.token.as_str())]),
     );
     assert_eq!(forged.status, 403, "{forged}");

@@ -591,6 +591,12 @@ fn personal_and_audit_data_is_never_cached_and_the_audit_page_is_never_framed() 
             "no-store",
             "{route}: {reply}"
         );
+        // A CSV or JSON answer is never guessed to be a page.
+        assert_eq!(
+            reply.header("x-content-type-options"),
+            "nosniff",
+            "{route}: {reply}"
+        );
     }
     for (route, reply) in replies
         .iter()

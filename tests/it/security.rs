@@ -704,6 +704,22 @@ fn check_form_with_a_field_posted_twice_is_refused() {
         assert!(reply.text.contains("mer än en gång"), "{reply}");
     }
     assert_eq!(app.count("evaluations"), 1, "nothing more was stored");
+
+    // The answer form too, refused in Swedish (axum's own refusal was English and named
+    // what it could not read).
+    let reply = app.api.post_raw(
+        "/kontroll/1/svar",
+        &app.handlaggare,
+        "application/x-www-form-urlencoded",
+        "rule_id=tolk_ej_bokad&rule_id=samtycke_saknas&response=handled".to_owned(),
+    );
+    assert!(reply.status == 400 || reply.status == 422, "{reply}");
+    assert!(
+        reply.text.starts_with("Formuläret kunde inte läsas"),
+        "{reply}"
+    );
+    assert!(!reply.text.contains("rule_id"), "{reply}");
+    assert_eq!(app.count("flag_responses"), 0);
 }
 
 #[test]

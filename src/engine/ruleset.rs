@@ -1033,7 +1033,22 @@ impl RuleSet {
                     let position = id.as_deref().and_then(|id| {
                         key_position(&manifest_lines, id, key.as_deref().unwrap_or("id"))
                     });
+                    let script_line = id
+                        .as_deref()
+                        .and_then(|id| key_line(&manifest_lines, id, "script"));
                     let who = id.unwrap_or_else(|| format!("regel nr {}", index + 1));
+                    // The entry cannot be read, but its script can: its problems are
+                    // listed too, so that one refusal names them all.
+                    if let Some(script) = raw.get("script").and_then(|v| v.as_str()) {
+                        read_and_lint_script(
+                            dir,
+                            &manifest_path,
+                            &who,
+                            script,
+                            script_line,
+                            &mut problems,
+                        );
+                    }
                     let field = err.path().to_string();
                     problems.push(
                         Problem::new(
@@ -1186,80 +1201,17 @@ impl RuleSet {
             };
 
             let script_path = dir.join(&entry.script);
-            if !is_plain_file_name(&entry.script) {
-                problems.push(
-                    Problem::new(
-                        &manifest_path,
-                        format!(
-                            "{}: script {:?} måste vara ett filnamn i regelmappen som slutar på .rhai",
-                            entry.id, entry.script
-                        ),
-                    )
-                    .at(line_of("script"), None),
-                );
+            let Some((script_text, ast, findings)) = read_and_lint_script(
+                dir,
+                &manifest_path,
+                entry.id.as_str(),
+                &entry.script,
+                line_of("script"),
+                &mut problems,
+            ) else {
                 continue;
-            }
-            let script_text = match read_rule_file(dir, Path::new(&entry.script)) {
-                // Compiling and linting take longer than in proportion to a script's size.
-                Ok(text) if text.len() > MAX_SCRIPT_BYTES => {
-                    problems.push(
-                        Problem::new(
-                            &manifest_path,
-                            format!(
-                                "{}: script {} är större än {} KiB; en regel får vara högst så stor",
-                                entry.id,
-                                entry.script,
-                                MAX_SCRIPT_BYTES / 1024
-                            ),
-                        )
-                        .at(line_of("script"), None),
-                    );
-                    continue;
-                }
-                Ok(text) => text,
-                Err(err) => {
-                    problems.push(
-                        Problem::new(
-                            &manifest_path,
-                            format!("{}: script {} {err}", entry.id, entry.script),
-                        )
-                        .at(line_of("script"), None),
-                    );
-                    continue;
-                }
             };
             hash_file(&mut hasher, &entry.script, &script_text);
-            if engine::syntax::declarations(&script_text) > MAX_DECLARATIONS {
-                problems.push(
-                    Problem::new(
-                        &manifest_path,
-                        format!(
-                            "{}: script {} deklarerar fler än {MAX_DECLARATIONS} variabler (let och const); en regel får deklarera högst så många",
-                            entry.id, entry.script,
-                        ),
-                    )
-                    .at(line_of("script"), None),
-                );
-                continue;
-            }
-            let ast = match engine::compile(&script_text) {
-                Ok(ast) => ast,
-                Err(err) => {
-                    problems.extend(
-                        engine::syntax::describe(&err, &script_text)
-                            .into_iter()
-                            .map(|p| script_problem(&script_path, &script_text, p)),
-                    );
-                    continue;
-                }
-            };
-            let findings = engine::lint::lint(&ast);
-            problems.extend(
-                findings
-                    .problems
-                    .into_iter()
-                    .map(|p| script_problem(&script_path, &script_text, p)),
-            );
             if let Some(inputs) = &entry.inputs {
                 problems.extend(check_inputs(
                     &entry.id,
@@ -1352,6 +1304,85 @@ impl RuleSet {
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.meta.id.as_str() == id)
     }
+}
+
+/// The script `name` of the rule `who`, read from `dir`, compiled and linted: its text,
+/// program and findings, with every problem found pushed to `problems` (`line` is the
+/// manifest's line naming the script); `None` when it cannot be compiled.
+fn read_and_lint_script(
+    dir: &Path,
+    manifest_path: &Path,
+    who: &str,
+    name: &str,
+    line: Option<usize>,
+    problems: &mut Vec<Problem>,
+) -> Option<(String, rhai::AST, engine::lint::Findings)> {
+    let script_path = dir.join(name);
+    if !is_plain_file_name(name) {
+        problems.push(
+            Problem::new(
+                manifest_path,
+                format!(
+                    "{who}: script {name:?} måste vara ett filnamn i regelmappen som slutar på .rhai"
+                ),
+            )
+            .at(line, None),
+        );
+        return None;
+    }
+    let script_text = match read_rule_file(dir, Path::new(name)) {
+        // Compiling and linting take longer than in proportion to a script's size.
+        Ok(text) if text.len() > MAX_SCRIPT_BYTES => {
+            problems.push(
+                Problem::new(
+                    manifest_path,
+                    format!(
+                        "{who}: script {name} är större än {} KiB; en regel får vara högst så stor",
+                        MAX_SCRIPT_BYTES / 1024
+                    ),
+                )
+                .at(line, None),
+            );
+            return None;
+        }
+        Ok(text) => text,
+        Err(err) => {
+            problems.push(
+                Problem::new(manifest_path, format!("{who}: script {name} {err}")).at(line, None),
+            );
+            return None;
+        }
+    };
+    if engine::syntax::declarations(&script_text) > MAX_DECLARATIONS {
+        problems.push(
+            Problem::new(
+                manifest_path,
+                format!(
+                    "{who}: script {name} deklarerar fler än {MAX_DECLARATIONS} variabler (let och const); en regel får deklarera högst så många"
+                ),
+            )
+            .at(line, None),
+        );
+        return None;
+    }
+    let ast = match engine::compile(&script_text) {
+        Ok(ast) => ast,
+        Err(err) => {
+            problems.extend(
+                engine::syntax::describe(&err, &script_text)
+                    .into_iter()
+                    .map(|p| script_problem(&script_path, &script_text, p)),
+            );
+            return None;
+        }
+    };
+    let mut findings = engine::lint::lint(&ast);
+    problems.extend(
+        std::mem::take(&mut findings.problems)
+            .into_iter()
+            .map(|p| script_problem(&script_path, &script_text, p)),
+    );
+    Some((script_text, ast, findings))
 }
 
 /// A problem the syntax check or the lint found in a script, with its code line.
@@ -1663,17 +1694,34 @@ mod tests {
             MANIFEST.replace("warning", "severe")
         );
         write(dir.path(), MANIFEST_FILE, &manifest);
-        write(dir.path(), "a.rhai", "true");
+        // The entry that cannot be read still has its script checked.
+        write(
+            dir.path(),
+            "a.rhai",
+            "days_betwen(profile.checked_on, profile.checked_on) > 1",
+        );
         write(dir.path(), "b.rhai", "let = ;");
         let err = RuleSet::load(dir.path()).expect_err("refused");
-        assert_eq!(err.problems.len(), 2, "{:#?}", err.problems);
-        assert_eq!(err.problems[0].line, Some(7), "{}", err.problems[0]);
+        assert_eq!(err.problems.len(), 3, "{:#?}", err.problems);
         assert!(
-            err.problems[0].message.contains("severity"),
+            err.problems[0].file.ends_with("a.rhai"),
             "{}",
             err.problems[0]
         );
-        assert!(err.problems[1].file.ends_with("b.rhai"));
+        assert!(
+            err.problems[0]
+                .message
+                .contains("okänd funktion `days_betwen`"),
+            "{}",
+            err.problems[0]
+        );
+        assert_eq!(err.problems[1].line, Some(7), "{}", err.problems[1]);
+        assert!(
+            err.problems[1].message.contains("severity"),
+            "{}",
+            err.problems[1]
+        );
+        assert!(err.problems[2].file.ends_with("b.rhai"));
     }
 
     #[test]

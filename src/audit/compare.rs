@@ -95,11 +95,12 @@ pub fn of(first: &AuditReport, second: &AuditReport) -> PeriodComparison {
         .filter_map(|rule| {
             let other = second.rules.iter().find(|r| r.rule_id == rule.rule_id)?;
             let (a, b) = (summary::row(rule), summary::row(other));
+            // Over the checks whose rule set had the rule, as the shares beside it.
             let flag_rate_change = match (
                 rule.flagged_checks.all,
-                first.checks_in_period.all,
+                rule.checks_with_rule,
                 other.flagged_checks.all,
-                second.checks_in_period.all,
+                other.checks_with_rule,
             ) {
                 (Some(x_a), Some(n_a), Some(x_b), Some(n_b)) => two_proportions(x_a, n_a, x_b, n_b)
                     .map(|t| Difference {

@@ -355,6 +355,20 @@ pub fn tally(
         }
     }
 
+    // Every version with checks in the period gets a row for each rule it had, with no
+    // flags too: that a rule raised a flag is itself a count (one at least), and with the
+    // period's counts hidden, which rules had a row told which rules had flagged.
+    for (version, months) in officer_months.iter().enumerate() {
+        if months.is_empty() {
+            continue;
+        }
+        for (key, id) in rule_ids.iter().enumerate() {
+            if Some(key) == any || versions[version].had_rule(id) {
+                tallies.entry((key, version)).or_default();
+            }
+        }
+    }
+
     Tallied {
         rule_ids: rule_ids.to_vec(),
         any,
@@ -727,6 +741,43 @@ mod tests {
         assert_eq!(a.burden.median, None, "{a:?}");
         assert_eq!(a.handled, None, "a 0 under a hidden 0: {a:?}");
         assert_eq!(a.not_relevant, None, "{a:?}");
+    }
+
+    /// A period with one check, flagged by `b` alone: the audit hid every rule's count,
+    /// and the section listed a row for `b` and "any flag" only, which told which rule
+    /// had flagged that one person.
+    #[test]
+    fn every_rule_of_a_version_with_checks_has_a_row_so_a_row_tells_no_flag() {
+        let mut history = history(vec![check(1, "c1", "2024-08-10", "x", &["b"])], Vec::new());
+        history.rule_sets[0].manifest = Some(
+            "name: GK\nversion: '1'\ncommon_reasons:\n  - {code: annat, label: annat skäl}\nrules:\n  - id: a\n  - id: b\n"
+                .into(),
+        );
+        let hidden = RuleInAudit {
+            flagged_checks: None,
+            resolution_hidden: true,
+        };
+        let out = tally(history, &ids(), &Period::default(), 5).publish(&[hidden; 3]);
+        for (rule, published) in ["a", "b", ANY_FLAG_ID].iter().zip(&out) {
+            assert_eq!(published.versions.len(), 1, "{rule}: {published:?}");
+            let row = &published.versions[0];
+            assert_eq!(
+                (
+                    row.flags,
+                    row.answered,
+                    row.cases_flagged_before_gk,
+                    row.resolved
+                ),
+                (None, None, None, None),
+                "{rule}: {row:?}"
+            );
+        }
+        let shown = |r: &RuleResponses| format!("{:?}", r.versions[0]);
+        assert_eq!(
+            shown(&out[0]),
+            shown(&out[1]),
+            "a's row and b's tell the same"
+        );
     }
 
     #[test]

@@ -91,8 +91,9 @@ pub struct Evidence {
 pub struct SummaryRow {
     pub rule_id: String,
     pub title: String,
-    /// Checks made in the period on which the rule flagged, in percent of all checks
-    /// made in the period (`flagged_checks.all` / `checks_in_period.all`).
+    /// Checks made in the period on which the rule flagged, in percent of the checks made
+    /// in the period with a rule set that had the rule (`flagged_checks.all` /
+    /// `checks_with_rule`).
     pub flagged_checks_pct: Option<f64>,
     /// Left the insurance, flagged minus not flagged at the last check before GK (all
     /// cases): the detailed table's `flagged_vs_not_flagged` row.
@@ -104,9 +105,9 @@ pub struct SummaryRow {
     pub evidence: Evidence,
     /// One sentence in Swedish; it always says association, not effect.
     pub sentence: String,
-    /// What officers answered to the flags raised by the newest rule-set version that
-    /// raised any in the period (the `responses` object of the rule's details); `None`
-    /// when the rule raised no flags in the period.
+    /// What officers answered to the flags raised by the newest rule-set version with the
+    /// rule that made checks in the period (the `responses` object of the rule's
+    /// details); `None` when no such version made a check in the period.
     pub responses: Option<SummaryResponses>,
 }
 

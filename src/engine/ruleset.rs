@@ -1563,16 +1563,16 @@ mod tests {
             Some((MAX_YAML_DEPTH + 1, MAX_YAML_DEPTH + 1))
         );
         let dashes = format!("a:\n{}x\n", "- ".repeat(MAX_YAML_DEPTH));
-        assert_eq!(yaml_too_deep(&dashes), Some((2, 2 * (MAX_YAML_DEPTH - 1) + 1)));
+        assert_eq!(
+            yaml_too_deep(&dashes),
+            Some((2, 2 * (MAX_YAML_DEPTH - 1) + 1))
+        );
         // Shallower lines close the deeper ones; comments and blank lines open nothing.
         let wave: String = (0..200)
             .map(|n| format!("{}k{n}: 1\n   # x\n\n", " ".repeat(n % 8)))
             .collect();
         assert_eq!(yaml_too_deep(&wave), None);
-        assert_eq!(
-            yaml_too_deep("- a\n- - b\n  - c: [1, {d: e}]\n"),
-            None
-        );
+        assert_eq!(yaml_too_deep("- a\n- - b\n  - c: [1, {d: e}]\n"), None);
     }
 
     #[test]

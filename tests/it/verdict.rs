@@ -41,13 +41,28 @@ fn times_100(v: &Value) -> Value {
 /// Stores `n` checks with outcomes through the API, as the officer `who`, of cases
 /// `PREFIX-000`…; half of them flagged by `aktivitetsniva_saknas`.
 fn store_cases(app: &TestApp, who: &User, prefix: &str, n: usize) {
+    store_cases_in(app, who, prefix, n, "2024-03");
+}
+
+/// [`store_cases`], checked on the 5th of `month` (`2024-03`), with the first GK meeting
+/// on the 20th and the outcome at the end of the third month after.
+fn store_cases_in(app: &TestApp, who: &User, prefix: &str, n: usize, month: &str) {
+    let ended_on = if month <= "2024-03" {
+        "2024-06-30"
+    } else {
+        "2024-12-31"
+    };
     let mut outcomes = Vec::new();
     for i in 0..n {
         let case_id = format!("{prefix}-{i:03}");
         let mut profile = base_profile();
         set(&mut profile, "case_id", json!(case_id));
-        set(&mut profile, "checked_on", json!("2024-03-05"));
-        set(&mut profile, "gk.first_meeting_on", json!("2024-03-20"));
+        set(&mut profile, "checked_on", json!(format!("{month}-05")));
+        set(
+            &mut profile,
+            "gk.first_meeting_on",
+            json!(format!("{month}-20")),
+        );
         set(
             &mut profile,
             "person.sex",
@@ -61,7 +76,7 @@ fn store_cases(app: &TestApp, who: &User, prefix: &str, n: usize) {
         let left = i % 3 != 0;
         outcomes.push(json!({
             "case_id": case_id,
-            "ended_on": "2024-06-30",
+            "ended_on": ended_on,
             "outcome": if left { "left_insurance" } else { "returned_to_fk" },
             "reasons": [if left { "work_supported" } else { "goal_reached" }],
         }));
@@ -660,4 +675,50 @@ fn a_rule_is_audited_only_on_checks_whose_rule_set_had_it() {
     assert_ne!(all["resolved_vs_still_flagged"]["n_a"], 12, "{all:#}");
     let answers = &removed["responses"]["versions"][0];
     assert_ne!(answers["resolved"], 12, "{answers:#}");
+}
+
+/// The comparison of two periods showed a rule's share of flagged checks in each (over
+/// the checks whose rule set had the rule) and, beside them, a change taken over every
+/// check of the period: 50 and 25 per cent with a change of 8.3 points.
+#[test]
+fn a_change_between_two_periods_is_taken_over_the_shares_it_stands_beside() {
+    let app = spawn_app_with(AppOptions {
+        copy_rules: true,
+        ..AppOptions::default()
+    });
+    store_cases_in(&app, &app.handlaggare, "FORE", 12, "2024-03");
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let original = std::fs::read_to_string(&manifest).expect("read manifest");
+    let text = original.replacen("version: \"", "version: \"ny+", 1)
+        + "\n  - id: ny_regel\n    script: ny_regel.rhai\n    title: Ny regel\n    severity: warning\n    grounds: policy\n    rationale: Flaggar alla.\n    sources:\n      - test\n";
+    std::fs::write(&manifest, text).expect("write manifest");
+    std::fs::write(app.rules_dir.join("ny_regel.rhai"), "true").expect("write script");
+    let reload = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    assert_eq!(reload.status, 200, "{reload}");
+    store_cases_in(&app, &app.handlaggare, "EFTER", 12, "2024-03");
+    store_cases_in(&app, &app.handlaggare, "SENARE", 12, "2024-09");
+
+    let report = audit_json(
+        &app,
+        &[
+            "--from",
+            "2024-01-01",
+            "--to",
+            "2024-06-30",
+            "--compare-from",
+            "2024-07-01",
+            "--compare-to",
+            "2024-12-31",
+        ],
+    );
+    let change = report["comparison"]["rules"]
+        .as_array()
+        .expect("compared rules")
+        .iter()
+        .find(|r| r["rule_id"] == "ny_regel")
+        .expect("ny_regel compared")
+        .clone();
+    assert_eq!(change["flagged_checks_pct"], 100.0, "{change:#}");
+    assert_eq!(change["compared_flagged_checks_pct"], 100.0, "{change:#}");
+    assert_eq!(change["flag_rate_change"]["diff_pp"], 0.0, "{change:#}");
 }

@@ -63,22 +63,47 @@ pub enum Use {
 }
 
 /// Why `path` is not a file the service can trust (to follow its path in a message), if it
-/// exists and is not: a symbolic
-/// link where [`Use::Written`] refuses one, an owner other than this process's user or
-/// root, or (for [`Use::Read`]) write permission for others. Someone else's file in the
+/// is not: a symbolic link where [`Use::Written`] refuses one, an owner other than this
+/// process's user or root, or (for [`Use::Read`]) write permission for others; for
+/// [`Use::Written`], whether the file exists yet or not, a folder that another user owns
+/// or that every user may write. Someone else's file in the
 /// service's place, in a folder others can write to, would hand them the database, the
 /// key or an admin token.
 pub fn untrusted(path: &Path, usage: Use) -> std::io::Result<Option<String>> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt as _;
+        let user = rustix::process::geteuid().as_raw();
+        let trusted_owner = |uid: u32| uid == user || uid == 0;
+        // The folder of a file the service writes: whoever may write there may rename,
+        // replace or plant the file (or its `-wal`) between any check and its use.
+        if usage == Use::Written {
+            let folder = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            if let Ok(folder) = std::fs::metadata(folder) {
+                if !trusted_owner(folder.uid()) {
+                    return Ok(Some(format!(
+                        "mappen den ligger i ägs av en annan användare (uid {}) än den tjänsten kör som (uid {user}); \
+                         lägg databasen och nyckeln i en mapp som tjänstens användare äger",
+                        folder.uid()
+                    )));
+                }
+                if folder.mode() & 0o002 != 0 {
+                    return Ok(Some(
+                        "mappen den ligger i får skrivas av alla användare; \
+                         lägg databasen och nyckeln i en mapp som bara tjänstens användare kan skriva i"
+                            .to_owned(),
+                    ));
+                }
+            }
+        }
         let link = match std::fs::symlink_metadata(path) {
             Ok(metadata) => metadata,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(err) => return Err(err),
         };
-        let user = rustix::process::geteuid().as_raw();
-        let trusted_owner = |uid: u32| uid == user || uid == 0;
         let is_link = link.file_type().is_symlink();
         if is_link && usage == Use::Written {
             return Ok(Some(

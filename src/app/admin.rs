@@ -16,10 +16,7 @@ use super::AppError;
 /// not there for a database that holds pseudonyms (a mistyped path would otherwise make a
 /// new key, whose pseudonyms never meet the stored ones), and a key other than the
 /// recorded one.
-pub async fn open_key(
-    store: &Store,
-    config: &Config,
-) -> Result<(PseudonymKey, KeyOrigin), AppError> {
+pub async fn open_key(store: &Store, config: &Config) -> Result<OpenedKey, AppError> {
     let (recorded, holds_pseudonyms) = store.key_check().await?;
     let key_file = &config.pseudonym_key_file;
     let key_file_missing = matches!(
@@ -45,6 +42,7 @@ pub async fn open_key(
     )
     .map_err(AppError::Config)?;
     let check = key.check_value();
+    let recorded_now = recorded.is_none();
     if store.record_key_check(check.clone()).await? != check {
         let place = if config.pseudonym_secret.is_some() {
             "den inställda pseudonym_secret".to_owned()
@@ -58,7 +56,21 @@ pub async fn open_key(
             config.database.display()
         )));
     }
-    Ok((key, origin))
+    Ok(OpenedKey {
+        key,
+        origin,
+        taken_for_stored_pseudonyms: recorded_now && holds_pseudonyms,
+    })
+}
+
+/// The pseudonym key opened for a database ([`open_key`]).
+pub struct OpenedKey {
+    pub key: PseudonymKey,
+    pub origin: KeyOrigin,
+    /// The database held pseudonyms but recorded no key (an earlier version made it), and
+    /// this key is now recorded as the one they were made with: nothing can tell whether
+    /// it is, so the person is told.
+    pub taken_for_stored_pseudonyms: bool,
 }
 
 /// Opens the database of `config`, creating it on first use, and starts its writer

@@ -23,13 +23,26 @@ pub async fn open_key(
     writer: WriterHandle,
     config: &Config,
 ) -> Result<(Store, WriterHandle, PseudonymKey), AppError> {
-    let (key, origin) = match admin::open_key(&store, config).await {
+    let opened = match admin::open_key(&store, config).await {
         Ok(opened) => opened,
         Err(err) => {
             admin::close_store(store, writer).await?;
             return Err(err);
         }
     };
+    if opened.taken_for_stored_pseudonyms {
+        eprintln!(
+            "obs: databasen {} har pseudonymer men ingen uppgift om vilken nyckel de gjordes med (en tidigare version gjorde den). {} är nu registrerad som databasens nyckel, och en annan nyckel vägras härefter. Var det fel nyckel: stoppa, lägg tillbaka databasen från säkerhetskopian och starta med rätt nyckel.",
+            config.database.display(),
+            if config.pseudonym_secret.is_some() {
+                "Den inställda pseudonym_secret".to_owned()
+            } else {
+                format!("Nyckeln i {}", config.pseudonym_key_file.display())
+            }
+        );
+        tracing::warn!("pseudonym key recorded for a database that already held pseudonyms");
+    }
+    let (key, origin) = (opened.key, opened.origin);
     if origin == KeyOrigin::Generated {
         println!(
             "Skapade en ny pseudonymnyckel i {} (bara ägaren kan läsa den). Spara en kopia: utan nyckeln går nya kontroller inte att koppla till gamla.",

@@ -332,7 +332,13 @@ impl Linter<'_> {
                     if let Some(found) = found.as_deref_mut() {
                         found.read(property, position);
                     }
-                    let known = known_of(property);
+                    // Of a value not known to be the profile (a function's parameter, a
+                    // map of the script's own), `x.age` may be anything: never taken for
+                    // the profile's field when comparisons are checked.
+                    let known = match known_of(property) {
+                        Known::Field(..) => Known::Other,
+                        known => known,
+                    };
                     result = Some(result.map_or(known, |r| r.merge(known)));
                 }
                 result.unwrap_or(Known::Unknown)
@@ -825,6 +831,10 @@ mod tests {
             assert!(found[0].contains(expected), "{script}: {found:?}");
         }
         for script in [
+            // A map of the script's own, or a function's parameter, with a key named
+            // like a field of the profile.
+            r#"fn lookup(m) { m.benefit == "sjukpenning" } lookup(#{benefit: "sjukpenning"})"#,
+            r#"fn text_for(row) { row.stage == "förberedelse" && row.age == "x" } text_for(#{stage: "förberedelse", age: "x"})"#,
             r#"profile.person.age == 47 && profile.activity_level.hours_per_week < 10"#,
             r#"profile.activity_level.hours_per_week >= 10.5 && profile.person.sgi > 0"#,
             r#"profile.main_diagnosis == "F32" && profile.person.born_abroad != false"#,

@@ -854,15 +854,25 @@ impl fmt::Display for RuleFileError {
 /// Only a regular file inside `dir` is read. A path leading outside, a symbolic link in
 /// any component below `dir`, a FIFO, a socket or a device is refused before anything is
 /// opened, so nothing of a refused file ever reaches an error message and a FIFO cannot
-/// block. The file is opened without following links and without blocking, and the
-/// opened file must be the one that was checked (same device and inode), which closes
-/// the race with a file swapped in between.
+/// block; so is a file or folder every user may write (whoever writes the rules decides
+/// what every check says). The file is opened without following links and without
+/// blocking, and the opened file must be the one that was checked (same device and
+/// inode), which closes the race with a file swapped in between.
 pub fn read_rule_file(dir: &Path, relative: &Path) -> Result<String, RuleFileError> {
     use std::io::Read as _;
     use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _};
     use std::path::Component;
 
     let refuse = |reason: &str| Err(RuleFileError(reason.to_owned()));
+    // Whoever may write the rules decides what every check says and stores.
+    const WRITABLE_BY_ALL: &str =
+        "kan skrivas av alla användare; ta bort den rättigheten (chmod o-w)";
+    let root = std::fs::metadata(dir).map_err(|err| io_reason(&err))?;
+    if root.mode() & 0o002 != 0 {
+        return Err(RuleFileError(format!(
+            "ligger i en regelmapp som {WRITABLE_BY_ALL}"
+        )));
+    }
     let mut path = dir.to_path_buf();
     let mut checked = None;
     let mut components = relative.components().peekable();
@@ -877,6 +887,9 @@ pub fn read_rule_file(dir: &Path, relative: &Path) -> Result<String, RuleFileErr
         let meta = std::fs::symlink_metadata(&path).map_err(|err| io_reason(&err))?;
         if meta.file_type().is_symlink() {
             return refuse("är en symbolisk länk; bara vanliga filer i regelmappen läses");
+        }
+        if meta.mode() & 0o002 != 0 {
+            return refuse(WRITABLE_BY_ALL);
         }
         if components.peek().is_some() {
             if !meta.is_dir() {
@@ -2111,6 +2124,28 @@ mod tests {
             assert!(!err.0.contains("hemligt"), "{relative}: {err}");
         }
         assert!(read_rule_file(outside.path(), Path::new("/etc/passwd")).is_err());
+
+        // A file, a folder or the rules folder that every user may write.
+        use std::os::unix::fs::PermissionsExt as _;
+        let chmod = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        write(&dir.path().join("tests"), "t.yaml", "rule: a");
+        for (path, relative) in [
+            (dir.path().join("a.rhai"), "a.rhai"),
+            (dir.path().join("tests"), "tests/t.yaml"),
+            (dir.path().to_path_buf(), "a.rhai"),
+        ] {
+            let before = std::fs::metadata(&path).expect("meta").permissions().mode();
+            chmod(&path, before | 0o002);
+            let err = read_rule_file(dir.path(), Path::new(relative)).expect_err(relative);
+            assert!(err.0.contains("kan skrivas av alla"), "{relative}: {err}");
+            chmod(&path, before);
+            assert!(
+                read_rule_file(dir.path(), Path::new(relative)).is_ok(),
+                "{relative}"
+            );
+        }
     }
 
     #[test]

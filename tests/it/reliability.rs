@@ -87,7 +87,14 @@ impl SmallDisk {
     fn mount(megabytes: u32) -> Option<Self> {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mounted = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={megabytes}m"), "tmpfs"])
+            // Owner-only, like any folder the service keeps its database in.
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m,mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir.path())
             .output()
             .is_ok_and(|out| out.status.success());

@@ -1412,10 +1412,25 @@ fn a_missing_or_other_pseudonym_key_is_refused_for_a_database_with_pseudonyms() 
     assert!(!backup.exists());
 
     // The database's own key still works, and the outcome meets its check.
-    app.use_files(database, own_key);
+    app.use_files(database.clone(), own_key);
     let out = app.cli(&["import-outcomes", outcomes]);
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stdout.contains("1 nytt"), "{out}");
+    assert!(!out.stderr.contains("registrerad som databasens"), "{out}");
+
+    // A database an earlier version made holds pseudonyms and no key check: the first
+    // key used is taken, and the person is told, since nothing can tell it is right.
+    let conn = rusqlite::Connection::open(&database).expect("open");
+    conn.execute("DELETE FROM key_check", [])
+        .expect("as an earlier version left it");
+    drop(conn);
+    let out = app.cli(&["import-outcomes", outcomes]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr
+            .contains("är nu registrerad som databasens nyckel"),
+        "{out}"
+    );
 }
 
 /// Files another user placed where the service keeps its own: in a folder others may
@@ -1480,6 +1495,21 @@ fn files_someone_else_could_have_placed_are_refused() {
     refused(&app, &["serve"], "är en symbolisk länk");
     std::fs::remove_file(&database).expect("remove link");
     std::fs::rename(&moved, &database).expect("move back");
+
+    // A database in a folder every user may write, reached through a link.
+    let open_folder = app.dir.path().join("allas");
+    std::fs::create_dir(&open_folder).expect("folder");
+    chmod(&open_folder, 0o777);
+    let linked = app.dir.path().join("länkad-mapp");
+    std::os::unix::fs::symlink(&open_folder, &linked).expect("link");
+    app.use_files(linked.join("gk.sqlite3"), key.clone());
+    refused(
+        &app,
+        &["serve"],
+        "mappen den ligger i får skrivas av alla användare",
+    );
+    assert!(!open_folder.join("gk.sqlite3").exists());
+    app.use_files(database.clone(), key.clone());
 
     // Files of another user (only root can give a file away).
     if rustix::process::geteuid().is_root() {

@@ -389,6 +389,16 @@ impl Linter<'_> {
                     calls.push((Call::of(call), *position, true));
                 }
                 ASTNode::Expr(expr @ Expr::Dot(x, ..)) => {
+                    // `["before_gk", …].contains(profile.stage)`
+                    if let Expr::MethodCall(call, _) = &x.rhs
+                        && call.name == "contains"
+                        && let [item] = &call.args[..]
+                        && let Some(Operand::Field(property)) = self.operand(item)
+                    {
+                        found
+                            .problems
+                            .extend(listed_names_problems(property, &x.lhs));
+                    }
                     let parent = (path.len() >= 2).then(|| &path[path.len() - 2]);
                     let is_rest_of_chain = matches!(parent, Some(ASTNode::Expr(Expr::Dot(parent, ..))) if std::ptr::eq(&parent.rhs, *expr));
                     // `a[i].b`: Rhai writes it as an index of `a` by `i.b`, the chain
@@ -471,6 +481,19 @@ impl Linter<'_> {
             }
             (Kind::Name(names), Operand::Text(text)) if matches!(operator, "==" | "!=") => {
                 return name_problem(&path, &names(), text, position);
+            }
+            (Kind::DiagnosisCode, Operand::Text(text)) if matches!(operator, "==" | "!=") => {
+                let stored = crate::profile::DiagnosisCode::parse(text);
+                let hint = match &stored {
+                    Ok(code) if code.as_str() == text => return None,
+                    Ok(code) => format!("koden sparas med versaler, som \"{}\"", code.as_str()),
+                    Err(_) => "en kod är en bokstav och två siffror, som \"F32\" eller \"M54.5\""
+                        .to_owned(),
+                };
+                format!(
+                    "`{path}` är aldrig \"{}\": {hint}",
+                    text.chars().take(40).collect::<String>()
+                )
             }
             (kind, other) if family(kind) == family(other.kind()) => return None,
             (kind, other) => {
@@ -629,7 +652,7 @@ impl Operand<'_> {
 /// Kinds that compare with each other: a text and a name are both texts.
 fn family(kind: Kind) -> u8 {
     match kind {
-        Kind::Text | Kind::Name(_) => 0,
+        Kind::Text | Kind::Name(_) | Kind::DiagnosisCode => 0,
         Kind::Number => 1,
         Kind::Bool => 2,
         Kind::Date => 3,
@@ -640,7 +663,7 @@ fn family(kind: Kind) -> u8 {
 /// The kind in the words of a message.
 fn kind_word(kind: Kind) -> &'static str {
     match kind {
-        Kind::Text | Kind::Name(_) => "en text",
+        Kind::Text | Kind::Name(_) | Kind::DiagnosisCode => "en text",
         Kind::Number => "ett tal",
         Kind::Bool => "sant eller falskt",
         Kind::Date => "ett datum",
@@ -853,6 +876,21 @@ mod tests {
             found[0].contains(r#"`profile.stage` är aldrig "before-gk"; menade du "before_gk"?"#),
             "{found:?}"
         );
+        for (script, expected) in [
+            (
+                r#"profile.main_diagnosis == "f32""#,
+                r#"sparas med versaler, som "F32""#,
+            ),
+            (
+                r#"profile.main_diagnosis != "F3""#,
+                "en bokstav och två siffror",
+            ),
+        ] {
+            let found = messages(script);
+            assert_eq!(found.len(), 1, "{script}: {found:?}");
+            assert!(found[0].contains(expected), "{script}: {found:?}");
+        }
+        assert!(messages(r#"profile.main_diagnosis == "M54.5""#).is_empty());
         let found = messages(r#"let p = profile.person; p.sex != "kvinna""#);
         assert!(
             found[0].contains("giltiga värden: female, male"),
@@ -862,6 +900,9 @@ mod tests {
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains(r#"aldrig "sjukpenning""#), "{found:?}");
         assert!(messages(r#"profile.person.education in ["doctoral", "unknown"]"#).is_empty());
+        let found = messages(r#"["sickness_benefit", "sjukpenning"].contains(profile.benefit)"#);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains(r#"aldrig "sjukpenning""#), "{found:?}");
     }
 
     #[test]

@@ -162,6 +162,9 @@ pub enum Kind {
     Text,
     /// A text from a closed set of names (`profile.stage`): every name it can be.
     Name(fn() -> Vec<&'static str>),
+    /// A diagnosis code as the profile stores it: ICD-10, capital letters
+    /// (`crate::profile::DiagnosisCode`).
+    DiagnosisCode,
     Number,
     Bool,
     Date,
@@ -247,7 +250,7 @@ pub static PROPERTIES: &[Property] = properties! {
     Profile.            "checked_on": Kind::Date => Field(|p| Value::Date(p.checked_on));
     Profile.            "benefit": Kind::Name(Benefit::names) => Field(|p| opt_name(p.benefit.map(Benefit::as_str), "benefit"));
     Profile.            "sick_leave_started_on": Kind::Date => Field(|p| opt_date(p.sick_leave_started_on, "sick_leave_started_on"));
-    Profile.            "main_diagnosis": Kind::Text => Field(|p| p.main_diagnosis.as_ref().map_or_else(
+    Profile.            "main_diagnosis": Kind::DiagnosisCode => Field(|p| p.main_diagnosis.as_ref().map_or_else(
         || absent("main_diagnosis"),
         |code| Value::Text(Cow::Borrowed(code.as_str())),
     ));

@@ -3,7 +3,7 @@
 //! linear probability model with the controls of SFR 2018:11 tabell 20; and the alert
 //! burden (flags per month). Small cells are suppressed here, once, for every output.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
@@ -104,6 +104,10 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
                 groups,
                 flagged_checks: ShownCounts::of(burden.flagged[index]),
                 checks_with_rule: Some(burden.with_rule[index].all),
+                months_without_rule: burden.months_without_rule[index]
+                    .iter()
+                    .cloned()
+                    .collect(),
                 flags_per_month: months
                     .iter()
                     .map(|month| MonthCounts {
@@ -1221,6 +1225,8 @@ struct Burden {
     errors: Vec<usize>,
     /// Per rule, then "any flag": the checks made by a rule set that had it.
     with_rule: Vec<SexCounts>,
+    /// Per rule, then "any flag": the months with a check made by a rule set without it.
+    months_without_rule: Vec<BTreeSet<String>>,
 }
 
 impl Burden {
@@ -1233,6 +1239,7 @@ impl Burden {
             flagged_by_month: vec![BTreeMap::new(); rows],
             errors: vec![0; rows],
             with_rule: vec![SexCounts::default(); rows],
+            months_without_rule: vec![BTreeSet::new(); rows],
         };
         let checks = input.cases.iter().flat_map(|c| &c.checks);
         for check in checks.filter(|c| period.contains(c.checked_on)) {
@@ -1245,7 +1252,9 @@ impl Burden {
                 .or_default()
                 .add(sex);
             for (index, status) in check.statuses.iter().enumerate() {
-                if *status != Status::NotInSet {
+                if *status == Status::NotInSet {
+                    burden.months_without_rule[index].insert(month.clone());
+                } else {
                     burden.with_rule[index].add(sex);
                 }
             }

@@ -732,7 +732,8 @@ fn rule_view(report: &AuditReport, rule: &RuleAudit) -> RuleView {
 }
 
 fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
-    let checks = report.checks_in_period.all;
+    // Its share is of the checks whose rule set had it, as in the summary.
+    let checks = rule.checks_with_rule;
     let flagged = rule.flagged_checks.all;
     let months: Vec<MonthRow> = rule
         .flags_per_month
@@ -744,10 +745,9 @@ fn burden(report: &AuditReport, rule: &RuleAudit) -> BurdenView {
             male: shown_count(flags.count.male),
             all: shown_count(flags.count.all),
             checks: shown_count(checks.count.all),
-            per_100: match (flags.count.all, checks.count.all) {
-                (Some(f), Some(c)) if c > 0 => number(100.0 * f as f64 / c as f64, 1),
-                _ => NOT_SHOWN.to_owned(),
-            },
+            per_100: rule
+                .flags_per_100(flags, checks.count.all)
+                .map_or_else(|| NOT_SHOWN.to_owned(), |rate| number(rate, 1)),
         })
         .collect();
     BurdenView {
@@ -1020,12 +1020,7 @@ fn month_chart(report: &AuditReport, rule: &RuleAudit, chart_width: f64) -> Mont
     let rates: Vec<Option<f64>> = months
         .iter()
         .zip(&checks)
-        .map(|(m, c)| match (m.count.all, c) {
-            (Some(flags), Some(checks)) if *checks > 0 => {
-                Some(100.0 * flags as f64 / *checks as f64)
-            }
-            _ => None,
-        })
+        .map(|(m, c)| rule.flags_per_100(m, *c))
         .collect();
     let step = if months.is_empty() {
         0.0

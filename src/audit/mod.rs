@@ -271,6 +271,10 @@ pub async fn of_store(
                     ),
                     None => {}
                 }
+            } else if history.has_shadow_results(data::range(&options.period))? {
+                report.notes.push(
+                    "Skuggreglerna visas inte: perioden visar inga resultat, och då inte skuggreglernas heller.".to_owned(),
+                );
             }
             if let Some(period) = options.compare {
                 let other = Options {

@@ -217,6 +217,10 @@ pub struct RuleAudit {
     /// flagged checks is taken of. For all cases only: split by sex, a rule new to a few
     /// checks would hide the report's every count by sex.
     pub checks_with_rule: Option<usize>,
+    /// The months with a check made by a rule set without the rule: their flags per 100
+    /// checks are not shown, since the month's checks are not all checks the rule ran on.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub months_without_rule: Vec<String>,
     /// Per month of `checked_on`; the same months as `checks_per_month`.
     pub flags_per_month: Vec<MonthCounts>,
     /// Checks in the period on which the rule failed.
@@ -225,6 +229,18 @@ pub struct RuleAudit {
     /// What officers answered to the rule's flags, per rule-set version
     /// ([`super::responses`]).
     pub responses: super::responses::RuleResponses,
+}
+
+impl RuleAudit {
+    /// Flags per 100 checks in `month` (its flags, and `checks`, the month's checks):
+    /// shown only when both are and every check of the month was made by a rule set
+    /// with the rule.
+    pub fn flags_per_100(&self, month: &MonthCounts, checks: Option<usize>) -> Option<f64> {
+        if self.months_without_rule.contains(&month.month) {
+            return None;
+        }
+        super::summary::percent_of(month.count.all, checks)
+    }
 }
 
 /// One rule for one sex group.

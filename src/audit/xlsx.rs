@@ -376,7 +376,7 @@ pub fn write(report: &AuditReport) -> Result<Vec<u8>, XlsxWriteError> {
         )?;
         for rule in &report.rules {
             for (month, checks) in rule.flags_per_month.iter().zip(&report.checks_per_month) {
-                let per_100 = super::summary::percent_of(month.count.all, checks.count.all);
+                let per_100 = rule.flags_per_100(month, checks.count.all);
                 sheet.push(&[
                     Value::Text(&rule.title),
                     Value::Text(&rule.rule_id),

@@ -414,7 +414,7 @@ pub async fn audit(
             figure(started.elapsed().as_secs_f64(), 2)
         ),
         None => eprintln!(
-            "Uppföljningen visar inga resultat: för få fall i perioden (färre än {}).",
+            "Uppföljningen visar inga resultat: antalet fall i perioden är dolt, eftersom det eller en del av det (kvinnor eller män) är färre än {} och annars skulle röja enskilda.",
             report.min_cell
         ),
     }

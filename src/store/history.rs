@@ -242,8 +242,25 @@ impl<O: Copy> OutcomesInMemory<O> {
     }
 }
 
-const FILTER: &str =
-    "((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND (?3 OR e.test = 0)";
+/// The checks a range selects: a real check by its own date or its case's outcome date, a
+/// test check (when the range includes them) by its own date only, since its case id may
+/// be a real person's, whose outcome it must never be joined with.
+const FILTER: &str = "((o.ended_on BETWEEN ?1 AND ?2 AND e.test = 0) OR (e.checked_on BETWEEN ?1 AND ?2)) AND (?3 OR e.test = 0)";
+
+/// What a test check's case is keyed by in the history's reads: its pseudonym behind a
+/// prefix no pseudonym (hex digits) starts with, so that it is a case of its own, apart
+/// from the real case with the same case id and that case's outcome.
+pub(crate) fn test_case_key(pseudonym: &str) -> String {
+    format!("test:{pseudonym}")
+}
+
+/// [`test_case_key`] in SQL, for a check `e`.
+const CASE_KEY: &str =
+    "CASE WHEN e.test = 0 THEN e.case_pseudonym ELSE 'test:' || e.case_pseudonym END";
+
+/// A check's outcome in SQL: only a real check is joined with its case's outcome.
+const OUTCOME_JOIN: &str =
+    "LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym AND e.test = 0";
 
 /// The stored history on one read-only connection: everything the audit and the replay
 /// read, with the SQL kept here.
@@ -262,21 +279,20 @@ impl<'a> History<'a> {
         let count: i64 = if range.from.is_none() && range.to.is_none() {
             // An open range selects every check by its own date: no outcome is looked
             // up, and SQLite counts from its smallest index.
-            self.conn
-                .query_row("SELECT count(*) FROM evaluations", [], |row| row.get(0))?
+            self.conn.query_row(
+                "SELECT count(*) FROM evaluations WHERE ?1 OR test = 0",
+                [range.include_test],
+                |row| row.get(0),
+            )?
         } else {
             let (from, to) = range.bounds();
-            // Without the test column the index on (case, checked_on) answers alone, and
-            // the profiles are not read; the test checks of the dates are then taken off.
             self.conn.query_row(
-                "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
-                 WHERE (o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)",
-                params![from, to],
+                &format!("SELECT count(*) FROM evaluations e {OUTCOME_JOIN} WHERE {FILTER}"),
+                params![from, to, range.include_test],
                 |row| row.get(0),
             )?
         };
-        let count = u64::try_from(count).unwrap_or(0);
-        Ok(count.saturating_sub(self.count_excluded_test_checks(range)?))
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// How many test checks the date range selects that `range` leaves out (none when it
@@ -295,9 +311,10 @@ impl<'a> History<'a> {
             return Ok(0);
         }
         let (from, to) = range.bounds();
+        // By the check's own date only: a test check may carry a real person's case id,
+        // and counted by that case's outcome date it told when the person's case ended.
         let count: i64 = self.conn.query_row(
-            "SELECT count(*) FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
-             WHERE ((o.ended_on BETWEEN ?1 AND ?2) OR (e.checked_on BETWEEN ?1 AND ?2)) AND e.test = 1",
+            "SELECT count(*) FROM evaluations WHERE checked_on BETWEEN ?1 AND ?2 AND test = 1",
             params![from, to],
             |row| row.get(0),
         )?;
@@ -316,9 +333,9 @@ impl<'a> History<'a> {
     ) -> Result<(), StoreError> {
         let (from, to) = range.bounds();
         let sql = format!(
-            "SELECT e.id, e.case_pseudonym, e.rule_set_hash, e.profile_json,
+            "SELECT e.id, {CASE_KEY}, e.rule_set_hash, e.profile_json,
                     o.ended_on, o.outcome, o.reasons_json
-             FROM evaluations e LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
+             FROM evaluations e {OUTCOME_JOIN}
              WHERE {FILTER}
              ORDER BY e.id"
         );
@@ -406,11 +423,23 @@ impl<'a> History<'a> {
         let mut errors = MergedIds::new(read_results, &mut errors)?;
         let mut batch = Vec::with_capacity(BATCH);
         while let Some(row) = rows.next()? {
-            if !range.include_test && row.get::<_, i64>(3)? != 0 {
+            let test = row.get::<_, i64>(3)? != 0;
+            if !range.include_test && test {
                 continue;
             }
+            // A test check is a case of its own, never joined with the outcome of a real
+            // case that has its case id: test and real checks are two stories.
             let case = text_at(row, 1)?;
-            let index = by_case.get(case).copied();
+            let case = if test {
+                std::borrow::Cow::Owned(test_case_key(case))
+            } else {
+                std::borrow::Cow::Borrowed(case)
+            };
+            let index = if test {
+                None
+            } else {
+                by_case.get(case.as_ref()).copied()
+            };
             let ended_in_range = index.and_then(|i| outcomes.checked(i)).is_some_and(within);
             if !ended_in_range && !within(text_at(row, 2)?) {
                 continue;
@@ -422,7 +451,7 @@ impl<'a> History<'a> {
             let id: i64 = row.get(0)?;
             batch.push(CheckRow {
                 id,
-                case: case.to_owned(),
+                case: case.into_owned(),
                 rule_set_hash: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
                 profile_json: row.get(4)?,
                 flagged: flags.of(id)?,
@@ -444,7 +473,7 @@ impl<'a> History<'a> {
         let (from, to) = range.bounds();
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM shadow_results s JOIN evaluations e ON e.id = s.evaluation_id
-             LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER})"
+             {OUTCOME_JOIN} WHERE {FILTER})"
         );
         Ok(self
             .conn
@@ -459,7 +488,7 @@ impl<'a> History<'a> {
         let (from, to) = range.bounds();
         let sql = format!(
             "SELECT count(*) FROM evaluations e
-             LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym WHERE {FILTER}
+             {OUTCOME_JOIN} WHERE {FILTER}
              AND NOT EXISTS (SELECT 1 FROM shadow_results s WHERE s.evaluation_id = e.id)"
         );
         Ok(self
@@ -493,15 +522,15 @@ impl<'a> History<'a> {
     ) -> Result<(), StoreError> {
         let (from, to) = range.bounds();
         let sql = format!(
-            "SELECT e.case_pseudonym, e.rule_set_hash, e.profile_json,
+            "SELECT {CASE_KEY} AS case_key, e.rule_set_hash, e.profile_json,
                     (SELECT group_concat(f.rule_id, ' ') FROM flags f WHERE f.evaluation_id = e.id),
                     (SELECT group_concat(r.rule_id, ' ') FROM rule_errors r WHERE r.evaluation_id = e.id),
                     o.ended_on, o.outcome, o.reasons_json,
                     s.rule_set_hash, s.flagged, s.failed
              FROM evaluations e JOIN shadow_results s ON s.evaluation_id = e.id
-             LEFT JOIN outcomes o ON o.case_pseudonym = e.case_pseudonym
+             {OUTCOME_JOIN}
              WHERE {FILTER}
-             ORDER BY e.case_pseudonym, e.checked_on, e.id"
+             ORDER BY case_key, e.checked_on, e.id"
         );
         let mut statement = self.conn.prepare(&sql)?;
         let mut rows = statement.query(params![from, to, range.include_test])?;
@@ -537,17 +566,17 @@ impl<'a> History<'a> {
         Ok(())
     }
 
-    /// The outcomes ended in `range` of cases with no stored check at all (e.g. purged by
-    /// retention), test checks counting only when `range` includes them.
+    /// The outcomes ended in `range` of cases with no stored real check at all (e.g. purged
+    /// by retention): a test check is never its case id's real case.
     pub fn outcomes_without_checks(&self, range: Range) -> Result<Vec<Outcome>, StoreError> {
         let (from, to) = range.bounds();
         let mut statement = self.conn.prepare_cached(
             "SELECT o.case_pseudonym, o.ended_on, o.outcome, o.reasons_json FROM outcomes o
              WHERE o.ended_on BETWEEN ?1 AND ?2
                AND NOT EXISTS (SELECT 1 FROM evaluations e WHERE e.case_pseudonym = o.case_pseudonym
-                                 AND (?3 OR e.test = 0))",
+                                 AND e.test = 0)",
         )?;
-        let mut rows = statement.query(params![from, to, range.include_test])?;
+        let mut rows = statement.query(params![from, to])?;
         let mut outcomes = Vec::new();
         while let Some(row) = rows.next()? {
             let case: String = row.get(0)?;
@@ -774,14 +803,21 @@ impl History<'_> {
             .conn
             .prepare("SELECT rule_id FROM rule_errors WHERE evaluation_id = ?1 ORDER BY rule_id")?;
         while let Some(row) = rows.next()? {
-            if !range.include_test && row.get::<_, i64>(3)? != 0 {
+            let test = row.get::<_, i64>(3)? != 0;
+            if !range.include_test && test {
                 continue;
             }
             let id: i64 = row.get(0)?;
-            let case = cases.number(text_at(row, 1)?);
+            // A test check is a case of its own, numbered after every case with an
+            // outcome, so it is never joined with a real case's outcome.
+            let case = if test {
+                cases.number(&test_case_key(text_at(row, 1)?))
+            } else {
+                cases.number(text_at(row, 1)?)
+            };
             let checked_on_text = text_at(row, 2)?;
             let made_in_range = within(checked_on_text);
-            let ended_in_range = outcomes.checked(case as usize).is_some_and(within);
+            let ended_in_range = !test && outcomes.checked(case as usize).is_some_and(within);
             let selected = ended_in_range || made_in_range;
             let outcome = if selected {
                 outcomes.mapped(case as usize, &cases.texts[case as usize], &of_outcome)?

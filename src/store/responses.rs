@@ -307,7 +307,8 @@ impl super::history::History<'_> {
             flagged: Vec<String>,
         }
         let mut statement = self.conn.prepare(
-            "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on, e.rule_set_hash, e.requested_by
+            "SELECT e.id, e.case_pseudonym, e.stage, e.checked_on, e.rule_set_hash, e.requested_by,
+                    e.test
              FROM evaluations e WHERE (?1 OR e.test = 0) ORDER BY e.id",
         )?;
         let mut flags = self
@@ -320,9 +321,15 @@ impl super::history::History<'_> {
         let mut selected = std::collections::HashSet::new();
         while let Some(row) = rows.next()? {
             let evaluation_id: i64 = row.get(0)?;
+            let case: String = row.get(1)?;
             let check = Read {
                 evaluation_id,
-                case: row.get(1)?,
+                // A test check's case is apart from the real one with its case id.
+                case: if row.get::<_, i64>(6)? != 0 {
+                    super::history::test_case_key(&case)
+                } else {
+                    case
+                },
                 stage: row.get(2)?,
                 checked_on: row.get(3)?,
                 rule_set_hash: row.get(4)?,

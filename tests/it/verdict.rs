@@ -158,10 +158,13 @@ fn test_checks_are_stored_marked_and_left_out_of_the_audit_unless_asked_for() {
         .json();
     assert_eq!(with_tests["excluded_test_checks"], 0);
     assert_eq!(with_tests["include_test"], true);
-    assert_eq!(with_tests["units"]["all"], 33);
+    // The test checks count among the checks, never as cases with an outcome: an outcome
+    // is a real case's, whatever case id a test check carries.
+    assert_eq!(with_tests["units"]["all"], 30);
     assert_eq!(with_tests["checks_in_period"]["all"], 33);
     let cli = audit_json(&app, &["--include-test"]);
-    assert_eq!(cli["units"]["all"], 33);
+    assert_eq!(cli["units"]["all"], 30);
+    assert_eq!(cli["checks_in_period"]["all"], 33);
     assert_eq!(audit_json(&app, &[])["excluded_test_checks"], 3);
 
     let out = app.run_cli(
@@ -568,6 +571,54 @@ fn test_checks_and_real_checks_of_one_case_are_kept_apart() {
     assert_eq!(story(&renamed), ["testsystem"], "the test story only");
 }
 
+/// A test check may carry a real person's case id. Counted by that case's outcome date,
+/// the report's count of test checks left out told, day by day, when the person's case
+/// ended; and taken in with `--include-test`, the test check made the real case a unit
+/// with its real outcome, so two reports told that outcome.
+#[test]
+fn a_test_check_of_a_real_case_id_tells_nothing_of_the_real_case() {
+    let app = spawn_app();
+    store_cases_in(&app, &app.handlaggare, "VERKLIG", 20, "2024-03");
+    let tester = test_token(&app, "testsystem");
+    let mut profile = base_profile();
+    set(&mut profile, "case_id", json!("ENSAM-1"));
+    set(&mut profile, "checked_on", json!("2024-03-05"));
+    set(&mut profile, "gk.first_meeting_on", json!("2024-03-20"));
+    let reply = app.check(&tester, &profile);
+    assert_eq!(reply.status, 201, "{reply}");
+    let real = app.post(
+        "/api/v1/outcomes",
+        &app.analytiker,
+        &json!([{"case_id": "ENSAM-1", "ended_on": "2024-06-15", "outcome": "left_insurance", "reasons": ["work_supported"]}]),
+    );
+    assert_eq!(real.status, 200, "{real}");
+
+    // Counted by its own date only.
+    let day = |from: &str, to: &str| {
+        audit_json(&app, &["--from", from, "--to", to])["excluded_test_checks"].clone()
+    };
+    assert_eq!(
+        day("2024-06-15", "2024-06-15"),
+        0,
+        "the real case's outcome date"
+    );
+    assert_eq!(
+        day("2024-03-05", "2024-03-05"),
+        1,
+        "the test check's own date"
+    );
+
+    // Taken in or not, the real case's outcome is never the test check's.
+    let period = ["--from", "2024-01-01", "--to", "2024-12-31"];
+    let without = audit_json(&app, &period);
+    let mut with_test = period.to_vec();
+    with_test.push("--include-test");
+    let with = audit_json(&app, &with_test);
+    assert_eq!(without["units"]["all"], 20, "{without:#}");
+    assert_eq!(with["units"]["all"], without["units"]["all"], "{with:#}");
+    assert_eq!(with["units"], without["units"]);
+}
+
 /// A test token recorded outcomes for real cases: it replaced an analyst's outcome, and
 /// the audit read the test system's.
 #[test]
@@ -651,6 +702,21 @@ fn a_rule_is_audited_only_on_checks_whose_rule_set_had_it() {
         .expect("ny_regel summarised")
         .clone();
     assert_eq!(summary["flagged_checks_pct"], 100.0, "{summary:#}");
+    // Its flags per 100 checks are not shown for a month some of whose checks were made
+    // without it (they were given over every check of the month: 50 where it flagged all).
+    assert_eq!(ny["months_without_rule"], json!(["2024-03"]), "{ny:#}");
+    let html = app.run_cli(&["audit", "--format", "html"], None);
+    assert_eq!(html.code, 0, "{html}");
+    let section = html
+        .stdout
+        .split("<section aria-labelledby=\"ny_regel\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("ny_regel's section");
+    assert!(
+        !section.contains("flaggor per 100 kontroller") && !section.contains("50,0"),
+        "the rate over every check of the month is gone: {section}"
+    );
     // A rule both sets had is audited on every case.
     let old = all_cases(rule(&report, "aktivitetsniva_saknas"));
     assert_eq!(old["unknown_at_last_check"], 0, "{old:#}");

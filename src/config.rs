@@ -156,6 +156,9 @@ fn readable_by_anyone(path: &Path) -> bool {
     }
 }
 
+/// The largest `max_batch` taken: the writer's queue holds 4096 writes.
+pub const MAX_BATCH: usize = 4096;
+
 /// The smallest `max_body_bytes` taken: a profile with every field is about 1.5 KB.
 pub const MIN_BODY_BYTES: usize = 4096;
 
@@ -316,6 +319,11 @@ impl Config {
     pub fn validate(&self) -> Result<(), String> {
         self.session_idle()?;
         self.public_origin()?;
+        if !(1..=MAX_BATCH).contains(&self.max_batch) {
+            return Err(format!(
+                "max_batch (GK_REGLER_MAX_BATCH) måste vara från 1 till {MAX_BATCH}"
+            ));
+        }
         if self.max_body_bytes < MIN_BODY_BYTES {
             return Err(format!(
                 "max_body_bytes (GK_REGLER_MAX_BODY_BYTES) måste vara minst {MIN_BODY_BYTES}: med mindre tas ingen profil emot"

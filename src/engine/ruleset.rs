@@ -1238,6 +1238,26 @@ impl RuleSet {
                 }
             };
 
+            // Only the title and the message are templates: elsewhere `${param.NAMN}` would
+            // reach the officer as it is written.
+            for (key, text) in [
+                ("how_to_clear", entry.how_to_clear.as_deref()),
+                ("rationale", Some(entry.rationale.as_str())),
+            ] {
+                if text.is_some_and(|text| text.contains("${")) {
+                    problems.push(
+                        Problem::new(
+                            &manifest_path,
+                            format!(
+                                "{}: {key}: `${{…}}` fungerar bara i title och message; skriv värdet här, eller hänvisa till titeln",
+                                entry.id
+                            ),
+                        )
+                        .at(line_of(key), None),
+                    );
+                }
+            }
+
             let script_path = dir.join(&entry.script);
             let Some((script_text, ast, findings)) = read_and_lint_script(
                 dir,
@@ -1744,6 +1764,28 @@ mod tests {
         assert_eq!(err.problems[1].line, Some(2));
         assert!(err.problems[2].message.contains("missing.rhai"));
         assert_eq!(err.problems[2].line, Some(17));
+    }
+
+    /// `${param.max_dagar}` in how_to_clear reached the officer as it was written.
+    #[test]
+    fn a_placeholder_outside_the_title_and_the_message_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &format!("{MANIFEST}    how_to_clear: Boka inom ${{param.max_dagar}} dagar.\n"),
+        );
+        write(dir.path(), "a.rhai", "true");
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert_eq!(err.problems.len(), 1, "{:#?}", err.problems);
+        assert!(
+            err.problems[0]
+                .message
+                .contains("how_to_clear: `${…}` fungerar bara i title och message"),
+            "{}",
+            err.problems[0]
+        );
+        assert_eq!(err.problems[0].line, Some(10));
     }
 
     #[test]

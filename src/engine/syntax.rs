@@ -461,6 +461,12 @@ fn translate(err: &ParseErrorType, tokens: &[(Token, Position)]) -> String {
         ParseErrorType::VariableExpected => {
             "ett namn saknas efter `let`, `const`, `for` eller `catch`".to_owned()
         }
+        ParseErrorType::ForbiddenVariable(name) | ParseErrorType::Reserved(name)
+            if matches!(name.as_str(), "import" | "export") =>
+        {
+            "`import` och `export` finns inte i regler: en regel kan inte läsa andra filer"
+                .to_owned()
+        }
         ParseErrorType::ForbiddenVariable(name) | ParseErrorType::Reserved(name) => format!(
             "`{name}` är ett reserverat ord i Rhai och kan inte användas som namn"
         ),

@@ -247,8 +247,12 @@ impl Config {
             Some(path) => {
                 crate::owner_only::require_trusted(path, crate::owner_only::Use::Read)
                     .map_err(|e| format!("konfigurationen {}: {e}", path.display()))?;
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("kan inte läsa {}: {e}", path.display()))?;
+                let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => {
+                        format!("konfigurationen {} finns inte", path.display())
+                    }
+                    _ => format!("kan inte läsa {}: {e}", path.display()),
+                })?;
                 let config: Config = from_yaml(path, &text)?;
                 if config.pseudonym_secret.is_some() && readable_by_anyone(path) {
                     return Err(format!(

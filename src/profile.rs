@@ -647,7 +647,7 @@ impl DiagnosisCode {
         if head_ok && tail_ok && !(code.ends_with('.')) {
             Ok(Self(code))
         } else {
-            Err("main_diagnosis must be an ICD-10 code such as F32.1".to_owned())
+            Err("en diagnoskod enligt ICD-10 ska anges, som F32.1".to_owned())
         }
     }
 
@@ -802,7 +802,7 @@ impl<'de> Deserialize<'de> for Age {
             .ok()
             .filter(|y| *y <= 130)
             .map(Age)
-            .ok_or_else(|| serde::de::Error::custom("age must be a whole number from 0 to 130"))
+            .ok_or_else(|| serde::de::Error::custom("ålder anges i hela år från 0 till 130"))
     }
 }
 
@@ -824,7 +824,7 @@ impl<'de> Deserialize<'de> for HoursPerWeek {
             Ok(Self(hours))
         } else {
             Err(serde::de::Error::custom(
-                "hours_per_week must be a number from 0 to 168",
+                "timmar per vecka anges som ett tal från 0 till 168",
             ))
         }
     }
@@ -1002,7 +1002,7 @@ impl ProfileError {
                     "ogiltig JSON på rad {} kolumn {}: {}",
                     err.line(),
                     err.column(),
-                    redact_serde_message(&err.to_string())
+                    message_in_swedish(&redact_serde_message(&err.to_string()))
                 ),
                 syntax: true,
                 implausible: false,
@@ -1027,7 +1027,7 @@ impl ProfileError {
                 let message = if duplicate.is_some() {
                     "fältet står mer än en gång i objektet".to_owned()
                 } else {
-                    message
+                    message_in_swedish(&message)
                 };
                 Self {
                     path,
@@ -1038,6 +1038,82 @@ impl ProfileError {
             }
         }
     }
+}
+
+/// A parser message (serde's English, already stripped of any value) in plain Swedish:
+/// every refusal of a profile or an outcome is read by people (officers on the pages,
+/// policy staff at the terminal, integrators in the API's `detail`). What was expected
+/// keeps the schema's own names; a message of a kind not listed here is kept as it is.
+fn message_in_swedish(message: &str) -> String {
+    let names = |list: &str| {
+        list.replace("one of ", "")
+            .replace('`', "")
+            .replace(" or ", " eller ")
+    };
+    let message = message.trim();
+    if let Some(rest) = message.strip_prefix("unknown variant") {
+        let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
+        return format!("okänt värde; tillåtna värden är {}", names(expected));
+    }
+    if let Some(rest) = message.strip_prefix("unknown field") {
+        // The name as the redaction left it: quoted, or said not to be shown.
+        let name = rest.split_once(',').map_or(rest, |(name, _)| name).trim();
+        let field = if name.is_empty() {
+            "okänt fält".to_owned()
+        } else {
+            format!("okänt fält {name}")
+        };
+        let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
+        return if expected.is_empty() {
+            field
+        } else {
+            format!("{field}; tillåtna fält är {}", names(expected))
+        };
+    }
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("fältet {} saknas", field.replace('`', ""));
+    }
+    if let Some(field) = message.strip_prefix("duplicate field ") {
+        return format!("fältet {} står två gånger", field.replace('`', ""));
+    }
+    if let Some(rest) = message.strip_prefix("invalid type:") {
+        let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
+        let wanted = match expected {
+            e if e.starts_with('i') || e.starts_with('u') || e.contains("integer") => {
+                "ett heltal".to_owned()
+            }
+            e if e.starts_with('f') => "ett tal".to_owned(),
+            "a boolean" | "bool" => "sant eller falskt (true eller false)".to_owned(),
+            e if e.contains("string") || e.contains("date") => "en text".to_owned(),
+            e if e.contains("sequence") => "en lista".to_owned(),
+            e if e.contains("map") || e.contains("struct") => "ett objekt".to_owned(),
+            e => names(e),
+        };
+        return format!("fel sorts värde; här ska stå {wanted}");
+    }
+    if message.starts_with("invalid value") {
+        let expected = message.split_once("expected ").map_or("", |(_, e)| e);
+        return format!("ogiltigt värde; {}", names(expected));
+    }
+    if message.starts_with("EOF while parsing") {
+        return "texten tar slut mitt i profilen (saknas en avslutande } eller \"?)".to_owned();
+    }
+    if message.starts_with("expected value") {
+        return "ett värde väntades här (är det JSON?)".to_owned();
+    }
+    if message.starts_with("trailing characters") || message.starts_with("trailing comma") {
+        return "det står något efter profilens slut, eller ett kommatecken för mycket".to_owned();
+    }
+    if message.starts_with("key must be a string") {
+        return "ett fältnamn ska stå inom citattecken".to_owned();
+    }
+    if message.starts_with("expected `,` or `}`") || message.starts_with("expected `,` or `]`") {
+        return "ett kommatecken eller en avslutande klammer väntades".to_owned();
+    }
+    if message.starts_with("expected `:`") {
+        return "ett kolon (:) väntades efter fältnamnet".to_owned();
+    }
+    message.to_owned()
 }
 
 /// The field named by serde's "missing field `x`" message.
@@ -1858,6 +1934,32 @@ mod stockholm_tests {
             assert_eq!(date_in(&bundled, at(instant)), date, "bundled, {instant}");
             assert_eq!(date_in(&rule, at(instant)), date, "rule, {instant}");
             assert_eq!(date_in(stockholm(), at(instant)), date, "{instant}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod parse_message_tests {
+    use super::message_in_swedish;
+
+    #[test]
+    fn common_parser_messages_read_in_swedish() {
+        for (english, swedish) in [
+            (
+                "unknown variant …, expected `before_gk` or `gk_closing`",
+                "okänt värde; tillåtna värden är before_gk eller gk_closing",
+            ),
+            (
+                "invalid type: string …, expected i64",
+                "fel sorts värde; här ska stå ett heltal",
+            ),
+            ("missing field `case_id`", "fältet case_id saknas"),
+            (
+                "EOF while parsing a value",
+                "texten tar slut mitt i profilen (saknas en avslutande } eller \"?)",
+            ),
+        ] {
+            assert_eq!(message_in_swedish(english), swedish);
         }
     }
 }

@@ -73,7 +73,8 @@ impl PseudonymKey {
     ) -> Result<(Self, KeyOrigin), String> {
         if let Some(secret) = configured {
             return Ok((
-                Self::from_secret(secret.trim().as_bytes())?,
+                Self::from_secret(secret.trim().as_bytes())
+                    .map_err(|why| format!("pseudonym_secret: {why}"))?,
                 KeyOrigin::Configured,
             ));
         }
@@ -82,10 +83,9 @@ impl PseudonymKey {
         match std::fs::read_to_string(file) {
             Ok(text) => {
                 restrict_key_file(file)?;
-                Ok((
-                    Self::from_secret(text.trim().as_bytes())?,
-                    KeyOrigin::ReadFromFile,
-                ))
+                let key = Self::from_secret(text.trim().as_bytes())
+                    .map_err(|why| format!("{why}; {} håller ingen sådan", file.display()))?;
+                Ok((key, KeyOrigin::ReadFromFile))
             }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 let secret = hex::encode(rand::random::<[u8; 32]>());

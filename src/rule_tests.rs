@@ -210,8 +210,40 @@ impl TestSuite {
             }
             tested.insert(file.rule.clone());
             let Some(base) = &base else { continue };
+            // A case is found by its name: two of one name would be told apart by nothing.
+            let mut named: std::collections::HashMap<String, usize> =
+                std::collections::HashMap::new();
             for spec in file.cases {
-                let line = line_of(&text, "name:", &spec.name);
+                let earlier = named.entry(spec.name.clone()).or_default();
+                let line = nth_line_of(&text, "name:", &spec.name, *earlier);
+                *earlier += 1;
+                if *earlier > 1 {
+                    problems.push(
+                        Problem::new(
+                            &path,
+                            format!(
+                                "{}: ett testfall till har samma namn; ge varje fall ett eget namn",
+                                spec.name
+                            ),
+                        )
+                        .at(line, None),
+                    );
+                }
+                let expect = &spec.expect;
+                if expect.flagged == Some(false)
+                    && (!expect.message_contains.is_empty() || expect.severity.is_some())
+                {
+                    problems.push(
+                        Problem::new(
+                            &path,
+                            format!(
+                                "{}: flagged: false går inte ihop med message_contains eller severity: bara en flagga har ett meddelande och en allvarlighet",
+                                spec.name
+                            ),
+                        )
+                        .at(line, None),
+                    );
+                }
                 let mut value = base.clone();
                 if let Some(overlay) = spec.profile {
                     merge(&mut value, overlay.0);
@@ -537,13 +569,20 @@ fn remove_path(value: &mut serde_json::Value, path: &str) -> bool {
 
 /// The 1-based line where `key` is followed by `value` (e.g. a case's `name:`).
 fn line_of(text: &str, key: &str, value: &str) -> Option<usize> {
+    nth_line_of(text, key, value, 0)
+}
+
+/// [`line_of`] for the `n`th such line, from 0.
+fn nth_line_of(text: &str, key: &str, value: &str, n: usize) -> Option<usize> {
     text.lines()
-        .position(|line| {
+        .enumerate()
+        .filter(|(_, line)| {
             let line = line.trim().trim_start_matches('-').trim_start();
             line.strip_prefix(key)
                 .is_some_and(|rest| rest.trim().trim_matches(['"', '\'']) == value)
         })
-        .map(|index| index + 1)
+        .nth(n)
+        .map(|(index, _)| index + 1)
 }
 
 #[cfg(test)]
@@ -635,6 +674,45 @@ mod tests {
         let mut files = listed(rules);
         files.sort();
         assert_eq!(files, ["a.rhai", "b.yaml"]);
+    }
+
+    /// Two cases of one name were reported at the first one's line; a case expecting no
+    /// flag and a message passed as if it made sense.
+    #[test]
+    fn cases_of_one_name_and_contradicting_expectations_are_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let rules = dir.path();
+        std::fs::create_dir(rules.join(TESTS_DIR)).expect("tests dir");
+        std::fs::write(
+            rules.join("manifest.yaml"),
+            "name: t\nversion: \"1\"\nrules:\n  - id: a\n    script: a.rhai\n    title: A\n    severity: warning\n    grounds: policy\n    rationale: r\n",
+        )
+        .expect("manifest");
+        std::fs::write(rules.join("a.rhai"), "true").expect("script");
+        std::fs::write(
+            rules.join(TESTS_DIR).join(BASE_PROFILE_FILE),
+            "case_id: T\n",
+        )
+        .expect("base profile");
+        std::fs::write(
+            rules.join(TESTS_DIR).join("a.yaml"),
+            "rule: a\ncases:\n  - name: samma\n    expect:\n      flagged: true\n  - name: samma\n    expect:\n      flagged: true\n  - name: motsägande\n    expect:\n      flagged: false\n      message_contains: [\"x\"]\n",
+        )
+        .expect("tests");
+        let problems = load_tested(rules).err().expect("refused").problems;
+        let shown: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.line == Some(6) && p.message.contains("samma namn")),
+            "{shown:#?}"
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.line == Some(9) && p.message.contains("går inte ihop")),
+            "{shown:#?}"
+        );
     }
 
     #[test]

@@ -175,7 +175,20 @@ pub async fn serve(config: Config) -> Result<(), AppError> {
     drop(store);
     let hangups = tokio::spawn(reload_on_hangup(Arc::clone(&state)));
 
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|err| {
+            AppError::Config(format!(
+                "kan inte lyssna på {} (listen, GK_REGLER_LISTEN): {}",
+                config.listen,
+                match err.kind() {
+                    std::io::ErrorKind::AddrInUse => "adressen används redan, av en annan tjänst eller en gk-regler som redan kör".to_owned(),
+                    std::io::ErrorKind::AddrNotAvailable => "adressen finns inte på den här datorn".to_owned(),
+                    std::io::ErrorKind::PermissionDenied => "porten kräver högre behörighet; välj en port över 1023".to_owned(),
+                    _ => err.to_string(),
+                }
+            ))
+        })?;
     let address = listener.local_addr()?;
     println!("gk-regler lyssnar på http://{address} med {label}");
     println!("Databas: {}", config.database.display());
@@ -219,23 +232,25 @@ async fn reload_on_hangup(state: Arc<App>) {
             role: Role::Policy,
             purpose: gk_regler::auth::Purpose::Normal,
         };
+        // Told on standard output, beside the address the service listens on: standard
+        // error is the log, which may be JSON.
         while hangups.recv().await.is_some() {
             match app::rules::reload(&state, &operator).await {
-                Ok(done) => eprintln!(
+                Ok(done) => println!(
                     "Reglerna är omladdade (SIGHUP) och alla deras {} tester gick igenom: nu gäller {} version {} ({}).",
                     done.tests_passed,
                     done.active.name,
                     done.active.version,
                     done.active.short_hash()
                 ),
-                Err(AppError::Rules(refused)) => eprint!(
+                Err(AppError::Rules(refused)) => print!(
                     "{}",
                     gk_regler::present::problems(
                         &refused.problems,
                         "Reglerna laddades inte om (SIGHUP); de tidigare reglerna gäller fortfarande."
                     )
                 ),
-                Err(err) => eprintln!(
+                Err(err) => println!(
                     "fel: reglerna kunde inte laddas om (SIGHUP): {}",
                     app::error_chain(&err)
                 ),
@@ -439,7 +454,7 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
         .expires_at
         .map_or_else(|| "utan slutdatum".to_owned(), |at| format!("till {at}"));
     eprintln!(
-        "Token nr {} för {} (roll {}{}) skapad, giltig {until}. Den gäller direkt, också i en tjänst som kör. Token visas bara nu; databasen sparar bara hashen.",
+        "Token nr {} för {} (roll {}{}) skapad i databasen {}, giltig {until}. Den gäller direkt, också i en tjänst som kör den databasen. Token visas bara nu; databasen sparar bara hashen.",
         created.id,
         new.name.trim(),
         gk_regler::names::name_of(&new.role),
@@ -448,6 +463,7 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
         } else {
             ""
         },
+        config.database.display(),
     );
     Ok(())
 }

@@ -418,6 +418,7 @@ impl Linter<'_> {
             }
             true
         });
+        found.problems.extend(self.misuse_of_the_profile());
         // A property outside a chain the lint follows: its base is unknown.
         for (name, position) in properties {
             if !found.resolved.contains(&position) {
@@ -435,6 +436,94 @@ impl Linter<'_> {
         found.problems.truncate(MAX_PROBLEMS);
         self.findings.problems.extend(found.problems);
         self.findings.reads = found.reads;
+    }
+
+    /// Uses of the profile and of `param` that can only fail when the rule runs (or, for
+    /// a variable of their name, quietly read something else): a variable named `profile`
+    /// or `param`, an assignment to them or to a field of the profile, a `for` over a
+    /// profile list, and `profile` inside a function of the script's own, which does not
+    /// see it.
+    fn misuse_of_the_profile(&self) -> Vec<ScriptProblem> {
+        const RESERVED: [&str; 2] = [
+            super::script_api::PROFILE_VARIABLE,
+            super::params::PARAM_VARIABLE,
+        ];
+        let mut problems = Vec::new();
+        let mut problem = |message: String, position: Position| {
+            problems.push(ScriptProblem {
+                message,
+                line: position.line(),
+                column: position.position(),
+            });
+        };
+        let reserved = |name: &str| {
+            format!(
+                "namnet `{name}` är reserverat ({}); välj ett annat namn",
+                if name == super::params::PARAM_VARIABLE {
+                    "regelns parametrar"
+                } else {
+                    "profilen"
+                }
+            )
+        };
+        self.ast.walk(&mut |path: &[ASTNode]| {
+            match path.last() {
+                Some(ASTNode::Stmt(Stmt::Var(x, ..))) if RESERVED.contains(&x.0.name.as_str()) => {
+                    problem(reserved(x.0.name.as_str()), x.0.pos);
+                }
+                Some(ASTNode::Stmt(Stmt::For(x, position))) => {
+                    for ident in std::iter::once(&x.0).chain(&x.1) {
+                        if RESERVED.contains(&ident.name.as_str()) {
+                            problem(reserved(ident.name.as_str()), ident.pos);
+                        }
+                    }
+                    if let Known::List(kind) = self.value_of(&x.2.expr) {
+                        problem(
+                            format!(
+                                "det går inte att gå igenom {} med `for`; fråga med `in`, som `\"psychologist\" in profile.specialists`, eller räkna med `.len()`",
+                                kind.field()
+                            ),
+                            *position,
+                        );
+                    }
+                }
+                Some(ASTNode::Stmt(Stmt::Assignment(x))) => {
+                    let target = &x.1.lhs;
+                    let base = match target {
+                        Expr::Dot(dot, ..) | Expr::Index(dot, ..) => &dot.lhs,
+                        other => other,
+                    };
+                    match (variable_name(target), self.value_of(base)) {
+                        (Some(name), _) if RESERVED.contains(&name) => {
+                            problem(reserved(name), target.position());
+                        }
+                        (None, Known::Section(_) | Known::List(_)) => problem(
+                            "profilen kan inte ändras i en regel; lägg värdet i en egen variabel med `let`"
+                                .to_owned(),
+                            target.position(),
+                        ),
+                        _ => {}
+                    }
+                }
+                _ => {}
+            }
+            true
+        });
+        // The functions alone: `profile` there is not the profile.
+        let functions = self.ast.clone_functions_only();
+        functions.walk(&mut |path: &[ASTNode]| {
+            if let Some(ASTNode::Expr(Expr::Variable(x, _, position))) = path.last()
+                && x.1 == super::script_api::PROFILE_VARIABLE
+            {
+                problem(
+                    "en egen funktion ser inte `profile`; skicka in det den behöver som argument, som `fn over(fran, till) { … }`"
+                        .to_owned(),
+                    *position,
+                );
+            }
+            true
+        });
+        problems
     }
 
     /// What one side of a comparison is, when it is a literal or a field of the profile.
@@ -903,6 +992,51 @@ mod tests {
         let found = messages(r#"["sickness_benefit", "sjukpenning"].contains(profile.benefit)"#);
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains(r#"aldrig "sjukpenning""#), "{found:?}");
+    }
+
+    /// Each of these passed the lint and failed (or quietly read something else) only
+    /// when the rule ran.
+    #[test]
+    fn misuses_of_the_profile_and_of_param_are_found() {
+        for (script, expected) in [
+            (
+                "let param = #{max_dagar: 1}; param.max_dagar > 0",
+                "namnet `param` är reserverat",
+            ),
+            (
+                "const profile = 3; profile > 1",
+                "namnet `profile` är reserverat",
+            ),
+            (
+                r#"profile.stage = "gk_closing"; true"#,
+                "profilen kan inte ändras",
+            ),
+            (
+                "let p = profile.person; p.age = 3; true",
+                "profilen kan inte ändras",
+            ),
+            (
+                "for s in profile.specialists { } true",
+                "gå igenom specialists med `for`",
+            ),
+            (
+                "fn f() { profile.stage } f() == 1",
+                "en egen funktion ser inte `profile`",
+            ),
+        ] {
+            let found = messages(script);
+            assert!(
+                found.iter().any(|m| m.contains(expected)),
+                "{script}: {found:?}"
+            );
+        }
+        for script in [
+            "let n = 0; for x in [1, 2] { n += x; } n > 2",
+            "fn over(a, b) { days_between(a, b) > 21 } has_value(profile.gk.requested_on) && over(profile.gk.requested_on, profile.checked_on)",
+            "let s = profile.person; s.age > 3",
+        ] {
+            assert_eq!(messages(script), Vec::<String>::new(), "{script}");
+        }
     }
 
     #[test]

@@ -587,8 +587,51 @@ pub fn describe_serde_message_with(message: &str, variants: UnknownVariants) -> 
     if let Some(name) = head.strip_prefix("duplicate field ") {
         return format!("fältet {} står mer än en gång", quoted_token(name));
     }
-    // Parser messages ("did not find expected key") and our own messages name no value.
+    if head.starts_with("data did not match any variant of untagged enum") {
+        return "ogiltigt värde här: det är varken ett värde eller en lista av värden av rätt slag"
+            .to_owned();
+    }
+    // The YAML parser's messages name no value; the common ones in Swedish.
+    if let Some(swedish) = yaml_parser_message(&message) {
+        return swedish;
+    }
     message
+}
+
+/// The YAML parser's most common messages in Swedish (a tab, an indentation that does
+/// not line up, a `:` or `-` out of place); the position is given beside the message.
+fn yaml_parser_message(message: &str) -> Option<String> {
+    const KNOWN: [(&str, &str); 7] = [
+        (
+            "found a tab character",
+            "en tabb i indraget: YAML dras in med mellanslag, aldrig med tabb",
+        ),
+        (
+            "did not find expected key",
+            "indraget stämmer inte: raden ligger inte i linje med fälten ovanför",
+        ),
+        (
+            "mapping values are not allowed in this context",
+            "ett `:` där det inte får stå: skriv texten inom citattecken, eller rätta indraget",
+        ),
+        (
+            "did not find expected '-' indicator",
+            "indraget stämmer inte: raden ligger inte i linje med listans `-` ovanför",
+        ),
+        (
+            "found character that cannot start any token",
+            "ett tecken som inte får inleda ett värde (som `@` eller `` ` ``): skriv värdet inom citattecken",
+        ),
+        ("did not find expected node content", "ett värde saknas här"),
+        (
+            "found unexpected end of stream",
+            "filen tar slut mitt i ett värde: ett citattecken eller en hakparentes stängs inte",
+        ),
+    ];
+    KNOWN
+        .iter()
+        .find(|(english, _)| message.contains(english))
+        .map(|(_, swedish)| (*swedish).to_owned())
 }
 
 /// serde's `Unexpected` as a kind of value (`string "…"` → `text`).
@@ -621,7 +664,11 @@ fn expected_text(expected: &str) -> String {
         _ if expected.starts_with("struct ") => "en mappning (fält: värde)".to_owned(),
         "u8" | "u16" | "u32" | "u64" | "usize" => "ett heltal, 0 eller större".to_owned(),
         "i8" | "i16" | "i32" | "i64" | "isize" => "ett heltal".to_owned(),
-        _ => expected.replace("one of ", "något av "),
+        "f32" | "f64" => "ett tal".to_owned(),
+        "socket address" => "en adress med port, som 127.0.0.1:8480".to_owned(),
+        _ => expected
+            .replace("one of ", "något av ")
+            .replace("` or `", "` eller `"),
     }
 }
 
@@ -2202,6 +2249,22 @@ mod tests {
                 "ogiltig typ: heltal, väntade sant/falskt",
             ),
             ("missing field `rule`", "fältet `rule` saknas"),
+            (
+                "unknown variant `before-gk`, expected `before_gk` or `gk_closing`",
+                "okänt värde `before-gk`, väntade `before_gk` eller `gk_closing`",
+            ),
+            (
+                "data did not match any variant of untagged enum OneOrMany",
+                "ogiltigt värde här: det är varken ett värde eller en lista av värden av rätt slag",
+            ),
+            (
+                "found a tab character that violates indentation at line 5 column 1, while scanning a plain scalar at line 4 column 5",
+                "en tabb i indraget: YAML dras in med mellanslag, aldrig med tabb",
+            ),
+            (
+                "invalid type: string \"60\", expected f64",
+                "ogiltig typ: text, väntade ett tal",
+            ),
             (
                 "unknown variant `fatal`, expected one of `info`, `warning`",
                 "okänt värde `fatal`, väntade något av `info`, `warning`",

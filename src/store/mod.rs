@@ -143,6 +143,11 @@ pub enum StoreError {
     CopyDamaged(String),
     #[error("migreringen av databasen misslyckades")]
     Migration(#[source] rusqlite_migration::Error),
+    /// The database's schema is newer than this version's migrations.
+    #[error(
+        "databasen är gjord av en nyare version av gk-regler än den här; kör den nyare versionen, eller lägg tillbaka en säkerhetskopia gjord med den här"
+    )]
+    NewerThanThisVersion,
     /// The writer thread has stopped.
     #[error("skrivaren har stängts")]
     WriterClosed,
@@ -537,9 +542,12 @@ impl Store {
                 tracing::warn!(file = %file.display(), "made the database file owner-only");
             }
         }
-        migrations()
-            .to_latest(&mut conn)
-            .map_err(StoreError::Migration)?;
+        migrations().to_latest(&mut conn).map_err(|err| match err {
+            rusqlite_migration::Error::MigrationDefinition(
+                rusqlite_migration::MigrationDefinitionError::DatabaseTooFarAhead,
+            ) => StoreError::NewerThanThisVersion,
+            err => StoreError::Migration(err),
+        })?;
         if interrupted {
             let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let pages = writer::scrub_free_pages(&tx)?;

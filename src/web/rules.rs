@@ -760,21 +760,20 @@ pub(super) async fn dry_run(
     respond(status, page, &viewer)
 }
 
-/// A profile parser error in Swedish: where, and what is wrong, never serde's English.
+/// A profile parser error as a sentence: where, and what is wrong (the profile's errors
+/// are in Swedish already).
 fn swedish_profile_error(err: &crate::profile::ProfileError) -> String {
-    use crate::present::parse_message_sv;
     if err.syntax {
         // "ogiltig JSON på rad R kolumn K: MESSAGE"
         return match err.message.split_once(": ") {
             Some((head, message)) => format!(
-                "Profilen är inte giltig JSON {}: {}.",
+                "Profilen är inte giltig JSON {}: {message}.",
                 head.trim_start_matches("ogiltig JSON").trim(),
-                parse_message_sv(message)
             ),
             None => format!("Profilen är inte giltig JSON: {}.", err.message),
         };
     }
-    let message = parse_message_sv(&err.message);
+    let message = &err.message;
     if err.path == "." {
         format!("Profilen är fel: {message}.")
     } else {

@@ -472,18 +472,19 @@ fn sighup_reloads_through_the_same_test_gate() {
     assert_eq!(actors, ["system:sighup"]);
 
     let stopped = app.kill();
+    // On standard output: standard error is the log, which may be JSON.
     assert!(
         stopped
-            .stderr
+            .stdout
             .contains("Reglerna laddades inte om (SIGHUP)")
             && stopped
-                .stderr
+                .stdout
                 .contains("tests/forsta_mote_efter_tre_veckor.yaml:"),
         "{stopped}"
     );
     assert!(
-        stopped.stderr.contains("Reglerna är omladdade (SIGHUP)")
-            && stopped.stderr.contains("version 2026.3"),
+        stopped.stdout.contains("Reglerna är omladdade (SIGHUP)")
+            && stopped.stdout.contains("version 2026.3"),
         "{stopped}"
     );
 }

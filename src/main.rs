@@ -90,6 +90,7 @@ enum Command {
     ImportOutcomes {
         /// Fil med utfall: .jsonl (ett JSON-objekt per rad) eller .csv.
         file: PathBuf,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -101,6 +102,7 @@ enum Command {
         /// Utfall (.jsonl eller .csv) att läsa in efter kontrollerna.
         #[arg(long)]
         outcomes: Option<PathBuf>,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -112,6 +114,7 @@ enum Command {
         audit: history::AuditArgs,
         #[command(flatten)]
         output: history::OutputArgs,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -127,6 +130,7 @@ enum Command {
         /// Visa också hur lång tid prövningen tog och hur många kontroller per sekund.
         #[arg(long)]
         verbose: bool,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -135,6 +139,7 @@ enum Command {
         /// Hur gamla, t.ex. 90d, 6mo eller 2y.
         #[arg(long)]
         older_than: String,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -143,6 +148,7 @@ enum Command {
     Backup {
         /// Mappen att skriva till: får inte finnas, eller vara tom.
         dir: PathBuf,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -151,6 +157,7 @@ enum Command {
     Restore {
         /// Mappen med säkerhetskopian (den som `backup` skrev).
         dir: PathBuf,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -177,11 +184,13 @@ enum TokenCommand {
         /// normal, eller test för en token som bara gör testkontroller.
         #[arg(long, default_value = "normal")]
         purpose: String,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
     /// Lista alla tokens (namn, roll, giltighet, status; aldrig själva token).
     List {
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -189,6 +198,7 @@ enum TokenCommand {
     Revoke {
         /// Numret från `gk-regler token list`.
         id: i64,
+        /// Konfigurationsfil (YAML); annars standardvärdena och GK_REGLER_*.
         #[arg(long)]
         config: Option<PathBuf>,
     },

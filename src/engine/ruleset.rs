@@ -1269,10 +1269,33 @@ impl RuleSet {
                         .at(line_of(key), None)
                 })
             };
+            // A parameter the manifest declares but could not read is its own problem: its
+            // uses in the title, the message and the script are not reported besides.
+            let unreadable: Vec<String> = entry
+                .parameters
+                .iter()
+                .flatten()
+                .filter_map(|(key, _)| key.as_str())
+                .filter(|name| !parameters.iter().any(|p| p.name == *name))
+                .map(|name| format!("param.{name}"))
+                .collect();
+            let about_unreadable = |message: &str| {
+                unreadable.iter().any(|use_of| {
+                    message.match_indices(use_of.as_str()).any(|(at, _)| {
+                        !message[at + use_of.len()..]
+                            .starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                    })
+                })
+            };
+            let mut report = |problem: Problem| {
+                if !about_unreadable(&problem.message) {
+                    problems.push(problem);
+                }
+            };
             let title_template = match template("title", &entry.title) {
                 Ok(t) => Some(t),
                 Err(problem) => {
-                    problems.push(problem);
+                    report(problem);
                     None
                 }
             };
@@ -1280,7 +1303,7 @@ impl RuleSet {
                 Some(Ok(t)) => Some(Some(t)),
                 None => Some(None),
                 Some(Err(problem)) => {
-                    problems.push(problem);
+                    report(problem);
                     None
                 }
             };
@@ -1306,6 +1329,7 @@ impl RuleSet {
             }
 
             let script_path = dir.join(&entry.script);
+            let before_script = problems.len();
             let Some((script_text, ast, findings)) = read_and_lint_script(
                 dir,
                 &manifest_path,
@@ -1317,7 +1341,12 @@ impl RuleSet {
                 continue;
             };
             hash_file(&mut hasher, &entry.script, &script_text);
-            if let Some(inputs) = &entry.inputs {
+            // A misspelt field is its own problem: the inputs it would leave unread are
+            // compared once the script reads what it means to.
+            let script_clean = problems.len() == before_script;
+            if let Some(inputs) = &entry.inputs
+                && script_clean
+            {
                 problems.extend(check_inputs(
                     &entry.id,
                     inputs,
@@ -1331,7 +1360,14 @@ impl RuleSet {
                 text: script_text,
             });
             let uses = engine::params::check_uses(&ast, &parameters);
-            for (message, line, column) in &uses {
+            let no_parameters_read = parameters.is_empty() && !unreadable.is_empty();
+            // "no parameters" is untrue of a rule whose declared ones could not be read.
+            let said_already = |message: &str| {
+                about_unreadable(message)
+                    || (no_parameters_read && message.contains("inga parametrar"))
+            };
+            let uses_reported = uses.iter().filter(|(message, ..)| !said_already(message));
+            for (message, line, column) in uses_reported {
                 problems.push(
                     Problem::new(&script_path, format!("{}: {message}", entry.id))
                         .at(*line, *column),
@@ -1915,6 +1951,50 @@ mod tests {
         )
     }
 
+    /// One mistake, one problem: a parameter value of the wrong kind also reported every
+    /// `param.max_dagar` as used "without parameters", and a misspelt field also advised
+    /// removing the field it meant from `inputs`.
+    #[test]
+    fn a_mistake_is_not_reported_again_as_its_consequences() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &PARAM_MANIFEST.replace("value: 14", "value: 14.5"),
+        );
+        write(
+            dir.path(),
+            "a.rhai",
+            "days_between(profile.gk.requested_on, profile.checked_on) > param.max_dagar",
+        );
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert_eq!(err.problems.len(), 1, "{:#?}", err.problems);
+        assert!(
+            err.problems[0].message.contains("decimaltal"),
+            "{}",
+            err.problems[0]
+        );
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &format!("{MANIFEST}    inputs: [gk.requested_on, checked_on]\n"),
+        );
+        write(
+            dir.path(),
+            "a.rhai",
+            "days_between(profile.gk.requested_onn, profile.checked_on) > 3",
+        );
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        assert_eq!(err.problems.len(), 1, "{:#?}", err.problems);
+        assert!(
+            err.problems[0].message.contains("menade du `requested_on`"),
+            "{}",
+            err.problems[0]
+        );
+    }
+
     /// `param.NAME` reads the value in force on `checked_on`, the same in the fast
     /// evaluator and in Rhai (a script with its own function runs in Rhai alone), and
     /// titles and messages show the value of the check's day.
@@ -2071,9 +2151,9 @@ mod tests {
             ),
         );
         for script in [
-            "let s = [profile.person]; profile.stage == \"x\" || s[0].sgi > 0",
-            "profile.stage == \"x\" || [profile][0].main_diagnosis == \"F32\"",
-            "let s = [profile.person, profile.known_needs]; profile.stage == \"x\" || s[1].social_or_family_problems",
+            "let s = [profile.person]; profile.stage == \"gk_closing\" || s[0].sgi > 0",
+            "profile.stage == \"gk_closing\" || [profile][0].main_diagnosis == \"F32\"",
+            "let s = [profile.person, profile.known_needs]; profile.stage == \"gk_closing\" || s[1].social_or_family_problems",
         ] {
             write(dir.path(), "a.rhai", script);
             let err = RuleSet::load(dir.path()).expect_err(script);

@@ -998,11 +998,18 @@ impl ProfileError {
             // Syntax messages name no value; keep the position so the error can be found.
             Category::Syntax | Category::Eof | Category::Io => Self {
                 path: ".".to_owned(),
+                // A syntax message quotes no value (only the characters it expected), so
+                // it is not cut at its first quote the way a data message is.
                 message: format!(
                     "ogiltig JSON på rad {} kolumn {}: {}",
                     err.line(),
                     err.column(),
-                    message_in_swedish(&redact_serde_message(&err.to_string()))
+                    message_in_swedish(
+                        err.to_string()
+                            .split(" at line ")
+                            .next()
+                            .unwrap_or_default()
+                    )
                 ),
                 syntax: true,
                 implausible: false,
@@ -1076,24 +1083,29 @@ fn message_in_swedish(message: &str) -> String {
     if let Some(field) = message.strip_prefix("duplicate field ") {
         return format!("fältet {} står två gånger", field.replace('`', ""));
     }
+    // What serde says it expected (a Rust type or its own words), as people say it.
+    let wanted = |expected: &str| match expected {
+        e if e.starts_with('u') && e[1..].bytes().all(|b| b.is_ascii_digit()) => {
+            "ett heltal, 0 eller större".to_owned()
+        }
+        e if e.starts_with('i') || e.starts_with('u') || e.contains("integer") => {
+            "ett heltal".to_owned()
+        }
+        e if e.starts_with('f') => "ett tal".to_owned(),
+        "a boolean" | "bool" => "sant eller falskt (true eller false)".to_owned(),
+        "a list of distinct values" => "en lista där varje värde står en gång".to_owned(),
+        e if e.contains("string") || e.contains("date") => "en text".to_owned(),
+        e if e.contains("sequence") => "en lista".to_owned(),
+        e if e.contains("map") || e.contains("struct") => "ett objekt".to_owned(),
+        e => names(e),
+    };
     if let Some(rest) = message.strip_prefix("invalid type:") {
         let expected = rest.split_once("expected ").map_or("", |(_, e)| e);
-        let wanted = match expected {
-            e if e.starts_with('i') || e.starts_with('u') || e.contains("integer") => {
-                "ett heltal".to_owned()
-            }
-            e if e.starts_with('f') => "ett tal".to_owned(),
-            "a boolean" | "bool" => "sant eller falskt (true eller false)".to_owned(),
-            e if e.contains("string") || e.contains("date") => "en text".to_owned(),
-            e if e.contains("sequence") => "en lista".to_owned(),
-            e if e.contains("map") || e.contains("struct") => "ett objekt".to_owned(),
-            e => names(e),
-        };
-        return format!("fel sorts värde; här ska stå {wanted}");
+        return format!("fel sorts värde; här ska stå {}", wanted(expected));
     }
-    if message.starts_with("invalid value") {
+    if message.starts_with("invalid value") || message.starts_with("invalid length") {
         let expected = message.split_once("expected ").map_or("", |(_, e)| e);
-        return format!("ogiltigt värde; {}", names(expected));
+        return format!("ogiltigt värde; här ska stå {}", wanted(expected));
     }
     if message.starts_with("EOF while parsing") {
         return "texten tar slut mitt i profilen (saknas en avslutande } eller \"?)".to_owned();
@@ -1421,10 +1433,15 @@ fn path_text(path: &serde_path_to_error::Path) -> String {
 
 fn redact_serde_message(message: &str) -> String {
     let message = message.split(" at line ").next().unwrap_or(message);
+    // The key ends where serde's own words begin, at the last of them: a key may itself
+    // hold "`, expected `…".
     if let Some(key) = message
         .strip_prefix("unknown field `")
-        .and_then(|rest| rest.split_once("`, "))
-        .map(|(key, _)| key)
+        .and_then(|rest| {
+            rest.rfind("`, expected")
+                .or_else(|| rest.rfind("`, there are no fields"))
+                .map(|end| &rest[..end])
+        })
         .filter(|key| !looks_like_a_field_name(key))
     {
         // serde quotes the unknown key verbatim; it may be a value typed as a key.
@@ -1594,6 +1611,8 @@ mod tests {
             r#"{"case_id":"A","specialists":["SECRET-XYZ"]}"#,
             r#"{"case_id":"A","checked_on":"x\"SECRET-XYZ, expected"}"#,
             r#"{"case_id":"A","person":{"age":"SECRET-XYZ"}}"#,
+            // A key that holds serde's own words: the number came back in the message.
+            r#"{"case_id":"A","x`, expected `SECRET-191212":1}"#,
         ] {
             let err = parse(json).unwrap_err();
             let text = err.to_string();

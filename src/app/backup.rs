@@ -341,6 +341,19 @@ fn read_small_backup_file(dir: &Path, name: &str) -> Result<Vec<u8>, AppError> {
 }
 
 fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
+    // Where the database and the key go must be a place the service can trust, as every
+    // other command requires of them (not a folder everyone may write).
+    for (what, path) in [
+        ("databasen", &config.database),
+        ("pseudonymnyckeln", &config.pseudonym_key_file),
+    ] {
+        if let Some(why) = owner_only::untrusted(path, owner_only::Use::Written)? {
+            return Err(AppError::Config(format!(
+                "{what} {}: {why}. Inget återställdes.",
+                path.display()
+            )));
+        }
+    }
     let text = String::from_utf8(read_small_backup_file(dir, MANIFEST)?)
         .map_err(|_| damaged(dir, format_args!("{MANIFEST} är ingen text")))?;
     let manifest: Manifest = serde_json::from_str(&text)

@@ -509,9 +509,17 @@ impl Linter<'_> {
             }
             true
         });
-        // The functions alone: `profile` there is not the profile.
+        // The functions alone: `profile` there is not the profile, unless a function takes
+        // it as an argument (`fn f(profile) { … } f(profile)`), as the message advises.
+        let takes_the_profile = self
+            .ast
+            .iter_functions()
+            .any(|f| f.params.contains(&super::script_api::PROFILE_VARIABLE));
         let functions = self.ast.clone_functions_only();
         functions.walk(&mut |path: &[ASTNode]| {
+            if takes_the_profile {
+                return false;
+            }
             if let Some(ASTNode::Expr(Expr::Variable(x, _, position))) = path.last()
                 && x.1 == super::script_api::PROFILE_VARIABLE
             {
@@ -1034,6 +1042,7 @@ mod tests {
             "let n = 0; for x in [1, 2] { n += x; } n > 2",
             "fn over(a, b) { days_between(a, b) > 21 } has_value(profile.gk.requested_on) && over(profile.gk.requested_on, profile.checked_on)",
             "let s = profile.person; s.age > 3",
+            r#"fn f(profile) { profile.stage == "before_gk" } f(profile)"#,
         ] {
             assert_eq!(messages(script), Vec::<String>::new(), "{script}");
         }

@@ -695,15 +695,26 @@ pub const MAX_YAML_DEPTH: usize = 64;
 /// is a list in a list), plus the `[` and `{` still open. Every bracket counts, in quoted
 /// text and comments too, and so does every indentation, in a block of text too: telling
 /// those apart is the parser's work, and a scan that tried could be led to count too
-/// few. No real rule file comes near 64.
+/// few. Only a line indented less than the line the open brackets started on closes
+/// them all, as YAML requires of a flow collection's lines. No real rule file comes
+/// near 64.
 pub fn yaml_too_deep(text: &str) -> Option<(usize, usize)> {
     let mut brackets = 0usize;
+    // The indentation of the line the outermost open `[` or `{` is on.
+    let mut opened_at: Option<usize> = None;
     let mut indentations: Vec<usize> = Vec::new();
     for (index, line) in text.split('\n').enumerate() {
         let indent = line.len() - line.trim_start_matches(' ').len();
         let rest = &line[indent..];
         let mut dashes = 0;
         if !rest.trim().is_empty() && !rest.starts_with('#') {
+            // A line indented less than the one a flow collection opened on is outside it
+            // (its lines must be indented more than its parent): a `{` in a quoted text
+            // (`message_excludes: ["${"]`) then counts no further.
+            if opened_at.is_some_and(|opened| indent < opened) {
+                brackets = 0;
+                opened_at = None;
+            }
             while indentations.last().is_some_and(|&open| open >= indent) {
                 indentations.pop();
             }
@@ -727,6 +738,9 @@ pub fn yaml_too_deep(text: &str) -> Option<(usize, usize)> {
         for (at, c) in line.chars().enumerate() {
             match c {
                 '[' | '{' => {
+                    if brackets == 0 {
+                        opened_at = Some(indent);
+                    }
                     brackets += 1;
                     if brackets + block > MAX_YAML_DEPTH {
                         return Some((index + 1, at + 1));
@@ -1689,6 +1703,20 @@ mod tests {
             .collect();
         assert_eq!(yaml_too_deep(&wave), None);
         assert_eq!(yaml_too_deep("- a\n- - b\n  - c: [1, {d: e}]\n"), None);
+        // A `{` in quoted text, case after case, is closed by the next case's line.
+        let cases: String = (0..200)
+            .map(|n| {
+                format!("  - name: fall {n}\n    expect:\n      message_excludes: [\"${{\"]\n")
+            })
+            .collect();
+        assert_eq!(yaml_too_deep(&format!("rule: a\ncases:\n{cases}")), None);
+        // At the top level, a flow collection's lines may start at column 1: still counted.
+        let top = "[\n".repeat(MAX_YAML_DEPTH + 1);
+        assert!(yaml_too_deep(&top).is_some());
+        let decreasing: String = (0..=MAX_YAML_DEPTH)
+            .map(|n| format!("{}[\n", " ".repeat(MAX_YAML_DEPTH + 1 - n)))
+            .collect();
+        assert!(yaml_too_deep(&format!("a:{decreasing}")).is_some());
     }
 
     #[test]

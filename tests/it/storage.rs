@@ -1509,6 +1509,22 @@ fn files_someone_else_could_have_placed_are_refused() {
         "mappen den ligger i får skrivas av alla användare",
     );
     assert!(!open_folder.join("gk.sqlite3").exists());
+    // Nor does a restore put the database and the key there.
+    app.use_files(database.clone(), key.clone());
+    let backup = app.dir.path().join("kopia");
+    let out = app.cli(&["backup", crate::helpers::arg(&backup)]);
+    assert_eq!(out.code, 0, "{out}");
+    app.use_files(
+        open_folder.join("prov.sqlite3"),
+        open_folder.join("prov.key"),
+    );
+    refused(
+        &app,
+        &["restore", crate::helpers::arg(&backup)],
+        "mappen den ligger i får skrivas av alla användare",
+    );
+    assert!(!open_folder.join("prov.sqlite3").exists());
+    assert!(!open_folder.join("prov.key").exists());
     app.use_files(database.clone(), key.clone());
 
     // Files of another user (only root can give a file away).

@@ -633,10 +633,9 @@ mod tests {
         assert!(message_matches(&expect(&[], &[]), None));
     }
 
-    #[test]
-    fn a_refusal_lists_the_test_files_problems_and_the_failing_tests_together() {
-        // It took five reloads to see every problem: a rule problem hid the test files',
-        // and one bad test file hid every failing test.
+    /// A rules folder with one rule `a` that flags every profile, a base profile and an
+    /// empty tests folder.
+    fn one_rule_that_flags() -> tempfile::TempDir {
         let dir = tempfile::tempdir().expect("temp dir");
         let rules = dir.path();
         std::fs::create_dir(rules.join(TESTS_DIR)).expect("tests dir");
@@ -651,6 +650,15 @@ mod tests {
             "case_id: T\n",
         )
         .expect("base profile");
+        dir
+    }
+
+    #[test]
+    fn a_refusal_lists_the_test_files_problems_and_the_failing_tests_together() {
+        // It took five reloads to see every problem: a rule problem hid the test files',
+        // and one bad test file hid every failing test.
+        let dir = one_rule_that_flags();
+        let rules = dir.path();
         std::fs::write(
             rules.join(TESTS_DIR).join("a.yaml"),
             "rule: a\ncases:\n  - name: fel\n    expect:\n      flagged: false\n",
@@ -680,20 +688,8 @@ mod tests {
     /// flag and a message passed as if it made sense.
     #[test]
     fn cases_of_one_name_and_contradicting_expectations_are_refused() {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let dir = one_rule_that_flags();
         let rules = dir.path();
-        std::fs::create_dir(rules.join(TESTS_DIR)).expect("tests dir");
-        std::fs::write(
-            rules.join("manifest.yaml"),
-            "name: t\nversion: \"1\"\nrules:\n  - id: a\n    script: a.rhai\n    title: A\n    severity: warning\n    grounds: policy\n    rationale: r\n",
-        )
-        .expect("manifest");
-        std::fs::write(rules.join("a.rhai"), "true").expect("script");
-        std::fs::write(
-            rules.join(TESTS_DIR).join(BASE_PROFILE_FILE),
-            "case_id: T\n",
-        )
-        .expect("base profile");
         std::fs::write(
             rules.join(TESTS_DIR).join("a.yaml"),
             "rule: a\ncases:\n  - name: samma\n    expect:\n      flagged: true\n  - name: samma\n    expect:\n      flagged: true\n  - name: motsägande\n    expect:\n      flagged: false\n      message_contains: [\"x\"]\n",

@@ -85,6 +85,20 @@ fn store_cases_in(app: &TestApp, who: &User, prefix: &str, n: usize, month: &str
     assert_eq!(reply.status, 200, "{reply}");
 }
 
+/// Adds the rule `ny_regel`, which flags every check, to the app's rules under a new
+/// version and reloads them; returns the manifest's path and its text before.
+fn add_a_rule_that_flags_every_check(app: &TestApp) -> (std::path::PathBuf, String) {
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let original = std::fs::read_to_string(&manifest).expect("read manifest");
+    let text = original.replacen("version: \"", "version: \"ny+", 1)
+        + "\n  - id: ny_regel\n    script: ny_regel.rhai\n    title: Ny regel\n    severity: warning\n    grounds: policy\n    rationale: Flaggar alla.\n    sources:\n      - test\n";
+    std::fs::write(&manifest, text).expect("write manifest");
+    std::fs::write(app.rules_dir.join("ny_regel.rhai"), "true").expect("write script");
+    let reload = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
+    assert_eq!(reload.status, 200, "{reload}");
+    (manifest, original)
+}
+
 /// A case officer's token made for tests (`token create --purpose test`), named `name`.
 fn test_token(app: &TestApp, name: &'static str) -> User {
     test_token_of(app, name, "handlaggare")
@@ -667,14 +681,7 @@ fn a_rule_is_audited_only_on_checks_whose_rule_set_had_it() {
         ..AppOptions::default()
     });
     store_cases(&app, &app.handlaggare, "FORE", 12);
-    let manifest = app.rules_dir.join("manifest.yaml");
-    let original = std::fs::read_to_string(&manifest).expect("read manifest");
-    let text = original.replacen("version: \"", "version: \"ny+", 1)
-        + "\n  - id: ny_regel\n    script: ny_regel.rhai\n    title: Ny regel\n    severity: warning\n    grounds: policy\n    rationale: Flaggar alla.\n    sources:\n      - test\n";
-    std::fs::write(&manifest, text).expect("write manifest");
-    std::fs::write(app.rules_dir.join("ny_regel.rhai"), "true").expect("write script");
-    let reload = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
-    assert_eq!(reload.status, 200, "{reload}");
+    let (manifest, original) = add_a_rule_that_flags_every_check(&app);
     store_cases(&app, &app.handlaggare, "EFTER", 12);
 
     let report = audit_json(&app, &[]);
@@ -753,14 +760,7 @@ fn a_change_between_two_periods_is_taken_over_the_shares_it_stands_beside() {
         ..AppOptions::default()
     });
     store_cases_in(&app, &app.handlaggare, "FORE", 12, "2024-03");
-    let manifest = app.rules_dir.join("manifest.yaml");
-    let original = std::fs::read_to_string(&manifest).expect("read manifest");
-    let text = original.replacen("version: \"", "version: \"ny+", 1)
-        + "\n  - id: ny_regel\n    script: ny_regel.rhai\n    title: Ny regel\n    severity: warning\n    grounds: policy\n    rationale: Flaggar alla.\n    sources:\n      - test\n";
-    std::fs::write(&manifest, text).expect("write manifest");
-    std::fs::write(app.rules_dir.join("ny_regel.rhai"), "true").expect("write script");
-    let reload = app.post("/api/v1/rules/reload", &app.policy, &json!({}));
-    assert_eq!(reload.status, 200, "{reload}");
+    add_a_rule_that_flags_every_check(&app);
     store_cases_in(&app, &app.handlaggare, "EFTER", 12, "2024-03");
     store_cases_in(&app, &app.handlaggare, "SENARE", 12, "2024-09");
 

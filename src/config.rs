@@ -142,20 +142,6 @@ pub fn read_token_file(path: &Path) -> Result<Vec<TokenEntry>, String> {
     }
 }
 
-/// Whether every user of the machine may read the file at `path`.
-fn readable_by_anyone(path: &Path) -> bool {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = path;
-        false
-    }
-}
-
 /// The largest `max_batch` taken: the writer's queue holds 4096 writes.
 pub const MAX_BATCH: usize = 4096;
 
@@ -254,7 +240,8 @@ impl Config {
                     _ => format!("kan inte läsa {}: {e}", path.display()),
                 })?;
                 let config: Config = from_yaml(path, &text)?;
-                if config.pseudonym_secret.is_some() && readable_by_anyone(path) {
+                if config.pseudonym_secret.is_some() && crate::owner_only::readable_by_anyone(path)
+                {
                     return Err(format!(
                         "konfigurationen {} har pseudonym_secret och kan läsas av alla användare; \
                          med nyckeln kan vem som helst med en lista över ärende-id se vilka ärenden \

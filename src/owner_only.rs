@@ -135,6 +135,21 @@ pub fn untrusted(path: &Path, usage: Use) -> std::io::Result<Option<String>> {
     Ok(None)
 }
 
+/// Whether every user of the machine may read the file at `path` (a secret there is
+/// anyone's).
+pub fn readable_by_anyone(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
 /// [`untrusted`] as an error.
 pub fn require_trusted(path: &Path, usage: Use) -> std::io::Result<()> {
     match untrusted(path, usage)? {

@@ -78,11 +78,10 @@ impl PseudonymKey {
                 KeyOrigin::Configured,
             ));
         }
-        crate::owner_only::require_trusted(file, crate::owner_only::Use::Written)
-            .map_err(|e| format!("pseudonymnyckeln {}: {e}", file.display()))?;
+        // Checked and made owner-only before it is read (nothing to restrict when missing).
+        restrict_key_file(file)?;
         match std::fs::read_to_string(file) {
             Ok(text) => {
-                restrict_key_file(file)?;
                 let key = Self::from_secret(text.trim().as_bytes())
                     .map_err(|why| format!("{why}; {} håller ingen sådan", file.display()))?;
                 Ok((key, KeyOrigin::ReadFromFile))
@@ -114,8 +113,9 @@ impl PseudonymKey {
     }
 }
 
-/// Takes group and other permissions away from the key file at `path`, as the store does
-/// for the database: whoever reads the key can tell which case a pseudonym is.
+/// Refuses a key file the service cannot trust ([`crate::owner_only::untrusted`]), then
+/// takes group and other permissions away from it, as the store does for the database:
+/// whoever reads the key can tell which case a pseudonym is.
 pub(crate) fn restrict_key_file(path: &Path) -> Result<(), String> {
     crate::owner_only::require_trusted(path, crate::owner_only::Use::Written)
         .map_err(|e| format!("pseudonymnyckeln {}: {e}", path.display()))?;

@@ -5,7 +5,7 @@
 use crate::auth::Role;
 use crate::config::Config;
 use crate::pseudonym::{KeyOrigin, PseudonymKey};
-use crate::store::{Access, PurgeCounts, Store, WriterHandle};
+use crate::store::{Access, PurgeCounts, Store, StoreError, WriterHandle};
 
 use super::AppError;
 
@@ -43,7 +43,12 @@ pub async fn open_key(store: &Store, config: &Config) -> Result<OpenedKey, AppEr
     .map_err(AppError::Config)?;
     let check = key.check_value();
     let recorded_now = recorded.is_none();
-    if store.record_key_check(check.clone()).await? != check {
+    // Written only the first time: every later start compares with what was read.
+    let in_force = match recorded {
+        Some(recorded) => recorded,
+        None => store.record_key_check(check.clone()).await?,
+    };
+    if in_force != check {
         let place = if config.pseudonym_secret.is_some() {
             "den inställda pseudonym_secret".to_owned()
         } else {
@@ -77,16 +82,14 @@ pub struct OpenedKey {
 /// thread. For `serve` (and, through [`open_store_for_import`], `import`), which start a
 /// database.
 pub fn open_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
-    require_trusted_database(config)?;
-    Ok(Store::open(&config.database, config.max_batch)?)
+    Store::open(&config.database, config.max_batch).map_err(opening_refused)
 }
 
 /// Opens the database of `config` like [`open_store`], for `import`: its writer takes the
 /// database for a rollback journal when nothing else has it open
 /// ([`Store::open_for_import`]).
 pub fn open_store_for_import(config: &Config) -> Result<(Store, WriterHandle), AppError> {
-    require_trusted_database(config)?;
-    Ok(Store::open_for_import(&config.database, config.max_batch)?)
+    Store::open_for_import(&config.database, config.max_batch).map_err(opening_refused)
 }
 
 /// Opens the database of `config`, which must exist, and starts its writer thread. For
@@ -95,24 +98,16 @@ pub fn open_store_for_import(config: &Config) -> Result<(Store, WriterHandle), A
 /// new, empty database.
 pub fn open_existing_store(config: &Config) -> Result<(Store, WriterHandle), AppError> {
     require_database(config)?;
-    require_trusted_database(config)?;
-    Ok(Store::open_existing(&config.database, config.max_batch)?)
+    Store::open_existing(&config.database, config.max_batch).map_err(opening_refused)
 }
 
-/// Refuses (as configuration) a database, or a file beside it, that the service cannot
-/// trust ([`crate::owner_only::untrusted`]). The store checks the same when it opens; here
-/// the refusal is the configuration's, not an unavailable database.
-fn require_trusted_database(config: &Config) -> Result<(), AppError> {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let file = crate::store::with_suffix(&config.database, suffix);
-        if let Some(why) = crate::owner_only::untrusted(&file, crate::owner_only::Use::Written)? {
-            return Err(AppError::Config(format!(
-                "databasen {}: {why}",
-                file.display()
-            )));
-        }
+/// A store that could not be opened: a file the service cannot trust is the
+/// configuration's refusal (exit 2), anything else the store's.
+fn opening_refused(err: StoreError) -> AppError {
+    match err {
+        StoreError::Untrusted { .. } => AppError::Config(err.to_string()),
+        err => AppError::Store(err),
     }
-    Ok(())
 }
 
 /// Refuses (as bad input) a database path that leads to no file.

@@ -564,7 +564,7 @@ impl Linter<'_> {
             (Operand::Field(field), other) | (other, Operand::Field(field)) => (field, other),
             _ => return None,
         };
-        let path = format!("profile.{}{}", field.section.path_prefix(), field.name);
+        let path = field.script_path();
         let message = match (field.kind, other) {
             (Kind::Structure, _)
             | (
@@ -704,22 +704,8 @@ fn member_problem(kind: ListKind, item: &Expr) -> Option<ScriptProblem> {
     let Expr::StringConstant(name, position) = item else {
         return None;
     };
-    let valid = kind.valid_names();
-    if valid.contains(&name.as_str()) {
-        return None;
-    }
-    let suggestion = suggest(name, valid.iter().copied())
-        .map(|s| format!("menade du \"{s}\"? "))
-        .unwrap_or_default();
-    Some(ScriptProblem {
-        message: format!(
-            "\"{}\" kan aldrig finnas i {}; {suggestion}giltiga värden: {}",
-            name.chars().take(40).collect::<String>(),
-            kind.field(),
-            valid.join(", ")
-        ),
-        line: position.line(),
-        column: position.position(),
+    unknown_name(&kind.valid_names(), name, *position, |shown| {
+        format!("\"{shown}\" kan aldrig finnas i {}", kind.field())
     })
 }
 
@@ -775,6 +761,20 @@ fn name_problem(
     text: &str,
     position: Position,
 ) -> Option<ScriptProblem> {
+    unknown_name(names, text, position, |shown| {
+        format!("`{path}` är aldrig \"{shown}\"")
+    })
+}
+
+/// `text`, written as a literal where only one of `names` can be, when it is none of
+/// them: `what` says so of the text (cut to 40 characters), followed by the closest name
+/// and every name.
+fn unknown_name(
+    names: &[&'static str],
+    text: &str,
+    position: Position,
+    what: impl FnOnce(&str) -> String,
+) -> Option<ScriptProblem> {
     if names.contains(&text) {
         return None;
     }
@@ -783,8 +783,8 @@ fn name_problem(
         .unwrap_or_default();
     Some(ScriptProblem {
         message: format!(
-            "`{path}` är aldrig \"{}\"; {suggestion}giltiga värden: {}",
-            text.chars().take(40).collect::<String>(),
+            "{}; {suggestion}giltiga värden: {}",
+            what(&text.chars().take(40).collect::<String>()),
             names.join(", ")
         ),
         line: position.line(),
@@ -799,11 +799,7 @@ fn listed_names_problems(property: &'static Property, container: &Expr) -> Vec<S
         return Vec::new();
     };
     let names = names();
-    let path = format!(
-        "profile.{}{}",
-        property.section.path_prefix(),
-        property.name
-    );
+    let path = property.script_path();
     match container {
         Expr::Array(items, _) => items
             .iter()

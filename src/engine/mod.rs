@@ -561,6 +561,11 @@ mod tests {
 
     /// Builds a one-rule set around `script` in a temporary directory.
     pub(super) fn one_rule(script: &str) -> RuleSet {
+        load_one_rule(script).expect("rule set loads")
+    }
+
+    /// Loads a one-rule set (rule `r`) around `script` from a temporary directory.
+    pub(super) fn load_one_rule(script: &str) -> Result<RuleSet, crate::ruleset::LoadError> {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join(MANIFEST_FILE),
@@ -568,7 +573,7 @@ mod tests {
         )
         .expect("manifest");
         std::fs::write(dir.path().join("r.rhai"), script).expect("script");
-        RuleSet::load(dir.path()).expect("rule set loads")
+        RuleSet::load(dir.path())
     }
 
     /// Builds a rule set with one rule per script, ids `r0`, `r1`, ….
@@ -840,14 +845,7 @@ mod tests {
             (chained, "curry", 3),
             (evaluated, "eval", 1),
         ] {
-            let dir = tempfile::tempdir().expect("dir");
-            std::fs::write(dir.path().join("r.rhai"), script).expect("script");
-            std::fs::write(
-                dir.path().join(MANIFEST_FILE),
-                "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
-            )
-            .expect("manifest");
-            let refused = crate::ruleset::RuleSet::load(dir.path()).expect_err(script);
+            let refused = load_one_rule(script).expect_err(script);
             let why = DISABLED_KEYWORDS
                 .iter()
                 .find(|(word, _)| *word == keyword)
@@ -871,14 +869,7 @@ mod tests {
 
     #[test]
     fn sleep_is_refused_when_loading_and_fails_at_once_when_run() {
-        let dir = tempfile::tempdir().expect("dir");
-        std::fs::write(dir.path().join("r.rhai"), "sleep(30); true").expect("script");
-        std::fs::write(
-            dir.path().join(MANIFEST_FILE),
-            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
-        )
-        .expect("manifest");
-        let refused = crate::ruleset::RuleSet::load(dir.path()).expect_err("refused");
+        let refused = load_one_rule("sleep(30); true").expect_err("refused");
         assert!(
             refused.problems.iter().any(|p| p.message == SLEEP_REFUSED),
             "{refused:?}"
@@ -896,18 +887,8 @@ mod tests {
     fn rules_read_no_clock() {
         // `timestamp()` let a rule flag by how long it ran: two replays of one history
         // gave 98 and 45 flags, and the replay reuses unchanged rules' results.
-        let dir = tempfile::tempdir().expect("dir");
-        std::fs::write(
-            dir.path().join("r.rhai"),
-            "let t = timestamp(); t.elapsed > 0.00004",
-        )
-        .expect("script");
-        std::fs::write(
-            dir.path().join(MANIFEST_FILE),
-            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
-        )
-        .expect("manifest");
-        let refused = crate::ruleset::RuleSet::load(dir.path()).expect_err("refused");
+        let refused =
+            load_one_rule("let t = timestamp(); t.elapsed > 0.00004").expect_err("refused");
         assert!(
             refused
                 .problems
@@ -953,14 +934,7 @@ mod tests {
                 vec!["m"; n].join(", ")
             )
         };
-        let dir = tempfile::tempdir().expect("dir");
-        std::fs::write(
-            dir.path().join(MANIFEST_FILE),
-            "name: t\nversion: '1'\nrules:\n  - id: r\n    script: r.rhai\n    title: Regel\n    severity: warning\n    grounds: policy\n    rationale: x\n",
-        )
-        .expect("manifest");
-        std::fs::write(dir.path().join("r.rhai"), many(11)).expect("script");
-        let refused = crate::ruleset::RuleSet::load(dir.path()).expect_err("refused");
+        let refused = load_one_rule(&many(11)).expect_err("refused");
         assert!(
             refused
                 .problems
@@ -968,12 +942,10 @@ mod tests {
                 .any(|p| p.message.starts_with("ett anrop får ha högst 10 argument")),
             "{refused:?}"
         );
-        std::fs::write(
-            dir.path().join("r.rhai"),
+        let set = load_one_rule(
             "fn g(a, b, c, d, e, f, g, h, i, j) { a } g(1, 2, 3, 4, 5, 6, 7, 8, 9, 10) == 1",
         )
-        .expect("script");
-        let set = crate::ruleset::RuleSet::load(dir.path()).expect("ten arguments load");
+        .expect("ten arguments load");
         let profile = Arc::new(Profile::from_json(P).expect("valid profile"));
         assert_eq!(
             set.evaluate(&profile).outcomes,

@@ -191,6 +191,11 @@ impl Property {
         }
     }
 
+    /// How a script reads the property, for messages: `profile.gk.requested_on`.
+    pub fn script_path(&self) -> String {
+        format!("profile.{}{}", self.section.path_prefix(), self.name)
+    }
+
     pub fn value<'a>(&self, profile: &'a Profile) -> Value<'a> {
         match &self.read {
             Read::Field(read) => read(profile),

@@ -127,6 +127,10 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A database file, or a file beside it, is one the service cannot trust
+    /// ([`crate::owner_only::untrusted`]): a matter of configuration, not of availability.
+    #[error("databasen {}: {why}", .path.display())]
+    Untrusted { path: PathBuf, why: String },
     /// The path no longer leads to the database file that was opened.
     #[error("databasen är inte tillgänglig")]
     File(#[source] file::FileProblem),
@@ -503,8 +507,11 @@ impl Store {
         // would hold or receive every stored check.
         for suffix in ["", "-wal", "-shm", "-journal"] {
             let file = file::with_suffix(path, suffix);
-            crate::owner_only::require_trusted(&file, crate::owner_only::Use::Written)
+            let untrusted = crate::owner_only::untrusted(&file, crate::owner_only::Use::Written)
                 .map_err(|e| unavailable(&file, e))?;
+            if let Some(why) = untrusted {
+                return Err(StoreError::Untrusted { path: file, why });
+            }
         }
         if create {
             crate::owner_only::create_parent(path).map_err(|e| unavailable(path, e))?;

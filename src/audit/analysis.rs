@@ -53,7 +53,7 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
     // others and of the alert burden: all of them share the cores, the largest (every
     // case of a rule) beside the smaller ones.
     let (burden, mut by_group) = rayon::join(
-        || Burden::count(input, &options.period),
+        || Burden::count(input, &options.period, false),
         || {
             (0..rule_rows.len())
                 .flat_map(|index| SexGroup::ALL.iter().map(move |&group| (index, group)))
@@ -65,6 +65,22 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
         },
     );
     let months = burden.months();
+    // The real checks' part of the counts that test checks join: what is hidden is
+    // decided on it ([`Grid::cell_with_real`]).
+    let real_burden = input
+        .cases
+        .iter()
+        .any(|c| c.test)
+        .then(|| Burden::count(input, &options.period, true));
+    let real = RealCounts {
+        burden: real_burden.as_ref().unwrap_or(&burden),
+        rule_sets: input
+            .rule_sets
+            .iter()
+            .map(|r| r.checks.saturating_sub(r.test_checks))
+            .collect(),
+        months: &months,
+    };
     // Per rule: whether some unit's last check was made by a rule set without it (the
     // unknown cases are then not all rule errors).
     let not_in_set_at_last: Vec<bool> = (0..rule_rows.len())
@@ -186,7 +202,7 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
     let mut raw = Raw::of(&report);
     raw.outcomes = rule_outcomes;
     raw.unit_outcomes = unit_outcomes;
-    protect(&mut report, &raw, min_cell);
+    protect(&mut report, &raw, &real, min_cell);
     for (index, (rule, &failed)) in report.rules.iter_mut().zip(&raw.failed).enumerate() {
         if failed == 0 {
             continue;
@@ -349,13 +365,26 @@ pub fn share_is_safe(x: usize, n: usize, min_cell: usize) -> bool {
 /// protected like them.
 fn by_sex(grid: &mut Grid, counts: ShownCounts) -> [Cell; 4] {
     let raw = |v: Option<usize>| v.unwrap_or_default();
-    let (female, male, all) = (raw(counts.female), raw(counts.male), raw(counts.all));
-    let unknown = all.saturating_sub(female).saturating_sub(male);
+    let counts = SexCounts {
+        female: raw(counts.female),
+        male: raw(counts.male),
+        all: raw(counts.all),
+    };
+    by_sex_with_real(grid, counts, counts)
+}
+
+/// [`by_sex`] for counts of checks, of which `real` are real checks (the rest test
+/// checks, which a report that includes them counts too).
+fn by_sex_with_real(grid: &mut Grid, counts: SexCounts, real: SexCounts) -> [Cell; 4] {
+    let unknown = |c: SexCounts| c.all.saturating_sub(c.female).saturating_sub(c.male);
     let cells = [
-        grid.cell(female),
-        grid.cell(male),
-        grid.cell(unknown),
-        grid.cell(female + male + unknown),
+        grid.cell_with_real(counts.female, real.female),
+        grid.cell_with_real(counts.male, real.male),
+        grid.cell_with_real(unknown(counts), unknown(real)),
+        grid.cell_with_real(
+            counts.female + counts.male + unknown(counts),
+            real.female + real.male + unknown(real),
+        ),
     ];
     grid.sum(&cells[..3], cells[3]);
     cells
@@ -382,15 +411,40 @@ fn column(rule: &RuleAudit, pick: impl Fn(&GroupAudit) -> Option<usize>) -> Show
 /// Cells for `total` less `part`, per sex cell, tied to both: a count never printed that
 /// follows from two that are.
 fn remainder(grid: &mut Grid, total: [Cell; 4], part: [Cell; 4]) -> [Cell; 4] {
-    let cells = [0, 1, 2, 3].map(|k| {
-        let rest = grid.value(total[k]).saturating_sub(grid.value(part[k]));
-        grid.cell(rest)
-    });
+    let cells = [0, 1, 2, 3].map(|k| rest(grid, total[k], part[k]));
     for k in 0..4 {
         grid.sum(&[part[k], cells[k]], total[k]);
     }
     grid.sum(&cells[..3], cells[3]);
     cells
+}
+
+/// A cell for `total` less `part`, its real part the real parts' difference.
+fn rest(grid: &mut Grid, total: Cell, part: Cell) -> Cell {
+    grid.cell_with_real(
+        grid.value(total).saturating_sub(grid.value(part)),
+        grid.real(total).saturating_sub(grid.real(part)),
+    )
+}
+
+/// What [`protect`] takes the real part of each count of checks from: the same as the
+/// published counts, unless the report includes test checks.
+struct RealCounts<'a> {
+    burden: &'a Burden,
+    /// Per rule set of the report, its real checks.
+    rule_sets: Vec<usize>,
+    /// The report's months, in order.
+    months: &'a [String],
+}
+
+impl RealCounts<'_> {
+    fn month(&self, by_month: &BTreeMap<String, SexCounts>, index: usize) -> SexCounts {
+        self.months
+            .get(index)
+            .and_then(|month| by_month.get(month))
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// Ties a series (months) to its total, for each sex cell.
@@ -425,34 +479,49 @@ struct RuleCells {
 /// a suppressed one away (see [`super::suppress`]), in one grid so that a count shared
 /// by two tables is hidden in both; then hides every share, difference, test and
 /// estimate that rests on a hidden count.
-fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
+fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell: usize) {
     let mut grid = Grid::new();
     let units = by_sex(&mut grid, report.units);
     let without = grid.cell(raw.without_check);
     let rule_sets: Vec<Cell> = report
         .rule_sets
         .iter()
-        .map(|r| grid.cell(r.checks.unwrap_or_default()))
+        .zip(&real.rule_sets)
+        .map(|(r, &real)| grid.cell_with_real(r.checks.unwrap_or_default(), real))
         .collect();
-    let checks_total = by_sex(&mut grid, report.checks_in_period);
+    let checks = |shown: ShownCounts| SexCounts {
+        female: shown.female.unwrap_or_default(),
+        male: shown.male.unwrap_or_default(),
+        all: shown.all.unwrap_or_default(),
+    };
+    let checks_total = by_sex_with_real(
+        &mut grid,
+        checks(report.checks_in_period),
+        real.burden.checks,
+    );
     // The rule sets' checks add up to the checks read: those made in the period and the
     // units' checks made outside it (a count not shown, which the two would give).
     let read_value: usize = rule_sets.iter().map(|c| grid.value(*c)).sum();
-    let read = grid.cell(read_value);
+    let read_real: usize = rule_sets.iter().map(|c| grid.real(*c)).sum();
+    let read = grid.cell_with_real(read_value, read_real);
     grid.sum(&rule_sets, read);
-    if let Some(outside) = read_value.checked_sub(grid.value(checks_total[3])) {
-        let outside = grid.cell(outside);
+    if read_value >= grid.value(checks_total[3]) {
+        let outside = rest(&mut grid, read, checks_total[3]);
         grid.sum(&[checks_total[3], outside], read);
     }
     let checks_months: Vec<[Cell; 4]> = report
         .checks_per_month
         .iter()
-        .map(|m| by_sex(&mut grid, m.count))
+        .enumerate()
+        .map(|(index, m)| {
+            let real = real.month(&real.burden.checks_by_month, index);
+            by_sex_with_real(&mut grid, checks(m.count), real)
+        })
         .collect();
     series(&mut grid, &checks_months, checks_total);
 
     let mut rule_cells = Vec::new();
-    for rule in &report.rules {
+    for (index, rule) in report.rules.iter().enumerate() {
         let flagged = by_sex(&mut grid, column(rule, |g| g.flagged_vs_not_flagged.n_a));
         let clear = by_sex(&mut grid, column(rule, |g| g.flagged_vs_not_flagged.n_b));
         let failed = by_sex(&mut grid, column(rule, |g| g.unknown_at_last_check));
@@ -503,11 +572,19 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
             grid.sum(&[model[0].0, model[1].0], model[2].0);
             grid.sum(&[model[0].1, model[1].1], model[2].1);
         }
-        let flagged_checks = by_sex(&mut grid, rule.flagged_checks);
+        let flagged_checks = by_sex_with_real(
+            &mut grid,
+            checks(rule.flagged_checks),
+            real.burden.flagged[index],
+        );
         let months: Vec<[Cell; 4]> = rule
             .flags_per_month
             .iter()
-            .map(|m| by_sex(&mut grid, m.count))
+            .enumerate()
+            .map(|(month, m)| {
+                let real = real.month(&real.burden.flagged_by_month[index], month);
+                by_sex_with_real(&mut grid, checks(m.count), real)
+            })
             .collect();
         series(&mut grid, &months, flagged_checks);
         // The checks the rule did not flag (it found nothing, or it failed), in the period
@@ -524,11 +601,10 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
             checks_total[3]
         } else {
             let value = rule.checks_with_rule.unwrap_or_default();
-            let with_rule = grid.cell(value);
-            let without_rule = grid.cell(grid.value(checks_total[3]).saturating_sub(value));
+            let with_rule = grid.cell_with_real(value, real.burden.with_rule[index].all);
+            let without_rule = rest(&mut grid, checks_total[3], with_rule);
             grid.sum(&[with_rule, without_rule], checks_total[3]);
-            let unflagged_with_rule =
-                grid.cell(value.saturating_sub(grid.value(flagged_checks[3])));
+            let unflagged_with_rule = rest(&mut grid, with_rule, flagged_checks[3]);
             grid.sum(&[flagged_checks[3], unflagged_with_rule], with_rule);
             grid.sum(&[unflagged_with_rule, without_rule], unflagged[3]);
             with_rule
@@ -539,7 +615,10 @@ fn protect(report: &mut AuditReport, raw: &Raw, min_cell: usize) {
             .map(|(checks, flagged)| remainder(&mut grid, *checks, *flagged))
             .collect();
         series(&mut grid, &unflagged_months, unflagged);
-        let errors = grid.cell(rule.rule_errors.unwrap_or_default());
+        let errors = grid.cell_with_real(
+            rule.rule_errors.unwrap_or_default(),
+            real.burden.errors[index],
+        );
         rule_cells.push(RuleCells {
             with_rule,
             flagged,
@@ -1230,7 +1309,9 @@ struct Burden {
 }
 
 impl Burden {
-    fn count(input: &AuditInput, period: &Period) -> Self {
+    /// Counts the checks `period` selects by their own date; with `real_only`, only those
+    /// not made with a test-purpose token.
+    fn count(input: &AuditInput, period: &Period, real_only: bool) -> Self {
         let rows = input.rules.len() + 1;
         let mut burden = Self {
             checks: SexCounts::default(),
@@ -1241,7 +1322,11 @@ impl Burden {
             with_rule: vec![SexCounts::default(); rows],
             months_without_rule: vec![BTreeSet::new(); rows],
         };
-        let checks = input.cases.iter().flat_map(|c| &c.checks);
+        let checks = input
+            .cases
+            .iter()
+            .filter(|c| !(real_only && c.test))
+            .flat_map(|c| &c.checks);
         for check in checks.filter(|c| period.contains(c.checked_on)) {
             let sex = check.covariates.sex;
             let month = month_of(check.checked_on);
@@ -1355,6 +1440,7 @@ mod tests {
                     Status::Clear
                 }],
             }],
+            test: false,
         }
     }
 
@@ -1392,6 +1478,7 @@ mod tests {
                     Status::Clear
                 }],
             }],
+            test: false,
         };
         let mut cases = Vec::new();
         for (flagged, complete, left, n) in [
@@ -1457,6 +1544,79 @@ mod tests {
         assert!(json.len() < 100_000, "JSON of {} bytes", json.len());
         assert!(csv.len() < 100_000, "CSV of {} bytes", csv.len());
         assert!(html.len() < 200_000, "HTML of {} bytes", html.len());
+    }
+
+    /// Whoever made the test checks a report takes in knows how many they were, when, and
+    /// what flagged them, and can take them off every published count: the report hides
+    /// what a report of the real checks alone would hide, whatever the test checks add.
+    #[test]
+    fn test_checks_taken_in_cannot_be_taken_off_to_read_a_hidden_count() {
+        let test_check = |on: &str| {
+            let mut check = case(on, "2024-06-30", Some(Sex::Female), true);
+            check.outcome = None;
+            check.test = true;
+            check
+        };
+        // 20 real cases in January, three flagged women in March; ten test checks in
+        // March and six in May, all flagged.
+        let real = || {
+            (0..20)
+                .map(|i| {
+                    let sex = if i % 2 == 0 { Sex::Female } else { Sex::Male };
+                    case("2024-01-10", "2024-06-30", Some(sex), i % 4 == 0)
+                })
+                .chain((0..3).map(|_| case("2024-03-10", "2024-06-30", Some(Sex::Female), true)))
+        };
+        let only_real = run(&input(real().collect()), &options(), Model::Estimate);
+        let with_tests = input(
+            real()
+                .chain((0..10).map(|_| test_check("2024-03-20")))
+                .chain((0..6).map(|_| test_check("2024-05-20")))
+                .collect(),
+        );
+        let mut taken_in = options();
+        taken_in.period.include_test = true;
+        let report = run(&with_tests, &taken_in, Model::Estimate);
+
+        let month = |report: &AuditReport, month: &str| {
+            let checks = report
+                .checks_per_month
+                .iter()
+                .find(|m| m.month == month)
+                .map(|m| m.count);
+            let flags = report.rules[0]
+                .flags_per_month
+                .iter()
+                .find(|m| m.month == month)
+                .map(|m| m.count);
+            (checks, flags)
+        };
+        // March's 13 checks, 3 of them real, show as the 3 would: hidden.
+        let (checks, flags) = month(&report, "2024-03");
+        let (checks, flags) = (checks.expect("March"), flags.expect("March"));
+        assert_eq!((checks.female, checks.all), (None, None), "{checks:?}");
+        assert_eq!((flags.female, flags.all), (None, None), "{flags:?}");
+        // May holds test checks alone: no one's count, shown.
+        let (checks, _) = month(&report, "2024-05");
+        assert_eq!(checks.expect("May").all, Some(6));
+        // Every count the real report hides stays hidden, and every count it shows is
+        // shown, with the test checks in it.
+        for m in &only_real.checks_per_month {
+            let (checks, flags) = month(&report, &m.month);
+            let (checks, flags) = (checks.expect("month"), flags.expect("month"));
+            let real_flags = month(&only_real, &m.month).1.expect("month");
+            for group in SexGroup::ALL {
+                assert_eq!(checks.get(group).is_some(), m.count.get(group).is_some());
+                assert_eq!(flags.get(group).is_some(), real_flags.get(group).is_some());
+            }
+        }
+        let (real_all, all) = (&only_real.rules[0], &report.rules[0]);
+        for group in SexGroup::ALL {
+            assert_eq!(
+                all.flagged_checks.get(group).is_some(),
+                real_all.flagged_checks.get(group).is_some()
+            );
+        }
     }
 
     #[test]
@@ -1801,6 +1961,7 @@ mod tests {
             version: "1".into(),
             content_hash: "abcdef0123456789".into(),
             checks: 1,
+            test_checks: 0,
         }];
         data.unreadable_checks = 1;
         let report = run(
@@ -1926,6 +2087,7 @@ mod tests {
                 CaseHistory {
                     outcome: outcome_of.get(&case).copied(),
                     checks,
+                    test: false,
                 }
             })
             .collect();

@@ -19,7 +19,7 @@ use crate::outcome::Outcome;
 use crate::profile::Profile;
 use crate::store::StoreError;
 use crate::store::facts::CheckFacts;
-use crate::store::history::{CheckScan, History, Range, ScannedCheck};
+use crate::store::history::{CheckScan, History, Range, ScannedCheck, is_test_case_key};
 
 pub(super) fn range(period: &Period) -> Range {
     Range {
@@ -117,8 +117,8 @@ impl Collected {
 pub struct Histories {
     cases: Vec<CaseHistory>,
     current: Option<String>,
-    /// Checks read per rule-set hash.
-    rule_sets: BTreeMap<String, usize>,
+    /// Checks read per rule-set hash: all, and those made with a test-purpose token.
+    rule_sets: BTreeMap<String, (usize, usize)>,
     unreadable: usize,
 }
 
@@ -131,12 +131,17 @@ impl Histories {
         outcome: Option<OutcomeRecord>,
         check: CheckRecord,
     ) {
+        let test = is_test_case_key(case);
         // Looked up before it is inserted: a check of a known rule set (nearly every
         // one) copies no hash.
         match self.rule_sets.get_mut(rule_set_hash) {
-            Some(checks) => *checks += 1,
+            Some((checks, test_checks)) => {
+                *checks += 1;
+                *test_checks += usize::from(test);
+            }
             None => {
-                self.rule_sets.insert(rule_set_hash.to_owned(), 1);
+                self.rule_sets
+                    .insert(rule_set_hash.to_owned(), (1, usize::from(test)));
             }
         }
         match self.cases.last_mut() {
@@ -146,6 +151,7 @@ impl Histories {
                 self.cases.push(CaseHistory {
                     outcome,
                     checks: vec![check],
+                    test,
                 });
             }
         }
@@ -180,16 +186,18 @@ impl Histories {
             self.cases.push(CaseHistory {
                 outcome: Some(OutcomeRecord::of(outcome)),
                 checks: Vec::new(),
+                test: false,
             });
         }
         let mut rule_sets = Vec::with_capacity(self.rule_sets.len());
-        for (hash, checks) in self.rule_sets {
+        for (hash, (checks, test_checks)) in self.rule_sets {
             let (name, version) = history.rule_set_name(&hash)?;
             rule_sets.push(RuleSetUse {
                 name,
                 version,
                 content_hash: hash,
                 checks,
+                test_checks,
             });
         }
         Ok(AuditInput {
@@ -310,7 +318,8 @@ fn input_of_scan(
         .collect();
     // The key is total (ids are unique), so sorting on all cores gives the one order.
     selected.par_sort_unstable_by_key(|(c, _)| (order[c.case as usize], c.checked_on, c.id));
-    let mut checks_per_rule_set = vec![0_usize; scan.rule_sets.len()];
+    // Per rule set: the checks, and those made with a test-purpose token.
+    let mut checks_per_rule_set = vec![(0_usize, 0_usize); scan.rule_sets.len()];
     let mut histories = Histories {
         unreadable,
         ..Histories::default()
@@ -335,7 +344,10 @@ fn input_of_scan(
             covariates: facts.covariates.clone(),
             statuses,
         };
-        checks_per_rule_set[check.rule_set as usize] += 1;
+        let test = is_test_case_key(&scan.cases[check.case as usize]);
+        let (checks, test_checks) = &mut checks_per_rule_set[check.rule_set as usize];
+        *checks += 1;
+        *test_checks += usize::from(test);
         match histories.cases.last_mut() {
             Some(case) if current == Some(check.case) => case.checks.push(record),
             _ => {
@@ -343,6 +355,7 @@ fn input_of_scan(
                 histories.cases.push(CaseHistory {
                     outcome: check.outcome,
                     checks: vec![record],
+                    test,
                 });
             }
         }
@@ -351,8 +364,8 @@ fn input_of_scan(
         .rule_sets
         .iter()
         .zip(checks_per_rule_set)
-        .filter(|&(_, checks)| checks > 0)
-        .map(|(hash, checks)| (hash.clone(), checks))
+        .filter(|&(_, (checks, _))| checks > 0)
+        .map(|(hash, counts)| (hash.clone(), counts))
         .collect();
     histories.finish_with(history, rules, &scan.without_checks)
 }
@@ -465,7 +478,11 @@ pub(crate) fn input_of_profiles(
 fn test_checks_note(report: &AuditReport) -> Option<String> {
     if report.include_test {
         return Some(
-            "Testkontroller (gjorda med en token för test) ingår i uppföljningen.".to_owned(),
+            "Testkontroller (gjorda med en token för test) ingår i antalen kontroller och \
+             flaggor, men inte i svaren på flaggorna eller i skuggreglerna. Vilka antal som \
+             döljs avgörs av de riktiga kontrollerna, så att ingen kan räkna fram ett dolt \
+             antal genom att dra bort testkontrollerna."
+                .to_owned(),
         );
     }
     let n = usize::try_from(report.excluded_test_checks).unwrap_or(usize::MAX);
@@ -580,12 +597,19 @@ mod tests {
             input
                 .rule_sets
                 .iter()
-                .map(|r| (&r.content_hash, &r.name, &r.version, r.checks))
+                .map(|r| (
+                    &r.content_hash,
+                    &r.name,
+                    &r.version,
+                    r.checks,
+                    r.test_checks
+                ))
                 .collect::<Vec<_>>()
         )];
         for case in &input.cases {
             lines.push(format!(
-                "case {:?}",
+                "case test {} {:?}",
+                case.test,
                 case.outcome.map(|o| (
                     o.ended_on,
                     o.left_insurance,
@@ -710,6 +734,14 @@ mod tests {
                 let parsed = input_of_profiles(history, rules.clone(), &options).expect("parsed");
                 assert!(scanned.cases.iter().any(|c| !c.checks.is_empty()));
                 assert!(scanned.cases.iter().any(|c| c.outcome.is_some()));
+                // Only a period that includes test checks has a test case, never with
+                // an outcome; the whole history has some.
+                let test_cases = scanned.cases.iter().any(|c| c.test);
+                let test_checks = scanned.rule_sets.iter().any(|r| r.test_checks > 0);
+                if !include_test || from.is_none() && to.is_none() {
+                    assert_eq!((test_cases, test_checks), (include_test, include_test));
+                }
+                assert!(scanned.cases.iter().all(|c| !c.test || c.outcome.is_none()));
                 if from.is_none() && to.is_none() {
                     assert!(scanned.unreadable_checks > 0);
                 }

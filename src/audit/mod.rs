@@ -220,6 +220,9 @@ impl OutcomeRecord {
 pub struct CaseHistory {
     pub outcome: Option<OutcomeRecord>,
     pub checks: Vec<CheckRecord>,
+    /// Made with a test-purpose token (read only when the period includes test checks):
+    /// a case of its own, never with an outcome.
+    pub test: bool,
 }
 
 /// A rule set that produced stored checks, and how many of the checks read.
@@ -229,6 +232,8 @@ pub struct RuleSetUse {
     pub version: String,
     pub content_hash: String,
     pub checks: usize,
+    /// How many of `checks` were made with a test-purpose token.
+    pub test_checks: usize,
 }
 
 /// Everything the audit computes from.

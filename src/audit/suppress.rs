@@ -13,6 +13,12 @@
 //!
 //! One grid holds every table of a report, so that a cell shared by two tables (the
 //! number of women is the margin of every rule's table) is hidden in both or neither.
+//!
+//! A count that test checks join (a report that includes them) is published with them,
+//! but hidden by its real part alone ([`Grid::cell_with_real`]): whoever made the test
+//! checks knows how many they were and can take them off every published count, so what
+//! is hidden and what stays shown must be what a report of the real checks alone would
+//! hide and show.
 
 /// The most hidden cells tied together that are checked exactly (one singular value
 /// decomposition, cubic in their number). A larger group is hidden whole, with every
@@ -49,7 +55,11 @@ pub struct Cell(usize);
 /// Counts, the sums that tie them, and which are hidden.
 #[derive(Debug, Default)]
 pub struct Grid {
+    /// The counts as published.
     values: Vec<usize>,
+    /// Their real part, which every decision to hide is taken on: the count less the
+    /// test checks in it.
+    real: Vec<usize>,
     hidden: Vec<bool>,
     /// Cells shown in another table of the report, suppressed there: never hidden here.
     pinned: Vec<bool>,
@@ -64,7 +74,15 @@ impl Grid {
 
     /// Adds a count.
     pub fn cell(&mut self, value: usize) -> Cell {
+        self.cell_with_real(value, value)
+    }
+
+    /// Adds a count of which only `real` are real checks (the rest are test checks): it is
+    /// published as `value` and hidden or shown as if it were `real`.
+    pub fn cell_with_real(&mut self, value: usize, real: usize) -> Cell {
+        debug_assert!(real <= value, "a real part larger than the count");
         self.values.push(value);
+        self.real.push(real);
         self.hidden.push(false);
         self.pinned.push(false);
         Cell(self.values.len() - 1)
@@ -85,6 +103,11 @@ impl Grid {
             self.values[total.0],
             "a relation that does not add up"
         );
+        debug_assert_eq!(
+            parts.iter().map(|c| self.real[c.0]).sum::<usize>(),
+            self.real[total.0],
+            "a relation whose real parts do not add up"
+        );
         let mut members = parts.to_vec();
         members.push(total);
         self.relations.push(members);
@@ -104,8 +127,14 @@ impl Grid {
         self.hidden[cell.0] = true;
     }
 
+    /// The count as published when shown.
     pub fn value(&self, cell: Cell) -> usize {
         self.values[cell.0]
+    }
+
+    /// The count's real part ([`Self::cell_with_real`]).
+    pub fn real(&self, cell: Cell) -> usize {
+        self.real[cell.0]
     }
 
     pub fn is_hidden(&self, cell: Cell) -> bool {
@@ -121,7 +150,7 @@ impl Grid {
     /// from the shown ones.
     pub fn suppress(&mut self, min_cell: usize) {
         for ((value, hidden), pinned) in self
-            .values
+            .real
             .iter()
             .zip(self.hidden.iter_mut())
             .zip(&self.pinned)
@@ -139,7 +168,7 @@ impl Grid {
             let mut changed = false;
             for relation in &self.relations {
                 if let Some((total, parts)) = relation.split_last() {
-                    let few = self.values[total.0];
+                    let few = self.real[total.0];
                     let hides_parts =
                         (few > 0 && few < min_cell) || (few == 0 && self.hidden[total.0]);
                     if !hides_parts {
@@ -169,7 +198,7 @@ impl Grid {
             let recoverable: Vec<Cell> = self
                 .recoverable()
                 .into_iter()
-                .filter(|cell| self.values[cell.0] > 0)
+                .filter(|cell| self.real[cell.0] > 0)
                 .collect();
             if recoverable.is_empty() {
                 break;
@@ -193,8 +222,8 @@ impl Grid {
                         .iter()
                         .filter(|r| r.iter().any(|c| group.contains(&c.0)))
                         .flat_map(|r| r.iter())
-                        .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.values[c.0] > 0)
-                        .min_by_key(|c| self.values[c.0])
+                        .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
+                        .min_by_key(|c| self.real[c.0])
                         .copied()
                 };
                 if let Some(other) = beside(true).or_else(|| beside(false)) {
@@ -252,8 +281,7 @@ impl Grid {
                         continue;
                     }
                     for cell in relation {
-                        if self.values[cell.0] > 0 && !self.pinned[cell.0] && members.insert(cell.0)
-                        {
+                        if self.real[cell.0] > 0 && !self.pinned[cell.0] && members.insert(cell.0) {
                             self.hidden[cell.0] = true;
                             grew = true;
                             changed = true;
@@ -282,8 +310,8 @@ impl Grid {
                 // hidden cell is a zero among zeros: it tells nothing of anyone.
                 let complement = relation
                     .iter()
-                    .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.values[c.0] > 0)
-                    .min_by_key(|c| self.values[c.0]);
+                    .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
+                    .min_by_key(|c| self.real[c.0]);
                 if let Some(cell) = complement {
                     self.hidden[cell.0] = true;
                     changed = true;

@@ -169,6 +169,7 @@ mod tests {
                 check(Stage::BeforeGk, "2024-03-05", Some("2024-03-01"), &[F, C]),
                 check(Stage::GkClosing, "2024-04-01", Some("2024-03-01"), &[F, F]),
             ],
+            test: false,
         };
         let input = input(vec![case]);
         let units = build(&input, &Period::default());
@@ -208,6 +209,7 @@ mod tests {
                 check(Stage::BeforeGk, "2024-01-10", Some("2024-02-10"), &[F, C]),
                 check(Stage::BeforeGk, "2024-01-25", Some("2024-01-20"), &[C, C]),
             ],
+            test: false,
         };
         let input = input(vec![case]);
         let units = build(&input, &Period::default());
@@ -226,14 +228,17 @@ mod tests {
             CaseHistory {
                 outcome: Some(outcome("2024-06-01")),
                 checks: vec![check(Stage::GkClosing, "2024-01-01", None, &[F, F])],
+                test: false,
             },
             CaseHistory {
                 outcome: Some(outcome("2023-06-01")),
                 checks: vec![check(Stage::BeforeGk, "2023-01-01", None, &[F, F])],
+                test: false,
             },
             CaseHistory {
                 outcome: None,
                 checks: vec![check(Stage::BeforeGk, "2024-01-01", None, &[F, F])],
+                test: false,
             },
         ];
         let input = input(cases);

@@ -254,6 +254,11 @@ pub(crate) fn test_case_key(pseudonym: &str) -> String {
     format!("test:{pseudonym}")
 }
 
+/// Whether a case key of the history's reads is a test check's ([`test_case_key`]).
+pub(crate) fn is_test_case_key(key: &str) -> bool {
+    key.starts_with("test:")
+}
+
 /// [`test_case_key`] in SQL, for a check `e`.
 const CASE_KEY: &str =
     "CASE WHEN e.test = 0 THEN e.case_pseudonym ELSE 'test:' || e.case_pseudonym END";

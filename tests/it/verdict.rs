@@ -633,6 +633,60 @@ fn a_test_check_of_a_real_case_id_tells_nothing_of_the_real_case() {
     assert_eq!(with["units"], without["units"]);
 }
 
+/// Whoever makes test checks knows how many they made, when, and what flagged them. Taken
+/// in beside 4 real checks of a month, 10 test checks showed 14, and 14 less 10 told the
+/// hidden 4: the report hides by the real checks alone.
+#[test]
+fn test_checks_taken_in_cannot_be_taken_off_again_to_read_a_hidden_count() {
+    let app = spawn_app();
+    store_cases_in(&app, &app.handlaggare, "VERKLIG", 20, "2024-03");
+    store_cases_in(&app, &app.handlaggare, "FA", 4, "2024-05");
+    let tester = test_token(&app, "testsystem");
+    for (i, month) in (0..10)
+        .map(|i| (i, "2024-05"))
+        .chain((10..16).map(|i| (i, "2024-08")))
+    {
+        let mut profile = base_profile();
+        set(&mut profile, "case_id", json!(format!("PROV-{i:03}")));
+        set(&mut profile, "checked_on", json!(format!("{month}-07")));
+        set(&mut profile, "activity_level.documented", json!(false));
+        let reply = app.check(&tester, &profile);
+        assert_eq!(reply.status, 201, "{reply}");
+    }
+    let month = |report: &Value, month: &str| -> Value {
+        report["checks_per_month"]
+            .as_array()
+            .expect("months")
+            .iter()
+            .find(|m| m["month"] == month)
+            .map(|m| m["count"].clone())
+            .unwrap_or_else(|| panic!("{month} not in {report:#}"))
+    };
+    let period = ["--from", "2024-01-01", "--to", "2024-12-31"];
+    let without = audit_json(&app, &period);
+    let with = audit_json(&app, &[&period[..], &["--include-test"]].concat());
+    assert_eq!(
+        month(&without, "2024-05")["all"],
+        Value::Null,
+        "{without:#}"
+    );
+    assert_eq!(month(&with, "2024-05")["all"], Value::Null, "{with:#}");
+    // A month of test checks alone is no one's: shown, with the test checks.
+    assert_eq!(month(&with, "2024-08")["all"], 6, "{with:#}");
+    // The answers to flags never count test checks: the same with them taken in.
+    for (name, rule) in with["rules"].as_array().expect("rules").iter().enumerate() {
+        assert_eq!(
+            rule["responses"], without["rules"][name]["responses"],
+            "{rule:#}"
+        );
+    }
+    let notes = with["notes"].to_string();
+    assert!(
+        notes.contains("avgörs av de riktiga kontrollerna"),
+        "{notes}"
+    );
+}
+
 /// A test token recorded outcomes for real cases: it replaced an analyst's outcome, and
 /// the audit read the test system's.
 #[test]

@@ -52,6 +52,19 @@ pub enum ReportFormat {
     Text,
 }
 
+impl ReportFormat {
+    /// Its name on the command line.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Html => "html",
+            Self::Json => "json",
+            Self::Csv => "csv",
+            Self::Xlsx => "xlsx",
+            Self::Text => "text",
+        }
+    }
+}
+
 /// The period and threshold given on the command line.
 #[derive(Clone, Debug, clap::Args)]
 pub struct PeriodArgs {
@@ -126,22 +139,39 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    fn format(&self, default: ReportFormat) -> ReportFormat {
-        self.format.unwrap_or_else(|| {
-            let extension = self
-                .out
-                .as_deref()
-                .and_then(Path::extension)
-                .and_then(|e| e.to_str())
-                .map(str::to_ascii_lowercase);
-            match extension.as_deref() {
-                Some("html" | "htm") => ReportFormat::Html,
-                Some("json") => ReportFormat::Json,
-                Some("csv") => ReportFormat::Csv,
-                Some("xlsx") => ReportFormat::Xlsx,
-                _ => default,
-            }
-        })
+    /// The format asked for, else the one `--out`'s extension names, else `default`. An
+    /// extension that names another format than `--format`, or none at all without
+    /// `--format` (`rapport.pdf`), is refused: the file would hold something else than
+    /// its name says.
+    fn format(&self, default: ReportFormat) -> Result<ReportFormat, AppError> {
+        let Some(path) = self.out.as_deref() else {
+            return Ok(self.format.unwrap_or(default));
+        };
+        let Some(extension) = path.extension() else {
+            return Ok(self.format.unwrap_or(default));
+        };
+        let extension = extension.to_string_lossy().to_ascii_lowercase();
+        let named = match extension.as_str() {
+            "html" | "htm" => Some(ReportFormat::Html),
+            "json" => Some(ReportFormat::Json),
+            "csv" => Some(ReportFormat::Csv),
+            "xlsx" => Some(ReportFormat::Xlsx),
+            "txt" => Some(ReportFormat::Text),
+            _ => None,
+        };
+        let refuse = |why: String| Err(AppError::Input(format!("--out {}: {why}", path.display())));
+        match (self.format, named) {
+            (Some(asked), Some(named)) if asked != named => refuse(format!(
+                "filändelsen .{extension} är ett annat format än --format {}; ändra den ena",
+                asked.name()
+            )),
+            (Some(asked), _) => Ok(asked),
+            (None, Some(named)) => Ok(named),
+            (None, None) => refuse(format!(
+                "filändelsen .{extension} är inget format rapporten skrivs i; använd .html, \
+                 .json, .csv, .xlsx eller .txt, eller ange --format"
+            )),
+        }
     }
 
     /// Refuses an `--out` the report could not or should not be written to, before any
@@ -378,7 +408,7 @@ pub async fn audit(
     output.check_target()?;
     let mut options = period.options(config.audit_min_cell_floor)?;
     audit_args.apply(&mut options)?;
-    let format = output.format(ReportFormat::Html);
+    let format = output.format(ReportFormat::Html)?;
     if format == ReportFormat::Text {
         return Err(AppError::Input(
             "audit skrivs som html, json, csv eller xlsx (--format)".to_owned(),
@@ -433,7 +463,7 @@ pub async fn replay(
     let started = Instant::now();
     output.check_target()?;
     let options = period.options(config.audit_min_cell_floor)?;
-    let format = output.format(ReportFormat::Text);
+    let format = output.format(ReportFormat::Text)?;
     if format == ReportFormat::Xlsx {
         return Err(AppError::Input(
             "replay skrivs som text, html, json eller csv (--format)".to_owned(),

@@ -989,6 +989,35 @@ fn a_report_replaces_only_a_report_and_leaves_nothing_behind() {
     assert_eq!(out.code, 2, "{out}");
     assert!(out.stderr.contains("mappen finns inte"), "{out}");
 
+    // A file whose name says another format than the one it would hold: refused, and
+    // nothing written.
+    for args in [
+        vec![
+            "audit".to_owned(),
+            "--out".to_owned(),
+            arg(&path("rapport.pdf")),
+        ],
+        vec![
+            "audit".to_owned(),
+            "--format".to_owned(),
+            "json".to_owned(),
+            "--out".to_owned(),
+            arg(&path("rapport.csv")),
+        ],
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = app.run_cli(&args, None);
+        assert_eq!(out.code, 2, "{out}");
+        assert!(out.stderr.contains("filändelsen"), "{out}");
+    }
+    assert!(!path("rapport.pdf").exists() && !path("rapport.csv").exists());
+    // Named by --format, a file without a report's extension is written as asked.
+    let out = app.run_cli(
+        &["audit", "--format", "json", "--out", &arg(&path("rapport"))],
+        None,
+    );
+    assert_eq!(out.code, 0, "{out}");
+
     // A report replaces an earlier report, through a temporary file that is gone after.
     let report = path("rapport.json");
     std::fs::write(&report, "gammal").expect("write an old report");

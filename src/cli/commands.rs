@@ -53,12 +53,25 @@ pub async fn open_key(
 }
 
 /// Imports configured tokens into the database; on a first start with no account,
-/// prints the admin token created once.
+/// prints the admin token created once. A tokens file the configuration names (not the
+/// optional default) that is missing is said: the accounts it was to give are absent.
 async fn import_tokens(
     store: &gk_regler::store::Store,
     config: &Config,
     first_admin: bool,
 ) -> Result<(), AppError> {
+    if config.tokens_file != Config::default().tokens_file
+        && matches!(
+            std::fs::symlink_metadata(&config.tokens_file),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound
+        )
+    {
+        eprintln!(
+            "obs: tokenfilen {} (tokens_file) finns inte; inga tokens lästes från den.",
+            config.tokens_file.display()
+        );
+        tracing::warn!("the configured tokens file does not exist");
+    }
     let (imported, created) = app::accounts::import_configured(store, config, first_admin).await?;
     if imported.imported > 0 {
         eprintln!(

@@ -723,6 +723,13 @@ fn configured_tokens_are_checked_like_made_ones_and_never_skipped_silently() {
         assert_eq!(app.count("accounts"), accounts, "nothing imported: {text}");
     }
     std::fs::remove_file(app.dir.path().join("tokens.yaml")).expect("remove tokens file");
+    // A tokens file the configuration names but that is missing is said, not passed over.
+    let out = app.cli(&["token", "list"]);
+    assert_eq!(out.code, 0, "{out}");
+    assert!(
+        out.stderr.contains("tokens.yaml (tokens_file) finns inte"),
+        "{out}"
+    );
     app.restart();
 
     // An expired token no longer holds its name: the person gets a new one.

@@ -381,7 +381,7 @@ fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {
         RuleOutcome::Flagged { message } => Some(message.as_deref().unwrap_or(&default_message)),
         _ => None,
     };
-    let actual = describe_outcome(outcome, severity, message);
+    let actual = describe_outcome(outcome, severity, message, &rule.script);
     let expect = &case.expect;
 
     let failed_as_expected = matches!(outcome, RuleOutcome::Failed(_)) == expect.error;
@@ -450,7 +450,14 @@ fn describe_expectation(expect: &Expectation) -> String {
     }
 }
 
-fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&str>) -> String {
+/// What came out, in the words of the test report; a failure with where in `script` it
+/// happened (`script:line:column`), when the engine knows.
+fn describe_outcome(
+    outcome: &RuleOutcome,
+    severity: Severity,
+    message: Option<&str>,
+    script: &str,
+) -> String {
     match (outcome, message) {
         (RuleOutcome::Flagged { .. }, Some(message)) => {
             format!(
@@ -462,7 +469,13 @@ fn describe_outcome(outcome: &RuleOutcome, severity: Severity, message: Option<&
         (RuleOutcome::NotApplicable(_), _) => {
             "regeln gällde inte (avstängd eller utanför giltighetstid)".to_owned()
         }
-        (RuleOutcome::Failed(failure), _) => format!("fel: {}", failure.message),
+        (RuleOutcome::Failed(failure), _) => match (failure.line, failure.column) {
+            (Some(line), Some(column)) => {
+                format!("fel i {script}:{line}:{column}: {}", failure.message)
+            }
+            (Some(line), None) => format!("fel i {script}:{line}: {}", failure.message),
+            _ => format!("fel: {}", failure.message),
+        },
     }
 }
 

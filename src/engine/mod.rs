@@ -495,19 +495,115 @@ fn failure_from(err: &EvalAltResult) -> RuleFailure {
         },
         EvalAltResult::ErrorRuntime(value, _) => (FailureKind::Runtime, value.to_string()),
         EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => return failure_from(inner),
-        other => (
-            FailureKind::Runtime,
-            // Rule authors know the script names of types (Date, NoValue), not Rust paths.
-            strip_rhai_position(&other.to_string())
-                .replace("gk_regler::engine::script_api::", "")
-                .replace("gk_regler::engine::value::", ""),
-        ),
+        other => (FailureKind::Runtime, rhai_error_in_swedish(other)),
     };
     RuleFailure {
         kind,
         message,
         line: position.line(),
         column: position.position(),
+    }
+}
+
+/// Rhai's own run-time errors in Swedish, for the rule author, with the values' kinds by
+/// their names in the rules' guide; anything rarer in Rhai's English words.
+fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
+    use EvalAltResult as E;
+    match err {
+        E::ErrorVariableNotFound(name, _) => format!(
+            "variabeln {name} finns inte (felstavad, eller använd innan den satts med let?)"
+        ),
+        E::ErrorPropertyNotFound(name, _) => format!("fältet {name} finns inte här"),
+        E::ErrorFunctionNotFound(signature, _) => format!(
+            "det finns ingen funktion {} för de här värdena",
+            kinds_in_swedish(signature)
+        ),
+        E::ErrorMismatchDataType(expected, actual, _)
+        | E::ErrorMismatchOutputType(expected, actual, _) => {
+            match (kind_in_swedish(expected), kind_in_swedish(actual)) {
+                (expected, actual) if expected.is_empty() => format!("fel sorts värde: {actual}"),
+                (expected, actual) if actual.is_empty() => {
+                    format!("fel sorts värde, väntade {expected}")
+                }
+                (expected, actual) => format!("fel sorts värde: {actual}, väntade {expected}"),
+            }
+        }
+        E::ErrorIndexingType(kind, _) => {
+            format!("{} kan inte läsas med [ ]", kind_in_swedish(kind))
+        }
+        E::ErrorIndexNotFound(index, _) => format!("index {index} finns inte"),
+        E::ErrorArrayBounds(length, index, _) => format!(
+            "listan har {length} element, så index {index} finns inte (index räknas från 0)"
+        ),
+        E::ErrorStringBounds(length, index, _) => {
+            format!("texten har {length} tecken, så index {index} finns inte (index räknas från 0)")
+        }
+        E::ErrorFor(_) => {
+            "for behöver en lista eller ett intervall (som 0..3) att gå igenom".to_owned()
+        }
+        E::ErrorAssignmentToConstant(name, _) => {
+            format!("{name} är en konstant och kan inte ändras")
+        }
+        E::ErrorNonPureMethodCallOnConstant(..) => {
+            "ett värde som inte får ändras (en konstant) ändras här".to_owned()
+        }
+        E::ErrorUnboundThis(_) => "this används utanför en metod".to_owned(),
+        // `Unknown property 'foo' - a getter is not registered for type 'i64'`
+        E::ErrorDotExpr(text, _) if text.starts_with("Unknown property '") => {
+            let mut quoted = text.split('\'').skip(1).step_by(2);
+            match (quoted.next(), quoted.next()) {
+                (Some(name), Some(kind)) => {
+                    format!("{} har inget fält {name}", kind_in_swedish(kind))
+                }
+                _ => kinds_in_swedish(text),
+            }
+        }
+        other => kinds_in_swedish(&strip_rhai_position(&other.to_string())),
+    }
+}
+
+/// The kinds of values in a message of Rhai's, by their names in the rules' guide; the
+/// engine's own types by their script names (Date, NoValue), not their Rust paths.
+fn kinds_in_swedish(text: &str) -> String {
+    let text = text
+        .replace("gk_regler::engine::script_api::", "")
+        .replace("gk_regler::engine::value::", "");
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(match word.as_str() {
+            "i64" | "i32" | "INT" => "heltal",
+            "f64" | "f32" | "FLOAT" => "decimaltal",
+            "string" | "String" | "ImmutableString" | "&str" => "text",
+            "char" => "tecken",
+            "bool" => "sant/falskt",
+            "array" | "Array" => "lista",
+            "map" | "Map" => "mappning",
+            other => other,
+        });
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_alphanumeric() || c == '_' || c == '&' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    // Rhai names a text argument by each of its Rust types (`string | ImmutableString`).
+    while out.contains("text | text") {
+        out = out.replace("text | text", "text");
+    }
+    out
+}
+
+/// [`kinds_in_swedish`] for a message naming one kind, where `()` is no value.
+fn kind_in_swedish(kind: &str) -> String {
+    match kind.trim() {
+        "()" => "inget värde".to_owned(),
+        kind => kinds_in_swedish(kind),
     }
 }
 
@@ -610,6 +706,46 @@ mod tests {
             }
         );
         assert!(matches!(run("42", P), RuleOutcome::Failed(f) if f.kind == FailureKind::BadResult));
+    }
+
+    /// Rhai's own run-time errors reached rule authors in English with Rust type names
+    /// (`Array index 3 out of bounds`, `Function not found: f (i64)`).
+    #[test]
+    fn rhai_run_time_errors_are_told_in_swedish_with_where() {
+        for (script, says) in [
+            (
+                "let lista = [1];\nlista[3] == 1",
+                "listan har 1 element, så index 3 finns inte",
+            ),
+            ("let t = \"ab\";\nt[5] == 'a'", "texten har 2 tecken"),
+            ("let n = 3;\nfor x in n { }\ntrue", "for behöver en lista"),
+            (
+                "let n = \"x\";\nabs(n) == 1",
+                "det finns ingen funktion abs (text)",
+            ),
+            ("let n = 5;\nn.foo == 1", "heltal har inget fält foo"),
+            (
+                "let m = #{a: 1};\nm[1] == 1",
+                "fel sorts värde: heltal, väntade text",
+            ),
+        ] {
+            let outcome = run(script, P);
+            let RuleOutcome::Failed(failure) = &outcome else {
+                panic!("{script}: {outcome:?}");
+            };
+            assert!(failure.message.contains(says), "{script}: {failure:?}");
+            assert!(failure.line.is_some(), "{script}: {failure:?}");
+            for english in [
+                "not found",
+                "out of bounds",
+                "expects",
+                "i64",
+                "string",
+                "Indexer",
+            ] {
+                assert!(!failure.message.contains(english), "{script}: {failure:?}");
+            }
+        }
     }
 
     #[test]

@@ -1039,6 +1039,26 @@ fn rule_test_with_a_wrong_expectation_fails_and_says_why() {
     assert!(passing.starts_with("ok"), "{out}");
 }
 
+/// A rule that failed at run time said Rhai's English words and not where: the
+/// policy officer had to find the line alone.
+#[test]
+fn a_rule_failing_in_a_test_says_where_in_its_script_and_why_in_swedish() {
+    let dir = rule_set_with_tests(true);
+    std::fs::write(
+        dir.path().join("tolk.rhai"),
+        "let behov = [profile.known_needs.interpreter_needed];\nis_true(behov[2])\n",
+    )
+    .expect("script");
+    let out = run(&["test", arg(dir.path())], None);
+    assert_eq!(out.code, 1, "{out}");
+    assert!(
+        out.stdout.contains(
+            "fick:      fel i tolk.rhai:2:15: listan har 1 element, så index 2 finns inte"
+        ),
+        "{out}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // `schema`
 // ---------------------------------------------------------------------------------------

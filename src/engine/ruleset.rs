@@ -1047,6 +1047,51 @@ fn key_position(lines: &[&str], id: &str, key: &str) -> Option<(usize, usize)> {
     Some(found.unwrap_or((start + 1, 1)))
 }
 
+/// Where the `nth` (from 0) `item` of the list under rule `id`'s `key` stands, as a
+/// whole word (`[a, b]` or `- a` lines), else where the key stands.
+fn item_position(
+    lines: &[&str],
+    id: &str,
+    key: &str,
+    item: &str,
+    nth: usize,
+) -> Option<(usize, usize)> {
+    let (key_line, key_column) = key_position(lines, id, key)?;
+    let in_word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
+    let mut seen = 0;
+    for (index, line) in lines.iter().enumerate().skip(key_line - 1) {
+        // The entry's next key (or the next entry) ends the list.
+        let trimmed = line.trim_start();
+        if index + 1 > key_line
+            && !trimmed.starts_with('-')
+            && !trimmed.is_empty()
+            && trimmed.contains(':')
+        {
+            break;
+        }
+        let from = if index + 1 == key_line {
+            key_column - 1
+        } else {
+            0
+        };
+        let mut search = from.min(line.len());
+        while let Some(offset) = line.get(search..).and_then(|rest| rest.find(item)) {
+            let at = search + offset;
+            let end = at + item.len();
+            let before = line[..at].chars().next_back();
+            let after = line[end..].chars().next();
+            if !before.is_some_and(in_word) && !after.is_some_and(in_word) {
+                if seen == nth {
+                    return Some((index + 1, line[..at].chars().count() + 1));
+                }
+                seen += 1;
+            }
+            search = end;
+        }
+    }
+    Some((key_line, key_column))
+}
+
 fn key_line(lines: &[&str], id: &str, key: &str) -> Option<usize> {
     key_position(lines, id, key).map(|(line, _)| line)
 }
@@ -1558,27 +1603,43 @@ fn check_inputs(
 ) -> Vec<Problem> {
     let mut problems = Vec::new();
     let fields: Vec<String> = engine::value::input_paths().collect();
-    let at = key_position(manifest_lines, id.as_str(), "inputs");
-    let in_manifest =
-        |message: String| Problem::new(manifest_path, message).at(at.map(|a| a.0), at.map(|a| a.1));
-    let mut seen = HashSet::new();
+    // Each problem at its own item: the how-manieth time that input is listed.
+    let in_manifest = |message: String, input: &str, nth: usize| {
+        let at = item_position(manifest_lines, id.as_str(), "inputs", input, nth);
+        Problem::new(manifest_path, message).at(at.map(|a| a.0), at.map(|a| a.1))
+    };
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for input in inputs {
-        if !seen.insert(input.as_str()) {
-            problems.push(in_manifest(format!(
-                "{id}: inputs: `{input}` står mer än en gång"
-            )));
+        let nth = *seen
+            .entry(input.as_str())
+            .and_modify(|n| *n += 1)
+            .or_insert(0);
+        if nth > 0 {
+            problems.push(in_manifest(
+                format!("{id}: inputs: `{input}` står mer än en gång"),
+                input,
+                nth,
+            ));
         } else if !fields.contains(input) {
             let suggestion = engine::lint::suggest(input, fields.iter().map(String::as_str))
                 .map(|s| format!("; menade du `{s}`?"))
                 .unwrap_or_default();
-            problems.push(in_manifest(format!(
-                "{id}: inputs: `{}` är inget fält i profilen{suggestion} (fälten finns i docs/profile.md)",
-                truncate_token(input)
-            )));
+            problems.push(in_manifest(
+                format!(
+                    "{id}: inputs: `{}` är inget fält i profilen{suggestion} (fälten finns i docs/profile.md)",
+                    truncate_token(input)
+                ),
+                input,
+                0,
+            ));
         } else if !reads.contains_key(input) {
-            problems.push(in_manifest(format!(
-                "{id}: inputs: `{input}` står under inputs, men skriptet läser det aldrig; ta bort det"
-            )));
+            problems.push(in_manifest(
+                format!(
+                    "{id}: inputs: `{input}` står under inputs, men skriptet läser det aldrig; ta bort det"
+                ),
+                input,
+                0,
+            ));
         }
     }
     for (path, (line, column)) in reads {
@@ -2153,17 +2214,36 @@ mod tests {
             ),
             "{text:#?}"
         );
-        assert!(text[0].contains("manifest.yaml:10:"), "{text:#?}");
+        // Each at its own item, not at `inputs:`.
+        assert!(text[0].contains("manifest.yaml:10:14:"), "{text:#?}");
         assert!(
             text[1].contains("`person.age` står under inputs, men skriptet läser det aldrig"),
             "{text:#?}"
         );
+        assert!(text[1].contains("manifest.yaml:10:37:"), "{text:#?}");
         assert!(
             text[2].contains("a.rhai:1:47: skriptet läser `checked_on`"),
             "{text:#?}"
         );
         let code = err.problems[2].code.as_ref().expect("code line");
         assert_eq!(code.caret_line(), format!("{}^", " ".repeat(46)));
+
+        // In a block list, an input given twice is pointed at where it stands again.
+        write(
+            dir.path(),
+            MANIFEST_FILE,
+            &MANIFEST.replace(
+                "    rationale: r\n",
+                "    rationale: r\n    inputs:\n      - stage\n      - checked_on\n      - stage\n",
+            ),
+        );
+        let err = RuleSet::load(dir.path()).expect_err("refused");
+        let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:#?}");
+        assert!(
+            text[0].contains("manifest.yaml:13:9: a: inputs: `stage` står mer än en gång"),
+            "{text:#?}"
+        );
     }
 
     #[test]

@@ -58,8 +58,9 @@ pub enum CandidateOutcome {
     /// The person has tried as many candidates as an hour allows
     /// (`candidate_trials_per_hour`); nothing was read.
     OverBudget { retry_after_seconds: u64 },
-    /// The candidate could not be loaded: every problem as `file:line:col: message`.
-    Problems(Vec<String>),
+    /// The candidate could not be loaded: every problem, its file named within the
+    /// candidate (with a script's line of code when there is one).
+    Problems(Vec<crate::ruleset::Problem>),
     /// Its tests, or its replay, ran past the time limit and were stopped; nothing of
     /// the replay is shown.
     OutOfTime {
@@ -87,16 +88,14 @@ pub enum Stage {
     Replay,
 }
 
-/// A problem as `file:line:col: message`, the file named within the candidate.
-fn problem_text(root: &Path, problem: &crate::ruleset::Problem) -> String {
-    let file = Path::new(&problem.file)
-        .strip_prefix(root)
-        .map_or_else(|_| problem.file.clone(), |p| p.display().to_string());
-    match (problem.line, problem.column) {
-        (Some(line), Some(column)) => format!("{file}:{line}:{column}: {}", problem.message),
-        (Some(line), None) => format!("{file}:{line}: {}", problem.message),
-        _ => format!("{file}: {}", problem.message),
+/// `problem` with its file named within the candidate: the unpacked folder is gone by
+/// the time anyone reads it.
+fn within_candidate(root: &Path, problem: &crate::ruleset::Problem) -> crate::ruleset::Problem {
+    let mut problem = problem.clone();
+    if let Ok(inside) = Path::new(&problem.file).strip_prefix(root) {
+        problem.file = inside.display().to_string();
     }
+    problem
 }
 
 /// Unpacks, loads and tests the candidate in `archive`, the tests stopped `limit` after
@@ -115,7 +114,10 @@ fn load_candidate(
     let root = unpacked.root();
     let rules = RuleSet::load(root).map_err(|err| {
         Box::new(CandidateOutcome::Problems(
-            err.problems.iter().map(|p| problem_text(root, p)).collect(),
+            err.problems
+                .iter()
+                .map(|p| within_candidate(root, p))
+                .collect(),
         ))
     })?;
     let sources_json = crate::store::sources_json(&rules);
@@ -128,7 +130,11 @@ fn load_candidate(
     }
     let tests = match TestSuite::load(root, Some(&rules)) {
         Err(err) => TestSummary {
-            problems: err.problems.iter().map(|p| problem_text(root, p)).collect(),
+            problems: err
+                .problems
+                .iter()
+                .map(|p| within_candidate(root, p).to_string())
+                .collect(),
             ..TestSummary::default()
         },
         Ok(suite) => {

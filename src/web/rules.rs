@@ -204,7 +204,7 @@ struct CandidateView {
     /// The archive was refused.
     error: Option<String>,
     /// The candidate could not be loaded.
-    problems: Vec<String>,
+    problems: Vec<ProblemView>,
     /// Loaded: "name version (hash)".
     label: Option<String>,
     tests_total: usize,
@@ -991,7 +991,11 @@ pub(super) async fn try_candidate(
                 ),
                 Ok(app::candidate::CandidateOutcome::Problems(problems)) => (
                     CandidateView {
-                        problems,
+                        // Named within the candidate already.
+                        problems: problems
+                            .iter()
+                            .map(|p| ProblemView::of(Path::new(""), p))
+                            .collect(),
                         ..empty(file_name)
                     },
                     StatusCode::UNPROCESSABLE_ENTITY,

@@ -305,9 +305,15 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
     .expect("curry");
     let reply = upload(&app, &web, &app.policy.token, "regler.zip", &zip_dir(&dir));
     assert_eq!(reply.status, 422, "{reply}");
+    let page = unescape(&reply.text);
     assert!(
-        unescape(&reply.text).contains("tolk_ej_bokad.rhai:3:33: `curry` finns inte för regler"),
+        page.contains("tolk_ej_bokad.rhai:3:33: `curry` finns inte för regler"),
         "{reply}"
+    );
+    // With the line of code under it, as a refused reload shows it.
+    assert!(
+        page.contains("<pre class=\"code-line\">3 | for i in 0..15000 { f = Fn(\"g\").curry(f); }"),
+        "{page}"
     );
     assert_eq!(app.get("/health/live", &app.policy).status, 200);
     assert_eq!(leftovers(&app), 0, "every unpacked candidate is removed");

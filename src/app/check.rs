@@ -127,7 +127,12 @@ pub async fn check(
         &report,
         case.clone(),
         profile_json,
-        &principal.name,
+        // Marked by the token the request was signed in with, not looked up again when
+        // the row is written: a token revoked meanwhile must not make a test check real.
+        (
+            &principal.name,
+            principal.purpose == crate::auth::Purpose::Test,
+        ),
     )
     .with_shadow(shadow);
     let id = app

@@ -340,7 +340,7 @@ fn evaluate_lines(
             let (evaluation, shadow) = super::check::evaluate_both(rules, shadow, &profile);
             let report = EvaluationReport::new(rules, &profile, &evaluation);
             Ok(
-                NewEvaluation::of(rules, &profile, &report, case, stored_form, actor)
+                NewEvaluation::of(rules, &profile, &report, case, stored_form, (actor, false))
                     .with_shadow(shadow),
             )
         })

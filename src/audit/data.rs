@@ -479,9 +479,9 @@ fn test_checks_note(report: &AuditReport) -> Option<String> {
     if report.include_test {
         return Some(
             "Testkontroller (gjorda med en token för test) ingår i antalen kontroller och \
-             flaggor, men inte i svaren på flaggorna eller i skuggreglerna. Vilka antal som \
-             döljs avgörs av de riktiga kontrollerna, så att ingen kan räkna fram ett dolt \
-             antal genom att dra bort testkontrollerna."
+             flaggor, aldrig som ärenden med utfall. Vilka antal som döljs avgörs av de \
+             riktiga kontrollerna, så att ingen kan räkna fram ett dolt antal genom att dra \
+             bort testkontrollerna."
                 .to_owned(),
         );
     }

@@ -253,6 +253,10 @@ pub fn audit(input: &AuditInput, options: &Options) -> report::AuditReport {
     report
 }
 
+/// The note of a report with test checks, which leaves out the sections that count
+/// answers and shadow results.
+pub const WITHOUT_ANSWERS_AND_SHADOW_WITH_TESTS: &str = "Handläggarnas svar på flaggorna och skuggreglerna visas inte när testkontroller tas med. Ta fram rapporten utan testkontroller för att se dem.";
+
 /// The audit of what `store` holds for `options.period`, reported against the rules of
 /// `active` (plus any rule found only in stored flags), computed on a reader connection
 /// off the async threads. The CLI, the API and the web pages all audit this way.
@@ -264,11 +268,22 @@ pub async fn of_store(
     let rules = RuleInfo::of(active);
     store
         .read_history(move |history| {
-            let mut report = data::stored_audit_with_responses(history, rules.clone(), &options)?;
+            // A report with test checks has neither the officers' answers nor the shadow
+            // rules: each suppresses counts by a grid of its own, tied to the audit's
+            // counts, which test checks then change; whoever made the test checks could
+            // take them off and read what those sections hide.
+            let with_tests = options.period.include_test;
+            let mut report = if with_tests {
+                data::stored_audit(history, rules.clone(), &options)?
+            } else {
+                data::stored_audit_with_responses(history, rules.clone(), &options)?
+            };
             // The summary reads the answers too: read it again now they are there.
             report.summary = summary::of(&report);
-            // A period too small to show anything shows no shadow comparison either.
-            if report.units.all.is_some() {
+            if with_tests {
+                report.notes.push(WITHOUT_ANSWERS_AND_SHADOW_WITH_TESTS.to_owned());
+            } else if report.units.all.is_some() {
+                // A period too small to show anything shows no shadow comparison either.
                 match shadow::of_history(history, rules.clone(), &options, &report)? {
                     Some(shadow::ShadowSection::Report(shadow)) => report.shadow = Some(shadow),
                     Some(shadow::ShadowSection::Incomplete) => report.notes.push(

@@ -255,6 +255,8 @@ pub struct NewEvaluation {
     pub checked_on: Date,
     pub rule_set_hash: String,
     pub requested_by: String,
+    /// Requested with a test-purpose token: stored marked as a test check.
+    pub test: bool,
     pub profile_json: String,
     pub flags: Vec<StoredFlag>,
     pub errors: Vec<StoredRuleError>,
@@ -300,14 +302,15 @@ impl ShadowResult {
 
 impl NewEvaluation {
     /// The row to store for `report`, the evaluation of `profile` (whose case id has
-    /// been pseudonymised to `case` and whose stored form is `profile_json`) by `rules`.
+    /// been pseudonymised to `case` and whose stored form is `profile_json`) by `rules`,
+    /// requested by the account `requested_by` (`test` when its token is for testing).
     pub fn of(
         rules: &RuleSet,
         profile: &Profile,
         report: &crate::contract::EvaluationReport,
         case: Pseudonym,
         profile_json: String,
-        requested_by: &str,
+        (requested_by, test): (&str, bool),
     ) -> Self {
         Self {
             case,
@@ -315,6 +318,7 @@ impl NewEvaluation {
             checked_on: profile.checked_on,
             rule_set_hash: rules.content_hash.clone(),
             requested_by: requested_by.to_owned(),
+            test,
             profile_json,
             flags: report
                 .flags

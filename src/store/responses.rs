@@ -167,7 +167,7 @@ pub struct AnsweredHistory {
 }
 
 impl super::history::History<'_> {
-    /// What the audit of answers reads, its checks from `scan`: every real check of the cases
+    /// What the audit of answers reads, its checks from `scan`: every check of the cases
     /// with a check made in the scanned range (by `checked_on`), ordered by case,
     /// `checked_on` and storage order; the current answers to their flags; and the rule
     /// sets that made them. A check without facts (its stored profile does not read back)
@@ -176,14 +176,9 @@ impl super::history::History<'_> {
         &self,
         scan: &super::history::CheckScan<O>,
     ) -> Result<AnsweredHistory, StoreError> {
-        // Test checks are left out even from a scan that includes them: answers to their
-        // flags are tests too, and counting them beside real answers would let whoever
-        // made them take them off again and read the real counts they hide.
         let mut case_selected = vec![false; scan.cases.len()];
         for check in &scan.checks {
-            if check.made_in_range
-                && !super::history::is_test_case_key(&scan.cases[check.case as usize])
-            {
+            if check.made_in_range {
                 case_selected[check.case as usize] = true;
             }
         }
@@ -220,9 +215,9 @@ impl super::history::History<'_> {
         self.with_answers(checks, scan.rule_sets.clone(), scan.rule_ids.clone())
     }
 
-    /// Every real check of the cases with a check made in `range` (by `checked_on`),
-    /// ordered by case, `checked_on` and storage order; the current answers to their
-    /// flags; and the rule sets that made them. Read from the stored profiles as before
+    /// Every check of the cases with a check made in `range` (by `checked_on`), ordered
+    /// by case, `checked_on` and storage order; the current answers to their flags; and
+    /// the rule sets that made them. Read from the stored profiles as before
     /// `check_facts`: the tests hold [`Self::answered_history_of_scan`] to it.
     #[cfg(test)]
     pub fn answered_history(
@@ -235,7 +230,8 @@ impl super::history::History<'_> {
         let to = range
             .to
             .map_or_else(|| "9999-12-31".to_owned(), |d| d.to_string());
-        let (checks, rule_set_hashes, rule_ids) = self.answered_checks(&from, &to, false)?;
+        let (checks, rule_set_hashes, rule_ids) =
+            self.answered_checks(&from, &to, range.include_test)?;
         self.with_answers(checks, rule_set_hashes, rule_ids)
     }
 
@@ -533,8 +529,6 @@ mod tests {
         assert_eq!(scanned[3], (1, some("2024-05-21"), ids(&["a", "b"])));
         assert_eq!(scanned[..3], summary(&read)[..3]);
 
-        // A range that includes test checks still reads none for the answers: C's test
-        // check is not among them.
         let with_test = history
             .answered_history(Range {
                 include_test: true,
@@ -543,7 +537,7 @@ mod tests {
             .expect("read");
         assert_eq!(
             summary(&with_test).iter().map(|c| c.0).collect::<Vec<_>>(),
-            [5, 3, 6, 1]
+            [5, 3, 6, 1, 4]
         );
         let everything = history.answered_history(Range::default()).expect("read");
         assert_eq!(

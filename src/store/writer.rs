@@ -333,11 +333,9 @@ impl<'c> CheckStatements<'c> {
         Self::statement(
             conn,
             &mut self.evaluation,
-            // A check requested with a test-purpose token is marked as a test check. The
-            // requester is an account's name, which one active account holds at a time.
+            // A check requested with a test-purpose token is marked as a test check.
             "INSERT INTO evaluations (case_pseudonym, stage, checked_on, created_at, rule_set_hash, requested_by, profile_json, test)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                     EXISTS (SELECT 1 FROM accounts WHERE name = ?6 AND revoked_at IS NULL AND purpose = 'test'))",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?
         .execute(params![
             evaluation.case.as_str(),
@@ -347,6 +345,7 @@ impl<'c> CheckStatements<'c> {
             evaluation.rule_set_hash,
             evaluation.requested_by,
             evaluation.profile_json,
+            evaluation.test,
         ])?;
         let id = conn.last_insert_rowid();
         // Most checks have no rule error, and some no flag: their statements are
@@ -823,6 +822,7 @@ mod tests {
             checked_on: crate::profile::Date::parse("2024-03-01").expect("date"),
             rule_set_hash: rule_set_hash.to_owned(),
             requested_by: "anna".to_owned(),
+            test: false,
             profile_json: "{}".to_owned(),
             flags: vec![super::super::StoredFlag {
                 rule_id: rule_id.to_owned(),
@@ -1034,6 +1034,52 @@ mod tests {
         .expect("count")
     }
 
+    /// A test check is marked by the request's token, not by the accounts table when the
+    /// row is written: the account may be revoked (or gone) by then, and a test check
+    /// stored as real would join the audit's real counts.
+    #[test]
+    fn a_test_check_is_marked_by_its_request_whatever_the_accounts_hold_by_then() {
+        let mut conn = Connection::open_in_memory().expect("database");
+        super::super::migrations()
+            .to_latest(&mut conn)
+            .expect("schema");
+        conn.execute(
+            "INSERT INTO rule_sets VALUES ('h', 'gk', '1', '[]', '2020-01-01T00:00:00Z')",
+            [],
+        )
+        .expect("rule set");
+        let access = Access {
+            actor: "revoked.tester".to_owned(),
+            role: crate::auth::Role::Handlaggare,
+            action: "check",
+            case: None,
+            evaluation_id: None,
+            account_id: None,
+            detail: None,
+        };
+        for test in [true, false] {
+            let evaluation = NewEvaluation {
+                requested_by: "revoked.tester".to_owned(),
+                test,
+                ..new_evaluation("h", "R1")
+            };
+            apply(
+                &conn,
+                &Op::Evaluation(Box::new(evaluation), access.clone()),
+                &now_rfc3339(),
+            )
+            .expect("stored");
+        }
+        let marked: Vec<bool> = conn
+            .prepare("SELECT test FROM evaluations ORDER BY id")
+            .expect("query")
+            .query_map([], |row| row.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(marked, [true, false]);
+    }
+
     #[test]
     fn a_check_is_stored_with_its_facts_and_retention_deletes_them_with_it() {
         let mut conn = Connection::open_in_memory().expect("database");
@@ -1069,6 +1115,7 @@ mod tests {
             checked_on: profile.checked_on,
             rule_set_hash: "h".to_owned(),
             requested_by: "officer".to_owned(),
+            test: false,
             profile_json: text.to_owned(),
             flags: vec![flag("zeta"), flag("alpha")],
             errors: Vec::new(),

@@ -673,16 +673,24 @@ fn test_checks_taken_in_cannot_be_taken_off_again_to_read_a_hidden_count() {
     assert_eq!(month(&with, "2024-05")["all"], Value::Null, "{with:#}");
     // A month of test checks alone is no one's: shown, with the test checks.
     assert_eq!(month(&with, "2024-08")["all"], 6, "{with:#}");
-    // The answers to flags never count test checks: the same with them taken in.
+    // The answers to flags, which suppress counts by a grid of their own, are left out
+    // with test checks taken in, and the report says so.
     for (name, rule) in with["rules"].as_array().expect("rules").iter().enumerate() {
-        assert_eq!(
-            rule["responses"], without["rules"][name]["responses"],
-            "{rule:#}"
+        assert_eq!(rule["responses"]["versions"], json!([]), "{rule:#}");
+        assert_ne!(
+            without["rules"][name]["responses"]["versions"],
+            json!([]),
+            "{without:#}"
         );
     }
+    assert_eq!(with["shadow"], Value::Null);
     let notes = with["notes"].to_string();
     assert!(
         notes.contains("avgörs av de riktiga kontrollerna"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("Handläggarnas svar på flaggorna och skuggreglerna visas inte"),
         "{notes}"
     );
 }

@@ -205,6 +205,7 @@ enum TokenCommand {
 }
 
 fn main() -> ExitCode {
+    keep_panic_messages_out_of_the_log();
     let cli = Cli::parse();
     // Rules run on this thread in `check`, `test` and `lint`: it gets the stack rule
     // evaluation needs (`engine::STACK_BYTES`), which a process's main thread may lack.
@@ -214,7 +215,7 @@ fn main() -> ExitCode {
         .spawn(move || run(cli.command));
     match command.map(std::thread::JoinHandle::join) {
         Ok(Ok(code)) => ExitCode::from(code),
-        // A panic has printed its message already.
+        // A panic has said where it happened already.
         Ok(Err(_)) => ExitCode::from(exit::FAILED),
         Err(err) => {
             eprintln!("fel: kan inte starta: {err}");
@@ -349,6 +350,28 @@ fn with_config_for(
         return exit::FAILED;
     }
     run(config)
+}
+
+/// A panic's message may quote what the code was working on, such as a value from a
+/// profile: the log and the terminal get where it happened, never the message.
+fn keep_panic_messages_out_of_the_log() {
+    std::panic::set_hook(Box::new(|info| {
+        // The script engine's, inside a rule: that rule's failure says so.
+        if gk_regler::engine::panicking_inside_a_rule() {
+            return;
+        }
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        if tracing::dispatcher::has_been_set() {
+            tracing::error!(at, "a thread panicked; its message is not logged");
+        } else {
+            eprintln!(
+                "internt fel i {at} (meddelandet skrivs inte ut: det kan innehålla personuppgifter)"
+            );
+        }
+    }));
 }
 
 fn init_tracing(format: LogFormat) {
@@ -528,10 +551,10 @@ fn lint(rules_dir: &Path, json: bool) -> u8 {
     match (rules, suite) {
         (Ok(rules), Ok(suite)) => {
             println!(
-                "{}: {} regler kompilerade, {} testfall lästa. Inga fel.",
+                "{}: {} kompilerade, {} lästa. Inga fel.",
                 rules.label(),
-                rules.rules.len(),
-                suite.cases.len()
+                gk_regler::present::count_noun(rules.rules.len(), "regel", "regler"),
+                gk_regler::present::count_noun(suite.cases.len(), "testfall", "testfall")
             );
             for rule in &suite.untested_rules {
                 println!("obs: regeln {rule} har inga tester");

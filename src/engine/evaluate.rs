@@ -11,7 +11,7 @@ use super::params::{self, Parameter};
 use super::ruleset::{Rule, RuleMeta, RuleSet, Severity};
 use super::{
     EvalState, EvalStatePool, Evaluation, FailureKind, NotApplicable, RuleFailure, RuleOutcome,
-    StopGuard, interpret, run_rule, script_api, start_check_time,
+    StopGuard, interpret, run_rule_caught, script_api, start_check_time,
 };
 use crate::profile::Profile;
 
@@ -212,12 +212,26 @@ impl RhaiRun<'_> {
                 script_api::ParamView::new(parameters.iter().map(|p| p.name.as_str()).zip(&values));
             scope.push_constant(params::PARAM_VARIABLE, view);
         }
-        let result = run_rule(scope, &mut caches[index], ast);
+        // Rhai itself can panic on a script it parsed (`const K = #{a: 1}; K.a = 2;`
+        // reaches an `unreachable!`): that is this rule's failure, not the check's. The
+        // state it ran in may be half-changed, so it is dropped, not given back.
+        let Some(result) = run_rule_caught(scope, &mut caches[index], ast) else {
+            self.state = None;
+            return RuleOutcome::Failed(RuleFailure {
+                kind: FailureKind::Runtime,
+                message: ENGINE_PANIC_MESSAGE.to_owned(),
+                line: None,
+                column: None,
+            });
+        };
         // Top-level `let`s stay in the scope; drop them before the next rule.
         scope.rewind(*base);
         interpret(result)
     }
 }
+
+/// A rule's failure when the script engine itself broke down on it.
+const ENGINE_PANIC_MESSAGE: &str = "regeln avbröts: skriptmotorn kunde inte köra skriptet (ett fel i motorn, inte i profilen). Det händer till exempel när en del av en konstant (const) ändras; skriv om den delen.";
 
 impl Drop for RhaiRun<'_> {
     fn drop(&mut self) {

@@ -493,6 +493,19 @@ impl Linter<'_> {
                         Expr::Dot(dot, ..) | Expr::Index(dot, ..) => &dot.lhs,
                         other => other,
                     };
+                    // A field of a constant is folded into its value when the script is
+                    // compiled (`const K = #{a: 1}; K.a = 2;` assigns to `1`), which
+                    // Rhai does not refuse but breaks down on when it runs.
+                    if !matches!(
+                        target,
+                        Expr::Variable(..) | Expr::Dot(..) | Expr::Index(..)
+                    ) {
+                        problem(
+                            "det till vänster om `=` är ett fast värde, till exempel en del av en konstant (`const`), och kan inte ändras; skriv `let` i stället för `const` om värdet ska ändras"
+                                .to_owned(),
+                            target.position(),
+                        );
+                    }
                     match (variable_name(target), self.value_of(base)) {
                         (Some(name), _) if RESERVED.contains(&name) => {
                             problem(reserved(name), target.position());
@@ -649,13 +662,14 @@ impl Linter<'_> {
         {
             return None;
         }
-        let arguments = call.arguments + usize::from(method);
+        // The arguments each could take as written: a method call passes its object
+        // first to a helper, but binds it to `this` in a function of the script's own.
         let arities: HashSet<usize> = FUNCTIONS
             .get(name)
             .into_iter()
-            .chain(self.own.get(name))
             .flatten()
-            .copied()
+            .map(|n| n.saturating_sub(usize::from(method)))
+            .chain(self.own.get(name).into_iter().flatten().copied())
             .collect();
         let message = if arities.is_empty() {
             let names = FUNCTIONS
@@ -669,14 +683,10 @@ impl Linter<'_> {
             format!(
                 "okänd funktion `{name}`{suggestion} (hjälpfunktionerna finns i rules/README.md avsnitt 6)"
             )
-        } else if !arities.contains(&arguments) {
-            let mut counts: Vec<usize> = arities
-                .iter()
-                .map(|n| n.saturating_sub(usize::from(method)))
-                .collect();
+        } else if !arities.contains(&call.arguments) {
+            let mut counts: Vec<usize> = arities.into_iter().collect();
             counts.sort_unstable();
-            counts.dedup();
-            let given = arguments - usize::from(method);
+            let given = call.arguments;
             let counts: Vec<String> = counts.iter().map(ToString::to_string).collect();
             format!(
                 "`{name}` tar {} argument, här {}",
@@ -1027,6 +1037,11 @@ mod tests {
                 "fn f() { profile.stage } f() == 1",
                 "en egen funktion ser inte `profile`",
             ),
+            // Compiled to an assignment to `1`, on which Rhai panicked when it ran.
+            (
+                "const K = #{a: 1};\nK.a = 2;\nfalse",
+                "2:1: det till vänster om `=` är ett fast värde",
+            ),
         ] {
             let found = messages(script);
             assert!(
@@ -1039,6 +1054,7 @@ mod tests {
             "fn over(a, b) { days_between(a, b) > 21 } has_value(profile.gk.requested_on) && over(profile.gk.requested_on, profile.checked_on)",
             "let s = profile.person; s.age > 3",
             r#"fn f(profile) { profile.stage == "before_gk" } f(profile)"#,
+            "let k = #{a: 1}; k.a = 2; k[\"a\"] = 3; k.a == 3",
         ] {
             assert_eq!(messages(script), Vec::<String>::new(), "{script}");
         }
@@ -1054,6 +1070,19 @@ mod tests {
         );
         assert!(messages("profile.specialists.len() == 0").is_empty());
         assert!(messages("profile.specialists.len(1) == 0")[0].contains("tar 0 argument"));
+        // A function of the script's own called as a method has its object as `this`,
+        // not as an argument.
+        for script in [
+            "fn plus_ett() { this + 1 } let k = 1; k.plus_ett() == 2",
+            "fn plus(n) { this + n } let k = 1; k.plus(1) == 2",
+        ] {
+            assert_eq!(messages(script), Vec::<String>::new(), "{script}");
+        }
+        let found = messages("fn plus(n) { this + n } let k = 1; k.plus() == 2");
+        assert!(
+            found[0].contains("`plus` tar 1 argument, här får den 0"),
+            "{found:?}"
+        );
     }
 
     #[test]

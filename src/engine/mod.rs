@@ -107,6 +107,29 @@ thread_local! {
     /// rather than taken from Rhai's count, which a callback of `map`, `filter`, `sort`
     /// and the like runs on a copy of and throws away.
     static SINCE_CLOCK_READ: Cell<u32> = const { Cell::new(0) };
+    /// A rule's script is running on this thread, under a catch of Rhai's panics.
+    static IN_RULE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether a panic now is the script engine's inside a rule, which the rule's failure
+/// reports ([`run_rule_caught`]): a panic hook need not.
+pub fn panicking_inside_a_rule() -> bool {
+    IN_RULE.get()
+}
+
+/// [`run_rule`], with a panic of Rhai's (a script it parsed but cannot run, such as
+/// `const K = #{a: 1}; K.a = 2;`) caught: `None` then.
+pub(super) fn run_rule_caught(
+    scope: &mut Scope,
+    caches: &mut Caches,
+    ast: &rhai::AST,
+) -> Option<RhaiResult> {
+    IN_RULE.set(true);
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run_rule(scope, caches, ast)
+    }));
+    IN_RULE.set(false);
+    ran.ok()
 }
 
 /// While a stop time is set, a script reads the clock once every this many operations.
@@ -435,8 +458,8 @@ fn interpret_value(value: Dynamic) -> RuleOutcome {
         Err(type_name) => RuleOutcome::Failed(RuleFailure {
             kind: FailureKind::BadResult,
             message: format!(
-                "regeln gav ett värde av typen {}; en regel ska sluta med true, false eller ett meddelande (text)",
-                ENGINE.map_type_name(type_name)
+                "regeln gav {}; en regel ska sluta med true, false eller ett meddelande (text)",
+                kind_in_swedish(ENGINE.map_type_name(type_name))
             ),
             line: None,
             column: None,
@@ -514,10 +537,32 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
             "variabeln {name} finns inte (felstavad, eller använd innan den satts med let?)"
         ),
         E::ErrorPropertyNotFound(name, _) => format!("fältet {name} finns inte här"),
-        E::ErrorFunctionNotFound(signature, _) => format!(
-            "det finns ingen funktion {} för de här värdena",
-            kinds_in_swedish(signature)
-        ),
+        // `name (kind, kind)`; the kinds are Rhai's, the name the script's own.
+        E::ErrorFunctionNotFound(signature, _) => match signature.split_once(" (") {
+            Some((name, kinds)) if !name.contains(' ') && kinds.ends_with(')') => {
+                let kinds_of: Vec<&str> = kinds
+                    .split([',', '(', ')', '|'])
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .collect();
+                if name == "-" && kinds_of.iter().all(|k| *k == "Date") {
+                    "två datum kan inte dras från varandra; räkna dagarna med days_between(från, till)".to_owned()
+                } else if kinds_of.contains(&"NoValue") {
+                    format!(
+                        "{name} fick ett saknat värde (ett fält utan uppgift); kontrollera fältet med has_value() först"
+                    )
+                } else {
+                    format!(
+                        "det finns ingen funktion {name} för {}",
+                        kinds_in_swedish(&format!("({kinds}"))
+                    )
+                }
+            }
+            _ if signature.contains("cannot be sorted") => {
+                "listan har värden av olika slag och kan inte sorteras".to_owned()
+            }
+            _ => kinds_in_swedish(signature),
+        },
         E::ErrorMismatchDataType(expected, actual, _)
         | E::ErrorMismatchOutputType(expected, actual, _) => {
             match (kind_in_swedish(expected), kind_in_swedish(actual)) {
@@ -528,9 +573,11 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
                 (expected, actual) => format!("fel sorts värde: {actual}, väntade {expected}"),
             }
         }
-        E::ErrorIndexingType(kind, _) => {
-            format!("{} kan inte läsas med [ ]", kind_in_swedish(kind))
-        }
+        // `List [i64]`: what was indexed, then by what.
+        E::ErrorIndexingType(kind, _) => match kind.split_once(" [").map_or(kind.as_str(), |k| k.0) {
+            "List" | "ListView" => "en lista ur profilen kan inte läsas med [ ]; fråga med `in`, som `\"psychologist\" in profile.specialists`, eller räkna med `.len()`".to_owned(),
+            of => format!("{} kan inte läsas med [ ]", kind_in_swedish(of)),
+        },
         E::ErrorIndexNotFound(index, _) => format!("index {index} finns inte"),
         E::ErrorArrayBounds(length, index, _) => format!(
             "listan har {length} element, så index {index} finns inte (index räknas från 0)"
@@ -538,6 +585,9 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
         E::ErrorStringBounds(length, index, _) => {
             format!("texten har {length} tecken, så index {index} finns inte (index räknas från 0)")
         }
+        E::ErrorBitFieldBounds(bits, index, _) => format!(
+            "ett heltal har {bits} bitar, så bit {index} finns inte (bitar räknas från 0)"
+        ),
         E::ErrorFor(_) => {
             "for behöver en lista eller ett intervall (som 0..3) att gå igenom".to_owned()
         }
@@ -552,6 +602,9 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
         E::ErrorDotExpr(text, _) if text.starts_with("Unknown property '") => {
             let mut quoted = text.split('\'').skip(1).step_by(2);
             match (quoted.next(), quoted.next()) {
+                (Some(name), Some("()")) => {
+                    format!("`.{name}` läses på något som inte har något värde")
+                }
                 (Some(name), Some(kind)) => {
                     format!("{} har inget fält {name}", kind_in_swedish(kind))
                 }
@@ -563,7 +616,8 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
 }
 
 /// The kinds of values in a message of Rhai's, by their names in the rules' guide; the
-/// engine's own types by their script names (Date, NoValue), not their Rust paths.
+/// engine's own types by what a rule author writes or reads about (a date, a field
+/// without a value, `profile.gk`), not their Rust paths.
 fn kinds_in_swedish(text: &str) -> String {
     let text = text
         .replace("gk_regler::engine::script_api::", "")
@@ -579,6 +633,17 @@ fn kinds_in_swedish(text: &str) -> String {
             "bool" => "sant/falskt",
             "array" | "Array" => "lista",
             "map" | "Map" => "mappning",
+            "Fn" | "FnPtr" => "funktion",
+            // The script API's own kinds, by what a rule author writes.
+            "Date" | "ScriptDate" => "datum",
+            "NoValue" => "saknat värde",
+            "List" | "ListView" => "lista ur profilen",
+            "Profile" | "ProfileView" => "profile",
+            "Person" | "PersonView" => "profile.person",
+            "Preparation" | "PreparationView" => "profile.preparation",
+            "Gk" | "GkView" => "profile.gk",
+            "ActivityLevel" | "ActivityLevelView" => "profile.activity_level",
+            "KnownNeeds" | "KnownNeedsView" => "profile.known_needs",
             other => other,
         });
         word.clear();
@@ -706,6 +771,26 @@ mod tests {
             }
         );
         assert!(matches!(run("42", P), RuleOutcome::Failed(f) if f.kind == FailureKind::BadResult));
+        // A function of the script's own, called as a method on a value.
+        assert_eq!(
+            run("fn plus(n) { this + n }\nlet k = 1;\nk.plus(1) == 2", P),
+            RuleOutcome::Flagged { message: None }
+        );
+    }
+
+    /// Rhai panics on some scripts it compiles (an assignment to a field of a constant):
+    /// that ended the check with a 500 and the officer's form lost. Caught, it is `None`,
+    /// which the rule's run reports as its failure.
+    #[test]
+    fn a_panic_of_rhai_inside_a_rule_is_caught() {
+        let ast = compile("const K = #{a: 1};\nK.a = 2;\nfalse").expect("compiles");
+        let mut scope = Scope::new();
+        let mut caches = Caches::new();
+        assert!(run_rule_caught(&mut scope, &mut caches, &ast).is_none());
+        assert!(!panicking_inside_a_rule());
+        let ast = compile("1 + 1 == 2").expect("compiles");
+        let ran = run_rule_caught(&mut scope, &mut caches, &ast).expect("no panic");
+        assert_eq!(ran.expect("runs").as_bool(), Ok(true));
     }
 
     /// Rhai's own run-time errors reached rule authors in English with Rust type names
@@ -721,12 +806,40 @@ mod tests {
             ("let n = 3;\nfor x in n { }\ntrue", "for behöver en lista"),
             (
                 "let n = \"x\";\nabs(n) == 1",
-                "det finns ingen funktion abs (text)",
+                "det finns ingen funktion abs för (text)",
             ),
             ("let n = 5;\nn.foo == 1", "heltal har inget fält foo"),
             (
                 "let m = #{a: 1};\nm[1] == 1",
                 "fel sorts värde: heltal, väntade text",
+            ),
+            (
+                "let l = [3, \"x\"];\nl.sort();\ntrue",
+                "listan har värden av olika slag och kan inte sorteras",
+            ),
+            (
+                "let n = 5;\nn[70]",
+                "ett heltal har 64 bitar, så bit 70 finns inte",
+            ),
+            (
+                "let t = \"abc\";\nt.map(|x| x) == 1",
+                "det finns ingen funktion map för (text, funktion)",
+            ),
+            (
+                "let d = profile.checked_on;\nd - d > 1",
+                "två datum kan inte dras från varandra",
+            ),
+            (
+                "let s = profile.specialists;\ns[0] == 1",
+                "en lista ur profilen kan inte läsas med [ ]",
+            ),
+            (
+                "let a = profile.person.age;\na + 1 > 2",
+                "+ fick ett saknat värde (ett fält utan uppgift)",
+            ),
+            (
+                "let u = ();\nu.foo == 1",
+                "`.foo` läses på något som inte har något värde",
             ),
         ] {
             let outcome = run(script, P);
@@ -742,6 +855,10 @@ mod tests {
                 "i64",
                 "string",
                 "Indexer",
+                "NoValue",
+                "Date",
+                "List",
+                "mappning",
             ] {
                 assert!(!failure.message.contains(english), "{script}: {failure:?}");
             }

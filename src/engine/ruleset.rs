@@ -1060,6 +1060,7 @@ fn item_position(
     let in_word = |c: char| c.is_alphanumeric() || c == '_' || c == '.';
     let mut seen = 0;
     for (index, line) in lines.iter().enumerate().skip(key_line - 1) {
+        let line = without_comment(line);
         // The entry's next key (or the next entry) ends the list.
         let trimmed = line.trim_start();
         if index + 1 > key_line
@@ -1090,6 +1091,23 @@ fn item_position(
         }
     }
     Some((key_line, key_column))
+}
+
+/// A YAML line without its comment: from a `#` at the start or after a space, outside
+/// quotes.
+fn without_comment(line: &str) -> &str {
+    let mut quote = None;
+    let mut previous = ' ';
+    for (at, c) in line.char_indices() {
+        match (quote, c) {
+            (None, '#') if previous.is_whitespace() => return &line[..at],
+            (None, '"' | '\'') => quote = Some(c),
+            (Some(open), _) if c == open => quote = None,
+            _ => {}
+        }
+        previous = c;
+    }
+    line
 }
 
 fn key_line(lines: &[&str], id: &str, key: &str) -> Option<usize> {
@@ -2228,20 +2246,21 @@ mod tests {
         let code = err.problems[2].code.as_ref().expect("code line");
         assert_eq!(code.caret_line(), format!("{}^", " ".repeat(46)));
 
-        // In a block list, an input given twice is pointed at where it stands again.
+        // In a block list, an input given twice is pointed at where it stands again;
+        // comments, even with the field's name or a colon in them, are passed over.
         write(
             dir.path(),
             MANIFEST_FILE,
             &MANIFEST.replace(
                 "    rationale: r\n",
-                "    rationale: r\n    inputs:\n      - stage\n      - checked_on\n      - stage\n",
+                "    rationale: r\n    inputs: # stage: först\n      # stage igen\n      - stage # stage\n      - checked_on\n      - stage\n",
             ),
         );
         let err = RuleSet::load(dir.path()).expect_err("refused");
         let text: Vec<String> = err.problems.iter().map(ToString::to_string).collect();
         assert_eq!(text.len(), 1, "{text:#?}");
         assert!(
-            text[0].contains("manifest.yaml:13:9: a: inputs: `stage` står mer än en gång"),
+            text[0].contains("manifest.yaml:14:9: a: inputs: `stage` står mer än en gång"),
             "{text:#?}"
         );
     }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use gk_regler::app::AppError;
 use gk_regler::auth::Role;
@@ -206,7 +206,27 @@ enum TokenCommand {
 
 fn main() -> ExitCode {
     keep_panic_messages_out_of_the_log();
-    let cli = Cli::parse();
+    let cli = match cli::swedish::command(Cli::command())
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches))
+    {
+        Ok(cli) => cli,
+        // Help and the version on standard out; a command line it cannot read on
+        // standard error, with exit code 2.
+        Err(err) => {
+            let text = cli::swedish::render(&err);
+            if err.use_stderr() {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+            return ExitCode::from(if err.exit_code() == 0 {
+                exit::OK
+            } else {
+                exit::BAD_INPUT
+            });
+        }
+    };
     // Rules run on this thread in `check`, `test` and `lint`: it gets the stack rule
     // evaluation needs (`engine::STACK_BYTES`), which a process's main thread may lack.
     let command = std::thread::Builder::new()

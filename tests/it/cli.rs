@@ -35,6 +35,49 @@ fn assert_profile_refused(profile_text: &str, path: &str) -> String {
     out.stderr
 }
 
+/// clap's own words were English: `error: unexpected argument`, `Usage:`, `Print help`,
+/// `[default: rules]`, `Possible values` with the code's descriptions of the formats.
+#[test]
+fn the_command_lines_own_words_are_swedish() {
+    let help = run(&["audit", "--help"], None);
+    assert_eq!(help.code, 0, "{help}");
+    assert!(
+        help.stdout.contains("Användning: gk-regler audit [VAL]"),
+        "{help}"
+    );
+    let test_help = run(&["test", "--help"], None);
+    assert!(
+        test_help.stdout.contains("Regelmapp (standard: rules)"),
+        "{test_help}"
+    );
+    let wrong = run(&["audit", "--fromm", "2024-01-01"], None);
+    assert_eq!(wrong.code, 2, "{wrong}");
+    assert!(
+        wrong
+            .stderr
+            .starts_with("fel: okänt argument `--fromm`; menade du `--from`?"),
+        "{wrong}"
+    );
+    let missing = run(&["token", "create"], None);
+    assert_eq!(missing.code, 2, "{missing}");
+    assert!(missing.stderr.contains("fel: saknas: --role"), "{missing}");
+    for out in [&help, &test_help, &wrong, &missing] {
+        for english in [
+            "error:",
+            "Usage:",
+            "Print help",
+            "[default",
+            "Possible values",
+            "Options:",
+        ] {
+            assert!(
+                !out.stdout.contains(english) && !out.stderr.contains(english),
+                "{english}: {out}"
+            );
+        }
+    }
+}
+
 #[test]
 fn unknown_field_is_refused_with_its_path() {
     let mut profile = base_profile();

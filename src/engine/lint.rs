@@ -80,8 +80,8 @@ pub(crate) fn suggest<'a>(
 ) -> Option<&'a str> {
     // Edits a typo of a name this long plausibly has.
     let allowed = match name.chars().count() {
-        0..=3 => 1,
-        4..=8 => 2,
+        0..=5 => 1,
+        6..=8 => 2,
         _ => 3,
     };
     let mut best: Option<(usize, f64, &str)> = None;
@@ -1192,6 +1192,8 @@ mod tests {
         );
         assert_eq!(suggest("xyz", ["days_between", "date"].into_iter()), None);
         assert_eq!(suggest("foo", ["floor", "Fn"].into_iter()), None);
+        // Half of a short name changed is another word, not a typo of it.
+        assert_eq!(suggest("nope", ["pop", "push"].into_iter()), None);
         assert_eq!(
             suggest("is_fals", ["is_false", "is_true"].into_iter()),
             Some("is_false")

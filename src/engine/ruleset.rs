@@ -398,15 +398,21 @@ pub struct CodeLine {
 }
 
 impl CodeLine {
-    /// The text to print under [`CodeLine::text`]: spaces (tabs kept, so the caret
-    /// lines up) and a `^`.
+    /// The text to print under [`CodeLine::text`]: as many spaces as each character
+    /// before the caret takes on screen (two for a wide one such as `中` or an emoji,
+    /// none for a combining mark; tabs kept), so the caret lines up, and a `^`.
     pub fn caret_line(&self) -> String {
-        self.text
-            .chars()
-            .take(self.caret.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .chain(std::iter::once('^'))
-            .collect()
+        let mut line = String::new();
+        for c in self.text.chars().take(self.caret.saturating_sub(1)) {
+            if c == '\t' {
+                line.push('\t');
+            } else {
+                let width = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                line.extend(std::iter::repeat_n(' ', width));
+            }
+        }
+        line.push('^');
+        line
     }
 }
 
@@ -1711,6 +1717,25 @@ mod tests {
     }
 
     const MANIFEST: &str = "name: t\nversion: '1'\nrules:\n  - id: a\n    script: a.rhai\n    title: A\n    severity: warning\n    grounds: policy\n    rationale: r\n";
+
+    /// The caret stood two or three columns off under a line with emoji, CJK or a
+    /// letter and a combining mark before it.
+    #[test]
+    fn the_caret_lines_up_under_wide_and_combining_characters() {
+        for (text, caret, expected) in [
+            ("let x = 1;", 5, "    ^"),
+            ("\"中文\" + y", 6, "       ^"),
+            ("\"🙂\" + y", 5, "     ^"),
+            ("\"a\u{308}\" + y", 6, "    ^"),
+            ("\tx + y", 3, "\t ^"),
+        ] {
+            let code = CodeLine {
+                text: text.to_owned(),
+                caret,
+            };
+            assert_eq!(code.caret_line(), expected, "{text}");
+        }
+    }
 
     #[test]
     fn loads_and_hashes() {

@@ -1495,6 +1495,18 @@ impl RuleSet {
         if !problems.is_empty() {
             return Err(LoadError { problems });
         }
+        // Each file was read on its own: a folder swapped meanwhile (a link to it moved
+        // to a new version, an editor saving several files) could have given a set
+        // nobody wrote, recorded under the new version. Read again, every file must be
+        // what was loaded.
+        if let Some(changed) = changed_since_read(dir, &sources) {
+            return Err(LoadError {
+                problems: vec![Problem::new(
+                    &dir.join(&changed.name),
+                    "ändrades medan reglerna lästes (filen eller hela regelmappen byttes ut); inget laddades, försök igen",
+                )],
+            });
+        }
         Ok(Self {
             name: manifest.name,
             version: manifest.version,
@@ -1528,6 +1540,13 @@ impl RuleSet {
     pub fn rule(&self, id: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.meta.id.as_str() == id)
     }
+}
+
+/// The first of `sources` (read from `dir`) that reads otherwise now, or no longer reads.
+fn changed_since_read<'s>(dir: &Path, sources: &'s [SourceFile]) -> Option<&'s SourceFile> {
+    sources.iter().find(|source| {
+        read_rule_file(dir, Path::new(&source.name)).ok().as_deref() != Some(source.text.as_str())
+    })
 }
 
 /// The script `name` of the rule `who`, read from `dir`, compiled and linted: its text,
@@ -1735,6 +1754,23 @@ mod tests {
             };
             assert_eq!(code.caret_line(), expected, "{text}");
         }
+    }
+
+    /// A rules folder swapped while it was read, file by file, went live as a set
+    /// nobody wrote (one version's manifest with another's scripts), and the real set of
+    /// that version was refused for good. The files read are read again at the end.
+    #[test]
+    fn a_file_that_reads_otherwise_after_loading_is_noticed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write(dir.path(), MANIFEST_FILE, MANIFEST);
+        write(dir.path(), "a.rhai", "true");
+        let set = RuleSet::load(dir.path()).expect("loads");
+        assert!(changed_since_read(dir.path(), &set.sources).is_none());
+        write(dir.path(), "a.rhai", "false");
+        let changed = changed_since_read(dir.path(), &set.sources).expect("changed");
+        assert_eq!(changed.name, "a.rhai");
+        std::fs::remove_file(dir.path().join("a.rhai")).expect("remove");
+        assert!(changed_since_read(dir.path(), &set.sources).is_some());
     }
 
     #[test]

@@ -175,12 +175,14 @@ fn write_backup(database: &Path, key: &str, dir: &Path) -> Result<Manifest, AppE
     owner_only::restrict(temp.path())?;
     let copy = temp.path().join(DATABASE);
     drop(owner_only::new_file_options().open(&copy)?);
-    // The copy's disk being full is not the database being unavailable.
+    // The copy's disk being full (or failing to write, which a tmpfs says for a full
+    // disk) is not the database being unavailable.
     let facts = copy_database(database, &copy).map_err(|err| {
-        if err.is_disk_full() {
+        if err.is_disk_full() || err.is_io_failure() {
             AppError::Input(format!(
-                "säkerhetskopian får inte plats: disken där {} ligger är full. Databasen är orörd och ingen kopia skrevs.",
-                parent.display()
+                "säkerhetskopian får inte plats: disken där {} ligger är full eller kan inte skrivas ({}). Databasen är orörd och ingen kopia skrevs.",
+                parent.display(),
+                super::error_chain(&err)
             ))
         } else {
             AppError::Store(err)
@@ -429,8 +431,20 @@ fn restore_blocking(config: &Config, dir: &Path) -> Result<Restored, AppError> {
     if listed(DATABASE).is_none_or(|file| file.bytes != len) {
         return Err(mismatch(DATABASE));
     }
-    let copy = copy_beside(std::io::Read::take(source, len), database)
-        .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;
+    let copy = copy_beside(std::io::Read::take(source, len), database).map_err(|err| {
+        // Only a write fails for lack of space: the backup is not to blame.
+        if matches!(
+            err.kind(),
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+        ) {
+            AppError::Input(format!(
+                "databasen får inte plats: disken där {} ska ligga är full. Säkerhetskopian är hel; inget återställdes.",
+                database.display()
+            ))
+        } else {
+            damaged(dir, format_args!("{DATABASE}: {err}"))
+        }
+    })?;
     matches(DATABASE, copy.bytes, &copy.sha256)?;
     let facts = check_copy(copy.file.path())
         .map_err(|err| damaged(dir, format_args!("{DATABASE}: {err}")))?;

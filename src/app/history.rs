@@ -166,8 +166,18 @@ pub async fn import_cohort(
         &rule_sets,
     );
     let (evaluated, stored) = tokio::join!(evaluated, stored);
-    // The reader's error says why a stream ended early; the store's only that it did.
-    let (mut counts, recorded) = evaluated??;
+    // The reader's error says why a stream ended early, and the store's only that it
+    // did, unless the writer stopped first (the disk full): then the store's says why.
+    let evaluated = evaluated?;
+    if let (Err(AppError::Store(crate::store::StoreError::StreamAborted)), Err(_)) =
+        (&evaluated, &stored)
+    {
+        return Err(stored.err().map_or(
+            AppError::Store(crate::store::StoreError::StreamAborted),
+            AppError::Store,
+        ));
+    }
+    let (mut counts, recorded) = evaluated?;
     let (stored, changes) = stored?;
     counts.stored = stored;
     let recorded = recorded.then_some(super::outcomes::Recorded { changes });

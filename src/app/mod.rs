@@ -105,15 +105,67 @@ impl From<crate::audit::replay::ReplayError> for AppError {
 /// An error and its sources in one line (`outer: inner: innermost`), for the log and the
 /// terminal. Sources never carry personal data: input errors name the field, SQLite's
 /// messages name tables and columns.
-pub fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = in_swedish(err).unwrap_or_else(|| err.to_string());
     let mut source = err.source();
     while let Some(cause) = source {
         text.push_str(": ");
-        text.push_str(&cause.to_string());
+        match in_swedish(cause) {
+            // SQLite's and the system's causes below it are its own English words.
+            Some(said) => {
+                text.push_str(&said);
+                break;
+            }
+            None => text.push_str(&cause.to_string()),
+        }
         source = cause.source();
     }
     text
+}
+
+/// What a person is told of SQLite's or the operating system's common failures, in
+/// Swedish; `None` for the rest, which keep their own words.
+fn in_swedish(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use std::io::ErrorKind as K;
+    // Transparent: it is the system's error itself.
+    if let Some(AppError::Io(inner)) = err.downcast_ref::<AppError>() {
+        return in_swedish(inner);
+    }
+    // The store shares SQLite's errors between the callers of one batch.
+    let sqlite = err.downcast_ref::<rusqlite::Error>().or_else(|| {
+        err.downcast_ref::<Arc<rusqlite::Error>>()
+            .map(|shared| &**shared)
+    });
+    if let Some(err) = sqlite {
+        use rusqlite::ErrorCode as C;
+        return Some(
+            match err.sqlite_error_code()? {
+                C::DiskFull => "disken är full",
+                C::ReadOnly => "databasen går inte att skriva i (skrivskyddad fil, mapp eller disk)",
+                C::CannotOpen => {
+                    "databasfilen kan inte öppnas (finns mappen, och får tjänsten läsa och skriva där?)"
+                }
+                C::SystemIoFailure => "disken gav ett läs- eller skrivfel (full disk eller trasig disk)",
+                C::PermissionDenied => "åtkomst nekas",
+                C::DatabaseCorrupt | C::NotADatabase => {
+                    "databasfilen är skadad eller ingen databas; lägg tillbaka en säkerhetskopia (gk-regler restore)"
+                }
+                _ => return None,
+            }
+            .to_owned(),
+        );
+    }
+    let err = err.downcast_ref::<std::io::Error>()?;
+    Some(
+        match err.kind() {
+            K::StorageFull | K::QuotaExceeded => "disken är full",
+            K::ReadOnlyFilesystem => "disken är skrivskyddad",
+            K::PermissionDenied => "åtkomst nekas",
+            K::NotFound => "finns inte",
+            _ => return None,
+        }
+        .to_owned(),
+    )
 }
 
 /// Audits and candidate trials one person may have waiting or running at once: an
@@ -323,5 +375,36 @@ fn access(
         evaluation_id,
         account_id: None,
         detail: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full disk said `database or disk is full`, `disk I/O error: Error code 4874`
+    /// or `No space left on device (os error 28)`.
+    #[test]
+    fn sqlites_and_the_systems_common_failures_are_told_in_swedish() {
+        let sqlite = |code| {
+            AppError::Store(StoreError::from(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(code),
+                None,
+            )))
+        };
+        assert_eq!(
+            error_chain(&sqlite(rusqlite::ffi::SQLITE_FULL)),
+            "databasen är inte tillgänglig: disken är full"
+        );
+        assert!(
+            error_chain(&sqlite(rusqlite::ffi::SQLITE_IOERR_SHMSIZE))
+                .ends_with("disken gav ett läs- eller skrivfel (full disk eller trasig disk)")
+        );
+        assert!(error_chain(&sqlite(rusqlite::ffi::SQLITE_READONLY)).contains("skrivskyddad"));
+        let full = AppError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!(error_chain(&full), "disken är full");
+        // Anything rarer keeps its own words.
+        let other = AppError::Io(std::io::Error::other("något annat"));
+        assert_eq!(error_chain(&other), "något annat");
     }
 }

@@ -238,16 +238,21 @@ fn write_atomically(path: &Path, text: &[u8]) -> Result<(), AppError> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    let at = |err: &dyn std::fmt::Display| AppError::Input(format!("{}: {err}", path.display()));
+    // Not the person's input: the disk or the folder (exit 1, not 2).
+    let at = |err: std::io::Error| {
+        AppError::Report(
+            format!("{}: {}", path.display(), gk_regler::app::error_chain(&err)).into(),
+        )
+    };
     let mut file = tempfile::Builder::new()
         .prefix(".gk-regler-rapport-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| at(&e))?;
+        .map_err(at)?;
     file.write_all(text)
         .and_then(|()| file.as_file().sync_all())
-        .map_err(|e| at(&e))?;
-    file.persist(path).map_err(|e| at(&e.error))?;
+        .map_err(at)?;
+    file.persist(path).map_err(|e| at(e.error))?;
     Ok(())
 }
 

@@ -143,7 +143,9 @@ pub enum StoreError {
     #[error("databasen var låst under hela säkerhetskopieringen")]
     BackupLocked,
     /// `PRAGMA integrity_check` found a copy damaged; its report names pages and tables.
-    #[error("kopian av databasen är skadad: {0}")]
+    #[error(
+        "kopian klarar inte SQLites integritetskontroll; är den kopierade databasen själv skadad, lägg tillbaka en säkerhetskopia med gk-regler restore: {0}"
+    )]
     CopyDamaged(String),
     #[error("migreringen av databasen misslyckades")]
     Migration(#[source] rusqlite_migration::Error),
@@ -203,6 +205,12 @@ impl StoreError {
     pub fn is_disk_full(&self) -> bool {
         matches!(self, Self::Unavailable(err) | Self::Sqlite(err)
             if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+    }
+
+    /// Whether SQLite could not read or write a file (`disk I/O error`).
+    pub fn is_io_failure(&self) -> bool {
+        matches!(self, Self::Unavailable(err) | Self::Sqlite(err)
+            if err.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure))
     }
 
     /// The same error for another waiting caller: a failed commit answers every write
@@ -582,7 +590,9 @@ impl Store {
                 _ => {}
             }
         }
-        let file = Arc::new(file::DatabaseFile::opened(path).map_err(|e| unavailable(path, e))?);
+        let file = Arc::new(
+            file::DatabaseFile::opened(path, !rollback).map_err(|e| unavailable(path, e))?,
+        );
         let readers = (0..READERS)
             .map(|_| open_reader(path))
             .collect::<Result<Vec<_>, _>>()?;

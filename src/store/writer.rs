@@ -804,7 +804,7 @@ mod tests {
         super::super::migrations()
             .to_latest(&mut conn)
             .expect("migrated");
-        let file = DatabaseFile::opened(&path).expect("file");
+        let file = DatabaseFile::opened(&path, true).expect("file");
         (conn, file)
     }
 

@@ -18,6 +18,35 @@ use gk_regler::profile::Profile;
 use gk_regler::rule_tests::TestSuite;
 use gk_regler::ruleset::RuleSet;
 
+/// `eprintln!`, `eprint!`, `println!` and `print!` that never panic: with standard
+/// error or output closed (a reader such as `head` that stopped), a message nobody can
+/// read is dropped instead of ending the command half-way (an import after its commit,
+/// with its marker file left behind).
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+macro_rules! eprint {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($arg)*);
+    }};
+}
+macro_rules! println {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! print {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod cli;
 
 use cli::{commands, history};

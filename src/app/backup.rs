@@ -180,9 +180,13 @@ fn write_backup(database: &Path, key: &str, dir: &Path) -> Result<Manifest, AppE
     let facts = copy_database(database, &copy).map_err(|err| {
         if err.is_disk_full() || err.is_io_failure() {
             AppError::Input(format!(
-                "säkerhetskopian får inte plats: disken där {} ligger är full eller kan inte skrivas ({}). Databasen är orörd och ingen kopia skrevs.",
+                "säkerhetskopian får inte plats: disken där {} ligger är full{}. Databasen är orörd och ingen kopia skrevs.",
                 parent.display(),
-                super::error_chain(&err)
+                if err.is_disk_full() {
+                    ""
+                } else {
+                    " eller gav ett skrivfel"
+                }
             ))
         } else {
             AppError::Store(err)

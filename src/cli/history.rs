@@ -147,10 +147,9 @@ impl OutputArgs {
         let Some(path) = self.out.as_deref() else {
             return Ok(self.format.unwrap_or(default));
         };
-        let Some(extension) = path.extension() else {
+        let Some(extension) = extension(path) else {
             return Ok(self.format.unwrap_or(default));
         };
-        let extension = extension.to_string_lossy().to_ascii_lowercase();
         let named = match extension.as_str() {
             "html" | "htm" => Some(ReportFormat::Html),
             "json" => Some(ReportFormat::Json),
@@ -223,11 +222,23 @@ impl OutputArgs {
 
 /// Whether `path` ends in the extension of a report format (case aside).
 fn has_report_extension(path: &Path) -> bool {
-    path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+    extension(path).is_some_and(|e| {
         ["html", "htm", "json", "csv", "xlsx", "txt"]
             .iter()
-            .any(|known| e.eq_ignore_ascii_case(known))
+            .any(|known| e == *known)
     })
+}
+
+/// The extension of `path`'s file name, in lower case; a name such as `.json` is its
+/// extension alone (the standard library sees none there).
+fn extension(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_string_lossy();
+    let after_dot = match path.extension() {
+        Some(extension) => extension.to_string_lossy().into_owned(),
+        None if name.len() > 1 && name.starts_with('.') => name[1..].to_owned(),
+        None => return None,
+    };
+    Some(after_dot.to_ascii_lowercase())
 }
 
 /// Writes `text` to a temporary file beside `path` and renames it into place, so `path`

@@ -37,7 +37,7 @@ fn with_swedish_help(command: Command) -> Command {
                 .help("Visa den här hjälpen"),
         )
         .mut_args(|arg| {
-            let arg = with_swedish_values(arg);
+            let arg = with_swedish_value_name(with_swedish_values(arg));
             match arg.get_help_heading() {
                 Some(_) => arg,
                 None if arg.is_positional() => arg.help_heading("Argument"),
@@ -45,6 +45,29 @@ fn with_swedish_help(command: Command) -> Command {
             }
         })
         .mut_subcommands(with_swedish_help)
+}
+
+/// `arg` with the placeholder of its value (`<FROM>`, from its field's name) in Swedish.
+fn with_swedish_value_name(arg: Arg) -> Arg {
+    let name = match arg.get_id().as_str() {
+        "from" | "to" | "compare_from" | "compare_to" => "DATUM",
+        "config" | "file" | "out" | "outcomes" | "profiles" => "FIL",
+        "dir" | "rules" => "MAPP",
+        "profile" => "PROFIL",
+        "expires" | "older_than" => "TID",
+        "min_cell" => "ANTAL",
+        "name" => "NAMN",
+        "role" => "ROLL",
+        "purpose" => "SYFTE",
+        "id" => "NR",
+        "format" => "FORMAT",
+        _ => return arg,
+    };
+    if arg.get_action().takes_values() {
+        arg.value_name(name)
+    } else {
+        arg
+    }
 }
 
 /// `arg` with its default and possible values told in its help in Swedish, instead of
@@ -130,11 +153,17 @@ fn message(err: &clap::Error) -> Option<String> {
                 format!("`{value}` går inte att ange för {arg}{valid}")
             }
         }
-        // A value parser of the program's own says why, in Swedish.
+        // A value parser of the program's own says why, in Swedish; the standard
+        // library's number parser in English, so it is said here.
         ErrorKind::ValueValidation => {
             let value = text(ContextKind::InvalidValue).unwrap_or_default();
             let why = std::error::Error::source(err)
-                .map(|source| format!(": {source}"))
+                .map(
+                    |source| match source.downcast_ref::<std::num::ParseIntError>() {
+                        Some(_) => ": ange ett heltal som inte är för stort".to_owned(),
+                        None => format!(": {source}"),
+                    },
+                )
                 .unwrap_or_default();
             format!("`{value}` går inte att ange för {arg}{why}")
         }
@@ -248,7 +277,7 @@ mod tests {
         let value = refusal(&["gk-regler", "audit", "--format", "pdf"]);
         assert!(
             value.contains(
-                "`pdf` går inte att ange för --format <format>; möjliga värden: html, json"
+                "`pdf` går inte att ange för --format <FORMAT>; möjliga värden: html, json"
             ),
             "{value}"
         );

@@ -498,7 +498,7 @@ impl Linter<'_> {
                     // Rhai does not refuse but breaks down on when it runs.
                     if !matches!(
                         target,
-                        Expr::Variable(..) | Expr::Dot(..) | Expr::Index(..)
+                        Expr::Variable(..) | Expr::Dot(..) | Expr::Index(..) | Expr::ThisPtr(..)
                     ) {
                         problem(
                             "det till vänster om `=` är ett fast värde, till exempel en del av en konstant (`const`), och kan inte ändras; skriv `let` i stället för `const` om värdet ska ändras"
@@ -1055,6 +1055,7 @@ mod tests {
             "let s = profile.person; s.age > 3",
             r#"fn f(profile) { profile.stage == "before_gk" } f(profile)"#,
             "let k = #{a: 1}; k.a = 2; k[\"a\"] = 3; k.a == 3",
+            "fn inc() { this += 1; } let x = 1; x.inc(); x == 2",
         ] {
             assert_eq!(messages(script), Vec::<String>::new(), "{script}");
         }

@@ -559,8 +559,9 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
                 }
             }
             _ if signature.contains("cannot be sorted") => {
-                "listan har värden av olika slag och kan inte sorteras".to_owned()
+                "listan kan inte sorteras: dess värden går inte att jämföra med varandra".to_owned()
             }
+            _ if signature.trim().is_empty() => "en funktion utan namn finns inte".to_owned(),
             _ => kinds_in_swedish(signature),
         },
         E::ErrorMismatchDataType(expected, actual, _)
@@ -611,6 +612,18 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
                 _ => kinds_in_swedish(text),
             }
         }
+        // `No writable property 'y' - a setter is not registered for type 'i64'`
+        E::ErrorDotExpr(text, _) if text.starts_with("No writable property '") => {
+            let mut quoted = text.split('\'').skip(1).step_by(2);
+            match (quoted.next(), quoted.next()) {
+                (Some(name), Some(kind)) => {
+                    format!("`.{name}` kan inte ändras på {}", kind_in_swedish(kind))
+                }
+                _ => kinds_in_swedish(text),
+            }
+        }
+        // Rhai's words about the script's own text: its names are not kinds.
+        E::ErrorParsing(..) => strip_rhai_position(&err.to_string()),
         other => kinds_in_swedish(&strip_rhai_position(&other.to_string())),
     }
 }
@@ -621,7 +634,9 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
 fn kinds_in_swedish(text: &str) -> String {
     let text = text
         .replace("gk_regler::engine::script_api::", "")
-        .replace("gk_regler::engine::value::", "");
+        .replace("gk_regler::engine::value::", "")
+        .replace("core::ops::range::RangeInclusive", "intervall")
+        .replace("core::ops::range::Range", "intervall");
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
@@ -634,6 +649,7 @@ fn kinds_in_swedish(text: &str) -> String {
             "array" | "Array" => "lista",
             "map" | "Map" => "mappning",
             "Fn" | "FnPtr" => "funktion",
+            "range" | "Range" | "RangeInclusive" => "intervall",
             // The script API's own kinds, by what a rule author writes.
             "Date" | "ScriptDate" => "datum",
             "NoValue" => "saknat värde",
@@ -778,6 +794,36 @@ mod tests {
         );
     }
 
+    /// Rhai's `pad` with an empty text looped for ever inside one call: every check of
+    /// a person the rule reached hung, and so did a candidate trial and the audits
+    /// behind it. Ours refuses it; with a text it pads as Rhai's did.
+    #[test]
+    fn pad_with_an_empty_text_fails_the_rule_instead_of_hanging() {
+        let (sender, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(run("let s = \"x\";\ns.pad(5, \"\");\nfalse", P));
+        });
+        let outcome = received
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("the rule ends");
+        assert!(
+            matches!(&outcome, RuleOutcome::Failed(f) if f.message.contains("pad behöver en utfyllnad")),
+            "{outcome:?}"
+        );
+        assert_eq!(
+            run("let s = \"ab\";\ns.pad(7, \"xy\");\ns", P),
+            RuleOutcome::Flagged {
+                message: Some("abxyxyx".into())
+            }
+        );
+        assert_eq!(
+            run("let s = \"abc\";\ns.pad(2, \"-\");\ns", P),
+            RuleOutcome::Flagged {
+                message: Some("abc".into())
+            }
+        );
+    }
+
     /// Rhai panics on some scripts it compiles (an assignment to a field of a constant):
     /// that ended the check with a 500 and the officer's form lost. Caught, it is `None`,
     /// which the rule's run reports as its failure.
@@ -815,7 +861,7 @@ mod tests {
             ),
             (
                 "let l = [3, \"x\"];\nl.sort();\ntrue",
-                "listan har värden av olika slag och kan inte sorteras",
+                "listan kan inte sorteras: dess värden går inte att jämföra",
             ),
             (
                 "let n = 5;\nn[70]",
@@ -841,6 +887,11 @@ mod tests {
                 "let u = ();\nu.foo == 1",
                 "`.foo` läses på något som inte har något värde",
             ),
+            (
+                "let n = 1;\nn.y = 2;\ntrue",
+                "`.y` kan inte ändras på heltal",
+            ),
+            ("let r = 0..3;\nr + 1 == 1", "intervall"),
         ] {
             let outcome = run(script, P);
             let RuleOutcome::Failed(failure) = &outcome else {

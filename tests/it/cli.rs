@@ -35,6 +35,25 @@ fn assert_profile_refused(profile_text: &str, path: &str) -> String {
     out.stderr
 }
 
+/// With standard output and error closed (`2>&1 | head -c 10`), the first message
+/// written panicked, the panic hook's own message panicked again, and the command
+/// aborted (134) whatever it had done.
+#[test]
+fn a_closed_output_does_not_end_a_command_half_way() {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gk-regler"))
+        .args(["test", arg(&default_rules())])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+}
+
 /// clap's own words were English: `error: unexpected argument`, `Usage:`, `Print help`,
 /// `[default: rules]`, `Possible values` with the code's descriptions of the formats.
 #[test]

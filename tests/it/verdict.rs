@@ -695,6 +695,39 @@ fn test_checks_taken_in_cannot_be_taken_off_again_to_read_a_hidden_count() {
     );
 }
 
+/// A test admin made a normal token (whose checks are real) and revoked others, and a
+/// test policy token reloaded the live rules: a test token changed real work.
+#[test]
+fn a_test_token_changes_no_real_work() {
+    let app = spawn_app();
+    let admin = test_token_of(&app, "testadmin", "admin");
+    let made = |purpose: &str, name: &str| {
+        app.post(
+            "/api/v1/admin/tokens",
+            &admin,
+            &json!({"name": name, "role": "handlaggare", "purpose": purpose}),
+        )
+    };
+    let normal = made("normal", "vanlig.via.test");
+    assert_eq!(normal.status, 403, "{normal}");
+    assert!(
+        normal.to_string().contains("bara skapa testtokens"),
+        "{normal}"
+    );
+    assert_eq!(made("test", "prov.via.test").status, 201);
+    let revoke = app.post("/api/v1/admin/tokens/1/revoke", &admin, &json!({}));
+    assert_eq!(revoke.status, 403, "{revoke}");
+    let policy = test_token_of(&app, "testpolicy", "policy");
+    let reload = app.post("/api/v1/rules/reload", &policy, &json!({}));
+    assert_eq!(reload.status, 403, "{reload}");
+    assert!(reload.to_string().contains("ladda om reglerna"), "{reload}");
+    assert_eq!(
+        app.post("/api/v1/rules/reload", &app.policy, &json!({}))
+            .status,
+        200
+    );
+}
+
 /// A test token recorded outcomes for real cases: it replaced an analyst's outcome, and
 /// the audit read the test system's.
 #[test]

@@ -61,6 +61,7 @@ async fn import_tokens(
     first_admin: bool,
 ) -> Result<(), AppError> {
     if config.tokens_file != Config::default().tokens_file
+        && !config.tokens_file.as_os_str().is_empty()
         && matches!(
             std::fs::symlink_metadata(&config.tokens_file),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound

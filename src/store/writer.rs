@@ -1039,15 +1039,7 @@ mod tests {
     /// stored as real would join the audit's real counts.
     #[test]
     fn a_test_check_is_marked_by_its_request_whatever_the_accounts_hold_by_then() {
-        let mut conn = Connection::open_in_memory().expect("database");
-        super::super::migrations()
-            .to_latest(&mut conn)
-            .expect("schema");
-        conn.execute(
-            "INSERT INTO rule_sets VALUES ('h', 'gk', '1', '[]', '2020-01-01T00:00:00Z')",
-            [],
-        )
-        .expect("rule set");
+        let conn = in_memory_with_rule_set();
         let access = Access {
             actor: "revoked.tester".to_owned(),
             role: crate::auth::Role::Handlaggare,
@@ -1080,8 +1072,8 @@ mod tests {
         assert_eq!(marked, [true, false]);
     }
 
-    #[test]
-    fn a_check_is_stored_with_its_facts_and_retention_deletes_them_with_it() {
+    /// A migrated database in memory, foreign keys on, with the rule set `h`.
+    fn in_memory_with_rule_set() -> Connection {
         let mut conn = Connection::open_in_memory().expect("database");
         conn.pragma_update(None, "foreign_keys", "ON")
             .expect("foreign keys");
@@ -1093,6 +1085,12 @@ mod tests {
             [],
         )
         .expect("rule set");
+        conn
+    }
+
+    #[test]
+    fn a_check_is_stored_with_its_facts_and_retention_deletes_them_with_it() {
+        let conn = in_memory_with_rule_set();
         let text = include_str!("../../examples/ren-profil.json");
         let profile = crate::profile::Profile::from_stored_json(text).expect("profile");
         let access = Access {

@@ -508,9 +508,19 @@ fn check(source: &str, rules_dir: &Path, json: bool) -> u8 {
         std::io::stdin()
             .read_to_string(&mut text)
             .map(|_| text)
-            .map_err(|err| format!("kan inte läsa standard in: {err}"))
+            .map_err(|err| {
+                format!(
+                    "kan inte läsa standard in: {}",
+                    gk_regler::app::io_error_text(&err)
+                )
+            })
     } else {
-        std::fs::read_to_string(source).map_err(|err| format!("kan inte läsa {source}: {err}"))
+        std::fs::read_to_string(source).map_err(|err| {
+            format!(
+                "kan inte läsa {source}: {}",
+                gk_regler::app::io_error_text(&err)
+            )
+        })
     };
     let text = match text {
         Ok(text) => text,

@@ -244,8 +244,8 @@ impl JsonlBatches {
     }
 }
 
-fn file_error(path: &Path, err: &dyn std::fmt::Display) -> AppError {
-    AppError::Input(format!("{}: {err}", path.display()))
+fn file_error(path: &Path, err: &std::io::Error) -> AppError {
+    AppError::Input(format!("{}: {}", path.display(), super::io_error_text(err)))
 }
 
 /// The first pass: every line parsed and validated, in parallel batches. The number of

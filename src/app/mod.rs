@@ -123,6 +123,12 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
+/// An operating-system error as a person reads it: Swedish for the common ones, the
+/// system's own words for the rest.
+pub fn io_error_text(err: &std::io::Error) -> String {
+    in_swedish(err).unwrap_or_else(|| err.to_string())
+}
+
 /// What a person is told of SQLite's or the operating system's common failures, in
 /// Swedish; `None` for the rest, which keep their own words.
 fn in_swedish(err: &(dyn std::error::Error + 'static)) -> Option<String> {
@@ -162,6 +168,9 @@ fn in_swedish(err: &(dyn std::error::Error + 'static)) -> Option<String> {
             K::ReadOnlyFilesystem => "disken är skrivskyddad",
             K::PermissionDenied => "åtkomst nekas",
             K::NotFound => "finns inte",
+            K::IsADirectory => "är en mapp, inte en fil",
+            K::NotADirectory => "en del av sökvägen är ingen mapp",
+            K::InvalidData => "är inte text i UTF-8",
             _ => return None,
         }
         .to_owned(),
@@ -403,6 +412,10 @@ mod tests {
         assert!(error_chain(&sqlite(rusqlite::ffi::SQLITE_READONLY)).contains("skrivskyddad"));
         let full = AppError::Io(std::io::Error::from(std::io::ErrorKind::StorageFull));
         assert_eq!(error_chain(&full), "disken är full");
+        assert_eq!(
+            io_error_text(&std::io::Error::from(std::io::ErrorKind::IsADirectory)),
+            "är en mapp, inte en fil"
+        );
         // Anything rarer keeps its own words.
         let other = AppError::Io(std::io::Error::other("något annat"));
         assert_eq!(error_chain(&other), "något annat");

@@ -79,9 +79,11 @@ pub fn read_file(path: &Path) -> Result<Vec<Outcome>, AppError> {
             .read(true)
             .custom_flags(libc::O_NONBLOCK)
             .open(path)
-            .map_err(|e| refused(e.to_string()))?
+            .map_err(|e| refused(super::io_error_text(&e)))?
     };
-    let meta = file.metadata().map_err(|e| refused(e.to_string()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| refused(super::io_error_text(&e)))?;
     // The file is read whole: a device or a pipe could go on for ever.
     if !meta.is_file() {
         return Err(refused("är ingen vanlig fil".to_owned()));
@@ -97,7 +99,7 @@ pub fn read_file(path: &Path) -> Result<Vec<Outcome>, AppError> {
         &mut std::io::Read::take(file, MAX_OUTCOMES_FILE_BYTES + 1),
         &mut text,
     )
-    .map_err(|e| refused(e.to_string()))?;
+    .map_err(|e| refused(super::io_error_text(&e)))?;
     if text.len() as u64 > MAX_OUTCOMES_FILE_BYTES {
         return Err(refused("filen växte medan den lästes".to_owned()));
     }

@@ -638,27 +638,49 @@ pub(super) async fn page(
     respond(StatusCode::OK, page, &viewer)
 }
 
+/// What the page says of a form axum could not read (its own words are English), with
+/// the status to answer: 413 for a body over the limit, 400 for the rest.
+fn unreadable_form(status: StatusCode) -> (String, StatusCode) {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        (
+            "Det som skickades är för stort för formuläret.".to_owned(),
+            status,
+        )
+    } else {
+        (
+            "Formuläret kunde inte läsas: det kom inte fram helt, eller inte som ett formulär med en fil. Ladda om sidan och försök igen.".to_owned(),
+            StatusCode::BAD_REQUEST,
+        )
+    }
+}
+
 /// Reads the dry-run form: the uploaded file when one was chosen, else the text box.
-async fn read_profile_form(mut multipart: Multipart) -> Result<(String, String), String> {
+async fn read_profile_form(
+    mut multipart: Multipart,
+) -> Result<(String, String), (String, StatusCode)> {
     let mut pasted = String::new();
     let mut file: Option<(String, String)> = None;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(err) => return Err(format!("Formuläret kunde inte läsas: {}", err.body_text())),
+            Err(err) => return Err(unreadable_form(err.status())),
         };
         let name = field.name().unwrap_or_default().to_owned();
         let file_name = field.file_name().map(ToOwned::to_owned);
         let bytes = field
             .bytes()
             .await
-            .map_err(|err| format!("Formuläret kunde inte läsas: {}", err.body_text()))?;
+            .map_err(|err| unreadable_form(err.status()))?;
         match name.as_str() {
             "profil" => pasted = String::from_utf8_lossy(&bytes).into_owned(),
             "fil" if !bytes.is_empty() => {
-                let text = String::from_utf8(bytes.to_vec())
-                    .map_err(|_| "Filen är inte text i UTF-8.".to_owned())?;
+                let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
+                    (
+                        "Filen är inte text i UTF-8.".to_owned(),
+                        StatusCode::BAD_REQUEST,
+                    )
+                })?;
                 file = Some((file_name.unwrap_or_else(|| "fil".to_owned()), text));
             }
             _ => {}
@@ -700,20 +722,17 @@ pub(super) async fn dry_run(
         Multipart::from_request(request, &state).await;
     let form = match multipart {
         Ok(multipart) => read_profile_form(multipart).await,
-        Err(rejection) => Err(format!(
-            "Formuläret kunde inte läsas: {}",
-            rejection.body_text()
-        )),
+        Err(rejection) => Err(unreadable_form(rejection.status())),
     };
     let (dry_run, text, status) = match form {
-        Err(error) => (
+        Err((error, status)) => (
             DryRunView {
                 source: String::new(),
                 error: Some(error),
                 result: None,
             },
             String::new(),
-            StatusCode::BAD_REQUEST,
+            status,
         ),
         Ok((source, text)) if text.trim().is_empty() => (
             DryRunView {
@@ -843,13 +862,15 @@ pub(super) async fn reload(State(state): State<SharedState>, viewer: Viewer) -> 
 }
 
 /// Reads the candidate form: the archive's file name and bytes.
-async fn read_candidate_form(mut multipart: Multipart) -> Result<(String, Vec<u8>), String> {
+async fn read_candidate_form(
+    mut multipart: Multipart,
+) -> Result<(String, Vec<u8>), (String, StatusCode)> {
     let mut archive: Option<(String, Vec<u8>)> = None;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
-            Err(err) => return Err(format!("Formuläret kunde inte läsas: {}", err.body_text())),
+            Err(err) => return Err(unreadable_form(err.status())),
         };
         if field.name() != Some("arkiv") {
             continue;
@@ -858,12 +879,17 @@ async fn read_candidate_form(mut multipart: Multipart) -> Result<(String, Vec<u8
         let bytes = field
             .bytes()
             .await
-            .map_err(|err| format!("Formuläret kunde inte läsas: {}", err.body_text()))?;
+            .map_err(|err| unreadable_form(err.status()))?;
         if !bytes.is_empty() {
             archive = Some((file_name, bytes.to_vec()));
         }
     }
-    archive.ok_or_else(|| "Välj en fil: regelmappen packad som .zip eller .tar.gz.".to_owned())
+    archive.ok_or_else(|| {
+        (
+            "Välj en fil: regelmappen packad som .zip eller .tar.gz.".to_owned(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+    })
 }
 
 /// What the page says when a candidate's tests or replay were stopped at the time limit.
@@ -925,10 +951,7 @@ pub(super) async fn try_candidate(
     }
     let form = match multipart {
         Ok(multipart) => read_candidate_form(multipart).await,
-        Err(rejection) => Err(format!(
-            "Formuläret kunde inte läsas: {}",
-            rejection.body_text()
-        )),
+        Err(rejection) => Err(unreadable_form(rejection.status())),
     };
     let empty = |file_name: String| CandidateView {
         file_name,
@@ -943,12 +966,12 @@ pub(super) async fn try_candidate(
         replay: None,
     };
     let (view, status) = match form {
-        Err(error) => (
+        Err((error, status)) => (
             CandidateView {
                 error: Some(error),
                 ..empty(String::new())
             },
-            StatusCode::UNPROCESSABLE_ENTITY,
+            status,
         ),
         Ok((file_name, bytes)) => {
             match app::candidate::try_candidate(&state, &viewer, bytes).await {

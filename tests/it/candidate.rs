@@ -484,6 +484,31 @@ fn hostile_archives_are_refused_naming_the_entry() {
     assert_eq!(app.count("rule_sets"), 1, "nothing stored");
 }
 
+/// A form cut off before its end was answered 422 with axum's English (`field "arkiv"
+/// received with incomplete data`).
+#[test]
+fn a_form_that_did_not_arrive_whole_is_refused_in_swedish() {
+    let _one_at_a_time = UPLOADS.lock().unwrap_or_else(|e| e.into_inner());
+    let app = spawn_app();
+    let web = WebClient::new(&app);
+    let (cookie, csrf) = web.session(&app.policy.token);
+    let (content_type, mut body) = upload_body(&csrf, "regler.zip", b"PK\x03\x04 och mer");
+    body.truncate(body.len() - 30);
+    let response = web
+        .client
+        .post(format!("{}/regler/kandidat", web.base))
+        .header("cookie", cookie)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .expect("upload");
+    let status = response.status().as_u16();
+    let text = response.text().expect("page");
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("kom inte fram helt"), "{text}");
+    assert!(!text.contains("incomplete data"), "{text}");
+}
+
 /// The candidate upload's 5 MB cap is for those who may try a candidate (the policy role,
 /// and an admin, who may do anything); anyone else's post to it is a form, capped as
 /// forms are, and refused before the service holds an archive's worth of it.

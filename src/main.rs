@@ -429,6 +429,9 @@ fn init_tracing(format: LogFormat) {
     // Colours only for a person at a terminal: a log file keeps no escape codes.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // A log line that cannot be written (standard error closed) is lost, not
+        // reported with `eprintln!`, which would panic and abort the service.
+        .log_internal_errors(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     match format {

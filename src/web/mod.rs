@@ -395,6 +395,8 @@ fn failure(viewer: &Viewer, err: &AppError) -> Response {
             );
             (StatusCode::TOO_MANY_REQUESTS, busy.as_str())
         }
+        // What a test token may not do, and why.
+        AppError::NotForTests(why) => (StatusCode::FORBIDDEN, *why),
         _ => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "Något gick fel i tjänsten. Inget av det du fyllde i har loggats. Försök igen; \
@@ -407,6 +409,7 @@ fn failure(viewer: &Viewer, err: &AppError) -> Response {
             tracing::warn!(error = %crate::app::error_chain(store), "store unavailable")
         }
         AppError::TooMuchAtOnce(_) => {}
+        AppError::NotForTests(_) => tracing::warn!("refused: a test token's page action"),
         cause => {
             tracing::error!(error = %crate::app::error_chain(cause), "web page failed")
         }

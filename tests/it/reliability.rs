@@ -1157,3 +1157,47 @@ fn repeated_sigkills_mid_stream_lose_no_acknowledged_write() {
         checks.len()
     );
 }
+
+/// With its standard error closed (`serve 2>&1 >log | head -c1`), the first log line
+/// after it closed aborted the service (134): the log's writer reported the failed write
+/// with `eprintln!`, which panicked inside the panic hook.
+#[test]
+fn the_service_keeps_working_when_its_standard_error_closes() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    let mut app = spawn_app_with(AppOptions::default());
+    let _ = app.kill();
+    let mut child = app
+        .command(&["serve"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve");
+    drop(child.stderr.take());
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    let address = loop {
+        line.clear();
+        assert!(
+            stdout.read_line(&mut line).expect("a line") > 0,
+            "no address"
+        );
+        if let Some(rest) = line.trim().strip_prefix("gk-regler lyssnar på http://") {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    let client = reqwest::blocking::Client::new();
+    for _ in 0..3 {
+        let reply = client
+            .post(format!("http://{address}/api/v1/checks"))
+            .bearer_auth(&app.handlaggare.token)
+            .json(&base_profile())
+            .send()
+            .expect("an answer");
+        assert_eq!(reply.status().as_u16(), 201);
+    }
+    assert!(child.try_wait().expect("status").is_none(), "still running");
+    let _ = child.kill();
+    let _ = child.wait();
+}

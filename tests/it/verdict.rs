@@ -721,6 +721,18 @@ fn a_test_token_changes_no_real_work() {
     let reload = app.post("/api/v1/rules/reload", &policy, &json!({}));
     assert_eq!(reload.status, 403, "{reload}");
     assert!(reload.to_string().contains("ladda om reglerna"), "{reload}");
+    // The Regler page's button says the same, not that the service failed.
+    let web = crate::web::WebClient::new(&app);
+    let (cookie, csrf) = web.session(&policy.token);
+    let page = web.raw(
+        reqwest::Method::POST,
+        "/regler/ladda-om",
+        Some(&cookie),
+        &[],
+        Some(&[("csrf", &csrf)]),
+    );
+    assert_eq!(page.status, 403, "{page}");
+    assert!(page.text.contains("ladda om reglerna"), "{page}");
     assert_eq!(
         app.post("/api/v1/rules/reload", &app.policy, &json!({}))
             .status,

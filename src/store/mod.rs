@@ -525,6 +525,11 @@ impl Store {
                 return Err(StoreError::Untrusted { path: file, why });
             }
         }
+        // A write-ahead log before this process opens the database is another process's
+        // (a running service, whose shared-memory file may have been deleted so that
+        // SQLite cannot see it) or a crashed one's: either way the import writes through
+        // it, never taking the database for a rollback journal, which would delete it.
+        let someone_elses_log = file::with_suffix(path, "-wal").exists();
         if create {
             crate::owner_only::create_parent(path).map_err(|e| unavailable(path, e))?;
             // Made here, before SQLite opens it, so it is never readable by others; SQLite
@@ -580,7 +585,9 @@ impl Store {
                 .map_err(|e| unavailable(&import_marker, e))?;
         }
         // Before this process opens any other connection, which would hold the WAL open.
-        let rollback = journal == Journal::RollbackIfAlone && rollback_journal_if_alone(&conn)?;
+        let rollback = journal == Journal::RollbackIfAlone
+            && !someone_elses_log
+            && rollback_journal_if_alone(&conn)?;
         // Written before the import's first write, removed when its writer closes.
         if rollback {
             match crate::owner_only::write_new(&import_marker, b"") {

@@ -525,11 +525,12 @@ impl Store {
                 return Err(StoreError::Untrusted { path: file, why });
             }
         }
-        // A write-ahead log before this process opens the database is another process's
-        // (a running service, whose shared-memory file may have been deleted so that
-        // SQLite cannot see it) or a crashed one's: either way the import writes through
-        // it, never taking the database for a rollback journal, which would delete it.
-        let someone_elses_log = file::with_suffix(path, "-wal").exists();
+        // A write-ahead log without its shared-memory file before this process opens the
+        // database may be a running service's whose shared memory was deleted, which
+        // SQLite then cannot see: the import writes through that log, never taking the
+        // database for a rollback journal, which would delete it.
+        let someone_elses_log =
+            file::with_suffix(path, "-wal").exists() && !file::with_suffix(path, "-shm").exists();
         if create {
             crate::owner_only::create_parent(path).map_err(|e| unavailable(path, e))?;
             // Made here, before SQLite opens it, so it is never readable by others; SQLite

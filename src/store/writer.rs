@@ -1042,12 +1042,7 @@ mod tests {
         let conn = in_memory_with_rule_set();
         let access = Access {
             actor: "revoked.tester".to_owned(),
-            role: crate::auth::Role::Handlaggare,
-            action: "check",
-            case: None,
-            evaluation_id: None,
-            account_id: None,
-            detail: None,
+            ..access("check")
         };
         for test in [true, false] {
             let evaluation = NewEvaluation {

@@ -36,6 +36,17 @@ fn upload(
 ) -> crate::helpers::Reply {
     let (cookie, csrf) = web.session(token);
     let (content_type, body) = upload_body(&csrf, file_name, bytes);
+    let _ = app;
+    post_upload(web, &cookie, content_type, body)
+}
+
+/// Posts a candidate form's `body` with the session `cookie`.
+fn post_upload(
+    web: &WebClient,
+    cookie: &str,
+    content_type: String,
+    body: Vec<u8>,
+) -> crate::helpers::Reply {
     let response = web
         .client
         .post(format!("{}/regler/kandidat", web.base))
@@ -44,7 +55,6 @@ fn upload(
         .body(body)
         .send()
         .expect("an answer");
-    let _ = app;
     crate::helpers::Reply {
         status: response.status().as_u16(),
         headers: response.headers().clone(),
@@ -494,19 +504,10 @@ fn a_form_that_did_not_arrive_whole_is_refused_in_swedish() {
     let (cookie, csrf) = web.session(&app.policy.token);
     let (content_type, mut body) = upload_body(&csrf, "regler.zip", b"PK\x03\x04 och mer");
     body.truncate(body.len() - 30);
-    let response = web
-        .client
-        .post(format!("{}/regler/kandidat", web.base))
-        .header("cookie", cookie)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .expect("upload");
-    let status = response.status().as_u16();
-    let text = response.text().expect("page");
-    assert_eq!(status, 400, "{text}");
-    assert!(text.contains("kom inte fram helt"), "{text}");
-    assert!(!text.contains("incomplete data"), "{text}");
+    let reply = post_upload(&web, &cookie, content_type, body);
+    assert_eq!(reply.status, 400, "{reply}");
+    assert!(reply.text.contains("kom inte fram helt"), "{reply}");
+    assert!(!reply.text.contains("incomplete data"), "{reply}");
 }
 
 /// The candidate upload's 5 MB cap is for those who may try a candidate (the policy role,

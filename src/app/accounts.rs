@@ -275,10 +275,11 @@ pub async fn create(
     new: NewToken,
 ) -> Result<Created, AppError> {
     require(principal, ADMIN_ROLES)?;
-    if principal.purpose == Purpose::Test && new.purpose != Purpose::Test {
-        return Err(AppError::NotForTests(
+    if new.purpose != Purpose::Test {
+        super::refuse_for_tests(
+            principal,
             "En testtoken kan bara skapa testtokens: en vanlig token gör verkliga kontroller.",
-        ));
+        )?;
     }
     let name = check_name(&new.name)?;
     let expires_at = new.expires.as_ref().map(Expiry::at).transpose()?;
@@ -333,11 +334,10 @@ pub async fn list(store: &Store, principal: &Principal) -> Result<Vec<Account>, 
 /// Revokes account `id`'s token and ends its sessions, at once.
 pub async fn revoke(store: &Store, principal: &Principal, id: i64) -> Result<(), AppError> {
     require(principal, ADMIN_ROLES)?;
-    if principal.purpose == Purpose::Test {
-        return Err(AppError::NotForTests(
-            "En testtoken kan inte återkalla tokens: det avgör vem som kan arbeta med verkliga ärenden.",
-        ));
-    }
+    super::refuse_for_tests(
+        principal,
+        "En testtoken kan inte återkalla tokens: det avgör vem som kan arbeta med verkliga ärenden.",
+    )?;
     match store
         .revoke_account(id, access(principal, "account_revoke"))
         .await?

@@ -6,7 +6,6 @@
 //! candidate's rule files (`candidate_trials`), since its scripts ask questions of
 //! people's stored checks and the replay answers them with counts.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::{App, AppError, access, off_workers, require};
@@ -88,16 +87,6 @@ pub enum Stage {
     Replay,
 }
 
-/// `problem` with its file named within the candidate: the unpacked folder is gone by
-/// the time anyone reads it.
-fn within_candidate(root: &Path, problem: &crate::ruleset::Problem) -> crate::ruleset::Problem {
-    let mut problem = problem.clone();
-    if let Ok(inside) = Path::new(&problem.file).strip_prefix(root) {
-        problem.file = inside.display().to_string();
-    }
-    problem
-}
-
 /// Unpacks, loads and tests the candidate in `archive`, the tests stopped `limit` after
 /// it began; the temporary directory is gone when this returns. With its files as the
 /// trial's record stores them ([`crate::store::sources_json`]), measured against
@@ -114,10 +103,7 @@ fn load_candidate(
     let root = unpacked.root();
     let rules = RuleSet::load(root).map_err(|err| {
         Box::new(CandidateOutcome::Problems(
-            err.problems
-                .iter()
-                .map(|p| within_candidate(root, p))
-                .collect(),
+            err.problems.iter().map(|p| p.within(root)).collect(),
         ))
     })?;
     let sources_json = crate::store::sources_json(&rules);
@@ -133,7 +119,7 @@ fn load_candidate(
             problems: err
                 .problems
                 .iter()
-                .map(|p| within_candidate(root, p).to_string())
+                .map(|p| p.within(root).to_string())
                 .collect(),
             ..TestSummary::default()
         },

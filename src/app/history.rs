@@ -169,13 +169,12 @@ pub async fn import_cohort(
     // The reader's error says why a stream ended early, and the store's only that it
     // did, unless the writer stopped first (the disk full): then the store's says why.
     let evaluated = evaluated?;
-    if let (Err(AppError::Store(crate::store::StoreError::StreamAborted)), Err(_)) =
-        (&evaluated, &stored)
+    if matches!(
+        evaluated,
+        Err(AppError::Store(crate::store::StoreError::StreamAborted))
+    ) && let Err(err) = stored
     {
-        return Err(stored.err().map_or(
-            AppError::Store(crate::store::StoreError::StreamAborted),
-            AppError::Store,
-        ));
+        return Err(err.into());
     }
     let (mut counts, recorded) = evaluated?;
     let (stored, changes) = stored?;

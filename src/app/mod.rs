@@ -369,6 +369,16 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), AppError> {
     }
 }
 
+/// Refuses a token made for testing what would change real work; `why` tells the person,
+/// in Swedish.
+pub fn refuse_for_tests(principal: &Principal, why: &'static str) -> Result<(), AppError> {
+    if principal.purpose == crate::auth::Purpose::Test {
+        tracing::warn!(actor = ?principal.name, "refused: not for a test token");
+        return Err(AppError::NotForTests(why));
+    }
+    Ok(())
+}
+
 /// The access-log entry of `action` by `principal`.
 fn access(
     principal: &Principal,

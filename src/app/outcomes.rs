@@ -47,10 +47,7 @@ pub async fn record(
     outcomes: Vec<Outcome>,
 ) -> Result<Recorded, AppError> {
     require(principal, ROLES)?;
-    if principal.purpose == crate::auth::Purpose::Test {
-        tracing::warn!(actor = ?principal.name, "refused: outcomes from a test token");
-        return Err(AppError::NotForTests(TEST_TOKENS_RECORD_NO_OUTCOMES));
-    }
+    super::refuse_for_tests(principal, TEST_TOKENS_RECORD_NO_OUTCOMES)?;
     let changes = store
         .upsert_outcomes(
             pseudonymised(key, outcomes),

@@ -72,11 +72,10 @@ async fn load_checked(
 /// an unchanged version, of either set) leaves the old ones active.
 pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppError> {
     require(principal, RELOAD_ROLES)?;
-    if principal.purpose == crate::auth::Purpose::Test {
-        return Err(AppError::NotForTests(
-            "En testtoken kan inte ladda om reglerna: de gäller alla verkliga kontroller. Pröva ändringen som kandidat i stället.",
-        ));
-    }
+    super::refuse_for_tests(
+        principal,
+        "En testtoken kan inte ladda om reglerna: de gäller alla verkliga kontroller. Pröva ändringen som kandidat i stället.",
+    )?;
     let _one_reload_at_a_time = app.reload_lock.lock().await;
     let running = app.rules.load_full();
     let live = load_checked(app, &app.rules_dir, Some(&running)).await?;

@@ -364,13 +364,7 @@ pub fn share_is_safe(x: usize, n: usize, min_cell: usize) -> bool {
 /// The third (not given) is never printed; it follows from the others, so it is
 /// protected like them.
 fn by_sex(grid: &mut Grid, counts: ShownCounts) -> [Cell; 4] {
-    let raw = |v: Option<usize>| v.unwrap_or_default();
-    let counts = SexCounts {
-        female: raw(counts.female),
-        male: raw(counts.male),
-        all: raw(counts.all),
-    };
-    by_sex_with_real(grid, counts, counts)
+    by_sex_with_real(grid, counts.or_zero(), counts.or_zero())
 }
 
 /// [`by_sex`] for counts of checks, of which `real` are real checks (the rest test
@@ -489,14 +483,9 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
         .zip(&real.rule_sets)
         .map(|(r, &real)| grid.cell_with_real(r.checks.unwrap_or_default(), real))
         .collect();
-    let checks = |shown: ShownCounts| SexCounts {
-        female: shown.female.unwrap_or_default(),
-        male: shown.male.unwrap_or_default(),
-        all: shown.all.unwrap_or_default(),
-    };
     let checks_total = by_sex_with_real(
         &mut grid,
-        checks(report.checks_in_period),
+        report.checks_in_period.or_zero(),
         real.burden.checks,
     );
     // The rule sets' checks add up to the checks read: those made in the period and the
@@ -515,7 +504,7 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
         .enumerate()
         .map(|(index, m)| {
             let real = real.month(&real.burden.checks_by_month, index);
-            by_sex_with_real(&mut grid, checks(m.count), real)
+            by_sex_with_real(&mut grid, m.count.or_zero(), real)
         })
         .collect();
     series(&mut grid, &checks_months, checks_total);
@@ -574,7 +563,7 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
         }
         let flagged_checks = by_sex_with_real(
             &mut grid,
-            checks(rule.flagged_checks),
+            rule.flagged_checks.or_zero(),
             real.burden.flagged[index],
         );
         let months: Vec<[Cell; 4]> = rule
@@ -583,7 +572,7 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
             .enumerate()
             .map(|(month, m)| {
                 let real = real.month(&real.burden.flagged_by_month[index], month);
-                by_sex_with_real(&mut grid, checks(m.count), real)
+                by_sex_with_real(&mut grid, m.count.or_zero(), real)
             })
             .collect();
         series(&mut grid, &months, flagged_checks);

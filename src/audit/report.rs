@@ -179,6 +179,15 @@ pub struct ShownCounts {
 }
 
 impl ShownCounts {
+    /// The counts, a hidden one as 0 (before suppression every one is shown).
+    pub fn or_zero(self) -> SexCounts {
+        SexCounts {
+            female: self.female.unwrap_or_default(),
+            male: self.male.unwrap_or_default(),
+            all: self.all.unwrap_or_default(),
+        }
+    }
+
     pub fn get(&self, group: SexGroup) -> Option<usize> {
         match group {
             SexGroup::Female => self.female,

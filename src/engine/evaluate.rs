@@ -217,12 +217,7 @@ impl RhaiRun<'_> {
         // state it ran in may be half-changed, so it is dropped, not given back.
         let Some(result) = run_rule_caught(scope, &mut caches[index], ast) else {
             self.state = None;
-            return RuleOutcome::Failed(RuleFailure {
-                kind: FailureKind::Runtime,
-                message: ENGINE_PANIC_MESSAGE.to_owned(),
-                line: None,
-                column: None,
-            });
+            return runtime_failure(ENGINE_PANIC_MESSAGE.to_owned());
         };
         // Top-level `let`s stay in the scope; drop them before the next rule.
         scope.rewind(*base);

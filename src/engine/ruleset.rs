@@ -420,6 +420,17 @@ impl CodeLine {
 const MAX_CODE_CHARS: usize = 120;
 
 impl Problem {
+    /// The problem with its file named within `dir` (as policy staff see the folder,
+    /// and as a candidate's unpacked folder, gone by the time anyone reads it, named it),
+    /// not by its absolute path.
+    pub fn within(&self, dir: &Path) -> Self {
+        let mut problem = self.clone();
+        if let Ok(inside) = Path::new(&problem.file).strip_prefix(dir) {
+            problem.file = inside.display().to_string();
+        }
+        problem
+    }
+
     pub fn new(file: &Path, message: impl Into<String>) -> Self {
         Self {
             file: file.display().to_string(),

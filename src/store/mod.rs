@@ -203,14 +203,20 @@ impl StoreError {
 
     /// Whether SQLite found the disk full.
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, Self::Unavailable(err) | Self::Sqlite(err)
-            if err.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull))
+        self.sqlite_code() == Some(rusqlite::ErrorCode::DiskFull)
     }
 
     /// Whether SQLite could not read or write a file (`disk I/O error`).
     pub fn is_io_failure(&self) -> bool {
-        matches!(self, Self::Unavailable(err) | Self::Sqlite(err)
-            if err.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure))
+        self.sqlite_code() == Some(rusqlite::ErrorCode::SystemIoFailure)
+    }
+
+    /// SQLite's error code, when SQLite refused.
+    fn sqlite_code(&self) -> Option<rusqlite::ErrorCode> {
+        match self {
+            Self::Unavailable(err) | Self::Sqlite(err) => err.sqlite_error_code(),
+            _ => None,
+        }
     }
 
     /// The same error for another waiting caller: a failed commit answers every write

@@ -409,7 +409,8 @@ fn failure(viewer: &Viewer, err: &AppError) -> Response {
             tracing::warn!(error = %crate::app::error_chain(store), "store unavailable")
         }
         AppError::TooMuchAtOnce(_) => {}
-        AppError::NotForTests(_) => tracing::warn!("refused: a test token's page action"),
+        // Logged where it was refused.
+        AppError::NotForTests(_) => {}
         cause => {
             tracing::error!(error = %crate::app::error_chain(cause), "web page failed")
         }

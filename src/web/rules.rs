@@ -333,13 +333,7 @@ impl ProblemView {
     fn of(dir: &Path, problem: &crate::ruleset::Problem) -> Self {
         let number = problem.line.map(|l| l.to_string()).unwrap_or_default();
         Self {
-            text: problem_text(
-                dir,
-                &problem.file,
-                problem.line,
-                problem.column,
-                &problem.message,
-            ),
+            text: problem.within(dir).to_string(),
             code: problem.code.as_ref().map(|code| {
                 (
                     number.clone(),
@@ -357,25 +351,6 @@ struct TestRun {
     problems: Vec<String>,
 }
 
-/// A problem as `file:line:col: message`, the file named within the rules directory
-/// (as policy staff see the folder), not by the server's absolute path.
-fn problem_text(
-    dir: &Path,
-    file: &str,
-    line: Option<usize>,
-    column: Option<usize>,
-    message: &str,
-) -> String {
-    let file = Path::new(file)
-        .strip_prefix(dir)
-        .map_or_else(|_| file.to_owned(), |p| p.display().to_string());
-    match (line, column) {
-        (Some(line), Some(column)) => format!("{file}:{line}:{column}: {message}"),
-        (Some(line), None) => format!("{file}:{line}: {message}"),
-        _ => format!("{file}: {message}"),
-    }
-}
-
 fn run_tests(dir: PathBuf, rules: &RuleSet) -> TestRun {
     let suite = match TestSuite::load(&dir, Some(rules)) {
         Ok(suite) => suite,
@@ -385,7 +360,7 @@ fn run_tests(dir: PathBuf, rules: &RuleSet) -> TestRun {
                 problems: err
                     .problems
                     .iter()
-                    .map(|p| problem_text(&dir, &p.file, p.line, p.column, &p.message))
+                    .map(|p| p.within(&dir).to_string())
                     .collect(),
             };
         }

@@ -461,9 +461,37 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
     let (store, writer) = admin::open_store(&config)?;
     import_tokens(&store, &config, false).await?;
     let result = app::accounts::create(&store, &token_operator(), new.clone()).await;
+    let shown = match &result {
+        Ok(created) => {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "{}", created.token).and_then(|()| out.flush())
+        }
+        Err(_) => Ok(()),
+    };
+    // A token nobody saw cannot be used and must not stay valid: it is revoked.
+    let unseen = match (&result, shown) {
+        (Ok(created), Err(err)) => Some((
+            created.id,
+            err,
+            app::accounts::revoke(&store, &token_operator(), created.id).await,
+        )),
+        _ => None,
+    };
     admin::close_store(store, writer).await?;
     let created = result?;
-    println!("{}", created.token);
+    if let Some((id, err, revoked)) = unseen {
+        let what = app::io_error_text(&err);
+        return Err(AppError::Io(std::io::Error::other(match revoked {
+            Ok(()) => format!(
+                "token nr {id} kunde inte skrivas till standard ut ({what}); ingen har sett den, så den är återkallad. Skapa en ny."
+            ),
+            Err(refused) => format!(
+                "token nr {id} kunde inte skrivas till standard ut ({what}) och kunde inte återkallas ({}); återkalla den med `gk-regler token revoke {id}`.",
+                app::error_chain(&refused)
+            ),
+        })));
+    }
     let until = created
         .expires_at
         .map_or_else(|| "utan slutdatum".to_owned(), |at| format!("till {at}"));

@@ -822,6 +822,13 @@ mod tests {
                 message: Some("abc".into())
             }
         );
+        // The limit is in bytes: 10,000 characters of two bytes each fail with pad's
+        // own message, which names the unit.
+        let wide = run("let s = \"\";\ns.pad(10000, \"ö\");\nfalse", P);
+        assert!(
+            matches!(&wide, RuleOutcome::Failed(f) if f.message.contains("pad: en text får vara högst 10000 byte")),
+            "{wide:?}"
+        );
     }
 
     /// Rhai panics on some scripts it compiles (an assignment to a field of a constant):

@@ -436,11 +436,16 @@ fn register_helpers(engine: &mut Engine) {
             let Ok(len) = usize::try_from(len) else {
                 return Ok(());
             };
-            if len > super::LIMITS.max_string_size {
-                return Err(script_error(format!(
-                    "pad: en text får vara högst {} tecken",
+            // The limit is in bytes, as Rhai's own; a length in characters above it
+            // can never fit.
+            let too_long = || {
+                script_error(format!(
+                    "pad: en text får vara högst {} byte",
                     super::LIMITS.max_string_size
-                )));
+                ))
+            };
+            if len > super::LIMITS.max_string_size {
+                return Err(too_long());
             }
             let have = text.chars().count();
             if have < len {
@@ -448,6 +453,9 @@ fn register_helpers(engine: &mut Engine) {
                     .chars()
                     .chain(padding.chars().cycle().take(len - have))
                     .collect();
+                if padded.len() > super::LIMITS.max_string_size {
+                    return Err(too_long());
+                }
                 *text = padded.into();
             }
             Ok(())

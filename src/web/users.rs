@@ -25,6 +25,9 @@ struct UsersPage {
     error: Option<String>,
     /// Why a token was not revoked, shown by the list.
     revoke_error: Option<String>,
+    /// The viewer signed in with a test token: it may only make test tokens and
+    /// revoke none, so the page offers nothing else.
+    test_only: bool,
 }
 
 /// What went wrong, and so where the page says it.
@@ -141,6 +144,7 @@ async fn show(
                 Some(Problem::Revoke(text)) => Some(text),
                 _ => None,
             },
+            test_only: viewer.purpose == Purpose::Test,
         },
     )
 }

@@ -118,6 +118,35 @@ fn a_token_made_revoked_or_expired_with_the_cli_counts_at_once_while_serve_runs(
     assert!(!dump.contains(&token));
 }
 
+/// With standard output a full disk (`token create … >/dev/full`), the command said
+/// nothing of it and exited 0, and the stored token nobody saw stayed valid.
+#[test]
+fn a_token_that_could_not_be_shown_is_revoked_and_the_command_fails() {
+    use std::process::Stdio;
+    let app = spawn_app();
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let mut command = app.command(&["token", "create", "--role", "policy", "--name", "osedd"]);
+    command.stdout(Stdio::from(full)).stderr(Stdio::piped());
+    let out = command.output().expect("token create");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("kunde inte skrivas till standard ut (disken är full)")
+            && stderr.contains("den är återkallad"),
+        "{stderr}"
+    );
+    let list = app.cli(&["token", "list"]);
+    let row = list
+        .stdout
+        .lines()
+        .find(|line| line.split_whitespace().nth(1) == Some("osedd"))
+        .unwrap_or_else(|| panic!("osedd not listed:\n{}", list.stdout));
+    assert!(row.contains("återkallad"), "{row}");
+}
+
 #[test]
 fn admins_manage_tokens_through_the_api_and_nobody_else_can() {
     let app = spawn_app();

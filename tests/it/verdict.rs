@@ -717,12 +717,24 @@ fn a_test_token_changes_no_real_work() {
     assert_eq!(made("test", "prov.via.test").status, 201);
     let revoke = app.post("/api/v1/admin/tokens/1/revoke", &admin, &json!({}));
     assert_eq!(revoke.status, 403, "{revoke}");
+    // Its Användare page offers neither: no choice of a normal purpose, no revoke
+    // buttons, and it says why.
+    let web = crate::web::WebClient::new(&app);
+    let (cookie, _) = web.session(&admin.token);
+    let users = web.raw(reqwest::Method::GET, "/anvandare", Some(&cookie), &[], None);
+    assert_eq!(users.status, 200, "{users}");
+    assert!(!users.text.contains(r#"value="normal""#), "{users}");
+    assert!(!users.text.contains("/anvandare/aterkalla"), "{users}");
+    assert!(users.text.contains("kan inte återkalla tokens"), "{users}");
+    let (cookie, _) = web.session(&app.admin.token);
+    let users = web.raw(reqwest::Method::GET, "/anvandare", Some(&cookie), &[], None);
+    assert!(users.text.contains(r#"value="normal""#), "{users}");
+    assert!(users.text.contains("/anvandare/aterkalla"), "{users}");
     let policy = test_token_of(&app, "testpolicy", "policy");
     let reload = app.post("/api/v1/rules/reload", &policy, &json!({}));
     assert_eq!(reload.status, 403, "{reload}");
     assert!(reload.to_string().contains("ladda om reglerna"), "{reload}");
     // The Regler page's button says the same, not that the service failed.
-    let web = crate::web::WebClient::new(&app);
     let (cookie, csrf) = web.session(&policy.token);
     let page = web.raw(
         reqwest::Method::POST,

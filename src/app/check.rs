@@ -166,13 +166,13 @@ pub async fn dry_run(
     Ok((rules, report))
 }
 
-/// Whether `principal` may read `evaluation`: admins every check; case officers their
-/// own, of their own kind (a test token test checks, any other token real ones, so a
-/// test token given a former officer's name reads none of that officer's real checks).
+/// Whether `principal` may read `evaluation`: checks of its own kind only (a test token
+/// test checks, any other token real ones, so neither a test admin nor a test token given
+/// a former officer's name reads a real check); of those, admins every check and case
+/// officers their own.
 pub(super) fn may_read(principal: &Principal, evaluation: &StoredEvaluation) -> bool {
-    principal.role == Role::Admin
-        || (principal.name == evaluation.requested_by
-            && evaluation.test == (principal.purpose == Purpose::Test))
+    evaluation.test == (principal.purpose == Purpose::Test)
+        && (principal.role == Role::Admin || principal.name == evaluation.requested_by)
 }
 
 /// Stored evaluation `id` when `principal` may read it, else [`AppError::NotFound`], the

@@ -35,6 +35,11 @@ use super::{CSRF_FIELD, SESSION_COOKIE, SIGN_IN, SIGN_IN_COOKIE, SharedState};
 use crate::app::AppError;
 use crate::store::accounts::SessionInfo;
 
+/// The account a post's bearer token belongs to, settled before its body was read and
+/// handed on to the page (so it is read once).
+#[derive(Clone, Debug)]
+pub struct BearerPrincipal(pub crate::auth::Principal);
+
 /// A live session, resolved from the cookie.
 #[derive(Clone, Debug)]
 pub struct Session {
@@ -322,6 +327,16 @@ async fn form_token(headers: &HeaderMap, body: Bytes) -> Option<String> {
     }
 }
 
+/// Sessions or tokens could not be read (the database is unavailable).
+pub(super) fn sessions_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        "Tjänsten kan inte läsa inloggningar just nu. Försök igen om en stund.",
+    )
+        .into_response()
+}
+
 fn same_token(given: Option<&str>, expected: &str) -> bool {
     given.is_some_and(|given| bool::from(given.as_bytes().ct_eq(expected.as_bytes())))
 }
@@ -341,61 +356,69 @@ pub async fn check_form_token(
     request: Request,
     next: Next,
 ) -> Response {
-    // A bearer header is never added by a browser on its own (and no other origin may
-    // add one: no CORS), and a page given one is signed in by it alone, never by the
-    // cookie ([`super::Viewer`]), so such a request needs no form token. The sign-in page
-    // reads no bearer: its form token is always needed.
-    let signs_in_by_bearer =
-        bearer_of(request.headers()).is_some() && request.uri().path() != SIGN_IN;
-    if is_safe(request.method()) || signs_in_by_bearer {
+    if is_safe(request.method()) {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
     // Who is posting is settled from the headers before any of the body is read: a post
-    // without a live session (or, to the sign-in page, without its cookie) never makes
-    // the service hold its body.
+    // without a known token, a live session (or, to the sign-in page, without its
+    // cookie) never makes the service hold its body.
     let mut session = None;
-    let expected = if parts.uri.path() == SIGN_IN {
-        match only_cookie(&parts.headers, cookie_names(&state).sign_in) {
-            Some(expected) => expected,
-            None => return refused_form(route_of(&parts.extensions), false),
-        }
-    } else {
-        match session_of(&state, &parts.headers).await {
-            Ok(Some(found)) => {
-                let expected = found.info.csrf_token.clone();
-                session = Some(found);
-                expected
-            }
-            // No live session: the page itself sends the browser to sign in.
-            Ok(None) => {
-                let mut response = Redirect::to(SIGN_IN).into_response();
-                if has_session_cookie(&state, &parts.headers) {
-                    response
-                        .headers_mut()
-                        .insert(header::SET_COOKIE, clear_session_cookie(&state));
+    let mut bearer = None;
+    let expected =
+        if let Some(token) = bearer_of(&parts.headers).filter(|_| parts.uri.path() != SIGN_IN) {
+            match crate::app::accounts::authenticate(&state.store, token).await {
+                Ok(Some(principal)) => {
+                    bearer = Some(principal);
+                    None
                 }
-                return response;
+                Ok(None) => {
+                    tracing::warn!(
+                        route = route_of(&parts.extensions),
+                        "refused: unknown bearer token"
+                    );
+                    return Redirect::to(SIGN_IN).into_response();
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "token could not be read");
+                    return sessions_unavailable();
+                }
             }
-            Err(err) => {
-                tracing::warn!(error = %err, "session could not be read");
-                return (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-                    "Tjänsten kan inte läsa inloggningar just nu. Försök igen om en stund.",
-                )
-                    .into_response();
+        } else if parts.uri.path() == SIGN_IN {
+            match only_cookie(&parts.headers, cookie_names(&state).sign_in) {
+                Some(expected) => Some(expected),
+                None => return refused_form(route_of(&parts.extensions), false),
             }
-        }
-    };
+        } else {
+            match session_of(&state, &parts.headers).await {
+                Ok(Some(found)) => {
+                    let expected = found.info.csrf_token.clone();
+                    session = Some(found);
+                    Some(expected)
+                }
+                // No live session: the page itself sends the browser to sign in.
+                Ok(None) => {
+                    let mut response = Redirect::to(SIGN_IN).into_response();
+                    if has_session_cookie(&state, &parts.headers) {
+                        response
+                            .headers_mut()
+                            .insert(header::SET_COOKIE, clear_session_cookie(&state));
+                    }
+                    return response;
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "session could not be read");
+                    return sessions_unavailable();
+                }
+            }
+        };
+    let poster = bearer
+        .as_ref()
+        .or_else(|| session.as_ref().map(|s: &Session| &s.info.principal));
     // The candidate upload carries an archive: its own, larger cap, for those who may
     // try a candidate; everyone else's post is a form.
     let uploads = parts.uri.path() == super::CANDIDATE_PATH
-        && session.as_ref().is_some_and(|s| {
-            s.info
-                .principal
-                .has_any(crate::app::candidate::CANDIDATE_ROLES)
-        });
+        && poster.is_some_and(|p| p.has_any(crate::app::candidate::CANDIDATE_ROLES));
     let limit = if uploads {
         super::CANDIDATE_MAX_BODY.max(state.max_body_bytes)
     } else {
@@ -431,13 +454,23 @@ pub async fn check_form_token(
                     .into_response();
             }
         };
-    let given = form_token(&parts.headers, body.clone()).await;
-    if !same_token(given.as_deref(), &expected) {
-        return refused_form(route_of(&parts.extensions), given.is_some());
+    // A bearer header is never added by a browser on its own (and no other origin may
+    // add one: no CORS), and a page given one is signed in by it alone, never by the
+    // cookie ([`super::Viewer`]), so such a post needs no form token; its body is read
+    // within the same limits. The sign-in page reads no bearer: its form token is always
+    // needed.
+    if let Some(expected) = expected {
+        let given = form_token(&parts.headers, body.clone()).await;
+        if !same_token(given.as_deref(), &expected) {
+            return refused_form(route_of(&parts.extensions), given.is_some());
+        }
     }
     let mut request = Request::from_parts(parts, Body::from(body));
     if let Some(session) = session {
         request.extensions_mut().insert(session);
+    }
+    if let Some(principal) = bearer {
+        request.extensions_mut().insert(BearerPrincipal(principal));
     }
     next.run(request).await
 }

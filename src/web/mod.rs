@@ -179,6 +179,13 @@ impl FromRequestParts<SharedState> for Viewer {
         parts: &mut Parts,
         state: &SharedState,
     ) -> Result<Self, Self::Rejection> {
+        if let Some(guard::BearerPrincipal(principal)) = parts.extensions.get() {
+            return Ok(Self {
+                principal: principal.clone(),
+                csrf: String::new(),
+                session_id: String::new(),
+            });
+        }
         if let Some(token) = guard::bearer_of(&parts.headers) {
             return match crate::app::accounts::authenticate(&state.store, token).await {
                 Ok(Some(principal)) => Ok(Self {
@@ -195,7 +202,7 @@ impl FromRequestParts<SharedState> for Viewer {
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "token could not be read");
-                    Err(unavailable())
+                    Err(guard::sessions_unavailable())
                 }
             };
         }
@@ -230,19 +237,10 @@ impl FromRequestParts<SharedState> for Viewer {
             }
             Err(err) => {
                 tracing::warn!(error = %err, "session could not be read");
-                Err(unavailable())
+                Err(guard::sessions_unavailable())
             }
         }
     }
-}
-
-fn unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        "Tjänsten kan inte läsa inloggningar just nu. Försök igen om en stund.",
-    )
-        .into_response()
 }
 
 const SIGN_IN: &str = "/logga-in";

@@ -701,6 +701,17 @@ fn test_checks_taken_in_cannot_be_taken_off_again_to_read_a_hidden_count() {
 fn a_test_token_changes_no_real_work() {
     let app = spawn_app();
     let admin = test_token_of(&app, "testadmin", "admin");
+    // A real check is not there for a test admin, by number or as a web page; a real
+    // admin reads it.
+    let real = app.check(&app.handlaggare, &base_profile());
+    assert_eq!(real.status, 201, "{real}");
+    let id = real.json()["evaluation_id"].as_i64().expect("the check's number");
+    let read = app.get(&format!("/api/v1/checks/{id}"), &admin);
+    assert_eq!(read.status, 404, "{read}");
+    assert_eq!(
+        app.get(&format!("/api/v1/checks/{id}"), &app.admin).status,
+        200
+    );
     let made = |purpose: &str, name: &str| {
         app.post(
             "/api/v1/admin/tokens",
@@ -725,6 +736,14 @@ fn a_test_token_changes_no_real_work() {
     assert_eq!(users.status, 200, "{users}");
     assert!(!users.text.contains(r#"value="normal""#), "{users}");
     assert!(!users.text.contains("/anvandare/aterkalla"), "{users}");
+    let page = web.raw(
+        reqwest::Method::GET,
+        &format!("/kontroll/{id}"),
+        Some(&cookie),
+        &[],
+        None,
+    );
+    assert_eq!(page.status, 404, "{page}");
     assert!(users.text.contains("kan inte återkalla tokens"), "{users}");
     let (cookie, _) = web.session(&app.admin.token);
     let users = web.raw(reqwest::Method::GET, "/anvandare", Some(&cookie), &[], None);

@@ -491,6 +491,29 @@ fn audit_of_the_development_cohort_matches_the_statsmodels_reference() {
         small_hidden > 0,
         "the cohort has counts below min_cell and the report hides them"
     );
+    // The cohort's first months have a check or two each. Hiding them and their
+    // complements must not blank the whole history: the period's checks, most months and
+    // every rule's share of flagged checks stay shown.
+    assert!(
+        report["checks_in_period"]["all"].as_u64().is_some(),
+        "{}",
+        report["checks_in_period"]
+    );
+    let months = report["checks_per_month"]
+        .as_array()
+        .expect("checks_per_month");
+    let hidden_months = months
+        .iter()
+        .filter(|m| m["count"]["all"].is_null())
+        .count();
+    assert!(
+        hidden_months * 4 < months.len(),
+        "{hidden_months} of {} months hidden",
+        months.len()
+    );
+    for rule in report["summary"].as_array().expect("summary") {
+        assert!(rule["flagged_checks_pct"].is_f64(), "{rule}");
+    }
     assert!(
         small_shares > 0,
         "the cohort has shares of few cases and the report hides them"

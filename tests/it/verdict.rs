@@ -705,7 +705,9 @@ fn a_test_token_changes_no_real_work() {
     // admin reads it.
     let real = app.check(&app.handlaggare, &base_profile());
     assert_eq!(real.status, 201, "{real}");
-    let id = real.json()["evaluation_id"].as_i64().expect("the check's number");
+    let id = real.json()["evaluation_id"]
+        .as_i64()
+        .expect("the check's number");
     let read = app.get(&format!("/api/v1/checks/{id}"), &admin);
     assert_eq!(read.status, 404, "{read}");
     assert_eq!(

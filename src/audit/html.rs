@@ -332,6 +332,8 @@ pub struct ReplayView {
 struct ReplayOutcomeRow {
     id: String,
     title: String,
+    /// The title under the rules that apply now, when it differs.
+    title_current: Option<String>,
     /// Whether this is the rule's first row (the rule's name spans its rows).
     first: bool,
     outcome: &'static str,
@@ -345,6 +347,8 @@ struct ReplayOutcomeRow {
 struct ReplayRow {
     id: String,
     title: String,
+    /// The title under the rules that apply now, when it differs.
+    title_current: Option<String>,
     current: String,
     candidate: String,
     gained: String,
@@ -514,6 +518,7 @@ pub fn replay_view(report: &ReplayReport) -> ReplayView {
             .map(|r| ReplayRow {
                 id: r.rule_id.clone(),
                 title: r.title.clone(),
+                title_current: r.title_current.clone(),
                 current: if r.in_current {
                     count(r.flagged_current)
                 } else {
@@ -552,6 +557,7 @@ pub fn replay_view(report: &ReplayReport) -> ReplayView {
                     ReplayOutcomeRow {
                         id: r.rule_id.clone(),
                         title: r.title.clone(),
+                        title_current: r.title_current.clone(),
                         first: m == 0,
                         outcome: measure.label_sv(),
                         current_flagged,
@@ -596,6 +602,7 @@ fn shadow_view(shadow: &super::shadow::ShadowReport) -> ShadowView {
             .map(|r| ReplayRow {
                 id: r.rule_id.clone(),
                 title: r.title.clone(),
+                title_current: None,
                 current: shown_count(r.flagged_live),
                 candidate: shown_count(r.flagged_shadow),
                 gained: shown_count(r.gained),
@@ -618,6 +625,7 @@ fn shadow_view(shadow: &super::shadow::ShadowReport) -> ShadowView {
                     ReplayOutcomeRow {
                         id: r.rule_id.clone(),
                         title: r.title.clone(),
+                        title_current: None,
                         first: m == 0,
                         outcome: measure.label_sv(),
                         current_flagged,

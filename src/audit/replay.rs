@@ -48,7 +48,12 @@ impl From<&RuleOutcome> for Status {
 #[derive(Clone, Debug, Default, Serialize, ToSchema)]
 pub struct RuleChange {
     pub rule_id: String,
+    /// The candidate's title, or the current set's for a rule the candidate removes.
     pub title: String,
+    /// The current set's title when it differs from the candidate's (a parameter in the
+    /// title, such as a number of days, that the candidate changes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title_current: Option<String>,
     pub in_current: bool,
     pub in_candidate: bool,
     pub flagged_current: usize,
@@ -162,9 +167,14 @@ impl Union {
             let id = rule.meta.id.as_str();
             let in_current = position(current, id);
             let in_candidate = position(candidate, id);
+            let title_current = in_current
+                .map(|i| &current.rules[i].meta.title)
+                .filter(|title| **title != rule.meta.title)
+                .cloned();
             union.rules.push(RuleChange {
                 rule_id: id.to_owned(),
                 title: rule.meta.title.clone(),
+                title_current,
                 in_current: in_current.is_some(),
                 in_candidate: in_candidate.is_some(),
                 ..RuleChange::default()

@@ -212,6 +212,11 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
             "script: aktivitetsniva_saknas.rhai",
             "script: aktivitetsniva_saknas.rhai\n    enabled: false",
             1,
+        )
+        .replacen(
+            "{ from: 2000-01-01, value: 21 }",
+            "{ from: 2000-01-01, value: 14 }",
+            1,
         );
     std::fs::write(&manifest, changed).expect("write");
     let before = (
@@ -231,6 +236,14 @@ fn a_candidate_is_tested_and_replayed_beside_the_live_rules_and_nothing_is_store
     assert!(page.contains("Underkänt"), "{page}");
     assert!(page.contains("tests/aktivitetsniva_saknas.yaml:"), "{page}");
     assert!(page.contains("Bredvid reglerna som gäller nu"), "{page}");
+    // A title that names a parameter the candidate changes is given both ways: the
+    // column of the rules that apply now counted with 21 days, not 14.
+    assert!(
+        page.contains(
+            "Inget GK-möte registrerat inom 14 dagar efter begäran (nu: Inget GK-möte registrerat inom 21 dagar efter begäran)"
+        ),
+        "{page}"
+    );
     assert!(
         page.contains("Utfall för flaggade och ej flaggade ärenden"),
         "{page}"

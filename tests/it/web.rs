@@ -2464,3 +2464,28 @@ fn the_whole_loop_from_check_to_answer_to_colleague_to_recheck_to_audit() {
     );
     assert_eq!(activity["median_days_to_resolution"], 10.0, "{activity:#}");
 }
+
+/// A test file that cannot be read stops every test from running: the Regler page said
+/// "inga tester hittades" above the list of what could not be read.
+#[test]
+fn the_rules_page_says_the_tests_could_not_be_read_not_that_there_are_none() {
+    let app = spawn_app_with(crate::helpers::AppOptions {
+        copy_rules: true,
+        ..Default::default()
+    });
+    std::fs::write(
+        app.rules_dir.join("tests/ny_regel.yaml"),
+        "rule: ny_regel\ncases: []\n",
+    )
+    .expect("write a test file");
+    let web = WebClient::new(&app);
+    let (cookie, _) = web.session(&app.policy.token);
+    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    assert_eq!(page.status, 200, "{page}");
+    assert!(!page.text.contains("inga tester hittades"), "{page}");
+    assert!(
+        page.text.contains("kunde inte läsas, så inget test har körts"),
+        "{page}"
+    );
+    assert!(page.text.contains("Testerna kunde inte läsas"), "{page}");
+}

@@ -439,18 +439,20 @@ pub(super) async fn lookup(
         .map(|(_, value)| value.trim())
         .collect();
     let case_id = match typed[..] {
-        [one] => serde_json::from_value::<CaseId>(serde_json::Value::from(one)).ok(),
-        _ => None,
+        [one] => CaseId::parse(one),
+        _ => Err("ange ett ärende-id".to_owned()),
     };
-    let Some(case_id) = case_id else {
-        let mut page = page_of(&viewer, &rules, &FormInput::new_for(&today), &[]);
-        page.problems.push(ProblemView {
-            anchor: Some("f-arende-sok".to_owned()),
-            label: Some("Ärende-id"),
-            message: "Ange ärende-id (högst 128 tecken) för att hämta ärendets kontroller."
-                .to_owned(),
-        });
-        return render(StatusCode::UNPROCESSABLE_ENTITY, "check.html", &page);
+    let case_id = match case_id {
+        Ok(case_id) => case_id,
+        Err(why) => {
+            let mut page = page_of(&viewer, &rules, &FormInput::new_for(&today), &[]);
+            page.problems.push(ProblemView {
+                anchor: Some("f-arende-sok".to_owned()),
+                label: Some("Ärende-id"),
+                message: format!("Ange ärende-id för att hämta ärendets kontroller: {why}."),
+            });
+            return render(StatusCode::UNPROCESSABLE_ENTITY, "check.html", &page);
+        }
     };
     let evaluations = match app::check::case_history(&state, &viewer, &case_id).await {
         Ok((_, evaluations)) => evaluations,

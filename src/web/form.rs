@@ -876,9 +876,14 @@ impl FormInput {
                     }
                     problems.push(FieldProblem {
                         path: field.path.to_owned(),
-                        // A date that contradicts another says why, in the parser's words.
-                        message: if err.implausible {
+                        // A date that contradicts another says why, in the parser's words,
+                        // and so does a case id or a date the parser refused: its words
+                        // name what is wrong (an invisible character, a day the calendar
+                        // does not have), where the form's own would only repeat the rule.
+                        message: if err.implausible || matches!(field.kind, Kind::Text) {
                             capitalised(&err.message)
+                        } else if matches!(field.kind, Kind::Date) {
+                            format!("{} {}", capitalised(&err.message), field.error)
                         } else {
                             field.error.to_owned()
                         },
@@ -1357,6 +1362,32 @@ mod tests {
         for problem in &problems {
             assert!(!problem.message.contains("fyrtio") && !problem.message.contains("XYZ"));
         }
+    }
+
+    /// The form said "Ange ärende-id (högst 128 tecken)." of an 8-character case id with
+    /// a zero-width space in it, and its general date text of 2024-02-30.
+    #[test]
+    fn a_refused_case_id_or_date_is_told_why() {
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "ärende\u{200b}42"),
+            ("checked_on", "2024-02-30"),
+        ]));
+        let problems = input.to_profile().expect_err("refused");
+        let message = |path: &str| {
+            problems
+                .iter()
+                .find(|p| p.path == path)
+                .map(|p| p.message.clone())
+                .unwrap_or_else(|| panic!("{path} refused: {problems:?}"))
+        };
+        assert!(
+            message("case_id").starts_with("Ärende-id får bara innehålla synliga tecken"),
+            "{problems:?}"
+        );
+        assert!(
+            message("checked_on").starts_with("Datumet finns inte i kalendern. Ange ett datum"),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -2484,7 +2484,8 @@ fn the_rules_page_says_the_tests_could_not_be_read_not_that_there_are_none() {
     assert_eq!(page.status, 200, "{page}");
     assert!(!page.text.contains("inga tester hittades"), "{page}");
     assert!(
-        page.text.contains("kunde inte läsas, så inget test har körts"),
+        page.text
+            .contains("kunde inte läsas, så inget test har körts"),
         "{page}"
     );
     assert!(page.text.contains("Testerna kunde inte läsas"), "{page}");

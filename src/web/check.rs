@@ -21,7 +21,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Serialize;
 
-use super::form::{AnswerView, FieldProblem, FormInput, GroupView, answers_of, fields};
+use super::form::{
+    AnswerView, FieldProblem, FormInput, GroupView, answers_of, answers_since, fields,
+};
 use super::{
     CHECK_PAGE, ErrorPage, Layout, ResultView, SharedState, Viewer, failure, refusal, render,
 };
@@ -112,6 +114,8 @@ struct HistoryItem {
     answers: Vec<AnswerView>,
     /// How many answers differ from the check before.
     changed: usize,
+    /// How many fields the check answered ("Vet ej" is no answer).
+    filled: usize,
 }
 
 /// A stored flag as the story lists it: the contract's stored flag with its severity's
@@ -648,17 +652,12 @@ fn history(
         flags.sort_by_key(|f| std::cmp::Reverse(f.flag.severity));
         let profile: serde_json::Value = serde_json::from_str(&e.profile_json).unwrap_or_default();
         let answers = answers_of(&profile);
-        let mut shown = answers_of(&profile);
-        if let Some(before) = &previous_answers {
-            for answer in &mut shown {
-                let earlier: Option<&AnswerView> = before.iter().find(|b| b.path == answer.path);
-                if earlier.is_none_or(|b| b.value != answer.value) {
-                    answer.before =
-                        Some(earlier.map_or_else(|| "Vet ej".to_owned(), |b| b.value.clone()));
-                }
-            }
-        }
+        let shown = match &previous_answers {
+            Some(before) => answers_since(answers_of(&profile), before),
+            None => answers_of(&profile),
+        };
         let changed = shown.iter().filter(|a| a.before.is_some()).count();
+        let filled = answers.iter().filter(|a| a.value != "Vet ej").count();
         items.push(HistoryItem {
             id: e.id,
             current: Some(e.id) == current,
@@ -673,6 +672,7 @@ fn history(
             errors: e.errors.len(),
             answers: shown,
             changed,
+            filled,
         });
         previous_answers = Some(answers);
         previous = Some(e);

@@ -535,6 +535,39 @@ pub fn answers_of(profile_json: &Value) -> Vec<AnswerView> {
         .collect()
 }
 
+/// The answers of a check beside those of the check before it (`before`), in form
+/// order: each that differs carries the earlier value, and a field the check before
+/// answered and this one left out is listed as "Vet ej" with what it said.
+pub fn answers_since(now: Vec<AnswerView>, before: &[AnswerView]) -> Vec<AnswerView> {
+    let mut answers = now;
+    for answer in &mut answers {
+        let was = before
+            .iter()
+            .find(|b| b.path == answer.path)
+            .map_or(UNKNOWN, |b| b.value.as_str());
+        if was != answer.value {
+            answer.before = Some(was.to_owned());
+        }
+    }
+    let dropped: Vec<AnswerView> = before
+        .iter()
+        .filter(|b| b.value != UNKNOWN && !answers.iter().any(|a| a.path == b.path))
+        .map(|b| AnswerView {
+            path: b.path,
+            label: b.label,
+            value: UNKNOWN.to_owned(),
+            before: Some(b.value.clone()),
+        })
+        .collect();
+    answers.extend(dropped);
+    let order = |path: &str| fields().position(|f| f.path == path);
+    answers.sort_by_key(|a| order(a.path));
+    answers
+}
+
+/// How the form and the story word a field left out.
+const UNKNOWN: &str = "Vet ej";
+
 /// A stored scalar as the form shows it: text as is, numbers with a decimal comma.
 fn scalar_text(value: &Value) -> String {
     match value {
@@ -1387,6 +1420,35 @@ mod tests {
         assert!(
             message("checked_on").starts_with("Datumet finns inte i kalendern. Ange ett datum"),
             "{problems:?}"
+        );
+    }
+
+    /// The story counted "3 ändrade" when a meeting had gone from "Har inte skett" to
+    /// unknown and sex, age and income had been left out: a field the check before
+    /// answered and this one left out was never compared.
+    #[test]
+    fn answers_left_out_since_the_check_before_are_changes() {
+        let before = answers_of(&serde_json::json!({
+            "person": {"sex": "female", "age": 44, "marital_status": "unknown"},
+            "benefit": "sickness_benefit",
+        }));
+        let now = answers_of(&serde_json::json!({
+            "person": {"age": 45, "marital_status": "unknown"},
+            "benefit": "sickness_benefit",
+        }));
+        let since = answers_since(now, &before);
+        let changes: Vec<(&str, &str, Option<&str>)> = since
+            .iter()
+            .map(|a| (a.path, a.value.as_str(), a.before.as_deref()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                ("person.sex", "Vet ej", Some("Kvinna")),
+                ("person.age", "45", Some("44")),
+                ("person.marital_status", "Vet ej", None),
+                ("benefit", since[3].value.as_str(), None),
+            ]
         );
     }
 

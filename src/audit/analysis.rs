@@ -99,14 +99,19 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
                 by_group.by_ref().take(SexGroup::ALL.len()).unzip();
             let mut notes = Vec::new();
             let ever = built.units.iter().filter(|u| u.rules[index].ever).count();
-            if ever == 0 {
+            if burden.with_rule[index].all == 0 {
+                notes.push(
+                    "Regeln fanns inte i regeluppsättningen vid någon av periodens kontroller:                      den har inte prövats på ärendena i perioden, och inget om den kan bedömas."
+                        .to_owned(),
+                );
+            } else if ever == 0 {
                 notes.push(
                     "Regeln flaggade inte vid någon kontroll före GK bland ärendena i perioden; det finns inget att jämföra."
                         .to_owned(),
                 );
             }
             // Some check in the period was made by a rule set without the rule.
-            if burden.with_rule[index].all < burden.checks.all {
+            if (1..burden.checks.all).contains(&burden.with_rule[index].all) {
                 notes.push(
                     "Regeln fanns inte i regeluppsättningen vid en del av periodens kontroller. \
                      Flaggade kontroller, flaggor per månad och andelen flaggade kontroller \
@@ -204,7 +209,8 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
     raw.unit_outcomes = unit_outcomes;
     protect(&mut report, &raw, &real, min_cell);
     for (index, (rule, &failed)) in report.rules.iter_mut().zip(&raw.failed).enumerate() {
-        if failed == 0 {
+        // A rule no check of the period had is said so once, above.
+        if failed == 0 || rule.checks_with_rule == Some(0) {
             continue;
         }
         let shown = rule
@@ -218,8 +224,8 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
         );
         let they = if shown == Some(1) { "det" } else { "de" };
         let why = if not_in_set_at_last[index] {
-            "hade regelfel, eller gjordes med en regeluppsättning utan regeln, vid den senaste \
-             kontrollen före GK"
+            "har inget känt resultat för regeln vid den senaste kontrollen före GK (regeln \
+             fanns inte i regeluppsättningen då, eller fick regelfel)"
         } else {
             "hade regelfel vid den senaste kontrollen före GK"
         };

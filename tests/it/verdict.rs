@@ -833,7 +833,8 @@ fn a_rule_is_audited_only_on_checks_whose_rule_set_had_it() {
     // is over every check; no rule errors are claimed.
     let notes = rule(&report, "ny_regel")["notes"].to_string();
     assert!(
-        notes.contains("gjordes med en regeluppsättning utan regeln")
+        notes.contains("inget känt resultat för regeln")
+            && notes.contains("fanns inte i regeluppsättningen då")
             && notes.contains("fanns inte i regeluppsättningen vid en del"),
         "{notes}"
     );
@@ -888,6 +889,30 @@ fn a_rule_is_audited_only_on_checks_whose_rule_set_had_it() {
     assert_ne!(all["resolved_vs_still_flagged"]["n_a"], 12, "{all:#}");
     let answers = &removed["responses"]["versions"][0];
     assert_ne!(answers["resolved"], 12, "{answers:#}");
+}
+
+/// A rule added after every check of the period was reported as if it had run: "Regeln
+/// flaggade inte vid någon kontroll före GK" and "12 ärenden hade regelfel, eller …".
+#[test]
+fn a_rule_no_check_of_the_period_had_is_said_to_be_untried() {
+    let app = spawn_app_with(AppOptions {
+        copy_rules: true,
+        ..AppOptions::default()
+    });
+    store_cases(&app, &app.handlaggare, "FORE", 12);
+    add_a_rule_that_flags_every_check(&app);
+    let report = audit_json(&app, &[]);
+    let notes = rule(&report, "ny_regel")["notes"]
+        .as_array()
+        .expect("notes")
+        .clone();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0].as_str().is_some_and(
+            |n| n.contains("fanns inte i regeluppsättningen vid någon av periodens kontroller")
+        ),
+        "{notes:#?}"
+    );
 }
 
 /// The comparison of two periods showed a rule's share of flagged checks in each (over

@@ -535,7 +535,11 @@ fn check(source: &str, rules_dir: &Path, json: bool) -> u8 {
     let profile = match Profile::from_json(&text) {
         Ok(profile) => Arc::new(profile),
         Err(err) => {
-            eprintln!("Ogiltig profil: fältet {}: {}", err.path, err.message);
+            if err.path == "." {
+                eprintln!("Ogiltig profil: {}", err.message);
+            } else {
+                eprintln!("Ogiltig profil: fältet {}: {}", err.path, err.message);
+            }
             return exit::BAD_INPUT;
         }
     };

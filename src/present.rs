@@ -148,9 +148,9 @@ pub fn test_results(results: &[CaseResult], untested_rules: &[String]) -> String
     let failed = results.iter().filter(|r| r.failure.is_some()).count();
     let _ = writeln!(
         out,
-        "\n{} godkända, {} misslyckade",
-        results.len() - failed,
-        failed
+        "\n{}, {}",
+        count_noun(results.len() - failed, "godkänt", "godkända"),
+        count_noun(failed, "misslyckat", "misslyckade")
     );
     out
 }

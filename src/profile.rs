@@ -1125,6 +1125,41 @@ fn message_in_swedish(message: &str) -> String {
     if message.starts_with("expected `:`") {
         return "ett kolon (:) väntades efter fältnamnet".to_owned();
     }
+    // serde_json's other syntax errors (its `ErrorCode`s), as people say them.
+    const SYNTAX: &[(&str, &str)] = &[
+        (
+            "expected ident",
+            "ett ord som JSON inte känner; skriv true, false eller null, eller text inom citattecken",
+        ),
+        ("expected `\"`", "ett citattecken väntades"),
+        ("invalid escape", "ogiltigt tecken efter \\ i en text"),
+        ("invalid number", "ogiltigt tal"),
+        ("number out of range", "talet är för stort"),
+        (
+            "invalid unicode code point",
+            "ogiltig teckenkod (\\u) i en text",
+        ),
+        (
+            "lone leading surrogate",
+            "ogiltig teckenkod (\\u) i en text",
+        ),
+        (
+            "unexpected end of hex escape",
+            "ogiltig teckenkod (\\u) i en text",
+        ),
+        (
+            "control character",
+            "en text innehåller ett styrtecken, till exempel en radbrytning; skriv det som \\n",
+        ),
+        ("recursion limit exceeded", "profilen är nästlad för djupt"),
+        (
+            "float key must be finite",
+            "ett fältnamn ska stå inom citattecken",
+        ),
+    ];
+    if let Some((_, said)) = SYNTAX.iter().find(|(code, _)| message.starts_with(code)) {
+        return (*said).to_owned();
+    }
     message.to_owned()
 }
 
@@ -1979,6 +2014,35 @@ mod parse_message_tests {
             ),
         ] {
             assert_eq!(message_in_swedish(english), swedish);
+        }
+    }
+
+    /// `{"case_id": tru}` was answered "ogiltig JSON på rad 1 kolumn 16: expected ident".
+    #[test]
+    fn every_syntax_error_of_the_json_parser_reads_in_swedish() {
+        for text in [
+            r#"{"case_id": tru}"#,
+            r#"{"case_id": "a\q"}"#,
+            "{\"case_id\": \"a\nb\"}",
+            r#"{"case_id": "\ud800"}"#,
+            r#"{"case_id": 1.}"#,
+            r#"{"case_id": -}"#,
+            r#"{case_id: 1}"#,
+            r#"{"case_id" 1}"#,
+            r#"{"case_id": 1,}"#,
+            r#"{"case_id": 1} x"#,
+            r#"{"case_id": 1"#,
+            &format!("{}1{}", "[".repeat(200), "]".repeat(200)),
+        ] {
+            let err = serde_json::from_str::<serde_json::Value>(text).expect_err(text);
+            let english = err.to_string();
+            let english = english.split(" at line ").next().unwrap_or_default();
+            let said = message_in_swedish(english);
+            assert_ne!(said, english, "{text}: {english}");
+            assert!(
+                !said.contains("expected") && !said.contains("EOF"),
+                "{text}: {said}"
+            );
         }
     }
 }

@@ -53,6 +53,14 @@ pub enum ReportFormat {
 }
 
 impl ReportFormat {
+    /// The extension of a file in this format.
+    fn extension(self) -> &'static str {
+        match self {
+            Self::Text => "txt",
+            other => other.name(),
+        }
+    }
+
     /// Its name on the command line.
     fn name(self) -> &'static str {
         match self {
@@ -139,16 +147,36 @@ pub struct OutputArgs {
 }
 
 impl OutputArgs {
-    /// The format asked for, else the one `--out`'s extension names, else `default`. An
-    /// extension that names another format than `--format`, or none at all without
-    /// `--format` (`rapport.pdf`), is refused: the file would hold something else than
-    /// its name says.
-    fn format(&self, default: ReportFormat) -> Result<ReportFormat, AppError> {
+    /// The format asked for, else the one `--out`'s extension names, else the first of
+    /// `allowed`, the formats `command` writes. An extension that names another format
+    /// than `--format`, or none at all without `--format` (`rapport.pdf`), is refused: the
+    /// file would hold something else than its name says; so is a format the command does
+    /// not write.
+    fn format(&self, command: &str, allowed: &[ReportFormat]) -> Result<ReportFormat, AppError> {
+        let names = |formats: &[ReportFormat], each: fn(ReportFormat) -> String| {
+            let names: Vec<String> = formats.iter().map(|f| each(*f)).collect();
+            match names.split_last() {
+                Some((last, [])) => last.clone(),
+                Some((last, rest)) => format!("{} eller {last}", rest.join(", ")),
+                None => String::new(),
+            }
+        };
+        let written = |format: ReportFormat| -> Result<ReportFormat, AppError> {
+            if allowed.contains(&format) {
+                return Ok(format);
+            }
+            Err(AppError::Input(format!(
+                "{command} skrivs som {} (--format), inte som {}",
+                names(allowed, |f| f.name().to_owned()),
+                format.name()
+            )))
+        };
+        let default = allowed.first().copied().unwrap_or(ReportFormat::Html);
         let Some(path) = self.out.as_deref() else {
-            return Ok(self.format.unwrap_or(default));
+            return written(self.format.unwrap_or(default));
         };
         let Some(extension) = extension(path) else {
-            return Ok(self.format.unwrap_or(default));
+            return written(self.format.unwrap_or(default));
         };
         let named = match extension.as_str() {
             "html" | "htm" => Some(ReportFormat::Html),
@@ -164,11 +192,12 @@ impl OutputArgs {
                 "filändelsen .{extension} är ett annat format än --format {}; ändra den ena",
                 asked.name()
             )),
-            (Some(asked), _) => Ok(asked),
-            (None, Some(named)) => Ok(named),
+            (Some(asked), _) => written(asked),
+            (None, Some(named)) => written(named),
             (None, None) => refuse(format!(
-                "filändelsen .{extension} är inget format rapporten skrivs i; använd .html, \
-                 .json, .csv, .xlsx eller .txt, eller ange --format"
+                "filändelsen .{extension} är inget format {command} skrivs i; använd {}, eller \
+                 ange --format",
+                names(allowed, |f| format!(".{}", f.extension()))
             )),
         }
     }
@@ -217,6 +246,44 @@ impl OutputArgs {
                 }
             }
         }
+    }
+}
+
+/// The candidate's own tests, run as `gk-regler test` runs them, in one line: a replay
+/// of a candidate that fails its tests says so, as the web page's trial does.
+fn candidate_tests(dir: &Path, candidate: &RuleSet) -> String {
+    let rerun = format!("kör `gk-regler test {}` för att se vad", dir.display());
+    match gk_regler::rule_tests::TestSuite::load(dir, Some(candidate)) {
+        Err(err) => format!(
+            "Kandidatens tester kunde inte läsas ({} fel), så inget test har körts; {rerun}.",
+            err.problems.len()
+        ),
+        Ok(suite) if suite.cases.is_empty() => {
+            "Kandidatens tester: inga tester hittades.".to_owned()
+        }
+        Ok(suite) => {
+            let results = suite.run(candidate);
+            let failed = results.iter().filter(|r| r.failure.is_some()).count();
+            let passed = format!(
+                "Kandidatens tester: {} av {} godkända",
+                results.len() - failed,
+                results.len()
+            );
+            if failed == 0 {
+                format!("{passed}.")
+            } else {
+                format!("{passed}: underkänt; {rerun}.")
+            }
+        }
+    }
+}
+
+/// A change in a count with its sign, and 0 without one (not "−0").
+fn signed(sign: char, n: usize) -> String {
+    if n == 0 {
+        "0".to_owned()
+    } else {
+        format!("{sign}{n}")
     }
 }
 
@@ -424,12 +491,8 @@ pub async fn audit(
     output.check_target()?;
     let mut options = period.options(config.audit_min_cell_floor)?;
     audit_args.apply(&mut options)?;
-    let format = output.format(ReportFormat::Html)?;
-    if format == ReportFormat::Text {
-        return Err(AppError::Input(
-            "audit skrivs som html, json, csv eller xlsx (--format)".to_owned(),
-        ));
-    }
+    use ReportFormat::{Csv, Html, Json, Xlsx};
+    let format = output.format("audit", &[Html, Json, Csv, Xlsx])?;
     if format == ReportFormat::Xlsx && output.out.is_none() && std::io::stdout().is_terminal() {
         return Err(AppError::Input(
             "en Excel-fil skrivs inte till terminalen: ange en fil med --out".to_owned(),
@@ -455,12 +518,12 @@ pub async fn audit(
     output.write(&bytes)?;
     match report.units.get(audit::report::SexGroup::All) {
         Some(units) => eprintln!(
-            "Uppföljningen omfattar {} fall med utfall i perioden; klar på {} s.",
+            "Uppföljningen omfattar {} ärenden med utfall i perioden; klar på {} s.",
             html::count(units),
             figure(started.elapsed().as_secs_f64(), 2)
         ),
         None => eprintln!(
-            "Uppföljningen visar inga resultat: antalet fall i perioden är dolt, eftersom det eller en del av det (kvinnor eller män) är färre än {} och annars skulle röja enskilda.",
+            "Uppföljningen visar inga resultat: antalet ärenden i perioden är dolt, eftersom det eller en del av det (kvinnor eller män) är färre än {} och annars skulle röja enskilda.",
             report.min_cell
         ),
     }
@@ -479,14 +542,11 @@ pub async fn replay(
     let started = Instant::now();
     output.check_target()?;
     let options = period.options(config.audit_min_cell_floor)?;
-    let format = output.format(ReportFormat::Text)?;
-    if format == ReportFormat::Xlsx {
-        return Err(AppError::Input(
-            "replay skrivs som text, html, json eller csv (--format)".to_owned(),
-        ));
-    }
+    use ReportFormat::{Csv, Html, Json, Text};
+    let format = output.format("replay", &[Text, Html, Json, Csv])?;
     let current = RuleSet::load(&config.rules_dir)?;
     let candidate = RuleSet::load(candidate_dir)?;
+    eprintln!("{}", candidate_tests(candidate_dir, &candidate));
     let (store, writer) = admin::open_existing_store(&config)?;
     let total = app::history::checks_in_period(&store, &options).await?;
     let bar = progress_bar(total, "Prövar reglerna på sparade kontroller");
@@ -590,8 +650,8 @@ fn replay_table(report: &audit::replay::ReplayReport) -> String {
             rule.rule_id,
             rule.flagged_current,
             rule.flagged_candidate,
-            format!("+{}", rule.gained),
-            format!("−{}", rule.lost),
+            signed('+', rule.gained),
+            signed('−', rule.lost),
             format!("{}→{}", rule.errors_current, rule.errors_candidate),
         );
     }

@@ -452,6 +452,15 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
     );
     assert_eq!(table.code, 0, "{table}");
     assert!(table.stdout.contains("Försvinner"), "{table}");
+    // The candidate fails its own tests of the rule it switched off, and says so, as the
+    // web page's trial does.
+    let tests = table
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("Kandidatens tester:"))
+        .unwrap_or_else(|| panic!("no line on the candidate's tests: {table}"));
+    assert!(tests.contains("underkänt"), "{tests}");
+    assert!(tests.contains("gk-regler test"), "{tests}");
     // Current and candidate are told apart by their short hashes.
     let short = |which: &str| {
         report[which]["short_hash"]
@@ -1011,6 +1020,20 @@ fn a_report_replaces_only_a_report_and_leaves_nothing_behind() {
         assert!(out.stderr.contains("filändelsen"), "{out}");
     }
     assert!(!path("rapport.pdf").exists() && !path("rapport.csv").exists());
+    // What it suggests is what the audit writes: not replay's .txt, which it refuses.
+    let out = app.run_cli(&["audit", "--out", &arg(&path("rapport.pdf"))], None);
+    assert!(
+        out.stderr
+            .contains("använd .html, .json, .csv eller .xlsx,"),
+        "{out}"
+    );
+    let out = app.run_cli(&["audit", "--out", &arg(&path("rapport.txt"))], None);
+    assert_eq!(out.code, 2, "{out}");
+    assert!(
+        out.stderr
+            .contains("audit skrivs som html, json, csv eller xlsx (--format), inte som text"),
+        "{out}"
+    );
     // Named by --format, a file without a report's extension is written as asked.
     let out = app.run_cli(
         &["audit", "--format", "json", "--out", &arg(&path("rapport"))],

@@ -189,6 +189,20 @@ pub fn count_noun(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", noun(Some(n), one, many))
 }
 
+/// A stored moment (RFC 3339, UTC) as people in Sweden read it: `2026-11-26 14:57`, in
+/// Swedish time, as every page and command shows times; the text as given if it is no
+/// such moment.
+pub fn swedish_time(rfc3339: &str) -> String {
+    rfc3339
+        .parse::<jiff::Timestamp>()
+        .map(|t| {
+            t.to_zoned(crate::profile::stockholm().clone())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| rfc3339.to_owned())
+}
+
 /// `text` as a terminal may show it: control and invisible characters written as
 /// `\u{…}`, so a stored name (from a restored backup, say) can neither move the cursor nor
 /// erase a line, nor hide a character.

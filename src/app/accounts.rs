@@ -34,14 +34,14 @@ pub struct NewToken {
 /// When a token stops working.
 #[derive(Clone, Debug)]
 pub enum Expiry {
-    /// At the last second of this day (UTC).
+    /// At the last second of this day in Sweden.
     EndOf(jiff::civil::Date),
     /// This long after creation.
     After(jiff::Span),
 }
 
 impl Expiry {
-    /// Parses `YYYY-MM-DD` (valid through that day, UTC) or a duration such as `90d`,
+    /// Parses `YYYY-MM-DD` (valid through that day in Sweden) or a duration such as `90d`,
     /// `12h` or `1y`.
     pub fn parse(text: &str) -> Result<Self, AppError> {
         let text = text.trim();
@@ -64,7 +64,7 @@ impl Expiry {
         let moment = match self {
             Self::EndOf(date) => date
                 .at(23, 59, 59, 0)
-                .to_zoned(jiff::tz::TimeZone::UTC)
+                .to_zoned(crate::profile::stockholm().clone())
                 .map(|z| z.timestamp()),
             Self::After(span) => now.checked_add(*span).map(|z| z.timestamp()),
         }
@@ -457,7 +457,14 @@ mod tests {
             .expect("a date")
             .at()
             .expect("ahead");
-        assert_eq!(end, "2999-01-31T23:59:59Z");
+        // The last second of the day in Sweden (winter: UTC+1; summer: UTC+2).
+        assert_eq!(end, "2999-01-31T22:59:59Z");
+        let summer = Expiry::parse("2999-07-31")
+            .expect("a date")
+            .at()
+            .expect("ahead");
+        assert_eq!(summer, "2999-07-31T21:59:59Z");
+        assert_eq!(crate::present::swedish_time(&summer), "2999-07-31 23:59");
     }
 
     #[test]

@@ -492,9 +492,10 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
             ),
         })));
     }
-    let until = created
-        .expires_at
-        .map_or_else(|| "utan slutdatum".to_owned(), |at| format!("till {at}"));
+    let until = created.expires_at.map_or_else(
+        || "utan slutdatum".to_owned(),
+        |at| format!("till {}", gk_regler::present::swedish_time(&at)),
+    );
     eprintln!(
         "Token nr {} för {} (roll {}{}) skapad i databasen {}, giltig {until}. Den gäller direkt, också i en tjänst som kör den databasen. Token visas bara nu; databasen sparar bara hashen.",
         created.id,
@@ -518,7 +519,7 @@ pub async fn token_list(config: Config) -> Result<(), AppError> {
     admin::close_store(store, writer).await?;
     let accounts = result?;
     println!(
-        "{:>4}  {:<24} {:<12} {:<7} {:<21} {:<21} status",
+        "{:>4}  {:<24} {:<12} {:<7} {:<16} {:<16} status",
         "nr", "namn", "roll", "syfte", "skapad", "giltig till"
     );
     let now = jiff::Timestamp::now()
@@ -526,18 +527,22 @@ pub async fn token_list(config: Config) -> Result<(), AppError> {
         .to_string();
     for a in &accounts {
         let status = match (&a.revoked_at, &a.expires_at) {
-            (Some(at), _) => format!("återkallad {at}"),
+            (Some(at), _) => format!("återkallad {}", gk_regler::present::swedish_time(at)),
             (None, Some(until)) if *until <= now => "har gått ut".to_owned(),
             _ => "aktiv".to_owned(),
         };
         println!(
-            "{:>4}  {:<24} {:<12} {:<7} {:<21} {:<21} {status}",
+            "{:>4}  {:<24} {:<12} {:<7} {:<16} {:<16} {status}",
             a.id,
             printable(&a.name),
             a.role.as_str(),
             a.purpose.as_str(),
-            printable(&a.created_at),
-            printable(a.expires_at.as_deref().unwrap_or("-")),
+            printable(&gk_regler::present::swedish_time(&a.created_at)),
+            printable(
+                &a.expires_at
+                    .as_deref()
+                    .map_or_else(|| "-".to_owned(), gk_regler::present::swedish_time)
+            ),
         );
     }
     if accounts.is_empty() {

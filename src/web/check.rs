@@ -410,7 +410,7 @@ pub(super) async fn stored(
         case_id: case_id.map(|c| c.expose().to_owned()),
         checked_on: evaluation.checked_on.clone(),
         stage: evaluation.stage.label_sv(),
-        saved_at: local_time(&evaluation.created_at),
+        saved_at: crate::present::swedish_time(&evaluation.created_at),
         by: evaluation.requested_by.clone(),
         ruleset: ruleset_label(&evaluation),
     });
@@ -663,7 +663,7 @@ fn history(
             current: Some(e.id) == current,
             mine: e.requested_by == viewer.name,
             checked_on: e.checked_on.clone(),
-            saved_at: local_time(&e.created_at),
+            saved_at: crate::present::swedish_time(&e.created_at),
             stage: e.stage.label_sv(),
             ruleset: ruleset_label(e),
             by: e.requested_by.clone(),
@@ -699,18 +699,6 @@ fn answer_words(response: &crate::answer::StoredResponse, catalog: &ReasonCatalo
         ),
         None => response.response.label_sv().to_owned(),
     }
-}
-
-/// A stored UTC timestamp as date and time in Sweden, e.g. `2024-03-15 14:05`.
-pub(super) fn local_time(rfc3339: &str) -> String {
-    rfc3339
-        .parse::<jiff::Timestamp>()
-        .map(|t| {
-            t.to_zoned(crate::profile::stockholm().clone())
-                .strftime("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_else(|_| rfc3339.to_owned())
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ impl ResultView {
                         .reason
                         .as_deref()
                         .map(|code| catalog.label(rule_id, code).unwrap_or(code).to_owned()),
-                    answered_at: super::check::local_time(&c.answered_at),
+                    answered_at: crate::present::swedish_time(&c.answered_at),
                     by: c.answered_by.clone(),
                 }),
             });

@@ -88,15 +88,9 @@ pub(super) struct HistoryQuery {
     till: Option<String>,
 }
 
-/// An RFC 3339 time as people read it: `2026-11-26 14:57 UTC`.
+/// A stored time as people read it ([`crate::present::swedish_time`]); a dash for none.
 fn time_text(rfc3339: Option<&str>) -> String {
-    match rfc3339 {
-        Some(time) => match time.get(..16) {
-            Some(minutes) => format!("{} UTC", minutes.replacen('T', " ", 1)),
-            None => time.to_owned(),
-        },
-        None => "\u{2013}".to_owned(),
-    }
+    rfc3339.map_or_else(|| "\u{2013}".to_owned(), crate::present::swedish_time)
 }
 
 fn change_label(change: &str) -> &'static str {

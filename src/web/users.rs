@@ -72,15 +72,10 @@ pub(super) struct CreateForm {
     expires: String,
 }
 
-/// `2026-11-26T13:29:54Z` as people read it: `2026-11-26 13:29` (UTC).
-fn readable(at: &str) -> String {
-    at.get(..16).unwrap_or(at).replacen('T', " ", 1)
-}
-
 fn view(account: &Account, now: &str) -> AccountView {
     let expired = account.expires_at.as_deref().is_some_and(|at| at <= now);
     let status = match (&account.revoked_at, expired) {
-        (Some(at), _) => format!("Återkallad {}", readable(at)),
+        (Some(at), _) => format!("Återkallad {}", crate::present::swedish_time(at)),
         (None, true) => "Har gått ut".to_owned(),
         (None, false) => "Aktiv".to_owned(),
     };
@@ -92,11 +87,11 @@ fn view(account: &Account, now: &str) -> AccountView {
             Purpose::Normal => "vanligt arbete",
             Purpose::Test => "testkontroller",
         },
-        created_at: readable(&account.created_at),
+        created_at: crate::present::swedish_time(&account.created_at),
         expires_at: account
             .expires_at
             .as_deref()
-            .map_or_else(|| "–".to_owned(), readable),
+            .map_or_else(|| "–".to_owned(), crate::present::swedish_time),
         active: account.revoked_at.is_none() && !expired,
         status,
     }

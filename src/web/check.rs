@@ -512,6 +512,7 @@ fn not_found(viewer: &Viewer) -> Response {
                       öppnas med sitt nummer av den som gjorde den; ärendets alla kontroller \
                       visas när du anger ärende-id under Kontrollera ärende."
                 .to_owned(),
+            link: None,
         },
     )
 }

@@ -884,8 +884,17 @@ impl FormInput {
         (Value::Object(root), problems)
     }
 
-    /// The profile, validated by the API's parser, or every field to correct.
+    /// The profile, validated by the API's parser, or every field to correct, in the
+    /// order of the form.
     pub fn to_profile(&self) -> Result<Profile, Vec<FieldProblem>> {
+        self.parse_profile().map_err(|mut problems| {
+            let order = |path: &str| fields().position(|f| f.path == path);
+            problems.sort_by_key(|p| order(&p.path));
+            problems
+        })
+    }
+
+    fn parse_profile(&self) -> Result<Profile, Vec<FieldProblem>> {
         let (mut json, mut problems) = self.to_json();
         // The parser stops at the first refused field: take that field out (or put a
         // stand-in for the required case id) and parse again, so every refused field is
@@ -1378,7 +1387,13 @@ mod tests {
             ("gk.requested_on", "2024-03-01"),
         ]));
         let problems = input.to_profile().expect_err("refused");
-        let mut paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        // In the order of the form, as the error summary lists them.
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        let order = |path: &&str| fields().position(|f| f.path == *path);
+        let mut in_form_order = paths.clone();
+        in_form_order.sort_by_key(order);
+        assert_eq!(paths, in_form_order);
+        let mut paths = paths;
         paths.sort_unstable();
         assert_eq!(
             paths,

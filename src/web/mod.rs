@@ -358,6 +358,8 @@ struct ErrorPage {
     layout: Layout,
     heading: &'static str,
     message: String,
+    /// A link on from the page, with its text: where to try again.
+    link: Option<(String, &'static str)>,
 }
 
 fn forbidden(viewer: &Viewer, page: &PageSpec) -> Response {
@@ -375,6 +377,7 @@ fn forbidden(viewer: &Viewer, page: &PageSpec) -> Response {
                 allowed.join(", "),
                 viewer.role.label_sv(),
             ),
+            link: None,
         },
     )
 }
@@ -420,6 +423,7 @@ fn failure(viewer: &Viewer, err: &AppError) -> Response {
             layout: Layout::new("Fel", Some(viewer), ""),
             heading: "Det gick inte att slutföra",
             message: message.to_owned(),
+            link: None,
         },
     )
 }
@@ -783,6 +787,7 @@ mod tests {
                 layout: Layout::new("Behörighet saknas", None, ""),
                 heading: "Du har inte behörighet till den här sidan",
                 message: "<b>x</b>".to_owned(),
+                link: None,
             },
         );
         assert_eq!(response.status(), StatusCode::FORBIDDEN);

@@ -167,16 +167,19 @@ fn refused_answer(
     message: &str,
     back_to: Option<i64>,
 ) -> Response {
-    let back = back_to.map_or_else(String::new, |id| {
-        format!(" Gå tillbaka till kontrollen (/kontroll/{id}) och försök igen.")
-    });
     render(
         status,
         "error.html",
         &ErrorPage {
             layout: Layout::new("Svaret sparades inte", Some(viewer), CHECK_PAGE.path),
             heading: "Svaret sparades inte",
-            message: format!("{message} Inget sparades.{back}"),
+            message: format!("{message} Inget sparades."),
+            link: back_to.map(|id| {
+                (
+                    format!("/kontroll/{id}"),
+                    "Tillbaka till kontrollen för att försöka igen",
+                )
+            }),
         },
     )
 }

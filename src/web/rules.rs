@@ -245,6 +245,13 @@ struct SeverityView {
     label: &'static str,
 }
 
+/// A profile field a rule declares it reads: the form's label for it, and its name.
+#[derive(Serialize)]
+struct InputView {
+    label: Option<&'static str>,
+    path: String,
+}
+
 #[derive(Serialize)]
 struct RuleView {
     id: String,
@@ -262,7 +269,7 @@ struct RuleView {
     tests: Vec<TestView>,
     test_file: Option<FileView>,
     /// The profile fields the manifest declares the rule reads.
-    inputs: Vec<String>,
+    inputs: Vec<InputView>,
     how_to_clear: Option<String>,
     clearable: bool,
     /// The reasons an officer may give for "Inte relevant": the rule's own, then the
@@ -510,7 +517,15 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
                     .unwrap_or_default(),
                 tests,
                 test_file,
-                inputs: m.inputs.clone().unwrap_or_default(),
+                inputs: m
+                    .inputs
+                    .iter()
+                    .flatten()
+                    .map(|path| InputView {
+                        label: super::form::field_link(path).map(|(label, _)| label),
+                        path: path.clone(),
+                    })
+                    .collect(),
                 how_to_clear: m.how_to_clear.clone(),
                 clearable: m.clearable,
                 reasons: m

@@ -2035,6 +2035,13 @@ fn answering_a_flag_on_its_card_needs_the_form_token_and_the_officer_who_made_th
     );
     assert_eq!(reply.status, 422, "{reply}");
     assert!(reply.text.contains("Välj en orsak"), "{reply}");
+    // A link back to the check, not its address in the text.
+    assert!(
+        reply.text.contains(&format!(
+            "<a href=\"&#x2f;kontroll&#x2f;{id}\">Tillbaka till kontrollen för att försöka igen</a>"
+        )) && !reply.text.contains("(/kontroll/"),
+        "{reply}"
+    );
     assert_eq!(app.count("flag_responses"), 0);
 
     let reply = web.post(
@@ -2468,7 +2475,7 @@ fn the_whole_loop_from_check_to_answer_to_colleague_to_recheck_to_audit() {
 /// A test file that cannot be read stops every test from running: the Regler page said
 /// "inga tester hittades" above the list of what could not be read.
 #[test]
-fn the_rules_page_says_the_tests_could_not_be_read_not_that_there_are_none() {
+fn the_rules_page_says_unreadable_tests_and_names_fields_as_the_form_does() {
     let app = spawn_app_with(crate::helpers::AppOptions {
         copy_rules: true,
         ..Default::default()
@@ -2489,4 +2496,9 @@ fn the_rules_page_says_the_tests_could_not_be_read_not_that_there_are_none() {
         "{page}"
     );
     assert!(page.text.contains("Testerna kunde inte läsas"), "{page}");
+    // The fields a rule reads are named as the check form names them, with their code.
+    assert!(
+        page.text.contains("<li>Läge <code>stage</code></li>"),
+        "{page}"
+    );
 }

@@ -231,7 +231,7 @@ pub fn write(report: &AuditReport) -> Result<Vec<u8>, XlsxWriteError> {
                 "95 % KI, lägre",
                 "95 % KI, övre",
                 "p-värde",
-                "Evidens",
+                "Underlag",
                 "Sammanfattning",
                 "Svar: besvarade",
                 "Svar: åtgärdade",

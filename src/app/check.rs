@@ -88,9 +88,7 @@ async fn evaluate(
     } else {
         let rules = Arc::clone(&rules);
         let profile = Arc::clone(&profile);
-        tokio::task::spawn_blocking(move || evaluate_both(&rules, shadow.as_deref(), &profile))
-            .await
-            .map_err(AppError::Task)?
+        super::evaluating_rules(move || evaluate_both(&rules, shadow.as_deref(), &profile)).await?
     };
     app.metrics.record_evaluation(&rules, &evaluation);
     Ok(Evaluated {

@@ -349,8 +349,35 @@ pub async fn off_workers<T: Send + 'static>(
     crate::long_work::run(work).await.map_err(AppError::Task)
 }
 
-/// Runs short blocking work (a reload's rule files and tests, a diff of two rule sets)
-/// on the blocking thread pool: off the async workers, but never queued behind long work.
+/// Runs `work`, which evaluates rules that may run in Rhai (a check with such a rule set,
+/// a rule set's tests), on the blocking thread pool, at most as many at once as the
+/// machine has cores; the rest wait their turn. The work is computation, so more at once
+/// would not finish sooner; and a rule's memory is bounded only by what one evaluation
+/// can take before its time limit (Rhai counts a map's entries, not its keys' bytes), so
+/// the service's is bounded by how many run at once, not by how many requests arrive.
+pub async fn evaluating_rules<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    static RULE_THREADS: std::sync::LazyLock<Arc<tokio::sync::Semaphore>> =
+        std::sync::LazyLock::new(|| {
+            Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            ))
+        });
+    // Held by the work itself, so a request given up while it runs does not let another
+    // start beside it.
+    let permit = Arc::clone(&RULE_THREADS).acquire_owned().await.ok();
+    tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+    .map_err(AppError::Task)
+}
+
+/// Runs short blocking work (a diff of two rule sets) on the blocking thread pool: off
+/// the async workers, but never queued behind long work.
 pub async fn briefly<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, AppError> {
@@ -399,6 +426,35 @@ fn access(
 
 #[cfg(test)]
 mod tests {
+    /// Checks with a rule set in Rhai each took a thread of the blocking pool (up to 512
+    /// at once), each with as much memory as one evaluation can take.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_rule_evaluations_run_at_once_than_there_are_cores() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+        let running = std::sync::Arc::new(AtomicUsize::new(0));
+        let most = std::sync::Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..cores * 4)
+            .map(|_| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(super::evaluating_rules(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                }))
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("joined").expect("ran");
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=cores).contains(&most),
+            "{most} at once on {cores} cores"
+        );
+    }
+
     use super::*;
 
     /// A full disk said `database or disk is full`, `disk I/O error: Error code 4874`

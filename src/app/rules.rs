@@ -47,7 +47,7 @@ async fn load_checked(
     running: Option<&RuleSet>,
 ) -> Result<Result<rule_tests::Tested, LoadError>, AppError> {
     let owned = dir.to_path_buf();
-    let loaded = super::briefly(move || rule_tests::load_tested(&owned)).await?;
+    let loaded = super::evaluating_rules(move || rule_tests::load_tested(&owned)).await?;
     let tested = match loaded {
         Ok(tested) => tested,
         Err(err) => return Ok(Err(err)),

@@ -455,9 +455,7 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
     let rules: Arc<RuleSet> = app::rules::active(state, viewer);
     let dir = state.rules_dir.clone();
     let for_tests = Arc::clone(&rules);
-    let mut tests = tokio::task::spawn_blocking(move || run_tests(dir, &for_tests))
-        .await
-        .map_err(AppError::Task)?;
+    let mut tests = app::evaluating_rules(move || run_tests(dir, &for_tests)).await?;
     let tests_total = tests.by_rule.iter().map(|(_, t, _)| t.len()).sum();
     let tests_passed = tests
         .by_rule
@@ -578,9 +576,7 @@ async fn shadow_view(state: &app::App, viewer: &Viewer) -> Result<Option<ShadowV
         description: shadow.description.clone(),
         dir: dir.display().to_string(),
     };
-    let tests = tokio::task::spawn_blocking(move || run_tests(dir, &shadow))
-        .await
-        .map_err(AppError::Task)?;
+    let tests = app::evaluating_rules(move || run_tests(dir, &shadow)).await?;
     let all = || tests.by_rule.iter().flat_map(|(_, t, _)| t);
     Ok(Some(ShadowView {
         set,

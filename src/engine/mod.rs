@@ -547,6 +547,14 @@ fn rhai_error_in_swedish(err: &EvalAltResult) -> String {
                     .collect();
                 if name == "-" && kinds_of.iter().all(|k| *k == "Date") {
                     "två datum kan inte dras från varandra; räkna dagarna med days_between(från, till)".to_owned()
+                } else if name == "contains" && kinds_of.len() == 2 {
+                    // `x in y` is Rhai's `contains(y, x)`: the person wrote `in`.
+                    format!(
+                        "in kan inte söka i {}: in söker i en lista, en text eller ett objekt",
+                        kinds_in_swedish(&format!("({})", kinds_of[0]))
+                            .trim_start_matches('(')
+                            .trim_end_matches(')')
+                    )
                 } else if kinds_of.contains(&"NoValue") {
                     format!(
                         "{name} fick ett saknat värde (ett fält utan uppgift); kontrollera fältet med has_value() först"
@@ -877,6 +885,10 @@ mod tests {
             (
                 "let t = \"abc\";\nt.map(|x| x) == 1",
                 "det finns ingen funktion map för (text, funktion)",
+            ),
+            (
+                "let x = 1;\nlet y = 5;\nx in y",
+                "in kan inte söka i heltal: in söker i en lista, en text eller ett objekt",
             ),
             (
                 "let d = profile.checked_on;\nd - d > 1",

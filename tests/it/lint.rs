@@ -280,7 +280,7 @@ fn a_reload_with_a_lint_problem_is_refused_and_the_old_rules_keep_running() {
     );
     assert!(
         page.text
-            .contains("<li><code>gk.interpreter_booked</code></li>"),
+            .contains("<li>Tolk bokad till GK <code>gk.interpreter_booked</code></li>"),
         "{page}"
     );
     assert!(

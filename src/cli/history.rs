@@ -547,6 +547,15 @@ pub async fn replay(
     let current = RuleSet::load(&config.rules_dir)?;
     let candidate = RuleSet::load(candidate_dir)?;
     eprintln!("{}", candidate_tests(candidate_dir, &candidate));
+    if (&candidate.name, &candidate.version) == (&current.name, &current.version)
+        && candidate.content_hash != current.content_hash
+    {
+        eprintln!(
+            "obs: kandidaten heter {} version {} som reglerna som gäller nu, men innehållet skiljer sig; ge den en ny version (version i manifest.yaml) innan den laddas, annars vägras den.",
+            gk_regler::present::printable(&candidate.name),
+            gk_regler::present::printable(&candidate.version)
+        );
+    }
     let (store, writer) = admin::open_existing_store(&config)?;
     let total = app::history::checks_in_period(&store, &options).await?;
     let bar = progress_bar(total, "Prövar reglerna på sparade kontroller");

@@ -461,6 +461,13 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
         .unwrap_or_else(|| panic!("no line on the candidate's tests: {table}"));
     assert!(tests.contains("underkänt"), "{tests}");
     assert!(tests.contains("gk-regler test"), "{tests}");
+    // Its manifest keeps the live version with other content: a reload would refuse it.
+    assert!(
+        table
+            .stderr
+            .contains("men innehållet skiljer sig; ge den en ny version"),
+        "{table}"
+    );
     // Current and candidate are told apart by their short hashes.
     let short = |which: &str| {
         report[which]["short_hash"]

@@ -665,18 +665,22 @@ mod tests {
         assert!(cells.iter().flatten().all(|c| grid.is_hidden(*c)));
     }
 
+    /// A repeatable xorshift generator: each call a number below its argument.
+    fn random_below(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |below| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        }
+    }
+
     /// The modular elimination of [`determined`] against the rank of the same relations
     /// in floating point, on many random systems of sums (parts +1, total -1).
     #[test]
     fn modular_elimination_finds_what_the_rank_finds() {
         use nalgebra::DMatrix;
-        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut next = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut next = random_below(0x2545_F491_4F6C_DD1D);
         let mut found_some = 0;
         for _ in 0..400 {
             let columns = 1 + next(40) as usize;
@@ -723,13 +727,7 @@ mod tests {
     /// fillings with small and large counts.
     #[test]
     fn no_hidden_count_can_be_recovered_in_a_three_way_table() {
-        let mut seed: u64 = 0xD1B5_4A32_D192_ED03;
-        let mut next = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut next = random_below(0xD1B5_4A32_D192_ED03);
         for _ in 0..60 {
             let months = 2 + next(5) as usize;
             let mut grid = Grid::new();

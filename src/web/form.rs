@@ -1342,6 +1342,15 @@ mod tests {
         assert_eq!(profile.case_id.expose(), "A-1");
     }
 
+    /// The message beside the field at `path`; the test fails when there is none.
+    fn message_for(problems: &[FieldProblem], path: &str) -> String {
+        problems
+            .iter()
+            .find(|p| p.path == path)
+            .map(|p| p.message.clone())
+            .unwrap_or_else(|| panic!("no problem for {path}: {problems:?}"))
+    }
+
     #[test]
     fn dates_that_contradict_each_other_are_explained_beside_their_field() {
         let input = FormInput::from_pairs(&pairs(&[
@@ -1352,13 +1361,7 @@ mod tests {
             ("gk.first_meeting_on", "2024-03-01"),
         ]));
         let problems = input.to_profile().expect_err("refused");
-        let message = |path: &str| {
-            problems
-                .iter()
-                .find(|p| p.path == path)
-                .map(|p| p.message.clone())
-                .unwrap_or_else(|| panic!("no problem for {path}: {problems:?}"))
-        };
+        let message = |path: &str| message_for(&problems, path);
         let sassam = message("preparation.sassam_on");
         assert!(
             sassam.starts_with("Datumet ligger efter kontrolldagen"),
@@ -1421,13 +1424,7 @@ mod tests {
             ("checked_on", "2024-02-30"),
         ]));
         let problems = input.to_profile().expect_err("refused");
-        let message = |path: &str| {
-            problems
-                .iter()
-                .find(|p| p.path == path)
-                .map(|p| p.message.clone())
-                .unwrap_or_else(|| panic!("{path} refused: {problems:?}"))
-        };
+        let message = |path: &str| message_for(&problems, path);
         assert!(
             message("case_id").starts_with("Ärende-id får bara innehålla synliga tecken"),
             "{problems:?}"

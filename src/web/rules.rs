@@ -292,7 +292,7 @@ struct ParamValueView {
     current: bool,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct TestView {
     name: String,
     expected: String,
@@ -301,7 +301,7 @@ struct TestView {
     actual: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct FileView {
     name: String,
     text: String,
@@ -347,9 +347,76 @@ impl ProblemView {
 }
 
 /// The tests of the rules directory, run against `rules`; problems if they cannot be read.
+#[derive(Clone)]
 struct TestRun {
     by_rule: Vec<(String, Vec<TestView>, Option<FileView>)>,
     problems: Vec<String>,
+}
+
+/// The tests of `dir` run against `rules`, as the Regler page shows them: the run is
+/// kept while neither the rule set nor any file in the tests folder changes, so visitors
+/// to the page do not each run the whole suite (a slow one held a thread of rule
+/// evaluation per visitor, and officers' checks waited behind them). A run that is not
+/// kept runs on the pool of long work, never on the threads that evaluate checks.
+async fn tests_of(dir: PathBuf, rules: Arc<RuleSet>) -> Result<TestRun, AppError> {
+    /// Runs kept: the live set's and the shadow set's, and one of each before a change.
+    const KEPT: usize = 4;
+    type Key = (PathBuf, String, Option<[u8; 32]>);
+    static RUNS: std::sync::LazyLock<std::sync::Mutex<Vec<(Key, Arc<TestRun>)>>> =
+        std::sync::LazyLock::new(Default::default);
+    let key_dir = dir.clone();
+    let hash = rules.content_hash.clone();
+    let key: Key = app::briefly(move || {
+        let files = tests_fingerprint(&key_dir);
+        (key_dir, hash, files)
+    })
+    .await?;
+    let kept = |key: &Key| {
+        let runs = RUNS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        runs.iter()
+            .find(|(k, _)| k == key && k.2.is_some())
+            .map(|(_, run)| Arc::clone(run))
+    };
+    if let Some(run) = kept(&key) {
+        return Ok((*run).clone());
+    }
+    let run = app::off_workers(move || run_tests(dir, &rules)).await?;
+    if key.2.is_some() {
+        let mut runs = RUNS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        runs.retain(|(k, _)| k != &key);
+        runs.insert(0, (key, Arc::new(run.clone())));
+        runs.truncate(KEPT);
+    }
+    Ok(run)
+}
+
+/// SHA-256 over the names and bytes of every file in `dir`'s tests folder, in name
+/// order; `None` when the folder or a file in it cannot be read (the run is then not
+/// kept, and reports what it could not read).
+fn tests_fingerprint(dir: &std::path::Path) -> Option<[u8; 32]> {
+    use sha2::{Digest, Sha256};
+    let tests = dir.join(crate::rule_tests::TESTS_DIR);
+    let mut names: Vec<PathBuf> = match std::fs::read_dir(&tests) {
+        Ok(entries) => entries
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .ok()?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(_) => return None,
+    };
+    names.sort();
+    let mut hasher = Sha256::new();
+    for name in &names {
+        let bytes = std::fs::read(name).ok()?;
+        hasher.update(name.as_os_str().as_encoded_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    Some(hasher.finalize().into())
 }
 
 fn run_tests(dir: PathBuf, rules: &RuleSet) -> TestRun {
@@ -454,8 +521,7 @@ fn severities(spec: &SeveritySpec) -> Vec<SeverityView> {
 async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppError> {
     let rules: Arc<RuleSet> = app::rules::active(state, viewer);
     let dir = state.rules_dir.clone();
-    let for_tests = Arc::clone(&rules);
-    let mut tests = app::evaluating_rules(move || run_tests(dir, &for_tests)).await?;
+    let mut tests = tests_of(dir, Arc::clone(&rules)).await?;
     let tests_total = tests.by_rule.iter().map(|(_, t, _)| t.len()).sum();
     let tests_passed = tests
         .by_rule
@@ -576,7 +642,7 @@ async fn shadow_view(state: &app::App, viewer: &Viewer) -> Result<Option<ShadowV
         description: shadow.description.clone(),
         dir: dir.display().to_string(),
     };
-    let tests = app::evaluating_rules(move || run_tests(dir, &shadow)).await?;
+    let tests = tests_of(dir, shadow).await?;
     let all = || tests.by_rule.iter().flat_map(|(_, t, _)| t);
     Ok(Some(ShadowView {
         set,

@@ -21,10 +21,11 @@
 //! hide and show.
 
 /// The most hidden cells tied together that are checked exactly (one sparse elimination
-/// per group, [`Grid::recoverable`]; a whole history's months by sex and rule, with its
-/// small early months hidden, ties a few thousand). A larger group is hidden whole, with
-/// every cell it is tied to, which gives nothing away and costs nothing to check.
-pub const MAX_EXACT: usize = 20_000;
+/// per group, [`Grid::recoverable`]). A history's small months tie about 80 hidden cells
+/// each with nine rules (checks and each rule's flagged and other checks, by sex): 300
+/// such months tie 25,000. A larger group is hidden whole, with every cell it is tied
+/// to, which gives nothing away and costs nothing to check.
+pub const MAX_EXACT: usize = 100_000;
 
 /// How another table of the same report published a count a grid holds too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,29 +206,32 @@ impl Grid {
                 break;
             }
             let mut changed = false;
+            let groups = self.groups();
+            let group_of = |cell: Cell| -> std::collections::HashSet<usize> {
+                groups
+                    .iter()
+                    .find(|g| g.contains(&cell.0))
+                    .map(|g| g.iter().copied().collect())
+                    .unwrap_or_default()
+            };
             for cell in recoverable {
                 // The smallest visible non-zero cell beside it: in its own relations,
                 // else in any relation of its group. A group whose relations show no
-                // such cell ties hidden cells to hidden cells and zeros only, and then
-                // no cell of it follows: nothing to do.
-                let beside = |own: bool| {
-                    let group: Vec<usize> = if own {
-                        vec![cell.0]
-                    } else {
-                        self.groups()
-                            .into_iter()
-                            .find(|g| g.contains(&cell.0))
-                            .unwrap_or_default()
-                    };
+                // such cell ties hidden cells to hidden cells, zeros and counts another
+                // table shows (pinned) only: what follows then follows from that table's
+                // counts, which this grid cannot hide.
+                let beside = |members: &std::collections::HashSet<usize>| {
                     self.relations
                         .iter()
-                        .filter(|r| r.iter().any(|c| group.contains(&c.0)))
+                        .filter(|r| r.iter().any(|c| members.contains(&c.0)))
                         .flat_map(|r| r.iter())
                         .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
                         .min_by_key(|c| self.real[c.0])
                         .copied()
                 };
-                if let Some(other) = beside(true).or_else(|| beside(false)) {
+                let other =
+                    beside(&std::iter::once(cell.0).collect()).or_else(|| beside(&group_of(cell)));
+                if let Some(other) = other {
                     self.hidden[other.0] = true;
                     changed = true;
                 }
@@ -271,30 +275,36 @@ impl Grid {
     fn hide_large_groups(&mut self) -> bool {
         let mut changed = false;
         for group in self.groups() {
-            if group.len() <= MAX_EXACT {
-                continue;
-            }
-            let mut members: std::collections::HashSet<usize> = group.into_iter().collect();
-            loop {
-                let mut grew = false;
-                for relation in &self.relations {
-                    if !relation.iter().any(|c| members.contains(&c.0)) {
-                        continue;
-                    }
-                    for cell in relation {
-                        if self.real[cell.0] > 0 && !self.pinned[cell.0] && members.insert(cell.0) {
-                            self.hidden[cell.0] = true;
-                            grew = true;
-                            changed = true;
-                        }
-                    }
-                }
-                if !grew {
-                    break;
-                }
+            if group.len() > MAX_EXACT {
+                changed |= self.hide_whole(group.into_iter().collect());
             }
         }
         changed
+    }
+
+    /// Hides every non-zero cell tied to `members` (hidden cells), and every cell tied to
+    /// those, until no relation touching them shows a non-zero cell that is not shown
+    /// elsewhere. Whether anything changed.
+    fn hide_whole(&mut self, mut members: std::collections::HashSet<usize>) -> bool {
+        let mut changed = false;
+        loop {
+            let mut grew = false;
+            for relation in &self.relations {
+                if !relation.iter().any(|c| members.contains(&c.0)) {
+                    continue;
+                }
+                for cell in relation {
+                    if self.real[cell.0] > 0 && !self.pinned[cell.0] && members.insert(cell.0) {
+                        self.hidden[cell.0] = true;
+                        grew = true;
+                        changed = true;
+                    }
+                }
+            }
+            if !grew {
+                return changed;
+            }
+        }
     }
 
     /// Hides a second cell in every relation that hides exactly one.
@@ -378,12 +388,14 @@ const PRIMES: [u64; 2] = [(1 << 61) - 1, (1 << 62) - 57];
 
 /// Which of `columns` unknowns follow from the linear relations `rows` (sparse, each
 /// sorted by column, small integer coefficients): those whose unit vector lies in the
-/// rows' span. Exact arithmetic modulo a prime, in which the span can only be larger than
-/// over the rationals, never smaller, unless the prime divides every largest minor of
-/// the rows, which for counts tied by sums does not happen; two primes make even that
-/// need both. So an unknown that follows is always found, and one that does not is at
-/// worst taken as following, which only hides more. Sparse elimination: the relations
-/// tie a cell to a handful of others, so the work stays near linear in their size.
+/// rows' span. Exact arithmetic modulo a prime instead of the rationals: reduction modulo
+/// p can only lose rank, and only when p divides every largest minor of the rows. Where
+/// the rank is kept, every unknown that follows over the rationals follows modulo p too,
+/// and one that does not may at worst appear to follow, which only hides more. Losing
+/// rank would take a minor that is a multiple of a prime near 2^61, and of a second
+/// prime near 2^62 as well: an unknown that follows modulo either is taken as following.
+/// Sparse elimination, short relations first: the relations tie a cell to a handful of
+/// others, and a group of tens of thousands of hidden cells takes a fraction of a second.
 fn determined(rows: &[Vec<(usize, i64)>], columns: usize) -> Vec<bool> {
     let mut found = vec![false; columns];
     for prime in PRIMES {
@@ -457,7 +469,11 @@ fn determined_modulo(rows: &[Vec<(usize, i64)>], columns: usize, prime: u64) -> 
         }
         row
     };
-    for row in rows {
+    // Short relations first (a month's women + men = all before a rule's months = its
+    // period): their pivots then reduce the long ones, with less fill.
+    let mut ordered: Vec<&Vec<(usize, i64)>> = rows.iter().collect();
+    ordered.sort_by_key(|row| row.len());
+    for row in ordered {
         let row: Row = row
             .iter()
             .map(|&(j, v)| (j, reduce_mod(v)))

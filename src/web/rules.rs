@@ -362,8 +362,8 @@ async fn tests_of(dir: PathBuf, rules: Arc<RuleSet>) -> Result<TestRun, AppError
     /// Runs kept: the live set's and the shadow set's, and one of each before a change.
     const KEPT: usize = 4;
     type Key = (PathBuf, String, Option<[u8; 32]>);
-    static RUNS: std::sync::LazyLock<std::sync::Mutex<Vec<(Key, Arc<TestRun>)>>> =
-        std::sync::LazyLock::new(Default::default);
+    type Kept = std::sync::Mutex<Vec<(Key, Arc<TestRun>)>>;
+    static RUNS: std::sync::LazyLock<Kept> = std::sync::LazyLock::new(Default::default);
     let key_dir = dir.clone();
     let hash = rules.content_hash.clone();
     let key: Key = app::briefly(move || {

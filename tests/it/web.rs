@@ -2501,4 +2501,9 @@ fn the_rules_page_says_unreadable_tests_and_names_fields_as_the_form_does() {
         page.text.contains("<li>Läge <code>stage</code></li>"),
         "{page}"
     );
+    // The page keeps its run of the tests only while the tests folder is unchanged.
+    std::fs::remove_file(app.rules_dir.join("tests/ny_regel.yaml")).expect("remove");
+    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    assert!(!page.text.contains("Testerna kunde inte läsas"), "{page}");
+    assert!(page.text.contains("Godkänt"), "{page}");
 }

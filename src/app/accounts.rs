@@ -353,6 +353,22 @@ pub async fn revoke(store: &Store, principal: &Principal, id: i64) -> Result<(),
     }
 }
 
+/// Revokes the account of a token that was made but never shown (its output could not be
+/// written): nobody holds it, so it is revoked even when it is the last active admin.
+pub async fn revoke_unseen(store: &Store, principal: &Principal, id: i64) -> Result<(), AppError> {
+    require(principal, ADMIN_ROLES)?;
+    match store
+        .revoke_unseen_account(id, access(principal, "account_revoke"))
+        .await?
+    {
+        Revocation::Revoked => {
+            tracing::info!(actor = ?principal.name, account = id, "unseen token revoked");
+            Ok(())
+        }
+        Revocation::NotActive | Revocation::LastAdmin => Err(AppError::NotFound),
+    }
+}
+
 /// The active account a token belongs to.
 pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>, AppError> {
     Ok(store

@@ -75,6 +75,10 @@ pub enum AppError {
     /// A report could not be written out.
     #[error("rapporten kunde inte skrivas")]
     Report(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A rule set's own tests fail (a candidate replayed from the command line): the
+    /// work was done, and the command ends with the test failures' exit code.
+    #[error("{0}")]
+    TestsFailed(String),
     /// The request clashes with the stored state (the last active admin).
     #[error("{0}")]
     Conflict(String),

@@ -474,7 +474,7 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
         (Ok(created), Err(err)) => Some((
             created.id,
             err,
-            app::accounts::revoke(&store, &token_operator(), created.id).await,
+            app::accounts::revoke_unseen(&store, &token_operator(), created.id).await,
         )),
         _ => None,
     };
@@ -484,7 +484,7 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
         let what = app::io_error_text(&err);
         return Err(AppError::Io(std::io::Error::other(match revoked {
             Ok(()) => format!(
-                "token nr {id} kunde inte skrivas till standard ut ({what}); ingen har sett den, så den är återkallad. Skapa en ny."
+                "token nr {id} kunde inte skrivas till standard ut ({what}); ingen har sett den, så den är återkallad. Skapa en ny med gk-regler token create."
             ),
             Err(refused) => format!(
                 "token nr {id} kunde inte skrivas till standard ut ({what}) och kunde inte återkallas ({}); återkalla den med `gk-regler token revoke {id}`.",

@@ -251,15 +251,18 @@ impl OutputArgs {
 
 /// The candidate's own tests, run as `gk-regler test` runs them, in one line: a replay
 /// of a candidate that fails its tests says so, as the web page's trial does.
-fn candidate_tests(dir: &Path, candidate: &RuleSet) -> String {
+fn candidate_tests(dir: &Path, candidate: &RuleSet) -> (String, bool) {
     let rerun = format!("kör `gk-regler test {}` för att se vad", dir.display());
     match gk_regler::rule_tests::TestSuite::load(dir, Some(candidate)) {
-        Err(err) => format!(
-            "Kandidatens tester kunde inte läsas ({} fel), så inget test har körts; {rerun}.",
-            err.problems.len()
+        Err(err) => (
+            format!(
+                "Kandidatens tester kunde inte läsas ({} fel), så inget test har körts; {rerun}.",
+                err.problems.len()
+            ),
+            false,
         ),
         Ok(suite) if suite.cases.is_empty() => {
-            "Kandidatens tester: inga tester hittades.".to_owned()
+            ("Kandidatens tester: inga tester hittades.".to_owned(), true)
         }
         Ok(suite) => {
             let results = suite.run(candidate);
@@ -270,9 +273,9 @@ fn candidate_tests(dir: &Path, candidate: &RuleSet) -> String {
                 results.len()
             );
             if failed == 0 {
-                format!("{passed}.")
+                (format!("{passed}."), true)
             } else {
-                format!("{passed}: underkänt; {rerun}.")
+                (format!("{passed}: underkänt; {rerun}."), false)
             }
         }
     }
@@ -546,7 +549,8 @@ pub async fn replay(
     let format = output.format("replay", &[Text, Html, Json, Csv])?;
     let current = RuleSet::load(&config.rules_dir)?;
     let candidate = RuleSet::load(candidate_dir)?;
-    eprintln!("{}", candidate_tests(candidate_dir, &candidate));
+    let (tests, tests_pass) = candidate_tests(candidate_dir, &candidate);
+    eprintln!("{tests}");
     if (&candidate.name, &candidate.version) == (&current.name, &current.version)
         && candidate.content_hash != current.content_hash
     {
@@ -611,6 +615,12 @@ pub async fn replay(
             ),
             figure(started.elapsed().as_secs_f64(), 2)
         );
+    }
+    if !tests_pass {
+        // The report is written; what it shows is of a set that would not be loaded.
+        return Err(AppError::TestsFailed(
+            "kandidaten klarar inte sina tester (se ovan); den skulle inte laddas".to_owned(),
+        ));
     }
     Ok(())
 }

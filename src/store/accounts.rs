@@ -62,7 +62,12 @@ pub(super) enum AccountOp {
         first_admin: Option<NewAccount>,
     },
     Create(NewAccount, Access),
-    Revoke(i64, Access),
+    /// Revokes an account; the last active admin only when `last_admin_too`.
+    Revoke {
+        id: i64,
+        access: Access,
+        last_admin_too: bool,
+    },
     CreateSession {
         id_sha256: [u8; 32],
         account_id: i64,
@@ -169,7 +174,11 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
             )?;
             Ok(AccountReply::Created(Ok(id)))
         }
-        AccountOp::Revoke(id, access) => {
+        AccountOp::Revoke {
+            id,
+            access,
+            last_admin_too,
+        } => {
             // The last active admin stays: checked in the transaction that would revoke it.
             let active = "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?1)";
             let role: Option<String> = conn
@@ -178,7 +187,7 @@ pub(super) fn apply(conn: &Connection, op: &AccountOp) -> Result<AccountReply, S
                 ))?
                 .query_row(params![now, id], |row| row.get(0))
                 .optional()?;
-            if role.as_deref() == Some(Role::Admin.as_str()) {
+            if !last_admin_too && role.as_deref() == Some(Role::Admin.as_str()) {
                 let other_admins: i64 = conn
                     .prepare_cached(&format!(
                         "SELECT count(*) FROM accounts WHERE role = ?3 AND id != ?2 AND {active}"
@@ -374,7 +383,33 @@ impl Store {
 
     /// Revokes account `id` and ends its sessions, unless it is the last active admin.
     pub async fn revoke_account(&self, id: i64, access: Access) -> Result<Revocation, StoreError> {
-        match self.account_op(AccountOp::Revoke(id, access)).await? {
+        self.revoke(id, access, false).await
+    }
+
+    /// Revokes an account nobody holds (its token was never seen): the last active admin
+    /// too, since a token nobody has manages nothing.
+    pub async fn revoke_unseen_account(
+        &self,
+        id: i64,
+        access: Access,
+    ) -> Result<Revocation, StoreError> {
+        self.revoke(id, access, true).await
+    }
+
+    async fn revoke(
+        &self,
+        id: i64,
+        access: Access,
+        last_admin_too: bool,
+    ) -> Result<Revocation, StoreError> {
+        match self
+            .account_op(AccountOp::Revoke {
+                id,
+                access,
+                last_admin_too,
+            })
+            .await?
+        {
             AccountReply::Revoked(done) => Ok(done),
             _ => Err(StoreError::UnexpectedReply),
         }

@@ -145,6 +145,38 @@ fn a_token_that_could_not_be_shown_is_revoked_and_the_command_fails() {
         .find(|line| line.split_whitespace().nth(1) == Some("osedd"))
         .unwrap_or_else(|| panic!("osedd not listed:\n{}", list.stdout));
     assert!(row.contains("återkallad"), "{row}");
+
+    // The first admin of a new database, unseen, is revoked too: it was the last active
+    // admin, but nobody holds it.
+    let fresh = tempfile::tempdir().expect("a folder");
+    let in_fresh = |args: &[&str], stdout: Stdio| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gk-regler"))
+            .args(args)
+            .current_dir(fresh.path())
+            .env("GK_REGLER_DATABASE", fresh.path().join("gk.sqlite3"))
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run gk-regler")
+    };
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let first = in_fresh(
+        &["token", "create", "--role", "admin", "--name", "forsta"],
+        Stdio::from(full),
+    );
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert_eq!(first.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("den är återkallad"), "{stderr}");
+    let list = in_fresh(&["token", "list"], Stdio::piped());
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("forsta") && l.contains("återkallad")),
+        "{list}"
+    );
 }
 
 #[test]

@@ -352,7 +352,9 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
         ],
         None,
     );
-    assert_eq!(out.code, 0, "{out}");
+    // The candidate fails its own tests of the switched-off rule: the report is written
+    // whole, and the command ends with the test failures' exit code.
+    assert_eq!(out.code, 1, "{out}");
     let report: Value = serde_json::from_str(&out.stdout).expect("replay JSON");
     let change = report["rules"]
         .as_array()
@@ -409,7 +411,7 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
         ],
         None,
     );
-    assert_eq!(csv.code, 0, "{csv}");
+    assert_eq!(csv.code, 1, "{csv}");
     let rows: Vec<&str> = csv.stdout.lines().collect();
     assert!(
         rows.iter().any(|r| r
@@ -433,7 +435,7 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
         ],
         None,
     );
-    assert_eq!(html.code, 0, "{html}");
+    assert_eq!(html.code, 1, "{html}");
     assert!(
         html.stdout
             .contains("Utfall för flaggade och ej flaggade ärenden, nu och med kandidaten"),
@@ -450,7 +452,7 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
         &["replay", "--rules", candidate.to_str().expect("utf-8")],
         None,
     );
-    assert_eq!(table.code, 0, "{table}");
+    assert_eq!(table.code, 1, "{table}");
     assert!(table.stdout.contains("Försvinner"), "{table}");
     // The candidate fails its own tests of the rule it switched off, and says so, as the
     // web page's trial does.
@@ -460,6 +462,12 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
         .find(|l| l.starts_with("Kandidatens tester:"))
         .unwrap_or_else(|| panic!("no line on the candidate's tests: {table}"));
     assert!(tests.contains("underkänt"), "{tests}");
+    assert!(
+        table
+            .stderr
+            .contains("fel: kandidaten klarar inte sina tester (se ovan)"),
+        "{table}"
+    );
     assert!(tests.contains("gk-regler test"), "{tests}");
     // Its manifest keeps the live version with other content: a reload would refuse it.
     assert!(
@@ -501,7 +509,7 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
         ],
         None,
     );
-    assert_eq!(verbose.code, 0, "{verbose}");
+    assert_eq!(verbose.code, 1, "{verbose}");
     assert!(
         verbose.stderr.contains("kontroller per sekund"),
         "{verbose}"

@@ -922,12 +922,23 @@ impl FormInput {
                         // and so does a case id or a date the parser refused: its words
                         // name what is wrong (an invisible character, a day the calendar
                         // does not have), where the form's own would only repeat the rule.
-                        message: if err.implausible || matches!(field.kind, Kind::Text) {
-                            capitalised(&err.message)
-                        } else if matches!(field.kind, Kind::Date) {
-                            format!("{} {}", capitalised(&err.message), field.error)
-                        } else {
-                            field.error.to_owned()
+                        message: match field.kind {
+                            _ if err.implausible => capitalised(&err.message),
+                            // The case id's own words, whole: the parser's message is
+                            // cut at the first quote, which may stand before a value.
+                            Kind::Text => {
+                                let text = self.entered(field.path).map_or("", |e| &e.text);
+                                match crate::profile::CaseId::parse(text) {
+                                    Err(why) => capitalised(&why),
+                                    Ok(_) => capitalised(&err.message),
+                                }
+                            }
+                            // A date that does not exist says so; one not written as a
+                            // date gets the form's text, which says how.
+                            Kind::Date if !err.message.contains("ska skrivas") => {
+                                format!("{} {}", capitalised(&err.message), field.error)
+                            }
+                            _ => field.error.to_owned(),
                         },
                     });
                     if field.path == "case_id" {
@@ -1433,6 +1444,18 @@ mod tests {
             message("checked_on").starts_with("Datumet finns inte i kalendern. Ange ett datum"),
             "{problems:?}"
         );
+        // A look-alike letter is named with what it looks like, the sentence whole; a
+        // date not written as one gets the form's text once.
+        let input =
+            FormInput::from_pairs(&pairs(&[("case_id", "Анна-1"), ("checked_on", "15 mars")]));
+        let problems = input.to_profile().expect_err("refused");
+        let case_id = message_for(&problems, "case_id");
+        assert!(case_id.contains("U+0410"), "{case_id}");
+        assert_eq!(
+            case_id,
+            capitalised(&crate::profile::CaseId::parse("Анна-1").expect_err("refused"))
+        );
+        assert_eq!(message_for(&problems, "checked_on"), DATE_ERROR);
     }
 
     /// The story counted "3 ändrade" when a meeting had gone from "Har inte skett" to

@@ -354,7 +354,7 @@ struct TestRun {
 }
 
 /// The tests of `dir` run against `rules`, as the Regler page shows them: the run is
-/// kept while neither the rule set nor any file in the tests folder changes, so visitors
+/// kept while neither the rule set nor any test file changes ([`tests_fingerprint`]), so visitors
 /// to the page do not each run the whole suite (a slow one held a thread of rule
 /// evaluation per visitor, and officers' checks waited behind them). A run that is not
 /// kept runs on the pool of long work, never on the threads that evaluate checks.
@@ -382,6 +382,12 @@ async fn tests_of(dir: PathBuf, rules: Arc<RuleSet>) -> Result<TestRun, AppError
     if let Some(run) = kept(&key) {
         return Ok((*run).clone());
     }
+    // One run at a time: visitors who arrive while it runs take its result.
+    static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = RUNNING.lock().await;
+    if let Some(run) = kept(&key) {
+        return Ok((*run).clone());
+    }
     let run = app::off_workers(move || run_tests(dir, &rules)).await?;
     if key.2.is_some() {
         let mut runs = RUNS
@@ -394,27 +400,40 @@ async fn tests_of(dir: PathBuf, rules: Arc<RuleSet>) -> Result<TestRun, AppError
     Ok(run)
 }
 
-/// SHA-256 over the names and bytes of every file in `dir`'s tests folder, in name
-/// order; `None` when the folder or a file in it cannot be read (the run is then not
-/// kept, and reports what it could not read).
+/// SHA-256 over the day and the names and bytes of the test files in `dir`'s tests
+/// folder (those the tests read: `*.yaml`, `*.yml`), in name order, each read as the
+/// tests read it ([`crate::ruleset::read_rule_file`]: no links, no FIFOs or devices, at
+/// most 1 MiB, not writable by all). `None` when the folder or one of them cannot be read
+/// so: the run is then not kept, and reports what it could not read. The day is in it
+/// because a test's dates are checked against it.
 fn tests_fingerprint(dir: &std::path::Path) -> Option<[u8; 32]> {
     use sha2::{Digest, Sha256};
-    let tests = dir.join(crate::rule_tests::TESTS_DIR);
-    let mut names: Vec<PathBuf> = match std::fs::read_dir(&tests) {
-        Ok(entries) => entries
-            .map(|e| e.map(|e| e.path()))
-            .collect::<Result<_, _>>()
-            .ok()?,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(_) => return None,
-    };
-    names.sort();
+    let tests = std::path::Path::new(crate::rule_tests::TESTS_DIR);
     let mut hasher = Sha256::new();
+    hasher.update(crate::profile::Date::today().to_string().as_bytes());
+    match std::fs::symlink_metadata(dir.join(tests)) {
+        Ok(meta) if meta.is_dir() => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Some(hasher.finalize().into());
+        }
+        _ => return None,
+    }
+    let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir.join(tests))
+        .ok()?
+        .map(|entry| entry.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()
+        .ok()?;
+    names.retain(|name| {
+        std::path::Path::new(name)
+            .extension()
+            .is_some_and(|e| e == "yaml" || e == "yml")
+    });
+    names.sort();
     for name in &names {
-        let bytes = std::fs::read(name).ok()?;
-        hasher.update(name.as_os_str().as_encoded_bytes());
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+        let text = crate::ruleset::read_rule_file(dir, &tests.join(name)).ok()?;
+        hasher.update(name.as_encoded_bytes());
+        hasher.update((text.len() as u64).to_le_bytes());
+        hasher.update(text.as_bytes());
     }
     Some(hasher.finalize().into())
 }

@@ -2506,4 +2506,23 @@ fn the_rules_page_says_unreadable_tests_and_names_fields_as_the_form_does() {
     let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
     assert!(!page.text.contains("Testerna kunde inte läsas"), "{page}");
     assert!(page.text.contains("Godkänt"), "{page}");
+    // What makes the tests refuse a file is seen at once, not hidden by a kept run: a
+    // test file writable by all.
+    use std::os::unix::fs::PermissionsExt as _;
+    let file = app.rules_dir.join("tests/tolk_ej_bokad.yaml");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    assert!(page.text.contains("kan skrivas av alla"), "{page}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    // A FIFO among the tests, which no one writes to, is refused, not waited on: the
+    // page answered never, and each view held a thread until the service stopped.
+    let fifo = app.rules_dir.join("tests/ror.yaml");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    assert_eq!(page.status, 200, "{page}");
+    assert!(page.text.contains("Testerna kunde inte läsas"), "{page}");
 }

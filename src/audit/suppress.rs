@@ -21,11 +21,12 @@
 //! hide and show.
 
 /// The most hidden cells tied together that are checked exactly (one sparse elimination
-/// per group, [`Grid::recoverable`]). A history's small months tie about 80 hidden cells
-/// each with nine rules (checks and each rule's flagged and other checks, by sex): 300
-/// such months tie 25,000. A larger group is hidden whole, with every cell it is tied
-/// to, which gives nothing away and costs nothing to check.
-pub const MAX_EXACT: usize = 100_000;
+/// per group and round, [`Grid::recoverable`]: about a second for 40,000). A history's
+/// small months tie about 80 hidden cells each with eight rules (checks and each rule's
+/// flagged and other checks, by sex): 300 such months tie 25,000; with 24 rules, 64,000.
+/// A larger group is hidden whole, with every cell it is tied to, which gives nothing
+/// away and costs nothing to check.
+pub const MAX_EXACT: usize = 50_000;
 
 /// How another table of the same report published a count a grid holds too.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +187,13 @@ impl Grid {
                 break;
             }
         }
+        // The relations each cell is in.
+        let mut relations_of = vec![Vec::new(); self.values.len()];
+        for (r, relation) in self.relations.iter().enumerate() {
+            for cell in relation {
+                relations_of[cell.0].push(r);
+            }
+        }
         loop {
             self.complete_relations();
             if self.hide_large_groups() {
@@ -207,31 +215,29 @@ impl Grid {
             }
             let mut changed = false;
             let groups = self.groups();
-            let group_of = |cell: Cell| -> std::collections::HashSet<usize> {
-                groups
-                    .iter()
-                    .find(|g| g.contains(&cell.0))
-                    .map(|g| g.iter().copied().collect())
-                    .unwrap_or_default()
-            };
+            let mut group_of = vec![usize::MAX; self.values.len()];
+            for (g, cells) in groups.iter().enumerate() {
+                for &h in cells {
+                    group_of[h] = g;
+                }
+            }
             for cell in recoverable {
                 // The smallest visible non-zero cell beside it: in its own relations,
                 // else in any relation of its group. A group whose relations show no
                 // such cell ties hidden cells to hidden cells, zeros and counts another
                 // table shows (pinned) only: what follows then follows from that table's
                 // counts, which this grid cannot hide.
-                let beside = |members: &std::collections::HashSet<usize>| {
-                    self.relations
+                let beside = |members: &[usize]| {
+                    members
                         .iter()
-                        .filter(|r| r.iter().any(|c| members.contains(&c.0)))
-                        .flat_map(|r| r.iter())
+                        .flat_map(|&m| &relations_of[m])
+                        .flat_map(|&r| &self.relations[r])
                         .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
                         .min_by_key(|c| self.real[c.0])
                         .copied()
                 };
-                let other =
-                    beside(&std::iter::once(cell.0).collect()).or_else(|| beside(&group_of(cell)));
-                if let Some(other) = other {
+                let group = groups.get(group_of[cell.0]).map_or(&[][..], Vec::as_slice);
+                if let Some(other) = beside(&[cell.0]).or_else(|| beside(group)) {
                     self.hidden[other.0] = true;
                     changed = true;
                 }
@@ -340,39 +346,46 @@ impl Grid {
     /// tied by relations, for groups of at most [`MAX_EXACT`].
     pub fn recoverable(&self) -> Vec<Cell> {
         let groups = self.groups();
-        let mut found = Vec::new();
-        for cells in &groups {
-            // Larger groups are hidden whole by `hide_large_groups`.
-            if cells.len() > MAX_EXACT {
+        // Each hidden cell's group and its column within it; every hidden cell of a
+        // relation is in one group, so each relation is a row of one group's system.
+        let mut place = vec![(usize::MAX, 0); self.values.len()];
+        for (g, cells) in groups.iter().enumerate() {
+            for (j, &h) in cells.iter().enumerate() {
+                place[h] = (g, j);
+            }
+        }
+        let mut rows: Vec<Vec<Vec<(usize, i64)>>> = vec![Vec::new(); groups.len()];
+        for relation in &self.relations {
+            let Some(first) = relation.iter().find(|c| self.hidden[c.0]) else {
+                continue;
+            };
+            let group = place[first.0].0;
+            if groups[group].len() > MAX_EXACT {
+                // Hidden whole by `hide_large_groups`.
                 continue;
             }
-            let column: std::collections::HashMap<usize, usize> =
-                cells.iter().enumerate().map(|(j, &h)| (h, j)).collect();
-            let rows: Vec<Vec<(usize, i64)>> = self
-                .relations
+            let total = relation.len() - 1;
+            let mut row: Vec<(usize, i64)> = relation
                 .iter()
-                .filter_map(|relation| {
-                    let total = relation.len() - 1;
-                    let mut row: Vec<(usize, i64)> = relation
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, c)| {
-                            column
-                                .get(&c.0)
-                                .map(|&j| (j, if i == total { -1 } else { 1 }))
-                        })
-                        .collect();
-                    row.sort_unstable_by_key(|&(j, _)| j);
-                    // A cell twice in one relation: its coefficients add.
-                    row.dedup_by(|later, first| {
-                        (later.0 == first.0).then(|| first.1 += later.1).is_some()
-                    });
-                    row.retain(|&(_, v)| v != 0);
-                    (!row.is_empty()).then_some(row)
-                })
+                .enumerate()
+                .filter(|(_, c)| self.hidden[c.0])
+                .map(|(i, c)| (place[c.0].1, if i == total { -1 } else { 1 }))
                 .collect();
+            row.sort_unstable_by_key(|&(j, _)| j);
+            // A cell twice in one relation: its coefficients add.
+            row.dedup_by(|later, first| (later.0 == first.0).then(|| first.1 += later.1).is_some());
+            row.retain(|&(_, v)| v != 0);
+            if !row.is_empty() {
+                rows[group].push(row);
+            }
+        }
+        let mut found = Vec::new();
+        for (cells, rows) in groups.iter().zip(&rows) {
+            if rows.is_empty() {
+                continue;
+            }
             found.extend(
-                determined(&rows, cells.len())
+                determined(rows, cells.len())
                     .into_iter()
                     .zip(cells)
                     .filter(|(is, _)| *is)

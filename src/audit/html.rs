@@ -326,6 +326,8 @@ pub struct ReplayView {
     rows: Vec<ReplayRow>,
     /// Per rule and outcome: shares for flagged and other cases, now and with the candidate.
     outcomes: Vec<ReplayOutcomeRow>,
+    /// What the candidate's own tests gave, when they were run.
+    candidate_tests: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -508,6 +510,7 @@ pub fn replay_view(report: &ReplayReport) -> ReplayView {
         )
     };
     ReplayView {
+        candidate_tests: report.candidate_tests.clone(),
         current: label(&report.current),
         candidate: label(&report.candidate),
         checks_in_period: count(report.checks_in_period),

@@ -96,6 +96,10 @@ pub struct ReplayReport {
     pub rules: Vec<RuleChange>,
     /// The audit with the candidate rules' flags.
     pub audit: AuditReport,
+    /// What the candidate's own tests gave, in a sentence, when they were run (the
+    /// command line's replay runs them; a report of a candidate that fails them says so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_tests: Option<String>,
 }
 
 impl ReplayReport {
@@ -507,6 +511,7 @@ pub fn replay(
         checks_in_period: in_period,
         rules,
         audit,
+        candidate_tests: None,
     })
 }
 

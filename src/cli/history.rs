@@ -585,7 +585,8 @@ pub async fn replay(
     )
     .await;
     bar.finish_and_clear();
-    let report = report?;
+    let mut report = report?;
+    report.candidate_tests = Some(tests.clone());
     let evaluation_seconds = evaluated_at
         .lock()
         .map_or(0.0, |at| at.duration_since(started).as_secs_f64());
@@ -645,6 +646,9 @@ fn replay_table(report: &audit::replay::ReplayReport) -> String {
         report.candidate.short_hash,
         report.checks_in_period
     );
+    if let Some(tests) = &report.candidate_tests {
+        let _ = writeln!(out, "{tests}\n");
+    }
     let width = report
         .rules
         .iter()

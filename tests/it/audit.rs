@@ -356,6 +356,14 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
     // whole, and the command ends with the test failures' exit code.
     assert_eq!(out.code, 1, "{out}");
     let report: Value = serde_json::from_str(&out.stdout).expect("replay JSON");
+    // The report itself says that the candidate fails its tests, for whoever reads it
+    // without the command's output.
+    assert!(
+        report["candidate_tests"]
+            .as_str()
+            .is_some_and(|t| t.contains("underkänt")),
+        "{report:#}"
+    );
     let change = report["rules"]
         .as_array()
         .expect("rules")
@@ -447,6 +455,7 @@ fn replay_counts_flags_gained_and_lost_by_a_candidate_rule_set() {
         .nth(1)
         .unwrap_or_default();
     assert!(side_by_side.contains("<td>57,1</td>"), "{side_by_side}");
+    assert!(html.stdout.contains("Kandidatens tester: "), "{html}");
 
     let table = app.run_cli(
         &["replay", "--rules", candidate.to_str().expect("utf-8")],

@@ -452,7 +452,7 @@ pub(super) async fn lookup(
             let mut page = page_of(&viewer, &rules, &FormInput::new_for(&today), &[]);
             page.problems.push(ProblemView {
                 anchor: Some("f-arende-sok".to_owned()),
-                label: Some("Ärende-id"),
+                label: Some("Ärende-id att hämta"),
                 message: format!("Ange ärende-id för att hämta ärendets kontroller: {why}."),
             });
             return render(StatusCode::UNPROCESSABLE_ENTITY, "check.html", &page);
@@ -466,7 +466,7 @@ pub(super) async fn lookup(
             let mut page = page_of(&viewer, &rules, &FormInput::new_for(&today), &[]);
             page.problems.push(ProblemView {
                 anchor: Some("f-arende-sok".to_owned()),
-                label: Some("Ärende-id"),
+                label: Some("Ärende-id att hämta"),
                 message: app::check::lookups_wait_text(retry_after_seconds),
             });
             let mut response = render(StatusCode::TOO_MANY_REQUESTS, "check.html", &page);

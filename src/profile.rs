@@ -99,6 +99,9 @@ pub struct Date {
 impl Date {
     const EPOCH: jiff::civil::Date = jiff::civil::date(1970, 1, 1);
 
+    /// What [`Self::parse`] says of a text not written `YYYY-MM-DD`.
+    pub const NOT_A_DATE: &str = "datumet ska skrivas ÅÅÅÅ-MM-DD";
+
     /// Parses strictly `YYYY-MM-DD`; no time part, no other format.
     /// The error does not repeat `text`: callers add context where it is safe to.
     pub fn parse(text: &str) -> Result<Self, String> {
@@ -108,7 +111,7 @@ impl Date {
                 _ => b.is_ascii_digit(),
             });
         if !shape_ok {
-            return Err("datumet ska skrivas ÅÅÅÅ-MM-DD".to_owned());
+            return Err(Self::NOT_A_DATE.to_owned());
         }
         // The shape is checked, so every digit position holds an ASCII digit.
         let bytes = text.as_bytes();

@@ -338,8 +338,24 @@ pub async fn revoke(store: &Store, principal: &Principal, id: i64) -> Result<(),
         principal,
         "En testtoken kan inte återkalla tokens: det avgör vem som kan arbeta med verkliga ärenden.",
     )?;
+    revoke_as(store, principal, id, false).await
+}
+
+/// Revokes the account of a token that was made but never shown (its output could not be
+/// written): nobody holds it, so it is revoked even when it is the last active admin.
+pub async fn revoke_unseen(store: &Store, principal: &Principal, id: i64) -> Result<(), AppError> {
+    require(principal, ADMIN_ROLES)?;
+    revoke_as(store, principal, id, true).await
+}
+
+async fn revoke_as(
+    store: &Store,
+    principal: &Principal,
+    id: i64,
+    last_admin_too: bool,
+) -> Result<(), AppError> {
     match store
-        .revoke_account(id, access(principal, "account_revoke"))
+        .revoke_account(id, access(principal, "account_revoke"), last_admin_too)
         .await?
     {
         Revocation::Revoked => {
@@ -350,22 +366,6 @@ pub async fn revoke(store: &Store, principal: &Principal, id: i64) -> Result<(),
         Revocation::LastAdmin => Err(AppError::Conflict(format!(
             "token nr {id} är den sista aktiva administratören och kan inte återkallas: då kunde ingen hantera tokens i tjänsten. Skapa en ny admin-token först."
         ))),
-    }
-}
-
-/// Revokes the account of a token that was made but never shown (its output could not be
-/// written): nobody holds it, so it is revoked even when it is the last active admin.
-pub async fn revoke_unseen(store: &Store, principal: &Principal, id: i64) -> Result<(), AppError> {
-    require(principal, ADMIN_ROLES)?;
-    match store
-        .revoke_unseen_account(id, access(principal, "account_revoke"))
-        .await?
-    {
-        Revocation::Revoked => {
-            tracing::info!(actor = ?principal.name, account = id, "unseen token revoked");
-            Ok(())
-        }
-        Revocation::NotActive | Revocation::LastAdmin => Err(AppError::NotFound),
     }
 }
 

@@ -586,7 +586,7 @@ pub async fn replay(
     .await;
     bar.finish_and_clear();
     let mut report = report?;
-    report.candidate_tests = Some(tests.clone());
+    report.candidate_tests = Some(tests);
     let evaluation_seconds = evaluated_at
         .lock()
         .map_or(0.0, |at| at.duration_since(started).as_secs_f64());

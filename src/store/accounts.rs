@@ -381,22 +381,9 @@ impl Store {
         }
     }
 
-    /// Revokes account `id` and ends its sessions, unless it is the last active admin.
-    pub async fn revoke_account(&self, id: i64, access: Access) -> Result<Revocation, StoreError> {
-        self.revoke(id, access, false).await
-    }
-
-    /// Revokes an account nobody holds (its token was never seen): the last active admin
-    /// too, since a token nobody has manages nothing.
-    pub async fn revoke_unseen_account(
-        &self,
-        id: i64,
-        access: Access,
-    ) -> Result<Revocation, StoreError> {
-        self.revoke(id, access, true).await
-    }
-
-    async fn revoke(
+    /// Revokes account `id` and ends its sessions; the last active admin only when
+    /// `last_admin_too` (a token nobody holds manages nothing).
+    pub async fn revoke_account(
         &self,
         id: i64,
         access: Access,

@@ -658,7 +658,10 @@ fn history(
             None => answers_of(&profile),
         };
         let changed = shown.iter().filter(|a| a.before.is_some()).count();
-        let filled = answers.iter().filter(|a| a.value != "Vet ej").count();
+        let filled = answers
+            .iter()
+            .filter(|a| a.value != super::form::UNKNOWN)
+            .count();
         items.push(HistoryItem {
             id: e.id,
             current: Some(e.id) == current,

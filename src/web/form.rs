@@ -509,7 +509,7 @@ pub fn answers_of(profile_json: &Value) -> Vec<AnswerView> {
                 (Kind::Choice { unknown, .. }, Value::String(v))
                     if unknown.is_some_and(|u| u == v) =>
                 {
-                    "Vet ej".to_owned()
+                    UNKNOWN.to_owned()
                 }
                 (Kind::Choice { options, .. }, Value::String(v)) => label_of(options, v),
                 (Kind::Multi { options }, Value::Array(items)) if items.is_empty() => {
@@ -560,13 +560,17 @@ pub fn answers_since(now: Vec<AnswerView>, before: &[AnswerView]) -> Vec<AnswerV
         })
         .collect();
     answers.extend(dropped);
-    let order = |path: &str| fields().position(|f| f.path == path);
-    answers.sort_by_key(|a| order(a.path));
+    answers.sort_by_key(|a| form_position(a.path));
     answers
 }
 
+/// Where the field at `path` stands in the form; `None` (first) for a path not on it.
+fn form_position(path: &str) -> Option<usize> {
+    fields().position(|f| f.path == path)
+}
+
 /// How the form and the story word a field left out.
-const UNKNOWN: &str = "Vet ej";
+pub(super) const UNKNOWN: &str = "Vet ej";
 
 /// A stored scalar as the form shows it: text as is, numbers with a decimal comma.
 fn scalar_text(value: &Value) -> String {
@@ -888,8 +892,7 @@ impl FormInput {
     /// order of the form.
     pub fn to_profile(&self) -> Result<Profile, Vec<FieldProblem>> {
         self.parse_profile().map_err(|mut problems| {
-            let order = |path: &str| fields().position(|f| f.path == path);
-            problems.sort_by_key(|p| order(&p.path));
+            problems.sort_by_key(|p| form_position(&p.path));
             problems
         })
     }
@@ -935,7 +938,9 @@ impl FormInput {
                             }
                             // A date that does not exist says so; one not written as a
                             // date gets the form's text, which says how.
-                            Kind::Date if !err.message.contains("ska skrivas") => {
+                            Kind::Date
+                                if !err.message.contains(crate::profile::Date::NOT_A_DATE) =>
+                            {
                                 format!("{} {}", capitalised(&err.message), field.error)
                             }
                             _ => field.error.to_owned(),
@@ -1403,9 +1408,8 @@ mod tests {
         let problems = input.to_profile().expect_err("refused");
         // In the order of the form, as the error summary lists them.
         let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
-        let order = |path: &&str| fields().position(|f| f.path == *path);
         let mut in_form_order = paths.clone();
-        in_form_order.sort_by_key(order);
+        in_form_order.sort_by_key(|path| form_position(path));
         assert_eq!(paths, in_form_order);
         let mut paths = paths;
         paths.sort_unstable();

@@ -361,40 +361,37 @@ struct TestRun {
 async fn tests_of(dir: PathBuf, rules: Arc<RuleSet>) -> Result<TestRun, AppError> {
     /// Runs kept: the live set's and the shadow set's, and one of each before a change.
     const KEPT: usize = 4;
-    type Key = (PathBuf, String, Option<[u8; 32]>);
-    type Kept = std::sync::Mutex<Vec<(Key, Arc<TestRun>)>>;
-    static RUNS: std::sync::LazyLock<Kept> = std::sync::LazyLock::new(Default::default);
-    let key_dir = dir.clone();
-    let hash = rules.content_hash.clone();
-    let key: Key = app::briefly(move || {
-        let files = tests_fingerprint(&key_dir);
-        (key_dir, hash, files)
-    })
-    .await?;
+    /// The folder, the rule set's content hash and the test files' fingerprint.
+    type Key = (PathBuf, String, [u8; 32]);
+    static RUNS: std::sync::Mutex<Vec<(Key, TestRun)>> = std::sync::Mutex::new(Vec::new());
     let kept = |key: &Key| {
         let runs = RUNS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         runs.iter()
-            .find(|(k, _)| k == key && k.2.is_some())
-            .map(|(_, run)| Arc::clone(run))
+            .find(|(k, _)| k == key)
+            .map(|(_, run)| run.clone())
     };
-    if let Some(run) = kept(&key) {
-        return Ok((*run).clone());
+    let key_dir = dir.clone();
+    let hash = rules.content_hash.clone();
+    let key: Option<Key> =
+        app::briefly(move || tests_fingerprint(&key_dir).map(|files| (key_dir, hash, files)))
+            .await?;
+    if let Some(run) = key.as_ref().and_then(kept) {
+        return Ok(run);
     }
     // One run at a time: visitors who arrive while it runs take its result.
     static RUNNING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _one_at_a_time = RUNNING.lock().await;
-    if let Some(run) = kept(&key) {
-        return Ok((*run).clone());
+    if let Some(run) = key.as_ref().and_then(kept) {
+        return Ok(run);
     }
     let run = app::off_workers(move || run_tests(dir, &rules)).await?;
-    if key.2.is_some() {
+    if let Some(key) = key {
         let mut runs = RUNS
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        runs.retain(|(k, _)| k != &key);
-        runs.insert(0, (key, Arc::new(run.clone())));
+        runs.insert(0, (key, run.clone()));
         runs.truncate(KEPT);
     }
     Ok(run)

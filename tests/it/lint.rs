@@ -253,14 +253,7 @@ fn a_reload_with_a_lint_problem_is_refused_and_the_old_rules_keep_running() {
 
     // The Regler page shows the problem with its line of code and a caret.
     let web = crate::web::WebClient::new(&app);
-    let (cookie, csrf) = web.session(&app.policy.token);
-    let page = web.raw(
-        reqwest::Method::POST,
-        "/regler/ladda-om",
-        Some(&cookie),
-        &[],
-        Some(&[("csrf", &csrf)]),
-    );
+    let page = web.post("/regler/ladda-om", Some(&app.policy.token), &[]);
     assert_eq!(page.status, 422, "{page}");
     assert!(page.text.contains("menade du `is_false`?"), "{page}");
     assert!(
@@ -272,7 +265,7 @@ fn a_reload_with_a_lint_problem_is_refused_and_the_old_rules_keep_running() {
     assert!(page.text.contains("^</pre>"), "{page}");
 
     // Each rule on the page lists the fields it reads and how its flag clears.
-    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    let page = web.get("/regler", Some(&app.policy.token));
     assert_eq!(page.status, 200, "{page}");
     assert!(
         page.text.contains("<h3>Uppgifter som regeln läser</h3>"),

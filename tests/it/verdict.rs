@@ -733,22 +733,14 @@ fn a_test_token_changes_no_real_work() {
     // Its Användare page offers neither: no choice of a normal purpose, no revoke
     // buttons, and it says why.
     let web = crate::web::WebClient::new(&app);
-    let (cookie, _) = web.session(&admin.token);
-    let users = web.raw(reqwest::Method::GET, "/anvandare", Some(&cookie), &[], None);
+    let users = web.get("/anvandare", Some(&admin.token));
     assert_eq!(users.status, 200, "{users}");
     assert!(!users.text.contains(r#"value="normal""#), "{users}");
     assert!(!users.text.contains("/anvandare/aterkalla"), "{users}");
-    let page = web.raw(
-        reqwest::Method::GET,
-        &format!("/kontroll/{id}"),
-        Some(&cookie),
-        &[],
-        None,
-    );
+    let page = web.get(&format!("/kontroll/{id}"), Some(&admin.token));
     assert_eq!(page.status, 404, "{page}");
     assert!(users.text.contains("kan inte återkalla tokens"), "{users}");
-    let (cookie, _) = web.session(&app.admin.token);
-    let users = web.raw(reqwest::Method::GET, "/anvandare", Some(&cookie), &[], None);
+    let users = web.get("/anvandare", Some(&app.admin.token));
     assert!(users.text.contains(r#"value="normal""#), "{users}");
     assert!(users.text.contains("/anvandare/aterkalla"), "{users}");
     let policy = test_token_of(&app, "testpolicy", "policy");
@@ -756,14 +748,7 @@ fn a_test_token_changes_no_real_work() {
     assert_eq!(reload.status, 403, "{reload}");
     assert!(reload.to_string().contains("ladda om reglerna"), "{reload}");
     // The Regler page's button says the same, not that the service failed.
-    let (cookie, csrf) = web.session(&policy.token);
-    let page = web.raw(
-        reqwest::Method::POST,
-        "/regler/ladda-om",
-        Some(&cookie),
-        &[],
-        Some(&[("csrf", &csrf)]),
-    );
+    let page = web.post("/regler/ladda-om", Some(&policy.token), &[]);
     assert_eq!(page.status, 403, "{page}");
     assert!(page.text.contains("ladda om reglerna"), "{page}");
     assert_eq!(

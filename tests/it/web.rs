@@ -2486,8 +2486,7 @@ fn the_rules_page_says_unreadable_tests_and_names_fields_as_the_form_does() {
     )
     .expect("write a test file");
     let web = WebClient::new(&app);
-    let (cookie, _) = web.session(&app.policy.token);
-    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    let page = web.get("/regler", Some(&app.policy.token));
     assert_eq!(page.status, 200, "{page}");
     assert!(!page.text.contains("inga tester hittades"), "{page}");
     assert!(
@@ -2503,7 +2502,7 @@ fn the_rules_page_says_unreadable_tests_and_names_fields_as_the_form_does() {
     );
     // The page keeps its run of the tests only while the tests folder is unchanged.
     std::fs::remove_file(app.rules_dir.join("tests/ny_regel.yaml")).expect("remove");
-    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    let page = web.get("/regler", Some(&app.policy.token));
     assert!(!page.text.contains("Testerna kunde inte läsas"), "{page}");
     assert!(page.text.contains("Godkänt"), "{page}");
     // What makes the tests refuse a file is seen at once, not hidden by a kept run: a
@@ -2511,7 +2510,7 @@ fn the_rules_page_says_unreadable_tests_and_names_fields_as_the_form_does() {
     use std::os::unix::fs::PermissionsExt as _;
     let file = app.rules_dir.join("tests/tolk_ej_bokad.yaml");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).expect("chmod");
-    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    let page = web.get("/regler", Some(&app.policy.token));
     assert!(page.text.contains("kan skrivas av alla"), "{page}");
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     // A FIFO among the tests, which no one writes to, is refused, not waited on: the
@@ -2522,7 +2521,7 @@ fn the_rules_page_says_unreadable_tests_and_names_fields_as_the_form_does() {
         .status()
         .expect("mkfifo");
     assert!(made.success());
-    let page = web.raw(reqwest::Method::GET, "/regler", Some(&cookie), &[], None);
+    let page = web.get("/regler", Some(&app.policy.token));
     assert_eq!(page.status, 200, "{page}");
     assert!(page.text.contains("Testerna kunde inte läsas"), "{page}");
 }

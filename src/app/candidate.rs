@@ -187,6 +187,7 @@ pub async fn try_candidate(
     archive: Vec<u8>,
 ) -> Result<CandidateOutcome, AppError> {
     require(principal, CANDIDATE_ROLES)?;
+    super::refuse_for_tests(principal, super::history::TEST_TOKENS_READ_NO_HISTORY)?;
     let _slot = app.long_work_slot(principal)?;
     if let Err(retry_after_seconds) = app.candidate_trials.take(&principal.name) {
         tracing::warn!(actor = ?principal.name, "candidate trials over the limit");

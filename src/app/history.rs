@@ -25,6 +25,10 @@ use crate::store::{Access, NewEvaluation, NewOutcome, Store, Streamed, profile_f
 /// Roles that may import a cohort, audit and replay.
 pub const ROLES: &[Role] = &[Role::Analytiker];
 
+/// Why a test token reads neither the audit nor a replay: both are real people's stored
+/// checks, counted, and a test token is handed to systems and people in training.
+pub const TEST_TOKENS_READ_NO_HISTORY: &str = "En testtoken kan inte läsa uppföljningen eller pröva regler mot historiken: båda bygger på verkliga personers sparade kontroller. Använd en vanlig token.";
+
 /// What an import stores: its validated profiles file, and outcomes if given.
 pub struct Cohort {
     pub profiles: ValidatedFile,
@@ -365,6 +369,7 @@ pub async fn audit(
     options: Options,
 ) -> Result<AuditReport, AppError> {
     require(principal, ROLES)?;
+    super::refuse_for_tests(principal, TEST_TOKENS_READ_NO_HISTORY)?;
     let started = std::time::Instant::now();
     let asked = options.describe();
     let report = audit::of_store(store, active, options).await?;
@@ -455,6 +460,7 @@ pub async fn replay(
     progress: Box<dyn Fn(u64) + Send + Sync>,
 ) -> Result<ReplayReport, AppError> {
     require(principal, ROLES)?;
+    super::refuse_for_tests(principal, TEST_TOKENS_READ_NO_HISTORY)?;
     let asked = options.describe();
     let report = store
         .read_history(move |history| {

@@ -74,7 +74,7 @@ pub async fn reload(app: &App, principal: &Principal) -> Result<Reloaded, AppErr
     require(principal, RELOAD_ROLES)?;
     super::refuse_for_tests(
         principal,
-        "En testtoken kan inte ladda om reglerna: de gäller alla verkliga kontroller. Pröva ändringen som kandidat i stället.",
+        "En testtoken kan inte ladda om reglerna: de gäller alla verkliga kontroller. Pröva ändringen med gk-regler test i stället.",
     )?;
     let _one_reload_at_a_time = app.reload_lock.lock().await;
     let running = app.rules.load_full();

@@ -671,7 +671,7 @@ impl AuditQuery {
             (Vec<u8> = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
         )),
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed, or a test token (which reads no real history)", body = problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid period, threshold or format", body = problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "This person already has two audits (or candidate trials) waiting or running", body = problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = problem::Problem, content_type = "application/problem+json"),

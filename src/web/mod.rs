@@ -250,40 +250,57 @@ struct PageSpec {
     path: &'static str,
     label: &'static str,
     roles: &'static [Role],
+    /// Whether the page reads real people's stored checks, even counted: then no test
+    /// token opens it ([`crate::app::history::TEST_TOKENS_READ_NO_HISTORY`]).
+    real_history: bool,
+}
+
+impl PageSpec {
+    /// Whether `viewer` may open this page: by role, and by purpose.
+    fn opens_for(&self, viewer: &Principal) -> bool {
+        viewer.has_any(self.roles)
+            && !(self.real_history && viewer.purpose == crate::auth::Purpose::Test)
+    }
 }
 
 const CHECK_PAGE: PageSpec = PageSpec {
     path: "/kontroll",
     label: "Kontrollera ärende",
     roles: &[Role::Handlaggare],
+    real_history: false,
 };
 /// Every role may read the rules, as every token may `GET /api/v1/rules`.
 const RULES_PAGE: PageSpec = PageSpec {
     path: "/regler",
     label: "Regler",
     roles: &[Role::Handlaggare, Role::Policy, Role::Analytiker],
+    real_history: false,
 };
 /// Trying a profile on the rules page: the roles that may dry-run through the API.
 const DRY_RUN_TOOL: PageSpec = PageSpec {
     path: "/regler",
     label: "Prova regler",
     roles: crate::app::check::DRY_RUN_ROLES,
+    real_history: false,
 };
 /// Reloading the rules, on the rules page: the roles that may reload through the API.
 const RELOAD_TOOL: PageSpec = PageSpec {
     path: "/regler",
     label: "Ladda om regler",
     roles: crate::app::rules::RELOAD_ROLES,
+    real_history: false,
 };
 const AUDIT_PAGE: PageSpec = PageSpec {
     path: "/uppfoljning",
     label: "Uppföljning",
     roles: &[Role::Analytiker],
+    real_history: true,
 };
 const USERS_PAGE: PageSpec = PageSpec {
     path: "/anvandare",
     label: "Användare",
     roles: crate::app::accounts::ADMIN_ROLES,
+    real_history: false,
 };
 const PAGES: [&PageSpec; 4] = [&CHECK_PAGE, &RULES_PAGE, &AUDIT_PAGE, &USERS_PAGE];
 
@@ -292,7 +309,8 @@ fn start_page(principal: &Principal) -> &'static str {
     match principal.role {
         Role::Handlaggare | Role::Admin => CHECK_PAGE.path,
         Role::Policy => RULES_PAGE.path,
-        Role::Analytiker => AUDIT_PAGE.path,
+        Role::Analytiker if AUDIT_PAGE.opens_for(principal) => AUDIT_PAGE.path,
+        Role::Analytiker => RULES_PAGE.path,
     }
 }
 
@@ -332,7 +350,7 @@ impl Layout {
                 .map(|p| {
                     PAGES
                         .iter()
-                        .filter(|page| p.has_any(page.roles))
+                        .filter(|page| page.opens_for(p))
                         .map(|page| NavItem {
                             href: page.path,
                             label: page.label,
@@ -347,9 +365,15 @@ impl Layout {
 
 /// The Swedish 403 page when `viewer` may not use `page`; `None` lets them through.
 fn refusal(viewer: &Viewer, page: &PageSpec) -> Option<Response> {
-    crate::app::require(viewer, page.roles)
-        .err()
-        .map(|_| forbidden(viewer, page))
+    if crate::app::require(viewer, page.roles).is_err() {
+        return Some(forbidden(viewer, page));
+    }
+    (!page.opens_for(viewer)).then(|| {
+        failure(
+            viewer,
+            &AppError::NotForTests(crate::app::history::TEST_TOKENS_READ_NO_HISTORY),
+        )
+    })
 }
 
 #[derive(Serialize)]

@@ -37,6 +37,9 @@ struct RulesPage {
     can_dry_run: bool,
     /// Whether the viewer may reload the rules (policy staff).
     can_reload: bool,
+    /// Whether the viewer signed in with a test token: the tools that change the live
+    /// rules or read the stored history are then explained, not offered.
+    test_token: bool,
     dry_run: Option<DryRunView>,
     reload: Option<ReloadView>,
     /// What an uploaded candidate rule set gave.
@@ -633,6 +636,7 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
         tests_total,
         can_dry_run: viewer.has_any(DRY_RUN_TOOL.roles),
         can_reload: viewer.has_any(RELOAD_TOOL.roles),
+        test_token: viewer.purpose == crate::auth::Purpose::Test,
         dry_run: None,
         reload: None,
         candidate: None,

@@ -27,7 +27,7 @@ fn upload_body(csrf: &str, file_name: &str, bytes: &[u8]) -> (String, Vec<u8>) {
 }
 
 /// Uploads `bytes` as `token`'s session would from the Regler page.
-fn upload(
+pub(crate) fn upload(
     app: &TestApp,
     web: &WebClient,
     token: &str,

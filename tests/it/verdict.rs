@@ -758,6 +758,63 @@ fn a_test_token_changes_no_real_work() {
     );
 }
 
+/// A test analyst token read the real audit, and a test policy token replayed a candidate
+/// over the real history: counts of real people's checks, read with a token handed to a
+/// test system or to someone in training.
+#[test]
+fn a_test_token_reads_no_real_history_even_counted() {
+    let app = spawn_app();
+    store_cases(&app, &app.handlaggare, "VANLIG", 3);
+    let said = "En testtoken kan inte läsa uppföljningen";
+    let analyst = test_token_of(&app, "testanalys", "analytiker");
+    let audit = app.get("/api/v1/audit", &analyst);
+    assert_eq!(audit.status, 403, "{audit}");
+    assert!(audit.to_string().contains(said), "{audit}");
+    assert_eq!(app.get("/api/v1/audit", &app.analytiker).status, 200);
+
+    // On the web: the audit page and its downloads say why, and the menu leaves it out.
+    let web = crate::web::WebClient::new(&app);
+    for path in ["/uppfoljning", "/uppfoljning/rapport.csv"] {
+        let page = web.get(path, Some(&analyst.token));
+        assert_eq!(page.status, 403, "{path}: {page}");
+        assert!(page.text.contains(said), "{path}: {page}");
+    }
+    let rules = web.get("/regler", Some(&analyst.token));
+    assert_eq!(rules.status, 200, "{rules}");
+    let in_menu = ">Uppföljning</a>";
+    assert!(!rules.text.contains(in_menu), "{rules}");
+    let real = web.get("/regler", Some(&app.analytiker.token));
+    assert!(real.text.contains(in_menu), "{real}");
+
+    // A test policy token's Regler page explains instead of offering the candidate
+    // upload, and the upload itself is refused without a replay.
+    let policy = test_token_of(&app, "testpolicy", "policy");
+    let page = web.get("/regler", Some(&policy.token));
+    let form_of = |action: &str| format!(r#"action="{action}""#);
+    assert!(!page.text.contains(&form_of("/regler/kandidat")), "{page}");
+    assert!(!page.text.contains(&form_of("/regler/ladda-om")), "{page}");
+    assert!(
+        page.text.contains("kan inte pröva regler mot historiken"),
+        "{page}"
+    );
+    let real = web.get("/regler", Some(&app.policy.token));
+    assert!(real.text.contains(&form_of("/regler/kandidat")), "{real}");
+    assert!(real.text.contains(&form_of("/regler/ladda-om")), "{real}");
+    let candidate = crate::candidate::zip_dir(&app.rules_dir);
+    let tried = crate::candidate::upload(&app, &web, &policy.token, "regler.zip", &candidate);
+    assert_eq!(tried.status, 403, "{tried}");
+    assert!(tried.text.contains(said), "{tried}");
+    let trials: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM access_log WHERE action LIKE '%candidate%'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count trials");
+    assert_eq!(trials, 0, "a refused trial leaves no trace of having run");
+}
+
 /// A test token recorded outcomes for real cases: it replaced an analyst's outcome, and
 /// the audit read the test system's.
 #[test]

@@ -328,6 +328,8 @@ struct Layout {
 struct UserView {
     name: String,
     role: &'static str,
+    /// Signed in with a token for test checks.
+    test: bool,
 }
 
 #[derive(Serialize)]
@@ -345,6 +347,7 @@ impl Layout {
             user: viewer.map(|p| UserView {
                 name: p.name.clone(),
                 role: p.role.label_sv(),
+                test: p.purpose == crate::auth::Purpose::Test,
             }),
             nav: viewer
                 .map(|p| {
@@ -440,12 +443,20 @@ fn failure(viewer: &Viewer, err: &AppError) -> Response {
             tracing::error!(error = %crate::app::error_chain(cause), "web page failed")
         }
     }
+    let (title, heading) = if status == StatusCode::FORBIDDEN {
+        (
+            "Behörighet saknas",
+            "Det här kan en token för testkontroller inte göra",
+        )
+    } else {
+        ("Fel", "Det gick inte att slutföra")
+    };
     render(
         status,
         "error.html",
         &ErrorPage {
-            layout: Layout::new("Fel", Some(viewer), ""),
-            heading: "Det gick inte att slutföra",
+            layout: Layout::new(title, Some(viewer), ""),
+            heading,
             message: message.to_owned(),
             link: None,
         },

@@ -779,6 +779,12 @@ fn a_test_token_reads_no_real_history_even_counted() {
         assert_eq!(page.status, 403, "{path}: {page}");
         assert!(page.text.contains(said), "{path}: {page}");
     }
+    // Every page says the sign-in is for test checks.
+    assert!(
+        web.get("/uppfoljning", Some(&analyst.token))
+            .text
+            .contains("(analytiker, för testkontroller)")
+    );
     let rules = web.get("/regler", Some(&analyst.token));
     assert_eq!(rules.status, 200, "{rules}");
     let in_menu = ">Uppföljning</a>";

@@ -504,6 +504,11 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
         let outside = rest(&mut grid, read, checks_total[3]);
         grid.sum(&[checks_total[3], outside], read);
     }
+    // The margins every table rests on: hidden when small themselves, never to protect
+    // one small count elsewhere while another cell would.
+    for &cell in units.iter().chain(&checks_total) {
+        grid.keep_shown(cell);
+    }
     let checks_months: Vec<[Cell; 4]> = report
         .checks_per_month
         .iter()

@@ -11,6 +11,14 @@
 //! or at least two. Cells that are never printed but follow from printed ones (the cases
 //! whose sex is not given) are cells like any other, so they are protected too.
 //!
+//! A chain of relations can still pin a hidden count down; the exact check
+//! ([`Grid::recoverable`]) finds it, and another cell is hidden beside it. What is checked
+//! is the counts that must not be known: those too small to show, and those hidden in
+//! another table. A complement may follow from the shown counts: it is large enough to
+//! show, and if a protected count followed from it, the check would find that count. The
+//! margins the whole report rests on (the period's cases and checks, [`Grid::keep_shown`])
+//! are taken as complements last.
+//!
 //! One grid holds every table of a report, so that a cell shared by two tables (the
 //! number of women is the margin of every rule's table) is hidden in both or neither.
 //!
@@ -66,6 +74,9 @@ pub struct Grid {
     hidden: Vec<bool>,
     /// Cells shown in another table of the report, suppressed there: never hidden here.
     pinned: Vec<bool>,
+    /// Margins the whole report rests on ([`Grid::keep_shown`]): taken as a complement
+    /// only when no other cell will do.
+    kept: Vec<bool>,
     /// Each relation: parts, then their total last.
     relations: Vec<Vec<Cell>>,
 }
@@ -88,6 +99,7 @@ impl Grid {
         self.real.push(real);
         self.hidden.push(false);
         self.pinned.push(false);
+        self.kept.push(false);
         Cell(self.values.len() - 1)
     }
 
@@ -96,6 +108,13 @@ impl Grid {
     /// hidden, so it is never taken as a complement either.
     pub fn pin(&mut self, cell: Cell) {
         self.pinned[cell.0] = true;
+    }
+
+    /// Marks a margin that every table of the report rests on (the period's cases and
+    /// checks): it is hidden when it is itself small, but chosen as a complement only
+    /// when no other cell will do, since hiding it hides most of the report.
+    pub fn keep_shown(&mut self, cell: Cell) {
+        self.kept[cell.0] = true;
     }
 
     /// Records that `parts` sum to `total`. A relation that does not add up is a bug in
@@ -149,8 +168,8 @@ impl Grid {
         (!self.hidden[cell.0]).then_some(self.values[cell.0])
     }
 
-    /// Applies primary, then complementary suppression, until no hidden cell follows
-    /// from the shown ones.
+    /// Applies primary, then complementary suppression, until no count too small to
+    /// show (nor one hidden elsewhere) follows from the shown ones.
     pub fn suppress(&mut self, min_cell: usize) {
         for ((value, hidden), pinned) in self
             .real
@@ -187,6 +206,11 @@ impl Grid {
                 break;
             }
         }
+        // What must not follow from the shown counts: the counts hidden so far, each too
+        // small to show (or hidden in another table). A complement hidden to protect them
+        // may itself follow from the shown counts: it is a count large enough to show, and
+        // whether a protected count follows is tested exactly, whatever its complements.
+        let protected = self.hidden.clone();
         // The relations each cell is in.
         let mut relations_of = vec![Vec::new(); self.values.len()];
         for (r, relation) in self.relations.iter().enumerate() {
@@ -208,7 +232,7 @@ impl Grid {
             let recoverable: Vec<Cell> = self
                 .recoverable()
                 .into_iter()
-                .filter(|cell| self.real[cell.0] > 0)
+                .filter(|cell| self.real[cell.0] > 0 && protected[cell.0])
                 .collect();
             if recoverable.is_empty() {
                 break;
@@ -227,17 +251,27 @@ impl Grid {
                 // such cell ties hidden cells to hidden cells, zeros and counts another
                 // table shows (pinned) only: what follows then follows from that table's
                 // counts, which this grid cannot hide.
-                let beside = |members: &[usize]| {
+                // A margin the report rests on only when nothing else will do.
+                let beside = |members: &[usize], kept: bool| {
                     members
                         .iter()
                         .flat_map(|&m| &relations_of[m])
                         .flat_map(|&r| &self.relations[r])
-                        .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
+                        .filter(|c| {
+                            !self.hidden[c.0]
+                                && !self.pinned[c.0]
+                                && self.real[c.0] > 0
+                                && self.kept[c.0] == kept
+                        })
                         .min_by_key(|c| self.real[c.0])
                         .copied()
                 };
                 let group = groups.get(group_of[cell.0]).map_or(&[][..], Vec::as_slice);
-                if let Some(other) = beside(&[cell.0]).or_else(|| beside(group)) {
+                let other = beside(&[cell.0], false)
+                    .or_else(|| beside(group, false))
+                    .or_else(|| beside(&[cell.0], true))
+                    .or_else(|| beside(group, true));
+                if let Some(other) = other {
                     self.hidden[other.0] = true;
                     changed = true;
                 }
@@ -328,7 +362,7 @@ impl Grid {
                 let complement = relation
                     .iter()
                     .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
-                    .min_by_key(|c| self.real[c.0]);
+                    .min_by_key(|c| (self.kept[c.0], self.real[c.0]));
                 if let Some(cell) = complement {
                     self.hidden[cell.0] = true;
                     changed = true;
@@ -509,8 +543,10 @@ mod tests {
 
     /// An independent check of [`Grid::recoverable`]: a hidden cell is determined when
     /// adding its unit vector to the relations (over the hidden cells) keeps the rank.
-    /// Only non-zero counts: a zero hidden beside a few cases may follow from zeros
-    /// around it, which tells nothing of anyone ([`Grid::suppress`]).
+    /// Only the counts too small to show (all the tests here hide nothing else): a zero
+    /// hidden beside a few cases may follow from zeros around it, which tells nothing of
+    /// anyone, and a complement may follow, being large enough to show
+    /// ([`Grid::suppress`]).
     fn determined_by_rank(grid: &Grid) -> Vec<Cell> {
         use nalgebra::DMatrix;
         let hidden: Vec<usize> = (0..grid.values.len()).filter(|&i| grid.hidden[i]).collect();
@@ -548,9 +584,12 @@ mod tests {
                 rank(&with) == base
             })
             .map(|j| Cell(hidden[j]))
-            .filter(|cell| grid.values[cell.0] > 0)
+            .filter(|cell| grid.values[cell.0] > 0 && grid.values[cell.0] < MIN)
             .collect()
     }
+
+    /// The threshold these tests suppress at.
+    const MIN: usize = 5;
 
     /// A table of `rows` × `columns` interior cells with row totals, column totals and a
     /// grand total, as the audit's tables are (sex × status, sex × month).

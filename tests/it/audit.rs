@@ -1595,3 +1595,68 @@ fn the_rule_sets_checks_do_not_tell_how_many_checks_were_made_outside_the_period
         );
     }
 }
+
+/// One check on which one rule failed hid the whole report of a small period (its cases,
+/// its checks, every table): the rule error's complement was sought until it reached the
+/// period's margins. The first 100 cases of the development cohort, with one rule that
+/// fails on the one check of a person aged 25.
+#[test]
+fn one_rule_error_in_a_small_period_hides_a_few_counts_not_the_report() {
+    let app = spawn_app_with(AppOptions {
+        copy_rules: true,
+        ..AppOptions::default()
+    });
+    let script = app.rules_dir.join("tolk_ej_bokad.rhai");
+    let text = std::fs::read_to_string(&script).expect("script");
+    std::fs::write(
+        &script,
+        format!("if profile.person.age == 25 {{ throw \"fel\"; }}\n{text}"),
+    )
+    .expect("write script");
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    std::fs::write(
+        &manifest,
+        text.replacen("version: \"2026.2\"", "version: \"2026.2-fel\"", 1)
+            .replacen(
+                "inputs: [known_needs.interpreter_needed, gk.interpreter_booked]",
+                "inputs: [known_needs.interpreter_needed, gk.interpreter_booked, person.age]",
+                1,
+            ),
+    )
+    .expect("write manifest");
+
+    let cohort = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cohort-2018");
+    let profiles = std::fs::read_to_string(cohort.join("profiles.jsonl")).expect("profiles");
+    let outcomes = std::fs::read_to_string(cohort.join("outcomes.jsonl")).expect("outcomes");
+    let case_of = |line: &str| -> String {
+        let value: Value = serde_json::from_str(line).expect("a JSON line");
+        value["case_id"].as_str().expect("case id").to_owned()
+    };
+    let mut first = std::collections::HashSet::new();
+    for line in profiles.lines() {
+        if first.len() == 100 {
+            break;
+        }
+        first.insert(case_of(line));
+    }
+    let keep = |text: &str| -> String {
+        text.lines()
+            .filter(|line| first.contains(&case_of(line)))
+            .map(|line| format!("{line}\n"))
+            .collect()
+    };
+    let imported = import_files(&app, (keep(&profiles), keep(&outcomes)));
+    assert_eq!(imported.code, 0, "{imported}");
+
+    let report = audit_json(&app, &[]);
+    let failed = rule(&report, "tolk_ej_bokad");
+    assert_eq!(failed["rule_errors"], Value::Null, "one error, hidden");
+    assert_eq!(report["units"]["all"], 100, "{}", report["units"]);
+    assert!(report["units"]["female"].is_u64() && report["units"]["male"].is_u64());
+    assert!(report["checks_in_period"]["all"].is_u64());
+    // The other rules' tables stay shown.
+    let other = rule(&report, "aktivitetsniva_saknas");
+    assert!(other["flagged_checks"]["all"].is_u64(), "{other}");
+    assert_no_small_count(&report, 5);
+}

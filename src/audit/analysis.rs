@@ -101,7 +101,8 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
             let ever = built.units.iter().filter(|u| u.rules[index].ever).count();
             if burden.with_rule[index].all == 0 {
                 notes.push(
-                    "Regeln fanns inte i regeluppsättningen vid någon av periodens kontroller:                      den har inte prövats på ärendena i perioden, och inget om den kan bedömas."
+                    "Regeln fanns inte i regeluppsättningen vid någon av periodens kontroller: \
+                     den har inte prövats på ärendena i perioden, och inget om den kan bedömas."
                         .to_owned(),
                 );
             } else if ever == 0 {
@@ -1151,11 +1152,11 @@ fn adjusted(
         // observations, may be hidden; the parts alone do not give it away).
         notes.push(if missing >= min_cell && sample.len() - missing >= min_cell {
             format!(
-                "SGI ingår inte bland kontrollerna: uppgiften saknas för {} i modellen.",
+                "SGI ingår inte bland kontrollvariablerna: uppgiften saknas för {} i modellen.",
                 count_noun(missing, "ärende", "ärenden")
             )
         } else {
-            "SGI ingår inte bland kontrollerna: uppgiften saknas för några av ärendena i modellen.".to_owned()
+            "SGI ingår inte bland kontrollvariablerna: uppgiften saknas för några av ärendena i modellen.".to_owned()
         });
     }
     let units: Vec<&Unit<'_>> = sample.iter().map(|(u, _)| *u).collect();
@@ -1764,6 +1765,30 @@ mod tests {
                 .any(|n| n.contains("fanns inte i regeluppsättningen")),
             "{:?}",
             rule.notes
+        );
+    }
+
+    /// A rule no check of the period was made with was summed up as if its cases were too
+    /// few, and its note ran 22 spaces into its sentence.
+    #[test]
+    fn a_rule_in_no_rule_set_of_the_period_says_so_in_its_note_and_summary() {
+        let mut cases: Vec<CaseHistory> = (0..40)
+            .map(|i| case("2024-01-10", "2024-06-30", Some(Sex::Female), i % 3 == 0))
+            .collect();
+        for case in &mut cases {
+            case.checks[0].statuses = vec![Status::NotInSet];
+        }
+        let report = run(&input(cases), &options(), Model::Estimate);
+        let note = "Regeln fanns inte i regeluppsättningen vid någon av periodens kontroller: \
+                    den har inte prövats på ärendena i perioden, och inget om den kan bedömas.";
+        assert_eq!(report.rules[0].notes, [note]);
+        let summary = crate::audit::summary::of(&report);
+        assert!(
+            summary[0]
+                .sentence
+                .starts_with("Regeln fanns inte i regeluppsättningen"),
+            "{}",
+            summary[0].sentence
         );
     }
 

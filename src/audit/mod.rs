@@ -81,6 +81,13 @@ impl Period {
         self.from.is_none_or(|from| from <= date) && self.to.is_none_or(|to| date <= to)
     }
 
+    /// The day a report of this period titles its rules as on: its last day, or today
+    /// when it ends later or is open.
+    pub fn titled_on(&self) -> Date {
+        let today = Date::today();
+        self.to.map_or(today, |to| to.min(today))
+    }
+
     /// Refuses a period that ends before it starts.
     pub fn new(from: Option<Date>, to: Option<Date>) -> Result<Self, String> {
         match (from, to) {
@@ -146,14 +153,15 @@ pub struct RuleInfo {
 }
 
 impl RuleInfo {
-    /// The rules of a rule set, in manifest order.
-    pub fn of(rules: &crate::ruleset::RuleSet) -> Vec<Self> {
+    /// The rules of a rule set, in manifest order, titled as on `day` (a title may name a
+    /// parameter whose value changes on a date).
+    pub fn of(rules: &crate::ruleset::RuleSet, day: Date) -> Vec<Self> {
         rules
             .rules
             .iter()
             .map(|r| Self {
                 id: r.meta.id.to_string(),
-                title: r.meta.title.clone(),
+                title: r.meta.title_on(day).into_owned(),
             })
             .collect()
     }
@@ -265,7 +273,7 @@ pub async fn of_store(
     active: &crate::ruleset::RuleSet,
     options: Options,
 ) -> Result<report::AuditReport, crate::store::StoreError> {
-    let rules = RuleInfo::of(active);
+    let rules = RuleInfo::of(active, options.period.titled_on());
     store
         .read_history(move |history| {
             // A report with test checks has neither the officers' answers nor the shadow

@@ -152,7 +152,8 @@ struct Union {
 }
 
 impl Union {
-    fn of(current: &RuleSet, candidate: &RuleSet) -> Self {
+    /// The rules of both sets, candidate's first, titled as on `titled_on`.
+    fn of(current: &RuleSet, candidate: &RuleSet, titled_on: crate::profile::Date) -> Self {
         let position =
             |set: &RuleSet, id: &str| set.rules.iter().position(|r| r.meta.id.as_str() == id);
         let mut union = Self {
@@ -171,13 +172,13 @@ impl Union {
             let id = rule.meta.id.as_str();
             let in_current = position(current, id);
             let in_candidate = position(candidate, id);
+            let title = rule.meta.title_on(titled_on).into_owned();
             let title_current = in_current
-                .map(|i| &current.rules[i].meta.title)
-                .filter(|title| **title != rule.meta.title)
-                .cloned();
+                .map(|i| current.rules[i].meta.title_on(titled_on).into_owned())
+                .filter(|current| *current != title);
             union.rules.push(RuleChange {
                 rule_id: id.to_owned(),
-                title: rule.meta.title.clone(),
+                title,
                 title_current,
                 in_current: in_current.is_some(),
                 in_candidate: in_candidate.is_some(),
@@ -414,7 +415,7 @@ pub fn replay(
         Evaluated::Both(CheckRecord::new(&profile, before_statuses), after)
     };
     let tally = Mutex::new(Tally {
-        union: Union::of(current, candidate),
+        union: Union::of(current, candidate, options.period.titled_on()),
         replayed: Vec::new(),
         unreadable: 0,
         failed: vec![false; candidate.rules.len()],
@@ -480,8 +481,8 @@ pub fn replay(
     let in_period = union.in_period;
     let (current_input, input) = histories(
         history,
-        current,
-        candidate,
+        (current, candidate),
+        options.period.titled_on(),
         replayed,
         unreadable,
         &without_checks,
@@ -519,8 +520,8 @@ pub fn replay(
 /// order (by case, `checked_on` and id) once for both.
 fn histories(
     history: History<'_>,
-    current: &RuleSet,
-    candidate: &RuleSet,
+    (current, candidate): (&RuleSet, &RuleSet),
+    titled_on: crate::profile::Date,
     mut replayed: Vec<Replayed>,
     unreadable: usize,
     without_checks: &[Outcome],
@@ -554,8 +555,8 @@ fn histories(
         after.skip_unreadable();
     }
     Ok((
-        before.finish_with(history, RuleInfo::of(current), without_checks)?,
-        after.finish_with(history, RuleInfo::of(candidate), without_checks)?,
+        before.finish_with(history, RuleInfo::of(current, titled_on), without_checks)?,
+        after.finish_with(history, RuleInfo::of(candidate, titled_on), without_checks)?,
     ))
 }
 

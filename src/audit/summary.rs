@@ -195,7 +195,11 @@ pub fn row(rule: &RuleAudit) -> SummaryRow {
         rule_id: rule.rule_id.clone(),
         title: rule.title.clone(),
         flagged_checks_pct: percent_of(rule.flagged_checks.all, rule.checks_with_rule),
-        sentence: sentence(&flagged_vs_not_flagged, &adjusted, evidence),
+        sentence: if rule.checks_with_rule == Some(0) {
+            NOT_IN_ANY_SET.to_owned()
+        } else {
+            sentence(&flagged_vs_not_flagged, &adjusted, evidence)
+        },
         flagged_vs_not_flagged,
         adjusted,
         resolved_vs_still_flagged,
@@ -236,6 +240,10 @@ fn interval_sv(d: &Difference) -> String {
         _ => "inget intervall visas".to_owned(),
     }
 }
+
+/// The sentence of a rule that no rule set of the period's checks had: too few cases is
+/// not why it cannot be judged.
+const NOT_IN_ANY_SET: &str = "Regeln fanns inte i regeluppsättningen vid någon av periodens kontroller, så den har inte prövats och kan inte bedömas.";
 
 /// The row's sentence: what was seen, how sure it is, and that it is an association.
 fn sentence(unadjusted: &Difference, adjusted: &Difference, evidence: Evidence) -> String {

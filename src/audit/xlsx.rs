@@ -57,7 +57,7 @@ impl Formats {
 /// Why a cell may be empty, told on every sheet.
 fn empty_cells_note(min_cell: usize) -> String {
     format!(
-        "Tomma celler visas inte: antal under {min_cell}, andelar och skattningar som vilar på färre än {min_cell} ärenden och tal som skulle avslöja ett dolt tal döljs, så att ingen enskild person kan pekas ut. En tom cell kan också betyda att talet inte går att beräkna."
+        "En tom cell är ett tal som inte visas: antal under {min_cell}, andelar och skattningar som vilar på färre än {min_cell} ärenden och tal som skulle avslöja ett dolt tal döljs, så att ingen enskild person kan pekas ut. En tom cell kan också betyda att talet inte går att beräkna."
     )
 }
 
@@ -84,7 +84,14 @@ impl<'a> Sheet<'a> {
             sheet.set_column_width(col, if col < 2 { 28 } else { 14 })?;
         }
         if !headers.is_empty() {
-            sheet.insert_note(0, 0, &Note::new(note).set_width(400).set_height(160))?;
+            sheet.insert_note(
+                0,
+                0,
+                &Note::new(note)
+                    .add_author_prefix(false)
+                    .set_width(400)
+                    .set_height(160),
+            )?;
             sheet.set_freeze_panes(1, 0)?;
         }
         Ok(Self {

@@ -1660,3 +1660,45 @@ fn one_rule_error_in_a_small_period_hides_a_few_counts_not_the_report() {
     assert!(other["flagged_checks"]["all"].is_u64(), "{other}");
     assert_no_small_count(&report, 5);
 }
+
+/// A report of a past period titled its rules with today's parameter values: a title
+/// naming "21 dagar" said 14 once the rule set took 14 from a later date.
+#[test]
+fn a_rule_is_titled_as_on_the_last_day_of_the_period() {
+    let app = spawn_app_with(AppOptions {
+        copy_rules: true,
+        ..AppOptions::default()
+    });
+    let manifest = app.rules_dir.join("manifest.yaml");
+    let text = std::fs::read_to_string(&manifest).expect("manifest");
+    let dated = "          - { from: 2000-01-01, value: 21 }\n";
+    assert!(text.contains(dated), "the manifest's dated value");
+    std::fs::write(
+        &manifest,
+        text.replacen("version: \"2026.2\"", "version: \"2026.2-14\"", 1)
+            .replacen(
+                dated,
+                &format!("{dated}          - {{ from: 2025-01-01, value: 14 }}\n"),
+                1,
+            ),
+    )
+    .expect("write manifest");
+    let imported = import(&app, &["female", "male"]);
+    assert_eq!(imported.code, 0, "{imported}");
+    let title_in = |report: &Value| {
+        rule(report, "forsta_mote_efter_tre_veckor")["title"]
+            .as_str()
+            .expect("a title")
+            .to_owned()
+    };
+    let past = audit_json(&app, &["--to", "2024-12-31"]);
+    assert_eq!(
+        title_in(&past),
+        "Inget GK-möte registrerat inom 21 dagar efter begäran"
+    );
+    let open = audit_json(&app, &[]);
+    assert_eq!(
+        title_in(&open),
+        "Inget GK-möte registrerat inom 14 dagar efter begäran"
+    );
+}

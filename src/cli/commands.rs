@@ -458,6 +458,11 @@ fn token_operator() -> Principal {
 /// `gk-regler token create`: prints the token once and stores its hash in the database;
 /// a running service accepts it at once.
 pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Result<(), AppError> {
+    if stdout_is_discarded() {
+        return Err(AppError::Io(std::io::Error::other(
+            "standard ut är stängd eller går till /dev/null, så ingen skulle se token; ingen token skapades. Skriv ut den till en terminal, en fil eller ett program som sparar den.",
+        )));
+    }
     let (store, writer) = admin::open_store(&config)?;
     import_tokens(&store, &config, false).await?;
     let result = app::accounts::create(&store, &token_operator(), new.clone()).await;
@@ -509,6 +514,20 @@ pub async fn token_create(config: Config, new: app::accounts::NewToken) -> Resul
         config.database.display(),
     );
     Ok(())
+}
+
+/// Whether standard output is `/dev/null`: sent there, or closed when the command started
+/// (the standard library then opens `/dev/null` in its place). A write there succeeds,
+/// so only this tells that nobody will read it.
+fn stdout_is_discarded() -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let (Ok(out), Ok(null)) = (
+        rustix::fs::fstat(std::io::stdout()),
+        std::fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    out.st_dev == null.dev() && out.st_ino == null.ino()
 }
 
 /// `gk-regler token list`: every account, without tokens.

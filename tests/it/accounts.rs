@@ -177,6 +177,19 @@ fn a_token_that_could_not_be_shown_is_revoked_and_the_command_fails() {
             .any(|l| l.contains("forsta") && l.contains("återkallad")),
         "{list}"
     );
+
+    // Sent to /dev/null (or closed, which the standard library turns into /dev/null), a
+    // write succeeds: the command refuses before it makes a token.
+    let null = in_fresh(
+        &["token", "create", "--role", "admin", "--name", "borta"],
+        Stdio::null(),
+    );
+    let stderr = String::from_utf8_lossy(&null.stderr);
+    assert_eq!(null.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("ingen token skapades"), "{stderr}");
+    let list = in_fresh(&["token", "list"], Stdio::piped());
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(!list.contains("borta"), "{list}");
 }
 
 #[test]

@@ -728,6 +728,20 @@ fn a_test_token_changes_no_real_work() {
         "{normal}"
     );
     assert_eq!(made("test", "prov.via.test").status, 201);
+    // It lists the test tokens only: the real ones' names and roles are not its to know.
+    let listed = app.get("/api/v1/admin/tokens", &admin);
+    assert_eq!(listed.status, 200, "{listed}");
+    let names = listed.to_string();
+    assert!(
+        names.contains("prov.via.test") && names.contains("testadmin"),
+        "{names}"
+    );
+    assert!(!names.contains(app.handlaggare.name), "{names}");
+    assert!(
+        app.get("/api/v1/admin/tokens", &app.admin)
+            .to_string()
+            .contains(app.handlaggare.name)
+    );
     let revoke = app.post("/api/v1/admin/tokens/1/revoke", &admin, &json!({}));
     assert_eq!(revoke.status, 403, "{revoke}");
     // Its Användare page offers neither: no choice of a normal purpose, no revoke

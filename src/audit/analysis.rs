@@ -46,7 +46,7 @@ pub(super) fn run(input: &AuditInput, options: &Options, model: Model) -> AuditR
         unit_counts.add(unit.covariates.sex);
     }
     if unit_counts.all < min_cell {
-        return too_few_cases(input, options, min_cell);
+        return too_few_cases(input, options, min_cell, unit_counts.all == 0);
     }
     let rule_rows: Vec<(&str, &str)> = rule_rows(input).collect();
     // Each rule's comparisons and model in each sex group are independent of the
@@ -249,8 +249,18 @@ pub(super) fn rule_rows(input: &AuditInput) -> impl Iterator<Item = (&str, &str)
 }
 
 /// The report of a period with fewer cases than `min_cell`: a note, and no table, chart
-/// or count at all.
-fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> AuditReport {
+/// or count at all; with `none`, the cases' count, 0 (a zero tells nothing of anyone).
+fn too_few_cases(
+    input: &AuditInput,
+    options: &Options,
+    min_cell: usize,
+    none: bool,
+) -> AuditReport {
+    let zero = ShownCounts {
+        female: Some(0),
+        male: Some(0),
+        all: Some(0),
+    };
     AuditReport {
         period: PeriodJson {
             from: options.period.from.map(|d| d.to_string()),
@@ -267,13 +277,17 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
                 checks: None,
             })
             .collect(),
-        units: ShownCounts::default(),
+        units: if none { zero } else { ShownCounts::default() },
         cases_without_check_before_gk: None,
         checks_in_period: ShownCounts::default(),
         checks_per_month: Vec::new(),
-        notes: std::iter::once(too_few_cases_note(min_cell))
-            .chain(unreadable_note(input))
-            .collect(),
+        notes: std::iter::once(if none {
+            NO_CASES_NOTE.to_owned()
+        } else {
+            too_few_cases_note(min_cell)
+        })
+        .chain(unreadable_note(input))
+        .collect(),
         excluded_test_checks: 0,
         include_test: options.period.include_test,
         summary: Vec::new(),
@@ -285,6 +299,9 @@ fn too_few_cases(input: &AuditInput, options: &Options, min_cell: usize) -> Audi
 
 /// What the period selects, told wherever cases and checks are counted side by side.
 pub const PERIOD_SELECTS_NOTE: &str = "Perioden väljer två saker. Ärendena som jämförs är de vars utfall (datum för avslut) ligger i perioden; deras kontroller före GK kan vara gjorda före perioden. Kontrollerna och flaggorna per månad räknas i stället efter kontrolldatum: alla kontroller gjorda i perioden, också för ärenden som ännu inte har något utfall. Därför skiljer sig antalet kontroller från antalet ärenden.";
+
+/// The one note of a period without a case to compare.
+pub const NO_CASES_NOTE: &str = "Inga ärenden att jämföra: inget ärende med utfall (datum för avslut) i perioden har en kontroll före GK. Välj en period där ärendena har fått sina utfall.";
 
 /// The one note of a period with too few cases.
 pub fn too_few_cases_note(min_cell: usize) -> String {

@@ -520,6 +520,7 @@ pub async fn audit(
     let (report, bytes) = rendered?;
     output.write(&bytes)?;
     match report.units.get(audit::report::SexGroup::All) {
+        Some(0) => eprintln!("{}", audit::analysis::NO_CASES_NOTE),
         Some(units) => eprintln!(
             "Uppföljningen omfattar {} ärenden med utfall i perioden; klar på {} s.",
             html::count(units),

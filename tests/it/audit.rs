@@ -231,15 +231,31 @@ fn small_cells_are_suppressed_in_json_csv_and_html() {
 fn an_empty_period_and_one_sex_only_give_reports_not_errors() {
     let app = spawn_app();
     assert_eq!(import(&app, &["female"]).code, 0);
-    // No case in the period is fewer than the threshold: a note, no tables.
+    // No case in the period: a note that says so (not that a count is hidden, nor
+    // that a longer period would help), the cases' 0, no tables.
     let empty = audit_json(&app, &["--from", "2030-01-01", "--to", "2030-12-31"]);
-    assert!(empty["units"]["all"].is_null(), "{empty}");
+    assert_eq!(empty["units"]["all"], 0, "{empty}");
     assert_eq!(empty["rules"], json!([]), "{empty}");
-    assert!(
-        empty["notes"]
-            .to_string()
-            .contains("För få fall i perioden"),
+    assert_eq!(
+        empty["notes"][0],
+        "Inga ärenden att jämföra: inget ärende med utfall (datum för avslut) i perioden har en \
+         kontroll före GK. Välj en period där ärendena har fått sina utfall.",
         "{empty}"
+    );
+    let said = app.run_cli(
+        &["audit", "--from", "2030-01-01", "--to", "2030-12-31"],
+        None,
+    );
+    assert!(
+        said.stderr.starts_with("Inga ärenden att jämföra"),
+        "{said}"
+    );
+    // A few cases are fewer than the threshold: hidden, with a note saying why.
+    let few = audit_json(&app, &["--min-cell", "50"]);
+    assert!(few["units"]["all"].is_null(), "{few}");
+    assert!(
+        few["notes"].to_string().contains("För få fall i perioden"),
+        "{few}"
     );
 
     let women_only = audit_json(&app, &[]);

@@ -316,11 +316,37 @@ pub struct Tested {
     pub cases: usize,
 }
 
+/// A rule set that loaded, with its tests run, and what they found wrong.
+pub struct Checked {
+    pub rules: RuleSet,
+    /// How many test cases ran.
+    pub cases: usize,
+    /// Test files that cannot be read, and failing tests.
+    pub problems: Vec<Problem>,
+}
+
 /// The test gate: loads the rule set at `dir`, reads its tests and runs them. A set
 /// that does not load, whose tests cannot be read, or with any failing test is refused;
 /// each failing test is one problem naming its file and line, what it expected and what
 /// the rule gave. A set without a `tests/` folder has nothing to fail and passes.
 pub fn load_tested(dir: &Path) -> Result<Tested, LoadError> {
+    let checked = load_and_test(dir)?;
+    if checked.problems.is_empty() {
+        Ok(Tested {
+            rules: checked.rules,
+            cases: checked.cases,
+        })
+    } else {
+        Err(LoadError {
+            problems: checked.problems,
+        })
+    }
+}
+
+/// [`load_tested`], with a set that loads kept whatever its tests found, so that a
+/// caller can add what else it finds wrong with the set to one refusal. Refused only
+/// when the set itself does not load (with its test files' problems too).
+pub fn load_and_test(dir: &Path) -> Result<Checked, LoadError> {
     let rules = match RuleSet::load(dir) {
         Ok(rules) => rules,
         Err(mut refused) => {
@@ -350,14 +376,11 @@ pub fn load_tested(dir: &Path) -> Result<Tested, LoadError> {
         }));
         Some(problem)
     }));
-    if problems.is_empty() {
-        Ok(Tested {
-            rules,
-            cases: results.len(),
-        })
-    } else {
-        Err(LoadError { problems })
-    }
+    Ok(Checked {
+        rules,
+        cases: results.len(),
+        problems,
+    })
 }
 
 fn check_case(case: &TestCase, rules: &RuleSet) -> Option<Mismatch> {

@@ -47,23 +47,31 @@ async fn load_checked(
     running: Option<&RuleSet>,
 ) -> Result<Result<rule_tests::Tested, LoadError>, AppError> {
     let owned = dir.to_path_buf();
-    let loaded = super::evaluating_rules(move || rule_tests::load_tested(&owned)).await?;
-    let tested = match loaded {
-        Ok(tested) => tested,
+    let loaded = super::evaluating_rules(move || rule_tests::load_and_test(&owned)).await?;
+    let checked = match loaded {
+        Ok(checked) => checked,
         Err(err) => return Ok(Err(err)),
     };
-    let Some(running) = running else {
-        return Ok(Ok(tested));
-    };
-    let other = version_used_for_other_text(&app.store, &tested.rules).await?;
-    Ok(
-        match version_conflict(dir, running, &tested.rules, other.as_deref()) {
-            Some(problem) => Err(LoadError {
-                problems: vec![problem],
-            }),
-            None => Ok(tested),
-        },
-    )
+    // One refusal lists every problem: the version's first, then the tests'.
+    let mut problems = Vec::new();
+    if let Some(running) = running {
+        let other = version_used_for_other_text(&app.store, &checked.rules).await?;
+        problems.extend(version_conflict(
+            dir,
+            running,
+            &checked.rules,
+            other.as_deref(),
+        ));
+    }
+    problems.extend(checked.problems);
+    Ok(if problems.is_empty() {
+        Ok(rule_tests::Tested {
+            rules: checked.rules,
+            cases: checked.cases,
+        })
+    } else {
+        Err(LoadError { problems })
+    })
 }
 
 /// Loads the rules directory (and the shadow rules directory, when configured) again,

@@ -202,6 +202,35 @@ fn a_changed_set_needs_a_new_version_and_a_version_names_one_text() {
             .is_some_and(|m| m.contains("har redan använts")),
         "{refused}"
     );
+
+    // A change that fails tests too, under the running version: one refusal lists both,
+    // so that the policy officer does not need a second round to learn of the version.
+    edit(
+        &app.rules_dir,
+        MANIFEST,
+        "till GK-mötet är registrerad",
+        "till GK är registrerad",
+    );
+    edit(&app.rules_dir, MANIFEST, VERSION, "version: \"2026.3\"");
+    edit(
+        &app.rules_dir,
+        MANIFEST,
+        "{ from: 2000-01-01, value: 21 }",
+        "{ from: 2000-01-01, value: 20 }",
+    );
+    let refused = reload(&app);
+    let body = refused.problem(422);
+    let messages: Vec<&str> = body["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .filter_map(|p| p["message"].as_str())
+        .collect();
+    assert!(messages[0].contains("ändra version"), "{refused}");
+    assert!(
+        messages[1..].iter().any(|m| m.contains("misslyckades")),
+        "{refused}"
+    );
 }
 
 #[test]

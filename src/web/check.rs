@@ -83,6 +83,9 @@ struct StoredHead {
 struct Lookup {
     case_id: String,
     checks: usize,
+    /// The case id in capitals, when it differs: case ids are told apart by case, and
+    /// one typed in small letters finds none of the checks made in capitals.
+    in_capitals: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -491,9 +494,11 @@ pub(super) async fn lookup(
         }
     };
     let mut page = page_of(&viewer, &rules, &input, &[]);
+    let in_capitals = case_id.expose().to_uppercase();
     page.lookup = Some(Lookup {
         case_id: case_id.expose().to_owned(),
         checks: evaluations.len(),
+        in_capitals: (in_capitals != case_id.expose()).then_some(in_capitals),
     });
     if !evaluations.is_empty() {
         page.history = Some(history(evaluations, None, &viewer, &rules));

@@ -2004,6 +2004,39 @@ fn answering_a_flag_on_its_card_needs_the_form_token_and_the_officer_who_made_th
     let path = format!("/kontroll/{id}/svar");
     let handled = [("rule_id", "tolk_ej_bokad"), ("response", "handled")];
 
+    // A case id looked up in small letters finds none of the checks made in capitals,
+    // and the page says how to find them.
+    let lookup = |case_id: &str| {
+        web.post(
+            "/kontroll/arende",
+            Some(&app.handlaggare.token),
+            &[("case_id", case_id)],
+        )
+    };
+    let small = lookup("webb-svar");
+    assert_eq!(small.status, 200, "{small}");
+    assert!(
+        small.text.contains("skiljer på stora och små bokstäver")
+            && small.text.contains("<strong>WEBB-SVAR</strong>"),
+        "{small}"
+    );
+    let found = lookup("WEBB-SVAR");
+    assert!(!found.text.contains("skiljer på stora och små"), "{found}");
+    assert!(
+        found.text.contains("ifyllt från den senaste kontrollen"),
+        "{found}"
+    );
+
+    // Opened in a session that did not make it, the check cannot show its case id (only
+    // its pseudonym is stored), and says so rather than leaving the field blank.
+    let page = web.get(&format!("/kontroll/{id}"), Some(&app.handlaggare.token));
+    assert_eq!(page.status, 200, "{page}");
+    assert!(
+        page.text
+            .contains("visas inte, eftersom det bara sparas som pseudonym"),
+        "{page}"
+    );
+
     // A colleague does not see the check; an admin sees it but answers for no one.
     let reply = web.post(&path, Some(&app.handlaggare2.token), &handled);
     assert_eq!(reply.status, 404, "{reply}");

@@ -311,7 +311,7 @@ impl Linter<'_> {
                             .unwrap_or_default();
                         found.problems.push(ScriptProblem {
                             message: format!(
-                                "`{}` har inget fält `{name}`{suggestion} (fälten finns i docs/profile.md)",
+                                "`{}` har inget fält `{name}`{suggestion} (fälten står i regelmappens README.md, avsnitt 4)",
                                 section.script_path()
                             ),
                             line: position.line(),

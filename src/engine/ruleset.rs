@@ -1680,7 +1680,7 @@ fn check_inputs(
                 .unwrap_or_default();
             problems.push(in_manifest(
                 format!(
-                    "{id}: inputs: `{}` är inget fält i profilen{suggestion} (fälten finns i docs/profile.md)",
+                    "{id}: inputs: `{}` är inget fält i profilen{suggestion} (fälten står i regelmappens README.md, avsnitt 4)",
                     truncate_token(input)
                 ),
                 input,

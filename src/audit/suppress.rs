@@ -17,7 +17,9 @@
 //! another table. A complement may follow from the shown counts: it is large enough to
 //! show, and if a protected count followed from it, the check would find that count. The
 //! margins the whole report rests on (the period's cases and checks, [`Grid::keep_shown`])
-//! are taken as complements last.
+//! are taken as complements last. A complement that in the end follows from the shown
+//! counts is shown: it tells nothing more, and one count is then not hidden in one table
+//! and shown or worked out in another.
 //!
 //! One grid holds every table of a report, so that a cell shared by two tables (the
 //! number of women is the margin of every rule's table) is hidden in both or neither.
@@ -278,6 +280,14 @@ impl Grid {
             }
             if !changed {
                 break;
+            }
+        }
+        // A complement that follows from the shown counts tells nothing more when shown:
+        // it is shown, so that one count is not hidden in one place and worked out (or
+        // shown) in another.
+        for cell in self.recoverable() {
+            if !protected[cell.0] {
+                self.hidden[cell.0] = false;
             }
         }
     }
@@ -643,6 +653,26 @@ mod tests {
         }
         // No case at all: its zeros tell nothing and stay shown.
         assert!(cells[0].iter().all(|c| !grid.is_hidden(*c)));
+        assert!(determined_by_rank(&grid).is_empty());
+    }
+
+    /// A complement that another relation gives back was shown as hidden here while its
+    /// count could be read elsewhere (the answers section's flags beside the audit's
+    /// flagged checks). Once nothing small follows, it is shown.
+    #[test]
+    fn a_complement_that_follows_from_the_shown_counts_is_shown() {
+        let mut grid = Grid::new();
+        let small = grid.cell(1);
+        let large = grid.cell(10);
+        let total = grid.cell(11);
+        grid.sum(&[small, large], total);
+        let published_elsewhere = grid.cell(10);
+        grid.pin(published_elsewhere);
+        grid.sum(&[large], published_elsewhere);
+        grid.suppress(MIN);
+        assert!(grid.is_hidden(small));
+        assert_eq!(grid.shown(large), Some(10));
+        assert!(grid.is_hidden(total), "the complement that protects the 1");
         assert!(determined_by_rank(&grid).is_empty());
     }
 

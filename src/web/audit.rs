@@ -41,6 +41,19 @@ pub(super) struct PeriodQuery {
     include_test: String,
 }
 
+/// A date of the period form, typed as on the check page (`2024-1-31` and `20240131`
+/// too), or what is wrong with it in Swedish.
+fn period_date(text: &str) -> Result<Date, String> {
+    const HOW: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-01-31 (2024-1-31 och 20240131 går också).";
+    Date::parse(&super::form::normalise_date(text)).map_err(|why| {
+        if why == Date::NOT_A_DATE {
+            HOW.to_owned()
+        } else {
+            format!("Datumet finns inte i kalendern. {HOW}")
+        }
+    })
+}
+
 impl PeriodQuery {
     /// The period, or a Swedish message per form field (`fran`, `till`).
     fn period(&self) -> Result<Period, BTreeMap<&'static str, String>> {
@@ -50,13 +63,10 @@ impl PeriodQuery {
             if text.is_empty() {
                 return None;
             }
-            match Date::parse(text) {
+            match period_date(text) {
                 Ok(date) => Some(date),
-                Err(_) => {
-                    errors.insert(
-                        name,
-                        "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-01-31.".to_owned(),
-                    );
+                Err(why) => {
+                    errors.insert(name, why);
                     None
                 }
             }
@@ -90,7 +100,7 @@ impl PeriodQuery {
         if from.is_empty() && to.is_empty() {
             return Ok(None);
         }
-        let date = |text: &str| (!text.is_empty()).then(|| Date::parse(text).ok()).flatten();
+        let date = |text: &str| (!text.is_empty()).then(|| period_date(text).ok()).flatten();
         Period::new(date(from), date(to)).map(Some).map_err(|_| {
             BTreeMap::from([(
                 "compare_to",

@@ -86,7 +86,9 @@ pub struct GroupSpec {
     pub fields: &'static [FieldSpec],
 }
 
-const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15 (2024-3-15 och 20240315 går också), från 2000-01-01 och högst ett år framåt (kontrolldatum högst i morgon).";
+const DATE_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15 (2024-3-15 och 20240315 går också), från 2000-01-01 och högst ett år framåt.";
+/// The check's own date is at most tomorrow.
+const CHECKED_ON_ERROR: &str = "Ange ett datum som ÅÅÅÅ-MM-DD, till exempel 2024-03-15 (2024-3-15 och 20240315 går också), från 2000-01-01 och högst i morgon.";
 const CHOICE_ERROR: &str = "Välj ett av alternativen.";
 const BOOL_ERROR: &str = "Välj Vet ej, Ja eller Nej.";
 
@@ -227,7 +229,7 @@ pub static GROUPS: &[GroupSpec] = &[
                     "ÅÅÅÅ-MM-DD, eller välj i kalendern. Tomt betyder dagens datum i Sverige.",
                 ),
                 kind: Kind::Date,
-                error: DATE_ERROR,
+                error: CHECKED_ON_ERROR,
             },
         ],
     },
@@ -938,7 +940,7 @@ impl FormInput {
                             }
                             // A date that does not exist says so; one not written as a
                             // date gets the form's text, which says how.
-                            Kind::Date
+                            Kind::Date | Kind::NullableDate { .. }
                                 if !err.message.contains(crate::profile::Date::NOT_A_DATE) =>
                             {
                                 format!("{} {}", capitalised(&err.message), field.error)
@@ -1459,7 +1461,19 @@ mod tests {
             case_id,
             capitalised(&crate::profile::CaseId::parse("Анна-1").expect_err("refused"))
         );
-        assert_eq!(message_for(&problems, "checked_on"), DATE_ERROR);
+        assert_eq!(message_for(&problems, "checked_on"), CHECKED_ON_ERROR);
+        // Any date that the calendar does not have says so, and the form's text for it
+        // does not speak of the check's date.
+        let input = FormInput::from_pairs(&pairs(&[
+            ("case_id", "A-1"),
+            ("preparation.consent_received_on", "2024-19-01"),
+        ]));
+        let problems = input.to_profile().expect_err("refused");
+        assert_eq!(
+            message_for(&problems, "preparation.consent_received_on"),
+            format!("Datumet finns inte i kalendern. {DATE_ERROR}")
+        );
+        assert!(!DATE_ERROR.contains("i morgon"));
     }
 
     /// The story counted "3 ändrade" when a meeting had gone from "Har inte skett" to

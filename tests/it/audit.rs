@@ -1148,6 +1148,21 @@ fn an_audit_address_with_an_unknown_repeated_or_unreadable_parameter_is_refused(
     );
     assert_eq!(reply.status, 200, "{reply}");
     assert_eq!(reply.json()["period"]["to"], "2024-06-30");
+    // Dates typed as the check page takes them are the same dates here.
+    let reply = web.get(
+        "/uppfoljning/rapport.json?fran=20240601&till=2024-6-30",
+        token,
+    );
+    assert_eq!(reply.status, 200, "{reply}");
+    assert_eq!(reply.json()["period"]["from"], "2024-06-01");
+    assert_eq!(reply.json()["period"]["to"], "2024-06-30");
+    // A day the calendar does not have says so.
+    let page = web.get("/uppfoljning?fran=2024-13-01&till=", token);
+    assert_eq!(page.status, 422, "{page}");
+    assert!(
+        page.text.contains("Datumet finns inte i kalendern"),
+        "{page}"
+    );
 }
 
 #[test]

@@ -298,7 +298,7 @@ fn too_few_cases(
 }
 
 /// What the period selects, told wherever cases and checks are counted side by side.
-pub const PERIOD_SELECTS_NOTE: &str = "Perioden väljer två saker. Ärendena som jämförs är de vars utfall (datum för avslut) ligger i perioden; deras kontroller före GK kan vara gjorda före perioden. Kontrollerna och flaggorna per månad räknas i stället efter kontrolldatum: alla kontroller gjorda i perioden, också för ärenden som ännu inte har något utfall. Därför skiljer sig antalet kontroller från antalet ärenden.";
+pub const PERIOD_SELECTS_NOTE: &str = "Perioden väljer två saker. Ärendena som jämförs är de vars utfall (datum för avslut) ligger i perioden och som har minst en kontroll före GK; deras kontroller kan vara gjorda före perioden. Kontrollerna och flaggorna per månad räknas i stället efter kontrolldatum: alla kontroller gjorda i perioden, också för ärenden som ännu inte har något utfall. Därför skiljer sig antalet kontroller från antalet ärenden.";
 
 /// The one note of a period without a case to compare.
 pub const NO_CASES_NOTE: &str = "Inga ärenden att jämföra: inget ärende med utfall (datum för avslut) i perioden har en kontroll före GK. Välj en period där ärendena har fått sina utfall.";

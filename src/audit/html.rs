@@ -197,7 +197,7 @@ struct SummaryView {
     strength_class: String,
     sentence: String,
     /// Officers' answers to the flags, in words ("besvarade 40 %, inte relevanta 12 %,
-    /// ignorerade 30 %"); `–` without flags in the period.
+    /// obesvarade som låg kvar 30 %"); `–` without flags in the period.
     responses: String,
 }
 
@@ -462,7 +462,7 @@ fn responses_text(r: &super::summary::SummaryResponses) -> String {
     let percent =
         |v: Option<f64>| v.map_or_else(|| NOT_SHOWN.to_owned(), |v| format!("{} %", number(v, 1)));
     format!(
-        "besvarade {}, åtgärdade {}, inte relevanta {}, ignorerade {}",
+        "besvarade {}, åtgärdade {}, inte relevanta {}, obesvarade som låg kvar {}",
         percent(r.answered_pct),
         percent(r.handled_pct),
         percent(r.not_relevant_pct),

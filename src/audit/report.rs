@@ -424,6 +424,53 @@ impl AuditReport {
         for note in &self.notes {
             rows.push(CsvRow::new("note").set("note", note));
         }
+        // What the JSON and the page say of the whole period, before the tables.
+        for rule_set in &self.rule_sets {
+            rows.push(
+                CsvRow::new("rule_set")
+                    .set(
+                        "ruleset",
+                        format!(
+                            "{} {} ({})",
+                            rule_set.name,
+                            rule_set.version,
+                            rule_set.content_hash.get(..12).unwrap_or_default()
+                        ),
+                    )
+                    .count("count", rule_set.checks),
+            );
+        }
+        for (section, counts) in [
+            ("units", &self.units),
+            ("checks_in_period", &self.checks_in_period),
+        ] {
+            for group in SexGroup::ALL {
+                rows.push(
+                    CsvRow::new(section)
+                        .set("sex", crate::names::name_of(&group))
+                        .count("count", counts.get(group)),
+                );
+            }
+        }
+        rows.push(
+            CsvRow::new("cases_without_check_before_gk")
+                .count("count", self.cases_without_check_before_gk),
+        );
+        for row in &self.summary {
+            rows.push(
+                CsvRow::new("summary")
+                    .set("rule_id", &row.rule_id)
+                    .set("metric", "flagged_checks_pct")
+                    .num("value", row.flagged_checks_pct),
+            );
+            rows.push(
+                CsvRow::new("summary")
+                    .set("rule_id", &row.rule_id)
+                    .set("metric", "evidence")
+                    .set("value", crate::names::name_of(&row.evidence.strength))
+                    .set("note", &row.sentence),
+            );
+        }
         for month in &self.checks_per_month {
             for group in SexGroup::ALL {
                 rows.push(

@@ -243,7 +243,7 @@ pub fn write(report: &AuditReport) -> Result<Vec<u8>, XlsxWriteError> {
                 "Svar: besvarade",
                 "Svar: åtgärdade",
                 "Svar: inte relevanta",
-                "Svar: ignorerade",
+                "Svar: obesvarade som låg kvar",
             ],
             &note,
         )?;

@@ -202,6 +202,18 @@ fn small_cells_are_suppressed_in_json_csv_and_html() {
         !row.contains("100"),
         "a suppressed share is blank in CSV: {row}"
     );
+    // The CSV carries what the JSON says of the period: its cases, and each rule's
+    // summary sentence.
+    assert!(
+        csv.stdout
+            .lines()
+            .any(|l| l.starts_with("units,,all,") && l.contains(&format!(",{CASES},"))),
+        "{csv}"
+    );
+    let sentence = report["summary"][0]["sentence"]
+        .as_str()
+        .expect("a sentence");
+    assert!(csv.stdout.contains(sentence), "{csv}");
 
     let out = app.dir.path().join("rapport.html");
     let html = app.run_cli(
@@ -682,19 +694,28 @@ fn assert_note_only_json(report: &Value) {
 fn assert_note_only_csv(csv: &str) {
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("a header").split(',').collect();
-    let mut rows = 0;
+    let count = header
+        .iter()
+        .position(|h| *h == "count")
+        .expect("a count column");
+    let mut notes = 0;
     for line in lines {
-        rows += 1;
-        assert!(line.starts_with("note,"), "only notes: {line}");
-        assert!(
-            line.contains("För få fall")
-                || !line.chars().any(|c| c.is_ascii_digit())
-                || line.contains("färre än"),
-            "{line}"
-        );
+        if line.starts_with("note,") {
+            notes += 1;
+            assert!(
+                line.contains("För få fall")
+                    || !line.chars().any(|c| c.is_ascii_digit())
+                    || line.contains("färre än"),
+                "{line}"
+            );
+        } else {
+            // The period's rows (rule sets, cases, checks) are there, their counts empty.
+            let cells: Vec<&str> = line.split(',').collect();
+            assert_eq!(cells[count], "", "only notes and hidden counts: {line}");
+            assert!(!line.starts_with("summary,"), "no summary: {line}");
+        }
     }
-    assert!(rows >= 1, "the note is there: {csv}");
-    assert!(header.contains(&"count"));
+    assert!(notes >= 1, "the note is there: {csv}");
 }
 
 fn assert_note_only_html(page: &str) {

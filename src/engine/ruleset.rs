@@ -554,6 +554,37 @@ pub enum UnknownVariants {
     Hidden,
 }
 
+/// A serde path with each list index as people count: `cases[1].expect` is the second
+/// case, `fall 2: expect`.
+fn counted_from_one(path: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(open) = rest.find('[') {
+        let Some(close) = rest[open..].find(']').map(|c| open + c) else {
+            break;
+        };
+        let Ok(index) = rest[open + 1..close].parse::<usize>() else {
+            break;
+        };
+        let name = &rest[..open];
+        let name = name.strip_prefix('.').unwrap_or(name);
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        match name {
+            "cases" => out.push_str(&format!("fall {}", index + 1)),
+            _ => out.push_str(&format!("{name} nr {}", index + 1)),
+        }
+        rest = &rest[close + 1..];
+    }
+    let rest = rest.strip_prefix('.').unwrap_or(rest);
+    match (out.is_empty(), rest.is_empty()) {
+        (true, _) => path.to_owned(),
+        (false, true) => out,
+        (false, false) => format!("{out}, {rest}"),
+    }
+}
+
 /// [`describe_serde_message`], with the name of an unknown variant kept or left out.
 pub fn describe_serde_message_with(message: &str, variants: UnknownVariants) -> String {
     let message = strip_position_suffix(message);
@@ -562,7 +593,11 @@ pub fn describe_serde_message_with(message: &str, variants: UnknownVariants) -> 
         && !path.is_empty()
         && !path.contains(' ')
     {
-        return format!("{path}: {}", describe_serde_message_with(rest, variants));
+        return format!(
+            "{}: {}",
+            counted_from_one(path),
+            describe_serde_message_with(rest, variants)
+        );
     }
     let (head, expected) = match message.rfind(", expected ") {
         Some(index) => (
@@ -2517,6 +2552,17 @@ mod tests {
     }
 
     #[test]
+    fn list_positions_in_a_problem_are_counted_from_one() {
+        assert_eq!(counted_from_one("cases[1].expect"), "fall 2, expect");
+        assert_eq!(
+            counted_from_one("rules[0].inputs[2]"),
+            "rules nr 1, inputs nr 3"
+        );
+        assert_eq!(counted_from_one("cases[0]"), "fall 1");
+        assert_eq!(counted_from_one("name"), "name");
+    }
+
+    #[test]
     fn serde_messages_keep_the_kind_but_not_the_value() {
         for (message, want) in [
             (
@@ -2557,7 +2603,7 @@ mod tests {
         );
         assert_eq!(
             nested,
-            "cases[0].expect.flagged: ogiltig typ: text, väntade sant/falskt"
+            "fall 1, expect.flagged: ogiltig typ: text, väntade sant/falskt"
         );
         let long = format!("unknown field `{}`, expected `rule`", "k".repeat(64));
         let described = describe_serde_message(&long);

@@ -16,6 +16,10 @@
 //! is the counts that must not be known: those too small to show, and those hidden in
 //! another table. A complement may follow from the shown counts: it is large enough to
 //! show, and if a protected count followed from it, the check would find that count. The
+//! Nor may a few people's counts follow as a sum: the protected parts of a relation
+//! whose total is shown add up to the total less its shown parts, so when they are fewer
+//! than `min_cell` together (two hidden zeros beside a shown 5 of 5), another cell of the
+//! relation is hidden, and the sum is checked exactly like a cell. The
 //! margins the whole report rests on (the period's cases and checks, [`Grid::keep_shown`])
 //! are taken as complements last. A complement that in the end follows from the shown
 //! counts is shown: it tells nothing more, and one count is then not hidden in one table
@@ -221,7 +225,7 @@ impl Grid {
             }
         }
         loop {
-            self.complete_relations();
+            self.complete_relations(min_cell, &protected);
             if self.hide_large_groups() {
                 continue;
             }
@@ -231,10 +235,49 @@ impl Grid {
             // A zero hidden beside a few cases that still follows from the shown counts
             // follows from zeros around it (nobody in the whole column either): that is
             // no one's own count, and hiding more would not make it less certain.
-            let recoverable: Vec<Cell> = self
-                .recoverable()
+            // Nor may a few people's count follow as a sum: the hidden parts of a relation
+            // whose total is shown and not zero, protected ones among them, adding up to
+            // fewer than `min_cell` (the sex not given hidden beside a few women: their
+            // flags together, 0, beside the men's 5 of 5).
+            let few_together = self.few_hidden_together(min_cell, &protected);
+            let sums: Vec<Vec<Cell>> = few_together.iter().map(|(_, sum)| sum.clone()).collect();
+            let (cells, sums_follow) = self.recoverable_with(&sums);
+            // Such a sum is protected within its relation first: one more of its cells
+            // hidden, a part before the total. With none left to hide there, it follows
+            // through the relation's hidden complements, which are then protected as a
+            // count that follows is, by hiding a cell beside them.
+            let mut sum_protected = false;
+            let mut through_complements = Vec::new();
+            for ((relation, _), follows) in few_together.iter().zip(sums_follow) {
+                if !follows {
+                    continue;
+                }
+                let members = &self.relations[*relation];
+                let next = members
+                    .iter()
+                    .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
+                    .min_by_key(|c| (self.kept[c.0], self.real[c.0]))
+                    .copied();
+                match next {
+                    Some(next) => {
+                        self.hidden[next.0] = true;
+                        sum_protected = true;
+                    }
+                    None => through_complements.extend(
+                        members
+                            .iter()
+                            .filter(|c| self.hidden[c.0] && !protected[c.0] && self.real[c.0] > 0)
+                            .copied(),
+                    ),
+                }
+            }
+            if sum_protected {
+                continue;
+            }
+            let recoverable: Vec<Cell> = cells
                 .into_iter()
                 .filter(|cell| self.real[cell.0] > 0 && protected[cell.0])
+                .chain(through_complements)
                 .collect();
             if recoverable.is_empty() {
                 break;
@@ -318,6 +361,28 @@ impl Grid {
         groups.into_values().collect()
     }
 
+    /// The protected hidden parts of each relation whose total is shown and not zero,
+    /// when they are two or more and add up to fewer than `min_cell`.
+    fn few_hidden_together(&self, min_cell: usize, protected: &[bool]) -> Vec<(usize, Vec<Cell>)> {
+        self.relations
+            .iter()
+            .enumerate()
+            .filter_map(|(index, relation)| {
+                let (total, parts) = relation.split_last()?;
+                if self.hidden[total.0] || self.real[total.0] == 0 {
+                    return None;
+                }
+                let hidden: Vec<Cell> = parts
+                    .iter()
+                    .filter(|c| self.hidden[c.0] && protected[c.0])
+                    .copied()
+                    .collect();
+                let few = hidden.iter().map(|c| self.real[c.0]).sum::<usize>() < min_cell;
+                (hidden.len() >= 2 && few).then_some((index, hidden))
+            })
+            .collect()
+    }
+
     /// Hides every non-zero cell tied to a group larger than [`MAX_EXACT`], until no
     /// relation touching it shows a non-zero cell. Then its relations only tie hidden
     /// cells to each other (and to zeros): any solution scaled is another, so no
@@ -357,13 +422,29 @@ impl Grid {
         }
     }
 
-    /// Hides a second cell in every relation that hides exactly one.
-    fn complete_relations(&mut self) {
+    /// Hides a second cell in every relation that hides exactly one; and another part of
+    /// a relation whose total is shown while its hidden parts, protected ones among them,
+    /// add up to fewer than `min_cell`: that sum is the total less the shown parts, so
+    /// it would tell a few people's count (two hidden zeros beside a shown 5 = 5 men of 5
+    /// tell that none of the 3 others was flagged).
+    fn complete_relations(&mut self, min_cell: usize, protected: &[bool]) {
         loop {
             let mut changed = false;
             for relation in &self.relations {
                 let hidden = relation.iter().filter(|c| self.hidden[c.0]).count();
-                if hidden != 1 {
+                let Some((total, parts)) = relation.split_last() else {
+                    continue;
+                };
+                let few_hidden_together = !self.hidden[total.0]
+                    && hidden >= 2
+                    && parts.iter().any(|c| self.hidden[c.0] && protected[c.0])
+                    && parts
+                        .iter()
+                        .filter(|c| self.hidden[c.0])
+                        .map(|c| self.real[c.0])
+                        .sum::<usize>()
+                        < min_cell;
+                if hidden != 1 && !few_hidden_together {
                     continue;
                 }
                 // The smallest visible non-zero member that is not shown elsewhere;
@@ -386,9 +467,15 @@ impl Grid {
 
     /// The hidden cells whose value follows exactly from the shown cells and the
     /// relations: those whose unit vector lies in the row space of the relations
-    /// restricted to the hidden cells ([`determined`]), found per group of hidden cells
+    /// restricted to the hidden cells ([`determined_with`]), found per group of hidden cells
     /// tied by relations, for groups of at most [`MAX_EXACT`].
     pub fn recoverable(&self) -> Vec<Cell> {
+        self.recoverable_with(&[]).0
+    }
+
+    /// [`Self::recoverable`], and for each of `sums` (hidden cells of one relation)
+    /// whether their sum follows from the shown cells too.
+    fn recoverable_with(&self, sums: &[Vec<Cell>]) -> (Vec<Cell>, Vec<bool>) {
         let groups = self.groups();
         // Each hidden cell's group and its column within it; every hidden cell of a
         // relation is in one group, so each relation is a row of one group's system.
@@ -423,24 +510,46 @@ impl Grid {
                 rows[group].push(row);
             }
         }
+        // Each sum as a query of its group (the hidden cells of one relation are in one).
+        let mut queries: Vec<Vec<(usize, SparseRow)>> = vec![Vec::new(); groups.len()];
+        for (index, sum) in sums.iter().enumerate() {
+            let Some(first) = sum.first() else {
+                continue;
+            };
+            let group = place[first.0].0;
+            if group == usize::MAX || groups[group].len() > MAX_EXACT {
+                continue;
+            }
+            let query = sum.iter().map(|c| (place[c.0].1, 1)).collect();
+            queries[group].push((index, query));
+        }
         let mut found = Vec::new();
-        for (cells, rows) in groups.iter().zip(&rows) {
+        let mut sums_follow = vec![false; sums.len()];
+        for ((cells, rows), queries) in groups.iter().zip(&rows).zip(&queries) {
             if rows.is_empty() {
                 continue;
             }
+            let asked: Vec<Vec<(usize, i64)>> = queries.iter().map(|(_, q)| q.clone()).collect();
+            let (of_cells, of_queries) = determined_with(rows, cells.len(), &asked);
             found.extend(
-                determined(rows, cells.len())
+                of_cells
                     .into_iter()
                     .zip(cells)
                     .filter(|(is, _)| *is)
                     .map(|(_, &h)| Cell(h)),
             );
+            for ((index, _), follows) in queries.iter().zip(of_queries) {
+                sums_follow[*index] = follows;
+            }
         }
-        found
+        (found, sums_follow)
     }
 }
 
-/// Two primes near 2^61 and 2^62 for [`determined`].
+/// A sum of hidden cells: (column within its group, coefficient) pairs.
+type SparseRow = Vec<(usize, i64)>;
+
+/// Two primes near 2^61 and 2^62 for [`determined_with`].
 const PRIMES: [u64; 2] = [(1 << 61) - 1, (1 << 62) - 57];
 
 /// Which of `columns` unknowns follow from the linear relations `rows` (sparse, each
@@ -453,21 +562,34 @@ const PRIMES: [u64; 2] = [(1 << 61) - 1, (1 << 62) - 57];
 /// prime near 2^62 as well: an unknown that follows modulo either is taken as following.
 /// Sparse elimination, short relations first: the relations tie a cell to a handful of
 /// others, and a group of tens of thousands of hidden cells takes a fraction of a second.
-fn determined(rows: &[Vec<(usize, i64)>], columns: usize) -> Vec<bool> {
+/// [`determined_with`], and for each of `queries` (a sum of columns with coefficients)
+/// whether its value follows too.
+fn determined_with(
+    rows: &[Vec<(usize, i64)>],
+    columns: usize,
+    queries: &[Vec<(usize, i64)>],
+) -> (Vec<bool>, Vec<bool>) {
     let mut found = vec![false; columns];
+    let mut sums = vec![false; queries.len()];
     for prime in PRIMES {
-        for (j, follows) in determined_modulo(rows, columns, prime)
-            .into_iter()
-            .enumerate()
-        {
+        let (cells, of_queries) = determined_modulo(rows, columns, prime, queries);
+        for (j, follows) in cells.into_iter().enumerate() {
             found[j] |= follows;
         }
+        for (q, follows) in of_queries.into_iter().enumerate() {
+            sums[q] |= follows;
+        }
     }
-    found
+    (found, sums)
 }
 
-/// [`determined`] modulo one prime.
-fn determined_modulo(rows: &[Vec<(usize, i64)>], columns: usize, prime: u64) -> Vec<bool> {
+/// [`determined_with`] modulo one prime.
+fn determined_modulo(
+    rows: &[Vec<(usize, i64)>],
+    columns: usize,
+    prime: u64,
+    queries: &[Vec<(usize, i64)>],
+) -> (Vec<bool>, Vec<bool>) {
     type Row = Vec<(usize, u64)>;
     let reduce_mod = |v: i64| -> u64 { v.rem_euclid(prime as i64) as u64 };
     let mul = |a: u64, b: u64| -> u64 { ((a as u128 * b as u128) % prime as u128) as u64 };
@@ -542,9 +664,22 @@ fn determined_modulo(rows: &[Vec<(usize, i64)>], columns: usize, prime: u64) -> 
             pivots[first] = Some(row.into_iter().map(|(j, v)| (j, mul(v, scale))).collect());
         }
     }
-    (0..columns)
+    let cells = (0..columns)
         .map(|j| pivots[j].is_some() && reduce(vec![(j, 1)], &pivots).is_empty())
-        .collect()
+        .collect();
+    let of_queries = queries
+        .iter()
+        .map(|query| {
+            let mut row: Row = query
+                .iter()
+                .map(|&(j, v)| (j, reduce_mod(v)))
+                .filter(|&(_, v)| v != 0)
+                .collect();
+            row.sort_unstable_by_key(|&(j, _)| j);
+            reduce(row, &pivots).is_empty()
+        })
+        .collect();
+    (cells, of_queries)
 }
 
 #[cfg(test)]
@@ -676,6 +811,29 @@ mod tests {
         assert!(determined_by_rank(&grid).is_empty());
     }
 
+    /// Checks of a month: 2 women, 10 men and 1 without sex; flags: 0, 5 and 0. Both few
+    /// groups' zeros were hidden, and together they were the month's 5 less the men's 5:
+    /// none of the 3 was flagged, read off a report that hid each of them.
+    #[test]
+    fn a_few_peoples_counts_do_not_follow_as_a_sum() {
+        let mut grid = Grid::new();
+        let checks: Vec<Cell> = [2, 10, 1, 13].map(|n| grid.cell(n)).to_vec();
+        let flags: Vec<Cell> = [0, 5, 0, 5].map(|n| grid.cell(n)).to_vec();
+        let other: Vec<Cell> = [2, 5, 1, 8].map(|n| grid.cell(n)).to_vec();
+        grid.sum(&checks[..3], checks[3]);
+        grid.sum(&flags[..3], flags[3]);
+        grid.sum(&other[..3], other[3]);
+        for k in 0..4 {
+            grid.sum(&[flags[k], other[k]], checks[k]);
+        }
+        grid.suppress(MIN);
+        assert!(grid.is_hidden(flags[0]) && grid.is_hidden(flags[2]));
+        let (_, follows) =
+            grid.recoverable_with(&[vec![flags[0], flags[2]], vec![other[0], other[2]]]);
+        assert_eq!(follows, [false, false], "the few together follow");
+        assert!(determined_by_rank(&grid).is_empty());
+    }
+
     #[test]
     fn large_cells_stay_shown() {
         let mut grid = Grid::new();
@@ -773,7 +931,7 @@ mod tests {
         }
     }
 
-    /// The modular elimination of [`determined`] against the rank of the same relations
+    /// The modular elimination of [`determined_with`] against the rank of the same relations
     /// in floating point, on many random systems of sums (parts +1, total -1).
     #[test]
     fn modular_elimination_finds_what_the_rank_finds() {
@@ -810,7 +968,7 @@ mod tests {
             };
             let base = dense(None);
             let by_rank: Vec<bool> = (0..columns).map(|j| dense(Some(j)) == base).collect();
-            assert_eq!(determined(&rows, columns), by_rank, "{rows:?}");
+            assert_eq!(determined_with(&rows, columns, &[]).0, by_rank, "{rows:?}");
             found_some += by_rank.iter().filter(|b| **b).count();
         }
         assert!(

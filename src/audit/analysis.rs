@@ -589,6 +589,16 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
         if model.len() == 3 {
             grid.sum(&[model[0].0, model[1].0], model[2].0);
             grid.sum(&[model[0].1, model[1].1], model[2].1);
+            // The women and men left out of the model of all (a control not given, or a
+            // rule error): never printed, but the women and men less the model's cases.
+            // A few of them is a count like any other (1 left out of 94 told that at
+            // most one woman or man had a rule error).
+            let women_and_men = grid.value(units[0]) + grid.value(units[1]);
+            let with_sex = grid.cell(women_and_men);
+            grid.sum(&[units[0], units[1]], with_sex);
+            let observations = model[2].2;
+            let left_out = grid.cell(women_and_men.saturating_sub(grid.value(observations)));
+            grid.sum(&[observations, left_out], with_sex);
         }
         let flagged_checks = by_sex_with_real(
             &mut grid,
@@ -1514,6 +1524,70 @@ mod tests {
             assert_eq!(group.adjusted.coefficient, None, "{:?}", group.sex);
             assert_eq!(group.adjusted.robust_se, None, "{:?}", group.sex);
             assert_eq!(group.adjusted.r_squared, None, "{:?}", group.sex);
+        }
+    }
+
+    /// With cases without sex, the women and men less the model's cases were the few left
+    /// out of it: one man with a rule error made that 1, and so at most one woman or man
+    /// had a rule error, though the report hid that count.
+    #[test]
+    fn the_few_women_and_men_left_out_of_the_model_do_not_follow() {
+        let case_with = |sex: Option<Sex>, i: usize, status: Status| CaseHistory {
+            outcome: Some(OutcomeRecord {
+                ended_on: date("2024-06-01"),
+                left_insurance: i.is_multiple_of(3),
+                work_or_studies: false,
+                worsened_health: false,
+            }),
+            checks: vec![CheckRecord {
+                stage: Stage::BeforeGk,
+                checked_on: date("2024-03-20"),
+                first_meeting_on: None,
+                covariates: Covariates {
+                    sex,
+                    age: Some(25 + (i % 30) as u8),
+                    diagnosis: Some(DiagnosisGroup::Other),
+                    education: Some(crate::profile::Education::ALL[i % 2]),
+                    marital_status: Some(crate::profile::MaritalStatus::ALL[0]),
+                    children_0_17: Some(i.is_multiple_of(2)),
+                    born_abroad: Some(i.is_multiple_of(5)),
+                    returner_ever: Some(false),
+                    sgi: Some(200_000 + 1_000 * i as u32),
+                },
+                statuses: vec![status],
+            }],
+            test: false,
+        };
+        let flag = |i: usize| {
+            if i.is_multiple_of(4) {
+                Status::Flagged
+            } else {
+                Status::Clear
+            }
+        };
+        let mut cases: Vec<CaseHistory> = (0..60)
+            .map(|i| case_with(Some(Sex::Female), i, flag(i)))
+            .collect();
+        cases.extend((0..40).map(|i| case_with(Some(Sex::Male), i, flag(i + 1))));
+        cases.extend((0..6).map(|i| case_with(None, i, flag(i))));
+        cases[70].checks[0].statuses = vec![Status::Failed];
+        let report = run(&input(cases), &options(), Model::Estimate);
+        assert_eq!(report.units.all, Some(106), "the report stays");
+        let all = report.rules[0]
+            .groups
+            .iter()
+            .find(|g| g.sex == SexGroup::All)
+            .expect("all");
+        if let (Some(women), Some(men), Some(in_model)) = (
+            report.units.female,
+            report.units.male,
+            all.adjusted.observations,
+        ) {
+            let left_out = women + men - in_model;
+            assert!(
+                left_out == 0 || left_out >= DEFAULT_MIN,
+                "{left_out} women and men left out of the model follow"
+            );
         }
     }
 

@@ -584,6 +584,17 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
             let out_clear = grid.cell(out_clear);
             grid.sum(&[n_flagged, out_flagged], flagged[k]);
             grid.sum(&[n_clear, out_clear], clear[k]);
+            // A sex's cases left out of its model (a control not given, or a rule
+            // error): never printed, but its cases less the model's; a few of them is a
+            // count like any other. (Of all, below: the cases without sex are left out
+            // too.)
+            if k < 3 {
+                let left_out = grid.cell(
+                    grid.value(units[k])
+                        .saturating_sub(grid.value(observations)),
+                );
+                grid.sum(&[observations, left_out], units[k]);
+            }
             model.push((n_flagged, n_clear, observations, out_flagged, out_clear));
         }
         if model.len() == 3 {
@@ -1588,6 +1599,22 @@ mod tests {
                 left_out == 0 || left_out >= DEFAULT_MIN,
                 "{left_out} women and men left out of the model follow"
             );
+        }
+        // Nor of one sex's model: its cases less the model's.
+        for group in &report.rules[0].groups {
+            let cases = match group.sex {
+                SexGroup::Female => report.units.female,
+                SexGroup::Male => report.units.male,
+                SexGroup::All => continue,
+            };
+            if let (Some(cases), Some(in_model)) = (cases, group.adjusted.observations) {
+                let left_out = cases - in_model;
+                assert!(
+                    left_out == 0 || left_out >= DEFAULT_MIN,
+                    "{:?}: {left_out}",
+                    group.sex
+                );
+            }
         }
     }
 

@@ -305,6 +305,11 @@ pub async fn create(
                 expires_at,
             })
         }
+        // A test admin is not told which real name is there, or that it is active.
+        Err(_) if principal.purpose == Purpose::Test => Err(AppError::Input(format!(
+            "namnet {name} kan inte användas: det finns redan, eller liknar ett namn som \
+             finns; välj ett annat namn"
+        ))),
         Err(taken) => Err(AppError::Input(name_taken_message(&name, &taken))),
     }
 }

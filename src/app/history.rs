@@ -25,9 +25,10 @@ use crate::store::{Access, NewEvaluation, NewOutcome, Store, Streamed, profile_f
 /// Roles that may import a cohort, audit and replay.
 pub const ROLES: &[Role] = &[Role::Analytiker];
 
-/// Why a test token reads neither the audit nor a replay: both are real people's stored
-/// checks, counted, and a test token is handed to systems and people in training.
-pub const TEST_TOKENS_READ_NO_HISTORY: &str = "En testtoken kan inte läsa uppföljningen eller pröva regler mot historiken: båda bygger på verkliga personers sparade kontroller. Använd en vanlig token.";
+/// Why a test token reads neither the audit, nor the rule sets' history, nor a replay:
+/// each counts real people's stored checks, and a test token is handed to systems and
+/// people in training.
+pub const TEST_TOKENS_READ_NO_HISTORY: &str = "En testtoken kan inte läsa det som räknar verkliga personers sparade kontroller: uppföljningen, regelversionernas antal kontroller och ett prov av regler mot historiken. Använd en vanlig token.";
 
 /// What an import stores: its validated profiles file, and outcomes if given.
 pub struct Cohort {

@@ -231,6 +231,8 @@ fn short(hash: &str) -> &str {
 /// Every rule set the service has used, first loaded first.
 pub async fn history(app: &App, principal: &Principal) -> Result<Vec<RuleSetUse>, AppError> {
     require(principal, HISTORY_ROLES)?;
+    // Its counts and times are real officers' checks, as they happen.
+    super::refuse_for_tests(principal, super::history::TEST_TOKENS_READ_NO_HISTORY)?;
     Ok(app.store.rule_set_history().await?)
 }
 
@@ -265,6 +267,7 @@ pub async fn diff(
     to: &str,
 ) -> Result<RuleSetDiff, AppError> {
     require(principal, HISTORY_ROLES)?;
+    super::refuse_for_tests(principal, super::history::TEST_TOKENS_READ_NO_HISTORY)?;
     let recorded = app.store.rule_set_history().await?;
     let from = resolve(&recorded, from, "from")?;
     let to = resolve(&recorded, to, "to")?;

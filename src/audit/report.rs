@@ -365,10 +365,21 @@ impl CsvRow {
         row
     }
 
-    /// Sets column `name` (one of [`CSV_HEADER`]).
-    pub fn set(mut self, name: &str, value: impl ToString) -> Self {
+    /// Sets column `name` (one of [`CSV_HEADER`]) to a text. A text that a spreadsheet
+    /// would take for a formula (`=`, `+`, `-`, `@`, a tab or a carriage return first,
+    /// as a rule set's name may be) gets a `'` before it, so that it stays a text.
+    pub fn set(self, name: &str, value: impl ToString) -> Self {
+        let text = value.to_string();
+        if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+            self.put(name, format!("'{text}"))
+        } else {
+            self.put(name, text)
+        }
+    }
+
+    fn put(mut self, name: &str, text: String) -> Self {
         if let Some(index) = CSV_HEADER.iter().position(|h| *h == name) {
-            self.cells[index] = value.to_string();
+            self.cells[index] = text;
         }
         self
     }
@@ -376,7 +387,7 @@ impl CsvRow {
     /// Sets column `name` to a number, or leaves it empty for `None`.
     pub fn num(self, name: &str, value: Option<f64>) -> Self {
         match value {
-            Some(v) => self.set(name, v),
+            Some(v) => self.put(name, v.to_string()),
             None => self,
         }
     }
@@ -384,7 +395,7 @@ impl CsvRow {
     /// Sets column `name` to a count, or leaves it empty for a suppressed one.
     pub fn count(self, name: &str, value: Option<usize>) -> Self {
         match value {
-            Some(v) => self.set(name, v),
+            Some(v) => self.put(name, v.to_string()),
             None => self,
         }
     }
@@ -578,4 +589,30 @@ pub fn comparison_rows(
                 .num("p_value", outcome.p_value)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A rule set named `=HYPERLINK(…)` was a formula in the CSV opened in a spreadsheet.
+    #[test]
+    fn a_text_a_spreadsheet_would_run_stays_a_text_and_numbers_stay_numbers() {
+        let row = CsvRow::new("rule_set")
+            .set("ruleset", "=HYPERLINK(\"x\") 1")
+            .set("note", "-ingen")
+            .num("value", Some(-3.5))
+            .count("count", Some(7));
+        let at = |name: &str| {
+            let index = CSV_HEADER
+                .iter()
+                .position(|h| *h == name)
+                .expect("a column");
+            row.cells[index].clone()
+        };
+        assert_eq!(at("ruleset"), "'=HYPERLINK(\"x\") 1");
+        assert_eq!(at("note"), "'-ingen");
+        assert_eq!(at("value"), "-3.5");
+        assert_eq!(at("count"), "7");
+    }
 }

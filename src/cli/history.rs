@@ -526,8 +526,14 @@ pub async fn audit(
             html::count(units),
             figure(started.elapsed().as_secs_f64(), 2)
         ),
-        None => eprintln!(
+        // Too few cases: the report is a note alone.
+        None if report.rules.is_empty() => eprintln!(
             "Uppföljningen visar inga resultat: antalet ärenden i perioden är dolt, eftersom det eller en del av det (kvinnor eller män) är färre än {} och annars skulle röja enskilda.",
+            report.min_cell
+        ),
+        None => eprintln!(
+            "Uppföljningen är klar på {} s. Antalet ärenden i perioden är dolt, eftersom en del av det (till exempel ärenden utan kön) är färre än {} och annars skulle röja enskilda; rapportens tabeller visar det som går att visa.",
+            figure(started.elapsed().as_secs_f64(), 2),
             report.min_cell
         ),
     }

@@ -737,6 +737,18 @@ fn a_test_token_changes_no_real_work() {
         "{names}"
     );
     assert!(!names.contains(app.handlaggare.name), "{names}");
+    // Nor does a refused name give a real one away.
+    let look_alike = app.handlaggare.name.replacen('l', "I", 1);
+    for name in [app.handlaggare.name.to_owned(), look_alike] {
+        let refused = made("test", &name);
+        assert_eq!(refused.status, 400, "{refused}");
+        let said = refused.to_string();
+        assert!(said.contains("kan inte användas"), "{said}");
+        assert!(
+            !said.contains("aktiv") && !said.contains("ser ut som"),
+            "{said}"
+        );
+    }
     assert!(
         app.get("/api/v1/admin/tokens", &app.admin)
             .to_string()
@@ -779,7 +791,7 @@ fn a_test_token_changes_no_real_work() {
 fn a_test_token_reads_no_real_history_even_counted() {
     let app = spawn_app();
     store_cases(&app, &app.handlaggare, "VANLIG", 3);
-    let said = "En testtoken kan inte läsa uppföljningen";
+    let said = "En testtoken kan inte läsa det som räknar verkliga personers sparade kontroller";
     let analyst = test_token_of(&app, "testanalys", "analytiker");
     let audit = app.get("/api/v1/audit", &analyst);
     assert_eq!(audit.status, 403, "{audit}");
@@ -801,6 +813,17 @@ fn a_test_token_reads_no_real_history_even_counted() {
     );
     let rules = web.get("/regler", Some(&analyst.token));
     assert_eq!(rules.status, 200, "{rules}");
+    // Nor the rule sets' history: its counts and times are real officers' checks.
+    assert!(
+        !rules.text.contains("Regeluppsättningar som har använts"),
+        "{rules}"
+    );
+    let history = app.get("/api/v1/rules/history", &analyst);
+    assert_eq!(history.status, 403, "{history}");
+    assert_eq!(
+        app.get("/api/v1/rules/history", &app.analytiker).status,
+        200
+    );
     let in_menu = ">Uppföljning</a>";
     assert!(!rules.text.contains(in_menu), "{rules}");
     let real = web.get("/regler", Some(&app.analytiker.token));

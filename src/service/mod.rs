@@ -821,7 +821,7 @@ pub struct HistoryQuery {
         (status = 200, description = "The rule-set history", body = RulesHistoryResponse),
         (status = 400, description = "A malformed hash, or only one of from and to", body = problem::Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token", body = problem::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role not allowed", body = problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role not allowed, or a test token (which reads no real history)", body = problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No recorded rule set has that hash", body = problem::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

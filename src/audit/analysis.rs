@@ -1487,9 +1487,10 @@ mod tests {
     /// with its standard error and the groups' shares it told the outcomes of the few
     /// cases left out for a missing control (1 of 5 flagged women without an age left the
     /// insurance), which the audit hides as a share of a few.
-    #[test]
-    fn a_model_without_controls_shows_no_estimate_a_few_cases_would_follow_from() {
-        let case_with = |flagged: bool, left: bool, age: Option<u8>| CaseHistory {
+    /// A case checked once before GK (2024-03-20) with `covariates`, its rule's
+    /// `status`, and its outcome on 2024-06-01 (`left` the insurance or not).
+    fn modelled_case(left: bool, covariates: Covariates, status: Status) -> CaseHistory {
+        CaseHistory {
             outcome: Some(OutcomeRecord {
                 ended_on: date("2024-06-01"),
                 left_insurance: left,
@@ -1500,7 +1501,24 @@ mod tests {
                 stage: Stage::BeforeGk,
                 checked_on: date("2024-03-20"),
                 first_meeting_on: None,
-                covariates: Covariates {
+                covariates,
+                statuses: vec![status],
+            }],
+            test: false,
+        }
+    }
+
+    #[test]
+    fn a_model_without_controls_shows_no_estimate_a_few_cases_would_follow_from() {
+        let case_with = |flagged: bool, left: bool, age: Option<u8>| {
+            let status = if flagged {
+                Status::Flagged
+            } else {
+                Status::Clear
+            };
+            modelled_case(
+                left,
+                Covariates {
                     sex: Some(Sex::Female),
                     age,
                     diagnosis: Some(DiagnosisGroup::Other),
@@ -1511,13 +1529,8 @@ mod tests {
                     returner_ever: Some(false),
                     sgi: Some(300_000),
                 },
-                statuses: vec![if flagged {
-                    Status::Flagged
-                } else {
-                    Status::Clear
-                }],
-            }],
-            test: false,
+                status,
+            )
         };
         let mut cases = Vec::new();
         for (flagged, complete, left, n) in [
@@ -1543,31 +1556,19 @@ mod tests {
     /// had a rule error, though the report hid that count.
     #[test]
     fn the_few_women_and_men_left_out_of_the_model_do_not_follow() {
-        let case_with = |sex: Option<Sex>, i: usize, status: Status| CaseHistory {
-            outcome: Some(OutcomeRecord {
-                ended_on: date("2024-06-01"),
-                left_insurance: i.is_multiple_of(3),
-                work_or_studies: false,
-                worsened_health: false,
-            }),
-            checks: vec![CheckRecord {
-                stage: Stage::BeforeGk,
-                checked_on: date("2024-03-20"),
-                first_meeting_on: None,
-                covariates: Covariates {
-                    sex,
-                    age: Some(25 + (i % 30) as u8),
-                    diagnosis: Some(DiagnosisGroup::Other),
-                    education: Some(crate::profile::Education::ALL[i % 2]),
-                    marital_status: Some(crate::profile::MaritalStatus::ALL[0]),
-                    children_0_17: Some(i.is_multiple_of(2)),
-                    born_abroad: Some(i.is_multiple_of(5)),
-                    returner_ever: Some(false),
-                    sgi: Some(200_000 + 1_000 * i as u32),
-                },
-                statuses: vec![status],
-            }],
-            test: false,
+        let case_with = |sex: Option<Sex>, i: usize, status: Status| {
+            let covariates = Covariates {
+                sex,
+                age: Some(25 + (i % 30) as u8),
+                diagnosis: Some(DiagnosisGroup::Other),
+                education: Some(crate::profile::Education::ALL[i % 2]),
+                marital_status: Some(crate::profile::MaritalStatus::ALL[0]),
+                children_0_17: Some(i.is_multiple_of(2)),
+                born_abroad: Some(i.is_multiple_of(5)),
+                returner_ever: Some(false),
+                sgi: Some(200_000 + 1_000 * i as u32),
+            };
+            modelled_case(i.is_multiple_of(3), covariates, status)
         };
         let flag = |i: usize| {
             if i.is_multiple_of(4) {

@@ -282,6 +282,15 @@ pub async fn create(
         )?;
     }
     let name = check_name(&new.name)?;
+    // A test admin takes no name a normal token has had, revoked or expired: its checks
+    // and answers are that person's, and a renewal of that token would be refused.
+    if principal.purpose == Purpose::Test
+        && store.accounts().await?.iter().any(|account| {
+            account.purpose == Purpose::Normal && account.name.eq_ignore_ascii_case(&name)
+        })
+    {
+        return Err(AppError::Input(name_refused_to_tests(&name)));
+    }
     let expires_at = new.expires.as_ref().map(Expiry::at).transpose()?;
     let (token, _) = create_token(&name, new.role);
     let account = NewAccount {
@@ -306,12 +315,19 @@ pub async fn create(
             })
         }
         // A test admin is not told which real name is there, or that it is active.
-        Err(_) if principal.purpose == Purpose::Test => Err(AppError::Input(format!(
-            "namnet {name} kan inte användas: det finns redan, eller liknar ett namn som \
-             finns; välj ett annat namn"
-        ))),
+        Err(_) if principal.purpose == Purpose::Test => {
+            Err(AppError::Input(name_refused_to_tests(&name)))
+        }
         Err(taken) => Err(AppError::Input(name_taken_message(&name, &taken))),
     }
+}
+
+/// Why a test admin may not take `name`, naming no other token.
+fn name_refused_to_tests(name: &str) -> String {
+    format!(
+        "namnet {name} kan inte användas: det finns redan, har funnits eller liknar ett namn \
+         som finns; välj ett annat namn"
+    )
 }
 
 /// Why `name` may not be taken, and what to do, for the person who gave it.
@@ -336,6 +352,13 @@ pub async fn list(store: &Store, principal: &Principal) -> Result<Vec<Account>, 
     // to know.
     if principal.purpose == Purpose::Test {
         accounts.retain(|account| account.purpose == Purpose::Test);
+        // Nor who made them, unless a test token did.
+        let test_names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();
+        for account in &mut accounts {
+            if !test_names.contains(&account.created_by) {
+                account.created_by = "en administratör".to_owned();
+            }
+        }
     }
     store.log_access(access(principal, "account_list")).await?;
     Ok(accounts)

@@ -737,6 +737,33 @@ fn a_test_token_changes_no_real_work() {
         "{names}"
     );
     assert!(!names.contains(app.handlaggare.name), "{names}");
+    // Nor who made a test token, when a real admin did.
+    let by_real = app.post(
+        "/api/v1/admin/tokens",
+        &app.admin,
+        &json!({"name": "prov.av.vanlig", "role": "handlaggare", "purpose": "test"}),
+    );
+    assert_eq!(by_real.status, 201, "{by_real}");
+    let listed = app.get("/api/v1/admin/tokens", &admin).to_string();
+    assert!(listed.contains("prov.av.vanlig"), "{listed}");
+    assert!(!listed.contains(app.admin.name), "{listed}");
+    // A real person's name, revoked, is not a test admin's to take: the person's renewal
+    // would be refused, and the test token would read and answer that name's checks.
+    let real = app.post(
+        "/api/v1/admin/tokens",
+        &app.admin,
+        &json!({"name": "bo.slutat", "role": "handlaggare"}),
+    );
+    let real_id = real.json()["id"].as_i64().expect("the real token's number");
+    let revoked = app.post(
+        &format!("/api/v1/admin/tokens/{real_id}/revoke"),
+        &app.admin,
+        &json!({}),
+    );
+    assert_eq!(revoked.status, 204, "{revoked}");
+    let taken = made("test", "bo.slutat");
+    assert_eq!(taken.status, 400, "{taken}");
+    assert!(taken.to_string().contains("kan inte användas"), "{taken}");
     // Nor does a refused name give a real one away.
     let look_alike = app.handlaggare.name.replacen('l', "I", 1);
     for name in [app.handlaggare.name.to_owned(), look_alike] {

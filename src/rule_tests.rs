@@ -250,6 +250,16 @@ impl TestSuite {
                 }
                 for field in &spec.remove {
                     if !remove_path(&mut value, field) {
+                        // At the field itself when it stands on the `remove:` line.
+                        let (at, column) = line
+                            .and_then(|line| key_in_case(&text, line, "remove"))
+                            .map_or((line, None), |(at, column)| {
+                                let written = text.lines().nth(at - 1).unwrap_or_default();
+                                let column = written
+                                    .find(field.as_str())
+                                    .map_or(column, |byte| written[..byte].chars().count() + 1);
+                                (Some(at), Some(column))
+                            });
                         problems.push(
                             Problem::new(
                                 &path,
@@ -258,7 +268,7 @@ impl TestSuite {
                                     spec.name
                                 ),
                             )
-                            .at(line, None),
+                            .at(at, column),
                         );
                     }
                 }
@@ -271,10 +281,18 @@ impl TestSuite {
                         profile: Arc::new(profile),
                         expect: spec.expect,
                     }),
-                    Err(err) => problems.push(
-                        Problem::new(&path, format!("{}: ogiltig profil: {err}", spec.name))
-                            .at(line, None),
-                    ),
+                    Err(err) => {
+                        // At the field's own line in the case, when the case sets it.
+                        let key = err.path.rsplit('.').next().unwrap_or_default();
+                        let key = key.split('[').next().unwrap_or_default();
+                        let (at, column) = line
+                            .and_then(|line| key_in_case(&text, line, key))
+                            .map_or((line, None), |(at, column)| (Some(at), Some(column)));
+                        problems.push(
+                            Problem::new(&path, format!("{}: ogiltig profil: {err}", spec.name))
+                                .at(at, column),
+                        );
+                    }
                 }
             }
         }
@@ -637,6 +655,34 @@ fn line_of(text: &str, key: &str, value: &str) -> Option<usize> {
     nth_line_of(text, key, value, 0)
 }
 
+/// The line and column of `key:` within the test case whose `name:` is on `case_line`
+/// (up to the next case), for a problem with one of its fields; `None` when the case does
+/// not write it (the field came from the base profile).
+fn key_in_case(text: &str, case_line: usize, key: &str) -> Option<(usize, usize)> {
+    if key.is_empty() {
+        return None;
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let start = case_line.checked_sub(1)?;
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let case_indent = indent(lines.get(start)?);
+    for (index, line) in lines.iter().enumerate().skip(start + 1) {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("- ") && indent(line) <= case_indent {
+            break;
+        }
+        // `key:` on its own line or inside a flow mapping (`gk: { key: true }`).
+        let wanted = format!("{key}:");
+        let found = line.match_indices(&wanted).find(|&(at, _)| {
+            at == 0 || matches!(line.as_bytes()[at - 1], b' ' | b'{' | b',' | b'-')
+        });
+        if let Some((at, _)) = found {
+            return Some((index + 1, line[..at].chars().count() + 1));
+        }
+    }
+    None
+}
+
 /// [`line_of`] for the `n`th such line, from 0.
 fn nth_line_of(text: &str, key: &str, value: &str, n: usize) -> Option<usize> {
     text.lines()
@@ -837,6 +883,22 @@ mod tests {
                 failure.actual
             );
         }
+    }
+
+    /// A test profile's bad field was reported at its case's `name:` line, with no
+    /// column, and a `remove:` problem one line early.
+    #[test]
+    fn a_field_problem_points_at_the_field_within_its_case() {
+        let text = "cases:\n  - name: a\n    profile:\n      gk: { booked: 7 }\n    remove: [x.y]\n  - name: b\n    profile:\n      booked: true\n";
+        assert_eq!(key_in_case(text, 2, "booked"), Some((4, 13)));
+        assert_eq!(key_in_case(text, 2, "remove"), Some((5, 5)));
+        assert_eq!(key_in_case(text, 6, "booked"), Some((8, 7)));
+        // Not written in the case (it came from the base profile), or the next case's.
+        assert_eq!(key_in_case(text, 2, "missing"), None);
+        assert_eq!(
+            key_in_case("cases:\n  - name: a\n  - name: b\n    x: 1\n", 2, "x"),
+            None
+        );
     }
 
     #[test]

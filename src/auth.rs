@@ -42,6 +42,12 @@ impl Principal {
     pub fn has_any(&self, roles: &[Role]) -> bool {
         self.role == Role::Admin || roles.contains(&self.role)
     }
+
+    /// Whether this principal's token was made for tests: its checks are test checks, and
+    /// it reads and changes nothing of real work.
+    pub fn is_for_tests(&self) -> bool {
+        self.purpose == Purpose::Test
+    }
 }
 
 /// A token entry as stored in config or in the tokens file.

@@ -284,7 +284,7 @@ pub async fn create(
     let name = check_name(&new.name)?;
     // A test admin takes no name a normal token has had, revoked or expired: its checks
     // and answers are that person's, and a renewal of that token would be refused.
-    if principal.purpose == Purpose::Test
+    if principal.is_for_tests()
         && store.accounts().await?.iter().any(|account| {
             account.purpose == Purpose::Normal && account.name.eq_ignore_ascii_case(&name)
         })
@@ -315,9 +315,7 @@ pub async fn create(
             })
         }
         // A test admin is not told which real name is there, or that it is active.
-        Err(_) if principal.purpose == Purpose::Test => {
-            Err(AppError::Input(name_refused_to_tests(&name)))
-        }
+        Err(_) if principal.is_for_tests() => Err(AppError::Input(name_refused_to_tests(&name))),
         Err(taken) => Err(AppError::Input(name_taken_message(&name, &taken))),
     }
 }
@@ -350,7 +348,7 @@ pub async fn list(store: &Store, principal: &Principal) -> Result<Vec<Account>, 
     let mut accounts = store.accounts().await?;
     // A test admin sees the test tokens only: who works with real cases is not theirs
     // to know.
-    if principal.purpose == Purpose::Test {
+    if principal.is_for_tests() {
         accounts.retain(|account| account.purpose == Purpose::Test);
         // Nor who made them, unless a test token did.
         let test_names: Vec<String> = accounts.iter().map(|a| a.name.clone()).collect();

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use super::{App, AppError, access, require};
-use crate::auth::{Principal, Purpose, Role};
+use crate::auth::{Principal, Role};
 use crate::contract::EvaluationReport;
 use crate::engine::Evaluation;
 use crate::profile::{CaseId, Profile};
@@ -127,10 +127,7 @@ pub async fn check(
         profile_json,
         // Marked by the token the request was signed in with, not looked up again when
         // the row is written: a token revoked meanwhile must not make a test check real.
-        (
-            &principal.name,
-            principal.purpose == crate::auth::Purpose::Test,
-        ),
+        (&principal.name, principal.is_for_tests()),
     )
     .with_shadow(shadow);
     let id = app
@@ -169,7 +166,7 @@ pub async fn dry_run(
 /// a former officer's name reads a real check); of those, admins every check and case
 /// officers their own.
 pub(super) fn may_read(principal: &Principal, evaluation: &StoredEvaluation) -> bool {
-    evaluation.test == (principal.purpose == Purpose::Test)
+    evaluation.test == (principal.is_for_tests())
         && (principal.role == Role::Admin || principal.name == evaluation.requested_by)
 }
 
@@ -214,7 +211,7 @@ pub async fn case_history(
     require(principal, READ_ROLES)?;
     take_case_lookup(app, principal)?;
     let case = app.key.pseudonymise(case_id);
-    let test = principal.purpose == Purpose::Test;
+    let test = principal.is_for_tests();
     let evaluations = app.store.evaluations_of_case(case.clone(), test).await?;
     app.store
         .log_access(access(principal, "list_case", Some(case.clone()), None))

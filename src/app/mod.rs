@@ -403,7 +403,7 @@ pub fn require(principal: &Principal, roles: &[Role]) -> Result<(), AppError> {
 /// Refuses a token made for testing what would change real work; `why` tells the person,
 /// in Swedish.
 pub fn refuse_for_tests(principal: &Principal, why: &'static str) -> Result<(), AppError> {
-    if principal.purpose == crate::auth::Purpose::Test {
+    if principal.is_for_tests() {
         tracing::warn!(actor = ?principal.name, "refused: not for a test token");
         return Err(AppError::NotForTests(why));
     }

@@ -258,8 +258,7 @@ struct PageSpec {
 impl PageSpec {
     /// Whether `viewer` may open this page: by role, and by purpose.
     fn opens_for(&self, viewer: &Principal) -> bool {
-        viewer.has_any(self.roles)
-            && !(self.real_history && viewer.purpose == crate::auth::Purpose::Test)
+        viewer.has_any(self.roles) && !(self.real_history && viewer.is_for_tests())
     }
 }
 
@@ -347,7 +346,7 @@ impl Layout {
             user: viewer.map(|p| UserView {
                 name: p.name.clone(),
                 role: p.role.label_sv(),
-                test: p.purpose == crate::auth::Purpose::Test,
+                test: p.is_for_tests(),
             }),
             nav: viewer
                 .map(|p| {

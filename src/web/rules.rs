@@ -122,7 +122,7 @@ async fn history_of(
     query: &HistoryQuery,
 ) -> Result<Option<HistoryView>, AppError> {
     // Its counts and times are real checks: not for a test token.
-    if !viewer.has_any(app::rules::HISTORY_ROLES) || viewer.purpose == crate::auth::Purpose::Test {
+    if !viewer.has_any(app::rules::HISTORY_ROLES) || viewer.is_for_tests() {
         return Ok(None);
     }
     let active = state.active_rules();
@@ -637,7 +637,7 @@ async fn page_of(state: &SharedState, viewer: &Viewer) -> Result<RulesPage, AppE
         tests_total,
         can_dry_run: viewer.has_any(DRY_RUN_TOOL.roles),
         can_reload: viewer.has_any(RELOAD_TOOL.roles),
-        test_token: viewer.purpose == crate::auth::Purpose::Test,
+        test_token: viewer.is_for_tests(),
         dry_run: None,
         reload: None,
         candidate: None,

@@ -139,7 +139,7 @@ async fn show(
                 Some(Problem::Revoke(text)) => Some(text),
                 _ => None,
             },
-            test_only: viewer.purpose == Purpose::Test,
+            test_only: viewer.is_for_tests(),
         },
     )
 }

@@ -527,6 +527,9 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
     for &cell in units.iter().chain(&checks_total) {
         grid.keep_shown(cell);
     }
+    // The cases with sex given: never printed, but the women and men together.
+    let with_sex = grid.cell(grid.value(units[0]) + grid.value(units[1]));
+    grid.sum(&[units[0], units[1]], with_sex);
     let checks_months: Vec<[Cell; 4]> = report
         .checks_per_month
         .iter()
@@ -584,32 +587,21 @@ fn protect(report: &mut AuditReport, raw: &Raw, real: &RealCounts<'_>, min_cell:
             let out_clear = grid.cell(out_clear);
             grid.sum(&[n_flagged, out_flagged], flagged[k]);
             grid.sum(&[n_clear, out_clear], clear[k]);
-            // A sex's cases left out of its model (a control not given, or a rule
-            // error): never printed, but its cases less the model's; a few of them is a
-            // count like any other. (Of all, below: the cases without sex are left out
-            // too.)
-            if k < 3 {
-                let left_out = grid.cell(
-                    grid.value(units[k])
-                        .saturating_sub(grid.value(observations)),
-                );
-                grid.sum(&[observations, left_out], units[k]);
-            }
+            // The cases a model could hold left out of it (a control not given, or a
+            // rule error): never printed, but those cases less the model's; a few of them
+            // is a count like any other (1 woman or man left out of the model of all told
+            // that at most one had a rule error). The model of all needs sex given.
+            let could_hold = if k < 3 { units[k] } else { with_sex };
+            let left_out = grid.cell(
+                grid.value(could_hold)
+                    .saturating_sub(grid.value(observations)),
+            );
+            grid.sum(&[observations, left_out], could_hold);
             model.push((n_flagged, n_clear, observations, out_flagged, out_clear));
         }
         if model.len() == 3 {
             grid.sum(&[model[0].0, model[1].0], model[2].0);
             grid.sum(&[model[0].1, model[1].1], model[2].1);
-            // The women and men left out of the model of all (a control not given, or a
-            // rule error): never printed, but the women and men less the model's cases.
-            // A few of them is a count like any other (1 left out of 94 told that at
-            // most one woman or man had a rule error).
-            let women_and_men = grid.value(units[0]) + grid.value(units[1]);
-            let with_sex = grid.cell(women_and_men);
-            grid.sum(&[units[0], units[1]], with_sex);
-            let observations = model[2].2;
-            let left_out = grid.cell(women_and_men.saturating_sub(grid.value(observations)));
-            grid.sum(&[observations, left_out], with_sex);
         }
         let flagged_checks = by_sex_with_real(
             &mut grid,

@@ -15,7 +15,7 @@
 //! ([`Grid::recoverable`]) finds it, and another cell is hidden beside it. What is checked
 //! is the counts that must not be known: those too small to show, and those hidden in
 //! another table. A complement may follow from the shown counts: it is large enough to
-//! show, and if a protected count followed from it, the check would find that count. The
+//! show, and if a protected count followed from it, the check would find that count.
 //! Nor may a few people's counts follow as a sum: the protected parts of a relation
 //! whose total is shown add up to the total less its shown parts, so when they are fewer
 //! than `min_cell` together (two hidden zeros beside a shown 5 of 5), another cell of the
@@ -121,6 +121,23 @@ impl Grid {
     /// when no other cell will do, since hiding it hides most of the report.
     pub fn keep_shown(&mut self, cell: Cell) {
         self.kept[cell.0] = true;
+    }
+
+    /// Whether `cell` may be hidden as a complement: shown, shown nowhere else, and not
+    /// zero (a zero tells nothing of anyone).
+    fn may_complement(&self, cell: Cell) -> bool {
+        !self.hidden[cell.0] && !self.pinned[cell.0] && self.real[cell.0] > 0
+    }
+
+    /// The complement `relation` offers: the smallest cell that may be one, a margin the
+    /// report rests on only when no other will do; ties go to the earliest (a part before
+    /// the total).
+    fn complement_in(&self, relation: &[Cell]) -> Option<Cell> {
+        relation
+            .iter()
+            .filter(|c| self.may_complement(**c))
+            .min_by_key(|c| (self.kept[c.0], self.real[c.0]))
+            .copied()
     }
 
     /// Records that `parts` sum to `total`. A relation that does not add up is a bug in
@@ -253,12 +270,7 @@ impl Grid {
                     continue;
                 }
                 let members = &self.relations[*relation];
-                let next = members
-                    .iter()
-                    .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
-                    .min_by_key(|c| (self.kept[c.0], self.real[c.0]))
-                    .copied();
-                match next {
+                match self.complement_in(members) {
                     Some(next) => {
                         self.hidden[next.0] = true;
                         sum_protected = true;
@@ -302,12 +314,7 @@ impl Grid {
                         .iter()
                         .flat_map(|&m| &relations_of[m])
                         .flat_map(|&r| &self.relations[r])
-                        .filter(|c| {
-                            !self.hidden[c.0]
-                                && !self.pinned[c.0]
-                                && self.real[c.0] > 0
-                                && self.kept[c.0] == kept
-                        })
+                        .filter(|c| self.may_complement(**c) && self.kept[c.0] == kept)
                         .min_by_key(|c| self.real[c.0])
                         .copied()
                 };
@@ -447,14 +454,9 @@ impl Grid {
                 if hidden != 1 && !few_hidden_together {
                     continue;
                 }
-                // The smallest visible non-zero member that is not shown elsewhere;
-                // ties go to the earliest (a part before the total). None when the
-                // hidden cell is a zero among zeros: it tells nothing of anyone.
-                let complement = relation
-                    .iter()
-                    .filter(|c| !self.hidden[c.0] && !self.pinned[c.0] && self.real[c.0] > 0)
-                    .min_by_key(|c| (self.kept[c.0], self.real[c.0]));
-                if let Some(cell) = complement {
+                // None when the hidden cell is a zero among zeros: it tells nothing of
+                // anyone.
+                if let Some(cell) = self.complement_in(relation) {
                     self.hidden[cell.0] = true;
                     changed = true;
                 }
@@ -485,7 +487,7 @@ impl Grid {
                 place[h] = (g, j);
             }
         }
-        let mut rows: Vec<Vec<Vec<(usize, i64)>>> = vec![Vec::new(); groups.len()];
+        let mut rows: Vec<Vec<SparseRow>> = vec![Vec::new(); groups.len()];
         for relation in &self.relations {
             let Some(first) = relation.iter().find(|c| self.hidden[c.0]) else {
                 continue;
@@ -496,7 +498,7 @@ impl Grid {
                 continue;
             }
             let total = relation.len() - 1;
-            let mut row: Vec<(usize, i64)> = relation
+            let mut row: SparseRow = relation
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| self.hidden[c.0])
@@ -510,8 +512,10 @@ impl Grid {
                 rows[group].push(row);
             }
         }
-        // Each sum as a query of its group (the hidden cells of one relation are in one).
-        let mut queries: Vec<Vec<(usize, SparseRow)>> = vec![Vec::new(); groups.len()];
+        // Each sum as a query of its group (the hidden cells of one relation are in one),
+        // with the sum's index.
+        let mut queries: Vec<Vec<SparseRow>> = vec![Vec::new(); groups.len()];
+        let mut asked_by: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
         for (index, sum) in sums.iter().enumerate() {
             let Some(first) = sum.first() else {
                 continue;
@@ -520,17 +524,20 @@ impl Grid {
             if group == usize::MAX || groups[group].len() > MAX_EXACT {
                 continue;
             }
-            let query = sum.iter().map(|c| (place[c.0].1, 1)).collect();
-            queries[group].push((index, query));
+            let mut query: SparseRow = sum.iter().map(|c| (place[c.0].1, 1)).collect();
+            query.sort_unstable_by_key(|&(j, _)| j);
+            queries[group].push(query);
+            asked_by[group].push(index);
         }
         let mut found = Vec::new();
         let mut sums_follow = vec![false; sums.len()];
-        for ((cells, rows), queries) in groups.iter().zip(&rows).zip(&queries) {
+        for (((cells, rows), queries), asked_by) in
+            groups.iter().zip(&rows).zip(&queries).zip(&asked_by)
+        {
             if rows.is_empty() {
                 continue;
             }
-            let asked: Vec<Vec<(usize, i64)>> = queries.iter().map(|(_, q)| q.clone()).collect();
-            let (of_cells, of_queries) = determined_with(rows, cells.len(), &asked);
+            let (of_cells, of_queries) = determined_with(rows, cells.len(), queries);
             found.extend(
                 of_cells
                     .into_iter()
@@ -538,15 +545,15 @@ impl Grid {
                     .filter(|(is, _)| *is)
                     .map(|(_, &h)| Cell(h)),
             );
-            for ((index, _), follows) in queries.iter().zip(of_queries) {
-                sums_follow[*index] = follows;
+            for (&index, follows) in asked_by.iter().zip(of_queries) {
+                sums_follow[index] = follows;
             }
         }
         (found, sums_follow)
     }
 }
 
-/// A sum of hidden cells: (column within its group, coefficient) pairs.
+/// A sum of hidden cells, sorted by column: (column within its group, coefficient) pairs.
 type SparseRow = Vec<(usize, i64)>;
 
 /// Two primes near 2^61 and 2^62 for [`determined_with`].
@@ -562,12 +569,12 @@ const PRIMES: [u64; 2] = [(1 << 61) - 1, (1 << 62) - 57];
 /// prime near 2^62 as well: an unknown that follows modulo either is taken as following.
 /// Sparse elimination, short relations first: the relations tie a cell to a handful of
 /// others, and a group of tens of thousands of hidden cells takes a fraction of a second.
-/// [`determined_with`], and for each of `queries` (a sum of columns with coefficients)
-/// whether its value follows too.
+/// For each of `queries` (a sum of columns with coefficients), likewise whether its value
+/// follows.
 fn determined_with(
-    rows: &[Vec<(usize, i64)>],
+    rows: &[SparseRow],
     columns: usize,
-    queries: &[Vec<(usize, i64)>],
+    queries: &[SparseRow],
 ) -> (Vec<bool>, Vec<bool>) {
     let mut found = vec![false; columns];
     let mut sums = vec![false; queries.len()];
@@ -585,10 +592,10 @@ fn determined_with(
 
 /// [`determined_with`] modulo one prime.
 fn determined_modulo(
-    rows: &[Vec<(usize, i64)>],
+    rows: &[SparseRow],
     columns: usize,
     prime: u64,
-    queries: &[Vec<(usize, i64)>],
+    queries: &[SparseRow],
 ) -> (Vec<bool>, Vec<bool>) {
     type Row = Vec<(usize, u64)>;
     let reduce_mod = |v: i64| -> u64 { v.rem_euclid(prime as i64) as u64 };
@@ -650,7 +657,7 @@ fn determined_modulo(
     };
     // Short relations first (a month's women + men = all before a rule's months = its
     // period): their pivots then reduce the long ones, with less fill.
-    let mut ordered: Vec<&Vec<(usize, i64)>> = rows.iter().collect();
+    let mut ordered: Vec<&SparseRow> = rows.iter().collect();
     ordered.sort_by_key(|row| row.len());
     for row in ordered {
         let row: Row = row
@@ -670,12 +677,11 @@ fn determined_modulo(
     let of_queries = queries
         .iter()
         .map(|query| {
-            let mut row: Row = query
+            let row: Row = query
                 .iter()
                 .map(|&(j, v)| (j, reduce_mod(v)))
                 .filter(|&(_, v)| v != 0)
                 .collect();
-            row.sort_unstable_by_key(|&(j, _)| j);
             reduce(row, &pivots).is_empty()
         })
         .collect();
